@@ -1,0 +1,31 @@
+"""theanine: symbolic graphs, rewrites, gradients, native code and a Keras-like frontend.
+
+    import theanine as th
+    x = th.matrix("x")
+    f = th.function([x], th.tanh(x).sum(axis=1))
+"""
+
+from theanine.graph.config import config
+from theanine.graph.basic import Apply, Constant, Variable, TensorVariable
+from theanine.graph.type import TensorType
+from theanine.graph.tensor import *  # noqa: F403
+from theanine.graph.shared import *  # noqa: F403
+from theanine.graph.ops.elemwise import Elemwise
+from theanine.graph.ops.math import *  # noqa: F403
+from theanine.graph.ops.reduce import *  # noqa: F403
+from theanine.graph.ops.linalg import *  # noqa: F403
+from theanine.graph.ops.shape import *  # noqa: F403
+from theanine.graph.ops.subtensor import *  # noqa: F403
+from theanine.graph.ops.creation import *  # noqa: F403
+from theanine.graph.ops.nnet import *  # noqa: F403
+from theanine.graph.ops.opfromgraph import *  # noqa: F403
+from theanine.graph.ops import random
+from theanine.graph.ops.random import *  # noqa: F403
+from theanine.graph.op import Op
+from theanine.graph.gradient import *  # noqa: F403
+from theanine.graph.printing import *  # noqa: F403
+from theanine.graph.evaluate import evaluate
+from theanine.runtime.function import Function, function
+from theanine.runtime.verify import verify_grad
+
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""theanine.codegen: lowering of optimized graphs to kernels and native code."""

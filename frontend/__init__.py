@@ -1,0 +1,1 @@
+"""theanine.frontend: the Keras-like layer (models, layers, optimizers, ...)."""

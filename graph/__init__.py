@@ -1,0 +1,4 @@
+"""theanine.graph: types, variables, ops, gradients, rewrites and printing.
+
+Imports nothing from codegen, runtime or frontend.
+"""

@@ -1,0 +1,247 @@
+"""Graph structure: variables are the edges, Apply nodes the vertices.
+
+``Apply(op, inputs, outputs)`` records one application of an op.  Each
+variable knows its ``owner`` (the Apply that computes it, or None for graph
+inputs), its position among the owner's outputs, an optional name and the
+user's source line (file:line) where it was created, so errors found later
+can point back to the user's code.
+
+All traversals here are iterative: deep graphs (long chains of layers, an
+unrolled loop) never hit Python's recursion limit.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import sys
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+
+from theanine.graph.type import TensorType, format_shape, tensor_type_of
+from theanine.graph.variable import TensorOperators
+
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_ids = itertools.count()
+
+
+def user_source_line() -> str:
+    """Return ``file:line`` of the innermost frame outside theanine."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        filename = frame.f_code.co_filename
+        if not os.path.abspath(filename).startswith(_PACKAGE_DIR + os.sep) and not filename.startswith("<frozen"):
+            return f"{filename}:{frame.f_lineno}"
+        frame = frame.f_back
+    return "<unknown>"
+
+
+class Variable:
+    """An edge of the graph: a value of ``type`` produced by ``owner``."""
+
+    def __init__(self, type: TensorType, owner: Apply | None = None, index: int | None = None,
+                 name: str | None = None):
+        self.type = type
+        self.owner = owner
+        self.index = index
+        self.name = name
+        self.source = user_source_line()
+        self.id = next(_ids)
+
+    def clone(self) -> Variable:
+        """A new ownerless variable of the same type, name and source line."""
+        new = type(self).__new__(type(self))
+        new.__dict__.update(self.__dict__)
+        new.owner, new.index, new.id = None, None, next(_ids)
+        return new
+
+    def __repr__(self) -> str:
+        return self.label()
+
+    def label(self) -> str:
+        if self.name:
+            return self.name
+        if self.owner is not None:
+            suffix = f".{self.index}" if len(self.owner.outputs) > 1 else ""
+            return f"{self.owner.op}{suffix}"
+        return f"<{self.type}>"
+
+    def eval(self, inputs: dict | None = None):
+        """Evaluate with the NumPy reference interpreter (for interactive use)."""
+        from theanine.graph.evaluate import evaluate
+
+        return evaluate([self], inputs or {})[0]
+
+
+class TensorVariable(TensorOperators, Variable):
+    """A symbolic tensor with NumPy-like operators and methods."""
+
+    __array_priority__ = 1000
+
+    @property
+    def dtype(self) -> str:
+        return self.type.dtype
+
+    @property
+    def ndim(self) -> int:
+        return self.type.ndim
+
+    @property
+    def broadcastable(self) -> tuple[bool, ...]:
+        return self.type.broadcastable
+
+    @property
+    def static_shape(self) -> tuple[int | None, ...]:
+        return self.type.shape
+
+
+class Constant(TensorVariable):
+    """A variable holding a fixed, read-only value."""
+
+    def __init__(self, value, name: str | None = None, type: TensorType | None = None):
+        data = np.array(value, copy=True)
+        data.setflags(write=False)
+        super().__init__(type or tensor_type_of(data), name=name)
+        self.data = data
+
+    def signature(self) -> tuple:
+        """Hashable identity used by merging: equal constants are one constant."""
+        return (self.type, self.data.tobytes())
+
+    def clone(self) -> Constant:
+        return self
+
+    def label(self) -> str:
+        if self.name:
+            return self.name
+        if self.data.size <= 8:
+            text = np.array2string(self.data, separator=", ", threshold=8)
+            return f"Constant{{{text}}}"
+        return f"Constant{{{self.data.dtype}{format_shape(self.data.shape)}}}"
+
+
+class Apply:
+    """One application of ``op`` to ``inputs`` producing ``outputs``."""
+
+    def __init__(self, op, inputs: Sequence[Variable], output_types: Sequence[TensorType],
+                 output_names: Sequence[str | None] | None = None):
+        self.op = op
+        self.inputs = list(inputs)
+        names = output_names or [None] * len(output_types)
+        self.outputs = [
+            TensorVariable(t, owner=self, index=i, name=n) for i, (t, n) in enumerate(zip(output_types, names))
+        ]
+        self.source = self.outputs[0].source if self.outputs else user_source_line()
+
+    def __repr__(self) -> str:
+        return f"{self.op}({', '.join(v.label() for v in self.inputs)})"
+
+    def default_output(self) -> Variable | list[Variable]:
+        return self.outputs[0] if len(self.outputs) == 1 else list(self.outputs)
+
+    def clone_with_new_inputs(self, inputs: Sequence[Variable]) -> Apply:
+        """Rebuild this node on ``inputs`` through the op's own type checks."""
+        node = self.op.make_node(*inputs)
+        for old, new in zip(self.outputs, node.outputs):
+            new.name, new.source = old.name, old.source
+        node.source = self.source
+        return node
+
+    def describe_failure(self, values: Sequence) -> str:
+        """Text naming this node, its input shapes/dtypes and the user's line."""
+        shapes = ", ".join(
+            f"{getattr(v, 'dtype', type(v).__name__)}{format_shape(np.shape(v))}" for v in values
+        )
+        return f"{self.op} on inputs [{shapes}], created at {self.source}"
+
+
+def apply_nodes(outputs: Iterable[Variable], stop: Iterable[Variable] = ()) -> list[Apply]:
+    """All Apply nodes computing ``outputs``, in a deterministic topological order.
+
+    Traversal does not continue past variables in ``stop``.
+    """
+    stop_ids = {id(v) for v in stop}
+    order: list[Apply] = []
+    done: set[int] = set()
+    stack: list[tuple[Apply, bool]] = []
+    for out in reversed(list(outputs)):
+        if out.owner is not None and id(out) not in stop_ids:
+            stack.append((out.owner, False))
+    while stack:
+        node, expanded = stack.pop()
+        if id(node) in done:
+            continue
+        if expanded:
+            done.add(id(node))
+            order.append(node)
+            continue
+        stack.append((node, True))
+        for inp in reversed(node.inputs):
+            if inp.owner is not None and id(inp.owner) not in done and id(inp) not in stop_ids:
+                stack.append((inp.owner, False))
+    return order
+
+
+def ancestors(outputs: Iterable[Variable], stop: Iterable[Variable] = ()) -> list[Variable]:
+    """Every variable that ``outputs`` depend on, including themselves, in order."""
+    outputs = list(outputs)
+    seen: dict[int, Variable] = {}
+    for node in apply_nodes(outputs, stop):
+        for var in itertools.chain(node.inputs, node.outputs):
+            seen.setdefault(id(var), var)
+    for var in outputs:
+        seen.setdefault(id(var), var)
+    return list(seen.values())
+
+
+def graph_inputs(outputs: Iterable[Variable], stop: Iterable[Variable] = ()) -> list[Variable]:
+    """The ownerless variables (inputs, shared variables, constants) of a graph."""
+    stop_ids = {id(v) for v in stop}
+    return [v for v in ancestors(outputs, stop) if v.owner is None or id(v) in stop_ids]
+
+
+def clone_replace(outputs: Sequence[Variable], replace: dict[Variable, Variable] | None = None,
+                  strict: bool = True) -> list[Variable]:
+    """Copy the graph of ``outputs`` with some variables substituted.
+
+    Every node between the replaced variables and the outputs is rebuilt
+    through ``make_node`` so types are checked again; ``strict`` requires
+    each replacement to have exactly the type of what it replaces.
+    """
+    replace = dict(replace or {})
+    for old, new in replace.items():
+        if strict and old.type != new.type:
+            raise TypeError(
+                f"cannot replace {old.label()} of type {old.type} by {new.label()} of type {new.type}"
+            )
+    memo: dict[int, Variable] = {id(k): v for k, v in replace.items()}
+    for node in apply_nodes(outputs, stop=replace.keys()):
+        new_inputs = [memo.get(id(v), v) for v in node.inputs]
+        if all(a is b for a, b in zip(new_inputs, node.inputs)):
+            continue
+        new_node = node.clone_with_new_inputs(new_inputs)
+        for old, new in zip(node.outputs, new_node.outputs):
+            memo[id(old)] = new
+    return [memo.get(id(v), v) for v in outputs]
+
+
+def clone_graph(inputs: Sequence[Variable], outputs: Sequence[Variable]) -> tuple[list[Variable], list[Variable]]:
+    """A private copy of the subgraph between ``inputs`` and ``outputs``.
+
+    Constants and shared variables outside ``inputs`` are kept (they are
+    values, not positions); every Apply node is copied.
+    """
+    memo: dict[int, Variable] = {id(v): v.clone() for v in inputs}
+    for node in apply_nodes(outputs, stop=inputs):
+        new_inputs = [memo.get(id(v), v) for v in node.inputs]
+        new_node = Apply(node.op, new_inputs, [o.type for o in node.outputs])
+        new_node.source = node.source
+        for old, new in zip(node.outputs, new_node.outputs):
+            new.name, new.source = old.name, old.source
+            memo[id(old)] = new
+    return [memo[id(v)] for v in inputs], [memo.get(id(v), v) for v in outputs]
+
+
+def is_constant(var: Variable) -> bool:
+    return isinstance(var, Constant)

@@ -1,0 +1,183 @@
+"""The elementwise op table: one row per NumPy function.
+
+Each row gives the NumPy implementation (which also fixes the output
+dtype) and the gradient as a tensor expression of the inputs ``x``, the
+output ``out`` and the output gradient ``gz``.  Rows whose output is bool
+or integer, or that are piecewise constant, have no gradient.
+"""
+
+from __future__ import annotations
+
+import math as _pymath
+
+import numpy as np
+import scipy.special
+
+from theanine.graph.ops.elemwise import Elemwise, ScalarOp
+from theanine.graph.tensor import as_tensor_variable
+from theanine.graph.type import normalize_dtype
+
+__all__ = [
+    "add", "subtract", "sub", "multiply", "mul", "true_divide", "divide", "floor_divide", "mod",
+    "power", "pow", "negative", "neg", "abs", "sign", "exp", "exp2", "expm1", "log", "log2", "log10",
+    "log1p", "sqrt", "square", "sqr", "reciprocal", "sin", "cos", "tan", "arcsin", "arccos", "arctan",
+    "arctan2", "sinh", "cosh", "tanh", "arcsinh", "arccosh", "arctanh", "sigmoid", "softplus",
+    "relu", "erf", "erfc", "floor", "ceil", "round", "clip", "maximum", "minimum", "where", "switch",
+    "equal", "eq", "not_equal", "neq", "less", "lt", "less_equal", "le", "greater", "gt",
+    "greater_equal", "ge", "logical_and", "logical_or", "logical_not", "logical_xor", "isnan",
+    "isinf", "cast", "second", "Cast", "ELEMWISE_OPS",
+]
+
+ELEMWISE_OPS: dict[str, Elemwise] = {}
+
+
+def _row(name: str, nin: int, impl, grad=None, differentiable: bool = True):
+    """Register one elementwise op and return its tensor-level function."""
+    op = Elemwise(ScalarOp(name, nin, impl, grad, differentiable=differentiable))
+    ELEMWISE_OPS[name] = op
+
+    def apply(*args):
+        return op(*args)
+
+    apply.__name__ = apply.__qualname__ = name
+    apply.__doc__ = f"Elementwise ``{name}`` with NumPy broadcasting and dtype promotion."
+    return apply
+
+
+def _zeros(*xs):
+    return [second(x, 0) for x in xs]
+
+
+# arithmetic
+add = _row("add", 2, np.add, lambda x, o, g: [g[0], g[0]])
+subtract = _row("subtract", 2, np.subtract, lambda x, o, g: [g[0], -g[0]])
+multiply = _row("multiply", 2, np.multiply, lambda x, o, g: [g[0] * x[1], g[0] * x[0]])
+true_divide = _row("true_divide", 2, np.true_divide, lambda x, o, g: [g[0] / x[1], -g[0] * o[0] / x[1]])
+floor_divide = _row("floor_divide", 2, np.floor_divide, lambda x, o, g: _zeros(*x))
+mod = _row("mod", 2, np.mod, lambda x, o, g: [g[0], -g[0] * floor_divide(x[0], x[1])])
+power = _row(
+    "power", 2, np.power,
+    lambda x, o, g: [
+        g[0] * x[1] * power(x[0], x[1] - 1),
+        g[0] * where(greater(x[0], 0), o[0] * log(where(greater(x[0], 0), x[0], 1)), 0),
+    ],
+)
+negative = _row("negative", 1, np.negative, lambda x, o, g: [-g[0]])
+abs = _row("abs", 1, np.abs, lambda x, o, g: [g[0] * sign(x[0])])
+sign = _row("sign", 1, np.sign, lambda x, o, g: _zeros(*x))
+reciprocal = _row("reciprocal", 1, lambda a: np.true_divide(1, a), lambda x, o, g: [-g[0] * o[0] * o[0]])
+square = _row("square", 1, np.square, lambda x, o, g: [g[0] * 2 * x[0]])
+sqrt = _row("sqrt", 1, np.sqrt, lambda x, o, g: [g[0] * 0.5 / o[0]])
+
+# exponentials and logarithms
+exp = _row("exp", 1, np.exp, lambda x, o, g: [g[0] * o[0]])
+exp2 = _row("exp2", 1, np.exp2, lambda x, o, g: [g[0] * o[0] * _pymath.log(2.0)])
+expm1 = _row("expm1", 1, np.expm1, lambda x, o, g: [g[0] * (o[0] + 1)])
+log = _row("log", 1, np.log, lambda x, o, g: [g[0] / x[0]])
+log2 = _row("log2", 1, np.log2, lambda x, o, g: [g[0] / (x[0] * _pymath.log(2.0))])
+log10 = _row("log10", 1, np.log10, lambda x, o, g: [g[0] / (x[0] * _pymath.log(10.0))])
+log1p = _row("log1p", 1, np.log1p, lambda x, o, g: [g[0] / (x[0] + 1)])
+
+# trigonometric and hyperbolic
+sin = _row("sin", 1, np.sin, lambda x, o, g: [g[0] * cos(x[0])])
+cos = _row("cos", 1, np.cos, lambda x, o, g: [-g[0] * sin(x[0])])
+tan = _row("tan", 1, np.tan, lambda x, o, g: [g[0] * (1 + o[0] * o[0])])
+arcsin = _row("arcsin", 1, np.arcsin, lambda x, o, g: [g[0] / sqrt(1 - x[0] * x[0])])
+arccos = _row("arccos", 1, np.arccos, lambda x, o, g: [-g[0] / sqrt(1 - x[0] * x[0])])
+arctan = _row("arctan", 1, np.arctan, lambda x, o, g: [g[0] / (1 + x[0] * x[0])])
+arctan2 = _row(
+    "arctan2", 2, np.arctan2,
+    lambda x, o, g: [
+        g[0] * x[1] / (x[0] * x[0] + x[1] * x[1]),
+        -g[0] * x[0] / (x[0] * x[0] + x[1] * x[1]),
+    ],
+)
+sinh = _row("sinh", 1, np.sinh, lambda x, o, g: [g[0] * cosh(x[0])])
+cosh = _row("cosh", 1, np.cosh, lambda x, o, g: [g[0] * sinh(x[0])])
+tanh = _row("tanh", 1, np.tanh, lambda x, o, g: [g[0] * (1 - o[0] * o[0])])
+arcsinh = _row("arcsinh", 1, np.arcsinh, lambda x, o, g: [g[0] / sqrt(x[0] * x[0] + 1)])
+arccosh = _row("arccosh", 1, np.arccosh, lambda x, o, g: [g[0] / sqrt(x[0] * x[0] - 1)])
+arctanh = _row("arctanh", 1, np.arctanh, lambda x, o, g: [g[0] / (1 - x[0] * x[0])])
+
+# neural-network activations and special functions
+sigmoid = _row("sigmoid", 1, scipy.special.expit, lambda x, o, g: [g[0] * o[0] * (1 - o[0])])
+softplus = _row("softplus", 1, lambda a: np.logaddexp(0, a), lambda x, o, g: [g[0] * sigmoid(x[0])])
+relu = _row("relu", 1, lambda a: np.maximum(a, 0), lambda x, o, g: [where(greater(x[0], 0), g[0], 0)])
+erf = _row(
+    "erf", 1, scipy.special.erf,
+    lambda x, o, g: [g[0] * (2 / _pymath.sqrt(_pymath.pi)) * exp(-x[0] * x[0])],
+)
+erfc = _row(
+    "erfc", 1, scipy.special.erfc,
+    lambda x, o, g: [-g[0] * (2 / _pymath.sqrt(_pymath.pi)) * exp(-x[0] * x[0])],
+)
+
+# rounding: piecewise constant, gradient zero almost everywhere
+floor = _row("floor", 1, np.floor, lambda x, o, g: _zeros(*x))
+ceil = _row("ceil", 1, np.ceil, lambda x, o, g: _zeros(*x))
+round = _row("round", 1, np.round, lambda x, o, g: _zeros(*x))
+
+# selection; ties send the gradient to the first argument, as NumPy's choice
+maximum = _row(
+    "maximum", 2, np.maximum,
+    lambda x, o, g: [where(greater_equal(x[0], x[1]), g[0], 0), where(less(x[0], x[1]), g[0], 0)],
+)
+minimum = _row(
+    "minimum", 2, np.minimum,
+    lambda x, o, g: [where(less_equal(x[0], x[1]), g[0], 0), where(greater(x[0], x[1]), g[0], 0)],
+)
+clip = _row(
+    "clip", 3, np.clip,
+    lambda x, o, g: [
+        where(logical_and(greater_equal(x[0], x[1]), less_equal(x[0], x[2])), g[0], 0),
+        where(less(x[0], x[1]), g[0], 0),
+        where(greater(x[0], x[2]), g[0], 0),
+    ],
+)
+where = _row(
+    "where", 3, np.where,
+    lambda x, o, g: [None, where(x[0], g[0], 0), where(x[0], 0, g[0])],
+)
+second = _row("second", 2, lambda a, b: np.broadcast_to(b, np.broadcast_shapes(a.shape, b.shape)),
+              lambda x, o, g: [None, g[0]])
+second.__doc__ = "The second input broadcast to the shape of both: ``second(x, 0)`` is zeros_like(x)."
+
+# comparisons and logic: bool outputs, no gradient
+equal = _row("equal", 2, np.equal)
+not_equal = _row("not_equal", 2, np.not_equal)
+less = _row("less", 2, np.less)
+less_equal = _row("less_equal", 2, np.less_equal)
+greater = _row("greater", 2, np.greater)
+greater_equal = _row("greater_equal", 2, np.greater_equal)
+logical_and = _row("logical_and", 2, np.logical_and)
+logical_or = _row("logical_or", 2, np.logical_or)
+logical_xor = _row("logical_xor", 2, np.logical_xor)
+logical_not = _row("logical_not", 1, np.logical_not)
+isnan = _row("isnan", 1, np.isnan)
+isinf = _row("isinf", 1, np.isinf)
+
+
+class Cast(ScalarOp):
+    """Convert to ``dtype`` (NumPy's ``astype``: truncation toward zero for floats to ints)."""
+
+    __props__ = ("name", "dtype")
+
+    def __init__(self, dtype: str):
+        self.dtype = normalize_dtype(dtype)
+        super().__init__(f"cast_{self.dtype}", 1, lambda a: np.asarray(a).astype(self.dtype),
+                         lambda x, o, g: [g[0]])
+
+
+def cast(x, dtype):
+    """``x.astype(dtype)``; a no-op when the dtype already matches."""
+    x = as_tensor_variable(x)
+    dtype = normalize_dtype(dtype)
+    if x.dtype == dtype:
+        return x
+    return Elemwise(Cast(dtype))(x)
+
+
+# short names, as in Theano
+sub, mul, divide, pow, neg, sqr = subtract, multiply, true_divide, power, negative, square
+switch = where
+eq, neq, lt, le, gt, ge = equal, not_equal, less, less_equal, greater, greater_equal

@@ -1,0 +1,3 @@
+"""nnet ops."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""opfromgraph ops."""
+
+__all__: list[str] = []

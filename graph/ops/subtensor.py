@@ -1,0 +1,3 @@
+"""subtensor ops."""
+
+__all__: list[str] = []

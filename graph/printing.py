@@ -1,0 +1,3 @@
+"""Printing and inspection of graphs."""
+
+__all__: list[str] = []

@@ -1,0 +1,62 @@
+"""Shared variables: state (weights, optimizer slots, RNG keys) kept across calls."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from theanine.graph.basic import TensorVariable
+from theanine.graph.type import TensorType, format_shape
+
+__all__ = ["SharedVariable", "shared"]
+
+
+class SharedVariable(TensorVariable):
+    """A graph input whose value lives in the variable itself.
+
+    Compiled functions read the current value at each call; ``updates``
+    replace it after the call.  ``default_update`` (set by random streams)
+    is an update every function that reads this variable applies unless
+    the user's ``updates`` name the variable.
+    """
+
+    def __init__(self, value: np.ndarray, type: TensorType, name: str | None = None):
+        super().__init__(type, name=name)
+        self._value = type.filter(value, self._what())
+        self.default_update: TensorVariable | None = None
+
+    def _what(self) -> str:
+        return f"shared variable {self.name or '<unnamed>'} of type {self.type}"
+
+    def clone(self) -> SharedVariable:
+        return self
+
+    def get_value(self, borrow: bool = False) -> np.ndarray:
+        """The current value (a copy unless ``borrow``)."""
+        return self._value if borrow else self._value.copy()
+
+    def set_value(self, value, borrow: bool = False) -> None:
+        """Replace the value after checking dtype and shape against the type."""
+        checked = self.type.filter(value, f"set_value of {self._what()}")
+        self._value = checked if borrow and checked is value else np.array(checked, copy=True)
+
+    def label(self) -> str:
+        return self.name or f"shared<{self.type}>"
+
+
+def shared(value, name: str | None = None, shape=None, dtype=None) -> SharedVariable:
+    """``th.shared(np.zeros(3, "float32"), name="b")``.
+
+    The static shape is the value's shape unless ``shape`` declares some
+    dims flexible, e.g. ``shape=(None, 3)`` lets set_value change the rows.
+    """
+    data = np.array(value, dtype=dtype, copy=True)
+    if data.dtype.kind not in "biuf":
+        raise TypeError(f"th.shared holds numeric arrays. Received dtype {data.dtype} for {name!r}")
+    if shape is None:
+        shape = data.shape
+    elif len(shape) != data.ndim:
+        raise ValueError(
+            f"th.shared({name!r}): shape={format_shape(tuple(shape))} has {len(shape)} dims "
+            f"but the value has {data.ndim}"
+        )
+    return SharedVariable(data, TensorType(data.dtype, shape), name=name)

@@ -1,0 +1,247 @@
+"""NumPy-like operators and methods of symbolic tensors.
+
+This mixin only forwards to the functions of the op modules, so that
+``x @ W + b`` and ``x.sum(axis=1)`` mean exactly what ``th.matmul`` and
+``th.sum`` mean.  Equality (``==``) keeps Python's identity semantics, so
+variables remain usable as dict keys; use ``th.equal`` for the elementwise
+comparison, as in Theano.
+"""
+
+from __future__ import annotations
+
+
+def _math():
+    from theanine.graph.ops import math
+
+    return math
+
+
+def _reduce():
+    from theanine.graph.ops import reduce
+
+    return reduce
+
+
+def _shape():
+    from theanine.graph.ops import shape
+
+    return shape
+
+
+def _linalg():
+    from theanine.graph.ops import linalg
+
+    return linalg
+
+
+def _subtensor():
+    from theanine.graph.ops import subtensor
+
+    return subtensor
+
+
+class TensorOperators:
+    """Operators shared by every tensor variable (inputs, constants, shared)."""
+
+    def __bool__(self):
+        raise TypeError(
+            "a symbolic variable has no truth value; use th.where / th.switch for conditions, "
+            "or evaluate it first"
+        )
+
+    def __iter__(self):
+        raise TypeError("a symbolic variable is not iterable; index it explicitly (x[0], x[1], ...)")
+
+    def __len__(self):
+        raise TypeError("len() of a symbolic variable is unknown; use x.shape[0]")
+
+    # arithmetic
+    def __add__(self, other):
+        return _math().add(self, other)
+
+    def __radd__(self, other):
+        return _math().add(other, self)
+
+    def __sub__(self, other):
+        return _math().subtract(self, other)
+
+    def __rsub__(self, other):
+        return _math().subtract(other, self)
+
+    def __mul__(self, other):
+        return _math().multiply(self, other)
+
+    def __rmul__(self, other):
+        return _math().multiply(other, self)
+
+    def __truediv__(self, other):
+        return _math().true_divide(self, other)
+
+    def __rtruediv__(self, other):
+        return _math().true_divide(other, self)
+
+    def __floordiv__(self, other):
+        return _math().floor_divide(self, other)
+
+    def __rfloordiv__(self, other):
+        return _math().floor_divide(other, self)
+
+    def __mod__(self, other):
+        return _math().mod(self, other)
+
+    def __rmod__(self, other):
+        return _math().mod(other, self)
+
+    def __pow__(self, other):
+        return _math().power(self, other)
+
+    def __rpow__(self, other):
+        return _math().power(other, self)
+
+    def __neg__(self):
+        return _math().negative(self)
+
+    def __pos__(self):
+        return self
+
+    def __abs__(self):
+        return _math().abs(self)
+
+    def __matmul__(self, other):
+        return _linalg().matmul(self, other)
+
+    def __rmatmul__(self, other):
+        return _linalg().matmul(other, self)
+
+    # comparisons and logic
+    def __lt__(self, other):
+        return _math().less(self, other)
+
+    def __le__(self, other):
+        return _math().less_equal(self, other)
+
+    def __gt__(self, other):
+        return _math().greater(self, other)
+
+    def __ge__(self, other):
+        return _math().greater_equal(self, other)
+
+    def __invert__(self):
+        return _math().logical_not(self)
+
+    def __and__(self, other):
+        return _math().logical_and(self, other)
+
+    def __rand__(self, other):
+        return _math().logical_and(other, self)
+
+    def __or__(self, other):
+        return _math().logical_or(self, other)
+
+    def __ror__(self, other):
+        return _math().logical_or(other, self)
+
+    def __xor__(self, other):
+        return _math().logical_xor(self, other)
+
+    def __rxor__(self, other):
+        return _math().logical_xor(other, self)
+
+    # elementwise methods
+    def astype(self, dtype):
+        return _math().cast(self, dtype)
+
+    def clip(self, a_min, a_max):
+        return _math().clip(self, a_min, a_max)
+
+    def round(self):
+        return _math().round(self)
+
+    # reductions
+    def sum(self, axis=None, keepdims=False, dtype=None):
+        return _reduce().sum(self, axis=axis, keepdims=keepdims, dtype=dtype)
+
+    def mean(self, axis=None, keepdims=False):
+        return _reduce().mean(self, axis=axis, keepdims=keepdims)
+
+    def prod(self, axis=None, keepdims=False):
+        return _reduce().prod(self, axis=axis, keepdims=keepdims)
+
+    def max(self, axis=None, keepdims=False):
+        return _reduce().max(self, axis=axis, keepdims=keepdims)
+
+    def min(self, axis=None, keepdims=False):
+        return _reduce().min(self, axis=axis, keepdims=keepdims)
+
+    def argmax(self, axis=None, keepdims=False):
+        return _reduce().argmax(self, axis=axis, keepdims=keepdims)
+
+    def argmin(self, axis=None, keepdims=False):
+        return _reduce().argmin(self, axis=axis, keepdims=keepdims)
+
+    def var(self, axis=None, keepdims=False, ddof=0):
+        return _reduce().var(self, axis=axis, keepdims=keepdims, ddof=ddof)
+
+    def std(self, axis=None, keepdims=False, ddof=0):
+        return _reduce().std(self, axis=axis, keepdims=keepdims, ddof=ddof)
+
+    def all(self, axis=None, keepdims=False):
+        return _reduce().all(self, axis=axis, keepdims=keepdims)
+
+    def any(self, axis=None, keepdims=False):
+        return _reduce().any(self, axis=axis, keepdims=keepdims)
+
+    def cumsum(self, axis=None):
+        return _reduce().cumsum(self, axis=axis)
+
+    def cumprod(self, axis=None):
+        return _reduce().cumprod(self, axis=axis)
+
+    # linear algebra
+    def dot(self, other):
+        return _linalg().dot(self, other)
+
+    # shape
+    @property
+    def shape(self):
+        return _shape().shape(self)
+
+    @property
+    def size(self):
+        return _shape().size(self)
+
+    @property
+    def T(self):
+        return _shape().transpose(self)
+
+    def reshape(self, *shape):
+        if len(shape) == 1 and not isinstance(shape[0], int) and not hasattr(shape[0], "type"):
+            shape = shape[0]
+        return _shape().reshape(self, shape)
+
+    def transpose(self, *axes):
+        if len(axes) == 1 and (axes[0] is None or not isinstance(axes[0], int)):
+            axes = axes[0]
+        return _shape().transpose(self, axes or None)
+
+    def dimshuffle(self, *pattern):
+        return _shape().dimshuffle(self, pattern)
+
+    def flatten(self, ndim=1):
+        return _shape().flatten(self, ndim)
+
+    def ravel(self):
+        return _shape().flatten(self, 1)
+
+    def squeeze(self, axis=None):
+        return _shape().squeeze(self, axis)
+
+    def repeat(self, repeats, axis=None):
+        return _shape().repeat(self, repeats, axis)
+
+    # indexing
+    def __getitem__(self, index):
+        return _subtensor().getitem(self, index)
+
+    def take(self, indices, axis=None):
+        return _subtensor().take(self, indices, axis)

@@ -1,0 +1,1 @@
+"""theanine.runtime: compile graphs with a backend and call them."""

@@ -1,0 +1,42 @@
+"""The backend registry: a backend turns an optimized graph into a callable.
+
+A backend is a function ``compile(inputs, outputs) -> run`` where ``run``
+takes one value per input (in order) and returns one value per output.
+Backends register themselves by name; ``function(..., backend=name)``
+looks them up here, so a new backend never edits the op classes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from theanine.graph.basic import Variable
+
+Runner = Callable[[Sequence], list]
+Compiler = Callable[[Sequence[Variable], Sequence[Variable]], Runner]
+
+_BACKENDS: dict[str, Callable[[], Compiler]] = {}
+
+
+def register_backend(name: str, loader: Callable[[], Compiler]) -> None:
+    """Register ``loader``, which imports the backend lazily and returns its compiler."""
+    _BACKENDS[name] = loader
+
+
+def get_compiler(name: str) -> Compiler:
+    if name not in _BACKENDS:
+        raise ValueError(f"unknown backend {name!r}; available: {sorted(_BACKENDS)}")
+    return _BACKENDS[name]()
+
+
+def available_backends() -> list[str]:
+    return sorted(_BACKENDS)
+
+
+def _numpy_loader() -> Compiler:
+    from theanine.runtime.numpy_backend import compile_numpy
+
+    return compile_numpy
+
+
+register_backend("numpy", _numpy_loader)

@@ -1,0 +1,208 @@
+"""``theanine.function``: from symbolic inputs and outputs to a callable.
+
+Compilation: substitute ``givens``, collect the shared variables the graph
+reads, add their updates (explicit ones, then the ``default_update`` of
+random streams), optimize with the rewrite mode, and hand the graph to the
+chosen backend.  A call checks its arguments, runs the compiled graph and
+only then writes every update at once, so a failing call changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from theanine.graph.basic import Constant, Variable, clone_replace, graph_inputs
+from theanine.graph.config import config
+from theanine.graph.shared import SharedVariable
+from theanine.graph.tensor import as_tensor_variable
+from theanine.runtime.backends import get_compiler
+
+__all__ = ["function", "Function"]
+
+
+def _pairs(value, what: str) -> list[tuple]:
+    if value is None:
+        return []
+    items = list(value.items()) if isinstance(value, Mapping) else list(value)
+    for item in items:
+        if not (isinstance(item, (tuple, list)) and len(item) == 2):
+            raise TypeError(f"{what} must be a dict or a list of (variable, expression) pairs. Received: {item!r}")
+    return [tuple(item) for item in items]
+
+
+def _check_inputs(inputs: Sequence) -> list[Variable]:
+    checked = []
+    for i, var in enumerate(inputs):
+        if not isinstance(var, Variable):
+            raise TypeError(f"function input {i} must be a symbolic variable. Received: {type(var).__name__}")
+        if isinstance(var, (Constant, SharedVariable)) or var.owner is not None:
+            raise TypeError(
+                f"function input {i} ({var.label()}) must be a free input variable, not a constant, "
+                "a shared variable or a computed expression (use givens to substitute expressions)"
+            )
+        if any(var is other for other in checked):
+            raise ValueError(f"function input {var.label()} is listed twice")
+        checked.append(var)
+    return checked
+
+
+def _check_update(shared: Variable, expression) -> tuple[SharedVariable, Variable]:
+    if not isinstance(shared, SharedVariable):
+        raise TypeError(f"updates: {getattr(shared, 'label', lambda: shared)()} is not a shared variable")
+    expression = as_tensor_variable(expression)
+    if expression.dtype != shared.dtype:
+        raise TypeError(
+            f"updates: the update of {shared.label()} has dtype {expression.dtype} but the shared variable "
+            f"is {shared.dtype}; cast the expression with .astype({shared.dtype!r})"
+        )
+    if not shared.type.shape_compatible(expression.type):
+        raise ValueError(
+            f"updates: the update of {shared.label()} has type {expression.type}, which does not fit {shared.type}"
+        )
+    return shared, expression
+
+
+def _check_given(old, new) -> tuple[Variable, Variable]:
+    if not isinstance(old, Variable):
+        raise TypeError(f"givens: keys must be symbolic variables. Received: {type(old).__name__}")
+    new = as_tensor_variable(new)
+    if new.dtype != old.dtype or not old.type.shape_compatible(new.type):
+        raise TypeError(f"givens: {old.label()} of type {old.type} cannot be replaced by a value of type {new.type}")
+    return old, new
+
+
+class Function:
+    """A compiled function. Call it with one value per input (positionally or by name)."""
+
+    def __init__(self, inputs, outputs, updates=None, givens=None, backend: str | None = None,
+                 mode: str | None = None, name: str | None = None):
+        self.name = name or "function"
+        self.inputs = _check_inputs(inputs)
+        self.unpack_single = not isinstance(outputs, (list, tuple))
+        self.outputs = [] if outputs is None else [as_tensor_variable(o) for o in
+                                                   (outputs if isinstance(outputs, (list, tuple)) else [outputs])]
+        self.backend = backend or config.backend
+        self.mode = mode or config.mode
+        update_pairs = [_check_update(s, e) for s, e in _pairs(updates, "updates")]
+        _reject_duplicate_updates(update_pairs)
+        given_pairs = [_check_given(o, n) for o, n in _pairs(givens, "givens")]
+        self._build(update_pairs, given_pairs)
+
+    def _build(self, update_pairs, given_pairs) -> None:
+        targets = self.outputs + [e for _, e in update_pairs]
+        if given_pairs:
+            targets = clone_replace(targets, dict(given_pairs), strict=False)
+        update_pairs = [(s, e) for (s, _), e in zip(update_pairs, targets[len(self.outputs):])]
+        update_pairs += _default_updates(targets, {id(s) for s, _ in update_pairs})
+        targets = targets[: len(self.outputs)] + [e for _, e in update_pairs]
+        self.shared = [v for v in graph_inputs(targets, stop=self.inputs) if isinstance(v, SharedVariable)]
+        for s, _ in update_pairs:
+            if not any(s is v for v in self.shared):
+                self.shared.append(s)
+        self.updated = [s for s, _ in update_pairs]
+        self._check_missing_inputs(targets)
+        from theanine.graph.rewriting import optimize
+
+        self.fgraph_inputs = self.inputs + self.shared
+        self.optimized_outputs, self.rewrite_report = optimize(self.fgraph_inputs, targets, self.mode)
+        self._run = get_compiler(self.backend)(self.fgraph_inputs, self.optimized_outputs)
+        self._names = {v.name: i for i, v in enumerate(self.inputs) if v.name}
+
+    def _check_missing_inputs(self, targets) -> None:
+        known = {id(v) for v in self.inputs}
+        for var in graph_inputs(targets, stop=self.inputs):
+            if id(var) in known or isinstance(var, (Constant, SharedVariable)):
+                continue
+            raise ValueError(
+                f"{self.name}: the outputs depend on {var.label()} of type {var.type} (created at {var.source}), "
+                "which is not among the inputs; add it to the inputs or give it a value with givens"
+            )
+
+    def _arguments(self, args, kwargs) -> list[np.ndarray]:
+        if len(args) > len(self.inputs):
+            raise TypeError(f"{self.name} takes {len(self.inputs)} argument(s), got {len(args)}")
+        values = list(args) + [None] * (len(self.inputs) - len(args))
+        given = [True] * len(args) + [False] * (len(self.inputs) - len(args))
+        for key, value in kwargs.items():
+            if key not in self._names:
+                raise TypeError(f"{self.name} got an unexpected keyword argument {key!r}; inputs: {sorted(self._names)}")
+            index = self._names[key]
+            if given[index]:
+                raise TypeError(f"{self.name} got input {key!r} twice")
+            values[index], given[index] = value, True
+        missing = [self.inputs[i].label() for i, g in enumerate(given) if not g]
+        if missing:
+            raise TypeError(f"{self.name} is missing input(s) {missing}")
+        return [
+            var.type.filter(value, f"input {i} ({var.label()}) of {self.name}")
+            for i, (var, value) in enumerate(zip(self.inputs, values))
+        ]
+
+    def __call__(self, *args, **kwargs):
+        values = self._arguments(args, kwargs)
+        state = [s.get_value(borrow=True) for s in self.shared]
+        results = self._run(values + state)
+        n = len(self.outputs)
+        protected = values + state
+        outputs = [_unaliased(r, protected) for r in results[:n]]
+        new_state = [_unaliased(r, protected + outputs) for r in results[n:]]
+        checked = [
+            s.type.filter(v, f"update of {s.label()} in {self.name}") for s, v in zip(self.updated, new_state)
+        ]
+        for shared, value in zip(self.updated, checked):
+            shared.set_value(value, borrow=True)
+        if self.unpack_single:
+            return outputs[0] if outputs else None
+        return outputs
+
+    def explain(self) -> str:
+        """Which rewrites fired, how often, and node counts per phase."""
+        return str(self.rewrite_report)
+
+
+def _unaliased(value, protected: Sequence[np.ndarray]) -> np.ndarray:
+    value = np.asarray(value)
+    if any(np.may_share_memory(value, p) for p in protected if isinstance(p, np.ndarray)):
+        return value.copy()
+    return value
+
+
+def _reject_duplicate_updates(pairs) -> None:
+    seen = set()
+    for shared, _ in pairs:
+        if id(shared) in seen:
+            raise ValueError(f"updates: {shared.label()} is updated twice")
+        seen.add(id(shared))
+
+
+def _default_updates(targets, explicit: set[int]) -> list[tuple[SharedVariable, Variable]]:
+    """The ``default_update`` of every shared variable the graph reads (random streams)."""
+    pairs = []
+    pending = list(targets)
+    seen = set(explicit)
+    while pending:
+        found = [
+            v for v in graph_inputs(pending)
+            if isinstance(v, SharedVariable) and v.default_update is not None and id(v) not in seen
+        ]
+        pending = []
+        for shared in found:
+            seen.add(id(shared))
+            pairs.append((shared, shared.default_update))
+            pending.append(shared.default_update)
+    return pairs
+
+
+def function(inputs, outputs=None, updates=None, givens=None, backend: str | None = None,
+             mode: str | None = None, name: str | None = None) -> Function:
+    """Compile ``outputs`` as a function of ``inputs``.
+
+    ``updates``: (shared, expression) pairs written after each call, all at
+    once (an update reading another updated variable sees the old value).
+    ``givens``: (variable, replacement) pairs substituted before compiling.
+    ``backend``: "numpy", "llvm" or "cuda" (default ``config.backend``);
+    ``mode``: rewrite set "fast_run", "fast_compile" or "none".
+    """
+    return Function(inputs, outputs, updates, givens, backend, mode, name)
