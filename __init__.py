@@ -24,6 +24,7 @@ from theanine.graph.ops.random import *  # noqa: F403
 from theanine.graph.op import Op
 from theanine.graph.gradient import *  # noqa: F403
 from theanine.graph.printing import *  # noqa: F403
+from theanine.graph.rewriting import *  # noqa: F403
 from theanine.graph.evaluate import evaluate
 from theanine.runtime.function import Function, function
 from theanine.runtime.verify import verify_grad

@@ -6,6 +6,8 @@ from collections.abc import Sequence
 
 from theanine.graph.basic import Variable
 
+__all__: list[str] = []
+
 
 def optimize(inputs: Sequence[Variable], outputs: Sequence[Variable], mode: str):
     """Return ``(optimized_outputs, report)`` for ``outputs`` under ``mode``.
