@@ -1,3 +1,227 @@
-"""Printing and inspection of graphs."""
+"""Printing and inspection of graphs: debugprint, networkx, Graphviz DOT.
 
-__all__: list[str] = []
+Every printer walks the graph iteratively and shows each Apply node once;
+later references to an already printed node show its id with ``···``.
+Ops that hold inner graphs (OpFromGraph, fusion Composites) get their inner
+graph printed in an "Inner graphs" section.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import string
+import subprocess
+import sys
+from collections.abc import Iterable
+
+import networkx as nx
+
+from theanine.graph.basic import Apply, Constant, Variable, apply_nodes
+from theanine.graph.shared import SharedVariable
+
+__all__ = ["debugprint", "to_networkx", "to_dot", "render", "GraphvizNotFoundError"]
+
+
+class GraphvizNotFoundError(RuntimeError):
+    """``render`` needs Graphviz's ``dot`` program, which is not installed."""
+
+
+def _outputs_of(obj) -> list[Variable]:
+    """Variables to print for a variable, a list of them, an Apply or a compiled function."""
+    if isinstance(obj, Variable):
+        return [obj]
+    if isinstance(obj, Apply):
+        return list(obj.outputs)
+    if hasattr(obj, "optimized_outputs"):
+        return list(obj.optimized_outputs)
+    if isinstance(obj, (list, tuple)):
+        out = []
+        for item in obj:
+            out.extend(_outputs_of(item))
+        return out
+    raise TypeError(f"cannot print a {type(obj).__name__}; expected variables, an Apply or a compiled function")
+
+
+def _ids() -> Iterable[str]:
+    """A, B, ..., Z, BA, BB, ...: short ids in order of first appearance."""
+    letters = string.ascii_uppercase
+    n = 0
+    while True:
+        k, text = n, ""
+        while True:
+            text = letters[k % 26] + text
+            k //= 26
+            if k == 0:
+                break
+        yield text
+        n += 1
+
+
+class _Namer:
+    def __init__(self):
+        self._ids = _ids()
+        self._given: dict[int, str] = {}
+
+    def __call__(self, obj) -> tuple[str, bool]:
+        """(id, first_time) for a node or variable."""
+        key = id(obj)
+        if key in self._given:
+            return self._given[key], False
+        self._given[key] = next(self._ids)
+        return self._given[key], True
+
+
+def _describe_var(var: Variable, print_type: bool) -> str:
+    text = ""
+    if var.name and var.owner is not None:
+        text += f" '{var.name}'"
+    if print_type:
+        text += f" {var.type}"
+    return text
+
+
+def _line(var: Variable, namer: _Namer, print_type: bool) -> tuple[str, bool]:
+    """One line for ``var`` and whether its inputs should be expanded below it."""
+    if var.owner is None:
+        ident, _ = namer(var)
+        label = var.label() if not isinstance(var, SharedVariable) else f"{var.label()} (shared)"
+        if isinstance(var, Constant) and not var.name:
+            label = var.label()
+        return f"{label} [id {ident}]{_describe_var(var, print_type) if print_type else ''}", False
+    node = var.owner
+    ident, first = namer(node)
+    out = f".{var.index}" if len(node.outputs) > 1 else ""
+    text = f"{node.op}{out} [id {ident}]{_describe_var(var, print_type)}"
+    return (text, True) if first else (text + " ···", False)
+
+
+def _print_tree(outputs: list[Variable], namer: _Namer, print_type: bool, stream, indent: str = "") -> list[Apply]:
+    inner_holders: list[Apply] = []
+    stack: list[tuple[Variable, str, str]] = [(v, indent, indent) for v in reversed(outputs)]
+    while stack:
+        var, head, tail = stack.pop()
+        text, expand = _line(var, namer, print_type)
+        stream.write(f"{head}{text}\n")
+        if not expand:
+            continue
+        node = var.owner
+        if node.op.inner_graphs():
+            inner_holders.append(node)
+        children = node.inputs
+        for k in reversed(range(len(children))):
+            last = k == len(children) - 1
+            stack.append((children[k], tail + ("└─ " if last else "├─ "), tail + ("   " if last else "│  ")))
+    return inner_holders
+
+
+def debugprint(obj, file=None, print_type: bool = True) -> str | None:
+    """Print a text tree of the graph: ops, names, dtypes and static shapes.
+
+    ``obj`` may be a variable, a list of variables, an Apply or a compiled
+    function (its optimized graph).  Writes to ``file`` (default stdout);
+    ``file="str"`` returns the text instead.
+    """
+    stream = io.StringIO()
+    namer = _Namer()
+    holders = _print_tree(_outputs_of(obj), namer, print_type, stream)
+    printed_inner: set[int] = set()
+    if holders:
+        stream.write("\nInner graphs:\n")
+    while holders:
+        node = holders.pop(0)
+        if id(node.op) in printed_inner:
+            continue
+        printed_inner.add(id(node.op))
+        ident, _ = namer(node)
+        stream.write(f"\n{node.op} [id {ident}]\n")
+        for inner_inputs, inner_outputs in node.op.inner_graphs():
+            holders.extend(_print_tree(inner_outputs, namer, print_type, stream, indent=" ← "))
+    text = stream.getvalue()
+    if file == "str":
+        return text
+    (file or sys.stdout).write(text)
+    return None
+
+
+def _var_attrs(var: Variable) -> dict:
+    kind = "constant" if isinstance(var, Constant) else "shared" if isinstance(var, SharedVariable) else (
+        "input" if var.owner is None else "intermediate")
+    return {"kind": "variable", "role": kind, "name": var.name or "", "type": str(var.type),
+            "dtype": var.type.dtype, "shape": var.type.shape, "source": var.source}
+
+
+def to_networkx(obj) -> nx.DiGraph:
+    """A ``networkx.DiGraph`` of variables and Apply nodes.
+
+    Node keys are strings ("v0", "a0", ...); attributes: ``kind`` ("variable"
+    or "apply"), for applies ``op`` (text) and ``op_type`` (class name), for
+    variables ``role``, ``name``, ``type``, ``dtype``, ``shape``.  Edges run
+    variable -> apply (attribute ``position``: the input index) and
+    apply -> variable (``position``: the output index).
+    """
+    outputs = _outputs_of(obj)
+    graph = nx.DiGraph()
+    keys: dict[int, str] = {}
+
+    def key_of(var: Variable) -> str:
+        if id(var) not in keys:
+            keys[id(var)] = f"v{len(keys)}"
+            graph.add_node(keys[id(var)], **_var_attrs(var))
+        return keys[id(var)]
+
+    for n, node in enumerate(apply_nodes(outputs)):
+        apply_key = f"a{n}"
+        graph.add_node(apply_key, kind="apply", op=str(node.op), op_type=type(node.op).__name__,
+                       source=node.source)
+        for i, var in enumerate(node.inputs):
+            graph.add_edge(key_of(var), apply_key, position=i)
+        for i, var in enumerate(node.outputs):
+            graph.add_edge(apply_key, key_of(var), position=i)
+    for var in outputs:
+        graph.nodes[key_of(var)]["is_output"] = True
+    return graph
+
+
+def _quote(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def to_dot(obj) -> str:
+    """Graphviz DOT text: ops as boxes, variables as ellipses, outputs in bold."""
+    graph = to_networkx(obj)
+    lines = ["digraph theanine {", "  rankdir=TB;", '  node [fontname="Helvetica"];']
+    for key, attrs in graph.nodes(data=True):
+        if attrs["kind"] == "apply":
+            lines.append(f"  {key} [shape=box, label={_quote(attrs['op'])}];")
+        else:
+            label = (attrs["name"] + "\\n" if attrs["name"] else "") + attrs["type"]
+            style = ', style="bold"' if attrs.get("is_output") else ""
+            fill = {"constant": "lightgrey", "shared": "lightblue", "input": "palegreen"}.get(attrs["role"])
+            fill_attr = f', style="filled{",bold" if attrs.get("is_output") else ""}", fillcolor={fill}' if fill else style
+            lines.append(f"  {key} [shape=ellipse, label={_quote(label)}{fill_attr}];")
+    for src, dst, attrs in graph.edges(data=True):
+        lines.append(f"  {src} -> {dst} [label={_quote(str(attrs['position']))}];")
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def render(obj, path: str, format: str | None = None) -> str:
+    """Write the graph as SVG/PNG/PDF (from the extension) with Graphviz's ``dot``.
+
+    Raises ``GraphvizNotFoundError`` when the ``dot`` program is missing.
+    """
+    fmt = format or os.path.splitext(path)[1].lstrip(".").lower()
+    if fmt not in ("svg", "png", "pdf"):
+        raise ValueError(f"render: unsupported format {fmt!r}; use a path ending in .svg, .png or .pdf")
+    dot = shutil.which("dot")
+    if dot is None:
+        raise GraphvizNotFoundError(
+            "render needs Graphviz's 'dot' program, which is not installed "
+            "(e.g. `apt-get install graphviz`); th.to_dot() returns the DOT text without it"
+        )
+    result = subprocess.run([dot, f"-T{fmt}", "-o", path], input=to_dot(obj), text=True, capture_output=True)
+    if result.returncode != 0:
+        raise RuntimeError(f"dot failed with exit code {result.returncode}: {result.stderr.strip()}")
+    return path

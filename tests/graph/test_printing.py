@@ -1,0 +1,105 @@
+"""debugprint, to_networkx, to_dot and render."""
+
+import numpy as np
+import pydot
+import pytest
+
+import theanine as th
+from theanine.graph import printing
+
+
+def _graph():
+    x = th.matrix("x")
+    b = th.shared(np.zeros(3, "float32"), name="b")
+    h = th.tanh(x + b)
+    return x, b, (h * h).sum(axis=1)
+
+
+def test_debugprint_shows_each_node_once_with_types():
+    _, _, z = _graph()
+    text = th.debugprint(z, file="str")
+    lines = text.splitlines()
+    assert lines[0].endswith("float32(?,)")
+    tanh_lines = [line for line in lines if "Elemwise{tanh}" in line]
+    assert len(tanh_lines) == 2, text
+    assert tanh_lines[0].endswith("float32(?, 3)")
+    assert tanh_lines[1].endswith("···"), "the second reference is not expanded"
+    assert sum("x [id" in line for line in lines) == 1
+    assert any("b (shared)" in line and "float32(3,)" in line for line in lines)
+
+
+def test_debugprint_known_graph_text():
+    x = th.vector("x")
+    y = th.exp(x) + 1.0
+    expected = (
+        "Elemwise{add} [id A] float32(?,)\n"
+        "├─ Elemwise{exp} [id B] float32(?,)\n"
+        "│  └─ x [id C] float32(?,)\n"
+        "└─ DimShuffle{pattern=('x',)} [id D] float32(1,)\n"
+        "   └─ Constant{1.} [id E] float32()\n"
+    )
+    assert th.debugprint(y, file="str") == expected
+
+
+def test_debugprint_writes_to_stdout(capsys):
+    x = th.vector("x")
+    assert th.debugprint(th.exp(x)) is None
+    assert "Elemwise{exp}" in capsys.readouterr().out
+
+
+def test_debugprint_rejects_other_objects():
+    with pytest.raises(TypeError, match="cannot print a int"):
+        th.debugprint(3, file="str")
+
+
+def test_debugprint_deep_graph_does_not_recurse():
+    x = th.vector("x")
+    y = x
+    for _ in range(3000):
+        y = y + 1.0
+    text = th.debugprint(y, file="str")
+    assert text.count("Elemwise{add}") == 3000
+
+
+def test_to_networkx_counts_and_attributes():
+    _, _, z = _graph()
+    graph = th.to_networkx(z)
+    applies = [n for n, a in graph.nodes(data=True) if a["kind"] == "apply"]
+    variables = [n for n, a in graph.nodes(data=True) if a["kind"] == "variable"]
+    # DimShuffle(b), add, tanh, multiply, sum
+    assert len(applies) == 5
+    # x, b, dimshuffled b, add, tanh, multiply, sum
+    assert len(variables) == 7
+    ops = sorted(graph.nodes[n]["op_type"] for n in applies)
+    assert ops == ["DimShuffle", "Elemwise", "Elemwise", "Elemwise", "Reduce"]
+    outputs = [n for n, a in graph.nodes(data=True) if a.get("is_output")]
+    assert len(outputs) == 1 and graph.nodes[outputs[0]]["shape"] == (None,)
+    roles = sorted(a["role"] for _, a in graph.nodes(data=True) if a["kind"] == "variable")
+    assert roles.count("shared") == 1 and roles.count("input") == 1
+
+
+def test_to_dot_parses_and_matches_networkx():
+    _, _, z = _graph()
+    text = th.to_dot(z)
+    (parsed,) = pydot.graph_from_dot_data(text)
+    names = {n.get_name() for n in parsed.get_nodes()} - {"node"}
+    graph = th.to_networkx(z)
+    assert names == set(graph.nodes)
+    assert len(parsed.get_edges()) == graph.number_of_edges()
+
+
+def test_render_without_graphviz_says_so(tmp_path, monkeypatch):
+    monkeypatch.setattr(printing.shutil, "which", lambda name: None)
+    with pytest.raises(th.GraphvizNotFoundError, match="Graphviz's 'dot' program"):
+        th.render(th.exp(th.vector("x")), str(tmp_path / "g.svg"))
+
+
+def test_render_rejects_unknown_format(tmp_path):
+    with pytest.raises(ValueError, match="unsupported format 'gif'"):
+        th.render(th.exp(th.vector("x")), str(tmp_path / "g.gif"))
+
+
+@pytest.mark.skipif(printing.shutil.which("dot") is None, reason="Graphviz's dot is not installed")
+def test_render_svg(tmp_path):
+    path = th.render(th.exp(th.vector("x")), str(tmp_path / "g.svg"))
+    assert open(path).read().lstrip().startswith("<?xml")
