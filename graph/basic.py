@@ -22,17 +22,25 @@ import numpy as np
 from theanine.graph.type import TensorType, format_shape, tensor_type_of
 from theanine.graph.variable import TensorOperators
 
-_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_INTERNAL_PREFIXES = tuple(
+    os.path.join(_PACKAGE_ROOT, part) + os.sep for part in ("graph", "codegen", "runtime", "frontend")
+)
+_INTERNAL_FILES = tuple(os.path.join(_PACKAGE_ROOT, name) for name in ("__init__.py", "__main__.py"))
 _ids = itertools.count()
 
 
+def _is_internal(filename: str) -> bool:
+    path = os.path.abspath(filename)
+    return path.startswith(_INTERNAL_PREFIXES) or path in _INTERNAL_FILES or filename.startswith("<frozen")
+
+
 def user_source_line() -> str:
-    """Return ``file:line`` of the innermost frame outside theanine."""
+    """Return ``file:line`` of the innermost frame outside theanine's own modules."""
     frame = sys._getframe(1)
     while frame is not None:
-        filename = frame.f_code.co_filename
-        if not os.path.abspath(filename).startswith(_PACKAGE_DIR + os.sep) and not filename.startswith("<frozen"):
-            return f"{filename}:{frame.f_lineno}"
+        if not _is_internal(frame.f_code.co_filename):
+            return f"{frame.f_code.co_filename}:{frame.f_lineno}"
         frame = frame.f_back
     return "<unknown>"
 

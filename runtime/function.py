@@ -84,6 +84,7 @@ class Function:
         self.outputs = [] if outputs is None else [as_tensor_variable(o) for o in
                                                    (outputs if isinstance(outputs, (list, tuple)) else [outputs])]
         self.backend = backend or config.backend
+        self._compile = get_compiler(self.backend)
         self.mode = mode or config.mode
         update_pairs = [_check_update(s, e) for s, e in _pairs(updates, "updates")]
         _reject_duplicate_updates(update_pairs)
@@ -107,7 +108,7 @@ class Function:
 
         self.fgraph_inputs = self.inputs + self.shared
         self.optimized_outputs, self.rewrite_report = optimize(self.fgraph_inputs, targets, self.mode)
-        self._run = get_compiler(self.backend)(self.fgraph_inputs, self.optimized_outputs)
+        self._run = self._compile(self.fgraph_inputs, self.optimized_outputs)
         self._names = {v.name: i for i, v in enumerate(self.inputs) if v.name}
 
     def _check_missing_inputs(self, targets) -> None:

@@ -1,0 +1,174 @@
+"""th.function: inputs, outputs, updates, givens, shared variables and errors."""
+
+import re
+
+import numpy as np
+import pytest
+
+import theanine as th
+
+
+def test_issue_example(backend):
+    x = th.matrix("x")
+    W = th.shared(np.random.default_rng(0).standard_normal((4, 3)).astype("float32"), name="W")
+    b = th.shared(np.zeros(3, "float32"), name="b")
+    z = th.tanh(x @ W + b).sum(axis=1)
+    f = th.function([x], z, backend=backend)
+    value = np.ones((2, 4), "float32")
+    out = f(value)
+    assert out.shape == (2,) and out.dtype == np.float32
+    np.testing.assert_allclose(out, np.tanh(value @ W.get_value()).sum(axis=1), rtol=1e-6)
+    g = th.function([x], z, updates=[(b, b + 1)], backend=backend)
+    g(value)
+    np.testing.assert_array_equal(b.get_value(), np.ones(3, "float32"))
+
+
+def test_single_list_and_no_outputs():
+    x = th.vector("x")
+    assert isinstance(th.function([x], x * 2)(np.ones(2, "float32")), np.ndarray)
+    both = th.function([x], [x * 2, x + 1])(np.ones(2, "float32"))
+    assert isinstance(both, list) and len(both) == 2
+    s = th.shared(np.zeros(2, "float32"))
+    assert th.function([x], updates=[(s, s + x)])(np.ones(2, "float32")) is None
+    np.testing.assert_array_equal(s.get_value(), [1, 1])
+
+
+def test_updates_apply_at_once_and_see_old_values(backend):
+    a = th.shared(np.float32(1.0), name="a")
+    b = th.shared(np.float32(10.0), name="b")
+    f = th.function([], [a, b], updates=[(a, b), (b, a)], backend=backend)
+    assert f() == [1.0, 10.0]
+    assert (a.get_value(), b.get_value()) == (10.0, 1.0)
+    f()
+    assert (a.get_value(), b.get_value()) == (1.0, 10.0)
+
+
+def test_update_type_errors():
+    s = th.shared(np.zeros(3, "float32"), name="s")
+    with pytest.raises(TypeError, match=r"update of s has dtype float64 but the shared variable is float32"):
+        th.function([], updates=[(s, s.astype("float64"))])
+    with pytest.raises(ValueError, match=r"update of s has type float32\(4,\)"):
+        th.function([], updates=[(s, th.constant(np.zeros(4, "float32")))])
+    with pytest.raises(TypeError, match="is not a shared variable"):
+        th.function([], updates=[(th.vector("v"), s)])
+    with pytest.raises(ValueError, match="s is updated twice"):
+        th.function([], updates=[(s, s + 1), (s, s + 2)])
+
+
+def test_outputs_never_alias_inputs_or_state():
+    x = th.vector("x")
+    s = th.shared(np.zeros(2, "float32"), name="s")
+    value = np.ones(2, "float32")
+    out = th.function([x], x)(value)
+    out[0] = 5
+    assert value[0] == 1
+    state = th.function([], s)()
+    state[0] = 7
+    assert s.get_value()[0] == 0
+
+
+def test_givens_substitute_variables(backend):
+    x = th.vector("x")
+    y = th.vector("y")
+    s = th.shared(np.array([1.0, 2.0], "float32"), name="s")
+    f = th.function([y], x * 2, givens={x: y + s}, backend=backend)
+    np.testing.assert_allclose(f(np.array([1.0, 1.0], "float32")), [4.0, 6.0])
+    with pytest.raises(TypeError, match=r"givens: x of type float32\(\?,\) cannot be replaced"):
+        th.function([y], x * 2, givens={x: th.matrix()})
+
+
+def test_missing_input_is_named():
+    x, y = th.vector("x"), th.vector("y")
+    with pytest.raises(ValueError, match=r"depend on y of type float32\(\?,\).*not among the inputs"):
+        th.function([x], x + y)
+
+
+def test_bad_inputs_name_the_input():
+    x = th.matrix("x")
+    f = th.function([x], x.sum(), name="f")
+    with pytest.raises(TypeError, match=r"input 0 \(x\) of f: expected dtype float32, got float64"):
+        f(np.ones((2, 2)))
+    with pytest.raises(ValueError, match=r"input 0 \(x\) of f: expected 2 dimension\(s\)"):
+        f(np.ones(3, "float32"))
+    with pytest.raises(TypeError, match="f takes 1 argument"):
+        f(np.ones((2, 2), "float32"), 1)
+    with pytest.raises(TypeError, match=r"missing input\(s\) \['x'\]"):
+        f()
+    i = th.vector("i", dtype="int64")
+    g = th.function([i], i * 2)
+    with pytest.raises(TypeError, match="does not fit dtype int64 without loss"):
+        g([1.5])
+    np.testing.assert_array_equal(g([1, 2]), [2, 4])
+    np.testing.assert_array_equal(f(x=[[1.0, 2.0]]), 3.0)
+
+
+def test_static_dims_are_checked():
+    x = th.tensor("x", shape=(None, 3))
+    f = th.function([x], x * 1)
+    with pytest.raises(ValueError, match=r"expected shape \(\?, 3\), got \(2, 4\) \(dimension 1 must be 3\)"):
+        f(np.ones((2, 4), "float32"))
+
+
+def test_shared_set_value_checks_and_copies():
+    s = th.shared(np.zeros((2, 3), "float32"), name="w")
+    with pytest.raises(ValueError, match=r"set_value of shared variable w .*expected shape \(2, 3\), got \(3, 3\)"):
+        s.set_value(np.zeros((3, 3), "float32"))
+    with pytest.raises(TypeError, match="expected dtype float32, got float64"):
+        s.set_value(np.zeros((2, 3)))
+    np.testing.assert_array_equal(s.get_value(), np.zeros((2, 3)))
+    flexible = th.shared(np.zeros((2, 3), "float32"), shape=(None, 3))
+    flexible.set_value(np.ones((5, 3), "float32"))
+    assert flexible.get_value().shape == (5, 3)
+    value = np.ones((2, 3), "float32")
+    s.set_value(value)
+    value[0, 0] = 9
+    assert s.get_value()[0, 0] == 1
+    s.get_value()[0, 0] = 9
+    assert s.get_value()[0, 0] == 1
+
+
+def test_runtime_error_names_op_shapes_and_line_and_changes_nothing(backend):
+    x = th.vector("x")
+    y = th.vector("y")
+    s = th.shared(np.zeros(3, "float32"), name="s")
+    z = x + y  # the line the error must point at
+    line = __import__("inspect").currentframe().f_lineno - 1
+    f = th.function([x, y], z.sum(), updates=[(s, s + 1)], backend=backend)
+    with pytest.raises(ValueError) as info:
+        f(np.ones(3, "float32"), np.ones(4, "float32"))
+    message = str(info.value)
+    assert "Elemwise{add}" in message
+    assert "float32(3,)" in message and "float32(4,)" in message
+    assert re.search(rf"test_function.py:{line}\b", message), message
+    np.testing.assert_array_equal(s.get_value(), np.zeros(3))
+
+
+def test_config_context_restores():
+    assert th.config.floatX == "float32"
+    with th.config.context(floatX="float64"):
+        assert th.matrix().dtype == "float64"
+        assert (th.vector() * 1.5).dtype == "float64"
+    assert th.matrix().dtype == "float32"
+    with pytest.raises(ValueError, match="config.floatX must be one of"):
+        th.config.floatX = "int8"
+    with pytest.raises(AttributeError, match="unknown config setting"):
+        th.config.flaotX = "float64"
+
+
+def test_variables_remember_their_source_line():
+    x = th.vector("x")
+    y = x * 2
+    assert y.source.endswith(f"test_function.py:{__import__('inspect').currentframe().f_lineno - 1}")
+
+
+def test_unknown_backend():
+    with pytest.raises(ValueError, match="unknown backend 'tpu'"):
+        v = th.vector()
+        th.function([v], v * 2, backend="tpu")
+
+
+def test_symbolic_variables_have_no_truth_value():
+    with pytest.raises(TypeError, match="no truth value"):
+        bool(th.vector() > 0)
+    with pytest.raises(TypeError, match="not iterable"):
+        list(th.vector())
