@@ -1,0 +1,59 @@
+"""Small data sets that ship inside the package (nothing is ever downloaded).
+
+``datasets.digits.load_data()`` returns the 8x8 handwritten digits of
+scikit-learn's ``load_digits`` (1,797 images, 10 classes), stored once as
+``frontend/data/digits.npz`` (uint8 pixels 0..16 and uint8 labels).
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from importlib import resources
+
+import numpy as np
+
+__all__ = ["digits", "Digits"]
+
+_DIGITS_FILE = "digits.npz"
+
+
+def _read_package_npz(filename: str) -> dict[str, np.ndarray]:
+    """The arrays of ``frontend/data/<filename>``, read without pickle."""
+    data = resources.files("theanine.frontend").joinpath("data", filename).read_bytes()
+    with np.load(io.BytesIO(data), allow_pickle=False) as archive:
+        return {key: archive[key] for key in archive.files}
+
+
+def _split_indices(count: int, test_split: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """A seeded permutation cut into train and test indices."""
+    order = np.random.default_rng(seed).permutation(count)
+    n_test = int(round(count * test_split))
+    return np.sort(order[n_test:]), np.sort(order[:n_test])
+
+
+@dataclass(frozen=True)
+class Digits:
+    """The handwritten digits data set (8x8 grey images of 0..9)."""
+
+    pixel_max: int = 16
+
+    def load_data(self, test_split: float = 0.2, seed: int = 1337, flatten: bool = True):
+        """``((x_train, y_train), (x_test, y_test))``, a deterministic split.
+
+        Images are float32 scaled to [0, 1], shape (n, 64) when ``flatten``
+        else (n, 8, 8); labels are int64 in 0..9.  The same ``seed`` and
+        ``test_split`` always give the same split.
+        """
+        if not 0.0 <= test_split < 1.0:
+            raise ValueError(f"test_split must be in [0, 1). Received: test_split={test_split!r}")
+        arrays = _read_package_npz(_DIGITS_FILE)
+        images = arrays["images"].astype("float32") / np.float32(self.pixel_max)
+        if flatten:
+            images = images.reshape(len(images), -1)
+        labels = arrays["labels"].astype("int64")
+        train, test = _split_indices(len(labels), test_split, seed)
+        return (images[train], labels[train]), (images[test], labels[test])
+
+
+digits = Digits()
