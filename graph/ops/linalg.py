@@ -21,7 +21,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-
 from theanine.graph.basic import Apply
 from theanine.graph.op import Op
 from theanine.graph.ops.elemwise import broadcast_shapes
@@ -36,7 +35,8 @@ def _check_aligned(what: str, a, b, a_axis: int, b_axis: int) -> None:
     size_a, size_b = a.type.shape[a_axis], b.type.shape[b_axis]
     if size_a is not None and size_b is not None and size_a != size_b:
         raise ValueError(
-            f"{what}: shapes {format_shape(a.type.shape)} and {format_shape(b.type.shape)} are not aligned: "
+            f"{what}: shapes {format_shape(a.type.shape)} and {format_shape(b.type.shape)} "
+            "are not aligned: "
             f"dimension {a_axis % a.ndim} of the first ({size_a}) != dimension {b_axis % b.ndim} "
             f"of the second ({size_b})"
         )
@@ -52,7 +52,8 @@ def _core_shapes(a_shape: tuple, b_shape: tuple) -> tuple[tuple, tuple]:
 def _padded_batches(a2: tuple, b2: tuple) -> tuple[tuple, tuple]:
     """The batch parts of both operands, left-padded with 1s to a common rank."""
     rank = max(len(a2), len(b2)) - 2
-    return (1,) * (rank - len(a2) + 2) + tuple(a2[:-2]), (1,) * (rank - len(b2) + 2) + tuple(b2[:-2])
+    pad_a, pad_b = rank - len(a2) + 2, rank - len(b2) + 2
+    return (1,) * pad_a + tuple(a2[:-2]), (1,) * pad_b + tuple(b2[:-2])
 
 
 def _matmul_dtype(a_dtype: str, b_dtype: str) -> str:
@@ -75,7 +76,8 @@ class MatMul(Op):
         _check_aligned("matmul", a, b, -1, 0 if b.ndim == 1 else -2)
         a2, b2 = _core_shapes(a.type.shape, b.type.shape)
         batch_a, batch_b = _padded_batches(a2, b2)
-        what = f"matmul of shapes {format_shape(a.type.shape)} and {format_shape(b.type.shape)} (batch dimensions)"
+        shapes = f"{format_shape(a.type.shape)} and {format_shape(b.type.shape)}"
+        what = f"matmul of shapes {shapes} (batch dimensions)"
         batch = broadcast_shapes([batch_a, batch_b], what)
         shape = batch + a2[-2:-1] * (a.ndim >= 2) + b2[-1:] * (b.ndim >= 2)
         return Apply(self, [a, b], [TensorType(_matmul_dtype(a.dtype, b.dtype), shape)])
@@ -88,9 +90,11 @@ class MatMul(Op):
     @staticmethod
     def _check_runtime_batches(node, a, b) -> None:
         """Batch dims of unknown static size must agree at run time (no implicit broadcast)."""
-        static_a, static_b = _padded_batches(*_core_shapes(node.inputs[0].type.shape, node.inputs[1].type.shape))
+        static = [v.type.shape for v in node.inputs]
+        static_a, static_b = _padded_batches(*_core_shapes(*static))
         real_a, real_b = _padded_batches(*_core_shapes(a.shape, b.shape))
-        for axis, (sa, sb, ra, rb) in enumerate(zip(static_a, static_b, real_a, real_b)):
+        dims = zip(static_a, static_b, real_a, real_b, strict=True)
+        for axis, (sa, sb, ra, rb) in enumerate(dims):
             if sa != 1 and sb != 1 and ra != rb:
                 raise ValueError(
                     f"matmul: batch dimension {axis} differs: shapes {a.shape} and {b.shape} "
@@ -102,11 +106,12 @@ class MatMul(Op):
         a2, b2 = _core_shapes(input_shapes[0], input_shapes[1])
         static_a, static_b = _padded_batches(*_core_shapes(a.type.shape, b.type.shape))
         real_a, real_b = _padded_batches(a2, b2)
-        batch = tuple(ra if sa != 1 else rb for sa, ra, rb in zip(static_a, real_a, real_b))
+        dims = zip(static_a, real_a, real_b, strict=True)
+        batch = tuple(ra if sa != 1 else rb for sa, ra, rb in dims)
         return [batch + tuple(a2[-2:-1]) * (a.ndim >= 2) + tuple(b2[-1:]) * (b.ndim >= 2)]
 
     def L_op(self, inputs, outputs, output_grads):
-        """dA = G @ B^T and dB = A^T @ G, summed over the batch dims each operand was broadcast along."""
+        """dA = G @ B^T and dB = A^T @ G, summed over the batch dims each was broadcast along."""
         a, b = inputs
         (g,) = output_grads
         a2, b2, g2 = _promoted(a, b, g)
@@ -161,7 +166,8 @@ def _reduce_to(grad, x, x2, promoted_axis: int):
     if extra:
         grad = reduce_sum(grad, tuple(range(extra)))
     broadcast = tuple(
-        axis for axis in range(x2.ndim - 2) if x2.type.shape[axis] == 1 and grad.type.shape[axis] != 1
+        axis for axis in range(x2.ndim - 2)
+        if x2.type.shape[axis] == 1 and grad.type.shape[axis] != 1
     )
     if broadcast:
         grad = reduce_sum(grad, broadcast, keepdims=True)
@@ -206,7 +212,9 @@ def _tensordot_axes(axes, a_ndim: int, b_ndim: int) -> tuple[list[int], list[int
     try:
         a_axes, b_axes = axes
     except (TypeError, ValueError) as exc:
-        raise TypeError(f"tensordot: axes must be an int or a pair of axis lists. Received: axes={axes!r}") from exc
+        raise TypeError(
+            f"tensordot: axes must be an int or a pair of axis lists. Received: axes={axes!r}"
+        ) from exc
     a_axes = [a_axes] if isinstance(a_axes, (int, np.integer)) else list(a_axes)
     b_axes = [b_axes] if isinstance(b_axes, (int, np.integer)) else list(b_axes)
     if len(a_axes) != len(b_axes):
@@ -218,7 +226,9 @@ def _normalized(axes: Sequence[int], ndim: int) -> list[int]:
     out = []
     for axis in axes:
         if not -ndim <= axis < ndim:
-            raise ValueError(f"tensordot: axis {axis} is out of bounds for an operand of rank {ndim}")
+            raise ValueError(
+                f"tensordot: axis {axis} is out of bounds for an operand of rank {ndim}"
+            )
         out.append(int(axis) % ndim)
     if len(set(out)) != len(out):
         raise ValueError(f"tensordot: repeated axis in {list(axes)}")
@@ -248,12 +258,13 @@ def tensordot(a, b, axes=2):
 
     a, b = as_tensor_variable(a), as_tensor_variable(b)
     a_axes, b_axes = _tensordot_axes(axes, a.ndim, b.ndim)
-    for a_axis, b_axis in zip(a_axes, b_axes):
+    for a_axis, b_axis in zip(a_axes, b_axes, strict=True):
         _check_aligned("tensordot", a, b, a_axis, b_axis)
     free_a = [i for i in range(a.ndim) if i not in a_axes]
     free_b = [i for i in range(b.ndim) if i not in b_axes]
     if not a_axes:
-        return DimShuffle(free_a + ["x"] * len(free_b))(a) * DimShuffle(["x"] * len(free_a) + free_b)(b)
+        a_part = DimShuffle(free_a + ["x"] * len(free_b))(a)
+        return a_part * DimShuffle(["x"] * len(free_a) + free_b)(b)
     summed = _product(_dims(a, a_axes))
     a_matrix = reshape(transpose(a, free_a + a_axes), (_product(_dims(a, free_a)), summed))
     b_matrix = reshape(transpose(b, b_axes + free_b), (summed, _product(_dims(b, free_b))))

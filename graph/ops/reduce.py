@@ -24,15 +24,14 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
-
 from theanine.graph.basic import Apply
 from theanine.graph.op import Op
 from theanine.graph.tensor import as_tensor_variable
 from theanine.graph.type import TensorType, format_shape, is_discrete, normalize_dtype
 
 __all__ = [
-    "Reduce", "ArgReduce", "Cumulative", "normalize_axes", "sum", "prod", "max", "min", "all", "any",
-    "mean", "var", "std", "argmax", "argmin", "logsumexp", "cumsum", "cumprod",
+    "Reduce", "ArgReduce", "Cumulative", "normalize_axes", "sum", "prod", "max", "min", "all",
+    "any", "mean", "var", "std", "argmax", "argmin", "logsumexp", "cumsum", "cumprod",
 ]
 
 
@@ -44,7 +43,9 @@ def normalize_axes(axis, ndim: int, what: str) -> tuple[int, ...]:
     out = []
     for a in axes:
         if isinstance(a, bool) or not isinstance(a, (int, np.integer)):
-            raise TypeError(f"{what}: axis must be None, an int or a tuple of ints. Received: axis={axis!r}")
+            raise TypeError(
+                f"{what}: axis must be None, an int or a tuple of ints. Received: axis={axis!r}"
+            )
         if not -ndim <= a < ndim:
             raise ValueError(f"{what}: axis {a} is out of bounds for a tensor of rank {ndim}")
         out.append(int(a) % ndim)
@@ -56,7 +57,9 @@ def normalize_axes(axis, ndim: int, what: str) -> tuple[int, ...]:
 def _check_axes_param(axes: Sequence[int], what: str) -> tuple[int, ...]:
     axes = tuple(int(a) for a in axes)
     if list(axes) != sorted(set(axes)) or builtins.any(a < 0 for a in axes):
-        raise ValueError(f"{what}: axes must be sorted, distinct and non-negative. Received: axes={axes}")
+        raise ValueError(
+            f"{what}: axes must be sorted, distinct and non-negative. Received: axes={axes}"
+        )
     return axes
 
 
@@ -88,13 +91,17 @@ class Reduce(Op):
     """
 
     __props__ = ("kind", "axes", "dtype")
-    _impls = {"sum": np.sum, "prod": np.prod, "max": np.max, "min": np.min, "all": np.all, "any": np.any}
+    _impls = {
+        "sum": np.sum, "prod": np.prod, "max": np.max, "min": np.min, "all": np.all, "any": np.any,
+    }
 
     def __init__(self, kind: str, axes: Sequence[int], dtype: str | None = None):
         if kind not in self._impls:
             raise ValueError(f"unknown reduction {kind!r}; expected one of {sorted(self._impls)}")
         if dtype is not None and kind not in ("sum", "prod"):
-            raise ValueError(f"only sum and prod take a dtype. Received: kind={kind!r}, dtype={dtype!r}")
+            raise ValueError(
+                f"only sum and prod take a dtype. Received: kind={kind!r}, dtype={dtype!r}"
+            )
         self.kind = kind
         self.axes = _check_axes_param(axes, f"Reduce {kind}")
         self.dtype = None if dtype is None else normalize_dtype(dtype)
@@ -140,7 +147,9 @@ class ArgReduce(Op):
 
     def __init__(self, kind: str, axes: Sequence[int]):
         if kind not in self._impls:
-            raise ValueError(f"unknown arg-reduction {kind!r}; expected one of {sorted(self._impls)}")
+            raise ValueError(
+                f"unknown arg-reduction {kind!r}; expected one of {sorted(self._impls)}"
+            )
         self.kind = kind
         self.axes = _check_axes_param(axes, kind)
 
@@ -154,7 +163,8 @@ class ArgReduce(Op):
         (x,) = inputs
         kept = [a for a in range(x.ndim) if a not in self.axes]
         block = np.transpose(x, kept + list(self.axes))
-        block = block.reshape([x.shape[a] for a in kept] + [math.prod(x.shape[a] for a in self.axes)])
+        block_size = math.prod(x.shape[a] for a in self.axes)
+        block = block.reshape([x.shape[a] for a in kept] + [block_size])
         return [np.asarray(self._impls[self.kind](block, axis=-1), dtype="int64")]
 
     def infer_shape(self, node, input_shapes):
@@ -182,7 +192,9 @@ class Cumulative(Op):
 
     def __init__(self, kind: str, axis: int, reverse: bool = False):
         if kind not in self._impls:
-            raise ValueError(f"unknown cumulative op {kind!r}; expected one of {sorted(self._impls)}")
+            raise ValueError(
+                f"unknown cumulative op {kind!r}; expected one of {sorted(self._impls)}"
+            )
         self.kind = kind
         self.axis = int(axis)
         self.reverse = bool(reverse)
@@ -194,7 +206,9 @@ class Cumulative(Op):
     def make_node(self, x) -> Apply:
         x = as_tensor_variable(x)
         if not 0 <= self.axis < x.ndim:
-            raise ValueError(f"{self}: axis {self.axis} is out of range for an input of type {x.type}")
+            raise ValueError(
+                f"{self}: axis {self.axis} is out of range for an input of type {x.type}"
+            )
         dtype = self._impls[self.kind](np.zeros((1,), dtype=x.dtype)).dtype.name
         return Apply(self, [x], [TensorType(dtype, x.type.shape)])
 
@@ -238,7 +252,10 @@ def _reduce(kind: str, x, axis, keepdims: bool, dtype=None):
 
 
 def _explicit_dtype(kind: str, input_dtype: str, dtype) -> str | None:
-    """``dtype`` when it differs from the reduction's natural one, else None (one op per meaning)."""
+    """``dtype`` when it differs from the reduction's natural one, else None.
+
+    So ``sum(x, dtype=x's natural sum dtype)`` and ``sum(x)`` are one op.
+    """
     if dtype is None:
         return None
     natural = Reduce._impls[kind](np.zeros((1,), dtype=input_dtype)).dtype.name

@@ -40,7 +40,8 @@ def first_true(mask, axes: tuple[int, ...]):
     that number is 0.
     """
     from theanine.graph.ops.math import equal, logical_and
-    from theanine.graph.ops.reduce import Cumulative, sum as reduce_sum
+    from theanine.graph.ops.reduce import Cumulative
+    from theanine.graph.ops.reduce import sum as reduce_sum
 
     if not axes:
         return mask
