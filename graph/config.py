@@ -39,6 +39,7 @@ class Settings:
     use_cache: bool = True
     num_threads: int = 0
     compute_test_value: bool = False
+    seed: int | None = None
 
     def validate(self) -> None:
         if self.floatX not in _FLOAT_DTYPES:
@@ -47,6 +48,12 @@ class Settings:
             raise ValueError(f"config.backend must be one of {_BACKENDS}. Received: {self.backend!r}")
         if self.mode not in _MODES:
             raise ValueError(f"config.mode must be one of {_MODES}. Received: {self.mode!r}")
+        if self.seed is not None and (
+            isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed < 2**64
+        ):
+            raise ValueError(
+                f"config.seed must be None (seed from the OS) or an int in [0, 2**64). Received: {self.seed!r}"
+            )
         if not isinstance(self.num_threads, int) or self.num_threads < 0:
             raise ValueError(
                 f"config.num_threads must be an int >= 0 (0 = all cores). Received: {self.num_threads!r}"
