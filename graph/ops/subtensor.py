@@ -32,14 +32,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-
 from theanine.graph.basic import Apply, Constant, Variable
 from theanine.graph.op import Op
 from theanine.graph.tensor import as_tensor_variable
 from theanine.graph.type import TensorType, format_shape, is_discrete
 
 __all__ = [
-    "Subtensor", "AdvancedSubtensor", "IncSubtensor", "getitem", "take", "set_subtensor",
+    "Subtensor",
+    "AdvancedSubtensor",
+    "IncSubtensor",
+    "getitem",
+    "take",
+    "set_subtensor",
     "inc_subtensor",
 ]
 
@@ -81,7 +85,9 @@ def _parse_item(item, entries: list[tuple], inputs: list[Variable]) -> None:
         parts = (_slice_part(p, inputs) for p in (item.start, item.stop, item.step))
         entries.append(("slice", *parts))
     elif isinstance(item, (bool, np.bool_)):
-        raise IndexError(f"{_VALID_INDICES}; a boolean scalar index is not supported. Received: {item!r}")
+        raise IndexError(
+            f"{_VALID_INDICES}; a boolean scalar index is not supported. Received: {item!r}"
+        )
     elif isinstance(item, (int, np.integer)):
         entries.append(("int", int(item)))
     else:
@@ -101,7 +107,9 @@ def _index_variable(item) -> Variable:
 
 
 def _holds_variables(item) -> bool:
-    return isinstance(item, (list, tuple)) and any(isinstance(v, Variable) or _holds_variables(v) for v in item)
+    return isinstance(item, (list, tuple)) and any(
+        isinstance(v, Variable) or _holds_variables(v) for v in item
+    )
 
 
 def _parse_tensor_item(var: Variable, entries: list[tuple], inputs: list[Variable]) -> None:
@@ -110,7 +118,10 @@ def _parse_tensor_item(var: Variable, entries: list[tuple], inputs: list[Variabl
         raise IndexError(f"{_VALID_INDICES}. Received: a {var.type} index ({var.label()})")
     if var.ndim == 0:
         if kind == "b":
-            raise IndexError(f"{_VALID_INDICES}; a boolean scalar index is not supported. Received: {var.label()}")
+            raise IndexError(
+                f"{_VALID_INDICES}; a boolean scalar index is not supported. "
+                f"Received: {var.label()}"
+            )
         entries.append(("int", _constant_int(var)))
         if entries[-1][1] == SYMBOLIC:
             inputs.append(var)
@@ -135,7 +146,9 @@ def _slice_part(part, inputs: list[Variable]) -> int | str | None:
             inputs.append(part)
         return value
     described = part.type if isinstance(part, Variable) else repr(part)
-    raise TypeError(f"slice indices must be integers, integer scalar variables or None. Received: {described}")
+    raise TypeError(
+        f"slice indices must be integers, integer scalar variables or None. Received: {described}"
+    )
 
 
 def indexing_op(entries: tuple) -> Op:
@@ -157,7 +170,9 @@ def bind_index(entries: tuple, values: Sequence) -> list[tuple]:
         if entry[0] in _ADVANCED_KINDS:
             bound.append((entry[0], next(it)))
         else:
-            bound.append((entry[0], *(next(it) if part == SYMBOLIC else part for part in entry[1:])))
+            bound.append(
+                (entry[0], *(next(it) if part == SYMBOLIC else part for part in entry[1:]))
+            )
     return bound
 
 
@@ -203,7 +218,9 @@ def _layout(bound: list[tuple], ndim: int) -> list[tuple[tuple, int, int]]:
         raise IndexError("an index can only have a single ellipsis ('...')")
     used = sum(_consumed_axes(e) for e in bound)
     if used > ndim:
-        raise IndexError(f"too many indices for tensor: tensor is {ndim}-dimensional, but {used} were indexed")
+        raise IndexError(
+            f"too many indices for tensor: tensor is {ndim}-dimensional, but {used} were indexed"
+        )
     if not ellipses:
         bound = [*bound, ("ellipsis",)]
     layout, axis = [], 0
@@ -235,7 +252,7 @@ def _result_dims(layout, x_dims: Sequence, algebra) -> list:
         elif kind == "newaxis":
             out.append(1)
         elif kind == "ellipsis":
-            out.extend(x_dims[axis:axis + count])
+            out.extend(x_dims[axis : axis + count])
     if not advanced_positions:
         return out
     adjacent = advanced_positions[-1] - advanced_positions[0] + 1 == len(advanced_positions)
@@ -264,11 +281,14 @@ class _StaticDims:
     @staticmethod
     def broadcast(shapes: Sequence[tuple]) -> tuple:
         out = []
-        for dims in zip(*_right_aligned(shapes)):
+        for dims in zip(*_right_aligned(shapes), strict=True):
             sizes = {d for d in dims if d is not None and d != 1}
             if len(sizes) > 1:
                 listed = " ".join(format_shape(s) for s in shapes)
-                raise IndexError(f"shape mismatch: indexing arrays could not be broadcast together with shapes {listed}")
+                raise IndexError(
+                    "shape mismatch: indexing arrays could not be broadcast together "
+                    f"with shapes {listed}"
+                )
             out.append(sizes.pop() if sizes else (None if None in dims else 1))
         return tuple(out)
 
@@ -289,7 +309,9 @@ class _SymbolicDims:
 
     @staticmethod
     def slice_length(n, start, stop, step):
-        parts = [p if p is None or isinstance(p, int) else _as_int64(p) for p in (start, stop, step)]
+        parts = [
+            p if p is None or isinstance(p, int) else _as_int64(p) for p in (start, stop, step)
+        ]
         return symbolic_slice_length(n, *parts)
 
     @staticmethod
@@ -297,7 +319,7 @@ class _SymbolicDims:
         from theanine.graph.ops.math import equal, where
 
         out = []
-        for dims in zip(*_right_aligned(shapes)):
+        for dims in zip(*_right_aligned(shapes), strict=True):
             fixed = [d for d in dims if isinstance(d, int) and d != 1]
             if fixed:
                 out.append(fixed[0])
@@ -378,11 +400,13 @@ def _clamp(value, low, high):
 # Construction-time checks
 
 
-def _check_index_inputs(entries: tuple, x: Variable, inputs: Sequence[Variable], what: str) -> None:
+def _check_index_inputs(entries: tuple, inputs: Sequence[Variable], what: str) -> None:
     """The symbolic parts must be integer scalars, arrays of ints, or boolean masks."""
     if len(inputs) != count_symbolic(entries):
-        raise TypeError(f"{what}: the index {format_index(entries)} takes {count_symbolic(entries)} "
-                        f"symbolic input(s), got {len(inputs)}")
+        raise TypeError(
+            f"{what}: the index {format_index(entries)} takes {count_symbolic(entries)} "
+            f"symbolic input(s), got {len(inputs)}"
+        )
     for entry in bind_index(entries, inputs):
         if entry[0] == "array":
             _expect(entry[1], "iu", True, what)
@@ -397,8 +421,12 @@ def _check_index_inputs(entries: tuple, x: Variable, inputs: Sequence[Variable],
 def _expect(var: Variable, kinds: str, array: bool, what: str) -> None:
     if np.dtype(var.dtype).kind in kinds and (var.ndim >= 1) == array:
         return
-    expected = {"iu": "integer", "b": "boolean"}[kinds] + (" array of rank >= 1" if array else " scalar")
-    raise TypeError(f"{what}: expected an {expected} as index. Received: {var.label()} of type {var.type}")
+    expected = {"iu": "integer", "b": "boolean"}[kinds] + (
+        " array of rank >= 1" if array else " scalar"
+    )
+    raise TypeError(
+        f"{what}: expected an {expected} as index. Received: {var.label()} of type {var.type}"
+    )
 
 
 def _check_static_bounds(layout, shape: tuple) -> None:
@@ -410,7 +438,7 @@ def _check_static_bounds(layout, shape: tuple) -> None:
         elif kind == "array" and isinstance(entry[1], Constant) and entry[1].data.size:
             _check_in_bounds(int(entry[1].data.min()), int(entry[1].data.max()), axis, shape[axis])
         elif kind == "mask":
-            _check_mask_shape(entry[1], axis, shape[axis:axis + count])
+            _check_mask_shape(entry[1], axis, shape[axis : axis + count])
 
 
 def _check_in_bounds(low: int, high: int, axis: int, size: int | None) -> None:
@@ -422,16 +450,16 @@ def _check_in_bounds(low: int, high: int, axis: int, size: int | None) -> None:
 
 
 def _check_mask_shape(mask: Variable, axis: int, sizes: tuple) -> None:
-    for offset, (size, mask_size) in enumerate(zip(sizes, mask.type.shape)):
+    for offset, (size, mask_size) in enumerate(zip(sizes, mask.type.shape, strict=True)):
         if size is not None and mask_size is not None and size != mask_size:
             raise IndexError(
-                f"boolean index did not match indexed tensor along axis {axis + offset}; size of axis is "
-                f"{size} but size of corresponding boolean axis is {mask_size}"
+                f"boolean index did not match indexed tensor along axis {axis + offset}; "
+                f"size of axis is {size} but size of corresponding boolean axis is {mask_size}"
             )
 
 
 def _indexed_layout(entries: tuple, x: Variable, inputs: Sequence[Variable], what: str):
-    _check_index_inputs(entries, x, inputs, what)
+    _check_index_inputs(entries, inputs, what)
     layout = _layout(bind_index(entries, inputs), x.ndim)
     _check_static_bounds(layout, x.type.shape)
     return layout
@@ -465,8 +493,10 @@ class _IndexOp(Op):
     def __init__(self, index: tuple):
         self.index = tuple(tuple(entry) for entry in index)
         if any(e[0] in _ADVANCED_KINDS for e in self.index) != self.advanced:
-            raise TypeError(f"{type(self).__name__} cannot hold the index {format_index(self.index)}; "
-                            "use indexing_op(index) to pick the op")
+            raise TypeError(
+                f"{type(self).__name__} cannot hold the index {format_index(self.index)}; "
+                "use indexing_op(index) to pick the op"
+            )
 
     def __str__(self) -> str:
         return f"{type(self).__name__}{{{format_index(self.index)}}}"
@@ -484,7 +514,7 @@ class _IndexOp(Op):
 
     def infer_shape(self, node, input_shapes):
         x, *inputs = node.inputs
-        shapes_of = {id(v): s for v, s in zip(inputs, input_shapes[1:])}
+        shapes_of = {id(v): s for v, s in zip(inputs, input_shapes[1:], strict=True)}
         layout = _layout(bind_index(self.index, inputs), x.ndim)
         return [tuple(_result_dims(layout, input_shapes[0], _SymbolicDims(shapes_of)))]
 
@@ -499,7 +529,9 @@ class _IndexOp(Op):
             return [None] + none
         from theanine.graph.ops.creation import zeros_like
 
-        return [IncSubtensor(self.index, False)(zeros_like(x), output_grads[0], *index_inputs)] + none
+        return [
+            IncSubtensor(self.index, False)(zeros_like(x), output_grads[0], *index_inputs)
+        ] + none
 
     def R_op(self, inputs, eval_points):
         if eval_points[0] is None:
@@ -540,8 +572,10 @@ class IncSubtensor(Op):
     def make_node(self, x, v, *index_inputs) -> Apply:
         x, v = as_tensor_variable(x), as_tensor_variable(v)
         if v.dtype != x.dtype:
-            raise TypeError(f"{self}: the value must have the dtype of the tensor, {x.dtype}. "
-                            f"Received: value of type {v.type}")
+            raise TypeError(
+                f"{self}: the value must have the dtype of the tensor, {x.dtype}. "
+                f"Received: value of type {v.type}"
+            )
         inputs = [as_tensor_variable(i) for i in index_inputs]
         layout = _indexed_layout(self.index, x, inputs, str(self))
         target = tuple(_result_dims(layout, x.type.shape, _StaticDims))
@@ -576,7 +610,9 @@ class IncSubtensor(Op):
             return [None, None] + none
         gx = gz
         if self.set_instead_of_inc:
-            gx = IncSubtensor(self.index, True)(gz, Constant(np.zeros((), dtype=x.dtype)), *index_inputs)
+            gx = IncSubtensor(self.index, True)(
+                gz, Constant(np.zeros((), dtype=x.dtype)), *index_inputs
+            )
         gv = _sum_to_shape(indexing_op(self.index)(gz, *index_inputs), v.type.shape)
         return [gx, gv] + none
 
@@ -589,26 +625,31 @@ class IncSubtensor(Op):
 
         tx = zeros_like(x) if eval_points[0] is None else eval_points[0]
         tv = zeros_like(v) if eval_points[1] is None else eval_points[1]
-        return [self(tx, tv.astype(x.dtype), *index_inputs)]
+        return [self(tx, tv, *index_inputs)]
 
 
 def _check_value_fits(value_shape: tuple, target: tuple, what: str) -> None:
     """Static check that a value of ``value_shape`` broadcasts to ``target``."""
-    aligned = target[len(target) - len(value_shape):] if len(value_shape) <= len(target) else None
+    aligned = target[len(target) - len(value_shape) :] if len(value_shape) <= len(target) else None
     fits = aligned is not None and all(
-        v == 1 or v is None or t is None or v == t for v, t in zip(value_shape, aligned)
+        v == 1 or v is None or t is None or v == t
+        for v, t in zip(value_shape, aligned, strict=True)
     )
     if not fits:
-        raise ValueError(f"{what}: a value of shape {format_shape(value_shape)} cannot be broadcast to "
-                         f"the indexed shape {format_shape(target)}")
+        raise ValueError(
+            f"{what}: a value of shape {format_shape(value_shape)} cannot be broadcast to "
+            f"the indexed shape {format_shape(target)}"
+        )
 
 
 def _check_runtime_value(static: tuple, shape: tuple, target: tuple) -> None:
     """Only dims of static size 1 broadcast, so the gradient's sums are fixed at build time."""
-    aligned = target[len(target) - len(shape):]
-    if any(s != 1 and n != t for s, n, t in zip(static, shape, aligned)):
-        raise ValueError(f"shape mismatch: a value of shape {shape} cannot be broadcast to the indexed shape "
-                         f"{target} (only dimensions declared with static size 1 broadcast)")
+    aligned = target[len(target) - len(shape) :]
+    if any(s != 1 and n != t for s, n, t in zip(static, shape, aligned, strict=True)):
+        raise ValueError(
+            f"shape mismatch: a value of shape {shape} cannot be broadcast to the indexed shape "
+            f"{target} (only dimensions declared with static size 1 broadcast)"
+        )
 
 
 def _sum_to_shape(g: Variable, shape: tuple) -> Variable:
@@ -618,7 +659,9 @@ def _sum_to_shape(g: Variable, shape: tuple) -> Variable:
     leading = g.ndim - len(shape)
     if leading:
         g = reduce_sum(g, axis=tuple(range(leading)))
-    broadcast = tuple(a for a, (s, d) in enumerate(zip(shape, g.type.shape)) if s == 1 and d != 1)
+    broadcast = tuple(
+        a for a, (s, d) in enumerate(zip(shape, g.type.shape, strict=True)) if s == 1 and d != 1
+    )
     return reduce_sum(g, axis=broadcast, keepdims=True) if broadcast else g
 
 
@@ -631,22 +674,29 @@ def _update(y, value, set_instead_of_inc: bool, what: str):
     owner = getattr(y, "owner", None)
     if owner is None or not isinstance(owner.op, _IndexOp):
         described = y.label() if isinstance(y, Variable) else repr(y)
-        raise TypeError(f"{what}: the first argument must be an indexing expression such as x[1:3] or x[idx]. "
-                        f"Received: {described}")
+        raise TypeError(
+            f"{what}: the first argument must be an indexing expression such as x[1:3] or x[idx]. "
+            f"Received: {described}"
+        )
     x, *index_inputs = owner.inputs
     value = _value_for(x, value, set_instead_of_inc, what)
     return IncSubtensor(owner.op.index, set_instead_of_inc)(x, value, *index_inputs)
 
 
 def _value_for(x: Variable, value, set_instead_of_inc: bool, what: str) -> Variable:
-    """``value`` in ``x``'s dtype: set casts as NumPy's assignment does; inc needs a same-kind cast."""
+    """``value`` in ``x``'s dtype.
+
+    Set casts as NumPy's assignment does; inc needs NumPy's same-kind cast.
+    """
     from theanine.graph.ops.elemwise import elemwise_inputs
     from theanine.graph.ops.math import cast
 
     _, value = elemwise_inputs([x, value])
     if not set_instead_of_inc and not np.can_cast(value.dtype, x.dtype, "same_kind"):
-        raise TypeError(f"{what}: cannot add a value of dtype {value.dtype} to a tensor of dtype {x.dtype} "
-                        "(NumPy's 'same_kind' rule); cast the value first")
+        raise TypeError(
+            f"{what}: cannot add a value of dtype {value.dtype} to a tensor of dtype {x.dtype} "
+            "(NumPy's 'same_kind' rule); cast the value first"
+        )
     return cast(value, x.dtype)
 
 
@@ -656,7 +706,10 @@ def set_subtensor(y, value):
 
 
 def inc_subtensor(y, value):
-    """A copy of ``x`` with ``value`` added at ``x[index]`` (repeats accumulate), where ``y = x[index]``."""
+    """A copy of ``x`` with ``value`` added at ``x[index]``, where ``y = x[index]``.
+
+    Repeated advanced indices accumulate, as with ``np.add.at``.
+    """
     return _update(y, value, False, "inc_subtensor")
 
 
@@ -666,7 +719,9 @@ def take(x, indices, axis=None):
     if axis is None:
         x, axis = (x if x.ndim == 1 else x.flatten()), 0
     if not isinstance(axis, (int, np.integer)) or not -x.ndim <= axis < x.ndim:
-        raise np.exceptions.AxisError(f"take: axis {axis} is out of bounds for a tensor of rank {x.ndim}")
+        raise np.exceptions.AxisError(
+            f"take: axis {axis} is out of bounds for a tensor of rank {x.ndim}"
+        )
     indices = _index_variable(indices)
     if indices.dtype == "bool":
         from theanine.graph.ops.math import cast

@@ -1,8 +1,7 @@
-"""Indexing: shapes (static and symbolic) against NumPy, errors, symbolic indices, updates, gradients."""
+"""Indexing: shapes (static, symbolic) vs NumPy, errors, symbolic indices, updates, gradients."""
 
 import numpy as np
 import pytest
-
 import theanine as th
 from theanine.graph.ops.subtensor import AdvancedSubtensor, IncSubtensor, Subtensor
 
@@ -12,18 +11,46 @@ MASK = X_VALUE[:, :, 0] > 0
 
 # Indices over a (3, 4, 5) tensor: every kind of entry and NumPy's placement rules.
 INDICES = [
-    (), 1, -1, (0, 2), (2, -1, -5), slice(None), slice(1, None), slice(None, None, -1), slice(-2, 0, -1),
-    slice(5, 1), (slice(None), slice(0, 4, 3)), (Ellipsis, 1), (None, 0, Ellipsis, None),
-    (slice(None), None, slice(1, 3), Ellipsis), [0, 2, 2], [[0, 1], [2, 2]], (slice(None), [3, 0, 3]),
-    (Ellipsis, [-1, 0]), ([0, 2], [1, 3]), ([0, 2], slice(None), [1, 3]), (1, slice(None), [0, 1]),
-    (slice(None), 1, [0, 4]), ([0], Ellipsis, [0]), (slice(None), [0], Ellipsis, [0]),
-    ([[0], [2]], [1, 3, 0]), ([0], None, [1]), (slice(1, None), [[1, 2]], None), [], (slice(None), []),
-    MASK, (MASK, 0), (slice(None), MASK[0] | True), (1, MASK[0]),
+    (),
+    1,
+    -1,
+    (0, 2),
+    (2, -1, -5),
+    slice(None),
+    slice(1, None),
+    slice(None, None, -1),
+    slice(-2, 0, -1),
+    slice(5, 1),
+    (slice(None), slice(0, 4, 3)),
+    (Ellipsis, 1),
+    (None, 0, Ellipsis, None),
+    (slice(None), None, slice(1, 3), Ellipsis),
+    [0, 2, 2],
+    [[0, 1], [2, 2]],
+    (slice(None), [3, 0, 3]),
+    (Ellipsis, [-1, 0]),
+    ([0, 2], [1, 3]),
+    ([0, 2], slice(None), [1, 3]),
+    (1, slice(None), [0, 1]),
+    (slice(None), 1, [0, 4]),
+    ([0], Ellipsis, [0]),
+    (slice(None), [0], Ellipsis, [0]),
+    ([[0], [2]], [1, 3, 0]),
+    ([0], None, [1]),
+    (slice(1, None), [[1, 2]], None),
+    [],
+    (slice(None), []),
+    MASK,
+    (MASK, 0),
+    (slice(None), MASK[0] | True),
+    (1, MASK[0]),
 ]
 
 
 def _symbolic_shape(node, x_shape_vars):
-    index_shapes = [tuple(np.shape(v.data)) if isinstance(v, th.Constant) else None for v in node.inputs[1:]]
+    index_shapes = [
+        tuple(np.shape(v.data)) if isinstance(v, th.Constant) else None for v in node.inputs[1:]
+    ]
     return node.op.infer_shape(node, [x_shape_vars] + index_shapes)[0]
 
 
@@ -36,12 +63,12 @@ def test_value_and_shapes_match_numpy(index, static):
     got = th.function([x], y)(X_VALUE)
     np.testing.assert_array_equal(got, expected)
     assert len(y.type.shape) == expected.ndim
-    assert all(s is None or s == e for s, e in zip(y.type.shape, expected.shape))
+    assert all(s is None or s == e for s, e in zip(y.type.shape, expected.shape, strict=True))
     if static:
         assert y.type.shape == expected.shape
     dims = [th.scalar(f"n{i}", "int64") for i in range(3)]
     symbolic = _symbolic_shape(y.owner, tuple(dims))
-    values = dict(zip(dims, X_VALUE.shape))
+    values = dict(zip(dims, X_VALUE.shape, strict=True))
     assert tuple(int(th.as_tensor(d).eval(values)) for d in symbolic) == expected.shape
 
 
@@ -56,16 +83,27 @@ def test_boolean_mask_input_has_unknown_static_size():
     assert int(n.eval({m: value > 0})) == np.count_nonzero(value > 0)
 
 
-@pytest.mark.parametrize("start,stop,step", [
-    (1, 5, 2), (-2, 100, 1), (-1, -100, -1), (4, -7, -2), (-10, 10, 3), (3, 1, 1), (0, 0, -1), (2, 0, -1),
-])
+@pytest.mark.parametrize(
+    "start,stop,step",
+    [
+        (1, 5, 2),
+        (-2, 100, 1),
+        (-1, -100, -1),
+        (4, -7, -2),
+        (-10, 10, 3),
+        (3, 1, 1),
+        (0, 0, -1),
+        (2, 0, -1),
+    ],
+)
 def test_symbolic_slice_bounds(start, stop, step):
     x = th.vector("x", dtype="float64")
     a, b, c = (th.scalar(n, "int32") for n in "abc")
     y = x[a:b:c]
     values = np.arange(6.0)
-    np.testing.assert_array_equal(th.function([x, a, b, c], y)(values, start, stop, step),
-                                  values[start:stop:step])
+    np.testing.assert_array_equal(
+        th.function([x, a, b, c], y)(values, start, stop, step), values[start:stop:step]
+    )
     (length,) = y.owner.op.infer_shape(y.owner, [(6,), (), (), ()])[0]
     assert int(length.eval({a: start, b: stop, c: step})) == len(values[start:stop:step])
 
@@ -86,7 +124,9 @@ def test_symbolic_index_array_and_list_of_variables():
     idx = th.vector("idx", dtype="int32")
     i = th.scalar("i", dtype="int64")
     values = np.arange(5.0)
-    np.testing.assert_array_equal(th.function([x, idx], x[idx])(values, [4, -1, 0]), values[[4, -1, 0]])
+    np.testing.assert_array_equal(
+        th.function([x, idx], x[idx])(values, [4, -1, 0]), values[[4, -1, 0]]
+    )
     np.testing.assert_array_equal(th.function([x, i], x[[i, 0, i]])(values, 2), values[[2, 0, 2]])
 
 
@@ -106,23 +146,46 @@ def test_equal_indices_give_equal_ops():
     assert str(x[:, [0]].owner.op) == "AdvancedSubtensor{[:, array]}"
 
 
-@pytest.mark.parametrize("build,error,message", [
-    (lambda x: x[3], IndexError, "index 3 is out of bounds for axis 0 with size 3"),
-    (lambda x: x[:, -5], IndexError, "index -5 is out of bounds for axis 1 with size 4"),
-    (lambda x: x[[0, 7]], IndexError, "index 7 is out of bounds for axis 0 with size 3"),
-    (lambda x: x[0, 0, 0], IndexError, "too many indices for tensor: tensor is 2-dimensional, but 3"),
-    (lambda x: x[..., 0, ...], IndexError, "single ellipsis"),
-    (lambda x: x[1.5], IndexError, "only integers, slices"),
-    (lambda x: x[th.scalar("f", "float32")], IndexError, "only integers, slices"),
-    (lambda x: x[True], IndexError, "boolean scalar index"),
-    (lambda x: x[::0], ValueError, "slice step cannot be zero"),
-    (lambda x: x[0.5:], TypeError, "slice indices must be integers"),
-    (lambda x: x[np.ones((2, 4), bool)], IndexError, "size of axis is 3 but size of corresponding boolean axis is 2"),
-    (lambda x: x[[0, 1], [0, 1, 2]], IndexError, r"could not be broadcast together with shapes \(2,\) \(3,\)"),
-    (lambda x: th.set_subtensor(x, 1.0), TypeError, "must be an indexing expression"),
-    (lambda x: th.set_subtensor(x[0], np.ones(3)), ValueError, r"shape \(3,\) cannot be broadcast to the indexed shape \(4,\)"),
-    (lambda x: th.inc_subtensor(x[0:2], np.ones((3, 4))), ValueError, r"shape \(3, 4\) cannot be broadcast"),
-])
+@pytest.mark.parametrize(
+    "build,error,message",
+    [
+        (lambda x: x[3], IndexError, "index 3 is out of bounds for axis 0 with size 3"),
+        (lambda x: x[:, -5], IndexError, "index -5 is out of bounds for axis 1 with size 4"),
+        (lambda x: x[[0, 7]], IndexError, "index 7 is out of bounds for axis 0 with size 3"),
+        (
+            lambda x: x[0, 0, 0],
+            IndexError,
+            "too many indices for tensor: tensor is 2-dimensional, but 3",
+        ),
+        (lambda x: x[..., 0, ...], IndexError, "single ellipsis"),
+        (lambda x: x[1.5], IndexError, "only integers, slices"),
+        (lambda x: x[th.scalar("f", "float32")], IndexError, "only integers, slices"),
+        (lambda x: x[True], IndexError, "boolean scalar index"),
+        (lambda x: x[::0], ValueError, "slice step cannot be zero"),
+        (lambda x: x[0.5:], TypeError, "slice indices must be integers"),
+        (
+            lambda x: x[np.ones((2, 4), bool)],
+            IndexError,
+            "size of axis is 3 but size of corresponding boolean axis is 2",
+        ),
+        (
+            lambda x: x[[0, 1], [0, 1, 2]],
+            IndexError,
+            r"could not be broadcast together with shapes \(2,\) \(3,\)",
+        ),
+        (lambda x: th.set_subtensor(x, 1.0), TypeError, "must be an indexing expression"),
+        (
+            lambda x: th.set_subtensor(x[0], np.ones(3)),
+            ValueError,
+            r"shape \(3,\) cannot be broadcast to the indexed shape \(4,\)",
+        ),
+        (
+            lambda x: th.inc_subtensor(x[0:2], np.ones((3, 4))),
+            ValueError,
+            r"shape \(3, 4\) cannot be broadcast",
+        ),
+    ],
+)
 def test_construction_errors(build, error, message):
     x = th.tensor("x", "float64", (3, 4))
     with pytest.raises(error, match=message):
@@ -131,7 +194,9 @@ def test_construction_errors(build, error, message):
 
 def test_incrementing_int_with_float_raises_like_numpy():
     x = th.vector("x", dtype="int64")
-    with pytest.raises(TypeError, match="cannot add a value of dtype float64 to a tensor of dtype int64"):
+    with pytest.raises(
+        TypeError, match="cannot add a value of dtype float64 to a tensor of dtype int64"
+    ):
         th.inc_subtensor(x[0], 1.5)
     f = th.function([x], th.set_subtensor(x[0], 1.7))
     np.testing.assert_array_equal(f(np.array([5, 6])), [1, 6])
@@ -141,7 +206,9 @@ def test_runtime_out_of_bounds_names_the_op_and_the_line():
     x = th.vector("x", dtype="float64")
     i = th.scalar("i", dtype="int64")
     f = th.function([x, i], x[i])
-    with pytest.raises(IndexError, match=r"index 5 is out of bounds.*Subtensor.*test_subtensor.py:\d+"):
+    with pytest.raises(
+        IndexError, match=r"index 5 is out of bounds.*Subtensor.*test_subtensor.py:\d+"
+    ):
         f(np.zeros(3), 5)
     g = th.function([x], x[[0, 4]])
     with pytest.raises(IndexError, match=r"index 4 is out of bounds.*AdvancedSubtensor"):
@@ -153,7 +220,9 @@ def test_runtime_value_shape_follows_static_broadcasting():
     v = th.vector("v", dtype="float64")
     f = th.function([x, v], th.inc_subtensor(x[1:], v))
     np.testing.assert_array_equal(f(np.zeros(3), [1.0, 2.0]), [0.0, 1.0, 2.0])
-    with pytest.raises(ValueError, match=r"value of shape \(1,\) cannot be broadcast to the indexed shape \(2,\)"):
+    with pytest.raises(
+        ValueError, match=r"value of shape \(1,\) cannot be broadcast to the indexed shape \(2,\)"
+    ):
         f(np.zeros(3), [1.0])
 
 
@@ -237,17 +306,27 @@ def test_rop_of_indexing_and_updates_is_the_same_indexing_of_the_tangents():
 
 def test_take_follows_numpy():
     x = th.tensor("x", "float64", (None, None, None))
-    f = th.function([x], [
-        th.take(x, [5, -1, 0]), x.take([[1], [0]], axis=-1), th.take(x, 2, axis=1), th.take(x, np.array([True, False]), 0),
-    ])
+    f = th.function(
+        [x],
+        [
+            th.take(x, [5, -1, 0]),
+            x.take([[1], [0]], axis=-1),
+            th.take(x, 2, axis=1),
+            th.take(x, np.array([True, False]), 0),
+        ],
+    )
     got = f(X_VALUE)
     expected = [
-        np.take(X_VALUE, [5, -1, 0]), X_VALUE.take([[1], [0]], axis=-1), np.take(X_VALUE, 2, axis=1),
+        np.take(X_VALUE, [5, -1, 0]),
+        X_VALUE.take([[1], [0]], axis=-1),
+        np.take(X_VALUE, 2, axis=1),
         np.take(X_VALUE, np.array([True, False]), 0),
     ]
-    for g, e in zip(got, expected):
+    for g, e in zip(got, expected, strict=True):
         np.testing.assert_array_equal(g, e)
-    with pytest.raises(np.exceptions.AxisError, match="axis 3 is out of bounds for a tensor of rank 3"):
+    with pytest.raises(
+        np.exceptions.AxisError, match="axis 3 is out of bounds for a tensor of rank 3"
+    ):
         th.take(x, [0], axis=3)
 
 
