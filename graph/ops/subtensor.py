@@ -21,10 +21,9 @@ given as an op input, consumed in order):
 
 A k-dimensional mask takes k axes and gives one dimension, as its
 ``nonzero()`` arrays would; its static size is known only for a constant
-mask.  Shapes are computed by one walk
-over the index (``_result_dims``) under two dimension algebras: static
-(ints or None, for ``make_node``) and symbolic (int64 scalars, for
-``infer_shape``).
+mask.  Shapes come from one walk over the index (``_result_dims``) under
+two dimension algebras: static (ints or None, for ``make_node``) and
+symbolic (int64 scalars, for ``infer_shape``).
 """
 
 from __future__ import annotations
@@ -32,6 +31,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+
 from theanine.graph.basic import Apply, Constant, Variable
 from theanine.graph.op import Op
 from theanine.graph.tensor import as_tensor_variable
@@ -540,7 +540,11 @@ class _IndexOp(Op):
 
 
 class Subtensor(_IndexOp):
-    """Basic indexing (ints, slices, newaxis, Ellipsis): the output is a view of ``x``."""
+    """Basic indexing (ints, slices, newaxis, Ellipsis): the output is a view of ``x``.
+
+    ``view_map`` declares that aliasing (output 0 views input 0) for the
+    inplace rewrites and their destroy handler.
+    """
 
     view_map = {0: [0]}
 
@@ -602,7 +606,11 @@ class IncSubtensor(Op):
         return [[True], [True]] + [[False]] * (len(node.inputs) - 2)
 
     def L_op(self, inputs, outputs, output_grads):
-        """x: gz (inc) or gz with the region zeroed (set); v: gz[index] summed to v's shape."""
+        """x: gz (inc) or gz with the region zeroed (set); v: gz[index] summed to v's shape.
+
+        For a set with repeated advanced indices only the last write reaches
+        the output, but v's gradient counts every write (as Theano's does).
+        """
         x, v, *index_inputs = inputs
         (gz,) = output_grads
         none = [None] * len(index_inputs)

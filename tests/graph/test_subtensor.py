@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+
 import theanine as th
 from theanine.graph.ops.subtensor import AdvancedSubtensor, IncSubtensor, Subtensor
 
