@@ -10,6 +10,13 @@ Broadcasting is static: only a dimension whose static size is 1 broadcasts.
 A dimension of unknown size (None) that turns out to be 1 at run time while
 its partner is larger is an error, not a silent broadcast, so the gradient
 (which must sum over broadcast axes) is fixed when the graph is built.
+
+Python numbers follow NumPy 2 (NEP 50): beside tensors they are "weak" and
+take the tensors' dtype (``x_float32 * 2.0`` is float32, ``x_int32 * 1.5``
+float64, ``x_int8 + 200`` raises OverflowError).  Comparisons accept any
+Python int (``x_uint8 < -1`` is all False) and ``clip`` clamps out-of-range
+integer bounds, as NumPy does.  When every operand is a Python number they
+are converted together, a float result taking ``config.floatX``.
 """
 
 from __future__ import annotations
@@ -20,13 +27,17 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from theanine.graph.basic import Apply, Constant, Variable
+from theanine.graph.config import config
 from theanine.graph.op import Op
-from theanine.graph.tensor import as_tensor_variable, python_scalar_dtype
+from theanine.graph.tensor import as_tensor_variable
 from theanine.graph.type import TensorType, format_shape, is_discrete
 
 __all__ = ["ScalarOp", "Elemwise", "elemwise_inputs", "broadcast_shapes"]
 
 GradFn = Callable[[Sequence[Variable], Sequence[Variable], Sequence[Variable]], list]
+
+# How a Python int that does not fit the operands' integer dtype is treated.
+OUT_OF_RANGE_POLICIES = ("raise", "widen", "clamp")
 
 
 class ScalarOp:
@@ -34,20 +45,32 @@ class ScalarOp:
 
     ``impl`` is the NumPy implementation; ``grad(inputs, outputs, gouts)``
     returns one tensor expression (or None) per input at the broadcast
-    shape; ``Elemwise`` sums it back to each input's shape.  Equality is by
+    shape; ``Elemwise`` sums it back to each input's shape.
+    ``nondiff_inputs`` lists inputs the output never depends on
+    differentiably (``where``'s condition, ``second``'s shape model).
+    ``out_of_range_ints`` says what a Python int outside the operands'
+    integer dtype does: "raise" (NumPy's arithmetic), "widen" (NumPy's
+    comparisons) or "clamp" (NumPy's clip bounds).  Equality is by
     ``__props__`` as for ops.
     """
 
     __props__: tuple[str, ...] = ("name",)
 
     def __init__(self, name: str, nin: int, impl: Callable, grad: GradFn | None = None,
-                 nout: int = 1, differentiable: bool = True):
+                 nout: int = 1, differentiable: bool = True, nondiff_inputs: Sequence[int] = (),
+                 out_of_range_ints: str = "raise"):
+        if out_of_range_ints not in OUT_OF_RANGE_POLICIES:
+            raise ValueError(
+                f"out_of_range_ints must be one of {OUT_OF_RANGE_POLICIES}. Received: {out_of_range_ints!r}"
+            )
         self.name = name
         self.nin = nin
         self.nout = nout
         self.impl = impl
         self._grad = grad
-        self.differentiable = differentiable
+        self.differentiable = differentiable and grad is not None
+        self.nondiff_inputs = tuple(nondiff_inputs)
+        self.out_of_range_ints = out_of_range_ints
 
     def _props(self) -> tuple:
         return tuple(getattr(self, n) for n in self.__props__)
@@ -70,7 +93,9 @@ class ScalarOp:
             with np.errstate(all="ignore"):
                 result = self.impl(*dummies)
         except (TypeError, ValueError, OverflowError) as exc:
-            raise TypeError(f"{self.name} is not defined for dtypes {list(input_dtypes)}: {exc}") from exc
+            raise TypeError(
+                f"{self.name} is not defined for input dtypes {list(input_dtypes)} (as in NumPy): {exc}"
+            ) from exc
         results = result if isinstance(result, tuple) else (result,)
         return [np.asarray(r).dtype.name for r in results]
 
@@ -82,15 +107,23 @@ class ScalarOp:
 
 
 def broadcast_shapes(shapes: Sequence[tuple[int | None, ...]], what: str) -> tuple[int | None, ...]:
-    """The static broadcast of equal-rank shapes, or a ValueError naming them."""
+    """The static NumPy broadcast of ``shapes`` (ranks aligned on the right).
+
+    Raises a ValueError naming ``what`` and every shape as the user gave it.
+    """
+    ndim = max((len(s) for s in shapes), default=0)
+    padded = [(1,) * (ndim - len(s)) + tuple(s) for s in shapes]
     out = []
-    for axis, dims in enumerate(zip(*shapes)):
-        sizes = {d for d in dims if d is not None and d != 1}
+    for axis, dims in enumerate(zip(*padded)):
+        sizes = sorted({d for d in dims if d is not None and d != 1})
         if len(sizes) > 1:
-            listed = " and ".join(format_shape(s) for s in shapes)
-            raise ValueError(f"{what}: shapes {listed} do not broadcast (dimension {axis}: {sorted(sizes)})")
+            listed = " and ".join(format_shape(tuple(s)) for s in shapes)
+            raise ValueError(
+                f"{what}: shapes {listed} do not broadcast: dimension {axis - ndim} has sizes "
+                f"{' and '.join(map(str, sizes))} (only equal sizes or a static 1 broadcast)"
+            )
         if sizes:
-            out.append(sizes.pop())
+            out.append(sizes[0])
         elif any(d is None for d in dims):
             out.append(None)
         else:
@@ -98,35 +131,59 @@ def broadcast_shapes(shapes: Sequence[tuple[int | None, ...]], what: str) -> tup
     return tuple(out)
 
 
-def elemwise_inputs(values: Sequence) -> list[Variable]:
+def elemwise_inputs(values: Sequence, out_of_range_ints: str = "raise") -> list[Variable]:
     """Turn operands into tensor variables, treating Python numbers as NumPy 2 does.
 
     A Python int/float/bool beside tensors is "weak": it takes the dtype the
     tensors dictate (``x_float32 * 2.0`` stays float32), which NumPy's own
-    ``result_type`` computes for us.
+    ``result_type`` computes for us.  See ``ScalarOp`` for
+    ``out_of_range_ints``.
     """
-    strong_dtypes = [as_tensor_variable(v).dtype for v in values if not _is_python_number(v)]
-    out = []
-    for value in values:
-        if _is_python_number(value):
-            if strong_dtypes:
-                try:
-                    dtype = np.result_type(*strong_dtypes, value).name
-                except (TypeError, OverflowError) as exc:
-                    raise TypeError(f"cannot combine {value!r} with dtypes {strong_dtypes}: {exc}") from exc
-            else:
-                dtype = python_scalar_dtype(value)
-            try:
-                out.append(Constant(np.asarray(value, dtype=dtype)))
-            except OverflowError as exc:
-                raise OverflowError(f"Python number {value!r} does not fit dtype {dtype}: {exc}") from exc
-        else:
-            out.append(as_tensor_variable(value))
-    return out
+    strong = {i: as_tensor_variable(v) for i, v in enumerate(values) if not _is_python_number(v)}
+    if not strong:
+        return _all_python_numbers(values)
+    strong_dtypes = [v.dtype for v in strong.values()]
+    return [
+        strong[i] if i in strong else _weak_constant(v, strong_dtypes, out_of_range_ints)
+        for i, v in enumerate(values)
+    ]
 
 
 def _is_python_number(value) -> bool:
     return isinstance(value, numbers.Number) and not isinstance(value, (np.generic, Variable))
+
+
+def _all_python_numbers(values: Sequence) -> list[Variable]:
+    """Python numbers alone: NumPy's common dtype, floats in ``config.floatX``."""
+    try:
+        dtype = np.result_type(*values)
+    except TypeError as exc:
+        raise TypeError(f"cannot combine Python values {list(values)!r}: {exc}") from exc
+    if dtype.kind == "f":
+        dtype = np.dtype(config.floatX)
+    return [Constant(np.asarray(v, dtype=dtype)) for v in values]
+
+
+def _weak_constant(value, strong_dtypes: list[str], out_of_range_ints: str) -> Constant:
+    """A constant for the Python number ``value`` beside tensors of ``strong_dtypes``."""
+    try:
+        dtype = np.result_type(*strong_dtypes, value)
+    except TypeError as exc:
+        raise TypeError(f"cannot combine {value!r} with tensors of dtypes {strong_dtypes}: {exc}") from exc
+    if isinstance(value, bool) or dtype.kind not in "iu" or not isinstance(value, numbers.Integral):
+        return Constant(np.asarray(value, dtype=dtype))
+    info = np.iinfo(dtype)
+    if info.min <= value <= info.max:
+        return Constant(np.asarray(value, dtype=dtype))
+    if out_of_range_ints == "clamp":
+        return Constant(np.asarray(min(max(value, info.min), info.max), dtype=dtype))
+    if out_of_range_ints == "widen":
+        wide = "int64" if np.iinfo("int64").min <= value <= np.iinfo("int64").max else "float64"
+        return Constant(np.asarray(value, dtype=wide))
+    raise OverflowError(
+        f"Python integer {value} is out of bounds for {dtype.name}, the dtype of the other operands "
+        f"({', '.join(strong_dtypes)}); cast them first, e.g. x.astype('int64')"
+    )
 
 
 class Elemwise(Op):
@@ -141,12 +198,14 @@ class Elemwise(Op):
         return f"Elemwise{{{self.scalar_op}}}"
 
     def make_node(self, *inputs) -> Apply:
+        name = self.scalar_op.name
         if len(inputs) != self.scalar_op.nin:
-            raise TypeError(f"{self.scalar_op.name} takes {self.scalar_op.nin} inputs, got {len(inputs)}")
-        tensors = elemwise_inputs(inputs)
-        ndim = max(t.ndim for t in tensors)
-        tensors = [_pad_rank(t, ndim) for t in tensors]
-        shape = broadcast_shapes([t.type.shape for t in tensors], self.scalar_op.name)
+            raise TypeError(
+                f"{name} expected {self.scalar_op.nin} input(s). Received: {len(inputs)} input(s)"
+            )
+        tensors = elemwise_inputs(inputs, self.scalar_op.out_of_range_ints)
+        shape = broadcast_shapes([t.type.shape for t in tensors], name)
+        tensors = [_pad_rank(t, len(shape)) for t in tensors]
         dtypes = self.scalar_op.output_dtypes([t.dtype for t in tensors])
         return Apply(self, tensors, [TensorType(d, shape) for d in dtypes])
 
@@ -166,6 +225,20 @@ class Elemwise(Op):
             out.append(next(s[axis] for t, s in zip(node.inputs, input_shapes) if t.type.shape[axis] != 1))
         return [tuple(out)] * len(node.outputs)
 
+    def connection_pattern(self, node: Apply) -> list[list[bool]]:
+        """Float inputs of a differentiable op reach its float outputs."""
+        return [
+            [self._differentiable_pair(i, x, out) for out in node.outputs] for i, x in enumerate(node.inputs)
+        ]
+
+    def _differentiable_pair(self, index: int, x: Variable, out: Variable) -> bool:
+        return (
+            self.scalar_op.differentiable
+            and index not in self.scalar_op.nondiff_inputs
+            and not is_discrete(x.dtype)
+            and not is_discrete(out.dtype)
+        )
+
     def L_op(self, inputs, outputs, output_grads):
         if any(is_discrete(o.dtype) for o in outputs) or not self.scalar_op.differentiable:
             return [None] * len(inputs)
@@ -182,25 +255,31 @@ class Elemwise(Op):
         from theanine.graph.ops.creation import ones_like
 
         partials = self.scalar_op.grad(inputs, [out], [ones_like(out)])
-        total = None
-        for partial, point, x in zip(partials, eval_points, inputs):
-            if partial is None or point is None or is_discrete(x.dtype):
-                continue
-            term = partial * point
-            total = term if total is None else total + term
-        return [total]
+        terms = [
+            partial * point
+            for i, (partial, point, x) in enumerate(zip(partials, eval_points, inputs))
+            if partial is not None and point is not None and self._differentiable_pair(i, x, out)
+        ]
+        if not terms:
+            return [None]
+        total = terms[0]
+        for term in terms[1:]:
+            total = total + term
+        return [_broadcast_like(total, out)]
 
 
 def check_runtime_broadcast(node: Apply, inputs: Sequence[np.ndarray]) -> None:
     """Raise when dims of unknown static size disagree at run time."""
     out_shape = node.outputs[0].type.shape
     for axis in range(len(out_shape)):
-        sizes = {x.shape[axis] for x, v in zip(inputs, node.inputs) if v.type.shape[axis] != 1}
+        sizes = sorted({x.shape[axis] for x, v in zip(inputs, node.inputs) if v.type.shape[axis] != 1})
         if len(sizes) > 1:
-            shapes = ", ".join(str(x.shape) for x in inputs)
+            shapes = " and ".join(str(tuple(x.shape)) for x in inputs)
+            declared = " and ".join(format_shape(v.type.shape) for v in node.inputs)
             raise ValueError(
-                f"shape mismatch on dimension {axis}: input shapes {shapes} do not match "
-                "(only dimensions declared with static size 1 broadcast)"
+                f"{node.op.scalar_op.name}: input shapes {shapes} do not match on dimension {axis} "
+                f"(sizes {' and '.join(map(str, sizes))}); the inputs were declared {declared}, and "
+                "only dimensions declared with static size 1 broadcast"
             )
 
 
@@ -213,8 +292,17 @@ def _pad_rank(var: Variable, ndim: int) -> Variable:
     return DimShuffle(pattern)(var)
 
 
+def _broadcast_like(value: Variable, like: Variable) -> Variable:
+    """``value`` broadcast to ``like``'s static shape (a no-op when it has it)."""
+    if value.type.shape == like.type.shape:
+        return value
+    from theanine.graph.ops.math import second
+
+    return second(like, value)
+
+
 def _unbroadcast(grad: Variable | None, x: Variable) -> Variable | None:
-    """Sum ``grad`` over the axes along which ``x`` was broadcast."""
+    """Sum ``grad`` over the axes along which ``x`` was broadcast; give it ``x``'s dtype."""
     if grad is None or is_discrete(x.dtype):
         return None
     axes = tuple(

@@ -2,8 +2,21 @@
 
 Each row gives the NumPy implementation (which also fixes the output
 dtype) and the gradient as a tensor expression of the inputs ``x``, the
-output ``out`` and the output gradient ``gz``.  Rows whose output is bool
-or integer, or that are piecewise constant, have no gradient.
+outputs ``o`` and the output gradients ``g``.  Rows whose output is bool
+or integer have no gradient (disconnected); piecewise-constant rows
+(floor, sign, ...) have a zero gradient.
+
+Where NumPy has no function, the row says what it follows:
+
+- ``sigmoid``, ``softplus``, ``erf``, ``erfc`` take NumPy's rule for unary
+  float functions such as ``np.exp`` (int8 -> float16, int16 -> float32,
+  int32/int64 -> float64, floats keep their dtype); float16 is computed in
+  float32 and rounded once.
+- ``relu(x)`` is ``0`` where ``x <= 0`` else ``x``: it keeps the dtype,
+  propagates NaN and maps -0.0 to +0.0.
+- ``reciprocal(x)`` is ``1 / x`` in floating point (integers give float64,
+  as true division does), not ``np.reciprocal``'s truncating integer loop.
+- ``second(a, b)`` (alias ``fill``) is ``b`` broadcast against ``a``.
 """
 
 from __future__ import annotations
@@ -25,15 +38,18 @@ __all__ = [
     "relu", "erf", "erfc", "floor", "ceil", "round", "clip", "maximum", "minimum", "where", "switch",
     "equal", "eq", "not_equal", "neq", "less", "lt", "less_equal", "le", "greater", "gt",
     "greater_equal", "ge", "logical_and", "logical_or", "logical_not", "logical_xor", "isnan",
-    "isinf", "cast", "second", "Cast", "ELEMWISE_OPS",
+    "isinf", "cast", "second", "fill", "Cast", "ELEMWISE_OPS",
 ]
 
 ELEMWISE_OPS: dict[str, Elemwise] = {}
 
 
-def _row(name: str, nin: int, impl, grad=None, differentiable: bool = True):
-    """Register one elementwise op and return its tensor-level function."""
-    op = Elemwise(ScalarOp(name, nin, impl, grad, differentiable=differentiable))
+def _row(name: str, nin: int, impl, grad=None, **options):
+    """Register one elementwise op and return its tensor-level function.
+
+    ``options`` go to ``ScalarOp`` (``nondiff_inputs``, ``out_of_range_ints``).
+    """
+    op = Elemwise(ScalarOp(name, nin, impl, grad, **options))
     ELEMWISE_OPS[name] = op
 
     def apply(*args):
@@ -44,8 +60,58 @@ def _row(name: str, nin: int, impl, grad=None, differentiable: bool = True):
     return apply
 
 
-def _zeros(*xs):
-    return [second(x, 0) for x in xs]
+def _zeros(x, o, g):
+    """Zero gradients (at the output's shape) for a piecewise-constant op."""
+    return [second(o[0], 0) for _ in x]
+
+
+def _float_dtype(dtype) -> np.dtype:
+    """The float dtype NumPy's unary float functions (``np.exp``) return for ``dtype``."""
+    return np.result_type(dtype, np.float16)
+
+
+def _float_function(fn):
+    """``fn`` (a SciPy/NumPy float function) with ``np.exp``'s dtype rule.
+
+    float16 is computed in float32 and rounded once, so every backend can
+    match it exactly.
+    """
+
+    def impl(a):
+        dtype = _float_dtype(a.dtype)
+        work = np.float32 if dtype == np.float16 else dtype
+        return np.asarray(fn(a.astype(work)), dtype=work).astype(dtype)
+
+    return impl
+
+
+def _relu(a):
+    return np.where(a <= 0, np.zeros((), a.dtype), a)
+
+
+def _second(a, b):
+    return np.array(np.broadcast_to(b, np.broadcast_shapes(a.shape, b.shape)))
+
+
+def _power_grads(x, o, g):
+    """d x**y / dx = y x**(y-1); d x**y / dy = x**y log x (taken as 0 where x <= 0)."""
+    base, exponent = x
+    positive = greater(base, 0)
+    dbase = g[0] * exponent * power(base, cast(exponent, o[0].dtype) - 1)
+    dexponent = g[0] * where(positive, o[0] * log(where(positive, base, 1)), 0)
+    return [dbase, dexponent]
+
+
+def _clip_grads(x, o, g):
+    """clip is minimum(maximum(x, lo), hi); ties go to x, as in maximum/minimum."""
+    value, low, high = x
+    raised = maximum(value, low)
+    below_high = less_equal(raised, high)
+    return [
+        where(logical_and(greater_equal(value, low), below_high), g[0], 0),
+        where(logical_and(less(value, low), below_high), g[0], 0),
+        where(below_high, 0, g[0]),
+    ]
 
 
 # arithmetic
@@ -53,18 +119,12 @@ add = _row("add", 2, np.add, lambda x, o, g: [g[0], g[0]])
 subtract = _row("subtract", 2, np.subtract, lambda x, o, g: [g[0], -g[0]])
 multiply = _row("multiply", 2, np.multiply, lambda x, o, g: [g[0] * x[1], g[0] * x[0]])
 true_divide = _row("true_divide", 2, np.true_divide, lambda x, o, g: [g[0] / x[1], -g[0] * o[0] / x[1]])
-floor_divide = _row("floor_divide", 2, np.floor_divide, lambda x, o, g: _zeros(*x))
+floor_divide = _row("floor_divide", 2, np.floor_divide, _zeros)
 mod = _row("mod", 2, np.mod, lambda x, o, g: [g[0], -g[0] * floor_divide(x[0], x[1])])
-power = _row(
-    "power", 2, np.power,
-    lambda x, o, g: [
-        g[0] * x[1] * power(x[0], x[1] - 1),
-        g[0] * where(greater(x[0], 0), o[0] * log(where(greater(x[0], 0), x[0], 1)), 0),
-    ],
-)
+power = _row("power", 2, np.power, _power_grads)
 negative = _row("negative", 1, np.negative, lambda x, o, g: [-g[0]])
 abs = _row("abs", 1, np.abs, lambda x, o, g: [g[0] * sign(x[0])])
-sign = _row("sign", 1, np.sign, lambda x, o, g: _zeros(*x))
+sign = _row("sign", 1, np.sign, _zeros)
 reciprocal = _row("reciprocal", 1, lambda a: np.true_divide(1, a), lambda x, o, g: [-g[0] * o[0] * o[0]])
 square = _row("square", 1, np.square, lambda x, o, g: [g[0] * 2 * x[0]])
 sqrt = _row("sqrt", 1, np.sqrt, lambda x, o, g: [g[0] * 0.5 / o[0]])
@@ -100,22 +160,22 @@ arccosh = _row("arccosh", 1, np.arccosh, lambda x, o, g: [g[0] / sqrt(x[0] * x[0
 arctanh = _row("arctanh", 1, np.arctanh, lambda x, o, g: [g[0] / (1 - x[0] * x[0])])
 
 # neural-network activations and special functions
-sigmoid = _row("sigmoid", 1, scipy.special.expit, lambda x, o, g: [g[0] * o[0] * (1 - o[0])])
-softplus = _row("softplus", 1, lambda a: np.logaddexp(0, a), lambda x, o, g: [g[0] * sigmoid(x[0])])
-relu = _row("relu", 1, lambda a: np.maximum(a, 0), lambda x, o, g: [where(greater(x[0], 0), g[0], 0)])
+sigmoid = _row("sigmoid", 1, _float_function(scipy.special.expit), lambda x, o, g: [g[0] * o[0] * (1 - o[0])])
+softplus = _row("softplus", 1, _float_function(lambda a: np.logaddexp(0, a)), lambda x, o, g: [g[0] * sigmoid(x[0])])
+relu = _row("relu", 1, _relu, lambda x, o, g: [where(greater(x[0], 0), g[0], 0)])
 erf = _row(
-    "erf", 1, scipy.special.erf,
+    "erf", 1, _float_function(scipy.special.erf),
     lambda x, o, g: [g[0] * (2 / _pymath.sqrt(_pymath.pi)) * exp(-x[0] * x[0])],
 )
 erfc = _row(
-    "erfc", 1, scipy.special.erfc,
+    "erfc", 1, _float_function(scipy.special.erfc),
     lambda x, o, g: [-g[0] * (2 / _pymath.sqrt(_pymath.pi)) * exp(-x[0] * x[0])],
 )
 
 # rounding: piecewise constant, gradient zero almost everywhere
-floor = _row("floor", 1, np.floor, lambda x, o, g: _zeros(*x))
-ceil = _row("ceil", 1, np.ceil, lambda x, o, g: _zeros(*x))
-round = _row("round", 1, np.round, lambda x, o, g: _zeros(*x))
+floor = _row("floor", 1, np.floor, _zeros)
+ceil = _row("ceil", 1, np.ceil, _zeros)
+round = _row("round", 1, np.round, _zeros)
 
 # selection; ties send the gradient to the first argument, as NumPy's choice
 maximum = _row(
@@ -126,29 +186,23 @@ minimum = _row(
     "minimum", 2, np.minimum,
     lambda x, o, g: [where(less_equal(x[0], x[1]), g[0], 0), where(greater(x[0], x[1]), g[0], 0)],
 )
-clip = _row(
-    "clip", 3, np.clip,
-    lambda x, o, g: [
-        where(logical_and(greater_equal(x[0], x[1]), less_equal(x[0], x[2])), g[0], 0),
-        where(less(x[0], x[1]), g[0], 0),
-        where(greater(x[0], x[2]), g[0], 0),
-    ],
-)
+clip = _row("clip", 3, np.clip, _clip_grads, out_of_range_ints="clamp")
 where = _row(
     "where", 3, np.where,
     lambda x, o, g: [None, where(x[0], g[0], 0), where(x[0], 0, g[0])],
+    nondiff_inputs=(0,),
 )
-second = _row("second", 2, lambda a, b: np.broadcast_to(b, np.broadcast_shapes(a.shape, b.shape)),
-              lambda x, o, g: [None, g[0]])
+second = _row("second", 2, _second, lambda x, o, g: [None, g[0]], nondiff_inputs=(0,))
 second.__doc__ = "The second input broadcast to the shape of both: ``second(x, 0)`` is zeros_like(x)."
+fill = second
 
 # comparisons and logic: bool outputs, no gradient
-equal = _row("equal", 2, np.equal)
-not_equal = _row("not_equal", 2, np.not_equal)
-less = _row("less", 2, np.less)
-less_equal = _row("less_equal", 2, np.less_equal)
-greater = _row("greater", 2, np.greater)
-greater_equal = _row("greater_equal", 2, np.greater_equal)
+equal = _row("equal", 2, np.equal, out_of_range_ints="widen")
+not_equal = _row("not_equal", 2, np.not_equal, out_of_range_ints="widen")
+less = _row("less", 2, np.less, out_of_range_ints="widen")
+less_equal = _row("less_equal", 2, np.less_equal, out_of_range_ints="widen")
+greater = _row("greater", 2, np.greater, out_of_range_ints="widen")
+greater_equal = _row("greater_equal", 2, np.greater_equal, out_of_range_ints="widen")
 logical_and = _row("logical_and", 2, np.logical_and)
 logical_or = _row("logical_or", 2, np.logical_or)
 logical_xor = _row("logical_xor", 2, np.logical_xor)
