@@ -254,12 +254,12 @@ def tensordot(a, b, axes=2):
     reshaped to matrices, multiplied by one matmul, and reshaped to
     ``a``'s free dims followed by ``b``'s.
     """
-    from theanine.graph.ops.shape import DimShuffle, reshape, transpose
-
     a, b = as_tensor_variable(a), as_tensor_variable(b)
     a_axes, b_axes = _tensordot_axes(axes, a.ndim, b.ndim)
     for a_axis, b_axis in zip(a_axes, b_axes, strict=True):
         _check_aligned("tensordot", a, b, a_axis, b_axis)
+    from theanine.graph.ops.shape import DimShuffle, reshape, transpose
+
     free_a = [i for i in range(a.ndim) if i not in a_axes]
     free_b = [i for i in range(b.ndim) if i not in b_axes]
     if not a_axes:

@@ -39,19 +39,23 @@ def normalize_axes(axis, ndim: int, what: str) -> tuple[int, ...]:
     """``None`` -> all axes; ints -> sorted non-negative tuple; errors name ``what``."""
     if axis is None:
         return tuple(range(ndim))
-    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    axes = (axis,) if isinstance(axis, (int, np.integer)) else axis
+    if not isinstance(axes, (tuple, list)) or not builtins.all(_is_int(a) for a in axes):
+        raise TypeError(
+            f"{what}: axis must be None, an int or a tuple of ints. Received: axis={axis!r}"
+        )
     out = []
     for a in axes:
-        if isinstance(a, bool) or not isinstance(a, (int, np.integer)):
-            raise TypeError(
-                f"{what}: axis must be None, an int or a tuple of ints. Received: axis={axis!r}"
-            )
         if not -ndim <= a < ndim:
             raise ValueError(f"{what}: axis {a} is out of bounds for a tensor of rank {ndim}")
         out.append(int(a) % ndim)
     if len(set(out)) != len(out):
         raise ValueError(f"{what}: repeated axis in axis={axes}")
     return tuple(sorted(out))
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 
 
 def _check_axes_param(axes: Sequence[int], what: str) -> tuple[int, ...]:
@@ -295,7 +299,7 @@ def any(x, axis=None, keepdims: bool = False):
 def _arg_reduce(kind: str, x, axis, keepdims: bool):
     """NumPy's argmax/argmin: ``axis`` is None (flat index) or one int."""
     x = as_tensor_variable(x)
-    if axis is not None and not isinstance(axis, (int, np.integer)):
+    if axis is not None and not _is_int(axis):
         raise TypeError(f"{kind}: axis must be None or an int. Received: axis={axis!r}")
     axes = normalize_axes(axis, x.ndim, kind)
     out = ArgReduce(kind, axes)(x)
@@ -411,7 +415,7 @@ def _cumulative(kind: str, x, axis):
 
             x = flatten(x, 1)
         axis = 0
-    if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
+    if not _is_int(axis):
         raise TypeError(f"cum{kind}: axis must be None or an int. Received: axis={axis!r}")
     (axis,) = normalize_axes(axis, x.ndim, f"cum{kind}")
     return Cumulative(kind, axis)(x)
