@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+
 from theanine.graph.basic import Apply
 from theanine.graph.op import Op
 from theanine.graph.ops.elemwise import broadcast_shapes

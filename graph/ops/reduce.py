@@ -24,6 +24,7 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
+
 from theanine.graph.basic import Apply
 from theanine.graph.op import Op
 from theanine.graph.tensor import as_tensor_variable

@@ -6,8 +6,9 @@ contractions, integer and bool dtypes, and mixed-dtype promotion.
 """
 
 import numpy as np
-import theanine as th
 from op_table import Case
+
+import theanine as th
 
 R = np.random.default_rng(11)
 

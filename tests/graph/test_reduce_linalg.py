@@ -4,6 +4,7 @@ against a finite-difference Jacobian, and numerical accuracy."""
 
 import numpy as np
 import pytest
+
 import theanine as th
 from theanine.graph.ops.linalg import MatMul
 from theanine.graph.ops.reduce import Cumulative, Reduce
