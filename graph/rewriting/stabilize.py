@@ -1,0 +1,66 @@
+"""Stabilize: naive formulas that overflow or lose precision become stable ones.
+
+Each rewrite replaces a formula by a mathematically equal one that stays
+finite and accurate where the naive one gives inf, nan or 0 (see the tests,
+which feed logits of magnitude 1e3 to 1e4).
+"""
+
+from __future__ import annotations
+
+from theanine.graph.basic import Apply
+from theanine.graph.ops.math import softplus
+from theanine.graph.ops.nnet import LogSoftmax, Softmax
+from theanine.graph.ops.reduce import Reduce, logsumexp
+from theanine.graph.rewriting.db import register
+from theanine.graph.rewriting.rewriters import PatternRewriter, node_rewriter
+from theanine.graph.rewriting.utils import elemwise_op, same_type
+
+__all__: list[str] = []
+
+LOG, EXP, ADD, SUB = (elemwise_op(n) for n in ("log", "exp", "add", "subtract"))
+SIGMOID, LOG1P, EXPM1 = (elemwise_op(n) for n in ("sigmoid", "log1p", "expm1"))
+
+
+@register("stabilize")
+@node_rewriter([LOG])
+def log_of_softmax(node: Apply):
+    """``log(softmax(x)) -> log_softmax(x)`` along the same axis (no log of an underflowed 0)."""
+    (inner,) = node.inputs
+    if inner.owner is None or not isinstance(inner.owner.op, Softmax):
+        return None
+    new = LogSoftmax(inner.owner.op.axis)(inner.owner.inputs[0])
+    return [new] if same_type(node.outputs[0], new) else None
+
+
+@register("stabilize")
+@node_rewriter([LOG])
+def log_of_sum_of_exp(node: Apply):
+    """``log(sum(exp(x), axes)) -> logsumexp(x, axes)``: the maximum is shifted out first."""
+    (total,) = node.inputs
+    if total.owner is None or not isinstance(total.owner.op, Reduce):
+        return None
+    reduce_op = total.owner.op
+    (terms,) = total.owner.inputs
+    if reduce_op.kind != "sum" or reduce_op.dtype is not None or not reduce_op.axes:
+        return None
+    if terms.owner is None or terms.owner.op != EXP:
+        return None
+    new = logsumexp(terms.owner.inputs[0], axis=reduce_op.axes)
+    return [new] if same_type(node.outputs[0], new) else None
+
+
+log_sigmoid = register("stabilize")(PatternRewriter(
+    (LOG, (SIGMOID, "x")), lambda b: -softplus(-b["x"]), name="log_sigmoid",
+))
+log_sigmoid.__doc__ = "``log(sigmoid(x)) -> -softplus(-x)``: finite for x down to -1e4 and beyond."
+
+log_one_minus_sigmoid = register("stabilize")(PatternRewriter(
+    (LOG, (SUB, 1, (SIGMOID, "x"))), lambda b: -softplus(b["x"]), name="log_one_minus_sigmoid",
+))
+log_one_minus_sigmoid.__doc__ = "``log(1 - sigmoid(x)) -> -softplus(x)``: finite for large positive x."
+
+log_one_plus = register("stabilize")(PatternRewriter((LOG, (ADD, 1, "x")), (LOG1P, "x"), name="log1p"))
+log_one_plus.__doc__ = "``log(1 + x) -> log1p(x)``: accurate for |x| far below the float epsilon."
+
+exp_minus_one = register("stabilize")(PatternRewriter((SUB, (EXP, "x"), 1), (EXPM1, "x"), name="expm1"))
+exp_minus_one.__doc__ = "``exp(x) - 1 -> expm1(x)``: accurate for tiny x, where exp(x) rounds to 1."
