@@ -73,7 +73,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from theanine.graph.basic import Apply, Constant, Variable
+from theanine.graph.basic import Apply, Variable
 from theanine.graph.config import config
 from theanine.graph.op import Op
 from theanine.graph.shared import SharedVariable
@@ -213,29 +213,22 @@ def sort_keys(words: np.ndarray, n: int) -> np.ndarray:
 
 
 def _size_variable(size) -> Variable:
-    """``size`` (an int, a tuple of ints / int scalar variables, or an int vector) as an int64 vector."""
-    if isinstance(size, Variable):
-        var = size
-    else:
-        entries = (size,) if isinstance(size, (int, np.integer)) else tuple(size)
-        for entry in entries:
-            if isinstance(entry, Variable):
-                if entry.ndim != 0 or not is_discrete(entry.dtype):
-                    raise TypeError(f"size entries must be ints or int scalars. Received: {entry.type} in size")
-            elif isinstance(entry, bool) or not isinstance(entry, (int, np.integer)) or entry < 0:
-                raise ValueError(f"size must hold non-negative ints or int scalars. Received: size={size!r}")
-        if not entries:
-            return Constant(np.zeros((0,), dtype="int64"))
-        var = as_tensor_variable(list(entries), dtype="int64")
-    if var.ndim != 1 or not is_discrete(var.dtype) or var.type.shape[0] is None:
-        raise TypeError(f"size must be an int vector of static length. Received: {var.type}")
-    return var if var.dtype == "int64" else var.astype("int64")
+    """``size`` (an int, a sequence of ints / int scalars, or an int vector such as ``x.shape``)
+    as an int64 vector of static length."""
+    from theanine.graph.ops.shape import as_shape_vector
+
+    if not isinstance(size, Variable):
+        entries = np.ravel(np.asarray(size, dtype=object)) if not isinstance(size, (list, tuple)) else size
+        if any(isinstance(e, (int, np.integer)) and not isinstance(e, bool) and e < 0 for e in entries):
+            raise ValueError(f"size must hold non-negative ints or int scalars. Received: size={size!r}")
+    return as_shape_vector(size, "size")
 
 
 def _static_size(size: Variable) -> tuple[int | None, ...]:
-    if isinstance(size, Constant):
-        return tuple(int(d) for d in size.data)
-    return (None,) * size.type.shape[0]
+    """What is known of ``size`` when the graph is built (constants, static dims of ``x.shape``)."""
+    from theanine.graph.ops.shape import static_entries
+
+    return tuple(static_entries(size))
 
 
 class RandomOp(Op):
@@ -303,10 +296,9 @@ class RandomOp(Op):
         raise NotImplementedError(f"{type(self).__name__}.sample")
 
     def infer_shape(self, node, input_shapes):
-        size = node.inputs[1]
-        if isinstance(size, Constant):
-            return [(STATE_WORDS,), tuple(int(d) for d in size.data)]
-        return [(STATE_WORDS,), tuple(size[i] for i in range(size.type.shape[0]))]
+        from theanine.graph.ops.shape import shape_entries
+
+        return [(STATE_WORDS,), tuple(shape_entries(node.inputs[1]))]
 
     def L_op(self, inputs, outputs, output_grads):
         return [None] * len(inputs)

@@ -204,13 +204,19 @@ def test_symbolic_sizes_from_an_int_vector():
     assert th.function([size], sample)(np.array([3, 2])).shape == (3, 2)
 
 
+def test_sizes_from_int_scalars_keep_static_entries():
+    n = th.scalar("n", "int32")
+    sample = th.random.RandomStream(0).integers(10, size=(n, 3))
+    assert sample.type.shape == (None, 3)
+    assert th.function([n], sample)(4).shape == (4, 3)
+
+
 def test_dropout_mask_with_the_shape_of_a_tensor():
-    x = th.matrix("x", "float64")
-    try:
-        shape = x.shape
-    except (AttributeError, ImportError) as exc:
-        pytest.skip(f"symbolic shapes are not available yet: {exc}")
-    mask = th.random.RandomStream(0).bernoulli(shape, p=0.5, dtype="float64")
+    x = th.tensor("x", "float64", (None, 40))
+    mask = th.random.RandomStream(0).bernoulli(x.shape, p=0.5, dtype="float64")
+    assert mask.type.shape == (None, 40)
+    node = mask.owner
+    assert node.op.infer_shape(node, [(6,), (2,)])[1][1] == 40
     dropped = th.function([x], x * mask / 0.5)(np.ones((50, 40)))
     assert set(np.unique(dropped)) == {0.0, 2.0} and abs(dropped.mean() - 1.0) < 0.1
 
