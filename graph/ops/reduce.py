@@ -398,7 +398,9 @@ def logsumexp(x, axis=None, keepdims: bool = False):
         x = cast(x, "float64")
     axes = normalize_axes(axis, x.ndim, "logsumexp")
     if builtins.any(x.type.shape[a] == 0 for a in axes):
-        return log(sum(exp(x), axes, keepdims))
+        # log(0) = -inf; written as (empty sum = 0) - inf so that the stabilizing
+        # rewrite of log(sum(exp(x))), which calls this function, cannot loop.
+        return sum(x, axes, keepdims) - np.inf
     shift = max(x, axes, keepdims=True)
     shift = disconnected_grad(where(logical_or(isinf(shift), isnan(shift)), 0, shift))
     out = log(sum(exp(x - shift), axes, keepdims=True)) + shift
