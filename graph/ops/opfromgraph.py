@@ -33,7 +33,7 @@ from theanine.graph.evaluate import evaluate
 from theanine.graph.op import Op
 from theanine.graph.shared import SharedVariable
 from theanine.graph.tensor import as_tensor_variable
-from theanine.graph.type import is_float
+from theanine.graph.type import is_discrete, is_float
 
 __all__ = ["OpFromGraph"]
 
@@ -163,17 +163,20 @@ class OpFromGraph(Op):
         return [list(row) for row in self._dependence()]
 
     def _dependence(self) -> list[tuple[bool, ...]]:
-        """``[i][j]``: does inner output j depend differentiably on inner input i."""
+        """``[i][j]``: does inner output j depend differentiably on inner input i.
+
+        Integer and bool inputs and outputs carry no gradient, so they are never connected.
+        """
         nodes = apply_nodes(self.inner_outputs, stop=self.inner_inputs)
         rows = []
         for x in self.inner_inputs:
-            reached = {id(x)}
+            reached = set() if is_discrete(x.dtype) else {id(x)}
             for inner_node in nodes:
                 pattern = inner_node.op.connection_pattern(inner_node)
                 for j, out in enumerate(inner_node.outputs):
                     if any(id(v) in reached and pattern[i][j] for i, v in enumerate(inner_node.inputs)):
                         reached.add(id(out))
-            rows.append(tuple(id(o) in reached for o in self.inner_outputs))
+            rows.append(tuple(id(o) in reached and is_float(o.dtype) for o in self.inner_outputs))
         return rows
 
     def _float_outputs(self) -> list[int]:
