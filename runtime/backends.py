@@ -39,4 +39,11 @@ def _numpy_loader() -> Compiler:
     return compile_numpy
 
 
+def _llvm_loader() -> Compiler:
+    from theanine.runtime.llvm_backend import compile_llvm
+
+    return compile_llvm
+
+
 register_backend("numpy", _numpy_loader)
+register_backend("llvm", _llvm_loader)

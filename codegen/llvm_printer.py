@@ -1,0 +1,301 @@
+"""The LLVM printer: a kernel Program becomes one LLVM module.
+
+Each maximal run of native steps becomes one entry function
+
+    i32 segment_k(i64* meta, i8** data)
+
+where ``data[b]`` is buffer b's base pointer and ``meta`` holds, per buffer,
+its shape followed by its strides in elements (offsets fixed by the buffer
+table).  The function returns 0, or 1 + the index of the step whose
+run-time shape check failed, so the caller can name the node.
+
+Loops are plain scalar loops written so that LLVM's loop vectorizer turns
+them into SIMD code for the host CPU: a contiguous fast path walks every
+operand with unit stride; the general path uses strides (0 for broadcast).
+"""
+
+from __future__ import annotations
+
+from llvmlite import ir
+
+from theanine.codegen import llvm_scalar
+from theanine.codegen.kernel_ir import (
+    Access, Arg, Call, DimOf, ElementwiseKernel, Expr, GemmCall, Lit, Program, ReduceKernel, segments,
+)
+from theanine.codegen.llvm_loops import for_range, nested_ranges
+from theanine.codegen.llvm_types import (
+    I1, I8P, I32, I64, compute_type, convert, load_value, memory_type, store_value,
+)
+
+BLAS_GLOBALS = {"float32": "theanine_sgemm", "float64": "theanine_dgemm"}
+
+
+def meta_layout(program: Program) -> list[int]:
+    """Offset of each buffer's shape in ``meta`` (its strides follow the shape)."""
+    offsets, position = [], 0
+    for buffer in program.buffers:
+        offsets.append(position)
+        position += 2 * len(buffer.shape)
+    return offsets + [position]
+
+
+class _Frame:
+    """Per-entry-function state: the builder and cached loads of meta/data."""
+
+    def __init__(self, printer: LLVMPrinter, function: ir.Function):
+        self.printer = printer
+        entry = function.append_basic_block("entry")
+        self.builder = ir.IRBuilder(entry)
+        self._allocas = ir.IRBuilder(entry)
+        self.meta, self.data = function.args
+
+    def alloca(self, ty: ir.Type) -> ir.Value:
+        """A stack slot in the entry block (never inside a loop, where it would grow the stack)."""
+        self._allocas.position_at_start(self._allocas.function.entry_basic_block)
+        return self._allocas.alloca(ty)
+
+    def meta_at(self, position: int) -> ir.Value:
+        return self.builder.load(self.builder.gep(self.meta, [ir.Constant(I64, position)]))
+
+    def dim(self, expr) -> ir.Value:
+        if isinstance(expr, DimOf):
+            return self.meta_at(self.printer.offsets[expr.buffer] + expr.axis)
+        return ir.Constant(I64, int(expr))
+
+    def stride(self, buffer: int, axis: int) -> ir.Value:
+        ndim = len(self.printer.program.buffers[buffer].shape)
+        return self.meta_at(self.printer.offsets[buffer] + ndim + axis)
+
+    def pointer(self, buffer: int) -> ir.Value:
+        raw = self.builder.load(self.builder.gep(self.data, [ir.Constant(I64, buffer)]))
+        dtype = self.printer.program.buffers[buffer].dtype
+        return self.builder.bitcast(raw, memory_type(dtype).as_pointer())
+
+    def access_strides(self, access: Access) -> list[ir.Value]:
+        return [ir.Constant(I64, 0) if a is None else self.stride(access.buffer, a) for a in access.axes]
+
+    def fail_unless(self, condition: ir.Value, step_index: int) -> None:
+        """Return ``step_index + 1`` from the entry function unless ``condition`` holds."""
+        b = self.builder
+        ok = b.function.append_basic_block("ok")
+        fail = b.function.append_basic_block("fail")
+        b.cbranch(condition, ok, fail)
+        b.position_at_end(fail)
+        b.ret(ir.Constant(I32, step_index + 1))
+        b.position_at_end(ok)
+
+
+def _product(builder: ir.IRBuilder, values: list[ir.Value]) -> ir.Value:
+    total = ir.Constant(I64, 1)
+    for v in values:
+        total = builder.mul(total, v)
+    return total
+
+
+def _contiguous_strides(builder: ir.IRBuilder, dims: list[ir.Value]) -> list[ir.Value]:
+    strides = [ir.Constant(I64, 1)] * len(dims)
+    for a in range(len(dims) - 2, -1, -1):
+        strides[a] = builder.mul(strides[a + 1], dims[a + 1])
+    return strides
+
+
+def _linear_offset(builder: ir.IRBuilder, indices: list[ir.Value], strides: list[ir.Value]) -> ir.Value:
+    offset = ir.Constant(I64, 0)
+    for i, s in zip(indices, strides):
+        offset = builder.add(offset, builder.mul(i, s))
+    return offset
+
+
+class LLVMPrinter:
+    """Prints one Program as one module; ``entry_names`` lists its segment functions."""
+
+    def __init__(self, program: Program, name: str = "theanine"):
+        self.program = program
+        self.offsets = meta_layout(program)
+        self.module = ir.Module(name=name)
+        self.entry_names: list[str] = []
+        self.blas_used: set[str] = set()
+        for k, (kind, steps) in enumerate(segments(program)):
+            if kind == "native":
+                self.entry_names.append(self._segment(f"segment_{k}", steps))
+
+    def _segment(self, name: str, steps: list) -> str:
+        signature = ir.FunctionType(I32, [I64.as_pointer(), I8P.as_pointer()])
+        function = ir.Function(self.module, signature, name)
+        for arg in function.args:
+            arg.add_attribute("noalias")
+        frame = _Frame(self, function)
+        for step in steps:
+            index = self.program.steps.index(step)
+            emit = {ElementwiseKernel: self._elementwise, ReduceKernel: self._reduce, GemmCall: self._gemm}
+            emit[type(step)](frame, step, index)
+        frame.builder.ret(ir.Constant(I32, 0))
+        return name
+
+    # elementwise ---------------------------------------------------------------
+    def _elementwise(self, frame: _Frame, kernel: ElementwiseKernel, index: int) -> None:
+        b = frame.builder
+        dims = [frame.dim(e) for e in kernel.shape]
+        for left, right in kernel.checks:
+            frame.fail_unless(b.icmp_signed("==", frame.dim(left), frame.dim(right)), index)
+        inputs = [(frame.pointer(a.buffer), frame.access_strides(a)) for a in kernel.inputs]
+        outputs = [frame.pointer(o) for o in kernel.outputs]
+        dense = _contiguous_strides(b, dims)
+        contiguous = ir.Constant(I1, 1)
+        for _, strides in inputs:
+            for d, s, c in zip(dims, strides, dense):
+                fits = b.or_(b.icmp_signed("==", d, ir.Constant(I64, 1)), b.icmp_signed("==", s, c))
+                contiguous = b.and_(contiguous, fits)
+        total = _product(b, dims)
+        with b.if_else(contiguous) as (then, otherwise):
+            with then:
+                with for_range(b, total, "flat") as j:
+                    self._element(b, kernel, [(p, j) for p, _ in inputs], outputs, j)
+            with otherwise:
+                stack, indices = nested_ranges(b, dims, "e")
+                with stack:
+                    offsets = [(p, _linear_offset(b, indices, s)) for p, s in inputs]
+                    self._element(b, kernel, offsets, outputs, _linear_offset(b, indices, dense))
+
+    def _element(self, b: ir.IRBuilder, kernel: ElementwiseKernel, inputs, outputs, out_offset) -> None:
+        args = [load_value(b, b.gep(p, [o]), kernel.node.inputs[i].dtype) for i, (p, o) in enumerate(inputs)]
+        cache: dict = {}
+        for expr, pointer, var in zip(kernel.exprs, outputs, kernel.node.outputs):
+            value = self._expr(b, expr, args, cache)
+            value = convert(b, value, expr.dtype, var.dtype)
+            store_value(b, value, b.gep(pointer, [out_offset]), var.dtype)
+
+    def _expr(self, b: ir.IRBuilder, expr: Expr, args: list, cache: dict) -> ir.Value:
+        """Emit a scalar expression DAG bottom-up (iteratively), sharing equal subexpressions."""
+        stack = [(expr, False)]
+        while stack:
+            e, ready = stack.pop()
+            if e in cache:
+                continue
+            if isinstance(e, Arg):
+                cache[e] = args[e.position]
+            elif isinstance(e, Lit):
+                cache[e] = ir.Constant(compute_type(e.dtype), e.value)
+            elif not ready:
+                stack.append((e, True))
+                stack.extend((a, False) for a in e.args if a not in cache)
+            else:
+                values = [cache[a] for a in e.args]
+                cache[e] = llvm_scalar.emit(b, e.op, values, [a.dtype for a in e.args], e.dtype)
+        return cache[expr]
+
+    # reductions ---------------------------------------------------------------------
+    def _reduce(self, frame: _Frame, kernel: ReduceKernel, index: int) -> None:
+        b = frame.builder
+        in_dtype = kernel.node.inputs[0].dtype
+        acc_dtype = _accumulator_dtype(kernel.combine, kernel.dtype)
+        dims = [frame.dim(e) for e in kernel.shape]
+        strides = frame.access_strides(kernel.input)
+        source = frame.pointer(kernel.input.buffer)
+        target = frame.pointer(kernel.output)
+        kept = [a for a in range(len(dims)) if a not in kernel.axes]
+        out_strides = dict(zip(kept, _contiguous_strides(b, [dims[a] for a in kept])))
+        identity = llvm_scalar.reduce_identity(kernel.combine, acc_dtype)
+
+        def element(indices):
+            x = load_value(b, b.gep(source, [_linear_offset(b, indices, strides)]), in_dtype)
+            return convert(b, x, in_dtype, acc_dtype)
+
+        if dims and (len(dims) - 1) in kernel.axes:
+            outer, outer_idx = nested_ranges(b, [dims[a] for a in kept], "o")
+            with outer:
+                acc = frame.alloca(compute_type(acc_dtype))
+                b.store(identity, acc)
+                inner, inner_idx = nested_ranges(b, [dims[a] for a in kernel.axes], "r")
+                with inner:
+                    indices = _merge(kept, outer_idx, kernel.axes, inner_idx)
+                    value = llvm_scalar.reduce_combine(b, kernel.combine, b.load(acc), element(indices), acc_dtype)
+                    b.store(value, acc)
+                out_offset = _linear_offset(b, outer_idx, [out_strides[a] for a in kept])
+                result = convert(b, b.load(acc), acc_dtype, kernel.dtype)
+                store_value(b, result, b.gep(target, [out_offset]), kernel.dtype)
+            return
+        total = _product(b, [dims[a] for a in kept])
+        with for_range(b, total, "init") as j:
+            store_value(b, convert(b, identity, acc_dtype, kernel.dtype), b.gep(target, [j]), kernel.dtype)
+        loops, indices = nested_ranges(b, dims, "a")
+        with loops:
+            out_offset = _linear_offset(b, [indices[a] for a in kept], [out_strides[a] for a in kept])
+            slot = b.gep(target, [out_offset])
+            current = convert(b, load_value(b, slot, kernel.dtype), kernel.dtype, acc_dtype)
+            value = llvm_scalar.reduce_combine(b, kernel.combine, current, element(indices), acc_dtype)
+            store_value(b, convert(b, value, acc_dtype, kernel.dtype), slot, kernel.dtype)
+
+    # GEMM ------------------------------------------------------------------------------
+    def _gemm(self, frame: _Frame, call: GemmCall, index: int) -> None:
+        """C = A @ B through the Fortran BLAS ?gemm bound at load time (row-major trick)."""
+        b = frame.builder
+        frame.fail_unless(b.icmp_signed("==", frame.dim(call.k), frame.dim(call.k_check)), index)
+        m, n, k = frame.dim(call.m), frame.dim(call.n), frame.dim(call.k)
+        t = compute_type(call.dtype)
+        # column-major view: C^T (n x m) = B^T (n x k) @ A^T (k x m)
+        op_b, ld_b = self._blas_operand(frame, call.b, n)
+        op_a, ld_a = self._blas_operand(frame, call.a, k)
+        fn_type = ir.FunctionType(ir.VoidType(), [I8P, I8P] + [I32.as_pointer()] * 3 + [t.as_pointer(), t.as_pointer(),
+                                  I32.as_pointer(), t.as_pointer(), I32.as_pointer(), t.as_pointer(), t.as_pointer(),
+                                  I32.as_pointer()])
+        gemm = b.bitcast(b.load(self._blas_global(call.dtype)), fn_type.as_pointer())
+
+        def slot(value, ty):
+            memory = frame.alloca(ty)
+            b.store(value, memory)
+            return memory
+
+        def i32(value):
+            return slot(b.trunc(value, I32), I32)
+
+        ldc = b.select(b.icmp_signed(">", n, ir.Constant(I64, 1)), n, ir.Constant(I64, 1))
+        b.call(gemm, [op_b, op_a, i32(n), i32(m), i32(k), slot(ir.Constant(t, 1.0), t), frame.pointer(call.b.buffer),
+                      i32(ld_b), frame.pointer(call.a.buffer), i32(ld_a), slot(ir.Constant(t, 0.0), t),
+                      frame.pointer(call.output), i32(ldc)])
+
+    def _blas_operand(self, frame: _Frame, access: Access, rows_col_major: ir.Value):
+        """Transpose flag and leading dimension for an operand read through ``access``."""
+        b = frame.builder
+        strides = frame.access_strides(access)
+        row_major = access.axes == (0, 1)
+        flag = self._flag("N" if row_major else "T")
+        ld = strides[0] if row_major else strides[1]
+        bound = rows_col_major if row_major else ir.Constant(I64, 1)
+        ld = b.select(b.icmp_signed(">", ld, bound), ld, bound)
+        ld = b.select(b.icmp_signed(">", ld, ir.Constant(I64, 1)), ld, ir.Constant(I64, 1))
+        return b.bitcast(flag, I8P), ld
+
+    def _flag(self, letter: str) -> ir.GlobalVariable:
+        name = f"blas_flag_{letter}"
+        if name not in self.module.globals:
+            flag = ir.GlobalVariable(self.module, ir.IntType(8), name)
+            flag.initializer = ir.Constant(ir.IntType(8), ord(letter))
+            flag.global_constant = True
+        return self.module.globals[name]
+
+    def _blas_global(self, dtype: str) -> ir.GlobalVariable:
+        name = BLAS_GLOBALS[dtype]
+        if name not in self.module.globals:
+            g = ir.GlobalVariable(self.module, I8P, name)
+            g.initializer = ir.Constant(I8P, None)
+        self.blas_used.add(name)
+        return self.module.globals[name]
+
+
+def _merge(kept, kept_idx, reduced, reduced_idx):
+    indices = [None] * (len(kept) + len(reduced))
+    for a, i in zip(kept, kept_idx):
+        indices[a] = i
+    for a, i in zip(reduced, reduced_idx):
+        indices[a] = i
+    return indices
+
+
+def _accumulator_dtype(combine: str, dtype: str) -> str:
+    """float16/float32 sums and products accumulate in float64 (at least as accurate as NumPy)."""
+    if combine in ("add", "mul") and dtype in ("float16", "float32"):
+        return "float64"
+    return dtype
+
+

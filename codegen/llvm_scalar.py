@@ -1,0 +1,296 @@
+"""The LLVM scalar op table: one emitter per ScalarOp name.
+
+An emitter gets the builder, the argument values (already in compute
+types), the argument dtypes and the output dtype, and returns the result
+in the output's compute type.  Semantics follow NumPy's ufunc loops: the
+arguments are first converted to the loop dtype (the output dtype for
+arithmetic, the common input dtype for comparisons), NaN propagates
+through maximum/minimum, round is round-half-to-even.  Transcendental
+functions come from ``llvm_math`` so that they vectorize.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+from llvmlite import ir
+
+from theanine.codegen import llvm_math
+from theanine.codegen.llvm_types import I1, compute_type, convert, is_float, is_unsigned
+
+Emitter = Callable[[ir.IRBuilder, list, Sequence[str], str], ir.Value]
+_TABLE: dict[str, tuple[Emitter, str]] = {}
+
+
+def _register(name: str, kinds: str):
+    """``kinds``: dtype kinds the loop dtype may have ("f" float, "i" int, "b" bool)."""
+
+    def wrap(fn: Emitter) -> Emitter:
+        _TABLE[name] = (fn, kinds)
+        return fn
+
+    return wrap
+
+
+def _kind(dtype: str) -> str:
+    return "b" if dtype == "bool" else "f" if is_float(dtype) else "i"
+
+
+def _loop_dtype(name: str, in_dtypes: Sequence[str], out_dtype: str) -> str:
+    if out_dtype == "bool" and in_dtypes and name not in ("logical_and", "logical_or", "logical_xor", "logical_not"):
+        return np.result_type(*in_dtypes).name
+    return out_dtype
+
+
+def supports(name: str, in_dtypes: Sequence[str], out_dtype: str) -> bool:
+    """True when the LLVM backend can compile scalar op ``name`` for these dtypes."""
+    if name.startswith("cast_"):
+        return True
+    if name.startswith("reduce_"):
+        return name[7:] in _REDUCE_KINDS
+    if name == "gemm":
+        return out_dtype in ("float32", "float64") and all(d == out_dtype for d in in_dtypes)
+    if name not in _TABLE:
+        return False
+    _, kinds = _TABLE[name]
+    return _kind(_loop_dtype(name, in_dtypes, out_dtype)) in kinds
+
+
+def emit(builder: ir.IRBuilder, name: str, args: list, in_dtypes: Sequence[str], out_dtype: str) -> ir.Value:
+    """The value of scalar op ``name`` on ``args``, in ``out_dtype``'s compute type."""
+    if name.startswith("cast_"):
+        return convert(builder, args[0], in_dtypes[0], out_dtype)
+    fn, _ = _TABLE[name]
+    loop = _loop_dtype(name, in_dtypes, out_dtype)
+    if name not in ("where", "second", "logical_and", "logical_or", "logical_xor", "logical_not"):
+        args = [convert(builder, a, d, loop) for a, d in zip(args, in_dtypes)]
+        in_dtypes = [loop] * len(args)
+    return fn(builder, args, in_dtypes, out_dtype)
+
+
+def _const(value, like: ir.Value) -> ir.Constant:
+    return ir.Constant(like.type, value)
+
+
+# arithmetic -------------------------------------------------------------------
+
+@_register("add", "fib")
+def _add(b, a, d, o):
+    if o == "bool":
+        return b.or_(a[0], a[1])
+    return b.fadd(a[0], a[1]) if is_float(o) else b.add(a[0], a[1])
+
+
+@_register("subtract", "fi")
+def _subtract(b, a, d, o):
+    return b.fsub(a[0], a[1]) if is_float(o) else b.sub(a[0], a[1])
+
+
+@_register("multiply", "fib")
+def _multiply(b, a, d, o):
+    if o == "bool":
+        return b.and_(a[0], a[1])
+    return b.fmul(a[0], a[1]) if is_float(o) else b.mul(a[0], a[1])
+
+
+@_register("true_divide", "f")
+def _true_divide(b, a, d, o):
+    return b.fdiv(a[0], a[1])
+
+
+@_register("reciprocal", "f")
+def _reciprocal(b, a, d, o):
+    return b.fdiv(_const(1.0, a[0]), a[0])
+
+
+@_register("negative", "fi")
+def _negative(b, a, d, o):
+    return b.fneg(a[0]) if is_float(o) else b.neg(a[0])
+
+
+@_register("square", "fi")
+def _square(b, a, d, o):
+    return b.fmul(a[0], a[0]) if is_float(o) else b.mul(a[0], a[0])
+
+
+@_register("abs", "fib")
+def _abs(b, a, d, o):
+    if o == "bool" or is_unsigned(o):
+        return a[0]
+    if is_float(o):
+        return llvm_math.call_intrinsic(b, "llvm.fabs", a[0])
+    return b.select(b.icmp_signed("<", a[0], _const(0, a[0])), b.neg(a[0]), a[0])
+
+
+@_register("sign", "fi")
+def _sign(b, a, d, o):
+    x = a[0]
+    zero, one = _const(0, x), _const(1, x)
+    if is_float(o):
+        positive = b.select(b.fcmp_ordered(">", x, zero), one, _const(0.0, x))
+        value = b.select(b.fcmp_ordered("<", x, zero), _const(-1.0, x), positive)
+        return b.select(b.fcmp_unordered("uno", x, x), x, value)
+    if is_unsigned(o):
+        return b.zext(b.icmp_unsigned("!=", x, zero), x.type)
+    positive = b.zext(b.icmp_signed(">", x, zero), x.type)
+    return b.select(b.icmp_signed("<", x, zero), _const(-1, x), positive)
+
+
+@_register("power", "f")
+def _power(b, a, d, o):
+    return llvm_math.emit(b, "pow", a, o)
+
+
+def _pick(b, x, y, o, op):
+    """NumPy's maximum/minimum: ``x`` when ``x op y`` or x is NaN, else ``y``."""
+    if is_float(o):
+        keep = b.or_(b.fcmp_ordered(op, x, y), b.fcmp_unordered("uno", x, x))
+    elif o == "bool" or is_unsigned(o):
+        keep = b.icmp_unsigned(op, x, y)
+    else:
+        keep = b.icmp_signed(op, x, y)
+    return b.select(keep, x, y)
+
+
+@_register("maximum", "fib")
+def _maximum(b, a, d, o):
+    return _pick(b, a[0], a[1], o, ">=")
+
+
+@_register("minimum", "fib")
+def _minimum(b, a, d, o):
+    return _pick(b, a[0], a[1], o, "<=")
+
+
+@_register("relu", "fib")
+def _relu(b, a, d, o):
+    return _pick(b, a[0], ir.Constant(a[0].type, 0), o, ">=")
+
+
+@_register("clip", "fi")
+def _clip(b, a, d, o):
+    return _pick(b, _pick(b, a[0], a[1], o, ">="), a[2], o, "<=")
+
+
+@_register("where", "fib")
+def _where(b, a, d, o):
+    cond = convert(b, a[0], d[0], "bool")
+    return b.select(cond, convert(b, a[1], d[1], o), convert(b, a[2], d[2], o))
+
+
+@_register("second", "fib")
+def _second(b, a, d, o):
+    return convert(b, a[1], d[1], o)
+
+
+# rounding ------------------------------------------------------------------------
+
+def _rounding(intrinsic: str):
+    def fn(b, a, d, o):
+        if not is_float(o):
+            return a[0]
+        return llvm_math.call_intrinsic(b, intrinsic, a[0])
+
+    return fn
+
+
+_register("floor", "fib")(_rounding("llvm.floor"))
+_register("ceil", "fib")(_rounding("llvm.ceil"))
+_register("round", "fib")(_rounding("llvm.roundeven"))
+
+
+# transcendental functions: vectorizable implementations live in llvm_math -----------
+
+for _name in llvm_math.UNARY_FUNCTIONS:
+    _register(_name, "f")(lambda b, a, d, o, _n=_name: llvm_math.emit(b, _n, a, o))
+_register("arctan2", "f")(lambda b, a, d, o: llvm_math.emit(b, "arctan2", a, o))
+
+
+# comparisons and logic ---------------------------------------------------------------
+
+def _comparison(op: str, unordered: bool = False):
+    def fn(b, a, d, o):
+        if is_float(d[0]):
+            cmp = b.fcmp_unordered if unordered else b.fcmp_ordered
+            return cmp(op, a[0], a[1])
+        if d[0] == "bool" or is_unsigned(d[0]):
+            return b.icmp_unsigned(op, a[0], a[1])
+        return b.icmp_signed(op, a[0], a[1])
+
+    return fn
+
+
+for _name, _op in [("equal", "=="), ("less", "<"), ("less_equal", "<="), ("greater", ">"),
+                   ("greater_equal", ">=")]:
+    _register(_name, "fib")(_comparison(_op))
+_register("not_equal", "fib")(_comparison("!=", unordered=True))
+
+
+def _logical(combine: Callable):
+    def fn(b, a, d, o):
+        return combine(b, *[convert(b, x, dt, "bool") for x, dt in zip(a, d)])
+
+    return fn
+
+
+_register("logical_and", "b")(_logical(lambda b, x, y: b.and_(x, y)))
+_register("logical_or", "b")(_logical(lambda b, x, y: b.or_(x, y)))
+_register("logical_xor", "b")(_logical(lambda b, x, y: b.xor(x, y)))
+_register("logical_not", "b")(_logical(lambda b, x: b.xor(x, ir.Constant(I1, 1))))
+
+
+@_register("isnan", "fib")
+def _isnan(b, a, d, o):
+    if not is_float(d[0]):
+        return ir.Constant(I1, 0)
+    return b.fcmp_unordered("uno", a[0], a[0])
+
+
+@_register("isinf", "fib")
+def _isinf(b, a, d, o):
+    if not is_float(d[0]):
+        return ir.Constant(I1, 0)
+    magnitude = llvm_math.call_intrinsic(b, "llvm.fabs", a[0])
+    return b.fcmp_ordered("==", magnitude, _const(float("inf"), a[0]))
+
+
+# reductions --------------------------------------------------------------------------
+
+_REDUCE_KINDS = ("add", "mul", "max", "min", "and", "or")
+
+
+def reduce_identity(kind: str, dtype: str) -> ir.Constant:
+    """The identity of combine ``kind`` in ``dtype``'s compute type."""
+    t = compute_type(dtype)
+    if kind in ("add", "or"):
+        return ir.Constant(t, 0.0 if is_float(dtype) else 0)
+    if kind in ("mul", "and"):
+        return ir.Constant(t, 1.0 if is_float(dtype) else 1)
+    info = np.finfo(dtype) if is_float(dtype) else np.iinfo(dtype if dtype != "bool" else "uint8")
+    if is_float(dtype):
+        return ir.Constant(t, float("-inf") if kind == "max" else float("inf"))
+    if dtype == "bool":
+        return ir.Constant(t, 0 if kind == "max" else 1)
+    return ir.Constant(t, int(info.min) if kind == "max" else int(info.max))
+
+
+def reduce_combine(builder: ir.IRBuilder, kind: str, acc: ir.Value, x: ir.Value, dtype: str) -> ir.Value:
+    """``acc (kind) x``; float add/mul may be reassociated so the loop vectorizes."""
+    if kind == "add":
+        if dtype == "bool":
+            return builder.or_(acc, x)
+        return builder.fadd(acc, x, flags=("reassoc", "contract")) if is_float(dtype) else builder.add(acc, x)
+    if kind == "mul":
+        if dtype == "bool":
+            return builder.and_(acc, x)
+        return builder.fmul(acc, x, flags=("reassoc", "contract")) if is_float(dtype) else builder.mul(acc, x)
+    if kind == "and":
+        return builder.and_(convert(builder, acc, dtype, "bool"), convert(builder, x, dtype, "bool"))
+    if kind == "or":
+        return builder.or_(convert(builder, acc, dtype, "bool"), convert(builder, x, dtype, "bool"))
+    if is_float(dtype):
+        return llvm_math.call_intrinsic(builder, "llvm.maximum" if kind == "max" else "llvm.minimum", acc, x)
+    op = ">=" if kind == "max" else "<="
+    cmp = builder.icmp_unsigned if dtype == "bool" or is_unsigned(dtype) else builder.icmp_signed
+    return builder.select(cmp(op, acc, x), acc, x)

@@ -1,0 +1,218 @@
+"""Lowering: an optimized graph becomes a backend-neutral ``Program``.
+
+Each op class has a lowering rule registered with ``@lowering(OpClass)``;
+a rule turns one Apply node into steps (or into a new access of an existing
+buffer, for views such as DimShuffle).  A node without a rule, or whose rule
+declines (returns False, e.g. for a dtype the printer cannot compile),
+becomes a ``HostCall`` of its NumPy ``perform``, so every graph lowers.
+
+Whether a scalar op can be compiled is the printer's knowledge, passed in
+as ``supports(op_name, in_dtypes, out_dtype) -> bool``; nothing here is
+specific to one backend.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from theanine.codegen.kernel_ir import (
+    Access, Arg, Buffer, Call, DimOf, ElementwiseKernel, Expr, GemmCall, HostCall, Program,
+    ReduceKernel, ShapeExpr,
+)
+from theanine.graph.basic import Apply, Constant, Variable, apply_nodes
+from theanine.graph.ops.elemwise import Elemwise, ScalarOp
+from theanine.graph.ops.linalg import MatMul
+from theanine.graph.ops.reduce import Reduce
+from theanine.graph.ops.shape import DimShuffle
+
+Supports = Callable[[str, tuple[str, ...], str], bool]
+Rule = Callable[["Lowerer", Apply], bool]
+_RULES: dict[type, Rule] = {}
+
+__all__ = ["lower", "lowering", "Lowerer", "scalar_expression"]
+
+
+def lowering(op_class: type) -> Callable[[Rule], Rule]:
+    """Register the lowering rule of ``op_class`` (subclasses inherit it)."""
+
+    def register(rule: Rule) -> Rule:
+        _RULES[op_class] = rule
+        return rule
+
+    return register
+
+
+def _rule_for(op) -> Rule | None:
+    for cls in type(op).__mro__:
+        if cls in _RULES:
+            return _RULES[cls]
+    return None
+
+
+class Lowerer:
+    """Builds a Program node by node; ``refs`` says how each variable is read."""
+
+    def __init__(self, supports: Supports):
+        self.supports = supports
+        self.buffers: list[Buffer] = []
+        self.steps: list = []
+        self.constants: dict[int, object] = {}
+        self.refs: dict[int, Access] = {}
+        self.shapes: dict[int, tuple[ShapeExpr, ...]] = {}
+
+    # buffers and references
+    def new_buffer(self, dtype: str, shape: Sequence[ShapeExpr] | None, role: str, ndim: int) -> int:
+        index = len(self.buffers)
+        if shape is None:
+            shape = tuple(DimOf(index, a) for a in range(ndim))
+        self.buffers.append(Buffer(index, dtype, tuple(shape), role))
+        return index
+
+    def bind(self, var: Variable, access: Access, shape: Sequence[ShapeExpr]) -> None:
+        self.refs[id(var)] = access
+        self.shapes[id(var)] = tuple(shape)
+
+    def bind_new(self, var: Variable, shape: Sequence[ShapeExpr] | None, role: str = "temp") -> int:
+        index = self.new_buffer(var.dtype, shape, role, var.ndim)
+        self.bind(var, Access(index, tuple(range(var.ndim))), self.buffers[index].shape)
+        return index
+
+    def ref(self, var: Variable) -> Access:
+        if id(var) not in self.refs:
+            if not isinstance(var, Constant):
+                raise ValueError(f"variable {var.label()} of type {var.type} is not an input of the function")
+            index = self.bind_new(var, var.data.shape, role="constant")
+            self.constants[index] = var.data
+        return self.refs[id(var)]
+
+    def shape(self, var: Variable) -> tuple[ShapeExpr, ...]:
+        self.ref(var)
+        return self.shapes[id(var)]
+
+    # steps
+    def host_call(self, node: Apply) -> None:
+        accesses = tuple(self.ref(v) for v in node.inputs)
+        outputs = tuple(self.bind_new(v, None) for v in node.outputs)
+        self.steps.append(HostCall(accesses, outputs, node))
+
+    def lower_node(self, node: Apply) -> None:
+        rule = _rule_for(node.op)
+        if rule is None or not rule(self, node):
+            self.host_call(node)
+
+
+def lower(inputs: Sequence[Variable], outputs: Sequence[Variable], supports: Supports) -> Program:
+    """The Program computing ``outputs`` from ``inputs`` (in order)."""
+    lowerer = Lowerer(supports)
+    input_buffers = []
+    for var in inputs:
+        static = [d if d is not None else None for d in var.type.shape]
+        index = lowerer.new_buffer(var.dtype, None, "input", var.ndim)
+        shape = tuple(s if s is not None else DimOf(index, a) for a, s in enumerate(static))
+        lowerer.buffers[index] = Buffer(index, var.dtype, shape, "input")
+        lowerer.bind(var, Access(index, tuple(range(var.ndim))), shape)
+        input_buffers.append(index)
+    for node in apply_nodes(outputs, stop=inputs):
+        lowerer.lower_node(node)
+    result = [lowerer.ref(v) for v in outputs]
+    return Program(lowerer.buffers, lowerer.steps, input_buffers, result, lowerer.constants)
+
+
+# --- rules ---------------------------------------------------------------------
+
+
+@lowering(DimShuffle)
+def _lower_dimshuffle(lowerer: Lowerer, node: Apply) -> bool:
+    """A view: compose the access, emit nothing."""
+    (x,) = node.inputs
+    source = lowerer.ref(x)
+    shape = lowerer.shape(x)
+    axes = tuple(None if p == "x" else source.axes[p] for p in node.op.pattern)
+    out_shape = tuple(1 if p == "x" else shape[p] for p in node.op.pattern)
+    lowerer.bind(node.outputs[0], Access(source.buffer, axes), out_shape)
+    return True
+
+
+def scalar_expression(scalar_op: ScalarOp, args: Sequence[Expr], out_dtypes: Sequence[str]) -> list[Expr] | None:
+    """The expression of each output of ``scalar_op`` applied to ``args``.
+
+    Composite scalar ops (fusion) expand their inner graph; None means some
+    scalar op in it cannot be expressed.
+    """
+    inner = getattr(scalar_op, "expression", None)
+    if inner is not None:
+        return inner(args)
+    if scalar_op.nout != 1:
+        return None
+    return [Call(scalar_op.name, tuple(args), out_dtypes[0])]
+
+
+def _supported(expr: Expr, supports: Supports) -> bool:
+    stack = [expr]
+    while stack:
+        e = stack.pop()
+        if isinstance(e, Call):
+            if not supports(e.op, tuple(a.dtype for a in e.args), e.dtype):
+                return False
+            stack.extend(e.args)
+    return True
+
+
+def _elementwise_shape(lowerer: Lowerer, node: Apply):
+    """Loop shape from the inputs, and the run-time equalities it needs."""
+    out_type = node.outputs[0].type
+    shape: list[ShapeExpr] = []
+    checks = []
+    for axis, static in enumerate(out_type.shape):
+        dims = [lowerer.shape(x)[axis] for x in node.inputs if x.type.shape[axis] != 1]
+        chosen = static if static is not None else dims[0]
+        shape.append(chosen)
+        checks.extend((chosen, d) for d in dims if d != chosen)
+    return tuple(shape), tuple(checks)
+
+
+@lowering(Elemwise)
+def _lower_elemwise(lowerer: Lowerer, node: Apply) -> bool:
+    args = [Arg(i, x.dtype) for i, x in enumerate(node.inputs)]
+    exprs = scalar_expression(node.op.scalar_op, args, [o.dtype for o in node.outputs])
+    if exprs is None or not all(_supported(e, lowerer.supports) for e in exprs):
+        return False
+    shape, checks = _elementwise_shape(lowerer, node)
+    accesses = []
+    for x in node.inputs:
+        access = lowerer.ref(x)
+        axes = tuple(None if x.type.shape[a] == 1 else access.axes[a] for a in range(x.ndim))
+        accesses.append(Access(access.buffer, axes))
+    outputs = tuple(lowerer.bind_new(o, shape) for o in node.outputs)
+    lowerer.steps.append(ElementwiseKernel(tuple(accesses), outputs, tuple(exprs), shape, checks, node))
+    return True
+
+
+_COMBINE = {"sum": "add", "prod": "mul", "max": "max", "min": "min", "all": "and", "any": "or"}
+
+
+@lowering(Reduce)
+def _lower_reduce(lowerer: Lowerer, node: Apply) -> bool:
+    (x,), (out,) = node.inputs, node.outputs
+    combine = _COMBINE[node.op.kind]
+    if not lowerer.supports(f"reduce_{combine}", (x.dtype,), out.dtype):
+        return False
+    shape = lowerer.shape(x)
+    out_shape = tuple(d for a, d in enumerate(shape) if a not in node.op.axes)
+    index = lowerer.bind_new(out, out_shape)
+    lowerer.steps.append(ReduceKernel(lowerer.ref(x), index, node.op.axes, combine, out.dtype, shape, node))
+    return True
+
+
+@lowering(MatMul)
+def _lower_matmul(lowerer: Lowerer, node: Apply) -> bool:
+    a, b = node.inputs
+    (out,) = node.outputs
+    if a.ndim != 2 or b.ndim != 2 or not lowerer.supports("gemm", (a.dtype, b.dtype), out.dtype):
+        return False
+    sa, sb = lowerer.shape(a), lowerer.shape(b)
+    index = lowerer.bind_new(out, (sa[0], sb[1]))
+    lowerer.steps.append(
+        GemmCall(lowerer.ref(a), lowerer.ref(b), index, out.dtype, sa[0], sb[1], sa[1], sb[0], node)
+    )
+    return True

@@ -1,0 +1,100 @@
+"""Turning an LLVM module into callable native code for the host CPU.
+
+Modules are optimized with llvmlite's new pass manager (the O3 pipeline
+with loop and SLP vectorization) for the host CPU's features, emitted as
+an object file (the unit the disk cache stores) and loaded into an MCJIT
+engine.  BLAS routines are bound by address at load time.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+
+import llvmlite.binding as llvm
+
+from theanine.codegen.llvm_printer import BLAS_GLOBALS
+
+ENTRY_SIGNATURE = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p, ctypes.c_void_p)
+
+
+def new_target_machine() -> llvm.TargetMachine:
+    """A target machine for the host CPU (an MCJIT engine takes ownership of its own)."""
+    llvm.initialize_native_target()
+    llvm.initialize_native_asmprinter()
+    target = llvm.Target.from_triple(llvm.get_process_triple())
+    return target.create_target_machine(
+        cpu=llvm.get_host_cpu_name(), features=llvm.get_host_cpu_features().flatten(), opt=3,
+        reloc="default", codemodel="jitdefault",
+    )
+
+
+@functools.cache
+def target_machine() -> llvm.TargetMachine:
+    """The target machine that optimizes and emits code (created once)."""
+    return new_target_machine()
+
+
+def target_description() -> str:
+    """Triple, CPU and features: part of every cache key."""
+    return f"{llvm.get_process_triple()}|{llvm.get_host_cpu_name()}|{llvm.get_host_cpu_features().flatten()}"
+
+
+def _optimize(module: llvm.ModuleRef) -> None:
+    """The O3 pipeline with loop and SLP vectorization.  A pass builder caches
+    analyses of the modules it ran on, so each module gets a fresh one."""
+    options = llvm.create_pipeline_tuning_options(speed_level=3)
+    options.loop_vectorization = True
+    options.slp_vectorization = True
+    options.loop_unrolling = True
+    builder = llvm.create_pass_builder(target_machine(), options)
+    builder.getModulePassManager().run(module, builder)
+
+
+def compile_to_object(llvm_ir: str) -> bytes:
+    """Parse, verify, optimize (O3, vectorized) and emit an object file."""
+    machine = target_machine()
+    module = llvm.parse_assembly(llvm_ir)
+    module.triple = llvm.get_process_triple()
+    module.data_layout = str(machine.target_data)
+    module.verify()
+    _optimize(module)
+    return machine.emit_object(module)
+
+
+@functools.cache
+def blas_addresses() -> dict[str, int]:
+    """Addresses of SciPy's Fortran BLAS sgemm/dgemm (the library NumPy-grade code uses)."""
+    from scipy.linalg import cython_blas
+
+    get_pointer = ctypes.pythonapi.PyCapsule_GetPointer
+    get_pointer.restype = ctypes.c_void_p
+    get_pointer.argtypes = [ctypes.py_object, ctypes.c_char_p]
+    get_name = ctypes.pythonapi.PyCapsule_GetName
+    get_name.restype = ctypes.c_char_p
+    get_name.argtypes = [ctypes.py_object]
+    addresses = {}
+    for dtype, symbol in (("float32", "sgemm"), ("float64", "dgemm")):
+        capsule = cython_blas.__pyx_capi__[symbol]
+        addresses[BLAS_GLOBALS[dtype]] = get_pointer(capsule, get_name(capsule))
+    return addresses
+
+
+class NativeModule:
+    """Loaded object code; ``entry(name)`` returns a ctypes callable."""
+
+    def __init__(self, object_code: bytes):
+        self._engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""), new_target_machine())
+        self._object = llvm.ObjectFileRef.from_data(object_code)
+        self._engine.add_object_file(self._object)
+        self._engine.finalize_object()
+        for name, address in blas_addresses().items():
+            slot = self._engine.get_global_value_address(name)
+            if slot:
+                ctypes.c_void_p.from_address(slot).value = address
+
+    def entry(self, name: str):
+        address = self._engine.get_function_address(name)
+        if not address:
+            raise RuntimeError(f"compiled module has no entry point {name!r}")
+        return ENTRY_SIGNATURE(address)
