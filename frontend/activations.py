@@ -1,0 +1,163 @@
+"""Activation functions by name, written with theanine ops (``keras.activations``).
+
+Each activation maps a symbolic tensor to a symbolic tensor of the same
+shape and float dtype.  ``get`` resolves a name, a callable or None
+(linear); ``serialize`` gives back the name that ``get`` understands, for
+layer configs.  Defaults follow Keras 3: ``leaky_relu`` has
+``negative_slope=0.2``, ``gelu`` is the exact erf form, ``elu`` has
+``alpha=1``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+
+import theanine as th
+
+__all__ = [
+    "relu", "sigmoid", "tanh", "softmax", "log_softmax", "softplus", "softsign", "elu", "selu",
+    "gelu", "swish", "silu", "leaky_relu", "relu6", "hard_sigmoid", "exponential", "mish", "linear",
+    "get", "serialize", "ACTIVATIONS",
+]
+
+_SELU_ALPHA = 1.6732632423543772848170429916717
+_SELU_SCALE = 1.0507009873554804934193349852946
+
+
+def relu(x, negative_slope: float = 0.0, max_value: float | None = None, threshold: float = 0.0):
+    """``max(x, 0)``; optionally a leaky slope below ``threshold`` and a cap at ``max_value``."""
+    if negative_slope == 0.0 and max_value is None and threshold == 0.0:
+        return th.relu(x)
+    out = th.where(x > threshold, x, negative_slope * (x - threshold))
+    return out if max_value is None else th.minimum(out, max_value)
+
+
+def sigmoid(x):
+    """``1 / (1 + exp(-x))``."""
+    return th.sigmoid(x)
+
+
+def tanh(x):
+    """Hyperbolic tangent."""
+    return th.tanh(x)
+
+
+def softmax(x, axis: int = -1):
+    """``exp(x) / sum(exp(x))`` along ``axis``, computed stably."""
+    return th.softmax(x, axis)
+
+
+def log_softmax(x, axis: int = -1):
+    """``log(softmax(x))`` along ``axis``, computed stably."""
+    return th.log_softmax(x, axis)
+
+
+def softplus(x):
+    """``log(1 + exp(x))``."""
+    return th.softplus(x)
+
+
+def softsign(x):
+    """``x / (1 + |x|)``."""
+    return x / (1.0 + th.abs(x))
+
+
+def elu(x, alpha: float = 1.0):
+    """``x`` if ``x > 0`` else ``alpha * (exp(x) - 1)``.
+
+    The exponential only sees ``min(x, 0)``, so large positive inputs cannot
+    overflow it and poison the gradient of the unused branch with NaN.
+    """
+    return th.where(x > 0, x, alpha * th.expm1(th.minimum(x, 0.0)))
+
+
+def selu(x):
+    """Scaled ELU with the self-normalizing constants of Klambauer et al. (2017)."""
+    return _SELU_SCALE * elu(x, _SELU_ALPHA)
+
+
+def gelu(x, approximate: bool = False):
+    """Gaussian error linear unit: ``x * Phi(x)``, exact (erf) or the tanh approximation."""
+    if approximate:
+        inner = math.sqrt(2.0 / math.pi) * (x + 0.044715 * x * x * x)
+        return 0.5 * x * (1.0 + th.tanh(inner))
+    return 0.5 * x * (1.0 + th.erf(x / math.sqrt(2.0)))
+
+
+def swish(x):
+    """``x * sigmoid(x)`` (also called SiLU)."""
+    return x * th.sigmoid(x)
+
+
+silu = swish
+
+
+def leaky_relu(x, negative_slope: float = 0.2):
+    """``x`` if ``x > 0`` else ``negative_slope * x`` (Keras 3 default slope 0.2)."""
+    return th.where(x > 0, x, negative_slope * x)
+
+
+def relu6(x):
+    """``min(max(x, 0), 6)``."""
+    return th.minimum(th.relu(x), 6.0)
+
+
+def hard_sigmoid(x):
+    """``relu6(x + 3) / 6``: a piecewise-linear sigmoid (Keras 3 definition)."""
+    return relu6(x + 3.0) / 6.0
+
+
+def exponential(x):
+    """``exp(x)``."""
+    return th.exp(x)
+
+
+def mish(x):
+    """``x * tanh(softplus(x))``."""
+    return x * th.tanh(th.softplus(x))
+
+
+def linear(x):
+    """The identity."""
+    return x
+
+
+ACTIVATIONS: Mapping[str, Callable] = {
+    "relu": relu, "sigmoid": sigmoid, "tanh": tanh, "softmax": softmax, "log_softmax": log_softmax,
+    "softplus": softplus, "softsign": softsign, "elu": elu, "selu": selu, "gelu": gelu,
+    "swish": swish, "silu": silu, "leaky_relu": leaky_relu, "relu6": relu6,
+    "hard_sigmoid": hard_sigmoid, "exponential": exponential, "mish": mish, "linear": linear,
+}
+"""Every built-in activation by name (``silu`` and ``swish`` are the same function)."""
+
+
+def get(identifier, custom_objects: Mapping[str, Callable] | None = None) -> Callable:
+    """The activation for a name, a callable (returned as is) or None (linear)."""
+    if identifier is None:
+        return linear
+    if callable(identifier):
+        return identifier
+    if isinstance(identifier, str):
+        known = {**ACTIVATIONS, **(custom_objects or {})}
+        if identifier in known:
+            return known[identifier]
+        raise ValueError(
+            f"Unknown activation {identifier!r}. Expected one of {sorted(ACTIVATIONS)} "
+            "or a name passed in custom_objects"
+        )
+    raise TypeError(f"An activation must be a name, a callable or None. Received: {identifier!r}")
+
+
+def serialize(activation: Callable) -> str:
+    """The name of ``activation``: its built-in name, else its ``__name__`` (for custom_objects)."""
+    for name, fn in ACTIVATIONS.items():
+        if fn is activation:
+            return name
+    name = getattr(activation, "__name__", None)
+    if not name or name == "<lambda>":
+        raise ValueError(
+            f"Cannot serialize the activation {activation!r}: give it a name (a def function) "
+            "and pass it in custom_objects when loading"
+        )
+    return name

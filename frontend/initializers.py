@@ -1,0 +1,342 @@
+"""Weight initializers (``keras.initializers``): host-side NumPy arrays for new weights.
+
+An initializer is called as ``init(shape, dtype)`` and returns a NumPy
+array.  Random initializers take a ``seed``: a seeded initializer returns
+the same array at every call (as Keras 3); an unseeded one draws a new
+seed from ``seeding.next_seed()`` per call, so ``th.set_seed(n)`` makes a
+whole model reproducible while its layers still differ.
+
+Glorot, He and LeCun initializers are all one ``VarianceScaling`` with
+different parameters.  Fans follow Keras: a kernel of shape
+``(..., fan_in_channels, fan_out_channels)`` has a receptive field of
+``prod(shape[:-2])`` (channels-last convolution kernels).  The truncated
+normal cuts at two standard deviations (resampling the tails, here by the
+inverse CDF) and divides the target stddev by 0.8796..., the stddev of a
+standard normal truncated to ``[-2, 2]``, as Keras does.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+import numpy as np
+import scipy.special
+
+from theanine.frontend import seeding
+from theanine.graph.config import config
+
+__all__ = [
+    "Initializer", "Zeros", "Ones", "Constant", "RandomNormal", "RandomUniform", "TruncatedNormal",
+    "VarianceScaling", "GlorotUniform", "GlorotNormal", "HeNormal", "HeUniform", "LecunNormal",
+    "LecunUniform", "Orthogonal", "Identity", "compute_fans", "get", "serialize", "deserialize",
+]
+
+_TRUNCATED_STDDEV = 0.87962566103423978
+"""Stddev of a standard normal truncated to [-2, 2]."""
+
+
+class Initializer:
+    """Base class: ``__call__(shape, dtype=None) -> np.ndarray`` plus a JSON-able config."""
+
+    def __call__(self, shape, dtype=None) -> np.ndarray:
+        raise NotImplementedError
+
+    def get_config(self) -> dict:
+        """Constructor arguments as plain JSON values."""
+        return {}
+
+    @classmethod
+    def from_config(cls, config: dict) -> Initializer:
+        return cls(**config)
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
+        return f"{type(self).__name__}({args})"
+
+
+def _shape_and_dtype(shape, dtype) -> tuple[tuple[int, ...], np.dtype]:
+    """Validate ``shape`` (non-negative ints) and resolve ``dtype`` (default floatX)."""
+    shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
+    if any(isinstance(d, bool) or not isinstance(d, (int, np.integer)) or d < 0 for d in shape):
+        raise ValueError(f"An initializer needs a shape of non-negative ints. Received: shape={shape!r}")
+    return tuple(int(d) for d in shape), np.dtype(dtype or config.floatX)
+
+
+class Zeros(Initializer):
+    """All zeros."""
+
+    def __call__(self, shape, dtype=None) -> np.ndarray:
+        shape, dtype = _shape_and_dtype(shape, dtype)
+        return np.zeros(shape, dtype)
+
+
+class Ones(Initializer):
+    """All ones."""
+
+    def __call__(self, shape, dtype=None) -> np.ndarray:
+        shape, dtype = _shape_and_dtype(shape, dtype)
+        return np.ones(shape, dtype)
+
+
+class Constant(Initializer):
+    """Every entry equal to ``value``."""
+
+    def __init__(self, value: float = 0.0):
+        self.value = float(value)
+
+    def __call__(self, shape, dtype=None) -> np.ndarray:
+        shape, dtype = _shape_and_dtype(shape, dtype)
+        return np.full(shape, self.value, dtype)
+
+    def get_config(self) -> dict:
+        return {"value": self.value}
+
+
+def _check_seed(seed) -> int | None:
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
+        raise ValueError(f"seed must be None or a non-negative int. Received: seed={seed!r}")
+    return None if seed is None else int(seed)
+
+
+class RandomInitializer(Initializer):
+    """An initializer drawing from a NumPy generator seeded by ``seed`` or ``seeding.next_seed()``."""
+
+    def __init__(self, seed: int | None = None):
+        self.seed = _check_seed(seed)
+
+    def _generator(self) -> np.random.Generator:
+        return np.random.default_rng(self.seed if self.seed is not None else seeding.next_seed())
+
+    def __call__(self, shape, dtype=None) -> np.ndarray:
+        shape, dtype = _shape_and_dtype(shape, dtype)
+        return np.asarray(self._sample(self._generator(), shape), dtype=dtype)
+
+    def _sample(self, rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+        raise NotImplementedError
+
+    def get_config(self) -> dict:
+        return {"seed": self.seed}
+
+
+def truncated_normal(rng: np.random.Generator, shape, mean: float, stddev: float) -> np.ndarray:
+    """Normal samples restricted to ``mean +- 2 stddev`` (inverse-CDF sampling of the truncated law)."""
+    low, high = scipy.special.ndtr(-2.0), scipy.special.ndtr(2.0)
+    return mean + stddev * scipy.special.ndtri(rng.uniform(low, high, size=shape))
+
+
+class RandomNormal(RandomInitializer):
+    """Normal with ``mean`` and ``stddev`` (Keras defaults 0 and 0.05)."""
+
+    def __init__(self, mean: float = 0.0, stddev: float = 0.05, seed: int | None = None):
+        super().__init__(seed)
+        self.mean, self.stddev = float(mean), float(stddev)
+
+    def _sample(self, rng, shape):
+        return rng.normal(self.mean, self.stddev, size=shape)
+
+    def get_config(self) -> dict:
+        return {"mean": self.mean, "stddev": self.stddev, "seed": self.seed}
+
+
+class TruncatedNormal(RandomNormal):
+    """Normal with ``mean`` and ``stddev``, resampled beyond two standard deviations."""
+
+    def _sample(self, rng, shape):
+        return truncated_normal(rng, shape, self.mean, self.stddev)
+
+
+class RandomUniform(RandomInitializer):
+    """Uniform on ``[minval, maxval)`` (Keras defaults -0.05 and 0.05)."""
+
+    def __init__(self, minval: float = -0.05, maxval: float = 0.05, seed: int | None = None):
+        super().__init__(seed)
+        self.minval, self.maxval = float(minval), float(maxval)
+
+    def _sample(self, rng, shape):
+        return rng.uniform(self.minval, self.maxval, size=shape)
+
+    def get_config(self) -> dict:
+        return {"minval": self.minval, "maxval": self.maxval, "seed": self.seed}
+
+
+def compute_fans(shape: tuple[int, ...]) -> tuple[int, int]:
+    """Keras' ``(fan_in, fan_out)``: kernels are ``(*receptive_field, in, out)``."""
+    if len(shape) == 0:
+        return 1, 1
+    if len(shape) == 1:
+        return shape[0], shape[0]
+    receptive_field = math.prod(shape[:-2])
+    return shape[-2] * receptive_field, shape[-1] * receptive_field
+
+
+_MODES = ("fan_in", "fan_out", "fan_avg")
+_DISTRIBUTIONS = ("truncated_normal", "untruncated_normal", "uniform")
+
+
+class VarianceScaling(RandomInitializer):
+    """Samples with variance ``scale / n``, ``n`` the fan in, fan out or their average."""
+
+    def __init__(self, scale: float = 1.0, mode: str = "fan_in", distribution: str = "truncated_normal",
+                 seed: int | None = None):
+        super().__init__(seed)
+        if not scale > 0:
+            raise ValueError(f"VarianceScaling expects a positive scale. Received: scale={scale!r}")
+        if mode not in _MODES:
+            raise ValueError(f"VarianceScaling expects mode in {_MODES}. Received: mode={mode!r}")
+        distribution = "truncated_normal" if distribution == "normal" else distribution
+        if distribution not in _DISTRIBUTIONS:
+            raise ValueError(
+                f"VarianceScaling expects distribution in {_DISTRIBUTIONS}. Received: distribution={distribution!r}"
+            )
+        self.scale, self.mode, self.distribution = float(scale), mode, distribution
+
+    def _variance(self, shape) -> float:
+        fan_in, fan_out = compute_fans(shape)
+        fan = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2.0}[self.mode]
+        return self.scale / max(1.0, fan)
+
+    def _sample(self, rng, shape):
+        variance = self._variance(shape)
+        if self.distribution == "uniform":
+            limit = math.sqrt(3.0 * variance)
+            return rng.uniform(-limit, limit, size=shape)
+        if self.distribution == "untruncated_normal":
+            return rng.normal(0.0, math.sqrt(variance), size=shape)
+        return truncated_normal(rng, shape, 0.0, math.sqrt(variance) / _TRUNCATED_STDDEV)
+
+    def get_config(self) -> dict:
+        return {"scale": self.scale, "mode": self.mode, "distribution": self.distribution, "seed": self.seed}
+
+
+class _VarianceScalingPreset(VarianceScaling):
+    """A ``VarianceScaling`` whose ``(scale, mode, distribution)`` is fixed by the subclass."""
+
+    preset: tuple[float, str, str]
+
+    def __init__(self, seed: int | None = None):
+        super().__init__(*self.preset, seed=seed)
+
+    def get_config(self) -> dict:
+        return {"seed": self.seed}
+
+
+class GlorotUniform(_VarianceScalingPreset):
+    """Uniform within ``sqrt(6 / (fan_in + fan_out))`` (Glorot & Bengio, 2010); Keras' default kernel."""
+
+    preset = (1.0, "fan_avg", "uniform")
+
+
+class GlorotNormal(_VarianceScalingPreset):
+    """Truncated normal with variance ``2 / (fan_in + fan_out)``."""
+
+    preset = (1.0, "fan_avg", "truncated_normal")
+
+
+class HeNormal(_VarianceScalingPreset):
+    """Truncated normal with variance ``2 / fan_in`` (He et al., 2015), for ReLU networks."""
+
+    preset = (2.0, "fan_in", "truncated_normal")
+
+
+class HeUniform(_VarianceScalingPreset):
+    """Uniform within ``sqrt(6 / fan_in)``."""
+
+    preset = (2.0, "fan_in", "uniform")
+
+
+class LecunNormal(_VarianceScalingPreset):
+    """Truncated normal with variance ``1 / fan_in``, for SELU networks."""
+
+    preset = (1.0, "fan_in", "truncated_normal")
+
+
+class LecunUniform(_VarianceScalingPreset):
+    """Uniform within ``sqrt(3 / fan_in)``."""
+
+    preset = (1.0, "fan_in", "uniform")
+
+
+class Orthogonal(RandomInitializer):
+    """An orthogonal matrix (QR of a Gaussian, signs fixed by R's diagonal) times ``gain``.
+
+    Shapes of rank > 2 are flattened to ``(prod(shape[:-1]), shape[-1])``.
+    """
+
+    def __init__(self, gain: float = 1.0, seed: int | None = None):
+        super().__init__(seed)
+        self.gain = float(gain)
+
+    def _sample(self, rng, shape):
+        if len(shape) < 2:
+            raise ValueError(f"The Orthogonal initializer needs a shape of rank >= 2. Received: shape={shape}")
+        rows, cols = math.prod(shape[:-1]), shape[-1]
+        q, r = np.linalg.qr(rng.normal(size=(max(rows, cols), min(rows, cols))))
+        q = q * np.sign(np.diag(r))
+        q = q.T if rows < cols else q
+        return self.gain * q.reshape(shape)
+
+    def get_config(self) -> dict:
+        return {"gain": self.gain, "seed": self.seed}
+
+
+class Identity(Initializer):
+    """``gain`` times the identity matrix (2-D shapes only)."""
+
+    def __init__(self, gain: float = 1.0):
+        self.gain = float(gain)
+
+    def __call__(self, shape, dtype=None) -> np.ndarray:
+        shape, dtype = _shape_and_dtype(shape, dtype)
+        if len(shape) != 2:
+            raise ValueError(f"The Identity initializer needs a 2-D shape. Received: shape={shape}")
+        return self.gain * np.eye(*shape, dtype=dtype)
+
+    def get_config(self) -> dict:
+        return {"gain": self.gain}
+
+
+_CLASSES = (Zeros, Ones, Constant, RandomNormal, RandomUniform, TruncatedNormal, VarianceScaling,
+            GlorotUniform, GlorotNormal, HeNormal, HeUniform, LecunNormal, LecunUniform, Orthogonal, Identity)
+_ALIASES = {
+    "zeros": Zeros, "ones": Ones, "constant": Constant, "random_normal": RandomNormal,
+    "random_uniform": RandomUniform, "truncated_normal": TruncatedNormal, "variance_scaling": VarianceScaling,
+    "glorot_uniform": GlorotUniform, "glorot_normal": GlorotNormal, "he_normal": HeNormal,
+    "he_uniform": HeUniform, "lecun_normal": LecunNormal, "lecun_uniform": LecunUniform,
+    "orthogonal": Orthogonal, "identity": Identity,
+}
+REGISTRY: Mapping[str, type] = {**{cls.__name__: cls for cls in _CLASSES}, **_ALIASES}
+"""Initializer classes by class name and by Keras' snake_case alias."""
+
+
+def serialize(initializer: Initializer) -> dict:
+    """``{"class_name": ..., "config": ...}``, the form ``deserialize``/``get`` read back."""
+    return {"class_name": type(initializer).__name__, "config": initializer.get_config()}
+
+
+def deserialize(config: Mapping, custom_objects: Mapping[str, type] | None = None) -> Initializer:
+    """An initializer from ``{"class_name": ..., "config": ...}``."""
+    cls = _lookup(config.get("class_name"), custom_objects)
+    return cls.from_config(dict(config.get("config") or {}))
+
+
+def _lookup(name, custom_objects) -> type:
+    known = {**REGISTRY, **(custom_objects or {})}
+    if name not in known:
+        raise ValueError(f"Unknown initializer {name!r}. Expected one of {sorted(REGISTRY)} or a custom_objects name")
+    return known[name]
+
+
+def get(identifier, custom_objects: Mapping[str, type] | None = None) -> Initializer | None:
+    """An initializer from a name, a serialized dict, an instance or a callable (None stays None)."""
+    if identifier is None or isinstance(identifier, Initializer):
+        return identifier
+    if isinstance(identifier, str):
+        return _lookup(identifier, custom_objects)()
+    if isinstance(identifier, Mapping):
+        return deserialize(identifier, custom_objects)
+    if isinstance(identifier, type) and issubclass(identifier, Initializer):
+        return identifier()
+    if callable(identifier):
+        return identifier
+    raise TypeError(f"Cannot interpret {identifier!r} as an initializer (a name, dict, Initializer or callable)")

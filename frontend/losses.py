@@ -1,0 +1,374 @@
+"""Losses (``keras.losses``): per-sample functions and ``Loss`` objects that reduce them.
+
+A plain function ``fn(y_true, y_pred, **options)`` returns one loss per
+sample (the last axis is averaged or summed away, as in Keras 3).  A
+``Loss`` object wraps such a function and reduces it to a scalar with
+``sample_weight``: ``"sum_over_batch_size"`` (the default, Keras' rule)
+is ``sum(loss * weight) / number_of_losses``, ``"sum"`` is the weighted
+sum and ``"none"`` keeps the weighted per-sample values.  Before the
+function runs, ``y_true`` and ``y_pred`` of ranks differing by one with a
+trailing axis of size 1 are brought to the same rank (``(batch,)``
+targets against ``(batch, 1)`` predictions), and ``y_true`` takes
+``y_pred``'s dtype, as Keras does.
+
+The crossentropies use the numerically stable ops of ``theanine``
+(``th.categorical_crossentropy`` and friends): probabilities are clipped to
+``[1e-7, 1 - 1e-7]``; ``from_logits=True`` works on logits directly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+import theanine as th
+from theanine.graph.ops.nnet import EPSILON
+
+__all__ = [
+    "Loss", "LossFunctionWrapper", "MeanSquaredError", "MeanAbsoluteError", "Huber", "BinaryCrossentropy",
+    "CategoricalCrossentropy", "SparseCategoricalCrossentropy", "KLDivergence", "Hinge", "CosineSimilarity",
+    "mean_squared_error", "mean_absolute_error", "huber", "binary_crossentropy", "categorical_crossentropy",
+    "sparse_categorical_crossentropy", "kl_divergence", "hinge", "cosine_similarity", "mse", "mae", "kld",
+    "get", "serialize", "deserialize",
+]
+
+
+# ----------------------------------------------------------------------------- rank matching
+
+
+def _squeeze_last(x):
+    """Drop a trailing axis of static size 1."""
+    return th.DimShuffle(range(x.ndim - 1))(x)
+
+
+def _expand_last(x):
+    return th.DimShuffle([*range(x.ndim), "x"])(x)
+
+
+def match_rank(a, b):
+    """Keras' ``squeeze_or_expand_to_same_rank``: fix a rank difference of one due to a trailing 1.
+
+    A rank-1 tensor gains the axis; otherwise the other tensor loses it.
+    """
+    if a.ndim == b.ndim + 1 and a.type.shape[-1] == 1:
+        return (a, _expand_last(b)) if b.ndim == 1 else (_squeeze_last(a), b)
+    if b.ndim == a.ndim + 1 and b.type.shape[-1] == 1:
+        return (_expand_last(a), b) if a.ndim == 1 else (a, _squeeze_last(b))
+    return a, b
+
+
+def _prepared(y_true, y_pred):
+    """``y_pred`` as a float tensor and ``y_true`` in its dtype, ranks matched."""
+    y_pred = th.as_tensor_variable(y_pred)
+    if not y_pred.dtype.startswith("float"):
+        y_pred = th.cast(y_pred, th.config.floatX)
+    y_true = th.cast(th.as_tensor_variable(y_true), y_pred.dtype)
+    return match_rank(y_true, y_pred)
+
+
+# ----------------------------------------------------------------------------- functions
+
+
+def mean_squared_error(y_true, y_pred):
+    """``mean((y_true - y_pred)^2, axis=-1)``."""
+    y_true, y_pred = _prepared(y_true, y_pred)
+    return th.mean(th.square(y_true - y_pred), axis=-1)
+
+
+def mean_absolute_error(y_true, y_pred):
+    """``mean(|y_true - y_pred|, axis=-1)``."""
+    y_true, y_pred = _prepared(y_true, y_pred)
+    return th.mean(th.abs(y_true - y_pred), axis=-1)
+
+
+def huber(y_true, y_pred, delta: float = 1.0):
+    """Mean over the last axis of ``0.5 e^2`` where ``|e| <= delta``, else ``delta (|e| - 0.5 delta)``."""
+    y_true, y_pred = _prepared(y_true, y_pred)
+    error = y_pred - y_true
+    magnitude = th.abs(error)
+    quadratic = 0.5 * th.square(error)
+    linear = delta * magnitude - 0.5 * delta * delta
+    return th.mean(th.where(magnitude <= delta, quadratic, linear), axis=-1)
+
+
+def _smooth_labels(y_true, label_smoothing: float, classes):
+    """Keras' label smoothing: ``y (1 - s) + s / classes``."""
+    if not label_smoothing:
+        return y_true
+    return y_true * (1.0 - label_smoothing) + label_smoothing / classes
+
+
+def binary_crossentropy(y_true, y_pred, from_logits: bool = False, label_smoothing: float = 0.0, axis: int = -1):
+    """Mean over ``axis`` of the elementwise binary crossentropy (labels smoothed toward 0.5)."""
+    y_true, y_pred = _prepared(y_true, y_pred)
+    y_true = _smooth_labels(y_true, label_smoothing, 2.0)
+    return th.mean(th.binary_crossentropy(y_true, y_pred, from_logits=from_logits), axis=axis)
+
+
+def categorical_crossentropy(y_true, y_pred, from_logits: bool = False, label_smoothing: float = 0.0,
+                             axis: int = -1):
+    """``-sum(y_true * log p, axis)`` for one-hot (or soft) targets."""
+    y_true, y_pred = _prepared(y_true, y_pred)
+    if label_smoothing:
+        classes = y_pred.type.shape[axis]
+        if classes is None:
+            raise ValueError(
+                "categorical_crossentropy: label_smoothing needs a static number of classes. "
+                f"Received: y_pred of type {y_pred.type}"
+            )
+        y_true = _smooth_labels(y_true, label_smoothing, float(classes))
+    return th.categorical_crossentropy(y_true, y_pred, from_logits=from_logits, axis=axis)
+
+
+def sparse_categorical_crossentropy(y_true, y_pred, from_logits: bool = False, axis: int = -1):
+    """Categorical crossentropy with integer labels (float labels are cast to int64)."""
+    y_pred = th.as_tensor_variable(y_pred)
+    y_true = th.as_tensor_variable(y_true)
+    if not y_true.dtype.startswith(("int", "uint")):
+        y_true = th.cast(y_true, "int64")
+    return th.sparse_categorical_crossentropy(y_true, y_pred, from_logits=from_logits, axis=axis)
+
+
+def kl_divergence(y_true, y_pred):
+    """``sum(y_true * log(y_true / y_pred), axis=-1)`` with both clipped to ``[1e-7, 1]``."""
+    y_true, y_pred = _prepared(y_true, y_pred)
+    y_true, y_pred = th.clip(y_true, EPSILON, 1.0), th.clip(y_pred, EPSILON, 1.0)
+    return th.sum(y_true * th.log(y_true / y_pred), axis=-1)
+
+
+def _hinge_labels(y_true):
+    """Labels in {0, 1} become {-1, 1}; other labels (already -1/1) are kept, as Keras does."""
+    is_binary = th.all(th.logical_or(th.eq(y_true, 0), th.eq(y_true, 1)))
+    return th.where(is_binary, 2.0 * y_true - 1.0, y_true)
+
+
+def hinge(y_true, y_pred):
+    """``mean(max(1 - y_true * y_pred, 0), axis=-1)`` with labels -1/1 (or 0/1, converted)."""
+    y_true, y_pred = _prepared(y_true, y_pred)
+    return th.mean(th.maximum(1.0 - _hinge_labels(y_true) * y_pred, 0.0), axis=-1)
+
+
+def l2_normalize(x, axis: int = -1):
+    """``x / sqrt(max(sum(x^2), 1e-12))`` along ``axis``."""
+    return x / th.sqrt(th.maximum(th.sum(th.square(x), axis=axis, keepdims=True), 1e-12))
+
+
+def cosine_similarity(y_true, y_pred, axis: int = -1):
+    """``-sum(l2_normalize(y_true) * l2_normalize(y_pred), axis)``: -1 for aligned vectors."""
+    y_true, y_pred = _prepared(y_true, y_pred)
+    return -th.sum(l2_normalize(y_true, axis) * l2_normalize(y_pred, axis), axis=axis)
+
+
+mse = MSE = mean_squared_error
+mae = MAE = mean_absolute_error
+kld = KLD = kullback_leibler_divergence = kl_divergence
+
+
+# ----------------------------------------------------------------------------- reduction
+
+_REDUCTIONS = ("sum_over_batch_size", "sum", "none")
+
+
+def _weighted(values, sample_weight):
+    """``values * sample_weight`` with the weight's rank matched (``(batch,)`` or ``(batch, 1)``)."""
+    if sample_weight is None:
+        return values
+    weight = th.cast(th.as_tensor_variable(sample_weight), values.dtype)
+    values, weight = match_rank(values, weight)
+    while weight.ndim < values.ndim:
+        weight = _expand_last(weight)
+    return values * weight
+
+
+def reduce_weighted_values(values, sample_weight=None, reduction: str = "sum_over_batch_size"):
+    """Weight per-sample losses and reduce them as ``reduction`` says."""
+    values = _weighted(values, sample_weight)
+    if reduction == "none":
+        return values
+    return th.sum(values) if reduction == "sum" else th.mean(values)
+
+
+# ----------------------------------------------------------------------------- classes
+
+
+class Loss:
+    """A loss object: ``loss(y_true, y_pred, sample_weight=None)`` -> scalar (see ``reduction``)."""
+
+    def __init__(self, name: str | None = None, reduction: str = "sum_over_batch_size"):
+        if reduction not in _REDUCTIONS:
+            raise ValueError(f"reduction must be one of {_REDUCTIONS}. Received: reduction={reduction!r}")
+        self.name = name or type(self).__name__
+        self.reduction = reduction
+
+    def call(self, y_true, y_pred):
+        """Per-sample losses."""
+        raise NotImplementedError
+
+    def __call__(self, y_true, y_pred, sample_weight=None):
+        return reduce_weighted_values(self.call(y_true, y_pred), sample_weight, self.reduction)
+
+    def get_config(self) -> dict:
+        return {"name": self.name, "reduction": self.reduction}
+
+    @classmethod
+    def from_config(cls, config: dict) -> Loss:
+        return cls(**config)
+
+
+class LossFunctionWrapper(Loss):
+    """A ``Loss`` around a per-sample function ``fn(y_true, y_pred, **options)``."""
+
+    def __init__(self, fn: Callable, name: str | None = None, reduction: str = "sum_over_batch_size", **options):
+        super().__init__(name or getattr(fn, "__name__", "loss"), reduction)
+        self.fn, self.options = fn, options
+
+    @property
+    def from_logits(self) -> bool:
+        return bool(self.options.get("from_logits", False))
+
+    def call(self, y_true, y_pred):
+        return self.fn(y_true, y_pred, **self.options)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), **self.options}
+
+
+class _BuiltinLoss(LossFunctionWrapper):
+    """A ``LossFunctionWrapper`` around one built-in function; its config is its constructor's arguments."""
+
+    function: Callable
+
+    def __init__(self, reduction: str = "sum_over_batch_size", name: str | None = None, **options):
+        function = type(self).function
+        super().__init__(function, name or function.__name__, reduction, **options)
+
+    @classmethod
+    def from_config(cls, config: dict) -> Loss:
+        return cls(**config)
+
+
+class MeanSquaredError(_BuiltinLoss):
+    """Mean of squares of errors."""
+
+    function = staticmethod(mean_squared_error)
+
+
+class MeanAbsoluteError(_BuiltinLoss):
+    """Mean of absolute errors."""
+
+    function = staticmethod(mean_absolute_error)
+
+
+class Huber(_BuiltinLoss):
+    """Quadratic for errors up to ``delta``, linear beyond."""
+
+    function = staticmethod(huber)
+
+    def __init__(self, delta: float = 1.0, reduction: str = "sum_over_batch_size", name: str | None = None):
+        super().__init__(reduction, name, delta=float(delta))
+
+
+class BinaryCrossentropy(_BuiltinLoss):
+    """Binary crossentropy of probabilities (or logits with ``from_logits=True``)."""
+
+    function = staticmethod(binary_crossentropy)
+
+    def __init__(self, from_logits: bool = False, label_smoothing: float = 0.0, axis: int = -1,
+                 reduction: str = "sum_over_batch_size", name: str | None = None):
+        super().__init__(reduction, name, from_logits=bool(from_logits), label_smoothing=float(label_smoothing),
+                         axis=axis)
+
+
+class CategoricalCrossentropy(_BuiltinLoss):
+    """Crossentropy of one-hot targets against class probabilities (or logits)."""
+
+    function = staticmethod(categorical_crossentropy)
+
+    def __init__(self, from_logits: bool = False, label_smoothing: float = 0.0, axis: int = -1,
+                 reduction: str = "sum_over_batch_size", name: str | None = None):
+        super().__init__(reduction, name, from_logits=bool(from_logits), label_smoothing=float(label_smoothing),
+                         axis=axis)
+
+
+class SparseCategoricalCrossentropy(_BuiltinLoss):
+    """Crossentropy of integer class labels against class probabilities (or logits)."""
+
+    function = staticmethod(sparse_categorical_crossentropy)
+
+    def __init__(self, from_logits: bool = False, axis: int = -1, reduction: str = "sum_over_batch_size",
+                 name: str | None = None):
+        super().__init__(reduction, name, from_logits=bool(from_logits), axis=axis)
+
+
+class KLDivergence(_BuiltinLoss):
+    """Kullback-Leibler divergence of ``y_pred`` from ``y_true``."""
+
+    function = staticmethod(kl_divergence)
+
+
+class Hinge(_BuiltinLoss):
+    """Hinge loss for labels -1/1 (or 0/1)."""
+
+    function = staticmethod(hinge)
+
+
+class CosineSimilarity(_BuiltinLoss):
+    """Negative cosine similarity along ``axis``."""
+
+    function = staticmethod(cosine_similarity)
+
+    def __init__(self, axis: int = -1, reduction: str = "sum_over_batch_size", name: str | None = None):
+        super().__init__(reduction, name, axis=axis)
+
+
+# ----------------------------------------------------------------------------- lookup
+
+_CLASSES = (MeanSquaredError, MeanAbsoluteError, Huber, BinaryCrossentropy, CategoricalCrossentropy,
+            SparseCategoricalCrossentropy, KLDivergence, Hinge, CosineSimilarity)
+_ALIASES = {
+    "mse": MeanSquaredError, "MSE": MeanSquaredError, "mae": MeanAbsoluteError, "MAE": MeanAbsoluteError,
+    "kld": KLDivergence, "KLD": KLDivergence, "kullback_leibler_divergence": KLDivergence,
+    "huber_loss": Huber,
+}
+REGISTRY: Mapping[str, type] = {
+    **{cls.__name__: cls for cls in _CLASSES}, **{cls.function.__name__: cls for cls in _CLASSES}, **_ALIASES,
+}
+"""Loss classes by class name, function name and Keras alias (``"mse"``)."""
+
+
+def serialize(loss: Loss) -> dict:
+    """``{"class_name": ..., "config": ...}``; a wrapped custom function is saved by its name."""
+    if type(loss) is LossFunctionWrapper:
+        return {"class_name": loss.fn.__name__, "config": None}
+    return {"class_name": type(loss).__name__, "config": loss.get_config()}
+
+
+def deserialize(config: Mapping, custom_objects: Mapping | None = None) -> Loss:
+    """A loss from ``serialize``'s dict; custom functions and classes come from ``custom_objects``."""
+    found = _lookup(config.get("class_name"), custom_objects)
+    if isinstance(found, type):
+        return found.from_config(dict(config.get("config") or {}))
+    return LossFunctionWrapper(found)
+
+
+def _lookup(name, custom_objects):
+    known = {**REGISTRY, **(custom_objects or {})}
+    if name not in known:
+        raise ValueError(f"Unknown loss {name!r}. Expected one of {sorted(REGISTRY)} or a custom_objects name")
+    return known[name]
+
+
+def get(identifier, custom_objects: Mapping | None = None) -> Loss:
+    """A ``Loss`` from a name (``"mse"``, ``"sparse_categorical_crossentropy"``), a dict, an instance,
+    a ``Loss`` class or a per-sample function ``fn(y_true, y_pred)``."""
+    if isinstance(identifier, Loss):
+        return identifier
+    if isinstance(identifier, str):
+        found = _lookup(identifier, custom_objects)
+        return found() if isinstance(found, type) else LossFunctionWrapper(found)
+    if isinstance(identifier, Mapping):
+        return deserialize(identifier, custom_objects)
+    if isinstance(identifier, type) and issubclass(identifier, Loss):
+        return identifier()
+    if callable(identifier):
+        return LossFunctionWrapper(identifier)
+    raise TypeError(f"Cannot interpret {identifier!r} as a loss (a name, dict, Loss or function)")

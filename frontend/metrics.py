@@ -1,0 +1,485 @@
+"""Metrics (``keras.metrics``), stateful across batches on the host.
+
+A metric splits Keras' ``update_state`` in two so that the heavy part is
+compiled into the model's train/test functions:
+
+- ``batch_statistics(y_true, y_pred, sample_weight=None)`` builds the
+  symbolic sufficient statistics of one batch (e.g. a weighted sum and a
+  weight count, or confusion counts per threshold);
+- ``update(values)`` adds the computed statistics to the host totals, and
+  ``result()`` turns the totals into a float;
+- ``reset_state()`` clears the totals (the training loop calls it at the
+  start of each epoch).
+
+``update_state(y_true, y_pred, sample_weight)`` does both on NumPy arrays
+for interactive use (it compiles a small function per input signature).
+
+Totals are kept in float64.  Sample weights follow Keras: a mean metric
+adds ``sum(value * weight)`` and ``sum(weight)``; the confusion-matrix
+metrics (precision, recall, AUC) weight every prediction by the weight of
+its sample.  ``get("accuracy", loss=...)`` picks the accuracy that matches
+the loss, as Keras does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+
+import numpy as np
+
+import theanine as th
+from theanine.frontend import losses as losses_module
+
+__all__ = [
+    "Metric", "MeanMetricWrapper", "Accuracy", "BinaryAccuracy", "CategoricalAccuracy",
+    "SparseCategoricalAccuracy", "TopKCategoricalAccuracy", "SparseTopKCategoricalAccuracy",
+    "MeanSquaredError", "MeanAbsoluteError", "Precision", "Recall", "AUC", "accuracy", "binary_accuracy",
+    "categorical_accuracy", "sparse_categorical_accuracy", "top_k_categorical_accuracy",
+    "sparse_top_k_categorical_accuracy", "get", "serialize", "deserialize",
+]
+
+
+# ----------------------------------------------------------------------------- per-sample functions
+
+
+def _float(x):
+    return th.cast(x, th.config.floatX)
+
+
+def accuracy(y_true, y_pred):
+    """1 where ``y_true == y_pred`` exactly, else 0."""
+    y_true, y_pred = losses_module.match_rank(th.as_tensor_variable(y_true), th.as_tensor_variable(y_pred))
+    return _float(th.eq(y_true, y_pred))
+
+
+def binary_accuracy(y_true, y_pred, threshold: float = 0.5):
+    """1 where ``(y_pred > threshold) == y_true``, elementwise."""
+    y_true, y_pred = losses_module.match_rank(th.as_tensor_variable(y_true), th.as_tensor_variable(y_pred))
+    predicted = th.cast(y_pred > threshold, y_true.dtype)
+    return _float(th.eq(y_true, predicted))
+
+
+def categorical_accuracy(y_true, y_pred):
+    """1 where the arg-max class of the one-hot ``y_true`` and of ``y_pred`` agree."""
+    return _float(th.eq(th.argmax(y_true, axis=-1), th.argmax(y_pred, axis=-1)))
+
+
+def _labels(y_true, y_pred):
+    """Integer labels with ``y_pred``'s rank minus one (a trailing axis of size 1 is dropped)."""
+    y_true = th.as_tensor_variable(y_true)
+    if y_true.ndim == y_pred.ndim and y_true.type.shape[-1] == 1:
+        y_true = th.DimShuffle(range(y_true.ndim - 1))(y_true)
+    return y_true if y_true.dtype.startswith(("int", "uint")) else th.cast(y_true, "int64")
+
+
+def sparse_categorical_accuracy(y_true, y_pred):
+    """1 where the integer label equals the arg-max class of ``y_pred``."""
+    y_pred = th.as_tensor_variable(y_pred)
+    return _float(th.eq(_labels(y_true, y_pred), th.argmax(y_pred, axis=-1)))
+
+
+def in_top_k(labels, y_pred, k: int):
+    """Whether each label's score is among the ``k`` largest of its row (ties count as inside)."""
+    mask = th.ClassMask(y_pred.ndim - 1)(labels, y_pred)
+    label_score = th.sum(y_pred * mask, axis=-1, keepdims=True)
+    higher = th.sum(th.cast(y_pred > label_score, "int64"), axis=-1)
+    return higher < k
+
+
+def sparse_top_k_categorical_accuracy(y_true, y_pred, k: int = 5):
+    """1 where the integer label is among the ``k`` highest-scored classes."""
+    y_pred = th.as_tensor_variable(y_pred)
+    return _float(in_top_k(_labels(y_true, y_pred), y_pred, k))
+
+
+def top_k_categorical_accuracy(y_true, y_pred, k: int = 5):
+    """1 where the arg-max class of the one-hot ``y_true`` is among the ``k`` highest-scored classes."""
+    y_pred = th.as_tensor_variable(y_pred)
+    return _float(in_top_k(th.argmax(y_true, axis=-1), y_pred, k))
+
+
+# ----------------------------------------------------------------------------- base
+
+
+class Metric:
+    """Base class: symbolic batch statistics, summed on the host into totals.
+
+    A subclass writes ``batch_statistics`` (a list of symbolic tensors) and
+    ``result_from(totals)`` (a float from the summed NumPy totals).
+    """
+
+    def __init__(self, name: str | None = None, dtype: str | None = None):
+        self.name = name or type(self).__name__.lower()
+        self.dtype = dtype or th.config.floatX
+        self._totals: list[np.ndarray] | None = None
+        self._compiled: dict[tuple, th.Function] = {}
+
+    def batch_statistics(self, y_true, y_pred, sample_weight=None) -> list:
+        raise NotImplementedError
+
+    def result_from(self, totals: list[np.ndarray]) -> float:
+        raise NotImplementedError
+
+    def update(self, values: Sequence[np.ndarray]) -> None:
+        """Add one batch's computed statistics to the totals."""
+        values = [np.asarray(v, dtype=np.float64) for v in values]
+        if self._totals is None:
+            self._totals = values
+            return
+        if len(values) != len(self._totals):
+            raise ValueError(f"metric {self.name} expects {len(self._totals)} statistics, received {len(values)}")
+        self._totals = [total + value for total, value in zip(self._totals, values)]
+
+    def result(self) -> float:
+        """The metric over every batch since the last reset (0.0 before any batch)."""
+        return 0.0 if self._totals is None else float(self.result_from(self._totals))
+
+    def reset_state(self) -> None:
+        self._totals = None
+
+    def update_state(self, y_true, y_pred, sample_weight=None) -> None:
+        """Eager update from NumPy values (compiles ``batch_statistics`` once per input signature)."""
+        arrays = [np.asarray(a) for a in (y_true, y_pred, sample_weight) if a is not None]
+        key = tuple((a.dtype.name, a.ndim) for a in arrays)
+        if key not in self._compiled:
+            inputs = [th.tensor(dtype=a.dtype.name, ndim=a.ndim) for a in arrays]
+            statistics = self.batch_statistics(*inputs)
+            self._compiled[key] = th.function(inputs, statistics)
+        self.update(self._compiled[key](*arrays))
+
+    def get_config(self) -> dict:
+        return {"name": self.name, "dtype": self.dtype}
+
+    @classmethod
+    def from_config(cls, config: dict) -> Metric:
+        return cls(**config)
+
+
+def _divide(numerator, denominator):
+    """``numerator / denominator`` with 0 where the denominator is 0 (Keras' divide_no_nan)."""
+    numerator, denominator = np.asarray(numerator, np.float64), np.asarray(denominator, np.float64)
+    safe = np.where(denominator == 0, 1.0, denominator)
+    return np.where(denominator == 0, 0.0, numerator / safe)
+
+
+# ----------------------------------------------------------------------------- mean metrics
+
+
+def _axes_from(start: int, ndim: int) -> tuple[int, ...]:
+    return tuple(range(start, ndim))
+
+
+def samplewise_values(values, sample_weight):
+    """Keras' ``reduce_to_samplewise_values``: per-sample means of weighted values, and weights.
+
+    Returns ``(values, weights)``; ``weights`` is None without ``sample_weight``.
+    """
+    weight = None
+    if sample_weight is not None:
+        weight = th.cast(th.as_tensor_variable(sample_weight), values.dtype)
+        values, weight = losses_module.match_rank(values, weight)
+        if values.ndim > weight.ndim:
+            values = th.mean(values, axis=_axes_from(weight.ndim, values.ndim))
+        weight = weight * th.ones_like(values)
+        values = values * weight
+        if weight.ndim > 1:
+            weight = th.mean(weight, axis=_axes_from(1, weight.ndim))
+    if values.ndim > 1:
+        values = th.mean(values, axis=_axes_from(1, values.ndim))
+    return values, weight
+
+
+class MeanMetricWrapper(Metric):
+    """The (weighted) mean over all samples of a per-sample function ``fn(y_true, y_pred, **options)``."""
+
+    def __init__(self, fn: Callable, name: str | None = None, dtype: str | None = None, **options):
+        super().__init__(name or getattr(fn, "__name__", "mean"), dtype)
+        self.fn, self.options = fn, options
+
+    def batch_statistics(self, y_true, y_pred, sample_weight=None) -> list:
+        values = th.cast(self.fn(y_true, y_pred, **self.options), self.dtype)
+        values, weight = samplewise_values(values, sample_weight)
+        count = th.sum(weight) if weight is not None else th.sum(th.ones_like(values))
+        return [th.sum(values), count]
+
+    def result_from(self, totals):
+        total, count = totals
+        return _divide(total, count)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), **self.options}
+
+
+class _BuiltinMean(MeanMetricWrapper):
+    """A mean metric around one built-in function; its config is its constructor's arguments."""
+
+    function: Callable
+
+    def __init__(self, name: str | None = None, dtype: str | None = None, **options):
+        function = type(self).function
+        super().__init__(function, name or function.__name__, dtype, **options)
+
+
+class Accuracy(_BuiltinMean):
+    """How often predictions equal labels exactly."""
+
+    function = staticmethod(accuracy)
+
+
+class BinaryAccuracy(_BuiltinMean):
+    """How often ``y_pred > threshold`` matches the binary label."""
+
+    function = staticmethod(binary_accuracy)
+
+    def __init__(self, name: str | None = None, dtype: str | None = None, threshold: float = 0.5):
+        super().__init__(name, dtype, threshold=float(threshold))
+
+
+class CategoricalAccuracy(_BuiltinMean):
+    """How often the arg-max class matches the one-hot label."""
+
+    function = staticmethod(categorical_accuracy)
+
+
+class SparseCategoricalAccuracy(_BuiltinMean):
+    """How often the arg-max class matches the integer label."""
+
+    function = staticmethod(sparse_categorical_accuracy)
+
+
+class TopKCategoricalAccuracy(_BuiltinMean):
+    """How often the one-hot label is among the ``k`` highest scores."""
+
+    function = staticmethod(top_k_categorical_accuracy)
+
+    def __init__(self, k: int = 5, name: str | None = None, dtype: str | None = None):
+        super().__init__(name, dtype, k=int(k))
+
+
+class SparseTopKCategoricalAccuracy(_BuiltinMean):
+    """How often the integer label is among the ``k`` highest scores."""
+
+    function = staticmethod(sparse_top_k_categorical_accuracy)
+
+    def __init__(self, k: int = 5, name: str | None = None, dtype: str | None = None):
+        super().__init__(name, dtype, k=int(k))
+
+
+class MeanSquaredError(_BuiltinMean):
+    """Mean of the per-sample mean squared error."""
+
+    function = staticmethod(losses_module.mean_squared_error)
+
+
+class MeanAbsoluteError(_BuiltinMean):
+    """Mean of the per-sample mean absolute error."""
+
+    function = staticmethod(losses_module.mean_absolute_error)
+
+
+# ----------------------------------------------------------------------------- confusion metrics
+
+
+def _expand_to_rank(weight, ndim: int):
+    while weight.ndim < ndim:
+        weight = th.DimShuffle([*range(weight.ndim), "x"])(weight)
+    return weight
+
+
+def confusion_counts(y_true, y_pred, thresholds: Sequence[float], sample_weight=None) -> list:
+    """Weighted ``[tp, fp, tn, fn]``, each of shape ``(len(thresholds),)``; positive means ``y_pred > t``.
+
+    A label is positive when non-zero.  A sample weight of lower rank is
+    given to every prediction of its sample.
+    """
+    y_pred = th.as_tensor_variable(y_pred)
+    y_pred = y_pred if y_pred.dtype.startswith("float") else th.cast(y_pred, th.config.floatX)
+    y_true, y_pred = losses_module.match_rank(th.as_tensor_variable(y_true), y_pred)
+    weight = th.ones_like(y_pred) if sample_weight is None else th.cast(th.as_tensor_variable(sample_weight), y_pred.dtype)
+    weight = _expand_to_rank(losses_module.match_rank(y_pred, weight)[1], y_pred.ndim) * th.ones_like(y_pred)
+    with_axis = [*range(y_pred.ndim), "x"]
+    predicted = th.DimShuffle(with_axis)(y_pred) > th.constant(np.asarray(thresholds, dtype=y_pred.dtype))
+    actual = th.DimShuffle(with_axis)(th.neq(y_true, 0))
+    weight = th.DimShuffle(with_axis)(weight)
+    axes = tuple(range(y_pred.ndim))
+
+    def count(pred, label):
+        return th.sum(th.where(th.logical_and(pred, label), weight, 0.0), axis=axes)
+
+    not_predicted, not_actual = th.logical_not(predicted), th.logical_not(actual)
+    return [count(predicted, actual), count(predicted, not_actual), count(not_predicted, not_actual),
+            count(not_predicted, actual)]
+
+
+def _check_threshold(thresholds) -> float:
+    threshold = 0.5 if thresholds is None else thresholds
+    if isinstance(threshold, (list, tuple)) or not 0.0 <= float(threshold) <= 1.0:
+        raise ValueError(f"thresholds must be a single float in [0, 1]. Received: thresholds={thresholds!r}")
+    return float(threshold)
+
+
+class Precision(Metric):
+    """``tp / (tp + fp)`` with predictions thresholded at ``thresholds`` (default 0.5)."""
+
+    def __init__(self, thresholds: float | None = None, name: str | None = None, dtype: str | None = None):
+        super().__init__(name or "precision", dtype)
+        self.thresholds = _check_threshold(thresholds)
+
+    def batch_statistics(self, y_true, y_pred, sample_weight=None) -> list:
+        tp, fp, _, _ = confusion_counts(y_true, y_pred, [self.thresholds], sample_weight)
+        return [tp, fp]
+
+    def result_from(self, totals):
+        tp, fp = totals
+        return _divide(tp, tp + fp)[0]
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "thresholds": self.thresholds}
+
+
+class Recall(Precision):
+    """``tp / (tp + fn)`` with predictions thresholded at ``thresholds`` (default 0.5)."""
+
+    def __init__(self, thresholds: float | None = None, name: str | None = None, dtype: str | None = None):
+        super().__init__(thresholds, name or "recall", dtype)
+
+    def batch_statistics(self, y_true, y_pred, sample_weight=None) -> list:
+        tp, _, _, fn = confusion_counts(y_true, y_pred, [self.thresholds], sample_weight)
+        return [tp, fn]
+
+    def result_from(self, totals):
+        tp, fn = totals
+        return _divide(tp, tp + fn)[0]
+
+
+_CURVES = ("ROC", "PR")
+_SUMMATIONS = ("interpolation", "minoring", "majoring")
+
+
+def auc_thresholds(num_thresholds: int) -> list[float]:
+    """Keras' evenly spaced thresholds in [0, 1], with the ends moved just outside it (by 1e-7)."""
+    inner = [(i + 1) / (num_thresholds - 1) for i in range(num_thresholds - 2)]
+    return [-1e-7, *inner, 1.0 + 1e-7]
+
+
+class AUC(Metric):
+    """Area under the ROC (or PR) curve from confusion counts at ``num_thresholds`` thresholds.
+
+    Riemann sum over consecutive thresholds; ``"interpolation"`` averages
+    the heights (trapezoids; for PR, Davis & Goadrich's interpolation, as
+    Keras), ``"minoring"``/``"majoring"`` take the lower/upper one.
+    """
+
+    def __init__(self, num_thresholds: int = 200, curve: str = "ROC", summation_method: str = "interpolation",
+                 name: str | None = None, dtype: str | None = None):
+        super().__init__(name or "auc", dtype)
+        if num_thresholds <= 1:
+            raise ValueError(f"num_thresholds must be > 1. Received: num_thresholds={num_thresholds!r}")
+        if curve not in _CURVES or summation_method not in _SUMMATIONS:
+            raise ValueError(
+                f"AUC expects curve in {_CURVES} and summation_method in {_SUMMATIONS}. "
+                f"Received: curve={curve!r}, summation_method={summation_method!r}"
+            )
+        self.num_thresholds, self.curve, self.summation_method = num_thresholds, curve, summation_method
+        self.thresholds = auc_thresholds(num_thresholds)
+
+    def batch_statistics(self, y_true, y_pred, sample_weight=None) -> list:
+        return confusion_counts(y_true, y_pred, self.thresholds, sample_weight)
+
+    def result_from(self, totals):
+        tp, fp, tn, fn = totals
+        if self.curve == "PR" and self.summation_method == "interpolation":
+            return _interpolated_pr_auc(tp, fp, fn)
+        recall = _divide(tp, tp + fn)
+        x, y = (_divide(fp, fp + tn), recall) if self.curve == "ROC" else (recall, _divide(tp, tp + fp))
+        heights = {"interpolation": (y[:-1] + y[1:]) / 2.0, "minoring": np.minimum(y[:-1], y[1:]),
+                   "majoring": np.maximum(y[:-1], y[1:])}[self.summation_method]
+        return float(np.sum((x[:-1] - x[1:]) * heights))
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "num_thresholds": self.num_thresholds, "curve": self.curve,
+                "summation_method": self.summation_method}
+
+
+def _interpolated_pr_auc(tp, fp, fn) -> float:
+    """PR-AUC with precision interpolated between thresholds (Davis & Goadrich 2006), as Keras."""
+    dtp = tp[:-1] - tp[1:]
+    predicted = tp + fp
+    dp = predicted[:-1] - predicted[1:]
+    slope = _divide(dtp, np.maximum(dp, 0))
+    intercept = tp[1:] - slope * predicted[1:]
+    both_positive = (predicted[:-1] > 0) & (predicted[1:] > 0)
+    ratio = np.where(both_positive, _divide(predicted[:-1], np.maximum(predicted[1:], 0)), 1.0)
+    increments = _divide(slope * (dtp + intercept * np.log(ratio)), np.maximum(tp[1:] + fn[1:], 0))
+    return float(np.sum(increments))
+
+
+# ----------------------------------------------------------------------------- lookup
+
+_CLASSES = (Accuracy, BinaryAccuracy, CategoricalAccuracy, SparseCategoricalAccuracy, TopKCategoricalAccuracy,
+            SparseTopKCategoricalAccuracy, MeanSquaredError, MeanAbsoluteError, Precision, Recall, AUC)
+_ALIASES = {
+    "accuracy": Accuracy, "binary_accuracy": BinaryAccuracy, "categorical_accuracy": CategoricalAccuracy,
+    "sparse_categorical_accuracy": SparseCategoricalAccuracy,
+    "top_k_categorical_accuracy": TopKCategoricalAccuracy,
+    "sparse_top_k_categorical_accuracy": SparseTopKCategoricalAccuracy,
+    "mean_squared_error": MeanSquaredError, "mse": MeanSquaredError,
+    "mean_absolute_error": MeanAbsoluteError, "mae": MeanAbsoluteError,
+    "precision": Precision, "recall": Recall, "auc": AUC,
+}
+REGISTRY: Mapping[str, type] = {**{cls.__name__: cls for cls in _CLASSES}, **_ALIASES}
+"""Metric classes by class name and by Keras' snake_case name."""
+
+_BINARY_LOSSES = (losses_module.binary_crossentropy,)
+_SPARSE_LOSSES = (losses_module.sparse_categorical_crossentropy,)
+
+
+def _accuracy_for(loss, output_shape) -> type:
+    """Keras' resolution of "accuracy": binary for binary crossentropy (or one output unit),
+    sparse categorical for sparse categorical crossentropy, else categorical."""
+    function = getattr(losses_module.get(loss), "fn", None) if loss is not None else None
+    if function in _BINARY_LOSSES:
+        return BinaryAccuracy
+    if function in _SPARSE_LOSSES:
+        return SparseCategoricalAccuracy
+    if output_shape is not None and len(output_shape) > 0 and output_shape[-1] == 1:
+        return BinaryAccuracy
+    return CategoricalAccuracy
+
+
+def serialize(metric: Metric) -> dict:
+    """``{"class_name": ..., "config": ...}``."""
+    return {"class_name": type(metric).__name__, "config": metric.get_config()}
+
+
+def deserialize(config: Mapping, custom_objects: Mapping | None = None) -> Metric:
+    """A metric from ``serialize``'s dict (custom classes come from ``custom_objects``)."""
+    known = {**REGISTRY, **(custom_objects or {})}
+    name = config.get("class_name")
+    if name not in known:
+        raise ValueError(f"Unknown metric {name!r}. Expected one of {sorted(REGISTRY)} or a custom_objects name")
+    return known[name].from_config(dict(config.get("config") or {}))
+
+
+def get(identifier, loss=None, output_shape=None, custom_objects: Mapping | None = None) -> Metric:
+    """A fresh ``Metric`` from a name, a dict, an instance (returned as is) or a per-sample function.
+
+    ``"accuracy"``/``"acc"`` resolve with ``loss`` (and the model output's
+    static ``output_shape``) as Keras does.  A metric made from a name is
+    named by that name (``"acc"`` logs as ``acc``).
+    """
+    if isinstance(identifier, Metric):
+        return identifier
+    if isinstance(identifier, str):
+        if identifier.lower() in ("accuracy", "acc"):
+            return _accuracy_for(loss, output_shape)(name=identifier)
+        known = {**REGISTRY, **(custom_objects or {})}
+        if identifier not in known:
+            raise ValueError(f"Unknown metric {identifier!r}. Expected one of {sorted(REGISTRY)} or 'acc'")
+        found = known[identifier]
+        return found(name=identifier) if isinstance(found, type) else MeanMetricWrapper(found, name=identifier)
+    if isinstance(identifier, Mapping):
+        return deserialize(identifier, custom_objects)
+    if callable(identifier):
+        return MeanMetricWrapper(identifier)
+    raise TypeError(f"Cannot interpret {identifier!r} as a metric (a name, dict, Metric or function)")

@@ -1,0 +1,581 @@
+"""Optimizers as symbolic update rules (``keras.optimizers``, Keras 3 formulas).
+
+``opt.get_updates(params, grads)`` returns ``(shared_variable, new_value)``
+pairs to compile into a training function with ``th.function(...,
+updates=...)``.  The first call creates the optimizer's state ("slots",
+one set per parameter, zero-initialised unless the rule says otherwise);
+every call also increments ``opt.iterations``.  One training step does, as
+Keras 3's ``Optimizer.apply``:
+
+1. clip the gradients (``clipnorm`` per variable, ``global_clipnorm`` over
+   all, or ``clipvalue`` elementwise; at most one of them);
+2. decay the weights, ``w <- w - w * weight_decay * lr`` (decoupled);
+3. apply the rule's ``update_step`` with the learning rate of the current
+   iteration (before the increment) and the local step ``iterations + 1``.
+
+The learning rate is a float32 shared variable, so ``opt.learning_rate =
+0.01`` takes effect in an already compiled function; a
+``LearningRateSchedule`` instead makes it an expression of
+``iterations``.  ``opt.variables()`` lists all state in a fixed order for
+saving and ``opt.set_variable_values(arrays)`` restores it (before the
+slots exist, the values wait and are applied when ``get_updates`` or
+``build`` creates them).
+"""
+
+from __future__ import annotations
+
+import math
+import types
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+import theanine as th
+from theanine.graph.shared import SharedVariable
+
+__all__ = [
+    "Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta", "Nadam",
+    "LearningRateSchedule", "ExponentialDecay", "CosineDecay", "PiecewiseConstantDecay", "schedules",
+    "get", "serialize", "deserialize",
+]
+
+
+# ----------------------------------------------------------------------------- schedules
+
+
+class LearningRateSchedule:
+    """A learning rate as a symbolic function of the (int64) iteration counter."""
+
+    def __call__(self, step):
+        raise NotImplementedError
+
+    def get_config(self) -> dict:
+        raise NotImplementedError
+
+    @classmethod
+    def from_config(cls, config: dict) -> LearningRateSchedule:
+        return cls(**config)
+
+
+def _float_step(step):
+    """The iteration counter as a float32 scalar."""
+    return th.cast(step, "float32")
+
+
+class ExponentialDecay(LearningRateSchedule):
+    """``initial_learning_rate * decay_rate ** (step / decay_steps)``; floored exponent if ``staircase``."""
+
+    def __init__(self, initial_learning_rate: float, decay_steps: int, decay_rate: float, staircase: bool = False,
+                 name: str = "ExponentialDecay"):
+        if decay_steps <= 0:
+            raise ValueError(f"ExponentialDecay expects a positive decay_steps. Received: decay_steps={decay_steps!r}")
+        self.initial_learning_rate, self.decay_steps = float(initial_learning_rate), decay_steps
+        self.decay_rate, self.staircase, self.name = float(decay_rate), bool(staircase), name
+
+    def __call__(self, step):
+        exponent = _float_step(step) / float(self.decay_steps)
+        if self.staircase:
+            exponent = th.floor(exponent)
+        return self.initial_learning_rate * th.power(th.constant(self.decay_rate, "float32"), exponent)
+
+    def get_config(self) -> dict:
+        return {"initial_learning_rate": self.initial_learning_rate, "decay_steps": self.decay_steps,
+                "decay_rate": self.decay_rate, "staircase": self.staircase, "name": self.name}
+
+
+class CosineDecay(LearningRateSchedule):
+    """Optional linear warmup to ``warmup_target``, then cosine decay to ``alpha`` times the peak.
+
+    Decay: ``peak * ((1 - alpha) * 0.5 * (1 + cos(pi * t / decay_steps)) + alpha)`` with ``t``
+    capped at ``decay_steps`` (counted after the warmup).
+    """
+
+    def __init__(self, initial_learning_rate: float, decay_steps: int, alpha: float = 0.0, name: str = "CosineDecay",
+                 warmup_target: float | None = None, warmup_steps: int = 0):
+        if decay_steps <= 0:
+            raise ValueError(f"CosineDecay expects a positive decay_steps. Received: decay_steps={decay_steps!r}")
+        self.initial_learning_rate, self.decay_steps, self.alpha = float(initial_learning_rate), decay_steps, alpha
+        self.name, self.warmup_target, self.warmup_steps = name, warmup_target, warmup_steps
+
+    def _decay(self, step, peak: float):
+        cosine = 0.5 * (1.0 + th.cos(math.pi * (step / float(self.decay_steps))))
+        return peak * ((1.0 - self.alpha) * cosine + self.alpha)
+
+    def __call__(self, step):
+        step = _float_step(step)
+        if self.warmup_target is None:
+            return self._decay(th.minimum(step, float(self.decay_steps)), self.initial_learning_rate)
+        step = th.minimum(step, float(self.decay_steps + self.warmup_steps))
+        warm = self.initial_learning_rate + (self.warmup_target - self.initial_learning_rate) * (
+            step / float(max(self.warmup_steps, 1)))
+        decayed = self._decay(step - float(self.warmup_steps), self.warmup_target)
+        return th.where(step < float(self.warmup_steps), warm, decayed)
+
+    def get_config(self) -> dict:
+        return {"initial_learning_rate": self.initial_learning_rate, "decay_steps": self.decay_steps,
+                "alpha": self.alpha, "name": self.name, "warmup_target": self.warmup_target,
+                "warmup_steps": self.warmup_steps}
+
+
+class PiecewiseConstantDecay(LearningRateSchedule):
+    """``values[0]`` while ``step <= boundaries[0]``, ``values[i]`` while ``step <= boundaries[i]``, then ``values[-1]``."""
+
+    def __init__(self, boundaries: Sequence[int], values: Sequence[float], name: str = "PiecewiseConstant"):
+        if len(values) != len(boundaries) + 1:
+            raise ValueError(
+                "PiecewiseConstantDecay expects one more value than boundaries. "
+                f"Received: {len(boundaries)} boundaries and {len(values)} values"
+            )
+        self.boundaries, self.values, self.name = list(boundaries), [float(v) for v in values], name
+
+    def __call__(self, step):
+        rate = th.constant(self.values[-1], "float32")
+        for boundary, value in reversed(list(zip(self.boundaries, self.values))):
+            rate = th.where(step <= boundary, value, rate)
+        return rate
+
+    def get_config(self) -> dict:
+        return {"boundaries": self.boundaries, "values": self.values, "name": self.name}
+
+
+_SCHEDULES = {cls.__name__: cls for cls in (ExponentialDecay, CosineDecay, PiecewiseConstantDecay)}
+schedules = types.SimpleNamespace(LearningRateSchedule=LearningRateSchedule, **_SCHEDULES)
+"""The schedules under Keras' spelling ``optimizers.schedules.ExponentialDecay``."""
+
+
+def _serialize_schedule(schedule: LearningRateSchedule) -> dict:
+    return {"class_name": type(schedule).__name__, "config": schedule.get_config()}
+
+
+def _deserialize_schedule(config: Mapping, custom_objects: Mapping | None = None) -> LearningRateSchedule:
+    known = {**_SCHEDULES, **(custom_objects or {})}
+    name = config.get("class_name")
+    if name not in known:
+        raise ValueError(f"Unknown learning-rate schedule {name!r}. Expected one of {sorted(_SCHEDULES)}")
+    return known[name].from_config(dict(config.get("config") or {}))
+
+
+# ----------------------------------------------------------------------------- clipping
+
+
+def clip_by_norm(gradient, clipnorm: float):
+    """``g * clipnorm / max(||g||, clipnorm)``: rescale a gradient whose L2 norm exceeds ``clipnorm``."""
+    norm = th.sqrt(th.sum(th.square(gradient)))
+    return gradient * clipnorm / th.maximum(norm, clipnorm)
+
+
+def clip_by_global_norm(gradients: Sequence, clipnorm: float) -> list:
+    """Every gradient times ``clipnorm / max(global_norm, clipnorm)``, the global norm over all of them."""
+    squares = [th.cast(th.sum(th.square(g)), "float32") for g in gradients]
+    total = squares[0]
+    for square in squares[1:]:
+        total = total + square
+    scale = clipnorm / th.maximum(th.sqrt(total), clipnorm)
+    return [g * th.cast(scale, g.dtype) for g in gradients]
+
+
+def _check_clip(name: str, value) -> float | None:
+    if value is not None and not value > 0:
+        raise ValueError(f"{name} must be a positive float or None. Received: {name}={value!r}")
+    return None if value is None else float(value)
+
+
+# ----------------------------------------------------------------------------- optimizer base
+
+
+class Optimizer:
+    """Base class. A subclass lists its per-variable ``slot_names`` and writes ``update_step``.
+
+    ``update_step(gradient, variable, learning_rate, slots, shared)`` receives
+    the gradient, the weight (already weight-decayed), the learning rate
+    (all in the weight's dtype), the weight's slot shared variables by name
+    and the new values of optimizer-wide state (``shared_state_updates``);
+    it returns the weight's new value and the new value of each slot.
+    """
+
+    slot_names: tuple[str, ...] = ()
+
+    def __init__(self, learning_rate=0.001, weight_decay: float | None = None, clipnorm: float | None = None,
+                 clipvalue: float | None = None, global_clipnorm: float | None = None, name: str | None = None):
+        self.name = name or type(self).__name__.lower()
+        self.clipnorm = _check_clip("clipnorm", clipnorm)
+        self.clipvalue = _check_clip("clipvalue", clipvalue)
+        self.global_clipnorm = _check_clip("global_clipnorm", global_clipnorm)
+        if sum(v is not None for v in (self.clipnorm, self.clipvalue, self.global_clipnorm)) > 1:
+            raise ValueError(
+                "Only one of clipnorm, clipvalue and global_clipnorm can be set. Received: "
+                f"clipnorm={clipnorm}, clipvalue={clipvalue}, global_clipnorm={global_clipnorm}"
+            )
+        if weight_decay is not None and weight_decay < 0:
+            raise ValueError(f"weight_decay must be >= 0 or None. Received: weight_decay={weight_decay!r}")
+        self.weight_decay = None if weight_decay is None else float(weight_decay)
+        self.iterations = th.shared(np.int64(0), name=f"{self.name}/iterations")
+        self._schedule = learning_rate if isinstance(learning_rate, LearningRateSchedule) else None
+        self._learning_rate = None if self._schedule else th.shared(
+            _positive_rate(learning_rate), name=f"{self.name}/learning_rate")
+        self._params: list[SharedVariable] = []
+        self._slots: list[dict[str, SharedVariable]] = []
+        self._shared_state: dict[str, SharedVariable] = {}
+        self._pending_values: list[np.ndarray] | None = None
+
+    # -- learning rate
+
+    @property
+    def learning_rate(self) -> float:
+        """The learning rate of the current iteration, as a float."""
+        return float(th.evaluate([self.current_learning_rate()], {})[0])
+
+    @learning_rate.setter
+    def learning_rate(self, value: float) -> None:
+        if self._schedule is not None:
+            raise TypeError(
+                f"{self.name} uses the schedule {type(self._schedule).__name__}; its learning rate cannot be set. "
+                "Use a float learning rate to change it during training"
+            )
+        self._learning_rate.set_value(_positive_rate(value))
+
+    def current_learning_rate(self):
+        """The learning rate as a float32 expression: the shared variable, or the schedule at ``iterations``."""
+        if self._schedule is not None:
+            return th.cast(self._schedule(self.iterations), "float32")
+        return self._learning_rate
+
+    # -- state
+
+    def build(self, params: Sequence[SharedVariable]) -> None:
+        """Create the state of every parameter not seen before (idempotent, keeps first-seen order)."""
+        if not self._shared_state:
+            self._shared_state = self.create_shared_state()
+        for param in params:
+            if not any(param is known for known in self._params):
+                self._params.append(param)
+                self._slots.append({slot: self._new_slot(param, slot) for slot in self.slot_names})
+        if self._pending_values is not None:
+            pending, self._pending_values = self._pending_values, None
+            self.set_variable_values(pending)
+
+    def _new_slot(self, param: SharedVariable, slot: str) -> SharedVariable:
+        value = self.initial_slot_value(slot, param.get_value(borrow=True))
+        return th.shared(value, name=f"{self.name}/{param.name or 'param'}/{slot}", shape=param.type.shape)
+
+    def initial_slot_value(self, slot: str, param_value: np.ndarray) -> np.ndarray:
+        """The starting value of a slot (zeros; Adagrad overrides)."""
+        return np.zeros_like(param_value)
+
+    def create_shared_state(self) -> dict[str, SharedVariable]:
+        """Optimizer-wide state besides ``iterations`` (none by default; Nadam keeps a product)."""
+        return {}
+
+    def variables(self) -> list[SharedVariable]:
+        """All state in a fixed order: iterations, learning rate, shared state, then slots per parameter."""
+        rate = [] if self._learning_rate is None else [self._learning_rate]
+        slots = [variable for slots in self._slots for variable in slots.values()]
+        return [self.iterations, *rate, *self._shared_state.values(), *slots]
+
+    def get_variable_values(self) -> list[np.ndarray]:
+        """Copies of the values of ``variables()``."""
+        return [variable.get_value() for variable in self.variables()]
+
+    def set_variable_values(self, values: Sequence[np.ndarray]) -> None:
+        """Restore ``variables()`` from arrays saved by ``get_variable_values``.
+
+        Before ``build`` only the iteration count and learning rate exist, so
+        the values are kept and applied when the slots are created.
+        """
+        values = list(values)
+        current = self.variables()
+        if not self._params and len(values) > len(current):
+            self._pending_values = values
+            return
+        if len(values) != len(current):
+            raise ValueError(
+                f"{self.name} has {len(current)} state variables ({[v.name for v in current]}) "
+                f"but {len(values)} values were given"
+            )
+        for variable, value in zip(current, values):
+            variable.set_value(np.asarray(value, dtype=variable.dtype))
+
+    # -- updates
+
+    def get_updates(self, params: Sequence[SharedVariable], grads: Sequence) -> list[tuple[SharedVariable, object]]:
+        """The update pairs of one training step (including ``iterations + 1``)."""
+        if len(params) != len(grads):
+            raise ValueError(f"{self.name}.get_updates: {len(params)} params but {len(grads)} grads")
+        kept = [(p, g) for p, g in zip(params, grads) if g is not None]
+        params = [p for p, _ in kept]
+        self.build(params)
+        gradients = self._clip([th.cast(g, p.dtype) for p, g in kept])
+        shared = self.shared_state_updates()
+        updates = [(self._shared_state[name], value) for name, value in shared.items()]
+        rate = self.current_learning_rate()
+        for param, gradient in zip(params, gradients):
+            updates += self._param_updates(param, gradient, th.cast(rate, param.dtype), shared)
+        updates.append((self.iterations, self.iterations + 1))
+        return updates
+
+    def _param_updates(self, param, gradient, rate, shared) -> list[tuple]:
+        slots = self._slots[next(i for i, p in enumerate(self._params) if p is param)]
+        decayed = param if not self.weight_decay else param - param * (self.weight_decay * rate)
+        new_param, new_slots = self.update_step(gradient, decayed, rate, slots, shared)
+        pairs = [(param, th.cast(new_param, param.dtype))]
+        return pairs + [(slots[name], th.cast(value, slots[name].dtype)) for name, value in new_slots.items()]
+
+    def _clip(self, gradients: list) -> list:
+        if self.clipnorm is not None:
+            return [clip_by_norm(g, self.clipnorm) for g in gradients]
+        if self.global_clipnorm is not None and gradients:
+            return clip_by_global_norm(gradients, self.global_clipnorm)
+        if self.clipvalue is not None:
+            return [th.clip(g, -self.clipvalue, self.clipvalue) for g in gradients]
+        return gradients
+
+    def shared_state_updates(self) -> dict:
+        """New values of the optimizer-wide state for this step, also passed to ``update_step``."""
+        return {}
+
+    def local_step(self, dtype: str):
+        """``iterations + 1`` (the 1-based number of this step) in ``dtype``."""
+        return th.cast(self.iterations + 1, dtype)
+
+    def update_step(self, gradient, variable, learning_rate, slots, shared):
+        raise NotImplementedError
+
+    # -- config
+
+    def get_config(self) -> dict:
+        rate = _serialize_schedule(self._schedule) if self._schedule else self.learning_rate
+        return {"name": self.name, "learning_rate": rate, "weight_decay": self.weight_decay,
+                "clipnorm": self.clipnorm, "global_clipnorm": self.global_clipnorm, "clipvalue": self.clipvalue}
+
+    @classmethod
+    def from_config(cls, config: dict, custom_objects: Mapping | None = None) -> Optimizer:
+        config = dict(config)
+        if isinstance(config.get("learning_rate"), Mapping):
+            config["learning_rate"] = _deserialize_schedule(config["learning_rate"], custom_objects)
+        return cls(**config)
+
+
+def _positive_rate(value) -> np.ndarray:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) or not value >= 0:
+        raise ValueError(f"learning_rate must be a non-negative float or a schedule. Received: learning_rate={value!r}")
+    return np.asarray(value, dtype="float32")
+
+
+# ----------------------------------------------------------------------------- rules
+
+
+class SGD(Optimizer):
+    """Gradient descent, optionally with (Nesterov) momentum.
+
+    ``m <- momentum * m - lr * g``; ``w <- w + m`` (Nesterov: ``w <- w + momentum * m - lr * g``
+    with the new ``m``); without momentum ``w <- w - lr * g``.
+    """
+
+    def __init__(self, learning_rate=0.01, momentum: float = 0.0, nesterov: bool = False, **kwargs):
+        super().__init__(learning_rate, **kwargs)
+        if not 0 <= momentum <= 1:
+            raise ValueError(f"momentum must be in [0, 1]. Received: momentum={momentum!r}")
+        self.momentum, self.nesterov = float(momentum), bool(nesterov)
+        self.slot_names = ("momentum",) if self.momentum else ()
+
+    def update_step(self, gradient, variable, learning_rate, slots, shared):
+        if not self.momentum:
+            return variable - gradient * learning_rate, {}
+        m = slots["momentum"] * self.momentum - gradient * learning_rate
+        step = m * self.momentum - gradient * learning_rate if self.nesterov else m
+        return variable + step, {"momentum": m}
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "momentum": self.momentum, "nesterov": self.nesterov}
+
+
+class Adam(Optimizer):
+    """Adam (Kingma & Ba) with Keras' epsilon outside the square root, optionally AMSGrad.
+
+    ``m <- m + (g - m)(1 - b1)``, ``v <- v + (g^2 - v)(1 - b2)``,
+    ``w <- w - m * lr * sqrt(1 - b2^t) / (1 - b1^t) / (sqrt(v) + eps)``.
+    """
+
+    def __init__(self, learning_rate=0.001, beta_1: float = 0.9, beta_2: float = 0.999, epsilon: float = 1e-7,
+                 amsgrad: bool = False, **kwargs):
+        super().__init__(learning_rate, **kwargs)
+        self.beta_1, self.beta_2, self.epsilon, self.amsgrad = float(beta_1), float(beta_2), float(epsilon), amsgrad
+        self.slot_names = ("momentum", "velocity", "velocity_hat") if amsgrad else ("momentum", "velocity")
+
+    def update_step(self, gradient, variable, learning_rate, slots, shared):
+        t = self.local_step(variable.dtype)
+        alpha = learning_rate * th.sqrt(1.0 - self.beta_2 ** t) / (1.0 - self.beta_1 ** t)
+        m = slots["momentum"] + (gradient - slots["momentum"]) * (1.0 - self.beta_1)
+        v = slots["velocity"] + (th.square(gradient) - slots["velocity"]) * (1.0 - self.beta_2)
+        new_slots = {"momentum": m, "velocity": v}
+        if self.amsgrad:
+            v = new_slots["velocity_hat"] = th.maximum(slots["velocity_hat"], v)
+        return variable - m * alpha / (th.sqrt(v) + self.epsilon), new_slots
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon,
+                "amsgrad": self.amsgrad}
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov & Hutter), Keras' default ``weight_decay=0.004``."""
+
+    def __init__(self, learning_rate=0.001, weight_decay: float = 0.004, beta_1: float = 0.9, beta_2: float = 0.999,
+                 epsilon: float = 1e-7, amsgrad: bool = False, **kwargs):
+        super().__init__(learning_rate, beta_1, beta_2, epsilon, amsgrad, weight_decay=weight_decay, **kwargs)
+
+
+class RMSprop(Optimizer):
+    """RMSprop with epsilon inside the square root, optional momentum and centering.
+
+    ``v <- rho v + (1 - rho) g^2``; centered: ``a <- rho a + (1 - rho) g`` and the
+    denominator is ``sqrt(v - a^2 + eps)``, else ``sqrt(v + eps)``;
+    ``inc = lr g / denominator``; momentum: ``m <- momentum m + inc``, ``w <- w - m``.
+    """
+
+    def __init__(self, learning_rate=0.001, rho: float = 0.9, momentum: float = 0.0, epsilon: float = 1e-7,
+                 centered: bool = False, **kwargs):
+        super().__init__(learning_rate, **kwargs)
+        self.rho, self.momentum, self.epsilon, self.centered = float(rho), float(momentum), float(epsilon), centered
+        self.slot_names = ("velocity",) + (("momentum",) if momentum > 0 else ()) + (
+            ("average_gradient",) if centered else ())
+
+    def update_step(self, gradient, variable, learning_rate, slots, shared):
+        v = self.rho * slots["velocity"] + (1.0 - self.rho) * th.square(gradient)
+        new_slots = {"velocity": v}
+        if self.centered:
+            average = new_slots["average_gradient"] = (
+                self.rho * slots["average_gradient"] + (1.0 - self.rho) * gradient)
+            denominator = v - th.square(average) + self.epsilon
+        else:
+            denominator = v + self.epsilon
+        increment = learning_rate * gradient / th.sqrt(denominator)
+        if self.momentum > 0:
+            increment = new_slots["momentum"] = self.momentum * slots["momentum"] + increment
+        return variable - increment, new_slots
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "rho": self.rho, "momentum": self.momentum, "epsilon": self.epsilon,
+                "centered": self.centered}
+
+
+class Adagrad(Optimizer):
+    """Adagrad: ``acc <- acc + g^2``; ``w <- w - lr g / sqrt(acc + eps)``; ``acc`` starts at 0.1."""
+
+    slot_names = ("accumulator",)
+
+    def __init__(self, learning_rate=0.001, initial_accumulator_value: float = 0.1, epsilon: float = 1e-7,
+                 **kwargs):
+        super().__init__(learning_rate, **kwargs)
+        self.initial_accumulator_value, self.epsilon = float(initial_accumulator_value), float(epsilon)
+
+    def initial_slot_value(self, slot, param_value):
+        return np.full_like(param_value, self.initial_accumulator_value)
+
+    def update_step(self, gradient, variable, learning_rate, slots, shared):
+        accumulator = slots["accumulator"] + th.square(gradient)
+        step = learning_rate * gradient / th.sqrt(accumulator + self.epsilon)
+        return variable - step, {"accumulator": accumulator}
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "initial_accumulator_value": self.initial_accumulator_value,
+                "epsilon": self.epsilon}
+
+
+class Adadelta(Optimizer):
+    """Adadelta (Zeiler): running averages of squared gradients and squared updates.
+
+    ``Eg <- rho Eg + (1 - rho) g^2``; ``d = -sqrt(Ed + eps) / sqrt(Eg + eps) * g`` (old ``Ed``);
+    ``Ed <- rho Ed + (1 - rho) d^2``; ``w <- w + lr d``.
+    """
+
+    slot_names = ("accumulated_grad", "accumulated_delta_var")
+
+    def __init__(self, learning_rate=0.001, rho: float = 0.95, epsilon: float = 1e-7, **kwargs):
+        super().__init__(learning_rate, **kwargs)
+        self.rho, self.epsilon = float(rho), float(epsilon)
+
+    def update_step(self, gradient, variable, learning_rate, slots, shared):
+        grad_average = self.rho * slots["accumulated_grad"] + (1.0 - self.rho) * th.square(gradient)
+        delta = -th.sqrt(slots["accumulated_delta_var"] + self.epsilon) * gradient / th.sqrt(grad_average + self.epsilon)
+        delta_average = self.rho * slots["accumulated_delta_var"] + (1.0 - self.rho) * th.square(delta)
+        new_slots = {"accumulated_grad": grad_average, "accumulated_delta_var": delta_average}
+        return variable + learning_rate * delta, new_slots
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "rho": self.rho, "epsilon": self.epsilon}
+
+
+class Nadam(Optimizer):
+    """Adam with Nesterov momentum and Dozat's momentum schedule ``u_t = b1 (1 - 0.5 * 0.96^t)``.
+
+    The product ``prod(u_1..u_t)`` is optimizer-wide state, updated before the weights.
+    """
+
+    slot_names = ("momentum", "velocity")
+
+    def __init__(self, learning_rate=0.001, beta_1: float = 0.9, beta_2: float = 0.999, epsilon: float = 1e-7,
+                 **kwargs):
+        super().__init__(learning_rate, **kwargs)
+        self.beta_1, self.beta_2, self.epsilon = float(beta_1), float(beta_2), float(epsilon)
+
+    def create_shared_state(self) -> dict[str, SharedVariable]:
+        return {"u_product": th.shared(np.float32(1.0), name=f"{self.name}/u_product")}
+
+    def _u(self, step):
+        return self.beta_1 * (1.0 - 0.5 * th.power(th.constant(0.96, step.dtype), step))
+
+    def shared_state_updates(self) -> dict:
+        return {"u_product": self._shared_state["u_product"] * self._u(self.local_step("float32"))}
+
+    def update_step(self, gradient, variable, learning_rate, slots, shared):
+        t = self.local_step(variable.dtype)
+        u_t, u_next = self._u(t), self._u(t + 1.0)
+        u_product = th.cast(shared["u_product"], variable.dtype)
+        m = slots["momentum"] + (gradient - slots["momentum"]) * (1.0 - self.beta_1)
+        v = slots["velocity"] + (th.square(gradient) - slots["velocity"]) * (1.0 - self.beta_2)
+        m_hat = u_next * m / (1.0 - u_product * u_next) + (1.0 - u_t) * gradient / (1.0 - u_product)
+        v_hat = v / (1.0 - self.beta_2 ** t)
+        new_variable = variable - m_hat * learning_rate / (th.sqrt(v_hat) + self.epsilon)
+        return new_variable, {"momentum": m, "velocity": v}
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon}
+
+
+# ----------------------------------------------------------------------------- lookup
+
+_CLASSES = (SGD, Adam, AdamW, RMSprop, Adagrad, Adadelta, Nadam)
+REGISTRY: Mapping[str, type] = {
+    **{cls.__name__: cls for cls in _CLASSES}, **{cls.__name__.lower(): cls for cls in _CLASSES},
+}
+"""Optimizer classes by class name and lower-case name (``"adam"``, ``"rmsprop"``)."""
+
+
+def serialize(optimizer: Optimizer) -> dict:
+    """``{"class_name": ..., "config": ...}``."""
+    return {"class_name": type(optimizer).__name__, "config": optimizer.get_config()}
+
+
+def deserialize(config: Mapping, custom_objects: Mapping | None = None) -> Optimizer:
+    """An optimizer from ``serialize``'s dict (state is restored separately, see ``set_variable_values``)."""
+    cls = _lookup(config.get("class_name"), custom_objects)
+    return cls.from_config(dict(config.get("config") or {}), custom_objects)
+
+
+def _lookup(name, custom_objects) -> type:
+    known = {**REGISTRY, **(custom_objects or {})}
+    if name not in known:
+        raise ValueError(f"Unknown optimizer {name!r}. Expected one of {sorted(REGISTRY)} or a custom_objects name")
+    return known[name]
+
+
+def get(identifier, custom_objects: Mapping | None = None) -> Optimizer:
+    """An optimizer from a name (default settings), a serialized dict or an instance."""
+    if isinstance(identifier, Optimizer):
+        return identifier
+    if isinstance(identifier, str):
+        return _lookup(identifier, custom_objects)()
+    if isinstance(identifier, Mapping):
+        return deserialize(identifier, custom_objects)
+    raise TypeError(f"Cannot interpret {identifier!r} as an optimizer (a name, dict or Optimizer)")

@@ -1,0 +1,106 @@
+"""Weight regularizers (``keras.regularizers``): penalties added to the training loss.
+
+A regularizer maps a weight to a scalar penalty of the weight's dtype.
+Defaults follow Keras 3: ``L1(0.01)``, ``L2(0.01)`` and ``L1L2(l1=0.0,
+l2=0.0)`` (also reachable as ``"l1_l2"``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import theanine as th
+
+__all__ = ["Regularizer", "L1", "L2", "L1L2", "l1", "l2", "l1_l2", "get", "serialize", "deserialize"]
+
+
+def _check_factor(name: str, value) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        raise ValueError(f"{name} must be a non-negative float. Received: {name}={value!r}")
+    return float(value)
+
+
+class Regularizer:
+    """Base class: ``regularizer(weight) -> scalar`` plus a JSON-able config."""
+
+    def __call__(self, weight):
+        raise NotImplementedError
+
+    def get_config(self) -> dict:
+        return {}
+
+    @classmethod
+    def from_config(cls, config: dict) -> Regularizer:
+        return cls(**config)
+
+
+class L1L2(Regularizer):
+    """``l1 * sum(|w|) + l2 * sum(w^2)``; a zero factor adds no term."""
+
+    def __init__(self, l1: float = 0.0, l2: float = 0.0):
+        self.l1, self.l2 = _check_factor("l1", l1), _check_factor("l2", l2)
+
+    def __call__(self, weight):
+        penalty = th.zeros_like(th.sum(weight))
+        if self.l1:
+            penalty = penalty + self.l1 * th.sum(th.abs(weight))
+        if self.l2:
+            penalty = penalty + self.l2 * th.sum(th.square(weight))
+        return penalty
+
+    def get_config(self) -> dict:
+        return {"l1": self.l1, "l2": self.l2}
+
+
+class L1(L1L2):
+    """``l1 * sum(|w|)``."""
+
+    def __init__(self, l1: float = 0.01):
+        super().__init__(l1=l1)
+
+    def get_config(self) -> dict:
+        return {"l1": self.l1}
+
+
+class L2(L1L2):
+    """``l2 * sum(w^2)``."""
+
+    def __init__(self, l2: float = 0.01):
+        super().__init__(l2=l2)
+
+    def get_config(self) -> dict:
+        return {"l2": self.l2}
+
+
+l1, l2, l1_l2 = L1, L2, L1L2
+
+REGISTRY: Mapping[str, type] = {"L1": L1, "L2": L2, "L1L2": L1L2, "l1": L1, "l2": L2, "l1_l2": L1L2}
+"""Regularizer classes by class name and Keras' snake_case name."""
+
+
+def serialize(regularizer: Regularizer) -> dict:
+    return {"class_name": type(regularizer).__name__, "config": regularizer.get_config()}
+
+
+def deserialize(config: Mapping, custom_objects: Mapping | None = None) -> Regularizer:
+    return _lookup(config.get("class_name"), custom_objects).from_config(dict(config.get("config") or {}))
+
+
+def _lookup(name, custom_objects) -> type:
+    known = {**REGISTRY, **(custom_objects or {})}
+    if name not in known:
+        raise ValueError(f"Unknown regularizer {name!r}. Expected one of {sorted(REGISTRY)} or a custom_objects name")
+    return known[name]
+
+
+def get(identifier, custom_objects: Mapping | None = None):
+    """A regularizer from a name, a dict, an instance or a callable; None stays None."""
+    if identifier is None or isinstance(identifier, Regularizer):
+        return identifier
+    if isinstance(identifier, str):
+        return _lookup(identifier, custom_objects)()
+    if isinstance(identifier, Mapping):
+        return deserialize(identifier, custom_objects)
+    if callable(identifier):
+        return identifier
+    raise TypeError(f"Cannot interpret {identifier!r} as a regularizer (a name, dict, Regularizer or callable)")
