@@ -1,0 +1,525 @@
+"""The Layer contract, symbolic inputs and the layer registry.
+
+A layer turns symbolic tensors into symbolic tensors.  ``layer(x)`` builds
+the layer on first use (``build(input_shape)`` creates its weights as
+shared variables through ``add_weight``), then runs ``call``.  When ``x``
+comes from ``Input`` the outputs remember which layer call produced them
+(their *history*), so ``Model(inputs, outputs)`` can trace the graph of
+layer calls back to its inputs, as in Keras.
+
+Calls nest: a model calls its layers, a custom layer calls sublayers.  The
+outermost call opens a *call context* that carries the ``training`` flag
+down to every nested call (so a subclassed model need not pass it on by
+hand) and collects the state updates (BatchNormalization's moving
+statistics) and activity losses the nested calls add.  The context is a
+``contextvars.ContextVar``, scoped and restored on exit like
+``config.context``; it is how Keras 3 propagates ``training`` too.
+
+Layers are looked up by class name when a saved model is loaded; only
+classes registered here with ``register_layer`` (the built-in ones) or
+passed as ``custom_objects`` can be restored, so loading never runs code
+named by the file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import inspect
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+import theanine as th
+from theanine.frontend import constraints, initializers, regularizers
+from theanine.graph.basic import TensorVariable, Variable
+from theanine.graph.shared import SharedVariable
+from theanine.graph.type import format_shape, is_float, normalize_dtype
+
+__all__ = [
+    "Layer", "InputLayer", "Input", "Node", "register_layer", "get_layer_class",
+    "serialize_layer", "deserialize_layer", "custom_object_scope", "get_custom_objects",
+]
+
+_REGISTRY: dict[str, type] = {}
+
+
+def register_layer(cls: type) -> type:
+    """Class decorator: make a built-in layer loadable by its class name."""
+    _REGISTRY[cls.__name__] = cls
+    return cls
+
+
+_CUSTOM_OBJECTS: contextvars.ContextVar[Mapping[str, Any]] = contextvars.ContextVar(
+    "theanine_custom_objects", default={}
+)
+
+
+@contextlib.contextmanager
+def custom_object_scope(custom_objects: Mapping[str, Any] | None) -> Iterator[None]:
+    """Make user classes and functions resolvable by name inside the block."""
+    merged = {**_CUSTOM_OBJECTS.get(), **(custom_objects or {})}
+    token = _CUSTOM_OBJECTS.set(merged)
+    try:
+        yield
+    finally:
+        _CUSTOM_OBJECTS.reset(token)
+
+
+def get_custom_objects() -> Mapping[str, Any]:
+    """The user objects of the innermost ``custom_object_scope``."""
+    return _CUSTOM_OBJECTS.get()
+
+
+def get_layer_class(class_name: str) -> type:
+    """A user class from ``custom_objects``, else a registered built-in class."""
+    custom = get_custom_objects()
+    if class_name in custom:
+        return custom[class_name]
+    if class_name in _REGISTRY:
+        return _REGISTRY[class_name]
+    raise ValueError(
+        f"unknown layer class {class_name!r}: it is neither a built-in layer nor in custom_objects; "
+        f"pass custom_objects={{{class_name!r}: {class_name}}} to restore it"
+    )
+
+
+def serialize_layer(layer: Layer) -> dict:
+    """``{"class_name": ..., "config": ...}``: what ``deserialize_layer`` rebuilds."""
+    return {"class_name": type(layer).__name__, "config": layer.get_config()}
+
+
+def deserialize_layer(spec: Mapping, custom_objects: Mapping[str, Any] | None = None) -> Layer:
+    """Rebuild a layer from ``serialize_layer`` output without running code from the data."""
+    if not isinstance(spec, Mapping) or "class_name" not in spec or "config" not in spec:
+        raise ValueError(f"a layer spec is a dict with 'class_name' and 'config'. Received: {spec!r}")
+    with custom_object_scope(custom_objects):
+        return get_layer_class(spec["class_name"]).from_config(dict(spec["config"]))
+
+
+# ----------------------------------------------------------------------------- call context
+
+
+@dataclass
+class CallContext:
+    """What the calls nested inside one outermost layer call share."""
+
+    training: bool | None
+    updates: list[tuple[SharedVariable, Variable]] = field(default_factory=list)
+    losses: list[Variable] = field(default_factory=list)
+
+
+_CALL_CONTEXT: contextvars.ContextVar[CallContext | None] = contextvars.ContextVar(
+    "theanine_call_context", default=None
+)
+
+
+@contextlib.contextmanager
+def call_context(training: bool | None) -> Iterator[CallContext]:
+    """Open a fresh context (e.g. to trace a model's training graph) and yield it."""
+    context = CallContext(training)
+    token = _CALL_CONTEXT.set(context)
+    try:
+        yield context
+    finally:
+        _CALL_CONTEXT.reset(token)
+
+
+def current_call_context() -> CallContext | None:
+    return _CALL_CONTEXT.get()
+
+
+# ----------------------------------------------------------------------------- nodes
+
+
+@dataclass(eq=False)
+class Node:
+    """One call of a layer on tensors that carry history (a functional graph edge set)."""
+
+    layer: Layer
+    inputs: list[TensorVariable]
+    outputs: list[TensorVariable]
+    inputs_are_list: bool = False
+    call_kwargs: dict = field(default_factory=dict)
+
+    @property
+    def parent_nodes(self) -> list[Node]:
+        """The nodes that produced this node's inputs, in input order."""
+        return [history_of(t)[0]._inbound_nodes[history_of(t)[1]] for t in self.inputs]
+
+
+def history_of(tensor) -> tuple[Layer, int, int]:
+    """``(layer, node_index, tensor_index)`` of a tensor made by a layer call."""
+    history = getattr(tensor, "_layer_history", None)
+    if history is None:
+        raise ValueError(
+            f"{tensor!r} was not produced by a layer: functional models start from layers.Input(...) "
+            "and are built by calling layers on its output"
+        )
+    return history
+
+
+def has_history(tensor) -> bool:
+    return getattr(tensor, "_layer_history", None) is not None
+
+
+def _flatten_tensors(inputs) -> tuple[list, bool]:
+    """Inputs of a call as a flat list, and whether they came as a list/tuple."""
+    if isinstance(inputs, (list, tuple)):
+        return list(inputs), True
+    return [inputs], False
+
+
+def _snake_case(name: str) -> str:
+    """Keras' default layer names: ``BatchNormalization`` -> ``batch_normalization``, ``Conv2D`` -> ``conv2d``."""
+    words = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub(r"([a-z])([A-Z])", r"\1_\2", words).lower()
+
+
+# ----------------------------------------------------------------------------- Layer
+
+
+@dataclass
+class _Weight:
+    variable: SharedVariable
+    trainable: bool
+    regularizer: Any = None
+    constraint: Any = None
+
+
+class Layer:
+    """Base class of every layer; subclass it and write ``build`` and ``call``.
+
+    - ``build(input_shape)``: create weights with ``add_weight``; the shape
+      is a tuple of ints/None (a list of them for several inputs).
+    - ``call(inputs, training=None)``: the computation on symbolic tensors;
+      accept ``training`` when the layer behaves differently in training.
+    - ``get_config()``: the constructor arguments, JSON-serializable, so
+      ``cls.from_config(layer.get_config())`` makes an equivalent layer.
+    - ``add_update((shared, expression))`` inside ``call``: state updated
+      after each training step (never in evaluate/predict).
+    """
+
+    def __init__(self, name: str | None = None, trainable: bool = True, dtype=None,
+                 input_shape: Sequence[int | None] | None = None, **kwargs):
+        if kwargs:
+            raise TypeError(f"{type(self).__name__} got unexpected keyword argument(s) {sorted(kwargs)}")
+        self._init_tracking()
+        self.name = name or _snake_case(type(self).__name__)
+        self._auto_named = name is None
+        self.trainable = bool(trainable)
+        self.dtype = normalize_dtype(dtype or th.config.floatX)
+        self.built = False
+        self._declared_input_shape = None if input_shape is None else (None, *input_shape)
+        self._weight_records: list[_Weight] = []
+        self._inbound_nodes: list[Node] = []
+        self._last_call_updates: list[tuple[SharedVariable, Variable]] = []
+        self._last_call_losses: list[Variable] = []
+        self._call_accepts_training = "training" in inspect.signature(self.call).parameters
+
+    def _init_tracking(self) -> None:
+        if "_tracked_layers" not in self.__dict__:
+            object.__setattr__(self, "_tracked_layers", [])
+
+    def __setattr__(self, name: str, value) -> None:
+        """Track sublayers assigned as attributes (alone or in a list/tuple)."""
+        self._init_tracking()
+        if not name.startswith("_"):
+            for item in value if isinstance(value, (list, tuple)) else [value]:
+                if isinstance(item, Layer) and item is not self and \
+                        not any(item is t for t in self._tracked_layers):
+                    self._tracked_layers.append(item)
+        object.__setattr__(self, name, value)
+
+    # -- the contract subclasses implement --------------------------------------------------
+
+    def build(self, input_shape) -> None:
+        """Create the weights for inputs of ``input_shape``; the default has none."""
+
+    def call(self, inputs, training=None):
+        """The computation; the default is the identity."""
+        return inputs
+
+    def compute_output_shape(self, input_shape):
+        """Static output shape(s), found by tracing ``call`` on placeholders."""
+        shapes = input_shape if isinstance(input_shape, list) else [input_shape]
+        placeholders = [th.tensor(dtype=self.dtype, shape=tuple(s)) for s in shapes]
+        self._maybe_build(placeholders, isinstance(input_shape, list))
+        with call_context(training=False):
+            outputs = self.call(placeholders if isinstance(input_shape, list) else placeholders[0])
+        if isinstance(outputs, (list, tuple)):
+            return [o.type.shape for o in outputs]
+        return outputs.type.shape
+
+    def get_config(self) -> dict:
+        config = {"name": self.name, "trainable": self.trainable, "dtype": self.dtype}
+        if self._declared_input_shape is not None:
+            config["input_shape"] = list(self._declared_input_shape[1:])
+        return config
+
+    @classmethod
+    def from_config(cls, config: dict) -> Layer:
+        return cls(**config)
+
+    # -- weights ------------------------------------------------------------------------------
+
+    def add_weight(self, name: str, shape: Sequence[int], initializer="glorot_uniform",
+                   regularizer=None, constraint=None, trainable: bool = True, dtype=None) -> SharedVariable:
+        """Create a weight as a shared variable, initialized now, owned by this layer."""
+        shape = tuple(int(d) for d in shape)
+        if any(d < 0 for d in shape):
+            raise ValueError(f"{self.name}.add_weight({name!r}): shape must hold ints >= 0. Received: {shape}")
+        dtype = normalize_dtype(dtype or self.dtype)
+        value = np.asarray(initializers.get(initializer)(shape, dtype), dtype=dtype)
+        if value.shape != shape:
+            raise ValueError(
+                f"{self.name}.add_weight({name!r}): the initializer returned shape {value.shape}, "
+                f"expected {shape}"
+            )
+        variable = th.shared(value, name=f"{self.name}/{name}")
+        self._weight_records.append(_Weight(
+            variable, bool(trainable), regularizers.get(regularizer), constraints.get(constraint)
+        ))
+        return variable
+
+    def _sublayers(self) -> list[Layer]:
+        """Direct sublayers whose weights this layer owns (attributes, or a model's graph)."""
+        return list(self._tracked_layers)
+
+    def _all_records(self, trainable_only: bool) -> list[_Weight]:
+        """Own weight records then sublayers', unique, in creation/tracking order."""
+        records: list[_Weight] = []
+        seen: set[int] = set()
+        pending: list[Layer] = [self]
+        while pending:
+            layer = pending.pop(0)
+            if trainable_only and not layer.trainable:
+                continue
+            for record in layer._weight_records:
+                if id(record.variable) not in seen:
+                    seen.add(id(record.variable))
+                    records.append(record)
+            pending[0:0] = layer._sublayers()
+        return records
+
+    @property
+    def weights(self) -> list[SharedVariable]:
+        """Every weight (own, then sublayers'), in creation order."""
+        return [r.variable for r in self._all_records(trainable_only=False)]
+
+    @property
+    def trainable_weights(self) -> list[SharedVariable]:
+        """Weights that fit updates: trainable ones of trainable layers."""
+        return [r.variable for r in self._all_records(trainable_only=True) if r.trainable]
+
+    @property
+    def non_trainable_weights(self) -> list[SharedVariable]:
+        trainable = {id(v) for v in self.trainable_weights}
+        return [v for v in self.weights if id(v) not in trainable]
+
+    def weight_constraints(self) -> dict[int, Any]:
+        """``id(weight) -> constraint`` for every constrained weight."""
+        return {id(r.variable): r.constraint for r in self._all_records(False) if r.constraint is not None}
+
+    def get_weights(self) -> list[np.ndarray]:
+        return [w.get_value() for w in self.weights]
+
+    def set_weights(self, values: Sequence[np.ndarray]) -> None:
+        """Assign weights in ``weights`` order; count, shapes and dtypes are checked."""
+        weights = self.weights
+        values = list(values)
+        if len(values) != len(weights):
+            raise ValueError(
+                f"{self.name}.set_weights: expected {len(weights)} array(s) "
+                f"({[w.name for w in weights]}), received {len(values)}"
+            )
+        for weight, value in zip(weights, values):
+            value = np.asarray(value)
+            if value.shape != weight.get_value(borrow=True).shape:
+                raise ValueError(
+                    f"{self.name}.set_weights: weight {weight.name} has shape "
+                    f"{weight.get_value(borrow=True).shape}, received an array of shape {value.shape}"
+                )
+            weight.set_value(value.astype(weight.dtype, copy=False))
+
+    def count_params(self) -> int:
+        return int(sum(w.get_value(borrow=True).size for w in self.weights))
+
+    # -- losses and state updates -----------------------------------------------------------
+
+    def add_update(self, update: tuple[SharedVariable, Variable]) -> None:
+        """Inside ``call``: record a state update applied after each training step."""
+        shared, expression = update
+        if not isinstance(shared, SharedVariable):
+            raise TypeError(f"{self.name}.add_update: the target must be a shared variable. Received: {shared!r}")
+        context = current_call_context()
+        if context is not None:
+            context.updates.append((shared, expression))
+
+    def add_loss(self, loss: Variable) -> None:
+        """Inside ``call``: add a scalar term (e.g. an activity penalty) to the training loss."""
+        context = current_call_context()
+        if context is not None:
+            context.losses.append(loss)
+
+    @property
+    def state_updates(self) -> list[tuple[SharedVariable, Variable]]:
+        """Updates added during the last outermost call of this layer."""
+        return list(self._last_call_updates)
+
+    def weight_regularization_losses(self) -> list[Variable]:
+        """One penalty term per regularized weight (own and sublayers')."""
+        return [r.regularizer(r.variable) for r in self._all_records(False) if r.regularizer is not None]
+
+    @property
+    def losses(self) -> list[Variable]:
+        """Weight-regularization terms plus the losses added during the last call."""
+        return self.weight_regularization_losses() + list(self._last_call_losses)
+
+    # -- calling ------------------------------------------------------------------------------
+
+    def __call__(self, inputs, *args, **kwargs):
+        """Build if needed, then ``call`` on symbolic tensors (recording history at top level)."""
+        flat, is_list = _flatten_tensors(inputs)
+        for i, tensor in enumerate(flat):
+            if not isinstance(tensor, Variable):
+                raise TypeError(
+                    f"layer {self.name!r} ({type(self).__name__}) is called on symbolic tensors "
+                    f"(layers.Input or th.tensor). Received input {i} of type {type(tensor).__name__}"
+                )
+        flat = [self._autocast(t) for t in flat]
+        self._maybe_build(flat, is_list)
+        outer = current_call_context()
+        training = kwargs.pop("training", None)
+        explicit_training = training
+        if training is None and outer is not None:
+            training = outer.training
+        if self._call_accepts_training:
+            kwargs["training"] = training
+        with call_context(training) as context:
+            outputs = self.call(flat if is_list else flat[0], *args, **kwargs)
+        self._last_call_updates, self._last_call_losses = context.updates, context.losses
+        if outer is not None:
+            outer.updates.extend(context.updates)
+            outer.losses.extend(context.losses)
+            return outputs
+        return self._record_node(flat, is_list, outputs, args, explicit_training)
+
+    def _autocast(self, tensor):
+        """Cast float inputs to the layer's float dtype (integer inputs pass unchanged)."""
+        if is_float(tensor.dtype) and tensor.dtype != self.dtype and is_float(self.dtype):
+            return th.cast(tensor, self.dtype)
+        return tensor
+
+    def _maybe_build(self, flat: list, is_list: bool) -> None:
+        if self.built:
+            return
+        shapes = [t.type.shape for t in flat]
+        self.build(shapes if is_list else shapes[0])
+        self.built = True
+
+    def _record_node(self, flat: list, is_list: bool, outputs, args, training):
+        """At top level on tensors with history: add a Node and tag the outputs."""
+        if args or not flat or not all(has_history(t) for t in flat):
+            return outputs
+        out_list = list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
+        out_list = [_fresh(o, flat) for o in out_list]
+        call_kwargs = {} if training is None else {"training": bool(training)}
+        node = Node(self, flat, out_list, is_list, call_kwargs)
+        self._inbound_nodes.append(node)
+        for index, tensor in enumerate(out_list):
+            tensor._layer_history = (self, len(self._inbound_nodes) - 1, index)
+        if isinstance(outputs, (list, tuple)):
+            return type(outputs)(out_list) if isinstance(outputs, tuple) else out_list
+        return out_list[0]
+
+    # -- description --------------------------------------------------------------------------
+
+    @property
+    def output(self):
+        """The output tensor of the layer's only functional call."""
+        if len(self._inbound_nodes) != 1:
+            raise AttributeError(
+                f"layer {self.name!r} has {len(self._inbound_nodes)} functional calls; "
+                "its output is ambiguous (use the tensors returned by the calls)"
+            )
+        outputs = self._inbound_nodes[0].outputs
+        return outputs[0] if len(outputs) == 1 else outputs
+
+    def _rename(self, name: str) -> None:
+        """Rename the layer and the labels of its own weights (models keep names unique)."""
+        for record in self._weight_records:
+            record.variable.name = f"{name}/{record.variable.name.split('/', 1)[-1]}"
+        object.__setattr__(self, "name", name)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} name={self.name!r} built={self.built}>"
+
+
+def _fresh(output, inputs: list):
+    """``output`` itself, or an identity copy when it is an input or already has history.
+
+    A layer that returns its input unchanged (Dropout at inference) must not
+    overwrite the history of the input tensor.
+    """
+    if any(output is t for t in inputs) or has_history(output):
+        return th.dimshuffle(output, tuple(range(output.ndim)))
+    return output
+
+
+# ----------------------------------------------------------------------------- Input
+
+
+@register_layer
+class InputLayer(Layer):
+    """The source of a functional graph: it holds one symbolic input tensor."""
+
+    def __init__(self, shape: Sequence[int | None] | None = None, batch_size: int | None = None,
+                 dtype=None, name: str | None = None, batch_shape: Sequence[int | None] | None = None,
+                 **kwargs):
+        super().__init__(name=name, dtype=dtype, **kwargs)
+        if batch_shape is None:
+            if shape is None:
+                raise ValueError("InputLayer needs shape=(...) (without the batch dimension)")
+            batch_shape = (batch_size, *shape)
+        self.batch_shape = _checked_batch_shape(batch_shape)
+        tensor = th.tensor(self.name, self.dtype, self.batch_shape)
+        tensor._layer_history = (self, 0, 0)
+        self._inbound_nodes.append(Node(self, [], [tensor]))
+        self.built = True
+
+    def get_config(self) -> dict:
+        return {"batch_shape": list(self.batch_shape), "dtype": self.dtype, "name": self.name}
+
+    def _rename(self, name: str) -> None:
+        super()._rename(name)
+        self._inbound_nodes[0].outputs[0].name = name
+
+
+def _checked_batch_shape(batch_shape) -> tuple[int | None, ...]:
+    checked = tuple(batch_shape)
+    for dim in checked:
+        if dim is not None and (not isinstance(dim, (int, np.integer)) or dim < 0):
+            raise ValueError(f"Input shape entries must be ints >= 0 or None. Received: shape={checked[1:]}")
+    return tuple(None if d is None else int(d) for d in checked)
+
+
+def Input(shape: Sequence[int | None] | None = None, batch_size: int | None = None, dtype=None,
+          name: str | None = None, batch_shape: Sequence[int | None] | None = None) -> TensorVariable:
+    """A symbolic model input of ``shape`` (without the batch dimension), as in Keras.
+
+    ``layers.Input(shape=(64,))`` is a float32 tensor of static shape
+    ``(None, 64)`` whose history points at a new ``InputLayer``.
+    """
+    layer = InputLayer(shape=shape, batch_size=batch_size, dtype=dtype, name=name, batch_shape=batch_shape)
+    return layer._inbound_nodes[0].outputs[0]
+
+
+def describe_shape(shape) -> str:
+    """Keras-style text of a static shape: ``(None, 128)``."""
+    if isinstance(shape, list):
+        return ", ".join(describe_shape(s) for s in shape)
+    return format_shape(tuple(shape)).replace("?", "None")

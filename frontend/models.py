@@ -1,0 +1,572 @@
+"""Models: Sequential, functional ``Model(inputs, outputs)`` and subclassed ``Model``.
+
+A model is a layer (it can be called on tensors and nested in other
+models) that also trains (``compile``/``fit``/``evaluate``/``predict``
+come from ``training.Trainer``) and saves (``saving``).
+
+- Functional: ``Model(inputs, outputs)`` traces the layer calls recorded in
+  the tensors' history from ``outputs`` back to ``inputs`` into a list of
+  nodes in topological order; calling the model replays those nodes on new
+  tensors.  A layer called twice appears in two nodes and shares weights.
+- Sequential: a functional model grown one layer at a time; without an
+  ``Input`` it is built when it first sees data (or ``build(shape)``).
+- Subclassed: layers assigned as attributes are tracked (their weights are
+  the model's), ``call`` holds the computation; it is built on first use.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from theanine.frontend.layers.base import (
+    InputLayer, Input, Layer, Node, call_context, describe_shape, deserialize_layer,
+    has_history, history_of, register_layer, serialize_layer,
+)
+from theanine.frontend.training import Trainer
+from theanine.graph.basic import TensorVariable
+
+__all__ = ["Model", "Functional", "Sequential", "load_model"]
+
+
+class Model(Trainer, Layer):
+    """Base of every model; subclass it with layers as attributes and a ``call``.
+
+    ``Model(inputs, outputs)`` returns a ``Functional`` model, as in Keras.
+    """
+
+    def __new__(cls, *args, **kwargs):
+        if cls is Model and (args or "inputs" in kwargs or "outputs" in kwargs):
+            return super().__new__(Functional)
+        return super().__new__(cls)
+
+    def __init__(self, name: str | None = None, trainable: bool = True, dtype=None, **kwargs):
+        Layer.__init__(self, name=name, trainable=trainable, dtype=dtype, **kwargs)
+        self._init_trainer()
+        self._build_specs: list[tuple[tuple, str]] | None = None
+        self._n_outputs = 1
+        self._names_checked = False
+
+    # -- structure ------------------------------------------------------------------------------
+
+    @property
+    def layers(self) -> list[Layer]:
+        """The model's direct sublayers, in order."""
+        return self._sublayers()
+
+    def get_layer(self, name: str | None = None, index: int | None = None) -> Layer:
+        """A direct sublayer by name or by index in ``layers``."""
+        layers = self.layers
+        if index is not None:
+            if not -len(layers) <= index < len(layers):
+                raise ValueError(f"{self.name}.get_layer: index {index} out of range for {len(layers)} layers")
+            return layers[index]
+        for layer in layers:
+            if layer.name == name:
+                return layer
+        raise ValueError(f"{self.name} has no layer named {name!r}; layers: {[l.name for l in layers]}")
+
+    def _sublayers(self) -> list[Layer]:
+        layers = list(self._tracked_layers)
+        if not self._names_checked and self.built:
+            _make_names_unique(layers, self.name)
+            self._names_checked = True
+        return layers
+
+    # -- building subclassed models ---------------------------------------------------------------
+
+    def build(self, input_shape) -> None:
+        """Build a subclassed model by tracing ``call`` on placeholders of ``input_shape``."""
+        shapes = input_shape if isinstance(input_shape, list) else [input_shape]
+        self.build_from_specs([(tuple(s), self.dtype) for s in shapes], as_list=isinstance(input_shape, list))
+
+    def build_from_specs(self, specs: Sequence[tuple[tuple, str]], as_list: bool | None = None) -> None:
+        """Create the weights by calling the model on placeholders of ``(shape, dtype)``."""
+        if self.built:
+            return
+        self._build_specs = [(tuple(shape), str(dtype)) for shape, dtype in specs]
+        self._build_as_list = len(specs) > 1 if as_list is None else as_list
+        placeholders = [Input(batch_shape=shape, dtype=dtype) for shape, dtype in self._build_specs]
+        self.built = True
+        with call_context(training=False):
+            outputs = self.call(placeholders if self._build_as_list else placeholders[0])
+        self._n_outputs = len(outputs) if isinstance(outputs, (list, tuple, Mapping)) else 1
+
+    def _maybe_build(self, flat: list, is_list: bool) -> None:
+        if not self.built:
+            self.build_from_specs([(t.type.shape, t.dtype) for t in flat], as_list=is_list)
+
+    def input_specs(self) -> list[tuple[tuple, str]] | None:
+        """``(batch_shape, dtype)`` of each input, or None while unknown."""
+        return self._build_specs
+
+    # -- description ------------------------------------------------------------------------------
+
+    def summary(self, print_fn=None, line_length: int = 65) -> None:
+        """Print a Keras-style table: layer (type), output shape, parameter count, totals."""
+        (print_fn or print)(_format_summary(self, line_length))
+
+    def get_config(self) -> dict:
+        return {"name": self.name, "trainable": self.trainable}
+
+    @classmethod
+    def from_config(cls, config: dict) -> Model:
+        try:
+            return cls(**config)
+        except TypeError as exc:
+            raise TypeError(
+                f"cannot rebuild {cls.__name__} from its config {sorted(config)}: {exc}. A subclassed "
+                "model whose __init__ takes arguments must define get_config() returning them"
+            ) from exc
+
+    def save(self, path, include_optimizer: bool = True) -> None:
+        """Write the architecture, weights and optimizer state to one file (atomically)."""
+        from theanine.frontend import saving
+
+        saving.save_model(self, path, include_optimizer=include_optimizer)
+
+    def save_weights(self, path) -> None:
+        from theanine.frontend import saving
+
+        saving.save_weights(self, path)
+
+    def load_weights(self, path) -> None:
+        from theanine.frontend import saving
+
+        saving.load_weights(self, path)
+
+
+@register_layer
+class Functional(Model):
+    """A model defined by the graph of layer calls between ``inputs`` and ``outputs``."""
+
+    def __init__(self, inputs=None, outputs=None, name: str | None = None, trainable: bool = True, **kwargs):
+        super().__init__(name=name, trainable=trainable, **kwargs)
+        if inputs is not None or outputs is not None:
+            self._init_graph(inputs, outputs)
+
+    def _init_graph(self, inputs, outputs) -> None:
+        self._input_keys, self.inputs = _flatten_structure(inputs, "inputs")
+        self._output_keys, self.outputs = _flatten_structure(outputs, "outputs")
+        for tensor in self.inputs:
+            if not isinstance(history_of(tensor)[0], InputLayer):
+                raise ValueError(
+                    f"Model inputs must be tensors returned by layers.Input(...). Received: {tensor!r} made by "
+                    f"layer {history_of(tensor)[0].name!r}"
+                )
+        self._nodes = _topological_nodes(self.inputs, self.outputs)
+        self._graph_layers = _layers_of(self._nodes, self.inputs)
+        _make_names_unique(self._graph_layers, self.name)
+        self._build_specs = [(t.type.shape, t.dtype) for t in self.inputs]
+        self._build_as_list = self._input_keys is not None
+        self.built = True
+
+    def _sublayers(self) -> list[Layer]:
+        return [layer for layer in getattr(self, "_graph_layers", []) if not isinstance(layer, InputLayer)]
+
+    @property
+    def layers(self) -> list[Layer]:
+        return list(getattr(self, "_graph_layers", []))
+
+    @property
+    def input_names(self) -> list[str]:
+        if isinstance(self._input_keys, list) and self._input_keys and isinstance(self._input_keys[0], str):
+            return list(self._input_keys)
+        return [history_of(t)[0].name for t in self.inputs]
+
+    @property
+    def output_names(self) -> list[str]:
+        if isinstance(self._output_keys, list) and self._output_keys and isinstance(self._output_keys[0], str):
+            return list(self._output_keys)
+        return _unique([history_of(t)[0].name for t in self.outputs])
+
+    def build(self, input_shape) -> None:
+        """A functional model is built by construction."""
+
+    def call(self, inputs, training=None):
+        """Replay the recorded layer calls on ``inputs`` (a tensor, list or dict by input name)."""
+        flat = self._flatten_call_inputs(inputs)
+        values = {id(t): v for t, v in zip(self.inputs, flat)}
+        for node in self._nodes:
+            if isinstance(node.layer, InputLayer):
+                continue
+            args = [values[id(t)] for t in node.inputs]
+            outputs = node.layer(args if node.inputs_are_list else args[0], **node.call_kwargs)
+            outputs = list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
+            for tensor, value in zip(node.outputs, outputs):
+                values[id(tensor)] = value
+        return self._restructure_outputs([values[id(t)] for t in self.outputs])
+
+    def _flatten_call_inputs(self, inputs) -> list:
+        if isinstance(inputs, Mapping):
+            missing = [n for n in self.input_names if n not in inputs]
+            if missing:
+                raise ValueError(f"{self.name}: missing input(s) {missing}; given {sorted(inputs)}")
+            return [inputs[n] for n in self.input_names]
+        flat = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
+        if len(flat) != len(self.inputs):
+            raise ValueError(f"{self.name} expects {len(self.inputs)} input(s), received {len(flat)}")
+        return flat
+
+    def _restructure_outputs(self, flat: list):
+        if self._output_keys is None:
+            return flat[0]
+        if self._output_keys and isinstance(self._output_keys[0], str):
+            return dict(zip(self._output_keys, flat))
+        return flat
+
+    def get_config(self) -> dict:
+        """The layers and the node list (which layer is called on which tensors), in order."""
+        node_ids: dict[int, tuple[str, int]] = {}
+        counts: dict[str, int] = {}
+        nodes = []
+        for node in self._nodes:
+            name = node.layer.name
+            node_ids[id(node)] = (name, counts.get(name, 0))
+            counts[name] = counts.get(name, 0) + 1
+            if not isinstance(node.layer, InputLayer):
+                nodes.append({
+                    "layer": name,
+                    "args": [_tensor_ref(t, node_ids) for t in node.inputs],
+                    "is_list": node.inputs_are_list,
+                    "kwargs": dict(node.call_kwargs),
+                })
+        return {
+            "name": self.name,
+            "trainable": self.trainable,
+            "layers": [serialize_layer(layer) for layer in self._graph_layers],
+            "nodes": nodes,
+            "inputs": [_tensor_ref(t, node_ids) for t in self.inputs],
+            "outputs": [_tensor_ref(t, node_ids) for t in self.outputs],
+            "input_keys": self._input_keys,
+            "output_keys": self._output_keys,
+        }
+
+    @classmethod
+    def from_config(cls, config: dict) -> Functional:
+        layers = {}
+        for spec in config["layers"]:
+            layer = deserialize_layer(spec)
+            layers[layer.name] = layer
+        tensors: dict[tuple[str, int, int], TensorVariable] = {}
+        calls: dict[str, int] = {}
+        for name, layer in layers.items():
+            if isinstance(layer, InputLayer):
+                tensors[(name, 0, 0)] = layer._inbound_nodes[0].outputs[0]
+                calls[name] = 1
+        for entry in config["nodes"]:
+            layer = _named(layers, entry["layer"])
+            args = [_resolve_ref(tensors, ref) for ref in entry["args"]]
+            outputs = layer(args if entry["is_list"] else args[0], **entry.get("kwargs", {}))
+            outputs = list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
+            index = calls.get(layer.name, 0)
+            calls[layer.name] = index + 1
+            for k, tensor in enumerate(outputs):
+                tensors[(layer.name, index, k)] = tensor
+        inputs = _restructure([_resolve_ref(tensors, r) for r in config["inputs"]], config.get("input_keys"))
+        outputs = _restructure([_resolve_ref(tensors, r) for r in config["outputs"]], config.get("output_keys"))
+        model = cls(inputs=inputs, outputs=outputs, name=config.get("name"), trainable=config.get("trainable", True))
+        return model
+
+
+@register_layer
+class Sequential(Functional):
+    """A linear stack of layers: ``Sequential([Input(shape=(64,)), Dense(10)])`` or ``.add``."""
+
+    def __init__(self, layers: Sequence | None = None, name: str | None = None, trainable: bool = True, **kwargs):
+        Model.__init__(self, name=name, trainable=trainable, **kwargs)
+        self._stack: list[Layer] = []
+        self._input_tensor: TensorVariable | None = None
+        self._graph_layers: list[Layer] = []
+        self.inputs = self.outputs = None
+        for layer in layers or []:
+            self.add(layer)
+
+    def add(self, layer) -> None:
+        """Append a layer (or set the input with an ``Input`` tensor / ``InputLayer``)."""
+        if isinstance(layer, InputLayer):
+            layer = layer._inbound_nodes[0].outputs[0]
+        if isinstance(layer, TensorVariable) and has_history(layer) and \
+                isinstance(history_of(layer)[0], InputLayer):
+            if self._input_tensor is not None or self._stack:
+                raise ValueError(f"{self.name}: an Input can only be the first entry of a Sequential model")
+            self._input_tensor = layer
+            self._rebuild_graph()
+            return
+        if not isinstance(layer, Layer):
+            raise TypeError(f"Sequential.add expects a Layer or layers.Input(...). Received: {type(layer).__name__}")
+        if self._input_tensor is None and not self._stack and layer._declared_input_shape is not None:
+            self._input_tensor = Input(batch_shape=layer._declared_input_shape)
+        self._stack.append(layer)
+        if self._input_tensor is not None:
+            self._extend_graph(layer)
+
+    def _extend_graph(self, layer: Layer) -> None:
+        current = self.outputs[0] if self.outputs else self._input_tensor
+        output = layer(current)
+        if isinstance(output, (list, tuple)):
+            raise ValueError(f"{self.name}: layer {layer.name!r} returns several tensors; use a functional Model")
+        self._init_graph(self._input_tensor, output)
+
+    def _rebuild_graph(self) -> None:
+        if self._input_tensor is None:
+            return
+        output = self._input_tensor
+        for layer in self._stack:
+            output = layer(output)
+        self._init_graph(self._input_tensor, output)
+
+    def build(self, input_shape=None) -> None:
+        """Build a Sequential model that has no Input yet, from a batch shape."""
+        if self.built:
+            return
+        if input_shape is None:
+            raise ValueError(f"{self.name} has no Input; call build(input_shape) or fit it on data")
+        self._input_tensor = Input(batch_shape=tuple(input_shape), dtype=self.dtype)
+        self._rebuild_graph()
+
+    def build_from_specs(self, specs, as_list: bool | None = None) -> None:
+        if self.built:
+            return
+        if len(specs) != 1:
+            raise ValueError(f"a Sequential model has one input; received {len(specs)} input arrays")
+        shape, dtype = specs[0]
+        self._input_tensor = Input(batch_shape=tuple(shape), dtype=dtype)
+        self._rebuild_graph()
+
+    def _sublayers(self) -> list[Layer]:
+        return list(self._stack)
+
+    @property
+    def layers(self) -> list[Layer]:
+        return list(self._stack)
+
+    def get_config(self) -> dict:
+        config = {"name": self.name, "trainable": self.trainable,
+                  "layers": [serialize_layer(layer) for layer in self._stack]}
+        if self._input_tensor is not None:
+            config["input"] = {"batch_shape": list(self._input_tensor.type.shape),
+                               "dtype": self._input_tensor.dtype,
+                               "name": history_of(self._input_tensor)[0].name}
+        return config
+
+    @classmethod
+    def from_config(cls, config: dict) -> Sequential:
+        model = cls(name=config.get("name"), trainable=config.get("trainable", True))
+        if config.get("input") is not None:
+            spec = config["input"]
+            model.add(Input(batch_shape=spec["batch_shape"], dtype=spec["dtype"], name=spec.get("name")))
+        for spec in config["layers"]:
+            model.add(deserialize_layer(spec))
+        return model
+
+
+def load_model(path, custom_objects: Mapping | None = None, compile: bool = True) -> Model:
+    """Restore a model written by ``model.save`` (see ``saving.load_model``)."""
+    from theanine.frontend import saving
+
+    return saving.load_model(path, custom_objects=custom_objects, compile=compile)
+
+
+# ----------------------------------------------------------------------------- graph helpers
+
+
+def _flatten_structure(value, what: str) -> tuple[list | None, list]:
+    """``(keys, tensors)``: keys None for one tensor, ints for a list, names for a dict."""
+    if isinstance(value, Mapping):
+        return list(value), [value[k] for k in value]
+    if isinstance(value, (list, tuple)):
+        if not value:
+            raise ValueError(f"Model {what} must not be empty")
+        tensors = list(value)
+        return list(range(len(tensors))), _checked_tensors(tensors, what)
+    return None, _checked_tensors([value], what)
+
+
+def _checked_tensors(tensors: list, what: str) -> list:
+    for i, tensor in enumerate(tensors):
+        if not isinstance(tensor, TensorVariable) or not has_history(tensor):
+            raise ValueError(
+                f"Model {what}[{i}] must be a tensor produced by layers.Input or a layer call. "
+                f"Received: {tensor!r}"
+            )
+    return tensors
+
+
+def _restructure(flat: list, keys):
+    if keys is None:
+        return flat[0]
+    if keys and isinstance(keys[0], str):
+        return dict(zip(keys, flat))
+    return flat
+
+
+def _node_of(tensor) -> Node:
+    layer, node_index, _ = history_of(tensor)
+    return layer._inbound_nodes[node_index]
+
+
+def _topological_nodes(inputs: list, outputs: list) -> list[Node]:
+    """The nodes between ``inputs`` and ``outputs``, each after the nodes it reads (iterative DFS)."""
+    input_ids = {id(t) for t in inputs}
+    order: list[Node] = []
+    done: set[int] = set()
+    stack: list[tuple[Node, bool]] = [(_node_of(t), False) for t in reversed(outputs)]
+    while stack:
+        node, expanded = stack.pop()
+        if id(node) in done:
+            continue
+        if expanded:
+            done.add(id(node))
+            order.append(node)
+            continue
+        if isinstance(node.layer, InputLayer) and id(node.outputs[0]) not in input_ids:
+            raise ValueError(
+                f"Graph disconnected: the outputs depend on input {node.layer.name!r}, which is not among "
+                f"the model inputs {[history_of(t)[0].name for t in inputs]}"
+            )
+        stack.append((node, True))
+        for tensor in reversed(node.inputs):
+            parent = _node_of(tensor)
+            if id(parent) not in done:
+                stack.append((parent, False))
+    for tensor in inputs:
+        if id(_node_of(tensor)) not in done:
+            order.insert(0, _node_of(tensor))
+            done.add(id(_node_of(tensor)))
+    return order
+
+
+def _layers_of(nodes: list[Node], inputs: list) -> list[Layer]:
+    """Unique layers of ``nodes``: the input layers (in input order) first, then by first call."""
+    layers: list[Layer] = [history_of(t)[0] for t in inputs]
+    for node in nodes:
+        if not any(node.layer is known for known in layers):
+            layers.append(node.layer)
+    return layers
+
+
+def _make_names_unique(layers: list[Layer], model_name: str) -> None:
+    """Give auto-named layers ``dense``, ``dense_1``, ...; reject duplicate user names."""
+    taken: dict[str, Layer] = {}
+    for layer in layers:
+        if layer._auto_named:
+            continue
+        if layer.name in taken and taken[layer.name] is not layer:
+            raise ValueError(f"model {model_name!r}: two different layers are named {layer.name!r}")
+        taken[layer.name] = layer
+    for layer in layers:
+        if not layer._auto_named or any(layer is t for t in taken.values()):
+            continue
+        base = layer.name.rsplit("_", 1)[0] if _has_numeric_suffix(layer.name) else layer.name
+        name, k = base, 0
+        while name in taken:
+            k += 1
+            name = f"{base}_{k}"
+        if name != layer.name:
+            layer._rename(name)
+        taken[name] = layer
+
+
+def _has_numeric_suffix(name: str) -> bool:
+    head, _, tail = name.rpartition("_")
+    return bool(head) and tail.isdigit()
+
+
+def _unique(names: list[str]) -> list[str]:
+    seen: dict[str, int] = {}
+    out = []
+    for name in names:
+        count = seen.get(name, 0)
+        out.append(name if count == 0 else f"{name}_{count}")
+        seen[name] = count + 1
+    return out
+
+
+def _tensor_ref(tensor, node_ids: dict[int, tuple[str, int]]) -> list:
+    layer, node_index, tensor_index = history_of(tensor)
+    name, local_index = node_ids[id(layer._inbound_nodes[node_index])]
+    return [name, local_index, tensor_index]
+
+
+def _resolve_ref(tensors: dict, ref) -> TensorVariable:
+    key = (str(ref[0]), int(ref[1]), int(ref[2]))
+    if key not in tensors:
+        raise ValueError(f"model config refers to tensor {list(key)}, which no earlier node produces")
+    return tensors[key]
+
+
+def _named(layers: dict, name: str) -> Layer:
+    if name not in layers:
+        raise ValueError(f"model config calls layer {name!r}, which is not in its layer list {sorted(layers)}")
+    return layers[name]
+
+
+# ----------------------------------------------------------------------------- summary
+
+
+def _format_summary(model: Model, line_length: int) -> str:
+    """The Keras 2 text table; functional graphs get a "Connected to" column."""
+    graph = isinstance(model, Functional) and not isinstance(model, Sequential) and model.built
+    headers = ["Layer (type)", "Output Shape", "Param #"] + (["Connected to"] if graph else [])
+    widths = [int(line_length * f) for f in ((0.33, 0.55, 0.67, 1.0) if graph else (0.45, 0.85, 1.0))]
+    widths = [w - p for w, p in zip(widths, [0] + widths[:-1])]
+    rows = [[f"{layer.name} ({type(layer).__name__})", _output_shape_text(model, layer),
+             f"{layer.count_params():,}"] + ([_connections(model, layer)] if graph else [])
+            for layer in model.layers]
+    total = sum(widths)
+    lines = [f'Model: "{model.name}"', "_" * total, _row(headers, widths), "=" * total]
+    for i, row in enumerate(rows):
+        lines.append(_row(row, widths))
+        lines.append("=" * total if i == len(rows) - 1 else "_" * total)
+    if not rows:
+        lines.append("=" * total)
+    trainable = _param_count(model.trainable_weights)
+    non_trainable = _param_count(model.non_trainable_weights)
+    lines += [
+        f"Total params: {trainable + non_trainable:,} ({_bytes_text(model.weights)})",
+        f"Trainable params: {trainable:,} ({_bytes_text(model.trainable_weights)})",
+        f"Non-trainable params: {non_trainable:,} ({_bytes_text(model.non_trainable_weights)})",
+        "_" * total,
+    ]
+    return "\n".join(lines)
+
+
+def _row(cells: list[str], widths: list[int]) -> str:
+    return "".join(f" {cell}".ljust(width) for cell, width in zip(cells, widths)).rstrip()
+
+
+def _model_nodes_of(model: Model, layer: Layer) -> list[Node]:
+    nodes = getattr(model, "_nodes", None)
+    if nodes is None:
+        return list(layer._inbound_nodes)
+    return [node for node in nodes if node.layer is layer]
+
+
+def _output_shape_text(model: Model, layer: Layer) -> str:
+    nodes = _model_nodes_of(model, layer)
+    if len(nodes) != 1:
+        return "multiple" if nodes else "?"
+    shapes = [t.type.shape for t in nodes[0].outputs]
+    return describe_shape(shapes if len(shapes) > 1 else shapes[0])
+
+
+def _connections(model: Model, layer: Layer) -> str:
+    parts = []
+    for node in _model_nodes_of(model, layer):
+        for tensor in node.inputs:
+            source, node_index, tensor_index = history_of(tensor)
+            parts.append(f"{source.name}[{node_index}][{tensor_index}]")
+    return ", ".join(parts)
+
+
+def _param_count(weights) -> int:
+    return int(sum(w.get_value(borrow=True).size for w in weights))
+
+
+def _bytes_text(weights) -> str:
+    size = float(sum(w.get_value(borrow=True).nbytes for w in weights))
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:.2f} {unit}"
+        size /= 1024
+    return f"{size:.2f} GB"

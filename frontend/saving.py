@@ -1,0 +1,326 @@
+"""Saving and loading models: one zip file, JSON plus ``.npy`` arrays, no pickle.
+
+A ``.theanine`` model file is a zip archive holding
+
+- ``metadata.json``: ``{"format": "theanine.model", "format_version": 1, ...}``;
+- ``model.json``: the architecture (``{"class_name", "config"}`` of the
+  model, layers nested inside), how a subclassed model was built (input
+  shapes and dtypes) and the compile arguments (optimizer config, losses,
+  metrics, loss weights) when they are serializable;
+- ``weights/<k>.npy``: the model weights in ``model.weights`` order, with
+  their names and shapes listed in ``model.json``;
+- ``optimizer/<k>.npy``: the optimizer state (``optimizer.variables()``);
+- ``random/<k>.npy``: the states of the layers' random streams (Dropout), so
+  training resumes with the same masks.
+
+Loading reads JSON and arrays with ``np.load(allow_pickle=False)`` only;
+classes are found by name among the built-in ones or the caller's
+``custom_objects``.  Every problem with a file (not a zip, truncated, a
+corrupt member, a missing entry, an unknown class) raises ``ValueError``
+naming the file.  Writes are atomic: the archive is written to a
+temporary file in the same directory, flushed to disk, then renamed over
+the target, so a failure midway leaves the previous file intact.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import tempfile
+import zipfile
+import zlib
+from collections.abc import Callable, Iterator, Mapping
+
+import numpy as np
+
+import theanine as th
+from theanine.frontend import losses as losses_module
+from theanine.frontend import metrics as metrics_module
+from theanine.frontend import optimizers
+from theanine.frontend.layers.base import custom_object_scope, deserialize_layer, serialize_layer
+
+__all__ = ["save_model", "load_model", "save_weights", "load_weights", "atomic_write"]
+
+FORMAT = "theanine.model"
+WEIGHTS_FORMAT = "theanine.weights"
+FORMAT_VERSION = 1
+
+
+# ----------------------------------------------------------------------------- writing
+
+
+@contextlib.contextmanager
+def atomic_write(path) -> Iterator[io.BufferedWriter]:
+    """Yield a file to write; on success it replaces ``path`` atomically, on failure it vanishes."""
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    handle = tempfile.NamedTemporaryFile(dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".tmp",
+                                         delete=False)
+    try:
+        with handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(handle.name, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(handle.name)
+        raise
+    _fsync_directory(directory)
+
+
+def _fsync_directory(directory: str) -> None:
+    """Make the rename durable (POSIX); a no-op where directories cannot be opened."""
+    with contextlib.suppress(OSError):
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _write_json(archive: zipfile.ZipFile, name: str, value) -> None:
+    archive.writestr(name, json.dumps(value, indent=1, sort_keys=False))
+
+
+def _write_array(archive: zipfile.ZipFile, name: str, array: np.ndarray) -> None:
+    buffer = io.BytesIO()
+    np.save(buffer, np.asarray(array), allow_pickle=False)
+    archive.writestr(name, buffer.getvalue())
+
+
+def _write_arrays(archive: zipfile.ZipFile, folder: str, arrays: list[np.ndarray]) -> None:
+    for index, array in enumerate(arrays):
+        _write_array(archive, f"{folder}/{index:05d}.npy", array)
+
+
+def _weight_table(model) -> list[dict]:
+    return [{"name": w.name, "shape": list(w.get_value(borrow=True).shape), "dtype": w.dtype} for w in model.weights]
+
+
+def save_model(model, path, include_optimizer: bool = True) -> None:
+    """Write ``model`` (architecture, weights, compile config, optimizer and random state) to ``path``."""
+    description = {
+        "model": serialize_layer(model),
+        "build": _build_config(model),
+        "weights": _weight_table(model),
+        "compile": _compile_config(model) if include_optimizer else None,
+    }
+    optimizer_state = model.optimizer.get_variable_values() if include_optimizer and model.optimizer else []
+    random_states = [s.get_value() for s in model._random_states()]
+    with atomic_write(path) as handle, zipfile.ZipFile(handle, "w", zipfile.ZIP_DEFLATED) as archive:
+        _write_json(archive, "metadata.json", _metadata(FORMAT))
+        _write_json(archive, "model.json", description)
+        _write_arrays(archive, "weights", model.get_weights())
+        _write_arrays(archive, "optimizer", optimizer_state)
+        _write_arrays(archive, "random", random_states)
+
+
+def save_weights(model, path) -> None:
+    """Write only the weights (in ``model.weights`` order) to ``path``, atomically."""
+    with atomic_write(path) as handle, zipfile.ZipFile(handle, "w", zipfile.ZIP_DEFLATED) as archive:
+        _write_json(archive, "metadata.json", _metadata(WEIGHTS_FORMAT))
+        _write_json(archive, "model.json", {"weights": _weight_table(model)})
+        _write_arrays(archive, "weights", model.get_weights())
+
+
+def _metadata(kind: str) -> dict:
+    return {"format": kind, "format_version": FORMAT_VERSION, "theanine_version": th.__version__}
+
+
+def _build_config(model) -> list | None:
+    specs = model.input_specs()
+    if specs is None:
+        return None
+    return [{"shape": list(shape), "dtype": dtype} for shape, dtype in specs]
+
+
+def _compile_config(model) -> dict | None:
+    """The compile() arguments as JSON, or None when the model is not compiled."""
+    if not model.compiled:
+        return None
+    args = model._compile_args
+    return {
+        "optimizer": optimizers.serialize(model.optimizer),
+        "loss": _serialize_tree(args["loss"], losses_module.serialize),
+        "metrics": _serialize_tree(args["metrics"], metrics_module.serialize),
+        "loss_weights": args["loss_weights"],
+    }
+
+
+def _serialize_tree(value, serialize: Callable):
+    """Strings stay strings; objects become their config; lists and dicts are walked."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, Mapping):
+        return {k: _serialize_tree(v, serialize) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_serialize_tree(v, serialize) for v in value]
+    return serialize(value)
+
+
+# ----------------------------------------------------------------------------- reading
+
+
+class _Archive:
+    """Checked access to the members of a model file; every failure names the file."""
+
+    def __init__(self, path, expected_format: str):
+        self.path = os.fspath(path)
+        try:
+            self.zip = zipfile.ZipFile(self.path, "r")
+        except FileNotFoundError:
+            raise
+        except (zipfile.BadZipFile, OSError, EOFError) as exc:
+            raise ValueError(
+                f"cannot read {self.path!r}: it is not a theanine file or it is truncated/corrupt ({exc})"
+            ) from exc
+        try:
+            self._check_metadata(expected_format)
+        except BaseException:
+            self.zip.close()
+            raise
+
+    def _check_metadata(self, expected_format: str) -> None:
+        metadata = self.json("metadata.json")
+        if not isinstance(metadata, Mapping) or metadata.get("format") != expected_format:
+            raise ValueError(
+                f"{self.path!r} is not a {expected_format} file (metadata says format="
+                f"{metadata.get('format') if isinstance(metadata, Mapping) else metadata!r})"
+            )
+        if metadata.get("format_version") != FORMAT_VERSION:
+            raise ValueError(
+                f"{self.path!r} has format_version {metadata.get('format_version')!r}; this theanine reads "
+                f"version {FORMAT_VERSION}"
+            )
+
+    def close(self) -> None:
+        self.zip.close()
+
+    def read(self, name: str) -> bytes:
+        try:
+            return self.zip.read(name)
+        except KeyError as exc:
+            raise ValueError(f"{self.path!r} is incomplete: the entry {name!r} is missing") from exc
+        except (zipfile.BadZipFile, zlib.error, OSError, EOFError, ValueError) as exc:
+            raise ValueError(f"{self.path!r} is corrupt: cannot read entry {name!r} ({exc})") from exc
+
+    def json(self, name: str):
+        try:
+            return json.loads(self.read(name).decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ValueError(f"{self.path!r} is corrupt: entry {name!r} is not valid JSON ({exc})") from exc
+
+    def array(self, name: str) -> np.ndarray:
+        try:
+            return np.load(io.BytesIO(self.read(name)), allow_pickle=False)
+        except ValueError as exc:
+            if str(exc).startswith(repr(self.path)):
+                raise
+            raise ValueError(f"{self.path!r} is corrupt: entry {name!r} is not a NumPy array ({exc})") from exc
+
+    def arrays(self, folder: str) -> list[np.ndarray]:
+        names = sorted(n for n in self.zip.namelist() if n.startswith(f"{folder}/") and n.endswith(".npy"))
+        expected = [f"{folder}/{i:05d}.npy" for i in range(len(names))]
+        if names != expected:
+            raise ValueError(f"{self.path!r} is corrupt: the entries of {folder}/ are not numbered 0..{len(names) - 1}")
+        return [self.array(n) for n in names]
+
+
+@contextlib.contextmanager
+def _open(path, expected_format: str) -> Iterator[_Archive]:
+    archive = _Archive(path, expected_format)
+    try:
+        yield archive
+    finally:
+        archive.close()
+
+
+def load_model(path, custom_objects: Mapping | None = None, compile: bool = True):
+    """Rebuild the model saved at ``path``: same predictions bit for bit, training resumes.
+
+    ``custom_objects`` maps class names to user classes (custom layers or
+    models) and function names to functions (Lambda layers, custom losses).
+    """
+    with _open(path, FORMAT) as archive, custom_object_scope(custom_objects):
+        description = archive.json("model.json")
+        model = _rebuild(archive.path, description, custom_objects)
+        _set_weights(archive, model, description.get("weights"))
+        if compile and description.get("compile"):
+            _compile_from_config(archive.path, model, description["compile"], custom_objects)
+            model.optimizer.set_variable_values(archive.arrays("optimizer"))
+        random_states = archive.arrays("random")
+        if random_states:
+            model._pending_state["random"] = random_states
+    return model
+
+
+def _rebuild(path: str, description, custom_objects):
+    if not isinstance(description, Mapping) or "model" not in description:
+        raise ValueError(f"{path!r} is corrupt: model.json has no 'model' entry")
+    try:
+        model = deserialize_layer(description["model"], custom_objects)
+    except ValueError as exc:
+        raise ValueError(f"cannot load {path!r}: {exc}") from exc
+    except (KeyError, TypeError) as exc:
+        raise ValueError(f"cannot load {path!r}: the model config is invalid ({type(exc).__name__}: {exc})") from exc
+    build = description.get("build")
+    if not model.built and build:
+        model.build_from_specs([(tuple(spec["shape"]), spec["dtype"]) for spec in build])
+    return model
+
+
+def _set_weights(archive: _Archive, model, table) -> None:
+    values = archive.arrays("weights")
+    weights = model.weights
+    if len(values) != len(weights):
+        raise ValueError(
+            f"{archive.path!r} holds {len(values)} weight arrays but the rebuilt model has {len(weights)} weights"
+        )
+    for index, (weight, value) in enumerate(zip(weights, values)):
+        expected = weight.get_value(borrow=True)
+        if value.shape != expected.shape or value.dtype != expected.dtype:
+            name = table[index]["name"] if table and index < len(table) else f"#{index}"
+            raise ValueError(
+                f"{archive.path!r}: weight {name} has shape {value.shape} and dtype {value.dtype}; the model "
+                f"expects {expected.shape} {expected.dtype} for {weight.name}"
+            )
+    model.set_weights(values)
+
+
+def _compile_from_config(path: str, model, config: Mapping, custom_objects) -> None:
+    try:
+        model.compile(
+            optimizer=optimizers.deserialize(config["optimizer"], custom_objects),
+            loss=_deserialize_tree(config["loss"], lambda c: losses_module.get(c, custom_objects)),
+            metrics=_deserialize_tree(config.get("metrics"), lambda c: metrics_module.get(c, custom_objects=custom_objects)),
+            loss_weights=config.get("loss_weights"),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"cannot load {path!r}: the compile config is invalid ({exc})") from exc
+
+
+def _deserialize_tree(value, deserialize: Callable):
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, Mapping) and "class_name" in value:
+        return deserialize(value)
+    if isinstance(value, Mapping):
+        return {k: _deserialize_tree(v, deserialize) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_deserialize_tree(v, deserialize) for v in value]
+    return value
+
+
+def load_weights(model, path) -> None:
+    """Load weights written by ``save_weights`` (or ``save``) into a model of the same architecture."""
+    with contextlib.ExitStack() as stack:
+        try:
+            archive = stack.enter_context(_open(path, WEIGHTS_FORMAT))
+        except ValueError as exc:
+            if "is not a theanine.weights file" not in str(exc):
+                raise
+            archive = stack.enter_context(_open(path, FORMAT))
+        _set_weights(archive, model, archive.json("model.json").get("weights"))
