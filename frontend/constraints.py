@@ -102,11 +102,15 @@ REGISTRY: Mapping[str, type] = {
 """Constraint classes by class name and Keras' snake_case name."""
 
 
-def serialize(constraint: Constraint) -> dict:
+def serialize(constraint: Constraint | None) -> dict | None:
+    """``{"class_name": ..., "config": ...}`` (None stays None)."""
+    if constraint is None:
+        return None
     return {"class_name": type(constraint).__name__, "config": constraint.get_config()}
 
 
 def deserialize(config: Mapping, custom_objects: Mapping | None = None) -> Constraint:
+    """A constraint from ``serialize``'s dict."""
     return _lookup(config.get("class_name"), custom_objects).from_config(dict(config.get("config") or {}))
 
 

@@ -309,8 +309,10 @@ REGISTRY: Mapping[str, type] = {**{cls.__name__: cls for cls in _CLASSES}, **_AL
 """Initializer classes by class name and by Keras' snake_case alias."""
 
 
-def serialize(initializer: Initializer) -> dict:
-    """``{"class_name": ..., "config": ...}``, the form ``deserialize``/``get`` read back."""
+def serialize(initializer: Initializer | None) -> dict | None:
+    """``{"class_name": ..., "config": ...}``, the form ``deserialize``/``get`` read back (None stays None)."""
+    if initializer is None:
+        return None
     return {"class_name": type(initializer).__name__, "config": initializer.get_config()}
 
 

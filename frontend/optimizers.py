@@ -273,7 +273,9 @@ class Optimizer:
         return [self.iterations, *rate, *self._shared_state.values(), *slots]
 
     def get_variable_values(self) -> list[np.ndarray]:
-        """Copies of the values of ``variables()``."""
+        """Copies of the values of ``variables()`` (or of restored values still waiting for ``build``)."""
+        if self._pending_values is not None:
+            return [np.array(value) for value in self._pending_values]
         return [variable.get_value() for variable in self.variables()]
 
     def set_variable_values(self, values: Sequence[np.ndarray]) -> None:
@@ -302,6 +304,8 @@ class Optimizer:
         if len(params) != len(grads):
             raise ValueError(f"{self.name}.get_updates: {len(params)} params but {len(grads)} grads")
         kept = [(p, g) for p, g in zip(params, grads) if g is not None]
+        if params and not kept:
+            raise ValueError(f"{self.name}.get_updates: no gradients provided for any variable")
         params = [p for p, _ in kept]
         self.build(params)
         gradients = self._clip([th.cast(g, p.dtype) for p, g in kept])

@@ -78,11 +78,15 @@ REGISTRY: Mapping[str, type] = {"L1": L1, "L2": L2, "L1L2": L1L2, "l1": L1, "l2"
 """Regularizer classes by class name and Keras' snake_case name."""
 
 
-def serialize(regularizer: Regularizer) -> dict:
+def serialize(regularizer: Regularizer | None) -> dict | None:
+    """``{"class_name": ..., "config": ...}`` (None stays None)."""
+    if regularizer is None:
+        return None
     return {"class_name": type(regularizer).__name__, "config": regularizer.get_config()}
 
 
 def deserialize(config: Mapping, custom_objects: Mapping | None = None) -> Regularizer:
+    """A regularizer from ``serialize``'s dict."""
     return _lookup(config.get("class_name"), custom_objects).from_config(dict(config.get("config") or {}))
 
 
