@@ -12,8 +12,9 @@ its partner is larger is an error, not a silent broadcast, so the gradient
 (which must sum over broadcast axes) is fixed when the graph is built.
 
 Python numbers follow NumPy 2 (NEP 50): beside tensors they are "weak" and
-take the tensors' dtype (``x_float32 * 2.0`` is float32, ``x_int32 * 1.5``
-float64, ``x_int8 + 200`` raises OverflowError).  Comparisons accept any
+take the dtype NumPy computes in (``x_float32 * 2.0`` is float32,
+``x_int32 * 1.5`` float64, ``x_int8 / 1000`` float64, ``x_int8 + 200``
+raises OverflowError).  Comparisons accept any
 Python int (``x_uint8 < -1`` is all False) and ``clip`` clamps out-of-range
 integer bounds, as NumPy does.  When every operand is a Python number they
 are converted together, a float result taking ``config.floatX``.
@@ -32,7 +33,7 @@ from theanine.graph.op import Op
 from theanine.graph.tensor import as_tensor_variable
 from theanine.graph.type import TensorType, format_shape, is_discrete
 
-__all__ = ["ScalarOp", "Elemwise", "elemwise_inputs", "broadcast_shapes"]
+__all__ = ["ScalarOp", "Elemwise", "elemwise_inputs", "weak_dtype", "broadcast_shapes"]
 
 GradFn = Callable[[Sequence[Variable], Sequence[Variable], Sequence[Variable]], list]
 
@@ -131,22 +132,49 @@ def broadcast_shapes(shapes: Sequence[tuple[int | None, ...]], what: str) -> tup
     return tuple(out)
 
 
-def elemwise_inputs(values: Sequence, out_of_range_ints: str = "raise") -> list[Variable]:
+def elemwise_inputs(values: Sequence, scalar_op: ScalarOp | None = None) -> list[Variable]:
     """Turn operands into tensor variables, treating Python numbers as NumPy 2 does.
 
-    A Python int/float/bool beside tensors is "weak": it takes the dtype the
-    tensors dictate (``x_float32 * 2.0`` stays float32), which NumPy's own
-    ``result_type`` computes for us.  See ``ScalarOp`` for
-    ``out_of_range_ints``.
+    A Python int/float beside tensors is "weak": it takes the dtype NumPy
+    would convert it to for this op (``x_float32 * 2.0`` stays float32);
+    see ``weak_dtype``.  A Python bool is an ordinary (strong) bool.
     """
     strong = {i: as_tensor_variable(v) for i, v in enumerate(values) if not _is_python_number(v)}
     if not strong:
         return _all_python_numbers(values)
-    strong_dtypes = [v.dtype for v in strong.values()]
+    operands = [strong[i].type.dtype if i in strong else v for i, v in enumerate(values)]
+    policy = scalar_op.out_of_range_ints if scalar_op is not None else "raise"
     return [
-        strong[i] if i in strong else _weak_constant(v, strong_dtypes, out_of_range_ints)
+        strong[i] if i in strong else _weak_constant(v, weak_dtype(scalar_op, operands, i), operands, policy)
         for i, v in enumerate(values)
     ]
+
+
+def weak_dtype(scalar_op: ScalarOp | None, operands: Sequence, index: int) -> np.dtype:
+    """The dtype NumPy 2 converts the Python number ``operands[index]`` to.
+
+    ``operands`` holds dtype names for tensors and the Python numbers
+    themselves.  For a ufunc it is the dtype of the inner loop NumPy picks
+    (``x_int8 / 2`` divides in float64, ``arctan2(x_int8, 2)`` in float16,
+    ``x_int8 + 2`` adds in int8); otherwise NumPy's ``result_type`` of all
+    operands, the numbers weak (as ``np.where`` and ``np.clip`` do).
+    """
+    impl = scalar_op.impl if scalar_op is not None else None
+    if isinstance(impl, np.ufunc):
+        spec = tuple(np.dtype(o) if isinstance(o, str) else _weak_python_type(o) for o in operands)
+        try:
+            return impl.resolve_dtypes(spec + (None,) * impl.nout)[index]
+        except (TypeError, ValueError):
+            pass
+    try:
+        return np.result_type(*operands)
+    except TypeError as exc:
+        raise TypeError(f"cannot combine operands {list(operands)!r}: {exc}") from exc
+
+
+def _weak_python_type(value):
+    """What ``ufunc.resolve_dtypes`` takes for a Python number: its type, bool as np.bool."""
+    return np.dtype(bool) if isinstance(value, bool) else type(value)
 
 
 def _is_python_number(value) -> bool:
@@ -164,25 +192,22 @@ def _all_python_numbers(values: Sequence) -> list[Variable]:
     return [Constant(np.asarray(v, dtype=dtype)) for v in values]
 
 
-def _weak_constant(value, strong_dtypes: list[str], out_of_range_ints: str) -> Constant:
-    """A constant for the Python number ``value`` beside tensors of ``strong_dtypes``."""
-    try:
-        dtype = np.result_type(*strong_dtypes, value)
-    except TypeError as exc:
-        raise TypeError(f"cannot combine {value!r} with tensors of dtypes {strong_dtypes}: {exc}") from exc
-    if isinstance(value, bool) or dtype.kind not in "iu" or not isinstance(value, numbers.Integral):
+def _weak_constant(value, dtype: np.dtype, operands: Sequence, policy: str) -> Constant:
+    """A constant holding the Python number ``value`` in ``dtype``, or per ``policy``."""
+    if dtype.kind not in "iub" or isinstance(value, bool) or not isinstance(value, numbers.Integral):
         return Constant(np.asarray(value, dtype=dtype))
-    info = np.iinfo(dtype)
-    if info.min <= value <= info.max:
+    low, high = (0, 1) if dtype.kind == "b" else (np.iinfo(dtype).min, np.iinfo(dtype).max)
+    if dtype.kind == "b" or low <= value <= high:
         return Constant(np.asarray(value, dtype=dtype))
-    if out_of_range_ints == "clamp":
-        return Constant(np.asarray(min(max(value, info.min), info.max), dtype=dtype))
-    if out_of_range_ints == "widen":
-        wide = "int64" if np.iinfo("int64").min <= value <= np.iinfo("int64").max else "float64"
-        return Constant(np.asarray(value, dtype=wide))
+    if policy == "clamp":
+        return Constant(np.asarray(min(max(value, low), high), dtype=dtype))
+    if policy == "widen":
+        int64 = np.iinfo("int64")
+        return Constant(np.asarray(value, dtype="int64" if int64.min <= value <= int64.max else "float64"))
+    tensors = ", ".join(o for o in operands if isinstance(o, str))
     raise OverflowError(
-        f"Python integer {value} is out of bounds for {dtype.name}, the dtype of the other operands "
-        f"({', '.join(strong_dtypes)}); cast them first, e.g. x.astype('int64')"
+        f"Python integer {value} is out of bounds for {dtype.name}, the dtype NumPy computes in for "
+        f"operands of dtype {tensors}; cast them first, e.g. x.astype('int64')"
     )
 
 
@@ -203,7 +228,7 @@ class Elemwise(Op):
             raise TypeError(
                 f"{name} expected {self.scalar_op.nin} input(s). Received: {len(inputs)} input(s)"
             )
-        tensors = elemwise_inputs(inputs, self.scalar_op.out_of_range_ints)
+        tensors = elemwise_inputs(inputs, self.scalar_op)
         shape = broadcast_shapes([t.type.shape for t in tensors], name)
         tensors = [_pad_rank(t, len(shape)) for t in tensors]
         dtypes = self.scalar_op.output_dtypes([t.dtype for t in tensors])
