@@ -103,23 +103,31 @@ class Trainer:
                                   single_value=not isinstance(args["loss_weights"], (list, tuple, Mapping)))
             metric_lists = _per_output(args["metrics"], names, "metrics", single_value=_flat_metric_list(
                 args["metrics"], len(names)))
+            shapes = self._output_shapes(len(names))
             specs = []
-            for name, loss_id, weight, metric_ids in zip(names, losses, weights, metric_lists):
-                specs.append(self._output_spec(name, loss_id, weight, metric_ids, len(names) > 1))
+            for name, shape, loss_id, weight, metric_ids in zip(names, shapes, losses, weights, metric_lists):
+                specs.append(self._output_spec(name, shape, loss_id, weight, metric_ids, len(names) > 1, specs))
             self._resolved = _Compiled(specs)
         return self._resolved
 
-    def _output_spec(self, name, loss_id, weight, metric_ids, prefix: bool) -> _OutputSpec:
+    def _output_spec(self, name, shape, loss_id, weight, metric_ids, prefix: bool,
+                     earlier: list[_OutputSpec]) -> _OutputSpec:
+        """Loss and fresh metric objects of one output (a metric object given for several is copied)."""
         loss = None if loss_id is None else losses_module.get(loss_id)
         metric_ids = [] if metric_ids is None else list(metric_ids) if isinstance(metric_ids, (list, tuple)) \
             else [metric_ids]
-        metric_objs, metric_names = [], []
+        metric_objs = []
         for identifier in metric_ids:
-            metric = metrics_module.get(identifier, loss=loss)
-            display = identifier if isinstance(identifier, str) else metric.name
+            metric = metrics_module.get(identifier, loss=loss, output_shape=shape)
+            if any(metric is m for spec in earlier for m in spec.metrics):
+                metric = type(metric).from_config(metric.get_config())
             metric_objs.append(metric)
-            metric_names.append(f"{name}_{display}" if prefix else display)
+        metric_names = [f"{name}_{m.name}" if prefix else m.name for m in metric_objs]
         return _OutputSpec(name, loss, 1.0 if weight is None else float(weight), metric_objs, metric_names)
+
+    def _output_shapes(self, count: int) -> list:
+        outputs = getattr(self, "outputs", None)
+        return [t.type.shape for t in outputs] if outputs else [None] * count
 
     def _output_name_list(self) -> list[str]:
         outputs = getattr(self, "outputs", None)

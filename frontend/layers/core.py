@@ -8,7 +8,7 @@ import numpy as np
 
 import theanine as th
 from theanine.frontend import activations, constraints, initializers, regularizers, seeding
-from theanine.frontend.layers.base import Layer, register_layer
+from theanine.frontend.layers.base import Layer, get_custom_objects, register_layer
 
 __all__ = ["Dense", "Activation", "Dropout", "Flatten"]
 
@@ -39,15 +39,15 @@ class Dense(Layer):
                  kernel_constraint=None, bias_constraint=None, **kwargs):
         super().__init__(**kwargs)
         self.units = _positive_int(units, "units")
-        self.activation = activations.get(activation)
+        self.activation = activations.get(activation, get_custom_objects())
         self.use_bias = bool(use_bias)
-        self.kernel_initializer = initializers.get(kernel_initializer)
-        self.bias_initializer = initializers.get(bias_initializer)
-        self.kernel_regularizer = regularizers.get(kernel_regularizer)
-        self.bias_regularizer = regularizers.get(bias_regularizer)
-        self.activity_regularizer = regularizers.get(activity_regularizer)
-        self.kernel_constraint = constraints.get(kernel_constraint)
-        self.bias_constraint = constraints.get(bias_constraint)
+        self.kernel_initializer = initializers.get(kernel_initializer, get_custom_objects())
+        self.bias_initializer = initializers.get(bias_initializer, get_custom_objects())
+        self.kernel_regularizer = regularizers.get(kernel_regularizer, get_custom_objects())
+        self.bias_regularizer = regularizers.get(bias_regularizer, get_custom_objects())
+        self.activity_regularizer = regularizers.get(activity_regularizer, get_custom_objects())
+        self.kernel_constraint = constraints.get(kernel_constraint, get_custom_objects())
+        self.bias_constraint = constraints.get(bias_constraint, get_custom_objects())
 
     def build(self, input_shape) -> None:
         in_features = _last_dim(self, input_shape)
@@ -91,7 +91,7 @@ class Activation(Layer):
 
     def __init__(self, activation, **kwargs):
         super().__init__(**kwargs)
-        self.activation = activations.get(activation)
+        self.activation = activations.get(activation, get_custom_objects())
 
     def call(self, inputs, training=None):
         return self.activation(inputs)
