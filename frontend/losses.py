@@ -18,6 +18,7 @@ The crossentropies use the numerically stable ops of ``theanine``
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Mapping
 
 import theanine as th
@@ -110,22 +111,25 @@ def categorical_crossentropy(y_true, y_pred, from_logits: bool = False, label_sm
     y_true, y_pred = _prepared(y_true, y_pred)
     if label_smoothing:
         classes = y_pred.type.shape[axis]
-        if classes is None:
-            raise ValueError(
-                "categorical_crossentropy: label_smoothing needs a static number of classes. "
-                f"Received: y_pred of type {y_pred.type}"
-            )
-        y_true = _smooth_labels(y_true, label_smoothing, float(classes))
+        count = float(classes) if classes is not None else th.sum(th.ones_like(y_pred), axis=axis, keepdims=True)
+        y_true = _smooth_labels(y_true, label_smoothing, count)
     return th.categorical_crossentropy(y_true, y_pred, from_logits=from_logits, axis=axis)
 
 
-def sparse_categorical_crossentropy(y_true, y_pred, from_logits: bool = False, axis: int = -1):
-    """Categorical crossentropy with integer labels (float labels are cast to int64)."""
-    y_pred = th.as_tensor_variable(y_pred)
+def sparse_labels(y_true, y_pred):
+    """Integer class labels for ``y_pred``: float labels are cast to int64, and labels with
+    ``y_pred``'s rank (``(batch, 1)``) lose their last axis (its first entry is the label)."""
     y_true = th.as_tensor_variable(y_true)
-    if not y_true.dtype.startswith(("int", "uint")):
-        y_true = th.cast(y_true, "int64")
-    return th.sparse_categorical_crossentropy(y_true, y_pred, from_logits=from_logits, axis=axis)
+    if y_true.ndim == y_pred.ndim and y_true.ndim > 0:
+        y_true = y_true[(slice(None),) * (y_true.ndim - 1) + (0,)]
+    return y_true if y_true.dtype.startswith(("int", "uint")) else th.cast(y_true, "int64")
+
+
+def sparse_categorical_crossentropy(y_true, y_pred, from_logits: bool = False, axis: int = -1):
+    """Categorical crossentropy of integer labels (``(batch,)`` or ``(batch, 1)``, ints or floats)."""
+    y_pred = th.as_tensor_variable(y_pred)
+    labels = sparse_labels(y_true, y_pred)
+    return th.sparse_categorical_crossentropy(labels, y_pred, from_logits=from_logits, axis=axis)
 
 
 def kl_divergence(y_true, y_pred):
@@ -239,6 +243,11 @@ class _BuiltinLoss(LossFunctionWrapper):
 
     def __init__(self, reduction: str = "sum_over_batch_size", name: str | None = None, **options):
         function = type(self).function
+        accepted = list(inspect.signature(function).parameters)[2:]
+        unknown = sorted(set(options) - set(accepted))
+        if unknown:
+            raise TypeError(f"{type(self).__name__} got an unexpected keyword argument {unknown[0]!r}; "
+                            f"its options are {accepted}")
         super().__init__(function, name or function.__name__, reduction, **options)
 
     @classmethod

@@ -64,18 +64,10 @@ def categorical_accuracy(y_true, y_pred):
     return _float(th.eq(th.argmax(y_true, axis=-1), th.argmax(y_pred, axis=-1)))
 
 
-def _labels(y_true, y_pred):
-    """Integer labels with ``y_pred``'s rank minus one (a trailing axis of size 1 is dropped)."""
-    y_true = th.as_tensor_variable(y_true)
-    if y_true.ndim == y_pred.ndim and y_true.type.shape[-1] == 1:
-        y_true = th.DimShuffle(range(y_true.ndim - 1))(y_true)
-    return y_true if y_true.dtype.startswith(("int", "uint")) else th.cast(y_true, "int64")
-
-
 def sparse_categorical_accuracy(y_true, y_pred):
     """1 where the integer label equals the arg-max class of ``y_pred``."""
     y_pred = th.as_tensor_variable(y_pred)
-    return _float(th.eq(_labels(y_true, y_pred), th.argmax(y_pred, axis=-1)))
+    return _float(th.eq(losses_module.sparse_labels(y_true, y_pred), th.argmax(y_pred, axis=-1)))
 
 
 def in_top_k(labels, y_pred, k: int):
@@ -89,7 +81,7 @@ def in_top_k(labels, y_pred, k: int):
 def sparse_top_k_categorical_accuracy(y_true, y_pred, k: int = 5):
     """1 where the integer label is among the ``k`` highest-scored classes."""
     y_pred = th.as_tensor_variable(y_pred)
-    return _float(in_top_k(_labels(y_true, y_pred), y_pred, k))
+    return _float(in_top_k(losses_module.sparse_labels(y_true, y_pred), y_pred, k))
 
 
 def top_k_categorical_accuracy(y_true, y_pred, k: int = 5):
