@@ -387,7 +387,7 @@ def _checked_tensors(tensors: list, what: str) -> list:
         if not isinstance(tensor, TensorVariable) or not has_history(tensor):
             raise ValueError(
                 f"Model {what}[{i}] must be a tensor produced by layers.Input or a layer call. "
-                f"Received: {tensor!r}"
+                f"Received: {tensor!r} (to use th operations in a model, put them in a layer's call)"
             )
     return tensors
 

@@ -1,0 +1,167 @@
+"""Sequential, functional and subclassed models: structure, nesting, sharing, summary, training."""
+
+import numpy as np
+import pytest
+
+import theanine as th
+from theanine.frontend import layers, models, optimizers
+
+
+def _relu(a):
+    return np.maximum(a, 0)
+
+
+def _dense(layer, x):
+    kernel, bias = layer.get_weights()
+    return x @ kernel + bias
+
+
+def test_sequential_from_list_and_from_add_compute_the_same(rng):
+    th.set_seed(1)
+    a = models.Sequential([layers.Input(shape=(4,)), layers.Dense(3, activation="relu"), layers.Dense(2)])
+    th.set_seed(1)
+    b = models.Sequential()
+    b.add(layers.Input(shape=(4,)))
+    b.add(layers.Dense(3, activation="relu"))
+    b.add(layers.Dense(2))
+    x = rng.normal(size=(5, 4)).astype("float32")
+    for w1, w2 in zip(a.get_weights(), b.get_weights()):
+        np.testing.assert_array_equal(w1, w2)
+    expected = _dense(a.layers[1], _relu(_dense(a.layers[0], x)))
+    np.testing.assert_allclose(a.predict(x, verbose=0), expected, rtol=1e-5)
+    np.testing.assert_array_equal(a.predict(x, verbose=0), b.predict(x, verbose=0))
+    assert [layer.name for layer in a.layers] == ["dense", "dense_1"]
+
+
+def test_sequential_without_input_builds_on_first_data(rng):
+    model = models.Sequential([layers.Dense(3), layers.Dense(1)])
+    assert not model.built
+    model.compile("sgd", "mse")
+    model.fit(rng.normal(size=(8, 5)), rng.normal(size=(8, 1)), verbose=0)
+    assert model.built and model.layers[0].kernel.get_value().shape == (5, 3)
+
+
+class Product(layers.Layer):
+    """A two-input layer: the elementwise product of its inputs."""
+
+    def call(self, inputs, training=None):
+        return inputs[0] * inputs[1]
+
+
+def test_functional_two_inputs_two_outputs_trains_with_dict_losses(rng):
+    a, b = layers.Input(shape=(3,), name="a"), layers.Input(shape=(2,), name="b")
+    shared = layers.Dense(8, activation="tanh")
+    merged = Product()([shared(a), shared(layers.Dense(3)(b))])
+    value = layers.Dense(1, name="value")(merged)
+    label = layers.Dense(2, activation="softmax", name="label")(merged)
+    model = models.Model(inputs=[a, b], outputs=[value, label])
+    assert isinstance(model, models.Functional) and model.output_names == ["value", "label"]
+    model.compile(optimizers.Adam(0.02), loss={"value": "mse", "label": "sparse_categorical_crossentropy"},
+                  loss_weights={"value": 0.5, "label": 1.0}, metrics={"label": ["accuracy"]})
+    xa, xb = rng.normal(size=(64, 3)).astype("float32"), rng.normal(size=(64, 2)).astype("float32")
+    y_value = (xa.sum(axis=1, keepdims=True) - xb[:, :1]).astype("float32")
+    y_label = (xa[:, 0] > 0).astype("int64")
+    before = model.evaluate({"a": xa, "b": xb}, {"value": y_value, "label": y_label}, verbose=0)
+    history = model.fit([xa, xb], [y_value, y_label], epochs=30, batch_size=16, verbose=0)
+    after = model.evaluate([xa, xb], [y_value, y_label], verbose=0, return_dict=True)
+    assert model.metrics_names == ["loss", "value_loss", "label_loss", "label_accuracy"]
+    assert after["loss"] < 0.3 * before[0] and after["label_accuracy"] > 0.9
+    np.testing.assert_allclose(after["loss"], 0.5 * after["value_loss"] + after["label_loss"], rtol=1e-5)
+    assert set(history.history) == {"loss", "value_loss", "label_loss", "label_accuracy"}
+    value_pred, label_pred = model.predict([xa, xb], verbose=0)
+    assert value_pred.shape == (64, 1) and label_pred.shape == (64, 2)
+
+
+def test_functional_weight_sharing_uses_one_set_of_weights(rng):
+    x = layers.Input(shape=(4,))
+    dense = layers.Dense(4, use_bias=False)
+    model = models.Model(x, dense(dense(x)))
+    assert len(model.weights) == 1 and len(dense._inbound_nodes) == 2
+    value = rng.normal(size=(2, 4)).astype("float32")
+    kernel = dense.get_weights()[0]
+    np.testing.assert_allclose(model.predict(value, verbose=0), value @ kernel @ kernel, rtol=1e-5)
+
+
+def test_models_nest_as_layers(rng):
+    inner = models.Sequential([layers.Input(shape=(3,)), layers.Dense(2, activation="relu")], name="inner")
+    x = layers.Input(shape=(3,))
+    outer = models.Model(x, layers.Dense(1)(inner(x)))
+    assert outer.layers[1] is inner and len(outer.weights) == 4
+    value = rng.normal(size=(4, 3)).astype("float32")
+    expected = _dense(outer.layers[2], _relu(_dense(inner.layers[0], value)))
+    np.testing.assert_allclose(outer.predict(value, verbose=0), expected, rtol=1e-5)
+
+
+def test_graph_disconnected_and_bad_inputs_are_errors():
+    a, b = layers.Input(shape=(2,)), layers.Input(shape=(2,))
+    out = layers.Dense(1)(a) + 0
+    with pytest.raises(ValueError, match="produced by layers.Input or a layer call"):
+        models.Model(a, out)
+    y = layers.Dense(1)(a)
+    with pytest.raises(ValueError, match="Graph disconnected"):
+        models.Model(b, y)
+
+
+class TwoLayerNet(models.Model):
+    def __init__(self, hidden=16, **kwargs):
+        super().__init__(**kwargs)
+        self.hidden = layers.Dense(hidden, activation="relu")
+        self.dropout = layers.Dropout(0.1, seed=0)
+        self.out = layers.Dense(3, activation="softmax")
+
+    def call(self, inputs, training=None):
+        return self.out(self.dropout(self.hidden(inputs)))
+
+
+def test_subclassed_model_trains_and_tracks_its_layers(rng):
+    th.set_seed(3)
+    model = TwoLayerNet()
+    x = rng.normal(size=(90, 4)).astype("float32")
+    y = np.argmax(x[:, :3], axis=1)
+    model.compile(optimizers.Adam(0.03), "sparse_categorical_crossentropy", metrics=["accuracy"])
+    first = model.fit(x, y, epochs=1, verbose=0).history["loss"][0]
+    history = model.fit(x, y, epochs=25, batch_size=30, verbose=0)
+    assert history.history["loss"][-1] < 0.5 * first and history.history["accuracy"][-1] > 0.9
+    assert [layer.name for layer in model.layers] == ["dense", "dropout", "dense_1"]
+    assert [w.name for w in model.weights] == ["dense/kernel", "dense/bias", "dense_1/kernel", "dense_1/bias"]
+
+
+def test_summary_prints_shapes_and_parameter_counts():
+    model = models.Sequential([layers.Input(shape=(64,)), layers.Dense(128, activation="relu"),
+                               layers.Dropout(0.2), layers.Dense(10, activation="softmax")], name="digits")
+    lines = []
+    model.summary(print_fn=lines.append)
+    text = lines[0]
+    assert 'Model: "digits"' in text
+    assert any(row.split() == ["dense", "(Dense)", "(None,", "128)", "8,320"] for row in text.splitlines())
+    assert any(row.split() == ["dropout", "(Dropout)", "(None,", "128)", "0"] for row in text.splitlines())
+    assert "Total params: 9,610 (37.54 KB)" in text
+    assert "Trainable params: 9,610" in text and "Non-trainable params: 0 (0.00 B)" in text
+
+
+def test_functional_summary_has_connections():
+    a, b = layers.Input(shape=(2,), name="a"), layers.Input(shape=(2,), name="b")
+    dense = layers.Dense(2, name="shared")
+    model = models.Model([a, b], [dense(a), dense(b)])
+    lines = []
+    model.summary(print_fn=lines.append)
+    row = next(r for r in lines[0].splitlines() if r.strip().startswith("shared"))
+    assert "multiple" in row and "a[0][0], b[0][0]" in row
+
+
+def test_duplicate_user_names_are_rejected():
+    x = layers.Input(shape=(2,))
+    y = layers.Dense(2, name="same")(layers.Dense(2, name="same")(x))
+    with pytest.raises(ValueError, match="two different layers are named 'same'"):
+        models.Model(x, y)
+
+
+def test_trainable_false_freezes_weights(rng):
+    model = models.Sequential([layers.Input(shape=(3,)), layers.Dense(2), layers.Dense(1)])
+    model.layers[0].trainable = False
+    frozen = model.layers[0].get_weights()
+    model.compile("sgd", "mse")
+    model.fit(rng.normal(size=(16, 3)), rng.normal(size=(16, 1)), epochs=2, verbose=0)
+    for before, after in zip(frozen, model.layers[0].get_weights()):
+        np.testing.assert_array_equal(before, after)
+    assert len(model.trainable_weights) == 2 and len(model.non_trainable_weights) == 2
