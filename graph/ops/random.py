@@ -255,10 +255,15 @@ class RandomOp(Op):
         """The dtype parameter ``index`` is cast to (the output dtype by default)."""
         return self.dtype
 
-    def make_node(self, state, size, *params) -> Apply:
+    def checked_state(self, state) -> Variable:
+        """``state`` as a variable of the generator-state type, or a TypeError naming it."""
         state = as_tensor_variable(state)
         if state.type != TensorType("uint32", (STATE_WORDS,)):
             raise TypeError(f"{self}: the state must be uint32 of shape (6,). Received: {state.type}")
+        return state
+
+    def make_node(self, state, size, *params) -> Apply:
+        state = self.checked_state(state)
         if len(params) != len(self.param_names):
             raise TypeError(f"{self} takes parameters {self.param_names}. Received {len(params)} of them")
         size = _size_variable(size)
@@ -413,7 +418,7 @@ class Choice(RandomOp):
         self.param_names = ("a", "p") if weighted else ("a",)
 
     def make_node(self, state, size, *params) -> Apply:
-        state = as_tensor_variable(state)
+        state = self.checked_state(state)
         a = as_tensor_variable(params[0], dtype="int64" if self.from_range else None)
         if a.ndim != (0 if self.from_range else 1):
             raise ValueError(f"choice: a must be an int or a 1-d tensor. Received: {a.type}")
