@@ -31,7 +31,7 @@ from theanine.frontend import callbacks as callbacks_module
 from theanine.frontend import losses as losses_module
 from theanine.frontend import metrics as metrics_module
 from theanine.frontend import optimizers, seeding
-from theanine.frontend.layers.base import call_context
+from theanine.frontend.layers.base import call_context, describe_shape
 
 __all__ = ["Trainer"]
 
@@ -564,9 +564,9 @@ def _target_dtype(y: np.ndarray) -> str:
 
 def _cast_input(array: np.ndarray, shape: tuple, dtype: str, index: int, model_name: str) -> np.ndarray:
     if array.ndim != len(shape) or any(s is not None and s != a for s, a in zip(shape[1:], array.shape[1:])):
-        expected = tuple("None" if d is None else d for d in shape)
         raise ValueError(
-            f"{model_name}: input {index} expected shape {expected}, received an array of shape {array.shape}"
+            f"{model_name}: input {index} expected shape {describe_shape(shape)}, received an array of shape "
+            f"{array.shape}"
         )
     return np.ascontiguousarray(array, dtype=dtype)
 
