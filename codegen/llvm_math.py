@@ -31,7 +31,8 @@ _LIBM = {
 
 def call_intrinsic(builder: ir.IRBuilder, name: str, *args: ir.Value) -> ir.Value:
     """Call the LLVM intrinsic ``name`` overloaded on the first argument's type."""
-    fn = builder.module.declare_intrinsic(name, [args[0].type])
+    signature = ir.FunctionType(args[0].type, [a.type for a in args])
+    fn = builder.module.declare_intrinsic(name, [args[0].type], signature)
     return builder.call(fn, list(args))
 
 

@@ -44,14 +44,16 @@ class _Frame:
 
     def __init__(self, printer: LLVMPrinter, function: ir.Function):
         self.printer = printer
+        allocas = function.append_basic_block("allocas")
         entry = function.append_basic_block("entry")
+        self._allocas = ir.IRBuilder(allocas)
+        self._jump = self._allocas.branch(entry)
         self.builder = ir.IRBuilder(entry)
-        self._allocas = ir.IRBuilder(entry)
         self.meta, self.data = function.args
 
     def alloca(self, ty: ir.Type) -> ir.Value:
-        """A stack slot in the entry block (never inside a loop, where it would grow the stack)."""
-        self._allocas.position_at_start(self._allocas.function.entry_basic_block)
+        """A stack slot in the first block (never inside a loop, where it would grow the stack)."""
+        self._allocas.position_before(self._jump)
         return self._allocas.alloca(ty)
 
     def meta_at(self, position: int) -> ir.Value:

@@ -143,7 +143,10 @@ def _power(b, a, d, o):
 
 
 def _pick(b, x, y, o, op):
-    """NumPy's maximum/minimum: ``x`` when ``x op y`` or x is NaN, else ``y``."""
+    """NumPy's maximum/minimum: ``x`` when ``x op y`` (strict) or x is NaN, else ``y``.
+
+    Ties give ``y``, as NumPy's loops do (so maximum(0.0, -0.0) is -0.0).
+    """
     if is_float(o):
         keep = b.or_(b.fcmp_ordered(op, x, y), b.fcmp_unordered("uno", x, x))
     elif o == "bool" or is_unsigned(o):
@@ -155,22 +158,22 @@ def _pick(b, x, y, o, op):
 
 @_register("maximum", "fib")
 def _maximum(b, a, d, o):
-    return _pick(b, a[0], a[1], o, ">=")
+    return _pick(b, a[0], a[1], o, ">")
 
 
 @_register("minimum", "fib")
 def _minimum(b, a, d, o):
-    return _pick(b, a[0], a[1], o, "<=")
+    return _pick(b, a[0], a[1], o, "<")
 
 
 @_register("relu", "fib")
 def _relu(b, a, d, o):
-    return _pick(b, a[0], ir.Constant(a[0].type, 0), o, ">=")
+    return _pick(b, a[0], ir.Constant(a[0].type, 0), o, ">")
 
 
 @_register("clip", "fi")
 def _clip(b, a, d, o):
-    return _pick(b, _pick(b, a[0], a[1], o, ">="), a[2], o, "<=")
+    return _pick(b, _pick(b, a[0], a[1], o, ">"), a[2], o, "<")
 
 
 @_register("where", "fib")

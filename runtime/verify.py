@@ -28,7 +28,7 @@ def verify_grad(fun: Callable, points: Sequence, rng: np.random.Generator | None
     element on mismatch.
     """
     rng = rng or np.random.default_rng(42)
-    points = [np.asarray(p, dtype="float64") for p in points]
+    points = [np.array(p, dtype="float64", order="C", copy=True) for p in points]
     inputs = [tensor(f"point{i}", "float64", p.shape) for i, p in enumerate(points)]
     out = fun(*inputs)
     value = function(inputs, out, backend=backend, mode=mode)(*points)

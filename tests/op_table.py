@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib.util
 import pathlib
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -52,6 +53,7 @@ def all_cases() -> list[Case]:
     for path in sorted(folder.glob("cases_*.py")):
         spec = importlib.util.spec_from_file_location(f"op_cases.{path.stem}", path)
         module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module
         spec.loader.exec_module(module)
         cases.extend(module.CASES)
     ids = [c.id for c in cases]
