@@ -236,6 +236,14 @@ class LossFunctionWrapper(Loss):
         return {**super().get_config(), **self.options}
 
 
+def check_options(function: Callable, options: Mapping, owner: str) -> None:
+    """Reject options that ``function(y_true, y_pred, **options)`` does not take, naming ``owner``."""
+    accepted = list(inspect.signature(function).parameters)[2:]
+    unknown = sorted(set(options) - set(accepted))
+    if unknown:
+        raise TypeError(f"{owner} got an unexpected keyword argument {unknown[0]!r}; its options are {accepted}")
+
+
 class _BuiltinLoss(LossFunctionWrapper):
     """A ``LossFunctionWrapper`` around one built-in function; its config is its constructor's arguments."""
 
@@ -243,11 +251,7 @@ class _BuiltinLoss(LossFunctionWrapper):
 
     def __init__(self, reduction: str = "sum_over_batch_size", name: str | None = None, **options):
         function = type(self).function
-        accepted = list(inspect.signature(function).parameters)[2:]
-        unknown = sorted(set(options) - set(accepted))
-        if unknown:
-            raise TypeError(f"{type(self).__name__} got an unexpected keyword argument {unknown[0]!r}; "
-                            f"its options are {accepted}")
+        check_options(function, options, type(self).__name__)
         super().__init__(function, name or function.__name__, reduction, **options)
 
     @classmethod

@@ -130,11 +130,11 @@ class Metric:
         self._totals = None
 
     def update_state(self, y_true, y_pred, sample_weight=None) -> None:
-        """Eager update from NumPy values (compiles ``batch_statistics`` once per input signature)."""
+        """Eager update from NumPy batches (compiles ``batch_statistics`` once per dtype and sample shape)."""
         arrays = [np.asarray(a) for a in (y_true, y_pred, sample_weight) if a is not None]
-        key = tuple((a.dtype.name, a.ndim) for a in arrays)
+        key = tuple((a.dtype.name, a.shape[1:]) for a in arrays)
         if key not in self._compiled:
-            inputs = [th.tensor(dtype=a.dtype.name, ndim=a.ndim) for a in arrays]
+            inputs = [th.tensor(dtype=a.dtype.name, shape=(None, *a.shape[1:])) for a in arrays]
             statistics = self.batch_statistics(*inputs)
             self._compiled[key] = th.function(inputs, statistics)
         self.update(self._compiled[key](*arrays))
@@ -209,6 +209,7 @@ class _BuiltinMean(MeanMetricWrapper):
 
     def __init__(self, name: str | None = None, dtype: str | None = None, **options):
         function = type(self).function
+        losses_module.check_options(function, options, type(self).__name__)
         super().__init__(function, name or function.__name__, dtype, **options)
 
 

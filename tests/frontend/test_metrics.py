@@ -1,0 +1,275 @@
+"""Metrics against NumPy formulas: accumulation over batches, sample weights, reset, lookup."""
+
+import numpy as np
+import pytest
+
+import theanine as th
+from theanine.frontend import losses, metrics
+
+
+def feed(metric, batches):
+    """Run ``update_state`` on each ``(y_true, y_pred[, sample_weight])`` batch; return the result."""
+    metric.reset_state()
+    for batch in batches:
+        metric.update_state(*batch)
+    return metric.result()
+
+
+def split(*arrays, parts=3):
+    """The arrays cut into ``parts`` batches along the first axis (None stays None)."""
+    cuts = [np.array_split(a, parts) if a is not None else [None] * parts for a in arrays]
+    return [tuple(c[i] for c in cuts if c[i] is not None) for i in range(parts)]
+
+
+@pytest.fixture
+def classes(rng):
+    probs = rng.dirichlet(np.ones(5), size=30).astype("float32")
+    labels = rng.integers(0, 5, size=30)
+    labels[:10] = probs[:10].argmax(1)  # some hits
+    return probs, labels, rng.uniform(0, 2, size=30).astype("float32")
+
+
+def weighted_mean(values, weights=None):
+    return float(np.average(values, weights=weights))
+
+
+@pytest.mark.parametrize("use_weights", [False, True])
+def test_sparse_categorical_accuracy(classes, use_weights):
+    probs, labels, weights = classes
+    weights = weights if use_weights else None
+    got = feed(metrics.SparseCategoricalAccuracy(), split(labels, probs, weights))
+    assert got == pytest.approx(weighted_mean(probs.argmax(1) == labels, weights), rel=1e-6)
+    got = feed(metrics.SparseCategoricalAccuracy(), split(labels[:, None].astype("float32"), probs, weights))
+    assert got == pytest.approx(weighted_mean(probs.argmax(1) == labels, weights), rel=1e-6)
+
+
+@pytest.mark.parametrize("use_weights", [False, True])
+def test_categorical_accuracy(classes, use_weights):
+    probs, labels, weights = classes
+    weights = weights if use_weights else None
+    onehot = np.eye(5, dtype="float32")[labels]
+    got = feed(metrics.CategoricalAccuracy(), split(onehot, probs, weights))
+    assert got == pytest.approx(weighted_mean(probs.argmax(1) == labels, weights), rel=1e-6)
+
+
+@pytest.mark.parametrize("threshold", [0.5, 0.7])
+def test_binary_accuracy(rng, threshold):
+    y_true = rng.integers(0, 2, size=(20, 3)).astype("float32")
+    y_pred = rng.uniform(size=(20, 3)).astype("float32")
+    weights = rng.uniform(0, 2, size=20).astype("float32")
+    hits = (y_pred > threshold) == y_true
+    metric = metrics.BinaryAccuracy(threshold=threshold)
+    assert feed(metric, split(y_true, y_pred)) == pytest.approx(hits.mean(), rel=1e-6)
+    per_sample = hits.mean(axis=1)
+    assert feed(metric, split(y_true, y_pred, weights)) == pytest.approx(weighted_mean(per_sample, weights), rel=1e-6)
+
+
+def test_binary_accuracy_with_one_output_unit(rng):
+    y_true = rng.integers(0, 2, size=12).astype("float32")
+    y_pred = rng.uniform(size=(12, 1)).astype("float32")
+    got = feed(metrics.BinaryAccuracy(), [(y_true, y_pred)])
+    assert got == pytest.approx(((y_pred[:, 0] > 0.5) == y_true).mean())
+
+
+def np_in_top_k(probs, labels, k):
+    return (probs > probs[np.arange(len(labels)), labels][:, None]).sum(1) < k
+
+
+@pytest.mark.parametrize("k", [1, 2, 5])
+def test_top_k_categorical_accuracy(classes, k):
+    probs, labels, weights = classes
+    onehot = np.eye(5, dtype="float32")[labels]
+    want = weighted_mean(np_in_top_k(probs, labels, k), weights)
+    assert feed(metrics.TopKCategoricalAccuracy(k=k), split(onehot, probs, weights)) == pytest.approx(want)
+    assert feed(metrics.SparseTopKCategoricalAccuracy(k=k), split(labels, probs, weights)) == pytest.approx(want)
+
+
+def test_top_k_counts_ties_as_inside():
+    probs = np.array([[0.4, 0.2, 0.2, 0.2]], "float32")
+    assert feed(metrics.SparseTopKCategoricalAccuracy(k=2), [(np.array([3]), probs)]) == 1.0
+    assert feed(metrics.SparseTopKCategoricalAccuracy(k=1), [(np.array([3]), probs)]) == 0.0
+
+
+def test_top_k_default_is_five():
+    assert metrics.TopKCategoricalAccuracy().options == {"k": 5}
+
+
+@pytest.mark.parametrize("metric, reference", [
+    (metrics.MeanSquaredError(), lambda t, p: np.mean((t - p) ** 2, axis=1)),
+    (metrics.MeanAbsoluteError(), lambda t, p: np.mean(np.abs(t - p), axis=1)),
+], ids=["mse", "mae"])
+def test_mean_error_metrics(rng, metric, reference):
+    y_true, y_pred = rng.normal(size=(15, 3)).astype("float32"), rng.normal(size=(15, 3)).astype("float32")
+    weights = rng.uniform(0, 2, size=15).astype("float32")
+    assert feed(metric, split(y_true, y_pred)) == pytest.approx(reference(y_true, y_pred).mean(), rel=1e-6)
+    want = weighted_mean(reference(y_true, y_pred), weights)
+    assert feed(metric, split(y_true, y_pred, weights)) == pytest.approx(want, rel=1e-6)
+
+
+def np_confusion(y_true, y_pred, threshold, weights=None):
+    weights = np.ones_like(y_pred) if weights is None else np.broadcast_to(
+        weights.reshape(weights.shape + (1,) * (y_pred.ndim - weights.ndim)), y_pred.shape)
+    pred, actual = y_pred > threshold, y_true != 0
+    return {name: float(np.sum(weights * (p & a))) for name, p, a in [
+        ("tp", pred, actual), ("fp", pred, ~actual), ("tn", ~pred, ~actual), ("fn", ~pred, actual)]}
+
+
+@pytest.fixture
+def binary(rng):
+    y_true = rng.integers(0, 2, size=(40, 2)).astype("float32")
+    y_pred = np.clip(0.35 * y_true + rng.uniform(size=(40, 2)) * 0.65, 0, 1).astype("float32")
+    return y_true, y_pred, rng.uniform(0, 2, size=40).astype("float32")
+
+
+@pytest.mark.parametrize("threshold", [None, 0.3])
+@pytest.mark.parametrize("use_weights", [False, True])
+def test_precision_and_recall(binary, threshold, use_weights):
+    y_true, y_pred, weights = binary
+    weights = weights if use_weights else None
+    c = np_confusion(y_true, y_pred, 0.5 if threshold is None else threshold, weights)
+    batches = split(y_true, y_pred, weights)
+    assert feed(metrics.Precision(thresholds=threshold), batches) == pytest.approx(c["tp"] / (c["tp"] + c["fp"]))
+    assert feed(metrics.Recall(thresholds=threshold), batches) == pytest.approx(c["tp"] / (c["tp"] + c["fn"]))
+
+
+def test_precision_without_positive_predictions_is_zero():
+    assert feed(metrics.Precision(), [(np.ones(3, "float32"), np.zeros(3, "float32"))]) == 0.0
+
+
+def np_keras_auc(y_true, y_pred, weights=None, num_thresholds=200, curve="ROC", summation="interpolation"):
+    """Keras' AUC: confusion counts at evenly spaced thresholds, then a Riemann sum."""
+    thresholds = [-1e-7] + [(i + 1) / (num_thresholds - 1) for i in range(num_thresholds - 2)] + [1 + 1e-7]
+    counts = [np_confusion(y_true, y_pred, np.float32(t), weights) for t in thresholds]
+    tp, fp, tn, fn = (np.array([c[k] for c in counts]) for k in ("tp", "fp", "tn", "fn"))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        recall = np.nan_to_num(tp / (tp + fn))
+        x, y = (np.nan_to_num(fp / (fp + tn)), recall) if curve == "ROC" else (recall, np.nan_to_num(tp / (tp + fp)))
+    heights = {"interpolation": (y[:-1] + y[1:]) / 2, "minoring": np.minimum(y[:-1], y[1:]),
+               "majoring": np.maximum(y[:-1], y[1:])}[summation]
+    return float(np.sum((x[:-1] - x[1:]) * heights))
+
+
+def exact_roc_auc(y_true, y_pred):
+    """P(score of a positive > score of a negative) + half the ties (Mann-Whitney)."""
+    pos, neg = y_pred[y_true == 1], y_pred[y_true == 0]
+    diff = pos[:, None] - neg[None, :]
+    return float(np.mean(diff > 0) + 0.5 * np.mean(diff == 0))
+
+
+@pytest.mark.parametrize("use_weights", [False, True])
+def test_auc_roc_matches_keras_formula(binary, use_weights):
+    y_true, y_pred, weights = binary
+    weights = weights if use_weights else None
+    got = feed(metrics.AUC(), split(y_true, y_pred, weights))
+    assert got == pytest.approx(np_keras_auc(y_true, y_pred, weights), rel=1e-6)
+    if not use_weights:
+        assert got == pytest.approx(exact_roc_auc(y_true.ravel(), y_pred.ravel()), abs=5e-3)
+
+
+@pytest.mark.parametrize("curve, summation", [("ROC", "minoring"), ("ROC", "majoring"), ("PR", "minoring"),
+                                              ("PR", "majoring")])
+def test_auc_other_summations(binary, curve, summation):
+    y_true, y_pred, _ = binary
+    metric = metrics.AUC(num_thresholds=50, curve=curve, summation_method=summation)
+    want = np_keras_auc(y_true, y_pred, num_thresholds=50, curve=curve, summation=summation)
+    assert feed(metric, split(y_true, y_pred)) == pytest.approx(want, rel=1e-6)
+
+
+def test_auc_pr_interpolation_brackets_the_rectangle_sums(binary):
+    y_true, y_pred, _ = binary
+    got = feed(metrics.AUC(curve="PR"), split(y_true, y_pred))
+    low = np_keras_auc(y_true, y_pred, curve="PR", summation="minoring")
+    high = np_keras_auc(y_true, y_pred, curve="PR", summation="majoring")
+    assert low - 1e-6 <= got <= high + 1e-6
+    perfect = feed(metrics.AUC(curve="PR"), [(y_true, y_true)])
+    assert perfect == pytest.approx(1.0, abs=1e-6)
+
+
+def test_auc_rejects_bad_arguments():
+    with pytest.raises(ValueError, match="num_thresholds must be > 1"):
+        metrics.AUC(num_thresholds=1)
+    with pytest.raises(ValueError, match="curve in"):
+        metrics.AUC(curve="DET")
+
+
+def test_state_accumulates_and_resets(classes):
+    probs, labels, _ = classes
+    metric = metrics.SparseCategoricalAccuracy()
+    assert metric.result() == 0.0
+    metric.update_state(labels[:10], probs[:10])
+    assert metric.result() == 1.0
+    metric.update_state(labels[10:], probs[10:])
+    assert metric.result() == pytest.approx(np.mean(probs.argmax(1) == labels))
+    metric.reset_state()
+    assert metric.result() == 0.0
+
+
+def test_batch_statistics_compile_into_a_function(classes):
+    probs, labels, weights = classes
+    metric = metrics.SparseCategoricalAccuracy()
+    y, p, w = th.vector("y", dtype="int64"), th.matrix("p"), th.vector("w")
+    stats = th.function([y, p, w], metric.batch_statistics(y, p, w))
+    metric.update(stats(labels, probs, weights))
+    assert metric.result() == pytest.approx(weighted_mean(probs.argmax(1) == labels, weights), rel=1e-6)
+    with pytest.raises(ValueError, match="expects 2 statistics, received 1"):
+        metric.update([np.float32(1)])
+
+
+@pytest.mark.parametrize("loss, expected", [
+    ("binary_crossentropy", metrics.BinaryAccuracy),
+    (losses.BinaryCrossentropy(from_logits=True), metrics.BinaryAccuracy),
+    ("sparse_categorical_crossentropy", metrics.SparseCategoricalAccuracy),
+    (losses.SparseCategoricalCrossentropy(), metrics.SparseCategoricalAccuracy),
+    ("categorical_crossentropy", metrics.CategoricalAccuracy),
+    ("mse", metrics.CategoricalAccuracy),
+    (None, metrics.CategoricalAccuracy),
+])
+def test_accuracy_resolution_follows_the_loss(loss, expected):
+    for name in ("accuracy", "acc"):
+        metric = metrics.get(name, loss=loss)
+        assert type(metric) is expected
+        assert metric.name == name
+
+
+def test_accuracy_with_one_output_unit_is_binary():
+    assert type(metrics.get("accuracy", loss="mse", output_shape=(None, 1))) is metrics.BinaryAccuracy
+
+
+@pytest.mark.parametrize("name, cls", [
+    ("binary_accuracy", metrics.BinaryAccuracy), ("categorical_accuracy", metrics.CategoricalAccuracy),
+    ("sparse_categorical_accuracy", metrics.SparseCategoricalAccuracy),
+    ("top_k_categorical_accuracy", metrics.TopKCategoricalAccuracy), ("mse", metrics.MeanSquaredError),
+    ("mae", metrics.MeanAbsoluteError), ("precision", metrics.Precision), ("recall", metrics.Recall),
+    ("auc", metrics.AUC), ("AUC", metrics.AUC),
+])
+def test_get_by_name(name, cls):
+    metric = metrics.get(name)
+    assert type(metric) is cls
+    assert metric.name == name
+
+
+def test_config_round_trip():
+    for metric in (metrics.AUC(num_thresholds=50, curve="PR"), metrics.Precision(thresholds=0.3, name="p"),
+                   metrics.TopKCategoricalAccuracy(k=3), metrics.BinaryAccuracy(threshold=0.7)):
+        restored = metrics.get(metrics.serialize(metric))
+        assert type(restored) is type(metric)
+        assert restored.get_config() == metric.get_config()
+
+
+def test_custom_function_metric(rng):
+    def max_error(y_true, y_pred):
+        return th.max(th.abs(y_true - y_pred), axis=-1)
+
+    metric = metrics.get(max_error)
+    assert metric.name == "max_error"
+    y_true, y_pred = rng.normal(size=(8, 3)).astype("float32"), rng.normal(size=(8, 3)).astype("float32")
+    assert feed(metric, split(y_true, y_pred)) == pytest.approx(np.abs(y_true - y_pred).max(1).mean(), rel=1e-6)
+
+
+def test_unknown_metric_and_bad_options():
+    with pytest.raises(ValueError, match="Unknown metric 'f1'"):
+        metrics.get("f1")
+    with pytest.raises(TypeError, match="unexpected keyword argument 'k'"):
+        metrics.CategoricalAccuracy(k=3)
+    with pytest.raises(ValueError, match="single float in"):
+        metrics.Precision(thresholds=[0.2, 0.5])
