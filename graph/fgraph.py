@@ -61,6 +61,7 @@ class FunctionGraph:
         if clone:
             inputs, outputs = clone_graph(list(inputs), list(outputs))
         self.inputs: list[Variable] = list(inputs)
+        self._input_set = set(self.inputs)
         self.outputs: list[Variable] = list(outputs)
         self.clients: dict[Variable, list[tuple[Apply | str, int]]] = {}
         self.apply_nodes: dict[Apply, None] = {}
@@ -177,7 +178,7 @@ class FunctionGraph:
         self._notify("on_prune", node, reason)
 
     def _is_input(self, var: Variable) -> bool:
-        return any(var is v for v in self.inputs)
+        return var in self._input_set
 
     # ------------------------------------------------------------------ changes
 
@@ -199,10 +200,13 @@ class FunctionGraph:
     def replace_input(self, index: int, new: Variable, reason: str = "replace_input") -> None:
         """Make ``new`` (a free variable of the same type) the graph's input number ``index``."""
         old = self.inputs[index]
+        if old is new:
+            return
         if new.owner is not None or new.type != old.type:
             raise TypeError(f"{reason}: input {old.label()} of type {old.type} cannot become {new.label()} "
                             f"of type {new.type} (inputs are replaced by free variables of the same type)")
         self.inputs[index] = new
+        self._input_set = set(self.inputs)
         readers = self.clients.pop(old)
         self.clients.setdefault(new, []).extend(readers)
         for node, position in readers:

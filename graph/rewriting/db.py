@@ -84,8 +84,11 @@ register_graph_rewriter = register
 
 
 def run_phases(fgraph: FunctionGraph, phases: Sequence[str], report: RewriteReport,
-               db: RewriteDatabase | None = None) -> None:
-    """Run ``phases`` in order on ``fgraph``, appending one PhaseReport per phase."""
+               db: RewriteDatabase | None = None, verify: bool = False) -> None:
+    """Run ``phases`` in order on ``fgraph``, appending one PhaseReport per phase.
+
+    ``verify=True`` (tests) runs ``fgraph.check_integrity()`` after every phase.
+    """
     db = db or rewrite_db
     for name in phases:
         phase = PhaseReport(name, nodes_before=len(fgraph))
@@ -103,3 +106,5 @@ def run_phases(fgraph: FunctionGraph, phases: Sequence[str], report: RewriteRepo
         phase.seconds = time.perf_counter() - start
         phase.nodes_after = len(fgraph)
         report.phases.append(phase)
+        if verify:
+            fgraph.check_integrity()

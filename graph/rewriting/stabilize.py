@@ -43,6 +43,8 @@ def log_of_sum_of_exp(node: Apply):
     (terms,) = total.owner.inputs
     if reduce_op.kind != "sum" or reduce_op.dtype is not None or not reduce_op.axes:
         return None
+    if any(terms.type.shape[a] == 0 for a in reduce_op.axes):
+        return None
     if terms.owner is None or terms.owner.op != EXP:
         return None
     new = logsumexp(terms.owner.inputs[0], axis=reduce_op.axes)
