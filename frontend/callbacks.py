@@ -78,12 +78,17 @@ class CallbackList:
             callback.set_params(params)
 
     def __getattr__(self, hook: str):
+        """``callbacks.on_epoch_end(epoch, logs)``: call the hook on every callback, logs default {}."""
         if hook not in _HOOKS:
             raise AttributeError(hook)
+        takes_index = "epoch" in hook or "batch" in hook
 
-        def dispatch(*args, **kwargs):
+        def dispatch(*args):
+            index = args[:1] if takes_index else ()
+            logs = args[len(index)] if len(args) > len(index) else None
+            logs = {} if logs is None else logs
             for callback in self.callbacks:
-                getattr(callback, hook)(*args, **kwargs)
+                getattr(callback, hook)(*index, logs)
 
         return dispatch
 

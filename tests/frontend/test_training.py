@@ -153,7 +153,7 @@ def test_progbar_on_a_terminal_redraws_in_place():
     assert stream.getvalue().startswith("\r2/4 [===>....] - ETA: ")
 
 
-def test_digits_fit_callbacks_in_fit_and_stop_training(rng):
+def test_a_callback_can_stop_training_mid_epoch(rng):
     model = _linear_model()
     x, y = _regression_data(rng)
     seen = []

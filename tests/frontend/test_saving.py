@@ -1,0 +1,209 @@
+"""Saving and loading: one safe file, bit-identical predictions, resumable training, clear errors."""
+
+import json
+import os
+import zipfile
+
+import numpy as np
+import pytest
+
+import theanine as th
+from theanine.frontend import layers, models, optimizers, saving
+
+
+def _digits_like(rng, n=64):
+    x = rng.uniform(size=(n, 8)).astype("float32")
+    return x, (x[:, :4].sum(axis=1) > x[:, 4:].sum(axis=1)).astype("int64")
+
+
+def _model(seed=5):
+    th.set_seed(seed)
+    model = models.Sequential([layers.Input(shape=(8,)), layers.Dense(16, activation="relu"),
+                               layers.Dropout(0.2), layers.Dense(2, activation="softmax")])
+    model.compile(optimizers.Adam(0.01), "sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def test_round_trip_gives_bit_identical_predictions_and_config(rng, tmp_path):
+    model = _model()
+    x, y = _digits_like(rng)
+    model.fit(x, y, epochs=2, batch_size=16, verbose=0)
+    path = tmp_path / "m.theanine"
+    model.save(path)
+    restored = models.load_model(path)
+    np.testing.assert_array_equal(restored.predict(x, verbose=0), model.predict(x, verbose=0))
+    assert restored.get_config() == model.get_config()
+    assert [w.name for w in restored.weights] == [w.name for w in model.weights]
+    assert restored.evaluate(x, y, verbose=0) == model.evaluate(x, y, verbose=0)
+
+
+def test_resumed_training_equals_uninterrupted_training(rng, tmp_path):
+    x, y = _digits_like(rng)
+    uninterrupted = _model()
+    uninterrupted.fit(x, y, epochs=4, batch_size=16, shuffle=False, verbose=0)
+
+    first_half = _model()
+    first_half.fit(x, y, epochs=2, batch_size=16, shuffle=False, verbose=0)
+    path = tmp_path / "half.theanine"
+    first_half.save(path)
+    resumed = models.load_model(path)
+    assert resumed.optimizer.get_config() == first_half.optimizer.get_config()
+    resumed.fit(x, y, epochs=4, initial_epoch=2, batch_size=16, shuffle=False, verbose=0)
+    for a, b in zip(resumed.get_weights(), uninterrupted.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    iterations = resumed.optimizer.iterations.get_value()
+    assert iterations == uninterrupted.optimizer.iterations.get_value() == 16
+
+
+def test_functional_multi_output_and_nested_models_round_trip(rng, tmp_path):
+    inner = models.Sequential([layers.Input(shape=(3,)), layers.Dense(4, activation="tanh")], name="inner")
+    a, b = layers.Input(shape=(3,), name="a"), layers.Input(shape=(3,), name="b")
+    shared = layers.Dense(2, name="shared")
+    model = models.Model([a, b], {"left": shared(inner(a)), "right": shared(inner(b))})
+    model.compile("sgd", {"left": "mse", "right": "mse"})
+    path = tmp_path / "f.theanine"
+    model.save(path)
+    restored = models.load_model(path)
+    xs = [rng.normal(size=(5, 3)).astype("float32") for _ in range(2)]
+    expected, got = model.predict(xs, verbose=0), restored.predict(xs, verbose=0)
+    assert sorted(got) == ["left", "right"]
+    for key in expected:
+        np.testing.assert_array_equal(got[key], expected[key])
+    assert len(restored.weights) == 4
+
+
+class Scale(layers.Layer):
+    """A custom layer: multiplies by a learned vector."""
+
+    def build(self, input_shape):
+        self.scale = self.add_weight("scale", (input_shape[-1],), "ones")
+
+    def call(self, inputs, training=None):
+        return inputs * self.scale
+
+
+def test_custom_layers_need_custom_objects(rng, tmp_path):
+    model = models.Sequential([layers.Input(shape=(3,)), Scale(), layers.Dense(1)])
+    model.layers[0].set_weights([np.array([1.0, 2.0, 3.0], "float32")])
+    path = tmp_path / "custom.theanine"
+    model.save(path)
+    with pytest.raises(ValueError, match=rf"cannot load '{path}'.*unknown layer class 'Scale'.*custom_objects"):
+        models.load_model(path)
+    restored = models.load_model(path, custom_objects={"Scale": Scale})
+    x = rng.normal(size=(4, 3)).astype("float32")
+    np.testing.assert_array_equal(restored.predict(x, verbose=0), model.predict(x, verbose=0))
+
+
+def test_subclassed_model_round_trip(rng, tmp_path):
+    class Net(models.Model):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.hidden = layers.Dense(4, activation="relu")
+            self.out = layers.Dense(1)
+
+        def call(self, inputs, training=None):
+            return self.out(self.hidden(inputs))
+
+    model = Net()
+    model.compile("adam", "mse")
+    x = rng.normal(size=(8, 5)).astype("float32")
+    model.fit(x, x[:, :1], epochs=1, verbose=0)
+    path = tmp_path / "sub.theanine"
+    model.save(path)
+    restored = models.load_model(path, custom_objects={"Net": Net})
+    np.testing.assert_array_equal(restored.predict(x, verbose=0), model.predict(x, verbose=0))
+
+
+def _rewrite_member(path, name, transform):
+    with zipfile.ZipFile(path) as archive:
+        members = {n: archive.read(n) for n in archive.namelist()}
+    members[name] = transform(members[name])
+    with zipfile.ZipFile(path, "w") as archive:
+        for n, data in members.items():
+            archive.writestr(n, data)
+
+
+def test_unknown_class_in_the_file_is_a_clear_error(tmp_path):
+    path = tmp_path / "m.theanine"
+    _model().save(path)
+
+    def rename_class(data):
+        description = json.loads(data)
+        description["model"]["config"]["layers"][0]["class_name"] = "os.system"
+        return json.dumps(description).encode()
+
+    _rewrite_member(path, "model.json", rename_class)
+    with pytest.raises(ValueError, match=r"unknown layer class 'os.system'"):
+        models.load_model(path)
+
+
+@pytest.mark.parametrize("damage", ["truncate", "flip", "not_zip", "pickle", "no_weights"])
+def test_corrupt_files_raise_value_errors_naming_the_file(tmp_path, damage):
+    path = tmp_path / "m.theanine"
+    _model().save(path)
+    data = path.read_bytes()
+    if damage == "truncate":
+        path.write_bytes(data[: len(data) // 2])
+    elif damage == "flip":
+        with zipfile.ZipFile(path) as archive:
+            info = archive.getinfo("weights/00000.npy")
+        start = info.header_offset + 30 + len(info.filename) + 20
+        path.write_bytes(data[:start] + bytes(b ^ 0xFF for b in data[start:start + 16]) + data[start + 16:])
+    elif damage == "not_zip":
+        path.write_text("hello")
+    elif damage == "pickle":
+        _rewrite_member(path, "weights/00000.npy",
+                        lambda _: _npy_bytes(np.array([{"a": 1}], dtype=object)))
+    else:
+        with zipfile.ZipFile(path) as archive:
+            members = {n: archive.read(n) for n in archive.namelist() if not n.startswith("weights/")}
+        with zipfile.ZipFile(path, "w") as archive:
+            for n, payload in members.items():
+                archive.writestr(n, payload)
+    with pytest.raises(ValueError, match=str(path)):
+        models.load_model(path)
+
+
+def _npy_bytes(array):
+    import io
+
+    buffer = io.BytesIO()
+    np.save(buffer, array, allow_pickle=True)
+    return buffer.getvalue()
+
+
+def test_save_is_atomic_when_writing_fails(tmp_path, monkeypatch):
+    path = tmp_path / "m.theanine"
+    original = _model(seed=1)
+    original.save(path)
+    before = path.read_bytes()
+    calls = []
+
+    def failing_write(archive, name, array):
+        calls.append(name)
+        if len(calls) == 3:
+            raise OSError("disk full (simulated)")
+        real_write(archive, name, array)
+
+    real_write = saving._write_array
+    monkeypatch.setattr(saving, "_write_array", failing_write)
+    with pytest.raises(OSError, match="simulated"):
+        _model(seed=2).save(path)
+    assert path.read_bytes() == before
+    assert os.listdir(tmp_path) == ["m.theanine"]
+    monkeypatch.undo()
+    restored = models.load_model(path)
+    for a, b in zip(restored.get_weights(), original.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_save_and_load_weights(rng, tmp_path):
+    model, other = _model(seed=1), _model(seed=2)
+    path = tmp_path / "w.weights"
+    model.save_weights(path)
+    other.load_weights(path)
+    for a, b in zip(model.get_weights(), other.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    small = models.Sequential([layers.Input(shape=(8,)), layers.Dense(3)])
+    with pytest.raises(ValueError, match="holds 4 weight arrays but the rebuilt model has 2"):
+        small.load_weights(path)
