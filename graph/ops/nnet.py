@@ -22,7 +22,7 @@ from theanine.graph.basic import Apply
 from theanine.graph.op import Op
 from theanine.graph.ops.math import cast, clip, exp, log, softplus
 from theanine.graph.ops.reduce import sum as reduce_sum
-from theanine.graph.ops.shape import DimShuffle
+from theanine.graph.ops.shape import squeeze
 from theanine.graph.tensor import as_tensor_variable
 from theanine.graph.type import TensorType, format_shape, is_discrete, is_float
 
@@ -249,15 +249,15 @@ def categorical_crossentropy(target, output, from_logits: bool = False, axis: in
 def sparse_categorical_crossentropy(target, output, from_logits: bool = False, axis: int = -1):
     """Categorical crossentropy with integer class labels, as Keras'.
 
-    ``target`` has ``output``'s shape without the class axis (a trailing
-    axis of static size 1 is squeezed first, as Keras does); labels
+    ``target`` has ``output``'s shape without the class axis (or, as in
+    Keras, that shape plus a trailing axis of size 1, squeezed first); labels
     outside ``[0, classes)`` select nothing and give a loss of 0.
     """
     what = "sparse_categorical_crossentropy"
     output = _class_output(output, what)
     target = as_tensor_variable(target)
-    if target.ndim == output.ndim and target.type.shape[-1] == 1:
-        target = DimShuffle(range(target.ndim - 1))(target)
+    if target.ndim == output.ndim and target.ndim > 0 and target.type.shape[-1] in (1, None):
+        target = squeeze(target, axis=-1)
     axis = _normalize_axis(axis, output.ndim, what)
     if target.ndim != output.ndim - 1:
         raise ValueError(

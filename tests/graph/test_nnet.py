@@ -110,6 +110,11 @@ def test_sparse_labels_squeeze_trailing_axis_and_ignore_out_of_range():
     logits = np.array([[1.0, 2.0, 3.0], [0.0, 0.0, 0.0]])
     got = _run(loss, [labels, x], np.array([[2], [5]]), logits)
     np.testing.assert_allclose(got, [-scipy.special.log_softmax(logits[0])[2], 0.0])
+    dynamic = th.matrix("dynamic", "int64")
+    f = th.function([dynamic, x], th.sparse_categorical_crossentropy(dynamic, x, from_logits=True))
+    np.testing.assert_allclose(f(np.array([[2], [5]]), logits), got)
+    with pytest.raises(ValueError):
+        f(np.array([[2, 1], [5, 0]]), logits)
 
 
 def test_crossentropy_shape_errors_name_both_shapes():
