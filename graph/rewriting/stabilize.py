@@ -12,13 +12,19 @@ from theanine.graph.ops.math import softplus
 from theanine.graph.ops.nnet import LogSoftmax, Softmax
 from theanine.graph.ops.reduce import Reduce, logsumexp
 from theanine.graph.rewriting.db import register
-from theanine.graph.rewriting.rewriters import PatternRewriter, node_rewriter
+from theanine.graph.ops.shape import DimShuffle
+from theanine.graph.rewriting.rewriters import PatternRewriter, match_pattern, node_rewriter
 from theanine.graph.rewriting.utils import elemwise_op, same_type
 
 __all__: list[str] = []
 
 LOG, EXP, ADD, SUB = (elemwise_op(n) for n in ("log", "exp", "add", "subtract"))
 SIGMOID, LOG1P, EXPM1 = (elemwise_op(n) for n in ("sigmoid", "log1p", "expm1"))
+MUL, DIV = elemwise_op("multiply"), elemwise_op("true_divide")
+
+_SOFTMAX_OF_LOG_GRAD = (
+    MUL, (SUB, (DIV, "g", "sm"), (DimShuffle, (Reduce, (MUL, (DIV, "g", "sm"), "sm")))), "sm",
+)
 
 
 @register("stabilize")
@@ -48,6 +54,30 @@ def log_of_sum_of_exp(node: Apply):
     if terms.owner is None or terms.owner.op != EXP:
         return None
     new = logsumexp(terms.owner.inputs[0], axis=reduce_op.axes)
+    return [new] if same_type(node.outputs[0], new) else None
+
+
+@register("stabilize")
+@node_rewriter([MUL])
+def log_softmax_grad(node: Apply):
+    """The gradient of ``log(softmax(x))``, ``softmax_grad(g / sm)``, becomes ``g - sm * sum(g)``.
+
+    The naive form divides by the softmax, which underflows to 0 for
+    saturated logits (0/0: nan); the rewritten one is the log-softmax's own
+    gradient and has no division.
+    """
+    bindings = match_pattern(_SOFTMAX_OF_LOG_GRAD, node.outputs[0], {})
+    if bindings is None:
+        return None
+    sm, g = bindings["sm"], bindings["g"]
+    if sm.owner is None or not isinstance(sm.owner.op, Softmax):
+        return None
+    difference = next(v for v in node.inputs if v.owner is not None and v.owner.op == SUB)
+    kept_dims = difference.owner.inputs[1]
+    reduce_op = kept_dims.owner.inputs[0].owner.op
+    if reduce_op.kind != "sum" or reduce_op.axes != (sm.owner.op.axis,) or reduce_op.dtype is not None:
+        return None
+    new = g - sm * DimShuffle(kept_dims.owner.op.pattern)(Reduce("sum", reduce_op.axes)(g))
     return [new] if same_type(node.outputs[0], new) else None
 
 
