@@ -57,12 +57,21 @@ class ScalarOp:
 
     __props__: tuple[str, ...] = ("name",)
 
-    def __init__(self, name: str, nin: int, impl: Callable, grad: GradFn | None = None,
-                 nout: int = 1, differentiable: bool = True, nondiff_inputs: Sequence[int] = (),
-                 out_of_range_ints: str = "raise"):
+    def __init__(
+        self,
+        name: str,
+        nin: int,
+        impl: Callable,
+        grad: GradFn | None = None,
+        nout: int = 1,
+        differentiable: bool = True,
+        nondiff_inputs: Sequence[int] = (),
+        out_of_range_ints: str = "raise",
+    ):
         if out_of_range_ints not in OUT_OF_RANGE_POLICIES:
             raise ValueError(
-                f"out_of_range_ints must be one of {OUT_OF_RANGE_POLICIES}. Received: {out_of_range_ints!r}"
+                f"out_of_range_ints must be one of {OUT_OF_RANGE_POLICIES}. "
+                f"Received: {out_of_range_ints!r}"
             )
         self.name = name
         self.nin = nin
@@ -95,13 +104,15 @@ class ScalarOp:
                 result = self.impl(*dummies)
         except (TypeError, ValueError, OverflowError) as exc:
             raise TypeError(
-                f"{self.name} is not defined for input dtypes {list(input_dtypes)} (as in NumPy): {exc}"
+                f"{self.name} is not defined for input dtypes {list(input_dtypes)} "
+                f"(as in NumPy): {exc}"
             ) from exc
         results = result if isinstance(result, tuple) else (result,)
         return [np.asarray(r).dtype.name for r in results]
 
-    def grad(self, inputs: Sequence[Variable], outputs: Sequence[Variable],
-             gouts: Sequence[Variable]) -> list[Variable | None]:
+    def grad(
+        self, inputs: Sequence[Variable], outputs: Sequence[Variable], gouts: Sequence[Variable]
+    ) -> list[Variable | None]:
         if self._grad is None:
             return [None] * len(inputs)
         return list(self._grad(inputs, outputs, gouts))
@@ -115,7 +126,7 @@ def broadcast_shapes(shapes: Sequence[tuple[int | None, ...]], what: str) -> tup
     ndim = max((len(s) for s in shapes), default=0)
     padded = [(1,) * (ndim - len(s)) + tuple(s) for s in shapes]
     out = []
-    for axis, dims in enumerate(zip(*padded)):
+    for axis, dims in enumerate(zip(*padded, strict=True)):
         sizes = sorted({d for d in dims if d is not None and d != 1})
         if len(sizes) > 1:
             listed = " and ".join(format_shape(tuple(s)) for s in shapes)
@@ -145,7 +156,9 @@ def elemwise_inputs(values: Sequence, scalar_op: ScalarOp | None = None) -> list
     operands = [strong[i].type.dtype if i in strong else v for i, v in enumerate(values)]
     policy = scalar_op.out_of_range_ints if scalar_op is not None else "raise"
     return [
-        strong[i] if i in strong else _weak_constant(v, weak_dtype(scalar_op, operands, i), operands, policy)
+        strong[i]
+        if i in strong
+        else _weak_constant(v, weak_dtype(scalar_op, operands, i), operands, policy)
         for i, v in enumerate(values)
     ]
 
@@ -194,7 +207,11 @@ def _all_python_numbers(values: Sequence) -> list[Variable]:
 
 def _weak_constant(value, dtype: np.dtype, operands: Sequence, policy: str) -> Constant:
     """A constant holding the Python number ``value`` in ``dtype``, or per ``policy``."""
-    if dtype.kind not in "iub" or isinstance(value, bool) or not isinstance(value, numbers.Integral):
+    if (
+        dtype.kind not in "iub"
+        or isinstance(value, bool)
+        or not isinstance(value, numbers.Integral)
+    ):
         return Constant(np.asarray(value, dtype=dtype))
     low, high = (0, 1) if dtype.kind == "b" else (np.iinfo(dtype).min, np.iinfo(dtype).max)
     if dtype.kind == "b" or low <= value <= high:
@@ -203,10 +220,13 @@ def _weak_constant(value, dtype: np.dtype, operands: Sequence, policy: str) -> C
         return Constant(np.asarray(min(max(value, low), high), dtype=dtype))
     if policy == "widen":
         int64 = np.iinfo("int64")
-        return Constant(np.asarray(value, dtype="int64" if int64.min <= value <= int64.max else "float64"))
+        return Constant(
+            np.asarray(value, dtype="int64" if int64.min <= value <= int64.max else "float64")
+        )
     tensors = ", ".join(o for o in operands if isinstance(o, str))
     raise OverflowError(
-        f"Python integer {value} is out of bounds for {dtype.name}, the dtype NumPy computes in for "
+        f"Python integer {value} is out of bounds for {dtype.name}, "
+        "the dtype NumPy computes in for "
         f"operands of dtype {tensors}; cast them first, e.g. x.astype('int64')"
     )
 
@@ -239,7 +259,7 @@ class Elemwise(Op):
         with np.errstate(all="ignore"):
             result = self.scalar_op.impl(*inputs)
         results = result if isinstance(result, tuple) else (result,)
-        return [np.asarray(r, dtype=o.dtype) for r, o in zip(results, node.outputs)]
+        return [np.asarray(r, dtype=o.dtype) for r, o in zip(results, node.outputs, strict=True)]
 
     def infer_shape(self, node: Apply, input_shapes: Sequence[tuple]) -> list[tuple]:
         out = []
@@ -247,13 +267,20 @@ class Elemwise(Op):
             if static is not None:
                 out.append(static)
                 continue
-            out.append(next(s[axis] for t, s in zip(node.inputs, input_shapes) if t.type.shape[axis] != 1))
+            out.append(
+                next(
+                    s[axis]
+                    for t, s in zip(node.inputs, input_shapes, strict=True)
+                    if t.type.shape[axis] != 1
+                )
+            )
         return [tuple(out)] * len(node.outputs)
 
     def connection_pattern(self, node: Apply) -> list[list[bool]]:
         """Float inputs of a differentiable op reach its float outputs."""
         return [
-            [self._differentiable_pair(i, x, out) for out in node.outputs] for i, x in enumerate(node.inputs)
+            [self._differentiable_pair(i, x, out) for out in node.outputs]
+            for i, x in enumerate(node.inputs)
         ]
 
     def _differentiable_pair(self, index: int, x: Variable, out: Variable) -> bool:
@@ -268,7 +295,7 @@ class Elemwise(Op):
         if any(is_discrete(o.dtype) for o in outputs) or not self.scalar_op.differentiable:
             return [None] * len(inputs)
         grads = self.scalar_op.grad(inputs, outputs, output_grads)
-        return [_unbroadcast(g, x) for g, x in zip(grads, inputs)]
+        return [_unbroadcast(g, x) for g, x in zip(grads, inputs, strict=True)]
 
     def R_op(self, inputs, eval_points):
         """Elementwise Jacobians are diagonal: sum_i d out/d x_i * v_i."""
@@ -282,7 +309,7 @@ class Elemwise(Op):
         partials = self.scalar_op.grad(inputs, [out], [ones_like(out)])
         terms = [
             partial * point
-            for i, (partial, point, x) in enumerate(zip(partials, eval_points, inputs))
+            for i, (partial, point, x) in enumerate(zip(partials, eval_points, inputs, strict=True))
             if partial is not None and point is not None and self._differentiable_pair(i, x, out)
         ]
         if not terms:
@@ -297,13 +324,20 @@ def check_runtime_broadcast(node: Apply, inputs: Sequence[np.ndarray]) -> None:
     """Raise when dims of unknown static size disagree at run time."""
     out_shape = node.outputs[0].type.shape
     for axis in range(len(out_shape)):
-        sizes = sorted({x.shape[axis] for x, v in zip(inputs, node.inputs) if v.type.shape[axis] != 1})
+        sizes = sorted(
+            {
+                x.shape[axis]
+                for x, v in zip(inputs, node.inputs, strict=True)
+                if v.type.shape[axis] != 1
+            }
+        )
         if len(sizes) > 1:
             shapes = " and ".join(str(tuple(x.shape)) for x in inputs)
             declared = " and ".join(format_shape(v.type.shape) for v in node.inputs)
             raise ValueError(
                 f"{node.op.scalar_op.name}: input shapes {shapes} do not match on dimension {axis} "
-                f"(sizes {' and '.join(map(str, sizes))}); the inputs were declared {declared}, and "
+                f"(sizes {' and '.join(map(str, sizes))}); "
+                f"the inputs were declared {declared}, and "
                 "only dimensions declared with static size 1 broadcast"
             )
 
@@ -331,7 +365,9 @@ def _unbroadcast(grad: Variable | None, x: Variable) -> Variable | None:
     if grad is None or is_discrete(x.dtype):
         return None
     axes = tuple(
-        axis for axis, (xd, gd) in enumerate(zip(x.type.shape, grad.type.shape)) if xd == 1 and gd != 1
+        axis
+        for axis, (xd, gd) in enumerate(zip(x.type.shape, grad.type.shape, strict=True))
+        if xd == 1 and gd != 1
     )
     if axes:
         from theanine.graph.ops.reduce import sum as reduce_sum

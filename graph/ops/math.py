@@ -31,14 +31,81 @@ from theanine.graph.tensor import as_tensor_variable
 from theanine.graph.type import normalize_dtype
 
 __all__ = [
-    "add", "subtract", "sub", "multiply", "mul", "true_divide", "divide", "floor_divide", "mod",
-    "power", "pow", "negative", "neg", "abs", "sign", "exp", "exp2", "expm1", "log", "log2", "log10",
-    "log1p", "sqrt", "square", "sqr", "reciprocal", "sin", "cos", "tan", "arcsin", "arccos", "arctan",
-    "arctan2", "sinh", "cosh", "tanh", "arcsinh", "arccosh", "arctanh", "sigmoid", "softplus",
-    "relu", "erf", "erfc", "floor", "ceil", "round", "clip", "maximum", "minimum", "where", "switch",
-    "equal", "eq", "not_equal", "neq", "less", "lt", "less_equal", "le", "greater", "gt",
-    "greater_equal", "ge", "logical_and", "logical_or", "logical_not", "logical_xor", "isnan",
-    "isinf", "cast", "second", "fill", "Cast", "ELEMWISE_OPS",
+    "add",
+    "subtract",
+    "sub",
+    "multiply",
+    "mul",
+    "true_divide",
+    "divide",
+    "floor_divide",
+    "mod",
+    "power",
+    "pow",
+    "negative",
+    "neg",
+    "abs",
+    "sign",
+    "exp",
+    "exp2",
+    "expm1",
+    "log",
+    "log2",
+    "log10",
+    "log1p",
+    "sqrt",
+    "square",
+    "sqr",
+    "reciprocal",
+    "sin",
+    "cos",
+    "tan",
+    "arcsin",
+    "arccos",
+    "arctan",
+    "arctan2",
+    "sinh",
+    "cosh",
+    "tanh",
+    "arcsinh",
+    "arccosh",
+    "arctanh",
+    "sigmoid",
+    "softplus",
+    "relu",
+    "erf",
+    "erfc",
+    "floor",
+    "ceil",
+    "round",
+    "clip",
+    "maximum",
+    "minimum",
+    "where",
+    "switch",
+    "equal",
+    "eq",
+    "not_equal",
+    "neq",
+    "less",
+    "lt",
+    "less_equal",
+    "le",
+    "greater",
+    "gt",
+    "greater_equal",
+    "ge",
+    "logical_and",
+    "logical_or",
+    "logical_not",
+    "logical_xor",
+    "isnan",
+    "isinf",
+    "cast",
+    "second",
+    "fill",
+    "Cast",
+    "ELEMWISE_OPS",
 ]
 
 ELEMWISE_OPS: dict[str, Elemwise] = {}
@@ -118,14 +185,18 @@ def _clip_grads(x, o, g):
 add = _row("add", 2, np.add, lambda x, o, g: [g[0], g[0]])
 subtract = _row("subtract", 2, np.subtract, lambda x, o, g: [g[0], -g[0]])
 multiply = _row("multiply", 2, np.multiply, lambda x, o, g: [g[0] * x[1], g[0] * x[0]])
-true_divide = _row("true_divide", 2, np.true_divide, lambda x, o, g: [g[0] / x[1], -g[0] * o[0] / x[1]])
+true_divide = _row(
+    "true_divide", 2, np.true_divide, lambda x, o, g: [g[0] / x[1], -g[0] * o[0] / x[1]]
+)
 floor_divide = _row("floor_divide", 2, np.floor_divide, _zeros)
 mod = _row("mod", 2, np.mod, lambda x, o, g: [g[0], -g[0] * floor_divide(x[0], x[1])])
 power = _row("power", 2, np.power, _power_grads)
 negative = _row("negative", 1, np.negative, lambda x, o, g: [-g[0]])
 abs = _row("abs", 1, np.abs, lambda x, o, g: [g[0] * sign(x[0])])
 sign = _row("sign", 1, np.sign, _zeros)
-reciprocal = _row("reciprocal", 1, lambda a: np.true_divide(1, a), lambda x, o, g: [-g[0] * o[0] * o[0]])
+reciprocal = _row(
+    "reciprocal", 1, lambda a: np.true_divide(1, a), lambda x, o, g: [-g[0] * o[0] * o[0]]
+)
 square = _row("square", 1, np.square, lambda x, o, g: [g[0] * 2 * x[0]])
 sqrt = _row("sqrt", 1, np.sqrt, lambda x, o, g: [g[0] * 0.5 / o[0]])
 
@@ -146,7 +217,9 @@ arcsin = _row("arcsin", 1, np.arcsin, lambda x, o, g: [g[0] / sqrt(1 - x[0] * x[
 arccos = _row("arccos", 1, np.arccos, lambda x, o, g: [-g[0] / sqrt(1 - x[0] * x[0])])
 arctan = _row("arctan", 1, np.arctan, lambda x, o, g: [g[0] / (1 + x[0] * x[0])])
 arctan2 = _row(
-    "arctan2", 2, np.arctan2,
+    "arctan2",
+    2,
+    np.arctan2,
     lambda x, o, g: [
         g[0] * x[1] / (x[0] * x[0] + x[1] * x[1]),
         -g[0] * x[0] / (x[0] * x[0] + x[1] * x[1]),
@@ -160,15 +233,26 @@ arccosh = _row("arccosh", 1, np.arccosh, lambda x, o, g: [g[0] / sqrt(x[0] * x[0
 arctanh = _row("arctanh", 1, np.arctanh, lambda x, o, g: [g[0] / (1 - x[0] * x[0])])
 
 # neural-network activations and special functions
-sigmoid = _row("sigmoid", 1, _float_function(scipy.special.expit), lambda x, o, g: [g[0] * o[0] * (1 - o[0])])
-softplus = _row("softplus", 1, _float_function(lambda a: np.logaddexp(0, a)), lambda x, o, g: [g[0] * sigmoid(x[0])])
+sigmoid = _row(
+    "sigmoid", 1, _float_function(scipy.special.expit), lambda x, o, g: [g[0] * o[0] * (1 - o[0])]
+)
+softplus = _row(
+    "softplus",
+    1,
+    _float_function(lambda a: np.logaddexp(0, a)),
+    lambda x, o, g: [g[0] * sigmoid(x[0])],
+)
 relu = _row("relu", 1, _relu, lambda x, o, g: [where(greater(x[0], 0), g[0], 0)])
 erf = _row(
-    "erf", 1, _float_function(scipy.special.erf),
+    "erf",
+    1,
+    _float_function(scipy.special.erf),
     lambda x, o, g: [g[0] * (2 / _pymath.sqrt(_pymath.pi)) * exp(-x[0] * x[0])],
 )
 erfc = _row(
-    "erfc", 1, _float_function(scipy.special.erfc),
+    "erfc",
+    1,
+    _float_function(scipy.special.erfc),
     lambda x, o, g: [-g[0] * (2 / _pymath.sqrt(_pymath.pi)) * exp(-x[0] * x[0])],
 )
 
@@ -179,21 +263,29 @@ round = _row("round", 1, np.round, _zeros)
 
 # selection; ties send the gradient to the first argument, as NumPy's choice
 maximum = _row(
-    "maximum", 2, np.maximum,
+    "maximum",
+    2,
+    np.maximum,
     lambda x, o, g: [where(greater_equal(x[0], x[1]), g[0], 0), where(less(x[0], x[1]), g[0], 0)],
 )
 minimum = _row(
-    "minimum", 2, np.minimum,
+    "minimum",
+    2,
+    np.minimum,
     lambda x, o, g: [where(less_equal(x[0], x[1]), g[0], 0), where(greater(x[0], x[1]), g[0], 0)],
 )
 clip = _row("clip", 3, np.clip, _clip_grads, out_of_range_ints="clamp")
 where = _row(
-    "where", 3, np.where,
+    "where",
+    3,
+    np.where,
     lambda x, o, g: [None, where(x[0], g[0], 0), where(x[0], 0, g[0])],
     nondiff_inputs=(0,),
 )
 second = _row("second", 2, _second, lambda x, o, g: [None, g[0]], nondiff_inputs=(0,))
-second.__doc__ = "The second input broadcast to the shape of both: ``second(x, 0)`` is zeros_like(x)."
+second.__doc__ = (
+    "The second input broadcast to the shape of both: ``second(x, 0)`` is zeros_like(x)."
+)
 fill = second
 
 # comparisons and logic: bool outputs, no gradient
@@ -218,8 +310,12 @@ class Cast(ScalarOp):
 
     def __init__(self, dtype: str):
         self.dtype = normalize_dtype(dtype)
-        super().__init__(f"cast_{self.dtype}", 1, lambda a: np.asarray(a).astype(self.dtype),
-                         lambda x, o, g: [g[0]])
+        super().__init__(
+            f"cast_{self.dtype}",
+            1,
+            lambda a: np.asarray(a).astype(self.dtype),
+            lambda x, o, g: [g[0]],
+        )
 
 
 def cast(x, dtype):

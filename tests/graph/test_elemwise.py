@@ -59,11 +59,15 @@ def test_unknown_dtypes_are_rejected_by_name():
         x + 1j
 
 
-@pytest.mark.parametrize("name, args", [("add", 1), ("add", 3), ("exp", 2), ("where", 2), ("clip", 1)])
+@pytest.mark.parametrize(
+    "name, args", [("add", 1), ("add", 3), ("exp", 2), ("where", 2), ("clip", 1)]
+)
 def test_wrong_arity_says_expected_and_received(name, args):
     x = th.vector("x", "float64")
     nin = ELEMWISE_OPS[name].scalar_op.nin
-    with pytest.raises(TypeError, match=rf"{name} expected {nin} input\(s\)\. Received: {args} input\(s\)"):
+    with pytest.raises(
+        TypeError, match=rf"{name} expected {nin} input\(s\)\. Received: {args} input\(s\)"
+    ):
         ELEMWISE_OPS[name](*[x] * args)
 
 
@@ -124,8 +128,12 @@ def test_static_one_broadcasts_at_run_time():
 def _numpy_equivalent(name: str):
     """The NumPy function whose dtype rule an op follows (see graph/ops/math.py)."""
     special = {
-        "sigmoid": np.exp, "softplus": np.exp, "erf": np.exp, "erfc": np.exp,
-        "relu": lambda a: a, "reciprocal": lambda a: np.true_divide(1, a),
+        "sigmoid": np.exp,
+        "softplus": np.exp,
+        "erf": np.exp,
+        "erfc": np.exp,
+        "relu": lambda a: a,
+        "reciprocal": lambda a: np.true_divide(1, a),
         "second": lambda a, b: b,
     }
     return special.get(name) or getattr(np, name)
@@ -150,9 +158,11 @@ def _theanine_dtype(name, dtypes):
 def test_output_dtype_is_numpys_for_every_dtype_combination(name):
     nin = ELEMWISE_OPS[name].scalar_op.nin
     reference = _numpy_equivalent(name)
-    combos = [(d,) * nin for d in DTYPES] if nin == 3 else [
-        tuple(d) for d in np.array(np.meshgrid(*[DTYPES] * nin)).reshape(nin, -1).T
-    ]
+    combos = (
+        [(d,) * nin for d in DTYPES]
+        if nin == 3
+        else [tuple(d) for d in np.array(np.meshgrid(*[DTYPES] * nin)).reshape(nin, -1).T]
+    )
     mismatches = [
         (dtypes, ours, theirs)
         for dtypes in combos
@@ -167,7 +177,10 @@ def _check_weak_scalar(name, value, dtype):
     array = np.ones(2, dtype)
     op = ELEMWISE_OPS[name]
     try:
-        expected = [getattr(np, name)(array, value).dtype.name, getattr(np, name)(value, array).dtype.name]
+        expected = [
+            getattr(np, name)(array, value).dtype.name,
+            getattr(np, name)(value, array).dtype.name,
+        ]
     except (OverflowError, TypeError) as exc:
         with pytest.raises(type(exc) if isinstance(exc, OverflowError) else TypeError):
             op(x, value)
@@ -179,8 +192,21 @@ def _check_weak_scalar(name, value, dtype):
     assert [op(x, value).dtype, op(value, x).dtype] == expected, (name, value, dtype)
 
 
-@pytest.mark.parametrize("name", ["add", "multiply", "true_divide", "power", "arctan2", "maximum", "less",
-                                  "equal", "logical_and", "where"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "add",
+        "multiply",
+        "true_divide",
+        "power",
+        "arctan2",
+        "maximum",
+        "less",
+        "equal",
+        "logical_and",
+        "where",
+    ],
+)
 def test_weak_python_scalars_follow_numpy_2(name):
     if name == "where":
         for dtype in DTYPES:
@@ -228,7 +254,7 @@ def test_comparisons_accept_any_python_int_as_numpy_does():
     values = np.array([0, 7, 255], "uint8")
     got = _run([u8], [u8 < -1, u8 > -1, th.equal(u8, 256), u8 <= 300], values)
     expected = [values < -1, values > -1, values == 256, values <= 300]
-    for g, e in zip(got, expected):
+    for g, e in zip(got, expected, strict=True):
         np.testing.assert_array_equal(g, e)
     small = np.array([-128, 0, 127], "int8")
     np.testing.assert_array_equal(_run([i8], i8 >= 1000, small), small >= 1000)
@@ -250,11 +276,41 @@ def test_clip_clamps_out_of_range_python_bounds_like_numpy():
 def test_arithmetic_operators_match_numpy():
     x = th.vector("x", "float64")
     v = np.array([-2.5, -0.5, 0.0, 1.5, 3.0])
-    outs = [x + 1, 2 - x, x * 3, x / 4, 1 / (x + 5), x // 2, x % 2, 7 % (x + 5), x ** 2, 2 ** x, -x, abs(x),
-            +x, x.clip(-1, 1), x.round()]
-    expected = [v + 1, 2 - v, v * 3, v / 4, 1 / (v + 5), v // 2, v % 2, 7 % (v + 5), v ** 2, 2 ** v, -v,
-                np.abs(v), v, v.clip(-1, 1), v.round()]
-    for got, want, out in zip(_run([x], outs, v), expected, outs):
+    outs = [
+        x + 1,
+        2 - x,
+        x * 3,
+        x / 4,
+        1 / (x + 5),
+        x // 2,
+        x % 2,
+        7 % (x + 5),
+        x**2,
+        2**x,
+        -x,
+        abs(x),
+        +x,
+        x.clip(-1, 1),
+        x.round(),
+    ]
+    expected = [
+        v + 1,
+        2 - v,
+        v * 3,
+        v / 4,
+        1 / (v + 5),
+        v // 2,
+        v % 2,
+        7 % (v + 5),
+        v**2,
+        2**v,
+        -v,
+        np.abs(v),
+        v,
+        v.clip(-1, 1),
+        v.round(),
+    ]
+    for got, want, out in zip(_run([x], outs, v), expected, outs, strict=True):
         assert got.dtype == want.dtype == out.dtype
         np.testing.assert_allclose(got, want, rtol=1e-15)
 
@@ -268,7 +324,7 @@ def test_comparison_and_logical_operators_match_numpy():
     q = np.array([True, False, True, False])
     outs = [x < 0, x <= 0, x > 0, x >= 0, b & c, b | c, b ^ c, ~b, True & b, False | b]
     expected = [v < 0, v <= 0, v > 0, v >= 0, p & q, p | q, p ^ q, ~p, True & p, False | p]
-    for got, want, out in zip(_run([x, b, c], outs, v, p, q), expected, outs):
+    for got, want, out in zip(_run([x, b, c], outs, v, p, q), expected, outs, strict=True):
         assert got.dtype == np.bool_ and out.dtype == "bool"
         np.testing.assert_array_equal(got, want)
 
@@ -276,8 +332,16 @@ def test_comparison_and_logical_operators_match_numpy():
 def test_astype_converts_like_numpy():
     x = th.vector("x", "float64")
     v = np.array([-2.7, -0.5, 0.0, 0.5, 2.7, 130.2])
-    outs = [x.astype("int32"), x.astype("float32"), x.astype("bool"), x.astype(np.float16), x.astype("int8")]
-    for got, out, dtype in zip(_run([x], outs, v), outs, ["int32", "float32", "bool", "float16", "int8"]):
+    outs = [
+        x.astype("int32"),
+        x.astype("float32"),
+        x.astype("bool"),
+        x.astype(np.float16),
+        x.astype("int8"),
+    ]
+    for got, out, dtype in zip(
+        _run([x], outs, v), outs, ["int32", "float32", "bool", "float16", "int8"], strict=False
+    ):
         assert out.dtype == got.dtype == dtype
         np.testing.assert_array_equal(got, v.astype(dtype))
     assert x.astype("float64") is x, "a cast to the same dtype is no op"
@@ -287,9 +351,21 @@ def test_constants_mix_with_numpy_arrays_on_either_side():
     x = th.vector("x", "float32")
     v = np.array([1.0, 2.0, 3.0], "float32")
     ones = np.ones(3)
-    outs = [x + ones, ones + x, x * np.float32(2), np.float32(2) * x, x - np.arange(3, dtype="int8")]
-    expected = [v + ones, ones + v, v * np.float32(2), np.float32(2) * v, v - np.arange(3, dtype="int8")]
-    for got, want, out in zip(_run([x], outs, v), expected, outs):
+    outs = [
+        x + ones,
+        ones + x,
+        x * np.float32(2),
+        np.float32(2) * x,
+        x - np.arange(3, dtype="int8"),
+    ]
+    expected = [
+        v + ones,
+        ones + v,
+        v * np.float32(2),
+        np.float32(2) * v,
+        v - np.arange(3, dtype="int8"),
+    ]
+    for got, want, out in zip(_run([x], outs, v), expected, outs, strict=True):
         assert isinstance(out, th.TensorVariable)
         assert got.dtype == want.dtype == out.dtype
         np.testing.assert_array_equal(got, want)
@@ -331,8 +407,8 @@ def test_float16_special_functions_round_once_from_float32():
 
 
 def _jvp_by_finite_differences(f, points, tangents, eps=1e-6):
-    plus = f(*[p + eps * t for p, t in zip(points, tangents)])
-    minus = f(*[p - eps * t for p, t in zip(points, tangents)])
+    plus = f(*[p + eps * t for p, t in zip(points, tangents, strict=True)])
+    minus = f(*[p - eps * t for p, t in zip(points, tangents, strict=True)])
     return (plus - minus) / (2 * eps)
 
 
@@ -344,10 +420,18 @@ def _jvp_by_finite_differences(f, points, tangents, eps=1e-6):
         (th.true_divide, [(3, 4), (4,)], lambda s: RNG.uniform(0.5, 2.0, s)),
         (th.power, [(2, 3), (1, 3)], lambda s: RNG.uniform(0.5, 2.0, s)),
         (th.arctan2, [(), (5,)], lambda s: RNG.uniform(0.5, 2.0, s)),
-        (lambda x, y: th.where(x > 1.0, x * y, y), [(3, 4), (3, 1)], lambda s: RNG.uniform(0.5, 2.0, s)),
+        (
+            lambda x, y: th.where(x > 1.0, x * y, y),
+            [(3, 4), (3, 1)],
+            lambda s: RNG.uniform(0.5, 2.0, s),
+        ),
         (lambda x, lo: th.clip(x, lo, 1.5), [(2, 5), (2, 1)], lambda s: RNG.uniform(0.0, 2.0, s)),
         (lambda x: th.floor(x) + th.sigmoid(x), [(4,)], lambda s: RNG.uniform(0.1, 0.9, s)),
-        (lambda x: th.square(x.astype("float32")).astype("float64"), [(4,)], lambda s: RNG.standard_normal(s)),
+        (
+            lambda x: th.square(x.astype("float32")).astype("float64"),
+            [(4,)],
+            lambda s: RNG.standard_normal(s),
+        ),
     ],
 )
 def test_rop_matches_finite_difference_jacobian_vector_product(build, shapes, sample):
@@ -392,7 +476,9 @@ def test_rop_of_comparison_is_zero():
 def test_ops_with_integer_outputs_give_no_gradient():
     x = th.vector("x", "float64")
     for out in [x > 0, th.isnan(x), x.astype("int32"), th.equal(x, 1.0)]:
-        assert out.owner.op.L_op(out.owner.inputs, [out], [th.zeros_like(out)]) == [None] * len(out.owner.inputs)
+        assert out.owner.op.L_op(out.owner.inputs, [out], [th.zeros_like(out)]) == [None] * len(
+            out.owner.inputs
+        )
         assert out.owner.op.connection_pattern(out.owner) == [[False]] * len(out.owner.inputs)
     cost = (x > 0).astype("float64").sum()
     with pytest.raises(DisconnectedInputError, match="does not depend on x"):
@@ -410,8 +496,10 @@ def test_integer_inputs_get_no_gradient_but_float_partners_do():
     assert gi is None and gx.dtype == "float32"
     g = th.grad(out.sum(), x)
     assert g.dtype == "float32"
-    np.testing.assert_array_equal(_run([x, i], g, np.ones(3, "float32"), np.array([1, -2, 3], "int32")),
-                                  np.array([1, -2, 3], "float32"))
+    np.testing.assert_array_equal(
+        _run([x, i], g, np.ones(3, "float32"), np.array([1, -2, 3], "int32")),
+        np.array([1, -2, 3], "float32"),
+    )
 
 
 def test_where_and_second_declare_their_shape_inputs_disconnected():
@@ -437,10 +525,15 @@ def test_cast_gradients_round_trip_dtypes():
     assert gy.dtype == "float64"
     np.testing.assert_array_equal(_run([y], gy, np.ones(2)), [3.0, 3.0])
     node = x.astype("float64").owner
-    assert node.op.L_op(node.inputs, node.outputs, [th.ones_like(node.outputs[0])])[0].dtype == "float32"
+    assert (
+        node.op.L_op(node.inputs, node.outputs, [th.ones_like(node.outputs[0])])[0].dtype
+        == "float32"
+    )
 
 
-@pytest.mark.parametrize("name", sorted(n for n, op in ELEMWISE_OPS.items() if op.scalar_op.differentiable))
+@pytest.mark.parametrize(
+    "name", sorted(n for n, op in ELEMWISE_OPS.items() if op.scalar_op.differentiable)
+)
 def test_float32_gradients_stay_in_float32(name):
     """Python constants inside gradient formulas must not upcast float32 graphs."""
     x = th.tensor("x", "float32", (3,))
@@ -458,7 +551,9 @@ def test_gradient_of_broadcast_input_has_its_static_shape_and_sums():
     g_row, g_vec, g_s = th.grad((x * row + vec + s).sum(), [row, vec, s])
     assert (g_row.type.shape, g_vec.type.shape, g_s.type.shape) == ((1, 4), (4,), ())
     xv = RNG.standard_normal((3, 4))
-    got = _run([x, row, vec, s], [g_row, g_vec, g_s], xv, np.ones((1, 4)), np.ones(4), np.array(1.0))
+    got = _run(
+        [x, row, vec, s], [g_row, g_vec, g_s], xv, np.ones((1, 4)), np.ones(4), np.array(1.0)
+    )
     np.testing.assert_allclose(got[0], xv.sum(0, keepdims=True))
     np.testing.assert_array_equal(got[1], np.full(4, 3.0))
     np.testing.assert_array_equal(got[2], 12.0)
@@ -494,8 +589,10 @@ def test_second_gradient_sums_back_to_the_value():
     x = th.tensor("x", "float64", (3, 4))
     row = th.tensor("row", "float64", (1, 4))
     g = th.grad((th.second(x, row) * np.arange(12.0).reshape(3, 4)).sum(), row)
-    np.testing.assert_array_equal(_run([x, row], g, np.zeros((3, 4)), np.zeros((1, 4))),
-                                  np.arange(12.0).reshape(3, 4).sum(0, keepdims=True))
+    np.testing.assert_array_equal(
+        _run([x, row], g, np.zeros((3, 4)), np.zeros((1, 4))),
+        np.arange(12.0).reshape(3, 4).sum(0, keepdims=True),
+    )
     with pytest.raises(DisconnectedInputError):
         th.grad(th.second(x, row).sum(), x)
 
