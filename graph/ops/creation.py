@@ -101,7 +101,7 @@ class ARange(Op):
         return len(np.arange(*values, dtype=self.dtype))
 
     def perform(self, node, inputs):
-        start, stop, step = (v[()] for v in inputs)
+        start, stop, step = (np.asarray(v)[()] for v in inputs)
         if step == 0:
             raise ValueError("arange: step must not be zero")
         return [np.arange(start, stop, step, dtype=self.dtype)]
