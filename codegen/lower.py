@@ -16,10 +16,11 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from theanine.codegen.kernel_ir import (
-    Access, Arg, Buffer, Call, DimOf, ElementwiseKernel, Expr, GemmCall, HostCall, Program,
+    Access, Arg, Buffer, Call, DimOf, ElementwiseKernel, Expr, GemmCall, HostCall, Lit, Program,
     ReduceKernel, ShapeExpr,
 )
 from theanine.graph.basic import Apply, Constant, Variable, apply_nodes
+from theanine.graph.ops.composite import Composite
 from theanine.graph.ops.elemwise import Elemwise, ScalarOp
 from theanine.graph.ops.linalg import MatMul
 from theanine.graph.ops.reduce import Reduce
@@ -136,15 +137,29 @@ def _lower_dimshuffle(lowerer: Lowerer, node: Apply) -> bool:
 def scalar_expression(scalar_op: ScalarOp, args: Sequence[Expr], out_dtypes: Sequence[str]) -> list[Expr] | None:
     """The expression of each output of ``scalar_op`` applied to ``args``.
 
-    Composite scalar ops (fusion) expand their inner graph; None means some
-    scalar op in it cannot be expressed.
+    Composite scalar ops (fusion) expand their inner graph into one DAG;
+    None means the op has no expression form.
     """
-    inner = getattr(scalar_op, "expression", None)
-    if inner is not None:
-        return inner(args)
+    if isinstance(scalar_op, Composite):
+        return scalar_op.map_inner(args, _literal, _inner_call)
     if scalar_op.nout != 1:
         return None
     return [Call(scalar_op.name, tuple(args), out_dtypes[0])]
+
+
+def _literal(value, dtype: str) -> Lit:
+    return Lit(value.item() if hasattr(value, "item") else value, dtype)
+
+
+def _inner_call(scalar_op: ScalarOp, args: Sequence[Expr], out_dtypes: Sequence[str]) -> list[Expr]:
+    exprs = scalar_expression(scalar_op, args, out_dtypes)
+    if exprs is None:
+        raise _Inexpressible(scalar_op.name)
+    return exprs
+
+
+class _Inexpressible(Exception):
+    """A scalar op inside a Composite has no expression form (multi-output leaf)."""
 
 
 def _supported(expr: Expr, supports: Supports) -> bool:
@@ -174,7 +189,10 @@ def _elementwise_shape(lowerer: Lowerer, node: Apply):
 @lowering(Elemwise)
 def _lower_elemwise(lowerer: Lowerer, node: Apply) -> bool:
     args = [Arg(i, x.dtype) for i, x in enumerate(node.inputs)]
-    exprs = scalar_expression(node.op.scalar_op, args, [o.dtype for o in node.outputs])
+    try:
+        exprs = scalar_expression(node.op.scalar_op, args, [o.dtype for o in node.outputs])
+    except _Inexpressible:
+        return False
     if exprs is None or not all(_supported(e, lowerer.supports) for e in exprs):
         return False
     shape, checks = _elementwise_shape(lowerer, node)
