@@ -26,10 +26,15 @@ def _read_package_npz(filename: str) -> dict[str, np.ndarray]:
 
 
 def _split_indices(count: int, test_split: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """A seeded permutation cut into train and test indices."""
+    """A seeded permutation cut into train and test indices.
+
+    The indices stay in permuted order: the file is grouped by writer, so a
+    sorted training set would make ``fit(validation_split=...)`` (which
+    holds out the LAST samples) validate on a few writers only.
+    """
     order = np.random.default_rng(seed).permutation(count)
     n_test = int(round(count * test_split))
-    return np.sort(order[n_test:]), np.sort(order[:n_test])
+    return order[n_test:], order[:n_test]
 
 
 @dataclass(frozen=True)
