@@ -16,9 +16,27 @@ from collections.abc import Callable, Mapping
 import theanine as th
 
 __all__ = [
-    "relu", "sigmoid", "tanh", "softmax", "log_softmax", "softplus", "softsign", "elu", "selu",
-    "gelu", "swish", "silu", "leaky_relu", "relu6", "hard_sigmoid", "exponential", "mish", "linear",
-    "get", "serialize", "ACTIVATIONS",
+    "relu",
+    "sigmoid",
+    "tanh",
+    "softmax",
+    "log_softmax",
+    "softplus",
+    "softsign",
+    "elu",
+    "selu",
+    "gelu",
+    "swish",
+    "silu",
+    "leaky_relu",
+    "relu6",
+    "hard_sigmoid",
+    "exponential",
+    "mish",
+    "linear",
+    "get",
+    "serialize",
+    "ACTIVATIONS",
 ]
 
 _SELU_ALPHA = 1.6732632423543772848170429916717
@@ -124,10 +142,24 @@ def linear(x):
 
 
 ACTIVATIONS: Mapping[str, Callable] = {
-    "relu": relu, "sigmoid": sigmoid, "tanh": tanh, "softmax": softmax, "log_softmax": log_softmax,
-    "softplus": softplus, "softsign": softsign, "elu": elu, "selu": selu, "gelu": gelu,
-    "swish": swish, "silu": silu, "leaky_relu": leaky_relu, "relu6": relu6,
-    "hard_sigmoid": hard_sigmoid, "exponential": exponential, "mish": mish, "linear": linear,
+    "relu": relu,
+    "sigmoid": sigmoid,
+    "tanh": tanh,
+    "softmax": softmax,
+    "log_softmax": log_softmax,
+    "softplus": softplus,
+    "softsign": softsign,
+    "elu": elu,
+    "selu": selu,
+    "gelu": gelu,
+    "swish": swish,
+    "silu": silu,
+    "leaky_relu": leaky_relu,
+    "relu6": relu6,
+    "hard_sigmoid": hard_sigmoid,
+    "exponential": exponential,
+    "mish": mish,
+    "linear": linear,
 }
 """Every built-in activation by name (``silu`` and ``swish`` are the same function)."""
 

@@ -13,7 +13,16 @@ from collections.abc import Mapping
 
 import theanine as th
 
-__all__ = ["Constraint", "MaxNorm", "MinMaxNorm", "NonNeg", "UnitNorm", "get", "serialize", "deserialize"]
+__all__ = [
+    "Constraint",
+    "MaxNorm",
+    "MinMaxNorm",
+    "NonNeg",
+    "UnitNorm",
+    "get",
+    "serialize",
+    "deserialize",
+]
 
 _EPSILON = 1e-7
 
@@ -42,7 +51,7 @@ class Constraint:
 
 
 class MaxNorm(Constraint):
-    """Rescale slices whose norm along ``axis`` exceeds ``max_value``: ``w * clip(n, 0, m) / (eps + n)``."""
+    """Shrink slices whose norm ``n`` along ``axis`` exceeds ``m``: ``w clip(n, 0, m) / (eps + n)``."""
 
     def __init__(self, max_value: float = 2.0, axis=0):
         self.max_value, self.axis = float(max_value), _axis_config(axis)
@@ -64,11 +73,18 @@ class MinMaxNorm(Constraint):
 
     def __call__(self, weight):
         norms = _norms(weight, _axis_tuple(self.axis))
-        desired = self.rate * th.clip(norms, self.min_value, self.max_value) + (1.0 - self.rate) * norms
+        desired = (
+            self.rate * th.clip(norms, self.min_value, self.max_value) + (1.0 - self.rate) * norms
+        )
         return weight * (desired / (_EPSILON + norms))
 
     def get_config(self) -> dict:
-        return {"min_value": self.min_value, "max_value": self.max_value, "rate": self.rate, "axis": self.axis}
+        return {
+            "min_value": self.min_value,
+            "max_value": self.max_value,
+            "rate": self.rate,
+            "axis": self.axis,
+        }
 
 
 class NonNeg(Constraint):
@@ -96,8 +112,14 @@ def _axis_tuple(axis):
 
 
 REGISTRY: Mapping[str, type] = {
-    "MaxNorm": MaxNorm, "MinMaxNorm": MinMaxNorm, "NonNeg": NonNeg, "UnitNorm": UnitNorm,
-    "max_norm": MaxNorm, "min_max_norm": MinMaxNorm, "non_neg": NonNeg, "unit_norm": UnitNorm,
+    "MaxNorm": MaxNorm,
+    "MinMaxNorm": MinMaxNorm,
+    "NonNeg": NonNeg,
+    "UnitNorm": UnitNorm,
+    "max_norm": MaxNorm,
+    "min_max_norm": MinMaxNorm,
+    "non_neg": NonNeg,
+    "unit_norm": UnitNorm,
 }
 """Constraint classes by class name and Keras' snake_case name."""
 
@@ -111,13 +133,18 @@ def serialize(constraint: Constraint | None) -> dict | None:
 
 def deserialize(config: Mapping, custom_objects: Mapping | None = None) -> Constraint:
     """A constraint from ``serialize``'s dict."""
-    return _lookup(config.get("class_name"), custom_objects).from_config(dict(config.get("config") or {}))
+    return _lookup(config.get("class_name"), custom_objects).from_config(
+        dict(config.get("config") or {})
+    )
 
 
 def _lookup(name, custom_objects) -> type:
     known = {**REGISTRY, **(custom_objects or {})}
     if name not in known:
-        raise ValueError(f"Unknown constraint {name!r}. Expected one of {sorted(REGISTRY)} or a custom_objects name")
+        raise ValueError(
+            f"Unknown constraint {name!r}. "
+            f"Expected one of {sorted(REGISTRY)} or a custom_objects name"
+        )
     return known[name]
 
 
@@ -131,4 +158,6 @@ def get(identifier, custom_objects: Mapping | None = None):
         return deserialize(identifier, custom_objects)
     if callable(identifier):
         return identifier
-    raise TypeError(f"Cannot interpret {identifier!r} as a constraint (a name, dict, Constraint or callable)")
+    raise TypeError(
+        f"Cannot interpret {identifier!r} as a constraint (a name, dict, Constraint or callable)"
+    )

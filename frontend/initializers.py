@@ -27,9 +27,26 @@ from theanine.frontend import seeding
 from theanine.graph.config import config
 
 __all__ = [
-    "Initializer", "Zeros", "Ones", "Constant", "RandomNormal", "RandomUniform", "TruncatedNormal",
-    "VarianceScaling", "GlorotUniform", "GlorotNormal", "HeNormal", "HeUniform", "LecunNormal",
-    "LecunUniform", "Orthogonal", "Identity", "compute_fans", "get", "serialize", "deserialize",
+    "Initializer",
+    "Zeros",
+    "Ones",
+    "Constant",
+    "RandomNormal",
+    "RandomUniform",
+    "TruncatedNormal",
+    "VarianceScaling",
+    "GlorotUniform",
+    "GlorotNormal",
+    "HeNormal",
+    "HeUniform",
+    "LecunNormal",
+    "LecunUniform",
+    "Orthogonal",
+    "Identity",
+    "compute_fans",
+    "get",
+    "serialize",
+    "deserialize",
 ]
 
 _TRUNCATED_STDDEV = 0.87962566103423978
@@ -59,7 +76,9 @@ def _shape_and_dtype(shape, dtype) -> tuple[tuple[int, ...], np.dtype]:
     """Validate ``shape`` (non-negative ints) and resolve ``dtype`` (default floatX)."""
     shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
     if any(isinstance(d, bool) or not isinstance(d, (int, np.integer)) or d < 0 for d in shape):
-        raise ValueError(f"An initializer needs a shape of non-negative ints. Received: shape={shape!r}")
+        raise ValueError(
+            f"An initializer needs a shape of non-negative ints. Received: shape={shape!r}"
+        )
     return tuple(int(d) for d in shape), np.dtype(dtype or config.floatX)
 
 
@@ -94,13 +113,15 @@ class Constant(Initializer):
 
 
 def _check_seed(seed) -> int | None:
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
+    if seed is not None and (
+        isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0
+    ):
         raise ValueError(f"seed must be None or a non-negative int. Received: seed={seed!r}")
     return None if seed is None else int(seed)
 
 
 class RandomInitializer(Initializer):
-    """An initializer drawing from a NumPy generator seeded by ``seed`` or ``seeding.next_seed()``."""
+    """Draws from a NumPy generator seeded by ``seed``, or else by ``seeding.next_seed()``."""
 
     def __init__(self, seed: int | None = None):
         self.seed = _check_seed(seed)
@@ -120,7 +141,7 @@ class RandomInitializer(Initializer):
 
 
 def truncated_normal(rng: np.random.Generator, shape, mean: float, stddev: float) -> np.ndarray:
-    """Normal samples restricted to ``mean +- 2 stddev`` (inverse-CDF sampling of the truncated law)."""
+    """Normal samples restricted to ``mean +- 2 stddev`` (inverse-CDF sampling)."""
     low, high = scipy.special.ndtr(-2.0), scipy.special.ndtr(2.0)
     return mean + stddev * scipy.special.ndtri(rng.uniform(low, high, size=shape))
 
@@ -177,8 +198,13 @@ _DISTRIBUTIONS = ("truncated_normal", "untruncated_normal", "uniform")
 class VarianceScaling(RandomInitializer):
     """Samples with variance ``scale / n``, ``n`` the fan in, fan out or their average."""
 
-    def __init__(self, scale: float = 1.0, mode: str = "fan_in", distribution: str = "truncated_normal",
-                 seed: int | None = None):
+    def __init__(
+        self,
+        scale: float = 1.0,
+        mode: str = "fan_in",
+        distribution: str = "truncated_normal",
+        seed: int | None = None,
+    ):
         super().__init__(seed)
         if not scale > 0:
             raise ValueError(f"VarianceScaling expects a positive scale. Received: scale={scale!r}")
@@ -187,7 +213,8 @@ class VarianceScaling(RandomInitializer):
         distribution = "truncated_normal" if distribution == "normal" else distribution
         if distribution not in _DISTRIBUTIONS:
             raise ValueError(
-                f"VarianceScaling expects distribution in {_DISTRIBUTIONS}. Received: distribution={distribution!r}"
+                f"VarianceScaling expects distribution in {_DISTRIBUTIONS}. "
+                f"Received: distribution={distribution!r}"
             )
         self.scale, self.mode, self.distribution = float(scale), mode, distribution
 
@@ -206,7 +233,12 @@ class VarianceScaling(RandomInitializer):
         return truncated_normal(rng, shape, 0.0, math.sqrt(variance) / _TRUNCATED_STDDEV)
 
     def get_config(self) -> dict:
-        return {"scale": self.scale, "mode": self.mode, "distribution": self.distribution, "seed": self.seed}
+        return {
+            "scale": self.scale,
+            "mode": self.mode,
+            "distribution": self.distribution,
+            "seed": self.seed,
+        }
 
 
 class _VarianceScalingPreset(VarianceScaling):
@@ -222,7 +254,7 @@ class _VarianceScalingPreset(VarianceScaling):
 
 
 class GlorotUniform(_VarianceScalingPreset):
-    """Uniform within ``sqrt(6 / (fan_in + fan_out))`` (Glorot & Bengio, 2010); Keras' default kernel."""
+    """Uniform within ``sqrt(6 / (fan_in + fan_out))`` (Glorot & Bengio, 2010); Keras' default."""
 
     preset = (1.0, "fan_avg", "uniform")
 
@@ -269,7 +301,9 @@ class Orthogonal(RandomInitializer):
 
     def _sample(self, rng, shape):
         if len(shape) < 2:
-            raise ValueError(f"The Orthogonal initializer needs a shape of rank >= 2. Received: shape={shape}")
+            raise ValueError(
+                f"The Orthogonal initializer needs a shape of rank >= 2. Received: shape={shape}"
+            )
         rows, cols = math.prod(shape[:-1]), shape[-1]
         q, r = np.linalg.qr(rng.normal(size=(max(rows, cols), min(rows, cols))))
         q = q * np.sign(np.diag(r))
@@ -296,21 +330,46 @@ class Identity(Initializer):
         return {"gain": self.gain}
 
 
-_CLASSES = (Zeros, Ones, Constant, RandomNormal, RandomUniform, TruncatedNormal, VarianceScaling,
-            GlorotUniform, GlorotNormal, HeNormal, HeUniform, LecunNormal, LecunUniform, Orthogonal, Identity)
+_CLASSES = (
+    Zeros,
+    Ones,
+    Constant,
+    RandomNormal,
+    RandomUniform,
+    TruncatedNormal,
+    VarianceScaling,
+    GlorotUniform,
+    GlorotNormal,
+    HeNormal,
+    HeUniform,
+    LecunNormal,
+    LecunUniform,
+    Orthogonal,
+    Identity,
+)
 _ALIASES = {
-    "zeros": Zeros, "ones": Ones, "constant": Constant, "random_normal": RandomNormal,
-    "random_uniform": RandomUniform, "truncated_normal": TruncatedNormal, "variance_scaling": VarianceScaling,
-    "glorot_uniform": GlorotUniform, "glorot_normal": GlorotNormal, "he_normal": HeNormal,
-    "he_uniform": HeUniform, "lecun_normal": LecunNormal, "lecun_uniform": LecunUniform,
-    "orthogonal": Orthogonal, "identity": Identity,
+    "zeros": Zeros,
+    "ones": Ones,
+    "constant": Constant,
+    "random_normal": RandomNormal,
+    "random_uniform": RandomUniform,
+    "truncated_normal": TruncatedNormal,
+    "variance_scaling": VarianceScaling,
+    "glorot_uniform": GlorotUniform,
+    "glorot_normal": GlorotNormal,
+    "he_normal": HeNormal,
+    "he_uniform": HeUniform,
+    "lecun_normal": LecunNormal,
+    "lecun_uniform": LecunUniform,
+    "orthogonal": Orthogonal,
+    "identity": Identity,
 }
 REGISTRY: Mapping[str, type] = {**{cls.__name__: cls for cls in _CLASSES}, **_ALIASES}
 """Initializer classes by class name and by Keras' snake_case alias."""
 
 
 def serialize(initializer: Initializer | None) -> dict | None:
-    """``{"class_name": ..., "config": ...}``, the form ``deserialize``/``get`` read back (None stays None)."""
+    """``{"class_name": ..., "config": ...}``, as ``deserialize`` reads it (None stays None)."""
     if initializer is None:
         return None
     return {"class_name": type(initializer).__name__, "config": initializer.get_config()}
@@ -325,12 +384,15 @@ def deserialize(config: Mapping, custom_objects: Mapping[str, type] | None = Non
 def _lookup(name, custom_objects) -> type:
     known = {**REGISTRY, **(custom_objects or {})}
     if name not in known:
-        raise ValueError(f"Unknown initializer {name!r}. Expected one of {sorted(REGISTRY)} or a custom_objects name")
+        raise ValueError(
+            f"Unknown initializer {name!r}. "
+            f"Expected one of {sorted(REGISTRY)} or a custom_objects name"
+        )
     return known[name]
 
 
 def get(identifier, custom_objects: Mapping[str, type] | None = None) -> Initializer | None:
-    """An initializer from a name, a serialized dict, an instance or a callable (None stays None)."""
+    """An initializer from a name, a dict, an instance or a callable (None stays None)."""
     if identifier is None or isinstance(identifier, Initializer):
         return identifier
     if isinstance(identifier, str):
@@ -341,4 +403,6 @@ def get(identifier, custom_objects: Mapping[str, type] | None = None) -> Initial
         return identifier()
     if callable(identifier):
         return identifier
-    raise TypeError(f"Cannot interpret {identifier!r} as an initializer (a name, dict, Initializer or callable)")
+    raise TypeError(
+        f"Cannot interpret {identifier!r} as an initializer (a name, dict, Initializer or callable)"
+    )

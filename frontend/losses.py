@@ -25,11 +25,32 @@ import theanine as th
 from theanine.graph.ops.nnet import EPSILON
 
 __all__ = [
-    "Loss", "LossFunctionWrapper", "MeanSquaredError", "MeanAbsoluteError", "Huber", "BinaryCrossentropy",
-    "CategoricalCrossentropy", "SparseCategoricalCrossentropy", "KLDivergence", "Hinge", "CosineSimilarity",
-    "mean_squared_error", "mean_absolute_error", "huber", "binary_crossentropy", "categorical_crossentropy",
-    "sparse_categorical_crossentropy", "kl_divergence", "hinge", "cosine_similarity", "mse", "mae", "kld",
-    "get", "serialize", "deserialize",
+    "Loss",
+    "LossFunctionWrapper",
+    "MeanSquaredError",
+    "MeanAbsoluteError",
+    "Huber",
+    "BinaryCrossentropy",
+    "CategoricalCrossentropy",
+    "SparseCategoricalCrossentropy",
+    "KLDivergence",
+    "Hinge",
+    "CosineSimilarity",
+    "mean_squared_error",
+    "mean_absolute_error",
+    "huber",
+    "binary_crossentropy",
+    "categorical_crossentropy",
+    "sparse_categorical_crossentropy",
+    "kl_divergence",
+    "hinge",
+    "cosine_similarity",
+    "mse",
+    "mae",
+    "kld",
+    "get",
+    "serialize",
+    "deserialize",
 ]
 
 
@@ -82,7 +103,7 @@ def mean_absolute_error(y_true, y_pred):
 
 
 def huber(y_true, y_pred, delta: float = 1.0):
-    """Mean over the last axis of ``0.5 e^2`` where ``|e| <= delta``, else ``delta (|e| - 0.5 delta)``."""
+    """Mean over the last axis of ``e^2 / 2`` if ``|e| <= delta``, else ``delta (|e| - delta/2)``."""
     y_true, y_pred = _prepared(y_true, y_pred)
     error = y_pred - y_true
     magnitude = th.abs(error)
@@ -98,20 +119,27 @@ def _smooth_labels(y_true, label_smoothing: float, classes):
     return y_true * (1.0 - label_smoothing) + label_smoothing / classes
 
 
-def binary_crossentropy(y_true, y_pred, from_logits: bool = False, label_smoothing: float = 0.0, axis: int = -1):
+def binary_crossentropy(
+    y_true, y_pred, from_logits: bool = False, label_smoothing: float = 0.0, axis: int = -1
+):
     """Mean over ``axis`` of the elementwise binary crossentropy (labels smoothed toward 0.5)."""
     y_true, y_pred = _prepared(y_true, y_pred)
     y_true = _smooth_labels(y_true, label_smoothing, 2.0)
     return th.mean(th.binary_crossentropy(y_true, y_pred, from_logits=from_logits), axis=axis)
 
 
-def categorical_crossentropy(y_true, y_pred, from_logits: bool = False, label_smoothing: float = 0.0,
-                             axis: int = -1):
+def categorical_crossentropy(
+    y_true, y_pred, from_logits: bool = False, label_smoothing: float = 0.0, axis: int = -1
+):
     """``-sum(y_true * log p, axis)`` for one-hot (or soft) targets."""
     y_true, y_pred = _prepared(y_true, y_pred)
     if label_smoothing:
         classes = y_pred.type.shape[axis]
-        count = float(classes) if classes is not None else th.sum(th.ones_like(y_pred), axis=axis, keepdims=True)
+        count = (
+            float(classes)
+            if classes is not None
+            else th.sum(th.ones_like(y_pred), axis=axis, keepdims=True)
+        )
         y_true = _smooth_labels(y_true, label_smoothing, count)
     return th.categorical_crossentropy(y_true, y_pred, from_logits=from_logits, axis=axis)
 
@@ -126,7 +154,7 @@ def sparse_labels(y_true, y_pred):
 
 
 def sparse_categorical_crossentropy(y_true, y_pred, from_logits: bool = False, axis: int = -1):
-    """Categorical crossentropy of integer labels (``(batch,)`` or ``(batch, 1)``, ints or floats)."""
+    """Categorical crossentropy of integer labels (``(batch,)`` or ``(batch, 1)``)."""
     y_pred = th.as_tensor_variable(y_pred)
     labels = sparse_labels(y_true, y_pred)
     return th.sparse_categorical_crossentropy(labels, y_pred, from_logits=from_logits, axis=axis)
@@ -173,7 +201,7 @@ _REDUCTIONS = ("sum_over_batch_size", "sum", "none")
 
 
 def _weighted(values, sample_weight):
-    """``values * sample_weight`` with the weight's rank matched (``(batch,)`` or ``(batch, 1)``)."""
+    """``values * sample_weight``, the weight's rank matched (``(batch,)`` or ``(batch, 1)``)."""
     if sample_weight is None:
         return values
     weight = th.cast(th.as_tensor_variable(sample_weight), values.dtype)
@@ -199,7 +227,9 @@ class Loss:
 
     def __init__(self, name: str | None = None, reduction: str = "sum_over_batch_size"):
         if reduction not in _REDUCTIONS:
-            raise ValueError(f"reduction must be one of {_REDUCTIONS}. Received: reduction={reduction!r}")
+            raise ValueError(
+                f"reduction must be one of {_REDUCTIONS}. Received: reduction={reduction!r}"
+            )
         self.name = name or type(self).__name__
         self.reduction = reduction
 
@@ -221,7 +251,13 @@ class Loss:
 class LossFunctionWrapper(Loss):
     """A ``Loss`` around a per-sample function ``fn(y_true, y_pred, **options)``."""
 
-    def __init__(self, fn: Callable, name: str | None = None, reduction: str = "sum_over_batch_size", **options):
+    def __init__(
+        self,
+        fn: Callable,
+        name: str | None = None,
+        reduction: str = "sum_over_batch_size",
+        **options,
+    ):
         super().__init__(name or getattr(fn, "__name__", "loss"), reduction)
         self.fn, self.options = fn, options
 
@@ -237,15 +273,17 @@ class LossFunctionWrapper(Loss):
 
 
 def check_options(function: Callable, options: Mapping, owner: str) -> None:
-    """Reject options that ``function(y_true, y_pred, **options)`` does not take, naming ``owner``."""
+    """Reject options that ``function(y_true, y_pred, **options)`` does not take."""
     accepted = list(inspect.signature(function).parameters)[2:]
     unknown = sorted(set(options) - set(accepted))
     if unknown:
-        raise TypeError(f"{owner} got an unexpected keyword argument {unknown[0]!r}; its options are {accepted}")
+        raise TypeError(
+            f"{owner} got an unexpected keyword argument {unknown[0]!r}; its options are {accepted}"
+        )
 
 
 class _BuiltinLoss(LossFunctionWrapper):
-    """A ``LossFunctionWrapper`` around one built-in function; its config is its constructor's arguments."""
+    """A wrapper around one built-in function; its config is its constructor's arguments."""
 
     function: Callable
 
@@ -276,7 +314,9 @@ class Huber(_BuiltinLoss):
 
     function = staticmethod(huber)
 
-    def __init__(self, delta: float = 1.0, reduction: str = "sum_over_batch_size", name: str | None = None):
+    def __init__(
+        self, delta: float = 1.0, reduction: str = "sum_over_batch_size", name: str | None = None
+    ):
         super().__init__(reduction, name, delta=float(delta))
 
 
@@ -285,10 +325,21 @@ class BinaryCrossentropy(_BuiltinLoss):
 
     function = staticmethod(binary_crossentropy)
 
-    def __init__(self, from_logits: bool = False, label_smoothing: float = 0.0, axis: int = -1,
-                 reduction: str = "sum_over_batch_size", name: str | None = None):
-        super().__init__(reduction, name, from_logits=bool(from_logits), label_smoothing=float(label_smoothing),
-                         axis=axis)
+    def __init__(
+        self,
+        from_logits: bool = False,
+        label_smoothing: float = 0.0,
+        axis: int = -1,
+        reduction: str = "sum_over_batch_size",
+        name: str | None = None,
+    ):
+        super().__init__(
+            reduction,
+            name,
+            from_logits=bool(from_logits),
+            label_smoothing=float(label_smoothing),
+            axis=axis,
+        )
 
 
 class CategoricalCrossentropy(_BuiltinLoss):
@@ -296,10 +347,21 @@ class CategoricalCrossentropy(_BuiltinLoss):
 
     function = staticmethod(categorical_crossentropy)
 
-    def __init__(self, from_logits: bool = False, label_smoothing: float = 0.0, axis: int = -1,
-                 reduction: str = "sum_over_batch_size", name: str | None = None):
-        super().__init__(reduction, name, from_logits=bool(from_logits), label_smoothing=float(label_smoothing),
-                         axis=axis)
+    def __init__(
+        self,
+        from_logits: bool = False,
+        label_smoothing: float = 0.0,
+        axis: int = -1,
+        reduction: str = "sum_over_batch_size",
+        name: str | None = None,
+    ):
+        super().__init__(
+            reduction,
+            name,
+            from_logits=bool(from_logits),
+            label_smoothing=float(label_smoothing),
+            axis=axis,
+        )
 
 
 class SparseCategoricalCrossentropy(_BuiltinLoss):
@@ -307,8 +369,13 @@ class SparseCategoricalCrossentropy(_BuiltinLoss):
 
     function = staticmethod(sparse_categorical_crossentropy)
 
-    def __init__(self, from_logits: bool = False, axis: int = -1, reduction: str = "sum_over_batch_size",
-                 name: str | None = None):
+    def __init__(
+        self,
+        from_logits: bool = False,
+        axis: int = -1,
+        reduction: str = "sum_over_batch_size",
+        name: str | None = None,
+    ):
         super().__init__(reduction, name, from_logits=bool(from_logits), axis=axis)
 
 
@@ -329,21 +396,39 @@ class CosineSimilarity(_BuiltinLoss):
 
     function = staticmethod(cosine_similarity)
 
-    def __init__(self, axis: int = -1, reduction: str = "sum_over_batch_size", name: str | None = None):
+    def __init__(
+        self, axis: int = -1, reduction: str = "sum_over_batch_size", name: str | None = None
+    ):
         super().__init__(reduction, name, axis=axis)
 
 
 # ----------------------------------------------------------------------------- lookup
 
-_CLASSES = (MeanSquaredError, MeanAbsoluteError, Huber, BinaryCrossentropy, CategoricalCrossentropy,
-            SparseCategoricalCrossentropy, KLDivergence, Hinge, CosineSimilarity)
+_CLASSES = (
+    MeanSquaredError,
+    MeanAbsoluteError,
+    Huber,
+    BinaryCrossentropy,
+    CategoricalCrossentropy,
+    SparseCategoricalCrossentropy,
+    KLDivergence,
+    Hinge,
+    CosineSimilarity,
+)
 _ALIASES = {
-    "mse": MeanSquaredError, "MSE": MeanSquaredError, "mae": MeanAbsoluteError, "MAE": MeanAbsoluteError,
-    "kld": KLDivergence, "KLD": KLDivergence, "kullback_leibler_divergence": KLDivergence,
+    "mse": MeanSquaredError,
+    "MSE": MeanSquaredError,
+    "mae": MeanAbsoluteError,
+    "MAE": MeanAbsoluteError,
+    "kld": KLDivergence,
+    "KLD": KLDivergence,
+    "kullback_leibler_divergence": KLDivergence,
     "huber_loss": Huber,
 }
 REGISTRY: Mapping[str, type] = {
-    **{cls.__name__: cls for cls in _CLASSES}, **{cls.function.__name__: cls for cls in _CLASSES}, **_ALIASES,
+    **{cls.__name__: cls for cls in _CLASSES},
+    **{cls.function.__name__: cls for cls in _CLASSES},
+    **_ALIASES,
 }
 """Loss classes by class name, function name and Keras alias (``"mse"``)."""
 
@@ -356,7 +441,7 @@ def serialize(loss: Loss) -> dict:
 
 
 def deserialize(config: Mapping, custom_objects: Mapping | None = None) -> Loss:
-    """A loss from ``serialize``'s dict; custom functions and classes come from ``custom_objects``."""
+    """A loss from ``serialize``'s dict; custom functions and classes come from custom_objects."""
     found = _lookup(config.get("class_name"), custom_objects)
     if isinstance(found, type):
         return found.from_config(dict(config.get("config") or {}))
@@ -366,12 +451,14 @@ def deserialize(config: Mapping, custom_objects: Mapping | None = None) -> Loss:
 def _lookup(name, custom_objects):
     known = {**REGISTRY, **(custom_objects or {})}
     if name not in known:
-        raise ValueError(f"Unknown loss {name!r}. Expected one of {sorted(REGISTRY)} or a custom_objects name")
+        raise ValueError(
+            f"Unknown loss {name!r}. Expected one of {sorted(REGISTRY)} or a custom_objects name"
+        )
     return known[name]
 
 
 def get(identifier, custom_objects: Mapping | None = None) -> Loss:
-    """A ``Loss`` from a name (``"mse"``, ``"sparse_categorical_crossentropy"``), a dict, an instance,
+    """A ``Loss`` from a name (``"mse"``, ``"binary_crossentropy"``), a dict, an instance,
     a ``Loss`` class or a per-sample function ``fn(y_true, y_pred)``."""
     if isinstance(identifier, Loss):
         return identifier

@@ -31,11 +31,28 @@ import theanine as th
 from theanine.frontend import losses as losses_module
 
 __all__ = [
-    "Metric", "MeanMetricWrapper", "Accuracy", "BinaryAccuracy", "CategoricalAccuracy",
-    "SparseCategoricalAccuracy", "TopKCategoricalAccuracy", "SparseTopKCategoricalAccuracy",
-    "MeanSquaredError", "MeanAbsoluteError", "Precision", "Recall", "AUC", "accuracy", "binary_accuracy",
-    "categorical_accuracy", "sparse_categorical_accuracy", "top_k_categorical_accuracy",
-    "sparse_top_k_categorical_accuracy", "get", "serialize", "deserialize",
+    "Metric",
+    "MeanMetricWrapper",
+    "Accuracy",
+    "BinaryAccuracy",
+    "CategoricalAccuracy",
+    "SparseCategoricalAccuracy",
+    "TopKCategoricalAccuracy",
+    "SparseTopKCategoricalAccuracy",
+    "MeanSquaredError",
+    "MeanAbsoluteError",
+    "Precision",
+    "Recall",
+    "AUC",
+    "accuracy",
+    "binary_accuracy",
+    "categorical_accuracy",
+    "sparse_categorical_accuracy",
+    "top_k_categorical_accuracy",
+    "sparse_top_k_categorical_accuracy",
+    "get",
+    "serialize",
+    "deserialize",
 ]
 
 
@@ -48,13 +65,17 @@ def _float(x):
 
 def accuracy(y_true, y_pred):
     """1 where ``y_true == y_pred`` exactly, else 0."""
-    y_true, y_pred = losses_module.match_rank(th.as_tensor_variable(y_true), th.as_tensor_variable(y_pred))
+    y_true, y_pred = losses_module.match_rank(
+        th.as_tensor_variable(y_true), th.as_tensor_variable(y_pred)
+    )
     return _float(th.eq(y_true, y_pred))
 
 
 def binary_accuracy(y_true, y_pred, threshold: float = 0.5):
     """1 where ``(y_pred > threshold) == y_true``, elementwise."""
-    y_true, y_pred = losses_module.match_rank(th.as_tensor_variable(y_true), th.as_tensor_variable(y_pred))
+    y_true, y_pred = losses_module.match_rank(
+        th.as_tensor_variable(y_true), th.as_tensor_variable(y_pred)
+    )
     predicted = th.cast(y_pred > threshold, y_true.dtype)
     return _float(th.eq(y_true, predicted))
 
@@ -85,7 +106,7 @@ def sparse_top_k_categorical_accuracy(y_true, y_pred, k: int = 5):
 
 
 def top_k_categorical_accuracy(y_true, y_pred, k: int = 5):
-    """1 where the arg-max class of the one-hot ``y_true`` is among the ``k`` highest-scored classes."""
+    """1 where the one-hot ``y_true``'s class is among the ``k`` highest-scored classes."""
     y_pred = th.as_tensor_variable(y_pred)
     return _float(in_top_k(th.argmax(y_true, axis=-1), y_pred, k))
 
@@ -119,8 +140,10 @@ class Metric:
             self._totals = values
             return
         if len(values) != len(self._totals):
-            raise ValueError(f"metric {self.name} expects {len(self._totals)} statistics, received {len(values)}")
-        self._totals = [total + value for total, value in zip(self._totals, values)]
+            raise ValueError(
+                f"metric {self.name} expects {len(self._totals)} statistics, received {len(values)}"
+            )
+        self._totals = [total + value for total, value in zip(self._totals, values, strict=True)]
 
     def result(self) -> float:
         """The metric over every batch since the last reset (0.0 before any batch)."""
@@ -130,7 +153,7 @@ class Metric:
         self._totals = None
 
     def update_state(self, y_true, y_pred, sample_weight=None) -> None:
-        """Eager update from NumPy batches (compiles ``batch_statistics`` once per dtype and sample shape)."""
+        """Eager update from NumPy batches (compiles once per dtype and sample shape)."""
         arrays = [np.asarray(a) for a in (y_true, y_pred, sample_weight) if a is not None]
         key = tuple((a.dtype.name, a.shape[1:]) for a in arrays)
         if key not in self._compiled:
@@ -182,7 +205,7 @@ def samplewise_values(values, sample_weight):
 
 
 class MeanMetricWrapper(Metric):
-    """The (weighted) mean over all samples of a per-sample function ``fn(y_true, y_pred, **options)``."""
+    """The (weighted) mean over all samples of ``fn(y_true, y_pred, **options)``."""
 
     def __init__(self, fn: Callable, name: str | None = None, dtype: str | None = None, **options):
         super().__init__(name or getattr(fn, "__name__", "mean"), dtype)
@@ -280,7 +303,7 @@ def _expand_to_rank(weight, ndim: int):
 
 
 def confusion_counts(y_true, y_pred, thresholds: Sequence[float], sample_weight=None) -> list:
-    """Weighted ``[tp, fp, tn, fn]``, each of shape ``(len(thresholds),)``; positive means ``y_pred > t``.
+    """Weighted ``[tp, fp, tn, fn]``, each of shape ``(len(thresholds),)``; positive: y_pred > t.
 
     A label is positive when non-zero.  A sample weight of lower rank is
     given to every prediction of its sample.
@@ -288,10 +311,18 @@ def confusion_counts(y_true, y_pred, thresholds: Sequence[float], sample_weight=
     y_pred = th.as_tensor_variable(y_pred)
     y_pred = y_pred if y_pred.dtype.startswith("float") else th.cast(y_pred, th.config.floatX)
     y_true, y_pred = losses_module.match_rank(th.as_tensor_variable(y_true), y_pred)
-    weight = th.ones_like(y_pred) if sample_weight is None else th.cast(th.as_tensor_variable(sample_weight), y_pred.dtype)
-    weight = _expand_to_rank(losses_module.match_rank(y_pred, weight)[1], y_pred.ndim) * th.ones_like(y_pred)
+    weight = (
+        th.ones_like(y_pred)
+        if sample_weight is None
+        else th.cast(th.as_tensor_variable(sample_weight), y_pred.dtype)
+    )
+    weight = _expand_to_rank(
+        losses_module.match_rank(y_pred, weight)[1], y_pred.ndim
+    ) * th.ones_like(y_pred)
     with_axis = [*range(y_pred.ndim), "x"]
-    predicted = th.DimShuffle(with_axis)(y_pred) > th.constant(np.asarray(thresholds, dtype=y_pred.dtype))
+    predicted = th.DimShuffle(with_axis)(y_pred) > th.constant(
+        np.asarray(thresholds, dtype=y_pred.dtype)
+    )
     actual = th.DimShuffle(with_axis)(th.neq(y_true, 0))
     weight = th.DimShuffle(with_axis)(weight)
     axes = tuple(range(y_pred.ndim))
@@ -300,21 +331,29 @@ def confusion_counts(y_true, y_pred, thresholds: Sequence[float], sample_weight=
         return th.sum(th.where(th.logical_and(pred, label), weight, 0.0), axis=axes)
 
     not_predicted, not_actual = th.logical_not(predicted), th.logical_not(actual)
-    return [count(predicted, actual), count(predicted, not_actual), count(not_predicted, not_actual),
-            count(not_predicted, actual)]
+    return [
+        count(predicted, actual),
+        count(predicted, not_actual),
+        count(not_predicted, not_actual),
+        count(not_predicted, actual),
+    ]
 
 
 def _check_threshold(thresholds) -> float:
     threshold = 0.5 if thresholds is None else thresholds
     if isinstance(threshold, (list, tuple)) or not 0.0 <= float(threshold) <= 1.0:
-        raise ValueError(f"thresholds must be a single float in [0, 1]. Received: thresholds={thresholds!r}")
+        raise ValueError(
+            f"thresholds must be a single float in [0, 1]. Received: thresholds={thresholds!r}"
+        )
     return float(threshold)
 
 
 class Precision(Metric):
     """``tp / (tp + fp)`` with predictions thresholded at ``thresholds`` (default 0.5)."""
 
-    def __init__(self, thresholds: float | None = None, name: str | None = None, dtype: str | None = None):
+    def __init__(
+        self, thresholds: float | None = None, name: str | None = None, dtype: str | None = None
+    ):
         super().__init__(name or "precision", dtype)
         self.thresholds = _check_threshold(thresholds)
 
@@ -333,7 +372,9 @@ class Precision(Metric):
 class Recall(Precision):
     """``tp / (tp + fn)`` with predictions thresholded at ``thresholds`` (default 0.5)."""
 
-    def __init__(self, thresholds: float | None = None, name: str | None = None, dtype: str | None = None):
+    def __init__(
+        self, thresholds: float | None = None, name: str | None = None, dtype: str | None = None
+    ):
         super().__init__(thresholds, name or "recall", dtype)
 
     def batch_statistics(self, y_true, y_pred, sample_weight=None) -> list:
@@ -363,17 +404,29 @@ class AUC(Metric):
     Keras), ``"minoring"``/``"majoring"`` take the lower/upper one.
     """
 
-    def __init__(self, num_thresholds: int = 200, curve: str = "ROC", summation_method: str = "interpolation",
-                 name: str | None = None, dtype: str | None = None):
+    def __init__(
+        self,
+        num_thresholds: int = 200,
+        curve: str = "ROC",
+        summation_method: str = "interpolation",
+        name: str | None = None,
+        dtype: str | None = None,
+    ):
         super().__init__(name or "auc", dtype)
         if num_thresholds <= 1:
-            raise ValueError(f"num_thresholds must be > 1. Received: num_thresholds={num_thresholds!r}")
+            raise ValueError(
+                f"num_thresholds must be > 1. Received: num_thresholds={num_thresholds!r}"
+            )
         if curve not in _CURVES or summation_method not in _SUMMATIONS:
             raise ValueError(
                 f"AUC expects curve in {_CURVES} and summation_method in {_SUMMATIONS}. "
                 f"Received: curve={curve!r}, summation_method={summation_method!r}"
             )
-        self.num_thresholds, self.curve, self.summation_method = num_thresholds, curve, summation_method
+        self.num_thresholds, self.curve, self.summation_method = (
+            num_thresholds,
+            curve,
+            summation_method,
+        )
         self.thresholds = auc_thresholds(num_thresholds)
 
     def batch_statistics(self, y_true, y_pred, sample_weight=None) -> list:
@@ -384,14 +437,25 @@ class AUC(Metric):
         if self.curve == "PR" and self.summation_method == "interpolation":
             return _interpolated_pr_auc(tp, fp, fn)
         recall = _divide(tp, tp + fn)
-        x, y = (_divide(fp, fp + tn), recall) if self.curve == "ROC" else (recall, _divide(tp, tp + fp))
-        heights = {"interpolation": (y[:-1] + y[1:]) / 2.0, "minoring": np.minimum(y[:-1], y[1:]),
-                   "majoring": np.maximum(y[:-1], y[1:])}[self.summation_method]
+        x, y = (
+            (_divide(fp, fp + tn), recall)
+            if self.curve == "ROC"
+            else (recall, _divide(tp, tp + fp))
+        )
+        heights = {
+            "interpolation": (y[:-1] + y[1:]) / 2.0,
+            "minoring": np.minimum(y[:-1], y[1:]),
+            "majoring": np.maximum(y[:-1], y[1:]),
+        }[self.summation_method]
         return float(np.sum((x[:-1] - x[1:]) * heights))
 
     def get_config(self) -> dict:
-        return {**super().get_config(), "num_thresholds": self.num_thresholds, "curve": self.curve,
-                "summation_method": self.summation_method}
+        return {
+            **super().get_config(),
+            "num_thresholds": self.num_thresholds,
+            "curve": self.curve,
+            "summation_method": self.summation_method,
+        }
 
 
 def _interpolated_pr_auc(tp, fp, fn) -> float:
@@ -409,16 +473,33 @@ def _interpolated_pr_auc(tp, fp, fn) -> float:
 
 # ----------------------------------------------------------------------------- lookup
 
-_CLASSES = (Accuracy, BinaryAccuracy, CategoricalAccuracy, SparseCategoricalAccuracy, TopKCategoricalAccuracy,
-            SparseTopKCategoricalAccuracy, MeanSquaredError, MeanAbsoluteError, Precision, Recall, AUC)
+_CLASSES = (
+    Accuracy,
+    BinaryAccuracy,
+    CategoricalAccuracy,
+    SparseCategoricalAccuracy,
+    TopKCategoricalAccuracy,
+    SparseTopKCategoricalAccuracy,
+    MeanSquaredError,
+    MeanAbsoluteError,
+    Precision,
+    Recall,
+    AUC,
+)
 _ALIASES = {
-    "accuracy": Accuracy, "binary_accuracy": BinaryAccuracy, "categorical_accuracy": CategoricalAccuracy,
+    "accuracy": Accuracy,
+    "binary_accuracy": BinaryAccuracy,
+    "categorical_accuracy": CategoricalAccuracy,
     "sparse_categorical_accuracy": SparseCategoricalAccuracy,
     "top_k_categorical_accuracy": TopKCategoricalAccuracy,
     "sparse_top_k_categorical_accuracy": SparseTopKCategoricalAccuracy,
-    "mean_squared_error": MeanSquaredError, "mse": MeanSquaredError,
-    "mean_absolute_error": MeanAbsoluteError, "mae": MeanAbsoluteError,
-    "precision": Precision, "recall": Recall, "auc": AUC,
+    "mean_squared_error": MeanSquaredError,
+    "mse": MeanSquaredError,
+    "mean_absolute_error": MeanAbsoluteError,
+    "mae": MeanAbsoluteError,
+    "precision": Precision,
+    "recall": Recall,
+    "auc": AUC,
 }
 REGISTRY: Mapping[str, type] = {**{cls.__name__: cls for cls in _CLASSES}, **_ALIASES}
 """Metric classes by class name and by Keras' snake_case name."""
@@ -450,12 +531,14 @@ def deserialize(config: Mapping, custom_objects: Mapping | None = None) -> Metri
     known = {**REGISTRY, **(custom_objects or {})}
     name = config.get("class_name")
     if name not in known:
-        raise ValueError(f"Unknown metric {name!r}. Expected one of {sorted(REGISTRY)} or a custom_objects name")
+        raise ValueError(
+            f"Unknown metric {name!r}. Expected one of {sorted(REGISTRY)} or a custom_objects name"
+        )
     return known[name].from_config(dict(config.get("config") or {}))
 
 
 def get(identifier, loss=None, output_shape=None, custom_objects: Mapping | None = None) -> Metric:
-    """A fresh ``Metric`` from a name, a dict, an instance (returned as is) or a per-sample function.
+    """A ``Metric`` from a name, a dict, an instance (returned as is) or a per-sample function.
 
     ``"accuracy"``/``"acc"`` resolve with ``loss`` (and the model output's
     static ``output_shape``) as Keras does.  A metric made from a name is
@@ -468,11 +551,19 @@ def get(identifier, loss=None, output_shape=None, custom_objects: Mapping | None
             return _accuracy_for(loss, output_shape)(name=identifier)
         known = {**REGISTRY, **(custom_objects or {})}
         if identifier not in known:
-            raise ValueError(f"Unknown metric {identifier!r}. Expected one of {sorted(REGISTRY)} or 'acc'")
+            raise ValueError(
+                f"Unknown metric {identifier!r}. Expected one of {sorted(REGISTRY)} or 'acc'"
+            )
         found = known[identifier]
-        return found(name=identifier) if isinstance(found, type) else MeanMetricWrapper(found, name=identifier)
+        return (
+            found(name=identifier)
+            if isinstance(found, type)
+            else MeanMetricWrapper(found, name=identifier)
+        )
     if isinstance(identifier, Mapping):
         return deserialize(identifier, custom_objects)
     if callable(identifier):
         return MeanMetricWrapper(identifier)
-    raise TypeError(f"Cannot interpret {identifier!r} as a metric (a name, dict, Metric or function)")
+    raise TypeError(
+        f"Cannot interpret {identifier!r} as a metric (a name, dict, Metric or function)"
+    )

@@ -34,9 +34,22 @@ import theanine as th
 from theanine.graph.shared import SharedVariable
 
 __all__ = [
-    "Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta", "Nadam",
-    "LearningRateSchedule", "ExponentialDecay", "CosineDecay", "PiecewiseConstantDecay", "schedules",
-    "get", "serialize", "deserialize",
+    "Optimizer",
+    "SGD",
+    "Adam",
+    "AdamW",
+    "RMSprop",
+    "Adagrad",
+    "Adadelta",
+    "Nadam",
+    "LearningRateSchedule",
+    "ExponentialDecay",
+    "CosineDecay",
+    "PiecewiseConstantDecay",
+    "schedules",
+    "get",
+    "serialize",
+    "deserialize",
 ]
 
 
@@ -63,12 +76,21 @@ def _float_step(step):
 
 
 class ExponentialDecay(LearningRateSchedule):
-    """``initial_learning_rate * decay_rate ** (step / decay_steps)``; floored exponent if ``staircase``."""
+    """``initial_learning_rate * decay_rate ** (step / decay_steps)`` (exponent floored: staircase)."""
 
-    def __init__(self, initial_learning_rate: float, decay_steps: int, decay_rate: float, staircase: bool = False,
-                 name: str = "ExponentialDecay"):
+    def __init__(
+        self,
+        initial_learning_rate: float,
+        decay_steps: int,
+        decay_rate: float,
+        staircase: bool = False,
+        name: str = "ExponentialDecay",
+    ):
         if decay_steps <= 0:
-            raise ValueError(f"ExponentialDecay expects a positive decay_steps. Received: decay_steps={decay_steps!r}")
+            raise ValueError(
+                "ExponentialDecay expects a positive decay_steps. "
+                f"Received: decay_steps={decay_steps!r}"
+            )
         self.initial_learning_rate, self.decay_steps = float(initial_learning_rate), decay_steps
         self.decay_rate, self.staircase, self.name = float(decay_rate), bool(staircase), name
 
@@ -76,11 +98,18 @@ class ExponentialDecay(LearningRateSchedule):
         exponent = _float_step(step) / float(self.decay_steps)
         if self.staircase:
             exponent = th.floor(exponent)
-        return self.initial_learning_rate * th.power(th.constant(self.decay_rate, "float32"), exponent)
+        return self.initial_learning_rate * th.power(
+            th.constant(self.decay_rate, "float32"), exponent
+        )
 
     def get_config(self) -> dict:
-        return {"initial_learning_rate": self.initial_learning_rate, "decay_steps": self.decay_steps,
-                "decay_rate": self.decay_rate, "staircase": self.staircase, "name": self.name}
+        return {
+            "initial_learning_rate": self.initial_learning_rate,
+            "decay_steps": self.decay_steps,
+            "decay_rate": self.decay_rate,
+            "staircase": self.staircase,
+            "name": self.name,
+        }
 
 
 class CosineDecay(LearningRateSchedule):
@@ -90,11 +119,24 @@ class CosineDecay(LearningRateSchedule):
     capped at ``decay_steps`` (counted after the warmup).
     """
 
-    def __init__(self, initial_learning_rate: float, decay_steps: int, alpha: float = 0.0, name: str = "CosineDecay",
-                 warmup_target: float | None = None, warmup_steps: int = 0):
+    def __init__(
+        self,
+        initial_learning_rate: float,
+        decay_steps: int,
+        alpha: float = 0.0,
+        name: str = "CosineDecay",
+        warmup_target: float | None = None,
+        warmup_steps: int = 0,
+    ):
         if decay_steps <= 0:
-            raise ValueError(f"CosineDecay expects a positive decay_steps. Received: decay_steps={decay_steps!r}")
-        self.initial_learning_rate, self.decay_steps, self.alpha = float(initial_learning_rate), decay_steps, alpha
+            raise ValueError(
+                f"CosineDecay expects a positive decay_steps. Received: decay_steps={decay_steps!r}"
+            )
+        self.initial_learning_rate, self.decay_steps, self.alpha = (
+            float(initial_learning_rate),
+            decay_steps,
+            alpha,
+        )
         self.name, self.warmup_target, self.warmup_steps = name, warmup_target, warmup_steps
 
     def _decay(self, step, peak: float):
@@ -104,23 +146,33 @@ class CosineDecay(LearningRateSchedule):
     def __call__(self, step):
         step = _float_step(step)
         if self.warmup_target is None:
-            return self._decay(th.minimum(step, float(self.decay_steps)), self.initial_learning_rate)
+            return self._decay(
+                th.minimum(step, float(self.decay_steps)), self.initial_learning_rate
+            )
         step = th.minimum(step, float(self.decay_steps + self.warmup_steps))
         warm = self.initial_learning_rate + (self.warmup_target - self.initial_learning_rate) * (
-            step / float(max(self.warmup_steps, 1)))
+            step / float(max(self.warmup_steps, 1))
+        )
         decayed = self._decay(step - float(self.warmup_steps), self.warmup_target)
         return th.where(step < float(self.warmup_steps), warm, decayed)
 
     def get_config(self) -> dict:
-        return {"initial_learning_rate": self.initial_learning_rate, "decay_steps": self.decay_steps,
-                "alpha": self.alpha, "name": self.name, "warmup_target": self.warmup_target,
-                "warmup_steps": self.warmup_steps}
+        return {
+            "initial_learning_rate": self.initial_learning_rate,
+            "decay_steps": self.decay_steps,
+            "alpha": self.alpha,
+            "name": self.name,
+            "warmup_target": self.warmup_target,
+            "warmup_steps": self.warmup_steps,
+        }
 
 
 class PiecewiseConstantDecay(LearningRateSchedule):
-    """``values[0]`` while ``step <= boundaries[0]``, ``values[i]`` while ``step <= boundaries[i]``, then ``values[-1]``."""
+    """``values[i]`` while ``step <= boundaries[i]`` (first match), then ``values[-1]``."""
 
-    def __init__(self, boundaries: Sequence[int], values: Sequence[float], name: str = "PiecewiseConstant"):
+    def __init__(
+        self, boundaries: Sequence[int], values: Sequence[float], name: str = "PiecewiseConstant"
+    ):
         if len(values) != len(boundaries) + 1:
             raise ValueError(
                 "PiecewiseConstantDecay expects one more value than boundaries. "
@@ -130,7 +182,7 @@ class PiecewiseConstantDecay(LearningRateSchedule):
 
     def __call__(self, step):
         rate = th.constant(self.values[-1], "float32")
-        for boundary, value in reversed(list(zip(self.boundaries, self.values))):
+        for boundary, value in reversed(list(zip(self.boundaries, self.values[:-1], strict=True))):
             rate = th.where(step <= boundary, value, rate)
         return rate
 
@@ -147,11 +199,15 @@ def _serialize_schedule(schedule: LearningRateSchedule) -> dict:
     return {"class_name": type(schedule).__name__, "config": schedule.get_config()}
 
 
-def _deserialize_schedule(config: Mapping, custom_objects: Mapping | None = None) -> LearningRateSchedule:
+def _deserialize_schedule(
+    config: Mapping, custom_objects: Mapping | None = None
+) -> LearningRateSchedule:
     known = {**_SCHEDULES, **(custom_objects or {})}
     name = config.get("class_name")
     if name not in known:
-        raise ValueError(f"Unknown learning-rate schedule {name!r}. Expected one of {sorted(_SCHEDULES)}")
+        raise ValueError(
+            f"Unknown learning-rate schedule {name!r}. Expected one of {sorted(_SCHEDULES)}"
+        )
     return known[name].from_config(dict(config.get("config") or {}))
 
 
@@ -159,13 +215,13 @@ def _deserialize_schedule(config: Mapping, custom_objects: Mapping | None = None
 
 
 def clip_by_norm(gradient, clipnorm: float):
-    """``g * clipnorm / max(||g||, clipnorm)``: rescale a gradient whose L2 norm exceeds ``clipnorm``."""
+    """``g * clipnorm / max(||g||, clipnorm)``: shrink a gradient whose L2 norm exceeds clipnorm."""
     norm = th.sqrt(th.sum(th.square(gradient)))
     return gradient * clipnorm / th.maximum(norm, clipnorm)
 
 
 def clip_by_global_norm(gradients: Sequence, clipnorm: float) -> list:
-    """Every gradient times ``clipnorm / max(global_norm, clipnorm)``, the global norm over all of them."""
+    """Every gradient times ``clipnorm / max(global_norm, clipnorm)`` (norm over all of them)."""
     squares = [th.cast(th.sum(th.square(g)), "float32") for g in gradients]
     total = squares[0]
     for square in squares[1:]:
@@ -195,8 +251,15 @@ class Optimizer:
 
     slot_names: tuple[str, ...] = ()
 
-    def __init__(self, learning_rate=0.001, weight_decay: float | None = None, clipnorm: float | None = None,
-                 clipvalue: float | None = None, global_clipnorm: float | None = None, name: str | None = None):
+    def __init__(
+        self,
+        learning_rate=0.001,
+        weight_decay: float | None = None,
+        clipnorm: float | None = None,
+        clipvalue: float | None = None,
+        global_clipnorm: float | None = None,
+        name: str | None = None,
+    ):
         self.name = name or type(self).__name__.lower()
         self.clipnorm = _check_clip("clipnorm", clipnorm)
         self.clipvalue = _check_clip("clipvalue", clipvalue)
@@ -207,12 +270,17 @@ class Optimizer:
                 f"clipnorm={clipnorm}, clipvalue={clipvalue}, global_clipnorm={global_clipnorm}"
             )
         if weight_decay is not None and weight_decay < 0:
-            raise ValueError(f"weight_decay must be >= 0 or None. Received: weight_decay={weight_decay!r}")
+            raise ValueError(
+                f"weight_decay must be >= 0 or None. Received: weight_decay={weight_decay!r}"
+            )
         self.weight_decay = None if weight_decay is None else float(weight_decay)
         self.iterations = th.shared(np.int64(0), name=f"{self.name}/iterations")
         self._schedule = learning_rate if isinstance(learning_rate, LearningRateSchedule) else None
-        self._learning_rate = None if self._schedule else th.shared(
-            _positive_rate(learning_rate), name=f"{self.name}/learning_rate")
+        self._learning_rate = (
+            None
+            if self._schedule
+            else th.shared(_positive_rate(learning_rate), name=f"{self.name}/learning_rate")
+        )
         self._params: list[SharedVariable] = []
         self._slots: list[dict[str, SharedVariable]] = []
         self._shared_state: dict[str, SharedVariable] = {}
@@ -229,13 +297,14 @@ class Optimizer:
     def learning_rate(self, value: float) -> None:
         if self._schedule is not None:
             raise TypeError(
-                f"{self.name} uses the schedule {type(self._schedule).__name__}; its learning rate cannot be set. "
+                f"{self.name} uses the schedule {type(self._schedule).__name__}; "
+                "its learning rate cannot be set. "
                 "Use a float learning rate to change it during training"
             )
         self._learning_rate.set_value(_positive_rate(value))
 
     def current_learning_rate(self):
-        """The learning rate as a float32 expression: the shared variable, or the schedule at ``iterations``."""
+        """The learning rate as float32: the shared variable, or the schedule at ``iterations``."""
         if self._schedule is not None:
             return th.cast(self._schedule(self.iterations), "float32")
         return self._learning_rate
@@ -243,7 +312,7 @@ class Optimizer:
     # -- state
 
     def build(self, params: Sequence[SharedVariable]) -> None:
-        """Create the state of every parameter not seen before (idempotent, keeps first-seen order)."""
+        """Create the state of each parameter not seen before (idempotent, first-seen order)."""
         if not self._shared_state:
             self._shared_state = self.create_shared_state()
         for param in params:
@@ -256,7 +325,9 @@ class Optimizer:
 
     def _new_slot(self, param: SharedVariable, slot: str) -> SharedVariable:
         value = self.initial_slot_value(slot, param.get_value(borrow=True))
-        return th.shared(value, name=f"{self.name}/{param.name or 'param'}/{slot}", shape=param.type.shape)
+        return th.shared(
+            value, name=f"{self.name}/{param.name or 'param'}/{slot}", shape=param.type.shape
+        )
 
     def initial_slot_value(self, slot: str, param_value: np.ndarray) -> np.ndarray:
         """The starting value of a slot (zeros; Adagrad overrides)."""
@@ -267,13 +338,13 @@ class Optimizer:
         return {}
 
     def variables(self) -> list[SharedVariable]:
-        """All state in a fixed order: iterations, learning rate, shared state, then slots per parameter."""
+        """All state, in order: iterations, learning rate, shared state, each parameter's slots."""
         rate = [] if self._learning_rate is None else [self._learning_rate]
         slots = [variable for slots in self._slots for variable in slots.values()]
         return [self.iterations, *rate, *self._shared_state.values(), *slots]
 
     def get_variable_values(self) -> list[np.ndarray]:
-        """Copies of the values of ``variables()`` (or of restored values still waiting for ``build``)."""
+        """Copies of the values of ``variables()`` (or restored values still waiting for build)."""
         if self._pending_values is not None:
             return [np.array(value) for value in self._pending_values]
         return [variable.get_value() for variable in self.variables()]
@@ -294,16 +365,20 @@ class Optimizer:
                 f"{self.name} has {len(current)} state variables ({[v.name for v in current]}) "
                 f"but {len(values)} values were given"
             )
-        for variable, value in zip(current, values):
+        for variable, value in zip(current, values, strict=True):
             variable.set_value(np.asarray(value, dtype=variable.dtype))
 
     # -- updates
 
-    def get_updates(self, params: Sequence[SharedVariable], grads: Sequence) -> list[tuple[SharedVariable, object]]:
+    def get_updates(
+        self, params: Sequence[SharedVariable], grads: Sequence
+    ) -> list[tuple[SharedVariable, object]]:
         """The update pairs of one training step (including ``iterations + 1``)."""
         if len(params) != len(grads):
-            raise ValueError(f"{self.name}.get_updates: {len(params)} params but {len(grads)} grads")
-        kept = [(p, g) for p, g in zip(params, grads) if g is not None]
+            raise ValueError(
+                f"{self.name}.get_updates: {len(params)} params but {len(grads)} grads"
+            )
+        kept = [(p, g) for p, g in zip(params, grads, strict=True) if g is not None]
         if params and not kept:
             raise ValueError(f"{self.name}.get_updates: no gradients provided for any variable")
         params = [p for p, _ in kept]
@@ -312,7 +387,7 @@ class Optimizer:
         shared = self.shared_state_updates()
         updates = [(self._shared_state[name], value) for name, value in shared.items()]
         rate = self.current_learning_rate()
-        for param, gradient in zip(params, gradients):
+        for param, gradient in zip(params, gradients, strict=True):
             updates += self._param_updates(param, gradient, th.cast(rate, param.dtype), shared)
         updates.append((self.iterations, self.iterations + 1))
         return updates
@@ -322,7 +397,9 @@ class Optimizer:
         decayed = param if not self.weight_decay else param - param * (self.weight_decay * rate)
         new_param, new_slots = self.update_step(gradient, decayed, rate, slots, shared)
         pairs = [(param, th.cast(new_param, param.dtype))]
-        return pairs + [(slots[name], th.cast(value, slots[name].dtype)) for name, value in new_slots.items()]
+        return pairs + [
+            (slots[name], th.cast(value, slots[name].dtype)) for name, value in new_slots.items()
+        ]
 
     def _clip(self, gradients: list) -> list:
         if self.clipnorm is not None:
@@ -348,8 +425,14 @@ class Optimizer:
 
     def get_config(self) -> dict:
         rate = _serialize_schedule(self._schedule) if self._schedule else self.learning_rate
-        return {"name": self.name, "learning_rate": rate, "weight_decay": self.weight_decay,
-                "clipnorm": self.clipnorm, "global_clipnorm": self.global_clipnorm, "clipvalue": self.clipvalue}
+        return {
+            "name": self.name,
+            "learning_rate": rate,
+            "weight_decay": self.weight_decay,
+            "clipnorm": self.clipnorm,
+            "global_clipnorm": self.global_clipnorm,
+            "clipvalue": self.clipvalue,
+        }
 
     @classmethod
     def from_config(cls, config: dict, custom_objects: Mapping | None = None) -> Optimizer:
@@ -361,7 +444,10 @@ class Optimizer:
 
 def _positive_rate(value) -> np.ndarray:
     if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) or not value >= 0:
-        raise ValueError(f"learning_rate must be a non-negative float or a schedule. Received: learning_rate={value!r}")
+        raise ValueError(
+            "learning_rate must be a non-negative float or a schedule. "
+            f"Received: learning_rate={value!r}"
+        )
     return np.asarray(value, dtype="float32")
 
 
@@ -400,15 +486,29 @@ class Adam(Optimizer):
     ``w <- w - m * lr * sqrt(1 - b2^t) / (1 - b1^t) / (sqrt(v) + eps)``.
     """
 
-    def __init__(self, learning_rate=0.001, beta_1: float = 0.9, beta_2: float = 0.999, epsilon: float = 1e-7,
-                 amsgrad: bool = False, **kwargs):
+    def __init__(
+        self,
+        learning_rate=0.001,
+        beta_1: float = 0.9,
+        beta_2: float = 0.999,
+        epsilon: float = 1e-7,
+        amsgrad: bool = False,
+        **kwargs,
+    ):
         super().__init__(learning_rate, **kwargs)
-        self.beta_1, self.beta_2, self.epsilon, self.amsgrad = float(beta_1), float(beta_2), float(epsilon), amsgrad
-        self.slot_names = ("momentum", "velocity", "velocity_hat") if amsgrad else ("momentum", "velocity")
+        self.beta_1, self.beta_2, self.epsilon, self.amsgrad = (
+            float(beta_1),
+            float(beta_2),
+            float(epsilon),
+            amsgrad,
+        )
+        self.slot_names = (
+            ("momentum", "velocity", "velocity_hat") if amsgrad else ("momentum", "velocity")
+        )
 
     def update_step(self, gradient, variable, learning_rate, slots, shared):
         t = self.local_step(variable.dtype)
-        alpha = learning_rate * th.sqrt(1.0 - self.beta_2 ** t) / (1.0 - self.beta_1 ** t)
+        alpha = learning_rate * th.sqrt(1.0 - self.beta_2**t) / (1.0 - self.beta_1**t)
         m = slots["momentum"] + (gradient - slots["momentum"]) * (1.0 - self.beta_1)
         v = slots["velocity"] + (th.square(gradient) - slots["velocity"]) * (1.0 - self.beta_2)
         new_slots = {"momentum": m, "velocity": v}
@@ -417,16 +517,31 @@ class Adam(Optimizer):
         return variable - m * alpha / (th.sqrt(v) + self.epsilon), new_slots
 
     def get_config(self) -> dict:
-        return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon,
-                "amsgrad": self.amsgrad}
+        return {
+            **super().get_config(),
+            "beta_1": self.beta_1,
+            "beta_2": self.beta_2,
+            "epsilon": self.epsilon,
+            "amsgrad": self.amsgrad,
+        }
 
 
 class AdamW(Adam):
-    """Adam with decoupled weight decay (Loshchilov & Hutter), Keras' default ``weight_decay=0.004``."""
+    """Adam with decoupled weight decay (Loshchilov & Hutter); Keras' default weight_decay=0.004."""
 
-    def __init__(self, learning_rate=0.001, weight_decay: float = 0.004, beta_1: float = 0.9, beta_2: float = 0.999,
-                 epsilon: float = 1e-7, amsgrad: bool = False, **kwargs):
-        super().__init__(learning_rate, beta_1, beta_2, epsilon, amsgrad, weight_decay=weight_decay, **kwargs)
+    def __init__(
+        self,
+        learning_rate=0.001,
+        weight_decay: float = 0.004,
+        beta_1: float = 0.9,
+        beta_2: float = 0.999,
+        epsilon: float = 1e-7,
+        amsgrad: bool = False,
+        **kwargs,
+    ):
+        super().__init__(
+            learning_rate, beta_1, beta_2, epsilon, amsgrad, weight_decay=weight_decay, **kwargs
+        )
 
 
 class RMSprop(Optimizer):
@@ -437,19 +552,35 @@ class RMSprop(Optimizer):
     ``inc = lr g / denominator``; momentum: ``m <- momentum m + inc``, ``w <- w - m``.
     """
 
-    def __init__(self, learning_rate=0.001, rho: float = 0.9, momentum: float = 0.0, epsilon: float = 1e-7,
-                 centered: bool = False, **kwargs):
+    def __init__(
+        self,
+        learning_rate=0.001,
+        rho: float = 0.9,
+        momentum: float = 0.0,
+        epsilon: float = 1e-7,
+        centered: bool = False,
+        **kwargs,
+    ):
         super().__init__(learning_rate, **kwargs)
-        self.rho, self.momentum, self.epsilon, self.centered = float(rho), float(momentum), float(epsilon), centered
-        self.slot_names = ("velocity",) + (("momentum",) if momentum > 0 else ()) + (
-            ("average_gradient",) if centered else ())
+        self.rho, self.momentum, self.epsilon, self.centered = (
+            float(rho),
+            float(momentum),
+            float(epsilon),
+            centered,
+        )
+        self.slot_names = (
+            ("velocity",)
+            + (("momentum",) if momentum > 0 else ())
+            + (("average_gradient",) if centered else ())
+        )
 
     def update_step(self, gradient, variable, learning_rate, slots, shared):
         v = self.rho * slots["velocity"] + (1.0 - self.rho) * th.square(gradient)
         new_slots = {"velocity": v}
         if self.centered:
             average = new_slots["average_gradient"] = (
-                self.rho * slots["average_gradient"] + (1.0 - self.rho) * gradient)
+                self.rho * slots["average_gradient"] + (1.0 - self.rho) * gradient
+            )
             denominator = v - th.square(average) + self.epsilon
         else:
             denominator = v + self.epsilon
@@ -459,8 +590,13 @@ class RMSprop(Optimizer):
         return variable - increment, new_slots
 
     def get_config(self) -> dict:
-        return {**super().get_config(), "rho": self.rho, "momentum": self.momentum, "epsilon": self.epsilon,
-                "centered": self.centered}
+        return {
+            **super().get_config(),
+            "rho": self.rho,
+            "momentum": self.momentum,
+            "epsilon": self.epsilon,
+            "centered": self.centered,
+        }
 
 
 class Adagrad(Optimizer):
@@ -468,10 +604,18 @@ class Adagrad(Optimizer):
 
     slot_names = ("accumulator",)
 
-    def __init__(self, learning_rate=0.001, initial_accumulator_value: float = 0.1, epsilon: float = 1e-7,
-                 **kwargs):
+    def __init__(
+        self,
+        learning_rate=0.001,
+        initial_accumulator_value: float = 0.1,
+        epsilon: float = 1e-7,
+        **kwargs,
+    ):
         super().__init__(learning_rate, **kwargs)
-        self.initial_accumulator_value, self.epsilon = float(initial_accumulator_value), float(epsilon)
+        self.initial_accumulator_value, self.epsilon = (
+            float(initial_accumulator_value),
+            float(epsilon),
+        )
 
     def initial_slot_value(self, slot, param_value):
         return np.full_like(param_value, self.initial_accumulator_value)
@@ -482,8 +626,11 @@ class Adagrad(Optimizer):
         return variable - step, {"accumulator": accumulator}
 
     def get_config(self) -> dict:
-        return {**super().get_config(), "initial_accumulator_value": self.initial_accumulator_value,
-                "epsilon": self.epsilon}
+        return {
+            **super().get_config(),
+            "initial_accumulator_value": self.initial_accumulator_value,
+            "epsilon": self.epsilon,
+        }
 
 
 class Adadelta(Optimizer):
@@ -501,8 +648,14 @@ class Adadelta(Optimizer):
 
     def update_step(self, gradient, variable, learning_rate, slots, shared):
         grad_average = self.rho * slots["accumulated_grad"] + (1.0 - self.rho) * th.square(gradient)
-        delta = -th.sqrt(slots["accumulated_delta_var"] + self.epsilon) * gradient / th.sqrt(grad_average + self.epsilon)
-        delta_average = self.rho * slots["accumulated_delta_var"] + (1.0 - self.rho) * th.square(delta)
+        delta = (
+            -th.sqrt(slots["accumulated_delta_var"] + self.epsilon)
+            * gradient
+            / th.sqrt(grad_average + self.epsilon)
+        )
+        delta_average = self.rho * slots["accumulated_delta_var"] + (1.0 - self.rho) * th.square(
+            delta
+        )
         new_slots = {"accumulated_grad": grad_average, "accumulated_delta_var": delta_average}
         return variable + learning_rate * delta, new_slots
 
@@ -518,8 +671,14 @@ class Nadam(Optimizer):
 
     slot_names = ("momentum", "velocity")
 
-    def __init__(self, learning_rate=0.001, beta_1: float = 0.9, beta_2: float = 0.999, epsilon: float = 1e-7,
-                 **kwargs):
+    def __init__(
+        self,
+        learning_rate=0.001,
+        beta_1: float = 0.9,
+        beta_2: float = 0.999,
+        epsilon: float = 1e-7,
+        **kwargs,
+    ):
         super().__init__(learning_rate, **kwargs)
         self.beta_1, self.beta_2, self.epsilon = float(beta_1), float(beta_2), float(epsilon)
 
@@ -539,19 +698,25 @@ class Nadam(Optimizer):
         m = slots["momentum"] + (gradient - slots["momentum"]) * (1.0 - self.beta_1)
         v = slots["velocity"] + (th.square(gradient) - slots["velocity"]) * (1.0 - self.beta_2)
         m_hat = u_next * m / (1.0 - u_product * u_next) + (1.0 - u_t) * gradient / (1.0 - u_product)
-        v_hat = v / (1.0 - self.beta_2 ** t)
+        v_hat = v / (1.0 - self.beta_2**t)
         new_variable = variable - m_hat * learning_rate / (th.sqrt(v_hat) + self.epsilon)
         return new_variable, {"momentum": m, "velocity": v}
 
     def get_config(self) -> dict:
-        return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon}
+        return {
+            **super().get_config(),
+            "beta_1": self.beta_1,
+            "beta_2": self.beta_2,
+            "epsilon": self.epsilon,
+        }
 
 
 # ----------------------------------------------------------------------------- lookup
 
 _CLASSES = (SGD, Adam, AdamW, RMSprop, Adagrad, Adadelta, Nadam)
 REGISTRY: Mapping[str, type] = {
-    **{cls.__name__: cls for cls in _CLASSES}, **{cls.__name__.lower(): cls for cls in _CLASSES},
+    **{cls.__name__: cls for cls in _CLASSES},
+    **{cls.__name__.lower(): cls for cls in _CLASSES},
 }
 """Optimizer classes by class name and lower-case name (``"adam"``, ``"rmsprop"``)."""
 
@@ -562,7 +727,7 @@ def serialize(optimizer: Optimizer) -> dict:
 
 
 def deserialize(config: Mapping, custom_objects: Mapping | None = None) -> Optimizer:
-    """An optimizer from ``serialize``'s dict (state is restored separately, see ``set_variable_values``)."""
+    """An optimizer from ``serialize``'s dict (state: see ``set_variable_values``)."""
     cls = _lookup(config.get("class_name"), custom_objects)
     return cls.from_config(dict(config.get("config") or {}), custom_objects)
 
@@ -570,7 +735,10 @@ def deserialize(config: Mapping, custom_objects: Mapping | None = None) -> Optim
 def _lookup(name, custom_objects) -> type:
     known = {**REGISTRY, **(custom_objects or {})}
     if name not in known:
-        raise ValueError(f"Unknown optimizer {name!r}. Expected one of {sorted(REGISTRY)} or a custom_objects name")
+        raise ValueError(
+            f"Unknown optimizer {name!r}. "
+            f"Expected one of {sorted(REGISTRY)} or a custom_objects name"
+        )
     return known[name]
 
 

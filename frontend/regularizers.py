@@ -11,7 +11,18 @@ from collections.abc import Mapping
 
 import theanine as th
 
-__all__ = ["Regularizer", "L1", "L2", "L1L2", "l1", "l2", "l1_l2", "get", "serialize", "deserialize"]
+__all__ = [
+    "Regularizer",
+    "L1",
+    "L2",
+    "L1L2",
+    "l1",
+    "l2",
+    "l1_l2",
+    "get",
+    "serialize",
+    "deserialize",
+]
 
 
 def _check_factor(name: str, value) -> float:
@@ -87,13 +98,18 @@ def serialize(regularizer: Regularizer | None) -> dict | None:
 
 def deserialize(config: Mapping, custom_objects: Mapping | None = None) -> Regularizer:
     """A regularizer from ``serialize``'s dict."""
-    return _lookup(config.get("class_name"), custom_objects).from_config(dict(config.get("config") or {}))
+    return _lookup(config.get("class_name"), custom_objects).from_config(
+        dict(config.get("config") or {})
+    )
 
 
 def _lookup(name, custom_objects) -> type:
     known = {**REGISTRY, **(custom_objects or {})}
     if name not in known:
-        raise ValueError(f"Unknown regularizer {name!r}. Expected one of {sorted(REGISTRY)} or a custom_objects name")
+        raise ValueError(
+            f"Unknown regularizer {name!r}. "
+            f"Expected one of {sorted(REGISTRY)} or a custom_objects name"
+        )
     return known[name]
 
 
@@ -107,4 +123,6 @@ def get(identifier, custom_objects: Mapping | None = None):
         return deserialize(identifier, custom_objects)
     if callable(identifier):
         return identifier
-    raise TypeError(f"Cannot interpret {identifier!r} as a regularizer (a name, dict, Regularizer or callable)")
+    raise TypeError(
+        f"Cannot interpret {identifier!r} as a regularizer (a name, dict, Regularizer or callable)"
+    )

@@ -79,12 +79,20 @@ def test_keras_defaults_and_options():
     def run(expr):
         return th.function([x], expr)(values)
 
-    np.testing.assert_allclose(run(activations.leaky_relu(x, negative_slope=0.1)), np.where(values > 0, values, 0.1 * values))
+    np.testing.assert_allclose(
+        run(activations.leaky_relu(x, negative_slope=0.1)),
+        np.where(values > 0, values, 0.1 * values),
+    )
     np.testing.assert_allclose(run(activations.elu(x, alpha=0.5)), np_elu(values, 0.5), rtol=1e-6)
     np.testing.assert_allclose(run(activations.relu(x, max_value=4.0)), np.clip(values, 0, 4))
-    np.testing.assert_allclose(run(activations.relu(x, negative_slope=0.1, threshold=1.0)),
-                               np.where(values > 1, values, 0.1 * (values - 1)), rtol=1e-6)
-    tanh_gelu = 0.5 * values * (1 + np.tanh(math.sqrt(2 / math.pi) * (values + 0.044715 * values ** 3)))
+    np.testing.assert_allclose(
+        run(activations.relu(x, negative_slope=0.1, threshold=1.0)),
+        np.where(values > 1, values, 0.1 * (values - 1)),
+        rtol=1e-6,
+    )
+    tanh_gelu = (
+        0.5 * values * (1 + np.tanh(math.sqrt(2 / math.pi) * (values + 0.044715 * values**3)))
+    )
     np.testing.assert_allclose(run(activations.gelu(x, approximate=True)), tanh_gelu, rtol=1e-6)
 
 
@@ -100,7 +108,9 @@ def test_get_and_serialize():
     assert activations.get(th.tanh) is th.tanh
     assert activations.serialize(activations.get("silu")) == "swish"
     for name in REFERENCES:
-        assert activations.get(activations.serialize(activations.get(name))) is activations.get(name)
+        assert activations.get(activations.serialize(activations.get(name))) is activations.get(
+            name
+        )
 
 
 def test_custom_activation_round_trip():

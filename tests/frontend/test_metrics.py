@@ -8,7 +8,7 @@ from theanine.frontend import losses, metrics
 
 
 def feed(metric, batches):
-    """Run ``update_state`` on each ``(y_true, y_pred[, sample_weight])`` batch; return the result."""
+    """Run ``update_state`` on each ``(y_true, y_pred[, sample_weight])``; return the result."""
     metric.reset_state()
     for batch in batches:
         metric.update_state(*batch)
@@ -39,7 +39,10 @@ def test_sparse_categorical_accuracy(classes, use_weights):
     weights = weights if use_weights else None
     got = feed(metrics.SparseCategoricalAccuracy(), split(labels, probs, weights))
     assert got == pytest.approx(weighted_mean(probs.argmax(1) == labels, weights), rel=1e-6)
-    got = feed(metrics.SparseCategoricalAccuracy(), split(labels[:, None].astype("float32"), probs, weights))
+    got = feed(
+        metrics.SparseCategoricalAccuracy(),
+        split(labels[:, None].astype("float32"), probs, weights),
+    )
     assert got == pytest.approx(weighted_mean(probs.argmax(1) == labels, weights), rel=1e-6)
 
 
@@ -61,7 +64,9 @@ def test_binary_accuracy(rng, threshold):
     metric = metrics.BinaryAccuracy(threshold=threshold)
     assert feed(metric, split(y_true, y_pred)) == pytest.approx(hits.mean(), rel=1e-6)
     per_sample = hits.mean(axis=1)
-    assert feed(metric, split(y_true, y_pred, weights)) == pytest.approx(weighted_mean(per_sample, weights), rel=1e-6)
+    assert feed(metric, split(y_true, y_pred, weights)) == pytest.approx(
+        weighted_mean(per_sample, weights), rel=1e-6
+    )
 
 
 def test_binary_accuracy_with_one_output_unit(rng):
@@ -80,8 +85,12 @@ def test_top_k_categorical_accuracy(classes, k):
     probs, labels, weights = classes
     onehot = np.eye(5, dtype="float32")[labels]
     want = weighted_mean(np_in_top_k(probs, labels, k), weights)
-    assert feed(metrics.TopKCategoricalAccuracy(k=k), split(onehot, probs, weights)) == pytest.approx(want)
-    assert feed(metrics.SparseTopKCategoricalAccuracy(k=k), split(labels, probs, weights)) == pytest.approx(want)
+    assert feed(
+        metrics.TopKCategoricalAccuracy(k=k), split(onehot, probs, weights)
+    ) == pytest.approx(want)
+    assert feed(
+        metrics.SparseTopKCategoricalAccuracy(k=k), split(labels, probs, weights)
+    ) == pytest.approx(want)
 
 
 def test_top_k_counts_ties_as_inside():
@@ -94,24 +103,45 @@ def test_top_k_default_is_five():
     assert metrics.TopKCategoricalAccuracy().options == {"k": 5}
 
 
-@pytest.mark.parametrize("metric, reference", [
-    (metrics.MeanSquaredError(), lambda t, p: np.mean((t - p) ** 2, axis=1)),
-    (metrics.MeanAbsoluteError(), lambda t, p: np.mean(np.abs(t - p), axis=1)),
-], ids=["mse", "mae"])
+@pytest.mark.parametrize(
+    "metric, reference",
+    [
+        (metrics.MeanSquaredError(), lambda t, p: np.mean((t - p) ** 2, axis=1)),
+        (metrics.MeanAbsoluteError(), lambda t, p: np.mean(np.abs(t - p), axis=1)),
+    ],
+    ids=["mse", "mae"],
+)
 def test_mean_error_metrics(rng, metric, reference):
-    y_true, y_pred = rng.normal(size=(15, 3)).astype("float32"), rng.normal(size=(15, 3)).astype("float32")
+    y_true, y_pred = (
+        rng.normal(size=(15, 3)).astype("float32"),
+        rng.normal(size=(15, 3)).astype("float32"),
+    )
     weights = rng.uniform(0, 2, size=15).astype("float32")
-    assert feed(metric, split(y_true, y_pred)) == pytest.approx(reference(y_true, y_pred).mean(), rel=1e-6)
+    assert feed(metric, split(y_true, y_pred)) == pytest.approx(
+        reference(y_true, y_pred).mean(), rel=1e-6
+    )
     want = weighted_mean(reference(y_true, y_pred), weights)
     assert feed(metric, split(y_true, y_pred, weights)) == pytest.approx(want, rel=1e-6)
 
 
 def np_confusion(y_true, y_pred, threshold, weights=None):
-    weights = np.ones_like(y_pred) if weights is None else np.broadcast_to(
-        weights.reshape(weights.shape + (1,) * (y_pred.ndim - weights.ndim)), y_pred.shape)
+    weights = (
+        np.ones_like(y_pred)
+        if weights is None
+        else np.broadcast_to(
+            weights.reshape(weights.shape + (1,) * (y_pred.ndim - weights.ndim)), y_pred.shape
+        )
+    )
     pred, actual = y_pred > threshold, y_true != 0
-    return {name: float(np.sum(weights * (p & a))) for name, p, a in [
-        ("tp", pred, actual), ("fp", pred, ~actual), ("tn", ~pred, ~actual), ("fn", ~pred, actual)]}
+    return {
+        name: float(np.sum(weights * (p & a)))
+        for name, p, a in [
+            ("tp", pred, actual),
+            ("fp", pred, ~actual),
+            ("tn", ~pred, ~actual),
+            ("fn", ~pred, actual),
+        ]
+    }
 
 
 @pytest.fixture
@@ -128,24 +158,39 @@ def test_precision_and_recall(binary, threshold, use_weights):
     weights = weights if use_weights else None
     c = np_confusion(y_true, y_pred, 0.5 if threshold is None else threshold, weights)
     batches = split(y_true, y_pred, weights)
-    assert feed(metrics.Precision(thresholds=threshold), batches) == pytest.approx(c["tp"] / (c["tp"] + c["fp"]))
-    assert feed(metrics.Recall(thresholds=threshold), batches) == pytest.approx(c["tp"] / (c["tp"] + c["fn"]))
+    assert feed(metrics.Precision(thresholds=threshold), batches) == pytest.approx(
+        c["tp"] / (c["tp"] + c["fp"])
+    )
+    assert feed(metrics.Recall(thresholds=threshold), batches) == pytest.approx(
+        c["tp"] / (c["tp"] + c["fn"])
+    )
 
 
 def test_precision_without_positive_predictions_is_zero():
     assert feed(metrics.Precision(), [(np.ones(3, "float32"), np.zeros(3, "float32"))]) == 0.0
 
 
-def np_keras_auc(y_true, y_pred, weights=None, num_thresholds=200, curve="ROC", summation="interpolation"):
+def np_keras_auc(
+    y_true, y_pred, weights=None, num_thresholds=200, curve="ROC", summation="interpolation"
+):
     """Keras' AUC: confusion counts at evenly spaced thresholds, then a Riemann sum."""
-    thresholds = [-1e-7] + [(i + 1) / (num_thresholds - 1) for i in range(num_thresholds - 2)] + [1 + 1e-7]
+    thresholds = (
+        [-1e-7] + [(i + 1) / (num_thresholds - 1) for i in range(num_thresholds - 2)] + [1 + 1e-7]
+    )
     counts = [np_confusion(y_true, y_pred, np.float32(t), weights) for t in thresholds]
     tp, fp, tn, fn = (np.array([c[k] for c in counts]) for k in ("tp", "fp", "tn", "fn"))
     with np.errstate(invalid="ignore", divide="ignore"):
         recall = np.nan_to_num(tp / (tp + fn))
-        x, y = (np.nan_to_num(fp / (fp + tn)), recall) if curve == "ROC" else (recall, np.nan_to_num(tp / (tp + fp)))
-    heights = {"interpolation": (y[:-1] + y[1:]) / 2, "minoring": np.minimum(y[:-1], y[1:]),
-               "majoring": np.maximum(y[:-1], y[1:])}[summation]
+        x, y = (
+            (np.nan_to_num(fp / (fp + tn)), recall)
+            if curve == "ROC"
+            else (recall, np.nan_to_num(tp / (tp + fp)))
+        )
+    heights = {
+        "interpolation": (y[:-1] + y[1:]) / 2,
+        "minoring": np.minimum(y[:-1], y[1:]),
+        "majoring": np.maximum(y[:-1], y[1:]),
+    }[summation]
     return float(np.sum((x[:-1] - x[1:]) * heights))
 
 
@@ -166,8 +211,10 @@ def test_auc_roc_matches_keras_formula(binary, use_weights):
         assert got == pytest.approx(exact_roc_auc(y_true.ravel(), y_pred.ravel()), abs=5e-3)
 
 
-@pytest.mark.parametrize("curve, summation", [("ROC", "minoring"), ("ROC", "majoring"), ("PR", "minoring"),
-                                              ("PR", "majoring")])
+@pytest.mark.parametrize(
+    "curve, summation",
+    [("ROC", "minoring"), ("ROC", "majoring"), ("PR", "minoring"), ("PR", "majoring")],
+)
 def test_auc_other_summations(binary, curve, summation):
     y_true, y_pred, _ = binary
     metric = metrics.AUC(num_thresholds=50, curve=curve, summation_method=summation)
@@ -210,20 +257,25 @@ def test_batch_statistics_compile_into_a_function(classes):
     y, p, w = th.vector("y", dtype="int64"), th.matrix("p"), th.vector("w")
     stats = th.function([y, p, w], metric.batch_statistics(y, p, w))
     metric.update(stats(labels, probs, weights))
-    assert metric.result() == pytest.approx(weighted_mean(probs.argmax(1) == labels, weights), rel=1e-6)
+    assert metric.result() == pytest.approx(
+        weighted_mean(probs.argmax(1) == labels, weights), rel=1e-6
+    )
     with pytest.raises(ValueError, match="expects 2 statistics, received 1"):
         metric.update([np.float32(1)])
 
 
-@pytest.mark.parametrize("loss, expected", [
-    ("binary_crossentropy", metrics.BinaryAccuracy),
-    (losses.BinaryCrossentropy(from_logits=True), metrics.BinaryAccuracy),
-    ("sparse_categorical_crossentropy", metrics.SparseCategoricalAccuracy),
-    (losses.SparseCategoricalCrossentropy(), metrics.SparseCategoricalAccuracy),
-    ("categorical_crossentropy", metrics.CategoricalAccuracy),
-    ("mse", metrics.CategoricalAccuracy),
-    (None, metrics.CategoricalAccuracy),
-])
+@pytest.mark.parametrize(
+    "loss, expected",
+    [
+        ("binary_crossentropy", metrics.BinaryAccuracy),
+        (losses.BinaryCrossentropy(from_logits=True), metrics.BinaryAccuracy),
+        ("sparse_categorical_crossentropy", metrics.SparseCategoricalAccuracy),
+        (losses.SparseCategoricalCrossentropy(), metrics.SparseCategoricalAccuracy),
+        ("categorical_crossentropy", metrics.CategoricalAccuracy),
+        ("mse", metrics.CategoricalAccuracy),
+        (None, metrics.CategoricalAccuracy),
+    ],
+)
 def test_accuracy_resolution_follows_the_loss(loss, expected):
     for name in ("accuracy", "acc"):
         metric = metrics.get(name, loss=loss)
@@ -232,16 +284,26 @@ def test_accuracy_resolution_follows_the_loss(loss, expected):
 
 
 def test_accuracy_with_one_output_unit_is_binary():
-    assert type(metrics.get("accuracy", loss="mse", output_shape=(None, 1))) is metrics.BinaryAccuracy
+    assert (
+        type(metrics.get("accuracy", loss="mse", output_shape=(None, 1))) is metrics.BinaryAccuracy
+    )
 
 
-@pytest.mark.parametrize("name, cls", [
-    ("binary_accuracy", metrics.BinaryAccuracy), ("categorical_accuracy", metrics.CategoricalAccuracy),
-    ("sparse_categorical_accuracy", metrics.SparseCategoricalAccuracy),
-    ("top_k_categorical_accuracy", metrics.TopKCategoricalAccuracy), ("mse", metrics.MeanSquaredError),
-    ("mae", metrics.MeanAbsoluteError), ("precision", metrics.Precision), ("recall", metrics.Recall),
-    ("auc", metrics.AUC), ("AUC", metrics.AUC),
-])
+@pytest.mark.parametrize(
+    "name, cls",
+    [
+        ("binary_accuracy", metrics.BinaryAccuracy),
+        ("categorical_accuracy", metrics.CategoricalAccuracy),
+        ("sparse_categorical_accuracy", metrics.SparseCategoricalAccuracy),
+        ("top_k_categorical_accuracy", metrics.TopKCategoricalAccuracy),
+        ("mse", metrics.MeanSquaredError),
+        ("mae", metrics.MeanAbsoluteError),
+        ("precision", metrics.Precision),
+        ("recall", metrics.Recall),
+        ("auc", metrics.AUC),
+        ("AUC", metrics.AUC),
+    ],
+)
 def test_get_by_name(name, cls):
     metric = metrics.get(name)
     assert type(metric) is cls
@@ -249,8 +311,12 @@ def test_get_by_name(name, cls):
 
 
 def test_config_round_trip():
-    for metric in (metrics.AUC(num_thresholds=50, curve="PR"), metrics.Precision(thresholds=0.3, name="p"),
-                   metrics.TopKCategoricalAccuracy(k=3), metrics.BinaryAccuracy(threshold=0.7)):
+    for metric in (
+        metrics.AUC(num_thresholds=50, curve="PR"),
+        metrics.Precision(thresholds=0.3, name="p"),
+        metrics.TopKCategoricalAccuracy(k=3),
+        metrics.BinaryAccuracy(threshold=0.7),
+    ):
         restored = metrics.get(metrics.serialize(metric))
         assert type(restored) is type(metric)
         assert restored.get_config() == metric.get_config()
@@ -262,8 +328,13 @@ def test_custom_function_metric(rng):
 
     metric = metrics.get(max_error)
     assert metric.name == "max_error"
-    y_true, y_pred = rng.normal(size=(8, 3)).astype("float32"), rng.normal(size=(8, 3)).astype("float32")
-    assert feed(metric, split(y_true, y_pred)) == pytest.approx(np.abs(y_true - y_pred).max(1).mean(), rel=1e-6)
+    y_true, y_pred = (
+        rng.normal(size=(8, 3)).astype("float32"),
+        rng.normal(size=(8, 3)).astype("float32"),
+    )
+    assert feed(metric, split(y_true, y_pred)) == pytest.approx(
+        np.abs(y_true - y_pred).max(1).mean(), rel=1e-6
+    )
 
 
 def test_unknown_metric_and_bad_options():

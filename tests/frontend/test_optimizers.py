@@ -34,7 +34,7 @@ def ref_adam(w, g, s, t, lr, b1=0.9, b2=0.999, eps=1e-7, amsgrad=False):
     s["m"], s["v"] = m, v
     if amsgrad:
         v = s["vhat"] = np.maximum(s.get("vhat", np.zeros_like(w)), v)
-    alpha = lr * math.sqrt(1 - b2 ** t) / (1 - b1 ** t)
+    alpha = lr * math.sqrt(1 - b2**t) / (1 - b1**t)
     return w - alpha * m / (np.sqrt(v) + eps)
 
 
@@ -64,18 +64,18 @@ def ref_adadelta(w, g, s, t, lr, rho=0.95, eps=1e-7):
 
 
 def ref_nadam(w, g, s, t, lr, b1=0.9, b2=0.999, eps=1e-7):
-    u_t = b1 * (1 - 0.5 * 0.96 ** t)
+    u_t = b1 * (1 - 0.5 * 0.96**t)
     u_next = b1 * (1 - 0.5 * 0.96 ** (t + 1))
     product = s["shared"]["u_product"]  # already multiplied by u_t for this step
     m = s["m"] = s.get("m", np.zeros_like(w)) * b1 + (1 - b1) * g
     v = s["v"] = s.get("v", np.zeros_like(w)) * b2 + (1 - b2) * g * g
     m_hat = u_next * m / (1 - product * u_next) + (1 - u_t) * g / (1 - product)
-    v_hat = v / (1 - b2 ** t)
+    v_hat = v / (1 - b2**t)
     return w - lr * m_hat / (np.sqrt(v_hat) + eps)
 
 
 def nadam_shared(shared, t, b1=0.9):
-    shared["u_product"] = shared.get("u_product", 1.0) * b1 * (1 - 0.5 * 0.96 ** t)
+    shared["u_product"] = shared.get("u_product", 1.0) * b1 * (1 - 0.5 * 0.96**t)
 
 
 # ----------------------------------------------------------------------------- harness
@@ -92,9 +92,13 @@ def _problem(rng):
 def compile_step(optimizer, starts, targets, scales):
     """Shared parameters at ``starts`` and a compiled training step on the quadratic."""
     params = [th.shared(w, name=f"w{i}") for i, w in enumerate(starts)]
-    loss = sum(th.sum(0.5 * th.constant(c.astype("float32")) * th.square(p - t.astype("float32")))
-               for p, t, c in zip(params, targets, scales))
-    return params, th.function([], loss, updates=optimizer.get_updates(params, th.grad(loss, params)))
+    loss = sum(
+        th.sum(0.5 * th.constant(c.astype("float32")) * th.square(p - t.astype("float32")))
+        for p, t, c in zip(params, targets, scales, strict=True)
+    )
+    return params, th.function(
+        [], loss, updates=optimizer.get_updates(params, th.grad(loss, params))
+    )
 
 
 def run_theanine(optimizer, starts, targets, scales, steps=STEPS):
@@ -104,13 +108,23 @@ def run_theanine(optimizer, starts, targets, scales, steps=STEPS):
     return [p.get_value() for p in params]
 
 
-def run_reference(rule, starts, targets, scales, lr=0.01, steps=STEPS, transform=None, shared_rule=None,
-                  weight_decay=None, **options):
+def run_reference(
+    rule,
+    starts,
+    targets,
+    scales,
+    lr=0.01,
+    steps=STEPS,
+    transform=None,
+    shared_rule=None,
+    weight_decay=None,
+    **options,
+):
     ws = [w.astype("float64") for w in starts]
     states = [{} for _ in ws]
     shared = {}
     for t in range(1, steps + 1):
-        gs = [c * (w - tg) for w, tg, c in zip(ws, targets, scales)]
+        gs = [c * (w - tg) for w, tg, c in zip(ws, targets, scales, strict=True)]
         gs = transform(gs) if transform else gs
         if shared_rule:
             shared_rule(shared, t)
@@ -119,29 +133,60 @@ def run_reference(rule, starts, targets, scales, lr=0.01, steps=STEPS, transform
             ws = [w - w * weight_decay * rate for w in ws]
         for state in states:
             state["shared"] = shared
-        ws = [rule(w, g, s, t, rate, **options) for w, g, s in zip(ws, gs, states)]
+        ws = [rule(w, g, s, t, rate, **options) for w, g, s in zip(ws, gs, states, strict=True)]
     return ws
 
 
 CASES = [
     ("sgd", lambda: optimizers.SGD(0.05), ref_sgd, {}, 0.05),
     ("sgd_momentum", lambda: optimizers.SGD(0.05, momentum=0.9), ref_sgd, {"momentum": 0.9}, 0.05),
-    ("sgd_nesterov", lambda: optimizers.SGD(0.05, momentum=0.8, nesterov=True), ref_sgd,
-     {"momentum": 0.8, "nesterov": True}, 0.05),
+    (
+        "sgd_nesterov",
+        lambda: optimizers.SGD(0.05, momentum=0.8, nesterov=True),
+        ref_sgd,
+        {"momentum": 0.8, "nesterov": True},
+        0.05,
+    ),
     ("adam", lambda: optimizers.Adam(0.1), ref_adam, {}, 0.1),
-    ("adam_betas", lambda: optimizers.Adam(0.1, beta_1=0.5, beta_2=0.9, epsilon=1e-3), ref_adam,
-     {"b1": 0.5, "b2": 0.9, "eps": 1e-3}, 0.1),
+    (
+        "adam_betas",
+        lambda: optimizers.Adam(0.1, beta_1=0.5, beta_2=0.9, epsilon=1e-3),
+        ref_adam,
+        {"b1": 0.5, "b2": 0.9, "eps": 1e-3},
+        0.1,
+    ),
     ("adam_amsgrad", lambda: optimizers.Adam(0.1, amsgrad=True), ref_adam, {"amsgrad": True}, 0.1),
     ("rmsprop", lambda: optimizers.RMSprop(0.01), ref_rmsprop, {}, 0.01),
-    ("rmsprop_momentum", lambda: optimizers.RMSprop(0.01, momentum=0.5), ref_rmsprop, {"momentum": 0.5}, 0.01),
-    ("rmsprop_centered", lambda: optimizers.RMSprop(0.01, centered=True, rho=0.8), ref_rmsprop,
-     {"centered": True, "rho": 0.8}, 0.01),
+    (
+        "rmsprop_momentum",
+        lambda: optimizers.RMSprop(0.01, momentum=0.5),
+        ref_rmsprop,
+        {"momentum": 0.5},
+        0.01,
+    ),
+    (
+        "rmsprop_centered",
+        lambda: optimizers.RMSprop(0.01, centered=True, rho=0.8),
+        ref_rmsprop,
+        {"centered": True, "rho": 0.8},
+        0.01,
+    ),
     ("adagrad", lambda: optimizers.Adagrad(0.1), ref_adagrad, {}, 0.1),
-    ("adagrad_init", lambda: optimizers.Adagrad(0.1, initial_accumulator_value=1.0, epsilon=1e-3), ref_adagrad,
-     {"init": 1.0, "eps": 1e-3}, 0.1),
+    (
+        "adagrad_init",
+        lambda: optimizers.Adagrad(0.1, initial_accumulator_value=1.0, epsilon=1e-3),
+        ref_adagrad,
+        {"init": 1.0, "eps": 1e-3},
+        0.1,
+    ),
     ("adadelta", lambda: optimizers.Adadelta(1.0), ref_adadelta, {}, 1.0),
-    ("adadelta_rho", lambda: optimizers.Adadelta(0.5, rho=0.5, epsilon=1e-4), ref_adadelta,
-     {"rho": 0.5, "eps": 1e-4}, 0.5),
+    (
+        "adadelta_rho",
+        lambda: optimizers.Adadelta(0.5, rho=0.5, epsilon=1e-4),
+        ref_adadelta,
+        {"rho": 0.5, "eps": 1e-4},
+        0.5,
+    ),
 ]
 
 
@@ -150,7 +195,7 @@ def test_rule_matches_keras_formula(name, make, rule, options, lr, rng):
     starts, targets, scales = _problem(rng)
     got = run_theanine(make(), starts, targets, scales)
     want = run_reference(rule, starts, targets, scales, lr=lr, **options)
-    for g, w, s in zip(got, want, starts):
+    for g, w, s in zip(got, want, starts, strict=True):
         assert g.dtype == np.float32
         assert not np.allclose(g, s), "the optimizer did not move the weights"
         np.testing.assert_allclose(g, w, rtol=2e-5, atol=2e-6)
@@ -160,7 +205,7 @@ def test_nadam_matches_keras_formula(rng):
     starts, targets, scales = _problem(rng)
     got = run_theanine(optimizers.Nadam(0.05), starts, targets, scales)
     want = run_reference(ref_nadam, starts, targets, scales, lr=0.05, shared_rule=nadam_shared)
-    for g, w in zip(got, want):
+    for g, w in zip(got, want, strict=True):
         np.testing.assert_allclose(g, w, rtol=2e-5, atol=2e-6)
 
 
@@ -169,7 +214,7 @@ def test_adamw_decays_weights_before_the_adam_step(rng):
     got = run_theanine(optimizers.AdamW(0.1, weight_decay=0.05), starts, targets, scales)
     want = run_reference(ref_adam, starts, targets, scales, lr=0.1, weight_decay=0.05)
     plain = run_reference(ref_adam, starts, targets, scales, lr=0.1)
-    for g, w, p in zip(got, want, plain):
+    for g, w, p in zip(got, want, plain, strict=True):
         np.testing.assert_allclose(g, w, rtol=2e-5, atol=2e-6)
         assert not np.allclose(w, p, rtol=1e-4)
 
@@ -191,18 +236,22 @@ def _clip_global(gs, c=0.5):
     return [g * c / max(total, c) for g in gs]
 
 
-@pytest.mark.parametrize("kwargs, transform", [
-    ({"clipnorm": 0.5}, _clip_norm_each),
-    ({"global_clipnorm": 0.5}, _clip_global),
-    ({"clipvalue": 0.3}, lambda gs: [np.clip(g, -0.3, 0.3) for g in gs]),
-], ids=["clipnorm", "global_clipnorm", "clipvalue"])
+@pytest.mark.parametrize(
+    "kwargs, transform",
+    [
+        ({"clipnorm": 0.5}, _clip_norm_each),
+        ({"global_clipnorm": 0.5}, _clip_global),
+        ({"clipvalue": 0.3}, lambda gs: [np.clip(g, -0.3, 0.3) for g in gs]),
+    ],
+    ids=["clipnorm", "global_clipnorm", "clipvalue"],
+)
 def test_gradient_clipping(kwargs, transform, rng):
     starts, targets, scales = _problem(rng)
     scales = [10 * c for c in scales]  # large gradients, so clipping is active
     got = run_theanine(optimizers.SGD(0.1, **kwargs), starts, targets, scales)
     want = run_reference(ref_sgd, starts, targets, scales, lr=0.1, transform=transform)
     unclipped = run_reference(ref_sgd, starts, targets, scales, lr=0.1)
-    for g, w, u in zip(got, want, unclipped):
+    for g, w, u in zip(got, want, unclipped, strict=True):
         np.testing.assert_allclose(g, w, rtol=2e-5, atol=2e-6)
         assert not np.allclose(w, u)
 
@@ -251,8 +300,12 @@ def test_exponential_decay():
     steps = [0, 1, 5, 10, 25]
     smooth = optimizers.ExponentialDecay(0.1, decay_steps=10, decay_rate=0.5)
     stairs = optimizers.ExponentialDecay(0.1, decay_steps=10, decay_rate=0.5, staircase=True)
-    np.testing.assert_allclose(_schedule_values(smooth, steps), [0.1 * 0.5 ** (s / 10) for s in steps], rtol=1e-6)
-    np.testing.assert_allclose(_schedule_values(stairs, steps), [0.1 * 0.5 ** (s // 10) for s in steps], rtol=1e-6)
+    np.testing.assert_allclose(
+        _schedule_values(smooth, steps), [0.1 * 0.5 ** (s / 10) for s in steps], rtol=1e-6
+    )
+    np.testing.assert_allclose(
+        _schedule_values(stairs, steps), [0.1 * 0.5 ** (s // 10) for s in steps], rtol=1e-6
+    )
 
 
 def test_cosine_decay():
@@ -272,12 +325,16 @@ def test_cosine_decay_with_warmup():
             return s / 4
         return 0.5 * (1 + math.cos(math.pi * (s - 4) / 10))
 
-    np.testing.assert_allclose(_schedule_values(schedule, steps), [keras(s) for s in steps], rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(
+        _schedule_values(schedule, steps), [keras(s) for s in steps], rtol=1e-6, atol=1e-7
+    )
 
 
 def test_piecewise_constant_decay():
     schedule = optimizers.PiecewiseConstantDecay([3, 6], [1.0, 0.5, 0.1])
-    np.testing.assert_allclose(_schedule_values(schedule, [0, 3, 4, 6, 7, 100]), [1.0, 1.0, 0.5, 0.5, 0.1, 0.1])
+    np.testing.assert_allclose(
+        _schedule_values(schedule, [0, 3, 4, 6, 7, 100]), [1.0, 1.0, 0.5, 0.5, 0.1, 0.1]
+    )
     with pytest.raises(ValueError, match="one more value than boundaries"):
         optimizers.PiecewiseConstantDecay([3], [1.0])
 
@@ -288,7 +345,7 @@ def test_optimizer_uses_schedule_at_iterations_before_increment(rng):
     opt = optimizers.SGD(schedule)
     got = run_theanine(opt, starts, targets, scales)
     want = run_reference(ref_sgd, starts, targets, scales, lr=lambda it: 0.2 * 0.5 ** (it / 2))
-    for g, w in zip(got, want):
+    for g, w in zip(got, want, strict=True):
         np.testing.assert_allclose(g, w, rtol=2e-5, atol=2e-6)
     assert opt.learning_rate == pytest.approx(0.2 * 0.5 ** (STEPS / 2), rel=1e-6)
 
@@ -301,13 +358,25 @@ def test_variables_have_a_fixed_order_and_names(rng):
     starts, targets, scales = _problem(rng)
     run_theanine(opt, starts, targets, scales, steps=1)
     names = [v.name for v in opt.variables()]
-    assert names == ["adam/iterations", "adam/learning_rate", "adam/w0/momentum", "adam/w0/velocity",
-                     "adam/w1/momentum", "adam/w1/velocity"]
+    assert names == [
+        "adam/iterations",
+        "adam/learning_rate",
+        "adam/w0/momentum",
+        "adam/w0/velocity",
+        "adam/w1/momentum",
+        "adam/w1/velocity",
+    ]
 
 
-@pytest.mark.parametrize("make", [lambda: optimizers.Adam(0.1, amsgrad=True), lambda: optimizers.Nadam(0.1),
-                                  lambda: optimizers.RMSprop(0.01, momentum=0.5, centered=True)],
-                         ids=["adam", "nadam", "rmsprop"])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: optimizers.Adam(0.1, amsgrad=True),
+        lambda: optimizers.Nadam(0.1),
+        lambda: optimizers.RMSprop(0.01, momentum=0.5, centered=True),
+    ],
+    ids=["adam", "nadam", "rmsprop"],
+)
 def test_restored_state_resumes_identically(make, rng):
     starts, targets, scales = _problem(rng)
     first = make()
@@ -325,7 +394,7 @@ def test_restored_state_resumes_identically(make, rng):
     assert len(second.get_variable_values()) == len(saved)
     resumed = run_theanine(second, middle, targets, scales, steps=2)
     fresh = run_theanine(make(), middle, targets, scales, steps=2)
-    for a, b, c in zip(end, resumed, fresh):
+    for a, b, c in zip(end, resumed, fresh, strict=True):
         np.testing.assert_array_equal(a, b)
         assert not np.allclose(a, c, rtol=1e-6, atol=0)
     assert second.iterations.get_value() == 5
@@ -346,16 +415,20 @@ def test_learning_rate_is_restored_with_the_state():
     assert other.learning_rate == pytest.approx(0.025)
 
 
-@pytest.mark.parametrize("opt", [
-    optimizers.SGD(0.2, momentum=0.5, nesterov=True, clipnorm=1.0),
-    optimizers.Adam(0.01, beta_1=0.8, amsgrad=True, global_clipnorm=2.0),
-    optimizers.AdamW(weight_decay=0.1),
-    optimizers.RMSprop(rho=0.7, momentum=0.1, centered=True, clipvalue=0.5),
-    optimizers.Adagrad(initial_accumulator_value=0.5),
-    optimizers.Adadelta(rho=0.9),
-    optimizers.Nadam(beta_2=0.99),
-    optimizers.Adam(optimizers.CosineDecay(0.1, 100, alpha=0.01)),
-], ids=lambda o: type(o).__name__)
+@pytest.mark.parametrize(
+    "opt",
+    [
+        optimizers.SGD(0.2, momentum=0.5, nesterov=True, clipnorm=1.0),
+        optimizers.Adam(0.01, beta_1=0.8, amsgrad=True, global_clipnorm=2.0),
+        optimizers.AdamW(weight_decay=0.1),
+        optimizers.RMSprop(rho=0.7, momentum=0.1, centered=True, clipvalue=0.5),
+        optimizers.Adagrad(initial_accumulator_value=0.5),
+        optimizers.Adadelta(rho=0.9),
+        optimizers.Nadam(beta_2=0.99),
+        optimizers.Adam(optimizers.CosineDecay(0.1, 100, alpha=0.01)),
+    ],
+    ids=lambda o: type(o).__name__,
+)
 def test_config_round_trip(opt):
     restored = optimizers.deserialize(optimizers.serialize(opt))
     assert type(restored) is type(opt)

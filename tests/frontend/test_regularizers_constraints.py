@@ -14,13 +14,17 @@ def run(fn, value=W):
     return th.function([w], fn(w))(value)
 
 
-@pytest.mark.parametrize("regularizer, expected", [
-    (regularizers.L1(), 0.01 * np.abs(W).sum()),
-    (regularizers.L2(), 0.01 * np.square(W).sum()),
-    (regularizers.L1(0.3), 0.3 * np.abs(W).sum()),
-    (regularizers.L1L2(l1=0.1, l2=0.2), 0.1 * np.abs(W).sum() + 0.2 * np.square(W).sum()),
-    (regularizers.L1L2(), 0.0),
-], ids=["l1", "l2", "l1_0.3", "l1_l2", "l1_l2_default"])
+@pytest.mark.parametrize(
+    "regularizer, expected",
+    [
+        (regularizers.L1(), 0.01 * np.abs(W).sum()),
+        (regularizers.L2(), 0.01 * np.square(W).sum()),
+        (regularizers.L1(0.3), 0.3 * np.abs(W).sum()),
+        (regularizers.L1L2(l1=0.1, l2=0.2), 0.1 * np.abs(W).sum() + 0.2 * np.square(W).sum()),
+        (regularizers.L1L2(), 0.0),
+    ],
+    ids=["l1", "l2", "l1_0.3", "l1_l2", "l1_l2_default"],
+)
 def test_regularizer_values(regularizer, expected):
     value = run(regularizer)
     assert value.shape == () and value.dtype == np.float32
@@ -38,7 +42,10 @@ def test_regularizer_lookup_and_config():
     assert regularizers.get(None) is None
     restored = regularizers.get(regularizers.serialize(regularizers.L1L2(0.5, 0.25)))
     assert (restored.l1, restored.l2) == (0.5, 0.25)
-    assert regularizers.serialize(regularizers.L2(0.1)) == {"class_name": "L2", "config": {"l2": 0.1}}
+    assert regularizers.serialize(regularizers.L2(0.1)) == {
+        "class_name": "L2",
+        "config": {"l2": 0.1},
+    }
     with pytest.raises(ValueError, match="l2 must be a non-negative float. Received: l2=-1"):
         regularizers.L2(-1)
     with pytest.raises(ValueError, match="Unknown regularizer 'l3'"):
@@ -67,8 +74,11 @@ def test_unit_norm_and_min_max_norm():
     np.testing.assert_allclose(run(constraints.UnitNorm()), W / (1e-7 + np_norms(W, 0)), rtol=1e-6)
     norms = np_norms(W, 1)
     desired = 0.5 * np.clip(norms, 0.5, 1.5) + 0.5 * norms
-    np.testing.assert_allclose(run(constraints.MinMaxNorm(0.5, 1.5, rate=0.5, axis=1)),
-                               W * desired / (1e-7 + norms), rtol=1e-6)
+    np.testing.assert_allclose(
+        run(constraints.MinMaxNorm(0.5, 1.5, rate=0.5, axis=1)),
+        W * desired / (1e-7 + norms),
+        rtol=1e-6,
+    )
 
 
 def test_non_neg():
@@ -76,8 +86,12 @@ def test_non_neg():
 
 
 def test_constraint_lookup_and_config():
-    for name, cls in [("max_norm", constraints.MaxNorm), ("non_neg", constraints.NonNeg),
-                      ("unit_norm", constraints.UnitNorm), ("MinMaxNorm", constraints.MinMaxNorm)]:
+    for name, cls in [
+        ("max_norm", constraints.MaxNorm),
+        ("non_neg", constraints.NonNeg),
+        ("unit_norm", constraints.UnitNorm),
+        ("MinMaxNorm", constraints.MinMaxNorm),
+    ]:
         assert type(constraints.get(name)) is cls
     assert constraints.MaxNorm().get_config() == {"max_value": 2.0, "axis": 0}
     restored = constraints.get(constraints.serialize(constraints.MaxNorm(3.0, axis=[0, 1])))
