@@ -51,7 +51,10 @@ class Constraint:
 
 
 class MaxNorm(Constraint):
-    """Shrink slices whose norm ``n`` along ``axis`` exceeds ``m``: ``w clip(n, 0, m) / (eps + n)``."""
+    """Shrink slices whose norm ``n`` along ``axis`` exceeds ``m``: ``w clip(n, 0, m) / (eps+n)``.
+
+    ``m`` is ``max_value``; ``eps`` is 1e-7.
+    """
 
     def __init__(self, max_value: float = 2.0, axis=0):
         self.max_value, self.axis = float(max_value), _axis_config(axis)

@@ -103,7 +103,10 @@ def mean_absolute_error(y_true, y_pred):
 
 
 def huber(y_true, y_pred, delta: float = 1.0):
-    """Mean over the last axis of ``e^2 / 2`` if ``|e| <= delta``, else ``delta (|e| - delta/2)``."""
+    """Mean over the last axis of ``e^2 / 2`` if ``|e| <= delta``, else ``delta (|e| - delta/2)``.
+
+    ``e`` is the error ``y_pred - y_true``.
+    """
     y_true, y_pred = _prepared(y_true, y_pred)
     error = y_pred - y_true
     magnitude = th.abs(error)

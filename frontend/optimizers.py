@@ -76,7 +76,10 @@ def _float_step(step):
 
 
 class ExponentialDecay(LearningRateSchedule):
-    """``initial_learning_rate * decay_rate ** (step / decay_steps)`` (exponent floored: staircase)."""
+    """``initial_learning_rate * decay_rate ** (step / decay_steps)``.
+
+    With ``staircase=True`` the exponent is floored: the rate drops in steps.
+    """
 
     def __init__(
         self,
