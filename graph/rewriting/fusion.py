@@ -1,7 +1,8 @@
 """Fusion: DAGs of Elemwise nodes of one shape become one ``Elemwise(Composite)``.
 
 Groups grow from a root (visited outputs first) towards its inputs.  A
-producer joins when it is an Elemwise node with the root's output shape and
+producer joins when it is an Elemwise node with the root's run-time output
+shape (static shapes may differ only where one side is None) and
 either every reader of its outputs is already in the group, or each outside
 reader comes after the root in topological order: then the producer's
 output becomes an extra output of the composite, and no outside reader can
@@ -29,6 +30,12 @@ def _fusable(node: Apply) -> bool:
     return isinstance(node.op, Elemwise)
 
 
+def _same_run_time_shape(a: tuple, b: tuple) -> bool:
+    """Static shapes that must be equal at run time: None never broadcasts, so a None facing
+    a known size (other than a broadcasting 1) is that size."""
+    return len(a) == len(b) and all(x == y or (None in (x, y) and 1 not in (x, y)) for x, y in zip(a, b))
+
+
 class _Group:
     """The nodes fused with one root, and the order facts that keep fusion acyclic."""
 
@@ -48,7 +55,7 @@ class _Group:
     def accepts(self, producer: Apply) -> bool:
         if producer in self.members or not _fusable(producer):
             return False
-        if any(out.type.shape != self.shape for out in producer.outputs):
+        if any(not _same_run_time_shape(out.type.shape, self.shape) for out in producer.outputs):
             return False
         readers = [r for out in producer.outputs for r, _ in self.fgraph.clients[out]]
         return all(self._reader_ok(r) for r in readers)
