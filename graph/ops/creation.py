@@ -23,7 +23,8 @@ from theanine.graph.tensor import as_tensor_variable, constant
 from theanine.graph.type import INT_DTYPES, TensorType, is_discrete, normalize_dtype
 
 __all__ = [
-    "ARange", "zeros_like", "ones_like", "full_like", "zeros", "ones", "full", "arange", "eye", "one_hot",
+    "ARange", "zeros_like", "ones_like", "full_like", "zeros", "ones", "full", "arange", "eye",
+    "one_hot",
 ]
 
 
@@ -85,7 +86,7 @@ class ARange(Op):
 
     def make_node(self, start, stop, step) -> Apply:
         bounds = [as_tensor_variable(v) for v in (start, stop, step)]
-        for name, bound in zip(("start", "stop", "step"), bounds):
+        for name, bound in zip(("start", "stop", "step"), bounds, strict=True):
             if bound.ndim != 0 or bound.dtype == "bool":
                 raise TypeError(f"arange: {name} must be a numeric scalar. Received: {bound.type}")
         return Apply(self, bounds, [TensorType(self.dtype, (self._static_length(bounds),))])
@@ -124,11 +125,11 @@ class ARange(Op):
         (gz,) = output_grads
         positions = arange(shape_i(outputs[0], 0), dtype=gz.dtype)
         grads = [reduce_sum(gz), zeros_like(inputs[1]), reduce_sum(gz * positions)]
-        return [None if is_discrete(v.dtype) else g for v, g in zip(inputs, grads)]
+        return [None if is_discrete(v.dtype) else g for v, g in zip(inputs, grads, strict=True)]
 
 
 def _static_scalar(var, static_value):
-    """The Python number a scalar holds when it is known statically (a constant or a static size)."""
+    """The Python number a scalar holds when known statically (a constant or a static size)."""
     if var.dtype in INT_DTYPES:
         value = static_value(var)
         return None if value is None else value[()]
@@ -144,7 +145,10 @@ def arange(start, stop=None, step=1, dtype=None):
     """
     if stop is None:
         start, stop = 0, start
-    bounds = [_bound(v, name) for v, name in zip((start, stop, step), ("start", "stop", "step"))]
+    bounds = [
+        _bound(v, name)
+        for v, name in zip((start, stop, step), ("start", "stop", "step"), strict=True)
+    ]
     if dtype is None:
         dtype = np.result_type("int64", *[b.dtype for b in bounds]).name
     return ARange(dtype)(*bounds)
@@ -156,12 +160,14 @@ def _bound(value, name: str):
         return value
     array = np.asarray(value)
     if array.ndim != 0 or array.dtype.kind not in "iuf":
-        raise TypeError(f"arange: {name} must be a number or a numeric scalar variable. Received: {value!r}")
+        raise TypeError(
+            f"arange: {name} must be a number or a numeric scalar variable. Received: {value!r}"
+        )
     return constant(array)
 
 
 def eye(n, m=None, k=0, dtype=None):
-    """``np.eye``: ones on the ``k``-th diagonal of an ``n`` x ``m`` matrix; dtype defaults to floatX.
+    """``np.eye``: ones on the ``k``-th diagonal of an ``n`` x ``m`` matrix (dtype: floatX).
 
     ``n``, ``m`` and ``k`` are ints or integer scalar variables.
     """
@@ -175,7 +181,7 @@ def eye(n, m=None, k=0, dtype=None):
 
 
 def one_hot(indices, depth, dtype=None):
-    """``indices.shape + (depth,)`` with a 1 where the last index equals the class; dtype defaults to floatX.
+    """``indices.shape + (depth,)``: 1 where the last axis equals the index (dtype: floatX).
 
     Indices outside ``[0, depth)`` (negative ones too) give all-zero rows,
     as in Keras and TensorFlow.
@@ -194,10 +200,14 @@ def _integer(value, name: str, what: str):
     """An int or an integer scalar variable, checked."""
     if isinstance(value, Variable):
         if value.ndim != 0 or value.dtype not in INT_DTYPES:
-            raise TypeError(f"{what}: {name} must be an int or an integer scalar. Received: {value.type}")
+            raise TypeError(
+                f"{what}: {name} must be an int or an integer scalar. Received: {value.type}"
+            )
         return value
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{what}: {name} must be an int or an integer scalar. Received: {name}={value!r}")
+        raise TypeError(
+            f"{what}: {name} must be an int or an integer scalar. Received: {name}={value!r}"
+        )
     return int(value)
 
 
@@ -207,4 +217,3 @@ def _count(value, name: str, what: str):
     if isinstance(value, int) and value < 0:
         raise ValueError(f"{what}: {name} must be >= 0. Received: {name}={value}")
     return value
-

@@ -27,6 +27,7 @@ must equal its target at run time.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 
@@ -38,9 +39,9 @@ from theanine.graph.tensor import as_tensor_variable
 from theanine.graph.type import INT_DTYPES, TensorType, format_shape, is_discrete
 
 __all__ = [
-    "DimShuffle", "Shape", "ShapeI", "Reshape", "Join", "Split", "BroadcastTo",
-    "dimshuffle", "transpose", "expand_dims", "shape", "shape_i", "size", "reshape", "flatten",
-    "squeeze", "concatenate", "stack", "split", "broadcast_to", "repeat", "tile", "pad",
+    "DimShuffle", "Shape", "ShapeI", "Reshape", "Join", "Split", "BroadcastTo", "dimshuffle",
+    "transpose", "expand_dims", "shape", "shape_i", "size", "reshape", "flatten", "squeeze",
+    "concatenate", "stack", "split", "broadcast_to", "repeat", "tile", "pad",
 ]
 
 _FOLD_BUDGET = 32
@@ -66,7 +67,9 @@ class DimShuffle(Op):
         x = as_tensor_variable(x)
         axes = [p for p in self.pattern if p != "x"]
         if len(set(axes)) != len(axes) or any(a < 0 or a >= x.ndim for a in axes):
-            raise ValueError(f"DimShuffle pattern {self.pattern} is invalid for an input of rank {x.ndim}")
+            raise ValueError(
+                f"DimShuffle pattern {self.pattern} is invalid for an input of rank {x.ndim}"
+            )
         dropped = [a for a in range(x.ndim) if a not in axes]
         for axis in dropped:
             if x.type.shape[axis] != 1:
@@ -182,7 +185,9 @@ class ShapeI(Op):
     def make_node(self, x) -> Apply:
         x = as_tensor_variable(x)
         if not 0 <= self.i < x.ndim:
-            raise ValueError(f"{self}: axis {self.i} is out of bounds for an input of type {x.type}")
+            raise ValueError(
+                f"{self}: axis {self.i} is out of bounds for an input of type {x.type}"
+            )
         return Apply(self, [x], [TensorType("int64", ())])
 
     def perform(self, node, inputs):
@@ -301,7 +306,7 @@ def _perform_statically(node: Apply, known: dict[int, np.ndarray]) -> bool:
             values = node.op.perform(node, [known[id(v)] for v in node.inputs])
     except Exception:  # the error belongs to run time, where it is reported with the node
         return False
-    for out, value in zip(node.outputs, values):
+    for out, value in zip(node.outputs, values, strict=True):
         known[id(out)] = np.asarray(value)
     return True
 
@@ -380,11 +385,11 @@ def shape_entries(vector: Variable) -> list:
         symbolic = list(_dims(vector.owner.inputs[0]))
     else:
         symbolic = _stacked_scalars(vector) or [vector[i] for i in range(len(static))]
-    return [s if s is not None else v for s, v in zip(static, symbolic)]
+    return [s if s is not None else v for s, v in zip(static, symbolic, strict=True)]
 
 
 def as_shape_vector(shape, what: str) -> Variable:
-    """A shape given as an int, a sequence of ints and int scalars, or an int vector -> int64 vector.
+    """An int, a sequence of ints and int scalars, or an int vector, as an int64 vector.
 
     The vector's length must be static: it is the rank of the result.
     """
@@ -396,13 +401,16 @@ def as_shape_vector(shape, what: str) -> Variable:
         shape = [shape]
     if not isinstance(shape, (list, tuple)):
         raise TypeError(
-            f"{what}: a shape must be an int, a sequence of ints / integer scalars or an integer vector. "
+            f"{what}: a shape must be an int, a sequence of ints / integer scalars or an integer "
+            f"vector. "
             f"Received: {shape!r}"
         )
     entries = [_shape_entry(entry, position, what) for position, entry in enumerate(shape)]
     if all(isinstance(e, int) for e in entries):
         return Constant(np.asarray(entries, dtype="int64").reshape(-1))
-    return stack([e if isinstance(e, Variable) else Constant(np.asarray(e, dtype="int64")) for e in entries])
+    return stack(
+        [e if isinstance(e, Variable) else Constant(np.asarray(e, dtype="int64")) for e in entries]
+    )
 
 
 def _shape_entry(entry, position: int, what: str):
@@ -414,14 +422,17 @@ def _shape_entry(entry, position: int, what: str):
         return cast(entry, "int64")
     described = entry.type if isinstance(entry, Variable) else repr(entry)
     raise TypeError(
-        f"{what}: shape entries must be ints or integer scalar variables. Received: {described} at position {position}"
+        f"{what}: shape entries must be ints or integer scalar variables. Received: {described} "
+        f"at position {position}"
     )
 
 
 def _checked_shape_vector(vector: Variable, what: str) -> Variable:
     vector = as_tensor_variable(vector)
     if vector.ndim != 1 or vector.dtype not in INT_DTYPES:
-        raise TypeError(f"{what}: a shape vector must be an integer vector. Received: {vector.type}")
+        raise TypeError(
+            f"{what}: a shape vector must be an integer vector. Received: {vector.type}"
+        )
     if vector.type.shape[0] is None:
         raise ValueError(
             f"{what}: the length of a shape vector must be static (it is the rank of the result). "
@@ -437,7 +448,7 @@ def _checked_shape_vector(vector: Variable, what: str) -> Variable:
 
 
 class Reshape(Op):
-    """``np.reshape(x, shape)`` to ``ndim`` dimensions; ``shape`` is an int64 vector (one -1 allowed)."""
+    """``np.reshape(x, shape)`` to ``ndim`` dims; ``shape`` is an int64 vector (one -1 allowed)."""
 
     __props__ = ("ndim",)
 
@@ -448,7 +459,10 @@ class Reshape(Op):
         x = as_tensor_variable(x)
         shape_vector = _checked_shape_vector(shape_vector, "reshape")
         if shape_vector.type.shape[0] != self.ndim:
-            raise ValueError(f"{self}: expected a shape vector of length {self.ndim}. Received: {shape_vector.type}")
+            raise ValueError(
+                f"{self}: expected a shape vector of length {self.ndim}. "
+                f"Received: {shape_vector.type}"
+            )
         static = _static_reshape(x, shape_vector)
         return Apply(self, [x, shape_vector], [TensorType(x.dtype, static)])
 
@@ -456,19 +470,22 @@ class Reshape(Op):
         x, target = inputs
         target = tuple(int(d) for d in target)
         if any(d < -1 for d in target) or target.count(-1) > 1:
-            raise ValueError(f"reshape: the shape may hold one -1 and otherwise sizes >= 0. Received: {target}")
+            raise ValueError(
+                f"reshape: the shape may hold one -1 and otherwise sizes >= 0. Received: {target}"
+            )
         try:
             return [np.reshape(x, target)]
         except ValueError:
             raise ValueError(
-                f"cannot reshape an array of shape {x.shape} ({x.size} elements) into shape {target}"
+                f"cannot reshape an array of shape {x.shape} ({x.size} elements) "
+                f"into shape {target}"
             ) from None
 
     def infer_shape(self, node, input_shapes):
         x_shape, _ = input_shapes
         entries = shape_entries(node.inputs[1])
         out = []
-        for static, entry in zip(node.outputs[0].type.shape, entries):
+        for static, entry in zip(node.outputs[0].type.shape, entries, strict=True):
             if static is not None:
                 out.append(static)
             elif isinstance(entry, int):
@@ -503,14 +520,16 @@ def _static_reshape(x: Variable, shape_vector: Variable) -> tuple[int | None, ..
     negative = [e for e in entries if e is not None and e < 0]
     if len(negative) > 1 or any(e != -1 for e in negative):
         raise ValueError(
-            f"reshape: the shape may hold one -1 and otherwise sizes >= 0. Received: {_format_entries(entries)}"
+            f"reshape: the shape may hold one -1 and otherwise sizes >= 0. "
+            f"Received: {_format_entries(entries)}"
         )
     x_size = _static_size(x.type.shape)
     if not negative:
         out_size = _static_size(entries)
         if x_size is not None and out_size is not None and x_size != out_size:
             raise ValueError(
-                f"reshape: cannot reshape a tensor of shape {format_shape(x.type.shape)} ({x_size} elements) "
+                f"reshape: cannot reshape a tensor of shape {format_shape(x.type.shape)} "
+                f"({x_size} elements) "
                 f"into shape {_format_entries(entries)} ({out_size} elements)"
             )
         return entries
@@ -522,7 +541,7 @@ def _static_missing_size(x: Variable, entries: Sequence, sources: Sequence) -> i
     """What -1 stands for, when known: input dims that reappear in the target cancel out."""
     unknown = {axis for axis, d in enumerate(x.type.shape) if d is None}
     others = 1
-    for entry, source in zip(entries, sources):
+    for entry, source in zip(entries, sources, strict=True):
         if entry == -1:
             continue
         if entry is not None:
@@ -551,7 +570,7 @@ def _format_entries(entries: Sequence) -> str:
 
 
 def reshape(x, shape):
-    """``np.reshape``: ``shape`` holds ints and integer scalars (one -1 allowed), or is an integer vector.
+    """``np.reshape``: ``shape`` holds ints and int scalars (one -1 allowed) or is an int vector.
 
     The static output shape is inferred where the entries are known; a size
     mismatch raises ValueError when the graph is built if both sizes are
@@ -569,15 +588,20 @@ def flatten(x, ndim: int = 1):
     ``(batch, features)``.
     """
     x = as_tensor_variable(x)
-    if isinstance(ndim, bool) or not isinstance(ndim, (int, np.integer)) or not 1 <= ndim <= max(x.ndim, 1):
+    if (
+        isinstance(ndim, bool)
+        or not isinstance(ndim, (int, np.integer))
+        or not 1 <= ndim <= max(x.ndim, 1)
+    ):
         raise ValueError(
-            f"flatten: ndim must be an int between 1 and {max(x.ndim, 1)} for a tensor of type {x.type}. "
+            f"flatten: ndim must be an int between 1 and {max(x.ndim, 1)} for a tensor of type "
+            f"{x.type}. "
             f"Received: ndim={ndim!r}"
         )
     if ndim == x.ndim:
         return x
     dims = _dims(x)
-    return reshape(x, dims[:ndim - 1] + (_product(dims[ndim - 1:]),))
+    return reshape(x, dims[: ndim - 1] + (_product(dims[ndim - 1 :]),))
 
 
 def squeeze(x, axis=None):
@@ -599,7 +623,8 @@ def squeeze(x, axis=None):
     for a in axes:
         if x.type.shape[a] not in (1, None):
             raise ValueError(
-                f"squeeze: cannot remove axis {a} of a tensor of shape {format_shape(x.type.shape)}: "
+                f"squeeze: cannot remove axis {a} of a tensor of shape "
+                f"{format_shape(x.type.shape)}: "
                 f"its size is {x.type.shape[a]}, not 1"
             )
     kept = [a for a in range(x.ndim) if a not in axes]
@@ -628,11 +653,18 @@ class Join(Op):
         shapes = [t.type.shape for t in tensors]
         ndim = tensors[0].ndim
         if ndim == 0:
-            raise ValueError("concatenate: zero-dimensional tensors cannot be concatenated (use stack)")
+            raise ValueError(
+                "concatenate: zero-dimensional tensors cannot be concatenated (use stack)"
+            )
         if any(t.ndim != ndim for t in tensors):
-            raise ValueError(f"concatenate: every input must have the same rank. Received shapes {_listed(shapes)}")
+            raise ValueError(
+                f"concatenate: every input must have the same rank. "
+                f"Received shapes {_listed(shapes)}"
+            )
         if not 0 <= self.axis < ndim:
-            raise ValueError(f"concatenate: axis {self.axis} is out of bounds for tensors of rank {ndim}")
+            raise ValueError(
+                f"concatenate: axis {self.axis} is out of bounds for tensors of rank {ndim}"
+            )
         dtype = np.result_type(*[t.dtype for t in tensors]).name
         return Apply(self, tensors, [TensorType(dtype, _joined_shape(shapes, self.axis))])
 
@@ -655,14 +687,23 @@ class Join(Op):
             return [None] * len(inputs)
         sizes = [_dim(t, self.axis) for t in inputs]
         pieces = _split_by_sizes(output_grads[0], sizes, self.axis)
-        return [None if is_discrete(t.dtype) else piece for t, piece in zip(inputs, pieces)]
+        return [
+            None if is_discrete(t.dtype) else piece for t, piece in zip(inputs, pieces, strict=True)
+        ]
 
     def R_op(self, inputs, eval_points):
         if all(p is None for p in eval_points):
             return [None]
         from theanine.graph.ops.creation import zeros_like
 
-        return [self(*[zeros_like(x) if p is None else p for x, p in zip(inputs, eval_points)])]
+        return [
+            self(
+                *[
+                    zeros_like(x) if p is None else p
+                    for x, p in zip(inputs, eval_points, strict=True)
+                ]
+            )
+        ]
 
 
 def _listed(shapes: Sequence[tuple]) -> str:
@@ -672,14 +713,15 @@ def _listed(shapes: Sequence[tuple]) -> str:
 def _joined_shape(shapes: Sequence[tuple], axis: int) -> tuple[int | None, ...]:
     """The static shape of a concatenation; a ValueError naming the shapes if they cannot match."""
     out = []
-    for k, dims in enumerate(zip(*shapes)):
+    for k, dims in enumerate(zip(*shapes, strict=True)):
         if k == axis:
             out.append(None if None in dims else sum(dims))
             continue
         known = {d for d in dims if d is not None}
         if len(known) > 1:
             raise ValueError(
-                f"concatenate: input shapes {_listed(shapes)} differ on axis {k}; only the concatenation "
+                f"concatenate: input shapes {_listed(shapes)} differ on axis {k}; "
+                f"only the concatenation "
                 f"axis {axis} may differ"
             )
         out.append(known.pop() if known else None)
@@ -710,10 +752,16 @@ class Split(Op):
         x = as_tensor_variable(x)
         sizes = _checked_shape_vector(sizes, "split")
         if not 0 <= self.axis < x.ndim:
-            raise ValueError(f"split: axis {self.axis} is out of bounds for a tensor of type {x.type}")
+            raise ValueError(
+                f"split: axis {self.axis} is out of bounds for a tensor of type {x.type}"
+            )
         if sizes.type.shape[0] != self.n:
-            raise ValueError(f"{self}: expected {self.n} sizes. Received: a vector of type {sizes.type}")
-        static = _static_split_sizes(static_entries(sizes), x.type.shape[self.axis], x.type.shape, self.axis)
+            raise ValueError(
+                f"{self}: expected {self.n} sizes. Received: a vector of type {sizes.type}"
+            )
+        static = _static_split_sizes(
+            static_entries(sizes), x.type.shape[self.axis], x.type.shape, self.axis
+        )
         types = [TensorType(x.dtype, _with_dim(x.type.shape, self.axis, s)) for s in static]
         return Apply(self, [x, sizes], types)
 
@@ -721,7 +769,8 @@ class Split(Op):
         x, sizes = inputs
         if np.any(sizes < 0) or int(sizes.sum()) != x.shape[self.axis]:
             raise ValueError(
-                f"split: sizes {tuple(sizes.tolist())} must be >= 0 and add up to {x.shape[self.axis]}, "
+                f"split: sizes {tuple(sizes.tolist())} must be >= 0 and add up to "
+                f"{x.shape[self.axis]}, "
                 f"the length of axis {self.axis} of an array of shape {x.shape}"
             )
         return list(np.split(x, np.cumsum(sizes)[:-1], axis=self.axis))
@@ -746,10 +795,12 @@ class Split(Op):
 
 
 def _with_dim(dims: Sequence, axis: int, value) -> tuple:
-    return tuple(dims[:axis]) + (value,) + tuple(dims[axis + 1:])
+    return tuple(dims[:axis]) + (value,) + tuple(dims[axis + 1 :])
 
 
-def _static_split_sizes(sizes: Sequence, total: int | None, x_shape: tuple, axis: int) -> list[int | None]:
+def _static_split_sizes(
+    sizes: Sequence, total: int | None, x_shape: tuple, axis: int
+) -> list[int | None]:
     """Static piece sizes; one unknown size is deduced from a static axis length."""
     if any(s is not None and s < 0 for s in sizes):
         raise ValueError(f"split: sizes must be >= 0. Received: {_format_entries(sizes)}")
@@ -759,7 +810,8 @@ def _static_split_sizes(sizes: Sequence, total: int | None, x_shape: tuple, axis
         return list(sizes)
     if (not unknown and known != total) or known > total:
         raise ValueError(
-            f"split: sizes {_format_entries(sizes)} do not add up to {total}, the length of axis {axis} "
+            f"split: sizes {_format_entries(sizes)} do not add up to {total}, "
+            f"the length of axis {axis} "
             f"of a tensor of shape {format_shape(x_shape)}"
         )
     return [total - known if s is None else s for s in sizes]
@@ -773,7 +825,9 @@ def concatenate(tensors: Sequence, axis: int | None = 0):
     """``np.concatenate``: ``axis=None`` flattens every tensor first; dtypes promote as in NumPy."""
     tensors = [as_tensor_variable(t) for t in tensors]
     if not tensors:
-        raise ValueError("concatenate: need at least one tensor to concatenate. Received: an empty sequence")
+        raise ValueError(
+            "concatenate: need at least one tensor to concatenate. Received: an empty sequence"
+        )
     if axis is None:
         tensors = [flatten(t, 1) for t in tensors]
         axis = 0
@@ -789,7 +843,9 @@ def stack(tensors: Sequence, axis: int = 0):
         raise ValueError("stack: need at least one tensor to stack. Received: an empty sequence")
     shapes = [t.type.shape for t in tensors]
     if any(not tensors[0].type.shape_compatible(t.type) for t in tensors):
-        raise ValueError(f"stack: every input must have the same shape. Received shapes {_listed(shapes)}")
+        raise ValueError(
+            f"stack: every input must have the same shape. Received shapes {_listed(shapes)}"
+        )
     axis = _normalize_axis(axis, tensors[0].ndim + 1, "stack")
     return Join(axis)(*[expand_dims(t, axis) for t in tensors])
 
@@ -807,7 +863,9 @@ def split(x, indices_or_sections, axis: int = 0) -> list:
     if x.ndim == 0:
         raise ValueError("split: cannot split a zero-dimensional tensor")
     axis = _normalize_axis(axis, x.ndim, "split")
-    if isinstance(indices_or_sections, (int, np.integer)) and not isinstance(indices_or_sections, bool):
+    if isinstance(indices_or_sections, (int, np.integer)) and not isinstance(
+        indices_or_sections, bool
+    ):
         sizes = _section_sizes(x, int(indices_or_sections), axis)
     else:
         sizes = _index_sizes(x, _int_list(indices_or_sections, "split", "indices"), axis)
@@ -820,7 +878,8 @@ def _section_sizes(x: Variable, sections: int, axis: int) -> list:
     length = x.type.shape[axis]
     if length is not None and length % sections:
         raise ValueError(
-            f"split: axis {axis} of a tensor of shape {format_shape(x.type.shape)} does not divide into "
+            f"split: axis {axis} of a tensor of shape {format_shape(x.type.shape)} "
+            f"does not divide into "
             f"{sections} equal sections"
         )
     piece = length // sections if length is not None else shape_i(x, axis) // sections
@@ -833,7 +892,8 @@ def _index_sizes(x: Variable, indices: list[int], axis: int) -> list:
         bounds = [0] + [min(i + length if i < 0 else i, length) for i in indices] + [length]
     elif any(i < 0 for i in indices):
         raise ValueError(
-            f"split: negative indices need a static length of axis {axis}. Received: indices={indices} for "
+            f"split: negative indices need a static length of axis {axis}. "
+            f"Received: indices={indices} for "
             f"a tensor of shape {format_shape(x.type.shape)}"
         )
     else:
@@ -841,9 +901,11 @@ def _index_sizes(x: Variable, indices: list[int], axis: int) -> list:
 
         n = shape_i(x, axis)
         bounds = [0] + [minimum(i, n) for i in indices] + [n]
-    if any(isinstance(a, int) and isinstance(b, int) and b < a for a, b in zip(bounds, bounds[1:])):
+    if any(
+        isinstance(a, int) and isinstance(b, int) and b < a for a, b in itertools.pairwise(bounds)
+    ):
         raise ValueError(f"split: indices must be non-decreasing. Received: indices={indices}")
-    return [b if isinstance(a, int) and a == 0 else b - a for a, b in zip(bounds, bounds[1:])]
+    return [b if isinstance(a, int) and a == 0 else b - a for a, b in itertools.pairwise(bounds)]
 
 
 def _int_list(values, what: str, name: str) -> list[int]:
@@ -851,10 +913,14 @@ def _int_list(values, what: str, name: str) -> list[int]:
     if isinstance(values, Constant):
         values = values.data
     if isinstance(values, Variable):
-        raise TypeError(f"{what}: {name} must be ints or a constant int array, not a symbolic {values.type}")
+        raise TypeError(
+            f"{what}: {name} must be ints or a constant int array, not a symbolic {values.type}"
+        )
     array = np.asarray(values)
     if array.ndim > 1 or (array.size and array.dtype.kind not in "iu"):
-        raise TypeError(f"{what}: {name} must be an int or a 1-d sequence of ints. Received: {values!r}")
+        raise TypeError(
+            f"{what}: {name} must be an int or a 1-d sequence of ints. Received: {values!r}"
+        )
     return [int(v) for v in array.reshape(-1)]
 
 
@@ -863,13 +929,15 @@ def _int_list(values, what: str, name: str) -> list[int]:
 
 
 class BroadcastTo(Op):
-    """``np.broadcast_to(x, shape)`` as a new array; only static-1 dims (and new leading ones) expand."""
+    """``np.broadcast_to(x, shape)`` as a new array; only static-1 and new leading dims expand."""
 
     def make_node(self, x, shape_vector) -> Apply:
         x = as_tensor_variable(x)
         shape_vector = _checked_shape_vector(shape_vector, "broadcast_to")
         target = static_entries(shape_vector)
-        return Apply(self, [x, shape_vector], [TensorType(x.dtype, _static_broadcast(x.type.shape, target))])
+        return Apply(
+            self, [x, shape_vector], [TensorType(x.dtype, _static_broadcast(x.type.shape, target))]
+        )
 
     def perform(self, node, inputs):
         x, target = inputs
@@ -878,14 +946,20 @@ class BroadcastTo(Op):
         for axis, static in enumerate(node.inputs[0].type.shape):
             if static != 1 and x.shape[axis] != target[lead + axis]:
                 raise ValueError(
-                    f"broadcast_to: cannot broadcast an array of shape {x.shape} to {target}: axis {axis} has "
+                    f"broadcast_to: cannot broadcast an array of shape {x.shape} to {target}: "
+                    f"axis {axis} has "
                     f"size {x.shape[axis]}, and only axes of static size 1 broadcast"
                 )
         return [np.array(np.broadcast_to(x, target))]
 
     def infer_shape(self, node, input_shapes):
         entries = shape_entries(node.inputs[1])
-        return [tuple(s if s is not None else e for s, e in zip(node.outputs[0].type.shape, entries))]
+        return [
+            tuple(
+                s if s is not None else e
+                for s, e in zip(node.outputs[0].type.shape, entries, strict=True)
+            )
+        ]
 
     def connection_pattern(self, node):
         return [[True], [False]]
@@ -905,15 +979,17 @@ def _static_broadcast(dims: tuple, target: tuple) -> tuple[int | None, ...]:
     if len(dims) > len(target) or any(t is not None and t < 0 for t in target):
         raise ValueError(
             f"broadcast_to: cannot broadcast a tensor of shape {format_shape(dims)} to shape "
-            f"{_format_entries(target)} (the target needs at least as many dimensions and sizes >= 0)"
+            f"{_format_entries(target)} (the target needs at least as many dimensions and "
+            f"sizes >= 0)"
         )
     lead = len(target) - len(dims)
     out = list(target[:lead])
-    for axis, (d, t) in enumerate(zip(dims, target[lead:])):
+    for axis, (d, t) in enumerate(zip(dims, target[lead:], strict=True)):
         if d is not None and d != 1 and t is not None and t != d:
             raise ValueError(
                 f"broadcast_to: cannot broadcast a tensor of shape {format_shape(dims)} to shape "
-                f"{_format_entries(target)}: axis {axis} has size {d}, and only axes of size 1 broadcast"
+                f"{_format_entries(target)}: axis {axis} has size {d}, "
+                f"and only axes of size 1 broadcast"
             )
         out.append(t if t is not None or d == 1 else d)
     return tuple(out)
@@ -931,7 +1007,7 @@ def _sum_to(g: Variable, dims: tuple) -> Variable:
 
 
 def broadcast_to(x, shape):
-    """``np.broadcast_to`` (as a new array). Only axes of static size 1 expand (see module docstring)."""
+    """``np.broadcast_to`` as a new array; only axes of static size 1 expand (module docstring)."""
     return BroadcastTo()(x, as_shape_vector(shape, "broadcast_to"))
 
 
@@ -940,7 +1016,7 @@ def broadcast_to(x, shape):
 
 
 def repeat(x, repeats, axis: int | None = None):
-    """``np.repeat``: ``repeats`` is an int or a constant int array (one count per element of the axis).
+    """``np.repeat``: ``repeats`` is an int or a constant int array (a count per element).
 
     ``axis=None`` repeats the elements of the flattened tensor.  An array of
     counts needs the axis's static length and builds one piece per element.
@@ -957,28 +1033,31 @@ def repeat(x, repeats, axis: int | None = None):
     length = x.type.shape[axis]
     if length is None:
         raise ValueError(
-            f"repeat: an array of repeats needs the static length of axis {axis}; the tensor has type {x.type}"
+            f"repeat: an array of repeats needs the static length of axis {axis}; "
+            f"the tensor has type {x.type}"
         )
     if len(counts) != length:
         raise ValueError(f"repeat: got {len(counts)} repeats for axis {axis} of length {length}")
     pieces = split(x, length, axis)
-    blocks = [_repeat_each(piece, c, axis) for piece, c in zip(pieces, counts) if c]
+    blocks = [_repeat_each(piece, c, axis) for piece, c in zip(pieces, counts, strict=True) if c]
     if not blocks:
         return _repeat_each(x, 0, axis)
     return concatenate(blocks, axis) if len(blocks) > 1 else blocks[0]
 
 
 def _repeat_each(x: Variable, count: int, axis: int) -> Variable:
-    """Every element along ``axis`` ``count`` times: a broadcast along a new axis, then a reshape."""
+    """Each element along ``axis`` ``count`` times: broadcast along a new axis, then reshape."""
     dims = _dims(x)
     if dims[axis] == 1:
         return broadcast_to(x, _with_dim(dims, axis, count))
-    expanded = broadcast_to(expand_dims(x, axis + 1), dims[:axis + 1] + (count,) + dims[axis + 1:])
+    expanded = broadcast_to(
+        expand_dims(x, axis + 1), dims[: axis + 1] + (count,) + dims[axis + 1 :]
+    )
     return reshape(expanded, _with_dim(dims, axis, _product([dims[axis], count])))
 
 
 def tile(x, reps):
-    """``np.tile``: ``reps`` is an int or a sequence of ints (the shorter of x's rank and reps is padded with 1s)."""
+    """``np.tile``: ``reps`` is an int or ints; the shorter of x's rank and reps gets leading 1s."""
     x = as_tensor_variable(x)
     reps = _int_list(reps, "tile", "reps")
     if any(r < 0 for r in reps):
@@ -988,7 +1067,7 @@ def tile(x, reps):
     if x.ndim < ndim:
         x = DimShuffle(["x"] * (ndim - x.ndim) + list(range(x.ndim)))(x)
     pattern, target, final = [], [], []
-    for axis, (r, dim) in enumerate(zip(reps, _dims(x))):
+    for axis, (r, dim) in enumerate(zip(reps, _dims(x), strict=True)):
         if r != 1 and dim != 1:
             pattern += ["x", axis]
             target += [r, dim]
@@ -1034,28 +1113,34 @@ def _pad_axis(x: Variable, axis: int, widths: tuple[int, int], values: tuple) ->
 
 
 def _as_pairs(value, ndim: int, what: str) -> list[tuple[int, int]]:
-    """NumPy's ``pad_width`` forms: n, (n,), (before, after), ((before, after),) or one pair per axis."""
+    """NumPy's ``pad_width`` forms: n, (n,), (before, after), ((before, after),), pairs per axis."""
     array = np.asarray(value)
     if array.size and array.dtype.kind not in "iu":
         raise TypeError(f"pad: `{what}` must hold ints. Received: {value!r}")
     try:
         pairs = np.broadcast_to(array.astype("int64"), (ndim, 2))
     except ValueError:
-        raise ValueError(f"pad: `{what}` does not fit a tensor of rank {ndim}. Received: {value!r}") from None
+        raise ValueError(
+            f"pad: `{what}` does not fit a tensor of rank {ndim}. Received: {value!r}"
+        ) from None
     if np.any(pairs < 0):
         raise ValueError(f"pad: `{what}` must be >= 0. Received: {value!r}")
     return [(int(a), int(b)) for a, b in pairs]
 
 
 def _value_pairs(value, ndim: int) -> list[tuple]:
-    """``constant_values`` as (before, after) per axis: a scalar (number or variable) or NumPy's pair forms."""
+    """``constant_values`` as (before, after) per axis: a number, a scalar variable or pairs."""
     if isinstance(value, Variable):
         if value.ndim != 0:
-            raise ValueError(f"pad: a symbolic constant_values must be a scalar. Received: {value.type}")
+            raise ValueError(
+                f"pad: a symbolic constant_values must be a scalar. Received: {value.type}"
+            )
         return [(value, value)] * ndim
     array = np.asarray(value)
     try:
         pairs = np.broadcast_to(array, (ndim, 2))
     except ValueError:
-        raise ValueError(f"pad: `constant_values` does not fit a tensor of rank {ndim}. Received: {value!r}") from None
+        raise ValueError(
+            f"pad: `constant_values` does not fit a tensor of rank {ndim}. Received: {value!r}"
+        ) from None
     return [(a, b) for a, b in pairs]

@@ -27,7 +27,12 @@ def _f64(shape, name="x"):
 
 @pytest.mark.parametrize(
     "shape, expected",
-    [((None, 3, 4), (None, 12)), ((2, 3, 4), (2, 12)), ((2, None, 4), (2, None)), ((None, None, 4), (None, None))],
+    [
+        ((None, 3, 4), (None, 12)),
+        ((2, 3, 4), (2, 12)),
+        ((2, None, 4), (2, None)),
+        ((None, None, 4), (None, None)),
+    ],
 )
 def test_reshape_keeping_shape0_infers_the_minus1_dimension(shape, expected):
     x = _f64(shape)
@@ -74,14 +79,21 @@ def test_creation_static_shapes_and_default_dtypes():
     assert th.arange(x.shape[1]).type == th.TensorType("int64", (5,))
     assert th.arange(th.scalar("n", "int32")).type.shape == (None,)
     assert th.eye(3, 4).type == th.TensorType(th.config.floatX, (3, 4))
-    assert th.one_hot(th.tensor("i", "int32", (2, None)), 10).type == th.TensorType(th.config.floatX, (2, None, 10))
+    assert th.one_hot(th.tensor("i", "int32", (2, None)), 10).type == th.TensorType(
+        th.config.floatX, (2, None, 10)
+    )
     with th.config.context(floatX="float64"):
         assert th.zeros(2).dtype == th.ones(2).dtype == th.eye(2).dtype == "float64"
 
 
 @pytest.mark.parametrize(
     "args, expected",
-    [((5,), "int64"), ((1.0, 3), "float64"), ((np.int32(2), np.int32(5)), "int64"), ((np.uint64(3),), "float64")],
+    [
+        ((5,), "int64"),
+        ((1.0, 3), "float64"),
+        ((np.int32(2), np.int32(5)), "int64"),
+        ((np.uint64(3),), "float64"),
+    ],
 )
 def test_arange_dtype_follows_numpy(args, expected):
     assert np.arange(*args).dtype == expected
@@ -100,12 +112,17 @@ def test_full_dtype_rules():
     assert th.full((2,), 1).dtype == "int64"
     assert th.full((2,), 1.5).dtype == th.config.floatX
     assert th.full((2,), 0.1, dtype="float64").eval()[0] == 0.1
-    np.testing.assert_array_equal(th.full((3,), 2.7, dtype="int32").eval(), np.full(3, 2.7, dtype="int32"))
+    np.testing.assert_array_equal(
+        th.full((3,), 2.7, dtype="int32").eval(), np.full(3, 2.7, dtype="int32")
+    )
 
 
 def test_concatenate_promotes_dtypes_as_numpy():
     parts = [th.vector("a", "int8"), th.vector("b", "uint8"), th.vector("c", "bool")]
-    assert th.concatenate(parts).dtype == np.concatenate([np.zeros(1, d) for d in ("int8", "uint8", "bool")]).dtype
+    assert (
+        th.concatenate(parts).dtype
+        == np.concatenate([np.zeros(1, d) for d in ("int8", "uint8", "bool")]).dtype
+    )
 
 
 def test_static_value_follows_integer_shape_arithmetic_only():
@@ -125,7 +142,10 @@ def test_reshape_to_the_shape_of_a_static_tensor_is_static():
 
 
 def test_reshape_size_mismatch_names_both_shapes():
-    with pytest.raises(ValueError, match=r"cannot reshape a tensor of shape \(3, 4\) \(12 elements\) into shape \(5,\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"cannot reshape a tensor of shape \(3, 4\) \(12 elements\) into shape \(5,\)",
+    ):
         th.reshape(_f64((3, 4)), (5,))
     with pytest.raises(ValueError, match=r"shape \(3, 4\) into shape \(5, -1\)"):
         th.reshape(_f64((3, 4)), (5, -1))
@@ -138,7 +158,9 @@ def test_reshape_rejects_bad_negative_sizes(shape):
 
 
 def test_reshape_shape_arguments_are_checked():
-    with pytest.raises(TypeError, match=r"shape entries must be ints or integer scalar variables.*position 1"):
+    with pytest.raises(
+        TypeError, match=r"shape entries must be ints or integer scalar variables.*position 1"
+    ):
         th.reshape(_f64((3, 4)), (2, 6.0))
     with pytest.raises(ValueError, match="length of a shape vector must be static"):
         th.reshape(_f64((3, 4)), th.vector("s", "int64"))
@@ -147,7 +169,10 @@ def test_reshape_shape_arguments_are_checked():
 
 
 def test_concatenate_shape_mismatch_names_shapes():
-    with pytest.raises(ValueError, match=r"input shapes \(2, 3\), \(2, 4\) differ on axis 1; only the concatenation axis 0"):
+    with pytest.raises(
+        ValueError,
+        match=r"input shapes \(2, 3\), \(2, 4\) differ on axis 1; only the concatenation axis 0",
+    ):
         th.concatenate([_f64((2, 3)), _f64((2, 4))])
     with pytest.raises(ValueError, match=r"same rank. Received shapes \(2, 3\), \(3,\)"):
         th.concatenate([_f64((2, 3)), _f64((3,))])
@@ -158,7 +183,10 @@ def test_concatenate_shape_mismatch_names_shapes():
 
 
 def test_stack_needs_equal_shapes():
-    with pytest.raises(ValueError, match=r"stack: every input must have the same shape. Received shapes \(2,\), \(3,\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"stack: every input must have the same shape. Received shapes \(2,\), \(3,\)",
+    ):
         th.stack([_f64((2,)), _f64((3,))])
 
 
@@ -181,12 +209,18 @@ def test_bad_axes_are_rejected(build):
 
 
 def test_squeeze_of_a_static_non_one_axis():
-    with pytest.raises(ValueError, match=r"cannot remove axis 0 of a tensor of shape \(2, 1\): its size is 2, not 1"):
+    with pytest.raises(
+        ValueError,
+        match=r"cannot remove axis 0 of a tensor of shape \(2, 1\): its size is 2, not 1",
+    ):
         th.squeeze(_f64((2, 1)), axis=0)
 
 
 def test_split_errors():
-    with pytest.raises(ValueError, match=r"axis 0 of a tensor of shape \(5, 2\) does not divide into 2 equal sections"):
+    with pytest.raises(
+        ValueError,
+        match=r"axis 0 of a tensor of shape \(5, 2\) does not divide into 2 equal sections",
+    ):
         th.split(_f64((5, 2)), 2)
     with pytest.raises(ValueError, match="indices must be non-decreasing"):
         th.split(_f64((5,)), [3, 1])
@@ -216,7 +250,9 @@ def test_repeat_tile_pad_argument_errors():
         th.repeat(_f64((3,)), th.scalar("r", "int64"))
     with pytest.raises(ValueError, match="reps must be >= 0"):
         th.tile(_f64((3,)), (-1,))
-    with pytest.raises(NotImplementedError, match="only mode='constant' is implemented. Received: mode='reflect'"):
+    with pytest.raises(
+        NotImplementedError, match="only mode='constant' is implemented. Received: mode='reflect'"
+    ):
         th.pad(_f64((3,)), 1, mode="reflect")
     with pytest.raises(ValueError, match="`pad_width` must be >= 0"):
         th.pad(_f64((3,)), -1)
@@ -312,7 +348,7 @@ def test_infer_shape_matches_run_time_shapes():
         input_shapes = [tuple(th.shape_i(v, i) for i in range(v.ndim)) for v in node.inputs]
         symbolic = node.op.infer_shape(node, input_shapes)
         actual = th.evaluate(node.outputs, values)
-        for dims, value in zip(symbolic, actual):
+        for dims, value in zip(symbolic, actual, strict=True):
             flat = [th.as_tensor(d) for d in dims]
             assert tuple(int(v) for v in th.evaluate(flat, values)) == value.shape, node
         checked += 1
@@ -353,12 +389,19 @@ def test_rop_of_linear_ops_applies_the_op_to_the_eval_point(build):
     jvp = th.Rop(build(x), x, v)
     value_x, value_v = RNG.standard_normal((2, 3, 3))
     got = th.function([x, v], jvp)(value_x, value_v)
-    np.testing.assert_allclose(got, th.function([x], build(x))(value_v) - th.function([x], build(x))(0 * value_v))
+    np.testing.assert_allclose(
+        got, th.function([x], build(x))(value_v) - th.function([x], build(x))(0 * value_v)
+    )
 
 
 def test_linear_shape_ops_have_their_own_r_op():
     x, v = _f64((2, 3), "x"), _f64((2, 3), "v")
-    for out in (th.reshape(x, (3, 2)), th.concatenate([x, x]), th.broadcast_to(x, (2, 2, 3)), th.split(x, 1)[0]):
+    for out in (
+        th.reshape(x, (3, 2)),
+        th.concatenate([x, x]),
+        th.broadcast_to(x, (2, 2, 3)),
+        th.split(x, 1)[0],
+    ):
         node = out.owner
         points = [v] + [None] * (len(node.inputs) - 1)
         assert node.op.R_op(node.inputs, points)[0] is not None
