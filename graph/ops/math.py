@@ -31,81 +31,14 @@ from theanine.graph.tensor import as_tensor_variable
 from theanine.graph.type import normalize_dtype
 
 __all__ = [
-    "add",
-    "subtract",
-    "sub",
-    "multiply",
-    "mul",
-    "true_divide",
-    "divide",
-    "floor_divide",
-    "mod",
-    "power",
-    "pow",
-    "negative",
-    "neg",
-    "abs",
-    "sign",
-    "exp",
-    "exp2",
-    "expm1",
-    "log",
-    "log2",
-    "log10",
-    "log1p",
-    "sqrt",
-    "square",
-    "sqr",
-    "reciprocal",
-    "sin",
-    "cos",
-    "tan",
-    "arcsin",
-    "arccos",
-    "arctan",
-    "arctan2",
-    "sinh",
-    "cosh",
-    "tanh",
-    "arcsinh",
-    "arccosh",
-    "arctanh",
-    "sigmoid",
-    "softplus",
-    "relu",
-    "erf",
-    "erfc",
-    "floor",
-    "ceil",
-    "round",
-    "clip",
-    "maximum",
-    "minimum",
-    "where",
-    "switch",
-    "equal",
-    "eq",
-    "not_equal",
-    "neq",
-    "less",
-    "lt",
-    "less_equal",
-    "le",
-    "greater",
-    "gt",
-    "greater_equal",
-    "ge",
-    "logical_and",
-    "logical_or",
-    "logical_not",
-    "logical_xor",
-    "isnan",
-    "isinf",
-    "cast",
-    "second",
-    "fill",
-    "Cast",
-    "ELEMWISE_OPS",
+    "add", "subtract", "sub", "multiply", "mul", "true_divide", "divide", "floor_divide", "mod",
+    "power", "pow", "negative", "neg", "abs", "sign", "exp", "exp2", "expm1", "log", "log2",
+    "log10", "log1p", "sqrt", "square", "sqr", "reciprocal", "sin", "cos", "tan", "arcsin",
+    "arccos", "arctan", "arctan2", "sinh", "cosh", "tanh", "arcsinh", "arccosh", "arctanh",
+    "sigmoid", "softplus", "relu", "erf", "erfc", "floor", "ceil", "round", "clip", "maximum",
+    "minimum", "where", "switch", "equal", "eq", "not_equal", "neq", "less", "lt", "less_equal",
+    "le", "greater", "gt", "greater_equal", "ge", "logical_and", "logical_or", "logical_not",
+    "logical_xor", "isnan", "isinf", "cast", "second", "fill", "Cast", "ELEMWISE_OPS",
 ]
 
 ELEMWISE_OPS: dict[str, Elemwise] = {}
@@ -261,7 +194,7 @@ floor = _row("floor", 1, np.floor, _zeros)
 ceil = _row("ceil", 1, np.ceil, _zeros)
 round = _row("round", 1, np.round, _zeros)
 
-# selection; ties send the gradient to the first argument, as NumPy's choice
+# selection; on ties the whole gradient goes to the first argument (a subgradient)
 maximum = _row(
     "maximum",
     2,
@@ -304,7 +237,12 @@ isinf = _row("isinf", 1, np.isinf)
 
 
 class Cast(ScalarOp):
-    """Convert to ``dtype`` (NumPy's ``astype``: truncation toward zero for floats to ints)."""
+    """Convert to ``dtype`` with NumPy's ``astype``.
+
+    Floats to ints truncate toward zero; NaN, inf and out-of-range floats
+    to ints are platform-dependent in NumPy, so no backend is held to them.
+    Ints wrap around; anything nonzero (NaN included) is True as bool.
+    """
 
     __props__ = ("name", "dtype")
 
