@@ -402,8 +402,7 @@ def as_shape_vector(shape, what: str) -> Variable:
     if not isinstance(shape, (list, tuple)):
         raise TypeError(
             f"{what}: a shape must be an int, a sequence of ints / integer scalars or an integer "
-            f"vector. "
-            f"Received: {shape!r}"
+            f"vector. Received: {shape!r}"
         )
     entries = [_shape_entry(entry, position, what) for position, entry in enumerate(shape)]
     if all(isinstance(e, int) for e in entries):
