@@ -20,7 +20,6 @@ from collections.abc import Sequence
 import theanine as th
 from theanine.frontend import callbacks, datasets, layers, models, optimizers
 
-
 DEFAULT_SEED = 2
 """With this architecture and 20 epochs the test accuracy depends on the seed:
 over seeds 0..15 (numpy backend) it ranged 0.967-0.975, mean 0.971, about
@@ -45,37 +44,63 @@ class EpochTimer(callbacks.Callback):
 
 def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="theanine", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--epochs", type=int, default=20, help="maximum number of epochs (default 20)")
+    parser.add_argument(
+        "--epochs", type=int, default=20, help="maximum number of epochs (default 20)"
+    )
     parser.add_argument("--batch-size", type=int, default=32, help="batch size (default 32)")
-    parser.add_argument("--seed", type=int, default=DEFAULT_SEED,
-                        help=f"th.set_seed value for weights, dropout, shuffling (default {DEFAULT_SEED})")
-    parser.add_argument("--backend", default=None, help="numpy, llvm or cuda (default: th.config.backend)")
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=DEFAULT_SEED,
+        help=f"th.set_seed value for weights, dropout, shuffling (default {DEFAULT_SEED})",
+    )
+    parser.add_argument(
+        "--backend", default=None, help="numpy, llvm or cuda (default: th.config.backend)"
+    )
     parser.add_argument("--output", default="digits.theanine", help="where to save the model")
-    parser.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2), help="fit verbosity (default 1)")
+    parser.add_argument(
+        "--verbose", type=int, default=1, choices=(0, 1, 2), help="fit verbosity (default 1)"
+    )
     return parser.parse_args(argv)
 
 
 def build_digits_model():
     """The model of the README's example."""
-    model = models.Sequential([
-        layers.Input(shape=(64,)),
-        layers.Dense(128, activation="relu"),
-        layers.Dropout(0.2),
-        layers.Dense(10, activation="softmax"),
-    ], name="digits")
-    model.compile(optimizer=optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    model = models.Sequential(
+        [
+            layers.Input(shape=(64,)),
+            layers.Dense(128, activation="relu"),
+            layers.Dropout(0.2),
+            layers.Dense(10, activation="softmax"),
+        ],
+        name="digits",
+    )
+    model.compile(
+        optimizer=optimizers.Adam(1e-3),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
     return model
 
 
-def train_digits(epochs: int = 20, batch_size: int = 32, seed: int = DEFAULT_SEED, verbose: int = 1):
+def train_digits(
+    epochs: int = 20, batch_size: int = 32, seed: int = DEFAULT_SEED, verbose: int = 1
+):
     """Train on digits; return ``(model, history, test_accuracy, seconds_per_epoch)``."""
     th.set_seed(seed)
     (x_train, y_train), (x_test, y_test) = datasets.digits.load_data()
     model = build_digits_model()
     timer = EpochTimer()
     stopper = callbacks.EarlyStopping(patience=3, restore_best_weights=True)
-    history = model.fit(x_train, y_train, batch_size=batch_size, epochs=epochs, validation_split=0.1,
-                        verbose=verbose, callbacks=[timer, stopper])
+    history = model.fit(
+        x_train,
+        y_train,
+        batch_size=batch_size,
+        epochs=epochs,
+        validation_split=0.1,
+        verbose=verbose,
+        callbacks=[timer, stopper],
+    )
     _, accuracy = model.evaluate(x_test, y_test, batch_size=batch_size, verbose=0)
     return model, history, accuracy, sum(timer.seconds) / max(len(timer.seconds), 1)
 
@@ -86,7 +111,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     backend = args.backend or th.config.backend
     with th.config.context(backend=backend):
         print(f"theanine {th.__version__}: training the digits model on the {backend!r} backend")
-        model, history, accuracy, per_epoch = train_digits(args.epochs, args.batch_size, args.seed, args.verbose)
+        model, history, accuracy, per_epoch = train_digits(
+            args.epochs, args.batch_size, args.seed, args.verbose
+        )
         epochs_run = len(history.epoch)
         print(f"test accuracy: {accuracy:.4f}")
         print(f"time per epoch: {per_epoch * 1e3:.1f} ms ({epochs_run} epochs)")

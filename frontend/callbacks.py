@@ -17,15 +17,34 @@ import numpy as np
 from theanine.frontend.progbar import Progbar
 
 __all__ = [
-    "Callback", "CallbackList", "History", "ProgbarLogger", "EarlyStopping", "ModelCheckpoint",
-    "ReduceLROnPlateau", "LearningRateScheduler", "CSVLogger", "TerminateOnNaN", "LambdaCallback",
+    "Callback",
+    "CallbackList",
+    "History",
+    "ProgbarLogger",
+    "EarlyStopping",
+    "ModelCheckpoint",
+    "ReduceLROnPlateau",
+    "LearningRateScheduler",
+    "CSVLogger",
+    "TerminateOnNaN",
+    "LambdaCallback",
 ]
 
 _HOOKS = (
-    "on_train_begin", "on_train_end", "on_epoch_begin", "on_epoch_end",
-    "on_train_batch_begin", "on_train_batch_end", "on_test_begin", "on_test_end",
-    "on_test_batch_begin", "on_test_batch_end", "on_predict_begin", "on_predict_end",
-    "on_predict_batch_begin", "on_predict_batch_end",
+    "on_train_begin",
+    "on_train_end",
+    "on_epoch_begin",
+    "on_epoch_end",
+    "on_train_batch_begin",
+    "on_train_batch_end",
+    "on_test_begin",
+    "on_test_end",
+    "on_test_batch_begin",
+    "on_test_batch_end",
+    "on_predict_begin",
+    "on_predict_end",
+    "on_predict_batch_begin",
+    "on_predict_batch_end",
 )
 
 
@@ -61,12 +80,21 @@ class Callback:
 class CallbackList:
     """Calls every hook on each callback in order; fit adds History and the progress bar."""
 
-    def __init__(self, callbacks: Sequence[Callback] | None = None, add_history: bool = False,
-                 add_progbar: bool = False, model=None, mode: str = "train", **params):
+    def __init__(
+        self,
+        callbacks: Sequence[Callback] | None = None,
+        add_history: bool = False,
+        add_progbar: bool = False,
+        model=None,
+        mode: str = "train",
+        **params,
+    ):
         self.callbacks = list(callbacks or [])
         for callback in self.callbacks:
             if not isinstance(callback, Callback):
-                raise TypeError(f"callbacks must be Callback instances. Received: {type(callback).__name__}")
+                raise TypeError(
+                    f"callbacks must be Callback instances. Received: {type(callback).__name__}"
+                )
         if add_progbar:
             self.callbacks.insert(0, ProgbarLogger(mode=mode))
         if add_history:
@@ -78,7 +106,7 @@ class CallbackList:
             callback.set_params(params)
 
     def __getattr__(self, hook: str):
-        """``callbacks.on_epoch_end(epoch, logs)``: call the hook on every callback, logs default {}."""
+        """``callbacks.on_epoch_end(epoch, logs)``: call the hook on every callback."""
         if hook not in _HOOKS:
             raise AttributeError(hook)
         takes_index = "epoch" in hook or "batch" in hook
@@ -118,7 +146,9 @@ class ProgbarLogger(Callback):
         self.seen = 0
 
     def _new_bar(self) -> None:
-        self.bar = Progbar(self.params.get("steps"), verbose=self.params.get("verbose", 1), stream=self.stream)
+        self.bar = Progbar(
+            self.params.get("steps"), verbose=self.params.get("verbose", 1), stream=self.stream
+        )
         self.seen = 0
 
     def on_epoch_begin(self, epoch, logs=None):
@@ -162,7 +192,9 @@ class _Monitor:
 
     def __init__(self, monitor: str, mode: str, min_delta: float, owner: str):
         if mode not in ("auto", "min", "max"):
-            raise ValueError(f"{owner}: mode must be 'auto', 'min' or 'max'. Received: mode={mode!r}")
+            raise ValueError(
+                f"{owner}: mode must be 'auto', 'min' or 'max'. Received: mode={mode!r}"
+            )
         if mode == "auto":
             mode = "max" if _higher_is_better(monitor) else "min"
         self.monitor, self.mode, self.min_delta = monitor, mode, abs(min_delta)
@@ -182,7 +214,9 @@ class _Monitor:
 
             warnings.warn(
                 f"{owner}: the monitored quantity {self.monitor!r} is not in the logs "
-                f"(available: {sorted(logs or {})})", RuntimeWarning, stacklevel=3,
+                f"(available: {sorted(logs or {})})",
+                RuntimeWarning,
+                stacklevel=3,
             )
         return value
 
@@ -199,9 +233,17 @@ class EarlyStopping(Callback):
     when training ends, whether it stopped early or ran all its epochs.
     """
 
-    def __init__(self, monitor: str = "val_loss", min_delta: float = 0.0, patience: int = 0, verbose: int = 0,
-                 mode: str = "auto", baseline: float | None = None, restore_best_weights: bool = False,
-                 start_from_epoch: int = 0):
+    def __init__(
+        self,
+        monitor: str = "val_loss",
+        min_delta: float = 0.0,
+        patience: int = 0,
+        verbose: int = 0,
+        mode: str = "auto",
+        baseline: float | None = None,
+        restore_best_weights: bool = False,
+        start_from_epoch: int = 0,
+    ):
         super().__init__()
         self.watch = _Monitor(monitor, mode, min_delta, "EarlyStopping")
         self.monitor, self.patience, self.verbose = monitor, int(patience), verbose
@@ -238,7 +280,7 @@ class EarlyStopping(Callback):
             print(f"Epoch {self.stopped_epoch + 1}: early stopping")
         if self.restore_best_weights and self.best_weights is not None:
             if self.verbose > 0:
-                print(f"Restoring model weights from the end of the best epoch: {self.best_epoch + 1}.")
+                print(f"Restoring the model weights of the best epoch: {self.best_epoch + 1}.")
             self.model.set_weights(self.best_weights)
 
 
@@ -248,8 +290,15 @@ class ModelCheckpoint(Callback):
     ``filepath`` may hold format fields: ``"ckpt-{epoch:02d}-{val_loss:.3f}.theanine"``.
     """
 
-    def __init__(self, filepath, monitor: str = "val_loss", verbose: int = 0, save_best_only: bool = False,
-                 save_weights_only: bool = False, mode: str = "auto"):
+    def __init__(
+        self,
+        filepath,
+        monitor: str = "val_loss",
+        verbose: int = 0,
+        save_best_only: bool = False,
+        save_weights_only: bool = False,
+        mode: str = "auto",
+    ):
         super().__init__()
         self.filepath = os.fspath(filepath)
         self.watch = _Monitor(monitor, mode, 0.0, "ModelCheckpoint")
@@ -265,8 +314,11 @@ class ModelCheckpoint(Callback):
             if current is None or not self.watch.improved(current, self.best):
                 return
             if self.verbose > 0:
-                print(f"Epoch {epoch + 1}: {self.monitor} improved from {self.best:.5f} to {current:.5f}, "
-                      f"saving model to {path}")
+                print(
+                    f"Epoch {epoch + 1}: {self.monitor} improved from {self.best:.5f} to "
+                    f"{current:.5f}, "
+                    f"saving model to {path}"
+                )
             self.best = current
         if self.save_weights_only:
             self.model.save_weights(path)
@@ -277,13 +329,29 @@ class ModelCheckpoint(Callback):
 class ReduceLROnPlateau(Callback):
     """Multiply the learning rate by ``factor`` after ``patience`` epochs without improvement."""
 
-    def __init__(self, monitor: str = "val_loss", factor: float = 0.1, patience: int = 10, verbose: int = 0,
-                 mode: str = "auto", min_delta: float = 1e-4, cooldown: int = 0, min_lr: float = 0.0):
+    def __init__(
+        self,
+        monitor: str = "val_loss",
+        factor: float = 0.1,
+        patience: int = 10,
+        verbose: int = 0,
+        mode: str = "auto",
+        min_delta: float = 1e-4,
+        cooldown: int = 0,
+        min_lr: float = 0.0,
+    ):
         super().__init__()
         if not 0.0 < factor < 1.0:
-            raise ValueError(f"ReduceLROnPlateau: factor must be in (0, 1). Received: factor={factor!r}")
+            raise ValueError(
+                f"ReduceLROnPlateau: factor must be in (0, 1). Received: factor={factor!r}"
+            )
         self.watch = _Monitor(monitor, mode, min_delta, "ReduceLROnPlateau")
-        self.monitor, self.factor, self.patience, self.verbose = monitor, factor, int(patience), verbose
+        self.monitor, self.factor, self.patience, self.verbose = (
+            monitor,
+            factor,
+            int(patience),
+            verbose,
+        )
         self.cooldown, self.min_lr = int(cooldown), float(min_lr)
 
     def on_train_begin(self, logs=None):
@@ -310,7 +378,9 @@ class ReduceLROnPlateau(Callback):
             if old > new:
                 self.model.optimizer.learning_rate = new
                 if self.verbose > 0:
-                    print(f"Epoch {epoch + 1}: ReduceLROnPlateau reducing learning rate to {new:.6g}.")
+                    print(
+                        f"Epoch {epoch + 1}: ReduceLROnPlateau reducing learning rate to {new:.6g}."
+                    )
                 self.cooldown_counter, self.wait = self.cooldown, 0
 
 
@@ -324,7 +394,9 @@ class LearningRateScheduler(Callback):
     def on_epoch_begin(self, epoch, logs=None):
         lr = float(self.schedule(epoch, float(self.model.optimizer.learning_rate)))
         if not math.isfinite(lr):
-            raise ValueError(f"LearningRateScheduler: the schedule returned {lr!r} for epoch {epoch}")
+            raise ValueError(
+                f"LearningRateScheduler: the schedule returned {lr!r} for epoch {epoch}"
+            )
         self.model.optimizer.learning_rate = lr
         if self.verbose > 0:
             print(f"Epoch {epoch + 1}: LearningRateScheduler setting learning rate to {lr:.6g}.")
@@ -345,7 +417,9 @@ class CSVLogger(Callback):
         self.writer = None
 
     def on_train_begin(self, logs=None):
-        has_header = self.append and os.path.exists(self.filename) and os.path.getsize(self.filename) > 0
+        has_header = (
+            self.append and os.path.exists(self.filename) and os.path.getsize(self.filename) > 0
+        )
         self.file = open(self.filename, "a" if self.append else "w", newline="")
         self.keys = None
         self.write_header = not has_header
@@ -354,7 +428,9 @@ class CSVLogger(Callback):
         logs = logs or {}
         if self.keys is None:
             self.keys = sorted(logs)
-            self.writer = csv.DictWriter(self.file, fieldnames=["epoch", *self.keys], delimiter=self.separator)
+            self.writer = csv.DictWriter(
+                self.file, fieldnames=["epoch", *self.keys], delimiter=self.separator
+            )
             if self.write_header:
                 self.writer.writeheader()
         self.writer.writerow({"epoch": epoch, **{k: logs.get(k, "NA") for k in self.keys}})
@@ -386,4 +462,3 @@ class LambdaCallback(Callback):
             raise TypeError(f"LambdaCallback got unknown hook(s) {unknown}; known: {list(_HOOKS)}")
         for name, function in hooks.items():
             setattr(self, name, function)
-

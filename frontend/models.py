@@ -19,8 +19,17 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from theanine.frontend.layers.base import (
-    InputLayer, Input, Layer, Node, call_context, describe_shape, deserialize_layer,
-    has_history, history_of, register_layer, serialize_layer,
+    Input,
+    InputLayer,
+    Layer,
+    Node,
+    call_context,
+    describe_shape,
+    deserialize_layer,
+    has_history,
+    history_of,
+    register_layer,
+    serialize_layer,
 )
 from theanine.frontend.training import Trainer
 from theanine.graph.basic import TensorVariable
@@ -58,12 +67,16 @@ class Model(Trainer, Layer):
         layers = self.layers
         if index is not None:
             if not -len(layers) <= index < len(layers):
-                raise ValueError(f"{self.name}.get_layer: index {index} out of range for {len(layers)} layers")
+                raise ValueError(
+                    f"{self.name}.get_layer: index {index} out of range for {len(layers)} layers"
+                )
             return layers[index]
         for layer in layers:
             if layer.name == name:
                 return layer
-        raise ValueError(f"{self.name} has no layer named {name!r}; layers: {[l.name for l in layers]}")
+        raise ValueError(
+            f"{self.name} has no layer named {name!r}; layers: {[l.name for l in layers]}"
+        )
 
     def _sublayers(self) -> list[Layer]:
         layers = list(self._tracked_layers)
@@ -77,9 +90,13 @@ class Model(Trainer, Layer):
     def build(self, input_shape) -> None:
         """Build a subclassed model by tracing ``call`` on placeholders of ``input_shape``."""
         shapes = input_shape if isinstance(input_shape, list) else [input_shape]
-        self.build_from_specs([(tuple(s), self.dtype) for s in shapes], as_list=isinstance(input_shape, list))
+        self.build_from_specs(
+            [(tuple(s), self.dtype) for s in shapes], as_list=isinstance(input_shape, list)
+        )
 
-    def build_from_specs(self, specs: Sequence[tuple[tuple, str]], as_list: bool | None = None) -> None:
+    def build_from_specs(
+        self, specs: Sequence[tuple[tuple, str]], as_list: bool | None = None
+    ) -> None:
         """Create the weights by calling the model on placeholders of ``(shape, dtype)``."""
         if self.built:
             return
@@ -114,7 +131,8 @@ class Model(Trainer, Layer):
             return cls(**config)
         except TypeError as exc:
             raise TypeError(
-                f"cannot rebuild {cls.__name__} from its config {sorted(config)}: {exc}. A subclassed "
+                f"cannot rebuild {cls.__name__} from its config {sorted(config)}: {exc}. A "
+                "subclassed "
                 "model whose __init__ takes arguments must define get_config() returning them"
             ) from exc
 
@@ -139,7 +157,9 @@ class Model(Trainer, Layer):
 class Functional(Model):
     """A model defined by the graph of layer calls between ``inputs`` and ``outputs``."""
 
-    def __init__(self, inputs=None, outputs=None, name: str | None = None, trainable: bool = True, **kwargs):
+    def __init__(
+        self, inputs=None, outputs=None, name: str | None = None, trainable: bool = True, **kwargs
+    ):
         super().__init__(name=name, trainable=trainable, **kwargs)
         if inputs is not None or outputs is not None:
             self._init_graph(inputs, outputs)
@@ -150,7 +170,8 @@ class Functional(Model):
         for tensor in self.inputs:
             if not isinstance(history_of(tensor)[0], InputLayer):
                 raise ValueError(
-                    f"Model inputs must be tensors returned by layers.Input(...). Received: {tensor!r} made by "
+                    "Model inputs must be tensors returned by layers.Input(...). Received: "
+                    f"{tensor!r} made by "
                     f"layer {history_of(tensor)[0].name!r}"
                 )
         self._nodes = _topological_nodes(self.inputs, self.outputs)
@@ -161,7 +182,11 @@ class Functional(Model):
         self.built = True
 
     def _sublayers(self) -> list[Layer]:
-        return [layer for layer in getattr(self, "_graph_layers", []) if not isinstance(layer, InputLayer)]
+        return [
+            layer
+            for layer in getattr(self, "_graph_layers", [])
+            if not isinstance(layer, InputLayer)
+        ]
 
     @property
     def layers(self) -> list[Layer]:
@@ -169,13 +194,21 @@ class Functional(Model):
 
     @property
     def input_names(self) -> list[str]:
-        if isinstance(self._input_keys, list) and self._input_keys and isinstance(self._input_keys[0], str):
+        if (
+            isinstance(self._input_keys, list)
+            and self._input_keys
+            and isinstance(self._input_keys[0], str)
+        ):
             return list(self._input_keys)
         return [history_of(t)[0].name for t in self.inputs]
 
     @property
     def output_names(self) -> list[str]:
-        if isinstance(self._output_keys, list) and self._output_keys and isinstance(self._output_keys[0], str):
+        if (
+            isinstance(self._output_keys, list)
+            and self._output_keys
+            and isinstance(self._output_keys[0], str)
+        ):
             return list(self._output_keys)
         return _unique([history_of(t)[0].name for t in self.outputs])
 
@@ -185,14 +218,14 @@ class Functional(Model):
     def call(self, inputs, training=None):
         """Replay the recorded layer calls on ``inputs`` (a tensor, list or dict by input name)."""
         flat = self._flatten_call_inputs(inputs)
-        values = {id(t): v for t, v in zip(self.inputs, flat)}
+        values = {id(t): v for t, v in zip(self.inputs, flat, strict=True)}
         for node in self._nodes:
             if isinstance(node.layer, InputLayer):
                 continue
             args = [values[id(t)] for t in node.inputs]
             outputs = node.layer(args if node.inputs_are_list else args[0], **node.call_kwargs)
             outputs = list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
-            for tensor, value in zip(node.outputs, outputs):
+            for tensor, value in zip(node.outputs, outputs, strict=True):
                 values[id(tensor)] = value
         return self._restructure_outputs([values[id(t)] for t in self.outputs])
 
@@ -204,14 +237,16 @@ class Functional(Model):
             return [inputs[n] for n in self.input_names]
         flat = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
         if len(flat) != len(self.inputs):
-            raise ValueError(f"{self.name} expects {len(self.inputs)} input(s), received {len(flat)}")
+            raise ValueError(
+                f"{self.name} expects {len(self.inputs)} input(s), received {len(flat)}"
+            )
         return flat
 
     def _restructure_outputs(self, flat: list):
         if self._output_keys is None:
             return flat[0]
         if self._output_keys and isinstance(self._output_keys[0], str):
-            return dict(zip(self._output_keys, flat))
+            return dict(zip(self._output_keys, flat, strict=True))
         return flat
 
     def get_config(self) -> dict:
@@ -224,12 +259,14 @@ class Functional(Model):
             node_ids[id(node)] = (name, counts.get(name, 0))
             counts[name] = counts.get(name, 0) + 1
             if not isinstance(node.layer, InputLayer):
-                nodes.append({
-                    "layer": name,
-                    "args": [_tensor_ref(t, node_ids) for t in node.inputs],
-                    "is_list": node.inputs_are_list,
-                    "kwargs": dict(node.call_kwargs),
-                })
+                nodes.append(
+                    {
+                        "layer": name,
+                        "args": [_tensor_ref(t, node_ids) for t in node.inputs],
+                        "is_list": node.inputs_are_list,
+                        "kwargs": dict(node.call_kwargs),
+                    }
+                )
         return {
             "name": self.name,
             "trainable": self.trainable,
@@ -262,9 +299,18 @@ class Functional(Model):
             calls[layer.name] = index + 1
             for k, tensor in enumerate(outputs):
                 tensors[(layer.name, index, k)] = tensor
-        inputs = _restructure([_resolve_ref(tensors, r) for r in config["inputs"]], config.get("input_keys"))
-        outputs = _restructure([_resolve_ref(tensors, r) for r in config["outputs"]], config.get("output_keys"))
-        model = cls(inputs=inputs, outputs=outputs, name=config.get("name"), trainable=config.get("trainable", True))
+        inputs = _restructure(
+            [_resolve_ref(tensors, r) for r in config["inputs"]], config.get("input_keys")
+        )
+        outputs = _restructure(
+            [_resolve_ref(tensors, r) for r in config["outputs"]], config.get("output_keys")
+        )
+        model = cls(
+            inputs=inputs,
+            outputs=outputs,
+            name=config.get("name"),
+            trainable=config.get("trainable", True),
+        )
         return model
 
 
@@ -272,7 +318,13 @@ class Functional(Model):
 class Sequential(Functional):
     """A linear stack of layers: ``Sequential([Input(shape=(64,)), Dense(10)])`` or ``.add``."""
 
-    def __init__(self, layers: Sequence | None = None, name: str | None = None, trainable: bool = True, **kwargs):
+    def __init__(
+        self,
+        layers: Sequence | None = None,
+        name: str | None = None,
+        trainable: bool = True,
+        **kwargs,
+    ):
         Model.__init__(self, name=name, trainable=trainable, **kwargs)
         self._stack: list[Layer] = []
         self._input_tensor: TensorVariable | None = None
@@ -285,16 +337,28 @@ class Sequential(Functional):
         """Append a layer (or set the input with an ``Input`` tensor / ``InputLayer``)."""
         if isinstance(layer, InputLayer):
             layer = layer._inbound_nodes[0].outputs[0]
-        if isinstance(layer, TensorVariable) and has_history(layer) and \
-                isinstance(history_of(layer)[0], InputLayer):
+        if (
+            isinstance(layer, TensorVariable)
+            and has_history(layer)
+            and isinstance(history_of(layer)[0], InputLayer)
+        ):
             if self._input_tensor is not None or self._stack:
-                raise ValueError(f"{self.name}: an Input can only be the first entry of a Sequential model")
+                raise ValueError(
+                    f"{self.name}: an Input can only be the first entry of a Sequential model"
+                )
             self._input_tensor = layer
             self._rebuild_graph()
             return
         if not isinstance(layer, Layer):
-            raise TypeError(f"Sequential.add expects a Layer or layers.Input(...). Received: {type(layer).__name__}")
-        if self._input_tensor is None and not self._stack and layer._declared_input_shape is not None:
+            raise TypeError(
+                "Sequential.add expects a Layer or layers.Input(...). Received: "
+                f"{type(layer).__name__}"
+            )
+        if (
+            self._input_tensor is None
+            and not self._stack
+            and layer._declared_input_shape is not None
+        ):
             self._input_tensor = Input(batch_shape=layer._declared_input_shape)
         self._stack.append(layer)
         if self._input_tensor is not None:
@@ -304,7 +368,9 @@ class Sequential(Functional):
         current = self.outputs[0] if self.outputs else self._input_tensor
         output = layer(current)
         if isinstance(output, (list, tuple)):
-            raise ValueError(f"{self.name}: layer {layer.name!r} returns several tensors; use a functional Model")
+            raise ValueError(
+                f"{self.name}: layer {layer.name!r} returns several tensors; use a functional Model"
+            )
         self._init_graph(self._input_tensor, output)
 
     def _rebuild_graph(self) -> None:
@@ -328,7 +394,9 @@ class Sequential(Functional):
         if self.built:
             return
         if len(specs) != 1:
-            raise ValueError(f"a Sequential model has one input; received {len(specs)} input arrays")
+            raise ValueError(
+                f"a Sequential model has one input; received {len(specs)} input arrays"
+            )
         shape, dtype = specs[0]
         self._input_tensor = Input(batch_shape=tuple(shape), dtype=dtype)
         self._rebuild_graph()
@@ -341,12 +409,17 @@ class Sequential(Functional):
         return list(self._stack)
 
     def get_config(self) -> dict:
-        config = {"name": self.name, "trainable": self.trainable,
-                  "layers": [serialize_layer(layer) for layer in self._stack]}
+        config = {
+            "name": self.name,
+            "trainable": self.trainable,
+            "layers": [serialize_layer(layer) for layer in self._stack],
+        }
         if self._input_tensor is not None:
-            config["input"] = {"batch_shape": list(self._input_tensor.type.shape),
-                               "dtype": self._input_tensor.dtype,
-                               "name": history_of(self._input_tensor)[0].name}
+            config["input"] = {
+                "batch_shape": list(self._input_tensor.type.shape),
+                "dtype": self._input_tensor.dtype,
+                "name": history_of(self._input_tensor)[0].name,
+            }
         return config
 
     @classmethod
@@ -354,7 +427,9 @@ class Sequential(Functional):
         model = cls(name=config.get("name"), trainable=config.get("trainable", True))
         if config.get("input") is not None:
             spec = config["input"]
-            model.add(Input(batch_shape=spec["batch_shape"], dtype=spec["dtype"], name=spec.get("name")))
+            model.add(
+                Input(batch_shape=spec["batch_shape"], dtype=spec["dtype"], name=spec.get("name"))
+            )
         for spec in config["layers"]:
             model.add(deserialize_layer(spec))
         return model
@@ -387,7 +462,8 @@ def _checked_tensors(tensors: list, what: str) -> list:
         if not isinstance(tensor, TensorVariable) or not has_history(tensor):
             raise ValueError(
                 f"Model {what}[{i}] must be a tensor produced by layers.Input or a layer call. "
-                f"Received: {tensor!r} (to use th operations in a model, put them in a layer's call)"
+                f"Received: {tensor!r} (to use th operations in a model, put them in a layer's "
+                "call)"
             )
     return tensors
 
@@ -396,7 +472,7 @@ def _restructure(flat: list, keys):
     if keys is None:
         return flat[0]
     if keys and isinstance(keys[0], str):
-        return dict(zip(keys, flat))
+        return dict(zip(keys, flat, strict=True))
     return flat
 
 
@@ -406,7 +482,7 @@ def _node_of(tensor) -> Node:
 
 
 def _topological_nodes(inputs: list, outputs: list) -> list[Node]:
-    """The nodes between ``inputs`` and ``outputs``, each after the nodes it reads (iterative DFS)."""
+    """The nodes between ``inputs`` and ``outputs``, each after those it reads (iterative DFS)."""
     input_ids = {id(t) for t in inputs}
     order: list[Node] = []
     done: set[int] = set()
@@ -421,7 +497,8 @@ def _topological_nodes(inputs: list, outputs: list) -> list[Node]:
             continue
         if isinstance(node.layer, InputLayer) and id(node.outputs[0]) not in input_ids:
             raise ValueError(
-                f"Graph disconnected: the outputs depend on input {node.layer.name!r}, which is not among "
+                f"Graph disconnected: the outputs depend on input {node.layer.name!r}, which is "
+                "not among "
                 f"the model inputs {[history_of(t)[0].name for t in inputs]}"
             )
         stack.append((node, True))
@@ -491,13 +568,17 @@ def _tensor_ref(tensor, node_ids: dict[int, tuple[str, int]]) -> list:
 def _resolve_ref(tensors: dict, ref) -> TensorVariable:
     key = (str(ref[0]), int(ref[1]), int(ref[2]))
     if key not in tensors:
-        raise ValueError(f"model config refers to tensor {list(key)}, which no earlier node produces")
+        raise ValueError(
+            f"model config refers to tensor {list(key)}, which no earlier node produces"
+        )
     return tensors[key]
 
 
 def _named(layers: dict, name: str) -> Layer:
     if name not in layers:
-        raise ValueError(f"model config calls layer {name!r}, which is not in its layer list {sorted(layers)}")
+        raise ValueError(
+            f"model config calls layer {name!r}, which is not in its layer list {sorted(layers)}"
+        )
     return layers[name]
 
 
@@ -508,11 +589,19 @@ def _format_summary(model: Model, line_length: int) -> str:
     """The Keras 2 text table; functional graphs get a "Connected to" column."""
     graph = isinstance(model, Functional) and not isinstance(model, Sequential) and model.built
     headers = ["Layer (type)", "Output Shape", "Param #"] + (["Connected to"] if graph else [])
-    widths = [int(line_length * f) for f in ((0.33, 0.55, 0.67, 1.0) if graph else (0.45, 0.85, 1.0))]
-    widths = [w - p for w, p in zip(widths, [0] + widths[:-1])]
-    rows = [[f"{layer.name} ({type(layer).__name__})", _output_shape_text(model, layer),
-             f"{layer.count_params():,}"] + ([_connections(model, layer)] if graph else [])
-            for layer in model.layers]
+    widths = [
+        int(line_length * f) for f in ((0.33, 0.55, 0.67, 1.0) if graph else (0.45, 0.85, 1.0))
+    ]
+    widths = [w - p for w, p in zip(widths, [0] + widths[:-1], strict=True)]
+    rows = [
+        [
+            f"{layer.name} ({type(layer).__name__})",
+            _output_shape_text(model, layer),
+            f"{layer.count_params():,}",
+        ]
+        + ([_connections(model, layer)] if graph else [])
+        for layer in model.layers
+    ]
     total = sum(widths)
     lines = [f'Model: "{model.name}"', "_" * total, _row(headers, widths), "=" * total]
     for i, row in enumerate(rows):
@@ -532,7 +621,9 @@ def _format_summary(model: Model, line_length: int) -> str:
 
 
 def _row(cells: list[str], widths: list[int]) -> str:
-    return "".join(f" {cell}".ljust(width) for cell, width in zip(cells, widths)).rstrip()
+    return "".join(
+        f" {cell}".ljust(width) for cell, width in zip(cells, widths, strict=True)
+    ).rstrip()
 
 
 def _model_nodes_of(model: Model, layer: Layer) -> list[Node]:

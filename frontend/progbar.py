@@ -46,8 +46,15 @@ def format_per_step(seconds: float, unit: str = "step") -> str:
 class Progbar:
     """Progress of ``target`` steps; ``update(current, values)`` redraws it."""
 
-    def __init__(self, target: int | None, width: int = 30, verbose: int = 1, interval: float = 0.05,
-                 stream=None, unit_name: str = "step"):
+    def __init__(
+        self,
+        target: int | None,
+        width: int = 30,
+        verbose: int = 1,
+        interval: float = 0.05,
+        stream=None,
+        unit_name: str = "step",
+    ):
         self.target = target
         self.width = width
         self.verbose = verbose
@@ -59,7 +66,9 @@ class Progbar:
         self._last_draw = 0.0
         self._last_width = 0
 
-    def update(self, current: int, values: Mapping[str, float] | None = None, finalize: bool | None = None) -> None:
+    def update(
+        self, current: int, values: Mapping[str, float] | None = None, finalize: bool | None = None
+    ) -> None:
         """Show step ``current`` with the given (already averaged) values."""
         if finalize is None:
             finalize = self.target is not None and current >= self.target
@@ -68,19 +77,25 @@ class Progbar:
             self._draw_bar(current, values or {}, finalize, now)
         elif self.verbose == 2 and finalize:
             elapsed = now - self.start
-            text = f"{current}/{self.target} - {format_duration(elapsed)} - " \
-                   f"{format_per_step(elapsed / max(current, 1), self.unit_name)}" + _values_text(values or {})
+            text = (
+                f"{current}/{self.target} - {format_duration(elapsed)} - "
+                f"{format_per_step(elapsed / max(current, 1), self.unit_name)}"
+                + _values_text(values or {})
+            )
             self.stream.write(text + "\n")
             self.stream.flush()
 
-    def _draw_bar(self, current: int, values: Mapping[str, float], finalize: bool, now: float) -> None:
+    def _draw_bar(
+        self, current: int, values: Mapping[str, float], finalize: bool, now: float
+    ) -> None:
         if not finalize and (not self.dynamic or now - self._last_draw < self.interval):
             return
         self._last_draw = now
         elapsed = now - self.start
         text = self._bar(current)
         if finalize:
-            text += f" - {format_duration(elapsed)} {format_per_step(elapsed / max(current, 1), self.unit_name)}"
+            per_step = format_per_step(elapsed / max(current, 1), self.unit_name)
+            text += f" - {format_duration(elapsed)} {per_step}"
         elif self.target is not None and current:
             text += f" - ETA: {format_duration(elapsed / current * (self.target - current))}"
         text += _values_text(values)

@@ -56,8 +56,9 @@ def atomic_write(path) -> Iterator[io.BufferedWriter]:
     """Yield a file to write; on success it replaces ``path`` atomically, on failure it vanishes."""
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
-    handle = tempfile.NamedTemporaryFile(dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".tmp",
-                                         delete=False)
+    handle = tempfile.NamedTemporaryFile(
+        dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".tmp", delete=False
+    )
     try:
         with handle:
             yield handle
@@ -97,20 +98,28 @@ def _write_arrays(archive: zipfile.ZipFile, folder: str, arrays: list[np.ndarray
 
 
 def _weight_table(model) -> list[dict]:
-    return [{"name": w.name, "shape": list(w.get_value(borrow=True).shape), "dtype": w.dtype} for w in model.weights]
+    return [
+        {"name": w.name, "shape": list(w.get_value(borrow=True).shape), "dtype": w.dtype}
+        for w in model.weights
+    ]
 
 
 def save_model(model, path, include_optimizer: bool = True) -> None:
-    """Write ``model`` (architecture, weights, compile config, optimizer and random state) to ``path``."""
+    """Write ``model``: architecture, weights, compile config, optimizer and random state."""
     description = {
         "model": serialize_layer(model),
         "build": _build_config(model),
         "weights": _weight_table(model),
         "compile": _compile_config(model) if include_optimizer else None,
     }
-    optimizer_state = model.optimizer.get_variable_values() if include_optimizer and model.optimizer else []
+    optimizer_state = (
+        model.optimizer.get_variable_values() if include_optimizer and model.optimizer else []
+    )
     random_states = [s.get_value() for s in model._random_states()]
-    with atomic_write(path) as handle, zipfile.ZipFile(handle, "w", zipfile.ZIP_DEFLATED) as archive:
+    with (
+        atomic_write(path) as handle,
+        zipfile.ZipFile(handle, "w", zipfile.ZIP_DEFLATED) as archive,
+    ):
         _write_json(archive, "metadata.json", _metadata(FORMAT))
         _write_json(archive, "model.json", description)
         _write_arrays(archive, "weights", model.get_weights())
@@ -120,7 +129,10 @@ def save_model(model, path, include_optimizer: bool = True) -> None:
 
 def save_weights(model, path) -> None:
     """Write only the weights (in ``model.weights`` order) to ``path``, atomically."""
-    with atomic_write(path) as handle, zipfile.ZipFile(handle, "w", zipfile.ZIP_DEFLATED) as archive:
+    with (
+        atomic_write(path) as handle,
+        zipfile.ZipFile(handle, "w", zipfile.ZIP_DEFLATED) as archive,
+    ):
         _write_json(archive, "metadata.json", _metadata(WEIGHTS_FORMAT))
         _write_json(archive, "model.json", {"weights": _weight_table(model)})
         _write_arrays(archive, "weights", model.get_weights())
@@ -175,7 +187,8 @@ class _Archive:
             raise
         except (zipfile.BadZipFile, OSError, EOFError) as exc:
             raise ValueError(
-                f"cannot read {self.path!r}: it is not a theanine file or it is truncated/corrupt ({exc})"
+                f"cannot read {self.path!r}: it is not a theanine file or it is "
+                f"truncated/corrupt ({exc})"
             ) from exc
         try:
             self._check_metadata(expected_format)
@@ -192,7 +205,8 @@ class _Archive:
             )
         if metadata.get("format_version") != FORMAT_VERSION:
             raise ValueError(
-                f"{self.path!r} has format_version {metadata.get('format_version')!r}; this theanine reads "
+                f"{self.path!r} has format_version {metadata.get('format_version')!r}; this "
+                "theanine reads "
                 f"version {FORMAT_VERSION}"
             )
 
@@ -205,13 +219,17 @@ class _Archive:
         except KeyError as exc:
             raise ValueError(f"{self.path!r} is incomplete: the entry {name!r} is missing") from exc
         except (zipfile.BadZipFile, zlib.error, OSError, EOFError, ValueError) as exc:
-            raise ValueError(f"{self.path!r} is corrupt: cannot read entry {name!r} ({exc})") from exc
+            raise ValueError(
+                f"{self.path!r} is corrupt: cannot read entry {name!r} ({exc})"
+            ) from exc
 
     def json(self, name: str):
         try:
             return json.loads(self.read(name).decode("utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise ValueError(f"{self.path!r} is corrupt: entry {name!r} is not valid JSON ({exc})") from exc
+            raise ValueError(
+                f"{self.path!r} is corrupt: entry {name!r} is not valid JSON ({exc})"
+            ) from exc
 
     def array(self, name: str) -> np.ndarray:
         try:
@@ -219,13 +237,20 @@ class _Archive:
         except ValueError as exc:
             if str(exc).startswith(repr(self.path)):
                 raise
-            raise ValueError(f"{self.path!r} is corrupt: entry {name!r} is not a NumPy array ({exc})") from exc
+            raise ValueError(
+                f"{self.path!r} is corrupt: entry {name!r} is not a NumPy array ({exc})"
+            ) from exc
 
     def arrays(self, folder: str) -> list[np.ndarray]:
-        names = sorted(n for n in self.zip.namelist() if n.startswith(f"{folder}/") and n.endswith(".npy"))
+        names = sorted(
+            n for n in self.zip.namelist() if n.startswith(f"{folder}/") and n.endswith(".npy")
+        )
         expected = [f"{folder}/{i:05d}.npy" for i in range(len(names))]
         if names != expected:
-            raise ValueError(f"{self.path!r} is corrupt: the entries of {folder}/ are not numbered 0..{len(names) - 1}")
+            raise ValueError(
+                f"{self.path!r} is corrupt: the entries of {folder}/ are not numbered "
+                f"0..{len(names) - 1}"
+            )
         return [self.array(n) for n in names]
 
 
@@ -265,7 +290,9 @@ def _rebuild(path: str, description, custom_objects):
     except ValueError as exc:
         raise ValueError(f"cannot load {path!r}: {exc}") from exc
     except (KeyError, TypeError) as exc:
-        raise ValueError(f"cannot load {path!r}: the model config is invalid ({type(exc).__name__}: {exc})") from exc
+        raise ValueError(
+            f"cannot load {path!r}: the model config is invalid ({type(exc).__name__}: {exc})"
+        ) from exc
     build = description.get("build")
     if not model.built and build:
         model.build_from_specs([(tuple(spec["shape"]), spec["dtype"]) for spec in build])
@@ -277,14 +304,16 @@ def _set_weights(archive: _Archive, model, table) -> None:
     weights = model.weights
     if len(values) != len(weights):
         raise ValueError(
-            f"{archive.path!r} holds {len(values)} weight arrays but the rebuilt model has {len(weights)} weights"
+            f"{archive.path!r} holds {len(values)} weight arrays but the rebuilt model has "
+            f"{len(weights)} weights"
         )
-    for index, (weight, value) in enumerate(zip(weights, values)):
+    for index, (weight, value) in enumerate(zip(weights, values, strict=True)):
         expected = weight.get_value(borrow=True)
         if value.shape != expected.shape or value.dtype != expected.dtype:
             name = table[index]["name"] if table and index < len(table) else f"#{index}"
             raise ValueError(
-                f"{archive.path!r}: weight {name} has shape {value.shape} and dtype {value.dtype}; the model "
+                f"{archive.path!r}: weight {name} has shape {value.shape} and dtype "
+                f"{value.dtype}; the model "
                 f"expects {expected.shape} {expected.dtype} for {weight.name}"
             )
     model.set_weights(values)
@@ -295,7 +324,10 @@ def _compile_from_config(path: str, model, config: Mapping, custom_objects) -> N
         model.compile(
             optimizer=optimizers.deserialize(config["optimizer"], custom_objects),
             loss=_deserialize_tree(config["loss"], lambda c: losses_module.get(c, custom_objects)),
-            metrics=_deserialize_tree(config.get("metrics"), lambda c: metrics_module.get(c, custom_objects=custom_objects)),
+            metrics=_deserialize_tree(
+                config.get("metrics"),
+                lambda c: metrics_module.get(c, custom_objects=custom_objects),
+            ),
             loss_weights=config.get("loss_weights"),
         )
     except (KeyError, TypeError, ValueError) as exc:
@@ -315,7 +347,7 @@ def _deserialize_tree(value, deserialize: Callable):
 
 
 def load_weights(model, path) -> None:
-    """Load weights written by ``save_weights`` (or ``save``) into a model of the same architecture."""
+    """Load weights written by ``save_weights`` (or ``save``) into a model of the same design."""
     with contextlib.ExitStack() as stack:
         try:
             archive = stack.enter_context(_open(path, WEIGHTS_FORMAT))

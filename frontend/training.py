@@ -85,7 +85,9 @@ class Trainer:
         outputs, as a list (one per output) or as a dict by output name.
         """
         if loss is None:
-            raise ValueError(f"{self.name}.compile needs a loss (e.g. loss='mse'). Received: loss=None")
+            raise ValueError(
+                f"{self.name}.compile needs a loss (e.g. loss='mse'). Received: loss=None"
+            )
         self.optimizer = optimizers.get(optimizer)
         self._compile_args = {"loss": loss, "metrics": metrics, "loss_weights": loss_weights}
         self._resolved = None
@@ -99,23 +101,43 @@ class Trainer:
             names = self._output_name_list()
             args = self._compile_args
             losses = _per_output(args["loss"], names, "loss", single_value=_is_single(args["loss"]))
-            weights = _per_output(args["loss_weights"], names, "loss_weights",
-                                  single_value=not isinstance(args["loss_weights"], (list, tuple, Mapping)))
-            metric_lists = _per_output(args["metrics"], names, "metrics", single_value=_flat_metric_list(
-                args["metrics"], len(names)))
+            weights = _per_output(
+                args["loss_weights"],
+                names,
+                "loss_weights",
+                single_value=not isinstance(args["loss_weights"], (list, tuple, Mapping)),
+            )
+            metric_lists = _per_output(
+                args["metrics"],
+                names,
+                "metrics",
+                single_value=_flat_metric_list(args["metrics"], len(names)),
+            )
             shapes = self._output_shapes(len(names))
             specs = []
-            for name, shape, loss_id, weight, metric_ids in zip(names, shapes, losses, weights, metric_lists):
-                specs.append(self._output_spec(name, shape, loss_id, weight, metric_ids, len(names) > 1, specs))
+            for name, shape, loss_id, weight, metric_ids in zip(
+                names, shapes, losses, weights, metric_lists, strict=False
+            ):
+                specs.append(
+                    self._output_spec(
+                        name, shape, loss_id, weight, metric_ids, len(names) > 1, specs
+                    )
+                )
             self._resolved = _Compiled(specs)
         return self._resolved
 
-    def _output_spec(self, name, shape, loss_id, weight, metric_ids, prefix: bool,
-                     earlier: list[_OutputSpec]) -> _OutputSpec:
-        """Loss and fresh metric objects of one output (a metric object given for several is copied)."""
+    def _output_spec(
+        self, name, shape, loss_id, weight, metric_ids, prefix: bool, earlier: list[_OutputSpec]
+    ) -> _OutputSpec:
+        """Loss and metrics of one output (a metric object given for several outputs is copied)."""
         loss = None if loss_id is None else losses_module.get(loss_id)
-        metric_ids = [] if metric_ids is None else list(metric_ids) if isinstance(metric_ids, (list, tuple)) \
+        metric_ids = (
+            []
+            if metric_ids is None
+            else list(metric_ids)
+            if isinstance(metric_ids, (list, tuple))
             else [metric_ids]
+        )
         metric_objs = []
         for identifier in metric_ids:
             metric = metrics_module.get(identifier, loss=loss, output_shape=shape)
@@ -123,7 +145,9 @@ class Trainer:
                 metric = type(metric).from_config(metric.get_config())
             metric_objs.append(metric)
         metric_names = [f"{name}_{m.name}" if prefix else m.name for m in metric_objs]
-        return _OutputSpec(name, loss, 1.0 if weight is None else float(weight), metric_objs, metric_names)
+        return _OutputSpec(
+            name, loss, 1.0 if weight is None else float(weight), metric_objs, metric_names
+        )
 
     def _output_shapes(self, count: int) -> list:
         outputs = getattr(self, "outputs", None)
@@ -152,14 +176,17 @@ class Trainer:
     # -- compiled step functions ------------------------------------------------------------------
 
     def _placeholders(self) -> list:
-        return [th.tensor(f"x{i}", dtype, (None, *shape[1:])) for i, (shape, dtype) in enumerate(self.input_specs())]
+        return [
+            th.tensor(f"x{i}", dtype, (None, *shape[1:]))
+            for i, (shape, dtype) in enumerate(self.input_specs())
+        ]
 
     def _call_structure(self, xs: list):
         as_list = getattr(self, "_build_as_list", len(xs) > 1)
         return xs if as_list else xs[0]
 
     def _symbolic_outputs(self, xs: list, training: bool):
-        """The model's outputs on ``xs`` as a flat list, with the call context's updates and losses."""
+        """The model's outputs on ``xs`` as a flat list, and the call context (updates, losses)."""
         with call_context(training=training) as context:
             outputs = self(self._call_structure(xs))
         if isinstance(outputs, Mapping):
@@ -168,12 +195,15 @@ class Trainer:
         return flat, context
 
     def _loss_graph(self, training: bool):
-        """Symbolic inputs, total loss, per-output losses, metric statistics and the call context."""
+        """Symbolic inputs, total loss, per-output losses, metric statistics, call context."""
         resolved = self._resolve_compile()
         xs = self._placeholders()
         preds, context = self._symbolic_outputs(xs, training)
         if len(preds) != len(resolved.outputs):
-            raise ValueError(f"{self.name} returned {len(preds)} outputs, compile() configured {len(resolved.outputs)}")
+            raise ValueError(
+                f"{self.name} returned {len(preds)} outputs, compile() configured "
+                f"{len(resolved.outputs)}"
+            )
         ys, sws, output_losses, stats = [], [], [], []
         for i, spec in enumerate(resolved.outputs):
             if spec.loss is None:
@@ -183,13 +213,20 @@ class Trainer:
             sw = th.tensor(f"sample_weight{i}", th.config.floatX, (None,))
             ys.append(y)
             sws.append(sw)
-            output_losses.append(th.cast(spec.loss(y, preds[i], sample_weight=sw), th.config.floatX))
+            output_losses.append(
+                th.cast(spec.loss(y, preds[i], sample_weight=sw), th.config.floatX)
+            )
             for metric in spec.metrics:
                 metric_stats = list(metric.batch_statistics(y, preds[i], sample_weight=sw))
                 resolved.stat_counts[id(metric)] = len(metric_stats)
                 stats += metric_stats
-        total = sum((spec_weight(resolved, i) * loss for i, loss in zip(resolved.with_loss, output_losses)),
-                    start=th.constant(np.asarray(0, th.config.floatX)))
+        total = sum(
+            (
+                spec_weight(resolved, i) * loss
+                for i, loss in zip(resolved.with_loss, output_losses, strict=True)
+            ),
+            start=th.constant(np.asarray(0, th.config.floatX)),
+        )
         for penalty in self._regularization_terms() + list(context.losses):
             total = total + th.cast(penalty, th.config.floatX)
         return xs + ys + sws, total, output_losses, stats, context
@@ -202,11 +239,14 @@ class Trainer:
             inputs, total, output_losses, stats, context = self._loss_graph(training=True)
             params = self.trainable_weights
             grads = th.grad(total, params, disconnected_inputs="ignore")
-            updates = _constrained(self.optimizer.get_updates(params, grads), self.weight_constraints())
+            updates = _constrained(
+                self.optimizer.get_updates(params, grads), self.weight_constraints()
+            )
             updates += _state_updates(context.updates, {id(s) for s, _ in updates})
             extra = output_losses if len(output_losses) > 1 else []
-            self._functions["train"] = th.function(inputs, [total, *extra, *stats], updates=updates,
-                                                   name=f"{self.name}_train")
+            self._functions["train"] = th.function(
+                inputs, [total, *extra, *stats], updates=updates, name=f"{self.name}_train"
+            )
             self._apply_pending_state()
         return self._functions["train"]
 
@@ -214,7 +254,9 @@ class Trainer:
         if "test" not in self._functions:
             inputs, total, output_losses, stats, _ = self._loss_graph(training=False)
             extra = output_losses if len(output_losses) > 1 else []
-            self._functions["test"] = th.function(inputs, [total, *extra, *stats], name=f"{self.name}_test")
+            self._functions["test"] = th.function(
+                inputs, [total, *extra, *stats], name=f"{self.name}_test"
+            )
         return self._functions["test"]
 
     def _make_predict_function(self):
@@ -225,7 +267,7 @@ class Trainer:
         return self._functions["predict"]
 
     def _apply_pending_state(self) -> None:
-        """After the train function exists (and with it the Dropout streams' states): restore saved ones."""
+        """Once the train function (and the Dropout states) exists: restore saved states."""
         pending = self._pending_state.pop("random", None)
         if pending is not None:
             _assign(self._random_states(), pending, f"{self.name}: random state")
@@ -242,7 +284,7 @@ class Trainer:
             pending[0:0] = layer._sublayers()
         return states
 
-    # -- data ---------------------------------------------------------------------------------------
+    # -- data -------------------------------------------------------------------------------------
 
     def _ensure_built(self, xs: list[np.ndarray]) -> None:
         if not self.built:
@@ -257,7 +299,9 @@ class Trainer:
             names = self.input_names if getattr(self, "inputs", None) else sorted(x)
             missing = [n for n in names if n not in x]
             if missing:
-                raise ValueError(f"{self.name}: x is missing input(s) {missing}; given keys {sorted(x)}")
+                raise ValueError(
+                    f"{self.name}: x is missing input(s) {missing}; given keys {sorted(x)}"
+                )
             arrays = [np.asarray(x[n]) for n in names]
         elif isinstance(x, (list, tuple)):
             arrays = [np.asarray(a) for a in x]
@@ -266,8 +310,13 @@ class Trainer:
         self._ensure_built(arrays)
         specs = self.input_specs()
         if len(arrays) != len(specs):
-            raise ValueError(f"{self.name} expects {len(specs)} input array(s), received {len(arrays)}")
-        return [_cast_input(a, shape, dtype, i, self.name) for i, (a, (shape, dtype)) in enumerate(zip(arrays, specs))]
+            raise ValueError(
+                f"{self.name} expects {len(specs)} input array(s), received {len(arrays)}"
+            )
+        return [
+            _cast_input(a, shape, dtype, i, self.name)
+            for i, (a, (shape, dtype)) in enumerate(zip(arrays, specs, strict=True))
+        ]
 
     def _standardize_y(self, y) -> list[np.ndarray | None]:
         """Targets as a list aligned with the outputs (None for outputs without a loss)."""
@@ -276,14 +325,19 @@ class Trainer:
         if isinstance(y, Mapping):
             unknown = sorted(set(y) - set(names))
             if unknown:
-                raise ValueError(f"{self.name}: y has unknown output name(s) {unknown}; outputs are {names}")
+                raise ValueError(
+                    f"{self.name}: y has unknown output name(s) {unknown}; outputs are {names}"
+                )
             arrays = [None if y.get(n) is None else np.asarray(y[n]) for n in names]
         elif isinstance(y, (list, tuple)) and len(names) > 1:
             arrays = [np.asarray(a) for a in y]
         else:
             arrays = [None if y is None else np.asarray(y)]
         if len(arrays) != len(names):
-            raise ValueError(f"{self.name} has {len(names)} outputs {names}; received {len(arrays)} target array(s)")
+            raise ValueError(
+                f"{self.name} has {len(names)} outputs {names}; received {len(arrays)} target "
+                "array(s)"
+            )
         for i in resolved.with_loss:
             if arrays[i] is None:
                 raise ValueError(f"{self.name}: output {names[i]!r} has a loss but no target in y")
@@ -297,7 +351,9 @@ class Trainer:
                 self._functions.pop("test", None)
             self._target_specs = specs
 
-    def _standardize_sample_weights(self, sample_weight, ys, class_weight, n: int) -> list[np.ndarray]:
+    def _standardize_sample_weights(
+        self, sample_weight, ys, class_weight, n: int
+    ) -> list[np.ndarray]:
         resolved = self._resolve_compile()
         names = [spec.name for spec in resolved.outputs]
         if isinstance(sample_weight, Mapping):
@@ -308,9 +364,16 @@ class Trainer:
             given = [sample_weight] * len(names)
         weights = []
         for i in resolved.with_loss:
-            w = np.ones(n, th.config.floatX) if given[i] is None else np.asarray(given[i], th.config.floatX)
+            w = (
+                np.ones(n, th.config.floatX)
+                if given[i] is None
+                else np.asarray(given[i], th.config.floatX)
+            )
             if w.shape != (n,):
-                raise ValueError(f"{self.name}: sample_weight for {names[i]!r} must have shape ({n},), got {w.shape}")
+                raise ValueError(
+                    f"{self.name}: sample_weight for {names[i]!r} must have shape ({n},), got "
+                    f"{w.shape}"
+                )
             if class_weight is not None:
                 w = w * _class_weights(class_weight, ys[i])
             weights.append(w)
@@ -319,16 +382,21 @@ class Trainer:
     def _prepare(self, x, y, sample_weight=None, class_weight=None):
         """(xs, targets, sample weights) as arrays of equal length, casts done."""
         if not self.compiled:
-            raise RuntimeError(f"{self.name} must be compiled before training or evaluating; call compile()")
+            raise RuntimeError(
+                f"{self.name} must be compiled before training or evaluating; call compile()"
+            )
         xs = self._standardize_x(x)
         ys = self._standardize_y(y)
         n = _common_length(xs + [v for v in ys if v is not None], self.name)
         self._fix_target_specs(ys)
-        ys = [None if v is None else v.astype(spec[1]) for v, spec in zip(ys, self._target_specs)]
+        ys = [
+            None if v is None else v.astype(spec[1])
+            for v, spec in zip(ys, self._target_specs, strict=True)
+        ]
         sws = self._standardize_sample_weights(sample_weight, ys, class_weight, n)
         return xs, [v for v in ys if v is not None], sws, n
 
-    # -- steps ------------------------------------------------------------------------------------------
+    # -- steps ------------------------------------------------------------------------------------
 
     def _run_step(self, function, xs, ys, sws, tracker) -> None:
         values = function(*xs, *ys, *sws)
@@ -340,7 +408,9 @@ class Trainer:
             metric.reset_state()
         return _Tracker(resolved)
 
-    def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None, return_dict: bool = False):
+    def train_on_batch(
+        self, x, y=None, sample_weight=None, class_weight=None, return_dict: bool = False
+    ):
         """One optimizer step on one batch; returns the loss (and metrics) of that batch."""
         xs, ys, sws, _ = self._prepare(x, y, sample_weight, class_weight)
         tracker = self._new_tracker()
@@ -357,12 +427,24 @@ class Trainer:
         xs = self._standardize_x(x)
         return _unflatten_predictions(self, self._make_predict_function()(*xs))
 
-    # -- loops ------------------------------------------------------------------------------------------
+    # -- loops ------------------------------------------------------------------------------------
 
-    def fit(self, x=None, y=None, batch_size: int | None = None, epochs: int = 1, verbose="auto",
-            callbacks=None, validation_split: float = 0.0, validation_data=None, shuffle: bool = True,
-            class_weight: Mapping | None = None, sample_weight=None, initial_epoch: int = 0):
-        """Train for ``epochs`` epochs; returns the ``History`` (``history.history[name]`` per epoch)."""
+    def fit(
+        self,
+        x=None,
+        y=None,
+        batch_size: int | None = None,
+        epochs: int = 1,
+        verbose="auto",
+        callbacks=None,
+        validation_split: float = 0.0,
+        validation_data=None,
+        shuffle: bool = True,
+        class_weight: Mapping | None = None,
+        sample_weight=None,
+        initial_epoch: int = 0,
+    ):
+        """Train for ``epochs`` epochs; returns the ``History`` (``history.history[name]``)."""
         batch_size = _batch_size(batch_size)
         verbose = 1 if verbose == "auto" else int(verbose)
         if not 0.0 <= validation_split < 1.0:
@@ -374,14 +456,31 @@ class Trainer:
         elif validation_split:
             split = int(n * (1.0 - validation_split))
             if split == 0 or split == n:
-                raise ValueError(f"validation_split={validation_split} leaves an empty set for {n} samples")
-            val = ([a[split:] for a in xs], [a[split:] for a in ys], [a[split:] for a in sws], n - split)
-            xs, ys, sws, n = [a[:split] for a in xs], [a[:split] for a in ys], [a[:split] for a in sws], split
+                raise ValueError(
+                    f"validation_split={validation_split} leaves an empty set for {n} samples"
+                )
+            val = (
+                [a[split:] for a in xs],
+                [a[split:] for a in ys],
+                [a[split:] for a in sws],
+                n - split,
+            )
+            xs, ys, sws, n = (
+                [a[:split] for a in xs],
+                [a[:split] for a in ys],
+                [a[:split] for a in sws],
+                split,
+            )
         train_function = self._make_train_function()
         steps = math.ceil(n / batch_size)
         cbs = callbacks_module.CallbackList(
-            callbacks, add_history=True, add_progbar=verbose != 0, model=self,
-            verbose=verbose, epochs=epochs, steps=steps,
+            callbacks,
+            add_history=True,
+            add_progbar=verbose != 0,
+            model=self,
+            verbose=verbose,
+            epochs=epochs,
+            steps=steps,
         )
         rng = np.random.default_rng(seeding.next_seed())
         self.stop_training = False
@@ -391,10 +490,15 @@ class Trainer:
             tracker = self._new_tracker()
             order = rng.permutation(n) if shuffle else np.arange(n)
             for step in range(steps):
-                index = order[step * batch_size:(step + 1) * batch_size]
+                index = order[step * batch_size : (step + 1) * batch_size]
                 cbs.on_train_batch_begin(step)
-                self._run_step(train_function, [a[index] for a in xs], [a[index] for a in ys],
-                               [a[index] for a in sws], tracker)
+                self._run_step(
+                    train_function,
+                    [a[index] for a in xs],
+                    [a[index] for a in ys],
+                    [a[index] for a in sws],
+                    tracker,
+                )
                 cbs.on_train_batch_end(step, tracker.logs())
                 if self.stop_training:
                     break
@@ -416,19 +520,40 @@ class Trainer:
             part = slice(step * batch_size, (step + 1) * batch_size)
             if cbs is not None:
                 cbs.on_test_batch_begin(step)
-            self._run_step(function, [a[part] for a in xs], [a[part] for a in ys], [a[part] for a in sws], tracker)
+            self._run_step(
+                function,
+                [a[part] for a in xs],
+                [a[part] for a in ys],
+                [a[part] for a in sws],
+                tracker,
+            )
             if cbs is not None:
                 cbs.on_test_batch_end(step, tracker.logs())
         return tracker.logs()
 
-    def evaluate(self, x=None, y=None, batch_size: int | None = None, verbose="auto", sample_weight=None,
-                 callbacks=None, return_dict: bool = False):
+    def evaluate(
+        self,
+        x=None,
+        y=None,
+        batch_size: int | None = None,
+        verbose="auto",
+        sample_weight=None,
+        callbacks=None,
+        return_dict: bool = False,
+    ):
         """Loss and metrics on (x, y): ``[loss, *metrics]``, a scalar without metrics, or a dict."""
         batch_size = _batch_size(batch_size)
         verbose = 1 if verbose == "auto" else int(verbose)
         xs, ys, sws, n = self._prepare(x, y, sample_weight)
-        cbs = callbacks_module.CallbackList(callbacks, add_progbar=verbose != 0, model=self, verbose=verbose,
-                                            epochs=1, steps=math.ceil(n / batch_size), mode="test")
+        cbs = callbacks_module.CallbackList(
+            callbacks,
+            add_progbar=verbose != 0,
+            model=self,
+            verbose=verbose,
+            epochs=1,
+            steps=math.ceil(n / batch_size),
+            mode="test",
+        )
         cbs.on_test_begin()
         logs = self._evaluate_arrays(xs, ys, sws, batch_size, cbs)
         cbs.on_test_end(logs)
@@ -442,8 +567,15 @@ class Trainer:
         n = _common_length(xs, self.name)
         function = self._make_predict_function()
         steps = math.ceil(n / batch_size)
-        cbs = callbacks_module.CallbackList(callbacks, add_progbar=verbose != 0, model=self, verbose=verbose,
-                                            epochs=1, steps=steps, mode="predict")
+        cbs = callbacks_module.CallbackList(
+            callbacks,
+            add_progbar=verbose != 0,
+            model=self,
+            verbose=verbose,
+            epochs=1,
+            steps=steps,
+            mode="predict",
+        )
         cbs.on_predict_begin()
         parts: list[list[np.ndarray]] = []
         for step in range(steps):
@@ -454,7 +586,9 @@ class Trainer:
         cbs.on_predict_end()
         if not parts:
             raise ValueError(f"{self.name}.predict: x holds no samples")
-        return _unflatten_predictions(self, [np.concatenate(p, axis=0) for p in zip(*parts)])
+        return _unflatten_predictions(
+            self, [np.concatenate(p, axis=0) for p in zip(*parts, strict=True)]
+        )
 
 
 # ----------------------------------------------------------------------------- host-side averages
@@ -475,7 +609,7 @@ class _Tracker:
         offset = self.n_losses
         for metric in self.resolved.all_metrics():
             size = self.resolved.stat_counts[id(metric)]
-            metric.update([np.asarray(v) for v in values[offset:offset + size]])
+            metric.update([np.asarray(v) for v in values[offset : offset + size]])
             offset += size
 
     def logs(self) -> dict[str, float]:
@@ -485,7 +619,7 @@ class _Tracker:
             for k, i in enumerate(self.resolved.with_loss):
                 logs[f"{self.resolved.outputs[i].name}_loss"] = float(means[k + 1])
         for spec in self.resolved.outputs:
-            for name, metric in zip(spec.metric_names, spec.metrics):
+            for name, metric in zip(spec.metric_names, spec.metrics, strict=True):
                 logs[name] = float(metric.result())
         return logs
 
@@ -507,8 +641,9 @@ def _flat_metric_list(metrics, n_outputs: int) -> bool:
         return metrics is None
     if not isinstance(metrics, (list, tuple)):
         return True
-    return not any(isinstance(m, (list, tuple)) or m is None for m in metrics) and \
-        not (n_outputs > 1 and len(metrics) == n_outputs and _looks_per_output(metrics))
+    return not any(isinstance(m, (list, tuple)) or m is None for m in metrics) and not (
+        n_outputs > 1 and len(metrics) == n_outputs and _looks_per_output(metrics)
+    )
 
 
 def _looks_per_output(metrics) -> bool:
@@ -520,13 +655,16 @@ def _per_output(value, names: list[str], what: str, single_value: bool) -> list:
     if isinstance(value, Mapping):
         unknown = sorted(set(value) - set(names))
         if unknown:
-            raise ValueError(f"compile({what}=...) names unknown output(s) {unknown}; outputs are {names}")
+            raise ValueError(
+                f"compile({what}=...) names unknown output(s) {unknown}; outputs are {names}"
+            )
         return [value.get(n) for n in names]
     if single_value:
         return [value] * len(names)
     if len(value) != len(names):
         raise ValueError(
-            f"compile({what}=...) has {len(value)} entries but the model has {len(names)} outputs {names}"
+            f"compile({what}=...) has {len(value)} entries but the model has {len(names)} "
+            f"outputs {names}"
         )
     return list(value)
 
@@ -548,8 +686,10 @@ def _state_updates(pairs, taken: set[int]) -> list:
 def _assign(variables: list, values: list[np.ndarray], what: str) -> None:
     """Set the first ``len(values)`` variables (states created later keep their initial value)."""
     if len(values) > len(variables):
-        raise ValueError(f"{what}: the file holds {len(values)} arrays, the model has {len(variables)} variables")
-    for variable, value in zip(variables, values):
+        raise ValueError(
+            f"{what}: the file holds {len(values)} arrays, the model has {len(variables)} variables"
+        )
+    for variable, value in zip(variables, values, strict=False):
         variable.set_value(value)
 
 
@@ -562,10 +702,15 @@ def _target_dtype(y: np.ndarray) -> str:
     return "int64" if y.dtype.kind in "iu" else th.config.floatX
 
 
-def _cast_input(array: np.ndarray, shape: tuple, dtype: str, index: int, model_name: str) -> np.ndarray:
-    if array.ndim != len(shape) or any(s is not None and s != a for s, a in zip(shape[1:], array.shape[1:])):
+def _cast_input(
+    array: np.ndarray, shape: tuple, dtype: str, index: int, model_name: str
+) -> np.ndarray:
+    if array.ndim != len(shape) or any(
+        s is not None and s != a for s, a in zip(shape[1:], array.shape[1:], strict=True)
+    ):
         raise ValueError(
-            f"{model_name}: input {index} expected shape {describe_shape(shape)}, received an array of shape "
+            f"{model_name}: input {index} expected shape {describe_shape(shape)}, received an "
+            "array of shape "
             f"{array.shape}"
         )
     return np.ascontiguousarray(array, dtype=dtype)
@@ -574,7 +719,10 @@ def _cast_input(array: np.ndarray, shape: tuple, dtype: str, index: int, model_n
 def _common_length(arrays: list[np.ndarray], model_name: str) -> int:
     lengths = sorted({len(a) for a in arrays})
     if len(lengths) != 1:
-        raise ValueError(f"{model_name}: all input and target arrays need the same number of samples; got {lengths}")
+        raise ValueError(
+            f"{model_name}: all input and target arrays need the same number of samples; got "
+            f"{lengths}"
+        )
     return lengths[0]
 
 
@@ -592,14 +740,20 @@ def _class_weights(class_weight: Mapping, y: np.ndarray) -> np.ndarray:
 def _batch_size(batch_size) -> int:
     if batch_size is None:
         return 32
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size <= 0:
+    if (
+        isinstance(batch_size, bool)
+        or not isinstance(batch_size, (int, np.integer))
+        or batch_size <= 0
+    ):
         raise ValueError(f"expected a positive integer. Received: batch_size={batch_size!r}")
     return int(batch_size)
 
 
 def _unpack_validation(data):
     if not isinstance(data, (list, tuple)) or len(data) not in (2, 3):
-        raise ValueError("validation_data must be (x_val, y_val) or (x_val, y_val, sample_weight_val)")
+        raise ValueError(
+            "validation_data must be (x_val, y_val) or (x_val, y_val, sample_weight_val)"
+        )
     return tuple(data) if len(data) == 3 else (data[0], data[1], None)
 
 
@@ -615,5 +769,5 @@ def _unflatten_predictions(model, outputs: list[np.ndarray]):
     if len(outputs) == 1 and not keys:
         return outputs[0]
     if keys and isinstance(keys[0], str):
-        return dict(zip(keys, outputs))
+        return dict(zip(keys, outputs, strict=True))
     return list(outputs)

@@ -8,6 +8,7 @@ this file nor the models change.
 
 import importlib
 import pkgutil
+from pathlib import Path
 
 from theanine.frontend.layers.base import *  # noqa: F403
 from theanine.frontend.layers.base import __all__ as _base_names
@@ -16,7 +17,7 @@ from theanine.frontend.layers.base import __all__ as _base_names
 def _export_layer_modules() -> list[str]:
     """Import each sibling module and copy its public names into this package."""
     names = list(_base_names)
-    for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+    for info in sorted(pkgutil.iter_modules([str(Path(__file__).parent)]), key=lambda m: m.name):
         if info.name == "base" or info.name.startswith("_"):
             continue
         module = importlib.import_module(f"{__name__}.{info.name}")

@@ -40,8 +40,16 @@ from theanine.graph.shared import SharedVariable
 from theanine.graph.type import format_shape, is_float, normalize_dtype
 
 __all__ = [
-    "Layer", "InputLayer", "Input", "Node", "register_layer", "get_layer_class",
-    "serialize_layer", "deserialize_layer", "custom_object_scope", "get_custom_objects",
+    "Layer",
+    "InputLayer",
+    "Input",
+    "Node",
+    "register_layer",
+    "get_layer_class",
+    "serialize_layer",
+    "deserialize_layer",
+    "custom_object_scope",
+    "get_custom_objects",
 ]
 
 _REGISTRY: dict[str, type] = {}
@@ -53,15 +61,15 @@ def register_layer(cls: type) -> type:
     return cls
 
 
-_CUSTOM_OBJECTS: contextvars.ContextVar[Mapping[str, Any]] = contextvars.ContextVar(
-    "theanine_custom_objects", default={}
+_CUSTOM_OBJECTS: contextvars.ContextVar[Mapping[str, Any] | None] = contextvars.ContextVar(
+    "theanine_custom_objects", default=None
 )
 
 
 @contextlib.contextmanager
 def custom_object_scope(custom_objects: Mapping[str, Any] | None) -> Iterator[None]:
     """Make user classes and functions resolvable by name inside the block."""
-    merged = {**_CUSTOM_OBJECTS.get(), **(custom_objects or {})}
+    merged = {**get_custom_objects(), **(custom_objects or {})}
     token = _CUSTOM_OBJECTS.set(merged)
     try:
         yield
@@ -71,7 +79,7 @@ def custom_object_scope(custom_objects: Mapping[str, Any] | None) -> Iterator[No
 
 def get_custom_objects() -> Mapping[str, Any]:
     """The user objects of the innermost ``custom_object_scope``."""
-    return _CUSTOM_OBJECTS.get()
+    return _CUSTOM_OBJECTS.get() or {}
 
 
 def get_layer_class(class_name: str) -> type:
@@ -82,7 +90,8 @@ def get_layer_class(class_name: str) -> type:
     if class_name in _REGISTRY:
         return _REGISTRY[class_name]
     raise ValueError(
-        f"unknown layer class {class_name!r}: it is neither a built-in layer nor in custom_objects; "
+        f"unknown layer class {class_name!r}: it is neither a built-in layer nor in "
+        "custom_objects; "
         f"pass custom_objects={{{class_name!r}: {class_name}}} to restore it"
     )
 
@@ -95,7 +104,9 @@ def serialize_layer(layer: Layer) -> dict:
 def deserialize_layer(spec: Mapping, custom_objects: Mapping[str, Any] | None = None) -> Layer:
     """Rebuild a layer from ``serialize_layer`` output without running code from the data."""
     if not isinstance(spec, Mapping) or "class_name" not in spec or "config" not in spec:
-        raise ValueError(f"a layer spec is a dict with 'class_name' and 'config'. Received: {spec!r}")
+        raise ValueError(
+            f"a layer spec is a dict with 'class_name' and 'config'. Received: {spec!r}"
+        )
     with custom_object_scope(custom_objects):
         return get_layer_class(spec["class_name"]).from_config(dict(spec["config"]))
 
@@ -156,7 +167,8 @@ def history_of(tensor) -> tuple[Layer, int, int]:
     history = getattr(tensor, "_layer_history", None)
     if history is None:
         raise ValueError(
-            f"{tensor!r} was not produced by a layer: functional models start from layers.Input(...) "
+            f"{tensor!r} was not produced by a layer: functional models start from "
+            "layers.Input(...) "
             "and are built by calling layers on its output"
         )
     return history
@@ -174,7 +186,7 @@ def _flatten_tensors(inputs) -> tuple[list, bool]:
 
 
 def _snake_case(name: str) -> str:
-    """Keras' default layer names: ``BatchNormalization`` -> ``batch_normalization``, ``Conv2D`` -> ``conv2d``."""
+    """Keras' default names: ``BatchNormalization`` -> ``batch_normalization``."""
     words = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
     return re.sub(r"([a-z])([A-Z])", r"\1_\2", words).lower()
 
@@ -203,10 +215,18 @@ class Layer:
       after each training step (never in evaluate/predict).
     """
 
-    def __init__(self, name: str | None = None, trainable: bool = True, dtype=None,
-                 input_shape: Sequence[int | None] | None = None, **kwargs):
+    def __init__(
+        self,
+        name: str | None = None,
+        trainable: bool = True,
+        dtype=None,
+        input_shape: Sequence[int | None] | None = None,
+        **kwargs,
+    ):
         if kwargs:
-            raise TypeError(f"{type(self).__name__} got unexpected keyword argument(s) {sorted(kwargs)}")
+            raise TypeError(
+                f"{type(self).__name__} got unexpected keyword argument(s) {sorted(kwargs)}"
+            )
         self._init_tracking()
         self.name = name or _snake_case(type(self).__name__)
         self._auto_named = name is None
@@ -229,8 +249,11 @@ class Layer:
         self._init_tracking()
         if not name.startswith("_"):
             for item in value if isinstance(value, (list, tuple)) else [value]:
-                if isinstance(item, Layer) and item is not self and \
-                        not any(item is t for t in self._tracked_layers):
+                if (
+                    isinstance(item, Layer)
+                    and item is not self
+                    and not any(item is t for t in self._tracked_layers)
+                ):
                     self._tracked_layers.append(item)
         object.__setattr__(self, name, value)
 
@@ -266,12 +289,22 @@ class Layer:
 
     # -- weights ------------------------------------------------------------------------------
 
-    def add_weight(self, name: str, shape: Sequence[int], initializer="glorot_uniform",
-                   regularizer=None, constraint=None, trainable: bool = True, dtype=None) -> SharedVariable:
+    def add_weight(
+        self,
+        name: str,
+        shape: Sequence[int],
+        initializer="glorot_uniform",
+        regularizer=None,
+        constraint=None,
+        trainable: bool = True,
+        dtype=None,
+    ) -> SharedVariable:
         """Create a weight as a shared variable, initialized now, owned by this layer."""
         shape = tuple(int(d) for d in shape)
         if any(d < 0 for d in shape):
-            raise ValueError(f"{self.name}.add_weight({name!r}): shape must hold ints >= 0. Received: {shape}")
+            raise ValueError(
+                f"{self.name}.add_weight({name!r}): shape must hold ints >= 0. Received: {shape}"
+            )
         dtype = normalize_dtype(dtype or self.dtype)
         value = np.asarray(initializers.get(initializer)(shape, dtype), dtype=dtype)
         if value.shape != shape:
@@ -280,9 +313,14 @@ class Layer:
                 f"expected {shape}"
             )
         variable = th.shared(value, name=f"{self.name}/{name}")
-        self._weight_records.append(_Weight(
-            variable, bool(trainable), regularizers.get(regularizer), constraints.get(constraint)
-        ))
+        self._weight_records.append(
+            _Weight(
+                variable,
+                bool(trainable),
+                regularizers.get(regularizer),
+                constraints.get(constraint),
+            )
+        )
         return variable
 
     def _sublayers(self) -> list[Layer]:
@@ -322,7 +360,11 @@ class Layer:
 
     def weight_constraints(self) -> dict[int, Any]:
         """``id(weight) -> constraint`` for every constrained weight."""
-        return {id(r.variable): r.constraint for r in self._all_records(False) if r.constraint is not None}
+        return {
+            id(r.variable): r.constraint
+            for r in self._all_records(False)
+            if r.constraint is not None
+        }
 
     def get_weights(self) -> list[np.ndarray]:
         return [w.get_value() for w in self.weights]
@@ -336,12 +378,13 @@ class Layer:
                 f"{self.name}.set_weights: expected {len(weights)} array(s) "
                 f"({[w.name for w in weights]}), received {len(values)}"
             )
-        for weight, value in zip(weights, values):
+        for weight, value in zip(weights, values, strict=True):
             value = np.asarray(value)
             if value.shape != weight.get_value(borrow=True).shape:
                 raise ValueError(
                     f"{self.name}.set_weights: weight {weight.name} has shape "
-                    f"{weight.get_value(borrow=True).shape}, received an array of shape {value.shape}"
+                    f"{weight.get_value(borrow=True).shape}, received an array of shape "
+                    f"{value.shape}"
                 )
             weight.set_value(value.astype(weight.dtype, copy=False))
 
@@ -354,7 +397,10 @@ class Layer:
         """Inside ``call``: record a state update applied after each training step."""
         shared, expression = update
         if not isinstance(shared, SharedVariable):
-            raise TypeError(f"{self.name}.add_update: the target must be a shared variable. Received: {shared!r}")
+            raise TypeError(
+                f"{self.name}.add_update: the target must be a shared variable. Received: "
+                f"{shared!r}"
+            )
         context = current_call_context()
         if context is not None:
             context.updates.append((shared, expression))
@@ -372,7 +418,9 @@ class Layer:
 
     def weight_regularization_losses(self) -> list[Variable]:
         """One penalty term per regularized weight (own and sublayers')."""
-        return [r.regularizer(r.variable) for r in self._all_records(False) if r.regularizer is not None]
+        return [
+            r.regularizer(r.variable) for r in self._all_records(False) if r.regularizer is not None
+        ]
 
     @property
     def losses(self) -> list[Variable]:
@@ -388,7 +436,8 @@ class Layer:
             if not isinstance(tensor, Variable):
                 raise TypeError(
                     f"layer {self.name!r} ({type(self).__name__}) is called on symbolic tensors "
-                    f"(layers.Input or th.tensor). Received input {i} of type {type(tensor).__name__}"
+                    f"(layers.Input or th.tensor). Received input {i} of type "
+                    f"{type(tensor).__name__}"
                 )
         flat = [self._autocast(t) for t in flat]
         self._maybe_build(flat, is_list)
@@ -477,9 +526,15 @@ def _fresh(output, inputs: list):
 class InputLayer(Layer):
     """The source of a functional graph: it holds one symbolic input tensor."""
 
-    def __init__(self, shape: Sequence[int | None] | None = None, batch_size: int | None = None,
-                 dtype=None, name: str | None = None, batch_shape: Sequence[int | None] | None = None,
-                 **kwargs):
+    def __init__(
+        self,
+        shape: Sequence[int | None] | None = None,
+        batch_size: int | None = None,
+        dtype=None,
+        name: str | None = None,
+        batch_shape: Sequence[int | None] | None = None,
+        **kwargs,
+    ):
         super().__init__(name=name, dtype=dtype, **kwargs)
         if batch_shape is None:
             if shape is None:
@@ -503,18 +558,27 @@ def _checked_batch_shape(batch_shape) -> tuple[int | None, ...]:
     checked = tuple(batch_shape)
     for dim in checked:
         if dim is not None and (not isinstance(dim, (int, np.integer)) or dim < 0):
-            raise ValueError(f"Input shape entries must be ints >= 0 or None. Received: shape={checked[1:]}")
+            raise ValueError(
+                f"Input shape entries must be ints >= 0 or None. Received: shape={checked[1:]}"
+            )
     return tuple(None if d is None else int(d) for d in checked)
 
 
-def Input(shape: Sequence[int | None] | None = None, batch_size: int | None = None, dtype=None,
-          name: str | None = None, batch_shape: Sequence[int | None] | None = None) -> TensorVariable:
+def Input(
+    shape: Sequence[int | None] | None = None,
+    batch_size: int | None = None,
+    dtype=None,
+    name: str | None = None,
+    batch_shape: Sequence[int | None] | None = None,
+) -> TensorVariable:
     """A symbolic model input of ``shape`` (without the batch dimension), as in Keras.
 
     ``layers.Input(shape=(64,))`` is a float32 tensor of static shape
     ``(None, 64)`` whose history points at a new ``InputLayer``.
     """
-    layer = InputLayer(shape=shape, batch_size=batch_size, dtype=dtype, name=name, batch_shape=batch_shape)
+    layer = InputLayer(
+        shape=shape, batch_size=batch_size, dtype=dtype, name=name, batch_shape=batch_shape
+    )
     return layer._inbound_nodes[0].outputs[0]
 
 

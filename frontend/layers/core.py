@@ -33,10 +33,20 @@ def _last_dim(layer: Layer, input_shape) -> int:
 class Dense(Layer):
     """``activation(inputs @ kernel + bias)`` over the last axis of the inputs."""
 
-    def __init__(self, units: int, activation=None, use_bias: bool = True,
-                 kernel_initializer="glorot_uniform", bias_initializer="zeros",
-                 kernel_regularizer=None, bias_regularizer=None, activity_regularizer=None,
-                 kernel_constraint=None, bias_constraint=None, **kwargs):
+    def __init__(
+        self,
+        units: int,
+        activation=None,
+        use_bias: bool = True,
+        kernel_initializer="glorot_uniform",
+        bias_initializer="zeros",
+        kernel_regularizer=None,
+        bias_regularizer=None,
+        activity_regularizer=None,
+        kernel_constraint=None,
+        bias_constraint=None,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.units = _positive_int(units, "units")
         self.activation = activations.get(activation, get_custom_objects())
@@ -51,10 +61,24 @@ class Dense(Layer):
 
     def build(self, input_shape) -> None:
         in_features = _last_dim(self, input_shape)
-        self.kernel = self.add_weight("kernel", (in_features, self.units), self.kernel_initializer,
-                                      self.kernel_regularizer, self.kernel_constraint)
-        self.bias = self.add_weight("bias", (self.units,), self.bias_initializer,
-                                    self.bias_regularizer, self.bias_constraint) if self.use_bias else None
+        self.kernel = self.add_weight(
+            "kernel",
+            (in_features, self.units),
+            self.kernel_initializer,
+            self.kernel_regularizer,
+            self.kernel_constraint,
+        )
+        self.bias = (
+            self.add_weight(
+                "bias",
+                (self.units,),
+                self.bias_initializer,
+                self.bias_regularizer,
+                self.bias_constraint,
+            )
+            if self.use_bias
+            else None
+        )
 
     def call(self, inputs, training=None):
         outputs = th.matmul(inputs, self.kernel)
@@ -113,8 +137,13 @@ class Dropout(Layer):
     ``th.set_seed`` makes runs reproducible).
     """
 
-    def __init__(self, rate: float, noise_shape: Sequence[int | None] | None = None,
-                 seed: int | None = None, **kwargs):
+    def __init__(
+        self,
+        rate: float,
+        noise_shape: Sequence[int | None] | None = None,
+        seed: int | None = None,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         if not 0.0 <= float(rate) < 1.0:
             raise ValueError(f"Dropout rate must be in [0, 1). Received: rate={rate!r}")
@@ -163,7 +192,10 @@ class Flatten(Layer):
         return th.reshape(inputs, (inputs.shape[0], rest))
 
     def compute_output_shape(self, input_shape):
-        return (input_shape[0], _static_product(tuple(input_shape)[1:]) if len(input_shape) > 1 else 1)
+        return (
+            input_shape[0],
+            _static_product(tuple(input_shape)[1:]) if len(input_shape) > 1 else 1,
+        )
 
 
 def _static_product(dims) -> int | None:

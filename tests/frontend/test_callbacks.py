@@ -38,21 +38,28 @@ def test_history_records_every_epoch(rng):
 def test_early_stopping_stops_after_patience_and_restores_best_weights(rng):
     model = _model()
     weights_per_epoch = []
-    record = callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: weights_per_epoch.append(model.get_weights()))
+    record = callbacks.LambdaCallback(
+        on_epoch_end=lambda epoch, logs: weights_per_epoch.append(model.get_weights())
+    )
     stopper = callbacks.EarlyStopping(monitor="score", patience=2, restore_best_weights=True)
     scores = [5.0, 3.0, 4.0, 3.5, 1.0, 0.5]
-    history = model.fit(*_data(rng), epochs=6, verbose=0,
-                        callbacks=[Scripted("score", scores), record, stopper])
+    history = model.fit(
+        *_data(rng), epochs=6, verbose=0, callbacks=[Scripted("score", scores), record, stopper]
+    )
     assert history.epoch == [0, 1, 2, 3] and stopper.stopped_epoch == 3 and stopper.best_epoch == 1
-    for restored, best in zip(model.get_weights(), weights_per_epoch[1]):
+    for restored, best in zip(model.get_weights(), weights_per_epoch[1], strict=True):
         np.testing.assert_array_equal(restored, best)
 
 
 def test_early_stopping_mode_and_min_delta(rng):
     stopper = callbacks.EarlyStopping(monitor="val_accuracy", min_delta=0.1, patience=1)
     model = _model()
-    history = model.fit(*_data(rng), epochs=5, verbose=0,
-                        callbacks=[Scripted("val_accuracy", [0.5, 0.55, 0.58, 0.9, 1.0]), stopper])
+    history = model.fit(
+        *_data(rng),
+        epochs=5,
+        verbose=0,
+        callbacks=[Scripted("val_accuracy", [0.5, 0.55, 0.58, 0.9, 1.0]), stopper],
+    )
     assert stopper.watch.mode == "max" and history.epoch == [0, 1]
     with pytest.raises(ValueError, match="mode must be 'auto', 'min' or 'max'"):
         callbacks.EarlyStopping(mode="up")
@@ -61,9 +68,17 @@ def test_early_stopping_mode_and_min_delta(rng):
 def test_model_checkpoint_saves_only_improvements(rng, tmp_path):
     pattern = str(tmp_path / "ckpt-{epoch:02d}.theanine")
     checkpoint = callbacks.ModelCheckpoint(pattern, monitor="score", save_best_only=True)
-    _model().fit(*_data(rng), epochs=4, verbose=0,
-                 callbacks=[Scripted("score", [3.0, 2.0, 2.5, 1.0]), checkpoint])
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt-01.theanine", "ckpt-02.theanine", "ckpt-04.theanine"]
+    _model().fit(
+        *_data(rng),
+        epochs=4,
+        verbose=0,
+        callbacks=[Scripted("score", [3.0, 2.0, 2.5, 1.0]), checkpoint],
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "ckpt-01.theanine",
+        "ckpt-02.theanine",
+        "ckpt-04.theanine",
+    ]
     restored = models.load_model(tmp_path / "ckpt-04.theanine")
     assert restored.layers[0].kernel.get_value().shape == (2, 1)
 
@@ -71,10 +86,15 @@ def test_model_checkpoint_saves_only_improvements(rng, tmp_path):
 def test_model_checkpoint_weights_only(rng, tmp_path):
     model = _model()
     path = tmp_path / "w.weights"
-    model.fit(*_data(rng), epochs=1, verbose=0, callbacks=[callbacks.ModelCheckpoint(path, save_weights_only=True)])
+    model.fit(
+        *_data(rng),
+        epochs=1,
+        verbose=0,
+        callbacks=[callbacks.ModelCheckpoint(path, save_weights_only=True)],
+    )
     other = _model()
     other.load_weights(path)
-    for a, b in zip(model.get_weights(), other.get_weights()):
+    for a, b in zip(model.get_weights(), other.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
 
 
@@ -82,8 +102,12 @@ def test_reduce_lr_on_plateau(rng):
     model = _model(lr=0.1)
     reduce = callbacks.ReduceLROnPlateau(monitor="score", factor=0.5, patience=2, min_lr=0.02)
     rates = []
-    watch = callbacks.LambdaCallback(on_epoch_end=lambda e, logs: rates.append(model.optimizer.learning_rate))
-    model.fit(*_data(rng), epochs=7, verbose=0, callbacks=[Scripted("score", [1.0] * 7), reduce, watch])
+    watch = callbacks.LambdaCallback(
+        on_epoch_end=lambda e, logs: rates.append(model.optimizer.learning_rate)
+    )
+    model.fit(
+        *_data(rng), epochs=7, verbose=0, callbacks=[Scripted("score", [1.0] * 7), reduce, watch]
+    )
     np.testing.assert_allclose(rates, [0.1, 0.1, 0.05, 0.05, 0.025, 0.025, 0.02], rtol=1e-6)
 
 
@@ -91,23 +115,38 @@ def test_learning_rate_scheduler_sets_the_rate_without_recompiling(rng):
     model = _model(lr=0.1)
     seen = []
     scheduler = callbacks.LearningRateScheduler(lambda epoch, lr: 0.1 / (epoch + 1))
-    watch = callbacks.LambdaCallback(on_epoch_begin=lambda e, logs: seen.append(model.optimizer.learning_rate))
+    watch = callbacks.LambdaCallback(
+        on_epoch_begin=lambda e, logs: seen.append(model.optimizer.learning_rate)
+    )
     model.fit(*_data(rng), epochs=3, verbose=0, callbacks=[scheduler, watch])
     np.testing.assert_allclose(seen, [0.1, 0.05, 0.1 / 3], rtol=1e-6)
     model.optimizer.learning_rate = 0.0
     before = model.get_weights()
     model.fit(*_data(rng), epochs=1, verbose=0)
-    for a, b in zip(before, model.get_weights()):
+    for a, b in zip(before, model.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
 
 
 def test_csv_logger_writes_a_row_per_epoch(rng, tmp_path):
     path = tmp_path / "log.csv"
     x, y = _data(rng)
-    _model().fit(x, y, epochs=2, verbose=0, validation_split=0.25, callbacks=[callbacks.CSVLogger(path)])
-    _model().fit(x, y, epochs=1, verbose=0, validation_split=0.25, callbacks=[callbacks.CSVLogger(path, append=True)])
+    _model().fit(
+        x, y, epochs=2, verbose=0, validation_split=0.25, callbacks=[callbacks.CSVLogger(path)]
+    )
+    _model().fit(
+        x,
+        y,
+        epochs=1,
+        verbose=0,
+        validation_split=0.25,
+        callbacks=[callbacks.CSVLogger(path, append=True)],
+    )
     rows = list(csv.DictReader(open(path)))
-    assert [r["epoch"] for r in rows] == ["0", "1", "0"] and set(rows[0]) == {"epoch", "loss", "val_loss"}
+    assert [r["epoch"] for r in rows] == ["0", "1", "0"] and set(rows[0]) == {
+        "epoch",
+        "loss",
+        "val_loss",
+    }
     assert float(rows[1]["loss"]) > 0
 
 
@@ -115,15 +154,19 @@ def test_terminate_on_nan(rng, capsys):
     model = _model(lr=1e30)
     x, y = _data(rng)
     with np.errstate(all="ignore"):
-        history = model.fit(x * 1e10, y, batch_size=5, epochs=3, verbose=0, callbacks=[callbacks.TerminateOnNaN()])
+        history = model.fit(
+            x * 1e10, y, batch_size=5, epochs=3, verbose=0, callbacks=[callbacks.TerminateOnNaN()]
+        )
     assert history.epoch == [0] and "terminating training" in capsys.readouterr().out
 
 
 def test_lambda_callback_hooks_and_unknown_hook(rng):
     events = []
-    hooks = callbacks.LambdaCallback(on_train_begin=lambda logs: events.append("begin"),
-                                     on_epoch_end=lambda epoch, logs: events.append(epoch),
-                                     on_train_end=lambda logs: events.append("end"))
+    hooks = callbacks.LambdaCallback(
+        on_train_begin=lambda logs: events.append("begin"),
+        on_epoch_end=lambda epoch, logs: events.append(epoch),
+        on_train_end=lambda logs: events.append("end"),
+    )
     _model().fit(*_data(rng), epochs=2, verbose=0, callbacks=[hooks])
     assert events == ["begin", 0, 1, "end"]
     with pytest.raises(TypeError, match=r"unknown hook\(s\) \['on_epoch_finish'\]"):

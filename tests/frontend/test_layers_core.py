@@ -27,7 +27,9 @@ def test_dense_matches_numpy_for_given_weights(rng, use_bias):
     layer.set_weights([kernel, bias] if use_bias else [kernel])
     expected = _relu(x @ kernel + (bias if use_bias else 0))
     np.testing.assert_allclose(_run(layer, x), expected, rtol=1e-12)
-    assert [w.name for w in layer.weights] == (["dense/kernel", "dense/bias"] if use_bias else ["dense/kernel"])
+    assert [w.name for w in layer.weights] == (
+        ["dense/kernel", "dense/bias"] if use_bias else ["dense/kernel"]
+    )
     assert layer.count_params() == 12 + 4 * use_bias
 
 
@@ -52,8 +54,10 @@ def test_dense_gradients_wrt_inputs_and_weights(rng):
     x = rng.normal(size=(2, 4))
     kernel, bias = layer.get_weights()
     th.verify_grad(lambda xv: layer(xv), [x])
-    th.verify_grad(lambda xv, k, b: clone_replace([layer(xv)], {layer.kernel: k, layer.bias: b})[0],
-                   [x, kernel, bias])
+    th.verify_grad(
+        lambda xv, k, b: clone_replace([layer(xv)], {layer.kernel: k, layer.bias: b})[0],
+        [x, kernel, bias],
+    )
 
 
 def test_dense_rejects_bad_units_and_unknown_input_dim():
@@ -64,7 +68,9 @@ def test_dense_rejects_bad_units_and_unknown_input_dim():
 
 
 def test_dense_config_round_trip():
-    layer = layers.Dense(7, activation="softmax", use_bias=False, name="head", kernel_regularizer="l2")
+    layer = layers.Dense(
+        7, activation="softmax", use_bias=False, name="head", kernel_regularizer="l2"
+    )
     clone = layers.Dense.from_config(layer.get_config())
     assert clone.get_config() == layer.get_config()
     assert clone.name == "head" and clone.units == 7 and not clone.use_bias
@@ -132,7 +138,11 @@ def test_input_returns_a_symbolic_tensor_with_history():
     x = layers.Input(shape=(64,), name="pixels")
     assert x.type.shape == (None, 64) and x.dtype == "float32"
     layer, node_index, tensor_index = x._layer_history
-    assert isinstance(layer, layers.InputLayer) and layer.name == "pixels" and (node_index, tensor_index) == (0, 0)
+    assert (
+        isinstance(layer, layers.InputLayer)
+        and layer.name == "pixels"
+        and (node_index, tensor_index) == (0, 0)
+    )
     with pytest.raises(ValueError, match="shape entries must be ints"):
         layers.Input(shape=(-1,))
 

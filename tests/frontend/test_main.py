@@ -13,7 +13,9 @@ def test_digits_data_ships_with_the_package_and_splits_deterministically():
     (x_train, y_train), (x_test, y_test) = datasets.digits.load_data()
     assert x_train.shape == (1438, 64) and x_test.shape == (359, 64)
     assert x_train.dtype == np.float32 and y_train.dtype == np.int64
-    assert x_train.min() == 0.0 and x_train.max() == 1.0 and set(np.unique(y_test)) == set(range(10))
+    assert (
+        x_train.min() == 0.0 and x_train.max() == 1.0 and set(np.unique(y_test)) == set(range(10))
+    )
     (again, _), _ = datasets.digits.load_data()
     np.testing.assert_array_equal(again, x_train)
     (other, _), _ = datasets.digits.load_data(seed=1)
@@ -28,7 +30,9 @@ def test_default_digits_training_reaches_97_percent(tmp_path, capsys):
     text = capsys.readouterr().out
     accuracy = float(text.split("test accuracy: ")[1].split()[0])
     assert accuracy >= 0.97, text
-    assert "Epoch 1/20" in text and "time per epoch: " in text and f"model saved to {output}" in text
+    assert (
+        "Epoch 1/20" in text and "time per epoch: " in text and f"model saved to {output}" in text
+    )
     (_, _), (x_test, y_test) = datasets.digits.load_data()
     restored = models.load_model(output)
     predicted = restored.predict(x_test, verbose=0).argmax(axis=1)
@@ -38,8 +42,20 @@ def test_default_digits_training_reaches_97_percent(tmp_path, capsys):
 def test_python_dash_m_theanine_runs(tmp_path):
     output = tmp_path / "m.theanine"
     result = subprocess.run(
-        [sys.executable, "-m", "theanine", "--epochs", "1", "--output", str(output), "--verbose", "1"],
-        capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "theanine",
+            "--epochs",
+            "1",
+            "--output",
+            str(output),
+            "--verbose",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stderr
     assert "Epoch 1/1" in result.stdout and "[==============================]" in result.stdout

@@ -18,14 +18,16 @@ def _dense(layer, x):
 
 def test_sequential_from_list_and_from_add_compute_the_same(rng):
     th.set_seed(1)
-    a = models.Sequential([layers.Input(shape=(4,)), layers.Dense(3, activation="relu"), layers.Dense(2)])
+    a = models.Sequential(
+        [layers.Input(shape=(4,)), layers.Dense(3, activation="relu"), layers.Dense(2)]
+    )
     th.set_seed(1)
     b = models.Sequential()
     b.add(layers.Input(shape=(4,)))
     b.add(layers.Dense(3, activation="relu"))
     b.add(layers.Dense(2))
     x = rng.normal(size=(5, 4)).astype("float32")
-    for w1, w2 in zip(a.get_weights(), b.get_weights()):
+    for w1, w2 in zip(a.get_weights(), b.get_weights(), strict=True):
         np.testing.assert_array_equal(w1, w2)
     expected = _dense(a.layers[1], _relu(_dense(a.layers[0], x)))
     np.testing.assert_allclose(a.predict(x, verbose=0), expected, rtol=1e-5)
@@ -56,8 +58,12 @@ def test_functional_two_inputs_two_outputs_trains_with_dict_losses(rng):
     label = layers.Dense(2, activation="softmax", name="label")(merged)
     model = models.Model(inputs=[a, b], outputs=[value, label])
     assert isinstance(model, models.Functional) and model.output_names == ["value", "label"]
-    model.compile(optimizers.Adam(0.02), loss={"value": "mse", "label": "sparse_categorical_crossentropy"},
-                  loss_weights={"value": 0.5, "label": 1.0}, metrics={"label": ["accuracy"]})
+    model.compile(
+        optimizers.Adam(0.02),
+        loss={"value": "mse", "label": "sparse_categorical_crossentropy"},
+        loss_weights={"value": 0.5, "label": 1.0},
+        metrics={"label": ["accuracy"]},
+    )
     xa, xb = rng.normal(size=(64, 3)).astype("float32"), rng.normal(size=(64, 2)).astype("float32")
     y_value = (xa.sum(axis=1, keepdims=True) - xb[:, :1]).astype("float32")
     y_label = (xa[:, 0] > 0).astype("int64")
@@ -66,7 +72,9 @@ def test_functional_two_inputs_two_outputs_trains_with_dict_losses(rng):
     after = model.evaluate([xa, xb], [y_value, y_label], verbose=0, return_dict=True)
     assert model.metrics_names == ["loss", "value_loss", "label_loss", "label_accuracy"]
     assert after["loss"] < 0.3 * before[0] and after["label_accuracy"] > 0.9
-    np.testing.assert_allclose(after["loss"], 0.5 * after["value_loss"] + after["label_loss"], rtol=1e-5)
+    np.testing.assert_allclose(
+        after["loss"], 0.5 * after["value_loss"] + after["label_loss"], rtol=1e-5
+    )
     assert set(history.history) == {"loss", "value_loss", "label_loss", "label_accuracy"}
     value_pred, label_pred = model.predict([xa, xb], verbose=0)
     assert value_pred.shape == (64, 1) and label_pred.shape == (64, 2)
@@ -83,7 +91,9 @@ def test_functional_weight_sharing_uses_one_set_of_weights(rng):
 
 
 def test_models_nest_as_layers(rng):
-    inner = models.Sequential([layers.Input(shape=(3,)), layers.Dense(2, activation="relu")], name="inner")
+    inner = models.Sequential(
+        [layers.Input(shape=(3,)), layers.Dense(2, activation="relu")], name="inner"
+    )
     x = layers.Input(shape=(3,))
     outer = models.Model(x, layers.Dense(1)(inner(x)))
     assert outer.layers[1] is inner and len(outer.weights) == 4
@@ -123,18 +133,34 @@ def test_subclassed_model_trains_and_tracks_its_layers(rng):
     history = model.fit(x, y, epochs=25, batch_size=30, verbose=0)
     assert history.history["loss"][-1] < 0.5 * first and history.history["accuracy"][-1] > 0.9
     assert [layer.name for layer in model.layers] == ["dense", "dropout", "dense_1"]
-    assert [w.name for w in model.weights] == ["dense/kernel", "dense/bias", "dense_1/kernel", "dense_1/bias"]
+    assert [w.name for w in model.weights] == [
+        "dense/kernel",
+        "dense/bias",
+        "dense_1/kernel",
+        "dense_1/bias",
+    ]
 
 
 def test_summary_prints_shapes_and_parameter_counts():
-    model = models.Sequential([layers.Input(shape=(64,)), layers.Dense(128, activation="relu"),
-                               layers.Dropout(0.2), layers.Dense(10, activation="softmax")], name="digits")
+    model = models.Sequential(
+        [
+            layers.Input(shape=(64,)),
+            layers.Dense(128, activation="relu"),
+            layers.Dropout(0.2),
+            layers.Dense(10, activation="softmax"),
+        ],
+        name="digits",
+    )
     lines = []
     model.summary(print_fn=lines.append)
     text = lines[0]
     assert 'Model: "digits"' in text
-    assert any(row.split() == ["dense", "(Dense)", "(None,", "128)", "8,320"] for row in text.splitlines())
-    assert any(row.split() == ["dropout", "(Dropout)", "(None,", "128)", "0"] for row in text.splitlines())
+    assert any(
+        row.split() == ["dense", "(Dense)", "(None,", "128)", "8,320"] for row in text.splitlines()
+    )
+    assert any(
+        row.split() == ["dropout", "(Dropout)", "(None,", "128)", "0"] for row in text.splitlines()
+    )
     assert "Total params: 9,610 (37.54 KB)" in text
     assert "Trainable params: 9,610" in text and "Non-trainable params: 0 (0.00 B)" in text
 
@@ -162,6 +188,6 @@ def test_trainable_false_freezes_weights(rng):
     frozen = model.layers[0].get_weights()
     model.compile("sgd", "mse")
     model.fit(rng.normal(size=(16, 3)), rng.normal(size=(16, 1)), epochs=2, verbose=0)
-    for before, after in zip(frozen, model.layers[0].get_weights()):
+    for before, after in zip(frozen, model.layers[0].get_weights(), strict=True):
         np.testing.assert_array_equal(before, after)
     assert len(model.trainable_weights) == 2 and len(model.non_trainable_weights) == 2

@@ -1,4 +1,4 @@
-"""Saving and loading: one safe file, bit-identical predictions, resumable training, clear errors."""
+"""Saving and loading: one safe file, identical predictions, resumable training, clear errors."""
 
 import json
 import os
@@ -18,8 +18,14 @@ def _digits_like(rng, n=64):
 
 def _model(seed=5):
     th.set_seed(seed)
-    model = models.Sequential([layers.Input(shape=(8,)), layers.Dense(16, activation="relu"),
-                               layers.Dropout(0.2), layers.Dense(2, activation="softmax")])
+    model = models.Sequential(
+        [
+            layers.Input(shape=(8,)),
+            layers.Dense(16, activation="relu"),
+            layers.Dropout(0.2),
+            layers.Dense(2, activation="softmax"),
+        ]
+    )
     model.compile(optimizers.Adam(0.01), "sparse_categorical_crossentropy", metrics=["accuracy"])
     return model
 
@@ -49,14 +55,16 @@ def test_resumed_training_equals_uninterrupted_training(rng, tmp_path):
     resumed = models.load_model(path)
     assert resumed.optimizer.get_config() == first_half.optimizer.get_config()
     resumed.fit(x, y, epochs=4, initial_epoch=2, batch_size=16, shuffle=False, verbose=0)
-    for a, b in zip(resumed.get_weights(), uninterrupted.get_weights()):
+    for a, b in zip(resumed.get_weights(), uninterrupted.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
     iterations = resumed.optimizer.iterations.get_value()
     assert iterations == uninterrupted.optimizer.iterations.get_value() == 16
 
 
 def test_functional_multi_output_and_nested_models_round_trip(rng, tmp_path):
-    inner = models.Sequential([layers.Input(shape=(3,)), layers.Dense(4, activation="tanh")], name="inner")
+    inner = models.Sequential(
+        [layers.Input(shape=(3,)), layers.Dense(4, activation="tanh")], name="inner"
+    )
     a, b = layers.Input(shape=(3,), name="a"), layers.Input(shape=(3,), name="b")
     shared = layers.Dense(2, name="shared")
     model = models.Model([a, b], {"left": shared(inner(a)), "right": shared(inner(b))})
@@ -87,7 +95,9 @@ def test_custom_layers_need_custom_objects(rng, tmp_path):
     model.layers[0].set_weights([np.array([1.0, 2.0, 3.0], "float32")])
     path = tmp_path / "custom.theanine"
     model.save(path)
-    with pytest.raises(ValueError, match=rf"cannot load '{path}'.*unknown layer class 'Scale'.*custom_objects"):
+    with pytest.raises(
+        ValueError, match=rf"cannot load '{path}'.*unknown layer class 'Scale'.*custom_objects"
+    ):
         models.load_model(path)
     restored = models.load_model(path, custom_objects={"Scale": Scale})
     x = rng.normal(size=(4, 3)).astype("float32")
@@ -148,15 +158,20 @@ def test_corrupt_files_raise_value_errors_naming_the_file(tmp_path, damage):
         with zipfile.ZipFile(path) as archive:
             info = archive.getinfo("weights/00000.npy")
         start = info.header_offset + 30 + len(info.filename) + 20
-        path.write_bytes(data[:start] + bytes(b ^ 0xFF for b in data[start:start + 16]) + data[start + 16:])
+        path.write_bytes(
+            data[:start] + bytes(b ^ 0xFF for b in data[start : start + 16]) + data[start + 16 :]
+        )
     elif damage == "not_zip":
         path.write_text("hello")
     elif damage == "pickle":
-        _rewrite_member(path, "weights/00000.npy",
-                        lambda _: _npy_bytes(np.array([{"a": 1}], dtype=object)))
+        _rewrite_member(
+            path, "weights/00000.npy", lambda _: _npy_bytes(np.array([{"a": 1}], dtype=object))
+        )
     else:
         with zipfile.ZipFile(path) as archive:
-            members = {n: archive.read(n) for n in archive.namelist() if not n.startswith("weights/")}
+            members = {
+                n: archive.read(n) for n in archive.namelist() if not n.startswith("weights/")
+            }
         with zipfile.ZipFile(path, "w") as archive:
             for n, payload in members.items():
                 archive.writestr(n, payload)
@@ -193,7 +208,7 @@ def test_save_is_atomic_when_writing_fails(tmp_path, monkeypatch):
     assert os.listdir(tmp_path) == ["m.theanine"]
     monkeypatch.undo()
     restored = models.load_model(path)
-    for a, b in zip(restored.get_weights(), original.get_weights()):
+    for a, b in zip(restored.get_weights(), original.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
 
 
@@ -202,7 +217,7 @@ def test_save_and_load_weights(rng, tmp_path):
     path = tmp_path / "w.weights"
     model.save_weights(path)
     other.load_weights(path)
-    for a, b in zip(model.get_weights(), other.get_weights()):
+    for a, b in zip(model.get_weights(), other.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
     small = models.Sequential([layers.Input(shape=(8,)), layers.Dense(3)])
     with pytest.raises(ValueError, match="holds 4 weight arrays but the rebuilt model has 2"):

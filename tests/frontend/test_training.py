@@ -24,7 +24,9 @@ def _regression_data(rng, n=50):
 def test_each_function_is_compiled_once_even_with_a_partial_last_batch(rng, monkeypatch):
     compiled = []
     real = th.function
-    monkeypatch.setattr(training.th, "function", lambda *a, **k: compiled.append(k.get("name")) or real(*a, **k))
+    monkeypatch.setattr(
+        training.th, "function", lambda *a, **k: compiled.append(k.get("name")) or real(*a, **k)
+    )
     model = _linear_model()
     x, y = _regression_data(rng, 50)
     model.fit(x, y, batch_size=16, epochs=3, verbose=0, validation_split=0.2)
@@ -80,7 +82,9 @@ def test_class_weight_scales_the_loss_per_class(rng):
 def test_validation_data_initial_epoch_and_history(rng):
     model = _linear_model()
     x, y = _regression_data(rng)
-    history = model.fit(x, y, validation_data=(x[:10], y[:10]), epochs=5, initial_epoch=2, verbose=0)
+    history = model.fit(
+        x, y, validation_data=(x[:10], y[:10]), epochs=5, initial_epoch=2, verbose=0
+    )
     assert history.epoch == [2, 3, 4]
     assert sorted(history.history) == ["loss", "val_loss"] and len(history.history["val_loss"]) == 3
 
@@ -101,24 +105,34 @@ def test_training_is_reproducible_with_set_seed(rng):
 
     def run():
         th.set_seed(11)
-        model = models.Sequential([layers.Input(shape=(3,)), layers.Dense(8, activation="relu"),
-                                   layers.Dropout(0.3), layers.Dense(1)])
+        model = models.Sequential(
+            [
+                layers.Input(shape=(3,)),
+                layers.Dense(8, activation="relu"),
+                layers.Dropout(0.3),
+                layers.Dense(1),
+            ]
+        )
         model.compile("adam", "mse")
         model.fit(x, y, batch_size=8, epochs=2, verbose=0)
         return model.get_weights()
 
-    for a, b in zip(run(), run()):
+    for a, b in zip(run(), run(), strict=True):
         np.testing.assert_array_equal(a, b)
 
 
 def test_input_errors_name_the_problem(rng):
     model = _linear_model()
-    with pytest.raises(ValueError, match=r"expected shape \(None, 3\), received an array of shape \(4, 2\)"):
+    with pytest.raises(
+        ValueError, match=r"expected shape \(None, 3\), received an array of shape \(4, 2\)"
+    ):
         model.fit(np.zeros((4, 2)), np.zeros((4, 1)), verbose=0)
     with pytest.raises(ValueError, match=r"same number of samples; got \[4, 5\]"):
         model.fit(np.zeros((4, 3)), np.zeros((5, 1)), verbose=0)
     with pytest.raises(RuntimeError, match="must be compiled"):
-        models.Sequential([layers.Input(shape=(3,)), layers.Dense(1)]).fit(np.zeros((2, 3)), np.zeros((2, 1)))
+        models.Sequential([layers.Input(shape=(3,)), layers.Dense(1)]).fit(
+            np.zeros((2, 3)), np.zeros((2, 1))
+        )
     with pytest.raises(ValueError, match=r"positive integer. Received: batch_size=0"):
         model.fit(np.zeros((4, 3)), np.zeros((4, 1)), batch_size=0)
 
@@ -129,7 +143,11 @@ def test_verbose_2_prints_one_line_per_epoch(rng, capsys):
     model.fit(x, y, batch_size=10, epochs=2, verbose=2, validation_split=0.2)
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == "Epoch 1/2" and lines[2] == "Epoch 2/2" and len(lines) == 4
-    assert lines[1].startswith("3/3 - ") and "step - loss: " in lines[1] and " - val_loss: " in lines[1]
+    assert (
+        lines[1].startswith("3/3 - ")
+        and "step - loss: " in lines[1]
+        and " - val_loss: " in lines[1]
+    )
 
 
 def test_progbar_draws_a_keras_style_bar():
@@ -138,7 +156,9 @@ def test_progbar_draws_a_keras_style_bar():
     bar.update(2, {"loss": 0.5})
     bar.update(4, {"loss": 0.25, "accuracy": 1e-5})
     text = stream.getvalue()
-    assert text.startswith("4/4 [========] - ") and text.endswith(" - loss: 0.2500 - accuracy: 1.0000e-05\n")
+    assert text.startswith("4/4 [========] - ") and text.endswith(
+        " - loss: 0.2500 - accuracy: 1.0000e-05\n"
+    )
     assert "ETA" not in text
 
 
@@ -157,7 +177,10 @@ def test_a_callback_can_stop_training_mid_epoch(rng):
     model = _linear_model()
     x, y = _regression_data(rng)
     seen = []
-    stopper = callbacks.LambdaCallback(on_train_batch_end=lambda batch, logs: seen.append(batch) or
-                                       setattr(model, "stop_training", batch == 1))
+    stopper = callbacks.LambdaCallback(
+        on_train_batch_end=lambda batch, logs: (
+            seen.append(batch) or setattr(model, "stop_training", batch == 1)
+        )
+    )
     history = model.fit(x, y, batch_size=10, epochs=3, verbose=0, callbacks=[stopper])
     assert seen == [0, 1] and history.epoch == [0]
