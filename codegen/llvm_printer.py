@@ -2,11 +2,11 @@
 
 Each maximal run of native steps becomes one entry function
 
-    i32 segment_k(i64* meta, i8** data)
+    i32 segment_k(PyTupleObject* buffers)
 
-where ``data[b]`` is buffer b's base pointer and ``meta`` holds, per buffer,
-its shape followed by its strides in elements (offsets fixed by the buffer
-table).  The function returns 0, or 1 + the index of the step whose
+where item b of the tuple is buffer b's ndarray: the function reads data
+pointers, shapes and strides from the arrays themselves (see
+``pyobject_layout``).  It returns 0, or 1 + the index of the step whose
 run-time shape check failed, so the caller can name the node.
 
 Loops are plain scalar loops written so that LLVM's loop vectorizer turns
@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from llvmlite import ir
 
-from theanine.codegen import llvm_scalar
+from theanine.codegen import llvm_scalar, pyobject_layout
 from theanine.codegen.kernel_ir import (
     Access, Arg, Call, DimOf, ElementwiseKernel, Expr, GemmCall, Lit, Program, ReduceKernel, segments,
 )
@@ -28,50 +28,76 @@ from theanine.codegen.llvm_types import (
 )
 
 BLAS_GLOBALS = {"float32": "theanine_sgemm", "float64": "theanine_dgemm"}
-
-
-def meta_layout(program: Program) -> list[int]:
-    """Offset of each buffer's shape in ``meta`` (its strides follow the shape)."""
-    offsets, position = [], 0
-    for buffer in program.buffers:
-        offsets.append(position)
-        position += 2 * len(buffer.shape)
-    return offsets + [position]
+_ITEMSIZE = {"bool": 1, "int8": 1, "uint8": 1, "int16": 2, "uint16": 2, "float16": 2, "int32": 4, "uint32": 4,
+             "float32": 4, "int64": 8, "uint64": 8, "float64": 8}
 
 
 class _Frame:
-    """Per-entry-function state: the builder and cached loads of meta/data."""
+    """Per-entry-function state: the builder, and loads of array fields.
+
+    Fields of the buffer arrays are loaded once, in the function's first
+    block, which dominates every use.
+    """
 
     def __init__(self, printer: LLVMPrinter, function: ir.Function):
         self.printer = printer
-        allocas = function.append_basic_block("allocas")
+        prologue = function.append_basic_block("prologue")
         entry = function.append_basic_block("entry")
-        self._allocas = ir.IRBuilder(allocas)
-        self._jump = self._allocas.branch(entry)
+        self._prologue = ir.IRBuilder(prologue)
+        self._jump = self._prologue.branch(entry)
         self.builder = ir.IRBuilder(entry)
-        self.meta, self.data = function.args
+        (tuple_object,) = function.args
+        self._position_prologue()
+        self.items = self._prologue.bitcast(
+            self._prologue.gep(tuple_object, [ir.Constant(I64, pyobject_layout.TUPLE_ITEMS)]), I8P.as_pointer()
+        )
+        self._fields: dict[tuple, ir.Value] = {}
+
+    def _position_prologue(self) -> ir.IRBuilder:
+        self._prologue.position_before(self._jump)
+        return self._prologue
 
     def alloca(self, ty: ir.Type) -> ir.Value:
         """A stack slot in the first block (never inside a loop, where it would grow the stack)."""
-        self._allocas.position_before(self._jump)
-        return self._allocas.alloca(ty)
+        return self._position_prologue().alloca(ty)
 
-    def meta_at(self, position: int) -> ir.Value:
-        return self.builder.load(self.builder.gep(self.meta, [ir.Constant(I64, position)]))
+    def _field(self, key: tuple, make) -> ir.Value:
+        if key not in self._fields:
+            self._fields[key] = make(self._position_prologue())
+        return self._fields[key]
+
+    def _array(self, buffer: int) -> ir.Value:
+        return self._field(("array", buffer), lambda b: b.load(b.gep(self.items, [ir.Constant(I64, buffer)])))
+
+    def _array_field(self, buffer: int, offset: int, ty: ir.Type) -> ir.Value:
+        def make(b):
+            address = b.gep(self._array(buffer), [ir.Constant(I64, offset)])
+            return b.load(b.bitcast(address, ty.as_pointer()))
+
+        return self._field(("field", buffer, offset), make)
 
     def dim(self, expr) -> ir.Value:
-        if isinstance(expr, DimOf):
-            return self.meta_at(self.printer.offsets[expr.buffer] + expr.axis)
-        return ir.Constant(I64, int(expr))
+        if not isinstance(expr, DimOf):
+            return ir.Constant(I64, int(expr))
+        dims = self._array_field(expr.buffer, pyobject_layout.ARRAY_DIMENSIONS, I64.as_pointer())
+        return self._field(("dim", expr.buffer, expr.axis),
+                           lambda b: b.load(b.gep(dims, [ir.Constant(I64, expr.axis)])))
 
     def stride(self, buffer: int, axis: int) -> ir.Value:
-        ndim = len(self.printer.program.buffers[buffer].shape)
-        return self.meta_at(self.printer.offsets[buffer] + ndim + axis)
+        """Stride of ``axis`` in elements (NumPy keeps bytes)."""
+        strides = self._array_field(buffer, pyobject_layout.ARRAY_STRIDES, I64.as_pointer())
+        itemsize = _ITEMSIZE[self.printer.program.buffers[buffer].dtype]
+
+        def make(b):
+            in_bytes = b.load(b.gep(strides, [ir.Constant(I64, axis)]))
+            return b.sdiv(in_bytes, ir.Constant(I64, itemsize), flags=("exact",))
+
+        return self._field(("stride", buffer, axis), make)
 
     def pointer(self, buffer: int) -> ir.Value:
-        raw = self.builder.load(self.builder.gep(self.data, [ir.Constant(I64, buffer)]))
         dtype = self.printer.program.buffers[buffer].dtype
-        return self.builder.bitcast(raw, memory_type(dtype).as_pointer())
+        raw = self._array_field(buffer, pyobject_layout.ARRAY_DATA, I8P)
+        return self._field(("pointer", buffer), lambda b: b.bitcast(raw, memory_type(dtype).as_pointer()))
 
     def access_strides(self, access: Access) -> list[ir.Value]:
         return [ir.Constant(I64, 0) if a is None else self.stride(access.buffer, a) for a in access.axes]
@@ -113,7 +139,6 @@ class LLVMPrinter:
 
     def __init__(self, program: Program, name: str = "theanine"):
         self.program = program
-        self.offsets = meta_layout(program)
         self.module = ir.Module(name=name)
         self.entry_names: list[str] = []
         self.blas_used: set[str] = set()
@@ -122,10 +147,8 @@ class LLVMPrinter:
                 self.entry_names.append(self._segment(f"segment_{k}", steps))
 
     def _segment(self, name: str, steps: list) -> str:
-        signature = ir.FunctionType(I32, [I64.as_pointer(), I8P.as_pointer()])
+        signature = ir.FunctionType(I32, [I8P])
         function = ir.Function(self.module, signature, name)
-        for arg in function.args:
-            arg.add_attribute("noalias")
         frame = _Frame(self, function)
         for step in steps:
             index = self.program.steps.index(step)

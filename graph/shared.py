@@ -35,7 +35,11 @@ class SharedVariable(TensorVariable):
         return self._value if borrow else self._value.copy()
 
     def set_value(self, value, borrow: bool = False) -> None:
-        """Replace the value after checking dtype and shape against the type."""
+        """Replace the value after checking dtype and shape against the type.
+
+        With ``borrow=True`` an ndarray of exactly the right type is kept
+        without a copy (compiled functions use this for their updates).
+        """
         checked = self.type.filter(value, f"set_value of {self._what()}")
         self._value = checked if borrow and checked is value else np.array(checked, copy=True)
 

@@ -110,6 +110,10 @@ class Function:
         self.optimized_outputs, self.rewrite_report = optimize(self.fgraph_inputs, targets, self.mode)
         self._run = self._compile(self.fgraph_inputs, self.optimized_outputs)
         self._names = {v.name: i for i, v in enumerate(self.inputs) if v.name}
+        self._checkers = [
+            _value_checker(v.type, f"input {i} ({v.label()}) of {self.name}") for i, v in enumerate(self.inputs)
+        ]
+        self._update_checkers = [_value_checker(s.type, f"update of {s.label()} in {self.name}") for s in self.updated]
 
     def _check_missing_inputs(self, targets) -> None:
         known = {id(v) for v in self.inputs}
@@ -136,22 +140,20 @@ class Function:
         missing = [self.inputs[i].label() for i, g in enumerate(given) if not g]
         if missing:
             raise TypeError(f"{self.name} is missing input(s) {missing}")
-        return [
-            var.type.filter(value, f"input {i} ({var.label()}) of {self.name}")
-            for i, (var, value) in enumerate(zip(self.inputs, values))
-        ]
+        return [check(value) for check, value in zip(self._checkers, values)]
 
     def __call__(self, *args, **kwargs):
-        values = self._arguments(args, kwargs)
+        if kwargs or len(args) != len(self._checkers):
+            values = self._arguments(args, kwargs)
+        else:
+            values = [check(value) for check, value in zip(self._checkers, args)]
         state = [s.get_value(borrow=True) for s in self.shared]
         results = self._run(values + state)
         n = len(self.outputs)
         protected = values + state
         outputs = [_unaliased(r, protected) for r in results[:n]]
         new_state = [_unaliased(r, protected + outputs) for r in results[n:]]
-        checked = [
-            s.type.filter(v, f"update of {s.label()} in {self.name}") for s, v in zip(self.updated, new_state)
-        ]
+        checked = [check(v) for check, v in zip(self._update_checkers, new_state)]
         for shared, value in zip(self.updated, checked):
             shared.set_value(value, borrow=True)
         if self.unpack_single:
@@ -163,8 +165,27 @@ class Function:
         return str(self.rewrite_report)
 
 
+def _value_checker(type_, what: str):
+    """A fast check for the common case (an ndarray of exactly the type), else ``type_.filter``."""
+    dtype = np.dtype(type_.dtype)
+    ndim = type_.ndim
+    static = tuple((axis, size) for axis, size in enumerate(type_.shape) if size is not None)
+
+    def check(value):
+        if type(value) is np.ndarray and value.dtype == dtype and value.ndim == ndim:
+            shape = value.shape
+            if all(shape[axis] == size for axis, size in static):
+                return value
+        return type_.filter(value, what)
+
+    return check
+
+
 def _unaliased(value, protected: Sequence[np.ndarray]) -> np.ndarray:
+    """``value``, copied if it shares memory with an input, a shared value or another output."""
     value = np.asarray(value)
+    if value.flags.owndata and not any(value is p for p in protected):
+        return value
     if any(np.may_share_memory(value, p) for p in protected if isinstance(p, np.ndarray)):
         return value.copy()
     return value

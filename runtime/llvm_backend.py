@@ -1,16 +1,17 @@
 """The ``llvm`` backend: lower, print, compile and run a graph natively.
 
-A call fills one table of shapes/strides and one of data pointers, then
-runs the program's segments in order: each native segment is one call into
-the compiled module; each host step runs an op's NumPy ``perform`` (ops
-without a native lowering).  Buffers of native outputs are allocated here,
-from shapes evaluated from the input shapes, so one compiled function
-serves every batch size.
+A call runs the program's segments in order: each native segment is one
+call into the compiled module, which receives the tuple of buffer arrays
+and reads their pointers, shapes and strides itself; each host step runs
+an op's NumPy ``perform`` (ops without a native lowering).  Output and
+temporary buffers are allocated here from shapes evaluated from the input
+shapes, so one compiled function serves every batch size.  Temporaries
+are kept between calls and reused while their shape stays the same, so a
+training loop does not pay for fresh pages on every step.
 """
 
 from __future__ import annotations
 
-import ctypes
 from collections.abc import Sequence
 
 import numpy as np
@@ -19,18 +20,19 @@ from theanine.codegen import llvm_scalar
 from theanine.codegen.kernel_ir import (
     Access, DimOf, GemmCall, HostCall, Program, segments, step_inputs, step_outputs,
 )
-from theanine.codegen.llvm_printer import LLVMPrinter, meta_layout
+from theanine.codegen.llvm_printer import LLVMPrinter
 from theanine.codegen.lower import lower
 from theanine.graph.basic import Variable
 from theanine.graph.evaluate import annotate_error, run_node
-from theanine.runtime.llvm_jit import NativeModule, compile_to_object
+from theanine.runtime.llvm_cache import cached_compile_to_object
+from theanine.runtime.llvm_jit import NativeModule
 
 
 def compile_llvm(inputs: Sequence[Variable], outputs: Sequence[Variable]):
     """Return ``run(values) -> outputs`` executing the graph as native code."""
     program = lower(inputs, outputs, llvm_scalar.supports)
     printer = LLVMPrinter(program)
-    native = NativeModule(compile_to_object(str(printer.module)))
+    native = NativeModule(cached_compile_to_object(str(printer.module)))
     return ProgramRunner(program, native, printer.entry_names).run
 
 
@@ -43,57 +45,67 @@ def _view(array: np.ndarray, access: Access) -> np.ndarray:
     return np.lib.stride_tricks.as_strided(array, shape, strides, writeable=False)
 
 
+def _shape_function(program: Program, buffer: int):
+    """``arrays -> shape`` of ``buffer`` from the shapes of buffers computed before it."""
+    parts = program.buffers[buffer].shape
+    if all(not isinstance(p, DimOf) for p in parts):
+        fixed = tuple(parts)
+        return lambda arrays: fixed
+    return lambda arrays: tuple(arrays[p.buffer].shape[p.axis] if isinstance(p, DimOf) else p for p in parts)
+
+
 class ProgramRunner:
     """Executes a lowered Program with its compiled segments."""
 
     def __init__(self, program: Program, native: NativeModule, entry_names: list[str]):
         self.program = program
         self.native = native
-        self.offsets = meta_layout(program)
+        escaping = {a.buffer for a in program.outputs}
         entries = iter(native.entry(name) for name in entry_names)
-        self.plan = [(kind, steps, next(entries) if kind == "native" else None) for kind, steps in segments(program)]
+        self.plan = []
+        for kind, steps in segments(program):
+            if kind == "host":
+                self.plan.append((kind, steps[0], None))
+                continue
+            allocations = [
+                (b, _shape_function(program, b), np.dtype(program.buffers[b].dtype), b not in escaping)
+                for step in steps for b in step_outputs(step)
+            ]
+            self.plan.append((kind, allocations, next(entries)))
         self.contiguous_needed = {
             access.buffer for step in program.steps if isinstance(step, GemmCall) for access in (step.a, step.b)
         }
-        self.meta = np.zeros(max(self.offsets[-1], 1), dtype=np.int64)
-        self.pointers = (ctypes.c_void_p * max(len(program.buffers), 1))()
+        self.template = [None] * len(program.buffers)
+        for b, value in program.constants.items():
+            self.template[b] = self._usable(b, np.asarray(value))
+        self.temporaries: dict[int, np.ndarray] = {}
 
-    def _shape(self, arrays: list, buffer: int) -> tuple[int, ...]:
-        return tuple(
-            arrays[e.buffer].shape[e.axis] if isinstance(e, DimOf) else e for e in self.program.buffers[buffer].shape
-        )
+    def _usable(self, buffer: int, array: np.ndarray) -> np.ndarray:
+        """``array`` in a form native code can read: element-aligned strides, contiguous for BLAS."""
+        if buffer in self.contiguous_needed or not array.flags.aligned:
+            return np.ascontiguousarray(array)
+        return array
 
-    def _store(self, arrays: list, buffer: int, array: np.ndarray) -> None:
-        itemsize = array.itemsize
-        if buffer in self.contiguous_needed or any(s % itemsize for s in array.strides):
-            array = np.ascontiguousarray(array)
-        arrays[buffer] = array
-
-    def _fill_tables(self, arrays: list) -> None:
-        meta, pointers, offsets = self.meta, self.pointers, self.offsets
-        for b, array in enumerate(arrays):
-            if array is None:
-                continue
-            n = array.ndim
-            meta[offsets[b]:offsets[b] + n] = array.shape
-            meta[offsets[b] + n:offsets[b] + 2 * n] = [s // array.itemsize for s in array.strides]
-            pointers[b] = array.ctypes.data
+    def _allocate(self, buffer: int, shape: tuple, dtype: np.dtype, reusable: bool) -> np.ndarray:
+        if reusable:
+            kept = self.temporaries.get(buffer)
+            if kept is not None and kept.shape == shape:
+                return kept
+            kept = self.temporaries[buffer] = np.empty(shape, dtype)
+            return kept
+        return np.empty(shape, dtype)
 
     def run(self, values: Sequence[np.ndarray]) -> list[np.ndarray]:
-        arrays: list = [None] * len(self.program.buffers)
+        arrays = list(self.template)
         for b, value in zip(self.program.inputs, values):
-            self._store(arrays, b, value)
-        for b, value in self.program.constants.items():
-            self._store(arrays, b, value)
-        for kind, steps, entry in self.plan:
+            arrays[b] = self._usable(b, value)
+        for kind, work, entry in self.plan:
             if kind == "host":
-                self._host(arrays, steps[0])
+                self._host(arrays, work)
                 continue
-            for step in steps:
-                for b in step_outputs(step):
-                    arrays[b] = np.empty(self._shape(arrays, b), dtype=self.program.buffers[b].dtype)
-            self._fill_tables(arrays)
-            status = entry(self.meta.ctypes.data, ctypes.addressof(self.pointers))
+            for b, shape_of, dtype, reusable in work:
+                arrays[b] = self._allocate(b, shape_of(arrays), dtype, reusable)
+            status = entry(tuple(arrays))
             if status:
                 self._raise(arrays, self.program.steps[status - 1])
         return [_view(arrays[a.buffer], a) for a in self.program.outputs]
@@ -101,7 +113,7 @@ class ProgramRunner:
     def _host(self, arrays: list, step: HostCall) -> None:
         views = [_view(arrays[a.buffer], a) for a in step.inputs]
         for b, value in zip(step.outputs, run_node(step.node, views)):
-            self._store(arrays, b, np.asarray(value))
+            arrays[b] = self._usable(b, np.asarray(value))
 
     def _raise(self, arrays: list, step) -> None:
         views = [_view(arrays[a.buffer], a) for a in step_inputs(step)]

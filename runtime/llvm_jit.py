@@ -12,10 +12,30 @@ import ctypes
 import functools
 
 import llvmlite.binding as llvm
+import numpy as np
 
+from theanine.codegen import pyobject_layout
 from theanine.codegen.llvm_printer import BLAS_GLOBALS
 
-ENTRY_SIGNATURE = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p, ctypes.c_void_p)
+ENTRY_SIGNATURE = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.py_object)
+
+
+@functools.cache
+def check_object_layout() -> None:
+    """Fail clearly if this interpreter's tuple/ndarray layout differs from what codegen assumes."""
+    probe = np.arange(6, dtype=np.int64).reshape(2, 3)[:, ::2]
+    holder = (probe,)
+    item = ctypes.c_void_p.from_address(id(holder) + pyobject_layout.TUPLE_ITEMS).value
+    data = ctypes.c_void_p.from_address(item + pyobject_layout.ARRAY_DATA).value
+    dims = ctypes.c_void_p.from_address(item + pyobject_layout.ARRAY_DIMENSIONS).value
+    strides = ctypes.c_void_p.from_address(item + pyobject_layout.ARRAY_STRIDES).value
+    read = (ctypes.c_int64 * 2)
+    if item != id(probe) or data != probe.ctypes.data or tuple(read.from_address(dims)) != probe.shape \
+            or tuple(read.from_address(strides)) != probe.strides:
+        raise RuntimeError(
+            "the llvm backend does not support this Python/NumPy build: its tuple or ndarray memory layout "
+            "differs from the one compiled code reads (see theanine/codegen/pyobject_layout.py)"
+        )
 
 
 def new_target_machine() -> llvm.TargetMachine:
@@ -84,6 +104,7 @@ class NativeModule:
     """Loaded object code; ``entry(name)`` returns a ctypes callable."""
 
     def __init__(self, object_code: bytes):
+        check_object_layout()
         self._engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""), new_target_machine())
         self._object = llvm.ObjectFileRef.from_data(object_code)
         self._engine.add_object_file(self._object)
