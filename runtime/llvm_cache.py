@@ -1,0 +1,195 @@
+"""The on-disk cache of compiled object code.
+
+An entry is the object file that ``llvm_jit.compile_to_object`` emits for
+one LLVM module, stored under ``config.cache_dir`` (a per-user directory;
+the ``THEANINE_CACHE_DIR`` environment variable overrides it, and
+``config.use_cache=False`` bypasses the cache entirely).
+
+The key is derived, never maintained by hand: a SHA-256 over the printed
+LLVM IR (deterministic across processes: it is built from the program,
+with no ids or salted hashes in it), the target (triple, CPU, features),
+the theanine, llvmlite and LLVM versions, and the source of the module that
+optimizes and emits the code (so a changed pass pipeline misses).
+
+An entry file is ``MAGIC``, a 4-byte little-endian header length, a JSON
+header (the key, the payload's length and SHA-256, and the key's parts for
+whoever inspects the directory), then the raw object bytes.  Nothing is
+unpickled: a file that does not verify in full is treated as a miss, and
+the rebuilt object replaces it.  Writers write a temporary file in the same
+directory and ``os.replace`` it onto the entry, so concurrent compiles of
+the same module both succeed and a reader never sees a partial file.
+
+Events are logged on the ``theanine.runtime.llvm_cache`` logger (DEBUG for
+hits, misses and stores, WARNING for corrupt entries and failed writes).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import importlib.metadata
+import json
+import logging
+import os
+import struct
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import llvmlite
+import llvmlite.binding as llvm
+
+from theanine.graph.config import config
+from theanine.runtime import llvm_jit
+
+__all__ = ["ObjectCache", "cache_key", "cached_compile_to_object", "key_parts"]
+
+log = logging.getLogger(__name__)
+
+MAGIC = b"THNOBJ\x00\x01"
+_LENGTH = struct.Struct("<I")
+_SUBDIR = "llvm-objects"
+_SUFFIX = ".obj"
+
+
+@functools.cache
+def _package_version(name: str) -> str:
+    """The installed version of ``name`` ("unknown" when it is not installed as a distribution)."""
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
+
+
+@functools.cache
+def _jit_fingerprint() -> str:
+    """SHA-256 of the source that optimizes and emits object code (its pass pipeline)."""
+    try:
+        return hashlib.sha256(Path(llvm_jit.__file__).read_bytes()).hexdigest()
+    except OSError:
+        return "unknown"
+
+
+@functools.cache
+def _environment_parts() -> tuple[tuple[str, str], ...]:
+    """Everything besides the IR that decides the object code; computed once per process."""
+    return (
+        ("target", llvm_jit.target_description()),
+        ("theanine", _package_version("theanine")),
+        ("llvmlite", llvmlite.__version__),
+        ("llvm", ".".join(map(str, llvm.llvm_version_info))),
+        ("jit", _jit_fingerprint()),
+    )
+
+
+def key_parts(llvm_ir: str) -> dict[str, str]:
+    """The named components of the cache key of ``llvm_ir`` (stored in each entry's header)."""
+    return {"ir": hashlib.sha256(llvm_ir.encode()).hexdigest(), **dict(_environment_parts())}
+
+
+def cache_key(parts: dict[str, str]) -> str:
+    """The hex SHA-256 of ``parts`` in a canonical JSON form."""
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+
+
+def _encode(key: str, parts: dict[str, str], payload: bytes) -> bytes:
+    """An entry file's bytes: magic, header length, JSON header, payload."""
+    header = {
+        "key": key,
+        "size": len(payload),
+        "sha256": hashlib.sha256(payload).hexdigest(),
+        "parts": parts,
+    }
+    encoded = json.dumps(header, sort_keys=True).encode()
+    return MAGIC + _LENGTH.pack(len(encoded)) + encoded + payload
+
+
+def _decode(key: str, data: bytes) -> bytes:
+    """The payload of an entry file; ValueError naming the defect when it does not verify."""
+    if not data.startswith(MAGIC):
+        raise ValueError(f"bad magic: expected {MAGIC!r}. Received: {data[: len(MAGIC)]!r}")
+    start = len(MAGIC) + _LENGTH.size
+    if len(data) < start:
+        raise ValueError(f"truncated header: {len(data)} bytes")
+    (header_length,) = _LENGTH.unpack_from(data, len(MAGIC))
+    try:
+        header = json.loads(data[start : start + header_length])
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ValueError(f"unreadable header ({error})") from None
+    if not isinstance(header, dict) or header.get("key") != key:
+        raise ValueError(f"header is not for key {key}")
+    payload = data[start + header_length :]
+    if len(payload) != header.get("size"):
+        raise ValueError(f"payload is {len(payload)} bytes, header says {header.get('size')}")
+    if hashlib.sha256(payload).hexdigest() != header.get("sha256"):
+        raise ValueError("payload checksum does not match its header")
+    return payload
+
+
+class ObjectCache:
+    """Verified, atomically written object files in ``directory``, one per key."""
+
+    def __init__(self, directory: str | os.PathLike):
+        self.directory = Path(directory) / _SUBDIR
+
+    def path(self, key: str) -> Path:
+        """Where the entry of ``key`` lives."""
+        return self.directory / f"{key}{_SUFFIX}"
+
+    def load(self, key: str) -> bytes | None:
+        """The object bytes stored under ``key``; None on a miss or a corrupt entry."""
+        path = self.path(key)
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            log.debug("miss %s", key)
+            return None
+        except OSError as error:
+            log.warning("cannot read cache entry %s (%s); compiling", path, error)
+            return None
+        try:
+            payload = _decode(key, data)
+        except ValueError as error:
+            log.warning("corrupt cache entry %s (%s); rebuilding it", path, error)
+            return None
+        log.debug("hit %s", key)
+        return payload
+
+    def store(self, key: str, parts: dict[str, str], payload: bytes) -> None:
+        """Write the entry of ``key`` atomically; a failure is logged, never raised."""
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            self._replace(self.path(key), _encode(key, parts, payload))
+        except OSError as error:
+            log.warning("cannot write cache entry for %s in %s (%s)", key, self.directory, error)
+            return
+        log.debug("stored %s (%d bytes)", key, len(payload))
+
+    def _replace(self, path: Path, data: bytes) -> None:
+        """Write ``data`` to a temporary file beside ``path``, then rename it onto ``path``."""
+        descriptor, temporary = tempfile.mkstemp(
+            dir=self.directory, prefix=f".{path.stem}.", suffix=".tmp"
+        )
+        try:
+            with os.fdopen(descriptor, "wb") as file:
+                file.write(data)
+            os.replace(temporary, path)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+
+
+def cached_compile_to_object(llvm_ir: str, compiler: Callable[[str], bytes] | None = None) -> bytes:
+    """``compiler(llvm_ir)`` (default ``llvm_jit.compile_to_object``), through the disk
+    cache unless ``config.use_cache`` is off."""
+    compiler = compiler or llvm_jit.compile_to_object
+    if not config.use_cache:
+        return compiler(llvm_ir)
+    parts = key_parts(llvm_ir)
+    key = cache_key(parts)
+    cache = ObjectCache(config.cache_dir)
+    payload = cache.load(key)
+    if payload is None:
+        payload = compiler(llvm_ir)
+        cache.store(key, parts, payload)
+    return payload
