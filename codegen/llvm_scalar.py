@@ -243,6 +243,12 @@ _register("logical_xor", "b")(_logical(lambda b, x, y: b.xor(x, y)))
 _register("logical_not", "b")(_logical(lambda b, x: b.xor(x, ir.Constant(I1, 1))))
 
 
+_register("bitwise_and", "ib")(lambda b, a, d, o: b.and_(a[0], a[1]))
+_register("bitwise_or", "ib")(lambda b, a, d, o: b.or_(a[0], a[1]))
+_register("bitwise_xor", "ib")(lambda b, a, d, o: b.xor(a[0], a[1]))
+_register("invert", "ib")(lambda b, a, d, o: b.xor(a[0], ir.Constant(a[0].type, -1 if o != "bool" else 1)))
+
+
 @_register("isnan", "fib")
 def _isnan(b, a, d, o):
     if not is_float(d[0]):

@@ -113,7 +113,7 @@ class TensorOperators:
     def __rmatmul__(self, other):
         return _linalg().matmul(other, self)
 
-    # comparisons and logic
+    # comparisons; &, |, ^ and ~ are NumPy's bitwise ops (logical on bools)
     def __lt__(self, other):
         return _math().less(self, other)
 
@@ -127,25 +127,25 @@ class TensorOperators:
         return _math().greater_equal(self, other)
 
     def __invert__(self):
-        return _math().logical_not(self)
+        return _math().invert(self)
 
     def __and__(self, other):
-        return _math().logical_and(self, other)
+        return _math().bitwise_and(self, other)
 
     def __rand__(self, other):
-        return _math().logical_and(other, self)
+        return _math().bitwise_and(other, self)
 
     def __or__(self, other):
-        return _math().logical_or(self, other)
+        return _math().bitwise_or(self, other)
 
     def __ror__(self, other):
-        return _math().logical_or(other, self)
+        return _math().bitwise_or(other, self)
 
     def __xor__(self, other):
-        return _math().logical_xor(self, other)
+        return _math().bitwise_xor(self, other)
 
     def __rxor__(self, other):
-        return _math().logical_xor(other, self)
+        return _math().bitwise_xor(other, self)
 
     # elementwise methods
     def astype(self, dtype):

@@ -38,7 +38,7 @@ __all__ = [
     "sigmoid", "softplus", "relu", "erf", "erfc", "floor", "ceil", "round", "clip", "maximum",
     "minimum", "where", "switch", "equal", "eq", "not_equal", "neq", "less", "lt", "less_equal",
     "le", "greater", "gt", "greater_equal", "ge", "logical_and", "logical_or", "logical_not",
-    "logical_xor", "isnan", "isinf", "cast", "second", "fill", "Cast", "ELEMWISE_OPS",
+    "logical_xor", "isnan", "isinf", "bitwise_and", "bitwise_or", "bitwise_xor", "invert", "cast", "second", "fill", "Cast", "ELEMWISE_OPS",
 ]
 
 ELEMWISE_OPS: dict[str, Elemwise] = {}
@@ -234,6 +234,12 @@ logical_xor = _row("logical_xor", 2, np.logical_xor)
 logical_not = _row("logical_not", 1, np.logical_not)
 isnan = _row("isnan", 1, np.isnan)
 isinf = _row("isinf", 1, np.isinf)
+
+# bitwise: on bools they are the logical operations, as in NumPy (``&``, ``|``, ``^``, ``~``)
+bitwise_and = _row("bitwise_and", 2, np.bitwise_and)
+bitwise_or = _row("bitwise_or", 2, np.bitwise_or)
+bitwise_xor = _row("bitwise_xor", 2, np.bitwise_xor)
+invert = _row("invert", 1, np.invert)
 
 
 class Cast(ScalarOp):

@@ -722,3 +722,16 @@ CASES = (
     + _shape_rows()
     + _int_edge_rows()
 )
+
+_INTS = np.array([[0, 1, -7, 127], [5, -128, 3, 64]], dtype="int8")
+_UINTS = np.array([0, 1, 200, 255], dtype="uint8")
+_BOOLS = np.array([True, False, True, False])
+CASES += [
+    Case("bitwise_and_int8", lambda a, b: a & b, [_INTS, _INTS[::-1]], np.bitwise_and),
+    Case("bitwise_or_uint8", lambda a, b: a | b, [_UINTS, _UINTS[::-1]], np.bitwise_or),
+    Case("bitwise_xor_int8_python_int", lambda a: a ^ 5, [_INTS], lambda a: a ^ 5),
+    Case("invert_int8", lambda a: ~a, [_INTS], np.invert),
+    Case("invert_uint8", lambda a: ~a, [_UINTS], np.invert),
+    Case("invert_bool_is_logical_not", lambda a: ~a, [_BOOLS], np.invert),
+    Case("and_bool_is_logical", lambda a, b: a & b, [_BOOLS, _BOOLS[::-1]], np.logical_and),
+]
