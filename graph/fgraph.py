@@ -56,8 +56,13 @@ def replacement_type_problem(old: TensorType, new: TensorType) -> str | None:
 class FunctionGraph:
     """A graph from ``inputs`` to ``outputs`` with client lists and features."""
 
-    def __init__(self, inputs: Sequence[Variable], outputs: Sequence[Variable],
-                 features: Iterable = (), clone: bool = True):
+    def __init__(
+        self,
+        inputs: Sequence[Variable],
+        outputs: Sequence[Variable],
+        features: Iterable = (),
+        clone: bool = True,
+    ):
         if clone:
             inputs, outputs = clone_graph(list(inputs), list(outputs))
         self.inputs: list[Variable] = list(inputs)
@@ -128,7 +133,11 @@ class FunctionGraph:
         """Nodes computing ``variables`` not yet in the graph, inputs first (stops at known variables)."""
         order: list[Apply] = []
         done: set[Apply] = set()
-        stack = [(v.owner, False) for v in reversed(variables) if v.owner is not None and v not in self.clients]
+        stack = [
+            (v.owner, False)
+            for v in reversed(variables)
+            if v.owner is not None and v not in self.clients
+        ]
         while stack:
             node, expanded = stack.pop()
             if node in done:
@@ -203,8 +212,10 @@ class FunctionGraph:
         if old is new:
             return
         if new.owner is not None or new.type != old.type:
-            raise TypeError(f"{reason}: input {old.label()} of type {old.type} cannot become {new.label()} "
-                            f"of type {new.type} (inputs are replaced by free variables of the same type)")
+            raise TypeError(
+                f"{reason}: input {old.label()} of type {old.type} cannot become {new.label()} "
+                f"of type {new.type} (inputs are replaced by free variables of the same type)"
+            )
         self.inputs[index] = new
         self._input_set = set(self.inputs)
         readers = self.clients.pop(old)
@@ -225,7 +236,9 @@ class FunctionGraph:
         if var is new:
             return
         if var not in self.clients:
-            raise InconsistencyError(f"{reason}: {var.label()} is not a variable of this FunctionGraph")
+            raise InconsistencyError(
+                f"{reason}: {var.label()} is not a variable of this FunctionGraph"
+            )
         problem = replacement_type_problem(var.type, new.type)
         if problem:
             raise TypeError(
@@ -235,7 +248,9 @@ class FunctionGraph:
         new_nodes = self._import_outputs_of([new], reason)
         if any(var is inp for node in new_nodes for inp in node.inputs):
             self._prune_new(new_nodes, reason)
-            raise InconsistencyError(f"rewrite {reason!r}: the replacement of {var.label()} reads it (a cycle)")
+            raise InconsistencyError(
+                f"rewrite {reason!r}: the replacement of {var.label()} reads it (a cycle)"
+            )
         for node, index in list(self.clients[var]):
             self.change_input(node, index, new, reason)
 
@@ -244,7 +259,9 @@ class FunctionGraph:
             for out in node.outputs:
                 self._prune_if_unused(out, reason)
 
-    def replace_all(self, pairs: Iterable[tuple[Variable, Variable]], reason: str = "replace") -> None:
+    def replace_all(
+        self, pairs: Iterable[tuple[Variable, Variable]], reason: str = "replace"
+    ) -> None:
         """``replace`` for each ``(var, new)`` pair, in order."""
         for var, new in pairs:
             self.replace(var, new, reason)
@@ -282,14 +299,18 @@ class FunctionGraph:
         if set(order) != set(self.apply_nodes):
             unreachable = [n for n in self.apply_nodes if n not in set(order)]
             missing = [n for n in order if n not in self.apply_nodes]
-            raise InconsistencyError(f"nodes not reachable from the outputs: {unreachable}; not imported: {missing}")
+            raise InconsistencyError(
+                f"nodes not reachable from the outputs: {unreachable}; not imported: {missing}"
+            )
         expected: dict[Variable, list] = {v: [] for v in self.inputs}
         for node in order:
             for index, var in enumerate(node.inputs):
                 expected.setdefault(var, []).append((node, index))
             for out in node.outputs:
                 if out.owner is not node:
-                    raise InconsistencyError(f"{out.label()} is an output of {node} but its owner is {out.owner}")
+                    raise InconsistencyError(
+                        f"{out.label()} is an output of {node} but its owner is {out.owner}"
+                    )
                 expected.setdefault(out, [])
         for index, var in enumerate(self.outputs):
             expected.setdefault(var, []).append((OUTPUT, index))
@@ -301,12 +322,22 @@ class FunctionGraph:
         if set(expected) != set(self.clients):
             extra = [v for v in self.clients if v not in expected]
             missing = [v for v in expected if v not in self.clients]
-            raise InconsistencyError(f"client table has stale variables {extra} and lacks {missing}")
+            raise InconsistencyError(
+                f"client table has stale variables {extra} and lacks {missing}"
+            )
         for var, clients in expected.items():
             if sorted(map(_client_key, clients)) != sorted(map(_client_key, self.clients[var])):
-                raise InconsistencyError(f"clients of {var.label()} are {self.clients[var]}, expected {clients}")
-            if var.owner is None and not isinstance(var, (Constant, SharedVariable)) and not self._is_input(var):
-                raise InconsistencyError(f"free variable {var.label()} is not an input of the FunctionGraph")
+                raise InconsistencyError(
+                    f"clients of {var.label()} are {self.clients[var]}, expected {clients}"
+                )
+            if (
+                var.owner is None
+                and not isinstance(var, (Constant, SharedVariable))
+                and not self._is_input(var)
+            ):
+                raise InconsistencyError(
+                    f"free variable {var.label()} is not an input of the FunctionGraph"
+                )
 
 
 def _client_key(client: tuple) -> tuple:

@@ -42,8 +42,13 @@ class Composite(ScalarOp):
         self.nodes = apply_nodes(self.outputs, stop=self.inputs)
         _check_inner_graph(self.inputs, self.outputs, self.nodes)
         self.signature = _signature(self.inputs, self.outputs, self.nodes)
-        super().__init__(_describe(self.inputs, self.outputs, self.nodes), len(self.inputs), self._evaluate,
-                         self._gradient, nout=len(self.outputs))
+        super().__init__(
+            _describe(self.inputs, self.outputs, self.nodes),
+            len(self.inputs),
+            self._evaluate,
+            self._gradient,
+            nout=len(self.outputs),
+        )
 
     def inner_graphs(self) -> list[tuple[list[Variable], list[Variable]]]:
         return [(self.inputs, self.outputs)]
@@ -51,7 +56,9 @@ class Composite(ScalarOp):
     def output_dtypes(self, input_dtypes: Sequence[str]) -> list[str]:
         expected = [v.dtype for v in self.inputs]
         if list(input_dtypes) != expected:
-            raise TypeError(f"{self.name} takes inputs of dtypes {expected}. Received: {list(input_dtypes)}")
+            raise TypeError(
+                f"{self.name} takes inputs of dtypes {expected}. Received: {list(input_dtypes)}"
+            )
         return [v.dtype for v in self.outputs]
 
     def map_inner(self, args: Sequence, constant: Callable, apply: Callable) -> list:
@@ -67,7 +74,11 @@ class Composite(ScalarOp):
             return values[var]
 
         for node in self.nodes:
-            results = apply(node.op.scalar_op, [value_of(v) for v in node.inputs], [o.dtype for o in node.outputs])
+            results = apply(
+                node.op.scalar_op,
+                [value_of(v) for v in node.inputs],
+                [o.dtype for o in node.outputs],
+            )
             values.update(zip(node.outputs, results))
         return [value_of(v) for v in self.outputs]
 
@@ -99,23 +110,33 @@ def _numpy_apply(scalar_op: ScalarOp, args: Sequence, out_dtypes: Sequence[str])
     return [np.asarray(r, dtype=d) for r, d in zip(results, out_dtypes)]
 
 
-def _check_inner_graph(inputs: Sequence[Variable], outputs: Sequence[Variable], nodes: Sequence[Apply]) -> None:
+def _check_inner_graph(
+    inputs: Sequence[Variable], outputs: Sequence[Variable], nodes: Sequence[Apply]
+) -> None:
     for var in list(inputs) + list(outputs):
         if var.ndim != 0:
-            raise TypeError(f"Composite: inner inputs and outputs must be rank 0. Received: {var.label()} of type {var.type}")
+            raise TypeError(
+                f"Composite: inner inputs and outputs must be rank 0. Received: {var.label()} of type {var.type}"
+            )
     for var in inputs:
         if var.owner is not None:
             raise TypeError(f"Composite: inner input {var.label()} must be a free variable")
     known = set(inputs)
     for node in nodes:
         if not isinstance(node.op, Elemwise):
-            raise TypeError(f"Composite: the inner graph may only hold Elemwise nodes. Received: {node}")
+            raise TypeError(
+                f"Composite: the inner graph may only hold Elemwise nodes. Received: {node}"
+            )
         for var in node.inputs:
             if var.owner is None and var not in known and not isinstance(var, Constant):
-                raise TypeError(f"Composite: the inner graph reads {var.label()}, which is not one of its inputs")
+                raise TypeError(
+                    f"Composite: the inner graph reads {var.label()}, which is not one of its inputs"
+                )
 
 
-def _signature(inputs: Sequence[Variable], outputs: Sequence[Variable], nodes: Sequence[Apply]) -> tuple:
+def _signature(
+    inputs: Sequence[Variable], outputs: Sequence[Variable], nodes: Sequence[Apply]
+) -> tuple:
     """The inner graph's structure as a hashable value: dtypes, ops, wiring, constants."""
     keys: dict[Variable, tuple] = {v: ("input", i) for i, v in enumerate(inputs)}
 
@@ -132,7 +153,9 @@ def _signature(inputs: Sequence[Variable], outputs: Sequence[Variable], nodes: S
     return (tuple(v.dtype for v in inputs), tuple(body), tuple(key(v) for v in outputs))
 
 
-def _describe(inputs: Sequence[Variable], outputs: Sequence[Variable], nodes: Sequence[Apply]) -> str:
+def _describe(
+    inputs: Sequence[Variable], outputs: Sequence[Variable], nodes: Sequence[Apply]
+) -> str:
     """``Composite{add(mul(i0, i1), 2.0)}``; long bodies are summarized by their node count."""
     text: dict[Variable, str] = {v: f"i{i}" for i, v in enumerate(inputs)}
 
@@ -142,7 +165,9 @@ def _describe(inputs: Sequence[Variable], outputs: Sequence[Variable], nodes: Se
         return text[var]
 
     for node in nodes:
-        call = f"{node.op.scalar_op.name}({', '.join(show(v) for v in node.inputs)})"[: _NAME_LIMIT + 1]
+        call = f"{node.op.scalar_op.name}({', '.join(show(v) for v in node.inputs)})"[
+            : _NAME_LIMIT + 1
+        ]
         for i, out in enumerate(node.outputs):
             text[out] = call if len(node.outputs) == 1 else f"{call}[{i}]"
     body = ", ".join(show(v) for v in outputs)

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from theanine.graph.basic import Constant, Variable, graph_inputs
 from theanine.graph.fgraph import FunctionGraph
 from theanine.graph.rewriting import canonicalize, fusion, shapes, stabilize  # noqa: F401  (registration)
-from theanine.graph.rewriting.db import MODES, register, rewrite_db, run_phases
+from theanine.graph.rewriting.db import MODES, run_phases
 from theanine.graph.rewriting.drivers import RewriteCycleError
 from theanine.graph.rewriting.report import RewriteReport
 from theanine.graph.rewriting.rewriters import NodeRewriter, PatternRewriter, node_rewriter
@@ -22,8 +22,14 @@ from theanine.graph.shared import SharedVariable
 from theanine.graph.tensor import as_tensor_variable
 
 __all__ = [
-    "rewrite", "explain", "node_rewriter", "PatternRewriter", "NodeRewriter", "RewriteReport",
-    "RewriteCycleError", "FunctionGraph",
+    "rewrite",
+    "explain",
+    "node_rewriter",
+    "PatternRewriter",
+    "NodeRewriter",
+    "RewriteReport",
+    "RewriteCycleError",
+    "FunctionGraph",
 ]
 
 

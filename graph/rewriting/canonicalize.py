@@ -144,7 +144,11 @@ def sub_self(node: Apply):
 def double_negation(node: Apply):
     """``-(-x) -> x`` (exact: negation only flips the sign bit, or wraps for ints)."""
     (inner,) = node.inputs
-    if inner.owner is not None and inner.owner.op == NEG and same_type(node.outputs[0], inner.owner.inputs[0]):
+    if (
+        inner.owner is not None
+        and inner.owner.op == NEG
+        and same_type(node.outputs[0], inner.owner.inputs[0])
+    ):
         return [inner.owner.inputs[0]]
     return None
 

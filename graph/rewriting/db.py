@@ -25,8 +25,15 @@ from theanine.graph.rewriting.drivers import EquilibriumRewriter, merge
 from theanine.graph.rewriting.report import PhaseReport, RewriteReport
 from theanine.graph.rewriting.rewriters import NodeRewriter
 
-__all__ = ["RewriteDatabase", "rewrite_db", "register", "register_graph_rewriter", "PHASES", "MODES",
-           "run_phases"]
+__all__ = [
+    "RewriteDatabase",
+    "rewrite_db",
+    "register",
+    "register_graph_rewriter",
+    "PHASES",
+    "MODES",
+    "run_phases",
+]
 
 PHASES = ("merge", "canonicalize", "stabilize", "specialize", "fusion", "inplace")
 MODES: dict[str, tuple[str, ...]] = {
@@ -34,7 +41,10 @@ MODES: dict[str, tuple[str, ...]] = {
     "fast_compile": ("merge", "canonicalize"),
     "none": (),
 }
-PHASE_COMPANIONS: dict[str, tuple[str, ...]] = {"stabilize": ("canonicalize",), "specialize": ("canonicalize",)}
+PHASE_COMPANIONS: dict[str, tuple[str, ...]] = {
+    "stabilize": ("canonicalize",),
+    "specialize": ("canonicalize",),
+}
 """Tags whose node rewriters also run inside a phase, to tidy what its rewrites build."""
 
 GraphRewriter = Callable[[FunctionGraph, PhaseReport], None]
@@ -53,7 +63,9 @@ class RewriteDatabase:
         if name in names:
             raise ValueError(f"a rewrite named {name!r} is already registered")
         if not any(tag in PHASES for tag in tags):
-            raise ValueError(f"rewrite {name!r}: tags {tags} name no phase; expected one of {PHASES}")
+            raise ValueError(
+                f"rewrite {name!r}: tags {tags} name no phase; expected one of {PHASES}"
+            )
         self.entries.append((rewriter, frozenset(tags)))
         return rewriter
 
@@ -64,7 +76,11 @@ class RewriteDatabase:
         return [r for r, tags in self.entries if tag in tags and not isinstance(r, NodeRewriter)]
 
     def names(self, tag: str) -> list[str]:
-        return [getattr(r, "name", getattr(r, "__name__", "?")) for r, tags in self.entries if tag in tags]
+        return [
+            getattr(r, "name", getattr(r, "__name__", "?"))
+            for r, tags in self.entries
+            if tag in tags
+        ]
 
 
 rewrite_db = RewriteDatabase()
@@ -83,8 +99,13 @@ def register(*tags: str, db: RewriteDatabase | None = None):
 register_graph_rewriter = register
 
 
-def run_phases(fgraph: FunctionGraph, phases: Sequence[str], report: RewriteReport,
-               db: RewriteDatabase | None = None, verify: bool = False) -> None:
+def run_phases(
+    fgraph: FunctionGraph,
+    phases: Sequence[str],
+    report: RewriteReport,
+    db: RewriteDatabase | None = None,
+    verify: bool = False,
+) -> None:
     """Run ``phases`` in order on ``fgraph``, appending one PhaseReport per phase.
 
     ``verify=True`` (tests) runs ``fgraph.check_integrity()`` after every phase.

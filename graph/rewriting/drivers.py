@@ -73,14 +73,19 @@ class EquilibriumRewriter:
         finally:
             fgraph.remove_feature(work)
 
-    def _rewrite_node(self, fgraph: FunctionGraph, node: Apply, report: PhaseReport, recent: deque) -> bool:
+    def _rewrite_node(
+        self, fgraph: FunctionGraph, node: Apply, report: PhaseReport, recent: deque
+    ) -> bool:
         """Try each rewriter tracking the node's op; apply the first that fires."""
         for rewriter in self.index.for_op(node.op):
             replacements = rewriter.transform(node)
             if replacements is None:
                 continue
-            pairs = [(old, new) for old, new in zip(node.outputs, replacements)
-                     if new is not None and new is not old]
+            pairs = [
+                (old, new)
+                for old, new in zip(node.outputs, replacements)
+                if new is not None and new is not old
+            ]
             if not pairs:
                 continue
             fgraph.replace_all(pairs, reason=rewriter.name)

@@ -33,7 +33,9 @@ def _fusable(node: Apply) -> bool:
 def _same_run_time_shape(a: tuple, b: tuple) -> bool:
     """Static shapes that must be equal at run time: None never broadcasts, so a None facing
     a known size (other than a broadcasting 1) is that size."""
-    return len(a) == len(b) and all(x == y or (None in (x, y) and 1 not in (x, y)) for x, y in zip(a, b))
+    return len(a) == len(b) and all(
+        x == y or (None in (x, y) and 1 not in (x, y)) for x, y in zip(a, b)
+    )
 
 
 class _Group:
@@ -91,7 +93,9 @@ def _inlined(var: Variable) -> bool:
 def _group_outputs(fgraph: FunctionGraph, members: list[Apply]) -> list[Variable]:
     member_set = set(members)
     return [
-        out for node in members for out in node.outputs
+        out
+        for node in members
+        for out in node.outputs
         if any(reader == OUTPUT or reader not in member_set for reader, _ in fgraph.clients[out])
     ]
 
@@ -104,7 +108,9 @@ def _inner_graph(members: list[Apply], outer: list[Variable], outputs: list[Vari
         args = [inner[v] if v in inner else Constant(v.data.reshape(())) for v in node.inputs]
         scalar_op = node.op.scalar_op
         if isinstance(scalar_op, Composite):
-            results = clone_replace(scalar_op.outputs, dict(zip(scalar_op.inputs, args)), strict=False)
+            results = clone_replace(
+                scalar_op.outputs, dict(zip(scalar_op.inputs, args)), strict=False
+            )
         else:
             new_node = Elemwise(scalar_op).make_node(*args)
             results = new_node.outputs

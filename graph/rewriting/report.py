@@ -26,8 +26,10 @@ class PhaseReport:
         self.fired[rewrite] = self.fired.get(rewrite, 0) + times
 
     def lines(self) -> list[str]:
-        head = (f"{self.name}: {self.nodes_before} -> {self.nodes_after} nodes "
-                f"({self.seconds * 1000:.1f} ms)")
+        head = (
+            f"{self.name}: {self.nodes_before} -> {self.nodes_after} nodes "
+            f"({self.seconds * 1000:.1f} ms)"
+        )
         width = max((len(name) for name in self.fired), default=0)
         return [head] + [f"    {name:<{width}}  x{count}" for name, count in self.fired.items()]
 
@@ -61,7 +63,9 @@ class RewriteReport:
         if not self.phases:
             return f"Rewrites (mode={self.mode!r}): none run"
         first, last = self.phases[0].nodes_before, self.phases[-1].nodes_after
-        lines = [f"Rewrites (mode={self.mode!r}): {first} -> {last} nodes in {self.seconds * 1000:.1f} ms"]
+        lines = [
+            f"Rewrites (mode={self.mode!r}): {first} -> {last} nodes in {self.seconds * 1000:.1f} ms"
+        ]
         for phase in self.phases:
             lines.extend("  " + line for line in phase.lines())
         return "\n".join(lines)

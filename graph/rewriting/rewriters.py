@@ -32,16 +32,28 @@ from theanine.graph.rewriting.utils import uniform_constant
 
 __all__ = ["NodeRewriter", "node_rewriter", "PatternRewriter", "RewriterIndex", "COMMUTATIVE"]
 
-COMMUTATIVE = frozenset({
-    "add", "multiply", "maximum", "minimum", "equal", "not_equal", "logical_and", "logical_or", "logical_xor",
-})
+COMMUTATIVE = frozenset(
+    {
+        "add",
+        "multiply",
+        "maximum",
+        "minimum",
+        "equal",
+        "not_equal",
+        "logical_and",
+        "logical_or",
+        "logical_xor",
+    }
+)
 """Names of the two-input scalar ops whose operands patterns may match in either order."""
 
 
 class NodeRewriter:
     """A named rewrite of one node; see the module docstring for the contract."""
 
-    def __init__(self, fn: Callable[[Apply], Any], tracks: Iterable | None, name: str | None = None):
+    def __init__(
+        self, fn: Callable[[Apply], Any], tracks: Iterable | None, name: str | None = None
+    ):
         self.fn = fn
         self.name = name or fn.__name__
         self.tracks = None if tracks is None else tuple(tracks)
@@ -66,7 +78,9 @@ class NodeRewriter:
         return result
 
 
-def node_rewriter(tracks: Iterable | None, name: str | None = None) -> Callable[[Callable], NodeRewriter]:
+def node_rewriter(
+    tracks: Iterable | None, name: str | None = None
+) -> Callable[[Callable], NodeRewriter]:
     """Decorator: ``@node_rewriter([ELEMWISE_OPS["mul"]])`` turns ``fn(node)`` into a NodeRewriter."""
 
     def wrap(fn: Callable) -> NodeRewriter:
@@ -96,7 +110,11 @@ class RewriterIndex:
     def for_op(self, op: Op) -> list[NodeRewriter]:
         found = self._memo.get(op)
         if found is None:
-            found = [r for r in self.rewriters if r.tracks is None or any(op_matches(s, op) for s in r.tracks)]
+            found = [
+                r
+                for r in self.rewriters
+                if r.tracks is None or any(op_matches(s, op) for s in r.tracks)
+            ]
             self._memo[op] = found
         return found
 
@@ -113,7 +131,9 @@ def _constant_equals(var: Variable, value) -> bool:
     return found is not None and bool(found == value)
 
 
-def match_pattern(pattern, var: Variable, bindings: dict[str, Variable]) -> dict[str, Variable] | None:
+def match_pattern(
+    pattern, var: Variable, bindings: dict[str, Variable]
+) -> dict[str, Variable] | None:
     """Bindings extended so that ``var`` matches ``pattern``, or None.
 
     A pattern is a name (binds any variable; a repeated name must bind the

@@ -69,7 +69,11 @@ def shape_entry(node: Apply):
     vector = node.inputs[0]
     if len(node.inputs) != 1 or vector.owner is None or not isinstance(vector.owner.op, Shape):
         return None
-    if len(node.op.index) != 1 or node.op.index[0][0] != "int" or not isinstance(node.op.index[0][1], int):
+    if (
+        len(node.op.index) != 1
+        or node.op.index[0][0] != "int"
+        or not isinstance(node.op.index[0][1], int)
+    ):
         return None
     (x,) = vector.owner.inputs
     i = node.op.index[0][1] % x.ndim
@@ -84,7 +88,11 @@ def useless_reshape(node: Apply):
     out = node.outputs[0]
     if not same_type(out, x):
         return None
-    from_own_shape = target.owner is not None and isinstance(target.owner.op, Shape) and target.owner.inputs[0] is x
+    from_own_shape = (
+        target.owner is not None
+        and isinstance(target.owner.op, Shape)
+        and target.owner.inputs[0] is x
+    )
     if from_own_shape or None not in x.type.shape:
         return [x]
     return None

@@ -11,8 +11,8 @@ from theanine.graph.basic import Apply
 from theanine.graph.ops.math import softplus
 from theanine.graph.ops.nnet import LogSoftmax, Softmax
 from theanine.graph.ops.reduce import Reduce, logsumexp
-from theanine.graph.rewriting.db import register
 from theanine.graph.ops.shape import DimShuffle
+from theanine.graph.rewriting.db import register
 from theanine.graph.rewriting.rewriters import PatternRewriter, match_pattern, node_rewriter
 from theanine.graph.rewriting.utils import elemwise_op, same_type
 
@@ -23,7 +23,9 @@ SIGMOID, LOG1P, EXPM1 = (elemwise_op(n) for n in ("sigmoid", "log1p", "expm1"))
 MUL, DIV = elemwise_op("multiply"), elemwise_op("true_divide")
 
 _SOFTMAX_OF_LOG_GRAD = (
-    MUL, (SUB, (DIV, "g", "sm"), (DimShuffle, (Reduce, (MUL, (DIV, "g", "sm"), "sm")))), "sm",
+    MUL,
+    (SUB, (DIV, "g", "sm"), (DimShuffle, (Reduce, (MUL, (DIV, "g", "sm"), "sm")))),
+    "sm",
 )
 
 
@@ -75,24 +77,42 @@ def log_softmax_grad(node: Apply):
     difference = next(v for v in node.inputs if v.owner is not None and v.owner.op == SUB)
     kept_dims = difference.owner.inputs[1]
     reduce_op = kept_dims.owner.inputs[0].owner.op
-    if reduce_op.kind != "sum" or reduce_op.axes != (sm.owner.op.axis,) or reduce_op.dtype is not None:
+    if (
+        reduce_op.kind != "sum"
+        or reduce_op.axes != (sm.owner.op.axis,)
+        or reduce_op.dtype is not None
+    ):
         return None
     new = g - sm * DimShuffle(kept_dims.owner.op.pattern)(Reduce("sum", reduce_op.axes)(g))
     return [new] if same_type(node.outputs[0], new) else None
 
 
-log_sigmoid = register("stabilize")(PatternRewriter(
-    (LOG, (SIGMOID, "x")), lambda b: -softplus(-b["x"]), name="log_sigmoid",
-))
+log_sigmoid = register("stabilize")(
+    PatternRewriter(
+        (LOG, (SIGMOID, "x")),
+        lambda b: -softplus(-b["x"]),
+        name="log_sigmoid",
+    )
+)
 log_sigmoid.__doc__ = "``log(sigmoid(x)) -> -softplus(-x)``: finite for x down to -1e4 and beyond."
 
-log_one_minus_sigmoid = register("stabilize")(PatternRewriter(
-    (LOG, (SUB, 1, (SIGMOID, "x"))), lambda b: -softplus(b["x"]), name="log_one_minus_sigmoid",
-))
-log_one_minus_sigmoid.__doc__ = "``log(1 - sigmoid(x)) -> -softplus(x)``: finite for large positive x."
+log_one_minus_sigmoid = register("stabilize")(
+    PatternRewriter(
+        (LOG, (SUB, 1, (SIGMOID, "x"))),
+        lambda b: -softplus(b["x"]),
+        name="log_one_minus_sigmoid",
+    )
+)
+log_one_minus_sigmoid.__doc__ = (
+    "``log(1 - sigmoid(x)) -> -softplus(x)``: finite for large positive x."
+)
 
-log_one_plus = register("stabilize")(PatternRewriter((LOG, (ADD, 1, "x")), (LOG1P, "x"), name="log1p"))
+log_one_plus = register("stabilize")(
+    PatternRewriter((LOG, (ADD, 1, "x")), (LOG1P, "x"), name="log1p")
+)
 log_one_plus.__doc__ = "``log(1 + x) -> log1p(x)``: accurate for |x| far below the float epsilon."
 
-exp_minus_one = register("stabilize")(PatternRewriter((SUB, (EXP, "x"), 1), (EXPM1, "x"), name="expm1"))
+exp_minus_one = register("stabilize")(
+    PatternRewriter((SUB, (EXP, "x"), 1), (EXPM1, "x"), name="expm1")
+)
 exp_minus_one.__doc__ = "``exp(x) - 1 -> expm1(x)``: accurate for tiny x, where exp(x) rounds to 1."

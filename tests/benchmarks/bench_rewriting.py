@@ -42,7 +42,9 @@ def main(repeats: int = 5) -> None:
         _, report = optimize(inputs, outputs, "fast_run")
         best = min(best, time.perf_counter() - start)
     print(report)
-    print(f"\noptimize(fast_run) of the MLP training graph: best of {repeats}: {best * 1000:.1f} ms")
+    print(
+        f"\noptimize(fast_run) of the MLP training graph: best of {repeats}: {best * 1000:.1f} ms"
+    )
 
 
 if __name__ == "__main__":

@@ -49,14 +49,17 @@ def test_constant_folding_leaves_run_time_errors_at_run_time(optimized):
     assert opt.fired("constant_folding") == 1
 
 
-@pytest.mark.parametrize("build, rewrite", [
-    (lambda x: x * 1.0, "mul_by_one"),
-    (lambda x: 1.0 * x, "mul_by_one"),
-    (lambda x: x + 0.0, "add_zero"),
-    (lambda x: 0.0 + x, "add_zero"),
-    (lambda x: x - 0.0, "add_zero"),
-    (lambda x: -(-x), "double_negation"),
-])
+@pytest.mark.parametrize(
+    "build, rewrite",
+    [
+        (lambda x: x * 1.0, "mul_by_one"),
+        (lambda x: 1.0 * x, "mul_by_one"),
+        (lambda x: x + 0.0, "add_zero"),
+        (lambda x: 0.0 + x, "add_zero"),
+        (lambda x: x - 0.0, "add_zero"),
+        (lambda x: -(-x), "double_negation"),
+    ],
+)
 def test_neutral_elements_disappear(optimized, build, rewrite):
     x = _matrix()
     opt = optimized([x], [build(x)])
@@ -107,14 +110,21 @@ def test_log_of_exp_is_x_and_right_where_exp_overflows(optimized):
     assert opt.run([np.array([1000.0])])[0][0] == 1000.0
 
 
-@pytest.mark.parametrize("k, ops", [
-    (0, {"Elemwise{second}"}), (1, set()), (2, {"Elemwise{square}"}),
-    (3, {"Elemwise{square}", "Elemwise{multiply}"}), (4, {"Elemwise{square}"}),
-    (-1, {"Elemwise{reciprocal}"}), (-2, {"Elemwise{square}", "Elemwise{reciprocal}"}),
-])
+@pytest.mark.parametrize(
+    "k, ops",
+    [
+        (0, {"Elemwise{second}"}),
+        (1, set()),
+        (2, {"Elemwise{square}"}),
+        (3, {"Elemwise{square}", "Elemwise{multiply}"}),
+        (4, {"Elemwise{square}"}),
+        (-1, {"Elemwise{reciprocal}"}),
+        (-2, {"Elemwise{square}", "Elemwise{reciprocal}"}),
+    ],
+)
 def test_small_integer_powers_become_products(optimized, k, ops):
     x = _matrix()
-    opt = optimized([x], [x ** k], mode="fast_compile")
+    opt = optimized([x], [x**k], mode="fast_compile")
     assert opt.fired("pow_small_integer") == 1
     assert {str(op) for op in opt.ops()} == ops
     opt.check_values(XV - 1.0, rtol=1e-14)
@@ -133,7 +143,9 @@ def test_constants_are_collected_and_folded(optimized):
     x = _matrix()
     opt = optimized([x], [((x * 3.0) * 5.0) + 1.0 + 2.0], mode="fast_compile")
     assert opt.fired("collect_constants") == 2
-    constants = [v.data.item() for n in opt.fgraph.toposort() for v in n.inputs if hasattr(v, "data")]
+    constants = [
+        v.data.item() for n in opt.fgraph.toposort() for v in n.inputs if hasattr(v, "data")
+    ]
     assert sorted(constants) == [3.0, 15.0]
     opt.check_values(XV)
 
@@ -150,7 +162,9 @@ def test_useless_dimshuffles_and_casts_disappear(optimized):
 
 def test_dimshuffles_in_a_row_become_one(optimized):
     x = th.tensor("x", dtype="float64", shape=(None, None, None))
-    opt = optimized([x], [th.transpose(th.expand_dims(th.transpose(x, (2, 0, 1)), 0))], mode="fast_compile")
+    opt = optimized(
+        [x], [th.transpose(th.expand_dims(th.transpose(x, (2, 0, 1)), 0))], mode="fast_compile"
+    )
     assert opt.fired("useless_dimshuffle") >= 1 and len(opt.ops()) == 1
     opt.check_values(RNG.normal(size=(2, 3, 4)))
 

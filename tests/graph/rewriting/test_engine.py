@@ -39,7 +39,9 @@ def test_node_rewriter_sees_only_tracked_ops_and_fires_to_a_fixed_point():
 
 def test_pattern_rewriter_binds_variables_and_respects_repeated_names():
     x, y = th.vector("x", dtype="float64"), th.vector("y", dtype="float64")
-    same = PatternRewriter((ELEMWISE_OPS["multiply"], "a", "a"), (ELEMWISE_OPS["square"], "a"), name="sq")
+    same = PatternRewriter(
+        (ELEMWISE_OPS["multiply"], "a", "a"), (ELEMWISE_OPS["square"], "a"), name="sq"
+    )
     fgraph, phase = _run([same], [x * x, x * y], [x, y])
     assert [str(o.owner.op) for o in fgraph.outputs] == ["Elemwise{square}", "Elemwise{multiply}"]
     assert phase.fired == {"sq": 1}
@@ -47,7 +49,9 @@ def test_pattern_rewriter_binds_variables_and_respects_repeated_names():
 
 def test_pattern_matches_commutative_operands_and_constants_in_either_order():
     x = th.vector("x", dtype="float64")
-    rewrite = PatternRewriter((LOG, (ELEMWISE_OPS["add"], 1, "x")), (ELEMWISE_OPS["log1p"], "x"), name="l1p")
+    rewrite = PatternRewriter(
+        (LOG, (ELEMWISE_OPS["add"], 1, "x")), (ELEMWISE_OPS["log1p"], "x"), name="l1p"
+    )
     fgraph, phase = _run([rewrite], [th.log(x + 1.0), th.log(1.0 + x), th.log(x + 2.0)], [x])
     assert phase.fired == {"l1p": 2}
     assert str(fgraph.outputs[2].owner.op) == "Elemwise{log}"
@@ -56,7 +60,9 @@ def test_pattern_matches_commutative_operands_and_constants_in_either_order():
 def test_pattern_declines_a_replacement_of_another_type():
     x = th.tensor("x", dtype="float64", shape=(None,))
     ones = th.constant(np.ones((2, 1)))
-    rewrite = PatternRewriter((LOG, (ELEMWISE_OPS["add"], 1, "x")), (ELEMWISE_OPS["log1p"], "x"), name="l1p")
+    rewrite = PatternRewriter(
+        (LOG, (ELEMWISE_OPS["add"], 1, "x")), (ELEMWISE_OPS["log1p"], "x"), name="l1p"
+    )
     _, phase = _run([rewrite], [th.log(ones + x)], [x])
     assert phase.fired == {}
 
@@ -141,7 +147,9 @@ def test_explain_lists_phases_counts_and_rewrites_in_order():
     assert f.explain() == text
     lines = text.splitlines()
     assert lines[0].startswith("Rewrites (mode='fast_run'):")
-    canonicalize = next(i for i, line in enumerate(lines) if line.strip().startswith("canonicalize:"))
+    canonicalize = next(
+        i for i, line in enumerate(lines) if line.strip().startswith("canonicalize:")
+    )
     assert "nodes" in lines[canonicalize]
     assert "mul_by_one" in text and "log1p" in text and "x1" in text
     assert text.index("mul_by_one") < text.index("log1p")

@@ -47,7 +47,9 @@ def test_replace_moves_clients_and_prunes_the_dead_node():
 def test_replace_with_another_type_raises_naming_the_rewrite():
     _, _, fgraph = _graph()
     (x,) = fgraph.inputs
-    with pytest.raises(TypeError, match="rewrite 'my_rewrite'.*dtype changes from float64 to float32"):
+    with pytest.raises(
+        TypeError, match="rewrite 'my_rewrite'.*dtype changes from float64 to float32"
+    ):
         fgraph.replace(fgraph.outputs[0], th.cast(x, "float32"), reason="my_rewrite")
     with pytest.raises(TypeError, match="rank changes"):
         fgraph.replace(fgraph.outputs[0], th.sum(x), reason="r")
@@ -100,7 +102,11 @@ def test_features_hear_imports_prunes_and_changes():
     assert events[0] == "attach"
     assert ("import", "Elemwise{log}", "why") in events
     assert ("change", 0, "why") in events
-    assert ("prune", "Elemwise{add}", "why") in events and ("prune", "Elemwise{exp}", "why") in events
+    assert ("prune", "Elemwise{add}", "why") in events and (
+        "prune",
+        "Elemwise{exp}",
+        "why",
+    ) in events
 
 
 def test_check_integrity_finds_a_corrupted_client_list():
@@ -117,7 +123,8 @@ def test_replace_input_restores_the_callers_variables():
     fgraph.check_integrity()
     assert fgraph.inputs[0] is x
     assert th.function([x], fgraph.outputs[0], mode="none")(np.array([0.0, 1.0])) == pytest.approx(
-        2 * np.exp([0.0, 1.0]) + [0.0, 1.0])
+        2 * np.exp([0.0, 1.0]) + [0.0, 1.0]
+    )
 
 
 def test_toposort_is_deterministic_and_inputs_first():

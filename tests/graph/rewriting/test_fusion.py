@@ -109,4 +109,6 @@ def test_fusing_an_already_fused_graph_inlines_the_inner_composite():
     assert Composite not in inner_ops
     xv = RNG.normal(size=3)
     base = np.exp(xv) * 2 + 1
-    np.testing.assert_allclose(th.function([x], twice, mode="none")(xv), np.log(base) * base - 3, rtol=1e-14)
+    np.testing.assert_allclose(
+        th.function([x], twice, mode="none")(xv), np.log(base) * base - 3, rtol=1e-14
+    )

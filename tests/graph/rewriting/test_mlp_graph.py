@@ -24,12 +24,17 @@ def test_hidden_layers_have_one_fused_elemwise_kernel_forward_and_backward():
     inputs, outputs = _mlp_training_graph((784, 512, 512, 10))
     optimized, report = optimize(inputs, outputs, "fast_run")
     hidden = [
-        n for n in apply_nodes(optimized)
-        if isinstance(n.op, Elemwise) and n.outputs[0].type.shape[-1:] == (512,) and n.outputs[0].ndim == 2
+        n
+        for n in apply_nodes(optimized)
+        if isinstance(n.op, Elemwise)
+        and n.outputs[0].type.shape[-1:] == (512,)
+        and n.outputs[0].ndim == 2
         and n.outputs[0].type.shape[0] is None
     ]
     text = th.debugprint(optimized, file="str")
-    assert len(hidden) == 4, f"expected add+relu fused per layer and one relu-gradient kernel per layer:\n{text}"
+    assert len(hidden) == 4, (
+        f"expected add+relu fused per layer and one relu-gradient kernel per layer:\n{text}"
+    )
     assert all(n.op.scalar_op.name.startswith("Composite") for n in hidden), text
     assert report.seconds < 0.5
 

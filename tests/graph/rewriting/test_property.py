@@ -12,7 +12,20 @@ from hypothesis import strategies as st
 
 import theanine as th
 
-UNARY = ["negative", "exp", "log", "log1p", "tanh", "sigmoid", "square", "sin", "abs", "sqrt", "expm1", "softplus"]
+UNARY = [
+    "negative",
+    "exp",
+    "log",
+    "log1p",
+    "tanh",
+    "sigmoid",
+    "square",
+    "sin",
+    "abs",
+    "sqrt",
+    "expm1",
+    "softplus",
+]
 BINARY = ["add", "subtract", "multiply", "maximum", "true_divide"]
 CONSTANTS = [0.0, 1.0, -1.0, 2.0, 0.5]
 
@@ -28,7 +41,11 @@ def expressions(draw):
         else:
             name = draw(st.sampled_from(BINARY + ["power"]))
             first = draw(st.integers(0, available - 1))
-            second = draw(st.integers(0, available - 1)) if name != "power" else 2 + draw(st.integers(0, 4))
+            second = (
+                draw(st.integers(0, available - 1))
+                if name != "power"
+                else 2 + draw(st.integers(0, 4))
+            )
             steps.append((name, [first, second]))
     outputs = sorted(set(draw(st.lists(st.integers(0, len(steps) - 1), min_size=1, max_size=3))))
     return steps, outputs

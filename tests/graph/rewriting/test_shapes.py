@@ -31,7 +31,9 @@ def test_shape_of_an_elementwise_result_is_read_from_an_input(optimized):
     y = th.exp(x) * b
     opt = optimized([x, b], [th.shape(y), y.shape[0]], mode="fast_compile")
     assert opt.fired("static_shape") == 2 and opt.fired("static_shape_i") >= 1
-    assert {type(op) for op in opt.ops()} == {Shape, ShapeI}, "exp and multiply are no longer computed"
+    assert {type(op) for op in opt.ops()} == {Shape, ShapeI}, (
+        "exp and multiply are no longer computed"
+    )
     assert all(n.inputs[0] is opt.fgraph.inputs[0] for n in opt.fgraph.toposort())
     opt.check_values(XV, np.ones((1, 4)))
 
@@ -39,7 +41,9 @@ def test_shape_of_an_elementwise_result_is_read_from_an_input(optimized):
 def test_reshape_to_its_own_shape_disappears(optimized):
     x = th.matrix("x", dtype="float64")
     s = th.tensor("s", dtype="float64", shape=(3, 4))
-    opt = optimized([x, s], [th.reshape(x, x.shape) + 1.0, th.reshape(s, (3, 4))], mode="fast_compile")
+    opt = optimized(
+        [x, s], [th.reshape(x, x.shape) + 1.0, th.reshape(s, (3, 4))], mode="fast_compile"
+    )
     assert opt.fired("useless_reshape") == 2
     assert opt.fgraph.outputs[1] is opt.fgraph.inputs[1]
     opt.check_values(XV, XV)
