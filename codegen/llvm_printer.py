@@ -275,9 +275,15 @@ class LLVMPrinter:
             return slot(b.trunc(value, I32), I32)
 
         ldc = b.select(b.icmp_signed(">", n, ir.Constant(I64, 1)), n, ir.Constant(I64, 1))
-        b.call(gemm, [op_b, op_a, i32(n), i32(m), i32(k), slot(ir.Constant(t, 1.0), t), frame.pointer(call.b.buffer),
-                      i32(ld_b), frame.pointer(call.a.buffer), i32(ld_a), slot(ir.Constant(t, 0.0), t),
-                      frame.pointer(call.output), i32(ldc)])
+        output = frame.pointer(call.output)
+        with b.if_else(b.icmp_signed("==", k, ir.Constant(I64, 0))) as (empty_sum, product):
+            with empty_sum:  # BLAS may leave C untouched when k = 0; the product is zeros
+                with for_range(b, b.mul(m, n), "zero") as j:
+                    b.store(ir.Constant(memory_type(call.dtype), 0.0), b.gep(output, [j]))
+            with product:
+                b.call(gemm, [op_b, op_a, i32(n), i32(m), i32(k), slot(ir.Constant(t, 1.0), t),
+                              frame.pointer(call.b.buffer), i32(ld_b), frame.pointer(call.a.buffer), i32(ld_a),
+                              slot(ir.Constant(t, 0.0), t), output, i32(ldc)])
 
     def _blas_operand(self, frame: _Frame, access: Access, rows_col_major: ir.Value):
         """Transpose flag and leading dimension for an operand read through ``access``."""

@@ -228,6 +228,8 @@ def _lower_matmul(lowerer: Lowerer, node: Apply) -> bool:
     (out,) = node.outputs
     if a.ndim != 2 or b.ndim != 2 or not lowerer.supports("gemm", (a.dtype, b.dtype), out.dtype):
         return False
+    if any(sorted(lowerer.ref(v).axes, key=str) != [0, 1] for v in (a, b)):
+        return False  # an operand with an inserted axis (a vector as a matrix): not a BLAS layout
     sa, sb = lowerer.shape(a), lowerer.shape(b)
     index = lowerer.bind_new(out, (sa[0], sb[1]))
     lowerer.steps.append(

@@ -33,7 +33,7 @@ class Settings:
     """An immutable snapshot of every setting."""
 
     floatX: str = "float32"
-    backend: str = "numpy"
+    backend: str = "llvm"
     mode: str = "fast_run"
     cache_dir: str = ""
     use_cache: bool = True

@@ -93,7 +93,8 @@ def test_keras_defaults_and_options():
     tanh_gelu = (
         0.5 * values * (1 + np.tanh(math.sqrt(2 / math.pi) * (values + 0.044715 * values**3)))
     )
-    np.testing.assert_allclose(run(activations.gelu(x, approximate=True)), tanh_gelu, rtol=1e-6)
+    # 1 + tanh(...) cancels near x = -2: compare at float32 precision of the inputs
+    np.testing.assert_allclose(run(activations.gelu(x, approximate=True)), tanh_gelu, rtol=1e-5, atol=1e-6)
 
 
 def test_softmax_axis():
