@@ -1,0 +1,282 @@
+"""Normalization layers: BatchNormalization and LayerNormalization (Keras 3 semantics).
+
+Both compute ``x * inv + (beta - mean * inv)`` with ``inv = gamma /
+sqrt(variance + epsilon)``, as Keras' ``ops.batch_normalization`` does;
+they differ in which statistics they use:
+
+- BatchNormalization: in training, the mean and (biased) variance of the
+  batch over every axis but ``axis``; it also records the state updates
+  ``moving = moving * momentum + batch * (1 - momentum)`` of its moving
+  statistics, which ``fit`` applies after each step.  Otherwise (evaluate,
+  predict, or a layer set ``trainable = False``, as in Keras 3 fine-tuning)
+  it normalizes with the moving statistics.
+- LayerNormalization: always the statistics of each sample over ``axis``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import theanine as th
+from theanine.frontend import constraints, initializers, regularizers
+from theanine.frontend.layers.base import Layer, get_custom_objects, register_layer
+
+__all__ = ["BatchNormalization", "LayerNormalization"]
+
+
+def _normalized_axes(layer: Layer, axis, input_shape) -> tuple[int, ...]:
+    """``axis`` (an int or a list) as sorted non-negative axes with known sizes."""
+    ndim = len(input_shape)
+    axes = [axis] if isinstance(axis, int) else list(axis)
+    if not axes or any(not -ndim <= a < ndim for a in axes):
+        raise ValueError(
+            f"layer {layer.name!r} ({type(layer).__name__}) got axis={axis} for inputs of rank "
+            f"{ndim}. Received: input_shape={tuple(input_shape)}"
+        )
+    normalized = tuple(sorted({a % ndim for a in axes}))
+    if any(input_shape[a] is None for a in normalized):
+        raise ValueError(
+            f"layer {layer.name!r} ({type(layer).__name__}) needs known sizes on axis={axis}. "
+            f"Received: input_shape={tuple(input_shape)}"
+        )
+    return normalized
+
+
+def _normalize(inputs, mean, variance, gamma, beta, epsilon: float):
+    """``(inputs - mean) / sqrt(variance + epsilon) * gamma + beta``, all broadcastable."""
+    inv = 1.0 / th.sqrt(variance + epsilon)
+    if gamma is not None:
+        inv = inv * gamma
+    offset = -mean * inv
+    if beta is not None:
+        offset = offset + beta
+    return inputs * inv + offset
+
+
+class _Normalization(Layer):
+    """Shared parts: the axes, the ``gamma``/``beta`` weights and their config."""
+
+    def __init__(
+        self,
+        axis,
+        epsilon: float,
+        center: bool,
+        scale: bool,
+        beta_initializer,
+        gamma_initializer,
+        beta_regularizer,
+        gamma_regularizer,
+        beta_constraint,
+        gamma_constraint,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.axis = axis if isinstance(axis, int) else [int(a) for a in axis]
+        if float(epsilon) <= 0:
+            raise ValueError(f"epsilon must be positive. Received: epsilon={epsilon!r}")
+        self.epsilon = float(epsilon)
+        self.center, self.scale = bool(center), bool(scale)
+        custom = get_custom_objects()
+        self.beta_initializer = initializers.get(beta_initializer, custom)
+        self.gamma_initializer = initializers.get(gamma_initializer, custom)
+        self.beta_regularizer = regularizers.get(beta_regularizer, custom)
+        self.gamma_regularizer = regularizers.get(gamma_regularizer, custom)
+        self.beta_constraint = constraints.get(beta_constraint, custom)
+        self.gamma_constraint = constraints.get(gamma_constraint, custom)
+
+    def _build_axes(self, input_shape) -> tuple[int, ...]:
+        """Record the normalized axes and the shape that broadcasts per-axis values."""
+        self._axes = _normalized_axes(self, self.axis, input_shape)
+        self._param_shape = tuple(int(input_shape[a]) for a in self._axes)
+        self._broadcast_shape = tuple(
+            int(input_shape[i]) if i in self._axes else 1 for i in range(len(input_shape))
+        )
+        return self._axes
+
+    def _build_affine(self) -> None:
+        self.gamma = (
+            self.add_weight(
+                "gamma",
+                self._param_shape,
+                self.gamma_initializer,
+                self.gamma_regularizer,
+                self.gamma_constraint,
+            )
+            if self.scale
+            else None
+        )
+        self.beta = (
+            self.add_weight(
+                "beta",
+                self._param_shape,
+                self.beta_initializer,
+                self.beta_regularizer,
+                self.beta_constraint,
+            )
+            if self.center
+            else None
+        )
+
+    def _broadcastable(self, value):
+        """A per-axis value reshaped to broadcast against the inputs (None stays None)."""
+        if value is None or value.ndim == len(self._broadcast_shape):
+            return value
+        return th.reshape(value, self._broadcast_shape)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def get_config(self) -> dict:
+        return {
+            **super().get_config(),
+            "axis": self.axis,
+            "epsilon": self.epsilon,
+            "center": self.center,
+            "scale": self.scale,
+            "beta_initializer": initializers.serialize(self.beta_initializer),
+            "gamma_initializer": initializers.serialize(self.gamma_initializer),
+            "beta_regularizer": regularizers.serialize(self.beta_regularizer),
+            "gamma_regularizer": regularizers.serialize(self.gamma_regularizer),
+            "beta_constraint": constraints.serialize(self.beta_constraint),
+            "gamma_constraint": constraints.serialize(self.gamma_constraint),
+        }
+
+
+@register_layer
+class BatchNormalization(_Normalization):
+    """Normalize with batch statistics in training and moving statistics otherwise.
+
+    Weights, in Keras order: ``gamma``, ``beta`` (trainable), ``moving_mean``,
+    ``moving_variance`` (non-trainable).
+    """
+
+    def __init__(
+        self,
+        axis: int = -1,
+        momentum: float = 0.99,
+        epsilon: float = 1e-3,
+        center: bool = True,
+        scale: bool = True,
+        beta_initializer="zeros",
+        gamma_initializer="ones",
+        moving_mean_initializer="zeros",
+        moving_variance_initializer="ones",
+        beta_regularizer=None,
+        gamma_regularizer=None,
+        beta_constraint=None,
+        gamma_constraint=None,
+        **kwargs,
+    ):
+        if not isinstance(axis, int) or isinstance(axis, bool):
+            raise TypeError(f"BatchNormalization axis must be an int. Received: axis={axis!r}")
+        super().__init__(
+            axis,
+            epsilon,
+            center,
+            scale,
+            beta_initializer,
+            gamma_initializer,
+            beta_regularizer,
+            gamma_regularizer,
+            beta_constraint,
+            gamma_constraint,
+            **kwargs,
+        )
+        if not 0.0 <= float(momentum) <= 1.0:
+            raise ValueError(f"momentum must be in [0, 1]. Received: momentum={momentum!r}")
+        self.momentum = float(momentum)
+        custom = get_custom_objects()
+        self.moving_mean_initializer = initializers.get(moving_mean_initializer, custom)
+        self.moving_variance_initializer = initializers.get(moving_variance_initializer, custom)
+
+    def build(self, input_shape) -> None:
+        axes = self._build_axes(input_shape)
+        self._reduction_axes = tuple(i for i in range(len(input_shape)) if i not in axes)
+        self._build_affine()
+        self.moving_mean = self.add_weight(
+            "moving_mean", self._param_shape, self.moving_mean_initializer, trainable=False
+        )
+        self.moving_variance = self.add_weight(
+            "moving_variance", self._param_shape, self.moving_variance_initializer, trainable=False
+        )
+
+    def call(self, inputs, training=None):
+        if training and self.trainable:
+            mean = th.mean(inputs, axis=self._reduction_axes)
+            variance = th.var(inputs, axis=self._reduction_axes)
+            self.add_update((self.moving_mean, self._moving_average(self.moving_mean, mean)))
+            self.add_update(
+                (self.moving_variance, self._moving_average(self.moving_variance, variance))
+            )
+        else:
+            mean, variance = self.moving_mean, self.moving_variance
+        return _normalize(
+            inputs,
+            self._broadcastable(mean),
+            self._broadcastable(variance),
+            self._broadcastable(self.gamma),
+            self._broadcastable(self.beta),
+            self.epsilon,
+        )
+
+    def _moving_average(self, moving, batch_value):
+        """Keras' update ``moving * momentum + batch_value * (1 - momentum)``."""
+        batch_value = th.cast(batch_value, moving.dtype)
+        return moving * self.momentum + batch_value * (1.0 - self.momentum)
+
+    def get_config(self) -> dict:
+        return {
+            **super().get_config(),
+            "momentum": self.momentum,
+            "moving_mean_initializer": initializers.serialize(self.moving_mean_initializer),
+            "moving_variance_initializer": initializers.serialize(self.moving_variance_initializer),
+        }
+
+
+@register_layer
+class LayerNormalization(_Normalization):
+    """Normalize each sample over ``axis`` (an int or a list of axes) with its own statistics."""
+
+    def __init__(
+        self,
+        axis: int | Sequence[int] = -1,
+        epsilon: float = 1e-3,
+        center: bool = True,
+        scale: bool = True,
+        beta_initializer="zeros",
+        gamma_initializer="ones",
+        beta_regularizer=None,
+        gamma_regularizer=None,
+        beta_constraint=None,
+        gamma_constraint=None,
+        **kwargs,
+    ):
+        super().__init__(
+            axis,
+            epsilon,
+            center,
+            scale,
+            beta_initializer,
+            gamma_initializer,
+            beta_regularizer,
+            gamma_regularizer,
+            beta_constraint,
+            gamma_constraint,
+            **kwargs,
+        )
+
+    def build(self, input_shape) -> None:
+        self._build_axes(input_shape)
+        self._build_affine()
+
+    def call(self, inputs, training=None):
+        mean = th.mean(inputs, axis=self._axes, keepdims=True)
+        variance = th.var(inputs, axis=self._axes, keepdims=True)
+        return _normalize(
+            inputs,
+            mean,
+            variance,
+            self._broadcastable(self.gamma),
+            self._broadcastable(self.beta),
+            self.epsilon,
+        )
