@@ -8,9 +8,10 @@ A ``Program`` is a schedule of steps over a table of buffers:
   buffer axis it walks, or None where the input is broadcast (stride 0).
   Transposes and broadcasts (DimShuffle) are folded into accesses, so they
   cost nothing at run time.
-- ``ReduceKernel``: combine an input along some axes with an associative
-  function (``add``, ``mul``, ``max``, ``min``, ``and``, ``or``) starting
-  from its identity.
+- ``ReduceKernel``: combine an elementwise expression of its inputs along
+  some axes with an associative function (``add``, ``mul``, ``max``,
+  ``min``, ``and``, ``or``) starting from its identity, so that
+  ``sum(x ** 2)`` or the denominator of a softmax reads memory once.
 - ``GemmCall``: C = alpha * op(A) @ op(B) + beta * C on 2-D (or batched 3-D)
   float buffers: a library call (BLAS on CPUs).
 - ``HostCall``: run an op's NumPy ``perform``: the fallback for ops with no
@@ -107,12 +108,14 @@ class ElementwiseKernel:
 
 @dataclass(frozen=True, slots=True)
 class ReduceKernel:
-    input: Access
+    inputs: tuple[Access, ...]
+    expr: Expr
     output: int
     axes: tuple[int, ...]
     combine: str
     dtype: str
     shape: tuple[ShapeExpr, ...]
+    checks: tuple[tuple[ShapeExpr, ShapeExpr], ...]
     node: object = field(compare=False, hash=False)
 
 
@@ -176,8 +179,6 @@ def segments(program: Program) -> list[tuple[str, list]]:
 
 def step_inputs(step: Step) -> tuple[Access, ...]:
     """The accesses a step reads."""
-    if isinstance(step, ReduceKernel):
-        return (step.input,)
     if isinstance(step, GemmCall):
         return (step.a, step.b)
     return step.inputs

@@ -183,12 +183,13 @@ class LLVMPrinter:
                     self._element(b, kernel, offsets, outputs, _linear_offset(b, indices, dense))
 
     def _element(self, b: ir.IRBuilder, kernel: ElementwiseKernel, inputs, outputs, out_offset) -> None:
-        args = [load_value(b, b.gep(p, [o]), kernel.node.inputs[i].dtype) for i, (p, o) in enumerate(inputs)]
+        buffers = self.program.buffers
+        args = [load_value(b, b.gep(p, [o]), buffers[a.buffer].dtype) for (p, o), a in zip(inputs, kernel.inputs)]
         cache: dict = {}
-        for expr, pointer, var in zip(kernel.exprs, outputs, kernel.node.outputs):
-            value = self._expr(b, expr, args, cache)
-            value = convert(b, value, expr.dtype, var.dtype)
-            store_value(b, value, b.gep(pointer, [out_offset]), var.dtype)
+        for expr, pointer, index in zip(kernel.exprs, outputs, kernel.outputs):
+            dtype = buffers[index].dtype
+            value = convert(b, self._expr(b, expr, args, cache), expr.dtype, dtype)
+            store_value(b, value, b.gep(pointer, [out_offset]), dtype)
 
     def _expr(self, b: ir.IRBuilder, expr: Expr, args: list, cache: dict) -> ir.Value:
         """Emit a scalar expression DAG bottom-up (iteratively), sharing equal subexpressions."""
@@ -211,20 +212,29 @@ class LLVMPrinter:
 
     # reductions ---------------------------------------------------------------------
     def _reduce(self, frame: _Frame, kernel: ReduceKernel, index: int) -> None:
+        """Combine ``kernel.expr`` over the reduced axes.
+
+        When the innermost axis is reduced, each output element accumulates
+        in a register (float32 sums in float64); otherwise the output is
+        initialized with the identity and updated in input order, so the
+        inner loop stays unit-stride either way.
+        """
         b = frame.builder
-        in_dtype = kernel.node.inputs[0].dtype
         acc_dtype = _accumulator_dtype(kernel.combine, kernel.dtype)
         dims = [frame.dim(e) for e in kernel.shape]
-        strides = frame.access_strides(kernel.input)
-        source = frame.pointer(kernel.input.buffer)
+        for left, right in kernel.checks:
+            frame.fail_unless(b.icmp_signed("==", frame.dim(left), frame.dim(right)), index)
+        inputs = [(frame.pointer(a.buffer), frame.access_strides(a)) for a in kernel.inputs]
         target = frame.pointer(kernel.output)
         kept = [a for a in range(len(dims)) if a not in kernel.axes]
         out_strides = dict(zip(kept, _contiguous_strides(b, [dims[a] for a in kept])))
         identity = llvm_scalar.reduce_identity(kernel.combine, acc_dtype)
+        in_dtypes = [self.program.buffers[a.buffer].dtype for a in kernel.inputs]
 
         def element(indices):
-            x = load_value(b, b.gep(source, [_linear_offset(b, indices, strides)]), in_dtype)
-            return convert(b, x, in_dtype, acc_dtype)
+            args = [load_value(b, b.gep(p, [_linear_offset(b, indices, s)]), d)
+                    for (p, s), d in zip(inputs, in_dtypes)]
+            return convert(b, self._expr(b, kernel.expr, args, {}), kernel.expr.dtype, acc_dtype)
 
         if dims and (len(dims) - 1) in kernel.axes:
             outer, outer_idx = nested_ranges(b, [dims[a] for a in kept], "o")

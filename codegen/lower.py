@@ -23,6 +23,7 @@ from theanine.graph.basic import Apply, Constant, Variable, apply_nodes
 from theanine.graph.ops.composite import Composite
 from theanine.graph.ops.elemwise import Elemwise, ScalarOp
 from theanine.graph.ops.linalg import MatMul
+from theanine.graph.ops.nnet import LogSoftmax, Softmax
 from theanine.graph.ops.reduce import Reduce
 from theanine.graph.ops.shape import DimShuffle
 
@@ -51,15 +52,23 @@ def _rule_for(op) -> Rule | None:
 
 
 class Lowerer:
-    """Builds a Program node by node; ``refs`` says how each variable is read."""
+    """Builds a Program node by node; ``refs`` says how each variable is read.
 
-    def __init__(self, supports: Supports):
+    An elementwise result whose only reader is a reduction is not stored:
+    it is kept as a deferred expression that the reduction evaluates in
+    its own loop (``deferred``); any other reader materializes it first.
+    """
+
+    def __init__(self, supports: Supports, clients: dict[int, list[Apply]], outputs: set[int]):
         self.supports = supports
+        self.clients = clients
+        self.outputs = outputs
         self.buffers: list[Buffer] = []
         self.steps: list = []
         self.constants: dict[int, object] = {}
         self.refs: dict[int, Access] = {}
         self.shapes: dict[int, tuple[ShapeExpr, ...]] = {}
+        self.deferred: dict[int, ElementwiseKernel] = {}
 
     # buffers and references
     def new_buffer(self, dtype: str, shape: Sequence[ShapeExpr] | None, role: str, ndim: int) -> int:
@@ -79,6 +88,8 @@ class Lowerer:
         return index
 
     def ref(self, var: Variable) -> Access:
+        if id(var) in self.deferred:
+            self._materialize(var)
         if id(var) not in self.refs:
             if not isinstance(var, Constant):
                 raise ValueError(f"variable {var.label()} of type {var.type} is not an input of the function")
@@ -87,8 +98,27 @@ class Lowerer:
         return self.refs[id(var)]
 
     def shape(self, var: Variable) -> tuple[ShapeExpr, ...]:
-        self.ref(var)
+        if id(var) not in self.shapes:
+            self.ref(var)
         return self.shapes[id(var)]
+
+    def only_read_by_a_reduction(self, var: Variable) -> bool:
+        readers = self.clients.get(id(var), [])
+        return id(var) not in self.outputs and len(readers) == 1 and isinstance(readers[0].op, Reduce)
+
+    def defer(self, var: Variable, kernel: ElementwiseKernel) -> None:
+        self.deferred[id(var)] = kernel
+        self.shapes[id(var)] = kernel.shape
+
+    def take_deferred(self, var: Variable) -> ElementwiseKernel | None:
+        return self.deferred.pop(id(var), None)
+
+    def _materialize(self, var: Variable) -> None:
+        kernel = self.deferred.pop(id(var))
+        index = self.bind_new(var, kernel.shape)
+        self.steps.append(
+            ElementwiseKernel(kernel.inputs, (index,), kernel.exprs, kernel.shape, kernel.checks, kernel.node)
+        )
 
     # steps
     def host_call(self, node: Apply) -> None:
@@ -104,7 +134,12 @@ class Lowerer:
 
 def lower(inputs: Sequence[Variable], outputs: Sequence[Variable], supports: Supports) -> Program:
     """The Program computing ``outputs`` from ``inputs`` (in order)."""
-    lowerer = Lowerer(supports)
+    nodes = apply_nodes(outputs, stop=inputs)
+    clients: dict[int, list[Apply]] = {}
+    for node in nodes:
+        for var in node.inputs:
+            clients.setdefault(id(var), []).append(node)
+    lowerer = Lowerer(supports, clients, {id(v) for v in outputs})
     input_buffers = []
     for var in inputs:
         static = [d if d is not None else None for d in var.type.shape]
@@ -113,7 +148,7 @@ def lower(inputs: Sequence[Variable], outputs: Sequence[Variable], supports: Sup
         lowerer.buffers[index] = Buffer(index, var.dtype, shape, "input")
         lowerer.bind(var, Access(index, tuple(range(var.ndim))), shape)
         input_buffers.append(index)
-    for node in apply_nodes(outputs, stop=inputs):
+    for node in nodes:
         lowerer.lower_node(node)
     result = [lowerer.ref(v) for v in outputs]
     return Program(lowerer.buffers, lowerer.steps, input_buffers, result, lowerer.constants)
@@ -201,6 +236,9 @@ def _lower_elemwise(lowerer: Lowerer, node: Apply) -> bool:
         access = lowerer.ref(x)
         axes = tuple(None if x.type.shape[a] == 1 else access.axes[a] for a in range(x.ndim))
         accesses.append(Access(access.buffer, axes))
+    if len(node.outputs) == 1 and lowerer.only_read_by_a_reduction(node.outputs[0]):
+        lowerer.defer(node.outputs[0], ElementwiseKernel(tuple(accesses), (), tuple(exprs), shape, checks, node))
+        return True
     outputs = tuple(lowerer.bind_new(o, shape) for o in node.outputs)
     lowerer.steps.append(ElementwiseKernel(tuple(accesses), outputs, tuple(exprs), shape, checks, node))
     return True
@@ -215,11 +253,69 @@ def _lower_reduce(lowerer: Lowerer, node: Apply) -> bool:
     combine = _COMBINE[node.op.kind]
     if not lowerer.supports(f"reduce_{combine}", (x.dtype,), out.dtype):
         return False
-    shape = lowerer.shape(x)
+    producer = lowerer.take_deferred(x)
+    if producer is not None:
+        inputs, expr, shape, checks = producer.inputs, producer.exprs[0], producer.shape, producer.checks
+    else:
+        inputs, expr, shape, checks = (lowerer.ref(x),), Arg(0, x.dtype), lowerer.shape(x), ()
     out_shape = tuple(d for a, d in enumerate(shape) if a not in node.op.axes)
     index = lowerer.bind_new(out, out_shape)
-    lowerer.steps.append(ReduceKernel(lowerer.ref(x), index, node.op.axes, combine, out.dtype, shape, node))
+    lowerer.steps.append(
+        ReduceKernel(inputs, expr, index, node.op.axes, combine, out.dtype, shape, checks, node)
+    )
     return True
+
+
+def _call(op: str, dtype: str, *args: Expr) -> Call:
+    return Call(op, args, dtype)
+
+
+def _cast(expr: Expr, dtype: str) -> Expr:
+    return expr if expr.dtype == dtype else Call(f"cast_{dtype}", (expr,), dtype)
+
+
+def _lower_softmax_family(lowerer: Lowerer, node: Apply, finish: Callable[[Expr, Expr, str], Expr]) -> bool:
+    """Row max, then sum(exp(x - max)) in one pass, then ``finish(x - max, sum)`` elementwise.
+
+    float16 inputs are computed in float32 and rounded once, as ``perform`` does.
+    """
+    (x,), (out,) = node.inputs, node.outputs
+    axis = node.op.axis
+    dtype = "float32" if x.dtype == "float16" else x.dtype
+    if not all(lowerer.supports(op, (dtype,), dtype) for op in ("exp", "log", "subtract", "true_divide")):
+        return False
+    shape, source = lowerer.shape(x), lowerer.ref(x)
+    reduced_shape = tuple(d for a, d in enumerate(shape) if a != axis)
+    along = tuple(None if a == axis else a - (a > axis) for a in range(x.ndim))
+    row_max = lowerer.new_buffer(x.dtype, reduced_shape, "temp", x.ndim - 1)
+    lowerer.steps.append(
+        ReduceKernel((source,), Arg(0, x.dtype), row_max, (axis,), "max", x.dtype, shape, (), node)
+    )
+    shifted = _call("subtract", dtype, _cast(Arg(0, x.dtype), dtype), _cast(Arg(1, x.dtype), dtype))
+    total = lowerer.new_buffer(dtype, reduced_shape, "temp", x.ndim - 1)
+    lowerer.steps.append(ReduceKernel(
+        (source, Access(row_max, along)), _call("exp", dtype, shifted), total, (axis,), "add", dtype, shape, (), node
+    ))
+    index = lowerer.bind_new(out, shape)
+    result = _cast(finish(shifted, Arg(2, dtype), dtype), out.dtype)
+    lowerer.steps.append(ElementwiseKernel(
+        (source, Access(row_max, along), Access(total, along)), (index,), (result,), shape, (), node
+    ))
+    return True
+
+
+@lowering(Softmax)
+def _lower_softmax(lowerer: Lowerer, node: Apply) -> bool:
+    return _lower_softmax_family(
+        lowerer, node, lambda shifted, total, dt: _call("true_divide", dt, _call("exp", dt, shifted), total)
+    )
+
+
+@lowering(LogSoftmax)
+def _lower_log_softmax(lowerer: Lowerer, node: Apply) -> bool:
+    return _lower_softmax_family(
+        lowerer, node, lambda shifted, total, dt: _call("subtract", dt, shifted, _call("log", dt, total))
+    )
 
 
 @lowering(MatMul)
