@@ -242,6 +242,11 @@ class Elemwise(Op):
     def __str__(self) -> str:
         return f"Elemwise{{{self.scalar_op}}}"
 
+    def inner_graphs(self):
+        """A fused Elemwise shows its Composite's inner graph to printers and passes."""
+        inner = getattr(self.scalar_op, "inner_graphs", None)
+        return inner() if inner is not None else []
+
     def make_node(self, *inputs) -> Apply:
         name = self.scalar_op.name
         if len(inputs) != self.scalar_op.nin:
