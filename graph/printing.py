@@ -97,9 +97,11 @@ def _line(var: Variable, namer: _Namer, print_type: bool) -> tuple[str, bool]:
     return (text, True) if first else (text + " ···", False)
 
 
-def _print_tree(outputs: list[Variable], namer: _Namer, print_type: bool, stream, indent: str = "") -> list[Apply]:
+def _print_tree(outputs: list[Variable], namer: _Namer, print_type: bool, stream, inner: bool = False) -> list[Apply]:
+    """Print one tree per output; inner-graph outputs start with "← " and indent their inputs."""
     inner_holders: list[Apply] = []
-    stack: list[tuple[Variable, str, str]] = [(v, indent, indent) for v in reversed(outputs)]
+    head, tail = (" ← ", "   ") if inner else ("", "")
+    stack: list[tuple[Variable, str, str]] = [(v, head, tail) for v in reversed(outputs)]
     while stack:
         var, head, tail = stack.pop()
         text, expand = _line(var, namer, print_type)
@@ -137,7 +139,7 @@ def debugprint(obj, file=None, print_type: bool = True) -> str | None:
         ident, _ = namer(node)
         stream.write(f"\n{node.op} [id {ident}]\n")
         for inner_inputs, inner_outputs in node.op.inner_graphs():
-            holders.extend(_print_tree(inner_outputs, namer, print_type, stream, indent=" ← "))
+            holders.extend(_print_tree(inner_outputs, namer, print_type, stream, inner=True))
     text = stream.getvalue()
     if file == "str":
         return text
