@@ -30,7 +30,7 @@ class _ElementwiseActivation(Layer):
 
 @register_layer
 class ReLU(_ElementwiseActivation):
-    """``x`` above ``threshold`` (capped at ``max_value``), else ``negative_slope * (x - threshold)``."""
+    """``x`` above ``threshold`` (capped at ``max_value``), else ``slope * (x - threshold)``."""
 
     def __init__(
         self,
