@@ -509,9 +509,12 @@ def overhead_torch() -> list[Row]:
 
 
 # --- 5: compile time in fresh processes -------------------------------------------
+# "import" is ``import theanine`` plus the llvm backend's modules (loaded lazily by
+# the first th.function); "compile" is the th.function call; "first call" the first run.
 
 THEANINE_COMPILE = """
 import theanine as th
+import theanine.runtime.llvm_backend
 imported = time.perf_counter()
 inputs, loss, updates = cpu_workloads.theanine_mlp_graph(th)
 built = time.perf_counter()
