@@ -49,6 +49,22 @@ class Lit:
 
 
 @dataclass(frozen=True, slots=True)
+class Index:
+    """The loop index along ``axis`` (int64): one-hot masks, ranges, identity matrices."""
+
+    axis: int
+    dtype: str = "int64"
+
+
+@dataclass(frozen=True, slots=True)
+class Size:
+    """The run-time value of a dimension (int64), e.g. for ``x.shape[i]``."""
+
+    dim: object
+    dtype: str = "int64"
+
+
+@dataclass(frozen=True, slots=True)
 class Call:
     """Scalar op ``op`` (the ScalarOp name, e.g. "add", "exp", "cast_float64") on ``args``."""
 
@@ -57,7 +73,7 @@ class Call:
     dtype: str
 
 
-Expr = Union[Arg, Lit, Call]
+Expr = Union[Arg, Lit, Index, Size, Call]
 
 # --- shapes -------------------------------------------------------------------
 
@@ -117,6 +133,12 @@ class ReduceKernel:
     shape: tuple[ShapeExpr, ...]
     checks: tuple[tuple[ShapeExpr, ShapeExpr], ...]
     node: object = field(compare=False, hash=False)
+    producer: object = field(default=None, compare=False, hash=False)
+
+    @property
+    def checked_node(self):
+        """The node whose shape rules ``checks`` enforce (the fused producer, if any)."""
+        return self.producer if self.producer is not None else self.node
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,13 +166,18 @@ Step = Union[ElementwiseKernel, ReduceKernel, GemmCall, HostCall]
 
 @dataclass
 class Program:
-    """Buffers, the schedule, and which buffers are the function's inputs and outputs."""
+    """Buffers, the schedule, and which buffers are the function's inputs and outputs.
+
+    ``refs`` maps ``id(variable)`` of the graph's variables to the access
+    that reads them, so run-time errors can show the values a node saw.
+    """
 
     buffers: list[Buffer]
     steps: list[Step]
     inputs: list[int]
     outputs: list[Access]
     constants: dict[int, object]
+    refs: dict[int, Access] = field(default_factory=dict)
 
     def describe(self) -> str:
         """A readable listing, one step a line (for tests and debugging)."""
@@ -189,3 +216,15 @@ def step_outputs(step: Step) -> tuple[int, ...]:
     if isinstance(step, (ReduceKernel, GemmCall)):
         return (step.output,)
     return step.outputs
+
+
+def uses_indices(exprs: tuple[Expr, ...]) -> bool:
+    """True when some expression reads a loop index (so loops cannot be flattened)."""
+    stack = list(exprs)
+    while stack:
+        e = stack.pop()
+        if isinstance(e, Index):
+            return True
+        if isinstance(e, Call):
+            stack.extend(e.args)
+    return False

@@ -20,7 +20,8 @@ from llvmlite import ir
 
 from theanine.codegen import llvm_scalar, pyobject_layout
 from theanine.codegen.kernel_ir import (
-    Access, Arg, Call, DimOf, ElementwiseKernel, Expr, GemmCall, Lit, Program, ReduceKernel, segments,
+    Access, Arg, Call, DimOf, ElementwiseKernel, Expr, GemmCall, Index, Lit, Program, ReduceKernel, Size, segments,
+    uses_indices,
 )
 from theanine.codegen.llvm_loops import for_range, nested_ranges
 from theanine.codegen.llvm_types import (
@@ -172,27 +173,36 @@ class LLVMPrinter:
                 fits = b.or_(b.icmp_signed("==", d, ir.Constant(I64, 1)), b.icmp_signed("==", s, c))
                 contiguous = b.and_(contiguous, fits)
         total = _product(b, dims)
+
+        def strided():
+            stack, indices = nested_ranges(b, dims, "e")
+            with stack:
+                offsets = [(p, _linear_offset(b, indices, s)) for p, s in inputs]
+                self._element(frame, kernel, offsets, outputs, _linear_offset(b, indices, dense), indices)
+
+        if uses_indices(kernel.exprs):
+            strided()
+            return
         with b.if_else(contiguous) as (then, otherwise):
             with then:
                 with for_range(b, total, "flat") as j:
-                    self._element(b, kernel, [(p, j) for p, _ in inputs], outputs, j)
+                    self._element(frame, kernel, [(p, j) for p, _ in inputs], outputs, j, None)
             with otherwise:
-                stack, indices = nested_ranges(b, dims, "e")
-                with stack:
-                    offsets = [(p, _linear_offset(b, indices, s)) for p, s in inputs]
-                    self._element(b, kernel, offsets, outputs, _linear_offset(b, indices, dense))
+                strided()
 
-    def _element(self, b: ir.IRBuilder, kernel: ElementwiseKernel, inputs, outputs, out_offset) -> None:
+    def _element(self, frame: _Frame, kernel: ElementwiseKernel, inputs, outputs, out_offset, indices) -> None:
+        b = frame.builder
         buffers = self.program.buffers
         args = [load_value(b, b.gep(p, [o]), buffers[a.buffer].dtype) for (p, o), a in zip(inputs, kernel.inputs)]
         cache: dict = {}
         for expr, pointer, index in zip(kernel.exprs, outputs, kernel.outputs):
             dtype = buffers[index].dtype
-            value = convert(b, self._expr(b, expr, args, cache), expr.dtype, dtype)
+            value = convert(b, self._expr(frame, expr, args, cache, indices), expr.dtype, dtype)
             store_value(b, value, b.gep(pointer, [out_offset]), dtype)
 
-    def _expr(self, b: ir.IRBuilder, expr: Expr, args: list, cache: dict) -> ir.Value:
+    def _expr(self, frame: _Frame, expr: Expr, args: list, cache: dict, indices) -> ir.Value:
         """Emit a scalar expression DAG bottom-up (iteratively), sharing equal subexpressions."""
+        b = frame.builder
         stack = [(expr, False)]
         while stack:
             e, ready = stack.pop()
@@ -202,6 +212,10 @@ class LLVMPrinter:
                 cache[e] = args[e.position]
             elif isinstance(e, Lit):
                 cache[e] = ir.Constant(compute_type(e.dtype), e.value)
+            elif isinstance(e, Index):
+                cache[e] = indices[e.axis]
+            elif isinstance(e, Size):
+                cache[e] = frame.dim(e.dim)
             elif not ready:
                 stack.append((e, True))
                 stack.extend((a, False) for a in e.args if a not in cache)
@@ -234,7 +248,7 @@ class LLVMPrinter:
         def element(indices):
             args = [load_value(b, b.gep(p, [_linear_offset(b, indices, s)]), d)
                     for (p, s), d in zip(inputs, in_dtypes)]
-            return convert(b, self._expr(b, kernel.expr, args, {}), kernel.expr.dtype, acc_dtype)
+            return convert(b, self._expr(frame, kernel.expr, args, {}, indices), kernel.expr.dtype, acc_dtype)
 
         if dims and (len(dims) - 1) in kernel.axes:
             outer, outer_idx = nested_ranges(b, [dims[a] for a in kept], "o")

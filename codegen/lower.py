@@ -16,16 +16,16 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from theanine.codegen.kernel_ir import (
-    Access, Arg, Buffer, Call, DimOf, ElementwiseKernel, Expr, GemmCall, HostCall, Lit, Program,
-    ReduceKernel, ShapeExpr,
+    Access, Arg, Buffer, Call, DimOf, ElementwiseKernel, Expr, GemmCall, HostCall, Index, Lit, Program,
+    ReduceKernel, ShapeExpr, Size,
 )
 from theanine.graph.basic import Apply, Constant, Variable, apply_nodes
 from theanine.graph.ops.composite import Composite
 from theanine.graph.ops.elemwise import Elemwise, ScalarOp
 from theanine.graph.ops.linalg import MatMul
-from theanine.graph.ops.nnet import LogSoftmax, Softmax
+from theanine.graph.ops.nnet import ClassMask, LogSoftmax, Softmax
 from theanine.graph.ops.reduce import Reduce
-from theanine.graph.ops.shape import DimShuffle
+from theanine.graph.ops.shape import DimShuffle, ShapeI
 
 Supports = Callable[[str, tuple[str, ...], str], bool]
 Rule = Callable[["Lowerer", Apply], bool]
@@ -151,7 +151,7 @@ def lower(inputs: Sequence[Variable], outputs: Sequence[Variable], supports: Sup
     for node in nodes:
         lowerer.lower_node(node)
     result = [lowerer.ref(v) for v in outputs]
-    return Program(lowerer.buffers, lowerer.steps, input_buffers, result, lowerer.constants)
+    return Program(lowerer.buffers, lowerer.steps, input_buffers, result, lowerer.constants, lowerer.refs)
 
 
 # --- rules ---------------------------------------------------------------------
@@ -260,9 +260,10 @@ def _lower_reduce(lowerer: Lowerer, node: Apply) -> bool:
         inputs, expr, shape, checks = (lowerer.ref(x),), Arg(0, x.dtype), lowerer.shape(x), ()
     out_shape = tuple(d for a, d in enumerate(shape) if a not in node.op.axes)
     index = lowerer.bind_new(out, out_shape)
-    lowerer.steps.append(
-        ReduceKernel(inputs, expr, index, node.op.axes, combine, out.dtype, shape, checks, node)
-    )
+    lowerer.steps.append(ReduceKernel(
+        inputs, expr, index, node.op.axes, combine, out.dtype, shape, checks, node,
+        producer.node if producer is not None else None,
+    ))
     return True
 
 
@@ -331,4 +332,32 @@ def _lower_matmul(lowerer: Lowerer, node: Apply) -> bool:
     lowerer.steps.append(
         GemmCall(lowerer.ref(a), lowerer.ref(b), index, out.dtype, sa[0], sb[1], sa[1], sb[0], node)
     )
+    return True
+
+
+@lowering(ClassMask)
+def _lower_class_mask(lowerer: Lowerer, node: Apply) -> bool:
+    """``mask[..., c, ...] = labels[...] == c``: a comparison with the loop index."""
+    (labels, like), (out,) = node.inputs, node.outputs
+    axis = node.op.axis
+    shape = lowerer.shape(like)
+    label_shape = lowerer.shape(labels)
+    source = lowerer.ref(labels)
+    along = tuple(None if a == axis else source.axes[a - (a > axis)] for a in range(like.ndim))
+    others = [d for a, d in enumerate(shape) if a != axis]
+    checks = tuple((d, ld) for d, ld in zip(others, label_shape) if d != ld)
+    is_class = Call("equal", (_cast(Arg(0, labels.dtype), "int64"), Index(axis)), "bool")
+    index = lowerer.bind_new(out, shape)
+    lowerer.steps.append(
+        ElementwiseKernel((Access(source.buffer, along),), (index,), (_cast(is_class, out.dtype),), shape, checks, node)
+    )
+    return True
+
+
+@lowering(ShapeI)
+def _lower_shape_i(lowerer: Lowerer, node: Apply) -> bool:
+    (x,), (out,) = node.inputs, node.outputs
+    dim = lowerer.shape(x)[node.op.i]
+    index = lowerer.bind_new(out, ())
+    lowerer.steps.append(ElementwiseKernel((), (index,), (Size(dim),), (), (), node))
     return True

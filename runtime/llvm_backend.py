@@ -18,7 +18,7 @@ import numpy as np
 
 from theanine.codegen import llvm_scalar
 from theanine.codegen.kernel_ir import (
-    Access, DimOf, GemmCall, HostCall, Program, segments, step_inputs, step_outputs,
+    Access, DimOf, GemmCall, HostCall, Program, ReduceKernel, segments, step_inputs, step_outputs,
 )
 from theanine.codegen.llvm_printer import LLVMPrinter
 from theanine.codegen.lower import lower
@@ -116,6 +116,16 @@ class ProgramRunner:
             arrays[b] = self._usable(b, np.asarray(value))
 
     def _raise(self, arrays: list, step) -> None:
+        """Report a failed run-time check the way the reference semantics word it.
+
+        The node's ``perform`` is run on the values it saw, so the error is
+        NumPy's (annotated with the node); if the reference accepts them,
+        the kernel's own shape check is reported.
+        """
+        node = step.checked_node if isinstance(step, ReduceKernel) else step.node
+        refs = self.program.refs
+        if all(id(v) in refs for v in node.inputs):
+            run_node(node, [_view(arrays[refs[id(v)].buffer], refs[id(v)]) for v in node.inputs])
         views = [_view(arrays[a.buffer], a) for a in step_inputs(step)]
         message = f"shape mismatch: input shapes {[v.shape for v in views]} do not match"
-        raise annotate_error(ValueError(message), step.node, views)
+        raise annotate_error(ValueError(message), node, views)
