@@ -34,6 +34,7 @@ import importlib.metadata
 import importlib.util
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Callable
@@ -151,13 +152,19 @@ def measure_in_fresh_process(index: int, impl: str) -> list[w.Row]:
     env = {**os.environ, **peer_environment()}
     result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=3600)
     if result.returncode:
-        lines = result.stderr.strip().splitlines() or [f"exit status {result.returncode}"]
-        return [w.Row(impl, None, note=f"failed: {lines[-1][:110]}")]
+        return [w.Row(impl, None, note=f"failed: {failure_line(result)[:110]}")]
     return [
         w.Row(**json.loads(line))
         for line in result.stdout.strip().splitlines()
         if line.startswith("{")
     ]
+
+
+def failure_line(result: subprocess.CompletedProcess) -> str:
+    """The exception line of a failed child's traceback (else its last line, else its status)."""
+    lines = [line.strip() for line in result.stderr.splitlines() if line.strip()]
+    errors = [line for line in lines if re.match(r"^[\w.]+(Error|Exception)\b", line)]
+    return (errors or lines or [f"exit status {result.returncode}"])[-1]
 
 
 def available(impl: str, peers: bool) -> bool:

@@ -565,8 +565,7 @@ def fresh_process_timings(body: str, env: dict[str, str]) -> dict[str, float]:
         timeout=1800,
     )
     if result.returncode:
-        lines = result.stderr.strip().splitlines() or ["child failed"]
-        raise RuntimeError(lines[-1])
+        raise RuntimeError(f"fresh process failed:\n{result.stderr}")
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
