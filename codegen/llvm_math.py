@@ -1,69 +1,114 @@
-"""Math functions for the LLVM printer.
+"""Math functions for the LLVM printer, as vectorizable straight-line IR.
 
 ``emit(builder, name, args, dtype)`` returns ``name(*args)`` in ``dtype``'s
-compute type.  Today every function is a call of the C math library (or an
-LLVM intrinsic that lowers to one); the table is the single place where
-vectorizable polynomial implementations replace them.
+compute type (float for float16/float32, double for float64).  No function
+calls the C math library: each is emitted inline from the kernels of the
+``llvm_math_*`` modules (argument reduction, polynomial, reconstruction,
+special values by ``select``), so LLVM's loop vectorizer widens the loop
+around it to the host's vector width.  ``sqrt`` stays the ``llvm.sqrt``
+intrinsic, which is one vector instruction.
+
+Float32 functions marked ``_IN_DOUBLE`` are computed in double precision
+and rounded once (error <= 0.5 ulp + 2^-29); the others have native float32
+kernels with their own coefficients.  Accuracy (max ulp against NumPy over
+dense sweeps) is checked by tests/codegen/test_llvm_math.py and printed by
+tests/benchmarks/bench_math.py.
 """
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+
 from llvmlite import ir
 
-from theanine.codegen.llvm_types import F32
+from theanine.codegen import (
+    llvm_math_arc,
+    llvm_math_erf,
+    llvm_math_exp,
+    llvm_math_log,
+    llvm_math_pow,
+    llvm_math_trig,
+)
+from theanine.codegen.llvm_math_builder import MathBuilder, call_intrinsic
+from theanine.codegen.llvm_types import F32, F64
+
+__all__ = ["UNARY_FUNCTIONS", "call_intrinsic", "emit"]
 
 UNARY_FUNCTIONS = (
-    "exp", "exp2", "expm1", "log", "log2", "log10", "log1p", "sqrt", "sin", "cos", "tan",
-    "arcsin", "arccos", "arctan", "sinh", "cosh", "tanh", "arcsinh", "arccosh", "arctanh",
-    "sigmoid", "softplus", "erf", "erfc",
+    "exp",
+    "exp2",
+    "expm1",
+    "log",
+    "log2",
+    "log10",
+    "log1p",
+    "sqrt",
+    "sin",
+    "cos",
+    "tan",
+    "arcsin",
+    "arccos",
+    "arctan",
+    "sinh",
+    "cosh",
+    "tanh",
+    "arcsinh",
+    "arccosh",
+    "arctanh",
+    "sigmoid",
+    "softplus",
+    "erf",
+    "erfc",
 )
 
-_INTRINSICS = {
-    "exp": "llvm.exp", "exp2": "llvm.exp2", "log": "llvm.log", "log2": "llvm.log2",
-    "log10": "llvm.log10", "sqrt": "llvm.sqrt", "sin": "llvm.sin", "cos": "llvm.cos", "pow": "llvm.pow",
+_KERNELS: dict[str, Callable] = {
+    "exp": llvm_math_exp.exp,
+    "exp2": llvm_math_exp.exp2,
+    "expm1": llvm_math_exp.expm1,
+    "sinh": llvm_math_exp.sinh,
+    "cosh": llvm_math_exp.cosh,
+    "tanh": llvm_math_exp.tanh,
+    "sigmoid": llvm_math_exp.sigmoid,
+    "log": llvm_math_log.log,
+    "log2": llvm_math_log.log2,
+    "log10": llvm_math_log.log10,
+    "log1p": llvm_math_log.log1p,
+    "arcsinh": llvm_math_log.arcsinh,
+    "arccosh": llvm_math_log.arccosh,
+    "arctanh": llvm_math_log.arctanh,
+    "softplus": llvm_math_pow.softplus,
+    "pow": llvm_math_pow.power,
+    "sin": llvm_math_trig.sin,
+    "cos": llvm_math_trig.cos,
+    "tan": llvm_math_trig.tan,
+    "arcsin": llvm_math_arc.arcsin,
+    "arccos": llvm_math_arc.arccos,
+    "arctan": llvm_math_arc.arctan,
+    "arctan2": llvm_math_arc.arctan2,
+    "erf": llvm_math_erf.erf,
+    "erfc": llvm_math_erf.erfc,
 }
-_LIBM = {
-    "expm1": "expm1", "log1p": "log1p", "tan": "tan", "arcsin": "asin", "arccos": "acos",
-    "arctan": "atan", "sinh": "sinh", "cosh": "cosh", "tanh": "tanh", "arcsinh": "asinh",
-    "arccosh": "acosh", "arctanh": "atanh", "erf": "erf", "erfc": "erfc", "arctan2": "atan2",
+# float32 kernels that run on arguments widened to double
+_IN_DOUBLE: dict[str, Callable] = {
+    "sin": functools.partial(llvm_math_trig.sin, single=True),
+    "cos": functools.partial(llvm_math_trig.cos, single=True),
+    "tan": functools.partial(llvm_math_trig.tan, single=True),
+    "erf": llvm_math_erf.erf,
+    "erfc": llvm_math_erf.erfc,
+    "pow": llvm_math_pow.power_of_widened_single,
 }
-
-
-def call_intrinsic(builder: ir.IRBuilder, name: str, *args: ir.Value) -> ir.Value:
-    """Call the LLVM intrinsic ``name`` overloaded on the first argument's type."""
-    signature = ir.FunctionType(args[0].type, [a.type for a in args])
-    fn = builder.module.declare_intrinsic(name, [args[0].type], signature)
-    return builder.call(fn, list(args))
-
-
-def _call_libm(builder: ir.IRBuilder, base: str, args: list[ir.Value]) -> ir.Value:
-    t = args[0].type
-    symbol = base + ("f" if t == F32 else "")
-    module = builder.module
-    fn = module.globals.get(symbol)
-    if fn is None:
-        fn = ir.Function(module, ir.FunctionType(t, [t] * len(args)), symbol)
-    return builder.call(fn, args)
 
 
 def emit(builder: ir.IRBuilder, name: str, args: list[ir.Value], dtype: str) -> ir.Value:
     """``name(*args)`` for float compute values (float32 or float64)."""
-    if name == "sigmoid":
-        x = args[0]
-        one = ir.Constant(x.type, 1.0)
-        return builder.fdiv(one, builder.fadd(one, emit(builder, "exp", [builder.fneg(x)], dtype)))
-    if name == "softplus":
-        x = args[0]
-        zero = ir.Constant(x.type, 0.0)
-        positive = builder.select(builder.fcmp_ordered(">", x, zero), x, zero)
-        tail = emit(builder, "log1p", [emit(builder, "exp", [builder.fneg(call_intrinsic(builder, "llvm.fabs", x))],
-                                            dtype)], dtype)
-        result = builder.fadd(positive, tail)
-        return builder.select(builder.fcmp_unordered("uno", x, x), x, result)
-    if name in _INTRINSICS:
-        return call_intrinsic(builder, _INTRINSICS[name], *args)
-    if name in _LIBM:
-        return _call_libm(builder, _LIBM[name], args)
-    raise KeyError(f"no LLVM implementation of math function {name!r}")
-
-
+    if name == "sqrt":
+        return call_intrinsic(builder, "llvm.sqrt", *args)
+    if name not in _KERNELS:
+        raise KeyError(
+            f"no LLVM implementation of math function {name!r}; expected one of {sorted(_KERNELS)}"
+        )
+    if args[0].type == F32 and name in _IN_DOUBLE:
+        wide = MathBuilder(builder, F64)
+        return wide.narrow(_IN_DOUBLE[name](wide, *[wide.widen(a) for a in args]))
+    return _KERNELS[name](MathBuilder(builder, args[0].type), *args)
