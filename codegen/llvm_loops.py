@@ -11,8 +11,9 @@ from theanine.codegen.llvm_types import I64
 
 
 @contextlib.contextmanager
-def for_range(builder: ir.IRBuilder, count: ir.Value, name: str = "i") -> Iterator[ir.Value]:
-    """``for (i = 0; i < count; ++i)``: the body is what the ``with`` block emits."""
+def for_range(builder: ir.IRBuilder, count: ir.Value, name: str = "i",
+              start: ir.Value | None = None) -> Iterator[ir.Value]:
+    """``for (i = start; i < count; ++i)``: the body is what the ``with`` block emits."""
     function = builder.function
     before = builder.block
     header = function.append_basic_block(f"{name}.header")
@@ -21,7 +22,7 @@ def for_range(builder: ir.IRBuilder, count: ir.Value, name: str = "i") -> Iterat
     builder.branch(header)
     builder.position_at_end(header)
     index = builder.phi(I64, name=name)
-    index.add_incoming(ir.Constant(I64, 0), before)
+    index.add_incoming(start if start is not None else ir.Constant(I64, 0), before)
     builder.cbranch(builder.icmp_signed("<", index, count), body, end)
     builder.position_at_end(body)
     yield index
@@ -30,8 +31,17 @@ def for_range(builder: ir.IRBuilder, count: ir.Value, name: str = "i") -> Iterat
     builder.position_at_end(end)
 
 
-def nested_ranges(builder: ir.IRBuilder, counts: list[ir.Value], name: str = "i"):
-    """Enter one ``for_range`` per count; returns (exit stack, indices)."""
+def nested_ranges(builder: ir.IRBuilder, counts: list[ir.Value], name: str = "i",
+                  first: tuple[ir.Value, ir.Value] | None = None):
+    """Enter one ``for_range`` per count; returns (exit stack, indices).
+
+    ``first = (start, stop)`` restricts the outermost loop (a thread's share).
+    """
     stack = contextlib.ExitStack()
-    indices = [stack.enter_context(for_range(builder, c, f"{name}{k}")) for k, c in enumerate(counts)]
+    indices = []
+    for k, count in enumerate(counts):
+        start = None
+        if k == 0 and first is not None:
+            start, count = first
+        indices.append(stack.enter_context(for_range(builder, count, f"{name}{k}", start)))
     return stack, indices

@@ -2,12 +2,18 @@
 
 Each maximal run of native steps becomes one entry function
 
-    i32 segment_k(PyTupleObject* buffers)
+    i32 segment_k(PyTupleObject* buffers, i64 thread, i64 threads, i64* barrier)
 
 where item b of the tuple is buffer b's ndarray: the function reads data
 pointers, shapes and strides from the arrays themselves (see
 ``pyobject_layout``).  It returns 0, or 1 + the index of the step whose
 run-time shape check failed, so the caller can name the node.
+
+Threads: the caller may run the same segment on ``threads`` threads at
+once.  Each kernel splits its outermost loop into equal shares (kernels
+under ``PARALLEL_MIN_ELEMENTS`` elements, full reductions and library calls
+run on thread 0 only), and all threads meet at a barrier after each step,
+so a step sees every earlier step's results.
 
 Loops are plain scalar loops written so that LLVM's loop vectorizer turns
 them into SIMD code for the host CPU: a contiguous fast path walks every
@@ -29,6 +35,7 @@ from theanine.codegen.llvm_types import (
 )
 
 BLAS_GLOBALS = {"float32": "theanine_sgemm", "float64": "theanine_dgemm"}
+PARALLEL_MIN_ELEMENTS = 1 << 15
 _ITEMSIZE = {"bool": 1, "int8": 1, "uint8": 1, "int16": 2, "uint16": 2, "float16": 2, "int32": 4, "uint32": 4,
              "float32": 4, "int64": 8, "uint64": 8, "float64": 8}
 
@@ -47,7 +54,7 @@ class _Frame:
         self._prologue = ir.IRBuilder(prologue)
         self._jump = self._prologue.branch(entry)
         self.builder = ir.IRBuilder(entry)
-        (tuple_object,) = function.args
+        tuple_object, self.thread, self.threads, self.barrier_state = function.args
         self._position_prologue()
         self.items = self._prologue.bitcast(
             self._prologue.gep(tuple_object, [ir.Constant(I64, pyobject_layout.TUPLE_ITEMS)]), I8P.as_pointer()
@@ -100,6 +107,23 @@ class _Frame:
         raw = self._array_field(buffer, pyobject_layout.ARRAY_DATA, I8P)
         return self._field(("pointer", buffer), lambda b: b.bitcast(raw, memory_type(dtype).as_pointer()))
 
+    def share(self, count: ir.Value, work: ir.Value) -> tuple[ir.Value, ir.Value]:
+        """This thread's ``[start, stop)`` of ``range(count)``; small ``work`` stays on thread 0."""
+        b = self.builder
+        threads = self.threads
+        chunk = b.sdiv(b.add(count, b.sub(threads, ir.Constant(I64, 1))), threads)
+        start = _minimum(b, b.mul(self.thread, chunk), count)
+        stop = _minimum(b, b.add(start, chunk), count)
+        small = b.icmp_signed("<", work, ir.Constant(I64, PARALLEL_MIN_ELEMENTS))
+        first = b.icmp_signed("==", self.thread, ir.Constant(I64, 0))
+        start = b.select(small, b.select(first, ir.Constant(I64, 0), count), start)
+        stop = b.select(small, count, stop)
+        return start, stop
+
+    def on_thread_zero(self):
+        """Emit the ``with`` block on thread 0 only."""
+        return self.builder.if_then(self.builder.icmp_signed("==", self.thread, ir.Constant(I64, 0)))
+
     def access_strides(self, access: Access) -> list[ir.Value]:
         return [ir.Constant(I64, 0) if a is None else self.stride(access.buffer, a) for a in access.axes]
 
@@ -148,15 +172,53 @@ class LLVMPrinter:
                 self.entry_names.append(self._segment(f"segment_{k}", steps))
 
     def _segment(self, name: str, steps: list) -> str:
-        signature = ir.FunctionType(I32, [I8P])
+        signature = ir.FunctionType(I32, [I8P, I64, I64, I64.as_pointer()])
         function = ir.Function(self.module, signature, name)
         frame = _Frame(self, function)
+        emit = {ElementwiseKernel: self._elementwise, ReduceKernel: self._reduce, GemmCall: self._gemm}
         for step in steps:
-            index = self.program.steps.index(step)
-            emit = {ElementwiseKernel: self._elementwise, ReduceKernel: self._reduce, GemmCall: self._gemm}
-            emit[type(step)](frame, step, index)
+            emit[type(step)](frame, step, self.program.steps.index(step))
+            self._barrier(frame)
         frame.builder.ret(ir.Constant(I32, 0))
         return name
+
+    def _barrier(self, frame: _Frame) -> None:
+        """All threads wait here until every one has arrived (nothing to do when alone)."""
+        b = frame.builder
+        with b.if_then(b.icmp_signed(">", frame.threads, ir.Constant(I64, 1))):
+            b.call(self._barrier_function(), [frame.barrier_state, frame.threads])
+
+    def _barrier_function(self) -> ir.Function:
+        """A sense-counting barrier over ``state = [arrived, generation]``, yielding while it waits."""
+        name = "theanine_barrier"
+        if name in self.module.globals:
+            return self.module.globals[name]
+        function = ir.Function(self.module, ir.FunctionType(ir.VoidType(), [I64.as_pointer(), I64]), name)
+        function.linkage = "internal"
+        state, threads = function.args
+        b = ir.IRBuilder(function.append_basic_block("entry"))
+        arrived = b.gep(state, [ir.Constant(I64, 0)])
+        generation = b.gep(state, [ir.Constant(I64, 1)])
+        seen = b.load_atomic(generation, "acquire", 8)
+        before = b.atomic_rmw("add", arrived, ir.Constant(I64, 1), "acq_rel")
+        last = b.icmp_signed("==", before, b.sub(threads, ir.Constant(I64, 1)))
+        with b.if_else(last) as (release, wait):
+            with release:
+                b.store_atomic(ir.Constant(I64, 0), arrived, "monotonic", 8)
+                b.atomic_rmw("add", generation, ir.Constant(I64, 1), "release")
+            with wait:
+                loop = function.append_basic_block("wait")
+                done = function.append_basic_block("done")
+                b.branch(loop)
+                b.position_at_end(loop)
+                yield_fn = self.module.globals.get("sched_yield") or ir.Function(
+                    self.module, ir.FunctionType(I32, []), "sched_yield")
+                b.call(yield_fn, [])
+                now = b.load_atomic(generation, "acquire", 8)
+                b.cbranch(b.icmp_signed("==", now, seen), loop, done)
+                b.position_at_end(done)
+        b.ret_void()
+        return function
 
     # elementwise ---------------------------------------------------------------
     def _elementwise(self, frame: _Frame, kernel: ElementwiseKernel, index: int) -> None:
@@ -175,7 +237,12 @@ class LLVMPrinter:
         total = _product(b, dims)
 
         def strided():
-            stack, indices = nested_ranges(b, dims, "e")
+            if not dims:
+                with frame.on_thread_zero():
+                    self._element(frame, kernel, [(p, ir.Constant(I64, 0)) for p, _ in inputs], outputs,
+                                  ir.Constant(I64, 0), [])
+                return
+            stack, indices = nested_ranges(b, dims, "e", frame.share(dims[0], total))
             with stack:
                 offsets = [(p, _linear_offset(b, indices, s)) for p, s in inputs]
                 self._element(frame, kernel, offsets, outputs, _linear_offset(b, indices, dense), indices)
@@ -185,7 +252,8 @@ class LLVMPrinter:
             return
         with b.if_else(contiguous) as (then, otherwise):
             with then:
-                with for_range(b, total, "flat") as j:
+                start, stop = frame.share(total, total)
+                with for_range(b, stop, "flat", start) as j:
                     self._element(frame, kernel, [(p, j) for p, _ in inputs], outputs, j, None)
             with otherwise:
                 strided()
@@ -250,8 +318,9 @@ class LLVMPrinter:
                     for (p, s), d in zip(inputs, in_dtypes)]
             return convert(b, self._expr(frame, kernel.expr, args, {}, indices), kernel.expr.dtype, acc_dtype)
 
-        if dims and (len(dims) - 1) in kernel.axes:
-            outer, outer_idx = nested_ranges(b, [dims[a] for a in kept], "o")
+        work = _product(b, dims)
+        if dims and (len(dims) - 1) in kernel.axes and kept:
+            outer, outer_idx = nested_ranges(b, [dims[a] for a in kept], "o", frame.share(dims[kept[0]], work))
             with outer:
                 acc = frame.alloca(compute_type(acc_dtype))
                 b.store(identity, acc)
@@ -263,6 +332,20 @@ class LLVMPrinter:
                 out_offset = _linear_offset(b, outer_idx, [out_strides[a] for a in kept])
                 result = convert(b, b.load(acc), acc_dtype, kernel.dtype)
                 store_value(b, result, b.gep(target, [out_offset]), kernel.dtype)
+            return
+        with frame.on_thread_zero():
+            self._serial_reduce(frame, kernel, dims, kept, out_strides, identity, acc_dtype, element, target)
+
+    def _serial_reduce(self, frame, kernel, dims, kept, out_strides, identity, acc_dtype, element, target) -> None:
+        """Reductions that keep the innermost axis, or reduce everything: one thread, input order."""
+        b = frame.builder
+        if dims and (len(dims) - 1) in kernel.axes:
+            acc = frame.alloca(compute_type(acc_dtype))
+            b.store(identity, acc)
+            loops, indices = nested_ranges(b, dims, "r")
+            with loops:
+                b.store(llvm_scalar.reduce_combine(b, kernel.combine, b.load(acc), element(indices), acc_dtype), acc)
+            store_value(b, convert(b, b.load(acc), acc_dtype, kernel.dtype), target, kernel.dtype)
             return
         total = _product(b, [dims[a] for a in kept])
         with for_range(b, total, "init") as j:
@@ -277,9 +360,19 @@ class LLVMPrinter:
 
     # GEMM ------------------------------------------------------------------------------
     def _gemm(self, frame: _Frame, call: GemmCall, index: int) -> None:
-        """C = A @ B through the Fortran BLAS ?gemm bound at load time (row-major trick)."""
+        """C = A @ B through the Fortran BLAS ?gemm bound at load time (row-major trick).
+
+        Every thread checks the shapes (so all leave together on failure and
+        none waits at a barrier alone); thread 0 makes the call, and the BLAS
+        library runs its own threads.
+        """
         b = frame.builder
         frame.fail_unless(b.icmp_signed("==", frame.dim(call.k), frame.dim(call.k_check)), index)
+        with frame.on_thread_zero():
+            self._gemm_call(frame, call)
+
+    def _gemm_call(self, frame: _Frame, call: GemmCall) -> None:
+        b = frame.builder
         m, n, k = frame.dim(call.m), frame.dim(call.n), frame.dim(call.k)
         t = compute_type(call.dtype)
         # column-major view: C^T (n x m) = B^T (n x k) @ A^T (k x m)
@@ -336,6 +429,10 @@ class LLVMPrinter:
             g.initializer = ir.Constant(I8P, None)
         self.blas_used.add(name)
         return self.module.globals[name]
+
+
+def _minimum(builder: ir.IRBuilder, a: ir.Value, b: ir.Value) -> ir.Value:
+    return builder.select(builder.icmp_signed("<", a, b), a, b)
 
 
 def _merge(kept, kept_idx, reduced, reduced_idx):

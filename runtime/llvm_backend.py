@@ -12,6 +12,7 @@ training loop does not pay for fresh pages on every step.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 
 import numpy as np
@@ -23,9 +24,13 @@ from theanine.codegen.kernel_ir import (
 from theanine.codegen.llvm_printer import LLVMPrinter
 from theanine.codegen.lower import lower
 from theanine.graph.basic import Variable
+from theanine.graph.config import config
 from theanine.graph.evaluate import annotate_error, run_node
 from theanine.runtime.llvm_cache import cached_compile_to_object
 from theanine.runtime.llvm_jit import NativeModule
+from theanine.runtime.threads import thread_count, worker_pool
+
+PARALLEL_MIN_ELEMENTS = 1 << 16
 
 
 def compile_llvm(inputs: Sequence[Variable], outputs: Sequence[Variable]):
@@ -33,7 +38,7 @@ def compile_llvm(inputs: Sequence[Variable], outputs: Sequence[Variable]):
     program = lower(inputs, outputs, llvm_scalar.supports)
     printer = LLVMPrinter(program)
     native = NativeModule(cached_compile_to_object(str(printer.module)))
-    return ProgramRunner(program, native, printer.entry_names).run
+    return ProgramRunner(program, native, printer.entry_names, thread_count(config.num_threads)).run
 
 
 def _view(array: np.ndarray, access: Access) -> np.ndarray:
@@ -55,11 +60,18 @@ def _shape_function(program: Program, buffer: int):
 
 
 class ProgramRunner:
-    """Executes a lowered Program with its compiled segments."""
+    """Executes a lowered Program with its compiled segments.
 
-    def __init__(self, program: Program, native: NativeModule, entry_names: list[str]):
+    Calls are serialized by a lock: the kept temporaries and the barrier
+    belong to the function, so two threads must not run it at once.
+    """
+
+    def __init__(self, program: Program, native: NativeModule, entry_names: list[str], threads: int = 1):
         self.program = program
         self.native = native
+        self.threads = threads
+        self.lock = threading.Lock()
+        self.barrier = np.zeros(2, dtype=np.int64)
         escaping = {a.buffer for a in program.outputs}
         entries = iter(native.entry(name) for name in entry_names)
         self.plan = []
@@ -71,7 +83,8 @@ class ProgramRunner:
                 (b, _shape_function(program, b), np.dtype(program.buffers[b].dtype), b not in escaping)
                 for step in steps for b in step_outputs(step)
             ]
-            self.plan.append((kind, allocations, next(entries)))
+            touched = sorted({a.buffer for step in steps for a in step_inputs(step)} | {a[0] for a in allocations})
+            self.plan.append((kind, (allocations, touched), next(entries)))
         self.contiguous_needed = {
             access.buffer for step in program.steps if isinstance(step, GemmCall) for access in (step.a, step.b)
         }
@@ -96,6 +109,10 @@ class ProgramRunner:
         return np.empty(shape, dtype)
 
     def run(self, values: Sequence[np.ndarray]) -> list[np.ndarray]:
+        with self.lock:
+            return self._run(values)
+
+    def _run(self, values: Sequence[np.ndarray]) -> list[np.ndarray]:
         arrays = list(self.template)
         for b, value in zip(self.program.inputs, values):
             arrays[b] = self._usable(b, value)
@@ -103,12 +120,22 @@ class ProgramRunner:
             if kind == "host":
                 self._host(arrays, work)
                 continue
-            for b, shape_of, dtype, reusable in work:
+            allocations, touched = work
+            for b, shape_of, dtype, reusable in allocations:
                 arrays[b] = self._allocate(b, shape_of(arrays), dtype, reusable)
-            status = entry(tuple(arrays))
+            status = self._call(entry, tuple(arrays), touched)
             if status:
                 self._raise(arrays, self.program.steps[status - 1])
         return [_view(arrays[a.buffer], a) for a in self.program.outputs]
+
+    def _call(self, entry, arrays: tuple, touched: list[int]) -> int:
+        """Run a segment, on every thread when its arrays are large enough to pay for it."""
+        barrier = self.barrier.ctypes.data
+        if self.threads == 1 or max(arrays[b].size for b in touched) < PARALLEL_MIN_ELEMENTS:
+            return entry(arrays, 0, 1, barrier)
+        n = self.threads
+        calls = [lambda t=t: entry(arrays, t, n, barrier) for t in range(n)]
+        return max(worker_pool(n - 1).run(calls))
 
     def _host(self, arrays: list, step: HostCall) -> None:
         views = [_view(arrays[a.buffer], a) for a in step.inputs]
