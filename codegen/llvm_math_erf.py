@@ -5,7 +5,7 @@ where F(x) = erfc(x) e^(x^2) is smooth and slowly varying: polynomials in
 x - centre on [1/2, 3/2), [3/2, 3), [3, 9/2), [9/2, 6), and F(x) = G(1/x^2) / x
 beyond 6 (G tends to 1/sqrt(pi)).  All pieces are evaluated by one Horner
 loop whose coefficients are picked per lane with selects.  e^(-x^2) takes
-x^2 as an exact hi + lo pair, e^(-hi) (1 - lo), so the large argument
+x^2 as an exact hi + lo pair, e^(-hi - lo), so the large argument
 costs no accuracy.  erf = 1 - erfc above 1, erfc = 1 - erf below 1/2 and
 erfc(x) = 2 - erfc(-x) below -1: no subtraction cancels more than a bit.
 
@@ -153,7 +153,7 @@ def _erf_small(m: MathBuilder, x):
 def _erfc_positive(m: MathBuilder, a):
     """erfc(a) for a >= 1/2 (0 from 30 on, where it underflows)."""
     a = m.clamp(a, 0.0, 30.0)
-    variable, scale = m.sub(a, m.c(_ERFC_PIECES[0][1])), m.c(1.0)
+    variable = m.sub(a, m.c(_ERFC_PIECES[0][1]))
     coefficients = [m.c(c) for c in _ERFC_PIECES[0][2]]
     for start, centre, values in _ERFC_PIECES[1:]:
         inside = m.ge(a, m.c(start))
@@ -164,13 +164,12 @@ def _erfc_positive(m: MathBuilder, a):
     outer = m.ge(a, m.c(_ERFC_PIECES[-1][0]))
     reciprocal = m.div(m.c(1.0), a)
     variable = m.select(outer, m.mul(reciprocal, reciprocal), variable)
-    scale = m.select(outer, reciprocal, scale)
     acc = coefficients[-1]
     for c in reversed(coefficients[:-1]):
         acc = m.fma(acc, variable, c)
     square, square_lo = m.two_prod(a, a)
-    gauss = m.mul(llvm_math_exp.exp(m, m.neg(square)), m.sub(m.c(1.0), square_lo))
-    return m.mul(gauss, m.mul(acc, scale))
+    value = m.mul(llvm_math_exp.exp(m, m.neg(square), low=m.neg(square_lo)), acc)
+    return m.select(outer, m.div(value, a), value)
 
 
 def erf(m: MathBuilder, x):

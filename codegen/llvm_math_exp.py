@@ -73,9 +73,13 @@ def _nan_passes(m: MathBuilder, x, result):
     return m.select(m.isnan(x), x, result)
 
 
-def exp(m: MathBuilder, x, extra_exponent: int = 0):
-    """e^x * 2^extra_exponent (extra_exponent is -1 for the halves sinh/cosh need)."""
-    n, r = _reduce(m, m.clamp(x, *_EXP_RANGE[m.is_double]))
+def exp(m: MathBuilder, x, extra_exponent: int = 0, low=None):
+    """e^(x + low) * 2^extra_exponent: ``low`` is the tail of a double-double argument
+    (power, erfc); extra_exponent is -1 for the halves sinh and cosh need."""
+    clamped = m.clamp(x, *_EXP_RANGE[m.is_double])
+    n, r = _reduce(m, clamped)
+    if low is not None:
+        r = m.add(r, m.select(m.eq(clamped, x), low, m.c(0.0)))
     p = m.add(expm1_small(m, r), m.c(1.0))
     return _nan_passes(m, x, m.scale(p, m.b.add(n, m.ci(extra_exponent))))
 

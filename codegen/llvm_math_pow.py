@@ -22,7 +22,6 @@ from theanine.codegen.llvm_math_builder import MathBuilder
 _LN2_HI, _LN2_LO = 0.6931471803691238, 1.9082149292705877e-10
 _TWO_THIRDS_HI, _TWO_THIRDS_LO = 2 / 3, 3.700743415417188e-17
 _LOG_TAIL = tuple(2 / (2 * j + 5) for j in range(11))
-_EXP_ARGUMENT_LIMIT = 750.0
 
 
 def _log_double_double(m: MathBuilder, u):
@@ -44,23 +43,12 @@ def _log_double_double(m: MathBuilder, u):
     return m.fast_two_sum(hi, m.add(err, m.fma(k, m.c(_LN2_LO), lo)))
 
 
-def _exp_double_double(m: MathBuilder, hi, lo):
-    """e^(hi + lo), overflowing to inf and underflowing to 0 (NaN passes)."""
-    clamped = m.clamp(hi, -_EXP_ARGUMENT_LIMIT, _EXP_ARGUMENT_LIMIT)
-    lo = m.select(m.eq(clamped, hi), lo, m.c(0.0))
-    n_float, n = m.round_with_int(m.mul(clamped, m.c(1 / math.log(2))))
-    r = m.sub(clamped, m.mul(n_float, m.c(_LN2_HI)))
-    r = m.add(m.sub(r, m.mul(n_float, m.c(_LN2_LO))), lo)
-    p = m.add(llvm_math_exp.expm1_small(m, r), m.c(1.0))
-    return m.select(m.isnan(hi), hi, m.scale(p, n))
-
-
 def _magnitude_double(m: MathBuilder, a, y):
     """|x|^y for float64 (double-double log and exp)."""
     log_hi, log_lo = _log_double_double(m, a)
     w, w_err = m.two_prod(y, log_hi)
     w_lo = m.select(m.isinf(w), m.c(0.0), m.fma(y, log_lo, w_err))
-    return _exp_double_double(m, w, w_lo)
+    return llvm_math_exp.exp(m, w, low=w_lo)
 
 
 def _magnitude_single(m: MathBuilder, a, y):
