@@ -13,7 +13,9 @@ from collections.abc import Sequence
 
 from theanine.graph.basic import Constant, Variable, graph_inputs
 from theanine.graph.fgraph import FunctionGraph
-from theanine.graph.rewriting import canonicalize, fusion, shapes, stabilize  # noqa: F401  (registration)
+from theanine.graph.rewriting import (  # noqa: F401  (registration)
+    canonicalize, crossentropy, fusion, shapes, specialize, stabilize,
+)
 from theanine.graph.rewriting.db import MODES, run_phases
 from theanine.graph.rewriting.drivers import RewriteCycleError
 from theanine.graph.rewriting.report import RewriteReport

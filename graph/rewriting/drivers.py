@@ -78,7 +78,7 @@ class EquilibriumRewriter:
     ) -> bool:
         """Try each rewriter tracking the node's op; apply the first that fires."""
         for rewriter in self.index.for_op(node.op):
-            replacements = rewriter.transform(node)
+            replacements = rewriter.transform(node, fgraph)
             if replacements is None:
                 continue
             pairs = [

@@ -52,19 +52,33 @@ class NodeRewriter:
     """A named rewrite of one node; see the module docstring for the contract."""
 
     def __init__(
-        self, fn: Callable[[Apply], Any], tracks: Iterable | None, name: str | None = None
+        self,
+        fn: Callable[..., Any],
+        tracks: Iterable | None,
+        name: str | None = None,
+        reads_clients: bool = False,
     ):
         self.fn = fn
         self.name = name or fn.__name__
         self.tracks = None if tracks is None else tuple(tracks)
+        self.reads_clients = reads_clients
         self.__doc__ = fn.__doc__
 
     def __repr__(self) -> str:
         return f"NodeRewriter({self.name})"
 
-    def transform(self, node: Apply) -> list[Variable | None] | None:
-        """The replacements for ``node``'s outputs, or None when the rewrite does not apply."""
-        result = self.fn(node)
+    def transform(self, node: Apply, fgraph=None) -> list[Variable | None] | None:
+        """The replacements for ``node``'s outputs, or None when the rewrite does not apply.
+
+        A rewriter made with ``reads_clients=True`` is called as ``fn(node, fgraph)``: it may
+        look at who reads a variable (e.g. fuse a product into its only reader), never change it.
+        """
+        if self.reads_clients:
+            if fgraph is None:
+                return None
+            result = self.fn(node, fgraph)
+        else:
+            result = self.fn(node)
         if result is None:
             return None
         if isinstance(result, Variable):
@@ -79,12 +93,13 @@ class NodeRewriter:
 
 
 def node_rewriter(
-    tracks: Iterable | None, name: str | None = None
+    tracks: Iterable | None, name: str | None = None, reads_clients: bool = False
 ) -> Callable[[Callable], NodeRewriter]:
-    """Decorator: ``@node_rewriter([ELEMWISE_OPS["mul"]])`` turns ``fn(node)`` into a NodeRewriter."""
+    """Decorator: ``@node_rewriter([ELEMWISE_OPS["mul"]])`` turns ``fn(node)`` into a NodeRewriter
+    (``fn(node, fgraph)`` with ``reads_clients=True``)."""
 
     def wrap(fn: Callable) -> NodeRewriter:
-        return NodeRewriter(fn, tracks, name)
+        return NodeRewriter(fn, tracks, name, reads_clients)
 
     return wrap
 

@@ -9,7 +9,9 @@ from theanine.graph.ops.elemwise import Elemwise
 from theanine.graph.ops.math import ELEMWISE_OPS
 from theanine.graph.ops.shape import DimShuffle
 
-__all__ = ["elemwise_op", "uniform_constant", "is_elemwise", "same_type", "typed_constant"]
+__all__ = [
+    "elemwise_op", "uniform_constant", "is_elemwise", "same_type", "typed_constant", "sole_reader",
+]
 
 
 def elemwise_op(name: str) -> Elemwise:
@@ -43,3 +45,9 @@ def same_type(a: Variable, b: Variable) -> bool:
 def typed_constant(value, dtype: str) -> Constant:
     """A rank-0 constant of ``dtype``."""
     return Constant(np.asarray(value, dtype=dtype))
+
+
+def sole_reader(fgraph, var: Variable, node) -> bool:
+    """Is ``node`` the only reader of ``var`` in ``fgraph`` (it may read it at several inputs)?"""
+    readers = fgraph.clients.get(var, [])
+    return bool(readers) and all(reader is node for reader, _ in readers)

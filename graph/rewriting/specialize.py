@@ -1,0 +1,183 @@
+"""Specialize: general formulas become the specialized ops a backend runs fastest.
+
+- ``A @ B`` plus a (scaled) addend becomes one ``Gemm`` (``x @ W + b``,
+  ``W - lr * (a.T @ g)``); a matrix-vector product plus an addend becomes
+  ``Gemv``.  Only when the product has no other reader (else the BLAS call
+  would compute it twice) and every operand has the result's float dtype.
+  The scales are the constants the graph multiplied by, so the fused op
+  rounds exactly as the unfused nodes did.
+- A sum of products that is a matrix or matrix-vector product
+  (``sum(A[:, :, None] * B[None, :, :], axis=1)``, ``sum(A * v, axis=1)``)
+  becomes a ``MatMul``: one BLAS call instead of a broadcast temporary of
+  m*k*n elements.  Only for float dtypes; the summation order changes
+  (BLAS accumulates differently), so results agree to rounding.
+"""
+
+from __future__ import annotations
+
+from theanine.graph.basic import Apply, Variable
+from theanine.graph.fgraph import OUTPUT, FunctionGraph
+from theanine.graph.ops.blas import Gemm, Gemv
+from theanine.graph.ops.linalg import MatMul, matmul
+from theanine.graph.ops.reduce import Reduce
+from theanine.graph.ops.shape import DimShuffle
+from theanine.graph.rewriting.db import register
+from theanine.graph.rewriting.rewriters import node_rewriter
+from theanine.graph.rewriting.utils import elemwise_op, same_type, sole_reader, uniform_constant
+from theanine.graph.type import is_float
+
+__all__: list[str] = []
+
+ADD, SUB, MUL, NEG = (elemwise_op(n) for n in ("add", "subtract", "multiply", "negative"))
+
+
+def _scaled(var: Variable, sign: float) -> tuple[float, Variable]:
+    """``(coefficient, term)`` with ``var == coefficient * term``: sees through one negation or
+    one product with a uniform scalar constant (when the term already has ``var``'s type, so
+    the constant was applied in that dtype)."""
+    node = var.owner
+    if node is not None and node.op == NEG:
+        return -sign, node.inputs[0]
+    if node is not None and node.op == MUL:
+        for constant, term in (node.inputs, node.inputs[::-1]):
+            value = uniform_constant(constant)
+            if value is not None and all(d == 1 for d in constant.type.shape) and term.type == var.type:
+                return sign * float(value), term
+    return sign, var
+
+
+def _two_terms(node: Apply) -> list[tuple[float, Variable]]:
+    """The node ``a + b`` / ``a - b`` as two scaled terms."""
+    first, second = node.inputs
+    return [_scaled(first, 1.0), _scaled(second, -1.0 if node.op == SUB else 1.0)]
+
+
+def _read_only_by(fgraph: FunctionGraph, product: Variable, node: Apply) -> bool:
+    """Is ``node`` (directly, or through the one scaling product it reads) the only reader?"""
+    if sole_reader(fgraph, product, node):
+        return True
+    readers = fgraph.clients.get(product, [])
+    if len(readers) != 1 or readers[0][0] == OUTPUT:
+        return False
+    scale = readers[0][0].outputs[0]
+    return scale in node.inputs and sole_reader(fgraph, scale, node)
+
+
+def _blas_operands(product: Variable):
+    """``(op_class, A, B)`` for a float MatMul of a matrix by a matrix (Gemm) or of a matrix and
+    a vector in either order (Gemv; ``x @ A`` is ``A.T @ x``); else None."""
+    owner = product.owner
+    if owner is None or not isinstance(owner.op, MatMul) or not is_float(product.dtype):
+        return None
+    a, b = owner.inputs
+    if a.dtype != b.dtype or a.dtype != product.dtype:
+        return None
+    if a.ndim == 2 and b.ndim in (1, 2):
+        return (Gemm if b.ndim == 2 else Gemv), a, b
+    if a.ndim == 1 and b.ndim == 2:
+        return Gemv, DimShuffle((1, 0))(b), a
+    return None
+
+
+@register("specialize")
+@node_rewriter([ADD, SUB], reads_clients=True)
+def matmul_plus_to_gemm(node: Apply, fgraph: FunctionGraph):
+    """``alpha * (A @ B) + beta * C`` -> ``Gemm(alpha, beta)(C, A, B)`` (``Gemv`` for a vector).
+
+    Matches ``A @ B + C``, ``C - A @ B``, ``C - k * (A @ B)``, ``k1 * C + k2 * (A @ B)``
+    (constants ``k`` uniform scalars) when the product has no other reader.
+    """
+    out = node.outputs[0]
+    if not is_float(out.dtype):
+        return None
+    terms = _two_terms(node)
+    for (alpha, product), (beta, addend) in (terms, terms[::-1]):
+        operands = _blas_operands(product)
+        if operands is None or addend.dtype != out.dtype or addend.ndim > out.ndim:
+            continue
+        if not _read_only_by(fgraph, product, node):
+            continue
+        op_class, a, b = operands
+        new = op_class(alpha, beta)(addend, a, b)
+        if same_type(out, new):
+            return [new]
+    return None
+
+
+# ---------------------------------------------------------------------------- sums of products
+
+
+def _broadcast_source(var: Variable) -> tuple[Variable, tuple] | None:
+    """``(source, pattern)`` when ``var`` is a DimShuffle of ``source`` (else the identity)."""
+    if var.owner is not None and isinstance(var.owner.op, DimShuffle):
+        return var.owner.inputs[0], var.owner.op.pattern
+    return var, tuple(range(var.ndim))
+
+
+def _as_operand(var: Variable, axes: tuple[int, ...]) -> Variable | None:
+    """``var``'s source laid out with ``axes`` (positions in the product) as its dimensions,
+    when ``var`` is broadcast ('x') on every other product axis; else None."""
+    source, pattern = _broadcast_source(var)
+    if any(pattern[i] != "x" for i in range(len(pattern)) if i not in axes):
+        return None
+    if any(pattern[i] == "x" for i in axes):
+        return None
+    order = [pattern[i] for i in axes]
+    if sorted(order) != list(range(source.ndim)):
+        return None
+    return source if order == list(range(source.ndim)) else DimShuffle(order)(source)
+
+
+def _product_axes(rank: int, reduced: int) -> tuple[tuple[int, ...], tuple[int, ...]] | None:
+    """The (m, k) and (k, n) axes of a rank-3 product summed over ``reduced`` (m before n)."""
+    if rank != 3:
+        return None
+    others = [a for a in range(3) if a != reduced]
+    return (others[0], reduced), (reduced, others[1])
+
+
+def _matrix_product(x: Variable, y: Variable, reduced: int) -> Variable | None:
+    """``x * y`` summed over ``reduced`` (rank 3) as ``A @ B``, trying both operand orders."""
+    left, right = _product_axes(3, reduced)
+    for first, second in ((x, y), (y, x)):
+        a, b = _as_operand(first, left), _as_operand(second, right)
+        if a is not None and b is not None:
+            return matmul(a, b)
+    return None
+
+
+def _matrix_vector_product(x: Variable, y: Variable, reduced: int) -> Variable | None:
+    """``x * y`` (rank 2, one side a broadcast vector) summed over ``reduced`` as a matmul."""
+    kept = 1 - reduced
+    for matrix, vector in ((x, y), (y, x)):
+        v = _as_operand(vector, (reduced,))
+        if v is None or matrix.type.shape[kept] == 1 or matrix.type.shape[reduced] == 1:
+            continue
+        m = matrix if reduced == 1 else DimShuffle((1, 0))(matrix)
+        return matmul(m, v)
+    return None
+
+
+@register("specialize")
+@node_rewriter([Reduce])
+def sum_of_products_to_dot(node: Apply):
+    """``sum(x * y, axis=k)`` that is a matrix product (rank 3, x broadcast along the last
+    product axis and y along the first) or a matrix-vector product (rank 2) -> ``MatMul``.
+
+    Pays off because BLAS never materializes the m*k*n product; vector dot products
+    (rank 1) are left alone: the reduction loop already reads each input once.
+    """
+    (prod,) = node.inputs
+    if node.op.kind != "sum" or node.op.dtype is not None or len(node.op.axes) != 1:
+        return None
+    if prod.owner is None or prod.owner.op != MUL or not is_float(prod.dtype):
+        return None
+    x, y = prod.owner.inputs
+    if len({x.dtype, y.dtype, prod.dtype}) != 1 or prod.type.shape[node.op.axes[0]] == 1:
+        return None
+    (axis,) = node.op.axes
+    builder = {3: _matrix_product, 2: _matrix_vector_product}.get(prod.ndim)
+    new = builder(x, y, axis) if builder is not None else None
+    if new is None or not same_type(node.outputs[0], new):
+        return None
+    return [new]
