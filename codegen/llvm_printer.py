@@ -34,7 +34,7 @@ from theanine.codegen.llvm_types import (
     I1, I8P, I32, I64, compute_type, convert, load_value, memory_type, store_value,
 )
 
-BLAS_GLOBALS = {"float32": "theanine_sgemm", "float64": "theanine_dgemm"}
+BLAS_GLOBALS = {"float32": "theanine_sgemm", "float64": "theanine_dgemm", "threads_local": "theanine_blas_threads"}
 PARALLEL_MIN_ELEMENTS = 1 << 15
 _ITEMSIZE = {"bool": 1, "int8": 1, "uint8": 1, "int16": 2, "uint16": 2, "float16": 2, "int32": 4, "uint32": 4,
              "float32": 4, "int64": 8, "uint64": 8, "float64": 8}
@@ -363,17 +363,33 @@ class LLVMPrinter:
         """C = A @ B through the Fortran BLAS ?gemm bound at load time (row-major trick).
 
         Every thread checks the shapes (so all leave together on failure and
-        none waits at a barrier alone); thread 0 makes the call, and the BLAS
-        library runs its own threads.
+        none waits at a barrier alone).  With a BLAS whose thread count can be
+        set per calling thread, each thread multiplies its share of A's rows
+        with a single-threaded BLAS: one threading layer, ours (two layers
+        spinning on two cores slow each other down many times over).
+        Otherwise thread 0 makes the whole call with the BLAS's own threads.
         """
         b = frame.builder
         frame.fail_unless(b.icmp_signed("==", frame.dim(call.k), frame.dim(call.k_check)), index)
-        with frame.on_thread_zero():
-            self._gemm_call(frame, call)
-
-    def _gemm_call(self, frame: _Frame, call: GemmCall) -> None:
-        b = frame.builder
         m, n, k = frame.dim(call.m), frame.dim(call.n), frame.dim(call.k)
+        set_threads = b.load(self._blas_global("threads_local"))
+        controllable = b.icmp_unsigned("!=", set_threads, ir.Constant(I8P, None))
+        with b.if_else(controllable) as (shared, alone):
+            with shared:
+                start, stop = frame.share(m, b.mul(b.mul(m, n), k))
+                setter = b.bitcast(set_threads, ir.FunctionType(I32, [I32]).as_pointer())
+                previous = b.call(setter, [ir.Constant(I32, 1)])
+                self._gemm_rows(frame, call, start, stop)
+                b.call(setter, [previous])
+            with alone:
+                with frame.on_thread_zero():
+                    self._gemm_rows(frame, call, ir.Constant(I64, 0), m)
+
+    def _gemm_rows(self, frame: _Frame, call: GemmCall, start: ir.Value, stop: ir.Value) -> None:
+        """Rows ``[start, stop)`` of C = A @ B."""
+        b = frame.builder
+        rows = b.sub(stop, start)
+        n, k = frame.dim(call.n), frame.dim(call.k)
         t = compute_type(call.dtype)
         # column-major view: C^T (n x m) = B^T (n x k) @ A^T (k x m)
         op_b, ld_b = self._blas_operand(frame, call.b, n)
@@ -392,15 +408,17 @@ class LLVMPrinter:
             return slot(b.trunc(value, I32), I32)
 
         ldc = b.select(b.icmp_signed(">", n, ir.Constant(I64, 1)), n, ir.Constant(I64, 1))
-        output = frame.pointer(call.output)
-        with b.if_else(b.icmp_signed("==", k, ir.Constant(I64, 0))) as (empty_sum, product):
-            with empty_sum:  # BLAS may leave C untouched when k = 0; the product is zeros
-                with for_range(b, b.mul(m, n), "zero") as j:
-                    b.store(ir.Constant(memory_type(call.dtype), 0.0), b.gep(output, [j]))
-            with product:
-                b.call(gemm, [op_b, op_a, i32(n), i32(m), i32(k), slot(ir.Constant(t, 1.0), t),
-                              frame.pointer(call.b.buffer), i32(ld_b), frame.pointer(call.a.buffer), i32(ld_a),
-                              slot(ir.Constant(t, 0.0), t), output, i32(ldc)])
+        output = b.gep(frame.pointer(call.output), [b.mul(start, n)])
+        a_rows = b.gep(frame.pointer(call.a.buffer), [b.mul(start, frame.access_strides(call.a)[0])])
+        with b.if_then(b.icmp_signed(">", rows, ir.Constant(I64, 0))):
+            with b.if_else(b.icmp_signed("==", k, ir.Constant(I64, 0))) as (empty_sum, product):
+                with empty_sum:  # BLAS may leave C untouched when k = 0; the product is zeros
+                    with for_range(b, b.mul(rows, n), "zero") as j:
+                        b.store(ir.Constant(memory_type(call.dtype), 0.0), b.gep(output, [j]))
+                with product:
+                    b.call(gemm, [op_b, op_a, i32(n), i32(rows), i32(k), slot(ir.Constant(t, 1.0), t),
+                                  frame.pointer(call.b.buffer), i32(ld_b), a_rows, i32(ld_a),
+                                  slot(ir.Constant(t, 0.0), t), output, i32(ldc)])
 
     def _blas_operand(self, frame: _Frame, access: Access, rows_col_major: ir.Value):
         """Transpose flag and leading dimension for an operand read through ``access``."""

@@ -97,7 +97,30 @@ def blas_addresses() -> dict[str, int]:
     for dtype, symbol in (("float32", "sgemm"), ("float64", "dgemm")):
         capsule = cython_blas.__pyx_capi__[symbol]
         addresses[BLAS_GLOBALS[dtype]] = get_pointer(capsule, get_name(capsule))
+    addresses[BLAS_GLOBALS["threads_local"]] = _openblas_thread_control()
     return addresses
+
+
+def _openblas_thread_control() -> int:
+    """Address of ``openblas_set_num_threads_local`` in SciPy's OpenBLAS, or 0.
+
+    With it, theanine's threads can each run a single-threaded share of a
+    product; without it (another BLAS), products run on one theanine thread
+    and the BLAS library's own threads.
+    """
+    import glob
+    import os
+
+    import scipy
+
+    folder = os.path.join(os.path.dirname(os.path.dirname(scipy.__file__)), "scipy.libs")
+    for path in glob.glob(os.path.join(folder, "*openblas*.so*")):
+        try:
+            library = ctypes.CDLL(path)
+            return ctypes.cast(library.openblas_set_num_threads_local, ctypes.c_void_p).value or 0
+        except (OSError, AttributeError):
+            continue
+    return 0
 
 
 class NativeModule:
