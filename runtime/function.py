@@ -147,6 +147,11 @@ class Function:
             values = self._arguments(args, kwargs)
         else:
             values = [check(value) for check, value in zip(self._checkers, args)]
+        if not self.shared:
+            outputs = [_unaliased(r, values) for r in self._run(values)]
+            if self.unpack_single:
+                return outputs[0] if outputs else None
+            return outputs
         state = [s.get_value(borrow=True) for s in self.shared]
         results = self._run(values + state)
         n = len(self.outputs)
@@ -173,18 +178,24 @@ def _value_checker(type_, what: str):
 
     def check(value):
         if type(value) is np.ndarray and value.dtype == dtype and value.ndim == ndim:
+            return value
+        return type_.filter(value, what)
+
+    def check_static(value):
+        if type(value) is np.ndarray and value.dtype == dtype and value.ndim == ndim:
             shape = value.shape
             if all(shape[axis] == size for axis, size in static):
                 return value
         return type_.filter(value, what)
 
-    return check
+    return check_static if static else check
 
 
 def _unaliased(value, protected: Sequence[np.ndarray]) -> np.ndarray:
     """``value``, copied if it shares memory with an input, a shared value or another output."""
-    value = np.asarray(value)
-    if value.flags.owndata and not any(value is p for p in protected):
+    if type(value) is not np.ndarray:
+        value = np.asarray(value)
+    if value.base is None and not any(value is p for p in protected):
         return value
     if any(np.may_share_memory(value, p) for p in protected if isinstance(p, np.ndarray)):
         return value.copy()

@@ -72,6 +72,7 @@ class ProgramRunner:
         self.threads = threads
         self.lock = threading.Lock()
         self.barrier = np.zeros(2, dtype=np.int64)
+        self.barrier_address = self.barrier.ctypes.data
         escaping = {a.buffer for a in program.outputs}
         entries = iter(native.entry(name) for name in entry_names)
         self.plan = []
@@ -130,8 +131,8 @@ class ProgramRunner:
 
     def _call(self, entry, arrays: tuple, touched: list[int]) -> int:
         """Run a segment, on every thread when its arrays are large enough to pay for it."""
-        barrier = self.barrier.ctypes.data
-        if self.threads == 1 or max(arrays[b].size for b in touched) < PARALLEL_MIN_ELEMENTS:
+        barrier = self.barrier_address
+        if self.threads == 1 or max([arrays[b].size for b in touched]) < PARALLEL_MIN_ELEMENTS:
             return entry(arrays, 0, 1, barrier)
         n = self.threads
         calls = [lambda t=t: entry(arrays, t, n, barrier) for t in range(n)]
