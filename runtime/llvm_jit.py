@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import ctypes
 import functools
+import glob
+import os
 
 import llvmlite.binding as llvm
 import numpy as np
@@ -82,10 +84,37 @@ def compile_to_object(llvm_ir: str) -> bytes:
     return machine.emit_object(module)
 
 
+def _cython_blas():
+    """SciPy's ``cython_blas`` extension, without running all of ``scipy.linalg``'s imports.
+
+    The extension only exports function pointers; loading it by itself takes
+    a fraction of the 0.3 s that ``import scipy.linalg`` takes.
+    """
+    import importlib.machinery
+    import importlib.util
+    import sys
+
+    name = "scipy.linalg.cython_blas"
+    if name in sys.modules:
+        return sys.modules[name]
+    import scipy
+
+    folder = os.path.join(os.path.dirname(scipy.__file__), "linalg")
+    for path in glob.glob(os.path.join(folder, "cython_blas*.so")):
+        loader = importlib.machinery.ExtensionFileLoader(name, path)
+        module = importlib.util.module_from_spec(importlib.util.spec_from_file_location(name, path, loader=loader))
+        loader.exec_module(module)
+        sys.modules[name] = module
+        return module
+    from scipy.linalg import cython_blas
+
+    return cython_blas
+
+
 @functools.cache
 def blas_addresses() -> dict[str, int]:
     """Addresses of SciPy's Fortran BLAS sgemm/dgemm (the library NumPy-grade code uses)."""
-    from scipy.linalg import cython_blas
+    cython_blas = _cython_blas()
 
     get_pointer = ctypes.pythonapi.PyCapsule_GetPointer
     get_pointer.restype = ctypes.c_void_p
@@ -108,9 +137,6 @@ def _openblas_thread_control() -> int:
     product; without it (another BLAS), products run on one theanine thread
     and the BLAS library's own threads.
     """
-    import glob
-    import os
-
     import scipy
 
     folder = os.path.join(os.path.dirname(os.path.dirname(scipy.__file__)), "scipy.libs")

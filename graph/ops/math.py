@@ -24,7 +24,6 @@ from __future__ import annotations
 import math as _pymath
 
 import numpy as np
-import scipy.special
 
 from theanine.graph.ops.elemwise import Elemwise, ScalarOp
 from theanine.graph.tensor import as_tensor_variable
@@ -165,9 +164,30 @@ arcsinh = _row("arcsinh", 1, np.arcsinh, lambda x, o, g: [g[0] / sqrt(x[0] * x[0
 arccosh = _row("arccosh", 1, np.arccosh, lambda x, o, g: [g[0] / sqrt(x[0] * x[0] - 1)])
 arctanh = _row("arctanh", 1, np.arctanh, lambda x, o, g: [g[0] / (1 - x[0] * x[0])])
 
-# neural-network activations and special functions
+# neural-network activations and special functions; SciPy's special functions are
+# imported on first use (importing scipy.special adds about 0.2 s to ``import theanine``)
+
+
+def _expit(a):
+    from scipy.special import expit
+
+    return expit(a)
+
+
+def _erf(a):
+    from scipy.special import erf
+
+    return erf(a)
+
+
+def _erfc(a):
+    from scipy.special import erfc
+
+    return erfc(a)
+
+
 sigmoid = _row(
-    "sigmoid", 1, _float_function(scipy.special.expit), lambda x, o, g: [g[0] * o[0] * (1 - o[0])]
+    "sigmoid", 1, _float_function(_expit), lambda x, o, g: [g[0] * o[0] * (1 - o[0])]
 )
 softplus = _row(
     "softplus",
@@ -179,13 +199,13 @@ relu = _row("relu", 1, _relu, lambda x, o, g: [where(greater(x[0], 0), g[0], 0)]
 erf = _row(
     "erf",
     1,
-    _float_function(scipy.special.erf),
+    _float_function(_erf),
     lambda x, o, g: [g[0] * (2 / _pymath.sqrt(_pymath.pi)) * exp(-x[0] * x[0])],
 )
 erfc = _row(
     "erfc",
     1,
-    _float_function(scipy.special.erfc),
+    _float_function(_erfc),
     lambda x, o, g: [-g[0] * (2 / _pymath.sqrt(_pymath.pi)) * exp(-x[0] * x[0])],
 )
 
