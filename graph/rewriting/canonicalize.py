@@ -18,8 +18,10 @@ import numpy as np
 
 from theanine.graph.basic import Apply, Constant, Variable
 from theanine.graph.gradient import DisconnectedGrad
+from theanine.graph.ops.elemwise import Elemwise
 from theanine.graph.ops.math import Cast, cast, reciprocal, second, square, where
-from theanine.graph.ops.shape import DimShuffle
+from theanine.graph.ops.reduce import Reduce
+from theanine.graph.ops.shape import DimShuffle, broadcast_to, shape_i
 from theanine.graph.rewriting.db import register, rewrite_db
 from theanine.graph.rewriting.drivers import merge, remove_dead_code
 from theanine.graph.rewriting.rewriters import node_rewriter
@@ -293,6 +295,75 @@ def useless_second(node: Apply):
     """``second(x, y) -> y`` when y already has the result's shape and dtype."""
     _, y = node.inputs
     return [y] if same_type(node.outputs[0], y) else None
+
+
+@register("canonicalize", "fast_compile")
+@node_rewriter([ADD])
+def add_broadcast_zeros(node: Apply):
+    """``second(a, 0) + y -> second(a, y)``: adding broadcast zeros (how gradients start their
+    sums) only broadcasts y.  Same sign-of-zero caveat as ``add_zero``."""
+    for zeros, y in _operand_orders(node):
+        if zeros.owner is None or zeros.owner.op != SECOND or uniform_constant(zeros.owner.inputs[1]) != 0:
+            continue
+        new = second(zeros.owner.inputs[0], y)
+        if same_type(node.outputs[0], new):
+            return [new]
+    return None
+
+
+@register("canonicalize", "fast_compile")
+@node_rewriter([Elemwise])
+def constant_fill_through_elemwise(node: Apply):
+    """``f(second(x, c1), c2) -> second(x, f(c1, c2))`` for constants c: an elementwise op of
+    broadcast constants is a broadcast of the folded constant (``ones_like(x) * 3``)."""
+    if len(node.outputs) != 1 or node.op == SECOND:
+        return None
+    fills = [v for v in node.inputs if v.owner is not None and v.owner.op == SECOND]
+    if len(fills) != 1:
+        return None
+    x, c = fills[0].owner.inputs
+    if uniform_constant(c) is None or any(
+        uniform_constant(v) is None for v in node.inputs if v is not fills[0]
+    ):
+        return None
+    folded = node.op(*[c if v is fills[0] else v for v in node.inputs])
+    new = second(x, folded)
+    return [new] if same_type(node.outputs[0], new) else None
+
+
+def _count(x: Variable, axes: tuple[int, ...], dtype: str) -> Variable:
+    """How many elements of ``x`` a reduction over ``axes`` combines, as a ``dtype`` scalar."""
+    static = [x.type.shape[a] for a in axes]
+    if None not in static:
+        return typed_constant(math.prod(static), dtype)
+    count = None
+    for a in axes:
+        dim = shape_i(x, a) if x.type.shape[a] is None else typed_constant(x.type.shape[a], "int64")
+        count = dim if count is None else count * dim
+    return cast(count, dtype)
+
+
+@register("canonicalize", "fast_compile")
+@node_rewriter([Reduce])
+def sum_of_broadcast(node: Apply):
+    """``sum(second(x, c), axes) -> c * count`` when c is broadcast (static 1) along every
+    summed axis: each sum adds ``count`` copies of one value (e.g. ``sum(ones_like(x))`` is
+    x's size).  Float results may differ from the sequential sum by rounding."""
+    op = node.op
+    (filled,) = node.inputs
+    if op.kind != "sum" or op.dtype is not None or not op.axes or filled.owner is None:
+        return None
+    if filled.owner.op != SECOND:
+        return None
+    x, c = filled.owner.inputs
+    out = node.outputs[0]
+    if c.dtype != out.dtype or any(c.type.shape[a] != 1 for a in op.axes):
+        return None
+    kept = tuple(a for a in range(c.ndim) if a not in op.axes)
+    new = DimShuffle(kept)(c) * _count(x, op.axes, out.dtype)
+    if new.type.shape != out.type.shape:
+        new = broadcast_to(new, [x.type.shape[a] if x.type.shape[a] is not None else shape_i(x, a) for a in kept])
+    return [new] if same_type(out, new) else None
 
 
 @register("canonicalize", "fast_compile")

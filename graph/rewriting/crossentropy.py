@@ -336,3 +336,18 @@ def crossentropy_softmax_grad(node: Apply):
         if dx is not None and same_type(out, dx):
             return [dx]
     return None
+
+
+@register("specialize")
+@node_rewriter([CrossentropySoftmaxDx])
+def crossentropy_dx_unbroadcast_dy(node: Apply):
+    """``Dx(second(loss, dy), x, t)`` -> ``Dx(dy, x, t)``: the op broadcasts ``dy`` itself, so
+    the broadcast (and its read of the loss, for the shape) is not needed."""
+    dy, x, target = node.inputs
+    if _owner_op(dy) != SECOND:
+        return None
+    value = dy.owner.inputs[1]
+    if value.dtype != dy.dtype:
+        return None
+    new = _fused(CrossentropySoftmaxDx, node.op.axis, node.op.sparse, value, x, target)
+    return [new] if new is not None and same_type(node.outputs[0], new) else None

@@ -8,6 +8,10 @@ reader comes after the root in topological order: then the producer's
 output becomes an extra output of the composite, and no outside reader can
 feed the group back (it is not an ancestor of any member), so no cycle can
 form.  Scalar-sized constants are moved into the inner graph.
+
+Sibling fusion then joins two Elemwise nodes of one shape that read a common
+input and of which neither depends on the other into one composite with the
+outputs of both: the shared input is read in one pass instead of two.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from theanine.graph.rewriting.db import register
 from theanine.graph.rewriting.report import PhaseReport
 from theanine.graph.type import TensorType
 
-__all__ = ["MAX_FUSED_INPUTS", "elemwise_fusion"]
+__all__ = ["MAX_FUSED_INPUTS", "elemwise_fusion", "sibling_fusion"]
 
 MAX_FUSED_INPUTS = 32
 """A fused node reads at most this many outer inputs (kernels take their arguments in registers)."""
@@ -138,3 +142,66 @@ def elemwise_fusion(fgraph: FunctionGraph, report: PhaseReport) -> None:
         claimed.add(fused)
         fgraph.replace_all(zip(outputs, fused.outputs), reason="elemwise_fusion")
         report.record("elemwise_fusion")
+
+
+def _depends_on(node: Apply, ancestor: Apply, position: dict[Apply, int]) -> bool:
+    """Does ``node`` read (transitively) an output of ``ancestor``?  The walk stops at nodes
+    placed before ``ancestor`` in topological order: they cannot depend on it."""
+    floor = position[ancestor]
+    seen: set[Apply] = set()
+    pending = [v.owner for v in node.inputs if v.owner is not None]
+    while pending:
+        current = pending.pop()
+        if current is ancestor:
+            return True
+        if current in seen or position.get(current, -1) < floor:
+            continue
+        seen.add(current)
+        pending.extend(v.owner for v in current.inputs if v.owner is not None)
+    return False
+
+
+def _sibling(fgraph: FunctionGraph, node: Apply, position: dict[Apply, int]) -> Apply | None:
+    """An Elemwise node of ``node``'s shape that shares an input with it, independent of it."""
+    shape = node.outputs[0].type.shape
+    for var in node.inputs:
+        if isinstance(var, Constant):
+            continue
+        for reader, _ in fgraph.clients.get(var, []):
+            if (
+                reader == OUTPUT
+                or reader is node
+                or not _fusable(reader)
+                or reader.outputs[0].type.shape != shape
+                or len(_outer_inputs([node, reader])) > MAX_FUSED_INPUTS
+            ):
+                continue
+            if not _depends_on(reader, node, position) and not _depends_on(node, reader, position):
+                return reader
+    return None
+
+
+def _positions(fgraph: FunctionGraph) -> dict[Apply, int]:
+    return {node: i for i, node in enumerate(fgraph.toposort())}
+
+
+@register("fusion")
+def sibling_fusion(fgraph: FunctionGraph, report: PhaseReport) -> None:
+    """Join independent Elemwise siblings that read a common input (see the module docstring)."""
+    position = _positions(fgraph)
+    pending = [n for n in position if _fusable(n)]
+    while pending:
+        node = pending.pop()
+        if node not in fgraph.apply_nodes:
+            continue
+        sibling = _sibling(fgraph, node, position)
+        if sibling is None:
+            continue
+        members = [node, sibling]
+        outer = _outer_inputs(members)
+        outputs = node.outputs + sibling.outputs
+        fused = Elemwise(_inner_graph(members, outer, outputs)).make_node(*outer)
+        fgraph.replace_all(zip(outputs, fused.outputs), reason="sibling_fusion")
+        report.record("sibling_fusion")
+        position = _positions(fgraph)
+        pending.append(fused)

@@ -47,6 +47,34 @@ def static_shape_i(node: Apply):
     return None
 
 
+def _input_shape(var: Variable) -> tuple:
+    """``var``'s shape as ints (static dims) and ``ShapeI`` variables (the others)."""
+    return tuple(d if d is not None else ShapeI(axis)(var) for axis, d in enumerate(var.type.shape))
+
+
+@register("canonicalize", "fast_compile")
+@node_rewriter([ShapeI])
+def shape_i_from_inputs(node: Apply):
+    """``ShapeI(i)(op(x, ...))`` -> ``ShapeI(j)(x)`` (or a constant) when the op's ``infer_shape``
+    says dimension i of its result is dimension j of an input: the size no longer waits for
+    the op's values (``ShapeI(0)(A @ B)`` is ``ShapeI(0)(A)``).  Only that simple answer is
+    taken; shape expressions (e.g. a reshape's) stay where they are."""
+    (x,) = node.inputs
+    producer = x.owner
+    if producer is None or isinstance(producer.op, Elemwise) or x.type.shape[node.op.i] is not None:
+        return None
+    candidates = [_input_shape(v) for v in producer.inputs]
+    try:
+        shapes = producer.op.infer_shape(producer, candidates)
+    except (NotImplementedError, TypeError, ValueError, IndexError):
+        return None
+    size = shapes[x.index][node.op.i]
+    if isinstance(size, (int, np.integer)):
+        return [Constant(np.asarray(size, dtype="int64"))]
+    known = {id(v) for shape in candidates for v in shape if isinstance(v, Variable)}
+    return [size] if id(size) in known else None
+
+
 @register("canonicalize", "fast_compile")
 @node_rewriter([Shape])
 def static_shape(node: Apply):
