@@ -1,7 +1,9 @@
 """The backend registry: a backend turns an optimized graph into a callable.
 
-A backend is a function ``compile(inputs, outputs) -> run`` where ``run``
-takes one value per input (in order) and returns one value per output.
+A backend is a function ``compile(inputs, outputs) -> Compiled`` whose
+``run`` takes one value per input (in order) and returns one value per
+output, and whose ``python_fallbacks`` lists the nodes a compiled backend
+could not translate and runs through their NumPy ``perform`` instead.
 Backends register themselves by name; ``function(..., backend=name)``
 looks them up here, so a new backend never edits the op classes.
 """
@@ -9,11 +11,22 @@ looks them up here, so a new backend never edits the op classes.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 
-from theanine.graph.basic import Variable
+from theanine.graph.basic import Apply, Variable
 
 Runner = Callable[[Sequence], list]
-Compiler = Callable[[Sequence[Variable], Sequence[Variable]], Runner]
+
+
+@dataclass(frozen=True)
+class Compiled:
+    """What a backend returns: the callable and the nodes it runs in Python."""
+
+    run: Runner
+    python_fallbacks: list[Apply] = field(default_factory=list)
+
+
+Compiler = Callable[[Sequence[Variable], Sequence[Variable]], Compiled]
 
 _BACKENDS: dict[str, Callable[[], Compiler]] = {}
 

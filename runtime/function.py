@@ -108,7 +108,9 @@ class Function:
 
         self.fgraph_inputs = self.inputs + self.shared
         self.optimized_outputs, self.rewrite_report = optimize(self.fgraph_inputs, targets, self.mode)
-        self._run = self._compile(self.fgraph_inputs, self.optimized_outputs)
+        compiled = self._compile(self.fgraph_inputs, self.optimized_outputs)
+        self._run = compiled.run
+        self.python_fallbacks = compiled.python_fallbacks
         self._names = {v.name: i for i, v in enumerate(self.inputs) if v.name}
         self._checkers = [
             _value_checker(v.type, f"input {i} ({v.label()}) of {self.name}") for i, v in enumerate(self.inputs)
@@ -166,8 +168,12 @@ class Function:
         return outputs
 
     def explain(self) -> str:
-        """Which rewrites fired, how often, and node counts per phase."""
-        return str(self.rewrite_report)
+        """Which rewrites fired, how often, node counts per phase, and the nodes that
+        the backend runs through their NumPy ``perform`` (Python fallbacks)."""
+        lines = [str(self.rewrite_report).rstrip(), "", f"backend {self.backend}: "
+                 f"{len(self.python_fallbacks)} Python fallback(s)"]
+        lines += [f"  {node.op} (created at {node.source})" for node in self.python_fallbacks]
+        return "\n".join(lines) + "\n"
 
 
 def _value_checker(type_, what: str):

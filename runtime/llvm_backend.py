@@ -26,6 +26,7 @@ from theanine.codegen.lower import lower
 from theanine.graph.basic import Variable
 from theanine.graph.config import config
 from theanine.graph.evaluate import annotate_error, run_node
+from theanine.runtime.backends import Compiled
 from theanine.runtime.llvm_cache import cached_compile_to_object
 from theanine.runtime.llvm_jit import NativeModule
 from theanine.runtime.threads import thread_count, worker_pool
@@ -33,12 +34,14 @@ from theanine.runtime.threads import thread_count, worker_pool
 PARALLEL_MIN_ELEMENTS = 1 << 16
 
 
-def compile_llvm(inputs: Sequence[Variable], outputs: Sequence[Variable]):
-    """Return ``run(values) -> outputs`` executing the graph as native code."""
+def compile_llvm(inputs: Sequence[Variable], outputs: Sequence[Variable]) -> Compiled:
+    """The graph as native code; nodes without a native lowering run their ``perform``."""
     program = lower(inputs, outputs, llvm_scalar.supports)
     printer = LLVMPrinter(program)
     native = NativeModule(cached_compile_to_object(str(printer.module)))
-    return ProgramRunner(program, native, printer.entry_names, thread_count(config.num_threads)).run
+    runner = ProgramRunner(program, native, printer.entry_names, thread_count(config.num_threads))
+    fallbacks = [step.node for step in program.steps if isinstance(step, HostCall)]
+    return Compiled(runner.run, fallbacks)
 
 
 def _view(array: np.ndarray, access: Access) -> np.ndarray:

@@ -10,10 +10,11 @@ from collections.abc import Sequence
 
 from theanine.graph.basic import Constant, Variable, apply_nodes
 from theanine.graph.evaluate import run_node
+from theanine.runtime.backends import Compiled
 
 
 def compile_numpy(inputs: Sequence[Variable], outputs: Sequence[Variable]):
-    """Return ``run(values) -> outputs`` evaluating the graph with NumPy."""
+    """A ``Compiled`` whose ``run(values) -> outputs`` evaluates the graph with NumPy."""
     nodes = apply_nodes(outputs, stop=inputs)
     slot: dict[int, int] = {id(v): i for i, v in enumerate(inputs)}
     constants: list = []
@@ -52,4 +53,4 @@ def compile_numpy(inputs: Sequence[Variable], outputs: Sequence[Variable]):
                 storage[i] = value
         return [storage[i] for i in output_slots]
 
-    return run
+    return Compiled(run)

@@ -16,8 +16,8 @@ class Optimized:
         self.fgraph = FunctionGraph(inputs, outputs)
         self.report = RewriteReport(mode)
         run_phases(self.fgraph, MODES[mode], self.report, verify=True)
-        self.run = compile_numpy(self.fgraph.inputs, self.fgraph.outputs)
-        self.reference = compile_numpy(list(inputs), list(outputs))
+        self.run = compile_numpy(self.fgraph.inputs, self.fgraph.outputs).run
+        self.reference = compile_numpy(list(inputs), list(outputs)).run
 
     def fired(self, name: str) -> int:
         return self.report.fired.get(name, 0)

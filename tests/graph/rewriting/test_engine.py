@@ -144,7 +144,7 @@ def test_explain_lists_phases_counts_and_rewrites_in_order():
     f = th.function([x], th.log(1.0 + x) * 1.0)
     text = str(th.explain(f))
     assert th.explain(f) is f.rewrite_report
-    assert f.explain() == text
+    assert f.explain().startswith(text.rstrip())
     lines = text.splitlines()
     assert lines[0].startswith("Rewrites (mode='fast_run'):")
     canonicalize = next(
