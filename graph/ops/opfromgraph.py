@@ -109,6 +109,12 @@ class OpFromGraph(Op):
     def __hash__(self) -> int:
         return self._hash
 
+    @property
+    def view_map(self) -> dict[int, list[int]]:
+        """An inner output may be an inner input itself (or a view of one): any output may
+        alias any input, which is what the destroy handler must assume."""
+        return {i: list(range(len(self.inner_inputs))) for i in range(len(self.inner_outputs))}
+
     def __str__(self) -> str:
         return f"OpFromGraph{{{self.name}}}"
 

@@ -59,6 +59,7 @@ class DimShuffle(Op):
     """
 
     __props__ = ("pattern",)
+    view_map = {0: [0]}
 
     def __init__(self, pattern: Sequence):
         self.pattern = tuple("x" if p == "x" else int(p) for p in pattern)
@@ -450,6 +451,7 @@ class Reshape(Op):
     """``np.reshape(x, shape)`` to ``ndim`` dims; ``shape`` is an int64 vector (one -1 allowed)."""
 
     __props__ = ("ndim",)
+    view_map = {0: [0]}
 
     def __init__(self, ndim: int):
         self.ndim = int(ndim)
@@ -742,6 +744,11 @@ class Split(Op):
     """
 
     __props__ = ("axis", "n")
+
+    @property
+    def view_map(self) -> dict[int, list[int]]:
+        """Every piece is a view of ``x`` (``np.split``)."""
+        return {i: [0] for i in range(self.n)}
 
     def __init__(self, axis: int, n: int):
         self.axis = int(axis)
