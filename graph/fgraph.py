@@ -6,6 +6,10 @@ and shared variables are kept as they are, since they are values).  It keeps,
 for every variable, its *clients*: the ``(node, input_index)`` pairs that read
 it, where the pseudo-node ``"output"`` marks a position in ``outputs``.
 
+``updates`` maps an output position to the input position whose new value
+it is (a shared variable's update): the destroy handler may then let that
+output be computed in the input's own storage (graph/rewriting/inplace.py).
+
 Every structural change goes through ``replace`` (or ``change_input``), which
 keeps client lists right, imports the new nodes, prunes the nodes nobody reads
 any more (dead-code removal is incremental) and tells the attached features
@@ -18,7 +22,7 @@ work lists and the destroy handler follow the graph without rescanning it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from theanine.graph.basic import Apply, Constant, Variable, apply_nodes, clone_graph
 from theanine.graph.shared import SharedVariable
@@ -62,12 +66,14 @@ class FunctionGraph:
         outputs: Sequence[Variable],
         features: Iterable = (),
         clone: bool = True,
+        updates: Mapping[int, int] | None = None,
     ):
         if clone:
             inputs, outputs = clone_graph(list(inputs), list(outputs))
         self.inputs: list[Variable] = list(inputs)
         self._input_set = set(self.inputs)
         self.outputs: list[Variable] = list(outputs)
+        self.updates: dict[int, int] = dict(updates or {})
         self.clients: dict[Variable, list[tuple[Apply | str, int]]] = {}
         self.apply_nodes: dict[Apply, None] = {}
         self.features: list = []

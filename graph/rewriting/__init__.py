@@ -9,12 +9,12 @@ rewrites live in one module per phase (``canonicalize``, ``stabilize``,
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from theanine.graph.basic import Constant, Variable, graph_inputs
 from theanine.graph.fgraph import FunctionGraph
 from theanine.graph.rewriting import (  # noqa: F401  (registration)
-    canonicalize, crossentropy, fusion, shapes, specialize, stabilize,
+    canonicalize, crossentropy, fusion, inplace, shapes, specialize, stabilize,
 )
 from theanine.graph.rewriting.db import MODES, run_phases
 from theanine.graph.rewriting.drivers import RewriteCycleError
@@ -41,17 +41,26 @@ def _check_mode(mode: str) -> tuple[str, ...]:
     return MODES[mode]
 
 
-def optimize(inputs: Sequence[Variable], outputs: Sequence[Variable], mode: str):
+def optimize(
+    inputs: Sequence[Variable],
+    outputs: Sequence[Variable],
+    mode: str,
+    updates: Mapping[int, int] | None = None,
+):
     """Return ``(optimized_outputs, report)`` for ``outputs`` under ``mode``.
 
     The rewrites work on a private copy (a FunctionGraph); the optimized
     outputs are expressed in the caller's own ``inputs`` variables.
+    ``updates`` maps an output position to the position of the (shared
+    variable) input it is the new value of: the inplace phase may then
+    compute it in that input's storage (rule 5 of ``inplace.py``).  Without
+    it no input is ever overwritten.
     """
     phases = _check_mode(mode)
     report = RewriteReport(mode)
     if not phases:
         return list(outputs), report
-    fgraph = FunctionGraph(inputs, outputs)
+    fgraph = FunctionGraph(inputs, outputs, updates=updates)
     run_phases(fgraph, phases, report)
     for index, original in enumerate(inputs):
         fgraph.replace_input(index, original, reason="restore inputs")

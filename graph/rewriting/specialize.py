@@ -93,7 +93,7 @@ def matmul_plus_to_gemm(node: Apply, fgraph: FunctionGraph):
     terms = _two_terms(node)
     for (alpha, product), (beta, addend) in (terms, terms[::-1]):
         operands = _blas_operands(product)
-        if operands is None or addend.dtype != out.dtype or addend.ndim > out.ndim:
+        if operands is None or {addend.dtype, product.dtype} != {out.dtype} or addend.ndim > out.ndim:
             continue
         if not _read_only_by(fgraph, product, node):
             continue

@@ -38,3 +38,27 @@ class Optimized:
 @pytest.fixture
 def optimized():
     return Optimized
+
+
+def check_fast_run(inputs, outputs, values, fired=(), rtol=1e-6, atol=0.0, backends=("numpy", "llvm")):
+    """Compile ``outputs`` with mode="fast_run" under each backend: every rewrite in ``fired``
+    shows in the report, and the values equal those of mode="none" under NumPy.  Returns the
+    compiled functions (for further checks on their optimized graphs)."""
+    import theanine as th
+
+    expected = th.function(inputs, outputs, mode="none", backend="numpy")(*values)
+    compiled = []
+    for backend in backends:
+        f = th.function(inputs, outputs, mode="fast_run", backend=backend)
+        for name in fired:
+            assert f.rewrite_report.fired.get(name, 0) >= 1, f"{name} did not fire:\n{f.rewrite_report}"
+        for got, want in zip(f(*values), expected, strict=True):
+            assert got.dtype == want.dtype and got.shape == want.shape, backend
+            np.testing.assert_allclose(got, want, rtol=rtol, atol=atol, equal_nan=True, err_msg=backend)
+        compiled.append(f)
+    return compiled
+
+
+@pytest.fixture
+def fast_run_check():
+    return check_fast_run

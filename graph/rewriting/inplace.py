@@ -1,0 +1,288 @@
+"""Inplace: ops that write their result into an input's storage, and the proof that they may.
+
+An op declares what it does to storage with two class or instance attributes:
+
+- ``view_map = {output: [input]}``: the output is a view of the input (its
+  memory); DimShuffle, Reshape, Split and Subtensor declare one.
+- ``destroy_map = {output: [input]}``: the op overwrites the input's storage
+  and returns it as that output (the inplace variants below).
+
+The ``DestroyHandler`` (a FunctionGraph feature) proves that an input ``X``
+of a node ``D`` may be destroyed.  The rules it enforces:
+
+1. ``X`` is not a constant and not a graph input (a function argument or a
+   shared variable's value), with one exception, rule 5.
+2. ``D`` is the only reader of ``X`` (no other node, run before or after, and
+   no graph output reads it).  The backends schedule nodes themselves (the
+   LLVM backend even moves elementwise work into later reductions), so
+   "every other reader runs earlier" cannot be promised; "no other reader"
+   can.
+3. ``X`` is not an alias of anything else that is read: following
+   ``view_map`` and ``destroy_map`` back from ``X``, every variable on the
+   chain has the aliasing node as its only reader and none is a constant or
+   a graph input.
+4. ``D``'s result does not leave the graph as an output, directly or through
+   views: a backend may keep the storage ``X`` lived in for its next call
+   (the LLVM backend reuses its temporaries), so an output aliasing it
+   could change after being returned.
+5. Updates of shared variables: when the caller marks graph output ``k`` as
+   the new value of input ``i`` (``FunctionGraph(..., updates={k: i})``,
+   ``optimize(..., updates=...)``), the node computing output ``k`` may
+   destroy input ``i`` itself (not a view of it) when it is that input's
+   only reader: the storage is reused for the new value.  Caveat: the old
+   value is overwritten during the call, so if a later node of the same
+   call fails, the shared variable is left changed.
+
+Rewrites (the ``inplace`` phase, last): an ``Elemwise`` node writes into an
+input of its output's type (``ElemwiseInplace``, whose ``perform`` uses
+NumPy's ``out=``; backends that do not know the variant lower it as an
+ordinary ``Elemwise`` with a fresh buffer, which is also right);
+``inc_subtensor``/``set_subtensor`` update their tensor in place
+(``IncSubtensorInplace``); ``Gemm`` accumulates into ``C``.  Every inplace
+``perform`` copies an input it finds read-only (a constant's data or a
+backend's read-only view) instead of writing into it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from theanine.graph.basic import Apply, Constant, Variable
+from theanine.graph.fgraph import OUTPUT, FunctionGraph, InconsistencyError
+from theanine.graph.ops.blas import Gemm, Gemv
+from theanine.graph.ops.elemwise import Elemwise, ScalarOp, check_runtime_broadcast
+from theanine.graph.ops.subtensor import (
+    _ADVANCED_KINDS, IncSubtensor, _check_runtime_value, numpy_index,
+)
+from theanine.graph.rewriting.db import register
+from theanine.graph.rewriting.report import PhaseReport
+
+__all__ = ["DestroyHandler", "ElemwiseInplace", "IncSubtensorInplace", "aliased_input", "inplace"]
+
+
+def aliased_input(node: Apply, output_index: int) -> int | None:
+    """The input whose storage output ``output_index`` of ``node`` shares (view or destroy)."""
+    for declared in (getattr(node.op, "destroy_map", {}), getattr(node.op, "view_map", {})):
+        inputs = declared.get(output_index)
+        if inputs:
+            return inputs[0]
+    return None
+
+
+def _all_aliased_inputs(node: Apply, output_index: int) -> list[int]:
+    found = []
+    for declared in (getattr(node.op, "destroy_map", {}), getattr(node.op, "view_map", {})):
+        found += [i for i in declared.get(output_index, []) if i not in found]
+    return found
+
+
+class DestroyHandler:
+    """FunctionGraph feature proving which inputs a node may overwrite (module docstring)."""
+
+    def __init__(self):
+        self.fgraph: FunctionGraph | None = None
+
+    def on_attach(self, fgraph: FunctionGraph) -> None:
+        self.fgraph = fgraph
+
+    def on_detach(self, fgraph: FunctionGraph) -> None:
+        self.fgraph = None
+
+    def why_not(self, node: Apply, index: int, output_index: int = 0) -> str | None:
+        """Why ``node`` may not overwrite its input ``index`` (returning it as output
+        ``output_index``), or None when the rules prove it may."""
+        var = node.inputs[index]
+        if not self._only_reader(var, node):
+            return f"{var.label()} has other readers"
+        if self._is_update_of(var, node.outputs[output_index]):
+            return None
+        problem = self._alias_chain_problem(var)
+        if problem:
+            return problem
+        if self._escapes(node.outputs[output_index]):
+            return f"the result of {node.op} is a graph output"
+        return None
+
+    def _only_reader(self, var: Variable, node: Apply) -> bool:
+        readers = self.fgraph.clients.get(var, [])
+        return len(readers) == 1 and readers[0][0] is node
+
+    def _is_update_of(self, var: Variable, result: Variable) -> bool:
+        """Rule 5: ``result`` is the graph output marked as the new value of input ``var``."""
+        if var not in self.fgraph.inputs:
+            return False
+        position = self.fgraph.inputs.index(var)
+        return any(
+            self.fgraph.updates.get(index) == position
+            for reader, index in self.fgraph.clients.get(result, [])
+            if reader == OUTPUT
+        )
+
+    def _alias_chain_problem(self, var: Variable) -> str | None:
+        """Rules 1 and 3 along the chain of variables ``var``'s storage belongs to."""
+        pending = [var]
+        while pending:
+            current = pending.pop()
+            if isinstance(current, Constant):
+                return f"{var.label()} is (a view of) a constant"
+            if current.owner is None:
+                return f"{var.label()} is (a view of) the graph input {current.label()}"
+            node = current.owner
+            for source in _all_aliased_inputs(node, current.index):
+                aliased = node.inputs[source]
+                if not self._only_reader(aliased, node):
+                    return f"{var.label()} aliases {aliased.label()}, which has other readers"
+                pending.append(aliased)
+        return None
+
+    def _escapes(self, var: Variable) -> bool:
+        """Rule 4: does ``var`` reach the graph outputs directly or through views?"""
+        pending = [var]
+        while pending:
+            current = pending.pop()
+            for reader, _ in self.fgraph.clients.get(current, []):
+                if reader == OUTPUT:
+                    return True
+                for out_index, out in enumerate(reader.outputs):
+                    if any(reader.inputs[i] is current for i in _all_aliased_inputs(reader, out_index)):
+                        pending.append(out)
+        return False
+
+    def validate(self) -> None:
+        """Raise InconsistencyError when a destroyed input is read by another node as well."""
+        for node in self.fgraph.apply_nodes:
+            for inputs in getattr(node.op, "destroy_map", {}).values():
+                for index in inputs:
+                    if not self._only_reader(node.inputs[index], node):
+                        raise InconsistencyError(
+                            f"{node} overwrites {node.inputs[index].label()}, which other nodes read"
+                        )
+
+
+# ---------------------------------------------------------------------------- inplace ops
+
+
+def _writable_target(array: np.ndarray, out: Variable) -> bool:
+    return (
+        isinstance(array, np.ndarray)
+        and array.flags.writeable
+        and array.dtype == out.dtype
+        and out.type.check_value_shape(array.shape) is None
+    )
+
+
+class ElemwiseInplace(Elemwise):
+    """``Elemwise`` that writes its result into input ``destroyed`` (of the output's type)."""
+
+    __props__ = ("scalar_op", "destroyed")
+
+    def __init__(self, scalar_op: ScalarOp, destroyed: int):
+        super().__init__(scalar_op)
+        self.destroyed = int(destroyed)
+        self.destroy_map = {0: [self.destroyed]}
+
+    def __str__(self) -> str:
+        return f"Elemwise{{{self.scalar_op}, inplace={self.destroyed}}}"
+
+    def perform(self, node, inputs):
+        target = inputs[self.destroyed]
+        out = node.outputs[0]
+        if not _writable_target(target, out) or target.shape != np.broadcast_shapes(*(a.shape for a in inputs)):
+            return super().perform(node, inputs)
+        check_runtime_broadcast(node, inputs)
+        impl = self.scalar_op.impl
+        with np.errstate(all="ignore"):
+            if isinstance(impl, np.ufunc):
+                impl(*inputs, out=target)
+            else:
+                np.copyto(target, impl(*inputs))
+        return [target]
+
+
+class IncSubtensorInplace(IncSubtensor):
+    """``inc_subtensor``/``set_subtensor`` that updates its tensor ``x`` in place."""
+
+    destroy_map = {0: [0]}
+
+    def __str__(self) -> str:
+        return f"{super().__str__()}{{inplace}}"
+
+    def perform(self, node, inputs):
+        x, v, *values = inputs
+        if not _writable_target(x, node.outputs[0]):
+            return super().perform(node, inputs)
+        index = numpy_index(self.index, values)
+        _check_runtime_value(node.inputs[1].type.shape, v.shape, x[index].shape)
+        if self.set_instead_of_inc:
+            x[index] = v
+        elif any(e[0] in _ADVANCED_KINDS for e in self.index):
+            np.add.at(x, index, v)
+        else:
+            x[index] += v
+        return [x]
+
+
+# ---------------------------------------------------------------------------- the rewrites
+
+
+def _elemwise_inplace(node: Apply, handler: DestroyHandler) -> Apply | None:
+    """An Elemwise writing into its first input that has the output's type and may be destroyed."""
+    if type(node.op) is not Elemwise or len(node.outputs) != 1:
+        return None
+    out = node.outputs[0]
+    for index, var in enumerate(node.inputs):
+        if var.type == out.type and handler.why_not(node, index) is None:
+            return ElemwiseInplace(node.op.scalar_op, index).make_node(*node.inputs)
+    return None
+
+
+def _inc_subtensor_inplace(node: Apply, handler: DestroyHandler) -> Apply | None:
+    if type(node.op) is not IncSubtensor or handler.why_not(node, 0) is not None:
+        return None
+    return IncSubtensorInplace(node.op.index, node.op.set_instead_of_inc).make_node(*node.inputs)
+
+
+def _gemm_inplace(node: Apply, handler: DestroyHandler) -> Apply | None:
+    if node.op.inplace or node.inputs[0].type != node.outputs[0].type:
+        return None
+    if handler.why_not(node, 0) is not None:
+        return None
+    op = type(node.op)(node.op.alpha, node.op.beta, inplace=True)
+    return op.make_node(*node.inputs)
+
+
+INPLACE_RULES: dict[type, tuple[str, Callable]] = {
+    Elemwise: ("elemwise_inplace", _elemwise_inplace),
+    IncSubtensor: ("inc_subtensor_inplace", _inc_subtensor_inplace),
+    Gemm: ("gemm_inplace", _gemm_inplace),
+    Gemv: ("gemv_inplace", _gemm_inplace),
+}
+"""The inplace variant builder of each op class, with the name the report shows."""
+
+
+def _keep_names_and_sources(old: Apply, new: Apply) -> None:
+    """The inplace node keeps the user's names and source lines (for error messages)."""
+    new.source = old.source
+    for before, after in zip(old.outputs, new.outputs):
+        after.name, after.source = before.name, before.source
+
+
+@register("inplace")
+def inplace(fgraph: FunctionGraph, report: PhaseReport) -> None:
+    """Replace every node that may overwrite an input by its inplace variant (inputs first)."""
+    handler = DestroyHandler()
+    fgraph.attach_feature(handler)
+    try:
+        for node in fgraph.toposort():
+            rule = INPLACE_RULES.get(type(node.op))
+            new = None if rule is None else rule[1](node, handler)
+            if new is None:
+                continue
+            _keep_names_and_sources(node, new)
+            fgraph.replace_all(zip(node.outputs, new.outputs), reason=rule[0])
+            report.record(rule[0])
+        handler.validate()
+    finally:
+        fgraph.remove_feature(handler)
