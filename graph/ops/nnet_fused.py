@@ -78,13 +78,25 @@ def _target_type_problem(op: Op, x: Variable, target: Variable) -> str | None:
         return None
     if target.dtype != x.dtype or target.ndim != x.ndim:
         return f"the target must be a {x.dtype} tensor of rank {x.ndim}. Received: {target.type}"
-    shape = broadcast_shapes([x.type.shape, target.type.shape], str(op))
-    if shape != x.type.shape:
+    broadcast = [a for a, (xs, ts) in enumerate(zip(x.type.shape, target.type.shape)) if xs == 1 and ts != 1]
+    if broadcast or not x.type.shape_compatible(target.type.with_shape(
+        tuple(xs if ts == 1 else ts for xs, ts in zip(x.type.shape, target.type.shape))
+    )):
         return (
             f"the target of shape {format_shape(target.type.shape)} must broadcast to the logits' "
             f"shape {format_shape(x.type.shape)}"
         )
     return None
+
+
+def logits_shape(op: Op, x: Variable, target: Variable) -> tuple:
+    """The static shape of the logits, completed with what the target's type knows."""
+    if op.sparse:
+        known = list(target.type.shape)
+        known.insert(op.axis, None)
+    else:
+        known = [None if d == 1 else d for d in target.type.shape]
+    return tuple(xs if xs is not None else ts for xs, ts in zip(x.type.shape, known))
 
 
 class _CrossentropyOp(Op):
@@ -123,9 +135,7 @@ class CrossentropySoftmax(_CrossentropyOp):
 
     def make_node(self, x, target) -> Apply:
         x, target = self._checked_logits_and_target(x, target)
-        shape = _without(x.type.shape, self.axis)
-        if self.sparse:
-            shape = tuple(s if s is not None else t for s, t in zip(shape, target.type.shape))
+        shape = _without(logits_shape(self, x, target), self.axis)
         return Apply(self, [x, target], [TensorType(x.dtype, shape)])
 
     def perform(self, node, inputs):
@@ -161,7 +171,8 @@ class CrossentropySoftmaxDx(_CrossentropyOp):
     def make_node(self, dy, x, target) -> Apply:
         x, target = self._checked_logits_and_target(x, target)
         dy = as_tensor_variable(dy)
-        loss_shape = _without(x.type.shape, self.axis)
+        shape = logits_shape(self, x, target)
+        loss_shape = _without(shape, self.axis)
         if dy.dtype != x.dtype or dy.ndim != x.ndim - 1:
             raise TypeError(
                 f"{self}: dy must be a {x.dtype} tensor of the loss's rank {x.ndim - 1}. Received: {dy.type}"
@@ -171,7 +182,7 @@ class CrossentropySoftmaxDx(_CrossentropyOp):
                 f"{self}: dy of shape {format_shape(dy.type.shape)} must broadcast to the loss's shape "
                 f"{format_shape(loss_shape)}"
             )
-        return Apply(self, [dy, x, target], [x.type])
+        return Apply(self, [dy, x, target], [TensorType(x.dtype, shape)])
 
     def perform(self, node, inputs):
         dy, x, target = inputs

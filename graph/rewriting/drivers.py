@@ -50,7 +50,8 @@ class EquilibriumRewriter:
     """Apply node rewriters until none fires.
 
     Nodes are visited inputs first; a node that is imported or whose input
-    changes is visited again.  More than ``max_rewrites`` applications (by
+    changes is visited again; then the whole graph is swept again until a
+    sweep fires nothing.  More than ``max_rewrites`` applications (by
     default 1000 plus 20 per node) means rewrites are undoing each other: a
     RewriteCycleError names the ones that fired most recently.
     """
@@ -60,18 +61,30 @@ class EquilibriumRewriter:
         self.max_rewrites = max_rewrites
 
     def __call__(self, fgraph: FunctionGraph, report: PhaseReport) -> None:
-        work = _WorkList(fgraph.toposort())
         cap = self.max_rewrites or 1000 + 20 * len(fgraph)
         recent: deque[str] = deque(maxlen=50)
+        while self._sweep(fgraph, report, recent, cap):
+            pass
+
+    def _sweep(self, fgraph: FunctionGraph, report: PhaseReport, recent: deque, cap: int) -> bool:
+        """Visit every node (and what changes meanwhile) once; did any rewrite fire?
+
+        A rewrite deep inside a pattern (``log(softmax)`` under ``sum(t * log(...))``) does not
+        requeue the pattern's root, so the driver sweeps again until a sweep changes nothing.
+        """
+        work = _WorkList(fgraph.toposort())
+        fired = False
         fgraph.attach_feature(work)
         try:
             while work.queue:
                 node = work.pop()
                 if node in fgraph.apply_nodes and self._rewrite_node(fgraph, node, report, recent):
+                    fired = True
                     if len(recent) == recent.maxlen and sum(report.fired.values()) > cap:
                         raise _cycle_error(recent, cap)
         finally:
             fgraph.remove_feature(work)
+        return fired
 
     def _rewrite_node(
         self, fgraph: FunctionGraph, node: Apply, report: PhaseReport, recent: deque
