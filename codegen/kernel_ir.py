@@ -12,14 +12,34 @@ A ``Program`` is a schedule of steps over a table of buffers:
   some axes with an associative function (``add``, ``mul``, ``max``,
   ``min``, ``and``, ``or``) starting from its identity, so that
   ``sum(x ** 2)`` or the denominator of a softmax reads memory once.
-- ``GemmCall``: C = alpha * op(A) @ op(B) + beta * C on 2-D (or batched 3-D)
-  float buffers: a library call (BLAS on CPUs).
+- ``ArgReduceKernel``: the position of the first maximum/minimum over some
+  axes (NumPy's rules: the first NaN wins).
+- ``ScanKernel``: a running sum/product along one axis.
+- ``ScatterKernel``: ``target[indices(e)] = value(e)`` (or ``+=``) for every
+  element ``e`` of a loop nest, in order, into a buffer an earlier step
+  made: set/inc of subtensors, repeated indices accumulating.
+- ``GemmCall``: C = alpha * A @ B + beta * C on 2-D float buffers: a library
+  call (BLAS on CPUs).
 - ``HostCall``: run an op's NumPy ``perform``: the fallback for ops with no
   native lowering, so every graph compiles.
 
 Shapes are symbolic: each buffer's shape is a tuple of ``ShapeExpr``
-(a literal int, or a dimension of another buffer), evaluated at run time
-from the input shapes, so one compiled program serves every batch size.
+(a literal int, a dimension of another buffer, the value of a 0-d integer
+buffer, or integer arithmetic on those), evaluated at run time from the
+input shapes (``shape_function``), so one compiled program serves every
+batch size.
+
+Views cost nothing: an ``Access`` composes transposes, broadcasts
+(DimShuffle, BroadcastTo) and basic slicing (a start per buffer axis, a
+step per loop axis), and every kernel reads its inputs through one.
+Expressions may also read an input at computed coordinates (``Load``: a
+gather, with NumPy's negative-index wrap and a bounds check whose failure
+is reported as the step's failure).
+
+In-place steps write into a buffer that already exists (an earlier step's
+result, or an input the graph allows to be destroyed): such buffers are
+listed in the step's ``reuses`` (or are a scatter's target) and are not
+among ``step_outputs``, so a runner never allocates them.
 Nothing here is CPU-specific: vector width, threads and unrolling are the
 printers' decisions.
 """
@@ -65,6 +85,22 @@ class Size:
 
 
 @dataclass(frozen=True, slots=True)
+class Load:
+    """Kernel input ``position`` read at coordinates ``coords`` (one int64 expression per axis of its access).
+
+    ``checked[i]`` marks coordinates that come from user data: they wrap
+    once when negative (NumPy) and must then lie in ``[0, sizes[i])``,
+    else the step fails (the value read is then 0 and nothing is written).
+    """
+
+    position: int
+    coords: tuple
+    sizes: tuple
+    checked: tuple[bool, ...]
+    dtype: str
+
+
+@dataclass(frozen=True, slots=True)
 class Call:
     """Scalar op ``op`` (the ScalarOp name, e.g. "add", "exp", "cast_float64") on ``args``."""
 
@@ -73,7 +109,7 @@ class Call:
     dtype: str
 
 
-Expr = Union[Arg, Lit, Index, Size, Call]
+Expr = Union[Arg, Lit, Index, Size, Load, Call]
 
 # --- shapes -------------------------------------------------------------------
 
@@ -86,7 +122,84 @@ class DimOf:
     axis: int
 
 
-ShapeExpr = Union[int, DimOf]
+@dataclass(frozen=True, slots=True)
+class ValueOf:
+    """The run-time value of 0-d integer buffer ``buffer`` (a size given as data)."""
+
+    buffer: int
+
+
+@dataclass(frozen=True, slots=True)
+class ShapeCall:
+    """Integer arithmetic on shapes: ``op`` is one of ``SHAPE_OPS``."""
+
+    op: str
+    args: tuple
+
+
+ShapeExpr = Union[int, DimOf, ValueOf, ShapeCall]
+
+SHAPE_OPS = {
+    "add": lambda a, b: a + b,
+    "sub": lambda a, b: a - b,
+    "mul": lambda a, b: a * b,
+    "floordiv": lambda a, b: a // b if b else 0,
+    "max": max,
+    "min": min,
+    "lt": lambda a, b: int(a < b),
+    "where": lambda c, a, b: a if c else b,
+}
+"""Python semantics of the shape ops (floor division; a zero divisor gives 0)."""
+
+
+def evaluate_shape(expr: ShapeExpr, arrays) -> int:
+    """The value of ``expr`` given the buffers' arrays (iterative: shape DAGs can be deep)."""
+    values: dict = {}
+    stack = [(expr, False)]
+    while stack:
+        e, ready = stack.pop()
+        if isinstance(e, int):
+            values[e] = e
+        elif isinstance(e, DimOf):
+            values[e] = int(arrays[e.buffer].shape[e.axis])
+        elif isinstance(e, ValueOf):
+            values[e] = int(arrays[e.buffer])
+        elif not ready:
+            stack.append((e, True))
+            stack.extend((a, False) for a in e.args)
+        else:
+            values[e] = SHAPE_OPS[e.op](*(values[a] for a in e.args))
+    return values[expr]
+
+
+def is_simple_shape(parts) -> bool:
+    """True when every entry is an int or a DimOf (what a minimal runner can evaluate)."""
+    return all(isinstance(p, (int, DimOf)) for p in parts)
+
+
+def shape_function(parts: tuple):
+    """``arrays -> shape`` for a buffer shape, fast for the common int/DimOf entries."""
+    if all(isinstance(p, int) for p in parts):
+        fixed = tuple(parts)
+        return lambda arrays: fixed
+    if is_simple_shape(parts):
+        return lambda arrays: tuple(arrays[p.buffer].shape[p.axis] if isinstance(p, DimOf) else p for p in parts)
+    return lambda arrays: tuple(evaluate_shape(p, arrays) for p in parts)
+
+
+def shape_buffers(expr: ShapeExpr, values_only: bool = False) -> set[int]:
+    """Buffers whose shape (or, for ValueOf, whose value) ``expr`` reads."""
+    found: set[int] = set()
+    stack = [expr]
+    while stack:
+        e = stack.pop()
+        if isinstance(e, DimOf) and not values_only:
+            found.add(e.buffer)
+        elif isinstance(e, ValueOf):
+            found.add(e.buffer)
+        elif isinstance(e, ShapeCall):
+            stack.extend(e.args)
+    return found
 
 # --- buffers and accesses -----------------------------------------------------
 
@@ -103,10 +216,28 @@ class Buffer:
 
 @dataclass(frozen=True, slots=True)
 class Access:
-    """How a kernel walks a buffer: loop axis i reads buffer axis ``axes[i]`` (None: broadcast)."""
+    """How a kernel walks a buffer.
+
+    Loop axis i reads buffer axis ``axes[i]`` (None: broadcast, stride 0)
+    moving ``steps[i]`` elements of it per step; the walk starts at
+    coordinate ``starts[k]`` of buffer axis k.  Empty ``starts``/``steps``
+    mean all zeros/ones (a plain view: transposes and broadcasts only).
+    """
 
     buffer: int
     axes: tuple[int | None, ...]
+    starts: tuple = ()
+    steps: tuple = ()
+
+    @property
+    def plain(self) -> bool:
+        return not self.starts and not self.steps
+
+    def step(self, axis: int) -> ShapeExpr:
+        return self.steps[axis] if self.steps else 1
+
+    def start(self, buffer_axis: int) -> ShapeExpr:
+        return self.starts[buffer_axis] if self.starts else 0
 
 
 # --- steps ----------------------------------------------------------------------
@@ -114,12 +245,24 @@ class Access:
 
 @dataclass(frozen=True, slots=True)
 class ElementwiseKernel:
+    """``outputs[j][e] = exprs[j](inputs at e)`` for every ``e`` of ``shape``.
+
+    ``reuses`` lists outputs that are existing buffers written in place (an
+    input of the same kernel read at the same element, or a buffer an
+    earlier step made), so the runner does not allocate them.  Outputs are
+    written densely in loop order (so a copy kernel also reshapes), or, when
+    ``out_starts`` gives a start per output axis, through the output
+    array's own strides from that corner (a copy into a slice).
+    """
+
     inputs: tuple[Access, ...]
     outputs: tuple[int, ...]
     exprs: tuple[Expr, ...]
     shape: tuple[ShapeExpr, ...]
     checks: tuple[tuple[ShapeExpr, ShapeExpr], ...]
     node: object = field(compare=False, hash=False)
+    reuses: tuple[int, ...] = ()
+    out_starts: tuple = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,7 +285,67 @@ class ReduceKernel:
 
 
 @dataclass(frozen=True, slots=True)
+class ArgReduceKernel:
+    """int64 ``output`` = flat C-order position, within the ``axes`` block, of the first max/min of ``input``.
+
+    ``kind`` is "argmax" or "argmin"; a NaN counts as the extreme (its
+    first occurrence wins), and an empty block fails (NumPy raises).
+    """
+
+    input: Access
+    output: int
+    axes: tuple[int, ...]
+    kind: str
+    shape: tuple[ShapeExpr, ...]
+    node: object = field(compare=False, hash=False)
+
+
+@dataclass(frozen=True, slots=True)
+class ScanKernel:
+    """``output`` = running ``combine`` ("add"/"mul") of ``input`` along ``axis`` (from the end if ``reverse``)."""
+
+    input: Access
+    output: int
+    axis: int
+    combine: str
+    reverse: bool
+    dtype: str
+    shape: tuple[ShapeExpr, ...]
+    node: object = field(compare=False, hash=False)
+
+
+@dataclass(frozen=True, slots=True)
+class ScatterKernel:
+    """For each ``e`` of ``shape`` in C order: ``target[coords(e)] = value(e)`` ("set") or ``+=`` ("add").
+
+    ``target`` already exists (a copy made by an earlier step, or a buffer
+    the graph lets this step destroy).  ``coords`` hold one int64
+    expression per target axis; ``checked`` coordinates wrap once when
+    negative and must then be in bounds (``sizes``), else the step fails
+    before writing anything.  Runs serially, so repeated coordinates
+    accumulate (``np.add.at``) or the last write wins (set).
+    """
+
+    inputs: tuple[Access, ...]
+    target: int
+    coords: tuple
+    sizes: tuple
+    checked: tuple[bool, ...]
+    value: Expr
+    mode: str
+    shape: tuple[ShapeExpr, ...]
+    checks: tuple[tuple[ShapeExpr, ShapeExpr], ...]
+    node: object = field(compare=False, hash=False)
+
+
+@dataclass(frozen=True, slots=True)
 class GemmCall:
+    """``output = alpha * A @ B + beta * output`` (``beta`` 0: the output is not read).
+
+    With ``beta != 0`` the output already holds C (written by an earlier
+    step, or destroyed in place) and is not allocated for this step.
+    """
+
     a: Access
     b: Access
     output: int
@@ -152,6 +355,8 @@ class GemmCall:
     k: ShapeExpr
     k_check: ShapeExpr
     node: object = field(compare=False, hash=False)
+    alpha: float = 1.0
+    beta: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,7 +366,7 @@ class HostCall:
     node: object = field(compare=False, hash=False)
 
 
-Step = Union[ElementwiseKernel, ReduceKernel, GemmCall, HostCall]
+Step = Union[ElementwiseKernel, ReduceKernel, ArgReduceKernel, ScanKernel, ScatterKernel, GemmCall, HostCall]
 
 
 @dataclass
@@ -191,16 +396,27 @@ def segments(program: Program) -> list[tuple[str, list]]:
     """The schedule cut into maximal runs of native steps and single host calls.
 
     Each native run becomes one entry point of the compiled module, so a
-    graph without host calls enters native code exactly once per call.
+    graph without host calls enters native code exactly once per call.  A
+    run is also cut before a step whose output's shape reads the value of a
+    buffer written earlier in the same run: the runner allocates a run's
+    outputs before entering it.
     """
     out: list[tuple[str, list]] = []
+    written: set[int] = set()
     for step in program.steps:
         if isinstance(step, HostCall):
             out.append(("host", [step]))
-        elif out and out[-1][0] == "native":
+            continue
+        needs = set()
+        for b in step_outputs(step):
+            for part in program.buffers[b].shape:
+                needs |= shape_buffers(part, values_only=True)
+        if out and out[-1][0] == "native" and not needs & written:
             out[-1][1].append(step)
         else:
             out.append(("native", [step]))
+            written = set()
+        written |= set(step_writes(step))
     return out
 
 
@@ -208,22 +424,48 @@ def step_inputs(step: Step) -> tuple[Access, ...]:
     """The accesses a step reads."""
     if isinstance(step, GemmCall):
         return (step.a, step.b)
+    if isinstance(step, (ArgReduceKernel, ScanKernel)):
+        return (step.input,)
     return step.inputs
 
 
-def step_outputs(step: Step) -> tuple[int, ...]:
-    """The buffers a step writes."""
-    if isinstance(step, (ReduceKernel, GemmCall)):
+def step_writes(step: Step) -> tuple[int, ...]:
+    """Every buffer a step writes, allocated for it or existing (in place)."""
+    if isinstance(step, (ReduceKernel, ArgReduceKernel, ScanKernel, GemmCall)):
         return (step.output,)
+    if isinstance(step, ScatterKernel):
+        return (step.target,)
     return step.outputs
 
 
+def step_outputs(step: Step) -> tuple[int, ...]:
+    """The buffers a step writes and a runner must allocate for it (in-place targets excluded)."""
+    if isinstance(step, ScatterKernel) or (isinstance(step, GemmCall) and step.beta != 0.0):
+        return ()
+    if isinstance(step, ElementwiseKernel):
+        return tuple(b for b in step.outputs if b not in step.reuses)
+    return step_writes(step)
+
+
 def uses_indices(exprs: tuple[Expr, ...]) -> bool:
-    """True when some expression reads a loop index (so loops cannot be flattened)."""
+    """True when some expression reads a loop index or gathers (so loops cannot be flattened)."""
     stack = list(exprs)
     while stack:
         e = stack.pop()
-        if isinstance(e, Index):
+        if isinstance(e, (Index, Load)):
+            return True
+        if isinstance(e, Call):
+            stack.extend(e.args)
+    return False
+
+
+
+def uses_gather(exprs: tuple[Expr, ...]) -> bool:
+    """True when some expression reads an input at computed coordinates."""
+    stack = list(exprs)
+    while stack:
+        e = stack.pop()
+        if isinstance(e, Load):
             return True
         if isinstance(e, Call):
             stack.extend(e.args)

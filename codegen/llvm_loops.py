@@ -45,3 +45,29 @@ def nested_ranges(builder: ir.IRBuilder, counts: list[ir.Value], name: str = "i"
             start, count = first
         indices.append(stack.enter_context(for_range(builder, count, f"{name}{k}", start)))
     return stack, indices
+
+
+def product(builder: ir.IRBuilder, values: list[ir.Value]) -> ir.Value:
+    total = ir.Constant(I64, 1)
+    for v in values:
+        total = builder.mul(total, v)
+    return total
+
+
+def contiguous_strides(builder: ir.IRBuilder, dims: list[ir.Value]) -> list[ir.Value]:
+    """C-order element strides of an array of ``dims``."""
+    strides = [ir.Constant(I64, 1)] * len(dims)
+    for a in range(len(dims) - 2, -1, -1):
+        strides[a] = builder.mul(strides[a + 1], dims[a + 1])
+    return strides
+
+
+def linear_offset(builder: ir.IRBuilder, indices: list[ir.Value], strides: list[ir.Value]) -> ir.Value:
+    offset = ir.Constant(I64, 0)
+    for i, s in zip(indices, strides):
+        offset = builder.add(offset, builder.mul(i, s))
+    return offset
+
+
+def minimum(builder: ir.IRBuilder, a: ir.Value, b: ir.Value) -> ir.Value:
+    return builder.select(builder.icmp_signed("<", a, b), a, b)

@@ -7,13 +7,17 @@ Each maximal run of native steps becomes one entry function
 where item b of the tuple is buffer b's ndarray: the function reads data
 pointers, shapes and strides from the arrays themselves (see
 ``pyobject_layout``).  It returns 0, or 1 + the index of the step whose
-run-time shape check failed, so the caller can name the node.
+run-time check failed (a shape mismatch, an index out of bounds), so the
+caller can name the node.  A failing step writes nothing out of bounds;
+with several threads the failure is voted at the step's barrier, so every
+thread leaves together and none waits for one that already returned.
 
 Threads: the caller may run the same segment on ``threads`` threads at
 once.  Each kernel splits its outermost loop into equal shares (kernels
 under ``PARALLEL_MIN_ELEMENTS`` elements, full reductions and library calls
 run on thread 0 only), and all threads meet at a barrier after each step,
-so a step sees every earlier step's results.
+so a step sees every earlier step's results.  Gathers, scatters, scans,
+arg-reductions and BLAS calls live in ``llvm_indexed`` and ``llvm_gemm``.
 
 Loops are plain scalar loops written so that LLVM's loop vectorizer turns
 them into SIMD code for the host CPU: a contiguous fast path walks every
@@ -24,17 +28,21 @@ from __future__ import annotations
 
 from llvmlite import ir
 
-from theanine.codegen import llvm_scalar, pyobject_layout
+from theanine.codegen import llvm_gemm, llvm_indexed, llvm_scalar, pyobject_layout
+from theanine.codegen.llvm_gemm import BLAS_GLOBALS
 from theanine.codegen.kernel_ir import (
-    Access, Arg, Call, DimOf, ElementwiseKernel, Expr, GemmCall, Index, Lit, Program, ReduceKernel, Size, segments,
+    SHAPE_OPS, Access, Arg, ArgReduceKernel, Call, DimOf, ElementwiseKernel, Expr, GemmCall, Index, Lit, Load,
+    Program, ReduceKernel, ScanKernel, ScatterKernel, ShapeCall, Size, ValueOf, segments, uses_gather,
     uses_indices,
 )
-from theanine.codegen.llvm_loops import for_range, nested_ranges
+from theanine.codegen.llvm_loops import (
+    contiguous_strides as _contiguous_strides, for_range, linear_offset as _linear_offset, minimum as _minimum,
+    nested_ranges, product as _product,
+)
 from theanine.codegen.llvm_types import (
     I1, I8P, I32, I64, compute_type, convert, load_value, memory_type, store_value,
 )
 
-BLAS_GLOBALS = {"float32": "theanine_sgemm", "float64": "theanine_dgemm", "threads_local": "theanine_blas_threads"}
 PARALLEL_MIN_ELEMENTS = 1 << 15
 _ITEMSIZE = {"bool": 1, "int8": 1, "uint8": 1, "int16": 2, "uint16": 2, "float16": 2, "int32": 4, "uint32": 4,
              "float32": 4, "int64": 8, "uint64": 8, "float64": 8}
@@ -85,11 +93,19 @@ class _Frame:
         return self._field(("field", buffer, offset), make)
 
     def dim(self, expr) -> ir.Value:
-        if not isinstance(expr, DimOf):
-            return ir.Constant(I64, int(expr))
-        dims = self._array_field(expr.buffer, pyobject_layout.ARRAY_DIMENSIONS, I64.as_pointer())
-        return self._field(("dim", expr.buffer, expr.axis),
-                           lambda b: b.load(b.gep(dims, [ir.Constant(I64, expr.axis)])))
+        """A ShapeExpr as an i64.  Values of buffers and arithmetic on them are
+        emitted where they are used: an earlier step of the segment may write
+        the value."""
+        if isinstance(expr, DimOf):
+            dims = self._array_field(expr.buffer, pyobject_layout.ARRAY_DIMENSIONS, I64.as_pointer())
+            return self._field(("dim", expr.buffer, expr.axis),
+                               lambda b: b.load(b.gep(dims, [ir.Constant(I64, expr.axis)])))
+        if isinstance(expr, ValueOf):
+            dtype = self.printer.program.buffers[expr.buffer].dtype
+            return convert(self.builder, load_value(self.builder, self.pointer(expr.buffer), dtype), dtype, "int64")
+        if isinstance(expr, ShapeCall):
+            return _shape_call(self.builder, expr.op, [self.dim(a) for a in expr.args])
+        return ir.Constant(I64, int(expr))
 
     def stride(self, buffer: int, axis: int) -> ir.Value:
         """Stride of ``axis`` in elements (NumPy keeps bytes)."""
@@ -125,7 +141,39 @@ class _Frame:
         return self.builder.if_then(self.builder.icmp_signed("==", self.thread, ir.Constant(I64, 0)))
 
     def access_strides(self, access: Access) -> list[ir.Value]:
-        return [ir.Constant(I64, 0) if a is None else self.stride(access.buffer, a) for a in access.axes]
+        """Element strides of each loop axis of ``access`` (0 when broadcast, times the slice step)."""
+        strides = []
+        for axis, a in enumerate(access.axes):
+            if a is None:
+                strides.append(ir.Constant(I64, 0))
+            elif access.step(axis) == 1:
+                strides.append(self.stride(access.buffer, a))
+            else:
+                strides.append(self.builder.mul(self.stride(access.buffer, a), self.dim(access.step(axis))))
+        return strides
+
+    def access_base(self, access: Access) -> ir.Value:
+        """Pointer to the element where ``access`` starts (its slice corner)."""
+        pointer = self.pointer(access.buffer)
+        if not access.starts:
+            return pointer
+        offset = _linear_offset(self.builder, [self.dim(s) for s in access.starts],
+                                [self.stride(access.buffer, k) for k in range(len(access.starts))])
+        return self.builder.gep(pointer, [offset])
+
+    def record_failure(self, condition: ir.Value, step_index: int) -> None:
+        """Remember that step ``step_index`` failed when ``condition`` holds (reported at its barrier)."""
+        b = self.builder
+        with b.if_then(condition, likely=False):
+            b.store(ir.Constant(I32, step_index + 1), self.failure)
+
+    @property
+    def failure(self) -> ir.Value:
+        if "failure" not in self._fields:
+            slot = self._position_prologue().alloca(I32)
+            self._prologue.store(ir.Constant(I32, 0), slot)
+            self._fields["failure"] = slot
+        return self._fields["failure"]
 
     def fail_unless(self, condition: ir.Value, step_index: int) -> None:
         """Return ``step_index + 1`` from the entry function unless ``condition`` holds."""
@@ -138,25 +186,34 @@ class _Frame:
         b.position_at_end(ok)
 
 
-def _product(builder: ir.IRBuilder, values: list[ir.Value]) -> ir.Value:
-    total = ir.Constant(I64, 1)
-    for v in values:
-        total = builder.mul(total, v)
-    return total
+class _ElementEmitter:
+    """Emits one element of an elementwise kernel: inputs are loaded when an
+    expression first reads them (a gathered input is never read at the loop
+    position), then each output is converted and stored."""
 
+    def __init__(self, printer: LLVMPrinter, frame: _Frame, kernel: ElementwiseKernel, step_index: int):
+        self.printer, self.frame, self.kernel, self.step_index = printer, frame, kernel, step_index
+        self.dtypes = [printer.program.buffers[a.buffer].dtype for a in kernel.inputs]
+        self.out_dtypes = [printer.program.buffers[o].dtype for o in kernel.outputs]
+        self.sources = None
+        if uses_gather(kernel.exprs):
+            self.sources = [(frame.access_base(a), frame.access_strides(a), d) for a, d in zip(kernel.inputs, self.dtypes)]
 
-def _contiguous_strides(builder: ir.IRBuilder, dims: list[ir.Value]) -> list[ir.Value]:
-    strides = [ir.Constant(I64, 1)] * len(dims)
-    for a in range(len(dims) - 2, -1, -1):
-        strides[a] = builder.mul(strides[a + 1], dims[a + 1])
-    return strides
+    def emit(self, inputs, outputs, indices) -> None:
+        """``inputs``/``outputs``: (pointer, element offset) of this element; ``indices``: loop indices."""
+        b = self.frame.builder
+        loaded: dict[int, ir.Value] = {}
 
+        def arg(position):
+            if position not in loaded:
+                pointer, offset = inputs[position]
+                loaded[position] = load_value(b, b.gep(pointer, [offset]), self.dtypes[position])
+            return loaded[position]
 
-def _linear_offset(builder: ir.IRBuilder, indices: list[ir.Value], strides: list[ir.Value]) -> ir.Value:
-    offset = ir.Constant(I64, 0)
-    for i, s in zip(indices, strides):
-        offset = builder.add(offset, builder.mul(i, s))
-    return offset
+        cache: dict = {}
+        for expr, (pointer, offset), dtype in zip(self.kernel.exprs, outputs, self.out_dtypes):
+            value = self.printer.expr(self.frame, expr, arg, cache, indices, self.step_index, self.sources)
+            store_value(b, convert(b, value, expr.dtype, dtype), b.gep(pointer, [offset]), dtype)
 
 
 class LLVMPrinter:
@@ -175,36 +232,73 @@ class LLVMPrinter:
         signature = ir.FunctionType(I32, [I8P, I64, I64, I64.as_pointer()])
         function = ir.Function(self.module, signature, name)
         frame = _Frame(self, function)
-        emit = {ElementwiseKernel: self._elementwise, ReduceKernel: self._reduce, GemmCall: self._gemm}
+        emit = {
+            ElementwiseKernel: self._elementwise, ReduceKernel: self._reduce, GemmCall: llvm_gemm.emit_gemm,
+            ArgReduceKernel: llvm_indexed.emit_arg_reduce, ScanKernel: llvm_indexed.emit_scan,
+            ScatterKernel: llvm_indexed.emit_scatter,
+        }
+        positions = {id(step): k for k, step in enumerate(self.program.steps)}
         for step in steps:
-            emit[type(step)](frame, step, self.program.steps.index(step))
+            emit[type(step)](frame, step, positions[id(step)])
             self._barrier(frame)
         frame.builder.ret(ir.Constant(I32, 0))
         return name
 
     def _barrier(self, frame: _Frame) -> None:
-        """All threads wait here until every one has arrived (nothing to do when alone)."""
+        """All threads wait here until every one has arrived (nothing to do when alone).
+
+        A step that may fail records its failure in ``frame.failure``; the
+        threads vote at the barrier and all return the failure together.
+        """
         b = frame.builder
+        if "failure" not in frame._fields:
+            with b.if_then(b.icmp_signed(">", frame.threads, ir.Constant(I64, 1))):
+                b.call(self._barrier_function(), [frame.barrier_state, frame.threads, ir.Constant(I32, 0)])
+            return
+        local = b.load(frame.failure)
+        before = b.block
         with b.if_then(b.icmp_signed(">", frame.threads, ir.Constant(I64, 1))):
-            b.call(self._barrier_function(), [frame.barrier_state, frame.threads])
+            voted = b.call(self._barrier_function(), [frame.barrier_state, frame.threads, local])
+            voting = b.block
+        status = b.phi(I32)
+        status.add_incoming(local, before)
+        status.add_incoming(voted, voting)
+        with b.if_then(b.icmp_signed("!=", status, ir.Constant(I32, 0)), likely=False):
+            b.ret(status)
+        del frame._fields["failure"]
 
     def _barrier_function(self) -> ir.Function:
-        """A sense-counting barrier over ``state = [arrived, generation]``, yielding while it waits."""
+        """A sense-counting barrier over ``state = [arrived, generation]``, yielding while it waits.
+
+        It also takes each thread's vote (0 or a failure code) and returns
+        the largest: votes for generation g go to slot ``g & 1`` of a module
+        global; the thread releasing generation g clears slot ``(g + 1) & 1``
+        for generation g + 1 (every thread read that slot, as generation
+        g - 1's, before arriving at g).
+        """
         name = "theanine_barrier"
         if name in self.module.globals:
             return self.module.globals[name]
-        function = ir.Function(self.module, ir.FunctionType(ir.VoidType(), [I64.as_pointer(), I64]), name)
+        function = ir.Function(self.module, ir.FunctionType(I32, [I64.as_pointer(), I64, I32]), name)
         function.linkage = "internal"
-        state, threads = function.args
+        votes = ir.GlobalVariable(self.module, ir.ArrayType(I32, 2), "theanine_votes")
+        votes.initializer = ir.Constant(ir.ArrayType(I32, 2), [0, 0])
+        votes.linkage = "internal"
+        state, threads, vote = function.args
         b = ir.IRBuilder(function.append_basic_block("entry"))
         arrived = b.gep(state, [ir.Constant(I64, 0)])
         generation = b.gep(state, [ir.Constant(I64, 1)])
         seen = b.load_atomic(generation, "acquire", 8)
+        slot = b.gep(votes, [ir.Constant(I64, 0), b.and_(seen, ir.Constant(I64, 1))])
+        b.atomic_rmw("max", slot, vote, "acq_rel")
         before = b.atomic_rmw("add", arrived, ir.Constant(I64, 1), "acq_rel")
         last = b.icmp_signed("==", before, b.sub(threads, ir.Constant(I64, 1)))
         with b.if_else(last) as (release, wait):
             with release:
                 b.store_atomic(ir.Constant(I64, 0), arrived, "monotonic", 8)
+                following = b.gep(votes, [ir.Constant(I64, 0), b.and_(b.add(seen, ir.Constant(I64, 1)),
+                                                                        ir.Constant(I64, 1))])
+                b.store_atomic(ir.Constant(I32, 0), following, "monotonic", 4)
                 b.atomic_rmw("add", generation, ir.Constant(I64, 1), "release")
             with wait:
                 loop = function.append_basic_block("wait")
@@ -217,7 +311,7 @@ class LLVMPrinter:
                 now = b.load_atomic(generation, "acquire", 8)
                 b.cbranch(b.icmp_signed("==", now, seen), loop, done)
                 b.position_at_end(done)
-        b.ret_void()
+        b.ret(b.load_atomic(slot, "acquire", 4))
         return function
 
     # elementwise ---------------------------------------------------------------
@@ -226,50 +320,48 @@ class LLVMPrinter:
         dims = [frame.dim(e) for e in kernel.shape]
         for left, right in kernel.checks:
             frame.fail_unless(b.icmp_signed("==", frame.dim(left), frame.dim(right)), index)
-        inputs = [(frame.pointer(a.buffer), frame.access_strides(a)) for a in kernel.inputs]
-        outputs = [frame.pointer(o) for o in kernel.outputs]
+        inputs = [(frame.access_base(a), frame.access_strides(a)) for a in kernel.inputs]
         dense = _contiguous_strides(b, dims)
-        contiguous = ir.Constant(I1, 1)
+        outputs = [(frame.access_base(Access(o, tuple(range(len(dims))), kernel.out_starts)),
+                    frame.access_strides(Access(o, tuple(range(len(dims))))) if kernel.out_starts else dense)
+                   for o in kernel.outputs]
+        contiguous = ir.Constant(I1, 0 if kernel.out_starts else 1)
         for _, strides in inputs:
             for d, s, c in zip(dims, strides, dense):
                 fits = b.or_(b.icmp_signed("==", d, ir.Constant(I64, 1)), b.icmp_signed("==", s, c))
                 contiguous = b.and_(contiguous, fits)
         total = _product(b, dims)
+        element = _ElementEmitter(self, frame, kernel, index)
 
         def strided():
             if not dims:
                 with frame.on_thread_zero():
-                    self._element(frame, kernel, [(p, ir.Constant(I64, 0)) for p, _ in inputs], outputs,
-                                  ir.Constant(I64, 0), [])
+                    element.emit([(p, ir.Constant(I64, 0)) for p, _ in inputs],
+                                 [(p, ir.Constant(I64, 0)) for p, _ in outputs], [])
                 return
             stack, indices = nested_ranges(b, dims, "e", frame.share(dims[0], total))
             with stack:
-                offsets = [(p, _linear_offset(b, indices, s)) for p, s in inputs]
-                self._element(frame, kernel, offsets, outputs, _linear_offset(b, indices, dense), indices)
+                element.emit([(p, _linear_offset(b, indices, s)) for p, s in inputs],
+                             [(p, _linear_offset(b, indices, s)) for p, s in outputs], indices)
 
-        if uses_indices(kernel.exprs):
+        if uses_indices(kernel.exprs) or kernel.out_starts:
             strided()
             return
         with b.if_else(contiguous) as (then, otherwise):
             with then:
                 start, stop = frame.share(total, total)
                 with for_range(b, stop, "flat", start) as j:
-                    self._element(frame, kernel, [(p, j) for p, _ in inputs], outputs, j, None)
+                    element.emit([(p, j) for p, _ in inputs], [(p, j) for p, _ in outputs], None)
             with otherwise:
                 strided()
 
-    def _element(self, frame: _Frame, kernel: ElementwiseKernel, inputs, outputs, out_offset, indices) -> None:
-        b = frame.builder
-        buffers = self.program.buffers
-        args = [load_value(b, b.gep(p, [o]), buffers[a.buffer].dtype) for (p, o), a in zip(inputs, kernel.inputs)]
-        cache: dict = {}
-        for expr, pointer, index in zip(kernel.exprs, outputs, kernel.outputs):
-            dtype = buffers[index].dtype
-            value = convert(b, self._expr(frame, expr, args, cache, indices), expr.dtype, dtype)
-            store_value(b, value, b.gep(pointer, [out_offset]), dtype)
+    def expr(self, frame: _Frame, expr: Expr, arg, cache: dict, indices, step_index: int = 0,
+             inputs=None) -> ir.Value:
+        """Emit a scalar expression DAG bottom-up (iteratively), sharing equal subexpressions.
 
-    def _expr(self, frame: _Frame, expr: Expr, args: list, cache: dict, indices) -> ir.Value:
-        """Emit a scalar expression DAG bottom-up (iteratively), sharing equal subexpressions."""
+        ``arg(position)`` loads kernel input ``position`` at the current
+        element; ``inputs`` (base pointer, strides, dtype) serve ``Load``.
+        """
         b = frame.builder
         stack = [(expr, False)]
         while stack:
@@ -277,7 +369,7 @@ class LLVMPrinter:
             if e in cache:
                 continue
             if isinstance(e, Arg):
-                cache[e] = args[e.position]
+                cache[e] = arg(e.position)
             elif isinstance(e, Lit):
                 cache[e] = ir.Constant(compute_type(e.dtype), e.value)
             elif isinstance(e, Index):
@@ -286,11 +378,44 @@ class LLVMPrinter:
                 cache[e] = frame.dim(e.dim)
             elif not ready:
                 stack.append((e, True))
-                stack.extend((a, False) for a in e.args if a not in cache)
+                stack.extend((a, False) for a in (e.coords if isinstance(e, Load) else e.args) if a not in cache)
+            elif isinstance(e, Load):
+                coords = [cache[c] for c in e.coords]
+                cache[e] = self._gather(frame, e, coords, inputs[e.position], step_index)
             else:
                 values = [cache[a] for a in e.args]
                 cache[e] = llvm_scalar.emit(b, e.op, values, [a.dtype for a in e.args], e.dtype)
         return cache[expr]
+
+    def checked_offset(self, frame: _Frame, coords, sizes, checked, strides, step_index: int):
+        """(in bounds, element offset) of user coordinates: negatives wrap once, then 0 <= c < size."""
+        b = frame.builder
+        ok = ir.Constant(I1, 1)
+        wrapped = []
+        for c, size, check in zip(coords, sizes, checked):
+            c = convert(b, c, "int64", "int64")
+            if check:
+                size = frame.dim(size)
+                c = b.select(b.icmp_signed("<", c, ir.Constant(I64, 0)), b.add(c, size), c)
+                inside = b.and_(b.icmp_signed(">=", c, ir.Constant(I64, 0)), b.icmp_signed("<", c, size))
+                ok = b.and_(ok, inside)
+            wrapped.append(c)
+        frame.record_failure(b.not_(ok), step_index)
+        return ok, _linear_offset(b, wrapped, strides)
+
+    def _gather(self, frame: _Frame, load: Load, coords, source, step_index: int) -> ir.Value:
+        """The element at ``coords`` of a kernel input, or 0 (and a recorded failure) when out of bounds."""
+        b = frame.builder
+        pointer, strides, dtype = source
+        ok, offset = self.checked_offset(frame, coords, load.sizes, load.checked, strides, step_index)
+        before = b.block
+        with b.if_then(ok):
+            value = load_value(b, b.gep(pointer, [offset]), dtype)
+            loaded = b.block
+        result = b.phi(value.type)
+        result.add_incoming(value, loaded)
+        result.add_incoming(ir.Constant(value.type, None), before)
+        return convert(b, result, dtype, load.dtype)
 
     # reductions ---------------------------------------------------------------------
     def _reduce(self, frame: _Frame, kernel: ReduceKernel, index: int) -> None:
@@ -306,7 +431,7 @@ class LLVMPrinter:
         dims = [frame.dim(e) for e in kernel.shape]
         for left, right in kernel.checks:
             frame.fail_unless(b.icmp_signed("==", frame.dim(left), frame.dim(right)), index)
-        inputs = [(frame.pointer(a.buffer), frame.access_strides(a)) for a in kernel.inputs]
+        inputs = [(frame.access_base(a), frame.access_strides(a)) for a in kernel.inputs]
         target = frame.pointer(kernel.output)
         kept = [a for a in range(len(dims)) if a not in kernel.axes]
         out_strides = dict(zip(kept, _contiguous_strides(b, [dims[a] for a in kept])))
@@ -314,9 +439,13 @@ class LLVMPrinter:
         in_dtypes = [self.program.buffers[a.buffer].dtype for a in kernel.inputs]
 
         def element(indices):
-            args = [load_value(b, b.gep(p, [_linear_offset(b, indices, s)]), d)
-                    for (p, s), d in zip(inputs, in_dtypes)]
-            return convert(b, self._expr(frame, kernel.expr, args, {}, indices), kernel.expr.dtype, acc_dtype)
+            def arg(position):
+                pointer, strides = inputs[position]
+                return load_value(b, b.gep(pointer, [_linear_offset(b, indices, strides)]), in_dtypes[position])
+
+            sources = [(p, s, d) for (p, s), d in zip(inputs, in_dtypes)]
+            value = self.expr(frame, kernel.expr, arg, {}, indices, index, sources)
+            return convert(b, value, kernel.expr.dtype, acc_dtype)
 
         work = _product(b, dims)
         if dims and (len(dims) - 1) in kernel.axes and kept:
@@ -358,99 +487,30 @@ class LLVMPrinter:
             value = llvm_scalar.reduce_combine(b, kernel.combine, current, element(indices), acc_dtype)
             store_value(b, convert(b, value, acc_dtype, kernel.dtype), slot, kernel.dtype)
 
-    # GEMM ------------------------------------------------------------------------------
-    def _gemm(self, frame: _Frame, call: GemmCall, index: int) -> None:
-        """C = A @ B through the Fortran BLAS ?gemm bound at load time (row-major trick).
-
-        Every thread checks the shapes (so all leave together on failure and
-        none waits at a barrier alone).  With a BLAS whose thread count can be
-        set per calling thread, each thread multiplies its share of A's rows
-        with a single-threaded BLAS: one threading layer, ours (two layers
-        spinning on two cores slow each other down many times over).
-        Otherwise thread 0 makes the whole call with the BLAS's own threads.
-        """
-        b = frame.builder
-        frame.fail_unless(b.icmp_signed("==", frame.dim(call.k), frame.dim(call.k_check)), index)
-        m, n, k = frame.dim(call.m), frame.dim(call.n), frame.dim(call.k)
-        set_threads = b.load(self._blas_global("threads_local"))
-        controllable = b.icmp_unsigned("!=", set_threads, ir.Constant(I8P, None))
-        with b.if_else(controllable) as (shared, alone):
-            with shared:
-                start, stop = frame.share(m, b.mul(b.mul(m, n), k))
-                setter = b.bitcast(set_threads, ir.FunctionType(I32, [I32]).as_pointer())
-                previous = b.call(setter, [ir.Constant(I32, 1)])
-                self._gemm_rows(frame, call, start, stop)
-                b.call(setter, [previous])
-            with alone:
-                with frame.on_thread_zero():
-                    self._gemm_rows(frame, call, ir.Constant(I64, 0), m)
-
-    def _gemm_rows(self, frame: _Frame, call: GemmCall, start: ir.Value, stop: ir.Value) -> None:
-        """Rows ``[start, stop)`` of C = A @ B."""
-        b = frame.builder
-        rows = b.sub(stop, start)
-        n, k = frame.dim(call.n), frame.dim(call.k)
-        t = compute_type(call.dtype)
-        # column-major view: C^T (n x m) = B^T (n x k) @ A^T (k x m)
-        op_b, ld_b = self._blas_operand(frame, call.b, n)
-        op_a, ld_a = self._blas_operand(frame, call.a, k)
-        fn_type = ir.FunctionType(ir.VoidType(), [I8P, I8P] + [I32.as_pointer()] * 3 + [t.as_pointer(), t.as_pointer(),
-                                  I32.as_pointer(), t.as_pointer(), I32.as_pointer(), t.as_pointer(), t.as_pointer(),
-                                  I32.as_pointer()])
-        gemm = b.bitcast(b.load(self._blas_global(call.dtype)), fn_type.as_pointer())
-
-        def slot(value, ty):
-            memory = frame.alloca(ty)
-            b.store(value, memory)
-            return memory
-
-        def i32(value):
-            return slot(b.trunc(value, I32), I32)
-
-        ldc = b.select(b.icmp_signed(">", n, ir.Constant(I64, 1)), n, ir.Constant(I64, 1))
-        output = b.gep(frame.pointer(call.output), [b.mul(start, n)])
-        a_rows = b.gep(frame.pointer(call.a.buffer), [b.mul(start, frame.access_strides(call.a)[0])])
-        with b.if_then(b.icmp_signed(">", rows, ir.Constant(I64, 0))):
-            with b.if_else(b.icmp_signed("==", k, ir.Constant(I64, 0))) as (empty_sum, product):
-                with empty_sum:  # BLAS may leave C untouched when k = 0; the product is zeros
-                    with for_range(b, b.mul(rows, n), "zero") as j:
-                        b.store(ir.Constant(memory_type(call.dtype), 0.0), b.gep(output, [j]))
-                with product:
-                    b.call(gemm, [op_b, op_a, i32(n), i32(rows), i32(k), slot(ir.Constant(t, 1.0), t),
-                                  frame.pointer(call.b.buffer), i32(ld_b), a_rows, i32(ld_a),
-                                  slot(ir.Constant(t, 0.0), t), output, i32(ldc)])
-
-    def _blas_operand(self, frame: _Frame, access: Access, rows_col_major: ir.Value):
-        """Transpose flag and leading dimension for an operand read through ``access``."""
-        b = frame.builder
-        strides = frame.access_strides(access)
-        row_major = access.axes == (0, 1)
-        flag = self._flag("N" if row_major else "T")
-        ld = strides[0] if row_major else strides[1]
-        bound = rows_col_major if row_major else ir.Constant(I64, 1)
-        ld = b.select(b.icmp_signed(">", ld, bound), ld, bound)
-        ld = b.select(b.icmp_signed(">", ld, ir.Constant(I64, 1)), ld, ir.Constant(I64, 1))
-        return b.bitcast(flag, I8P), ld
-
-    def _flag(self, letter: str) -> ir.GlobalVariable:
-        name = f"blas_flag_{letter}"
-        if name not in self.module.globals:
-            flag = ir.GlobalVariable(self.module, ir.IntType(8), name)
-            flag.initializer = ir.Constant(ir.IntType(8), ord(letter))
-            flag.global_constant = True
-        return self.module.globals[name]
-
-    def _blas_global(self, dtype: str) -> ir.GlobalVariable:
-        name = BLAS_GLOBALS[dtype]
-        if name not in self.module.globals:
-            g = ir.GlobalVariable(self.module, I8P, name)
-            g.initializer = ir.Constant(I8P, None)
-        self.blas_used.add(name)
-        return self.module.globals[name]
-
-
-def _minimum(builder: ir.IRBuilder, a: ir.Value, b: ir.Value) -> ir.Value:
-    return builder.select(builder.icmp_signed("<", a, b), a, b)
+def _shape_call(builder: ir.IRBuilder, op: str, args: list[ir.Value]) -> ir.Value:
+    """Native ``SHAPE_OPS[op]`` on i64 values (floor division; a zero divisor gives 0)."""
+    zero = ir.Constant(I64, 0)
+    if op == "add":
+        return builder.add(*args)
+    if op == "sub":
+        return builder.sub(*args)
+    if op == "mul":
+        return builder.mul(*args)
+    if op in ("max", "min"):
+        return builder.select(builder.icmp_signed(">" if op == "max" else "<", *args), *args)
+    if op == "lt":
+        return builder.zext(builder.icmp_signed("<", *args), I64)
+    if op == "where":
+        return builder.select(builder.icmp_signed("!=", args[0], zero), args[1], args[2])
+    if op == "floordiv":
+        a, d = args
+        safe = builder.select(builder.icmp_signed("==", d, zero), ir.Constant(I64, 1), d)
+        q = builder.sdiv(a, safe)
+        inexact = builder.icmp_signed("!=", builder.mul(q, safe), a)
+        negative = builder.icmp_signed("!=", builder.icmp_signed("<", a, zero), builder.icmp_signed("<", safe, zero))
+        q = builder.select(builder.and_(inexact, negative), builder.sub(q, ir.Constant(I64, 1)), q)
+        return builder.select(builder.icmp_signed("==", d, zero), zero, q)
+    raise ValueError(f"unknown shape op {op!r}; expected one of {sorted(SHAPE_OPS)}")
 
 
 def _merge(kept, kept_idx, reduced, reduced_idx):

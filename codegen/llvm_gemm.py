@@ -1,0 +1,165 @@
+"""GEMM steps of the LLVM printer: BLAS ?gemm bound by address, with a loop fallback.
+
+``C = alpha * A @ B + beta * C`` (row-major) is computed as the
+column-major product ``C^T = B^T @ A^T`` so no operand is copied.  Every
+thread checks the shapes (so all leave together on failure and none waits
+at a barrier alone).  With a BLAS whose thread count can be set per calling
+thread, each thread multiplies its share of A's rows with a single-threaded
+BLAS: one threading layer, ours (two layers spinning on two cores slow each
+other down many times over).  Otherwise thread 0 makes the whole call with
+the BLAS's own threads.  An output that BLAS cannot write (a destroyed
+input whose rows are not contiguous) is computed by plain loops.
+"""
+
+from __future__ import annotations
+
+from llvmlite import ir
+
+from theanine.codegen.kernel_ir import Access, GemmCall
+from theanine.codegen.llvm_loops import for_range, nested_ranges
+from theanine.codegen.llvm_types import I8P, I32, I64, compute_type, load_value, memory_type, store_value
+
+BLAS_GLOBALS = {"float32": "theanine_sgemm", "float64": "theanine_dgemm", "threads_local": "theanine_blas_threads"}
+
+
+def emit_gemm(frame, call: GemmCall, index: int) -> None:
+    """Emit one GemmCall (see the module docstring)."""
+    b = frame.builder
+    frame.fail_unless(b.icmp_signed("==", frame.dim(call.k), frame.dim(call.k_check)), index)
+    m, n = frame.dim(call.m), frame.dim(call.n)
+    with b.if_else(_blas_writable(frame, call, m, n)) as (blas, loops):
+        with blas:
+            _blas_product(frame, call, m, n)
+        with loops:
+            with frame.on_thread_zero():
+                _loop_product(frame, call, m, n)
+
+
+def _blas_writable(frame, call: GemmCall, m: ir.Value, n: ir.Value) -> ir.Value:
+    """True when the output's rows are contiguous and consecutive (always for allocated outputs)."""
+    b = frame.builder
+    one = ir.Constant(I64, 1)
+    columns_ok = b.or_(b.icmp_signed("<=", n, one), b.icmp_signed("==", frame.stride(call.output, 1), one))
+    rows_ok = b.or_(b.icmp_signed("<=", m, one), b.icmp_signed("==", frame.stride(call.output, 0), n))
+    return b.and_(columns_ok, rows_ok)
+
+
+def _blas_product(frame, call: GemmCall, m: ir.Value, n: ir.Value) -> None:
+    b = frame.builder
+    k = frame.dim(call.k)
+    set_threads = b.load(_blas_global(frame.printer, "threads_local"))
+    controllable = b.icmp_unsigned("!=", set_threads, ir.Constant(I8P, None))
+    with b.if_else(controllable) as (shared, alone):
+        with shared:
+            start, stop = frame.share(m, b.mul(b.mul(m, n), k))
+            setter = b.bitcast(set_threads, ir.FunctionType(I32, [I32]).as_pointer())
+            previous = b.call(setter, [ir.Constant(I32, 1)])
+            _gemm_rows(frame, call, start, stop)
+            b.call(setter, [previous])
+        with alone:
+            with frame.on_thread_zero():
+                _gemm_rows(frame, call, ir.Constant(I64, 0), m)
+
+
+def _gemm_rows(frame, call: GemmCall, start: ir.Value, stop: ir.Value) -> None:
+    """Rows ``[start, stop)`` of C = alpha * A @ B + beta * C."""
+    b = frame.builder
+    rows = b.sub(stop, start)
+    n, k = frame.dim(call.n), frame.dim(call.k)
+    t = compute_type(call.dtype)
+    op_b, ld_b = _blas_operand(frame, call.b, n)
+    op_a, ld_a = _blas_operand(frame, call.a, k)
+    fn_type = ir.FunctionType(ir.VoidType(), [I8P, I8P] + [I32.as_pointer()] * 3 + [t.as_pointer(), t.as_pointer(),
+                              I32.as_pointer(), t.as_pointer(), I32.as_pointer(), t.as_pointer(), t.as_pointer(),
+                              I32.as_pointer()])
+    gemm = b.bitcast(b.load(_blas_global(frame.printer, call.dtype)), fn_type.as_pointer())
+
+    def slot(value, ty):
+        memory = frame.alloca(ty)
+        b.store(value, memory)
+        return memory
+
+    def i32(value):
+        return slot(b.trunc(value, I32), I32)
+
+    ldc = b.select(b.icmp_signed(">", n, ir.Constant(I64, 1)), n, ir.Constant(I64, 1))
+    output = b.gep(frame.pointer(call.output), [b.mul(start, n)])
+    a_rows = b.gep(frame.pointer(call.a.buffer), [b.mul(start, frame.access_strides(call.a)[0])])
+    with b.if_then(b.icmp_signed(">", rows, ir.Constant(I64, 0))):
+        with b.if_else(b.icmp_signed("==", k, ir.Constant(I64, 0))) as (empty_sum, product):
+            with empty_sum:  # BLAS may leave C untouched when k = 0; the product is zeros
+                with for_range(b, b.mul(rows, n), "zero") as j:
+                    _scale_in_place(b, b.gep(output, [j]), call)
+            with product:
+                b.call(gemm, [op_b, op_a, i32(n), i32(rows), i32(k), slot(ir.Constant(t, call.alpha), t),
+                              frame.pointer(call.b.buffer), i32(ld_b), a_rows, i32(ld_a),
+                              slot(ir.Constant(t, call.beta), t), output, i32(ldc)])
+
+
+def _scale_in_place(b: ir.IRBuilder, pointer: ir.Value, call: GemmCall) -> None:
+    """``*pointer = beta * *pointer`` (0 without reading when beta is 0, as BLAS does)."""
+    zero = ir.Constant(memory_type(call.dtype), 0.0)
+    if call.beta == 0.0:
+        b.store(zero, pointer)
+    elif call.beta != 1.0:
+        b.store(b.fmul(b.load(pointer), ir.Constant(memory_type(call.dtype), call.beta)), pointer)
+
+
+def _loop_product(frame, call: GemmCall, m: ir.Value, n: ir.Value) -> None:
+    """The same product by plain loops, writing through the output's own strides."""
+    b = frame.builder
+    k = frame.dim(call.k)
+    t = compute_type(call.dtype)
+    a_strides, b_strides = frame.access_strides(call.a), frame.access_strides(call.b)
+    out_strides = [frame.stride(call.output, 0), frame.stride(call.output, 1)]
+    acc = frame.alloca(t)
+    loops, (i, j) = nested_ranges(b, [m, n], "g")
+    with loops:
+        b.store(ir.Constant(t, 0.0), acc)
+        with for_range(b, k, "gk") as p:
+            x = load_value(b, b.gep(frame.pointer(call.a.buffer), [_offset(b, (i, p), a_strides)]), call.dtype)
+            y = load_value(b, b.gep(frame.pointer(call.b.buffer), [_offset(b, (p, j), b_strides)]), call.dtype)
+            b.store(b.fadd(b.load(acc), b.fmul(x, y)), acc)
+        target = b.gep(frame.pointer(call.output), [_offset(b, (i, j), out_strides)])
+        value = b.fmul(b.load(acc), ir.Constant(t, call.alpha))
+        if call.beta != 0.0:
+            value = b.fadd(value, b.fmul(load_value(b, target, call.dtype), ir.Constant(t, call.beta)))
+        store_value(b, value, target, call.dtype)
+
+
+def _offset(b: ir.IRBuilder, indices, strides) -> ir.Value:
+    return b.add(b.mul(indices[0], strides[0]), b.mul(indices[1], strides[1]))
+
+
+def _blas_operand(frame, access: Access, rows_col_major: ir.Value):
+    """Transpose flag and leading dimension for an operand read through ``access``."""
+    b = frame.builder
+    strides = frame.access_strides(access)
+    row_major = access.axes == (0, 1)
+    flag = _flag(frame.printer.module, "N" if row_major else "T")
+    ld = strides[0] if row_major else strides[1]
+    bound = rows_col_major if row_major else ir.Constant(I64, 1)
+    ld = b.select(b.icmp_signed(">", ld, bound), ld, bound)
+    ld = b.select(b.icmp_signed(">", ld, ir.Constant(I64, 1)), ld, ir.Constant(I64, 1))
+    return b.bitcast(flag, I8P), ld
+
+
+def _flag(module: ir.Module, letter: str) -> ir.GlobalVariable:
+    name = f"blas_flag_{letter}"
+    if name not in module.globals:
+        flag = ir.GlobalVariable(module, ir.IntType(8), name)
+        flag.initializer = ir.Constant(ir.IntType(8), ord(letter))
+        flag.global_constant = True
+    return module.globals[name]
+
+
+def _blas_global(printer, dtype: str) -> ir.GlobalVariable:
+    name = BLAS_GLOBALS[dtype]
+    if name not in printer.module.globals:
+        g = ir.GlobalVariable(printer.module, I8P, name)
+        g.initializer = ir.Constant(I8P, None)
+    printer.blas_used.add(name)
+    return printer.module.globals[name]
+
+
+__all__ = ["BLAS_GLOBALS", "emit_gemm"]

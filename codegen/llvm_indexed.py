@@ -1,0 +1,172 @@
+"""Steps of the LLVM printer that walk an index space in a fixed order:
+arg-reductions, scans (cumulative sums/products) and scatters.
+
+Each is a function ``emit_*(frame, step, step_index)`` called by
+``LLVMPrinter`` with the segment's frame.  Scans and arg-reductions split
+their outer loops across threads like the other kernels; scatters run on
+thread 0 in C order, so repeated coordinates accumulate in the order NumPy
+applies them, and report an out-of-bounds coordinate as the step's failure
+(the other threads learn of it at the barrier).
+"""
+
+from __future__ import annotations
+
+from llvmlite import ir
+
+from theanine.codegen import llvm_scalar
+from theanine.codegen.kernel_ir import ArgReduceKernel, ScanKernel, ScatterKernel
+from theanine.codegen.llvm_loops import contiguous_strides, for_range, linear_offset, nested_ranges, product
+from theanine.codegen.llvm_types import (
+    F32, I64, compute_type, convert, is_float, is_unsigned, load_value, memory_type, store_value,
+)
+
+
+def _source(frame, access, dtype):
+    return frame.access_base(access), frame.access_strides(access), dtype
+
+
+def _read(frame, source, indices) -> ir.Value:
+    pointer, strides, dtype = source
+    b = frame.builder
+    return load_value(b, b.gep(pointer, [linear_offset(b, indices, strides)]), dtype)
+
+
+def _kept_loops(frame, dims, kept, work):
+    """Loops over the kept axes, split across threads (thread 0 alone when nothing is kept)."""
+    if kept:
+        return nested_ranges(frame.builder, [dims[a] for a in kept], "k", frame.share(dims[kept[0]], work))
+    first = frame.builder.icmp_signed("==", frame.thread, ir.Constant(I64, 0))
+    one = frame.builder.select(first, ir.Constant(I64, 1), ir.Constant(I64, 0))
+    stack, _ = nested_ranges(frame.builder, [one], "k")
+    return stack, []
+
+
+def _merge(kept, kept_idx, other, other_idx):
+    indices = [None] * (len(kept) + len(other))
+    for a, i in zip(kept, kept_idx):
+        indices[a] = i
+    for a, i in zip(other, other_idx):
+        indices[a] = i
+    return indices
+
+
+# arg-reductions -------------------------------------------------------------------
+
+
+def emit_arg_reduce(frame, kernel: ArgReduceKernel, step_index: int) -> None:
+    """First position of the max/min over ``axes`` (a NaN is the extreme; an empty block fails)."""
+    b = frame.builder
+    dtype = frame.printer.program.buffers[kernel.input.buffer].dtype
+    dims = [frame.dim(e) for e in kernel.shape]
+    kept = [a for a in range(len(dims)) if a not in kernel.axes]
+    block = product(b, [dims[a] for a in kernel.axes])
+    kept_total = product(b, [dims[a] for a in kept])
+    empty = b.and_(b.icmp_signed("==", block, ir.Constant(I64, 0)), b.icmp_signed(">", kept_total, ir.Constant(I64, 0)))
+    frame.fail_unless(b.not_(empty), step_index)
+    source = _source(frame, kernel.input, dtype)
+    out = frame.pointer(kernel.output)
+    out_strides = contiguous_strides(b, [dims[a] for a in kept])
+    block_strides = contiguous_strides(b, [dims[a] for a in kernel.axes])
+    best = frame.alloca(compute_type(dtype))
+    position = frame.alloca(I64)
+    outer, outer_idx = _kept_loops(frame, dims, kept, product(b, dims))
+    with outer:
+        b.store(ir.Constant(I64, 0), position)
+        inner, inner_idx = nested_ranges(b, [dims[a] for a in kernel.axes], "a")
+        with inner:
+            j = linear_offset(b, inner_idx, block_strides)
+            value = _read(frame, source, _merge(kept, outer_idx, kernel.axes, inner_idx))
+            first = b.icmp_signed("==", j, ir.Constant(I64, 0))
+            take = b.or_(first, _better(b, kernel.kind, value, b.load(best), dtype))
+            b.store(b.select(take, value, b.load(best)), best)
+            b.store(b.select(take, j, b.load(position)), position)
+        b.store(b.load(position), b.gep(out, [linear_offset(b, outer_idx, out_strides)]))
+
+
+def _better(b: ir.IRBuilder, kind: str, value: ir.Value, best: ir.Value, dtype: str) -> ir.Value:
+    """Whether ``value`` replaces ``best``: strictly more extreme, or the first NaN."""
+    op = ">" if kind == "argmax" else "<"
+    if is_float(dtype):
+        best_is_nan = b.fcmp_unordered("uno", best, best)
+        value_is_nan = b.fcmp_unordered("uno", value, value)
+        return b.and_(b.not_(best_is_nan), b.or_(b.fcmp_ordered(op, value, best), value_is_nan))
+    if dtype == "bool" or is_unsigned(dtype):
+        return b.icmp_unsigned(op, value, best)
+    return b.icmp_signed(op, value, best)
+
+
+# scans -------------------------------------------------------------------------------
+
+
+def emit_scan(frame, kernel: ScanKernel, step_index: int) -> None:
+    """Running sum/product along ``axis``, each step rounded to the output dtype (as NumPy's loop)."""
+    b = frame.builder
+    in_dtype = frame.printer.program.buffers[kernel.input.buffer].dtype
+    dims = [frame.dim(e) for e in kernel.shape]
+    others = [a for a in range(len(dims)) if a != kernel.axis]
+    source = _source(frame, kernel.input, in_dtype)
+    out = frame.pointer(kernel.output)
+    out_strides = contiguous_strides(b, dims)
+    acc = frame.alloca(compute_type(kernel.dtype))
+    length = dims[kernel.axis]
+    outer, outer_idx = _kept_loops(frame, dims, others, product(b, dims))
+    with outer:
+        b.store(llvm_scalar.reduce_identity(kernel.combine, kernel.dtype), acc)
+        with for_range(b, length, "s") as t:
+            position = b.sub(b.sub(length, ir.Constant(I64, 1)), t) if kernel.reverse else t
+            indices = _merge(others, outer_idx, [kernel.axis], [position])
+            value = convert(b, _read(frame, source, indices), in_dtype, kernel.dtype)
+            total = _combine(b, kernel.combine, b.load(acc), value, kernel.dtype)
+            b.store(total, acc)
+            store_value(b, total, b.gep(out, [linear_offset(b, indices, out_strides)]), kernel.dtype)
+
+
+def _combine(b: ir.IRBuilder, combine: str, acc: ir.Value, x: ir.Value, dtype: str) -> ir.Value:
+    """``acc + x`` or ``acc * x`` in order (no reassociation), rounded to float16 when that is the dtype."""
+    if dtype == "bool":
+        return b.or_(acc, x) if combine == "add" else b.and_(acc, x)
+    if not is_float(dtype):
+        return b.add(acc, x) if combine == "add" else b.mul(acc, x)
+    result = b.fadd(acc, x) if combine == "add" else b.fmul(acc, x)
+    if dtype == "float16":
+        result = b.fpext(b.fptrunc(result, memory_type(dtype)), F32)
+    return result
+
+
+# scatters ----------------------------------------------------------------------------
+
+
+def emit_scatter(frame, kernel: ScatterKernel, step_index: int) -> None:
+    """``target[coords(e)] = / += value(e)`` for every ``e`` in C order, on thread 0."""
+    b = frame.builder
+    printer = frame.printer
+    buffers = printer.program.buffers
+    dims = [frame.dim(e) for e in kernel.shape]
+    for left, right in kernel.checks:
+        frame.fail_unless(b.icmp_signed("==", frame.dim(left), frame.dim(right)), step_index)
+    sources = [_source(frame, a, buffers[a.buffer].dtype) for a in kernel.inputs]
+    target_dtype = buffers[kernel.target].dtype
+    target = frame.pointer(kernel.target)
+    target_strides = [frame.stride(kernel.target, k) for k in range(len(kernel.coords))]
+    with frame.on_thread_zero():
+        loops, indices = nested_ranges(b, dims, "sc")
+        with loops:
+            cache: dict = {}
+
+            def arg(position):
+                return _read(frame, sources[position], indices)
+
+            coords = [printer.expr(frame, c, arg, cache, indices, step_index, sources) for c in kernel.coords]
+            ok, offset = printer.checked_offset(frame, coords, kernel.sizes, kernel.checked, target_strides,
+                                                step_index)
+            with b.if_then(ok):
+                value = printer.expr(frame, kernel.value, arg, cache, indices, step_index, sources)
+                value = convert(b, value, kernel.value.dtype, target_dtype)
+                slot = b.gep(target, [offset])
+                if kernel.mode == "add":
+                    current = load_value(b, slot, target_dtype)
+                    value = llvm_scalar.emit(b, "add", [current, value], [target_dtype, target_dtype], target_dtype)
+                store_value(b, value, slot, target_dtype)
+
+
+__all__ = ["emit_arg_reduce", "emit_scan", "emit_scatter"]
