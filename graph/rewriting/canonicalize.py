@@ -331,6 +331,26 @@ def constant_fill_through_elemwise(node: Apply):
     return [new] if same_type(node.outputs[0], new) else None
 
 
+@register("canonicalize", "fast_compile")
+@node_rewriter([Elemwise])
+def redundant_fill_operand(node: Apply):
+    """``f(second(a, c), y) -> f(c, y)`` when the result keeps its type: the other operands
+    already give it a's shape (gradients build ``second(x ** 2, 2.0) * x``; the square goes)."""
+    if node.op == SECOND:
+        return None
+    for index, var in enumerate(node.inputs):
+        if var.owner is None or var.owner.op != SECOND:
+            continue
+        value = var.owner.inputs[1]
+        if value.dtype != var.dtype:
+            continue
+        new = node.op(*[value if i == index else v for i, v in enumerate(node.inputs)])
+        new_outputs = new if isinstance(new, list) else [new]
+        if all(same_type(old, n) for old, n in zip(node.outputs, new_outputs)):
+            return new_outputs
+    return None
+
+
 def _count(x: Variable, axes: tuple[int, ...], dtype: str) -> Variable:
     """How many elements of ``x`` a reduction over ``axes`` combines, as a ``dtype`` scalar."""
     static = [x.type.shape[a] for a in axes]

@@ -1,0 +1,128 @@
+"""Inplace: the destroy handler's rules, and the inplace variants' values on both backends."""
+
+import numpy as np
+import pytest
+
+import theanine as th
+from theanine.graph.basic import apply_nodes
+from theanine.graph.evaluate import evaluate
+from theanine.graph.fgraph import FunctionGraph, InconsistencyError
+from theanine.graph.ops.blas import Gemm
+from theanine.graph.rewriting import optimize
+from theanine.graph.rewriting.inplace import DestroyHandler, ElemwiseInplace, IncSubtensorInplace
+
+RNG = np.random.default_rng(13)
+X, W = th.matrix("x", dtype="float64"), th.matrix("w", dtype="float64")
+XV, WV = RNG.normal(size=(3, 4)), RNG.normal(size=(4, 4))
+
+
+def _destroyers(f):
+    return [n for n in apply_nodes(f.optimized_outputs) if getattr(n.op, "destroy_map", None)]
+
+
+def _unchanged_inputs(check, inputs, outputs, values, fired):
+    copies = [v.copy() for v in values]
+    compiled = check(inputs, outputs, values, fired)
+    for value, copy in zip(values, copies, strict=True):
+        np.testing.assert_array_equal(value, copy)
+    return compiled
+
+
+def test_elementwise_op_overwrites_a_private_intermediate(fast_run_check):
+    product = X @ W
+    out = th.sum(th.exp(product) * 0.5 + 1.0)
+    for f in _unchanged_inputs(fast_run_check, [X, W], [out], [XV, WV], ["elemwise_inplace"]):
+        (node,) = _destroyers(f)
+        assert isinstance(node.op, ElemwiseInplace) and node.inputs[node.op.destroyed].owner.op.__class__.__name__ == "MatMul"
+
+
+def test_inputs_outputs_and_shared_readers_are_never_overwritten():
+    product = X @ W
+    graphs = {
+        "input": [th.exp(X) + 1.0],
+        "output": [th.exp(product)],
+        "second reader": [th.sum(th.exp(product), axis=0), product @ W],
+        "view of an input": [th.sum(th.exp(X.T) * 2.0)],
+    }
+    for name, outputs in graphs.items():
+        f = th.function([X, W], outputs, backend="numpy")
+        assert not _destroyers(f), name
+
+
+def test_destroy_handler_names_the_rule_that_forbids():
+    product = X @ W
+    reader = th.exp(product)
+    fgraph = FunctionGraph([X, W], [th.sum(reader), product.T], clone=False)
+    handler = DestroyHandler()
+    fgraph.attach_feature(handler)
+    assert "other readers" in handler.why_not(reader.owner, 0)
+    doubled = th.exp(X) * 2.0
+    fgraph = FunctionGraph([X], [th.sum(doubled)], clone=False)
+    fgraph.attach_feature(handler)
+    assert "graph input" in handler.why_not(doubled.owner.inputs[0].owner, 0)
+    assert handler.why_not(doubled.owner, 0) is None
+
+
+def test_validate_rejects_a_destroyed_variable_with_another_reader():
+    product = X @ W
+    bad = ElemwiseInplace(th.graph.ops.math.ELEMWISE_OPS["exp"].scalar_op, 0)(product)
+    fgraph = FunctionGraph([X, W], [bad, product], clone=False)
+    handler = DestroyHandler()
+    fgraph.attach_feature(handler)
+    with pytest.raises(InconsistencyError, match="overwrites"):
+        handler.validate()
+
+
+def test_set_and_inc_subtensor_update_a_private_tensor(fast_run_check):
+    product = X @ W
+    out = th.sum(th.set_subtensor(product[0], 2.0) * th.inc_subtensor((X @ W.T)[:, 1], 1.0) ** 2)
+    fired = ["inc_subtensor_inplace"]
+    for f in _unchanged_inputs(fast_run_check, [X, W], [out], [XV, WV], fired):
+        assert any(isinstance(n.op, IncSubtensorInplace) for n in _destroyers(f))
+
+
+@pytest.mark.parametrize("index", [(slice(1, None), slice(None, None, 2)), ([0, 0, 2],)], ids=["basic", "advanced"])
+def test_the_gradient_of_indexing_scatters_in_place(fast_run_check, index):
+    loss = th.sum(th.exp(X[index]) * 3.0)
+    grad = th.grad(loss, X)
+    _unchanged_inputs(fast_run_check, [X], [grad * 2.0], [XV], ["inc_subtensor_inplace"])
+
+
+def test_gemm_accumulates_into_a_private_addend(fast_run_check):
+    out = th.sum(th.tanh(th.exp(X @ W) + X @ W.T))
+    for f in _unchanged_inputs(fast_run_check, [X, W], [out], [XV, WV], ["gemm_inplace"]):
+        assert any(isinstance(n.op, Gemm) and n.op.inplace for n in _destroyers(f))
+
+
+def test_a_shared_update_reuses_the_shared_storage_when_only_the_update_reads_it():
+    value = RNG.normal(size=(4, 4))
+    shared = th.shared(value.copy(), name="v")
+    grad = th.matrix("g", dtype="float64")
+    new_value = shared * 0.9 + grad
+    optimized, report = optimize([grad, shared], [new_value], "fast_run", updates={0: 1})
+    assert report.fired["elemwise_inplace"] == 1
+    (node,) = [n for n in apply_nodes(optimized) if getattr(n.op, "destroy_map", None)]
+    assert node.inputs[node.op.destroyed] is shared
+    storage, gv = value.copy(), RNG.normal(size=(4, 4))
+    (result,) = evaluate(optimized, {grad: gv, shared: storage})
+    assert result is storage
+    np.testing.assert_allclose(result, value * 0.9 + gv, rtol=1e-15)
+
+
+def test_a_shared_value_read_by_other_nodes_is_not_overwritten():
+    shared = th.shared(RNG.normal(size=(4, 4)), name="v")
+    grad = th.matrix("g", dtype="float64")
+    loss = th.sum(shared @ shared)
+    _, report = optimize([grad, shared], [loss, shared * 0.9 + grad], "fast_run", updates={1: 1})
+    _, without_updates = optimize([grad, shared], [shared * 0.9 + grad], "fast_run")
+    assert "elemwise_inplace" not in report.fired and "elemwise_inplace" not in without_updates.fired
+
+
+def test_inplace_perform_copies_read_only_inputs():
+    op = ElemwiseInplace(th.graph.ops.math.ELEMWISE_OPS["add"].scalar_op, 0)
+    node = op.make_node(X, W[:3])
+    frozen = XV.copy()
+    frozen.setflags(write=False)
+    (result,) = op.perform(node, [frozen, WV[:3]])
+    np.testing.assert_array_equal(result, XV + WV[:3])
+    np.testing.assert_array_equal(frozen, XV)
