@@ -27,7 +27,12 @@ def run_node(node: Apply, values: Sequence) -> list:
         outputs = node.op.perform(node, values)
     except Exception as exc:
         raise annotate_error(exc, node, values) from exc
-    for var, value in zip(node.outputs, outputs):
+    if len(outputs) != len(node.outputs):
+        raise TypeError(
+            f"{node.op}.perform returned {len(outputs)} value(s); expected one per output "
+            f"({len(node.outputs)}); created at {node.source}"
+        )
+    for var, value in zip(node.outputs, outputs, strict=True):
         problem = var.type.check_value_shape(np.shape(value))
         if problem or np.asarray(value).dtype != var.dtype:
             raise TypeError(
@@ -60,7 +65,7 @@ def evaluate(outputs: Sequence[Variable], inputs: Mapping[Variable, object]) -> 
     values: dict[int, object] = {id(k): v for k, v in inputs.items()}
     for node in apply_nodes(outputs, stop=inputs.keys()):
         args = [_value_of(v, values, node) for v in node.inputs]
-        for var, value in zip(node.outputs, run_node(node, args)):
+        for var, value in zip(node.outputs, run_node(node, args), strict=True):
             values[id(var)] = value
     return [_value_of(v, values, None) for v in outputs]
 

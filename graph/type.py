@@ -104,19 +104,19 @@ class TensorType:
         """True when every value of ``other`` is a value of this type."""
         if other.dtype != self.dtype or other.ndim != self.ndim:
             return False
-        return all(s is None or s == o for s, o in zip(self.shape, other.shape))
+        return all(s is None or s == o for s, o in zip(self.shape, other.shape, strict=True))
 
     def shape_compatible(self, other: TensorType) -> bool:
         """True when both types can hold the same value (None matches anything)."""
         if other.ndim != self.ndim:
             return False
-        return all(s is None or o is None or s == o for s, o in zip(self.shape, other.shape))
+        return all(s is None or o is None or s == o for s, o in zip(self.shape, other.shape, strict=True))
 
     def check_value_shape(self, shape: tuple[int, ...]) -> str | None:
         """Describe why an array of ``shape`` does not fit, or return None."""
         if len(shape) != self.ndim:
             return f"expected {self.ndim} dimension(s), got an array with {len(shape)}: shape {shape}"
-        for axis, (static, actual) in enumerate(zip(self.shape, shape)):
+        for axis, (static, actual) in enumerate(zip(self.shape, shape, strict=True)):
             if static is not None and static != actual:
                 return (
                     f"expected shape {format_shape(self.shape)}, got {tuple(shape)}"

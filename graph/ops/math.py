@@ -37,7 +37,8 @@ __all__ = [
     "sigmoid", "softplus", "relu", "erf", "erfc", "floor", "ceil", "round", "clip", "maximum",
     "minimum", "where", "switch", "equal", "eq", "not_equal", "neq", "less", "lt", "less_equal",
     "le", "greater", "gt", "greater_equal", "ge", "logical_and", "logical_or", "logical_not",
-    "logical_xor", "isnan", "isinf", "bitwise_and", "bitwise_or", "bitwise_xor", "invert", "cast", "second", "fill", "Cast", "ELEMWISE_OPS",
+    "logical_xor", "isnan", "isinf", "bitwise_and", "bitwise_or", "bitwise_xor", "invert", "cast", "second",
+    "fill", "Cast", "ELEMWISE_OPS",
 ]
 
 ELEMWISE_OPS: dict[str, Elemwise] = {}

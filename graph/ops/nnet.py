@@ -174,7 +174,7 @@ class ClassMask(Op):
                 f"shape {format_shape(like.type.shape)} without its class axis {self.axis}; "
                 f"expected {format_shape(expected)}"
             )
-        shape = tuple(o if o is not None else lab for o, lab in zip(expected, labels.type.shape))
+        shape = tuple(o if o is not None else lab for o, lab in zip(expected, labels.type.shape, strict=True))
         shape = shape[: self.axis] + (like.type.shape[self.axis],) + shape[self.axis:]
         return Apply(self, [labels, like], [TensorType(like.dtype, shape)])
 

@@ -27,7 +27,14 @@ from collections.abc import Sequence
 import numpy as np
 
 from theanine.graph.basic import (
-    Apply, Constant, TensorVariable, Variable, apply_nodes, clone_graph, clone_replace, graph_inputs,
+    Apply,
+    Constant,
+    TensorVariable,
+    Variable,
+    apply_nodes,
+    clone_graph,
+    clone_replace,
+    graph_inputs,
 )
 from theanine.graph.evaluate import evaluate
 from theanine.graph.op import Op
@@ -66,7 +73,7 @@ def _implicit_inputs(inputs: Sequence[Variable], outputs: Sequence[Variable]) ->
 def _private_copy(inputs: Sequence[Variable], outputs: Sequence[Variable]):
     """Fresh placeholder inputs (even for shared variables) and a private copy of every node."""
     placeholders = [TensorVariable(v.type, name=v.name) for v in inputs]
-    rewired = clone_replace(outputs, dict(zip(inputs, placeholders)))
+    rewired = clone_replace(outputs, dict(zip(inputs, placeholders, strict=True)))
     return clone_graph(placeholders, rewired)
 
 
@@ -145,25 +152,25 @@ class OpFromGraph(Op):
         return var
 
     def perform(self, node, inputs):
-        for index, (inner, value) in enumerate(zip(self.inner_inputs, inputs)):
+        for index, (inner, value) in enumerate(zip(self.inner_inputs, inputs, strict=True)):
             problem = inner.type.check_value_shape(np.shape(value))
             if problem:
                 raise ValueError(f"{self}: input {index} ({inner.label()}): {problem}")
-        results = evaluate(self.inner_outputs, dict(zip(self.inner_inputs, inputs)))
+        results = evaluate(self.inner_outputs, dict(zip(self.inner_inputs, inputs, strict=True)))
         return [
             np.array(r, dtype=o.dtype) if isinstance(o, Constant) else np.asarray(r, dtype=o.dtype)
-            for r, o in zip(results, self.inner_outputs)
+            for r, o in zip(results, self.inner_outputs, strict=True)
         ]
 
     def infer_shape(self, node, input_shapes):
         """Run the inner ops' shape rules, then rewire inner variables onto the node's inputs."""
-        shapes: dict[int, tuple] = {id(v): tuple(s) for v, s in zip(self.inner_inputs, input_shapes)}
+        shapes: dict[int, tuple] = {id(v): tuple(s) for v, s in zip(self.inner_inputs, input_shapes, strict=True)}
         for inner_node in apply_nodes(self.inner_outputs, stop=self.inner_inputs):
             in_shapes = [_known_shape(v, shapes) for v in inner_node.inputs]
-            for out, shape in zip(inner_node.outputs, inner_node.op.infer_shape(inner_node, in_shapes)):
+            for out, shape in zip(inner_node.outputs, inner_node.op.infer_shape(inner_node, in_shapes), strict=True):
                 shapes[id(out)] = tuple(shape)
         results = [_known_shape(o, shapes) for o in self.inner_outputs]
-        return _rewire_shapes(results, dict(zip(self.inner_inputs, node.inputs)))
+        return _rewire_shapes(results, dict(zip(self.inner_inputs, node.inputs, strict=True)))
 
     def connection_pattern(self, node):
         return [list(row) for row in self._dependence()]
@@ -191,7 +198,7 @@ class OpFromGraph(Op):
     def _differentiable_inputs(self) -> list[int]:
         outs = self._float_outputs()
         return [
-            i for i, (x, row) in enumerate(zip(self.inner_inputs, self._dependence()))
+            i for i, (x, row) in enumerate(zip(self.inner_inputs, self._dependence(), strict=True))
             if is_float(x.dtype) and any(row[j] for j in outs)
         ]
 
@@ -205,7 +212,7 @@ class OpFromGraph(Op):
             if wrt:
                 seeds = [self.inner_outputs[j].type(f"grad_out{j}") for j in outs]
                 known: dict[Variable, Variable] = {}
-                for j, seed in zip(outs, seeds):
+                for j, seed in zip(outs, seeds, strict=True):
                     out = self.inner_outputs[j]
                     known[out] = known[out] + seed if out in known else seed
                 grads = grad(None, [self.inner_inputs[i] for i in wrt], known_grads=known,
@@ -220,7 +227,7 @@ class OpFromGraph(Op):
         if op is None:
             return results
         grads = op.make_node(*inputs, *[output_grads[j] for j in self._float_outputs()]).outputs
-        for i, g in zip(wrt, grads):
+        for i, g in zip(wrt, grads, strict=True):
             results[i] = g
         return results
 
@@ -246,7 +253,7 @@ class OpFromGraph(Op):
         if op is None or all(eval_points[i] is None for i in wrt):
             return results
         points = [eval_points[i] if eval_points[i] is not None else zeros_like(inputs[i]) for i in wrt]
-        for j, tangent in zip(self._float_outputs(), op.make_node(*inputs, *points).outputs):
+        for j, tangent in zip(self._float_outputs(), op.make_node(*inputs, *points).outputs, strict=True):
             results[j] = tangent
         return results
 

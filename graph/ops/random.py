@@ -269,14 +269,14 @@ class RandomOp(Op):
         size = _size_variable(size)
         params = [as_tensor_variable(p, dtype=self.param_dtype(i)) for i, p in enumerate(params)]
         out_shape = _static_size(size)
-        for name, param in zip(self.param_names, params):
+        for name, param in zip(self.param_names, params, strict=True):
             self._check_broadcast(name, param, out_shape)
         return Apply(self, [state, size, *params], [state.type, TensorType(self.dtype, out_shape)])
 
     def _check_broadcast(self, name: str, param: Variable, out_shape: tuple) -> None:
         if param.ndim > len(out_shape) or any(
             p not in (1, None) and o is not None and p != o
-            for p, o in zip(reversed(param.type.shape), reversed(out_shape))
+            for p, o in zip(reversed(param.type.shape), reversed(out_shape), strict=False)
         ):
             raise ValueError(
                 f"{self}: parameter {name} of shape {format_shape(param.type.shape)} does not broadcast to "

@@ -6,9 +6,9 @@ contractions, integer and bool dtypes, and mixed-dtype promotion.
 """
 
 import numpy as np
-from op_table import Case
 
 import theanine as th
+from op_table import Case
 
 R = np.random.default_rng(11)
 

@@ -8,6 +8,7 @@ negative), float16/32/64, integer labels of two widths, and extreme logits
 
 import numpy as np
 import scipy.special
+
 import theanine as th
 from op_table import Case
 

@@ -9,9 +9,9 @@ tie convention itself is asserted in test_reduce_linalg.py).
 
 import numpy as np
 import scipy.special
-from op_table import Case
 
 import theanine as th
+from op_table import Case
 
 R = np.random.default_rng(7)
 F64 = R.standard_normal((3, 4))

@@ -1,9 +1,9 @@
 """Op table rows for indexing: basic views, gathers, masks, take, set/inc_subtensor."""
 
 import numpy as np
-from op_table import Case
 
 import theanine as th
+from op_table import Case
 
 R = np.random.default_rng(5)
 F64 = R.standard_normal((4, 5))

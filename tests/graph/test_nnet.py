@@ -47,7 +47,7 @@ def test_crossentropy_gradients_at_saturated_logits_are_exact(dtype):
         probabilities - np.eye(3)[[1, 2, 0]],
         scipy.special.expit(EXTREME) - TARGET,
     ]
-    for g, e in zip(got, expected):
+    for g, e in zip(got, expected, strict=True):
         assert g.dtype == dtype and np.all(np.isfinite(g))
         np.testing.assert_allclose(g, e, atol=1e-6)
 

@@ -2,9 +2,9 @@
 
 import numpy as np
 import pytest
-from op_table import all_cases, tolerance
 
 import theanine as th
+from op_table import all_cases, tolerance
 
 CASES = all_cases()
 
@@ -26,7 +26,7 @@ def test_value_matches_numpy(case, backend):
     with np.errstate(all="ignore"):
         expected = case.reference(*case.inputs)
     expected = expected if isinstance(expected, (list, tuple)) else [expected]
-    for g, e, o in zip(got, expected, outs):
+    for g, e, o in zip(got, expected, outs, strict=True):
         e = np.asarray(e)
         assert g.dtype == o.dtype, f"{case.id}: dtype {g.dtype} != declared {o.dtype}"
         assert g.dtype == e.dtype, f"{case.id}: dtype {g.dtype} != NumPy's {e.dtype}"

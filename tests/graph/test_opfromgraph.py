@@ -151,7 +151,7 @@ def test_r_op_matches_directional_finite_differences():
     eps = 1e-6
     forward = th.function([a, b], [first, total])
     plus, minus = forward(A + eps * direction, B), forward(A - eps * direction, B)
-    for got, p, m in zip(f(A, B, direction), plus, minus):
+    for got, p, m in zip(f(A, B, direction), plus, minus, strict=True):
         np.testing.assert_allclose(got, (p - m) / (2 * eps), rtol=1e-6, atol=1e-8)
 
 
