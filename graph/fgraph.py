@@ -51,7 +51,7 @@ def replacement_type_problem(old: TensorType, new: TensorType) -> str | None:
         return f"rank changes from {old.ndim} to {new.ndim}"
     if not old.shape_compatible(new):
         return f"static shape {new} does not fit {old}"
-    lost = [axis for axis, (o, n) in enumerate(zip(old.shape, new.shape)) if o == 1 and n != 1]
+    lost = [axis for axis, (o, n) in enumerate(zip(old.shape, new.shape, strict=True)) if o == 1 and n != 1]
     if lost:
         return f"broadcastable dimension(s) {lost} of {old} are not static 1 in {new}"
     return None
@@ -359,7 +359,7 @@ def _check_node_types(node: Apply) -> None:
         raise InconsistencyError(f"{node} no longer type-checks on its inputs: {exc}") from exc
     if len(rebuilt.outputs) != len(node.outputs):
         raise InconsistencyError(f"{node}: its op now makes {len(rebuilt.outputs)} outputs")
-    for stored, fresh in zip(node.outputs, rebuilt.outputs):
+    for stored, fresh in zip(node.outputs, rebuilt.outputs, strict=True):
         if stored.type.dtype != fresh.type.dtype or not stored.type.shape_compatible(fresh.type):
             raise InconsistencyError(
                 f"{node}: output type {stored.type} disagrees with {fresh.type} inferred from its inputs"

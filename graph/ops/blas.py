@@ -130,7 +130,7 @@ class _ScaledProduct(Op):
         return [
             tuple(
                 s if s is not None else (p if c.type.shape[i] == 1 else cs)
-                for i, (s, p, cs) in enumerate(zip(static, product, c_shape))
+                for i, (s, p, cs) in enumerate(zip(static, product, c_shape, strict=True))
             )
         ]
 
@@ -147,6 +147,7 @@ class _ScaledProduct(Op):
 
     def R_op(self, inputs, eval_points):
         """Linear in C and in each factor: ``alpha * (dA @ B + A @ dB) + beta * dC``."""
+        from theanine.graph.ops.elemwise import _broadcast_like
         from theanine.graph.ops.linalg import matmul
 
         c, a, b = inputs
@@ -159,16 +160,13 @@ class _ScaledProduct(Op):
         total = terms[0]
         for term in terms[1:]:
             total = total + term
-        out_type = self.make_node(c, a, b).outputs[0].type
-        from theanine.graph.ops.elemwise import _broadcast_like
-
-        return [_broadcast_like(total, out_type())]
+        return [_broadcast_like(total, self(c, a, b))]
 
 
 def _check_runtime_c(node: Apply, c: np.ndarray, product_shape: tuple) -> None:
     """C's dims that are not a static 1 must equal the product's at run time (no implicit broadcast)."""
     static = node.inputs[0].type.shape
-    for axis, (declared, actual, wanted) in enumerate(zip(static, c.shape, product_shape)):
+    for axis, (declared, actual, wanted) in enumerate(zip(static, c.shape, product_shape, strict=True)):
         if declared != 1 and actual != wanted:
             raise ValueError(
                 f"{node.op}: C of shape {c.shape} does not match the product's shape "

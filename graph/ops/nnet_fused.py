@@ -78,9 +78,10 @@ def _target_type_problem(op: Op, x: Variable, target: Variable) -> str | None:
         return None
     if target.dtype != x.dtype or target.ndim != x.ndim:
         return f"the target must be a {x.dtype} tensor of rank {x.ndim}. Received: {target.type}"
-    broadcast = [a for a, (xs, ts) in enumerate(zip(x.type.shape, target.type.shape)) if xs == 1 and ts != 1]
+    pairs = list(zip(x.type.shape, target.type.shape, strict=True))
+    broadcast = [a for a, (xs, ts) in enumerate(pairs) if xs == 1 and ts != 1]
     if broadcast or not x.type.shape_compatible(target.type.with_shape(
-        tuple(xs if ts == 1 else ts for xs, ts in zip(x.type.shape, target.type.shape))
+        tuple(xs if ts == 1 else ts for xs, ts in zip(x.type.shape, target.type.shape, strict=True))
     )):
         return (
             f"the target of shape {format_shape(target.type.shape)} must broadcast to the logits' "
@@ -96,7 +97,7 @@ def logits_shape(op: Op, x: Variable, target: Variable) -> tuple:
         known.insert(op.axis, None)
     else:
         known = [None if d == 1 else d for d in target.type.shape]
-    return tuple(xs if xs is not None else ts for xs, ts in zip(x.type.shape, known))
+    return tuple(xs if xs is not None else ts for xs, ts in zip(x.type.shape, known, strict=True))
 
 
 class _CrossentropyOp(Op):

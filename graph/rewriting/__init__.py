@@ -14,7 +14,13 @@ from collections.abc import Mapping, Sequence
 from theanine.graph.basic import Constant, Variable, graph_inputs
 from theanine.graph.fgraph import FunctionGraph
 from theanine.graph.rewriting import (  # noqa: F401  (registration)
-    canonicalize, crossentropy, fusion, inplace, shapes, specialize, stabilize,
+    canonicalize,
+    crossentropy,
+    fusion,
+    inplace,
+    shapes,
+    specialize,
+    stabilize,
 )
 from theanine.graph.rewriting.db import MODES, run_phases
 from theanine.graph.rewriting.drivers import RewriteCycleError

@@ -77,7 +77,7 @@ def constant_folding(node: Apply):
     except Exception:
         return None
     folded = []
-    for out, value in zip(node.outputs, values):
+    for out, value in zip(node.outputs, values, strict=True):
         value = np.asarray(value)
         if value.dtype != out.dtype or out.type.check_value_shape(value.shape):
             return None
@@ -346,7 +346,7 @@ def redundant_fill_operand(node: Apply):
             continue
         new = node.op(*[value if i == index else v for i, v in enumerate(node.inputs)])
         new_outputs = new if isinstance(new, list) else [new]
-        if all(same_type(old, n) for old, n in zip(node.outputs, new_outputs)):
+        if all(same_type(old, n) for old, n in zip(node.outputs, new_outputs, strict=True)):
             return new_outputs
     return None
 

@@ -36,7 +36,6 @@ from __future__ import annotations
 import numpy as np
 
 from theanine.graph.basic import Apply, Variable
-from theanine.graph.ops.elemwise import Elemwise
 from theanine.graph.ops.nnet import EPSILON, ClassMask, LogSoftmax, Softmax
 from theanine.graph.ops.nnet_fused import CrossentropySoftmax, CrossentropySoftmaxDx
 from theanine.graph.ops.reduce import Reduce

@@ -96,7 +96,7 @@ class EquilibriumRewriter:
                 continue
             pairs = [
                 (old, new)
-                for old, new in zip(node.outputs, replacements)
+                for old, new in zip(node.outputs, replacements, strict=True)
                 if new is not None and new is not old
             ]
             if not pairs:
@@ -132,7 +132,7 @@ def merge(fgraph: FunctionGraph, report: PhaseReport) -> None:
         key = (node.op, tuple(id(v) for v in node.inputs))
         twin = seen.setdefault(key, node)
         if twin is not node:
-            fgraph.replace_all(zip(node.outputs, twin.outputs), reason="merge")
+            fgraph.replace_all(zip(node.outputs, twin.outputs, strict=True), reason="merge")
             report.record("merge")
 
 

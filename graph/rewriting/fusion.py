@@ -38,7 +38,7 @@ def _same_run_time_shape(a: tuple, b: tuple) -> bool:
     """Static shapes that must be equal at run time: None never broadcasts, so a None facing
     a known size (other than a broadcasting 1) is that size."""
     return len(a) == len(b) and all(
-        x == y or (None in (x, y) and 1 not in (x, y)) for x, y in zip(a, b)
+        x == y or (None in (x, y) and 1 not in (x, y)) for x, y in zip(a, b, strict=True)
     )
 
 
@@ -113,12 +113,12 @@ def _inner_graph(members: list[Apply], outer: list[Variable], outputs: list[Vari
         scalar_op = node.op.scalar_op
         if isinstance(scalar_op, Composite):
             results = clone_replace(
-                scalar_op.outputs, dict(zip(scalar_op.inputs, args)), strict=False
+                scalar_op.outputs, dict(zip(scalar_op.inputs, args, strict=True)), strict=False
             )
         else:
             new_node = Elemwise(scalar_op).make_node(*args)
             results = new_node.outputs
-        inner.update(zip(node.outputs, results))
+        inner.update(zip(node.outputs, results, strict=True))
     return Composite([stand_ins[v] for v in outer], [inner[v] for v in outputs])
 
 
@@ -140,7 +140,7 @@ def elemwise_fusion(fgraph: FunctionGraph, report: PhaseReport) -> None:
         claimed.update(members)
         position[fused] = position[root]
         claimed.add(fused)
-        fgraph.replace_all(zip(outputs, fused.outputs), reason="elemwise_fusion")
+        fgraph.replace_all(zip(outputs, fused.outputs, strict=True), reason="elemwise_fusion")
         report.record("elemwise_fusion")
 
 
@@ -201,7 +201,7 @@ def sibling_fusion(fgraph: FunctionGraph, report: PhaseReport) -> None:
         outer = _outer_inputs(members)
         outputs = node.outputs + sibling.outputs
         fused = Elemwise(_inner_graph(members, outer, outputs)).make_node(*outer)
-        fgraph.replace_all(zip(outputs, fused.outputs), reason="sibling_fusion")
+        fgraph.replace_all(zip(outputs, fused.outputs, strict=True), reason="sibling_fusion")
         report.record("sibling_fusion")
         position = _positions(fgraph)
         pending.append(fused)

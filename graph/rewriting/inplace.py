@@ -54,7 +54,10 @@ from theanine.graph.fgraph import OUTPUT, FunctionGraph, InconsistencyError
 from theanine.graph.ops.blas import Gemm, Gemv
 from theanine.graph.ops.elemwise import Elemwise, ScalarOp, check_runtime_broadcast
 from theanine.graph.ops.subtensor import (
-    _ADVANCED_KINDS, IncSubtensor, _check_runtime_value, numpy_index,
+    _ADVANCED_KINDS,
+    IncSubtensor,
+    _check_runtime_value,
+    numpy_index,
 )
 from theanine.graph.rewriting.db import register
 from theanine.graph.rewriting.report import PhaseReport
@@ -265,7 +268,7 @@ INPLACE_RULES: dict[type, tuple[str, Callable]] = {
 def _keep_names_and_sources(old: Apply, new: Apply) -> None:
     """The inplace node keeps the user's names and source lines (for error messages)."""
     new.source = old.source
-    for before, after in zip(old.outputs, new.outputs):
+    for before, after in zip(old.outputs, new.outputs, strict=True):
         after.name, after.source = before.name, before.source
 
 
@@ -281,7 +284,7 @@ def inplace(fgraph: FunctionGraph, report: PhaseReport) -> None:
             if new is None:
                 continue
             _keep_names_and_sources(node, new)
-            fgraph.replace_all(zip(node.outputs, new.outputs), reason=rule[0])
+            fgraph.replace_all(zip(node.outputs, new.outputs, strict=True), reason=rule[0])
             report.record(rule[0])
         handler.validate()
     finally:

@@ -178,7 +178,7 @@ def match_pattern(
 
 
 def _match_all(patterns: Sequence, variables: Sequence[Variable], bindings: dict) -> dict | None:
-    for pattern, var in zip(patterns, variables):
+    for pattern, var in zip(patterns, variables, strict=True):
         bindings = match_pattern(pattern, var, bindings)
         if bindings is None:
             return None

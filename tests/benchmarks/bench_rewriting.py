@@ -26,7 +26,7 @@ def mlp_training_graph(sizes=(784, 512, 512, 10), dtype="float32", from_logits=F
     x = th.matrix("x", dtype=dtype)
     labels = th.vector("labels", dtype="int64")
     params, h = [], x
-    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
         w = th.shared(rng.normal(0, 0.05, (n_in, n_out)).astype(dtype), name=f"W{i}")
         b = th.shared(np.zeros(n_out, dtype), name=f"b{i}")
         params += [w, b]
@@ -36,7 +36,7 @@ def mlp_training_graph(sizes=(784, 512, 512, 10), dtype="float32", from_logits=F
     output = h if from_logits else th.softmax(h)
     loss = th.mean(th.sparse_categorical_crossentropy(labels, output, from_logits=from_logits))
     grads = th.grad(loss, params)
-    updates = [p - 0.1 * g for p, g in zip(params, grads)]
+    updates = [p - 0.1 * g for p, g in zip(params, grads, strict=True)]
     return [x, labels] + params, [loss] + updates
 
 

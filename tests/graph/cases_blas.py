@@ -8,8 +8,8 @@ they are only built by the inplace phase and tested there
 """
 
 import numpy as np
-from op_table import Case
 
+from op_table import Case
 from theanine.graph.ops.blas import Gemm, Gemv
 
 R = np.random.default_rng(17)

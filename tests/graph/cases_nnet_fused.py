@@ -8,8 +8,8 @@ extreme logits (+-1e4, where the naive formulas give inf or nan).
 
 import numpy as np
 import scipy.special
-from op_table import Case
 
+from op_table import Case
 from theanine.graph.ops.nnet_fused import CrossentropySoftmax, CrossentropySoftmaxDx
 
 R = np.random.default_rng(23)

@@ -29,7 +29,7 @@ class Optimized:
         """The optimized graph gives the unoptimized graph's values; returns the optimized ones."""
         got = self.run(list(values))
         expected = self.reference(list(values))
-        for g, e in zip(got, expected):
+        for g, e in zip(got, expected, strict=True):
             assert np.asarray(g).dtype == np.asarray(e).dtype
             np.testing.assert_allclose(g, e, rtol=rtol, atol=atol, equal_nan=True)
         return got

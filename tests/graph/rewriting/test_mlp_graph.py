@@ -20,8 +20,8 @@ from theanine.graph.ops.composite import Composite
 from theanine.graph.ops.elemwise import Elemwise
 from theanine.graph.ops.linalg import MatMul
 from theanine.graph.ops.nnet import ClassMask, LogSoftmax, Softmax
-from theanine.graph.ops.shape import Shape, ShapeI
 from theanine.graph.ops.nnet_fused import CrossentropySoftmax, CrossentropySoftmaxDx
+from theanine.graph.ops.shape import Shape, ShapeI
 from theanine.graph.rewriting import optimize
 
 _BENCH = pathlib.Path(__file__).parents[2] / "benchmarks" / "bench_rewriting.py"
@@ -110,5 +110,5 @@ def test_optimized_training_step_matches_the_unoptimized_one(from_logits, backen
     lv = rng.integers(0, 5, size=8)
     fast = th.function([x, labels], outputs, mode="fast_run", backend=backend)
     naive = th.function([x, labels], outputs, mode="none", backend="numpy")
-    for got, expected in zip(fast(xv, lv), naive(xv, lv)):
+    for got, expected in zip(fast(xv, lv), naive(xv, lv), strict=True):
         np.testing.assert_allclose(got, expected, rtol=2e-5, atol=1e-6)

@@ -68,7 +68,7 @@ def test_fast_run_matches_none(program, seed):
     x, y = rng.uniform(-3, 3, size=4), rng.uniform(-3, 3, size=(3, 4))
     fast = th.function(inputs, outputs, mode="fast_run", backend="numpy")
     naive = th.function(inputs, outputs, mode="none", backend="numpy")
-    for got, expected in zip(fast(x, y), naive(x, y)):
+    for got, expected in zip(fast(x, y), naive(x, y), strict=True):
         assert got.dtype == expected.dtype and got.shape == expected.shape
         finite = np.isfinite(expected)
         np.testing.assert_allclose(got[finite], expected[finite], rtol=1e-9, atol=1e-9)

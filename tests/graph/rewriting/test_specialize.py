@@ -97,3 +97,34 @@ def test_gradient_of_a_dense_layer_uses_gemm(fast_run_check):
     gw, gb = th.grad(loss, [w, b])
     values = [RNG.normal(size=(5, 3)), RNG.normal(size=(3, 4)), RNG.normal(size=4)]
     fast_run_check([x, w, b], [w - 0.5 * gw, gb], values, ["matmul_plus_to_gemm"], rtol=1e-10)
+
+
+@pytest.mark.parametrize("op", [Gemm(0.5, 2.0), Gemv(-1.5, 0.5)], ids=str)
+def test_forward_mode_matches_the_unfused_formula(op):
+    a = th.matrix("a", dtype="float64")
+    b = th.matrix("b", dtype="float64") if isinstance(op, Gemm) else th.vector("b", dtype="float64")
+    c = th.tensor("c", dtype="float64", shape=(None,) * b.ndim)
+    da, db, dc = (th.tensor(f"d{v.name}", dtype="float64", shape=(None,) * v.ndim) for v in (a, b, c))
+    fused = th.Rop(op(c, a, b), [c, a, b], [dc, da, db])
+    plain = th.Rop(op.alpha * (a @ b) + op.beta * c, [c, a, b], [dc, da, db])
+    shapes = {a: (3, 4), b: (4, 2) if b.ndim == 2 else (4,), c: (3, 2) if b.ndim == 2 else (3,)}
+    values = [RNG.normal(size=shapes[v]) for v in (c, a, b)] * 2
+    variables = [c, a, b, dc, da, db]
+    got = th.function(variables, fused, backend="numpy")(*values)
+    np.testing.assert_allclose(got, th.function(variables, plain, backend="numpy")(*values), rtol=1e-12)
+
+
+def test_gemm_checks_its_operands():
+    a, b = th.matrix("a", dtype="float32"), th.tensor("b", dtype="float32", shape=(5, 2))
+    with pytest.raises(ValueError, match=r"not aligned: dimension 1 of A \(4\) != dimension 0 of B \(5\)"):
+        Gemm()(th.matrix("c", dtype="float32"), th.tensor("a", dtype="float32", shape=(3, 4)), b)
+    with pytest.raises(TypeError, match="C must be a float32 tensor"):
+        Gemm()(th.matrix("c", dtype="float64"), a, a)
+    with pytest.raises(ValueError, match="inplace product writes into C"):
+        Gemm(inplace=True)(th.vector("c", dtype="float32"), a, a)
+    with pytest.raises(TypeError, match="alpha must be a Python float"):
+        Gemm("1")
+    c = th.matrix("c", dtype="float32")
+    f = th.function([c, a], Gemm()(c, a, a.T), backend="numpy")
+    with pytest.raises(ValueError, match="does not match the product's shape"):
+        f(np.zeros((2, 2), "float32"), np.zeros((3, 4), "float32"))
