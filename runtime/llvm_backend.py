@@ -6,8 +6,9 @@ and reads their pointers, shapes and strides itself; each host step runs
 an op's NumPy ``perform`` (ops without a native lowering).  Output and
 temporary buffers are allocated here from shapes evaluated from the input
 shapes, so one compiled function serves every batch size.  Temporaries
-are kept between calls and reused while their shape stays the same, so a
-training loop does not pay for fresh pages on every step.
+share storage after their last use and keep it between calls (see
+``memory.py``), so a training loop does not pay for fresh pages on every
+step.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from theanine.graph.evaluate import annotate_error, run_node
 from theanine.runtime.backends import Compiled
 from theanine.runtime.llvm_cache import cached_compile_to_object
 from theanine.runtime.llvm_jit import NativeModule
+from theanine.runtime.memory import MemoryPlan
 from theanine.runtime.threads import thread_count, worker_pool
 
 PARALLEL_MIN_ELEMENTS = 1 << 16
@@ -84,11 +86,13 @@ class ProgramRunner:
                 self.plan.append((kind, steps[0], None))
                 continue
             allocations = [
-                (b, _shape_function(program, b), np.dtype(program.buffers[b].dtype), b not in escaping)
+                (program.steps.index(step), b, _shape_function(program, b), np.dtype(program.buffers[b].dtype),
+                 b not in escaping)
                 for step in steps for b in step_outputs(step)
             ]
-            touched = sorted({a.buffer for step in steps for a in step_inputs(step)} | {a[0] for a in allocations})
+            touched = sorted({a.buffer for step in steps for a in step_inputs(step)} | {a[1] for a in allocations})
             self.plan.append((kind, (allocations, touched), next(entries)))
+        self.memory = MemoryPlan(program)
         self.contiguous_needed = {
             access.buffer for step in program.steps if isinstance(step, GemmCall) for access in (step.a, step.b)
         }
@@ -103,7 +107,11 @@ class ProgramRunner:
             return np.ascontiguousarray(array)
         return array
 
-    def _allocate(self, buffer: int, shape: tuple, dtype: np.dtype, reusable: bool) -> np.ndarray:
+    def _allocate(self, step: int, buffer: int, shape: tuple, dtype: np.dtype, reusable: bool) -> np.ndarray:
+        """Storage for a step's output: pooled, kept from the last call, or fresh (outputs)."""
+        if buffer in self.memory.pooled:
+            self.memory.release_before(step)
+            return self.memory.array(buffer, shape, dtype)
         if reusable:
             kept = self.temporaries.get(buffer)
             if kept is not None and kept.shape == shape:
@@ -120,13 +128,14 @@ class ProgramRunner:
         arrays = list(self.template)
         for b, value in zip(self.program.inputs, values):
             arrays[b] = self._usable(b, value)
+        self.memory.start()
         for kind, work, entry in self.plan:
             if kind == "host":
                 self._host(arrays, work)
                 continue
             allocations, touched = work
-            for b, shape_of, dtype, reusable in allocations:
-                arrays[b] = self._allocate(b, shape_of(arrays), dtype, reusable)
+            for step, b, shape_of, dtype, reusable in allocations:
+                arrays[b] = self._allocate(step, b, shape_of(arrays), dtype, reusable)
             status = self._call(entry, tuple(arrays), touched)
             if status:
                 self._raise(arrays, self.program.steps[status - 1])
