@@ -124,9 +124,10 @@ class DimOf:
 
 @dataclass(frozen=True, slots=True)
 class ValueOf:
-    """The run-time value of 0-d integer buffer ``buffer`` (a size given as data)."""
+    """The run-time value of element ``item`` of a 0-d or 1-d integer buffer (a size given as data)."""
 
     buffer: int
+    item: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,7 +164,7 @@ def evaluate_shape(expr: ShapeExpr, arrays) -> int:
         elif isinstance(e, DimOf):
             values[e] = int(arrays[e.buffer].shape[e.axis])
         elif isinstance(e, ValueOf):
-            values[e] = int(arrays[e.buffer])
+            values[e] = int(arrays[e.buffer].reshape(-1)[e.item])
         elif not ready:
             stack.append((e, True))
             stack.extend((a, False) for a in e.args)
@@ -421,12 +422,39 @@ def segments(program: Program) -> list[tuple[str, list]]:
 
 
 def step_inputs(step: Step) -> tuple[Access, ...]:
-    """The accesses a step reads."""
+    """The accesses a step reads, including buffers it updates in place and
+    0-d buffers whose values its shapes use (so lifetimes cover them)."""
     if isinstance(step, GemmCall):
-        return (step.a, step.b)
-    if isinstance(step, (ArgReduceKernel, ScanKernel)):
-        return (step.input,)
-    return step.inputs
+        reads = (step.a, step.b) + ((_whole(step.output),) if step.beta != 0.0 else ())
+    elif isinstance(step, (ArgReduceKernel, ScanKernel)):
+        reads = (step.input,)
+    elif isinstance(step, ScatterKernel):
+        reads = step.inputs + (_whole(step.target),)
+    elif isinstance(step, ElementwiseKernel):
+        reads = step.inputs + tuple(_whole(b) for b in step.reuses)
+    else:
+        reads = step.inputs
+    values = sorted(_value_reads(step))
+    return reads + tuple(Access(b, ()) for b in values)
+
+
+def _whole(buffer: int) -> Access:
+    return Access(buffer, ())
+
+
+def _value_reads(step: Step) -> set[int]:
+    """Buffers whose values appear in a step's shape expressions (its fields, searched iteratively)."""
+    found: set[int] = set()
+    stack: list = [getattr(step, name) for name in step.__dataclass_fields__ if name not in ("node", "producer")]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, ValueOf):
+            found.add(item.buffer)
+        elif isinstance(item, (tuple, list)):
+            stack.extend(item)
+        elif hasattr(item, "__dataclass_fields__") and not isinstance(item, (DimOf, Lit, Arg, Index)):
+            stack.extend(getattr(item, name) for name in item.__dataclass_fields__)
+    return found
 
 
 def step_writes(step: Step) -> tuple[int, ...]:

@@ -35,12 +35,22 @@ def emit_gemm(frame, call: GemmCall, index: int) -> None:
                 _loop_product(frame, call, m, n)
 
 
+def _output_strides(frame, call: GemmCall) -> list[ir.Value]:
+    """Element strides of the (m, n) output; a 0-d or 1-d output (a vector product) uses its one stride."""
+    ndim = len(frame.printer.program.buffers[call.output].shape)
+    if ndim == 2:
+        return [frame.stride(call.output, 0), frame.stride(call.output, 1)]
+    single = frame.stride(call.output, 0) if ndim == 1 else ir.Constant(I64, 0)
+    return [single, single]
+
+
 def _blas_writable(frame, call: GemmCall, m: ir.Value, n: ir.Value) -> ir.Value:
     """True when the output's rows are contiguous and consecutive (always for allocated outputs)."""
     b = frame.builder
     one = ir.Constant(I64, 1)
-    columns_ok = b.or_(b.icmp_signed("<=", n, one), b.icmp_signed("==", frame.stride(call.output, 1), one))
-    rows_ok = b.or_(b.icmp_signed("<=", m, one), b.icmp_signed("==", frame.stride(call.output, 0), n))
+    row_stride, column_stride = _output_strides(frame, call)
+    columns_ok = b.or_(b.icmp_signed("<=", n, one), b.icmp_signed("==", column_stride, one))
+    rows_ok = b.or_(b.icmp_signed("<=", m, one), b.icmp_signed("==", row_stride, n))
     return b.and_(columns_ok, rows_ok)
 
 
@@ -111,7 +121,7 @@ def _loop_product(frame, call: GemmCall, m: ir.Value, n: ir.Value) -> None:
     k = frame.dim(call.k)
     t = compute_type(call.dtype)
     a_strides, b_strides = frame.access_strides(call.a), frame.access_strides(call.b)
-    out_strides = [frame.stride(call.output, 0), frame.stride(call.output, 1)]
+    out_strides = _output_strides(frame, call)
     acc = frame.alloca(t)
     loops, (i, j) = nested_ranges(b, [m, n], "g")
     with loops:
@@ -132,10 +142,15 @@ def _offset(b: ir.IRBuilder, indices, strides) -> ir.Value:
 
 
 def _blas_operand(frame, access: Access, rows_col_major: ir.Value):
-    """Transpose flag and leading dimension for an operand read through ``access``."""
+    """Transpose flag and leading dimension for an operand read through ``access``.
+
+    The operand's buffer is C-contiguous (the runner makes it so): axes
+    (1, 0) read it transposed; a vector read as a row or column (one axis
+    None) is a row-major matrix with one row or column.
+    """
     b = frame.builder
     strides = frame.access_strides(access)
-    row_major = access.axes == (0, 1)
+    row_major = access.axes != (1, 0)
     flag = _flag(frame.printer.module, "N" if row_major else "T")
     ld = strides[0] if row_major else strides[1]
     bound = rows_col_major if row_major else ir.Constant(I64, 1)

@@ -8,30 +8,53 @@ becomes a ``HostCall`` of its NumPy ``perform``, so every graph lowers.
 
 Whether a scalar op can be compiled is the printer's knowledge, passed in
 as ``supports(op_name, in_dtypes, out_dtype) -> bool``; nothing here is
-specific to one backend.
+specific to one backend.  Whether the runner can evaluate buffer shapes
+that are arithmetic on sizes or values of buffers (``ShapeCall``,
+``ValueOf``: ``kernel_ir.shape_function``) is the runner's, passed as
+``shape_arithmetic``; without it, rules that need such shapes decline.
+
+Views (DimShuffle, basic indexing, split pieces) are accesses, not steps.
+A view that a runner cannot express with its own view of an array (a
+slice, or a broadcast to a size above 1) is copied into a buffer of its
+own before a host call or the caller reads it (``plain_ref``).
+
+Rules live by family: ``lower_views`` (shapes, slicing, joins, ranges),
+``lower_linalg`` (products), ``lower_indexed`` (arg-reductions, scans,
+gathers and scatters).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 
 from theanine.codegen.kernel_ir import (
-    Access, Arg, Buffer, Call, DimOf, ElementwiseKernel, Expr, GemmCall, HostCall, Index, Lit, Program,
-    ReduceKernel, ShapeExpr, Size,
+    Access, Arg, Buffer, Call, DimOf, ElementwiseKernel, Expr, HostCall, Index, Lit, Program, ReduceKernel,
+    ShapeExpr, Size, ValueOf, is_simple_shape,
 )
 from theanine.graph.basic import Apply, Constant, Variable, apply_nodes
 from theanine.graph.ops.composite import Composite
 from theanine.graph.ops.elemwise import Elemwise, ScalarOp
-from theanine.graph.ops.linalg import MatMul
 from theanine.graph.ops.nnet import ClassMask, LogSoftmax, Softmax
 from theanine.graph.ops.reduce import Reduce
-from theanine.graph.ops.shape import DimShuffle, ShapeI
+from theanine.graph.ops.shape import DimShuffle, ShapeI, shape_source, static_int
 
 Supports = Callable[[str, tuple[str, ...], str], bool]
 Rule = Callable[["Lowerer", Apply], bool]
 _RULES: dict[type, Rule] = {}
 
-__all__ = ["lower", "lowering", "Lowerer", "scalar_expression"]
+__all__ = ["lower", "lowering", "Lowerer", "Decline", "scalar_expression", "compose"]
+
+
+class Decline(Exception):
+    """Raised by a rule (or the Lowerer) when a node cannot lower natively here: it becomes a host call."""
+
+
+def compose(access: Access, picks: Sequence[int | None]) -> Access:
+    """A view of a view: new loop axis i walks ``access``'s loop axis ``picks[i]`` (None: broadcast)."""
+    axes = tuple(None if p is None else access.axes[p] for p in picks)
+    steps = tuple(1 if p is None else access.step(p) for p in picks) if access.steps else ()
+    return dataclasses.replace(access, axes=axes, steps=steps if any(s != 1 for s in steps) else ())
 
 
 def lowering(op_class: type) -> Callable[[Rule], Rule]:
@@ -59,8 +82,10 @@ class Lowerer:
     its own loop (``deferred``); any other reader materializes it first.
     """
 
-    def __init__(self, supports: Supports, clients: dict[int, list[Apply]], outputs: set[int]):
+    def __init__(self, supports: Supports, clients: dict[int, list[Apply]], outputs: set[int],
+                 shape_arithmetic: bool = False):
         self.supports = supports
+        self.shape_arithmetic = shape_arithmetic
         self.clients = clients
         self.outputs = outputs
         self.buffers: list[Buffer] = []
@@ -73,14 +98,52 @@ class Lowerer:
     # buffers and references
     def new_buffer(self, dtype: str, shape: Sequence[ShapeExpr] | None, role: str, ndim: int) -> int:
         index = len(self.buffers)
+        if shape is not None:
+            self.expressible(shape)
         if shape is None:
             shape = tuple(DimOf(index, a) for a in range(ndim))
         self.buffers.append(Buffer(index, dtype, tuple(shape), role))
         return index
 
+    def expressible(self, shape: Sequence[ShapeExpr]) -> None:
+        """Decline unless the runner can evaluate ``shape`` (a buffer may be made with it)."""
+        if not self.shape_arithmetic and not is_simple_shape(shape):
+            raise Decline("shape arithmetic is not available to this runner")
+
     def bind(self, var: Variable, access: Access, shape: Sequence[ShapeExpr]) -> None:
+        self.expressible(shape)
         self.refs[id(var)] = access
         self.shapes[id(var)] = tuple(shape)
+
+    def runner_safe(self, var: Variable) -> bool:
+        """Whether a runner's own view of the buffer shows ``var`` (no slice; broadcasts only of size 1)."""
+        return _runner_safe(self.refs[id(var)], self.shapes[id(var)])
+
+    def plain_ref(self, var: Variable) -> Access:
+        """``ref(var)``, first copying a view the runner could not express into a buffer of its own."""
+        self.ref(var)
+        if not self.runner_safe(var):
+            self.copy(var)
+        return self.refs[id(var)]
+
+    def copy(self, var: Variable) -> int:
+        """Copy ``var`` into a new contiguous buffer and read it from there from now on."""
+        source, shape = self.ref(var), self.shape(var)
+        index = self.bind_new(var, shape)
+        self.steps.append(ElementwiseKernel((source,), (index,), (Arg(0, var.dtype),), shape, (), var.owner))
+        return index
+
+    def scalar_shape(self, var: Variable) -> ShapeExpr:
+        """An integer scalar variable as a ShapeExpr: a constant, a dimension, or a value read at run time."""
+        value = static_int(var)
+        if value is not None:
+            return value
+        source = shape_source(var)
+        if source is not None:
+            return self.shape(source[0])[source[1]]
+        if var.ndim != 0 or not var.dtype.startswith(("int", "uint")):
+            raise Decline(f"{var.label()} of type {var.type} is not an integer scalar")
+        return ValueOf(self.plain_ref(var).buffer)
 
     def bind_new(self, var: Variable, shape: Sequence[ShapeExpr] | None, role: str = "temp") -> int:
         index = self.new_buffer(var.dtype, shape, role, var.ndim)
@@ -122,24 +185,33 @@ class Lowerer:
 
     # steps
     def host_call(self, node: Apply) -> None:
-        accesses = tuple(self.ref(v) for v in node.inputs)
+        accesses = tuple(self.plain_ref(v) for v in node.inputs)
         outputs = tuple(self.bind_new(v, None) for v in node.outputs)
         self.steps.append(HostCall(accesses, outputs, node))
 
     def lower_node(self, node: Apply) -> None:
+        """Lower by the op's rule; on a decline, undo what the rule did and make a host call."""
         rule = _rule_for(node.op)
-        if rule is None or not rule(self, node):
-            self.host_call(node)
+        saved = (len(self.steps), dict(self.deferred), dict(self.refs), dict(self.shapes))
+        try:
+            if rule is not None and rule(self, node):
+                return
+        except Decline:
+            pass
+        del self.steps[saved[0]:]
+        self.deferred, self.refs, self.shapes = saved[1], saved[2], saved[3]
+        self.host_call(node)
 
 
-def lower(inputs: Sequence[Variable], outputs: Sequence[Variable], supports: Supports) -> Program:
+def lower(inputs: Sequence[Variable], outputs: Sequence[Variable], supports: Supports,
+          shape_arithmetic: bool = False) -> Program:
     """The Program computing ``outputs`` from ``inputs`` (in order)."""
     nodes = apply_nodes(outputs, stop=inputs)
     clients: dict[int, list[Apply]] = {}
     for node in nodes:
         for var in node.inputs:
             clients.setdefault(id(var), []).append(node)
-    lowerer = Lowerer(supports, clients, {id(v) for v in outputs})
+    lowerer = Lowerer(supports, clients, {id(v) for v in outputs}, shape_arithmetic)
     input_buffers = []
     for var in inputs:
         static = [d if d is not None else None for d in var.type.shape]
@@ -150,8 +222,13 @@ def lower(inputs: Sequence[Variable], outputs: Sequence[Variable], supports: Sup
         input_buffers.append(index)
     for node in nodes:
         lowerer.lower_node(node)
-    result = [lowerer.ref(v) for v in outputs]
-    return Program(lowerer.buffers, lowerer.steps, input_buffers, result, lowerer.constants, lowerer.refs)
+    result = [lowerer.plain_ref(v) for v in outputs]
+    refs = {key: a for key, a in lowerer.refs.items() if _runner_safe(a, lowerer.shapes[key])}
+    return Program(lowerer.buffers, lowerer.steps, input_buffers, result, lowerer.constants, refs)
+
+
+def _runner_safe(access: Access, shape: Sequence[ShapeExpr]) -> bool:
+    return access.plain and all(a is not None or shape[i] == 1 for i, a in enumerate(access.axes))
 
 
 # --- rules ---------------------------------------------------------------------
@@ -163,9 +240,8 @@ def _lower_dimshuffle(lowerer: Lowerer, node: Apply) -> bool:
     (x,) = node.inputs
     source = lowerer.ref(x)
     shape = lowerer.shape(x)
-    axes = tuple(None if p == "x" else source.axes[p] for p in node.op.pattern)
     out_shape = tuple(1 if p == "x" else shape[p] for p in node.op.pattern)
-    lowerer.bind(node.outputs[0], Access(source.buffer, axes), out_shape)
+    lowerer.bind(node.outputs[0], compose(source, [None if p == "x" else p for p in node.op.pattern]), out_shape)
     return True
 
 
@@ -234,8 +310,7 @@ def _lower_elemwise(lowerer: Lowerer, node: Apply) -> bool:
     accesses = []
     for x in node.inputs:
         access = lowerer.ref(x)
-        axes = tuple(None if x.type.shape[a] == 1 else access.axes[a] for a in range(x.ndim))
-        accesses.append(Access(access.buffer, axes))
+        accesses.append(compose(access, [None if x.type.shape[a] == 1 else a for a in range(x.ndim)]))
     if len(node.outputs) == 1 and lowerer.only_read_by_a_reduction(node.outputs[0]):
         lowerer.defer(node.outputs[0], ElementwiseKernel(tuple(accesses), (), tuple(exprs), shape, checks, node))
         return True
@@ -319,22 +394,6 @@ def _lower_log_softmax(lowerer: Lowerer, node: Apply) -> bool:
     )
 
 
-@lowering(MatMul)
-def _lower_matmul(lowerer: Lowerer, node: Apply) -> bool:
-    a, b = node.inputs
-    (out,) = node.outputs
-    if a.ndim != 2 or b.ndim != 2 or not lowerer.supports("gemm", (a.dtype, b.dtype), out.dtype):
-        return False
-    if any(sorted(lowerer.ref(v).axes, key=str) != [0, 1] for v in (a, b)):
-        return False  # an operand with an inserted axis (a vector as a matrix): not a BLAS layout
-    sa, sb = lowerer.shape(a), lowerer.shape(b)
-    index = lowerer.bind_new(out, (sa[0], sb[1]))
-    lowerer.steps.append(
-        GemmCall(lowerer.ref(a), lowerer.ref(b), index, out.dtype, sa[0], sb[1], sa[1], sb[0], node)
-    )
-    return True
-
-
 @lowering(ClassMask)
 def _lower_class_mask(lowerer: Lowerer, node: Apply) -> bool:
     """``mask[..., c, ...] = labels[...] == c``: a comparison with the loop index."""
@@ -343,13 +402,13 @@ def _lower_class_mask(lowerer: Lowerer, node: Apply) -> bool:
     shape = lowerer.shape(like)
     label_shape = lowerer.shape(labels)
     source = lowerer.ref(labels)
-    along = tuple(None if a == axis else source.axes[a - (a > axis)] for a in range(like.ndim))
+    along = [None if a == axis else a - (a > axis) for a in range(like.ndim)]
     others = [d for a, d in enumerate(shape) if a != axis]
     checks = tuple((d, ld) for d, ld in zip(others, label_shape) if d != ld)
     is_class = Call("equal", (_cast(Arg(0, labels.dtype), "int64"), Index(axis)), "bool")
     index = lowerer.bind_new(out, shape)
     lowerer.steps.append(
-        ElementwiseKernel((Access(source.buffer, along),), (index,), (_cast(is_class, out.dtype),), shape, checks, node)
+        ElementwiseKernel((compose(source, along),), (index,), (_cast(is_class, out.dtype),), shape, checks, node)
     )
     return True
 
@@ -361,3 +420,6 @@ def _lower_shape_i(lowerer: Lowerer, node: Apply) -> bool:
     index = lowerer.bind_new(out, ())
     lowerer.steps.append(ElementwiseKernel((), (index,), (Size(dim),), (), (), node))
     return True
+
+
+from theanine.codegen import lower_indexed, lower_linalg, lower_views  # noqa: E402,F401  (their rules register)

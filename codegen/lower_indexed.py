@@ -1,0 +1,1 @@
+"""Lowering rules for indexed ops (filled in below)."""

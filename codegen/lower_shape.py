@@ -1,0 +1,107 @@
+"""Shape arithmetic for lowering rules: ShapeExprs built with constant folding.
+
+Every helper takes and returns ``ShapeExpr`` values (ints, ``DimOf``,
+``ValueOf``, ``ShapeCall``); when all arguments are ints the result is an
+int, so static shapes stay static and cost nothing at run time.  Slice
+bounds follow Python's ``slice.indices`` rules.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from theanine.codegen.kernel_ir import SHAPE_OPS, ShapeCall, ShapeExpr
+
+
+def _call(op: str, *args: ShapeExpr) -> ShapeExpr:
+    if all(isinstance(a, int) for a in args):
+        return SHAPE_OPS[op](*args)
+    return ShapeCall(op, tuple(args))
+
+
+def add(a: ShapeExpr, b: ShapeExpr) -> ShapeExpr:
+    if a == 0:
+        return b
+    return a if b == 0 else _call("add", a, b)
+
+
+def sub(a: ShapeExpr, b: ShapeExpr) -> ShapeExpr:
+    return a if b == 0 else _call("sub", a, b)
+
+
+def mul(a: ShapeExpr, b: ShapeExpr) -> ShapeExpr:
+    if a == 1:
+        return b
+    return a if b == 1 else _call("mul", a, b)
+
+
+def floordiv(a: ShapeExpr, b: ShapeExpr) -> ShapeExpr:
+    return a if b == 1 else _call("floordiv", a, b)
+
+
+def maximum(a: ShapeExpr, b: ShapeExpr) -> ShapeExpr:
+    return a if a == b else _call("max", a, b)
+
+
+def minimum(a: ShapeExpr, b: ShapeExpr) -> ShapeExpr:
+    return a if a == b else _call("min", a, b)
+
+
+def less(a: ShapeExpr, b: ShapeExpr) -> ShapeExpr:
+    """1 when ``a < b`` else 0."""
+    return _call("lt", a, b)
+
+
+def where(condition: ShapeExpr, a: ShapeExpr, b: ShapeExpr) -> ShapeExpr:
+    if isinstance(condition, int):
+        return a if condition else b
+    return a if a == b else _call("where", condition, a, b)
+
+
+def product(values: Sequence[ShapeExpr]) -> ShapeExpr:
+    total: ShapeExpr = 1
+    for v in values:
+        total = mul(total, v)
+    return total
+
+
+def total(values: Sequence[ShapeExpr]) -> ShapeExpr:
+    result: ShapeExpr = 0
+    for v in values:
+        result = add(result, v)
+    return result
+
+
+def clamp(value: ShapeExpr, low: ShapeExpr, high: ShapeExpr) -> ShapeExpr:
+    return maximum(low, minimum(value, high))
+
+
+def wrap(index: ShapeExpr, size: ShapeExpr) -> ShapeExpr:
+    """A negative index counts from the end (once)."""
+    if isinstance(index, int) and index >= 0:
+        return index
+    return where(less(index, 0), add(index, size), index)
+
+
+def in_range(index: ShapeExpr, size: ShapeExpr) -> ShapeExpr:
+    """1 when ``0 <= index < size``."""
+    return mul(less(-1, index), less(index, size))
+
+
+def slice_bounds(size: ShapeExpr, start, stop, step: int) -> tuple[ShapeExpr, ShapeExpr]:
+    """(first index, length) of ``range(size)[start:stop:step]`` for a constant ``step``.
+
+    ``start``/``stop`` are None or ShapeExprs (ints or run-time values).
+    """
+    if step > 0:
+        first = 0 if start is None else clamp(wrap(start, size), 0, size)
+        end = size if stop is None else clamp(wrap(stop, size), 0, size)
+        return first, maximum(0, floordiv(add(sub(end, first), step - 1), step))
+    first = sub(size, 1) if start is None else clamp(wrap(start, size), -1, sub(size, 1))
+    end = -1 if stop is None else clamp(wrap(stop, size), -1, sub(size, 1))
+    return first, maximum(0, floordiv(add(sub(first, end), -step - 1), -step))
+
+
+def ceil_div(a: ShapeExpr, b: ShapeExpr) -> ShapeExpr:
+    """ceil(a / b) for any signs (b != 0)."""
+    return sub(0, floordiv(sub(0, a), b))
