@@ -28,8 +28,8 @@ from theanine.graph.basic import Variable
 from theanine.graph.config import config
 from theanine.graph.evaluate import annotate_error, run_node
 from theanine.runtime.backends import Compiled
-from theanine.runtime.llvm_cache import cached_compile_to_object
-from theanine.runtime.llvm_jit import NativeModule
+from theanine.runtime.llvm_cache import cached_compile_to_object, program_fingerprint
+from theanine.runtime.llvm_jit import NativeModule, compile_to_object
 from theanine.runtime.memory import MemoryPlan
 from theanine.runtime.threads import thread_count, worker_pool
 
@@ -37,11 +37,22 @@ PARALLEL_MIN_ELEMENTS = 1 << 16
 
 
 def compile_llvm(inputs: Sequence[Variable], outputs: Sequence[Variable]) -> Compiled:
-    """The graph as native code; nodes without a native lowering run their ``perform``."""
+    """The graph as native code; nodes without a native lowering run their ``perform``.
+
+    The disk cache is keyed on the lowered program, so a hit neither prints
+    nor optimizes LLVM IR.
+    """
     program = lower(inputs, outputs, llvm_scalar.supports)
-    printer = LLVMPrinter(program)
-    native = NativeModule(cached_compile_to_object(str(printer.module)))
-    runner = ProgramRunner(program, native, printer.entry_names, thread_count(config.num_threads))
+    entry_names = [f"segment_{k}" for k, (kind, _) in enumerate(segments(program)) if kind == "native"]
+
+    def compile_program(_: str) -> bytes:
+        printer = LLVMPrinter(program)
+        if printer.entry_names != entry_names:
+            raise RuntimeError(f"the printer named its entry points {printer.entry_names}, expected {entry_names}")
+        return compile_to_object(str(printer.module))
+
+    native = NativeModule(cached_compile_to_object(program_fingerprint(program), compile_program))
+    runner = ProgramRunner(program, native, entry_names, thread_count(config.num_threads))
     fallbacks = [step.node for step in program.steps if isinstance(step, HostCall)]
     return Compiled(runner.run, fallbacks)
 

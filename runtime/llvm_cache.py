@@ -5,11 +5,14 @@ one LLVM module, stored under ``config.cache_dir`` (a per-user directory;
 the ``THEANINE_CACHE_DIR`` environment variable overrides it, and
 ``config.use_cache=False`` bypasses the cache entirely).
 
-The key is derived, never maintained by hand: a SHA-256 over the printed
-LLVM IR (deterministic across processes: it is built from the program,
-with no ids or salted hashes in it), the target (triple, CPU, features),
-the theanine, llvmlite and LLVM versions, and the source of the module that
-optimizes and emits the code (so a changed pass pipeline misses).
+The key is derived, never maintained by hand: a SHA-256 over the source
+text the object is compiled from (for compiled functions, the canonical
+form of the lowered kernel program: see ``program_fingerprint``; it has no
+ids or salted hashes in it, so it is the same in every process), the target
+(triple, CPU, features), the theanine, llvmlite and LLVM versions, and the
+source files of the code generator and of the module that optimizes and
+emits the code (so a changed printer or pass pipeline misses).  Keying on
+the program rather than the printed IR lets a hit skip printing entirely.
 
 An entry file is ``MAGIC``, a 4-byte little-endian header length, a JSON
 header (the key, the payload's length and SHA-256, and the key's parts for
@@ -25,6 +28,7 @@ hits, misses and stores, WARNING for corrupt entries and failed writes).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import importlib.metadata
@@ -38,11 +42,12 @@ from pathlib import Path
 
 import llvmlite
 import llvmlite.binding as llvm
+import numpy as np
 
 from theanine.graph.config import config
 from theanine.runtime import llvm_jit
 
-__all__ = ["ObjectCache", "cache_key", "cached_compile_to_object", "key_parts"]
+__all__ = ["ObjectCache", "cache_key", "cached_compile_to_object", "key_parts", "program_fingerprint"]
 
 log = logging.getLogger(__name__)
 
@@ -63,11 +68,21 @@ def _package_version(name: str) -> str:
 
 @functools.cache
 def _jit_fingerprint() -> str:
-    """SHA-256 of the source that optimizes and emits object code (its pass pipeline)."""
+    """SHA-256 of the sources that print, optimize and emit object code.
+
+    That is ``llvm_jit`` (its pass pipeline) and every module of
+    ``theanine.codegen`` (the printer, the scalar table, the math library).
+    """
+    from theanine import codegen
+
+    sources = [Path(llvm_jit.__file__)] + sorted(Path(codegen.__file__).parent.glob("*.py"))
+    digest = hashlib.sha256()
     try:
-        return hashlib.sha256(Path(llvm_jit.__file__).read_bytes()).hexdigest()
+        for path in sources:
+            digest.update(path.name.encode() + b"\0" + path.read_bytes())
     except OSError:
         return "unknown"
+    return digest.hexdigest()
 
 
 @functools.cache
@@ -82,9 +97,64 @@ def _environment_parts() -> tuple[tuple[str, str], ...]:
     )
 
 
-def key_parts(llvm_ir: str) -> dict[str, str]:
-    """The named components of the cache key of ``llvm_ir`` (stored in each entry's header)."""
-    return {"ir": hashlib.sha256(llvm_ir.encode()).hexdigest(), **dict(_environment_parts())}
+def key_parts(source: str) -> dict[str, str]:
+    """The named components of the cache key of ``source`` (stored in each entry's header)."""
+    return {"source": hashlib.sha256(source.encode()).hexdigest(), **dict(_environment_parts())}
+
+
+def program_fingerprint(program) -> str:
+    """A canonical text of a lowered program: every field that decides the code.
+
+    Dataclass fields marked ``compare=False`` (the graph nodes kept for
+    error messages) are left out; constants enter by dtype, shape and a
+    hash of their bytes.  Built without recursion, so deep expression
+    DAGs are fine.
+    """
+    parts = (program.buffers, program.steps, program.inputs, program.outputs,
+             sorted(program.constants.items()))
+    return repr(_canonical(parts))
+
+
+def _canonical(root):
+    """The nested-tuple form of ``root`` (dataclasses, sequences, arrays, scalars)."""
+    done: dict[int, object] = {}
+    stack = [(root, False)]
+    while stack:
+        value, expanded = stack.pop()
+        if id(value) in done:
+            continue
+        children = _children(value)
+        if children is None:
+            done[id(value)] = _leaf(value)
+        elif not expanded:
+            stack.append((value, True))
+            stack.extend((child, False) for child in children if id(child) not in done)
+        else:
+            body = tuple(done[id(child)] for child in children)
+            done[id(value)] = (type(value).__name__, _field_names(value), body) if _is_dataclass(value) else body
+    return done[id(root)]
+
+
+def _is_dataclass(value) -> bool:
+    return dataclasses.is_dataclass(value) and not isinstance(value, type)
+
+
+def _field_names(value) -> tuple[str, ...]:
+    return tuple(f.name for f in dataclasses.fields(value) if f.compare)
+
+
+def _children(value) -> list | None:
+    if _is_dataclass(value):
+        return [getattr(value, name) for name in _field_names(value)]
+    if isinstance(value, (list, tuple)):
+        return list(value)
+    return None
+
+
+def _leaf(value):
+    if isinstance(value, np.ndarray):
+        return ("array", value.dtype.str, value.shape, hashlib.sha256(np.ascontiguousarray(value).tobytes()).hexdigest())
+    return value
 
 
 def cache_key(parts: dict[str, str]) -> str:
@@ -179,17 +249,18 @@ class ObjectCache:
             raise
 
 
-def cached_compile_to_object(llvm_ir: str, compiler: Callable[[str], bytes] | None = None) -> bytes:
-    """``compiler(llvm_ir)`` (default ``llvm_jit.compile_to_object``), through the disk
-    cache unless ``config.use_cache`` is off."""
+def cached_compile_to_object(source: str, compiler: Callable[[str], bytes] | None = None) -> bytes:
+    """``compiler(source)`` (default: ``source`` is LLVM IR for ``llvm_jit.compile_to_object``),
+    through the disk cache unless ``config.use_cache`` is off.  On a hit the
+    compiler is not called at all."""
     compiler = compiler or llvm_jit.compile_to_object
     if not config.use_cache:
-        return compiler(llvm_ir)
-    parts = key_parts(llvm_ir)
+        return compiler(source)
+    parts = key_parts(source)
     key = cache_key(parts)
     cache = ObjectCache(config.cache_dir)
     payload = cache.load(key)
     if payload is None:
-        payload = compiler(llvm_ir)
+        payload = compiler(source)
         cache.store(key, parts, payload)
     return payload

@@ -262,3 +262,36 @@ def test_two_processes_compile_at_once_then_a_third_loads_from_disk(tmp_path):
     stamps = [p.stat().st_mtime_ns for p in entries]
     assert _finish(_run_child(cache_dir, "forbid-compile")) == str(cache_dir)
     assert [p.stat().st_mtime_ns for p in _entries(cache_dir)] == stamps
+
+
+def test_program_fingerprint_is_the_same_in_another_process_and_ignores_nodes():
+    script = (
+        "import theanine as th\n"
+        "from theanine.codegen import llvm_scalar\n"
+        "from theanine.codegen.lower import lower\n"
+        "from theanine.runtime.llvm_cache import program_fingerprint\n"
+        "x = th.matrix('x')\n"
+        "print(program_fingerprint(lower([x], [th.exp(x).sum(axis=1) + 1.5], llvm_scalar.supports)))\n"
+    )
+    runs = [
+        subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True,
+                       env={**os.environ, "PYTHONHASHSEED": seed}).stdout
+        for seed in ("1", "2")
+    ]
+    assert runs[0] == runs[1] and "ReduceKernel" in runs[0] and "Apply" not in runs[0]
+
+
+def test_cache_hit_skips_printing(tmp_path, monkeypatch):
+    from theanine.runtime import llvm_backend
+
+    monkeypatch.setenv("THEANINE_CACHE_DIR", str(tmp_path))
+    x = th.vector("x", dtype="float64")
+    with th.config.context(cache_dir=str(tmp_path)):
+        th.function([x], th.exp(x) * 3)
+
+        def no_printing(*args, **kwargs):
+            raise AssertionError("a cache hit must not print LLVM IR")
+
+        monkeypatch.setattr(llvm_backend, "LLVMPrinter", no_printing)
+        f = th.function([x], th.exp(x) * 3)
+    np.testing.assert_allclose(f(np.array([0.0, 1.0])), 3 * np.exp([0.0, 1.0]))
