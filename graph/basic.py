@@ -138,7 +138,7 @@ class Apply:
         self.inputs = list(inputs)
         names = output_names or [None] * len(output_types)
         self.outputs = [
-            TensorVariable(t, owner=self, index=i, name=n) for i, (t, n) in enumerate(zip(output_types, names))
+            TensorVariable(t, owner=self, index=i, name=n) for i, (t, n) in enumerate(zip(output_types, names, strict=False))
         ]
         self.source = self.outputs[0].source if self.outputs else user_source_line()
 
@@ -151,7 +151,7 @@ class Apply:
     def clone_with_new_inputs(self, inputs: Sequence[Variable]) -> Apply:
         """Rebuild this node on ``inputs`` through the op's own type checks."""
         node = self.op.make_node(*inputs)
-        for old, new in zip(self.outputs, node.outputs):
+        for old, new in zip(self.outputs, node.outputs, strict=False):
             new.name, new.source = old.name, old.source
         node.source = self.source
         return node
@@ -226,10 +226,10 @@ def clone_replace(outputs: Sequence[Variable], replace: dict[Variable, Variable]
     memo: dict[int, Variable] = {id(k): v for k, v in replace.items()}
     for node in apply_nodes(outputs, stop=replace.keys()):
         new_inputs = [memo.get(id(v), v) for v in node.inputs]
-        if all(a is b for a, b in zip(new_inputs, node.inputs)):
+        if all(a is b for a, b in zip(new_inputs, node.inputs, strict=False)):
             continue
         new_node = node.clone_with_new_inputs(new_inputs)
-        for old, new in zip(node.outputs, new_node.outputs):
+        for old, new in zip(node.outputs, new_node.outputs, strict=False):
             memo[id(old)] = new
     return [memo.get(id(v), v) for v in outputs]
 
@@ -245,7 +245,7 @@ def clone_graph(inputs: Sequence[Variable], outputs: Sequence[Variable]) -> tupl
         new_inputs = [memo.get(id(v), v) for v in node.inputs]
         new_node = Apply(node.op, new_inputs, [o.type for o in node.outputs])
         new_node.source = node.source
-        for old, new in zip(node.outputs, new_node.outputs):
+        for old, new in zip(node.outputs, new_node.outputs, strict=False):
             new.name, new.source = old.name, old.source
             memo[id(old)] = new
     return [memo[id(v)] for v in inputs], [memo.get(id(v), v) for v in outputs]

@@ -181,7 +181,7 @@ def _backprop_node(node: Apply, contributions: dict[int, list[Variable]], connec
     input_grads = node.op.L_op(node.inputs, node.outputs, output_grads)
     if len(input_grads) != len(node.inputs):
         raise TypeError(f"{node.op}.L_op returned {len(input_grads)} gradients for {len(node.inputs)} inputs")
-    for x, g in zip(node.inputs, input_grads):
+    for x, g in zip(node.inputs, input_grads, strict=False):
         if g is None or id(x) not in connected or is_discrete(x.dtype):
             continue
         contributions.setdefault(id(x), []).append(_checked_grad(g, x, node))
@@ -193,7 +193,7 @@ def Lop(f, wrt, eval_points):
     points, _ = _as_list(eval_points)
     if len(points) != len(f_list):
         raise ValueError(f"Lop: {len(f_list)} expression(s) but {len(points)} eval point(s)")
-    known = {fi: as_tensor_variable(p) for fi, p in zip(f_list, points)}
+    known = {fi: as_tensor_variable(p) for fi, p in zip(f_list, points, strict=False)}
     return grad(None, wrt, known_grads=known, disconnected_inputs="ignore")
 
 
@@ -209,7 +209,7 @@ def Rop(f, wrt, eval_points):
     if len(points) != len(wrt_list):
         raise ValueError(f"Rop: {len(wrt_list)} variable(s) but {len(points)} eval point(s)")
     tangents: dict[int, Variable] = {}
-    for x, p in zip(wrt_list, points):
+    for x, p in zip(wrt_list, points, strict=False):
         p = as_tensor_variable(p)
         if not x.type.shape_compatible(p.type):
             raise TypeError(f"Rop: eval point of type {p.type} does not fit {x.label()} of type {x.type}")
@@ -218,7 +218,7 @@ def Rop(f, wrt, eval_points):
         points_in = [tangents.get(id(x)) for x in node.inputs]
         if all(p is None for p in points_in):
             continue
-        for out, t in zip(node.outputs, _node_rop(node, points_in)):
+        for out, t in zip(node.outputs, _node_rop(node, points_in), strict=False):
             if t is not None:
                 tangents[id(out)] = _checked_grad(t, out, node)
     results = [tangents.get(id(fi)) if id(fi) in tangents else _zeros_like(fi) for fi in f_list]
@@ -242,7 +242,7 @@ def _rop_through_lop(node: Apply, points: list[Variable | None]) -> list[Variabl
         u = TensorType(out.dtype, out.type.shape)("u")
         output_grads = [u if k == j else _zeros_like(o) for k, o in enumerate(node.outputs)]
         vjps = node.op.L_op(node.inputs, node.outputs, output_grads)
-        inner = [(g * p).sum() for g, p in zip(vjps, points) if g is not None and p is not None]
+        inner = [(g * p).sum() for g, p in zip(vjps, points, strict=False) if g is not None and p is not None]
         if not inner:
             results.append(None)
             continue

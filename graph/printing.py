@@ -138,7 +138,7 @@ def debugprint(obj, file=None, print_type: bool = True) -> str | None:
         printed_inner.add(id(node.op))
         ident, _ = namer(node)
         stream.write(f"\n{node.op} [id {ident}]\n")
-        for inner_inputs, inner_outputs in node.op.inner_graphs():
+        for _, inner_outputs in node.op.inner_graphs():
             holders.extend(_print_tree(inner_outputs, namer, print_type, stream, inner=True))
     text = stream.getvalue()
     if file == "str":
@@ -201,7 +201,8 @@ def to_dot(obj) -> str:
             label = (attrs["name"] + "\\n" if attrs["name"] else "") + attrs["type"]
             style = ', style="bold"' if attrs.get("is_output") else ""
             fill = {"constant": "lightgrey", "shared": "lightblue", "input": "palegreen"}.get(attrs["role"])
-            fill_attr = f', style="filled{",bold" if attrs.get("is_output") else ""}", fillcolor={fill}' if fill else style
+            bold = ",bold" if attrs.get("is_output") else ""
+            fill_attr = f', style="filled{bold}", fillcolor={fill}' if fill else style
             lines.append(f"  {key} [shape=ellipse, label={_quote(label)}{fill_attr}];")
     for src, dst, attrs in graph.edges(data=True):
         lines.append(f"  {src} -> {dst} [label={_quote(str(attrs['position']))}];")

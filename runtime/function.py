@@ -95,7 +95,7 @@ class Function:
         targets = self.outputs + [e for _, e in update_pairs]
         if given_pairs:
             targets = clone_replace(targets, dict(given_pairs), strict=False)
-        update_pairs = [(s, e) for (s, _), e in zip(update_pairs, targets[len(self.outputs):])]
+        update_pairs = [(s, e) for (s, _), e in zip(update_pairs, targets[len(self.outputs):], strict=False)]
         update_pairs += _default_updates(targets, {id(s) for s, _ in update_pairs})
         targets = targets[: len(self.outputs)] + [e for _, e in update_pairs]
         self.shared = [v for v in graph_inputs(targets, stop=self.inputs) if isinstance(v, SharedVariable)]
@@ -134,7 +134,9 @@ class Function:
         given = [True] * len(args) + [False] * (len(self.inputs) - len(args))
         for key, value in kwargs.items():
             if key not in self._names:
-                raise TypeError(f"{self.name} got an unexpected keyword argument {key!r}; inputs: {sorted(self._names)}")
+                raise TypeError(
+                    f"{self.name} got an unexpected keyword argument {key!r}; inputs: {sorted(self._names)}"
+                )
             index = self._names[key]
             if given[index]:
                 raise TypeError(f"{self.name} got input {key!r} twice")
@@ -142,13 +144,13 @@ class Function:
         missing = [self.inputs[i].label() for i, g in enumerate(given) if not g]
         if missing:
             raise TypeError(f"{self.name} is missing input(s) {missing}")
-        return [check(value) for check, value in zip(self._checkers, values)]
+        return [check(value) for check, value in zip(self._checkers, values, strict=False)]
 
     def __call__(self, *args, **kwargs):
         if kwargs or len(args) != len(self._checkers):
             values = self._arguments(args, kwargs)
         else:
-            values = [check(value) for check, value in zip(self._checkers, args)]
+            values = [check(value) for check, value in zip(self._checkers, args, strict=False)]
         if not self.shared:
             outputs = [_unaliased(r, values) for r in self._run(values)]
             if self.unpack_single:
@@ -160,8 +162,8 @@ class Function:
         protected = values + state
         outputs = [_unaliased(r, protected) for r in results[:n]]
         new_state = [_unaliased(r, protected + outputs) for r in results[n:]]
-        checked = [check(v) for check, v in zip(self._update_checkers, new_state)]
-        for shared, value in zip(self.updated, checked):
+        checked = [check(v) for check, v in zip(self._update_checkers, new_state, strict=False)]
+        for shared, value in zip(self.updated, checked, strict=False):
             shared.set_value(value, borrow=True)
         if self.unpack_single:
             return outputs[0] if outputs else None

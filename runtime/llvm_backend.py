@@ -20,7 +20,15 @@ import numpy as np
 
 from theanine.codegen import llvm_scalar
 from theanine.codegen.kernel_ir import (
-    Access, DimOf, GemmCall, HostCall, Program, ReduceKernel, segments, step_inputs, step_outputs,
+    Access,
+    DimOf,
+    GemmCall,
+    HostCall,
+    Program,
+    ReduceKernel,
+    segments,
+    step_inputs,
+    step_outputs,
 )
 from theanine.codegen.llvm_printer import LLVMPrinter
 from theanine.codegen.lower import lower
@@ -137,7 +145,7 @@ class ProgramRunner:
 
     def _run(self, values: Sequence[np.ndarray]) -> list[np.ndarray]:
         arrays = list(self.template)
-        for b, value in zip(self.program.inputs, values):
+        for b, value in zip(self.program.inputs, values, strict=False):
             arrays[b] = self._usable(b, value)
         self.memory.start()
         for kind, work, entry in self.plan:
@@ -163,7 +171,7 @@ class ProgramRunner:
 
     def _host(self, arrays: list, step: HostCall) -> None:
         views = [_view(arrays[a.buffer], a) for a in step.inputs]
-        for b, value in zip(step.outputs, run_node(step.node, views)):
+        for b, value in zip(step.outputs, run_node(step.node, views), strict=False):
             arrays[b] = self._usable(b, np.asarray(value))
 
     def _raise(self, arrays: list, step) -> None:

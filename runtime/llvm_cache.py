@@ -153,7 +153,8 @@ def _children(value) -> list | None:
 
 def _leaf(value):
     if isinstance(value, np.ndarray):
-        return ("array", value.dtype.str, value.shape, hashlib.sha256(np.ascontiguousarray(value).tobytes()).hexdigest())
+        digest = hashlib.sha256(np.ascontiguousarray(value).tobytes()).hexdigest()
+        return ("array", value.dtype.str, value.shape, digest)
     return value
 
 

@@ -49,7 +49,7 @@ def compile_numpy(inputs: Sequence[Variable], outputs: Sequence[Variable]):
         storage = list(values) + constants
         for node, arg_slots, out_slots in steps:
             results = run_node(node, [storage[i] for i in arg_slots])
-            for i, value in zip(out_slots, results):
+            for i, value in zip(out_slots, results, strict=False):
                 storage[i] = value
         return [storage[i] for i in output_slots]
 

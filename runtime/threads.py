@@ -48,7 +48,7 @@ class WorkerPool:
 
     def run(self, calls: list[Callable]) -> list:
         """Run ``calls[0]`` here and the others on workers; return all results in order."""
-        for inbox, call in zip(self._inboxes, calls[1:]):
+        for inbox, call in zip(self._inboxes, calls[1:], strict=False):
             inbox.put(call)
         first = calls[0]()
         others = [self._results.get() for _ in calls[1:]]

@@ -22,7 +22,7 @@ def test_large_kernels_agree_across_thread_counts():
     row = np.random.default_rng(1).standard_normal(64)
     single = _compile(1, [x, v], outputs)(value, row)
     multi = _compile(2, [x, v], outputs)(value, row)
-    for a, b in zip(single, multi):
+    for a, b in zip(single, multi, strict=False):
         np.testing.assert_allclose(a, b, rtol=1e-13)
     np.testing.assert_allclose(multi[1], (value**2).sum(axis=1), rtol=1e-12)
 
