@@ -138,7 +138,8 @@ class Apply:
         self.inputs = list(inputs)
         names = output_names or [None] * len(output_types)
         self.outputs = [
-            TensorVariable(t, owner=self, index=i, name=n) for i, (t, n) in enumerate(zip(output_types, names, strict=False))
+            TensorVariable(t, owner=self, index=i, name=n)
+            for i, (t, n) in enumerate(zip(output_types, names, strict=True))
         ]
         self.source = self.outputs[0].source if self.outputs else user_source_line()
 
