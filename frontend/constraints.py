@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import theanine as th
+from theanine.frontend.registry import Configurable, Registry
 
 __all__ = [
     "Constraint",
@@ -33,21 +34,15 @@ def _norms(weight, axis):
 
 
 def _axis_config(axis):
+    """``axis`` as the config stores it: an int, or a list (JSON has no tuples)."""
     return list(axis) if isinstance(axis, (list, tuple)) else axis
 
 
-class Constraint:
+class Constraint(Configurable):
     """Base class: ``constraint(weight) -> projected weight`` plus a JSON-able config."""
 
     def __call__(self, weight):
         return weight
-
-    def get_config(self) -> dict:
-        return {}
-
-    @classmethod
-    def from_config(cls, config: dict) -> Constraint:
-        return cls(**config)
 
 
 class MaxNorm(Constraint):
@@ -56,6 +51,8 @@ class MaxNorm(Constraint):
     ``m`` is ``max_value``; ``eps`` is 1e-7.
     """
 
+    config_names = ("max_value", "axis")
+
     def __init__(self, max_value: float = 2.0, axis=0):
         self.max_value, self.axis = float(max_value), _axis_config(axis)
 
@@ -63,12 +60,11 @@ class MaxNorm(Constraint):
         norms = _norms(weight, _axis_tuple(self.axis))
         return weight * (th.clip(norms, 0.0, self.max_value) / (_EPSILON + norms))
 
-    def get_config(self) -> dict:
-        return {"max_value": self.max_value, "axis": self.axis}
-
 
 class MinMaxNorm(Constraint):
     """Move slice norms toward ``[min_value, max_value]`` at ``rate`` (1 = project exactly)."""
+
+    config_names = ("min_value", "max_value", "rate", "axis")
 
     def __init__(self, min_value: float = 0.0, max_value: float = 1.0, rate: float = 1.0, axis=0):
         self.min_value, self.max_value, self.rate = float(min_value), float(max_value), float(rate)
@@ -76,18 +72,8 @@ class MinMaxNorm(Constraint):
 
     def __call__(self, weight):
         norms = _norms(weight, _axis_tuple(self.axis))
-        desired = (
-            self.rate * th.clip(norms, self.min_value, self.max_value) + (1.0 - self.rate) * norms
-        )
+        desired = self.rate * th.clip(norms, self.min_value, self.max_value) + (1.0 - self.rate) * norms
         return weight * (desired / (_EPSILON + norms))
-
-    def get_config(self) -> dict:
-        return {
-            "min_value": self.min_value,
-            "max_value": self.max_value,
-            "rate": self.rate,
-            "axis": self.axis,
-        }
 
 
 class NonNeg(Constraint):
@@ -100,67 +86,47 @@ class NonNeg(Constraint):
 class UnitNorm(Constraint):
     """Scale slices along ``axis`` to unit norm: ``w / (eps + ||w||)``."""
 
+    config_names = ("axis",)
+
     def __init__(self, axis=0):
         self.axis = _axis_config(axis)
 
     def __call__(self, weight):
         return weight / (_EPSILON + _norms(weight, _axis_tuple(self.axis)))
 
-    def get_config(self) -> dict:
-        return {"axis": self.axis}
-
 
 def _axis_tuple(axis):
+    """A stored axis as ``th.sum`` takes it: an int or a tuple."""
     return tuple(axis) if isinstance(axis, list) else axis
 
 
-REGISTRY: Mapping[str, type] = {
-    "MaxNorm": MaxNorm,
-    "MinMaxNorm": MinMaxNorm,
-    "NonNeg": NonNeg,
-    "UnitNorm": UnitNorm,
-    "max_norm": MaxNorm,
-    "min_max_norm": MinMaxNorm,
-    "non_neg": NonNeg,
-    "unit_norm": UnitNorm,
-}
+REGISTRY = Registry(
+    "constraint",
+    Constraint,
+    {
+        "MaxNorm": MaxNorm,
+        "MinMaxNorm": MinMaxNorm,
+        "NonNeg": NonNeg,
+        "UnitNorm": UnitNorm,
+        "max_norm": MaxNorm,
+        "min_max_norm": MinMaxNorm,
+        "non_neg": NonNeg,
+        "unit_norm": UnitNorm,
+    },
+)
 """Constraint classes by class name and Keras' snake_case name."""
 
 
 def serialize(constraint: Constraint | None) -> dict | None:
     """``{"class_name": ..., "config": ...}`` (None stays None)."""
-    if constraint is None:
-        return None
-    return {"class_name": type(constraint).__name__, "config": constraint.get_config()}
+    return REGISTRY.serialize(constraint)
 
 
 def deserialize(config: Mapping, custom_objects: Mapping | None = None) -> Constraint:
     """A constraint from ``serialize``'s dict."""
-    return _lookup(config.get("class_name"), custom_objects).from_config(
-        dict(config.get("config") or {})
-    )
-
-
-def _lookup(name, custom_objects) -> type:
-    known = {**REGISTRY, **(custom_objects or {})}
-    if name not in known:
-        raise ValueError(
-            f"Unknown constraint {name!r}. "
-            f"Expected one of {sorted(REGISTRY)} or a custom_objects name"
-        )
-    return known[name]
+    return REGISTRY.deserialize(config, custom_objects)
 
 
 def get(identifier, custom_objects: Mapping | None = None):
-    """A constraint from a name, a dict, an instance or a callable; None stays None."""
-    if identifier is None or isinstance(identifier, Constraint):
-        return identifier
-    if isinstance(identifier, str):
-        return _lookup(identifier, custom_objects)()
-    if isinstance(identifier, Mapping):
-        return deserialize(identifier, custom_objects)
-    if callable(identifier):
-        return identifier
-    raise TypeError(
-        f"Cannot interpret {identifier!r} as a constraint (a name, dict, Constraint or callable)"
-    )
+    """A constraint from a name, a dict, an instance, a class or a callable; None stays None."""
+    return REGISTRY.get(identifier, custom_objects)

@@ -24,6 +24,7 @@ import numpy as np
 import scipy.special
 
 from theanine.frontend import seeding
+from theanine.frontend.registry import Configurable, Registry
 from theanine.graph.config import config
 
 __all__ = [
@@ -53,19 +54,11 @@ _TRUNCATED_STDDEV = 0.87962566103423978
 """Stddev of a standard normal truncated to [-2, 2]."""
 
 
-class Initializer:
+class Initializer(Configurable):
     """Base class: ``__call__(shape, dtype=None) -> np.ndarray`` plus a JSON-able config."""
 
     def __call__(self, shape, dtype=None) -> np.ndarray:
         raise NotImplementedError
-
-    def get_config(self) -> dict:
-        """Constructor arguments as plain JSON values."""
-        return {}
-
-    @classmethod
-    def from_config(cls, config: dict) -> Initializer:
-        return cls(**config)
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
@@ -101,15 +94,14 @@ class Ones(Initializer):
 class Constant(Initializer):
     """Every entry equal to ``value``."""
 
+    config_names = ("value",)
+
     def __init__(self, value: float = 0.0):
         self.value = float(value)
 
     def __call__(self, shape, dtype=None) -> np.ndarray:
         shape, dtype = _shape_and_dtype(shape, dtype)
         return np.full(shape, self.value, dtype)
-
-    def get_config(self) -> dict:
-        return {"value": self.value}
 
 
 def _check_seed(seed) -> int | None:
@@ -122,6 +114,8 @@ def _check_seed(seed) -> int | None:
 
 class RandomInitializer(Initializer):
     """Draws from a NumPy generator seeded by ``seed``, or else by ``seeding.next_seed()``."""
+
+    config_names = ("seed",)
 
     def __init__(self, seed: int | None = None):
         self.seed = _check_seed(seed)
@@ -136,9 +130,6 @@ class RandomInitializer(Initializer):
     def _sample(self, rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
         raise NotImplementedError
 
-    def get_config(self) -> dict:
-        return {"seed": self.seed}
-
 
 def truncated_normal(rng: np.random.Generator, shape, mean: float, stddev: float) -> np.ndarray:
     """Normal samples restricted to ``mean +- 2 stddev`` (inverse-CDF sampling)."""
@@ -149,15 +140,14 @@ def truncated_normal(rng: np.random.Generator, shape, mean: float, stddev: float
 class RandomNormal(RandomInitializer):
     """Normal with ``mean`` and ``stddev`` (Keras defaults 0 and 0.05)."""
 
+    config_names = ("mean", "stddev", "seed")
+
     def __init__(self, mean: float = 0.0, stddev: float = 0.05, seed: int | None = None):
         super().__init__(seed)
         self.mean, self.stddev = float(mean), float(stddev)
 
     def _sample(self, rng, shape):
         return rng.normal(self.mean, self.stddev, size=shape)
-
-    def get_config(self) -> dict:
-        return {"mean": self.mean, "stddev": self.stddev, "seed": self.seed}
 
 
 class TruncatedNormal(RandomNormal):
@@ -170,15 +160,14 @@ class TruncatedNormal(RandomNormal):
 class RandomUniform(RandomInitializer):
     """Uniform on ``[minval, maxval)`` (Keras defaults -0.05 and 0.05)."""
 
+    config_names = ("minval", "maxval", "seed")
+
     def __init__(self, minval: float = -0.05, maxval: float = 0.05, seed: int | None = None):
         super().__init__(seed)
         self.minval, self.maxval = float(minval), float(maxval)
 
     def _sample(self, rng, shape):
         return rng.uniform(self.minval, self.maxval, size=shape)
-
-    def get_config(self) -> dict:
-        return {"minval": self.minval, "maxval": self.maxval, "seed": self.seed}
 
 
 def compute_fans(shape: tuple[int, ...]) -> tuple[int, int]:
@@ -197,6 +186,8 @@ _DISTRIBUTIONS = ("truncated_normal", "untruncated_normal", "uniform")
 
 class VarianceScaling(RandomInitializer):
     """Samples with variance ``scale / n``, ``n`` the fan in, fan out or their average."""
+
+    config_names = ("scale", "mode", "distribution", "seed")
 
     def __init__(
         self,
@@ -232,25 +223,15 @@ class VarianceScaling(RandomInitializer):
             return rng.normal(0.0, math.sqrt(variance), size=shape)
         return truncated_normal(rng, shape, 0.0, math.sqrt(variance) / _TRUNCATED_STDDEV)
 
-    def get_config(self) -> dict:
-        return {
-            "scale": self.scale,
-            "mode": self.mode,
-            "distribution": self.distribution,
-            "seed": self.seed,
-        }
-
 
 class _VarianceScalingPreset(VarianceScaling):
     """A ``VarianceScaling`` whose ``(scale, mode, distribution)`` is fixed by the subclass."""
 
+    config_names = ("seed",)
     preset: tuple[float, str, str]
 
     def __init__(self, seed: int | None = None):
         super().__init__(*self.preset, seed=seed)
-
-    def get_config(self) -> dict:
-        return {"seed": self.seed}
 
 
 class GlorotUniform(_VarianceScalingPreset):
@@ -295,6 +276,8 @@ class Orthogonal(RandomInitializer):
     Shapes of rank > 2 are flattened to ``(prod(shape[:-1]), shape[-1])``.
     """
 
+    config_names = ("gain", "seed")
+
     def __init__(self, gain: float = 1.0, seed: int | None = None):
         super().__init__(seed)
         self.gain = float(gain)
@@ -310,12 +293,11 @@ class Orthogonal(RandomInitializer):
         q = q.T if rows < cols else q
         return self.gain * q.reshape(shape)
 
-    def get_config(self) -> dict:
-        return {"gain": self.gain, "seed": self.seed}
-
 
 class Identity(Initializer):
     """``gain`` times the identity matrix (2-D shapes only)."""
+
+    config_names = ("gain",)
 
     def __init__(self, gain: float = 1.0):
         self.gain = float(gain)
@@ -325,9 +307,6 @@ class Identity(Initializer):
         if len(shape) != 2:
             raise ValueError(f"The Identity initializer needs a 2-D shape. Received: shape={shape}")
         return self.gain * np.eye(*shape, dtype=dtype)
-
-    def get_config(self) -> dict:
-        return {"gain": self.gain}
 
 
 _CLASSES = (
@@ -364,45 +343,20 @@ _ALIASES = {
     "orthogonal": Orthogonal,
     "identity": Identity,
 }
-REGISTRY: Mapping[str, type] = {**{cls.__name__: cls for cls in _CLASSES}, **_ALIASES}
+REGISTRY = Registry("initializer", Initializer, {**{cls.__name__: cls for cls in _CLASSES}, **_ALIASES})
 """Initializer classes by class name and by Keras' snake_case alias."""
 
 
 def serialize(initializer: Initializer | None) -> dict | None:
     """``{"class_name": ..., "config": ...}``, as ``deserialize`` reads it (None stays None)."""
-    if initializer is None:
-        return None
-    return {"class_name": type(initializer).__name__, "config": initializer.get_config()}
+    return REGISTRY.serialize(initializer)
 
 
 def deserialize(config: Mapping, custom_objects: Mapping[str, type] | None = None) -> Initializer:
     """An initializer from ``{"class_name": ..., "config": ...}``."""
-    cls = _lookup(config.get("class_name"), custom_objects)
-    return cls.from_config(dict(config.get("config") or {}))
-
-
-def _lookup(name, custom_objects) -> type:
-    known = {**REGISTRY, **(custom_objects or {})}
-    if name not in known:
-        raise ValueError(
-            f"Unknown initializer {name!r}. "
-            f"Expected one of {sorted(REGISTRY)} or a custom_objects name"
-        )
-    return known[name]
+    return REGISTRY.deserialize(config, custom_objects)
 
 
 def get(identifier, custom_objects: Mapping[str, type] | None = None) -> Initializer | None:
-    """An initializer from a name, a dict, an instance or a callable (None stays None)."""
-    if identifier is None or isinstance(identifier, Initializer):
-        return identifier
-    if isinstance(identifier, str):
-        return _lookup(identifier, custom_objects)()
-    if isinstance(identifier, Mapping):
-        return deserialize(identifier, custom_objects)
-    if isinstance(identifier, type) and issubclass(identifier, Initializer):
-        return identifier()
-    if callable(identifier):
-        return identifier
-    raise TypeError(
-        f"Cannot interpret {identifier!r} as an initializer (a name, dict, Initializer or callable)"
-    )
+    """An initializer from a name, a dict, an instance, a class or a callable (None stays None)."""
+    return REGISTRY.get(identifier, custom_objects)

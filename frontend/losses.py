@@ -22,6 +22,7 @@ import inspect
 from collections.abc import Callable, Mapping
 
 import theanine as th
+from theanine.frontend.registry import Registry
 from theanine.graph.ops.nnet import EPSILON
 
 __all__ = [
@@ -295,10 +296,6 @@ class _BuiltinLoss(LossFunctionWrapper):
         check_options(function, options, type(self).__name__)
         super().__init__(function, name or function.__name__, reduction, **options)
 
-    @classmethod
-    def from_config(cls, config: dict) -> Loss:
-        return cls(**config)
-
 
 class MeanSquaredError(_BuiltinLoss):
     """Mean of squares of errors."""
@@ -323,48 +320,31 @@ class Huber(_BuiltinLoss):
         super().__init__(reduction, name, delta=float(delta))
 
 
-class BinaryCrossentropy(_BuiltinLoss):
+class _SmoothedCrossentropy(_BuiltinLoss):
+    """A crossentropy with Keras' options ``from_logits``, ``label_smoothing`` and ``axis``."""
+
+    def __init__(
+        self,
+        from_logits: bool = False,
+        label_smoothing: float = 0.0,
+        axis: int = -1,
+        reduction: str = "sum_over_batch_size",
+        name: str | None = None,
+    ):
+        options = {"from_logits": bool(from_logits), "label_smoothing": float(label_smoothing), "axis": axis}
+        super().__init__(reduction, name, **options)
+
+
+class BinaryCrossentropy(_SmoothedCrossentropy):
     """Binary crossentropy of probabilities (or logits with ``from_logits=True``)."""
 
     function = staticmethod(binary_crossentropy)
 
-    def __init__(
-        self,
-        from_logits: bool = False,
-        label_smoothing: float = 0.0,
-        axis: int = -1,
-        reduction: str = "sum_over_batch_size",
-        name: str | None = None,
-    ):
-        super().__init__(
-            reduction,
-            name,
-            from_logits=bool(from_logits),
-            label_smoothing=float(label_smoothing),
-            axis=axis,
-        )
 
-
-class CategoricalCrossentropy(_BuiltinLoss):
+class CategoricalCrossentropy(_SmoothedCrossentropy):
     """Crossentropy of one-hot targets against class probabilities (or logits)."""
 
     function = staticmethod(categorical_crossentropy)
-
-    def __init__(
-        self,
-        from_logits: bool = False,
-        label_smoothing: float = 0.0,
-        axis: int = -1,
-        reduction: str = "sum_over_batch_size",
-        name: str | None = None,
-    ):
-        super().__init__(
-            reduction,
-            name,
-            from_logits=bool(from_logits),
-            label_smoothing=float(label_smoothing),
-            axis=axis,
-        )
 
 
 class SparseCategoricalCrossentropy(_BuiltinLoss):
@@ -428,11 +408,12 @@ _ALIASES = {
     "kullback_leibler_divergence": KLDivergence,
     "huber_loss": Huber,
 }
-REGISTRY: Mapping[str, type] = {
-    **{cls.__name__: cls for cls in _CLASSES},
-    **{cls.function.__name__: cls for cls in _CLASSES},
-    **_ALIASES,
-}
+REGISTRY = Registry(
+    "loss",
+    Loss,
+    {**{cls.__name__: cls for cls in _CLASSES}, **{cls.function.__name__: cls for cls in _CLASSES}, **_ALIASES},
+    accepts_none=False,
+)
 """Loss classes by class name, function name and Keras alias (``"mse"``)."""
 
 
@@ -440,38 +421,22 @@ def serialize(loss: Loss) -> dict:
     """``{"class_name": ..., "config": ...}``; a wrapped custom function is saved by its name."""
     if type(loss) is LossFunctionWrapper:
         return {"class_name": loss.fn.__name__, "config": None}
-    return {"class_name": type(loss).__name__, "config": loss.get_config()}
+    return REGISTRY.serialize(loss)
 
 
 def deserialize(config: Mapping, custom_objects: Mapping | None = None) -> Loss:
     """A loss from ``serialize``'s dict; custom functions and classes come from custom_objects."""
-    found = _lookup(config.get("class_name"), custom_objects)
-    if isinstance(found, type):
-        return found.from_config(dict(config.get("config") or {}))
-    return LossFunctionWrapper(found)
-
-
-def _lookup(name, custom_objects):
-    known = {**REGISTRY, **(custom_objects or {})}
-    if name not in known:
-        raise ValueError(
-            f"Unknown loss {name!r}. Expected one of {sorted(REGISTRY)} or a custom_objects name"
-        )
-    return known[name]
+    found, settings = REGISTRY.resolve(config, custom_objects)
+    return found.from_config(settings) if isinstance(found, type) else LossFunctionWrapper(found)
 
 
 def get(identifier, custom_objects: Mapping | None = None) -> Loss:
     """A ``Loss`` from a name (``"mse"``, ``"binary_crossentropy"``), a dict, an instance,
     a ``Loss`` class or a per-sample function ``fn(y_true, y_pred)``."""
-    if isinstance(identifier, Loss):
-        return identifier
     if isinstance(identifier, str):
-        found = _lookup(identifier, custom_objects)
+        found = REGISTRY.lookup(identifier, custom_objects)
         return found() if isinstance(found, type) else LossFunctionWrapper(found)
     if isinstance(identifier, Mapping):
         return deserialize(identifier, custom_objects)
-    if isinstance(identifier, type) and issubclass(identifier, Loss):
-        return identifier()
-    if callable(identifier):
-        return LossFunctionWrapper(identifier)
-    raise TypeError(f"Cannot interpret {identifier!r} as a loss (a name, dict, Loss or function)")
+    loss = REGISTRY.get(identifier, custom_objects)
+    return loss if isinstance(loss, Loss) else LossFunctionWrapper(loss)

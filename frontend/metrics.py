@@ -29,6 +29,7 @@ import numpy as np
 
 import theanine as th
 from theanine.frontend import losses as losses_module
+from theanine.frontend.registry import Registry
 
 __all__ = [
     "Metric",
@@ -501,7 +502,7 @@ _ALIASES = {
     "recall": Recall,
     "auc": AUC,
 }
-REGISTRY: Mapping[str, type] = {**{cls.__name__: cls for cls in _CLASSES}, **_ALIASES}
+REGISTRY = Registry("metric", Metric, {**{cls.__name__: cls for cls in _CLASSES}, **_ALIASES}, accepts_none=False)
 """Metric classes by class name and by Keras' snake_case name."""
 
 _BINARY_LOSSES = (losses_module.binary_crossentropy,)
@@ -523,18 +524,12 @@ def _accuracy_for(loss, output_shape) -> type:
 
 def serialize(metric: Metric) -> dict:
     """``{"class_name": ..., "config": ...}``."""
-    return {"class_name": type(metric).__name__, "config": metric.get_config()}
+    return REGISTRY.serialize(metric)
 
 
 def deserialize(config: Mapping, custom_objects: Mapping | None = None) -> Metric:
     """A metric from ``serialize``'s dict (custom classes come from ``custom_objects``)."""
-    known = {**REGISTRY, **(custom_objects or {})}
-    name = config.get("class_name")
-    if name not in known:
-        raise ValueError(
-            f"Unknown metric {name!r}. Expected one of {sorted(REGISTRY)} or a custom_objects name"
-        )
-    return known[name].from_config(dict(config.get("config") or {}))
+    return REGISTRY.deserialize(config, custom_objects)
 
 
 def get(identifier, loss=None, output_shape=None, custom_objects: Mapping | None = None) -> Metric:
@@ -544,26 +539,10 @@ def get(identifier, loss=None, output_shape=None, custom_objects: Mapping | None
     static ``output_shape``) as Keras does.  A metric made from a name is
     named by that name (``"acc"`` logs as ``acc``).
     """
-    if isinstance(identifier, Metric):
-        return identifier
     if isinstance(identifier, str):
         if identifier.lower() in ("accuracy", "acc"):
             return _accuracy_for(loss, output_shape)(name=identifier)
-        known = {**REGISTRY, **(custom_objects or {})}
-        if identifier not in known:
-            raise ValueError(
-                f"Unknown metric {identifier!r}. Expected one of {sorted(REGISTRY)} or 'acc'"
-            )
-        found = known[identifier]
-        return (
-            found(name=identifier)
-            if isinstance(found, type)
-            else MeanMetricWrapper(found, name=identifier)
-        )
-    if isinstance(identifier, Mapping):
-        return deserialize(identifier, custom_objects)
-    if callable(identifier):
-        return MeanMetricWrapper(identifier)
-    raise TypeError(
-        f"Cannot interpret {identifier!r} as a metric (a name, dict, Metric or function)"
-    )
+        found = REGISTRY.lookup(identifier, custom_objects)
+        return found(name=identifier) if isinstance(found, type) else MeanMetricWrapper(found, name=identifier)
+    metric = REGISTRY.get(identifier, custom_objects)
+    return metric if isinstance(metric, Metric) else MeanMetricWrapper(metric)

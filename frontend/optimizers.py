@@ -31,6 +31,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 import theanine as th
+from theanine.frontend.registry import Configurable, Registry
 from theanine.graph.shared import SharedVariable
 
 __all__ = [
@@ -56,18 +57,14 @@ __all__ = [
 # ----------------------------------------------------------------------------- schedules
 
 
-class LearningRateSchedule:
-    """A learning rate as a symbolic function of the (int64) iteration counter."""
+class LearningRateSchedule(Configurable):
+    """A learning rate as a symbolic function of the (int64) iteration counter.
+
+    A subclass lists its constructor arguments in ``config_names`` so that it can be saved.
+    """
 
     def __call__(self, step):
         raise NotImplementedError
-
-    def get_config(self) -> dict:
-        raise NotImplementedError
-
-    @classmethod
-    def from_config(cls, config: dict) -> LearningRateSchedule:
-        return cls(**config)
 
 
 def _float_step(step):
@@ -80,6 +77,8 @@ class ExponentialDecay(LearningRateSchedule):
 
     With ``staircase=True`` the exponent is floored: the rate drops in steps.
     """
+
+    config_names = ("initial_learning_rate", "decay_steps", "decay_rate", "staircase", "name")
 
     def __init__(
         self,
@@ -101,18 +100,7 @@ class ExponentialDecay(LearningRateSchedule):
         exponent = _float_step(step) / float(self.decay_steps)
         if self.staircase:
             exponent = th.floor(exponent)
-        return self.initial_learning_rate * th.power(
-            th.constant(self.decay_rate, "float32"), exponent
-        )
-
-    def get_config(self) -> dict:
-        return {
-            "initial_learning_rate": self.initial_learning_rate,
-            "decay_steps": self.decay_steps,
-            "decay_rate": self.decay_rate,
-            "staircase": self.staircase,
-            "name": self.name,
-        }
+        return self.initial_learning_rate * th.power(th.constant(self.decay_rate, "float32"), exponent)
 
 
 class CosineDecay(LearningRateSchedule):
@@ -121,6 +109,8 @@ class CosineDecay(LearningRateSchedule):
     Decay: ``peak * ((1 - alpha) * 0.5 * (1 + cos(pi * t / decay_steps)) + alpha)`` with ``t``
     capped at ``decay_steps`` (counted after the warmup).
     """
+
+    config_names = ("initial_learning_rate", "decay_steps", "alpha", "name", "warmup_target", "warmup_steps")
 
     def __init__(
         self,
@@ -135,11 +125,7 @@ class CosineDecay(LearningRateSchedule):
             raise ValueError(
                 f"CosineDecay expects a positive decay_steps. Received: decay_steps={decay_steps!r}"
             )
-        self.initial_learning_rate, self.decay_steps, self.alpha = (
-            float(initial_learning_rate),
-            decay_steps,
-            alpha,
-        )
+        self.initial_learning_rate, self.decay_steps, self.alpha = float(initial_learning_rate), decay_steps, alpha
         self.name, self.warmup_target, self.warmup_steps = name, warmup_target, warmup_steps
 
     def _decay(self, step, peak: float):
@@ -159,19 +145,11 @@ class CosineDecay(LearningRateSchedule):
         decayed = self._decay(step - float(self.warmup_steps), self.warmup_target)
         return th.where(step < float(self.warmup_steps), warm, decayed)
 
-    def get_config(self) -> dict:
-        return {
-            "initial_learning_rate": self.initial_learning_rate,
-            "decay_steps": self.decay_steps,
-            "alpha": self.alpha,
-            "name": self.name,
-            "warmup_target": self.warmup_target,
-            "warmup_steps": self.warmup_steps,
-        }
-
 
 class PiecewiseConstantDecay(LearningRateSchedule):
     """``values[i]`` while ``step <= boundaries[i]`` (first match), then ``values[-1]``."""
+
+    config_names = ("boundaries", "values", "name")
 
     def __init__(
         self, boundaries: Sequence[int], values: Sequence[float], name: str = "PiecewiseConstant"
@@ -189,29 +167,13 @@ class PiecewiseConstantDecay(LearningRateSchedule):
             rate = th.where(step <= boundary, value, rate)
         return rate
 
-    def get_config(self) -> dict:
-        return {"boundaries": self.boundaries, "values": self.values, "name": self.name}
-
 
 _SCHEDULES = {cls.__name__: cls for cls in (ExponentialDecay, CosineDecay, PiecewiseConstantDecay)}
 schedules = types.SimpleNamespace(LearningRateSchedule=LearningRateSchedule, **_SCHEDULES)
 """The schedules under Keras' spelling ``optimizers.schedules.ExponentialDecay``."""
 
-
-def _serialize_schedule(schedule: LearningRateSchedule) -> dict:
-    return {"class_name": type(schedule).__name__, "config": schedule.get_config()}
-
-
-def _deserialize_schedule(
-    config: Mapping, custom_objects: Mapping | None = None
-) -> LearningRateSchedule:
-    known = {**_SCHEDULES, **(custom_objects or {})}
-    name = config.get("class_name")
-    if name not in known:
-        raise ValueError(
-            f"Unknown learning-rate schedule {name!r}. Expected one of {sorted(_SCHEDULES)}"
-        )
-    return known[name].from_config(dict(config.get("config") or {}))
+SCHEDULE_REGISTRY = Registry("learning-rate schedule", LearningRateSchedule, _SCHEDULES)
+"""Schedule classes by class name, for saving an optimizer with a schedule."""
 
 
 # ----------------------------------------------------------------------------- clipping
@@ -242,7 +204,7 @@ def _check_clip(name: str, value) -> float | None:
 # ----------------------------------------------------------------------------- optimizer base
 
 
-class Optimizer:
+class Optimizer(Configurable):
     """Base class. A subclass lists its per-variable ``slot_names`` and writes ``update_step``.
 
     ``update_step(gradient, variable, learning_rate, slots, shared)`` receives
@@ -250,6 +212,7 @@ class Optimizer:
     (all in the weight's dtype), the weight's slot shared variables by name
     and the new values of optimizer-wide state (``shared_state_updates``);
     it returns the weight's new value and the new value of each slot.
+    A subclass lists its own constructor arguments in ``config_names``.
     """
 
     slot_names: tuple[str, ...] = ()
@@ -427,7 +390,8 @@ class Optimizer:
     # -- config
 
     def get_config(self) -> dict:
-        rate = _serialize_schedule(self._schedule) if self._schedule else self.learning_rate
+        """The common settings, then the subclass's ``config_names``; a schedule is serialized."""
+        rate = SCHEDULE_REGISTRY.serialize(self._schedule) if self._schedule else self.learning_rate
         return {
             "name": self.name,
             "learning_rate": rate,
@@ -435,13 +399,15 @@ class Optimizer:
             "clipnorm": self.clipnorm,
             "global_clipnorm": self.global_clipnorm,
             "clipvalue": self.clipvalue,
+            **super().get_config(),
         }
 
     @classmethod
     def from_config(cls, config: dict, custom_objects: Mapping | None = None) -> Optimizer:
+        """A new optimizer from ``get_config``'s dict (a schedule class may come from custom_objects)."""
         config = dict(config)
         if isinstance(config.get("learning_rate"), Mapping):
-            config["learning_rate"] = _deserialize_schedule(config["learning_rate"], custom_objects)
+            config["learning_rate"] = SCHEDULE_REGISTRY.deserialize(config["learning_rate"], custom_objects)
         return cls(**config)
 
 
@@ -464,6 +430,8 @@ class SGD(Optimizer):
     with the new ``m``); without momentum ``w <- w - lr * g``.
     """
 
+    config_names = ("momentum", "nesterov")
+
     def __init__(self, learning_rate=0.01, momentum: float = 0.0, nesterov: bool = False, **kwargs):
         super().__init__(learning_rate, **kwargs)
         if not 0 <= momentum <= 1:
@@ -478,9 +446,6 @@ class SGD(Optimizer):
         step = m * self.momentum - gradient * learning_rate if self.nesterov else m
         return variable + step, {"momentum": m}
 
-    def get_config(self) -> dict:
-        return {**super().get_config(), "momentum": self.momentum, "nesterov": self.nesterov}
-
 
 class Adam(Optimizer):
     """Adam (Kingma & Ba) with Keras' epsilon outside the square root, optionally AMSGrad.
@@ -488,6 +453,8 @@ class Adam(Optimizer):
     ``m <- m + (g - m)(1 - b1)``, ``v <- v + (g^2 - v)(1 - b2)``,
     ``w <- w - m * lr * sqrt(1 - b2^t) / (1 - b1^t) / (sqrt(v) + eps)``.
     """
+
+    config_names = ("beta_1", "beta_2", "epsilon", "amsgrad")
 
     def __init__(
         self,
@@ -499,34 +466,25 @@ class Adam(Optimizer):
         **kwargs,
     ):
         super().__init__(learning_rate, **kwargs)
-        self.beta_1, self.beta_2, self.epsilon, self.amsgrad = (
-            float(beta_1),
-            float(beta_2),
-            float(epsilon),
-            amsgrad,
-        )
-        self.slot_names = (
-            ("momentum", "velocity", "velocity_hat") if amsgrad else ("momentum", "velocity")
-        )
+        self.beta_1, self.beta_2, self.epsilon = float(beta_1), float(beta_2), float(epsilon)
+        self.amsgrad = bool(amsgrad)
+        self.slot_names = ("momentum", "velocity", "velocity_hat") if amsgrad else ("momentum", "velocity")
 
     def update_step(self, gradient, variable, learning_rate, slots, shared):
         t = self.local_step(variable.dtype)
         alpha = learning_rate * th.sqrt(1.0 - self.beta_2**t) / (1.0 - self.beta_1**t)
-        m = slots["momentum"] + (gradient - slots["momentum"]) * (1.0 - self.beta_1)
-        v = slots["velocity"] + (th.square(gradient) - slots["velocity"]) * (1.0 - self.beta_2)
+        m, v = _adam_moments(gradient, slots, self.beta_1, self.beta_2)
         new_slots = {"momentum": m, "velocity": v}
         if self.amsgrad:
             v = new_slots["velocity_hat"] = th.maximum(slots["velocity_hat"], v)
         return variable - m * alpha / (th.sqrt(v) + self.epsilon), new_slots
 
-    def get_config(self) -> dict:
-        return {
-            **super().get_config(),
-            "beta_1": self.beta_1,
-            "beta_2": self.beta_2,
-            "epsilon": self.epsilon,
-            "amsgrad": self.amsgrad,
-        }
+
+def _adam_moments(gradient, slots, beta_1: float, beta_2: float) -> tuple:
+    """Adam's moving averages of the gradient and of its square (Adam and Nadam share them)."""
+    m = slots["momentum"] + (gradient - slots["momentum"]) * (1.0 - beta_1)
+    v = slots["velocity"] + (th.square(gradient) - slots["velocity"]) * (1.0 - beta_2)
+    return m, v
 
 
 class AdamW(Adam):
@@ -555,6 +513,8 @@ class RMSprop(Optimizer):
     ``inc = lr g / denominator``; momentum: ``m <- momentum m + inc``, ``w <- w - m``.
     """
 
+    config_names = ("rho", "momentum", "epsilon", "centered")
+
     def __init__(
         self,
         learning_rate=0.001,
@@ -565,16 +525,10 @@ class RMSprop(Optimizer):
         **kwargs,
     ):
         super().__init__(learning_rate, **kwargs)
-        self.rho, self.momentum, self.epsilon, self.centered = (
-            float(rho),
-            float(momentum),
-            float(epsilon),
-            centered,
-        )
+        self.rho, self.momentum, self.epsilon = float(rho), float(momentum), float(epsilon)
+        self.centered = bool(centered)
         self.slot_names = (
-            ("velocity",)
-            + (("momentum",) if momentum > 0 else ())
-            + (("average_gradient",) if centered else ())
+            ("velocity",) + (("momentum",) if momentum > 0 else ()) + (("average_gradient",) if centered else ())
         )
 
     def update_step(self, gradient, variable, learning_rate, slots, shared):
@@ -592,20 +546,12 @@ class RMSprop(Optimizer):
             increment = new_slots["momentum"] = self.momentum * slots["momentum"] + increment
         return variable - increment, new_slots
 
-    def get_config(self) -> dict:
-        return {
-            **super().get_config(),
-            "rho": self.rho,
-            "momentum": self.momentum,
-            "epsilon": self.epsilon,
-            "centered": self.centered,
-        }
-
 
 class Adagrad(Optimizer):
     """Adagrad: ``acc <- acc + g^2``; ``w <- w - lr g / sqrt(acc + eps)``; ``acc`` starts at 0.1."""
 
     slot_names = ("accumulator",)
+    config_names = ("initial_accumulator_value", "epsilon")
 
     def __init__(
         self,
@@ -615,10 +561,7 @@ class Adagrad(Optimizer):
         **kwargs,
     ):
         super().__init__(learning_rate, **kwargs)
-        self.initial_accumulator_value, self.epsilon = (
-            float(initial_accumulator_value),
-            float(epsilon),
-        )
+        self.initial_accumulator_value, self.epsilon = float(initial_accumulator_value), float(epsilon)
 
     def initial_slot_value(self, slot, param_value):
         return np.full_like(param_value, self.initial_accumulator_value)
@@ -627,13 +570,6 @@ class Adagrad(Optimizer):
         accumulator = slots["accumulator"] + th.square(gradient)
         step = learning_rate * gradient / th.sqrt(accumulator + self.epsilon)
         return variable - step, {"accumulator": accumulator}
-
-    def get_config(self) -> dict:
-        return {
-            **super().get_config(),
-            "initial_accumulator_value": self.initial_accumulator_value,
-            "epsilon": self.epsilon,
-        }
 
 
 class Adadelta(Optimizer):
@@ -644,6 +580,7 @@ class Adadelta(Optimizer):
     """
 
     slot_names = ("accumulated_grad", "accumulated_delta_var")
+    config_names = ("rho", "epsilon")
 
     def __init__(self, learning_rate=0.001, rho: float = 0.95, epsilon: float = 1e-7, **kwargs):
         super().__init__(learning_rate, **kwargs)
@@ -651,19 +588,11 @@ class Adadelta(Optimizer):
 
     def update_step(self, gradient, variable, learning_rate, slots, shared):
         grad_average = self.rho * slots["accumulated_grad"] + (1.0 - self.rho) * th.square(gradient)
-        delta = (
-            -th.sqrt(slots["accumulated_delta_var"] + self.epsilon)
-            * gradient
-            / th.sqrt(grad_average + self.epsilon)
-        )
-        delta_average = self.rho * slots["accumulated_delta_var"] + (1.0 - self.rho) * th.square(
-            delta
-        )
+        root_mean_delta = th.sqrt(slots["accumulated_delta_var"] + self.epsilon)
+        delta = -root_mean_delta * gradient / th.sqrt(grad_average + self.epsilon)
+        delta_average = self.rho * slots["accumulated_delta_var"] + (1.0 - self.rho) * th.square(delta)
         new_slots = {"accumulated_grad": grad_average, "accumulated_delta_var": delta_average}
         return variable + learning_rate * delta, new_slots
-
-    def get_config(self) -> dict:
-        return {**super().get_config(), "rho": self.rho, "epsilon": self.epsilon}
 
 
 class Nadam(Optimizer):
@@ -673,6 +602,7 @@ class Nadam(Optimizer):
     """
 
     slot_names = ("momentum", "velocity")
+    config_names = ("beta_1", "beta_2", "epsilon")
 
     def __init__(
         self,
@@ -698,59 +628,39 @@ class Nadam(Optimizer):
         t = self.local_step(variable.dtype)
         u_t, u_next = self._u(t), self._u(t + 1.0)
         u_product = th.cast(shared["u_product"], variable.dtype)
-        m = slots["momentum"] + (gradient - slots["momentum"]) * (1.0 - self.beta_1)
-        v = slots["velocity"] + (th.square(gradient) - slots["velocity"]) * (1.0 - self.beta_2)
+        m, v = _adam_moments(gradient, slots, self.beta_1, self.beta_2)
         m_hat = u_next * m / (1.0 - u_product * u_next) + (1.0 - u_t) * gradient / (1.0 - u_product)
         v_hat = v / (1.0 - self.beta_2**t)
         new_variable = variable - m_hat * learning_rate / (th.sqrt(v_hat) + self.epsilon)
         return new_variable, {"momentum": m, "velocity": v}
 
-    def get_config(self) -> dict:
-        return {
-            **super().get_config(),
-            "beta_1": self.beta_1,
-            "beta_2": self.beta_2,
-            "epsilon": self.epsilon,
-        }
-
 
 # ----------------------------------------------------------------------------- lookup
 
 _CLASSES = (SGD, Adam, AdamW, RMSprop, Adagrad, Adadelta, Nadam)
-REGISTRY: Mapping[str, type] = {
-    **{cls.__name__: cls for cls in _CLASSES},
-    **{cls.__name__.lower(): cls for cls in _CLASSES},
-}
+REGISTRY = Registry(
+    "optimizer",
+    Optimizer,
+    {**{cls.__name__: cls for cls in _CLASSES}, **{cls.__name__.lower(): cls for cls in _CLASSES}},
+    accepts_none=False,
+    accepts_callables=False,
+)
 """Optimizer classes by class name and lower-case name (``"adam"``, ``"rmsprop"``)."""
 
 
 def serialize(optimizer: Optimizer) -> dict:
     """``{"class_name": ..., "config": ...}``."""
-    return {"class_name": type(optimizer).__name__, "config": optimizer.get_config()}
+    return REGISTRY.serialize(optimizer)
 
 
 def deserialize(config: Mapping, custom_objects: Mapping | None = None) -> Optimizer:
     """An optimizer from ``serialize``'s dict (state: see ``set_variable_values``)."""
-    cls = _lookup(config.get("class_name"), custom_objects)
-    return cls.from_config(dict(config.get("config") or {}), custom_objects)
-
-
-def _lookup(name, custom_objects) -> type:
-    known = {**REGISTRY, **(custom_objects or {})}
-    if name not in known:
-        raise ValueError(
-            f"Unknown optimizer {name!r}. "
-            f"Expected one of {sorted(REGISTRY)} or a custom_objects name"
-        )
-    return known[name]
+    cls, settings = REGISTRY.resolve(config, custom_objects)
+    return cls.from_config(settings, custom_objects)
 
 
 def get(identifier, custom_objects: Mapping | None = None) -> Optimizer:
-    """An optimizer from a name (default settings), a serialized dict or an instance."""
-    if isinstance(identifier, Optimizer):
-        return identifier
-    if isinstance(identifier, str):
-        return _lookup(identifier, custom_objects)()
+    """An optimizer from a name (default settings), a serialized dict, a class or an instance."""
     if isinstance(identifier, Mapping):
         return deserialize(identifier, custom_objects)
-    raise TypeError(f"Cannot interpret {identifier!r} as an optimizer (a name, dict or Optimizer)")
+    return REGISTRY.get(identifier, custom_objects)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import theanine as th
+from theanine.frontend.registry import Configurable, Registry
 
 __all__ = [
     "Regularizer",
@@ -26,27 +27,23 @@ __all__ = [
 
 
 def _check_factor(name: str, value) -> float:
+    """A penalty factor as a float, or a ValueError naming it."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
         raise ValueError(f"{name} must be a non-negative float. Received: {name}={value!r}")
     return float(value)
 
 
-class Regularizer:
+class Regularizer(Configurable):
     """Base class: ``regularizer(weight) -> scalar`` plus a JSON-able config."""
 
     def __call__(self, weight):
         raise NotImplementedError
 
-    def get_config(self) -> dict:
-        return {}
-
-    @classmethod
-    def from_config(cls, config: dict) -> Regularizer:
-        return cls(**config)
-
 
 class L1L2(Regularizer):
     """``l1 * sum(|w|) + l2 * sum(w^2)``; a zero factor adds no term."""
+
+    config_names = ("l1", "l2")
 
     def __init__(self, l1: float = 0.0, l2: float = 0.0):
         self.l1, self.l2 = _check_factor("l1", l1), _check_factor("l2", l2)
@@ -59,70 +56,41 @@ class L1L2(Regularizer):
             penalty = penalty + self.l2 * th.sum(th.square(weight))
         return penalty
 
-    def get_config(self) -> dict:
-        return {"l1": self.l1, "l2": self.l2}
-
 
 class L1(L1L2):
     """``l1 * sum(|w|)``."""
 
+    config_names = ("l1",)
+
     def __init__(self, l1: float = 0.01):
         super().__init__(l1=l1)
-
-    def get_config(self) -> dict:
-        return {"l1": self.l1}
 
 
 class L2(L1L2):
     """``l2 * sum(w^2)``."""
 
+    config_names = ("l2",)
+
     def __init__(self, l2: float = 0.01):
         super().__init__(l2=l2)
-
-    def get_config(self) -> dict:
-        return {"l2": self.l2}
 
 
 l1, l2, l1_l2 = L1, L2, L1L2
 
-REGISTRY: Mapping[str, type] = {"L1": L1, "L2": L2, "L1L2": L1L2, "l1": L1, "l2": L2, "l1_l2": L1L2}
+REGISTRY = Registry("regularizer", Regularizer, {"L1": L1, "L2": L2, "L1L2": L1L2, "l1": L1, "l2": L2, "l1_l2": L1L2})
 """Regularizer classes by class name and Keras' snake_case name."""
 
 
 def serialize(regularizer: Regularizer | None) -> dict | None:
     """``{"class_name": ..., "config": ...}`` (None stays None)."""
-    if regularizer is None:
-        return None
-    return {"class_name": type(regularizer).__name__, "config": regularizer.get_config()}
+    return REGISTRY.serialize(regularizer)
 
 
 def deserialize(config: Mapping, custom_objects: Mapping | None = None) -> Regularizer:
     """A regularizer from ``serialize``'s dict."""
-    return _lookup(config.get("class_name"), custom_objects).from_config(
-        dict(config.get("config") or {})
-    )
-
-
-def _lookup(name, custom_objects) -> type:
-    known = {**REGISTRY, **(custom_objects or {})}
-    if name not in known:
-        raise ValueError(
-            f"Unknown regularizer {name!r}. "
-            f"Expected one of {sorted(REGISTRY)} or a custom_objects name"
-        )
-    return known[name]
+    return REGISTRY.deserialize(config, custom_objects)
 
 
 def get(identifier, custom_objects: Mapping | None = None):
-    """A regularizer from a name, a dict, an instance or a callable; None stays None."""
-    if identifier is None or isinstance(identifier, Regularizer):
-        return identifier
-    if isinstance(identifier, str):
-        return _lookup(identifier, custom_objects)()
-    if isinstance(identifier, Mapping):
-        return deserialize(identifier, custom_objects)
-    if callable(identifier):
-        return identifier
-    raise TypeError(
-        f"Cannot interpret {identifier!r} as a regularizer (a name, dict, Regularizer or callable)"
-    )
+    """A regularizer from a name, a dict, an instance, a class or a callable; None stays None."""
+    return REGISTRY.get(identifier, custom_objects)

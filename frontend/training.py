@@ -48,6 +48,25 @@ class _OutputSpec:
 
 
 @dataclass
+class _Data:
+    """Model inputs, targets (of the outputs with a loss) and their sample weights: ``n`` samples each."""
+
+    xs: list[np.ndarray]
+    ys: list[np.ndarray]
+    sws: list[np.ndarray]
+    n: int
+
+    def take(self, index) -> _Data:
+        """The samples at ``index`` (a slice or an index array) of every array."""
+        xs = [a[index] for a in self.xs]
+        return _Data(xs, [a[index] for a in self.ys], [a[index] for a in self.sws], len(xs[0]) if xs else 0)
+
+    def arrays(self) -> list[np.ndarray]:
+        """The arguments of a compiled train or test function, in order."""
+        return [*self.xs, *self.ys, *self.sws]
+
+
+@dataclass
 class _Compiled:
     """The resolved compile() arguments for a model with known outputs."""
 
@@ -222,17 +241,14 @@ class Trainer:
                 stats += metric_stats
         total = sum(
             (
-                spec_weight(resolved, i) * loss
+                resolved.outputs[i].loss_weight * loss
                 for i, loss in zip(resolved.with_loss, output_losses, strict=True)
             ),
             start=th.constant(np.asarray(0, th.config.floatX)),
         )
-        for penalty in self._regularization_terms() + list(context.losses):
+        for penalty in self.weight_regularization_losses() + list(context.losses):
             total = total + th.cast(penalty, th.config.floatX)
         return xs + ys + sws, total, output_losses, stats, context
-
-    def _regularization_terms(self) -> list:
-        return self.weight_regularization_losses()
 
     def _make_train_function(self):
         if "train" not in self._functions:
@@ -288,7 +304,7 @@ class Trainer:
 
     def _ensure_built(self, xs: list[np.ndarray]) -> None:
         if not self.built:
-            specs = [((None, *x.shape[1:]), _input_dtype(x)) for x in xs]
+            specs = [((None, *x.shape[1:]), _placeholder_dtype(x)) for x in xs]
             self.build_from_specs(specs)
 
     def _standardize_x(self, x) -> list[np.ndarray]:
@@ -344,7 +360,7 @@ class Trainer:
         return [a if i in resolved.with_loss else None for i, a in enumerate(arrays)]
 
     def _fix_target_specs(self, ys: list) -> None:
-        specs = [(0, "float32") if y is None else (y.ndim, _target_dtype(y)) for y in ys]
+        specs = [(0, "float32") if y is None else (y.ndim, _placeholder_dtype(y)) for y in ys]
         if self._target_specs != specs:
             if self._target_specs is not None:
                 self._functions.pop("train", None)
@@ -379,8 +395,8 @@ class Trainer:
             weights.append(w)
         return weights
 
-    def _prepare(self, x, y, sample_weight=None, class_weight=None):
-        """(xs, targets, sample weights) as arrays of equal length, casts done."""
+    def _prepare(self, x, y, sample_weight=None, class_weight=None) -> _Data:
+        """Inputs, targets and sample weights as arrays of equal length, casts done."""
         if not self.compiled:
             raise RuntimeError(
                 f"{self.name} must be compiled before training or evaluating; call compile()"
@@ -394,13 +410,13 @@ class Trainer:
             for v, spec in zip(ys, self._target_specs, strict=True)
         ]
         sws = self._standardize_sample_weights(sample_weight, ys, class_weight, n)
-        return xs, [v for v in ys if v is not None], sws, n
+        return _Data(xs, [v for v in ys if v is not None], sws, n)
 
     # -- steps ------------------------------------------------------------------------------------
 
-    def _run_step(self, function, xs, ys, sws, tracker) -> None:
-        values = function(*xs, *ys, *sws)
-        tracker.update(values, len(xs[0]) if xs else 0)
+    def _run_step(self, function, data: _Data, tracker: _Tracker) -> None:
+        """Run a compiled train or test function on one batch and add its results to ``tracker``."""
+        tracker.update(function(*data.arrays()), data.n)
 
     def _new_tracker(self) -> _Tracker:
         resolved = self._resolve_compile()
@@ -412,18 +428,20 @@ class Trainer:
         self, x, y=None, sample_weight=None, class_weight=None, return_dict: bool = False
     ):
         """One optimizer step on one batch; returns the loss (and metrics) of that batch."""
-        xs, ys, sws, _ = self._prepare(x, y, sample_weight, class_weight)
+        data = self._prepare(x, y, sample_weight, class_weight)
         tracker = self._new_tracker()
-        self._run_step(self._make_train_function(), xs, ys, sws, tracker)
+        self._run_step(self._make_train_function(), data, tracker)
         return _format_results(tracker.logs(), return_dict)
 
     def test_on_batch(self, x, y=None, sample_weight=None, return_dict: bool = False):
-        xs, ys, sws, _ = self._prepare(x, y, sample_weight)
+        """The loss (and metrics) of one batch, without updates."""
+        data = self._prepare(x, y, sample_weight)
         tracker = self._new_tracker()
-        self._run_step(self._make_test_function(), xs, ys, sws, tracker)
+        self._run_step(self._make_test_function(), data, tracker)
         return _format_results(tracker.logs(), return_dict)
 
     def predict_on_batch(self, x):
+        """The model outputs for one batch."""
         xs = self._standardize_x(x)
         return _unflatten_predictions(self, self._make_predict_function()(*xs))
 
@@ -449,30 +467,19 @@ class Trainer:
         verbose = 1 if verbose == "auto" else int(verbose)
         if not 0.0 <= validation_split < 1.0:
             raise ValueError(f"validation_split must be in [0, 1). Received: {validation_split!r}")
-        xs, ys, sws, n = self._prepare(x, y, sample_weight, class_weight)
+        data = self._prepare(x, y, sample_weight, class_weight)
         val = None
         if validation_data is not None:
             val = self._prepare(*_unpack_validation(validation_data))
         elif validation_split:
-            split = int(n * (1.0 - validation_split))
-            if split == 0 or split == n:
+            split = int(data.n * (1.0 - validation_split))
+            if split == 0 or split == data.n:
                 raise ValueError(
-                    f"validation_split={validation_split} leaves an empty set for {n} samples"
+                    f"validation_split={validation_split} leaves an empty set for {data.n} samples"
                 )
-            val = (
-                [a[split:] for a in xs],
-                [a[split:] for a in ys],
-                [a[split:] for a in sws],
-                n - split,
-            )
-            xs, ys, sws, n = (
-                [a[:split] for a in xs],
-                [a[:split] for a in ys],
-                [a[:split] for a in sws],
-                split,
-            )
+            data, val = data.take(slice(None, split)), data.take(slice(split, None))
         train_function = self._make_train_function()
-        steps = math.ceil(n / batch_size)
+        steps = math.ceil(data.n / batch_size)
         cbs = callbacks_module.CallbackList(
             callbacks,
             add_history=True,
@@ -488,23 +495,16 @@ class Trainer:
         for epoch in range(initial_epoch, epochs):
             cbs.on_epoch_begin(epoch)
             tracker = self._new_tracker()
-            order = rng.permutation(n) if shuffle else np.arange(n)
+            order = rng.permutation(data.n) if shuffle else np.arange(data.n)
             for step in range(steps):
-                index = order[step * batch_size : (step + 1) * batch_size]
                 cbs.on_train_batch_begin(step)
-                self._run_step(
-                    train_function,
-                    [a[index] for a in xs],
-                    [a[index] for a in ys],
-                    [a[index] for a in sws],
-                    tracker,
-                )
+                self._run_step(train_function, data.take(order[step * batch_size : (step + 1) * batch_size]), tracker)
                 cbs.on_train_batch_end(step, tracker.logs())
                 if self.stop_training:
                     break
             logs = tracker.logs()
             if val is not None:
-                val_logs = self._evaluate_arrays(*val[:3], batch_size=batch_size)
+                val_logs = self._evaluate_arrays(val, batch_size)
                 logs.update({f"val_{k}": v for k, v in val_logs.items()})
             cbs.on_epoch_end(epoch, logs)
             if self.stop_training:
@@ -512,21 +512,14 @@ class Trainer:
         cbs.on_train_end()
         return self.history
 
-    def _evaluate_arrays(self, xs, ys, sws, batch_size: int, cbs=None) -> dict[str, float]:
+    def _evaluate_arrays(self, data: _Data, batch_size: int, cbs=None) -> dict[str, float]:
+        """Loss and metrics over ``data``, batch by batch, through the test function."""
         function = self._make_test_function()
         tracker = self._new_tracker()
-        n = len(xs[0])
-        for step in range(math.ceil(n / batch_size)):
-            part = slice(step * batch_size, (step + 1) * batch_size)
+        for step in range(math.ceil(data.n / batch_size)):
             if cbs is not None:
                 cbs.on_test_batch_begin(step)
-            self._run_step(
-                function,
-                [a[part] for a in xs],
-                [a[part] for a in ys],
-                [a[part] for a in sws],
-                tracker,
-            )
+            self._run_step(function, data.take(slice(step * batch_size, (step + 1) * batch_size)), tracker)
             if cbs is not None:
                 cbs.on_test_batch_end(step, tracker.logs())
         return tracker.logs()
@@ -544,18 +537,18 @@ class Trainer:
         """Loss and metrics on (x, y): ``[loss, *metrics]``, a scalar without metrics, or a dict."""
         batch_size = _batch_size(batch_size)
         verbose = 1 if verbose == "auto" else int(verbose)
-        xs, ys, sws, n = self._prepare(x, y, sample_weight)
+        data = self._prepare(x, y, sample_weight)
         cbs = callbacks_module.CallbackList(
             callbacks,
             add_progbar=verbose != 0,
             model=self,
             verbose=verbose,
             epochs=1,
-            steps=math.ceil(n / batch_size),
+            steps=math.ceil(data.n / batch_size),
             mode="test",
         )
         cbs.on_test_begin()
-        logs = self._evaluate_arrays(xs, ys, sws, batch_size, cbs)
+        logs = self._evaluate_arrays(data, batch_size, cbs)
         cbs.on_test_end(logs)
         return _format_results(logs, return_dict)
 
@@ -627,10 +620,6 @@ class _Tracker:
 # ----------------------------------------------------------------------------- helpers
 
 
-def spec_weight(resolved: _Compiled, index: int) -> float:
-    return resolved.outputs[index].loss_weight
-
-
 def _is_single(loss) -> bool:
     return not isinstance(loss, (list, tuple, Mapping))
 
@@ -693,13 +682,9 @@ def _assign(variables: list, values: list[np.ndarray], what: str) -> None:
         variable.set_value(value)
 
 
-def _input_dtype(x: np.ndarray) -> str:
-    """Integer data (token ids) stays integer; everything else is ``floatX``."""
-    return "int64" if x.dtype.kind in "iu" else th.config.floatX
-
-
-def _target_dtype(y: np.ndarray) -> str:
-    return "int64" if y.dtype.kind in "iu" else th.config.floatX
+def _placeholder_dtype(array: np.ndarray) -> str:
+    """Integer data (token ids, class labels) stays integer; everything else is ``floatX``."""
+    return "int64" if array.dtype.kind in "iu" else th.config.floatX
 
 
 def _cast_input(

@@ -54,20 +54,24 @@ def _normalize(inputs, mean, variance, gamma, beta, epsilon: float):
 
 
 class _Normalization(Layer):
-    """Shared parts: the axes, the ``gamma``/``beta`` weights and their config."""
+    """Shared parts: the axes, the ``gamma``/``beta`` weights and their config.
+
+    The defaults are Keras' for both layers; BatchNormalization passes its
+    regularizers and constraints through ``kwargs``.
+    """
 
     def __init__(
         self,
-        axis,
-        epsilon: float,
-        center: bool,
-        scale: bool,
-        beta_initializer,
-        gamma_initializer,
-        beta_regularizer,
-        gamma_regularizer,
-        beta_constraint,
-        gamma_constraint,
+        axis: int | Sequence[int] = -1,
+        epsilon: float = 1e-3,
+        center: bool = True,
+        scale: bool = True,
+        beta_initializer="zeros",
+        gamma_initializer="ones",
+        beta_regularizer=None,
+        gamma_regularizer=None,
+        beta_constraint=None,
+        gamma_constraint=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -94,34 +98,29 @@ class _Normalization(Layer):
         return self._axes
 
     def _build_affine(self) -> None:
-        self.gamma = (
-            self.add_weight(
-                "gamma",
-                self._param_shape,
-                self.gamma_initializer,
-                self.gamma_regularizer,
-                self.gamma_constraint,
+        """The scale ``gamma`` and offset ``beta`` (None when ``scale``/``center`` is off)."""
+        shape = self._param_shape
+        self.gamma = None
+        if self.scale:
+            self.gamma = self.add_weight(
+                "gamma", shape, self.gamma_initializer, self.gamma_regularizer, self.gamma_constraint
             )
-            if self.scale
-            else None
-        )
-        self.beta = (
-            self.add_weight(
-                "beta",
-                self._param_shape,
-                self.beta_initializer,
-                self.beta_regularizer,
-                self.beta_constraint,
+        self.beta = None
+        if self.center:
+            self.beta = self.add_weight(
+                "beta", shape, self.beta_initializer, self.beta_regularizer, self.beta_constraint
             )
-            if self.center
-            else None
-        )
 
     def _broadcastable(self, value):
         """A per-axis value reshaped to broadcast against the inputs (None stays None)."""
         if value is None or value.ndim == len(self._broadcast_shape):
             return value
         return th.reshape(value, self._broadcast_shape)
+
+    def _normalize(self, inputs, mean, variance):
+        """``inputs`` normalized with broadcastable statistics, then scaled and offset."""
+        gamma, beta = self._broadcastable(self.gamma), self._broadcastable(self.beta)
+        return _normalize(inputs, mean, variance, gamma, beta, self.epsilon)
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)
@@ -161,27 +160,13 @@ class BatchNormalization(_Normalization):
         gamma_initializer="ones",
         moving_mean_initializer="zeros",
         moving_variance_initializer="ones",
-        beta_regularizer=None,
-        gamma_regularizer=None,
-        beta_constraint=None,
-        gamma_constraint=None,
         **kwargs,
     ):
+        """``kwargs`` holds the Layer arguments and ``beta_regularizer``, ``gamma_regularizer``,
+        ``beta_constraint`` and ``gamma_constraint`` (see ``_Normalization``)."""
         if not isinstance(axis, int) or isinstance(axis, bool):
             raise TypeError(f"BatchNormalization axis must be an int. Received: axis={axis!r}")
-        super().__init__(
-            axis,
-            epsilon,
-            center,
-            scale,
-            beta_initializer,
-            gamma_initializer,
-            beta_regularizer,
-            gamma_regularizer,
-            beta_constraint,
-            gamma_constraint,
-            **kwargs,
-        )
+        super().__init__(axis, epsilon, center, scale, beta_initializer, gamma_initializer, **kwargs)
         if not 0.0 <= float(momentum) <= 1.0:
             raise ValueError(f"momentum must be in [0, 1]. Received: momentum={momentum!r}")
         self.momentum = float(momentum)
@@ -210,14 +195,7 @@ class BatchNormalization(_Normalization):
             )
         else:
             mean, variance = self.moving_mean, self.moving_variance
-        return _normalize(
-            inputs,
-            self._broadcastable(mean),
-            self._broadcastable(variance),
-            self._broadcastable(self.gamma),
-            self._broadcastable(self.beta),
-            self.epsilon,
-        )
+        return self._normalize(inputs, self._broadcastable(mean), self._broadcastable(variance))
 
     def _moving_average(self, moving, batch_value):
         """Keras' update ``moving * momentum + batch_value * (1 - momentum)``."""
@@ -235,35 +213,11 @@ class BatchNormalization(_Normalization):
 
 @register_layer
 class LayerNormalization(_Normalization):
-    """Normalize each sample over ``axis`` (an int or a list of axes) with its own statistics."""
+    """Normalize each sample over ``axis`` (an int or a list of axes) with its own statistics.
 
-    def __init__(
-        self,
-        axis: int | Sequence[int] = -1,
-        epsilon: float = 1e-3,
-        center: bool = True,
-        scale: bool = True,
-        beta_initializer="zeros",
-        gamma_initializer="ones",
-        beta_regularizer=None,
-        gamma_regularizer=None,
-        beta_constraint=None,
-        gamma_constraint=None,
-        **kwargs,
-    ):
-        super().__init__(
-            axis,
-            epsilon,
-            center,
-            scale,
-            beta_initializer,
-            gamma_initializer,
-            beta_regularizer,
-            gamma_regularizer,
-            beta_constraint,
-            gamma_constraint,
-            **kwargs,
-        )
+    Arguments (Keras'): ``axis=-1``, ``epsilon=1e-3``, ``center``, ``scale``, and the
+    initializers, regularizers and constraints of ``beta`` and ``gamma`` (see ``_Normalization``).
+    """
 
     def build(self, input_shape) -> None:
         self._build_axes(input_shape)
@@ -272,11 +226,4 @@ class LayerNormalization(_Normalization):
     def call(self, inputs, training=None):
         mean = th.mean(inputs, axis=self._axes, keepdims=True)
         variance = th.var(inputs, axis=self._axes, keepdims=True)
-        return _normalize(
-            inputs,
-            mean,
-            variance,
-            self._broadcastable(self.gamma),
-            self._broadcastable(self.beta),
-            self.epsilon,
-        )
+        return self._normalize(inputs, mean, variance)
