@@ -191,3 +191,28 @@ def test_mlp_gradient_graph_is_printable_and_has_no_hidden_callbacks():
     for node in apply_nodes(grads):
         assert type(node.op).__module__.startswith("theanine.graph.ops"), node.op
     assert all(m.startswith("theanine.graph.ops") for m in forward_ops)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_gradients_stay_finite_and_right_at_logits_of_1e4(dtype):
+    x = th.vector("x", dtype=dtype)
+    labels = th.vector("labels", dtype="int64")
+    logits = np.array([1e4, -1e4, 0.0, 5e3], dtype=dtype)
+    sm = np.exp(logits.astype("float64") - logits.max())
+    sm /= sm.sum()
+    costs = {
+        "softplus": th.softplus(x).sum(),
+        "log_softmax": th.log_softmax(x).sum(),
+        "sparse_crossentropy": th.sparse_categorical_crossentropy(labels, x[None, :], from_logits=True).sum(),
+        "binary_crossentropy": th.binary_crossentropy(th.ones_like(x), x, from_logits=True).sum(),
+    }
+    expected = {
+        "softplus": 1 / (1 + np.exp(-logits.astype("float64"))),
+        "log_softmax": 1 - 4 * sm,
+        "sparse_crossentropy": sm - np.eye(4)[1],
+        "binary_crossentropy": 1 / (1 + np.exp(-logits.astype("float64"))) - 1,
+    }
+    f = th.function([x, labels], [th.grad(c, x) for c in costs.values()])
+    for name, got in zip(costs, f(logits, np.array([1])), strict=True):
+        assert np.all(np.isfinite(got)), name
+        np.testing.assert_allclose(got, expected[name], atol=1e-6, err_msg=name)
