@@ -268,8 +268,16 @@ class FunctionGraph:
     def replace_all(
         self, pairs: Iterable[tuple[Variable, Variable]], reason: str = "replace"
     ) -> None:
-        """``replace`` for each ``(var, new)`` pair, in order."""
-        for var, new in pairs:
+        """``replace`` for each ``(var, new)`` pair, in order.
+
+        A variable that an earlier replacement of the batch pruned (the other outputs of its
+        node lost their last reader) needs no replacing and is skipped.
+        """
+        pairs = list(pairs)
+        known = [var in self.clients for var, _ in pairs]
+        for (var, new), was_known in zip(pairs, known, strict=True):
+            if was_known and var not in self.clients:
+                continue
             self.replace(var, new, reason)
 
     # ------------------------------------------------------------------ queries
