@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from theanine.codegen.kernel_ir import SHAPE_OPS, ShapeCall, ShapeExpr
+from theanine.codegen.kernel_ir import SHAPE_OPS, DimOf, ShapeCall, ShapeExpr
 
 
 def _call(op: str, *args: ShapeExpr) -> ShapeExpr:
@@ -48,7 +48,11 @@ def minimum(a: ShapeExpr, b: ShapeExpr) -> ShapeExpr:
 
 
 def less(a: ShapeExpr, b: ShapeExpr) -> ShapeExpr:
-    """1 when ``a < b`` else 0."""
+    """1 when ``a < b`` else 0 (folded where a dimension's sign decides it: dims are >= 0)."""
+    if isinstance(a, DimOf) and isinstance(b, int) and b <= 0:
+        return 0
+    if isinstance(a, int) and a < 0 and isinstance(b, DimOf):
+        return 1
     return _call("lt", a, b)
 
 

@@ -1,1 +1,287 @@
-"""Lowering rules for shapes and views (filled in below)."""
+"""Lowering rules for shapes, views and copies: Shape, BroadcastTo, Subtensor
+(basic indexing), Reshape, Join, Split and ARange.
+
+Basic indexing and split pieces are views: an ``Access`` with a start per
+buffer axis and a step per loop axis, composed with the access of their
+input (so a slice of a transpose of a slice costs nothing).  Run-time
+conditions (an index in bounds, sizes that add up) become a check step
+with no outputs; a failed check reruns the node's ``perform``, which
+raises NumPy's error.  Reshape, BroadcastTo and Join copy: a copy kernel
+walks its input in C order and writes its output densely (a reshape) or
+into a slice of the output (a join).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+
+import numpy as np
+
+from theanine.codegen import lower_shape as S
+from theanine.codegen.kernel_ir import (
+    Access, Arg, Call, DimOf, ElementwiseKernel, Index, Lit, ShapeExpr, Size, ValueOf,
+)
+from theanine.codegen.lower import Decline, Lowerer, compose, lowering
+from theanine.graph.basic import Apply, Constant, Variable
+from theanine.graph.ops.creation import ARange
+from theanine.graph.ops.shape import (
+    BroadcastTo, DimShuffle, Join, Reshape, Shape, Split, static_entries, static_value,
+)
+from theanine.graph.ops.subtensor import Subtensor, bind_index
+
+
+def vector_entries(lowerer: Lowerer, vector: Variable) -> list[ShapeExpr]:
+    """Each entry of an integer vector of static length as a ShapeExpr."""
+    static = static_entries(vector)
+    owner = vector.owner
+    if owner is not None and isinstance(owner.op, Shape):
+        symbolic = list(lowerer.shape(owner.inputs[0]))
+    elif _stacked(vector) is not None:
+        symbolic = [lowerer.scalar_shape(s) for s in _stacked(vector)]
+    else:
+        buffer = lowerer.plain_ref(vector).buffer
+        symbolic = [ValueOf(buffer, i) for i in range(len(static))]
+    return [s if s is not None else v for s, v in zip(static, symbolic, strict=True)]
+
+
+def _stacked(vector: Variable) -> list[Variable] | None:
+    """The scalars of ``stack([s0, s1, ...])`` (a Join of scalars made vectors), else None."""
+    owner = vector.owner
+    if owner is None or not isinstance(owner.op, Join) or owner.op.axis != 0:
+        return None
+    parts = [p.owner.inputs[0] for p in owner.inputs if p.owner is not None and p.owner.op == DimShuffle(("x",))]
+    return parts if len(parts) == len(owner.inputs) else None
+
+
+def _static_or(out: Variable, shape: Sequence[ShapeExpr]) -> tuple[ShapeExpr, ...]:
+    """``shape`` with the dims the output's type knows statically."""
+    return tuple(s if s is not None else d for s, d in zip(out.type.shape, shape, strict=True))
+
+
+def check_step(lowerer: Lowerer, node: Apply, conditions: Sequence[ShapeExpr]) -> None:
+    """A step that fails unless every condition (a 0/1 ShapeExpr) is 1."""
+    checks = tuple((c, 1) for c in conditions if c != 1)
+    if checks:
+        lowerer.steps.append(ElementwiseKernel((), (), (), (), checks, node))
+
+
+def _nonnegative(entries: Sequence[ShapeExpr]) -> list[ShapeExpr]:
+    return [S.less(-1, e) for e in entries if not isinstance(e, (int, DimOf))]
+
+
+def shift(lowerer: Lowerer, access: Access, axis: int, amount: ShapeExpr) -> Access:
+    """``access`` starting ``amount`` elements further along its loop axis ``axis``."""
+    target = access.axes[axis]
+    if target is None or amount == 0:
+        return access
+    starts = list(access.starts) or [0] * len(lowerer.buffers[access.buffer].shape)
+    starts[target] = S.add(starts[target], S.mul(amount, access.step(axis)))
+    return dataclasses.replace(access, starts=tuple(starts))
+
+
+def _copy_kernel(source: Access, out: int, dtype_in: str, dtype_out: str, shape, checks, node, **extra):
+    value = Arg(0, dtype_in)
+    if dtype_in != dtype_out:
+        value = Call(f"cast_{dtype_out}", (value,), dtype_out)
+    return ElementwiseKernel((source,), (out,), (value,), tuple(shape), tuple(checks), node, **extra)
+
+
+# --- rules -----------------------------------------------------------------------
+
+
+@lowering(Shape)
+def _lower_shape(lowerer: Lowerer, node: Apply) -> bool:
+    """The vector of dims: entry ``i`` selected by the loop index."""
+    (x,), (out,) = node.inputs, node.outputs
+    dims = lowerer.shape(x)
+    value = Lit(0, "int64")
+    for axis in reversed(range(x.ndim)):
+        is_axis = Call("equal", (Index(0), Lit(axis, "int64")), "bool")
+        value = Call("where", (is_axis, Size(dims[axis]), value), "int64")
+    index = lowerer.bind_new(out, (x.ndim,))
+    lowerer.steps.append(ElementwiseKernel((), (index,), (value,), (x.ndim,), (), node))
+    return True
+
+
+@lowering(BroadcastTo)
+def _lower_broadcast_to(lowerer: Lowerer, node: Apply) -> bool:
+    (x, vector), (out,) = node.inputs, node.outputs
+    target = _static_or(out, vector_entries(lowerer, vector))
+    lead = len(target) - x.ndim
+    x_shape = lowerer.shape(x)
+    picks = [None] * lead + [None if x.type.shape[a] == 1 else a for a in range(x.ndim)]
+    checks = [(target[lead + a], x_shape[a]) for a in range(x.ndim)
+              if x.type.shape[a] != 1 and target[lead + a] != x_shape[a]]
+    check_step(lowerer, node, _nonnegative(target))
+    index = lowerer.bind_new(out, target)
+    lowerer.steps.append(_copy_kernel(compose(lowerer.ref(x), picks), index, x.dtype, out.dtype, target, checks, node))
+    return True
+
+
+@lowering(Reshape)
+def _lower_reshape(lowerer: Lowerer, node: Apply) -> bool:
+    """A copy in C order into a buffer of the new shape (the kernel walks the input's shape).
+
+    An entry may be -1 (at most one): it stands for the size left over.
+    Entries read from data are resolved at run time the same way.
+    """
+    (x, vector), (out,) = node.inputs, node.outputs
+    entries = vector_entries(lowerer, vector)
+    x_shape = lowerer.shape(x)
+    size = S.product(x_shape)
+    negative = [S.less(e, 0) for e in entries]
+    known = S.product([S.where(n, 1, e) for n, e in zip(negative, entries)])
+    missing = S.floordiv(size, known)
+    shape = _static_or(out, [S.where(n, missing, e) for n, e in zip(negative, entries)])
+    conditions = [S.less(-2, e) for e in entries] + [S.less(S.total(negative), 2)]
+    conditions.append(S.where(S.total(negative), S.less(0, known), 1))
+    checks = [(S.product(shape), size)] if S.product(shape) != size else []
+    check_step(lowerer, node, conditions)
+    index = lowerer.bind_new(out, shape)
+    lowerer.steps.append(_copy_kernel(lowerer.ref(x), index, x.dtype, out.dtype, x_shape, checks, node))
+    return True
+
+
+@lowering(Join)
+def _lower_join(lowerer: Lowerer, node: Apply) -> bool:
+    """One copy kernel per input, each into its slice of the output."""
+    (out,), axis = node.outputs, node.op.axis
+    shapes = [lowerer.shape(t) for t in node.inputs]
+    joined = [S.total([s[axis] for s in shapes]) if a == axis else shapes[0][a] for a in range(out.ndim)]
+    shape = _static_or(out, joined)
+    index = lowerer.bind_new(out, shape)
+    offset: ShapeExpr = 0
+    for k, (t, t_shape) in enumerate(zip(node.inputs, shapes)):
+        checks = [(shape[a], t_shape[a]) for a in range(out.ndim) if a != axis and shape[a] != t_shape[a]]
+        starts = tuple(offset if a == axis else 0 for a in range(out.ndim))
+        lowerer.steps.append(_copy_kernel(
+            lowerer.ref(t), index, t.dtype, out.dtype, t_shape, checks, node,
+            reuses=(index,) if k else (), out_starts=starts,
+        ))
+        offset = S.add(offset, t_shape[axis])
+    return True
+
+
+@lowering(Split)
+def _lower_split(lowerer: Lowerer, node: Apply) -> bool:
+    """Views of consecutive slices; the sizes must be >= 0 and add up to the axis."""
+    (x, vector), axis = node.inputs, node.op.axis
+    sizes = vector_entries(lowerer, vector)
+    x_shape, source = lowerer.shape(x), lowerer.ref(x)
+    conditions = _nonnegative(sizes)
+    total = S.total(sizes)
+    if total != x_shape[axis]:
+        conditions.append(S.mul(S.less(total, S.add(x_shape[axis], 1)), S.less(S.sub(x_shape[axis], 1), total)))
+    check_step(lowerer, node, conditions)
+    offset: ShapeExpr = 0
+    for out, size in zip(node.outputs, sizes):
+        shape = _static_or(out, [size if a == axis else d for a, d in enumerate(x_shape)])
+        lowerer.bind(out, shift(lowerer, source, axis, offset), shape)
+        offset = S.add(offset, size)
+    return True
+
+
+@lowering(Subtensor)
+def _lower_subtensor(lowerer: Lowerer, node: Apply) -> bool:
+    """A view: ints fix a buffer coordinate (checked in bounds), slices start and step, newaxis broadcasts."""
+    x, *parts = node.inputs
+    bound = bind_index(node.op.index, parts)
+    if sum(e[0] == "ellipsis" for e in bound) == 0:
+        bound.append(("ellipsis",))
+    used = sum(e[0] in ("int", "slice") for e in bound)
+    access, shape = lowerer.ref(x), lowerer.shape(x)
+    picks, dims, conditions = [], [], []
+    view = access
+    axis = 0
+    for entry in bound:
+        kind = entry[0]
+        if kind == "newaxis":
+            picks.append(None)
+            dims.append(1)
+        elif kind == "ellipsis":
+            for _ in range(x.ndim - used):
+                picks.append(axis)
+                dims.append(shape[axis])
+                axis += 1
+        elif kind == "int":
+            position = _bound_part(lowerer, entry[1])
+            conditions.append(S.in_range(S.wrap(position, shape[axis]), shape[axis]))
+            view = shift(lowerer, view, axis, S.wrap(position, shape[axis]))
+            axis += 1
+        else:
+            start, stop = (_bound_part(lowerer, p) for p in entry[1:3])
+            step = 1 if entry[3] is None else static_int_part(entry[3])
+            first, length = S.slice_bounds(shape[axis], start, stop, step)
+            view = shift(lowerer, view, axis, first)
+            picks.append(axis)
+            dims.append(length)
+            view = _scaled(view, axis, step)
+            axis += 1
+    if conditions:
+        lowerer.plain_ref(x)
+        check_step(lowerer, node, conditions)
+    out = node.outputs[0]
+    lowerer.bind(out, compose(view, picks), _static_or(out, dims))
+    return True
+
+
+def _bound_part(lowerer: Lowerer, part) -> ShapeExpr | None:
+    """An index part: None, a Python int, or an integer scalar variable read at run time."""
+    if part is None or isinstance(part, (int, np.integer)):
+        return None if part is None else int(part)
+    return lowerer.scalar_shape(part)
+
+
+def static_int_part(part) -> int:
+    """A slice step must be known when compiling (its sign decides the bounds)."""
+    if isinstance(part, (int, np.integer)):
+        return int(part)
+    value = static_value(part) if isinstance(part, Variable) else None
+    if value is None or value.ndim != 0 or int(value) == 0:
+        raise Decline("a slice step read at run time")
+    return int(value)
+
+
+def _scaled(access: Access, axis: int, step: int) -> Access:
+    if step == 1 or access.axes[axis] is None:
+        return access
+    steps = list(access.steps) or [1] * len(access.axes)
+    steps[axis] = S.mul(steps[axis], step)
+    return dataclasses.replace(access, steps=tuple(steps))
+
+
+@lowering(ARange)
+def _lower_arange(lowerer: Lowerer, node: Apply) -> bool:
+    """``v0 + i * (v1 - v0)`` in the output dtype, as NumPy fills a range (v1 = start + step)."""
+    (out,) = node.outputs
+    dtype = out.dtype
+    bounds = node.inputs
+    if all(isinstance(b, Constant) for b in bounds):
+        start, stop, step = (b.data.item() for b in bounds)
+        first, second = Lit(np.asarray(start).astype(dtype).item(), dtype), Lit(
+            np.asarray(start + step).astype(dtype).item(), dtype)
+        length: ShapeExpr = out.type.shape[0]
+        conditions = []
+    elif all(b.dtype.startswith(("int", "uint")) for b in bounds):
+        start, stop, step = (lowerer.scalar_shape(b) for b in bounds)
+        first = Call(f"cast_{dtype}", (Size(start),), dtype)
+        second = Call(f"cast_{dtype}", (Size(S.add(start, step)),), dtype)
+        length = S.maximum(0, S.ceil_div(S.sub(stop, start), step))
+        conditions = [S.where(step, 1, 0)]
+    else:
+        return False
+    if out.type.shape[0] is not None:
+        length = out.type.shape[0]
+    compute = "int64" if dtype == "bool" else dtype
+    delta = Call("subtract", (_as(second, compute), _as(first, compute)), compute)
+    steps = Call("multiply", (Call(f"cast_{compute}", (Index(0),), compute), delta), compute)
+    value = _as(Call("add", (_as(first, compute), steps), compute), dtype)
+    check_step(lowerer, node, conditions)
+    index = lowerer.bind_new(out, (length,))
+    lowerer.steps.append(ElementwiseKernel((), (index,), (value,), (length,), (), node))
+    return True
+
+
+def _as(expr, dtype: str):
+    return expr if expr.dtype == dtype else Call(f"cast_{dtype}", (expr,), dtype)
