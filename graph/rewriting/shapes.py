@@ -66,7 +66,7 @@ def shape_i_from_inputs(node: Apply):
     candidates = [_input_shape(v) for v in producer.inputs]
     try:
         shapes = producer.op.infer_shape(producer, candidates)
-    except (NotImplementedError, TypeError, ValueError, IndexError):
+    except Exception:  # an op without (or failing) a shape rule: its size stays a ShapeI
         return None
     size = shapes[x.index][node.op.i]
     if isinstance(size, (int, np.integer)):

@@ -107,7 +107,7 @@ def matmul_plus_to_gemm(node: Apply, fgraph: FunctionGraph):
 # ---------------------------------------------------------------------------- sums of products
 
 
-def _broadcast_source(var: Variable) -> tuple[Variable, tuple] | None:
+def _broadcast_source(var: Variable) -> tuple[Variable, tuple]:
     """``(source, pattern)`` when ``var`` is a DimShuffle of ``source`` (else the identity)."""
     if var.owner is not None and isinstance(var.owner.op, DimShuffle):
         return var.owner.inputs[0], var.owner.op.pattern
@@ -128,17 +128,15 @@ def _as_operand(var: Variable, axes: tuple[int, ...]) -> Variable | None:
     return source if order == list(range(source.ndim)) else DimShuffle(order)(source)
 
 
-def _product_axes(rank: int, reduced: int) -> tuple[tuple[int, ...], tuple[int, ...]] | None:
+def _product_axes(reduced: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
     """The (m, k) and (k, n) axes of a rank-3 product summed over ``reduced`` (m before n)."""
-    if rank != 3:
-        return None
     others = [a for a in range(3) if a != reduced]
     return (others[0], reduced), (reduced, others[1])
 
 
 def _matrix_product(x: Variable, y: Variable, reduced: int) -> Variable | None:
     """``x * y`` summed over ``reduced`` (rank 3) as ``A @ B``, trying both operand orders."""
-    left, right = _product_axes(3, reduced)
+    left, right = _product_axes(reduced)
     for first, second in ((x, y), (y, x)):
         a, b = _as_operand(first, left), _as_operand(second, right)
         if a is not None and b is not None:
