@@ -488,21 +488,13 @@ def _adam_moments(gradient, slots, beta_1: float, beta_2: float) -> tuple:
 
 
 class AdamW(Adam):
-    """Adam with decoupled weight decay (Loshchilov & Hutter); Keras' default weight_decay=0.004."""
+    """Adam with decoupled weight decay (Loshchilov & Hutter); Keras' default weight_decay=0.004.
 
-    def __init__(
-        self,
-        learning_rate=0.001,
-        weight_decay: float = 0.004,
-        beta_1: float = 0.9,
-        beta_2: float = 0.999,
-        epsilon: float = 1e-7,
-        amsgrad: bool = False,
-        **kwargs,
-    ):
-        super().__init__(
-            learning_rate, beta_1, beta_2, epsilon, amsgrad, weight_decay=weight_decay, **kwargs
-        )
+    The other arguments are Adam's (``beta_1``, ``beta_2``, ``epsilon``, ``amsgrad``, ...).
+    """
+
+    def __init__(self, learning_rate=0.001, weight_decay: float = 0.004, **kwargs):
+        super().__init__(learning_rate, weight_decay=weight_decay, **kwargs)
 
 
 class RMSprop(Optimizer):

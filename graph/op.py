@@ -79,6 +79,22 @@ class Op:
         return [[True] * len(node.outputs) for _ in node.inputs]
 
 
+class NonDifferentiableOp(Op):
+    """A one-output op whose output carries no gradient (a shape, the index of a maximum).
+
+    The output is disconnected from every input, in reverse and forward mode.
+    """
+
+    def connection_pattern(self, node: Apply) -> list[list[bool]]:
+        return [[False] for _ in node.inputs]
+
+    def L_op(self, inputs, outputs, output_grads) -> list[Variable | None]:
+        return [None] * len(inputs)
+
+    def R_op(self, inputs, eval_points) -> list[Variable | None]:
+        return [None]
+
+
 def _short(value) -> str:
     if isinstance(value, str):
         return value

@@ -26,7 +26,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from theanine.graph.basic import Apply
-from theanine.graph.op import Op
+from theanine.graph.op import NonDifferentiableOp, Op
 from theanine.graph.tensor import as_tensor_variable
 from theanine.graph.type import TensorType, format_shape, is_discrete, normalize_dtype
 
@@ -139,7 +139,7 @@ class Reduce(Op):
         return reduce_rop(self, inputs, eval_points)
 
 
-class ArgReduce(Op):
+class ArgReduce(NonDifferentiableOp):
     """Position of the first maximum (``kind="argmax"``) or minimum over ``axes``.
 
     Over several axes the position is the flat C-order index within the
@@ -174,15 +174,6 @@ class ArgReduce(Op):
 
     def infer_shape(self, node, input_shapes):
         return [_drop_axes(input_shapes[0], self.axes)]
-
-    def L_op(self, inputs, outputs, output_grads):
-        return [None]
-
-    def R_op(self, inputs, eval_points):
-        return [None]
-
-    def connection_pattern(self, node):
-        return [[False]]
 
 
 class Cumulative(Op):

@@ -1,0 +1,311 @@
+"""Shapes as values: the ``Shape`` and ``ShapeI`` ops, and what is known of a shape statically.
+
+An op whose output shape is a value (``Reshape``, ``BroadcastTo``, the
+sizes of ``Split``) takes it as an int64 vector input, so it may be computed
+at run time: ``x.reshape((x.shape[0], -1))``.  ``as_shape_vector`` turns a
+Python tuple of ints into a constant vector and a tuple holding scalar
+variables into a ``stack`` of int64 scalars.  ``static_value``,
+``static_entries`` and ``shape_entries`` tell what is known of such a
+vector when the graph is built (constants, sizes of tensors whose static
+dims are known); this is shape inference, not constant folding: the graph
+itself is left as written.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+from theanine.graph.basic import Apply, Constant, Variable
+from theanine.graph.op import NonDifferentiableOp
+from theanine.graph.ops.dimshuffle import DimShuffle, normalize_axis
+from theanine.graph.tensor import as_tensor_variable
+from theanine.graph.type import INT_DTYPES, TensorType
+
+_FOLD_BUDGET = 32
+"""How many nodes ``static_value`` may evaluate for one question."""
+
+
+class Shape(NonDifferentiableOp):
+    """The shape of a tensor as an int64 vector of static length ``x.ndim``."""
+
+    def make_node(self, x) -> Apply:
+        x = as_tensor_variable(x)
+        return Apply(self, [x], [TensorType("int64", (x.ndim,))])
+
+    def perform(self, node, inputs):
+        return [np.asarray(inputs[0].shape, dtype="int64").reshape(-1)]
+
+    def infer_shape(self, node, input_shapes):
+        return [(node.inputs[0].ndim,)]
+
+
+class ShapeI(NonDifferentiableOp):
+    """The size of axis ``i`` of a tensor, as an int64 scalar (Theano's ``Shape_i``)."""
+
+    __props__ = ("i",)
+
+    def __init__(self, i: int):
+        self.i = int(i)
+
+    def make_node(self, x) -> Apply:
+        x = as_tensor_variable(x)
+        if not 0 <= self.i < x.ndim:
+            raise ValueError(
+                f"{self}: axis {self.i} is out of bounds for an input of type {x.type}"
+            )
+        return Apply(self, [x], [TensorType("int64", ())])
+
+    def perform(self, node, inputs):
+        return [np.asarray(inputs[0].shape[self.i], dtype="int64")]
+
+    def infer_shape(self, node, input_shapes):
+        return [()]
+
+
+def shape(x):
+    """``x.shape``: an int64 vector variable (index it like any vector: ``x.shape[0]``)."""
+    return Shape()(x)
+
+
+def shape_i(x, i: int):
+    """The size of axis ``i`` of ``x`` (negative counts from the end) as an int64 scalar."""
+    x = as_tensor_variable(x)
+    return ShapeI(normalize_axis(i, x.ndim, "shape_i"))(x)
+
+
+def size(x):
+    """``x.size``: the number of elements, an int64 scalar."""
+    from theanine.graph.ops.reduce import prod
+
+    return prod(shape(x))
+
+
+def axis_size(x: Variable, axis: int):
+    """The size of ``axis``: a Python int when static, else an int64 scalar."""
+    static = x.type.shape[axis]
+    return static if static is not None else shape_i(x, axis)
+
+
+def axis_sizes(x: Variable) -> tuple:
+    """The size of every axis: Python ints where static, int64 scalars elsewhere."""
+    return tuple(axis_size(x, axis) for axis in range(x.ndim))
+
+
+def size_product(factors: Sequence):
+    """Product of ints and int64 scalars; a Python int when every factor is one."""
+    constant = math.prod(f for f in factors if isinstance(f, int))
+    total = None
+    for factor in factors:
+        if not isinstance(factor, int):
+            total = factor if total is None else total * factor
+    if total is None:
+        return constant
+    return total if constant == 1 else total * constant
+
+
+def with_axis_size(dims: Sequence, axis: int, value) -> tuple:
+    """``dims`` with the size of ``axis`` replaced by ``value``."""
+    return tuple(dims[:axis]) + (value,) + tuple(dims[axis + 1 :])
+
+
+# ---------------------------------------------------------------------------
+# What is known about a shape when the graph is built
+
+
+def static_value(var: Variable) -> np.ndarray | None:
+    """The value of a small integer expression fixed when the graph is built, or None.
+
+    Used for static shape inference only: integer scalars and vectors are
+    followed through at most 32 nodes back to constants and to sizes of
+    tensors whose static dims are known, and evaluated with each op's
+    ``perform``.  Anything else (an input, a float, a failing op) is unknown.
+    """
+    known: dict[int, np.ndarray] = {}
+    pending = [var]
+    expanded = 0
+    while pending:
+        current = pending[-1]
+        if id(current) in known:
+            pending.pop()
+            continue
+        leaf = _static_leaf(current)
+        if leaf is not None:
+            known[id(current)] = leaf
+            pending.pop()
+            continue
+        if current.owner is None or not _is_small_int(current) or expanded >= _FOLD_BUDGET:
+            return None
+        missing = [v for v in current.owner.inputs if id(v) not in known]
+        if missing:
+            expanded += 1
+            pending.extend(missing)
+            continue
+        if not _perform_statically(current.owner, known):
+            return None
+    return known[id(var)]
+
+
+def _is_small_int(var: Variable) -> bool:
+    return getattr(var, "dtype", None) in INT_DTYPES and var.ndim <= 1
+
+
+def _static_leaf(var: Variable) -> np.ndarray | None:
+    """Values known without evaluating anything: constants and static sizes."""
+    if isinstance(var, Constant):
+        return var.data if _is_small_int(var) else None
+    if var.owner is not None and isinstance(var.owner.op, Shape):
+        dims = var.owner.inputs[0].type.shape
+        return None if None in dims else np.asarray(dims, dtype="int64").reshape(-1)
+    source = shape_source(var)
+    if source is not None and source[0].type.shape[source[1]] is not None:
+        return np.asarray(source[0].type.shape[source[1]], dtype="int64")
+    return None
+
+
+def _perform_statically(node: Apply, known: dict[int, np.ndarray]) -> bool:
+    try:
+        with np.errstate(all="ignore"):
+            values = node.op.perform(node, [known[id(v)] for v in node.inputs])
+    except Exception:  # the error belongs to run time, where it is reported with the node
+        return False
+    for out, value in zip(node.outputs, values, strict=True):
+        known[id(out)] = np.asarray(value)
+    return True
+
+
+def shape_source(var: Variable) -> tuple[Variable, int] | None:
+    """``(x, axis)`` when ``var`` is the size of ``axis`` of ``x``.
+
+    Recognizes ``shape_i(x, axis)`` and ``x.shape[axis]`` (a constant index
+    into ``shape(x)``).
+    """
+    from theanine.graph.ops.subtensor import Subtensor
+
+    owner = var.owner
+    if owner is not None and isinstance(owner.op, ShapeI):
+        return owner.inputs[0], owner.op.i
+    if owner is None or not isinstance(owner.op, Subtensor):
+        return None
+    vector = owner.inputs[0]
+    if vector.owner is None or not isinstance(vector.owner.op, Shape):
+        return None
+    (entry, *rest) = owner.op.index
+    if rest or entry[0] != "int" or not isinstance(entry[1], int):
+        return None
+    x = vector.owner.inputs[0]
+    return (x, entry[1] % x.ndim) if -x.ndim <= entry[1] < x.ndim else None
+
+
+def static_int(var) -> int | None:
+    """A Python int when ``var`` (an int or an integer scalar) is known statically."""
+    if isinstance(var, (int, np.integer)):
+        return int(var)
+    value = static_value(var)
+    return None if value is None or value.ndim != 0 else int(value)
+
+
+def _stacked_scalars(vector: Variable) -> list[Variable] | None:
+    """The scalars of ``stack([s0, s1, ...])``, or None for any other vector."""
+    from theanine.graph.ops.join import Join
+
+    owner = vector.owner
+    if owner is None or not isinstance(owner.op, Join) or owner.op.axis != 0:
+        return None
+    scalars = []
+    for part in owner.inputs:
+        if part.owner is None or part.owner.op != DimShuffle(("x",)):
+            return None
+        scalars.append(part.owner.inputs[0])
+    return scalars
+
+
+def static_entries(vector: Variable) -> tuple[int | None, ...]:
+    """Entry by entry, what is statically known of an integer vector of static length."""
+    value = static_value(vector)
+    if value is not None:
+        return tuple(int(v) for v in value)
+    if vector.owner is not None and isinstance(vector.owner.op, Shape):
+        return vector.owner.inputs[0].type.shape
+    scalars = _stacked_scalars(vector)
+    if scalars is not None:
+        return tuple(static_int(s) for s in scalars)
+    return (None,) * vector.type.shape[0]
+
+
+def entry_sources(vector: Variable) -> list[tuple[Variable, int] | None]:
+    """For each entry, the ``(tensor, axis)`` whose size it is, where recognizable."""
+    if vector.owner is not None and isinstance(vector.owner.op, Shape):
+        return [(vector.owner.inputs[0], axis) for axis in range(vector.type.shape[0])]
+    scalars = _stacked_scalars(vector)
+    if scalars is None:
+        return [None] * vector.type.shape[0]
+    return [shape_source(s) for s in scalars]
+
+
+def shape_entries(vector: Variable) -> list:
+    """Each entry of a shape vector as a Python int (static) or an int64 scalar variable."""
+    static = static_entries(vector)
+    if vector.owner is not None and isinstance(vector.owner.op, Shape):
+        symbolic = list(axis_sizes(vector.owner.inputs[0]))
+    else:
+        symbolic = _stacked_scalars(vector) or [vector[i] for i in range(len(static))]
+    return [s if s is not None else v for s, v in zip(static, symbolic, strict=True)]
+
+
+def as_shape_vector(shape, what: str) -> Variable:
+    """An int, a sequence of ints and int scalars, or an int vector, as an int64 vector.
+
+    The vector's length must be static: it is the rank of the result.
+    """
+    if isinstance(shape, np.ndarray) and shape.ndim <= 1:
+        shape = shape.tolist()
+    if isinstance(shape, Variable) and shape.ndim == 1:
+        return checked_shape_vector(shape, what)
+    if isinstance(shape, (int, np.integer, Variable)):
+        shape = [shape]
+    if not isinstance(shape, (list, tuple)):
+        raise TypeError(
+            f"{what}: a shape must be an int, a sequence of ints / integer scalars or an integer "
+            f"vector. Received: {shape!r}"
+        )
+    from theanine.graph.ops.join import stack
+
+    entries = [_shape_entry(entry, position, what) for position, entry in enumerate(shape)]
+    if all(isinstance(e, int) for e in entries):
+        return Constant(np.asarray(entries, dtype="int64").reshape(-1))
+    return stack(
+        [e if isinstance(e, Variable) else Constant(np.asarray(e, dtype="int64")) for e in entries]
+    )
+
+
+def _shape_entry(entry, position: int, what: str):
+    if isinstance(entry, (int, np.integer)) and not isinstance(entry, (bool, np.bool_)):
+        return int(entry)
+    if isinstance(entry, Variable) and entry.ndim == 0 and entry.dtype in INT_DTYPES:
+        from theanine.graph.ops.math import cast
+
+        return cast(entry, "int64")
+    described = entry.type if isinstance(entry, Variable) else repr(entry)
+    raise TypeError(
+        f"{what}: shape entries must be ints or integer scalar variables. Received: {described} "
+        f"at position {position}"
+    )
+
+
+def checked_shape_vector(vector: Variable, what: str) -> Variable:
+    vector = as_tensor_variable(vector)
+    if vector.ndim != 1 or vector.dtype not in INT_DTYPES:
+        raise TypeError(
+            f"{what}: a shape vector must be an integer vector. Received: {vector.type}"
+        )
+    if vector.type.shape[0] is None:
+        raise ValueError(
+            f"{what}: the length of a shape vector must be static (it is the rank of the result). "
+            f"Received: {vector.type}"
+        )
+    from theanine.graph.ops.math import cast
+
+    return cast(vector, "int64")
