@@ -102,7 +102,11 @@ class _Frame:
                                lambda b: b.load(b.gep(dims, [ir.Constant(I64, expr.axis)])))
         if isinstance(expr, ValueOf):
             dtype = self.printer.program.buffers[expr.buffer].dtype
-            return convert(self.builder, load_value(self.builder, self.pointer(expr.buffer), dtype), dtype, "int64")
+            pointer = self.pointer(expr.buffer)
+            if expr.item:
+                offset = self.builder.mul(ir.Constant(I64, expr.item), self.stride(expr.buffer, 0))
+                pointer = self.builder.gep(pointer, [offset])
+            return convert(self.builder, load_value(self.builder, pointer, dtype), dtype, "int64")
         if isinstance(expr, ShapeCall):
             return _shape_call(self.builder, expr.op, [self.dim(a) for a in expr.args])
         return ir.Constant(I64, int(expr))

@@ -117,7 +117,7 @@ class Lowerer:
 
     def runner_safe(self, var: Variable) -> bool:
         """Whether a runner's own view of the buffer shows ``var`` (no slice; broadcasts only of size 1)."""
-        return _runner_safe(self.refs[id(var)], self.shapes[id(var)])
+        return _runner_safe(self.refs[id(var)], self.shapes[id(var)], self.buffers)
 
     def plain_ref(self, var: Variable) -> Access:
         """``ref(var)``, first copying a view the runner could not express into a buffer of its own."""
@@ -223,12 +223,17 @@ def lower(inputs: Sequence[Variable], outputs: Sequence[Variable], supports: Sup
     for node in nodes:
         lowerer.lower_node(node)
     result = [lowerer.plain_ref(v) for v in outputs]
-    refs = {key: a for key, a in lowerer.refs.items() if _runner_safe(a, lowerer.shapes[key])}
+    refs = {key: a for key, a in lowerer.refs.items() if _runner_safe(a, lowerer.shapes[key], lowerer.buffers)}
     return Program(lowerer.buffers, lowerer.steps, input_buffers, result, lowerer.constants, refs)
 
 
-def _runner_safe(access: Access, shape: Sequence[ShapeExpr]) -> bool:
-    return access.plain and all(a is not None or shape[i] == 1 for i, a in enumerate(access.axes))
+def _runner_safe(access: Access, shape: Sequence[ShapeExpr], buffers: Sequence[Buffer]) -> bool:
+    """Whether the runner's view of ``access`` (axes only) has ``shape``: no slice, no narrowing,
+    broadcasts only of size 1."""
+    whole = buffers[access.buffer].shape
+    return access.plain and all(
+        shape[i] == 1 if a is None else shape[i] == whole[a] for i, a in enumerate(access.axes)
+    )
 
 
 # --- rules ---------------------------------------------------------------------

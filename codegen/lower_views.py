@@ -32,26 +32,29 @@ from theanine.graph.ops.subtensor import Subtensor, bind_index
 
 
 def vector_entries(lowerer: Lowerer, vector: Variable) -> list[ShapeExpr]:
-    """Each entry of an integer vector of static length as a ShapeExpr."""
+    """Each entry of an integer vector of static length as a ShapeExpr.
+
+    Shape vectors are usually built from pieces (``stack`` of sizes,
+    concatenated with constants, ``x.shape``): entries are read through
+    them, so a size stays a ``DimOf`` and nothing is read from data.
+    """
     static = static_entries(vector)
     owner = vector.owner
     if owner is not None and isinstance(owner.op, Shape):
         symbolic = list(lowerer.shape(owner.inputs[0]))
-    elif _stacked(vector) is not None:
-        symbolic = [lowerer.scalar_shape(s) for s in _stacked(vector)]
+    elif owner is not None and isinstance(owner.op, Join) and all(p.type.shape[0] is not None for p in owner.inputs):
+        symbolic = [e for piece in owner.inputs for e in _piece_entries(lowerer, piece)]
     else:
         buffer = lowerer.plain_ref(vector).buffer
         symbolic = [ValueOf(buffer, i) for i in range(len(static))]
     return [s if s is not None else v for s, v in zip(static, symbolic, strict=True)]
 
 
-def _stacked(vector: Variable) -> list[Variable] | None:
-    """The scalars of ``stack([s0, s1, ...])`` (a Join of scalars made vectors), else None."""
-    owner = vector.owner
-    if owner is None or not isinstance(owner.op, Join) or owner.op.axis != 0:
-        return None
-    parts = [p.owner.inputs[0] for p in owner.inputs if p.owner is not None and p.owner.op == DimShuffle(("x",))]
-    return parts if len(parts) == len(owner.inputs) else None
+def _piece_entries(lowerer: Lowerer, piece: Variable) -> list[ShapeExpr]:
+    """Entries of one piece of a concatenated shape vector (a scalar made a vector, or any vector)."""
+    if piece.owner is not None and piece.owner.op == DimShuffle(("x",)):
+        return [lowerer.scalar_shape(piece.owner.inputs[0])]
+    return vector_entries(lowerer, piece)
 
 
 def _static_or(out: Variable, shape: Sequence[ShapeExpr]) -> tuple[ShapeExpr, ...]:
