@@ -20,10 +20,17 @@ Runner = Callable[[Sequence], list]
 
 @dataclass(frozen=True)
 class Compiled:
-    """What a backend returns: the callable and the nodes it runs in Python."""
+    """What a backend returns: the callable and the nodes it runs in Python.
+
+    ``bind_fast(fallback, single)``, when a backend offers it, returns an
+    object whose ``call(*arrays)`` runs the whole call natively for plain
+    ndarray arguments and calls ``fallback(*args)`` otherwise (or None when
+    the graph does not qualify); ``single`` returns the one output itself.
+    """
 
     run: Runner
     python_fallbacks: list[Apply] = field(default_factory=list)
+    bind_fast: Callable | None = None
 
 
 Compiler = Callable[[Sequence[Variable], Sequence[Variable]], Compiled]

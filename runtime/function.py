@@ -111,6 +111,9 @@ class Function:
         compiled = self._compile(self.fgraph_inputs, self.optimized_outputs)
         self._run = compiled.run
         self.python_fallbacks = compiled.python_fallbacks
+        self._fast = None
+        if compiled.bind_fast is not None and not self.shared and self.outputs:
+            self._fast = compiled.bind_fast(self._call_python, self.unpack_single)
         self._names = {v.name: i for i, v in enumerate(self.inputs) if v.name}
         self._checkers = [
             _value_checker(v.type, f"input {i} ({v.label()}) of {self.name}") for i, v in enumerate(self.inputs)
@@ -147,6 +150,12 @@ class Function:
         return [check(value) for check, value in zip(self._checkers, values, strict=False)]
 
     def __call__(self, *args, **kwargs):
+        if self._fast is not None and not kwargs:
+            return self._fast.call(*args)
+        return self._call_python(*args, **kwargs)
+
+    def _call_python(self, *args, **kwargs):
+        """Check and convert the arguments, run the backend, apply the updates."""
         if kwargs or len(args) != len(self._checkers):
             values = self._arguments(args, kwargs)
         else:

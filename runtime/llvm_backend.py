@@ -36,6 +36,7 @@ from theanine.graph.basic import Variable
 from theanine.graph.config import config
 from theanine.graph.evaluate import annotate_error, run_node
 from theanine.runtime.backends import Compiled
+from theanine.runtime.fast_call import bind_fast_call
 from theanine.runtime.llvm_cache import cached_compile_to_object, program_fingerprint
 from theanine.runtime.llvm_jit import NativeModule, compile_to_object
 from theanine.runtime.memory import MemoryPlan
@@ -62,7 +63,13 @@ def compile_llvm(inputs: Sequence[Variable], outputs: Sequence[Variable]) -> Com
     native = NativeModule(cached_compile_to_object(program_fingerprint(program), compile_program))
     runner = ProgramRunner(program, native, entry_names, thread_count(config.num_threads))
     fallbacks = [step.node for step in program.steps if isinstance(step, HostCall)]
-    return Compiled(runner.run, fallbacks)
+
+    def bind_fast(fallback, single: bool):
+        if len(entry_names) != 1:
+            return None
+        return bind_fast_call(program, native, entry_names[0], PARALLEL_MIN_ELEMENTS, fallback, single)
+
+    return Compiled(runner.run, fallbacks, bind_fast)
 
 
 def _view(array: np.ndarray, access: Access) -> np.ndarray:

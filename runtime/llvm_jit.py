@@ -159,12 +159,22 @@ class NativeModule:
         self._engine.add_object_file(self._object)
         self._engine.finalize_object()
         for name, address in blas_addresses().items():
-            slot = self._engine.get_global_value_address(name)
-            if slot:
-                ctypes.c_void_p.from_address(slot).value = address
+            self.set_global(name, address, required=False)
 
-    def entry(self, name: str):
+    def set_global(self, name: str, value: int, required: bool = True) -> None:
+        """Store a pointer-sized ``value`` in the module's global ``name`` (bound at load time)."""
+        slot = self._engine.get_global_value_address(name)
+        if slot:
+            ctypes.c_void_p.from_address(slot).value = value
+        elif required:
+            raise RuntimeError(f"compiled module has no global {name!r}")
+
+    def function_address(self, name: str) -> int:
         address = self._engine.get_function_address(name)
         if not address:
             raise RuntimeError(f"compiled module has no entry point {name!r}")
-        return ENTRY_SIGNATURE(address)
+        return address
+
+    def entry(self, name: str):
+        """The segment function ``name`` as a ctypes callable."""
+        return ENTRY_SIGNATURE(self.function_address(name))
