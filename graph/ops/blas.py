@@ -114,10 +114,11 @@ class _ScaledProduct(Op):
             if self.beta != 1.0:
                 np.multiply(out, self.beta, out=out)
             return [np.add(out, self._scaled(product), out=out)]
-        result = self._scaled(product)
+        if self.alpha != 1.0:
+            np.multiply(product, self.alpha, out=product)
         if self.beta != 0.0:
-            result = np.add(result, c if self.beta == 1.0 else np.multiply(c, self.beta))
-        return [np.asarray(result, dtype=node.outputs[0].dtype)]
+            np.add(product, c if self.beta == 1.0 else np.multiply(c, self.beta), out=product)
+        return [product]
 
     def _scaled(self, product: np.ndarray) -> np.ndarray:
         return product if self.alpha == 1.0 else np.multiply(product, self.alpha)
