@@ -34,7 +34,7 @@ def _op_types(f):
 def test_loss_and_its_gradient_become_the_two_fused_ops(form, fast_run_check):
     loss = th.mean(LOSSES[form]())
     grad = th.grad(loss, X)
-    fired = ["crossentropy_of_softmax", "crossentropy_softmax_grad"]
+    fired = ["crossentropy_of_softmax", "crossentropy_softmax_grad", "crossentropy_dx_unbroadcast_dy"]
     for f in fast_run_check([X, LABELS, TARGET], [loss, grad], [XV, LV, TV], fired, rtol=1e-5, atol=1e-7):
         ops = _op_types(f)
         assert ops.count(CrossentropySoftmax) == 1 and ops.count(CrossentropySoftmaxDx) == 1, ops

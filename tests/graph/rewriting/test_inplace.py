@@ -7,7 +7,7 @@ import theanine as th
 from theanine.graph.basic import apply_nodes
 from theanine.graph.evaluate import evaluate
 from theanine.graph.fgraph import FunctionGraph, InconsistencyError
-from theanine.graph.ops.blas import Gemm
+from theanine.graph.ops.blas import Gemm, Gemv
 from theanine.graph.ops.linalg import MatMul
 from theanine.graph.rewriting import optimize
 from theanine.graph.rewriting.inplace import DestroyHandler, ElemwiseInplace, IncSubtensorInplace
@@ -94,6 +94,13 @@ def test_gemm_accumulates_into_a_private_addend(fast_run_check):
     out = th.sum(th.tanh(th.exp(X @ W) + X @ W.T))
     for f in _unchanged_inputs(fast_run_check, [X, W], [out], [XV, WV], ["gemm_inplace"]):
         assert any(isinstance(n.op, Gemm) and n.op.inplace for n in _destroyers(f))
+
+
+def test_gemv_accumulates_into_a_private_addend(fast_run_check):
+    v = th.vector("v", dtype="float64")
+    out = th.sum(th.tanh(th.exp(v) + W @ v))
+    for f in _unchanged_inputs(fast_run_check, [W, v], [out], [WV, XV[0]], ["gemv_inplace"]):
+        assert any(isinstance(n.op, Gemv) and n.op.inplace for n in _destroyers(f))
 
 
 def test_a_shared_update_reuses_the_shared_storage_when_only_the_update_reads_it():
