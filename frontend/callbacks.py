@@ -77,7 +77,7 @@ class Callback:
     def on_predict_batch_end(self, batch: int, logs=None): ...
 
 
-class CallbackList:
+class CallbackList(Callback):
     """Calls every hook on each callback in order; fit adds History and the progress bar."""
 
     def __init__(
@@ -89,6 +89,7 @@ class CallbackList:
         mode: str = "train",
         **params,
     ):
+        super().__init__()
         self.callbacks = list(callbacks or [])
         for callback in self.callbacks:
             if not isinstance(callback, Callback):
@@ -105,20 +106,66 @@ class CallbackList:
             callback.set_model(model)
             callback.set_params(params)
 
-    def __getattr__(self, hook: str):
-        """``callbacks.on_epoch_end(epoch, logs)``: call the hook on every callback."""
-        if hook not in _HOOKS:
-            raise AttributeError(hook)
-        takes_index = "epoch" in hook or "batch" in hook
+    def on_train_begin(self, logs=None):
+        for callback in self.callbacks:
+            callback.on_train_begin(_logs(logs))
 
-        def dispatch(*args):
-            index = args[:1] if takes_index else ()
-            logs = args[len(index)] if len(args) > len(index) else None
-            logs = {} if logs is None else logs
-            for callback in self.callbacks:
-                getattr(callback, hook)(*index, logs)
+    def on_train_end(self, logs=None):
+        for callback in self.callbacks:
+            callback.on_train_end(_logs(logs))
 
-        return dispatch
+    def on_epoch_begin(self, epoch: int, logs=None):
+        for callback in self.callbacks:
+            callback.on_epoch_begin(epoch, _logs(logs))
+
+    def on_epoch_end(self, epoch: int, logs=None):
+        for callback in self.callbacks:
+            callback.on_epoch_end(epoch, _logs(logs))
+
+    def on_train_batch_begin(self, batch: int, logs=None):
+        for callback in self.callbacks:
+            callback.on_train_batch_begin(batch, _logs(logs))
+
+    def on_train_batch_end(self, batch: int, logs=None):
+        for callback in self.callbacks:
+            callback.on_train_batch_end(batch, _logs(logs))
+
+    def on_test_begin(self, logs=None):
+        for callback in self.callbacks:
+            callback.on_test_begin(_logs(logs))
+
+    def on_test_end(self, logs=None):
+        for callback in self.callbacks:
+            callback.on_test_end(_logs(logs))
+
+    def on_test_batch_begin(self, batch: int, logs=None):
+        for callback in self.callbacks:
+            callback.on_test_batch_begin(batch, _logs(logs))
+
+    def on_test_batch_end(self, batch: int, logs=None):
+        for callback in self.callbacks:
+            callback.on_test_batch_end(batch, _logs(logs))
+
+    def on_predict_begin(self, logs=None):
+        for callback in self.callbacks:
+            callback.on_predict_begin(_logs(logs))
+
+    def on_predict_end(self, logs=None):
+        for callback in self.callbacks:
+            callback.on_predict_end(_logs(logs))
+
+    def on_predict_batch_begin(self, batch: int, logs=None):
+        for callback in self.callbacks:
+            callback.on_predict_batch_begin(batch, _logs(logs))
+
+    def on_predict_batch_end(self, batch: int, logs=None):
+        for callback in self.callbacks:
+            callback.on_predict_batch_end(batch, _logs(logs))
+
+
+def _logs(logs) -> dict:
+    """Callbacks always receive a dict (Keras passes ``{}`` for no logs)."""
+    return {} if logs is None else logs
 
 
 class History(Callback):

@@ -477,6 +477,13 @@ def initial_state(seed: int, index: int) -> np.ndarray:
     return np.concatenate([stream_key(seed, index), np.zeros(4, dtype=np.uint32)])
 
 
+def derive_seed(seed: int, index: int) -> int:
+    """The ``index``-th seed derived from ``seed``: a well-mixed int in ``[0, 2**63)``."""
+    words = [seed & 0xFFFFFFFF, seed >> 32, index]
+    low, high = np.random.SeedSequence(words).generate_state(2, dtype=np.uint32)
+    return (int(high) << 31) ^ int(low)
+
+
 class RandomStream:
     """A source of random variables: ``rng = th.random.RandomStream(42)``.
 
@@ -491,6 +498,16 @@ class RandomStream:
             seed = int(np.random.SeedSequence().entropy) % 2**64
         self.seed = _check_seed(seed)
         self.states: list[SharedVariable] = []
+        self._host_seeds_drawn = 0
+
+    def host_seed(self) -> int:
+        """The next seed for host-side randomness tied to this stream (weight initializers, shuffling).
+
+        The ``k``-th call returns ``derive_seed(self.seed, k)``, so a fresh
+        stream (``th.set_seed(n)``) restarts the sequence.
+        """
+        index, self._host_seeds_drawn = self._host_seeds_drawn, self._host_seeds_drawn + 1
+        return derive_seed(self.seed, index)
 
     def reseed(self, seed: int) -> None:
         """Reset every state made so far as if this stream had been created with ``seed``."""
