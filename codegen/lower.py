@@ -43,7 +43,7 @@ Supports = Callable[[str, tuple[str, ...], str], bool]
 Rule = Callable[["Lowerer", Apply], bool]
 _RULES: dict[type, Rule] = {}
 
-__all__ = ["lower", "lowering", "Lowerer", "Decline", "scalar_expression", "compose"]
+__all__ = ["lower", "lowering", "Lowerer", "Decline", "scalar_expression", "compose", "destroyable"]
 
 
 class Decline(Exception):
@@ -227,6 +227,15 @@ def lower(inputs: Sequence[Variable], outputs: Sequence[Variable], supports: Sup
     return Program(lowerer.buffers, lowerer.steps, input_buffers, result, lowerer.constants, refs)
 
 
+def destroyable(lowerer: Lowerer, var: Variable) -> bool:
+    """Whether a step may write its result into ``var``'s storage (an op's ``destroy_map`` allows it):
+    ``var`` must be a whole buffer of its own that is not a compiled constant."""
+    access = lowerer.ref(var)
+    buffer = lowerer.buffers[access.buffer]
+    return (_runner_safe(access, lowerer.shape(var), lowerer.buffers) and access.axes == tuple(range(var.ndim))
+            and len(buffer.shape) == var.ndim and buffer.role != "constant")
+
+
 def _runner_safe(access: Access, shape: Sequence[ShapeExpr], buffers: Sequence[Buffer]) -> bool:
     """Whether the runner's view of ``access`` (axes only) has ``shape``: no slice, no narrowing,
     broadcasts only of size 1."""
@@ -319,9 +328,31 @@ def _lower_elemwise(lowerer: Lowerer, node: Apply) -> bool:
     if len(node.outputs) == 1 and lowerer.only_read_by_a_reduction(node.outputs[0]):
         lowerer.defer(node.outputs[0], ElementwiseKernel(tuple(accesses), (), tuple(exprs), shape, checks, node))
         return True
-    outputs = tuple(lowerer.bind_new(o, shape) for o in node.outputs)
-    lowerer.steps.append(ElementwiseKernel(tuple(accesses), outputs, tuple(exprs), shape, checks, node))
+    reuses = _inplace_outputs(lowerer, node, accesses, shape)
+    outputs = tuple(reuses.get(k) if k in reuses else lowerer.bind_new(o, shape) for k, o in enumerate(node.outputs))
+    lowerer.steps.append(ElementwiseKernel(
+        tuple(accesses), outputs, tuple(exprs), shape, checks, node, tuple(reuses.values()),
+    ))
     return True
+
+
+def _inplace_outputs(lowerer: Lowerer, node: Apply, accesses: list[Access], shape) -> dict[int, int]:
+    """Output position -> input buffer it overwrites, for the ``destroy_map`` entries that are safe here.
+
+    Each element is read before it is written, so writing into an input is
+    safe when no other input reads that buffer through another access.
+    """
+    reuses = {}
+    for out_position, (destroyed,) in getattr(node.op, "destroy_map", {}).items():
+        var = node.inputs[destroyed]
+        if not destroyable(lowerer, var) or lowerer.shape(var) != tuple(shape):
+            continue
+        buffer = accesses[destroyed].buffer
+        if any(a.buffer == buffer and a != accesses[destroyed] for a in accesses):
+            continue
+        reuses[out_position] = buffer
+        lowerer.bind(node.outputs[out_position], Access(buffer, tuple(range(var.ndim))), shape)
+    return reuses
 
 
 _COMBINE = {"sum": "add", "prod": "mul", "max": "max", "min": "min", "all": "and", "any": "or"}

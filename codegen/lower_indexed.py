@@ -3,10 +3,16 @@ ArgReduce, Cumulative, AdvancedSubtensor (gathers) and IncSubtensor (scatters)."
 
 from __future__ import annotations
 
-from theanine.codegen.kernel_ir import ArgReduceKernel, ScanKernel
-from theanine.codegen.lower import Lowerer, lowering
+import numpy as np
+
+from theanine.codegen import lower_shape as S
+from theanine.codegen.kernel_ir import (
+    Access, Arg, ArgReduceKernel, Call, ElementwiseKernel, Index, Lit, Load, ScanKernel, ScatterKernel, Size,
+)
+from theanine.codegen.lower import Decline, Lowerer, compose, destroyable, lowering
 from theanine.graph.basic import Apply
 from theanine.graph.ops.reduce import ArgReduce, Cumulative
+from theanine.graph.ops.subtensor import AdvancedSubtensor, IncSubtensor, bind_index
 
 
 @lowering(ArgReduce)
@@ -28,4 +34,187 @@ def _lower_cumulative(lowerer: Lowerer, node: Apply) -> bool:
     index = lowerer.bind_new(out, shape)
     combine = "add" if node.op.kind == "sum" else "mul"
     lowerer.steps.append(ScanKernel(source, index, node.op.axis, combine, node.op.reverse, out.dtype, shape, node))
+    return True
+
+
+# --- integer-array indexing: gathers and scatters ------------------------------------
+
+
+class _Plan:
+    """Where ``x[index]`` reads, as expressions of the result's loop indices.
+
+    ``coords[a]`` is the coordinate on x's axis ``a`` (an int64 Expr over
+    ``Index`` leaves and index-array ``Arg`` leaves); ``checked[a]`` marks
+    the ones that come from data (ints and index arrays: NumPy wraps them
+    once and checks them); ``inputs`` are the index-array accesses (after
+    the kernel's other inputs); ``shape`` is the result's loop shape and
+    ``checks`` the run-time equalities of broadcast index arrays.
+    """
+
+    def __init__(self, shape, coords, checked, inputs, checks):
+        self.shape, self.coords, self.checked, self.inputs, self.checks = shape, coords, checked, inputs, checks
+
+
+def index_plan(lowerer: Lowerer, node: Apply, x, parts, first_arg: int) -> _Plan:
+    """The plan of ``x[index]`` for an index of ints, slices, newaxis, Ellipsis and integer arrays."""
+    bound = bind_index(node.op.index, parts)
+    if any(e[0] == "mask" for e in bound):
+        raise Decline("boolean masks give data-dependent shapes")
+    if not any(e[0] == "ellipsis" for e in bound):
+        bound.append(("ellipsis",))
+    used = sum(e[0] in ("int", "slice", "array") for e in bound)
+    x_shape = lowerer.shape(x)
+    advanced = [k for k, e in enumerate(bound) if e[0] in ("array", "int")] if any(
+        e[0] == "array" for e in bound) else []
+    adjacent = bool(advanced) and advanced[-1] - advanced[0] + 1 == len(advanced)
+    arrays = [e[1] for e in bound if e[0] == "array"]
+    block_rank = max(a.ndim for a in arrays) if arrays else 0
+    block, checks = _block_shape(lowerer, arrays, block_rank)
+    out_dims: list = []
+    pending: list = []  # (x axis, kind, payload) resolved once the block's position is known
+    axis = 0
+    block_at = None
+    for k, entry in enumerate(bound):
+        kind = entry[0]
+        if advanced and k in advanced:
+            if block_at is None:
+                block_at = len(out_dims) if adjacent else 0
+            pending.append((axis, kind, entry[1]))
+            axis += 1
+        elif kind == "newaxis":
+            out_dims.append(1)
+        elif kind == "ellipsis":
+            for _ in range(x.ndim - used):
+                pending.append((axis, "loop", len(out_dims)))
+                out_dims.append(x_shape[axis])
+                axis += 1
+        elif kind == "int":
+            pending.append((axis, "int", entry[1]))
+            axis += 1
+        else:
+            start, stop = (_part(lowerer, p) for p in entry[1:3])
+            step = 1 if entry[3] is None else _static_step(entry[3])
+            first, length = S.slice_bounds(x_shape[axis], start, stop, step)
+            pending.append((axis, "slice", (len(out_dims), first, step)))
+            out_dims.append(length)
+            axis += 1
+    if block_at is not None:
+        out_dims[block_at:block_at] = block
+    shift = lambda position: position + (block_rank if block_at is not None and position >= block_at else 0)  # noqa: E731
+    coords, checked, inputs = [None] * x.ndim, [False] * x.ndim, []
+    for x_axis, kind, payload in pending:
+        if kind == "loop":
+            coords[x_axis] = Index(shift(payload))
+        elif kind == "slice":
+            position, first, step = payload
+            coords[x_axis] = _affine(Index(shift(position)), first, step)
+        elif kind == "int":
+            coords[x_axis] = Size(_part(lowerer, payload))
+            checked[x_axis] = True
+        else:
+            inputs.append(lowerer.plain_ref(payload))
+            load = _array_coordinate(lowerer, payload, block_at, block_rank, first_arg + len(inputs) - 1)
+            coords[x_axis] = _as_int64(load)
+            checked[x_axis] = True
+    static = node.outputs[0].type.shape if node.outputs[0].ndim == len(out_dims) else (None,) * len(out_dims)
+    shape = tuple(s if s is not None else d for s, d in zip(static, out_dims))
+    return _Plan(shape, tuple(coords), tuple(checked), tuple(inputs), tuple(checks))
+
+
+def _block_shape(lowerer: Lowerer, arrays, rank: int):
+    """The broadcast shape of the index arrays (right-aligned, NumPy's run-time rule: a 1 stretches)
+    and the checks that the other dims agree with it."""
+    block, checks = [], []
+    for position in range(rank):
+        dims = []
+        for a in arrays:
+            axis = position - (rank - a.ndim)
+            if axis >= 0 and a.type.shape[axis] != 1:
+                dims.append(lowerer.shape(a)[axis])
+        chosen = 1
+        for d in dims:
+            chosen = _unless_one(d, chosen)
+        block.append(chosen)
+        checks.extend((_unless_one(d, chosen), chosen) for d in dims if d != chosen)
+    return block, checks
+
+
+def _unless_one(d, otherwise):
+    """``d`` unless it is 1 (then ``otherwise``)."""
+    if isinstance(d, int):
+        return otherwise if d == 1 else d
+    return S.where(S.less(1, d), d, S.where(S.less(d, 1), d, otherwise))
+
+
+def _array_coordinate(lowerer: Lowerer, array, block_at: int, block_rank: int, position: int):
+    """The element of index array ``array`` (kernel input ``position``) at the current block position:
+    an axis whose run-time size is 1 stays at 0 (it broadcasts)."""
+    lead = block_rank - array.ndim
+    shape = lowerer.shape(array)
+    coords = []
+    for a in range(array.ndim):
+        stretches = S.less(1, shape[a])
+        loop = Index(block_at + lead + a)
+        coords.append(loop if stretches == 1 else Call("multiply", (loop, Size(stretches)), "int64"))
+    return Load(position, tuple(coords), shape, (False,) * array.ndim, array.dtype)
+
+
+def _part(lowerer: Lowerer, part):
+    if part is None or isinstance(part, (int, np.integer)):
+        return None if part is None else int(part)
+    return lowerer.scalar_shape(part)
+
+
+def _static_step(part) -> int:
+    from theanine.codegen.lower_views import static_int_part
+
+    return static_int_part(part)
+
+
+def _affine(index: Index, first, step: int):
+    scaled = index if step == 1 else Call("multiply", (index, Lit(step, "int64")), "int64")
+    return scaled if first == 0 else Call("add", (scaled, Size(first)), "int64")
+
+
+def _as_int64(expr):
+    return expr if expr.dtype == "int64" else Call("cast_int64", (expr,), "int64")
+
+
+@lowering(AdvancedSubtensor)
+def _lower_gather(lowerer: Lowerer, node: Apply) -> bool:
+    """``x[index]``: one kernel over the result whose element loads x at coordinates from the index arrays."""
+    x, *parts = node.inputs
+    (out,) = node.outputs
+    source = lowerer.plain_ref(x)
+    plan = index_plan(lowerer, node, x, parts, 1)
+    load = Load(0, plan.coords, lowerer.shape(x), plan.checked, x.dtype)
+    index = lowerer.bind_new(out, plan.shape)
+    lowerer.steps.append(ElementwiseKernel((source,) + plan.inputs, (index,), (load,), plan.shape, plan.checks, node))
+    return True
+
+
+@lowering(IncSubtensor)
+def _lower_inc_subtensor(lowerer: Lowerer, node: Apply) -> bool:
+    """A copy of x (or x itself, for the inplace op), then a serial scatter of v into ``x[index]``."""
+    x, v, *parts = node.inputs
+    (out,) = node.outputs
+    plan = index_plan(lowerer, node, x, parts, 1)
+    x_shape = lowerer.shape(x)
+    if getattr(node.op, "destroy_map", None) and destroyable(lowerer, x):
+        target = lowerer.refs[id(x)].buffer
+        lowerer.bind(out, Access(target, tuple(range(x.ndim))), x_shape)
+    else:
+        source = lowerer.ref(x)
+        target = lowerer.bind_new(out, x_shape)
+        lowerer.steps.append(ElementwiseKernel((source,), (target,), (Arg(0, x.dtype),), x_shape, (), node))
+    lead = len(plan.shape) - v.ndim
+    picks = [None] * lead + [None if v.type.shape[a] == 1 else a for a in range(v.ndim)]
+    v_shape = lowerer.shape(v)
+    checks = plan.checks + tuple((plan.shape[lead + a], v_shape[a]) for a in range(v.ndim)
+                                 if v.type.shape[a] != 1 and plan.shape[lead + a] != v_shape[a])
+    mode = "set" if node.op.set_instead_of_inc else "add"
+    lowerer.steps.append(ScatterKernel(
+        (compose(lowerer.ref(v), picks),) + plan.inputs, target, plan.coords, x_shape, plan.checked,
+        Arg(0, v.dtype), mode, plan.shape, checks, node,
+    ))
     return True

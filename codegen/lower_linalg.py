@@ -11,7 +11,7 @@ along k: native loops, exact for integers, in NumPy's result dtype.
 from __future__ import annotations
 
 from theanine.codegen.kernel_ir import Access, Arg, Call, ElementwiseKernel, GemmCall, ReduceKernel
-from theanine.codegen.lower import Decline, Lowerer, compose, lowering
+from theanine.codegen.lower import Lowerer, compose, destroyable, lowering
 from theanine.graph.basic import Apply, Variable
 from theanine.graph.ops.blas import Gemm, Gemv
 from theanine.graph.ops.linalg import MatMul
@@ -121,7 +121,7 @@ def _lower_gemm(lowerer: Lowerer, node: Apply) -> bool:
     shape = (m, n) if out.ndim == 2 else (m,)
     if op.beta == 0.0:
         index = lowerer.bind_new(out, shape)
-    elif op.inplace and _destroyable(lowerer, c):
+    elif op.inplace and destroyable(lowerer, c):
         index = lowerer.refs[id(c)].buffer
         checks = tuple((d, s) for d, s in zip(shape, lowerer.shape(c)) if d != s)
         if checks:
@@ -131,14 +131,6 @@ def _lower_gemm(lowerer: Lowerer, node: Apply) -> bool:
         index = _copy_addend(lowerer, node, shape)
     lowerer.steps.append(GemmCall(access_a, access_b, index, out.dtype, m, n, k, k_b, node, op.alpha, op.beta))
     return True
-
-
-def _destroyable(lowerer: Lowerer, c: Variable) -> bool:
-    """Whether C's storage may take the result: a whole buffer of its own that is not a compiled constant."""
-    access = lowerer.ref(c)
-    buffer = lowerer.buffers[access.buffer]
-    return (access.plain and access.axes == tuple(range(c.ndim)) and len(buffer.shape) == c.ndim
-            and buffer.role != "constant")
 
 
 def _copy_addend(lowerer: Lowerer, node: Apply, shape: tuple) -> int:
@@ -154,5 +146,3 @@ def _copy_addend(lowerer: Lowerer, node: Apply, shape: tuple) -> int:
     ))
     return index
 
-
-__all__ = ["Decline"]
