@@ -58,7 +58,7 @@ class Initializer(Configurable):
     """Base class: ``__call__(shape, dtype=None) -> np.ndarray`` plus a JSON-able config."""
 
     def __call__(self, shape, dtype=None) -> np.ndarray:
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must implement __call__()")
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
@@ -128,7 +128,7 @@ class RandomInitializer(Initializer):
         return np.asarray(self._sample(self._generator(), shape), dtype=dtype)
 
     def _sample(self, rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must implement _sample()")
 
 
 def truncated_normal(rng: np.random.Generator, shape, mean: float, stddev: float) -> np.ndarray:

@@ -239,7 +239,7 @@ class Loss:
 
     def call(self, y_true, y_pred):
         """Per-sample losses."""
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must implement call()")
 
     def __call__(self, y_true, y_pred, sample_weight=None):
         return reduce_weighted_values(self.call(y_true, y_pred), sample_weight, self.reduction)

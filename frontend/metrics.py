@@ -129,10 +129,10 @@ class Metric:
         self._compiled: dict[tuple, th.Function] = {}
 
     def batch_statistics(self, y_true, y_pred, sample_weight=None) -> list:
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must implement batch_statistics()")
 
     def result_from(self, totals: list[np.ndarray]) -> float:
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must implement result_from()")
 
     def update(self, values: Sequence[np.ndarray]) -> None:
         """Add one batch's computed statistics to the totals."""

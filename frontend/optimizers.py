@@ -64,7 +64,7 @@ class LearningRateSchedule(Configurable):
     """
 
     def __call__(self, step):
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must implement __call__()")
 
 
 def _float_step(step):
@@ -385,7 +385,7 @@ class Optimizer(Configurable):
         return th.cast(self.iterations + 1, dtype)
 
     def update_step(self, gradient, variable, learning_rate, slots, shared):
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must implement update_step()")
 
     # -- config
 

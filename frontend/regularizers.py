@@ -37,7 +37,7 @@ class Regularizer(Configurable):
     """Base class: ``regularizer(weight) -> scalar`` plus a JSON-able config."""
 
     def __call__(self, weight):
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must implement __call__()")
 
 
 class L1L2(Regularizer):

@@ -92,7 +92,7 @@ class _Merge(Layer):
         return self.merge(list(inputs))
 
     def merge(self, tensors: list):
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must implement merge()")
 
     def compute_output_shape(self, input_shape):
         return _broadcast_shapes(self, _input_shapes(self, input_shape, self.input_count))

@@ -104,7 +104,8 @@ class OpFromGraph(Op):
             if isinstance(var, Constant):
                 raise TypeError(f"OpFromGraph: inputs[{i}] is a constant; constants belong inside the graph")
         if len({id(v) for v in inputs}) != len(inputs):
-            raise ValueError("OpFromGraph: an input is listed twice")
+            repeated = [i for i, v in enumerate(inputs) if any(v is w for w in inputs[:i])]
+            raise ValueError(f"OpFromGraph: each input must be listed once. Received: a repeat at inputs{repeated}")
         self.name = name or "OpFromGraph"
         self.n_explicit = len(inputs)
         self.implicit_inputs = _implicit_inputs(inputs, outputs)
