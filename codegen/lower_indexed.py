@@ -55,8 +55,11 @@ class _Plan:
         self.shape, self.coords, self.checked, self.inputs, self.checks = shape, coords, checked, inputs, checks
 
 
-def index_plan(lowerer: Lowerer, node: Apply, x, parts, first_arg: int) -> _Plan:
-    """The plan of ``x[index]`` for an index of ints, slices, newaxis, Ellipsis and integer arrays."""
+def index_plan(lowerer: Lowerer, node: Apply, x, parts, first_arg: int, static: tuple | None = None) -> _Plan:
+    """The plan of ``x[index]`` for an index of ints, slices, newaxis, Ellipsis and integer arrays.
+
+    ``static``: the result's static shape where the node's type knows it.
+    """
     bound = bind_index(node.op.index, parts)
     if any(e[0] == "mask" for e in bound):
         raise Decline("boolean masks give data-dependent shapes")
@@ -116,8 +119,8 @@ def index_plan(lowerer: Lowerer, node: Apply, x, parts, first_arg: int) -> _Plan
             load = _array_coordinate(lowerer, payload, block_at, block_rank, first_arg + len(inputs) - 1)
             coords[x_axis] = _as_int64(load)
             checked[x_axis] = True
-    static = node.outputs[0].type.shape if node.outputs[0].ndim == len(out_dims) else (None,) * len(out_dims)
-    shape = tuple(s if s is not None else d for s, d in zip(static, out_dims))
+    static = static or (None,) * len(out_dims)
+    shape = tuple(s if s is not None else d for s, d in zip(static, out_dims, strict=True))
     return _Plan(shape, tuple(coords), tuple(checked), tuple(inputs), tuple(checks))
 
 
@@ -186,7 +189,7 @@ def _lower_gather(lowerer: Lowerer, node: Apply) -> bool:
     x, *parts = node.inputs
     (out,) = node.outputs
     source = lowerer.plain_ref(x)
-    plan = index_plan(lowerer, node, x, parts, 1)
+    plan = index_plan(lowerer, node, x, parts, 1, out.type.shape)
     load = Load(0, plan.coords, lowerer.shape(x), plan.checked, x.dtype)
     index = lowerer.bind_new(out, plan.shape)
     lowerer.steps.append(ElementwiseKernel((source,) + plan.inputs, (index,), (load,), plan.shape, plan.checks, node))
