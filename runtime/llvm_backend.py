@@ -104,7 +104,10 @@ class ProgramRunner:
         self.lock = threading.Lock()
         self.barrier = np.zeros(2, dtype=np.int64)
         self.barrier_address = self.barrier.ctypes.data
+        # Buffers kept between calls must never reach the user: not the outputs, and not what a
+        # host call reads (its perform may return a view of it, which may be an output).
         escaping = {a.buffer for a in program.outputs}
+        escaping |= {a.buffer for step in program.steps if isinstance(step, HostCall) for a in step.inputs}
         entries = iter(native.entry(name) for name in entry_names)
         self.plan = []
         for kind, steps in segments(program):

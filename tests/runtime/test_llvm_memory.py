@@ -54,3 +54,11 @@ def test_plan_shares_blocks_between_disjoint_lifetimes():
         plan.release_before(step_of[b])
         held[b] = plan.array(b, (100,), np.dtype("float64"))
     assert len(plan.blocks) < len(plan.pooled), "some temporaries reuse a released block"
+
+
+def test_outputs_that_view_a_temporary_are_not_overwritten_by_the_next_call():
+    x = th.vector("x", dtype="float64")
+    f = th.function([x], (x * 2)[1:], backend="llvm")
+    first = f(np.arange(4.0))
+    f(np.ones(4))
+    np.testing.assert_array_equal(first, [2.0, 4.0, 6.0])
