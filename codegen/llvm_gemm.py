@@ -59,20 +59,22 @@ def _blas_writable(frame, call: GemmCall, m: ir.Value, n: ir.Value) -> ir.Value:
 
 
 def _blas_product(frame, call: GemmCall, m: ir.Value, n: ir.Value) -> None:
+    """Rows split across threads with a single-threaded BLAS each, or all rows on thread 0 (one call)."""
     b = frame.builder
     k = frame.dim(call.k)
     set_threads = b.load(_blas_global(frame.printer, "threads_local"))
     controllable = b.icmp_unsigned("!=", set_threads, ir.Constant(I8P, None))
-    with b.if_else(controllable) as (shared, alone):
-        with shared:
-            start, stop = frame.share(m, b.mul(b.mul(m, n), k))
-            setter = b.bitcast(set_threads, ir.FunctionType(I32, [I32]).as_pointer())
-            previous = b.call(setter, [ir.Constant(I32, 1)])
-            _gemm_rows(frame, call, start, stop)
-            b.call(setter, [previous])
-        with alone:
-            with frame.on_thread_zero():
-                _gemm_rows(frame, call, ir.Constant(I64, 0), m)
+    share_start, share_stop = frame.share(m, b.mul(b.mul(m, n), k))
+    first = b.icmp_signed("==", frame.thread, ir.Constant(I64, 0))
+    start = b.select(controllable, share_start, ir.Constant(I64, 0))
+    stop = b.select(controllable, share_stop, b.select(first, m, ir.Constant(I64, 0)))
+    setter = b.bitcast(set_threads, ir.FunctionType(I32, [I32]).as_pointer())
+    previous = frame.alloca(I32)
+    with b.if_then(controllable):
+        b.store(b.call(setter, [ir.Constant(I32, 1)]), previous)
+    _gemm_rows(frame, call, start, stop)
+    with b.if_then(controllable):
+        b.call(setter, [b.load(previous)])
 
 
 def _gemm_rows(frame, call: GemmCall, start: ir.Value, stop: ir.Value) -> None:

@@ -348,7 +348,7 @@ class LLVMPrinter:
                 element.emit([(p, _linear_offset(b, indices, s)) for p, s in inputs],
                              [(p, _linear_offset(b, indices, s)) for p, s in outputs], indices)
 
-        if uses_indices(kernel.exprs) or kernel.out_starts:
+        if uses_indices(kernel.exprs) or kernel.out_starts or _always_broadcast(kernel):
             strided()
             return
         with b.if_else(contiguous) as (then, otherwise):
@@ -490,6 +490,12 @@ class LLVMPrinter:
             current = convert(b, load_value(b, slot, kernel.dtype), kernel.dtype, acc_dtype)
             value = llvm_scalar.reduce_combine(b, kernel.combine, current, element(indices), acc_dtype)
             store_value(b, convert(b, value, acc_dtype, kernel.dtype), slot, kernel.dtype)
+
+def _always_broadcast(kernel: ElementwiseKernel) -> bool:
+    """True when an input is broadcast along an axis whose size is not the constant 1: the
+    contiguous path could then only run for degenerate sizes, so it is not emitted (less code)."""
+    return any(a is None and kernel.shape[i] != 1 for access in kernel.inputs for i, a in enumerate(access.axes))
+
 
 def _shape_call(builder: ir.IRBuilder, op: str, args: list[ir.Value]) -> ir.Value:
     """Native ``SHAPE_OPS[op]`` on i64 values (floor division; a zero divisor gives 0)."""

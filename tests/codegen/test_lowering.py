@@ -1,0 +1,180 @@
+"""Native lowering of views, copies, products, arg-reductions, scans, gathers and scatters.
+
+Each op here must lower to native steps (no ``HostCall``) for its typical
+cases and agree with NumPy, also on non-contiguous and broadcast inputs,
+0-size inputs, and with two threads.  Out-of-bounds indices raise
+IndexError (the node's reference semantics rerun on the values it saw).
+
+``shape_arithmetic`` runs use a runner that evaluates buffer shapes with
+``kernel_ir.shape_function`` (sizes computed from other sizes or read from
+data); the fixture below applies that to the llvm runner.
+"""
+
+import functools
+
+import numpy as np
+import pytest
+
+import theanine as th
+import theanine.runtime.llvm_backend as llvm_backend
+from theanine.codegen import llvm_scalar
+from theanine.codegen.kernel_ir import HostCall, shape_function
+from theanine.codegen.lower import lower
+from theanine.graph.ops.blas import gemm
+from theanine.graph.rewriting import optimize
+
+
+@pytest.fixture(params=[False, True], ids=["simple_shapes", "shape_arithmetic"])
+def arithmetic(request, monkeypatch):
+    """Run under both runner capabilities; with arithmetic, the runner evaluates any ShapeExpr."""
+    if request.param:
+        monkeypatch.setattr(llvm_backend, "_shape_function", lambda p, b: shape_function(p.buffers[b].shape))
+        monkeypatch.setattr(llvm_backend, "lower", functools.partial(lower, shape_arithmetic=True))
+        monkeypatch.setattr(llvm_backend, "bind_fast_call", lambda *args, **kwargs: None)
+    return request.param
+
+
+def host_ops(inputs, outputs, arithmetic=True) -> list[str]:
+    """Names of the ops that the optimized graph leaves to Python."""
+    optimized, _ = optimize(inputs, outputs, "fast_run")
+    program = lower(inputs, optimized, llvm_scalar.supports, shape_arithmetic=arithmetic)
+    return [type(s.node.op).__name__ for s in program.steps if isinstance(s, HostCall)]
+
+
+def matrix(name, dtype="float64"):
+    return th.tensor(name, dtype, (None, None))
+
+
+X = np.arange(20, dtype="float64").reshape(4, 5) - 7.5
+I = np.array([3, -1, 0, 3])
+
+NATIVE = [
+    ("broadcast_to", lambda x: th.broadcast_to(x[0], (3, x.shape[1])), lambda x: np.broadcast_to(x[0], (3, 5))),
+    ("slices", lambda x: x[1:, ::-2], lambda x: x[1:, ::-2]),
+    ("int_and_newaxis", lambda x: x[-1, None, 1:4], lambda x: x[-1, None, 1:4]),
+    ("reshape_minus1", lambda x: th.reshape(x, (-1, 2)), lambda x: x.reshape(-1, 2)),
+    ("reshape_transposed", lambda x: th.reshape(x.T, (x.shape[0] * x.shape[1],)), lambda x: x.T.reshape(-1)),
+    ("join", lambda x: th.concatenate([x, 2 * x[:2]], axis=0), lambda x: np.concatenate([x, 2 * x[:2]])),
+    ("split", lambda x: th.split(x, [1, 3], axis=1)[1], lambda x: np.split(x, [1, 3], axis=1)[1]),
+    ("shape", lambda x: th.shape(x[1:]), lambda x: np.array(x[1:].shape)),
+    ("arange", lambda x: th.arange(x.shape[0], 3 * x.shape[1], 2), lambda x: np.arange(4, 15, 2)),
+    ("argmax", lambda x: th.argmax(x.T, axis=0), lambda x: np.argmax(x.T, axis=0)),
+    ("argmin_all", lambda x: th.argmin(x[:, ::-1]), lambda x: np.argmin(x[:, ::-1])),
+    ("cumsum", lambda x: th.cumsum(x.T, axis=1), lambda x: np.cumsum(x.T, axis=1)),
+    ("cumprod", lambda x: th.cumprod(x[:, :3] / 8, axis=0), lambda x: np.cumprod(x[:, :3] / 8, axis=0)),
+    ("matvec", lambda x: th.matmul(x, x[0]), lambda x: x @ x[0]),
+    ("vecmat", lambda x: th.matmul(x[:, 0], x), lambda x: x[:, 0] @ x),
+    ("batched", lambda x: th.matmul(th.stack([x, x]), x.T), lambda x: np.stack([x, x]) @ x.T),
+    ("int_matmul", lambda x: th.matmul(th.cast(x, "int32"), th.cast(x.T, "int32")),
+     lambda x: x.astype("int32") @ x.T.astype("int32")),
+    ("gather", lambda x: x[I], lambda x: x[I]),
+    ("gather_axis1", lambda x: x[:, I[:3]], lambda x: x[:, I[:3]]),
+    ("inc_repeated", lambda x: th.inc_subtensor(x[I], 1.0), lambda x: _added_at(x, I, 1.0)),
+    ("set_slice", lambda x: th.set_subtensor(x[1:, ::2], -x[1:, ::2]),
+     lambda x: _set(x, (slice(1, None), slice(None, None, 2)), -x[1:, ::2])),
+]
+
+
+def _added_at(x, index, value):
+    out = x.copy()
+    np.add.at(out, index, value)
+    return out
+
+
+def _set(x, index, value):
+    out = x.copy()
+    out[index] = value
+    return out
+
+
+@pytest.mark.parametrize("build, reference", [c[1:] for c in NATIVE], ids=[c[0] for c in NATIVE])
+def test_ops_lower_natively_and_match_numpy(build, reference, arithmetic):
+    x = matrix("x")
+    out = build(x)
+    if arithmetic:
+        assert host_ops([x], [out]) == []
+    got = th.function([x], out, backend="llvm")(X)
+    np.testing.assert_allclose(got, reference(X), rtol=1e-12)
+    assert got.shape == np.shape(reference(X))
+
+
+def test_views_of_non_contiguous_and_broadcast_inputs(arithmetic):
+    x, v = matrix("x"), th.tensor("v", "float64", (1, None))
+    outputs = [x[::2, 1:].T * 2, th.concatenate([x.T, v.T * x.T], axis=1)[1:], th.broadcast_to(v, (3, x.shape[1]))]
+    f = th.function([x, v], outputs, backend="llvm")
+    base = np.arange(48.0).reshape(6, 8)
+    xs, vs = base[::2, 1::2].T, base[:1, :3]  # transposed, strided
+    got = f(xs, vs)
+    np.testing.assert_array_equal(got[0], xs[::2, 1:].T * 2)
+    np.testing.assert_array_equal(got[1], np.concatenate([xs.T, vs.T * xs.T], axis=1)[1:])
+    np.testing.assert_array_equal(got[2], np.broadcast_to(vs, (3, 3)))
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_out_of_bounds_indices_raise_index_error(threads, arithmetic):
+    x, i = matrix("x"), th.tensor("i", "int64", (None,))
+    k = th.tensor("k", "int64", ())
+    with th.config.context(num_threads=threads):
+        gather = th.function([x, i], x[i] * 2, backend="llvm")
+        scatter = th.function([x, i], th.inc_subtensor(x[:, i], 1.0), backend="llvm")
+        element = th.function([x, k], x[k], backend="llvm")
+    big = np.ones((70000, 2))
+    with pytest.raises(IndexError, match="out of bounds"):
+        gather(big, np.array([0, 70000]))
+    with pytest.raises(IndexError, match="out of bounds"):
+        scatter(big, np.array([1, -3]))
+    with pytest.raises(IndexError, match=r"out of bounds|AdvancedSubtensor|Subtensor"):
+        element(X, np.array(-5))
+    np.testing.assert_array_equal(gather(big[:3], np.array([-1, 0])), 2 * big[[-1, 0]])
+    np.testing.assert_array_equal(element(X, np.array(-4)), X[-4])
+
+
+def test_zero_size_inputs(arithmetic):
+    x, i = matrix("x"), th.tensor("i", "int64", (None,))
+    outputs = [x[i], th.inc_subtensor(x[i], 1.0), th.cumsum(x, axis=0), th.argmax(x, axis=1),
+               th.matmul(x.T, x), th.concatenate([x, x], axis=0), th.reshape(x, (-1,))]
+    f = th.function([x, i], outputs, backend="llvm")
+    empty = np.zeros((0, 3))
+    got = f(empty, np.zeros(0, dtype="int64"))
+    expected = [empty[[]], empty, empty, np.zeros(0, "int64"), np.zeros((3, 3)), empty, np.zeros(0)]
+    for g, e in zip(got, expected):
+        np.testing.assert_array_equal(g, e)
+        assert g.shape == e.shape
+    with pytest.raises(ValueError, match="empty sequence"):
+        th.function([x], th.argmax(x, axis=0), backend="llvm")(empty)
+
+
+def test_argmax_follows_numpy_on_nan_and_ties():
+    x = matrix("x")
+    f = th.function([x], [th.argmax(x, axis=1), th.argmin(x, axis=1)], backend="llvm")
+    values = np.array([[1.0, 3.0, 3.0, 0.0], [np.nan, 1.0, np.nan, 5.0], [2.0, np.nan, -1.0, -1.0]])
+    got = f(values)
+    np.testing.assert_array_equal(got[0], np.argmax(values, axis=1))
+    np.testing.assert_array_equal(got[1], np.argmin(values, axis=1))
+
+
+def test_gemm_with_scale_and_addend_is_native():
+    a, b, c = matrix("a", "float32"), matrix("b", "float32"), th.tensor("c", "float32", (None,))
+    d = matrix("d", "float32")
+    out = gemm(d, a, b, alpha=0.5, beta=2.0)
+    assert host_ops([a, b, c], [th.matmul(a, b) + c], arithmetic=False) == []
+    assert host_ops([a, b, d], [out], arithmetic=False) == []
+    rng = np.random.default_rng(0)
+    values = [rng.standard_normal(s).astype("float32") for s in ((3, 4), (4, 5), (3, 5))]
+    f = th.function([a, b, d], out, backend="llvm")
+    np.testing.assert_allclose(f(*values), 0.5 * values[0] @ values[1] + 2 * values[2], rtol=1e-5)
+
+
+def test_large_gathers_scans_and_arg_reductions_agree_across_threads():
+    x, i = matrix("x"), th.tensor("i", "int64", (None,))
+    outputs = [x[i], th.cumsum(x, axis=1), th.argmax(x, axis=1), th.inc_subtensor(x[i], 1.0)]
+    value = np.random.default_rng(1).standard_normal((40000, 4))
+    index = np.random.default_rng(2).integers(-40000, 40000, 50000)
+    results = []
+    for threads in (1, 2):
+        with th.config.context(num_threads=threads):
+            results.append(th.function([x, i], outputs, backend="llvm")(value, index))
+    for single, multi, expected in zip(*results, [value[index], np.cumsum(value, axis=1),
+                                                   np.argmax(value, axis=1), _added_at(value, index, 1.0)]):
+        np.testing.assert_array_equal(single, multi)
+        np.testing.assert_allclose(single, expected, rtol=1e-12)
