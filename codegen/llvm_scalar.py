@@ -99,6 +99,56 @@ def _true_divide(b, a, d, o):
     return b.fdiv(a[0], a[1])
 
 
+def _divmod_floats(b: ir.IRBuilder, x: ir.Value, y: ir.Value) -> tuple[ir.Value, ir.Value]:
+    """NumPy's ``npy_divmod``: floor quotient and remainder with the divisor's sign (fmod based)."""
+    zero = _const(0.0, x)
+    mod = b.frem(x, y)
+    div = b.fdiv(b.fsub(x, mod), y)
+    fix = b.and_(b.fcmp_unordered("!=", mod, zero),
+                 b.icmp_unsigned("!=", b.fcmp_ordered("<", y, zero), b.fcmp_ordered("<", mod, zero)))
+    mod_fixed = b.select(fix, b.fadd(mod, y), mod)
+    div = b.select(fix, b.fsub(div, _const(1.0, x)), div)
+    mod_fixed = b.select(b.fcmp_ordered("==", mod, zero), llvm_math.call_intrinsic(b, "llvm.copysign", zero, y),
+                         mod_fixed)
+    floor = llvm_math.call_intrinsic(b, "llvm.floor", div)
+    floor = b.select(b.fcmp_ordered(">", b.fsub(div, floor), _const(0.5, x)), b.fadd(floor, _const(1.0, x)), floor)
+    quotient = b.fdiv(x, y)
+    floor = b.select(b.fcmp_ordered("==", div, zero), llvm_math.call_intrinsic(b, "llvm.copysign", zero, quotient),
+                     floor)
+    by_zero = b.fcmp_ordered("==", y, zero)
+    return b.select(by_zero, quotient, floor), b.select(by_zero, mod, mod_fixed)
+
+
+def _divmod_ints(b: ir.IRBuilder, x: ir.Value, y: ir.Value, unsigned: bool) -> tuple[ir.Value, ir.Value]:
+    """Floor quotient and remainder of integers; a zero divisor gives 0 and 0 (NumPy warns), and
+    ``MIN // -1`` wraps instead of trapping."""
+    zero, one = _const(0, x), _const(1, x)
+    by_zero = b.icmp_unsigned("==", y, zero)
+    safe = b.select(by_zero, one, y)
+    if unsigned:
+        return b.select(by_zero, zero, b.udiv(x, safe)), b.select(by_zero, zero, b.urem(x, safe))
+    minus_one = b.icmp_signed("==", safe, _const(-1, x))
+    safe = b.select(minus_one, one, safe)
+    quotient, remainder = b.sdiv(x, safe), b.srem(x, safe)
+    adjust = b.and_(b.icmp_signed("!=", remainder, zero),
+                    b.icmp_signed("<", b.xor(remainder, safe), zero))
+    quotient = b.select(adjust, b.sub(quotient, one), quotient)
+    remainder = b.select(adjust, b.add(remainder, safe), remainder)
+    quotient = b.select(minus_one, b.neg(x), quotient)
+    remainder = b.select(minus_one, zero, remainder)
+    return b.select(by_zero, zero, quotient), b.select(by_zero, zero, remainder)
+
+
+def _divmod(b, a, o):
+    if is_float(o):
+        return _divmod_floats(b, a[0], a[1])
+    return _divmod_ints(b, a[0], a[1], is_unsigned(o))
+
+
+_register("floor_divide", "fi")(lambda b, a, d, o: _divmod(b, a, o)[0])
+_register("mod", "fi")(lambda b, a, d, o: _divmod(b, a, o)[1])
+
+
 @_register("reciprocal", "f")
 def _reciprocal(b, a, d, o):
     return b.fdiv(_const(1.0, a[0]), a[0])

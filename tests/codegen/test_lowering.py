@@ -178,3 +178,21 @@ def test_large_gathers_scans_and_arg_reductions_agree_across_threads():
                                                    np.argmax(value, axis=1), _added_at(value, index, 1.0)]):
         np.testing.assert_array_equal(single, multi)
         np.testing.assert_allclose(single, expected, rtol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32", "int8", "int64", "uint8"])
+def test_floor_divide_and_mod_follow_numpy_on_signs_zeros_and_extremes(dtype):
+    if dtype.startswith("float"):
+        values = np.array([-7.5, -3, -1, -0.0, 0.0, 0.5, 2.5, 3, np.inf, -np.inf, np.nan], dtype=dtype)
+    else:
+        info = np.iinfo(dtype)
+        values = np.array(sorted({info.min, max(info.min, -7), 0, 1, 3, 7, info.max}), dtype=dtype)
+    a, b = np.repeat(values, len(values)), np.tile(values, len(values))
+    x, y = th.vector("x", dtype), th.vector("y", dtype)
+    assert host_ops([x, y], [th.floor_divide(x, y), th.mod(x, y)]) == []
+    got = th.function([x, y], [th.floor_divide(x, y), th.mod(x, y)], backend="llvm")(a, b)
+    with np.errstate(all="ignore"):
+        expected = [np.floor_divide(a, b), np.mod(a, b)]
+    for g, e in zip(got, expected):
+        np.testing.assert_array_equal(g, e)
+        np.testing.assert_array_equal(np.signbit(g), np.signbit(e))
