@@ -196,3 +196,20 @@ def test_floor_divide_and_mod_follow_numpy_on_signs_zeros_and_extremes(dtype):
     for g, e in zip(got, expected):
         np.testing.assert_array_equal(g, e)
         np.testing.assert_array_equal(np.signbit(g), np.signbit(e))
+
+
+def test_inplace_steps_write_into_the_destroyed_buffer_without_allocating():
+    from theanine.codegen.kernel_ir import ScatterKernel, step_outputs
+    from theanine.graph.rewriting.inplace import ElemwiseInplace, IncSubtensorInplace
+
+    x, i = matrix("x"), th.tensor("i", "int64", (None,))
+    y = th.exp(x)
+    doubled = ElemwiseInplace((y * 2.0).owner.op.scalar_op, 0)(y, th.constant(2.0))
+    bumped = IncSubtensorInplace((("array",),), False)(doubled, th.constant(1.0), i)
+    program = lower([x, i], [bumped], llvm_scalar.supports)
+    exp_step, double_step, scatter = program.steps
+    (temp,) = step_outputs(exp_step)
+    assert double_step.outputs == (temp,) and step_outputs(double_step) == ()
+    assert isinstance(scatter, ScatterKernel) and scatter.target == temp and step_outputs(scatter) == ()
+    f = th.function([x, i], bumped, backend="llvm", mode="none")
+    np.testing.assert_allclose(f(X, I), _added_at(np.exp(X) * 2.0, I, 1.0), rtol=1e-12)
