@@ -65,6 +65,19 @@ class Config:
 
     def __init__(self) -> None:
         object.__setattr__(self, "_settings", Settings(cache_dir=_default_cache_dir()))
+        object.__setattr__(self, "_default_streams", {})
+
+    def default_stream(self, create, restart: bool = False):
+        """The default random stream for the current ``seed`` (``th.random.uniform`` and friends).
+
+        Streams are made by ``create(seed)`` on first use, kept per seed value,
+        and made anew with ``restart`` (``th.set_seed``).  This is the one
+        piece of process-wide state besides the settings, so it lives here.
+        """
+        seed = self.seed
+        if restart or seed not in self._default_streams:
+            self._default_streams[seed] = create(seed)
+        return self._default_streams[seed]
 
     def __getattr__(self, name: str):
         return getattr(object.__getattribute__(self, "_settings"), name)

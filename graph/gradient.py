@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from theanine.graph.basic import Apply, Constant, Variable, apply_nodes, clone_replace
-from theanine.graph.op import Op
+from theanine.graph.op import NonDifferentiableOp
 from theanine.graph.tensor import as_tensor_variable
 from theanine.graph.type import TensorType, is_discrete
 
@@ -28,7 +28,7 @@ class DisconnectedInputError(ValueError):
     """``grad`` was asked for a variable the cost does not depend on."""
 
 
-class DisconnectedGrad(Op):
+class DisconnectedGrad(NonDifferentiableOp):
     """Identity in the forward pass; blocks every gradient through it."""
 
     view_map = {0: [0]}
@@ -42,15 +42,6 @@ class DisconnectedGrad(Op):
 
     def infer_shape(self, node, input_shapes):
         return [input_shapes[0]]
-
-    def L_op(self, inputs, outputs, output_grads):
-        return [None]
-
-    def R_op(self, inputs, eval_points):
-        return [None]
-
-    def connection_pattern(self, node):
-        return [[False]]
 
 
 def disconnected_grad(x):

@@ -557,23 +557,16 @@ class RandomStream:
         return self._draw(Permutation(), (n,))
 
 
-_DEFAULT_STREAMS: dict[int | None, RandomStream] = {}
-"""The default stream of each ``config.seed`` value (None: seeded from the OS once per process)."""
-
-
 def set_seed(seed: int) -> None:
     """Set ``config.seed`` and restart the default stream from it (``th.set_seed(0)``)."""
-    seed = _check_seed(seed)
-    config.seed = seed
-    _DEFAULT_STREAMS[seed] = RandomStream(seed)
+    config.seed = _check_seed(seed)
+    config.default_stream(RandomStream, restart=True)
 
 
 def default_stream() -> RandomStream:
-    """The stream behind ``th.random.uniform`` and friends, seeded by ``config.seed``."""
-    seed = config.seed
-    if seed not in _DEFAULT_STREAMS:
-        _DEFAULT_STREAMS[seed] = RandomStream(seed)
-    return _DEFAULT_STREAMS[seed]
+    """The stream behind ``th.random.uniform`` and friends, seeded by ``config.seed``
+    (None: seeded from the OS once per process)."""
+    return config.default_stream(RandomStream)
 
 
 def uniform(size=(), low=0.0, high=1.0, dtype=None):
