@@ -66,7 +66,7 @@ class Composite(ScalarOp):
         constants, ``apply(scalar_op, arg_values, out_dtypes) -> list`` for each node; returns
         one value per output.  ``impl`` is this fold with NumPy; code generators build
         expressions with it."""
-        values: dict[Variable, object] = dict(zip(self.inputs, args))
+        values: dict[Variable, object] = dict(zip(self.inputs, args, strict=True))
 
         def value_of(var: Variable):
             if var not in values:
@@ -79,7 +79,7 @@ class Composite(ScalarOp):
                 [value_of(v) for v in node.inputs],
                 [o.dtype for o in node.outputs],
             )
-            values.update(zip(node.outputs, results))
+            values.update(zip(node.outputs, results, strict=True))
         return [value_of(v) for v in self.outputs]
 
     def _evaluate(self, *arrays):
@@ -91,14 +91,14 @@ class Composite(ScalarOp):
         from theanine.graph.gradient import grad
 
         stand_ins = [TensorType(x.dtype, x.type.shape)() for x in inputs]
-        rebuilt = clone_replace(self.outputs, dict(zip(self.inputs, stand_ins)), strict=False)
-        known = {o: g for o, g in zip(rebuilt, gouts) if g is not None and not is_discrete(o.dtype)}
+        rebuilt = clone_replace(self.outputs, dict(zip(self.inputs, stand_ins, strict=True)), strict=False)
+        known = {o: g for o, g in zip(rebuilt, gouts, strict=True) if g is not None and not is_discrete(o.dtype)}
         wrt = [s for s in stand_ins if not is_discrete(s.dtype)]
         if not known or not wrt:
             return [None] * len(inputs)
-        grads = dict(zip(wrt, grad(None, wrt, known_grads=known, disconnected_inputs="ignore")))
+        grads = dict(zip(wrt, grad(None, wrt, known_grads=known, disconnected_inputs="ignore"), strict=True))
         found = [grads.get(s) for s in stand_ins]
-        back = dict(zip(stand_ins, inputs))
+        back = dict(zip(stand_ins, inputs, strict=True))
         present = [g for g in found if g is not None]
         restored = iter(clone_replace(present, back, strict=False))
         return [None if g is None else next(restored) for g in found]
@@ -107,7 +107,7 @@ class Composite(ScalarOp):
 def _numpy_apply(scalar_op: ScalarOp, args: Sequence, out_dtypes: Sequence[str]) -> list:
     result = scalar_op.impl(*args)
     results = result if isinstance(result, tuple) else (result,)
-    return [np.asarray(r, dtype=d) for r, d in zip(results, out_dtypes)]
+    return [np.asarray(r, dtype=d) for r, d in zip(results, out_dtypes, strict=True)]
 
 
 def _check_inner_graph(

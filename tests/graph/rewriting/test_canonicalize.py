@@ -57,7 +57,7 @@ def test_constant_folding_leaves_run_time_errors_at_run_time(optimized):
         (lambda x: x + 0.0, "add_zero"),
         (lambda x: 0.0 + x, "add_zero"),
         (lambda x: x - 0.0, "add_zero"),
-        (lambda x: -(-x), "double_negation"),
+        (lambda x: -(-x), "double_negation"),  # noqa: B002
     ],
 )
 def test_neutral_elements_disappear(optimized, build, rewrite):

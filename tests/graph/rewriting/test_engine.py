@@ -31,7 +31,7 @@ def test_node_rewriter_sees_only_tracked_ops_and_fires_to_a_fixed_point():
         return [node.inputs[0]] if node.outputs[0].type == node.inputs[0].type else None
 
     x = th.vector("x", dtype="float64")
-    fgraph, phase = _run([drop_negations], [th.exp(-(-(-x)))], [x])
+    fgraph, phase = _run([drop_negations], [th.exp(-(-(-x)))], [x])  # noqa: B002
     assert set(seen) == {"Elemwise{negative}"}
     assert [str(n.op) for n in fgraph.toposort()] == ["Elemwise{exp}"]
     assert phase.fired == {"drop_negations": 3}
@@ -135,7 +135,7 @@ def test_th_rewrite_returns_the_form_it_was_given_over_the_users_inputs():
     x = th.vector("x", dtype="float64")
     single = th.rewrite(th.exp(x) * 1.0)
     assert str(single.owner.op) == "Elemwise{exp}" and single.owner.inputs[0] is x
-    pair = th.rewrite([x + 0.0, -(-x)])
+    pair = th.rewrite([x + 0.0, -(-x)])  # noqa: B002
     assert isinstance(pair, list) and pair[0] is x and pair[1] is x
 
 
