@@ -18,7 +18,7 @@ import numpy as np
 from llvmlite import ir
 
 from theanine.codegen import llvm_fastcall
-from theanine.codegen.kernel_ir import DimOf, HostCall, Program, segments, step_outputs
+from theanine.codegen.kernel_ir import Access, DimOf, HostCall, Program, segments, step_outputs
 from theanine.runtime.llvm_cache import cached_compile_to_object
 from theanine.runtime.llvm_jit import NativeModule, compile_to_object
 
@@ -68,11 +68,17 @@ def _eligible(program: Program) -> bool:
     outputs = [a.buffer for a in program.outputs]
     if len(set(outputs)) != len(outputs) or any(b not in allocated for b in outputs):
         return False
-    if any(a.axes != tuple(range(len(program.buffers[a.buffer].shape))) for a in program.outputs):
+    if any(not _plain(a, program) for a in program.outputs):
         return False
     return all(
-        not isinstance(d, DimOf) or d.buffer in arguments for b in allocated for d in program.buffers[b].shape
+        isinstance(d, int) or (isinstance(d, DimOf) and d.buffer in arguments)
+        for b in allocated for d in program.buffers[b].shape
     )
+
+
+def _plain(access, program: Program) -> bool:
+    """The access reads its whole buffer as it is (no reordering, start or step)."""
+    return access == Access(access.buffer, tuple(range(len(program.buffers[access.buffer].shape))))
 
 
 def _spec(buffer: int, dtype: np.dtype, dims: list[int]) -> list[int]:

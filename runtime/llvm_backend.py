@@ -51,7 +51,7 @@ def compile_llvm(inputs: Sequence[Variable], outputs: Sequence[Variable]) -> Com
     The disk cache is keyed on the lowered program, so a hit neither prints
     nor optimizes LLVM IR.
     """
-    program = lower(inputs, outputs, llvm_scalar.supports)
+    program = lower(inputs, outputs, llvm_scalar.supports, shape_arithmetic=True)
     entry_names = [f"segment_{k}" for k, (kind, _) in enumerate(segments(program)) if kind == "native"]
 
     def compile_program(_: str) -> bytes:
@@ -81,15 +81,6 @@ def _view(array: np.ndarray, access: Access) -> np.ndarray:
     return np.lib.stride_tricks.as_strided(array, shape, strides, writeable=False)
 
 
-def _shape_function(program: Program, buffer: int):
-    """``arrays -> shape`` of ``buffer`` from the shapes of buffers computed before it."""
-    parts = program.buffers[buffer].shape
-    if all(not isinstance(p, DimOf) for p in parts):
-        fixed = tuple(parts)
-        return lambda arrays: fixed
-    return lambda arrays: tuple(arrays[p.buffer].shape[p.axis] if isinstance(p, DimOf) else p for p in parts)
-
-
 class ProgramRunner:
     """Executes a lowered Program with its compiled segments.
 
@@ -115,7 +106,7 @@ class ProgramRunner:
                 self.plan.append((kind, steps[0], None))
                 continue
             allocations = [
-                (program.steps.index(step), b, _shape_function(program, b), np.dtype(program.buffers[b].dtype),
+                (program.steps.index(step), b, shape_function(program.buffers[b].shape), np.dtype(program.buffers[b].dtype),
                  b not in escaping)
                 for step in steps for b in step_outputs(step)
             ]
