@@ -21,12 +21,12 @@ import numpy as np
 from theanine.codegen import llvm_scalar
 from theanine.codegen.kernel_ir import (
     Access,
-    DimOf,
     GemmCall,
     HostCall,
     Program,
     ReduceKernel,
     segments,
+    shape_function,
     step_inputs,
     step_outputs,
 )
@@ -106,8 +106,8 @@ class ProgramRunner:
                 self.plan.append((kind, steps[0], None))
                 continue
             allocations = [
-                (program.steps.index(step), b, shape_function(program.buffers[b].shape), np.dtype(program.buffers[b].dtype),
-                 b not in escaping)
+                (program.steps.index(step), b, shape_function(program.buffers[b].shape),
+                 np.dtype(program.buffers[b].dtype), b not in escaping)
                 for step in steps for b in step_outputs(step)
             ]
             touched = sorted({a.buffer for step in steps for a in step_inputs(step)} | {a[1] for a in allocations})
