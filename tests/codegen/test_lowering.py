@@ -5,9 +5,9 @@ cases and agree with NumPy, also on non-contiguous and broadcast inputs,
 0-size inputs, and with two threads.  Out-of-bounds indices raise
 IndexError (the node's reference semantics rerun on the values it saw).
 
-``shape_arithmetic`` runs use a runner that evaluates buffer shapes with
-``kernel_ir.shape_function`` (sizes computed from other sizes or read from
-data); the fixture below applies that to the llvm runner.
+The llvm runner evaluates buffer shapes computed from other sizes or read
+from data (``shape_arithmetic``); the ``simple_shapes`` runs lower without
+that, so the ops that need it fall back to host calls and must still agree.
 """
 
 import functools
@@ -18,7 +18,7 @@ import pytest
 import theanine as th
 import theanine.runtime.llvm_backend as llvm_backend
 from theanine.codegen import llvm_scalar
-from theanine.codegen.kernel_ir import HostCall, shape_function
+from theanine.codegen.kernel_ir import HostCall
 from theanine.codegen.lower import lower
 from theanine.graph.ops.blas import gemm
 from theanine.graph.rewriting import optimize
@@ -26,11 +26,9 @@ from theanine.graph.rewriting import optimize
 
 @pytest.fixture(params=[False, True], ids=["simple_shapes", "shape_arithmetic"])
 def arithmetic(request, monkeypatch):
-    """Run under both runner capabilities; with arithmetic, the runner evaluates any ShapeExpr."""
-    if request.param:
-        monkeypatch.setattr(llvm_backend, "_shape_function", lambda p, b: shape_function(p.buffers[b].shape))
-        monkeypatch.setattr(llvm_backend, "lower", functools.partial(lower, shape_arithmetic=True))
-        monkeypatch.setattr(llvm_backend, "bind_fast_call", lambda *args, **kwargs: None)
+    """Run with and without shape arithmetic in the lowering (the runner handles both)."""
+    if not request.param:
+        monkeypatch.setattr(llvm_backend, "lower", functools.partial(lower, shape_arithmetic=False))
     return request.param
 
 
