@@ -32,7 +32,7 @@ from theanine.codegen.kernel_ir import (
 )
 from theanine.codegen.llvm_printer import LLVMPrinter
 from theanine.codegen.lower import lower
-from theanine.graph.basic import Variable
+from theanine.graph.basic import Constant, Variable
 from theanine.graph.config import config
 from theanine.graph.evaluate import annotate_error, run_node
 from theanine.runtime.backends import Compiled
@@ -184,8 +184,10 @@ class ProgramRunner:
         """
         node = step.checked_node if isinstance(step, ReduceKernel) else step.node
         refs = self.program.refs
-        if all(id(v) in refs for v in node.inputs):
-            run_node(node, [_view(arrays[refs[id(v)].buffer], refs[id(v)]) for v in node.inputs])
+        if all(id(v) in refs or isinstance(v, Constant) for v in node.inputs):
+            run_node(node, [
+                v.data if id(v) not in refs else _view(arrays[refs[id(v)].buffer], refs[id(v)]) for v in node.inputs
+            ])
         views = [_view(arrays[a.buffer], a) for a in step_inputs(step)]
         message = f"shape mismatch: input shapes {[v.shape for v in views]} do not match"
         raise annotate_error(ValueError(message), node, views)
