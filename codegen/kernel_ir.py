@@ -47,7 +47,6 @@ printers' decisions.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Union
 
 # --- scalar expressions ------------------------------------------------------
 
@@ -109,7 +108,7 @@ class Call:
     dtype: str
 
 
-Expr = Union[Arg, Lit, Index, Size, Load, Call]
+Expr = Arg | Lit | Index | Size | Load | Call
 
 # --- shapes -------------------------------------------------------------------
 
@@ -138,7 +137,7 @@ class ShapeCall:
     args: tuple
 
 
-ShapeExpr = Union[int, DimOf, ValueOf, ShapeCall]
+ShapeExpr = int | DimOf | ValueOf | ShapeCall
 
 SHAPE_OPS = {
     "add": lambda a, b: a + b,
@@ -367,7 +366,7 @@ class HostCall:
     node: object = field(compare=False, hash=False)
 
 
-Step = Union[ElementwiseKernel, ReduceKernel, ArgReduceKernel, ScanKernel, ScatterKernel, GemmCall, HostCall]
+Step = ElementwiseKernel | ReduceKernel | ArgReduceKernel | ScanKernel | ScatterKernel | GemmCall | HostCall
 
 
 @dataclass

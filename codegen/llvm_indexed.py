@@ -17,7 +17,15 @@ from theanine.codegen import llvm_scalar
 from theanine.codegen.kernel_ir import ArgReduceKernel, ScanKernel, ScatterKernel
 from theanine.codegen.llvm_loops import contiguous_strides, for_range, linear_offset, nested_ranges, product
 from theanine.codegen.llvm_types import (
-    F32, I64, compute_type, convert, is_float, is_unsigned, load_value, memory_type, store_value,
+    F32,
+    I64,
+    compute_type,
+    convert,
+    is_float,
+    is_unsigned,
+    load_value,
+    memory_type,
+    store_value,
 )
 
 
@@ -43,9 +51,9 @@ def _kept_loops(frame, dims, kept, work):
 
 def _merge(kept, kept_idx, other, other_idx):
     indices = [None] * (len(kept) + len(other))
-    for a, i in zip(kept, kept_idx):
+    for a, i in zip(kept, kept_idx, strict=False):
         indices[a] = i
-    for a, i in zip(other, other_idx):
+    for a, i in zip(other, other_idx, strict=False):
         indices[a] = i
     return indices
 

@@ -64,7 +64,7 @@ def contiguous_strides(builder: ir.IRBuilder, dims: list[ir.Value]) -> list[ir.V
 
 def linear_offset(builder: ir.IRBuilder, indices: list[ir.Value], strides: list[ir.Value]) -> ir.Value:
     offset = ir.Constant(I64, 0)
-    for i, s in zip(indices, strides):
+    for i, s in zip(indices, strides, strict=False):
         offset = builder.add(offset, builder.mul(i, s))
     return offset
 

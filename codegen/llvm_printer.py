@@ -29,18 +29,55 @@ from __future__ import annotations
 from llvmlite import ir
 
 from theanine.codegen import llvm_gemm, llvm_indexed, llvm_scalar, pyobject_layout
-from theanine.codegen.llvm_gemm import BLAS_GLOBALS
 from theanine.codegen.kernel_ir import (
-    SHAPE_OPS, Access, Arg, ArgReduceKernel, Call, DimOf, ElementwiseKernel, Expr, GemmCall, Index, Lit, Load,
-    Program, ReduceKernel, ScanKernel, ScatterKernel, ShapeCall, Size, ValueOf, segments, uses_gather,
+    SHAPE_OPS,
+    Access,
+    Arg,
+    ArgReduceKernel,
+    DimOf,
+    ElementwiseKernel,
+    Expr,
+    GemmCall,
+    Index,
+    Lit,
+    Load,
+    Program,
+    ReduceKernel,
+    ScanKernel,
+    ScatterKernel,
+    ShapeCall,
+    Size,
+    ValueOf,
+    segments,
+    uses_gather,
     uses_indices,
 )
 from theanine.codegen.llvm_loops import (
-    contiguous_strides as _contiguous_strides, for_range, linear_offset as _linear_offset, minimum as _minimum,
-    nested_ranges, product as _product,
+    contiguous_strides as _contiguous_strides,
+)
+from theanine.codegen.llvm_loops import (
+    for_range,
+    nested_ranges,
+)
+from theanine.codegen.llvm_loops import (
+    linear_offset as _linear_offset,
+)
+from theanine.codegen.llvm_loops import (
+    minimum as _minimum,
+)
+from theanine.codegen.llvm_loops import (
+    product as _product,
 )
 from theanine.codegen.llvm_types import (
-    I1, I8P, I32, I64, compute_type, convert, load_value, memory_type, store_value,
+    I1,
+    I8P,
+    I32,
+    I64,
+    compute_type,
+    convert,
+    load_value,
+    memory_type,
+    store_value,
 )
 
 PARALLEL_MIN_ELEMENTS = 1 << 15
@@ -201,7 +238,10 @@ class _ElementEmitter:
         self.out_dtypes = [printer.program.buffers[o].dtype for o in kernel.outputs]
         self.sources = None
         if uses_gather(kernel.exprs):
-            self.sources = [(frame.access_base(a), frame.access_strides(a), d) for a, d in zip(kernel.inputs, self.dtypes)]
+            self.sources = [
+                (frame.access_base(a), frame.access_strides(a), d)
+                for a, d in zip(kernel.inputs, self.dtypes, strict=True)
+            ]
 
     def emit(self, inputs, outputs, indices) -> None:
         """``inputs``/``outputs``: (pointer, element offset) of this element; ``indices``: loop indices."""
@@ -215,7 +255,7 @@ class _ElementEmitter:
             return loaded[position]
 
         cache: dict = {}
-        for expr, (pointer, offset), dtype in zip(self.kernel.exprs, outputs, self.out_dtypes):
+        for expr, (pointer, offset), dtype in zip(self.kernel.exprs, outputs, self.out_dtypes, strict=False):
             value = self.printer.expr(self.frame, expr, arg, cache, indices, self.step_index, self.sources)
             store_value(b, convert(b, value, expr.dtype, dtype), b.gep(pointer, [offset]), dtype)
 
@@ -331,7 +371,7 @@ class LLVMPrinter:
                    for o in kernel.outputs]
         contiguous = ir.Constant(I1, 0 if kernel.out_starts else 1)
         for _, strides in inputs:
-            for d, s, c in zip(dims, strides, dense):
+            for d, s, c in zip(dims, strides, dense, strict=False):
                 fits = b.or_(b.icmp_signed("==", d, ir.Constant(I64, 1)), b.icmp_signed("==", s, c))
                 contiguous = b.and_(contiguous, fits)
         total = _product(b, dims)
@@ -396,7 +436,7 @@ class LLVMPrinter:
         b = frame.builder
         ok = ir.Constant(I1, 1)
         wrapped = []
-        for c, size, check in zip(coords, sizes, checked):
+        for c, size, check in zip(coords, sizes, checked, strict=False):
             c = convert(b, c, "int64", "int64")
             if check:
                 size = frame.dim(size)
@@ -438,7 +478,7 @@ class LLVMPrinter:
         inputs = [(frame.access_base(a), frame.access_strides(a)) for a in kernel.inputs]
         target = frame.pointer(kernel.output)
         kept = [a for a in range(len(dims)) if a not in kernel.axes]
-        out_strides = dict(zip(kept, _contiguous_strides(b, [dims[a] for a in kept])))
+        out_strides = dict(zip(kept, _contiguous_strides(b, [dims[a] for a in kept]), strict=False))
         identity = llvm_scalar.reduce_identity(kernel.combine, acc_dtype)
         in_dtypes = [self.program.buffers[a.buffer].dtype for a in kernel.inputs]
 
@@ -447,7 +487,7 @@ class LLVMPrinter:
                 pointer, strides = inputs[position]
                 return load_value(b, b.gep(pointer, [_linear_offset(b, indices, strides)]), in_dtypes[position])
 
-            sources = [(p, s, d) for (p, s), d in zip(inputs, in_dtypes)]
+            sources = [(p, s, d) for (p, s), d in zip(inputs, in_dtypes, strict=False)]
             value = self.expr(frame, kernel.expr, arg, {}, indices, index, sources)
             return convert(b, value, kernel.expr.dtype, acc_dtype)
 
@@ -525,9 +565,9 @@ def _shape_call(builder: ir.IRBuilder, op: str, args: list[ir.Value]) -> ir.Valu
 
 def _merge(kept, kept_idx, reduced, reduced_idx):
     indices = [None] * (len(kept) + len(reduced))
-    for a, i in zip(kept, kept_idx):
+    for a, i in zip(kept, kept_idx, strict=False):
         indices[a] = i
-    for a, i in zip(reduced, reduced_idx):
+    for a, i in zip(reduced, reduced_idx, strict=False):
         indices[a] = i
     return indices
 

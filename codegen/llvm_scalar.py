@@ -64,7 +64,7 @@ def emit(builder: ir.IRBuilder, name: str, args: list, in_dtypes: Sequence[str],
     fn, _ = _TABLE[name]
     loop = _loop_dtype(name, in_dtypes, out_dtype)
     if name not in ("where", "second", "logical_and", "logical_or", "logical_xor", "logical_not"):
-        args = [convert(builder, a, d, loop) for a, d in zip(args, in_dtypes)]
+        args = [convert(builder, a, d, loop) for a, d in zip(args, in_dtypes, strict=False)]
         in_dtypes = [loop] * len(args)
     return fn(builder, args, in_dtypes, out_dtype)
 
@@ -282,7 +282,7 @@ _register("not_equal", "fib")(_comparison("!=", unordered=True))
 
 def _logical(combine: Callable):
     def fn(b, a, d, o):
-        return combine(b, *[convert(b, x, dt, "bool") for x, dt in zip(a, d)])
+        return combine(b, *[convert(b, x, dt, "bool") for x, dt in zip(a, d, strict=False)])
 
     return fn
 

@@ -29,8 +29,22 @@ import dataclasses
 from collections.abc import Callable, Sequence
 
 from theanine.codegen.kernel_ir import (
-    Access, Arg, Buffer, Call, DimOf, ElementwiseKernel, Expr, HostCall, Index, Lit, Program, ReduceKernel,
-    ShapeExpr, Size, ValueOf, is_simple_shape,
+    Access,
+    Arg,
+    Buffer,
+    Call,
+    DimOf,
+    ElementwiseKernel,
+    Expr,
+    HostCall,
+    Index,
+    Lit,
+    Program,
+    ReduceKernel,
+    ShapeExpr,
+    Size,
+    ValueOf,
+    is_simple_shape,
 )
 from theanine.graph.basic import Apply, Constant, Variable, apply_nodes
 from theanine.graph.ops.composite import Composite
@@ -440,7 +454,7 @@ def _lower_class_mask(lowerer: Lowerer, node: Apply) -> bool:
     source = lowerer.ref(labels)
     along = [None if a == axis else a - (a > axis) for a in range(like.ndim)]
     others = [d for a, d in enumerate(shape) if a != axis]
-    checks = tuple((d, ld) for d, ld in zip(others, label_shape) if d != ld)
+    checks = tuple((d, ld) for d, ld in zip(others, label_shape, strict=False) if d != ld)
     is_class = Call("equal", (_cast(Arg(0, labels.dtype), "int64"), Index(axis)), "bool")
     index = lowerer.bind_new(out, shape)
     lowerer.steps.append(

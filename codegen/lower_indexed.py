@@ -7,7 +7,17 @@ import numpy as np
 
 from theanine.codegen import lower_shape as S
 from theanine.codegen.kernel_ir import (
-    Access, Arg, ArgReduceKernel, Call, ElementwiseKernel, Index, Lit, Load, ScanKernel, ScatterKernel, Size,
+    Access,
+    Arg,
+    ArgReduceKernel,
+    Call,
+    ElementwiseKernel,
+    Index,
+    Lit,
+    Load,
+    ScanKernel,
+    ScatterKernel,
+    Size,
 )
 from theanine.codegen.lower import Decline, Lowerer, compose, destroyable, lowering
 from theanine.graph.basic import Apply

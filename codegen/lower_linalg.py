@@ -123,7 +123,7 @@ def _lower_gemm(lowerer: Lowerer, node: Apply) -> bool:
         index = lowerer.bind_new(out, shape)
     elif op.inplace and destroyable(lowerer, c):
         index = lowerer.refs[id(c)].buffer
-        checks = tuple((d, s) for d, s in zip(shape, lowerer.shape(c)) if d != s)
+        checks = tuple((d, s) for d, s in zip(shape, lowerer.shape(c), strict=False) if d != s)
         if checks:
             lowerer.steps.append(ElementwiseKernel((), (), (), (), checks, node))
         lowerer.bind(out, Access(index, tuple(range(out.ndim))), shape)
@@ -139,7 +139,7 @@ def _copy_addend(lowerer: Lowerer, node: Apply, shape: tuple) -> int:
     out = node.outputs[0]
     c_shape = lowerer.shape(c)
     picks = [None if c.type.shape[a] == 1 else a for a in range(c.ndim)]
-    checks = tuple((d, s) for d, s, p in zip(shape, c_shape, picks) if p is not None and d != s)
+    checks = tuple((d, s) for d, s, p in zip(shape, c_shape, picks, strict=False) if p is not None and d != s)
     index = lowerer.bind_new(out, shape)
     lowerer.steps.append(ElementwiseKernel(
         (compose(lowerer.ref(c), picks),), (index,), (Arg(0, c.dtype),), shape, checks, node,

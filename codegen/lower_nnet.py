@@ -41,7 +41,7 @@ class _Rows:
         self.checks = []
         if op.sparse:
             labels = compose(lowerer.ref(target), self.along)
-            self.checks = [(d, t) for d, t in zip(self.reduced, lowerer.shape(target)) if d != t]
+            self.checks = [(d, t) for d, t in zip(self.reduced, lowerer.shape(target), strict=False) if d != t]
             self.inputs = [source, labels]
         else:
             picks = [None if target.type.shape[a] == 1 else a for a in range(target.ndim)]

@@ -20,13 +20,29 @@ import numpy as np
 
 from theanine.codegen import lower_shape as S
 from theanine.codegen.kernel_ir import (
-    Access, Arg, Call, DimOf, ElementwiseKernel, Index, Lit, ShapeExpr, Size, ValueOf,
+    Access,
+    Arg,
+    Call,
+    DimOf,
+    ElementwiseKernel,
+    Index,
+    Lit,
+    ShapeExpr,
+    Size,
+    ValueOf,
 )
 from theanine.codegen.lower import Decline, Lowerer, compose, lowering
 from theanine.graph.basic import Apply, Constant, Variable
 from theanine.graph.ops.creation import ARange
 from theanine.graph.ops.shape import (
-    BroadcastTo, DimShuffle, Join, Reshape, Shape, Split, static_entries, static_value,
+    BroadcastTo,
+    DimShuffle,
+    Join,
+    Reshape,
+    Shape,
+    Split,
+    static_entries,
+    static_value,
 )
 from theanine.graph.ops.subtensor import Subtensor, bind_index
 
@@ -134,9 +150,9 @@ def _lower_reshape(lowerer: Lowerer, node: Apply) -> bool:
     x_shape = lowerer.shape(x)
     size = S.product(x_shape)
     negative = [S.less(e, 0) for e in entries]
-    known = S.product([S.where(n, 1, e) for n, e in zip(negative, entries)])
+    known = S.product([S.where(n, 1, e) for n, e in zip(negative, entries, strict=False)])
     missing = S.floordiv(size, known)
-    shape = _static_or(out, [S.where(n, missing, e) for n, e in zip(negative, entries)])
+    shape = _static_or(out, [S.where(n, missing, e) for n, e in zip(negative, entries, strict=False)])
     conditions = [S.less(-2, e) for e in entries] + [S.less(S.total(negative), 2)]
     conditions.append(S.where(S.total(negative), S.less(0, known), 1))
     checks = [(S.product(shape), size)] if S.product(shape) != size else []
@@ -155,7 +171,7 @@ def _lower_join(lowerer: Lowerer, node: Apply) -> bool:
     shape = _static_or(out, joined)
     index = lowerer.bind_new(out, shape)
     offset: ShapeExpr = 0
-    for k, (t, t_shape) in enumerate(zip(node.inputs, shapes)):
+    for k, (t, t_shape) in enumerate(zip(node.inputs, shapes, strict=False)):
         checks = [(shape[a], t_shape[a]) for a in range(out.ndim) if a != axis and shape[a] != t_shape[a]]
         starts = tuple(offset if a == axis else 0 for a in range(out.ndim))
         lowerer.steps.append(_copy_kernel(
@@ -178,7 +194,7 @@ def _lower_split(lowerer: Lowerer, node: Apply) -> bool:
         conditions.append(S.mul(S.less(total, S.add(x_shape[axis], 1)), S.less(S.sub(x_shape[axis], 1), total)))
     check_step(lowerer, node, conditions)
     offset: ShapeExpr = 0
-    for out, size in zip(node.outputs, sizes):
+    for out, size in zip(node.outputs, sizes, strict=False):
         shape = _static_or(out, [size if a == axis else d for a, d in enumerate(x_shape)])
         lowerer.bind(out, shift(lowerer, source, axis, offset), shape)
         offset = S.add(offset, size)

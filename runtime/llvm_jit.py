@@ -17,7 +17,7 @@ import llvmlite.binding as llvm
 import numpy as np
 
 from theanine.codegen import pyobject_layout
-from theanine.codegen.llvm_printer import BLAS_GLOBALS
+from theanine.codegen.llvm_gemm import BLAS_GLOBALS
 
 ENTRY_SIGNATURE = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.py_object, ctypes.c_int64, ctypes.c_int64, ctypes.c_void_p)
 

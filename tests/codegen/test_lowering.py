@@ -135,7 +135,7 @@ def test_zero_size_inputs(arithmetic):
     empty = np.zeros((0, 3))
     got = f(empty, np.zeros(0, dtype="int64"))
     expected = [empty[[]], empty, empty, np.zeros(0, "int64"), np.zeros((3, 3)), empty, np.zeros(0)]
-    for g, e in zip(got, expected):
+    for g, e in zip(got, expected, strict=False):
         np.testing.assert_array_equal(g, e)
         assert g.shape == e.shape
     with pytest.raises(ValueError, match="empty sequence"):
@@ -172,8 +172,8 @@ def test_large_gathers_scans_and_arg_reductions_agree_across_threads():
     for threads in (1, 2):
         with th.config.context(num_threads=threads):
             results.append(th.function([x, i], outputs, backend="llvm")(value, index))
-    for single, multi, expected in zip(*results, [value[index], np.cumsum(value, axis=1),
-                                                   np.argmax(value, axis=1), _added_at(value, index, 1.0)]):
+    expected_values = [value[index], np.cumsum(value, axis=1), np.argmax(value, axis=1), _added_at(value, index, 1.0)]
+    for single, multi, expected in zip(*results, expected_values, strict=True):
         np.testing.assert_array_equal(single, multi)
         np.testing.assert_allclose(single, expected, rtol=1e-12)
 
@@ -191,7 +191,7 @@ def test_floor_divide_and_mod_follow_numpy_on_signs_zeros_and_extremes(dtype):
     got = th.function([x, y], [th.floor_divide(x, y), th.mod(x, y)], backend="llvm")(a, b)
     with np.errstate(all="ignore"):
         expected = [np.floor_divide(a, b), np.mod(a, b)]
-    for g, e in zip(got, expected):
+    for g, e in zip(got, expected, strict=False):
         np.testing.assert_array_equal(g, e)
         np.testing.assert_array_equal(np.signbit(g), np.signbit(e))
 
