@@ -1,10 +1,11 @@
 """``python -m theanine`` (or the ``theanine`` command): train the digits model of the README.
 
-Input(64) - Dense(128, relu) - Dropout(0.2) - Dense(10, softmax), Adam(1e-3),
-sparse categorical crossentropy, batch 32, up to 20 epochs with 10% of the
-training set held out for validation and early stopping (patience 3, best
-weights restored).  It prints the progress per epoch, the test accuracy and
-the time per epoch, then saves the model to ``--output``.  The backend is
+Input(64) - Normalization (adapted to the training images) - Dense(128,
+relu) - Dropout(0.2) - Dense(10, softmax), Adam(1e-3), sparse categorical
+crossentropy, batch 32, up to 20 epochs with 10% of the training set held
+out for validation and early stopping (patience 3, best weights restored).
+It prints the progress per epoch, the test accuracy and the time per
+epoch, then saves the model to ``--output``.  The backend is
 ``th.config.backend`` (the compiled CPU backend where available) unless
 ``--backend`` names another.
 """
@@ -21,10 +22,9 @@ import theanine as th
 from theanine.frontend import callbacks, datasets, layers, models, optimizers
 
 DEFAULT_SEED = 2
-"""With this architecture and 20 epochs the test accuracy depends on the seed:
-over seeds 0..15 (numpy backend) it ranged 0.967-0.975, mean 0.971, about
-what a converged reference MLP reaches on the same split.  Seed 2 (0.975)
-is the default so the default run clears the 0.97 bar with some margin."""
+"""Any seed does: with the inputs standardized, seeds 0..5 reach 0.975-0.983
+test accuracy (without standardization, 0.967-0.975: 20 epochs of Adam(1e-3)
+on raw [0, 1] pixels leave the model short of convergence)."""
 
 
 class EpochTimer(callbacks.Callback):
@@ -64,11 +64,14 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def build_digits_model():
-    """The model of the README's example."""
+def build_digits_model(x_train):
+    """The model of the README's example, with its inputs standardized by a Normalization layer."""
+    normalize = layers.Normalization()
+    normalize.adapt(x_train)
     model = models.Sequential(
         [
             layers.Input(shape=(64,)),
+            normalize,
             layers.Dense(128, activation="relu"),
             layers.Dropout(0.2),
             layers.Dense(10, activation="softmax"),
@@ -89,7 +92,7 @@ def train_digits(
     """Train on digits; return ``(model, history, test_accuracy, seconds_per_epoch)``."""
     th.set_seed(seed)
     (x_train, y_train), (x_test, y_test) = datasets.digits.load_data()
-    model = build_digits_model()
+    model = build_digits_model(x_train)
     timer = EpochTimer()
     stopper = callbacks.EarlyStopping(patience=3, restore_best_weights=True)
     history = model.fit(

@@ -5,13 +5,23 @@ re-exports them.  A new family (convolutional, recurrent, ...) is one new
 module plus one import line here; the models do not change.
 """
 
-from theanine.frontend.layers import activation_layers, base, core, embedding, merging, normalization, reshaping
+from theanine.frontend.layers import (
+    activation_layers,
+    base,
+    core,
+    embedding,
+    merging,
+    normalization,
+    preprocessing,
+    reshaping,
+)
 from theanine.frontend.layers.activation_layers import *  # noqa: F403
 from theanine.frontend.layers.base import *  # noqa: F403
 from theanine.frontend.layers.core import *  # noqa: F403
 from theanine.frontend.layers.embedding import *  # noqa: F403
 from theanine.frontend.layers.merging import *  # noqa: F403
 from theanine.frontend.layers.normalization import *  # noqa: F403
+from theanine.frontend.layers.preprocessing import *  # noqa: F403
 from theanine.frontend.layers.reshaping import *  # noqa: F403
 
 __all__ = [
@@ -21,5 +31,6 @@ __all__ = [
     *embedding.__all__,
     *merging.__all__,
     *normalization.__all__,
+    *preprocessing.__all__,
     *reshaping.__all__,
 ]

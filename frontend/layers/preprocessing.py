@@ -1,0 +1,72 @@
+"""Preprocessing layers: ``Normalization`` (Keras semantics, with ``adapt``)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+import theanine as th
+from theanine.frontend.layers.base import Layer, register_layer
+
+__all__ = ["Normalization"]
+
+
+@register_layer
+class Normalization(Layer):
+    """Standardize features: ``(x - mean) / max(sqrt(variance), 1e-7)``, per index of ``axis``.
+
+    ``adapt(data)`` computes the mean and variance of ``data`` over every
+    axis but ``axis`` (as Keras does); they are non-trainable weights, so
+    they are saved with the model.  ``mean``/``variance`` may also be given.
+    """
+
+    _EPSILON = 1e-7
+
+    def __init__(self, axis: int = -1, mean=None, variance=None, **kwargs):
+        super().__init__(**kwargs)
+        if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
+            raise ValueError(f"Normalization takes one int axis. Received: axis={axis!r}")
+        if (mean is None) != (variance is None):
+            raise ValueError("Normalization: give both mean and variance, or neither (and call adapt)")
+        self.axis = int(axis)
+        self._given = None if mean is None else (np.asarray(mean), np.asarray(variance))
+
+    def build(self, input_shape) -> None:
+        ndim = len(input_shape)
+        if not -ndim <= self.axis < ndim or input_shape[self.axis] is None:
+            raise ValueError(
+                f"layer {self.name!r} (Normalization) needs a known size on axis {self.axis}. "
+                f"Received: input_shape={tuple(input_shape)}"
+            )
+        self._axis = self.axis % ndim
+        self._broadcast = tuple(input_shape[a] if a == self._axis else 1 for a in range(ndim))
+        size = (int(input_shape[self._axis]),)
+        self.mean = self.add_weight("mean", size, "zeros", trainable=False)
+        self.variance = self.add_weight("variance", size, "ones", trainable=False)
+        if self._given is not None:
+            self._set_statistics(*self._given)
+
+    def adapt(self, data) -> None:
+        """Set mean and variance from ``data`` (an array of inputs), building the layer if needed."""
+        data = np.asarray(data, dtype="float64")
+        if not self.built:
+            self.build((None,) + data.shape[1:])
+            self.built = True
+        axes = tuple(a for a in range(data.ndim) if a != self._axis)
+        self._set_statistics(data.mean(axis=axes), data.var(axis=axes))
+
+    def _set_statistics(self, mean, variance) -> None:
+        size = self.mean.get_value().shape
+        mean, variance = np.broadcast_to(mean, size), np.broadcast_to(variance, size)
+        self.mean.set_value(mean.astype(self.mean.dtype))
+        self.variance.set_value(variance.astype(self.variance.dtype))
+
+    def call(self, inputs, training=None):
+        mean = th.reshape(self.mean, self._broadcast)
+        scale = th.maximum(th.sqrt(th.reshape(self.variance, self._broadcast)), self._EPSILON)
+        return (inputs - mean) / scale
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "axis": self.axis}

@@ -1,0 +1,56 @@
+"""The Normalization preprocessing layer: adapt, values, gradients, saving."""
+
+import numpy as np
+import pytest
+
+import theanine as th
+from theanine.frontend import layers, models
+
+DATA = np.random.default_rng(3).normal(5.0, 2.0, size=(40, 6)).astype("float32")
+DATA[:, 2] = 1.0  # a constant feature: variance 0, divided by the epsilon floor
+
+
+def _model(normalize):
+    return models.Sequential([layers.Input(shape=(6,)), normalize])
+
+
+def test_adapt_then_call_matches_numpy():
+    normalize = layers.Normalization()
+    normalize.adapt(DATA)
+    assert normalize.trainable_weights == [] and len(normalize.non_trainable_weights) == 2
+    got = _model(normalize).predict(DATA, verbose=0)
+    expected = (DATA - DATA.mean(0)) / np.maximum(DATA.std(0), 1e-7)
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_given_statistics_and_axis():
+    normalize = layers.Normalization(axis=1, mean=[1.0, 2.0, 3.0], variance=[4.0, 1.0, 0.25])
+    x = layers.Input(shape=(3, 2))
+    model = models.Model(x, normalize(x))
+    value = np.arange(12, dtype="float32").reshape(2, 3, 2)
+    expected = (value - np.array([1, 2, 3])[:, None]) / np.array([2.0, 1.0, 0.5])[:, None]
+    np.testing.assert_allclose(model.predict(value, verbose=0), expected, rtol=1e-6)
+
+
+def test_gradient_through_the_layer():
+    normalize = layers.Normalization(mean=np.zeros(6) + 0.5, variance=np.full(6, 4.0), dtype="float64")
+    normalize.build((None, 6))
+    normalize.built = True
+    th.verify_grad(lambda x: th.tanh(normalize(x)), [DATA[:3].astype("float64")])
+
+
+def test_save_and_load_keep_the_statistics(tmp_path):
+    normalize = layers.Normalization()
+    normalize.adapt(DATA)
+    model = _model(normalize)
+    path = str(tmp_path / "norm.theanine")
+    model.save(path)
+    restored = models.load_model(path)
+    np.testing.assert_array_equal(restored.predict(DATA, verbose=0), model.predict(DATA, verbose=0))
+
+
+def test_errors_name_what_was_wrong():
+    with pytest.raises(ValueError, match="give both mean and variance"):
+        layers.Normalization(mean=[0.0])
+    with pytest.raises(ValueError, match="needs a known size on axis 1"):
+        layers.Normalization(axis=1)(layers.Input(shape=(None,)))
