@@ -26,13 +26,13 @@ _PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _INTERNAL_PREFIXES = tuple(
     os.path.join(_PACKAGE_ROOT, part) + os.sep for part in ("graph", "codegen", "runtime", "frontend")
 )
-_INTERNAL_FILES = tuple(os.path.join(_PACKAGE_ROOT, name) for name in ("__init__.py", "__main__.py"))
 _ids = itertools.count()
 
 
 def _is_internal(filename: str) -> bool:
     path = os.path.abspath(filename)
-    return path.startswith(_INTERNAL_PREFIXES) or path in _INTERNAL_FILES or filename.startswith("<frozen")
+    in_root_package = os.path.dirname(path) == _PACKAGE_ROOT  # an installed theanine/__init__.py
+    return path.startswith(_INTERNAL_PREFIXES) or in_root_package or filename.startswith("<frozen")
 
 
 def user_source_line() -> str:
