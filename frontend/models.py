@@ -32,7 +32,7 @@ from theanine.frontend.layers.base import (
     serialize_layer,
 )
 from theanine.frontend.training import Trainer
-from theanine.graph.basic import TensorVariable
+from theanine.graph.basic import TensorVariable, topological_order
 
 __all__ = ["Model", "Functional", "Sequential", "load_model"]
 
@@ -482,30 +482,19 @@ def _node_of(tensor) -> Node:
 
 
 def _topological_nodes(inputs: list, outputs: list) -> list[Node]:
-    """The nodes between ``inputs`` and ``outputs``, each after those it reads (iterative DFS)."""
+    """The nodes between ``inputs`` and ``outputs``, each after those it reads."""
     input_ids = {id(t) for t in inputs}
-    order: list[Node] = []
-    done: set[int] = set()
-    stack: list[tuple[Node, bool]] = [(_node_of(t), False) for t in reversed(outputs)]
-    while stack:
-        node, expanded = stack.pop()
-        if id(node) in done:
-            continue
-        if expanded:
-            done.add(id(node))
-            order.append(node)
-            continue
+
+    def parents(node: Node) -> list[Node]:
         if isinstance(node.layer, InputLayer) and id(node.outputs[0]) not in input_ids:
             raise ValueError(
                 f"Graph disconnected: the outputs depend on input {node.layer.name!r}, which is "
-                "not among "
-                f"the model inputs {[history_of(t)[0].name for t in inputs]}"
+                f"not among the model inputs {[history_of(t)[0].name for t in inputs]}"
             )
-        stack.append((node, True))
-        for tensor in reversed(node.inputs):
-            parent = _node_of(tensor)
-            if id(parent) not in done:
-                stack.append((parent, False))
+        return [_node_of(tensor) for tensor in node.inputs]
+
+    order = topological_order([_node_of(t) for t in outputs], parents)
+    done = {id(node) for node in order}
     for tensor in inputs:
         if id(_node_of(tensor)) not in done:
             order.insert(0, _node_of(tensor))

@@ -165,31 +165,39 @@ class Apply:
         return f"{self.op} on inputs [{shapes}], created at {self.source}"
 
 
+def topological_order(roots: Iterable, parents) -> list:
+    """Every item reachable from ``roots`` through ``parents(item)``, each after its parents.
+
+    An iterative depth-first walk (deep graphs never hit the recursion
+    limit); shared items appear once; the order is deterministic.
+    """
+    order: list = []
+    done: set[int] = set()
+    stack = [(root, False) for root in reversed(list(roots))]
+    while stack:
+        item, expanded = stack.pop()
+        if id(item) in done:
+            continue
+        if expanded:
+            done.add(id(item))
+            order.append(item)
+            continue
+        stack.append((item, True))
+        stack.extend((parent, False) for parent in reversed(list(parents(item))) if id(parent) not in done)
+    return order
+
+
 def apply_nodes(outputs: Iterable[Variable], stop: Iterable[Variable] = ()) -> list[Apply]:
     """All Apply nodes computing ``outputs``, in a deterministic topological order.
 
     Traversal does not continue past variables in ``stop``.
     """
     stop_ids = {id(v) for v in stop}
-    order: list[Apply] = []
-    done: set[int] = set()
-    stack: list[tuple[Apply, bool]] = []
-    for out in reversed(list(outputs)):
-        if out.owner is not None and id(out) not in stop_ids:
-            stack.append((out.owner, False))
-    while stack:
-        node, expanded = stack.pop()
-        if id(node) in done:
-            continue
-        if expanded:
-            done.add(id(node))
-            order.append(node)
-            continue
-        stack.append((node, True))
-        for inp in reversed(node.inputs):
-            if inp.owner is not None and id(inp.owner) not in done and id(inp) not in stop_ids:
-                stack.append((inp.owner, False))
-    return order
+
+    def owners(variables: Iterable[Variable]) -> list[Apply]:
+        return [v.owner for v in variables if v.owner is not None and id(v) not in stop_ids]
+
+    return topological_order(owners(outputs), lambda node: owners(node.inputs))
 
 
 def ancestors(outputs: Iterable[Variable], stop: Iterable[Variable] = ()) -> list[Variable]:
