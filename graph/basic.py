@@ -259,6 +259,3 @@ def clone_graph(inputs: Sequence[Variable], outputs: Sequence[Variable]) -> tupl
             memo[id(old)] = new
     return [memo[id(v)] for v in inputs], [memo.get(id(v), v) for v in outputs]
 
-
-def is_constant(var: Variable) -> bool:
-    return isinstance(var, Constant)

@@ -588,7 +588,10 @@ class IncSubtensor(Op):
 
     def perform(self, node, inputs):
         x, v, *values = inputs
-        out = np.array(x, copy=True)
+        return [self.write_into(node, np.array(x, copy=True), v, values)]
+
+    def write_into(self, node, out: np.ndarray, v: np.ndarray, values) -> np.ndarray:
+        """Set or add ``v`` at the index in ``out`` (repeated advanced indices accumulate) and return it."""
         index = numpy_index(self.index, values)
         _check_runtime_value(node.inputs[1].type.shape, v.shape, out[index].shape)
         if self.set_instead_of_inc:
@@ -597,7 +600,7 @@ class IncSubtensor(Op):
             np.add.at(out, index, v)
         else:
             out[index] += v
-        return [out]
+        return out
 
     def infer_shape(self, node, input_shapes):
         return [input_shapes[0]]

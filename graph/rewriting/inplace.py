@@ -54,10 +54,7 @@ from theanine.graph.fgraph import OUTPUT, FunctionGraph, InconsistencyError
 from theanine.graph.ops.blas import Gemm, Gemv
 from theanine.graph.ops.elemwise import Elemwise, ScalarOp, check_runtime_broadcast
 from theanine.graph.ops.subtensor import (
-    _ADVANCED_KINDS,
     IncSubtensor,
-    _check_runtime_value,
-    numpy_index,
 )
 from theanine.graph.rewriting.db import register
 from theanine.graph.rewriting.report import PhaseReport
@@ -216,15 +213,7 @@ class IncSubtensorInplace(IncSubtensor):
         x, v, *values = inputs
         if not _writable_target(x, node.outputs[0]):
             return super().perform(node, inputs)
-        index = numpy_index(self.index, values)
-        _check_runtime_value(node.inputs[1].type.shape, v.shape, x[index].shape)
-        if self.set_instead_of_inc:
-            x[index] = v
-        elif any(e[0] in _ADVANCED_KINDS for e in self.index):
-            np.add.at(x, index, v)
-        else:
-            x[index] += v
-        return [x]
+        return [self.write_into(node, x, v, values)]
 
 
 # ---------------------------------------------------------------------------- the rewrites
