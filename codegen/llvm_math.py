@@ -33,7 +33,7 @@ from theanine.codegen import (
 from theanine.codegen.llvm_math_builder import MathBuilder, call_intrinsic
 from theanine.codegen.llvm_types import F32, F64
 
-__all__ = ["UNARY_FUNCTIONS", "call_intrinsic", "emit"]
+__all__ = ["UNARY_FUNCTIONS", "call_intrinsic", "emit", "emit_guarded", "has_guarded_form"]
 
 UNARY_FUNCTIONS = (
     "exp",
@@ -98,6 +98,24 @@ _IN_DOUBLE: dict[str, Callable] = {
     "erfc": llvm_math_erf.erfc,
     "pow": llvm_math_pow.power_of_widened_single,
 }
+
+# float32 functions with a cheaper kernel on part of the domain: it returns (value, outside), and
+# the printer recomputes with ``emit`` wherever ``outside`` is true (see llvm_math_trig)
+_GUARDED_SINGLE: dict[str, Callable] = {
+    "sin": llvm_math_trig.guarded(llvm_math_trig.sin),
+    "cos": llvm_math_trig.guarded(llvm_math_trig.cos),
+    "tan": llvm_math_trig.guarded(llvm_math_trig.tan),
+}
+
+
+def has_guarded_form(name: str, dtype: str) -> bool:
+    """True when ``name`` on ``dtype`` has a fast kernel that ``emit_guarded`` emits."""
+    return dtype == "float32" and name in _GUARDED_SINGLE
+
+
+def emit_guarded(builder: ir.IRBuilder, name: str, args: list[ir.Value]) -> tuple[ir.Value, ir.Value]:
+    """(fast ``name(*args)``, i1 true where that value is not to be used) for float32 args."""
+    return _GUARDED_SINGLE[name](MathBuilder(builder, F32), *args)
 
 
 def emit(builder: ir.IRBuilder, name: str, args: list[ir.Value], dtype: str) -> ir.Value:

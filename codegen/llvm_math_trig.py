@@ -10,6 +10,13 @@ with FMA, then summed error-free).  The nearest integer j gives the
 quadrant and r = (x (2/pi) - j) pi/2 in [-pi/4, pi/4], on which the sine
 and cosine polynomials are evaluated.
 
+A float32 fast path (``guarded``) skips the table for |x| < FAST_SINGLE_LIMIT:
+Cody-Waite reduction in float32 against pi/2 split in three float32 parts
+(the first step x - j C1 is exact: a multiple of 2^-23 below 1 in
+magnitude), then the same polynomials in float32, twice the vector lanes
+of double.  The printer runs it on blocks of elements and recomputes a
+block with the exact kernel when an argument falls outside the limit.
+
 Polynomial coefficients: near-minimax fits of (sin r - r) / r^3 and
 (cos r - 1 + r^2/2) / r^4 in r^2 on |r| <= pi/4 + 0.01 (weighted least
 squares with Lawson iterations in mpmath).
@@ -22,7 +29,7 @@ import math
 
 from llvmlite import ir
 
-from theanine.codegen.llvm_math_builder import MathBuilder
+from theanine.codegen.llvm_math_builder import MathBuilder, call_intrinsic
 from theanine.codegen.llvm_types import F64, I32
 
 # floor(2/pi * 2^1600) in hexadecimal
@@ -72,6 +79,9 @@ _COS_POLY = {
     ),
 }
 _PIO2_HI, _PIO2_LO = 1.5707963267948966, 6.123233995736766e-17
+# pi/2 = C1 + C2 + C3 within 1.1e-23, each part a float32 (C1 is float32(pi/2))
+_PIO2_SINGLE_PARTS = (1.5707963705062866, -4.371138828673793e-08, -1.7151245100058819e-15)
+FAST_SINGLE_LIMIT = 4096.0
 _TINY = 2.0**-27
 
 
@@ -157,10 +167,33 @@ def _quadrant(m: MathBuilder, j):
     return m.b.and_(m.b.fptosi(j, I32), ir.Constant(I32, 3))
 
 
+def guarded(kernel):
+    """``kernel`` on float32 values (the fast path), with an ``i1`` that is true where the result
+    needs the exact kernel: |x| >= FAST_SINGLE_LIMIT, infinities and NaN."""
+
+    def emit(m: MathBuilder, x):
+        outside = m.b.fcmp_unordered(">=", m.abs(x), m.c(FAST_SINGLE_LIMIT))
+        return kernel(m, x), outside
+
+    return emit
+
+
 def _sin_cos_single(m: MathBuilder, a):
     """(quadrant, sin r, cos r) for float32 magnitudes."""
     j, r = _reduce_single(m, a)
     z = m.mul(r, m.c(math.pi / 2))
+    zz = m.mul(z, z)
+    sine = m.fma(m.mul(z, zz), m.poly(zz, _SIN_POLY[False]), z)
+    cosine = m.fma(m.mul(zz, zz), m.poly(zz, _COS_POLY[False]), m.fma(m.c(-0.5), zz, m.c(1.0)))
+    return _quadrant(m, j), sine, cosine
+
+
+def _sin_cos_single_fast(m: MathBuilder, a):
+    """(quadrant, sin r, cos r) in float32 arithmetic, accurate for a < FAST_SINGLE_LIMIT."""
+    j = m.round(m.mul(a, m.c(2 / math.pi)))
+    z = a
+    for part in _PIO2_SINGLE_PARTS:
+        z = call_intrinsic(m.b, "llvm.fma", m.neg(j), m.c(part), z)
     zz = m.mul(z, z)
     sine = m.fma(m.mul(z, zz), m.poly(zz, _SIN_POLY[False]), z)
     cosine = m.fma(m.mul(zz, zz), m.poly(zz, _COS_POLY[False]), m.fma(m.c(-0.5), zz, m.c(1.0)))
@@ -185,6 +218,8 @@ def _sin_cos_double(m: MathBuilder, a):
 
 def _sin_cos(m: MathBuilder, x, single: bool):
     a = m.abs(x)
+    if not m.is_double:
+        return _sin_cos_single_fast(m, a)
     return _sin_cos_single(m, a) if single else _sin_cos_double(m, a)
 
 

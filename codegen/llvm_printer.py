@@ -28,12 +28,13 @@ from __future__ import annotations
 
 from llvmlite import ir
 
-from theanine.codegen import llvm_gemm, llvm_indexed, llvm_scalar, pyobject_layout
+from theanine.codegen import llvm_gemm, llvm_indexed, llvm_math, llvm_scalar, pyobject_layout
 from theanine.codegen.kernel_ir import (
     SHAPE_OPS,
     Access,
     Arg,
     ArgReduceKernel,
+    Call,
     DimOf,
     ElementwiseKernel,
     Expr,
@@ -52,6 +53,7 @@ from theanine.codegen.kernel_ir import (
     uses_gather,
     uses_indices,
 )
+from theanine.codegen.llvm_guarded import emit_guarded_loop
 from theanine.codegen.llvm_loops import (
     contiguous_strides as _contiguous_strides,
 )
@@ -243,8 +245,11 @@ class _ElementEmitter:
                 for a, d in zip(kernel.inputs, self.dtypes, strict=True)
             ]
 
-    def emit(self, inputs, outputs, indices) -> None:
-        """``inputs``/``outputs``: (pointer, element offset) of this element; ``indices``: loop indices."""
+    def emit(self, inputs, outputs, indices, guards: list | None = None) -> None:
+        """``inputs``/``outputs``: (pointer, element offset) of this element; ``indices``: loop indices.
+
+        With a ``guards`` list, math that has a fast kernel uses it and appends its "outside" flag.
+        """
         b = self.frame.builder
         loaded: dict[int, ir.Value] = {}
 
@@ -256,7 +261,7 @@ class _ElementEmitter:
 
         cache: dict = {}
         for expr, (pointer, offset), dtype in zip(self.kernel.exprs, outputs, self.out_dtypes, strict=False):
-            value = self.printer.expr(self.frame, expr, arg, cache, indices, self.step_index, self.sources)
+            value = self.printer.expr(self.frame, expr, arg, cache, indices, self.step_index, self.sources, guards)
             store_value(b, convert(b, value, expr.dtype, dtype), b.gep(pointer, [offset]), dtype)
 
 
@@ -394,17 +399,22 @@ class LLVMPrinter:
         with b.if_else(contiguous) as (then, otherwise):
             with then:
                 start, stop = frame.share(total, total)
-                with for_range(b, stop, "flat", start) as j:
-                    element.emit([(p, j) for p, _ in inputs], [(p, j) for p, _ in outputs], None)
+                if _has_guarded_math(kernel.exprs):
+                    emit_guarded_loop(frame, element, [p for p, _ in inputs], [p for p, _ in outputs],
+                                      element.out_dtypes, start, stop)
+                else:
+                    with for_range(b, stop, "flat", start) as j:
+                        element.emit([(p, j) for p, _ in inputs], [(p, j) for p, _ in outputs], None)
             with otherwise:
                 strided()
 
     def expr(self, frame: _Frame, expr: Expr, arg, cache: dict, indices, step_index: int = 0,
-             inputs=None) -> ir.Value:
+             inputs=None, guards: list | None = None) -> ir.Value:
         """Emit a scalar expression DAG bottom-up (iteratively), sharing equal subexpressions.
 
         ``arg(position)`` loads kernel input ``position`` at the current
-        element; ``inputs`` (base pointer, strides, dtype) serve ``Load``.
+        element; ``inputs`` (base pointer, strides, dtype) serve ``Load``;
+        ``guards``: see ``_ElementEmitter.emit``.
         """
         b = frame.builder
         stack = [(expr, False)]
@@ -426,6 +436,10 @@ class LLVMPrinter:
             elif isinstance(e, Load):
                 coords = [cache[c] for c in e.coords]
                 cache[e] = self._gather(frame, e, coords, inputs[e.position], step_index)
+            elif guards is not None and llvm_math.has_guarded_form(e.op, e.dtype):
+                values = [convert(b, cache[a], a.dtype, e.dtype) for a in e.args]
+                cache[e], outside = llvm_math.emit_guarded(b, e.op, values)
+                guards.append(outside)
             else:
                 values = [cache[a] for a in e.args]
                 cache[e] = llvm_scalar.emit(b, e.op, values, [a.dtype for a in e.args], e.dtype)
@@ -530,6 +544,18 @@ class LLVMPrinter:
             current = convert(b, load_value(b, slot, kernel.dtype), kernel.dtype, acc_dtype)
             value = llvm_scalar.reduce_combine(b, kernel.combine, current, element(indices), acc_dtype)
             store_value(b, convert(b, value, acc_dtype, kernel.dtype), slot, kernel.dtype)
+
+def _has_guarded_math(exprs) -> bool:
+    """True when some call in ``exprs`` has a fast kernel (see llvm_guarded)."""
+    stack = list(exprs)
+    while stack:
+        e = stack.pop()
+        if isinstance(e, Call):
+            if llvm_math.has_guarded_form(e.op, e.dtype):
+                return True
+            stack.extend(e.args)
+    return False
+
 
 def _always_broadcast(kernel: ElementwiseKernel) -> bool:
     """True when an input is broadcast along an axis whose size is not the constant 1: the

@@ -141,11 +141,12 @@ def unary_errors(name: str, dtype, points: np.ndarray, fn=None):
             against_truth = against_numpy
         else:
             against_numpy = ulp_error(result, reference(points), dtype)
-            against_truth = _mpmath_errors(name, points, result)
             if long_reference is not None:
                 against_truth = ulp_error(
                     result, long_reference(points.astype(np.longdouble)), dtype
                 )
+            else:
+                against_truth = _mpmath_errors(name, points, result)
     worst = points[np.argmax(against_numpy)]
     truth = None if against_truth is None else float(against_truth.max())
     return float(against_numpy.max()), truth, worst

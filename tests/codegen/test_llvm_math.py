@@ -319,3 +319,37 @@ def test_unknown_math_function_is_named_in_the_error():
     )
     with pytest.raises(KeyError, match="no LLVM implementation of math function 'cbrt'"):
         llvm_math.emit(builder, "cbrt", [ir.Constant(ir.FloatType(), 1.0)], "float32")
+
+
+def _near_multiples_of_half_pi(count: int = 2700, spread: int = 64) -> np.ndarray:
+    """float32 values within ``spread`` ulps of j pi/2, j = 1..count: the hardest arguments
+    for the short (Cody-Waite) reduction of the float32 fast path, up to past its 4096 limit."""
+    centres = (np.arange(1, count + 1) * np.pi / 2).astype(np.float32).view(np.int32)
+    patterns = centres[:, None] + np.arange(-spread, spread + 1, dtype=np.int32)[None, :]
+    values = patterns.ravel().view(np.float32)
+    return np.concatenate([values, -values])
+
+
+@pytest.mark.parametrize("name", ["sin", "cos", "tan"])
+def test_float32_trig_near_multiples_of_half_pi(name):
+    points = _near_multiples_of_half_pi()
+    result = compiled(name, np.float32)(points)
+    _assert_within(name, np.float32, points, result, _reference(name, points.astype(np.float64)))
+
+
+@pytest.mark.parametrize("size", [1, 511, 512, 513, 1537, 70_001])
+def test_fast_and_exact_trig_blocks_mix(size):
+    """Blocks of the guarded loop that hold an argument outside the fast path's range (huge,
+    inf, NaN) are recomputed exactly; blocks without one keep the fast values; a kernel with
+    two outputs keeps both right, also when the work is split between threads."""
+    rng = np.random.default_rng(size)
+    x = rng.uniform(-10, 10, size).astype(np.float32)
+    odd = rng.choice(size, max(1, size // 700), replace=False)
+    x[odd] = rng.choice(np.array([3e5, -1e30, np.inf, -np.inf, np.nan, 4096.0, -4095.9997], np.float32), odd.size)
+    v = th.vector("v", dtype="float32")
+    f = th.function([v], [th.sin(v), th.cos(2 * v) + v], backend="llvm")
+    with np.errstate(invalid="ignore"), th.config.context(num_threads=2):
+        sine, other = f(x)
+        wide = x.astype(np.float64)
+        _assert_within("sin", np.float32, x, sine, np.sin(wide))
+        np.testing.assert_allclose(other, np.cos(2 * wide) + wide, rtol=2e-6, atol=2e-6)
