@@ -472,4 +472,10 @@ def _lower_shape_i(lowerer: Lowerer, node: Apply) -> bool:
     return True
 
 
-from theanine.codegen import lower_indexed, lower_linalg, lower_nnet, lower_views  # noqa: E402,F401  (their rules register)
+from theanine.codegen import (  # noqa: E402,F401  (their rules register)
+    lower_indexed,
+    lower_linalg,
+    lower_nnet,
+    lower_random,
+    lower_views,
+)
