@@ -46,12 +46,13 @@ from theanine.codegen.kernel_ir import (
     ValueOf,
     is_simple_shape,
 )
-from theanine.graph.basic import Apply, Constant, Variable, apply_nodes
+from theanine.graph.basic import Apply, Constant, Variable
 from theanine.graph.ops.composite import Composite
 from theanine.graph.ops.elemwise import Elemwise, ScalarOp
 from theanine.graph.ops.nnet import ClassMask, LogSoftmax, Softmax
 from theanine.graph.ops.reduce import Reduce
 from theanine.graph.ops.shape import DimShuffle, ShapeI, shape_source, static_int
+from theanine.graph.rewriting.inplace import execution_order
 
 Supports = Callable[[str, tuple[str, ...], str], bool]
 Rule = Callable[["Lowerer", Apply], bool]
@@ -107,7 +108,7 @@ class Lowerer:
         self.constants: dict[int, object] = {}
         self.refs: dict[int, Access] = {}
         self.shapes: dict[int, tuple[ShapeExpr, ...]] = {}
-        self.deferred: dict[int, ElementwiseKernel] = {}
+        self.deferred: dict[int, tuple[Variable, ElementwiseKernel]] = {}
 
     # buffers and references
     def new_buffer(self, dtype: str, shape: Sequence[ShapeExpr] | None, role: str, ndim: int) -> int:
@@ -184,14 +185,24 @@ class Lowerer:
         return id(var) not in self.outputs and len(readers) == 1 and isinstance(readers[0].op, Reduce)
 
     def defer(self, var: Variable, kernel: ElementwiseKernel) -> None:
-        self.deferred[id(var)] = kernel
+        self.deferred[id(var)] = (var, kernel)
         self.shapes[id(var)] = kernel.shape
 
     def take_deferred(self, var: Variable) -> ElementwiseKernel | None:
-        return self.deferred.pop(id(var), None)
+        _, kernel = self.deferred.pop(id(var), (None, None))
+        return kernel
+
+    def overwrite(self, var: Variable) -> int:
+        """The buffer of ``var``, which the step being lowered writes over: deferred kernels that
+        read it are computed first (their reduction would otherwise read the new values)."""
+        buffer = self.ref(var).buffer
+        for reader, kernel in list(self.deferred.values()):
+            if any(a.buffer == buffer for a in kernel.inputs):
+                self._materialize(reader)
+        return buffer
 
     def _materialize(self, var: Variable) -> None:
-        kernel = self.deferred.pop(id(var))
+        _, kernel = self.deferred.pop(id(var))
         index = self.bind_new(var, kernel.shape)
         self.steps.append(
             ElementwiseKernel(kernel.inputs, (index,), kernel.exprs, kernel.shape, kernel.checks, kernel.node)
@@ -220,7 +231,7 @@ class Lowerer:
 def lower(inputs: Sequence[Variable], outputs: Sequence[Variable], supports: Supports,
           shape_arithmetic: bool = False) -> Program:
     """The Program computing ``outputs`` from ``inputs`` (in order)."""
-    nodes = apply_nodes(outputs, stop=inputs)
+    nodes = execution_order(outputs, inputs)
     clients: dict[int, list[Apply]] = {}
     for node in nodes:
         for var in node.inputs:
@@ -364,7 +375,7 @@ def _inplace_outputs(lowerer: Lowerer, node: Apply, accesses: list[Access], shap
         buffer = accesses[destroyed].buffer
         if any(a.buffer == buffer and a != accesses[destroyed] for a in accesses):
             continue
-        reuses[out_position] = buffer
+        reuses[out_position] = lowerer.overwrite(var)
         lowerer.bind(node.outputs[out_position], Access(buffer, tuple(range(var.ndim))), shape)
     return reuses
 

@@ -110,7 +110,8 @@ def _cast(expr, dtype: str):
 @lowering(Gemm)
 @lowering(Gemv)
 def _lower_gemm(lowerer: Lowerer, node: Apply) -> bool:
-    """``alpha * A @ B + beta * C``: C copied (broadcast) into the output, or destroyed in place; then BLAS."""
+    """``alpha * A @ B + beta * C``: C copied (broadcast) into the output, or destroyed in place
+    (the result then has C's shape, checked equal to the product's: C's may be the better known); then BLAS."""
     c, a, b = node.inputs
     (out,) = node.outputs
     operands = _gemm_operands(lowerer, a, b)
@@ -122,11 +123,11 @@ def _lower_gemm(lowerer: Lowerer, node: Apply) -> bool:
     if op.beta == 0.0:
         index = lowerer.bind_new(out, shape)
     elif op.inplace and destroyable(lowerer, c):
-        index = lowerer.refs[id(c)].buffer
+        index = lowerer.overwrite(c)
         checks = tuple((d, s) for d, s in zip(shape, lowerer.shape(c), strict=False) if d != s)
         if checks:
             lowerer.steps.append(ElementwiseKernel((), (), (), (), checks, node))
-        lowerer.bind(out, Access(index, tuple(range(out.ndim))), shape)
+        lowerer.bind(out, Access(index, tuple(range(out.ndim))), lowerer.shape(c))
     else:
         index = _copy_addend(lowerer, node, shape)
     lowerer.steps.append(GemmCall(access_a, access_b, index, out.dtype, m, n, k, k_b, node, op.alpha, op.beta))

@@ -107,7 +107,9 @@ class Function:
         from theanine.graph.rewriting import optimize
 
         self.fgraph_inputs = self.inputs + self.shared
-        self.optimized_outputs, self.rewrite_report = optimize(self.fgraph_inputs, targets, self.mode)
+        positions = {id(v): k for k, v in enumerate(self.fgraph_inputs)}
+        in_place = {len(self.outputs) + j: positions[id(s)] for j, s in enumerate(self.updated)}
+        self.optimized_outputs, self.rewrite_report = optimize(self.fgraph_inputs, targets, self.mode, in_place)
         compiled = self._compile(self.fgraph_inputs, self.optimized_outputs)
         self._run = compiled.run
         self.python_fallbacks = compiled.python_fallbacks
@@ -118,6 +120,7 @@ class Function:
         self._checkers = [
             _value_checker(v.type, f"input {i} ({v.label()}) of {self.name}") for i, v in enumerate(self.inputs)
         ]
+        self._updated_slots = [next(k for k, v in enumerate(self.shared) if v is s) for s in self.updated]
         self._update_checkers = [_value_checker(s.type, f"update of {s.label()} in {self.name}") for s in self.updated]
 
     def _check_missing_inputs(self, targets) -> None:
@@ -165,12 +168,15 @@ class Function:
             if self.unpack_single:
                 return outputs[0] if outputs else None
             return outputs
-        state = [s.get_value(borrow=True) for s in self.shared]
+        state = _private_updated_state([s.get_value(borrow=True) for s in self.shared], values, self._updated_slots)
         results = self._run(values + state)
         n = len(self.outputs)
         protected = values + state
         outputs = [_unaliased(r, protected) for r in results[:n]]
-        new_state = [_unaliased(r, protected + outputs) for r in results[n:]]
+        new_state = []
+        for slot, value in zip(self._updated_slots, results[n:], strict=False):
+            others = [p for k, p in enumerate(state) if k != slot] + values + outputs + new_state
+            new_state.append(_unaliased(value, others))
         checked = [check(v) for check, v in zip(self._update_checkers, new_state, strict=False)]
         for shared, value in zip(self.updated, checked, strict=False):
             shared.set_value(value, borrow=True)
@@ -206,6 +212,17 @@ def _value_checker(type_, what: str):
         return type_.filter(value, what)
 
     return check_static if static else check
+
+
+def _private_updated_state(state: list, values: list, updated_slots: list[int]) -> list:
+    """``state``, with a copy of each updated shared value that shares memory with another
+    argument: the backend may compute the update in that storage (in place) while other nodes
+    still read the argument that aliases it."""
+    for slot in updated_slots:
+        others = values + [v for k, v in enumerate(state) if k != slot]
+        if any(np.may_share_memory(state[slot], other) for other in others):
+            state[slot] = state[slot].copy()
+    return state
 
 
 def _unaliased(value, protected: Sequence[np.ndarray]) -> np.ndarray:

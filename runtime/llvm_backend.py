@@ -19,6 +19,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from theanine.codegen import llvm_scalar
+from theanine.codegen.fallible import inputs_to_copy
 from theanine.codegen.kernel_ir import (
     Access,
     GemmCall,
@@ -29,6 +30,7 @@ from theanine.codegen.kernel_ir import (
     shape_function,
     step_inputs,
     step_outputs,
+    step_writes,
 )
 from theanine.codegen.llvm_printer import LLVMPrinter
 from theanine.codegen.lower import lower
@@ -85,7 +87,10 @@ class ProgramRunner:
     """Executes a lowered Program with its compiled segments.
 
     Calls are serialized by a lock: the kept temporaries and the barrier
-    belong to the function, so two threads must not run it at once.
+    belong to the function, so two threads must not run it at once.  An
+    input that a step overwrites (a shared variable updated in place) is
+    copied first when a failure could still follow the write
+    (``codegen.fallible``) or when the caller's array is read-only.
     """
 
     def __init__(self, program: Program, native: NativeModule, entry_names: list[str], threads: int = 1):
@@ -120,6 +125,9 @@ class ProgramRunner:
         for b, value in program.constants.items():
             self.template[b] = self._usable(b, np.asarray(value))
         self.temporaries: dict[int, np.ndarray] = {}
+        written = {b for step in program.steps for b in step_writes(step)}
+        self.overwritten = [b in written for b in program.inputs]
+        self.copied = set(inputs_to_copy(program))
 
     def _usable(self, buffer: int, array: np.ndarray) -> np.ndarray:
         """``array`` in a form native code can read: element-aligned strides, contiguous for BLAS."""
@@ -146,7 +154,9 @@ class ProgramRunner:
 
     def _run(self, values: Sequence[np.ndarray]) -> list[np.ndarray]:
         arrays = list(self.template)
-        for b, value in zip(self.program.inputs, values, strict=False):
+        for k, (b, value) in enumerate(zip(self.program.inputs, values, strict=False)):
+            if self.overwritten[k] and (k in self.copied or not value.flags.writeable):
+                value = value.copy()
             arrays[b] = self._usable(b, value)
         self.memory.start()
         for kind, work, entry in self.plan:

@@ -8,14 +8,20 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from theanine.graph.basic import Constant, Variable, apply_nodes
+from theanine.graph.basic import Constant, Variable
 from theanine.graph.evaluate import run_node
+from theanine.graph.rewriting.inplace import destroyed_inputs, execution_order
 from theanine.runtime.backends import Compiled
 
 
 def compile_numpy(inputs: Sequence[Variable], outputs: Sequence[Variable]):
-    """A ``Compiled`` whose ``run(values) -> outputs`` evaluates the graph with NumPy."""
-    nodes = apply_nodes(outputs, stop=inputs)
+    """A ``Compiled`` whose ``run(values) -> outputs`` evaluates the graph with NumPy.
+
+    Nodes run in ``execution_order``; an input that a node overwrites (a
+    shared variable's update) is copied first, since any later ``perform``
+    may raise and a failed call must leave the input as it was.
+    """
+    nodes = execution_order(outputs, inputs)
     slot: dict[int, int] = {id(v): i for i, v in enumerate(inputs)}
     constants: list = []
     steps = []
@@ -44,9 +50,13 @@ def compile_numpy(inputs: Sequence[Variable], outputs: Sequence[Variable]):
             slot[id(var)] = len(inputs) + len(constants)
             constants.append(var.data)
     output_slots = [slot[id(v)] for v in outputs]
+    overwritten = {slot[id(node.inputs[i])] for node in nodes for i in destroyed_inputs(node)}
+    copied = sorted(overwritten & set(range(len(inputs))))
 
     def run(values: Sequence) -> list:
         storage = list(values) + constants
+        for i in copied:
+            storage[i] = storage[i].copy()
         for node, arg_slots, out_slots in steps:
             results = run_node(node, [storage[i] for i in arg_slots])
             for i, value in zip(out_slots, results, strict=False):

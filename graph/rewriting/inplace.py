@@ -15,8 +15,8 @@ of a node ``D`` may be destroyed.  The rules it enforces:
 2. ``D`` is the only reader of ``X`` (no other node, run before or after, and
    no graph output reads it).  The backends schedule nodes themselves (the
    LLVM backend even moves elementwise work into later reductions), so
-   "every other reader runs earlier" cannot be promised; "no other reader"
-   can.
+   "every other reader runs earlier" is only promised where rule 5 asks for
+   it, through ``execution_order``.
 3. ``X`` is not an alias of anything else that is read: following
    ``view_map`` and ``destroy_map`` back from ``X``, every variable on the
    chain has the aliasing node as its only reader and none is a constant or
@@ -28,10 +28,15 @@ of a node ``D`` may be destroyed.  The rules it enforces:
 5. Updates of shared variables: when the caller marks graph output ``k`` as
    the new value of input ``i`` (``FunctionGraph(..., updates={k: i})``,
    ``optimize(..., updates=...)``), the node computing output ``k`` may
-   destroy input ``i`` itself (not a view of it) when it is that input's
-   only reader: the storage is reused for the new value.  Caveat: the old
-   value is overwritten during the call, so if a later node of the same
-   call fails, the shared variable is left changed.
+   destroy input ``i`` itself (not a view of it), so that the storage is
+   reused for the new value.  Other nodes may read the input (a weight is
+   read by the forward and backward passes before its update), provided
+   none of them depends on ``D``'s result, ``D`` reads the input's storage
+   through no other of its inputs, and neither the input nor a view of it
+   is a graph output.  Backends run nodes in ``execution_order``, which
+   puts ``D`` after every other reader of the storage.  The old value is
+   overwritten during the call: a backend that cannot prove no later step
+   of the call fails works on a copy (see the runtime backends).
 
 Rewrites (the ``inplace`` phase, last): an ``Elemwise`` node writes into an
 input of its output's type (``ElemwiseInplace``, whose ``perform`` uses
@@ -45,11 +50,11 @@ backend's read-only view) instead of writing into it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from theanine.graph.basic import Apply, Constant, Variable
+from theanine.graph.basic import Apply, Constant, Variable, apply_nodes, topological_order
 from theanine.graph.fgraph import OUTPUT, FunctionGraph, InconsistencyError
 from theanine.graph.ops.blas import Gemm, Gemv
 from theanine.graph.ops.elemwise import Elemwise, ScalarOp, check_runtime_broadcast
@@ -59,7 +64,15 @@ from theanine.graph.ops.subtensor import (
 from theanine.graph.rewriting.db import register
 from theanine.graph.rewriting.report import PhaseReport
 
-__all__ = ["DestroyHandler", "ElemwiseInplace", "IncSubtensorInplace", "aliased_input", "inplace"]
+__all__ = [
+    "DestroyHandler",
+    "ElemwiseInplace",
+    "IncSubtensorInplace",
+    "aliased_input",
+    "destroyed_inputs",
+    "execution_order",
+    "inplace",
+]
 
 
 def aliased_input(node: Apply, output_index: int) -> int | None:
@@ -78,6 +91,55 @@ def _all_aliased_inputs(node: Apply, output_index: int) -> list[int]:
     return found
 
 
+def destroyed_inputs(node: Apply) -> list[int]:
+    """Positions of the inputs ``node`` overwrites (its ``destroy_map``)."""
+    return [i for inputs in getattr(node.op, "destroy_map", {}).values() for i in inputs]
+
+
+def storage_of(var: Variable, readers_of: Callable[[Variable], list], destroyer: Apply) -> tuple[list[Variable], list]:
+    """(variables sharing ``var``'s storage, their readers) as ``destroyer`` finds it: ``var`` and,
+    following ``view_map`` and ``destroy_map`` forward, every result that aliases it (not
+    ``destroyer``'s own results: they are the new value).  ``readers_of(v)`` lists the nodes
+    reading ``v`` (and ``OUTPUT`` where a graph output is ``v``)."""
+    variables, readers, pending = [var], [], [var]
+    while pending:
+        current = pending.pop()
+        for reader in readers_of(current):
+            if reader not in readers:
+                readers.append(reader)
+            if reader == OUTPUT or reader is destroyer:
+                continue
+            for out_index, out in enumerate(reader.outputs):
+                aliased = [reader.inputs[i] for i in _all_aliased_inputs(reader, out_index)]
+                if any(a is current for a in aliased) and out not in variables:
+                    variables.append(out)
+                    pending.append(out)
+    return variables, readers
+
+
+def execution_order(outputs: Sequence[Variable], stop: Sequence[Variable] = ()) -> list[Apply]:
+    """The nodes computing ``outputs``, in a topological order that runs each node overwriting an
+    input after every other reader of that input's storage (rule 5); backends run this order."""
+    nodes = apply_nodes(outputs, stop)
+    clients: dict[int, list[Apply]] = {}
+    for node in nodes:
+        for var in node.inputs:
+            clients.setdefault(id(var), []).append(node)
+    stop_ids = {id(v) for v in stop}
+    readers_first: dict[int, list[Apply]] = {}
+    for node in nodes:
+        for index in destroyed_inputs(node):
+            _, readers = storage_of(node.inputs[index], lambda v: clients.get(id(v), []), node)
+            readers_first.setdefault(id(node), []).extend(r for r in readers if r is not node)
+
+    def before(node: Apply) -> list[Apply]:
+        owners = [v.owner for v in node.inputs if v.owner is not None and id(v) not in stop_ids]
+        return owners + readers_first.get(id(node), [])
+
+    roots = [v.owner for v in outputs if v.owner is not None and id(v) not in stop_ids]
+    return topological_order(roots, before)
+
+
 class DestroyHandler:
     """FunctionGraph feature proving which inputs a node may overwrite (module docstring)."""
 
@@ -94,16 +156,43 @@ class DestroyHandler:
         """Why ``node`` may not overwrite its input ``index`` (returning it as output
         ``output_index``), or None when the rules prove it may."""
         var = node.inputs[index]
+        if self._is_update_of(var, node.outputs[output_index]):
+            return self._update_problem(node, index)
         if not self._only_reader(var, node):
             return f"{var.label()} has other readers"
-        if self._is_update_of(var, node.outputs[output_index]):
-            return None
         problem = self._alias_chain_problem(var)
         if problem:
             return problem
         if self._escapes(node.outputs[output_index]):
             return f"the result of {node.op} is a graph output"
         return None
+
+    def _readers(self, var: Variable) -> list:
+        return [reader for reader, _ in self.fgraph.clients.get(var, [])]
+
+    def _update_problem(self, node: Apply, index: int) -> str | None:
+        """Rule 5: why ``node`` may not compute the update of input ``node.inputs[index]`` in its storage."""
+        var = node.inputs[index]
+        variables, readers = storage_of(var, self._readers, node)
+        if OUTPUT in readers:
+            return f"{var.label()} (or a view of it) is a graph output"
+        if [j for j, v in enumerate(node.inputs) if any(v is w for w in variables)] != [index]:
+            return f"{node.op} also reads {var.label()} through another input"
+        later = self._descendants(node)
+        if any(id(r) in later for r in readers if r is not node):
+            return f"a reader of {var.label()} depends on the result of {node.op}"
+        return None
+
+    def _descendants(self, node: Apply) -> set[int]:
+        """ids of the nodes that depend on ``node``'s results."""
+        found: set[int] = set()
+        pending = list(node.outputs)
+        while pending:
+            for reader in self._readers(pending.pop()):
+                if reader != OUTPUT and id(reader) not in found:
+                    found.add(id(reader))
+                    pending.extend(reader.outputs)
+        return found
 
     def _only_reader(self, var: Variable, node: Apply) -> bool:
         readers = self.fgraph.clients.get(var, [])
@@ -151,14 +240,17 @@ class DestroyHandler:
         return False
 
     def validate(self) -> None:
-        """Raise InconsistencyError when a destroyed input is read by another node as well."""
+        """Raise InconsistencyError when a node overwrites an input the rules do not let it."""
         for node in self.fgraph.apply_nodes:
-            for inputs in getattr(node.op, "destroy_map", {}).values():
+            for out_index, inputs in getattr(node.op, "destroy_map", {}).items():
                 for index in inputs:
-                    if not self._only_reader(node.inputs[index], node):
-                        raise InconsistencyError(
-                            f"{node} overwrites {node.inputs[index].label()}, which other nodes read"
-                        )
+                    var = node.inputs[index]
+                    if self._is_update_of(var, node.outputs[out_index]):
+                        problem = self._update_problem(node, index)
+                    else:
+                        problem = None if self._only_reader(var, node) else "other nodes read it"
+                    if problem:
+                        raise InconsistencyError(f"{node} overwrites {var.label()}: {problem}")
 
 
 # ---------------------------------------------------------------------------- inplace ops

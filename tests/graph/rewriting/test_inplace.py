@@ -10,7 +10,7 @@ from theanine.graph.fgraph import FunctionGraph, InconsistencyError
 from theanine.graph.ops.blas import Gemm, Gemv
 from theanine.graph.ops.linalg import MatMul
 from theanine.graph.rewriting import optimize
-from theanine.graph.rewriting.inplace import DestroyHandler, ElemwiseInplace, IncSubtensorInplace
+from theanine.graph.rewriting.inplace import DestroyHandler, ElemwiseInplace, IncSubtensorInplace, execution_order
 
 RNG = np.random.default_rng(13)
 X, W = th.matrix("x", dtype="float64"), th.matrix("w", dtype="float64")
@@ -118,13 +118,60 @@ def test_a_shared_update_reuses_the_shared_storage_when_only_the_update_reads_it
     np.testing.assert_allclose(result, value * 0.9 + gv, rtol=1e-15)
 
 
-def test_a_shared_value_read_by_other_nodes_is_not_overwritten():
+def test_a_shared_update_runs_in_place_after_every_other_reader():
+    """A weight read by the forward pass is still updated in its own storage: the execution
+    order runs the update after the product that reads the old value."""
+    value = RNG.normal(size=(4, 4))
+    shared = th.shared(value.copy(), name="v")
+    grad = th.matrix("g", dtype="float64")
+    loss = th.sum(shared @ shared.T)
+    optimized, report = optimize([grad, shared], [loss, shared * 0.9 + grad], "fast_run", updates={1: 1})
+    _, without_updates = optimize([grad, shared], [shared * 0.9 + grad, loss], "fast_run")
+    assert report.fired["elemwise_inplace"] == 1 and "elemwise_inplace" not in without_updates.fired
+    order = execution_order(optimized, [grad, shared])
+    (update,) = [k for k, n in enumerate(order) if getattr(n.op, "destroy_map", None)]
+    readers = [k for k, n in enumerate(order) if any(v is shared for v in n.inputs) and k != update]
+    assert readers and max(readers) < update
+    storage, gv = value.copy(), RNG.normal(size=(4, 4))
+    loss_value, result = evaluate(optimized, {grad: gv, shared: storage})
+    assert result is storage
+    np.testing.assert_allclose(loss_value, np.sum(value @ value.T), rtol=1e-12)
+    np.testing.assert_allclose(result, value * 0.9 + gv, rtol=1e-15)
+
+
+@pytest.mark.parametrize(
+    "outputs, reason",
+    [
+        (lambda v, g: [v, v * 0.9 + g], "the old value is an output"),
+        (lambda v, g: [v.T, v * 0.9 + g], "a view of the old value is an output"),
+        (lambda v, g: [th.sum(v), v * 0.9 + v.T + g], "the update reads v through a view too"),
+    ],
+)
+def test_a_shared_update_keeps_a_copy_when_the_old_value_is_still_needed(outputs, reason):
     shared = th.shared(RNG.normal(size=(4, 4)), name="v")
     grad = th.matrix("g", dtype="float64")
-    loss = th.sum(shared @ shared)
-    _, report = optimize([grad, shared], [loss, shared * 0.9 + grad], "fast_run", updates={1: 1})
-    _, without_updates = optimize([grad, shared], [shared * 0.9 + grad], "fast_run")
-    assert "elemwise_inplace" not in report.fired and "elemwise_inplace" not in without_updates.fired
+    _, report = optimize([grad, shared], outputs(shared, grad), "fast_run", updates={1: 1})
+    assert "elemwise_inplace" not in report.fired, reason
+
+
+def test_a_destroyer_whose_result_another_reader_needs_is_rejected():
+    """An update of v read again by a node that also needs the new value would form a cycle."""
+    shared = th.shared(RNG.normal(size=(4, 4)), name="v")
+    grad = th.matrix("g", dtype="float64")
+    fgraph = FunctionGraph([grad, shared], [shared + grad], updates={0: 1})
+    fgraph.attach_feature(DestroyHandler())
+    (node,) = fgraph.apply_nodes
+    handler = fgraph.features[-1]
+    assert handler.why_not(node, _position(node, shared)) is None
+    new_value = shared + grad
+    fgraph = FunctionGraph([grad, shared], [new_value * shared, new_value], updates={1: 1})
+    fgraph.attach_feature(DestroyHandler())
+    adder = next(n for n in fgraph.apply_nodes if n.outputs[0] is fgraph.outputs[1])
+    assert "depends on the result" in fgraph.features[-1].why_not(adder, _position(adder, shared))
+
+
+def _position(node, var) -> int:
+    return next(k for k, v in enumerate(node.inputs) if v is var)
 
 
 def test_inplace_perform_copies_read_only_inputs():
