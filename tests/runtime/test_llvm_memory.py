@@ -62,3 +62,22 @@ def test_outputs_that_view_a_temporary_are_not_overwritten_by_the_next_call():
     first = f(np.arange(4.0))
     f(np.ones(4))
     np.testing.assert_array_equal(first, [2.0, 4.0, 6.0])
+
+
+def test_replayed_temporaries_stay_right_across_shapes_and_never_reach_outputs():
+    """Calls through the program runner (a shared variable keeps them off the fast path) replay
+    the temporaries of an earlier call with the same input shapes; more shapes than are kept
+    evict old ones.  Results match NumPy and outputs from earlier calls stay as returned."""
+    scale = th.shared(np.float64(1.5), name="scale")
+    x = th.matrix("x", dtype="float64")
+    f = th.function([x], [_chain(x) * scale, th.exp(x)], backend="llvm")
+    rng = np.random.default_rng(1)
+    shapes = [(5, 7), (50, 3), (2, 200), (9, 9), (1, 1), (30, 30)]
+    held = []
+    for rows, cols in shapes * 2:
+        value = rng.standard_normal((rows, cols))
+        chain, exp = f(value)
+        np.testing.assert_allclose(chain, _numpy_chain(value) * 1.5, rtol=1e-12, atol=1e-12)
+        held.append((exp, exp.copy()))
+    for returned, copy in held:
+        np.testing.assert_array_equal(returned, copy)
