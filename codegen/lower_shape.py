@@ -92,18 +92,44 @@ def in_range(index: ShapeExpr, size: ShapeExpr) -> ShapeExpr:
     return mul(less(-1, index), less(index, size))
 
 
-def slice_bounds(size: ShapeExpr, start, stop, step: int) -> tuple[ShapeExpr, ShapeExpr]:
-    """(first index, length) of ``range(size)[start:stop:step]`` for a constant ``step``.
+def slice_bounds(size: ShapeExpr, start, stop, step) -> tuple[ShapeExpr, ShapeExpr]:
+    """(first index, length) of ``range(size)[start:stop:step]``.
 
-    ``start``/``stop`` are None or ShapeExprs (ints or run-time values).
+    ``start``/``stop`` are None or ShapeExprs (ints or run-time values);
+    ``step`` is a ShapeExpr too: a constant picks one direction when
+    compiling, a run-time step chooses by its sign (a zero step gives a
+    length of 0; the caller checks it, NumPy raises).
     """
-    if step > 0:
+    if isinstance(step, int):
+        return _directed_bounds(size, start, stop, step, step > 0)
+    forward = _directed_bounds(size, start, stop, step, True)
+    backward = _directed_bounds(size, start, stop, step, False)
+    positive = less(0, step)
+    return where(positive, forward[0], backward[0]), where(positive, forward[1], backward[1])
+
+
+def _directed_bounds(size: ShapeExpr, start, stop, step: ShapeExpr, forward: bool) -> tuple[ShapeExpr, ShapeExpr]:
+    """Python's ``slice.indices`` for a step known to be positive (``forward``) or negative."""
+    if forward:
         first = 0 if start is None else clamp(wrap(start, size), 0, size)
         end = size if stop is None else clamp(wrap(stop, size), 0, size)
-        return first, maximum(0, floordiv(add(sub(end, first), step - 1), step))
+        return first, maximum(0, floordiv(add(sub(end, first), sub(step, 1)), step))
     first = sub(size, 1) if start is None else clamp(wrap(start, size), -1, sub(size, 1))
     end = -1 if stop is None else clamp(wrap(stop, size), -1, sub(size, 1))
-    return first, maximum(0, floordiv(add(sub(first, end), -step - 1), -step))
+    backwards = sub(0, step)
+    return first, maximum(0, floordiv(add(sub(first, end), sub(backwards, 1)), backwards))
+
+
+def nonzero(value: ShapeExpr) -> ShapeExpr:
+    """1 when ``value != 0`` else 0."""
+    return where(value, 1, 0)
+
+
+def equal(a: ShapeExpr, b: ShapeExpr) -> ShapeExpr:
+    """1 when ``a == b`` else 0."""
+    if a == b:
+        return 1
+    return mul(sub(1, less(a, b)), sub(1, less(b, a)))
 
 
 def ceil_div(a: ShapeExpr, b: ShapeExpr) -> ShapeExpr:

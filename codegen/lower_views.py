@@ -31,7 +31,7 @@ from theanine.codegen.kernel_ir import (
     Size,
     ValueOf,
 )
-from theanine.codegen.lower import Decline, Lowerer, compose, lowering
+from theanine.codegen.lower import Lowerer, compose, lowering
 from theanine.graph.basic import Apply, Constant, Variable
 from theanine.graph.ops.creation import ARange
 from theanine.graph.ops.shape import (
@@ -42,7 +42,6 @@ from theanine.graph.ops.shape import (
     Shape,
     Split,
     static_entries,
-    static_value,
 )
 from theanine.graph.ops.subtensor import Subtensor, bind_index
 
@@ -203,7 +202,11 @@ def _lower_split(lowerer: Lowerer, node: Apply) -> bool:
 
 @lowering(Subtensor)
 def _lower_subtensor(lowerer: Lowerer, node: Apply) -> bool:
-    """A view: ints fix a buffer coordinate (checked in bounds), slices start and step, newaxis broadcasts."""
+    """A view: ints fix a buffer coordinate (checked in bounds), slices start and step, newaxis broadcasts.
+
+    A step read at run time is a run-time stride: its sign picks the bounds
+    rule, and a zero step fails the check (``perform`` raises NumPy's error).
+    """
     x, *parts = node.inputs
     bound = bind_index(node.op.index, parts)
     if sum(e[0] == "ellipsis" for e in bound) == 0:
@@ -229,15 +232,16 @@ def _lower_subtensor(lowerer: Lowerer, node: Apply) -> bool:
             view = shift(lowerer, view, axis, S.wrap(position, shape[axis]))
             axis += 1
         else:
-            start, stop = (_bound_part(lowerer, p) for p in entry[1:3])
-            step = 1 if entry[3] is None else static_int_part(entry[3])
+            start, stop, step = (_bound_part(lowerer, p) for p in entry[1:4])
+            step = 1 if step is None else step
+            conditions.append(S.nonzero(step))
             first, length = S.slice_bounds(shape[axis], start, stop, step)
             view = shift(lowerer, view, axis, first)
             picks.append(axis)
             dims.append(length)
             view = _scaled(view, axis, step)
             axis += 1
-    if conditions:
+    if any(c != 1 for c in conditions):
         lowerer.plain_ref(x)
         check_step(lowerer, node, conditions)
     out = node.outputs[0]
@@ -252,17 +256,7 @@ def _bound_part(lowerer: Lowerer, part) -> ShapeExpr | None:
     return lowerer.scalar_shape(part)
 
 
-def static_int_part(part) -> int:
-    """A slice step must be known when compiling (its sign decides the bounds)."""
-    if isinstance(part, (int, np.integer)):
-        return int(part)
-    value = static_value(part) if isinstance(part, Variable) else None
-    if value is None or value.ndim != 0 or int(value) == 0:
-        raise Decline("a slice step read at run time")
-    return int(value)
-
-
-def _scaled(access: Access, axis: int, step: int) -> Access:
+def _scaled(access: Access, axis: int, step: ShapeExpr) -> Access:
     if step == 1 or access.axes[axis] is None:
         return access
     steps = list(access.steps) or [1] * len(access.axes)
@@ -272,34 +266,107 @@ def _scaled(access: Access, axis: int, step: int) -> Access:
 
 @lowering(ARange)
 def _lower_arange(lowerer: Lowerer, node: Apply) -> bool:
-    """``v0 + i * (v1 - v0)`` in the output dtype, as NumPy fills a range (v1 = start + step)."""
+    """NumPy's fill: ``v0``, ``v1 = start + step``, then ``v0 + i * (v1 - v0)`` in the output dtype.
+
+    Integer bounds give the length by exact integer arithmetic; bounds with
+    a float are first measured by a native step (NumPy's length rule, see
+    ``_float_range``), whose result sizes the output.
+    """
     (out,) = node.outputs
-    dtype = out.dtype
     bounds = node.inputs
     if all(isinstance(b, Constant) for b in bounds):
-        start, stop, step = (b.data.item() for b in bounds)
-        first, second = Lit(np.asarray(start).astype(dtype).item(), dtype), Lit(
-            np.asarray(start + step).astype(dtype).item(), dtype)
-        length: ShapeExpr = out.type.shape[0]
-        conditions = []
+        first, second, length, conditions, inputs = _constant_range(node)
     elif all(b.dtype.startswith(("int", "uint")) for b in bounds):
-        start, stop, step = (lowerer.scalar_shape(b) for b in bounds)
-        first = Call(f"cast_{dtype}", (Size(start),), dtype)
-        second = Call(f"cast_{dtype}", (Size(S.add(start, step)),), dtype)
-        length = S.maximum(0, S.ceil_div(S.sub(stop, start), step))
-        conditions = [S.where(step, 1, 0)]
+        first, second, length, conditions, inputs = _integer_range(lowerer, node)
+    elif _float_range_supported(node):
+        first, second, length, conditions, inputs = _float_range(lowerer, node)
     else:
         return False
     if out.type.shape[0] is not None:
         length = out.type.shape[0]
+    check_step(lowerer, node, conditions)
+    index = lowerer.bind_new(out, (length,))
+    value = _range_value(first, second, out.dtype)
+    lowerer.steps.append(ElementwiseKernel(inputs, (index,), (value,), (length,), (), node))
+    return True
+
+
+def _constant_range(node: Apply):
+    start, stop, step = (b.data.item() for b in node.inputs)
+    dtype = node.outputs[0].dtype
+    first = Lit(np.asarray(start).astype(dtype).item(), dtype)
+    second = Lit(np.asarray(start + step).astype(dtype).item(), dtype)
+    return first, second, node.outputs[0].type.shape[0], [], ()
+
+
+def _integer_range(lowerer: Lowerer, node: Apply):
+    start, stop, step = (lowerer.scalar_shape(b) for b in node.inputs)
+    dtype = node.outputs[0].dtype
+    first = Call(f"cast_{dtype}", (Size(start),), dtype)
+    second = Call(f"cast_{dtype}", (Size(S.add(start, step)),), dtype)
+    length = S.maximum(0, S.ceil_div(S.sub(stop, start), step))
+    return first, second, length, [S.nonzero(step)], ()
+
+
+def _float_range_dtypes(node: Apply) -> tuple[str, str, str]:
+    """The dtypes of NumPy's scalar arithmetic on the bounds: ``stop - start``, ``(stop - start) / step``
+    and ``start + step`` (``perform`` passes NumPy scalars to ``np.arange``)."""
+    start, stop, step = (np.dtype(b.dtype) for b in node.inputs)
+    span = np.result_type(stop, start)
+    ratio = np.true_divide.resolve_dtypes((span, step, None))[2]
+    return span.name, ratio.name, np.result_type(start, step).name
+
+
+def _float_range_supported(node: Apply) -> bool:
+    """float32/float64 ranges whose arithmetic has no float16 step (computed in float32 here,
+    rounded after each operation by NumPy)."""
+    dtypes = (*_float_range_dtypes(node), *(b.dtype for b in node.inputs))
+    return node.outputs[0].dtype in ("float32", "float64") and "float16" not in dtypes
+
+
+def _float_range(lowerer: Lowerer, node: Apply):
+    """A step writes the length (or -1 where NumPy fails: a NaN or out-of-range ``ceil``, a zero
+    step), checked before the output is sized by it; the fill reads start and step as data."""
+    start, stop, step = node.inputs
+    dtype = node.outputs[0].dtype
+    span, ratio, total = _float_range_dtypes(node)
+    reads = tuple(lowerer.plain_ref(b) for b in node.inputs)
+    s, e, d = (Arg(k, b.dtype) for k, b in enumerate(node.inputs))
+    difference = Call("subtract", (_as(e, span), _as(s, span)), span)
+    quotient = _as(Call("true_divide", (_as(difference, ratio), _as(d, ratio)), ratio), "float64")
+    rounded = Call("ceil", (quotient,), "float64")
+    valid = Call("logical_and", (
+        Call("greater_equal", (rounded, Lit(-(2.0**63), "float64")), "bool"),
+        Call("less", (rounded, Lit(2.0**63, "float64")), "bool"),
+    ), "bool")
+    clipped = Call("maximum", (rounded, Lit(0.0, "float64")), "float64")
+    measured = _as(Call("where", (valid, clipped, Lit(-1.0, "float64")), "float64"), "int64")
+    counted = lowerer.new_buffer("int64", (), "temp", 0)
+    lowerer.steps.append(ElementwiseKernel(reads, (counted,), (measured,), (), (), node))
+    length = ValueOf(counted)
+    first = _as(Arg(0, start.dtype), dtype)
+    second = _as(Call("add", (_as(Arg(0, start.dtype), total), _as(Arg(1, step.dtype), total)), total), dtype)
+    inputs = (compose(reads[0], [None]), compose(reads[2], [None]))
+    return first, second, length, [S.less(-1, length)], inputs
+
+
+def _range_value(first, second, dtype: str):
+    """Element ``i`` of the range: ``first``, ``second``, then ``first + i * (second - first)``.
+
+    NumPy stores the first two values as given (not recomputed: ``-0.0`` and
+    ``start + (v1 - start)`` keep their bits) and fills the rest in the
+    output dtype (bool counts in int64).
+    """
     compute = "int64" if dtype == "bool" else dtype
     delta = Call("subtract", (_as(second, compute), _as(first, compute)), compute)
     steps = Call("multiply", (Call(f"cast_{compute}", (Index(0),), compute), delta), compute)
     value = _as(Call("add", (_as(first, compute), steps), compute), dtype)
-    check_step(lowerer, node, conditions)
-    index = lowerer.bind_new(out, (length,))
-    lowerer.steps.append(ElementwiseKernel((), (index,), (value,), (length,), (), node))
-    return True
+    if not dtype.startswith("float"):
+        return value
+    position = Index(0)
+    is_first = Call("equal", (position, Lit(0, "int64")), "bool")
+    is_second = Call("equal", (position, Lit(1, "int64")), "bool")
+    return Call("where", (is_first, first, Call("where", (is_second, _as(second, dtype), value), dtype)), dtype)
 
 
 def _as(expr, dtype: str):
