@@ -18,6 +18,10 @@ A ``Program`` is a schedule of steps over a table of buffers:
 - ``ScatterKernel``: ``target[indices(e)] = value(e)`` (or ``+=``) for every
   element ``e`` of a loop nest, in order, into a buffer an earlier step
   made: set/inc of subtensors, repeated indices accumulating.
+- ``NonzeroKernel``: the coordinates of the true elements of a boolean
+  mask, one row each in C order (a serial compaction; an earlier count
+  reduction sizes its output): boolean-mask indexing becomes a gather or
+  scatter with these rows as index arrays.
 - ``GemmCall``: C = alpha * A @ B + beta * C on 2-D float buffers: a library
   call (BLAS on CPUs).
 - ``HostCall``: run an op's NumPy ``perform``: the fallback for ops with no
@@ -339,6 +343,22 @@ class ScatterKernel:
 
 
 @dataclass(frozen=True, slots=True)
+class NonzeroKernel:
+    """int64 ``output[j, a]`` = coordinate ``a`` of the ``j``-th nonzero element of ``input`` in C order.
+
+    ``shape`` is the input's; ``output`` has ``(count, len(shape))`` rows,
+    the count coming from an earlier step (rows past the nonzero elements
+    are not written, and nonzero elements past the rows are skipped).
+    Runs serially: where each row goes depends on every element before it.
+    """
+
+    input: Access
+    output: int
+    shape: tuple[ShapeExpr, ...]
+    node: object = field(compare=False, hash=False)
+
+
+@dataclass(frozen=True, slots=True)
 class GemmCall:
     """``output = alpha * A @ B + beta * output`` (``beta`` 0: the output is not read).
 
@@ -366,7 +386,8 @@ class HostCall:
     node: object = field(compare=False, hash=False)
 
 
-Step = ElementwiseKernel | ReduceKernel | ArgReduceKernel | ScanKernel | ScatterKernel | GemmCall | HostCall
+Step = (ElementwiseKernel | ReduceKernel | ArgReduceKernel | ScanKernel | NonzeroKernel | ScatterKernel | GemmCall
+        | HostCall)
 
 
 @dataclass
@@ -425,7 +446,7 @@ def step_inputs(step: Step) -> tuple[Access, ...]:
     0-d buffers whose values its shapes use (so lifetimes cover them)."""
     if isinstance(step, GemmCall):
         reads = (step.a, step.b) + ((_whole(step.output),) if step.beta != 0.0 else ())
-    elif isinstance(step, (ArgReduceKernel, ScanKernel)):
+    elif isinstance(step, (ArgReduceKernel, ScanKernel, NonzeroKernel)):
         reads = (step.input,)
     elif isinstance(step, ScatterKernel):
         reads = step.inputs + (_whole(step.target),)
@@ -458,7 +479,7 @@ def _value_reads(step: Step) -> set[int]:
 
 def step_writes(step: Step) -> tuple[int, ...]:
     """Every buffer a step writes, allocated for it or existing (in place)."""
-    if isinstance(step, (ReduceKernel, ArgReduceKernel, ScanKernel, GemmCall)):
+    if isinstance(step, (ReduceKernel, ArgReduceKernel, ScanKernel, NonzeroKernel, GemmCall)):
         return (step.output,)
     if isinstance(step, ScatterKernel):
         return (step.target,)

@@ -1,10 +1,10 @@
 """Steps of the LLVM printer that walk an index space in a fixed order:
-arg-reductions, scans (cumulative sums/products) and scatters.
+arg-reductions, scans (cumulative sums/products), mask compactions and scatters.
 
 Each is a function ``emit_*(frame, step, step_index)`` called by
 ``LLVMPrinter`` with the segment's frame.  Scans and arg-reductions split
-their outer loops across threads like the other kernels; scatters run on
-thread 0 in C order, so repeated coordinates accumulate in the order NumPy
+their outer loops across threads like the other kernels; compactions and
+scatters run on thread 0 in C order, so repeated coordinates accumulate in the order NumPy
 applies them, and report an out-of-bounds coordinate as the step's failure
 (the other threads learn of it at the barrier).
 """
@@ -14,7 +14,7 @@ from __future__ import annotations
 from llvmlite import ir
 
 from theanine.codegen import llvm_scalar
-from theanine.codegen.kernel_ir import ArgReduceKernel, ScanKernel, ScatterKernel
+from theanine.codegen.kernel_ir import ArgReduceKernel, DimOf, NonzeroKernel, ScanKernel, ScatterKernel
 from theanine.codegen.llvm_loops import contiguous_strides, for_range, linear_offset, nested_ranges, product
 from theanine.codegen.llvm_types import (
     F32,
@@ -141,6 +141,34 @@ def _combine(b: ir.IRBuilder, combine: str, acc: ir.Value, x: ir.Value, dtype: s
     return result
 
 
+# mask compactions ------------------------------------------------------------------
+
+
+def emit_nonzero(frame, kernel: NonzeroKernel, step_index: int) -> None:
+    """One row of coordinates per nonzero element, in C order, on thread 0 (a running row counter)."""
+    b = frame.builder
+    dtype = frame.printer.program.buffers[kernel.input.buffer].dtype
+    dims = [frame.dim(e) for e in kernel.shape]
+    source = _source(frame, kernel.input, dtype)
+    out = frame.pointer(kernel.output)
+    rows = frame.dim(DimOf(kernel.output, 0))
+    row_stride, column_stride = frame.stride(kernel.output, 0), frame.stride(kernel.output, 1)
+    row = frame.alloca(I64)
+    with frame.on_thread_zero():
+        b.store(ir.Constant(I64, 0), row)
+        loops, indices = nested_ranges(b, dims, "nz")
+        with loops:
+            current = b.load(row)
+            taken = b.and_(convert(b, _read(frame, source, indices), dtype, "bool"),
+                           b.icmp_signed("<", current, rows))
+            with b.if_then(taken):
+                corner = b.mul(current, row_stride)
+                for axis, i in enumerate(indices):
+                    column = b.mul(ir.Constant(I64, axis), column_stride)
+                    b.store(i, b.gep(out, [b.add(corner, column)]))
+                b.store(b.add(current, ir.Constant(I64, 1)), row)
+
+
 # scatters ----------------------------------------------------------------------------
 
 
@@ -177,4 +205,4 @@ def emit_scatter(frame, kernel: ScatterKernel, step_index: int) -> None:
                 store_value(b, value, slot, target_dtype)
 
 
-__all__ = ["emit_arg_reduce", "emit_scan", "emit_scatter"]
+__all__ = ["emit_arg_reduce", "emit_scan", "emit_nonzero", "emit_scatter"]

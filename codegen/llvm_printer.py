@@ -42,6 +42,7 @@ from theanine.codegen.kernel_ir import (
     Index,
     Lit,
     Load,
+    NonzeroKernel,
     Program,
     ReduceKernel,
     ScanKernel,
@@ -284,7 +285,7 @@ class LLVMPrinter:
         emit = {
             ElementwiseKernel: self._elementwise, ReduceKernel: self._reduce, GemmCall: llvm_gemm.emit_gemm,
             ArgReduceKernel: llvm_indexed.emit_arg_reduce, ScanKernel: llvm_indexed.emit_scan,
-            ScatterKernel: llvm_indexed.emit_scatter,
+            ScatterKernel: llvm_indexed.emit_scatter, NonzeroKernel: llvm_indexed.emit_nonzero,
         }
         positions = {id(step): k for k, step in enumerate(self.program.steps)}
         for step in steps:

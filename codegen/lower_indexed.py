@@ -1,7 +1,15 @@
 """Lowering rules for ops that walk an axis in order or index with data:
-ArgReduce, Cumulative, AdvancedSubtensor (gathers) and IncSubtensor (scatters)."""
+ArgReduce, Cumulative, AdvancedSubtensor (gathers) and IncSubtensor (scatters).
+
+Boolean masks index as their nonzero coordinates: a count of the true
+elements sizes a buffer of coordinate rows (``NonzeroKernel``), whose
+columns then serve as integer index arrays, so the result's length is
+read from data at run time.
+"""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -15,11 +23,14 @@ from theanine.codegen.kernel_ir import (
     Index,
     Lit,
     Load,
+    NonzeroKernel,
+    ReduceKernel,
     ScanKernel,
     ScatterKernel,
     Size,
+    ValueOf,
 )
-from theanine.codegen.lower import Decline, Lowerer, compose, destroyable, lowering
+from theanine.codegen.lower import Lowerer, compose, destroyable, lowering
 from theanine.graph.basic import Apply
 from theanine.graph.ops.reduce import ArgReduce, Cumulative
 from theanine.graph.ops.subtensor import AdvancedSubtensor, IncSubtensor, bind_index
@@ -47,7 +58,27 @@ def _lower_cumulative(lowerer: Lowerer, node: Apply) -> bool:
     return True
 
 
-# --- integer-array indexing: gathers and scatters ------------------------------------
+# --- integer-array and mask indexing: gathers and scatters ---------------------------
+
+
+@dataclass(frozen=True)
+class _IndexArray:
+    """An integer index array as a plan reads it: its access, run-time and static shapes, dtype.
+
+    ``trusted`` arrays hold coordinates known to be in bounds (the nonzero
+    rows of a mask whose shape was checked): they are neither wrapped nor
+    checked.
+    """
+
+    access: Access
+    shape: tuple
+    static: tuple
+    dtype: str
+    trusted: bool = False
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
 
 
 class _Plan:
@@ -66,13 +97,15 @@ class _Plan:
 
 
 def index_plan(lowerer: Lowerer, node: Apply, x, parts, first_arg: int, static: tuple | None = None) -> _Plan:
-    """The plan of ``x[index]`` for an index of ints, slices, newaxis, Ellipsis and integer arrays.
+    """The plan of ``x[index]`` for an index of ints, slices, newaxis, Ellipsis, integer arrays and masks.
 
-    ``static``: the result's static shape where the node's type knows it.
+    A boolean mask indexes as its nonzero coordinates do (NumPy's rule):
+    steps that compute them come first (``_mask_columns``).  Run-time
+    conditions (a slice step read from data must not be 0) become a check
+    step.  ``static``: the result's static shape where the node's type
+    knows it.
     """
-    bound = bind_index(node.op.index, parts)
-    if any(e[0] == "mask" for e in bound):
-        raise Decline("boolean masks give data-dependent shapes")
+    bound = _with_index_arrays(lowerer, node, x, bind_index(node.op.index, parts))
     if not any(e[0] == "ellipsis" for e in bound):
         bound.append(("ellipsis",))
     used = sum(e[0] in ("int", "slice", "array") for e in bound)
@@ -82,9 +115,10 @@ def index_plan(lowerer: Lowerer, node: Apply, x, parts, first_arg: int, static: 
     adjacent = bool(advanced) and advanced[-1] - advanced[0] + 1 == len(advanced)
     arrays = [e[1] for e in bound if e[0] == "array"]
     block_rank = max(a.ndim for a in arrays) if arrays else 0
-    block, checks = _block_shape(lowerer, arrays, block_rank)
+    block, checks = _block_shape(arrays, block_rank)
     out_dims: list = []
     pending: list = []  # (x axis, kind, payload) resolved once the block's position is known
+    conditions: list = []
     axis = 0
     block_at = None
     for k, entry in enumerate(bound):
@@ -105,12 +139,14 @@ def index_plan(lowerer: Lowerer, node: Apply, x, parts, first_arg: int, static: 
             pending.append((axis, "int", entry[1]))
             axis += 1
         else:
-            start, stop = (_part(lowerer, p) for p in entry[1:3])
-            step = 1 if entry[3] is None else _static_step(entry[3])
+            start, stop, step = (_part(lowerer, p) for p in entry[1:4])
+            step = 1 if step is None else step
+            conditions.append(S.nonzero(step))
             first, length = S.slice_bounds(x_shape[axis], start, stop, step)
             pending.append((axis, "slice", (len(out_dims), first, step)))
             out_dims.append(length)
             axis += 1
+    S.check_step(lowerer, node, conditions)
     if block_at is not None:
         out_dims[block_at:block_at] = block
     shift = lambda position: position + (block_rank if block_at is not None and position >= block_at else 0)  # noqa: E731
@@ -125,16 +161,63 @@ def index_plan(lowerer: Lowerer, node: Apply, x, parts, first_arg: int, static: 
             coords[x_axis] = Size(_part(lowerer, payload))
             checked[x_axis] = True
         else:
-            inputs.append(lowerer.plain_ref(payload))
-            load = _array_coordinate(lowerer, payload, block_at, block_rank, first_arg + len(inputs) - 1)
+            inputs.append(payload.access)
+            load = _array_coordinate(payload, block, block_at, first_arg + len(inputs) - 1)
             coords[x_axis] = _as_int64(load)
-            checked[x_axis] = True
+            checked[x_axis] = not payload.trusted
     static = static or (None,) * len(out_dims)
     shape = tuple(s if s is not None else d for s, d in zip(static, out_dims, strict=True))
     return _Plan(shape, tuple(coords), tuple(checked), tuple(inputs), tuple(checks))
 
 
-def _block_shape(lowerer: Lowerer, arrays, rank: int):
+def _with_index_arrays(lowerer: Lowerer, node: Apply, x, bound: list) -> list:
+    """``bound`` with each index array as an ``_IndexArray`` and each mask replaced by one array
+    per axis it covers (its nonzero coordinates)."""
+    masks = [e for e in bound if e[0] == "mask"]
+    if masks:
+        for var in node.inputs:
+            lowerer.plain_ref(var)  # a failed mask check reruns perform on the values it saw
+    x_shape = lowerer.shape(x)
+    named = sum(_axes_taken(e) for e in bound)
+    result, axis = [], 0
+    for entry in bound:
+        if entry[0] == "mask":
+            covered = x_shape[axis:axis + entry[1].ndim]
+            result.extend(("array", column) for column in _mask_columns(lowerer, node, entry[1], covered))
+        elif entry[0] == "array":
+            var = entry[1]
+            result.append(("array", _IndexArray(lowerer.plain_ref(var), lowerer.shape(var), var.type.shape, var.dtype)))
+        else:
+            result.append(entry)
+        axis += x.ndim - named if entry[0] == "ellipsis" else _axes_taken(entry)
+    return result
+
+
+def _axes_taken(entry: tuple) -> int:
+    """How many axes of x an index entry consumes (the Ellipsis: none of its own)."""
+    if entry[0] in ("newaxis", "ellipsis"):
+        return 0
+    return entry[1].ndim if entry[0] == "mask" else 1
+
+
+def _mask_columns(lowerer: Lowerer, node: Apply, mask, covered: tuple) -> list[_IndexArray]:
+    """``mask.nonzero()`` as index arrays: a check that the mask's shape is that of the axes it
+    covers, a count of its true elements, then their coordinates as the rows of a (count, k) buffer."""
+    source, shape = lowerer.plain_ref(mask), lowerer.shape(mask)
+    S.check_step(lowerer, node, [S.equal(d, m) for d, m in zip(covered, shape, strict=True)])
+    count = lowerer.new_buffer("int64", (), "temp", 0)
+    ones = Call("cast_int64", (Arg(0, mask.dtype),), "int64")
+    every = tuple(range(mask.ndim))
+    lowerer.steps.append(ReduceKernel((source,), ones, count, every, "add", "int64", shape, (), node))
+    rows = lowerer.new_buffer("int64", (ValueOf(count), mask.ndim), "temp", 2)
+    lowerer.steps.append(NonzeroKernel(source, rows, shape, node))
+    return [
+        _IndexArray(Access(rows, (0,), (0, a) if a else ()), (ValueOf(count),), (None,), "int64", trusted=True)
+        for a in range(mask.ndim)
+    ]
+
+
+def _block_shape(arrays, rank: int):
     """The broadcast shape of the index arrays (right-aligned, NumPy's run-time rule: a 1 stretches)
     and the checks that the other dims agree with it."""
     block, checks = [], []
@@ -142,8 +225,8 @@ def _block_shape(lowerer: Lowerer, arrays, rank: int):
         dims = []
         for a in arrays:
             axis = position - (rank - a.ndim)
-            if axis >= 0 and a.type.shape[axis] != 1:
-                dims.append(lowerer.shape(a)[axis])
+            if axis >= 0 and a.static[axis] != 1:
+                dims.append(a.shape[axis])
         chosen = 1
         for d in dims:
             chosen = _unless_one(d, chosen)
@@ -154,22 +237,21 @@ def _block_shape(lowerer: Lowerer, arrays, rank: int):
 
 def _unless_one(d, otherwise):
     """``d`` unless it is 1 (then ``otherwise``)."""
-    if isinstance(d, int):
+    if isinstance(d, int) or otherwise == 1:
         return otherwise if d == 1 else d
     return S.where(S.less(1, d), d, S.where(S.less(d, 1), d, otherwise))
 
 
-def _array_coordinate(lowerer: Lowerer, array, block_at: int, block_rank: int, position: int):
+def _array_coordinate(array: _IndexArray, block: list, block_at: int, position: int):
     """The element of index array ``array`` (kernel input ``position``) at the current block position:
-    an axis whose run-time size is 1 stays at 0 (it broadcasts)."""
-    lead = block_rank - array.ndim
-    shape = lowerer.shape(array)
+    an axis whose run-time size is 1 stays at 0 (it broadcasts) unless it is the block's own size."""
+    lead = len(block) - array.ndim
     coords = []
     for a in range(array.ndim):
-        stretches = S.less(1, shape[a])
         loop = Index(block_at + lead + a)
+        stretches = 1 if array.shape[a] == block[lead + a] else S.less(1, array.shape[a])
         coords.append(loop if stretches == 1 else Call("multiply", (loop, Size(stretches)), "int64"))
-    return Load(position, tuple(coords), shape, (False,) * array.ndim, array.dtype)
+    return Load(position, tuple(coords), array.shape, (False,) * array.ndim, array.dtype)
 
 
 def _part(lowerer: Lowerer, part):
@@ -178,14 +260,11 @@ def _part(lowerer: Lowerer, part):
     return lowerer.scalar_shape(part)
 
 
-def _static_step(part) -> int:
-    from theanine.codegen.lower_views import static_int_part
-
-    return static_int_part(part)
-
-
-def _affine(index: Index, first, step: int):
-    scaled = index if step == 1 else Call("multiply", (index, Lit(step, "int64")), "int64")
+def _affine(index: Index, first, step):
+    """``first + index * step`` (int64) for ShapeExpr ``first`` and ``step``."""
+    scaled = index
+    if step != 1:
+        scaled = Call("multiply", (index, Lit(step, "int64") if isinstance(step, int) else Size(step)), "int64")
     return scaled if first == 0 else Call("add", (scaled, Size(first)), "int64")
 
 

@@ -3,14 +3,15 @@
 Every helper takes and returns ``ShapeExpr`` values (ints, ``DimOf``,
 ``ValueOf``, ``ShapeCall``); when all arguments are ints the result is an
 int, so static shapes stay static and cost nothing at run time.  Slice
-bounds follow Python's ``slice.indices`` rules.
+bounds follow Python's ``slice.indices`` rules.  ``check_step`` turns
+conditions on them into a step that fails at run time unless they hold.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from theanine.codegen.kernel_ir import SHAPE_OPS, DimOf, ShapeCall, ShapeExpr
+from theanine.codegen.kernel_ir import SHAPE_OPS, DimOf, ElementwiseKernel, ShapeCall, ShapeExpr
 
 
 def _call(op: str, *args: ShapeExpr) -> ShapeExpr:
@@ -135,3 +136,14 @@ def equal(a: ShapeExpr, b: ShapeExpr) -> ShapeExpr:
 def ceil_div(a: ShapeExpr, b: ShapeExpr) -> ShapeExpr:
     """ceil(a / b) for any signs (b != 0)."""
     return sub(0, floordiv(sub(0, a), b))
+
+
+def check_step(lowerer, node, conditions: Sequence[ShapeExpr]) -> None:
+    """Append to ``lowerer.steps`` a step that fails unless every condition (a 0/1 ShapeExpr) is 1.
+
+    A failed check makes the runner rerun ``node``'s ``perform`` on the
+    values it saw, so the user gets NumPy's error.
+    """
+    checks = tuple((c, 1) for c in conditions if c != 1)
+    if checks:
+        lowerer.steps.append(ElementwiseKernel((), (), (), (), checks, node))

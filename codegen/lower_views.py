@@ -77,13 +77,6 @@ def _static_or(out: Variable, shape: Sequence[ShapeExpr]) -> tuple[ShapeExpr, ..
     return tuple(s if s is not None else d for s, d in zip(out.type.shape, shape, strict=True))
 
 
-def check_step(lowerer: Lowerer, node: Apply, conditions: Sequence[ShapeExpr]) -> None:
-    """A step that fails unless every condition (a 0/1 ShapeExpr) is 1."""
-    checks = tuple((c, 1) for c in conditions if c != 1)
-    if checks:
-        lowerer.steps.append(ElementwiseKernel((), (), (), (), checks, node))
-
-
 def _nonnegative(entries: Sequence[ShapeExpr]) -> list[ShapeExpr]:
     return [S.less(-1, e) for e in entries if not isinstance(e, (int, DimOf))]
 
@@ -131,7 +124,7 @@ def _lower_broadcast_to(lowerer: Lowerer, node: Apply) -> bool:
     picks = [None] * lead + [None if x.type.shape[a] == 1 else a for a in range(x.ndim)]
     checks = [(target[lead + a], x_shape[a]) for a in range(x.ndim)
               if x.type.shape[a] != 1 and target[lead + a] != x_shape[a]]
-    check_step(lowerer, node, _nonnegative(target))
+    S.check_step(lowerer, node, _nonnegative(target))
     index = lowerer.bind_new(out, target)
     lowerer.steps.append(_copy_kernel(compose(lowerer.ref(x), picks), index, x.dtype, out.dtype, target, checks, node))
     return True
@@ -155,7 +148,7 @@ def _lower_reshape(lowerer: Lowerer, node: Apply) -> bool:
     conditions = [S.less(-2, e) for e in entries] + [S.less(S.total(negative), 2)]
     conditions.append(S.where(S.total(negative), S.less(0, known), 1))
     checks = [(S.product(shape), size)] if S.product(shape) != size else []
-    check_step(lowerer, node, conditions)
+    S.check_step(lowerer, node, conditions)
     index = lowerer.bind_new(out, shape)
     lowerer.steps.append(_copy_kernel(lowerer.ref(x), index, x.dtype, out.dtype, x_shape, checks, node))
     return True
@@ -191,7 +184,7 @@ def _lower_split(lowerer: Lowerer, node: Apply) -> bool:
     total = S.total(sizes)
     if total != x_shape[axis]:
         conditions.append(S.mul(S.less(total, S.add(x_shape[axis], 1)), S.less(S.sub(x_shape[axis], 1), total)))
-    check_step(lowerer, node, conditions)
+    S.check_step(lowerer, node, conditions)
     offset: ShapeExpr = 0
     for out, size in zip(node.outputs, sizes, strict=False):
         shape = _static_or(out, [size if a == axis else d for a, d in enumerate(x_shape)])
@@ -243,7 +236,7 @@ def _lower_subtensor(lowerer: Lowerer, node: Apply) -> bool:
             axis += 1
     if any(c != 1 for c in conditions):
         lowerer.plain_ref(x)
-        check_step(lowerer, node, conditions)
+        S.check_step(lowerer, node, conditions)
     out = node.outputs[0]
     lowerer.bind(out, compose(view, picks), _static_or(out, dims))
     return True
@@ -284,7 +277,7 @@ def _lower_arange(lowerer: Lowerer, node: Apply) -> bool:
         return False
     if out.type.shape[0] is not None:
         length = out.type.shape[0]
-    check_step(lowerer, node, conditions)
+    S.check_step(lowerer, node, conditions)
     index = lowerer.bind_new(out, (length,))
     value = _range_value(first, second, out.dtype)
     lowerer.steps.append(ElementwiseKernel(inputs, (index,), (value,), (length,), (), node))
