@@ -85,11 +85,13 @@ class _Plan:
     """Where ``x[index]`` reads, as expressions of the result's loop indices.
 
     ``coords[a]`` is the coordinate on x's axis ``a`` (an int64 Expr over
-    ``Index`` leaves and index-array ``Arg`` leaves); ``checked[a]`` marks
-    the ones that come from data (ints and index arrays: NumPy wraps them
-    once and checks them); ``inputs`` are the index-array accesses (after
-    the kernel's other inputs); ``shape`` is the result's loop shape and
-    ``checks`` the run-time equalities of broadcast index arrays.
+    ``Index`` leaves and index-array ``Load`` leaves); ``checked[a]`` marks
+    the ones that come from index arrays (NumPy wraps them once and checks
+    them; ints are wrapped and checked by a step before, as NumPy checks
+    them even when the result is empty); ``inputs`` are the index-array
+    accesses (after the kernel's other inputs); ``shape`` is the result's
+    loop shape and ``checks`` the run-time equalities of broadcast index
+    arrays.
     """
 
     def __init__(self, shape, coords, checked, inputs, checks):
@@ -101,9 +103,9 @@ def index_plan(lowerer: Lowerer, node: Apply, x, parts, first_arg: int, static: 
 
     A boolean mask indexes as its nonzero coordinates do (NumPy's rule):
     steps that compute them come first (``_mask_columns``).  Run-time
-    conditions (a slice step read from data must not be 0) become a check
-    step.  ``static``: the result's static shape where the node's type
-    knows it.
+    conditions (a slice step read from data must not be 0, ints in bounds)
+    become a check step.  ``static``: the result's static shape where the
+    node's type knows it.
     """
     bound = _with_index_arrays(lowerer, node, x, bind_index(node.op.index, parts))
     if not any(e[0] == "ellipsis" for e in bound):
@@ -123,7 +125,14 @@ def index_plan(lowerer: Lowerer, node: Apply, x, parts, first_arg: int, static: 
     block_at = None
     for k, entry in enumerate(bound):
         kind = entry[0]
-        if advanced and k in advanced:
+        if kind == "int":
+            position = S.wrap(_part(lowerer, entry[1]), x_shape[axis])
+            conditions.append(S.in_range(position, x_shape[axis]))
+            if advanced and block_at is None:
+                block_at = len(out_dims) if adjacent else 0
+            pending.append((axis, "int", position))
+            axis += 1
+        elif advanced and k in advanced:
             if block_at is None:
                 block_at = len(out_dims) if adjacent else 0
             pending.append((axis, kind, entry[1]))
@@ -135,9 +144,6 @@ def index_plan(lowerer: Lowerer, node: Apply, x, parts, first_arg: int, static: 
                 pending.append((axis, "loop", len(out_dims)))
                 out_dims.append(x_shape[axis])
                 axis += 1
-        elif kind == "int":
-            pending.append((axis, "int", entry[1]))
-            axis += 1
         else:
             start, stop, step = (_part(lowerer, p) for p in entry[1:4])
             step = 1 if step is None else step
@@ -146,6 +152,9 @@ def index_plan(lowerer: Lowerer, node: Apply, x, parts, first_arg: int, static: 
             pending.append((axis, "slice", (len(out_dims), first, step)))
             out_dims.append(length)
             axis += 1
+    if any(c != 1 for c in conditions):
+        for var in node.inputs:
+            lowerer.plain_ref(var)  # a failed check reruns perform on the values the node saw
     S.check_step(lowerer, node, conditions)
     if block_at is not None:
         out_dims[block_at:block_at] = block
@@ -158,8 +167,7 @@ def index_plan(lowerer: Lowerer, node: Apply, x, parts, first_arg: int, static: 
             position, first, step = payload
             coords[x_axis] = _affine(Index(shift(position)), first, step)
         elif kind == "int":
-            coords[x_axis] = Size(_part(lowerer, payload))
-            checked[x_axis] = True
+            coords[x_axis] = Size(payload)
         else:
             inputs.append(payload.access)
             load = _array_coordinate(payload, block, block_at, first_arg + len(inputs) - 1)
@@ -173,10 +181,9 @@ def index_plan(lowerer: Lowerer, node: Apply, x, parts, first_arg: int, static: 
 def _with_index_arrays(lowerer: Lowerer, node: Apply, x, bound: list) -> list:
     """``bound`` with each index array as an ``_IndexArray`` and each mask replaced by one array
     per axis it covers (its nonzero coordinates)."""
-    masks = [e for e in bound if e[0] == "mask"]
-    if masks:
+    if any(e[0] == "mask" for e in bound):
         for var in node.inputs:
-            lowerer.plain_ref(var)  # a failed mask check reruns perform on the values it saw
+            lowerer.plain_ref(var)  # a failed mask check reruns perform on the values the node saw
     x_shape = lowerer.shape(x)
     named = sum(_axes_taken(e) for e in bound)
     result, axis = [], 0

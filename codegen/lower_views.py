@@ -318,8 +318,8 @@ def _float_range_supported(node: Apply) -> bool:
 
 
 def _float_range(lowerer: Lowerer, node: Apply):
-    """A step writes the length (or -1 where NumPy fails: a NaN or out-of-range ``ceil``, a zero
-    step), checked before the output is sized by it; the fill reads start and step as data."""
+    """A step writes the length (-1 where NumPy fails), checked before the output is sized by it;
+    the fill reads start and step as data."""
     start, stop, step = node.inputs
     dtype = node.outputs[0].dtype
     span, ratio, total = _float_range_dtypes(node)
@@ -327,20 +327,38 @@ def _float_range(lowerer: Lowerer, node: Apply):
     s, e, d = (Arg(k, b.dtype) for k, b in enumerate(node.inputs))
     difference = Call("subtract", (_as(e, span), _as(s, span)), span)
     quotient = _as(Call("true_divide", (_as(difference, ratio), _as(d, ratio)), ratio), "float64")
-    rounded = Call("ceil", (quotient,), "float64")
-    valid = Call("logical_and", (
-        Call("greater_equal", (rounded, Lit(-(2.0**63), "float64")), "bool"),
-        Call("less", (rounded, Lit(2.0**63, "float64")), "bool"),
-    ), "bool")
-    clipped = Call("maximum", (rounded, Lit(0.0, "float64")), "float64")
-    measured = _as(Call("where", (valid, clipped, Lit(-1.0, "float64")), "float64"), "int64")
     counted = lowerer.new_buffer("int64", (), "temp", 0)
-    lowerer.steps.append(ElementwiseKernel(reads, (counted,), (measured,), (), (), node))
+    lowerer.steps.append(ElementwiseKernel(reads, (counted,), (_numpy_length(difference, quotient),), (), (), node))
     length = ValueOf(counted)
     first = _as(Arg(0, start.dtype), dtype)
     second = _as(Call("add", (_as(Arg(0, start.dtype), total), _as(Arg(1, step.dtype), total)), total), dtype)
     inputs = (compose(reads[0], [None]), compose(reads[2], [None]))
     return first, second, length, [S.less(-1, length)], inputs
+
+
+def _numpy_length(difference, quotient):
+    """NumPy's length of a range (int64), or -1 where it raises.
+
+    ``quotient`` = (stop - start) / step as a double: a quotient that
+    underflowed to 0 (or came from an infinite step) while ``difference``
+    is not 0 gives 1 for +0.0 and 0 for -0.0; otherwise ``ceil`` must be a
+    number in int64's range (NaN, a zero step and overflows fail) and a
+    negative length is 0.
+    """
+    def lit(value):
+        return Lit(value, "float64")
+
+    def call(op, *args, dtype="bool"):
+        return Call(op, args, dtype)
+
+    zero = Lit(0, difference.dtype)
+    underflow = call("logical_and", call("equal", quotient, lit(0.0)), call("not_equal", difference, zero))
+    negative_zero = call("less", call("true_divide", lit(1.0), quotient, dtype="float64"), lit(0.0))
+    rounded = call("ceil", quotient, dtype="float64")
+    valid = call("logical_and", call("greater_equal", rounded, lit(-(2.0**63))), call("less", rounded, lit(2.0**63)))
+    measured = call("where", valid, call("maximum", rounded, lit(0.0), dtype="float64"), lit(-1.0), dtype="float64")
+    tiny = call("where", negative_zero, lit(0.0), lit(1.0), dtype="float64")
+    return _as(call("where", underflow, tiny, measured, dtype="float64"), "int64")
 
 
 def _range_value(first, second, dtype: str):
