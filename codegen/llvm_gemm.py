@@ -1,7 +1,9 @@
 """GEMM steps of the LLVM printer: BLAS ?gemm bound by address, with a loop fallback.
 
 ``C = alpha * A @ B + beta * C`` (row-major) is computed as the
-column-major product ``C^T = B^T @ A^T`` so no operand is copied.  Every
+column-major product ``C^T = B^T @ A^T`` so no operand is copied.  A
+batched product (operands with leading batch axes) is one call per matrix,
+the batch split across threads.  Every
 thread checks the shapes (so all leave together on failure and none waits
 at a barrier alone).  With a BLAS whose thread count can be set per calling
 thread, each thread multiplies its share of A's rows with a single-threaded
@@ -17,7 +19,7 @@ from __future__ import annotations
 from llvmlite import ir
 
 from theanine.codegen.kernel_ir import Access, GemmCall
-from theanine.codegen.llvm_loops import for_range, nested_ranges
+from theanine.codegen.llvm_loops import for_range, linear_offset, nested_ranges, product
 from theanine.codegen.llvm_types import I8P, I32, I64, compute_type, load_value, memory_type, store_value
 
 BLAS_GLOBALS = {"float32": "theanine_sgemm", "float64": "theanine_dgemm", "threads_local": "theanine_blas_threads"}
@@ -28,6 +30,9 @@ def emit_gemm(frame, call: GemmCall, index: int) -> None:
     b = frame.builder
     frame.fail_unless(b.icmp_signed("==", frame.dim(call.k), frame.dim(call.k_check)), index)
     m, n = frame.dim(call.m), frame.dim(call.n)
+    if len(call.a.axes) > 2:
+        _batched_product(frame, call, m, n)
+        return
     if frame.printer.program.buffers[call.output].role != "input":
         _blas_product(frame, call, m, n)  # a buffer the runner allocated: always C-contiguous
         return
@@ -61,28 +66,73 @@ def _blas_writable(frame, call: GemmCall, m: ir.Value, n: ir.Value) -> ir.Value:
 def _blas_product(frame, call: GemmCall, m: ir.Value, n: ir.Value) -> None:
     """Rows split across threads with a single-threaded BLAS each, or all rows on thread 0 (one call)."""
     b = frame.builder
-    k = frame.dim(call.k)
+    start, stop, blas_threads = _single_threaded_share(frame, m, b.mul(b.mul(m, n), frame.dim(call.k)))
+    _gemm_rows(frame, call, start, stop)
+    _restore_blas_threads(frame, blas_threads)
+
+
+def _batched_product(frame, call: GemmCall, m: ir.Value, n: ir.Value) -> None:
+    """A stack of products: the batch (the output's leading axes) split across threads, each
+    matrix one BLAS call; operands broadcast along a batch axis have stride 0 there."""
+    b = frame.builder
+    batch = [frame.dim(e) for e in frame.printer.program.buffers[call.output].shape[:-2]]
+    count = product(b, batch)
+    work = b.mul(count, b.mul(b.mul(m, n), frame.dim(call.k)))
+    start, stop, blas_threads = _single_threaded_share(frame, count, work)
+    a_strides, b_strides = frame.access_strides(call.a), frame.access_strides(call.b)
+    out_strides = [frame.stride(call.output, axis) for axis in range(len(batch))]
+    with for_range(b, stop, "batch", start) as item:
+        indices = _unravel(b, item, batch)
+        bases = [b.gep(frame.pointer(buffer), [linear_offset(b, indices, strides[:len(batch)])])
+                 for buffer, strides in ((call.a.buffer, a_strides), (call.b.buffer, b_strides),
+                                         (call.output, out_strides))]
+        _gemm_rows(frame, call, ir.Constant(I64, 0), m, *bases)
+    _restore_blas_threads(frame, blas_threads)
+
+
+def _unravel(b: ir.IRBuilder, flat: ir.Value, dims: list[ir.Value]) -> list[ir.Value]:
+    """C-order indices of position ``flat`` in an array of ``dims``."""
+    indices = []
+    for dim in reversed(dims):
+        indices.append(b.srem(flat, dim))
+        flat = b.sdiv(flat, dim)
+    return indices[::-1]
+
+
+def _single_threaded_share(frame, count: ir.Value, work: ir.Value) -> tuple[ir.Value, ir.Value, tuple]:
+    """This thread's ``[start, stop)`` of ``range(count)`` with its BLAS set to one thread, when the
+    BLAS allows that per thread; otherwise everything on thread 0 (the BLAS's own threads).  The
+    third item is what ``_restore_blas_threads`` needs to undo the setting."""
+    b = frame.builder
     set_threads = b.load(_blas_global(frame.printer, "threads_local"))
     controllable = b.icmp_unsigned("!=", set_threads, ir.Constant(I8P, None))
-    share_start, share_stop = frame.share(m, b.mul(b.mul(m, n), k))
+    share_start, share_stop = frame.share(count, work)
     first = b.icmp_signed("==", frame.thread, ir.Constant(I64, 0))
     start = b.select(controllable, share_start, ir.Constant(I64, 0))
-    stop = b.select(controllable, share_stop, b.select(first, m, ir.Constant(I64, 0)))
+    stop = b.select(controllable, share_stop, b.select(first, count, ir.Constant(I64, 0)))
     setter = b.bitcast(set_threads, ir.FunctionType(I32, [I32]).as_pointer())
     previous = frame.alloca(I32)
     with b.if_then(controllable):
         b.store(b.call(setter, [ir.Constant(I32, 1)]), previous)
-    _gemm_rows(frame, call, start, stop)
-    with b.if_then(controllable):
-        b.call(setter, [b.load(previous)])
+    return start, stop, (controllable, setter, previous)
 
 
-def _gemm_rows(frame, call: GemmCall, start: ir.Value, stop: ir.Value) -> None:
-    """Rows ``[start, stop)`` of C = alpha * A @ B + beta * C."""
+def _restore_blas_threads(frame, blas_threads: tuple) -> None:
+    controllable, setter, previous = blas_threads
+    with frame.builder.if_then(controllable):
+        frame.builder.call(setter, [frame.builder.load(previous)])
+
+
+def _gemm_rows(frame, call: GemmCall, start: ir.Value, stop: ir.Value, a_base=None, b_base=None,
+               out_base=None) -> None:
+    """Rows ``[start, stop)`` of C = alpha * A @ B + beta * C (one matrix of a batch: its bases)."""
     b = frame.builder
     rows = b.sub(stop, start)
     n, k = frame.dim(call.n), frame.dim(call.k)
     t = compute_type(call.dtype)
+    a_base = a_base or frame.pointer(call.a.buffer)
+    b_base = b_base or frame.pointer(call.b.buffer)
+    out_base = out_base or frame.pointer(call.output)
     op_b, ld_b = _blas_operand(frame, call.b, n)
     op_a, ld_a = _blas_operand(frame, call.a, k)
     fn_type = ir.FunctionType(ir.VoidType(), [I8P, I8P] + [I32.as_pointer()] * 3 + [t.as_pointer(), t.as_pointer(),
@@ -99,8 +149,8 @@ def _gemm_rows(frame, call: GemmCall, start: ir.Value, stop: ir.Value) -> None:
         return slot(b.trunc(value, I32), I32)
 
     ldc = b.select(b.icmp_signed(">", n, ir.Constant(I64, 1)), n, ir.Constant(I64, 1))
-    output = b.gep(frame.pointer(call.output), [b.mul(start, n)])
-    a_rows = b.gep(frame.pointer(call.a.buffer), [b.mul(start, frame.access_strides(call.a)[0])])
+    output = b.gep(out_base, [b.mul(start, n)])
+    a_rows = b.gep(a_base, [b.mul(start, frame.access_strides(call.a)[-2])])
     with b.if_then(b.icmp_signed(">", rows, ir.Constant(I64, 0))):
         with b.if_else(b.icmp_signed("==", k, ir.Constant(I64, 0))) as (empty_sum, product):
             with empty_sum:  # BLAS may leave C untouched when k = 0; the product is zeros
@@ -108,7 +158,7 @@ def _gemm_rows(frame, call: GemmCall, start: ir.Value, stop: ir.Value) -> None:
                     _scale_in_place(b, b.gep(output, [j]), call)
             with product:
                 b.call(gemm, [op_b, op_a, i32(n), i32(rows), i32(k), slot(ir.Constant(t, call.alpha), t),
-                              frame.pointer(call.b.buffer), i32(ld_b), a_rows, i32(ld_a),
+                              b_base, i32(ld_b), a_rows, i32(ld_a),
                               slot(ir.Constant(t, call.beta), t), output, i32(ldc)])
 
 
@@ -148,15 +198,17 @@ def _offset(b: ir.IRBuilder, indices, strides) -> ir.Value:
 
 
 def _blas_operand(frame, access: Access, rows_col_major: ir.Value):
-    """Transpose flag and leading dimension for an operand read through ``access``.
+    """Transpose flag and leading dimension for an operand read through ``access`` (its last two axes).
 
-    The operand's buffer is C-contiguous (the runner makes it so): axes
-    (1, 0) read it transposed; a vector read as a row or column (one axis
-    None) is a row-major matrix with one row or column.
+    The operand's buffer is C-contiguous (the runner makes it so): matrix
+    axes in decreasing order, e.g. (1, 0), read it transposed; a vector read
+    as a row or column (one axis None) is a row-major matrix with one row or
+    column.
     """
     b = frame.builder
-    strides = frame.access_strides(access)
-    row_major = access.axes != (1, 0)
+    strides = frame.access_strides(access)[-2:]
+    rows_axis, columns_axis = access.axes[-2:]
+    row_major = rows_axis is None or columns_axis is None or rows_axis < columns_axis
     flag = _flag(frame.printer.module, "N" if row_major else "T")
     ld = strides[0] if row_major else strides[1]
     bound = rows_col_major if row_major else ir.Constant(I64, 1)

@@ -31,6 +31,15 @@ def _blas_layout(access: Access) -> bool:
     return access.plain and sorted(access.axes, key=str) in ([0, 1], [0, None])
 
 
+def _batched_blas_layout(lowerer: Lowerer, access: Access) -> bool:
+    """Whether BLAS can read each matrix of a batched operand: one of its two matrix axes (the
+    access's last two) is the (C-contiguous) buffer's last axis, the other gives the leading
+    dimension; the batch axes are read through their strides."""
+    last = len(lowerer.buffers[access.buffer].shape) - 1
+    rows, columns = access.axes[-2:]
+    return access.plain and None not in (rows, columns) and last in (rows, columns) and rows != columns
+
+
 def _matrix_dims(lowerer: Lowerer, var: Variable, vector_axis: int) -> tuple:
     shape = lowerer.shape(var)
     if var.ndim == 2:
@@ -56,12 +65,58 @@ def _gemm_operands(lowerer: Lowerer, a: Variable, b: Variable):
 def _lower_matmul(lowerer: Lowerer, node: Apply) -> bool:
     a, b = node.inputs
     (out,) = node.outputs
+    if out.ndim > 2 and a.ndim >= 2 and b.ndim >= 2 and out.dtype == a.dtype:
+        return _batched_gemm(lowerer, node) or _matmul_loops(lowerer, node)
     operands = _gemm_operands(lowerer, a, b) if out.dtype in (a.dtype,) else None
     if operands is None:
         return _matmul_loops(lowerer, node)
     access_a, access_b, m, n, k, k_b = operands
     shape = tuple(d for d, keep in ((m, a.ndim == 2), (n, b.ndim == 2)) if keep)
     index = lowerer.bind_new(out, shape)
+    lowerer.steps.append(GemmCall(access_a, access_b, index, out.dtype, m, n, k, k_b, node))
+    return True
+
+
+def _batch_axes(lowerer: Lowerer, node: Apply) -> tuple[list, list, list, list]:
+    """(batch shape, a's picks, b's picks, checks) of ``a @ b`` over NumPy-broadcast leading axes.
+
+    A pick is the operand's axis feeding a batch axis, or None where the
+    operand broadcasts (missing, or of static size 1) along it.
+    """
+    a, b = node.inputs
+    (out,) = node.outputs
+    a_shape, b_shape = lowerer.shape(a), lowerer.shape(b)
+    rank = max(a.ndim, b.ndim, 2) - 2
+    a_batch, b_batch = max(a.ndim - 2, 0), max(b.ndim - 2, 0)
+    batch, a_picks, b_picks, checks = [], [], [], []
+    for axis in range(rank):
+        pa, pb = axis - (rank - a_batch), axis - (rank - b_batch)
+        da = a_shape[pa] if pa >= 0 and a.type.shape[pa] != 1 else None
+        db = b_shape[pb] if pb >= 0 and b.type.shape[pb] != 1 else None
+        a_picks.append(pa if da is not None else None)
+        b_picks.append(pb if db is not None else None)
+        static = out.type.shape[axis]
+        batch.append(static if static is not None else (da if da is not None else (db if db is not None else 1)))
+        checks.extend((batch[-1], d) for d in (da, db) if d is not None and d != batch[-1])
+    return batch, a_picks, b_picks, checks
+
+
+def _batched_gemm(lowerer: Lowerer, node: Apply) -> bool:
+    """A stack of products (both operands at least 2-D) as one GemmCall over the batch axes:
+    its accesses keep the leading batch axes (None where an operand broadcasts)."""
+    a, b = node.inputs
+    (out,) = node.outputs
+    if a.dtype != b.dtype or not lowerer.supports("gemm", (a.dtype, b.dtype), out.dtype):
+        return False
+    batch, a_picks, b_picks, checks = _batch_axes(lowerer, node)
+    access_a = compose(lowerer.plain_ref(a), a_picks + [a.ndim - 2, a.ndim - 1])
+    access_b = compose(lowerer.plain_ref(b), b_picks + [b.ndim - 2, b.ndim - 1])
+    if not (_batched_blas_layout(lowerer, access_a) and _batched_blas_layout(lowerer, access_b)):
+        return False
+    (m, k), (k_b, n) = lowerer.shape(a)[-2:], lowerer.shape(b)[-2:]
+    if checks:
+        lowerer.steps.append(ElementwiseKernel((), (), (), (), tuple(checks), node))
+    index = lowerer.bind_new(out, (*batch, m, n))
     lowerer.steps.append(GemmCall(access_a, access_b, index, out.dtype, m, n, k, k_b, node))
     return True
 
@@ -74,22 +129,11 @@ def _matmul_loops(lowerer: Lowerer, node: Apply) -> bool:
     if not (lowerer.supports("multiply", (dtype, dtype), dtype) and lowerer.supports("reduce_add", (dtype,), dtype)):
         return False
     a_shape, b_shape = lowerer.shape(a), lowerer.shape(b)
-    batch_rank = max(a.ndim, b.ndim, 2) - 2
-    a_batch, b_batch = max(a.ndim - 2, 0), max(b.ndim - 2, 0)
     m = a_shape[-2] if a.ndim >= 2 else 1
     n = b_shape[-1] if b.ndim >= 2 else 1
     k = a_shape[-1]
-    batch, checks = [], [(k, b_shape[-2] if b.ndim >= 2 else b_shape[0])]
-    a_picks, b_picks = [], []
-    for axis in range(batch_rank):
-        pa, pb = axis - (batch_rank - a_batch), axis - (batch_rank - b_batch)
-        da = a_shape[pa] if pa >= 0 and a.type.shape[pa] != 1 else None
-        db = b_shape[pb] if pb >= 0 and b.type.shape[pb] != 1 else None
-        a_picks.append(pa if da is not None else None)
-        b_picks.append(pb if db is not None else None)
-        static = out.type.shape[axis]
-        batch.append(static if static is not None else (da if da is not None else (db if db is not None else 1)))
-        checks.extend((batch[-1], d) for d in (da, db) if d is not None and d != batch[-1])
+    batch, a_picks, b_picks, checks = _batch_axes(lowerer, node)
+    checks = [(k, b_shape[-2] if b.ndim >= 2 else b_shape[0]), *checks]
     a_picks += [a.ndim - 2 if a.ndim >= 2 else None, None, a.ndim - 1]
     b_picks += [None, b.ndim - 1 if b.ndim >= 2 else None, b.ndim - 2 if b.ndim >= 2 else 0]
     loop = (*batch, m, n, k)
