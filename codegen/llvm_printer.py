@@ -39,6 +39,7 @@ from theanine.codegen.kernel_ir import (
     ElementwiseKernel,
     Expr,
     GemmCall,
+    HostCall,
     Index,
     Lit,
     Load,
@@ -274,6 +275,7 @@ class LLVMPrinter:
         self.module = ir.Module(name=name)
         self.entry_names: list[str] = []
         self.blas_used: set[str] = set()
+        self.host_written = {b for step in program.steps if isinstance(step, HostCall) for b in step.outputs}
         for k, (kind, steps) in enumerate(segments(program)):
             if kind == "native":
                 self.entry_names.append(self._segment(f"segment_{k}", steps))
@@ -375,11 +377,6 @@ class LLVMPrinter:
         outputs = [(frame.access_base(Access(o, tuple(range(len(dims))), kernel.out_starts)),
                     frame.access_strides(Access(o, tuple(range(len(dims))))) if kernel.out_starts else dense)
                    for o in kernel.outputs]
-        contiguous = ir.Constant(I1, 0 if kernel.out_starts else 1)
-        for _, strides in inputs:
-            for d, s, c in zip(dims, strides, dense, strict=False):
-                fits = b.or_(b.icmp_signed("==", d, ir.Constant(I64, 1)), b.icmp_signed("==", s, c))
-                contiguous = b.and_(contiguous, fits)
         total = _product(b, dims)
         element = _ElementEmitter(self, frame, kernel, index)
 
@@ -394,20 +391,37 @@ class LLVMPrinter:
                 element.emit([(p, _linear_offset(b, indices, s)) for p, s in inputs],
                              [(p, _linear_offset(b, indices, s)) for p, s in outputs], indices)
 
+        def flat():
+            start, stop = frame.share(total, total)
+            if _has_guarded_math(kernel.exprs):
+                emit_guarded_loop(frame, element, [p for p, _ in inputs], [p for p, _ in outputs],
+                                  element.out_dtypes, start, stop)
+            else:
+                with for_range(b, stop, "flat", start) as j:
+                    element.emit([(p, j) for p, _ in inputs], [(p, j) for p, _ in outputs], None)
+
         if uses_indices(kernel.exprs) or kernel.out_starts or _always_broadcast(kernel):
             strided()
-            return
-        with b.if_else(contiguous) as (then, otherwise):
-            with then:
-                start, stop = frame.share(total, total)
-                if _has_guarded_math(kernel.exprs):
-                    emit_guarded_loop(frame, element, [p for p, _ in inputs], [p for p, _ in outputs],
-                                      element.out_dtypes, start, stop)
-                else:
-                    with for_range(b, stop, "flat", start) as j:
-                        element.emit([(p, j) for p, _ in inputs], [(p, j) for p, _ in outputs], None)
-            with otherwise:
-                strided()
+        elif all(self._dense(a, kernel.shape) for a in kernel.inputs):
+            flat()
+        else:
+            contiguous = ir.Constant(I1, 1)
+            for _, strides in inputs:
+                for d, s, c in zip(dims, strides, dense, strict=False):
+                    fits = b.or_(b.icmp_signed("==", d, ir.Constant(I64, 1)), b.icmp_signed("==", s, c))
+                    contiguous = b.and_(contiguous, fits)
+            with b.if_else(contiguous) as (then, otherwise):
+                with then:
+                    flat()
+                with otherwise:
+                    strided()
+
+    def _dense(self, access: Access, shape: tuple) -> bool:
+        """Whether ``access`` reads, in C order, a whole buffer of ``shape`` that the runner allocated
+        (C-contiguous): then the kernel needs no strided variant for it."""
+        buffer = self.program.buffers[access.buffer]
+        return (access.plain and access.axes == tuple(range(len(shape))) and buffer.shape == tuple(shape)
+                and buffer.role == "temp" and access.buffer not in self.host_written)
 
     def expr(self, frame: _Frame, expr: Expr, arg, cache: dict, indices, step_index: int = 0,
              inputs=None, guards: list | None = None) -> ir.Value:

@@ -92,7 +92,8 @@ class ProgramRunner:
     belong to the function, so two threads must not run it at once.  An
     input that a step overwrites (a shared variable updated in place) is
     copied first when a failure could still follow the write
-    (``codegen.fallible``) or when the caller's array is read-only.
+    (``codegen.fallible``), when the caller's array is read-only, or when
+    it is not C-contiguous (kernels write their outputs densely).
     """
 
     def __init__(self, program: Program, native: NativeModule, entry_names: list[str], threads: int = 1):
@@ -166,7 +167,7 @@ class ProgramRunner:
     def _run(self, values: Sequence[np.ndarray]) -> list[np.ndarray]:
         arrays = list(self.template)
         for k, (b, value) in enumerate(zip(self.program.inputs, values, strict=False)):
-            if self.overwritten[k] and (k in self.copied or not value.flags.writeable):
+            if self.overwritten[k] and (k in self.copied or not value.flags.writeable or not value.flags.c_contiguous):
                 value = value.copy()
             arrays[b] = self._usable(b, value)
         key = tuple(arrays[b].shape for b in self.program.inputs) if self.sized_by_input_shapes else None

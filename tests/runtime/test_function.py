@@ -195,3 +195,21 @@ def test_explain_reports_python_fallbacks():
     assert re.search(r"PythonOnly \(created at .*test_function.py:\d+\)", report), report
     g = th.function([x], th.exp(x) * 2, backend="llvm")
     assert g.python_fallbacks == [] and "0 Python fallback(s)" in g.explain()
+
+
+def test_a_python_fallback_returning_a_strided_view_is_read_through_its_strides():
+    """A perform may return a view (here every other element, reversed); the compiled kernels that
+    read its result must not assume the dense layout of the buffers the runner allocates."""
+
+    class EveryOther(th.Op):
+        def make_node(self, x):
+            x = th.as_tensor(x)
+            return th.Apply(self, [x], [th.TensorType(x.dtype, (None,))])
+
+        def perform(self, node, inputs):
+            return [inputs[0][::-2]]
+
+    x = th.vector("x", dtype="float64")
+    f = th.function([x], th.sqrt(EveryOther()(x * 3)), backend="llvm")
+    value = np.arange(10.0)
+    np.testing.assert_array_equal(f(value), np.sqrt((value * 3)[::-2]))

@@ -88,3 +88,13 @@ def test_a_read_only_shared_array_is_never_written():
     f()
     np.testing.assert_array_equal(frozen, np.ones(4))
     np.testing.assert_array_equal(w.get_value(), np.full(4, 2.0))
+
+
+@pytest.mark.parametrize("backend", ["llvm", "numpy"])
+def test_a_non_contiguous_shared_array_is_updated_right(backend):
+    base = np.arange(12.0).reshape(3, 4)
+    w = th.shared(np.zeros((4, 3)), name="W")
+    w.set_value(base.T, borrow=True)
+    f = th.function([], [], updates=[(w, w * 2 + 1)], backend=backend)
+    f()
+    np.testing.assert_array_equal(w.get_value(), base.T * 2 + 1)
