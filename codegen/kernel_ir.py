@@ -22,8 +22,9 @@ A ``Program`` is a schedule of steps over a table of buffers:
   mask, one row each in C order (a serial compaction; an earlier count
   reduction sizes its output): boolean-mask indexing becomes a gather or
   scatter with these rows as index arrays.
-- ``GemmCall``: C = alpha * A @ B + beta * C on 2-D float buffers: a library
-  call (BLAS on CPUs).
+- ``GemmCall``: C = alpha * A @ B + beta * C on float matrices, or on
+  stacks of them (leading batch axes): a library call per matrix (BLAS on
+  CPUs).
 - ``HostCall``: run an op's NumPy ``perform``: the fallback for ops with no
   native lowering, so every graph compiles.
 
@@ -363,7 +364,10 @@ class GemmCall:
     """``output = alpha * A @ B + beta * output`` (``beta`` 0: the output is not read).
 
     With ``beta != 0`` the output already holds C (written by an earlier
-    step, or destroyed in place) and is not allocated for this step.
+    step, or destroyed in place) and is not allocated for this step.  When
+    ``a`` and ``b`` have more than two axes, the leading ones are batch axes
+    (None where an operand broadcasts) matching the output's leading axes:
+    one product per matrix of the batch.
     """
 
     a: Access

@@ -300,7 +300,7 @@ def _lower_inc_subtensor(lowerer: Lowerer, node: Apply) -> bool:
     plan = index_plan(lowerer, node, x, parts, 1)
     x_shape = lowerer.shape(x)
     if getattr(node.op, "destroy_map", None) and destroyable(lowerer, x):
-        target = lowerer.refs[id(x)].buffer
+        target = lowerer.overwrite(x)
         lowerer.bind(out, Access(target, tuple(range(x.ndim))), x_shape)
     else:
         source = lowerer.ref(x)
