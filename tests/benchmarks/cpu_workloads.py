@@ -290,7 +290,7 @@ def numpy_matmul_gflops() -> float:
         for (a, b), out in zip(products, outputs, strict=True):
             np.matmul(a, b, out=out)
 
-    return mlp_flops() / best_time(run, repeat=20) / 1e9
+    return mlp_flops() / best_time(run, repeat=100, warmup=10) / 1e9
 
 
 def numpy_mlp_step(parameters: list[np.ndarray], x: np.ndarray, labels: np.ndarray) -> float:
@@ -327,7 +327,7 @@ def _mlp(impl: str, build: Callable[[np.ndarray, np.ndarray], Callable[[], objec
     step = build(x, labels)
     losses = [float(step()) for _ in range(3)]
     np.testing.assert_allclose(losses, expected, rtol=2e-3, err_msg=f"{impl}: losses of 3 steps")
-    seconds = best_time(step, repeat=20, warmup=3)
+    seconds = best_time(step, repeat=100, warmup=10)
     return [Row(impl, seconds, gflops=mlp_flops() / seconds / 1e9)]
 
 
