@@ -16,10 +16,11 @@ from collections.abc import Callable, Sequence
 import numpy as np
 from llvmlite import ir
 
-from theanine.codegen import llvm_math
+from theanine.codegen import llvm_math, llvm_philox
 from theanine.codegen.llvm_types import I1, compute_type, convert, is_float, is_unsigned
 
 Emitter = Callable[[ir.IRBuilder, list, Sequence[str], str], ir.Value]
+FailureCheck = Callable[[ir.IRBuilder, list, Sequence[str], str], ir.Value | None]
 _TABLE: dict[str, tuple[Emitter, str]] = {}
 
 
@@ -51,7 +52,9 @@ def supports(name: str, in_dtypes: Sequence[str], out_dtype: str) -> bool:
         return name[7:] in _REDUCE_KINDS
     if name == "gemm":
         return out_dtype in ("float32", "float64") and all(d == out_dtype for d in in_dtypes)
-    if name not in _TABLE:
+    if name in _SIGNATURES:
+        return (tuple(in_dtypes), out_dtype) == _SIGNATURES[name]
+    if name not in _TABLE or _may_fail(name, in_dtypes, out_dtype):
         return False
     _, kinds = _TABLE[name]
     return _kind(_loop_dtype(name, in_dtypes, out_dtype)) in kinds
@@ -59,14 +62,47 @@ def supports(name: str, in_dtypes: Sequence[str], out_dtype: str) -> bool:
 
 def emit(builder: ir.IRBuilder, name: str, args: list, in_dtypes: Sequence[str], out_dtype: str) -> ir.Value:
     """The value of scalar op ``name`` on ``args``, in ``out_dtype``'s compute type."""
+    return emit_checked(builder, name, args, in_dtypes, out_dtype)[0]
+
+
+def emit_checked(builder: ir.IRBuilder, name: str, args: list, in_dtypes: Sequence[str],
+                 out_dtype: str) -> tuple[ir.Value, ir.Value | None]:
+    """``emit``, and the i1 condition under which NumPy would raise for these arguments
+    (None when it never does): the caller reports it as the step's failure, and the runtime
+    then reruns the node's ``perform`` to raise NumPy's error."""
     if name.startswith("cast_"):
-        return convert(builder, args[0], in_dtypes[0], out_dtype)
+        return convert(builder, args[0], in_dtypes[0], out_dtype), None
     fn, _ = _TABLE[name]
     loop = _loop_dtype(name, in_dtypes, out_dtype)
-    if name not in ("where", "second", "logical_and", "logical_or", "logical_xor", "logical_not"):
+    if name not in _UNCONVERTED:
         args = [convert(builder, a, d, loop) for a, d in zip(args, in_dtypes, strict=False)]
         in_dtypes = [loop] * len(args)
-    return fn(builder, args, in_dtypes, out_dtype)
+    check = _FAILURES.get(name)
+    failed = check(builder, args, in_dtypes, out_dtype) if check is not None else None
+    return fn(builder, args, in_dtypes, out_dtype), failed
+
+
+_UNCONVERTED = ("where", "second", "logical_and", "logical_or", "logical_xor", "logical_not",
+                "philox_word", "philox_counter")
+"""Ops whose arguments keep their own dtypes (no conversion to the loop dtype)."""
+
+_SIGNATURES = {
+    "philox_word": (llvm_philox.WORD_DTYPES, "uint32"),
+    "philox_counter": (llvm_philox.COUNTER_DTYPES, "uint32"),
+    "mulhi": (("uint64", "uint64"), "uint64"),
+}
+"""Ops defined for exactly one signature (in dtypes, out dtype)."""
+
+
+def _may_fail(name: str, in_dtypes: Sequence[str], out_dtype: str) -> bool:
+    """Whether ``name`` can raise for some arguments of these dtypes.
+
+    Such ops need a printer that reports ``emit_checked``'s failure
+    condition; until the elementwise printer does, they run as host calls.
+    Integer ``power`` raises for a negative exponent, which only a signed
+    exponent can hold.
+    """
+    return name == "power" and not is_float(out_dtype) and in_dtypes[1].startswith("int")
 
 
 def _const(value, like: ir.Value) -> ir.Constant:
@@ -187,9 +223,47 @@ def _sign(b, a, d, o):
     return b.select(b.icmp_signed("<", x, zero), _const(-1, x), positive)
 
 
-@_register("power", "f")
+@_register("power", "fi")
 def _power(b, a, d, o):
-    return llvm_math.emit(b, "pow", a, o)
+    if is_float(o):
+        return llvm_math.emit(b, "pow", a, o)
+    return _integer_power(b, a[0], a[1], bits=a[0].type.width - (0 if is_unsigned(o) else 1))
+
+
+def _integer_power(b: ir.IRBuilder, base: ir.Value, exponent: ir.Value, bits: int) -> ir.Value:
+    """``base ** exponent`` modulo 2**width (NumPy's wrapping), by squaring over the exponent's
+    ``bits`` low bits: a fixed sequence of multiplies and selects, so loops vectorize.  Any
+    order of the multiplies gives NumPy's result, multiplication modulo 2**width being
+    associative and commutative (0 ** 0 is 1)."""
+    result, square = _const(1, base), base
+    for k in range(bits):
+        bit = b.trunc(b.lshr(exponent, _const(k, exponent)), I1)
+        result = b.select(bit, b.mul(result, square), result)
+        if k + 1 < bits:
+            square = b.mul(square, square)
+    return result
+
+
+def _negative_exponent(b, a, d, o):
+    """NumPy raises ValueError for integers to negative integer powers."""
+    if is_float(o) or is_unsigned(o):
+        return None
+    return b.icmp_signed("<", a[1], _const(0, a[1]))
+
+
+_register("philox_word", "i")(lambda b, a, d, o: llvm_philox.emit_word(b, a))
+_register("philox_counter", "i")(lambda b, a, d, o: llvm_philox.emit_counter(b, a))
+
+
+@_register("mulhi", "i")
+def _mulhi(b, a, d, o):
+    """The high half of the double-width product (uint64 * uint64 -> high 64 bits)."""
+    wide = ir.IntType(2 * a[0].type.width)
+    product = b.mul(b.zext(a[0], wide), b.zext(a[1], wide))
+    return b.trunc(b.lshr(product, ir.Constant(wide, a[0].type.width)), a[0].type)
+
+
+_FAILURES: dict[str, FailureCheck] = {"power": _negative_exponent}
 
 
 def _pick(b, x, y, o, op):

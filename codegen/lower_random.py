@@ -1,1 +1,269 @@
-"""Lowering rules for the random ops (Philox4x32-10 streams): native kernels instead of host calls."""
+"""Lowering rules for the random ops (Philox4x32-10 streams): native kernels instead of host calls.
+
+Philox is counter based, so a draw is elementwise: value ``i`` (its C-order
+position in ``size``) needs only the words of its own counter block, which
+the scalar op ``philox_word`` computes from the six state words and the
+block and lane numbers (see ``llvm_philox``).  A draw lowers to
+
+- a check step for what ``perform`` rejects (negative sizes; for integers,
+  ``high <= low`` at a drawn element),
+- one elementwise kernel over ``size`` whose expression maps words to
+  values exactly as ``graph/ops/random.py`` specifies (the state words are
+  broadcast reads of the state buffer, the parameters are broadcast to
+  ``size``; with scalar parameters the loop is flat, so it vectorizes),
+- a 6-element kernel writing the new state: the key, and the counter
+  advanced by the number of blocks the draw used (``philox_counter``).
+
+float16 uniform and normal draws round after every operation in NumPy;
+this program computes float16 in float32, so those stay host calls.
+Permutation and Choice (a sort, a search) have no rule yet.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+
+from theanine.codegen import lower_shape as S
+from theanine.codegen.kernel_ir import (
+    Access,
+    Arg,
+    Call,
+    DimOf,
+    ElementwiseKernel,
+    Expr,
+    Index,
+    Lit,
+    ReduceKernel,
+    ShapeExpr,
+    Size,
+    ValueOf,
+)
+from theanine.codegen.lower import Lowerer, compose, lowering
+from theanine.codegen.lower_views import vector_entries
+from theanine.graph.basic import Apply
+from theanine.graph.ops.random import STATE_WORDS, Bernoulli, Integers, Normal, RandomOp, Uniform
+
+U64 = "uint64"
+
+
+def _call(op: str, dtype: str, *args: Expr) -> Call:
+    return Call(op, tuple(args), dtype)
+
+
+def _cast(expr: Expr, dtype: str) -> Expr:
+    return expr if expr.dtype == dtype else Call(f"cast_{dtype}", (expr,), dtype)
+
+
+def _u64(value: int) -> Lit:
+    return Lit(value, U64)
+
+
+def _f64(value: float) -> Lit:
+    return Lit(value, "float64")
+
+
+def _shr(x: Expr, bits: int) -> Expr:
+    """``x >> bits`` for unsigned ``x`` (a division by a power of two)."""
+    return _call("floor_divide", x.dtype, x, Lit(1 << bits, x.dtype))
+
+
+def _low_bits(x: Expr, bits: int) -> Expr:
+    return _call("bitwise_and", x.dtype, x, Lit((1 << bits) - 1, x.dtype))
+
+
+def _times(x: Expr, factor: float | int) -> Expr:
+    return _call("multiply", x.dtype, x, Lit(factor, x.dtype))
+
+
+class _Stream:
+    """Words of the stream at the state read by kernel inputs 0..5 (k0, k1, c0, c1, c2, c3)."""
+
+    state = tuple(Arg(k, "uint32") for k in range(STATE_WORDS))
+
+    def word(self, block: Expr, lane: Expr | int) -> Call:
+        """Word ``lane`` of block ``block`` (uint64 expressions)."""
+        lane = _u64(lane) if isinstance(lane, int) else lane
+        return _call("philox_word", "uint32", *self.state, block, lane)
+
+    def flat_word(self, i: Expr) -> Call:
+        """Word ``i`` of the draw."""
+        return self.word(_shr(i, 2), _low_bits(i, 2))
+
+    def pair(self, i: Expr) -> tuple[Call, Call]:
+        """Words ``2i`` and ``2i + 1`` (one block holds both)."""
+        block, first = _shr(i, 1), _times(_low_bits(i, 1), 2)
+        return self.word(block, first), self.word(block, _call("add", U64, first, _u64(1)))
+
+
+def _u24(word: Expr) -> Expr:
+    """``(w >> 8) * 2**-24`` in float64 (exact)."""
+    return _times(_cast(_shr(word, 8), "float64"), 2.0**-24)
+
+
+def _u53(first: Expr, second: Expr) -> Expr:
+    """``((a >> 5) * 2**26 + (b >> 6)) * 2**-53`` in float64 (exact)."""
+    high = _times(_cast(_shr(first, 5), "float64"), 2.0**26)
+    return _times(_call("add", "float64", high, _cast(_shr(second, 6), "float64")), 2.0**-53)
+
+
+# --- bit-to-value mappings: (stream, flat index i as uint64, parameter Args, dtype) -> value --------
+
+
+def _uniform(stream: _Stream, i: Expr, params: Sequence[Expr], dtype: str) -> Expr:
+    low, high = params
+    u = _u53(*stream.pair(i)) if dtype == "float64" else _u24(stream.flat_word(i))
+    span = _call("subtract", dtype, high, low)
+    return _call("add", dtype, low, _call("multiply", dtype, span, _cast(u, dtype)))
+
+
+def _normal(stream: _Stream, i: Expr, params: Sequence[Expr], dtype: str) -> Expr:
+    """Box-Muller on pair ``j = i >> 1``: value ``2j`` is ``r cos``, value ``2j + 1`` is ``r sin``."""
+    mean, std = params
+    j = _shr(i, 1)
+    if dtype == "float64":
+        u1 = _call("add", "float64", _u53(stream.word(j, 0), stream.word(j, 1)), _f64(2.0**-53))
+        u2 = _u53(stream.word(j, 2), stream.word(j, 3))
+    else:
+        first, second = stream.pair(j)
+        u1, u2 = _call("add", "float64", _u24(first), _f64(2.0**-24)), _u24(second)
+    radius = _call("sqrt", "float64", _call("multiply", "float64", _f64(-2.0), _call("log", "float64", u1)))
+    angle = _call("multiply", "float64", _f64(2.0 * math.pi), u2)
+    is_sine = _call("equal", "bool", _low_bits(i, 1), _u64(1))
+    z = _call("where", "float64", is_sine, _call("multiply", "float64", radius, _call("sin", "float64", angle)),
+              _call("multiply", "float64", radius, _call("cos", "float64", angle)))
+    return _call("add", dtype, mean, _call("multiply", dtype, std, _cast(z, dtype)))
+
+
+def _bernoulli(stream: _Stream, i: Expr, params: Sequence[Expr], dtype: str) -> Expr:
+    (p,) = params
+    u = _times(_cast(stream.flat_word(i), "float64"), 2.0**-32)
+    return _cast(_call("less", "bool", u, p), dtype)
+
+
+def _integers(stream: _Stream, i: Expr, params: Sequence[Expr], dtype: str) -> Expr:
+    """``low + mulhi(x, high - low)`` modulo 2**64, ``x`` the 64 bits of words ``2i, 2i + 1``."""
+    low, high = (_cast(p, U64) for p in params)
+    first, second = stream.pair(i)
+    x = _call("bitwise_or", U64, _cast(first, U64), _times(_cast(second, U64), 1 << 32))
+    offset = _call("mulhi", U64, x, _call("subtract", U64, high, low))
+    return _cast(_cast(_call("add", U64, low, offset), "int64"), dtype)
+
+
+Mapping = Callable[[_Stream, Expr, Sequence[Expr], str], Expr]
+
+
+def _words(op: RandomOp, n: ShapeExpr) -> ShapeExpr:
+    """The ``n_words`` of ``op`` for ``n`` values, as a ShapeExpr."""
+    wide = op.dtype == "float64"
+    if isinstance(op, Normal):
+        return S.mul(S.floordiv(S.add(n, 1), 2), 4 if wide else 2)
+    return S.mul(n, 2 if wide or isinstance(op, Integers) else 1)
+
+
+# --- rules -----------------------------------------------------------------------------------------
+
+
+def _lower_draw(mapping: Mapping) -> Callable[[Lowerer, Apply], bool]:
+    def rule(lowerer: Lowerer, node: Apply) -> bool:
+        if node.op.dtype == "float16" and isinstance(node.op, (Uniform, Normal)):
+            return False
+        _Draw(lowerer, node).lower(mapping)
+        return True
+
+    return rule
+
+
+for _op_class, _mapping in ((Uniform, _uniform), (Normal, _normal), (Bernoulli, _bernoulli), (Integers, _integers)):
+    lowering(_op_class)(_lower_draw(_mapping))
+
+
+class _Draw:
+    """One random node being lowered: its size, state words and parameter accesses."""
+
+    def __init__(self, lowerer: Lowerer, node: Apply):
+        self.lowerer, self.node = lowerer, node
+        state, size, *self.params = node.inputs
+        sample = node.outputs[1]
+        entries = [s if s is not None else e for s, e in zip(sample.type.shape, vector_entries(lowerer, size),
+                                                              strict=True)]
+        self.nonnegative = [S.less(-1, e) for e in entries if not isinstance(e, (int, DimOf))]
+        self.shape = tuple(e if isinstance(e, (int, DimOf)) else S.maximum(0, e) for e in entries)
+        self.count = S.product(self.shape)
+        self.state = lowerer.plain_ref(state).buffer
+        self.flat = all(all(d == 1 for d in p.type.shape) for p in self.params)
+
+    def lower(self, mapping: Mapping) -> None:
+        lowerer, node = self.lowerer, self.node
+        S.check_step(lowerer, node, self.nonnegative)
+        loop, i = self._loop()
+        params, checks = self._param_accesses(len(loop))
+        if isinstance(node.op, Integers):
+            self._check_span(loop, params, checks)
+        words = tuple(Access(self.state, (None,) * len(loop), (k,)) for k in range(STATE_WORDS))
+        args = [Arg(STATE_WORDS + k, p.dtype) for k, p in enumerate(self.params)]
+        sample = lowerer.bind_new(node.outputs[1], self.shape)
+        value = mapping(_Stream(), i, args, node.op.dtype)
+        lowerer.steps.append(ElementwiseKernel(words + tuple(params), (sample,), (value,), loop, tuple(checks), node))
+        self._advance_state()
+
+    def _loop(self) -> tuple[tuple[ShapeExpr, ...], Expr]:
+        """The loop shape and the flat position (uint64) of its element: one flat loop when the
+        parameters are scalars, else a loop over ``size`` (the parameters broadcast along it)."""
+        if self.flat:
+            return (self.count,), _cast(Index(0), U64)
+        position: Expr = Lit(0, "int64")
+        for axis in range(len(self.shape)):
+            stride = S.product(self.shape[axis + 1:])
+            term = _call("multiply", "int64", Index(axis), _dimension(stride))
+            position = _call("add", "int64", position, term)
+        return self.shape, _cast(position, U64)
+
+    def _param_accesses(self, loop_rank: int) -> tuple[list[Access], list]:
+        """Each parameter broadcast to the loop (right-aligned), and the size checks that needs."""
+        accesses, checks = [], []
+        for param in self.params:
+            source = self.lowerer.ref(param)
+            if self.flat:
+                accesses.append(compose(source, [None] * loop_rank))
+                continue
+            lead = loop_rank - param.ndim
+            picks = [None] * lead + [None if param.type.shape[a] == 1 else a for a in range(param.ndim)]
+            accesses.append(compose(source, picks))
+            dims = self.lowerer.shape(param)
+            checks += [(self.shape[lead + a], dims[a]) for a in range(param.ndim)
+                       if param.type.shape[a] != 1 and self.shape[lead + a] != dims[a]]
+        return accesses, checks
+
+    def _check_span(self, loop, params: list[Access], checks: list) -> None:
+        """A check step failing when some drawn element has ``high <= low`` (perform raises)."""
+        low, high = self.params
+        if self.flat and low.ndim == 0 and high.ndim == 0:
+            ordered = S.less(self.lowerer.scalar_shape(low), self.lowerer.scalar_shape(high))
+            S.check_step(self.lowerer, self.node, [S.where(self.count, ordered, 1)])
+            return
+        empty = _call("less_equal", "bool", Arg(1, high.dtype), Arg(0, low.dtype))
+        found = self.lowerer.new_buffer("bool", (), "temp", 0)
+        axes = tuple(range(len(loop)))
+        self.lowerer.steps.append(
+            ReduceKernel(tuple(params), empty, found, axes, "or", "bool", loop, tuple(checks), self.node)
+        )
+        S.check_step(self.lowerer, self.node, [S.equal(ValueOf(found), 0)])
+
+    def _advance_state(self) -> None:
+        """The new state: the key, and the counter plus the blocks the draw used."""
+        blocks = S.floordiv(S.add(_words(self.node.op, self.count), 3), 4)
+        word = Index(0)
+        counter = [Arg(k, "uint32") for k in range(1, 5)]
+        position = _cast(_call("subtract", "int64", word, Lit(2, "int64")), U64)
+        advanced = _call("philox_counter", "uint32", *counter, _cast(_dimension(blocks), U64), position)
+        is_key = _call("less", "bool", word, Lit(2, "int64"))
+        value = _call("where", "uint32", is_key, Arg(0, "uint32"), advanced)
+        inputs = (Access(self.state, (0,)),) + tuple(Access(self.state, (None,), (k,)) for k in range(2, 6))
+        out = self.lowerer.bind_new(self.node.outputs[0], (STATE_WORDS,))
+        self.lowerer.steps.append(ElementwiseKernel(inputs, (out,), (value,), (STATE_WORDS,), (), self.node))
+
+
+def _dimension(expr: ShapeExpr) -> Expr:
+    """A ShapeExpr as an int64 expression leaf."""
+    return Lit(expr, "int64") if isinstance(expr, int) else Size(expr)
