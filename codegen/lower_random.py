@@ -112,7 +112,7 @@ def _u53(first: Expr, second: Expr) -> Expr:
 
 def _uniform(stream: _Stream, i: Expr, params: Sequence[Expr], dtype: str) -> Expr:
     low, high = params
-    u = _u53(*stream.pair(i)) if dtype == "float64" else _u24(stream.flat_word(i))
+    u = _u53(*stream.pair(i)) if _wide(dtype) else _u24(stream.flat_word(i))
     span = _call("subtract", dtype, high, low)
     return _call("add", dtype, low, _call("multiply", dtype, span, _cast(u, dtype)))
 
@@ -121,7 +121,7 @@ def _normal(stream: _Stream, i: Expr, params: Sequence[Expr], dtype: str) -> Exp
     """Box-Muller on pair ``j = i >> 1``: value ``2j`` is ``r cos``, value ``2j + 1`` is ``r sin``."""
     mean, std = params
     j = _shr(i, 1)
-    if dtype == "float64":
+    if _wide(dtype):
         u1 = _call("add", "float64", _u53(stream.word(j, 0), stream.word(j, 1)), _f64(2.0**-53))
         u2 = _u53(stream.word(j, 2), stream.word(j, 3))
     else:
@@ -153,29 +153,35 @@ def _integers(stream: _Stream, i: Expr, params: Sequence[Expr], dtype: str) -> E
 Mapping = Callable[[_Stream, Expr, Sequence[Expr], str], Expr]
 
 
-def _words(op: RandomOp, n: ShapeExpr) -> ShapeExpr:
-    """The ``n_words`` of ``op`` for ``n`` values, as a ShapeExpr."""
-    wide = op.dtype == "float64"
-    if isinstance(op, Normal):
-        return S.mul(S.floordiv(S.add(n, 1), 2), 4 if wide else 2)
-    return S.mul(n, 2 if wide or isinstance(op, Integers) else 1)
+def _pairs_in_words(n: ShapeExpr, per_pair: int) -> ShapeExpr:
+    """Words of ``ceil(n / 2)`` pairs (Box-Muller makes values two at a time)."""
+    return S.mul(S.floordiv(S.add(n, 1), 2), per_pair)
+
+
+def _wide(dtype: str) -> bool:
+    """Whether values take 53-bit uniforms (two words each)."""
+    return dtype == "float64"
+
+
+_DRAWS: dict[type, tuple[Mapping, Callable[[ShapeExpr, str], ShapeExpr]]] = {
+    Uniform: (_uniform, lambda n, dtype: S.mul(n, 2 if _wide(dtype) else 1)),
+    Normal: (_normal, lambda n, dtype: _pairs_in_words(n, 4 if _wide(dtype) else 2)),
+    Bernoulli: (_bernoulli, lambda n, dtype: n),
+    Integers: (_integers, lambda n, dtype: S.mul(n, 2)),
+}
+"""Per op class: the value of element i, and ``n_words`` (the words ``n`` values use) as a ShapeExpr."""
 
 
 # --- rules -----------------------------------------------------------------------------------------
 
 
-def _lower_draw(mapping: Mapping) -> Callable[[Lowerer, Apply], bool]:
-    def rule(lowerer: Lowerer, node: Apply) -> bool:
-        if node.op.dtype == "float16" and isinstance(node.op, (Uniform, Normal)):
-            return False
-        _Draw(lowerer, node).lower(mapping)
-        return True
-
-    return rule
-
-
-for _op_class, _mapping in ((Uniform, _uniform), (Normal, _normal), (Bernoulli, _bernoulli), (Integers, _integers)):
-    lowering(_op_class)(_lower_draw(_mapping))
+@lowering(RandomOp)
+def _lower_draw(lowerer: Lowerer, node: Apply) -> bool:
+    draw = _DRAWS.get(type(node.op))
+    if draw is None or (node.op.dtype == "float16" and isinstance(node.op, (Uniform, Normal))):
+        return False
+    _Draw(lowerer, node).lower(*draw)
+    return True
 
 
 class _Draw:
@@ -193,19 +199,19 @@ class _Draw:
         self.state = lowerer.plain_ref(state).buffer
         self.flat = all(all(d == 1 for d in p.type.shape) for p in self.params)
 
-    def lower(self, mapping: Mapping) -> None:
+    def lower(self, mapping: Mapping, n_words: Callable[[ShapeExpr, str], ShapeExpr]) -> None:
         lowerer, node = self.lowerer, self.node
         S.check_step(lowerer, node, self.nonnegative)
         loop, i = self._loop()
         params, checks = self._param_accesses(len(loop))
         if isinstance(node.op, Integers):
             self._check_span(loop, params, checks)
-        words = tuple(Access(self.state, (None,) * len(loop), (k,)) for k in range(STATE_WORDS))
+        state_words = tuple(Access(self.state, (None,) * len(loop), (k,)) for k in range(STATE_WORDS))
         args = [Arg(STATE_WORDS + k, p.dtype) for k, p in enumerate(self.params)]
         sample = lowerer.bind_new(node.outputs[1], self.shape)
         value = mapping(_Stream(), i, args, node.op.dtype)
-        lowerer.steps.append(ElementwiseKernel(words + tuple(params), (sample,), (value,), loop, tuple(checks), node))
-        self._advance_state()
+        lowerer.steps.append(ElementwiseKernel(state_words + tuple(params), (sample,), (value,), loop, tuple(checks), node))
+        self._advance_state(n_words(self.count, node.op.dtype))
 
     def _loop(self) -> tuple[tuple[ShapeExpr, ...], Expr]:
         """The loop shape and the flat position (uint64) of its element: one flat loop when the
@@ -250,9 +256,9 @@ class _Draw:
         )
         S.check_step(self.lowerer, self.node, [S.equal(ValueOf(found), 0)])
 
-    def _advance_state(self) -> None:
-        """The new state: the key, and the counter plus the blocks the draw used."""
-        blocks = S.floordiv(S.add(_words(self.node.op, self.count), 3), 4)
+    def _advance_state(self, words: ShapeExpr) -> None:
+        """The new state: the key, and the counter plus the blocks the draw's ``words`` used."""
+        blocks = S.floordiv(S.add(words, 3), 4)
         word = Index(0)
         counter = [Arg(k, "uint32") for k in range(1, 5)]
         position = _cast(_call("subtract", "int64", word, Lit(2, "int64")), U64)
