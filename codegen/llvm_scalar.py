@@ -232,15 +232,30 @@ def _power(b, a, d, o):
 
 def _integer_power(b: ir.IRBuilder, base: ir.Value, exponent: ir.Value, bits: int) -> ir.Value:
     """``base ** exponent`` modulo 2**width (NumPy's wrapping), by squaring over the exponent's
-    ``bits`` low bits: a fixed sequence of multiplies and selects, so loops vectorize.  Any
-    order of the multiplies gives NumPy's result, multiplication modulo 2**width being
-    associative and commutative (0 ** 0 is 1)."""
-    result, square = _const(1, base), base
-    for k in range(bits):
-        bit = b.trunc(b.lshr(exponent, _const(k, exponent)), I1)
-        result = b.select(bit, b.mul(result, square), result)
-        if k + 1 < bits:
-            square = b.mul(square, square)
+    ``bits`` low bits, in a loop: any order of the multiplies gives NumPy's result,
+    multiplication modulo 2**width being associative and commutative (0 ** 0 is 1).  Unrolled,
+    the chain of squarings reads each square twice, and LLVM's vectorizer walks its 2**bits
+    paths; the loop keeps the element loop scalar, which integer powers can afford."""
+    before = b.block
+    header = b.append_basic_block("power.header")
+    body = b.append_basic_block("power.body")
+    done = b.append_basic_block("power.done")
+    b.branch(header)
+    b.position_at_end(header)
+    k = b.phi(exponent.type)
+    result = b.phi(base.type)
+    square = b.phi(base.type)
+    k.add_incoming(_const(0, exponent), before)
+    result.add_incoming(_const(1, base), before)
+    square.add_incoming(base, before)
+    b.cbranch(b.icmp_unsigned("<", k, _const(bits, exponent)), body, done)
+    b.position_at_end(body)
+    bit = b.trunc(b.lshr(exponent, k), I1)
+    k.add_incoming(b.add(k, _const(1, exponent)), body)
+    result.add_incoming(b.mul(result, b.select(bit, square, _const(1, base))), body)
+    square.add_incoming(b.mul(square, square), body)
+    b.branch(header)
+    b.position_at_end(done)
     return result
 
 
