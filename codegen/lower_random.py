@@ -210,7 +210,8 @@ class _Draw:
         args = [Arg(STATE_WORDS + k, p.dtype) for k, p in enumerate(self.params)]
         sample = lowerer.bind_new(node.outputs[1], self.shape)
         value = mapping(_Stream(), i, args, node.op.dtype)
-        lowerer.steps.append(ElementwiseKernel(state_words + tuple(params), (sample,), (value,), loop, tuple(checks), node))
+        inputs = state_words + tuple(params)
+        lowerer.steps.append(ElementwiseKernel(inputs, (sample,), (value,), loop, tuple(checks), node))
         self._advance_state(n_words(self.count, node.op.dtype))
 
     def _loop(self) -> tuple[tuple[ShapeExpr, ...], Expr]:
@@ -226,7 +227,11 @@ class _Draw:
         return self.shape, _cast(position, U64)
 
     def _param_accesses(self, loop_rank: int) -> tuple[list[Access], list]:
-        """Each parameter broadcast to the loop (right-aligned), and the size checks that needs."""
+        """Each parameter broadcast to the loop (right-aligned), and the size checks that needs.
+
+        As for elementwise ops, only a static 1 broadcasts: a dimension known
+        at run time must equal the size's.
+        """
         accesses, checks = [], []
         for param in self.params:
             source = self.lowerer.ref(param)
@@ -248,11 +253,11 @@ class _Draw:
             ordered = S.less(self.lowerer.scalar_shape(low), self.lowerer.scalar_shape(high))
             S.check_step(self.lowerer, self.node, [S.where(self.count, ordered, 1)])
             return
-        empty = _call("less_equal", "bool", Arg(1, high.dtype), Arg(0, low.dtype))
+        no_span = _call("less_equal", "bool", Arg(1, high.dtype), Arg(0, low.dtype))
         found = self.lowerer.new_buffer("bool", (), "temp", 0)
         axes = tuple(range(len(loop)))
         self.lowerer.steps.append(
-            ReduceKernel(tuple(params), empty, found, axes, "or", "bool", loop, tuple(checks), self.node)
+            ReduceKernel(tuple(params), no_span, found, axes, "or", "bool", loop, tuple(checks), self.node)
         )
         S.check_step(self.lowerer, self.node, [S.equal(ValueOf(found), 0)])
 
