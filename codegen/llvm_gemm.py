@@ -64,10 +64,18 @@ def _blas_writable(frame, call: GemmCall, m: ir.Value, n: ir.Value) -> ir.Value:
 
 
 def _blas_product(frame, call: GemmCall, m: ir.Value, n: ir.Value) -> None:
-    """Rows split across threads with a single-threaded BLAS each, or all rows on thread 0 (one call)."""
+    """The larger of C's rows and columns split across threads, each with a single-threaded BLAS
+    (or the whole product on thread 0).  Each thread packs the whole of the operand along the other
+    side, so splitting the larger side duplicates the packing of the smaller operand."""
     b = frame.builder
-    start, stop, blas_threads = _single_threaded_share(frame, m, b.mul(b.mul(m, n), frame.dim(call.k)))
-    _gemm_rows(frame, call, start, stop)
+    by_rows = b.icmp_signed(">=", m, n)
+    work = b.mul(b.mul(m, n), frame.dim(call.k))
+    start, stop, blas_threads = _single_threaded_share(frame, b.select(by_rows, m, n), work)
+    with b.if_else(by_rows) as (rows, columns):
+        with rows:
+            _gemm_block(frame, call, (start, stop), (ir.Constant(I64, 0), n))
+        with columns:
+            _gemm_block(frame, call, (ir.Constant(I64, 0), m), (start, stop))
     _restore_blas_threads(frame, blas_threads)
 
 
@@ -86,7 +94,7 @@ def _batched_product(frame, call: GemmCall, m: ir.Value, n: ir.Value) -> None:
         bases = [b.gep(frame.pointer(buffer), [linear_offset(b, indices, strides[:len(batch)])])
                  for buffer, strides in ((call.a.buffer, a_strides), (call.b.buffer, b_strides),
                                          (call.output, out_strides))]
-        _gemm_rows(frame, call, ir.Constant(I64, 0), m, *bases)
+        _gemm_block(frame, call, (ir.Constant(I64, 0), m), (ir.Constant(I64, 0), n), *bases)
     _restore_blas_threads(frame, blas_threads)
 
 
@@ -123,16 +131,15 @@ def _restore_blas_threads(frame, blas_threads: tuple) -> None:
         frame.builder.call(setter, [frame.builder.load(previous)])
 
 
-def _gemm_rows(frame, call: GemmCall, start: ir.Value, stop: ir.Value, a_base=None, b_base=None,
-               out_base=None) -> None:
-    """Rows ``[start, stop)`` of C = alpha * A @ B + beta * C (one matrix of a batch: its bases)."""
+def _gemm_block(frame, call: GemmCall, rows: tuple[ir.Value, ir.Value], columns: tuple[ir.Value, ir.Value],
+                a_base=None, b_base=None, out_base=None) -> None:
+    """``C[rows, columns] = alpha * A[rows, :] @ B[:, columns] + beta * C[rows, columns]`` (each a
+    ``(start, stop)`` range), for one matrix (of a batch: its base pointers)."""
     b = frame.builder
-    rows = b.sub(stop, start)
+    (row_start, row_stop), (column_start, column_stop) = rows, columns
+    height, width = b.sub(row_stop, row_start), b.sub(column_stop, column_start)
     n, k = frame.dim(call.n), frame.dim(call.k)
     t = compute_type(call.dtype)
-    a_base = a_base or frame.pointer(call.a.buffer)
-    b_base = b_base or frame.pointer(call.b.buffer)
-    out_base = out_base or frame.pointer(call.output)
     op_b, ld_b = _blas_operand(frame, call.b, n)
     op_a, ld_a = _blas_operand(frame, call.a, k)
     fn_type = ir.FunctionType(ir.VoidType(), [I8P, I8P] + [I32.as_pointer()] * 3 + [t.as_pointer(), t.as_pointer(),
@@ -149,16 +156,20 @@ def _gemm_rows(frame, call: GemmCall, start: ir.Value, stop: ir.Value, a_base=No
         return slot(b.trunc(value, I32), I32)
 
     ldc = b.select(b.icmp_signed(">", n, ir.Constant(I64, 1)), n, ir.Constant(I64, 1))
-    output = b.gep(out_base, [b.mul(start, n)])
-    a_rows = b.gep(a_base, [b.mul(start, frame.access_strides(call.a)[-2])])
-    with b.if_then(b.icmp_signed(">", rows, ir.Constant(I64, 0))):
+    output = b.gep(out_base or frame.pointer(call.output), [b.add(b.mul(row_start, ldc), column_start)])
+    a_rows = b.gep(a_base or frame.pointer(call.a.buffer), [b.mul(row_start, frame.access_strides(call.a)[-2])])
+    b_columns = b.gep(b_base or frame.pointer(call.b.buffer),
+                      [b.mul(column_start, frame.access_strides(call.b)[-1])])
+    nonempty = b.and_(b.icmp_signed(">", height, ir.Constant(I64, 0)), b.icmp_signed(">", width, ir.Constant(I64, 0)))
+    with b.if_then(nonempty):
         with b.if_else(b.icmp_signed("==", k, ir.Constant(I64, 0))) as (empty_sum, product):
             with empty_sum:  # BLAS may leave C untouched when k = 0; the product is zeros
-                with for_range(b, b.mul(rows, n), "zero") as j:
-                    _scale_in_place(b, b.gep(output, [j]), call)
+                loops, (i, j) = nested_ranges(b, [height, width], "zero")
+                with loops:
+                    _scale_in_place(b, b.gep(output, [b.add(b.mul(i, ldc), j)]), call)
             with product:
-                b.call(gemm, [op_b, op_a, i32(n), i32(rows), i32(k), slot(ir.Constant(t, call.alpha), t),
-                              b_base, i32(ld_b), a_rows, i32(ld_a),
+                b.call(gemm, [op_b, op_a, i32(width), i32(height), i32(k), slot(ir.Constant(t, call.alpha), t),
+                              b_columns, i32(ld_b), a_rows, i32(ld_a),
                               slot(ir.Constant(t, call.beta), t), output, i32(ldc)])
 
 

@@ -63,3 +63,25 @@ def test_mismatched_batch_dimensions_raise_numpy_error():
     with pytest.raises(ValueError, match="batch dimension 0 differs") as error:
         f(np.ones((3, 2, 2), "float32"), np.ones((4, 2, 2), "float32"))
     assert "test_batched_gemm.py" in str(error.value)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("m, n, k", [(16, 5000, 16), (5000, 16, 16), (1, 70000, 4), (70000, 1, 4), (300, 300, 0)])
+@pytest.mark.parametrize("transposed", [(False, False), (True, False), (False, True), (True, True)])
+def test_products_split_across_threads_by_rows_or_columns(threads, m, n, k, transposed):
+    """Threads split the larger side of C (rows or columns); transposed operands, a scaled addend
+    and an empty inner dimension (the product is zeros) come out as NumPy computes them."""
+    from theanine.graph.ops.blas import gemm
+
+    a_value = RNG.standard_normal((k, m) if transposed[0] else (m, k))
+    b_value = RNG.standard_normal((n, k) if transposed[1] else (k, n))
+    c_value = RNG.standard_normal((m, n))
+    a, b, c = th.matrix("a", dtype="float64"), th.matrix("b", dtype="float64"), th.matrix("c", dtype="float64")
+    left, right = (a.T if transposed[0] else a), (b.T if transposed[1] else b)
+    with th.config.context(num_threads=threads):
+        f = th.function([a, b, c], [left @ right, gemm(c, left, right, alpha=0.5, beta=2.0)], backend="llvm")
+        product, scaled = f(a_value, b_value, c_value)
+    left_value = a_value.T if transposed[0] else a_value
+    right_value = b_value.T if transposed[1] else b_value
+    np.testing.assert_allclose(product, left_value @ right_value, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(scaled, 0.5 * left_value @ right_value + 2.0 * c_value, rtol=1e-12, atol=1e-12)
