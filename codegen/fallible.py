@@ -3,8 +3,9 @@
 A step fails before it writes anything when a shape check fails (kernels'
 ``checks``, a GEMM's inner dimensions, an empty arg-reduction), and during
 its loop when coordinates read from user data are out of bounds (gathers,
-scatters).  A host call may raise anything, and the runner may fail to size
-a buffer whose shape it computes (a negative size).  The backend overwrites a
+scatters) or an element makes NumPy raise (a negative integer exponent).
+A host call may raise anything, and the runner may fail to size a buffer
+whose shape it computes (a negative size).  The backend overwrites a
 shared variable's storage in place only when nothing can fail afterwards:
 ``inputs_to_copy`` names the input buffers it must copy instead, so that a
 failed call leaves every shared variable as it was.
@@ -30,8 +31,9 @@ from theanine.codegen.kernel_ir import (
 __all__ = ["fails_before_writing", "fails_while_writing", "inputs_to_copy"]
 
 
-def _checked_loads(exprs) -> bool:
-    """True when some expression reads an input at user-given (bounds-checked) coordinates."""
+def _raises_per_element(exprs) -> bool:
+    """True when some expression reads an input at user-given (bounds-checked) coordinates, or
+    calls an op that NumPy lets raise for some values (an integer to a signed integer power)."""
     stack = list(exprs)
     while stack:
         e = stack.pop()
@@ -40,6 +42,8 @@ def _checked_loads(exprs) -> bool:
                 return True
             stack.extend(e.coords)
         elif isinstance(e, Call):
+            if e.op == "power" and e.dtype.startswith(("int", "uint")) and e.args[1].dtype.startswith("int"):
+                return True
             stack.extend(e.args)
     return False
 
@@ -49,11 +53,11 @@ def fails_while_writing(step) -> bool:
     if isinstance(step, HostCall):
         return True
     if isinstance(step, ScatterKernel):
-        return any(step.checked) or _checked_loads((step.value, *step.coords))
+        return any(step.checked) or _raises_per_element((step.value, *step.coords))
     if isinstance(step, ElementwiseKernel):
-        return _checked_loads(step.exprs)
+        return _raises_per_element(step.exprs)
     if isinstance(step, ReduceKernel):
-        return _checked_loads((step.expr,))
+        return _raises_per_element((step.expr,))
     return False
 
 

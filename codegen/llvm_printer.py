@@ -457,7 +457,9 @@ class LLVMPrinter:
                 guards.append(outside)
             else:
                 values = [cache[a] for a in e.args]
-                cache[e] = llvm_scalar.emit(b, e.op, values, [a.dtype for a in e.args], e.dtype)
+                cache[e], failed = llvm_scalar.emit_checked(b, e.op, values, [a.dtype for a in e.args], e.dtype)
+                if failed is not None:
+                    frame.record_failure(failed, step_index)
         return cache[expr]
 
     def checked_offset(self, frame: _Frame, coords, sizes, checked, strides, step_index: int):

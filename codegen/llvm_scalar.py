@@ -54,7 +54,7 @@ def supports(name: str, in_dtypes: Sequence[str], out_dtype: str) -> bool:
         return out_dtype in ("float32", "float64") and all(d == out_dtype for d in in_dtypes)
     if name in _SIGNATURES:
         return (tuple(in_dtypes), out_dtype) == _SIGNATURES[name]
-    if name not in _TABLE or _may_fail(name, in_dtypes, out_dtype):
+    if name not in _TABLE:
         return False
     _, kinds = _TABLE[name]
     return _kind(_loop_dtype(name, in_dtypes, out_dtype)) in kinds
@@ -92,17 +92,6 @@ _SIGNATURES = {
     "mulhi": (("uint64", "uint64"), "uint64"),
 }
 """Ops defined for exactly one signature (in dtypes, out dtype)."""
-
-
-def _may_fail(name: str, in_dtypes: Sequence[str], out_dtype: str) -> bool:
-    """Whether ``name`` can raise for some arguments of these dtypes.
-
-    Such ops need a printer that reports ``emit_checked``'s failure
-    condition; until the elementwise printer does, they run as host calls.
-    Integer ``power`` raises for a negative exponent, which only a signed
-    exponent can hold.
-    """
-    return name == "power" and not is_float(out_dtype) and in_dtypes[1].startswith("int")
 
 
 def _const(value, like: ir.Value) -> ir.Constant:

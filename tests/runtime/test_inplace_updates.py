@@ -98,3 +98,19 @@ def test_a_non_contiguous_shared_array_is_updated_right(backend):
     f = th.function([], [], updates=[(w, w * 2 + 1)], backend=backend)
     f()
     np.testing.assert_array_equal(w.get_value(), base.T * 2 + 1)
+
+
+@pytest.mark.parametrize("backend", ["llvm", "numpy"])
+def test_an_element_that_raises_after_an_in_place_update_leaves_the_update_undone(backend):
+    """A negative integer exponent fails inside the second update's loop (NumPy raises)."""
+    w1 = th.shared(np.arange(4), name="W1")
+    w2 = th.shared(np.full(3, 2), name="W2")
+    exponent = th.vector("e", dtype="int64")
+    f = th.function([exponent], [], updates=[(w1, w1 + 1), (w2, w2**exponent)], backend=backend)
+    with pytest.raises(ValueError, match="negative integer powers"):
+        f(np.array([1, -1, 2]))
+    np.testing.assert_array_equal(w1.get_value(), np.arange(4))
+    np.testing.assert_array_equal(w2.get_value(), np.full(3, 2))
+    f(np.array([1, 0, 3]))
+    np.testing.assert_array_equal(w1.get_value(), np.arange(4) + 1)
+    np.testing.assert_array_equal(w2.get_value(), [2, 1, 8])
