@@ -218,6 +218,9 @@ def _private_updated_state(state: list, values: list, updated_slots: list[int]) 
     """``state``, with a copy of each updated shared value that shares memory with another
     argument: the backend may compute the update in that storage (in place) while other nodes
     still read the argument that aliases it."""
+    arrays = values + state
+    if all(a.base is None for a in arrays) and len({id(a) for a in arrays}) == len(arrays):
+        return state  # arrays that own their memory overlap only when they are the same array
     for slot in updated_slots:
         others = values + [v for k, v in enumerate(state) if k != slot]
         if any(np.may_share_memory(state[slot], other) for other in others):
