@@ -13,6 +13,7 @@ step.
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections.abc import Sequence
 
@@ -128,6 +129,7 @@ class ProgramRunner:
         for b, value in program.constants.items():
             self.template[b] = self._usable(b, np.asarray(value))
         self.temporaries: dict[int, np.ndarray] = {}
+        self.returned: dict[int, np.ndarray] = {}
         # When every allocated shape follows from the input shapes alone, a call replays the
         # temporaries an earlier call with the same input shapes got (no planning per call).
         self.storage: dict[tuple, dict[int, np.ndarray]] = {}
@@ -158,7 +160,18 @@ class ProgramRunner:
                 return kept
             kept = self.temporaries[buffer] = np.empty(shape, dtype)
             return kept
-        return np.empty(shape, dtype)
+        return self._output(buffer, shape, dtype)
+
+    def _output(self, buffer: int, shape: tuple, dtype: np.dtype) -> np.ndarray:
+        """A new output array, or the one this buffer returned last time if nobody holds it any
+        more (it is about to be freed): a fresh large array costs its page faults again."""
+        previous = self.returned.get(buffer)
+        # references to ``previous``: the dict, the local name and getrefcount's argument
+        if previous is not None and previous.shape == shape and previous.dtype == dtype \
+                and sys.getrefcount(previous) == 3:
+            return previous
+        array = self.returned[buffer] = np.empty(shape, dtype)
+        return array
 
     def run(self, values: Sequence[np.ndarray]) -> list[np.ndarray]:
         with self.lock:

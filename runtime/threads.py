@@ -42,9 +42,12 @@ class WorkerPool:
         while True:
             call = inbox.get()
             try:
-                self._results.put(call())
+                result = call()
             except BaseException as exc:  # handed back to the caller, which re-raises it
-                self._results.put(exc)
+                result = exc
+            del call  # the call's arrays must not stay referenced while this thread waits
+            self._results.put(result)
+            del result
 
     def run(self, calls: list[Callable]) -> list:
         """Run ``calls[0]`` here and the others on workers; return all results in order."""

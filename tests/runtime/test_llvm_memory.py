@@ -81,3 +81,26 @@ def test_replayed_temporaries_stay_right_across_shapes_and_never_reach_outputs()
         held.append((exp, exp.copy()))
     for returned, copy in held:
         np.testing.assert_array_equal(returned, copy)
+
+
+def test_an_output_nobody_holds_is_reused_and_one_still_held_is_never_written():
+    """Outputs of large calls (the runner's path, on two threads): the array of the previous call
+    is written again only once the caller has dropped it, sparing a fresh allocation's page faults."""
+    x = th.vector("x", dtype="float32")
+    with th.config.context(num_threads=2):
+        f = th.function([x], th.exp(x) * 2, backend="llvm")
+    data = np.linspace(-1, 1, 1 << 18, dtype=np.float32)
+    first = f(data)
+    address = first.__array_interface__["data"][0]
+    held = first.copy()
+    second = f(data * 0.5)
+    np.testing.assert_array_equal(first, held)
+    assert second.__array_interface__["data"][0] != address
+    np.testing.assert_allclose(second, np.exp(data * 0.5) * 2, rtol=1e-6)
+    del first, second
+    dropped = f(data)
+    address = dropped.__array_interface__["data"][0]
+    del dropped
+    again = f(data * 0.25)
+    assert again.__array_interface__["data"][0] == address
+    np.testing.assert_allclose(again, np.exp(data * 0.25) * 2, rtol=1e-6)
