@@ -40,7 +40,11 @@ class SharedVariable(TensorVariable):
         With ``borrow=True`` an ndarray of exactly the right type is kept
         without a copy (compiled functions use this for their updates).
         """
-        checked = self.type.filter(value, f"set_value of {self._what()}")
+        fits = type(value) is np.ndarray and value.dtype == self.type.dtype
+        if fits and self.type.check_value_shape(value.shape) is None:
+            checked = value
+        else:
+            checked = self.type.filter(value, f"set_value of {self._what()}")
         self._value = checked if borrow and checked is value else np.array(checked, copy=True)
 
     def label(self) -> str:

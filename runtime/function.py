@@ -168,18 +168,23 @@ class Function:
             if self.unpack_single:
                 return outputs[0] if outputs else None
             return outputs
-        state = _private_updated_state([s.get_value(borrow=True) for s in self.shared], values, self._updated_slots)
+        current = [s.get_value(borrow=True) for s in self.shared]
+        state = _private_updated_state(list(current), values, self._updated_slots)
         results = self._run(values + state)
         n = len(self.outputs)
         protected = values + state
         outputs = [_unaliased(r, protected) for r in results[:n]]
         new_state = []
         for slot, value in zip(self._updated_slots, results[n:], strict=False):
+            if value is state[slot]:  # computed in place: the shared variable already holds it
+                new_state.append(value)
+                continue
             others = [p for k, p in enumerate(state) if k != slot] + values + outputs + new_state
             new_state.append(_unaliased(value, others))
         checked = [check(v) for check, v in zip(self._update_checkers, new_state, strict=False)]
-        for shared, value in zip(self.updated, checked, strict=False):
-            shared.set_value(value, borrow=True)
+        for shared, slot, value in zip(self.updated, self._updated_slots, checked, strict=False):
+            if value is not current[slot]:  # else it was computed in the shared variable's storage
+                shared.set_value(value, borrow=True)
         if self.unpack_single:
             return outputs[0] if outputs else None
         return outputs
