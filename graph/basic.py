@@ -12,6 +12,7 @@ unrolled loop) never hit Python's recursion limit.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import os
 import sys
@@ -29,7 +30,9 @@ _INTERNAL_PREFIXES = tuple(
 _ids = itertools.count()
 
 
+@functools.cache
 def _is_internal(filename: str) -> bool:
+    """Whether code in ``filename`` is theanine's own (memoized: every new node asks, per frame)."""
     path = os.path.abspath(filename)
     in_root_package = os.path.dirname(path) == _PACKAGE_ROOT  # an installed theanine/__init__.py
     return path.startswith(_INTERNAL_PREFIXES) or in_root_package or filename.startswith("<frozen")
