@@ -22,6 +22,10 @@ A ``Program`` is a schedule of steps over a table of buffers:
   mask, one row each in C order (a serial compaction; an earlier count
   reduction sizes its output): boolean-mask indexing becomes a gather or
   scatter with these rows as index arrays.
+- ``SortKernel``: the stable argsort of a 1-D key buffer (a serial merge
+  sort with a scratch buffer), or a binary search of each query in keys
+  already sorted (NumPy's ``searchsorted(side="right")``): random
+  permutations and weighted choices.
 - ``GemmCall``: C = alpha * A @ B + beta * C on float matrices, or on
   stacks of them (leading batch axes): a library call per matrix (BLAS on
   CPUs).
@@ -360,6 +364,32 @@ class NonzeroKernel:
 
 
 @dataclass(frozen=True, slots=True)
+class SortKernel:
+    """Orders a 1-D ``keys`` buffer of ``length`` elements, into the int64 ``output``.
+
+    ``kind`` "argsort": ``output`` (``length`` entries) = the stable argsort
+    of the keys (ties keep index order; keys compare as numbers, without
+    NaN), by a bottom-up merge sort on thread 0 that alternates between
+    ``output`` and ``scratch`` (an int64 buffer of ``length`` entries).
+    ``kind`` "search": ``output[q]`` = the number of keys ``<= queries[q]``
+    for each of the ``count`` queries, the keys being sorted ascending (a
+    NaN key counts as above every query): NumPy's
+    ``searchsorted(keys, queries, side="right")``, one binary search per
+    query, split across threads (``queries`` and ``scratch`` are None for
+    an argsort and a search respectively).
+    """
+
+    keys: Access
+    queries: Access | None
+    output: int
+    scratch: int | None
+    kind: str
+    length: ShapeExpr
+    count: ShapeExpr
+    node: object = field(compare=False, hash=False)
+
+
+@dataclass(frozen=True, slots=True)
 class GemmCall:
     """``output = alpha * A @ B + beta * output`` (``beta`` 0: the output is not read).
 
@@ -390,8 +420,8 @@ class HostCall:
     node: object = field(compare=False, hash=False)
 
 
-Step = (ElementwiseKernel | ReduceKernel | ArgReduceKernel | ScanKernel | NonzeroKernel | ScatterKernel | GemmCall
-        | HostCall)
+Step = (ElementwiseKernel | ReduceKernel | ArgReduceKernel | ScanKernel | NonzeroKernel | ScatterKernel | SortKernel
+        | GemmCall | HostCall)
 
 
 @dataclass
@@ -454,6 +484,8 @@ def step_inputs(step: Step) -> tuple[Access, ...]:
         reads = (step.input,)
     elif isinstance(step, ScatterKernel):
         reads = step.inputs + (_whole(step.target),)
+    elif isinstance(step, SortKernel):
+        reads = (step.keys,) + ((step.queries,) if step.queries is not None else ())
     elif isinstance(step, ElementwiseKernel):
         reads = step.inputs + tuple(_whole(b) for b in step.reuses)
     else:
@@ -487,6 +519,8 @@ def step_writes(step: Step) -> tuple[int, ...]:
         return (step.output,)
     if isinstance(step, ScatterKernel):
         return (step.target,)
+    if isinstance(step, SortKernel):
+        return (step.output,) + ((step.scratch,) if step.scratch is not None else ())
     return step.outputs
 
 

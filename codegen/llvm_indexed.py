@@ -1,21 +1,26 @@
 """Steps of the LLVM printer that walk an index space in a fixed order:
-arg-reductions, scans (cumulative sums/products), mask compactions and scatters.
+arg-reductions, scans (cumulative sums/products), mask compactions, scatters,
+argsorts and sorted searches.
 
 Each is a function ``emit_*(frame, step, step_index)`` called by
 ``LLVMPrinter`` with the segment's frame.  Scans and arg-reductions split
 their outer loops across threads like the other kernels; compactions and
 scatters run on thread 0 in C order, so repeated coordinates accumulate in the order NumPy
 applies them, and report an out-of-bounds coordinate as the step's failure
-(the other threads learn of it at the barrier).
+(the other threads learn of it at the barrier).  Argsorts run on thread 0
+too (a merge sort); sorted searches split their queries across threads.
 """
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable, Iterator
+
 from llvmlite import ir
 
 from theanine.codegen import llvm_scalar
-from theanine.codegen.kernel_ir import ArgReduceKernel, DimOf, NonzeroKernel, ScanKernel, ScatterKernel
-from theanine.codegen.llvm_loops import contiguous_strides, for_range, linear_offset, nested_ranges, product
+from theanine.codegen.kernel_ir import ArgReduceKernel, DimOf, NonzeroKernel, ScanKernel, ScatterKernel, SortKernel
+from theanine.codegen.llvm_loops import contiguous_strides, for_range, linear_offset, minimum, nested_ranges, product
 from theanine.codegen.llvm_types import (
     F32,
     I64,
@@ -205,4 +210,120 @@ def emit_scatter(frame, kernel: ScatterKernel, step_index: int) -> None:
                 store_value(b, value, slot, target_dtype)
 
 
-__all__ = ["emit_arg_reduce", "emit_scan", "emit_nonzero", "emit_scatter"]
+# argsorts and sorted searches ----------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _while(b: ir.IRBuilder, condition: Callable[[], ir.Value], name: str) -> Iterator[None]:
+    """``while (condition()) { body }``: the condition is emitted in the loop header, the body by the block."""
+    header = b.function.append_basic_block(f"{name}.header")
+    body = b.function.append_basic_block(f"{name}.body")
+    end = b.function.append_basic_block(f"{name}.end")
+    b.branch(header)
+    b.position_at_end(header)
+    b.cbranch(condition(), body, end)
+    b.position_at_end(body)
+    yield
+    b.branch(header)
+    b.position_at_end(end)
+
+
+def _less(b: ir.IRBuilder, x: ir.Value, y: ir.Value, dtype: str) -> ir.Value:
+    """``x < y`` as numbers of ``dtype`` (ordered for floats)."""
+    if is_float(dtype):
+        return b.fcmp_ordered("<", x, y)
+    if dtype == "bool" or is_unsigned(dtype):
+        return b.icmp_unsigned("<", x, y)
+    return b.icmp_signed("<", x, y)
+
+
+def emit_sort(frame, kernel: SortKernel, step_index: int) -> None:
+    """An argsort (merge sort on thread 0) or sorted searches (split across threads)."""
+    if kernel.kind == "argsort":
+        _emit_argsort(frame, kernel)
+    else:
+        _emit_search(frame, kernel)
+
+
+def _emit_argsort(frame, kernel: SortKernel) -> None:
+    """Bottom-up merge sort of positions by key: runs of ``width`` merge into runs of ``2 width``,
+    alternately from ``output`` into ``scratch`` and back; a last copy when it ends in ``scratch``."""
+    b = frame.builder
+    keys = _source(frame, kernel.keys, frame.printer.program.buffers[kernel.keys.buffer].dtype)
+    n = frame.dim(kernel.length)
+    out, scratch = frame.pointer(kernel.output), frame.pointer(kernel.scratch)
+    width, source, target = frame.alloca(I64), frame.alloca(out.type), frame.alloca(out.type)
+    with frame.on_thread_zero():
+        with for_range(b, n, "sort.init") as k:
+            b.store(k, b.gep(out, [k]))
+        b.store(ir.Constant(I64, 1), width)
+        b.store(out, source)
+        b.store(scratch, target)
+        with _while(b, lambda: b.icmp_signed("<", b.load(width), n), "sort.pass"):
+            runs_from, runs_to = b.load(source), b.load(target)
+            _merge_pass(frame, keys, runs_from, runs_to, n, b.load(width))
+            b.store(runs_to, source)
+            b.store(runs_from, target)
+            b.store(b.shl(b.load(width), ir.Constant(I64, 1)), width)
+        in_scratch = b.icmp_unsigned("!=", b.ptrtoint(b.load(source), I64), b.ptrtoint(out, I64))
+        with b.if_then(in_scratch), for_range(b, n, "sort.copy") as k:
+            b.store(b.load(b.gep(scratch, [k])), b.gep(out, [k]))
+
+
+def _merge_pass(frame, keys, runs_from: ir.Value, runs_to: ir.Value, n: ir.Value, width: ir.Value) -> None:
+    """Merge each pair of adjacent sorted runs of ``width`` positions (stable: on equal keys the
+    left run's position goes first), branch-free: reads past a run are clamped and ignored."""
+    b = frame.builder
+    dtype = keys[2]
+    left, right = frame.alloca(I64), frame.alloca(I64)
+    span = b.shl(width, ir.Constant(I64, 1))
+    runs = b.sdiv(b.add(n, b.sub(span, ir.Constant(I64, 1))), span)
+    last = b.sub(n, ir.Constant(I64, 1))
+    with for_range(b, runs, "sort.run") as r:
+        low = b.mul(r, span)
+        middle = minimum(b, b.add(low, width), n)
+        high = minimum(b, b.add(low, span), n)
+        b.store(low, left)
+        b.store(middle, right)
+        with for_range(b, high, "sort.merge", low) as k:
+            i, j = b.load(left), b.load(right)
+            from_left = b.load(b.gep(runs_from, [minimum(b, i, last)]))
+            from_right = b.load(b.gep(runs_from, [minimum(b, j, last)]))
+            right_smaller = _less(b, _read(frame, keys, [from_right]), _read(frame, keys, [from_left]), dtype)
+            left_done = b.icmp_signed(">=", i, middle)
+            take_right = b.and_(b.icmp_signed("<", j, high), b.or_(left_done, right_smaller))
+            b.store(b.select(take_right, from_right, from_left), b.gep(runs_to, [k]))
+            b.store(b.add(i, b.zext(b.not_(take_right), I64)), left)
+            b.store(b.add(j, b.zext(take_right, I64)), right)
+
+
+def _emit_search(frame, kernel: SortKernel) -> None:
+    """For each query, NumPy's right-side binary search: move right past ``key`` unless
+    ``query < key`` or ``key`` is NaN (and the query is not)."""
+    b = frame.builder
+    buffers = frame.printer.program.buffers
+    dtype = buffers[kernel.keys.buffer].dtype
+    keys = _source(frame, kernel.keys, dtype)
+    queries = _source(frame, kernel.queries, buffers[kernel.queries.buffer].dtype)
+    n, count = frame.dim(kernel.length), frame.dim(kernel.count)
+    out = frame.pointer(kernel.output)
+    low, high = frame.alloca(I64), frame.alloca(I64)
+    start, stop = frame.share(count, count)
+    with for_range(b, stop, "search", start) as q:
+        query = convert(b, _read(frame, queries, [q]), queries[2], dtype)
+        b.store(ir.Constant(I64, 0), low)
+        b.store(n, high)
+        with _while(b, lambda: b.icmp_signed("<", b.load(low), b.load(high)), "search.step"):
+            lo, hi = b.load(low), b.load(high)
+            middle = b.add(lo, b.ashr(b.sub(hi, lo), ir.Constant(I64, 1)))
+            key = _read(frame, keys, [middle])
+            stays_left = _less(b, query, key, dtype)
+            if is_float(dtype):
+                key_is_nan = b.and_(b.fcmp_unordered("uno", key, key), b.fcmp_ordered("ord", query, query))
+                stays_left = b.or_(stays_left, key_is_nan)
+            b.store(b.select(stays_left, lo, b.add(middle, ir.Constant(I64, 1))), low)
+            b.store(b.select(stays_left, middle, hi), high)
+        b.store(b.load(low), b.gep(out, [q]))
+
+
+__all__ = ["emit_arg_reduce", "emit_scan", "emit_nonzero", "emit_scatter", "emit_sort"]

@@ -50,6 +50,7 @@ from theanine.codegen.kernel_ir import (
     ScatterKernel,
     ShapeCall,
     Size,
+    SortKernel,
     ValueOf,
     segments,
     uses_gather,
@@ -288,6 +289,7 @@ class LLVMPrinter:
             ElementwiseKernel: self._elementwise, ReduceKernel: self._reduce, GemmCall: llvm_gemm.emit_gemm,
             ArgReduceKernel: llvm_indexed.emit_arg_reduce, ScanKernel: llvm_indexed.emit_scan,
             ScatterKernel: llvm_indexed.emit_scatter, NonzeroKernel: llvm_indexed.emit_nonzero,
+            SortKernel: llvm_indexed.emit_sort,
         }
         positions = {id(step): k for k, step in enumerate(self.program.steps)}
         for step in steps:

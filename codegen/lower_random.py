@@ -16,7 +16,22 @@ block and lane numbers (see ``llvm_philox``).  A draw lowers to
 
 float16 uniform and normal draws round after every operation in NumPy;
 this program computes float16 in float32, so those stay host calls.
-Permutation and Choice (a sort, a search) have no rule yet.
+
+Permutations and choices draw over a flat loop (their values do not
+depend on the position in ``size``):
+
+- a permutation of ``n`` is a kernel making ``n`` 64-bit keys from word
+  pairs, then their stable argsort (``SortKernel``);
+- a uniform choice with replacement is an integer draw in
+  ``[0, population)``, gathered from the population when it is an array;
+- a weighted choice is the cumulative sum of ``p`` (``ScanKernel``),
+  divided by its last entry, and one sorted search per 53-bit uniform;
+- a choice without replacement is the first entries of a permutation of
+  the population.
+
+A check step before them fails where ``perform`` raises (an empty
+population, more values than the population without replacement, ``p``
+of another length), so the runtime reruns ``perform`` for NumPy's error.
 """
 
 from __future__ import annotations
@@ -34,15 +49,27 @@ from theanine.codegen.kernel_ir import (
     Expr,
     Index,
     Lit,
+    Load,
     ReduceKernel,
+    ScanKernel,
     ShapeExpr,
     Size,
+    SortKernel,
     ValueOf,
 )
 from theanine.codegen.lower import Lowerer, compose, lowering
 from theanine.codegen.lower_views import vector_entries
 from theanine.graph.basic import Apply
-from theanine.graph.ops.random import STATE_WORDS, Bernoulli, Integers, Normal, RandomOp, Uniform
+from theanine.graph.ops.random import (
+    STATE_WORDS,
+    Bernoulli,
+    Choice,
+    Integers,
+    Normal,
+    Permutation,
+    RandomOp,
+    Uniform,
+)
 
 U64 = "uint64"
 
@@ -141,12 +168,16 @@ def _bernoulli(stream: _Stream, i: Expr, params: Sequence[Expr], dtype: str) -> 
     return _cast(_call("less", "bool", u, p), dtype)
 
 
-def _integers(stream: _Stream, i: Expr, params: Sequence[Expr], dtype: str) -> Expr:
-    """``low + mulhi(x, high - low)`` modulo 2**64, ``x`` the 64 bits of words ``2i, 2i + 1``."""
-    low, high = (_cast(p, U64) for p in params)
+def _key(stream: _Stream, i: Expr) -> Expr:
+    """The 64 bits of words ``2i, 2i + 1`` (``2i`` the low half), uint64."""
     first, second = stream.pair(i)
-    x = _call("bitwise_or", U64, _cast(first, U64), _times(_cast(second, U64), 1 << 32))
-    offset = _call("mulhi", U64, x, _call("subtract", U64, high, low))
+    return _call("bitwise_or", U64, _cast(first, U64), _times(_cast(second, U64), 1 << 32))
+
+
+def _integers(stream: _Stream, i: Expr, params: Sequence[Expr], dtype: str) -> Expr:
+    """``low + mulhi(x, high - low)`` modulo 2**64, ``x`` the key of value ``i``."""
+    low, high = (_cast(p, U64) for p in params)
+    offset = _call("mulhi", U64, _key(stream, i), _call("subtract", U64, high, low))
     return _cast(_cast(_call("add", U64, low, offset), "int64"), dtype)
 
 
@@ -206,13 +237,17 @@ class _Draw:
         params, checks = self._param_accesses(len(loop))
         if isinstance(node.op, Integers):
             self._check_span(loop, params, checks)
-        state_words = tuple(Access(self.state, (None,) * len(loop), (k,)) for k in range(STATE_WORDS))
+        state_words = self.state_words(len(loop))
         args = [Arg(STATE_WORDS + k, p.dtype) for k, p in enumerate(self.params)]
         sample = lowerer.bind_new(node.outputs[1], self.shape)
         value = mapping(_Stream(), i, args, node.op.dtype)
         inputs = state_words + tuple(params)
         lowerer.steps.append(ElementwiseKernel(inputs, (sample,), (value,), loop, tuple(checks), node))
-        self._advance_state(n_words(self.count, node.op.dtype))
+        self.advance_state(n_words(self.count, node.op.dtype))
+
+    def state_words(self, loop_rank: int) -> tuple[Access, ...]:
+        """The six state words, each broadcast along a loop of ``loop_rank`` axes (kernel inputs 0..5)."""
+        return tuple(Access(self.state, (None,) * loop_rank, (k,)) for k in range(STATE_WORDS))
 
     def _loop(self) -> tuple[tuple[ShapeExpr, ...], Expr]:
         """The loop shape and the flat position (uint64) of its element: one flat loop when the
@@ -261,7 +296,19 @@ class _Draw:
         )
         S.check_step(self.lowerer, self.node, [S.equal(ValueOf(found), 0)])
 
-    def _advance_state(self, words: ShapeExpr) -> None:
+    def argsort_keys(self, length: ShapeExpr, output: int) -> None:
+        """Steps writing into ``output`` the stable argsort of the ``length`` keys made of word pairs
+        (``sort_keys``): a kernel making the keys, then a ``SortKernel``."""
+        lowerer = self.lowerer
+        keys = lowerer.new_buffer("uint64", (length,), "temp", 1)
+        key = _key(_Stream(), _cast(Index(0), U64))
+        lowerer.steps.append(ElementwiseKernel(self.state_words(1), (keys,), (key,), (length,), (), self.node))
+        scratch = lowerer.new_buffer("int64", (length,), "temp", 1)
+        lowerer.steps.append(
+            SortKernel(Access(keys, (0,)), None, output, scratch, "argsort", length, length, self.node)
+        )
+
+    def advance_state(self, words: ShapeExpr) -> None:
         """The new state: the key, and the counter plus the blocks the draw's ``words`` used."""
         blocks = S.floordiv(S.add(words, 3), 4)
         word = Index(0)
@@ -278,3 +325,92 @@ class _Draw:
 def _dimension(expr: ShapeExpr) -> Expr:
     """A ShapeExpr as an int64 expression leaf."""
     return Lit(expr, "int64") if isinstance(expr, int) else Size(expr)
+
+
+# --- permutations and choices -------------------------------------------------------------------
+
+
+@lowering(Permutation)
+def _lower_permutation(lowerer: Lowerer, node: Apply) -> bool:
+    draw = _Draw(lowerer, node)
+    S.check_step(lowerer, node, draw.nonnegative)
+    draw.argsort_keys(draw.count, lowerer.bind_new(node.outputs[1], draw.shape))
+    draw.advance_state(S.mul(draw.count, 2))
+    return True
+
+
+@lowering(Choice)
+def _lower_choice(lowerer: Lowerer, node: Apply) -> bool:
+    draw = _Choice(lowerer, node)
+    if not node.op.replace:
+        draw.without_replacement()
+    elif node.op.weighted:
+        draw.weighted()
+    else:
+        draw.uniform()
+    return True
+
+
+class _Choice(_Draw):
+    """A choice being lowered: ``population`` (a ShapeExpr) and a flat loop over its ``count`` values."""
+
+    def __init__(self, lowerer: Lowerer, node: Apply):
+        super().__init__(lowerer, node)
+        a = self.params[0]
+        self.population = lowerer.scalar_shape(a) if node.op.from_range else lowerer.shape(a)[0]
+        self.drawn = S.where(self.count, S.less(0, self.population), 1)
+        self.sample = lowerer.bind_new(node.outputs[1], self.shape)
+
+    def uniform(self) -> None:
+        """Indices drawn as ``integers(0, population)``."""
+        S.check_step(self.lowerer, self.node, self.nonnegative + [self.drawn])
+        population = _dimension(self.population)
+        index = _integers(_Stream(), _cast(Index(0), U64), (Lit(0, "int64"), population), "int64")
+        self.emit_values(self.state_words(1), index)
+        self.advance_state(S.mul(self.count, 2))
+
+    def weighted(self) -> None:
+        """Indices ``min(searchsorted(cdf / cdf[-1], u, "right"), population - 1)``, ``u`` 53-bit uniforms."""
+        lowerer, node = self.lowerer, self.node
+        p = self.params[1]
+        length = lowerer.shape(p)[0]
+        S.check_step(lowerer, node, self.nonnegative + [S.less(0, self.population), S.equal(length, self.population)])
+        cdf = lowerer.new_buffer("float64", (length,), "temp", 1)
+        lowerer.steps.append(ScanKernel(lowerer.ref(p), cdf, 0, "add", False, "float64", (length,), node))
+        normalized = lowerer.new_buffer("float64", (length,), "temp", 1)
+        total = Access(cdf, (None,), (S.sub(length, 1),))
+        ratio = _call("true_divide", "float64", Arg(0, "float64"), Arg(1, "float64"))
+        lowerer.steps.append(ElementwiseKernel((Access(cdf, (0,)), total), (normalized,), (ratio,), (length,), (),
+                                               node))
+        uniforms = lowerer.new_buffer("float64", (self.count,), "temp", 1)
+        u = _u53(*_Stream().pair(_cast(Index(0), U64)))
+        lowerer.steps.append(ElementwiseKernel(self.state_words(1), (uniforms,), (u,), (self.count,), (), node))
+        found = lowerer.new_buffer("int64", (self.count,), "temp", 1)
+        lowerer.steps.append(SortKernel(Access(normalized, (0,)), Access(uniforms, (0,)), found, None, "search",
+                                        length, self.count, node))
+        last = _call("subtract", "int64", _dimension(self.population), Lit(1, "int64"))
+        self.emit_values((Access(found, (0,)),), _call("minimum", "int64", Arg(0, "int64"), last))
+        self.advance_state(S.mul(self.count, 2))
+
+    def without_replacement(self) -> None:
+        """The first ``count`` entries of a permutation of the population (``2 population`` words)."""
+        lowerer = self.lowerer
+        enough = S.less(self.count, S.add(self.population, 1))
+        S.check_step(lowerer, self.node, self.nonnegative + [self.drawn, enough])
+        length = S.maximum(0, self.population)
+        order = lowerer.new_buffer("int64", (length,), "temp", 1)
+        self.argsort_keys(length, order)
+        first = Load(0, (Index(0),), (length,), (False,), "int64")
+        self.emit_values((Access(order, (0,)),), first)
+        self.advance_state(S.mul(length, 2))
+
+    def emit_values(self, inputs: tuple[Access, ...], index: Expr) -> None:
+        """A flat kernel writing the sample: ``index`` (an int64 expression of ``inputs``), or the
+        population's element there (a gather; the index is in bounds by construction)."""
+        a = self.params[0]
+        if self.node.op.from_range:
+            value = _cast(index, self.node.op.dtype)
+        else:
+            value = Load(len(inputs), (index,), (self.population,), (False,), a.dtype)
+            inputs = inputs + (self.lowerer.ref(a),)
+        self.lowerer.steps.append(ElementwiseKernel(inputs, (self.sample,), (value,), (self.count,), (), self.node))

@@ -142,3 +142,75 @@ def test_dropout_and_training_have_no_python_fallbacks():
     assert NATIVE in f.explain()
     out = f(np.ones((4, 8), "float32"))
     assert set(np.unique(out)) <= {0.0, 2.0} and 0 < np.count_nonzero(out) < 32
+
+
+ORDERED = [
+    ("permutation", lambda r, n: r.permutation(n), [0, 1, 2, 5, 4099, 70001]),
+    ("choice_from_range", lambda r, n: r.choice(n, (9,)), [1, 5, 1000]),
+    ("choice_without_replacement", lambda r, n: r.choice(n, (4,), replace=False), [4, 5, 1000]),
+]
+
+
+@pytest.mark.parametrize("make, sizes", [c[1:] for c in ORDERED], ids=[c[0] for c in ORDERED])
+def test_permutations_and_choices_match_numpy_bit_for_bit(make, sizes):
+    """Merge-sorted random keys (a stable argsort) reproduce ``perform``'s permutation exactly."""
+    native, reference, native_rng, reference_rng = compiled_pair(make, lambda: [scalar("n")])
+    assert NATIVE in native.explain()
+    for size in sizes:
+        for _ in range(2):
+            got, expected = native(size), reference(size)
+            np.testing.assert_array_equal(got, expected)
+            np.testing.assert_array_equal(states(native_rng), states(reference_rng))
+
+
+def test_permutation_is_a_permutation():
+    native, _, _, _ = compiled_pair(lambda r, n: r.permutation(n), lambda: [scalar("n")])
+    drawn = native(70001)
+    np.testing.assert_array_equal(np.sort(drawn), np.arange(70001))
+    assert not np.array_equal(drawn, np.arange(70001))
+
+
+@pytest.mark.parametrize("p", [[0.1, 0.0, 0.5, 0.4], [1.0], [0.2, np.nan, 0.3], [3.0, 1.0, 0.0]])
+def test_weighted_choice_matches_numpy(p):
+    """The cumulative sum and one binary search per draw, NaN weights included."""
+    native, reference, native_rng, reference_rng = compiled_pair(
+        lambda r, weights: r.choice(weights.shape[0], (2000,), p=weights),
+        lambda: [th.tensor("p", "float64", (None,))],
+    )
+    assert NATIVE in native.explain()
+    for _ in range(2):
+        np.testing.assert_array_equal(native(np.array(p)), reference(np.array(p)))
+        np.testing.assert_array_equal(states(native_rng), states(reference_rng))
+
+
+def test_choice_gathers_from_an_array_population():
+    population = np.arange(5, dtype="float32") * 1.5
+    native, reference, _, _ = compiled_pair(
+        lambda r, a: [r.choice(a, (3, 7)), r.choice(a, (5,), replace=False)],
+        lambda: [th.tensor("a", "float32", (None,))],
+    )
+    assert NATIVE in native.explain()
+    with_replacement, without = native(population)
+    for got, expected in zip((with_replacement, without), reference(population), strict=True):
+        np.testing.assert_array_equal(got, expected)
+    assert with_replacement.shape == (3, 7) and set(with_replacement.ravel()) <= set(population)
+    np.testing.assert_array_equal(np.sort(without), population)
+
+
+@pytest.mark.parametrize("draw, args, message", [
+    (lambda r, n, p: r.permutation(n), (-1, None), "size must be non-negative"),
+    (lambda r, n, p: r.choice(n, (4,), replace=False), (3, None), "cannot take 4 of 3 elements"),
+    (lambda r, n, p: r.choice(n, (4,)), (0, None), "cannot choose from an empty population"),
+    (lambda r, n, p: r.choice(n, (4,), p=p), (3, np.ones(2)), "p has 2 entries for a population of 3"),
+])
+def test_invalid_choices_raise_and_leave_the_state(draw, args, message):
+    rng = th.random.RandomStream(1)
+    n, p = scalar("n"), th.tensor("p", "float64", (None,))
+    inputs = [n] if args[1] is None else [n, p]
+    f = th.function(inputs, draw(rng, n, p), backend="llvm")
+    assert NATIVE in f.explain()
+    before = states(rng)
+    with pytest.raises(ValueError, match=message + r".*test_random_native.py"):
+        f(*args[:len(inputs)])
+    for old, new in zip(before, states(rng), strict=True):
+        np.testing.assert_array_equal(old, new)
