@@ -8,6 +8,7 @@ engine.  BLAS routines are bound by address at load time.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import functools
 import glob
@@ -100,15 +101,40 @@ def _cython_blas():
     import scipy
 
     folder = os.path.join(os.path.dirname(scipy.__file__), "linalg")
-    for path in glob.glob(os.path.join(folder, "cython_blas*.so")):
-        loader = importlib.machinery.ExtensionFileLoader(name, path)
-        module = importlib.util.module_from_spec(importlib.util.spec_from_file_location(name, path, loader=loader))
-        loader.exec_module(module)
-        sys.modules[name] = module
-        return module
-    from scipy.linalg import cython_blas
+    with _idle_blas_pool():
+        for path in glob.glob(os.path.join(folder, "cython_blas*.so")):
+            loader = importlib.machinery.ExtensionFileLoader(name, path)
+            module = importlib.util.module_from_spec(importlib.util.spec_from_file_location(name, path, loader=loader))
+            loader.exec_module(module)
+            sys.modules[name] = module
+            return module
+        from scipy.linalg import cython_blas
 
     return cython_blas
+
+
+@contextlib.contextmanager
+def _idle_blas_pool():
+    """Load SciPy's OpenBLAS (if this loads it) with pool threads that sleep instead of spinning.
+
+    OpenBLAS starts its pool threads polling for work with ``sched_yield``
+    for about 0.1 s (``OPENBLAS_THREAD_TIMEOUT`` 28: 2**28 cycles), and again
+    after each multithreaded call.  theanine calls it only with one thread
+    per caller, so on a 2-core machine those pollers just steal time from
+    theanine's threads: the first MLP steps after loading took 25 to 65 ms
+    instead of 2.5.  The shortest timeout (4) makes them wait on a condition
+    variable at once; SciPy's own calls still use the pool.  A value the
+    user set is kept.
+    """
+    variable = "OPENBLAS_THREAD_TIMEOUT"
+    if variable in os.environ:
+        yield
+        return
+    os.environ[variable] = "4"
+    try:
+        yield
+    finally:
+        del os.environ[variable]
 
 
 @functools.cache
