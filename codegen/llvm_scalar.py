@@ -17,7 +17,7 @@ import numpy as np
 from llvmlite import ir
 
 from theanine.codegen import llvm_math, llvm_philox
-from theanine.codegen.llvm_types import I1, compute_type, convert, is_float, is_unsigned
+from theanine.codegen.llvm_types import I1, compute_type, convert, is_float, is_unsigned, round_to_half
 
 Emitter = Callable[[ir.IRBuilder, list, Sequence[str], str], ir.Value]
 FailureCheck = Callable[[ir.IRBuilder, list, Sequence[str], str], ir.Value | None]
@@ -79,7 +79,8 @@ def emit_checked(builder: ir.IRBuilder, name: str, args: list, in_dtypes: Sequen
         in_dtypes = [loop] * len(args)
     check = _FAILURES.get(name)
     failed = check(builder, args, in_dtypes, out_dtype) if check is not None else None
-    return fn(builder, args, in_dtypes, out_dtype), failed
+    result = fn(builder, args, in_dtypes, out_dtype)
+    return (round_to_half(builder, result) if out_dtype == "float16" else result), failed
 
 
 _UNCONVERTED = ("where", "second", "logical_and", "logical_or", "logical_xor", "logical_not",

@@ -1,8 +1,9 @@
 """LLVM types for theanine dtypes: how values sit in memory and in registers.
 
 bool is a byte in memory and an ``i1`` in registers; float16 is ``half`` in
-memory and computed in float32 (as NumPy's float16 loops do); every other
-dtype is itself in both places.  Unsigned integers share the signless LLVM
+memory and computed in float32, each result rounded to half precision (as
+NumPy's float16 loops do: ``round_to_half``); every other dtype is itself in
+both places.  Unsigned integers share the signless LLVM
 integer types; signedness is carried by the dtype name.
 """
 
@@ -65,10 +66,38 @@ def store_value(builder: ir.IRBuilder, value: ir.Value, pointer: ir.Value, dtype
     builder.store(value, pointer)
 
 
+def round_to_half(builder: ir.IRBuilder, value: ir.Value) -> ir.Value:
+    """A float32 value rounded to the nearest float16, still in float32 (its compute type)."""
+    return builder.fpext(builder.fptrunc(value, F16), F32)
+
+
+def _float32_round_to_odd(builder: ir.IRBuilder, value: ir.Value) -> ir.Value:
+    """float64 -> float32 rounding to odd: an inexact result takes the neighbour with an odd last bit.
+
+    Rounding that to float16 then equals rounding the float64 directly
+    (float32 keeps more than 11 + 2 bits), which LLVM would otherwise do
+    with a library call; rounding to nearest twice could land on a tie.
+    """
+    nearest = builder.fptrunc(value, F32)
+    back = builder.fpext(nearest, F64)
+    bits = builder.bitcast(nearest, I32)
+    inexact = builder.fcmp_ordered("!=", back, value)
+    even = builder.icmp_unsigned("==", builder.and_(bits, ir.Constant(I32, 1)), ir.Constant(I32, 0))
+    negative = builder.fcmp_ordered("<", value, ir.Constant(F64, 0.0))
+    away = builder.select(negative, builder.fcmp_ordered("<", value, back), builder.fcmp_ordered(">", value, back))
+    step = builder.select(away, ir.Constant(I32, 1), ir.Constant(I32, -1))
+    odd = builder.select(builder.and_(inexact, even), builder.add(bits, step), bits)
+    return builder.bitcast(odd, F32)
+
+
 def convert(builder: ir.IRBuilder, value: ir.Value, src: str, dst: str) -> ir.Value:
-    """NumPy's astype between compute types (float -> int truncates toward zero)."""
+    """NumPy's astype between compute types (float -> int truncates toward zero; -> float16 rounds)."""
     if src == dst:
         return value
+    if dst == "float16" and src != "bool":
+        if src == "float64":
+            return round_to_half(builder, _float32_round_to_odd(builder, value))
+        return round_to_half(builder, convert(builder, value, src, "float32"))
     target = compute_type(dst)
     if dst == "bool":
         if is_float(src):

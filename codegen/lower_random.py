@@ -14,8 +14,8 @@ block and lane numbers (see ``llvm_philox``).  A draw lowers to
 - a 6-element kernel writing the new state: the key, and the counter
   advanced by the number of blocks the draw used (``philox_counter``).
 
-float16 uniform and normal draws round after every operation in NumPy;
-this program computes float16 in float32, so those stay host calls.
+float16 draws round after every operation, as NumPy does and as the
+printers do for every float16 result.
 
 Permutations and choices draw over a flat loop (their values do not
 depend on the position in ``size``):
@@ -209,7 +209,7 @@ _DRAWS: dict[type, tuple[Mapping, Callable[[ShapeExpr, str], ShapeExpr]]] = {
 @lowering(RandomOp)
 def _lower_draw(lowerer: Lowerer, node: Apply) -> bool:
     draw = _DRAWS.get(type(node.op))
-    if draw is None or (node.op.dtype == "float16" and isinstance(node.op, (Uniform, Normal))):
+    if draw is None:
         return False
     _Draw(lowerer, node).lower(*draw)
     return True
