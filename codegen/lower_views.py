@@ -261,20 +261,19 @@ def _scaled(access: Access, axis: int, step: ShapeExpr) -> Access:
 def _lower_arange(lowerer: Lowerer, node: Apply) -> bool:
     """NumPy's fill: ``v0``, ``v1 = start + step``, then ``v0 + i * (v1 - v0)`` in the output dtype.
 
-    Integer bounds give the length by exact integer arithmetic; bounds with
-    a float are first measured by a native step (NumPy's length rule, see
-    ``_float_range``), whose result sizes the output.
+    Bounds whose differences NumPy computes in int64 give the length by
+    exact integer arithmetic; other bounds (a float, or narrower integers,
+    whose differences wrap in NumPy) are first measured by a native step
+    (NumPy's length rule, see ``_measured_range``), whose result sizes the output.
     """
     (out,) = node.outputs
     bounds = node.inputs
     if all(isinstance(b, Constant) for b in bounds):
         first, second, length, conditions, inputs = _constant_range(node)
-    elif all(b.dtype.startswith(("int", "uint")) for b in bounds):
+    elif _scalar_dtypes(node)[::2] == ("int64", "int64"):
         first, second, length, conditions, inputs = _integer_range(lowerer, node)
-    elif _float_range_supported(node):
-        first, second, length, conditions, inputs = _float_range(lowerer, node)
     else:
-        return False
+        first, second, length, conditions, inputs = _measured_range(lowerer, node)
     if out.type.shape[0] is not None:
         length = out.type.shape[0]
     S.check_step(lowerer, node, conditions)
@@ -298,10 +297,28 @@ def _integer_range(lowerer: Lowerer, node: Apply):
     first = Call(f"cast_{dtype}", (Size(start),), dtype)
     second = Call(f"cast_{dtype}", (Size(S.add(start, step)),), dtype)
     length = S.maximum(0, S.ceil_div(S.sub(stop, start), step))
-    return first, second, length, [S.nonzero(step)], ()
+    checks = _integer_value_checks(start, S.add(start, step), length, dtype)
+    return first, second, length, [S.nonzero(step), *checks], ()
 
 
-def _float_range_dtypes(node: Apply) -> tuple[str, str, str]:
+def _integer_value_checks(first: ShapeExpr, second: ShapeExpr, length: ShapeExpr, dtype: str) -> list[ShapeExpr]:
+    """What NumPy's arange checks before filling: a bool range holds at most 2 values; an integer
+    range's first value (when there is one) and second (when there are two) fit in ``dtype``."""
+    if dtype == "bool":
+        return [S.less(length, 3)]
+    if dtype.startswith("float"):
+        return []
+    info = np.iinfo(dtype)
+    low, high = max(int(info.min), -(2**63)), min(int(info.max), 2**63 - 1)
+
+    def fits(value: ShapeExpr) -> ShapeExpr:
+        above = 1 if low == -(2**63) else S.less(low - 1, value)
+        return S.where(above, 1 if high == 2**63 - 1 else S.less(value, high + 1), 0)
+
+    return [S.where(S.less(0, length), fits(first), 1), S.where(S.less(1, length), fits(second), 1)]
+
+
+def _scalar_dtypes(node: Apply) -> tuple[str, str, str]:
     """The dtypes of NumPy's scalar arithmetic on the bounds: ``stop - start``, ``(stop - start) / step``
     and ``start + step`` (``perform`` passes NumPy scalars to ``np.arange``)."""
     start, stop, step = (np.dtype(b.dtype) for b in node.inputs)
@@ -310,30 +327,54 @@ def _float_range_dtypes(node: Apply) -> tuple[str, str, str]:
     return span.name, ratio.name, np.result_type(start, step).name
 
 
-def _float_range_supported(node: Apply) -> bool:
-    """float32/float64 ranges whose arithmetic has no float16 step (computed in float32 here,
-    rounded after each operation by NumPy)."""
-    dtypes = (*_float_range_dtypes(node), *(b.dtype for b in node.inputs))
-    return node.outputs[0].dtype in ("float32", "float64") and "float16" not in dtypes
 
 
-def _float_range(lowerer: Lowerer, node: Apply):
+def _measured_range(lowerer: Lowerer, node: Apply):
     """A step writes the length (-1 where NumPy fails), checked before the output is sized by it;
     the fill reads start and step as data."""
     start, stop, step = node.inputs
     dtype = node.outputs[0].dtype
-    span, ratio, total = _float_range_dtypes(node)
+    span, ratio, total = _scalar_dtypes(node)
     reads = tuple(lowerer.plain_ref(b) for b in node.inputs)
     s, e, d = (Arg(k, b.dtype) for k, b in enumerate(node.inputs))
     difference = Call("subtract", (_as(e, span), _as(s, span)), span)
     quotient = _as(Call("true_divide", (_as(difference, ratio), _as(d, ratio)), ratio), "float64")
     counted = lowerer.new_buffer("int64", (), "temp", 0)
-    lowerer.steps.append(ElementwiseKernel(reads, (counted,), (_numpy_length(difference, quotient),), (), (), node))
+    following = Call("add", (_as(s, total), _as(d, total)), total)
+    measured = _measured_value_checks(_numpy_length(difference, quotient), s, following, dtype)
+    lowerer.steps.append(ElementwiseKernel(reads, (counted,), (measured,), (), (), node))
     length = ValueOf(counted)
     first = _as(Arg(0, start.dtype), dtype)
     second = _as(Call("add", (_as(Arg(0, start.dtype), total), _as(Arg(1, step.dtype), total)), total), dtype)
     inputs = (compose(reads[0], [None]), compose(reads[2], [None]))
     return first, second, length, [S.less(-1, length)], inputs
+
+
+def _measured_value_checks(length, first, second, dtype: str):
+    """``length``, or -1 where NumPy's arange rejects the values (``_integer_value_checks``): a float
+    ``v`` converts to an integer dtype as ``trunc(v)``, which fits when ``low - 1 < v < high + 1``."""
+    def call(op, *args, dtype="bool"):
+        return Call(op, args, dtype)
+
+    def more_than(count):
+        return call("less", Lit(count, "int64"), length)
+
+    if dtype == "bool":
+        ok = call("logical_not", more_than(2))
+    elif dtype.startswith("float"):
+        return length
+    else:
+        info = np.iinfo(dtype)
+
+        def fits(value):
+            value = _as(value, "float64")
+            above = call("greater_equal" if info.min == -(2**63) else "greater", value,
+                         Lit(float(info.min) - (info.min != -(2**63)), "float64"))
+            return call("logical_and", above, call("less", value, Lit(float(info.max) + 1, "float64")))
+
+        ok = call("logical_and", call("logical_or", call("logical_not", more_than(0)), fits(first)),
+                  call("logical_or", call("logical_not", more_than(1)), fits(second)))
+    return call("where", ok, length, Lit(-1, "int64"), dtype="int64")
 
 
 def _numpy_length(difference, quotient):
@@ -366,9 +407,9 @@ def _range_value(first, second, dtype: str):
 
     NumPy stores the first two values as given (not recomputed: ``-0.0`` and
     ``start + (v1 - start)`` keep their bits) and fills the rest in the
-    output dtype (bool counts in int64).
+    output dtype (bool counts in int64, float16 in float32, rounded once).
     """
-    compute = "int64" if dtype == "bool" else dtype
+    compute = {"bool": "int64", "float16": "float32"}.get(dtype, dtype)
     delta = Call("subtract", (_as(second, compute), _as(first, compute)), compute)
     steps = Call("multiply", (Call(f"cast_{compute}", (Index(0),), compute), delta), compute)
     value = _as(Call("add", (_as(first, compute), steps), compute), dtype)

@@ -111,6 +111,45 @@ def test_float_arange_errors_are_numpys_at_the_users_line(values, error, message
         f(*(np.asarray(v) for v in values))
 
 
+RANGE_CASES = [
+    (("float16", "float16", "float16"), "float16"),
+    (("float32", "float64", "float32"), "float16"),
+    (("float16", "int64", "float32"), "int64"),
+    (("float64", "float64", "float64"), "uint8"),
+    (("float32", "float32", "float32"), "int8"),
+    (("uint8", "uint8", "int8"), "int16"),
+    (("int8", "int32", "int64"), "uint8"),
+    (("int64", "float16", "int8"), "bool"),
+]
+
+
+@pytest.mark.parametrize("dtypes, out_dtype", RANGE_CASES, ids=["-".join(d) + "->" + o for d, o in RANGE_CASES])
+def test_arange_of_any_dtypes_matches_numpy_or_raises_its_error(dtypes, out_dtype):
+    """float16 fills round once (NumPy fills in float32); narrow integer bounds subtract with
+    NumPy's wraparound; an integer value that does not fit, or a bool range longer than 2,
+    raises NumPy's error instead of wrapping."""
+    bounds = [th.tensor(f"b{k}", d, ()) for k, d in enumerate(dtypes)]
+    f = native(bounds, th.arange(*bounds, dtype=out_dtype))
+    rng = np.random.default_rng(3)
+    outcomes = set()
+    for _ in range(150):
+        start = rng.uniform(-20, 40) if dtypes[0].startswith("float") else int(rng.integers(-20, 120))
+        stop = start + rng.uniform(-5, 40)
+        step = rng.choice([0.5, 1.0, 0.3, -1.0, 2.5, 0.1, 3.0] if dtypes[2].startswith("float") else [1, -1, 2, 3])
+        values = [np.asarray(v).astype(d) for v, d in zip((start, stop, step), dtypes, strict=True)]
+        with np.errstate(all="ignore"):
+            try:
+                expected = np.arange(*(v[()] for v in values), dtype=out_dtype)
+            except (OverflowError, TypeError, ValueError) as error:
+                outcomes.add(type(error))
+                with pytest.raises(type(error), match=re.escape(str(error))):
+                    f(*values)
+                continue
+        outcomes.add("values")
+        assert_identical(f(*values), expected)
+    assert "values" in outcomes
+
+
 # --- slices with a run-time step --------------------------------------------------------
 
 
