@@ -215,12 +215,18 @@ def shape_buffers(expr: ShapeExpr, values_only: bool = False) -> set[int]:
 
 @dataclass(frozen=True, slots=True)
 class Buffer:
-    """One array of the program: an input, an output, a temporary or a constant."""
+    """One array of the program: an input, an output, a temporary or a constant.
+
+    ``contiguous``: the runner passes the array C-contiguous (copying one
+    that is not), so kernels need no strided variant for a whole read of
+    it; constants and shared variables, whose storage is contiguous.
+    """
 
     index: int
     dtype: str
     shape: tuple[ShapeExpr, ...]
     role: str
+    contiguous: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -419,11 +419,11 @@ class LLVMPrinter:
                     strided()
 
     def _dense(self, access: Access, shape: tuple) -> bool:
-        """Whether ``access`` reads, in C order, a whole buffer of ``shape`` that the runner allocated
-        (C-contiguous): then the kernel needs no strided variant for it."""
+        """Whether ``access`` reads, in C order, a whole buffer of ``shape`` that is C-contiguous (the
+        runner allocated it, or passes it so): then the kernel needs no strided variant for it."""
         buffer = self.program.buffers[access.buffer]
-        return (access.plain and access.axes == tuple(range(len(shape))) and buffer.shape == tuple(shape)
-                and buffer.role == "temp" and access.buffer not in self.host_written)
+        contiguous = buffer.contiguous or (buffer.role == "temp" and access.buffer not in self.host_written)
+        return access.plain and access.axes == tuple(range(len(shape))) and buffer.shape == tuple(shape) and contiguous
 
     def expr(self, frame: _Frame, expr: Expr, arg, cache: dict, indices, step_index: int = 0,
              inputs=None, guards: list | None = None) -> ir.Value:

@@ -53,6 +53,7 @@ from theanine.graph.ops.nnet import ClassMask, LogSoftmax, Softmax
 from theanine.graph.ops.reduce import Reduce
 from theanine.graph.ops.shape import DimShuffle, ShapeI, shape_source, static_int
 from theanine.graph.rewriting.inplace import execution_order
+from theanine.graph.shared import SharedVariable
 
 Supports = Callable[[str, tuple[str, ...], str], bool]
 Rule = Callable[["Lowerer", Apply], bool]
@@ -117,7 +118,7 @@ class Lowerer:
             self.expressible(shape)
         if shape is None:
             shape = tuple(DimOf(index, a) for a in range(ndim))
-        self.buffers.append(Buffer(index, dtype, tuple(shape), role))
+        self.buffers.append(Buffer(index, dtype, tuple(shape), role, role == "constant"))
         return index
 
     def expressible(self, shape: Sequence[ShapeExpr]) -> None:
@@ -242,7 +243,7 @@ def lower(inputs: Sequence[Variable], outputs: Sequence[Variable], supports: Sup
         static = [d if d is not None else None for d in var.type.shape]
         index = lowerer.new_buffer(var.dtype, None, "input", var.ndim)
         shape = tuple(s if s is not None else DimOf(index, a) for a, s in enumerate(static))
-        lowerer.buffers[index] = Buffer(index, var.dtype, shape, "input")
+        lowerer.buffers[index] = Buffer(index, var.dtype, shape, "input", isinstance(var, SharedVariable))
         lowerer.bind(var, Access(index, tuple(range(var.ndim))), shape)
         input_buffers.append(index)
     for node in nodes:

@@ -37,15 +37,17 @@ class SharedVariable(TensorVariable):
     def set_value(self, value, borrow: bool = False) -> None:
         """Replace the value after checking dtype and shape against the type.
 
-        With ``borrow=True`` an ndarray of exactly the right type is kept
-        without a copy (compiled functions use this for their updates).
+        With ``borrow=True`` a C-contiguous ndarray of exactly the right type
+        is kept without a copy (compiled functions use this for their updates
+        and read the storage as contiguous).
         """
         fits = type(value) is np.ndarray and value.dtype == self.type.dtype
         if fits and self.type.check_value_shape(value.shape) is None:
             checked = value
         else:
             checked = self.type.filter(value, f"set_value of {self._what()}")
-        self._value = checked if borrow and checked is value else np.array(checked, copy=True)
+        kept = borrow and checked is value and checked.flags.c_contiguous
+        self._value = checked if kept else np.array(checked, copy=True, order="C")
 
     def label(self) -> str:
         return self.name or f"shared<{self.type}>"

@@ -124,7 +124,7 @@ class ProgramRunner:
         self.memory = MemoryPlan(program)
         self.contiguous_needed = {
             access.buffer for step in program.steps if isinstance(step, GemmCall) for access in (step.a, step.b)
-        }
+        } | {buffer.index for buffer in program.buffers if buffer.contiguous}
         self.template = [None] * len(program.buffers)
         for b, value in program.constants.items():
             self.template[b] = self._usable(b, np.asarray(value))

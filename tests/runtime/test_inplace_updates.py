@@ -114,3 +114,25 @@ def test_an_element_that_raises_after_an_in_place_update_leaves_the_update_undon
     f(np.array([1, 0, 3]))
     np.testing.assert_array_equal(w1.get_value(), np.arange(4) + 1)
     np.testing.assert_array_equal(w2.get_value(), [2, 1, 8])
+
+
+def test_shared_storage_is_read_as_contiguous_and_kept_so():
+    """Kernels read shared variables with no strided variant: set_value(borrow=True) keeps only a
+    C-contiguous array, and storage that is not (set behind theanine's back) is copied per call."""
+    w = th.shared(np.ones((3, 4), "float32"), name="W")
+    b = th.shared(np.arange(4, dtype="float32"), name="b")
+    x = th.matrix("x", dtype="float32", shape=(None, 4))
+    f = th.function([x], th.sum(x * w[0] + b), updates=[(b, b * 2 + 1), (w, w - 0.5)], backend="llvm")
+    ones = np.ones((2, 4), "float32")
+    assert f(ones) == pytest.approx(20.0)
+    strided = np.arange(24, dtype="float32").reshape(3, 8)[:, ::2]
+    w.set_value(strided, borrow=True)
+    assert w.get_value(borrow=True).flags.c_contiguous and w.get_value(borrow=True) is not strided
+    np.testing.assert_array_equal(w.get_value(), strided)
+    assert f(ones) == pytest.approx(2 * strided[0].sum() + 2 * np.float32([1, 3, 5, 7]).sum())
+    np.testing.assert_array_equal(w.get_value(), strided - 0.5)
+    squared = th.function([], w * w, backend="llvm")
+    w._value = strided.copy(order="F")
+    np.testing.assert_array_equal(squared(), strided * strided)
+    assert f(ones) == pytest.approx(2 * strided[0].sum() + 2 * np.float32([3, 7, 11, 15]).sum())
+    np.testing.assert_array_equal(w.get_value(), strided - 0.5)
