@@ -229,12 +229,8 @@ def _while(b: ir.IRBuilder, condition: Callable[[], ir.Value], name: str) -> Ite
 
 
 def _less(b: ir.IRBuilder, x: ir.Value, y: ir.Value, dtype: str) -> ir.Value:
-    """``x < y`` as numbers of ``dtype`` (ordered for floats)."""
-    if is_float(dtype):
-        return b.fcmp_ordered("<", x, y)
-    if dtype == "bool" or is_unsigned(dtype):
-        return b.icmp_unsigned("<", x, y)
-    return b.icmp_signed("<", x, y)
+    """``x < y`` as numbers of ``dtype`` (NumPy's ``less``: false when either is NaN)."""
+    return llvm_scalar.emit(b, "less", [x, y], [dtype, dtype], "bool")
 
 
 def emit_sort(frame, kernel: SortKernel, step_index: int) -> None:

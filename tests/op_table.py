@@ -70,3 +70,17 @@ def tolerance(dtype: str) -> tuple[float, float]:
         "float32": (1e-5, 1e-6),
         "float64": (1e-12, 1e-14),
     }.get(str(dtype), (0.0, 0.0))
+
+
+def added_at(x: np.ndarray, index, value) -> np.ndarray:
+    """NumPy's reference for inc_subtensor: a copy of ``x`` with ``value`` added at ``index`` (repeats add)."""
+    out = x.copy()
+    np.add.at(out, index, value)
+    return out
+
+
+def set_at(x: np.ndarray, index, value) -> np.ndarray:
+    """NumPy's reference for set_subtensor: a copy of ``x`` with ``value`` stored at ``index``."""
+    out = x.copy()
+    out[index] = value
+    return out

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 import theanine as th
+from op_table import added_at, set_at
 
 RNG = np.random.default_rng(7)
 HERE = re.escape(os.path.basename(__file__))
@@ -213,29 +214,17 @@ def test_zero_slice_step_raises_numpys_error_at_the_users_line():
 # --- boolean masks -----------------------------------------------------------------------
 
 
-def _added_at(x, index, value):
-    out = x.copy()
-    np.add.at(out, index, value)
-    return out
-
-
-def _set(x, index, value):
-    out = x.copy()
-    out[index] = value
-    return out
-
-
 MASK_CASES = [
     ("full_mask", lambda x, m, r: x[m], lambda x, m, r: x[m]),
     ("row_mask", lambda x, m, r: x[:, r], lambda x, m, r: x[:, r]),
     ("int_then_mask", lambda x, m, r: x[-1, r], lambda x, m, r: x[-1, r]),
     ("mask_then_newaxis", lambda x, m, r: x[..., r, None], lambda x, m, r: x[..., r, None]),
     ("transposed_mask", lambda x, m, r: x.T[m.T] * 2, lambda x, m, r: x.T[m.T] * 2),
-    ("inc_full_mask", lambda x, m, r: th.inc_subtensor(x[m], 2), lambda x, m, r: _added_at(x, m, 2)),
+    ("inc_full_mask", lambda x, m, r: th.inc_subtensor(x[m], 2), lambda x, m, r: added_at(x, m, 2)),
     ("set_row_mask", lambda x, m, r: th.set_subtensor(x[:, r], x[:, r][::-1]),
-     lambda x, m, r: _set(x, (slice(None), r), x[:, r][::-1])),
+     lambda x, m, r: set_at(x, (slice(None), r), x[:, r][::-1])),
     ("inc_column_mask", lambda x, m, r: th.inc_subtensor(x[m[:, 0]], x[0]),
-     lambda x, m, r: _added_at(x, m[:, 0], x[0])),
+     lambda x, m, r: added_at(x, m[:, 0], x[0])),
 ]
 
 
@@ -294,7 +283,7 @@ def test_large_masks_agree_across_threads():
         with th.config.context(num_threads=threads):
             got = native([x, m], [x[m] * 3.0, th.inc_subtensor(x[m], 1.0)])(value, mask)
         assert_identical(got[0], value[mask] * 3.0)
-        assert_identical(got[1], _added_at(value, mask, 1.0))
+        assert_identical(got[1], added_at(value, mask, 1.0))
 
 
 @pytest.mark.parametrize("mask_shape", [(3, 5), (4, 6), (5, 5)])
@@ -324,4 +313,4 @@ def test_int_out_of_bounds_raises_even_when_the_gather_is_empty():
     value = np.arange(15.0).reshape(3, 5)
     got = f(value, np.array([4, -5]))
     assert_identical(got[0], value[-1, [4, -5]])
-    assert_identical(got[1], _added_at(value, (2, np.array([4, -5])), 1.0))
+    assert_identical(got[1], added_at(value, (2, np.array([4, -5])), 1.0))

@@ -17,6 +17,7 @@ import pytest
 
 import theanine as th
 import theanine.runtime.llvm_backend as llvm_backend
+from op_table import added_at, set_at
 from theanine.codegen import llvm_scalar
 from theanine.codegen.kernel_ir import HostCall
 from theanine.codegen.lower import lower
@@ -67,22 +68,10 @@ NATIVE = [
      lambda x: x.astype("int32") @ x.T.astype("int32")),
     ("gather", lambda x: x[I], lambda x: x[I]),
     ("gather_axis1", lambda x: x[:, I[:3]], lambda x: x[:, I[:3]]),
-    ("inc_repeated", lambda x: th.inc_subtensor(x[I], 1.0), lambda x: _added_at(x, I, 1.0)),
+    ("inc_repeated", lambda x: th.inc_subtensor(x[I], 1.0), lambda x: added_at(x, I, 1.0)),
     ("set_slice", lambda x: th.set_subtensor(x[1:, ::2], -x[1:, ::2]),
-     lambda x: _set(x, (slice(1, None), slice(None, None, 2)), -x[1:, ::2])),
+     lambda x: set_at(x, (slice(1, None), slice(None, None, 2)), -x[1:, ::2])),
 ]
-
-
-def _added_at(x, index, value):
-    out = x.copy()
-    np.add.at(out, index, value)
-    return out
-
-
-def _set(x, index, value):
-    out = x.copy()
-    out[index] = value
-    return out
 
 
 @pytest.mark.parametrize("build, reference", [c[1:] for c in NATIVE], ids=[c[0] for c in NATIVE])
@@ -172,7 +161,7 @@ def test_large_gathers_scans_and_arg_reductions_agree_across_threads():
     for threads in (1, 2):
         with th.config.context(num_threads=threads):
             results.append(th.function([x, i], outputs, backend="llvm")(value, index))
-    expected_values = [value[index], np.cumsum(value, axis=1), np.argmax(value, axis=1), _added_at(value, index, 1.0)]
+    expected_values = [value[index], np.cumsum(value, axis=1), np.argmax(value, axis=1), added_at(value, index, 1.0)]
     for single, multi, expected in zip(*results, expected_values, strict=True):
         np.testing.assert_array_equal(single, multi)
         np.testing.assert_allclose(single, expected, rtol=1e-12)
@@ -210,4 +199,4 @@ def test_inplace_steps_write_into_the_destroyed_buffer_without_allocating():
     assert double_step.outputs == (temp,) and step_outputs(double_step) == ()
     assert isinstance(scatter, ScatterKernel) and scatter.target == temp and step_outputs(scatter) == ()
     f = th.function([x, i], bumped, backend="llvm", mode="none")
-    np.testing.assert_allclose(f(X, I), _added_at(np.exp(X) * 2.0, I, 1.0), rtol=1e-12)
+    np.testing.assert_allclose(f(X, I), added_at(np.exp(X) * 2.0, I, 1.0), rtol=1e-12)

@@ -3,7 +3,7 @@
 import numpy as np
 
 import theanine as th
-from op_table import Case
+from op_table import Case, added_at, set_at
 
 R = np.random.default_rng(5)
 F64 = R.standard_normal((4, 5))
@@ -16,18 +16,6 @@ T3 = R.standard_normal((3, 4, 5))
 V = R.standard_normal(5)
 REPEATED = np.array([0, 3, 0, -1, 0])
 EMPTY = np.array([], dtype="int64")
-
-
-def _added_at(x, index, v):
-    out = x.copy()
-    np.add.at(out, index, v)
-    return out
-
-
-def _set(x, index, v):
-    out = x.copy()
-    out[index] = v
-    return out
 
 
 CASES = [
@@ -117,70 +105,70 @@ CASES = [
         "set_basic_broadcast_row_f64",
         lambda x, v: th.set_subtensor(x[1:, ::-1], v),
         [F64, R.standard_normal((1, 5))],
-        lambda x, v: _set(x, (slice(1, None), slice(None, None, -1)), v),
+        lambda x, v: set_at(x, (slice(1, None), slice(None, None, -1)), v),
         static_shapes=True,
     ),
     Case(
         "inc_basic_scalar_f32",
         lambda x, v: th.inc_subtensor(x[:, 2], v),
         [F32, np.float32(1.5)],
-        lambda x, v: _added_at(x, (slice(None), 2), v),
+        lambda x, v: added_at(x, (slice(None), 2), v),
     ),
     Case(
         "inc_symbolic_int_f64",
         lambda x, v, i: th.inc_subtensor(x[i], v),
         [F64, V, np.int64(-1)],
-        lambda x, v, i: _added_at(x, i, v),
+        lambda x, v, i: added_at(x, i, v),
     ),
     Case(
         "inc_repeated_f64",
         lambda x, v, i: th.inc_subtensor(x[i], v),
         [F64, R.standard_normal((5, 5)), REPEATED],
-        lambda x, v, i: _added_at(x, i, v),
+        lambda x, v, i: added_at(x, i, v),
     ),
     Case(
         "inc_repeated_broadcast_f64",
         lambda x, v, i: th.inc_subtensor(x[:, i], v),
         [F64, R.standard_normal((4, 1)), REPEATED],
-        lambda x, v, i: _added_at(x, (slice(None), i), v),
+        lambda x, v, i: added_at(x, (slice(None), i), v),
         static_shapes=True,
     ),
     Case(
         "inc_pair_int32",
         lambda x, v, i, j: th.inc_subtensor(x[i, j], v),
         [I32, np.array([7, 8], dtype="int32"), np.array([1, 1]), np.array([2, 2])],
-        lambda x, v, i, j: _added_at(x, (i, j), v),
+        lambda x, v, i, j: added_at(x, (i, j), v),
     ),
     Case(
         "inc_mask_scalar_f64",
         lambda x, m: th.inc_subtensor(x[m], 2.0),
         [F64, B],
-        lambda x, m: _added_at(x, m, 2.0),
+        lambda x, m: added_at(x, m, 2.0),
     ),
     Case(
         "set_gather_unique_f64",
         lambda x, v, i: th.set_subtensor(x[:, i], v),
         [F64, R.standard_normal((4, 2)), np.array([3, 0])],
-        lambda x, v, i: _set(x, (slice(None), i), v),
+        lambda x, v, i: set_at(x, (slice(None), i), v),
     ),
     # last write wins; the gradient wrt v counts every write, so only x's gradient is checked
     Case(
         "set_gather_repeated_f64",
         lambda x, v, i: th.set_subtensor(x[i], v),
         [F64, R.standard_normal((5, 5)), REPEATED],
-        lambda x, v, i: _set(x, i, v),
+        lambda x, v, i: set_at(x, i, v),
         grad_inputs=(0,),
     ),
     Case(
         "set_empty_f32",
         lambda x, v: th.set_subtensor(x[2:2], v),
         [F32, np.zeros((0, 5), "float32")],
-        lambda x, v: _set(x, slice(2, 2), v),
+        lambda x, v: set_at(x, slice(2, 2), v),
     ),
     Case(
         "set_empty_gather_f64",
         lambda x, v, i: th.set_subtensor(x[i], v),
         [F64, np.zeros((0, 5)), EMPTY],
-        lambda x, v, i: _set(x, i, v),
+        lambda x, v, i: set_at(x, i, v),
     ),
 ]
