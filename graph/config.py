@@ -1,7 +1,13 @@
 """The one explicit configuration object of theanine.
 
-Defaults live here and nowhere else; ``with config.context(floatX="float64"):``
-changes them for a scope and restores them afterwards, even on error.  Code
+Settings come in sections, one frozen dataclass per part of theanine that
+owns them: the graph's (``Settings`` below: dtypes, rewriting mode, seed)
+live here, and a later part adds its own with ``config.add_section`` (the
+runtime's backend, threads and cache: ``theanine.runtime.settings``), so
+this module never names what the parts to its left define.  ``th.config``
+shows every section's settings as attributes;
+``with config.context(floatX="float64"):`` changes them for a scope and
+restores them afterwards, even on error.  Code
 in the IR never reads a setting deep inside an op: settings are read where a
 user-facing constructor picks a default (``th.matrix`` takes ``floatX``) and
 the chosen value is stored on the op or type, so graphs stay self-describing.
@@ -10,42 +16,25 @@ the chosen value is stored on the op or type, so graphs stay self-describing.
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass, fields, replace
-from pathlib import Path
 
 _FLOAT_DTYPES = ("float16", "float32", "float64")
-_BACKENDS = ("numpy", "llvm", "cuda")
 _MODES = ("fast_run", "fast_compile", "none")
-
-
-def _default_cache_dir() -> str:
-    env = os.environ.get("THEANINE_CACHE_DIR")
-    if env:
-        return env
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return str(Path(base) / "theanine")
 
 
 @dataclass(frozen=True)
 class Settings:
-    """An immutable snapshot of every setting."""
+    """The graph's settings, an immutable snapshot."""
 
     floatX: str = "float32"
-    backend: str = "llvm"
     mode: str = "fast_run"
-    cache_dir: str = ""
-    use_cache: bool = True
-    num_threads: int = 0
     compute_test_value: bool = False
     seed: int | None = None
 
     def validate(self) -> None:
         if self.floatX not in _FLOAT_DTYPES:
             raise ValueError(f"config.floatX must be one of {_FLOAT_DTYPES}. Received: {self.floatX!r}")
-        if self.backend not in _BACKENDS:
-            raise ValueError(f"config.backend must be one of {_BACKENDS}. Received: {self.backend!r}")
         if self.mode not in _MODES:
             raise ValueError(f"config.mode must be one of {_MODES}. Received: {self.mode!r}")
         if self.seed is not None and (
@@ -54,18 +43,26 @@ class Settings:
             raise ValueError(
                 f"config.seed must be None (seed from the OS) or an int in [0, 2**64). Received: {self.seed!r}"
             )
-        if not isinstance(self.num_threads, int) or self.num_threads < 0:
-            raise ValueError(
-                f"config.num_threads must be an int >= 0 (0 = all cores). Received: {self.num_threads!r}"
-            )
 
 
 class Config:
-    """Attribute access to the current settings, plus scoped changes."""
+    """Attribute access to the current settings of every section, plus scoped changes."""
 
     def __init__(self) -> None:
-        object.__setattr__(self, "_settings", Settings(cache_dir=_default_cache_dir()))
+        object.__setattr__(self, "_sections", (Settings(),))
         object.__setattr__(self, "_default_streams", {})
+
+    def add_section(self, settings) -> None:
+        """Add a part's settings (a frozen dataclass instance with ``validate()``); names must be new."""
+        names = {f.name for f in fields(settings)}
+        taken = names & self._names()
+        if taken:
+            raise ValueError(f"config settings {sorted(taken)} are already defined")
+        settings.validate()
+        object.__setattr__(self, "_sections", self._sections + (settings,))
+
+    def _names(self) -> set[str]:
+        return {f.name for section in self._sections for f in fields(section)}
 
     def default_stream(self, create, restart: bool = False):
         """The default random stream for the current ``seed`` (``th.random.uniform`` and friends).
@@ -80,32 +77,41 @@ class Config:
         return self._default_streams[seed]
 
     def __getattr__(self, name: str):
-        return getattr(object.__getattribute__(self, "_settings"), name)
+        for section in object.__getattribute__(self, "_sections"):
+            if name in section.__dataclass_fields__:
+                return getattr(section, name)
+        raise AttributeError(f"unknown config setting {name!r}; known: {sorted(self._names())}")
 
     def __setattr__(self, name: str, value) -> None:
         self._set(**{name: value})
 
     def _set(self, **changes) -> None:
-        known = {f.name for f in fields(Settings)}
-        unknown = sorted(set(changes) - known)
+        unknown = sorted(set(changes) - self._names())
         if unknown:
-            raise AttributeError(f"unknown config setting(s) {unknown}; known: {sorted(known)}")
-        new = replace(self._settings, **changes)
-        new.validate()
-        object.__setattr__(self, "_settings", new)
+            raise AttributeError(f"unknown config setting(s) {unknown}; known: {sorted(self._names())}")
+        sections = []
+        for section in self._sections:
+            mine = {k: v for k, v in changes.items() if k in section.__dataclass_fields__}
+            if mine:
+                section = replace(section, **mine)
+                section.validate()
+            sections.append(section)
+        object.__setattr__(self, "_sections", tuple(sections))
 
     @contextlib.contextmanager
     def context(self, **changes) -> Iterator[Config]:
         """Change settings inside a ``with`` block; restore them on exit."""
-        saved = self._settings
+        saved = {type(section): section for section in self._sections}
         self._set(**changes)
         try:
             yield self
-        finally:
-            object.__setattr__(self, "_settings", saved)
+        finally:  # a section added inside the block stays
+            restored = tuple(saved.get(type(section), section) for section in self._sections)
+            object.__setattr__(self, "_sections", restored)
 
     def __repr__(self) -> str:
-        return f"Config({self._settings})"
+        shown = ", ".join(f"{f.name}={getattr(s, f.name)!r}" for s in self._sections for f in fields(s))
+        return f"Config({shown})"
 
 
 config = Config()

@@ -15,11 +15,13 @@ import string
 import subprocess
 import sys
 from collections.abc import Iterable
-
-import networkx as nx
+from typing import TYPE_CHECKING
 
 from theanine.graph.basic import Apply, Constant, Variable, apply_nodes
 from theanine.graph.shared import SharedVariable
+
+if TYPE_CHECKING:
+    import networkx
 
 __all__ = ["debugprint", "to_networkx", "to_dot", "render", "GraphvizNotFoundError"]
 
@@ -154,7 +156,7 @@ def _var_attrs(var: Variable) -> dict:
             "dtype": var.type.dtype, "shape": var.type.shape, "source": var.source}
 
 
-def to_networkx(obj) -> nx.DiGraph:
+def to_networkx(obj) -> networkx.DiGraph:
     """A ``networkx.DiGraph`` of variables and Apply nodes.
 
     Node keys are strings ("v0", "a0", ...); attributes: ``kind`` ("variable"
@@ -163,8 +165,10 @@ def to_networkx(obj) -> nx.DiGraph:
     variable -> apply (attribute ``position``: the input index) and
     apply -> variable (``position``: the output index).
     """
+    import networkx  # imported here only: it costs ~0.15 s, and only this function needs it
+
     outputs = _outputs_of(obj)
-    graph = nx.DiGraph()
+    graph = networkx.DiGraph()
     keys: dict[int, str] = {}
 
     def key_of(var: Variable) -> str:

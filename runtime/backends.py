@@ -60,7 +60,7 @@ def _numpy_loader() -> Compiler:
 
 
 def _llvm_loader() -> Compiler:
-    from theanine.runtime.llvm_backend import compile_llvm
+    from theanine.runtime.llvm.backend import compile_llvm
 
     return compile_llvm
 

@@ -277,7 +277,7 @@ def function(inputs, outputs=None, updates=None, givens=None, backend: str | Non
     ``updates``: (shared, expression) pairs written after each call, all at
     once (an update reading another updated variable sees the old value).
     ``givens``: (variable, replacement) pairs substituted before compiling.
-    ``backend``: "numpy", "llvm" or "cuda" (default ``config.backend``);
+    ``backend``: a registered backend, "llvm" or "numpy" (default ``config.backend``);
     ``mode``: rewrite set "fast_run", "fast_compile" or "none".
     """
     return Function(inputs, outputs, updates, givens, backend, mode, name)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from theanine.codegen.kernel_ir import HostCall, Program, step_inputs, step_outputs
+from theanine.codegen.program.kernel_ir import HostCall, Program, step_inputs, step_outputs
 
 
 class MemoryPlan:

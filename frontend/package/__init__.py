@@ -26,12 +26,8 @@ from theanine.graph.gradient import *  # noqa: F403
 from theanine.graph.printing import *  # noqa: F403
 from theanine.graph.rewriting import *  # noqa: F403
 from theanine.graph.evaluate import evaluate
-from theanine.runtime.backends import get_compiler as _get_compiler
 from theanine.runtime.function import Function, function
 from theanine.runtime.verify import verify_grad
 
-# Load the default backend now (LLVM bindings, code generator), so that the
-# first compile in a process pays only for compiling.
-_get_compiler(config.backend)
 
 __version__ = "0.1.0"

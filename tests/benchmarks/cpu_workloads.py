@@ -514,7 +514,7 @@ def overhead_torch() -> list[Row]:
 
 THEANINE_COMPILE = """
 import theanine as th
-import theanine.runtime.llvm_backend
+import theanine.runtime.llvm.backend
 imported = time.perf_counter()
 inputs, loss, updates = cpu_workloads.theanine_mlp_graph(th)
 built = time.perf_counter()

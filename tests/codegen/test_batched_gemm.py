@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 
 import theanine as th
-from theanine.codegen import llvm_scalar
-from theanine.codegen.kernel_ir import GemmCall, ReduceKernel
-from theanine.codegen.lower import lower
+from theanine.codegen.llvm import scalar as llvm_scalar
+from theanine.codegen.program.kernel_ir import GemmCall, ReduceKernel
+from theanine.codegen.program.lowering import lower
 
 RNG = np.random.default_rng(21)
 

@@ -20,10 +20,10 @@ import pytest
 import scipy.special
 
 import theanine as th
-from theanine.codegen import llvm_scalar
-from theanine.codegen.llvm_printer import LLVMPrinter
-from theanine.codegen.lower import lower
-from theanine.runtime.llvm_jit import _optimize, target_machine
+from theanine.codegen.llvm import scalar as llvm_scalar
+from theanine.codegen.llvm.printer import LLVMPrinter
+from theanine.codegen.program.lowering import lower
+from theanine.runtime.llvm.jit import _optimize, target_machine
 
 MAX_ULP = 4.0
 POINTS = 1 << 15
@@ -312,7 +312,7 @@ def test_no_function_calls_in_math_loops(name):
 def test_unknown_math_function_is_named_in_the_error():
     from llvmlite import ir
 
-    from theanine.codegen import llvm_math
+    from theanine.codegen.llvm import vmath as llvm_math
 
     builder = ir.IRBuilder(
         ir.Function(ir.Module(), ir.FunctionType(ir.VoidType(), []), "f").append_basic_block()

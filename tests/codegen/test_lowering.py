@@ -16,11 +16,11 @@ import numpy as np
 import pytest
 
 import theanine as th
-import theanine.runtime.llvm_backend as llvm_backend
+import theanine.runtime.llvm.backend as llvm_backend
 from op_table import added_at, set_at
-from theanine.codegen import llvm_scalar
-from theanine.codegen.kernel_ir import HostCall
-from theanine.codegen.lower import lower
+from theanine.codegen.llvm import scalar as llvm_scalar
+from theanine.codegen.program.kernel_ir import HostCall
+from theanine.codegen.program.lowering import lower
 from theanine.graph.ops.blas import gemm
 from theanine.graph.rewriting import optimize
 
@@ -186,7 +186,7 @@ def test_floor_divide_and_mod_follow_numpy_on_signs_zeros_and_extremes(dtype):
 
 
 def test_inplace_steps_write_into_the_destroyed_buffer_without_allocating():
-    from theanine.codegen.kernel_ir import ScatterKernel, step_outputs
+    from theanine.codegen.program.kernel_ir import ScatterKernel, step_outputs
     from theanine.graph.rewriting.inplace import ElemwiseInplace, IncSubtensorInplace
 
     x, i = matrix("x"), th.tensor("i", "int64", (None,))

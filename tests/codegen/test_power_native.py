@@ -14,10 +14,10 @@ import pytest
 from llvmlite import ir
 
 import theanine as th
-from theanine.codegen import llvm_scalar
-from theanine.codegen.llvm_loops import for_range
-from theanine.codegen.llvm_types import I8, I64, load_value, memory_type, store_value
-from theanine.runtime.llvm_jit import NativeModule, compile_to_object
+from theanine.codegen.llvm import scalar as llvm_scalar
+from theanine.codegen.llvm.ir_types import I8, I64, load_value, memory_type, store_value
+from theanine.codegen.llvm.loops import for_range
+from theanine.runtime.llvm.jit import NativeModule, compile_to_object
 
 NATIVE = "backend llvm: 0 Python fallback(s)"
 

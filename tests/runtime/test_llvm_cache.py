@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 import theanine as th
-from theanine.runtime import llvm_cache
-from theanine.runtime.llvm_cache import (
+from theanine.runtime.llvm import cache as llvm_cache
+from theanine.runtime.llvm.cache import (
     MAGIC,
     ObjectCache,
     cache_key,
@@ -30,7 +30,7 @@ CHILD = textwrap.dedent("""
     import os, sys, time
     import numpy as np
     import theanine as th
-    from theanine.runtime import llvm_jit
+    from theanine.runtime.llvm import jit as llvm_jit
     if sys.argv[1] == "forbid-compile":
         def refuse(llvm_ir):
             raise AssertionError("compiled although the cache holds this module")
@@ -267,9 +267,9 @@ def test_two_processes_compile_at_once_then_a_third_loads_from_disk(tmp_path):
 def test_program_fingerprint_is_the_same_in_another_process_and_ignores_nodes():
     script = (
         "import theanine as th\n"
-        "from theanine.codegen import llvm_scalar\n"
-        "from theanine.codegen.lower import lower\n"
-        "from theanine.runtime.llvm_cache import program_fingerprint\n"
+        "from theanine.codegen.llvm import scalar as llvm_scalar\n"
+        "from theanine.codegen.program.lowering import lower\n"
+        "from theanine.runtime.llvm.cache import program_fingerprint\n"
         "x = th.matrix('x')\n"
         "print(program_fingerprint(lower([x], [th.exp(x).sum(axis=1) + 1.5], llvm_scalar.supports)))\n"
     )
@@ -282,7 +282,7 @@ def test_program_fingerprint_is_the_same_in_another_process_and_ignores_nodes():
 
 
 def test_cache_hit_skips_printing(tmp_path, monkeypatch):
-    from theanine.runtime import llvm_backend
+    from theanine.runtime.llvm import backend as llvm_backend
 
     monkeypatch.setenv("THEANINE_CACHE_DIR", str(tmp_path))
     x = th.vector("x", dtype="float64")

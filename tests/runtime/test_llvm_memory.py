@@ -40,8 +40,8 @@ def test_outputs_are_never_pooled_or_overwritten():
 
 
 def test_plan_shares_blocks_between_disjoint_lifetimes():
-    from theanine.codegen import llvm_scalar
-    from theanine.codegen.lower import lower
+    from theanine.codegen.llvm import scalar as llvm_scalar
+    from theanine.codegen.program.lowering import lower
 
     x = th.matrix("x", dtype="float64")
     program = lower([x], [_chain(x)], llvm_scalar.supports)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import theanine as th
-from theanine.runtime.llvm_backend import PARALLEL_MIN_ELEMENTS
+from theanine.runtime.llvm.backend import PARALLEL_MIN_ELEMENTS
 
 ROWS = 4 * PARALLEL_MIN_ELEMENTS // 64
 

@@ -1,0 +1,6 @@
+"""The LLVM printer: a kernel program becomes one LLVM module for the host CPU.
+
+``printer`` emits the entry functions, ``scalar`` the table of scalar ops,
+``vmath/`` the vectorized math functions, ``gemm`` / ``indexed`` /
+``philox`` / ``guarded`` their kernel kinds, ``buffer_table`` the entry ABI.
+"""

@@ -1,0 +1,249 @@
+"""GEMM steps of the LLVM printer: BLAS ?gemm bound by address, with a loop fallback.
+
+``C = alpha * A @ B + beta * C`` (row-major) is computed as the
+column-major product ``C^T = B^T @ A^T`` so no operand is copied.  A
+batched product (operands with leading batch axes) is one call per matrix,
+the batch split across threads.  Every
+thread checks the shapes (so all leave together on failure and none waits
+at a barrier alone).  With a BLAS whose thread count can be set per calling
+thread, each thread multiplies its share of A's rows with a single-threaded
+BLAS: one threading layer, ours (two layers spinning on two cores slow each
+other down many times over).  Otherwise thread 0 makes the whole call with
+the BLAS's own threads.  An output that BLAS cannot write (a destroyed
+input whose rows are not contiguous) is computed by plain loops; outputs
+the runner allocates are always C-contiguous and need no such check.
+"""
+
+from __future__ import annotations
+
+from llvmlite import ir
+
+from theanine.codegen.llvm.ir_types import I8P, I32, I64, compute_type, load_value, memory_type, store_value
+from theanine.codegen.llvm.loops import for_range, linear_offset, nested_ranges, product
+from theanine.codegen.program.kernel_ir import Access, GemmCall
+
+BLAS_GLOBALS = {"float32": "theanine_sgemm", "float64": "theanine_dgemm", "threads_local": "theanine_blas_threads"}
+
+
+def emit_gemm(frame, call: GemmCall, index: int) -> None:
+    """Emit one GemmCall (see the module docstring)."""
+    b = frame.builder
+    frame.fail_unless(b.icmp_signed("==", frame.dim(call.k), frame.dim(call.k_check)), index)
+    m, n = frame.dim(call.m), frame.dim(call.n)
+    if len(call.a.axes) > 2:
+        _batched_product(frame, call, m, n)
+        return
+    if frame.printer.program.buffers[call.output].role != "input":
+        _blas_product(frame, call, m, n)  # a buffer the runner allocated: always C-contiguous
+        return
+    with b.if_else(_blas_writable(frame, call, m, n)) as (blas, loops):
+        with blas:
+            _blas_product(frame, call, m, n)
+        with loops:
+            with frame.on_thread_zero():
+                _loop_product(frame, call, m, n)
+
+
+def _output_strides(frame, call: GemmCall) -> list[ir.Value]:
+    """Element strides of the (m, n) output; a 0-d or 1-d output (a vector product) uses its one stride."""
+    ndim = len(frame.printer.program.buffers[call.output].shape)
+    if ndim == 2:
+        return [frame.stride(call.output, 0), frame.stride(call.output, 1)]
+    single = frame.stride(call.output, 0) if ndim == 1 else ir.Constant(I64, 0)
+    return [single, single]
+
+
+def _blas_writable(frame, call: GemmCall, m: ir.Value, n: ir.Value) -> ir.Value:
+    """True when the output's rows are contiguous and consecutive (always for allocated outputs)."""
+    b = frame.builder
+    one = ir.Constant(I64, 1)
+    row_stride, column_stride = _output_strides(frame, call)
+    columns_ok = b.or_(b.icmp_signed("<=", n, one), b.icmp_signed("==", column_stride, one))
+    rows_ok = b.or_(b.icmp_signed("<=", m, one), b.icmp_signed("==", row_stride, n))
+    return b.and_(columns_ok, rows_ok)
+
+
+def _blas_product(frame, call: GemmCall, m: ir.Value, n: ir.Value) -> None:
+    """The larger of C's rows and columns split across threads, each with a single-threaded BLAS
+    (or the whole product on thread 0).  Each thread packs the whole of the operand along the other
+    side, so splitting the larger side duplicates the packing of the smaller operand."""
+    b = frame.builder
+    by_rows = b.icmp_signed(">=", m, n)
+    work = b.mul(b.mul(m, n), frame.dim(call.k))
+    start, stop, blas_threads = _single_threaded_share(frame, b.select(by_rows, m, n), work)
+    with b.if_else(by_rows) as (rows, columns):
+        with rows:
+            _gemm_block(frame, call, (start, stop), (ir.Constant(I64, 0), n))
+        with columns:
+            _gemm_block(frame, call, (ir.Constant(I64, 0), m), (start, stop))
+    _restore_blas_threads(frame, blas_threads)
+
+
+def _batched_product(frame, call: GemmCall, m: ir.Value, n: ir.Value) -> None:
+    """A stack of products: the batch (the output's leading axes) split across threads, each
+    matrix one BLAS call; operands broadcast along a batch axis have stride 0 there."""
+    b = frame.builder
+    batch = [frame.dim(e) for e in frame.printer.program.buffers[call.output].shape[:-2]]
+    count = product(b, batch)
+    work = b.mul(count, b.mul(b.mul(m, n), frame.dim(call.k)))
+    start, stop, blas_threads = _single_threaded_share(frame, count, work)
+    a_strides, b_strides = frame.access_strides(call.a), frame.access_strides(call.b)
+    out_strides = [frame.stride(call.output, axis) for axis in range(len(batch))]
+    with for_range(b, stop, "batch", start) as item:
+        indices = _unravel(b, item, batch)
+        bases = [b.gep(frame.pointer(buffer), [linear_offset(b, indices, strides[:len(batch)])])
+                 for buffer, strides in ((call.a.buffer, a_strides), (call.b.buffer, b_strides),
+                                         (call.output, out_strides))]
+        _gemm_block(frame, call, (ir.Constant(I64, 0), m), (ir.Constant(I64, 0), n), *bases)
+    _restore_blas_threads(frame, blas_threads)
+
+
+def _unravel(b: ir.IRBuilder, flat: ir.Value, dims: list[ir.Value]) -> list[ir.Value]:
+    """C-order indices of position ``flat`` in an array of ``dims``."""
+    indices = []
+    for dim in reversed(dims):
+        indices.append(b.srem(flat, dim))
+        flat = b.sdiv(flat, dim)
+    return indices[::-1]
+
+
+def _single_threaded_share(frame, count: ir.Value, work: ir.Value) -> tuple[ir.Value, ir.Value, tuple]:
+    """This thread's ``[start, stop)`` of ``range(count)`` with its BLAS set to one thread, when the
+    BLAS allows that per thread; otherwise everything on thread 0 (the BLAS's own threads).  The
+    third item is what ``_restore_blas_threads`` needs to undo the setting."""
+    b = frame.builder
+    set_threads = b.load(_blas_global(frame.printer, "threads_local"))
+    controllable = b.icmp_unsigned("!=", set_threads, ir.Constant(I8P, None))
+    share_start, share_stop = frame.share(count, work)
+    first = b.icmp_signed("==", frame.thread, ir.Constant(I64, 0))
+    start = b.select(controllable, share_start, ir.Constant(I64, 0))
+    stop = b.select(controllable, share_stop, b.select(first, count, ir.Constant(I64, 0)))
+    setter = b.bitcast(set_threads, ir.FunctionType(I32, [I32]).as_pointer())
+    previous = frame.alloca(I32)
+    with b.if_then(controllable):
+        b.store(b.call(setter, [ir.Constant(I32, 1)]), previous)
+    return start, stop, (controllable, setter, previous)
+
+
+def _restore_blas_threads(frame, blas_threads: tuple) -> None:
+    controllable, setter, previous = blas_threads
+    with frame.builder.if_then(controllable):
+        frame.builder.call(setter, [frame.builder.load(previous)])
+
+
+def _gemm_block(frame, call: GemmCall, rows: tuple[ir.Value, ir.Value], columns: tuple[ir.Value, ir.Value],
+                a_base=None, b_base=None, out_base=None) -> None:
+    """``C[rows, columns] = alpha * A[rows, :] @ B[:, columns] + beta * C[rows, columns]`` (each a
+    ``(start, stop)`` range), for one matrix (of a batch: its base pointers)."""
+    b = frame.builder
+    (row_start, row_stop), (column_start, column_stop) = rows, columns
+    height, width = b.sub(row_stop, row_start), b.sub(column_stop, column_start)
+    n, k = frame.dim(call.n), frame.dim(call.k)
+    t = compute_type(call.dtype)
+    op_b, ld_b = _blas_operand(frame, call.b, n)
+    op_a, ld_a = _blas_operand(frame, call.a, k)
+    fn_type = ir.FunctionType(ir.VoidType(), [I8P, I8P] + [I32.as_pointer()] * 3 + [t.as_pointer(), t.as_pointer(),
+                              I32.as_pointer(), t.as_pointer(), I32.as_pointer(), t.as_pointer(), t.as_pointer(),
+                              I32.as_pointer()])
+    gemm = b.bitcast(b.load(_blas_global(frame.printer, call.dtype)), fn_type.as_pointer())
+
+    def slot(value, ty):
+        memory = frame.alloca(ty)
+        b.store(value, memory)
+        return memory
+
+    def i32(value):
+        return slot(b.trunc(value, I32), I32)
+
+    ldc = b.select(b.icmp_signed(">", n, ir.Constant(I64, 1)), n, ir.Constant(I64, 1))
+    output = b.gep(out_base or frame.pointer(call.output), [b.add(b.mul(row_start, ldc), column_start)])
+    a_rows = b.gep(a_base or frame.pointer(call.a.buffer), [b.mul(row_start, frame.access_strides(call.a)[-2])])
+    b_columns = b.gep(b_base or frame.pointer(call.b.buffer),
+                      [b.mul(column_start, frame.access_strides(call.b)[-1])])
+    nonempty = b.and_(b.icmp_signed(">", height, ir.Constant(I64, 0)), b.icmp_signed(">", width, ir.Constant(I64, 0)))
+    with b.if_then(nonempty):
+        with b.if_else(b.icmp_signed("==", k, ir.Constant(I64, 0))) as (empty_sum, product):
+            with empty_sum:  # BLAS may leave C untouched when k = 0; the product is zeros
+                loops, (i, j) = nested_ranges(b, [height, width], "zero")
+                with loops:
+                    _scale_in_place(b, b.gep(output, [b.add(b.mul(i, ldc), j)]), call)
+            with product:
+                b.call(gemm, [op_b, op_a, i32(width), i32(height), i32(k), slot(ir.Constant(t, call.alpha), t),
+                              b_columns, i32(ld_b), a_rows, i32(ld_a),
+                              slot(ir.Constant(t, call.beta), t), output, i32(ldc)])
+
+
+def _scale_in_place(b: ir.IRBuilder, pointer: ir.Value, call: GemmCall) -> None:
+    """``*pointer = beta * *pointer`` (0 without reading when beta is 0, as BLAS does)."""
+    zero = ir.Constant(memory_type(call.dtype), 0.0)
+    if call.beta == 0.0:
+        b.store(zero, pointer)
+    elif call.beta != 1.0:
+        b.store(b.fmul(b.load(pointer), ir.Constant(memory_type(call.dtype), call.beta)), pointer)
+
+
+def _loop_product(frame, call: GemmCall, m: ir.Value, n: ir.Value) -> None:
+    """The same product by plain loops, writing through the output's own strides."""
+    b = frame.builder
+    k = frame.dim(call.k)
+    t = compute_type(call.dtype)
+    a_strides, b_strides = frame.access_strides(call.a), frame.access_strides(call.b)
+    out_strides = _output_strides(frame, call)
+    acc = frame.alloca(t)
+    loops, (i, j) = nested_ranges(b, [m, n], "g")
+    with loops:
+        b.store(ir.Constant(t, 0.0), acc)
+        with for_range(b, k, "gk") as p:
+            x = load_value(b, b.gep(frame.pointer(call.a.buffer), [_offset(b, (i, p), a_strides)]), call.dtype)
+            y = load_value(b, b.gep(frame.pointer(call.b.buffer), [_offset(b, (p, j), b_strides)]), call.dtype)
+            b.store(b.fadd(b.load(acc), b.fmul(x, y)), acc)
+        target = b.gep(frame.pointer(call.output), [_offset(b, (i, j), out_strides)])
+        value = b.fmul(b.load(acc), ir.Constant(t, call.alpha))
+        if call.beta != 0.0:
+            value = b.fadd(value, b.fmul(load_value(b, target, call.dtype), ir.Constant(t, call.beta)))
+        store_value(b, value, target, call.dtype)
+
+
+def _offset(b: ir.IRBuilder, indices, strides) -> ir.Value:
+    return b.add(b.mul(indices[0], strides[0]), b.mul(indices[1], strides[1]))
+
+
+def _blas_operand(frame, access: Access, rows_col_major: ir.Value):
+    """Transpose flag and leading dimension for an operand read through ``access`` (its last two axes).
+
+    The operand's buffer is C-contiguous (the runner makes it so): matrix
+    axes in decreasing order, e.g. (1, 0), read it transposed; a vector read
+    as a row or column (one axis None) is a row-major matrix with one row or
+    column.
+    """
+    b = frame.builder
+    strides = frame.access_strides(access)[-2:]
+    rows_axis, columns_axis = access.axes[-2:]
+    row_major = rows_axis is None or columns_axis is None or rows_axis < columns_axis
+    flag = _flag(frame.printer.module, "N" if row_major else "T")
+    ld = strides[0] if row_major else strides[1]
+    bound = rows_col_major if row_major else ir.Constant(I64, 1)
+    ld = b.select(b.icmp_signed(">", ld, bound), ld, bound)
+    ld = b.select(b.icmp_signed(">", ld, ir.Constant(I64, 1)), ld, ir.Constant(I64, 1))
+    return b.bitcast(flag, I8P), ld
+
+
+def _flag(module: ir.Module, letter: str) -> ir.GlobalVariable:
+    name = f"blas_flag_{letter}"
+    if name not in module.globals:
+        flag = ir.GlobalVariable(module, ir.IntType(8), name)
+        flag.initializer = ir.Constant(ir.IntType(8), ord(letter))
+        flag.global_constant = True
+    return module.globals[name]
+
+
+def _blas_global(printer, dtype: str) -> ir.GlobalVariable:
+    name = BLAS_GLOBALS[dtype]
+    if name not in printer.module.globals:
+        g = ir.GlobalVariable(printer.module, I8P, name)
+        g.initializer = ir.Constant(I8P, None)
+    printer.blas_used.add(name)
+    return printer.module.globals[name]
+
+
+__all__ = ["BLAS_GLOBALS", "emit_gemm"]

@@ -1,0 +1,618 @@
+"""The LLVM printer: a kernel Program becomes one LLVM module.
+
+Each maximal run of native steps becomes one entry function
+
+    i32 segment_k(i8* table, i64 thread, i64 threads, i64* barrier)
+
+where item b of the buffer table is buffer b's record: the function reads
+data pointers, shapes and strides from it (see ``buffer_table``).  It returns 0, or 1 + the index of the step whose
+run-time check failed (a shape mismatch, an index out of bounds), so the
+caller can name the node.  A failing step writes nothing out of bounds;
+with several threads the failure is voted at the step's barrier, so every
+thread leaves together and none waits for one that already returned.
+
+Threads: the caller may run the same segment on ``threads`` threads at
+once.  Each kernel splits its outermost loop into equal shares (kernels
+under ``PARALLEL_MIN_ELEMENTS`` elements, full reductions and library calls
+run on thread 0 only), and all threads meet at a barrier after each step,
+so a step sees every earlier step's results.  Gathers, scatters, scans,
+arg-reductions and BLAS calls live in ``llvm_indexed`` and ``llvm_gemm``.
+
+Loops are plain scalar loops written so that LLVM's loop vectorizer turns
+them into SIMD code for the host CPU: a contiguous fast path walks every
+operand with unit stride; the general path uses strides (0 for broadcast).
+"""
+
+from __future__ import annotations
+
+from llvmlite import ir
+
+from theanine.codegen.llvm import buffer_table, gemm, indexed, scalar, vmath
+from theanine.codegen.llvm.guarded import emit_guarded_loop
+from theanine.codegen.llvm.ir_types import (
+    I1,
+    I8P,
+    I32,
+    I64,
+    compute_type,
+    convert,
+    load_value,
+    memory_type,
+    store_value,
+)
+from theanine.codegen.llvm.loops import (
+    contiguous_strides as _contiguous_strides,
+)
+from theanine.codegen.llvm.loops import (
+    for_range,
+    interleave_axes,
+    nested_ranges,
+)
+from theanine.codegen.llvm.loops import (
+    linear_offset as _linear_offset,
+)
+from theanine.codegen.llvm.loops import (
+    minimum as _minimum,
+)
+from theanine.codegen.llvm.loops import (
+    product as _product,
+)
+from theanine.codegen.program.kernel_ir import (
+    SHAPE_OPS,
+    Access,
+    Arg,
+    ArgReduceKernel,
+    Call,
+    DimOf,
+    ElementwiseKernel,
+    Expr,
+    GemmCall,
+    HostCall,
+    Index,
+    Lit,
+    Load,
+    NonzeroKernel,
+    Program,
+    ReduceKernel,
+    ScanKernel,
+    ScatterKernel,
+    ShapeCall,
+    Size,
+    SortKernel,
+    ValueOf,
+    segments,
+    uses_gather,
+    uses_indices,
+)
+
+PARALLEL_MIN_ELEMENTS = 1 << 16  # also the runtime's bar for waking the worker threads
+_ITEMSIZE = {"bool": 1, "int8": 1, "uint8": 1, "int16": 2, "uint16": 2, "float16": 2, "int32": 4, "uint32": 4,
+             "float32": 4, "int64": 8, "uint64": 8, "float64": 8}
+
+
+class _Frame:
+    """Per-entry-function state: the builder, and loads of array fields.
+
+    Fields of the buffer arrays are loaded once, in the function's first
+    block, which dominates every use.
+    """
+
+    def __init__(self, printer: LLVMPrinter, function: ir.Function):
+        self.printer = printer
+        prologue = function.append_basic_block("prologue")
+        entry = function.append_basic_block("entry")
+        self._prologue = ir.IRBuilder(prologue)
+        self._jump = self._prologue.branch(entry)
+        self.builder = ir.IRBuilder(entry)
+        table, self.thread, self.threads, self.barrier_state = function.args
+        self._position_prologue()
+        self.items = self._prologue.bitcast(
+            self._prologue.gep(table, [ir.Constant(I64, buffer_table.ITEMS)]), I8P.as_pointer()
+        )
+        self._fields: dict[tuple, ir.Value] = {}
+
+    def _position_prologue(self) -> ir.IRBuilder:
+        self._prologue.position_before(self._jump)
+        return self._prologue
+
+    def alloca(self, ty: ir.Type) -> ir.Value:
+        """A stack slot in the first block (never inside a loop, where it would grow the stack)."""
+        return self._position_prologue().alloca(ty)
+
+    def _field(self, key: tuple, make) -> ir.Value:
+        if key not in self._fields:
+            self._fields[key] = make(self._position_prologue())
+        return self._fields[key]
+
+    def _array(self, buffer: int) -> ir.Value:
+        return self._field(("array", buffer), lambda b: b.load(b.gep(self.items, [ir.Constant(I64, buffer)])))
+
+    def _array_field(self, buffer: int, offset: int, ty: ir.Type) -> ir.Value:
+        def make(b):
+            address = b.gep(self._array(buffer), [ir.Constant(I64, offset)])
+            return b.load(b.bitcast(address, ty.as_pointer()))
+
+        return self._field(("field", buffer, offset), make)
+
+    def dim(self, expr) -> ir.Value:
+        """A ShapeExpr as an i64.  Values of buffers and arithmetic on them are
+        emitted where they are used: an earlier step of the segment may write
+        the value."""
+        if isinstance(expr, DimOf):
+            dims = self._array_field(expr.buffer, buffer_table.DIMS, I64.as_pointer())
+            return self._field(("dim", expr.buffer, expr.axis),
+                               lambda b: b.load(b.gep(dims, [ir.Constant(I64, expr.axis)])))
+        if isinstance(expr, ValueOf):
+            dtype = self.printer.program.buffers[expr.buffer].dtype
+            pointer = self.pointer(expr.buffer)
+            if expr.item:
+                offset = self.builder.mul(ir.Constant(I64, expr.item), self.stride(expr.buffer, 0))
+                pointer = self.builder.gep(pointer, [offset])
+            return convert(self.builder, load_value(self.builder, pointer, dtype), dtype, "int64")
+        if isinstance(expr, ShapeCall):
+            return _shape_call(self.builder, expr.op, [self.dim(a) for a in expr.args])
+        return ir.Constant(I64, int(expr))
+
+    def stride(self, buffer: int, axis: int) -> ir.Value:
+        """Stride of ``axis`` in elements (NumPy keeps bytes)."""
+        strides = self._array_field(buffer, buffer_table.STRIDES, I64.as_pointer())
+        itemsize = _ITEMSIZE[self.printer.program.buffers[buffer].dtype]
+
+        def make(b):
+            in_bytes = b.load(b.gep(strides, [ir.Constant(I64, axis)]))
+            return b.sdiv(in_bytes, ir.Constant(I64, itemsize), flags=("exact",))
+
+        return self._field(("stride", buffer, axis), make)
+
+    def pointer(self, buffer: int) -> ir.Value:
+        dtype = self.printer.program.buffers[buffer].dtype
+        raw = self._array_field(buffer, buffer_table.DATA, I8P)
+        return self._field(("pointer", buffer), lambda b: b.bitcast(raw, memory_type(dtype).as_pointer()))
+
+    def share(self, count: ir.Value, work: ir.Value) -> tuple[ir.Value, ir.Value]:
+        """This thread's ``[start, stop)`` of ``range(count)``; small ``work`` stays on thread 0."""
+        b = self.builder
+        threads = self.threads
+        chunk = b.sdiv(b.add(count, b.sub(threads, ir.Constant(I64, 1))), threads)
+        start = _minimum(b, b.mul(self.thread, chunk), count)
+        stop = _minimum(b, b.add(start, chunk), count)
+        small = b.icmp_signed("<", work, ir.Constant(I64, PARALLEL_MIN_ELEMENTS))
+        first = b.icmp_signed("==", self.thread, ir.Constant(I64, 0))
+        start = b.select(small, b.select(first, ir.Constant(I64, 0), count), start)
+        stop = b.select(small, count, stop)
+        return start, stop
+
+    def on_thread_zero(self):
+        """Emit the ``with`` block on thread 0 only."""
+        return self.builder.if_then(self.builder.icmp_signed("==", self.thread, ir.Constant(I64, 0)))
+
+    def access_strides(self, access: Access) -> list[ir.Value]:
+        """Element strides of each loop axis of ``access`` (0 when broadcast, times the slice step)."""
+        strides = []
+        for axis, a in enumerate(access.axes):
+            if a is None:
+                strides.append(ir.Constant(I64, 0))
+            elif access.step(axis) == 1:
+                strides.append(self.stride(access.buffer, a))
+            else:
+                strides.append(self.builder.mul(self.stride(access.buffer, a), self.dim(access.step(axis))))
+        return strides
+
+    def access_base(self, access: Access) -> ir.Value:
+        """Pointer to the element where ``access`` starts (its slice corner)."""
+        pointer = self.pointer(access.buffer)
+        if not access.starts:
+            return pointer
+        offset = _linear_offset(self.builder, [self.dim(s) for s in access.starts],
+                                [self.stride(access.buffer, k) for k in range(len(access.starts))])
+        return self.builder.gep(pointer, [offset])
+
+    def record_failure(self, condition: ir.Value, step_index: int) -> None:
+        """Remember that step ``step_index`` failed when ``condition`` holds (reported at its barrier)."""
+        b = self.builder
+        with b.if_then(condition, likely=False):
+            b.store(ir.Constant(I32, step_index + 1), self.failure)
+
+    @property
+    def failure(self) -> ir.Value:
+        if "failure" not in self._fields:
+            slot = self._position_prologue().alloca(I32)
+            self._prologue.store(ir.Constant(I32, 0), slot)
+            self._fields["failure"] = slot
+        return self._fields["failure"]
+
+    def fail_unless(self, condition: ir.Value, step_index: int) -> None:
+        """Return ``step_index + 1`` from the entry function unless ``condition`` holds."""
+        b = self.builder
+        ok = b.function.append_basic_block("ok")
+        fail = b.function.append_basic_block("fail")
+        b.cbranch(condition, ok, fail)
+        b.position_at_end(fail)
+        b.ret(ir.Constant(I32, step_index + 1))
+        b.position_at_end(ok)
+
+
+class _ElementEmitter:
+    """Emits one element of an elementwise kernel: inputs are loaded when an
+    expression first reads them (a gathered input is never read at the loop
+    position), then each output is converted and stored."""
+
+    def __init__(self, printer: LLVMPrinter, frame: _Frame, kernel: ElementwiseKernel, step_index: int):
+        self.printer, self.frame, self.kernel, self.step_index = printer, frame, kernel, step_index
+        self.dtypes = [printer.program.buffers[a.buffer].dtype for a in kernel.inputs]
+        self.out_dtypes = [printer.program.buffers[o].dtype for o in kernel.outputs]
+        self.sources = None
+        if uses_gather(kernel.exprs):
+            self.sources = [
+                (frame.access_base(a), frame.access_strides(a), d)
+                for a, d in zip(kernel.inputs, self.dtypes, strict=True)
+            ]
+
+    def emit(self, inputs, outputs, indices, guards: list | None = None) -> None:
+        """``inputs``/``outputs``: (pointer, element offset) of this element; ``indices``: loop indices.
+
+        With a ``guards`` list, math that has a fast kernel uses it and appends its "outside" flag.
+        """
+        b = self.frame.builder
+        loaded: dict[int, ir.Value] = {}
+
+        def arg(position):
+            if position not in loaded:
+                pointer, offset = inputs[position]
+                loaded[position] = load_value(b, b.gep(pointer, [offset]), self.dtypes[position])
+            return loaded[position]
+
+        cache: dict = {}
+        for expr, (pointer, offset), dtype in zip(self.kernel.exprs, outputs, self.out_dtypes, strict=False):
+            value = self.printer.expr(self.frame, expr, arg, cache, indices, self.step_index, self.sources, guards)
+            store_value(b, convert(b, value, expr.dtype, dtype), b.gep(pointer, [offset]), dtype)
+
+
+class LLVMPrinter:
+    """Prints one Program as one module; ``entry_names`` lists its segment functions."""
+
+    def __init__(self, program: Program, name: str = "theanine"):
+        self.program = program
+        self.module = ir.Module(name=name)
+        self.entry_names: list[str] = []
+        self.blas_used: set[str] = set()
+        self.host_written = {b for step in program.steps if isinstance(step, HostCall) for b in step.outputs}
+        for k, (kind, steps) in enumerate(segments(program)):
+            if kind == "native":
+                self.entry_names.append(self._segment(f"segment_{k}", steps))
+
+    def _segment(self, name: str, steps: list) -> str:
+        signature = ir.FunctionType(I32, [I8P, I64, I64, I64.as_pointer()])
+        function = ir.Function(self.module, signature, name)
+        frame = _Frame(self, function)
+        emit = {
+            ElementwiseKernel: self._elementwise, ReduceKernel: self._reduce, GemmCall: gemm.emit_gemm,
+            ArgReduceKernel: indexed.emit_arg_reduce, ScanKernel: indexed.emit_scan,
+            ScatterKernel: indexed.emit_scatter, NonzeroKernel: indexed.emit_nonzero,
+            SortKernel: indexed.emit_sort,
+        }
+        positions = {id(step): k for k, step in enumerate(self.program.steps)}
+        for step in steps:
+            emit[type(step)](frame, step, positions[id(step)])
+            self._barrier(frame)
+        frame.builder.ret(ir.Constant(I32, 0))
+        return name
+
+    def _barrier(self, frame: _Frame) -> None:
+        """All threads wait here until every one has arrived (nothing to do when alone).
+
+        A step that may fail records its failure in ``frame.failure``; the
+        threads vote at the barrier and all return the failure together.
+        """
+        b = frame.builder
+        if "failure" not in frame._fields:
+            with b.if_then(b.icmp_signed(">", frame.threads, ir.Constant(I64, 1))):
+                b.call(self._barrier_function(), [frame.barrier_state, frame.threads, ir.Constant(I32, 0)])
+            return
+        local = b.load(frame.failure)
+        before = b.block
+        with b.if_then(b.icmp_signed(">", frame.threads, ir.Constant(I64, 1))):
+            voted = b.call(self._barrier_function(), [frame.barrier_state, frame.threads, local])
+            voting = b.block
+        status = b.phi(I32)
+        status.add_incoming(local, before)
+        status.add_incoming(voted, voting)
+        with b.if_then(b.icmp_signed("!=", status, ir.Constant(I32, 0)), likely=False):
+            b.ret(status)
+        del frame._fields["failure"]
+
+    def _barrier_function(self) -> ir.Function:
+        """A sense-counting barrier over ``state = [arrived, generation]``, yielding while it waits.
+
+        It also takes each thread's vote (0 or a failure code) and returns
+        the largest: votes for generation g go to slot ``g & 1`` of a module
+        global; the thread releasing generation g clears slot ``(g + 1) & 1``
+        for generation g + 1 (every thread read that slot, as generation
+        g - 1's, before arriving at g).
+        """
+        name = "theanine_barrier"
+        if name in self.module.globals:
+            return self.module.globals[name]
+        function = ir.Function(self.module, ir.FunctionType(I32, [I64.as_pointer(), I64, I32]), name)
+        function.linkage = "internal"
+        votes = ir.GlobalVariable(self.module, ir.ArrayType(I32, 2), "theanine_votes")
+        votes.initializer = ir.Constant(ir.ArrayType(I32, 2), [0, 0])
+        votes.linkage = "internal"
+        state, threads, vote = function.args
+        b = ir.IRBuilder(function.append_basic_block("entry"))
+        arrived = b.gep(state, [ir.Constant(I64, 0)])
+        generation = b.gep(state, [ir.Constant(I64, 1)])
+        seen = b.load_atomic(generation, "acquire", 8)
+        slot = b.gep(votes, [ir.Constant(I64, 0), b.and_(seen, ir.Constant(I64, 1))])
+        b.atomic_rmw("max", slot, vote, "acq_rel")
+        before = b.atomic_rmw("add", arrived, ir.Constant(I64, 1), "acq_rel")
+        last = b.icmp_signed("==", before, b.sub(threads, ir.Constant(I64, 1)))
+        with b.if_else(last) as (release, wait):
+            with release:
+                b.store_atomic(ir.Constant(I64, 0), arrived, "monotonic", 8)
+                following = b.gep(votes, [ir.Constant(I64, 0), b.and_(b.add(seen, ir.Constant(I64, 1)),
+                                                                        ir.Constant(I64, 1))])
+                b.store_atomic(ir.Constant(I32, 0), following, "monotonic", 4)
+                b.atomic_rmw("add", generation, ir.Constant(I64, 1), "release")
+            with wait:
+                loop = function.append_basic_block("wait")
+                done = function.append_basic_block("done")
+                b.branch(loop)
+                b.position_at_end(loop)
+                yield_fn = self.module.globals.get("sched_yield") or ir.Function(
+                    self.module, ir.FunctionType(I32, []), "sched_yield")
+                b.call(yield_fn, [])
+                now = b.load_atomic(generation, "acquire", 8)
+                b.cbranch(b.icmp_signed("==", now, seen), loop, done)
+                b.position_at_end(done)
+        b.ret(b.load_atomic(slot, "acquire", 4))
+        return function
+
+    # elementwise ---------------------------------------------------------------
+    def _elementwise(self, frame: _Frame, kernel: ElementwiseKernel, index: int) -> None:
+        b = frame.builder
+        dims = [frame.dim(e) for e in kernel.shape]
+        for left, right in kernel.checks:
+            frame.fail_unless(b.icmp_signed("==", frame.dim(left), frame.dim(right)), index)
+        inputs = [(frame.access_base(a), frame.access_strides(a)) for a in kernel.inputs]
+        dense = _contiguous_strides(b, dims)
+        outputs = [(frame.access_base(Access(o, tuple(range(len(dims))), kernel.out_starts)),
+                    frame.access_strides(Access(o, tuple(range(len(dims))))) if kernel.out_starts else dense)
+                   for o in kernel.outputs]
+        total = _product(b, dims)
+        element = _ElementEmitter(self, frame, kernel, index)
+
+        def strided():
+            if not dims:
+                with frame.on_thread_zero():
+                    element.emit([(p, ir.Constant(I64, 0)) for p, _ in inputs],
+                                 [(p, ir.Constant(I64, 0)) for p, _ in outputs], [])
+                return
+            stack, indices = nested_ranges(b, dims, "e", frame.share(dims[0], total))
+            with stack:
+                element.emit([(p, _linear_offset(b, indices, s)) for p, s in inputs],
+                             [(p, _linear_offset(b, indices, s)) for p, s in outputs], indices)
+
+        def flat():
+            start, stop = frame.share(total, total)
+            if _has_guarded_math(kernel.exprs):
+                emit_guarded_loop(frame, element, [p for p, _ in inputs], [p for p, _ in outputs],
+                                  element.out_dtypes, start, stop)
+            else:
+                with for_range(b, stop, "flat", start) as j:
+                    element.emit([(p, j) for p, _ in inputs], [(p, j) for p, _ in outputs], None)
+
+        if uses_indices(kernel.exprs) or kernel.out_starts or _always_broadcast(kernel):
+            strided()
+        elif all(self._dense(a, kernel.shape) for a in kernel.inputs):
+            flat()
+        else:
+            contiguous = ir.Constant(I1, 1)
+            for _, strides in inputs:
+                for d, s, c in zip(dims, strides, dense, strict=False):
+                    fits = b.or_(b.icmp_signed("==", d, ir.Constant(I64, 1)), b.icmp_signed("==", s, c))
+                    contiguous = b.and_(contiguous, fits)
+            with b.if_else(contiguous) as (then, otherwise):
+                with then:
+                    flat()
+                with otherwise:
+                    strided()
+
+    def _dense(self, access: Access, shape: tuple) -> bool:
+        """Whether ``access`` reads, in C order, a whole buffer of ``shape`` that is C-contiguous (the
+        runner allocated it, or passes it so): then the kernel needs no strided variant for it."""
+        buffer = self.program.buffers[access.buffer]
+        contiguous = buffer.contiguous or (buffer.role == "temp" and access.buffer not in self.host_written)
+        return access.plain and access.axes == tuple(range(len(shape))) and buffer.shape == tuple(shape) and contiguous
+
+    def expr(self, frame: _Frame, expr: Expr, arg, cache: dict, indices, step_index: int = 0,
+             inputs=None, guards: list | None = None) -> ir.Value:
+        """Emit a scalar expression DAG bottom-up (iteratively), sharing equal subexpressions.
+
+        ``arg(position)`` loads kernel input ``position`` at the current
+        element; ``inputs`` (base pointer, strides, dtype) serve ``Load``;
+        ``guards``: see ``_ElementEmitter.emit``.
+        """
+        b = frame.builder
+        stack = [(expr, False)]
+        while stack:
+            e, ready = stack.pop()
+            if e in cache:
+                continue
+            if isinstance(e, Arg):
+                cache[e] = arg(e.position)
+            elif isinstance(e, Lit):
+                cache[e] = ir.Constant(compute_type(e.dtype), e.value)
+            elif isinstance(e, Index):
+                cache[e] = indices[e.axis]
+            elif isinstance(e, Size):
+                cache[e] = frame.dim(e.dim)
+            elif not ready:
+                stack.append((e, True))
+                stack.extend((a, False) for a in (e.coords if isinstance(e, Load) else e.args) if a not in cache)
+            elif isinstance(e, Load):
+                coords = [cache[c] for c in e.coords]
+                cache[e] = self._gather(frame, e, coords, inputs[e.position], step_index)
+            elif guards is not None and vmath.has_guarded_form(e.op, e.dtype):
+                values = [convert(b, cache[a], a.dtype, e.dtype) for a in e.args]
+                cache[e], outside = vmath.emit_guarded(b, e.op, values)
+                guards.append(outside)
+            else:
+                values = [cache[a] for a in e.args]
+                cache[e], failed = scalar.emit_checked(b, e.op, values, [a.dtype for a in e.args], e.dtype)
+                if failed is not None:
+                    frame.record_failure(failed, step_index)
+        return cache[expr]
+
+    def checked_offset(self, frame: _Frame, coords, sizes, checked, strides, step_index: int):
+        """(in bounds, element offset) of user coordinates: negatives wrap once, then 0 <= c < size."""
+        b = frame.builder
+        ok = ir.Constant(I1, 1)
+        wrapped = []
+        for c, size, check in zip(coords, sizes, checked, strict=False):
+            c = convert(b, c, "int64", "int64")
+            if check:
+                size = frame.dim(size)
+                c = b.select(b.icmp_signed("<", c, ir.Constant(I64, 0)), b.add(c, size), c)
+                inside = b.and_(b.icmp_signed(">=", c, ir.Constant(I64, 0)), b.icmp_signed("<", c, size))
+                ok = b.and_(ok, inside)
+            wrapped.append(c)
+        frame.record_failure(b.not_(ok), step_index)
+        return ok, _linear_offset(b, wrapped, strides)
+
+    def _gather(self, frame: _Frame, load: Load, coords, source, step_index: int) -> ir.Value:
+        """The element at ``coords`` of a kernel input, or 0 (and a recorded failure) when out of bounds."""
+        b = frame.builder
+        pointer, strides, dtype = source
+        ok, offset = self.checked_offset(frame, coords, load.sizes, load.checked, strides, step_index)
+        before = b.block
+        with b.if_then(ok):
+            value = load_value(b, b.gep(pointer, [offset]), dtype)
+            loaded = b.block
+        result = b.phi(value.type)
+        result.add_incoming(value, loaded)
+        result.add_incoming(ir.Constant(value.type, None), before)
+        return convert(b, result, dtype, load.dtype)
+
+    # reductions ---------------------------------------------------------------------
+    def _reduce(self, frame: _Frame, kernel: ReduceKernel, index: int) -> None:
+        """Combine ``kernel.expr`` over the reduced axes.
+
+        When the innermost axis is reduced, each output element accumulates
+        in a register (float32 sums in float64); otherwise the output is
+        initialized with the identity and updated in input order, so the
+        inner loop stays unit-stride either way.
+        """
+        b = frame.builder
+        acc_dtype = _accumulator_dtype(kernel.combine, kernel.dtype)
+        dims = [frame.dim(e) for e in kernel.shape]
+        for left, right in kernel.checks:
+            frame.fail_unless(b.icmp_signed("==", frame.dim(left), frame.dim(right)), index)
+        inputs = [(frame.access_base(a), frame.access_strides(a)) for a in kernel.inputs]
+        target = frame.pointer(kernel.output)
+        kept = [a for a in range(len(dims)) if a not in kernel.axes]
+        out_strides = dict(zip(kept, _contiguous_strides(b, [dims[a] for a in kept]), strict=False))
+        identity = scalar.reduce_identity(kernel.combine, acc_dtype)
+        in_dtypes = [self.program.buffers[a.buffer].dtype for a in kernel.inputs]
+
+        def element(indices):
+            def arg(position):
+                pointer, strides = inputs[position]
+                return load_value(b, b.gep(pointer, [_linear_offset(b, indices, strides)]), in_dtypes[position])
+
+            sources = [(p, s, d) for (p, s), d in zip(inputs, in_dtypes, strict=False)]
+            value = self.expr(frame, kernel.expr, arg, {}, indices, index, sources)
+            return convert(b, value, kernel.expr.dtype, acc_dtype)
+
+        work = _product(b, dims)
+        if dims and (len(dims) - 1) in kernel.axes and kept:
+            outer, outer_idx = nested_ranges(b, [dims[a] for a in kept], "o", frame.share(dims[kept[0]], work))
+            with outer:
+                acc = frame.alloca(compute_type(acc_dtype))
+                b.store(identity, acc)
+                inner, inner_idx = nested_ranges(b, [dims[a] for a in kernel.axes], "r")
+                with inner:
+                    indices = interleave_axes(kept, outer_idx, kernel.axes, inner_idx)
+                    value = scalar.reduce_combine(b, kernel.combine, b.load(acc), element(indices), acc_dtype)
+                    b.store(value, acc)
+                out_offset = _linear_offset(b, outer_idx, [out_strides[a] for a in kept])
+                result = convert(b, b.load(acc), acc_dtype, kernel.dtype)
+                store_value(b, result, b.gep(target, [out_offset]), kernel.dtype)
+            return
+        with frame.on_thread_zero():
+            self._serial_reduce(frame, kernel, dims, kept, out_strides, identity, acc_dtype, element, target)
+
+    def _serial_reduce(self, frame, kernel, dims, kept, out_strides, identity, acc_dtype, element, target) -> None:
+        """Reductions that keep the innermost axis, or reduce everything: one thread, input order."""
+        b = frame.builder
+        if dims and (len(dims) - 1) in kernel.axes:
+            acc = frame.alloca(compute_type(acc_dtype))
+            b.store(identity, acc)
+            loops, indices = nested_ranges(b, dims, "r")
+            with loops:
+                b.store(scalar.reduce_combine(b, kernel.combine, b.load(acc), element(indices), acc_dtype), acc)
+            store_value(b, convert(b, b.load(acc), acc_dtype, kernel.dtype), target, kernel.dtype)
+            return
+        total = _product(b, [dims[a] for a in kept])
+        with for_range(b, total, "init") as j:
+            store_value(b, convert(b, identity, acc_dtype, kernel.dtype), b.gep(target, [j]), kernel.dtype)
+        loops, indices = nested_ranges(b, dims, "a")
+        with loops:
+            out_offset = _linear_offset(b, [indices[a] for a in kept], [out_strides[a] for a in kept])
+            slot = b.gep(target, [out_offset])
+            current = convert(b, load_value(b, slot, kernel.dtype), kernel.dtype, acc_dtype)
+            value = scalar.reduce_combine(b, kernel.combine, current, element(indices), acc_dtype)
+            store_value(b, convert(b, value, acc_dtype, kernel.dtype), slot, kernel.dtype)
+
+def _has_guarded_math(exprs) -> bool:
+    """True when some call in ``exprs`` has a fast kernel (see llvm_guarded)."""
+    stack = list(exprs)
+    while stack:
+        e = stack.pop()
+        if isinstance(e, Call):
+            if vmath.has_guarded_form(e.op, e.dtype):
+                return True
+            stack.extend(e.args)
+    return False
+
+
+def _always_broadcast(kernel: ElementwiseKernel) -> bool:
+    """True when an input is broadcast along an axis whose size is not the constant 1: the
+    contiguous path could then only run for degenerate sizes, so it is not emitted (less code)."""
+    return any(a is None and kernel.shape[i] != 1 for access in kernel.inputs for i, a in enumerate(access.axes))
+
+
+def _shape_call(builder: ir.IRBuilder, op: str, args: list[ir.Value]) -> ir.Value:
+    """Native ``SHAPE_OPS[op]`` on i64 values (floor division; a zero divisor gives 0)."""
+    zero = ir.Constant(I64, 0)
+    if op == "add":
+        return builder.add(*args)
+    if op == "sub":
+        return builder.sub(*args)
+    if op == "mul":
+        return builder.mul(*args)
+    if op in ("max", "min"):
+        return builder.select(builder.icmp_signed(">" if op == "max" else "<", *args), *args)
+    if op == "lt":
+        return builder.zext(builder.icmp_signed("<", *args), I64)
+    if op == "where":
+        return builder.select(builder.icmp_signed("!=", args[0], zero), args[1], args[2])
+    if op == "floordiv":
+        a, d = args
+        safe = builder.select(builder.icmp_signed("==", d, zero), ir.Constant(I64, 1), d)
+        q = builder.sdiv(a, safe)
+        inexact = builder.icmp_signed("!=", builder.mul(q, safe), a)
+        negative = builder.icmp_signed("!=", builder.icmp_signed("<", a, zero), builder.icmp_signed("<", safe, zero))
+        q = builder.select(builder.and_(inexact, negative), builder.sub(q, ir.Constant(I64, 1)), q)
+        return builder.select(builder.icmp_signed("==", d, zero), zero, q)
+    raise ValueError(f"unknown shape op {op!r}; expected one of {sorted(SHAPE_OPS)}")
+
+
+
+def _accumulator_dtype(combine: str, dtype: str) -> str:
+    """float16/float32 sums and products accumulate in float64 (at least as accurate as NumPy)."""
+    if combine in ("add", "mul") and dtype in ("float16", "float32"):
+        return "float64"
+    return dtype
+
+

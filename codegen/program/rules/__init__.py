@@ -1,0 +1,9 @@
+"""The lowering rules, one module per family of ops; importing this package registers them all.
+
+elementwise (Elemwise, Reduce, DimShuffle, ShapeI), nnet (softmax and the
+crossentropies), views (shapes, slicing, joins, ranges), linalg (products,
+BLAS calls), indexed (arg-reductions, cumulative scans, gathers, scatters,
+sorts) and random (Philox draws).
+"""
+
+from theanine.codegen.program.rules import elementwise, indexed, linalg, nnet, random, views

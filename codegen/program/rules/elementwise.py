@@ -1,0 +1,168 @@
+"""Lowering rules of elementwise ops, reductions, dimension shuffles and shape reads.
+
+An Elemwise node (a fused ``Composite`` included) becomes one
+``ElementwiseKernel`` whose expression DAG is the scalar op's; an
+elementwise result read only by a reduction is deferred into that
+reduction's loop.  A DimShuffle is a view (a new access, no step).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from theanine.codegen.program.kernel_ir import (
+    Access,
+    Arg,
+    Call,
+    ElementwiseKernel,
+    Expr,
+    Lit,
+    ReduceKernel,
+    ShapeExpr,
+    Size,
+)
+from theanine.codegen.program.lowering import Lowerer, Supports, compose, destroyable, lowering
+from theanine.graph.basic import Apply
+from theanine.graph.ops.composite import Composite
+from theanine.graph.ops.elemwise import Elemwise, ScalarOp
+from theanine.graph.ops.reduce import Reduce
+from theanine.graph.ops.shape import DimShuffle, ShapeI
+
+
+@lowering(DimShuffle)
+def _lower_dimshuffle(lowerer: Lowerer, node: Apply) -> bool:
+    """A view: compose the access, emit nothing."""
+    (x,) = node.inputs
+    source = lowerer.ref(x)
+    shape = lowerer.shape(x)
+    out_shape = tuple(1 if p == "x" else shape[p] for p in node.op.pattern)
+    lowerer.bind(node.outputs[0], compose(source, [None if p == "x" else p for p in node.op.pattern]), out_shape)
+    return True
+
+
+def scalar_expression(scalar_op: ScalarOp, args: Sequence[Expr], out_dtypes: Sequence[str]) -> list[Expr] | None:
+    """The expression of each output of ``scalar_op`` applied to ``args``.
+
+    Composite scalar ops (fusion) expand their inner graph into one DAG;
+    None means the op has no expression form.
+    """
+    if isinstance(scalar_op, Composite):
+        return scalar_op.map_inner(args, _literal, _inner_call)
+    if scalar_op.nout != 1:
+        return None
+    return [Call(scalar_op.name, tuple(args), out_dtypes[0])]
+
+
+def _literal(value, dtype: str) -> Lit:
+    return Lit(value.item() if hasattr(value, "item") else value, dtype)
+
+
+def _inner_call(scalar_op: ScalarOp, args: Sequence[Expr], out_dtypes: Sequence[str]) -> list[Expr]:
+    exprs = scalar_expression(scalar_op, args, out_dtypes)
+    if exprs is None:
+        raise _Inexpressible(scalar_op.name)
+    return exprs
+
+
+class _Inexpressible(Exception):
+    """A scalar op inside a Composite has no expression form (multi-output leaf)."""
+
+
+def _supported(expr: Expr, supports: Supports) -> bool:
+    stack = [expr]
+    while stack:
+        e = stack.pop()
+        if isinstance(e, Call):
+            if not supports(e.op, tuple(a.dtype for a in e.args), e.dtype):
+                return False
+            stack.extend(e.args)
+    return True
+
+
+def _elementwise_shape(lowerer: Lowerer, node: Apply):
+    """Loop shape from the inputs, and the run-time equalities it needs."""
+    out_type = node.outputs[0].type
+    shape: list[ShapeExpr] = []
+    checks = []
+    for axis, static in enumerate(out_type.shape):
+        dims = [lowerer.shape(x)[axis] for x in node.inputs if x.type.shape[axis] != 1]
+        chosen = static if static is not None else dims[0]
+        shape.append(chosen)
+        checks.extend((chosen, d) for d in dims if d != chosen)
+    return tuple(shape), tuple(checks)
+
+
+@lowering(Elemwise)
+def _lower_elemwise(lowerer: Lowerer, node: Apply) -> bool:
+    args = [Arg(i, x.dtype) for i, x in enumerate(node.inputs)]
+    try:
+        exprs = scalar_expression(node.op.scalar_op, args, [o.dtype for o in node.outputs])
+    except _Inexpressible:
+        return False
+    if exprs is None or not all(_supported(e, lowerer.supports) for e in exprs):
+        return False
+    shape, checks = _elementwise_shape(lowerer, node)
+    accesses = []
+    for x in node.inputs:
+        access = lowerer.ref(x)
+        accesses.append(compose(access, [None if x.type.shape[a] == 1 else a for a in range(x.ndim)]))
+    if len(node.outputs) == 1 and lowerer.only_read_by_a_reduction(node.outputs[0]):
+        lowerer.defer(node.outputs[0], ElementwiseKernel(tuple(accesses), (), tuple(exprs), shape, checks, node))
+        return True
+    reuses = _inplace_outputs(lowerer, node, accesses, shape)
+    outputs = tuple(reuses.get(k) if k in reuses else lowerer.bind_new(o, shape) for k, o in enumerate(node.outputs))
+    lowerer.steps.append(ElementwiseKernel(
+        tuple(accesses), outputs, tuple(exprs), shape, checks, node, tuple(reuses.values()),
+    ))
+    return True
+
+
+def _inplace_outputs(lowerer: Lowerer, node: Apply, accesses: list[Access], shape) -> dict[int, int]:
+    """Output position -> input buffer it overwrites, for the ``destroy_map`` entries that are safe here.
+
+    Each element is read before it is written, so writing into an input is
+    safe when no other input reads that buffer through another access.
+    """
+    reuses = {}
+    for out_position, (destroyed,) in getattr(node.op, "destroy_map", {}).items():
+        var = node.inputs[destroyed]
+        if not destroyable(lowerer, var) or lowerer.shape(var) != tuple(shape):
+            continue
+        buffer = accesses[destroyed].buffer
+        if any(a.buffer == buffer and a != accesses[destroyed] for a in accesses):
+            continue
+        reuses[out_position] = lowerer.overwrite(var)
+        lowerer.bind(node.outputs[out_position], Access(buffer, tuple(range(var.ndim))), shape)
+    return reuses
+
+
+_COMBINE = {"sum": "add", "prod": "mul", "max": "max", "min": "min", "all": "and", "any": "or"}
+
+
+@lowering(Reduce)
+def _lower_reduce(lowerer: Lowerer, node: Apply) -> bool:
+    (x,), (out,) = node.inputs, node.outputs
+    combine = _COMBINE[node.op.kind]
+    if not lowerer.supports(f"reduce_{combine}", (x.dtype,), out.dtype):
+        return False
+    producer = lowerer.take_deferred(x)
+    if producer is not None:
+        inputs, expr, shape, checks = producer.inputs, producer.exprs[0], producer.shape, producer.checks
+    else:
+        inputs, expr, shape, checks = (lowerer.ref(x),), Arg(0, x.dtype), lowerer.shape(x), ()
+    out_shape = tuple(d for a, d in enumerate(shape) if a not in node.op.axes)
+    index = lowerer.bind_new(out, out_shape)
+    lowerer.steps.append(ReduceKernel(
+        inputs, expr, index, node.op.axes, combine, out.dtype, shape, checks, node,
+        producer.node if producer is not None else None,
+    ))
+    return True
+
+
+@lowering(ShapeI)
+def _lower_shape_i(lowerer: Lowerer, node: Apply) -> bool:
+    (x,), (out,) = node.inputs, node.outputs
+    dim = lowerer.shape(x)[node.op.i]
+    index = lowerer.bind_new(out, ())
+    lowerer.steps.append(ElementwiseKernel((), (index,), (Size(dim),), (), (), node))
+    return True

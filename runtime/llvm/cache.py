@@ -1,0 +1,274 @@
+"""The on-disk cache of compiled object code.
+
+An entry is the object file that ``jit.compile_to_object`` emits for
+one LLVM module, stored under ``config.cache_dir`` (a per-user directory;
+the ``THEANINE_CACHE_DIR`` environment variable overrides it, and
+``config.use_cache=False`` bypasses the cache entirely).
+
+The key is derived, never maintained by hand: a SHA-256 over the source
+text the object is compiled from (for compiled functions, the canonical
+form of the lowered kernel program: see ``program_fingerprint``; it has no
+ids or salted hashes in it, so it is the same in every process), the target
+(triple, CPU, features), the theanine, llvmlite and LLVM versions, and the
+source files of the code generator and of the module that optimizes and
+emits the code (so a changed printer or pass pipeline misses).  Keying on
+the program rather than the printed IR lets a hit skip printing entirely.
+
+An entry file is ``MAGIC``, a 4-byte little-endian header length, a JSON
+header (the key, the payload's length and SHA-256, and the key's parts for
+whoever inspects the directory), then the raw object bytes.  Nothing is
+unpickled: a file that does not verify in full is treated as a miss, and
+the rebuilt object replaces it.  Writers write a temporary file in the same
+directory and ``os.replace`` it onto the entry, so concurrent compiles of
+the same module both succeed and a reader never sees a partial file.
+
+Events are logged on the ``theanine.runtime.llvm.cache`` logger (DEBUG for
+hits, misses and stores, WARNING for corrupt entries and failed writes).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import hashlib
+import importlib.metadata
+import json
+import logging
+import os
+import struct
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import llvmlite
+import llvmlite.binding as llvm
+import numpy as np
+
+from theanine.graph.config import config
+from theanine.runtime.llvm import jit
+
+__all__ = ["ObjectCache", "cache_key", "cached_compile_to_object", "key_parts", "program_fingerprint"]
+
+log = logging.getLogger(__name__)
+
+MAGIC = b"THNOBJ\x00\x01"
+_LENGTH = struct.Struct("<I")
+_SUBDIR = "llvm-objects"
+_SUFFIX = ".obj"
+
+
+@functools.cache
+def _package_version(name: str) -> str:
+    """The installed version of ``name`` ("unknown" when it is not installed as a distribution)."""
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def code_generator_sources() -> list[Path]:
+    """Every source file that decides object code: all of ``theanine.codegen`` (recursively: the
+    kernel program, the lowering rules, each printer and its math library), the pass pipeline
+    (``jit``) and the CPython glue that native code is printed for (``runtime/cpython``)."""
+    from theanine import codegen
+    from theanine.runtime import cpython
+
+    folders = [Path(codegen.__file__).parent, Path(cpython.__file__).parent]
+    return [Path(jit.__file__)] + sorted(path for folder in folders for path in folder.rglob("*.py"))
+
+
+@functools.cache
+def _jit_fingerprint() -> str:
+    """SHA-256 of ``code_generator_sources()``, each named by its path inside the package."""
+    from theanine import codegen
+
+    package_root = Path(codegen.__file__).parent.parent
+    digest = hashlib.sha256()
+    try:
+        for path in code_generator_sources():
+            digest.update(path.relative_to(package_root).as_posix().encode() + b"\0" + path.read_bytes())
+    except (OSError, ValueError):
+        return "unknown"
+    return digest.hexdigest()
+
+
+@functools.cache
+def _environment_parts() -> tuple[tuple[str, str], ...]:
+    """Everything besides the IR that decides the object code; computed once per process."""
+    return (
+        ("target", jit.target_description()),
+        ("theanine", _package_version("theanine")),
+        ("llvmlite", llvmlite.__version__),
+        ("llvm", ".".join(map(str, llvm.llvm_version_info))),
+        ("jit", _jit_fingerprint()),
+    )
+
+
+def key_parts(source: str) -> dict[str, str]:
+    """The named components of the cache key of ``source`` (stored in each entry's header)."""
+    return {"source": hashlib.sha256(source.encode()).hexdigest(), **dict(_environment_parts())}
+
+
+def program_fingerprint(program) -> str:
+    """A canonical text of a lowered program: every field that decides the code.
+
+    Dataclass fields marked ``compare=False`` (the graph nodes kept for
+    error messages) are left out; constants enter by dtype, shape and a
+    hash of their bytes.  Built without recursion, so deep expression
+    DAGs are fine.
+    """
+    parts = (program.buffers, program.steps, program.inputs, program.outputs,
+             sorted(program.constants.items()))
+    return repr(_canonical(parts))
+
+
+def _canonical(root):
+    """The nested-tuple form of ``root`` (dataclasses, sequences, arrays, scalars)."""
+    done: dict[int, object] = {}
+    stack = [(root, False)]
+    while stack:
+        value, expanded = stack.pop()
+        if id(value) in done:
+            continue
+        children = _children(value)
+        if children is None:
+            done[id(value)] = _leaf(value)
+        elif not expanded:
+            stack.append((value, True))
+            stack.extend((child, False) for child in children if id(child) not in done)
+        else:
+            body = tuple(done[id(child)] for child in children)
+            done[id(value)] = (type(value).__name__, _field_names(value), body) if _is_dataclass(value) else body
+    return done[id(root)]
+
+
+def _is_dataclass(value) -> bool:
+    return dataclasses.is_dataclass(value) and not isinstance(value, type)
+
+
+def _field_names(value) -> tuple[str, ...]:
+    return tuple(f.name for f in dataclasses.fields(value) if f.compare)
+
+
+def _children(value) -> list | None:
+    if _is_dataclass(value):
+        return [getattr(value, name) for name in _field_names(value)]
+    if isinstance(value, (list, tuple)):
+        return list(value)
+    return None
+
+
+def _leaf(value):
+    if isinstance(value, np.ndarray):
+        digest = hashlib.sha256(np.ascontiguousarray(value).tobytes()).hexdigest()
+        return ("array", value.dtype.str, value.shape, digest)
+    return value
+
+
+def cache_key(parts: dict[str, str]) -> str:
+    """The hex SHA-256 of ``parts`` in a canonical JSON form."""
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+
+
+def _encode(key: str, parts: dict[str, str], payload: bytes) -> bytes:
+    """An entry file's bytes: magic, header length, JSON header, payload."""
+    header = {
+        "key": key,
+        "size": len(payload),
+        "sha256": hashlib.sha256(payload).hexdigest(),
+        "parts": parts,
+    }
+    encoded = json.dumps(header, sort_keys=True).encode()
+    return MAGIC + _LENGTH.pack(len(encoded)) + encoded + payload
+
+
+def _decode(key: str, data: bytes) -> bytes:
+    """The payload of an entry file; ValueError naming the defect when it does not verify."""
+    if not data.startswith(MAGIC):
+        raise ValueError(f"bad magic: expected {MAGIC!r}. Received: {data[: len(MAGIC)]!r}")
+    start = len(MAGIC) + _LENGTH.size
+    if len(data) < start:
+        raise ValueError(f"truncated header: {len(data)} bytes")
+    (header_length,) = _LENGTH.unpack_from(data, len(MAGIC))
+    try:
+        header = json.loads(data[start : start + header_length])
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ValueError(f"unreadable header ({error})") from None
+    if not isinstance(header, dict) or header.get("key") != key:
+        raise ValueError(f"header is not for key {key}")
+    payload = data[start + header_length :]
+    if len(payload) != header.get("size"):
+        raise ValueError(f"payload is {len(payload)} bytes, header says {header.get('size')}")
+    if hashlib.sha256(payload).hexdigest() != header.get("sha256"):
+        raise ValueError("payload checksum does not match its header")
+    return payload
+
+
+class ObjectCache:
+    """Verified, atomically written object files in ``directory``, one per key."""
+
+    def __init__(self, directory: str | os.PathLike):
+        self.directory = Path(directory) / _SUBDIR
+
+    def path(self, key: str) -> Path:
+        """Where the entry of ``key`` lives."""
+        return self.directory / f"{key}{_SUFFIX}"
+
+    def load(self, key: str) -> bytes | None:
+        """The object bytes stored under ``key``; None on a miss or a corrupt entry."""
+        path = self.path(key)
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            log.debug("miss %s", key)
+            return None
+        except OSError as error:
+            log.warning("cannot read cache entry %s (%s); compiling", path, error)
+            return None
+        try:
+            payload = _decode(key, data)
+        except ValueError as error:
+            log.warning("corrupt cache entry %s (%s); rebuilding it", path, error)
+            return None
+        log.debug("hit %s", key)
+        return payload
+
+    def store(self, key: str, parts: dict[str, str], payload: bytes) -> None:
+        """Write the entry of ``key`` atomically; a failure is logged, never raised."""
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            self._replace(self.path(key), _encode(key, parts, payload))
+        except OSError as error:
+            log.warning("cannot write cache entry for %s in %s (%s)", key, self.directory, error)
+            return
+        log.debug("stored %s (%d bytes)", key, len(payload))
+
+    def _replace(self, path: Path, data: bytes) -> None:
+        """Write ``data`` to a temporary file beside ``path``, then rename it onto ``path``."""
+        descriptor, temporary = tempfile.mkstemp(
+            dir=self.directory, prefix=f".{path.stem}.", suffix=".tmp"
+        )
+        try:
+            with os.fdopen(descriptor, "wb") as file:
+                file.write(data)
+            os.replace(temporary, path)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+
+
+def cached_compile_to_object(source: str, compiler: Callable[[str], bytes] | None = None) -> bytes:
+    """``compiler(source)`` (default: ``source`` is LLVM IR for ``jit.compile_to_object``),
+    through the disk cache unless ``config.use_cache`` is off.  On a hit the
+    compiler is not called at all."""
+    compiler = compiler or jit.compile_to_object
+    if not config.use_cache:
+        return compiler(source)
+    parts = key_parts(source)
+    key = cache_key(parts)
+    cache = ObjectCache(config.cache_dir)
+    payload = cache.load(key)
+    if payload is None:
+        payload = compiler(source)
+        cache.store(key, parts, payload)
+    return payload

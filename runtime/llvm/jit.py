@@ -1,0 +1,185 @@
+"""Turning an LLVM module into callable native code for the host CPU.
+
+Modules are optimized with llvmlite's new pass manager (the O3 pipeline
+with loop and SLP vectorization) for the host CPU's features, emitted as
+an object file (the unit the disk cache stores) and loaded into an MCJIT
+engine.  BLAS routines are bound by address at load time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import functools
+import glob
+import os
+
+import llvmlite.binding as llvm
+
+from theanine.codegen.llvm.gemm import BLAS_GLOBALS
+
+ENTRY_SIGNATURE = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64, ctypes.c_void_p)
+
+
+def new_target_machine() -> llvm.TargetMachine:
+    """A target machine for the host CPU (an MCJIT engine takes ownership of its own)."""
+    llvm.initialize_native_target()
+    llvm.initialize_native_asmprinter()
+    target = llvm.Target.from_triple(llvm.get_process_triple())
+    return target.create_target_machine(
+        cpu=llvm.get_host_cpu_name(), features=llvm.get_host_cpu_features().flatten(), opt=3,
+        reloc="default", codemodel="jitdefault",
+    )
+
+
+@functools.cache
+def target_machine() -> llvm.TargetMachine:
+    """The target machine that optimizes and emits code (created once)."""
+    return new_target_machine()
+
+
+def target_description() -> str:
+    """Triple, CPU and features: part of every cache key."""
+    return f"{llvm.get_process_triple()}|{llvm.get_host_cpu_name()}|{llvm.get_host_cpu_features().flatten()}"
+
+
+def _optimize(module: llvm.ModuleRef) -> None:
+    """The O3 pipeline with loop and SLP vectorization.  A pass builder caches
+    analyses of the modules it ran on, so each module gets a fresh one."""
+    options = llvm.create_pipeline_tuning_options(speed_level=3)
+    options.loop_vectorization = True
+    options.slp_vectorization = True
+    options.loop_unrolling = False
+    builder = llvm.create_pass_builder(target_machine(), options)
+    builder.getModulePassManager().run(module, builder)
+
+
+def compile_to_object(llvm_ir: str) -> bytes:
+    """Parse, verify, optimize (O3, vectorized) and emit an object file."""
+    machine = target_machine()
+    module = llvm.parse_assembly(llvm_ir)
+    module.triple = llvm.get_process_triple()
+    module.data_layout = str(machine.target_data)
+    module.verify()
+    _optimize(module)
+    return machine.emit_object(module)
+
+
+def _cython_blas():
+    """SciPy's ``cython_blas`` extension, without running all of ``scipy.linalg``'s imports.
+
+    The extension only exports function pointers; loading it by itself takes
+    a fraction of the 0.3 s that ``import scipy.linalg`` takes.
+    """
+    import importlib.machinery
+    import importlib.util
+    import sys
+
+    name = "scipy.linalg.cython_blas"
+    if name in sys.modules:
+        return sys.modules[name]
+    import scipy
+
+    folder = os.path.join(os.path.dirname(scipy.__file__), "linalg")
+    with _idle_blas_pool():
+        for path in glob.glob(os.path.join(folder, "cython_blas*.so")):
+            loader = importlib.machinery.ExtensionFileLoader(name, path)
+            module = importlib.util.module_from_spec(importlib.util.spec_from_file_location(name, path, loader=loader))
+            loader.exec_module(module)
+            sys.modules[name] = module
+            return module
+        from scipy.linalg import cython_blas
+
+    return cython_blas
+
+
+@contextlib.contextmanager
+def _idle_blas_pool():
+    """Load SciPy's OpenBLAS (if this loads it) with pool threads that sleep instead of spinning.
+
+    OpenBLAS starts its pool threads polling for work with ``sched_yield``
+    for about 0.1 s (``OPENBLAS_THREAD_TIMEOUT`` 28: 2**28 cycles), and again
+    after each multithreaded call.  theanine calls it only with one thread
+    per caller, so on a 2-core machine those pollers just steal time from
+    theanine's threads: the first MLP steps after loading took 25 to 65 ms
+    instead of 2.5.  The shortest timeout (4) makes them wait on a condition
+    variable at once; SciPy's own calls still use the pool.  A value the
+    user set is kept.
+    """
+    variable = "OPENBLAS_THREAD_TIMEOUT"
+    if variable in os.environ:
+        yield
+        return
+    os.environ[variable] = "4"
+    try:
+        yield
+    finally:
+        del os.environ[variable]
+
+
+@functools.cache
+def blas_addresses() -> dict[str, int]:
+    """Addresses of SciPy's Fortran BLAS sgemm/dgemm (the library NumPy-grade code uses)."""
+    cython_blas = _cython_blas()
+
+    get_pointer = ctypes.pythonapi.PyCapsule_GetPointer
+    get_pointer.restype = ctypes.c_void_p
+    get_pointer.argtypes = [ctypes.py_object, ctypes.c_char_p]
+    get_name = ctypes.pythonapi.PyCapsule_GetName
+    get_name.restype = ctypes.c_char_p
+    get_name.argtypes = [ctypes.py_object]
+    addresses = {}
+    for dtype, symbol in (("float32", "sgemm"), ("float64", "dgemm")):
+        capsule = cython_blas.__pyx_capi__[symbol]
+        addresses[BLAS_GLOBALS[dtype]] = get_pointer(capsule, get_name(capsule))
+    addresses[BLAS_GLOBALS["threads_local"]] = _openblas_thread_control()
+    return addresses
+
+
+def _openblas_thread_control() -> int:
+    """Address of ``openblas_set_num_threads_local`` in SciPy's OpenBLAS, or 0.
+
+    With it, theanine's threads can each run a single-threaded share of a
+    product; without it (another BLAS), products run on one theanine thread
+    and the BLAS library's own threads.
+    """
+    import scipy
+
+    folder = os.path.join(os.path.dirname(os.path.dirname(scipy.__file__)), "scipy.libs")
+    for path in glob.glob(os.path.join(folder, "*openblas*.so*")):
+        try:
+            library = ctypes.CDLL(path)
+            return ctypes.cast(library.openblas_set_num_threads_local, ctypes.c_void_p).value or 0
+        except (OSError, AttributeError):
+            continue
+    return 0
+
+
+class NativeModule:
+    """Loaded object code; ``entry(name)`` returns a ctypes callable."""
+
+    def __init__(self, object_code: bytes):
+        self._engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""), new_target_machine())
+        self._object = llvm.ObjectFileRef.from_data(object_code)
+        self._engine.add_object_file(self._object)
+        self._engine.finalize_object()
+        for name, address in blas_addresses().items():
+            self.set_global(name, address, required=False)
+
+    def set_global(self, name: str, value: int, required: bool = True) -> None:
+        """Store a pointer-sized ``value`` in the module's global ``name`` (bound at load time)."""
+        slot = self._engine.get_global_value_address(name)
+        if slot:
+            ctypes.c_void_p.from_address(slot).value = value
+        elif required:
+            raise RuntimeError(f"compiled module has no global {name!r}")
+
+    def function_address(self, name: str) -> int:
+        address = self._engine.get_function_address(name)
+        if not address:
+            raise RuntimeError(f"compiled module has no entry point {name!r}")
+        return address
+
+    def entry(self, name: str):
+        """The segment function ``name`` as a ctypes callable."""
+        return ENTRY_SIGNATURE(self.function_address(name))

@@ -1,0 +1,51 @@
+"""The runtime's settings: which backend compiles, on how many threads, and where objects are cached.
+
+They join ``th.config`` as a section of their own (``config.add_section``)
+when the runtime is imported, so the graph library never names them.
+``backend`` accepts exactly the backends registered in
+``theanine.runtime.backends``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from theanine.graph.config import config
+from theanine.runtime.backends import available_backends
+
+
+def default_cache_dir() -> str:
+    """``THEANINE_CACHE_DIR``, else ``$XDG_CACHE_HOME/theanine``, else ``~/.cache/theanine``."""
+    env = os.environ.get("THEANINE_CACHE_DIR")
+    if env:
+        return env
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return str(Path(base) / "theanine")
+
+
+@dataclass(frozen=True)
+class RuntimeSettings:
+    """``backend``: the default of ``function(backend=...)``; ``num_threads``: 0 = every core;
+    ``cache_dir`` / ``use_cache``: the disk cache of compiled objects."""
+
+    backend: str = "llvm"
+    num_threads: int = 0
+    cache_dir: str = ""
+    use_cache: bool = True
+
+    def validate(self) -> None:
+        if self.backend not in available_backends():
+            raise ValueError(f"config.backend must be one of {available_backends()}. Received: {self.backend!r}")
+        if isinstance(self.num_threads, bool) or not isinstance(self.num_threads, int) or self.num_threads < 0:
+            raise ValueError(
+                f"config.num_threads must be an int >= 0 (0 = all cores). Received: {self.num_threads!r}"
+            )
+        if not isinstance(self.cache_dir, str):
+            raise ValueError(f"config.cache_dir must be a path string. Received: {self.cache_dir!r}")
+        if not isinstance(self.use_cache, bool):
+            raise ValueError(f"config.use_cache must be True or False. Received: {self.use_cache!r}")
+
+
+config.add_section(RuntimeSettings(cache_dir=default_cache_dir()))
