@@ -300,7 +300,7 @@ def _relu(b, a, d, o):
     return _pick(b, a[0], ir.Constant(a[0].type, 0), o, ">")
 
 
-@_register("clip", "fi")
+@_register("clip", "fib")
 def _clip(b, a, d, o):
     return _pick(b, _pick(b, a[0], a[1], o, ">"), a[2], o, "<")
 

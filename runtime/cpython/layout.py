@@ -33,6 +33,7 @@ ARRAY_STRIDES = 40
 ARRAY_DESCR = 56
 ARRAY_FLAGS = 64
 ARRAY_ALIGNED_FLAG = 0x100
+NUMPY_ABI_VERSION = 0x02000000  # NumPy 2.x; C-API slots are append-only within it
 API_NDARRAY_TYPE = 2
 API_ARRAY_EMPTY = 184
 API_TABLE_SIZE = 400
@@ -49,6 +50,12 @@ def _c_api_table():
     get_pointer.restype = ctypes.c_void_p
     get_pointer.argtypes = [ctypes.py_object, ctypes.c_char_p]
     return (ctypes.c_void_p * API_TABLE_SIZE).from_address(get_pointer(_multiarray_umath._ARRAY_API, None))
+
+
+def _c_abi_version() -> int:
+    from numpy._core import _multiarray_umath
+
+    return _multiarray_umath._get_ndarray_c_version()
 
 
 def array_empty_address() -> int:
@@ -90,6 +97,7 @@ def _probes() -> list[tuple[str, object]]:
         ("ndarray aligned flag", lambda: bool(ctypes.c_int.from_address(array + ARRAY_FLAGS).value
                                                & ARRAY_ALIGNED_FLAG)
             and not ctypes.c_int.from_address(id(unaligned) + ARRAY_FLAGS).value & ARRAY_ALIGNED_FLAG),
+        ("NumPy C ABI version", lambda: _c_abi_version() == NUMPY_ABI_VERSION),
         ("C-API ndarray type slot", lambda: _c_api_table()[API_NDARRAY_TYPE] == id(np.ndarray)),
         ("C-API PyArray_Empty slot", _array_empty_works),
     ]

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -295,3 +296,26 @@ def test_cache_hit_skips_printing(tmp_path, monkeypatch):
         monkeypatch.setattr(llvm_backend, "LLVMPrinter", no_printing)
         f = th.function([x], th.exp(x) * 3)
     np.testing.assert_allclose(f(np.array([0.0, 1.0])), 3 * np.exp([0.0, 1.0]))
+
+
+def test_every_code_generator_source_is_in_the_key():
+    from theanine import codegen
+    from theanine.runtime import cpython
+
+    sources = set(llvm_cache.code_generator_sources())
+    for package in (codegen, cpython):
+        for path in Path(package.__file__).parent.rglob("*.py"):
+            assert path in sources, path
+    assert any(p.parent.name == "vmath" for p in sources)
+
+
+def test_a_change_to_any_printer_source_changes_the_key(monkeypatch):
+    """Each source file, altered by one byte, gives another fingerprint (and so another cache key)."""
+    base = llvm_cache._jit_fingerprint.__wrapped__()
+    read = Path.read_bytes
+    seen = {base}
+    for changed in llvm_cache.code_generator_sources():
+        monkeypatch.setattr(Path, "read_bytes", lambda self, c=changed: read(self) + (b" " if self == c else b""))
+        seen.add(llvm_cache._jit_fingerprint.__wrapped__())
+    monkeypatch.setattr(Path, "read_bytes", read)
+    assert len(seen) == len(llvm_cache.code_generator_sources()) + 1
