@@ -164,7 +164,7 @@ class Function:
         else:
             values = [check(value) for check, value in zip(self._checkers, args, strict=False)]
         if not self.shared:
-            outputs = [_unaliased(r, values) for r in self._run(values)]
+            outputs = _distinct_outputs(self._run(values), values)
             if self.unpack_single:
                 return outputs[0] if outputs else None
             return outputs
@@ -172,8 +172,7 @@ class Function:
         state = _private_updated_state(list(current), values, self._updated_slots)
         results = self._run(values + state)
         n = len(self.outputs)
-        protected = values + state
-        outputs = [_unaliased(r, protected) for r in results[:n]]
+        outputs = _distinct_outputs(results[:n], values + state)
         new_state = []
         for slot, value in zip(self._updated_slots, results[n:], strict=False):
             if value is state[slot]:  # computed in place: the shared variable already holds it
@@ -242,6 +241,15 @@ def _unaliased(value, protected: Sequence[np.ndarray]) -> np.ndarray:
     if any(np.may_share_memory(value, p) for p in protected if isinstance(p, np.ndarray)):
         return value.copy()
     return value
+
+
+def _distinct_outputs(results: Sequence, protected: list) -> list[np.ndarray]:
+    """The outputs, each copied where it shares memory with an input, a shared value or an earlier
+    output: two outputs of one expression (merged into one variable) come back as two arrays."""
+    outputs: list[np.ndarray] = []
+    for result in results:
+        outputs.append(_unaliased(result, protected + outputs))
+    return outputs
 
 
 def _reject_duplicate_updates(pairs) -> None:

@@ -539,6 +539,13 @@ def step_outputs(step: Step) -> tuple[int, ...]:
     return step_writes(step)
 
 
+def dense_buffers(program: Program) -> set[int]:
+    """Buffers every caller must pass C-contiguous: GEMM operands (BLAS reads them dense, with at
+    most a transposition chosen by the access) and buffers marked ``contiguous``."""
+    gemm_operands = {a.buffer for step in program.steps if isinstance(step, GemmCall) for a in (step.a, step.b)}
+    return gemm_operands | {buffer.index for buffer in program.buffers if buffer.contiguous}
+
+
 def uses_indices(exprs: tuple[Expr, ...]) -> bool:
     """True when some expression reads a loop index or gathers (so loops cannot be flattened)."""
     stack = list(exprs)

@@ -17,7 +17,16 @@ from collections.abc import Callable
 import numpy as np
 from llvmlite import ir
 
-from theanine.codegen.program.kernel_ir import Access, DimOf, HostCall, Program, segments, step_outputs
+from theanine.codegen.program.kernel_ir import (
+    Access,
+    DimOf,
+    HostCall,
+    Program,
+    dense_buffers,
+    segments,
+    step_outputs,
+    step_writes,
+)
 from theanine.runtime.cpython import fast_call_ir, layout
 from theanine.runtime.llvm.cache import cached_compile_to_object
 from theanine.runtime.llvm.jit import NativeModule, compile_to_object
@@ -50,6 +59,8 @@ def _eligible(program: Program) -> bool:
     if any(len(b.shape) > fast_call_ir.MAX_DIMS for b in program.buffers):
         return False
     arguments = set(program.inputs)
+    if any(b in arguments for s in program.steps for b in step_writes(s)):
+        return False  # an input written in place may need a copy first: the Python path decides
     allocated = [b for s in program.steps for b in step_outputs(s)]
     outputs = [a.buffer for a in program.outputs]
     if len(set(outputs)) != len(outputs) or any(b not in allocated for b in outputs):
@@ -67,9 +78,9 @@ def _plain(access, program: Program) -> bool:
     return access == Access(access.buffer, tuple(range(len(program.buffers[access.buffer].shape))))
 
 
-def _spec(buffer: int, dtype: np.dtype, dims: list[int]) -> list[int]:
+def _spec(buffer: int, dtype: np.dtype, dims: list[int], flags: int = 0) -> list[int]:
     padded = dims + [0] * (fast_call_ir.MAX_DIMS - len(dims))
-    return [buffer, id(dtype), len(dims), 0] + padded
+    return [buffer, id(dtype), len(dims), flags] + padded
 
 
 def _dim_code(d) -> int:
@@ -85,12 +96,14 @@ def bind_fast_call(program: Program, native: NativeModule, entry_name: str, max_
     if not (layout.tuple_is_buffer_table() and _eligible(program)):
         return None
     keep: list = [fallback]
+    dense = dense_buffers(program)
     arguments = []
     for b in program.inputs:
         buffer = program.buffers[b]
         dtype = np.dtype(buffer.dtype)
         keep.append(dtype)
-        arguments += _spec(b, dtype, [d if isinstance(d, int) else -1 for d in buffer.shape])
+        flags = layout.ARRAY_ALIGNED_FLAG | (layout.ARRAY_C_CONTIGUOUS_FLAG if b in dense else 0)
+        arguments += _spec(b, dtype, [d if isinstance(d, int) else -1 for d in buffer.shape], flags)
     allocations = []
     for b in (b for s in program.steps for b in step_outputs(s)):
         dtype = np.dtype(program.buffers[b].dtype)

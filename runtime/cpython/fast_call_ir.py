@@ -25,7 +25,7 @@ Descriptor words (int64):
     [9] number of allocations   [10] offset of allocation specs
     [11] number of constants    [12] offset of constant specs
     [13] largest argument size handled here (elements)
-    argument spec (12 words): buffer, dtype object, ndim, 0, dims[8] (-1: any)
+    argument spec (12 words): buffer, dtype object, ndim, required NumPy flags, dims[8] (-1: any)
     allocation spec (12 words): buffer, dtype object, ndim, 0, dims[8]
         (>= 0: that size; < 0: -(1 + 16 * argument buffer + axis))
     constant spec (2 words): buffer, array object
@@ -150,8 +150,9 @@ def _check_arguments(b, w, args, nargs, item, fail_if, size) -> None:
         fail_if(b.icmp_unsigned("!=", descr, w.word(b.add(spec, ir.Constant(I64, 1)))))
         ndim = b.sext(w.field(value, layout.ARRAY_NDIM, I32), I64)
         fail_if(b.icmp_signed("!=", ndim, w.word(b.add(spec, ir.Constant(I64, 2)))))
-        flags = w.field(value, layout.ARRAY_FLAGS, I32)
-        fail_if(b.icmp_unsigned("==", b.and_(flags, ir.Constant(I32, layout.ARRAY_ALIGNED_FLAG)), ir.Constant(I32, 0)))
+        flags = b.zext(w.field(value, layout.ARRAY_FLAGS, I32), I64)
+        required = w.word(b.add(spec, ir.Constant(I64, 3)))
+        fail_if(b.icmp_unsigned("!=", b.and_(flags, required), required))
         shape = w.field(value, layout.ARRAY_DIMENSIONS, I64.as_pointer())
         b.store(ir.Constant(I64, 1), size)
         with for_range(b, ndim, "axis") as k:

@@ -32,6 +32,7 @@ ARRAY_DIMENSIONS = 32
 ARRAY_STRIDES = 40
 ARRAY_DESCR = 56
 ARRAY_FLAGS = 64
+ARRAY_C_CONTIGUOUS_FLAG = 0x1
 ARRAY_ALIGNED_FLAG = 0x100
 NUMPY_ABI_VERSION = 0x02000000  # NumPy 2.x; C-API slots are append-only within it
 API_NDARRAY_TYPE = 2
@@ -97,6 +98,9 @@ def _probes() -> list[tuple[str, object]]:
         ("ndarray aligned flag", lambda: bool(ctypes.c_int.from_address(array + ARRAY_FLAGS).value
                                                & ARRAY_ALIGNED_FLAG)
             and not ctypes.c_int.from_address(id(unaligned) + ARRAY_FLAGS).value & ARRAY_ALIGNED_FLAG),
+        ("ndarray C-contiguous flag", lambda: not ctypes.c_int.from_address(array + ARRAY_FLAGS).value
+            & ARRAY_C_CONTIGUOUS_FLAG and bool(ctypes.c_int.from_address(id(unaligned) + ARRAY_FLAGS).value
+                                               & ARRAY_C_CONTIGUOUS_FLAG)),
         ("NumPy C ABI version", lambda: _c_abi_version() == NUMPY_ABI_VERSION),
         ("C-API ndarray type slot", lambda: _c_api_table()[API_NDARRAY_TYPE] == id(np.ndarray)),
         ("C-API PyArray_Empty slot", _array_empty_works),

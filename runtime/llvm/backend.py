@@ -24,10 +24,10 @@ from theanine.codegen.llvm.printer import PARALLEL_MIN_ELEMENTS, LLVMPrinter
 from theanine.codegen.program.fallible import inputs_to_copy
 from theanine.codegen.program.kernel_ir import (
     Access,
-    GemmCall,
     HostCall,
     Program,
     ReduceKernel,
+    dense_buffers,
     segments,
     shape_buffers,
     shape_function,
@@ -122,9 +122,7 @@ class ProgramRunner:
             touched = sorted({a.buffer for step in steps for a in step_inputs(step)} | {a[1] for a in allocations})
             self.plan.append((kind, (allocations, touched), next(entries)))
         self.memory = MemoryPlan(program)
-        self.contiguous_needed = {
-            access.buffer for step in program.steps if isinstance(step, GemmCall) for access in (step.a, step.b)
-        } | {buffer.index for buffer in program.buffers if buffer.contiguous}
+        self.contiguous_needed = dense_buffers(program)
         self.template = [None] * len(program.buffers)
         for b, value in program.constants.items():
             self.template[b] = self._usable(b, np.asarray(value))

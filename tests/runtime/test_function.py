@@ -213,3 +213,30 @@ def test_a_python_fallback_returning_a_strided_view_is_read_through_its_strides(
     f = th.function([x], th.sqrt(EveryOther()(x * 3)), backend="llvm")
     value = np.arange(10.0)
     np.testing.assert_array_equal(f(value), np.sqrt((value * 3)[::-2]))
+
+
+@pytest.mark.parametrize("backend", ["llvm", "numpy"])
+@pytest.mark.parametrize("make_outputs", [
+    lambda a, W: [a * 2, a * 2],
+    lambda a, W: [a * 2, (a * 2)[::-1]],
+    lambda a, W: [a, a],
+    lambda a, W: [a, a[1:]],
+    lambda a, W: [W, W],
+    lambda a, W: [W * 1, W[:2] * 1, W],
+    lambda a, W: [a + W, (a + W).reshape((3, 1)), a.T],
+], ids=["same_expression", "reversed_view", "input_twice", "input_slice", "shared_twice", "shared_views",
+        "reshape_and_transpose"])
+def test_outputs_never_alias_each_other_an_input_or_shared_storage(backend, make_outputs):
+    a = th.vector("a")
+    W = th.shared(np.arange(3, dtype="float32"), name="W")
+    f = th.function([a], make_outputs(a, W), backend=backend)
+    x = np.ones(3, "float32")
+    outputs = f(x)
+    protected = [x, W.get_value(borrow=True)]
+    for i, out in enumerate(outputs):
+        assert not any(np.shares_memory(out, p) for p in protected)
+        assert not any(np.shares_memory(out, other) for other in outputs[i + 1:])
+    for out in outputs:
+        out[...] = -7
+    np.testing.assert_array_equal(x, np.ones(3, "float32"))
+    np.testing.assert_array_equal(W.get_value(), np.arange(3, dtype="float32"))
