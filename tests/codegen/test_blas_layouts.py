@@ -81,8 +81,7 @@ def test_every_layout_of_every_operand(backend, name, shape_a, shape_b, dtype, c
     for (la, lay_a), (lb, lay_b) in itertools.product(LAYOUTS.items(), LAYOUTS.items()):
         xa, xb = lay_a(va), lay_b(vb)
         np.testing.assert_array_equal(xa, va)
-        for call in (lambda: f(xa, xb), lambda: f(a=xa, b=xb)):
-            got = call()
+        for got in (f(xa, xb), f(a=xa, b=xb)):
             assert got.shape == expected.shape, (la, lb)
             np.testing.assert_allclose(got, expected, rtol=tolerance, atol=tolerance, err_msg=f"{la} @ {lb}")
     assert "illegal value" not in capfd.readouterr().err
