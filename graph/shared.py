@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 
 from theanine.graph.basic import TensorVariable
@@ -17,12 +19,18 @@ class SharedVariable(TensorVariable):
     replace it after the call.  ``default_update`` (set by random streams)
     is an update every function that reads this variable applies unless
     the user's ``updates`` name the variable.
+
+    ``lock`` guards the value: ``get_value``/``set_value`` take it, and a
+    compiled call holds the locks of every shared variable it reads or
+    updates from reading the state to writing the updates, so calls from
+    several threads never see or leave a torn value.
     """
 
     def __init__(self, value: np.ndarray, type: TensorType, name: str | None = None):
         super().__init__(type, name=name)
         self._value = type.filter(value, self._what())
         self.default_update: TensorVariable | None = None
+        self.lock = threading.RLock()
 
     def _what(self) -> str:
         return f"shared variable {self.name or '<unnamed>'} of type {self.type}"
@@ -32,7 +40,8 @@ class SharedVariable(TensorVariable):
 
     def get_value(self, borrow: bool = False) -> np.ndarray:
         """The current value (a copy unless ``borrow``)."""
-        return self._value if borrow else self._value.copy()
+        with self.lock:
+            return self._value if borrow else self._value.copy()
 
     def set_value(self, value, borrow: bool = False) -> None:
         """Replace the value after checking dtype and shape against the type.
@@ -47,7 +56,9 @@ class SharedVariable(TensorVariable):
         else:
             checked = self.type.filter(value, f"set_value of {self._what()}")
         kept = borrow and checked is value and checked.flags.c_contiguous
-        self._value = checked if kept else np.array(checked, copy=True, order="C")
+        stored = checked if kept else np.array(checked, copy=True, order="C")
+        with self.lock:
+            self._value = stored
 
     def label(self) -> str:
         return self.name or f"shared<{self.type}>"

@@ -9,6 +9,7 @@ only then writes every update at once, so a failing call changes nothing.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -99,6 +100,8 @@ class Function:
         update_pairs += _default_updates(targets, {id(s) for s, _ in update_pairs})
         targets = targets[: len(self.outputs)] + [e for _, e in update_pairs]
         self.shared = [v for v in graph_inputs(targets, stop=self.inputs) if isinstance(v, SharedVariable)]
+        # taken in one global order (by id) by every function, so two calls never wait on each other
+        self._shared_locks = [s.lock for s in sorted(self.shared, key=id)]
         for s, _ in update_pairs:
             if not any(s is v for v in self.shared):
                 self.shared.append(s)
@@ -168,6 +171,13 @@ class Function:
             if self.unpack_single:
                 return outputs[0] if outputs else None
             return outputs
+        with contextlib.ExitStack() as held:
+            for lock in self._shared_locks:
+                held.enter_context(lock)
+            return self._call_with_state(values)
+
+    def _call_with_state(self, values: list):
+        """Read the shared values, run, write the updates (the caller holds their locks)."""
         current = [s.get_value(borrow=True) for s in self.shared]
         state = _private_updated_state(list(current), values, self._updated_slots)
         results = self._run(values + state)

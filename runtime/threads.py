@@ -30,31 +30,37 @@ def thread_count(setting: int) -> int:
 
 
 class WorkerPool:
-    """``size`` daemon threads, each running the calls handed to it in order."""
+    """``size`` daemon threads, each running the calls handed to it in order.
+
+    Every ``run`` brings its own result queue, so calls from several Python
+    threads at once (different compiled functions sharing the pool) each get
+    back exactly their own results and errors.
+    """
 
     def __init__(self, size: int):
         self._inboxes = [queue.SimpleQueue() for _ in range(size)]
-        self._results: queue.SimpleQueue = queue.SimpleQueue()
         for inbox in self._inboxes:
             threading.Thread(target=self._serve, args=(inbox,), daemon=True, name="theanine-worker").start()
 
-    def _serve(self, inbox: queue.SimpleQueue) -> None:
+    @staticmethod
+    def _serve(inbox: queue.SimpleQueue) -> None:
         while True:
-            call = inbox.get()
+            call, results = inbox.get()
             try:
                 result = call()
             except BaseException as exc:  # handed back to the caller, which re-raises it
                 result = exc
             del call  # the call's arrays must not stay referenced while this thread waits
-            self._results.put(result)
-            del result
+            results.put(result)
+            del result, results
 
     def run(self, calls: list[Callable]) -> list:
         """Run ``calls[0]`` here and the others on workers; return all results in order."""
-        for inbox, call in zip(self._inboxes, calls[1:], strict=False):
-            inbox.put(call)
+        results = [queue.SimpleQueue() for _ in calls[1:]]
+        for inbox, call, box in zip(self._inboxes, calls[1:], results, strict=False):
+            inbox.put((call, box))
         first = calls[0]()
-        others = [self._results.get() for _ in calls[1:]]
+        others = [box.get() for box in results]
         for result in others:
             if isinstance(result, BaseException):
                 raise result
