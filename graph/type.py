@@ -47,6 +47,17 @@ def normalize_shape(shape) -> tuple[int | None, ...]:
     return tuple(out)
 
 
+def _plain_array(value: np.ndarray, what: str) -> np.ndarray:
+    """An ndarray subclass (np.matrix, memmap, ...) as a plain ndarray: every backend computes with
+    NumPy's ndarray semantics.  A masked array is refused: its mask would be silently ignored."""
+    if type(value).__module__.startswith("numpy.ma"):
+        raise TypeError(
+            f"{what}: masked arrays are not supported (the mask would be ignored); "
+            "pass value.filled(fill_value) or value.data"
+        )
+    return np.asarray(value)
+
+
 def is_float(dtype: str) -> bool:
     return dtype in FLOAT_DTYPES
 
@@ -133,6 +144,8 @@ class TensorType:
         float32 input, ``f([1.5])`` raises for an int input).
         """
         if isinstance(value, np.ndarray):
+            if type(value) is not np.ndarray:
+                value = _plain_array(value, what)
             if value.dtype != self.dtype:
                 if not np.can_cast(value.dtype, self.dtype, "safe"):
                     raise TypeError(

@@ -173,8 +173,15 @@ class Lowerer:
         return self.shapes[id(var)]
 
     def only_read_by_a_reduction(self, var: Variable) -> bool:
+        """``var`` is read once, by a reduction that cannot fail: a max or min over axes that may be
+        empty reads a stored input, so that its failure reruns ``perform`` for NumPy's error."""
         readers = self.clients.get(id(var), [])
-        return id(var) not in self.outputs and len(readers) == 1 and isinstance(readers[0].op, Reduce)
+        if id(var) in self.outputs or len(readers) != 1 or not isinstance(readers[0].op, Reduce):
+            return False
+        op = readers[0].op
+        return op.kind not in ("max", "min") or all(
+            isinstance(var.type.shape[a], int) and var.type.shape[a] > 0 for a in op.axes
+        )
 
     def defer(self, var: Variable, kernel: ElementwiseKernel) -> None:
         self.deferred[id(var)] = (var, kernel)

@@ -240,3 +240,40 @@ def test_outputs_never_alias_each_other_an_input_or_shared_storage(backend, make
         out[...] = -7
     np.testing.assert_array_equal(x, np.ones(3, "float32"))
     np.testing.assert_array_equal(W.get_value(), np.arange(3, dtype="float32"))
+
+
+class _Tagged(np.ndarray):
+    """A user's ndarray subclass."""
+
+
+def _memmap(a: np.ndarray, folder) -> np.memmap:
+    a.tofile(folder / "values.dat")
+    return np.memmap(folder / "values.dat", dtype=a.dtype, mode="r", shape=a.shape)
+
+
+@pytest.mark.parametrize("backend", ["llvm", "numpy"])
+@pytest.mark.parametrize("make", [
+    lambda a, folder: np.matrix(a),
+    lambda a, folder: a.view(_Tagged),
+    _memmap,
+], ids=["matrix", "subclass", "memmap"])
+def test_ndarray_subclasses_become_plain_arrays(backend, make, tmp_path):
+    x = th.matrix("x")
+    f = th.function([x], [x * 2, x.sum(axis=1), x @ x], backend=backend)
+    plain = np.arange(4, dtype="float32").reshape(2, 2)
+    doubled, sums, product = f(make(plain.copy(), tmp_path))
+    assert all(type(o) is np.ndarray for o in (doubled, sums, product))
+    np.testing.assert_array_equal(doubled, plain * 2)
+    np.testing.assert_array_equal(sums, plain.sum(axis=1))
+    np.testing.assert_array_equal(product, plain @ plain)
+    W = th.shared(np.zeros((2, 2), "float32"))
+    W.set_value(make(plain.copy(), tmp_path))
+    assert type(W.get_value()) is np.ndarray
+
+
+@pytest.mark.parametrize("backend", ["llvm", "numpy"])
+def test_a_masked_array_is_refused_with_a_clear_error(backend):
+    x = th.vector("x")
+    f = th.function([x], x * 2, backend=backend)
+    with pytest.raises(TypeError, match="masked arrays are not supported"):
+        f(np.ma.masked_array(np.ones(3, "float32"), mask=[1, 0, 0]))

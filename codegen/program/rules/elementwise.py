@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from theanine.codegen.program import shape_exprs as S
 from theanine.codegen.program.kernel_ir import (
     Access,
     Arg,
@@ -21,7 +22,7 @@ from theanine.codegen.program.kernel_ir import (
     ShapeExpr,
     Size,
 )
-from theanine.codegen.program.lowering import Lowerer, Supports, compose, destroyable, lowering
+from theanine.codegen.program.lowering import Decline, Lowerer, Supports, compose, destroyable, lowering
 from theanine.graph.basic import Apply
 from theanine.graph.ops.composite import Composite
 from theanine.graph.ops.elemwise import Elemwise, ScalarOp
@@ -150,6 +151,11 @@ def _lower_reduce(lowerer: Lowerer, node: Apply) -> bool:
         inputs, expr, shape, checks = producer.inputs, producer.exprs[0], producer.shape, producer.checks
     else:
         inputs, expr, shape, checks = (lowerer.ref(x),), Arg(0, x.dtype), lowerer.shape(x), ()
+    if combine in ("max", "min"):  # no identity: NumPy refuses an empty reduction
+        not_empty = S.nonzero(S.product([shape[a] for a in node.op.axes]))
+        if not_empty == 0:
+            raise Decline  # always empty: the host call raises NumPy's error
+        S.check_step(lowerer, node, [not_empty])
     out_shape = tuple(d for a, d in enumerate(shape) if a not in node.op.axes)
     index = lowerer.bind_new(out, out_shape)
     lowerer.steps.append(ReduceKernel(
