@@ -153,12 +153,12 @@ def _compile_config(model) -> dict | None:
     """The compile() arguments as JSON, or None when the model is not compiled."""
     if not model.compiled:
         return None
-    args = model._compile_args
+    config = model._compile_config
     return {
         "optimizer": optimizers.serialize(model.optimizer),
-        "loss": _serialize_tree(args["loss"], losses_module.serialize),
-        "metrics": _serialize_tree(args["metrics"], metrics_module.serialize),
-        "loss_weights": args["loss_weights"],
+        "loss": _serialize_tree(config.loss, losses_module.serialize),
+        "metrics": _serialize_tree(config.metrics, metrics_module.serialize),
+        "loss_weights": config.loss_weights,
     }
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import theanine as th
-from theanine.frontend import callbacks, layers, models, optimizers, training
+from theanine.frontend import callbacks, layers, models, optimizers
 from theanine.frontend.progbar import Progbar
 
 
@@ -25,7 +25,7 @@ def test_each_function_is_compiled_once_even_with_a_partial_last_batch(rng, monk
     compiled = []
     real = th.function
     monkeypatch.setattr(
-        training.th, "function", lambda *a, **k: compiled.append(k.get("name")) or real(*a, **k)
+        th, "function", lambda *a, **k: compiled.append(k.get("name")) or real(*a, **k)
     )
     model = _linear_model()
     x, y = _regression_data(rng, 50)
