@@ -1,24 +1,35 @@
 """What ``compile()`` attaches to each model output: its loss, loss weight and metrics.
 
-``compile`` may give ``loss``, ``metrics`` and ``loss_weights`` once for
-every output, as a list (one entry per output) or as a dict by output name,
-as in Keras.  The outputs (their names and static shapes) are known only
-once the model is built, so ``compile`` records a ``CompileConfig`` and
-``resolve`` turns it into ``CompiledOutputs`` when the first step function
-is traced: one ``OutputSpec`` per output with its loss and metric objects,
-and the names under which the metrics appear in the logs.
+``compile`` may give ``loss``, ``loss_weights``, ``metrics`` and
+``weighted_metrics`` once for every output, as a list (one entry per
+output) or as a dict by output name, as in Keras.  The outputs (their
+names and static shapes) are known only once the model is built, so
+``compile`` records a ``CompileConfig`` and ``resolve`` turns it into
+``CompiledOutputs`` when the first step function is traced: one
+``OutputSpec`` per output with its loss, and one ``MetricSlot`` per
+metric with the output it watches, whether it is weighted and its name
+in the logs.
+
+Keras 3 semantics: only ``weighted_metrics`` see the sample weights (and
+the class weights, which become sample weights); ``metrics`` are plain
+averages over the samples.  Logs list the plain metrics of every output,
+then the weighted ones; a metric is named by its own name, prefixed with
+the output's name when the model has several outputs; a plain name that
+is taken again gets ``_1``, ``_2``, ... and a weighted metric whose name a
+plain metric already took is named ``weighted_<name>``
+(``keras.src.trainers.compile_utils.CompileMetrics.result``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from theanine.frontend import losses as losses_module
 from theanine.frontend import metrics as metrics_module
 
-__all__ = ["CompileConfig", "OutputSpec", "CompiledOutputs", "resolve"]
+__all__ = ["CompileConfig", "OutputSpec", "MetricSlot", "CompiledOutputs", "resolve"]
 
 
 @dataclass(frozen=True)
@@ -26,44 +37,52 @@ class CompileConfig:
     """The user's compile() arguments, as given (identifiers, objects, lists or dicts)."""
 
     loss: Any
-    metrics: Any = None
     loss_weights: Any = None
+    metrics: Any = None
+    weighted_metrics: Any = None
 
 
 @dataclass
 class OutputSpec:
-    """The loss, loss weight and metrics of one model output."""
+    """The loss and loss weight of one model output."""
 
     name: str
     loss: Any = None
     loss_weight: float = 1.0
-    metrics: list = field(default_factory=list)
-    metric_names: list[str] = field(default_factory=list)
+
+
+@dataclass
+class MetricSlot:
+    """One metric of one output: whether sample weights apply, and its name in the logs."""
+
+    metric: Any
+    output: int
+    weighted: bool
+    name: str
 
 
 @dataclass
 class CompiledOutputs:
-    """Every output's spec, in output order."""
+    """Every output's spec, in output order, and the metrics in log order."""
 
     outputs: list[OutputSpec]
+    metrics: list[MetricSlot]
 
     @property
     def with_loss(self) -> list[int]:
         """Indices of the outputs that have a loss (and so a target)."""
         return [i for i, spec in enumerate(self.outputs) if spec.loss is not None]
 
-    def all_metrics(self) -> list:
-        """Every metric object, in log order."""
-        return [m for spec in self.outputs for m in spec.metrics]
-
-    def log_keys(self) -> list[str]:
-        """``["loss", <per-output losses>, <metrics>]``: the order of evaluate's list."""
+    def loss_keys(self) -> list[str]:
+        """``"loss"``, then each output's loss when there are several outputs."""
         keys = ["loss"]
         if len(self.outputs) > 1:
             keys += [f"{self.outputs[i].name}_loss" for i in self.with_loss]
-        for spec in self.outputs:
-            keys += spec.metric_names
         return keys
+
+    def log_keys(self) -> list[str]:
+        """``["loss", <per-output losses>, <metrics>]``: the order of evaluate's list."""
+        return self.loss_keys() + [slot.name for slot in self.metrics]
 
 
 def resolve(config: CompileConfig, names: list[str], shapes: Sequence) -> CompiledOutputs:
@@ -72,35 +91,64 @@ def resolve(config: CompileConfig, names: list[str], shapes: Sequence) -> Compil
     weights = per_output(
         config.loss_weights, names, "loss_weights", single_value=_is_single(config.loss_weights)
     )
-    metric_lists = per_output(
-        config.metrics, names, "metrics", single_value=_flat_metric_list(config.metrics)
-    )
-    specs: list[OutputSpec] = []
-    for name, shape, loss_id, weight, metric_ids in zip(
-        names, shapes, losses, weights, metric_lists, strict=True
-    ):
-        specs.append(_output_spec(name, shape, loss_id, weight, metric_ids, len(names) > 1, specs))
-    return CompiledOutputs(specs)
-
-
-def _output_spec(
-    name, shape, loss_id, weight, metric_ids, prefix: bool, earlier: list[OutputSpec]
-) -> OutputSpec:
-    """Loss and metrics of one output (a metric object given for several outputs is copied)."""
-    loss = None if loss_id is None else losses_module.get(loss_id)
-    metric_objs = [
-        _own_metric(metrics_module.get(identifier, loss=loss, output_shape=shape), earlier)
-        for identifier in _as_list(metric_ids)
+    outputs = [
+        OutputSpec(name, None if loss is None else losses_module.get(loss), _weight(weight))
+        for name, loss, weight in zip(names, losses, weights, strict=True)
     ]
-    metric_names = [f"{name}_{m.name}" if prefix else m.name for m in metric_objs]
-    return OutputSpec(
-        name, loss, 1.0 if weight is None else float(weight), metric_objs, metric_names
-    )
+    slots: list[MetricSlot] = []
+    counters: dict[str, int] = {}
+    for weighted, argument in ((False, "metrics"), (True, "weighted_metrics")):
+        identifiers = getattr(config, argument)
+        for i, ids in enumerate(_metric_lists(identifiers, outputs, argument)):
+            for identifier in ids:
+                metric = metrics_module.get(
+                    identifier, loss=outputs[i].loss, output_shape=shapes[i]
+                )
+                metric = _own_metric(metric, slots)
+                prefix = f"{names[i]}_" if len(names) > 1 else ""
+                name = _log_name(prefix, metric.name, weighted, counters)
+                slots.append(MetricSlot(metric, i, weighted, name))
+    return CompiledOutputs(outputs, slots)
 
 
-def _own_metric(metric, earlier: list[OutputSpec]):
-    """``metric``, or a fresh copy when an earlier output already holds this very object."""
-    if any(metric is m for spec in earlier for m in spec.metrics):
+def _weight(weight) -> float:
+    return 1.0 if weight is None else float(weight)
+
+
+def _metric_lists(identifiers, outputs: list[OutputSpec], argument: str) -> list[list]:
+    """The metric identifiers of each output.
+
+    Metrics given once for every output skip the outputs without a loss
+    (they have no targets); metrics given to such an output by name or
+    position are an error.
+    """
+    names = [spec.name for spec in outputs]
+    single = _flat_metric_list(identifiers)
+    lists = [_as_list(ids) for ids in per_output(identifiers, names, argument, single)]
+    for spec, ids in zip(outputs, lists, strict=True):
+        if ids and spec.loss is None and not single:
+            raise ValueError(
+                f"compile({argument}=...) gives metrics to output {spec.name!r}, which has no "
+                "loss and so no targets to compare with"
+            )
+    return [ids if spec.loss is not None else [] for spec, ids in zip(outputs, lists, strict=True)]
+
+
+def _log_name(prefix: str, name: str, weighted: bool, counters: dict[str, int]) -> str:
+    """Keras' unique log name of a metric (see the module docstring)."""
+    full = prefix + name
+    if full in counters and weighted:
+        full = f"{prefix}weighted_{name}"
+    if full not in counters:
+        counters[full] = 1
+        return full
+    counters[full] += 1
+    return f"{full}_{counters[full] - 1}"
+
+
+def _own_metric(metric, slots: list[MetricSlot]):
+    """``metric``, or a fresh copy when an earlier slot already holds this very object."""
+    if any(metric is slot.metric for slot in slots):
         return type(metric).from_config(metric.get_config())
     return metric
 
@@ -108,7 +156,8 @@ def _own_metric(metric, earlier: list[OutputSpec]):
 def _as_list(identifiers) -> list:
     if identifiers is None:
         return []
-    return list(identifiers) if isinstance(identifiers, (list, tuple)) else [identifiers]
+    items = identifiers if isinstance(identifiers, (list, tuple)) else [identifiers]
+    return [m for m in items if m is not None]
 
 
 def _is_single(value) -> bool:

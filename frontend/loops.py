@@ -38,8 +38,8 @@ class Tracker:
         self.compiled, self.layout = compiled, layout
         self.loss_sums = np.zeros(layout.n_losses)
         self.count = 0
-        for metric in compiled.all_metrics():
-            metric.reset_state()
+        for slot in compiled.metrics:
+            slot.metric.reset_state()
 
     def update(self, values: Sequence[np.ndarray], batch: int) -> None:
         """Add one batch's step-function outputs (of ``batch`` samples)."""
@@ -47,20 +47,18 @@ class Tracker:
         self.loss_sums += np.asarray([float(v) for v in values[:n_losses]]) * batch
         self.count += batch
         offset = n_losses
-        for metric, size in zip(self.compiled.all_metrics(), self.layout.stat_counts, strict=True):
-            metric.update([np.asarray(v) for v in values[offset : offset + size]])
+        for slot, size in zip(self.compiled.metrics, self.layout.stat_counts, strict=True):
+            slot.metric.update([np.asarray(v) for v in values[offset : offset + size]])
             offset += size
 
     def logs(self) -> dict[str, float]:
         """``{"loss": ..., "<output>_loss": ..., "<metric>": ...}`` in ``log_keys`` order."""
         means = self.loss_sums / max(self.count, 1)
-        logs = {"loss": float(means[0])}
-        if self.layout.n_losses > 1:
-            for k, i in enumerate(self.compiled.with_loss):
-                logs[f"{self.compiled.outputs[i].name}_loss"] = float(means[k + 1])
-        for spec in self.compiled.outputs:
-            for name, metric in zip(spec.metric_names, spec.metrics, strict=True):
-                logs[name] = float(metric.result())
+        logs = {
+            key: float(mean) for key, mean in zip(self.compiled.loss_keys(), means, strict=True)
+        }
+        for slot in self.compiled.metrics:
+            logs[slot.name] = float(slot.metric.result())
         return logs
 
 

@@ -158,6 +158,7 @@ def _compile_config(model) -> dict | None:
         "optimizer": optimizers.serialize(model.optimizer),
         "loss": _serialize_tree(config.loss, losses_module.serialize),
         "metrics": _serialize_tree(config.metrics, metrics_module.serialize),
+        "weighted_metrics": _serialize_tree(config.weighted_metrics, metrics_module.serialize),
         "loss_weights": config.loss_weights,
     }
 
@@ -320,14 +321,15 @@ def _set_weights(archive: _Archive, model, table) -> None:
 
 
 def _compile_from_config(path: str, model, config: Mapping, custom_objects) -> None:
+    def metric(serialized):
+        return metrics_module.get(serialized, custom_objects=custom_objects)
+
     try:
         model.compile(
             optimizer=optimizers.deserialize(config["optimizer"], custom_objects),
             loss=_deserialize_tree(config["loss"], lambda c: losses_module.get(c, custom_objects)),
-            metrics=_deserialize_tree(
-                config.get("metrics"),
-                lambda c: metrics_module.get(c, custom_objects=custom_objects),
-            ),
+            metrics=_deserialize_tree(config.get("metrics"), metric),
+            weighted_metrics=_deserialize_tree(config.get("weighted_metrics"), metric),
             loss_weights=config.get("loss_weights"),
         )
     except (KeyError, TypeError, ValueError) as exc:

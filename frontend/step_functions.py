@@ -34,7 +34,7 @@ class StepLayout:
 
     ``n_losses`` values (the total loss, then each output's loss when there
     are several outputs), then ``stat_counts[k]`` statistics for the k-th
-    metric of ``CompiledOutputs.all_metrics()``.
+    slot of ``CompiledOutputs.metrics``.
     """
 
     n_losses: int
@@ -123,22 +123,21 @@ class StepFunctions:
                 f"{model.name} returned {len(preds)} outputs, compile() configured "
                 f"{len(compiled.outputs)}"
             )
-        ys, sws, output_losses, stats, stat_counts = [], [], [], [], []
-        for i, spec in enumerate(compiled.outputs):
-            if spec.loss is None:
-                continue
+        ys, sws, output_losses = {}, {}, []
+        for i in compiled.with_loss:
             ndim, dtype = self.target_specs[i]
-            y = th.tensor(f"y{i}", dtype, (None,) * ndim)
-            sw = th.tensor(f"sample_weight{i}", th.config.floatX, (None,))
-            ys.append(y)
-            sws.append(sw)
-            output_losses.append(
-                th.cast(spec.loss(y, preds[i], sample_weight=sw), th.config.floatX)
+            ys[i] = th.tensor(f"y{i}", dtype, (None,) * ndim)
+            sws[i] = th.tensor(f"sample_weight{i}", th.config.floatX, (None,))
+            loss = compiled.outputs[i].loss(ys[i], preds[i], sample_weight=sws[i])
+            output_losses.append(th.cast(loss, th.config.floatX))
+        stats, stat_counts = [], []
+        for slot in compiled.metrics:
+            weight = sws[slot.output] if slot.weighted else None
+            metric_stats = list(
+                slot.metric.batch_statistics(ys[slot.output], preds[slot.output], weight)
             )
-            for metric in spec.metrics:
-                metric_stats = list(metric.batch_statistics(y, preds[i], sample_weight=sw))
-                stat_counts.append(len(metric_stats))
-                stats += metric_stats
+            stat_counts.append(len(metric_stats))
+            stats += metric_stats
         total = sum(
             (
                 compiled.outputs[i].loss_weight * loss
@@ -148,9 +147,9 @@ class StepFunctions:
         )
         for penalty in model.weight_regularization_losses() + list(context.losses):
             total = total + th.cast(penalty, th.config.floatX)
-        extra = output_losses if len(output_losses) > 1 else []
+        extra = output_losses if len(compiled.outputs) > 1 else []
         self.layout = StepLayout(1 + len(extra), stat_counts)
-        return xs + ys + sws, total, extra, stats, context
+        return xs + list(ys.values()) + list(sws.values()), total, extra, stats, context
 
 
 def random_states(model) -> list:

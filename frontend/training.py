@@ -40,18 +40,29 @@ class Trainer:
 
     # -- compile ----------------------------------------------------------------------------------
 
-    def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None) -> None:
-        """Choose the optimizer, the loss(es) and the metrics.
+    def compile(
+        self,
+        optimizer="rmsprop",
+        loss=None,
+        loss_weights=None,
+        metrics=None,
+        weighted_metrics=None,
+    ) -> None:
+        """Choose the optimizer, the loss(es) and the metrics (Keras 3's arguments, in its order).
 
-        ``loss``, ``metrics`` and ``loss_weights`` may be given once for all
-        outputs, as a list (one per output) or as a dict by output name.
+        ``loss``, ``loss_weights``, ``metrics`` and ``weighted_metrics`` may be
+        given once for all outputs, as a list (one per output) or as a dict by
+        output name.  Sample and class weights apply to the loss and to
+        ``weighted_metrics`` only; ``metrics`` are unweighted.
         """
         if loss is None:
             raise ValueError(
                 f"{self.name}.compile needs a loss (e.g. loss='mse'). Received: loss=None"
             )
         self.optimizer = optimizers.get(optimizer)
-        self._compile_config = compile_utils.CompileConfig(loss, metrics, loss_weights)
+        self._compile_config = compile_utils.CompileConfig(
+            loss, loss_weights, metrics, weighted_metrics
+        )
         self._steps = None
         self.compiled = True
 
