@@ -1,11 +1,12 @@
 """Input standardization: what the user passes to fit/evaluate/predict, as arrays.
 
 ``x`` (an array, a list in input order or a dict by input name), ``y`` (an
-array, a list or a dict by output name), ``sample_weight`` and
-``class_weight`` become one ``Data`` record: the model inputs cast to the
-input dtypes, the targets of the outputs that have a loss and one weight
-vector per such output.  ``ArrayBatches`` cuts a ``Data`` record into the
-batches of one epoch.
+array, a list or a dict by output name) and ``sample_weight`` become one
+``Data`` record: the model inputs cast to the input dtypes, the targets of
+the outputs that have a loss and one weight vector per such output;
+``with_class_weight`` multiplies ``class_weight`` into the weights of the
+training data.  ``ArrayBatches`` cuts a ``Data`` record into the batches
+of one epoch.
 
 Targets keep integer labels as int64 and turn everything else into
 ``floatX``; ``target_specs`` records the rank and dtype of each target,
@@ -31,6 +32,7 @@ __all__ = [
     "standardize_y",
     "target_specs",
     "sample_weights",
+    "with_class_weight",
     "class_weights",
     "common_length",
     "batch_size_of",
@@ -169,9 +171,9 @@ def target_specs(ys: list[np.ndarray | None]) -> list[tuple[int, str]]:
 
 
 def sample_weights(
-    compiled: CompiledOutputs, sample_weight, ys, class_weight, n: int, model_name: str
+    compiled: CompiledOutputs, sample_weight, n: int, model_name: str
 ) -> list[np.ndarray]:
-    """One ``(n,)`` weight vector per output with a loss: ``sample_weight`` times ``class_weight``."""
+    """One ``(n,)`` weight vector per output with a loss (ones where none is given)."""
     names = [spec.name for spec in compiled.outputs]
     if isinstance(sample_weight, Mapping):
         given = [sample_weight.get(name) for name in names]
@@ -188,23 +190,58 @@ def sample_weights(
         )
         if w.shape != (n,):
             raise ValueError(
-                f"{model_name}: sample_weight for {names[i]!r} must have shape ({n},), got {w.shape}"
+                f"{model_name}: sample_weight for {names[i]!r} must have shape ({n},), got "
+                f"{w.shape}"
             )
-        if class_weight is not None:
-            w = w * class_weights(class_weight, ys[i])
         weights.append(w)
     return weights
 
 
+def with_class_weight(data: Data, class_weight: Mapping | None) -> Data:
+    """``data`` with each sample weight multiplied by the weight of the sample's class.
+
+    Fit applies it to the training batches only, never to validation data.
+    """
+    if class_weight is None:
+        return data
+    sws = [w * class_weights(class_weight, y) for w, y in zip(data.sws, data.ys, strict=True)]
+    return Data(data.xs, data.ys, sws, data.n)
+
+
 def class_weights(class_weight: Mapping, y: np.ndarray) -> np.ndarray:
-    """Per-sample weights from a {class: weight} dict (labels or one-hot targets)."""
-    labels = y.argmax(axis=-1) if y.ndim > 1 and y.shape[-1] > 1 else y.reshape(len(y), -1)[:, 0]
-    labels = labels.astype("int64")
-    missing = sorted(set(np.unique(labels).tolist()) - set(int(k) for k in class_weight))
-    if missing:
-        raise ValueError(f"class_weight has no weight for class(es) {missing}")
-    table = {int(k): float(v) for k, v in class_weight.items()}
-    return np.asarray([table[int(c)] for c in labels], th.config.floatX)
+    """Per-sample weights from a ``{class: weight}`` dict, as Keras 3 computes them.
+
+    Labels are ``(n,)`` or ``(n, 1)`` class indices (rounded to the nearest
+    integer) or ``(n, classes)`` one-hot rows (their arg-max); a class the
+    dict does not name has weight 1.
+    """
+    if not isinstance(class_weight, Mapping):
+        raise ValueError(
+            "class_weight must be a dict mapping class indices to weights. Received: "
+            f"class_weight={class_weight!r}"
+        )
+    table = {_class_index(k): float(v) for k, v in class_weight.items()}
+    if y.ndim > 2:
+        raise ValueError(
+            "class_weight needs targets of shape (n,), (n, 1) or (n, classes); received "
+            f"targets of shape {y.shape}"
+        )
+    labels = y.argmax(axis=-1) if y.ndim == 2 and y.shape[-1] != 1 else y.reshape(len(y))
+    labels = np.round(labels).astype("int64")
+    return np.asarray([table.get(int(c), 1.0) for c in labels], th.config.floatX)
+
+
+def _class_index(key) -> int:
+    """A class_weight key as a class index: an integer, or text or a float that is one."""
+    try:
+        index = int(key)
+    except (TypeError, ValueError):
+        index = None
+    if index is None or isinstance(key, (bool, np.bool_)) or float(key) != index:
+        raise ValueError(
+            f"class_weight keys must be integer class indices. Received the key {key!r}"
+        )
+    return index
 
 
 # ----------------------------------------------------------------------------- arguments

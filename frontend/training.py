@@ -116,7 +116,7 @@ class Trainer:
 
     # -- data -------------------------------------------------------------------------------------
 
-    def _prepare(self, x, y, sample_weight=None, class_weight=None) -> adapter.Data:
+    def _prepare(self, x, y, sample_weight=None) -> adapter.Data:
         """Inputs, targets and sample weights as arrays of equal length, casts done."""
         compiled = self._compiled_outputs()
         xs = adapter.standardize_x(self, x)
@@ -128,7 +128,7 @@ class Trainer:
             None if v is None else v.astype(spec[1])
             for v, spec in zip(ys, steps.target_specs, strict=True)
         ]
-        sws = adapter.sample_weights(compiled, sample_weight, ys, class_weight, n, self.name)
+        sws = adapter.sample_weights(compiled, sample_weight, n, self.name)
         return adapter.Data(xs, [v for v in ys if v is not None], sws, n)
 
     # -- one batch --------------------------------------------------------------------------------
@@ -137,7 +137,7 @@ class Trainer:
         self, x, y=None, sample_weight=None, class_weight=None, return_dict: bool = False
     ):
         """One optimizer step on one batch; returns the loss (and metrics) of that batch."""
-        data = self._prepare(x, y, sample_weight, class_weight)
+        data = adapter.with_class_weight(self._prepare(x, y, sample_weight), class_weight)
         function = self._train_function()
         tracker = loops.Tracker(self._steps.compiled, self._steps.layout)
         tracker.update(function(*data.arrays()), data.n)
@@ -176,7 +176,7 @@ class Trainer:
         verbose = _verbosity(verbose)
         if not 0.0 <= validation_split < 1.0:
             raise ValueError(f"validation_split must be in [0, 1). Received: {validation_split!r}")
-        data = self._prepare(x, y, sample_weight, class_weight)
+        data = self._prepare(x, y, sample_weight)
         val = None
         if validation_data is not None:
             val = self._prepare(*adapter.unpack_validation(validation_data))
@@ -187,6 +187,7 @@ class Trainer:
                     f"validation_split={validation_split} leaves an empty set for {data.n} samples"
                 )
             data, val = data.take(slice(None, split)), data.take(slice(split, None))
+        data = adapter.with_class_weight(data, class_weight)
         train_function = self._train_function()
         rng = np.random.default_rng(seeding.next_seed())
         batches = adapter.ArrayBatches(data, batch_size, shuffle, rng)
