@@ -39,9 +39,28 @@ import theanine as th
 from theanine.frontend import losses as losses_module
 from theanine.frontend import metrics as metrics_module
 from theanine.frontend import optimizers
-from theanine.frontend.layers.base import custom_object_scope, deserialize_layer, serialize_layer
+from theanine.frontend.layers.base import deserialize_layer, serialize_layer
+from theanine.frontend.registry import (
+    custom_object_scope,
+    get_custom_objects,
+    register_serializable,
+    registered_name,
+)
 
-__all__ = ["save_model", "load_model", "save_weights", "load_weights", "atomic_write"]
+__all__ = [
+    "save_model",
+    "load_model",
+    "save_weights",
+    "load_weights",
+    "atomic_write",
+    "register_serializable",
+    "register_keras_serializable",
+    "custom_object_scope",
+    "get_custom_objects",
+]
+
+register_keras_serializable = register_serializable
+"""Keras' name for ``register_serializable``."""
 
 FORMAT = "theanine.model"
 WEIGHTS_FORMAT = "theanine.weights"
@@ -164,9 +183,12 @@ def _compile_config(model) -> dict | None:
 
 
 def _serialize_tree(value, serialize: Callable):
-    """Strings stay strings; objects become their config; lists and dicts are walked."""
+    """Strings stay strings, classes become their registered names, objects and functions
+    become ``serialize``'s dicts; lists and dicts are walked."""
     if value is None or isinstance(value, str):
         return value
+    if isinstance(value, type):
+        return registered_name(value)
     if isinstance(value, Mapping):
         return {k: _serialize_tree(v, serialize) for k, v in value.items()}
     if isinstance(value, (list, tuple)):

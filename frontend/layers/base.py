@@ -16,9 +16,10 @@ statistics) and activity losses the nested calls add.  The context is a
 ``config.context``; it is how Keras 3 propagates ``training`` too.
 
 Layers are looked up by class name when a saved model is loaded; only
-classes registered here with ``register_layer`` (the built-in ones) or
-passed as ``custom_objects`` can be restored, so loading never runs code
-named by the file.
+classes registered here with ``register_layer`` (the built-in ones),
+registered by the user with ``registry.register_serializable`` or passed
+as ``custom_objects`` can be restored, so loading never runs code named
+by the file.
 """
 
 from __future__ import annotations
@@ -35,6 +36,12 @@ import numpy as np
 
 import theanine as th
 from theanine.frontend import constraints, initializers, regularizers
+from theanine.frontend.registry import (
+    custom_object_scope,
+    get_custom_objects,
+    registered_name,
+    registered_object,
+)
 from theanine.graph.basic import TensorVariable, Variable
 from theanine.graph.shared import SharedVariable
 from theanine.graph.type import format_shape, is_float, normalize_dtype
@@ -61,44 +68,24 @@ def register_layer(cls: type) -> type:
     return cls
 
 
-_CUSTOM_OBJECTS: contextvars.ContextVar[Mapping[str, Any] | None] = contextvars.ContextVar(
-    "theanine_custom_objects", default=None
-)
-
-
-@contextlib.contextmanager
-def custom_object_scope(custom_objects: Mapping[str, Any] | None) -> Iterator[None]:
-    """Make user classes and functions resolvable by name inside the block."""
-    merged = {**get_custom_objects(), **(custom_objects or {})}
-    token = _CUSTOM_OBJECTS.set(merged)
-    try:
-        yield
-    finally:
-        _CUSTOM_OBJECTS.reset(token)
-
-
-def get_custom_objects() -> Mapping[str, Any]:
-    """The user objects of the innermost ``custom_object_scope``."""
-    return _CUSTOM_OBJECTS.get() or {}
-
-
 def get_layer_class(class_name: str) -> type:
-    """A user class from ``custom_objects``, else a registered built-in class."""
-    custom = get_custom_objects()
-    if class_name in custom:
-        return custom[class_name]
+    """A user class (``custom_objects`` or registered), else a built-in layer class."""
+    found = registered_object(class_name)
+    if found is not None:
+        return found
     if class_name in _REGISTRY:
         return _REGISTRY[class_name]
+    short = class_name.rpartition(">")[2]
     raise ValueError(
-        f"unknown layer class {class_name!r}: it is neither a built-in layer nor in "
-        "custom_objects; "
-        f"pass custom_objects={{{class_name!r}: {class_name}}} to restore it"
+        f"unknown layer class {class_name!r}: it is neither a built-in layer, nor registered "
+        "with @register_serializable, nor in custom_objects; "
+        f"pass custom_objects={{{short!r}: {short}}} to restore it"
     )
 
 
 def serialize_layer(layer: Layer) -> dict:
     """``{"class_name": ..., "config": ...}``: what ``deserialize_layer`` rebuilds."""
-    return {"class_name": type(layer).__name__, "config": layer.get_config()}
+    return {"class_name": registered_name(type(layer)), "config": layer.get_config()}
 
 
 def deserialize_layer(spec: Mapping, custom_objects: Mapping[str, Any] | None = None) -> Layer:
