@@ -127,6 +127,10 @@ class Model(Trainer, Layer):
 
     @classmethod
     def from_config(cls, config: dict) -> Model:
+        """A model from ``get_config``'s dict; ``Model.from_config`` of a functional model's config
+        rebuilds the functional model, as in Keras."""
+        if cls is Model and _FUNCTIONAL_KEYS <= set(config):
+            return Functional.from_config(config)
         try:
             return cls(**config)
         except TypeError as exc:
@@ -151,6 +155,10 @@ class Model(Trainer, Layer):
         from theanine.frontend import saving
 
         saving.load_weights(self, path)
+
+
+_FUNCTIONAL_KEYS = frozenset({"layers", "nodes", "inputs", "outputs"})
+"""The entries that mark a functional model's config."""
 
 
 @register_layer

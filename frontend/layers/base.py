@@ -278,21 +278,25 @@ class Layer:
 
     def add_weight(
         self,
-        name: str,
-        shape: Sequence[int],
-        initializer="glorot_uniform",
+        shape: Sequence[int] | None = None,
+        initializer=None,
+        dtype=None,
+        trainable: bool = True,
         regularizer=None,
         constraint=None,
-        trainable: bool = True,
-        dtype=None,
+        name: str | None = None,
     ) -> SharedVariable:
-        """Create a weight as a shared variable, initialized now, owned by this layer."""
-        shape = tuple(int(d) for d in shape)
-        if any(d < 0 for d in shape):
-            raise ValueError(
-                f"{self.name}.add_weight({name!r}): shape must hold ints >= 0. Received: {shape}"
-            )
+        """Create a weight as a shared variable, initialized now, owned by this layer.
+
+        Keras 3's signature and defaults: ``shape`` () is a scalar; the
+        initializer is ``"glorot_uniform"`` for float weights and ``"zeros"``
+        otherwise; an unnamed weight is ``variable``, ``variable_1``, ...
+        """
+        name = self._weight_name(name)
+        shape = _weight_shape(shape, f"{self.name}.add_weight({name!r})")
         dtype = normalize_dtype(dtype or self.dtype)
+        if initializer is None:
+            initializer = "glorot_uniform" if is_float(dtype) else "zeros"
         value = np.asarray(initializers.get(initializer)(shape, dtype), dtype=dtype)
         if value.shape != shape:
             raise ValueError(
@@ -309,6 +313,17 @@ class Layer:
             )
         )
         return variable
+
+    def _weight_name(self, name: str | None) -> str:
+        """``name``, or the first free ``variable``/``variable_<k>`` among this layer's weights."""
+        if name is not None:
+            return str(name)
+        taken = {r.variable.name.split("/", 1)[-1] for r in self._weight_records}
+        candidate, k = "variable", 0
+        while candidate in taken:
+            k += 1
+            candidate = f"variable_{k}"
+        return candidate
 
     def _sublayers(self) -> list[Layer]:
         """Direct sublayers whose weights this layer owns (attributes, or a model's graph)."""
@@ -493,6 +508,21 @@ class Layer:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} name={self.name!r} built={self.built}>"
+
+
+def _weight_shape(shape, where: str) -> tuple[int, ...]:
+    """A weight shape as a tuple of ints >= 0 (None is a scalar)."""
+    if shape is None:
+        return ()
+    if isinstance(shape, str) or not isinstance(shape, Sequence):
+        raise TypeError(
+            f"{where}: shape must be a sequence of ints (add_weight takes shape first, as in "
+            f"Keras 3; pass name=...). Received: shape={shape!r}"
+        )
+    checked = tuple(int(d) for d in shape)
+    if any(d < 0 for d in checked):
+        raise ValueError(f"{where}: shape must hold ints >= 0. Received: {checked}")
+    return checked
 
 
 def _fresh(output, inputs: list):

@@ -84,7 +84,7 @@ class Scale(layers.Layer):
     """A custom layer: multiplies by a learned vector."""
 
     def build(self, input_shape):
-        self.scale = self.add_weight("scale", (input_shape[-1],), "ones")
+        self.scale = self.add_weight(shape=(input_shape[-1],), initializer="ones", name="scale")
 
     def call(self, inputs, training=None):
         return inputs * self.scale
