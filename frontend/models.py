@@ -151,10 +151,11 @@ class Model(Trainer, Layer):
 
         saving.save_weights(self, path)
 
-    def load_weights(self, path) -> None:
+    def load_weights(self, path, max_bytes: int | None = None) -> None:
+        """Load weights saved by ``save_weights`` or ``save`` (see ``saving.load_weights``)."""
         from theanine.frontend import saving
 
-        saving.load_weights(self, path)
+        saving.load_weights(self, path, max_bytes=max_bytes)
 
 
 _FUNCTIONAL_KEYS = frozenset({"layers", "nodes", "inputs", "outputs"})
@@ -443,11 +444,15 @@ class Sequential(Functional):
         return model
 
 
-def load_model(path, custom_objects: Mapping | None = None, compile: bool = True) -> Model:
+def load_model(
+    path, custom_objects: Mapping | None = None, compile: bool = True, max_bytes: int | None = None
+) -> Model:
     """Restore a model written by ``model.save`` (see ``saving.load_model``)."""
     from theanine.frontend import saving
 
-    return saving.load_model(path, custom_objects=custom_objects, compile=compile)
+    return saving.load_model(
+        path, custom_objects=custom_objects, compile=compile, max_bytes=max_bytes
+    )
 
 
 # ----------------------------------------------------------------------------- graph helpers

@@ -27,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import inspect
+import math
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -57,6 +58,7 @@ __all__ = [
     "deserialize_layer",
     "custom_object_scope",
     "get_custom_objects",
+    "weight_budget",
 ]
 
 _REGISTRY: dict[str, type] = {}
@@ -128,6 +130,50 @@ def call_context(training: bool | None) -> Iterator[CallContext]:
 
 def current_call_context() -> CallContext | None:
     return _CALL_CONTEXT.get()
+
+
+# ----------------------------------------------------------------------------- weight budget
+
+
+@dataclass
+class _Budget:
+    """Bytes of weights that may still be created, and what they are for."""
+
+    remaining: int
+    purpose: str
+
+
+_WEIGHT_BUDGET: contextvars.ContextVar[_Budget | None] = contextvars.ContextVar(
+    "theanine_weight_budget", default=None
+)
+
+
+@contextlib.contextmanager
+def weight_budget(max_bytes: int, purpose: str) -> Iterator[None]:
+    """Inside the block, ``add_weight`` creates at most ``max_bytes`` of weights in all.
+
+    Loading a model rebuilds it from its config before its weights are read;
+    the budget (the bytes of weights the file holds) keeps a config such as
+    ``units=10**12`` from allocating memory the file cannot account for.
+    Exceeding it is a ValueError that names ``purpose`` (the file).
+    """
+    token = _WEIGHT_BUDGET.set(_Budget(int(max_bytes), purpose))
+    try:
+        yield
+    finally:
+        _WEIGHT_BUDGET.reset(token)
+
+
+def _charge_weight(nbytes: int, what: str) -> None:
+    budget = _WEIGHT_BUDGET.get()
+    if budget is None:
+        return
+    if nbytes > budget.remaining:
+        raise ValueError(
+            f"{budget.purpose}: {what} needs {nbytes} bytes, more than the "
+            f"{budget.remaining} bytes of weights left in what is being loaded"
+        )
+    budget.remaining -= nbytes
 
 
 # ----------------------------------------------------------------------------- nodes
@@ -297,6 +343,8 @@ class Layer:
         dtype = normalize_dtype(dtype or self.dtype)
         if initializer is None:
             initializer = "glorot_uniform" if is_float(dtype) else "zeros"
+        nbytes = math.prod(shape) * np.dtype(dtype).itemsize
+        _charge_weight(nbytes, f"{self.name}.add_weight({name!r}) of shape {shape}")
         value = np.asarray(initializers.get(initializer)(shape, dtype), dtype=dtype)
         if value.shape != shape:
             raise ValueError(
