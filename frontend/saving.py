@@ -21,9 +21,11 @@ may create no more weight bytes than the file holds
 among the built-in ones, the registered ones (``register_serializable``)
 or the caller's ``custom_objects``.  Every problem with a file (not a zip,
 truncated, a corrupt member, a missing entry, an unknown class, a size
-beyond the limits) raises ``ValueError`` naming the file.  Writes are atomic: the archive is written to a
-temporary file in the same directory, flushed to disk, then renamed over
-the target, so a failure midway leaves the previous file intact.
+beyond the limits) raises ``ValueError`` naming the file.  Writes are atomic (``atomic.atomic_write``): the
+archive is written to a temporary file in the same directory, flushed to
+disk, then renamed over the target, so a failure or a kill midway leaves
+the previous file intact, and the temporaries of killed writers are
+deleted by the next save to the same path.
 """
 
 from __future__ import annotations
@@ -31,8 +33,6 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import os
-import tempfile
 import zipfile
 from collections.abc import Callable, Iterator, Mapping
 
@@ -43,6 +43,7 @@ from theanine.frontend import losses as losses_module
 from theanine.frontend import metrics as metrics_module
 from theanine.frontend import optimizers
 from theanine.frontend.archive import Archive, open_archive
+from theanine.frontend.atomic import atomic_write
 from theanine.frontend.layers.base import deserialize_layer, serialize_layer, weight_budget
 from theanine.frontend.registry import (
     custom_object_scope,
@@ -72,37 +73,6 @@ FORMAT_VERSION = 1
 
 
 # ----------------------------------------------------------------------------- writing
-
-
-@contextlib.contextmanager
-def atomic_write(path) -> Iterator[io.BufferedWriter]:
-    """Yield a file to write; on success it replaces ``path`` atomically, on failure it vanishes."""
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    handle = tempfile.NamedTemporaryFile(
-        dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".tmp", delete=False
-    )
-    try:
-        with handle:
-            yield handle
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(handle.name, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(handle.name)
-        raise
-    _fsync_directory(directory)
-
-
-def _fsync_directory(directory: str) -> None:
-    """Make the rename durable (POSIX); a no-op where directories cannot be opened."""
-    with contextlib.suppress(OSError):
-        fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
 
 def _write_json(archive: zipfile.ZipFile, name: str, value) -> None:
