@@ -14,6 +14,7 @@ import math
 from collections.abc import Callable, Mapping
 
 import theanine as th
+from theanine.frontend.registry import registered_name, registered_object
 
 __all__ = [
     "relu",
@@ -171,22 +172,22 @@ def get(identifier, custom_objects: Mapping[str, Callable] | None = None) -> Cal
     if callable(identifier):
         return identifier
     if isinstance(identifier, str):
-        known = {**ACTIVATIONS, **(custom_objects or {})}
-        if identifier in known:
-            return known[identifier]
+        found = registered_object(identifier, custom_objects) or ACTIVATIONS.get(identifier)
+        if found is not None:
+            return found
         raise ValueError(
-            f"Unknown activation {identifier!r}. Expected one of {sorted(ACTIVATIONS)} "
-            "or a name passed in custom_objects"
+            f"Unknown activation {identifier!r}. Expected one of {sorted(ACTIVATIONS)}, a name "
+            "registered with @register_serializable or a name passed in custom_objects"
         )
     raise TypeError(f"An activation must be a name, a callable or None. Received: {identifier!r}")
 
 
 def serialize(activation: Callable) -> str:
-    """The name of ``activation``: its built-in name, else its ``__name__`` (for custom_objects)."""
+    """The name of ``activation``: its built-in name, else its registered name or ``__name__``."""
     for name, fn in ACTIVATIONS.items():
         if fn is activation:
             return name
-    name = getattr(activation, "__name__", None)
+    name = registered_name(activation)
     if not name or name == "<lambda>":
         raise ValueError(
             f"Cannot serialize the activation {activation!r}: give it a name (a def function) "

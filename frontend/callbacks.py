@@ -78,7 +78,14 @@ class Callback:
 
 
 class CallbackList(Callback):
-    """Calls every hook on each callback in order; fit adds History and the progress bar."""
+    """Calls every hook on each callback in order; fit adds History and the progress bar.
+
+    As in Keras, ``History`` and the progress bar come after the user's
+    callbacks, so the logs they record and print include what those
+    callbacks added (``learning_rate`` from the learning-rate callbacks).
+    A ``History`` or ``ProgbarLogger`` the user passes is used instead of a
+    new one.
+    """
 
     def __init__(
         self,
@@ -96,12 +103,14 @@ class CallbackList(Callback):
                 raise TypeError(
                     f"callbacks must be Callback instances. Received: {type(callback).__name__}"
                 )
-        if add_progbar:
-            self.callbacks.insert(0, ProgbarLogger(mode=mode))
-        if add_history:
+        history = next((c for c in self.callbacks if isinstance(c, History)), None)
+        if history is None and add_history:
             history = History()
-            self.callbacks.insert(0, history)
+            self.callbacks.append(history)
+        if history is not None:
             model.history = history
+        if add_progbar and not any(isinstance(c, ProgbarLogger) for c in self.callbacks):
+            self.callbacks.append(ProgbarLogger(mode=mode))
         for callback in self.callbacks:
             callback.set_model(model)
             callback.set_params(params)
@@ -175,6 +184,9 @@ class History(Callback):
         super().__init__()
         self.history: dict[str, list[float]] = {}
         self.epoch: list[int] = []
+
+    def on_train_begin(self, logs=None):
+        self.epoch = []
 
     def on_epoch_end(self, epoch, logs=None):
         self.epoch.append(epoch)
@@ -374,7 +386,10 @@ class ModelCheckpoint(Callback):
 
 
 class ReduceLROnPlateau(Callback):
-    """Multiply the learning rate by ``factor`` after ``patience`` epochs without improvement."""
+    """Multiply the learning rate by ``factor`` after ``patience`` epochs without improvement.
+
+    Each epoch's logs get ``learning_rate``: the rate that epoch trained with.
+    """
 
     def __init__(
         self,
@@ -407,6 +422,8 @@ class ReduceLROnPlateau(Callback):
         self.cooldown_counter = 0
 
     def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["learning_rate"] = float(self.model.optimizer.learning_rate)
         current = self.watch.value(logs, "ReduceLROnPlateau")
         if current is None:
             return
@@ -432,7 +449,10 @@ class ReduceLROnPlateau(Callback):
 
 
 class LearningRateScheduler(Callback):
-    """Set the learning rate at each epoch start to ``schedule(epoch, lr)``."""
+    """Set the learning rate at each epoch start to ``schedule(epoch, lr)``.
+
+    Each epoch's logs get ``learning_rate``: the rate that epoch trained with.
+    """
 
     def __init__(self, schedule: Callable[[int, float], float], verbose: int = 0):
         super().__init__()

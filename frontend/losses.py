@@ -22,7 +22,13 @@ import inspect
 from collections.abc import Callable, Mapping
 
 import theanine as th
-from theanine.frontend.registry import Registry
+from theanine.frontend.registry import (
+    Registry,
+    custom_object_scope,
+    function_by_name,
+    function_reference,
+    is_function_reference,
+)
 from theanine.graph.ops.nnet import EPSILON
 
 __all__ = [
@@ -273,7 +279,24 @@ class LossFunctionWrapper(Loss):
         return self.fn(y_true, y_pred, **self.options)
 
     def get_config(self) -> dict:
-        return {**super().get_config(), **self.options}
+        """Name, reduction and options, and the function by name (``registry.function_reference``)."""
+        return {
+            **super().get_config(),
+            "fn": function_reference(self.fn, "loss function"),
+            **self.options,
+        }
+
+    @classmethod
+    def from_config(cls, config: dict) -> LossFunctionWrapper:
+        """The wrapper of the function ``config["fn"]`` names (registered or in custom_objects)."""
+        config = dict(config)
+        return cls(_function_of(config.pop("fn")), **config)
+
+
+def _function_of(reference) -> Callable:
+    """The loss function a ``function_reference`` names: a user function or a built-in one."""
+    name = reference["config"] if is_function_reference(reference) else reference
+    return function_by_name(name, "loss function", builtins=_FUNCTIONS)
 
 
 def check_options(function: Callable, options: Mapping, owner: str) -> None:
@@ -295,6 +318,14 @@ class _BuiltinLoss(LossFunctionWrapper):
         function = type(self).function
         check_options(function, options, type(self).__name__)
         super().__init__(function, name or function.__name__, reduction, **options)
+
+    def get_config(self) -> dict:
+        """The constructor's arguments: name, reduction and options (the function is the class's)."""
+        return {**Loss.get_config(self), **self.options}
+
+    @classmethod
+    def from_config(cls, config: dict) -> Loss:
+        return cls(**config)
 
 
 class MeanSquaredError(_BuiltinLoss):
@@ -331,7 +362,11 @@ class _SmoothedCrossentropy(_BuiltinLoss):
         reduction: str = "sum_over_batch_size",
         name: str | None = None,
     ):
-        options = {"from_logits": bool(from_logits), "label_smoothing": float(label_smoothing), "axis": axis}
+        options = {
+            "from_logits": bool(from_logits),
+            "label_smoothing": float(label_smoothing),
+            "axis": axis,
+        }
         super().__init__(reduction, name, **options)
 
 
@@ -411,23 +446,37 @@ _ALIASES = {
 REGISTRY = Registry(
     "loss",
     Loss,
-    {**{cls.__name__: cls for cls in _CLASSES}, **{cls.function.__name__: cls for cls in _CLASSES}, **_ALIASES},
+    {
+        **{cls.__name__: cls for cls in _CLASSES},
+        **{cls.function.__name__: cls for cls in _CLASSES},
+        **_ALIASES,
+        "LossFunctionWrapper": LossFunctionWrapper,
+    },
     accepts_none=False,
 )
 """Loss classes by class name, function name and Keras alias (``"mse"``)."""
 
+_FUNCTIONS = {cls.function.__name__: cls.function for cls in _CLASSES}
 
-def serialize(loss: Loss) -> dict:
-    """``{"class_name": ..., "config": ...}``; a wrapped custom function is saved by its name."""
-    if type(loss) is LossFunctionWrapper:
-        return {"class_name": loss.fn.__name__, "config": None}
+
+def serialize(loss) -> dict:
+    """``{"class_name": ..., "config": ...}``; a plain function is saved by its registered name."""
+    if not isinstance(loss, Loss):
+        return function_reference(loss, "loss function")
     return REGISTRY.serialize(loss)
 
 
 def deserialize(config: Mapping, custom_objects: Mapping | None = None) -> Loss:
-    """A loss from ``serialize``'s dict; custom functions and classes come from custom_objects."""
+    """A loss from ``serialize``'s dict; user functions and classes are registered ones or come
+    from custom_objects."""
+    if is_function_reference(config):
+        with custom_object_scope(custom_objects):
+            return LossFunctionWrapper(_function_of(config))
     found, settings = REGISTRY.resolve(config, custom_objects)
-    return found.from_config(settings) if isinstance(found, type) else LossFunctionWrapper(found)
+    if not isinstance(found, type):
+        return LossFunctionWrapper(found)
+    with custom_object_scope(custom_objects):
+        return found.from_config(settings)
 
 
 def get(identifier, custom_objects: Mapping | None = None) -> Loss:

@@ -29,7 +29,13 @@ import numpy as np
 
 import theanine as th
 from theanine.frontend import losses as losses_module
-from theanine.frontend.registry import Registry
+from theanine.frontend.registry import (
+    Registry,
+    custom_object_scope,
+    function_by_name,
+    function_reference,
+    is_function_reference,
+)
 
 __all__ = [
     "Metric",
@@ -223,7 +229,24 @@ class MeanMetricWrapper(Metric):
         return _divide(total, count)
 
     def get_config(self) -> dict:
-        return {**super().get_config(), **self.options}
+        """Name, dtype and options, and the function by name (``registry.function_reference``)."""
+        return {
+            **super().get_config(),
+            "fn": function_reference(self.fn, "metric function"),
+            **self.options,
+        }
+
+    @classmethod
+    def from_config(cls, config: dict) -> MeanMetricWrapper:
+        """The wrapper of the function ``config["fn"]`` names (registered or in custom_objects)."""
+        config = dict(config)
+        return cls(_function_of(config.pop("fn")), **config)
+
+
+def _function_of(reference) -> Callable:
+    """The metric function a ``function_reference`` names: a user function or a built-in one."""
+    name = reference["config"] if is_function_reference(reference) else reference
+    return function_by_name(name, "metric function", builtins=_FUNCTIONS)
 
 
 class _BuiltinMean(MeanMetricWrapper):
@@ -235,6 +258,14 @@ class _BuiltinMean(MeanMetricWrapper):
         function = type(self).function
         losses_module.check_options(function, options, type(self).__name__)
         super().__init__(function, name or function.__name__, dtype, **options)
+
+    def get_config(self) -> dict:
+        """The constructor's arguments: name, dtype and options (the function is the class's)."""
+        return {**Metric.get_config(self), **self.options}
+
+    @classmethod
+    def from_config(cls, config: dict) -> Metric:
+        return cls(**config)
 
 
 class Accuracy(_BuiltinMean):
@@ -502,8 +533,17 @@ _ALIASES = {
     "recall": Recall,
     "auc": AUC,
 }
-REGISTRY = Registry("metric", Metric, {**{cls.__name__: cls for cls in _CLASSES}, **_ALIASES}, accepts_none=False)
+REGISTRY = Registry(
+    "metric",
+    Metric,
+    {**{cls.__name__: cls for cls in _CLASSES}, **_ALIASES, "MeanMetricWrapper": MeanMetricWrapper},
+    accepts_none=False,
+)
 """Metric classes by class name and by Keras' snake_case name."""
+
+_FUNCTIONS = {
+    cls.function.__name__: cls.function for cls in _CLASSES if issubclass(cls, _BuiltinMean)
+}
 
 _BINARY_LOSSES = (losses_module.binary_crossentropy,)
 _SPARSE_LOSSES = (losses_module.sparse_categorical_crossentropy,)
@@ -522,14 +562,21 @@ def _accuracy_for(loss, output_shape) -> type:
     return CategoricalAccuracy
 
 
-def serialize(metric: Metric) -> dict:
-    """``{"class_name": ..., "config": ...}``."""
+def serialize(metric) -> dict:
+    """``{"class_name": ..., "config": ...}``; a plain function is saved by its registered name."""
+    if not isinstance(metric, Metric):
+        return function_reference(metric, "metric function")
     return REGISTRY.serialize(metric)
 
 
 def deserialize(config: Mapping, custom_objects: Mapping | None = None) -> Metric:
-    """A metric from ``serialize``'s dict (custom classes come from ``custom_objects``)."""
-    return REGISTRY.deserialize(config, custom_objects)
+    """A metric from ``serialize``'s dict; user functions and classes are registered ones or come
+    from ``custom_objects``."""
+    with custom_object_scope(custom_objects):
+        if is_function_reference(config):
+            return MeanMetricWrapper(_function_of(config))
+        found, settings = REGISTRY.resolve(config, custom_objects)
+        return found.from_config(settings) if isinstance(found, type) else MeanMetricWrapper(found)
 
 
 def get(identifier, loss=None, output_shape=None, custom_objects: Mapping | None = None) -> Metric:
@@ -543,6 +590,12 @@ def get(identifier, loss=None, output_shape=None, custom_objects: Mapping | None
         if identifier.lower() in ("accuracy", "acc"):
             return _accuracy_for(loss, output_shape)(name=identifier)
         found = REGISTRY.lookup(identifier, custom_objects)
-        return found(name=identifier) if isinstance(found, type) else MeanMetricWrapper(found, name=identifier)
+        return (
+            found(name=identifier)
+            if isinstance(found, type)
+            else MeanMetricWrapper(found, name=identifier)
+        )
+    if isinstance(identifier, Mapping):
+        return deserialize(identifier, custom_objects)
     metric = REGISTRY.get(identifier, custom_objects)
     return metric if isinstance(metric, Metric) else MeanMetricWrapper(metric)

@@ -127,6 +127,10 @@ class Model(Trainer, Layer):
 
     @classmethod
     def from_config(cls, config: dict) -> Model:
+        """A model from ``get_config``'s dict; ``Model.from_config`` of a functional model's config
+        rebuilds the functional model, as in Keras."""
+        if cls is Model and _FUNCTIONAL_KEYS <= set(config):
+            return Functional.from_config(config)
         try:
             return cls(**config)
         except TypeError as exc:
@@ -147,10 +151,15 @@ class Model(Trainer, Layer):
 
         saving.save_weights(self, path)
 
-    def load_weights(self, path) -> None:
+    def load_weights(self, path, max_bytes: int | None = None) -> None:
+        """Load weights saved by ``save_weights`` or ``save`` (see ``saving.load_weights``)."""
         from theanine.frontend import saving
 
-        saving.load_weights(self, path)
+        saving.load_weights(self, path, max_bytes=max_bytes)
+
+
+_FUNCTIONAL_KEYS = frozenset({"layers", "nodes", "inputs", "outputs"})
+"""The entries that mark a functional model's config."""
 
 
 @register_layer
@@ -435,11 +444,15 @@ class Sequential(Functional):
         return model
 
 
-def load_model(path, custom_objects: Mapping | None = None, compile: bool = True) -> Model:
+def load_model(
+    path, custom_objects: Mapping | None = None, compile: bool = True, max_bytes: int | None = None
+) -> Model:
     """Restore a model written by ``model.save`` (see ``saving.load_model``)."""
     from theanine.frontend import saving
 
-    return saving.load_model(path, custom_objects=custom_objects, compile=compile)
+    return saving.load_model(
+        path, custom_objects=custom_objects, compile=compile, max_bytes=max_bytes
+    )
 
 
 # ----------------------------------------------------------------------------- graph helpers

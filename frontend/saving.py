@@ -13,13 +13,19 @@ A ``.theanine`` model file is a zip archive holding
 - ``random/<k>.npy``: the states of the layers' random streams (Dropout), so
   training resumes with the same masks.
 
-Loading reads JSON and arrays with ``np.load(allow_pickle=False)`` only;
-classes are found by name among the built-in ones or the caller's
-``custom_objects``.  Every problem with a file (not a zip, truncated, a
-corrupt member, a missing entry, an unknown class) raises ``ValueError``
-naming the file.  Writes are atomic: the archive is written to a
-temporary file in the same directory, flushed to disk, then renamed over
-the target, so a failure midway leaves the previous file intact.
+Loading reads JSON and ``.npy`` arrays (no pickles) through
+``archive.Archive``, which checks every declared size before inflating
+anything (a decompression-bomb guard); rebuilding the model from its config
+may create no more weight bytes than the file holds
+(``layers.base.weight_budget``).  Classes and functions are found by name
+among the built-in ones, the registered ones (``register_serializable``)
+or the caller's ``custom_objects``.  Every problem with a file (not a zip,
+truncated, a corrupt member, a missing entry, an unknown class, a size
+beyond the limits) raises ``ValueError`` naming the file.  Writes are atomic (``atomic.atomic_write``): the
+archive is written to a temporary file in the same directory, flushed to
+disk, then renamed over the target, so a failure or a kill midway leaves
+the previous file intact, and the temporaries of killed writers are
+deleted by the next save to the same path.
 """
 
 from __future__ import annotations
@@ -27,10 +33,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import os
-import tempfile
 import zipfile
-import zlib
 from collections.abc import Callable, Iterator, Mapping
 
 import numpy as np
@@ -39,9 +42,30 @@ import theanine as th
 from theanine.frontend import losses as losses_module
 from theanine.frontend import metrics as metrics_module
 from theanine.frontend import optimizers
-from theanine.frontend.layers.base import custom_object_scope, deserialize_layer, serialize_layer
+from theanine.frontend.archive import Archive, open_archive
+from theanine.frontend.atomic import atomic_write
+from theanine.frontend.layers.base import deserialize_layer, serialize_layer, weight_budget
+from theanine.frontend.registry import (
+    custom_object_scope,
+    get_custom_objects,
+    register_serializable,
+    registered_name,
+)
 
-__all__ = ["save_model", "load_model", "save_weights", "load_weights", "atomic_write"]
+__all__ = [
+    "save_model",
+    "load_model",
+    "save_weights",
+    "load_weights",
+    "atomic_write",
+    "register_serializable",
+    "register_keras_serializable",
+    "custom_object_scope",
+    "get_custom_objects",
+]
+
+register_keras_serializable = register_serializable
+"""Keras' name for ``register_serializable``."""
 
 FORMAT = "theanine.model"
 WEIGHTS_FORMAT = "theanine.weights"
@@ -49,37 +73,6 @@ FORMAT_VERSION = 1
 
 
 # ----------------------------------------------------------------------------- writing
-
-
-@contextlib.contextmanager
-def atomic_write(path) -> Iterator[io.BufferedWriter]:
-    """Yield a file to write; on success it replaces ``path`` atomically, on failure it vanishes."""
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    handle = tempfile.NamedTemporaryFile(
-        dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".tmp", delete=False
-    )
-    try:
-        with handle:
-            yield handle
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(handle.name, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(handle.name)
-        raise
-    _fsync_directory(directory)
-
-
-def _fsync_directory(directory: str) -> None:
-    """Make the rename durable (POSIX); a no-op where directories cannot be opened."""
-    with contextlib.suppress(OSError):
-        fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
 
 def _write_json(archive: zipfile.ZipFile, name: str, value) -> None:
@@ -153,19 +146,23 @@ def _compile_config(model) -> dict | None:
     """The compile() arguments as JSON, or None when the model is not compiled."""
     if not model.compiled:
         return None
-    args = model._compile_args
+    config = model._compile_config
     return {
         "optimizer": optimizers.serialize(model.optimizer),
-        "loss": _serialize_tree(args["loss"], losses_module.serialize),
-        "metrics": _serialize_tree(args["metrics"], metrics_module.serialize),
-        "loss_weights": args["loss_weights"],
+        "loss": _serialize_tree(config.loss, losses_module.serialize),
+        "metrics": _serialize_tree(config.metrics, metrics_module.serialize),
+        "weighted_metrics": _serialize_tree(config.weighted_metrics, metrics_module.serialize),
+        "loss_weights": config.loss_weights,
     }
 
 
 def _serialize_tree(value, serialize: Callable):
-    """Strings stay strings; objects become their config; lists and dicts are walked."""
+    """Strings stay strings, classes become their registered names, objects and functions
+    become ``serialize``'s dicts; lists and dicts are walked."""
     if value is None or isinstance(value, str):
         return value
+    if isinstance(value, type):
+        return registered_name(value)
     if isinstance(value, Mapping):
         return {k: _serialize_tree(v, serialize) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -176,102 +173,42 @@ def _serialize_tree(value, serialize: Callable):
 # ----------------------------------------------------------------------------- reading
 
 
-class _Archive:
-    """Checked access to the members of a model file; every failure names the file."""
-
-    def __init__(self, path, expected_format: str):
-        self.path = os.fspath(path)
-        try:
-            self.zip = zipfile.ZipFile(self.path, "r")
-        except FileNotFoundError:
-            raise
-        except (zipfile.BadZipFile, OSError, EOFError) as exc:
-            raise ValueError(
-                f"cannot read {self.path!r}: it is not a theanine file or it is "
-                f"truncated/corrupt ({exc})"
-            ) from exc
-        try:
-            self._check_metadata(expected_format)
-        except BaseException:
-            self.zip.close()
-            raise
-
-    def _check_metadata(self, expected_format: str) -> None:
-        metadata = self.json("metadata.json")
-        if not isinstance(metadata, Mapping) or metadata.get("format") != expected_format:
-            raise ValueError(
-                f"{self.path!r} is not a {expected_format} file (metadata says format="
-                f"{metadata.get('format') if isinstance(metadata, Mapping) else metadata!r})"
-            )
-        if metadata.get("format_version") != FORMAT_VERSION:
-            raise ValueError(
-                f"{self.path!r} has format_version {metadata.get('format_version')!r}; this "
-                "theanine reads "
-                f"version {FORMAT_VERSION}"
-            )
-
-    def close(self) -> None:
-        self.zip.close()
-
-    def read(self, name: str) -> bytes:
-        try:
-            return self.zip.read(name)
-        except KeyError as exc:
-            raise ValueError(f"{self.path!r} is incomplete: the entry {name!r} is missing") from exc
-        except (zipfile.BadZipFile, zlib.error, OSError, EOFError, ValueError) as exc:
-            raise ValueError(
-                f"{self.path!r} is corrupt: cannot read entry {name!r} ({exc})"
-            ) from exc
-
-    def json(self, name: str):
-        try:
-            return json.loads(self.read(name).decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise ValueError(
-                f"{self.path!r} is corrupt: entry {name!r} is not valid JSON ({exc})"
-            ) from exc
-
-    def array(self, name: str) -> np.ndarray:
-        try:
-            return np.load(io.BytesIO(self.read(name)), allow_pickle=False)
-        except ValueError as exc:
-            if str(exc).startswith(repr(self.path)):
-                raise
-            raise ValueError(
-                f"{self.path!r} is corrupt: entry {name!r} is not a NumPy array ({exc})"
-            ) from exc
-
-    def arrays(self, folder: str) -> list[np.ndarray]:
-        names = sorted(
-            n for n in self.zip.namelist() if n.startswith(f"{folder}/") and n.endswith(".npy")
+def _check_metadata(archive: Archive, expected_format: str) -> None:
+    metadata = archive.json("metadata.json")
+    if not isinstance(metadata, Mapping) or metadata.get("format") != expected_format:
+        found = metadata.get("format") if isinstance(metadata, Mapping) else metadata
+        raise ValueError(
+            f"{archive.path!r} is not a {expected_format} file (metadata says format={found!r})"
         )
-        expected = [f"{folder}/{i:05d}.npy" for i in range(len(names))]
-        if names != expected:
-            raise ValueError(
-                f"{self.path!r} is corrupt: the entries of {folder}/ are not numbered "
-                f"0..{len(names) - 1}"
-            )
-        return [self.array(n) for n in names]
+    if metadata.get("format_version") != FORMAT_VERSION:
+        raise ValueError(
+            f"{archive.path!r} has format_version {metadata.get('format_version')!r}; this "
+            f"theanine reads version {FORMAT_VERSION}"
+        )
 
 
 @contextlib.contextmanager
-def _open(path, expected_format: str) -> Iterator[_Archive]:
-    archive = _Archive(path, expected_format)
-    try:
+def _open(path, expected_format: str, max_bytes: int | None) -> Iterator[Archive]:
+    with open_archive(path, max_bytes) as archive:
+        _check_metadata(archive, expected_format)
         yield archive
-    finally:
-        archive.close()
 
 
-def load_model(path, custom_objects: Mapping | None = None, compile: bool = True):
+def load_model(
+    path, custom_objects: Mapping | None = None, compile: bool = True, max_bytes: int | None = None
+):
     """Rebuild the model saved at ``path``: same predictions bit for bit, training resumes.
 
     ``custom_objects`` maps class names to user classes (custom layers or
-    models) and function names to functions (Lambda layers, custom losses).
+    models) and function names to functions (Lambda layers, custom losses);
+    registered ones (``register_serializable``) need no entry.  ``max_bytes``
+    raises the limit on the content a file may declare (see ``archive``).
     """
-    with _open(path, FORMAT) as archive, custom_object_scope(custom_objects):
+    with _open(path, FORMAT, max_bytes) as archive, custom_object_scope(custom_objects):
         description = archive.json("model.json")
-        model = _rebuild(archive.path, description, custom_objects)
+        budget = archive.declared_bytes("weights") + _BUDGET_SLACK
+        with weight_budget(budget, f"cannot load {archive.path!r}"):
+            model = _rebuild(archive.path, description, custom_objects)
         _set_weights(archive, model, description.get("weights"))
         if compile and description.get("compile"):
             _compile_from_config(archive.path, model, description["compile"], custom_objects)
@@ -282,52 +219,60 @@ def load_model(path, custom_objects: Mapping | None = None, compile: bool = True
     return model
 
 
+_BUDGET_SLACK = 2**20
+"""Weight bytes a rebuilt model may create beyond those its file holds (1 MiB)."""
+
+
 def _rebuild(path: str, description, custom_objects):
     if not isinstance(description, Mapping) or "model" not in description:
         raise ValueError(f"{path!r} is corrupt: model.json has no 'model' entry")
     try:
         model = deserialize_layer(description["model"], custom_objects)
+        build = description.get("build")
+        if not model.built and build:
+            model.build_from_specs([(tuple(spec["shape"]), spec["dtype"]) for spec in build])
     except ValueError as exc:
+        if str(exc).startswith(f"cannot load {path!r}"):
+            raise
         raise ValueError(f"cannot load {path!r}: {exc}") from exc
-    except (KeyError, TypeError) as exc:
+    except (KeyError, TypeError, OverflowError, RecursionError) as exc:
         raise ValueError(
             f"cannot load {path!r}: the model config is invalid ({type(exc).__name__}: {exc})"
         ) from exc
-    build = description.get("build")
-    if not model.built and build:
-        model.build_from_specs([(tuple(spec["shape"]), spec["dtype"]) for spec in build])
     return model
 
 
-def _set_weights(archive: _Archive, model, table) -> None:
-    values = archive.arrays("weights")
+def _set_weights(archive: Archive, model, table) -> None:
+    """Check every weight entry's header against the model, then read and assign them."""
+    names = archive.names("weights")
     weights = model.weights
-    if len(values) != len(weights):
+    if len(names) != len(weights):
         raise ValueError(
-            f"{archive.path!r} holds {len(values)} weight arrays but the rebuilt model has "
+            f"{archive.path!r} holds {len(names)} weight arrays but the rebuilt model has "
             f"{len(weights)} weights"
         )
-    for index, (weight, value) in enumerate(zip(weights, values, strict=True)):
+    for index, (weight, name) in enumerate(zip(weights, names, strict=True)):
+        shape, dtype = archive.header(name)
         expected = weight.get_value(borrow=True)
-        if value.shape != expected.shape or value.dtype != expected.dtype:
-            name = table[index]["name"] if table and index < len(table) else f"#{index}"
+        if shape != expected.shape or dtype != expected.dtype:
+            label = table[index]["name"] if table and index < len(table) else f"#{index}"
             raise ValueError(
-                f"{archive.path!r}: weight {name} has shape {value.shape} and dtype "
-                f"{value.dtype}; the model "
-                f"expects {expected.shape} {expected.dtype} for {weight.name}"
+                f"{archive.path!r}: weight {label} has shape {shape} and dtype {dtype}; the "
+                f"model expects {expected.shape} {expected.dtype} for {weight.name}"
             )
-    model.set_weights(values)
+    model.set_weights([archive.array(name) for name in names])
 
 
 def _compile_from_config(path: str, model, config: Mapping, custom_objects) -> None:
+    def metric(serialized):
+        return metrics_module.get(serialized, custom_objects=custom_objects)
+
     try:
         model.compile(
             optimizer=optimizers.deserialize(config["optimizer"], custom_objects),
             loss=_deserialize_tree(config["loss"], lambda c: losses_module.get(c, custom_objects)),
-            metrics=_deserialize_tree(
-                config.get("metrics"),
-                lambda c: metrics_module.get(c, custom_objects=custom_objects),
-            ),
+            metrics=_deserialize_tree(config.get("metrics"), metric),
+            weighted_metrics=_deserialize_tree(config.get("weighted_metrics"), metric),
             loss_weights=config.get("loss_weights"),
         )
     except (KeyError, TypeError, ValueError) as exc:
@@ -346,13 +291,13 @@ def _deserialize_tree(value, deserialize: Callable):
     return value
 
 
-def load_weights(model, path) -> None:
+def load_weights(model, path, max_bytes: int | None = None) -> None:
     """Load weights written by ``save_weights`` (or ``save``) into a model of the same design."""
     with contextlib.ExitStack() as stack:
         try:
-            archive = stack.enter_context(_open(path, WEIGHTS_FORMAT))
+            archive = stack.enter_context(_open(path, WEIGHTS_FORMAT, max_bytes))
         except ValueError as exc:
             if "is not a theanine.weights file" not in str(exc):
                 raise
-            archive = stack.enter_context(_open(path, FORMAT))
+            archive = stack.enter_context(_open(path, FORMAT, max_bytes))
         _set_weights(archive, model, archive.json("model.json").get("weights"))

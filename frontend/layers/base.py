@@ -16,9 +16,10 @@ statistics) and activity losses the nested calls add.  The context is a
 ``config.context``; it is how Keras 3 propagates ``training`` too.
 
 Layers are looked up by class name when a saved model is loaded; only
-classes registered here with ``register_layer`` (the built-in ones) or
-passed as ``custom_objects`` can be restored, so loading never runs code
-named by the file.
+classes registered here with ``register_layer`` (the built-in ones),
+registered by the user with ``registry.register_serializable`` or passed
+as ``custom_objects`` can be restored, so loading never runs code named
+by the file.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import inspect
+import math
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -35,6 +37,12 @@ import numpy as np
 
 import theanine as th
 from theanine.frontend import constraints, initializers, regularizers
+from theanine.frontend.registry import (
+    custom_object_scope,
+    get_custom_objects,
+    registered_name,
+    registered_object,
+)
 from theanine.graph.basic import TensorVariable, Variable
 from theanine.graph.shared import SharedVariable
 from theanine.graph.type import format_shape, is_float, normalize_dtype
@@ -50,6 +58,7 @@ __all__ = [
     "deserialize_layer",
     "custom_object_scope",
     "get_custom_objects",
+    "weight_budget",
 ]
 
 _REGISTRY: dict[str, type] = {}
@@ -61,44 +70,24 @@ def register_layer(cls: type) -> type:
     return cls
 
 
-_CUSTOM_OBJECTS: contextvars.ContextVar[Mapping[str, Any] | None] = contextvars.ContextVar(
-    "theanine_custom_objects", default=None
-)
-
-
-@contextlib.contextmanager
-def custom_object_scope(custom_objects: Mapping[str, Any] | None) -> Iterator[None]:
-    """Make user classes and functions resolvable by name inside the block."""
-    merged = {**get_custom_objects(), **(custom_objects or {})}
-    token = _CUSTOM_OBJECTS.set(merged)
-    try:
-        yield
-    finally:
-        _CUSTOM_OBJECTS.reset(token)
-
-
-def get_custom_objects() -> Mapping[str, Any]:
-    """The user objects of the innermost ``custom_object_scope``."""
-    return _CUSTOM_OBJECTS.get() or {}
-
-
 def get_layer_class(class_name: str) -> type:
-    """A user class from ``custom_objects``, else a registered built-in class."""
-    custom = get_custom_objects()
-    if class_name in custom:
-        return custom[class_name]
+    """A user class (``custom_objects`` or registered), else a built-in layer class."""
+    found = registered_object(class_name)
+    if found is not None:
+        return found
     if class_name in _REGISTRY:
         return _REGISTRY[class_name]
+    short = class_name.rpartition(">")[2]
     raise ValueError(
-        f"unknown layer class {class_name!r}: it is neither a built-in layer nor in "
-        "custom_objects; "
-        f"pass custom_objects={{{class_name!r}: {class_name}}} to restore it"
+        f"unknown layer class {class_name!r}: it is neither a built-in layer, nor registered "
+        "with @register_serializable, nor in custom_objects; "
+        f"pass custom_objects={{{short!r}: {short}}} to restore it"
     )
 
 
 def serialize_layer(layer: Layer) -> dict:
     """``{"class_name": ..., "config": ...}``: what ``deserialize_layer`` rebuilds."""
-    return {"class_name": type(layer).__name__, "config": layer.get_config()}
+    return {"class_name": registered_name(type(layer)), "config": layer.get_config()}
 
 
 def deserialize_layer(spec: Mapping, custom_objects: Mapping[str, Any] | None = None) -> Layer:
@@ -141,6 +130,50 @@ def call_context(training: bool | None) -> Iterator[CallContext]:
 
 def current_call_context() -> CallContext | None:
     return _CALL_CONTEXT.get()
+
+
+# ----------------------------------------------------------------------------- weight budget
+
+
+@dataclass
+class _Budget:
+    """Bytes of weights that may still be created, and what they are for."""
+
+    remaining: int
+    purpose: str
+
+
+_WEIGHT_BUDGET: contextvars.ContextVar[_Budget | None] = contextvars.ContextVar(
+    "theanine_weight_budget", default=None
+)
+
+
+@contextlib.contextmanager
+def weight_budget(max_bytes: int, purpose: str) -> Iterator[None]:
+    """Inside the block, ``add_weight`` creates at most ``max_bytes`` of weights in all.
+
+    Loading a model rebuilds it from its config before its weights are read;
+    the budget (the bytes of weights the file holds) keeps a config such as
+    ``units=10**12`` from allocating memory the file cannot account for.
+    Exceeding it is a ValueError that names ``purpose`` (the file).
+    """
+    token = _WEIGHT_BUDGET.set(_Budget(int(max_bytes), purpose))
+    try:
+        yield
+    finally:
+        _WEIGHT_BUDGET.reset(token)
+
+
+def _charge_weight(nbytes: int, what: str) -> None:
+    budget = _WEIGHT_BUDGET.get()
+    if budget is None:
+        return
+    if nbytes > budget.remaining:
+        raise ValueError(
+            f"{budget.purpose}: {what} needs {nbytes} bytes, more than the "
+            f"{budget.remaining} bytes of weights left in what is being loaded"
+        )
+    budget.remaining -= nbytes
 
 
 # ----------------------------------------------------------------------------- nodes
@@ -291,21 +324,27 @@ class Layer:
 
     def add_weight(
         self,
-        name: str,
-        shape: Sequence[int],
-        initializer="glorot_uniform",
+        shape: Sequence[int] | None = None,
+        initializer=None,
+        dtype=None,
+        trainable: bool = True,
         regularizer=None,
         constraint=None,
-        trainable: bool = True,
-        dtype=None,
+        name: str | None = None,
     ) -> SharedVariable:
-        """Create a weight as a shared variable, initialized now, owned by this layer."""
-        shape = tuple(int(d) for d in shape)
-        if any(d < 0 for d in shape):
-            raise ValueError(
-                f"{self.name}.add_weight({name!r}): shape must hold ints >= 0. Received: {shape}"
-            )
+        """Create a weight as a shared variable, initialized now, owned by this layer.
+
+        Keras 3's signature and defaults: ``shape`` () is a scalar; the
+        initializer is ``"glorot_uniform"`` for float weights and ``"zeros"``
+        otherwise; an unnamed weight is ``variable``, ``variable_1``, ...
+        """
+        name = self._weight_name(name)
+        shape = _weight_shape(shape, f"{self.name}.add_weight({name!r})")
         dtype = normalize_dtype(dtype or self.dtype)
+        if initializer is None:
+            initializer = "glorot_uniform" if is_float(dtype) else "zeros"
+        nbytes = math.prod(shape) * np.dtype(dtype).itemsize
+        _charge_weight(nbytes, f"{self.name}.add_weight({name!r}) of shape {shape}")
         value = np.asarray(initializers.get(initializer)(shape, dtype), dtype=dtype)
         if value.shape != shape:
             raise ValueError(
@@ -322,6 +361,17 @@ class Layer:
             )
         )
         return variable
+
+    def _weight_name(self, name: str | None) -> str:
+        """``name``, or the first free ``variable``/``variable_<k>`` among this layer's weights."""
+        if name is not None:
+            return str(name)
+        taken = {r.variable.name.split("/", 1)[-1] for r in self._weight_records}
+        candidate, k = "variable", 0
+        while candidate in taken:
+            k += 1
+            candidate = f"variable_{k}"
+        return candidate
 
     def _sublayers(self) -> list[Layer]:
         """Direct sublayers whose weights this layer owns (attributes, or a model's graph)."""
@@ -506,6 +556,21 @@ class Layer:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} name={self.name!r} built={self.built}>"
+
+
+def _weight_shape(shape, where: str) -> tuple[int, ...]:
+    """A weight shape as a tuple of ints >= 0 (None is a scalar)."""
+    if shape is None:
+        return ()
+    if isinstance(shape, str) or not isinstance(shape, Sequence):
+        raise TypeError(
+            f"{where}: shape must be a sequence of ints (add_weight takes shape first, as in "
+            f"Keras 3; pass name=...). Received: shape={shape!r}"
+        )
+    checked = tuple(int(d) for d in shape)
+    if any(d < 0 for d in checked):
+        raise ValueError(f"{where}: shape must hold ints >= 0. Received: {checked}")
+    return checked
 
 
 def _fresh(output, inputs: list):

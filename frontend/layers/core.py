@@ -62,19 +62,19 @@ class Dense(Layer):
     def build(self, input_shape) -> None:
         in_features = _last_dim(self, input_shape)
         self.kernel = self.add_weight(
-            "kernel",
-            (in_features, self.units),
-            self.kernel_initializer,
-            self.kernel_regularizer,
-            self.kernel_constraint,
+            shape=(in_features, self.units),
+            initializer=self.kernel_initializer,
+            regularizer=self.kernel_regularizer,
+            constraint=self.kernel_constraint,
+            name="kernel",
         )
         self.bias = (
             self.add_weight(
-                "bias",
-                (self.units,),
-                self.bias_initializer,
-                self.bias_regularizer,
-                self.bias_constraint,
+                shape=(self.units,),
+                initializer=self.bias_initializer,
+                regularizer=self.bias_regularizer,
+                constraint=self.bias_constraint,
+                name="bias",
             )
             if self.use_bias
             else None

@@ -40,11 +40,11 @@ class Embedding(Layer):
 
     def build(self, input_shape) -> None:
         self.embeddings = self.add_weight(
-            "embeddings",
-            (self.input_dim, self.output_dim),
-            self.embeddings_initializer,
-            self.embeddings_regularizer,
-            self.embeddings_constraint,
+            shape=(self.input_dim, self.output_dim),
+            initializer=self.embeddings_initializer,
+            regularizer=self.embeddings_regularizer,
+            constraint=self.embeddings_constraint,
+            name="embeddings",
         )
 
     def call(self, inputs, training=None):

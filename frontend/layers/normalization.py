@@ -103,12 +103,20 @@ class _Normalization(Layer):
         self.gamma = None
         if self.scale:
             self.gamma = self.add_weight(
-                "gamma", shape, self.gamma_initializer, self.gamma_regularizer, self.gamma_constraint
+                shape=shape,
+                initializer=self.gamma_initializer,
+                regularizer=self.gamma_regularizer,
+                constraint=self.gamma_constraint,
+                name="gamma",
             )
         self.beta = None
         if self.center:
             self.beta = self.add_weight(
-                "beta", shape, self.beta_initializer, self.beta_regularizer, self.beta_constraint
+                shape=shape,
+                initializer=self.beta_initializer,
+                regularizer=self.beta_regularizer,
+                constraint=self.beta_constraint,
+                name="beta",
             )
 
     def _broadcastable(self, value):
@@ -179,10 +187,16 @@ class BatchNormalization(_Normalization):
         self._reduction_axes = tuple(i for i in range(len(input_shape)) if i not in axes)
         self._build_affine()
         self.moving_mean = self.add_weight(
-            "moving_mean", self._param_shape, self.moving_mean_initializer, trainable=False
+            shape=self._param_shape,
+            initializer=self.moving_mean_initializer,
+            trainable=False,
+            name="moving_mean",
         )
         self.moving_variance = self.add_weight(
-            "moving_variance", self._param_shape, self.moving_variance_initializer, trainable=False
+            shape=self._param_shape,
+            initializer=self.moving_variance_initializer,
+            trainable=False,
+            name="moving_variance",
         )
 
     def call(self, inputs, training=None):

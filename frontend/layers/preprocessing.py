@@ -40,8 +40,8 @@ class Normalization(Layer):
         self._axis = self.axis % ndim
         self._broadcast = tuple(input_shape[a] if a == self._axis else 1 for a in range(ndim))
         size = (int(input_shape[self._axis]),)
-        self.mean = self.add_weight("mean", size, "zeros", trainable=False)
-        self.variance = self.add_weight("variance", size, "ones", trainable=False)
+        self.mean = self.add_weight(size, "zeros", trainable=False, name="mean")
+        self.variance = self.add_weight(size, "ones", trainable=False, name="variance")
         if self._given is not None:
             self._set_statistics(*self._given)
 

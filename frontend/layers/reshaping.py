@@ -16,8 +16,9 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 import theanine as th
-from theanine.frontend.layers.base import Layer, get_custom_objects, register_layer
+from theanine.frontend.layers.base import Layer, register_layer
 from theanine.frontend.layers.core import _positive_int
+from theanine.frontend.registry import registered_name, registered_object
 
 __all__ = ["Reshape", "Permute", "RepeatVector", "Lambda"]
 
@@ -138,24 +139,26 @@ def _resolve_function(identifier, what: str) -> Callable:
     if callable(identifier):
         return identifier
     if isinstance(identifier, str):
-        found = get_custom_objects().get(identifier)
+        found = registered_object(identifier)
         if callable(found):
             return found
+        short = identifier.rpartition(">")[2]
         raise ValueError(
-            f"Lambda {what} {identifier!r} is not in custom_objects. A Lambda layer is saved by "
-            "its function's name only (code is never loaded from a file); pass "
-            f"custom_objects={{{identifier!r}: {identifier}}} when loading"
+            f"Lambda {what} {identifier!r} is not in custom_objects nor registered with "
+            "@register_serializable. A Lambda layer is saved by its function's name only (code "
+            f"is never loaded from a file); pass custom_objects={{{short!r}: {short}}} when loading"
         )
     raise TypeError(f"Lambda {what} must be a callable or its name. Received: {identifier!r}")
 
 
 def _function_name(function: Callable, what: str) -> str:
     """The name a Lambda's function is saved under; anonymous functions cannot be saved."""
-    name = getattr(function, "__name__", None)
+    name = registered_name(function)
     if not name or name == "<lambda>":
         raise ValueError(
             f"cannot serialize the Lambda {what} {function!r}: it has no name. Define it with "
-            "def and pass it in custom_objects when loading the model"
+            "def and register it with @register_serializable() (or pass it in custom_objects "
+            "when loading the model)"
         )
     return name
 

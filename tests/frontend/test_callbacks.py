@@ -171,3 +171,36 @@ def test_lambda_callback_hooks_and_unknown_hook(rng):
     assert events == ["begin", 0, 1, "end"]
     with pytest.raises(TypeError, match=r"unknown hook\(s\) \['on_epoch_finish'\]"):
         callbacks.LambdaCallback(on_epoch_finish=print)
+
+
+def test_logs_added_by_callbacks_reach_history_and_the_progress_bar(rng, capsys):
+    model = _model(lr=0.1)
+    scheduler = callbacks.LearningRateScheduler(lambda epoch, lr: 0.1 / (epoch + 1))
+    history = model.fit(
+        *_data(rng), epochs=3, verbose=2, callbacks=[scheduler, Scripted("score", [3, 2, 1])]
+    )
+    np.testing.assert_allclose(history.history["learning_rate"], [0.1, 0.05, 0.1 / 3], rtol=1e-6)
+    assert history.history["score"] == [3, 2, 1]
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1].endswith(" - learning_rate: 0.1000 - score: 3.0000")
+
+
+def test_reduce_lr_on_plateau_logs_the_rate_each_epoch_trained_with(rng):
+    model = _model(lr=0.1)
+    reduce = callbacks.ReduceLROnPlateau(monitor="score", factor=0.5, patience=2, min_lr=0.02)
+    history = model.fit(
+        *_data(rng), epochs=7, verbose=0, callbacks=[Scripted("score", [1.0] * 7), reduce]
+    )
+    np.testing.assert_allclose(
+        history.history["learning_rate"], [0.1, 0.1, 0.1, 0.05, 0.05, 0.025, 0.025], rtol=1e-6
+    )
+    assert model.optimizer.learning_rate == pytest.approx(0.02)
+
+
+def test_a_history_passed_by_the_user_is_the_one_fit_fills(rng):
+    history = callbacks.History()
+    model = _model()
+    returned = model.fit(*_data(rng), epochs=2, verbose=0, callbacks=[history])
+    assert returned is history and model.history is history and history.epoch == [0, 1]
+    model.fit(*_data(rng), epochs=1, verbose=0, callbacks=[history])
+    assert history.epoch == [0] and len(history.history["loss"]) == 3

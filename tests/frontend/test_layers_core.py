@@ -155,8 +155,8 @@ def test_layer_rejects_non_symbolic_inputs():
 def test_custom_layer_with_weights_state_updates_and_losses():
     class Counter(layers.Layer):
         def build(self, input_shape):
-            self.scale = self.add_weight("scale", (input_shape[-1],), "ones", regularizer="l2")
-            self.calls = self.add_weight("calls", (), "zeros", trainable=False)
+            self.scale = self.add_weight((input_shape[-1],), "ones", regularizer="l2", name="scale")
+            self.calls = self.add_weight((), "zeros", trainable=False, name="calls")
 
         def call(self, inputs, training=None):
             if training:
@@ -170,3 +170,38 @@ def test_custom_layer_with_weights_state_updates_and_losses():
     assert len(layer.state_updates) == 1 and len(layer.losses) == 1
     layer.trainable = False
     assert layer.trainable_weights == [] and len(layer.non_trainable_weights) == 2
+
+
+def test_add_weight_takes_keras_3_arguments_and_names_unnamed_weights():
+    class Pair(layers.Layer):
+        def build(self, input_shape):
+            self.a = self.add_weight(shape=(input_shape[-1], 2), initializer="ones")
+            self.b = self.add_weight(shape=(2,))
+            self.count = self.add_weight(dtype="int64", trainable=False)
+            self.c = self.add_weight((2,), "zeros", name="c")
+
+        def call(self, inputs):
+            return th.dot(inputs, self.a) + self.b + self.c
+
+    layer = Pair(name="pair")
+    layer(th.matrix(shape=(None, 3)))
+    assert [w.name for w in layer.weights] == [
+        "pair/variable",
+        "pair/variable_1",
+        "pair/variable_2",
+        "pair/c",
+    ]
+    np.testing.assert_array_equal(layer.a.get_value(), np.ones((3, 2), "float32"))
+    assert layer.b.get_value().shape == (2,) and np.any(layer.b.get_value() != 0)
+    assert layer.count.get_value().shape == () and layer.count.dtype == "int64"
+    assert layer.count.get_value() == 0 and len(layer.trainable_weights) == 3
+
+
+def test_add_weight_errors_name_the_weight():
+    layer = layers.Layer(name="plain")
+    with pytest.raises(
+        TypeError, match=r"plain.add_weight\('variable'\): shape must be a sequence"
+    ):
+        layer.add_weight("kernel", (2, 2))
+    with pytest.raises(ValueError, match=r"plain.add_weight\('k'\): shape must hold ints >= 0"):
+        layer.add_weight((2, -1), name="k")

@@ -88,7 +88,7 @@ def test_integer_model_with_embedding_trains_and_saves_bit_identically(rng, tmp_
     )
     ids = rng.integers(0, 6, size=(32, 3))
     labels = (ids[:, 0] >= 3).astype("int64")
-    model.compile(optimizers.Adam(0.05), "sparse_categorical_crossentropy", ["accuracy"])
+    model.compile(optimizers.Adam(0.05), "sparse_categorical_crossentropy", metrics=["accuracy"])
     before = model.layers[0].get_weights()[0]
     history = model.fit(ids, labels, batch_size=8, epochs=5, verbose=0)
     assert history.history["loss"][-1] < history.history["loss"][0]

@@ -191,3 +191,22 @@ def test_trainable_false_freezes_weights(rng):
     for before, after in zip(frozen, model.layers[0].get_weights(), strict=True):
         np.testing.assert_array_equal(before, after)
     assert len(model.trainable_weights) == 2 and len(model.non_trainable_weights) == 2
+
+
+def test_model_from_config_rebuilds_a_functional_model(rng):
+    a, b = layers.Input(shape=(3,), name="a"), layers.Input(shape=(2,), name="b")
+    shared = layers.Dense(4, activation="relu", name="shared")
+    merged = layers.Concatenate()([shared(a), layers.Dense(4, name="side")(b)])
+    model = models.Model(
+        inputs=[a, b], outputs={"value": layers.Dense(1, name="value")(merged), "same": shared(a)}
+    )
+    clone = models.Model.from_config(model.get_config())
+    assert type(clone) is models.Functional and clone.get_config() == model.get_config()
+    clone.set_weights(model.get_weights())
+    x = [rng.normal(size=(5, 3)).astype("float32"), rng.normal(size=(5, 2)).astype("float32")]
+    expected, got = model.predict(x, verbose=0), clone.predict(x, verbose=0)
+    assert sorted(got) == ["same", "value"]
+    for key in expected:
+        np.testing.assert_array_equal(got[key], expected[key])
+    with pytest.raises(TypeError, match=r"cannot rebuild Model from its config \['layers', 'name'"):
+        models.Model.from_config({"name": "m", "layers": []})

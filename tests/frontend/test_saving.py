@@ -84,7 +84,7 @@ class Scale(layers.Layer):
     """A custom layer: multiplies by a learned vector."""
 
     def build(self, input_shape):
-        self.scale = self.add_weight("scale", (input_shape[-1],), "ones")
+        self.scale = self.add_weight(shape=(input_shape[-1],), initializer="ones", name="scale")
 
     def call(self, inputs, training=None):
         return inputs * self.scale
@@ -222,3 +222,116 @@ def test_save_and_load_weights(rng, tmp_path):
     small = models.Sequential([layers.Input(shape=(8,)), layers.Dense(3)])
     with pytest.raises(ValueError, match="holds 4 weight arrays but the rebuilt model has 2"):
         small.load_weights(path)
+
+
+@saving.register_serializable(package="test_saving")
+def doubled_squared_error(y_true, y_pred):
+    return 2.0 * th.mean(th.square(y_pred - y_true), axis=-1)
+
+
+@saving.register_serializable(package="test_saving", name="abs_error")
+def absolute_error_metric(y_true, y_pred):
+    return th.mean(th.abs(y_pred - y_true), axis=-1)
+
+
+def unregistered_squared_error(y_true, y_pred):
+    return th.mean(th.square(y_pred - y_true), axis=-1)
+
+
+@saving.register_serializable(package="test_saving")
+class Shift(layers.Layer):
+    def call(self, inputs):
+        return inputs + 1.0
+
+
+@saving.register_serializable(package="test_saving")
+def halved_tanh(x):
+    return 0.5 * th.tanh(x)
+
+
+def _regression(rng):
+    x = rng.normal(size=(12, 3)).astype("float32")
+    return x, (x @ np.array([[1.0], [2.0], [-1.0]], "float32")).astype("float32")
+
+
+def _compile_json(path):
+    with zipfile.ZipFile(path) as archive:
+        return json.loads(archive.read("model.json"))["compile"]
+
+
+def test_plain_function_losses_and_metrics_are_saved_by_registered_name(rng, tmp_path):
+    model = models.Sequential(
+        [layers.Input(shape=(3,)), Shift(), layers.Dense(1, activation=halved_tanh)]
+    )
+    model.compile(
+        "sgd",
+        doubled_squared_error,
+        metrics=[absolute_error_metric],
+        weighted_metrics=[absolute_error_metric],
+    )
+    x, y = _regression(rng)
+    path = tmp_path / "functions.theanine"
+    model.save(path)
+    config = _compile_json(path)
+    assert config["loss"] == {
+        "class_name": "function",
+        "config": "test_saving>doubled_squared_error",
+    }
+    assert config["metrics"] == [{"class_name": "function", "config": "test_saving>abs_error"}]
+    restored = models.load_model(path)
+    assert type(restored.layers[0]) is Shift
+    assert restored.layers[1].activation is halved_tanh
+    expected = model.evaluate(x, y, verbose=0, return_dict=True)
+    assert list(expected) == ["loss", "absolute_error_metric", "weighted_absolute_error_metric"]
+    assert restored.evaluate(x, y, verbose=0, return_dict=True) == expected
+    error = model.predict(x, verbose=0) - y
+    assert expected["loss"] == pytest.approx(2 * np.mean(error**2), rel=1e-5)
+
+
+def test_an_unregistered_function_loads_through_custom_objects_only(rng, tmp_path):
+    model = models.Sequential([layers.Input(shape=(3,)), layers.Dense(1)])
+    model.compile("sgd", unregistered_squared_error, metrics=[unregistered_squared_error])
+    path = tmp_path / "plain.theanine"
+    model.save(path)
+    with pytest.raises(
+        ValueError,
+        match=rf"cannot load '{path}'.*'unregistered_squared_error' is neither registered "
+        r"with @register_serializable nor in custom_objects",
+    ):
+        models.load_model(path)
+    assert not models.load_model(path, compile=False).compiled
+    restored = models.load_model(
+        path, custom_objects={"unregistered_squared_error": unregistered_squared_error}
+    )
+    x, y = _regression(rng)
+    assert restored.evaluate(x, y, verbose=0) == model.evaluate(x, y, verbose=0)
+
+
+def test_wrapped_functions_keep_their_options_and_anonymous_ones_cannot_be_saved(tmp_path):
+    from theanine.frontend import losses, metrics
+
+    model = models.Sequential([layers.Input(shape=(3,)), layers.Dense(1)])
+    model.compile(
+        "sgd",
+        losses.LossFunctionWrapper(doubled_squared_error, name="twice", reduction="sum"),
+        metrics=[metrics.MeanMetricWrapper(absolute_error_metric, name="abs")],
+    )
+    path = tmp_path / "wrapped.theanine"
+    model.save(path)
+    restored = models.load_model(path)
+    loss = restored._compile_config.loss
+    assert (loss.fn, loss.name, loss.reduction) == (doubled_squared_error, "twice", "sum")
+    assert restored.metrics_names == ["loss", "abs"]
+    model.compile("sgd", lambda y_true, y_pred: th.abs(y_true - y_pred))
+    with pytest.raises(ValueError, match=r"cannot save the loss function .*anonymous function"):
+        model.save(tmp_path / "lambda.theanine")
+    assert not (tmp_path / "lambda.theanine").exists()
+
+
+def test_register_serializable_refuses_what_it_cannot_name():
+    with pytest.raises(ValueError, match=r"needs a name for <function .*<lambda>.*pass name="):
+        saving.register_serializable()(lambda x: x)
+    with pytest.raises(ValueError, match=r"must not contain '>'. Received: package='a>b'"):
+        saving.register_serializable(package="a>b")
+    with pytest.raises(TypeError, match=r"decorates classes and functions. Received: 3"):
+        saving.register_serializable()(3)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import theanine as th
-from theanine.frontend import callbacks, layers, models, optimizers, training
+from theanine.frontend import callbacks, layers, models, optimizers
 from theanine.frontend.progbar import Progbar
 
 
@@ -25,7 +25,7 @@ def test_each_function_is_compiled_once_even_with_a_partial_last_batch(rng, monk
     compiled = []
     real = th.function
     monkeypatch.setattr(
-        training.th, "function", lambda *a, **k: compiled.append(k.get("name")) or real(*a, **k)
+        th, "function", lambda *a, **k: compiled.append(k.get("name")) or real(*a, **k)
     )
     model = _linear_model()
     x, y = _regression_data(rng, 50)
@@ -75,8 +75,66 @@ def test_class_weight_scales_the_loss_per_class(rng):
     plain = model.train_on_batch(x, y)
     doubled = model.train_on_batch(x, y, class_weight={0: 2.0, 1: 2.0})
     assert doubled == pytest.approx(2 * plain, rel=1e-5)
-    with pytest.raises(ValueError, match=r"no weight for class\(es\) \[1\]"):
-        model.train_on_batch(x, y, class_weight={0: 1.0})
+
+
+def _per_sample_crossentropy(model, x, y):
+    p = model.predict(x, verbose=0)
+    return -np.log(p[np.arange(len(y)), y])
+
+
+def test_a_class_missing_from_class_weight_has_weight_one(rng):
+    model = models.Sequential([layers.Input(shape=(2,)), layers.Dense(10, activation="softmax")])
+    model.compile(optimizers.SGD(0.0), "sparse_categorical_crossentropy")
+    x = rng.normal(size=(20, 2)).astype("float32")
+    y = np.arange(20) % 10
+    loss = model.train_on_batch(x, y, class_weight={9: 3.0})
+    weights = np.where(y == 9, 3.0, 1.0)
+    expected = np.mean(weights * _per_sample_crossentropy(model, x, y))
+    assert loss == pytest.approx(expected, rel=1e-5)
+
+
+@pytest.mark.parametrize(
+    "encode",
+    [
+        lambda y: np.eye(3, dtype="float32")[y],
+        lambda y: (y + 0.2).astype("float32")[:, None],
+        lambda y: y.astype("float32"),
+    ],
+    ids=["one-hot", "(n, 1) floats, rounded", "(n,) floats"],
+)
+def test_class_weight_reads_labels_as_keras_does(encode):
+    from theanine.frontend.data_adapter import class_weights
+
+    y = np.array([0, 2, 1, 2])
+    weights = class_weights({0: 0.5, "2": 4.0}, encode(y))
+    np.testing.assert_array_equal(weights, [0.5, 4.0, 1.0, 4.0])
+
+
+def test_class_weight_errors_name_the_problem():
+    from theanine.frontend.data_adapter import class_weights
+
+    with pytest.raises(ValueError, match=r"integer class indices. Received the key 'cat'"):
+        class_weights({"cat": 1.0}, np.zeros(3))
+    with pytest.raises(ValueError, match=r"integer class indices. Received the key 1.5"):
+        class_weights({1.5: 1.0}, np.zeros(3))
+    with pytest.raises(ValueError, match=r"must be a dict .* Received: class_weight=\[1.0\]"):
+        class_weights([1.0], np.zeros(3))
+    with pytest.raises(ValueError, match=r"targets of shape \(3, 2, 2\)"):
+        class_weights({0: 1.0}, np.zeros((3, 2, 2)))
+
+
+def test_class_weight_applies_to_training_batches_only(rng):
+    model = models.Sequential([layers.Input(shape=(2,)), layers.Dense(2, activation="softmax")])
+    model.compile(optimizers.SGD(0.0), "sparse_categorical_crossentropy")
+    x = rng.normal(size=(40, 2)).astype("float32")
+    y = np.arange(40) % 2
+    history = model.fit(
+        x, y, batch_size=8, epochs=1, verbose=0, validation_split=0.25, class_weight={1: 5.0}
+    )
+    losses = _per_sample_crossentropy(model, x, y)
+    weights = np.where(y == 1, 5.0, 1.0)
+    assert history.history["loss"][0] == pytest.approx(np.mean((weights * losses)[:30]), rel=1e-5)
+    assert history.history["val_loss"][0] == pytest.approx(np.mean(losses[30:]), rel=1e-5)
 
 
 def test_validation_data_initial_epoch_and_history(rng):
