@@ -22,7 +22,10 @@ build, and turn them into the logistic ops, which are finite everywhere:
   ``sigmoid(a) / exp(a)``), and a positive factor (sigmoid, exp, softplus,
   ``1 + exp``) found in both numerator and denominator cancels.  In real
   arithmetic each step is exact; in floating point each removes an
-  overflow or underflow (inf/inf, 0/0, 0 * inf) of the naive form;
+  overflow or underflow (inf/inf, 0/0, 0 * inf) of the naive form.  When
+  nothing simplifies but a factor is a sum whose terms would (the gradient
+  of a crossentropy written with ``p = 1 / (1 + exp(-x))`` is ``(a / (1 -
+  p) + b / p) * p * (1 - p)``), the product is distributed over the sum;
 - ``logistic_difference``: ``P - P * sigmoid(a) -> P * sigmoid(-a)`` for
   products P read as above (the gradient of ``exp(x) / (1 + exp(x))`` is
   ``g * sigmoid(x) - g * sigmoid(x) * sigmoid(x)``, which cancels to 0 where
@@ -217,41 +220,95 @@ def _multiply_all(factors: list[Variable]) -> Variable | None:
     return total
 
 
-def _build(product: _Product, out: Variable) -> Variable | None:
-    """The simplified product with ``out``'s type, or None when it cannot have it.
-
-    Where the removed factors alone gave the result its shape, the result is
-    broadcast against them (``second`` reads only their shapes)."""
+def _expression(product: _Product, dtype: str) -> Variable:
+    """The product as a graph: ``c * num / den`` (``-num / den`` for c = -1)."""
     numerator = _multiply_all(product.numerator)
     denominator = _multiply_all(product.denominator)
     if numerator is None:
-        new = typed_constant(product.coefficient, out.dtype)
+        new = typed_constant(product.coefficient, dtype)
     elif product.coefficient == -1:
         new = negative(numerator)
     elif product.coefficient != 1:
-        new = typed_constant(product.coefficient, out.dtype) * numerator
+        new = typed_constant(product.coefficient, dtype) * numerator
     else:
         new = numerator
-    if denominator is not None:
-        new = new / denominator
-    for factor in product.removed:
+    return new if denominator is None else new / denominator
+
+
+def _typed_like(new: Variable, out: Variable, removed: list[Variable]) -> Variable | None:
+    """``new`` with ``out``'s type, or None when it cannot have it.
+
+    Where the removed factors alone gave ``out`` its shape, ``new`` is broadcast
+    against them (``second`` reads only their shapes)."""
+    for factor in removed:
         if new.type.shape == out.type.shape:
             break
         new = second(factor, new)
     return new if same_type(out, new) else None
 
 
+def _build(product: _Product, out: Variable) -> Variable | None:
+    """The simplified product with ``out``'s type, or None when it cannot have it."""
+    return _typed_like(_expression(product, out.dtype), out, product.removed)
+
+
+def _times(product: _Product, other: _Product) -> _Product:
+    return _Product(
+        product.coefficient * other.coefficient,
+        product.numerator + other.numerator,
+        product.denominator + other.denominator,
+        product.removed + other.removed,
+    )
+
+
+def _terms(var: Variable) -> list[_Product] | None:
+    """The two terms of ``a + b`` or ``a - b`` (in ``var``'s dtype) as products; else None."""
+    op = _owner_op(var)
+    if op not in (ADD, SUB) or any(x.dtype != var.dtype for x in var.owner.inputs):
+        return None
+    terms = [_read_product(x) for x in var.owner.inputs]
+    if op == SUB:
+        terms[1].coefficient = -terms[1].coefficient
+    return terms
+
+
+def _distributed(product: _Product) -> list[_Product] | None:
+    """``(a + b) * rest`` as ``[a * rest, b * rest]``, simplified, when that lets some term
+    simplify (``(u / sigmoid(x) + v) * sigmoid(x) -> u + v * sigmoid(x)``); else None."""
+    for factor in product.numerator:
+        terms = _terms(factor)
+        if terms is None:
+            continue
+        rest = _Product(
+            product.coefficient,
+            [f for f in product.numerator if f is not factor],
+            list(product.denominator),
+            product.removed + [factor],
+        )
+        spread = [_times(rest, term) for term in terms]
+        simplified = [_simplify(term) for term in spread]  # every term, not only up to the first
+        if any(simplified):
+            return spread
+    return None
+
+
 @register("stabilize")
 @node_rewriter([MUL, DIV, NEG, RECIPROCAL])
 def logistic_product(node: Apply):
-    """Simplify the exp/sigmoid factors of a product (see the module docstring)."""
+    """Simplify the exp/sigmoid factors of a product, distributing it over a sum factor when
+    that lets the factors meet (see the module docstring)."""
     out = node.outputs[0]
     if not is_float(out.dtype):
         return None
     product = _read_product(out)
-    if not _simplify(product):
+    if _simplify(product):
+        new = _build(product, out)
+        return None if new is None else [new]
+    spread = _distributed(product)
+    if spread is None:
         return None
-    new = _build(product, out)
+    first, second_term = (_expression(term, out.dtype) for term in spread)
+    new = _typed_like(first + second_term, out, spread[0].removed + spread[1].removed)
     return None if new is None else [new]
 
 
@@ -283,11 +340,9 @@ def _sigmoid_complement(short: _Product, long: _Product) -> Variable | None:
 def logistic_difference(node: Apply):
     """``P - P * sigmoid(a) -> P * sigmoid(-a)`` (see the module docstring)."""
     out = node.outputs[0]
-    if not is_float(out.dtype) or any(x.dtype != out.dtype for x in node.inputs):
+    terms = _terms(out) if is_float(out.dtype) else None
+    if terms is None:
         return None
-    terms = [_read_product(x) for x in node.inputs]
-    if node.op == SUB:
-        terms[1].coefficient = -terms[1].coefficient
     for short, long in (terms, terms[::-1]):
         found = _sigmoid_complement(short, long)
         new = None if found is None else _build(found, out)

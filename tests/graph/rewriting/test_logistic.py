@@ -45,6 +45,11 @@ FAMILY = {
         lambda z: Y * _softplus(-z) + (1 - Y) * _softplus(z),
         lambda z: expit(z) - Y,
     ),
+    "crossentropy of 1 / (1 + exp(-z))": (
+        lambda z: -Y * th.log(1 / (1 + th.exp(-z))) - (1 - Y) * th.log(1 - 1 / (1 + th.exp(-z))),
+        lambda z: Y * _softplus(-z) + (1 - Y) * _softplus(z),
+        lambda z: expit(z) - Y,
+    ),
     "sigmoid(z)": (th.sigmoid, expit, lambda z: expit(z) * expit(-z)),
 }
 
@@ -86,6 +91,27 @@ def test_gradient_with_a_symbolic_label_is_finite():
             np.testing.assert_allclose(dz, -labels * expit(-logits.astype("float64")), rtol=1e-6)
 
 
+def test_theano_tutorial_logistic_regression_trains_at_large_logits(backend):
+    """The Theano tutorial's model, with weights that make |logits| reach 1e3: finite cost and
+    the exact gradients (mean of (sigmoid(z) - y) * x, plus the L2 term)."""
+    for dtype in ("float32", "float64"):
+        x, y = th.matrix("x", dtype=dtype), th.vector("y", dtype=dtype)
+        w = th.shared(np.full(3, 10.0, dtype), name="w")
+        b = th.shared(np.asarray(1.0, dtype), name="b")
+        p_1 = 1 / (1 + th.exp(-th.dot(x, w) - b))
+        xent = -y * th.log(p_1) - (1 - y) * th.log(1 - p_1)
+        cost = xent.mean() + 0.01 * (w**2).sum()
+        f = th.function([x, y], [cost, *th.grad(cost, [w, b])], backend=backend)
+        data = np.array([[1, 1, 1], [-1, -1, -1], [100, 0, 0], [-100, 0, 0], [0.1, 0, 0]], dtype)
+        labels = np.array([0, 1, 1, 0, 1], dtype)
+        z = data.astype("float64") @ np.full(3, 10.0) + 1.0
+        cost_value, gw, gb = f(data, labels)
+        exact = np.mean(labels * _softplus(-z) + (1 - labels) * _softplus(z)) + 0.01 * 300
+        np.testing.assert_allclose(cost_value, exact, rtol=1e-6)
+        np.testing.assert_allclose(gw, ((expit(z) - labels)[:, None] * data).mean(0) + 0.2, rtol=1e-5)
+        np.testing.assert_allclose(gb, (expit(z) - labels).mean(), rtol=1e-5)
+
+
 # ---------------------------------------------------------------------------- each rewrite
 
 
@@ -101,6 +127,8 @@ MODERATE = np.array([-3.0, -0.5, 0.0, 0.25, 4.0])
         ("logistic_product", lambda z: th.exp(z) / (1 + th.exp(z))),
         ("logistic_product", lambda z: 2 * th.sigmoid(z) / th.exp(z)),
         ("logistic_product", lambda z: z / th.sigmoid(z) * th.sigmoid(z)),
+        ("logistic_product", lambda z: (z / th.sigmoid(z) + 3.0) * th.sigmoid(z)),
+        ("logistic_difference", lambda z: z * th.sigmoid(z) - z * th.sigmoid(z) * th.sigmoid(-z)),
     ],
 )
 def test_each_rewrite_fires_and_keeps_the_value(rewrite, build, optimized):
