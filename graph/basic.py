@@ -1,10 +1,13 @@
 """Graph structure: variables are the edges, Apply nodes the vertices.
 
-``Apply(op, inputs, outputs)`` records one application of an op.  Each
+````Apply(op, inputs, outputs)`` records one application of an op.  Each
 variable knows its ``owner`` (the Apply that computes it, or None for graph
-inputs), its position among the owner's outputs, an optional name and the
-user's source line (file:line) where it was created, so errors found later
-can point back to the user's code.
+inputs), its position among the owner's outputs, an optional name and its
+*trace*: the user's source lines (``file:line``) where it was written, so
+errors found later can point back to the user's code.  A variable or node
+made by the user has one line; one that rewriting made in place of others
+(``FunctionGraph.replace``, fusion) inherits theirs, so a fused node has the
+lines of every expression it computes.
 
 All traversals here are iterative: deep graphs (long chains of layers, an
 unrolled loop) never hit Python's recursion limit.
@@ -48,7 +51,34 @@ def user_source_line() -> str:
     return "<unknown>"
 
 
-class Variable:
+class Traced:
+    """Something the user wrote somewhere: ``trace`` holds the lines, ``source`` shows them."""
+
+    trace: tuple[str, ...]
+
+    @property
+    def source(self) -> str:
+        """``file:line`` where the user wrote this (several, comma-separated, after fusion)."""
+        return ", ".join(self.trace)
+
+    @source.setter
+    def source(self, value: str) -> None:
+        self.trace = (value,)
+
+
+def merged_trace(items: Iterable[Traced]) -> tuple[str, ...]:
+    """The lines of every item, each once, in order of first appearance."""
+    return tuple(dict.fromkeys(line for item in items for line in item.trace))
+
+
+def inherit_trace(node: Apply, trace: tuple[str, ...]) -> None:
+    """Give ``node`` and its outputs ``trace`` (a node made by a rewrite in place of others)."""
+    node.trace = trace
+    for out in node.outputs:
+        out.trace = trace
+
+
+class Variable(Traced):
     """An edge of the graph: a value of ``type`` produced by ``owner``."""
 
     def __init__(self, type: TensorType, owner: Apply | None = None, index: int | None = None,
@@ -57,7 +87,7 @@ class Variable:
         self.owner = owner
         self.index = index
         self.name = name
-        self.source = user_source_line()
+        self.trace = (user_source_line(),)
         self.id = next(_ids)
 
     def clone(self) -> Variable:
@@ -132,7 +162,7 @@ class Constant(TensorVariable):
         return f"Constant{{{self.data.dtype}{format_shape(self.data.shape)}}}"
 
 
-class Apply:
+class Apply(Traced):
     """One application of ``op`` to ``inputs`` producing ``outputs``."""
 
     def __init__(self, op, inputs: Sequence[Variable], output_types: Sequence[TensorType],
@@ -144,7 +174,7 @@ class Apply:
             TensorVariable(t, owner=self, index=i, name=n)
             for i, (t, n) in enumerate(zip(output_types, names, strict=True))
         ]
-        self.source = self.outputs[0].source if self.outputs else user_source_line()
+        self.trace = self.outputs[0].trace if self.outputs else (user_source_line(),)
 
     def __repr__(self) -> str:
         return f"{self.op}({', '.join(v.label() for v in self.inputs)})"
@@ -156,8 +186,8 @@ class Apply:
         """Rebuild this node on ``inputs`` through the op's own type checks."""
         node = self.op.make_node(*inputs)
         for old, new in zip(self.outputs, node.outputs, strict=False):
-            new.name, new.source = old.name, old.source
-        node.source = self.source
+            new.name, new.trace = old.name, old.trace
+        node.trace = self.trace
         return node
 
     def describe_failure(self, values: Sequence) -> str:
@@ -256,9 +286,9 @@ def clone_graph(inputs: Sequence[Variable], outputs: Sequence[Variable]) -> tupl
     for node in apply_nodes(outputs, stop=inputs):
         new_inputs = [memo.get(id(v), v) for v in node.inputs]
         new_node = Apply(node.op, new_inputs, [o.type for o in node.outputs])
-        new_node.source = node.source
+        new_node.trace = node.trace
         for old, new in zip(node.outputs, new_node.outputs, strict=False):
-            new.name, new.source = old.name, old.source
+            new.name, new.trace = old.name, old.trace
             memo[id(old)] = new
     return [memo[id(v)] for v in inputs], [memo.get(id(v), v) for v in outputs]
 

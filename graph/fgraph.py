@@ -11,8 +11,10 @@ it is (a shared variable's update): the destroy handler may then let that
 output be computed in the input's own storage (graph/rewriting/inplace.py).
 
 Every structural change goes through ``replace`` (or ``change_input``), which
-keeps client lists right, imports the new nodes, prunes the nodes nobody reads
-any more (dead-code removal is incremental) and tells the attached features
+keeps client lists right, imports the new nodes (which inherit the trace, the
+user's source lines, of the variable they replace: errors in a node a rewrite
+made name the line where the user wrote what it computes), prunes the nodes
+nobody reads any more (dead-code removal is incremental) and tells the attached features
 (``on_attach``, ``on_import``, ``on_prune``, ``on_change``, ``on_detach``;
 each optional).  Features are how shape inference, the rewrite drivers'
 work lists and the destroy handler follow the graph without rescanning it.
@@ -24,7 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 
-from theanine.graph.basic import Apply, Constant, Variable, apply_nodes, clone_graph
+from theanine.graph.basic import Apply, Constant, Variable, apply_nodes, clone_graph, inherit_trace
 from theanine.graph.shared import SharedVariable
 from theanine.graph.type import TensorType
 
@@ -198,11 +200,15 @@ class FunctionGraph:
     # ------------------------------------------------------------------ changes
 
     def change_input(self, node: Apply | str, index: int, new: Variable, reason: str) -> None:
-        """Make ``node`` read ``new`` at input ``index`` (``node="output"``: output ``index``)."""
+        """Make ``node`` read ``new`` at input ``index`` (``node="output"``: output ``index``).
+
+        The nodes that ``new`` brings into the graph inherit the trace of the input it replaces.
+        """
         old = self.outputs[index] if node == OUTPUT else node.inputs[index]
         if old is new:
             return
-        self._import_outputs_of([new], reason)
+        for imported in self._import_outputs_of([new], reason):
+            inherit_trace(imported, old.trace)
         if node == OUTPUT:
             self.outputs[index] = new
         else:
@@ -237,7 +243,8 @@ class FunctionGraph:
         """Make every reader of ``var`` read ``new`` instead.
 
         ``reason`` names the rewrite; it appears in the TypeError raised when
-        ``new`` has a type that may not stand in for ``var``'s.
+        ``new`` has a type that may not stand in for ``var``'s.  The nodes that
+        ``new`` brings into the graph inherit ``var``'s trace.
         """
         if var is new:
             return
@@ -252,6 +259,8 @@ class FunctionGraph:
                 f"{new.type}: {problem}"
             )
         new_nodes = self._import_outputs_of([new], reason)
+        for node in new_nodes:
+            inherit_trace(node, var.trace)
         if any(var is inp for node in new_nodes for inp in node.inputs):
             self._prune_new(new_nodes, reason)
             raise InconsistencyError(

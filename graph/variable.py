@@ -215,9 +215,8 @@ class TensorOperators:
         return _shape().transpose(self)
 
     def reshape(self, *shape):
-        if len(shape) == 1 and not isinstance(shape[0], int) and not hasattr(shape[0], "type"):
-            shape = shape[0]
-        return _shape().reshape(self, shape)
+        """``x.reshape(2, 3)``, ``x.reshape((2, n))`` or ``x.reshape(y.shape)`` (an int vector)."""
+        return _shape().reshape(self, _shape().sizes_or_shape(shape))
 
     def transpose(self, *axes):
         if len(axes) == 1 and (axes[0] is None or not isinstance(axes[0], int)):

@@ -1,8 +1,11 @@
 """Creation ops: tensors filled with values, ranges, identity matrices, one-hot.
 
 Only ``ARange`` is an op of its own; the rest are built from ``BroadcastTo``
-(``full``, ``zeros``, ``ones``) and elementwise comparisons (``eye``,
-``one_hot``).  Shapes are ints or integer scalar variables (``x.shape[0]``).
+(``full``, ``zeros``, ``ones``, ``alloc``, ``empty``) and elementwise
+comparisons (``eye``, ``one_hot``).  A shape is an int, a sequence of ints
+and integer scalar variables (``(x.shape[0], 3)``) or an integer vector of
+static length (``x.shape``); its entries are known statically where they
+can be read from constants and from static sizes.
 
 Default dtypes: ``zeros``, ``ones``, ``eye`` and ``one_hot`` give
 ``config.floatX`` (as Theano and Keras do; NumPy would give float64);
@@ -23,8 +26,8 @@ from theanine.graph.tensor import as_tensor_variable, constant
 from theanine.graph.type import INT_DTYPES, TensorType, is_discrete, normalize_dtype
 
 __all__ = [
-    "ARange", "zeros_like", "ones_like", "full_like", "zeros", "ones", "full", "arange", "eye",
-    "one_hot",
+    "ARange", "zeros_like", "ones_like", "full_like", "zeros", "ones", "full", "alloc", "empty", "arange",
+    "eye", "one_hot",
 ]
 
 
@@ -69,6 +72,25 @@ def zeros(shape, dtype=None):
 def ones(shape, dtype=None):
     """``np.ones``; ``dtype`` defaults to ``config.floatX``."""
     return full(shape, 1, dtype or config.floatX)
+
+
+def alloc(value, *shape):
+    """Theano's ``alloc``: ``value`` broadcast to ``shape``, in the value's dtype.
+
+    The shape is given as sizes (``alloc(0.0, n, 3)``) or as one shape
+    (``alloc(0.0, x.shape)``, a sequence or an integer vector).
+    """
+    from theanine.graph.ops.shape import sizes_or_shape
+
+    return full(sizes_or_shape(shape), value)
+
+
+def empty(shape, dtype=None):
+    """``np.empty``: a tensor whose values are unspecified (dtype: floatX).
+
+    theanine fills it with zeros, which every backend computes alike.
+    """
+    return zeros(shape, dtype)
 
 
 class ARange(Op):

@@ -12,6 +12,13 @@ With probabilities, Keras' clipping to ``[eps, 1 - eps]`` (``eps = 1e-7``)
 applies; with logits the stable forms are used:
 ``-sum(target * log_softmax(x))`` and ``softplus(x) - x * z`` (which equals
 ``max(x, 0) - x * z + log1p(exp(-|x|))``).
+
+The argument order is Keras' ``(target, output)``, the reverse of Theano's
+``categorical_crossentropy(coding_dist, true_dist)``.  A call in Theano's
+order is caught when the types show it: the second argument holds labels
+(integers, bools, a cast of them, a class mask or a constant of 0s and 1s)
+while the first holds floats that are not labels; the error names the
+order expected.
 """
 
 from __future__ import annotations
@@ -20,7 +27,7 @@ import numpy as np
 
 from theanine.graph.basic import Apply
 from theanine.graph.op import Op
-from theanine.graph.ops.math import cast, clip, exp, log, softplus
+from theanine.graph.ops.math import Cast, cast, clip, exp, log, softplus
 from theanine.graph.ops.reduce import sum as reduce_sum
 from theanine.graph.ops.shape import squeeze
 from theanine.graph.tensor import as_tensor_variable
@@ -205,6 +212,34 @@ class ClassMask(Op):
         return [[False], [False]]
 
 
+def _label_evidence(var) -> str | None:
+    """How ``var`` shows that it holds labels (class indices or 0/1 indicators), or None."""
+    if is_discrete(var.dtype):
+        return f"integer labels of type {var.type}" if var.dtype != "bool" else f"bools of type {var.type}"
+    owner = var.owner
+    if owner is not None and isinstance(owner.op, ClassMask):
+        return "a one-hot class mask"
+    if owner is not None and isinstance(getattr(owner.op, "scalar_op", None), Cast) and is_discrete(owner.inputs[0].dtype):
+        return f"labels cast from {owner.inputs[0].dtype}"
+    data = getattr(var, "data", None)
+    if data is not None and data.size and np.isin(data, (0, 1)).all():
+        return "a constant of 0s and 1s"
+    return None
+
+
+def _check_order(target, output, what: str, expected: str, theano_form: str) -> None:
+    """Raise when the call is evidently in Theano's order (see the module docstring)."""
+    target, output = as_tensor_variable(target), as_tensor_variable(output)
+    evidence = _label_evidence(output)
+    if evidence is None or not is_float(target.dtype) or _label_evidence(target) is not None:
+        return
+    raise ValueError(
+        f"{what}: the arguments look reversed: `output` (the second argument) holds {evidence} "
+        f"and `target` (the first) holds probabilities or logits of type {target.type}. theanine "
+        f"takes Keras' order, {expected}; Theano's {theano_form} is the reverse"
+    )
+
+
 def _check_same_shape(target, output, what: str) -> None:
     if target.ndim != output.ndim or not target.type.shape_compatible(output.type):
         raise ValueError(
@@ -233,12 +268,21 @@ def _class_output(output, what: str):
     return output
 
 
+_CATEGORICAL_ORDER = (
+    "categorical_crossentropy(target=one_hot, output=probabilities), or for integer class labels "
+    "sparse_categorical_crossentropy(target=labels, output=probabilities)"
+)
+
+_THEANO_CATEGORICAL = "categorical_crossentropy(coding_dist, true_dist)"
+
+
 def categorical_crossentropy(target, output, from_logits: bool = False, axis: int = -1):
     """``-sum(target * log p, axis)`` per example, as ``keras.ops.categorical_crossentropy``.
 
     ``output`` holds probabilities (renormalised along ``axis`` and clipped
     to ``[1e-7, 1 - 1e-7]``) or, with ``from_logits=True``, logits.
     """
+    _check_order(target, output, "categorical_crossentropy", _CATEGORICAL_ORDER, _THEANO_CATEGORICAL)
     output = _class_output(output, "categorical_crossentropy")
     target = cast(as_tensor_variable(target), output.dtype)
     _check_same_shape(target, output, "categorical_crossentropy")
@@ -254,6 +298,10 @@ def sparse_categorical_crossentropy(target, output, from_logits: bool = False, a
     outside ``[0, classes)`` select nothing and give a loss of 0.
     """
     what = "sparse_categorical_crossentropy"
+    _check_order(
+        target, output, what, "sparse_categorical_crossentropy(target=labels, output=probabilities)",
+        _THEANO_CATEGORICAL,
+    )
     output = _class_output(output, what)
     target = as_tensor_variable(target)
     if target.ndim == output.ndim and target.ndim > 0 and target.type.shape[-1] in (1, None):
@@ -275,6 +323,10 @@ def binary_crossentropy(target, output, from_logits: bool = False):
     Logits use ``softplus(x) - x * z``, exact for any logit magnitude;
     probabilities are clipped to ``[1e-7, 1 - 1e-7]`` before the logs.
     """
+    _check_order(
+        target, output, "binary_crossentropy", "binary_crossentropy(target=labels, output=probabilities)",
+        "binary_crossentropy(output, target)",
+    )
     output = _float_input(output)
     target = cast(as_tensor_variable(target), output.dtype)
     _check_same_shape(target, output, "binary_crossentropy")

@@ -27,6 +27,7 @@ from theanine.graph.ops.shape_values import Shape, ShapeI, shape, shape_i, size
 from theanine.graph.ops.shape_values import as_shape_vector as as_shape_vector
 from theanine.graph.ops.shape_values import shape_entries as shape_entries
 from theanine.graph.ops.shape_values import shape_source as shape_source
+from theanine.graph.ops.shape_values import sizes_or_shape as sizes_or_shape
 from theanine.graph.ops.shape_values import static_entries as static_entries
 from theanine.graph.ops.shape_values import static_int as static_int
 from theanine.graph.ops.shape_values import static_value as static_value

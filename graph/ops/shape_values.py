@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
-from theanine.graph.basic import Apply, Constant, Variable
+from theanine.graph.basic import Apply, Constant, Variable, topological_order
 from theanine.graph.op import NonDifferentiableOp
 from theanine.graph.ops.dimshuffle import DimShuffle, normalize_axis
 from theanine.graph.tensor import as_tensor_variable
@@ -207,52 +208,127 @@ def static_int(var) -> int | None:
     return None if value is None or value.ndim != 0 else int(value)
 
 
-def _stacked_scalars(vector: Variable) -> list[Variable] | None:
-    """The scalars of ``stack([s0, s1, ...])``, or None for any other vector."""
+@dataclass(frozen=True)
+class _Entry:
+    """What is known of one entry of a shape vector when the graph is built: its value, the
+    ``(tensor, axis)`` whose size it is, and the int scalar variable it came from."""
+
+    static: int | None = None
+    source: tuple[Variable, int] | None = None
+    scalar: Variable | None = None
+
+
+def _scalar_entry(scalar: Variable) -> _Entry:
+    return _Entry(static_int(scalar), shape_source(scalar), scalar)
+
+
+def _entry_parts(vector: Variable) -> list[Variable]:
+    """The vectors whose entries ``vector``'s entries are (concatenated, sliced or cast), if any."""
     from theanine.graph.ops.join import Join
 
     owner = vector.owner
-    if owner is None or not isinstance(owner.op, Join) or owner.op.axis != 0:
+    if owner is None:
+        return []
+    if isinstance(owner.op, Join) and owner.op.axis == 0:
+        return [p for p in owner.inputs if p.owner is None or p.owner.op != DimShuffle(("x",))]
+    if _is_int_cast(owner) or _constant_slice(owner) is not None:
+        return [owner.inputs[0]]
+    return []
+
+
+def _is_int_cast(node: Apply) -> bool:
+    """A cast of an integer vector to another integer dtype (which keeps every shape size)."""
+    from theanine.graph.ops.math import Cast
+
+    scalar_op = getattr(node.op, "scalar_op", None)
+    return isinstance(scalar_op, Cast) and node.inputs[0].dtype in INT_DTYPES and node.outputs[0].dtype in INT_DTYPES
+
+
+def _constant_slice(node: Apply) -> slice | None:
+    """The slice of ``vector[start:stop:step]`` with constant bounds, else None."""
+    from theanine.graph.ops.subtensor import Subtensor
+
+    if not isinstance(node.op, Subtensor) or len(node.inputs) != 1 or len(node.op.index) != 1:
         return None
-    scalars = []
-    for part in owner.inputs:
-        if part.owner is None or part.owner.op != DimShuffle(("x",)):
-            return None
-        scalars.append(part.owner.inputs[0])
-    return scalars
+    kind, *bounds = node.op.index[0]
+    return slice(*bounds) if kind == "slice" else None
+
+
+def _own_entries(vector: Variable, known: dict[int, list[_Entry]]) -> list[_Entry]:
+    """The entries of ``vector`` given the entries of its parts (in ``known``)."""
+    from theanine.graph.ops.join import Join
+
+    length = vector.type.shape[0]
+    value = static_value(vector)
+    if value is not None:
+        return [_Entry(int(v)) for v in value]
+    owner = vector.owner
+    if owner is not None and isinstance(owner.op, Shape):
+        x = owner.inputs[0]
+        return [_Entry(d, (x, axis), None) for axis, d in enumerate(x.type.shape)]
+    if owner is not None and isinstance(owner.op, Join) and owner.op.axis == 0:
+        entries = []
+        for part in owner.inputs:
+            if id(part) in known:
+                entries += known[id(part)]
+            else:
+                entries.append(_scalar_entry(part.owner.inputs[0]))
+        return entries if len(entries) == length else [_Entry()] * length
+    if owner is not None and _is_int_cast(owner):
+        return known[id(owner.inputs[0])]
+    if owner is not None and _constant_slice(owner) is not None:
+        return known[id(owner.inputs[0])][_constant_slice(owner)]
+    return [_Entry()] * length
+
+
+def _entries(vector: Variable) -> list[_Entry]:
+    """Entry by entry, what is known of an integer vector of static length (read through
+    concatenations, stacks of scalars, constant slices and integer casts)."""
+    order = topological_order([vector], _entry_parts)
+    if len(order) > _FOLD_BUDGET:
+        return [_Entry()] * vector.type.shape[0]
+    known: dict[int, list[_Entry]] = {}
+    for part in order:
+        known[id(part)] = _own_entries(part, known)
+    return known[id(vector)]
 
 
 def static_entries(vector: Variable) -> tuple[int | None, ...]:
     """Entry by entry, what is statically known of an integer vector of static length."""
-    value = static_value(vector)
-    if value is not None:
-        return tuple(int(v) for v in value)
-    if vector.owner is not None and isinstance(vector.owner.op, Shape):
-        return vector.owner.inputs[0].type.shape
-    scalars = _stacked_scalars(vector)
-    if scalars is not None:
-        return tuple(static_int(s) for s in scalars)
-    return (None,) * vector.type.shape[0]
+    return tuple(e.static for e in _entries(vector))
 
 
 def entry_sources(vector: Variable) -> list[tuple[Variable, int] | None]:
     """For each entry, the ``(tensor, axis)`` whose size it is, where recognizable."""
-    if vector.owner is not None and isinstance(vector.owner.op, Shape):
-        return [(vector.owner.inputs[0], axis) for axis in range(vector.type.shape[0])]
-    scalars = _stacked_scalars(vector)
-    if scalars is None:
-        return [None] * vector.type.shape[0]
-    return [shape_source(s) for s in scalars]
+    return [e.source for e in _entries(vector)]
 
 
 def shape_entries(vector: Variable) -> list:
     """Each entry of a shape vector as a Python int (static) or an int64 scalar variable."""
-    static = static_entries(vector)
-    if vector.owner is not None and isinstance(vector.owner.op, Shape):
-        symbolic = list(axis_sizes(vector.owner.inputs[0]))
-    else:
-        symbolic = _stacked_scalars(vector) or [vector[i] for i in range(len(static))]
-    return [s if s is not None else v for s, v in zip(static, symbolic, strict=True)]
+    entries = _entries(vector)
+    return [
+        e.static if e.static is not None else _symbolic_entry(vector, i, e) for i, e in enumerate(entries)
+    ]
+
+
+def _symbolic_entry(vector: Variable, index: int, entry: _Entry) -> Variable:
+    """An int64 scalar for an entry whose value is known only at run time."""
+    if entry.source is not None:
+        return shape_i(*entry.source)
+    if entry.scalar is not None and entry.scalar.dtype == "int64":
+        return entry.scalar
+    return vector[index]
+
+
+def sizes_or_shape(args: tuple):
+    """The shape that ``f(*args)`` means for a function taking sizes or one whole shape, as
+    ``x.reshape(2, 3)`` / ``x.reshape((2, 3))`` / ``x.reshape(y.shape)`` and Theano's ``alloc``."""
+    if len(args) != 1:
+        return args
+    (arg,) = args
+    if isinstance(arg, Variable):
+        return arg if arg.ndim == 1 else args
+    return arg if isinstance(arg, (list, tuple)) or np.ndim(arg) == 1 else args
 
 
 def as_shape_vector(shape, what: str) -> Variable:

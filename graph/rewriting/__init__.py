@@ -4,7 +4,7 @@
 ``th.rewrite(outputs, mode)`` returns the optimized variables without
 compiling, and ``th.explain(f)`` the report of what fired.  The standard
 rewrites live in one module per phase (``canonicalize``, ``stabilize``,
-``fusion``) and register themselves in ``db.rewrite_db`` on import.
+``logistic``, ``fusion``) and register themselves in ``db.rewrite_db`` on import.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from theanine.graph.rewriting import (  # noqa: F401  (registration)
     crossentropy,
     fusion,
     inplace,
+    logistic,
     shapes,
     specialize,
     stabilize,

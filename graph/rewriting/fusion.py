@@ -9,6 +9,9 @@ output becomes an extra output of the composite, and no outside reader can
 feed the group back (it is not an ancestor of any member), so no cycle can
 form.  Scalar-sized constants are moved into the inner graph.
 
+A fused node's trace is the lines of all its members (inputs first), so a
+run-time error in it names every line where the user wrote part of it.
+
 Sibling fusion then joins two Elemwise nodes of one shape that read a common
 input and of which neither depends on the other into one composite with the
 outputs of both: the shared input is read in one pass instead of two.
@@ -16,7 +19,7 @@ outputs of both: the shared input is read in one pass instead of two.
 
 from __future__ import annotations
 
-from theanine.graph.basic import Apply, Constant, Variable, clone_replace
+from theanine.graph.basic import Apply, Constant, Variable, clone_replace, inherit_trace, merged_trace
 from theanine.graph.fgraph import OUTPUT, FunctionGraph
 from theanine.graph.ops.composite import Composite
 from theanine.graph.ops.elemwise import Elemwise
@@ -117,6 +120,7 @@ def _inner_graph(members: list[Apply], outer: list[Variable], outputs: list[Vari
             )
         else:
             new_node = Elemwise(scalar_op).make_node(*args)
+            inherit_trace(new_node, node.trace)
             results = new_node.outputs
         inner.update(zip(node.outputs, results, strict=True))
     return Composite([stand_ins[v] for v in outer], [inner[v] for v in outputs])
@@ -141,6 +145,7 @@ def elemwise_fusion(fgraph: FunctionGraph, report: PhaseReport) -> None:
         position[fused] = position[root]
         claimed.add(fused)
         fgraph.replace_all(zip(outputs, fused.outputs, strict=True), reason="elemwise_fusion")
+        inherit_trace(fused, merged_trace(members))
         report.record("elemwise_fusion")
 
 
@@ -202,6 +207,7 @@ def sibling_fusion(fgraph: FunctionGraph, report: PhaseReport) -> None:
         outputs = node.outputs + sibling.outputs
         fused = Elemwise(_inner_graph(members, outer, outputs)).make_node(*outer)
         fgraph.replace_all(zip(outputs, fused.outputs, strict=True), reason="sibling_fusion")
+        inherit_trace(fused, merged_trace(members))
         report.record("sibling_fusion")
         position = _positions(fgraph)
         pending.append(fused)

@@ -346,11 +346,10 @@ INPLACE_RULES: dict[type, tuple[str, Callable]] = {
 """The inplace variant builder of each op class, with the name the report shows."""
 
 
-def _keep_names_and_sources(old: Apply, new: Apply) -> None:
-    """The inplace node keeps the user's names and source lines (for error messages)."""
-    new.source = old.source
+def _keep_names(old: Apply, new: Apply) -> None:
+    """The inplace node keeps the user's names (its trace comes with ``replace``)."""
     for before, after in zip(old.outputs, new.outputs, strict=True):
-        after.name, after.source = before.name, before.source
+        after.name = before.name
 
 
 @register("inplace")
@@ -364,7 +363,7 @@ def inplace(fgraph: FunctionGraph, report: PhaseReport) -> None:
             new = None if rule is None else rule[1](node, handler)
             if new is None:
                 continue
-            _keep_names_and_sources(node, new)
+            _keep_names(node, new)
             fgraph.replace_all(zip(node.outputs, new.outputs, strict=True), reason=rule[0])
             report.record(rule[0])
         handler.validate()

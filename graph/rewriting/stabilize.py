@@ -8,7 +8,6 @@ which feed logits of magnitude 1e3 to 1e4).
 from __future__ import annotations
 
 from theanine.graph.basic import Apply
-from theanine.graph.ops.math import softplus
 from theanine.graph.ops.nnet import LogSoftmax, Softmax
 from theanine.graph.ops.reduce import Reduce, logsumexp
 from theanine.graph.ops.shape import DimShuffle
@@ -19,7 +18,7 @@ from theanine.graph.rewriting.utils import elemwise_op, same_type
 __all__: list[str] = []
 
 LOG, EXP, ADD, SUB = (elemwise_op(n) for n in ("log", "exp", "add", "subtract"))
-SIGMOID, LOG1P, EXPM1 = (elemwise_op(n) for n in ("sigmoid", "log1p", "expm1"))
+LOG1P, EXPM1 = elemwise_op("log1p"), elemwise_op("expm1")
 MUL, DIV = elemwise_op("multiply"), elemwise_op("true_divide")
 
 _SOFTMAX_OF_LOG_GRAD = (
@@ -86,26 +85,6 @@ def log_softmax_grad(node: Apply):
     new = g - sm * DimShuffle(kept_dims.owner.op.pattern)(Reduce("sum", reduce_op.axes)(g))
     return [new] if same_type(node.outputs[0], new) else None
 
-
-log_sigmoid = register("stabilize")(
-    PatternRewriter(
-        (LOG, (SIGMOID, "x")),
-        lambda b: -softplus(-b["x"]),
-        name="log_sigmoid",
-    )
-)
-log_sigmoid.__doc__ = "``log(sigmoid(x)) -> -softplus(-x)``: finite for x down to -1e4 and beyond."
-
-log_one_minus_sigmoid = register("stabilize")(
-    PatternRewriter(
-        (LOG, (SUB, 1, (SIGMOID, "x"))),
-        lambda b: -softplus(b["x"]),
-        name="log_one_minus_sigmoid",
-    )
-)
-log_one_minus_sigmoid.__doc__ = (
-    "``log(1 - sigmoid(x)) -> -softplus(x)``: finite for large positive x."
-)
 
 log_one_plus = register("stabilize")(
     PatternRewriter((LOG, (ADD, 1, "x")), (LOG1P, "x"), name="log1p")

@@ -156,3 +156,57 @@ def test_infer_shape_and_class_mask_have_no_gradient():
     assert mask.owner.op.connection_pattern(mask.owner) == [[False], [False]]
     with pytest.raises(th.DisconnectedInputError):
         th.grad(mask.sum(), x)
+
+
+# ---------------------------------------------------------------------------- argument order
+
+LABEL_FORMS = {
+    "int labels": lambda: th.vector("y", "int32"),
+    "int one-hot": lambda: th.matrix("y", "int64"),
+    "bool one-hot": lambda: th.matrix("y", "bool"),
+    "th.one_hot": lambda: th.one_hot(th.vector("y", "int64"), 3),
+    "cast labels": lambda: th.cast(th.matrix("y", "uint8"), "float32"),
+    "constant one-hot": lambda: np.eye(3)[[0, 2]],
+}
+THEANO_ORDER = {
+    "categorical_crossentropy": "categorical_crossentropy(coding_dist, true_dist)",
+    "sparse_categorical_crossentropy": "categorical_crossentropy(coding_dist, true_dist)",
+    "binary_crossentropy": "binary_crossentropy(output, target)",
+}
+
+
+@pytest.mark.parametrize("form", sorted(LABEL_FORMS))
+@pytest.mark.parametrize("name", sorted(THEANO_ORDER))
+def test_theano_argument_order_is_caught_and_the_keras_order_named(name, form):
+    """Probabilities first and labels second is Theano's order: a ValueError says which is expected."""
+    probabilities = th.softmax(th.matrix("logits", "float32"))
+    with pytest.raises(ValueError) as caught:
+        getattr(th, name)(probabilities, LABEL_FORMS[form]())
+    message = str(caught.value)
+    assert message.startswith(f"{name}: the arguments look reversed: `output` (the second argument) holds ")
+    assert f"theanine takes Keras' order, {name}(target=" in message
+    assert f"Theano's {THEANO_ORDER[name]} is the reverse" in message
+
+
+def test_keras_order_with_labels_of_every_form_still_works():
+    logits = np.array([[2.0, -1.0, 0.5], [0.0, 3.0, -2.0]])
+    probabilities = scipy.special.softmax(logits, axis=1)
+    p = th.matrix("p", "float64")
+    one_hot, labels = th.matrix("one_hot", "int64"), th.vector("labels", "int32")
+    losses = [
+        th.categorical_crossentropy(one_hot, p),
+        th.categorical_crossentropy(th.one_hot(labels, 3, dtype="float64"), p),
+        th.sparse_categorical_crossentropy(labels, p),
+        th.binary_crossentropy(one_hot, p),
+        th.categorical_crossentropy(th.softmax(p), th.softmax(p)),  # distillation: soft targets
+    ]
+    f = th.function([one_hot, labels, p], losses)
+    hot, idx = np.eye(3, dtype="int64")[[0, 1]], np.array([0, 1], "int32")
+    dense, from_labels, sparse, binary, soft = f(hot, idx, probabilities)
+    expected = -np.log(probabilities[[0, 1], [0, 1]])
+    np.testing.assert_allclose(dense, expected, rtol=1e-12)
+    np.testing.assert_allclose(from_labels, expected, rtol=1e-12)
+    np.testing.assert_allclose(sparse, expected, rtol=1e-12)
+    np.testing.assert_allclose(binary, -(hot * np.log(probabilities) + (1 - hot) * np.log(1 - probabilities)))
+    np.testing.assert_allclose(soft, -(scipy.special.softmax(probabilities, 1) *
+                                       scipy.special.log_softmax(probabilities, 1)).sum(1), rtol=1e-12)

@@ -414,3 +414,81 @@ def test_arange_gradients_wrt_start_and_step():
     g_start, g_step = th.grad((out * weights).sum(), [start, step])
     f = th.function([start, step], [g_start, g_step])
     np.testing.assert_allclose(f(0.5, 0.7), [weights.sum(), (weights * np.arange(4)).sum()])
+
+
+# ---------------------------------------------------------------------------
+# A symbolic integer vector as the shape (Theano's x.reshape(y.shape))
+
+Y = RNG.standard_normal((3, 4))
+SHAPE_VECTORS = {
+    # name: (vector of the target shape, static shape inferred, the target shape at run time)
+    "y.shape": (lambda y: y.shape, (None, 4), (3, 4)),
+    "y.shape[::-1]": (lambda y: y.shape[::-1], (4, None), (4, 3)),
+    "concatenate(y.shape[:1], constant)": (
+        lambda y: th.concatenate([y.shape[:1], th.constant(np.array([2, 2], "int32"))]),
+        (None, 2, 2),
+        (3, 2, 2),
+    ),
+    "stack of sizes": (lambda y: th.stack([th.shape_i(y, 1), y.shape[0]]), (4, None), (4, 3)),
+    "int32 input vector": (lambda y: th.tensor("s", "int32", (2,)), (None, None), (4, 3)),
+    "constant vector": (lambda y: th.constant(np.array([6, 2])), (6, 2), (6, 2)),
+}
+BUILDERS = {
+    # name: (build from the source x and the shape vector, NumPy reference)
+    "x.reshape": (lambda x, s: x.reshape(s), lambda x, shape: x.reshape(shape)),
+    "th.reshape": (lambda x, s: th.reshape(x, s), lambda x, shape: x.reshape(shape)),
+    "zeros": (lambda x, s: th.zeros(s, dtype="float64"), lambda x, shape: np.zeros(shape)),
+    "ones": (lambda x, s: th.ones(s, dtype="float64"), lambda x, shape: np.ones(shape)),
+    "full": (lambda x, s: th.full(s, 2.5, dtype="float64"), lambda x, shape: np.full(shape, 2.5)),
+    "alloc": (lambda x, s: th.alloc(x.sum(), s), lambda x, shape: np.full(shape, x.sum())),
+    "empty": (lambda x, s: th.empty(s, dtype="float64"), lambda x, shape: np.zeros(shape)),
+    "broadcast_to": (lambda x, s: th.broadcast_to(x.sum(keepdims=True), s),
+                     lambda x, shape: np.broadcast_to(x.sum(), shape)),
+}
+
+
+@pytest.mark.parametrize("vector", sorted(SHAPE_VECTORS))
+@pytest.mark.parametrize("builder", sorted(BUILDERS))
+def test_a_symbolic_shape_vector_gives_the_shape(builder, vector, backend):
+    build, reference = BUILDERS[builder]
+    make_vector, static, shape = SHAPE_VECTORS[vector]
+    x, y = _f64((None,)), _f64((None, 4), "y")
+    target = make_vector(y)
+    out = build(x, target)
+    assert out.type.shape == static
+    inputs = [x, y] + ([target] if target.owner is None and not isinstance(target, th.Constant) else [])
+    values = [np.arange(12.0), Y] + ([np.array(shape, "int32")] if len(inputs) == 3 else [])
+    got = th.function(inputs, out, backend=backend)(*values)
+    np.testing.assert_array_equal(got, reference(values[0], shape))
+
+
+def test_alloc_takes_sizes_or_one_shape_and_keeps_the_value_dtype():
+    y = _f64((None, 4), "y")
+    value = th.scalar("v", "int32")
+    by_sizes, by_shape = th.alloc(value, y.shape[0], 4), th.alloc(value, y.shape)
+    assert by_sizes.type == by_shape.type == th.TensorType("int32", (None, 4))
+    f = th.function([value, y], [by_sizes, by_shape])
+    for got in f(7, Y):
+        np.testing.assert_array_equal(got, np.full((3, 4), 7, "int32"))
+
+
+def test_gradients_through_shapes_given_as_vectors(backend):
+    """d/dx of reshape(x, y.shape) and of broadcasting/allocating x's sum, by finite differences."""
+    y = th.constant(Y)
+
+    def reshaped(x):
+        return th.reshape(x, y.shape) * y
+
+    def allocated(x):
+        return th.alloc(x.sum(), y.shape) * y + th.broadcast_to(x[:1], y.shape[::-1]).sum()
+
+    th.verify_grad(reshaped, [np.arange(12.0)], backend=backend)
+    th.verify_grad(allocated, [np.arange(12.0)], backend=backend)
+
+
+def test_a_shape_vector_of_unknown_length_is_rejected_with_the_reason():
+    x = _f64((None,))
+    with pytest.raises(ValueError, match="the length of a shape vector must be static"):
+        x.reshape(th.vector("s", "int64"))
+    with pytest.raises(TypeError, match="a shape vector must be an integer vector. Received: float64"):
+        th.zeros(x)
