@@ -236,12 +236,19 @@ class ObjectCache:
     def store(self, key: str, parts: dict[str, str], payload: bytes) -> None:
         """Write the entry of ``key`` atomically; a failure is logged, never raised."""
         try:
-            self.directory.mkdir(parents=True, exist_ok=True)
+            self._make_private_directory()
             self._replace(self.path(key), _encode(key, parts, payload))
         except OSError as error:
             log.warning("cannot write cache entry for %s in %s (%s)", key, self.directory, error)
             return
         log.debug("stored %s (%d bytes)", key, len(payload))
+
+    def _make_private_directory(self) -> None:
+        """Create the entry folder readable and writable by this user alone (the cache holds code
+        that is run as it is); folders that existed are left as the user set them."""
+        missing = [folder for folder in (self.directory, *self.directory.parents) if not folder.exists()]
+        for folder in reversed(missing):
+            folder.mkdir(mode=0o700, exist_ok=True)
 
     def _replace(self, path: Path, data: bytes) -> None:
         """Write ``data`` to a temporary file beside ``path``, then rename it onto ``path``."""

@@ -319,3 +319,12 @@ def test_a_change_to_any_printer_source_changes_the_key(monkeypatch):
         seen.add(llvm_cache._jit_fingerprint.__wrapped__())
     monkeypatch.setattr(Path, "read_bytes", read)
     assert len(seen) == len(llvm_cache.code_generator_sources()) + 1
+
+
+def test_a_new_cache_folder_is_private_to_the_user(tmp_path):
+    root = tmp_path / "cache"
+    with th.config.context(cache_dir=str(root)):
+        x = th.vector("x")
+        th.function([x], x * 3.5 + 1)(np.ones(3, "float32"))
+    folders = [root] + [p for p in root.rglob("*") if p.is_dir()]
+    assert folders and all(p.stat().st_mode & 0o077 == 0 for p in folders)
