@@ -26,6 +26,7 @@ SUBMODULES = (
     "optimizers",
     "regularizers",
     "saving",
+    "utils",
 )
 """The public submodules, reachable as attributes of this package."""
 

@@ -104,6 +104,12 @@ def resolve(config: CompileConfig, names: list[str], shapes: Sequence) -> Compil
                 metric = metrics_module.get(
                     identifier, loss=outputs[i].loss, output_shape=shapes[i]
                 )
+                if not metric.compares_targets:
+                    raise TypeError(
+                        f"compile({argument}=...): {type(metric).__name__} averages the values "
+                        "given to its update_state, not targets and predictions; use a metric "
+                        "of (y_true, y_pred) such as MeanMetricWrapper(fn)"
+                    )
                 metric = _own_metric(metric, slots)
                 prefix = f"{names[i]}_" if len(names) > 1 else ""
                 name = _log_name(prefix, metric.name, weighted, counters)

@@ -51,14 +51,14 @@ class Tracker:
             slot.metric.update([np.asarray(v) for v in values[offset : offset + size]])
             offset += size
 
-    def logs(self) -> dict[str, float]:
+    def logs(self) -> dict:
         """``{"loss": ..., "<output>_loss": ..., "<metric>": ...}`` in ``log_keys`` order."""
         means = self.loss_sums / max(self.count, 1)
         logs = {
             key: float(mean) for key, mean in zip(self.compiled.loss_keys(), means, strict=True)
         }
         for slot in self.compiled.metrics:
-            logs[slot.name] = float(slot.metric.result())
+            logs[slot.name] = slot.metric.result()
         return logs
 
 

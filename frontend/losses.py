@@ -19,6 +19,7 @@ The crossentropies use the numerically stable ops of ``theanine``
 from __future__ import annotations
 
 import inspect
+import math
 from collections.abc import Callable, Mapping
 
 import theanine as th
@@ -43,6 +44,12 @@ __all__ = [
     "KLDivergence",
     "Hinge",
     "CosineSimilarity",
+    "Poisson",
+    "LogCosh",
+    "SquaredHinge",
+    "CategoricalHinge",
+    "MeanAbsolutePercentageError",
+    "MeanSquaredLogarithmicError",
     "mean_squared_error",
     "mean_absolute_error",
     "huber",
@@ -52,6 +59,15 @@ __all__ = [
     "kl_divergence",
     "hinge",
     "cosine_similarity",
+    "poisson",
+    "log_cosh",
+    "squared_hinge",
+    "categorical_hinge",
+    "mean_absolute_percentage_error",
+    "mean_squared_logarithmic_error",
+    "mape",
+    "msle",
+    "logcosh",
     "mse",
     "mae",
     "kld",
@@ -200,9 +216,55 @@ def cosine_similarity(y_true, y_pred, axis: int = -1):
     return -th.sum(l2_normalize(y_true, axis) * l2_normalize(y_pred, axis), axis=axis)
 
 
+def poisson(y_true, y_pred):
+    """``mean(y_pred - y_true * log(y_pred + 1e-7), axis=-1)``."""
+    y_true, y_pred = _prepared(y_true, y_pred)
+    return th.mean(y_pred - y_true * th.log(y_pred + EPSILON), axis=-1)
+
+
+def log_cosh(y_true, y_pred):
+    """``mean(log(cosh(y_pred - y_true)), axis=-1)``, computed as ``e + softplus(-2e) - log 2``
+    so that large errors do not overflow."""
+    y_true, y_pred = _prepared(y_true, y_pred)
+    error = y_pred - y_true
+    return th.mean(error + th.softplus(-2.0 * error) - math.log(2.0), axis=-1)
+
+
+def squared_hinge(y_true, y_pred):
+    """``mean(max(1 - y_true * y_pred, 0)^2, axis=-1)`` with labels -1/1 (or 0/1, converted)."""
+    y_true, y_pred = _prepared(y_true, y_pred)
+    return th.mean(th.square(th.maximum(1.0 - _hinge_labels(y_true) * y_pred, 0.0)), axis=-1)
+
+
+def categorical_hinge(y_true, y_pred):
+    """``max(neg - pos + 1, 0)``: ``pos`` the score of the true class, ``neg`` the best other one."""
+    y_true, y_pred = _prepared(y_true, y_pred)
+    positive = th.sum(y_true * y_pred, axis=-1)
+    negative = th.max((1.0 - y_true) * y_pred, axis=-1)
+    return th.maximum(negative - positive + 1.0, 0.0)
+
+
+def mean_absolute_percentage_error(y_true, y_pred):
+    """``100 * mean(|y_true - y_pred| / max(|y_true|, 1e-7), axis=-1)``."""
+    y_true, y_pred = _prepared(y_true, y_pred)
+    ratio = th.abs(y_true - y_pred) / th.maximum(th.abs(y_true), EPSILON)
+    return 100.0 * th.mean(ratio, axis=-1)
+
+
+def mean_squared_logarithmic_error(y_true, y_pred):
+    """``mean((log(max(y_pred, 1e-7) + 1) - log(max(y_true, 1e-7) + 1))^2, axis=-1)``."""
+    y_true, y_pred = _prepared(y_true, y_pred)
+    first = th.log(th.maximum(y_pred, EPSILON) + 1.0)
+    second = th.log(th.maximum(y_true, EPSILON) + 1.0)
+    return th.mean(th.square(first - second), axis=-1)
+
+
 mse = MSE = mean_squared_error
 mae = MAE = mean_absolute_error
+mape = MAPE = mean_absolute_percentage_error
+msle = MSLE = mean_squared_logarithmic_error
 kld = KLD = kullback_leibler_divergence = kl_divergence
+logcosh = log_cosh
 
 
 # ----------------------------------------------------------------------------- reduction
@@ -420,6 +482,42 @@ class CosineSimilarity(_BuiltinLoss):
         super().__init__(reduction, name, axis=axis)
 
 
+class Poisson(_BuiltinLoss):
+    """Poisson loss: ``y_pred - y_true * log(y_pred)``, for count targets."""
+
+    function = staticmethod(poisson)
+
+
+class LogCosh(_BuiltinLoss):
+    """Logarithm of the hyperbolic cosine of the error: like MSE near 0, like MAE far away."""
+
+    function = staticmethod(log_cosh)
+
+
+class SquaredHinge(_BuiltinLoss):
+    """Squared hinge loss for labels -1/1 (or 0/1)."""
+
+    function = staticmethod(squared_hinge)
+
+
+class CategoricalHinge(_BuiltinLoss):
+    """Hinge loss between the true class's score and the best other score (one-hot targets)."""
+
+    function = staticmethod(categorical_hinge)
+
+
+class MeanAbsolutePercentageError(_BuiltinLoss):
+    """Mean absolute error relative to the target, in percent."""
+
+    function = staticmethod(mean_absolute_percentage_error)
+
+
+class MeanSquaredLogarithmicError(_BuiltinLoss):
+    """Mean squared error of ``log(1 + y)``."""
+
+    function = staticmethod(mean_squared_logarithmic_error)
+
+
 # ----------------------------------------------------------------------------- lookup
 
 _CLASSES = (
@@ -432,8 +530,19 @@ _CLASSES = (
     KLDivergence,
     Hinge,
     CosineSimilarity,
+    Poisson,
+    LogCosh,
+    SquaredHinge,
+    CategoricalHinge,
+    MeanAbsolutePercentageError,
+    MeanSquaredLogarithmicError,
 )
 _ALIASES = {
+    "mape": MeanAbsolutePercentageError,
+    "MAPE": MeanAbsolutePercentageError,
+    "msle": MeanSquaredLogarithmicError,
+    "MSLE": MeanSquaredLogarithmicError,
+    "logcosh": LogCosh,
     "mse": MeanSquaredError,
     "MSE": MeanSquaredError,
     "mae": MeanAbsoluteError,

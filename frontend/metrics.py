@@ -7,7 +7,8 @@ compiled into the model's train/test functions:
   symbolic sufficient statistics of one batch (e.g. a weighted sum and a
   weight count, or confusion counts per threshold);
 - ``update(values)`` adds the computed statistics to the host totals, and
-  ``result()`` turns the totals into a float;
+  ``result()`` turns the totals into a float (an array for per-class
+  results);
 - ``reset_state()`` clears the totals (the training loop calls it at the
   start of each epoch).
 
@@ -51,6 +52,10 @@ __all__ = [
     "Precision",
     "Recall",
     "AUC",
+    "RootMeanSquaredError",
+    "Mean",
+    "FBetaScore",
+    "F1Score",
     "accuracy",
     "binary_accuracy",
     "categorical_accuracy",
@@ -126,7 +131,11 @@ class Metric:
 
     A subclass writes ``batch_statistics`` (a list of symbolic tensors) and
     ``result_from(totals)`` (a float from the summed NumPy totals).
+    ``compares_targets`` is False for standalone metrics (``Mean``) that
+    average whatever values they are given and so cannot be compiled.
     """
+
+    compares_targets = True
 
     def __init__(self, name: str | None = None, dtype: str | None = None):
         self.name = name or type(self).__name__.lower()
@@ -152,9 +161,15 @@ class Metric:
             )
         self._totals = [total + value for total, value in zip(self._totals, values, strict=True)]
 
-    def result(self) -> float:
-        """The metric over every batch since the last reset (0.0 before any batch)."""
-        return 0.0 if self._totals is None else float(self.result_from(self._totals))
+    def result(self) -> float | np.ndarray:
+        """The metric over every batch since the last reset (0.0 before any batch).
+
+        A float, or an array for metrics with one value per class (``F1Score()``).
+        """
+        if self._totals is None:
+            return 0.0
+        value = np.asarray(self.result_from(self._totals), dtype=np.float64)
+        return float(value) if value.ndim == 0 else value
 
     def reset_state(self) -> None:
         self._totals = None
@@ -325,6 +340,46 @@ class MeanAbsoluteError(_BuiltinMean):
     function = staticmethod(losses_module.mean_absolute_error)
 
 
+class RootMeanSquaredError(_BuiltinMean):
+    """``sqrt`` of the (weighted) mean of the squared errors."""
+
+    function = staticmethod(losses_module.mean_squared_error)
+
+    def __init__(self, name: str | None = None, dtype: str | None = None):
+        super().__init__(name or "root_mean_squared_error", dtype)
+
+    def result_from(self, totals):
+        return np.sqrt(super().result_from(totals))
+
+
+class Mean(Metric):
+    """The (weighted) mean of the values given to ``update_state(values, sample_weight=None)``.
+
+    A standalone metric, as in Keras: it averages any values, so it does not
+    compare targets with predictions and cannot be given to ``compile``.
+    """
+
+    compares_targets = False
+
+    def __init__(self, name: str | None = None, dtype: str | None = None):
+        super().__init__(name or "mean", dtype)
+
+    def batch_statistics(self, values, sample_weight=None) -> list:
+        values = th.cast(th.as_tensor_variable(values), self.dtype)
+        values, weight = samplewise_values(values, sample_weight)
+        count = th.sum(weight) if weight is not None else th.sum(th.ones_like(values))
+        return [th.sum(values), count]
+
+    def result_from(self, totals):
+        total, count = totals
+        return _divide(total, count)
+
+    def update_state(self, values, sample_weight=None) -> None:
+        """Add ``values`` (a scalar counts as one sample), weighted by ``sample_weight``."""
+        weight = None if sample_weight is None else np.atleast_1d(sample_weight)
+        super().update_state(np.atleast_1d(values), weight)
+
+
 # ----------------------------------------------------------------------------- confusion metrics
 
 
@@ -490,6 +545,114 @@ class AUC(Metric):
         }
 
 
+_AVERAGES = (None, "micro", "macro", "weighted")
+_KERAS_EPSILON = 1e-7
+
+
+class FBetaScore(Metric):
+    """F-beta score of one-hot (or multi-label) targets against class scores, as Keras computes it.
+
+    A prediction is positive where ``y_pred > threshold``, or, without a
+    threshold, where it is its row's maximum (and not 0).  Counts are summed
+    per class (over all classes for ``average="micro"``); the score is
+    ``(1 + b^2) p r / (b^2 p + r)`` with Keras' epsilon in each division;
+    ``average`` None gives one score per class, "macro" their mean,
+    "weighted" their mean weighted by each class's support.
+    """
+
+    def __init__(
+        self,
+        average: str | None = None,
+        beta: float = 1.0,
+        threshold: float | None = None,
+        name: str | None = None,
+        dtype: str | None = None,
+    ):
+        super().__init__(name or "fbeta_score", dtype)
+        if average not in _AVERAGES:
+            raise ValueError(f"average must be one of {_AVERAGES}. Received: average={average!r}")
+        if isinstance(beta, bool) or not isinstance(beta, (int, float)) or not beta > 0:
+            raise ValueError(f"beta must be a number > 0. Received: beta={beta!r}")
+        if threshold is not None and (
+            isinstance(threshold, bool)
+            or not isinstance(threshold, (int, float))
+            or not 0.0 < threshold <= 1.0
+        ):
+            raise ValueError(
+                f"threshold must be None or a float in (0, 1]. Received: threshold={threshold!r}"
+            )
+        self.average, self.beta = average, float(beta)
+        self.threshold = None if threshold is None else float(threshold)
+
+    def batch_statistics(self, y_true, y_pred, sample_weight=None) -> list:
+        y_pred = th.cast(th.as_tensor_variable(y_pred), self.dtype)
+        y_true = th.cast(th.as_tensor_variable(y_true), self.dtype)
+        if y_pred.ndim != 2 or y_true.ndim != 2 or y_pred.type.shape[-1] is None:
+            raise ValueError(
+                f"{self.name} expects targets and predictions of shape (batch, classes) with a "
+                f"known number of classes. Received: y_true of shape {y_true.type.shape}, "
+                f"y_pred of shape {y_pred.type.shape}"
+            )
+        if self.threshold is None:
+            top = th.max(y_pred, axis=-1, keepdims=True)
+            positive = th.logical_and(y_pred >= top, th.abs(y_pred) > 1e-9)
+        else:
+            positive = y_pred > self.threshold
+        predicted = th.cast(positive, self.dtype)
+        axis = None if self.average == "micro" else 0
+
+        def weighted_sum(value):
+            if sample_weight is not None:
+                weight = th.cast(th.as_tensor_variable(sample_weight), self.dtype)
+                value = value * th.DimShuffle([0, "x"])(weight)
+            return th.sum(value, axis=axis)
+
+        return [
+            weighted_sum(predicted * y_true),
+            weighted_sum(predicted * (1.0 - y_true)),
+            weighted_sum((1.0 - predicted) * y_true),
+            weighted_sum(y_true),
+        ]
+
+    def result_from(self, totals):
+        tp, fp, fn, support = totals
+        precision = tp / (tp + fp + _KERAS_EPSILON)
+        recall = tp / (tp + fn + _KERAS_EPSILON)
+        b2 = self.beta**2
+        score = (1 + b2) * precision * recall / (b2 * precision + recall + _KERAS_EPSILON)
+        if self.average == "weighted":
+            return np.sum(score * support / (np.sum(support) + _KERAS_EPSILON))
+        if self.average is not None:
+            return np.mean(score)
+        return score
+
+    def get_config(self) -> dict:
+        return {
+            **super().get_config(),
+            "average": self.average,
+            "beta": self.beta,
+            "threshold": self.threshold,
+        }
+
+
+class F1Score(FBetaScore):
+    """The F-beta score with ``beta=1``: the harmonic mean of precision and recall."""
+
+    def __init__(
+        self,
+        average: str | None = None,
+        threshold: float | None = None,
+        name: str | None = None,
+        dtype: str | None = None,
+    ):
+        super().__init__(average, 1.0, threshold, name or "f1_score", dtype)
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        del config["beta"]
+        return config
+
+
 def _interpolated_pr_auc(tp, fp, fn) -> float:
     """PR-AUC with precision interpolated between thresholds (Davis & Goadrich 2006), as Keras."""
     dtp = tp[:-1] - tp[1:]
@@ -517,8 +680,17 @@ _CLASSES = (
     Precision,
     Recall,
     AUC,
+    RootMeanSquaredError,
+    Mean,
+    FBetaScore,
+    F1Score,
 )
 _ALIASES = {
+    "root_mean_squared_error": RootMeanSquaredError,
+    "mean": Mean,
+    "f_beta_score": FBetaScore,
+    "fbeta_score": FBetaScore,
+    "f1_score": F1Score,
     "accuracy": Accuracy,
     "binary_accuracy": BinaryAccuracy,
     "categorical_accuracy": CategoricalAccuracy,

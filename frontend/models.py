@@ -16,6 +16,7 @@ come from ``training.Trainer``) and saves (``saving``).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 
 from theanine.frontend.layers.base import (
@@ -34,7 +35,14 @@ from theanine.frontend.layers.base import (
 from theanine.frontend.training import Trainer
 from theanine.graph.basic import TensorVariable, topological_order
 
-__all__ = ["Model", "Functional", "Sequential", "load_model"]
+__all__ = [
+    "Model",
+    "Functional",
+    "Sequential",
+    "load_model",
+    "model_from_json",
+    "clone_model",
+]
 
 
 class Model(Trainer, Layer):
@@ -139,6 +147,10 @@ class Model(Trainer, Layer):
                 "subclassed "
                 "model whose __init__ takes arguments must define get_config() returning them"
             ) from exc
+
+    def to_json(self, **kwargs) -> str:
+        """The architecture as JSON text (``json.dumps`` keyword arguments apply); no weights."""
+        return json.dumps(serialize_layer(self), **kwargs)
 
     def save(self, path, include_optimizer: bool = True) -> None:
         """Write the architecture, weights and optimizer state to one file (atomically)."""
@@ -406,9 +418,26 @@ class Sequential(Functional):
             raise ValueError(
                 f"a Sequential model has one input; received {len(specs)} input arrays"
             )
-        shape, dtype = specs[0]
-        self._input_tensor = Input(batch_shape=tuple(shape), dtype=dtype)
+        if self._input_tensor is None:
+            shape, dtype = specs[0]
+            self._input_tensor = Input(batch_shape=tuple(shape), dtype=dtype)
         self._rebuild_graph()
+
+    def pop(self, rebuild: bool = True) -> Layer:
+        """Remove and return the last layer; the model's outputs become the previous layer's.
+
+        Compiled step functions are dropped (the next fit/predict traces the
+        new graph); with ``rebuild=False`` the graph is rebuilt on next use.
+        """
+        if not self._stack:
+            raise TypeError(f"{self.name}.pop: there are no layers in the model")
+        layer = self._stack.pop()
+        self._steps = None
+        self.inputs = self.outputs = None
+        self.built = False
+        if rebuild:
+            self._rebuild_graph()
+        return layer
 
     def _sublayers(self) -> list[Layer]:
         return list(self._stack)
@@ -442,6 +471,29 @@ class Sequential(Functional):
         for spec in config["layers"]:
             model.add(deserialize_layer(spec))
         return model
+
+
+def model_from_json(json_string: str, custom_objects: Mapping | None = None) -> Model:
+    """The model ``Model.to_json`` described, with fresh weights (user classes by name, as in
+    ``load_model``)."""
+    try:
+        spec = json.loads(json_string)
+    except (TypeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"model_from_json needs a model's to_json() text ({exc})") from exc
+    model = deserialize_layer(spec, custom_objects)
+    if not isinstance(model, Model):
+        raise ValueError(
+            f"model_from_json describes a {type(model).__name__} layer, not a model. Received: "
+            f"class_name={spec.get('class_name')!r}"
+        )
+    return model
+
+
+def clone_model(model, input_tensors=None, clone_function=None) -> Model:
+    """The same architecture with new weights (see ``cloning.clone_model``)."""
+    from theanine.frontend import cloning
+
+    return cloning.clone_model(model, input_tensors=input_tensors, clone_function=clone_function)
 
 
 def load_model(

@@ -13,11 +13,16 @@ import sys
 import time
 from collections.abc import Mapping
 
+import numpy as np
+
 __all__ = ["Progbar", "format_value", "format_duration"]
 
 
-def format_value(value: float) -> str:
-    """Four decimals, or scientific notation for tiny magnitudes (as Keras prints)."""
+def format_value(value) -> str:
+    """Four decimals, or scientific notation for tiny magnitudes (as Keras prints); an array
+    (a per-class metric) shows each entry so."""
+    if np.ndim(value) > 0:
+        return "[" + " ".join(format_value(v) for v in np.ravel(value)) + "]"
     value = float(value)
     return f"{value:.4f}" if value == 0 or abs(value) >= 1e-3 else f"{value:.4e}"
 

@@ -7,6 +7,9 @@
 - Dot: the per-sample dot product of two tensors along ``axes``, Keras'
   ``batch_dot``: the output holds the remaining axes of the first input,
   then those of the second, and ``(batch, 1)`` when both inputs are 2-D.
+
+Each layer has Keras' functional twin, ``add([a, b])`` for
+``Add()([a, b])``: its keyword arguments go to the layer.
 """
 
 from __future__ import annotations
@@ -27,6 +30,14 @@ __all__ = [
     "Minimum",
     "Concatenate",
     "Dot",
+    "add",
+    "subtract",
+    "multiply",
+    "average",
+    "maximum",
+    "minimum",
+    "concatenate",
+    "dot",
 ]
 
 
@@ -267,3 +278,46 @@ class Dot(Layer):
     def get_config(self) -> dict:
         axes = self.axes if isinstance(self.axes, int) else list(self.axes)
         return {**super().get_config(), "axes": axes, "normalize": self.normalize}
+
+
+# ----------------------------------------------------------------------------- functional twins
+
+
+def add(inputs, **kwargs):
+    """``Add(**kwargs)(inputs)``: the elementwise sum of the inputs."""
+    return Add(**kwargs)(inputs)
+
+
+def subtract(inputs, **kwargs):
+    """``Subtract(**kwargs)(inputs)``: ``inputs[0] - inputs[1]``."""
+    return Subtract(**kwargs)(inputs)
+
+
+def multiply(inputs, **kwargs):
+    """``Multiply(**kwargs)(inputs)``: the elementwise product of the inputs."""
+    return Multiply(**kwargs)(inputs)
+
+
+def average(inputs, **kwargs):
+    """``Average(**kwargs)(inputs)``: the elementwise mean of the inputs."""
+    return Average(**kwargs)(inputs)
+
+
+def maximum(inputs, **kwargs):
+    """``Maximum(**kwargs)(inputs)``: the elementwise maximum of the inputs."""
+    return Maximum(**kwargs)(inputs)
+
+
+def minimum(inputs, **kwargs):
+    """``Minimum(**kwargs)(inputs)``: the elementwise minimum of the inputs."""
+    return Minimum(**kwargs)(inputs)
+
+
+def concatenate(inputs, axis: int = -1, **kwargs):
+    """``Concatenate(axis, **kwargs)(inputs)``: the inputs joined along ``axis``."""
+    return Concatenate(axis=axis, **kwargs)(inputs)
+
+
+def dot(inputs, axes: int | Sequence[int] = -1, normalize: bool = False, **kwargs):
+    """``Dot(axes, normalize, **kwargs)(inputs)``: the per-sample dot product of two inputs."""
+    return Dot(axes=axes, normalize=normalize, **kwargs)(inputs)

@@ -1,4 +1,4 @@
-"""Preprocessing layers: ``Normalization`` (Keras semantics, with ``adapt``)."""
+"""Preprocessing layers: ``Normalization`` (Keras semantics, with ``adapt``) and ``Rescaling``."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import numpy as np
 import theanine as th
 from theanine.frontend.layers.base import Layer, register_layer
 
-__all__ = ["Normalization"]
+__all__ = ["Normalization", "Rescaling"]
 
 
 @register_layer
@@ -26,7 +26,9 @@ class Normalization(Layer):
         if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
             raise ValueError(f"Normalization takes one int axis. Received: axis={axis!r}")
         if (mean is None) != (variance is None):
-            raise ValueError("Normalization: give both mean and variance, or neither (and call adapt)")
+            raise ValueError(
+                "Normalization: give both mean and variance, or neither (and call adapt)"
+            )
         self.axis = int(axis)
         self._given = None if mean is None else (np.asarray(mean), np.asarray(variance))
 
@@ -70,3 +72,37 @@ class Normalization(Layer):
 
     def get_config(self) -> dict:
         return {**super().get_config(), "axis": self.axis}
+
+
+@register_layer
+class Rescaling(Layer):
+    """``inputs * scale + offset`` (Keras' ``Rescaling``): e.g. ``scale=1 / 255`` maps pixels to [0, 1].
+
+    ``scale`` and ``offset`` are floats or per-channel lists broadcast against
+    the trailing axes; integer inputs become the layer's float dtype first.
+    """
+
+    def __init__(self, scale, offset=0.0, **kwargs):
+        super().__init__(**kwargs)
+        self.scale, self.offset = _factor(scale, "scale"), _factor(offset, "offset")
+
+    def call(self, inputs, training=None):
+        x = th.cast(inputs, self.dtype)
+        return x * np.asarray(self.scale, self.dtype) + np.asarray(self.offset, self.dtype)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "scale": self.scale, "offset": self.offset}
+
+
+def _factor(value, what: str):
+    """A float, or a list of floats (per-channel), as given in the config."""
+    try:
+        array = np.asarray(value, dtype="float64")
+    except (TypeError, ValueError):
+        array = np.asarray(np.nan)
+    if not np.all(np.isfinite(array)):
+        raise ValueError(f"Rescaling {what} must be finite numbers. Received: {what}={value!r}")
+    return float(array) if array.ndim == 0 else array.tolist()

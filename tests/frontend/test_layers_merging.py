@@ -179,3 +179,40 @@ def test_merge_layers_in_a_two_input_functional_model(rng, tmp_path):
         restored.predict([xa, xb], verbose=0), model.predict([xa, xb], verbose=0)
     )
     assert restored.get_config() == model.get_config()
+
+
+FUNCTIONAL_TWINS = [
+    (layers.add, layers.Add, lambda a, b: a + b, {}),
+    (layers.subtract, layers.Subtract, lambda a, b: a - b, {}),
+    (layers.multiply, layers.Multiply, lambda a, b: a * b, {}),
+    (layers.average, layers.Average, lambda a, b: (a + b) / 2, {}),
+    (layers.maximum, layers.Maximum, np.maximum, {}),
+    (layers.minimum, layers.Minimum, np.minimum, {}),
+    (layers.concatenate, layers.Concatenate, lambda a, b: np.concatenate([a, b], 1), {"axis": 1}),
+    (layers.dot, layers.Dot, lambda a, b: (a * b).sum(1, keepdims=True), {"axes": 1}),
+]
+
+
+@pytest.mark.parametrize(
+    ("merge", "cls", "reference", "options"),
+    FUNCTIONAL_TWINS,
+    ids=lambda v: getattr(v, "__name__", ""),
+)
+def test_lower_case_merges_build_their_layer_in_a_functional_model(
+    rng, merge, cls, reference, options
+):
+    a, b = layers.Input(shape=(4,)), layers.Input(shape=(4,))
+    model = models.Model([a, b], merge([a, b], name="merged", **options))
+    merged = model.get_layer("merged")
+    assert type(merged) is cls
+    assert all(merged.get_config()[k] == v for k, v in options.items())
+    x, y = rng.normal(size=(2, 5, 4)).astype("float32")
+    np.testing.assert_allclose(model.predict([x, y], verbose=0), reference(x, y), rtol=1e-5)
+
+
+def test_dot_normalize_through_the_functional_twin(rng):
+    a, b = layers.Input(shape=(3,)), layers.Input(shape=(3,))
+    model = models.Model([a, b], layers.dot([a, b], axes=-1, normalize=True))
+    x, y = rng.normal(size=(2, 4, 3)).astype("float32")
+    cosine = (x * y).sum(1) / np.linalg.norm(x, axis=1) / np.linalg.norm(y, axis=1)
+    np.testing.assert_allclose(model.predict([x, y], verbose=0)[:, 0], cosine, rtol=1e-5)

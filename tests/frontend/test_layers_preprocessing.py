@@ -33,7 +33,9 @@ def test_given_statistics_and_axis():
 
 
 def test_gradient_through_the_layer():
-    normalize = layers.Normalization(mean=np.zeros(6) + 0.5, variance=np.full(6, 4.0), dtype="float64")
+    normalize = layers.Normalization(
+        mean=np.zeros(6) + 0.5, variance=np.full(6, 4.0), dtype="float64"
+    )
     normalize.build((None, 6))
     normalize.built = True
     th.verify_grad(lambda x: th.tanh(normalize(x)), [DATA[:3].astype("float64")])
@@ -54,3 +56,23 @@ def test_errors_name_what_was_wrong():
         layers.Normalization(mean=[0.0])
     with pytest.raises(ValueError, match="needs a known size on axis 1"):
         layers.Normalization(axis=1)(layers.Input(shape=(None,)))
+
+
+def test_rescaling_maps_pixels_and_takes_per_channel_factors():
+    pixels = np.arange(12, dtype="uint8").reshape(2, 2, 3) * 20
+    model = models.Sequential(
+        [layers.Input(shape=(2, 3), dtype="int64"), layers.Rescaling(1 / 255)]
+    )
+    np.testing.assert_allclose(model.predict(pixels, verbose=0), pixels / 255.0, rtol=1e-6)
+    channels = layers.Rescaling([1.0, 2.0, 0.5], offset=-1.0)
+    x = np.ones((4, 3), "float32")
+    out = models.Sequential([layers.Input(shape=(3,)), channels]).predict(x, verbose=0)
+    np.testing.assert_allclose(out, np.tile([0.0, 1.0, -0.5], (4, 1)))
+    assert channels.get_config()["scale"] == [1.0, 2.0, 0.5]
+    assert layers.Rescaling.from_config(channels.get_config()).offset == -1.0
+    with pytest.raises(
+        ValueError, match=r"Rescaling scale must be finite numbers. Received: scale='a'"
+    ):
+        layers.Rescaling("a")
+    with pytest.raises(ValueError, match=r"Received: offset=inf"):
+        layers.Rescaling(1.0, offset=float("inf"))

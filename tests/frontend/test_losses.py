@@ -52,6 +52,33 @@ def np_hinge(t, p):
     return np.mean(np.maximum(1 - t * p, 0), axis=-1)
 
 
+def np_poisson(t, p):
+    return np.mean(p - t * np.log(p + EPS), axis=-1)
+
+
+def np_log_cosh(t, p):
+    return np.mean(np.log(np.cosh(p - t)), axis=-1)
+
+
+def np_squared_hinge(t, p):
+    t = 2 * t - 1 if np.all((t == 0) | (t == 1)) else t
+    return np.mean(np.maximum(1 - t * p, 0) ** 2, axis=-1)
+
+
+def np_categorical_hinge(t, p):
+    positive = np.sum(t * p, axis=-1)
+    negative = np.max((1 - t) * p, axis=-1)
+    return np.maximum(negative - positive + 1, 0)
+
+
+def np_mape(t, p):
+    return 100 * np.mean(np.abs(t - p) / np.maximum(np.abs(t), EPS), axis=-1)
+
+
+def np_msle(t, p):
+    return np.mean((np.log1p(np.maximum(p, EPS)) - np.log1p(np.maximum(t, EPS))) ** 2, axis=-1)
+
+
 def np_cosine(t, p):
     def unit(x):
         return x / np.sqrt(np.maximum(np.sum(x * x, -1, keepdims=True), 1e-12))
@@ -67,7 +94,11 @@ def data(rng):
     binary = rng.integers(0, 2, size=(6, 4)).astype("float64")
     real = rng.normal(size=(6, 4))
     weights = rng.uniform(0, 2, size=6)
+    counts = rng.poisson(2.0, size=(6, 4)).astype("float64")
+    positive = rng.uniform(0.5, 3.0, size=(6, 4))
     return {
+        "counts": counts,
+        "positive": positive,
         "logits": logits,
         "probs": probs,
         "onehot": onehot,
@@ -125,6 +156,13 @@ CASES = [
     ("hinge", losses.Hinge(), np_hinge, "binary", "logits"),
     ("hinge_signed", losses.Hinge(), np_hinge, "signed", "logits"),
     ("cosine", losses.CosineSimilarity(), np_cosine, "real", "logits"),
+    ("poisson", losses.Poisson(), np_poisson, "counts", "positive"),
+    ("log_cosh", losses.LogCosh(), np_log_cosh, "real", "logits"),
+    ("squared_hinge", losses.SquaredHinge(), np_squared_hinge, "binary", "logits"),
+    ("squared_hinge_signed", losses.SquaredHinge(), np_squared_hinge, "signed", "logits"),
+    ("categorical_hinge", losses.CategoricalHinge(), np_categorical_hinge, "onehot", "logits"),
+    ("mape", losses.MeanAbsolutePercentageError(), np_mape, "real", "logits"),
+    ("msle", losses.MeanSquaredLogarithmicError(), np_msle, "positive", "real"),
 ]
 
 
@@ -305,9 +343,35 @@ def test_custom_function_loss(data):
 
 
 def test_unknown_loss():
-    with pytest.raises(ValueError, match="Unknown loss 'msle'"):
-        losses.get("msle")
+    with pytest.raises(ValueError, match="Unknown loss 'focal'"):
+        losses.get("focal")
     with pytest.raises(TypeError, match="Cannot interpret 3"):
         losses.get(3)
     with pytest.raises(TypeError, match="unexpected keyword argument"):
         losses.MeanSquaredError(from_logits=True)
+
+
+@pytest.mark.parametrize(
+    "name, cls",
+    [
+        ("poisson", losses.Poisson),
+        ("log_cosh", losses.LogCosh),
+        ("logcosh", losses.LogCosh),
+        ("squared_hinge", losses.SquaredHinge),
+        ("categorical_hinge", losses.CategoricalHinge),
+        ("mape", losses.MeanAbsolutePercentageError),
+        ("MAPE", losses.MeanAbsolutePercentageError),
+        ("mean_absolute_percentage_error", losses.MeanAbsolutePercentageError),
+        ("msle", losses.MeanSquaredLogarithmicError),
+        ("mean_squared_logarithmic_error", losses.MeanSquaredLogarithmicError),
+    ],
+)
+def test_new_losses_resolve_by_keras_names(name, cls):
+    loss = losses.get(name)
+    assert type(loss) is cls
+    assert type(losses.deserialize(losses.serialize(loss))) is cls
+
+
+def test_log_cosh_does_not_overflow_for_large_errors():
+    value = evaluate_loss(losses.LogCosh(), np.zeros((1, 1)), np.full((1, 1), 200.0))
+    np.testing.assert_allclose(value, 200.0 - np.log(2.0), rtol=1e-6)

@@ -344,3 +344,99 @@ def test_unknown_metric_and_bad_options():
         metrics.CategoricalAccuracy(k=3)
     with pytest.raises(ValueError, match="single float in"):
         metrics.Precision(thresholds=[0.2, 0.5])
+
+
+KERAS_F_SCORE_EXAMPLE = (
+    np.array([[1, 1, 1], [1, 0, 0], [1, 1, 0]], np.int32),
+    np.array([[0.2, 0.6, 0.7], [0.2, 0.6, 0.6], [0.6, 0.8, 0.0]], np.float32),
+)
+
+
+def test_f1_and_fbeta_scores_match_the_keras_docstrings():
+    f1 = metrics.F1Score(threshold=0.5)
+    f1.update_state(*KERAS_F_SCORE_EXAMPLE)
+    np.testing.assert_allclose(f1.result(), [0.5, 0.8, 0.6666667], rtol=1e-6)
+    fbeta = metrics.FBetaScore(beta=2.0, threshold=0.5)
+    fbeta.update_state(*KERAS_F_SCORE_EXAMPLE)
+    np.testing.assert_allclose(fbeta.result(), [0.3846154, 0.90909094, 0.8333334], rtol=1e-6)
+
+
+def np_f_beta(y_true, y_pred, weights, beta, average, threshold):
+    if threshold is None:
+        positive = (y_pred >= y_pred.max(1, keepdims=True)) & (np.abs(y_pred) > 1e-9)
+    else:
+        positive = y_pred > threshold
+    p, w = positive.astype(float), weights[:, None]
+    axis = None if average == "micro" else 0
+    tp, fp = (w * p * y_true).sum(axis), (w * p * (1 - y_true)).sum(axis)
+    fn, support = (w * (1 - p) * y_true).sum(axis), (w * y_true).sum(axis)
+    precision, recall = tp / (tp + fp + 1e-7), tp / (tp + fn + 1e-7)
+    score = (1 + beta**2) * precision * recall / (beta**2 * precision + recall + 1e-7)
+    if average == "weighted":
+        return np.sum(score * support / (support.sum() + 1e-7))
+    return score if average is None else np.mean(score)
+
+
+@pytest.mark.parametrize("average", [None, "micro", "macro", "weighted"])
+@pytest.mark.parametrize("threshold", [None, 0.3])
+def test_fbeta_score_over_batches_with_weights_matches_numpy(rng, average, threshold):
+    y_pred = rng.dirichlet(np.ones(4), size=24).astype("float32")
+    y_true = np.eye(4, dtype="float32")[rng.integers(0, 4, size=24)]
+    weights = rng.uniform(0, 2, size=24).astype("float32")
+    metric = metrics.FBetaScore(average=average, beta=0.5, threshold=threshold)
+    got = feed(metric, split(y_true, y_pred, weights))
+    expected = np_f_beta(y_true, y_pred, weights, 0.5, average, threshold)
+    np.testing.assert_allclose(got, expected, rtol=1e-5)
+    assert metrics.FBetaScore.from_config(metric.get_config()).get_config() == metric.get_config()
+
+
+def test_f_score_arguments_are_checked():
+    with pytest.raises(ValueError, match=r"average must be one of .* Received: average='mean'"):
+        metrics.F1Score(average="mean")
+    with pytest.raises(ValueError, match=r"beta must be a number > 0. Received: beta=0"):
+        metrics.FBetaScore(beta=0)
+    with pytest.raises(ValueError, match=r"threshold must be None or a float in \(0, 1\]"):
+        metrics.F1Score(threshold=1.5)
+    with pytest.raises(ValueError, match=r"f1_score expects .* shape \(batch, classes\)"):
+        metrics.F1Score().update_state(np.zeros(3), np.zeros(3))
+    assert "beta" not in metrics.F1Score().get_config()
+
+
+def test_root_mean_squared_error_matches_the_keras_docstring():
+    metric = metrics.RootMeanSquaredError()
+    metric.update_state([[0, 1], [0, 0]], [[1, 1], [0, 0]])
+    assert metric.result() == pytest.approx(0.5)
+    metric.reset_state()
+    metric.update_state([[0, 1], [0, 0]], [[1, 1], [0, 0]], sample_weight=[1, 0])
+    assert metric.result() == pytest.approx(0.70710677)
+    assert metric.name == "root_mean_squared_error"
+
+
+def test_mean_matches_the_keras_docstring_and_is_not_a_compile_metric():
+    metric = metrics.Mean()
+    metric.update_state([1, 3, 5, 7])
+    assert metric.result() == pytest.approx(4.0)
+    metric.reset_state()
+    metric.update_state([1, 3, 5, 7], sample_weight=[1, 1, 0, 0])
+    assert metric.result() == pytest.approx(2.0)
+    metric.update_state(8.0)
+    assert metric.result() == pytest.approx(12.0 / 3)
+    from theanine.frontend import layers, models
+
+    model = models.Sequential([layers.Input(shape=(2,)), layers.Dense(1)])
+    model.compile("sgd", "mse", metrics=["mean"])
+    with pytest.raises(TypeError, match=r"Mean averages the values given to its update_state"):
+        model.evaluate(np.zeros((2, 2)), np.zeros((2, 1)), verbose=0)
+
+
+def test_per_class_scores_are_logged_as_arrays_in_fit(rng, capsys):
+    from theanine.frontend import layers, models
+
+    model = models.Sequential([layers.Input(shape=(3,)), layers.Dense(2, activation="softmax")])
+    model.compile("sgd", "categorical_crossentropy", metrics=[metrics.F1Score(), "f1_score"])
+    x = rng.normal(size=(10, 3)).astype("float32")
+    y = np.eye(2, dtype="float32")[rng.integers(0, 2, size=10)]
+    history = model.fit(x, y, epochs=1, verbose=2)
+    assert history.history["f1_score"][0].shape == (2,)
+    assert "f1_score_1" in history.history
+    assert " - f1_score: [" in capsys.readouterr().out

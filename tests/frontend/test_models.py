@@ -1,5 +1,7 @@
 """Sequential, functional and subclassed models: structure, nesting, sharing, summary, training."""
 
+import json
+
 import numpy as np
 import pytest
 
@@ -210,3 +212,88 @@ def test_model_from_config_rebuilds_a_functional_model(rng):
         np.testing.assert_array_equal(got[key], expected[key])
     with pytest.raises(TypeError, match=r"cannot rebuild Model from its config \['layers', 'name'"):
         models.Model.from_config({"name": "m", "layers": []})
+
+
+def test_sequential_pop_removes_the_last_layer_and_retraces(rng):
+    model = models.Sequential(
+        [layers.Input(shape=(3,)), layers.Dense(4, name="hidden"), layers.Dense(2, name="out")]
+    )
+    model.compile("sgd", "mse")
+    x = rng.normal(size=(5, 3)).astype("float32")
+    assert model.predict(x, verbose=0).shape == (5, 2)
+    popped = model.pop()
+    assert popped.name == "out" and [layer.name for layer in model.layers] == ["hidden"]
+    kernel, bias = model.layers[0].get_weights()
+    np.testing.assert_allclose(model.predict(x, verbose=0), x @ kernel + bias, rtol=1e-5)
+    model.fit(x, np.zeros((5, 4), "float32"), epochs=1, verbose=0)
+    model.pop(rebuild=False)
+    np.testing.assert_array_equal(model.predict(x, verbose=0), x)
+    with pytest.raises(TypeError, match=r"pop: there are no layers in the model"):
+        model.pop()
+
+
+def test_to_json_and_model_from_json_round_trip_the_architecture(rng):
+    inputs = layers.Input(shape=(3,), name="features")
+    hidden = layers.Dense(4, activation="tanh", name="hidden")(inputs)
+    model = models.Model(inputs, layers.Dense(1, name="out")(hidden), name="regressor")
+    text = model.to_json(indent=2)
+    assert json.loads(text)["class_name"] == "Functional"
+    restored = models.model_from_json(text)
+    assert restored.get_config() == model.get_config()
+    assert not any(
+        np.array_equal(a, b)
+        for a, b in zip(restored.get_weights(), model.get_weights(), strict=True)
+        if a.any()
+    )
+    with pytest.raises(ValueError, match=r"model_from_json needs a model's to_json\(\) text"):
+        models.model_from_json("{not json")
+    with pytest.raises(ValueError, match=r"describes a Dense layer, not a model"):
+        models.model_from_json(json.dumps(layers.serialize_layer(layers.Dense(2))))
+
+
+def test_clone_model_has_the_architecture_and_new_weights(rng):
+    a, b = layers.Input(shape=(3,), name="a"), layers.Input(shape=(3,), name="b")
+    shared = layers.Dense(2, name="shared")
+    model = models.Model({"a": a, "b": b}, layers.add([shared(a), shared(b)], name="sum"))
+    clone = models.clone_model(model)
+    assert clone.get_config() == model.get_config()
+    assert {id(w) for w in clone.weights}.isdisjoint(id(w) for w in model.weights)
+    assert len(clone.weights) == 2
+    clone.set_weights(model.get_weights())
+    x = {
+        "a": rng.normal(size=(4, 3)).astype("float32"),
+        "b": rng.normal(size=(4, 3)).astype("float32"),
+    }
+    np.testing.assert_array_equal(clone.predict(x, verbose=0), model.predict(x, verbose=0))
+
+
+def test_clone_model_with_clone_function_and_input_tensors(rng):
+    model = models.Sequential([layers.Input(shape=(3,)), layers.Dense(4), layers.Dense(1)])
+    seen = []
+
+    def widen(layer):
+        seen.append(layer.name)
+        config = layer.get_config()
+        if config["units"] == 4:
+            config["units"] = 8
+        return type(layer).from_config(config)
+
+    clone = models.clone_model(
+        model, input_tensors=layers.Input(shape=(3,), name="new_in"), clone_function=widen
+    )
+    assert seen == ["dense", "dense_1"] and clone.layers[0].units == 8
+    assert clone.predict(np.zeros((2, 3), "float32"), verbose=0).shape == (2, 1)
+    with pytest.raises(TypeError, match=r"clone_function must return a Layer. Received: int"):
+        models.clone_model(model, clone_function=lambda layer: 3)
+
+    class Net(models.Model):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.dense = layers.Dense(1)
+
+        def call(self, inputs):
+            return self.dense(inputs)
+
+    assert type(models.clone_model(Net())) is Net
+    with pytest.raises(ValueError, match=r"subclassed model .* cannot take clone_function"):
+        models.clone_model(Net(), clone_function=lambda layer: layer)
