@@ -18,6 +18,7 @@ from pathlib import Path
 _FLOAT_DTYPES = ("float16", "float32", "float64")
 _BACKENDS = ("numpy", "llvm", "cuda")
 _MODES = ("fast_run", "fast_compile", "none")
+_TEST_VALUE_MODES = ("off", "ignore", "warn", "raise")
 
 
 def _default_cache_dir() -> str:
@@ -38,7 +39,7 @@ class Settings:
     cache_dir: str = ""
     use_cache: bool = True
     num_threads: int = 0
-    compute_test_value: bool = False
+    compute_test_value: str = "off"
     seed: int | None = None
 
     def validate(self) -> None:
@@ -48,6 +49,11 @@ class Settings:
             raise ValueError(f"config.backend must be one of {_BACKENDS}. Received: {self.backend!r}")
         if self.mode not in _MODES:
             raise ValueError(f"config.mode must be one of {_MODES}. Received: {self.mode!r}")
+        if self.compute_test_value not in _TEST_VALUE_MODES:
+            raise ValueError(
+                f"config.compute_test_value must be one of {_TEST_VALUE_MODES} (see graph/test_values.py). "
+                f"Received: {self.compute_test_value!r}"
+            )
         if self.seed is not None and (
             isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed < 2**64
         ):
