@@ -78,6 +78,43 @@ def inherit_trace(node: Apply, trace: tuple[str, ...]) -> None:
         out.trace = trace
 
 
+class Tag:
+    """A variable's scratchpad (Theano's ``tag``); its ``test_value`` is checked against the type
+    (see graph/test_values.py)."""
+
+    def __init__(self, type: TensorType):
+        self._type = type
+
+    @property
+    def test_value(self):
+        if not self.has_test_value():
+            raise AttributeError(
+                f"this {self._type} variable has no test value; set `x.tag.test_value = <array>`"
+            )
+        return self._test_value
+
+    @test_value.setter
+    def test_value(self, value) -> None:
+        self._test_value = self._type.filter(value, "test value")
+
+    def has_test_value(self) -> bool:
+        return "_test_value" in self.__dict__
+
+    def copy(self) -> Tag:
+        new = Tag(self._type)
+        new.__dict__.update(self.__dict__)
+        return new
+
+
+def user_stack_level() -> int:
+    """``stacklevel`` for a ``warnings.warn`` made by the caller, so that the warning names the
+    innermost frame outside theanine (the user's line)."""
+    frame, level = sys._getframe(1), 1
+    while frame is not None and _is_internal(frame.f_code.co_filename):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
 class Variable(Traced):
     """An edge of the graph: a value of ``type`` produced by ``owner``."""
 
@@ -88,13 +125,14 @@ class Variable(Traced):
         self.index = index
         self.name = name
         self.trace = (user_source_line(),)
+        self.tag = Tag(type)
         self.id = next(_ids)
 
     def clone(self) -> Variable:
-        """A new ownerless variable of the same type, name and source line."""
+        """A new ownerless variable of the same type, name, source line and tag (copied)."""
         new = type(self).__new__(type(self))
         new.__dict__.update(self.__dict__)
-        new.owner, new.index, new.id = None, None, next(_ids)
+        new.owner, new.index, new.id, new.tag = None, None, next(_ids), self.tag.copy()
         return new
 
     def __repr__(self) -> str:
@@ -183,8 +221,9 @@ class Apply(Traced):
         return self.outputs[0] if len(self.outputs) == 1 else list(self.outputs)
 
     def clone_with_new_inputs(self, inputs: Sequence[Variable]) -> Apply:
-        """Rebuild this node on ``inputs`` through the op's own type checks."""
-        node = self.op.make_node(*inputs)
+        """Rebuild this node on ``inputs`` through the op's own type checks (and its test values,
+        when they are on: graph/test_values.py)."""
+        node = self.op.apply(*inputs)
         for old, new in zip(self.outputs, node.outputs, strict=False):
             new.name, new.trace = old.name, old.trace
         node.trace = self.trace

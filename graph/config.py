@@ -21,6 +21,7 @@ from dataclasses import dataclass, fields, replace
 
 _FLOAT_DTYPES = ("float16", "float32", "float64")
 _MODES = ("fast_run", "fast_compile", "none")
+_TEST_VALUE_MODES = ("off", "ignore", "warn", "raise")
 
 
 @dataclass(frozen=True)
@@ -29,7 +30,7 @@ class Settings:
 
     floatX: str = "float32"
     mode: str = "fast_run"
-    compute_test_value: bool = False
+    compute_test_value: str = "off"
     seed: int | None = None
 
     def validate(self) -> None:
@@ -37,6 +38,11 @@ class Settings:
             raise ValueError(f"config.floatX must be one of {_FLOAT_DTYPES}. Received: {self.floatX!r}")
         if self.mode not in _MODES:
             raise ValueError(f"config.mode must be one of {_MODES}. Received: {self.mode!r}")
+        if self.compute_test_value not in _TEST_VALUE_MODES:
+            raise ValueError(
+                f"config.compute_test_value must be one of {_TEST_VALUE_MODES} (see graph/test_values.py). "
+                f"Received: {self.compute_test_value!r}"
+            )
         if self.seed is not None and (
             isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed < 2**64
         ):

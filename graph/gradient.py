@@ -16,7 +16,8 @@ import numpy as np
 from theanine.graph.basic import Apply, Constant, Variable, apply_nodes, clone_replace
 from theanine.graph.op import NonDifferentiableOp
 from theanine.graph.tensor import as_tensor_variable
-from theanine.graph.type import TensorType, is_discrete
+from theanine.graph.test_values import stand_in
+from theanine.graph.type import is_discrete
 
 __all__ = [
     "grad", "Lop", "Rop", "jacobian", "hessian", "disconnected_grad", "stop_gradient",
@@ -230,7 +231,7 @@ def _rop_through_lop(node: Apply, points: list[Variable | None]) -> list[Variabl
         if is_discrete(out.dtype):
             results.append(None)
             continue
-        u = TensorType(out.dtype, out.type.shape)("u")
+        u = stand_in(out, "u", zeros=True)
         output_grads = [u if k == j else _zeros_like(o) for k, o in enumerate(node.outputs)]
         vjps = node.op.L_op(node.inputs, node.outputs, output_grads)
         inner = [(g * p).sum() for g, p in zip(vjps, points, strict=False) if g is not None and p is not None]

@@ -21,6 +21,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from theanine.graph.basic import Apply, Variable
+from theanine.graph.config import config
+from theanine.graph.test_values import compute_test_values
 
 
 class Op:
@@ -49,8 +51,15 @@ class Op:
     def make_node(self, *inputs) -> Apply:
         raise NotImplementedError(f"{type(self).__name__}.make_node")
 
-    def __call__(self, *inputs, name: str | None = None):
+    def apply(self, *inputs) -> Apply:
+        """``make_node``, then the node's test values when ``config.compute_test_value`` asks for
+        them: how user-facing functions build nodes (graph/test_values.py)."""
         node = self.make_node(*inputs)
+        compute_test_values(node, config.compute_test_value)
+        return node
+
+    def __call__(self, *inputs, name: str | None = None):
+        node = self.apply(*inputs)
         if name is not None and len(node.outputs) == 1:
             node.outputs[0].name = name
         return node.default_output()

@@ -24,7 +24,8 @@ import numpy as np
 
 from theanine.graph.basic import Apply, Constant, Variable, apply_nodes, clone_replace
 from theanine.graph.ops.elemwise import Elemwise, ScalarOp
-from theanine.graph.type import TensorType, is_discrete
+from theanine.graph.test_values import stand_in
+from theanine.graph.type import is_discrete
 
 __all__ = ["Composite"]
 
@@ -90,7 +91,7 @@ class Composite(ScalarOp):
         """Reverse mode through the inner graph, rebuilt on stand-ins for the outer inputs."""
         from theanine.graph.gradient import grad
 
-        stand_ins = [TensorType(x.dtype, x.type.shape)() for x in inputs]
+        stand_ins = [stand_in(x) for x in inputs]
         rebuilt = clone_replace(self.outputs, dict(zip(self.inputs, stand_ins, strict=True)), strict=False)
         known = {o: g for o, g in zip(rebuilt, gouts, strict=True) if g is not None and not is_discrete(o.dtype)}
         wrt = [s for s in stand_ins if not is_discrete(s.dtype)]

@@ -182,7 +182,7 @@ class Split(Op):
     def R_op(self, inputs, eval_points):
         if eval_points[0] is None:
             return [None] * self.n
-        return list(self.make_node(eval_points[0], inputs[1]).outputs)
+        return list(self.apply(eval_points[0], inputs[1]).outputs)
 
 
 def _static_split_sizes(
@@ -205,7 +205,7 @@ def _static_split_sizes(
 
 
 def _split_by_sizes(x: Variable, sizes: Sequence, axis: int) -> list[Variable]:
-    return list(Split(axis, len(sizes)).make_node(x, as_shape_vector(list(sizes), "split")).outputs)
+    return list(Split(axis, len(sizes)).apply(x, as_shape_vector(list(sizes), "split")).outputs)
 
 
 def concatenate(tensors: Sequence, axis: int | None = 0):

@@ -219,7 +219,8 @@ def _label_evidence(var) -> str | None:
     owner = var.owner
     if owner is not None and isinstance(owner.op, ClassMask):
         return "a one-hot class mask"
-    if owner is not None and isinstance(getattr(owner.op, "scalar_op", None), Cast) and is_discrete(owner.inputs[0].dtype):
+    is_cast = owner is not None and isinstance(getattr(owner.op, "scalar_op", None), Cast)
+    if is_cast and is_discrete(owner.inputs[0].dtype):
         return f"labels cast from {owner.inputs[0].dtype}"
     data = getattr(var, "data", None)
     if data is not None and data.size and np.isin(data, (0, 1)).all():

@@ -40,6 +40,7 @@ from theanine.graph.evaluate import evaluate
 from theanine.graph.op import Op
 from theanine.graph.shared import SharedVariable
 from theanine.graph.tensor import as_tensor_variable
+from theanine.graph.test_values import without_test_values
 from theanine.graph.type import is_discrete, is_float
 
 __all__ = ["OpFromGraph"]
@@ -71,9 +72,11 @@ def _implicit_inputs(inputs: Sequence[Variable], outputs: Sequence[Variable]) ->
 
 
 def _private_copy(inputs: Sequence[Variable], outputs: Sequence[Variable]):
-    """Fresh placeholder inputs (even for shared variables) and a private copy of every node."""
+    """Fresh placeholder inputs (even for shared variables) and a private copy of every node
+    (a definition: no test values)."""
     placeholders = [TensorVariable(v.type, name=v.name) for v in inputs]
-    rewired = clone_replace(outputs, dict(zip(inputs, placeholders, strict=True)))
+    with without_test_values():
+        rewired = clone_replace(outputs, dict(zip(inputs, placeholders, strict=True)))
     return clone_graph(placeholders, rewired)
 
 
@@ -211,13 +214,14 @@ class OpFromGraph(Op):
             outs, wrt = self._float_outputs(), self._differentiable_inputs()
             op = None
             if wrt:
-                seeds = [self.inner_outputs[j].type(f"grad_out{j}") for j in outs]
-                known: dict[Variable, Variable] = {}
-                for j, seed in zip(outs, seeds, strict=True):
-                    out = self.inner_outputs[j]
-                    known[out] = known[out] + seed if out in known else seed
-                grads = grad(None, [self.inner_inputs[i] for i in wrt], known_grads=known,
-                             disconnected_inputs="ignore")
+                with without_test_values():
+                    seeds = [self.inner_outputs[j].type(f"grad_out{j}") for j in outs]
+                    known: dict[Variable, Variable] = {}
+                    for j, seed in zip(outs, seeds, strict=True):
+                        out = self.inner_outputs[j]
+                        known[out] = known[out] + seed if out in known else seed
+                    grads = grad(None, [self.inner_inputs[i] for i in wrt], known_grads=known,
+                                 disconnected_inputs="ignore")
                 op = OpFromGraph(list(self.inner_inputs) + seeds, grads, name=f"grad_{self.name}")
             self._derivative_ops["L"] = (op, wrt)
         return self._derivative_ops["L"]
@@ -227,7 +231,7 @@ class OpFromGraph(Op):
         results: list[Variable | None] = [None] * len(inputs)
         if op is None:
             return results
-        grads = op.make_node(*inputs, *[output_grads[j] for j in self._float_outputs()]).outputs
+        grads = op.apply(*inputs, *[output_grads[j] for j in self._float_outputs()]).outputs
         for i, g in zip(wrt, grads, strict=True):
             results[i] = g
         return results
@@ -241,7 +245,8 @@ class OpFromGraph(Op):
             op = None
             if wrt and outs:
                 points = [self.inner_inputs[i].type(f"tangent{i}") for i in wrt]
-                tangents = Rop([self.inner_outputs[j] for j in outs], [self.inner_inputs[i] for i in wrt], points)
+                with without_test_values():
+                    tangents = Rop([self.inner_outputs[j] for j in outs], [self.inner_inputs[i] for i in wrt], points)
                 op = OpFromGraph(list(self.inner_inputs) + points, tangents, name=f"rop_{self.name}")
             self._derivative_ops["R"] = (op, wrt)
         return self._derivative_ops["R"]
@@ -254,7 +259,7 @@ class OpFromGraph(Op):
         if op is None or all(eval_points[i] is None for i in wrt):
             return results
         points = [eval_points[i] if eval_points[i] is not None else zeros_like(inputs[i]) for i in wrt]
-        for j, tangent in zip(self._float_outputs(), op.make_node(*inputs, *points).outputs, strict=True):
+        for j, tangent in zip(self._float_outputs(), op.apply(*inputs, *points).outputs, strict=True):
             results[j] = tangent
         return results
 

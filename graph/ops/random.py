@@ -519,7 +519,7 @@ class RandomStream:
         index = len(self.states)
         state = SharedVariable(initial_state(self.seed, index), TensorType("uint32", (STATE_WORDS,)),
                                name=f"random_state{index}")
-        node = op.make_node(state, size, *params)
+        node = op.apply(state, size, *params)
         new_state, sample = node.outputs
         state.default_update = new_state
         self.states.append(state)

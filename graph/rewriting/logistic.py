@@ -127,7 +127,10 @@ def _read_product(var: Variable) -> _Product:
         op = _owner_op(current)
         constant = uniform_constant(current)
         if _scalar_constant(current, constant):
-            product.coefficient = product.coefficient / float(constant) if below else product.coefficient * float(constant)
+            if below:
+                product.coefficient /= float(constant)
+            else:
+                product.coefficient *= float(constant)
             product.removed.append(current)
             continue
         if expanded >= PRODUCT_BUDGET or current.dtype != var.dtype or op not in (MUL, DIV, NEG, RECIPROCAL):
