@@ -108,7 +108,7 @@ def convert(builder: ir.IRBuilder, value: ir.Value, src: str, dst: str) -> ir.Va
             return value
         return builder.fpext(value, target) if _width(value.type) < _width(target) else builder.fptrunc(value, target)
     if is_float(src):
-        return builder.fptoui(value, target) if is_unsigned(dst) else builder.fptosi(value, target)
+        return _float_to_integer(builder, value, dst, target)
     if is_float(dst):
         return builder.uitofp(value, target) if is_unsigned(src) else builder.sitofp(value, target)
     if value.type.width == target.width:
@@ -116,6 +116,30 @@ def convert(builder: ir.IRBuilder, value: ir.Value, src: str, dst: str) -> ir.Va
     if value.type.width > target.width:
         return builder.trunc(value, target)
     return builder.zext(value, target) if is_unsigned(src) else builder.sext(value, target)
+
+
+def _float_to_integer(builder: ir.IRBuilder, value: ir.Value, dst: str, target: ir.Type) -> ir.Value:
+    """theanine's float -> integer rule (``graph.ops.math.float_to_integer``), branch-free.
+
+    LLVM's fptosi/fptoui give poison outside the target's range, which the
+    optimizer may resolve differently in every kernel; here no conversion
+    ever sees a value it cannot represent.
+    """
+    bits = 64 if dst in ("int64", "uint64") else 32
+    wide = ir.IntType(bits)
+    zero = ir.Constant(value.type, 0.0)
+    low, high = ir.Constant(value.type, -(2.0 ** (bits - 1))), ir.Constant(value.type, 2.0 ** (bits - 1))
+    most_negative = ir.Constant(wide, -(2 ** (bits - 1)))
+    inside = builder.and_(builder.fcmp_ordered(">=", value, low), builder.fcmp_ordered("<", value, high))
+    result = builder.select(inside, builder.fptosi(builder.select(inside, value, zero), wide), most_negative)
+    if dst in ("uint32", "uint64"):
+        top = ir.Constant(value.type, 2.0 ** bits)
+        upper = builder.and_(builder.fcmp_ordered(">=", value, high), builder.fcmp_ordered("<", value, top))
+        shifted = builder.fsub(builder.select(upper, value, high), high)
+        upper_value = builder.add(builder.fptosi(shifted, wide), most_negative)
+        beyond = builder.fcmp_ordered(">=", value, top)
+        result = builder.select(upper, upper_value, builder.select(beyond, ir.Constant(wide, 0), result))
+    return builder.trunc(result, target) if target.width < bits else result
 
 
 def _width(t: ir.Type) -> int:

@@ -263,12 +263,51 @@ bitwise_xor = _row("bitwise_xor", 2, np.bitwise_xor)
 invert = _row("invert", 1, np.invert)
 
 
-class Cast(ScalarOp):
-    """Convert to ``dtype`` with NumPy's ``astype``.
+def float_to_integer(values, dtype) -> np.ndarray:
+    """Floats converted to the integer ``dtype`` by theanine's rule, the same in every backend.
 
-    Floats to ints truncate toward zero; NaN, inf and out-of-range floats
-    to ints are platform-dependent in NumPy, so no backend is held to them.
-    Ints wrap around; anything nonzero (NaN included) is True as bool.
+    In range, the value truncated toward zero (NumPy's ``astype``).  Out of
+    range, where NumPy leaves the result to the platform (and its own loops
+    disagree between source dtypes), theanine gives what NumPy gives on
+    x86-64 for float32 and float64 sources:
+
+    - int32 and int64: the most negative value (NaN too);
+    - int8, int16, uint8, uint16: the int32 result, wrapped to the width;
+    - uint32 and uint64 (b bits): values in [2**(b-1), 2**b) convert
+      exactly, values from 2**b up (and +inf) give 0, and anything lower
+      gives the signed b-bit result reinterpreted (so -1.0 -> 2**b - 1).
+    """
+    x = np.asarray(values, dtype=np.float64)  # exact for every float source
+    dtype = np.dtype(dtype)
+    bits = 64 if dtype.itemsize == 8 else 32
+    signed_type, unsigned_type = np.dtype(f"int{bits}"), np.dtype(f"uint{bits}")
+    half = 2.0 ** (bits - 1)
+    with np.errstate(invalid="ignore"):
+        inside = (x >= -half) & (x < half)
+        upper = (x >= half) & (x < 2 * half)
+    signed = np.where(inside, np.where(inside, x, 0).astype(signed_type), np.iinfo(signed_type).min)
+    if dtype.kind == "u" and dtype.itemsize >= 4:
+        top = (np.where(upper, x - half, 0).astype(signed_type).view(unsigned_type)
+               + unsigned_type.type(2 ** (bits - 1)))
+        beyond = np.zeros_like(top)
+        return np.where(upper, top, np.where(x >= 2 * half, beyond, signed.view(unsigned_type))).astype(dtype)
+    return signed.astype(dtype)
+
+
+def _convert(a, dtype: str) -> np.ndarray:
+    a = np.asarray(a)
+    if a.dtype.kind == "f" and np.dtype(dtype).kind in "iu":
+        return float_to_integer(a, dtype)
+    return a.astype(dtype)
+
+
+class Cast(ScalarOp):
+    """Convert to ``dtype`` as NumPy's ``astype`` does where NumPy defines the result.
+
+    Floats to ints truncate toward zero, and out-of-range floats (NaN and
+    inf included) follow ``float_to_integer``'s documented rule in every
+    backend and every kernel.  Ints wrap around; anything nonzero (NaN
+    included) is True as bool.
     """
 
     __props__ = ("name", "dtype")
@@ -278,7 +317,7 @@ class Cast(ScalarOp):
         super().__init__(
             f"cast_{self.dtype}",
             1,
-            lambda a: np.asarray(a).astype(self.dtype),
+            lambda a: _convert(a, self.dtype),
             lambda x, o, g: [g[0]],
         )
 
