@@ -23,6 +23,7 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
+from theanine import graph
 from theanine.graph.type import TensorType, format_shape, tensor_type_of
 from theanine.graph.variable import TensorOperators
 
@@ -148,9 +149,7 @@ class Variable(Traced):
 
     def eval(self, inputs: dict | None = None):
         """Evaluate with the NumPy reference interpreter (for interactive use)."""
-        from theanine.graph.evaluate import evaluate
-
-        return evaluate([self], inputs or {})[0]
+        return graph.evaluate.evaluate([self], inputs or {})[0]
 
 
 class TensorVariable(TensorOperators, Variable):

@@ -14,7 +14,10 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from theanine.graph.basic import Apply, Constant, Variable, apply_nodes, clone_replace
-from theanine.graph.op import NonDifferentiableOp
+from theanine.graph.ops.creation import zeros_like
+from theanine.graph.ops.disconnected import DisconnectedGrad, disconnected_grad, stop_gradient
+from theanine.graph.ops.math import cast
+from theanine.graph.ops.shape import reshape, stack
 from theanine.graph.tensor import as_tensor_variable
 from theanine.graph.test_values import stand_in
 from theanine.graph.type import is_discrete
@@ -23,34 +26,12 @@ __all__ = [
     "grad", "Lop", "Rop", "jacobian", "hessian", "disconnected_grad", "stop_gradient",
     "DisconnectedInputError", "DisconnectedGrad",
 ]
+# DisconnectedGrad, disconnected_grad and stop_gradient are defined with the ops
+# (graph/ops/disconnected.py, which logsumexp uses) and belong to this module's API.
 
 
 class DisconnectedInputError(ValueError):
     """``grad`` was asked for a variable the cost does not depend on."""
-
-
-class DisconnectedGrad(NonDifferentiableOp):
-    """Identity in the forward pass; blocks every gradient through it."""
-
-    view_map = {0: [0]}
-
-    def make_node(self, x) -> Apply:
-        x = as_tensor_variable(x)
-        return Apply(self, [x], [x.type])
-
-    def perform(self, node, inputs):
-        return [inputs[0]]
-
-    def infer_shape(self, node, input_shapes):
-        return [input_shapes[0]]
-
-
-def disconnected_grad(x):
-    """``x`` in value, a constant for differentiation."""
-    return DisconnectedGrad()(x)
-
-
-stop_gradient = disconnected_grad
 
 
 def _as_list(value) -> tuple[list, bool]:
@@ -73,8 +54,6 @@ def _connected(nodes: Sequence[Apply], sources: Sequence[Variable]) -> set[int]:
 def _checked_grad(g: Variable, x: Variable, node: Apply) -> Variable:
     g = as_tensor_variable(g)
     if g.dtype != x.dtype:
-        from theanine.graph.ops.math import cast
-
         g = cast(g, x.dtype)
     if not x.type.shape_compatible(g.type):
         raise TypeError(
@@ -89,12 +68,6 @@ def _sum_terms(terms: list[Variable]) -> Variable:
     for term in terms[1:]:
         total = total + term
     return total
-
-
-def _zeros_like(x: Variable) -> Variable:
-    from theanine.graph.ops.creation import zeros_like
-
-    return zeros_like(x)
 
 
 def grad(cost, wrt, known_grads: Mapping | None = None, consider_constant: Sequence | None = None,
@@ -139,7 +112,7 @@ def grad(cost, wrt, known_grads: Mapping | None = None, consider_constant: Seque
             raise DisconnectedInputError(message + "; pass disconnected_inputs='ignore' to get zeros")
         if disconnected_inputs == "warn":
             warnings.warn(message, stacklevel=2)
-        results.append(_zeros_like(x))
+        results.append(zeros_like(x))
     return results if was_list else results[0]
 
 
@@ -168,7 +141,7 @@ def _backprop_node(node: Apply, contributions: dict[int, list[Variable]], connec
     if not any(id(x) in connected for x in node.inputs):
         return
     output_grads = [
-        _sum_terms(contributions[id(o)]) if id(o) in contributions else _zeros_like(o) for o in node.outputs
+        _sum_terms(contributions[id(o)]) if id(o) in contributions else zeros_like(o) for o in node.outputs
     ]
     input_grads = node.op.L_op(node.inputs, node.outputs, output_grads)
     if len(input_grads) != len(node.inputs):
@@ -213,7 +186,7 @@ def Rop(f, wrt, eval_points):
         for out, t in zip(node.outputs, _node_rop(node, points_in), strict=False):
             if t is not None:
                 tangents[id(out)] = _checked_grad(t, out, node)
-    results = [tangents.get(id(fi)) if id(fi) in tangents else _zeros_like(fi) for fi in f_list]
+    results = [tangents.get(id(fi)) if id(fi) in tangents else zeros_like(fi) for fi in f_list]
     return results if f_was_list else results[0]
 
 
@@ -232,14 +205,14 @@ def _rop_through_lop(node: Apply, points: list[Variable | None]) -> list[Variabl
             results.append(None)
             continue
         u = stand_in(out, "u", zeros=True)
-        output_grads = [u if k == j else _zeros_like(o) for k, o in enumerate(node.outputs)]
+        output_grads = [u if k == j else zeros_like(o) for k, o in enumerate(node.outputs)]
         vjps = node.op.L_op(node.inputs, node.outputs, output_grads)
         inner = [(g * p).sum() for g, p in zip(vjps, points, strict=False) if g is not None and p is not None]
         if not inner:
             results.append(None)
             continue
         jv = grad(_sum_terms(inner), u, disconnected_inputs="ignore")
-        results.append(clone_replace([jv], {u: _zeros_like(out)})[0])
+        results.append(clone_replace([jv], {u: zeros_like(out)})[0])
     return results
 
 
@@ -249,8 +222,6 @@ def jacobian(expression, wrt):
     The rows are built one per element of ``expression``, so its size must
     be known statically.
     """
-    from theanine.graph.ops.shape import reshape, stack
-
     expression = as_tensor_variable(expression)
     wrt_list, was_list = _as_list(wrt)
     if any(d is None for d in expression.type.shape):

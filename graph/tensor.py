@@ -1,4 +1,9 @@
-"""Making tensor variables: symbolic inputs, constants and conversions."""
+"""Making tensor variables: symbolic inputs, constants and conversions.
+
+Casting a variable and stacking a list that holds variables use ops that come
+later in the load order; they are reached through the ``graph`` package when
+called (see graph/__init__.py).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,7 @@ import numbers
 
 import numpy as np
 
+from theanine import graph
 from theanine.graph.basic import Constant, TensorVariable, Variable
 from theanine.graph.config import config
 from theanine.graph.type import TensorType
@@ -69,16 +75,12 @@ def as_tensor_variable(value, name: str | None = None, dtype=None) -> TensorVari
     """
     if isinstance(value, Variable):
         if dtype is not None and value.dtype != np.dtype(dtype).name:
-            from theanine.graph.ops.math import cast
-
-            return cast(value, dtype)
+            return graph.ops.math.cast(value, dtype)
         return value
     if dtype is None:
         dtype = python_scalar_dtype(value)
     if isinstance(value, (list, tuple)) and any(isinstance(v, Variable) for v in _flatten(value)):
-        from theanine.graph.ops.shape import stack
-
-        return stack([as_tensor_variable(v, dtype=dtype) for v in value])
+        return graph.ops.join.stack([as_tensor_variable(v, dtype=dtype) for v in value])
     return constant(value, dtype=dtype, name=name)
 
 

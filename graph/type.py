@@ -3,6 +3,9 @@
 A static 1 marks a broadcastable dimension; ``None`` means "known at run
 time" and is never broadcast implicitly, so the gradient of a broadcast is
 decided when the graph is built, as in Theano and PyTensor.
+
+``basic`` (variables) builds on this module and is imported after it; a
+type makes its variables through the ``basic`` module object when called.
 """
 
 from __future__ import annotations
@@ -10,6 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
+from theanine.graph import basic
 
 DTYPES = (
     "bool", "int8", "int16", "int32", "int64",
@@ -95,9 +100,7 @@ class TensorType:
 
     def __call__(self, name: str | None = None):
         """Make a fresh input variable of this type."""
-        from theanine.graph.basic import TensorVariable
-
-        return TensorVariable(self, name=name)
+        return basic.TensorVariable(self, name=name)
 
     def __str__(self) -> str:
         return f"{self.dtype}{format_shape(self.shape)}"

@@ -27,7 +27,10 @@ import numpy as np
 
 from theanine.graph.basic import Apply, Variable
 from theanine.graph.op import Op
+from theanine.graph.ops.dimshuffle import pad_rank
 from theanine.graph.ops.elemwise import broadcast_shapes
+from theanine.graph.ops.gradient_helpers import broadcast_like, unbroadcast
+from theanine.graph.ops.linalg import matmul
 from theanine.graph.tensor import as_tensor_variable
 from theanine.graph.type import TensorType, format_shape, is_float
 
@@ -46,15 +49,6 @@ def _check_operand(what: str, role: str, var: Variable, ndim: int, dtype: str) -
             f"{what}: {role} must be a {ndim}-D {dtype} tensor (the dtype of all operands). "
             f"Received: {role} of type {var.type}"
         )
-
-
-def _pad_rank(var: Variable, ndim: int) -> Variable:
-    """``var`` with leading broadcastable axes up to rank ``ndim`` (NumPy's alignment)."""
-    if var.ndim == ndim:
-        return var
-    from theanine.graph.ops.shape import DimShuffle
-
-    return DimShuffle(("x",) * (ndim - var.ndim) + tuple(range(var.ndim)))(var)
 
 
 class _ScaledProduct(Op):
@@ -95,7 +89,7 @@ class _ScaledProduct(Op):
                 f"are not aligned: dimension 1 of A ({a.type.shape[1]}) != dimension 0 of B "
                 f"({b.type.shape[0]})"
             )
-        c = _pad_rank(c, self.out_ndim)
+        c = pad_rank(c, self.out_ndim)
         product = self.product_shape(a.type.shape, b.type.shape)
         shape = broadcast_shapes([product, c.type.shape], f"{what} (C against A @ B)")
         if self.inplace and c.type.shape != shape:
@@ -137,20 +131,14 @@ class _ScaledProduct(Op):
 
     def L_op(self, inputs, outputs, output_grads):
         """``dC = beta * g`` (summed over C's broadcast axes); ``dA``, ``dB`` as for matmul, times alpha."""
-        from theanine.graph.ops.elemwise import _unbroadcast
-        from theanine.graph.ops.linalg import matmul
-
         c, a, b = inputs
         (g,) = output_grads
         grad_a, grad_b = matmul(g, b.T) if self.b_ndim == 2 else _outer(g, b), matmul(a.T, g)
-        grad_c = _unbroadcast(g * self.beta, c)
+        grad_c = unbroadcast(g * self.beta, c)
         return [grad_c, grad_a * self.alpha, grad_b * self.alpha]
 
     def R_op(self, inputs, eval_points):
         """Linear in C and in each factor: ``alpha * (dA @ B + A @ dB) + beta * dC``."""
-        from theanine.graph.ops.elemwise import _broadcast_like
-        from theanine.graph.ops.linalg import matmul
-
         c, a, b = inputs
         dc, da, db = eval_points
         terms = [matmul(da, b) * self.alpha] if da is not None else []
@@ -161,7 +149,7 @@ class _ScaledProduct(Op):
         total = terms[0]
         for term in terms[1:]:
             total = total + term
-        return [_broadcast_like(total, self(c, a, b))]
+        return [broadcast_like(total, self(c, a, b))]
 
 
 def _check_runtime_c(node: Apply, c: np.ndarray, product_shape: tuple) -> None:

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from theanine.graph.basic import Apply, Variable
+from theanine.graph.basic import Apply
 from theanine.graph.op import Op
+from theanine.graph.ops.gradient_helpers import sum_to_shape
 from theanine.graph.ops.shape_values import as_shape_vector, checked_shape_vector, shape_entries, static_entries
 from theanine.graph.tensor import as_tensor_variable
 from theanine.graph.type import TensorType, format_shape, is_discrete
@@ -57,7 +58,7 @@ class BroadcastTo(Op):
         x, _ = inputs
         if is_discrete(x.dtype):
             return [None, None]
-        return [_sum_to(output_grads[0], x.type.shape), None]
+        return [sum_to_shape(output_grads[0], x.type.shape), None]
 
     def R_op(self, inputs, eval_points):
         return [None if eval_points[0] is None else self(eval_points[0], inputs[1])]
@@ -82,17 +83,6 @@ def _static_broadcast(dims: tuple, target: tuple) -> tuple[int | None, ...]:
             )
         out.append(t if t is not None or d == 1 else d)
     return tuple(out)
-
-
-def _sum_to(g: Variable, dims: tuple) -> Variable:
-    """Sum ``g`` over the axes broadcasting added to a tensor of static shape ``dims``."""
-    from theanine.graph.ops.reduce import sum as reduce_sum
-
-    lead = g.ndim - len(dims)
-    expanded = tuple(lead + a for a, d in enumerate(dims) if d == 1 and g.type.shape[lead + a] != 1)
-    if expanded:
-        g = reduce_sum(g, axis=expanded, keepdims=True)
-    return reduce_sum(g, axis=tuple(range(lead))) if lead else g
 
 
 def broadcast_to(x, shape):

@@ -23,6 +23,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from theanine.graph.basic import Apply, Constant, Variable, apply_nodes, clone_replace
+from theanine.graph.gradient import grad
 from theanine.graph.ops.elemwise import Elemwise, ScalarOp
 from theanine.graph.test_values import stand_in
 from theanine.graph.type import is_discrete
@@ -89,8 +90,6 @@ class Composite(ScalarOp):
 
     def _gradient(self, inputs, outputs, gouts):
         """Reverse mode through the inner graph, rebuilt on stand-ins for the outer inputs."""
-        from theanine.graph.gradient import grad
-
         stand_ins = [stand_in(x) for x in inputs]
         rebuilt = clone_replace(self.outputs, dict(zip(self.inputs, stand_ins, strict=True)), strict=False)
         known = {o: g for o, g in zip(rebuilt, gouts, strict=True) if g is not None and not is_discrete(o.dtype)}

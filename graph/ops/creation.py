@@ -21,7 +21,11 @@ import numpy as np
 from theanine.graph.basic import Apply, Variable
 from theanine.graph.config import config
 from theanine.graph.op import Op
-from theanine.graph.ops.math import cast, second
+from theanine.graph.ops.broadcast import broadcast_to
+from theanine.graph.ops.dimshuffle import expand_dims
+from theanine.graph.ops.math import cast, ceil, equal, maximum, second
+from theanine.graph.ops.reduce import sum as reduce_sum
+from theanine.graph.ops.shape_values import shape_i, sizes_or_shape, static_value
 from theanine.graph.tensor import as_tensor_variable, constant
 from theanine.graph.type import INT_DTYPES, TensorType, is_discrete, normalize_dtype
 
@@ -53,8 +57,6 @@ def full(shape, fill_value, dtype=None):
     floatX, a Python int int64).  The fill value's gradient is the sum of
     the output gradient.
     """
-    from theanine.graph.ops.shape import broadcast_to
-
     if isinstance(fill_value, Variable):
         value = fill_value if dtype is None else cast(fill_value, dtype)
     elif dtype is None:
@@ -80,8 +82,6 @@ def alloc(value, *shape):
     The shape is given as sizes (``alloc(0.0, n, 3)``) or as one shape
     (``alloc(0.0, x.shape)``, a sequence or an integer vector).
     """
-    from theanine.graph.ops.shape import sizes_or_shape
-
     return full(sizes_or_shape(shape), value)
 
 
@@ -114,9 +114,7 @@ class ARange(Op):
         return Apply(self, bounds, [TensorType(self.dtype, (self._static_length(bounds),))])
 
     def _static_length(self, bounds) -> int | None:
-        from theanine.graph.ops.shape import static_value
-
-        values = [_static_scalar(b, static_value) for b in bounds]
+        values = [_static_scalar(b) for b in bounds]
         if any(v is None for v in values):
             return None
         if values[2] == 0:
@@ -133,24 +131,19 @@ class ARange(Op):
         static = node.outputs[0].type.shape[0]
         if static is not None:
             return [(static,)]
-        from theanine.graph.ops.math import ceil, maximum
-
         start, stop, step = (cast(v, "float64") for v in node.inputs)
         return [(cast(maximum(ceil((stop - start) / step), 0), "int64"),)]
 
     def L_op(self, inputs, outputs, output_grads):
         if is_discrete(self.dtype):
             return [None, None, None]
-        from theanine.graph.ops.reduce import sum as reduce_sum
-        from theanine.graph.ops.shape import shape_i
-
         (gz,) = output_grads
         positions = arange(shape_i(outputs[0], 0), dtype=gz.dtype)
         grads = [reduce_sum(gz), zeros_like(inputs[1]), reduce_sum(gz * positions)]
         return [None if is_discrete(v.dtype) else g for v, g in zip(inputs, grads, strict=True)]
 
 
-def _static_scalar(var, static_value):
+def _static_scalar(var):
     """The Python number a scalar holds when known statically (a constant or a static size)."""
     if var.dtype in INT_DTYPES:
         value = static_value(var)
@@ -193,9 +186,6 @@ def eye(n, m=None, k=0, dtype=None):
 
     ``n``, ``m`` and ``k`` are ints or integer scalar variables.
     """
-    from theanine.graph.ops.math import equal
-    from theanine.graph.ops.shape import expand_dims
-
     rows = arange(_count(n, "n", "eye"))
     cols = rows if m is None else arange(_count(m, "m", "eye"))
     diagonal = equal(expand_dims(rows, 1) + _integer(k, "k", "eye"), expand_dims(cols, 0))
@@ -208,9 +198,6 @@ def one_hot(indices, depth, dtype=None):
     Indices outside ``[0, depth)`` (negative ones too) give all-zero rows,
     as in Keras and TensorFlow.
     """
-    from theanine.graph.ops.math import equal
-    from theanine.graph.ops.shape import expand_dims
-
     indices = as_tensor_variable(indices)
     if indices.dtype not in INT_DTYPES:
         raise TypeError(f"one_hot: indices must be integers. Received: {indices.type}")

@@ -1,7 +1,8 @@
 """DimShuffle: reorder axes, insert broadcastable axes and drop static-1 axes.
 
-``transpose`` and ``expand_dims`` are DimShuffles; ``normalize_axis`` is the
-axis check every shape function shares.
+``transpose``, ``expand_dims`` and ``pad_rank`` (NumPy's alignment of ranks,
+which Elemwise and Gemm apply to their operands) are DimShuffles;
+``normalize_axis`` is the axis check every shape function shares.
 """
 
 from __future__ import annotations
@@ -10,7 +11,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from theanine.graph.basic import Apply
+from theanine.graph import ops
+from theanine.graph.basic import Apply, Variable
 from theanine.graph.op import Op
 from theanine.graph.tensor import as_tensor_variable
 from theanine.graph.type import TensorType, format_shape
@@ -67,9 +69,7 @@ class DimShuffle(Op):
         kept = self._kept_order()
         new_axes = tuple(i for i, p in enumerate(self.pattern) if p == "x")
         if any(gz.type.shape[i] != 1 for i in new_axes):
-            from theanine.graph.ops.reduce import sum as reduce_sum
-
-            gz = reduce_sum(gz, axis=new_axes, keepdims=True)
+            gz = ops.reduce.sum(gz, axis=new_axes, keepdims=True)
         squeezed = DimShuffle([i for i, p in enumerate(self.pattern) if p != "x"])(gz)
         inverse = [kept.index(a) if a in kept else "x" for a in range(x.ndim)]
         return [DimShuffle(inverse)(squeezed)]
@@ -104,6 +104,13 @@ def expand_dims(x, axis):
         raise ValueError(f"expand_dims: repeated axis in axis={axis!r}")
     source = iter(range(x.ndim))
     return DimShuffle(["x" if i in positions else next(source) for i in range(out_ndim)])(x)
+
+
+def pad_rank(var: Variable, ndim: int) -> Variable:
+    """``var`` with leading broadcastable axes up to rank ``ndim`` (NumPy's alignment)."""
+    if var.ndim == ndim:
+        return var
+    return DimShuffle(("x",) * (ndim - var.ndim) + tuple(range(var.ndim)))(var)
 
 
 def normalize_axis(axis: int, ndim: int, what: str) -> int:

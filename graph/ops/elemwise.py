@@ -27,9 +27,11 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from theanine.graph import ops
 from theanine.graph.basic import Apply, Constant, Variable
 from theanine.graph.config import config
 from theanine.graph.op import Op
+from theanine.graph.ops.dimshuffle import pad_rank
 from theanine.graph.tensor import as_tensor_variable
 from theanine.graph.type import TensorType, format_shape, is_discrete
 
@@ -255,7 +257,7 @@ class Elemwise(Op):
             )
         tensors = elemwise_inputs(inputs, self.scalar_op)
         shape = broadcast_shapes([t.type.shape for t in tensors], name)
-        tensors = [_pad_rank(t, len(shape)) for t in tensors]
+        tensors = [pad_rank(t, len(shape)) for t in tensors]
         dtypes = self.scalar_op.output_dtypes([t.dtype for t in tensors])
         return Apply(self, tensors, [TensorType(d, shape) for d in dtypes])
 
@@ -300,7 +302,7 @@ class Elemwise(Op):
         if any(is_discrete(o.dtype) for o in outputs) or not self.scalar_op.differentiable:
             return [None] * len(inputs)
         grads = self.scalar_op.grad(inputs, outputs, output_grads)
-        return [_unbroadcast(g, x) for g, x in zip(grads, inputs, strict=True)]
+        return [ops.gradient_helpers.unbroadcast(g, x) for g, x in zip(grads, inputs, strict=True)]
 
     def R_op(self, inputs, eval_points):
         """Elementwise Jacobians are diagonal: sum_i d out/d x_i * v_i."""
@@ -309,9 +311,7 @@ class Elemwise(Op):
         out = self(*inputs)
         if is_discrete(out.dtype) or not self.scalar_op.differentiable:
             return [None]
-        from theanine.graph.ops.creation import ones_like
-
-        partials = self.scalar_op.grad(inputs, [out], [ones_like(out)])
+        partials = self.scalar_op.grad(inputs, [out], [ops.creation.ones_like(out)])
         terms = [
             partial * point
             for i, (partial, point, x) in enumerate(zip(partials, eval_points, inputs, strict=True))
@@ -322,7 +322,7 @@ class Elemwise(Op):
         total = terms[0]
         for term in terms[1:]:
             total = total + term
-        return [_broadcast_like(total, out)]
+        return [ops.gradient_helpers.broadcast_like(total, out)]
 
 
 def check_runtime_broadcast(node: Apply, inputs: Sequence[np.ndarray]) -> None:
@@ -345,41 +345,3 @@ def check_runtime_broadcast(node: Apply, inputs: Sequence[np.ndarray]) -> None:
                 f"the inputs were declared {declared}, and "
                 "only dimensions declared with static size 1 broadcast"
             )
-
-
-def _pad_rank(var: Variable, ndim: int) -> Variable:
-    if var.ndim == ndim:
-        return var
-    from theanine.graph.ops.shape import DimShuffle
-
-    pattern = ("x",) * (ndim - var.ndim) + tuple(range(var.ndim))
-    return DimShuffle(pattern)(var)
-
-
-def _broadcast_like(value: Variable, like: Variable) -> Variable:
-    """``value`` broadcast to ``like``'s static shape (a no-op when it has it)."""
-    if value.type.shape == like.type.shape:
-        return value
-    from theanine.graph.ops.math import second
-
-    return second(like, value)
-
-
-def _unbroadcast(grad: Variable | None, x: Variable) -> Variable | None:
-    """Sum ``grad`` over the axes along which ``x`` was broadcast; give it ``x``'s dtype."""
-    if grad is None or is_discrete(x.dtype):
-        return None
-    axes = tuple(
-        axis
-        for axis, (xd, gd) in enumerate(zip(x.type.shape, grad.type.shape, strict=True))
-        if xd == 1 and gd != 1
-    )
-    if axes:
-        from theanine.graph.ops.reduce import sum as reduce_sum
-
-        grad = reduce_sum(grad, axis=axes, keepdims=True)
-    if grad.dtype != x.dtype:
-        from theanine.graph.ops.math import cast
-
-        grad = cast(grad, x.dtype)
-    return grad

@@ -7,9 +7,11 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from theanine.graph import ops
 from theanine.graph.basic import Apply, Constant, Variable
 from theanine.graph.op import Op
 from theanine.graph.ops.dimshuffle import expand_dims, normalize_axis
+from theanine.graph.ops.math import minimum
 from theanine.graph.ops.reshape import flatten
 from theanine.graph.ops.shape_values import (
     as_shape_vector,
@@ -80,12 +82,10 @@ class Join(Op):
     def R_op(self, inputs, eval_points):
         if all(p is None for p in eval_points):
             return [None]
-        from theanine.graph.ops.creation import zeros_like
-
         return [
             self(
                 *[
-                    zeros_like(x) if p is None else p
+                    ops.creation.zeros_like(x) if p is None else p
                     for x, p in zip(inputs, eval_points, strict=True)
                 ]
             )
@@ -284,8 +284,6 @@ def _index_sizes(x: Variable, indices: list[int], axis: int) -> list:
             f"a tensor of shape {format_shape(x.type.shape)}"
         )
     else:
-        from theanine.graph.ops.math import minimum
-
         n = shape_i(x, axis)
         bounds = [0] + [minimum(i, n) for i in indices] + [n]
     if any(

@@ -24,7 +24,11 @@ import numpy as np
 
 from theanine.graph.basic import Apply
 from theanine.graph.op import Op
+from theanine.graph.ops.dimshuffle import DimShuffle, expand_dims, transpose
 from theanine.graph.ops.elemwise import broadcast_shapes
+from theanine.graph.ops.gradient_helpers import sum_to_shape
+from theanine.graph.ops.math import multiply
+from theanine.graph.ops.reshape import flatten, reshape
 from theanine.graph.tensor import as_tensor_variable
 from theanine.graph.type import TensorType, format_shape, is_discrete
 
@@ -136,8 +140,6 @@ class MatMul(Op):
 
 def _promoted(a, b, g):
     """Operands and output gradient with np.matmul's 1-D promotions made explicit."""
-    from theanine.graph.ops.shape import expand_dims
-
     a2 = a if a.ndim >= 2 else expand_dims(a, 0)
     b2 = b if b.ndim >= 2 else expand_dims(b, -1)
     if a.ndim == 1:
@@ -148,33 +150,15 @@ def _promoted(a, b, g):
 
 
 def _swap_last(x):
-    from theanine.graph.ops.shape import DimShuffle
-
     return DimShuffle(list(range(x.ndim - 2)) + [x.ndim - 1, x.ndim - 2])(x)
 
 
 def _reduce_to(grad, x, x2, promoted_axis: int):
-    """Sum ``grad`` (shaped like a broadcast ``x2``) back to ``x``.
-
-    Leading batch dims ``x2`` lacks and batch dims it broadcast along (static
-    1) are summed; for a 1-D ``x`` the axis added by promotion
-    (``promoted_axis`` of ``x2``, static size 1) is dropped again.
-    """
-    from theanine.graph.ops.reduce import sum as reduce_sum
-    from theanine.graph.ops.shape import DimShuffle
-
-    extra = grad.ndim - x2.ndim
-    if extra:
-        grad = reduce_sum(grad, tuple(range(extra)))
-    broadcast = tuple(
-        axis for axis in range(x2.ndim - 2)
-        if x2.type.shape[axis] == 1 and grad.type.shape[axis] != 1
-    )
-    if broadcast:
-        grad = reduce_sum(grad, broadcast, keepdims=True)
-    if x.ndim == 1:
-        grad = DimShuffle([1 - promoted_axis])(grad)
-    return grad
+    """Sum ``grad`` (shaped like a broadcast ``x2``) back to ``x``: over the batch dims ``x2``
+    lacks or broadcast along; for a 1-D ``x`` the axis added by promotion (``promoted_axis``
+    of ``x2``, static size 1) is dropped again."""
+    grad = sum_to_shape(grad, x2.type.shape)
+    return DimShuffle([1 - promoted_axis])(grad) if x.ndim == 1 else grad
 
 
 _matmul = MatMul()
@@ -191,8 +175,6 @@ def dot(a, b):
     ``a`` and the second-to-last of ``b``."""
     a, b = as_tensor_variable(a), as_tensor_variable(b)
     if a.ndim == 0 or b.ndim == 0:
-        from theanine.graph.ops.math import multiply
-
         return multiply(a, b)
     b_axis = 0 if b.ndim == 1 else b.ndim - 2
     _check_aligned("dot", a, b, a.ndim - 1, b_axis)
@@ -259,8 +241,6 @@ def tensordot(a, b, axes=2):
     a_axes, b_axes = _tensordot_axes(axes, a.ndim, b.ndim)
     for a_axis, b_axis in zip(a_axes, b_axes, strict=True):
         _check_aligned("tensordot", a, b, a_axis, b_axis)
-    from theanine.graph.ops.shape import DimShuffle, reshape, transpose
-
     free_a = [i for i in range(a.ndim) if i not in a_axes]
     free_b = [i for i in range(b.ndim) if i not in b_axes]
     if not a_axes:
@@ -274,8 +254,6 @@ def tensordot(a, b, axes=2):
 
 def outer(a, b):
     """np.outer: every element of flattened ``a`` times every element of flattened ``b``."""
-    from theanine.graph.ops.shape import DimShuffle, flatten
-
     a, b = as_tensor_variable(a), as_tensor_variable(b)
     a = a if a.ndim == 1 else flatten(a, 1)
     b = b if b.ndim == 1 else flatten(b, 1)

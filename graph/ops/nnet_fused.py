@@ -24,7 +24,11 @@ import numpy as np
 
 from theanine.graph.basic import Apply, Variable
 from theanine.graph.op import Op
-from theanine.graph.ops.elemwise import _unbroadcast, broadcast_shapes
+from theanine.graph.ops.dimshuffle import expand_dims
+from theanine.graph.ops.elemwise import broadcast_shapes
+from theanine.graph.ops.gradient_helpers import unbroadcast
+from theanine.graph.ops.nnet import ClassMask, log_softmax, softmax
+from theanine.graph.ops.reduce import sum as reduce_sum
 from theanine.graph.tensor import as_tensor_variable
 from theanine.graph.type import TensorType, format_shape, is_discrete, is_float
 
@@ -155,15 +159,12 @@ class CrossentropySoftmax(_CrossentropyOp):
 
     def L_op(self, inputs, outputs, output_grads):
         """x: ``CrossentropySoftmaxDx``; a dense target: ``-dy * log_softmax(x)``."""
-        from theanine.graph.ops.nnet import log_softmax
-        from theanine.graph.ops.shape import expand_dims
-
         x, target = inputs
         (dy,) = output_grads
         grad_x = CrossentropySoftmaxDx(self.axis, self.sparse)(dy, x, target)
         if self.sparse:
             return [grad_x, None]
-        return [grad_x, _unbroadcast(-expand_dims(dy, self.axis) * log_softmax(x, self.axis), target)]
+        return [grad_x, unbroadcast(-expand_dims(dy, self.axis) * log_softmax(x, self.axis), target)]
 
 
 class CrossentropySoftmaxDx(_CrossentropyOp):
@@ -205,20 +206,16 @@ class CrossentropySoftmaxDx(_CrossentropyOp):
         """With ``s = softmax(x)``, ``S = sum(t)``, ``d = s * S - t`` and incoming ``g``:
         dy: ``sum(g * d)``; x: the softmax Jacobian applied to ``g * dy * S``;
         a dense t: ``dy * (sum(g * s) - g)``."""
-        from theanine.graph.ops.nnet import ClassMask, softmax
-        from theanine.graph.ops.reduce import sum as reduce_sum
-        from theanine.graph.ops.shape import expand_dims
-
         dy, x, target = inputs
         (g,) = output_grads
         weights = ClassMask(self.axis)(target, x) if self.sparse else target
         s = softmax(x, self.axis)
         total = reduce_sum(weights, axis=self.axis, keepdims=True)
         scale = expand_dims(dy, self.axis)
-        grad_dy = _unbroadcast(reduce_sum(g * (s * total - weights), axis=self.axis), dy)
+        grad_dy = unbroadcast(reduce_sum(g * (s * total - weights), axis=self.axis), dy)
         h = g * scale * total
         grad_x = (h - reduce_sum(h * s, axis=self.axis, keepdims=True)) * s
         if self.sparse:
             return [grad_dy, grad_x, None]
         grad_t = scale * (reduce_sum(g * s, axis=self.axis, keepdims=True) - g)
-        return [grad_dy, grad_x, _unbroadcast(grad_t, target)]
+        return [grad_dy, grad_x, unbroadcast(grad_t, target)]

@@ -37,7 +37,9 @@ from theanine.graph.basic import (
     graph_inputs,
 )
 from theanine.graph.evaluate import evaluate
+from theanine.graph.gradient import Rop, grad
 from theanine.graph.op import Op
+from theanine.graph.ops.creation import zeros_like
 from theanine.graph.shared import SharedVariable
 from theanine.graph.tensor import as_tensor_variable
 from theanine.graph.test_values import without_test_values
@@ -209,8 +211,6 @@ class OpFromGraph(Op):
     def _gradient_op(self) -> tuple[OpFromGraph | None, list[int]]:
         """The op ``(inputs, output grads) -> input grads``, built once."""
         if "L" not in self._derivative_ops:
-            from theanine.graph.gradient import grad
-
             outs, wrt = self._float_outputs(), self._differentiable_inputs()
             op = None
             if wrt:
@@ -239,8 +239,6 @@ class OpFromGraph(Op):
     def _forward_op(self) -> tuple[OpFromGraph | None, list[int]]:
         """The op ``(inputs, input tangents) -> output tangents`` of the float outputs, built once."""
         if "R" not in self._derivative_ops:
-            from theanine.graph.gradient import Rop
-
             outs, wrt = self._float_outputs(), self._differentiable_inputs()
             op = None
             if wrt and outs:
@@ -252,8 +250,6 @@ class OpFromGraph(Op):
         return self._derivative_ops["R"]
 
     def R_op(self, inputs, eval_points):
-        from theanine.graph.ops.creation import zeros_like
-
         op, wrt = self._forward_op()
         results: list[Variable | None] = [None] * len(self.inner_outputs)
         if op is None or all(eval_points[i] is None for i in wrt):

@@ -76,6 +76,7 @@ import numpy as np
 from theanine.graph.basic import Apply, Variable
 from theanine.graph.config import config
 from theanine.graph.op import Op
+from theanine.graph.ops.shape_values import as_shape_vector, shape_entries, static_entries
 from theanine.graph.shared import SharedVariable
 from theanine.graph.tensor import as_tensor_variable
 from theanine.graph.type import TensorType, format_shape, is_discrete, is_float, normalize_dtype
@@ -215,8 +216,6 @@ def sort_keys(words: np.ndarray, n: int) -> np.ndarray:
 def _size_variable(size) -> Variable:
     """``size`` (an int, a sequence of ints / int scalars, or an int vector such as ``x.shape``)
     as an int64 vector of static length."""
-    from theanine.graph.ops.shape import as_shape_vector
-
     if not isinstance(size, Variable):
         entries = np.ravel(np.asarray(size, dtype=object)) if not isinstance(size, (list, tuple)) else size
         if any(isinstance(e, (int, np.integer)) and not isinstance(e, bool) and e < 0 for e in entries):
@@ -226,8 +225,6 @@ def _size_variable(size) -> Variable:
 
 def _static_size(size: Variable) -> tuple[int | None, ...]:
     """What is known of ``size`` when the graph is built (constants, static dims of ``x.shape``)."""
-    from theanine.graph.ops.shape import static_entries
-
     return tuple(static_entries(size))
 
 
@@ -301,8 +298,6 @@ class RandomOp(Op):
         raise NotImplementedError(f"{type(self).__name__}.sample")
 
     def infer_shape(self, node, input_shapes):
-        from theanine.graph.ops.shape import shape_entries
-
         return [(STATE_WORDS,), tuple(shape_entries(node.inputs[1]))]
 
     def L_op(self, inputs, outputs, output_grads):

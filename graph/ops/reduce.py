@@ -25,8 +25,12 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from theanine.graph import ops
 from theanine.graph.basic import Apply
 from theanine.graph.op import NonDifferentiableOp, Op
+from theanine.graph.ops.dimshuffle import DimShuffle, expand_dims
+from theanine.graph.ops.disconnected import disconnected_grad
+from theanine.graph.ops.math import cast, exp, isinf, isnan, log, logical_or, maximum, sqrt, where
 from theanine.graph.tensor import as_tensor_variable
 from theanine.graph.type import TensorType, format_shape, is_discrete, normalize_dtype
 
@@ -129,14 +133,10 @@ class Reduce(Op):
         return [_drop_axes(input_shapes[0], self.axes)]
 
     def L_op(self, inputs, outputs, output_grads):
-        from theanine.graph.ops.reduce_grad import reduce_grad
-
-        return reduce_grad(self, inputs, outputs, output_grads)
+        return ops.reduce_grad.reduce_grad(self, inputs, outputs, output_grads)
 
     def R_op(self, inputs, eval_points):
-        from theanine.graph.ops.reduce_grad import reduce_rop
-
-        return reduce_rop(self, inputs, eval_points)
+        return ops.reduce_grad.reduce_rop(self, inputs, eval_points)
 
 
 class ArgReduce(NonDifferentiableOp):
@@ -221,9 +221,7 @@ class Cumulative(Op):
         return [input_shapes[0]]
 
     def L_op(self, inputs, outputs, output_grads):
-        from theanine.graph.ops.reduce_grad import cumulative_grad
-
-        return cumulative_grad(self, inputs, outputs, output_grads)
+        return ops.reduce_grad.cumulative_grad(self, inputs, outputs, output_grads)
 
     def R_op(self, inputs, eval_points):
         if eval_points[0] is None or is_discrete(inputs[0].dtype):
@@ -235,8 +233,6 @@ class Cumulative(Op):
 
 def keep_reduced_dims(out, axes: tuple[int, ...]):
     """Re-insert the reduced ``axes`` (sorted, of the input) with size 1."""
-    from theanine.graph.ops.shape import expand_dims
-
     return expand_dims(out, axes) if axes else out
 
 
@@ -331,8 +327,6 @@ def _reduced_size(x, axes: tuple[int, ...]):
 
 def _divide_by_count(total, count, dtype: str):
     """``total / count`` in ``dtype``; a symbolic count is cast first so it cannot promote."""
-    from theanine.graph.ops.math import cast
-
     if isinstance(count, int):
         return total / count
     return total / cast(count, dtype)
@@ -340,8 +334,6 @@ def _divide_by_count(total, count, dtype: str):
 
 def mean(x, axis=None, keepdims: bool = False):
     """NumPy's mean: ints and bools give float64; float16 accumulates in float32."""
-    from theanine.graph.ops.math import cast
-
     x = as_tensor_variable(x)
     axes = normalize_axes(axis, x.ndim, "mean")
     accumulator, result = _mean_dtypes(x.dtype)
@@ -351,8 +343,6 @@ def mean(x, axis=None, keepdims: bool = False):
 
 def var(x, axis=None, keepdims: bool = False, ddof: int = 0):
     """NumPy's var: mean squared deviation, divided by ``max(n - ddof, 0)``."""
-    from theanine.graph.ops.math import cast, maximum
-
     x = as_tensor_variable(x)
     axes = normalize_axes(axis, x.ndim, "var")
     accumulator, result = _mean_dtypes(x.dtype)
@@ -366,8 +356,6 @@ def var(x, axis=None, keepdims: bool = False, ddof: int = 0):
 
 def std(x, axis=None, keepdims: bool = False, ddof: int = 0):
     """NumPy's std: the square root of ``var``."""
-    from theanine.graph.ops.math import sqrt
-
     return sqrt(var(x, axis, keepdims, ddof))
 
 
@@ -380,10 +368,6 @@ def logsumexp(x, axis=None, keepdims: bool = False):
     gives ``+inf``.  Integer inputs give float64.  A statically empty axis
     gives ``-inf``, as scipy; one found empty at run time raises, as max does.
     """
-    from theanine.graph.gradient import disconnected_grad
-    from theanine.graph.ops.math import cast, exp, isinf, isnan, log, logical_or, where
-    from theanine.graph.ops.shape import DimShuffle
-
     x = as_tensor_variable(x)
     if is_discrete(x.dtype):
         x = cast(x, "float64")
@@ -405,9 +389,7 @@ def _cumulative(kind: str, x, axis):
     x = as_tensor_variable(x)
     if axis is None:
         if x.ndim != 1:
-            from theanine.graph.ops.shape import flatten
-
-            x = flatten(x, 1)
+            x = ops.reshape.flatten(x, 1)
         axis = 0
     if not _is_int(axis):
         raise TypeError(f"cum{kind}: axis must be None or an int. Received: axis={axis!r}")

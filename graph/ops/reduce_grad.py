@@ -14,20 +14,20 @@ Conventions (each documented where it is implemented):
 
 from __future__ import annotations
 
+from theanine.graph import ops
+from theanine.graph.ops.math import equal, logical_and, where
+from theanine.graph.ops.reduce import Cumulative, Reduce, keep_reduced_dims
+from theanine.graph.ops.reduce import sum as reduce_sum
 from theanine.graph.type import is_discrete
 
 
 def _expand(g, axes):
-    from theanine.graph.ops.reduce import keep_reduced_dims
-
     return keep_reduced_dims(g, axes)
 
 
 def _broadcast_back(g, x, axes):
     """Re-insert the reduced axes of ``g`` and broadcast it to ``x``'s shape."""
-    from theanine.graph.ops.creation import zeros_like
-
-    return zeros_like(x, dtype=g.dtype) + _expand(g, axes)
+    return ops.creation.zeros_like(x, dtype=g.dtype) + _expand(g, axes)
 
 
 def first_true(mask, axes: tuple[int, ...]):
@@ -39,10 +39,6 @@ def first_true(mask, axes: tuple[int, ...]):
     entries of the same sub-block.  A position is first when it is True and
     that number is 0.
     """
-    from theanine.graph.ops.math import equal, logical_and
-    from theanine.graph.ops.reduce import Cumulative
-    from theanine.graph.ops.reduce import sum as reduce_sum
-
     if not axes:
         return mask
     partial = mask
@@ -57,8 +53,6 @@ def first_true(mask, axes: tuple[int, ...]):
 
 def extremum_mask(x, out, axes: tuple[int, ...]):
     """Bool mask of the element that max/min (value ``out``) selects in each block."""
-    from theanine.graph.ops.math import equal
-
     return first_true(equal(x, _expand(out, axes)), axes)
 
 
@@ -68,8 +62,6 @@ def _sum_grad(op, x, out, gz):
 
 def _extremum_grad(op, x, out, gz):
     """All of ``gz`` to the first extremal element (np.argmax's), zero elsewhere."""
-    from theanine.graph.ops.math import where
-
     return where(extremum_mask(x, out, op.axes), _expand(gz, op.axes), 0)
 
 
@@ -79,9 +71,6 @@ def _prod_grad(op, x, out, gz):
     Per block: no zero -> ``g * prod / x``; exactly one zero -> that zero
     gets ``g * prod(nonzeros)``, the rest 0; two or more zeros -> all 0.
     """
-    from theanine.graph.ops.math import equal, logical_and, where
-    from theanine.graph.ops.reduce import Reduce
-
     axes = op.axes
     is_zero = equal(x, 0)
     zero_count = _expand(Reduce("sum", axes)(is_zero), axes)
@@ -106,9 +95,6 @@ def reduce_grad(op, inputs, outputs, output_grads):
 
 def reduce_rop(op, inputs, eval_points):
     """R_op of ``Reduce``: linear for sum, the selected element's tangent for max/min."""
-    from theanine.graph.ops.math import where
-    from theanine.graph.ops.reduce import Reduce
-
     (x,), (v,) = inputs, eval_points
     if v is None or is_discrete(x.dtype) or op.kind in ("all", "any"):
         return [None]
@@ -122,8 +108,6 @@ def reduce_rop(op, inputs, eval_points):
 
 def _cumsum_grad(op, x, out, gz):
     """The transpose of a running sum is a running sum in the other direction."""
-    from theanine.graph.ops.reduce import Cumulative
-
     return Cumulative("sum", op.axis, not op.reverse)(gz)
 
 
@@ -135,9 +119,6 @@ def _cumprod_grad(op, x, out, gz):
     After it: 0 (every later y_i holds the factor x_k = 0).  ``rcumsum`` runs
     against the op's direction.
     """
-    from theanine.graph.ops.math import equal, logical_and, where
-    from theanine.graph.ops.reduce import Cumulative
-
     forward = Cumulative("sum", op.axis, op.reverse)
     backward = Cumulative("sum", op.axis, not op.reverse)
     is_zero = equal(x, 0)

@@ -16,6 +16,8 @@ import numpy as np
 from theanine.graph.basic import Apply, Variable
 from theanine.graph.op import Op
 from theanine.graph.ops.dimshuffle import DimShuffle
+from theanine.graph.ops.math import equal, where
+from theanine.graph.ops.reduce import normalize_axes
 from theanine.graph.ops.shape_values import (
     as_shape_vector,
     axis_sizes,
@@ -74,8 +76,6 @@ class Reshape(Op):
             elif isinstance(entry, int):
                 out.append(_missing_size(x_shape, entries))
             else:
-                from theanine.graph.ops.math import equal, where
-
                 out.append(where(equal(entry, -1), _missing_size(x_shape, entries), entry))
         return [tuple(out)]
 
@@ -193,8 +193,6 @@ def squeeze(x, axis=None):
     is checked at run time (through a reshape, which cannot tell an empty
     tensor's axis of size 0 from 1).
     """
-    from theanine.graph.ops.reduce import normalize_axes
-
     x = as_tensor_variable(x)
     if axis is None:
         return DimShuffle([a for a, d in enumerate(x.type.shape) if d != 1])(x)

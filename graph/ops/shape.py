@@ -15,7 +15,8 @@ them.  Where each lives:
 - ``broadcast.py``: ``BroadcastTo``, ``broadcast_to`` (static broadcasting);
 - ``shape_compositions.py``: ``repeat``, ``tile``, ``pad``.
 
-Other modules import the family from here.
+Code outside ``graph/ops`` (rewrites, codegen, users) imports the family from
+here; the op modules import from the defining modules, which load before them.
 """
 
 from theanine.graph.ops.broadcast import BroadcastTo, broadcast_to

@@ -6,6 +6,7 @@ import numpy as np
 
 from theanine.graph.basic import Variable
 from theanine.graph.ops.broadcast import broadcast_to
+from theanine.graph.ops.creation import full
 from theanine.graph.ops.dimshuffle import DimShuffle, expand_dims, normalize_axis
 from theanine.graph.ops.join import Join, concatenate, int_list, split
 from theanine.graph.ops.reshape import flatten, reshape
@@ -99,8 +100,6 @@ def pad(x, pad_width, mode: str = "constant", constant_values=0):
 
 
 def _pad_axis(x: Variable, axis: int, widths: tuple[int, int], values: tuple) -> Variable:
-    from theanine.graph.ops.creation import full
-
     pieces = [x]
     dims = axis_sizes(x)
     if widths[0]:

@@ -19,9 +19,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from theanine.graph import ops
 from theanine.graph.basic import Apply, Constant, Variable, topological_order
 from theanine.graph.op import NonDifferentiableOp
 from theanine.graph.ops.dimshuffle import DimShuffle, normalize_axis
+from theanine.graph.ops.math import Cast, cast
+from theanine.graph.ops.reduce import prod
+from theanine.graph.ops.subtensor import Subtensor
 from theanine.graph.tensor import as_tensor_variable
 from theanine.graph.type import INT_DTYPES, TensorType
 
@@ -79,8 +83,6 @@ def shape_i(x, i: int):
 
 def size(x):
     """``x.size``: the number of elements, an int64 scalar."""
-    from theanine.graph.ops.reduce import prod
-
     return prod(shape(x))
 
 
@@ -183,8 +185,6 @@ def shape_source(var: Variable) -> tuple[Variable, int] | None:
     Recognizes ``shape_i(x, axis)`` and ``x.shape[axis]`` (a constant index
     into ``shape(x)``).
     """
-    from theanine.graph.ops.subtensor import Subtensor
-
     owner = var.owner
     if owner is not None and isinstance(owner.op, ShapeI):
         return owner.inputs[0], owner.op.i
@@ -224,12 +224,10 @@ def _scalar_entry(scalar: Variable) -> _Entry:
 
 def _entry_parts(vector: Variable) -> list[Variable]:
     """The vectors whose entries ``vector``'s entries are (concatenated, sliced or cast), if any."""
-    from theanine.graph.ops.join import Join
-
     owner = vector.owner
     if owner is None:
         return []
-    if isinstance(owner.op, Join) and owner.op.axis == 0:
+    if isinstance(owner.op, ops.join.Join) and owner.op.axis == 0:
         return [p for p in owner.inputs if p.owner is None or p.owner.op != DimShuffle(("x",))]
     if _is_int_cast(owner) or _constant_slice(owner) is not None:
         return [owner.inputs[0]]
@@ -238,16 +236,12 @@ def _entry_parts(vector: Variable) -> list[Variable]:
 
 def _is_int_cast(node: Apply) -> bool:
     """A cast of an integer vector to another integer dtype (which keeps every shape size)."""
-    from theanine.graph.ops.math import Cast
-
     scalar_op = getattr(node.op, "scalar_op", None)
     return isinstance(scalar_op, Cast) and node.inputs[0].dtype in INT_DTYPES and node.outputs[0].dtype in INT_DTYPES
 
 
 def _constant_slice(node: Apply) -> slice | None:
     """The slice of ``vector[start:stop:step]`` with constant bounds, else None."""
-    from theanine.graph.ops.subtensor import Subtensor
-
     if not isinstance(node.op, Subtensor) or len(node.inputs) != 1 or len(node.op.index) != 1:
         return None
     kind, *bounds = node.op.index[0]
@@ -256,8 +250,6 @@ def _constant_slice(node: Apply) -> slice | None:
 
 def _own_entries(vector: Variable, known: dict[int, list[_Entry]]) -> list[_Entry]:
     """The entries of ``vector`` given the entries of its parts (in ``known``)."""
-    from theanine.graph.ops.join import Join
-
     length = vector.type.shape[0]
     value = static_value(vector)
     if value is not None:
@@ -266,7 +258,7 @@ def _own_entries(vector: Variable, known: dict[int, list[_Entry]]) -> list[_Entr
     if owner is not None and isinstance(owner.op, Shape):
         x = owner.inputs[0]
         return [_Entry(d, (x, axis), None) for axis, d in enumerate(x.type.shape)]
-    if owner is not None and isinstance(owner.op, Join) and owner.op.axis == 0:
+    if owner is not None and isinstance(owner.op, ops.join.Join) and owner.op.axis == 0:
         entries = []
         for part in owner.inputs:
             if id(part) in known:
@@ -347,12 +339,10 @@ def as_shape_vector(shape, what: str) -> Variable:
             f"{what}: a shape must be an int, a sequence of ints / integer scalars or an integer "
             f"vector. Received: {shape!r}"
         )
-    from theanine.graph.ops.join import stack
-
     entries = [_shape_entry(entry, position, what) for position, entry in enumerate(shape)]
     if all(isinstance(e, int) for e in entries):
         return Constant(np.asarray(entries, dtype="int64").reshape(-1))
-    return stack(
+    return ops.join.stack(
         [e if isinstance(e, Variable) else Constant(np.asarray(e, dtype="int64")) for e in entries]
     )
 
@@ -361,8 +351,6 @@ def _shape_entry(entry, position: int, what: str):
     if isinstance(entry, (int, np.integer)) and not isinstance(entry, (bool, np.bool_)):
         return int(entry)
     if isinstance(entry, Variable) and entry.ndim == 0 and entry.dtype in INT_DTYPES:
-        from theanine.graph.ops.math import cast
-
         return cast(entry, "int64")
     described = entry.type if isinstance(entry, Variable) else repr(entry)
     raise TypeError(
@@ -382,6 +370,4 @@ def checked_shape_vector(vector: Variable, what: str) -> Variable:
             f"{what}: the length of a shape vector must be static (it is the rank of the result). "
             f"Received: {vector.type}"
         )
-    from theanine.graph.ops.math import cast
-
     return cast(vector, "int64")

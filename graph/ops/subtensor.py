@@ -32,8 +32,12 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from theanine.graph import ops
 from theanine.graph.basic import Apply, Constant, Variable
 from theanine.graph.op import Op
+from theanine.graph.ops.elemwise import elemwise_inputs
+from theanine.graph.ops.gradient_helpers import sum_to_shape
+from theanine.graph.ops.math import cast, equal, greater, less, maximum, minimum, where
 from theanine.graph.tensor import as_tensor_variable
 from theanine.graph.type import TensorType, format_shape, is_discrete
 
@@ -316,8 +320,6 @@ class _SymbolicDims:
 
     @staticmethod
     def broadcast(shapes: Sequence[tuple]) -> tuple:
-        from theanine.graph.ops.math import equal, where
-
         out = []
         for dims in zip(*_right_aligned(shapes), strict=True):
             fixed = [d for d in dims if isinstance(d, int) and d != 1]
@@ -337,8 +339,6 @@ def _right_aligned(shapes: Sequence[tuple]) -> list[tuple]:
 
 
 def _as_int64(var):
-    from theanine.graph.ops.math import cast
-
     return cast(var, "int64")
 
 
@@ -349,8 +349,6 @@ def symbolic_slice_length(n, start, stop, step):
     step = 1 if step is None else step
     if isinstance(step, int):
         return _as_int64(_directed_length(n, start, stop, step, forward=step > 0))
-    from theanine.graph.ops.math import greater, where
-
     forward = _directed_length(n, start, stop, step, forward=True)
     backward = _directed_length(n, start, stop, step, forward=False)
     return _as_int64(where(greater(step, 0), forward, backward))
@@ -371,24 +369,18 @@ def _wrap(i, n):
     """A negative position counts from the end."""
     if isinstance(i, int):
         return i + n if i < 0 else i
-    from theanine.graph.ops.math import less, where
-
     return where(less(i, 0), i + n, i)
 
 
 def _maximum(a, b):
     if isinstance(a, int) and isinstance(b, int):
         return max(a, b)
-    from theanine.graph.ops.math import maximum
-
     return maximum(a, b)
 
 
 def _minimum(a, b):
     if isinstance(a, int) and isinstance(b, int):
         return min(a, b)
-    from theanine.graph.ops.math import minimum
-
     return minimum(a, b)
 
 
@@ -527,10 +519,8 @@ class _IndexOp(Op):
         none = [None] * len(index_inputs)
         if is_discrete(x.dtype):
             return [None] + none
-        from theanine.graph.ops.creation import zeros_like
-
         return [
-            IncSubtensor(self.index, False)(zeros_like(x), output_grads[0], *index_inputs)
+            IncSubtensor(self.index, False)(ops.creation.zeros_like(x), output_grads[0], *index_inputs)
         ] + none
 
     def R_op(self, inputs, eval_points):
@@ -624,7 +614,7 @@ class IncSubtensor(Op):
             gx = IncSubtensor(self.index, True)(
                 gz, Constant(np.zeros((), dtype=x.dtype)), *index_inputs
             )
-        gv = _sum_to_shape(indexing_op(self.index)(gz, *index_inputs), v.type.shape)
+        gv = sum_to_shape(indexing_op(self.index)(gz, *index_inputs), v.type.shape)
         return [gx, gv] + none
 
     def R_op(self, inputs, eval_points):
@@ -632,10 +622,8 @@ class IncSubtensor(Op):
         x, v, *index_inputs = inputs
         if (eval_points[0] is None and eval_points[1] is None) or is_discrete(x.dtype):
             return [None]
-        from theanine.graph.ops.creation import zeros_like
-
-        tx = zeros_like(x) if eval_points[0] is None else eval_points[0]
-        tv = zeros_like(v) if eval_points[1] is None else eval_points[1]
+        tx = ops.creation.zeros_like(x) if eval_points[0] is None else eval_points[0]
+        tv = ops.creation.zeros_like(v) if eval_points[1] is None else eval_points[1]
         return [self(tx, tv, *index_inputs)]
 
 
@@ -663,19 +651,6 @@ def _check_runtime_value(static: tuple, shape: tuple, target: tuple) -> None:
         )
 
 
-def _sum_to_shape(g: Variable, shape: tuple) -> Variable:
-    """Sum ``g`` over the leading axes and the static-1 axes along which ``shape`` was broadcast."""
-    from theanine.graph.ops.reduce import sum as reduce_sum
-
-    leading = g.ndim - len(shape)
-    if leading:
-        g = reduce_sum(g, axis=tuple(range(leading)))
-    broadcast = tuple(
-        a for a, (s, d) in enumerate(zip(shape, g.type.shape, strict=True)) if s == 1 and d != 1
-    )
-    return reduce_sum(g, axis=broadcast, keepdims=True) if broadcast else g
-
-
 # ---------------------------------------------------------------------------
 # User functions
 
@@ -699,9 +674,6 @@ def _value_for(x: Variable, value, set_instead_of_inc: bool, what: str) -> Varia
 
     Set casts as NumPy's assignment does; inc needs NumPy's same-kind cast.
     """
-    from theanine.graph.ops.elemwise import elemwise_inputs
-    from theanine.graph.ops.math import cast
-
     _, value = elemwise_inputs([x, value])
     if not set_instead_of_inc and not np.can_cast(value.dtype, x.dtype, "same_kind"):
         raise TypeError(
@@ -735,7 +707,5 @@ def take(x, indices, axis=None):
         )
     indices = _index_variable(indices)
     if indices.dtype == "bool":
-        from theanine.graph.ops.math import cast
-
         indices = cast(indices, "int64")
     return getitem(x, (slice(None),) * (int(axis) % x.ndim) + (indices,))

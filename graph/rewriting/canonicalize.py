@@ -17,7 +17,7 @@ import math
 import numpy as np
 
 from theanine.graph.basic import Apply, Constant, Variable
-from theanine.graph.gradient import DisconnectedGrad
+from theanine.graph.ops.disconnected import DisconnectedGrad
 from theanine.graph.ops.elemwise import Elemwise
 from theanine.graph.ops.math import Cast, cast, reciprocal, second, square, where
 from theanine.graph.ops.reduce import Reduce
