@@ -78,11 +78,14 @@ class Trainer:
             self._steps = StepFunctions(self, compiled)
         return self._steps
 
-    def _compiled_outputs(self) -> compile_utils.CompiledOutputs:
+    def _check_compiled(self) -> None:
         if not self.compiled:
             raise RuntimeError(
                 f"{self.name} must be compiled before training or evaluating; call compile()"
             )
+
+    def _compiled_outputs(self) -> compile_utils.CompiledOutputs:
+        self._check_compiled()
         return self._step_functions().compiled
 
     def _output_shapes(self, count: int) -> list:
@@ -117,9 +120,14 @@ class Trainer:
     # -- data -------------------------------------------------------------------------------------
 
     def _prepare(self, x, y, sample_weight=None) -> adapter.Data:
-        """Inputs, targets and sample weights as arrays of equal length, casts done."""
-        compiled = self._compiled_outputs()
+        """Inputs, targets and sample weights as arrays of equal length, casts done.
+
+        The inputs come first: they build a model that is not built yet, which
+        tells how many outputs the compile() arguments are spread over.
+        """
+        self._check_compiled()
         xs = adapter.standardize_x(self, x)
+        compiled = self._compiled_outputs()
         ys = adapter.standardize_y(compiled, y, self.name)
         n = adapter.common_length(xs + [v for v in ys if v is not None], self.name)
         steps = self._step_functions()
