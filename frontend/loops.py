@@ -14,8 +14,8 @@ from collections.abc import Iterable, Iterator, Sequence
 import numpy as np
 
 from theanine.frontend import callbacks as callbacks_module
+from theanine.frontend.batches import EpochIterator
 from theanine.frontend.compile_utils import CompiledOutputs
-from theanine.frontend.data_adapter import EpochIterator
 from theanine.frontend.step_functions import StepLayout
 
 __all__ = [

@@ -1,12 +1,13 @@
 """compile / fit / evaluate / predict: the training interface of a model.
 
-``Trainer`` (mixed into ``Model``) composes four parts, each in a module
+``Trainer`` (mixed into ``Model``) composes five parts, each in a module
 of its own:
 
 - ``compile_utils``: what compile() attaches to each output (losses,
   loss weights, metrics and their log names);
-- ``data_adapter``: x, y, sample and class weights as arrays, cut into
-  batches;
+- ``data_adapter``: x, y, sample and class weights as arrays;
+- ``batches``: those arrays, a ``PyDataset`` or a generator, dealt out
+  in batches epoch by epoch;
 - ``step_functions``: the train/test/predict functions, each compiled
   ONCE through ``th.function``;
 - ``loops``: the fit/evaluate/predict loops, their callbacks and the
@@ -19,6 +20,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from theanine.frontend import batches as batching
 from theanine.frontend import compile_utils, loops, optimizers, seeding
 from theanine.frontend import data_adapter as adapter
 from theanine.frontend.step_functions import StepFunctions, random_states
@@ -218,7 +220,7 @@ class Trainer:
             raise ValueError(f"validation_split must be in [0, 1). Received: {validation_split!r}")
         val_batch_size = validation_batch_size or batch_size
         val_source = None
-        if adapter.is_batch_stream(x):
+        if batching.is_batch_stream(x):
             if validation_split:
                 raise ValueError(
                     "validation_split needs array inputs; with a generator or PyDataset pass "
@@ -230,16 +232,16 @@ class Trainer:
             data = self._prepare(x, y, sample_weight)
             if validation_split:
                 data, val = _split(data, validation_split)
-                val_source = adapter.ArrayBatches(val, adapter.batch_size_of(val_batch_size))
+                val_source = batching.ArrayBatches(val, adapter.batch_size_of(val_batch_size))
             data = adapter.with_class_weight(data, class_weight)
             self._train_function()
             rng = np.random.default_rng(seeding.next_seed())
-            train = adapter.ArrayBatches(data, batch_size, shuffle, rng)
+            train = batching.ArrayBatches(data, batch_size, shuffle, rng)
         if validation_data is not None:
             val_source = self._validation_source(validation_data, val_batch_size)
-        batches = adapter.EpochIterator(train, steps_per_epoch)
+        batches = batching.EpochIterator(train, steps_per_epoch)
         val_batches = (
-            None if val_source is None else adapter.EpochIterator(val_source, validation_steps)
+            None if val_source is None else batching.EpochIterator(val_source, validation_steps)
         )
 
         def validation(epoch: int) -> dict:
@@ -270,12 +272,12 @@ class Trainer:
         """
         verbose = _verbosity(verbose)
         steps = _optional_count(steps, "steps")
-        if adapter.is_batch_stream(x):
+        if batching.is_batch_stream(x):
             source = self._stream_source(x, y, sample_weight, batch_size, "evaluate")
         else:
             data = self._prepare(x, y, sample_weight)
-            source = adapter.ArrayBatches(data, adapter.batch_size_of(batch_size))
-        batches = adapter.EpochIterator(source, steps)
+            source = batching.ArrayBatches(data, adapter.batch_size_of(batch_size))
+        batches = batching.EpochIterator(source, steps)
         cbs = loops.callback_list(self, callbacks, verbose, "test", batches.steps)
         cbs.on_test_begin()
         logs = loops.run_evaluate(self, batches.epoch(), cbs)
@@ -298,15 +300,15 @@ class Trainer:
         """
         verbose = _verbosity(verbose)
         steps = _optional_count(steps, "steps")
-        if adapter.is_batch_stream(x):
+        if batching.is_batch_stream(x):
             _no_batch_size(batch_size, "predict")
-            source = adapter.batch_source(x, self._inputs_only)
+            source = batching.batch_source(x, self._inputs_only)
         else:
             data = self._inputs_only(x)
             if data.n == 0:
                 raise ValueError(f"{self.name}.predict: x holds no samples")
-            source = adapter.ArrayBatches(data, adapter.batch_size_of(batch_size))
-        batches = adapter.EpochIterator(source, steps)
+            source = batching.ArrayBatches(data, adapter.batch_size_of(batch_size))
+        batches = batching.EpochIterator(source, steps)
         cbs = loops.callback_list(self, callbacks, verbose, "predict", batches.steps)
         cbs.on_predict_begin()
         outputs = loops.run_predict(self, batches.epoch(), cbs)
@@ -326,21 +328,21 @@ class Trainer:
 
         def convert(batch) -> adapter.Data:
             return adapter.with_class_weight(
-                self._prepare(*adapter.unpack_batch(batch)), class_weight
+                self._prepare(*batching.unpack_batch(batch)), class_weight
             )
 
-        return adapter.batch_source(x, convert)
+        return batching.batch_source(x, convert)
 
     def _validation_source(self, validation_data, batch_size):
         """fit's validation data as a batch source (never class-weighted)."""
-        if adapter.is_batch_stream(validation_data):
+        if batching.is_batch_stream(validation_data):
             return self._stream_source(validation_data, None, None, None, "fit (validation_data)")
         data = self._prepare(*adapter.unpack_validation(validation_data))
-        return adapter.ArrayBatches(data, adapter.batch_size_of(batch_size))
+        return batching.ArrayBatches(data, adapter.batch_size_of(batch_size))
 
     def _inputs_only(self, batch) -> adapter.Data:
         """A predict batch: the model inputs of ``batch`` (a stream's ``(x, ...)`` gives ``x``)."""
-        x = adapter.unpack_batch(batch)[0] if isinstance(batch, tuple) else batch
+        x = batching.unpack_batch(batch)[0] if isinstance(batch, tuple) else batch
         xs = adapter.standardize_x(self, x)
         return adapter.Data(xs, [], [], adapter.common_length(xs, self.name))
 
