@@ -5,8 +5,8 @@ array, a list or a dict by output name) and ``sample_weight`` become one
 ``Data`` record: the model inputs cast to the input dtypes, the targets of
 the outputs that have a loss and one weight vector per such output;
 ``with_class_weight`` multiplies ``class_weight`` into the weights of the
-training data.  ``ArrayBatches`` cuts a ``Data`` record into the batches
-of one epoch.
+training data.  ``batches`` cuts such records into the batches of each
+epoch.
 
 Targets keep integer labels as int64 and turn everything else into
 ``floatX``; ``target_specs`` records the rank and dtype of each target,
@@ -15,8 +15,7 @@ which the compiled step functions are traced with.
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,7 +26,6 @@ from theanine.frontend.layers.base import describe_shape
 
 __all__ = [
     "Data",
-    "ArrayBatches",
     "standardize_x",
     "standardize_y",
     "target_specs",
@@ -62,24 +60,6 @@ class Data:
     def arrays(self) -> list[np.ndarray]:
         """The arguments of a compiled train or test function, in order."""
         return [*self.xs, *self.ys, *self.sws]
-
-
-class ArrayBatches:
-    """The batches of ``data`` for one epoch: ``batch_size`` samples each, the last one smaller.
-
-    With ``shuffle`` every epoch draws a new order from ``rng``.
-    """
-
-    def __init__(self, data: Data, batch_size: int, shuffle: bool = False, rng=None):
-        self.data, self.batch_size, self.shuffle, self.rng = data, batch_size, shuffle, rng
-        self.steps = math.ceil(data.n / batch_size)
-
-    def epoch(self) -> Iterator[Data]:
-        """Yield the batches of one pass over the data."""
-        order = self.rng.permutation(self.data.n) if self.shuffle else None
-        for step in range(self.steps):
-            part = slice(step * self.batch_size, (step + 1) * self.batch_size)
-            yield self.data.take(part if order is None else order[part])
 
 
 # ----------------------------------------------------------------------------- inputs

@@ -8,18 +8,20 @@ are the epoch's running averages so far.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import warnings
+from collections.abc import Iterable, Iterator, Sequence
 
 import numpy as np
 
 from theanine.frontend import callbacks as callbacks_module
+from theanine.frontend.batches import EpochIterator
 from theanine.frontend.compile_utils import CompiledOutputs
-from theanine.frontend.data_adapter import ArrayBatches
-from theanine.frontend.step_functions import StepFunctions, StepLayout
+from theanine.frontend.step_functions import StepLayout
 
 __all__ = [
     "Tracker",
     "callback_list",
+    "executions",
     "run_fit",
     "run_evaluate",
     "run_predict",
@@ -34,20 +36,20 @@ class Tracker:
     Creating a tracker resets the metrics' totals.
     """
 
-    def __init__(self, compiled: CompiledOutputs, layout: StepLayout):
-        self.compiled, self.layout = compiled, layout
-        self.loss_sums = np.zeros(layout.n_losses)
+    def __init__(self, compiled: CompiledOutputs):
+        self.compiled = compiled
+        self.loss_sums = np.zeros(len(compiled.loss_keys()))
         self.count = 0
         for slot in compiled.metrics:
             slot.metric.reset_state()
 
-    def update(self, values: Sequence[np.ndarray], batch: int) -> None:
-        """Add one batch's step-function outputs (of ``batch`` samples)."""
-        n_losses = self.layout.n_losses
+    def update(self, values: Sequence[np.ndarray], batch: int, layout: StepLayout) -> None:
+        """Add one batch's step-function outputs (of ``batch`` samples), laid out as ``layout``."""
+        n_losses = layout.n_losses
         self.loss_sums += np.asarray([float(v) for v in values[:n_losses]]) * batch
         self.count += batch
         offset = n_losses
-        for slot, size in zip(self.compiled.metrics, self.layout.stat_counts, strict=True):
+        for slot, size in zip(self.compiled.metrics, layout.stat_counts, strict=True):
             slot.metric.update([np.asarray(v) for v in values[offset : offset + size]])
             offset += size
 
@@ -80,57 +82,104 @@ def callback_list(model, callbacks, verbose: int, mode: str, steps: int, epochs:
     )
 
 
+def executions(batches: Iterable, size: int) -> Iterator[tuple[int, int, list]]:
+    """Consecutive groups of ``size`` batches (Keras' ``steps_per_execution``): ``(first step,
+    last step, batches)``; batch callbacks run once per group."""
+    group: list = []
+    begin = 0
+    for step, batch in enumerate(batches):
+        group.append(batch)
+        if len(group) == size:
+            yield begin, step, group
+            group, begin = [], step + 1
+    if group:
+        yield begin, begin + len(group) - 1, group
+
+
+def _run_steps(model, mode: str, batches: Iterable, cbs, per_execution: int) -> Tracker | None:
+    """Run every batch through the train or test function; None when there was no batch.
+
+    The function and the compiled outputs are fetched per batch: a stream's
+    first batch may build the model, and new target types retrace.
+    """
+    tracker = None
+    begin_hook = cbs.on_train_batch_begin if mode == "train" else cbs.on_test_batch_begin
+    end_hook = cbs.on_train_batch_end if mode == "train" else cbs.on_test_batch_end
+    for begin, end, group in executions(batches, per_execution):
+        begin_hook(begin)
+        for batch in group:
+            function = model._train_function() if mode == "train" else model._steps.test()
+            tracker = tracker or Tracker(model._steps.compiled)
+            tracker.update(function(*batch.arrays()), batch.n, model._steps.layout)
+        end_hook(end, tracker.logs())
+        if mode == "train" and model.stop_training:
+            break
+    return tracker
+
+
 def run_fit(
     model,
-    steps: StepFunctions,
-    train_function,
-    batches: ArrayBatches,
-    val_batches: ArrayBatches | None,
+    batches: EpochIterator,
+    validation,
     epochs: int,
     initial_epoch: int,
     cbs,
 ) -> None:
-    """Epochs ``initial_epoch..epochs-1`` of training, validating after each, until stopped."""
+    """Epochs ``initial_epoch..epochs-1`` of training, validating when ``validation`` says, until
+    stopped or out of data.
+
+    ``validation(epoch)`` returns the ``val_`` logs of that epoch (empty when
+    it does not validate).
+    """
     model.stop_training = False
     cbs.on_train_begin()
     for epoch in range(initial_epoch, epochs):
         cbs.on_epoch_begin(epoch)
-        tracker = Tracker(steps.compiled, steps.layout)
-        for step, batch in enumerate(batches.epoch()):
-            cbs.on_train_batch_begin(step)
-            tracker.update(train_function(*batch.arrays()), batch.n)
-            cbs.on_train_batch_end(step, tracker.logs())
-            if model.stop_training:
-                break
-        logs = tracker.logs()
-        if val_batches is not None:
-            logs.update({f"val_{k}": v for k, v in run_evaluate(steps, val_batches).items()})
+        tracker = _run_steps(model, "train", batches.epoch(), cbs, model.steps_per_execution)
+        if tracker is None:
+            _ran_out_warning()
+            break
+        logs = {**tracker.logs(), **validation(epoch)}
         cbs.on_epoch_end(epoch, logs)
         if model.stop_training:
+            break
+        if batches.ran_out and epoch < epochs - 1:
+            _ran_out_warning()
             break
     cbs.on_train_end()
 
 
-def run_evaluate(steps: StepFunctions, batches: ArrayBatches, cbs=None) -> dict[str, float]:
+def _ran_out_warning() -> None:
+    warnings.warn(
+        "Your input ran out of data; interrupting training. Make sure that your dataset or "
+        "generator can generate at least `steps_per_epoch * epochs` batches",
+        UserWarning,
+        stacklevel=3,
+    )
+
+
+def run_evaluate(model, batches: Iterable, cbs=None, what: str = "evaluate") -> dict:
     """Loss and metrics over every batch, through the test function."""
-    function = steps.test()
-    tracker = Tracker(steps.compiled, steps.layout)
-    for step, batch in enumerate(batches.epoch()):
-        if cbs is not None:
-            cbs.on_test_batch_begin(step)
-        tracker.update(function(*batch.arrays()), batch.n)
-        if cbs is not None:
-            cbs.on_test_batch_end(step, tracker.logs())
+    cbs = cbs or callbacks_module.CallbackList()
+    tracker = _run_steps(model, "test", batches, cbs, model.steps_per_execution)
+    if tracker is None:
+        raise ValueError(
+            f"{model.name}.{what}: the data holds no batch (a generator can be read only once: "
+            "pass a PyDataset, or an endless generator with steps)"
+        )
     return tracker.logs()
 
 
-def run_predict(function, batches: ArrayBatches, cbs) -> list[np.ndarray]:
+def run_predict(model, batches: Iterable, cbs) -> list[np.ndarray]:
     """Each model output over every batch, concatenated along the batch axis."""
     parts: list[list[np.ndarray]] = []
-    for step, batch in enumerate(batches.epoch()):
-        cbs.on_predict_batch_begin(step)
-        parts.append(function(*batch.xs))
-        cbs.on_predict_batch_end(step, {})
+    for begin, end, group in executions(batches, model.steps_per_execution):
+        cbs.on_predict_batch_begin(begin)
+        for batch in group:
+            parts.append(model._step_functions().predict()(*batch.xs))
+        cbs.on_predict_batch_end(end, {})
+    if not parts:
+        raise ValueError(f"{model.name}.predict: x holds no samples")
     return [np.concatenate(p, axis=0) for p in zip(*parts, strict=True)]
 
 

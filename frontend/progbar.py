@@ -83,7 +83,8 @@ class Progbar:
         elif self.verbose == 2 and finalize:
             elapsed = now - self.start
             text = (
-                f"{current}/{self.target} - {format_duration(elapsed)} - "
+                f"{current}/{'Unknown' if self.target is None else self.target} - "
+                f"{format_duration(elapsed)} - "
                 f"{format_per_step(elapsed / max(current, 1), self.unit_name)}"
                 + _values_text(values or {})
             )

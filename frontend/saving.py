@@ -153,6 +153,8 @@ def _compile_config(model) -> dict | None:
         "metrics": _serialize_tree(config.metrics, metrics_module.serialize),
         "weighted_metrics": _serialize_tree(config.weighted_metrics, metrics_module.serialize),
         "loss_weights": config.loss_weights,
+        "steps_per_execution": model.steps_per_execution,
+        "jit_compile": model.jit_compile,
     }
 
 
@@ -274,6 +276,8 @@ def _compile_from_config(path: str, model, config: Mapping, custom_objects) -> N
             metrics=_deserialize_tree(config.get("metrics"), metric),
             weighted_metrics=_deserialize_tree(config.get("weighted_metrics"), metric),
             loss_weights=config.get("loss_weights"),
+            steps_per_execution=config.get("steps_per_execution", 1),
+            jit_compile=config.get("jit_compile", "auto"),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise ValueError(f"cannot load {path!r}: the compile config is invalid ({exc})") from exc

@@ -1,12 +1,13 @@
 """compile / fit / evaluate / predict: the training interface of a model.
 
-``Trainer`` (mixed into ``Model``) composes four parts, each in a module
+``Trainer`` (mixed into ``Model``) composes five parts, each in a module
 of its own:
 
 - ``compile_utils``: what compile() attaches to each output (losses,
   loss weights, metrics and their log names);
-- ``data_adapter``: x, y, sample and class weights as arrays, cut into
-  batches;
+- ``data_adapter``: x, y, sample and class weights as arrays;
+- ``batches``: those arrays, a ``PyDataset`` or a generator, dealt out
+  in batches epoch by epoch;
 - ``step_functions``: the train/test/predict functions, each compiled
   ONCE through ``th.function``;
 - ``loops``: the fit/evaluate/predict loops, their callbacks and the
@@ -19,6 +20,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from theanine.frontend import batches as batching
 from theanine.frontend import compile_utils, loops, optimizers, seeding
 from theanine.frontend import data_adapter as adapter
 from theanine.frontend.step_functions import StepFunctions, random_states
@@ -34,6 +36,8 @@ class Trainer:
         self.compiled = False
         self.stop_training = False
         self.history = None
+        self.steps_per_execution = 1
+        self.jit_compile = "auto"
         self._compile_config: compile_utils.CompileConfig | None = None
         self._steps: StepFunctions | None = None
         self._pending_state: dict[str, list[np.ndarray]] = {}
@@ -47,6 +51,8 @@ class Trainer:
         loss_weights=None,
         metrics=None,
         weighted_metrics=None,
+        steps_per_execution: int = 1,
+        jit_compile="auto",
     ) -> None:
         """Choose the optimizer, the loss(es) and the metrics (Keras 3's arguments, in its order).
 
@@ -54,7 +60,17 @@ class Trainer:
         given once for all outputs, as a list (one per output) or as a dict by
         output name.  Sample and class weights apply to the loss and to
         ``weighted_metrics`` only; ``metrics`` are unweighted.
+
+        ``steps_per_execution`` batches run between two batch-level callback
+        calls, as in Keras.  ``jit_compile`` ("auto", True or False) is
+        accepted for Keras compatibility: theanine always compiles the step
+        functions to native code, whatever it says.
         """
+        steps_per_execution = _optional_count(steps_per_execution, "steps_per_execution")
+        if jit_compile not in ("auto", True, False):
+            raise ValueError(
+                f"jit_compile must be 'auto', True or False. Received: jit_compile={jit_compile!r}"
+            )
         if loss is None:
             raise ValueError(
                 f"{self.name}.compile needs a loss (e.g. loss='mse'). Received: loss=None"
@@ -63,6 +79,8 @@ class Trainer:
         self._compile_config = compile_utils.CompileConfig(
             loss, loss_weights, metrics, weighted_metrics
         )
+        self.steps_per_execution = steps_per_execution or 1
+        self.jit_compile = jit_compile
         self._steps = None
         self.compiled = True
 
@@ -78,11 +96,14 @@ class Trainer:
             self._steps = StepFunctions(self, compiled)
         return self._steps
 
-    def _compiled_outputs(self) -> compile_utils.CompiledOutputs:
+    def _check_compiled(self) -> None:
         if not self.compiled:
             raise RuntimeError(
                 f"{self.name} must be compiled before training or evaluating; call compile()"
             )
+
+    def _compiled_outputs(self) -> compile_utils.CompiledOutputs:
+        self._check_compiled()
         return self._step_functions().compiled
 
     def _output_shapes(self, count: int) -> list:
@@ -117,9 +138,14 @@ class Trainer:
     # -- data -------------------------------------------------------------------------------------
 
     def _prepare(self, x, y, sample_weight=None) -> adapter.Data:
-        """Inputs, targets and sample weights as arrays of equal length, casts done."""
-        compiled = self._compiled_outputs()
+        """Inputs, targets and sample weights as arrays of equal length, casts done.
+
+        The inputs come first: they build a model that is not built yet, which
+        tells how many outputs the compile() arguments are spread over.
+        """
+        self._check_compiled()
         xs = adapter.standardize_x(self, x)
+        compiled = self._compiled_outputs()
         ys = adapter.standardize_y(compiled, y, self.name)
         n = adapter.common_length(xs + [v for v in ys if v is not None], self.name)
         steps = self._step_functions()
@@ -139,15 +165,17 @@ class Trainer:
         """One optimizer step on one batch; returns the loss (and metrics) of that batch."""
         data = adapter.with_class_weight(self._prepare(x, y, sample_weight), class_weight)
         function = self._train_function()
-        tracker = loops.Tracker(self._steps.compiled, self._steps.layout)
-        tracker.update(function(*data.arrays()), data.n)
+        tracker = loops.Tracker(self._steps.compiled)
+        tracker.update(function(*data.arrays()), data.n, self._steps.layout)
         return loops.format_results(tracker.logs(), return_dict)
 
     def test_on_batch(self, x, y=None, sample_weight=None, return_dict: bool = False):
         """The loss (and metrics) of one batch, without updates."""
         data = self._prepare(x, y, sample_weight)
-        logs = loops.run_evaluate(self._steps, adapter.ArrayBatches(data, max(data.n, 1)))
-        return loops.format_results(logs, return_dict)
+        function = self._steps.test()
+        tracker = loops.Tracker(self._steps.compiled)
+        tracker.update(function(*data.arrays()), data.n, self._steps.layout)
+        return loops.format_results(tracker.logs(), return_dict)
 
     def predict_on_batch(self, x):
         """The model outputs for one batch."""
@@ -170,32 +198,60 @@ class Trainer:
         class_weight: Mapping | None = None,
         sample_weight=None,
         initial_epoch: int = 0,
+        steps_per_epoch: int | None = None,
+        validation_steps: int | None = None,
+        validation_batch_size: int | None = None,
+        validation_freq: int | list = 1,
     ):
-        """Train for ``epochs`` epochs; returns the ``History`` (``history.history[name]``)."""
-        batch_size = adapter.batch_size_of(batch_size)
+        """Train for ``epochs`` epochs; returns the ``History`` (``history.history[name]``).
+
+        ``x`` is arrays (with ``y``, ``sample_weight``), a ``PyDataset``-style
+        sequence of batches or a generator of batches (``(x, y)`` or ``(x, y,
+        sample_weight)``).  ``steps_per_epoch`` batches make an epoch (default:
+        one pass); validation runs after the epochs ``validation_freq`` names
+        (every n-th, or a list of 1-based epochs), over ``validation_steps``
+        batches (default: all).
+        """
         verbose = _verbosity(verbose)
+        steps_per_epoch = _optional_count(steps_per_epoch, "steps_per_epoch")
+        validation_steps = _optional_count(validation_steps, "validation_steps")
+        _check_validation_freq(validation_freq)
         if not 0.0 <= validation_split < 1.0:
             raise ValueError(f"validation_split must be in [0, 1). Received: {validation_split!r}")
-        data = self._prepare(x, y, sample_weight)
-        val = None
-        if validation_data is not None:
-            val = self._prepare(*adapter.unpack_validation(validation_data))
-        elif validation_split:
-            split = int(data.n * (1.0 - validation_split))
-            if split == 0 or split == data.n:
+        val_batch_size = validation_batch_size or batch_size
+        val_source = None
+        if batching.is_batch_stream(x):
+            if validation_split:
                 raise ValueError(
-                    f"validation_split={validation_split} leaves an empty set for {data.n} samples"
+                    "validation_split needs array inputs; with a generator or PyDataset pass "
+                    "validation_data"
                 )
-            data, val = data.take(slice(None, split)), data.take(slice(split, None))
-        data = adapter.with_class_weight(data, class_weight)
-        train_function = self._train_function()
-        rng = np.random.default_rng(seeding.next_seed())
-        batches = adapter.ArrayBatches(data, batch_size, shuffle, rng)
-        val_batches = None if val is None else adapter.ArrayBatches(val, batch_size)
-        cbs = loops.callback_list(self, callbacks, verbose, "train", batches.steps, epochs)
-        loops.run_fit(
-            self, self._steps, train_function, batches, val_batches, epochs, initial_epoch, cbs
+            train = self._stream_source(x, y, sample_weight, batch_size, "fit", class_weight)
+        else:
+            batch_size = adapter.batch_size_of(batch_size)
+            data = self._prepare(x, y, sample_weight)
+            if validation_split:
+                data, val = _split(data, validation_split)
+                val_source = batching.ArrayBatches(val, adapter.batch_size_of(val_batch_size))
+            data = adapter.with_class_weight(data, class_weight)
+            self._train_function()
+            rng = np.random.default_rng(seeding.next_seed())
+            train = batching.ArrayBatches(data, batch_size, shuffle, rng)
+        if validation_data is not None:
+            val_source = self._validation_source(validation_data, val_batch_size)
+        batches = batching.EpochIterator(train, steps_per_epoch)
+        val_batches = (
+            None if val_source is None else batching.EpochIterator(val_source, validation_steps)
         )
+
+        def validation(epoch: int) -> dict:
+            if val_batches is None or not _validates(epoch, validation_freq):
+                return {}
+            logs = loops.run_evaluate(self, val_batches.epoch(), what="fit (validation_data)")
+            return {f"val_{k}": v for k, v in logs.items()}
+
+        cbs = loops.callback_list(self, callbacks, verbose, "train", batches.steps, epochs)
+        loops.run_fit(self, batches, validation, epochs, initial_epoch, cbs)
         return self.history
 
     def evaluate(
@@ -205,34 +261,137 @@ class Trainer:
         batch_size: int | None = None,
         verbose="auto",
         sample_weight=None,
+        steps: int | None = None,
         callbacks=None,
         return_dict: bool = False,
     ):
-        """Loss and metrics on (x, y): ``[loss, *metrics]``, a scalar without metrics, or a dict."""
-        batch_size = adapter.batch_size_of(batch_size)
+        """Loss and metrics on (x, y): ``[loss, *metrics]``, a scalar without metrics, or a dict.
+
+        ``x`` may be a ``PyDataset``-style sequence or a generator of batches;
+        ``steps`` limits the batches.
+        """
         verbose = _verbosity(verbose)
-        batches = adapter.ArrayBatches(self._prepare(x, y, sample_weight), batch_size)
+        steps = _optional_count(steps, "steps")
+        if batching.is_batch_stream(x):
+            source = self._stream_source(x, y, sample_weight, batch_size, "evaluate")
+        else:
+            data = self._prepare(x, y, sample_weight)
+            source = batching.ArrayBatches(data, adapter.batch_size_of(batch_size))
+        batches = batching.EpochIterator(source, steps)
         cbs = loops.callback_list(self, callbacks, verbose, "test", batches.steps)
         cbs.on_test_begin()
-        logs = loops.run_evaluate(self._steps, batches, cbs)
+        logs = loops.run_evaluate(self, batches.epoch(), cbs)
         cbs.on_test_end(logs)
         return loops.format_results(logs, return_dict)
 
-    def predict(self, x, batch_size: int | None = None, verbose="auto", callbacks=None):
-        """Model outputs for ``x``, batch by batch: an array (a list/dict for several outputs)."""
-        batch_size = adapter.batch_size_of(batch_size)
+    def predict(
+        self,
+        x,
+        batch_size: int | None = None,
+        verbose="auto",
+        steps: int | None = None,
+        callbacks=None,
+    ):
+        """Model outputs for ``x``, batch by batch: an array (a list/dict for several outputs).
+
+        ``x`` may be a ``PyDataset``-style sequence or a generator of batches
+        (of ``x``, or of ``(x, ...)`` whose first entry is used); ``steps``
+        limits the batches.
+        """
         verbose = _verbosity(verbose)
-        xs = adapter.standardize_x(self, x)
-        n = adapter.common_length(xs, self.name)
-        if n == 0:
-            raise ValueError(f"{self.name}.predict: x holds no samples")
-        function = self._step_functions().predict()
-        batches = adapter.ArrayBatches(adapter.Data(xs, [], [], n), batch_size)
+        steps = _optional_count(steps, "steps")
+        if batching.is_batch_stream(x):
+            _no_batch_size(batch_size, "predict")
+            source = batching.batch_source(x, self._inputs_only)
+        else:
+            data = self._inputs_only(x)
+            if data.n == 0:
+                raise ValueError(f"{self.name}.predict: x holds no samples")
+            source = batching.ArrayBatches(data, adapter.batch_size_of(batch_size))
+        batches = batching.EpochIterator(source, steps)
         cbs = loops.callback_list(self, callbacks, verbose, "predict", batches.steps)
         cbs.on_predict_begin()
-        outputs = loops.run_predict(function, batches, cbs)
+        outputs = loops.run_predict(self, batches.epoch(), cbs)
         cbs.on_predict_end()
         return loops.unflatten_predictions(self, outputs)
+
+    # -- batch sources ----------------------------------------------------------------------------
+
+    def _stream_source(self, x, y, sample_weight, batch_size, what: str, class_weight=None):
+        """The batch source of a generator or ``PyDataset``; each batch prepared as it comes."""
+        if y is not None or sample_weight is not None:
+            raise ValueError(
+                f"{self.name}.{what}: when x is a generator or a PyDataset its batches hold the "
+                "targets and sample weights; y and sample_weight must be None"
+            )
+        _no_batch_size(batch_size, what)
+
+        def convert(batch) -> adapter.Data:
+            return adapter.with_class_weight(
+                self._prepare(*batching.unpack_batch(batch)), class_weight
+            )
+
+        return batching.batch_source(x, convert)
+
+    def _validation_source(self, validation_data, batch_size):
+        """fit's validation data as a batch source (never class-weighted)."""
+        if batching.is_batch_stream(validation_data):
+            return self._stream_source(validation_data, None, None, None, "fit (validation_data)")
+        data = self._prepare(*adapter.unpack_validation(validation_data))
+        return batching.ArrayBatches(data, adapter.batch_size_of(batch_size))
+
+    def _inputs_only(self, batch) -> adapter.Data:
+        """A predict batch: the model inputs of ``batch`` (a stream's ``(x, ...)`` gives ``x``)."""
+        x = batching.unpack_batch(batch)[0] if isinstance(batch, tuple) else batch
+        xs = adapter.standardize_x(self, x)
+        return adapter.Data(xs, [], [], adapter.common_length(xs, self.name))
+
+
+def _split(data: adapter.Data, validation_split: float) -> tuple[adapter.Data, adapter.Data]:
+    """The first ``1 - validation_split`` of the samples for training, the rest for validation."""
+    split = int(data.n * (1.0 - validation_split))
+    if split == 0 or split == data.n:
+        raise ValueError(
+            f"validation_split={validation_split} leaves an empty set for {data.n} samples"
+        )
+    return data.take(slice(None, split)), data.take(slice(split, None))
+
+
+def _no_batch_size(batch_size, what: str) -> None:
+    if batch_size is not None:
+        raise ValueError(
+            f"{what}: batch_size must be None when x is a generator or a PyDataset (they yield "
+            f"whole batches). Received: batch_size={batch_size!r}"
+        )
+
+
+def _optional_count(value, what: str) -> int | None:
+    """None, or a positive integer (``steps_per_epoch``, ``steps``, ...)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
+        raise ValueError(f"expected a positive integer or None. Received: {what}={value!r}")
+    return int(value)
+
+
+def _check_validation_freq(validation_freq) -> None:
+    if isinstance(validation_freq, list):
+        if all(isinstance(e, int) and not isinstance(e, bool) for e in validation_freq):
+            return
+    elif isinstance(validation_freq, int) and not isinstance(validation_freq, bool):
+        if validation_freq > 0:
+            return
+    raise ValueError(
+        "validation_freq must be a positive int or a list of 1-based epochs. Received: "
+        f"validation_freq={validation_freq!r}"
+    )
+
+
+def _validates(epoch: int, validation_freq) -> bool:
+    """Keras' rule: validate after every n-th epoch, or after the (1-based) epochs listed."""
+    if isinstance(validation_freq, list):
+        return epoch + 1 in validation_freq
+    return (epoch + 1) % validation_freq == 0
 
 
 def _verbosity(verbose) -> int:

@@ -297,3 +297,22 @@ def test_clone_model_with_clone_function_and_input_tensors(rng):
     assert type(models.clone_model(Net())) is Net
     with pytest.raises(ValueError, match=r"subclassed model .* cannot take clone_function"):
         models.clone_model(Net(), clone_function=lambda layer: layer)
+
+
+def test_an_unbuilt_subclassed_model_with_two_outputs_trains_with_a_loss_list(rng):
+    class TwoHeads(models.Model):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.left, self.right = layers.Dense(1), layers.Dense(2)
+
+        def call(self, inputs):
+            return [self.left(inputs), self.right(inputs)]
+
+    model = TwoHeads()
+    model.compile(optimizers.SGD(0.0), ["mse", "mae"])
+    x = rng.normal(size=(6, 3)).astype("float32")
+    y = [rng.normal(size=(6, 1)).astype("float32"), rng.normal(size=(6, 2)).astype("float32")]
+    logs = model.train_on_batch(x, y, return_dict=True)
+    left, right = model.predict(x, verbose=0)
+    assert logs["output_0_loss"] == pytest.approx(np.mean((left - y[0]) ** 2), rel=1e-5)
+    assert logs["output_1_loss"] == pytest.approx(np.mean(np.abs(right - y[1])), rel=1e-5)

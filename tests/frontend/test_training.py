@@ -242,3 +242,9 @@ def test_a_callback_can_stop_training_mid_epoch(rng):
     )
     history = model.fit(x, y, batch_size=10, epochs=3, verbose=0, callbacks=[stopper])
     assert seen == [0, 1] and history.epoch == [0]
+
+
+def test_verbose_2_with_an_unknown_number_of_steps(capsys):
+    stream = io.StringIO()
+    Progbar(None, verbose=2, stream=stream).update(5, {"loss": 0.5}, finalize=True)
+    assert stream.getvalue().startswith("5/Unknown - ")
