@@ -55,7 +55,7 @@ printers' decisions.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 # --- scalar expressions ------------------------------------------------------
 
@@ -92,8 +92,47 @@ class Size:
     dtype: str = "int64"
 
 
-@dataclass(frozen=True, slots=True)
-class Load:
+class _Node:
+    """Equality and hashing for expression nodes that hold other nodes, without recursion.
+
+    Expressions are DAGs thousands of nodes deep (long fused chains): the
+    hash is computed once, from the children's cached hashes, when the node
+    is made (children are always made first), and equality walks both
+    DAGs with a stack, stopping early at shared subexpressions.
+    """
+
+    __slots__ = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_hash", hash((type(self).__name__,) + self._parts()))
+
+    def _parts(self) -> tuple:
+        return tuple(getattr(self, f.name) for f in fields(self) if f.compare)
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __eq__(self, other) -> bool:
+        stack = [(self, other)]
+        while stack:
+            a, b = stack.pop()
+            if a is b:
+                continue
+            if isinstance(a, _Node):
+                if type(a) is not type(b) or a._hash != b._hash:
+                    return False
+                stack.extend(zip(a._parts(), b._parts(), strict=True))
+            elif isinstance(a, tuple):
+                if not isinstance(b, tuple) or len(a) != len(b):
+                    return False
+                stack.extend(zip(a, b, strict=True))
+            elif a != b:
+                return False
+        return True
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Load(_Node):
     """Kernel input ``position`` read at coordinates ``coords`` (one int64 expression per axis of its access).
 
     ``checked[i]`` marks coordinates that come from user data: they wrap
@@ -106,15 +145,17 @@ class Load:
     sizes: tuple
     checked: tuple[bool, ...]
     dtype: str
+    _hash: int = field(init=False, repr=False, compare=False)
 
 
-@dataclass(frozen=True, slots=True)
-class Call:
+@dataclass(frozen=True, slots=True, eq=False)
+class Call(_Node):
     """Scalar op ``op`` (the ScalarOp name, e.g. "add", "exp", "cast_float64") on ``args``."""
 
     op: str
     args: tuple[Expr, ...]
     dtype: str
+    _hash: int = field(init=False, repr=False, compare=False)
 
 
 Expr = Arg | Lit | Index | Size | Load | Call
@@ -138,12 +179,13 @@ class ValueOf:
     item: int = 0
 
 
-@dataclass(frozen=True, slots=True)
-class ShapeCall:
+@dataclass(frozen=True, slots=True, eq=False)
+class ShapeCall(_Node):
     """Integer arithmetic on shapes: ``op`` is one of ``SHAPE_OPS``."""
 
     op: str
     args: tuple
+    _hash: int = field(init=False, repr=False, compare=False)
 
 
 ShapeExpr = int | DimOf | ValueOf | ShapeCall

@@ -112,34 +112,32 @@ def key_parts(source: str) -> dict[str, str]:
 def program_fingerprint(program) -> str:
     """A canonical text of a lowered program: every field that decides the code.
 
-    Dataclass fields marked ``compare=False`` (the graph nodes kept for
-    error messages) are left out; constants enter by dtype, shape and a
-    hash of their bytes.  Built without recursion, so deep expression
-    DAGs are fine.
+    One line per distinct composite value (dataclass, tuple, list), children
+    first, each naming its children by line number, so a shared
+    subexpression is written once and the text grows linearly with the
+    program.  Dataclass fields marked ``compare=False`` (the graph nodes kept
+    for error messages) are left out; constants enter by dtype, shape and a
+    hash of their bytes.  Built without recursion, so deep expression DAGs
+    are fine.
     """
-    parts = (program.buffers, program.steps, program.inputs, program.outputs,
-             sorted(program.constants.items()))
-    return repr(_canonical(parts))
-
-
-def _canonical(root):
-    """The nested-tuple form of ``root`` (dataclasses, sequences, arrays, scalars)."""
-    done: dict[int, object] = {}
+    root = (program.buffers, program.steps, program.inputs, program.outputs, sorted(program.constants.items()))
+    lines: list[str] = []
+    numbers: dict[int, int] = {}
     stack = [(root, False)]
     while stack:
         value, expanded = stack.pop()
-        if id(value) in done:
+        if id(value) in numbers:
             continue
         children = _children(value)
-        if children is None:
-            done[id(value)] = _leaf(value)
-        elif not expanded:
+        if not expanded:
             stack.append((value, True))
-            stack.extend((child, False) for child in children if id(child) not in done)
-        else:
-            body = tuple(done[id(child)] for child in children)
-            done[id(value)] = (type(value).__name__, _field_names(value), body) if _is_dataclass(value) else body
-    return done[id(root)]
+            stack.extend((child, False) for child in reversed(children) if _children(child) is not None)
+            continue
+        refs = ",".join(f"#{numbers[id(c)]}" if _children(c) is not None else repr(_leaf(c)) for c in children)
+        head = f"{type(value).__name__}{_field_names(value)}" if _is_dataclass(value) else type(value).__name__
+        numbers[id(value)] = len(lines)
+        lines.append(f"{head}({refs})")
+    return "\n".join(lines)
 
 
 def _is_dataclass(value) -> bool:
@@ -151,6 +149,7 @@ def _field_names(value) -> tuple[str, ...]:
 
 
 def _children(value) -> list | None:
+    """The parts of a composite value, or None for a leaf."""
     if _is_dataclass(value):
         return [getattr(value, name) for name in _field_names(value)]
     if isinstance(value, (list, tuple)):

@@ -107,6 +107,7 @@ def _lower_elemwise(lowerer: Lowerer, node: Apply) -> bool:
     for x in node.inputs:
         access = lowerer.ref(x)
         accesses.append(compose(access, [None if x.type.shape[a] == 1 else a for a in range(x.ndim)]))
+    exprs = _split_large(lowerer, node, accesses, exprs, shape, checks)
     if len(node.outputs) == 1 and lowerer.only_read_by_a_reduction(node.outputs[0]):
         lowerer.defer(node.outputs[0], ElementwiseKernel(tuple(accesses), (), tuple(exprs), shape, checks, node))
         return True
@@ -116,6 +117,66 @@ def _lower_elemwise(lowerer: Lowerer, node: Apply) -> bool:
         tuple(accesses), outputs, tuple(exprs), shape, checks, node, tuple(reuses.values()),
     ))
     return True
+
+
+MAX_KERNEL_CALLS = 96
+
+
+def _split_large(lowerer: Lowerer, node: Apply, accesses: list[Access], exprs, shape, checks) -> list[Expr]:
+    """Cut an expression DAG of more than ``MAX_KERNEL_CALLS`` calls into kernels of about that size.
+
+    Fusion may make one loop of thousands of operations, and compilers take
+    superlinear time on such a body.  Walking the DAG children first, each
+    time the calls since the last cut reach the limit, the values of that
+    stretch still needed later are stored in temporaries of the loop's shape
+    (one kernel) and read back (new entries of ``accesses``) by what follows,
+    so nothing is computed twice.  Returns the expressions that remain.
+    """
+    order = _post_order(exprs)
+    if sum(isinstance(e, Call) for e in order) <= MAX_KERNEL_CALLS:
+        return list(exprs)
+    last_use = {id(e): len(order) for e in exprs}
+    for position, e in enumerate(order):
+        for a in getattr(e, "args", ()):
+            last_use[id(a)] = max(last_use.get(id(a), 0), position)
+    rebuilt: dict[int, Expr] = {}
+    stretch: list[Expr] = []
+    identity = tuple(range(len(shape)))
+    for position, e in enumerate(order):
+        if not isinstance(e, Call):
+            continue
+        rebuilt[id(e)] = Call(e.op, tuple(rebuilt.get(id(a), a) for a in e.args), e.dtype)
+        stretch.append(e)
+        if len(stretch) < MAX_KERNEL_CALLS:
+            continue
+        live = [s for s in stretch if last_use.get(id(s), 0) > position]
+        stored = tuple(lowerer.new_buffer(s.dtype, shape, "temp", len(shape)) for s in live)
+        lowerer.steps.append(ElementwiseKernel(
+            tuple(accesses), stored, tuple(rebuilt[id(s)] for s in live), shape, checks, node,
+        ))
+        for s, buffer in zip(live, stored, strict=True):
+            accesses.append(Access(buffer, identity))
+            rebuilt[id(s)] = Arg(len(accesses) - 1, s.dtype)
+        stretch = []
+    return [rebuilt.get(id(e), e) for e in exprs]
+
+
+def _post_order(roots) -> list[Expr]:
+    """The distinct nodes of the DAG under ``roots``, each after its arguments (iterative)."""
+    seen: set[int] = set()
+    order: list[Expr] = []
+    stack = [(root, False) for root in reversed(roots)]
+    while stack:
+        e, expanded = stack.pop()
+        if id(e) in seen:
+            continue
+        if expanded or not isinstance(e, Call):
+            seen.add(id(e))
+            order.append(e)
+            continue
+        stack.append((e, True))
+        stack.extend((a, False) for a in reversed(e.args) if id(a) not in seen)
+    return order
 
 
 def _inplace_outputs(lowerer: Lowerer, node: Apply, accesses: list[Access], shape) -> dict[int, int]:
