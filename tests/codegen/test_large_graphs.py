@@ -51,7 +51,8 @@ def test_deep_expressions_hash_and_compare_without_recursion():
 
     left, right = Arg(0, "float32"), Arg(0, "float32")
     for _ in range(20000):
-        left, right = Call("add", (left, Arg(0, "float32")), "float32"), Call("add", (right, Arg(0, "float32")), "float32")
+        left = Call("add", (left, Arg(0, "float32")), "float32")
+        right = Call("add", (right, Arg(0, "float32")), "float32")
     assert left == right and hash(left) == hash(right)
     assert left != Call("add", (left, Arg(1, "float32")), "float32")
 
