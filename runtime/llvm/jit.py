@@ -13,11 +13,13 @@ import ctypes
 import functools
 import glob
 import os
+import threading
 
 import llvmlite.binding as llvm
 
 from theanine.codegen.llvm.gemm import BLAS_GLOBALS
 
+llvm_lock = threading.RLock()  # held by every call into LLVM from this process, and across a fork
 ENTRY_SIGNATURE = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64, ctypes.c_void_p)
 
 
@@ -55,7 +57,53 @@ def _optimize(module: llvm.ModuleRef) -> None:
 
 
 def compile_to_object(llvm_ir: str) -> bytes:
-    """Parse, verify, optimize (O3, vectorized) and emit an object file."""
+    """Parse, verify, optimize (O3, vectorized) and emit an object file.
+
+    Where the OS can fork, this runs in a short-lived child process:
+    llvmlite's pass builder leaks its instrumentation callbacks on every
+    optimization (tens of KiB per module, for as long as the process
+    lives), so a process that compiles many functions would grow without
+    bound; the child takes that memory with it.  A crash inside LLVM then
+    also becomes an error here instead of the end of the user's process.
+    """
+    if not hasattr(os, "fork"):
+        return _optimize_and_emit(llvm_ir)
+    return _in_child(_optimize_and_emit, llvm_ir)
+
+
+def _in_child(work, argument: str) -> bytes:
+    """``work(argument)`` (bytes) computed in a forked child, read back through a pipe."""
+    read_end, write_end = os.pipe()
+    with llvm_lock:  # no other thread is inside LLVM (holding its locks) while we fork
+        pid = os.fork()
+    if pid == 0:
+        os.close(read_end)
+        status = 0
+        try:
+            message = b"\0" + work(argument)
+        except BaseException as error:
+            message, status = b"\1" + f"{type(error).__name__}: {error}".encode(), 1
+        with os.fdopen(write_end, "wb") as out:
+            out.write(message)
+        os._exit(status)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as pipe:
+        data = pipe.read()
+    _, status = os.waitpid(pid, 0)
+    if not data:
+        raise RuntimeError(f"the process compiling native code died ({_describe(status)})")
+    if data[:1] != b"\0":
+        raise RuntimeError(f"LLVM failed to compile the module: {data[1:].decode(errors='replace')}")
+    return data[1:]
+
+
+def _describe(status: int) -> str:
+    if os.WIFSIGNALED(status):
+        return f"signal {os.WTERMSIG(status)}"
+    return f"exit status {os.waitstatus_to_exitcode(status)}"
+
+
+def _optimize_and_emit(llvm_ir: str) -> bytes:
     machine = target_machine()
     module = llvm.parse_assembly(llvm_ir)
     module.triple = llvm.get_process_triple()
@@ -159,10 +207,11 @@ class NativeModule:
     """Loaded object code; ``entry(name)`` returns a ctypes callable."""
 
     def __init__(self, object_code: bytes):
-        self._engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""), new_target_machine())
-        self._object = llvm.ObjectFileRef.from_data(object_code)
-        self._engine.add_object_file(self._object)
-        self._engine.finalize_object()
+        with llvm_lock:
+            self._engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""), new_target_machine())
+            self._object = llvm.ObjectFileRef.from_data(object_code)
+            self._engine.add_object_file(self._object)
+            self._engine.finalize_object()
         for name, address in blas_addresses().items():
             self.set_global(name, address, required=False)
 
