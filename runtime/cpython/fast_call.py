@@ -28,8 +28,8 @@ from theanine.codegen.program.kernel_ir import (
     step_writes,
 )
 from theanine.runtime.cpython import fast_call_ir, layout
-from theanine.runtime.llvm.cache import cached_compile_to_object
-from theanine.runtime.llvm.jit import NativeModule, compile_to_object
+from theanine.runtime.llvm.cache import load_native
+from theanine.runtime.llvm.jit import NativeModule
 
 _METH_FASTCALL = 0x80
 
@@ -45,7 +45,7 @@ def _fast_call_module() -> tuple[NativeModule, int]:
     module = ir.Module(name="theanine_fast_call")
     fast_call_ir.build_fast_call(module)
     text = str(module)
-    native = NativeModule(cached_compile_to_object(text, compile_to_object))
+    native = load_native(text, lambda source: source)
     native.set_global("theanine_py_none", id(None))
     return native, native.function_address(fast_call_ir.FUNCTION_NAME)
 

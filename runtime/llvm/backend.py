@@ -42,8 +42,8 @@ from theanine.graph.evaluate import annotate_error, run_node
 from theanine.runtime.backends import Compiled
 from theanine.runtime.cpython import layout
 from theanine.runtime.cpython.fast_call import bind_fast_call
-from theanine.runtime.llvm.cache import cached_compile_to_object, program_fingerprint
-from theanine.runtime.llvm.jit import NativeModule, compile_to_object
+from theanine.runtime.llvm.cache import load_native, program_fingerprint
+from theanine.runtime.llvm.jit import NativeModule
 from theanine.runtime.memory import MemoryPlan
 from theanine.runtime.threads import thread_count, worker_pool
 
@@ -59,13 +59,13 @@ def compile_llvm(inputs: Sequence[Variable], outputs: Sequence[Variable]) -> Com
     program = lower(inputs, outputs, scalar.supports, shape_arithmetic=True)
     entry_names = [f"segment_{k}" for k, (kind, _) in enumerate(segments(program)) if kind == "native"]
 
-    def compile_program(_: str) -> bytes:
+    def print_program(_: str) -> str:
         printer = LLVMPrinter(program)
         if printer.entry_names != entry_names:
             raise RuntimeError(f"the printer named its entry points {printer.entry_names}, expected {entry_names}")
-        return compile_to_object(str(printer.module))
+        return str(printer.module)
 
-    native = NativeModule(cached_compile_to_object(program_fingerprint(program), compile_program))
+    native = load_native(program_fingerprint(program), print_program)
     runner = ProgramRunner(program, native, entry_names, thread_count(config.num_threads))
     fallbacks = [step.node for step in program.steps if isinstance(step, HostCall)]
 

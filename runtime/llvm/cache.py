@@ -47,7 +47,8 @@ import numpy as np
 from theanine.graph.config import config
 from theanine.runtime.llvm import jit
 
-__all__ = ["ObjectCache", "cache_key", "cached_compile_to_object", "key_parts", "program_fingerprint"]
+__all__ = ["ObjectCache", "cache_key", "cached_compile_to_object", "key_parts", "load_native", "program_fingerprint",
+           "source_stamp"]
 
 log = logging.getLogger(__name__)
 
@@ -278,3 +279,33 @@ def cached_compile_to_object(source: str, compiler: Callable[[str], bytes] | Non
         payload = compiler(source)
         cache.store(key, parts, payload)
     return payload
+
+
+def source_stamp(source: str) -> bytes:
+    """The stamp an object compiled from ``source`` carries (``jit.stamped``): SHA-256 of the source."""
+    return hashlib.sha256(source.encode()).digest()
+
+
+def load_native(source: str, print_ir: Callable[[str], str]) -> jit.NativeModule:
+    """The loaded object code of the module ``print_ir(source)`` prints, through the disk cache.
+
+    The object is stamped with ``source_stamp(source)`` and checked on load:
+    an entry that decodes but holds other code (another program's object,
+    bytes that are no object) is reported, replaced and compiled afresh
+    instead of being run.
+    """
+    stamp = source_stamp(source)
+
+    def compile_stamped(text: str) -> bytes:
+        return jit.compile_to_object(jit.stamped(print_ir(text), stamp))
+
+    payload = cached_compile_to_object(source, compile_stamped)
+    try:
+        return jit.NativeModule(payload, stamp)
+    except jit.InvalidObject as error:
+        log.warning("cache entry for this program holds other code (%s); compiling it afresh", error)
+    payload = compile_stamped(source)
+    if config.use_cache:
+        parts = key_parts(source)
+        ObjectCache(config.cache_dir).store(cache_key(parts), parts, payload)
+    return jit.NativeModule(payload, stamp)

@@ -203,17 +203,45 @@ def _openblas_thread_control() -> int:
     return 0
 
 
-class NativeModule:
-    """Loaded object code; ``entry(name)`` returns a ctypes callable."""
+STAMP_GLOBAL = "theanine_stamp"
+STAMP_BYTES = 32
 
-    def __init__(self, object_code: bytes):
+
+def stamped(llvm_ir: str, stamp: bytes) -> str:
+    """``llvm_ir`` with a constant global holding ``stamp``: the object code then says what it was
+    compiled from, and ``NativeModule`` checks that before anything in it runs."""
+    text = "".join(f"\\{byte:02X}" for byte in stamp)
+    return f'{llvm_ir}\n@{STAMP_GLOBAL} = constant [{len(stamp)} x i8] c"{text}"\n'
+
+
+class InvalidObject(ValueError):
+    """Object code that is not what it should be (not ELF, or compiled from another source)."""
+
+
+class NativeModule:
+    """Loaded object code; ``entry(name)`` returns a ctypes callable.
+
+    With ``stamp``, the object must hold that stamp (``stamped``): an object
+    compiled from another program is refused with ``InvalidObject`` before
+    any of its code runs.
+    """
+
+    def __init__(self, object_code: bytes, stamp: bytes | None = None):
+        if object_code[:4] != b"\x7fELF":
+            raise InvalidObject("not an ELF object file")
         with llvm_lock:
             self._engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""), new_target_machine())
             self._object = llvm.ObjectFileRef.from_data(object_code)
             self._engine.add_object_file(self._object)
             self._engine.finalize_object()
+        if stamp is not None and self._stamp() != stamp:
+            raise InvalidObject("the object was compiled from another program (its stamp differs)")
         for name, address in blas_addresses().items():
             self.set_global(name, address, required=False)
+
+    def _stamp(self) -> bytes | None:
+        address = self._engine.get_global_value_address(STAMP_GLOBAL)
+        return ctypes.string_at(address, STAMP_BYTES) if address else None
 
     def set_global(self, name: str, value: int, required: bool = True) -> None:
         """Store a pointer-sized ``value`` in the module's global ``name`` (bound at load time)."""

@@ -328,3 +328,27 @@ def test_a_new_cache_folder_is_private_to_the_user(tmp_path):
         th.function([x], x * 3.5 + 1)(np.ones(3, "float32"))
     folders = [root] + [p for p in root.rglob("*") if p.is_dir()]
     assert folders and all(p.stat().st_mode & 0o077 == 0 for p in folders)
+
+
+@pytest.mark.parametrize("planted", ["another_program", "not_an_object"])
+def test_an_entry_with_a_valid_checksum_but_other_code_is_refused_and_rebuilt(tmp_path, caplog, planted):
+    """The cache folder is trusted, but an entry that decodes and holds other code is never run."""
+    x = th.vector("x")
+    value = np.arange(4, dtype="float32")
+    folder = tmp_path / "llvm-objects"
+    with th.config.context(cache_dir=str(tmp_path)):
+        other = th.function([x], x * 7.0 + 1.0)
+        before = set(folder.glob("*.obj"))
+        th.function([x], th.exp(x) - 3.0)(value)
+        (target,) = set(folder.glob("*.obj")) - before
+        header_length = int.from_bytes(target.read_bytes()[8:12], "little")
+        header = json.loads(target.read_bytes()[12:12 + header_length])
+        other_bytes = sorted(before)[0].read_bytes()
+        other_payload = other_bytes[12 + int.from_bytes(other_bytes[8:12], "little"):]
+        payload = other_payload if planted == "another_program" else b"\x00" * 64
+        target.write_bytes(llvm_cache._encode(header["key"], header["parts"], payload))
+        with caplog.at_level(logging.WARNING):
+            fresh = th.function([x], th.exp(x) - 3.0)
+        np.testing.assert_allclose(fresh(value), np.exp(value) - 3.0, rtol=1e-6)
+        np.testing.assert_allclose(other(value), value * 7 + 1)
+    assert any("holds other code" in r.getMessage() for r in caplog.records)
