@@ -73,7 +73,7 @@ class FunctionGraph:
         if clone:
             inputs, outputs = clone_graph(list(inputs), list(outputs))
         self.inputs: list[Variable] = list(inputs)
-        self._input_set = set(self.inputs)
+        self._input_positions = {var: i for i, var in enumerate(self.inputs)}
         self.outputs: list[Variable] = list(outputs)
         self.updates: dict[int, int] = dict(updates or {})
         self.clients: dict[Variable, list[tuple[Apply | str, int]]] = {}
@@ -195,7 +195,11 @@ class FunctionGraph:
         self._notify("on_prune", node, reason)
 
     def _is_input(self, var: Variable) -> bool:
-        return var in self._input_set
+        return var in self._input_positions
+
+    def input_index(self, var: Variable) -> int | None:
+        """The position of ``var`` among the graph's inputs, or None."""
+        return self._input_positions.get(var)
 
     # ------------------------------------------------------------------ changes
 
@@ -229,7 +233,8 @@ class FunctionGraph:
                 f"of type {new.type} (inputs are replaced by free variables of the same type)"
             )
         self.inputs[index] = new
-        self._input_set = set(self.inputs)
+        del self._input_positions[old]
+        self._input_positions[new] = index
         readers = self.clients.pop(old)
         self.clients.setdefault(new, []).extend(readers)
         for node, position in readers:

@@ -90,6 +90,11 @@ def _one_plus_exp_argument(var: Variable) -> Variable | None:
     return None
 
 
+def _logistic(var: Variable) -> bool:
+    """Is ``var`` a factor some simplification reads (sigmoid, exp, softplus, ``1 + exp``)?"""
+    return _owner_op(var) in (SIGMOID, EXP, SOFTPLUS) or _one_plus_exp_argument(var) is not None
+
+
 def _positive(var: Variable) -> bool:
     """Is ``var`` positive for every finite input (so ``var / var`` is 1 in real arithmetic)?"""
     return _owner_op(var) in (SIGMOID, EXP, SOFTPLUS) or _one_plus_exp_argument(var) is not None
@@ -209,7 +214,9 @@ _STEPS = (_logistic_of_one_plus_exp, _logistic_times_exp, _cancel_positive)
 
 
 def _simplify(product: _Product) -> bool:
-    """Apply the steps until none applies; did any?"""
+    """Apply the steps until none applies; did any?  (Every step needs a logistic factor.)"""
+    if not any(_logistic(f) for f in product.numerator + product.denominator):
+        return False
     changed = False
     while any(step(product) for step in _STEPS):
         changed = True
@@ -278,6 +285,8 @@ def _terms(var: Variable) -> list[_Product] | None:
 def _distributed(product: _Product) -> list[_Product] | None:
     """``(a + b) * rest`` as ``[a * rest, b * rest]``, simplified, when that lets some term
     simplify (``(u / sigmoid(x) + v) * sigmoid(x) -> u + v * sigmoid(x)``); else None."""
+    if not any(_logistic(f) for f in product.numerator + product.denominator):
+        return None  # a term's own simplifications happen at its node; a pair needs one here
     for factor in product.numerator:
         terms = _terms(factor)
         if terms is None:
