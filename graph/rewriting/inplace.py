@@ -235,8 +235,8 @@ class DestroyHandler:
         return found
 
     def _only_reader(self, var: Variable, node: Apply) -> bool:
-        readers = self.fgraph.clients.get(var, [])
-        return len(readers) == 1 and readers[0][0] is node
+        readers = self.fgraph.clients.get(var, ())
+        return len(readers) == 1 and readers.first()[0] is node
 
     def _is_update_of(self, var: Variable, result: Variable) -> bool:
         """Rule 5: ``result`` is the graph output marked as the new value of input ``var``."""
