@@ -36,6 +36,42 @@ OUTPUT = "output"
 """The pseudo-client that marks a variable as the fgraph's output number ``index``."""
 
 
+class Readers:
+    """The readers of one variable: ``(node, input_index)`` pairs in the order they came.
+
+    Adding and removing one costs O(1) (a list's ``remove`` is O(n), and a constant that the
+    merge pass shares between all the layers of a model has thousands of readers)."""
+
+    __slots__ = ("_pairs",)
+
+    def __init__(self, pairs=()):
+        self._pairs: dict[tuple, None] = dict.fromkeys(pairs)
+
+    def append(self, pair: tuple) -> None:
+        self._pairs[pair] = None
+
+    def remove(self, pair: tuple) -> None:
+        del self._pairs[pair]
+
+    def pop(self) -> tuple:
+        return self._pairs.popitem()[0]
+
+    def first(self) -> tuple:
+        return next(iter(self._pairs))
+
+    def __contains__(self, pair) -> bool:
+        return pair in self._pairs
+
+    def __iter__(self):
+        return iter(self._pairs)
+
+    def __len__(self) -> int:
+        return len(self._pairs)
+
+    def __repr__(self) -> str:
+        return repr(list(self._pairs))
+
+
 class InconsistencyError(Exception):
     """The graph broke one of its invariants (found by ``check_integrity``)."""
 
@@ -73,14 +109,14 @@ class FunctionGraph:
         if clone:
             inputs, outputs = clone_graph(list(inputs), list(outputs))
         self.inputs: list[Variable] = list(inputs)
-        self._input_set = set(self.inputs)
+        self._input_positions = {var: i for i, var in enumerate(self.inputs)}
         self.outputs: list[Variable] = list(outputs)
         self.updates: dict[int, int] = dict(updates or {})
-        self.clients: dict[Variable, list[tuple[Apply | str, int]]] = {}
+        self.clients: dict[Variable, Readers] = {}
         self.apply_nodes: dict[Apply, None] = {}
         self.features: list = []
         for var in self.inputs:
-            self.clients.setdefault(var, [])
+            self.clients.setdefault(var, Readers())
         self._import_outputs_of(self.outputs, reason="init")
         for index, var in enumerate(self.outputs):
             self.clients[var].append((OUTPUT, index))
@@ -113,7 +149,7 @@ class FunctionGraph:
     def _check_free_input(self, var: Variable, reason: str) -> None:
         if var.owner is None and var not in self.clients:
             if isinstance(var, (Constant, SharedVariable)):
-                self.clients[var] = []
+                self.clients[var] = Readers()
                 return
             raise InconsistencyError(
                 f"{reason}: the new graph reads {var.label()} of type {var.type} (created at {var.source}), "
@@ -133,7 +169,7 @@ class FunctionGraph:
             for index, var in enumerate(node.inputs):
                 self.clients[var].append((node, index))
             for var in node.outputs:
-                self.clients.setdefault(var, [])
+                self.clients.setdefault(var, Readers())
             self._notify("on_import", node, reason)
         return new_nodes
 
@@ -195,7 +231,11 @@ class FunctionGraph:
         self._notify("on_prune", node, reason)
 
     def _is_input(self, var: Variable) -> bool:
-        return var in self._input_set
+        return var in self._input_positions
+
+    def input_index(self, var: Variable) -> int | None:
+        """The position of ``var`` among the graph's inputs, or None."""
+        return self._input_positions.get(var)
 
     # ------------------------------------------------------------------ changes
 
@@ -229,9 +269,12 @@ class FunctionGraph:
                 f"of type {new.type} (inputs are replaced by free variables of the same type)"
             )
         self.inputs[index] = new
-        self._input_set = set(self.inputs)
+        del self._input_positions[old]
+        self._input_positions[new] = index
         readers = self.clients.pop(old)
-        self.clients.setdefault(new, []).extend(readers)
+        known = self.clients.setdefault(new, Readers())
+        for pair in readers:
+            known.append(pair)
         for node, position in readers:
             if node == OUTPUT:
                 self.outputs[position] = new

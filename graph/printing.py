@@ -3,7 +3,10 @@
 Every printer walks the graph iteratively and shows each Apply node once;
 later references to an already printed node show its id with ``···``.
 Ops that hold inner graphs (OpFromGraph, fusion Composites) get their inner
-graph printed in an "Inner graphs" section.
+graph printed in an "Inner graphs" section.  A branch deeper than
+``MAX_DEPTH`` levels continues as a tree of its own in a "Continued"
+section (its line ends with ``↓``), so the text of a long chain grows
+linearly with the chain instead of with the square of its depth.
 """
 
 from __future__ import annotations
@@ -24,6 +27,9 @@ if TYPE_CHECKING:
     import networkx
 
 __all__ = ["debugprint", "to_networkx", "to_dot", "render", "GraphvizNotFoundError"]
+
+MAX_DEPTH = 64
+"""Levels of indentation before a branch of ``debugprint`` continues as a tree of its own."""
 
 
 class GraphvizNotFoundError(RuntimeError):
@@ -84,8 +90,9 @@ def _describe_var(var: Variable, print_type: bool) -> str:
     return text
 
 
-def _line(var: Variable, namer: _Namer, print_type: bool) -> tuple[str, bool]:
-    """One line for ``var`` and whether its inputs should be expanded below it."""
+def _line(var: Variable, namer: _Namer, print_type: bool, expand_seen: bool = False) -> tuple[str, bool]:
+    """One line for ``var`` and whether its inputs should be expanded below it (a node already
+    printed is expanded again only with ``expand_seen``: a continued branch)."""
     if var.owner is None:
         ident, _ = namer(var)
         label = var.label() if not isinstance(var, SharedVariable) else f"{var.label()} (shared)"
@@ -96,28 +103,52 @@ def _line(var: Variable, namer: _Namer, print_type: bool) -> tuple[str, bool]:
     ident, first = namer(node)
     out = f".{var.index}" if len(node.outputs) > 1 else ""
     text = f"{node.op}{out} [id {ident}]{_describe_var(var, print_type)}"
-    return (text, True) if first else (text + " ···", False)
+    return (text, True) if first or expand_seen else (text + " ···", False)
 
 
-def _print_tree(outputs: list[Variable], namer: _Namer, print_type: bool, stream, inner: bool = False) -> list[Apply]:
-    """Print one tree per output; inner-graph outputs start with "← " and indent their inputs."""
-    inner_holders: list[Apply] = []
+class _Printed:
+    """What printing trees found to print later: nodes with inner graphs, branches to continue."""
+
+    def __init__(self):
+        self.inner_holders: list[Apply] = []
+        self.continued: list[Variable] = []
+
+
+def _print_tree(outputs: list[Variable], namer: _Namer, print_type: bool, stream, found: _Printed,
+                inner: bool = False, continuing: bool = False) -> None:
+    """Print one tree per output; inner-graph outputs start with "← " and indent their inputs.
+
+    ``continuing`` prints the roots' inputs again (the roots were printed where a branch got
+    too deep)."""
     head, tail = (" ← ", "   ") if inner else ("", "")
-    stack: list[tuple[Variable, str, str]] = [(v, head, tail) for v in reversed(outputs)]
+    stack: list[tuple[Variable, str, str, int]] = [(v, head, tail, 0) for v in reversed(outputs)]
     while stack:
-        var, head, tail = stack.pop()
-        text, expand = _line(var, namer, print_type)
+        var, head, tail, depth = stack.pop()
+        text, expand = _line(var, namer, print_type, expand_seen=continuing and depth == 0)
+        if expand and depth >= MAX_DEPTH:
+            found.continued.append(var)
+            stream.write(f"{head}{text} ↓\n")
+            continue
         stream.write(f"{head}{text}\n")
         if not expand:
             continue
         node = var.owner
         if node.op.inner_graphs():
-            inner_holders.append(node)
+            found.inner_holders.append(node)
         children = node.inputs
         for k in reversed(range(len(children))):
             last = k == len(children) - 1
-            stack.append((children[k], tail + ("└─ " if last else "├─ "), tail + ("   " if last else "│  ")))
-    return inner_holders
+            stack.append((children[k], tail + ("└─ " if last else "├─ "), tail + ("   " if last else "│  "), depth + 1))
+
+
+def _print_continued(namer: _Namer, print_type: bool, stream, found: _Printed) -> None:
+    """The branches cut at ``MAX_DEPTH``, each as a tree of its own (which may cut more)."""
+    if found.continued:
+        stream.write("\nContinued:\n")
+    while found.continued:
+        var = found.continued.pop(0)
+        stream.write("\n")
+        _print_tree([var], namer, print_type, stream, found, continuing=True)
 
 
 def debugprint(obj, file=None, print_type: bool = True) -> str | None:
@@ -129,19 +160,22 @@ def debugprint(obj, file=None, print_type: bool = True) -> str | None:
     """
     stream = io.StringIO()
     namer = _Namer()
-    holders = _print_tree(_outputs_of(obj), namer, print_type, stream)
+    found = _Printed()
+    _print_tree(_outputs_of(obj), namer, print_type, stream, found)
+    _print_continued(namer, print_type, stream, found)
     printed_inner: set[int] = set()
-    if holders:
+    if found.inner_holders:
         stream.write("\nInner graphs:\n")
-    while holders:
-        node = holders.pop(0)
+    while found.inner_holders:
+        node = found.inner_holders.pop(0)
         if id(node.op) in printed_inner:
             continue
         printed_inner.add(id(node.op))
         ident, _ = namer(node)
         stream.write(f"\n{node.op} [id {ident}]\n")
         for _, inner_outputs in node.op.inner_graphs():
-            holders.extend(_print_tree(inner_outputs, namer, print_type, stream, inner=True))
+            _print_tree(inner_outputs, namer, print_type, stream, found, inner=True)
+        _print_continued(namer, print_type, stream, found)
     text = stream.getvalue()
     if file == "str":
         return text

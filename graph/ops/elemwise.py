@@ -88,10 +88,18 @@ class ScalarOp:
         return tuple(getattr(self, n) for n in self.__props__)
 
     def __eq__(self, other) -> bool:
-        return type(self) is type(other) and self._props() == other._props()
+        if self is other:
+            return True
+        if type(self) is not type(other) or hash(self) != hash(other):
+            return False
+        return self._props() == other._props()
 
     def __hash__(self) -> int:
-        return hash((type(self), self._props()))
+        """Computed once: the parameters never change (rewrites hash ops all the time)."""
+        cached = self.__dict__.get("_hash")
+        if cached is None:
+            cached = self.__dict__["_hash"] = hash((type(self), self._props()))
+        return cached
 
     def __str__(self) -> str:
         return self.name

@@ -14,10 +14,16 @@ run-time error in it names every line where the user wrote part of it.
 
 Sibling fusion then joins two Elemwise nodes of one shape that read a common
 input and of which neither depends on the other into one composite with the
-outputs of both: the shared input is read in one pass instead of two.
+outputs of both: the shared input is read in one pass instead of two.  It
+works in rounds over fixed topological positions (see ``_Round``), and proves
+independence within a budget of visited nodes, so it costs linear time.
 """
 
 from __future__ import annotations
+
+import bisect
+import heapq
+from collections import deque
 
 from theanine.graph.basic import Apply, Constant, Variable, clone_replace, inherit_trace, merged_trace
 from theanine.graph.fgraph import OUTPUT, FunctionGraph
@@ -27,10 +33,13 @@ from theanine.graph.rewriting.db import register
 from theanine.graph.rewriting.report import PhaseReport
 from theanine.graph.type import TensorType
 
-__all__ = ["MAX_FUSED_INPUTS", "elemwise_fusion", "sibling_fusion"]
+__all__ = ["MAX_FUSED_INPUTS", "SIBLING_SEARCH_BUDGET", "elemwise_fusion", "sibling_fusion"]
 
 MAX_FUSED_INPUTS = 32
 """A fused node reads at most this many outer inputs (kernels take their arguments in registers)."""
+
+SIBLING_SEARCH_BUDGET = 512
+"""How many nodes sibling fusion visits to prove two nodes independent before it gives up."""
 
 
 def _fusable(node: Apply) -> bool:
@@ -46,7 +55,14 @@ def _same_run_time_shape(a: tuple, b: tuple) -> bool:
 
 
 class _Group:
-    """The nodes fused with one root, and the order facts that keep fusion acyclic."""
+    """The nodes fused with one root, and the order facts that keep fusion acyclic.
+
+    Candidates (producers of the members' inputs) are examined once each, latest in
+    topological order first, so every reader of a candidate that could join has been decided
+    before the candidate is; a candidate joins only while the group reads at most
+    ``MAX_FUSED_INPUTS`` outer inputs.  Growing costs time in the group's size and border,
+    not in the graph's.
+    """
 
     def __init__(self, fgraph: FunctionGraph, root: Apply, position: dict[Apply, int]):
         self.fgraph = fgraph
@@ -54,6 +70,8 @@ class _Group:
         self.position = position
         self.shape = root.outputs[0].type.shape
         self.members: set[Apply] = {root}
+        self.inside: set[Variable] = set(root.outputs)
+        self.outer: set[Variable] = {v for v in root.inputs if not _inlined(v)}
 
     def _reader_ok(self, reader) -> bool:
         """An outside reader of a member's output must come after the root (or be a graph output)."""
@@ -62,23 +80,41 @@ class _Group:
         return self.position[reader] > self.position[self.root]
 
     def accepts(self, producer: Apply) -> bool:
-        if producer in self.members or not _fusable(producer):
+        if not _fusable(producer):
             return False
         if any(not _same_run_time_shape(out.type.shape, self.shape) for out in producer.outputs):
             return False
         readers = [r for out in producer.outputs for r, _ in self.fgraph.clients[out]]
-        return all(self._reader_ok(r) for r in readers)
+        return all(self._reader_ok(r) for r in readers) and self._outer_after(producer) <= MAX_FUSED_INPUTS
+
+    def _outer_after(self, producer: Apply) -> int:
+        """How many outer inputs the group would read with ``producer`` in it."""
+        new = {v for v in producer.inputs if not _inlined(v) and v not in self.inside and v not in self.outer}
+        return len(self.outer) - sum(out in self.outer for out in producer.outputs) + len(new)
+
+    def _add(self, producer: Apply) -> None:
+        self.members.add(producer)
+        self.inside.update(producer.outputs)
+        self.outer.difference_update(producer.outputs)
+        self.outer.update(v for v in producer.inputs if not _inlined(v) and v not in self.inside)
 
     def grow(self, claimed: set[Apply]) -> list[Apply]:
-        frontier = list(self.root.inputs)
-        while frontier:
-            var = frontier.pop()
-            producer = var.owner
-            if producer is None or producer in claimed or not self.accepts(producer):
-                continue
-            self.members.add(producer)
-            frontier.extend(producer.inputs)
+        candidates: list[tuple[int, Apply]] = []
+        seen: set[Apply] = set()
+        self._push_producers(self.root, candidates, seen, claimed)
+        while candidates:
+            _, producer = heapq.heappop(candidates)
+            if self.accepts(producer):
+                self._add(producer)
+                self._push_producers(producer, candidates, seen, claimed)
         return sorted(self.members, key=self.position.__getitem__)
+
+    def _push_producers(self, node: Apply, candidates: list, seen: set[Apply], claimed: set[Apply]) -> None:
+        for var in node.inputs:
+            producer = var.owner
+            if producer is not None and producer not in seen and producer not in claimed and producer in self.position:
+                seen.add(producer)
+                heapq.heappush(candidates, (-self.position[producer], producer))
 
 
 def _outer_inputs(members: list[Apply]) -> list[Variable]:
@@ -136,9 +172,9 @@ def elemwise_fusion(fgraph: FunctionGraph, report: PhaseReport) -> None:
         if root in claimed or root not in fgraph.apply_nodes or not _fusable(root):
             continue
         members = _Group(fgraph, root, position).grow(claimed)
-        outer = _outer_inputs(members)
-        if len(members) < 2 or len(outer) > MAX_FUSED_INPUTS:
+        if len(members) < 2:
             continue
+        outer = _outer_inputs(members)
         outputs = _group_outputs(fgraph, members)
         fused = Elemwise(_inner_graph(members, outer, outputs)).make_node(*outer)
         claimed.update(members)
@@ -149,65 +185,97 @@ def elemwise_fusion(fgraph: FunctionGraph, report: PhaseReport) -> None:
         report.record("elemwise_fusion")
 
 
-def _depends_on(node: Apply, ancestor: Apply, position: dict[Apply, int]) -> bool:
-    """Does ``node`` read (transitively) an output of ``ancestor``?  The walk stops at nodes
-    placed before ``ancestor`` in topological order: they cannot depend on it."""
-    floor = position[ancestor]
+def _independent(earlier: Apply, later: Apply, position: dict[Apply, int]) -> bool:
+    """Is ``later`` provably not reading (transitively) an output of ``earlier``?
+
+    The walk goes back from ``later`` and stops at nodes placed before ``earlier`` (they
+    cannot depend on it); after ``SIBLING_SEARCH_BUDGET`` nodes it gives up and answers no.
+    (``earlier`` cannot depend on ``later``: it comes first in topological order.)"""
+    floor = position[earlier]
     seen: set[Apply] = set()
-    pending = [v.owner for v in node.inputs if v.owner is not None]
+    pending = deque(v.owner for v in later.inputs if v.owner is not None)
     while pending:
-        current = pending.pop()
-        if current is ancestor:
-            return True
-        if current in seen or position.get(current, -1) < floor:
+        current = pending.popleft()
+        if current is earlier or len(seen) >= SIBLING_SEARCH_BUDGET:
+            return False
+        if current in seen or position[current] < floor:
             continue
         seen.add(current)
         pending.extend(v.owner for v in current.inputs if v.owner is not None)
-    return False
+    return True
 
 
-def _sibling(fgraph: FunctionGraph, node: Apply, position: dict[Apply, int]) -> Apply | None:
-    """An Elemwise node of ``node``'s shape that shares an input with it, independent of it."""
-    shape = node.outputs[0].type.shape
-    for var in node.inputs:
-        if isinstance(var, Constant):
-            continue
-        for reader, _ in fgraph.clients.get(var, []):
-            if (
-                reader == OUTPUT
-                or reader is node
-                or not _fusable(reader)
-                or reader.outputs[0].type.shape != shape
-                or len(_outer_inputs([node, reader])) > MAX_FUSED_INPUTS
-            ):
+class _Round:
+    """One pass of sibling fusion over fixed topological positions.
+
+    Fusing a pair can only reorder the nodes placed between its two members, so the
+    positions stay valid outside the ranges of the pairs fused in this round: a pair whose
+    range overlaps one of them waits for the next round (``free``)."""
+
+    def __init__(self, fgraph: FunctionGraph):
+        self.fgraph = fgraph
+        self.position = {node: i for i, node in enumerate(fgraph.toposort())}
+        self.starts: list[int] = []
+        self.ends: list[int] = []
+
+    def free(self, a: Apply, b: Apply) -> bool:
+        low, high = sorted((self.position[a], self.position[b]))
+        k = bisect.bisect_right(self.starts, high)
+        return k == 0 or self.ends[k - 1] < low
+
+    def take(self, a: Apply, b: Apply) -> None:
+        low, high = sorted((self.position[a], self.position[b]))
+        k = bisect.bisect_right(self.starts, low)
+        self.starts.insert(k, low)
+        self.ends.insert(k, high)
+
+    def sibling(self, node: Apply) -> Apply | None:
+        """An Elemwise node of ``node``'s shape that shares an input with it, independent of it."""
+        shape = node.outputs[0].type.shape
+        for var in node.inputs:
+            if isinstance(var, Constant):
                 continue
-            if not _depends_on(reader, node, position) and not _depends_on(node, reader, position):
-                return reader
-    return None
+            for reader, _ in self.fgraph.clients.get(var, []):
+                if (
+                    reader == OUTPUT
+                    or reader is node
+                    or reader not in self.position
+                    or not _fusable(reader)
+                    or reader.outputs[0].type.shape != shape
+                    or not self.free(node, reader)
+                    or len(_outer_inputs([node, reader])) > MAX_FUSED_INPUTS
+                ):
+                    continue
+                earlier, later = sorted((node, reader), key=self.position.__getitem__)
+                if _independent(earlier, later, self.position):
+                    return reader
+        return None
 
-
-def _positions(fgraph: FunctionGraph) -> dict[Apply, int]:
-    return {node: i for i, node in enumerate(fgraph.toposort())}
+    def run(self, report: PhaseReport) -> bool:
+        """Fuse what this round can; did anything fuse?"""
+        fired = False
+        for node in reversed(list(self.position)):
+            if node not in self.fgraph.apply_nodes or not _fusable(node) or not self.free(node, node):
+                continue
+            sibling = self.sibling(node)
+            if sibling is None:
+                continue
+            members = sorted([node, sibling], key=self.position.__getitem__)
+            outputs = members[0].outputs + members[1].outputs
+            fused = Elemwise(_inner_graph(members, _outer_inputs(members), outputs)).make_node(
+                *_outer_inputs(members)
+            )
+            self.fgraph.replace_all(zip(outputs, fused.outputs, strict=True), reason="sibling_fusion")
+            inherit_trace(fused, merged_trace(members))
+            report.record("sibling_fusion")
+            self.take(node, sibling)
+            fired = True
+        return fired
 
 
 @register("fusion")
 def sibling_fusion(fgraph: FunctionGraph, report: PhaseReport) -> None:
-    """Join independent Elemwise siblings that read a common input (see the module docstring)."""
-    position = _positions(fgraph)
-    pending = [n for n in position if _fusable(n)]
-    while pending:
-        node = pending.pop()
-        if node not in fgraph.apply_nodes:
-            continue
-        sibling = _sibling(fgraph, node, position)
-        if sibling is None:
-            continue
-        members = [node, sibling]
-        outer = _outer_inputs(members)
-        outputs = node.outputs + sibling.outputs
-        fused = Elemwise(_inner_graph(members, outer, outputs)).make_node(*outer)
-        fgraph.replace_all(zip(outputs, fused.outputs, strict=True), reason="sibling_fusion")
-        inherit_trace(fused, merged_trace(members))
-        report.record("sibling_fusion")
-        position = _positions(fgraph)
-        pending.append(fused)
+    """Join independent Elemwise siblings that read a common input (see the module docstring),
+    in rounds until one fuses nothing."""
+    while _Round(fgraph).run(report):
+        pass

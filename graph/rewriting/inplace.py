@@ -141,16 +141,56 @@ def execution_order(outputs: Sequence[Variable], stop: Sequence[Variable] = ()) 
 
 
 class DestroyHandler:
-    """FunctionGraph feature proving which inputs a node may overwrite (module docstring)."""
+    """FunctionGraph feature proving which inputs a node may overwrite (module docstring).
+
+    What rules 1 and 3 find along the chain of variables a storage belongs to is
+    remembered per variable (``chains``), and forgotten for a variable and everything
+    aliasing it when its readers change, so a chain of n inplace nodes costs O(n), not O(n^2).
+    """
 
     def __init__(self):
         self.fgraph: FunctionGraph | None = None
+        self.chains: dict[Variable, str | None] = {}
 
     def on_attach(self, fgraph: FunctionGraph) -> None:
         self.fgraph = fgraph
+        self.chains = {}
 
     def on_detach(self, fgraph: FunctionGraph) -> None:
         self.fgraph = None
+        self.chains = {}
+
+    def on_import(self, fgraph: FunctionGraph, node: Apply, reason: str) -> None:
+        for var in node.inputs:
+            self._forget(var)
+
+    def on_prune(self, fgraph: FunctionGraph, node: Apply, reason: str) -> None:
+        for var in node.inputs:
+            self._forget(var)
+
+    def on_change(self, fgraph: FunctionGraph, node, index: int, old: Variable, new: Variable, reason: str) -> None:
+        self._forget(old)
+        self._forget(new)
+        if node != OUTPUT:
+            for out in node.outputs:
+                self._forget(out)
+
+    def _forget(self, var: Variable) -> None:
+        """Drop what is remembered of ``var`` and of the variables aliasing it.  A variable is
+        remembered only after every variable its chain runs through, so the walk stops at one
+        that is not remembered."""
+        pending = [var]
+        while pending:
+            current = pending.pop()
+            if current not in self.chains:
+                continue
+            del self.chains[current]
+            for reader, _ in self.fgraph.clients.get(current, []):
+                if reader == OUTPUT:
+                    continue
+                for out_index, out in enumerate(reader.outputs):
+                    if any(reader.inputs[i] is current for i in _all_aliased_inputs(reader, out_index)):
+                        pending.append(out)
 
     def why_not(self, node: Apply, index: int, output_index: int = 0) -> str | None:
         """Why ``node`` may not overwrite its input ``index`` (returning it as output
@@ -195,14 +235,14 @@ class DestroyHandler:
         return found
 
     def _only_reader(self, var: Variable, node: Apply) -> bool:
-        readers = self.fgraph.clients.get(var, [])
-        return len(readers) == 1 and readers[0][0] is node
+        readers = self.fgraph.clients.get(var, ())
+        return len(readers) == 1 and readers.first()[0] is node
 
     def _is_update_of(self, var: Variable, result: Variable) -> bool:
         """Rule 5: ``result`` is the graph output marked as the new value of input ``var``."""
-        if var not in self.fgraph.inputs:
+        position = self.fgraph.input_index(var)
+        if position is None:
             return False
-        position = self.fgraph.inputs.index(var)
         return any(
             self.fgraph.updates.get(index) == position
             for reader, index in self.fgraph.clients.get(result, [])
@@ -211,19 +251,32 @@ class DestroyHandler:
 
     def _alias_chain_problem(self, var: Variable) -> str | None:
         """Rules 1 and 3 along the chain of variables ``var``'s storage belongs to."""
-        pending = [var]
-        while pending:
-            current = pending.pop()
-            if isinstance(current, Constant):
-                return f"{var.label()} is (a view of) a constant"
-            if current.owner is None:
-                return f"{var.label()} is (a view of) the graph input {current.label()}"
-            node = current.owner
-            for source in _all_aliased_inputs(node, current.index):
-                aliased = node.inputs[source]
-                if not self._only_reader(aliased, node):
-                    return f"{var.label()} aliases {aliased.label()}, which has other readers"
-                pending.append(aliased)
+        if var not in self.chains:
+            for current in topological_order([var], self._unknown_sources):
+                self.chains[current] = self._link_problem(current)
+        problem = self.chains[var]
+        return None if problem is None else f"{var.label()} {problem}"
+
+    def _sources(self, var: Variable) -> list[Variable]:
+        """The variables whose storage ``var`` shares through its owner (view or destroy)."""
+        if var.owner is None:
+            return []
+        return [var.owner.inputs[i] for i in _all_aliased_inputs(var.owner, var.index)]
+
+    def _unknown_sources(self, var: Variable) -> list[Variable]:
+        return [source for source in self._sources(var) if source not in self.chains]
+
+    def _link_problem(self, var: Variable) -> str | None:
+        """The chain problem of ``var``, given those of its sources (already in ``chains``)."""
+        if isinstance(var, Constant):
+            return "is (a view of) a constant"
+        if var.owner is None:
+            return f"is (a view of) the graph input {var.label()}"
+        for source in self._sources(var):
+            if not self._only_reader(source, var.owner):
+                return f"aliases {source.label()}, which has other readers"
+            if self.chains[source] is not None:
+                return self.chains[source]
         return None
 
     def _escapes(self, var: Variable) -> bool:

@@ -90,8 +90,9 @@ def _one_plus_exp_argument(var: Variable) -> Variable | None:
     return None
 
 
-def _positive(var: Variable) -> bool:
-    """Is ``var`` positive for every finite input (so ``var / var`` is 1 in real arithmetic)?"""
+def _logistic(var: Variable) -> bool:
+    """Is ``var`` a logistic factor: sigmoid, exp, softplus or ``1 + exp``?  The simplifications
+    read only these; each is positive for every finite input, so ``var / var`` is 1."""
     return _owner_op(var) in (SIGMOID, EXP, SOFTPLUS) or _one_plus_exp_argument(var) is not None
 
 
@@ -176,6 +177,13 @@ def _exp_exponents(product: _Product) -> list[tuple[Variable, list[Variable], bo
     ]
 
 
+def _negation_of(a: Variable, b: Variable) -> bool:
+    """Is ``a`` the expression ``-b`` (one of them a negation of the other)?"""
+    if _owner_op(a) == NEG and same_expression(a.owner.inputs[0], b):
+        return True
+    return _owner_op(b) == NEG and same_expression(a, b.owner.inputs[0])
+
+
 def _logistic_times_exp(product: _Product) -> bool:
     """``sigmoid(s) * exp(-s) -> sigmoid(-s)`` (and ``sigmoid(s) / exp(s)``)."""
     for factor in product.numerator:
@@ -184,7 +192,7 @@ def _logistic_times_exp(product: _Product) -> bool:
         s = factor.owner.inputs[0]
         for exp_factor, side, below in _exp_exponents(product):
             e = exp_factor.owner.inputs[0]
-            if same_expression(e, s) if below else same_expression(e, negated(s)):
+            if same_expression(e, s) if below else _negation_of(e, s):
                 product.take(factor, product.numerator)
                 product.take(exp_factor, side)
                 product.numerator.append(sigmoid(negated(s)))
@@ -195,7 +203,7 @@ def _logistic_times_exp(product: _Product) -> bool:
 def _cancel_positive(product: _Product) -> bool:
     """A positive factor in both numerator and denominator cancels."""
     for factor in product.denominator:
-        if not _positive(factor):
+        if not _logistic(factor):
             continue
         twin = next((n for n in product.numerator if same_expression(n, factor)), None)
         if twin is not None:
@@ -209,7 +217,9 @@ _STEPS = (_logistic_of_one_plus_exp, _logistic_times_exp, _cancel_positive)
 
 
 def _simplify(product: _Product) -> bool:
-    """Apply the steps until none applies; did any?"""
+    """Apply the steps until none applies; did any?  (Every step needs a logistic factor.)"""
+    if not any(_logistic(f) for f in product.numerator + product.denominator):
+        return False
     changed = False
     while any(step(product) for step in _STEPS):
         changed = True
@@ -278,6 +288,8 @@ def _terms(var: Variable) -> list[_Product] | None:
 def _distributed(product: _Product) -> list[_Product] | None:
     """``(a + b) * rest`` as ``[a * rest, b * rest]``, simplified, when that lets some term
     simplify (``(u / sigmoid(x) + v) * sigmoid(x) -> u + v * sigmoid(x)``); else None."""
+    if not any(_logistic(f) for f in product.numerator + product.denominator):
+        return None  # a term's own simplifications happen at its node; a pair needs one here
     for factor in product.numerator:
         terms = _terms(factor)
         if terms is None:

@@ -56,10 +56,10 @@ def _read_only_by(fgraph: FunctionGraph, product: Variable, node: Apply) -> bool
     """Is ``node`` (directly, or through the one scaling product it reads) the only reader?"""
     if sole_reader(fgraph, product, node):
         return True
-    readers = fgraph.clients.get(product, [])
-    if len(readers) != 1 or readers[0][0] == OUTPUT:
+    readers = fgraph.clients.get(product, ())
+    if len(readers) != 1 or readers.first()[0] == OUTPUT:
         return False
-    scale = readers[0][0].outputs[0]
+    scale = readers.first()[0].outputs[0]
     return scale in node.inputs and sole_reader(fgraph, scale, node)
 
 

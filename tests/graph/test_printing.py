@@ -6,6 +6,7 @@ import pytest
 
 import theanine as th
 from theanine.graph import printing
+from theanine.graph.printing import MAX_DEPTH
 
 
 def _graph():
@@ -58,7 +59,11 @@ def test_debugprint_deep_graph_does_not_recurse():
     for _ in range(3000):
         y = y + 1.0
     text = th.debugprint(y, file="str")
-    assert text.count("Elemwise{add}") == 3000
+    lines = text.splitlines()
+    assert sum("Elemwise{add}" in line and not line.endswith(" ↓") for line in lines) == 3000
+    cut = [line.split("[id ")[1].split("]")[0] for line in lines if line.endswith(" ↓")]
+    assert cut and all(f"[id {ident}]" in text.split("Continued:")[1] for ident in cut)
+    assert max(len(line) for line in lines) < 4 * MAX_DEPTH + 60  # the text grows linearly
 
 
 def test_to_networkx_counts_and_attributes():

@@ -31,7 +31,7 @@ def test_clients_list_every_reader_and_the_outputs():
     (x,) = fgraph.inputs
     readers = [node.op for node, _ in fgraph.clients[x]]
     assert sorted(map(str, readers)) == ["Elemwise{add}", "Elemwise{exp}"]
-    assert fgraph.clients[fgraph.outputs[0]] == [(OUTPUT, 0)]
+    assert list(fgraph.clients[fgraph.outputs[0]]) == [(OUTPUT, 0)]
 
 
 def test_replace_moves_clients_and_prunes_the_dead_node():
