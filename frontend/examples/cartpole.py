@@ -70,8 +70,8 @@ class Hyperparameters:
 
     hidden: int = 64
     gamma: float = 0.99
-    gae_lambda: float = 0.95
-    episodes_per_update: int = 4
+    gae_lambda: float = 0.99
+    episodes_per_update: int = 2
     policy_learning_rate: float = 3e-3
     value_learning_rate: float = 1e-2
     entropy_coefficient: float = 0.01
