@@ -51,8 +51,8 @@ __all__ = [
     "build_policy",
     "build_value",
     "discounted_sum",
+    "generalized_advantages",
     "run_episode",
-    "train",
     "main",
 ]
 
@@ -121,16 +121,18 @@ def build_value(observation_size: int, hidden: int = 64) -> models.Sequential:
 class Actor:
     """The per-step act call: one compiled function of an observation (and the policy's weights).
 
-    ``sample`` draws an action from the returned probabilities with a NumPy
-    generator.  ``calls`` and ``seconds`` count the compiled calls and the
-    time they took.  Call ``refresh`` after the policy's weights change.
+    ``function(observation, *weights)`` returns the action probabilities;
+    ``probabilities(observation)`` calls it with the weights read at the
+    last ``refresh`` (call it after the policy's weights change), and
+    ``sample`` draws an action from them with a NumPy generator.  ``calls``
+    and ``seconds`` count the compiled calls and the time they took.
     """
 
     def __init__(self, policy: models.Model, observation_size: int):
         observation = th.tensor("observation", th.config.floatX, (observation_size,))
         bound = [th.tensor(f"{w.name}_value", w.dtype, w.type.shape) for w in policy.weights]
         probabilities = th.softmax(policy(observation[None, :])[0])
-        self._act = th.function(
+        self.function = th.function(
             [observation, *bound], probabilities, givens=list(zip(policy.weights, bound)), name="act"
         )
         self._policy = policy
@@ -143,7 +145,7 @@ class Actor:
 
     def probabilities(self, observation: np.ndarray) -> np.ndarray:
         start = time.perf_counter()
-        probabilities = self._act(observation, *self._weights)
+        probabilities = self.function(observation, *self._weights)
         self.seconds += time.perf_counter() - start
         self.calls += 1
         return probabilities
@@ -156,6 +158,16 @@ class Actor:
 def discounted_sum(values: np.ndarray, factor: float) -> np.ndarray:
     """``out[t] = sum_k factor**k * values[t + k]`` (a reversed first-order filter)."""
     return lfilter([1.0], [1.0, -factor], values[::-1])[::-1]
+
+
+def generalized_advantages(
+    rewards: np.ndarray, values: np.ndarray, final_value: float, gamma: float, gae_lambda: float
+) -> np.ndarray:
+    """GAE(gamma, lambda) of one episode: ``values[t]`` estimates the return from step t, and
+    ``final_value`` the return after the last step (0 when the episode ended by failing)."""
+    following = np.append(values[1:], final_value)
+    deltas = rewards + gamma * following - values
+    return discounted_sum(deltas, gamma * gae_lambda)
 
 
 class ActorCritic:
@@ -195,18 +207,20 @@ class ActorCritic:
 
     def _advantages(self, episodes: list[Episode]) -> tuple[np.ndarray, np.ndarray]:
         """GAE advantages and returns of every step, episodes concatenated."""
-        finals = np.stack([e.final_observation for e in episodes])
-        values = self._values(np.concatenate([e.observations for e in episodes] + [finals]))
-        advantages, start = [], 0
-        for index, episode in enumerate(episodes):
-            stop = start + len(episode.actions)
-            final = values[len(values) - len(episodes) + index] if episode.truncated else 0.0
-            following = np.append(values[start + 1 : stop], final)
-            deltas = episode.rewards + self.hp.gamma * following - values[start:stop]
-            advantages.append(discounted_sum(deltas, self.hp.gamma * self.hp.gae_lambda))
-            start = stop
-        advantages = np.concatenate(advantages)
-        return advantages, advantages + values[: len(advantages)]
+        last = np.stack([e.final_observation for e in episodes])
+        values = self._values(np.concatenate([e.observations for e in episodes] + [last]))
+        steps, finals = values[: -len(episodes)], values[-len(episodes) :]
+        per_episode = np.split(steps, np.cumsum([len(e.actions) for e in episodes])[:-1])
+        hp = self.hp
+        advantages = np.concatenate(
+            [
+                generalized_advantages(
+                    e.rewards, v, final if e.truncated else 0.0, hp.gamma, hp.gae_lambda
+                )
+                for e, v, final in zip(episodes, per_episode, finals, strict=True)
+            ]
+        )
+        return advantages, advantages + steps
 
     def update(self, episodes: list[Episode]) -> list[float]:
         """One step of each optimizer on a batch of episodes; ``[policy_loss, value_loss, entropy]``."""
@@ -296,7 +310,7 @@ def _summary(history: History) -> str:
     )
 
 
-def train(
+def main(
     episodes: int = 2000,
     seed: int = 0,
     hp: Hyperparameters | None = None,
@@ -338,7 +352,7 @@ def train(
     return history.as_dict()
 
 
-def _parse_args(argv=None) -> argparse.Namespace:
+def _parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--episodes", type=int, default=2000, help="most episodes (default 2000)")
     parser.add_argument("--seed", type=int, default=0, help="seed of weights, actions and environment")
@@ -346,15 +360,13 @@ def _parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument(
         "--quick", action="store_true", help=f"a few seconds' run: {QUICK_EPISODES} episodes"
     )
-    return parser.parse_args(argv)
-
-
-def main(argv=None) -> dict:
-    """Entry point of ``python -m theanine.frontend.examples.cartpole``."""
-    arguments = _parse_args(argv)
-    episodes = QUICK_EPISODES if arguments.quick else arguments.episodes
-    return train(episodes=episodes, seed=arguments.seed, log_every=arguments.log_every)
+    return parser.parse_args()
 
 
 if __name__ == "__main__":
-    main()
+    arguments = _parse_args()
+    main(
+        episodes=QUICK_EPISODES if arguments.quick else arguments.episodes,
+        seed=arguments.seed,
+        log_every=arguments.log_every,
+    )
