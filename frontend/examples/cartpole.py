@@ -133,7 +133,7 @@ class Actor:
         bound = [th.tensor(f"{w.name}_value", w.dtype, w.type.shape) for w in policy.weights]
         probabilities = th.softmax(policy(observation[None, :])[0])
         self.function = th.function(
-            [observation, *bound], probabilities, givens=list(zip(policy.weights, bound)), name="act"
+            [observation, *bound], probabilities, givens=list(zip(policy.weights, bound, strict=True)), name="act"
         )
         self._policy = policy
         self.calls, self.seconds = 0, 0.0
