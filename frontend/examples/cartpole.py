@@ -22,7 +22,7 @@ model maps it to the expected discounted return.  Training alternates
 Why the act call takes the weights as arguments: a compiled function that
 reads shared variables runs on the checked Python call path (locks, update
 bookkeeping: tens of microseconds per call on the development VM), one
-without them on the native fast path (about a microsecond).  So ``Actor``
+without them on the native fast path (one to a few microseconds).  So ``Actor``
 binds the policy's weights to inputs with ``givens`` and passes their
 current arrays, refreshed after each update.
 """
