@@ -2,4 +2,11 @@
 
 - ``gan``: a generative adversarial network trained by a custom loop
   (``th.grad`` / ``th.function`` with updates) instead of ``fit``.
+- ``multi_io``: a functional model with two inputs and two outputs, a loss,
+  a loss weight and metrics per output.
+- ``cartpole``: an advantage actor-critic agent that solves Gymnasium's
+  CartPole-v1 (needs the ``examples`` extra: ``pip install "theanine[examples]"``).
+
+Every example accepts ``--quick``, a run of a few seconds;
+``tests/frontend/test_examples_gallery.py`` runs each module here that way.
 """

@@ -38,6 +38,7 @@ __all__ = [
 
 TARGET_MEAN, TARGET_STD = 4.0, 1.25
 NOISE_DIM = 4
+QUICK_STEPS = 50
 
 
 def build_generator(hidden: int = 16) -> models.Sequential:
@@ -158,9 +159,14 @@ def _parse_args() -> argparse.Namespace:
     parser.add_argument("--steps", type=int, default=400, help="training steps (default 400)")
     parser.add_argument("--batch-size", type=int, default=64, help="samples per step")
     parser.add_argument("--seed", type=int, default=0, help="seed of weights and data")
+    parser.add_argument("--quick", action="store_true", help=f"a few seconds' run: {QUICK_STEPS} steps")
     return parser.parse_args()
 
 
 if __name__ == "__main__":
     arguments = _parse_args()
-    main(steps=arguments.steps, batch_size=arguments.batch_size, seed=arguments.seed)
+    main(
+        steps=QUICK_STEPS if arguments.quick else arguments.steps,
+        batch_size=arguments.batch_size,
+        seed=arguments.seed,
+    )
