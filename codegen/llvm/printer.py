@@ -282,21 +282,44 @@ class LLVMPrinter:
                 self.entry_names.append(self._segment(f"segment_{k}", steps))
 
     def _segment(self, name: str, steps: list) -> str:
-        signature = ir.FunctionType(I32, [I8P, I64, I64, I64.as_pointer()])
-        function = ir.Function(self.module, signature, name)
+        """The entry function: each step is a function of its own, called in order, with a barrier
+        after each.  Separate functions keep every function the optimizer sees small, so compile
+        time grows linearly with the program (one function of a deep network's hundreds of
+        loops took LLVM minutes)."""
+        function = ir.Function(self.module, _SEGMENT_SIGNATURE, name)
         frame = _Frame(self, function)
-        emit = {
-            ElementwiseKernel: self._elementwise, ReduceKernel: self._reduce, GemmCall: gemm.emit_gemm,
-            ArgReduceKernel: indexed.emit_arg_reduce, ScanKernel: indexed.emit_scan,
-            ScatterKernel: indexed.emit_scatter, NonzeroKernel: indexed.emit_nonzero,
-            SortKernel: indexed.emit_sort,
-        }
         positions = {id(step): k for k, step in enumerate(self.program.steps)}
         for step in steps:
-            emit[type(step)](frame, step, positions[id(step)])
+            step_function, may_record = self._step_function(f"{name}_step_{positions[id(step)]}", step,
+                                                            positions[id(step)])
+            b = frame.builder
+            status = b.call(step_function, list(function.args))
+            with b.if_then(b.icmp_signed(">", status, ir.Constant(I32, 0)), likely=False):
+                b.ret(status)
+            if may_record:
+                with b.if_then(b.icmp_signed("<", status, ir.Constant(I32, 0)), likely=False):
+                    b.store(b.neg(status), frame.failure)
             self._barrier(frame)
         frame.builder.ret(ir.Constant(I32, 0))
         return name
+
+    def _step_function(self, name: str, step, position: int) -> tuple[ir.Function, bool]:
+        """One step as an internal function returning 0, k (leave now: every thread fails alike) or
+        -k (a failure recorded by this thread, voted at the barrier); k is 1 + the step's index.
+        Also says whether the step may record a failure."""
+        function = ir.Function(self.module, _SEGMENT_SIGNATURE, name)
+        function.linkage = "internal"
+        function.attributes.add("noinline")
+        if isinstance(step, GemmCall):  # glue around one BLAS call: optimizing it buys nothing
+            function.attributes.add("optnone")
+        frame = _Frame(self, function)
+        _EMITTERS[type(step)](self, frame, step, position)
+        b = frame.builder
+        if "failure" not in frame._fields:
+            b.ret(ir.Constant(I32, 0))
+            return function, False
+        b.ret(b.neg(b.load(frame.failure)))
+        return function, True
 
     def _barrier(self, frame: _Frame) -> None:
         """All threads wait here until every one has arrived (nothing to do when alone).
@@ -616,3 +639,15 @@ def _accumulator_dtype(combine: str, dtype: str) -> str:
     return dtype
 
 
+
+
+_SEGMENT_SIGNATURE = ir.FunctionType(I32, [I8P, I64, I64, I64.as_pointer()])
+_EMITTERS = {
+    ElementwiseKernel: LLVMPrinter._elementwise, ReduceKernel: LLVMPrinter._reduce,
+    GemmCall: lambda printer, frame, step, k: gemm.emit_gemm(frame, step, k),
+    ArgReduceKernel: lambda printer, frame, step, k: indexed.emit_arg_reduce(frame, step, k),
+    ScanKernel: lambda printer, frame, step, k: indexed.emit_scan(frame, step, k),
+    ScatterKernel: lambda printer, frame, step, k: indexed.emit_scatter(frame, step, k),
+    NonzeroKernel: lambda printer, frame, step, k: indexed.emit_nonzero(frame, step, k),
+    SortKernel: lambda printer, frame, step, k: indexed.emit_sort(frame, step, k),
+}
