@@ -64,10 +64,10 @@ def taps(kernel: Sequence[int], outputs: Sequence[int], strides, dilation) -> It
 
 
 def _group_kernel(kernel: np.ndarray, groups: int) -> np.ndarray:
-    """``(*K, Cig, G * Cog)`` -> ``(G, Cig * prod(K), Cog)``, rows in (channel, tap) order."""
+    """``(*K, Cig, G * Cog)`` -> ``(G, prod(K) * Cig, Cog)``, rows in (tap, channel) order."""
     rank = kernel.ndim - 2
     k = kernel.reshape(*kernel.shape[:-1], groups, -1)
-    k = k.transpose(rank + 1, rank, *range(rank), rank + 2)
+    k = k.transpose(rank + 1, *range(rank + 1), rank + 2)
     return k.reshape(groups, -1, k.shape[-1])
 
 
@@ -81,7 +81,8 @@ def conv(x: np.ndarray, kernel: np.ndarray, pads: Pads, strides, dilation, group
                        *(slice(None, None, d) for d in dilation))]
     n, outputs = x.shape[0], windows.shape[1:rank + 1]
     windows = windows.reshape(n, *outputs, groups, -1, *kernel.shape[:rank])
-    patches = windows.transpose(rank + 1, 0, *range(1, rank + 1), rank + 2, *range(rank + 3, 2 * rank + 3))
+    # patch rows in (tap, channel) order: the copy reads channels, the contiguous axis of x
+    patches = windows.transpose(rank + 1, 0, *range(1, rank + 1), *range(rank + 3, 2 * rank + 3), rank + 2)
     patches = patches.reshape(groups, n * int(np.prod(outputs)), -1)
     out = np.matmul(patches, _group_kernel(kernel, groups))
     out = out.reshape(groups, n, *outputs, -1)
@@ -92,17 +93,16 @@ def conv_adjoint(y: np.ndarray, kernel: np.ndarray, sizes: Sequence[int], pads: 
                  groups: int) -> np.ndarray:
     """The transpose of ``conv`` from inputs of spatial ``sizes``, for the first ``y.shape[1:-1]`` windows."""
     rank = kernel.ndim - 2
-    n, outputs, taps_shape = y.shape[0], y.shape[1:-1], kernel.shape[:rank]
-    per_group = y.reshape(-1, groups, y.shape[-1] // groups).transpose(1, 0, 2)
-    cols = np.matmul(per_group, _group_kernel(kernel, groups).transpose(0, 2, 1))
-    cols = cols.reshape(groups, n, *outputs, kernel.shape[rank], *taps_shape)
-    cols = cols.transpose(*range(rank + 3, 2 * rank + 3), 1, *range(2, rank + 2), 0, rank + 2)
-    cols = np.ascontiguousarray(cols).reshape(-1, n, *outputs, groups * kernel.shape[rank])
+    n, outputs, taps_shape, per_group = y.shape[0], y.shape[1:-1], kernel.shape[:rank], kernel.shape[rank]
+    per_group_y = y.reshape(-1, groups, y.shape[-1] // groups).transpose(1, 0, 2)
+    cols = np.matmul(per_group_y, _group_kernel(kernel, groups).transpose(0, 2, 1))
+    cols = cols.reshape(groups, n, *outputs, *taps_shape, per_group)
     padded_sizes = [size + lo + hi for size, (lo, hi) in zip(sizes, pads, strict=True)]
-    padded = np.zeros((n, *padded_sizes, cols.shape[-1]), dtype=np.result_type(y, kernel))
-    for col, index in zip(cols, taps(taps_shape, outputs, strides, dilation), strict=True):
-        padded[index] += col
-    return unpad_spatial(padded, pads, sizes)
+    padded = np.zeros((n, *padded_sizes, groups, per_group), dtype=np.result_type(y, kernel))
+    for tap, index in zip(np.ndindex(*taps_shape), taps(taps_shape, outputs, strides, dilation), strict=True):
+        contribution = cols[(slice(None), slice(None), *(slice(None),) * rank, *tap)]
+        padded[index] += np.moveaxis(contribution, 0, -2)
+    return unpad_spatial(padded.reshape(n, *padded_sizes, -1), pads, sizes)
 
 
 def _lowest(dtype: np.dtype):
@@ -120,19 +120,33 @@ def max_pool(x: np.ndarray, pool: Sequence[int], pads: Pads, strides, dilation) 
 
 
 def argmax_taps(x: np.ndarray, pool: Sequence[int], pads: Pads, strides, dilation) -> np.ndarray:
-    """For each window and channel, the number (in C order) of the first tap holding its maximum."""
+    """For each window and channel, the number (in C order) of the first tap holding its maximum.
+
+    Updated with arithmetic rather than masked writes (``np.copyto(where=)``
+    branches on every element and is several times slower).
+    """
     xp = pad_spatial(x, pads, _lowest(x.dtype))
     outputs = output_sizes(xp.shape[1:-1], pool, strides, dilation)
-    best, where = None, np.zeros((x.shape[0], *outputs, x.shape[-1]), dtype=np.intp)
+    best, where = None, np.zeros((x.shape[0], *outputs, x.shape[-1]), dtype=np.int32)
     for number, index in enumerate(taps(pool, outputs, strides, dilation)):
         values = xp[index]
         if best is None:
             best = values.copy()
             continue
-        better = (values > best) | (np.isnan(values) & ~np.isnan(best)) if x.dtype.kind == "f" else values > best
-        best[better] = values[better]
-        where[better] = number
+        better = values > best
+        if x.dtype.kind == "f":
+            better |= np.isnan(values) & ~np.isnan(best)
+        np.maximum(best, values, out=best)
+        where += better * (np.int32(number) - where)
     return where
+
+
+def _selected_bits(mask: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """The bits of ``values`` where ``mask`` holds and all-zero bits (+0.0) elsewhere, as unsigned
+    integers of the same width: an exact select (a NaN elsewhere does not leak, as ``values * mask``
+    would let it) without ``np.where``'s per-element branch."""
+    bits = np.dtype(f"u{values.dtype.itemsize}")
+    return values.view(bits) & -(mask.astype(bits))
 
 
 def scatter_to_argmax(x: np.ndarray, g: np.ndarray, pool, pads: Pads, strides, dilation) -> np.ndarray:
@@ -140,17 +154,20 @@ def scatter_to_argmax(x: np.ndarray, g: np.ndarray, pool, pads: Pads, strides, d
     where = argmax_taps(x, pool, pads, strides, dilation)
     padded_sizes = [n + lo + hi for n, (lo, hi) in zip(x.shape[1:-1], pads, strict=True)]
     padded = np.zeros((x.shape[0], *padded_sizes, x.shape[-1]), dtype=g.dtype)
-    zero = np.zeros((), dtype=g.dtype)
+    g = np.ascontiguousarray(g)
     for number, index in enumerate(taps(pool, g.shape[1:-1], strides, dilation)):
-        padded[index] += np.where(where == number, g, zero)
+        padded[index] += _selected_bits(where == number, g).view(g.dtype)
     return unpad_spatial(padded, pads, x.shape[1:-1])
 
 
 def gather_at_argmax(x: np.ndarray, v: np.ndarray, pool, pads: Pads, strides, dilation) -> np.ndarray:
-    """``v`` read at the position of each window's maximum in ``x`` (the transpose of the scatter)."""
+    """``v`` read at the position of each window's maximum in ``x`` (the transpose of the scatter).
+
+    Exactly one tap is selected per entry, so OR-ing the selected bits is exact (signed zeros too).
+    """
     where = argmax_taps(x, pool, pads, strides, dilation)
     vp = pad_spatial(v, pads)
-    out = np.zeros(where.shape, dtype=v.dtype)
+    out = np.zeros(where.shape, dtype=f"u{v.dtype.itemsize}")
     for number, index in enumerate(taps(pool, where.shape[1:-1], strides, dilation)):
-        np.copyto(out, vp[index], where=where == number)
-    return out
+        out |= _selected_bits(where == number, np.ascontiguousarray(vp[index]))
+    return out.view(v.dtype)
