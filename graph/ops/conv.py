@@ -138,7 +138,8 @@ class Conv(_ConvOp):
         pads = self._pads(pads)
         shapes = f"input of shape {describe(x)}, kernel of shape {describe(kernel)}"
         self._check_channels(x.type.shape[-1], kernel, describe(x), "input")
-        pairs = list(zip(static_entries(pads)[0::2], static_entries(pads)[1::2], strict=True))
+        entries = static_entries(pads)
+        pairs = list(zip(entries[0::2], entries[1::2], strict=True))
         outputs = self._static_outputs(x.type.shape[1:-1], pairs, kernel, shapes)
         shape = (x.type.shape[0], *outputs, kernel.type.shape[-1])
         return Apply(self, [x, kernel, pads], [TensorType(x.dtype, shape)])

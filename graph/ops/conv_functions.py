@@ -180,7 +180,8 @@ def conv_transpose(x, kernel, strides=1, padding="valid", output_padding=None, d
             f"conv_transpose: padding={padding!r} leaves output sizes {sizes}; each must be >= 1. "
             f"Received:{shapes}{where_built()}"
         )
-    out = ConvTranspose(strides, dilation, groups)(channels_last, kernel, as_shape_vector(sizes, "conv_transpose"), pads_vector(pairs))
+    op = ConvTranspose(strides, dilation, groups)
+    out = op(channels_last, kernel, as_shape_vector(sizes, "conv_transpose"), pads_vector(pairs))
     return from_channels_last(out, data_format)
 
 

@@ -123,8 +123,7 @@ class MaxPool(_PoolOp):
 class _MaxPoolLinear(_PoolOp):
     """Shared rules of the two maps that are linear in their last input and constant in ``x``."""
 
-    def _checked_linear(self, x, pads, value, expected_shape):
-        x, pads = self._checked(x, pads)
+    def _checked_linear(self, x, value, expected_shape):
         value = as_tensor_variable(value)
         if not is_float(value.dtype) or value.ndim != x.ndim:
             raise TypeError(
@@ -135,7 +134,7 @@ class _MaxPoolLinear(_PoolOp):
                 f"{self}: expected a tensor of shape {format_shape(expected_shape)}. Received: "
                 f"{format_shape(value.type.shape)} for an input of shape {describe(x)}{where_built()}"
             )
-        return x, pads, value
+        return value
 
     def connection_pattern(self, node):
         return [[True], [False], [True]]
@@ -158,7 +157,7 @@ class MaxPoolGrad(_MaxPoolLinear):
 
     def make_node(self, x, pads, g) -> Apply:
         x, pads = self._checked(x, pads)
-        x, pads, g = self._checked_linear(x, pads, g, self._output_shape(x, pads))
+        g = self._checked_linear(x, g, self._output_shape(x, pads))
         return Apply(self, [x, pads, g], [TensorType(g.dtype, x.type.shape)])
 
     def perform(self, node, inputs):
@@ -178,7 +177,7 @@ class MaxPoolGather(_MaxPoolLinear):
 
     def make_node(self, x, pads, v) -> Apply:
         x, pads = self._checked(x, pads)
-        x, pads, v = self._checked_linear(x, pads, v, x.type.shape)
+        v = self._checked_linear(x, v, x.type.shape)
         return Apply(self, [x, pads, v], [TensorType(v.dtype, self._output_shape(x, pads))])
 
     def perform(self, node, inputs):

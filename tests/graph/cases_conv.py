@@ -77,7 +77,7 @@ def transpose_row(case_id, x_shape, k_shape, dtype="float64", strides=1, padding
         out = ref.conv_transpose(x, k, s, crops, d, groups)
         if isinstance(padding, str):
             expected = [ref.keras_transpose_length(n, kk, ss, dd, padding, None if extra is None else extra[i])
-                        for i, (n, kk, ss, dd) in enumerate(zip(x.shape[1:-1], k_shape[:rank], s, d))]
+                        for i, (n, kk, ss, dd) in enumerate(zip(x.shape[1:-1], k_shape[:rank], s, d, strict=True))]
             assert list(out.shape[1:-1]) == expected, "reference disagrees with Keras' output size"
         return _back(out, data_format)
 
