@@ -27,6 +27,8 @@ class Case:
     with NumPy.  ``grad_inputs`` lists the inputs to differentiate (None:
     every float input; () for no gradient check); ``grad_points`` replaces
     the float inputs for the gradient check (to stay away from kinks).
+    ``host_calls`` lists op classes that may still run as a NumPy host
+    call under a compiled backend (no native lowering yet).
     """
 
     id: str
@@ -39,6 +41,7 @@ class Case:
     atol: float | None = None
     static_shapes: bool = False
     tags: tuple[str, ...] = field(default_factory=tuple)
+    host_calls: tuple[type, ...] = ()
 
     def float_inputs(self) -> list[int]:
         if self.grad_inputs is not None:

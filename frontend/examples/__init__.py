@@ -2,6 +2,8 @@
 
 - ``gan``: a generative adversarial network trained by a custom loop
   (``th.grad`` / ``th.function`` with updates) instead of ``fit``.
+- ``digits_cnn``: the convolutional digits model that ``python -m theanine``
+  trains (a module of parts: the model and its shifted-image batches).
 - ``multi_io``: a functional model with two inputs and two outputs, a loss,
   a loss weight and metrics per output.
 - ``cartpole``: an advantage actor-critic agent that solves Gymnasium's

@@ -8,26 +8,39 @@ module plus one import line here; the models do not change.
 from theanine.frontend.layers import (
     activation_layers,
     base,
+    conv_arguments,
+    convolutional,
     core,
     embedding,
+    image_reshaping,
     merging,
     normalization,
+    pooling,
     preprocessing,
     reshaping,
+    spatial_dropout,
 )
 from theanine.frontend.layers.activation_layers import *  # noqa: F403
 from theanine.frontend.layers.base import *  # noqa: F403
+from theanine.frontend.layers.convolutional import *  # noqa: F403
 from theanine.frontend.layers.core import *  # noqa: F403
 from theanine.frontend.layers.embedding import *  # noqa: F403
+from theanine.frontend.layers.image_reshaping import *  # noqa: F403
 from theanine.frontend.layers.merging import *  # noqa: F403
 from theanine.frontend.layers.normalization import *  # noqa: F403
+from theanine.frontend.layers.pooling import *  # noqa: F403
 from theanine.frontend.layers.preprocessing import *  # noqa: F403
 from theanine.frontend.layers.reshaping import *  # noqa: F403
+from theanine.frontend.layers.spatial_dropout import *  # noqa: F403
 
 __all__ = [
     *base.__all__,
     *activation_layers.__all__,
     *core.__all__,
+    *convolutional.__all__,
+    *pooling.__all__,
+    *image_reshaping.__all__,
+    *spatial_dropout.__all__,
     *embedding.__all__,
     *merging.__all__,
     *normalization.__all__,

@@ -18,6 +18,8 @@ from theanine.graph.ops.shape import *  # noqa: F403
 from theanine.graph.ops.subtensor import *  # noqa: F403
 from theanine.graph.ops.creation import *  # noqa: F403
 from theanine.graph.ops.nnet import *  # noqa: F403
+from theanine.graph.ops.conv_functions import *  # noqa: F403
+from theanine.graph.ops.pool_functions import *  # noqa: F403
 from theanine.graph.ops.opfromgraph import *  # noqa: F403
 from theanine.graph.ops import random
 from theanine.graph.ops.random import *  # noqa: F403

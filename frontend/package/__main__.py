@@ -1,9 +1,16 @@
-"""``python -m theanine`` (or the ``theanine`` command): train the digits model of the README.
+"""``python -m theanine`` (or the ``theanine`` command): train a digits model of the README.
 
-Input(64) - Normalization (adapted to the training images) - Dense(128,
-relu) - Dropout(0.2) - Dense(10, softmax), Adam(1e-3), sparse categorical
-crossentropy, batch 32, up to 20 epochs with 10% of the training set held
-out for validation and early stopping (patience 3, best weights restored).
+``--model cnn`` (the default): the convolutional network of
+``theanine.frontend.examples.digits_cnn`` on the digits as 8x8x1 images,
+batch 32, 20 epochs over the whole training set with each image shifted by
+up to a pixel, anew every epoch.
+
+``--model mlp``: Input(64) - Normalization (adapted to the training images)
+- Dense(128, relu) - Dropout(0.2) - Dense(10, softmax), Adam(1e-3), sparse
+categorical crossentropy, batch 32, up to 20 epochs with 10% of the
+training set held out for validation and early stopping (patience 3, best
+weights restored).
+
 It prints the progress per epoch, the test accuracy and the time per
 epoch, then saves the model to ``--output``.  The backend is
 ``th.config.backend`` (the compiled CPU backend where available) unless
@@ -20,11 +27,13 @@ from collections.abc import Sequence
 
 import theanine as th
 from theanine.frontend import callbacks, datasets, layers, models, optimizers
+from theanine.frontend.examples import digits_cnn
 
 DEFAULT_SEED = 2
-"""Any seed does: with the inputs standardized, seeds 0..5 reach 0.975-0.983
-test accuracy (without standardization, 0.967-0.975: 20 epochs of Adam(1e-3)
-on raw [0, 1] pixels leave the model short of convergence)."""
+"""Any seed does.  The CNN reaches 0.992-0.994 test accuracy with seeds
+0..4.  The MLP, with the inputs standardized, reaches 0.975-0.983 with seeds
+0..5 (without standardization, 0.967-0.975: 20 epochs of Adam(1e-3) on raw
+[0, 1] pixels leave the model short of convergence)."""
 
 
 class EpochTimer(callbacks.Callback):
@@ -44,6 +53,10 @@ class EpochTimer(callbacks.Callback):
 
 def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="theanine", description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--model", choices=("cnn", "mlp"), default="cnn",
+        help="cnn: the convolutional network on 8x8x1 images (default); mlp: the dense network",
+    )
     parser.add_argument(
         "--epochs", type=int, default=20, help="maximum number of epochs (default 20)"
     )
@@ -108,13 +121,33 @@ def train_digits(
     return model, history, accuracy, sum(timer.seconds) / max(len(timer.seconds), 1)
 
 
+def train_digits_cnn(
+    epochs: int = 20, batch_size: int = 32, seed: int = DEFAULT_SEED, verbose: int = 1
+):
+    """Train the CNN on shifted digit images; return ``(model, history, test_accuracy, seconds_per_epoch)``."""
+    th.set_seed(seed)
+    (x_train, y_train), (x_test, y_test) = datasets.digits.load_data(flatten=False)
+    x_train, x_test = x_train[..., None], x_test[..., None]
+    batches = digits_cnn.ShiftedImages(x_train, y_train, batch_size, seed)
+    model = digits_cnn.build_digits_cnn(total_steps=epochs * len(batches))
+    timer = EpochTimer()
+    history = model.fit(batches, epochs=epochs, verbose=verbose, callbacks=[timer])
+    _, accuracy = model.evaluate(x_test, y_test, batch_size=batch_size, verbose=0)
+    return model, history, accuracy, sum(timer.seconds) / max(len(timer.seconds), 1)
+
+
+TRAINERS = {"cnn": train_digits_cnn, "mlp": train_digits}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``python -m theanine`` and of the ``theanine`` console script."""
     args = _parse(argv)
     backend = args.backend or th.config.backend
     with th.config.context(backend=backend):
-        print(f"theanine {th.__version__}: training the digits model on the {backend!r} backend")
-        model, history, accuracy, per_epoch = train_digits(
+        print(
+            f"theanine {th.__version__}: training the digits {args.model.upper()} on the {backend!r} backend"
+        )
+        model, history, accuracy, per_epoch = TRAINERS[args.model](
             args.epochs, args.batch_size, args.seed, args.verbose
         )
         epochs_run = len(history.epoch)

@@ -1,4 +1,4 @@
-"""The main job: ``python -m theanine`` trains the digits model and saves it."""
+"""The main job: ``python -m theanine`` trains the digits CNN (or, with ``--model mlp``, the MLP) and saves it."""
 
 import subprocess
 import sys
@@ -24,17 +24,31 @@ def test_digits_data_ships_with_the_package_and_splits_deterministically():
     assert images.shape == (1438, 8, 8)
 
 
-def test_default_digits_training_reaches_97_percent(tmp_path, capsys):
+def _run_main(tmp_path, capsys, *options):
     output = tmp_path / "digits.theanine"
-    assert main_module.main(["--output", str(output), "--verbose", "2"]) == 0
+    assert main_module.main(["--output", str(output), "--verbose", "2", *options]) == 0
     text = capsys.readouterr().out
-    accuracy = float(text.split("test accuracy: ")[1].split()[0])
-    assert accuracy >= 0.97, text
     assert (
         "Epoch 1/20" in text and "time per epoch: " in text and f"model saved to {output}" in text
     )
+    return float(text.split("test accuracy: ")[1].split()[0]), models.load_model(output), text
+
+
+def test_default_digits_cnn_reaches_98_5_percent(tmp_path, capsys):
+    accuracy, restored, text = _run_main(tmp_path, capsys)
+    assert accuracy >= 0.985, text
+    assert "training the digits CNN" in text
+    assert any(type(layer).__name__ == "Conv2D" for layer in restored.layers)
+    (_, _), (x_test, y_test) = datasets.digits.load_data(flatten=False)
+    predicted = restored.predict(x_test[..., None], verbose=0).argmax(axis=1)
+    assert abs((predicted == y_test).mean() - accuracy) < 1e-4
+
+
+def test_digits_mlp_reaches_97_percent(tmp_path, capsys):
+    accuracy, restored, text = _run_main(tmp_path, capsys, "--model", "mlp")
+    assert accuracy >= 0.97, text
+    assert "training the digits MLP" in text
     (_, _), (x_test, y_test) = datasets.digits.load_data()
-    restored = models.load_model(output)
     predicted = restored.predict(x_test, verbose=0).argmax(axis=1)
     assert abs((predicted == y_test).mean() - accuracy) < 1e-4
 

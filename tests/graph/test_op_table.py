@@ -23,7 +23,8 @@ def test_value_matches_numpy(case, backend):
     outs = out if isinstance(out, (list, tuple)) else [out]
     f = th.function(variables, list(outs), backend=backend)
     if backend == "llvm":
-        assert f.python_fallbacks == [], f"{case.id}: runs NumPy code under llvm\n{f.explain()}"
+        unexpected = [n for n in f.python_fallbacks if not isinstance(n.op, case.host_calls)]
+        assert unexpected == [], f"{case.id}: runs NumPy code under llvm\n{f.explain()}"
     got = f(*case.inputs)
     with np.errstate(all="ignore"):
         expected = case.reference(*case.inputs)
