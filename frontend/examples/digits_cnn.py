@@ -16,6 +16,9 @@ with exactly 5 errors; with the shifts, 0.992-0.994.
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Sequence
+
 import numpy as np
 
 from theanine.frontend import layers, models, optimizers, utils
@@ -82,3 +85,15 @@ def build_digits_cnn(total_steps: int) -> models.Sequential:
         metrics=["accuracy"],
     )
     return model
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m theanine.frontend.examples.digits_cnn [--quick]``: the main job's CNN, as
+    ``python -m theanine --model cnn`` trains, evaluates and saves it."""
+    from theanine.__main__ import main as main_job
+
+    return main_job(["--model", "cnn", *(sys.argv[1:] if argv is None else argv)])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -60,6 +60,7 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--epochs", type=int, default=20, help="maximum number of epochs (default 20)"
     )
+    parser.add_argument("--quick", action="store_true", help="one epoch: a run of a few seconds")
     parser.add_argument("--batch-size", type=int, default=32, help="batch size (default 32)")
     parser.add_argument(
         "--seed",
@@ -68,7 +69,7 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
         help=f"th.set_seed value for weights, dropout, shuffling (default {DEFAULT_SEED})",
     )
     parser.add_argument(
-        "--backend", default=None, help="numpy, llvm or cuda (default: th.config.backend)"
+        "--backend", default=None, help="a registered backend: llvm or numpy (default: th.config.backend)"
     )
     parser.add_argument("--output", default="digits.theanine", help="where to save the model")
     parser.add_argument(
@@ -148,7 +149,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"theanine {th.__version__}: training the digits {args.model.upper()} on the {backend!r} backend"
         )
         model, history, accuracy, per_epoch = TRAINERS[args.model](
-            args.epochs, args.batch_size, args.seed, args.verbose
+            1 if args.quick else args.epochs, args.batch_size, args.seed, args.verbose
         )
         epochs_run = len(history.epoch)
         print(f"test accuracy: {accuracy:.4f}")
