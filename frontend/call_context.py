@@ -30,12 +30,22 @@ class CallContext:
 
     ``updates`` are ``(shared variable, new value)`` pairs in the order they
     were added; a compiled step writes them all at once after it ran, the
-    last pair of a variable winning.
+    last pair of a variable winning.  ``metric_statistics`` are ``(metric,
+    statistics)`` pairs: the symbolic batch statistics of a built-in metric
+    whose ``update_state`` was called inside a traced step; the step
+    computes them and adds them to the metric's totals after it ran.
     """
 
     training: bool | None
     updates: list[tuple[SharedVariable, Variable]] = field(default_factory=list)
     losses: list[Variable] = field(default_factory=list)
+    metric_statistics: list[tuple[object, list[Variable]]] = field(default_factory=list)
+
+    def absorb(self, inner: CallContext) -> None:
+        """Take over what a nested call's context collected."""
+        self.updates.extend(inner.updates)
+        self.losses.extend(inner.losses)
+        self.metric_statistics.extend(inner.metric_statistics)
 
 
 _CALL_CONTEXT: contextvars.ContextVar[CallContext | None] = contextvars.ContextVar(

@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 import theanine as th
-from theanine.frontend import constraints, eager, initializers, regularizers
+from theanine.frontend import constraints, eager, initializers, regularizers, variables
 from theanine.frontend.call_context import call_context, current_call_context
 from theanine.frontend.registry import (
     custom_object_scope,
@@ -319,7 +319,7 @@ class Layer:
                 f"{self.name}.add_weight({name!r}): the initializer returned shape {value.shape}, "
                 f"expected {shape}"
             )
-        variable = th.shared(value, name=f"{self.name}/{name}")
+        variable = variables.variable(value, name=f"{self.name}/{name}")
         self._weight_records.append(
             _Weight(
                 variable,
@@ -468,8 +468,7 @@ class Layer:
             outputs = self.call(flat if is_list else flat[0], *args, **kwargs)
         self._last_call_updates, self._last_call_losses = context.updates, context.losses
         if outer is not None:
-            outer.updates.extend(context.updates)
-            outer.losses.extend(context.losses)
+            outer.absorb(context)
             return outputs
         return self._record_node(flat, is_list, outputs, args, explicit_training)
 
