@@ -376,6 +376,21 @@ class Layer:
         trainable = {id(v) for v in self.trainable_weights}
         return [v for v in self.weights if id(v) not in trainable]
 
+    @property
+    def variables(self) -> list[SharedVariable]:
+        """Keras 3's name for ``weights``."""
+        return self.weights
+
+    @property
+    def trainable_variables(self) -> list[SharedVariable]:
+        """Keras 3's name for ``trainable_weights``."""
+        return self.trainable_weights
+
+    @property
+    def non_trainable_variables(self) -> list[SharedVariable]:
+        """Keras 3's name for ``non_trainable_weights``."""
+        return self.non_trainable_weights
+
     def weight_constraints(self) -> dict[int, Any]:
         """``id(weight) -> constraint`` for every constrained weight."""
         return {
