@@ -151,7 +151,10 @@ def run_fit(
     it does not validate).
     """
     model.stop_training = False
+    model._initial_epoch = None
     cbs.on_train_begin()
+    if model._initial_epoch is not None:  # a callback restored a backup (BackupAndRestore)
+        initial_epoch, model._initial_epoch = model._initial_epoch, None
     for epoch in range(initial_epoch, epochs):
         cbs.on_epoch_begin(epoch)
         runner = _run_steps(model, "train", batches.epoch(), cbs, model.steps_per_execution)

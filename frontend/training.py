@@ -47,6 +47,7 @@ class Trainer:
         self._pending_state: dict[str, list[np.ndarray]] = {}
         self._loss_tracker: metrics_module.Mean | None = None
         self._custom_steps: dict[tuple, object] = {}
+        self._initial_epoch: int | None = None  # set by a callback that restores a backup
 
     # -- compile ----------------------------------------------------------------------------------
 
