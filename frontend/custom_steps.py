@@ -155,7 +155,8 @@ def _trace(model, mode: str, data: adapter.Data) -> _Traced:
         outputs += stats
     last = {id(s): (s, th.cast(v, s.dtype)) for s, v in context.updates}
     function = th.function(
-        xs + ys + sws, outputs, updates=list(last.values()), name=f"{model.name}_{_MODES[mode]}"
+        xs + ys + sws, outputs, updates=list(last.values()), name=f"{model.name}_{_MODES[mode]}",
+        on_unused_input="ignore",  # a step may ignore the targets or the sample weights
     )
     return _Traced(function, keys, sources, statistics)
 

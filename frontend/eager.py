@@ -143,7 +143,9 @@ def _trace(layer, arrays: list[np.ndarray], structure: str, kwargs: dict) -> _Co
         outputs = layer(call_inputs, **kwargs)
     flat, out_structure = _flatten_outputs(outputs, layer)
     updates = _last_update_per_variable(context.updates) if training else []
-    function = th.function(placeholders, flat, updates=updates, name=f"{layer.name}_eager")
+    function = th.function(
+        placeholders, flat, updates=updates, name=f"{layer.name}_eager", on_unused_input="ignore"
+    )
     return _Compiled(function, out_structure)
 
 

@@ -72,8 +72,10 @@ def _run_eagerly(metric, method: Callable, args: tuple, kwargs: dict) -> None:
             method(metric, *symbolic[: len(args)], **dict(zip(sorted(kwargs), symbolic[len(args):],
                                                              strict=True)))
         last = {id(shared): (shared, th.cast(value, shared.dtype)) for shared, value in context.updates}
-        metric._compiled[key] = th.function(list(placeholders.values()), [], updates=list(last.values()),
-                                            name=f"{metric.name}_update_state")
+        metric._compiled[key] = th.function(
+            list(placeholders.values()), [], updates=list(last.values()),
+            name=f"{metric.name}_update_state", on_unused_input="ignore",
+        )
     metric._compiled[key](*arrays.values())
 
 

@@ -22,6 +22,7 @@ import numpy as np
 from theanine.frontend.call_context import current_call_context, pending_value
 from theanine.graph.basic import Variable as GraphVariable
 from theanine.graph.ops.math import cast
+from theanine.graph.pickling import reduce_shared
 from theanine.graph.shared import SharedVariable
 from theanine.graph.tensor import as_tensor_variable
 from theanine.graph.type import TensorType, format_shape
@@ -31,6 +32,10 @@ __all__ = ["Variable", "variable"]
 
 class Variable(SharedVariable):
     """A shared variable that Keras code can ``assign`` to (see the module docstring)."""
+
+    def __reduce__(self):
+        """Pickled as shared variables are (``graph/pickling.py``): its value, a fresh lock."""
+        return reduce_shared(self)
 
     def numpy(self) -> np.ndarray:
         """A copy of the current value."""
