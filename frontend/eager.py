@@ -138,8 +138,10 @@ def _trace(layer, arrays: list[np.ndarray], structure: str, kwargs: dict) -> _Co
     call_inputs = {"single": placeholders[0] if placeholders else None, "list": placeholders,
                    "tuple": tuple(placeholders)}[structure]
     training = kwargs.get("training")
-    layer._maybe_build(placeholders, structure != "single")  # outside the context: a model
-    with call_context(training) as context:  # builds its graph of layer calls with history
+    # build first, outside the call context: a model records its graph of layer calls as it
+    # builds, and calls nested in a context record nothing
+    layer._maybe_build(placeholders, structure != "single")
+    with call_context(training) as context:
         outputs = layer(call_inputs, **kwargs)
     flat, out_structure = _flatten_outputs(outputs, layer)
     updates = _last_update_per_variable(context.updates) if training else []

@@ -20,6 +20,7 @@ Keras style: a subclass keeps its state in variables made by
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np

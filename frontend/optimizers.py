@@ -334,8 +334,8 @@ class Optimizer(Configurable):
                 f"{self.name} has {len(current)} state variables ({[v.name for v in current]}) "
                 f"but {len(values)} values were given"
             )
-        for variable, value in zip(current, values, strict=True):
-            variable.set_value(np.asarray(value, dtype=variable.dtype))
+        for state, value in zip(current, values, strict=True):
+            state.set_value(np.asarray(value, dtype=state.dtype))
 
     # -- updates
 

@@ -426,8 +426,7 @@ def _checked_swap(function: Function, swap: Mapping) -> dict:
     checked = {}
     for old, new in swap.items():
         if not any(old is v for v in function.shared):
-            raise ValueError(f"copy(swap=...): {getattr(old, 'label', lambda: old)()} is not a shared "
-                             f"variable of {function.name}")
+            raise ValueError(f"copy(swap=...): {old!r} is not a shared variable of {function.name}")
         if not isinstance(new, SharedVariable) or new.type != old.type:
             raise TypeError(
                 f"copy(swap=...): {old.label()} of type {old.type} can only be swapped for a shared "

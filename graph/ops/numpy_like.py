@@ -35,7 +35,7 @@ from theanine.graph.basic import Constant, Variable, graph_inputs
 from theanine.graph.config import config
 from theanine.graph.evaluate import evaluate
 from theanine.graph.ops.broadcast import broadcast_to
-from theanine.graph.ops.creation import arange, eye, full
+from theanine.graph.ops.creation import arange, eye
 from theanine.graph.ops.dimshuffle import DimShuffle, expand_dims, transpose
 from theanine.graph.ops.join import concatenate, stack
 from theanine.graph.ops.linalg import matmul
@@ -47,13 +47,11 @@ from theanine.graph.ops.math import (
     isinf,
     isnan,
     log,
-    log1p,
     logical_and,
     logical_not,
     logical_or,
     maximum,
     minimum,
-    multiply,
     neq,
     power,
     sqrt,
@@ -282,7 +280,7 @@ def _parse_einsum(subscripts: str, ranks: list[int]) -> tuple[list[str], str]:
     if bad:
         raise ValueError(f"einsum: subscripts must be letters. Received {bad} in {subscripts!r}")
     spare = [c for c in string.ascii_letters if c not in used]
-    widths = [rank - (len(term) - 3) if "..." in term else 0 for term, rank in zip(inputs, ranks)]
+    widths = [rank - (len(term) - 3) if "..." in term else 0 for term, rank in zip(inputs, ranks, strict=True)]
     ellipsis = spare[: builtins.max(widths, default=0)]
     expanded = []
     for term, rank, width in zip(inputs, ranks, widths, strict=True):

@@ -94,8 +94,8 @@ def test_own_trackers_with_a_metrics_property_are_reset_every_epoch():
             x, y = data
             y_pred = self(x, training=True)
             loss = th.mean((y - y_pred) ** 2)
-            self.optimizer.apply_gradients(zip(th.grad(loss, self.trainable_weights),
-                                               self.trainable_weights))
+            weights = self.trainable_weights
+            self.optimizer.apply_gradients(zip(th.grad(loss, weights), weights, strict=True))
             loss_tracker.update_state(loss)
             mae_metric.update_state(y, y_pred)
             return {"loss": loss_tracker.result(), "mae": mae_metric.result()}
