@@ -28,6 +28,8 @@ __all__ = [
     "CSVLogger",
     "TerminateOnNaN",
     "LambdaCallback",
+    "BackupAndRestore",
+    "TensorBoard",
 ]
 
 _HOOKS = (
@@ -529,3 +531,8 @@ class LambdaCallback(Callback):
             raise TypeError(f"LambdaCallback got unknown hook(s) {unknown}; known: {list(_HOOKS)}")
         for name, function in hooks.items():
             setattr(self, name, function)
+
+
+# Callbacks with a module of their own, built on ``Callback`` above (so imported after it).
+from theanine.frontend.backup_and_restore import BackupAndRestore  # noqa: E402
+from theanine.frontend.tensorboard import TensorBoard  # noqa: E402

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -43,18 +44,28 @@ DEFAULT_BATCH_SIZE = 32
 
 @dataclass
 class Data:
-    """Model inputs, targets (of the outputs with a loss) and their sample weights: ``n`` samples each."""
+    """Model inputs, targets (of the outputs with a loss) and their sample weights: ``n`` samples each.
+
+    ``y_structure`` is for a custom ``train_step`` (``custom_steps.py``): how
+    the user gave ``y`` -- None (no targets), "single", "list" or the keys
+    of a dict.
+    """
 
     xs: list[np.ndarray]
     ys: list[np.ndarray]
     sws: list[np.ndarray]
     n: int
+    y_structure: Any = None
 
     def take(self, index) -> Data:
         """The samples at ``index`` (a slice or an index array) of every array."""
         xs = [a[index] for a in self.xs]
         return Data(
-            xs, [a[index] for a in self.ys], [a[index] for a in self.sws], len(xs[0]) if xs else 0
+            xs,
+            [a[index] for a in self.ys],
+            [a[index] for a in self.sws],
+            len(xs[0]) if xs else 0,
+            self.y_structure,
         )
 
     def arrays(self) -> list[np.ndarray]:
@@ -185,7 +196,7 @@ def with_class_weight(data: Data, class_weight: Mapping | None) -> Data:
     if class_weight is None:
         return data
     sws = [w * class_weights(class_weight, y) for w, y in zip(data.sws, data.ys, strict=True)]
-    return Data(data.xs, data.ys, sws, data.n)
+    return Data(data.xs, data.ys, sws, data.n, data.y_structure)
 
 
 def class_weights(class_weight: Mapping, y: np.ndarray) -> np.ndarray:

@@ -20,6 +20,7 @@ from theanine.frontend.step_functions import StepLayout
 
 __all__ = [
     "Tracker",
+    "CompiledSteps",
     "callback_list",
     "executions",
     "run_fit",
@@ -96,25 +97,43 @@ def executions(batches: Iterable, size: int) -> Iterator[tuple[int, int, list]]:
         yield begin, begin + len(group) - 1, group
 
 
-def _run_steps(model, mode: str, batches: Iterable, cbs, per_execution: int) -> Tracker | None:
-    """Run every batch through the train or test function; None when there was no batch.
+class CompiledSteps:
+    """The default steps: batches through the compiled train or test function, averaged by a
+    ``Tracker``.  (A model that overrides ``train_step`` runs ``custom_steps.CustomSteps``.)
 
     The function and the compiled outputs are fetched per batch: a stream's
     first batch may build the model, and new target types retrace.
     """
-    tracker = None
+
+    def __init__(self, model, mode: str):
+        self.model, self.mode = model, mode
+        self.tracker: Tracker | None = None
+
+    def run(self, batch) -> None:
+        model = self.model
+        function = model._train_function() if self.mode == "train" else model._steps.test()
+        self.tracker = self.tracker or Tracker(model._steps.compiled)
+        self.tracker.update(function(*batch.arrays()), batch.n, model._steps.layout)
+
+    def logs(self) -> dict:
+        return self.tracker.logs()
+
+
+def _run_steps(model, mode: str, batches: Iterable, cbs, per_execution: int):
+    """Run every batch through the model's train or test step; returns the step runner (whose
+    ``logs()`` are the epoch's), None when there was no batch."""
+    runner = None
     begin_hook = cbs.on_train_batch_begin if mode == "train" else cbs.on_test_batch_begin
     end_hook = cbs.on_train_batch_end if mode == "train" else cbs.on_test_batch_end
     for begin, end, group in executions(batches, per_execution):
         begin_hook(begin)
+        runner = runner or model._step_runner(mode)
         for batch in group:
-            function = model._train_function() if mode == "train" else model._steps.test()
-            tracker = tracker or Tracker(model._steps.compiled)
-            tracker.update(function(*batch.arrays()), batch.n, model._steps.layout)
-        end_hook(end, tracker.logs())
+            runner.run(batch)
+        end_hook(end, runner.logs())
         if mode == "train" and model.stop_training:
             break
-    return tracker
+    return runner
 
 
 def run_fit(
@@ -132,14 +151,17 @@ def run_fit(
     it does not validate).
     """
     model.stop_training = False
+    model._initial_epoch = None
     cbs.on_train_begin()
+    if model._initial_epoch is not None:  # a callback restored a backup (BackupAndRestore)
+        initial_epoch, model._initial_epoch = model._initial_epoch, None
     for epoch in range(initial_epoch, epochs):
         cbs.on_epoch_begin(epoch)
-        tracker = _run_steps(model, "train", batches.epoch(), cbs, model.steps_per_execution)
-        if tracker is None:
+        runner = _run_steps(model, "train", batches.epoch(), cbs, model.steps_per_execution)
+        if runner is None:
             _ran_out_warning()
             break
-        logs = {**tracker.logs(), **validation(epoch)}
+        logs = {**runner.logs(), **validation(epoch)}
         cbs.on_epoch_end(epoch, logs)
         if model.stop_training:
             break
@@ -161,13 +183,13 @@ def _ran_out_warning() -> None:
 def run_evaluate(model, batches: Iterable, cbs=None, what: str = "evaluate") -> dict:
     """Loss and metrics over every batch, through the test function."""
     cbs = cbs or callbacks_module.CallbackList()
-    tracker = _run_steps(model, "test", batches, cbs, model.steps_per_execution)
-    if tracker is None:
+    runner = _run_steps(model, "test", batches, cbs, model.steps_per_execution)
+    if runner is None:
         raise ValueError(
             f"{model.name}.{what}: the data holds no batch (a generator can be read only once: "
             "pass a PyDataset, or an endless generator with steps)"
         )
-    return tracker.logs()
+    return runner.logs()
 
 
 def run_predict(model, batches: Iterable, cbs) -> list[np.ndarray]:

@@ -1,21 +1,8 @@
-"""Metrics (``keras.metrics``), stateful across batches on the host.
+"""Metrics (``keras.metrics``): the mean metrics, F-scores, the lookup by name.
 
-A metric splits Keras' ``update_state`` in two so that the heavy part is
-compiled into the model's train/test functions:
-
-- ``batch_statistics(y_true, y_pred, sample_weight=None)`` builds the
-  symbolic sufficient statistics of one batch (e.g. a weighted sum and a
-  weight count, or confusion counts per threshold);
-- ``update(values)`` adds the computed statistics to the host totals, and
-  ``result()`` turns the totals into a float (an array for per-class
-  results);
-- ``reset_state()`` clears the totals (the training loop calls it at the
-  start of each epoch).
-
-``update_state(y_true, y_pred, sample_weight)`` does both on NumPy arrays
-for interactive use (it compiles a small function per input signature).
-
-Totals are kept in float64.  Sample weights follow Keras: a mean metric
+The contract is ``metric_base.Metric``; the confusion-matrix metrics
+(precision, recall, AUC) live in ``confusion_metrics``.  Sample weights
+follow Keras: a mean metric
 adds ``sum(value * weight)`` and ``sum(weight)``; the confusion-matrix
 metrics (precision, recall, AUC) weight every prediction by the weight of
 its sample.  ``get("accuracy", loss=...)`` picks the accuracy that matches
@@ -24,12 +11,15 @@ the loss, as Keras does.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 
 import numpy as np
 
 import theanine as th
 from theanine.frontend import losses as losses_module
+from theanine.frontend.confusion_metrics import AUC, Precision, Recall
+from theanine.frontend.metric_base import Metric, PendingResult
+from theanine.frontend.metric_base import divide_no_nan as _divide
 from theanine.frontend.registry import (
     Registry,
     custom_object_scope,
@@ -40,6 +30,7 @@ from theanine.frontend.registry import (
 
 __all__ = [
     "Metric",
+    "PendingResult",
     "MeanMetricWrapper",
     "Accuracy",
     "BinaryAccuracy",
@@ -121,82 +112,6 @@ def top_k_categorical_accuracy(y_true, y_pred, k: int = 5):
     """1 where the one-hot ``y_true``'s class is among the ``k`` highest-scored classes."""
     y_pred = th.as_tensor_variable(y_pred)
     return _float(in_top_k(th.argmax(y_true, axis=-1), y_pred, k))
-
-
-# ----------------------------------------------------------------------------- base
-
-
-class Metric:
-    """Base class: symbolic batch statistics, summed on the host into totals.
-
-    A subclass writes ``batch_statistics`` (a list of symbolic tensors) and
-    ``result_from(totals)`` (a float from the summed NumPy totals).
-    ``compares_targets`` is False for standalone metrics (``Mean``) that
-    average whatever values they are given and so cannot be compiled.
-    """
-
-    compares_targets = True
-
-    def __init__(self, name: str | None = None, dtype: str | None = None):
-        self.name = name or type(self).__name__.lower()
-        self.dtype = dtype or th.config.floatX
-        self._totals: list[np.ndarray] | None = None
-        self._compiled: dict[tuple, th.Function] = {}
-
-    def batch_statistics(self, y_true, y_pred, sample_weight=None) -> list:
-        raise NotImplementedError(f"{type(self).__name__} must implement batch_statistics()")
-
-    def result_from(self, totals: list[np.ndarray]) -> float:
-        raise NotImplementedError(f"{type(self).__name__} must implement result_from()")
-
-    def update(self, values: Sequence[np.ndarray]) -> None:
-        """Add one batch's computed statistics to the totals."""
-        values = [np.asarray(v, dtype=np.float64) for v in values]
-        if self._totals is None:
-            self._totals = values
-            return
-        if len(values) != len(self._totals):
-            raise ValueError(
-                f"metric {self.name} expects {len(self._totals)} statistics, received {len(values)}"
-            )
-        self._totals = [total + value for total, value in zip(self._totals, values, strict=True)]
-
-    def result(self) -> float | np.ndarray:
-        """The metric over every batch since the last reset (0.0 before any batch).
-
-        A float, or an array for metrics with one value per class (``F1Score()``).
-        """
-        if self._totals is None:
-            return 0.0
-        value = np.asarray(self.result_from(self._totals), dtype=np.float64)
-        return float(value) if value.ndim == 0 else value
-
-    def reset_state(self) -> None:
-        self._totals = None
-
-    def update_state(self, y_true, y_pred, sample_weight=None) -> None:
-        """Eager update from NumPy batches (compiles once per dtype and sample shape)."""
-        arrays = [np.asarray(a) for a in (y_true, y_pred, sample_weight) if a is not None]
-        key = tuple((a.dtype.name, a.shape[1:]) for a in arrays)
-        if key not in self._compiled:
-            inputs = [th.tensor(dtype=a.dtype.name, shape=(None, *a.shape[1:])) for a in arrays]
-            statistics = self.batch_statistics(*inputs)
-            self._compiled[key] = th.function(inputs, statistics)
-        self.update(self._compiled[key](*arrays))
-
-    def get_config(self) -> dict:
-        return {"name": self.name, "dtype": self.dtype}
-
-    @classmethod
-    def from_config(cls, config: dict) -> Metric:
-        return cls(**config)
-
-
-def _divide(numerator, denominator):
-    """``numerator / denominator`` with 0 where the denominator is 0 (Keras' divide_no_nan)."""
-    numerator, denominator = np.asarray(numerator, np.float64), np.asarray(denominator, np.float64)
-    safe = np.where(denominator == 0, 1.0, denominator)
-    return np.where(denominator == 0, 0.0, numerator / safe)
 
 
 # ----------------------------------------------------------------------------- mean metrics
@@ -376,173 +291,11 @@ class Mean(Metric):
 
     def update_state(self, values, sample_weight=None) -> None:
         """Add ``values`` (a scalar counts as one sample), weighted by ``sample_weight``."""
+        if isinstance(values, th.Variable):  # inside a traced step
+            super().update_state(values, sample_weight)
+            return
         weight = None if sample_weight is None else np.atleast_1d(sample_weight)
         super().update_state(np.atleast_1d(values), weight)
-
-
-# ----------------------------------------------------------------------------- confusion metrics
-
-
-def _expand_to_rank(weight, ndim: int):
-    while weight.ndim < ndim:
-        weight = th.DimShuffle([*range(weight.ndim), "x"])(weight)
-    return weight
-
-
-def confusion_counts(y_true, y_pred, thresholds: Sequence[float], sample_weight=None) -> list:
-    """Weighted ``[tp, fp, tn, fn]``, each of shape ``(len(thresholds),)``; positive: y_pred > t.
-
-    A label is positive when non-zero.  A sample weight of lower rank is
-    given to every prediction of its sample.
-    """
-    y_pred = th.as_tensor_variable(y_pred)
-    y_pred = y_pred if y_pred.dtype.startswith("float") else th.cast(y_pred, th.config.floatX)
-    y_true, y_pred = losses_module.match_rank(th.as_tensor_variable(y_true), y_pred)
-    weight = (
-        th.ones_like(y_pred)
-        if sample_weight is None
-        else th.cast(th.as_tensor_variable(sample_weight), y_pred.dtype)
-    )
-    weight = _expand_to_rank(
-        losses_module.match_rank(y_pred, weight)[1], y_pred.ndim
-    ) * th.ones_like(y_pred)
-    with_axis = [*range(y_pred.ndim), "x"]
-    predicted = th.DimShuffle(with_axis)(y_pred) > th.constant(
-        np.asarray(thresholds, dtype=y_pred.dtype)
-    )
-    actual = th.DimShuffle(with_axis)(th.neq(y_true, 0))
-    weight = th.DimShuffle(with_axis)(weight)
-    axes = tuple(range(y_pred.ndim))
-
-    def count(pred, label):
-        return th.sum(th.where(th.logical_and(pred, label), weight, 0.0), axis=axes)
-
-    not_predicted, not_actual = th.logical_not(predicted), th.logical_not(actual)
-    return [
-        count(predicted, actual),
-        count(predicted, not_actual),
-        count(not_predicted, not_actual),
-        count(not_predicted, actual),
-    ]
-
-
-def _check_threshold(thresholds) -> float:
-    threshold = 0.5 if thresholds is None else thresholds
-    if isinstance(threshold, (list, tuple)) or not 0.0 <= float(threshold) <= 1.0:
-        raise ValueError(
-            f"thresholds must be a single float in [0, 1]. Received: thresholds={thresholds!r}"
-        )
-    return float(threshold)
-
-
-class Precision(Metric):
-    """``tp / (tp + fp)`` with predictions thresholded at ``thresholds`` (default 0.5)."""
-
-    def __init__(
-        self, thresholds: float | None = None, name: str | None = None, dtype: str | None = None
-    ):
-        super().__init__(name or "precision", dtype)
-        self.thresholds = _check_threshold(thresholds)
-
-    def batch_statistics(self, y_true, y_pred, sample_weight=None) -> list:
-        tp, fp, _, _ = confusion_counts(y_true, y_pred, [self.thresholds], sample_weight)
-        return [tp, fp]
-
-    def result_from(self, totals):
-        tp, fp = totals
-        return _divide(tp, tp + fp)[0]
-
-    def get_config(self) -> dict:
-        return {**super().get_config(), "thresholds": self.thresholds}
-
-
-class Recall(Precision):
-    """``tp / (tp + fn)`` with predictions thresholded at ``thresholds`` (default 0.5)."""
-
-    def __init__(
-        self, thresholds: float | None = None, name: str | None = None, dtype: str | None = None
-    ):
-        super().__init__(thresholds, name or "recall", dtype)
-
-    def batch_statistics(self, y_true, y_pred, sample_weight=None) -> list:
-        tp, _, _, fn = confusion_counts(y_true, y_pred, [self.thresholds], sample_weight)
-        return [tp, fn]
-
-    def result_from(self, totals):
-        tp, fn = totals
-        return _divide(tp, tp + fn)[0]
-
-
-_CURVES = ("ROC", "PR")
-_SUMMATIONS = ("interpolation", "minoring", "majoring")
-
-
-def auc_thresholds(num_thresholds: int) -> list[float]:
-    """Keras' evenly spaced thresholds in [0, 1], with the ends moved just outside it (by 1e-7)."""
-    inner = [(i + 1) / (num_thresholds - 1) for i in range(num_thresholds - 2)]
-    return [-1e-7, *inner, 1.0 + 1e-7]
-
-
-class AUC(Metric):
-    """Area under the ROC (or PR) curve from confusion counts at ``num_thresholds`` thresholds.
-
-    Riemann sum over consecutive thresholds; ``"interpolation"`` averages
-    the heights (trapezoids; for PR, Davis & Goadrich's interpolation, as
-    Keras), ``"minoring"``/``"majoring"`` take the lower/upper one.
-    """
-
-    def __init__(
-        self,
-        num_thresholds: int = 200,
-        curve: str = "ROC",
-        summation_method: str = "interpolation",
-        name: str | None = None,
-        dtype: str | None = None,
-    ):
-        super().__init__(name or "auc", dtype)
-        if num_thresholds <= 1:
-            raise ValueError(
-                f"num_thresholds must be > 1. Received: num_thresholds={num_thresholds!r}"
-            )
-        if curve not in _CURVES or summation_method not in _SUMMATIONS:
-            raise ValueError(
-                f"AUC expects curve in {_CURVES} and summation_method in {_SUMMATIONS}. "
-                f"Received: curve={curve!r}, summation_method={summation_method!r}"
-            )
-        self.num_thresholds, self.curve, self.summation_method = (
-            num_thresholds,
-            curve,
-            summation_method,
-        )
-        self.thresholds = auc_thresholds(num_thresholds)
-
-    def batch_statistics(self, y_true, y_pred, sample_weight=None) -> list:
-        return confusion_counts(y_true, y_pred, self.thresholds, sample_weight)
-
-    def result_from(self, totals):
-        tp, fp, tn, fn = totals
-        if self.curve == "PR" and self.summation_method == "interpolation":
-            return _interpolated_pr_auc(tp, fp, fn)
-        recall = _divide(tp, tp + fn)
-        x, y = (
-            (_divide(fp, fp + tn), recall)
-            if self.curve == "ROC"
-            else (recall, _divide(tp, tp + fp))
-        )
-        heights = {
-            "interpolation": (y[:-1] + y[1:]) / 2.0,
-            "minoring": np.minimum(y[:-1], y[1:]),
-            "majoring": np.maximum(y[:-1], y[1:]),
-        }[self.summation_method]
-        return float(np.sum((x[:-1] - x[1:]) * heights))
-
-    def get_config(self) -> dict:
-        return {
-            **super().get_config(),
-            "num_thresholds": self.num_thresholds,
-            "curve": self.curve,
-            "summation_method": self.summation_method,
-        }
 
 
 _AVERAGES = (None, "micro", "macro", "weighted")
@@ -651,19 +404,6 @@ class F1Score(FBetaScore):
         config = super().get_config()
         del config["beta"]
         return config
-
-
-def _interpolated_pr_auc(tp, fp, fn) -> float:
-    """PR-AUC with precision interpolated between thresholds (Davis & Goadrich 2006), as Keras."""
-    dtp = tp[:-1] - tp[1:]
-    predicted = tp + fp
-    dp = predicted[:-1] - predicted[1:]
-    slope = _divide(dtp, np.maximum(dp, 0))
-    intercept = tp[1:] - slope * predicted[1:]
-    both_positive = (predicted[:-1] > 0) & (predicted[1:] > 0)
-    ratio = np.where(both_positive, _divide(predicted[:-1], np.maximum(predicted[1:], 0)), 1.0)
-    increments = _divide(slope * (dtp + intercept * np.log(ratio)), np.maximum(tp[1:] + fn[1:], 0))
-    return float(np.sum(increments))
 
 
 # ----------------------------------------------------------------------------- lookup

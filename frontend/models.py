@@ -201,6 +201,7 @@ class Functional(Model):
         self._build_specs = [(t.type.shape, t.dtype) for t in self.inputs]
         self._build_as_list = self._input_keys is not None
         self.built = True
+        self._eager_functions.clear()
 
     def _sublayers(self) -> list[Layer]:
         return [
@@ -433,6 +434,7 @@ class Sequential(Functional):
             raise TypeError(f"{self.name}.pop: there are no layers in the model")
         layer = self._stack.pop()
         self._steps = None
+        self._eager_functions.clear()
         self.inputs = self.outputs = None
         self.built = False
         if rebuild:

@@ -31,7 +31,9 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 import theanine as th
+from theanine.frontend.call_context import current_call_context
 from theanine.frontend.registry import Configurable, Registry
+from theanine.frontend.variables import variable
 from theanine.graph.shared import SharedVariable
 
 __all__ = [
@@ -240,17 +242,18 @@ class Optimizer(Configurable):
                 f"weight_decay must be >= 0 or None. Received: weight_decay={weight_decay!r}"
             )
         self.weight_decay = None if weight_decay is None else float(weight_decay)
-        self.iterations = th.shared(np.int64(0), name=f"{self.name}/iterations")
+        self.iterations = variable(np.int64(0), name=f"{self.name}/iterations")
         self._schedule = learning_rate if isinstance(learning_rate, LearningRateSchedule) else None
         self._learning_rate = (
             None
             if self._schedule
-            else th.shared(_positive_rate(learning_rate), name=f"{self.name}/learning_rate")
+            else variable(_positive_rate(learning_rate), name=f"{self.name}/learning_rate")
         )
         self._params: list[SharedVariable] = []
         self._slots: list[dict[str, SharedVariable]] = []
         self._shared_state: dict[str, SharedVariable] = {}
         self._pending_values: list[np.ndarray] | None = None
+        self._eager_steps: dict[tuple, th.Function] = {}
 
     # -- learning rate
 
@@ -291,7 +294,7 @@ class Optimizer(Configurable):
 
     def _new_slot(self, param: SharedVariable, slot: str) -> SharedVariable:
         value = self.initial_slot_value(slot, param.get_value(borrow=True))
-        return th.shared(
+        return variable(
             value, name=f"{self.name}/{param.name or 'param'}/{slot}", shape=param.type.shape
         )
 
@@ -331,8 +334,8 @@ class Optimizer(Configurable):
                 f"{self.name} has {len(current)} state variables ({[v.name for v in current]}) "
                 f"but {len(values)} values were given"
             )
-        for variable, value in zip(current, values, strict=True):
-            variable.set_value(np.asarray(value, dtype=variable.dtype))
+        for state, value in zip(current, values, strict=True):
+            state.set_value(np.asarray(value, dtype=state.dtype))
 
     # -- updates
 
@@ -357,6 +360,53 @@ class Optimizer(Configurable):
             updates += self._param_updates(param, gradient, th.cast(rate, param.dtype), shared)
         updates.append((self.iterations, self.iterations + 1))
         return updates
+
+    def apply_gradients(self, grads_and_vars) -> None:
+        """Keras' ``optimizer.apply_gradients(zip(grads, vars))``: one step (see ``apply``)."""
+        pairs = list(grads_and_vars)
+        for pair in pairs:
+            if not (isinstance(pair, (tuple, list)) and len(pair) == 2):
+                raise TypeError(
+                    f"{self.name}.apply_gradients expects (gradient, variable) pairs. "
+                    f"Received: {pair!r}"
+                )
+        self.apply([g for g, _ in pairs], [v for _, v in pairs])
+
+    def apply(self, grads: Sequence, trainable_variables: Sequence | None = None) -> None:
+        """One optimizer step on ``trainable_variables`` (default: those of the last build).
+
+        Inside a traced step (a custom ``train_step``) with symbolic
+        gradients, the updates join the step and are written after it ran;
+        outside one, with gradient arrays, they are applied now (compiled
+        once per variables and gradient types).
+        """
+        params = list(self._params if trainable_variables is None else trainable_variables)
+        grads = list(grads)
+        for param in params:
+            if not isinstance(param, SharedVariable):
+                raise TypeError(
+                    f"{self.name}.apply updates variables (a model's trainable_weights). "
+                    f"Received: {type(param).__name__}"
+                )
+        context = current_call_context()
+        if context is not None:
+            context.updates.extend(self.get_updates(params, grads))
+            return
+        self._apply_now(params, grads)
+
+    def _apply_now(self, params: list, grads: list) -> None:
+        """Apply gradient arrays now: one compiled update per variables and gradient shapes."""
+        if len(params) != len(grads):
+            raise ValueError(f"{self.name}.apply: {len(grads)} gradients for {len(params)} variables")
+        arrays = [None if g is None else np.asarray(g, p.dtype) for p, g in zip(params, grads, strict=True)]
+        key = (tuple(id(p) for p in params), tuple(None if a is None else a.shape for a in arrays))
+        functions = self._eager_steps
+        if key not in functions:
+            placeholders = [None if a is None else th.tensor(dtype=p.dtype, shape=a.shape)
+                            for p, a in zip(params, arrays, strict=True)]
+            updates = self.get_updates(params, placeholders)
+            functions[key] = th.function([p for p in placeholders if p is not None], [], updates=updates)
+        functions[key](*[a for a in arrays if a is not None])
 
     def _param_updates(self, param, gradient, rate, shared) -> list[tuple]:
         slots = self._slots[next(i for i, p in enumerate(self._params) if p is param)]
@@ -608,7 +658,7 @@ class Nadam(Optimizer):
         self.beta_1, self.beta_2, self.epsilon = float(beta_1), float(beta_2), float(epsilon)
 
     def create_shared_state(self) -> dict[str, SharedVariable]:
-        return {"u_product": th.shared(np.float32(1.0), name=f"{self.name}/u_product")}
+        return {"u_product": variable(np.float32(1.0), name=f"{self.name}/u_product")}
 
     def _u(self, step):
         return self.beta_1 * (1.0 - 0.5 * th.power(th.constant(0.96, step.dtype), step))

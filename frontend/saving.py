@@ -57,6 +57,7 @@ __all__ = [
     "load_model",
     "save_weights",
     "load_weights",
+    "restore_training_state",
     "atomic_write",
     "register_serializable",
     "register_keras_serializable",
@@ -97,13 +98,21 @@ def _weight_table(model) -> list[dict]:
     ]
 
 
-def save_model(model, path, include_optimizer: bool = True) -> None:
-    """Write ``model``: architecture, weights, compile config, optimizer and random state."""
+def save_model(
+    model, path, include_optimizer: bool = True, training_state: Mapping | None = None
+) -> None:
+    """Write ``model``: architecture, weights, compile config, optimizer and random state.
+
+    ``training_state`` (JSON: the epoch a ``BackupAndRestore`` backup was
+    taken at) is stored in the same file, so a backup is written whole or not
+    at all; ``restore_training_state`` reads it back.
+    """
     description = {
         "model": serialize_layer(model),
         "build": _build_config(model),
         "weights": _weight_table(model),
         "compile": _compile_config(model) if include_optimizer else None,
+        "training_state": None if training_state is None else dict(training_state),
     }
     optimizer_state = (
         model.optimizer.get_variable_values() if include_optimizer and model.optimizer else []
@@ -293,6 +302,26 @@ def _deserialize_tree(value, deserialize: Callable):
     if isinstance(value, list):
         return [_deserialize_tree(v, deserialize) for v in value]
     return value
+
+
+def restore_training_state(model, path, max_bytes: int | None = None) -> dict:
+    """Put the state ``save_model`` wrote back into ``model`` itself: weights, optimizer state
+    (applied when the optimizer builds, if it has not yet) and random streams; returns the
+    ``training_state`` stored with them ({} if none)."""
+    with _open(path, FORMAT, max_bytes) as archive:
+        description = archive.json("model.json")
+        _set_weights(archive, model, description.get("weights"))
+        optimizer_state = archive.arrays("optimizer")
+        if optimizer_state:
+            if model.optimizer is None:
+                raise ValueError(
+                    f"{archive.path!r} holds optimizer state but {model.name} is not compiled"
+                )
+            model.optimizer.set_variable_values(optimizer_state)
+        random_states = archive.arrays("random")
+        if random_states:
+            model._pending_state["random"] = random_states
+        return dict(description.get("training_state") or {})
 
 
 def load_weights(model, path, max_bytes: int | None = None) -> None:

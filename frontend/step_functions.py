@@ -65,13 +65,15 @@ class StepFunctions:
         """The train function (traced with ``training=True``, updates applied)."""
         if "train" not in self._functions:
             model = self.model
-            inputs, total, output_losses, stats, context = self._loss_graph(training=True)
+            inputs, total, output_losses, stats, context, metric_updates = self._loss_graph(
+                training=True
+            )
             params = model.trainable_weights
             grads = th.grad(total, params, disconnected_inputs="ignore")
             updates = _constrained(
                 model.optimizer.get_updates(params, grads), model.weight_constraints()
             )
-            updates += _state_updates(context.updates, {id(s) for s, _ in updates})
+            updates += _state_updates(context.updates + metric_updates, {id(s) for s, _ in updates})
             self._functions["train"] = th.function(
                 inputs, [total, *output_losses, *stats], updates=updates, name=f"{model.name}_train"
             )
@@ -80,9 +82,12 @@ class StepFunctions:
     def test(self):
         """The test function: the train function's outputs, no updates, ``training=False``."""
         if "test" not in self._functions:
-            inputs, total, output_losses, stats, _ = self._loss_graph(training=False)
+            inputs, total, output_losses, stats, _, metric_updates = self._loss_graph(training=False)
             self._functions["test"] = th.function(
-                inputs, [total, *output_losses, *stats], name=f"{self.model.name}_test"
+                inputs,
+                [total, *output_losses, *stats],
+                updates=_state_updates(metric_updates, set()),
+                name=f"{self.model.name}_test",
             )
         return self._functions["test"]
 
@@ -114,7 +119,8 @@ class StepFunctions:
         return flat, context
 
     def _loss_graph(self, training: bool):
-        """Symbolic inputs, total loss, per-output losses (if several), statistics, call context."""
+        """Symbolic inputs, total loss, per-output losses (if several), statistics, call context,
+        and the updates of Keras-style metrics (state in variables)."""
         compiled, model = self.compiled, self.model
         xs = self._placeholders()
         preds, context = self._symbolic_outputs(xs, training)
@@ -131,13 +137,18 @@ class StepFunctions:
             loss = compiled.outputs[i].loss(ys[i], preds[i], sample_weight=sws[i])
             output_losses.append(th.cast(loss, th.config.floatX))
         stats, stat_counts = [], []
-        for slot in compiled.metrics:
-            weight = sws[slot.output] if slot.weighted else None
-            metric_stats = list(
-                slot.metric.batch_statistics(ys[slot.output], preds[slot.output], weight)
-            )
-            stat_counts.append(len(metric_stats))
-            stats += metric_stats
+        with call_context(training=training) as metric_context:
+            for slot in compiled.metrics:
+                weight = sws[slot.output] if slot.weighted else None
+                if slot.metric.keeps_state_in_variables:
+                    slot.metric.update_state(ys[slot.output], preds[slot.output], weight)
+                    stat_counts.append(0)
+                    continue
+                metric_stats = list(
+                    slot.metric.batch_statistics(ys[slot.output], preds[slot.output], weight)
+                )
+                stat_counts.append(len(metric_stats))
+                stats += metric_stats
         total = sum(
             (
                 compiled.outputs[i].loss_weight * loss
@@ -149,7 +160,8 @@ class StepFunctions:
             total = total + th.cast(penalty, th.config.floatX)
         extra = output_losses if len(compiled.outputs) > 1 else []
         self.layout = StepLayout(1 + len(extra), stat_counts)
-        return xs + list(ys.values()) + list(sws.values()), total, extra, stats, context
+        inputs = xs + list(ys.values()) + list(sws.values())
+        return inputs, total, extra, stats, context, metric_context.updates
 
 
 def random_states(model) -> list:

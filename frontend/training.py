@@ -11,7 +11,9 @@ of its own:
 - ``step_functions``: the train/test/predict functions, each compiled
   ONCE through ``th.function``;
 - ``loops``: the fit/evaluate/predict loops, their callbacks and the
-  running averages of losses and metrics.
+  running averages of losses and metrics;
+- ``custom_steps``: a model that overrides ``train_step``/``test_step``
+  (Keras 3's way to customize fit) has that method traced and compiled.
 """
 
 from __future__ import annotations
@@ -20,9 +22,11 @@ from collections.abc import Mapping
 
 import numpy as np
 
+import theanine as th
 from theanine.frontend import batches as batching
-from theanine.frontend import compile_utils, loops, optimizers, seeding
+from theanine.frontend import compile_utils, custom_steps, loops, optimizers, seeding
 from theanine.frontend import data_adapter as adapter
+from theanine.frontend import metrics as metrics_module
 from theanine.frontend.step_functions import StepFunctions, random_states
 
 __all__ = ["Trainer"]
@@ -41,6 +45,9 @@ class Trainer:
         self._compile_config: compile_utils.CompileConfig | None = None
         self._steps: StepFunctions | None = None
         self._pending_state: dict[str, list[np.ndarray]] = {}
+        self._loss_tracker: metrics_module.Mean | None = None
+        self._custom_steps: dict[tuple, object] = {}
+        self._initial_epoch: int | None = None  # set by a callback that restores a backup
 
     # -- compile ----------------------------------------------------------------------------------
 
@@ -64,14 +71,15 @@ class Trainer:
         ``steps_per_execution`` batches run between two batch-level callback
         calls, as in Keras.  ``jit_compile`` ("auto", True or False) is
         accepted for Keras compatibility: theanine always compiles the step
-        functions to native code, whatever it says.
+        functions to native code, whatever it says.  ``loss`` may be None
+        for a model that overrides ``train_step`` (it computes its own loss).
         """
         steps_per_execution = _optional_count(steps_per_execution, "steps_per_execution")
         if jit_compile not in ("auto", True, False):
             raise ValueError(
                 f"jit_compile must be 'auto', True or False. Received: jit_compile={jit_compile!r}"
             )
-        if loss is None:
+        if loss is None and not self._overrides_step("train"):
             raise ValueError(
                 f"{self.name}.compile needs a loss (e.g. loss='mse'). Received: loss=None"
             )
@@ -82,6 +90,8 @@ class Trainer:
         self.steps_per_execution = steps_per_execution or 1
         self.jit_compile = jit_compile
         self._steps = None
+        self._custom_steps = {}
+        self._loss_tracker = metrics_module.Mean(name="loss")
         self.compiled = True
 
     def _step_functions(self) -> StepFunctions:
@@ -135,15 +145,105 @@ class Trainer:
         """The state variables of every random stream the model's layers own, in layer order."""
         return random_states(self)
 
+    # -- custom steps (Keras 3's train_step / test_step) ------------------------------------------
+
+    def train_step(self, data):
+        """One training step on a batch, written symbolically: override it to customize ``fit``.
+
+        ``data`` is ``x``, ``(x, y)`` or ``(x, y, sample_weight)`` of symbolic
+        tensors (``custom_steps.py``); return a dict of logs.  This default
+        is Keras': predict with ``training=True``, ``compute_loss``, the
+        gradients of the trainable weights, ``optimizer.apply``, then update
+        ``self.metrics`` and return their results.  (Without an override,
+        fit compiles the same step in its own form, ``StepFunctions``.)
+        """
+        x, y, sample_weight = batching.unpack_batch(data)
+        y_pred = self(x, training=True)
+        loss = self.compute_loss(x, y, y_pred, sample_weight)
+        weights = self.trainable_weights
+        self.optimizer.apply(th.grad(loss, weights, disconnected_inputs="ignore"), weights)
+        return self.compute_metrics(x, y, y_pred, sample_weight, loss)
+
+    def test_step(self, data):
+        """One evaluation step on a batch (symbolic; override it to customize ``evaluate``)."""
+        x, y, sample_weight = batching.unpack_batch(data)
+        y_pred = self(x, training=False)
+        loss = self.compute_loss(x, y, y_pred, sample_weight, training=False)
+        return self.compute_metrics(x, y, y_pred, sample_weight, loss)
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        """The total loss, symbolically: the compiled loss of each output (weighted by its loss
+        weight) plus the model's losses (regularization, ``add_loss``), as Keras 3 computes it."""
+        compiled = self._compiled_outputs()
+        names = [spec.name for spec in compiled.outputs]
+        preds = _per_output(y_pred, names, "y_pred")
+        targets = _per_output(y, names, "y")
+        terms = []
+        for i in compiled.with_loss:
+            spec = compiled.outputs[i]
+            loss = spec.loss(targets[i], preds[i], sample_weight=sample_weight)
+            terms.append(spec.loss_weight * th.cast(loss, th.config.floatX))
+        terms += [th.cast(penalty, th.config.floatX) for penalty in self.losses]
+        if not terms:
+            raise ValueError(
+                f"{self.name}: no loss to compute. Provide a `loss` argument in `compile()`"
+            )
+        return sum(terms[1:], start=terms[0])
+
+    def compute_metrics(self, x, y, y_pred, sample_weight=None, loss=None) -> dict:
+        """Update ``self.metrics`` (the loss tracker with ``loss``, the others with the targets
+        and predictions) and return ``{name: result}``, as Keras' default step does."""
+        for metric in self.metrics:
+            if metric is self._loss_tracker:
+                if loss is not None:
+                    metric.update_state(loss)
+            else:
+                metric.update_state(y, y_pred, sample_weight)
+        return {metric.name: metric.result() for metric in self.metrics}
+
+    @property
+    def metrics(self) -> list:
+        """Keras' ``model.metrics``: once compiled, the loss tracker ("loss") and the compiled
+        metrics (once the outputs are known); then the metrics assigned as attributes."""
+        found = []
+        if self.compiled:
+            found.append(self._loss_tracker)
+            if self.built:
+                found += [slot.metric for slot in self._compiled_outputs().metrics]
+        for value in vars(self).values():
+            for item in value if isinstance(value, (list, tuple)) else [value]:
+                if isinstance(item, metrics_module.Metric) and not any(item is m for m in found):
+                    found.append(item)
+        return found
+
+    def reset_metrics(self) -> None:
+        """Reset every metric of ``self.metrics``."""
+        for metric in self.metrics:
+            metric.reset_state()
+
+    def _overrides_step(self, mode: str) -> bool:
+        """Whether the model's class overrides ``train_step`` ("train") or ``test_step`` ("test")."""
+        name = f"{mode}_step"
+        return getattr(type(self), name) is not getattr(Trainer, name)
+
+    def _step_runner(self, mode: str, reset: bool = True):
+        """What runs the train or test step batch by batch: the override's, or the compiled one."""
+        if self._overrides_step(mode):
+            return custom_steps.CustomSteps(self, mode, reset)
+        return loops.CompiledSteps(self, mode)
+
     # -- data -------------------------------------------------------------------------------------
 
-    def _prepare(self, x, y, sample_weight=None) -> adapter.Data:
+    def _prepare(self, x, y, sample_weight=None, mode: str = "train") -> adapter.Data:
         """Inputs, targets and sample weights as arrays of equal length, casts done.
 
         The inputs come first: they build a model that is not built yet, which
-        tells how many outputs the compile() arguments are spread over.
+        tells how many outputs the compile() arguments are spread over.  A
+        model that overrides the step of ``mode`` gets its targets as given.
         """
         self._check_compiled()
+        if self._overrides_step(mode):
+            return custom_steps.prepare(self, x, y, sample_weight)
         xs = adapter.standardize_x(self, x)
         compiled = self._compiled_outputs()
         ys = adapter.standardize_y(compiled, y, self.name)
@@ -163,19 +263,24 @@ class Trainer:
         self, x, y=None, sample_weight=None, class_weight=None, return_dict: bool = False
     ):
         """One optimizer step on one batch; returns the loss (and metrics) of that batch."""
-        data = adapter.with_class_weight(self._prepare(x, y, sample_weight), class_weight)
-        function = self._train_function()
-        tracker = loops.Tracker(self._steps.compiled)
-        tracker.update(function(*data.arrays()), data.n, self._steps.layout)
-        return loops.format_results(tracker.logs(), return_dict)
+        data = self._with_class_weight(self._prepare(x, y, sample_weight), class_weight)
+        runner = self._step_runner("train", reset=False)
+        runner.run(data)
+        return loops.format_results(runner.logs(), return_dict)
 
     def test_on_batch(self, x, y=None, sample_weight=None, return_dict: bool = False):
         """The loss (and metrics) of one batch, without updates."""
-        data = self._prepare(x, y, sample_weight)
-        function = self._steps.test()
-        tracker = loops.Tracker(self._steps.compiled)
-        tracker.update(function(*data.arrays()), data.n, self._steps.layout)
-        return loops.format_results(tracker.logs(), return_dict)
+        runner = self._step_runner("test", reset=False)
+        runner.run(self._prepare(x, y, sample_weight, "test"))
+        return loops.format_results(runner.logs(), return_dict)
+
+    def _with_class_weight(self, data: adapter.Data, class_weight) -> adapter.Data:
+        if class_weight is not None and self._overrides_step("train"):
+            raise ValueError(
+                f"{self.name} overrides train_step, which receives the sample weights itself: "
+                "pass sample_weight instead of class_weight"
+            )
+        return adapter.with_class_weight(data, class_weight)
 
     def predict_on_batch(self, x):
         """The model outputs for one batch."""
@@ -231,10 +336,14 @@ class Trainer:
             batch_size = adapter.batch_size_of(batch_size)
             data = self._prepare(x, y, sample_weight)
             if validation_split:
-                data, val = _split(data, validation_split)
+                same = self._overrides_step("train") == self._overrides_step("test")
+                test_data = data if same else self._prepare(x, y, sample_weight, "test")
+                data, _ = _split(data, validation_split)
+                _, val = _split(test_data, validation_split)
                 val_source = batching.ArrayBatches(val, adapter.batch_size_of(val_batch_size))
-            data = adapter.with_class_weight(data, class_weight)
-            self._train_function()
+            data = self._with_class_weight(data, class_weight)
+            if not self._overrides_step("train"):
+                self._train_function()
             rng = np.random.default_rng(seeding.next_seed())
             train = batching.ArrayBatches(data, batch_size, shuffle, rng)
         if validation_data is not None:
@@ -273,9 +382,9 @@ class Trainer:
         verbose = _verbosity(verbose)
         steps = _optional_count(steps, "steps")
         if batching.is_batch_stream(x):
-            source = self._stream_source(x, y, sample_weight, batch_size, "evaluate")
+            source = self._stream_source(x, y, sample_weight, batch_size, "evaluate", mode="test")
         else:
-            data = self._prepare(x, y, sample_weight)
+            data = self._prepare(x, y, sample_weight, "test")
             source = batching.ArrayBatches(data, adapter.batch_size_of(batch_size))
         batches = batching.EpochIterator(source, steps)
         cbs = loops.callback_list(self, callbacks, verbose, "test", batches.steps)
@@ -317,7 +426,9 @@ class Trainer:
 
     # -- batch sources ----------------------------------------------------------------------------
 
-    def _stream_source(self, x, y, sample_weight, batch_size, what: str, class_weight=None):
+    def _stream_source(
+        self, x, y, sample_weight, batch_size, what: str, class_weight=None, mode: str = "train"
+    ):
         """The batch source of a generator or ``PyDataset``; each batch prepared as it comes."""
         if y is not None or sample_weight is not None:
             raise ValueError(
@@ -327,8 +438,8 @@ class Trainer:
         _no_batch_size(batch_size, what)
 
         def convert(batch) -> adapter.Data:
-            return adapter.with_class_weight(
-                self._prepare(*batching.unpack_batch(batch)), class_weight
+            return self._with_class_weight(
+                self._prepare(*batching.unpack_batch(batch), mode), class_weight
             )
 
         return batching.batch_source(x, convert)
@@ -336,8 +447,10 @@ class Trainer:
     def _validation_source(self, validation_data, batch_size):
         """fit's validation data as a batch source (never class-weighted)."""
         if batching.is_batch_stream(validation_data):
-            return self._stream_source(validation_data, None, None, None, "fit (validation_data)")
-        data = self._prepare(*adapter.unpack_validation(validation_data))
+            return self._stream_source(
+                validation_data, None, None, None, "fit (validation_data)", mode="test"
+            )
+        data = self._prepare(*adapter.unpack_validation(validation_data), "test")
         return batching.ArrayBatches(data, adapter.batch_size_of(batch_size))
 
     def _inputs_only(self, batch) -> adapter.Data:
@@ -407,3 +520,14 @@ def _assign(variables: list, values: list[np.ndarray], what: str) -> None:
         )
     for variable, value in zip(variables, values, strict=False):
         variable.set_value(value)
+
+
+def _per_output(value, names: list[str], what: str) -> list:
+    """A structure of one tensor per output (a tensor, a list, or a dict by output name) as a list."""
+    if isinstance(value, Mapping):
+        return [value.get(name) for name in names]
+    if isinstance(value, (list, tuple)) and len(names) > 1:
+        if len(value) != len(names):
+            raise ValueError(f"{what} has {len(value)} entries for the {len(names)} outputs {names}")
+        return list(value)
+    return [value]

@@ -1,4 +1,5 @@
-"""Keras' ``keras.utils``: ``to_categorical``, ``PyDataset`` and the serialization registry.
+"""Keras' ``keras.utils``: ``to_categorical``, ``PyDataset``, the serialization registry and
+``plot_model``/``model_to_dot`` (``plotting.py``).
 
 ``PyDataset`` is the base class of indexable batch sources that fit,
 evaluate and predict accept in place of arrays: ``dataset[i]`` is batch
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from theanine.frontend.plotting import model_to_dot, plot_model
 from theanine.frontend.registry import (
     custom_object_scope,
     get_custom_objects,
@@ -25,6 +27,8 @@ __all__ = [
     "register_keras_serializable",
     "custom_object_scope",
     "get_custom_objects",
+    "model_to_dot",
+    "plot_model",
 ]
 
 register_keras_serializable = register_serializable

@@ -13,4 +13,4 @@ gradient of an elementary op built from later ones (``DimShuffle``'s uses
 ``graph``), looked up when the rule is called, after loading has finished.
 """
 
-from theanine.graph import evaluate, ops  # noqa: F401  (load order: see above)
+from theanine.graph import evaluate, ops, pickling, pretty_printing, typed_constructors  # noqa: F401  (load order)

@@ -5,11 +5,20 @@ reads, add their updates (explicit ones, then the ``default_update`` of
 random streams), optimize with the rewrite mode, and hand the graph to the
 chosen backend.  A call checks its arguments, runs the compiled graph and
 only then writes every update at once, so a failing call changes nothing.
+
+Theano's options live beside: ``inputs.py`` (``In`` defaults, casting,
+unused inputs), ``modes.py`` (NanGuardMode, DebugMode), ``profiling.py``
+(``profile=True``); those modes and the profiler run the graph node by
+node (``node_runner.py``).  A function keeps what it was made from, so
+``copy`` can make another and pickling stores that recipe: an unpickled
+function compiles again (a disk-cache hit for the native code).
 """
 
 from __future__ import annotations
 
 import contextlib
+import copy as copy_module
+import time
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -19,8 +28,12 @@ from theanine.graph.config import config
 from theanine.graph.shared import SharedVariable
 from theanine.graph.tensor import as_tensor_variable
 from theanine.runtime.backends import get_compiler
+from theanine.runtime.inputs import In, as_in, check_unused_inputs, value_checker
+from theanine.runtime.modes import get_mode
+from theanine.runtime.node_runner import NodeRunner
+from theanine.runtime.profiling import ProfileStats
 
-__all__ = ["function", "Function"]
+__all__ = ["function", "Function", "In"]
 
 
 def _pairs(value, what: str) -> list[tuple]:
@@ -75,27 +88,46 @@ def _check_given(old, new) -> tuple[Variable, Variable]:
 
 
 class Function:
-    """A compiled function. Call it with one value per input (positionally or by name)."""
+    """A compiled function. Call it with one value per input (positionally or by name).
+
+    ``f["name"]`` reads and ``f["name"] = value`` sets the default value of an
+    input (``In(x, value=...)``); ``f.profile`` holds the timings when compiled
+    with ``profile=True``.
+    """
 
     def __init__(self, inputs, outputs, updates=None, givens=None, backend: str | None = None,
-                 mode: str | None = None, name: str | None = None):
+                 mode=None, name: str | None = None, on_unused_input: str | None = None,
+                 allow_input_downcast: bool | None = None, profile: bool = False):
         self.name = name or "function"
-        self.inputs = _check_inputs(inputs)
+        specs = [as_in(spec) for spec in inputs]
+        self.inputs = _check_inputs([spec.variable for spec in specs])
         self.unpack_single = not isinstance(outputs, (list, tuple))
         self.outputs = [] if outputs is None else [as_tensor_variable(o) for o in
                                                    (outputs if isinstance(outputs, (list, tuple)) else [outputs])]
         self.backend = backend or config.backend
         self._compile = get_compiler(self.backend)
-        self.mode = mode or config.mode
+        self.mode_object = get_mode(mode or config.mode)
+        self.mode = self.mode_object.optimizer
+        self.profile = ProfileStats(self.name) if profile else None
         update_pairs = [_check_update(s, e) for s, e in _pairs(updates, "updates")]
         _reject_duplicate_updates(update_pairs)
         given_pairs = [_check_given(o, n) for o, n in _pairs(givens, "givens")]
-        self._build(update_pairs, given_pairs)
+        self._recipe = {
+            "outputs": outputs if outputs is None else (list(self.outputs) if not self.unpack_single
+                                                        else self.outputs[0]),
+            "updates": update_pairs, "givens": given_pairs, "backend": self.backend,
+            "mode": self.mode_object, "name": self.name, "on_unused_input": on_unused_input,
+            "allow_input_downcast": allow_input_downcast, "profile": bool(profile),
+        }
+        self._specs = specs
+        self._build(update_pairs, given_pairs, on_unused_input or config.on_unused_input)
+        self._set_checkers(specs, allow_input_downcast)
 
-    def _build(self, update_pairs, given_pairs) -> None:
+    def _build(self, update_pairs, given_pairs, on_unused_input: str) -> None:
         targets = self.outputs + [e for _, e in update_pairs]
         if given_pairs:
             targets = clone_replace(targets, dict(given_pairs), strict=False)
+        check_unused_inputs(self.inputs, targets, on_unused_input, self.name)
         update_pairs = [(s, e) for (s, _), e in zip(update_pairs, targets[len(self.outputs):], strict=False)]
         update_pairs += _default_updates(targets, {id(s) for s, _ in update_pairs})
         targets = targets[: len(self.outputs)] + [e for _, e in update_pairs]
@@ -112,19 +144,116 @@ class Function:
         self.fgraph_inputs = self.inputs + self.shared
         positions = {id(v): k for k, v in enumerate(self.fgraph_inputs)}
         in_place = {len(self.outputs) + j: positions[id(s)] for j, s in enumerate(self.updated)}
+        node_by_node = self.mode_object.watches or self.profile is not None
+        if node_by_node:  # no input storage is reused: every node's inputs stay readable
+            in_place = None
         self.optimized_outputs, self.rewrite_report = optimize(self.fgraph_inputs, targets, self.mode, in_place)
-        compiled = self._compile(self.fgraph_inputs, self.optimized_outputs)
-        self._run = compiled.run
-        self.python_fallbacks = compiled.python_fallbacks
         self._fast = None
-        if compiled.bind_fast is not None and not self.shared and self.outputs:
-            self._fast = compiled.bind_fast(self._call_python, self.unpack_single)
-        self._names = {v.name: i for i, v in enumerate(self.inputs) if v.name}
-        self._checkers = [
-            _value_checker(v.type, f"input {i} ({v.label()}) of {self.name}") for i, v in enumerate(self.inputs)
-        ]
+        if node_by_node:
+            self._node_runner = NodeRunner(self.fgraph_inputs, self.optimized_outputs, self.backend)
+            self._run = self._run_node_by_node
+            self.python_fallbacks = []
+        else:
+            compiled = self._compile(self.fgraph_inputs, self.optimized_outputs)
+            self._run = compiled.run
+            self.python_fallbacks = compiled.python_fallbacks
+            if compiled.bind_fast is not None and not self.shared and self.outputs:
+                self._fast = compiled.bind_fast(self._call_python, self.unpack_single)
         self._updated_slots = [next(k for k, v in enumerate(self.shared) if v is s) for s in self.updated]
-        self._update_checkers = [_value_checker(s.type, f"update of {s.label()} in {self.name}") for s in self.updated]
+        self._update_checkers = [value_checker(s.type, f"update of {s.label()} in {self.name}") for s in self.updated]
+
+    def _set_checkers(self, specs: list[In], allow_input_downcast) -> None:
+        """Keyword names, value checkers and default values of the inputs."""
+        self._names = {spec.name: i for i, spec in enumerate(specs) if spec.name}
+        self._checkers = [
+            value_checker(
+                spec.variable.type, f"input {i} ({spec.variable.label()}) of {self.name}", spec.strict,
+                allow_input_downcast if spec.allow_downcast is None else spec.allow_downcast,
+            )
+            for i, spec in enumerate(specs)
+        ]
+        self._defaults = {i: self._checkers[i](spec.value) for i, spec in enumerate(specs) if spec.has_default}
+        if self._defaults:
+            self._fast = None  # the native fast path takes every argument; defaults fill the gaps here
+
+    def _run_node_by_node(self, values: list) -> list:
+        """The watched modes and the profiler: the graph node by node (``node_runner.py``)."""
+        mode, profile = self.mode_object, self.profile
+
+        def observe(node, inputs, outputs, seconds):
+            if profile is not None:
+                profile.record_node(node, seconds)
+            mode.observe(node, inputs, outputs, seconds)
+
+        start = time.perf_counter()
+        outputs = self._node_runner.run(values, observe, protect_inputs=mode.watches)
+        if profile is not None:
+            profile.record_call(time.perf_counter() - start)
+        return outputs
+
+    def _index_of(self, key) -> int:
+        if isinstance(key, Variable):
+            for i, var in enumerate(self.inputs):
+                if var is key:
+                    return i
+        elif key in self._names:
+            return self._names[key]
+        raise KeyError(f"{self.name} has no input {key!r}; inputs: {sorted(self._names)}")
+
+    def __getitem__(self, key):
+        """The default value of the input named ``key`` (a name or the variable)."""
+        index = self._index_of(key)
+        if index not in self._defaults:
+            raise KeyError(f"input {key!r} of {self.name} has no default value")
+        return self._defaults[index]
+
+    def __setitem__(self, key, value) -> None:
+        """Set the default value of an input (checked and converted like an argument)."""
+        index = self._index_of(key)
+        self._defaults[index] = self._checkers[index](value)
+        self._specs[index].value = self._defaults[index]
+        self._fast = None
+
+    def copy(self, share_memory: bool = False, swap: Mapping | None = None,
+             delete_updates: bool = False, name: str | None = None) -> Function:
+        """Another function computing the same thing, as Theano's ``Function.copy``.
+
+        ``swap`` maps shared variables of this function to other shared
+        variables of the same type, which the copy reads and updates instead.
+        ``share_memory=True`` shares the compiled program (and its buffers)
+        with this function; otherwise the copy is compiled anew (from the disk
+        cache).  ``delete_updates`` drops the updates.  Default values are
+        copied, so changing the copy's does not change this function's.
+        """
+        swap = _checked_swap(self, swap or {})
+        if share_memory and not delete_updates:
+            twin = object.__new__(Function)  # not copy.copy: that would pickle, so recompile
+            twin.__dict__.update(self.__dict__)
+            twin.name = name or self.name
+            twin._defaults = dict(self._defaults)
+            twin._specs = [copy_module.copy(spec) for spec in self._specs]
+            twin.shared = [swap.get(v, v) for v in self.shared]
+            twin.updated = [swap.get(v, v) for v in self.updated]
+            twin._shared_locks = [s.lock for s in sorted(twin.shared, key=id)]
+            twin._recipe = dict(self._recipe, name=twin.name)
+            if swap:
+                twin._recipe = _swapped(twin._recipe, swap)
+            return twin
+        recipe = dict(self._recipe, name=name or self.name)
+        if swap:
+            recipe = _swapped(recipe, swap)
+        if delete_updates:
+            recipe["updates"] = []
+        return Function([copy_module.copy(spec) for spec in self._specs], **recipe)
+
+    def __getstate__(self) -> dict:
+        """What pickling stores: the recipe (graphs, shared variables with their values, options)."""
+        return {"specs": self._specs, **self._recipe}
+
+    def __setstate__(self, state: dict) -> None:
+        """Compile again from the recipe (the native code comes from the disk cache)."""
+        state = dict(state)
+        self.__init__(state.pop("specs"), **state)
 
     def _check_missing_inputs(self, targets) -> None:
         known = {id(v) for v in self.inputs}
@@ -141,6 +270,7 @@ class Function:
             raise TypeError(f"{self.name} takes {len(self.inputs)} argument(s), got {len(args)}")
         values = list(args) + [None] * (len(self.inputs) - len(args))
         given = [True] * len(args) + [False] * (len(self.inputs) - len(args))
+        defaulted = []
         for key, value in kwargs.items():
             if key not in self._names:
                 raise TypeError(
@@ -150,10 +280,15 @@ class Function:
             if given[index]:
                 raise TypeError(f"{self.name} got input {key!r} twice")
             values[index], given[index] = value, True
+        for i, g in enumerate(given):
+            if not g and i in self._defaults:
+                values[i], given[i] = self._defaults[i], True
+                defaulted.append(i)
         missing = [self.inputs[i].label() for i, g in enumerate(given) if not g]
         if missing:
             raise TypeError(f"{self.name} is missing input(s) {missing}")
-        return [check(value) for check, value in zip(self._checkers, values, strict=False)]
+        return [value if i in defaulted else check(value)
+                for i, (check, value) in enumerate(zip(self._checkers, values, strict=False))]
 
     def __call__(self, *args, **kwargs):
         if self._fast is not None and not kwargs:
@@ -205,27 +340,6 @@ class Function:
                  f"{len(self.python_fallbacks)} Python fallback(s)"]
         lines += [f"  {node.op} (created at {node.source})" for node in self.python_fallbacks]
         return "\n".join(lines) + "\n"
-
-
-def _value_checker(type_, what: str):
-    """A fast check for the common case (an ndarray of exactly the type), else ``type_.filter``."""
-    dtype = np.dtype(type_.dtype)
-    ndim = type_.ndim
-    static = tuple((axis, size) for axis, size in enumerate(type_.shape) if size is not None)
-
-    def check(value):
-        if type(value) is np.ndarray and value.dtype == dtype and value.ndim == ndim:
-            return value
-        return type_.filter(value, what)
-
-    def check_static(value):
-        if type(value) is np.ndarray and value.dtype == dtype and value.ndim == ndim:
-            shape = value.shape
-            if all(shape[axis] == size for axis, size in static):
-                return value
-        return type_.filter(value, what)
-
-    return check_static if static else check
 
 
 def _private_updated_state(state: list, values: list, updated_slots: list[int]) -> list:
@@ -289,13 +403,52 @@ def _default_updates(targets, explicit: set[int]) -> list[tuple[SharedVariable, 
 
 
 def function(inputs, outputs=None, updates=None, givens=None, backend: str | None = None,
-             mode: str | None = None, name: str | None = None) -> Function:
-    """Compile ``outputs`` as a function of ``inputs``.
+             mode=None, name: str | None = None, on_unused_input: str | None = None,
+             allow_input_downcast: bool | None = None, profile: bool = False) -> Function:
+    """Compile ``outputs`` as a function of ``inputs`` (variables or ``In`` specs).
 
     ``updates``: (shared, expression) pairs written after each call, all at
     once (an update reading another updated variable sees the old value).
     ``givens``: (variable, replacement) pairs substituted before compiling.
     ``backend``: a registered backend, "llvm" or "numpy" (default ``config.backend``);
-    ``mode``: rewrite set "fast_run", "fast_compile" or "none".
+    ``mode``: rewrite set "fast_run" / "FAST_RUN", "fast_compile" / "FAST_COMPILE"
+    or "none", "NanGuardMode", "DebugMode", or a ``Mode`` object (``modes.py``);
+    ``on_unused_input``: "raise", "warn" or "ignore" (default ``config.on_unused_input``);
+    ``allow_input_downcast``: how values are cast to the inputs' dtypes (``inputs.py``);
+    ``profile``: time every node (``f.profile``, ``profiling.py``).
     """
-    return Function(inputs, outputs, updates, givens, backend, mode, name)
+    return Function(inputs, outputs, updates, givens, backend, mode, name, on_unused_input,
+                    allow_input_downcast, profile)
+
+
+def _checked_swap(function: Function, swap: Mapping) -> dict:
+    """``swap`` checked: shared variables of ``function`` to shared variables of the same type."""
+    checked = {}
+    for old, new in swap.items():
+        if not any(old is v for v in function.shared):
+            raise ValueError(f"copy(swap=...): {old!r} is not a shared variable of {function.name}")
+        if not isinstance(new, SharedVariable) or new.type != old.type:
+            raise TypeError(
+                f"copy(swap=...): {old.label()} of type {old.type} can only be swapped for a shared "
+                f"variable of the same type. Received: {getattr(new, 'type', type(new).__name__)}"
+            )
+        checked[old] = new
+    return checked
+
+
+def _swapped(recipe: dict, swap: dict) -> dict:
+    """The recipe with every shared variable of ``swap`` replaced in outputs, updates and givens."""
+    outputs = recipe["outputs"]
+    single = outputs is not None and not isinstance(outputs, list)
+    flat = [] if outputs is None else ([outputs] if single else list(outputs))
+    updates, givens = recipe["updates"], recipe["givens"]
+    expressions = flat + [e for _, e in updates] + [n for _, n in givens]
+    replaced = clone_replace(expressions, swap, strict=False) if expressions else []
+    n_out, n_up = len(flat), len(updates)
+    new_outputs = replaced[:n_out]
+    return dict(
+        recipe,
+        outputs=None if outputs is None else (new_outputs[0] if single else new_outputs),
+        updates=[(swap.get(s, s), e) for (s, _), e in zip(updates, replaced[n_out:n_out + n_up], strict=True)],
+        givens=[(o, n) for (o, _), n in zip(givens, replaced[n_out + n_up:], strict=True)],
+    )

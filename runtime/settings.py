@@ -14,6 +14,7 @@ from pathlib import Path
 
 from theanine.graph.config import config
 from theanine.runtime.backends import available_backends
+from theanine.runtime.inputs import UNUSED_INPUT_POLICIES
 
 
 def default_cache_dir() -> str:
@@ -28,12 +29,16 @@ def default_cache_dir() -> str:
 @dataclass(frozen=True)
 class RuntimeSettings:
     """``backend``: the default of ``function(backend=...)``; ``num_threads``: 0 = every core;
-    ``cache_dir`` / ``use_cache``: the disk cache of compiled objects."""
+    ``cache_dir`` / ``use_cache``: the disk cache of compiled objects; ``on_unused_input``: the
+    default of ``function(on_unused_input=...)``.  Theano's default is "raise"; theanine's is
+    "warn" for now, since graphs built before the option existed (and their tests) compile
+    functions of unused inputs; set it to "raise" for Theano's behaviour."""
 
     backend: str = "llvm"
     num_threads: int = 0
     cache_dir: str = ""
     use_cache: bool = True
+    on_unused_input: str = "warn"
 
     def validate(self) -> None:
         if self.backend not in available_backends():
@@ -46,6 +51,11 @@ class RuntimeSettings:
             raise ValueError(f"config.cache_dir must be a path string. Received: {self.cache_dir!r}")
         if not isinstance(self.use_cache, bool):
             raise ValueError(f"config.use_cache must be True or False. Received: {self.use_cache!r}")
+        if self.on_unused_input not in UNUSED_INPUT_POLICIES:
+            raise ValueError(
+                f"config.on_unused_input must be one of {UNUSED_INPUT_POLICIES}. "
+                f"Received: {self.on_unused_input!r}"
+            )
 
 
 config.add_section(RuntimeSettings(cache_dir=default_cache_dir()))

@@ -7,13 +7,11 @@ comes from ``Input`` the outputs remember which layer call produced them
 (their *history*), so ``Model(inputs, outputs)`` can trace the graph of
 layer calls back to its inputs, as in Keras.
 
-Calls nest: a model calls its layers, a custom layer calls sublayers.  The
-outermost call opens a *call context* that carries the ``training`` flag
-down to every nested call (so a subclassed model need not pass it on by
-hand) and collects the state updates (BatchNormalization's moving
-statistics) and activity losses the nested calls add.  The context is a
-``contextvars.ContextVar``, scoped and restored on exit like
-``config.context``; it is how Keras 3 propagates ``training`` too.
+Calls nest; the outermost call opens a *call context* (``call_context.py``)
+that carries ``training`` down and collects state updates and losses.
+
+Called on NumPy arrays instead of symbolic tensors, a layer runs eagerly:
+``eager.py`` traces and compiles the call once per input types.
 
 Layers are looked up by class name when a saved model is loaded; only
 classes registered here with ``register_layer`` (the built-in ones),
@@ -36,7 +34,8 @@ from typing import Any
 import numpy as np
 
 import theanine as th
-from theanine.frontend import constraints, initializers, regularizers
+from theanine.frontend import constraints, eager, initializers, regularizers, variables
+from theanine.frontend.call_context import call_context, current_call_context
 from theanine.frontend.registry import (
     custom_object_scope,
     get_custom_objects,
@@ -98,38 +97,6 @@ def deserialize_layer(spec: Mapping, custom_objects: Mapping[str, Any] | None = 
         )
     with custom_object_scope(custom_objects):
         return get_layer_class(spec["class_name"]).from_config(dict(spec["config"]))
-
-
-# ----------------------------------------------------------------------------- call context
-
-
-@dataclass
-class CallContext:
-    """What the calls nested inside one outermost layer call share."""
-
-    training: bool | None
-    updates: list[tuple[SharedVariable, Variable]] = field(default_factory=list)
-    losses: list[Variable] = field(default_factory=list)
-
-
-_CALL_CONTEXT: contextvars.ContextVar[CallContext | None] = contextvars.ContextVar(
-    "theanine_call_context", default=None
-)
-
-
-@contextlib.contextmanager
-def call_context(training: bool | None) -> Iterator[CallContext]:
-    """Open a fresh context (e.g. to trace a model's training graph) and yield it."""
-    context = CallContext(training)
-    token = _CALL_CONTEXT.set(context)
-    try:
-        yield context
-    finally:
-        _CALL_CONTEXT.reset(token)
-
-
-def current_call_context() -> CallContext | None:
-    return _CALL_CONTEXT.get()
 
 
 # ----------------------------------------------------------------------------- weight budget
@@ -272,6 +239,7 @@ class Layer:
         self._last_call_updates: list[tuple[SharedVariable, Variable]] = []
         self._last_call_losses: list[Variable] = []
         self._call_accepts_training = "training" in inspect.signature(self.call).parameters
+        self._eager_functions = eager.EagerFunctions()
 
     def _init_tracking(self) -> None:
         if "_tracked_layers" not in self.__dict__:
@@ -351,7 +319,7 @@ class Layer:
                 f"{self.name}.add_weight({name!r}): the initializer returned shape {value.shape}, "
                 f"expected {shape}"
             )
-        variable = th.shared(value, name=f"{self.name}/{name}")
+        variable = variables.variable(value, name=f"{self.name}/{name}")
         self._weight_records.append(
             _Weight(
                 variable,
@@ -407,6 +375,21 @@ class Layer:
     def non_trainable_weights(self) -> list[SharedVariable]:
         trainable = {id(v) for v in self.trainable_weights}
         return [v for v in self.weights if id(v) not in trainable]
+
+    @property
+    def variables(self) -> list[SharedVariable]:
+        """Keras 3's name for ``weights``."""
+        return self.weights
+
+    @property
+    def trainable_variables(self) -> list[SharedVariable]:
+        """Keras 3's name for ``trainable_weights``."""
+        return self.trainable_weights
+
+    @property
+    def non_trainable_variables(self) -> list[SharedVariable]:
+        """Keras 3's name for ``non_trainable_weights``."""
+        return self.non_trainable_weights
 
     def weight_constraints(self) -> dict[int, Any]:
         """``id(weight) -> constraint`` for every constrained weight."""
@@ -480,15 +463,13 @@ class Layer:
     # -- calling ------------------------------------------------------------------------------
 
     def __call__(self, inputs, *args, **kwargs):
-        """Build if needed, then ``call`` on symbolic tensors (recording history at top level)."""
+        """Build if needed, then ``call`` on symbolic tensors (recording history at top level).
+
+        On NumPy arrays the call runs eagerly and returns arrays (``eager.py``).
+        """
+        if eager.is_eager(inputs):
+            return self._eager_functions.call(self, inputs, args, kwargs)
         flat, is_list = _flatten_tensors(inputs)
-        for i, tensor in enumerate(flat):
-            if not isinstance(tensor, Variable):
-                raise TypeError(
-                    f"layer {self.name!r} ({type(self).__name__}) is called on symbolic tensors "
-                    f"(layers.Input or th.tensor). Received input {i} of type "
-                    f"{type(tensor).__name__}"
-                )
         flat = [self._autocast(t) for t in flat]
         self._maybe_build(flat, is_list)
         outer = current_call_context()
@@ -502,8 +483,7 @@ class Layer:
             outputs = self.call(flat if is_list else flat[0], *args, **kwargs)
         self._last_call_updates, self._last_call_losses = context.updates, context.losses
         if outer is not None:
-            outer.updates.extend(context.updates)
-            outer.losses.extend(context.losses)
+            outer.absorb(context)
             return outputs
         return self._record_node(flat, is_list, outputs, args, explicit_training)
 

@@ -23,12 +23,26 @@ from theanine.graph.ops.pool_functions import *  # noqa: F403
 from theanine.graph.ops.opfromgraph import *  # noqa: F403
 from theanine.graph.ops import random
 from theanine.graph.ops.random import *  # noqa: F403
+from theanine.graph.ops.sorting import ArgSort
+from theanine.graph.ops.numpy_like import *  # noqa: F403
 from theanine.graph.op import Op
 from theanine.graph.gradient import *  # noqa: F403
 from theanine.graph.printing import *  # noqa: F403
+from theanine.graph.pretty_printing import pp
+from theanine.graph.typed_constructors import *  # noqa: F403
 from theanine.graph.rewriting import *  # noqa: F403
 from theanine.graph.evaluate import evaluate
 from theanine.runtime.function import Function, function
+from theanine.runtime.inputs import In, UnusedInputError
+from theanine.runtime.modes import (
+    BadThunkOutput,
+    DebugMode,
+    DebugModeError,
+    Mode,
+    NanGuardError,
+    NanGuardMode,
+)
+from theanine.runtime.profiling import ProfileStats
 from theanine.runtime.verify import verify_grad
 
 

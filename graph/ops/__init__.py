@@ -37,4 +37,6 @@ from theanine.graph.ops import (  # noqa: F401  (the load order; see above)
     composite,
     opfromgraph,
     random,
+    sorting,
+    numpy_like,
 )

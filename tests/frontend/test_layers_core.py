@@ -147,9 +147,11 @@ def test_input_returns_a_symbolic_tensor_with_history():
         layers.Input(shape=(-1,))
 
 
-def test_layer_rejects_non_symbolic_inputs():
-    with pytest.raises(TypeError, match="called on symbolic tensors"):
-        layers.Dense(2)(np.zeros((2, 2)))
+def test_layer_rejects_inputs_that_are_neither_symbolic_nor_arrays():
+    with pytest.raises(TypeError, match="called on symbolic tensors .* or on NumPy arrays"):
+        layers.Dense(2)("text")
+    with pytest.raises(TypeError, match="either on symbolic tensors or on arrays, not on both"):
+        layers.Add()([np.zeros((2, 2)), th.matrix("x")])
 
 
 def test_custom_layer_with_weights_state_updates_and_losses():

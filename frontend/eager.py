@@ -1,0 +1,182 @@
+"""Eager calls: a layer or model called on NumPy arrays, as ``layer(x)`` runs in Keras 3.
+
+theanine's layers build symbolic graphs.  Called on arrays (or Python
+numbers), a layer traces its symbolic call on placeholders of the arrays'
+types -- their dtype and rank, every dimension but the first static --
+compiles the graph with ``th.function`` and keeps the function, keyed by
+those types, the call's structure and its keyword arguments.  The next
+call on arrays of the same types (any batch size) runs the compiled
+function again; weights are shared variables, so later weight changes
+are seen without retracing.
+
+``training=True`` applies the state updates the call adds (moving
+statistics, ``Variable.assign``), as a Keras eager training call does;
+an inference call applies none.  The results are NumPy arrays in the
+structure the symbolic call returns (one array, a list, a tuple or a
+dict).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+import theanine as th
+from theanine.frontend.call_context import call_context
+from theanine.graph.basic import Variable
+
+__all__ = ["is_eager", "EagerFunctions"]
+
+
+def _leaves(inputs) -> tuple[list, str]:
+    """The input leaves and the structure they came in: "single", "list" or "tuple"."""
+    if isinstance(inputs, list):
+        return list(inputs), "list"
+    if isinstance(inputs, tuple):
+        return list(inputs), "tuple"
+    return [inputs], "single"
+
+
+def is_eager(inputs) -> bool:
+    """True when no input is symbolic (arrays or numbers); a mix of both is an error.
+
+    Raises TypeError for a call that mixes symbolic tensors and arrays, and
+    for an input that is neither.
+    """
+    leaves, _ = _leaves(inputs)
+    symbolic = [isinstance(leaf, Variable) for leaf in leaves]
+    if all(symbolic) and leaves:
+        return False
+    if any(symbolic):
+        raise TypeError(
+            "a layer is called either on symbolic tensors or on arrays, not on both. Received "
+            f"inputs of types {[type(leaf).__name__ for leaf in leaves]}"
+        )
+    for i, leaf in enumerate(leaves):
+        if not isinstance(leaf, (np.ndarray, np.generic, int, float, bool)):
+            raise TypeError(
+                "a layer is called on symbolic tensors (layers.Input or th.tensor) or on NumPy "
+                f"arrays. Received input {i} of type {type(leaf).__name__}"
+            )
+    return True
+
+
+@dataclass(frozen=True)
+class _Signature:
+    """What an eager call is compiled for: input types, structure, keyword arguments."""
+
+    types: tuple[tuple[str, tuple], ...]
+    structure: str
+    kwargs: tuple[tuple[str, Hashable], ...]
+
+
+@dataclass
+class _Compiled:
+    function: th.Function
+    structure: object  # "single", "list", "tuple", or the dict's keys
+
+
+class EagerFunctions:
+    """The compiled eager calls of one layer, by signature (see the module docstring)."""
+
+    def __init__(self) -> None:
+        self._functions: dict[_Signature, _Compiled] = {}
+
+    def clear(self) -> None:
+        """Forget every compiled call (the layer's graph changed: ``Sequential.add``/``pop``)."""
+        self._functions.clear()
+
+    def __len__(self) -> int:
+        return len(self._functions)
+
+    def call(self, layer, inputs, args: tuple, kwargs: dict):
+        """``layer(inputs, *args, **kwargs)`` on arrays: compile once per signature, run."""
+        if args:
+            raise TypeError(
+                f"layer {layer.name!r}: an eager call takes the inputs and keyword arguments only. "
+                f"Received {len(args)} extra positional argument(s)"
+            )
+        leaves, structure = _leaves(inputs)
+        arrays = [np.asarray(leaf) for leaf in leaves]
+        for i, array in enumerate(arrays):
+            if array.dtype.kind not in "biuf":
+                raise TypeError(
+                    f"layer {layer.name!r}: input {i} must hold numbers. Received dtype {array.dtype}"
+                )
+        signature = _Signature(
+            tuple((a.dtype.name, a.shape[1:] if a.ndim else ()) for a in arrays),
+            structure,
+            _frozen_kwargs(layer, kwargs),
+        )
+        if signature not in self._functions:
+            self._functions[signature] = _trace(layer, arrays, structure, kwargs)
+        compiled = self._functions[signature]
+        outputs = compiled.function(*arrays)
+        return _restructure(outputs, compiled.structure)
+
+
+def _frozen_kwargs(layer, kwargs: dict) -> tuple:
+    try:
+        frozen = tuple(sorted(kwargs.items()))
+        hash(frozen)
+    except TypeError as exc:
+        raise TypeError(
+            f"layer {layer.name!r}: the keyword arguments of an eager call must be hashable "
+            f"(they select the compiled function). Received {sorted(kwargs)}"
+        ) from exc
+    return frozen
+
+
+def _trace(layer, arrays: list[np.ndarray], structure: str, kwargs: dict) -> _Compiled:
+    """Trace ``layer`` on placeholders of ``arrays``' types and compile it."""
+    placeholders = [
+        th.tensor(f"x{i}", a.dtype.name, (None, *a.shape[1:]) if a.ndim else ())
+        for i, a in enumerate(arrays)
+    ]
+    call_inputs = {"single": placeholders[0] if placeholders else None, "list": placeholders,
+                   "tuple": tuple(placeholders)}[structure]
+    training = kwargs.get("training")
+    # build first, outside the call context: a model records its graph of layer calls as it
+    # builds, and calls nested in a context record nothing
+    layer._maybe_build(placeholders, structure != "single")
+    with call_context(training) as context:
+        outputs = layer(call_inputs, **kwargs)
+    flat, out_structure = _flatten_outputs(outputs, layer)
+    updates = _last_update_per_variable(context.updates) if training else []
+    function = th.function(
+        placeholders, flat, updates=updates, name=f"{layer.name}_eager", on_unused_input="ignore"
+    )
+    return _Compiled(function, out_structure)
+
+
+def _flatten_outputs(outputs, layer) -> tuple[list, object]:
+    if isinstance(outputs, Mapping):
+        keys = list(outputs)
+        return [outputs[k] for k in keys], keys
+    if isinstance(outputs, (list, tuple)):
+        return list(outputs), type(outputs).__name__
+    if not isinstance(outputs, Variable):
+        raise TypeError(
+            f"layer {layer.name!r} returned {type(outputs).__name__}; call() must return tensors"
+        )
+    return [outputs], "single"
+
+
+def _restructure(outputs: list, structure):
+    if structure == "single":
+        return outputs[0]
+    if structure == "tuple":
+        return tuple(outputs)
+    if structure == "list":
+        return list(outputs)
+    return dict(zip(structure, outputs, strict=True))
+
+
+def _last_update_per_variable(pairs) -> list:
+    """One update per shared variable, the last one added, cast to the variable's dtype."""
+    last: dict[int, tuple] = {}
+    for shared, value in pairs:
+        last[id(shared)] = (shared, th.cast(value, shared.dtype))
+    return list(last.values())

@@ -1,0 +1,107 @@
+"""Keras-style variables: shared variables with ``assign`` and ``numpy()``.
+
+A layer's weights, a metric's state and an optimizer's slots are
+``Variable``s.  They are shared variables (graph inputs whose value lives
+in the variable), so every graph reads them as before; what Keras adds is
+the way to write them:
+
+- outside a traced step, ``v.assign(value)`` sets the value now;
+- inside one (a custom ``train_step``, a metric's ``update_state`` being
+  compiled, a layer's ``call``), it records ``(v, value)`` in the call
+  context, and the compiled step writes it after it ran.  As in Theano,
+  every read inside a step sees the value from before the step; a second
+  ``assign_add`` on the same variable builds on the first one's value.
+
+``numpy()`` is a copy of the current value, as Keras' ``Variable.numpy()``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from theanine.frontend.call_context import current_call_context, pending_value
+from theanine.graph.basic import Variable as GraphVariable
+from theanine.graph.ops.math import cast
+from theanine.graph.pickling import reduce_shared
+from theanine.graph.shared import SharedVariable
+from theanine.graph.tensor import as_tensor_variable
+from theanine.graph.type import TensorType, format_shape
+
+__all__ = ["Variable", "variable"]
+
+
+class Variable(SharedVariable):
+    """A shared variable that Keras code can ``assign`` to (see the module docstring)."""
+
+    def __reduce__(self):
+        """Pickled as shared variables are (``graph/pickling.py``): its value, a fresh lock."""
+        return reduce_shared(self)
+
+    def numpy(self) -> np.ndarray:
+        """A copy of the current value."""
+        return self.get_value()
+
+    def assign(self, value) -> Variable:
+        """Set the value (now, or at the end of the step being traced)."""
+        return self._write(value, lambda current, new: new)
+
+    def assign_add(self, value) -> Variable:
+        """Add ``value`` (now, or at the end of the step being traced)."""
+        return self._write(value, lambda current, new: current + new)
+
+    def assign_sub(self, value) -> Variable:
+        """Subtract ``value`` (now, or at the end of the step being traced)."""
+        return self._write(value, lambda current, new: current - new)
+
+    def _write(self, value, combine) -> Variable:
+        context = current_call_context()
+        if context is None:
+            if isinstance(value, GraphVariable):
+                raise TypeError(
+                    f"{self.label()}.assign: a symbolic value can only be assigned inside a "
+                    "traced step (train_step, a metric's update_state, a layer's call); "
+                    "outside one assign a NumPy array"
+                )
+            current = self.get_value(borrow=True)
+            self.set_value(np.broadcast_to(combine(current, self._checked(value)), current.shape))
+            return self
+        new = combine(pending_value(context, self), as_tensor_variable(value))
+        if not self.type.shape_compatible(new.type):
+            raise ValueError(
+                f"{self.label()}.assign: a value of type {new.type} does not fit the variable's "
+                f"type {self.type}"
+            )
+        context.updates.append((self, cast(new, self.dtype)))
+        return self
+
+    def _checked(self, value) -> np.ndarray:
+        array = np.asarray(value)
+        target = self.get_value(borrow=True).shape
+        try:
+            fits = np.broadcast_shapes(array.shape, target) == target
+        except ValueError:
+            fits = False
+        if not fits:
+            raise ValueError(
+                f"{self.label()}.assign: a value of shape {array.shape} does not fit the "
+                f"variable's shape {target}"
+            )
+        return array.astype(self.dtype, copy=False)
+
+
+def variable(value, name: str | None = None, shape=None, dtype=None) -> Variable:
+    """A ``Variable`` holding a copy of ``value``, as ``th.shared`` makes shared variables.
+
+    ``shape`` may declare dimensions flexible (None), as in ``th.shared``.
+    """
+    data = np.array(value, dtype=dtype, copy=True)
+    if data.dtype.kind not in "biuf":
+        raise TypeError(f"a variable holds numeric arrays. Received dtype {data.dtype} for {name!r}")
+    if shape is None:
+        shape = data.shape
+    elif len(shape) != data.ndim:
+        raise ValueError(
+            f"variable({name!r}): shape={format_shape(tuple(shape))} has {len(shape)} dims "
+            f"but the value has {data.ndim}"
+        )
+    return Variable(data, TensorType(data.dtype, shape), name=name)

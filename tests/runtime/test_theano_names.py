@@ -1,0 +1,61 @@
+"""th.pp and Theano's typed constructors (dscalar, fmatrix, ivector, ..., dscalars("a", "b"))."""
+
+import numpy as np
+import pytest
+
+import theanine as th
+
+
+def test_pp_prints_theano_style_algebra():
+    x, y = th.dscalar("x"), th.dscalar("y")
+    assert th.pp(x + y * 2) == "(x + (y * TensorConstant{2.0}))"
+    assert th.pp(-x / y) == "(-x / y)"
+    assert th.pp(th.exp(x) ** y) == "(exp(x) ** y)"
+    gy = th.grad(x**2, x)  # Theano's documentation example, in theanine's gradient form
+    assert th.pp(gy) == ("((TensorConstant{1.0} * TensorConstant{2.0}) * "
+                         "(x ** (TensorConstant{2.0} - TensorConstant{1.0})))")
+    v = th.dvector("v")
+    assert th.pp(th.sum(v[1:] > 0)) == (
+        "Reduce{kind=sum, axes=(0,), dtype=None}((Subtensor{[1:]}(v) > "
+        "DimShuffle{pattern=('x',)}(TensorConstant{0.0})))"
+    )
+    assert th.pp(th.constant(np.arange(3))) == "TensorConstant{[0, 1, 2]}"
+    assert th.pp([x, y]) == "x\ny"
+    with pytest.raises(TypeError, match="pp prints symbolic variables"):
+        th.pp(3)
+
+
+def test_pp_handles_deep_graphs_without_recursion():
+    x = th.dscalar("x")
+    y = x
+    for _ in range(3000):
+        y = th.exp(y)
+    assert th.pp(y).count("exp(") == 3000
+
+
+@pytest.mark.parametrize("prefix, dtype", [("b", "int8"), ("w", "int16"), ("i", "int32"),
+                                           ("l", "int64"), ("f", "float32"), ("d", "float64")])
+def test_typed_constructors(prefix, dtype):
+    shapes = {"scalar": (), "vector": (None,), "row": (1, None), "col": (None, 1),
+              "matrix": (None, None), "tensor3": (None,) * 3, "tensor4": (None,) * 4,
+              "tensor5": (None,) * 5}
+    for kind, shape in shapes.items():
+        variable = getattr(th, prefix + kind)("v")
+        assert variable.type == th.TensorType(dtype, shape) and variable.name == "v"
+    a, b = getattr(th, prefix + "scalars")("a", "b")
+    assert (a.name, b.name, a.dtype) == ("a", "b", dtype)
+    three = getattr(th, prefix + "matrices")(3)
+    assert len(three) == 3 and all(m.type == th.TensorType(dtype, (None, None)) for m in three)
+    assert getattr(th, prefix + "vectors")("only").name == "only"  # one name: one variable
+
+
+def test_untyped_constructors_use_floatx_and_broadcast_rows():
+    with th.config.context(floatX="float64"):
+        assert th.row("r").type == th.TensorType("float64", (1, None))
+        x, y = th.scalars("x", "y")
+        assert x.dtype == "float64"
+    r, c = th.frow("r"), th.fcol("c")
+    f = th.function([r, c], r + c)
+    assert f(np.ones((1, 3), "float32"), np.ones((2, 1), "float32")).shape == (2, 3)
+    with pytest.raises(TypeError, match="takes names \\(strings\\) or a count"):
+        th.dscalars(1.5)
