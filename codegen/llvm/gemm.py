@@ -45,10 +45,12 @@ def emit_gemm(frame, call: GemmCall, index: int) -> None:
 
 
 def _output_strides(frame, call: GemmCall) -> list[ir.Value]:
-    """Element strides of the (m, n) output; a 0-d or 1-d output (a vector product) uses its one stride."""
+    """Element strides of the (m, n) output; a 0-d or 1-d output (a vector product) uses its one stride.
+    An output of more axes (not batched: a convolution's) is the product's rows laid out in C order:
+    its last axis is the product's columns."""
     ndim = len(frame.printer.program.buffers[call.output].shape)
-    if ndim == 2:
-        return [frame.stride(call.output, 0), frame.stride(call.output, 1)]
+    if ndim >= 2:
+        return [frame.stride(call.output, ndim - 2), frame.stride(call.output, ndim - 1)]
     single = frame.stride(call.output, 0) if ndim == 1 else ir.Constant(I64, 0)
     return [single, single]
 

@@ -1,0 +1,89 @@
+"""Lowering rule of the convolution (graph/ops/conv.py): im2col into the BLAS GEMM.
+
+``Conv`` (channels-last, groups of one) becomes three steps:
+
+1. an elementwise kernel over ``(N, *O, *K, C)`` that writes the patch
+   matrix ``cols`` of shape ``(N * prod(O), prod(K) * C)`` densely: element
+   ``(n, o, k, c)`` reads ``x[n, o * stride + k * dilation - lo, c]``, or 0
+   where that coordinate falls in the padding (the read itself is clamped
+   into the input, so no address leaves it);
+2. the kernel ``(*K, C, F)`` copied into a ``(prod(K) * C, F)`` matrix (it may
+   be a view: the kernel gradient's is the output gradient transposed);
+3. one ``GemmCall`` ``cols @ kernel`` written straight into the
+   ``(N, *O, F)`` output, which is that product's row-major layout.
+
+Everything is in the kernel program, so every printer gets it.  Grouped
+convolutions, and inputs whose spatial sizes are not known to be positive
+when the graph is built (padding only, or run-time padding vectors), are
+left to ``perform`` as host calls.
+"""
+
+from __future__ import annotations
+
+from theanine.codegen.program import shape_exprs as S
+from theanine.codegen.program.expressions import call, cast
+from theanine.codegen.program.kernel_ir import Access, Arg, ElementwiseKernel, GemmCall, Index, Lit, Load, Size
+from theanine.codegen.program.lowering import Lowerer, lowering
+from theanine.codegen.program.rules.views import vector_entries
+from theanine.graph.basic import Apply
+from theanine.graph.ops.conv import Conv
+
+
+def _int(value) -> Lit | Size:
+    return Lit(value, "int64") if isinstance(value, int) else Size(value)
+
+
+@lowering(Conv)
+def _lower_conv(lowerer: Lowerer, node: Apply) -> bool:
+    x, kernel, pads = node.inputs
+    (out,) = node.outputs
+    op = node.op
+    rank = op.rank
+    spatial = x.type.shape[1:-1]
+    if op.groups != 1 or not all(isinstance(n, int) and n > 0 for n in spatial):
+        return False
+    if not lowerer.supports("gemm", (x.dtype, x.dtype), x.dtype):
+        return False
+    pad_entries = vector_entries(lowerer, pads)
+    lows, highs = pad_entries[0::2], pad_entries[1::2]
+    x_shape, k_shape = lowerer.shape(x), lowerer.shape(kernel)
+    batch, taps, channels, filters = x_shape[0], k_shape[:rank], x_shape[-1], k_shape[-1]
+    outputs = [
+        static if static is not None else S.add(S.floordiv(S.sub(S.add(S.add(n, lo), hi), S.add(
+            S.mul(op.dilation[i], S.sub(k, 1)), 1)), op.strides[i]), 1)
+        for i, (static, n, lo, hi, k) in enumerate(zip(out.type.shape[1:-1], spatial, lows, highs, taps, strict=True))
+    ]
+    out_shape = (batch, *outputs, filters)
+    rows, depth = S.product([batch, *outputs]), S.product([*taps, channels])
+
+    coords, inside = [Index(0)], []
+    for i in range(rank):
+        position = call("add", "int64", call("multiply", "int64", Index(1 + i), Lit(op.strides[i], "int64")),
+                        call("multiply", "int64", Index(1 + rank + i), Lit(op.dilation[i], "int64")))
+        position = call("subtract", "int64", position, _int(lows[i]))
+        size = Lit(spatial[i], "int64")
+        inside.append(call("logical_and", "bool", call("greater_equal", "bool", position, Lit(0, "int64")),
+                           call("less", "bool", position, size)))
+        clamped = call("minimum", "int64", call("maximum", "int64", position, Lit(0, "int64")),
+                       Lit(spatial[i] - 1, "int64"))
+        coords.append(clamped)
+    coords.append(Index(1 + 2 * rank))
+    value = Load(0, tuple(coords), tuple(x_shape), (False,) * x.ndim, x.dtype)
+    if inside:
+        valid = inside[0]
+        for term in inside[1:]:
+            valid = call("logical_and", "bool", valid, term)
+        value = call("where", x.dtype, valid, value, cast(Lit(0, "int64"), x.dtype))
+    loop = (batch, *outputs, *taps, channels)
+    cols = lowerer.new_buffer(x.dtype, (rows, depth), "temp", 2)
+    lowerer.steps.append(ElementwiseKernel((lowerer.plain_ref(x),), (cols,), (value,), loop, (), node))
+
+    matrix = lowerer.new_buffer(kernel.dtype, (depth, filters), "temp", 2)
+    checks = ((k_shape[-2], channels),) if k_shape[-2] != channels else ()
+    lowerer.steps.append(ElementwiseKernel((lowerer.ref(kernel),), (matrix,), (Arg(0, kernel.dtype),),
+                                           tuple(k_shape), checks, node))
+    index = lowerer.bind_new(out, out_shape)
+    lowerer.steps.append(GemmCall(Access(cols, (0, 1)), Access(matrix, (0, 1)), index, out.dtype, rows, filters,
+                                  depth, depth, node))
+    return True
+
