@@ -1,10 +1,12 @@
-"""Convolutions lower natively (im2col into BLAS GEMM) and agree with the explicit-loop reference.
+"""Convolutions and max pooling lower natively and agree with the explicit-loop reference.
 
-Forward convolutions and the kernel gradients (themselves ``Conv`` graphs) of
-1 to 3 spatial axes, with strides, dilation and every padding kind, compile
-without a Python fallback for ``Conv``; the results match
-``tests/conv_reference.py`` (loops over small shapes), also split over two
-threads and for a batch size other than the one first seen.
+Forward convolutions, their input gradients (``ConvTranspose``: GEMM then
+col2im) and kernel gradients (``Conv`` graphs) of 1 to 3 spatial axes, with
+strides, dilation and every padding kind, and max pooling with its gradient,
+compile without a Python fallback; the results match
+``tests/conv_reference.py`` (loops over small shapes) and the numpy backend,
+also split over two threads and for a batch size other than the one first
+seen.
 """
 
 import numpy as np
@@ -41,16 +43,49 @@ def test_conv_is_native_and_matches_the_loop_reference(spatial, taps, strides, d
     k = th.tensor("k", dtype, (*taps, 3, 4))
     y = th.conv(x, k, strides=strides, padding=padding, dilation=dilation)
     with th.config.context(num_threads=threads):
-        f = th.function([x, k], [y, th.grad((y**2).sum(), k)])
-    assert [type(n.op).__name__ for n in f.python_fallbacks if type(n.op).__name__ == "Conv"] == []
+        f = th.function([x, k], [y, *th.grad((y**2).sum(), [k, x])])
+    assert f.python_fallbacks == []
     rng = np.random.default_rng(rank)
     kv = rng.standard_normal((*taps, 3, 4)).astype(dtype)
     pads = _pads(padding, spatial, taps, strides, dilation)
     tolerance = 1e-4 if dtype == "float32" else 1e-10
     for batch in (5, 2):
         xv = rng.standard_normal((batch, *spatial, 3)).astype(dtype)
-        out, dk = f(xv, kv)
+        out, dk, dx = f(xv, kv)
         expected = ref.conv(xv.astype("float64"), kv.astype("float64"), strides, pads, dilation)
         np.testing.assert_allclose(out, expected, rtol=tolerance, atol=tolerance)
-        reference_grad = th.function([x, k], th.grad((y**2).sum(), k), backend="numpy")(xv, kv)
-        np.testing.assert_allclose(dk, reference_grad, rtol=tolerance * 10, atol=tolerance * 10)
+        reference = th.function([x, k], th.grad((y**2).sum(), [k, x]), backend="numpy")(xv, kv)
+        np.testing.assert_allclose(dk, reference[0], rtol=tolerance * 10, atol=tolerance * 10)
+        np.testing.assert_allclose(dx, reference[1], rtol=tolerance * 10, atol=tolerance * 10)
+
+
+POOLS = [
+    ((9,), (2,), None, "valid"),
+    ((9, 8), (2, 2), None, "valid"),
+    ((9, 8), (3, 3), (2, 2), "same"),
+    ((9, 8), (2, 3), (1, 2), "valid"),
+    ((5, 6, 4), (2, 2, 2), (1, 2, 1), "same"),
+]
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("spatial, pool, strides, padding", POOLS)
+def test_max_pool_and_its_gradient_are_native(spatial, pool, strides, padding, threads):
+    x = th.tensor("x", "float64", (None, *spatial, 3))
+    y = th.max_pool(x, pool, strides=strides, padding=padding)
+    weights = th.constant(np.random.default_rng(1).standard_normal(3))
+    loss = (y * weights).sum()
+    with th.config.context(num_threads=threads):
+        f = th.function([x], [y, th.grad(loss, x)])
+    assert f.python_fallbacks == []
+    reference = th.function([x], [y, th.grad(loss, x)], backend="numpy")
+    rng = np.random.default_rng(len(spatial))
+    for batch in (4, 1):
+        xv = rng.standard_normal((batch, *spatial, 3))
+        xv.flat[::7] = xv.flat[3]  # ties: the gradient goes to the first maximum
+        xv.flat[5] = np.nan  # NaN is the maximum of its windows
+        for got, expected in zip(f(xv), reference(xv), strict=True):
+            np.testing.assert_allclose(got, expected, rtol=1e-12, equal_nan=True)
+        expected_pool = ref.max_pool(xv, pool, strides or pool, _pads(padding, spatial, pool, strides or pool,
+                                                                      (1,) * len(spatial)), (1,) * len(spatial))
+        np.testing.assert_allclose(f(xv)[0], expected_pool, equal_nan=True)

@@ -3,7 +3,7 @@
 elementwise (Elemwise, Reduce, DimShuffle, ShapeI), nnet (softmax and the
 crossentropies), views (shapes, slicing, joins, ranges), linalg (products,
 BLAS calls), indexed (arg-reductions, cumulative scans, gathers, scatters,
-sorts), random (Philox draws) and conv (convolutions as im2col and GEMM).
+sorts), random (Philox draws), conv (convolutions as im2col and GEMM) and pool (max pooling and its gradient).
 """
 
-from theanine.codegen.program.rules import conv, elementwise, indexed, linalg, nnet, random, views
+from theanine.codegen.program.rules import conv, elementwise, indexed, linalg, nnet, pool, random, views

@@ -1,4 +1,4 @@
-"""Lowering rule of the convolution (graph/ops/conv.py): im2col into the BLAS GEMM.
+"""Lowering rules of the convolution and its transpose (graph/ops/conv.py): im2col / col2im and BLAS GEMM.
 
 ``Conv`` (channels-last, groups of one) becomes three steps:
 
@@ -22,11 +22,22 @@ from __future__ import annotations
 
 from theanine.codegen.program import shape_exprs as S
 from theanine.codegen.program.expressions import call, cast
-from theanine.codegen.program.kernel_ir import Access, Arg, ElementwiseKernel, GemmCall, Index, Lit, Load, Size
+from theanine.codegen.program.kernel_ir import (
+    Access,
+    Arg,
+    ElementwiseKernel,
+    Expr,
+    GemmCall,
+    Index,
+    Lit,
+    Load,
+    ScatterKernel,
+    Size,
+)
 from theanine.codegen.program.lowering import Lowerer, lowering
 from theanine.codegen.program.rules.views import vector_entries
 from theanine.graph.basic import Apply
-from theanine.graph.ops.conv import Conv
+from theanine.graph.ops.conv import Conv, ConvTranspose
 
 
 def _int(value) -> Lit | Size:
@@ -87,3 +98,66 @@ def _lower_conv(lowerer: Lowerer, node: Apply) -> bool:
                                   depth, depth, node))
     return True
 
+
+
+def _linear(indices: list, sizes: list) -> Expr:
+    """The C-order position of ``indices`` in an array of ``sizes`` (int64 expressions)."""
+    position = indices[0]
+    for index, size in zip(indices[1:], sizes[1:], strict=True):
+        position = call("add", "int64", call("multiply", "int64", position, _int(size)), index)
+    return position
+
+
+@lowering(ConvTranspose)
+def _lower_conv_transpose(lowerer: Lowerer, node: Apply) -> bool:
+    """The adjoint of the rule above: ``y @ kernel^T`` gives every patch's contribution (one GEMM),
+    and a scatter adds each into the output at its window position (col2im); taps that fall in the
+    padding add 0 at a clamped position."""
+    y, kernel, _, pads = node.inputs
+    (out,) = node.outputs
+    op = node.op
+    rank = op.rank
+    sizes, windows = out.type.shape[1:-1], y.type.shape[1:-1]
+    static = all(isinstance(n, int) and n > 0 for n in (*sizes, *windows))
+    if op.groups != 1 or not static or not lowerer.supports("gemm", (y.dtype, y.dtype), y.dtype):
+        return False
+    lows = vector_entries(lowerer, pads)[0::2]
+    y_shape, k_shape = lowerer.shape(y), lowerer.shape(kernel)
+    batch, taps, channels, filters = y_shape[0], k_shape[:rank], k_shape[-2], k_shape[-1]
+    rows, depth = S.product([batch, *windows]), S.product([*taps, channels])
+
+    y_matrix = lowerer.new_buffer(y.dtype, (rows, filters), "temp", 2)
+    lowerer.steps.append(ElementwiseKernel((lowerer.ref(y),), (y_matrix,), (Arg(0, y.dtype),), tuple(y_shape),
+                                           (), node))
+    matrix = lowerer.new_buffer(kernel.dtype, (depth, filters), "temp", 2)
+    checks = ((k_shape[-1], y_shape[-1]),) if k_shape[-1] != y_shape[-1] else ()
+    lowerer.steps.append(ElementwiseKernel((lowerer.ref(kernel),), (matrix,), (Arg(0, kernel.dtype),),
+                                           tuple(k_shape), checks, node))
+    cols = lowerer.new_buffer(y.dtype, (rows, depth), "temp", 2)
+    lowerer.steps.append(GemmCall(Access(y_matrix, (0, 1)), Access(matrix, (1, 0)), cols, y.dtype, rows, depth,
+                                  filters, filters, node))
+
+    out_shape = (batch, *sizes, channels)
+    index = lowerer.bind_new(out, out_shape)
+    lowerer.steps.append(ElementwiseKernel((), (index,), (cast(Lit(0, "int64"), out.dtype),), out_shape, (), node))
+    coords, inside = [Index(0)], []
+    for i in range(rank):
+        position = call("add", "int64", call("multiply", "int64", Index(1 + i), Lit(op.strides[i], "int64")),
+                        call("multiply", "int64", Index(1 + rank + i), Lit(op.dilation[i], "int64")))
+        position = call("subtract", "int64", position, _int(lows[i]))
+        inside.append(call("logical_and", "bool", call("greater_equal", "bool", position, Lit(0, "int64")),
+                           call("less", "bool", position, Lit(sizes[i], "int64"))))
+        coords.append(call("minimum", "int64", call("maximum", "int64", position, Lit(0, "int64")),
+                           Lit(sizes[i] - 1, "int64")))
+    coords.append(Index(1 + 2 * rank))
+    row = _linear([Index(a) for a in range(1 + rank)], [batch, *windows])
+    column = _linear([Index(1 + rank + a) for a in range(rank + 1)], [*taps, channels])
+    value = Load(0, (row, column), (rows, depth), (False, False), y.dtype)
+    valid = inside[0]
+    for term in inside[1:]:
+        valid = call("logical_and", "bool", valid, term)
+    value = call("where", y.dtype, valid, value, cast(Lit(0, "int64"), y.dtype))
+    loop = (batch, *windows, *taps, channels)
+    lowerer.steps.append(ScatterKernel((Access(cols, (0, 1)),), index, tuple(coords), out_shape,
+                                       (False,) * out.ndim, value, "add", loop, (), node))
+    return True

@@ -1,0 +1,144 @@
+"""Lowering rules of max pooling (graph/ops/pool.py): one kernel each, the window unrolled.
+
+``MaxPool`` is an elementwise kernel over the output ``(N, *O, C)`` whose
+expression is the maximum over the window's taps (unrolled: pools are
+small) of ``x`` read at ``o * stride + tap * dilation - lo``; a tap in the
+padding reads the dtype's lowest value, which never wins.  ``MaxPoolGrad``
+zeroes its output, then scatters ``g`` (one entry per window) onto the
+position of each window's first maximum, NaN counting as the maximum as
+in ``np.argmax``: the scatter's coordinates are that argmax, computed by
+the same unrolled walk over the taps.  Average pooling is a convolution
+and lowers as one.  Pools whose input sizes are not known to be positive
+when the graph is built are left to ``perform``.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+
+from theanine.codegen.program.expressions import call, cast
+from theanine.codegen.program.kernel_ir import (
+    Access,
+    Arg,
+    ElementwiseKernel,
+    Expr,
+    Index,
+    Lit,
+    Load,
+    ScatterKernel,
+    Size,
+)
+from theanine.codegen.program.lowering import Lowerer, lowering
+from theanine.codegen.program.rules.views import vector_entries
+from theanine.graph.basic import Apply
+from theanine.graph.ops.pool import MaxPool, MaxPoolGrad
+
+MAX_TAPS = 64
+
+
+def _lowest(dtype: str) -> Lit:
+    kind = np.dtype(dtype).kind
+    if kind == "f":
+        return Lit(float("-inf"), dtype)
+    if kind == "b":
+        return Lit(False, dtype)
+    return Lit(int(np.iinfo(dtype).min), dtype)
+
+
+class Window:
+    """The taps of a pooling window over a channels-last input of static spatial sizes.
+
+    ``read(tap)`` is the input at that tap of the window at the loop's
+    output position (loop axes: batch, the output's spatial axes, channels),
+    or the lowest value where the tap falls in the padding; ``coords(tap)``
+    are the (clamped) input coordinates it reads.
+    """
+
+    def __init__(self, lowerer: Lowerer, node: Apply, x, position: int):
+        op = node.op
+        self.op, self.x, self.position = op, x, position
+        self.spatial = x.type.shape[1:-1]
+        self.lows = vector_entries(lowerer, node.inputs[1])[0::2]
+        self.x_shape = lowerer.shape(x)
+        self.taps = list(itertools.product(*(range(k) for k in op.pool_size)))
+
+    @staticmethod
+    def applies(node: Apply) -> bool:
+        x = node.inputs[0]
+        sizes = x.type.shape[1:-1]
+        return all(isinstance(n, int) and n > 0 for n in sizes) and int(np.prod(node.op.pool_size)) <= MAX_TAPS
+
+    def _offsets(self, tap) -> list[Expr]:
+        offsets = []
+        for i, t in enumerate(tap):
+            start = call("multiply", "int64", Index(1 + i), Lit(self.op.strides[i], "int64"))
+            shift = t * self.op.dilation[i]
+            low = self.lows[i]
+            moved = call("add", "int64", start, Lit(shift, "int64"))
+            offsets.append(call("subtract", "int64", moved, Lit(low, "int64") if isinstance(low, int) else Size(low)))
+        return offsets
+
+    def coords(self, tap) -> tuple[tuple[Expr, ...], Expr | None]:
+        """(clamped coordinates, whether the tap is inside the input: None when always)."""
+        coords: list[Expr] = [Index(0)]
+        inside = None
+        for i, offset in enumerate(self._offsets(tap)):
+            size = self.spatial[i]
+            within = call("logical_and", "bool", call("greater_equal", "bool", offset, Lit(0, "int64")),
+                          call("less", "bool", offset, Lit(size, "int64")))
+            inside = within if inside is None else call("logical_and", "bool", inside, within)
+            coords.append(call("minimum", "int64", call("maximum", "int64", offset, Lit(0, "int64")),
+                               Lit(size - 1, "int64")))
+        coords.append(Index(1 + len(self.spatial)))
+        return tuple(coords), inside
+
+    def read(self, tap) -> Expr:
+        coords, inside = self.coords(tap)
+        dtype = self.x.dtype
+        value = Load(self.position, coords, tuple(self.x_shape), (False,) * self.x.ndim, dtype)
+        return value if inside is None else call("where", dtype, inside, value, _lowest(dtype))
+
+
+@lowering(MaxPool)
+def _lower_max_pool(lowerer: Lowerer, node: Apply) -> bool:
+    x, (out,) = node.inputs[0], node.outputs
+    if not Window.applies(node) or None in out.type.shape[1:-1]:
+        return False
+    window = Window(lowerer, node, x, 0)
+    value = window.read(window.taps[0])
+    for tap in window.taps[1:]:
+        value = call("maximum", x.dtype, window.read(tap), value)
+    shape = (window.x_shape[0], *out.type.shape[1:-1], window.x_shape[-1])
+    index = lowerer.bind_new(out, shape)
+    lowerer.steps.append(ElementwiseKernel((lowerer.plain_ref(x),), (index,), (value,), shape, (), node))
+    return True
+
+
+@lowering(MaxPoolGrad)
+def _lower_max_pool_grad(lowerer: Lowerer, node: Apply) -> bool:
+    x, _, g = node.inputs
+    (out,) = node.outputs
+    if not Window.applies(node) or None in g.type.shape[1:-1] or not np.dtype(x.dtype).kind == "f":
+        return False
+    window = Window(lowerer, node, x, 1)
+    best, best_coords = window.read(window.taps[0]), list(window.coords(window.taps[0])[0])
+    for tap in window.taps[1:]:
+        value = window.read(tap)
+        nan_first = call("logical_and", "bool", call("isnan", "bool", value),
+                         call("logical_not", "bool", call("isnan", "bool", best)))
+        better = call("logical_or", "bool", call("greater", "bool", value, best), nan_first)
+        coords = window.coords(tap)[0]
+        best_coords = [call("where", "int64", better, new, old) for new, old in zip(coords, best_coords, strict=True)]
+        best = call("where", x.dtype, better, value, best)
+    x_shape = window.x_shape
+    target = lowerer.bind_new(out, x_shape)
+    lowerer.steps.append(ElementwiseKernel((), (target,), (cast(Lit(0, "int64"), out.dtype),), x_shape, (), node))
+    loop = (x_shape[0], *g.type.shape[1:-1], x_shape[-1])
+    g_access = Access(lowerer.plain_ref(g).buffer, tuple(range(g.ndim)))
+    lowerer.steps.append(ScatterKernel(
+        (g_access, lowerer.plain_ref(x)), target, tuple(best_coords), x_shape, (False,) * x.ndim,
+        Arg(0, g.dtype), "add", loop, (), node,
+    ))
+    return True
