@@ -89,3 +89,17 @@ def test_max_pool_and_its_gradient_are_native(spatial, pool, strides, padding, t
         expected_pool = ref.max_pool(xv, pool, strides or pool, _pads(padding, spatial, pool, strides or pool,
                                                                       (1,) * len(spatial)), (1,) * len(spatial))
         np.testing.assert_allclose(f(xv)[0], expected_pool, equal_nan=True)
+
+
+@pytest.mark.parametrize("multiplier", [1, 3])
+@pytest.mark.parametrize("strides, padding", [(1, "same"), (2, "valid"), ((1, 2), ((1, 0), (2, 1)))])
+def test_depthwise_convolution_is_one_native_kernel(multiplier, strides, padding):
+    x = th.tensor("x", "float64", (None, 9, 8, 4))
+    k = th.tensor("k", "float64", (3, 3, 4, multiplier))
+    y = th.depthwise_conv(x, k, strides=strides, padding=padding)
+    f = th.function([x, k], y)
+    assert f.python_fallbacks == []
+    rng = np.random.default_rng(multiplier)
+    xv, kv = rng.standard_normal((3, 9, 8, 4)), rng.standard_normal((3, 3, 4, multiplier))
+    expected = th.function([x, k], y, backend="numpy")(xv, kv)
+    np.testing.assert_allclose(f(xv, kv), expected, rtol=1e-12)

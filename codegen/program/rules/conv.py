@@ -20,6 +20,9 @@ left to ``perform`` as host calls.
 
 from __future__ import annotations
 
+import itertools
+import math
+
 from theanine.codegen.program import shape_exprs as S
 from theanine.codegen.program.expressions import call, cast
 from theanine.codegen.program.kernel_ir import (
@@ -51,8 +54,10 @@ def _lower_conv(lowerer: Lowerer, node: Apply) -> bool:
     op = node.op
     rank = op.rank
     spatial = x.type.shape[1:-1]
-    if op.groups != 1 or not all(isinstance(n, int) and n > 0 for n in spatial):
+    if not all(isinstance(n, int) and n > 0 for n in spatial):
         return False
+    if op.groups != 1:
+        return kernel.type.shape[-2] == 1 and _lower_depthwise(lowerer, node)
     if not lowerer.supports("gemm", (x.dtype, x.dtype), x.dtype):
         return False
     pad_entries = vector_entries(lowerer, pads)
@@ -98,6 +103,60 @@ def _lower_conv(lowerer: Lowerer, node: Apply) -> bool:
                                   depth, depth, node))
     return True
 
+
+
+def _window_reads(lowerer: Lowerer, node: Apply, channel: Expr) -> list[tuple[tuple, Expr]]:
+    """(tap, x at that tap of the loop's window and ``channel``, 0 in the padding) for every tap."""
+    x, kernel, pads = node.inputs
+    op = node.op
+    spatial = x.type.shape[1:-1]
+    lows = vector_entries(lowerer, pads)[0::2]
+    x_shape = lowerer.shape(x)
+    reads = []
+    for tap in itertools.product(*(range(k) for k in kernel.type.shape[:op.rank])):
+        coords, inside = [Index(0)], []
+        for i, t in enumerate(tap):
+            position = call("add", "int64", call("multiply", "int64", Index(1 + i), Lit(op.strides[i], "int64")),
+                            Lit(t * op.dilation[i], "int64"))
+            position = call("subtract", "int64", position, _int(lows[i]))
+            inside.append(call("logical_and", "bool", call("greater_equal", "bool", position, Lit(0, "int64")),
+                               call("less", "bool", position, Lit(spatial[i], "int64"))))
+            coords.append(call("minimum", "int64", call("maximum", "int64", position, Lit(0, "int64")),
+                               Lit(spatial[i] - 1, "int64")))
+        coords.append(channel)
+        value = Load(0, tuple(coords), tuple(x_shape), (False,) * x.ndim, x.dtype)
+        valid = inside[0]
+        for term in inside[1:]:
+            valid = call("logical_and", "bool", valid, term)
+        reads.append((tap, call("where", x.dtype, valid, value, cast(Lit(0, "int64"), x.dtype))))
+    return reads
+
+
+def _lower_depthwise(lowerer: Lowerer, node: Apply) -> bool:
+    """A convolution whose groups each read one input channel (depthwise): GEMM would multiply
+    matrices one column wide, so one direct kernel over the output instead, the window unrolled:
+    ``out[n, o, f] = sum over taps of x[n, window, f // (F / groups)] * kernel[tap, 0, f]``."""
+    x, kernel, _ = node.inputs
+    (out,) = node.outputs
+    rank, taps = node.op.rank, kernel.type.shape[:node.op.rank]
+    filters = kernel.type.shape[-1]
+    if None in taps or filters is None or None in out.type.shape[1:-1] or math.prod(taps) > 64:
+        return False
+    per_group = filters // node.op.groups
+    channel = call("floor_divide", "int64", Index(1 + rank), Lit(per_group, "int64"))
+    total = None
+    for tap, value in _window_reads(lowerer, node, channel):
+        weight = Load(1, tuple(Lit(t, "int64") for t in tap) + (Lit(0, "int64"), Index(1 + rank)),
+                      tuple(lowerer.shape(kernel)), (False,) * kernel.ndim, kernel.dtype)
+        term = call("multiply", x.dtype, value, weight)
+        total = term if total is None else call("add", x.dtype, total, term)
+    x_shape = lowerer.shape(x)
+    shape = (x_shape[0], *out.type.shape[1:-1], filters)
+    checks = ((x_shape[-1], node.op.groups),) if x_shape[-1] != node.op.groups else ()
+    index = lowerer.bind_new(out, shape)
+    lowerer.steps.append(ElementwiseKernel((lowerer.plain_ref(x), lowerer.plain_ref(kernel)), (index,), (total,),
+                                           shape, checks, node))
+    return True
 
 
 def _linear(indices: list, sizes: list) -> Expr:
