@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import Counter, deque
 from collections.abc import Sequence
 
-from theanine.graph.basic import Apply, Constant
+from theanine.graph.basic import Apply, Constant, inherit_trace, merged_trace
 from theanine.graph.fgraph import OUTPUT, FunctionGraph
 from theanine.graph.rewriting.report import PhaseReport
 from theanine.graph.rewriting.rewriters import NodeRewriter, RewriterIndex
@@ -121,7 +121,8 @@ def merge(fgraph: FunctionGraph, report: PhaseReport) -> None:
     """Common subexpression elimination.
 
     Equal constants (same type and bytes) become one constant; two nodes
-    with equal ops (``==``) reading the same inputs become one node.  Ops
+    with equal ops (``==``) reading the same inputs become one node, whose
+    trace holds the lines of both.  Ops
     with ``deterministic = False`` (random draws) are never merged.
     """
     _merge_constants(fgraph, report)
@@ -133,6 +134,7 @@ def merge(fgraph: FunctionGraph, report: PhaseReport) -> None:
         twin = seen.setdefault(key, node)
         if twin is not node:
             fgraph.replace_all(zip(node.outputs, twin.outputs, strict=True), reason="merge")
+            inherit_trace(twin, merged_trace([twin, node]))
             report.record("merge")
 
 

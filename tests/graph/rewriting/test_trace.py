@@ -85,3 +85,17 @@ def test_every_node_of_an_optimized_training_step_names_only_the_user_s_lines():
     for node in nodes:
         assert node.trace and set(node.trace) <= allowed, (node, node.trace)
         assert call_line not in node.source
+
+
+def _twice(x):
+    first = th.exp(x) * 2.0
+    second = th.exp(x) * 2.0
+    return first + second
+
+
+def test_a_node_merged_with_its_twin_names_both_lines():
+    x = th.vector("x", "float64")
+    (out,) = th.rewrite([_twice(x)], mode="fast_compile")
+    exps = [node for node in apply_nodes([out]) if str(node.op) == "Elemwise{exp}"]
+    assert len(exps) == 1
+    assert exps[0].trace == (_line(_twice, 1), _line(_twice, 2))
