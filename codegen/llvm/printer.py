@@ -282,31 +282,44 @@ class LLVMPrinter:
                 self.entry_names.append(self._segment(f"segment_{k}", steps))
 
     def _segment(self, name: str, steps: list) -> str:
-        """The entry function: each step is a function of its own, called in order, with a barrier
-        after each.  Separate functions keep every function the optimizer sees small, so compile
-        time grows linearly with the program (one function of a deep network's hundreds of
-        loops took LLVM minutes)."""
+        """The entry function: a loop over a table of the steps, each a function of its own, with a
+        barrier after each.  Separate functions keep every function the optimizer sees small, and
+        the loop keeps the entry's size fixed, so compile time grows linearly with the program
+        (one function holding a deep network's hundreds of loops took LLVM minutes; an entry with
+        thousands of inline calls made its control-flow simplification give up)."""
         function = ir.Function(self.module, _SEGMENT_SIGNATURE, name)
         frame = _Frame(self, function)
         positions = {id(step): k for k, step in enumerate(self.program.steps)}
-        for step in steps:
-            step_function, may_record = self._step_function(f"{name}_step_{positions[id(step)]}", step,
-                                                            positions[id(step)])
-            b = frame.builder
+        pointers = [self._step_function(f"{name}_step_{positions[id(step)]}", step, positions[id(step)])
+                    for step in steps]
+        table_type = ir.ArrayType(_SEGMENT_SIGNATURE.as_pointer(), len(pointers))
+        table = ir.GlobalVariable(self.module, table_type, f"{name}_steps")
+        table.initializer = ir.Constant(table_type, pointers)
+        table.global_constant = True
+        table.linkage = "internal"
+        b = frame.builder
+        zero = ir.Constant(I32, 0)
+        with for_range(b, ir.Constant(I64, len(pointers)), "step") as k:
+            step_function = b.load(b.gep(table, [ir.Constant(I64, 0), k]))
             status = b.call(step_function, list(function.args))
-            with b.if_then(b.icmp_signed(">", status, ir.Constant(I32, 0)), likely=False):
+            with b.if_then(b.icmp_signed(">", status, zero), likely=False):
                 b.ret(status)
-            if may_record:
-                with b.if_then(b.icmp_signed("<", status, ir.Constant(I32, 0)), likely=False):
-                    b.store(b.neg(status), frame.failure)
-            self._barrier(frame)
-        frame.builder.ret(ir.Constant(I32, 0))
+            local = b.select(b.icmp_signed("<", status, zero), b.neg(status), zero)
+            before = b.block
+            with b.if_then(b.icmp_signed(">", frame.threads, ir.Constant(I64, 1))):
+                voted = b.call(self._barrier_function(), [frame.barrier_state, frame.threads, local])
+                voting = b.block
+            verdict = b.phi(I32)
+            verdict.add_incoming(local, before)
+            verdict.add_incoming(voted, voting)
+            with b.if_then(b.icmp_signed("!=", verdict, zero), likely=False):
+                b.ret(verdict)
+        b.ret(zero)
         return name
 
-    def _step_function(self, name: str, step, position: int) -> tuple[ir.Function, bool]:
+    def _step_function(self, name: str, step, position: int) -> ir.Function:
         """One step as an internal function returning 0, k (leave now: every thread fails alike) or
-        -k (a failure recorded by this thread, voted at the barrier); k is 1 + the step's index.
-        Also says whether the step may record a failure."""
+        -k (a failure recorded by this thread, voted at the barrier); k is 1 + the step's index."""
         function = ir.Function(self.module, _SEGMENT_SIGNATURE, name)
         function.linkage = "internal"
         function.attributes.add("noinline")
@@ -315,34 +328,8 @@ class LLVMPrinter:
         frame = _Frame(self, function)
         _EMITTERS[type(step)](self, frame, step, position)
         b = frame.builder
-        if "failure" not in frame._fields:
-            b.ret(ir.Constant(I32, 0))
-            return function, False
-        b.ret(b.neg(b.load(frame.failure)))
-        return function, True
-
-    def _barrier(self, frame: _Frame) -> None:
-        """All threads wait here until every one has arrived (nothing to do when alone).
-
-        A step that may fail records its failure in ``frame.failure``; the
-        threads vote at the barrier and all return the failure together.
-        """
-        b = frame.builder
-        if "failure" not in frame._fields:
-            with b.if_then(b.icmp_signed(">", frame.threads, ir.Constant(I64, 1))):
-                b.call(self._barrier_function(), [frame.barrier_state, frame.threads, ir.Constant(I32, 0)])
-            return
-        local = b.load(frame.failure)
-        before = b.block
-        with b.if_then(b.icmp_signed(">", frame.threads, ir.Constant(I64, 1))):
-            voted = b.call(self._barrier_function(), [frame.barrier_state, frame.threads, local])
-            voting = b.block
-        status = b.phi(I32)
-        status.add_incoming(local, before)
-        status.add_incoming(voted, voting)
-        with b.if_then(b.icmp_signed("!=", status, ir.Constant(I32, 0)), likely=False):
-            b.ret(status)
-        del frame._fields["failure"]
+        b.ret(b.neg(b.load(frame.failure)) if "failure" in frame._fields else ir.Constant(I32, 0))
+        return function
 
     def _barrier_function(self) -> ir.Function:
         """A sense-counting barrier over ``state = [arrived, generation]``, yielding while it waits.

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import theanine as th
-from theanine.runtime.llvm import backend as llvm_backend
+from theanine.runtime.llvm import jit as llvm_jit
 
 
 def test_in_default_values_and_keyword_arguments():
@@ -137,7 +137,7 @@ def test_pickled_function_keeps_state_and_defaults_and_recompiles_from_the_disk_
     def no_compiling(source):
         raise AssertionError("the native code should come from the disk cache")
 
-    monkeypatch.setattr(llvm_backend, "compile_to_object", no_compiling)
+    monkeypatch.setattr(llvm_jit, "compile_to_object", no_compiling)
     f2, g2 = pickle.loads(data)
     assert f2(1.0) == 21.0  # the state came along: 2 * 10 + 1
     assert g2(1.0) == 3.0 + 3.0 and g2.name == "scaled"  # g2 reads f2's copy of the state
