@@ -41,6 +41,7 @@ from theanine.codegen.program.lowering import Lowerer, lowering
 from theanine.codegen.program.rules.views import vector_entries
 from theanine.graph.basic import Apply
 from theanine.graph.ops.conv import Conv, ConvTranspose
+from theanine.graph.ops.dimshuffle import DimShuffle
 
 
 def _int(value) -> Lit | Size:
@@ -60,6 +61,8 @@ def _lower_conv(lowerer: Lowerer, node: Apply) -> bool:
         return kernel.type.shape[-2] == 1 and _lower_depthwise(lowerer, node)
     if not lowerer.supports("gemm", (x.dtype, x.dtype), x.dtype):
         return False
+    if _is_kernel_gradient(node):
+        return _lower_kernel_gradient(lowerer, node)
     pad_entries = vector_entries(lowerer, pads)
     lows, highs = pad_entries[0::2], pad_entries[1::2]
     x_shape, k_shape = lowerer.shape(x), lowerer.shape(kernel)
@@ -103,6 +106,69 @@ def _lower_conv(lowerer: Lowerer, node: Apply) -> bool:
                                   depth, depth, node))
     return True
 
+
+
+def _is_kernel_gradient(node: Apply) -> bool:
+    """The kernel gradient's form (graph/ops/conv.kernel_gradient, one group): a Conv of ``x`` with
+    its batch and channel axes swapped by the output gradient laid out ``(*O, N, F)``."""
+    x, kernel, _ = node.inputs
+    rank = node.op.rank
+    swapped = (rank + 1, *range(1, rank + 1), 0)
+    laid_out = (*range(1, rank + 1), 0, rank + 1)
+    return (isinstance(getattr(x.owner, "op", None), DimShuffle) and tuple(x.owner.op.pattern) == swapped
+            and isinstance(getattr(kernel.owner, "op", None), DimShuffle)
+            and tuple(kernel.owner.op.pattern) == laid_out)
+
+
+def _lower_kernel_gradient(lowerer: Lowerer, node: Apply) -> bool:
+    """``dk = cols(x)^T @ g``: the forward convolution's patch matrix of the original ``x`` (its
+    strides and dilation are this Conv's dilation and strides), transposed into one GEMM with the
+    output gradient as an ``(N * prod(O), F)`` matrix, then laid out as this node's ``(C, *K, F)``.
+    Read as a plain Conv, the patches would gather ``x`` across the batch axis, element by element."""
+    op = node.op
+    rank = op.rank
+    x = node.inputs[0].owner.inputs[0]
+    g = node.inputs[1].owner.inputs[0]
+    (out,) = node.outputs
+    spatial, windows, taps = x.type.shape[1:-1], g.type.shape[1:-1], out.type.shape[1:-1]
+    if not all(isinstance(n, int) and n > 0 for n in (*spatial, *windows, *taps)):
+        return False
+    lows = vector_entries(lowerer, node.inputs[2])[0::2]
+    x_shape, g_shape = lowerer.shape(x), lowerer.shape(g)
+    batch, channels, filters = x_shape[0], x_shape[-1], g_shape[-1]
+    rows, depth = S.product([batch, *windows]), S.product([*taps, channels])
+
+    coords, inside = [Index(0)], []
+    for i in range(rank):
+        position = call("add", "int64", call("multiply", "int64", Index(1 + i), Lit(op.dilation[i], "int64")),
+                        call("multiply", "int64", Index(1 + rank + i), Lit(op.strides[i], "int64")))
+        position = call("subtract", "int64", position, _int(lows[i]))
+        inside.append(call("logical_and", "bool", call("greater_equal", "bool", position, Lit(0, "int64")),
+                           call("less", "bool", position, Lit(spatial[i], "int64"))))
+        coords.append(call("minimum", "int64", call("maximum", "int64", position, Lit(0, "int64")),
+                           Lit(spatial[i] - 1, "int64")))
+    coords.append(Index(1 + 2 * rank))
+    valid = inside[0]
+    for term in inside[1:]:
+        valid = call("logical_and", "bool", valid, term)
+    value = call("where", x.dtype, valid, Load(0, tuple(coords), tuple(x_shape), (False,) * x.ndim, x.dtype),
+                 cast(Lit(0, "int64"), x.dtype))
+    cols = lowerer.new_buffer(x.dtype, (rows, depth), "temp", 2)
+    lowerer.steps.append(ElementwiseKernel((lowerer.plain_ref(x),), (cols,), (value,),
+                                           (batch, *windows, *taps, channels), (), node))
+    g_matrix = lowerer.new_buffer(g.dtype, (rows, filters), "temp", 2)
+    lowerer.steps.append(ElementwiseKernel((lowerer.ref(g),), (g_matrix,), (Arg(0, g.dtype),), tuple(g_shape),
+                                           ((g_shape[0], batch),) if g_shape[0] != batch else (), node))
+    product = lowerer.new_buffer(out.dtype, (depth, filters), "temp", 2)
+    lowerer.steps.append(GemmCall(Access(cols, (1, 0)), Access(g_matrix, (0, 1)), product, out.dtype, depth,
+                                  filters, rows, rows, node))
+    out_shape = (channels, *taps, filters)
+    index = lowerer.bind_new(out, out_shape)
+    row = _linear([*(Index(1 + a) for a in range(rank)), Index(0)], [*taps, channels])
+    lowerer.steps.append(ElementwiseKernel(
+        (Access(product, (0, 1)),), (index,), (Load(0, (row, Index(1 + rank)), (depth, filters), (False, False),
+                                                     out.dtype),), out_shape, (), node))
+    return True
 
 
 def _window_reads(lowerer: Lowerer, node: Apply, channel: Expr) -> list[tuple[tuple, Expr]]:
