@@ -31,4 +31,8 @@ from theanine.graph.ops import (  # noqa: F401  (the load order; see above)
     composite,
     opfromgraph,
     random,
+    inner_function,
+    scan_op,
+    scan_grad,
+    scan,
 )
