@@ -35,4 +35,5 @@ from theanine.graph.ops import (  # noqa: F401  (the load order; see above)
     scan_op,
     scan_grad,
     scan,
+    ifelse,
 )
