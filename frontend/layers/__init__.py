@@ -13,7 +13,10 @@ from theanine.frontend.layers import (
     merging,
     normalization,
     preprocessing,
+    recurrent,
+    recurrent_cells,
     reshaping,
+    wrappers,
 )
 from theanine.frontend.layers.activation_layers import *  # noqa: F403
 from theanine.frontend.layers.base import *  # noqa: F403
@@ -22,7 +25,10 @@ from theanine.frontend.layers.embedding import *  # noqa: F403
 from theanine.frontend.layers.merging import *  # noqa: F403
 from theanine.frontend.layers.normalization import *  # noqa: F403
 from theanine.frontend.layers.preprocessing import *  # noqa: F403
+from theanine.frontend.layers.recurrent import *  # noqa: F403
+from theanine.frontend.layers.recurrent_cells import *  # noqa: F403
 from theanine.frontend.layers.reshaping import *  # noqa: F403
+from theanine.frontend.layers.wrappers import *  # noqa: F403
 
 __all__ = [
     *base.__all__,
@@ -32,5 +38,8 @@ __all__ = [
     *merging.__all__,
     *normalization.__all__,
     *preprocessing.__all__,
+    *recurrent.__all__,
+    *recurrent_cells.__all__,
     *reshaping.__all__,
+    *wrappers.__all__,
 ]
