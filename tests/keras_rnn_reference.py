@@ -60,7 +60,7 @@ def run_rnn(step, x, weights, initial_states, mask=None, go_backwards=False, ret
         if mask is not None:
             keep = mask[:, t][:, None]
             out = np.where(keep, out, previous)
-            new_states = [np.where(keep, n, s) for n, s in zip(new_states, states)]
+            new_states = [np.where(keep, n, s) for n, s in zip(new_states, states, strict=True)]
         states, previous = new_states, out
         outputs.append(out)
     outputs = np.stack(outputs, axis=1)

@@ -39,7 +39,6 @@ from theanine.graph.basic import (
 )
 from theanine.graph.gradient import Rop, grad
 from theanine.graph.op import Op
-from theanine.graph.ops.creation import zeros_like
 from theanine.graph.ops.inner_function import InnerFunction
 from theanine.graph.ops.math import not_equal
 from theanine.graph.ops.opfromgraph import _structure

@@ -7,13 +7,12 @@ included; then training, dropout, saving and summaries.
 
 import numpy as np
 import pytest
+from keras_rnn_reference import gru_step, lstm_step, run_rnn, simple_rnn_step  # noqa: I001
 
 import theanine as th
 from theanine.frontend import layers, models, optimizers
 from theanine.graph.basic import apply_nodes
 from theanine.graph.ops.scan_op import Scan
-
-from keras_rnn_reference import gru_step, lstm_step, run_rnn, simple_rnn_step  # noqa: I001
 
 R = np.random.default_rng(21)
 BATCH, STEPS, FEATURES, UNITS = 3, 5, 4, 6
@@ -273,6 +272,19 @@ def test_rnn_with_a_custom_cell():
         h = np.tanh(x[:, t] @ np.ones((FEATURES, 2)) + h)
         expected.append(2 * h)
     np.testing.assert_allclose(model.predict(x, verbose=0), np.stack(expected, 1), rtol=1e-12)
+
+
+@pytest.mark.parametrize("cell_class, layer_class", [(layers.LSTMCell, layers.LSTM), (layers.GRUCell, layers.GRU),
+                                                     (layers.SimpleRNNCell, layers.SimpleRNN)])
+def test_rnn_of_a_cell_equals_the_layer(cell_class, layer_class):
+    wrapped = layers.RNN(cell_class(UNITS, dtype="float64"), return_sequences=True, dtype="float64")
+    layer = layer_class(UNITS, return_sequences=True, dtype="float64")
+    first, second = _model(wrapped), _model(layer)
+    layer.set_weights(wrapped.get_weights())
+    x = _data()
+    np.testing.assert_allclose(first.predict(x, verbose=0), second.predict(x, verbose=0), rtol=1e-12)
+    again = layers.RNN.from_config(wrapped.get_config())
+    assert type(again.cell) is cell_class and again.cell.units == UNITS and again.return_sequences
 
 
 def test_save_load_config_and_summary(tmp_path, capsys):

@@ -201,6 +201,10 @@ def test_several_outputs_mapped_and_recurrent(backend):
     got = _run([x], [doubled, totals], [values], backend)
     np.testing.assert_allclose(got[0], values * 2)
     np.testing.assert_allclose(got[1], np.cumsum(values))
+    th.verify_grad(lambda x: th.scan(lambda v, t: (v * v, t * 0.5 + v), sequences=x,
+                                     outputs_info=[None, th.constant(0.0, "float64")])[0][0] * 3.0
+                   + th.scan(lambda v, t: t * 0.5 + v * v, sequences=x, outputs_info=th.constant(1.0, "float64"))[0],
+                   [values])
 
 
 def test_shared_variable_read_inside_the_step(backend):
@@ -226,6 +230,9 @@ def test_go_backwards_reads_from_the_end(backend):
     out, _ = th.scan(lambda v, acc: acc * 10 + v, sequences=x, outputs_info=th.constant(0.0, "float64"),
                      go_backwards=True)
     np.testing.assert_allclose(_run([x], out, [np.array([1.0, 2.0, 3.0])], backend), [3, 32, 321])
+    th.verify_grad(lambda x: th.scan(lambda v, acc: acc * th.tanh(v) + v, sequences=x,
+                                     outputs_info=th.constant(0.5, "float64"), go_backwards=True)[0],
+                   [R.standard_normal(4)])
 
 
 def test_map_reduce_foldl_foldr(backend):
@@ -238,12 +245,16 @@ def test_map_reduce_foldl_foldr(backend):
     got = _run([x], [squares, total, left, right], [values], backend)
     np.testing.assert_allclose(got[0], values ** 2)
     assert got[1] == 10.0 and got[2] == 26.0 and got[3] == 49.0
+    th.verify_grad(lambda x: th.foldr(lambda v, acc: acc * v + th.sin(v), sequences=x,
+                                      outputs_info=th.constant(1.0, "float64"))[0], [values * 0.3])
+    th.verify_grad(lambda x: th.map(lambda v: th.exp(v) * v, sequences=x)[0], [values * 0.3])
 
 
 def test_n_steps_shorter_than_the_sequences_reads_a_prefix(backend):
     x = _f64("x", (None,))
     out, _ = th.scan(lambda v: v + 1.0, sequences=x, n_steps=2)
     np.testing.assert_allclose(_run([x], out, [np.arange(5.0)], backend), [1, 2])
+    th.verify_grad(lambda x: th.scan(lambda v: v * v, sequences=x, n_steps=2)[0], [np.arange(5.0)])
 
 
 def test_truncated_gradient_stops_after_k_steps():
