@@ -283,9 +283,24 @@ def _weighted(values, sample_weight):
     return values * weight
 
 
-def reduce_weighted_values(values, sample_weight=None, reduction: str = "sum_over_batch_size"):
-    """Weight per-sample losses and reduce them as ``reduction`` says."""
-    values = _weighted(values, sample_weight)
+def _masked(values, mask, reduction: str):
+    """``values`` times Keras' mask weights: 0 where masked; for a mean, ``size / valid`` elsewhere,
+    so the mean is over the valid entries only."""
+    if mask is None:
+        return values
+    weight = th.cast(mask, values.dtype)
+    values, weight = match_rank(values, weight)
+    if reduction == "sum_over_batch_size":
+        total = th.cast(th.size(weight), values.dtype)
+        weight = weight * (total / (th.sum(weight) + th.constant(1e-7, dtype=values.dtype)))
+    while weight.ndim < values.ndim:
+        weight = _expand_last(weight)
+    return values * weight
+
+
+def reduce_weighted_values(values, sample_weight=None, reduction: str = "sum_over_batch_size", mask=None):
+    """Weight per-sample losses (and mask them, as Keras does) and reduce them as ``reduction`` says."""
+    values = _masked(_weighted(values, sample_weight), mask, reduction)
     if reduction == "none":
         return values
     return th.sum(values) if reduction == "sum" else th.mean(values)
@@ -310,7 +325,9 @@ class Loss:
         raise NotImplementedError(f"{type(self).__name__} must implement call()")
 
     def __call__(self, y_true, y_pred, sample_weight=None):
-        return reduce_weighted_values(self.call(y_true, y_pred), sample_weight, self.reduction)
+        """The reduced loss; the mask ``y_pred`` carries (``_keras_mask``) weighs the entries."""
+        mask = getattr(y_pred, "_keras_mask", None)
+        return reduce_weighted_values(self.call(y_true, y_pred), sample_weight, self.reduction, mask)
 
     def get_config(self) -> dict:
         return {"name": self.name, "reduction": self.reduction}

@@ -219,32 +219,41 @@ def _rop_through_lop(node: Apply, points: list[Variable | None]) -> list[Variabl
 def jacobian(expression, wrt):
     """d expression / d wrt, of shape ``expression.shape + wrt.shape``.
 
-    The rows are built one per element of ``expression``, so its size must
-    be known statically.
+    When the expression's size is static, one gradient per element is
+    built (unrolled); otherwise a ``scan`` over ``arange(expression.size)``
+    computes one row per step, as Theano did, so the size may be known only
+    at run time.
     """
     expression = as_tensor_variable(expression)
     wrt_list, was_list = _as_list(wrt)
-    if any(d is None for d in expression.type.shape):
-        raise ValueError(
-            f"jacobian: the expression's shape {expression.type.shape} must be static "
-            "(each row is a separate gradient)"
-        )
-    size = int(np.prod(expression.type.shape, dtype=np.int64))
+    static = all(d is not None for d in expression.type.shape)
+    size = int(np.prod(expression.type.shape, dtype=np.int64)) if static else None
+    if size == 0:
+        raise ValueError("jacobian: the expression is empty")
     flat = expression.flatten() if expression.ndim != 1 else expression
     results = []
     for x in wrt_list:
-        if size == 0:
-            raise ValueError("jacobian: the expression is empty")
-        rows = [grad(flat[i], x, disconnected_inputs="ignore") for i in range(size)]
-        jac = stack(rows)
-        results.append(reshape(jac, tuple(expression.type.shape) + tuple(_shape_of(x))))
+        jac = stack([grad(flat[i], x, disconnected_inputs="ignore") for i in range(size)]) if static else \
+            _scanned_rows(flat, x)
+        results.append(reshape(jac, _shape_of(expression) + _shape_of(x)))
     return results if was_list else results[0]
+
+
+def _scanned_rows(flat: Variable, x: Variable) -> Variable:
+    """``[grad(flat[i], x) for i in range(len(flat))]`` as one loop."""
+    from theanine.graph.ops import creation, scan  # scan's gradient is built with this module
+
+    def row(i, flat, x):
+        return grad(flat[i], x, disconnected_inputs="ignore")
+
+    rows, _ = scan.scan(row, sequences=creation.arange(flat.shape[0]), non_sequences=[flat, x], name="jacobian")
+    return rows
 
 
 def _shape_of(x: Variable) -> tuple:
     if all(d is not None for d in x.type.shape):
         return tuple(x.type.shape)
-    return tuple(x.shape[i] for i in range(x.ndim))
+    return tuple(x.type.shape[i] if x.type.shape[i] is not None else x.shape[i] for i in range(x.ndim))
 
 
 def hessian(cost, wrt):

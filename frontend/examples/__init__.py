@@ -6,6 +6,9 @@
   trains (a module of parts: the model and its shifted-image batches).
 - ``multi_io``: a functional model with two inputs and two outputs, a loss,
   a loss weight and metrics per output.
+- ``text_lstm``: a character-level language model (Embedding with
+  ``mask_zero`` -> LSTM -> TimeDistributed Dense) on generated sentences,
+  padding masked in the loss.
 - ``cartpole``: an advantage actor-critic agent that solves Gymnasium's
   CartPole-v1 (needs the ``examples`` extra: ``pip install "theanine[examples]"``).
 

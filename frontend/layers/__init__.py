@@ -17,8 +17,11 @@ from theanine.frontend.layers import (
     normalization,
     pooling,
     preprocessing,
+    recurrent,
+    recurrent_cells,
     reshaping,
     spatial_dropout,
+    wrappers,
 )
 from theanine.frontend.layers.activation_layers import *  # noqa: F403
 from theanine.frontend.layers.base import *  # noqa: F403
@@ -30,8 +33,11 @@ from theanine.frontend.layers.merging import *  # noqa: F403
 from theanine.frontend.layers.normalization import *  # noqa: F403
 from theanine.frontend.layers.pooling import *  # noqa: F403
 from theanine.frontend.layers.preprocessing import *  # noqa: F403
+from theanine.frontend.layers.recurrent import *  # noqa: F403
+from theanine.frontend.layers.recurrent_cells import *  # noqa: F403
 from theanine.frontend.layers.reshaping import *  # noqa: F403
 from theanine.frontend.layers.spatial_dropout import *  # noqa: F403
+from theanine.frontend.layers.wrappers import *  # noqa: F403
 
 __all__ = [
     *base.__all__,
@@ -45,5 +51,8 @@ __all__ = [
     *merging.__all__,
     *normalization.__all__,
     *preprocessing.__all__,
+    *recurrent.__all__,
+    *recurrent_cells.__all__,
     *reshaping.__all__,
+    *wrappers.__all__,
 ]

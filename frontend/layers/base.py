@@ -213,7 +213,14 @@ class Layer:
       ``cls.from_config(layer.get_config())`` makes an equivalent layer.
     - ``add_update((shared, expression))`` inside ``call``: state updated
       after each training step (never in evaluate/predict).
+
+    Masks (Keras' ``_keras_mask``): a tensor may carry a boolean mask of its
+    leading (batch, time) axes.  A layer whose ``call`` accepts ``mask`` gets
+    its first input's mask; its outputs get ``compute_mask(inputs, mask)``,
+    which passes the mask on when ``supports_masking`` is true.
     """
+
+    supports_masking = False
 
     def __init__(
         self,
@@ -240,6 +247,7 @@ class Layer:
         self._last_call_losses: list[Variable] = []
         self._call_accepts_training = "training" in inspect.signature(self.call).parameters
         self._eager_functions = eager.EagerFunctions()
+        self._call_accepts_mask = "mask" in inspect.signature(self.call).parameters
 
     def _init_tracking(self) -> None:
         if "_tracked_layers" not in self.__dict__:
@@ -266,6 +274,10 @@ class Layer:
     def call(self, inputs, training=None):
         """The computation; the default is the identity."""
         return inputs
+
+    def compute_mask(self, inputs, mask=None):
+        """The mask of the outputs: the input's when ``supports_masking``, else None."""
+        return mask if self.supports_masking else None
 
     def compute_output_shape(self, input_shape):
         """Static output shape(s), found by tracing ``call`` on placeholders."""
@@ -479,8 +491,12 @@ class Layer:
             training = outer.training
         if self._call_accepts_training:
             kwargs["training"] = training
+        mask = kwargs.get("mask", getattr(flat[0], "_keras_mask", None) if flat else None)
+        if self._call_accepts_mask and mask is not None:
+            kwargs.setdefault("mask", mask)
         with call_context(training) as context:
             outputs = self.call(flat if is_list else flat[0], *args, **kwargs)
+        _attach_masks(outputs, self.compute_mask(flat if is_list else flat[0], mask))
         self._last_call_updates, self._last_call_losses = context.updates, context.losses
         if outer is not None:
             outer.absorb(context)
@@ -505,7 +521,7 @@ class Layer:
         if args or not flat or not all(has_history(t) for t in flat):
             return outputs
         out_list = list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
-        out_list = [_fresh(o, flat) for o in out_list]
+        out_list = [_with_mask_of(o, _fresh(o, flat)) for o in out_list]
         call_kwargs = {} if training is None else {"training": bool(training)}
         node = Node(self, flat, out_list, is_list, call_kwargs)
         self._inbound_nodes.append(node)
@@ -551,6 +567,22 @@ def _weight_shape(shape, where: str) -> tuple[int, ...]:
     if any(d < 0 for d in checked):
         raise ValueError(f"{where}: shape must hold ints >= 0. Received: {checked}")
     return checked
+
+
+def _attach_masks(outputs, masks) -> None:
+    """Give each output without a mask of its own the mask computed for it (one, or one each)."""
+    out_list = list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
+    mask_list = list(masks) if isinstance(masks, (list, tuple)) else [masks] * len(out_list)
+    for tensor, mask in zip(out_list, mask_list, strict=False):
+        if mask is not None and isinstance(tensor, Variable) and getattr(tensor, "_keras_mask", None) is None:
+            tensor._keras_mask = mask
+
+
+def _with_mask_of(original, tensor):
+    """``tensor`` carrying ``original``'s mask (an identity copy made for the history)."""
+    if tensor is not original and getattr(original, "_keras_mask", None) is not None:
+        tensor._keras_mask = original._keras_mask
+    return tensor
 
 
 def _fresh(output, inputs: list):

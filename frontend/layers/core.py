@@ -33,6 +33,8 @@ def _last_dim(layer: Layer, input_shape) -> int:
 class Dense(Layer):
     """``activation(inputs @ kernel + bias)`` over the last axis of the inputs."""
 
+    supports_masking = True
+
     def __init__(
         self,
         units: int,
@@ -113,6 +115,8 @@ class Dense(Layer):
 class Activation(Layer):
     """Apply an activation function by name (``"relu"``) or as a callable."""
 
+    supports_masking = True
+
     def __init__(self, activation, **kwargs):
         super().__init__(**kwargs)
         self.activation = activations.get(activation, get_custom_objects())
@@ -136,6 +140,8 @@ class Dropout(Layer):
     sequence (unseeded layers draw a seed from ``seeding.next_seed()``, so
     ``th.set_seed`` makes runs reproducible).
     """
+
+    supports_masking = True
 
     def __init__(
         self,

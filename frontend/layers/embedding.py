@@ -18,7 +18,8 @@ class Embedding(Layer):
     Inputs are integer tensors of any shape; float inputs are cast to int64
     as Keras casts them.  The output has shape ``(*input_shape, output_dim)``.
     The default initializer is Keras' ``uniform`` (``RandomUniform(-0.05,
-    0.05)``).
+    0.05)``).  With ``mask_zero=True`` id 0 is padding: the output carries
+    the mask ``inputs != 0``, which recurrent layers and losses respect.
     """
 
     def __init__(
@@ -28,9 +29,11 @@ class Embedding(Layer):
         embeddings_initializer="random_uniform",
         embeddings_regularizer=None,
         embeddings_constraint=None,
+        mask_zero: bool = False,
         **kwargs,
     ):
         super().__init__(**kwargs)
+        self.mask_zero = bool(mask_zero)
         self.input_dim = _positive_int(input_dim, "input_dim")
         self.output_dim = _positive_int(output_dim, "output_dim")
         custom = get_custom_objects()
@@ -52,6 +55,9 @@ class Embedding(Layer):
             inputs = th.cast(inputs, "int64")
         return th.take(self.embeddings, inputs, axis=0)
 
+    def compute_mask(self, inputs, mask=None):
+        return th.not_equal(inputs, 0) if self.mask_zero else None
+
     def compute_output_shape(self, input_shape):
         return (*tuple(input_shape), self.output_dim)
 
@@ -63,4 +69,5 @@ class Embedding(Layer):
             "embeddings_initializer": initializers.serialize(self.embeddings_initializer),
             "embeddings_regularizer": regularizers.serialize(self.embeddings_regularizer),
             "embeddings_constraint": constraints.serialize(self.embeddings_constraint),
+            "mask_zero": self.mask_zero,
         }

@@ -25,6 +25,8 @@ from theanine.graph.ops import random
 from theanine.graph.ops.random import *  # noqa: F403
 from theanine.graph.ops.sorting import ArgSort
 from theanine.graph.ops.numpy_like import *  # noqa: F403
+from theanine.graph.ops.scan import scan, until, map, reduce, foldl, foldr
+from theanine.graph.ops.ifelse import ifelse
 from theanine.graph.op import Op
 from theanine.graph.gradient import *  # noqa: F403
 from theanine.graph.printing import *  # noqa: F403

@@ -39,4 +39,9 @@ from theanine.graph.ops import (  # noqa: F401  (the load order; see above)
     random,
     sorting,
     numpy_like,
+    inner_function,
+    scan_op,
+    scan_grad,
+    scan,
+    ifelse,
 )

@@ -20,6 +20,7 @@ from theanine.graph.rewriting import (  # noqa: F401  (registration)
     fusion,
     inplace,
     logistic,
+    scan_rewrites,
     shapes,
     specialize,
     stabilize,

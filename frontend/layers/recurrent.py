@@ -1,0 +1,226 @@
+"""Recurrent layers: ``RNN(cell)`` and SimpleRNN, LSTM, GRU, looped with ``th.scan``.
+
+Inputs are ``(batch, time, features)``.  The layer transposes them to
+time-major order and runs the cell over time with one ``th.scan``; the
+loop's rewrites then compute ``x_t @ kernel`` for all steps as one matrix
+product before the loop.  Options, as in Keras 3:
+
+- ``return_sequences``: every step's output ``(batch, time, units)``, else the
+  last one; ``return_state``: the final states follow the output in a list;
+- ``go_backwards``: read the sequence from the end (the returned sequence is
+  in the order processed, as in Keras);
+- ``initial_state``: ``layer(x, initial_state=[h0, ...])`` or
+  ``layer([x, h0, ...])`` (the form a functional model records);
+- masks: a ``(batch, time)`` boolean mask (from ``Embedding(mask_zero=True)``,
+  ``Masking`` or ``mask=``) holds the states and repeats the last output at
+  masked steps; ``zero_output_for_mask`` gives zeros instead (Bidirectional
+  sets it); the output sequence carries the mask on.
+- the cells' ``dropout`` and ``recurrent_dropout`` masks are drawn once per
+  call, in training only.
+
+``stateful`` and ``unroll`` are not supported (ValueError).
+"""
+
+from __future__ import annotations
+
+import theanine as th
+from theanine.frontend.layers.base import Layer, deserialize_layer, register_layer, serialize_layer
+from theanine.frontend.layers.recurrent_cells import GRUCell, LSTMCell, SimpleRNNCell
+
+__all__ = ["RNN", "SimpleRNN", "LSTM", "GRU"]
+
+
+def _state_sizes(cell) -> list[int]:
+    size = cell.state_size
+    return list(size) if isinstance(size, (list, tuple)) else [size]
+
+
+@register_layer
+class RNN(Layer):
+    """Loop a cell over the time axis; see the module docstring for the options."""
+
+    supports_masking = True
+
+    def __init__(
+        self,
+        cell,
+        return_sequences: bool = False,
+        return_state: bool = False,
+        go_backwards: bool = False,
+        stateful: bool = False,
+        unroll: bool = False,
+        zero_output_for_mask: bool = False,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if isinstance(cell, (list, tuple)):
+            raise ValueError("RNN: stacked cells (a list) are not supported; stack RNN layers instead")
+        if not hasattr(cell, "state_size") or not callable(getattr(cell, "call", None)):
+            raise ValueError(f"RNN: the cell must have state_size and call(inputs, states). Received: {cell!r}")
+        if stateful or unroll:
+            raise ValueError(f"RNN: stateful={stateful} and unroll={unroll} are not supported; use the defaults")
+        self.cell = cell
+        self.return_sequences = bool(return_sequences)
+        self.return_state = bool(return_state)
+        self.go_backwards = bool(go_backwards)
+        self.zero_output_for_mask = bool(zero_output_for_mask)
+
+    # -- building and calling ------------------------------------------------------------------
+
+    def __call__(self, inputs, *args, initial_state=None, **kwargs):
+        if initial_state is not None:
+            states = list(initial_state) if isinstance(initial_state, (list, tuple)) else [initial_state]
+            inputs = [inputs, *states]
+        return super().__call__(inputs, *args, **kwargs)
+
+    def build(self, input_shape) -> None:
+        shape = input_shape[0] if isinstance(input_shape, list) else input_shape
+        if len(shape) != 3:
+            raise ValueError(
+                f"layer {self.name!r} ({type(self).__name__}) expects inputs of shape (batch, time, features). "
+                f"Received: input_shape={tuple(shape)}"
+            )
+        if not self.cell.built:
+            self.cell.build((shape[0], *shape[2:]))
+            self.cell.built = True
+
+    def call(self, inputs, mask=None, training=None):
+        x, states = (inputs[0], list(inputs[1:])) if isinstance(inputs, list) else (inputs, [])
+        states = self._initial_states(x, states)
+        separate = not getattr(self.cell, "output_is_state", False)
+        if separate:  # the last output is carried too (masked steps repeat it)
+            states = [th.zeros((x.shape[0], self.cell.output_size), dtype=x.dtype), *states]
+        sequences = [th.transpose(x, (1, 0, *range(2, x.ndim)))]
+        if mask is not None:
+            sequences.append(th.transpose(th.cast(mask, "bool"), (1, 0)))
+        prepare = getattr(self.cell, "prepare_dropout", None)
+        if prepare is not None:
+            prepare(x[:, 0], states[int(separate)], training)
+        try:
+            outputs, _ = th.scan(self._step(mask is not None, separate, training), sequences=sequences,
+                                 outputs_info=states, go_backwards=self.go_backwards, name=self.name,
+                                 return_list=True)
+        finally:
+            reset = getattr(self.cell, "reset_dropout", None)
+            if reset is not None:
+                reset()
+        return self._results(outputs, sequences[1] if mask is not None else None, separate)
+
+    def _initial_states(self, x, given: list) -> list:
+        sizes = _state_sizes(self.cell)
+        if given:
+            if len(given) != len(sizes):
+                raise ValueError(
+                    f"layer {self.name!r}: the cell has {len(sizes)} state(s), initial_state gives {len(given)}"
+                )
+            return [th.cast(s, x.dtype) if s.dtype != x.dtype else s for s in given]
+        return [th.zeros((x.shape[0], size), dtype=x.dtype) for size in sizes]
+
+    def _step(self, masked: bool, separate: bool, training):
+        cell = self.cell
+        kwargs = {"training": training} if getattr(cell, "_call_accepts_training", False) else {}
+
+        def step(x_t, *rest):
+            mask_t, carried = (rest[0], list(rest[1:])) if masked else (None, list(rest))
+            states = carried[1:] if separate else carried
+            output, new_states = cell.call(x_t, states, **kwargs)
+            new_states = list(new_states) if isinstance(new_states, (list, tuple)) else [new_states]
+            new = [output, *new_states] if separate else new_states
+            if mask_t is not None:
+                keep = th.expand_dims(mask_t, 1)
+                new = [th.where(keep, n, old) for n, old in zip(new, carried, strict=True)]
+            return new
+
+        return step
+
+    def _results(self, outputs: list, time_mask, separate: bool):
+        sequence = outputs[0]
+        last = sequence[-1]
+        finals = [o[-1] for o in outputs[int(separate):]]
+        if time_mask is not None and self.zero_output_for_mask:
+            ordered = time_mask[::-1] if self.go_backwards else time_mask
+            last = th.where(th.expand_dims(ordered[-1], 1), last, th.zeros_like(last))
+            sequence = th.where(th.expand_dims(ordered, 2), sequence, th.zeros_like(sequence))
+        output = th.transpose(sequence, (1, 0, 2)) if self.return_sequences else last
+        return [output, *finals] if self.return_state else output
+
+    def compute_mask(self, inputs, mask=None):
+        output_mask = mask if self.return_sequences else None
+        if self.return_state:
+            return [output_mask] + [None] * len(_state_sizes(self.cell))
+        return output_mask
+
+    # -- config ----------------------------------------------------------------------------------
+
+    def get_config(self) -> dict:
+        return {
+            **super().get_config(),
+            "cell": serialize_layer(self.cell),
+            "return_sequences": self.return_sequences,
+            "return_state": self.return_state,
+            "go_backwards": self.go_backwards,
+            "zero_output_for_mask": self.zero_output_for_mask,
+        }
+
+    @classmethod
+    def from_config(cls, config: dict) -> RNN:
+        config = dict(config)
+        config["cell"] = deserialize_layer(config["cell"])
+        return cls(**config)
+
+
+_LAYER_OPTIONS = ("return_sequences", "return_state", "go_backwards", "stateful", "unroll", "zero_output_for_mask",
+                  "name", "trainable", "dtype", "input_shape")
+
+
+class _CellLayer(RNN):
+    """A recurrent layer that makes its own cell from the layer's arguments (Keras' SimpleRNN, LSTM, GRU)."""
+
+    cell_class: type = SimpleRNNCell
+
+    def __init__(self, units: int, **kwargs):
+        layer_options = {k: kwargs.pop(k) for k in list(kwargs) if k in _LAYER_OPTIONS}
+        cell_name = f"{self._default_cell_name()}"
+        cell = self.cell_class(units, name=cell_name, dtype=layer_options.get("dtype"), **kwargs)
+        super().__init__(cell, **layer_options)
+
+    @classmethod
+    def _default_cell_name(cls) -> str:
+        return {"SimpleRNN": "simple_rnn_cell", "LSTM": "lstm_cell", "GRU": "gru_cell"}.get(cls.__name__, "cell")
+
+    def __getattr__(self, name: str):
+        """The cell's options read as the layer's (``lstm.units``, ``gru.reset_after``)."""
+        cell = self.__dict__.get("cell")
+        if cell is not None and not name.startswith("_") and hasattr(cell, name):
+            return getattr(cell, name)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def get_config(self) -> dict:
+        config = {k: v for k, v in RNN.get_config(self).items() if k != "cell"}
+        cell_config = {k: v for k, v in self.cell.get_config().items() if k not in ("name", "trainable", "dtype")}
+        return {**config, **cell_config}
+
+    @classmethod
+    def from_config(cls, config: dict):
+        return cls(**config)
+
+
+@register_layer
+class SimpleRNN(_CellLayer):
+    """A fully connected recurrent layer: ``h_t = activation(x_t @ kernel + h_{t-1} @ recurrent_kernel + bias)``."""
+
+    cell_class = SimpleRNNCell
+
+
+@register_layer
+class LSTM(_CellLayer):
+    """Long short-term memory (Hochreiter & Schmidhuber 1997), Keras' weights and gate order i, f, c, o."""
+
+    cell_class = LSTMCell
+
+
+@register_layer
+class GRU(_CellLayer):
+    """Gated recurrent unit (Cho et al. 2014), Keras 3's ``reset_after=True`` by default; gates z, r, h."""
+
+    cell_class = GRUCell

@@ -1,0 +1,264 @@
+"""Rewrites of loops: optimize the step, move loop-invariant work out, keep only what is read.
+
+Two graph rewriters of the ``stabilize`` phase (so the work they move out
+of a loop still meets the outer graph's ``specialize`` and ``fusion``):
+
+``scan_optimize`` handles each ``Scan`` node's step:
+
+1. the step's inner graph goes through ``canonicalize`` and ``stabilize``
+   (constant folding, algebraic simplification, stable forms);
+2. *push-out*: a node of the step whose inputs are all invariant
+   (non-sequences, constants, results of invariant nodes) is computed once
+   before the loop and read as a new non-sequence; a node whose inputs are
+   sequence slices and invariants, of an op that extends over a leading
+   axis (elementwise ops, DimShuffle, a matrix product of a slice by an
+   invariant matrix), is computed for all steps at once before the loop and
+   read as a new sequence.  So in an RNN ``x_t @ W_ih`` becomes one matrix
+   product of the whole input sequence.  Random draws never move.
+   Sequences and non-sequences the step no longer reads are dropped;
+3. the step goes through ``specialize`` and ``fusion`` (BLAS forms, fused
+   elementwise kernels), after the push-out so fusion cannot bury a
+   movable product inside a loop-carried kernel.
+
+What fired inside each step is recorded in the outer report as
+``<loop name>/<rewrite>`` (``th.explain(f)`` lists it).  Nested loops are
+handled by the same rewriter when the step's own phases run.
+
+``scan_save_memory``: a recurrent output read only as ``out[-1]`` keeps
+just its last value (``keep_last``) instead of every step's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from theanine.graph.basic import Apply, Constant, Variable, apply_nodes, clone_graph, clone_replace
+from theanine.graph.fgraph import OUTPUT, FunctionGraph
+from theanine.graph.ops.elemwise import Elemwise
+from theanine.graph.ops.linalg import MatMul
+from theanine.graph.ops.reshape import reshape
+from theanine.graph.ops.scan_op import Scan, ScanSpec
+from theanine.graph.ops.shape import DimShuffle
+from theanine.graph.ops.shape_values import shape_i
+from theanine.graph.ops.subtensor import Subtensor
+from theanine.graph.rewriting.db import register, run_phases
+from theanine.graph.rewriting.report import PhaseReport, RewriteReport
+
+__all__ = ["optimize_step", "push_out"]
+
+FIRST_PHASES = ("canonicalize", "stabilize")
+LAST_PHASES = ("specialize", "fusion")
+
+
+@register("stabilize")
+def scan_optimize(fgraph: FunctionGraph, report: PhaseReport) -> None:
+    """Optimize every loop's step and move its invariant work out (see the module docstring)."""
+    for node in fgraph.toposort():
+        if not isinstance(node.op, Scan) or getattr(node.op, "optimized", False) or node not in fgraph.apply_nodes:
+            continue
+        op, inputs = optimize_step(node, report)
+        new_node = op.apply(*inputs)
+        fgraph.replace_all(zip(node.outputs, new_node.outputs, strict=True), reason="scan_optimize")
+        report.record("scan_optimize")
+
+
+def optimize_step(node: Apply, report: PhaseReport | None = None) -> tuple[Scan, list[Variable]]:
+    """The node's op with an optimized step, and the node's (possibly new) inputs."""
+    op = node.op
+    inner = _run_inner(op.inner_inputs, op.inner_outputs, FIRST_PHASES, op.name, report)
+    op = Scan(*inner, op.spec, op.name)
+    op, inputs, moved = push_out(op, list(node.inputs))
+    if moved and report is not None:
+        report.record("scan_push_out", moved)
+    inner = _run_inner(op.inner_inputs, op.inner_outputs, LAST_PHASES, op.name, report)
+    optimized = Scan(*inner, op.spec, op.name)
+    optimized.optimized = True
+    return optimized, inputs
+
+
+def _run_inner(inputs, outputs, phases, name: str, report: PhaseReport | None):
+    fgraph = FunctionGraph(inputs, outputs)
+    inner_report = RewriteReport("scan step")
+    run_phases(fgraph, phases, inner_report)
+    if report is not None:
+        for rewrite, count in inner_report.fired.items():
+            report.record(f"{name}/{rewrite}", count)
+    return fgraph.inputs, fgraph.outputs
+
+
+# ------------------------------------------------------------------------------ push-out
+
+
+INVARIANT, SEQUENCE = "invariant", "sequence"
+
+
+class _PushOut:
+    """Classifies the step's nodes and builds their outer counterparts."""
+
+    def __init__(self, op: Scan, outer_inputs: list[Variable]):
+        self.op, self.spec, self.outer_inputs = op, op.spec, outer_inputs
+        spec = op.spec
+        n = outer_inputs[0]
+        self.kind: dict[int, str] = {}
+        self.outer: dict[int, Variable] = {}
+        for i in range(spec.n_seqs):
+            self._mark(op.inner_inputs[i], SEQUENCE, outer_inputs[1 + i][:n])
+        for i, p in zip(spec.inner_nonseqs(), spec.outer_nonseqs(), strict=True):
+            self._mark(op.inner_inputs[i], INVARIANT, outer_inputs[p])
+        self.nodes = apply_nodes(op.inner_outputs, stop=op.inner_inputs)
+        for inner_node in self.nodes:
+            self._classify(inner_node)
+
+    def _mark(self, var: Variable, kind: str, outer: Variable) -> None:
+        self.kind[id(var)] = kind
+        self.outer[id(var)] = outer
+
+    def _kind_of(self, var: Variable) -> str | None:
+        return INVARIANT if isinstance(var, Constant) else self.kind.get(id(var))
+
+    def _outer_of(self, var: Variable) -> Variable:
+        return var if isinstance(var, Constant) else self.outer[id(var)]
+
+    def _classify(self, node: Apply) -> None:
+        if not getattr(node.op, "deterministic", True):
+            return
+        kinds = [self._kind_of(v) for v in node.inputs]
+        if any(k is None for k in kinds):
+            return
+        args = [self._outer_of(v) for v in node.inputs]
+        invariant = all(k == INVARIANT for k in kinds)
+        try:
+            outer = node.clone_with_new_inputs(args).outputs if invariant else _over_steps(node, kinds, args)
+        except (TypeError, ValueError):  # the outer values' static types do not fit the op: it stays
+            return
+        if outer is None:
+            return
+        if invariant:
+            for out, value in zip(node.outputs, outer, strict=True):
+                self._mark(out, INVARIANT, value)
+        else:
+            for out, value in zip(node.outputs, outer, strict=True):
+                self._mark(out, SEQUENCE, value)
+
+    def frontier(self) -> list[Variable]:
+        """Moved variables read by a node that stays in the loop, or returned by the step."""
+        moved_nodes = {id(n) for n in self.nodes if self._kind_of(n.outputs[0]) is not None}
+        found: dict[int, Variable] = {}
+        for node in self.nodes:
+            if id(node) in moved_nodes:
+                continue
+            for var in node.inputs:
+                if var.owner is not None and self._kind_of(var) is not None:
+                    found.setdefault(id(var), var)
+        for var in self.op.inner_outputs:
+            if var.owner is not None and self._kind_of(var) is not None:
+                found.setdefault(id(var), var)
+        return list(found.values())
+
+
+def _over_steps(node: Apply, kinds: Sequence[str], args: Sequence[Variable]) -> list[Variable] | None:
+    """The node's op applied to whole sequences (a new leading axis), or None when it does not extend."""
+    op = node.op
+    if isinstance(op, Elemwise):
+        return node.clone_with_new_inputs(list(args)).outputs
+    if isinstance(op, DimShuffle):
+        pattern = (0, *[p if p == "x" else p + 1 for p in op.pattern])
+        return [DimShuffle(pattern)(args[0])]
+    if isinstance(op, MatMul) and kinds[0] == SEQUENCE and kinds[1] == INVARIANT and node.inputs[1].ndim == 2:
+        return [_steps_times_matrix(node, args[0], args[1])]
+    return None
+
+
+def _steps_times_matrix(node: Apply, steps: Variable, matrix: Variable) -> Variable:
+    """``steps[t] @ matrix`` for every t as one product: the leading axes are flattened into rows."""
+    if steps.ndim == 2:
+        return MatMul()(steps, matrix)
+    inner = steps.type.shape[-1]
+    rows = reshape(steps, (-1, inner if inner is not None else shape_i(steps, steps.ndim - 1)))
+    lead = [shape_i(steps, a) if steps.type.shape[a] is None else steps.type.shape[a] for a in range(steps.ndim - 1)]
+    cols = matrix.type.shape[1] if matrix.type.shape[1] is not None else shape_i(matrix, 1)
+    return reshape(MatMul()(rows, matrix), (*lead, cols))
+
+
+def push_out(op: Scan, outer_inputs: list[Variable]) -> tuple[Scan, list[Variable], int]:
+    """Move the step's invariant and per-step-vectorizable work out of the loop.
+
+    Returns the new op, its outer inputs and how many variables were moved out.
+    """
+    spec = op.spec
+    analysis = _PushOut(op, outer_inputs)
+    frontier = analysis.frontier()
+    new_seqs = [v for v in frontier if analysis.kind[id(v)] == SEQUENCE]
+    new_nonseqs = [v for v in frontier if analysis.kind[id(v)] == INVARIANT]
+    stand_ins = {v: v.type(v.name) for v in new_seqs + new_nonseqs}
+    outputs = clone_replace(op.inner_outputs, stand_ins, strict=False) if stand_ins else list(op.inner_outputs)
+    used = {id(v) for v in _read_inputs(outputs, list(op.inner_inputs) + list(stand_ins.values()))}
+    seq_keep = [i for i in range(spec.n_seqs) if id(op.inner_inputs[i]) in used]
+    nonseq_keep = [i for i in spec.inner_nonseqs() if id(op.inner_inputs[i]) in used]
+    dropped = spec.n_seqs - len(seq_keep) + spec.n_nonseqs - len(nonseq_keep)
+    if not stand_ins and not dropped:
+        return op, outer_inputs, 0
+    taps = [op.inner_inputs[i] for k in range(spec.n_recurrent) for i in spec.inner_taps(k)]
+    inner_inputs = [op.inner_inputs[i] for i in seq_keep] + [stand_ins[v] for v in new_seqs] + taps
+    inner_inputs += [op.inner_inputs[i] for i in spec.inner_carried()]
+    inner_inputs += [op.inner_inputs[i] for i in nonseq_keep] + [stand_ins[v] for v in new_nonseqs]
+    n = outer_inputs[0]
+    new_outer = [n] + [outer_inputs[1 + i] for i in seq_keep] + [analysis.outer[id(v)] for v in new_seqs]
+    new_outer += [outer_inputs[p] for p in spec.outer_inits()] + [outer_inputs[p] for p in spec.outer_carried()]
+    offset = spec.outer_nonseqs().start - spec.inner_nonseqs().start
+    new_outer += [outer_inputs[i + offset] for i in nonseq_keep] + [analysis.outer[id(v)] for v in new_nonseqs]
+    new_spec = ScanSpec(
+        n_seqs=len(seq_keep) + len(new_seqs), taps=spec.taps, n_mapped=spec.n_mapped, n_carried=spec.n_carried,
+        n_nonseqs=len(nonseq_keep) + len(new_nonseqs), until=spec.until, keep_last=spec.keep_last,
+        truncate_gradient=spec.truncate_gradient,
+    )
+    inner_inputs, outputs = clone_graph(inner_inputs, outputs)
+    return Scan(inner_inputs, outputs, new_spec, op.name), new_outer, len(frontier)
+
+
+def _read_inputs(outputs: Sequence[Variable], inputs: Sequence[Variable]) -> list[Variable]:
+    ids = {id(v) for v in inputs}
+    read = [v for v in outputs if id(v) in ids]
+    for node in apply_nodes(outputs, stop=inputs):
+        read += [v for v in node.inputs if id(v) in ids]
+    return read
+
+
+# ------------------------------------------------------------------------------ save memory
+
+
+def _reads_last_only(fgraph: FunctionGraph, var: Variable) -> bool:
+    clients = list(fgraph.clients[var])
+    if not clients:
+        return False
+    for node, _ in clients:
+        if node == OUTPUT or not isinstance(node.op, Subtensor) or len(node.inputs) != 1:
+            return False
+        if node.op.index != (("int", -1),):
+            return False
+    return True
+
+
+@register("stabilize")
+def scan_save_memory(fgraph: FunctionGraph, report: PhaseReport) -> None:
+    """A recurrent output read only as ``out[-1]`` keeps one value instead of every step's."""
+    for node in fgraph.toposort():
+        if not isinstance(node.op, Scan) or node not in fgraph.apply_nodes:
+            continue
+        spec = node.op.spec
+        last = [k for k in range(spec.n_recurrent) if not spec.keep_last[k] and
+                _reads_last_only(fgraph, node.outputs[k])]
+        if not last:
+            continue
+        keep = tuple(spec.keep_last[k] or k in last for k in range(spec.n_recurrent))
+        new_op = node.op.with_spec(keep_last=keep)
+        new_op.optimized = getattr(node.op, "optimized", False)
+        new_node = new_op.apply(*node.inputs)
+        pairs = []
+        for j, (old, new) in enumerate(zip(node.outputs, new_node.outputs, strict=True)):
+            if j in last:
+                pairs += [(client.outputs[0], new[-1]) for client, _ in list(fgraph.clients[old])]
+            else:
+                pairs.append((old, new))
+        fgraph.replace_all(pairs, reason="scan_save_memory")
+        report.record("scan_save_memory", len(last))

@@ -1,0 +1,323 @@
+"""Recurrent layers: SimpleRNN, LSTM, GRU, RNN(cell), Bidirectional, TimeDistributed, Masking.
+
+Values are checked against an independent NumPy implementation of Keras'
+equations (keras_rnn_reference.py) with weights in Keras' layout, masks
+included; then training, dropout, saving and summaries.
+"""
+
+import numpy as np
+import pytest
+from keras_rnn_reference import gru_step, lstm_step, run_rnn, simple_rnn_step  # noqa: I001
+
+import theanine as th
+from theanine.frontend import layers, models, optimizers
+from theanine.graph.basic import apply_nodes
+from theanine.graph.ops.scan_op import Scan
+
+R = np.random.default_rng(21)
+BATCH, STEPS, FEATURES, UNITS = 3, 5, 4, 6
+
+CASES = {
+    "SimpleRNN": (layers.SimpleRNN, simple_rnn_step, 1, {}),
+    "LSTM": (layers.LSTM, lstm_step, 2, {}),
+    "GRU": (layers.GRU, gru_step, 1, {}),
+    "GRU_reset_before": (layers.GRU, gru_step, 1, {"reset_after": False}),
+}
+
+
+@pytest.fixture(autouse=True)
+def _float64_models():
+    """Models compute in floatX: float64 here, so values compare at 1e-10."""
+    with th.config.context(floatX="float64"):
+        yield
+
+
+def _data(dtype="float64"):
+    return R.standard_normal((BATCH, STEPS, FEATURES)).astype(dtype)
+
+
+def _keras_weights(layer):
+    """Random arrays of the shapes Keras' layer has, in Keras' order."""
+    return [R.standard_normal(w.get_value().shape) * 0.5 for w in layer.weights]
+
+
+def _model(layer, shape=(STEPS, FEATURES), dtype="float64", **input_options):
+    inputs = layers.Input(shape, dtype=dtype, **input_options)
+    return models.Model(inputs, layer(inputs))
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+@pytest.mark.parametrize("return_sequences", [False, True])
+@pytest.mark.parametrize("go_backwards", [False, True])
+def test_outputs_match_keras_equations(case, return_sequences, go_backwards):
+    cls, step, n_states, options = CASES[case]
+    layer = cls(UNITS, return_sequences=return_sequences, go_backwards=go_backwards, dtype="float64", **options)
+    model = _model(layer)
+    weights = _keras_weights(layer)
+    layer.set_weights(weights)
+    x = _data()
+    expected, _ = run_rnn(step, x, weights, [np.zeros((BATCH, UNITS))] * n_states, go_backwards=go_backwards,
+                          return_sequences=return_sequences, **options)
+    np.testing.assert_allclose(model.predict(x, verbose=0), expected, rtol=1e-10, atol=1e-12)
+
+
+def test_weight_layouts_follow_keras():
+    shapes = {name: [tuple(w.get_value().shape) for w in _built(cls(UNITS, **opts)).weights]
+              for name, (cls, _, _, opts) in CASES.items()}
+    assert shapes["SimpleRNN"] == [(FEATURES, UNITS), (UNITS, UNITS), (UNITS,)]
+    assert shapes["LSTM"] == [(FEATURES, 4 * UNITS), (UNITS, 4 * UNITS), (4 * UNITS,)]
+    assert shapes["GRU"] == [(FEATURES, 3 * UNITS), (UNITS, 3 * UNITS), (2, 3 * UNITS)]
+    assert shapes["GRU_reset_before"][2] == (3 * UNITS,)
+    lstm = _built(layers.LSTM(UNITS))
+    np.testing.assert_array_equal(lstm.weights[2].get_value()[UNITS:2 * UNITS], 1.0)
+
+
+def _built(layer):
+    layer(th.tensor("x", "float32", (None, STEPS, FEATURES)))
+    return layer
+
+
+@pytest.mark.parametrize("case", ["LSTM", "GRU"])
+def test_return_state_and_initial_state(case):
+    cls, step, n_states, options = CASES[case]
+    layer = cls(UNITS, return_sequences=True, return_state=True, dtype="float64", **options)
+    x_in = layers.Input((STEPS, FEATURES), dtype="float64")
+    states_in = [layers.Input((UNITS,), dtype="float64") for _ in range(n_states)]
+    outputs = layer(x_in, initial_state=states_in)
+    assert len(outputs) == 1 + n_states
+    model = models.Model([x_in, *states_in], outputs)
+    weights = _keras_weights(layer)
+    layer.set_weights(weights)
+    x, states = _data(), [R.standard_normal((BATCH, UNITS)) for _ in range(n_states)]
+    got = model.predict([x, *states], verbose=0)
+    expected, finals = run_rnn(step, x, weights, states, return_sequences=True, **options)
+    np.testing.assert_allclose(got[0], expected, rtol=1e-10, atol=1e-12)
+    for g, f in zip(got[1:], finals, strict=True):
+        np.testing.assert_allclose(g, f, rtol=1e-10, atol=1e-12)
+
+
+def _padded_ids():
+    ids = R.integers(1, 9, size=(BATCH, STEPS))
+    ids[0, 3:] = 0
+    ids[1, :1] = 0
+    ids[2, 2] = 0
+    return ids
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+@pytest.mark.parametrize("return_sequences", [False, True])
+def test_embedding_mask_is_respected(case, return_sequences):
+    cls, step, n_states, options = CASES[case]
+    ids_in = layers.Input((STEPS,), dtype="int64")
+    embedding = layers.Embedding(9, FEATURES, mask_zero=True, dtype="float64")
+    rnn = cls(UNITS, return_sequences=return_sequences, dtype="float64", **options)
+    out = rnn(embedding(ids_in))
+    assert (getattr(out, "_keras_mask", None) is not None) == return_sequences
+    model = models.Model(ids_in, out)
+    weights = _keras_weights(rnn)
+    rnn.set_weights(weights)
+    ids = _padded_ids()
+    x = embedding.get_weights()[0][ids]
+    expected, _ = run_rnn(step, x, weights, [np.zeros((BATCH, UNITS))] * n_states, mask=ids != 0,
+                          return_sequences=return_sequences, **options)
+    np.testing.assert_allclose(model.predict(ids, verbose=0), expected, rtol=1e-10, atol=1e-12)
+
+
+def test_masking_layer_marks_padded_steps():
+    x = _data()
+    x[0, 2:] = 0.0
+    model = _model(_Chain([layers.Masking(0.0), layers.SimpleRNN(UNITS, dtype="float64")]))
+    rnn = model.layers[1].parts[1]
+    weights = _keras_weights(rnn)
+    rnn.set_weights(weights)
+    expected, _ = run_rnn(simple_rnn_step, x, weights, [np.zeros((BATCH, UNITS))], mask=np.any(x != 0, axis=-1))
+    np.testing.assert_allclose(model.predict(x, verbose=0), expected, rtol=1e-10, atol=1e-12)
+
+
+class _Chain(layers.Layer):
+    """Calls its parts in order (a layer made of layers, passing masks along)."""
+
+    def __init__(self, parts, **kwargs):
+        super().__init__(**kwargs)
+        self.parts = parts
+
+    def call(self, inputs):
+        for part in self.parts:
+            inputs = part(inputs)
+        return inputs
+
+
+@pytest.mark.parametrize("merge_mode", ["concat", "sum", "mul", "ave", None])
+@pytest.mark.parametrize("return_sequences", [False, True])
+def test_bidirectional_merge_modes_with_masks(merge_mode, return_sequences):
+    ids_in = layers.Input((STEPS,), dtype="int64")
+    embedding = layers.Embedding(9, FEATURES, mask_zero=True, dtype="float64")
+    wrapper = layers.Bidirectional(layers.LSTM(UNITS, return_sequences=return_sequences, dtype="float64"),
+                                   merge_mode=merge_mode)
+    model = models.Model(ids_in, wrapper(embedding(ids_in)))
+    assert wrapper.forward_layer.name.startswith("forward_") and wrapper.backward_layer.name.startswith("backward_")
+    forward, backward = _keras_weights(wrapper.forward_layer), _keras_weights(wrapper.backward_layer)
+    wrapper.set_weights(forward + backward)
+    ids = _padded_ids()
+    x, mask = embedding.get_weights()[0][ids], ids != 0
+    zeros = [np.zeros((BATCH, UNITS))] * 2
+    options = dict(mask=mask, return_sequences=return_sequences, zero_output_for_mask=return_sequences)
+    y, _ = run_rnn(lstm_step, x, forward, zeros, **options)
+    y_rev, _ = run_rnn(lstm_step, x, backward, zeros, go_backwards=True, **options)
+    if return_sequences:
+        y_rev = y_rev[:, ::-1]
+    expected = {"concat": lambda: np.concatenate([y, y_rev], -1), "sum": lambda: y + y_rev,
+                "mul": lambda: y * y_rev, "ave": lambda: (y + y_rev) / 2, None: lambda: [y, y_rev]}[merge_mode]()
+    got = model.predict(ids, verbose=0)
+    for g, e in zip(got if merge_mode is None else [got], expected if merge_mode is None else [expected],
+                    strict=True):
+        np.testing.assert_allclose(g, e, rtol=1e-10, atol=1e-12)
+
+
+def test_bidirectional_return_state_and_weight_order():
+    wrapper = layers.Bidirectional(layers.GRU(UNITS, return_state=True, dtype="float64"))
+    outputs = wrapper(layers.Input((STEPS, FEATURES), dtype="float64"))
+    assert len(outputs) == 3 and outputs[0].type.shape == (None, 2 * UNITS)
+    names = [w.name for w in wrapper.weights]
+    assert len(names) == 6 and wrapper.forward_layer.name.startswith("forward_")
+    assert wrapper.backward_layer.go_backwards and not wrapper.forward_layer.go_backwards
+
+
+def test_time_distributed_dense_and_loss_mask():
+    ids_in = layers.Input((STEPS,), dtype="int64")
+    hidden = layers.LSTM(UNITS, return_sequences=True, dtype="float64")(
+        layers.Embedding(9, FEATURES, mask_zero=True, dtype="float64")(ids_in))
+    dense = layers.TimeDistributed(layers.Dense(2, dtype="float64"), dtype="float64")
+    out = dense(hidden)
+    assert out.type.shape == (None, STEPS, 2) and getattr(out, "_keras_mask", None) is not None
+    model = models.Model(ids_in, out)
+    model.compile(optimizer="sgd", loss="mse")
+    ids, targets = _padded_ids(), R.standard_normal((BATCH, STEPS, 2))
+    predictions = model.predict(ids, verbose=0)
+    np.testing.assert_allclose(predictions, model.predict(ids, verbose=0))
+    kernel, bias = dense.layer.get_weights()
+    hidden_values = th.function([ids_in], hidden)(ids)
+    np.testing.assert_allclose(predictions, hidden_values @ kernel + bias, rtol=1e-10)
+    per_step, valid = ((targets - predictions) ** 2).mean(-1), ids != 0
+    expected = (per_step * valid).sum() / valid.sum()
+    assert model.evaluate(ids, targets, verbose=0) == pytest.approx(expected, rel=1e-6)
+
+
+def test_dropout_only_in_training_and_training_learns():
+    th.set_seed(0)
+    model = models.Sequential([layers.Input((STEPS, FEATURES)), layers.LSTM(8, dropout=0.3, recurrent_dropout=0.3),
+                               layers.Dense(1)])
+    model.compile(optimizer=optimizers.Adam(learning_rate=0.02), loss="mse")
+    x = R.standard_normal((32, STEPS, FEATURES)).astype("float32")
+    y = x[:, :, 0].sum(axis=1, keepdims=True) / np.sqrt(STEPS)
+    np.testing.assert_array_equal(model.predict(x, verbose=0), model.predict(x, verbose=0))
+    history = model.fit(x, y, epochs=25, batch_size=8, verbose=0)
+    losses = history.history["loss"]
+    assert losses[-1] < 0.5 * losses[0]
+
+
+def test_gradients_reach_every_weight_and_match_finite_differences():
+    layer = layers.GRU(3, return_sequences=True, dtype="float64")
+    x = th.tensor("x", "float64", (None, 4, 2))
+    out = layer(x)
+    weights = layer.weights
+    data = R.standard_normal((2, 4, 2))
+    grads = th.function([x], th.grad((out ** 2).sum(), weights))(data)
+    base = [w.get_value() for w in weights]
+    kernel = base[0].copy()
+    eps = 1e-6
+    kernel[1, 2] += eps
+    plus = _cost(layer, x, out, [kernel, *base[1:]], data)
+    kernel[1, 2] -= 2 * eps
+    minus = _cost(layer, x, out, [kernel, *base[1:]], data)
+    layer.set_weights(base)
+    assert grads[0][1, 2] == pytest.approx((plus - minus) / (2 * eps), rel=1e-5)
+    assert all(np.abs(g).sum() > 0 for g in grads)
+
+
+def _cost(layer, x, out, values, data):
+    layer.set_weights(values)
+    return th.function([x], (out ** 2).sum())(data)
+
+
+def test_input_projection_leaves_the_compiled_loop():
+    layer = layers.LSTM(UNITS, return_sequences=True)
+    x = th.tensor("x", "float32", (None, STEPS, FEATURES))
+    f = th.function([x], layer(x))
+    (scan,) = [n for n in apply_nodes(f.optimized_outputs) if isinstance(n.op, Scan)]
+    kernels = {id(w) for w in layer.weights[:1]}
+    assert not any(id(v) in kernels for v in scan.inputs), "the kernel is used before the loop, not in it"
+
+
+class _PeepholeCell(layers.Layer):
+    """A custom cell whose output is not its state: out = 2 h."""
+
+    state_size = 2
+    output_size = 2
+
+    def build(self, input_shape):
+        self.kernel = self.add_weight((input_shape[-1], 2), initializer="ones", name="kernel")
+
+    def call(self, inputs, states):
+        h = th.tanh(inputs @ self.kernel + states[0])
+        return 2.0 * h, [h]
+
+
+def test_rnn_with_a_custom_cell():
+    rnn = layers.RNN(_PeepholeCell(dtype="float64"), return_sequences=True, dtype="float64")
+    model = _model(rnn)
+    x = _data()
+    h, expected = np.zeros((BATCH, 2)), []
+    for t in range(STEPS):
+        h = np.tanh(x[:, t] @ np.ones((FEATURES, 2)) + h)
+        expected.append(2 * h)
+    np.testing.assert_allclose(model.predict(x, verbose=0), np.stack(expected, 1), rtol=1e-12)
+
+
+@pytest.mark.parametrize("cell_class, layer_class", [(layers.LSTMCell, layers.LSTM), (layers.GRUCell, layers.GRU),
+                                                     (layers.SimpleRNNCell, layers.SimpleRNN)])
+def test_rnn_of_a_cell_equals_the_layer(cell_class, layer_class):
+    wrapped = layers.RNN(cell_class(UNITS, dtype="float64"), return_sequences=True, dtype="float64")
+    layer = layer_class(UNITS, return_sequences=True, dtype="float64")
+    first, second = _model(wrapped), _model(layer)
+    layer.set_weights(wrapped.get_weights())
+    x = _data()
+    np.testing.assert_allclose(first.predict(x, verbose=0), second.predict(x, verbose=0), rtol=1e-12)
+    again = layers.RNN.from_config(wrapped.get_config())
+    assert type(again.cell) is cell_class and again.cell.units == UNITS and again.return_sequences
+
+
+def test_save_load_config_and_summary(tmp_path, capsys):
+    model = models.Sequential([
+        layers.Input((STEPS,), dtype="int64"),
+        layers.Embedding(9, FEATURES, mask_zero=True),
+        layers.Bidirectional(layers.GRU(UNITS, return_sequences=True), merge_mode="sum"),
+        layers.TimeDistributed(layers.Dense(3)),
+        layers.SimpleRNN(4),
+    ])
+    model.compile(optimizer="adam", loss="mse")
+    ids = _padded_ids()
+    expected = model.predict(ids, verbose=0)
+    path = tmp_path / "rnn.keras"
+    model.save(path)
+    loaded = models.load_model(path)
+    np.testing.assert_allclose(loaded.predict(ids, verbose=0), expected, rtol=1e-6)
+    model.summary()
+    text = capsys.readouterr().out
+    assert "Bidirectional" in text and "TimeDistributed" in text and "SimpleRNN" in text
+    config = layers.LSTM(5, return_sequences=True, go_backwards=True, dropout=0.2).get_config()
+    again = layers.LSTM.from_config(config)
+    assert again.units == 5 and again.go_backwards and again.dropout == 0.2 and again.return_sequences
+
+
+def test_errors_name_what_was_received():
+    with pytest.raises(ValueError, match=r"expects inputs of shape \(batch, time, features\)"):
+        layers.LSTM(3)(th.tensor("x", "float32", (None, 4)))
+    with pytest.raises(ValueError, match="initial_state gives 1"):
+        layers.LSTM(3)(th.tensor("x", "float32", (None, 2, 4)), initial_state=[th.matrix("h")])
+    with pytest.raises(ValueError, match="merge_mode"):
+        layers.Bidirectional(layers.LSTM(3), merge_mode="max")
+    with pytest.raises(ValueError, match="expected a positive integer"):
+        layers.GRU(0)
+    with pytest.raises(ValueError, match="dropout must be in"):
+        layers.SimpleRNN(3, dropout=1.5)

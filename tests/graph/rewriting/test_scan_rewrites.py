@@ -1,0 +1,114 @@
+"""Loop rewrites: the step is optimized, invariant and per-step-vectorizable work leaves the loop,
+outputs read only at [-1] keep one value; each fires and keeps the values."""
+
+import numpy as np
+
+import theanine as th
+from theanine.graph.basic import apply_nodes
+from theanine.graph.ops.elemwise import Elemwise
+from theanine.graph.ops.linalg import MatMul
+from theanine.graph.ops.scan_op import Scan
+
+R = np.random.default_rng(3)
+
+
+def _scan_nodes(optimized):
+    return [n for n in optimized.fgraph.toposort() if isinstance(n.op, Scan)]
+
+
+def _inner_ops(node):
+    return [n.op for n in apply_nodes(node.op.inner_outputs, stop=node.op.inner_inputs)]
+
+
+def _rnn(x, h0, W, U, b):
+    def step(x_t, h):
+        return th.tanh(x_t @ W + h @ U + b)
+
+    hs, _ = th.scan(step, sequences=x, outputs_info=h0)
+    return hs
+
+
+def _rnn_inputs():
+    x, h0 = th.tensor("x", "float64", (None, None, 3)), th.tensor("h0", "float64", (None, 4))
+    W, U, b = th.tensor("W", "float64", (3, 4)), th.tensor("U", "float64", (4, 4)), th.tensor("b", "float64", (4,))
+    values = [R.standard_normal((6, 2, 3)), R.standard_normal((2, 4)), R.standard_normal((3, 4)),
+              R.standard_normal((4, 4)) * 0.5, R.standard_normal(4)]
+    return [x, h0, W, U, b], values
+
+
+def test_input_projection_leaves_the_loop(optimized):
+    inputs, values = _rnn_inputs()
+    optimized = optimized(inputs, [_rnn(*inputs)])
+    optimized.check_values(*values, rtol=1e-12)
+    assert optimized.fired("scan_push_out") >= 1
+    (node,) = _scan_nodes(optimized)
+    products = [op for op in _inner_ops(node) if "MatMul" in str(op) or "Gemm" in str(op)]
+    assert len(products) == 1, "only h @ U stays inside the step"
+    outside = [n for n in optimized.fgraph.toposort() if isinstance(n.op, MatMul)]
+    assert outside and outside[0].inputs[1].name == "W", "x_t @ W is one product over all steps"
+
+
+def test_invariant_expressions_are_computed_once(optimized):
+    x, W = th.tensor("x", "float64", (None, 3)), th.tensor("W", "float64", (3,))
+    out, _ = th.scan(lambda v: v * th.exp(W).sum() + th.constant(2.0) * 3.0, sequences=x)
+    optimized = optimized([x, W], [out])
+    optimized.check_values(R.standard_normal((4, 3)), R.standard_normal(3), rtol=1e-12)
+    (node,) = _scan_nodes(optimized)
+    assert not any("exp" in str(op) for op in _inner_ops(node))
+
+
+def test_elementwise_work_on_sequences_leaves_the_loop(optimized):
+    x, h0 = th.tensor("x", "float64", (None, 3)), th.tensor("h0", "float64", (3,))
+    out, _ = th.scan(lambda v, h: h * 0.5 + th.exp(v) * 2.0, sequences=x, outputs_info=h0)
+    optimized = optimized([x, h0], [out])
+    optimized.check_values(R.standard_normal((5, 3)), R.standard_normal(3), rtol=1e-12)
+    (node,) = _scan_nodes(optimized)
+    assert not any("exp" in str(op) for op in _inner_ops(node))
+
+
+def test_random_draws_stay_in_the_loop():
+    rng = th.random.RandomStream(1)
+    out, _ = th.scan(lambda h: h + rng.normal((2,), dtype="float64"), outputs_info=th.zeros((2,), "float64"),
+                     n_steps=3)
+    f = th.function([], out)
+    values = f()
+    assert not np.allclose(values[0], values[1] - values[0])
+
+
+def test_last_value_only_keeps_one_step_of_memory(optimized):
+    inputs, values = _rnn_inputs()
+    optimized = optimized(inputs, [_rnn(*inputs)[-1]])
+    optimized.check_values(*values, rtol=1e-12)
+    assert optimized.fired("scan_save_memory") == 1
+    (node,) = _scan_nodes(optimized)
+    assert node.op.spec.keep_last == (True,) and node.outputs[0].type.shape[0] == 1
+
+
+def test_full_sequence_readers_keep_every_step(optimized):
+    inputs, values = _rnn_inputs()
+    hs = _rnn(*inputs)
+    optimized = optimized(inputs, [hs[-1], hs.sum()])
+    optimized.check_values(*values, rtol=1e-12)
+    assert optimized.fired("scan_save_memory") == 0
+
+
+def test_step_is_canonicalized_fused_and_reported():
+    x = th.tensor("x", "float64", (None, 3))
+    out, _ = th.scan(lambda v, h: th.tanh(h * 1.0 + 0.0) * th.sigmoid(h) + v, sequences=x,
+                     outputs_info=th.zeros((3,), "float64"), name="cell")
+    f = th.function([x], out)
+    report = str(th.explain(f))
+    assert "cell/mul_by_one" in report and "cell/elemwise_fusion" in report and "scan_optimize" in report
+    node = next(n for n in apply_nodes(f.optimized_outputs) if isinstance(n.op, Scan))
+    assert any(isinstance(op, Elemwise) and "Composite" in str(op) for op in _inner_ops(node))
+    data = R.standard_normal((4, 3))
+    np.testing.assert_allclose(f(data), th.function([x], out, mode="none")(data), rtol=1e-12)
+
+
+def test_gradient_loop_is_optimized_too(optimized):
+    inputs, values = _rnn_inputs()
+    hs = _rnn(*inputs)
+    grads = th.grad((hs ** 2).sum(), inputs[2:])
+    optimized = optimized(inputs, grads)
+    optimized.check_values(*values, rtol=1e-10)
+    assert any(name.startswith("grad_") for name in optimized.report.fired)
