@@ -13,8 +13,9 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from theanine.graph import ops
 from theanine.graph.basic import Apply, Constant, Variable, apply_nodes, clone_replace
-from theanine.graph.ops.creation import zeros_like
+from theanine.graph.ops.creation import arange, zeros_like
 from theanine.graph.ops.disconnected import DisconnectedGrad, disconnected_grad, stop_gradient
 from theanine.graph.ops.math import cast
 from theanine.graph.ops.shape import reshape, stack
@@ -241,12 +242,12 @@ def jacobian(expression, wrt):
 
 def _scanned_rows(flat: Variable, x: Variable) -> Variable:
     """``[grad(flat[i], x) for i in range(len(flat))]`` as one loop."""
-    from theanine.graph.ops import creation, scan  # scan's gradient is built with this module
 
     def row(i, flat, x):
         return grad(flat[i], x, disconnected_inputs="ignore")
 
-    rows, _ = scan.scan(row, sequences=creation.arange(flat.shape[0]), non_sequences=[flat, x], name="jacobian")
+    # scan loads after this module (its gradient is built with it): reached through ``ops`` at call time
+    rows, _ = ops.scan.scan(row, sequences=arange(flat.shape[0]), non_sequences=[flat, x], name="jacobian")
     return rows
 
 

@@ -246,7 +246,7 @@ class GRUCell(_GatedCell):
 
     def call(self, inputs, states, training=None):
         h_prev = states[0] if isinstance(states, (list, tuple)) else states
-        inputs, h_prev = self._dropped(inputs, h_prev)
+        inputs, h_dropped = self._dropped(inputs, h_prev)  # the mix below uses the undropped state, as Keras
         input_bias, recurrent_bias = self._biases()
         x = th.matmul(inputs, self.kernel)
         if input_bias is not None:
@@ -254,15 +254,15 @@ class GRUCell(_GatedCell):
         x_z, x_r, x_h = self._gate_slices(x, 3)
         u = self.units
         if self.reset_after:
-            inner = th.matmul(h_prev, self.recurrent_kernel)
+            inner = th.matmul(h_dropped, self.recurrent_kernel)
             if recurrent_bias is not None:
                 inner = inner + recurrent_bias
         else:
-            inner = th.matmul(h_prev, self.recurrent_kernel[:, :2 * u])
+            inner = th.matmul(h_dropped, self.recurrent_kernel[:, :2 * u])
         r_z, r_r = inner[:, :u], inner[:, u:2 * u]
         z = self.recurrent_activation(x_z + r_z)
         r = self.recurrent_activation(x_r + r_r)
-        r_h = r * inner[:, 2 * u:] if self.reset_after else th.matmul(r * h_prev, self.recurrent_kernel[:, 2 * u:])
+        r_h = r * inner[:, 2 * u:] if self.reset_after else th.matmul(r * h_dropped, self.recurrent_kernel[:, 2 * u:])
         hh = self.activation(x_h + r_h)
         h = z * h_prev + (1.0 - z) * hh
         return h, [h]

@@ -107,7 +107,7 @@ class _Output:
         self.max_lag = max(self.lags)
         self.buffer = self._initial_buffer(index)
         state = TensorType(self.init.dtype, self.buffer.type.shape[1:])
-        self.placeholders = [_placeholder(state, None, f"{tap:+d}") for tap in self.taps]
+        self.placeholders = [_placeholder(state, self.buffer, f"{tap:+d}", self.max_lag + tap) for tap in self.taps]
 
     def _initial_buffer(self, index: int) -> Variable:
         if self.taps == [-1]:
@@ -135,13 +135,14 @@ def _int_list(values, what: str) -> list[int]:
     return [int(v) for v in items]
 
 
-def _placeholder(type_: TensorType, source: Variable | None, tap: str) -> Variable:
-    """A step argument; it takes the first row of ``source``'s test value when there is one."""
+def _placeholder(type_: TensorType, source: Variable | None, tap: str, row: int = 0) -> Variable:
+    """A step argument; it takes row ``row`` of ``source``'s test value when there is one (the
+    value the first step reads), so a step is checked as it is built (graph/test_values.py)."""
     var = type_(f"t{tap}")
     if source is not None and has_test_value(source):
         value = get_test_value(source)
-        if len(value):
-            var.tag.test_value = value[0]
+        if len(value) > row:
+            var.tag.test_value = value[row]
     return var
 
 

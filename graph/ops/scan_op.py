@@ -179,7 +179,7 @@ class Scan(Op):
         """The step, prepared once (the first run of any node of this op)."""
         return InnerFunction(self.inner_inputs, self.inner_outputs)
 
-    @property
+    @functools.cached_property
     def deterministic(self) -> bool:
         """False when the step draws random numbers: its values must never be folded or hoisted."""
         return all(getattr(n.op, "deterministic", True) for n in apply_nodes(self.inner_outputs, self.inner_inputs))

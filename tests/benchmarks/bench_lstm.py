@@ -2,8 +2,12 @@
 
 T=50 steps, batch 32, input 64, hidden 128, float32; the cost is
 ``mean(h_all ** 2)`` and the gradients are taken with respect to every weight.
-Prints the time of one call (median of several) for each backend, and of
-the same computation written as a NumPy loop (forward and hand-written BPTT).
+Prints the time of one call (median of several) for each backend, checked
+against and compared with the same computation written by hand in NumPy
+(a forward loop and backpropagation through time).  Set
+``OPENBLAS_NUM_THREADS=1`` as the test suite does: on a small, shared
+machine OpenBLAS's threads make every small product erratic, NumPy's own
+included.
 
     python tests/benchmarks/bench_lstm.py
 """
@@ -42,6 +46,43 @@ def lstm_graph():
     return x, cost, th.grad(cost, weights)
 
 
+def numpy_lstm(x, kernel, recurrent, bias):
+    """The same cost and gradients by hand: a NumPy forward loop and backpropagation through time."""
+    steps, batch, _ = x.shape
+    h, c = np.zeros((batch, UNITS), x.dtype), np.zeros((batch, UNITS), x.dtype)
+    projected = (x.reshape(steps * batch, -1) @ kernel).reshape(steps, batch, -1) + bias
+    saved = []
+    for t in range(steps):
+        z = projected[t] + h @ recurrent
+        i, f = _sigmoid(z[:, :UNITS]), _sigmoid(z[:, UNITS:2 * UNITS])
+        g, o = np.tanh(z[:, 2 * UNITS:3 * UNITS]), _sigmoid(z[:, 3 * UNITS:])
+        c_prev, h_prev = c, h
+        c = f * c_prev + i * g
+        h = o * np.tanh(c)
+        saved.append((h_prev, c_prev, i, f, g, o, c, h))
+    hs = np.stack([s[-1] for s in saved])
+    cost = np.mean(hs ** 2)
+    d_hs = 2 * hs / hs.size
+    d_recurrent, d_z_all = np.zeros_like(recurrent), np.empty_like(projected)
+    d_h_next, d_c_next = np.zeros((batch, UNITS), x.dtype), np.zeros((batch, UNITS), x.dtype)
+    for t in reversed(range(steps)):
+        h_prev, c_prev, i, f, g, o, c, h = saved[t]
+        d_h = d_hs[t] + d_h_next
+        tanh_c = np.tanh(c)
+        d_c = d_c_next + d_h * o * (1 - tanh_c ** 2)
+        d_z = np.concatenate([d_c * g * i * (1 - i), d_c * c_prev * f * (1 - f), d_c * i * (1 - g ** 2),
+                              d_h * tanh_c * o * (1 - o)], axis=1)
+        d_recurrent += h_prev.T @ d_z
+        d_h_next, d_c_next = d_z @ recurrent.T, d_c * f
+        d_z_all[t] = d_z
+    d_kernel = x.reshape(steps * batch, -1).T @ d_z_all.reshape(steps * batch, -1)
+    return cost, d_kernel, d_recurrent, d_z_all.sum(axis=(0, 1))
+
+
+def _sigmoid(z):
+    return 1.0 / (1.0 + np.exp(-z))
+
+
 def median_time(fn, *args, repeats: int = 5) -> float:
     fn(*args)
     times = []
@@ -55,11 +96,26 @@ def median_time(fn, *args, repeats: int = 5) -> float:
 def main() -> None:
     x, cost, grads = lstm_graph()
     data = np.random.default_rng(1).standard_normal((T, BATCH, INPUTS)).astype("float32")
+    reference_inputs = _weights_of(cost)
+    expected = numpy_lstm(data, *reference_inputs)
+    baseline = median_time(numpy_lstm, data, *reference_inputs)
+    print(f"NumPy by hand (forward + BPTT): {baseline * 1000:.1f} ms")
     for backend in ("numpy", "llvm"):
         start = time.perf_counter()
         fn = th.function([x], [cost, *grads], backend=backend)
         compile_s = time.perf_counter() - start
-        print(f"{backend:6s}: compile {compile_s:.2f} s, forward + gradients {median_time(fn, data) * 1000:.1f} ms")
+        got = fn(data)
+        for g, e in zip(got, expected, strict=True):
+            np.testing.assert_allclose(g, e, rtol=2e-3, atol=1e-6)
+        seconds = median_time(fn, data)
+        print(f"backend {backend:6s}: compile {compile_s:.2f} s, forward + gradients {seconds * 1000:.1f} ms "
+              f"({seconds / baseline:.2f}x NumPy by hand)")
+
+
+def _weights_of(cost) -> list[np.ndarray]:
+    """kernel, recurrent, bias: the shared variables of the graph, by name."""
+    found = {v.name: v for v in th.graph.basic.graph_inputs([cost]) if isinstance(v, th.SharedVariable)}
+    return [found[name].get_value() for name in ("kernel", "recurrent", "bias")]
 
 
 if __name__ == "__main__":

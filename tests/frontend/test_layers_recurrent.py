@@ -321,3 +321,43 @@ def test_errors_name_what_was_received():
         layers.GRU(0)
     with pytest.raises(ValueError, match="dropout must be in"):
         layers.SimpleRNN(3, dropout=1.5)
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_dropout_masks_apply_where_keras_applies_them(case):
+    """Input mask on x_t, state mask on h_{t-1} where it enters a product (the GRU's mix and the
+    LSTM's carry use the undropped state)."""
+    cls, step, n_states, options = CASES[case]
+    cell = _built(cls(UNITS, dtype="float64", **options)).cell
+    weights = _keras_weights(cell)
+    cell.set_weights(weights)
+    x, states = R.standard_normal((BATCH, FEATURES)), [R.standard_normal((BATCH, UNITS)) for _ in range(n_states)]
+    input_mask, state_mask = [(R.uniform(size=(BATCH, n)) > 0.3) * 1.5 for n in (FEATURES, UNITS)]
+    cell._masks = (th.constant(input_mask), th.constant(state_mask))
+    symbols = [th.constant(s) for s in states]
+    output, _ = cell.call(th.constant(x), symbols if n_states > 1 else symbols[:1])
+    cell.reset_dropout()
+    expected = _dropped_step(case, step, x * input_mask, states, state_mask, weights, options)
+    np.testing.assert_allclose(th.function([], output)(), expected, rtol=1e-12)
+
+
+def _dropped_step(case, step, x, states, state_mask, weights, options):
+    kernel, recurrent, bias = weights
+    h = states[0]
+    if case == "SimpleRNN":
+        return step(x, [h * state_mask], *weights)[0]
+    if case == "LSTM":
+        return step(x, [h * state_mask, states[1]], *weights)[0]
+    units = h.shape[-1]
+    if options.get("reset_after", True):
+        x_z, x_r, x_h = np.split(x @ kernel + bias[0], 3, axis=-1)
+        r_z, r_r, r_h = np.split((h * state_mask) @ recurrent + bias[1], 3, axis=-1)
+        z, r = 1 / (1 + np.exp(-(x_z + r_z))), 1 / (1 + np.exp(-(x_r + r_r)))
+        hh = np.tanh(x_h + r * r_h)
+    else:
+        x_z, x_r, x_h = np.split(x @ kernel + bias, 3, axis=-1)
+        dropped = h * state_mask
+        z = 1 / (1 + np.exp(-(x_z + dropped @ recurrent[:, :units])))
+        r = 1 / (1 + np.exp(-(x_r + dropped @ recurrent[:, units:2 * units])))
+        hh = np.tanh(x_h + (r * dropped) @ recurrent[:, 2 * units:])
+    return z * h + (1 - z) * hh

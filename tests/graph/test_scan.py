@@ -372,3 +372,13 @@ def test_equal_steps_give_equal_ops():
     second, _ = th.scan(lambda v: v * 2.0, sequences=x)
     third, _ = th.scan(lambda v: v * 3.0, sequences=x)
     assert first.owner.op == second.owner.op and first.owner.op != third.owner.op
+
+
+def test_test_values_flow_into_the_step():
+    with th.config.context(compute_test_value="raise"):
+        x, init = _f64("x", (None, 3)), _f64("init", (2,))
+        x.tag.test_value, init.tag.test_value = np.ones((4, 3)), np.array([1.0, 1.0])
+        hs, _ = th.scan(lambda v, h: th.tanh(v + h), sequences=x, outputs_info=th.zeros((3,), "float64"))
+        fib, _ = th.scan(lambda a, b: a + b, outputs_info=dict(initial=init, taps=[-2, -1]), n_steps=3)
+    assert hs.tag.test_value.shape == (4, 3)
+    np.testing.assert_array_equal(fib.tag.test_value, [2.0, 3.0, 5.0])
