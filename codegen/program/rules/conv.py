@@ -34,7 +34,6 @@ from theanine.codegen.program.kernel_ir import (
     Index,
     Lit,
     Load,
-    ScatterKernel,
     Size,
 )
 from theanine.codegen.program.lowering import Lowerer, lowering
@@ -236,14 +235,18 @@ def _linear(indices: list, sizes: list) -> Expr:
 @lowering(ConvTranspose)
 def _lower_conv_transpose(lowerer: Lowerer, node: Apply) -> bool:
     """The adjoint of the rule above: ``y @ kernel^T`` gives every patch's contribution (one GEMM),
-    and a scatter adds each into the output at its window position (col2im); taps that fall in the
-    padding add 0 at a clamped position."""
+    then col2im as a gather, so it runs in parallel: each output element sums, over the kernel's
+    taps (unrolled), the contribution of the one window that puts that tap on it, if any (the
+    offset must be a multiple of the stride and the window must exist)."""
     y, kernel, _, pads = node.inputs
     (out,) = node.outputs
     op = node.op
     rank = op.rank
     sizes, windows = out.type.shape[1:-1], y.type.shape[1:-1]
-    static = all(isinstance(n, int) and n > 0 for n in (*sizes, *windows))
+    kernel_taps = kernel.type.shape[:rank]
+    static = all(isinstance(n, int) and n > 0 for n in (*sizes, *windows, *kernel_taps))
+    if static and math.prod(kernel_taps) > 64:
+        return False  # col2im unrolls the taps
     if op.groups != 1 or not static or not lowerer.supports("gemm", (y.dtype, y.dtype), y.dtype):
         return False
     lows = vector_entries(lowerer, pads)[0::2]
@@ -264,25 +267,26 @@ def _lower_conv_transpose(lowerer: Lowerer, node: Apply) -> bool:
 
     out_shape = (batch, *sizes, channels)
     index = lowerer.bind_new(out, out_shape)
-    lowerer.steps.append(ElementwiseKernel((), (index,), (cast(Lit(0, "int64"), out.dtype),), out_shape, (), node))
-    coords, inside = [Index(0)], []
-    for i in range(rank):
-        position = call("add", "int64", call("multiply", "int64", Index(1 + i), Lit(op.strides[i], "int64")),
-                        call("multiply", "int64", Index(1 + rank + i), Lit(op.dilation[i], "int64")))
-        position = call("subtract", "int64", position, _int(lows[i]))
-        inside.append(call("logical_and", "bool", call("greater_equal", "bool", position, Lit(0, "int64")),
-                           call("less", "bool", position, Lit(sizes[i], "int64"))))
-        coords.append(call("minimum", "int64", call("maximum", "int64", position, Lit(0, "int64")),
-                           Lit(sizes[i] - 1, "int64")))
-    coords.append(Index(1 + 2 * rank))
-    row = _linear([Index(a) for a in range(1 + rank)], [batch, *windows])
-    column = _linear([Index(1 + rank + a) for a in range(rank + 1)], [*taps, channels])
-    value = Load(0, (row, column), (rows, depth), (False, False), y.dtype)
-    valid = inside[0]
-    for term in inside[1:]:
-        valid = call("logical_and", "bool", valid, term)
-    value = call("where", y.dtype, valid, value, cast(Lit(0, "int64"), y.dtype))
-    loop = (batch, *windows, *taps, channels)
-    lowerer.steps.append(ScatterKernel((Access(cols, (0, 1)),), index, tuple(coords), out_shape,
-                                       (False,) * out.ndim, value, "add", loop, (), node))
+    total = None
+    for tap in itertools.product(*(range(k) for k in kernel_taps)):
+        windows_at, valid = [], None
+        for i, k in enumerate(tap):
+            offset = call("subtract", "int64", call("add", "int64", Index(1 + i), _int(lows[i])),
+                          Lit(k * op.dilation[i], "int64"))
+            window = call("floor_divide", "int64", offset, Lit(op.strides[i], "int64"))
+            hits = call("logical_and", "bool", call("greater_equal", "bool", offset, Lit(0, "int64")),
+                        call("less", "bool", window, Lit(windows[i], "int64")))
+            if op.strides[i] != 1:
+                aligned = call("equal", "bool", call("mod", "int64", offset, Lit(op.strides[i], "int64")),
+                               Lit(0, "int64"))
+                hits = call("logical_and", "bool", hits, aligned)
+            valid = hits if valid is None else call("logical_and", "bool", valid, hits)
+            windows_at.append(call("minimum", "int64", call("maximum", "int64", window, Lit(0, "int64")),
+                                   Lit(windows[i] - 1, "int64")))
+        row = _linear([Index(0), *windows_at], [batch, *windows])
+        column = _linear([*(Lit(k, "int64") for k in tap), Index(1 + rank)], [*taps, channels])
+        value = Load(0, (row, column), (rows, depth), (False, False), y.dtype)
+        term = call("where", y.dtype, valid, value, cast(Lit(0, "int64"), y.dtype))
+        total = term if total is None else call("add", y.dtype, total, term)
+    lowerer.steps.append(ElementwiseKernel((Access(cols, (0, 1)),), (index,), (total,), out_shape, (), node))
     return True
