@@ -62,6 +62,8 @@ def test_conv_is_native_and_matches_the_loop_reference(spatial, taps, strides, d
 POOLS = [
     ((9,), (2,), None, "valid"),
     ((9, 8), (2, 2), None, "valid"),
+    ((9, 8), (2, 2), None, "same"),
+    ((7, 7), (3, 3), None, "same"),
     ((9, 8), (3, 3), (2, 2), "same"),
     ((9, 8), (2, 3), (1, 2), "valid"),
     ((5, 6, 4), (2, 2, 2), (1, 2, 1), "same"),

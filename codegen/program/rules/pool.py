@@ -50,10 +50,10 @@ def _lowest(dtype: str) -> Lit:
 class Window:
     """The taps of a pooling window over a channels-last input of static spatial sizes.
 
-    ``read(tap)`` is the input at that tap of the window at the loop's
-    output position (loop axes: batch, the output's spatial axes, channels),
-    or the lowest value where the tap falls in the padding; ``coords(tap)``
-    are the (clamped) input coordinates it reads.
+    ``read(tap)`` is the input at that tap of the window at ``windows`` (by
+    default the loop's output position: loop axes batch, the output's
+    spatial axes, channels), or the lowest value where the tap falls in the
+    padding; ``coords(tap)`` are the (clamped) input coordinates it reads.
     """
 
     def __init__(self, lowerer: Lowerer, node: Apply, x, position: int):
@@ -63,6 +63,7 @@ class Window:
         self.lows = vector_entries(lowerer, node.inputs[1])[0::2]
         self.x_shape = lowerer.shape(x)
         self.taps = list(itertools.product(*(range(k) for k in op.pool_size)))
+        self.windows: list[Expr] = [Index(1 + i) for i in range(len(self.spatial))]
 
     @staticmethod
     def applies(node: Apply) -> bool:
@@ -73,7 +74,7 @@ class Window:
     def _offsets(self, tap) -> list[Expr]:
         offsets = []
         for i, t in enumerate(tap):
-            start = call("multiply", "int64", Index(1 + i), Lit(self.op.strides[i], "int64"))
+            start = call("multiply", "int64", self.windows[i], Lit(self.op.strides[i], "int64"))
             shift = t * self.op.dilation[i]
             low = self.lows[i]
             moved = call("add", "int64", start, Lit(shift, "int64"))
@@ -116,12 +117,55 @@ def _lower_max_pool(lowerer: Lowerer, node: Apply) -> bool:
     return True
 
 
+def _argmax_tap(window: Window) -> Expr:
+    """The index (in ``window.taps``) of the window's first maximum, NaN first as ``np.argmax``."""
+    best, best_tap = window.read(window.taps[0]), Lit(0, "int64")
+    for k, tap in enumerate(window.taps[1:], 1):
+        value = window.read(tap)
+        nan_first = call("logical_and", "bool", call("isnan", "bool", value),
+                         call("logical_not", "bool", call("isnan", "bool", best)))
+        better = call("logical_or", "bool", call("greater", "bool", value, best), nan_first)
+        best_tap = call("where", "int64", better, Lit(k, "int64"), best_tap)
+        best = call("where", window.x.dtype, better, value, best)
+    return best_tap
+
+
+def _lower_tiled_max_pool_grad(lowerer: Lowerer, node: Apply, x, g, out) -> bool:
+    """Windows that tile the input (strides equal to the pool, no dilation): each input element
+    belongs to at most one window, so one parallel kernel over the input gives it its window's
+    gradient when it is that window's first maximum, else 0."""
+    op = node.op
+    window = Window(lowerer, node, x, 1)
+    g_windows = g.type.shape[1:-1]
+    own, tap_index, inside = [], None, None
+    for i, (size, low) in enumerate(zip(op.pool_size, window.lows, strict=True)):
+        shifted = call("add", "int64", Index(1 + i), Lit(low, "int64") if isinstance(low, int) else Size(low))
+        number = call("floor_divide", "int64", shifted, Lit(size, "int64"))
+        place = call("mod", "int64", shifted, Lit(size, "int64"))
+        within = call("less", "bool", number, Lit(g_windows[i], "int64"))
+        inside = within if inside is None else call("logical_and", "bool", inside, within)
+        own.append(call("minimum", "int64", number, Lit(g_windows[i] - 1, "int64")))
+        tap_index = place if tap_index is None else call(
+            "add", "int64", call("multiply", "int64", tap_index, Lit(size, "int64")), place)
+    window.windows = own
+    hit = call("logical_and", "bool", inside, call("equal", "bool", _argmax_tap(window), tap_index))
+    gradient = Load(0, (Index(0), *own, Index(1 + len(own))), tuple(lowerer.shape(g)), (False,) * g.ndim, g.dtype)
+    value = call("where", out.dtype, hit, gradient, cast(Lit(0, "int64"), out.dtype))
+    target = lowerer.bind_new(out, window.x_shape)
+    lowerer.steps.append(ElementwiseKernel((lowerer.plain_ref(g), lowerer.plain_ref(x)), (target,), (value,),
+                                           tuple(window.x_shape), (), node))
+    return True
+
+
 @lowering(MaxPoolGrad)
 def _lower_max_pool_grad(lowerer: Lowerer, node: Apply) -> bool:
     x, _, g = node.inputs
     (out,) = node.outputs
     if not Window.applies(node) or None in g.type.shape[1:-1] or not np.dtype(x.dtype).kind == "f":
         return False
+    op = node.op
+    if tuple(op.strides) == tuple(op.pool_size) and set(op.dilation) == {1}:
+        return _lower_tiled_max_pool_grad(lowerer, node, x, g, out)
     window = Window(lowerer, node, x, 1)
     best, best_coords = window.read(window.taps[0]), list(window.coords(window.taps[0])[0])
     for tap in window.taps[1:]:
