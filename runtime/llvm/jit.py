@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import faulthandler
 import functools
 import glob
 import os
+import tempfile
 import threading
 
 import llvmlite.binding as llvm
@@ -72,26 +74,36 @@ def compile_to_object(llvm_ir: str) -> bytes:
 
 
 def _in_child(work, argument: str) -> bytes:
-    """``work(argument)`` (bytes) computed in a forked child, read back through a pipe."""
+    """``work(argument)`` (bytes) computed in a forked child, read back through a pipe.
+
+    The child's standard error goes to a temporary file: if it dies (an LLVM
+    assertion aborts it), the error raised here ends with what it printed.
+    """
     read_end, write_end = os.pipe()
-    with llvm_lock:  # no other thread is inside LLVM (holding its locks) while we fork
-        pid = os.fork()
-    if pid == 0:
-        os.close(read_end)
-        status = 0
-        try:
-            message = b"\0" + work(argument)
-        except BaseException as error:
-            message, status = b"\1" + f"{type(error).__name__}: {error}".encode(), 1
-        with os.fdopen(write_end, "wb") as out:
-            out.write(message)
-        os._exit(status)
-    os.close(write_end)
-    with os.fdopen(read_end, "rb") as pipe:
-        data = pipe.read()
-    _, status = os.waitpid(pid, 0)
-    if not data:
-        raise RuntimeError(f"the process compiling native code died ({_describe(status)})")
+    with tempfile.TemporaryFile() as errors:
+        with llvm_lock:  # no other thread is inside LLVM (holding its locks) while we fork
+            pid = os.fork()
+        if pid == 0:
+            os.close(read_end)
+            faulthandler.disable()  # a Python traceback of the fork says nothing; LLVM's message does
+            os.dup2(errors.fileno(), 2)
+            status = 0
+            try:
+                message = b"\0" + work(argument)
+            except BaseException as error:
+                message, status = b"\1" + f"{type(error).__name__}: {error}".encode(), 1
+            with os.fdopen(write_end, "wb") as out:
+                out.write(message)
+            os._exit(status)
+        os.close(write_end)
+        with os.fdopen(read_end, "rb") as pipe:
+            data = pipe.read()
+        _, status = os.waitpid(pid, 0)
+        if not data:
+            errors.seek(0)
+            printed = errors.read().decode(errors="replace").strip()[-2000:]
+            raise RuntimeError(f"the process compiling native code died ({_describe(status)})"
+                               + (f": {printed}" if printed else ""))
     if data[:1] != b"\0":
         raise RuntimeError(f"LLVM failed to compile the module: {data[1:].decode(errors='replace')}")
     return data[1:]

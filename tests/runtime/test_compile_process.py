@@ -12,9 +12,15 @@ from theanine.runtime.llvm import jit
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="compiles in-process where the OS cannot fork")
 
 
+def _print_and_abort(_):
+    os.write(2, b"Assertion `x' failed.\n")
+    os.abort()
+
+
 def test_a_crash_while_compiling_is_an_error_not_the_end_of_the_process():
-    with pytest.raises(RuntimeError, match="died \\(signal 6\\)"):
-        jit._in_child(lambda _: os.abort(), "")
+    """The error names the signal and ends with what the child printed (LLVM's assertion)."""
+    with pytest.raises(RuntimeError, match="died \\(signal 6\\): Assertion `x' failed."):
+        jit._in_child(_print_and_abort, "")
 
 
 def test_an_llvm_error_in_the_child_is_reported_with_its_message():
