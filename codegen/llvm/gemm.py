@@ -136,52 +136,72 @@ def _restore_blas_threads(frame, blas_threads: tuple) -> None:
 def _gemm_block(frame, call: GemmCall, rows: tuple[ir.Value, ir.Value], columns: tuple[ir.Value, ir.Value],
                 a_base=None, b_base=None, out_base=None) -> None:
     """``C[rows, columns] = alpha * A[rows, :] @ B[:, columns] + beta * C[rows, columns]`` (each a
-    ``(start, stop)`` range), for one matrix (of a batch: its base pointers)."""
+    ``(start, stop)`` range), for one matrix (of a batch: its base pointers): one call of the
+    module's block function for the dtype, so each product adds a call, not the block's code."""
     b = frame.builder
-    (row_start, row_stop), (column_start, column_stop) = rows, columns
-    height, width = b.sub(row_stop, row_start), b.sub(column_stop, column_start)
     n, k = frame.dim(call.n), frame.dim(call.k)
     t = compute_type(call.dtype)
     op_b, ld_b = _blas_operand(frame, call.b, n)
     op_a, ld_a = _blas_operand(frame, call.a, k)
+    b.call(_block_function(frame.printer, call.dtype), [
+        *rows, *columns, n, k, ir.Constant(t, call.alpha), ir.Constant(t, call.beta),
+        op_a, ld_a, a_base or frame.pointer(call.a.buffer), frame.access_strides(call.a)[-2],
+        op_b, ld_b, b_base or frame.pointer(call.b.buffer), frame.access_strides(call.b)[-1],
+        out_base or frame.pointer(call.output),
+    ])
+
+
+def _block_function(printer, dtype: str) -> ir.Function:
+    """The module's ``gemm_block_<dtype>``: the BLAS call for rows ``[r0, r1)`` and columns
+    ``[c0, c1)`` of C (as the column-major product ``C^T = B^T @ A^T``); when ``k`` is 0, C is
+    zeroed or scaled by beta here (BLAS may then leave it untouched).  Glue around one call:
+    not optimized."""
+    name = f"theanine_gemm_block_{dtype}"
+    if name in printer.module.globals:
+        return printer.module.globals[name]
+    t, pointer = compute_type(dtype), memory_type(dtype).as_pointer()
+    signature = ir.FunctionType(ir.VoidType(), [I64] * 6 + [t, t] + [I8P, I64, pointer, I64] * 2 + [pointer])
+    function = ir.Function(printer.module, signature, name)
+    function.linkage = "internal"
+    function.attributes.add("noinline")
+    function.attributes.add("optnone")
+    (row_start, row_stop, column_start, column_stop, n, k, alpha, beta,
+     op_a, ld_a, a_base, a_row_step, op_b, ld_b, b_base, b_column_step, out_base) = function.args
+    b = ir.IRBuilder(function.append_basic_block("entry"))
     fn_type = ir.FunctionType(ir.VoidType(), [I8P, I8P] + [I32.as_pointer()] * 3 + [t.as_pointer(), t.as_pointer(),
                               I32.as_pointer(), t.as_pointer(), I32.as_pointer(), t.as_pointer(), t.as_pointer(),
                               I32.as_pointer()])
-    gemm = b.bitcast(b.load(_blas_global(frame.printer, call.dtype)), fn_type.as_pointer())
+    gemm = b.bitcast(b.load(_blas_global(printer, dtype)), fn_type.as_pointer())
 
     def slot(value, ty):
-        memory = frame.alloca(ty)
+        memory = b.alloca(ty)
         b.store(value, memory)
         return memory
 
     def i32(value):
         return slot(b.trunc(value, I32), I32)
 
+    height, width = b.sub(row_stop, row_start), b.sub(column_stop, column_start)
     ldc = b.select(b.icmp_signed(">", n, ir.Constant(I64, 1)), n, ir.Constant(I64, 1))
-    output = b.gep(out_base or frame.pointer(call.output), [b.add(b.mul(row_start, ldc), column_start)])
-    a_rows = b.gep(a_base or frame.pointer(call.a.buffer), [b.mul(row_start, frame.access_strides(call.a)[-2])])
-    b_columns = b.gep(b_base or frame.pointer(call.b.buffer),
-                      [b.mul(column_start, frame.access_strides(call.b)[-1])])
+    output = b.gep(out_base, [b.add(b.mul(row_start, ldc), column_start)])
+    a_rows = b.gep(a_base, [b.mul(row_start, a_row_step)])
+    b_columns = b.gep(b_base, [b.mul(column_start, b_column_step)])
+    arguments = [op_b, op_a, i32(width), i32(height), i32(k), slot(alpha, t), b_columns, i32(ld_b), a_rows,
+                 i32(ld_a), slot(beta, t), output, i32(ldc)]
     nonempty = b.and_(b.icmp_signed(">", height, ir.Constant(I64, 0)), b.icmp_signed(">", width, ir.Constant(I64, 0)))
     with b.if_then(nonempty):
         with b.if_else(b.icmp_signed("==", k, ir.Constant(I64, 0))) as (empty_sum, product):
-            with empty_sum:  # BLAS may leave C untouched when k = 0; the product is zeros
+            with empty_sum:
                 loops, (i, j) = nested_ranges(b, [height, width], "zero")
                 with loops:
-                    _scale_in_place(b, b.gep(output, [b.add(b.mul(i, ldc), j)]), call)
+                    target = b.gep(output, [b.add(b.mul(i, ldc), j)])
+                    zero = ir.Constant(t, 0.0)
+                    scaled = b.fmul(load_value(b, target, dtype), beta)  # beta 0: 0 without reading, as BLAS
+                    store_value(b, b.select(b.fcmp_ordered("==", beta, zero), zero, scaled), target, dtype)
             with product:
-                b.call(gemm, [op_b, op_a, i32(width), i32(height), i32(k), slot(ir.Constant(t, call.alpha), t),
-                              b_columns, i32(ld_b), a_rows, i32(ld_a),
-                              slot(ir.Constant(t, call.beta), t), output, i32(ldc)])
-
-
-def _scale_in_place(b: ir.IRBuilder, pointer: ir.Value, call: GemmCall) -> None:
-    """``*pointer = beta * *pointer`` (0 without reading when beta is 0, as BLAS does)."""
-    zero = ir.Constant(memory_type(call.dtype), 0.0)
-    if call.beta == 0.0:
-        b.store(zero, pointer)
-    elif call.beta != 1.0:
-        b.store(b.fmul(b.load(pointer), ir.Constant(memory_type(call.dtype), call.beta)), pointer)
+                b.call(gemm, arguments)
+    b.ret_void()
+    return function
 
 
 def _loop_product(frame, call: GemmCall, m: ir.Value, n: ir.Value) -> None:
