@@ -157,10 +157,19 @@ class Function:
             compiled = self._compile(self.fgraph_inputs, self.optimized_outputs)
             self._run = compiled.run
             self.python_fallbacks = compiled.python_fallbacks
-            if compiled.bind_fast is not None and not self.shared and self.outputs:
-                self._fast = compiled.bind_fast(self._call_python, self.unpack_single)
+            if compiled.bind_fast is not None and not self.updated and self.outputs:
+                self._fast = self._bind_fast(compiled.bind_fast)
         self._updated_slots = [next(k for k, v in enumerate(self.shared) if v is s) for s in self.updated]
         self._update_checkers = [value_checker(s.type, f"update of {s.label()} in {self.name}") for s in self.updated]
+
+    def _bind_fast(self, bind_fast):
+        """The native fast call, or None.  A function that reads shared variables (and updates
+        none) gets their current values appended to its arguments, under their locks."""
+        if not self.shared:
+            return bind_fast(self._call_python, self.unpack_single)
+        count = len(self.inputs)
+        fast = bind_fast(lambda *values: self._call_python(*values[:count]), self.unpack_single)
+        return None if fast is None else _FastWithState(fast, self.shared, self._shared_locks)
 
     def _set_checkers(self, specs: list[In], allow_input_downcast) -> None:
         """Keyword names, value checkers and default values of the inputs."""
@@ -235,6 +244,8 @@ class Function:
             twin.shared = [swap.get(v, v) for v in self.shared]
             twin.updated = [swap.get(v, v) for v in self.updated]
             twin._shared_locks = [s.lock for s in sorted(twin.shared, key=id)]
+            if twin.shared:  # this function's fast call reads this function's shared variables
+                twin._fast = None
             twin._recipe = dict(self._recipe, name=twin.name)
             if swap:
                 twin._recipe = _swapped(twin._recipe, swap)
@@ -365,6 +376,25 @@ def _unaliased(value, protected: Sequence[np.ndarray]) -> np.ndarray:
     if any(np.may_share_memory(value, p) for p in protected if isinstance(p, np.ndarray)):
         return value.copy()
     return value
+
+
+class _FastWithState:
+    """The fast call of a function that reads shared variables: ``call(*args)`` passes their
+    current values after the arguments, holding their locks (so no update runs meanwhile)."""
+
+    __slots__ = ("_fast", "_shared", "_locks")
+
+    def __init__(self, fast, shared: list, locks: list):
+        self._fast, self._shared, self._locks = fast, shared, locks
+
+    def call(self, *args):
+        for lock in self._locks:
+            lock.acquire()
+        try:
+            return self._fast.call(*args, *[s.get_value(borrow=True) for s in self._shared])
+        finally:
+            for lock in reversed(self._locks):
+                lock.release()
 
 
 def _distinct_outputs(results: Sequence, protected: list) -> list[np.ndarray]:

@@ -31,6 +31,7 @@ def functions():
             "add_one": th.function([], counter.sum(), updates=[(counter, counter + 1)]),
             "add_two": th.function([], counter.sum(), updates=[(counter, counter + 2)]),
             "product": th.function([a, b], (a * b).sum(axis=1)),
+            "read": th.function([x], (x * counter).sum()),  # reads shared state: the fast path
         }
 
 
@@ -40,13 +41,15 @@ def _worker(fns, seed: int, log: list, errors: list) -> None:
     wide = np.ones((SIDE, SIDE + 1), "float32")
     try:
         for _ in range(CALLS_PER_THREAD):
-            kind = rng.choice(["step", "bad_step", "add_one", "add_two", "product", "bad_product"])
+            kind = rng.choice(["step", "bad_step", "add_one", "add_two", "product", "bad_product", "read"])
             if kind == "step":
                 log.append(("step", float(fns["step"](ones))))
             elif kind == "bad_step":
                 with pytest.raises(ValueError, match="shape"):
                     fns["step"](wide)
                 log.append(("bad_step", None))
+            elif kind == "read":
+                log.append(("read", float(fns["read"](ones))))
             elif kind in ("add_one", "add_two"):
                 log.append((kind, float(fns[kind]())))
             elif kind == "product":
@@ -85,5 +88,7 @@ def test_eight_threads_calling_several_functions_agree_with_a_serial_run(functio
     ones = sum(1 for kind, _ in calls if kind == "add_one")
     twos = sum(1 for kind, _ in calls if kind == "add_two")
     np.testing.assert_array_equal(functions["counter"].get_value(), np.full((SIDE, SIDE), ones + 2 * twos, "float32"))
+    reads = [value / (SIDE * SIDE) for kind, value in calls if kind == "read"]
+    assert reads and all(r == int(r) for r in reads)  # a reader never sees a half-applied update
     seen = sorted(value / (SIDE * SIDE) for kind, value in calls if kind in ("add_one", "add_two"))
     assert len(set(seen)) == len(seen)  # each call read a different, whole state

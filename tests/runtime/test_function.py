@@ -277,3 +277,26 @@ def test_a_masked_array_is_refused_with_a_clear_error(backend):
     f = th.function([x], x * 2, backend=backend)
     with pytest.raises(TypeError, match="masked arrays are not supported"):
         f(np.ma.masked_array(np.ones(3, "float32"), mask=[1, 0, 0]))
+
+
+def test_a_function_that_reads_shared_variables_takes_the_fast_path_with_their_current_values():
+    W = th.shared(np.ones((4, 3), "float32"), name="W", shape=(4, None))
+    x = th.vector("x")
+    f = th.function([x], th.tanh(x @ W))
+    assert type(f._fast).__name__ == "_FastWithState"
+    v = np.linspace(-1, 1, 4).astype("float32")
+    np.testing.assert_allclose(f(v), np.tanh(v @ np.ones((4, 3))), rtol=1e-6)
+    W.set_value(np.arange(20, dtype="float32").reshape(4, 5) / 10)  # a new value, of another width
+    np.testing.assert_allclose(f(v), np.tanh(v @ (np.arange(20).reshape(4, 5) / 10)), rtol=1e-6)
+    with pytest.raises(ValueError, match="mismatch"):
+        f(np.ones(5, "float32"))
+    other = th.shared(np.full((4, 2), 2.0, "float32"), shape=(4, None))
+    twin = f.copy(share_memory=True, swap={W: other})
+    np.testing.assert_allclose(twin(v), np.tanh(v @ np.full((4, 2), 2.0)), rtol=1e-6)
+    np.testing.assert_allclose(f(v), np.tanh(v @ (np.arange(20).reshape(4, 5) / 10)), rtol=1e-6)
+
+
+def test_functions_that_update_shared_variables_keep_the_python_path():
+    W = th.shared(np.ones(3, "float32"))
+    x = th.vector("x")
+    assert th.function([x], x * W, updates=[(W, W + 1)])._fast is None
