@@ -66,9 +66,9 @@ def taps(kernel: Sequence[int], outputs: Sequence[int], strides, dilation) -> It
 def _group_kernel(kernel: np.ndarray, groups: int) -> np.ndarray:
     """``(*K, Cig, G * Cog)`` -> ``(G, prod(K) * Cig, Cog)``, rows in (tap, channel) order."""
     rank = kernel.ndim - 2
-    k = kernel.reshape(*kernel.shape[:-1], groups, -1)
+    k = kernel.reshape(*kernel.shape[:-1], groups, kernel.shape[-1] // groups)
     k = k.transpose(rank + 1, *range(rank + 1), rank + 2)
-    return k.reshape(groups, -1, k.shape[-1])
+    return k.reshape(groups, int(np.prod(kernel.shape[:-1])), k.shape[-1])
 
 
 def conv(x: np.ndarray, kernel: np.ndarray, pads: Pads, strides, dilation, groups: int) -> np.ndarray:
@@ -80,13 +80,13 @@ def conv(x: np.ndarray, kernel: np.ndarray, pads: Pads, strides, dilation, group
     windows = windows[(slice(None), *(slice(None, None, s) for s in strides), slice(None),
                        *(slice(None, None, d) for d in dilation))]
     n, outputs = x.shape[0], windows.shape[1:rank + 1]
-    windows = windows.reshape(n, *outputs, groups, -1, *kernel.shape[:rank])
+    windows = windows.reshape(n, *outputs, groups, x.shape[-1] // groups, *kernel.shape[:rank])
     # patch rows in (tap, channel) order: the copy reads channels, the contiguous axis of x
     patches = windows.transpose(rank + 1, 0, *range(1, rank + 1), *range(rank + 3, 2 * rank + 3), rank + 2)
-    patches = patches.reshape(groups, n * int(np.prod(outputs)), -1)
+    patches = patches.reshape(groups, n * int(np.prod(outputs)), int(np.prod(kernel.shape[:-1])))
     out = np.matmul(patches, _group_kernel(kernel, groups))
-    out = out.reshape(groups, n, *outputs, -1)
-    return np.moveaxis(out, 0, -2).reshape(n, *outputs, -1)
+    out = out.reshape(groups, n, *outputs, kernel.shape[-1] // groups)
+    return np.moveaxis(out, 0, -2).reshape(n, *outputs, kernel.shape[-1])
 
 
 def conv_adjoint(y: np.ndarray, kernel: np.ndarray, sizes: Sequence[int], pads: Pads, strides, dilation,
@@ -94,7 +94,7 @@ def conv_adjoint(y: np.ndarray, kernel: np.ndarray, sizes: Sequence[int], pads: 
     """The transpose of ``conv`` from inputs of spatial ``sizes``, for the first ``y.shape[1:-1]`` windows."""
     rank = kernel.ndim - 2
     n, outputs, taps_shape, per_group = y.shape[0], y.shape[1:-1], kernel.shape[:rank], kernel.shape[rank]
-    per_group_y = y.reshape(-1, groups, y.shape[-1] // groups).transpose(1, 0, 2)
+    per_group_y = y.reshape(int(np.prod(y.shape[:-1])), groups, y.shape[-1] // groups).transpose(1, 0, 2)
     cols = np.matmul(per_group_y, _group_kernel(kernel, groups).transpose(0, 2, 1))
     cols = cols.reshape(groups, n, *outputs, *taps_shape, per_group)
     padded_sizes = [size + lo + hi for size, (lo, hi) in zip(sizes, pads, strict=True)]
@@ -102,7 +102,7 @@ def conv_adjoint(y: np.ndarray, kernel: np.ndarray, sizes: Sequence[int], pads: 
     for tap, index in zip(np.ndindex(*taps_shape), taps(taps_shape, outputs, strides, dilation), strict=True):
         contribution = cols[(slice(None), slice(None), *(slice(None),) * rank, *tap)]
         padded[index] += np.moveaxis(contribution, 0, -2)
-    return unpad_spatial(padded.reshape(n, *padded_sizes, -1), pads, sizes)
+    return unpad_spatial(padded.reshape(n, *padded_sizes, groups * per_group), pads, sizes)
 
 
 def _lowest(dtype: np.dtype):

@@ -49,7 +49,7 @@ def test_conv_is_native_and_matches_the_loop_reference(spatial, taps, strides, d
     kv = rng.standard_normal((*taps, 3, 4)).astype(dtype)
     pads = _pads(padding, spatial, taps, strides, dilation)
     tolerance = 1e-4 if dtype == "float32" else 1e-10
-    for batch in (5, 2):
+    for batch in (5, 2, 0):
         xv = rng.standard_normal((batch, *spatial, 3)).astype(dtype)
         out, dk, dx = f(xv, kv)
         expected = ref.conv(xv.astype("float64"), kv.astype("float64"), strides, pads, dilation)
@@ -82,10 +82,11 @@ def test_max_pool_and_its_gradient_are_native(spatial, pool, strides, padding, t
     assert f.python_fallbacks == []
     reference = th.function([x], [y, th.grad(loss, x)], backend="numpy")
     rng = np.random.default_rng(len(spatial))
-    for batch in (4, 1):
+    for batch in (4, 1, 0):
         xv = rng.standard_normal((batch, *spatial, 3))
-        xv.flat[::7] = xv.flat[3]  # ties: the gradient goes to the first maximum
-        xv.flat[5] = np.nan  # NaN is the maximum of its windows
+        if xv.size:
+            xv.flat[::7] = xv.flat[3]  # ties: the gradient goes to the first maximum
+            xv.flat[5] = np.nan  # NaN is the maximum of its windows
         for got, expected in zip(f(xv), reference(xv), strict=True):
             np.testing.assert_allclose(got, expected, rtol=1e-12, equal_nan=True)
         expected_pool = ref.max_pool(xv, pool, strides or pool, _pads(padding, spatial, pool, strides or pool,
