@@ -1,18 +1,25 @@
-"""How long the optimizer takes on the training graph of a 784-512-512-10 MLP.
+"""How long the optimizer (and the whole compile) takes, and how it scales with graph size.
 
-    python tests/benchmarks/bench_rewriting.py
+    python tests/benchmarks/bench_rewriting.py            # the MLP graph, then the scaling table
+    python tests/benchmarks/bench_rewriting.py --scaling  # only the scaling table
 
-Builds the graph (softmax crossentropy on the softmax's probabilities, as
-Keras users write it, and the from-logits variant; SGD updates), optimizes
-each with mode="fast_run" several times, and prints the best time, the node
-counts and the rewrite report.
+The MLP part builds the training graph of a 784-512-512-10 MLP (softmax
+crossentropy on the softmax's probabilities, as Keras users write it, and
+the from-logits variant; SGD updates), optimizes each with mode="fast_run"
+several times, and prints the best time, the node counts and the rewrite
+report.  The scaling part optimizes, then compiles with an empty cache, an
+elementwise chain with its gradient of about 100, 1,000 and 10,000 nodes
+and the training step of a 200-layer MLP (32 wide), and prints the time
+per node of each.
 """
 
+import sys
 import time
 
 import numpy as np
 
 import theanine as th
+from theanine.graph.basic import apply_nodes
 from theanine.graph.rewriting import optimize
 
 
@@ -55,5 +62,52 @@ def main(repeats: int = 5) -> None:
         )
 
 
+def chain_graph(length: int):
+    """(inputs, outputs) of an elementwise chain of ``length`` ops and its gradient."""
+    x = th.vector("x", dtype="float64")
+    y = x
+    for i in range(length):
+        y = y * 1.0001 if i % 2 else y + 0.001
+    return [x], [y.sum(), th.grad(y.sum(), x)]
+
+
+def deep_mlp_graph(layers: int = 200, width: int = 32):
+    """(inputs, outputs, updates) of one SGD step of a deep ReLU MLP with a squared loss."""
+    rng = np.random.default_rng(0)
+    x = th.matrix("x")
+    params, h = [], x
+    for _ in range(layers):
+        w = th.shared((rng.standard_normal((width, width)) * 0.1).astype("float32"))
+        b = th.shared(np.zeros(width, "float32"))
+        params += [w, b]
+        h = th.relu(h @ w + b)
+    loss = (h**2).mean()
+    return [x], [loss], [(p, p - 0.01 * g) for p, g in zip(params, th.grad(loss, params), strict=True)]
+
+
+def scaling() -> None:
+    print(f"{'graph':42s} {'nodes':>7s} {'optimize':>10s} {'per node':>10s} {'compile':>9s} {'per node':>10s}")
+    cases = [(f"elementwise chain + gradient, {n} ops", n) for n in (40, 400, 4000)] + [("200-layer MLP step", None)]
+    for name, length in cases:
+        if length is None:
+            inputs, outputs, updates = deep_mlp_graph()
+            targets = outputs + [new for _, new in updates]
+        else:
+            (inputs, outputs), updates = chain_graph(length), []
+            targets = outputs
+        nodes = len(apply_nodes(targets))
+        start = time.perf_counter()
+        optimize(inputs + [p for p, _ in updates], targets, "fast_run")
+        optimized = time.perf_counter() - start
+        start = time.perf_counter()
+        with th.config.context(use_cache=False):
+            th.function(inputs, outputs, updates=updates)
+        compiled = time.perf_counter() - start
+        print(f"{name:42s} {nodes:7d} {optimized:9.2f}s {optimized / nodes * 1e6:8.0f}us "
+              f"{compiled:8.2f}s {compiled / nodes * 1e6:8.0f}us")
+
+
 if __name__ == "__main__":
-    main()
+    if "--scaling" not in sys.argv:
+        main()
+    scaling()
