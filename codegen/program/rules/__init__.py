@@ -3,7 +3,9 @@
 elementwise (Elemwise, Reduce, DimShuffle, ShapeI), nnet (softmax and the
 crossentropies), views (shapes, slicing, joins, ranges), linalg (products,
 BLAS calls), indexed (arg-reductions, cumulative scans, gathers, scatters,
-sorts), random (Philox draws), conv (convolutions as im2col and GEMM) and pool (max pooling and its gradient).
+sorts), random (Philox draws), conv (convolutions as im2col and GEMM) and
+pool (max pooling and its gradient); windows holds the window reads that
+conv and pool share.
 """
 
 from theanine.codegen.program.rules import conv, elementwise, indexed, linalg, nnet, pool, random, views

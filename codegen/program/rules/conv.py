@@ -34,17 +34,13 @@ from theanine.codegen.program.kernel_ir import (
     Index,
     Lit,
     Load,
-    Size,
 )
 from theanine.codegen.program.lowering import Lowerer, lowering
 from theanine.codegen.program.rules.views import vector_entries
+from theanine.codegen.program.rules.windows import all_of, as_int64, read_or, window_coords
 from theanine.graph.basic import Apply
 from theanine.graph.ops.conv import Conv, ConvTranspose
 from theanine.graph.ops.dimshuffle import DimShuffle
-
-
-def _int(value) -> Lit | Size:
-    return Lit(value, "int64") if isinstance(value, int) else Size(value)
 
 
 @lowering(Conv)
@@ -74,24 +70,9 @@ def _lower_conv(lowerer: Lowerer, node: Apply) -> bool:
     out_shape = (batch, *outputs, filters)
     rows, depth = S.product([batch, *outputs]), S.product([*taps, channels])
 
-    coords, inside = [Index(0)], []
-    for i in range(rank):
-        position = call("add", "int64", call("multiply", "int64", Index(1 + i), Lit(op.strides[i], "int64")),
-                        call("multiply", "int64", Index(1 + rank + i), Lit(op.dilation[i], "int64")))
-        position = call("subtract", "int64", position, _int(lows[i]))
-        size = Lit(spatial[i], "int64")
-        inside.append(call("logical_and", "bool", call("greater_equal", "bool", position, Lit(0, "int64")),
-                           call("less", "bool", position, size)))
-        clamped = call("minimum", "int64", call("maximum", "int64", position, Lit(0, "int64")),
-                       Lit(spatial[i] - 1, "int64"))
-        coords.append(clamped)
-    coords.append(Index(1 + 2 * rank))
-    value = Load(0, tuple(coords), tuple(x_shape), (False,) * x.ndim, x.dtype)
-    if inside:
-        valid = inside[0]
-        for term in inside[1:]:
-            valid = call("logical_and", "bool", valid, term)
-        value = call("where", x.dtype, valid, value, cast(Lit(0, "int64"), x.dtype))
+    coords, inside = window_coords([Index(1 + i) for i in range(rank)], [Index(1 + rank + i) for i in range(rank)],
+                                    op.strides, op.dilation, lows, spatial, Index(1 + 2 * rank))
+    value = read_or(0, x_shape, x.dtype, coords, inside, cast(Lit(0, "int64"), x.dtype))
     loop = (batch, *outputs, *taps, channels)
     cols = lowerer.new_buffer(x.dtype, (rows, depth), "temp", 2)
     lowerer.steps.append(ElementwiseKernel((lowerer.plain_ref(x),), (cols,), (value,), loop, (), node))
@@ -137,21 +118,9 @@ def _lower_kernel_gradient(lowerer: Lowerer, node: Apply) -> bool:
     batch, channels, filters = x_shape[0], x_shape[-1], g_shape[-1]
     rows, depth = S.product([batch, *windows]), S.product([*taps, channels])
 
-    coords, inside = [Index(0)], []
-    for i in range(rank):
-        position = call("add", "int64", call("multiply", "int64", Index(1 + i), Lit(op.dilation[i], "int64")),
-                        call("multiply", "int64", Index(1 + rank + i), Lit(op.strides[i], "int64")))
-        position = call("subtract", "int64", position, _int(lows[i]))
-        inside.append(call("logical_and", "bool", call("greater_equal", "bool", position, Lit(0, "int64")),
-                           call("less", "bool", position, Lit(spatial[i], "int64"))))
-        coords.append(call("minimum", "int64", call("maximum", "int64", position, Lit(0, "int64")),
-                           Lit(spatial[i] - 1, "int64")))
-    coords.append(Index(1 + 2 * rank))
-    valid = inside[0]
-    for term in inside[1:]:
-        valid = call("logical_and", "bool", valid, term)
-    value = call("where", x.dtype, valid, Load(0, tuple(coords), tuple(x_shape), (False,) * x.ndim, x.dtype),
-                 cast(Lit(0, "int64"), x.dtype))
+    coords, inside = window_coords([Index(1 + i) for i in range(rank)], [Index(1 + rank + i) for i in range(rank)],
+                                    op.dilation, op.strides, lows, spatial, Index(1 + 2 * rank))
+    value = read_or(0, x_shape, x.dtype, coords, inside, cast(Lit(0, "int64"), x.dtype))
     cols = lowerer.new_buffer(x.dtype, (rows, depth), "temp", 2)
     lowerer.steps.append(ElementwiseKernel((lowerer.plain_ref(x),), (cols,), (value,),
                                            (batch, *windows, *taps, channels), (), node))
@@ -174,26 +143,12 @@ def _window_reads(lowerer: Lowerer, node: Apply, channel: Expr) -> list[tuple[tu
     """(tap, x at that tap of the loop's window and ``channel``, 0 in the padding) for every tap."""
     x, kernel, pads = node.inputs
     op = node.op
-    spatial = x.type.shape[1:-1]
     lows = vector_entries(lowerer, pads)[0::2]
-    x_shape = lowerer.shape(x)
+    windows = [Index(1 + i) for i in range(op.rank)]
     reads = []
     for tap in itertools.product(*(range(k) for k in kernel.type.shape[:op.rank])):
-        coords, inside = [Index(0)], []
-        for i, t in enumerate(tap):
-            position = call("add", "int64", call("multiply", "int64", Index(1 + i), Lit(op.strides[i], "int64")),
-                            Lit(t * op.dilation[i], "int64"))
-            position = call("subtract", "int64", position, _int(lows[i]))
-            inside.append(call("logical_and", "bool", call("greater_equal", "bool", position, Lit(0, "int64")),
-                               call("less", "bool", position, Lit(spatial[i], "int64"))))
-            coords.append(call("minimum", "int64", call("maximum", "int64", position, Lit(0, "int64")),
-                               Lit(spatial[i] - 1, "int64")))
-        coords.append(channel)
-        value = Load(0, tuple(coords), tuple(x_shape), (False,) * x.ndim, x.dtype)
-        valid = inside[0]
-        for term in inside[1:]:
-            valid = call("logical_and", "bool", valid, term)
-        reads.append((tap, call("where", x.dtype, valid, value, cast(Lit(0, "int64"), x.dtype))))
+        coords, inside = window_coords(windows, tap, op.strides, op.dilation, lows, x.type.shape[1:-1], channel)
+        reads.append((tap, read_or(0, lowerer.shape(x), x.dtype, coords, inside, cast(Lit(0, "int64"), x.dtype))))
     return reads
 
 
@@ -228,7 +183,7 @@ def _linear(indices: list, sizes: list) -> Expr:
     """The C-order position of ``indices`` in an array of ``sizes`` (int64 expressions)."""
     position = indices[0]
     for index, size in zip(indices[1:], sizes[1:], strict=True):
-        position = call("add", "int64", call("multiply", "int64", position, _int(size)), index)
+        position = call("add", "int64", call("multiply", "int64", position, as_int64(size)), index)
     return position
 
 
@@ -269,9 +224,9 @@ def _lower_conv_transpose(lowerer: Lowerer, node: Apply) -> bool:
     index = lowerer.bind_new(out, out_shape)
     total = None
     for tap in itertools.product(*(range(k) for k in kernel_taps)):
-        windows_at, valid = [], None
+        windows_at, conditions = [], []
         for i, k in enumerate(tap):
-            offset = call("subtract", "int64", call("add", "int64", Index(1 + i), _int(lows[i])),
+            offset = call("subtract", "int64", call("add", "int64", Index(1 + i), as_int64(lows[i])),
                           Lit(k * op.dilation[i], "int64"))
             window = call("floor_divide", "int64", offset, Lit(op.strides[i], "int64"))
             hits = call("logical_and", "bool", call("greater_equal", "bool", offset, Lit(0, "int64")),
@@ -280,13 +235,13 @@ def _lower_conv_transpose(lowerer: Lowerer, node: Apply) -> bool:
                 aligned = call("equal", "bool", call("mod", "int64", offset, Lit(op.strides[i], "int64")),
                                Lit(0, "int64"))
                 hits = call("logical_and", "bool", hits, aligned)
-            valid = hits if valid is None else call("logical_and", "bool", valid, hits)
+            conditions.append(hits)
             windows_at.append(call("minimum", "int64", call("maximum", "int64", window, Lit(0, "int64")),
                                    Lit(windows[i] - 1, "int64")))
         row = _linear([Index(0), *windows_at], [batch, *windows])
         column = _linear([*(Lit(k, "int64") for k in tap), Index(1 + rank)], [*taps, channels])
         value = Load(0, (row, column), (rows, depth), (False, False), y.dtype)
-        term = call("where", y.dtype, valid, value, cast(Lit(0, "int64"), y.dtype))
+        term = call("where", y.dtype, all_of(conditions), value, cast(Lit(0, "int64"), y.dtype))
         total = term if total is None else call("add", y.dtype, total, term)
     lowerer.steps.append(ElementwiseKernel((Access(cols, (0, 1)),), (index,), (total,), out_shape, (), node))
     return True

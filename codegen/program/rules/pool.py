@@ -28,10 +28,10 @@ from theanine.codegen.program.kernel_ir import (
     Lit,
     Load,
     ScatterKernel,
-    Size,
 )
 from theanine.codegen.program.lowering import Lowerer, lowering
 from theanine.codegen.program.rules.views import vector_entries
+from theanine.codegen.program.rules.windows import as_int64, read_or, window_coords
 from theanine.graph.basic import Apply
 from theanine.graph.ops.pool import MaxPool, MaxPoolGrad
 
@@ -71,35 +71,14 @@ class Window:
         sizes = x.type.shape[1:-1]
         return all(isinstance(n, int) and n > 0 for n in sizes) and int(np.prod(node.op.pool_size)) <= MAX_TAPS
 
-    def _offsets(self, tap) -> list[Expr]:
-        offsets = []
-        for i, t in enumerate(tap):
-            start = call("multiply", "int64", self.windows[i], Lit(self.op.strides[i], "int64"))
-            shift = t * self.op.dilation[i]
-            low = self.lows[i]
-            moved = call("add", "int64", start, Lit(shift, "int64"))
-            offsets.append(call("subtract", "int64", moved, Lit(low, "int64") if isinstance(low, int) else Size(low)))
-        return offsets
-
     def coords(self, tap) -> tuple[tuple[Expr, ...], Expr | None]:
-        """(clamped coordinates, whether the tap is inside the input: None when always)."""
-        coords: list[Expr] = [Index(0)]
-        inside = None
-        for i, offset in enumerate(self._offsets(tap)):
-            size = self.spatial[i]
-            within = call("logical_and", "bool", call("greater_equal", "bool", offset, Lit(0, "int64")),
-                          call("less", "bool", offset, Lit(size, "int64")))
-            inside = within if inside is None else call("logical_and", "bool", inside, within)
-            coords.append(call("minimum", "int64", call("maximum", "int64", offset, Lit(0, "int64")),
-                               Lit(size - 1, "int64")))
-        coords.append(Index(1 + len(self.spatial)))
-        return tuple(coords), inside
+        """(clamped coordinates, whether the tap is inside the input)."""
+        return window_coords(self.windows, tap, self.op.strides, self.op.dilation, self.lows, self.spatial,
+                             Index(1 + len(self.spatial)))
 
     def read(self, tap) -> Expr:
         coords, inside = self.coords(tap)
-        dtype = self.x.dtype
-        value = Load(self.position, coords, tuple(self.x_shape), (False,) * self.x.ndim, dtype)
-        return value if inside is None else call("where", dtype, inside, value, _lowest(dtype))
+        return read_or(self.position, self.x_shape, self.x.dtype, coords, inside, _lowest(self.x.dtype))
 
 
 @lowering(MaxPool)
@@ -139,7 +118,7 @@ def _lower_tiled_max_pool_grad(lowerer: Lowerer, node: Apply, x, g, out) -> bool
     g_windows = g.type.shape[1:-1]
     own, tap_index, inside = [], None, None
     for i, (size, low) in enumerate(zip(op.pool_size, window.lows, strict=True)):
-        shifted = call("add", "int64", Index(1 + i), Lit(low, "int64") if isinstance(low, int) else Size(low))
+        shifted = call("add", "int64", Index(1 + i), as_int64(low))
         number = call("floor_divide", "int64", shifted, Lit(size, "int64"))
         place = call("mod", "int64", shifted, Lit(size, "int64"))
         within = call("less", "bool", number, Lit(g_windows[i], "int64"))
