@@ -81,6 +81,7 @@ from theanine.codegen.program.kernel_ir import (
     SortKernel,
     ValueOf,
     segments,
+    step_signature,
     uses_gather,
     uses_indices,
 )
@@ -97,14 +98,16 @@ class _Frame:
     block, which dominates every use.
     """
 
-    def __init__(self, printer: LLVMPrinter, function: ir.Function):
+    def __init__(self, printer: LLVMPrinter, function: ir.Function, slot_of: dict[int, int] | None = None):
         self.printer = printer
+        self.slot_of = slot_of
         prologue = function.append_basic_block("prologue")
         entry = function.append_basic_block("entry")
         self._prologue = ir.IRBuilder(prologue)
         self._jump = self._prologue.branch(entry)
         self.builder = ir.IRBuilder(entry)
-        table, self.thread, self.threads, self.barrier_state = function.args
+        table, self.thread, self.threads, self.barrier_state = function.args[:4]
+        self.slots = function.args[4] if slot_of is not None else None
         self._position_prologue()
         self.items = self._prologue.bitcast(
             self._prologue.gep(table, [ir.Constant(I64, buffer_table.ITEMS)]), I8P.as_pointer()
@@ -125,7 +128,12 @@ class _Frame:
         return self._fields[key]
 
     def _array(self, buffer: int) -> ir.Value:
-        return self._field(("array", buffer), lambda b: b.load(b.gep(self.items, [ir.Constant(I64, buffer)])))
+        """Buffer ``buffer``'s record: item ``slots[slot_of[buffer]]`` of the table."""
+        def make(b):
+            item = b.load(b.gep(self.slots, [ir.Constant(I64, self.slot_of[buffer])]))
+            return b.load(b.gep(self.items, [item]))
+
+        return self._field(("array", buffer), make)
 
     def _array_field(self, buffer: int, offset: int, ty: ir.Type) -> ir.Value:
         def make(b):
@@ -277,6 +285,7 @@ class LLVMPrinter:
         self.entry_names: list[str] = []
         self.blas_used: set[str] = set()
         self.host_written = {b for step in program.steps if isinstance(step, HostCall) for b in step.outputs}
+        self._step_functions: dict[tuple, ir.Function] = {}
         for k, (kind, steps) in enumerate(segments(program)):
             if kind == "native":
                 self.entry_names.append(self._segment(f"segment_{k}", steps))
@@ -286,25 +295,34 @@ class LLVMPrinter:
         barrier after each.  Separate functions keep every function the optimizer sees small, and
         the loop keeps the entry's size fixed, so compile time grows linearly with the program
         (one function holding a deep network's hundreds of loops took LLVM minutes; an entry with
-        thousands of inline calls made its control-flow simplification give up)."""
+        thousands of inline calls made its control-flow simplification give up).  Steps that
+        print alike (``step_signature``) share one function, called with their own buffer slots."""
         function = ir.Function(self.module, _SEGMENT_SIGNATURE, name)
         frame = _Frame(self, function)
         positions = {id(step): k for k, step in enumerate(self.program.steps)}
-        pointers = [self._step_function(f"{name}_step_{positions[id(step)]}", step, positions[id(step)])
-                    for step in steps]
-        table_type = ir.ArrayType(_SEGMENT_SIGNATURE.as_pointer(), len(pointers))
-        table = ir.GlobalVariable(self.module, table_type, f"{name}_steps")
-        table.initializer = ir.Constant(table_type, pointers)
-        table.global_constant = True
-        table.linkage = "internal"
+        pointers, slot_arrays = [], []
+        for step in steps:
+            key, slots = step_signature(step, self.program.buffers)
+            key = (key, tuple(b in self.host_written for b in slots))
+            if key not in self._step_functions:
+                self._step_functions[key] = self._step_function(
+                    f"{name}_step_{positions[id(step)]}", step, {b: j for j, b in enumerate(slots)})
+            pointers.append(self._step_functions[key])
+            slot_arrays.append(self._constant_array(f"{name}_slots_{len(slot_arrays)}", I64, slots))
+        table = self._constant_array(f"{name}_steps", _STEP_SIGNATURE.as_pointer(), pointers)
+        slot_table = self._constant_array(f"{name}_slot_tables", I64.as_pointer(),
+                                          [a.gep([ir.Constant(I64, 0), ir.Constant(I64, 0)]) for a in slot_arrays])
+        codes = self._constant_array(f"{name}_codes", I32, [positions[id(step)] + 1 for step in steps])
         b = frame.builder
         zero = ir.Constant(I32, 0)
         with for_range(b, ir.Constant(I64, len(pointers)), "step") as k:
             step_function = b.load(b.gep(table, [ir.Constant(I64, 0), k]))
-            status = b.call(step_function, list(function.args))
+            slots = b.load(b.gep(slot_table, [ir.Constant(I64, 0), k]))
+            code = b.load(b.gep(codes, [ir.Constant(I64, 0), k]))
+            status = b.call(step_function, list(function.args) + [slots])
             with b.if_then(b.icmp_signed(">", status, zero), likely=False):
-                b.ret(status)
-            local = b.select(b.icmp_signed("<", status, zero), b.neg(status), zero)
+                b.ret(code)
+            local = b.select(b.icmp_signed("<", status, zero), code, zero)
             before = b.block
             with b.if_then(b.icmp_signed(">", frame.threads, ir.Constant(I64, 1))):
                 voted = b.call(self._barrier_function(), [frame.barrier_state, frame.threads, local])
@@ -317,16 +335,26 @@ class LLVMPrinter:
         b.ret(zero)
         return name
 
-    def _step_function(self, name: str, step, position: int) -> ir.Function:
-        """One step as an internal function returning 0, k (leave now: every thread fails alike) or
-        -k (a failure recorded by this thread, voted at the barrier); k is 1 + the step's index."""
-        function = ir.Function(self.module, _SEGMENT_SIGNATURE, name)
+    def _constant_array(self, name: str, element: ir.Type, values: list) -> ir.GlobalVariable:
+        array_type = ir.ArrayType(element, len(values))
+        array = ir.GlobalVariable(self.module, array_type, name)
+        array.initializer = ir.Constant(array_type, [v if isinstance(v, ir.Value) else ir.Constant(element, v)
+                                                     for v in values])
+        array.global_constant = True
+        array.linkage = "internal"
+        return array
+
+    def _step_function(self, name: str, step, slot_of: dict[int, int]) -> ir.Function:
+        """One step as an internal function of the buffer table and the step's slots (buffer
+        ``slots[slot_of[b]]`` stands for ``b``), returning 0, 1 (leave now: every thread fails
+        alike) or -1 (a failure recorded by this thread, voted at the barrier)."""
+        function = ir.Function(self.module, _STEP_SIGNATURE, name)
         function.linkage = "internal"
         function.attributes.add("noinline")
         if isinstance(step, GemmCall):  # glue around one BLAS call: optimizing it buys nothing
             function.attributes.add("optnone")
-        frame = _Frame(self, function)
-        _EMITTERS[type(step)](self, frame, step, position)
+        frame = _Frame(self, function, slot_of)
+        _EMITTERS[type(step)](self, frame, step, 0)
         b = frame.builder
         b.ret(b.neg(b.load(frame.failure)) if "failure" in frame._fields else ir.Constant(I32, 0))
         return function
@@ -629,6 +657,7 @@ def _accumulator_dtype(combine: str, dtype: str) -> str:
 
 
 _SEGMENT_SIGNATURE = ir.FunctionType(I32, [I8P, I64, I64, I64.as_pointer()])
+_STEP_SIGNATURE = ir.FunctionType(I32, [I8P, I64, I64, I64.as_pointer(), I64.as_pointer()])
 _EMITTERS = {
     ElementwiseKernel: LLVMPrinter._elementwise, ReduceKernel: LLVMPrinter._reduce,
     GemmCall: lambda printer, frame, step, k: gemm.emit_gemm(frame, step, k),

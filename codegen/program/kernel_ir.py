@@ -581,6 +581,55 @@ def step_outputs(step: Step) -> tuple[int, ...]:
     return step_writes(step)
 
 
+# Fields (of steps, accesses and shape expressions) that hold buffer numbers.
+BUFFER_FIELDS = frozenset({"buffer", "output", "outputs", "target", "scratch", "reuses"})
+
+
+def step_signature(step: Step, buffers: list[Buffer]) -> tuple[tuple, tuple[int, ...]]:
+    """(key, slots): the step with its buffers renamed 0, 1, ... in order of first mention.
+
+    ``slots[j]`` is the buffer that local number j stands for.  The key
+    also holds what a printer may read about each of those buffers (dtype,
+    role, contiguity, shape), so two steps with equal keys print as the
+    same code over different buffers: a printer emits that code once and
+    passes each step its own slots (a deep network's identical layers
+    compile once).  The walk is iterative and numbers shared expression
+    nodes, so long fused chains and DAGs cost one visit per node.
+    """
+    slot_of: dict[int, int] = {}
+    tokens: list = []
+
+    def walk(root, as_buffer: bool = False) -> None:
+        seen: dict[int, int] = {}
+        stack = [(root, as_buffer)]
+        while stack:
+            item, is_buffer = stack.pop()
+            if is_buffer and isinstance(item, int):
+                tokens.append(("b", slot_of.setdefault(item, len(slot_of))))
+            elif isinstance(item, (tuple, list)):
+                tokens.append(("(", len(item)))
+                stack.extend((x, is_buffer) for x in reversed(item))
+            elif hasattr(item, "__dataclass_fields__"):
+                if isinstance(item, _Node):
+                    if id(item) in seen:
+                        tokens.append(("@", seen[id(item)]))
+                        continue
+                    seen[id(item)] = len(seen)
+                names = [f.name for f in fields(item) if f.compare]
+                tokens.append((type(item).__name__, len(names)))
+                stack.extend((getattr(item, n), n in BUFFER_FIELDS) for n in reversed(names))
+            else:  # repr tells -0.0 from 0.0 (equal as floats, different as literals)
+                tokens.append((type(item).__name__, repr(item)))
+
+    walk(step)
+    mentioned = list(slot_of)
+    for b in mentioned:
+        buffer = buffers[b]
+        tokens.append(("buffer", buffer.dtype, buffer.role, buffer.contiguous))
+        walk(buffer.shape)
+    return tuple(tokens), tuple(slot_of)
+
+
 def dense_buffers(program: Program) -> set[int]:
     """Buffers every caller must pass C-contiguous: GEMM operands (BLAS reads them dense, with at
     most a transposition chosen by the access) and buffers marked ``contiguous``."""

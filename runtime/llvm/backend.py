@@ -109,13 +109,14 @@ class ProgramRunner:
         escaping = {a.buffer for a in program.outputs}
         escaping |= {a.buffer for step in program.steps if isinstance(step, HostCall) for a in step.inputs}
         entries = iter(native.entry(name) for name in entry_names)
+        position = {id(step): k for k, step in enumerate(program.steps)}
         self.plan = []
         for kind, steps in segments(program):
             if kind == "host":
                 self.plan.append((kind, steps[0], None))
                 continue
             allocations = [
-                (program.steps.index(step), b, shape_function(program.buffers[b].shape),
+                (position[id(step)], b, shape_function(program.buffers[b].shape),
                  np.dtype(program.buffers[b].dtype), b not in escaping)
                 for step in steps for b in step_outputs(step)
             ]

@@ -18,6 +18,7 @@ from theanine.codegen.program.kernel_ir import (
     ElementwiseKernel,
     Expr,
     Lit,
+    Load,
     ReduceKernel,
     ShapeExpr,
     Size,
@@ -107,33 +108,70 @@ def _lower_elemwise(lowerer: Lowerer, node: Apply) -> bool:
     for x in node.inputs:
         access = lowerer.ref(x)
         accesses.append(compose(access, [None if x.type.shape[a] == 1 else a for a in range(x.ndim)]))
-    exprs = _split_large(lowerer, node, accesses, exprs, shape, checks)
-    if len(node.outputs) == 1 and lowerer.only_read_by_a_reduction(node.outputs[0]):
-        lowerer.defer(node.outputs[0], ElementwiseKernel(tuple(accesses), (), tuple(exprs), shape, checks, node))
+    deferred = len(node.outputs) == 1 and lowerer.only_read_by_a_reduction(node.outputs[0])
+    written: dict[int, int] = {}
+    computes = {}
+    for k, root in enumerate(exprs):
+        if not deferred and k not in getattr(node.op, "destroy_map", {}):
+            computes.setdefault(id(root), k)
+
+    def output_buffer(expr: Expr) -> int | None:
+        """The buffer of the node output that ``expr`` computes, for a piece of a split to store into."""
+        k = computes.pop(id(expr), None)
+        if k is None:
+            return None
+        written[k] = lowerer.bind_new(node.outputs[k], shape)
+        return written[k]
+
+    exprs = _split_large(lowerer, node, accesses, exprs, shape, checks, output_buffer)
+    remaining = [k for k in range(len(exprs)) if k not in written]
+    if deferred:
+        inputs, exprs = _used_inputs(accesses, exprs, keep=len(node.inputs))
+        lowerer.defer(node.outputs[0], ElementwiseKernel(inputs, (), exprs, shape, checks, node))
         return True
     reuses = _inplace_outputs(lowerer, node, accesses, shape)
-    outputs = tuple(reuses.get(k) if k in reuses else lowerer.bind_new(o, shape) for k, o in enumerate(node.outputs))
-    lowerer.steps.append(ElementwiseKernel(
-        tuple(accesses), outputs, tuple(exprs), shape, checks, node, tuple(reuses.values()),
-    ))
+    if remaining:
+        inputs, rest = _used_inputs(accesses, [exprs[k] for k in remaining], keep=len(node.inputs))
+        outputs = tuple(reuses[k] if k in reuses else lowerer.bind_new(node.outputs[k], shape) for k in remaining)
+        lowerer.steps.append(ElementwiseKernel(inputs, outputs, rest, shape, checks, node, tuple(reuses.values())))
     return True
 
 
+# A fused kernel's size budget, in calls; math functions that printers expand into a polynomial
+# body of tens of instructions weigh more (a chain of 200 tanh took LLVM seconds per kernel).
 MAX_KERNEL_CALLS = 96
+EXPANDED_CALL_WEIGHT = 12
+EXPANDED_CALLS = frozenset({
+    "exp", "exp2", "expm1", "log", "log2", "log10", "log1p", "sin", "cos", "tan", "arcsin", "arccos",
+    "arctan", "arctan2", "sinh", "cosh", "tanh", "arcsinh", "arccosh", "arctanh", "sigmoid", "softplus",
+    "erf", "erfc", "erfinv", "erfcinv", "gamma", "gammaln", "psi", "power", "pow",
+})
 
 
-def _split_large(lowerer: Lowerer, node: Apply, accesses: list[Access], exprs, shape, checks) -> list[Expr]:
-    """Cut an expression DAG of more than ``MAX_KERNEL_CALLS`` calls into kernels of about that size.
+def call_weight(e: Expr) -> int:
+    """What a node counts against ``MAX_KERNEL_CALLS``."""
+    if not isinstance(e, Call):
+        return 0
+    return EXPANDED_CALL_WEIGHT if e.op in EXPANDED_CALLS else 1
+
+
+def _split_large(lowerer: Lowerer, node: Apply, accesses: list[Access], exprs, shape, checks,
+                 output_buffer) -> list[Expr]:
+    """Cut an expression DAG weighing more than ``MAX_KERNEL_CALLS`` into kernels of about that weight.
 
     Fusion may make one loop of thousands of operations, and compilers take
     superlinear time on such a body.  Walking the DAG children first, each
-    time the calls since the last cut reach the limit, the values of that
-    stretch still needed later are stored in temporaries of the loop's shape
-    (one kernel) and read back (new entries of ``accesses``) by what follows,
-    so nothing is computed twice.  Returns the expressions that remain.
+    time the weight since the last cut reaches the limit, the values of that
+    stretch still needed later are stored (one kernel reading only the
+    inputs it uses, so that the pieces of a regular chain are alike and
+    print as one function) and read back (new entries of ``accesses``) by
+    what follows, so nothing is computed twice.  A stored value that is an
+    output of the node goes straight to that output's buffer
+    (``output_buffer(expr)``; None: a temporary of the loop's shape).
+    Returns the expressions that remain.
     """
     order = _post_order(exprs)
-    if sum(isinstance(e, Call) for e in order) <= MAX_KERNEL_CALLS:
+    if sum(call_weight(e) for e in order) <= MAX_KERNEL_CALLS:
         return list(exprs)
     last_use = {id(e): len(order) for e in exprs}
     for position, e in enumerate(order):
@@ -141,24 +179,44 @@ def _split_large(lowerer: Lowerer, node: Apply, accesses: list[Access], exprs, s
             last_use[id(a)] = max(last_use.get(id(a), 0), position)
     rebuilt: dict[int, Expr] = {}
     stretch: list[Expr] = []
+    weight = 0
     identity = tuple(range(len(shape)))
     for position, e in enumerate(order):
         if not isinstance(e, Call):
             continue
         rebuilt[id(e)] = Call(e.op, tuple(rebuilt.get(id(a), a) for a in e.args), e.dtype)
         stretch.append(e)
-        if len(stretch) < MAX_KERNEL_CALLS:
+        weight += call_weight(e)
+        if weight < MAX_KERNEL_CALLS:
             continue
         live = [s for s in stretch if last_use.get(id(s), 0) > position]
-        stored = tuple(lowerer.new_buffer(s.dtype, shape, "temp", len(shape)) for s in live)
-        lowerer.steps.append(ElementwiseKernel(
-            tuple(accesses), stored, tuple(rebuilt[id(s)] for s in live), shape, checks, node,
-        ))
+        stored = tuple(output_buffer(s) or lowerer.new_buffer(s.dtype, shape, "temp", len(shape)) for s in live)
+        inputs, values = _used_inputs(accesses, [rebuilt[id(s)] for s in live])
+        lowerer.steps.append(ElementwiseKernel(inputs, stored, values, shape, checks, node))
         for s, buffer in zip(live, stored, strict=True):
             accesses.append(Access(buffer, identity))
             rebuilt[id(s)] = Arg(len(accesses) - 1, s.dtype)
-        stretch = []
+        stretch, weight = [], 0
     return [rebuilt.get(id(e), e) for e in exprs]
+
+
+def _used_inputs(accesses: list[Access], exprs: list[Expr], keep: int = 0) -> tuple[tuple, tuple]:
+    """(inputs, exprs) reading only the accesses ``exprs`` use, renumbered in order of first use
+    after the first ``keep``, which stay where they are (the node's own inputs).
+
+    Expressions that gather (``Load``) keep every access and their numbering.
+    """
+    order = _post_order(exprs)
+    if any(isinstance(e, Load) for e in order):
+        return tuple(accesses), tuple(exprs)
+    positions: dict[int, int] = {k: k for k in range(keep)}
+    renumbered: dict[int, Expr] = {}
+    for e in order:
+        if isinstance(e, Arg):
+            renumbered[id(e)] = Arg(positions.setdefault(e.position, len(positions)), e.dtype)
+        elif isinstance(e, Call):
+            renumbered[id(e)] = Call(e.op, tuple(renumbered.get(id(a), a) for a in e.args), e.dtype)
+    return tuple(accesses[p] for p in positions), tuple(renumbered.get(id(e), e) for e in exprs)
 
 
 def _post_order(roots) -> list[Expr]:
