@@ -9,9 +9,9 @@ call on arrays of the same types (any batch size) runs the compiled
 function again; weights are shared variables, so later weight changes
 are seen without retracing.
 
-``training=True`` applies the state updates the call adds (moving
-statistics, ``Variable.assign``), as a Keras eager training call does;
-an inference call applies none.  The results are NumPy arrays in the
+The call applies the state updates it adds (``Variable.assign``, a
+stateful RNN's states; moving statistics, which layers add in training
+only), as a Keras eager call does.  The results are NumPy arrays in the
 structure the symbolic call returns (one array, a list, a tuple or a
 dict).
 """
@@ -144,7 +144,7 @@ def _trace(layer, arrays: list[np.ndarray], structure: str, kwargs: dict) -> _Co
     with call_context(training) as context:
         outputs = layer(call_inputs, **kwargs)
     flat, out_structure = _flatten_outputs(outputs, layer)
-    updates = _last_update_per_variable(context.updates) if training else []
+    updates = _last_update_per_variable(context.updates)
     function = th.function(
         placeholders, flat, updates=updates, name=f"{layer.name}_eager", on_unused_input="ignore"
     )

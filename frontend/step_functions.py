@@ -80,23 +80,27 @@ class StepFunctions:
         return self._functions["train"]
 
     def test(self):
-        """The test function: the train function's outputs, no updates, ``training=False``."""
+        """The test function: the train function's outputs, ``training=False``; only the updates
+        a layer makes in inference too (a stateful RNN's states) and the metrics' are applied."""
         if "test" not in self._functions:
-            inputs, total, output_losses, stats, _, metric_updates = self._loss_graph(training=False)
+            inputs, total, output_losses, stats, context, metric_updates = self._loss_graph(training=False)
             self._functions["test"] = th.function(
                 inputs,
                 [total, *output_losses, *stats],
-                updates=_state_updates(metric_updates, set()),
+                updates=_state_updates(context.updates + metric_updates, set()),
                 name=f"{self.model.name}_test",
             )
         return self._functions["test"]
 
     def predict(self):
-        """The predict function: the model outputs for the inputs, ``training=False``."""
+        """The predict function: the model outputs for the inputs, ``training=False`` (with the
+        updates a layer makes in inference, such as a stateful RNN's states)."""
         if "predict" not in self._functions:
             xs = self._placeholders()
-            preds, _ = self._symbolic_outputs(xs, training=False)
-            self._functions["predict"] = th.function(xs, preds, name=f"{self.model.name}_predict")
+            preds, context = self._symbolic_outputs(xs, training=False)
+            self._functions["predict"] = th.function(
+                xs, preds, updates=_state_updates(context.updates, set()), name=f"{self.model.name}_predict"
+            )
         return self._functions["predict"]
 
     # -- tracing ----------------------------------------------------------------------------------

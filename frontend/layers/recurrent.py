@@ -16,12 +16,17 @@ product before the loop.  Options, as in Keras 3:
   masked steps; ``zero_output_for_mask`` gives zeros instead (Bidirectional
   sets it); the output sequence carries the mask on.
 - the cells' ``dropout`` and ``recurrent_dropout`` masks are drawn once per
-  call, in training only.
-
-``stateful`` and ``unroll`` are not supported (ValueError).
+  call, in training only;
+- ``stateful``: the final states of each batch are the initial states of
+  the next (kept in non-trainable variables of the static batch size, in
+  training and inference alike) until ``reset_state()``;
+- ``unroll``: the loop is written out step by step instead of ``th.scan``
+  (the time length must be static), as in Keras for short sequences.
 """
 
 from __future__ import annotations
+
+import numpy as np
 
 import theanine as th
 from theanine.frontend.layers.base import Layer, deserialize_layer, register_layer, serialize_layer
@@ -57,9 +62,10 @@ class RNN(Layer):
             raise ValueError("RNN: stacked cells (a list) are not supported; stack RNN layers instead")
         if not hasattr(cell, "state_size") or not callable(getattr(cell, "call", None)):
             raise ValueError(f"RNN: the cell must have state_size and call(inputs, states). Received: {cell!r}")
-        if stateful or unroll:
-            raise ValueError(f"RNN: stateful={stateful} and unroll={unroll} are not supported; use the defaults")
         self.cell = cell
+        self.stateful = bool(stateful)
+        self.unroll = bool(unroll)
+        self.states: list | None = None
         self.return_sequences = bool(return_sequences)
         self.return_state = bool(return_state)
         self.go_backwards = bool(go_backwards)
@@ -83,6 +89,29 @@ class RNN(Layer):
         if not self.cell.built:
             self.cell.build((shape[0], *shape[2:]))
             self.cell.built = True
+        if self.stateful and self.states is None:
+            if shape[0] is None:
+                raise ValueError(
+                    f"layer {self.name!r}: with stateful=True the batch size must be static; give it with "
+                    f"Input(shape, batch_size=...) or batch_shape. Received: input_shape={tuple(shape)}"
+                )
+            self.states = [self.add_weight(shape=(shape[0], size), initializer="zeros", trainable=False,
+                                           name=f"state_{k}")
+                           for k, size in enumerate(_state_sizes(self.cell))]
+        if self.unroll and shape[1] is None:
+            raise ValueError(
+                f"layer {self.name!r}: unroll=True needs a static number of time steps. "
+                f"Received: input_shape={tuple(shape)}"
+            )
+
+    def reset_state(self) -> None:
+        """Zero the states a stateful layer carries from batch to batch."""
+        if not self.stateful:
+            raise ValueError(f"layer {self.name!r}: reset_state() needs stateful=True")
+        for variable in self.states or []:
+            variable.set_value(np.zeros_like(variable.get_value(borrow=True)))
+
+    reset_states = reset_state
 
     def call(self, inputs, mask=None, training=None):
         x, states = (inputs[0], list(inputs[1:])) if isinstance(inputs, list) else (inputs, [])
@@ -96,18 +125,38 @@ class RNN(Layer):
         prepare = getattr(self.cell, "prepare_dropout", None)
         if prepare is not None:
             prepare(x[:, 0], states[int(separate)], training)
+        step = self._step(mask is not None, separate, training)
         try:
-            outputs, _ = th.scan(self._step(mask is not None, separate, training), sequences=sequences,
-                                 outputs_info=states, go_backwards=self.go_backwards, name=self.name,
-                                 return_list=True)
+            if self.unroll:
+                outputs = self._unrolled(step, sequences, states)
+            else:
+                outputs, _ = th.scan(step, sequences=sequences, outputs_info=states, go_backwards=self.go_backwards,
+                                     name=self.name, return_list=True)
         finally:
             reset = getattr(self.cell, "reset_dropout", None)
             if reset is not None:
                 reset()
+        if self.stateful:
+            for variable, final in zip(self.states, outputs[int(separate):], strict=True):
+                self.add_update((variable, final[-1]))
         return self._results(outputs, sequences[1] if mask is not None else None, separate)
+
+    def _unrolled(self, step, sequences: list, states: list) -> list:
+        """What ``th.scan`` returns (each carried value at every step, in the order processed), by
+        calling ``step`` once per time step."""
+        length = sequences[0].type.shape[0]
+        order = range(length - 1, -1, -1) if self.go_backwards else range(length)
+        history: list[list] = [[] for _ in states]
+        for t in order:
+            states = step(*[s[t] for s in sequences], *states)
+            for values, state in zip(history, states, strict=True):
+                values.append(state)
+        return [th.stack(values) for values in history]
 
     def _initial_states(self, x, given: list) -> list:
         sizes = _state_sizes(self.cell)
+        if self.stateful and not given:
+            given = list(self.states)
         if given:
             if len(given) != len(sizes):
                 raise ValueError(
@@ -159,6 +208,8 @@ class RNN(Layer):
             "return_sequences": self.return_sequences,
             "return_state": self.return_state,
             "go_backwards": self.go_backwards,
+            "stateful": self.stateful,
+            "unroll": self.unroll,
             "zero_output_for_mask": self.zero_output_for_mask,
         }
 

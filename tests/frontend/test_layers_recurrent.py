@@ -361,3 +361,74 @@ def _dropped_step(case, step, x, states, state_mask, weights, options):
         r = 1 / (1 + np.exp(-(x_r + dropped @ recurrent[:, units:2 * units])))
         hh = np.tanh(x_h + (r * dropped) @ recurrent[:, 2 * units:])
     return z * h + (1 - z) * hh
+
+
+def _set_keras_weights(layer):
+    weights = [R.standard_normal(w.get_value().shape) * 0.5 for w in layer.trainable_weights]
+    for variable, value in zip(layer.trainable_weights, weights, strict=True):
+        variable.set_value(value)
+    return weights
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_a_stateful_layer_carries_its_states_from_batch_to_batch(case):
+    """Two calls on the halves of a sequence give what one call on the whole gives; reset_state zeroes."""
+    cls, step, n_states, options = CASES[case]
+    layer = cls(UNITS, stateful=True, return_sequences=True, dtype="float64", **options)
+    model = _model(layer, shape=(None, FEATURES), batch_size=BATCH)
+    weights = _set_keras_weights(layer)
+    x = _data()
+    expected, finals = run_rnn(step, x, weights, [np.zeros((BATCH, UNITS))] * n_states, return_sequences=True,
+                               **options)
+    halves = [model.predict(x[:, :2], verbose=0), model.predict(x[:, 2:], verbose=0)]
+    np.testing.assert_allclose(np.concatenate(halves, axis=1), expected, rtol=1e-10, atol=1e-12)
+    for variable, final in zip(layer.states, finals, strict=True):
+        np.testing.assert_allclose(variable.get_value(), final, rtol=1e-10, atol=1e-12)
+    eager = layer(x)  # an eager call goes on from where the states are, and moves them on
+    np.testing.assert_allclose(eager, run_rnn(step, x, weights, finals, return_sequences=True, **options)[0],
+                               rtol=1e-10, atol=1e-12)
+    layer.reset_states()
+    assert all(not v.get_value().any() for v in layer.states)
+    np.testing.assert_allclose(model.predict(x, verbose=0), expected, rtol=1e-10, atol=1e-12)
+
+
+def test_stateful_training_and_its_errors():
+    layer = layers.LSTM(UNITS, stateful=True, dtype="float64")
+    model = _model(layer, batch_size=BATCH)
+    model.compile(optimizer="sgd", loss="mse")
+    model.fit(_data(), R.standard_normal((BATCH, UNITS)), epochs=1, batch_size=BATCH, shuffle=False, verbose=0)
+    assert all(v.get_value().any() for v in layer.states)
+    assert layer.get_config()["stateful"] is True
+    with pytest.raises(ValueError, match="batch size must be static"):
+        layers.GRU(3, stateful=True)(th.tensor("x", "float32", (None, 2, 4)))
+    with pytest.raises(ValueError, match=r"reset_state\(\) needs stateful=True"):
+        layers.GRU(3).reset_state()
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+@pytest.mark.parametrize("go_backwards", [False, True])
+def test_an_unrolled_layer_equals_the_loop(case, go_backwards):
+    """unroll=True writes the steps out (no Scan in the graph); values, final states, masks and gradients
+    equal the looped layer's."""
+    cls, _, n_states, options = CASES[case]
+    ids = th.tensor("ids", "int64", (None, STEPS))
+    embedding = layers.Embedding(9, FEATURES, mask_zero=True, dtype="float64")
+    embedded = embedding(ids)
+    data = _padded_ids()
+    results = []
+    for unroll in (False, True):
+        layer = cls(UNITS, return_sequences=True, return_state=True, go_backwards=go_backwards, unroll=unroll,
+                    dtype="float64", **options)
+        outputs = layer(embedded)
+        if unroll:
+            layer.set_weights(weights)
+            assert not any(isinstance(n.op, Scan) for n in apply_nodes(outputs))
+        else:
+            weights = _set_keras_weights(layer)
+        cost = sum((o ** 2).sum() for o in outputs)
+        results.append(th.function([ids], [*outputs, *th.grad(cost, layer.trainable_weights)])(data))
+    assert len(results[1]) == 1 + n_states + len(weights)
+    for looped, unrolled in zip(*results, strict=True):
+        np.testing.assert_allclose(unrolled, looped, rtol=1e-10, atol=1e-12)
+    with pytest.raises(ValueError, match="unroll=True needs a static number of time steps"):
+        cls(UNITS, unroll=True)(th.tensor("x", "float32", (None, None, 4)))
