@@ -415,7 +415,7 @@ def test_an_unrolled_layer_equals_the_loop(case, go_backwards):
     embedding = layers.Embedding(9, FEATURES, mask_zero=True, dtype="float64")
     embedded = embedding(ids)
     data = _padded_ids()
-    results = []
+    results, weights = [], []
     for unroll in (False, True):
         layer = cls(UNITS, return_sequences=True, return_state=True, go_backwards=go_backwards, unroll=unroll,
                     dtype="float64", **options)
