@@ -9,6 +9,8 @@ threads.
 
 from __future__ import annotations
 
+import numpy as np
+
 from theanine.codegen.program.kernel_ir import Program
 
 __all__ = ["render"]
@@ -58,6 +60,7 @@ const char *@P@_error(int status);
 def render(name: str, function, program: Program) -> str:
     """The header text for library ``name`` of ``function`` (lowered as ``program``)."""
     upper = name.upper()
+    out_buffers = [program.buffers[a.buffer] for a in program.outputs]
     lines = [f"/* {name}.h: the C interface of {name}.so, a theanine function compiled ahead of time",
              "   (theanine.aot.compile).  Generated: do not edit.  Link with -l:" + name + ".so (or dlopen it). */",
              f"#ifndef {upper}_H", f"#define {upper}_H", "", "#include <stdint.h>", "",
@@ -71,13 +74,19 @@ def render(name: str, function, program: Program) -> str:
     if function.shared:
         names = ", ".join(s.label() for s in function.shared)
         lines.append(f"   Baked in (their values when the library was compiled): {names}.")
-    lines += ["   A ? is any size. */", f"#define {upper}_NUM_INPUTS {len(function.inputs)}",
+    lines += ["   A ? is any size.  Element sizes in bytes: the *_ITEMSIZES. */", f"#define {upper}_NUM_INPUTS {len(function.inputs)}",
               f"#define {upper}_NUM_OUTPUTS {len(function.outputs)}",
               f"#define {upper}_INPUT_RANKS {{{', '.join(str(v.ndim) for v in function.inputs) or '0'}}}",
-              f"#define {upper}_OUTPUT_RANKS {{{', '.join(str(len(a.axes)) for a in program.outputs)}}}", ""]
+              f"#define {upper}_OUTPUT_RANKS {{{', '.join(str(len(a.axes)) for a in program.outputs)}}}",
+              f"#define {upper}_INPUT_ITEMSIZES {{{', '.join(_itemsize(v.dtype) for v in function.inputs) or '0'}}}",
+              f"#define {upper}_OUTPUT_ITEMSIZES {{{', '.join(_itemsize(b.dtype) for b in out_buffers)}}}", ""]
     lines.append(_ABI.replace("@P@", name).replace("@U@", upper))
     lines += ["#ifdef __cplusplus", "}", "#endif", "", f"#endif /* {upper}_H */", ""]
     return "\n".join(lines)
+
+
+def _itemsize(dtype: str) -> str:
+    return str(np.dtype(dtype).itemsize)
 
 
 def _describe(dtype: str, shape: tuple) -> str:
