@@ -1,4 +1,4 @@
-"""Building and running C programs against a theanine native library (for test_aot)."""
+"""Building and running C programs against a theanine native library (tests/runtime/test_aot.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import subprocess
 
 import numpy as np
 
-DRIVER = os.path.join(os.path.dirname(__file__), "driver.c")
+DRIVER = os.path.join(os.path.dirname(__file__), "aot_driver.c")
 
 
 def build(library, source: str = DRIVER, output: str | None = None) -> str:
