@@ -176,8 +176,8 @@ def _link(object_code: bytes, target: str, name: str, cc: str, dependencies: lis
                    "TH_PARALLEL_MIN": PARALLEL_MIN_ELEMENTS}
         command = [cc, "-shared", "-fPIC", "-O2", "-std=c11", "-D_POSIX_C_SOURCE=200809L", "-fvisibility=hidden",
                    *(f"-D{k}={v}" for k, v in defines.items()), str(source), obj, "-o", target,
-                   f"-Wl,--version-script={exports}", f"-Wl,-soname,{name}.so", "-Wl,-z,noexecstack", *blas.link_flags(dependencies),
-                   "-lpthread", "-lm"]
+                   f"-Wl,--version-script={exports}", f"-Wl,-soname,{name}.so", "-Wl,-z,noexecstack",
+                   *blas.link_flags(dependencies), "-lpthread", "-lm"]
         done = subprocess.run(command, capture_output=True, text=True)
     if done.returncode != 0:
         raise AOTError(f"th.aot.compile: linking {target} failed ({' '.join(command)}):\n{done.stderr[-4000:]}")

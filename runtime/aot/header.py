@@ -74,7 +74,8 @@ def render(name: str, function, program: Program) -> str:
     if function.shared:
         names = ", ".join(s.label() for s in function.shared)
         lines.append(f"   Baked in (their values when the library was compiled): {names}.")
-    lines += ["   A ? is any size.  Element sizes in bytes: the *_ITEMSIZES. */", f"#define {upper}_NUM_INPUTS {len(function.inputs)}",
+    lines += ["   A ? is any size.  Element sizes in bytes: the *_ITEMSIZES. */",
+              f"#define {upper}_NUM_INPUTS {len(function.inputs)}",
               f"#define {upper}_NUM_OUTPUTS {len(function.outputs)}",
               f"#define {upper}_INPUT_RANKS {{{', '.join(str(v.ndim) for v in function.inputs) or '0'}}}",
               f"#define {upper}_OUTPUT_RANKS {{{', '.join(str(len(a.axes)) for a in program.outputs)}}}",

@@ -85,7 +85,8 @@ def main(argv=None) -> None:
             seconds = [_python_time(predict, x)]
             seconds += [_c_time(library, x, threads, os.path.dirname(library.shared_object))
                         for library in libraries.values()]
-            print(f"{batch:>6} " + " ".join(f"{s * 1e6:>9.1f}us".rjust(w) for s, w in zip(seconds, (10, 12, 12))))
+            cells = [f"{s * 1e6:.1f}us".rjust(w) for s, w in zip(seconds, (10, 12, 12), strict=True)]
+            print(f"{batch:>6} " + " ".join(cells))
     sys.stdout.flush()
 
 

@@ -16,10 +16,9 @@ import subprocess
 import numpy as np
 import pytest
 
+import aot_harness as harness
 import theanine as th
 from theanine.codegen.llvm.printer import PARALLEL_MIN_ELEMENTS
-
-import aot_harness as harness
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 EXAMPLE = os.path.join(ROOT, "frontend", "examples", "digits_predict.c")
