@@ -270,13 +270,13 @@ fail:
     return NULL;
 }
 
-/* Checks the arguments' ranks and static dims and puts the inputs in the table (copying those a step writes). */
-static int th_bind_inputs(th_context *c, const void *const inputs[], const int64_t *const input_shapes[]) {
+/* Checks the inputs' ranks and static dims and puts their dims in the table. */
+static int th_bind_dims(th_context *c, const int64_t *const input_shapes[]) {
     for (int64_t k = 0; k < P->ninputs; k++) {
         int64_t b = P->inputs[k];
         const th_buffer *buffer = &P->buffers[b];
         if (buffer->kind != TH_INPUT) continue;
-        if (!inputs || !inputs[k] || (buffer->rank && (!input_shapes || !input_shapes[k]))) return TH_E_ARGUMENT;
+        if (buffer->rank && (!input_shapes || !input_shapes[k])) return TH_E_ARGUMENT;
         int64_t *dims = c->dims + c->offsets[b];
         for (int64_t a = 0; a < buffer->rank; a++) {
             int64_t d = input_shapes[k][a];
@@ -284,7 +284,18 @@ static int th_bind_inputs(th_context *c, const void *const inputs[], const int64
             dims[a] = d;
         }
         th_contiguous_strides(c, b);
-        th_set_data(c, b, (void *)inputs[k]);
+    }
+    return TH_OK;
+}
+
+/* Puts the inputs in the table, and copies the input and embedded buffers that a step writes. */
+static int th_bind_inputs(th_context *c, const void *const inputs[], const int64_t *const input_shapes[]) {
+    int status = th_bind_dims(c, input_shapes);
+    if (status != TH_OK) return status;
+    for (int64_t k = 0; k < P->ninputs; k++) {
+        if (P->buffers[P->inputs[k]].kind != TH_INPUT) continue;
+        if (!inputs || !inputs[k]) return TH_E_ARGUMENT;
+        th_set_data(c, P->inputs[k], (void *)inputs[k]);
     }
     for (int64_t b = 0; b < P->nbuffers; b++) {
         const th_buffer *buffer = &P->buffers[b];
@@ -303,20 +314,7 @@ TH_EXPORT int TH_API(output_shapes)(const int64_t *const input_shapes[], int64_t
     if (!output_shapes) return TH_E_ARGUMENT;
     th_context *c = TH_API(create)(1);
     if (!c) return TH_E_MEMORY;
-    int status = TH_OK;
-    {  /* shapes only: no data is bound */
-        for (int64_t k = 0; k < P->ninputs && status == TH_OK; k++) {
-            int64_t b = P->inputs[k];
-            const th_buffer *buffer = &P->buffers[b];
-            if (buffer->kind != TH_INPUT) continue;
-            if (buffer->rank && (!input_shapes || !input_shapes[k])) status = TH_E_ARGUMENT;
-            for (int64_t a = 0; a < buffer->rank && status == TH_OK; a++) {
-                int64_t d = input_shapes[k][a];
-                if (d < 0 || (buffer->dims[a] >= 0 && d != buffer->dims[a])) status = TH_E_SHAPE;
-                c->dims[c->offsets[b] + a] = d;
-            }
-        }
-    }
+    int status = th_bind_dims(c, input_shapes);
     if (status == TH_OK) P->output_dims(c->table, (int64_t **)output_shapes);
     TH_API(destroy)(c);
     return status;

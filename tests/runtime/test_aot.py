@@ -18,7 +18,10 @@ import pytest
 
 import aot_harness as harness
 import theanine as th
+from theanine.codegen.llvm import scalar
 from theanine.codegen.llvm.printer import PARALLEL_MIN_ELEMENTS
+from theanine.codegen.program.kernel_ir import segments
+from theanine.codegen.program.lowering import lower
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 EXAMPLE = os.path.join(ROOT, "frontend", "examples", "digits_predict.c")
@@ -240,3 +243,32 @@ def test_refuses_outputs_sized_by_values(tmp_path):
     f = th.function([n], th.arange(n) * 2)
     with pytest.raises(th.aot.AOTError, match="shape of output 0 depends on the values"):
         th.aot.compile(f, tmp_path / "ranged")
+
+
+def test_sizes_computed_by_an_earlier_segment(tmp_path):
+    x = th.vector("x", dtype="int64")
+    f = th.function([x], [(th.arange(x.sum()) * 3).sum() + x.max(), x * 2])
+    program = lower(f.fgraph_inputs, f.optimized_outputs, scalar.supports, shape_arithmetic=True)
+    assert len(segments(program)) == 2  # the arange's size is the sum, computed by the first segment
+    driver = harness.build(th.aot.compile(f, tmp_path / "sized"))
+    for value in ([1, 2, 3], [5], [0, 0], [-3, 1]):
+        x_value = np.array(value, dtype="int64")
+        code, outputs, printed = harness.run(driver, [x_value], ["int64", "int64"], threads=2)
+        assert code == 0, printed
+        for got, want in zip(outputs, f(x_value), strict=True):
+            np.testing.assert_array_equal(got, want)
+
+
+def test_outputs_that_are_inputs_constants_repeats_and_views(tmp_path):
+    x = th.matrix("x", dtype="float64")
+    w = th.shared(np.arange(3.0), name="w")
+    y = x * 2
+    outputs = [x, y, y, w, th.as_tensor(np.ones((2, 2))), x.sum(axis=1, keepdims=True) + w,
+               x.dimshuffle(0, "x", 1), x[1:, ::2]]
+    f = th.function([x], outputs)
+    driver = harness.build(th.aot.compile(f, tmp_path / "views"))
+    x_value = np.arange(12.0).reshape(4, 3)
+    code, got, printed = harness.run(driver, [x_value], ["float64"] * len(outputs))
+    assert code == 0, printed
+    for value, want in zip(got, f(x_value), strict=True):
+        np.testing.assert_array_equal(value, want)
