@@ -35,7 +35,9 @@ _ABI = """\
 
 /* A context holds the worker threads and the temporaries kept between calls.
    threads <= 0: one per online CPU.  A context runs one call at a time; use
-   one context per calling thread.  Returns NULL when out of memory. */
+   one context per calling thread (work split across a context's threads
+   runs one call at a time in the whole process; single-threaded work runs
+   concurrently).  Returns NULL when out of memory or threads fail to start. */
 typedef struct @P@_context @P@_context;
 @P@_context *@P@_create(int threads);
 void @P@_destroy(@P@_context *context);
