@@ -72,7 +72,7 @@ typedef struct th_pool {
     pthread_mutex_t lock;
     pthread_cond_t start, done;
     uint64_t generation;
-    int pending, stop;
+    int pending, stop, ready; /* ready: the lock and conditions are initialized */
     th_segment_fn fn;
     void *table;
     int64_t *barrier;
@@ -107,13 +107,14 @@ static void *th_worker(void *raw) {
 
 static int th_pool_start(th_pool *pool, int threads) {
     memset(pool, 0, sizeof *pool);
-    pool->threads = threads;
-    pool->status = calloc((size_t)threads, sizeof(int32_t));
-    pool->workers = calloc((size_t)threads, sizeof(pthread_t));
-    if (!pool->status || !pool->workers) return TH_E_MEMORY;
     pthread_mutex_init(&pool->lock, NULL);
     pthread_cond_init(&pool->start, NULL);
     pthread_cond_init(&pool->done, NULL);
+    pool->ready = 1;
+    pool->threads = 1; /* workers started so far, plus the caller: th_pool_stop joins them */
+    pool->status = calloc((size_t)threads, sizeof(int32_t));
+    pool->workers = calloc((size_t)threads, sizeof(pthread_t));
+    if (!pool->status || !pool->workers) return TH_E_MEMORY;
     for (int t = 1; t < threads; t++) {
         th_worker_arg *arg = malloc(sizeof *arg);
         if (!arg) return TH_E_MEMORY;
@@ -121,24 +122,23 @@ static int th_pool_start(th_pool *pool, int threads) {
         arg->index = t;
         if (pthread_create(&pool->workers[t], NULL, th_worker, arg) != 0) {
             free(arg);
-            pool->threads = t; /* the workers started so far are joined on stop */
             return TH_E_THREADS;
         }
+        pool->threads = t + 1;
     }
     return TH_OK;
 }
 
 static void th_pool_stop(th_pool *pool) {
-    if (pool->workers) {
-        pthread_mutex_lock(&pool->lock);
-        pool->stop = 1;
-        pthread_cond_broadcast(&pool->start);
-        pthread_mutex_unlock(&pool->lock);
-        for (int t = 1; t < pool->threads; t++) pthread_join(pool->workers[t], NULL);
-        pthread_mutex_destroy(&pool->lock);
-        pthread_cond_destroy(&pool->start);
-        pthread_cond_destroy(&pool->done);
-    }
+    if (!pool->ready) return;
+    pthread_mutex_lock(&pool->lock);
+    pool->stop = 1;
+    pthread_cond_broadcast(&pool->start);
+    pthread_mutex_unlock(&pool->lock);
+    for (int t = 1; t < pool->threads; t++) pthread_join(pool->workers[t], NULL);
+    pthread_mutex_destroy(&pool->lock);
+    pthread_cond_destroy(&pool->start);
+    pthread_cond_destroy(&pool->done);
     free(pool->workers);
     free(pool->status);
 }
