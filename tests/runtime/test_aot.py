@@ -272,3 +272,31 @@ def test_outputs_that_are_inputs_constants_repeats_and_views(tmp_path):
     assert code == 0, printed
     for value, want in zip(got, f(x_value), strict=True):
         np.testing.assert_array_equal(value, want)
+
+
+def test_contexts_on_concurrent_threads(small):
+    """ctypes releases the GIL during a call: four threads, each with its own two-thread context."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    f, library, _, dtype = small
+    lib = _abi(library)
+    rows = PARALLEL_MIN_ELEMENTS // 4 + 3
+
+    def call(seed: int) -> bool:
+        x = np.random.default_rng(seed).standard_normal((rows, 4)).astype(dtype)
+        outs = [np.empty(s, dtype) for s in ((rows,), (rows, 3), (4, rows))]
+        shape = (ctypes.c_int64 * 2)(rows, 4)
+        context = lib.small_create(2)
+        try:
+            for _ in range(5):
+                status = lib.small_run(ctypes.c_void_p(context), (ctypes.c_void_p * 1)(x.ctypes.data),
+                                       (ctypes.POINTER(ctypes.c_int64) * 1)(shape),
+                                       (ctypes.c_void_p * 3)(*[o.ctypes.data for o in outs]))
+                assert status == 0
+        finally:
+            lib.small_destroy(context)
+        rtol = 1e-5 if dtype == "float32" else 1e-12
+        return all(np.allclose(o, w, rtol=rtol, atol=rtol) for o, w in zip(outs, f(x), strict=True))
+
+    with ThreadPoolExecutor(4) as pool:
+        assert all(pool.map(call, range(4)))
