@@ -12,9 +12,13 @@ The kernel is a plain loop nest written for LLVM's loop vectorizer, no
 cache blocking: for ``op(A) = A`` each column of C is updated by
 unit-stride multiply-adds (``llvm.fmuladd``) with A's columns, several per
 pass; for ``op(A) = A^T`` each element of C is a dot product along A's
-contiguous columns, summed in any order (``reassoc``) so that it vectorizes.  It is
-meant for the small and medium products of inference, where it is within
-a small factor of OpenBLAS; large products are faster with OpenBLAS.
+contiguous columns, summed in any order (``reassoc``) so that it vectorizes.
+Four columns of C times four columns of A per pass (2x4, 8x2, 8x4 and 6x4
+measured alike or slower): on one core of the 2-core development VM, 60 to
+95 GFLOP/s for the digits MLP's first product (128 x 359 x 64 float32) and
+30 to 60 for 512^3, where single-threaded OpenBLAS gives 50 to 70 (a
+shared, noisy machine).  Without cache blocking, products whose operands
+outgrow the caches are faster with OpenBLAS (``blas_library="openblas"``).
 """
 
 from __future__ import annotations
@@ -28,7 +32,8 @@ from theanine.codegen.llvm.vmath.builder import call_intrinsic
 
 __all__ = ["bind_own_gemm"]
 
-AXPY_GROUP = 4  # columns of A per pass over a column of C (8 measured the same, within noise, on the digits MLP)
+AXPY_GROUP = 4  # columns of A per pass over the columns of C
+COLUMN_BLOCK = 4  # columns of C updated together, sharing the loads of A's columns
 
 
 def bind_own_gemm(module: ir.Module) -> None:
@@ -68,41 +73,56 @@ def _gemm_function(module: ir.Module, dtype: str) -> ir.Function:
     b_row_step = b.select(b_plain, ir.Constant(I64, 1), ldb)
     b_column_step = b.select(b_plain, ldb, ir.Constant(I64, 1))
     total = b.alloca(t)
-    with for_range(b, n, "j") as j:
+
+    def column_of(j):
+        """(column j of C, scaled by beta; column j of op(B))."""
         column = b.gep(c, [b.mul(j, ldc)])
         _scale(b, column, m, beta, t)
-        b_column = b.gep(b_p, [b.mul(j, b_column_step)])
-        with b.if_else(a_plain) as (axpy, dot):
-            with axpy:
-                _axpy_column(b, column, a, lda, b_column, b_row_step, m, k, alpha)
-            with dot:
+        return column, b.gep(b_p, [b.mul(j, b_column_step)])
+
+    with b.if_else(a_plain) as (axpy, dot):
+        with axpy:
+            blocks = b.sdiv(n, ir.Constant(I64, COLUMN_BLOCK))
+            with for_range(b, blocks, "jb") as block:
+                first = b.mul(block, ir.Constant(I64, COLUMN_BLOCK))
+                columns = [column_of(b.add(first, ir.Constant(I64, r))) for r in range(COLUMN_BLOCK)]
+                _axpy_columns(b, columns, a, lda, b_row_step, m, k, alpha)
+            with for_range(b, n, "j", b.mul(blocks, ir.Constant(I64, COLUMN_BLOCK))) as j:
+                _axpy_columns(b, [column_of(j)], a, lda, b_row_step, m, k, alpha)
+        with dot:
+            with for_range(b, n, "j") as j:
+                column, b_column = column_of(j)
                 _dot_column(b, total, column, a, lda, b_column, b_row_step, m, k, alpha, t)
     b.ret_void()
     return function
 
 
-def _axpy_column(b: ir.IRBuilder, column, a, lda, b_column, b_row_step, m, k, alpha) -> None:
-    """``column += alpha * A @ op(B)[:, j]`` as unit-stride updates with A's columns, ``AXPY_GROUP`` at
-    a time (each pass over the column then does that many multiply-adds per load and store of C)."""
+def _axpy_columns(b: ir.IRBuilder, columns, a, lda, b_row_step, m, k, alpha) -> None:
+    """``C[:, j] += alpha * A @ op(B)[:, j]`` for each (C column, op(B) column) of ``columns``, as
+    unit-stride multiply-adds with ``AXPY_GROUP`` columns of A at a time: each pass loads those
+    columns of A once for every column of C, and each C element once for the group."""
     groups = b.sdiv(k, ir.Constant(I64, AXPY_GROUP))
     with for_range(b, groups, "q") as q:
         first = b.mul(q, ir.Constant(I64, AXPY_GROUP))
-        terms = []
-        for r in range(AXPY_GROUP):
-            p = b.add(first, ir.Constant(I64, r))
-            terms.append((b.fmul(alpha, b.load(b.gep(b_column, [b.mul(p, b_row_step)]))), b.gep(a, [b.mul(p, lda)])))
-        with for_range(b, m, "i") as i:
+        _axpy_pass(b, columns, a, lda, b_row_step, m, alpha, [b.add(first, ir.Constant(I64, r))
+                                                              for r in range(AXPY_GROUP)])
+    with for_range(b, k, "p", b.mul(groups, ir.Constant(I64, AXPY_GROUP))) as p:
+        _axpy_pass(b, columns, a, lda, b_row_step, m, alpha, [p])
+
+
+def _axpy_pass(b: ir.IRBuilder, columns, a, lda, b_row_step, m, alpha, ps) -> None:
+    """One pass over rows ``[0, m)`` adding the terms of A's columns ``ps`` to every column of C."""
+    a_columns = [b.gep(a, [b.mul(p, lda)]) for p in ps]
+    factors = [[b.fmul(alpha, b.load(b.gep(b_column, [b.mul(p, b_row_step)]))) for p in ps]
+               for _, b_column in columns]
+    with for_range(b, m, "i") as i:
+        a_values = [b.load(b.gep(a_column, [i])) for a_column in a_columns]
+        for (column, _), column_factors in zip(columns, factors, strict=True):
             target = b.gep(column, [i])
             value = b.load(target)
-            for factor, a_column in terms:
-                value = call_intrinsic(b, "llvm.fmuladd", factor, b.load(b.gep(a_column, [i])), value)
+            for factor, a_value in zip(column_factors, a_values, strict=True):
+                value = call_intrinsic(b, "llvm.fmuladd", factor, a_value, value)
             b.store(value, target)
-    with for_range(b, k, "p", b.mul(groups, ir.Constant(I64, AXPY_GROUP))) as p:
-        factor = b.fmul(alpha, b.load(b.gep(b_column, [b.mul(p, b_row_step)])))
-        a_column = b.gep(a, [b.mul(p, lda)])
-        with for_range(b, m, "i") as i:
-            target = b.gep(column, [i])
-            b.store(call_intrinsic(b, "llvm.fmuladd", factor, b.load(b.gep(a_column, [i])), b.load(target)), target)
 
 
 def _is_plain(b: ir.IRBuilder, flag: ir.Value) -> ir.Value:
