@@ -32,6 +32,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+from dataclasses import dataclass, field
 from importlib import resources
 
 import numpy as np
@@ -52,15 +53,15 @@ __all__ = ["compile", "AOTError", "Library"]
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 
+@dataclass
 class Library:
-    """What ``compile`` wrote: ``shared_object`` and ``header`` paths, the C ``name`` prefix, and
-    ``dependencies``: files copied beside the library that it needs (empty with the own GEMM)."""
+    """What ``compile`` wrote: the C ``name`` prefix, the ``shared_object`` and ``header`` paths, and
+    ``dependencies``: files copied beside the library that it needs (none with the own GEMM)."""
 
-    def __init__(self, name: str, shared_object: str, header_path: str, dependencies: list[str]):
-        self.name, self.shared_object, self.header, self.dependencies = name, shared_object, header_path, dependencies
-
-    def __repr__(self) -> str:
-        return f"Library({self.shared_object!r}, header={self.header!r})"
+    name: str
+    shared_object: str
+    header: str
+    dependencies: list[str] = field(default_factory=list)
 
 
 def compile(function: Function, path: str | os.PathLike, *, cpu: str | None = None,
@@ -74,9 +75,12 @@ def compile(function: Function, path: str | os.PathLike, *, cpu: str | None = No
     machine's CPU.  ``blas_library``: ``"own"`` (default) or ``"openblas"``
     (see the module docstring).  ``cc``: the C compiler that links.
     """
-    directory, name = _checked_path(function, path)
+    _check_function(function)
+    directory, name = _checked_path(path)
     if blas_library not in ("own", "openblas"):
         raise AOTError(f"th.aot.compile: blas_library must be 'own' or 'openblas'. Received: {blas_library!r}")
+    if shutil.which(cc) is None:
+        raise AOTError(f"th.aot.compile: the C compiler {cc!r} was not found on PATH (it links the library)")
     program = lower(function.fgraph_inputs, function.optimized_outputs, scalar.supports, shape_arithmetic=True)
     _check_program(program)
     embedded = dict(program.constants)
@@ -101,7 +105,7 @@ def compile(function: Function, path: str | os.PathLike, *, cpu: str | None = No
     return Library(name, shared_object, header_path, dependencies)
 
 
-def _checked_path(function, path) -> tuple[str, str]:
+def _check_function(function) -> None:
     if not isinstance(function, Function):
         raise AOTError(f"th.aot.compile: expected a theanine.function. Received: {type(function).__name__}")
     if function.updated:
@@ -110,6 +114,10 @@ def _checked_path(function, path) -> tuple[str, str]:
                        "bakes shared values in as constants, so only functions without updates can be compiled")
     if not function.outputs:
         raise AOTError(f"th.aot.compile: {function.name} has no outputs")
+
+
+def _checked_path(path) -> tuple[str, str]:
+    """(folder, name) of ``path``; the name prefixes the C functions."""
     if not isinstance(path, (str, os.PathLike)):
         raise AOTError(f"th.aot.compile: path must be a str or a path. Received: {type(path).__name__}")
     directory, name = os.path.split(os.fspath(path))
@@ -161,8 +169,6 @@ def _reads_values(expr) -> bool:
 
 def _link(object_code: bytes, target: str, name: str, cc: str, dependencies: list[str]) -> None:
     """Link the object with the C runtime into ``target``; only ``<name>_*`` is exported."""
-    if shutil.which(cc) is None:
-        raise AOTError(f"th.aot.compile: the C compiler {cc!r} was not found on PATH (it links the library)")
     runtime = resources.files("theanine.runtime.aot").joinpath("runtime.c")
     with tempfile.TemporaryDirectory(prefix="theanine-aot-") as work, resources.as_file(runtime) as source:
         obj = os.path.join(work, f"{name}_kernels.o")
