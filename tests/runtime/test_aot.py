@@ -300,3 +300,19 @@ def test_contexts_on_concurrent_threads(small):
 
     with ThreadPoolExecutor(4) as pool:
         assert all(pool.map(call, range(4)))
+
+
+def test_digits_cnn_predict(tmp_path):
+    """The main job's convolutional network (Conv2D, BatchNormalization, MaxPooling2D, Dense), untrained."""
+    from theanine.frontend import datasets
+    from theanine.frontend.examples.digits_cnn import build_digits_cnn
+
+    th.set_seed(1)
+    model = build_digits_cnn(total_steps=10)
+    images = th.tensor("images", dtype="float32", shape=(None, 8, 8, 1))
+    predict = th.function([images], model(images, training=False))
+    driver = harness.build(th.aot.compile(predict, tmp_path / "cnn"))
+    x = datasets.digits.load_data()[1][0][:100].reshape(-1, 8, 8, 1)
+    code, outputs, printed = harness.run(driver, [x], ["float32"], threads=2)
+    assert code == 0, printed
+    np.testing.assert_allclose(outputs[0], predict(x), rtol=1e-5, atol=1e-6)
