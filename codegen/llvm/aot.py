@@ -34,7 +34,7 @@ from theanine.codegen.llvm.ir_types import I8, I8P, I32, I64, convert, load_valu
 from theanine.codegen.llvm.printer import _SEGMENT_SIGNATURE, _shape_call
 from theanine.codegen.program.kernel_ir import DimOf, ShapeCall, ValueOf, segments, step_outputs, step_writes
 
-__all__ = ["describe", "resolved_shape", "INPUT", "EMBEDDED", "ALLOCATED", "PROGRAM_GLOBAL"]
+__all__ = ["describe", "data_symbol", "resolved_shape", "INPUT", "EMBEDDED", "ALLOCATED", "PROGRAM_GLOBAL"]
 
 INPUT, EMBEDDED, ALLOCATED = 0, 1, 2
 PROGRAM_GLOBAL = "theanine_aot_program"
@@ -49,7 +49,8 @@ _OUTPUT_DIMS = ir.FunctionType(ir.VoidType(), [I8P, _I64P.as_pointer()])
 
 def describe(printer, embedded: Mapping[int, np.ndarray], messages: Sequence[str]) -> None:
     """Add ``theanine_aot_program`` for ``printer``'s program; ``embedded``: buffer -> its data
-    (constants and baked shared values: dense arrays); ``messages``: one per step."""
+    (constants and baked shared values: dense arrays), whose bytes the module only declares (as
+    ``data_symbol(buffer)``); ``messages``: one per step."""
     module, program = printer.module, printer.program
     written = {b for step in program.steps for b in step_writes(step)}
     buffers = [_buffer(module, buffer, embedded.get(buffer.index), buffer.index in program.inputs,
@@ -89,7 +90,7 @@ def _buffer(module, buffer, data: np.ndarray | None, is_input: bool, written: bo
     """One ``th_buffer`` record."""
     name = f"buffer_{buffer.index}"
     if data is not None:
-        kind, pointer, dims = EMBEDDED, _data(module, name, data), list(data.shape)
+        kind, pointer, dims = EMBEDDED, _data(module, buffer.index, data), list(data.shape)
     elif is_input:
         kind, pointer, dims = INPUT, ir.Constant(I8P, None), [p if isinstance(p, int) else -1 for p in buffer.shape]
     else:
@@ -205,12 +206,17 @@ def _table(module: ir.Module, name: str, item: ir.Type, values: list[ir.Constant
     return _constant_global(module, f"theanine_aot_{name}", ty, ir.Constant(ty, values)).bitcast(item.as_pointer())
 
 
-def _data(module: ir.Module, name: str, data: np.ndarray) -> ir.Constant:
-    """The bytes of ``data`` (C order) as a 64-byte aligned constant."""
-    raw = bytearray(np.ascontiguousarray(data).tobytes()) or bytearray(1)
-    ty = ir.ArrayType(I8, len(raw))
-    g = _constant_global(module, f"theanine_aot_{name}_data", ty, ir.Constant(ty, raw))
-    g.align = 64
+def data_symbol(buffer: int) -> str:
+    """The symbol of an embedded buffer's bytes, which the module declares and the linker provides."""
+    return f"theanine_aot_data_{buffer}"
+
+
+def _data(module: ir.Module, buffer: int, data: np.ndarray) -> ir.Constant:
+    """A declaration of ``data``'s bytes (C order), defined outside the module: weights of many
+    megabytes would be slow to print and parse as IR text (about 1 s per MiB)."""
+    ty = ir.ArrayType(I8, max(data.nbytes, 1))
+    g = ir.GlobalVariable(module, ty, data_symbol(buffer))
+    g.global_constant = True
     return g.bitcast(I8P)
 
 

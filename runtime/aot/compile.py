@@ -44,6 +44,7 @@ from theanine.codegen.llvm.printer import PARALLEL_MIN_ELEMENTS, LLVMPrinter
 from theanine.codegen.program.kernel_ir import HostCall, ReduceKernel, ShapeCall, ValueOf
 from theanine.codegen.program.lowering import lower
 from theanine.runtime.aot import blas, header
+from theanine.runtime.aot.embed import write_embedded
 from theanine.runtime.aot.errors import AOTError
 from theanine.runtime.function import Function
 from theanine.runtime.llvm.jit import compile_to_pic_object
@@ -98,7 +99,7 @@ def compile(function: Function, path: str | os.PathLike, *, cpu: str | None = No
     os.makedirs(directory, exist_ok=True)
     shared_object = os.path.join(directory, f"{name}.so")
     dependencies = blas.copy_openblas(directory) if blas_library == "openblas" else []
-    _link(object_code, shared_object, name, cc, dependencies)
+    _link(object_code, embedded, shared_object, name, cc, dependencies)
     header_path = os.path.join(directory, f"{name}.h")
     with open(header_path, "w") as out:
         out.write(header.render(name, function, program))
@@ -167,8 +168,8 @@ def _reads_values(expr) -> bool:
     return False
 
 
-def _link(object_code: bytes, target: str, name: str, cc: str, dependencies: list[str]) -> None:
-    """Link the object with the C runtime into ``target``; only ``<name>_*`` is exported."""
+def _link(object_code: bytes, embedded: dict, target: str, name: str, cc: str, dependencies: list[str]) -> None:
+    """Link the object, the embedded data and the C runtime into ``target``; only ``<name>_*`` is exported."""
     runtime = resources.files("theanine.runtime.aot").joinpath("runtime.c")
     with tempfile.TemporaryDirectory(prefix="theanine-aot-") as work, resources.as_file(runtime) as source:
         obj = os.path.join(work, f"{name}_kernels.o")
@@ -181,8 +182,8 @@ def _link(object_code: bytes, target: str, name: str, cc: str, dependencies: lis
                    "TH_DIMS": buffer_table.DIMS, "TH_STRIDES": buffer_table.STRIDES,
                    "TH_PARALLEL_MIN": PARALLEL_MIN_ELEMENTS}
         command = [cc, "-shared", "-fPIC", "-O2", "-std=c11", "-D_POSIX_C_SOURCE=200809L", "-fvisibility=hidden",
-                   *(f"-D{k}={v}" for k, v in defines.items()), str(source), obj, "-o", target,
-                   f"-Wl,--version-script={exports}", f"-Wl,-soname,{name}.so", "-Wl,-z,noexecstack",
+                   *(f"-D{k}={v}" for k, v in defines.items()), str(source), obj, write_embedded(work, embedded),
+                   "-o", target, f"-Wl,--version-script={exports}", f"-Wl,-soname,{name}.so", "-Wl,-z,noexecstack",
                    *blas.link_flags(dependencies), "-lpthread", "-lm"]
         done = subprocess.run(command, capture_output=True, text=True)
     if done.returncode != 0:
