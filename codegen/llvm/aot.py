@@ -6,8 +6,9 @@ constant global, ``theanine_aot_program``, that the library's C runtime
 ``th_program`` there:
 
     buffers    rank, itemsize, kind (INPUT, EMBEDDED, ALLOCATED), whether a step
-               writes it, and for embedded buffers their data and dims (for inputs:
-               the static dims, -1 where any size is accepted)
+               writes it, and for embedded buffers their data (declared here as
+               ``data_symbol(buffer)``, defined by the linker's input) and dims
+               (for inputs: the static dims, -1 where any size is accepted)
     inputs     the buffer of each argument
     segments   the entry function and a shapes function for each native segment:
                ``i32 shapes_k(table, 0, 1, 0)`` writes the dims of the buffers segment k

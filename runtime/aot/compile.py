@@ -4,8 +4,9 @@ The function's optimized graph is lowered and printed exactly as the
 ``llvm`` backend does it (the same segments, threads, vector math), then
 emitted as position-independent code with a description of the program
 (``codegen.llvm.aot``) and linked by the system C compiler with the
-library's C runtime (``runtime.c``) into ``<name>.so``, with ``<name>.h``
-beside it.  Nothing of Python is in the library.
+library's C runtime (``runtime.c``) and its embedded data (``embed``) into
+``<name>.so``, with ``<name>.h`` beside it.  Nothing of Python is in the
+library.
 
 Decisions:
 
