@@ -316,3 +316,16 @@ def test_digits_cnn_predict(tmp_path):
     code, outputs, printed = harness.run(driver, [x], ["float32"], threads=2)
     assert code == 0, printed
     np.testing.assert_allclose(outputs[0], predict(x), rtol=1e-5, atol=1e-6)
+
+
+def test_scalar_input_and_bool_and_integer_outputs(tmp_path):
+    s, v = th.scalar("s", dtype="float64"), th.vector("v", dtype="float64")
+    f = th.function([s, v], [v > s, (v * s).sum(), th.cast(v, "int32")])
+    library = th.aot.compile(f, tmp_path / "mixed")
+    assert "0  s: float64 []  (double elements)" in open(library.header).read()
+    s_value, v_value = np.float64(1.5), np.array([1.0, 2.0, 3.0])
+    code, outputs, printed = harness.run(harness.build(library), [np.asarray(s_value), v_value],
+                                         ["bool", "float64", "int32"])
+    assert code == 0, printed
+    for got, want in zip(outputs, f(s_value, v_value), strict=True):
+        np.testing.assert_array_equal(got, want)
