@@ -185,6 +185,15 @@ static int64_t th_size(int64_t b, const int64_t *dims) {
     return size;
 }
 
+/* Bytes of buffer b as its dims say, or 0 when that overflows (no allocation can hold it). */
+static size_t th_bytes(th_context *c, int64_t b) {
+    uint64_t bytes = (uint64_t)P->buffers[b].itemsize;
+    const int64_t *dims = c->dims + c->offsets[b];
+    for (int64_t a = 0; a < P->buffers[b].rank; a++)
+        if (__builtin_mul_overflow(bytes, (uint64_t)dims[a], &bytes)) return 0;
+    return bytes > SIZE_MAX / 2 ? 0 : (size_t)bytes;
+}
+
 static void th_contiguous_strides(th_context *c, int64_t b) {
     int64_t *dims = c->dims + c->offsets[b], *strides = c->strides + c->offsets[b];
     int64_t step = P->buffers[b].itemsize;
@@ -204,7 +213,7 @@ static void *th_data(th_context *c, int64_t b) {
 
 /* Storage for buffer b of `bytes` bytes, owned by the context and kept for the next call. */
 static void *th_storage(th_context *c, int64_t b, size_t bytes) {
-    if (bytes == 0) bytes = 1;
+    if (bytes == 0) bytes = 1; /* an empty buffer (or an overflowing size, refused before) */
     if (c->capacity[b] < bytes) {
         free(c->storage[b]);
         c->storage[b] = NULL;
@@ -258,7 +267,7 @@ TH_EXPORT th_context *TH_API(create)(int threads) {
         record[TH_STRIDES / sizeof(void *)] = c->strides + c->offsets[b];
         const th_buffer *buffer = &P->buffers[b];
         if (buffer->kind == TH_EMBEDDED) {
-            memcpy(c->dims + c->offsets[b], buffer->dims, (size_t)buffer->rank * sizeof(int64_t));
+            if (buffer->rank) memcpy(c->dims + c->offsets[b], buffer->dims, (size_t)buffer->rank * sizeof(int64_t));
             th_contiguous_strides(c, b);
             th_set_data(c, b, (void *)buffer->data);
         }
@@ -301,7 +310,8 @@ static int th_bind_inputs(th_context *c, const void *const inputs[], const int64
         const th_buffer *buffer = &P->buffers[b];
         if (buffer->kind == TH_EMBEDDED) th_set_data(c, b, (void *)buffer->data);
         if (buffer->kind == TH_ALLOCATED || !buffer->written) continue;
-        size_t bytes = (size_t)(th_size(b, c->dims + c->offsets[b]) * buffer->itemsize);
+        size_t bytes = th_bytes(c, b);
+        if (!bytes && th_size(b, c->dims + c->offsets[b])) return TH_E_MEMORY;
         void *copy = th_storage(c, b, bytes);
         if (!copy) return TH_E_MEMORY;
         memcpy(copy, th_data(c, b), bytes);
@@ -369,8 +379,9 @@ static int32_t th_run_segment(th_context *c, const th_segment *segment, void *co
         int64_t b = segment->allocated[i];
         th_contiguous_strides(c, b);
         int64_t j = th_direct_target(b);
-        void *data = j >= 0 ? outputs[j]
-                            : th_storage(c, b, (size_t)(th_size(b, c->dims + c->offsets[b]) * P->buffers[b].itemsize));
+        size_t bytes = th_bytes(c, b);
+        if (!bytes && th_size(b, c->dims + c->offsets[b])) return TH_E_MEMORY;
+        void *data = j >= 0 ? outputs[j] : th_storage(c, b, bytes);
         if (!data) return TH_E_MEMORY;
         th_set_data(c, b, data);
     }

@@ -118,6 +118,8 @@ def test_abi_statuses(small):
     assert lib.small_run(ctypes.c_void_p(context), inputs, shapes, outputs) == 0
     lib.small_destroy(context)
     np.testing.assert_allclose(outs[1], np.full((5, 3), np.arange(12).reshape(4, 3).sum(0) / 10), rtol=1e-6)
+    huge = (ctypes.c_int64 * 2)(2**61, 4)  # sizes whose byte counts overflow: refused before any read
+    assert lib.small_run(None, inputs, (ctypes.POINTER(ctypes.c_int64) * 1)(huge), outputs) == -3
     assert lib.small_error(-2).startswith(b"an input's shape does not match")
     assert lib.small_error(1000) == b"unknown status"
 
