@@ -2,6 +2,7 @@
 
     python tests/benchmarks/bench_aot.py            # the digits MLP predict function
     python tests/benchmarks/bench_aot.py --quick    # fewer batch sizes
+    python tests/benchmarks/bench_aot.py --threads 1
 
 Trains the README's digits MLP for one epoch (the weights do not change the
 speed), compiles its predict function (``model(images, training=False)``)
@@ -57,7 +58,10 @@ def _c_time(library, x: np.ndarray, threads: int, folder: str) -> float:
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--threads", type=int, default=None, help="threads of both calls (default: config)")
     args = parser.parse_args(argv)
+    if args.threads is not None:
+        th.config.num_threads = args.threads
     th.set_seed(0)
     (x_train, y_train), (x_test, _) = datasets.digits.load_data()
     model = build_digits_model(x_train)
