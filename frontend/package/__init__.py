@@ -49,3 +49,12 @@ from theanine.runtime.verify import verify_grad
 
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str):
+    """``th.aot`` is imported on first use: it loads the LLVM backend."""
+    if name == "aot":
+        import theanine.runtime.aot as aot
+
+        return aot
+    raise AttributeError(f"module 'theanine' has no attribute {name!r}")

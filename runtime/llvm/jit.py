@@ -272,3 +272,41 @@ class NativeModule:
     def entry(self, name: str):
         """The segment function ``name`` as a ctypes callable."""
         return ENTRY_SIGNATURE(self.function_address(name))
+
+
+def pic_target_machine(cpu: str | None = None) -> llvm.TargetMachine:
+    """A target machine emitting position-independent code, for a shared library.
+
+    ``cpu`` None: the host CPU and its features (as the JIT); otherwise an
+    LLVM CPU name (``"x86-64-v3"``) with that CPU's default features, for a
+    library that must run on other machines than this one.
+    """
+    llvm.initialize_native_target()
+    llvm.initialize_native_asmprinter()
+    target = llvm.Target.from_triple(llvm.get_process_triple())
+    if cpu is None:
+        return target.create_target_machine(cpu=llvm.get_host_cpu_name(),
+                                            features=llvm.get_host_cpu_features().flatten(), opt=3, reloc="pic")
+    return target.create_target_machine(cpu=cpu, opt=3, reloc="pic")
+
+
+def compile_to_pic_object(llvm_ir: str, cpu: str | None = None) -> bytes:
+    """``compile_to_object`` for a shared library: the same O3 pipeline, position-independent code
+    for ``cpu`` (see ``pic_target_machine``)."""
+    work = functools.partial(_optimize_and_emit_pic, cpu=cpu)
+    return _in_child(work, llvm_ir) if hasattr(os, "fork") else work(llvm_ir)
+
+
+def _optimize_and_emit_pic(llvm_ir: str, cpu: str | None) -> bytes:
+    machine = pic_target_machine(cpu)
+    module = llvm.parse_assembly(llvm_ir)
+    module.triple = llvm.get_process_triple()
+    module.data_layout = str(machine.target_data)
+    module.verify()
+    options = llvm.create_pipeline_tuning_options(speed_level=3)
+    options.loop_vectorization = True
+    options.slp_vectorization = True
+    options.loop_unrolling = False
+    builder = llvm.create_pass_builder(machine, options)
+    builder.getModulePassManager().run(module, builder)
+    return machine.emit_object(module)
