@@ -9,6 +9,7 @@ from theanine.frontend.layers import (
     activation_layers,
     base,
     conv_arguments,
+    conv_lstm,
     convolutional,
     core,
     embedding,
@@ -25,6 +26,7 @@ from theanine.frontend.layers import (
 )
 from theanine.frontend.layers.activation_layers import *  # noqa: F403
 from theanine.frontend.layers.base import *  # noqa: F403
+from theanine.frontend.layers.conv_lstm import *  # noqa: F403
 from theanine.frontend.layers.convolutional import *  # noqa: F403
 from theanine.frontend.layers.core import *  # noqa: F403
 from theanine.frontend.layers.embedding import *  # noqa: F403

@@ -35,9 +35,19 @@ from theanine.frontend.layers.recurrent_cells import GRUCell, LSTMCell, SimpleRN
 __all__ = ["RNN", "SimpleRNN", "LSTM", "GRU"]
 
 
-def _state_sizes(cell) -> list[int]:
+def _state_sizes(cell) -> list:
+    """One entry per state: an int (features) or, for convolutional cells, a tuple (its shape)."""
     size = cell.state_size
     return list(size) if isinstance(size, (list, tuple)) else [size]
+
+
+def _state_shape(batch, size) -> tuple:
+    return (batch, *size) if isinstance(size, tuple) else (batch, size)
+
+
+def _per_sample(mask, ndim: int):
+    """A ``(batch,)`` mask shaped to broadcast over values of ``ndim`` axes."""
+    return th.reshape(mask, (-1,) + (1,) * (ndim - 1))
 
 
 @register_layer
@@ -45,6 +55,7 @@ class RNN(Layer):
     """Loop a cell over the time axis; see the module docstring for the options."""
 
     supports_masking = True
+    input_rank = 3  # (batch, time, features); convolutional recurrent layers add spatial axes
 
     def __init__(
         self,
@@ -81,9 +92,11 @@ class RNN(Layer):
 
     def build(self, input_shape) -> None:
         shape = input_shape[0] if isinstance(input_shape, list) else input_shape
-        if len(shape) != 3:
+        if len(shape) != self.input_rank:
+            expected = "(batch, time, features)" if self.input_rank == 3 else \
+                f"(batch, time, {self.input_rank - 3} spatial axes and channels)"
             raise ValueError(
-                f"layer {self.name!r} ({type(self).__name__}) expects inputs of shape (batch, time, features). "
+                f"layer {self.name!r} ({type(self).__name__}) expects inputs of shape {expected}. "
                 f"Received: input_shape={tuple(shape)}"
             )
         if not self.cell.built:
@@ -95,7 +108,7 @@ class RNN(Layer):
                     f"layer {self.name!r}: with stateful=True the batch size must be static; give it with "
                     f"Input(shape, batch_size=...) or batch_shape. Received: input_shape={tuple(shape)}"
                 )
-            self.states = [self.add_weight(shape=(shape[0], size), initializer="zeros", trainable=False,
+            self.states = [self.add_weight(shape=_state_shape(shape[0], size), initializer="zeros", trainable=False,
                                            name=f"state_{k}")
                            for k, size in enumerate(_state_sizes(self.cell))]
         if self.unroll and shape[1] is None:
@@ -163,7 +176,7 @@ class RNN(Layer):
                     f"layer {self.name!r}: the cell has {len(sizes)} state(s), initial_state gives {len(given)}"
                 )
             return [th.cast(s, x.dtype) if s.dtype != x.dtype else s for s in given]
-        return [th.zeros((x.shape[0], size), dtype=x.dtype) for size in sizes]
+        return [th.zeros(_state_shape(x.shape[0], size), dtype=x.dtype) for size in sizes]
 
     def _step(self, masked: bool, separate: bool, training):
         cell = self.cell
@@ -176,8 +189,7 @@ class RNN(Layer):
             new_states = list(new_states) if isinstance(new_states, (list, tuple)) else [new_states]
             new = [output, *new_states] if separate else new_states
             if mask_t is not None:
-                keep = th.expand_dims(mask_t, 1)
-                new = [th.where(keep, n, old) for n, old in zip(new, carried, strict=True)]
+                new = [th.where(_per_sample(mask_t, n.ndim), n, old) for n, old in zip(new, carried, strict=True)]
             return new
 
         return step
@@ -188,9 +200,10 @@ class RNN(Layer):
         finals = [o[-1] for o in outputs[int(separate):]]
         if time_mask is not None and self.zero_output_for_mask:
             ordered = time_mask[::-1] if self.go_backwards else time_mask
-            last = th.where(th.expand_dims(ordered[-1], 1), last, th.zeros_like(last))
-            sequence = th.where(th.expand_dims(ordered, 2), sequence, th.zeros_like(sequence))
-        output = th.transpose(sequence, (1, 0, 2)) if self.return_sequences else last
+            last = th.where(_per_sample(ordered[-1], last.ndim), last, th.zeros_like(last))
+            steps = th.reshape(ordered, (ordered.shape[0], -1) + (1,) * (sequence.ndim - 2))
+            sequence = th.where(steps, sequence, th.zeros_like(sequence))
+        output = th.transpose(sequence, (1, 0, *range(2, sequence.ndim))) if self.return_sequences else last
         return [output, *finals] if self.return_state else output
 
     def compute_mask(self, inputs, mask=None):
