@@ -4,10 +4,10 @@ options, gradients by finite differences, training and saving."""
 
 import numpy as np
 import pytest
-from conv_reference import conv as conv_by_definition  # noqa: I001
-from conv_reference import same_pads
 
 import theanine as th
+from conv_reference import conv as conv_by_definition  # noqa: I001
+from conv_reference import same_pads
 from theanine.frontend import layers, models
 
 R = np.random.default_rng(7)
