@@ -39,6 +39,8 @@ class StepLayout:
 
     n_losses: int
     stat_counts: list[int]
+    global_count: bool = False
+    """True when a last value follows: the global batch size (data-parallel steps)."""
 
 
 class StepFunctions:
@@ -70,12 +72,21 @@ class StepFunctions:
             )
             params = model.trainable_weights
             grads = th.grad(total, params, disconnected_inputs="ignore")
+            strategy = getattr(model, "_strategy", None)
+            if strategy is not None:
+                grads = strategy.reduce_gradients(grads, th.shape(inputs[0])[0])
             updates = _constrained(
                 model.optimizer.get_updates(params, grads), model.weight_constraints()
             )
-            updates += _state_updates(context.updates + metric_updates, {id(s) for s, _ in updates})
+            taken = {id(s) for s, _ in updates}
+            layer_states = _state_updates(context.updates, taken)
+            if strategy is not None:
+                layer_states = strategy.average_states(layer_states)
+            updates += layer_states
+            updates += _state_updates(metric_updates, taken | {id(s) for s, _ in layer_states})
             self._functions["train"] = th.function(
-                inputs, [total, *output_losses, *stats], updates=updates, name=f"{model.name}_train"
+                inputs, self._outputs(inputs, total, output_losses, stats), updates=updates,
+                name=f"{model.name}_train",
             )
         return self._functions["train"]
 
@@ -85,7 +96,7 @@ class StepFunctions:
             inputs, total, output_losses, stats, _, metric_updates = self._loss_graph(training=False)
             self._functions["test"] = th.function(
                 inputs,
-                [total, *output_losses, *stats],
+                self._outputs(inputs, total, output_losses, stats),
                 updates=_state_updates(metric_updates, set()),
                 name=f"{self.model.name}_test",
             )
@@ -98,6 +109,18 @@ class StepFunctions:
             preds, _ = self._symbolic_outputs(xs, training=False)
             self._functions["predict"] = th.function(xs, preds, name=f"{self.model.name}_predict")
         return self._functions["predict"]
+
+    def _outputs(self, inputs: list, total, output_losses: list, stats: list) -> list:
+        """The step's outputs; under a data-parallel strategy, summed over the ranks and followed
+        by the global batch size (``StepLayout.global_count``)."""
+        strategy = getattr(self.model, "_strategy", None)
+        if strategy is None:
+            return [total, *output_losses, *stats]
+        losses, stats, count = strategy.reduce_outputs(
+            [total, *output_losses], stats, th.shape(inputs[0])[0]
+        )
+        self.layout.global_count = True
+        return [*losses, *stats, count]
 
     # -- tracing ----------------------------------------------------------------------------------
 
