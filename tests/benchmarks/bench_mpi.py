@@ -100,14 +100,21 @@ def _report(rows: list[dict]) -> None:
     nbytes = 4 * two["parameters"]
     latency = 20e-6  # per ring hop on loopback (a few us to tens of us); the bandwidth is fitted
     bandwidth = nbytes / max(two["allreduce_s"] - latency, 1e-9)
-    print(f"model: t_step(N) = {compute * 1e3:.2f} ms / N + a*log2 N + 2(N-1)/N * bytes/bw, a = {latency * 1e6:.0f} us, "
-          f"bw = {bandwidth / 1e9:.2f} GB/s (fitted on 2 ranks)")
+    print(f"model: t_step(N) = {compute * 1e3:.2f} ms / N + a*log2 N + 2(N-1)/N * bytes/bw, "
+          f"a = {latency * 1e6:.0f} us, bw = {bandwidth / 1e9:.2f} GB/s (fitted on 2 ranks)")
     for scale in (1, 10, 100):
-        times = [scale * compute / n + (latency * np.log2(n) + 2 * (n - 1) / n * scale * nbytes / bandwidth if n > 1 else 0)
+        times = [scale * compute / n + _allreduce_time(n, scale * nbytes, latency, bandwidth)
                  for n in (1, 2, 4, 8, 16, 32)]
         best = (1, 2, 4, 8, 16, 32)[int(np.argmin(times))]
         print(f"  {scale:>3}x the parameters (compute x{scale} too): t_step(N=1,2,4,...,32) = "
               + " ".join(f"{t * 1e3:.2f}" for t in times) + f" ms; best N = {best}")
+
+
+def _allreduce_time(ranks: int, nbytes: float, latency: float, bandwidth: float) -> float:
+    """The ring allreduce model: ``a * log2 N + 2 (N - 1) / N * bytes / bw`` (0 for one rank)."""
+    if ranks == 1:
+        return 0.0
+    return latency * np.log2(ranks) + 2 * (ranks - 1) / ranks * nbytes / bandwidth
 
 
 def main() -> None:
