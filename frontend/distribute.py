@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import hashlib
 import sys
 import threading
 import time
@@ -48,6 +49,7 @@ import numpy as np
 
 import theanine as th
 from theanine.frontend import callbacks as callbacks_module
+from theanine.frontend.step_functions import random_streams
 
 __all__ = ["MPIDataParallel", "current_strategy", "WATCHDOG_EXIT_CODE"]
 
@@ -177,6 +179,15 @@ class MPIDataParallel:
             for shared, new in updates
         ]
 
+    def sum_increments(self, updates: list) -> list:
+        """Accumulator updates (``state <- state + increment``) with the increments summed over
+        the ranks: Keras-style metric states (totals, counts) of the global batch."""
+        return [
+            (shared, shared + th.distributed.allreduce(th.cast(new - shared, shared.dtype), "sum"))
+            if shared.dtype in th.distributed.MPI_DTYPES else (shared, new)
+            for shared, new in updates
+        ]
+
     # -- fit --------------------------------------------------------------------------------------
 
     def start(self, model) -> None:
@@ -190,10 +201,29 @@ class MPIDataParallel:
                     f"every rank must build the same model.\n  rank 0: {_format(everyone[0])}\n  "
                     f"rank {other}: {_format(description)}"
                 )
+        if not model.built:
+            raise ValueError(
+                f"MPIDataParallel: {model.name} is not built yet, so rank 0's weights cannot be "
+                "broadcast; give it an Input layer or call model.build(...) before fit"
+            )
         for weight in model.weights:
             value = np.ascontiguousarray(weight.get_value())
             self.comm.Bcast(value, root=0)
             weight.set_value(value)
+        self._decorrelate_random_streams(model)
+
+    def _decorrelate_random_streams(self, model) -> None:
+        """Give the random streams (Dropout) of ranks other than 0 seeds of their own, drawn from
+        their current state and the rank: the shards then get independent masks, as the rows of
+        one large batch do (rank 0 keeps its stream: its shard sees the single-process draws)."""
+        if self.rank == 0:
+            return
+        for stream in random_streams(model):
+            digest = hashlib.sha256(str(self.rank).encode())
+            for state in stream.states:
+                digest.update(np.ascontiguousarray(state.get_value()).tobytes())
+            digest.update(str(stream.seed).encode())
+            stream.reseed(int.from_bytes(digest.digest()[:8], "little"))
 
     def shared_seed(self, seed: int) -> int:
         """Rank 0's ``seed`` on every rank (the batch order every rank must share)."""

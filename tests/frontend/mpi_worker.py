@@ -15,7 +15,7 @@ import time
 import numpy as np
 
 import theanine as th
-from theanine.frontend import callbacks, distribute, layers, models, optimizers
+from theanine.frontend import callbacks, distribute, layers, metrics, models, optimizers
 from theanine.graph.ops.distributed import Allreduce
 from theanine.graph.rewriting.inplace import execution_order
 
@@ -31,13 +31,27 @@ OPTIMIZERS = {
 }
 
 
-def build(optimizer, units: int = 16, strategy=None):
+class SampleCount(metrics.Metric):
+    """A Keras-style metric (state in a variable): the samples seen, weighted."""
+
+    def __init__(self, name="samples", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.count = self.add_variable(shape=(), initializer="zeros", name="count")
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        self.count.assign_add(th.cast(th.shape(y_pred)[0], self.dtype))
+
+    def result(self):
+        return self.count + 0.0
+
+
+def build(optimizer, units: int = 16, dropout: bool = False):
     """The same small MLP on every rank (seeded), compiled with ``optimizer``."""
     th.set_seed(7)
-    model = models.Sequential(
-        [layers.Input(shape=(6,)), layers.Dense(units, activation="tanh"), layers.Dense(3, activation="softmax")]
-    )
-    model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    hidden = [layers.Dense(units, activation="tanh")] + ([layers.Dropout(0.5)] if dropout else [])
+    model = models.Sequential([layers.Input(shape=(6,)), *hidden, layers.Dense(3, activation="softmax")])
+    model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy", SampleCount()])
     return model
 
 
@@ -132,10 +146,21 @@ def ops(rank: int) -> dict:
     }
 
 
+def dropout_masks(strategy) -> dict:
+    """Dropout after a distributed fit: the same weights on both ranks, different masks."""
+    x, y = data(64)
+    model = build(optimizers.SGD(0.1), dropout=True)
+    model.fit(x, y, batch_size=32, epochs=1, verbose=0, strategy=strategy)
+    probe = th.function([], model.layers[1].stream.uniform((8,)))
+    return {"weights_sum": float(sum(np.sum(w, dtype=np.float64) for w in model.get_weights())),
+            "draw": probe().tolist()}
+
+
 def checks(out: str) -> None:
     strategy = distribute.MPIDataParallel()
     rank = strategy.rank
-    result = {"ops": ops(rank), "equality": equality(strategy), "callbacks": fit_with_callbacks(out, rank)}
+    result = {"ops": ops(rank), "equality": equality(strategy), "callbacks": fit_with_callbacks(out, rank),
+              "dropout": dropout_masks(strategy)}
     with open(os.path.join(out, f"rank{rank}.json"), "w") as file:
         json.dump(result, file)
 

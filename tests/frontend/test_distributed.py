@@ -71,7 +71,8 @@ def test_gradients_are_bucketed_and_reduced_natively(checks):
     ranks, _, _ = checks
     result = ranks[0]["callbacks"]
     assert result["buckets"] == [[0, 1], [2, 3]]  # 500 bytes: 384 + 64 bytes, then 192 + 12
-    assert result["allreduce_nodes"] == len(result["buckets"]) + 1  # + the losses and metrics
+    # + one for the losses and metric statistics, + one for the Keras-style metric's increment
+    assert result["allreduce_nodes"] == len(result["buckets"]) + 2
     assert result["native_collectives"] == result["allreduce_nodes"]
 
 
@@ -80,11 +81,19 @@ def test_logs_validation_and_early_stopping_agree(checks):
     first, second = (rank["callbacks"] for rank in ranks)
     assert first["history"] == second["history"]
     assert len(first["history"]["loss"]) == 2  # EarlyStopping(min_delta=10) stops after epoch 2
+    assert first["history"]["samples"] == [192.0, 192.0]  # a Keras-style metric: both shards counted
     for key, values in first["history"].items():
         np.testing.assert_allclose(values, first["reference_history"][key], rtol=1e-6)
     for key, value in first["evaluate"].items():
         np.testing.assert_allclose(value, first["reference_evaluate"][key], rtol=1e-6)
     assert first["weights_sum"] == second["weights_sum"]
+
+
+def test_dropout_masks_differ_across_ranks_while_weights_agree(checks):
+    ranks, _, _ = checks
+    first, second = (rank["dropout"] for rank in ranks)
+    assert first["weights_sum"] == second["weights_sum"]
+    assert first["draw"] != second["draw"]
 
 
 def test_files_and_progress_bar_on_rank_zero_only(checks):
