@@ -40,6 +40,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import hashlib
+import os
 import sys
 import threading
 import time
@@ -81,9 +82,19 @@ class MPIDataParallel:
         self.bucket_bytes, self.timeout = bucket_bytes, float(timeout)
         self.comm = th.distributed.world()
         self.rank, self.size = self.comm.Get_rank(), self.comm.Get_size()
+        from mpi4py import MPI
+
+        self.local_size = self.comm.Split_type(MPI.COMM_TYPE_SHARED).Get_size()
 
     def __repr__(self) -> str:
         return f"MPIDataParallel(rank={self.rank}, size={self.size}, bucket_bytes={self.bucket_bytes})"
+
+    @property
+    def threads_per_rank(self) -> int:
+        """This machine's cores shared among its ranks (for ``th.config.num_threads``): ranks
+        that each start a thread per core oversubscribe the machine, and MPI's busy-polling
+        waits then compete with the compute."""
+        return max((os.cpu_count() or 1) // self.local_size, 1)
 
     @property
     def is_chief(self) -> bool:

