@@ -183,10 +183,10 @@ class MPIDataParallel:
         return global_losses, global_stats, total
 
     def average_states(self, updates: list) -> list:
-        """Float layer-state updates averaged over the ranks (integer ones, such as random-stream
-        counters, kept)."""
+        """Float layer-state updates (moving statistics) averaged over the ranks; others (integer
+        random-stream counters, float16 states MPI has no type for) kept."""
         return [
-            (shared, th.distributed.allreduce(new, "mean") if new.dtype.startswith("float") else new)
+            (shared, th.distributed.allreduce(new, "mean") if new.dtype in ("float32", "float64") else new)
             for shared, new in updates
         ]
 

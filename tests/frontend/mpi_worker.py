@@ -46,9 +46,11 @@ class SampleCount(metrics.Metric):
 
 
 def build(optimizer, units: int = 16, dropout: bool = False):
-    """The same small MLP on every rank (seeded), compiled with ``optimizer``."""
+    """The same small MLP on every rank (seeded), compiled with ``optimizer``; with ``dropout``,
+    a BatchNormalization and a Dropout after the hidden layer."""
     th.set_seed(7)
-    hidden = [layers.Dense(units, activation="tanh")] + ([layers.Dropout(0.5)] if dropout else [])
+    hidden = [layers.Dense(units, activation="tanh")]
+    hidden += [layers.BatchNormalization(), layers.Dropout(0.5)] if dropout else []
     model = models.Sequential([layers.Input(shape=(6,)), *hidden, layers.Dense(3, activation="softmax")])
     model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy",
                   metrics=["accuracy", SampleCount()])
@@ -147,13 +149,15 @@ def ops(rank: int) -> dict:
 
 
 def dropout_masks(strategy) -> dict:
-    """Dropout after a distributed fit: the same weights on both ranks, different masks."""
+    """Dropout and BatchNormalization after a distributed fit: the same weights and moving
+    statistics on both ranks (averaged), different dropout masks."""
     x, y = data(64)
     model = build(optimizers.SGD(0.1), dropout=True)
     model.fit(x, y, batch_size=32, epochs=1, verbose=0, strategy=strategy)
-    probe = th.function([], model.layers[1].stream.uniform((8,)))
+    probe = th.function([], model.layers[2].stream.uniform((8,)))
+    moving = [w for w in model.weights if "moving" in w.name]
     return {"weights_sum": float(sum(np.sum(w, dtype=np.float64) for w in model.get_weights())),
-            "draw": probe().tolist()}
+            "moving": [w.get_value().tolist() for w in moving], "draw": probe().tolist()}
 
 
 def checks(out: str) -> None:

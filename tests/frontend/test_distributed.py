@@ -95,10 +95,11 @@ def test_logs_validation_and_early_stopping_agree(checks):
     assert first["weights_sum"] == second["weights_sum"]
 
 
-def test_dropout_masks_differ_across_ranks_while_weights_agree(checks):
+def test_dropout_masks_differ_across_ranks_while_weights_and_moving_statistics_agree(checks):
     ranks, _, _ = checks
     first, second = (rank["dropout"] for rank in ranks)
     assert first["weights_sum"] == second["weights_sum"]
+    assert len(first["moving"]) == 2 and first["moving"] == second["moving"]  # BatchNorm's, averaged
     assert first["draw"] != second["draw"]
 
 
