@@ -199,6 +199,8 @@ class History(Callback):
 class ProgbarLogger(Callback):
     """Prints ``Epoch i/n`` and a progress bar (verbose=1) or one line per epoch (verbose=2)."""
 
+    chief_only = True  # prints or writes files: rank 0 only under MPIDataParallel
+
     def __init__(self, mode: str = "train", stream=None):
         super().__init__()
         self.mode = mode
@@ -351,6 +353,8 @@ class ModelCheckpoint(Callback):
     ``filepath`` may hold format fields: ``"ckpt-{epoch:02d}-{val_loss:.3f}.theanine"``.
     """
 
+    chief_only = True  # prints or writes files: rank 0 only under MPIDataParallel
+
     def __init__(
         self,
         filepath,
@@ -477,6 +481,8 @@ class LearningRateScheduler(Callback):
 
 class CSVLogger(Callback):
     """Append one CSV row per epoch: ``epoch`` then the logs' keys, sorted."""
+
+    chief_only = True  # prints or writes files: rank 0 only under MPIDataParallel
 
     def __init__(self, filename, separator: str = ",", append: bool = False):
         super().__init__()

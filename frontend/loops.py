@@ -113,7 +113,10 @@ class CompiledSteps:
         model = self.model
         function = model._train_function() if self.mode == "train" else model._steps.test()
         self.tracker = self.tracker or Tracker(model._steps.compiled)
-        self.tracker.update(function(*batch.arrays()), batch.n, model._steps.layout)
+        layout = model._steps.layout
+        values = function(*batch.arrays())
+        count = int(round(float(values[-1]))) if layout.global_count else batch.n
+        self.tracker.update(values, count, layout)
 
     def logs(self) -> dict:
         return self.tracker.logs()
@@ -163,6 +166,8 @@ def run_fit(
             break
         logs = {**runner.logs(), **validation(epoch)}
         cbs.on_epoch_end(epoch, logs)
+        if model._strategy is not None:  # every rank stops after the same epoch: rank 0's call
+            model.stop_training = model._strategy.agree(model.stop_training)
         if model.stop_training:
             break
         if batches.ran_out and epoch < epochs - 1:

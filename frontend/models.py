@@ -153,13 +153,21 @@ class Model(Trainer, Layer):
         return json.dumps(serialize_layer(self), **kwargs)
 
     def save(self, path, include_optimizer: bool = True) -> None:
-        """Write the architecture, weights and optimizer state to one file (atomically)."""
+        """Write the architecture, weights and optimizer state to one file (atomically); under a
+        data-parallel strategy, on rank 0 only (every rank holds the same weights)."""
         from theanine.frontend import saving
+
+        if self._strategy is not None and not self._strategy.is_chief:
+            return
 
         saving.save_model(self, path, include_optimizer=include_optimizer)
 
     def save_weights(self, path) -> None:
+        """Write the weights to one file (on rank 0 only under a data-parallel strategy)."""
         from theanine.frontend import saving
+
+        if self._strategy is not None and not self._strategy.is_chief:
+            return
 
         saving.save_weights(self, path)
 

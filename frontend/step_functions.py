@@ -25,7 +25,7 @@ import theanine as th
 from theanine.frontend.compile_utils import CompiledOutputs
 from theanine.frontend.layers.base import call_context
 
-__all__ = ["StepFunctions", "StepLayout", "random_states"]
+__all__ = ["StepFunctions", "StepLayout", "random_states", "random_streams"]
 
 
 @dataclass
@@ -39,6 +39,8 @@ class StepLayout:
 
     n_losses: int
     stat_counts: list[int]
+    global_count: bool = False
+    """True when a last value follows: the global batch size (data-parallel steps)."""
 
 
 class StepFunctions:
@@ -70,12 +72,21 @@ class StepFunctions:
             )
             params = model.trainable_weights
             grads = th.grad(total, params, disconnected_inputs="ignore")
+            strategy = getattr(model, "_strategy", None)
+            if strategy is not None:
+                grads = strategy.reduce_gradients(grads, th.shape(inputs[0])[0])
             updates = _constrained(
                 model.optimizer.get_updates(params, grads), model.weight_constraints()
             )
-            updates += _state_updates(context.updates + metric_updates, {id(s) for s, _ in updates})
+            taken = {id(s) for s, _ in updates}
+            layer_states = _state_updates(context.updates, taken)
+            if strategy is not None:
+                layer_states = strategy.average_states(layer_states)
+            updates += layer_states
+            updates += self._metric_updates(metric_updates, taken | {id(s) for s, _ in layer_states})
             self._functions["train"] = th.function(
-                inputs, [total, *output_losses, *stats], updates=updates, name=f"{model.name}_train"
+                inputs, self._outputs(inputs, total, output_losses, stats), updates=updates,
+                name=f"{model.name}_train",
             )
         return self._functions["train"]
 
@@ -86,8 +97,8 @@ class StepFunctions:
             inputs, total, output_losses, stats, context, metric_updates = self._loss_graph(training=False)
             self._functions["test"] = th.function(
                 inputs,
-                [total, *output_losses, *stats],
-                updates=_state_updates(context.updates + metric_updates, set()),
+                self._outputs(inputs, total, output_losses, stats),
+                updates=_state_updates(context.updates, set()) + self._metric_updates(metric_updates, set()),
                 name=f"{self.model.name}_test",
             )
         return self._functions["test"]
@@ -102,6 +113,25 @@ class StepFunctions:
                 xs, preds, updates=_state_updates(context.updates, set()), name=f"{self.model.name}_predict"
             )
         return self._functions["predict"]
+
+    def _metric_updates(self, pairs, taken: set[int]) -> list:
+        """The updates of Keras-style metrics (state in variables); under a data-parallel strategy
+        each variable's increment is summed over the ranks (their states are sums)."""
+        updates = _state_updates(pairs, taken)
+        strategy = getattr(self.model, "_strategy", None)
+        return updates if strategy is None else strategy.sum_increments(updates)
+
+    def _outputs(self, inputs: list, total, output_losses: list, stats: list) -> list:
+        """The step's outputs; under a data-parallel strategy, summed over the ranks and followed
+        by the global batch size (``StepLayout.global_count``)."""
+        strategy = getattr(self.model, "_strategy", None)
+        if strategy is None:
+            return [total, *output_losses, *stats]
+        losses, stats, count = strategy.reduce_outputs(
+            [total, *output_losses], stats, th.shape(inputs[0])[0]
+        )
+        self.layout.global_count = True
+        return [*losses, *stats, count]
 
     # -- tracing ----------------------------------------------------------------------------------
 
@@ -168,17 +198,22 @@ class StepFunctions:
         return inputs, total, extra, stats, context, metric_context.updates
 
 
-def random_states(model) -> list:
-    """The state variables of every random stream the model's layers own, in layer order."""
-    states = []
+def random_streams(model) -> list:
+    """Every random stream the model's layers own (Dropout's, ...), in layer order."""
+    streams = []
     pending = list(model._sublayers())
     while pending:
         layer = pending.pop(0)
         stream = getattr(layer, "stream", None)
         if isinstance(stream, th.random.RandomStream):
-            states += stream.states
+            streams.append(stream)
         pending[0:0] = layer._sublayers()
-    return states
+    return streams
+
+
+def random_states(model) -> list:
+    """The state variables of every random stream the model's layers own, in layer order."""
+    return [state for stream in random_streams(model) for state in stream.states]
 
 
 def _constrained(updates, constraints: dict[int, Any]) -> list:

@@ -56,6 +56,8 @@ def _summary_writer(log_dir: str):
 class TensorBoard(Callback):
     """Write the logs of ``fit`` (and ``evaluate``) for TensorBoard (see the module docstring)."""
 
+    chief_only = True  # writes files: rank 0 only under MPIDataParallel
+
     def __init__(self, log_dir="logs", update_freq="epoch", **keras_options):
         super().__init__()
         unknown = sorted(set(keras_options) - set(_SCALARS_ONLY))

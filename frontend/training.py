@@ -24,7 +24,7 @@ import numpy as np
 
 import theanine as th
 from theanine.frontend import batches as batching
-from theanine.frontend import compile_utils, custom_steps, loops, optimizers, seeding
+from theanine.frontend import compile_utils, custom_steps, distribute, loops, optimizers, seeding
 from theanine.frontend import data_adapter as adapter
 from theanine.frontend import metrics as metrics_module
 from theanine.frontend.step_functions import StepFunctions, random_states
@@ -48,6 +48,7 @@ class Trainer:
         self._loss_tracker: metrics_module.Mean | None = None
         self._custom_steps: dict[tuple, object] = {}
         self._initial_epoch: int | None = None  # set by a callback that restores a backup
+        self._strategy: distribute.MPIDataParallel | None = distribute.current_strategy()
 
     # -- compile ----------------------------------------------------------------------------------
 
@@ -307,6 +308,7 @@ class Trainer:
         validation_steps: int | None = None,
         validation_batch_size: int | None = None,
         validation_freq: int | list = 1,
+        strategy: distribute.MPIDataParallel | None = None,
     ):
         """Train for ``epochs`` epochs; returns the ``History`` (``history.history[name]``).
 
@@ -315,8 +317,10 @@ class Trainer:
         sample_weight)``).  ``steps_per_epoch`` batches make an epoch (default:
         one pass); validation runs after the epochs ``validation_freq`` names
         (every n-th, or a list of 1-based epochs), over ``validation_steps``
-        batches (default: all).
+        batches (default: all).  ``strategy`` (or the one whose ``scope()`` built the model)
+        trains data-parallel over MPI (``distribute.py``).
         """
+        strategy = self._use_strategy(strategy)
         verbose = _verbosity(verbose)
         steps_per_epoch = _optional_count(steps_per_epoch, "steps_per_epoch")
         validation_steps = _optional_count(validation_steps, "validation_steps")
@@ -344,10 +348,14 @@ class Trainer:
             data = self._with_class_weight(data, class_weight)
             if not self._overrides_step("train"):
                 self._train_function()
-            rng = np.random.default_rng(seeding.next_seed())
+            seed = seeding.next_seed()
+            rng = np.random.default_rng(seed if strategy is None else strategy.shared_seed(seed))
             train = batching.ArrayBatches(data, batch_size, shuffle, rng)
         if validation_data is not None:
             val_source = self._validation_source(validation_data, val_batch_size)
+        if strategy is not None:
+            train = strategy.shard(train)
+            val_source = None if val_source is None else strategy.shard(val_source)
         batches = batching.EpochIterator(train, steps_per_epoch)
         val_batches = (
             None if val_source is None else batching.EpochIterator(val_source, validation_steps)
@@ -359,9 +367,33 @@ class Trainer:
             logs = loops.run_evaluate(self, val_batches.epoch(), what="fit (validation_data)")
             return {f"val_{k}": v for k, v in logs.items()}
 
-        cbs = loops.callback_list(self, callbacks, verbose, "train", batches.steps, epochs)
-        loops.run_fit(self, batches, validation, epochs, initial_epoch, cbs)
+        if strategy is None:
+            cbs = loops.callback_list(self, callbacks, verbose, "train", batches.steps, epochs)
+            loops.run_fit(self, batches, validation, epochs, initial_epoch, cbs)
+            return self.history
+        if val_batches is not None and not self._overrides_step("test"):
+            self._step_functions().test()  # compiled before the watchdog starts
+        strategy.start(self)
+        dog = strategy.watchdog()
+        cbs = loops.callback_list(
+            self, [*strategy.callbacks(callbacks), dog], verbose if strategy.is_chief else 0,
+            "train", batches.steps, epochs,
+        )
+        with strategy.guarded(dog):
+            loops.run_fit(self, batches, validation, epochs, initial_epoch, cbs)
         return self.history
+
+    def _use_strategy(self, strategy):
+        """The strategy of this fit (``strategy``, else the model's); a new one retraces the steps."""
+        strategy = strategy or self._strategy
+        if strategy is not self._strategy:
+            self._strategy, self._steps = strategy, None
+        if strategy is not None and self._overrides_step("train"):
+            raise NotImplementedError(
+                f"{self.name} overrides train_step: MPIDataParallel trains the compiled default step; "
+                "a custom step can sum its gradients itself with th.distributed.allreduce"
+            )
+        return strategy
 
     def evaluate(
         self,
@@ -386,6 +418,10 @@ class Trainer:
         else:
             data = self._prepare(x, y, sample_weight, "test")
             source = batching.ArrayBatches(data, adapter.batch_size_of(batch_size))
+        if self._strategy is not None:  # each rank its shard; the compiled step sums the ranks'
+            source = self._strategy.shard(source)
+            callbacks = self._strategy.callbacks(callbacks)
+            verbose = verbose if self._strategy.is_chief else 0
         batches = batching.EpochIterator(source, steps)
         cbs = loops.callback_list(self, callbacks, verbose, "test", batches.steps)
         cbs.on_test_begin()

@@ -16,7 +16,8 @@ once.  Each kernel splits its outermost loop into equal shares (kernels
 under ``PARALLEL_MIN_ELEMENTS`` elements, full reductions and library calls
 run on thread 0 only), and all threads meet at a barrier after each step,
 so a step sees every earlier step's results.  Gathers, scatters, scans,
-arg-reductions and BLAS calls live in ``llvm_indexed`` and ``llvm_gemm``.
+arg-reductions, BLAS calls and MPI collectives live in ``indexed``, ``gemm`` and
+``collectives``.
 
 Loops are plain scalar loops written so that LLVM's loop vectorizer turns
 them into SIMD code for the host CPU: a contiguous fast path walks every
@@ -27,7 +28,7 @@ from __future__ import annotations
 
 from llvmlite import ir
 
-from theanine.codegen.llvm import buffer_table, gemm, indexed, scalar, vmath
+from theanine.codegen.llvm import buffer_table, collectives, gemm, indexed, scalar, vmath
 from theanine.codegen.llvm.guarded import emit_guarded_loop
 from theanine.codegen.llvm.ir_types import (
     I1,
@@ -63,6 +64,7 @@ from theanine.codegen.program.kernel_ir import (
     Arg,
     ArgReduceKernel,
     Call,
+    CollectiveCall,
     DimOf,
     ElementwiseKernel,
     Expr,
@@ -351,7 +353,7 @@ class LLVMPrinter:
         function = ir.Function(self.module, _STEP_SIGNATURE, name)
         function.linkage = "internal"
         function.attributes.add("noinline")
-        if isinstance(step, GemmCall):  # glue around one BLAS call: optimizing it buys nothing
+        if isinstance(step, (GemmCall, CollectiveCall)):  # glue around one library call: optimizing it buys nothing
             function.attributes.add("optnone")
         frame = _Frame(self, function, slot_of)
         _EMITTERS[type(step)](self, frame, step, 0)
@@ -661,6 +663,7 @@ _STEP_SIGNATURE = ir.FunctionType(I32, [I8P, I64, I64, I64.as_pointer(), I64.as_
 _EMITTERS = {
     ElementwiseKernel: LLVMPrinter._elementwise, ReduceKernel: LLVMPrinter._reduce,
     GemmCall: lambda printer, frame, step, k: gemm.emit_gemm(frame, step, k),
+    CollectiveCall: lambda printer, frame, step, k: collectives.emit_collective(frame, step, k),
     ArgReduceKernel: lambda printer, frame, step, k: indexed.emit_arg_reduce(frame, step, k),
     ScanKernel: lambda printer, frame, step, k: indexed.emit_scan(frame, step, k),
     ScatterKernel: lambda printer, frame, step, k: indexed.emit_scatter(frame, step, k),

@@ -5,7 +5,7 @@ A step fails before it writes anything when a shape check fails (kernels'
 its loop when coordinates read from user data are out of bounds (gathers,
 scatters) or an element makes NumPy raise (a negative integer exponent).
 A host call may raise anything, and the runner may fail to size a buffer
-whose shape it computes (a negative size).  The backend overwrites a
+whose shape it computes (a negative size), and an MPI collective may return an error.  The backend overwrites a
 shared variable's storage in place only when nothing can fail afterwards:
 ``inputs_to_copy`` names the input buffers it must copy instead, so that a
 failed call leaves every shared variable as it was.
@@ -16,6 +16,7 @@ from __future__ import annotations
 from theanine.codegen.program.kernel_ir import (
     ArgReduceKernel,
     Call,
+    CollectiveCall,
     ElementwiseKernel,
     GemmCall,
     HostCall,
@@ -68,7 +69,7 @@ def fails_before_writing(program: Program, step) -> bool:
         return True
     if isinstance(step, GemmCall):
         return step.k != step.k_check
-    if isinstance(step, ArgReduceKernel):
+    if isinstance(step, (ArgReduceKernel, CollectiveCall)):  # an MPI error is reported, not raised
         return True
     return bool(getattr(step, "checks", ()))
 

@@ -462,6 +462,25 @@ class GemmCall:
 
 
 @dataclass(frozen=True, slots=True)
+class CollectiveCall:
+    """An MPI collective over ``MPI_COMM_WORLD``, called by the compiled code itself.
+
+    ``kind`` "allreduce" (``reduction`` sum, mean, max or min) or
+    "broadcast" (from rank ``root``): the one input (a whole, C-contiguous
+    buffer) combined across the ranks into the one output, a new buffer of
+    the same shape and dtype.
+    """
+
+    inputs: tuple[Access]
+    outputs: tuple[int]
+    kind: str
+    dtype: str
+    node: object = field(compare=False, hash=False)
+    reduction: str = "sum"
+    root: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class HostCall:
     inputs: tuple[Access, ...]
     outputs: tuple[int, ...]
@@ -469,7 +488,7 @@ class HostCall:
 
 
 Step = (ElementwiseKernel | ReduceKernel | ArgReduceKernel | ScanKernel | NonzeroKernel | ScatterKernel | SortKernel
-        | GemmCall | HostCall)
+        | GemmCall | CollectiveCall | HostCall)
 
 
 @dataclass
@@ -632,9 +651,11 @@ def step_signature(step: Step, buffers: list[Buffer]) -> tuple[tuple, tuple[int,
 
 def dense_buffers(program: Program) -> set[int]:
     """Buffers every caller must pass C-contiguous: GEMM operands (BLAS reads them dense, with at
-    most a transposition chosen by the access) and buffers marked ``contiguous``."""
+    most a transposition chosen by the access), collective inputs (MPI reads them dense) and
+    buffers marked ``contiguous``."""
     gemm_operands = {a.buffer for step in program.steps if isinstance(step, GemmCall) for a in (step.a, step.b)}
-    return gemm_operands | {buffer.index for buffer in program.buffers if buffer.contiguous}
+    collective_inputs = {a.buffer for step in program.steps if isinstance(step, CollectiveCall) for a in step.inputs}
+    return gemm_operands | collective_inputs | {buffer.index for buffer in program.buffers if buffer.contiguous}
 
 
 def uses_indices(exprs: tuple[Expr, ...]) -> bool:

@@ -12,7 +12,10 @@ training set held out for validation and early stopping (patience 3, best
 weights restored).
 
 It prints the progress per epoch, the test accuracy and the time per
-epoch, then saves the model to ``--output``.  The backend is
+epoch, then saves the model to ``--output``.  With ``--distributed``,
+under ``mpirun -np N``, it trains data-parallel over MPI
+(``frontend/distribute.py``): the same global batch (``--batch-size``)
+split across the N ranks; rank 0 prints and saves.  The backend is
 ``th.config.backend`` (the compiled CPU backend where available) unless
 ``--backend`` names another.
 """
@@ -20,13 +23,14 @@ epoch, then saves the model to ``--output``.  The backend is
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import time
 from collections.abc import Sequence
 
 import theanine as th
-from theanine.frontend import callbacks, datasets, layers, models, optimizers
+from theanine.frontend import callbacks, datasets, distribute, layers, models, optimizers
 from theanine.frontend.examples import digits_cnn
 
 DEFAULT_SEED = 2
@@ -72,6 +76,10 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
         "--backend", default=None, help="a registered backend: llvm or numpy (default: th.config.backend)"
     )
     parser.add_argument("--output", default="digits.theanine", help="where to save the model")
+    parser.add_argument(
+        "--distributed", action="store_true",
+        help="data-parallel over the ranks of an MPI job (launch with mpirun -np N)",
+    )
     parser.add_argument(
         "--verbose", type=int, default=1, choices=(0, 1, 2), help="fit verbosity (default 1)"
     )
@@ -144,19 +152,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``python -m theanine`` and of the ``theanine`` console script."""
     args = _parse(argv)
     backend = args.backend or th.config.backend
-    with th.config.context(backend=backend):
-        print(
-            f"theanine {th.__version__}: training the digits {args.model.upper()} on the {backend!r} backend"
-        )
+    strategy = distribute.MPIDataParallel() if args.distributed else None
+    chief = strategy is None or strategy.is_chief
+    say = print if chief else _silent
+    where = "" if strategy is None else f" data-parallel over {strategy.size} MPI rank(s)"
+    threads = th.config.num_threads if strategy is None else strategy.threads_per_rank
+    scope = strategy.scope() if strategy else contextlib.nullcontext()
+    with th.config.context(backend=backend, num_threads=threads), scope:
+        say(f"theanine {th.__version__}: training the digits {args.model.upper()} on the {backend!r} backend{where}")
         model, history, accuracy, per_epoch = TRAINERS[args.model](
             1 if args.quick else args.epochs, args.batch_size, args.seed, args.verbose
         )
         epochs_run = len(history.epoch)
-        print(f"test accuracy: {accuracy:.4f}")
-        print(f"time per epoch: {per_epoch * 1e3:.1f} ms ({epochs_run} epochs)")
+        say(f"test accuracy: {accuracy:.4f}")
+        say(f"time per epoch: {per_epoch * 1e3:.1f} ms ({epochs_run} epochs)")
         model.save(args.output)
-    print(f"model saved to {os.path.abspath(args.output)}")
+    say(f"model saved to {os.path.abspath(args.output)}")
     return 0
+
+
+def _silent(*args) -> None:
+    """What ranks other than 0 print: nothing."""
 
 
 if __name__ == "__main__":

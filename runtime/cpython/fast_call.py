@@ -19,6 +19,7 @@ from llvmlite import ir
 
 from theanine.codegen.program.kernel_ir import (
     Access,
+    CollectiveCall,
     DimOf,
     HostCall,
     Program,
@@ -54,6 +55,8 @@ def _eligible(program: Program) -> bool:
     parts = segments(program)
     if len(parts) != 1 or parts[0][0] != "native" or any(isinstance(s, HostCall) for s in program.steps):
         return False
+    if any(isinstance(s, CollectiveCall) for s in program.steps):
+        return False  # the Python path (ctypes) releases the GIL while MPI waits: watchdogs can run
     if len(program.buffers) > fast_call_ir.MAX_BUFFERS or not program.outputs:
         return False
     if any(len(b.shape) > fast_call_ir.MAX_DIMS for b in program.buffers):

@@ -3,7 +3,8 @@
 Modules are optimized with llvmlite's new pass manager (the O3 pipeline
 with loop and SLP vectorization) for the host CPU's features, emitted as
 an object file (the unit the disk cache stores) and loaded into an MCJIT
-engine.  BLAS routines are bound by address at load time.
+engine.  BLAS routines, and MPI's for modules that call it, are bound by
+address at load time.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import threading
 import llvmlite.binding as llvm
 
 from theanine.codegen.llvm.gemm import BLAS_GLOBALS
+from theanine.runtime.llvm import mpi
 
 llvm_lock = threading.RLock()  # held by every call into LLVM from this process, and across a fork
 ENTRY_SIGNATURE = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64, ctypes.c_void_p)
@@ -250,6 +252,9 @@ class NativeModule:
             raise InvalidObject("the object was compiled from another program (its stamp differs)")
         for name, address in blas_addresses().items():
             self.set_global(name, address, required=False)
+        if mpi.uses_mpi(self._engine.get_global_value_address):
+            for name, address in mpi.mpi_addresses().items():
+                self.set_global(name, address, required=False)
 
     def _stamp(self) -> bytes | None:
         address = self._engine.get_global_value_address(STAMP_GLOBAL)

@@ -3,9 +3,10 @@
 elementwise (Elemwise, Reduce, DimShuffle, ShapeI), nnet (softmax and the
 crossentropies), views (shapes, slicing, joins, ranges), linalg (products,
 BLAS calls), indexed (arg-reductions, cumulative scans, gathers, scatters,
-sorts), random (Philox draws), conv (convolutions as im2col and GEMM) and
-pool (max pooling and its gradient); windows holds the window reads that
-conv and pool share.
+sorts), random (Philox draws), conv (convolutions as im2col and GEMM),
+pool (max pooling and its gradient) and collectives (MPI allreduce and
+broadcast as library calls); windows holds the window reads that conv and
+pool share.
 """
 
-from theanine.codegen.program.rules import conv, elementwise, indexed, linalg, nnet, pool, random, views
+from theanine.codegen.program.rules import collectives, conv, elementwise, indexed, linalg, nnet, pool, random, views
