@@ -1,4 +1,4 @@
-"""Recurrent layers: ``RNN(cell)`` and SimpleRNN, LSTM, GRU, looped with ``th.scan``.
+"""Recurrent layers: ``RNN(cell)`` (or ``RNN([cells])``, stacked) and SimpleRNN, LSTM, GRU, looped with ``th.scan``.
 
 Inputs are ``(batch, time, features)``.  The layer transposes them to
 time-major order and runs the cell over time with one ``th.scan``; the
@@ -30,7 +30,7 @@ import numpy as np
 
 import theanine as th
 from theanine.frontend.layers.base import Layer, deserialize_layer, register_layer, serialize_layer
-from theanine.frontend.layers.recurrent_cells import GRUCell, LSTMCell, SimpleRNNCell
+from theanine.frontend.layers.recurrent_cells import GRUCell, LSTMCell, SimpleRNNCell, StackedRNNCells
 
 __all__ = ["RNN", "SimpleRNN", "LSTM", "GRU"]
 
@@ -70,7 +70,7 @@ class RNN(Layer):
     ):
         super().__init__(**kwargs)
         if isinstance(cell, (list, tuple)):
-            raise ValueError("RNN: stacked cells (a list) are not supported; stack RNN layers instead")
+            cell = StackedRNNCells(cell)
         if not hasattr(cell, "state_size") or not callable(getattr(cell, "call", None)):
             raise ValueError(f"RNN: the cell must have state_size and call(inputs, states). Received: {cell!r}")
         self.cell = cell

@@ -29,10 +29,10 @@ import numpy as np
 
 import theanine as th
 from theanine.frontend import activations, constraints, initializers, regularizers, seeding
-from theanine.frontend.layers.base import Layer, get_custom_objects, register_layer
+from theanine.frontend.layers.base import Layer, deserialize_layer, get_custom_objects, register_layer, serialize_layer
 from theanine.frontend.layers.core import _last_dim, _positive_int
 
-__all__ = ["SimpleRNNCell", "LSTMCell", "GRUCell"]
+__all__ = ["SimpleRNNCell", "LSTMCell", "GRUCell", "StackedRNNCells"]
 
 _WEIGHT_OPTIONS = ("kernel", "recurrent", "bias")
 
@@ -276,3 +276,88 @@ class GRUCell(_GatedCell):
 
     def get_config(self) -> dict:
         return {**super().get_config(), "reset_after": self.reset_after}
+
+
+def _cell_state_sizes(cell) -> list:
+    size = cell.state_size
+    return list(size) if isinstance(size, (list, tuple)) else [size]
+
+
+@register_layer
+class StackedRNNCells(Layer):
+    """Cells run one after another within each time step (cell k's output is cell k + 1's input).
+
+    ``RNN([cell_1, cell_2])`` wraps its list in one.  The states are every
+    cell's states in order, flat; the output is the last cell's.
+    """
+
+    output_is_state = False
+
+    def __init__(self, cells, **kwargs):
+        super().__init__(**kwargs)
+        cells = list(cells)
+        if not cells:
+            raise ValueError("StackedRNNCells needs at least one cell")
+        for cell in cells:
+            if not hasattr(cell, "state_size") or not callable(getattr(cell, "call", None)):
+                raise ValueError(f"StackedRNNCells: a cell must have state_size and call(inputs, states). "
+                                 f"Received: {cell!r}")
+        self.cells = cells
+
+    @property
+    def state_size(self) -> list:
+        return [size for cell in self.cells for size in _cell_state_sizes(cell)]
+
+    @property
+    def output_size(self):
+        return self.cells[-1].output_size
+
+    def build(self, input_shape) -> None:
+        shape = tuple(input_shape)
+        for cell in self.cells:
+            if not cell.built:
+                cell.build(shape)
+                cell.built = True
+            shape = (shape[0], cell.output_size)
+
+    def _parts(self, values: list) -> list[list]:
+        """``values`` (one per state) cut into each cell's share."""
+        parts, start = [], 0
+        for cell in self.cells:
+            count = len(_cell_state_sizes(cell))
+            parts.append(list(values[start:start + count]))
+            start += count
+        return parts
+
+    def call(self, inputs, states, training=None):
+        new_states = []
+        for cell, cell_states in zip(self.cells, self._parts(list(states)), strict=True):
+            kwargs = {"training": training} if getattr(cell, "_call_accepts_training", False) else {}
+            inputs, produced = cell.call(inputs, cell_states, **kwargs)
+            new_states += list(produced) if isinstance(produced, (list, tuple)) else [produced]
+        return inputs, new_states
+
+    def prepare_dropout(self, inputs, state, training) -> None:
+        """Each cell draws masks shaped like its own step input and first state."""
+        batch = inputs.shape[0]
+        for cell in self.cells:
+            prepare = getattr(cell, "prepare_dropout", None)
+            size = _cell_state_sizes(cell)[0]
+            if prepare is not None:
+                prepare(inputs, th.zeros((batch, size), dtype=inputs.dtype), training)
+            inputs = th.zeros((batch, cell.output_size), dtype=inputs.dtype)
+
+    def reset_dropout(self) -> None:
+        for cell in self.cells:
+            reset = getattr(cell, "reset_dropout", None)
+            if reset is not None:
+                reset()
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "cells": [serialize_layer(cell) for cell in self.cells]}
+
+    @classmethod
+    def from_config(cls, config: dict):
+        config = dict(config)
+        config["cells"] = [deserialize_layer(c) for c in config["cells"]]
+        return cls(**config)

@@ -432,3 +432,32 @@ def test_an_unrolled_layer_equals_the_loop(case, go_backwards):
         np.testing.assert_allclose(unrolled, looped, rtol=1e-10, atol=1e-12)
     with pytest.raises(ValueError, match="unroll=True needs a static number of time steps"):
         cls(UNITS, unroll=True)(th.tensor("x", "float32", (None, None, 4)))
+
+
+def test_stacked_cells_equal_stacked_layers(tmp_path):
+    """RNN([cell, cell]) runs the cells in turn inside each step: the same as two RNN layers."""
+    x = _data()
+    stacked = layers.RNN([layers.LSTMCell(4), layers.GRUCell(3)], return_sequences=True, return_state=True)
+    model = _model(stacked)
+    first = layers.RNN(layers.LSTMCell(4), return_sequences=True)
+    second = layers.RNN(layers.GRUCell(3), return_sequences=True, return_state=True)
+    inputs = layers.Input((STEPS, FEATURES), dtype="float64")
+    reference = models.Model(inputs, second(first(inputs)))
+    weights = _keras_weights(stacked)
+    stacked.set_weights(weights)
+    first.set_weights(weights[:3])
+    second.set_weights(weights[3:])
+    got, expected = model.predict(x, verbose=0), reference.predict(x, verbose=0)
+    assert [g.shape for g in got] == [(BATCH, STEPS, 3), (BATCH, 4), (BATCH, 4), (BATCH, 3)]
+    np.testing.assert_allclose(got[0], expected[0], rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(got[3], expected[1], rtol=1e-10, atol=1e-12)
+    model.save(tmp_path / "stacked.keras")
+    loaded = models.load_model(tmp_path / "stacked.keras")
+    np.testing.assert_allclose(loaded.predict(x, verbose=0)[0], got[0], rtol=1e-12)
+    dropped = layers.RNN([layers.LSTMCell(4, dropout=0.5), layers.SimpleRNNCell(2, recurrent_dropout=0.5)])
+    symbol = th.tensor("x", "float64", (None, STEPS, FEATURES))
+    training, inference = (th.function([symbol], dropped(symbol, training=mode))(x) for mode in (True, False))
+    assert training.shape == inference.shape == (BATCH, 2)
+    assert not np.allclose(training, inference)
+    with pytest.raises(ValueError, match="StackedRNNCells needs at least one cell"):
+        layers.RNN([])
