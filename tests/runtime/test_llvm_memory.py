@@ -104,3 +104,24 @@ def test_an_output_nobody_holds_is_reused_and_one_still_held_is_never_written():
     again = f(data * 0.25)
     assert again.__array_interface__["data"][0] == address
     np.testing.assert_allclose(again, np.exp(data * 0.25) * 2, rtol=1e-6)
+
+
+def test_large_outputs_are_recycled_once_the_caller_drops_them():
+    """A loop ``out = f(x)`` holds the last result while the next is computed: the runner keeps two
+    arrays per output and reuses the idle one (no fresh pages), never one the caller still holds."""
+    x = th.matrix("x")
+    f = th.function([x], th.exp(x))
+    values = [np.full((300, 300), v, "float32") for v in (0.0, 1.0, 2.0, 3.0)]
+    first = f(values[0])
+    second = f(values[1])
+    address = first.ctypes.data
+    assert second.ctypes.data != address
+    view = second[1:]
+    del first, second
+    third = f(values[2])
+    assert third.ctypes.data == address
+    np.testing.assert_allclose(view, np.exp(values[1][1:]), rtol=1e-6)
+    fourth = f(values[3])
+    assert fourth.ctypes.data not in (address, view.base.ctypes.data)
+    np.testing.assert_allclose(third, np.exp(values[2]), rtol=1e-6)
+    np.testing.assert_allclose(view, np.exp(values[1][1:]), rtol=1e-6)
