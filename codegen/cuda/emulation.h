@@ -23,15 +23,28 @@
 #ifndef THEANINE_CUDA_EMULATION_H
 #define THEANINE_CUDA_EMULATION_H
 
-#include <math.h>
 #include <setjmp.h>
-#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <ucontext.h>
 
-#include <functional>
-#include <vector>
+/* The C math library, declared rather than included: <math.h> in C++ pulls in <cmath>, which
+ * triples the compile time of a small program.  The overloads CUDA offers for float (used by the
+ * prelude's templates) forward to GCC's built-ins. */
+#define TH_MATH1(name) extern "C" double name(double) noexcept; extern "C" float name##f(float) noexcept;
+#define TH_MATH2(name) extern "C" double name(double, double) noexcept; \
+  extern "C" float name##f(float, float) noexcept;
+TH_MATH1(exp) TH_MATH1(exp2) TH_MATH1(expm1) TH_MATH1(log) TH_MATH1(log2) TH_MATH1(log10) TH_MATH1(log1p)
+TH_MATH1(sqrt) TH_MATH1(sin) TH_MATH1(cos) TH_MATH1(tan) TH_MATH1(asin) TH_MATH1(acos) TH_MATH1(atan)
+TH_MATH1(sinh) TH_MATH1(cosh) TH_MATH1(tanh) TH_MATH1(asinh) TH_MATH1(acosh) TH_MATH1(atanh) TH_MATH1(erf)
+TH_MATH1(erfc) TH_MATH1(floor) TH_MATH1(ceil) TH_MATH1(rint) TH_MATH1(fabs)
+TH_MATH2(pow) TH_MATH2(atan2) TH_MATH2(fmod) TH_MATH2(copysign)
+inline float fmod(float a, float b) { return __builtin_fmodf(a, b); }
+inline float floor(float a) { return __builtin_floorf(a); }
+inline float fabs(float a) { return __builtin_fabsf(a); }
+inline float copysign(float a, float b) { return __builtin_copysignf(a, b); }
+inline bool signbit(float a) { return __builtin_signbit(a); }
+inline bool signbit(double a) { return __builtin_signbit(a); }
 
 #define __global__
 #define __device__
@@ -62,9 +75,11 @@ struct Fiber {
 };
 
 struct Block {
-  std::vector<Fiber> fibers;
-  std::vector<char> stacks;
-  const std::function<void()>* body = nullptr;
+  Fiber* fibers = nullptr;
+  char* stacks = nullptr;
+  size_t stack_bytes = 0;
+  void (*body)(void*) = nullptr;
+  void* closure = nullptr;
   jmp_buf scheduler;
   int current = 0, count = 0, live = 0;
   int arrived = 0;              /* at __syncthreads */
@@ -91,7 +106,7 @@ static void yield() {
 
 static void fiber_main() {
   for (;;) {
-    (*block.body)();
+    block.body(block.closure);
     Fiber& f = block.fibers[block.current];
     f.finished = true;
     block.live -= 1;
@@ -128,13 +143,18 @@ static void run_block() {
 
 static void prepare_fibers(int count) {
   block.count = count;
-  block.fibers.assign(count, Fiber());
-  if (block.stacks.size() < (size_t)count * STACK_BYTES) block.stacks.resize((size_t)count * STACK_BYTES);
+  free(block.fibers);
+  block.fibers = (Fiber*)calloc(count, sizeof(Fiber));
+  if (block.stack_bytes < (size_t)count * STACK_BYTES) {
+    free(block.stacks);
+    block.stack_bytes = (size_t)count * STACK_BYTES;
+    block.stacks = (char*)malloc(block.stack_bytes);
+  }
   for (int k = 0; k < count; ++k) {
     Fiber& f = block.fibers[k];
     f.started = false;
     getcontext(&f.start);
-    f.start.uc_stack.ss_sp = block.stacks.data() + (size_t)k * STACK_BYTES;
+    f.start.uc_stack.ss_sp = block.stacks + (size_t)k * STACK_BYTES;
     f.start.uc_stack.ss_size = STACK_BYTES;
     f.start.uc_link = nullptr;
     makecontext(&f.start, fiber_main, 0);
@@ -151,15 +171,17 @@ static uint3 thread_index(int k) {
 }
 
 /* config: grid x, y, z, block x, y, z. */
+template <class F> void call(void* closure) { (*(F*)closure)(); }
+
 template <class F> void launch(const unsigned* config, bool cooperative, F&& kernel) {
   gridDim = dim3(config[0], config[1], config[2]);
   blockDim = dim3(config[3], config[4], config[5]);
   int count = (int)(blockDim.x * blockDim.y * blockDim.z);
   if (count > MAX_THREADS) abort();
-  std::function<void()> body = kernel;
   if (cooperative) {
     prepare_fibers(count);
-    block.body = &body;
+    block.body = call<F>;
+    block.closure = (void*)&kernel;
     for (int k = 0; k < count; ++k) block.fibers[k].index = thread_index(k);
   }
   for (unsigned z = 0; z < gridDim.z; ++z)
@@ -171,11 +193,13 @@ template <class F> void launch(const unsigned* config, bool cooperative, F&& ker
         } else {
           for (int k = 0; k < count; ++k) {
             threadIdx = thread_index(k);
-            body();
+            kernel();
           }
         }
       }
-  block.fibers.clear();
+  free(block.fibers);
+  block.fibers = nullptr;
+  block.count = 0;
 }
 
 /* The current thread's position in its block, as CUDA numbers threads. */
@@ -184,7 +208,7 @@ static int linear_thread() {
 }
 
 static void sync_block() {
-  if (block.body == nullptr || block.fibers.empty()) abort();  /* a barrier outside a cooperative kernel */
+  if (block.fibers == nullptr) abort();  /* a barrier outside a cooperative kernel */
   unsigned generation = block.generation;
   block.arrived += 1;
   while (block.generation == generation) {

@@ -273,7 +273,12 @@ def checked_offset(body: _Body, coords, sizes, checked, strides) -> tuple[str, s
 
 
 class CudaPrinter:
-    """Prints one Program as one CUDA C source; ``kernels`` lists its kernels in program order."""
+    """Prints one Program as one CUDA C source; ``kernels`` lists its kernels in program order.
+
+    ``source`` is self-contained (``TH_MAXDIM``: the largest rank, then the
+    prelude, then ``kernel_source``); ``kernel_source`` alone can be wrapped
+    in a namespace, so several programs share one translation unit.
+    """
 
     def __init__(self, program: Program):
         self.program = program
@@ -283,8 +288,9 @@ class CudaPrinter:
         for index, step in enumerate(program.steps):
             if not isinstance(step, HostCall):
                 parts.append(self._kernel(index, step))
-        rank = max([len(b.shape) for b in program.buffers] + [1])
-        self.source = "\n".join([f"#define TH_MAXDIM {rank}", PRELUDE, *parts])
+        self.rank = max([len(b.shape) for b in program.buffers] + [1])
+        self.kernel_source = "\n".join(parts)
+        self.source = "\n".join([f"#define TH_MAXDIM {self.rank}", PRELUDE, self.kernel_source])
 
     def _kernel(self, index: int, step) -> str:
         buffers = _buffers_of(step)
