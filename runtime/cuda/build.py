@@ -19,11 +19,10 @@ import shutil
 import subprocess
 import tempfile
 
+from theanine.codegen import cuda as codegen_cuda
 from theanine.graph.config import config
 
-HEADER = pathlib.Path(__file__).resolve().parents[2] / "codegen" / "cuda" / "emulation.h"
-if not HEADER.exists():  # installed layout: theanine/codegen/cuda next to theanine/runtime/cuda
-    HEADER = pathlib.Path(__file__).resolve().parents[1].parent / "codegen" / "cuda" / "emulation.h"
+HEADER = pathlib.Path(codegen_cuda.__file__).resolve().parent / "emulation.h"
 
 EMULATION_FLAGS = ("-O1", "-std=c++17", "-shared", "-fPIC", "-w", "-fwrapv", "-fno-strict-aliasing",
                    "-U_FORTIFY_SOURCE", "-DTH_EMULATION")

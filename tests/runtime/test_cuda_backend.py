@@ -1,0 +1,137 @@
+"""The CUDA backends without a GPU: training steps under ``cuda-emulated``, the pool, the launch
+configurations, and the one clear error that ``backend="cuda"`` raises where pycuda or a GPU is missing."""
+
+import importlib.util
+
+import numpy as np
+import pytest
+
+import cuda_graphs
+import theanine as th
+from theanine.codegen.cuda import launch
+from theanine.runtime.cuda.pool import Pool, size_class
+
+
+def _gpu_present() -> bool:
+    if importlib.util.find_spec("pycuda") is None:
+        return False
+    try:
+        import pycuda.driver as cuda
+
+        cuda.init()
+        return cuda.Device.count() > 0
+    except Exception:
+        return False
+
+
+def _steps(graph: str, backend: str, calls: int = 2):
+    """The outputs of ``calls`` training steps, then every shared parameter's value."""
+    inputs, outputs, updates, arguments = cuda_graphs.GRAPHS[graph](np.random.default_rng(7))
+    f = th.function(inputs, outputs, updates=updates, backend=backend)
+    results = [f(*arguments) for _ in range(calls)]
+    return f, results, [p.get_value() for p, _ in updates]
+
+
+@pytest.mark.parametrize("graph", ["mlp", "cnn", "lstm"])
+def test_training_step_matches_numpy(graph):
+    f, got, params = _steps(graph, "cuda-emulated")
+    _, expected, expected_params = _steps(graph, "numpy")
+    native = [n for n in f.python_fallbacks if type(n.op).__name__ != "Scan"]
+    assert native == [], f"{graph}: host calls under cuda-emulated: {[str(n.op) for n in native]}"
+    for g, e in zip(got, expected, strict=True):
+        for a, b in zip(g, e, strict=True):
+            np.testing.assert_allclose(a, b, rtol=2e-4, atol=1e-5)
+    for a, b in zip(params, expected_params, strict=True):
+        np.testing.assert_allclose(a, b, rtol=2e-4, atol=1e-5)
+
+
+def test_training_step_allocates_nothing_from_the_pool_after_the_first_call():
+    inputs, outputs, updates, arguments = cuda_graphs.mlp(np.random.default_rng(3))
+    f = th.function(inputs, outputs, updates=updates, backend="cuda-emulated")
+    pool = f._run.__self__.device.pool
+    f(*arguments)
+    first = pool.allocations
+    assert first > 0
+    for _ in range(3):
+        f(*arguments)
+    assert pool.allocations == first
+
+
+def test_pool_reuses_blocks_by_size_class():
+    made = []
+    pool = Pool(lambda n: made.append(n) or bytearray(n))
+    size, block = pool.acquire(1000)
+    assert size == size_class(1000) == 1024
+    pool.release(size, block)
+    assert pool.acquire(900) == (size, block)
+    assert pool.allocations == 1 and made == [1024]
+    assert size_class(100_000) >= 100_000 and size_class(100_000) < 1.25 * 100_000 + 512
+
+
+@pytest.mark.parametrize("kind, sizes, grid, block", [
+    ("threads", (10, 100), (4, 1, 1), (256, 1, 1)),
+    ("threads", (0,), (1, 1, 1), (256, 1, 1)),
+    ("threads", (10**9,), (launch.MAX_GRID, 1, 1), (256, 1, 1)),
+    ("blocks", (7, 3), (21, 1, 1), (256, 1, 1)),
+    ("single", (5,), (1, 1, 1), (1, 1, 1)),
+    ("gemm", (33, 17, 2, 3), (2, 3, 6), (16, 16, 1)),
+])
+def test_launch_configuration(kind, sizes, grid, block):
+    assert launch.configure(launch.Launch(kind, ()), list(sizes)) == (grid, block)
+
+
+def test_run_time_errors_name_the_node():
+    x, y = th.vector("x"), th.vector("y")
+    f = th.function([x, y], x + y, backend="cuda-emulated")
+    with pytest.raises(ValueError) as info:
+        f(np.ones(3, np.float32), np.ones(4, np.float32))
+    assert "shape" in str(info.value) or "broadcast" in str(info.value)
+
+
+def test_gather_out_of_bounds_raises_numpys_error():
+    x, i = th.vector("x"), th.vector("i", dtype="int64")
+    f = th.function([x, i], x[i], backend="cuda-emulated")
+    data = np.arange(4, dtype=np.float32)
+    np.testing.assert_array_equal(f(data, np.array([3, -1, 0])), [3.0, 3.0, 0.0])
+    with pytest.raises(IndexError):
+        f(data, np.array([4]))
+
+
+def test_config_backend_reaches_cuda_emulated():
+    x = th.vector("x")
+    with th.config.context(backend="cuda-emulated"):
+        f = th.function([x], th.exp(x))
+    assert f.backend == "cuda-emulated"
+    np.testing.assert_allclose(f(np.array([0.0, 1.0], np.float32)), np.exp([0.0, 1.0]), rtol=1e-6)
+
+
+@pytest.mark.skipif(_gpu_present(), reason="a GPU is present: backend='cuda' works here")
+def test_cuda_without_a_gpu_raises_one_clear_error():
+    from theanine.runtime.cuda.gpu import CudaUnavailableError
+
+    x = th.vector("x")
+    with pytest.raises(CudaUnavailableError) as info:
+        th.function([x], x * 2, backend="cuda")
+    message = str(info.value)
+    assert "backend='cuda'" in message
+    assert any(word in message for word in ("pycuda", "driver", "device"))
+
+
+@pytest.mark.skipif(_gpu_present(), reason="a GPU is present: backend='cuda' works here")
+def test_cuda_is_a_valid_setting_that_fails_clearly_when_used():
+    from theanine.runtime.cuda.gpu import CudaUnavailableError
+
+    with th.config.context(backend="cuda"):
+        x = th.vector("x")
+        with pytest.raises(CudaUnavailableError):
+            th.function([x], x + 1)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not _gpu_present(), reason="needs an NVIDIA GPU with pycuda")
+@pytest.mark.parametrize("graph", ["mlp", "cnn"])
+def test_training_step_on_the_gpu_matches_numpy(graph):
+    f, got, params = _steps(graph, "cuda")
+    _, expected, expected_params = _steps(graph, "numpy")
+    for a, b in zip(params, expected_params, strict=True):
+        np.testing.assert_allclose(a, b, rtol=2e-4, atol=1e-5)
