@@ -35,6 +35,7 @@ and block.
 from __future__ import annotations
 
 import pathlib
+import re
 from dataclasses import dataclass
 
 from theanine.codegen.cuda import launch
@@ -43,7 +44,6 @@ from theanine.codegen.program.kernel_ir import (
     Access,
     Arg,
     ArgReduceKernel,
-    Call,
     DimOf,
     ElementwiseKernel,
     Expr,
@@ -78,29 +78,12 @@ class Kernel:
     cooperative: bool
 
 
-def _buffers_of(step) -> tuple[int, ...]:
-    """Every buffer a step's fields name (accesses, shapes, outputs), sorted."""
-    found: set[int] = set()
-    stack: list = [getattr(step, name) for name in step.__dataclass_fields__ if name not in ("node", "producer")]
-    for name in ("output", "target", "scratch"):
-        value = getattr(step, name, None)
-        if isinstance(value, int):
-            found.add(value)
-    for name in ("outputs", "reuses"):
-        found.update(getattr(step, name, ()))
-    while stack:
-        item = stack.pop()
-        if isinstance(item, (DimOf, ValueOf, Access)):
-            found.add(item.buffer)
-            if isinstance(item, Access):
-                stack.extend((item.starts, item.steps))
-        elif isinstance(item, (tuple, list)):
-            stack.extend(item)
-        elif isinstance(item, (ShapeCall, Call, Load)):
-            stack.extend(item._parts())
-        elif isinstance(item, Size):
-            stack.append(item.dim)
-    return tuple(sorted(found))
+_BUFFER_USE = re.compile(r"\bb(\d+)\.")
+
+
+def _buffers_used(lines: list[str]) -> tuple[int, ...]:
+    """The buffers a kernel body reads a field of (``b<i>.data``, ``.dims``, ``.strides``): its parameters."""
+    return tuple(sorted({int(m) for line in lines for m in _BUFFER_USE.findall(line)}))
 
 
 class _Body:
@@ -172,7 +155,8 @@ class _Body:
         b = access.buffer
         dtype = self.printer.program.buffers[b].dtype
         corner = " + ".join(f"{self.dim(s)} * b{b}.strides[{k}]" for k, s in enumerate(access.starts)) or "0"
-        pointer = self.let(f"{cs.memory_type(dtype)}* const", f"(({cs.memory_type(dtype)}*)b{b}.data) + ({corner})", "p")
+        memory = cs.memory_type(dtype)
+        pointer = self.let(f"{memory}* const", f"(({memory}*)b{b}.data) + ({corner})", "p")
         strides = []
         for axis, a in enumerate(access.axes):
             if a is None:
@@ -293,9 +277,9 @@ class CudaPrinter:
         self.source = "\n".join([f"#define TH_MAXDIM {self.rank}", PRELUDE, self.kernel_source])
 
     def _kernel(self, index: int, step) -> str:
-        buffers = _buffers_of(step)
         body = _Body(self, index)
         plan, cooperative, before = _EMITTERS[type(step)](self, body, step)
+        buffers = _buffers_used(body.lines)
         name = f"k{index}"
         self.kernels.append(Kernel(name, index, buffers, plan, cooperative))
         params = ", ".join(["int* status"] + [f"Buf b{b}" for b in buffers])

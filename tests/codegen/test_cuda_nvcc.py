@@ -10,10 +10,10 @@ the reason, where nvcc is absent.
 
 import subprocess
 
+import cuda_graphs
 import numpy as np
 import pytest
 
-import cuda_graphs
 from op_table import all_cases
 from theanine.codegen.cuda.printer import PRELUDE
 from theanine.runtime.cuda.build import nvcc_path

@@ -3,10 +3,10 @@ configurations, and the one clear error that ``backend="cuda"`` raises where pyc
 
 import importlib.util
 
+import cuda_graphs
 import numpy as np
 import pytest
 
-import cuda_graphs
 import theanine as th
 from theanine.codegen.cuda import launch
 from theanine.runtime.cuda.pool import Pool, size_class
