@@ -11,6 +11,8 @@ Kinds:
 - ``threads``: a grid-stride loop, one thread per item of ``prod(sizes)``;
 - ``blocks``: one block per item (a block reduction);
 - ``single``: one thread (sequential semantics: scatter-sets, compactions, argsorts);
+- ``partials``: the first pass of a reduction of everything, one block per ``BLOCK`` items up
+  to ``PARTIALS`` blocks; ``block``: one block (its second pass);
 - ``gemm``: 16x16 tiles of the ``(m, n)`` product, one grid layer per matrix of the batch.
 """
 
@@ -25,6 +27,10 @@ MAX_GRID = 4096
 TILE = 16
 """Side of a GEMM tile (``TH_TILE`` in the prelude)."""
 MAX_GRID_YZ = 65535
+PARTIALS = 1024
+"""Most blocks of the first pass of a two-pass reduction (its partials fit one block's loop)."""
+SCRATCH_BYTES = 8 * PARTIALS
+"""The scratch buffer of a two-pass reduction: one partial of at most 8 bytes per block."""
 
 
 @dataclass(frozen=True)
@@ -44,6 +50,10 @@ def configure(launch: Launch, sizes: list[int]) -> tuple[tuple[int, int, int], t
         return (max(1, min(-(-total // BLOCK), MAX_GRID)), 1, 1), (BLOCK, 1, 1)
     if launch.kind == "blocks":
         return (max(1, min(total, MAX_GRID)), 1, 1), (BLOCK, 1, 1)
+    if launch.kind == "partials":
+        return (max(1, min(-(-total // BLOCK), PARTIALS)), 1, 1), (BLOCK, 1, 1)
+    if launch.kind == "block":
+        return (1, 1, 1), (BLOCK, 1, 1)
     if launch.kind == "gemm":
         m, n, *batch = (max(int(s), 0) for s in sizes)
         count = 1
@@ -51,4 +61,4 @@ def configure(launch: Launch, sizes: list[int]) -> tuple[tuple[int, int, int], t
             count *= s
         grid = (max(1, -(-n // TILE)), max(1, min(-(-m // TILE), MAX_GRID_YZ)), max(1, min(count, MAX_GRID_YZ)))
         return grid, (TILE, TILE, 1)
-    raise ValueError(f"unknown launch kind {launch.kind!r}; expected threads, blocks, single or gemm")
+    raise ValueError(f"unknown launch kind {launch.kind!r}; expected threads, blocks, partials, block, single or gemm")

@@ -67,6 +67,12 @@ from theanine.codegen.program.kernel_ir import (
 PRELUDE = (pathlib.Path(__file__).parent / "prelude.cuh").read_text()
 
 
+def defines(rank: int) -> str:
+    """The macros the prelude needs: the buffer records' rank and the launch constants."""
+    return "\n".join([f"#define TH_MAXDIM {rank}", f"#define TH_BLOCK {launch.BLOCK}",
+                      f"#define TH_PARTIALS {launch.PARTIALS}"])
+
+
 @dataclass(frozen=True)
 class Kernel:
     """One printed kernel: its name, the step it runs, its buffer parameters and its launch."""
@@ -76,6 +82,9 @@ class Kernel:
     buffers: tuple[int, ...]
     launch: launch.Launch
     cooperative: bool
+    scratch: bool = False
+    """Whether it takes the step's scratch buffer (``launch.SCRATCH_BYTES``, shared by the step's
+    kernels) as its last parameter: the per-block partial results of a two-pass reduction."""
 
 
 _BUFFER_USE = re.compile(r"\bb(\d+)\.")
@@ -274,21 +283,28 @@ class CudaPrinter:
                 parts.append(self._kernel(index, step))
         self.rank = max([len(b.shape) for b in program.buffers] + [1])
         self.kernel_source = "\n".join(parts)
-        self.source = "\n".join([f"#define TH_MAXDIM {self.rank}", PRELUDE, self.kernel_source])
+        self.source = "\n".join([defines(self.rank), PRELUDE, self.kernel_source])
 
     def _kernel(self, index: int, step) -> str:
         body = _Body(self, index)
-        plan, cooperative, before = _EMITTERS[type(step)](self, body, step)
+        emitted = _EMITTERS[type(step)](self, body, step)
+        if isinstance(emitted, tuple):
+            emitted = [(body, *emitted, False)]
+        return "\n".join(self._function(f"k{index}" + ("" if k == 0 else f"_{k}"), index, *part)
+                         for k, part in enumerate(emitted))
+
+    def _function(self, name: str, index: int, body: _Body, plan: launch.Launch, cooperative: bool,
+                  before: list[str], scratch: bool) -> str:
+        """One ``__global__`` function (and its emulation launcher) from a printed body."""
         buffers = _buffers_used(body.lines)
-        name = f"k{index}"
-        self.kernels.append(Kernel(name, index, buffers, plan, cooperative))
-        params = ", ".join(["int* status"] + [f"Buf b{b}" for b in buffers])
+        self.kernels.append(Kernel(name, index, buffers, plan, cooperative, scratch))
+        params = ", ".join(["int* status"] + [f"Buf b{b}" for b in buffers] + (["Buf scratch"] if scratch else []))
         if cooperative:
             guard = ["  __shared__ int th_stop;", "  if (threadIdx.x == 0 && threadIdx.y == 0) th_stop = *status;",
                      "  __syncthreads();", "  if (th_stop) return;"]
         else:
             guard = ["  if (*status) return;"]
-        args = ", ".join(["status"] + [f"b[{k}]" for k in range(len(buffers))])
+        args = ", ".join(["status"] + [f"b[{k}]" for k in range(len(buffers) + scratch)])
         emulated = [
             "#ifdef TH_EMULATION",
             f'extern "C" void launch_{name}(const unsigned* config, int* status, const Buf* b) {{',
@@ -363,11 +379,14 @@ class CudaPrinter:
             body.line(f"{acc} = {cs.reduce_combine(kernel.combine, acc, value, acc_dtype)};")
 
         result = f"{cs.stored(cs.convert('acc', acc_dtype, kernel.dtype), kernel.dtype)}"
+        functor = f"combine_k{body.step_index}"
+        before = [f"struct {functor} {{",
+                  f"  TH_DEVICE {acc_type} operator()({acc_type} x, {acc_type} y) const {{ return "
+                  f"{cs.reduce_combine(kernel.combine, 'x', 'y', acc_dtype)}; }}", "};"]
+        if rows and not kept:
+            return self._two_pass(body, kernel, functor, acc_dtype, count, result, target, before,
+                                  lambda: element([], body.unravel("r", reduced_dims)))
         if rows:
-            functor = f"combine_k{body.step_index}"
-            before = [f"struct {functor} {{",
-                      f"  TH_DEVICE {acc_type} operator()({acc_type} x, {acc_type} y) const {{ return "
-                      f"{cs.reduce_combine(kernel.combine, 'x', 'y', acc_dtype)}; }}", "};"]
             body.open(f"for (th_i64 o = blockIdx.x; o < {outs}; o += gridDim.x)")
             outer_idx = body.unravel("o", kept_dims)
             body.line(f"{acc_type} acc = {identity};")
@@ -388,6 +407,33 @@ class CudaPrinter:
         body.line(f"{target}[o] = {result};")
         body.close()
         return launch.Launch("threads", tuple(kernel.shape[a] for a in kept)), False, []
+
+    def _two_pass(self, body: _Body, kernel: ReduceKernel, functor: str, acc_dtype: str, count: str, result: str,
+                  target: str, before: list[str], element):
+        """A reduction of everything in two kernels: each block of the first combines a grid-strided
+        share into one partial (``scratch[blockIdx.x]``), then one block combines the partials.  Both
+        compute the number of partials as ``launch.configure`` does for ``partials``."""
+        acc_type, identity = cs.compute_type(acc_dtype), cs.reduce_identity(kernel.combine, acc_dtype)
+        partials = f"(({acc_type}*)scratch.data)"
+        body.line(f"{acc_type} acc = {identity};")
+        body.open(f"for (th_i64 r = (th_i64)blockIdx.x * blockDim.x + threadIdx.x; r < {count}; "
+                  f"r += (th_i64)gridDim.x * blockDim.x)")
+        body.line(f"acc = {cs.reduce_combine(kernel.combine, 'acc', element(), acc_dtype)};")
+        body.close()
+        body.line(f"acc = th_block_reduce<{acc_type}>(acc, {functor}());")
+        body.line(f"if (threadIdx.x == 0) {partials}[blockIdx.x] = acc;")
+        final = _Body(self, body.step_index)
+        total = final.let("const th_i64", " * ".join(final.dims(kernel.shape)) or "1", "count")
+        final.line(f"{acc_type} acc = {identity};")
+        parts = f"th_max64(1, th_min64(({total} + TH_BLOCK - 1) / TH_BLOCK, TH_PARTIALS))"
+        final.open(f"for (th_i64 j = threadIdx.x; j < {parts}; j += blockDim.x)")
+        final.line(f"acc = {cs.reduce_combine(kernel.combine, 'acc', f'{partials}[j]', acc_dtype)};")
+        final.close()
+        final.line(f"acc = th_block_reduce<{acc_type}>(acc, {functor}());")
+        final.line(f"if (threadIdx.x == 0) {target}[0] = {result};")
+        sizes = tuple(kernel.shape)
+        return [(body, launch.Launch("partials", sizes), True, before, True),
+                (final, launch.Launch("block", ()), True, [], True)]
 
     # arg-reductions, scans ---------------------------------------------------------
     def _arg_reduce(self, body: _Body, kernel: ArgReduceKernel):

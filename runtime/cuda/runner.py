@@ -90,11 +90,13 @@ class DeviceRunner:
         self.lock = threading.Lock()
         self.rank = max([len(b.shape) for b in program.buffers] + [1])
         self.records = record_dtype(self.rank)
-        kernels = {k.step: k for k in printer.kernels}
+        kernels: dict[int, list[Kernel]] = {}
+        for kernel in printer.kernels:
+            kernels.setdefault(kernel.step, []).append(kernel)
         self.plan: list[tuple[str, list]] = []
         for kind, steps in segments(program):
             indices = [program.steps.index(s) for s in steps]
-            self.plan.append((kind, [(i, kernels.get(i)) for i in indices]))
+            self.plan.append((kind, [(i, kernels.get(i, [])) for i in indices]))
         last_use: dict[int, int] = {}
         for index, step in enumerate(program.steps):
             for access in step_inputs(step):
@@ -156,7 +158,7 @@ class DeviceRunner:
         owned: dict[int, tuple] = {}
         outputs = {a.buffer for a in program.outputs}
         for kind, steps in self.plan:
-            for index, kernel in steps:
+            for index, step_kernels in steps:
                 step = program.steps[index]
                 if kind == "host":
                     self._host(arrays, step, held)
@@ -166,7 +168,13 @@ class DeviceRunner:
                     shape = tuple(evaluate_shape(d, _Shapes(self, arrays)) for d in buffer.shape)
                     arrays[b] = self._allocate(shape, np.dtype(buffer.dtype), held,
                                                None if b in outputs else owned, b)
-                self._launch(kernel, arrays)
+                scratch = None
+                if any(k.scratch for k in step_kernels):
+                    scratch = self._allocate((launch.SCRATCH_BYTES,), np.dtype(np.uint8), held, owned, -1 - index)
+                for kernel in step_kernels:
+                    self._launch(kernel, arrays, scratch)
+                if scratch is not None:
+                    self.device.pool.release(*owned.pop(-1 - index))
                 for b in self.releases.get(index, ()):
                     if b in owned:
                         self.device.pool.release(*owned.pop(b))
@@ -182,13 +190,13 @@ class DeviceRunner:
             return array.copy()
         return self.device.download(array)
 
-    def _launch(self, kernel: Kernel, arrays: list) -> None:
+    def _launch(self, kernel: Kernel, arrays: list, scratch=None) -> None:
         shapes = _Shapes(self, arrays)
         sizes = [evaluate_shape(s, shapes) for s in kernel.launch.sizes]
         grid, block = launch.configure(kernel.launch, sizes)
-        records = np.zeros(len(kernel.buffers), self.records)
-        for k, b in enumerate(kernel.buffers):
-            array = arrays[b]
+        passed = [arrays[b] for b in kernel.buffers] + ([scratch] if kernel.scratch else [])
+        records = np.zeros(len(passed), self.records)
+        for k, array in enumerate(passed):
             itemsize = array.dtype.itemsize
             records[k]["data"] = self.device.pointer(array)
             records[k]["dims"][:array.ndim] = array.shape

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from op_table import all_cases
-from theanine.codegen.cuda.printer import PRELUDE
+from theanine.codegen.cuda.printer import PRELUDE, defines
 from theanine.runtime.cuda.build import nvcc_path
 
 NVCC = nvcc_path()
@@ -25,7 +25,7 @@ pytestmark = pytest.mark.skipif(NVCC is None, reason="nvcc (the CUDA toolkit) is
 
 def _translation_unit(printers) -> str:
     rank = max(p.rank for p in printers)
-    parts = [f"#define TH_MAXDIM {rank}", PRELUDE]
+    parts = [defines(rank), PRELUDE]
     parts += [f"namespace program{k} {{\n{p.kernel_source}\n}}" for k, p in enumerate(printers)]
     return "\n".join(parts)
 
