@@ -75,7 +75,13 @@ def defines(rank: int) -> str:
 
 @dataclass(frozen=True)
 class Kernel:
-    """One printed kernel: its name, the step it runs, its buffer parameters and its launch."""
+    """One printed kernel: its name, the step it runs, its buffer parameters and its launch.
+
+    ``scratch``: it takes the step's scratch buffer (``launch.SCRATCH_BYTES``,
+    shared by the step's kernels: the per-block partials of a two-pass
+    reduction) as its last parameter.  ``gemm``: the GEMM step it computes
+    (a GPU runtime may call cuBLAS for it instead).
+    """
 
     name: str
     step: int
@@ -83,8 +89,7 @@ class Kernel:
     launch: launch.Launch
     cooperative: bool
     scratch: bool = False
-    """Whether it takes the step's scratch buffer (``launch.SCRATCH_BYTES``, shared by the step's
-    kernels) as its last parameter: the per-block partial results of a two-pass reduction."""
+    gemm: GemmCall | None = None
 
 
 _BUFFER_USE = re.compile(r"\bb(\d+)\.")
@@ -297,7 +302,9 @@ class CudaPrinter:
                   before: list[str], scratch: bool) -> str:
         """One ``__global__`` function (and its emulation launcher) from a printed body."""
         buffers = _buffers_used(body.lines)
-        self.kernels.append(Kernel(name, index, buffers, plan, cooperative, scratch))
+        step = self.program.steps[index]
+        gemm = step if isinstance(step, GemmCall) else None
+        self.kernels.append(Kernel(name, index, buffers, plan, cooperative, scratch, gemm))
         params = ", ".join(["int* status"] + [f"Buf b{b}" for b in buffers] + (["Buf scratch"] if scratch else []))
         if cooperative:
             guard = ["  __shared__ int th_stop;", "  if (threadIdx.x == 0 && threadIdx.y == 0) th_stop = *status;",

@@ -3,8 +3,9 @@
 Thin glue around ``runner.DeviceRunner``: a device context, pool blocks
 from ``cuda.mem_alloc``, copies, and kernel calls.  Kernels are compiled
 once per source and compute capability with nvcc (disk-cached cubins:
-``build.cubin``).  GEMM steps run the printed tiled kernel (cuBLAS from the
-``nvidia-cublas`` wheel, loaded by address, is not wired in yet).  Without
+``build.cubin``).  GEMM steps call cuBLAS (the ``nvidia-cublas`` wheel,
+loaded by address: ``cublas``) where the product qualifies, else the
+printed tiled kernel.  Without
 pycuda, a driver or a device, compiling raises ``CudaUnavailableError``
 naming what is missing.
 """
@@ -22,7 +23,7 @@ from theanine.codegen.program.kernel_ir import HostCall
 from theanine.codegen.program.lowering import lower
 from theanine.graph.basic import Variable
 from theanine.runtime.backends import Compiled
-from theanine.runtime.cuda import build
+from theanine.runtime.cuda import build, cublas
 from theanine.runtime.cuda.pool import Pool
 from theanine.runtime.cuda.runner import DeviceRunner
 
@@ -81,6 +82,9 @@ class GpuDevice:
         self.pool = Pool(self.cuda.mem_alloc)
         self.status = self.cuda.mem_alloc(4)
         self.cuda.memset_d32(self.status, 0, 1)
+        path = cublas.find_library()
+        self.cublas = cublas.Cublas(path) if path else None
+        self.allocated: set[int] = set()
 
     def wrap(self, block, shape: tuple, dtype: np.dtype) -> _DeviceArray:
         return _DeviceArray(block, shape, dtype)
@@ -99,6 +103,11 @@ class GpuDevice:
         return host
 
     def launch(self, module, kernel, grid: tuple, block: tuple, records: np.ndarray) -> None:
+        gemm = kernel.gemm
+        if gemm is not None and self.cublas is not None and cublas.qualifies(gemm, gemm.output in self.allocated):
+            positions = {b: k for k, b in enumerate(kernel.buffers)}
+            if cublas.call(self.cublas, gemm, records, positions):
+                return
         function = module.get_function(kernel.name)
         function(self.status, *records, grid=grid, block=block)
 
@@ -116,5 +125,6 @@ def compile_cuda(inputs: Sequence[Variable], outputs: Sequence[Variable]) -> Com
     program = lower(inputs, outputs, scalar.supports, shape_arithmetic=True)
     printer = CudaPrinter(program)
     module = device.cuda.module_from_file(build.cubin(printer.source, device.arch))
+    device.allocated = {b.index for b in program.buffers if b.role != "input"}
     runner = DeviceRunner(program, printer, device, module)
     return Compiled(runner.run, [step.node for step in program.steps if isinstance(step, HostCall)])

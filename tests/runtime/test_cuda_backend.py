@@ -1,6 +1,7 @@
 """The CUDA backends without a GPU: training steps under ``cuda-emulated``, the pool, the launch
 configurations, and the one clear error that ``backend="cuda"`` raises where pycuda or a GPU is missing."""
 
+import ctypes
 import importlib.util
 
 import cuda_graphs
@@ -135,3 +136,44 @@ def test_training_step_on_the_gpu_matches_numpy(graph):
     _, expected, expected_params = _steps(graph, "numpy")
     for a, b in zip(params, expected_params, strict=True):
         np.testing.assert_allclose(a, b, rtol=2e-4, atol=1e-5)
+
+
+class _NumpyCublas:
+    """cuBLAS's column-major gemm on host memory, to check the operand mapping without a GPU."""
+
+    def gemm(self, dtype, op_a, op_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):
+        def matrix(address, rows, columns, ld):
+            item = np.dtype(dtype).itemsize
+            flat = np.ctypeslib.as_array((ctypes.c_byte * (item * (ld * (columns - 1) + rows))).from_address(address))
+            return np.lib.stride_tricks.as_strided(flat.view(dtype), (rows, columns), (item, item * ld))
+
+        left = matrix(a, *((m, k) if op_a == 0 else (k, m)), lda)
+        right = matrix(b, *((k, n) if op_b == 0 else (n, k)), ldb)
+        out = matrix(c, m, n, ldc)
+        product = (left if op_a == 0 else left.T) @ (right if op_b == 0 else right.T)
+        out[...] = alpha * product + (beta * out if beta else 0)
+
+
+@pytest.mark.parametrize("transpose_a", [False, True])
+@pytest.mark.parametrize("transpose_b", [False, True])
+def test_cublas_operands_map_row_major_products(transpose_a, transpose_b):
+    from theanine.codegen.program.kernel_ir import Access, GemmCall
+    from theanine.runtime.cuda import cublas
+    from theanine.runtime.cuda.runner import record_dtype
+
+    rng = np.random.default_rng(0)
+    m, n, k = 5, 3, 4
+    a = rng.standard_normal((k, m) if transpose_a else (m, k)).astype(np.float32)
+    b = rng.standard_normal((n, k) if transpose_b else (k, n)).astype(np.float32)
+    out = np.full((m, n), 7.0, np.float32)
+    call = GemmCall(Access(0, (1, 0) if transpose_a else (0, 1)), Access(1, (1, 0) if transpose_b else (0, 1)), 2,
+                    "float32", m, n, k, k, None, alpha=2.0, beta=0.5)
+    records = np.zeros(3, record_dtype(2))
+    for slot, array in enumerate((a, b, out)):
+        records[slot]["data"] = array.ctypes.data
+        records[slot]["dims"] = array.shape
+        records[slot]["strides"] = [s // 4 for s in array.strides]
+    expected = 2.0 * ((a.T if transpose_a else a) @ (b.T if transpose_b else b)) + 0.5 * out
+    assert cublas.qualifies(call, output_allocated=True)
+    assert cublas.call(_NumpyCublas(), call, records, {0: 0, 1: 1, 2: 2})
+    np.testing.assert_allclose(out, expected, rtol=1e-5)
