@@ -16,13 +16,15 @@
  * signal mask (swapcontext makes a system call per switch).
  *
  * ``__shared__`` variables are function statics: every fiber of the block
- * sees the same one, and blocks run in turn.  Atomics are GCC's __atomic
- * built-ins, so the header stays correct if blocks ever run on several
- * OS threads.
+ * sees the same one, and blocks run in turn.  The emulation's state, the
+ * built-in indices and ``__shared__`` variables are the library's statics,
+ * so a launch holds the library's lock (two Python threads may call one
+ * library at once); atomics are GCC's __atomic built-ins.
  */
 #ifndef THEANINE_CUDA_EMULATION_H
 #define THEANINE_CUDA_EMULATION_H
 
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,7 +67,7 @@ static dim3 blockDim, gridDim;
 namespace th_emu {
 
 const int MAX_THREADS = 1024;
-const size_t STACK_BYTES = 256 * 1024;
+const size_t STACK_BYTES = 128 * 1024;
 
 struct Fiber {
   jmp_buf context;
@@ -91,6 +93,7 @@ struct Block {
 };
 
 static Block block;
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 
 static void enter(int k) {
   block.current = k;
@@ -174,6 +177,7 @@ static uint3 thread_index(int k) {
 template <class F> void call(void* closure) { (*(F*)closure)(); }
 
 template <class F> void launch(const unsigned* config, bool cooperative, F&& kernel) {
+  pthread_mutex_lock(&lock);
   gridDim = dim3(config[0], config[1], config[2]);
   blockDim = dim3(config[3], config[4], config[5]);
   int count = (int)(blockDim.x * blockDim.y * blockDim.z);
@@ -200,6 +204,7 @@ template <class F> void launch(const unsigned* config, bool cooperative, F&& ker
   free(block.fibers);
   block.fibers = nullptr;
   block.count = 0;
+  pthread_mutex_unlock(&lock);
 }
 
 /* The current thread's position in its block, as CUDA numbers threads. */

@@ -177,3 +177,27 @@ def test_cublas_operands_map_row_major_products(transpose_a, transpose_b):
     assert cublas.qualifies(call, output_allocated=True)
     assert cublas.call(_NumpyCublas(), call, records, {0: 0, 1: 1, 2: 2})
     np.testing.assert_allclose(out, expected, rtol=1e-5)
+
+
+DRAWS = [
+    ("uniform_float32", lambda r, n: r.uniform((n,), -2.0, 3.0, dtype="float32")),
+    ("uniform_float64", lambda r, n: r.uniform((n,), dtype="float64")),
+    ("uniform_float16", lambda r, n: r.uniform((n,), -2.0, 3.0, dtype="float16")),
+    ("integers_int64", lambda r, n: r.integers(-5, 1000, (n,), dtype="int64")),
+    ("integers_uint8", lambda r, n: r.integers(0, 256, (n,), dtype="uint8")),
+    ("bernoulli_bool", lambda r, n: r.bernoulli((n,), 0.25, dtype="bool")),
+]
+
+
+@pytest.mark.parametrize("make", [d[1] for d in DRAWS], ids=[d[0] for d in DRAWS])
+def test_philox_draws_equal_the_llvm_backends_bit_for_bit(make):
+    results = []
+    for backend in ("cuda-emulated", "llvm"):
+        rng = th.random.RandomStream(99)
+        n = th.tensor("n", "int64", ())
+        f = th.function([n], make(rng, n), backend=backend)
+        results.append([(f(size), [s.get_value() for s in rng.states]) for size in (0, 1, 7, 4099, 4099)])
+    for (got, got_state), (expected, expected_state) in zip(*results, strict=True):
+        assert got.dtype == expected.dtype
+        np.testing.assert_array_equal(got, expected)
+        np.testing.assert_array_equal(got_state, expected_state)
