@@ -201,3 +201,31 @@ def test_philox_draws_equal_the_llvm_backends_bit_for_bit(make):
         assert got.dtype == expected.dtype
         np.testing.assert_array_equal(got, expected)
         np.testing.assert_array_equal(got_state, expected_state)
+
+
+def _keras_fit(backend: str):
+    from theanine.frontend import layers, models, optimizers
+
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((32, 6)).astype(np.float32)
+    y = rng.integers(0, 3, 32)
+    with th.config.context(backend=backend):
+        model = models.Sequential([layers.Input(shape=(6,)), layers.Dense(8, activation="relu"),
+                                   layers.Dense(3, activation="softmax")])
+        for weight, value in zip(model.weights, _fixed_weights(rng), strict=True):
+            weight.set_value(value)
+        model.compile(optimizers.SGD(0.1), "sparse_categorical_crossentropy")
+        history = model.fit(x, y, batch_size=8, epochs=2, verbose=0, shuffle=False)
+        return history.history["loss"], model.predict(x, verbose=0)
+
+
+def _fixed_weights(rng):
+    return [(rng.standard_normal((6, 8)) * 0.3).astype(np.float32), np.zeros(8, np.float32),
+            (rng.standard_normal((8, 3)) * 0.3).astype(np.float32), np.zeros(3, np.float32)]
+
+
+def test_keras_fit_under_config_backend_cuda_emulated_matches_llvm():
+    losses, predictions = _keras_fit("cuda-emulated")
+    expected_losses, expected_predictions = _keras_fit("llvm")
+    np.testing.assert_allclose(losses, expected_losses, rtol=1e-5)
+    np.testing.assert_allclose(predictions, expected_predictions, rtol=1e-5, atol=1e-6)
