@@ -17,10 +17,28 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from theanine.codegen.llvm.scalar import _REDUCE_KINDS, _SIGNATURES, _UNCONVERTED, _loop_dtype
+from theanine.graph.ops.random import STATE_WORDS
 from theanine.graph.type import is_float
 
 Emitter = Callable[[list[str], Sequence[str], str], str]
+
+_REDUCE_KINDS = ("add", "mul", "max", "min", "and", "or")
+_UNCONVERTED = ("where", "second", "logical_and", "logical_or", "logical_xor", "logical_not",
+                "philox_word", "philox_counter")
+"""Ops whose arguments keep their own dtypes (no conversion to the loop dtype)."""
+_SIGNATURES = {
+    "philox_word": (("uint32",) * STATE_WORDS + ("uint64", "uint64"), "uint32"),
+    "philox_counter": (("uint32",) * 4 + ("uint64", "uint64"), "uint32"),
+    "mulhi": (("uint64", "uint64"), "uint64"),
+}
+"""Ops defined for exactly one signature (in dtypes, out dtype), as in the LLVM printer."""
+
+
+def _loop_dtype(name: str, in_dtypes: Sequence[str], out_dtype: str) -> str:
+    """NumPy's loop dtype: the inputs' common dtype for comparisons, else the output's."""
+    if out_dtype == "bool" and in_dtypes and name not in ("logical_and", "logical_or", "logical_xor", "logical_not"):
+        return np.result_type(*in_dtypes).name
+    return out_dtype
 _TABLE: dict[str, tuple[Emitter, str]] = {}
 
 C_TYPES = {

@@ -44,8 +44,6 @@ from theanine.codegen.program.kernel_ir import (
 from theanine.graph.basic import Constant
 from theanine.graph.evaluate import annotate_error, run_node
 
-RECORD_DIMS_FIELD = "dims"
-
 
 def record_dtype(rank: int) -> np.dtype:
     """The layout of the prelude's ``struct Buf`` for ``TH_MAXDIM == rank``."""
