@@ -16,9 +16,13 @@ How each step maps to the GPU:
   when every operand is dense, else unravelled to coordinates);
 - reductions of the innermost axis: one block per output element, the
   block's threads striding over the reduced elements and combining with
-  warp shuffles and shared memory (``th_block_reduce``); reductions that
+  warp shuffles and shared memory (``th_block_reduce``); a reduction of
+  everything in two passes (up to ``launch.PARTIALS`` blocks write
+  partials to a scratch buffer, one block combines them); reductions that
   keep the innermost axis: one thread per output element (coalesced);
-  float16/float32 sums accumulate in double, as on the CPU;
+  float16/float32 sums accumulate in double, as on the CPU; a row softmax
+  is what the program makes of it: block reductions per row between
+  grid-stride elementwise kernels;
 - arg-reductions, scans (cumulative), sorted searches: one thread per
   output row;
 - scatter-adds: one thread per element with atomic adds (a CAS loop for
