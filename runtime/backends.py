@@ -67,3 +67,19 @@ def _llvm_loader() -> Compiler:
 
 register_backend("numpy", _numpy_loader)
 register_backend("llvm", _llvm_loader)
+
+
+def _cuda_emulated_loader() -> Compiler:
+    from theanine.runtime.cuda.emulated import compile_cuda_emulated
+
+    return compile_cuda_emulated
+
+
+def _cuda_loader() -> Compiler:
+    from theanine.runtime.cuda.gpu import compile_cuda
+
+    return compile_cuda
+
+
+register_backend("cuda-emulated", _cuda_emulated_loader)
+register_backend("cuda", _cuda_loader)

@@ -13,12 +13,13 @@ import numpy as np
 import pytest
 
 import theanine as th
+from theanine.codegen.cuda import scalar as cuda_scalar
 from theanine.codegen.llvm import scalar as llvm_scalar
 from theanine.codegen.program.kernel_ir import Call, HostCall
 from theanine.codegen.program.lowering import lower
 from theanine.graph.ops.math import ELEMWISE_OPS
 
-PRINTERS = {"llvm": llvm_scalar.supports}
+PRINTERS = {"llvm": llvm_scalar.supports, "cuda": cuda_scalar.supports}
 DTYPES = ["bool", "int8", "uint8", "int16", "uint16", "int32", "uint32", "int64", "uint64",
           "float16", "float32", "float64"]
 

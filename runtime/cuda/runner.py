@@ -1,0 +1,227 @@
+"""Running a printed CUDA program on a device: the part both CUDA runtimes share.
+
+``DeviceRunner`` executes the program's steps in order.  Buffers live on
+the device: inputs are copied in (or, for a device whose memory is the
+host's, used as they are), every output and temporary takes a block from
+the device's ``Pool`` (a temporary is given back after the last step that
+reads it, so later steps reuse it; outputs after they are copied out), so a
+call with the shapes of an earlier call allocates nothing.  Each kernel is
+launched with ``launch.configure`` on its work sizes evaluated from the
+buffer shapes.  A host call copies its inputs to the host, runs the op's
+NumPy ``perform`` and copies the results back.  After each run of native
+steps the status word is read: a failed check names the node and the
+user's line, as the LLVM runner does (the node's ``perform`` is rerun on the
+values it saw, so the error is NumPy's when NumPy raises one).
+
+A device provides: ``pool``, ``wrap(block, shape, dtype)`` (a device array
+on a pool block), ``upload(array)``, ``download(device_array)`` (a NumPy
+array), ``record(device_array)`` (the kernel's ``Buf`` bytes),
+``launch(kernel, grid, block, records)``, ``read_status()`` (and reset it)
+and ``host_memory`` (True when device arrays are NumPy arrays).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+
+import numpy as np
+
+from theanine.codegen.cuda import launch
+from theanine.codegen.cuda.printer import CudaPrinter, Kernel
+from theanine.codegen.program.kernel_ir import (
+    Access,
+    HostCall,
+    Program,
+    ReduceKernel,
+    dense_buffers,
+    evaluate_shape,
+    segments,
+    step_inputs,
+    step_outputs,
+    step_writes,
+)
+from theanine.graph.basic import Constant
+from theanine.graph.evaluate import annotate_error, run_node
+
+
+def record_dtype(rank: int) -> np.dtype:
+    """The layout of the prelude's ``struct Buf`` for ``TH_MAXDIM == rank``."""
+    return np.dtype([("data", "<u8"), ("dims", "<i8", (rank,)), ("strides", "<i8", (rank,))])
+
+
+def view(array: np.ndarray, access: Access) -> np.ndarray:
+    """The array a variable denotes: ``access`` picks/reorders axes; None is a length-1 axis."""
+    if access.axes == tuple(range(array.ndim)) and access.plain:
+        return array
+    shape = [array.shape[a] if a is not None else 1 for a in access.axes]
+    strides = [array.strides[a] if a is not None else 0 for a in access.axes]
+    return np.lib.stride_tricks.as_strided(array, shape, strides, writeable=False)
+
+
+class _Shapes:
+    """What ``evaluate_shape`` reads: buffers' shapes, and (for ValueOf) their values on the host."""
+
+    def __init__(self, runner: DeviceRunner, arrays: list):
+        self.runner, self.arrays = runner, arrays
+
+    def __getitem__(self, buffer: int):
+        array = self.arrays[buffer]
+        return array if self.runner.device.host_memory else _HostValues(self.runner.device, array)
+
+
+class _HostValues:
+    """A device array's shape, and its values copied to the host when a shape reads them."""
+
+    def __init__(self, device, array):
+        self.device, self.array, self.shape = device, array, array.shape
+
+    def reshape(self, *shape):
+        return self.device.download(self.array).reshape(*shape)
+
+
+class DeviceRunner:
+    """Executes one Program with its printed kernels on ``device`` (calls are serialized)."""
+
+    def __init__(self, program: Program, printer: CudaPrinter, device, module):
+        self.program, self.device, self.module = program, device, module
+        self.lock = threading.Lock()
+        self.rank = max([len(b.shape) for b in program.buffers] + [1])
+        self.records = record_dtype(self.rank)
+        kernels: dict[int, list[Kernel]] = {}
+        for kernel in printer.kernels:
+            kernels.setdefault(kernel.step, []).append(kernel)
+        self.plan: list[tuple[str, list]] = []
+        for kind, steps in segments(program):
+            indices = [program.steps.index(s) for s in steps]
+            self.plan.append((kind, [(i, kernels.get(i, [])) for i in indices]))
+        last_use: dict[int, int] = {}
+        for index, step in enumerate(program.steps):
+            for access in step_inputs(step):
+                last_use[access.buffer] = index
+        escaping = {a.buffer for a in program.outputs}
+        self.releases: dict[int, list[int]] = {}
+        for index, step in enumerate(program.steps):
+            if isinstance(step, HostCall):
+                continue
+            for b in step_outputs(step):
+                if b not in escaping:
+                    self.releases.setdefault(last_use.get(b, index), []).append(b)
+        written = {b for step in program.steps if not isinstance(step, HostCall) for b in step_writes(step)}
+        self.overwritten = {b for b in program.inputs if b in written}
+        self.contiguous_needed = dense_buffers(program)
+        self.constants = {b: np.asarray(v) for b, v in program.constants.items()}
+        self.uploaded_constants: dict[int, object] = {}
+
+    def run(self, values: Sequence[np.ndarray]) -> list[np.ndarray]:
+        with self.lock:
+            held: list = []
+            try:
+                return self._run(values, held)
+            finally:
+                for size, block in held:
+                    self.device.pool.release(size, block)
+
+    def _usable(self, buffer: int, array: np.ndarray) -> np.ndarray:
+        """Element-aligned strides; dense where a kernel or the device needs it."""
+        if buffer in self.contiguous_needed or not array.flags.aligned or not self.device.host_memory:
+            return np.ascontiguousarray(array)
+        return array
+
+    def _input(self, buffer: int, value: np.ndarray, held: list):
+        value = self._usable(buffer, np.asarray(value))
+        if self.device.host_memory:
+            return value.copy() if buffer in self.overwritten else value
+        array = self._allocate(value.shape, value.dtype, held)
+        self.device.copy_in(array, value)
+        return array
+
+    def _allocate(self, shape: tuple, dtype: np.dtype, held: list, owner: dict | None = None, buffer: int = -1):
+        size, block = self.device.pool.acquire(int(np.prod(shape, dtype=np.int64)) * dtype.itemsize)
+        if owner is not None:
+            owner[buffer] = (size, block)
+        else:
+            held.append((size, block))
+        return self.device.wrap(block, shape, dtype)
+
+    def _run(self, values: Sequence[np.ndarray], held: list) -> list[np.ndarray]:
+        program = self.program
+        arrays: list = [None] * len(program.buffers)
+        for b, value in self.constants.items():
+            if b not in self.uploaded_constants:
+                self.uploaded_constants[b] = self._input(b, value, [])
+            arrays[b] = self.uploaded_constants[b]
+        for b, value in zip(program.inputs, values, strict=False):
+            arrays[b] = self._input(b, value, held)
+        owned: dict[int, tuple] = {}
+        outputs = {a.buffer for a in program.outputs}
+        for kind, steps in self.plan:
+            for index, step_kernels in steps:
+                step = program.steps[index]
+                if kind == "host":
+                    self._host(arrays, step, held)
+                    continue
+                for b in step_outputs(step):
+                    buffer = program.buffers[b]
+                    shape = tuple(evaluate_shape(d, _Shapes(self, arrays)) for d in buffer.shape)
+                    arrays[b] = self._allocate(shape, np.dtype(buffer.dtype), held,
+                                               None if b in outputs else owned, b)
+                scratch = None
+                if any(k.scratch for k in step_kernels):
+                    scratch = self._allocate((launch.SCRATCH_BYTES,), np.dtype(np.uint8), held, owned, -1 - index)
+                for kernel in step_kernels:
+                    self._launch(kernel, arrays, scratch)
+                if scratch is not None:
+                    self.device.pool.release(*owned.pop(-1 - index))
+                for b in self.releases.get(index, ()):
+                    if b in owned:
+                        self.device.pool.release(*owned.pop(b))
+            if kind == "native":
+                status = self.device.read_status()
+                if status:
+                    self._raise(arrays, program.steps[status - 1])
+        held.extend(owned.values())
+        return [view(self._host_array(arrays[a.buffer]), a) for a in program.outputs]
+
+    def _host_array(self, array) -> np.ndarray:
+        if self.device.host_memory:
+            return array.copy()
+        return self.device.download(array)
+
+    def _launch(self, kernel: Kernel, arrays: list, scratch=None) -> None:
+        shapes = _Shapes(self, arrays)
+        sizes = [evaluate_shape(s, shapes) for s in kernel.launch.sizes]
+        grid, block = launch.configure(kernel.launch, sizes)
+        passed = [arrays[b] for b in kernel.buffers] + ([scratch] if kernel.scratch else [])
+        records = np.zeros(len(passed), self.records)
+        for k, array in enumerate(passed):
+            itemsize = array.dtype.itemsize
+            records[k]["data"] = self.device.pointer(array)
+            records[k]["dims"][:array.ndim] = array.shape
+            records[k]["strides"][:array.ndim] = [s // itemsize for s in array.strides]
+        self.device.launch(self.module, kernel, grid, block, records)
+
+    def _host(self, arrays: list, step: HostCall, held: list) -> None:
+        inputs = [view(self._host_view(arrays[a.buffer]), a) for a in step.inputs]
+        for b, value in zip(step.outputs, run_node(step.node, inputs), strict=False):
+            arrays[b] = self._input(b, np.asarray(value), held)
+
+    def _host_view(self, array) -> np.ndarray:
+        return array if self.device.host_memory else self.device.download(array)
+
+    def _raise(self, arrays: list, step) -> None:
+        """Report a failed run-time check the way the reference semantics word it."""
+        node = step.checked_node if isinstance(step, ReduceKernel) else step.node
+        refs = self.program.refs
+        host = {}
+
+        def value_of(access: Access):
+            if access.buffer not in host:
+                host[access.buffer] = self._host_view(arrays[access.buffer])
+            return view(host[access.buffer], access)
+
+        if all(id(v) in refs or isinstance(v, Constant) for v in node.inputs):
+            run_node(node, [v.data if id(v) not in refs else value_of(refs[id(v)]) for v in node.inputs])
+        views = [value_of(a) for a in step_inputs(step) if arrays[a.buffer] is not None]
+        message = f"shape mismatch: input shapes {[v.shape for v in views]} do not match"
+        raise annotate_error(ValueError(message), node, views)

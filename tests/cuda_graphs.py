@@ -1,0 +1,83 @@
+"""Small MLP, CNN and LSTM training graphs for the CUDA tests, and the CUDA source each prints.
+
+Each builder returns ``(inputs, outputs, updates, arguments)``: a loss with
+SGD updates of shared parameters (the LSTM: its cost and gradients, as in
+``bench_lstm``), and argument values for one call.  Sizes are small: the
+emulation runs every GPU thread on the CPU.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+import theanine as th
+from theanine.codegen.cuda import scalar
+from theanine.codegen.cuda.printer import CudaPrinter
+from theanine.codegen.program.lowering import lower
+
+F32 = "float32"
+
+
+def mlp(rng):
+    sizes = (20, 32, 32, 10)
+    parameters = []
+    for fan_in, fan_out in zip(sizes[:-1], sizes[1:], strict=True):
+        parameters.append(th.shared((rng.standard_normal((fan_in, fan_out)) * 0.2).astype(F32)))
+        parameters.append(th.shared(np.zeros(fan_out, F32)))
+    x, labels = th.matrix("x", dtype=F32), th.vector("labels", dtype="int64")
+    hidden = x
+    for layer in range(3):
+        hidden = th.matmul(hidden, parameters[2 * layer]) + parameters[2 * layer + 1]
+        if layer < 2:
+            hidden = th.relu(hidden)
+    loss = th.sparse_categorical_crossentropy(labels, hidden, from_logits=True).mean()
+    updates = [(p, p - np.float32(0.1) * g) for p, g in zip(parameters, th.grad(loss, parameters), strict=True)]
+    arguments = [rng.standard_normal((16, 20)).astype(F32), rng.integers(0, 10, 16)]
+    return [x, labels], [loss], updates, arguments
+
+
+def cnn(rng):
+    values = [(rng.standard_normal((3, 3, 1, 4)) * 0.3).astype(F32), np.zeros(4, F32),
+              (rng.standard_normal((3, 3, 4, 8)) * 0.2).astype(F32), np.zeros(8, F32),
+              (rng.standard_normal((2 * 2 * 8, 10)) * 0.1).astype(F32), np.zeros(10, F32)]
+    shared = [th.shared(v) for v in values]
+    k1, b1, k2, b2, w, b = shared
+    x, y = th.tensor("x", F32, (None, 8, 8, 1)), th.tensor("y", "int64", (None,))
+    h = th.max_pool(th.relu(th.conv(x, k1, padding="same") + b1), 2)
+    h = th.max_pool(th.relu(th.conv(h, k2, padding="same") + b2), 2)
+    logits = h.reshape((x.shape[0], -1)) @ w + b
+    loss = th.sparse_categorical_crossentropy(y, logits, from_logits=True).mean()
+    updates = [(p, p - np.float32(0.05) * g) for p, g in zip(shared, th.grad(loss, shared), strict=True)]
+    arguments = [rng.standard_normal((4, 8, 8, 1)).astype(F32), rng.integers(0, 10, 4)]
+    return [x, y], [loss], updates, arguments
+
+
+def lstm(rng):
+    steps, batch, inputs, units = 5, 4, 6, 8
+    kernel = th.shared(rng.uniform(-0.3, 0.3, (inputs, 4 * units)).astype(F32))
+    recurrent = th.shared(rng.uniform(-0.3, 0.3, (units, 4 * units)).astype(F32))
+    bias = th.shared(np.zeros(4 * units, F32))
+    x = th.tensor("x", F32, (steps, batch, inputs))
+
+    def step(x_t, h, c):
+        z = x_t @ kernel + h @ recurrent + bias
+        i, f = th.sigmoid(z[:, :units]), th.sigmoid(z[:, units:2 * units])
+        g, o = th.tanh(z[:, 2 * units:3 * units]), th.sigmoid(z[:, 3 * units:])
+        c_new = f * c + i * g
+        return o * th.tanh(c_new), c_new
+
+    zeros = th.zeros((batch, units), F32)
+    (h_all, _), _ = th.scan(step, sequences=x, outputs_info=[zeros, zeros])
+    cost = th.mean(h_all ** 2)
+    weights = [kernel, recurrent, bias]
+    return [x], [cost, *th.grad(cost, weights)], [], [rng.standard_normal((steps, batch, inputs)).astype(F32)]
+
+
+GRAPHS = {"mlp": mlp, "cnn": cnn, "lstm": lstm}
+
+
+def printed(inputs, outputs, updates=()) -> CudaPrinter:
+    """The CUDA printer of the optimized graph that ``th.function`` would compile."""
+    f = th.function(inputs, outputs, updates=list(updates), backend="numpy")
+    program = lower(f.fgraph_inputs, f.optimized_outputs, scalar.supports, shape_arithmetic=True)
+    return CudaPrinter(program)

@@ -1,0 +1,233 @@
+"""The CUDA backends without a GPU: training steps under ``cuda-emulated``, the pool, the launch
+configurations, and the one clear error that ``backend="cuda"`` raises where pycuda or a GPU is missing."""
+
+import ctypes
+import importlib.util
+
+import cuda_graphs
+import numpy as np
+import pytest
+
+import theanine as th
+from theanine.codegen.cuda import launch
+from theanine.runtime.cuda.pool import Pool, size_class
+
+
+def _gpu_present() -> bool:
+    if importlib.util.find_spec("pycuda") is None:
+        return False
+    try:
+        import pycuda.driver as cuda
+
+        cuda.init()
+        return cuda.Device.count() > 0
+    except Exception:
+        return False
+
+
+def _steps(graph: str, backend: str, calls: int = 2):
+    """The outputs of ``calls`` training steps, then every shared parameter's value."""
+    inputs, outputs, updates, arguments = cuda_graphs.GRAPHS[graph](np.random.default_rng(7))
+    f = th.function(inputs, outputs, updates=updates, backend=backend)
+    results = [f(*arguments) for _ in range(calls)]
+    return f, results, [p.get_value() for p, _ in updates]
+
+
+@pytest.mark.parametrize("graph", ["mlp", "cnn", "lstm"])
+def test_training_step_matches_numpy(graph):
+    f, got, params = _steps(graph, "cuda-emulated")
+    _, expected, expected_params = _steps(graph, "numpy")
+    native = [n for n in f.python_fallbacks if type(n.op).__name__ != "Scan"]
+    assert native == [], f"{graph}: host calls under cuda-emulated: {[str(n.op) for n in native]}"
+    for g, e in zip(got, expected, strict=True):
+        for a, b in zip(g, e, strict=True):
+            np.testing.assert_allclose(a, b, rtol=2e-4, atol=1e-5)
+    for a, b in zip(params, expected_params, strict=True):
+        np.testing.assert_allclose(a, b, rtol=2e-4, atol=1e-5)
+
+
+def test_training_step_allocates_nothing_from_the_pool_after_the_first_call():
+    inputs, outputs, updates, arguments = cuda_graphs.mlp(np.random.default_rng(3))
+    f = th.function(inputs, outputs, updates=updates, backend="cuda-emulated")
+    pool = f._run.__self__.device.pool
+    f(*arguments)
+    first = pool.allocations
+    assert first > 0
+    for _ in range(3):
+        f(*arguments)
+    assert pool.allocations == first
+
+
+def test_pool_reuses_blocks_by_size_class():
+    made = []
+    pool = Pool(lambda n: made.append(n) or bytearray(n))
+    size, block = pool.acquire(1000)
+    assert size == size_class(1000) == 1024
+    pool.release(size, block)
+    assert pool.acquire(900) == (size, block)
+    assert pool.allocations == 1 and made == [1024]
+    assert size_class(100_000) >= 100_000 and size_class(100_000) < 1.25 * 100_000 + 512
+
+
+@pytest.mark.parametrize("kind, sizes, grid, block", [
+    ("threads", (10, 100), (4, 1, 1), (256, 1, 1)),
+    ("threads", (0,), (1, 1, 1), (256, 1, 1)),
+    ("threads", (10**9,), (launch.MAX_GRID, 1, 1), (256, 1, 1)),
+    ("blocks", (7, 3), (21, 1, 1), (256, 1, 1)),
+    ("single", (5,), (1, 1, 1), (1, 1, 1)),
+    ("gemm", (33, 17, 2, 3), (2, 3, 6), (16, 16, 1)),
+])
+def test_launch_configuration(kind, sizes, grid, block):
+    assert launch.configure(launch.Launch(kind, ()), list(sizes)) == (grid, block)
+
+
+def test_run_time_errors_name_the_node():
+    x, y = th.vector("x"), th.vector("y")
+    f = th.function([x, y], th.exp(x) + y, backend="cuda-emulated")
+    with pytest.raises(ValueError) as info:
+        f(np.ones(3, np.float32), np.ones(4, np.float32))
+    message = str(info.value)
+    assert "do not match on dimension 0" in message and "add" in message
+    assert "test_cuda_backend.py" in message  # the user's line that created the node
+
+
+def test_gather_out_of_bounds_raises_numpys_error():
+    x, i = th.vector("x"), th.vector("i", dtype="int64")
+    f = th.function([x, i], x[i], backend="cuda-emulated")
+    data = np.arange(4, dtype=np.float32)
+    np.testing.assert_array_equal(f(data, np.array([3, -1, 0])), [3.0, 3.0, 0.0])
+    with pytest.raises(IndexError):
+        f(data, np.array([4]))
+
+
+def test_config_backend_reaches_cuda_emulated():
+    x = th.vector("x")
+    with th.config.context(backend="cuda-emulated"):
+        f = th.function([x], th.exp(x))
+    assert f.backend == "cuda-emulated"
+    np.testing.assert_allclose(f(np.array([0.0, 1.0], np.float32)), np.exp([0.0, 1.0]), rtol=1e-6)
+
+
+@pytest.mark.skipif(_gpu_present(), reason="a GPU is present: backend='cuda' works here")
+def test_cuda_without_a_gpu_raises_one_clear_error():
+    from theanine.runtime.cuda.gpu import CudaUnavailableError
+
+    x = th.vector("x")
+    with pytest.raises(CudaUnavailableError) as info:
+        th.function([x], x * 2, backend="cuda")
+    message = str(info.value)
+    assert "backend='cuda'" in message
+    assert any(word in message for word in ("pycuda", "driver", "device"))
+
+
+@pytest.mark.skipif(_gpu_present(), reason="a GPU is present: backend='cuda' works here")
+def test_cuda_is_a_valid_setting_that_fails_clearly_when_used():
+    from theanine.runtime.cuda.gpu import CudaUnavailableError
+
+    with th.config.context(backend="cuda"):
+        x = th.vector("x")
+        with pytest.raises(CudaUnavailableError):
+            th.function([x], x + 1)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not _gpu_present(), reason="needs an NVIDIA GPU with pycuda")
+@pytest.mark.parametrize("graph", ["mlp", "cnn"])
+def test_training_step_on_the_gpu_matches_numpy(graph):
+    f, got, params = _steps(graph, "cuda")
+    _, expected, expected_params = _steps(graph, "numpy")
+    for a, b in zip(params, expected_params, strict=True):
+        np.testing.assert_allclose(a, b, rtol=2e-4, atol=1e-5)
+
+
+class _NumpyCublas:
+    """cuBLAS's column-major gemm on host memory, to check the operand mapping without a GPU."""
+
+    def gemm(self, dtype, op_a, op_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):
+        def matrix(address, rows, columns, ld):
+            item = np.dtype(dtype).itemsize
+            flat = np.ctypeslib.as_array((ctypes.c_byte * (item * (ld * (columns - 1) + rows))).from_address(address))
+            return np.lib.stride_tricks.as_strided(flat.view(dtype), (rows, columns), (item, item * ld))
+
+        left = matrix(a, *((m, k) if op_a == 0 else (k, m)), lda)
+        right = matrix(b, *((k, n) if op_b == 0 else (n, k)), ldb)
+        out = matrix(c, m, n, ldc)
+        product = (left if op_a == 0 else left.T) @ (right if op_b == 0 else right.T)
+        out[...] = alpha * product + (beta * out if beta else 0)
+
+
+@pytest.mark.parametrize("transpose_a", [False, True])
+@pytest.mark.parametrize("transpose_b", [False, True])
+def test_cublas_operands_map_row_major_products(transpose_a, transpose_b):
+    from theanine.codegen.program.kernel_ir import Access, GemmCall
+    from theanine.runtime.cuda import cublas
+    from theanine.runtime.cuda.runner import record_dtype
+
+    rng = np.random.default_rng(0)
+    m, n, k = 5, 3, 4
+    a = rng.standard_normal((k, m) if transpose_a else (m, k)).astype(np.float32)
+    b = rng.standard_normal((n, k) if transpose_b else (k, n)).astype(np.float32)
+    out = np.full((m, n), 7.0, np.float32)
+    call = GemmCall(Access(0, (1, 0) if transpose_a else (0, 1)), Access(1, (1, 0) if transpose_b else (0, 1)), 2,
+                    "float32", m, n, k, k, None, alpha=2.0, beta=0.5)
+    records = np.zeros(3, record_dtype(2))
+    for slot, array in enumerate((a, b, out)):
+        records[slot]["data"] = array.ctypes.data
+        records[slot]["dims"] = array.shape
+        records[slot]["strides"] = [s // 4 for s in array.strides]
+    expected = 2.0 * ((a.T if transpose_a else a) @ (b.T if transpose_b else b)) + 0.5 * out
+    assert cublas.qualifies(call, output_allocated=True)
+    assert cublas.call(_NumpyCublas(), call, records, {0: 0, 1: 1, 2: 2})
+    np.testing.assert_allclose(out, expected, rtol=1e-5)
+
+
+DRAWS = [
+    ("uniform_float32", lambda r, n: r.uniform((n,), -2.0, 3.0, dtype="float32")),
+    ("uniform_float64", lambda r, n: r.uniform((n,), dtype="float64")),
+    ("uniform_float16", lambda r, n: r.uniform((n,), -2.0, 3.0, dtype="float16")),
+    ("integers_int64", lambda r, n: r.integers(-5, 1000, (n,), dtype="int64")),
+    ("integers_uint8", lambda r, n: r.integers(0, 256, (n,), dtype="uint8")),
+    ("bernoulli_bool", lambda r, n: r.bernoulli((n,), 0.25, dtype="bool")),
+]
+
+
+@pytest.mark.parametrize("make", [d[1] for d in DRAWS], ids=[d[0] for d in DRAWS])
+def test_philox_draws_equal_the_llvm_backends_bit_for_bit(make):
+    results = []
+    for backend in ("cuda-emulated", "llvm"):
+        rng = th.random.RandomStream(99)
+        n = th.tensor("n", "int64", ())
+        f = th.function([n], make(rng, n), backend=backend)
+        results.append([(f(size), [s.get_value() for s in rng.states]) for size in (0, 1, 7, 4099, 4099)])
+    for (got, got_state), (expected, expected_state) in zip(*results, strict=True):
+        assert got.dtype == expected.dtype
+        np.testing.assert_array_equal(got, expected)
+        np.testing.assert_array_equal(got_state, expected_state)
+
+
+def _keras_fit(backend: str):
+    from theanine.frontend import layers, models, optimizers
+
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((32, 6)).astype(np.float32)
+    y = rng.integers(0, 3, 32)
+    with th.config.context(backend=backend):
+        model = models.Sequential([layers.Input(shape=(6,)), layers.Dense(8, activation="relu"),
+                                   layers.Dense(3, activation="softmax")])
+        for weight, value in zip(model.weights, _fixed_weights(rng), strict=True):
+            weight.set_value(value)
+        model.compile(optimizers.SGD(0.1), "sparse_categorical_crossentropy")
+        history = model.fit(x, y, batch_size=8, epochs=2, verbose=0, shuffle=False)
+        return history.history["loss"], model.predict(x, verbose=0)
+
+
+def _fixed_weights(rng):
+    return [(rng.standard_normal((6, 8)) * 0.3).astype(np.float32), np.zeros(8, np.float32),
+            (rng.standard_normal((8, 3)) * 0.3).astype(np.float32), np.zeros(3, np.float32)]
+
+
+def test_keras_fit_under_config_backend_cuda_emulated_matches_llvm():
+    losses, predictions = _keras_fit("cuda-emulated")
+    expected_losses, expected_predictions = _keras_fit("llvm")
+    np.testing.assert_allclose(losses, expected_losses, rtol=1e-5)
+    np.testing.assert_allclose(predictions, expected_predictions, rtol=1e-5, atol=1e-6)
