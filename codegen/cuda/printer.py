@@ -674,3 +674,5 @@ _EMITTERS = {
     ArgReduceKernel: CudaPrinter._arg_reduce, ScanKernel: CudaPrinter._scan, ScatterKernel: CudaPrinter._scatter,
     NonzeroKernel: CudaPrinter._nonzero, SortKernel: CudaPrinter._sort, GemmCall: CudaPrinter._gemm,
 }
+# The step kinds this printer emits: lowering makes any other kind a host call.
+STEP_KINDS = frozenset(_EMITTERS)

@@ -26,7 +26,7 @@ gathers and scatters).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 
 from theanine.codegen.program.kernel_ir import (
     Access,
@@ -90,8 +90,9 @@ class Lowerer:
     """
 
     def __init__(self, supports: Supports, clients: dict[int, list[Apply]], outputs: set[int],
-                 shape_arithmetic: bool = False):
+                 shape_arithmetic: bool = False, step_kinds: Collection[type] | None = None):
         self.supports = supports
+        self.step_kinds = step_kinds
         self.shape_arithmetic = shape_arithmetic
         self.clients = clients
         self.outputs = outputs
@@ -214,11 +215,13 @@ class Lowerer:
         self.steps.append(HostCall(accesses, outputs, node))
 
     def lower_node(self, node: Apply) -> None:
-        """Lower by the op's rule; on a decline, undo what the rule did and make a host call."""
+        """Lower by the op's rule; on a decline, or a step kind the printer has no emitter for, undo
+        what the rule did and make a host call."""
         rule = _rule_for(node.op)
         saved = (len(self.steps), dict(self.deferred), dict(self.refs), dict(self.shapes))
         try:
-            if rule is not None and rule(self, node):
+            if rule is not None and rule(self, node) and (
+                    self.step_kinds is None or all(type(s) in self.step_kinds for s in self.steps[saved[0]:])):
                 return
         except Decline:
             pass
@@ -228,14 +231,15 @@ class Lowerer:
 
 
 def lower(inputs: Sequence[Variable], outputs: Sequence[Variable], supports: Supports,
-          shape_arithmetic: bool = False) -> Program:
-    """The Program computing ``outputs`` from ``inputs`` (in order)."""
+          shape_arithmetic: bool = False, step_kinds: Collection[type] | None = None) -> Program:
+    """The Program computing ``outputs`` from ``inputs`` (in order), with only the step kinds a
+    printer emits (``step_kinds``; None: every kind)."""
     nodes = execution_order(outputs, inputs)
     clients: dict[int, list[Apply]] = {}
     for node in nodes:
         for var in node.inputs:
             clients.setdefault(id(var), []).append(node)
-    lowerer = Lowerer(supports, clients, {id(v) for v in outputs}, shape_arithmetic)
+    lowerer = Lowerer(supports, clients, {id(v) for v in outputs}, shape_arithmetic, step_kinds)
     input_buffers = []
     for var in inputs:
         static = [d if d is not None else None for d in var.type.shape]

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from theanine.codegen.cuda import scalar
-from theanine.codegen.cuda.printer import CudaPrinter
+from theanine.codegen.cuda.printer import STEP_KINDS, CudaPrinter
 from theanine.codegen.program.kernel_ir import HostCall
 from theanine.codegen.program.lowering import lower
 from theanine.graph.basic import Variable
@@ -62,7 +62,7 @@ def load_library(source: str) -> ctypes.CDLL:
 
 def compile_cuda_emulated(inputs: Sequence[Variable], outputs: Sequence[Variable]) -> Compiled:
     """The graph printed as CUDA C and run under the CPU emulation (see the module docstring)."""
-    program = lower(inputs, outputs, scalar.supports, shape_arithmetic=True)
+    program = lower(inputs, outputs, scalar.supports, shape_arithmetic=True, step_kinds=STEP_KINDS)
     printer = CudaPrinter(program)
     module = load_library(printer.source)
     for kernel in printer.kernels:

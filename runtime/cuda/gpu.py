@@ -18,7 +18,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from theanine.codegen.cuda import scalar
-from theanine.codegen.cuda.printer import CudaPrinter
+from theanine.codegen.cuda.printer import STEP_KINDS, CudaPrinter
 from theanine.codegen.program.kernel_ir import HostCall
 from theanine.codegen.program.lowering import lower
 from theanine.graph.basic import Variable
@@ -122,7 +122,7 @@ class GpuDevice:
 def compile_cuda(inputs: Sequence[Variable], outputs: Sequence[Variable]) -> Compiled:
     """The graph as CUDA kernels on the GPU (raises CudaUnavailableError without one)."""
     device = GpuDevice()
-    program = lower(inputs, outputs, scalar.supports, shape_arithmetic=True)
+    program = lower(inputs, outputs, scalar.supports, shape_arithmetic=True, step_kinds=STEP_KINDS)
     printer = CudaPrinter(program)
     module = device.cuda.module_from_file(build.cubin(printer.source, device.arch))
     device.allocated = {b.index for b in program.buffers if b.role != "input"}

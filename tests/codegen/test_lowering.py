@@ -200,3 +200,21 @@ def test_inplace_steps_write_into_the_destroyed_buffer_without_allocating():
     assert isinstance(scatter, ScatterKernel) and scatter.target == temp and step_outputs(scatter) == ()
     f = th.function([x, i], bumped, backend="llvm", mode="none")
     np.testing.assert_allclose(f(X, I), added_at(np.exp(X) * 2.0, I, 1.0), rtol=1e-12)
+
+
+def test_a_step_kind_the_printer_lacks_becomes_a_host_call():
+    """lower(step_kinds=...) keeps to a printer's emitters: a rule that makes another kind of step is
+    undone and its node runs as a host call (a CUDA program never meets an MPI call step)."""
+    from theanine.codegen.program.kernel_ir import ElementwiseKernel, GemmCall, ReduceKernel
+
+    a, b = th.matrix("a"), th.matrix("b")
+    outputs = [th.exp(a @ b).sum()]
+    full = lower([a, b], outputs, llvm_scalar.supports)
+    assert any(isinstance(s, GemmCall) for s in full.steps)
+    narrowed = lower([a, b], outputs, llvm_scalar.supports, step_kinds={ElementwiseKernel, ReduceKernel})
+    assert not any(isinstance(s, GemmCall) for s in narrowed.steps)
+    (host,) = [s for s in narrowed.steps if isinstance(s, HostCall)]
+    assert host.node.inputs == [a, b]
+    x = th.vector("x")
+    f = th.function([x], th.distributed.allreduce(x * 2, op="mean"), backend="cuda-emulated")
+    np.testing.assert_array_equal(f(np.arange(3, dtype="float32")), [0, 2, 4])
