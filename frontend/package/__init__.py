@@ -49,3 +49,12 @@ from theanine.runtime.verify import verify_grad
 
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name):
+    """``th.onnx`` is loaded on first use, so ``import theanine`` never imports the onnx package."""
+    if name == "onnx":
+        import importlib
+
+        return importlib.import_module("theanine.onnx")
+    raise AttributeError(f"module 'theanine' has no attribute {name!r}")
