@@ -77,7 +77,7 @@ class Builder:
         """A named initializer (in the root graph, so every subgraph can read it)."""
         root = self.root()
         name = root.fresh(hint)
-        root.initializers.append(numpy_helper.from_array(np.ascontiguousarray(value), name))
+        root.initializers.append(numpy_helper.from_array(np.array(value, order="C"), name))
         return name
 
     def const(self, value, dtype: str | None = None) -> str:
