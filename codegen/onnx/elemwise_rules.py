@@ -25,7 +25,7 @@ SIMPLE = {
     "negative": "Neg", "abs": "Abs", "sign": "Sign", "sqrt": "Sqrt", "exp": "Exp", "log": "Log",
     "sin": "Sin", "cos": "Cos", "tan": "Tan", "arcsin": "Asin", "arccos": "Acos", "arctan": "Atan",
     "sinh": "Sinh", "cosh": "Cosh", "tanh": "Tanh", "arcsinh": "Asinh", "arccosh": "Acosh",
-    "arctanh": "Atanh", "sigmoid": "Sigmoid", "softplus": "Softplus", "relu": "Relu", "erf": "Erf",
+    "arctanh": "Atanh", "sigmoid": "Sigmoid", "relu": "Relu", "erf": "Erf",
     "floor": "Floor", "ceil": "Ceil", "round": "Round", "maximum": "Max", "minimum": "Min",
     "equal": "Equal", "less": "Less", "less_equal": "LessOrEqual", "greater": "Greater",
     "greater_equal": "GreaterOrEqual", "isnan": "IsNaN", "isinf": "IsInf", "logical_and": "And",
@@ -42,16 +42,23 @@ def _c(b: Builder, value, dtype: str) -> str:
     return b.const(np.asarray(value, dtype=dtype))
 
 
+def _safe_integer(b, d, dtype, compute):
+    """``compute(divisor)`` where the integer divisor is nonzero, 0 where it is zero (NumPy's result)."""
+    zero = b.one("Equal", d, _c(b, 0, dtype))
+    value = compute(b.one("Where", zero, _c(b, 1, dtype), d))
+    return b.one("Where", zero, _c(b, 0, dtype), value)
+
+
 def _floor_divide(b, a, d, dtype):
     if np.dtype(dtype).kind in "iu":
-        remainder = b.one("Mod", a, d, fmod=0)
-        return b.one("Div", b.one("Sub", a, remainder), d)
+        return _safe_integer(b, d, dtype, lambda safe: b.one(
+            "Div", b.one("Sub", a, b.one("Mod", a, safe, fmod=0)), safe))
     return b.one("Floor", b.one("Div", a, d))
 
 
 def _mod(b, a, d, dtype):
     if np.dtype(dtype).kind in "iu":
-        return b.one("Mod", a, d, fmod=0)
+        return _safe_integer(b, d, dtype, lambda safe: b.one("Mod", a, safe, fmod=0))
     return b.one("Sub", a, b.one("Mul", _floor_divide(b, a, d, dtype), d))
 
 
@@ -79,11 +86,31 @@ COMPOSED = {
     "log2": lambda b, a, dtype: b.one("Div", b.one("Log", a), _c(b, math.log(2), dtype)),
     "log10": lambda b, a, dtype: b.one("Div", b.one("Log", a), _c(b, math.log(10), dtype)),
     "log1p": lambda b, a, dtype: b.one("Log", b.one("Add", a, _c(b, 1, dtype))),
+    "softplus": lambda b, a, dtype: b.one(  # relu(x) + log1p(exp(-|x|)): no overflow for large x
+        "Add", b.one("Relu", a), b.one("Log", b.one("Add", _c(b, 1, dtype), b.one("Exp", b.one("Neg", b.one("Abs", a)))))),
     "erfc": lambda b, a, dtype: b.one("Sub", _c(b, 1, dtype), b.one("Erf", a)),
     "clip": lambda b, x, lo, hi, dtype: b.one("Min", b.one("Max", x, lo), hi),
     "not_equal": lambda b, x, y, dtype: b.one("Not", b.one("Equal", x, y)),
     "invert": _invert,
 }
+
+
+NARROW = ("bool", "int8", "int16", "uint8", "uint16")
+IDENTITY_ON_INTEGERS = {"floor", "ceil", "round"}
+FALSE_ON_INTEGERS = {"isnan", "isinf"}
+
+
+def carrier(name: str, work: str) -> str:
+    """The dtype the ONNX nodes run in: onnxruntime's arithmetic kernels take no bool and no narrow
+    integers, so those compute in int32 (then cast back, wrapping as NumPy does), and its IsNaN/IsInf
+    take no float16."""
+    if name in LOGICAL or name in BITWISE or name == "invert":
+        return work
+    if work in NARROW:
+        return "int32"
+    if work == "float16" and name in FALSE_ON_INTEGERS:
+        return "float32"
+    return work
 
 
 def compute_dtype(name: str, input_dtypes: list[str], output_dtype: str) -> str:
@@ -98,6 +125,10 @@ def compute_dtype(name: str, input_dtypes: list[str], output_dtype: str) -> str:
 
 def emit_scalar(b: Builder, name: str, args: list[str], dtype: str) -> str | None:
     """The ONNX value of scalar op ``name`` on ``args`` (all of ``dtype``); None if it has no form."""
+    if np.dtype(dtype).kind in "iu" and name in IDENTITY_ON_INTEGERS:
+        return b.one("Identity", args[0])
+    if np.dtype(dtype).kind in "iu" and name in FALSE_ON_INTEGERS:
+        return b.one("Not", b.one("Equal", args[0], args[0]))
     if name in SIMPLE:
         return b.one(SIMPLE[name], *args)
     if name in COMPOSED:

@@ -17,12 +17,13 @@ from __future__ import annotations
 import numpy as np
 
 from theanine.codegen.onnx.builder import onnx_dtype
-from theanine.codegen.onnx.elemwise_rules import COMPARISONS, compute_dtype, emit_scalar
+from theanine.codegen.onnx.elemwise_rules import COMPARISONS, NARROW, carrier, compute_dtype, emit_scalar
 from theanine.graph.ops.blas import Gemm, Gemv
 from theanine.graph.ops.broadcast import BroadcastTo
 from theanine.graph.ops.conv import Conv, ConvTranspose
 from theanine.graph.ops.creation import ARange
 from theanine.graph.ops.dimshuffle import DimShuffle
+from theanine.graph.ops.disconnected import DisconnectedGrad
 from theanine.graph.ops.elemwise import Elemwise
 from theanine.graph.ops.join import Join, Split
 from theanine.graph.ops.linalg import MatMul
@@ -84,6 +85,7 @@ def _elemwise(ex, node, ins):
     if name == "second":
         value = b.cast(ins[1], dtypes[1], out_dtype)
         return [b.one("Expand", value, b.one("Shape", ins[0]))]
+    work = carrier(name, work)
     args = [b.cast(a, d, work) for a, d in zip(ins, dtypes, strict=True)]
     out = emit_scalar(b, name, args, work)
     if out is None:
@@ -115,7 +117,7 @@ def _dimshuffle(ex, node, ins):
 
 @exports(Reshape)
 def _reshape(ex, node, ins):
-    return [ex.b.one("Reshape", ins[0], ins[1])]
+    return [ex.b.one("Reshape", ins[0], ins[1], allowzero=1)]  # NumPy: a 0 in the shape is a size
 
 
 @exports(Shape)
@@ -136,7 +138,9 @@ def _broadcast_to(ex, node, ins):
 
 @exports(Join)
 def _join(ex, node, ins):
-    return [ex.b.one("Concat", *ins, axis=node.op.axis)]
+    b, dtype = ex.b, node.outputs[0].dtype
+    return [b.one("Concat", *[b.cast(n, v.dtype, dtype) for n, v in zip(ins, node.inputs, strict=True)],
+                  axis=node.op.axis)]
 
 
 @exports(Split)
@@ -191,14 +195,14 @@ def _subtensor(ex, node, ins):
             _, start, stop, step = entry
             if (start, stop, step) == (None, None, None):
                 continue
-            step_name = _scalar(ex, 1 if step is None else step, names)
             backwards = step is not None and step != SYMBOLIC and step < 0
             if step == SYMBOLIC and (start is None or stop is None):
                 raise Decline("a slice with a symbolic step and an open end")
+            # symbolic parts are inputs in start, stop, step order
             starts.append(_scalar(ex, (INT64_MAX if backwards else 0) if start is None else start, names))
             ends.append(_scalar(ex, (INT64_MIN if backwards else INT64_MAX) if stop is None else stop, names))
+            steps.append(_scalar(ex, 1 if step is None else step, names))
             axes.append(axis)
-            steps.append(step_name)
         elif entry[0] == "int":
             picks.append((axis, _scalar(ex, entry[1], names)))
     if axes:
@@ -223,7 +227,8 @@ def _advanced_subtensor(ex, node, ins):
     arrays = [(entry, axis) for entry, axis in parts if entry[0] != "slice" or entry[1:] != (None, None, None)]
     if len(arrays) != 1 or arrays[0][0][0] != "array":
         raise Decline("only one integer index array beside full slices (x[i], x[:, i]) has an ONNX form")
-    return [ex.b.one("Gather", ins[0], ins[1], axis=arrays[0][1])]
+    b = ex.b
+    return [b.one("Gather", ins[0], b.cast(ins[1], node.inputs[1].dtype, "int64"), axis=arrays[0][1])]
 
 
 # ------------------------------------------------------------------------------ reductions and products
@@ -235,13 +240,15 @@ def _reduce(ex, node, ins):
     in_dtype, out_dtype = node.inputs[0].dtype, node.outputs[0].dtype
     if not op.axes:
         return [b.cast(ins[0], in_dtype, out_dtype)]
-    if op.kind in ("all", "any"):
-        as_int = b.cast(ins[0], in_dtype, "bool")
-        as_int = b.one("Cast", as_int, to=onnx_dtype("int32"))
-        reduced = b.one("ReduceMin" if op.kind == "all" else "ReduceMax", as_int, _axes(b, op.axes), keepdims=0)
-        return [b.one("Cast", reduced, to=onnx_dtype("bool"))]
+    if op.kind in ("all", "any"):  # any(x) = not all(not x): ReduceMin of nothing is the largest int (True)
+        truth = b.cast(ins[0], in_dtype, "bool")
+        truth = b.one("Not", truth) if op.kind == "any" else truth
+        reduced = b.one("ReduceMin", b.one("Cast", truth, to=onnx_dtype("int32")), _axes(b, op.axes), keepdims=0)
+        reduced = b.one("Cast", reduced, to=onnx_dtype("bool"))
+        return [b.one("Not", reduced) if op.kind == "any" else reduced]
     onnx_op = {"sum": "ReduceSum", "prod": "ReduceProd", "max": "ReduceMax", "min": "ReduceMin"}[op.kind]
     work = out_dtype if op.kind in ("sum", "prod") else in_dtype
+    work = "int32" if work in NARROW else work
     reduced = b.one(onnx_op, b.cast(ins[0], in_dtype, work), _axes(b, op.axes), keepdims=0)
     return [b.cast(reduced, work, out_dtype)]
 
@@ -250,6 +257,7 @@ def _reduce(ex, node, ins):
 def _arg_reduce(ex, node, ins):
     b, op, x = ex.b, node.op, ins[0]
     onnx_op = "ArgMax" if op.kind == "argmax" else "ArgMin"
+    x = b.cast(x, node.inputs[0].dtype, "int32") if node.inputs[0].dtype in NARROW else x
     if len(op.axes) == 1:
         return [b.one(onnx_op, x, axis=op.axes[0], keepdims=0)]
     if sorted(op.axes) == list(range(node.inputs[0].ndim)):
@@ -270,13 +278,19 @@ def _cumulative(ex, node, ins):
 @exports(MatMul)
 def _matmul(ex, node, ins):
     b, dtype = ex.b, node.outputs[0].dtype
-    a, c = (b.cast(n, v.dtype, dtype) for n, v in zip(ins, node.inputs, strict=True))
-    return [b.one("MatMul", a, c)]
+    work = "int32" if dtype in NARROW else dtype
+    a, c = (b.cast(n, v.dtype, work) for n, v in zip(ins, node.inputs, strict=True))
+    return [b.cast(b.one("MatMul", a, c), work, dtype)]
 
 
 @exports(Gemm, Gemv)
 def _blas(ex, node, ins):
     raise Decline("the BLAS ops of optimized graphs are not exported (export the graph before optimizing)")
+
+
+@exports(DisconnectedGrad)
+def _identity(ex, node, ins):
+    return [ex.b.one("Identity", ins[0])]
 
 
 @exports(Softmax, LogSoftmax)
@@ -287,12 +301,20 @@ def _softmax(ex, node, ins):
 # ------------------------------------------------------------------------------ convolution and pooling
 
 
-def _static_pads(ex, node, pads_var, rank):
-    pads = ex.static(pads_var)
-    if pads is None:
-        raise Decline("its padding depends on sizes known only at run time")
-    pads = [int(p) for p in pads]
-    return pads[0::2] + pads[1::2]
+def _pads(ex, x, pads_var, rank, fill):
+    """``(x, pads attribute)``: static pads go to the attribute; pads known only at run time become
+    an explicit ``Pad`` of channels-first ``x`` with ``fill`` (0 for convolutions, the lowest value
+    for max pooling) and zero attribute pads."""
+    b, pads = ex.b, ex.static(pads_var)
+    if pads is not None:
+        pads = [int(p) for p in pads]
+        return x, pads[0::2] + pads[1::2]
+    vector = ex.name_of(pads_var)
+    zeros = b.const(np.zeros(2, dtype="int64"))
+    begins = b.one("Gather", vector, b.const(np.arange(0, 2 * rank, 2, dtype="int64")), axis=0)
+    ends = b.one("Gather", vector, b.const(np.arange(1, 2 * rank, 2, dtype="int64")), axis=0)
+    padded = b.one("Pad", x, b.one("Concat", zeros, begins, zeros, ends, axis=0), fill, mode="constant")
+    return padded, [0] * (2 * rank)
 
 
 def _to_channels_first(b, x, rank):
@@ -312,8 +334,9 @@ def _onnx_kernel(b, kernel, rank):
 def _conv(ex, node, ins):
     b, op = ex.b, node.op
     rank = op.rank
-    pads = _static_pads(ex, node, node.inputs[2], rank)
-    y = b.one("Conv", _to_channels_first(b, ins[0], rank), _onnx_kernel(b, ins[1], rank),
+    zero = b.const(np.zeros((), dtype=node.inputs[0].dtype))
+    x, pads = _pads(ex, _to_channels_first(b, ins[0], rank), node.inputs[2], rank, zero)
+    y = b.one("Conv", x, _onnx_kernel(b, ins[1], rank),
               strides=list(op.strides), dilations=list(op.dilation), group=op.groups, pads=pads)
     return [_to_channels_last(b, y, rank)]
 
@@ -322,12 +345,14 @@ def _conv(ex, node, ins):
 def _conv_transpose(ex, node, ins):
     b, op = ex.b, node.op
     rank = op.rank
-    pads = _static_pads(ex, node, node.inputs[3], rank)
+    pads = ex.static(node.inputs[3])
     sizes = ex.static(node.inputs[2])
     in_sizes = node.inputs[0].type.shape[1:-1]
     taps = node.inputs[1].type.shape[:rank]
-    if sizes is None or None in in_sizes or None in taps:
-        raise Decline("its output sizes are known only at run time")
+    if pads is None or sizes is None or None in in_sizes or None in taps:
+        raise Decline("its output sizes or padding are known only at run time")
+    pads = [int(p) for p in pads]
+    pads = pads[0::2] + pads[1::2]
     extra = []
     for axis in range(rank):
         span = (taps[axis] - 1) * op.dilation[axis] + 1
@@ -345,10 +370,14 @@ def _conv_transpose(ex, node, ins):
 def _max_pool(ex, node, ins):
     b, op = ex.b, node.op
     rank = op.rank
-    pads = _static_pads(ex, node, node.inputs[1], rank)
-    y = b.node("MaxPool", [_to_channels_first(b, ins[0], rank)], 1, kernel_shape=list(op.pool_size),
+    dtype = node.inputs[0].dtype
+    work = dtype if dtype in ("float16", "float32", "float64", "int8", "uint8") else "float64"
+    x = b.cast(_to_channels_first(b, ins[0], rank), dtype, work)
+    lowest = -np.inf if np.dtype(work).kind == "f" else np.iinfo(work).min
+    x, pads = _pads(ex, x, node.inputs[1], rank, b.const(np.asarray(lowest, dtype=work)))
+    y = b.node("MaxPool", [x], 1, kernel_shape=list(op.pool_size),
                strides=list(op.strides), dilations=list(op.dilation), pads=pads)[0]
-    return [_to_channels_last(b, y, rank)]
+    return [_to_channels_last(b, b.cast(y, work, dtype), rank)]
 
 
 # ------------------------------------------------------------------------------ inner graphs

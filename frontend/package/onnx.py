@@ -83,7 +83,7 @@ def export(outputs_or_function, path, inputs: Sequence[Variable] | None = None, 
     """
     onnx = _require_onnx()
     model = to_model(outputs_or_function, inputs, opset, input_names, output_names)
-    onnx.save(model, os.fspath(path))
+    onnx.save(model, path if hasattr(path, "write") else os.fspath(path))
     return model
 
 

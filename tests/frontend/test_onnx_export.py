@@ -180,3 +180,30 @@ def test_export_rejects_other_formats(tmp_path):
     model = _sequential((4,), layers.Dense(2))
     with pytest.raises(ValueError, match="format must be 'onnx'"):
         model.export(tmp_path / "m", format="tf_saved_model")
+
+
+def _digits_feeds(images):
+    def feeds(batch):
+        return [images[:batch]]
+    return feeds
+
+
+def test_digits_mlp_export(tmp_path):
+    from theanine.frontend import datasets
+    from theanine.frontend.package.__main__ import build_digits_model
+
+    th.set_seed(0)
+    (x_train, _), (x_test, _) = datasets.digits.load_data()
+    model = build_digits_model(x_train)
+    check_export(model, _digits_feeds(x_test.astype("float32")), tmp_path)
+
+
+def test_digits_cnn_export(tmp_path):
+    from theanine.frontend import datasets
+    from theanine.frontend.examples.digits_cnn import build_digits_cnn
+
+    th.set_seed(0)
+    (_, _), (x_test, _) = datasets.digits.load_data()
+    model = _with_trained_statistics(build_digits_cnn(10))
+    images = x_test.reshape(-1, 8, 8, 1).astype("float32")
+    check_export(model, _digits_feeds(images), tmp_path)
