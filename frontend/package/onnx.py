@@ -87,10 +87,15 @@ def export(outputs_or_function, path, inputs: Sequence[Variable] | None = None, 
     return model
 
 
-def load(path_or_model, name_prefix: str = ""):
-    """An ONNX model as an ``OnnxGraph``: named symbolic ``inputs``, ``outputs`` and trainable ``weights``."""
+def load(path_or_model, name_prefix: str = "", input_shapes=None):
+    """An ONNX model (a path or a ``ModelProto``) as an ``OnnxGraph``: named symbolic ``inputs`` and
+    ``outputs`` and the trainable ``weights`` (its float initializers, as shared variables).
+
+    ``input_shapes`` (input name -> shape) fixes dimensions the file leaves open.  Raises
+    ``OnnxImportError`` naming the node for an op or attribute theanine cannot express.
+    """
     onnx = _require_onnx()
     from theanine.codegen.onnx.reader import read_model
 
     model = path_or_model if isinstance(path_or_model, onnx.ModelProto) else onnx.load(os.fspath(path_or_model))
-    return read_model(model, name_prefix)
+    return read_model(model, name_prefix, input_shapes)
