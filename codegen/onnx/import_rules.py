@@ -278,7 +278,8 @@ def _unsqueeze(ctx, node, args, attrs):
 @imports("Flatten")
 def _flatten(ctx, node, args, attrs):
     x = args[0]
-    axis = attrs.get("axis", 1) % (x.ndim + 1)
+    axis = attrs.get("axis", 1)
+    axis = axis + x.ndim if axis < 0 else axis
     lead, rest = th.constant(np.asarray(1, dtype="int64")), th.constant(np.asarray(1, dtype="int64"))
     for i in range(x.ndim):
         if i < axis:
@@ -315,13 +316,23 @@ def _split(ctx, node, args, attrs):
     return outputs
 
 
+def _bounds(ctx, var):
+    """Slice starts/ends: ints when constant, else one int64 scalar per entry (a loop's counter)."""
+    static = ctx.static(var)
+    if static is not None:
+        return [int(v) for v in np.ravel(static)]
+    if var.type.shape[0] is None:
+        raise Unsupported("starts/ends of unknown length")
+    return [th.cast(var[k], "int64") for k in range(var.type.shape[0])]
+
+
 @imports("Slice")
 def _slice(ctx, node, args, attrs):
     x = args[0]
     if ctx.opset < 10:
         starts, ends, axes, steps = attrs["starts"], attrs["ends"], attrs.get("axes"), None
     else:
-        starts, ends = _ints(ctx, args[1], "starts"), _ints(ctx, args[2], "ends")
+        starts, ends = _bounds(ctx, args[1]), _bounds(ctx, args[2])
         axes = _ints(ctx, args[3], "axes") if len(args) > 3 and args[3] is not None else None
         steps = _ints(ctx, args[4], "steps") if len(args) > 4 and args[4] is not None else None
     axes = list(range(len(starts))) if axes is None else axes
@@ -369,7 +380,8 @@ def _expand(ctx, node, args, attrs):
 
 @imports("Shape")
 def _shape(ctx, node, args, attrs):
-    shape = th.shape(args[0])
+    x = args[0]
+    shape = th.constant(np.asarray(x.type.shape, dtype="int64")) if None not in x.type.shape else th.shape(x)
     start, end = attrs.get("start", 0), attrs.get("end")
     return [shape[start:end]]
 
@@ -471,7 +483,7 @@ def _logsumexp(x, axes):
 def _reduction(ctx, node, args, attrs):
     x = args[0]
     axes = _axes_of(ctx, args, attrs)
-    if axes is None:
+    if not axes:  # absent or empty: every axis, unless noop_with_empty_axes
         if attrs.get("noop_with_empty_axes", 0):
             return [x]
         axes = list(range(x.ndim))

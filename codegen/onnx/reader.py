@@ -20,7 +20,8 @@ from onnx import helper, numpy_helper
 
 from theanine.codegen.onnx import graph_api as th
 from theanine.codegen.onnx.builder import NUMPY_DTYPES
-from theanine.graph.basic import Constant, Variable
+from theanine.graph.basic import Constant, Variable, graph_inputs
+from theanine.graph.evaluate import evaluate
 
 __all__ = ["OnnxImportError", "OnnxGraph", "read_model", "translate_graph", "RULES", "imports"]
 
@@ -116,10 +117,28 @@ def _translate_nodes(graph, env, ctx, weights_shared):
             outputs = rule(ctx, node, args, attributes(node))
         except Unsupported as reason:
             raise OnnxImportError(f"node {node.name or node.output[0]!r} ({node.op_type}): {reason}") from None
+        if all(a is None or isinstance(a, Constant) for a in args) and node.op_type not in NEVER_FOLDED:
+            outputs = _folded(outputs)
         for name, value in zip(node.output, outputs, strict=False):
             if name:
                 env[name] = value
     return [env[o.name] for o in graph.output]
+
+
+NEVER_FOLDED = frozenset({"RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike", "Multinomial",
+                          "Bernoulli", "Dropout"})
+
+
+def _folded(outputs: list) -> list:
+    """Outputs computed from constants only, as constants: shape arithmetic stays static, so reshapes
+    and broadcasts downstream keep static shapes (theanine broadcasts only static size-1 dims)."""
+    variables = [o for o in outputs if isinstance(o, Variable) and not isinstance(o, Constant)]
+    if not variables or any(isinstance(v, th.SharedVariable) for v in graph_inputs(variables)):
+        return outputs
+    with np.errstate(all="ignore"):
+        values = iter(evaluate(variables, {}))
+    return [th.constant(next(values)) if isinstance(o, Variable) and not isinstance(o, Constant) else o
+            for o in outputs]
 
 
 class OnnxGraph:
@@ -150,21 +169,25 @@ def default_opset(model: onnx.ModelProto) -> int:
     return max((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), default=1)
 
 
-def read_model(model: onnx.ModelProto, name_prefix: str = "", input_shapes: Mapping | None = None) -> OnnxGraph:
-    """The ``OnnxGraph`` of ``model``; ``input_shapes`` may fix unknown input dims by input name."""
+def read_model(model: onnx.ModelProto, name_prefix: str = "", input_shapes: Mapping | None = None,
+               constants: Mapping | None = None) -> OnnxGraph:
+    """The ``OnnxGraph`` of ``model``; ``input_shapes`` may fix unknown input dims by input name, and
+    ``constants`` binds inputs to fixed values (they are then no inputs of the graph)."""
     from theanine.codegen.onnx import import_loops, import_rules, import_windows  # noqa: F401 - registration
 
     graph = model.graph
     initialized = {init.name for init in graph.initializer}
     inputs = {}
     for info in graph.input:
-        if info.name in initialized:
+        if info.name in initialized or (constants and info.name in constants):
             continue
         dtype, dims = _tensor_type(info)
         if input_shapes and info.name in input_shapes:
             dims = tuple(input_shapes[info.name])
         inputs[info.name] = th.tensor(f"{name_prefix}{info.name}", dtype, dims)
     ctx = Context(default_opset(model))
-    outs = translate_graph(graph, dict(inputs), ctx, weights_shared=True)
+    env = dict(inputs)
+    env.update({name: th.constant(np.asarray(value)) for name, value in (constants or {}).items()})
+    outs = translate_graph(graph, env, ctx, weights_shared=True)
     outputs = {o.name: v for o, v in zip(graph.output, outs, strict=True)}
     return OnnxGraph(inputs, outputs, ctx.weights)

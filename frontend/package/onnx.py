@@ -87,15 +87,17 @@ def export(outputs_or_function, path, inputs: Sequence[Variable] | None = None, 
     return model
 
 
-def load(path_or_model, name_prefix: str = "", input_shapes=None):
+def load(path_or_model, name_prefix: str = "", input_shapes=None, constants=None):
     """An ONNX model (a path or a ``ModelProto``) as an ``OnnxGraph``: named symbolic ``inputs`` and
     ``outputs`` and the trainable ``weights`` (its float initializers, as shared variables).
 
-    ``input_shapes`` (input name -> shape) fixes dimensions the file leaves open.  Raises
+    ``input_shapes`` (input name -> shape) fixes dimensions the file leaves open; ``constants``
+    (input name -> array) binds inputs to fixed values, for inputs that must be static in theanine
+    (a Reshape's shape, a reduction's axes, pads).  Raises
     ``OnnxImportError`` naming the node for an op or attribute theanine cannot express.
     """
     onnx = _require_onnx()
     from theanine.codegen.onnx.reader import read_model
 
     model = path_or_model if isinstance(path_or_model, onnx.ModelProto) else onnx.load(os.fspath(path_or_model))
-    return read_model(model, name_prefix, input_shapes)
+    return read_model(model, name_prefix, input_shapes, constants)
