@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import collections
 import io
-import sys
 import pathlib
+import sys
 
 import numpy as np
 

@@ -71,6 +71,12 @@ def _arctan2(b, y, x, dtype):
     return b.one("Where", b.one("Equal", x, zero), half, shifted)
 
 
+def _softplus(b, a, dtype):
+    """relu(x) + log(1 + exp(-|x|)): no overflow for large x (ONNX's Softplus is log(exp(x) + 1))."""
+    tail = b.one("Exp", b.one("Neg", b.one("Abs", a)))
+    return b.one("Add", b.one("Relu", a), b.one("Log", b.one("Add", _c(b, 1, dtype), tail)))
+
+
 def _invert(b, a, dtype):
     return b.one("Not", a) if dtype == "bool" else b.one("BitwiseNot", a)
 
@@ -86,8 +92,7 @@ COMPOSED = {
     "log2": lambda b, a, dtype: b.one("Div", b.one("Log", a), _c(b, math.log(2), dtype)),
     "log10": lambda b, a, dtype: b.one("Div", b.one("Log", a), _c(b, math.log(10), dtype)),
     "log1p": lambda b, a, dtype: b.one("Log", b.one("Add", a, _c(b, 1, dtype))),
-    "softplus": lambda b, a, dtype: b.one(  # relu(x) + log1p(exp(-|x|)): no overflow for large x
-        "Add", b.one("Relu", a), b.one("Log", b.one("Add", _c(b, 1, dtype), b.one("Exp", b.one("Neg", b.one("Abs", a)))))),
+    "softplus": _softplus,
     "erfc": lambda b, a, dtype: b.one("Sub", _c(b, 1, dtype), b.one("Erf", a)),
     "clip": lambda b, x, lo, hi, dtype: b.one("Min", b.one("Max", x, lo), hi),
     "not_equal": lambda b, x, y, dtype: b.one("Not", b.one("Equal", x, y)),

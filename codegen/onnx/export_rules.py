@@ -211,7 +211,7 @@ def _subtensor(ex, node, ins):
     for axis, index in sorted(picks, reverse=True):
         x = b.one("Gather", x, b.one("Squeeze", index, _axes(b, [0])), axis=axis)
     new, position = [], 0
-    for entry, axis in parts:
+    for entry, _ in parts:
         if entry[0] == "newaxis":
             new.append(position)
         if entry[0] != "int":

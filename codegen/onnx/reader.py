@@ -145,7 +145,7 @@ class OnnxGraph:
     """An imported model: symbolic ``inputs`` and ``outputs`` (by ONNX name too) and its ``weights``.
 
     ``th.function(g.inputs, g.outputs)`` compiles it; ``th.grad(loss, g.weights)`` differentiates
-    a loss built on ``g.outputs``; ``g.function()`` is the plain inference function.
+    a loss built on ``g.outputs`` (``th.onnx.load`` returns a subclass with ``function()``).
     """
 
     def __init__(self, inputs: dict[str, Variable], outputs: dict[str, Variable], weights: list):
@@ -157,10 +157,6 @@ class OnnxGraph:
     def __getitem__(self, name: str) -> Variable:
         return self._by_name[name]
 
-    def function(self, **options):
-        """``th.function(self.inputs, self.outputs, **options)``."""
-        return th.function(self.inputs, self.outputs, **options)
-
     def __repr__(self) -> str:
         return f"OnnxGraph(inputs={self.input_names}, outputs={self.output_names}, weights={len(self.weights)})"
 
@@ -170,7 +166,7 @@ def default_opset(model: onnx.ModelProto) -> int:
 
 
 def read_model(model: onnx.ModelProto, name_prefix: str = "", input_shapes: Mapping | None = None,
-               constants: Mapping | None = None) -> OnnxGraph:
+               constants: Mapping | None = None, graph_class: type = OnnxGraph) -> OnnxGraph:
     """The ``OnnxGraph`` of ``model``; ``input_shapes`` may fix unknown input dims by input name, and
     ``constants`` binds inputs to fixed values (they are then no inputs of the graph)."""
     from theanine.codegen.onnx import import_loops, import_rules, import_windows  # noqa: F401 - registration
@@ -190,4 +186,4 @@ def read_model(model: onnx.ModelProto, name_prefix: str = "", input_shapes: Mapp
     env.update({name: th.constant(np.asarray(value)) for name, value in (constants or {}).items()})
     outs = translate_graph(graph, env, ctx, weights_shared=True)
     outputs = {o.name: v for o, v in zip(graph.output, outs, strict=True)}
-    return OnnxGraph(inputs, outputs, ctx.weights)
+    return graph_class(inputs, outputs, ctx.weights)

@@ -12,13 +12,14 @@ Models export with ``model.export(path, format="onnx")`` (frontend).
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Sequence
 
 from theanine.graph.basic import Variable, clone_replace
 from theanine.runtime.function import Function
 
-__all__ = ["export", "load", "OnnxExportError", "OnnxImportError"]
+__all__ = ["export", "load", "to_model"]  # and, loaded on use, OnnxExportError and OnnxImportError
 
 
 def _require_onnx():
@@ -100,4 +101,19 @@ def load(path_or_model, name_prefix: str = "", input_shapes=None, constants=None
     from theanine.codegen.onnx.reader import read_model
 
     model = path_or_model if isinstance(path_or_model, onnx.ModelProto) else onnx.load(os.fspath(path_or_model))
-    return read_model(model, name_prefix, input_shapes, constants)
+    return read_model(model, name_prefix, input_shapes, constants, _loaded_class())
+
+
+@functools.cache
+def _loaded_class():
+    from theanine.codegen.onnx.reader import OnnxGraph
+
+    class LoadedOnnxGraph(OnnxGraph):
+        """An imported model; ``function(**options)`` compiles its inputs -> outputs."""
+
+        def function(self, **options) -> Function:
+            from theanine.runtime.function import function
+
+            return function(self.inputs, self.outputs, **options)
+
+    return LoadedOnnxGraph

@@ -23,7 +23,6 @@ import threading
 import numpy as np
 import pytest
 
-import theanine as th
 from theanine.frontend.examples import web_export
 
 PAGE = pathlib.Path(web_export.__file__).parent / "web"
