@@ -166,10 +166,10 @@ class Model(Trainer, Layer):
             raise ValueError(f"{self.name}.export: format must be 'onnx'. Received: {format!r}")
         import theanine as th
 
-        predict = self._step_functions().predict()
+        inputs, outputs = self._step_functions().onnx_graph()
         names = self._output_name_list()
-        return th.onnx.export(predict, path, opset=opset,
-                              output_names=names if len(names) == len(predict.outputs) else None)
+        return th.onnx.export(outputs, path, inputs=inputs, opset=opset,
+                              output_names=names if len(names) == len(outputs) else None)
 
     def save_weights(self, path) -> None:
         from theanine.frontend import saving

@@ -385,6 +385,12 @@ def _max_pool(ex, node, ins):
 
 @exports(OpFromGraph)
 def _op_from_graph(ex, node, ins):
+    """Inlined, unless the op is tagged with the ONNX node it stands for (``onnx_node = (op_type, attrs)``,
+    e.g. a recurrent layer traced for export): then that one node, its inner graph being its meaning."""
+    tagged = getattr(node.op, "onnx_node", None)
+    if tagged is not None:
+        op_type, attrs = tagged
+        return ex.b.node(op_type, ins, len(node.outputs), **attrs)
     return ex.inline(node.op.inner_inputs, node.op.inner_outputs, ins)
 
 

@@ -207,3 +207,24 @@ def test_digits_cnn_export(tmp_path):
     model = _with_trained_statistics(build_digits_cnn(10))
     images = x_test.reshape(-1, 8, 8, 1).astype("float32")
     check_export(model, _digits_feeds(images), tmp_path)
+
+
+@pytest.mark.parametrize("case, onnx_op", [("lstm", "LSTM"), ("gru", "GRU"), ("simple_rnn", "RNN")])
+def test_recurrent_layers_export_as_onnx_recurrent_ops(case, onnx_op, tmp_path):
+    """Keras' LSTM gate order (i, f, c, o) is rearranged into ONNX's (i, o, f, c): onnxruntime's own
+    LSTM/GRU/RNN kernels reproduce the layers (test_layer_export checks the values)."""
+    proto = LAYER_CASES[case]().export(tmp_path / "m.onnx")
+    ops = [n.op_type for n in proto.graph.node]
+    assert ops.count(onnx_op) == 2 and "Loop" not in ops
+
+
+def test_a_masked_lstm_exports_as_a_loop(tmp_path):
+    model = _sequential((6,), layers.Embedding(10, 3, mask_zero=True), layers.LSTM(4), dtype="int32")
+
+    def feeds(batch):
+        tokens = np.random.default_rng(batch).integers(1, 10, (batch, 6)).astype("int32")
+        tokens[:, 4:] = 0  # padding at the end is masked
+        return [tokens]
+
+    proto = check_export(model, feeds, tmp_path)
+    assert "Loop" in [n.op_type for n in proto.graph.node]
