@@ -73,7 +73,7 @@ def ops_of(model) -> set[str]:
     return found
 
 
-def run_node_case(name: str, backend: str = "numpy") -> tuple[str, str]:
+def run_node_case(name: str, backend: str = "numpy", mode: str | None = None) -> tuple[str, str]:
     """``(outcome, detail)`` of one node test through ``th.onnx.load``: "passed", "unsupported" (the
     reader refused a node: the detail says which and why) or "failed" (an error or a wrong value)."""
     import theanine as th
@@ -93,7 +93,7 @@ def run_node_case(name: str, backend: str = "numpy") -> tuple[str, str]:
     try:
         with np.errstate(all="ignore"):
             graph = th.onnx.load(model, input_shapes=shapes, constants=bound)
-            f = th.function(graph.inputs[: len(feeds)], graph.outputs, backend=backend,
+            f = th.function(graph.inputs[: len(feeds)], graph.outputs, backend=backend, mode=mode,
                             on_unused_input="ignore")
     except th.onnx.OnnxImportError as exc:
         return "unsupported", str(exc)
