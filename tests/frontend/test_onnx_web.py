@@ -80,7 +80,10 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def page(served):
-    sync_api = pytest.importorskip("playwright.sync_api")
+    try:
+        from playwright import sync_api
+    except ImportError:
+        pytest.fail("the playwright package is missing: pip install -e '.[test]' (or pip install playwright)")
     executable = _chromium()
     url = served[0]
     with sync_api.sync_playwright() as playwright:
