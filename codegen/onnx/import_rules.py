@@ -414,26 +414,51 @@ def _constant_of_shape(ctx, node, args, attrs):
     return [th.full(args[0], th.constant(np.asarray(value)))]
 
 
+def _take_range(x, axis, start, stop, step=1):
+    index = [slice(None)] * x.ndim
+    index[axis] = slice(start, stop, step)
+    return x[tuple(index)]
+
+
+def _pad_axis(x, axis, low, high, mode):
+    """``x`` padded along ``axis`` by copies of its own values (``edge``, ``reflect``, ``wrap``)."""
+    if not (low or high):
+        return x
+    if mode == "edge":
+        parts = [th.repeat(_take_range(x, axis, 0, 1), low, axis=axis), x,
+                 th.repeat(_take_range(x, axis, -1, None), high, axis=axis)]
+    elif mode == "reflect":
+        parts = [_take_range(x, axis, low, 0, -1), x, _take_range(x, axis, -2, -high - 2, -1)]
+    else:  # wrap
+        parts = [_take_range(x, axis, -low, None) if low else None, x, _take_range(x, axis, 0, high)]
+    return th.concatenate([p for p, n in zip(parts, (low, 1, high), strict=True) if n and p is not None],
+                          axis=axis)
+
+
 @imports("Pad")
 def _pad(ctx, node, args, attrs):
     x = args[0]
     mode = attrs.get("mode", "constant")
-    if mode != "constant":
-        raise Unsupported(f"Pad mode {mode!r} (only 'constant')")
+    if mode not in ("constant", "edge", "reflect", "wrap"):
+        raise Unsupported(f"Pad mode {mode!r}")
     if ctx.opset < 11:
-        pads, value = attrs["pads"], attrs.get("value", 0.0)
+        pads, value = attrs["pads"], th.constant(np.asarray(attrs.get("value", 0.0), dtype=x.dtype))
         axes = list(range(x.ndim))
     else:
         pads = _ints(ctx, args[1], "pads")
-        value = args[2] if len(args) > 2 and args[2] is not None else 0
-        value = ctx.need_static(value, "the pad value").item() if not isinstance(value, (int, float)) else value
+        value = args[2] if len(args) > 2 and args[2] is not None else th.constant(np.zeros((), dtype=x.dtype))
         axes = _ints(ctx, args[3], "axes") if len(args) > 3 and args[3] is not None else list(range(x.ndim))
     if any(p < 0 for p in pads):
         raise Unsupported("negative pads (cropping)")
     widths = [(0, 0)] * x.ndim
     for k, axis in enumerate(axes):
         widths[axis % x.ndim] = (pads[k], pads[k + len(axes)])
-    return [th.pad(x, widths, constant_values=value)]
+    if mode != "constant":
+        for axis, (low, high) in enumerate(widths):
+            x = _pad_axis(x, axis, low, high, mode)
+        return [x]
+    inside = th.pad(th.ones_like(x, dtype="bool"), widths, constant_values=False)
+    return [th.where(inside, th.pad(x, widths), th.cast(th.reshape(value, ()), x.dtype))]
 
 
 @imports("Trilu")
