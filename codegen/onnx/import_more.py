@@ -143,3 +143,30 @@ def _lrn(ctx, node, args, attrs):
     for k in range(1, size):
         total = total + padded[:, k:k + channels]
     return [_same(x / th.power(_c(bias, x) + _c(alpha / size, x) * total, _c(beta, x)), x)]
+
+
+@imports("BitShift")
+def _bit_shift(ctx, node, args, attrs):
+    x, shift = args
+    if np.dtype(x.dtype).kind != "u":
+        raise Unsupported(f"BitShift of signed {x.dtype} (negative shifts and shifts past the width are not "
+                          "implemented; unsigned shifts are)")
+    factor = th.power(th.constant(np.asarray(2, dtype=x.dtype)), shift)
+    if attrs["direction"] == "LEFT":
+        return [_same(x * factor, x)]
+    return [_same(th.floor_divide(x, factor), x)]
+
+
+@imports("OneHot")
+def _one_hot(ctx, node, args, attrs):
+    indices, depth, values = args
+    depth = int(np.ravel(ctx.need_static(depth, "depth"))[0])
+    rank = indices.ndim + 1
+    axis = attrs.get("axis", -1) % rank
+    index = th.cast(indices, "int64")
+    index = th.where(th.less(index, 0), index + depth, index)
+    shape = [1] * rank
+    shape[axis] = depth
+    positions = th.reshape(th.arange(depth, dtype="int64"), shape)
+    hot = th.equal(th.expand_dims(index, axis), positions)
+    return [th.where(hot, values[1], values[0])]
