@@ -37,6 +37,7 @@ class CallContext:
     """
 
     training: bool | None
+    onnx_export: bool = False
     updates: list[tuple[SharedVariable, Variable]] = field(default_factory=list)
     losses: list[Variable] = field(default_factory=list)
     metric_statistics: list[tuple[object, list[Variable]]] = field(default_factory=list)
@@ -54,9 +55,10 @@ _CALL_CONTEXT: contextvars.ContextVar[CallContext | None] = contextvars.ContextV
 
 
 @contextlib.contextmanager
-def call_context(training: bool | None) -> Iterator[CallContext]:
-    """Open a fresh context (e.g. to trace a model's training graph) and yield it."""
-    context = CallContext(training)
+def call_context(training: bool | None, onnx_export: bool = False) -> Iterator[CallContext]:
+    """Open a fresh context (e.g. to trace a model's training graph) and yield it; ``onnx_export``
+    traces the graph ``model.export`` writes (layers with a native ONNX form use it)."""
+    context = CallContext(training, onnx_export)
     token = _CALL_CONTEXT.set(context)
     try:
         yield context

@@ -162,6 +162,19 @@ class Model(Trainer, Layer):
 
         saving.save_model(self, path, include_optimizer=include_optimizer)
 
+    def export(self, path, format: str = "onnx", opset: int = 18):
+        """Write the inference graph (``training=False``: dropout off, normalization in inference form)
+        as an ONNX file, as Keras 3's ``model.export(path, format="onnx")``; the batch dimension stays
+        dynamic and the weights become initializers.  Returns the ``onnx.ModelProto``."""
+        if format != "onnx":
+            raise ValueError(f"{self.name}.export: format must be 'onnx'. Received: {format!r}")
+        import theanine as th
+
+        inputs, outputs = self._step_functions().onnx_graph()
+        names = self._output_name_list()
+        return th.onnx.export(outputs, path, inputs=inputs, opset=opset,
+                              output_names=names if len(names) == len(outputs) else None)
+
     def save_weights(self, path) -> None:
         """Write the weights to one file (on rank 0 only under a data-parallel strategy)."""
         from theanine.frontend import saving

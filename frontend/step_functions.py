@@ -141,11 +141,17 @@ class StepFunctions:
             for i, (shape, dtype) in enumerate(self.model.input_specs())
         ]
 
-    def _symbolic_outputs(self, xs: list, training: bool):
+    def onnx_graph(self) -> tuple[list, list]:
+        """Placeholders and outputs of the graph ``model.export`` writes (inference, ONNX forms)."""
+        xs = self._placeholders()
+        outputs, _ = self._symbolic_outputs(xs, training=False, onnx_export=True)
+        return xs, outputs
+
+    def _symbolic_outputs(self, xs: list, training: bool, onnx_export: bool = False):
         """The model's outputs on ``xs`` as a flat list, and the call context (updates, losses)."""
         model = self.model
         as_list = getattr(model, "_build_as_list", len(xs) > 1)
-        with call_context(training=training) as context:
+        with call_context(training=training, onnx_export=onnx_export) as context:
             outputs = model(xs if as_list else xs[0])
         if isinstance(outputs, Mapping):
             outputs = [outputs[k] for k in model._output_name_list()]

@@ -494,7 +494,7 @@ class Layer:
         mask = kwargs.get("mask", getattr(flat[0], "_keras_mask", None) if flat else None)
         if self._call_accepts_mask and mask is not None:
             kwargs.setdefault("mask", mask)
-        with call_context(training) as context:
+        with call_context(training, outer is not None and outer.onnx_export) as context:
             outputs = self.call(flat if is_list else flat[0], *args, **kwargs)
         _attach_masks(outputs, self.compute_mask(flat if is_list else flat[0], mask))
         self._last_call_updates, self._last_call_losses = context.updates, context.losses

@@ -29,6 +29,8 @@ from __future__ import annotations
 import numpy as np
 
 import theanine as th
+from theanine.frontend.call_context import current_call_context
+from theanine.frontend.layers import recurrent_onnx
 from theanine.frontend.layers.base import Layer, deserialize_layer, register_layer, serialize_layer
 from theanine.frontend.layers.recurrent_cells import GRUCell, LSTMCell, SimpleRNNCell, StackedRNNCells
 
@@ -127,6 +129,9 @@ class RNN(Layer):
     reset_states = reset_state
 
     def call(self, inputs, mask=None, training=None):
+        context = current_call_context()
+        if context is not None and context.onnx_export and recurrent_onnx.native_form_applies(self, inputs, mask):
+            return recurrent_onnx.native_call(self, inputs)
         x, states = (inputs[0], list(inputs[1:])) if isinstance(inputs, list) else (inputs, [])
         states = self._initial_states(x, states)
         separate = not getattr(self.cell, "output_is_state", False)

@@ -52,9 +52,10 @@ __version__ = "0.1.0"
 
 
 def __getattr__(name: str):
-    """``th.aot`` is imported on first use: it loads the LLVM backend."""
-    if name == "aot":
-        import theanine.runtime.aot as aot
+    """``th.aot`` and ``th.onnx`` are imported on first use: they load the LLVM backend and the onnx
+    package, which ``import theanine`` never does."""
+    if name in ("aot", "onnx"):
+        import importlib
 
-        return aot
+        return importlib.import_module({"aot": "theanine.runtime.aot", "onnx": "theanine.onnx"}[name])
     raise AttributeError(f"module 'theanine' has no attribute {name!r}")

@@ -1,0 +1,172 @@
+"""More ONNX ops as theanine expressions: less common activations and normalizations, rearrangements.
+
+Same conventions as import_rules.py (one rule per op type, ``@imports``).
+``TopK`` takes the largest values only (``largest=0`` is refused);
+``DepthToSpace``/``SpaceToDepth`` and ``GroupNormalization`` need static
+channel counts.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from theanine.codegen.onnx import graph_api as th
+from theanine.codegen.onnx.import_rules import _c, _per_channel, _same
+from theanine.codegen.onnx.reader import Unsupported, imports
+
+
+@imports("Swish")
+def _swish(ctx, node, args, attrs):
+    x = args[0]
+    return [_same(x * th.sigmoid(_c(attrs.get("alpha", 1.0), x) * x), x)]
+
+
+@imports("Shrink")
+def _shrink(ctx, node, args, attrs):
+    x = args[0]
+    lambd, bias = _c(attrs.get("lambd", 0.5), x), _c(attrs.get("bias", 0.0), x)
+    out = th.where(th.less(x, -lambd), x + bias, th.where(th.greater(x, lambd), x - bias, _c(0, x)))
+    return [_same(out, x)]
+
+
+@imports("CumProd")
+def _cumprod(ctx, node, args, attrs):
+    x = args[0]
+    axis = int(ctx.need_static(args[1], "axis")) % x.ndim
+    if attrs.get("exclusive", 0):
+        raise Unsupported("exclusive=1")
+    if attrs.get("reverse", 0):
+        return [_same(th.flip(th.cumprod(th.flip(x, axis=axis), axis=axis), axis=axis), x)]
+    return [_same(th.cumprod(x, axis=axis), x)]
+
+
+@imports("EyeLike")
+def _eye_like(ctx, node, args, attrs):
+    from theanine.codegen.onnx.builder import NUMPY_DTYPES
+
+    x = args[0]
+    dtype = NUMPY_DTYPES[attrs["dtype"]] if "dtype" in attrs else x.dtype
+    return [th.eye(x.shape[0], x.shape[1], k=attrs.get("k", 0), dtype=dtype)]
+
+
+@imports("TopK")
+def _top_k(ctx, node, args, attrs):
+    x = args[0]
+    if not attrs.get("largest", 1):
+        raise Unsupported("largest=0 (the smallest values)")
+    k = int(np.ravel(ctx.need_static(args[1], "k"))[0])
+    axis = attrs.get("axis", -1) % x.ndim
+    moved = th.moveaxis(x, axis, -1)
+    values, indices = th.top_k(moved, k)
+    return [th.moveaxis(values, -1, axis), th.moveaxis(th.cast(indices, "int64"), -1, axis)]
+
+
+@imports("LpNormalization")
+def _lp_normalization(ctx, node, args, attrs):
+    x, p = args[0], attrs.get("p", 2)
+    axis = attrs.get("axis", -1)
+    norm = th.sum(th.abs(x), axis=axis, keepdims=True) if p == 1 else th.sqrt(th.sum(x * x, axis=axis,
+                                                                                     keepdims=True))
+    return [_same(x / th.where(th.equal(norm, 0), _c(1, x), norm), x)]  # a zero vector stays zero
+
+
+@imports("MeanVarianceNormalization")
+def _mean_variance(ctx, node, args, attrs):
+    x = args[0]
+    axes = tuple(attrs.get("axes", [0, 2, 3]))
+    mean = th.mean(x, axis=axes, keepdims=True)
+    var = th.mean(x * x, axis=axes, keepdims=True) - mean * mean
+    return [_same((x - mean) / (th.sqrt(var) + _c(1e-9, x)), x)]
+
+
+@imports("RMSNormalization")
+def _rms_normalization(ctx, node, args, attrs):
+    x, scale = args[0], args[1]
+    axis = attrs.get("axis", -1) % x.ndim
+    work = th.cast(x, "float32") if x.dtype == "float16" else x
+    mean_square = th.mean(work * work, axis=tuple(range(axis, x.ndim)), keepdims=True)
+    y = _same(work / th.sqrt(mean_square + _c(attrs.get("epsilon", 1e-5), work)), x) * scale
+    return [_same(y, x)]
+
+
+@imports("GroupNormalization")
+def _group_normalization(ctx, node, args, attrs):
+    x, scale, bias = args
+    groups, channels = attrs["num_groups"], x.type.shape[1]
+    if channels is None or None in x.type.shape[2:]:
+        raise Unsupported("the channel and spatial sizes must be static")
+    grouped = th.reshape(x, (x.shape[0], groups, -1))
+    mean = th.mean(grouped, axis=2, keepdims=True)
+    var = th.mean((grouped - mean) * (grouped - mean), axis=2, keepdims=True)
+    normal = th.reshape((grouped - mean) / th.sqrt(var + _c(attrs.get("epsilon", 1e-5), x)), th.shape(x))
+    if scale.type.shape[0] == groups and groups != channels:  # opset 18: one scale per group
+        scale, bias = th.repeat(scale, channels // groups), th.repeat(bias, channels // groups)
+    return [_same(normal * _per_channel(scale, x) + _per_channel(bias, x), x)]
+
+
+@imports("DepthToSpace")
+def _depth_to_space(ctx, node, args, attrs):
+    x, size = args[0], attrs["blocksize"]
+    n, c, h, w = x.type.shape
+    if None in (c, h, w):
+        raise Unsupported("the channel and spatial sizes must be static")
+    if attrs.get("mode", "DCR") == "DCR":
+        t = th.reshape(x, (x.shape[0], size, size, c // size ** 2, h, w))
+        t = th.transpose(t, (0, 3, 4, 1, 5, 2))
+    else:
+        t = th.reshape(x, (x.shape[0], c // size ** 2, size, size, h, w))
+        t = th.transpose(t, (0, 1, 4, 2, 5, 3))
+    return [th.reshape(t, (x.shape[0], c // size ** 2, h * size, w * size))]
+
+
+@imports("SpaceToDepth")
+def _space_to_depth(ctx, node, args, attrs):
+    x, size = args[0], attrs["blocksize"]
+    n, c, h, w = x.type.shape
+    if None in (c, h, w):
+        raise Unsupported("the channel and spatial sizes must be static")
+    t = th.reshape(x, (x.shape[0], c, h // size, size, w // size, size))
+    t = th.transpose(t, (0, 3, 5, 1, 2, 4) if attrs.get("mode", "DCR") == "DCR" else (0, 1, 3, 5, 2, 4))
+    return [th.reshape(t, (x.shape[0], c * size * size, h // size, w // size))]
+
+
+@imports("LRN")
+def _lrn(ctx, node, args, attrs):
+    x, size = args[0], attrs["size"]
+    alpha, beta, bias = attrs.get("alpha", 1e-4), attrs.get("beta", 0.75), attrs.get("bias", 1.0)
+    channels = x.type.shape[1]
+    if channels is None:
+        raise Unsupported("the channel count must be static")
+    square = x * x
+    padded = th.pad(square, [(0, 0), ((size - 1) // 2, size - 1 - (size - 1) // 2)] + [(0, 0)] * (x.ndim - 2))
+    total = padded[:, 0:channels]
+    for k in range(1, size):
+        total = total + padded[:, k:k + channels]
+    return [_same(x / th.power(_c(bias, x) + _c(alpha / size, x) * total, _c(beta, x)), x)]
+
+
+@imports("BitShift")
+def _bit_shift(ctx, node, args, attrs):
+    x, shift = args
+    if np.dtype(x.dtype).kind != "u":
+        raise Unsupported(f"BitShift of signed {x.dtype} (negative shifts and shifts past the width are not "
+                          "implemented; unsigned shifts are)")
+    factor = th.power(th.constant(np.asarray(2, dtype=x.dtype)), shift)
+    if attrs["direction"] == "LEFT":
+        return [_same(x * factor, x)]
+    return [_same(th.floor_divide(x, factor), x)]
+
+
+@imports("OneHot")
+def _one_hot(ctx, node, args, attrs):
+    indices, depth, values = args
+    depth = int(np.ravel(ctx.need_static(depth, "depth"))[0])
+    rank = indices.ndim + 1
+    axis = attrs.get("axis", -1) % rank
+    index = th.cast(indices, "int64")
+    index = th.where(th.less(index, 0), index + depth, index)
+    shape = [1] * rank
+    shape[axis] = depth
+    positions = th.reshape(th.arange(depth, dtype="int64"), shape)
+    hot = th.equal(th.expand_dims(index, axis), positions)
+    return [th.where(hot, values[1], values[0])]

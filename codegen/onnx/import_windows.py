@@ -1,0 +1,134 @@
+"""ONNX Conv, ConvTranspose, MaxPool, AveragePool, GlobalAveragePool and GlobalMaxPool as theanine's
+window ops with ``data_format="channels_first"`` (ONNX's layout; the kernels are transposed to Keras').
+
+Translations of ONNX rules that the ops do not have as such:
+
+- ``auto_pad="SAME_LOWER"``: explicit pads, the odd unit at the start.
+- ``ceil_mode=1``: extra padding at the end for the last, partial window
+  (dropped when it would start in the end padding, as ONNX says); it never
+  wins a maximum and, with ``count_include_pad=0``, never counts.  With
+  ``count_include_pad=1`` the explicit pads are zeros of the input
+  (``th.pad``), so they count and the ceil overhang does not.
+- ``ConvTranspose(output_shape=...)``: ONNX's ``total_padding`` split; a
+  negative end pad (the output is longer than the full transposed result)
+  becomes extra ``output_padding``.
+"""
+
+from __future__ import annotations
+
+import math
+
+from theanine.codegen.onnx import graph_api as th
+from theanine.codegen.onnx.reader import Unsupported, imports
+
+
+def _pairs(pads, rank):
+    return [(pads[i], pads[i + rank]) for i in range(rank)]
+
+
+def _same_pairs(sizes, kernel, strides, dilation, upper: bool):
+    pairs = []
+    for n, k, s, d in zip(sizes, kernel, strides, dilation, strict=True):
+        total = max((math.ceil(n / s) - 1) * s + (k - 1) * d + 1 - n, 0)
+        small, large = total // 2, total - total // 2
+        pairs.append((small, large) if upper else (large, small))
+    return pairs
+
+
+def _window_options(attrs, sizes, kernel):
+    """strides, dilation and padding (pairs or "same"/"valid") of a windowed ONNX node."""
+    rank = len(kernel)
+    strides = tuple(attrs.get("strides", [1] * rank))
+    dilation = tuple(attrs.get("dilations", [1] * rank))
+    auto_pad = attrs.get("auto_pad", "NOTSET")
+    if auto_pad == "NOTSET":
+        padding = _pairs(attrs.get("pads", [0] * 2 * rank), rank)
+    elif auto_pad == "VALID":
+        padding = [(0, 0)] * rank
+    elif None in sizes:
+        raise Unsupported(f"auto_pad={auto_pad} on spatial sizes known only at run time")
+    else:
+        padding = _same_pairs(sizes, kernel, strides, dilation, auto_pad == "SAME_UPPER")
+    return strides, dilation, padding
+
+
+def _ceil_overhang(sizes, kernel, strides, dilation, padding):
+    """Extra end padding that ``ceil_mode`` adds for a last, partial window."""
+    extra = []
+    for n, k, s, d, (lo, hi) in zip(sizes, kernel, strides, dilation, padding, strict=True):
+        span = (k - 1) * d + 1
+        count = -(-(n + lo + hi - span) // s) + 1
+        if (count - 1) * s >= n + lo:
+            count -= 1
+        extra.append(max((count - 1) * s + span - (n + lo + hi), 0))
+    return extra
+
+
+@imports("Conv")
+def _conv(ctx, node, args, attrs):
+    x, w, *bias = [a for a in args if a is not None]
+    if None in w.type.shape[2:]:
+        raise Unsupported("the kernel's spatial shape must be static")
+    kernel = th.transpose(w, (*range(2, w.ndim), 1, 0))
+    strides, dilation, padding = _window_options(attrs, x.type.shape[2:], w.type.shape[2:])
+    y = th.conv(x, kernel, strides, padding, dilation, attrs.get("group", 1), "channels_first")
+    return [y + th.reshape(bias[0], (1, -1) + (1,) * (x.ndim - 2)) if bias else y]
+
+
+@imports("ConvTranspose")
+def _conv_transpose(ctx, node, args, attrs):
+    x, w, *bias = [a for a in args if a is not None]
+    rank = x.ndim - 2
+    kernel = th.transpose(w, (*range(2, w.ndim), 1, 0))
+    sizes, taps = x.type.shape[2:], w.type.shape[2:]
+    strides = tuple(attrs.get("strides", [1] * rank))
+    dilation = tuple(attrs.get("dilations", [1] * rank))
+    extra = list(attrs.get("output_padding", [0] * rank))
+    auto_pad = attrs.get("auto_pad", "NOTSET")
+    wanted = attrs.get("output_shape")
+    if wanted is None and auto_pad in ("SAME_UPPER", "SAME_LOWER"):
+        wanted = [n * s for n, s in zip(sizes, strides, strict=True)]
+    if wanted is None:
+        padding = _pairs(attrs.get("pads", [0] * 2 * rank), rank)
+    else:
+        padding = []
+        for axis, (n, k, s, d, target) in enumerate(zip(sizes, taps, strides, dilation, wanted, strict=True)):
+            total = s * (n - 1) + extra[axis] + (k - 1) * d + 1 - target
+            start, end = (total // 2, total - total // 2) if auto_pad == "SAME_UPPER" else (total - total // 2,
+                                                                                            total // 2)
+            extra[axis] += max(-end, 0)
+            padding.append((start, max(end, 0)))
+    y = th.conv_transpose(x, kernel, strides, padding, extra, dilation, attrs.get("group", 1), "channels_first")
+    return [y + th.reshape(bias[0], (1, -1) + (1,) * rank) if bias else y]
+
+
+@imports("MaxPool", "AveragePool")
+def _pool(ctx, node, args, attrs):
+    x = args[0]
+    if node.op_type == "MaxPool" and len(node.output) > 1 and node.output[1]:
+        raise Unsupported("the Indices output (positions of the maxima) is not exposed: th.max_pool returns "
+                          "the values only")
+    if attrs.get("storage_order", 0):
+        raise Unsupported("storage_order=1")
+    kernel = tuple(attrs["kernel_shape"])
+    sizes = x.type.shape[2:]
+    strides, dilation, padding = _window_options(attrs, sizes, kernel)
+    overhang = _ceil_overhang(sizes, kernel, strides, dilation, padding) if attrs.get("ceil_mode") else [0] * len(
+        kernel)
+    if node.op_type == "MaxPool":
+        padding = [(lo, hi + e) for (lo, hi), e in zip(padding, overhang, strict=True)]
+        return [th.max_pool(x, kernel, strides, padding, "channels_first", dilation)]
+    if attrs.get("count_include_pad") and any(overhang):
+        x = th.pad(x, [(0, 0), (0, 0), *padding])
+        padding = [(0, e) for e in overhang]
+        return [th.average_pool(x, kernel, strides, padding, "channels_first", False, dilation)]
+    padding = [(lo, hi + e) for (lo, hi), e in zip(padding, overhang, strict=True)]
+    return [th.average_pool(x, kernel, strides, padding, "channels_first", bool(attrs.get("count_include_pad")),
+                            dilation)]
+
+
+@imports("GlobalAveragePool", "GlobalMaxPool")
+def _global(ctx, node, args, attrs):
+    x = args[0]
+    reduce = th.max if node.op_type == "GlobalMaxPool" else th.mean
+    return [reduce(x, axis=tuple(range(2, x.ndim)), keepdims=True)]

@@ -1,0 +1,119 @@
+"""``th.onnx``: export graphs, compiled functions and models to ONNX, and load ONNX models as graphs.
+
+    th.onnx.export(f, "model.onnx")                    # a compiled function
+    th.onnx.export([y], "model.onnx", inputs=[x])      # symbolic outputs
+    g = th.onnx.load("model.onnx")                     # named symbolic inputs/outputs
+    th.function(g.inputs, g.outputs)
+
+``import theanine`` does not load this module nor the ``onnx`` package
+(``pip install theanine[onnx]``); the first use of ``th.onnx`` does.
+Models export with ``model.export(path, format="onnx")`` (frontend).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Sequence
+
+from theanine.graph.basic import Variable, clone_replace
+from theanine.runtime.function import Function
+
+__all__ = ["export", "load", "to_model"]  # and, loaded on use, OnnxExportError and OnnxImportError
+
+
+def _require_onnx():
+    try:
+        import onnx
+    except ImportError as exc:
+        raise ImportError("th.onnx needs the onnx package: pip install 'theanine[onnx]'") from exc
+    return onnx
+
+
+def __getattr__(name):
+    if name == "OnnxExportError":
+        from theanine.codegen.onnx.export import OnnxExportError
+
+        return OnnxExportError
+    if name == "OnnxImportError":
+        from theanine.codegen.onnx.reader import OnnxImportError
+
+        return OnnxImportError
+    raise AttributeError(f"module 'theanine.onnx' has no attribute {name!r}")
+
+
+def _function_graph(function: Function, inputs) -> tuple[list[Variable], list[Variable]]:
+    if inputs is not None:
+        raise TypeError("th.onnx.export: a compiled function brings its own inputs; do not pass inputs=")
+    if function.updated:
+        raise ValueError(
+            f"th.onnx.export: function {function.name} updates shared variables "
+            f"({', '.join(s.label() for s in function.updated)}); ONNX models are stateless, export "
+            "an inference function (no updates)"
+        )
+    givens = function._recipe["givens"]
+    outputs = clone_replace(function.outputs, dict(givens), strict=False) if givens else list(function.outputs)
+    return list(function.inputs), outputs
+
+
+def to_model(outputs_or_function, inputs: Sequence[Variable] | None = None, opset: int = 18,
+             input_names: Sequence[str] | None = None, output_names: Sequence[str] | None = None):
+    """The ``onnx.ModelProto`` that ``export`` writes."""
+    _require_onnx()
+    from theanine.codegen.onnx.export import export_graph
+
+    if isinstance(outputs_or_function, Function):
+        inputs, outputs = _function_graph(outputs_or_function, inputs)
+    else:
+        outputs = (list(outputs_or_function) if isinstance(outputs_or_function, (list, tuple))
+                   else [outputs_or_function])
+        if inputs is None:
+            raise TypeError("th.onnx.export: symbolic outputs need inputs=[...] (the graph's free inputs)")
+        inputs = list(inputs)
+    return export_graph(inputs, outputs, opset, input_names, output_names)
+
+
+def export(outputs_or_function, path, inputs: Sequence[Variable] | None = None, opset: int = 18,
+           input_names: Sequence[str] | None = None, output_names: Sequence[str] | None = None):
+    """Write an ONNX file computing the outputs (or the compiled ``Function``) from the inputs.
+
+    Shared variables become initializers; unknown dimensions stay symbolic
+    (axis 0 is named "batch").  Raises ``OnnxExportError`` naming the op and
+    the line that built it for a node that has no ONNX form.  Returns the
+    ``onnx.ModelProto`` written.
+    """
+    onnx = _require_onnx()
+    model = to_model(outputs_or_function, inputs, opset, input_names, output_names)
+    onnx.save(model, path if hasattr(path, "write") else os.fspath(path))
+    return model
+
+
+def load(path_or_model, name_prefix: str = "", input_shapes=None, constants=None):
+    """An ONNX model (a path or a ``ModelProto``) as an ``OnnxGraph``: named symbolic ``inputs`` and
+    ``outputs`` and the trainable ``weights`` (its float initializers, as shared variables).
+
+    ``input_shapes`` (input name -> shape) fixes dimensions the file leaves open; ``constants``
+    (input name -> array) binds inputs to fixed values, for inputs that must be static in theanine
+    (a Reshape's shape, a reduction's axes, pads).  Raises
+    ``OnnxImportError`` naming the node for an op or attribute theanine cannot express.
+    """
+    onnx = _require_onnx()
+    from theanine.codegen.onnx.reader import read_model
+
+    model = path_or_model if isinstance(path_or_model, onnx.ModelProto) else onnx.load(os.fspath(path_or_model))
+    return read_model(model, name_prefix, input_shapes, constants, _loaded_class())
+
+
+@functools.cache
+def _loaded_class():
+    from theanine.codegen.onnx.reader import OnnxGraph
+
+    class LoadedOnnxGraph(OnnxGraph):
+        """An imported model; ``function(**options)`` compiles its inputs -> outputs."""
+
+        def function(self, **options) -> Function:
+            from theanine.runtime.function import function
+
+            return function(self.inputs, self.outputs, **options)
+
+    return LoadedOnnxGraph
