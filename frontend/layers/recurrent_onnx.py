@@ -36,7 +36,8 @@ def _is(fn, name: str) -> bool:
 def native_form_applies(layer, inputs, mask) -> bool:
     cell = layer.cell
     op = ONNX_OPS.get(type(cell).__name__)
-    if op is None or mask is not None or isinstance(inputs, list) or layer.go_backwards or layer.return_state:
+    if op is None or mask is not None or isinstance(inputs, list) or layer.go_backwards or layer.return_state \
+            or layer.stateful:
         return False
     if not _is(cell.activation, "tanh"):
         return False

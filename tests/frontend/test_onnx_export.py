@@ -113,6 +113,10 @@ LAYER_CASES = {
     "bidirectional": lambda: _sequential((5, 3), layers.Bidirectional(layers.LSTM(2)),
                                          layers.Dense(2)),
     "time_distributed": lambda: _sequential((5, 3), layers.TimeDistributed(layers.Dense(2))),
+    "conv_lstm2d": lambda: _sequential((3, 5, 5, 1), layers.ConvLSTM2D(2, 3, padding="same"), layers.Flatten()),
+    "stacked_cells_unrolled": lambda: _sequential(
+        (4, 3), layers.RNN([layers.LSTMCell(4), layers.GRUCell(3)], return_sequences=True),
+        layers.SimpleRNN(2, unroll=True)),
 }
 
 
