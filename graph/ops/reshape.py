@@ -73,8 +73,8 @@ class Reshape(Op):
         for static, entry in zip(node.outputs[0].type.shape, entries, strict=True):
             if static is not None:
                 out.append(static)
-            elif isinstance(entry, int):
-                out.append(_missing_size(x_shape, entries))
+            elif isinstance(entry, int):  # known now though not when the node was made (a folded vector)
+                out.append(_missing_size(x_shape, entries) if entry == -1 else entry)
             else:
                 out.append(where(equal(entry, -1), _missing_size(x_shape, entries), entry))
         return [tuple(out)]

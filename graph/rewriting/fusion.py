@@ -230,10 +230,13 @@ class _Round:
         self.ends.insert(k, high)
 
     def sibling(self, node: Apply) -> Apply | None:
-        """An Elemwise node of ``node``'s shape that shares an input with it, independent of it."""
+        """An Elemwise node of ``node``'s shape that shares an input with it, independent of it.
+
+        The shared input must fix the run-time size of every axis whose size is not static (it
+        does not broadcast there): two products by one broadcast scalar may have any shapes."""
         shape = node.outputs[0].type.shape
         for var in node.inputs:
-            if isinstance(var, Constant):
+            if isinstance(var, Constant) or any(s is None and var.type.shape[a] == 1 for a, s in enumerate(shape)):
                 continue
             for reader, _ in self.fgraph.clients.get(var, []):
                 if (

@@ -18,15 +18,8 @@ pytest.importorskip("onnx")
 
 from onnx_node_cases import all_node_cases, run_node_case  # noqa: E402
 
-_REWRITES = ("the imported graph gives the expected values when interpreted unoptimized (graph.evaluate), but "
-             "theanine's rewrites (fast_run and fast_compile) change its shapes: a rewriter bug in graphs with "
-             "run-time shapes, not the reader's")
 _DYNAMIC = "shapes computed at run time lose the static size-1 dims that theanine's broadcasting needs"
 KNOWN_FAILURES = {
-    **{name: _REWRITES for name in all_node_cases() if name.startswith("test_attention_3d")
-       and name.endswith("_expanded") and "bf16" not in name},
-    "test_group_normalization_epsilon_expanded": _REWRITES,
-    "test_group_normalization_example_expanded": _REWRITES,
     "test_attention_4d_causal_fp16_expanded": "float16 accumulation differs from the reference beyond 1e-3",
     "test_linear_attention_gated_delta_beta_scalar_expanded": _DYNAMIC,
     "test_linear_attention_gated_per_head_decay_expanded": _DYNAMIC,

@@ -72,3 +72,29 @@ def test_dependent_or_differently_shaped_readers_stay_apart():
     expected = th.function([X, v], [relu, dependent, column, X * 3.0 + v], mode="none", backend="numpy")
     for got, want in zip(f(XV, XV[0]), expected(XV, XV[0]), strict=True):
         np.testing.assert_allclose(got, want, rtol=1e-6)
+
+
+def test_siblings_sharing_only_a_broadcast_input_stay_apart(backend):
+    """a * s and b * s with s of static shape (1, 1): a and b may have any shapes, so the products
+    are not one loop (fusing them made one Composite that refused (2, 3) and (3, 4))."""
+    a, b = th.tensor("a", "float32", (None, None)), th.tensor("b", "float32", (None, None))
+    s = th.tensor("s", "float32", (1, 1))
+    f = th.function([a, b, s], [a * s, b * s], backend=backend)
+    x, y, scale = np.ones((2, 3), "float32"), np.full((3, 4), 2, "float32"), np.full((1, 1), 3, "float32")
+    first, second = f(x, y, scale)
+    np.testing.assert_array_equal(first, x * 3)
+    np.testing.assert_array_equal(second, y * 3)
+
+
+def test_the_shape_of_a_reshape_whose_sizes_fold_to_constants(backend):
+    """A reshape made with run-time sizes (its type has no static dims) whose size vector the
+    rewrites fold to constants: its shape is those sizes (it was read as -1, the 'infer' marker)."""
+    x = th.tensor("x", "float32", (3, 4, 2, 2))
+    k = th.as_tensor_variable(np.array([3, 2, 2, 2, 2], "int64"))
+    sizes = th.concatenate([th.reshape(th.where(th.eq(k[i], 0), x.shape[min(i, 3)], k[i]), (1,)) for i in range(5)])
+    y = th.reshape(x, sizes)
+    assert y.type.shape == (None,) * 5
+    f = th.function([x], [y.shape[0], y.shape[1], th.reshape(y, (y.shape[0], 2, -1))], backend=backend)
+    rows, groups, regrouped = f(np.arange(48, dtype="float32").reshape(3, 4, 2, 2))
+    assert (rows, groups) == (3, 2)
+    np.testing.assert_array_equal(regrouped, np.arange(48, dtype="float32").reshape(3, 2, 8))
