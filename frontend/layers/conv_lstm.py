@@ -19,7 +19,13 @@ from __future__ import annotations
 
 import theanine as th
 from theanine.frontend.layers.base import register_layer
-from theanine.frontend.layers.conv_arguments import channel_axis, int_tuple, padding_name, standard_data_format
+from theanine.frontend.layers.conv_arguments import (
+    channel_axis,
+    int_tuple,
+    padding_name,
+    positive_int,
+    standard_data_format,
+)
 from theanine.frontend.layers.recurrent import _CellLayer
 from theanine.frontend.layers.recurrent_cells import LSTMCell
 
@@ -33,7 +39,7 @@ class _ConvLSTMCell(LSTMCell):
 
     def __init__(self, filters: int, kernel_size, strides=1, padding="valid", data_format=None, dilation_rate=1,
                  **kwargs):
-        super().__init__(filters, **kwargs)
+        super().__init__(positive_int(filters, "filters"), **kwargs)
         self.kernel_size = int_tuple(kernel_size, self.rank, "kernel_size")
         self.strides = int_tuple(strides, self.rank, "strides")
         self.padding = padding_name(padding)

@@ -59,8 +59,13 @@ def _function_graph(function: Function, inputs) -> tuple[list[Variable], list[Va
 def to_model(outputs_or_function, inputs: Sequence[Variable] | None = None, opset: int = 18,
              input_names: Sequence[str] | None = None, output_names: Sequence[str] | None = None):
     """The ``onnx.ModelProto`` that ``export`` writes."""
-    _require_onnx()
+    onnx = _require_onnx()
     from theanine.codegen.onnx.export import export_graph
+
+    newest = onnx.defs.onnx_opset_version()
+    if isinstance(opset, bool) or not isinstance(opset, int) or not 18 <= opset <= newest:
+        raise ValueError(f"th.onnx.export: opset must be an int from 18 (the forms the exporter writes: "
+                         f"reduction axes as inputs) to {newest} (the installed onnx). Received: opset={opset!r}")
 
     if isinstance(outputs_or_function, Function):
         inputs, outputs = _function_graph(outputs_or_function, inputs)
@@ -100,8 +105,22 @@ def load(path_or_model, name_prefix: str = "", input_shapes=None, constants=None
     onnx = _require_onnx()
     from theanine.codegen.onnx.reader import read_model
 
-    model = path_or_model if isinstance(path_or_model, onnx.ModelProto) else onnx.load(os.fspath(path_or_model))
+    model = path_or_model if isinstance(path_or_model, onnx.ModelProto) else _read_file(onnx, path_or_model)
     return read_model(model, name_prefix, input_shapes, constants, _loaded_class())
+
+
+def _read_file(onnx, path):
+    """The ModelProto in ``path``; a file that is not one raises ``OnnxImportError`` naming it."""
+    from theanine.codegen.onnx.reader import OnnxImportError
+
+    path = os.fspath(path)
+    try:
+        return onnx.load(path)
+    except OSError:
+        raise
+    except Exception as error:  # protobuf's DecodeError and kin: the bytes are not an ONNX model
+        raise OnnxImportError(f"th.onnx.load: {path!r} is not an ONNX model ({type(error).__name__}: "
+                              f"{error})") from error
 
 
 @functools.cache

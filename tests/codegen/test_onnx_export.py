@@ -117,3 +117,11 @@ def test_a_while_loop_is_refused_with_the_reason():
 def test_import_theanine_does_not_load_onnx():
     code = "import sys, theanine; assert 'onnx' not in sys.modules and 'theanine.onnx' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.parametrize("opset", [3, 17, 10_000, "18", True])
+def test_an_opset_the_exporter_cannot_write_is_refused(opset, tmp_path):
+    x = th.vector("x")
+    with pytest.raises(ValueError, match=r"opset must be an int from 18"):
+        th.onnx.export([x * 2], tmp_path / "m.onnx", inputs=[x], opset=opset)
+    assert not (tmp_path / "m.onnx").exists()

@@ -148,3 +148,7 @@ def test_errors_name_what_was_received():
         layers.ConvLSTM2D(2, 3)(th.tensor("x", "float32", (None, 3, 5, 1)))
     with pytest.raises(ValueError, match="needs static channel and spatial sizes"):
         layers.ConvLSTM2D(2, 3)(th.tensor("x", "float32", (None, 3, None, 5, 1)))
+    with pytest.raises(ValueError, match="Received filters=0"):
+        layers.ConvLSTM2D(0, 3)
+    with pytest.raises(ValueError, match="padding"):
+        layers.ConvLSTM2D(2, 3, padding="full")

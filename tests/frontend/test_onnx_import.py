@@ -81,3 +81,12 @@ def test_a_node_theanine_cannot_express_is_named(tmp_path):
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
     with pytest.raises(th.onnx.OnnxImportError, match="'find_them'.*NonZero is not supported"):
         th.onnx.load(model)
+
+
+def test_a_file_that_is_not_an_onnx_model_is_named(tmp_path):
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"\x08garbage that is no protobuf")
+    with pytest.raises(th.onnx.OnnxImportError, match=r"bad.onnx' is not an ONNX model"):
+        th.onnx.load(bad)
+    with pytest.raises(FileNotFoundError):
+        th.onnx.load(tmp_path / "missing.onnx")
