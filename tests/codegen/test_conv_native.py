@@ -106,3 +106,33 @@ def test_depthwise_convolution_is_one_native_kernel(multiplier, strides, padding
     xv, kv = rng.standard_normal((3, 9, 8, 4)), rng.standard_normal((3, 3, 4, multiplier))
     expected = th.function([x, k], y, backend="numpy")(xv, kv)
     np.testing.assert_allclose(f(xv, kv), expected, rtol=1e-12)
+
+
+GROUPED = [
+    # spatial sizes, kernel sizes, strides, dilation, padding, groups, input channels, filters
+    ((9, 8), (3, 3), (1, 1), (1, 1), "same", 2, 4, 6),
+    ((9, 8), (3, 2), (2, 1), (1, 2), "valid", 3, 6, 3),
+    ((11,), (3,), (2,), (1,), ((2, 1),), 4, 8, 8),
+    ((5, 6, 4), (2, 2, 2), (1, 2, 1), (1, 1, 1), "same", 2, 2, 4),
+]
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("spatial, taps, strides, dilation, padding, groups, channels, filters", GROUPED)
+def test_a_grouped_conv_is_one_native_batched_gemm(spatial, taps, strides, dilation, padding, groups, channels,
+                                                   filters, threads):
+    """Groups of several input channels: the patch matrices of every group, one batched GEMM, and a
+    gather interleaving the groups' filters; values against the loop reference, batch 0 included."""
+    x = th.tensor("x", "float64", (None, *spatial, channels))
+    k = th.tensor("k", "float64", (*taps, channels // groups, filters))
+    y = th.conv(x, k, strides=strides, padding=padding, dilation=dilation, groups=groups)
+    with th.config.context(num_threads=threads):
+        f = th.function([x, k], y)
+    assert f.python_fallbacks == []
+    rng = np.random.default_rng(len(spatial))
+    kv = rng.standard_normal((*taps, channels // groups, filters))
+    pads = _pads(padding, spatial, taps, strides, dilation)
+    for batch in (3, 0):
+        xv = rng.standard_normal((batch, *spatial, channels))
+        expected = ref.conv(xv, kv, strides, pads, dilation, groups)
+        np.testing.assert_allclose(f(xv, kv), expected, rtol=1e-10, atol=1e-10)

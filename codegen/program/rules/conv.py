@@ -12,10 +12,11 @@
 3. one ``GemmCall`` ``cols @ kernel`` written straight into the
    ``(N, *O, F)`` output, which is that product's row-major layout.
 
-Everything is in the kernel program, so every printer gets it.  Grouped
-convolutions, and inputs whose spatial sizes are not known to be positive
-when the graph is built (padding only, or run-time padding vectors), are
-left to ``perform`` as host calls.
+A grouped convolution is one batched GEMM over the groups
+(``_lower_grouped``), a depthwise one a direct kernel.  Everything is in
+the kernel program, so every printer gets it.  Inputs whose spatial sizes
+are not known to be positive when the graph is built (padding only, or
+run-time padding vectors) are left to ``perform`` as host calls.
 """
 
 from __future__ import annotations
@@ -52,10 +53,12 @@ def _lower_conv(lowerer: Lowerer, node: Apply) -> bool:
     spatial = x.type.shape[1:-1]
     if not all(isinstance(n, int) and n > 0 for n in spatial):
         return False
-    if op.groups != 1:
-        return kernel.type.shape[-2] == 1 and _lower_depthwise(lowerer, node)
+    if op.groups != 1 and kernel.type.shape[-2] == 1:
+        return _lower_depthwise(lowerer, node)
     if not lowerer.supports("gemm", (x.dtype, x.dtype), x.dtype):
         return False
+    if op.groups != 1:
+        return _lower_grouped(lowerer, node)
     if _is_kernel_gradient(node):
         return _lower_kernel_gradient(lowerer, node)
     pad_entries = vector_entries(lowerer, pads)
@@ -176,6 +179,57 @@ def _lower_depthwise(lowerer: Lowerer, node: Apply) -> bool:
     index = lowerer.bind_new(out, shape)
     lowerer.steps.append(ElementwiseKernel((lowerer.plain_ref(x), lowerer.plain_ref(kernel)), (index,), (total,),
                                            shape, checks, node))
+    return True
+
+
+def _lower_grouped(lowerer: Lowerer, node: Apply) -> bool:
+    """A grouped convolution (G groups of C / G input channels and F / G filters) as one batched GEMM:
+    the patch matrices of all groups ``(G, N * prod(O), prod(K) * C / G)``, the kernel's groups
+    ``(G, prod(K) * C / G, F / G)``, their products ``(G, N * prod(O), F / G)``, and a gather that
+    interleaves the groups' filters into the ``(N, *O, F)`` output."""
+    x, kernel, pads = node.inputs
+    (out,) = node.outputs
+    op, rank, groups = node.op, node.op.rank, node.op.groups
+    taps, per_group_in, filters = kernel.type.shape[:rank], kernel.type.shape[-2], kernel.type.shape[-1]
+    outputs = out.type.shape[1:-1]
+    if None in (*taps, per_group_in, filters, *outputs) or filters % groups:
+        return False
+    per_group_out = filters // groups
+    x_shape = lowerer.shape(x)
+    batch = x_shape[0]
+    rows, depth = S.product([batch, *outputs]), math.prod(taps) * per_group_in
+    lows = vector_entries(lowerer, pads)[0::2]
+
+    group, windows = Index(0), [Index(2 + i) for i in range(rank)]
+    channel = call("add", "int64", call("multiply", "int64", group, Lit(per_group_in, "int64")),
+                   Index(2 + 2 * rank))
+    coords, inside = window_coords(windows, [Index(2 + rank + i) for i in range(rank)], op.strides, op.dilation,
+                                   lows, x.type.shape[1:-1], channel)
+    coords = (Index(1), *coords[1:])  # the batch is the loop's second axis here
+    value = read_or(0, x_shape, x.dtype, coords, inside, cast(Lit(0, "int64"), x.dtype))
+    cols = lowerer.new_buffer(x.dtype, (groups, rows, depth), "temp", 3)
+    checks = ((x_shape[-1], groups * per_group_in),) if x_shape[-1] != groups * per_group_in else ()
+    lowerer.steps.append(ElementwiseKernel((lowerer.plain_ref(x),), (cols,), (value,),
+                                           (groups, batch, *outputs, *taps, per_group_in), checks, node))
+
+    filter_of = call("add", "int64", call("multiply", "int64", Index(0), Lit(per_group_out, "int64")),
+                     Index(2 + rank))
+    weight = Load(0, (*(Index(1 + i) for i in range(rank)), Index(1 + rank), filter_of),
+                  tuple(lowerer.shape(kernel)), (False,) * kernel.ndim, kernel.dtype)
+    matrices = lowerer.new_buffer(kernel.dtype, (groups, depth, per_group_out), "temp", 3)
+    lowerer.steps.append(ElementwiseKernel((lowerer.plain_ref(kernel),), (matrices,), (weight,),
+                                           (groups, *taps, per_group_in, per_group_out), (), node))
+
+    products = lowerer.new_buffer(out.dtype, (groups, rows, per_group_out), "temp", 3)
+    lowerer.steps.append(GemmCall(Access(cols, (0, 1, 2)), Access(matrices, (0, 1, 2)), products, out.dtype, rows,
+                                  per_group_out, depth, depth, node))
+
+    row = _linear([Index(0), *(Index(1 + i) for i in range(rank))], [batch, *outputs])
+    gathered = Load(0, (Index(1 + rank), row, Index(2 + rank)), (groups, rows, per_group_out), (False,) * 3,
+                    out.dtype)
+    index = lowerer.bind_new(out, (batch, *outputs, filters))
+    lowerer.steps.append(ElementwiseKernel((Access(products, (0, 1, 2)),), (index,), (gathered,),
+                                           (batch, *outputs, groups, per_group_out), (), node))
     return True
 
 
