@@ -136,3 +136,29 @@ def test_a_grouped_conv_is_one_native_batched_gemm(spatial, taps, strides, dilat
         xv = rng.standard_normal((batch, *spatial, channels))
         expected = ref.conv(xv, kv, strides, pads, dilation, groups)
         np.testing.assert_allclose(f(xv, kv), expected, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("spatial, taps, strides, dilation, padding, groups, channels, filters", GROUPED)
+def test_a_grouped_conv_transpose_is_one_native_batched_gemm(spatial, taps, strides, dilation, padding, groups,
+                                                            channels, filters):
+    """The adjoint: the input's groups times the kernel's groups (one batched GEMM), then col2im
+    from each output channel's group; it is also a grouped convolution's input gradient."""
+    y = th.tensor("y", "float64", (None, *spatial, filters))
+    k = th.tensor("k", "float64", (*taps, channels // groups, filters))
+    out = th.conv_transpose(y, k, strides=strides, padding=padding if isinstance(padding, str) else "valid",
+                            dilation=dilation, groups=groups)
+    f = th.function([y, k], out)
+    assert f.python_fallbacks == []
+    rng = np.random.default_rng(len(spatial))
+    kv = rng.standard_normal((*taps, channels // groups, filters))
+    for batch in (3, 0):
+        yv = rng.standard_normal((batch, *spatial, filters))
+        expected = th.function([y, k], out, backend="numpy")(yv, kv)
+        np.testing.assert_allclose(f(yv, kv), expected, rtol=1e-10, atol=1e-10)
+    x = th.tensor("x", "float64", (None, *spatial, channels))
+    conv = th.conv(x, k, strides=strides, padding=padding, dilation=dilation, groups=groups)
+    gradient = th.function([x, k], th.grad((conv ** 2).sum(), x))
+    assert [type(n.op).__name__ for n in gradient.python_fallbacks] == []
+    xv = rng.standard_normal((2, *spatial, channels))
+    np.testing.assert_allclose(gradient(xv, kv), th.function([x, k], th.grad((conv ** 2).sum(), x),
+                                                            backend="numpy")(xv, kv), rtol=1e-9, atol=1e-9)

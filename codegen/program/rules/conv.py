@@ -256,8 +256,10 @@ def _lower_conv_transpose(lowerer: Lowerer, node: Apply) -> bool:
     static = all(isinstance(n, int) and n > 0 for n in (*sizes, *windows, *kernel_taps))
     if static and math.prod(kernel_taps) > 64:
         return False  # col2im unrolls the taps
-    if op.groups != 1 or not static or not lowerer.supports("gemm", (y.dtype, y.dtype), y.dtype):
+    if not static or not lowerer.supports("gemm", (y.dtype, y.dtype), y.dtype):
         return False
+    if op.groups != 1:
+        return _lower_grouped_transpose(lowerer, node)
     lows = vector_entries(lowerer, pads)[0::2]
     y_shape, k_shape = lowerer.shape(y), lowerer.shape(kernel)
     batch, taps, channels, filters = y_shape[0], k_shape[:rank], k_shape[-2], k_shape[-1]
@@ -276,6 +278,20 @@ def _lower_conv_transpose(lowerer: Lowerer, node: Apply) -> bool:
 
     out_shape = (batch, *sizes, channels)
     index = lowerer.bind_new(out, out_shape)
+
+    def read(row, tap):
+        column = _linear([*(Lit(k, "int64") for k in tap), Index(1 + rank)], [*taps, channels])
+        return Load(0, (row, column), (rows, depth), (False, False), y.dtype)
+
+    total = _col2im(op, kernel_taps, lows, windows, batch, y.dtype, read)
+    lowerer.steps.append(ElementwiseKernel((Access(cols, (0, 1)),), (index,), (total,), out_shape, (), node))
+    return True
+
+
+def _col2im(op, kernel_taps, lows, windows, batch, dtype: str, read) -> Expr:
+    """The sum, over the kernel's taps (unrolled), of the contribution ``read(row, tap)`` of the one
+    window that puts that tap on the loop's output element, if any (the offset must be a multiple
+    of the stride and the window must exist); spatial coordinates are loop axes 1..rank."""
     total = None
     for tap in itertools.product(*(range(k) for k in kernel_taps)):
         windows_at, conditions = [], []
@@ -293,9 +309,56 @@ def _lower_conv_transpose(lowerer: Lowerer, node: Apply) -> bool:
             windows_at.append(call("minimum", "int64", call("maximum", "int64", window, Lit(0, "int64")),
                                    Lit(windows[i] - 1, "int64")))
         row = _linear([Index(0), *windows_at], [batch, *windows])
-        column = _linear([*(Lit(k, "int64") for k in tap), Index(1 + rank)], [*taps, channels])
-        value = Load(0, (row, column), (rows, depth), (False, False), y.dtype)
-        term = call("where", y.dtype, all_of(conditions), value, cast(Lit(0, "int64"), y.dtype))
-        total = term if total is None else call("add", y.dtype, total, term)
-    lowerer.steps.append(ElementwiseKernel((Access(cols, (0, 1)),), (index,), (total,), out_shape, (), node))
+        term = call("where", dtype, all_of(conditions), read(row, tap), cast(Lit(0, "int64"), dtype))
+        total = term if total is None else call("add", dtype, total, term)
+    return total
+
+
+def _lower_grouped_transpose(lowerer: Lowerer, node: Apply) -> bool:
+    """A grouped ConvTranspose (G groups of F / G input channels, C / G output channels) as one
+    batched GEMM: the input's groups ``(G, N * prod(W), F / G)`` times the kernel's groups
+    ``(G, prod(K) * C / G, F / G)`` transposed, then col2im from group ``c // (C / G)``."""
+    y, kernel, _, pads = node.inputs
+    (out,) = node.outputs
+    op, rank, groups = node.op, node.op.rank, node.op.groups
+    sizes, windows, kernel_taps = out.type.shape[1:-1], y.type.shape[1:-1], kernel.type.shape[:rank]
+    per_group_out, filters = kernel.type.shape[-2], kernel.type.shape[-1]
+    if per_group_out is None or filters is None or filters % groups:
+        return False
+    per_group_in = filters // groups
+    lows = vector_entries(lowerer, pads)[0::2]
+    y_shape = lowerer.shape(y)
+    batch = y_shape[0]
+    rows, depth = S.product([batch, *windows]), math.prod(kernel_taps) * per_group_out
+
+    def in_group(axis: int) -> Expr:
+        return call("add", "int64", call("multiply", "int64", Index(0), Lit(per_group_in, "int64")), Index(axis))
+
+    y_groups = lowerer.new_buffer(y.dtype, (groups, rows, per_group_in), "temp", 3)
+    value = Load(0, (*(Index(1 + i) for i in range(rank + 1)), in_group(2 + rank)), tuple(y_shape),
+                 (False,) * y.ndim, y.dtype)
+    checks = ((y_shape[-1], filters),) if y_shape[-1] != filters else ()
+    lowerer.steps.append(ElementwiseKernel((lowerer.plain_ref(y),), (y_groups,), (value,),
+                                           (groups, batch, *windows, per_group_in), checks, node))
+    matrices = lowerer.new_buffer(kernel.dtype, (groups, depth, per_group_in), "temp", 3)
+    weight = Load(0, (*(Index(1 + i) for i in range(rank + 1)), in_group(2 + rank)),
+                  tuple(lowerer.shape(kernel)), (False,) * kernel.ndim, kernel.dtype)
+    lowerer.steps.append(ElementwiseKernel((lowerer.plain_ref(kernel),), (matrices,), (weight,),
+                                           (groups, *kernel_taps, per_group_out, per_group_in), (), node))
+    cols = lowerer.new_buffer(y.dtype, (groups, rows, depth), "temp", 3)
+    lowerer.steps.append(GemmCall(Access(y_groups, (0, 1, 2)), Access(matrices, (0, 2, 1)), cols, y.dtype, rows,
+                                  depth, per_group_in, per_group_in, node))
+
+    channels = groups * per_group_out
+    index = lowerer.bind_new(out, (batch, *sizes, channels))
+    group = call("floor_divide", "int64", Index(1 + rank), Lit(per_group_out, "int64"))
+    within = call("mod", "int64", Index(1 + rank), Lit(per_group_out, "int64"))
+
+    def read(row, tap):
+        column = _linear([*(Lit(k, "int64") for k in tap), within], [*kernel_taps, per_group_out])
+        return Load(0, (group, row, column), (groups, rows, depth), (False,) * 3, y.dtype)
+
+    total = _col2im(op, kernel_taps, lows, windows, batch, y.dtype, read)
+    lowerer.steps.append(ElementwiseKernel((Access(cols, (0, 1, 2)),), (index,), (total,),
+                                           (batch, *sizes, channels), (), node))
     return True
