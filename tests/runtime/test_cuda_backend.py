@@ -231,3 +231,18 @@ def test_keras_fit_under_config_backend_cuda_emulated_matches_llvm():
     expected_losses, expected_predictions = _keras_fit("llvm")
     np.testing.assert_allclose(losses, expected_losses, rtol=1e-5)
     np.testing.assert_allclose(predictions, expected_predictions, rtol=1e-5, atol=1e-6)
+
+
+def test_grouped_convolutions_and_their_gradients_run_as_cuda_kernels():
+    """The grouped rules' batched GEMMs (one operand transposed within each group) and gathers print
+    as CUDA C too: no host call, the numpy backend's values."""
+    x = th.tensor("x", "float64", (None, 6, 5, 4))
+    k = th.tensor("k", "float64", (3, 3, 2, 6))
+    y = th.conv(x, k, padding="same", groups=2)
+    outputs = [y, *th.grad((y ** 2).sum(), [x, k]), th.conv_transpose(y, k, padding="same", groups=2)]
+    rng = np.random.default_rng(3)
+    xv, kv = rng.standard_normal((2, 6, 5, 4)), rng.standard_normal((3, 3, 2, 6))
+    emulated = th.function([x, k], outputs, backend="cuda-emulated")
+    assert emulated.python_fallbacks == []
+    for got, want in zip(emulated(xv, kv), th.function([x, k], outputs, backend="numpy")(xv, kv), strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-10)

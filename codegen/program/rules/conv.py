@@ -42,6 +42,7 @@ from theanine.codegen.program.rules.windows import all_of, as_int64, read_or, wi
 from theanine.graph.basic import Apply
 from theanine.graph.ops.conv import Conv, ConvTranspose
 from theanine.graph.ops.dimshuffle import DimShuffle
+from theanine.graph.ops.reshape import Reshape
 
 
 @lowering(Conv)
@@ -58,6 +59,9 @@ def _lower_conv(lowerer: Lowerer, node: Apply) -> bool:
     if not lowerer.supports("gemm", (x.dtype, x.dtype), x.dtype):
         return False
     if op.groups != 1:
+        sources = _grouped_kernel_gradient_sources(node)
+        if sources is not None:
+            return _lower_grouped_kernel_gradient(lowerer, node, *sources)
         return _lower_grouped(lowerer, node)
     if _is_kernel_gradient(node):
         return _lower_kernel_gradient(lowerer, node)
@@ -139,6 +143,75 @@ def _lower_kernel_gradient(lowerer: Lowerer, node: Apply) -> bool:
     lowerer.steps.append(ElementwiseKernel(
         (Access(product, (0, 1)),), (index,), (Load(0, (row, Index(1 + rank)), (depth, filters), (False, False),
                                                      out.dtype),), out_shape, (), node))
+    return True
+
+
+def _grouped_kernel_gradient_sources(node: Apply) -> tuple | None:
+    """``(x, g)`` when ``node`` is a grouped convolution's kernel gradient (graph/ops/conv.kernel_gradient):
+    ``x`` reshaped to ``(N, *S, G, C/G)``, its channel and batch axes swapped and folded into
+    ``(C/G, *S, G * N)``, convolved with ``g`` laid out ``(*O, N, F)``."""
+    x_side, kernel = node.inputs[:2]
+    rank = node.op.rank
+    folded = x_side.owner
+    if folded is None or not isinstance(folded.op, Reshape):
+        return None
+    swap = folded.inputs[0].owner
+    if swap is None or not isinstance(swap.op, DimShuffle) or \
+            tuple(swap.op.pattern) != (rank + 2, *range(1, rank + 1), rank + 1, 0):
+        return None
+    split = swap.inputs[0].owner
+    if split is None or not isinstance(split.op, Reshape) or split.inputs[0].ndim != rank + 2:
+        return None
+    if not isinstance(getattr(kernel.owner, "op", None), DimShuffle) or \
+            tuple(kernel.owner.op.pattern) != (*range(1, rank + 1), 0, rank + 1):
+        return None
+    return split.inputs[0], kernel.owner.inputs[0]
+
+
+def _lower_grouped_kernel_gradient(lowerer: Lowerer, node: Apply, x, g) -> bool:
+    """``dk`` of a grouped convolution: per group, ``cols_g(x)^T @ g_g`` (one batched GEMM), where
+    ``cols_g`` is the forward convolution's patch matrix of the group's input channels, then laid
+    out as this node's ``(C/G, *K, F)``."""
+    op, rank, groups = node.op, node.op.rank, node.op.groups
+    (out,) = node.outputs
+    spatial, windows, taps = x.type.shape[1:-1], g.type.shape[1:-1], out.type.shape[1:-1]
+    per_group_in, filters = out.type.shape[0], g.type.shape[-1]
+    if not all(isinstance(n, int) and n > 0 for n in (*spatial, *windows, *taps)) or None in (per_group_in, filters) \
+            or filters % groups:
+        return False
+    per_group_out = filters // groups
+    lows = vector_entries(lowerer, node.inputs[2])[0::2]
+    x_shape, g_shape = lowerer.shape(x), lowerer.shape(g)
+    batch = x_shape[0]
+    rows, depth = S.product([batch, *windows]), math.prod(taps) * per_group_in
+
+    channel = call("add", "int64", call("multiply", "int64", Index(0), Lit(per_group_in, "int64")),
+                   Index(2 + 2 * rank))
+    coords, inside = window_coords([Index(2 + i) for i in range(rank)], [Index(2 + rank + i) for i in range(rank)],
+                                   op.dilation, op.strides, lows, spatial, channel)
+    coords = (Index(1), *coords[1:])  # the batch is the loop's second axis here
+    value = read_or(0, x_shape, x.dtype, coords, inside, cast(Lit(0, "int64"), x.dtype))
+    cols = lowerer.new_buffer(x.dtype, (groups, rows, depth), "temp", 3)
+    lowerer.steps.append(ElementwiseKernel((lowerer.plain_ref(x),), (cols,), (value,),
+                                           (groups, batch, *windows, *taps, per_group_in), (), node))
+    filter_of = call("add", "int64", call("multiply", "int64", Index(0), Lit(per_group_out, "int64")),
+                     Index(2 + rank))
+    g_value = Load(0, (*(Index(1 + i) for i in range(rank + 1)), filter_of), tuple(g_shape), (False,) * g.ndim,
+                   g.dtype)
+    g_groups = lowerer.new_buffer(g.dtype, (groups, rows, per_group_out), "temp", 3)
+    checks = ((g_shape[0], batch),) if g_shape[0] != batch else ()
+    lowerer.steps.append(ElementwiseKernel((lowerer.plain_ref(g),), (g_groups,), (g_value,),
+                                           (groups, batch, *windows, per_group_out), checks, node))
+    product = lowerer.new_buffer(out.dtype, (groups, depth, per_group_out), "temp", 3)
+    lowerer.steps.append(GemmCall(Access(cols, (0, 2, 1)), Access(g_groups, (0, 1, 2)), product, out.dtype, depth,
+                                  per_group_out, rows, rows, node))
+    out_shape = (per_group_in, *taps, filters)
+    index = lowerer.bind_new(out, out_shape)
+    row = _linear([*(Index(1 + a) for a in range(rank)), Index(0)], [*taps, per_group_in])
+    gathered = Load(0, (Index(1 + rank), row, Index(2 + rank)), (groups, depth, per_group_out), (False,) * 3,
+                    out.dtype)
+    lowerer.steps.append(ElementwiseKernel((Access(product, (0, 1, 2)),), (index,), (gathered,),
+                                           (per_group_in, *taps, groups, per_group_out), (), node))
     return True
 
 
