@@ -17,29 +17,15 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from theanine.graph.ops.random import STATE_WORDS
+from theanine.codegen.program.scalar_table import UNCONVERTED, ScalarTable, loop_dtype
 from theanine.graph.type import is_float
 
 Emitter = Callable[[list[str], Sequence[str], str], str]
 
-_REDUCE_KINDS = ("add", "mul", "max", "min", "and", "or")
-_UNCONVERTED = ("where", "second", "logical_and", "logical_or", "logical_xor", "logical_not",
-                "philox_word", "philox_counter")
-"""Ops whose arguments keep their own dtypes (no conversion to the loop dtype)."""
-_SIGNATURES = {
-    "philox_word": (("uint32",) * STATE_WORDS + ("uint64", "uint64"), "uint32"),
-    "philox_counter": (("uint32",) * 4 + ("uint64", "uint64"), "uint32"),
-    "mulhi": (("uint64", "uint64"), "uint64"),
-}
-"""Ops defined for exactly one signature (in dtypes, out dtype), as in the LLVM printer."""
-
-
-def _loop_dtype(name: str, in_dtypes: Sequence[str], out_dtype: str) -> str:
-    """NumPy's loop dtype: the inputs' common dtype for comparisons, else the output's."""
-    if out_dtype == "bool" and in_dtypes and name not in ("logical_and", "logical_or", "logical_xor", "logical_not"):
-        return np.result_type(*in_dtypes).name
-    return out_dtype
-_TABLE: dict[str, tuple[Emitter, str]] = {}
+_TABLE = ScalarTable()
+_register = _TABLE.register
+supports = _TABLE.supports
+"""True when the CUDA printer can compile scalar op ``name`` for these dtypes."""
 
 C_TYPES = {
     "bool": "bool", "int8": "th_i8", "uint8": "th_u8", "int16": "th_i16", "uint16": "th_u16",
@@ -121,40 +107,13 @@ def convert(value: str, src: str, dst: str) -> str:
     return f"(({C_TYPES[dst]}){rule}((double)({value})))"
 
 
-def _register(name: str, kinds: str):
-    def wrap(fn: Emitter) -> Emitter:
-        _TABLE[name] = (fn, kinds)
-        return fn
-
-    return wrap
-
-
-def _kind(dtype: str) -> str:
-    return "b" if dtype == "bool" else "f" if is_float(dtype) else "i"
-
-
-def supports(name: str, in_dtypes: Sequence[str], out_dtype: str) -> bool:
-    """True when the CUDA printer can compile scalar op ``name`` for these dtypes."""
-    if name.startswith("cast_"):
-        return True
-    if name.startswith("reduce_"):
-        return name[7:] in _REDUCE_KINDS
-    if name == "gemm":
-        return out_dtype in ("float32", "float64") and all(d == out_dtype for d in in_dtypes)
-    if name in _SIGNATURES:
-        return (tuple(in_dtypes), out_dtype) == _SIGNATURES[name]
-    if name not in _TABLE:
-        return False
-    return _kind(_loop_dtype(name, in_dtypes, out_dtype)) in _TABLE[name][1]
-
-
 def emit(name: str, args: list[str], in_dtypes: Sequence[str], out_dtype: str) -> tuple[str, str | None]:
     """The C expression of scalar op ``name`` and the condition under which NumPy would raise (or None)."""
     if name.startswith("cast_"):
         return convert(args[0], in_dtypes[0], out_dtype), None
-    fn, _ = _TABLE[name]
-    loop = _loop_dtype(name, in_dtypes, out_dtype)
-    if name not in _UNCONVERTED:
+    fn = _TABLE.emitter(name)
+    loop = loop_dtype(name, in_dtypes, out_dtype)
+    if name not in UNCONVERTED:
         args = [convert(a, d, loop) for a, d in zip(args, in_dtypes, strict=False)]
         in_dtypes = [loop] * len(args)
     failed = None

@@ -23,10 +23,7 @@ from collections.abc import Sequence
 from llvmlite import ir
 
 from theanine.codegen.llvm.ir_types import I32, I64
-from theanine.graph.ops.random import PHILOX_M, PHILOX_ROUNDS, PHILOX_W, STATE_WORDS
-
-WORD_DTYPES = ("uint32",) * STATE_WORDS + ("uint64", "uint64")
-COUNTER_DTYPES = ("uint32",) * 4 + ("uint64", "uint64")
+from theanine.graph.ops.random import PHILOX_M, PHILOX_ROUNDS, PHILOX_W
 
 
 def _join(b: ir.IRBuilder, low: ir.Value, high: ir.Value) -> ir.Value:

@@ -18,46 +18,14 @@ from llvmlite import ir
 
 from theanine.codegen.llvm import philox, vmath
 from theanine.codegen.llvm.ir_types import I1, compute_type, convert, is_float, is_unsigned, round_to_half
+from theanine.codegen.program.scalar_table import UNCONVERTED, ScalarTable, loop_dtype
 
 Emitter = Callable[[ir.IRBuilder, list, Sequence[str], str], ir.Value]
 FailureCheck = Callable[[ir.IRBuilder, list, Sequence[str], str], ir.Value | None]
-_TABLE: dict[str, tuple[Emitter, str]] = {}
-
-
-def _register(name: str, kinds: str):
-    """``kinds``: dtype kinds the loop dtype may have ("f" float, "i" int, "b" bool)."""
-
-    def wrap(fn: Emitter) -> Emitter:
-        _TABLE[name] = (fn, kinds)
-        return fn
-
-    return wrap
-
-
-def _kind(dtype: str) -> str:
-    return "b" if dtype == "bool" else "f" if is_float(dtype) else "i"
-
-
-def _loop_dtype(name: str, in_dtypes: Sequence[str], out_dtype: str) -> str:
-    if out_dtype == "bool" and in_dtypes and name not in ("logical_and", "logical_or", "logical_xor", "logical_not"):
-        return np.result_type(*in_dtypes).name
-    return out_dtype
-
-
-def supports(name: str, in_dtypes: Sequence[str], out_dtype: str) -> bool:
-    """True when the LLVM backend can compile scalar op ``name`` for these dtypes."""
-    if name.startswith("cast_"):
-        return True
-    if name.startswith("reduce_"):
-        return name[7:] in _REDUCE_KINDS
-    if name == "gemm":
-        return out_dtype in ("float32", "float64") and all(d == out_dtype for d in in_dtypes)
-    if name in _SIGNATURES:
-        return (tuple(in_dtypes), out_dtype) == _SIGNATURES[name]
-    if name not in _TABLE:
-        return False
-    _, kinds = _TABLE[name]
-    return _kind(_loop_dtype(name, in_dtypes, out_dtype)) in kinds
+_TABLE = ScalarTable()
+_register = _TABLE.register
+supports = _TABLE.supports
+"""True when the LLVM backend can compile scalar op ``name`` for these dtypes."""
 
 
 def emit(builder: ir.IRBuilder, name: str, args: list, in_dtypes: Sequence[str], out_dtype: str) -> ir.Value:
@@ -72,27 +40,15 @@ def emit_checked(builder: ir.IRBuilder, name: str, args: list, in_dtypes: Sequen
     then reruns the node's ``perform`` to raise NumPy's error."""
     if name.startswith("cast_"):
         return convert(builder, args[0], in_dtypes[0], out_dtype), None
-    fn, _ = _TABLE[name]
-    loop = _loop_dtype(name, in_dtypes, out_dtype)
-    if name not in _UNCONVERTED:
+    fn = _TABLE.emitter(name)
+    loop = loop_dtype(name, in_dtypes, out_dtype)
+    if name not in UNCONVERTED:
         args = [convert(builder, a, d, loop) for a, d in zip(args, in_dtypes, strict=False)]
         in_dtypes = [loop] * len(args)
     check = _FAILURES.get(name)
     failed = check(builder, args, in_dtypes, out_dtype) if check is not None else None
     result = fn(builder, args, in_dtypes, out_dtype)
     return (round_to_half(builder, result) if out_dtype == "float16" else result), failed
-
-
-_UNCONVERTED = ("where", "second", "logical_and", "logical_or", "logical_xor", "logical_not",
-                "philox_word", "philox_counter")
-"""Ops whose arguments keep their own dtypes (no conversion to the loop dtype)."""
-
-_SIGNATURES = {
-    "philox_word": (philox.WORD_DTYPES, "uint32"),
-    "philox_counter": (philox.COUNTER_DTYPES, "uint32"),
-    "mulhi": (("uint64", "uint64"), "uint64"),
-}
-"""Ops defined for exactly one signature (in dtypes, out dtype)."""
 
 
 def _const(value, like: ir.Value) -> ir.Constant:
@@ -394,9 +350,6 @@ def _isinf(b, a, d, o):
 
 
 # reductions --------------------------------------------------------------------------
-
-_REDUCE_KINDS = ("add", "mul", "max", "min", "and", "or")
-
 
 def reduce_identity(kind: str, dtype: str) -> ir.Constant:
     """The identity of combine ``kind`` in ``dtype``'s compute type."""
