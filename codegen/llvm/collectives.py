@@ -34,7 +34,7 @@ _ALLREDUCE = ir.FunctionType(I32, [I8P, I8P, I32, I8P, I8P, I8P])
 _BCAST = ir.FunctionType(I32, [I8P, I32, I8P, I32, I8P])
 
 
-def emit_collective(frame, call: CollectiveCall, index: int) -> None:
+def emit_collective(frame, call: CollectiveCall) -> None:
     """Emit one CollectiveCall on thread 0 (see the module docstring)."""
     b = frame.builder
     program = frame.printer.program
@@ -42,12 +42,12 @@ def emit_collective(frame, call: CollectiveCall, index: int) -> None:
     count = product(b, [frame.dim(e) for e in program.buffers[target].shape])
     with frame.on_thread_zero():
         fits = b.icmp_signed("<=", count, ir.Constant(I64, _INT_MAX))
-        frame.record_failure(b.not_(fits), index)
+        frame.record_failure(b.not_(fits))
         with b.if_then(fits):
             data_in = b.bitcast(frame.pointer(source.buffer), I8P)
             data_out = b.bitcast(frame.pointer(target), I8P)
             status = _call(frame, call, data_in, data_out, count)
-            frame.record_failure(b.icmp_signed("!=", status, ir.Constant(I32, 0)), index)
+            frame.record_failure(b.icmp_signed("!=", status, ir.Constant(I32, 0)))
             if call.reduction == "mean":
                 _divide_by_ranks(frame, call, count)
 

@@ -25,10 +25,10 @@ from theanine.codegen.program.kernel_ir import Access, GemmCall
 BLAS_GLOBALS = {"float32": "theanine_sgemm", "float64": "theanine_dgemm", "threads_local": "theanine_blas_threads"}
 
 
-def emit_gemm(frame, call: GemmCall, index: int) -> None:
+def emit_gemm(frame, call: GemmCall) -> None:
     """Emit one GemmCall (see the module docstring)."""
     b = frame.builder
-    frame.fail_unless(b.icmp_signed("==", frame.dim(call.k), frame.dim(call.k_check)), index)
+    frame.fail_unless(b.icmp_signed("==", frame.dim(call.k), frame.dim(call.k_check)))
     m, n = frame.dim(call.m), frame.dim(call.n)
     if len(call.a.axes) > 2:
         _batched_product(frame, call, m, n)

@@ -2,7 +2,7 @@
 arg-reductions, scans (cumulative sums/products), mask compactions, scatters,
 argsorts and sorted searches.
 
-Each is a function ``emit_*(frame, step, step_index)`` called by
+Each is a function ``emit_*(frame, step)`` called by
 ``LLVMPrinter`` with the segment's frame.  Scans and arg-reductions split
 their outer loops across threads like the other kernels; compactions and
 scatters run on thread 0 in C order, so repeated coordinates accumulate in the order NumPy
@@ -73,7 +73,7 @@ def _kept_loops(frame, dims, kept, work):
 # arg-reductions -------------------------------------------------------------------
 
 
-def emit_arg_reduce(frame, kernel: ArgReduceKernel, step_index: int) -> None:
+def emit_arg_reduce(frame, kernel: ArgReduceKernel) -> None:
     """First position of the max/min over ``axes`` (a NaN is the extreme; an empty block fails)."""
     b = frame.builder
     dtype = frame.printer.program.buffers[kernel.input.buffer].dtype
@@ -82,7 +82,7 @@ def emit_arg_reduce(frame, kernel: ArgReduceKernel, step_index: int) -> None:
     block = product(b, [dims[a] for a in kernel.axes])
     kept_total = product(b, [dims[a] for a in kept])
     empty = b.and_(b.icmp_signed("==", block, ir.Constant(I64, 0)), b.icmp_signed(">", kept_total, ir.Constant(I64, 0)))
-    frame.fail_unless(b.not_(empty), step_index)
+    frame.fail_unless(b.not_(empty))
     source = _source(frame, kernel.input, dtype)
     out = frame.pointer(kernel.output)
     out_strides = contiguous_strides(b, [dims[a] for a in kept])
@@ -118,7 +118,7 @@ def _better(b: ir.IRBuilder, kind: str, value: ir.Value, best: ir.Value, dtype: 
 # scans -------------------------------------------------------------------------------
 
 
-def emit_scan(frame, kernel: ScanKernel, step_index: int) -> None:
+def emit_scan(frame, kernel: ScanKernel) -> None:
     """Running sum/product along ``axis``, each step rounded to the output dtype (as NumPy's loop)."""
     b = frame.builder
     in_dtype = frame.printer.program.buffers[kernel.input.buffer].dtype
@@ -156,7 +156,7 @@ def _combine(b: ir.IRBuilder, combine: str, acc: ir.Value, x: ir.Value, dtype: s
 # mask compactions ------------------------------------------------------------------
 
 
-def emit_nonzero(frame, kernel: NonzeroKernel, step_index: int) -> None:
+def emit_nonzero(frame, kernel: NonzeroKernel) -> None:
     """One row of coordinates per nonzero element, in C order, on thread 0 (a running row counter)."""
     b = frame.builder
     dtype = frame.printer.program.buffers[kernel.input.buffer].dtype
@@ -184,14 +184,14 @@ def emit_nonzero(frame, kernel: NonzeroKernel, step_index: int) -> None:
 # scatters ----------------------------------------------------------------------------
 
 
-def emit_scatter(frame, kernel: ScatterKernel, step_index: int) -> None:
+def emit_scatter(frame, kernel: ScatterKernel) -> None:
     """``target[coords(e)] = / += value(e)`` for every ``e`` in C order, on thread 0."""
     b = frame.builder
     printer = frame.printer
     buffers = printer.program.buffers
     dims = [frame.dim(e) for e in kernel.shape]
     for left, right in kernel.checks:
-        frame.fail_unless(b.icmp_signed("==", frame.dim(left), frame.dim(right)), step_index)
+        frame.fail_unless(b.icmp_signed("==", frame.dim(left), frame.dim(right)))
     sources = [_source(frame, a, buffers[a.buffer].dtype) for a in kernel.inputs]
     target_dtype = buffers[kernel.target].dtype
     target = frame.pointer(kernel.target)
@@ -204,11 +204,10 @@ def emit_scatter(frame, kernel: ScatterKernel, step_index: int) -> None:
             def arg(position):
                 return _read(frame, sources[position], indices)
 
-            coords = [printer.expr(frame, c, arg, cache, indices, step_index, sources) for c in kernel.coords]
-            ok, offset = printer.checked_offset(frame, coords, kernel.sizes, kernel.checked, target_strides,
-                                                step_index)
+            coords = [printer.expr(frame, c, arg, cache, indices, sources) for c in kernel.coords]
+            ok, offset = printer.checked_offset(frame, coords, kernel.sizes, kernel.checked, target_strides)
             with b.if_then(ok):
-                value = printer.expr(frame, kernel.value, arg, cache, indices, step_index, sources)
+                value = printer.expr(frame, kernel.value, arg, cache, indices, sources)
                 value = convert(b, value, kernel.value.dtype, target_dtype)
                 slot = b.gep(target, [offset])
                 if kernel.mode == "add":
@@ -240,7 +239,7 @@ def _less(b: ir.IRBuilder, x: ir.Value, y: ir.Value, dtype: str) -> ir.Value:
     return scalar.emit(b, "less", [x, y], [dtype, dtype], "bool")
 
 
-def emit_sort(frame, kernel: SortKernel, step_index: int) -> None:
+def emit_sort(frame, kernel: SortKernel) -> None:
     """An argsort (merge sort on thread 0) or sorted searches (split across threads)."""
     if kernel.kind == "argsort":
         _emit_argsort(frame, kernel)

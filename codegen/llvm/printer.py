@@ -217,11 +217,12 @@ class _Frame:
                                 [self.stride(access.buffer, k) for k in range(len(access.starts))])
         return self.builder.gep(pointer, [offset])
 
-    def record_failure(self, condition: ir.Value, step_index: int) -> None:
-        """Remember that step ``step_index`` failed when ``condition`` holds (reported at its barrier)."""
+    def record_failure(self, condition: ir.Value) -> None:
+        """Remember that this step failed when ``condition`` holds (the segment reports the step's
+        code at its barrier)."""
         b = self.builder
         with b.if_then(condition, likely=False):
-            b.store(ir.Constant(I32, step_index + 1), self.failure)
+            b.store(ir.Constant(I32, 1), self.failure)
 
     @property
     def failure(self) -> ir.Value:
@@ -231,14 +232,14 @@ class _Frame:
             self._fields["failure"] = slot
         return self._fields["failure"]
 
-    def fail_unless(self, condition: ir.Value, step_index: int) -> None:
-        """Return ``step_index + 1`` from the entry function unless ``condition`` holds."""
+    def fail_unless(self, condition: ir.Value) -> None:
+        """Leave the step function with status 1 (every thread fails alike) unless ``condition`` holds."""
         b = self.builder
         ok = b.function.append_basic_block("ok")
         fail = b.function.append_basic_block("fail")
         b.cbranch(condition, ok, fail)
         b.position_at_end(fail)
-        b.ret(ir.Constant(I32, step_index + 1))
+        b.ret(ir.Constant(I32, 1))
         b.position_at_end(ok)
 
 
@@ -247,8 +248,8 @@ class _ElementEmitter:
     expression first reads them (a gathered input is never read at the loop
     position), then each output is converted and stored."""
 
-    def __init__(self, printer: LLVMPrinter, frame: _Frame, kernel: ElementwiseKernel, step_index: int):
-        self.printer, self.frame, self.kernel, self.step_index = printer, frame, kernel, step_index
+    def __init__(self, printer: LLVMPrinter, frame: _Frame, kernel: ElementwiseKernel):
+        self.printer, self.frame, self.kernel = printer, frame, kernel
         self.dtypes = [printer.program.buffers[a.buffer].dtype for a in kernel.inputs]
         self.out_dtypes = [printer.program.buffers[o].dtype for o in kernel.outputs]
         self.sources = None
@@ -274,7 +275,7 @@ class _ElementEmitter:
 
         cache: dict = {}
         for expr, (pointer, offset), dtype in zip(self.kernel.exprs, outputs, self.out_dtypes, strict=False):
-            value = self.printer.expr(self.frame, expr, arg, cache, indices, self.step_index, self.sources, guards)
+            value = self.printer.expr(self.frame, expr, arg, cache, indices, self.sources, guards)
             store_value(b, convert(b, value, expr.dtype, dtype), b.gep(pointer, [offset]), dtype)
 
 
@@ -356,7 +357,7 @@ class LLVMPrinter:
         if isinstance(step, (GemmCall, CollectiveCall)):  # glue around one library call: optimizing it buys nothing
             function.attributes.add("optnone")
         frame = _Frame(self, function, slot_of)
-        _EMITTERS[type(step)](self, frame, step, 0)
+        _EMITTERS[type(step)](self, frame, step)
         b = frame.builder
         b.ret(b.neg(b.load(frame.failure)) if "failure" in frame._fields else ir.Constant(I32, 0))
         return function
@@ -409,18 +410,18 @@ class LLVMPrinter:
         return function
 
     # elementwise ---------------------------------------------------------------
-    def _elementwise(self, frame: _Frame, kernel: ElementwiseKernel, index: int) -> None:
+    def _elementwise(self, frame: _Frame, kernel: ElementwiseKernel) -> None:
         b = frame.builder
         dims = [frame.dim(e) for e in kernel.shape]
         for left, right in kernel.checks:
-            frame.fail_unless(b.icmp_signed("==", frame.dim(left), frame.dim(right)), index)
+            frame.fail_unless(b.icmp_signed("==", frame.dim(left), frame.dim(right)))
         inputs = [(frame.access_base(a), frame.access_strides(a)) for a in kernel.inputs]
         dense = _contiguous_strides(b, dims)
         outputs = [(frame.access_base(Access(o, tuple(range(len(dims))), kernel.out_starts)),
                     frame.access_strides(Access(o, tuple(range(len(dims))))) if kernel.out_starts else dense)
                    for o in kernel.outputs]
         total = _product(b, dims)
-        element = _ElementEmitter(self, frame, kernel, index)
+        element = _ElementEmitter(self, frame, kernel)
 
         def strided():
             if not dims:
@@ -465,8 +466,8 @@ class LLVMPrinter:
         contiguous = buffer.contiguous or (buffer.role == "temp" and access.buffer not in self.host_written)
         return access.plain and access.axes == tuple(range(len(shape))) and buffer.shape == tuple(shape) and contiguous
 
-    def expr(self, frame: _Frame, expr: Expr, arg, cache: dict, indices, step_index: int = 0,
-             inputs=None, guards: list | None = None) -> ir.Value:
+    def expr(self, frame: _Frame, expr: Expr, arg, cache: dict, indices, inputs=None,
+             guards: list | None = None) -> ir.Value:
         """Emit a scalar expression DAG bottom-up (iteratively), sharing equal subexpressions.
 
         ``arg(position)`` loads kernel input ``position`` at the current
@@ -492,7 +493,7 @@ class LLVMPrinter:
                 stack.extend((a, False) for a in (e.coords if isinstance(e, Load) else e.args) if a not in cache)
             elif isinstance(e, Load):
                 coords = [cache[c] for c in e.coords]
-                cache[e] = self._gather(frame, e, coords, inputs[e.position], step_index)
+                cache[e] = self._gather(frame, e, coords, inputs[e.position])
             elif guards is not None and vmath.has_guarded_form(e.op, e.dtype):
                 values = [convert(b, cache[a], a.dtype, e.dtype) for a in e.args]
                 cache[e], outside = vmath.emit_guarded(b, e.op, values)
@@ -501,10 +502,10 @@ class LLVMPrinter:
                 values = [cache[a] for a in e.args]
                 cache[e], failed = scalar.emit_checked(b, e.op, values, [a.dtype for a in e.args], e.dtype)
                 if failed is not None:
-                    frame.record_failure(failed, step_index)
+                    frame.record_failure(failed)
         return cache[expr]
 
-    def checked_offset(self, frame: _Frame, coords, sizes, checked, strides, step_index: int):
+    def checked_offset(self, frame: _Frame, coords, sizes, checked, strides):
         """(in bounds, element offset) of user coordinates: negatives wrap once, then 0 <= c < size."""
         b = frame.builder
         ok = ir.Constant(I1, 1)
@@ -517,14 +518,14 @@ class LLVMPrinter:
                 inside = b.and_(b.icmp_signed(">=", c, ir.Constant(I64, 0)), b.icmp_signed("<", c, size))
                 ok = b.and_(ok, inside)
             wrapped.append(c)
-        frame.record_failure(b.not_(ok), step_index)
+        frame.record_failure(b.not_(ok))
         return ok, _linear_offset(b, wrapped, strides)
 
-    def _gather(self, frame: _Frame, load: Load, coords, source, step_index: int) -> ir.Value:
+    def _gather(self, frame: _Frame, load: Load, coords, source) -> ir.Value:
         """The element at ``coords`` of a kernel input, or 0 (and a recorded failure) when out of bounds."""
         b = frame.builder
         pointer, strides, dtype = source
-        ok, offset = self.checked_offset(frame, coords, load.sizes, load.checked, strides, step_index)
+        ok, offset = self.checked_offset(frame, coords, load.sizes, load.checked, strides)
         before = b.block
         with b.if_then(ok):
             value = load_value(b, b.gep(pointer, [offset]), dtype)
@@ -535,7 +536,7 @@ class LLVMPrinter:
         return convert(b, result, dtype, load.dtype)
 
     # reductions ---------------------------------------------------------------------
-    def _reduce(self, frame: _Frame, kernel: ReduceKernel, index: int) -> None:
+    def _reduce(self, frame: _Frame, kernel: ReduceKernel) -> None:
         """Combine ``kernel.expr`` over the reduced axes.
 
         When the innermost axis is reduced, each output element accumulates
@@ -547,7 +548,7 @@ class LLVMPrinter:
         acc_dtype = _accumulator_dtype(kernel.combine, kernel.dtype)
         dims = [frame.dim(e) for e in kernel.shape]
         for left, right in kernel.checks:
-            frame.fail_unless(b.icmp_signed("==", frame.dim(left), frame.dim(right)), index)
+            frame.fail_unless(b.icmp_signed("==", frame.dim(left), frame.dim(right)))
         inputs = [(frame.access_base(a), frame.access_strides(a)) for a in kernel.inputs]
         target = frame.pointer(kernel.output)
         kept = [a for a in range(len(dims)) if a not in kernel.axes]
@@ -561,7 +562,7 @@ class LLVMPrinter:
                 return load_value(b, b.gep(pointer, [_linear_offset(b, indices, strides)]), in_dtypes[position])
 
             sources = [(p, s, d) for (p, s), d in zip(inputs, in_dtypes, strict=False)]
-            value = self.expr(frame, kernel.expr, arg, {}, indices, index, sources)
+            value = self.expr(frame, kernel.expr, arg, {}, indices, sources)
             return convert(b, value, kernel.expr.dtype, acc_dtype)
 
         work = _product(b, dims)
@@ -662,11 +663,11 @@ _SEGMENT_SIGNATURE = ir.FunctionType(I32, [I8P, I64, I64, I64.as_pointer()])
 _STEP_SIGNATURE = ir.FunctionType(I32, [I8P, I64, I64, I64.as_pointer(), I64.as_pointer()])
 _EMITTERS = {
     ElementwiseKernel: LLVMPrinter._elementwise, ReduceKernel: LLVMPrinter._reduce,
-    GemmCall: lambda printer, frame, step, k: gemm.emit_gemm(frame, step, k),
-    CollectiveCall: lambda printer, frame, step, k: collectives.emit_collective(frame, step, k),
-    ArgReduceKernel: lambda printer, frame, step, k: indexed.emit_arg_reduce(frame, step, k),
-    ScanKernel: lambda printer, frame, step, k: indexed.emit_scan(frame, step, k),
-    ScatterKernel: lambda printer, frame, step, k: indexed.emit_scatter(frame, step, k),
-    NonzeroKernel: lambda printer, frame, step, k: indexed.emit_nonzero(frame, step, k),
-    SortKernel: lambda printer, frame, step, k: indexed.emit_sort(frame, step, k),
+    GemmCall: lambda printer, frame, step: gemm.emit_gemm(frame, step),
+    CollectiveCall: lambda printer, frame, step: collectives.emit_collective(frame, step),
+    ArgReduceKernel: lambda printer, frame, step: indexed.emit_arg_reduce(frame, step),
+    ScanKernel: lambda printer, frame, step: indexed.emit_scan(frame, step),
+    ScatterKernel: lambda printer, frame, step: indexed.emit_scatter(frame, step),
+    NonzeroKernel: lambda printer, frame, step: indexed.emit_nonzero(frame, step),
+    SortKernel: lambda printer, frame, step: indexed.emit_sort(frame, step),
 }
