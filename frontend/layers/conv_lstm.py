@@ -75,22 +75,18 @@ class _ConvLSTMCell(LSTMCell):
     def _input_conv(self, x):
         return th.conv(x, self.kernel, self.strides, self.padding, self.dilation_rate, data_format=self.data_format)
 
-    def call(self, inputs, states, training=None):
-        h_prev, c_prev = states
-        inputs, h_dropped = self._dropped(inputs, h_prev)
-        z = self._input_conv(inputs) + th.conv(h_dropped, self.recurrent_kernel, 1, "same",
-                                               data_format=self.data_format)
+    def _preactivation(self, inputs, h_prev):
+        """The gates' inputs: the input convolution plus the recurrent one ("same", stride 1)."""
+        z = self._input_conv(inputs) + th.conv(h_prev, self.recurrent_kernel, 1, "same", data_format=self.data_format)
+        if self.bias is None:
+            return z
         axis = channel_axis(self.data_format) % z.ndim
-        if self.bias is not None:
-            z = z + th.reshape(self.bias, tuple(-1 if a == axis else 1 for a in range(z.ndim)))
-        u = self.units
-        z_i, z_f, z_c, z_o = (z[(slice(None),) * axis + (slice(k * u, (k + 1) * u),)] for k in range(4))
-        i = self.recurrent_activation(z_i)
-        f = self.recurrent_activation(z_f)
-        c = f * c_prev + i * self.activation(z_c)
-        o = self.recurrent_activation(z_o)
-        h = o * self.activation(c)
-        return h, [h, c]
+        return z + th.reshape(self.bias, tuple(-1 if a == axis else 1 for a in range(z.ndim)))
+
+    def _gate_slices(self, z, count: int) -> list:
+        """The gates' blocks of filters along the channel axis."""
+        axis, u = channel_axis(self.data_format) % z.ndim, self.units
+        return [z[(slice(None),) * axis + (slice(k * u, (k + 1) * u),)] for k in range(count)]
 
     def get_config(self) -> dict:
         config = {k: v for k, v in super().get_config().items() if k != "units"}

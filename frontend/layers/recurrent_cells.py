@@ -213,13 +213,15 @@ class LSTMCell(_GatedCell):
 
         return forget_gate_at_one
 
+    def _preactivation(self, inputs, h_prev):
+        """All four gates' inputs before their activations, ``(batch, 4 units)``."""
+        z = th.matmul(inputs, self.kernel) + th.matmul(h_prev, self.recurrent_kernel)
+        return z if self.bias is None else z + self.bias
+
     def call(self, inputs, states, training=None):
         h_prev, c_prev = states
         inputs, h_dropped = self._dropped(inputs, h_prev)
-        z = th.matmul(inputs, self.kernel) + th.matmul(h_dropped, self.recurrent_kernel)
-        if self.bias is not None:
-            z = z + self.bias
-        z_i, z_f, z_c, z_o = self._gate_slices(z, 4)
+        z_i, z_f, z_c, z_o = self._gate_slices(self._preactivation(inputs, h_dropped), 4)
         i = self.recurrent_activation(z_i)
         f = self.recurrent_activation(z_f)
         c = f * c_prev + i * self.activation(z_c)
