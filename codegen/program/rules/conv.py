@@ -181,27 +181,11 @@ def _lower_grouped_kernel_gradient(lowerer: Lowerer, node: Apply, x, g) -> bool:
         return False
     per_group_out = filters // groups
     lows = vector_entries(lowerer, node.inputs[2])[0::2]
-    x_shape, g_shape = lowerer.shape(x), lowerer.shape(g)
-    batch = x_shape[0]
+    batch, g_shape = lowerer.shape(x)[0], lowerer.shape(g)
     rows, depth = S.product([batch, *windows]), math.prod(taps) * per_group_in
-
-    channel = call("add", "int64", call("multiply", "int64", Index(0), Lit(per_group_in, "int64")),
-                   Index(2 + 2 * rank))
-    coords, inside = window_coords([Index(2 + i) for i in range(rank)], [Index(2 + rank + i) for i in range(rank)],
-                                   op.dilation, op.strides, lows, spatial, channel)
-    coords = (Index(1), *coords[1:])  # the batch is the loop's second axis here
-    value = read_or(0, x_shape, x.dtype, coords, inside, cast(Lit(0, "int64"), x.dtype))
-    cols = lowerer.new_buffer(x.dtype, (groups, rows, depth), "temp", 3)
-    lowerer.steps.append(ElementwiseKernel((lowerer.plain_ref(x),), (cols,), (value,),
-                                           (groups, batch, *windows, *taps, per_group_in), (), node))
-    filter_of = call("add", "int64", call("multiply", "int64", Index(0), Lit(per_group_out, "int64")),
-                     Index(2 + rank))
-    g_value = Load(0, (*(Index(1 + i) for i in range(rank + 1)), filter_of), tuple(g_shape), (False,) * g.ndim,
-                   g.dtype)
-    g_groups = lowerer.new_buffer(g.dtype, (groups, rows, per_group_out), "temp", 3)
-    checks = ((g_shape[0], batch),) if g_shape[0] != batch else ()
-    lowerer.steps.append(ElementwiseKernel((lowerer.plain_ref(g),), (g_groups,), (g_value,),
-                                           (groups, batch, *windows, per_group_out), checks, node))
+    cols = _grouped_patches(lowerer, node, x, groups, per_group_in, windows, taps, op.dilation, op.strides, lows)
+    g_groups = _split_groups(lowerer, node, g, groups, per_group_out,
+                             ((g_shape[0], batch),) if g_shape[0] != batch else ())
     product = lowerer.new_buffer(out.dtype, (groups, depth, per_group_out), "temp", 3)
     lowerer.steps.append(GemmCall(Access(cols, (0, 2, 1)), Access(g_groups, (0, 1, 2)), product, out.dtype, depth,
                                   per_group_out, rows, rows, node))
@@ -255,6 +239,41 @@ def _lower_depthwise(lowerer: Lowerer, node: Apply) -> bool:
     return True
 
 
+def _in_group(width: int, axis: int) -> Expr:
+    """``group * width + Index(axis)``, the group being the loop's first axis."""
+    return call("add", "int64", call("multiply", "int64", Index(0), Lit(width, "int64")), Index(axis))
+
+
+def _split_groups(lowerer: Lowerer, node: Apply, var, groups: int, width: int, checks=()) -> int:
+    """``var``'s last axis cut into ``groups`` blocks of ``width``: a ``(groups, rows, width)`` buffer
+    where ``rows`` runs over ``var``'s other axes in C order."""
+    shape = lowerer.shape(var)
+    value = Load(0, (*(Index(1 + i) for i in range(var.ndim - 1)), _in_group(width, var.ndim)), tuple(shape),
+                 (False,) * var.ndim, var.dtype)
+    buffer = lowerer.new_buffer(var.dtype, (groups, S.product(list(shape[:-1])), width), "temp", 3)
+    lowerer.steps.append(ElementwiseKernel((lowerer.plain_ref(var),), (buffer,), (value,),
+                                           (groups, *shape[:-1], width), tuple(checks), node))
+    return buffer
+
+
+def _grouped_patches(lowerer: Lowerer, node: Apply, x, groups: int, per_group: int, windows, taps, strides,
+                     dilation, lows, checks=()) -> int:
+    """The patch matrices of every group, ``(groups, N * prod(windows), prod(taps) * per_group)``:
+    element ``(g, n, o, k, c)`` is ``x[n, o * stride + k * dilation - lo, g * per_group + c]``, 0 in
+    the padding."""
+    rank = len(taps)
+    x_shape = lowerer.shape(x)
+    coords, inside = window_coords([Index(2 + i) for i in range(rank)], [Index(2 + rank + i) for i in range(rank)],
+                                   strides, dilation, lows, x.type.shape[1:-1], _in_group(per_group, 2 + 2 * rank))
+    coords = (Index(1), *coords[1:])  # the batch is the loop's second axis here
+    value = read_or(0, x_shape, x.dtype, coords, inside, cast(Lit(0, "int64"), x.dtype))
+    rows, depth = S.product([x_shape[0], *windows]), math.prod(taps) * per_group
+    cols = lowerer.new_buffer(x.dtype, (groups, rows, depth), "temp", 3)
+    lowerer.steps.append(ElementwiseKernel((lowerer.plain_ref(x),), (cols,), (value,),
+                                           (groups, x_shape[0], *windows, *taps, per_group), tuple(checks), node))
+    return cols
+
+
 def _lower_grouped(lowerer: Lowerer, node: Apply) -> bool:
     """A grouped convolution (G groups of C / G input channels and F / G filters) as one batched GEMM:
     the patch matrices of all groups ``(G, N * prod(O), prod(K) * C / G)``, the kernel's groups
@@ -272,26 +291,10 @@ def _lower_grouped(lowerer: Lowerer, node: Apply) -> bool:
     batch = x_shape[0]
     rows, depth = S.product([batch, *outputs]), math.prod(taps) * per_group_in
     lows = vector_entries(lowerer, pads)[0::2]
-
-    group, windows = Index(0), [Index(2 + i) for i in range(rank)]
-    channel = call("add", "int64", call("multiply", "int64", group, Lit(per_group_in, "int64")),
-                   Index(2 + 2 * rank))
-    coords, inside = window_coords(windows, [Index(2 + rank + i) for i in range(rank)], op.strides, op.dilation,
-                                   lows, x.type.shape[1:-1], channel)
-    coords = (Index(1), *coords[1:])  # the batch is the loop's second axis here
-    value = read_or(0, x_shape, x.dtype, coords, inside, cast(Lit(0, "int64"), x.dtype))
-    cols = lowerer.new_buffer(x.dtype, (groups, rows, depth), "temp", 3)
     checks = ((x_shape[-1], groups * per_group_in),) if x_shape[-1] != groups * per_group_in else ()
-    lowerer.steps.append(ElementwiseKernel((lowerer.plain_ref(x),), (cols,), (value,),
-                                           (groups, batch, *outputs, *taps, per_group_in), checks, node))
-
-    filter_of = call("add", "int64", call("multiply", "int64", Index(0), Lit(per_group_out, "int64")),
-                     Index(2 + rank))
-    weight = Load(0, (*(Index(1 + i) for i in range(rank)), Index(1 + rank), filter_of),
-                  tuple(lowerer.shape(kernel)), (False,) * kernel.ndim, kernel.dtype)
-    matrices = lowerer.new_buffer(kernel.dtype, (groups, depth, per_group_out), "temp", 3)
-    lowerer.steps.append(ElementwiseKernel((lowerer.plain_ref(kernel),), (matrices,), (weight,),
-                                           (groups, *taps, per_group_in, per_group_out), (), node))
+    cols = _grouped_patches(lowerer, node, x, groups, per_group_in, outputs, taps, op.strides, op.dilation, lows,
+                            checks)
+    matrices = _split_groups(lowerer, node, kernel, groups, per_group_out)
 
     products = lowerer.new_buffer(out.dtype, (groups, rows, per_group_out), "temp", 3)
     lowerer.steps.append(GemmCall(Access(cols, (0, 1, 2)), Access(matrices, (0, 1, 2)), products, out.dtype, rows,
@@ -404,20 +407,9 @@ def _lower_grouped_transpose(lowerer: Lowerer, node: Apply) -> bool:
     batch = y_shape[0]
     rows, depth = S.product([batch, *windows]), math.prod(kernel_taps) * per_group_out
 
-    def in_group(axis: int) -> Expr:
-        return call("add", "int64", call("multiply", "int64", Index(0), Lit(per_group_in, "int64")), Index(axis))
-
-    y_groups = lowerer.new_buffer(y.dtype, (groups, rows, per_group_in), "temp", 3)
-    value = Load(0, (*(Index(1 + i) for i in range(rank + 1)), in_group(2 + rank)), tuple(y_shape),
-                 (False,) * y.ndim, y.dtype)
-    checks = ((y_shape[-1], filters),) if y_shape[-1] != filters else ()
-    lowerer.steps.append(ElementwiseKernel((lowerer.plain_ref(y),), (y_groups,), (value,),
-                                           (groups, batch, *windows, per_group_in), checks, node))
-    matrices = lowerer.new_buffer(kernel.dtype, (groups, depth, per_group_in), "temp", 3)
-    weight = Load(0, (*(Index(1 + i) for i in range(rank + 1)), in_group(2 + rank)),
-                  tuple(lowerer.shape(kernel)), (False,) * kernel.ndim, kernel.dtype)
-    lowerer.steps.append(ElementwiseKernel((lowerer.plain_ref(kernel),), (matrices,), (weight,),
-                                           (groups, *kernel_taps, per_group_out, per_group_in), (), node))
+    y_groups = _split_groups(lowerer, node, y, groups, per_group_in,
+                             ((y_shape[-1], filters),) if y_shape[-1] != filters else ())
+    matrices = _split_groups(lowerer, node, kernel, groups, per_group_in)
     cols = lowerer.new_buffer(y.dtype, (groups, rows, depth), "temp", 3)
     lowerer.steps.append(GemmCall(Access(y_groups, (0, 1, 2)), Access(matrices, (0, 2, 1)), cols, y.dtype, rows,
                                   depth, per_group_in, per_group_in, node))
