@@ -148,3 +148,20 @@ def test_a_chain_of_transcendental_functions_is_cut_into_alike_pieces():
     value = np.linspace(-2, 2, 9)
     got = th.function([x], th.grad(y.sum(), x))(value)
     np.testing.assert_allclose(got, th.function([x], th.grad(y.sum(), x), backend="numpy")(value), rtol=1e-12)
+
+
+def test_every_integer_field_of_the_kernel_program_is_known_to_hold_a_buffer_or_not():
+    """step_signature renames the fields named in BUFFER_FIELDS; a new field holding buffer numbers
+    under another name would make shared step functions read the wrong buffers, so every integer
+    field must be listed on one side or the other."""
+    import dataclasses
+    import typing
+
+    from theanine.codegen.program import kernel_ir
+
+    not_buffers = {"axis", "axes", "item", "root", "position", "_hash"}
+    classes = typing.get_args(kernel_ir.Step) + (kernel_ir.Access, kernel_ir.DimOf, kernel_ir.ValueOf, kernel_ir.Load)
+    unknown = [f"{cls.__name__}.{f.name}" for cls in classes for f in dataclasses.fields(cls)
+               if "int" in str(f.type) and f.name not in kernel_ir.BUFFER_FIELDS | not_buffers]
+    assert unknown == []
+    assert not kernel_ir.BUFFER_FIELDS & not_buffers
