@@ -73,6 +73,7 @@ from theanine.codegen.program.kernel_ir import (
     Index,
     Lit,
     Load,
+    LoopStep,
     NonzeroKernel,
     Program,
     ReduceKernel,
@@ -83,6 +84,7 @@ from theanine.codegen.program.kernel_ir import (
     SortKernel,
     ValueOf,
     segments,
+    step_outputs,
     step_signature,
     uses_gather,
     uses_indices,
@@ -303,40 +305,108 @@ class LLVMPrinter:
         function = ir.Function(self.module, _SEGMENT_SIGNATURE, name)
         frame = _Frame(self, function)
         positions = {id(step): k for k, step in enumerate(self.program.steps)}
+        codes = [positions[id(step)] + 1 for step in steps]
+        self._drive(frame, name, steps, codes, list(function.args), frame.builder.ret)
+        frame.builder.ret(ir.Constant(I32, 0))
+        return name
+
+    def _drive(self, frame: _Frame, name: str, steps: list, codes: list[int], arguments: list, leave) -> None:
+        """Emit the calls of ``steps`` in order, each through a table of step functions and buffer
+        slots, with a barrier after each when ``arguments`` (table, thread, threads, barrier) run
+        several threads.  On a failure, ``leave(code)`` is emitted with ``codes[k]`` of the step
+        that failed (or the largest vote), an i32."""
         pointers, slot_arrays = [], []
         for step in steps:
             key, slots = step_signature(step, self.program.buffers)
             key = (key, tuple(b in self.host_written for b in slots))
+            if isinstance(step, LoopStep):  # its body's tables name absolute buffers: never shared
+                key = (key, id(step))
             if key not in self._step_functions:
                 self._step_functions[key] = self._step_function(
-                    f"{name}_step_{positions[id(step)]}", step, {b: j for j, b in enumerate(slots)})
+                    f"{name}_step_{len(self._step_functions)}", step, {b: j for j, b in enumerate(slots)})
             pointers.append(self._step_functions[key])
             slot_arrays.append(self._constant_array(f"{name}_slots_{len(slot_arrays)}", I64, slots))
         table = self._constant_array(f"{name}_steps", _STEP_SIGNATURE.as_pointer(), pointers)
         slot_table = self._constant_array(f"{name}_slot_tables", I64.as_pointer(),
                                           [a.gep([ir.Constant(I64, 0), ir.Constant(I64, 0)]) for a in slot_arrays])
-        codes = self._constant_array(f"{name}_codes", I32, [positions[id(step)] + 1 for step in steps])
+        code_table = self._constant_array(f"{name}_codes", I32, codes)
         b = frame.builder
         zero = ir.Constant(I32, 0)
+        barrier, threads = arguments[3], arguments[2]
         with for_range(b, ir.Constant(I64, len(pointers)), "step") as k:
             step_function = b.load(b.gep(table, [ir.Constant(I64, 0), k]))
             slots = b.load(b.gep(slot_table, [ir.Constant(I64, 0), k]))
-            code = b.load(b.gep(codes, [ir.Constant(I64, 0), k]))
-            status = b.call(step_function, list(function.args) + [slots])
+            code = b.load(b.gep(code_table, [ir.Constant(I64, 0), k]))
+            status = b.call(step_function, arguments + [slots])
             with b.if_then(b.icmp_signed(">", status, zero), likely=False):
-                b.ret(code)
+                leave(code)
             local = b.select(b.icmp_signed("<", status, zero), code, zero)
             before = b.block
-            with b.if_then(b.icmp_signed(">", frame.threads, ir.Constant(I64, 1))):
-                voted = b.call(self._barrier_function(), [frame.barrier_state, frame.threads, local])
+            with b.if_then(b.icmp_signed(">", threads, ir.Constant(I64, 1))):
+                voted = b.call(self._barrier_function(), [barrier, threads, local])
                 voting = b.block
             verdict = b.phi(I32)
             verdict.add_incoming(local, before)
             verdict.add_incoming(voted, voting)
             with b.if_then(b.icmp_signed("!=", verdict, zero), likely=False):
-                b.ret(verdict)
-        b.ret(zero)
-        return name
+                leave(verdict)
+
+    def _loop(self, frame: _Frame, loop: LoopStep) -> None:
+        """A LoopStep: the iterations run its body through a step table of their own.
+
+        A body too small to split (its largest buffer under ``PARALLEL_MIN_ELEMENTS``) runs on
+        thread 0 alone, with no barrier per body step, while the other threads return at once
+        and wait at the segment's barrier after the loop; a failure is then voted there (-1).
+        A larger body runs on every thread, barriers included, and fails on all alike (1).
+        """
+        b = frame.builder
+        work = ir.Constant(I64, 0)
+        for buffer in dict.fromkeys(x for inner in loop.body for x in step_outputs(inner)):
+            rank = len(self.program.buffers[buffer].shape)
+            size = _product(b, [frame.dim(DimOf(buffer, a)) for a in range(rank)])
+            work = b.select(b.icmp_signed(">", size, work), size, work)
+        one = ir.Constant(I64, 1)
+        parallel = b.and_(b.icmp_signed(">", frame.threads, one),
+                          b.icmp_signed(">=", work, ir.Constant(I64, PARALLEL_MIN_ELEMENTS)))
+        with b.if_then(b.and_(b.not_(parallel), b.icmp_signed("!=", frame.thread, ir.Constant(I64, 0)))):
+            b.ret(ir.Constant(I32, 0))
+        threads = b.select(parallel, frame.threads, one)
+        failed = b.select(parallel, ir.Constant(I32, 1), ir.Constant(I32, -1))
+        arguments = [b.function.args[0], frame.thread, threads, frame.barrier_state]
+        count = frame.dim(loop.count)
+        counter = frame.pointer(loop.counter)
+        ran = frame.alloca(I64)
+        b.store(count, ran)
+        before = b.block
+        header, body, latch, end = (b.function.append_basic_block(f"iteration.{part}")
+                                    for part in ("header", "body", "latch", "end"))
+        b.branch(header)
+        b.position_at_end(header)
+        t = b.phi(I64, name="t")
+        t.add_incoming(ir.Constant(I64, 0), before)
+        b.cbranch(b.icmp_signed("<", t, count), body, end)
+        b.position_at_end(body)
+        b.store(t, counter)
+        self._drive(frame, f"loop_{len(self._step_functions)}", list(loop.body), [1] * len(loop.body), arguments,
+                    lambda _: b.ret(failed))
+        if loop.stop is not None:
+            dtype = self.program.buffers[loop.stop].dtype
+            stop = convert(b, load_value(b, frame.pointer(loop.stop), dtype), dtype, "int64")
+            with b.if_then(b.icmp_signed(">", threads, one)):  # every thread reads it before any writes it again
+                b.call(self._barrier_function(), [frame.barrier_state, threads, ir.Constant(I32, 0)])
+            stopping = b.function.append_basic_block("iteration.stop")
+            b.cbranch(b.icmp_signed("!=", stop, ir.Constant(I64, 0)), stopping, latch)
+            b.position_at_end(stopping)
+            b.store(b.add(t, one), ran)
+            b.branch(end)
+        else:
+            b.branch(latch)
+        b.position_at_end(latch)
+        t.add_incoming(b.add(t, one), latch)
+        b.branch(header)
+        b.position_at_end(end)
+        if loop.ran is not None:
+            b.store(b.load(ran), frame.pointer(loop.ran))
 
     def _constant_array(self, name: str, element: ir.Type, values: list) -> ir.GlobalVariable:
         array_type = ir.ArrayType(element, len(values))
@@ -670,4 +740,5 @@ _EMITTERS = {
     ScatterKernel: lambda printer, frame, step: indexed.emit_scatter(frame, step),
     NonzeroKernel: lambda printer, frame, step: indexed.emit_nonzero(frame, step),
     SortKernel: lambda printer, frame, step: indexed.emit_sort(frame, step),
+    LoopStep: LLVMPrinter._loop,
 }

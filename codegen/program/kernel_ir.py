@@ -31,6 +31,11 @@ A ``Program`` is a schedule of steps over a table of buffers:
   CPUs).
 - ``HostCall``: run an op's NumPy ``perform``: the fallback for ops with no
   native lowering, so every graph compiles.
+- ``LoopStep``: run a body of steps (the step graph of a ``Scan``) once
+  per iteration, inside native code.  The iteration number lives in a 0-d
+  buffer that the body's accesses read as a slice start (``ValueOf``), so
+  ``x[t]`` and a tap's row of a history buffer are ordinary views; a
+  ``while`` loop ends after the iteration whose stop buffer holds true.
 
 Shapes are symbolic: each buffer's shape is a tuple of ``ShapeExpr``
 (a literal int, a dimension of another buffer, the value of a 0-d integer
@@ -487,8 +492,44 @@ class HostCall:
     node: object = field(compare=False, hash=False)
 
 
+@dataclass(frozen=True, slots=True)
+class LoopStep:
+    """``for t in range(count): counter = t; body; if stop: break`` as one step.
+
+    ``body`` holds native steps only (no host call, no nested collective);
+    every buffer they allocate is allocated once, before the loop, so their
+    shapes may not depend on values the loop writes.  ``allocates`` lists
+    further buffers the loop fills in place (a mapped output's rows) that
+    the runner must allocate for it.  ``stop`` (a 0-d bool buffer the body
+    writes, or None) ends the loop after the iteration that sets it, and
+    ``ran`` (a 0-d int64 buffer, or None) receives the number of
+    iterations run.
+    """
+
+    body: tuple
+    counter: int
+    count: ShapeExpr
+    allocates: tuple[int, ...]
+    node: object = field(compare=False, hash=False)
+    stop: int | None = None
+    ran: int | None = None
+
+
 Step = (ElementwiseKernel | ReduceKernel | ArgReduceKernel | ScanKernel | NonzeroKernel | ScatterKernel | SortKernel
-        | GemmCall | CollectiveCall | HostCall)
+        | GemmCall | CollectiveCall | HostCall | LoopStep)
+
+
+def flat_steps(steps) -> list:
+    """``steps`` with every loop's body listed after the loop itself (for whole-program scans:
+    which buffers BLAS reads, which steps are host calls)."""
+    out: list = []
+    stack = list(reversed(steps))
+    while stack:
+        step = stack.pop()
+        out.append(step)
+        if isinstance(step, LoopStep):
+            stack.extend(reversed(step.body))
+    return out
 
 
 @dataclass
@@ -555,6 +596,8 @@ def step_inputs(step: Step) -> tuple[Access, ...]:
         reads = (step.keys,) + ((step.queries,) if step.queries is not None else ())
     elif isinstance(step, ElementwiseKernel):
         reads = step.inputs + tuple(_whole(b) for b in step.reuses)
+    elif isinstance(step, LoopStep):
+        reads = tuple(a for inner in step.body for a in step_inputs(inner))
     else:
         reads = step.inputs
     values = sorted(_value_reads(step))
@@ -588,6 +631,8 @@ def step_writes(step: Step) -> tuple[int, ...]:
         return (step.target,)
     if isinstance(step, SortKernel):
         return (step.output,) + ((step.scratch,) if step.scratch is not None else ())
+    if isinstance(step, LoopStep):
+        return _loop_buffers(step, step_writes) + step.allocates
     return step.outputs
 
 
@@ -597,11 +642,20 @@ def step_outputs(step: Step) -> tuple[int, ...]:
         return ()
     if isinstance(step, ElementwiseKernel):
         return tuple(b for b in step.outputs if b not in step.reuses)
+    if isinstance(step, LoopStep):
+        return _loop_buffers(step, step_outputs) + step.allocates
     return step_writes(step)
 
 
+def _loop_buffers(loop: LoopStep, of) -> tuple[int, ...]:
+    """The counter, the ``ran`` buffer and ``of(step)`` for each step of the body, in order."""
+    own = (loop.counter,) + ((loop.ran,) if loop.ran is not None else ())
+    return own + tuple(dict.fromkeys(b for inner in loop.body for b in of(inner)))
+
+
 # Fields (of steps, accesses and shape expressions) that hold buffer numbers.
-BUFFER_FIELDS = frozenset({"buffer", "output", "outputs", "target", "scratch", "reuses"})
+BUFFER_FIELDS = frozenset({"buffer", "output", "outputs", "target", "scratch", "reuses", "counter", "allocates",
+                           "stop", "ran"})
 
 
 def step_signature(step: Step, buffers: list[Buffer]) -> tuple[tuple, tuple[int, ...]]:
@@ -653,8 +707,9 @@ def dense_buffers(program: Program) -> set[int]:
     """Buffers every caller must pass C-contiguous: GEMM operands (BLAS reads them dense, with at
     most a transposition chosen by the access), collective inputs (MPI reads them dense) and
     buffers marked ``contiguous``."""
-    gemm_operands = {a.buffer for step in program.steps if isinstance(step, GemmCall) for a in (step.a, step.b)}
-    collective_inputs = {a.buffer for step in program.steps if isinstance(step, CollectiveCall) for a in step.inputs}
+    steps = flat_steps(program.steps)
+    gemm_operands = {a.buffer for step in steps if isinstance(step, GemmCall) for a in (step.a, step.b)}
+    collective_inputs = {a.buffer for step in steps if isinstance(step, CollectiveCall) for a in step.inputs}
     return gemm_operands | collective_inputs | {buffer.index for buffer in program.buffers if buffer.contiguous}
 
 

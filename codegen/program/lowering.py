@@ -103,6 +103,17 @@ class Lowerer:
         self.shapes: dict[int, tuple[ShapeExpr, ...]] = {}
         self.deferred: dict[int, tuple[Variable, ElementwiseKernel]] = {}
 
+    def nested(self, nodes: Sequence[Apply], outputs: Sequence[Variable]) -> Lowerer:
+        """A lowerer for an inner graph (a loop's step, ``nodes`` in execution order): it shares this
+        one's buffers and constants and collects steps, references and deferred kernels of its own."""
+        clients: dict[int, list[Apply]] = {}
+        for node in nodes:
+            for var in node.inputs:
+                clients.setdefault(id(var), []).append(node)
+        child = Lowerer(self.supports, clients, {id(v) for v in outputs}, self.shape_arithmetic, self.step_kinds)
+        child.buffers, child.constants = self.buffers, self.constants
+        return child
+
     # buffers and references
     def new_buffer(self, dtype: str, shape: Sequence[ShapeExpr] | None, role: str, ndim: int) -> int:
         index = len(self.buffers)

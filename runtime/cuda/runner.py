@@ -33,7 +33,6 @@ from theanine.codegen.program.kernel_ir import (
     Access,
     HostCall,
     Program,
-    ReduceKernel,
     dense_buffers,
     evaluate_shape,
     segments,
@@ -41,8 +40,8 @@ from theanine.codegen.program.kernel_ir import (
     step_outputs,
     step_writes,
 )
-from theanine.graph.basic import Constant
-from theanine.graph.evaluate import annotate_error, run_node
+from theanine.graph.evaluate import run_node
+from theanine.runtime.failures import raise_step_failure
 
 
 def record_dtype(rank: int) -> np.dtype:
@@ -211,17 +210,13 @@ class DeviceRunner:
 
     def _raise(self, arrays: list, step) -> None:
         """Report a failed run-time check the way the reference semantics word it."""
-        node = step.checked_node if isinstance(step, ReduceKernel) else step.node
-        refs = self.program.refs
         host = {}
 
-        def value_of(access: Access):
+        def read(access: Access):
+            if arrays[access.buffer] is None:
+                return None
             if access.buffer not in host:
                 host[access.buffer] = self._host_view(arrays[access.buffer])
             return view(host[access.buffer], access)
 
-        if all(id(v) in refs or isinstance(v, Constant) for v in node.inputs):
-            run_node(node, [v.data if id(v) not in refs else value_of(refs[id(v)]) for v in node.inputs])
-        views = [value_of(a) for a in step_inputs(step) if arrays[a.buffer] is not None]
-        message = f"shape mismatch: input shapes {[v.shape for v in views]} do not match"
-        raise annotate_error(ValueError(message), node, views)
+        raise_step_failure(step, self.program.refs, read)

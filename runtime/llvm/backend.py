@@ -26,7 +26,6 @@ from theanine.codegen.program.kernel_ir import (
     Access,
     HostCall,
     Program,
-    ReduceKernel,
     dense_buffers,
     segments,
     shape_buffers,
@@ -36,12 +35,13 @@ from theanine.codegen.program.kernel_ir import (
     step_writes,
 )
 from theanine.codegen.program.lowering import lower
-from theanine.graph.basic import Constant, Variable
+from theanine.graph.basic import Variable
 from theanine.graph.config import config
-from theanine.graph.evaluate import annotate_error, run_node
+from theanine.graph.evaluate import run_node
 from theanine.runtime.backends import Compiled
 from theanine.runtime.cpython import layout
 from theanine.runtime.cpython.fast_call import bind_fast_call
+from theanine.runtime.failures import raise_step_failure
 from theanine.runtime.llvm.cache import load_native, program_fingerprint
 from theanine.runtime.llvm.jit import NativeModule
 from theanine.runtime.memory import MemoryPlan
@@ -240,18 +240,5 @@ class ProgramRunner:
             arrays[b] = self._usable(b, np.asarray(value))
 
     def _raise(self, arrays: list, step) -> None:
-        """Report a failed run-time check the way the reference semantics word it.
-
-        The node's ``perform`` is run on the values it saw, so the error is
-        NumPy's (annotated with the node); if the reference accepts them,
-        the kernel's own shape check is reported.
-        """
-        node = step.checked_node if isinstance(step, ReduceKernel) else step.node
-        refs = self.program.refs
-        if all(id(v) in refs or isinstance(v, Constant) for v in node.inputs):
-            run_node(node, [
-                v.data if id(v) not in refs else _view(arrays[refs[id(v)].buffer], refs[id(v)]) for v in node.inputs
-            ])
-        views = [_view(arrays[a.buffer], a) for a in step_inputs(step)]
-        message = f"shape mismatch: input shapes {[v.shape for v in views]} do not match"
-        raise annotate_error(ValueError(message), node, views)
+        raise_step_failure(step, self.program.refs,
+                           lambda a: None if arrays[a.buffer] is None else _view(arrays[a.buffer], a))

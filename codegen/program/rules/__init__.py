@@ -9,4 +9,15 @@ broadcast as library calls); windows holds the window reads that conv and
 pool share.
 """
 
-from theanine.codegen.program.rules import collectives, conv, elementwise, indexed, linalg, nnet, pool, random, views
+from theanine.codegen.program.rules import (  # noqa: F401
+    collectives,
+    conv,
+    elementwise,
+    indexed,
+    linalg,
+    loops,
+    nnet,
+    pool,
+    random,
+    views,
+)

@@ -1,0 +1,58 @@
+"""Reporting a failed run-time check of a compiled program the way the reference semantics word it.
+
+When a native step fails (a shape mismatch, an index out of bounds), the
+node it came from is run through its NumPy ``perform`` on the values it
+saw, so the user gets NumPy's own error, annotated with the node.  The
+program keeps a reference to every variable a runner can show as a view
+of a buffer (``Program.refs``); an input of the node that is a slice the
+runner cannot show is recomputed from its nearest referenced ancestors by
+running their nodes (a few views at most; a longer walk is given up).  If
+the reference accepts the values, the kernel's own shape check is reported.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from theanine.codegen.program.kernel_ir import Access, ReduceKernel, step_inputs
+from theanine.graph.basic import Apply, Constant, apply_nodes
+from theanine.graph.evaluate import annotate_error, run_node
+
+__all__ = ["raise_step_failure"]
+
+MAX_RECOMPUTED_NODES = 32
+
+
+def raise_step_failure(step, refs: dict, read: Callable[[Access], object]) -> None:
+    """Raise the error of ``step``'s node; ``read(access)`` is the array an access shows, or None
+    when its buffer does not exist (yet)."""
+    node = step.checked_node if isinstance(step, ReduceKernel) else step.node
+    values = _seen_inputs(node, refs, read)
+    if values is not None:
+        run_node(node, values)
+    views = [v for v in (read(a) for a in step_inputs(step)) if v is not None]
+    message = f"shape mismatch: input shapes {[v.shape for v in views]} do not match"
+    raise annotate_error(ValueError(message), node, views)
+
+
+def _seen_inputs(node: Apply, refs: dict, read) -> list | None:
+    """The values of ``node``'s inputs, or None when some cannot be found or recomputed."""
+    known: dict[int, object] = {}
+    stop, stack, seen = [], list(node.inputs), set()
+    while stack:
+        var = stack.pop()
+        if id(var) in seen:
+            continue
+        seen.add(id(var))
+        value = var.data if isinstance(var, Constant) else read(refs[id(var)]) if id(var) in refs else None
+        if value is not None:
+            known[id(var)] = value
+            stop.append(var)
+        elif var.owner is None or len(seen) > MAX_RECOMPUTED_NODES:
+            return None
+        else:
+            stack.extend(var.owner.inputs)
+    for owner in apply_nodes(node.inputs, stop):
+        for var, value in zip(owner.outputs, run_node(owner, [known[id(v)] for v in owner.inputs]), strict=True):
+            known[id(var)] = value
+    return [known[id(v)] for v in node.inputs]
