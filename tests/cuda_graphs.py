@@ -12,7 +12,7 @@ import numpy as np
 
 import theanine as th
 from theanine.codegen.cuda import scalar
-from theanine.codegen.cuda.printer import CudaPrinter
+from theanine.codegen.cuda.printer import STEP_KINDS, CudaPrinter
 from theanine.codegen.program.lowering import lower
 
 F32 = "float32"
@@ -79,5 +79,6 @@ GRAPHS = {"mlp": mlp, "cnn": cnn, "lstm": lstm}
 def printed(inputs, outputs, updates=()) -> CudaPrinter:
     """The CUDA printer of the optimized graph that ``th.function`` would compile."""
     f = th.function(inputs, outputs, updates=list(updates), backend="numpy")
-    program = lower(f.fgraph_inputs, f.optimized_outputs, scalar.supports, shape_arithmetic=True)
+    program = lower(f.fgraph_inputs, f.optimized_outputs, scalar.supports, shape_arithmetic=True,
+                    step_kinds=STEP_KINDS)
     return CudaPrinter(program)
