@@ -16,15 +16,20 @@ of a loop still meets the outer graph's ``specialize`` and ``fusion``):
    read as a new sequence.  So in an RNN ``x_t @ W_ih`` becomes one matrix
    product of the whole input sequence.  Random draws never move.
    Sequences and non-sequences the step no longer reads are dropped;
-3. the step goes through ``specialize`` and ``fusion`` (BLAS forms, fused
-   elementwise kernels), after the push-out so fusion cannot bury a
-   movable product inside a loop-carried kernel.
+3. *sums*: an accumulator (``acc + term`` of which only the last value is
+   kept, as in a gradient through time) becomes a mapped output summed
+   after the loop (``scan_sums``);
+4. the step goes through ``specialize``, ``fusion`` and ``inplace`` (BLAS
+   forms, fused elementwise kernels, results written over dead values),
+   after the push-out so fusion cannot bury a movable product inside a
+   loop-carried kernel.
 
 What fired inside each step is recorded in the outer report as
 ``<loop name>/<rewrite>`` (``th.explain(f)`` lists it).  Nested loops are
 handled by the same rewriter when the step's own phases run.
 
-``scan_save_memory``: a recurrent output read only as ``out[-1]`` keeps
+``scan_save_memory`` (run first, so that step 3 sees which outputs keep
+only their last value): a recurrent output read only as ``out[-1]`` keeps
 just its last value (``keep_last``) instead of every step's.
 """
 
@@ -43,37 +48,81 @@ from theanine.graph.ops.shape_values import shape_i
 from theanine.graph.ops.subtensor import Subtensor
 from theanine.graph.rewriting.db import register, run_phases
 from theanine.graph.rewriting.report import PhaseReport, RewriteReport
+from theanine.graph.rewriting.scan_sums import push_out_sums
 
 __all__ = ["optimize_step", "push_out"]
 
 FIRST_PHASES = ("canonicalize", "stabilize")
-LAST_PHASES = ("specialize", "fusion")
+LAST_PHASES = ("specialize", "fusion", "inplace")
+
+
+# ------------------------------------------------------------------------------ save memory
+
+
+def _reads_last_only(fgraph: FunctionGraph, var: Variable) -> bool:
+    clients = list(fgraph.clients[var])
+    if not clients:
+        return False
+    for node, _ in clients:
+        if node == OUTPUT or not isinstance(node.op, Subtensor) or len(node.inputs) != 1:
+            return False
+        if node.op.index != (("int", -1),):
+            return False
+    return True
+
+
+@register("stabilize")
+def scan_save_memory(fgraph: FunctionGraph, report: PhaseReport) -> None:
+    """A recurrent output read only as ``out[-1]`` keeps one value instead of every step's."""
+    for node in fgraph.toposort():
+        if not isinstance(node.op, Scan) or node not in fgraph.apply_nodes:
+            continue
+        spec = node.op.spec
+        last = [k for k in range(spec.n_recurrent) if not spec.keep_last[k] and
+                _reads_last_only(fgraph, node.outputs[k])]
+        if not last:
+            continue
+        keep = tuple(spec.keep_last[k] or k in last for k in range(spec.n_recurrent))
+        new_op = node.op.with_spec(keep_last=keep)
+        new_op.optimized = getattr(node.op, "optimized", False)
+        new_node = new_op.apply(*node.inputs)
+        pairs = []
+        for j, (old, new) in enumerate(zip(node.outputs, new_node.outputs, strict=True)):
+            if j in last:
+                pairs += [(client.outputs[0], new[-1]) for client, _ in list(fgraph.clients[old])]
+            else:
+                pairs.append((old, new))
+        fgraph.replace_all(pairs, reason="scan_save_memory")
+        report.record("scan_save_memory", len(last))
 
 
 @register("stabilize")
 def scan_optimize(fgraph: FunctionGraph, report: PhaseReport) -> None:
-    """Optimize every loop's step and move its invariant work out (see the module docstring)."""
+    """Optimize every loop's step and move its invariant work and its sums out (module docstring)."""
     for node in fgraph.toposort():
         if not isinstance(node.op, Scan) or getattr(node.op, "optimized", False) or node not in fgraph.apply_nodes:
             continue
-        op, inputs = optimize_step(node, report)
-        new_node = op.apply(*inputs)
-        fgraph.replace_all(zip(node.outputs, new_node.outputs, strict=True), reason="scan_optimize")
+        replacements = optimize_step(node, report)
+        fgraph.replace_all(zip(node.outputs, replacements, strict=True), reason="scan_optimize")
         report.record("scan_optimize")
 
 
-def optimize_step(node: Apply, report: PhaseReport | None = None) -> tuple[Scan, list[Variable]]:
-    """The node's op with an optimized step, and the node's (possibly new) inputs."""
+def optimize_step(node: Apply, report: PhaseReport | None = None) -> list[Variable]:
+    """A replacement for each output of ``node``: the outputs of a loop with an optimized step,
+    or sums computed from them after the loop."""
     op = node.op
     inner = _run_inner(op.inner_inputs, op.inner_outputs, FIRST_PHASES, op.name, report)
     op = Scan(*inner, op.spec, op.name)
     op, inputs, moved = push_out(op, list(node.inputs))
-    if moved and report is not None:
-        report.record("scan_push_out", moved)
+    op, inputs, finish, summed = push_out_sums(op, inputs)
+    if report is not None:
+        for rewrite, count in (("scan_push_out", moved), ("scan_push_out_sums", summed)):
+            if count:
+                report.record(rewrite, count)
     inner = _run_inner(op.inner_inputs, op.inner_outputs, LAST_PHASES, op.name, report)
     optimized = Scan(*inner, op.spec, op.name)
     optimized.optimized = True
-    return optimized, inputs
+    return finish(optimized.apply(*inputs).outputs)
 
 
 def _run_inner(inputs, outputs, phases, name: str, report: PhaseReport | None):
@@ -222,43 +271,3 @@ def _read_inputs(outputs: Sequence[Variable], inputs: Sequence[Variable]) -> lis
     for node in apply_nodes(outputs, stop=inputs):
         read += [v for v in node.inputs if id(v) in ids]
     return read
-
-
-# ------------------------------------------------------------------------------ save memory
-
-
-def _reads_last_only(fgraph: FunctionGraph, var: Variable) -> bool:
-    clients = list(fgraph.clients[var])
-    if not clients:
-        return False
-    for node, _ in clients:
-        if node == OUTPUT or not isinstance(node.op, Subtensor) or len(node.inputs) != 1:
-            return False
-        if node.op.index != (("int", -1),):
-            return False
-    return True
-
-
-@register("stabilize")
-def scan_save_memory(fgraph: FunctionGraph, report: PhaseReport) -> None:
-    """A recurrent output read only as ``out[-1]`` keeps one value instead of every step's."""
-    for node in fgraph.toposort():
-        if not isinstance(node.op, Scan) or node not in fgraph.apply_nodes:
-            continue
-        spec = node.op.spec
-        last = [k for k in range(spec.n_recurrent) if not spec.keep_last[k] and
-                _reads_last_only(fgraph, node.outputs[k])]
-        if not last:
-            continue
-        keep = tuple(spec.keep_last[k] or k in last for k in range(spec.n_recurrent))
-        new_op = node.op.with_spec(keep_last=keep)
-        new_op.optimized = getattr(node.op, "optimized", False)
-        new_node = new_op.apply(*node.inputs)
-        pairs = []
-        for j, (old, new) in enumerate(zip(node.outputs, new_node.outputs, strict=True)):
-            if j in last:
-                pairs += [(client.outputs[0], new[-1]) for client, _ in list(fgraph.clients[old])]
-            else:
-                pairs.append((old, new))
-        fgraph.replace_all(pairs, reason="scan_save_memory")
-        report.record("scan_save_memory", len(last))
