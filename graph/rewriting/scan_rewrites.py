@@ -14,7 +14,8 @@ of a loop still meets the outer graph's ``specialize`` and ``fusion``):
    axis (elementwise ops, DimShuffle, a matrix product of a slice by an
    invariant matrix), is computed for all steps at once before the loop and
    read as a new sequence.  So in an RNN ``x_t @ W_ih`` becomes one matrix
-   product of the whole input sequence.  Random draws never move.
+   product of the whole input sequence.  Random draws never move, nor
+   constant fills (``zeros_like``), which cost nothing to keep.
    Sequences and non-sequences the step no longer reads are dropped;
 3. *sums*: an accumulator (``acc + term`` of which only the last value is
    kept, as in a gradient through time) becomes a mapped output summed
@@ -28,14 +29,16 @@ What fired inside each step is recorded in the outer report as
 ``<loop name>/<rewrite>`` (``th.explain(f)`` lists it).  Nested loops are
 handled by the same rewriter when the step's own phases run.
 
-``scan_save_memory`` (run first, so that step 3 sees which outputs keep
-only their last value): a recurrent output read only as ``out[-1]`` keeps
-just its last value (``keep_last``) instead of every step's.
+Run before it: ``scan_prune_outputs`` drops mapped outputs nothing reads
+(with the work computing them), and ``scan_save_memory`` makes a
+recurrent output read only as ``out[-1]`` keep just its last value
+(``keep_last``) instead of every step's, so that step 3 sees it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace as replace_spec
 
 from theanine.graph.basic import Apply, Constant, Variable, apply_nodes, clone_graph, clone_replace
 from theanine.graph.fgraph import OUTPUT, FunctionGraph
@@ -49,14 +52,37 @@ from theanine.graph.ops.subtensor import Subtensor
 from theanine.graph.rewriting.db import register, run_phases
 from theanine.graph.rewriting.report import PhaseReport, RewriteReport
 from theanine.graph.rewriting.scan_sums import push_out_sums
+from theanine.graph.rewriting.utils import elemwise_op, uniform_constant
 
 __all__ = ["optimize_step", "push_out"]
 
 FIRST_PHASES = ("canonicalize", "stabilize")
+INLINED_CONSTANT_SIZE = 16
 LAST_PHASES = ("specialize", "fusion", "inplace")
 
 
-# ------------------------------------------------------------------------------ save memory
+# ------------------------------------------------------------------------------ unread outputs and memory
+
+
+@register("stabilize")
+def scan_prune_outputs(fgraph: FunctionGraph, report: PhaseReport) -> None:
+    """Mapped outputs that nothing reads leave the loop, and the step's work for them with them
+    (a gradient through time computes each step's input gradient, read only when asked for)."""
+    for node in fgraph.toposort():
+        if not isinstance(node.op, Scan) or node not in fgraph.apply_nodes:
+            continue
+        op, spec = node.op, node.op.spec
+        unread = [j for j in spec.mapped_outputs() if not fgraph.clients.get(node.outputs[j])]
+        if not unread:
+            continue
+        outputs = [o for j, o in enumerate(op.inner_outputs) if j not in unread]
+        new_spec = replace_spec(spec, n_mapped=spec.n_mapped - len(unread))
+        new_op = Scan(*clone_graph(op.inner_inputs, outputs), new_spec, op.name)
+        new_outputs = iter(new_op.apply(*node.inputs).outputs)
+        pairs = [(old, next(new_outputs)) for j, old in enumerate(node.outputs) if j not in unread]
+        fgraph.replace_all(pairs, reason="scan_prune_outputs")
+        report.record("scan_prune_outputs", len(unread))
+
 
 
 def _reads_last_only(fgraph: FunctionGraph, var: Variable) -> bool:
@@ -110,10 +136,10 @@ def scan_optimize(fgraph: FunctionGraph, report: PhaseReport) -> None:
 def optimize_step(node: Apply, report: PhaseReport | None = None) -> list[Variable]:
     """A replacement for each output of ``node``: the outputs of a loop with an optimized step,
     or sums computed from them after the loop."""
-    op = node.op
+    op, inputs = inline_constants(node.op, list(node.inputs))
     inner = _run_inner(op.inner_inputs, op.inner_outputs, FIRST_PHASES, op.name, report)
     op = Scan(*inner, op.spec, op.name)
-    op, inputs, moved = push_out(op, list(node.inputs))
+    op, inputs, moved = push_out(op, inputs)
     op, inputs, finish, summed = push_out_sums(op, inputs)
     if report is not None:
         for rewrite, count in (("scan_push_out", moved), ("scan_push_out_sums", summed)):
@@ -123,6 +149,23 @@ def optimize_step(node: Apply, report: PhaseReport | None = None) -> list[Variab
     optimized = Scan(*inner, op.spec, op.name)
     optimized.optimized = True
     return finish(optimized.apply(*inputs).outputs)
+
+
+def inline_constants(op: Scan, outer: list[Variable]) -> tuple[Scan, list[Variable]]:
+    """Non-sequences that are small constants (a gradient's zeros, a literal scale) become
+    constants of the step, so its rewrites see their values."""
+    spec = op.spec
+    inlined = {i: outer[p] for i, p in zip(spec.inner_nonseqs(), spec.outer_nonseqs(), strict=True)
+               if isinstance(outer[p], Constant) and outer[p].data.size <= INLINED_CONSTANT_SIZE}
+    if not inlined:
+        return op, outer
+    replace = {op.inner_inputs[i]: value for i, value in inlined.items()}
+    outputs = clone_replace(op.inner_outputs, replace, strict=False)
+    inputs = [v for i, v in enumerate(op.inner_inputs) if i not in inlined]
+    offset = spec.outer_nonseqs().start - spec.inner_nonseqs().start
+    new_outer = [v for p, v in enumerate(outer) if p - offset not in inlined or p < spec.outer_nonseqs().start]
+    new_spec = replace_spec(spec, n_nonseqs=spec.n_nonseqs - len(inlined))
+    return Scan(*clone_graph(inputs, outputs), new_spec, op.name), new_outer
 
 
 def _run_inner(inputs, outputs, phases, name: str, report: PhaseReport | None):
@@ -139,6 +182,7 @@ def _run_inner(inputs, outputs, phases, name: str, report: PhaseReport | None):
 
 
 INVARIANT, SEQUENCE = "invariant", "sequence"
+SECOND = elemwise_op("second")
 
 
 class _PushOut:
@@ -169,7 +213,7 @@ class _PushOut:
         return var if isinstance(var, Constant) else self.outer[id(var)]
 
     def _classify(self, node: Apply) -> None:
-        if not getattr(node.op, "deterministic", True):
+        if not getattr(node.op, "deterministic", True) or _constant_fill(node):
             return
         kinds = [self._kind_of(v) for v in node.inputs]
         if any(k is None for k in kinds):
@@ -203,6 +247,12 @@ class _PushOut:
             if var.owner is not None and self._kind_of(var) is not None:
                 found.setdefault(id(var), var)
         return list(found.values())
+
+
+def _constant_fill(node: Apply) -> bool:
+    """``second(x, c)`` of a constant ``c`` (``zeros_like``): it stays in the step, where it costs one
+    fill and lets the step's rewrites see the zeros (an increment of zeros becomes in place)."""
+    return node.op == SECOND and uniform_constant(node.inputs[1]) is not None
 
 
 def _over_steps(node: Apply, kinds: Sequence[str], args: Sequence[Variable]) -> list[Variable] | None:

@@ -11,6 +11,10 @@
   becomes a ``MatMul``: one BLAS call instead of a broadcast temporary of
   m*k*n elements.  Only for float dtypes; the summation order changes
   (BLAS accumulates differently), so results agree to rounding.
+- ``inc_subtensor(zeros[idx], v) + b`` becomes ``inc_subtensor(b[idx], v)``:
+  the gradient of several slices of one tensor (an LSTM's four gates)
+  is a chain of increments of one buffer, which the inplace phase then
+  updates in place, instead of a zero-padded copy per slice summed.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from theanine.graph.ops.blas import Gemm, Gemv
 from theanine.graph.ops.linalg import MatMul, matmul
 from theanine.graph.ops.reduce import Reduce
 from theanine.graph.ops.shape import DimShuffle
+from theanine.graph.ops.subtensor import IncSubtensor
 from theanine.graph.rewriting.db import register
 from theanine.graph.rewriting.rewriters import node_rewriter
 from theanine.graph.rewriting.utils import elemwise_op, same_type, sole_reader, uniform_constant
@@ -28,7 +33,7 @@ from theanine.graph.type import is_float
 
 __all__: list[str] = []
 
-ADD, SUB, MUL, NEG = (elemwise_op(n) for n in ("add", "subtract", "multiply", "negative"))
+ADD, SUB, MUL, NEG, SECOND = (elemwise_op(n) for n in ("add", "subtract", "multiply", "negative", "second"))
 
 
 def _scaled(var: Variable, sign: float) -> tuple[float, Variable]:
@@ -102,6 +107,32 @@ def matmul_plus_to_gemm(node: Apply, fgraph: FunctionGraph):
         if same_type(out, new):
             return [new]
     return None
+
+
+@register("specialize")
+@node_rewriter([ADD], reads_clients=True)
+def add_of_increment_of_zeros(node: Apply, fgraph: FunctionGraph):
+    """``inc_subtensor(zeros[idx], v) + b`` -> ``inc_subtensor(b[idx], v)`` when ``b`` has the sum's type
+    and the increment has no other reader."""
+    out = node.outputs[0]
+    for increment, other in (node.inputs, node.inputs[::-1]):
+        owner = increment.owner
+        if owner is None or not isinstance(owner.op, IncSubtensor) or owner.op.set_instead_of_inc:
+            continue
+        if not _zeros(owner.inputs[0]) or not same_type(other, out) or not sole_reader(fgraph, increment, node):
+            continue
+        new = owner.op(other, *owner.inputs[1:])
+        if same_type(out, new):
+            return [new]
+    return None
+
+
+def _zeros(var: Variable) -> bool:
+    """A constant zero tensor, or ``zeros_like``'s ``second(x, 0)``."""
+    if var.owner is not None and var.owner.op == SECOND:
+        var = var.owner.inputs[1]
+    value = uniform_constant(var)
+    return value is not None and value == 0
 
 
 # ---------------------------------------------------------------------------- sums of products

@@ -4,7 +4,9 @@ T=50 steps, batch 32, input 64, hidden 128, float32; the cost is
 ``mean(h_all ** 2)`` and the gradients are taken with respect to every weight.
 Prints the time of one call (median of several) for each backend, checked
 against and compared with the same computation written by hand in NumPy
-(a forward loop and backpropagation through time).  Set
+(a forward loop and backpropagation through time), and, when installed,
+PyTorch's ``nn.LSTM`` (2 threads) and a JAX ``lax.scan`` LSTM under
+``jit`` (the issue's peers), checked against the same values.  Set
 ``OPENBLAS_NUM_THREADS=1`` as the test suite does: on a small, shared
 machine OpenBLAS's threads make every small product erratic, NumPy's own
 included.
@@ -83,7 +85,7 @@ def _sigmoid(z):
     return 1.0 / (1.0 + np.exp(-z))
 
 
-def median_time(fn, *args, repeats: int = 5) -> float:
+def median_time(fn, *args, repeats: int = 20) -> float:
     fn(*args)
     times = []
     for _ in range(repeats):
@@ -100,6 +102,7 @@ def main() -> None:
     expected = numpy_lstm(data, *reference_inputs)
     baseline = median_time(numpy_lstm, data, *reference_inputs)
     print(f"NumPy by hand (forward + BPTT): {baseline * 1000:.1f} ms")
+    timings = {}
     for backend in ("numpy", "llvm"):
         start = time.perf_counter()
         fn = th.function([x], [cost, *grads], backend=backend)
@@ -110,6 +113,81 @@ def main() -> None:
         seconds = median_time(fn, data)
         print(f"backend {backend:6s}: compile {compile_s:.2f} s, forward + gradients {seconds * 1000:.1f} ms "
               f"({seconds / baseline:.2f}x NumPy by hand)")
+        timings[f"theanine {backend}"] = seconds
+    for name, run in peers(reference_inputs).items():
+        for g, e in zip(run(data), expected, strict=True):
+            np.testing.assert_allclose(g, e, rtol=2e-3, atol=1e-6)
+        seconds = median_time(run, data)
+        print(f"{name:20s}: forward + gradients {seconds * 1000:.1f} ms ({seconds / baseline:.2f}x NumPy by hand, "
+              f"{seconds / timings['theanine llvm']:.2f}x theanine llvm)")
+
+
+def peers(weights: list[np.ndarray]) -> dict:
+    """name -> ``fn(data) -> [cost, d_kernel, d_recurrent, d_bias]`` for the peers that are installed."""
+    found = {}
+    try:
+        found["torch nn.LSTM"] = _torch_lstm(*weights)
+    except ImportError:
+        print("torch: not installed")
+    try:
+        found["JAX lax.scan (jit)"] = _jax_lstm(*weights)
+    except ImportError:
+        print("jax: not installed")
+    return found
+
+
+def _torch_lstm(kernel, recurrent, bias):
+    import torch
+
+    torch.set_num_threads(2)
+    lstm = torch.nn.LSTM(INPUTS, UNITS)  # gate order i, f, g, o as here; weights are (4 * units, inputs)
+    with torch.no_grad():
+        lstm.weight_ih_l0.copy_(torch.from_numpy(kernel.T.copy()))
+        lstm.weight_hh_l0.copy_(torch.from_numpy(recurrent.T.copy()))
+        lstm.bias_ih_l0.copy_(torch.from_numpy(bias))
+        lstm.bias_hh_l0.zero_()
+    parameters = [lstm.weight_ih_l0, lstm.weight_hh_l0, lstm.bias_ih_l0]
+
+    def run(data):
+        for p in parameters:
+            p.grad = None
+        hs, _ = lstm(torch.from_numpy(data))
+        cost = (hs ** 2).mean()
+        cost.backward()
+        return [cost.item(), parameters[0].grad.numpy().T, parameters[1].grad.numpy().T, parameters[2].grad.numpy()]
+
+    return run
+
+
+def _jax_lstm(kernel, recurrent, bias):
+    import jax
+    import jax.numpy as jnp
+
+    def cost_of(params, data):
+        k, r, b = params
+        projected = data @ k + b
+
+        def step(carry, z_x):
+            h, c = carry
+            z = z_x + h @ r
+            i, f = jax.nn.sigmoid(z[:, :UNITS]), jax.nn.sigmoid(z[:, UNITS:2 * UNITS])
+            g, o = jnp.tanh(z[:, 2 * UNITS:3 * UNITS]), jax.nn.sigmoid(z[:, 3 * UNITS:])
+            c = f * c + i * g
+            h = o * jnp.tanh(c)
+            return (h, c), h
+
+        zeros = jnp.zeros((BATCH, UNITS), data.dtype)
+        _, hs = jax.lax.scan(step, (zeros, zeros), projected)
+        return jnp.mean(hs ** 2)
+
+    both = jax.jit(jax.value_and_grad(cost_of))
+    params = tuple(jnp.asarray(w) for w in (kernel, recurrent, bias))
+
+    def run(data):
+        cost, grads = both(params, data)
+        return [np.asarray(cost), *(np.asarray(g) for g in grads)]
+
+    return run
 
 
 def _weights_of(cost) -> list[np.ndarray]:
