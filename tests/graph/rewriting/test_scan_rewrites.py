@@ -112,3 +112,61 @@ def test_gradient_loop_is_optimized_too(optimized):
     optimized = optimized(inputs, grads)
     optimized.check_values(*values, rtol=1e-10)
     assert any(name.startswith("grad_") for name in optimized.report.fired)
+
+
+def _lstm_gradient_inputs():
+    x = th.tensor("x", "float64", (None, 3, 2))
+    kernel, recurrent, bias = (th.tensor("k", "float64", (2, 8)), th.tensor("r", "float64", (2, 8)),
+                               th.tensor("b", "float64", (8,)))
+
+    def step(x_t, h, c):
+        z = x_t @ kernel + h @ recurrent + bias
+        i, f, g, o = th.sigmoid(z[:, :2]), th.sigmoid(z[:, 2:4]), th.tanh(z[:, 4:6]), th.sigmoid(z[:, 6:])
+        c_new = f * c + i * g
+        return o * th.tanh(c_new), c_new
+
+    zeros = th.zeros((3, 2), "float64")
+    (hs, _), _ = th.scan(step, sequences=x, outputs_info=[zeros, zeros])
+    cost = (hs ** 2).mean()
+    values = [R.standard_normal((5, 3, 2)), R.standard_normal((2, 8)), R.standard_normal((2, 8)),
+              R.standard_normal(8)]
+    return [x, kernel, recurrent, bias], cost, values
+
+
+def test_gradient_sums_leave_the_loop_as_products_over_all_steps(fast_run_check):
+    """BPTT's weight gradients are accumulators in the reverse loop: each becomes one product (or
+    one reduction for the bias) over the folded steps, and the input gradient nobody reads is pruned."""
+    inputs, cost, values = _lstm_gradient_inputs()
+    grads = th.grad(cost, inputs[1:])
+    numpy_f, _ = fast_run_check(inputs, grads, values, fired=("scan_push_out_sums", "scan_prune_outputs"),
+                                rtol=1e-10)
+    assert numpy_f.rewrite_report.fired["scan_push_out_sums"] == 3
+    loops = [n for n in apply_nodes(numpy_f.optimized_outputs) if isinstance(n.op, Scan)]
+    backward = next(n for n in loops if n.op.name.startswith("grad"))
+    assert backward.op.spec.n_recurrent == 2, "only dh and dc are carried back; the weight sums left"
+    assert not any("Gemm" in str(op) and "beta=1" in str(op) for op in _inner_ops(backward))
+    outside = [n for n in apply_nodes(numpy_f.optimized_outputs) if type(n.op).__name__ in ("MatMul", "Gemm")]
+    assert len(outside) >= 3
+
+
+def test_an_accumulator_read_inside_the_step_stays_in_the_loop(fast_run_check):
+    x = th.tensor("x", "float64", (None, 3))
+
+    def step(v, acc):
+        total = acc + v * 2.0
+        return total, (total ** 2).sum()
+
+    (totals, squares), _ = th.scan(step, sequences=x, outputs_info=[th.zeros((3,), "float64"), None])
+    f, _ = fast_run_check([x], [totals[-1], squares], [R.standard_normal((4, 3))], rtol=1e-12)
+    assert f.rewrite_report.fired.get("scan_push_out_sums", 0) == 0
+
+
+def test_increments_of_zeros_added_together_become_one_chain_in_place(fast_run_check):
+    """The gradient of four slices of a tensor: no zero-padded copy per slice."""
+    z = th.tensor("z", "float64", (4, 8))
+    cost = sum((th.tanh(z[:, 2 * k:2 * k + 2]) * (k + 1)).sum() for k in range(4))
+    f, _ = fast_run_check([z], [th.grad(cost, z)], [R.standard_normal((4, 8))],
+                          fired=("add_of_increment_of_zeros",), rtol=1e-12)
+    adds = [n for n in apply_nodes(f.optimized_outputs) if "add" in str(n.op) and n.outputs[0].ndim == 2
+            and "Composite" not in str(n.op)]
+    assert not adds
