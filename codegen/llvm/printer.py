@@ -26,6 +26,8 @@ operand with unit stride; the general path uses strides (0 for broadcast).
 
 from __future__ import annotations
 
+import itertools
+
 from llvmlite import ir
 
 from theanine.codegen.llvm import buffer_table, collectives, gemm, indexed, scalar, vmath
@@ -63,6 +65,7 @@ from theanine.codegen.program.kernel_ir import (
     Access,
     Arg,
     ArgReduceKernel,
+    BranchStep,
     Call,
     CollectiveCall,
     DimOf,
@@ -291,6 +294,7 @@ class LLVMPrinter:
         self.blas_used: set[str] = set()
         self.host_written = {b for step in program.steps if isinstance(step, HostCall) for b in step.outputs}
         self._step_functions: dict[tuple, ir.Function] = {}
+        self._tables = itertools.count()
         for k, (kind, steps) in enumerate(segments(program)):
             if kind == "native":
                 self.entry_names.append(self._segment(f"segment_{k}", steps))
@@ -319,7 +323,7 @@ class LLVMPrinter:
         for step in steps:
             key, slots = step_signature(step, self.program.buffers)
             key = (key, tuple(b in self.host_written for b in slots))
-            if isinstance(step, LoopStep):  # its body's tables name absolute buffers: never shared
+            if isinstance(step, (LoopStep, BranchStep)):  # its body's tables name absolute buffers: never shared
                 key = (key, id(step))
             if key not in self._step_functions:
                 self._step_functions[key] = self._step_function(
@@ -387,7 +391,7 @@ class LLVMPrinter:
         b.cbranch(b.icmp_signed("<", t, count), body, end)
         b.position_at_end(body)
         b.store(t, counter)
-        self._drive(frame, f"loop_{len(self._step_functions)}", list(loop.body), [1] * len(loop.body), arguments,
+        self._drive(frame, f"body_{next(self._tables)}", list(loop.body), [1] * len(loop.body), arguments,
                     lambda _: b.ret(failed))
         if loop.stop is not None:
             dtype = self.program.buffers[loop.stop].dtype
@@ -407,6 +411,19 @@ class LLVMPrinter:
         b.position_at_end(end)
         if loop.ran is not None:
             b.store(b.load(ran), frame.pointer(loop.ran))
+
+    def _branch(self, frame: _Frame, branch: BranchStep) -> None:
+        """A BranchStep: every thread reads the condition (written before the step's barrier) and
+        runs the same body, with the segment's threads; a failure in it fails on all alike (1)."""
+        b = frame.builder
+        dtype = self.program.buffers[branch.condition].dtype
+        value = convert(b, load_value(b, frame.pointer(branch.condition), dtype), dtype, "int64")
+        arguments = list(b.function.args[:4])
+        with b.if_else(b.icmp_signed("!=", value, ir.Constant(I64, 0))) as (then, otherwise):
+            for block, body in zip((then, otherwise), branch.bodies, strict=True):
+                with block:
+                    self._drive(frame, f"body_{next(self._tables)}", list(body), [1] * len(body), arguments,
+                                lambda _: b.ret(ir.Constant(I32, 1)))
 
     def _constant_array(self, name: str, element: ir.Type, values: list) -> ir.GlobalVariable:
         array_type = ir.ArrayType(element, len(values))
@@ -741,4 +758,5 @@ _EMITTERS = {
     NonzeroKernel: lambda printer, frame, step: indexed.emit_nonzero(frame, step),
     SortKernel: lambda printer, frame, step: indexed.emit_sort(frame, step),
     LoopStep: LLVMPrinter._loop,
+    BranchStep: LLVMPrinter._branch,
 }

@@ -36,6 +36,8 @@ A ``Program`` is a schedule of steps over a table of buffers:
   buffer that the body's accesses read as a slice start (``ValueOf``), so
   ``x[t]`` and a tap's row of a history buffer are ordinary views; a
   ``while`` loop ends after the iteration whose stop buffer holds true.
+- ``BranchStep``: run one of two bodies of steps, chosen by a 0-d buffer
+  (``ifelse``): only the branch taken computes anything.
 
 Shapes are symbolic: each buffer's shape is a tuple of ``ShapeExpr``
 (a literal int, a dimension of another buffer, the value of a 0-d integer
@@ -515,19 +517,40 @@ class LoopStep:
     ran: int | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class BranchStep:
+    """``bodies[0]`` when the 0-d buffer ``condition`` holds a nonzero value, else ``bodies[1]``.
+
+    Both bodies hold native steps only and end by copying their results
+    into the buffers listed in ``allocates``, which the runner allocates
+    for the step (their shapes choose between the branches' shapes with
+    the condition); the buffers the bodies make are allocated too, sized
+    to nothing for the branch not taken.
+    """
+
+    condition: int
+    bodies: tuple[tuple, tuple]
+    allocates: tuple[int, ...]
+    node: object = field(compare=False, hash=False)
+
+    @property
+    def body(self) -> tuple:
+        return self.bodies[0] + self.bodies[1]
+
+
 Step = (ElementwiseKernel | ReduceKernel | ArgReduceKernel | ScanKernel | NonzeroKernel | ScatterKernel | SortKernel
-        | GemmCall | CollectiveCall | HostCall | LoopStep)
+        | GemmCall | CollectiveCall | HostCall | LoopStep | BranchStep)
 
 
 def flat_steps(steps) -> list:
-    """``steps`` with every loop's body listed after the loop itself (for whole-program scans:
-    which buffers BLAS reads, which steps are host calls)."""
+    """``steps`` with the body of every loop and branch listed after the step itself (for
+    whole-program scans: which buffers BLAS reads, which steps are host calls)."""
     out: list = []
     stack = list(reversed(steps))
     while stack:
         step = stack.pop()
         out.append(step)
-        if isinstance(step, LoopStep):
+        if isinstance(step, (LoopStep, BranchStep)):
             stack.extend(reversed(step.body))
     return out
 
@@ -598,6 +621,8 @@ def step_inputs(step: Step) -> tuple[Access, ...]:
         reads = step.inputs + tuple(_whole(b) for b in step.reuses)
     elif isinstance(step, LoopStep):
         reads = tuple(a for inner in step.body for a in step_inputs(inner))
+    elif isinstance(step, BranchStep):
+        reads = (_whole(step.condition),) + tuple(a for inner in step.body for a in step_inputs(inner))
     else:
         reads = step.inputs
     values = sorted(_value_reads(step))
@@ -631,8 +656,8 @@ def step_writes(step: Step) -> tuple[int, ...]:
         return (step.target,)
     if isinstance(step, SortKernel):
         return (step.output,) + ((step.scratch,) if step.scratch is not None else ())
-    if isinstance(step, LoopStep):
-        return _loop_buffers(step, step_writes) + step.allocates
+    if isinstance(step, (LoopStep, BranchStep)):
+        return _body_buffers(step, step_writes) + step.allocates
     return step.outputs
 
 
@@ -642,20 +667,20 @@ def step_outputs(step: Step) -> tuple[int, ...]:
         return ()
     if isinstance(step, ElementwiseKernel):
         return tuple(b for b in step.outputs if b not in step.reuses)
-    if isinstance(step, LoopStep):
-        return _loop_buffers(step, step_outputs) + step.allocates
+    if isinstance(step, (LoopStep, BranchStep)):
+        return _body_buffers(step, step_outputs) + step.allocates
     return step_writes(step)
 
 
-def _loop_buffers(loop: LoopStep, of) -> tuple[int, ...]:
-    """The counter, the ``ran`` buffer and ``of(step)`` for each step of the body, in order."""
-    own = (loop.counter,) + ((loop.ran,) if loop.ran is not None else ())
-    return own + tuple(dict.fromkeys(b for inner in loop.body for b in of(inner)))
+def _body_buffers(step: LoopStep | BranchStep, of) -> tuple[int, ...]:
+    """A loop's counter and ``ran`` buffer, then ``of(inner)`` for each step of the body, in order."""
+    own = (step.counter,) + ((step.ran,) if step.ran is not None else ()) if isinstance(step, LoopStep) else ()
+    return own + tuple(dict.fromkeys(b for inner in step.body for b in of(inner)))
 
 
 # Fields (of steps, accesses and shape expressions) that hold buffer numbers.
 BUFFER_FIELDS = frozenset({"buffer", "output", "outputs", "target", "scratch", "reuses", "counter", "allocates",
-                           "stop", "ran"})
+                           "stop", "ran", "condition"})
 
 
 def step_signature(step: Step, buffers: list[Buffer]) -> tuple[tuple, tuple[int, ...]]:

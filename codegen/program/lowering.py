@@ -102,6 +102,7 @@ class Lowerer:
         self.refs: dict[int, Access] = {}
         self.shapes: dict[int, tuple[ShapeExpr, ...]] = {}
         self.deferred: dict[int, tuple[Variable, ElementwiseKernel]] = {}
+        self.is_nested = False  # lowering a loop's or a branch's body (see ``nested``)
 
     def nested(self, nodes: Sequence[Apply], outputs: Sequence[Variable]) -> Lowerer:
         """A lowerer for an inner graph (a loop's step, ``nodes`` in execution order): it shares this
@@ -111,7 +112,7 @@ class Lowerer:
             for var in node.inputs:
                 clients.setdefault(id(var), []).append(node)
         child = Lowerer(self.supports, clients, {id(v) for v in outputs}, self.shape_arithmetic, self.step_kinds)
-        child.buffers, child.constants = self.buffers, self.constants
+        child.buffers, child.constants, child.is_nested = self.buffers, self.constants, True
         return child
 
     # buffers and references

@@ -1,8 +1,10 @@
-"""Scan as a native loop (LoopStep): which loops compile natively, and that they agree with NumPy.
+"""Scan as a native loop (LoopStep) and IfElse as a native branch (BranchStep): which programs
+compile natively, and that they agree with NumPy.
 
 Every program here must run without a Python fallback under ``llvm`` and
 give what the ``numpy`` backend (the op's ``perform``) gives; the value
-tests of tests/graph/test_scan.py run the same loops under every backend.
+tests of tests/graph/test_scan.py and test_ifelse.py run the same programs
+under every backend.
 """
 
 import numpy as np
@@ -10,7 +12,7 @@ import pytest
 
 import theanine as th
 from theanine.codegen.llvm import scalar
-from theanine.codegen.program.kernel_ir import HostCall, LoopStep, flat_steps
+from theanine.codegen.program.kernel_ir import BranchStep, HostCall, LoopStep, flat_steps
 from theanine.codegen.program.lowering import lower
 
 R = np.random.default_rng(5)
@@ -28,10 +30,10 @@ def _program(f):
     return lower(f.fgraph_inputs, f.optimized_outputs, scalar.supports, shape_arithmetic=True)
 
 
-def _assert_native(f):
+def _assert_native(f, kind=LoopStep):
     steps = flat_steps(_program(f).steps)
     assert f.python_fallbacks == [], [str(n.op) for n in f.python_fallbacks]
-    assert any(isinstance(s, LoopStep) for s in steps)
+    assert any(isinstance(s, kind) for s in steps)
     assert not any(isinstance(s, HostCall) for s in steps)
 
 
@@ -177,3 +179,41 @@ def test_n_steps_longer_than_a_sequence_names_both_numbers_natively():
     np.testing.assert_allclose(f(np.arange(4.0), 3), [0.0, 1.0, 3.0])
     with pytest.raises(ValueError, match=r"n_steps=5 but sequence 0 has only 3 step"):
         f(np.zeros(3), 5)
+
+
+def test_ifelse_runs_only_the_branch_taken_natively():
+    """The branch not taken would fail (an index out of bounds): it is never run."""
+    c, x = th.scalar("c", "float64"), _f64("x", (None,))
+    out = th.ifelse(c > 0, x[:2] * 2.0, x[10:13] + x[12])
+    f = th.function([c, x], out, backend="llvm")
+    _assert_native(f, BranchStep)
+    np.testing.assert_allclose(f(1.0, np.arange(3.0)), [0.0, 2.0])
+    np.testing.assert_allclose(f(-1.0, np.arange(14.0)), [22.0, 23.0, 24.0])
+    with pytest.raises(IndexError, match="out of bounds"):
+        f(-1.0, np.arange(3.0))
+
+
+@pytest.mark.parametrize("condition", [0.5, 0.0, -2.0])
+def test_ifelse_condition_is_its_truth_value(condition):
+    c, x, y = th.scalar("c", "float64"), _f64("x", (2, 3)), _f64("y", (2, 3))
+    outs = th.ifelse(c, [x + y, x.sum()], [x * y, y.sum()])
+    values = [condition, R.standard_normal((2, 3)), R.standard_normal((2, 3))]
+    got, want, f = _both([c, x, y], outs, values)
+    _assert_native(f, BranchStep)
+    for g, w in zip(got, want, strict=True):
+        np.testing.assert_allclose(g, w, rtol=1e-12)
+
+
+def test_ifelse_gradient_and_ifelse_inside_a_loop_are_native():
+    x = _f64("x", (None, 3))
+
+    def step(v, h):
+        return th.ifelse(v.sum() > 0, h + v, h * 0.5 - v)
+
+    hs, _ = th.scan(step, sequences=x, outputs_info=th.zeros((3,), "float64"))
+    cost = (hs ** 2).sum()
+    got, want, f = _both([x], [hs, th.grad(cost, x)], [R.standard_normal((6, 3))])
+    _assert_native(f, BranchStep)
+    _assert_native(f, LoopStep)
+    for g, w in zip(got, want, strict=True):
+        np.testing.assert_allclose(g, w, rtol=1e-12)
