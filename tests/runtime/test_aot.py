@@ -331,3 +331,23 @@ def test_scalar_input_and_bool_and_integer_outputs(tmp_path):
     assert code == 0, printed
     for got, want in zip(outputs, f(s_value, v_value), strict=True):
         np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_a_loop_with_a_branch_runs_natively_in_the_library(tmp_path, threads):
+    """Scan and ifelse compile into the library as a native loop and branch (no Python to call back)."""
+    x = th.tensor("x", "float64", (None, None, 3))
+    w = th.shared(np.eye(3) * 0.5, name="w")
+
+    def step(x_t, h):
+        return th.ifelse(x_t.sum() > 0, th.tanh(x_t + h @ w), h * 0.5)
+
+    hs, _ = th.scan(step, sequences=x, outputs_info=th.zeros((2, 3), "float64"))
+    f = th.function([x], [hs, hs[-1].sum()])
+    assert f.python_fallbacks == []
+    library = th.aot.compile(f, tmp_path / "loop")
+    x_value = np.random.default_rng(0).standard_normal((6, 2, 3))
+    code, outputs, printed = harness.run(harness.build(library), [x_value], ["float64"] * 2, threads)
+    assert code == 0, printed
+    for got, want in zip(outputs, f(x_value), strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-12)
