@@ -30,9 +30,10 @@ What fired inside each step is recorded in the outer report as
 handled by the same rewriter when the step's own phases run.
 
 Run before it: ``scan_prune_outputs`` drops mapped outputs nothing reads
-(with the work computing them), and ``scan_save_memory`` makes a
-recurrent output read only as ``out[-1]`` keep just its last value
-(``keep_last``) instead of every step's, so that step 3 sees it.
+(with the work computing them); ``scan_save_memory`` makes a recurrent
+output read only as ``out[-1]`` keep just its last value (``keep_last``)
+instead of every step's, so that step 3 sees it; ``scan_merge`` makes
+loops of the same length one loop (``scan_merge.py``).
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ from theanine.graph.ops.shape_values import shape_i
 from theanine.graph.ops.subtensor import Subtensor
 from theanine.graph.rewriting.db import register, run_phases
 from theanine.graph.rewriting.report import PhaseReport, RewriteReport
+from theanine.graph.rewriting.scan_merge import scan_merge
 from theanine.graph.rewriting.scan_sums import push_out_sums
 from theanine.graph.rewriting.utils import elemwise_op, uniform_constant
 
@@ -120,6 +122,9 @@ def scan_save_memory(fgraph: FunctionGraph, report: PhaseReport) -> None:
                 pairs.append((old, new))
         fgraph.replace_all(pairs, reason="scan_save_memory")
         report.record("scan_save_memory", len(last))
+
+
+register("stabilize")(scan_merge)
 
 
 @register("stabilize")

@@ -170,3 +170,18 @@ def test_increments_of_zeros_added_together_become_one_chain_in_place(fast_run_c
     adds = [n for n in apply_nodes(f.optimized_outputs) if "add" in str(n.op) and n.outputs[0].ndim == 2
             and "Composite" not in str(n.op)]
     assert not adds
+
+
+def test_loops_of_the_same_length_merge_into_one(fast_run_check):
+    """A bidirectional recurrence: the forward and the reversed loop run as one loop, and so do
+    their two gradient loops; a loop reading the other's result does not merge with it."""
+    x = th.tensor("x", "float64", (None, 3))
+    zeros = th.zeros((3,), "float64")
+    forward, _ = th.scan(lambda v, h: th.tanh(v + h), sequences=x, outputs_info=zeros)
+    backward, _ = th.scan(lambda v, h: h * 0.5 + v, sequences=x[::-1], outputs_info=zeros)
+    both = forward + backward[::-1]
+    then, _ = th.scan(lambda v, h: h + v, sequences=both, outputs_info=zeros)
+    outputs = [then, th.grad((both ** 2).sum(), x)]
+    f, _ = fast_run_check([x], outputs, [R.standard_normal((5, 3))], fired=("scan_merge",), rtol=1e-12)
+    names = sorted(str(n.op) for n in apply_nodes(f.optimized_outputs) if isinstance(n.op, Scan))
+    assert names == ["Scan{grad_scan+grad_scan,last}", "Scan{scan+scan}", "Scan{scan}"], names
