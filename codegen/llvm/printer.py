@@ -86,6 +86,7 @@ from theanine.codegen.program.kernel_ir import (
     Size,
     SortKernel,
     ValueOf,
+    flat_steps,
     segments,
     step_outputs,
     step_signature,
@@ -358,16 +359,19 @@ class LLVMPrinter:
     def _loop(self, frame: _Frame, loop: LoopStep) -> None:
         """A LoopStep: the iterations run its body through a step table of their own.
 
-        A body too small to split (its largest buffer under ``PARALLEL_MIN_ELEMENTS``) runs on
-        thread 0 alone, with no barrier per body step, while the other threads return at once
-        and wait at the segment's barrier after the loop; a failure is then voted there (-1).
+        A body too small to split (its largest buffer and its largest product, m * n * k, under
+        ``PARALLEL_MIN_ELEMENTS``: the sizes at which its steps would split) runs on thread 0
+        alone, with no barrier per body step, while the other threads return at once and wait
+        at the segment's barrier after the loop; a failure is then voted there (-1).
         A larger body runs on every thread, barriers included, and fails on all alike (1).
         """
         b = frame.builder
         work = ir.Constant(I64, 0)
-        for buffer in dict.fromkeys(x for inner in loop.body for x in step_outputs(inner)):
-            rank = len(self.program.buffers[buffer].shape)
-            size = _product(b, [frame.dim(DimOf(buffer, a)) for a in range(rank)])
+        sizes = [_product(b, [frame.dim(DimOf(buffer, a)) for a in range(len(self.program.buffers[buffer].shape))])
+                 for buffer in dict.fromkeys(x for inner in loop.body for x in step_outputs(inner))]
+        sizes += [_product(b, [frame.dim(g.m), frame.dim(g.n), frame.dim(g.k)])
+                  for g in flat_steps(loop.body) if isinstance(g, GemmCall)]
+        for size in sizes:
             work = b.select(b.icmp_signed(">", size, work), size, work)
         one = ir.Constant(I64, 1)
         parallel = b.and_(b.icmp_signed(">", frame.threads, one),
