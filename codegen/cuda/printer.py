@@ -29,7 +29,10 @@ How each step maps to the GPU:
   1- and 2-byte dtypes); scatter-sets, mask compactions and argsorts keep
   NumPy's sequential order on a single thread;
 - GEMM: the tiled shared-memory kernel ``th_gemm_tiled`` (a runner with
-  cuBLAS may call it instead: ``Kernel.gemm`` keeps the step).
+  cuBLAS may call it instead: ``Kernel.gemm`` keeps the step);
+- loops (``LoopStep``): the body's steps print as kernels of their own,
+  which the runner launches once per iteration, plus one-thread kernels
+  that keep the iteration counter on the device (``_loop``).
 
 Under ``TH_EMULATION`` (g++ with ``emulation.h``) each kernel also gets an
 ``extern "C" launch_k<step>`` that runs it on the CPU with a given grid
@@ -56,6 +59,7 @@ from theanine.codegen.program.kernel_ir import (
     Index,
     Lit,
     Load,
+    LoopStep,
     NonzeroKernel,
     Program,
     ReduceKernel,
@@ -84,7 +88,12 @@ class Kernel:
     ``scratch``: it takes the step's scratch buffer (``launch.SCRATCH_BYTES``,
     shared by the step's kernels: the per-block partials of a two-pass
     reduction) as its last parameter.  ``gemm``: the GEMM step it computes
-    (a GPU runtime may call cuBLAS for it instead).
+    (a GPU runtime may call cuBLAS for it instead).  ``step`` is the index of
+    a step of the program; ``path`` the position of the kernel's step inside
+    that step's loop bodies (``(2,)``: the third step of loop ``step``'s
+    body), empty outside loops.  ``control``: one of a loop's own one-thread
+    kernels, ``"start"`` (counter = 0), ``"next"`` (counter += 1) or ``"ran"``
+    (ran = counter), with ``path`` the loop's own position.
     """
 
     name: str
@@ -94,6 +103,8 @@ class Kernel:
     cooperative: bool
     scratch: bool = False
     gemm: GemmCall | None = None
+    path: tuple[int, ...] = ()
+    control: str | None = None
 
 
 _BUFFER_USE = re.compile(r"\bb(\d+)\.")
@@ -107,8 +118,8 @@ def _buffers_used(lines: list[str]) -> tuple[int, ...]:
 class _Body:
     """The lines of one kernel, with fresh names and the shape expressions it has printed."""
 
-    def __init__(self, printer: CudaPrinter, step_index: int):
-        self.printer, self.step_index = printer, step_index
+    def __init__(self, printer: CudaPrinter, step_index: int, name: str):
+        self.printer, self.step_index, self.name = printer, step_index, name
         self.lines: list[str] = []
         self.depth = 1
         self.count = 0
@@ -289,26 +300,48 @@ class CudaPrinter:
         parts: list[str] = []
         for index, step in enumerate(program.steps):
             if not isinstance(step, HostCall):
-                parts.append(self._kernel(index, step))
+                parts.append(self._kernel(index, step, f"k{index}", ()))
         self.rank = max([len(b.shape) for b in program.buffers] + [1])
         self.kernel_source = "\n".join(parts)
         self.source = "\n".join([defines(self.rank), PRELUDE, self.kernel_source])
 
-    def _kernel(self, index: int, step) -> str:
-        body = _Body(self, index)
+    def _kernel(self, index: int, step, name: str, path: tuple[int, ...]) -> str:
+        """The kernels of ``step``, program step ``index`` (or inside its loop at ``path``), named
+        ``name`` then ``name_1``, ...; a failed check in any of them reports step ``index``."""
+        if isinstance(step, LoopStep):
+            return self._loop(index, step, name, path)
+        body = _Body(self, index, name)
         emitted = _EMITTERS[type(step)](self, body, step)
         if isinstance(emitted, tuple):
             emitted = [(body, *emitted, False)]
-        return "\n".join(self._function(f"k{index}" + ("" if k == 0 else f"_{k}"), index, *part)
+        gemm = step if isinstance(step, GemmCall) else None
+        return "\n".join(self._function(name + ("" if k == 0 else f"_{k}"), index, *part, gemm=gemm, path=path)
                          for k, part in enumerate(emitted))
 
+    def _loop(self, index: int, loop: LoopStep, name: str, path: tuple[int, ...]) -> str:
+        """A LoopStep: its body's steps print as kernels of their own (``<name>l<j>``, which the
+        runner launches once per iteration) and three one-thread kernels keep the counter on the
+        device, so no iteration copies it there: ``start`` zeroes it, ``next`` adds one after each
+        iteration, ``ran`` stores it into the loop's ``ran`` buffer (the runner calls ``next``
+        before leaving at a set ``stop`` flag, so ``ran`` is the number of iterations run)."""
+        parts = [self._kernel(index, inner, f"{name}l{j}", (*path, j)) for j, inner in enumerate(loop.body)]
+        counter = f"((th_i64*)b{loop.counter}.data)[0]"
+        controls = [("start", f"{counter} = 0;"), ("next", f"{counter} += 1;")]
+        if loop.ran is not None:
+            controls.append(("ran", f"((th_i64*)b{loop.ran}.data)[0] = {counter};"))
+        for control, statement in controls:
+            body = _Body(self, index, f"{name}_{control}")
+            body.line(statement)
+            parts.append(self._function(body.name, index, body, launch.Launch("single", ()), False, [], False,
+                                        path=path, control=control))
+        return "\n".join(parts)
+
     def _function(self, name: str, index: int, body: _Body, plan: launch.Launch, cooperative: bool,
-                  before: list[str], scratch: bool) -> str:
+                  before: list[str], scratch: bool, gemm: GemmCall | None = None, path: tuple[int, ...] = (),
+                  control: str | None = None) -> str:
         """One ``__global__`` function (and its emulation launcher) from a printed body."""
         buffers = _buffers_used(body.lines)
-        step = self.program.steps[index]
-        gemm = step if isinstance(step, GemmCall) else None
-        self.kernels.append(Kernel(name, index, buffers, plan, cooperative, scratch, gemm))
+        self.kernels.append(Kernel(name, index, buffers, plan, cooperative, scratch, gemm, path, control))
         params = ", ".join(["int* status"] + [f"Buf b{b}" for b in buffers] + (["Buf scratch"] if scratch else []))
         if cooperative:
             guard = ["  __shared__ int th_stop;", "  if (threadIdx.x == 0 && threadIdx.y == 0) th_stop = *status;",
@@ -390,7 +423,7 @@ class CudaPrinter:
             body.line(f"{acc} = {cs.reduce_combine(kernel.combine, acc, value, acc_dtype)};")
 
         result = f"{cs.stored(cs.convert('acc', acc_dtype, kernel.dtype), kernel.dtype)}"
-        functor = f"combine_k{body.step_index}"
+        functor = f"combine_{body.name}"
         before = [f"struct {functor} {{",
                   f"  TH_DEVICE {acc_type} operator()({acc_type} x, {acc_type} y) const {{ return "
                   f"{cs.reduce_combine(kernel.combine, 'x', 'y', acc_dtype)}; }}", "};"]
@@ -433,7 +466,7 @@ class CudaPrinter:
         body.close()
         body.line(f"acc = th_block_reduce<{acc_type}>(acc, {functor}());")
         body.line(f"if (threadIdx.x == 0) {partials}[blockIdx.x] = acc;")
-        final = _Body(self, body.step_index)
+        final = _Body(self, body.step_index, body.name)
         total = final.let("const th_i64", " * ".join(final.dims(kernel.shape)) or "1", "count")
         final.line(f"{acc_type} acc = {identity};")
         parts = f"th_max64(1, th_min64(({total} + TH_BLOCK - 1) / TH_BLOCK, TH_PARTIALS))"
@@ -675,4 +708,4 @@ _EMITTERS = {
     NonzeroKernel: CudaPrinter._nonzero, SortKernel: CudaPrinter._sort, GemmCall: CudaPrinter._gemm,
 }
 # The step kinds this printer emits: lowering makes any other kind a host call.
-STEP_KINDS = frozenset(_EMITTERS)
+STEP_KINDS = frozenset(_EMITTERS) | {LoopStep}

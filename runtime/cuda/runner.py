@@ -7,8 +7,10 @@ the device's ``Pool`` (a temporary is given back after the last step that
 reads it, so later steps reuse it; outputs after they are copied out), so a
 call with the shapes of an earlier call allocates nothing.  Each kernel is
 launched with ``launch.configure`` on its work sizes evaluated from the
-buffer shapes.  A host call copies its inputs to the host, runs the op's
-NumPy ``perform`` and copies the results back.  After each run of native
+buffer shapes.  A loop launches its body's kernels once per iteration
+(its buffers are allocated once, before it starts).  A host call copies
+its inputs to the host, runs the op's NumPy ``perform`` and copies the
+results back.  After each run of native
 steps the status word is read: a failed check names the node and the
 user's line, as the LLVM runner does (the node's ``perform`` is rerun on the
 values it saw, so the error is NumPy's when NumPy raises one).
@@ -32,6 +34,7 @@ from theanine.codegen.cuda.printer import CudaPrinter, Kernel
 from theanine.codegen.program.kernel_ir import (
     Access,
     HostCall,
+    LoopStep,
     Program,
     dense_buffers,
     evaluate_shape,
@@ -59,12 +62,19 @@ def view(array: np.ndarray, access: Access) -> np.ndarray:
 
 
 class _Shapes:
-    """What ``evaluate_shape`` reads: buffers' shapes, and (for ValueOf) their values on the host."""
+    """What ``evaluate_shape`` reads: buffers' shapes, and (for ValueOf) their values on the host.
 
-    def __init__(self, runner: DeviceRunner, arrays: list):
-        self.runner, self.arrays = runner, arrays
+    ``known`` holds host copies of buffers whose values the runner knows
+    without asking the device (an input's value as passed, a loop's counter),
+    so a shape that reads them costs no device-to-host copy.
+    """
+
+    def __init__(self, runner: DeviceRunner, arrays: list, known: dict[int, np.ndarray]):
+        self.runner, self.arrays, self.known = runner, arrays, known
 
     def __getitem__(self, buffer: int):
+        if buffer in self.known:
+            return self.known[buffer]
         array = self.arrays[buffer]
         return array if self.runner.device.host_memory else _HostValues(self.runner.device, array)
 
@@ -87,13 +97,17 @@ class DeviceRunner:
         self.lock = threading.Lock()
         self.rank = max([len(b.shape) for b in program.buffers] + [1])
         self.records = record_dtype(self.rank)
-        kernels: dict[int, list[Kernel]] = {}
+        self.kernels: dict[tuple[int, tuple], list[Kernel]] = {}
+        self.controls: dict[tuple[int, tuple], dict[str, Kernel]] = {}
         for kernel in printer.kernels:
-            kernels.setdefault(kernel.step, []).append(kernel)
-        self.plan: list[tuple[str, list]] = []
-        for kind, steps in segments(program):
-            indices = [program.steps.index(s) for s in steps]
-            self.plan.append((kind, [(i, kernels.get(i, [])) for i in indices]))
+            key = (kernel.step, kernel.path)
+            if kernel.control is None:
+                self.kernels.setdefault(key, []).append(kernel)
+            else:
+                self.controls.setdefault(key, {})[kernel.control] = kernel
+        positions = {id(step): index for index, step in enumerate(program.steps)}
+        self.plan: list[tuple[str, list[int]]] = [(kind, [positions[id(s)] for s in steps])
+                                                  for kind, steps in segments(program)]
         last_use: dict[int, int] = {}
         for index, step in enumerate(program.steps):
             for access in step_inputs(step):
@@ -146,32 +160,31 @@ class DeviceRunner:
     def _run(self, values: Sequence[np.ndarray], held: list) -> list[np.ndarray]:
         program = self.program
         arrays: list = [None] * len(program.buffers)
+        known: dict[int, np.ndarray] = {}
         for b, value in self.constants.items():
             if b not in self.uploaded_constants:
                 self.uploaded_constants[b] = self._input(b, value, [])
             arrays[b] = self.uploaded_constants[b]
+            known[b] = value
         for b, value in zip(program.inputs, values, strict=False):
             arrays[b] = self._input(b, value, held)
+            if b not in self.overwritten:
+                known[b] = np.asarray(value)
+        shapes = _Shapes(self, arrays, known)
         owned: dict[int, tuple] = {}
         outputs = {a.buffer for a in program.outputs}
         for kind, steps in self.plan:
-            for index, step_kernels in steps:
+            for index in steps:
                 step = program.steps[index]
                 if kind == "host":
                     self._host(arrays, step, held)
                     continue
                 for b in step_outputs(step):
                     buffer = program.buffers[b]
-                    shape = tuple(evaluate_shape(d, _Shapes(self, arrays)) for d in buffer.shape)
+                    shape = tuple(evaluate_shape(d, shapes) for d in buffer.shape)
                     arrays[b] = self._allocate(shape, np.dtype(buffer.dtype), held,
                                                None if b in outputs else owned, b)
-                scratch = None
-                if any(k.scratch for k in step_kernels):
-                    scratch = self._allocate((launch.SCRATCH_BYTES,), np.dtype(np.uint8), held, owned, -1 - index)
-                for kernel in step_kernels:
-                    self._launch(kernel, arrays, scratch)
-                if scratch is not None:
-                    self.device.pool.release(*owned.pop(-1 - index))
+                self._execute(index, (), step, arrays, shapes)
                 for b in self.releases.get(index, ()):
                     if b in owned:
                         self.device.pool.release(*owned.pop(b))
@@ -182,16 +195,50 @@ class DeviceRunner:
         held.extend(owned.values())
         return [view(self._host_array(arrays[a.buffer]), a) for a in program.outputs]
 
+    def _execute(self, index: int, path: tuple, step, arrays: list, shapes: _Shapes) -> None:
+        """Launch the kernels of ``step`` (program step ``index``, at ``path`` in its loop bodies)."""
+        if isinstance(step, LoopStep):
+            self._loop(index, path, step, arrays, shapes)
+            return
+        step_kernels = self.kernels.get((index, path), [])
+        scratch = None
+        if any(k.scratch for k in step_kernels):
+            size, block = self.device.pool.acquire(launch.SCRATCH_BYTES)
+            scratch = self.device.wrap(block, (launch.SCRATCH_BYTES,), np.dtype(np.uint8))
+        try:
+            for kernel in step_kernels:
+                self._launch(kernel, shapes, scratch)
+        finally:
+            if scratch is not None:
+                self.device.pool.release(size, block)
+
+    def _loop(self, index: int, path: tuple, loop: LoopStep, arrays: list, shapes: _Shapes) -> None:
+        """Run a loop's body once per iteration; the counter lives on the device (the loop's
+        ``start`` and ``next`` kernels) and on the host (``shapes.known``, for launch sizes), so
+        an iteration copies nothing, except that a while loop reads its stop flag back."""
+        controls = self.controls[(index, path)]
+        count = int(evaluate_shape(loop.count, shapes))
+        self._launch(controls["start"], shapes)
+        for t in range(count):
+            shapes.known[loop.counter] = np.array(t, np.int64)
+            for j, inner in enumerate(loop.body):
+                self._execute(index, (*path, j), inner, arrays, shapes)
+            self._launch(controls["next"], shapes)
+            if loop.stop is not None and self._host_view(arrays[loop.stop]).item():
+                break
+        shapes.known.pop(loop.counter, None)
+        if loop.ran is not None:
+            self._launch(controls["ran"], shapes)
+
     def _host_array(self, array) -> np.ndarray:
         if self.device.host_memory:
             return array.copy()
         return self.device.download(array)
 
-    def _launch(self, kernel: Kernel, arrays: list, scratch=None) -> None:
-        shapes = _Shapes(self, arrays)
+    def _launch(self, kernel: Kernel, shapes: _Shapes, scratch=None) -> None:
         sizes = [evaluate_shape(s, shapes) for s in kernel.launch.sizes]
         grid, block = launch.configure(kernel.launch, sizes)
-        passed = [arrays[b] for b in kernel.buffers] + ([scratch] if kernel.scratch else [])
+        passed = [shapes.arrays[b] for b in kernel.buffers] + ([scratch] if kernel.scratch else [])
         records = np.zeros(len(passed), self.records)
         for k, array in enumerate(passed):
             itemsize = array.dtype.itemsize
