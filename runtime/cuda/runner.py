@@ -36,7 +36,6 @@ from theanine.codegen.program.kernel_ir import (
     HostCall,
     LoopStep,
     Program,
-    dense_buffers,
     evaluate_shape,
     segments,
     step_inputs,
@@ -75,8 +74,7 @@ class _Shapes:
     def __getitem__(self, buffer: int):
         if buffer in self.known:
             return self.known[buffer]
-        array = self.arrays[buffer]
-        return array if self.runner.device.host_memory else _HostValues(self.runner.device, array)
+        return _HostValues(self.runner.device, self.arrays[buffer])
 
 
 class _HostValues:
@@ -87,6 +85,21 @@ class _HostValues:
 
     def reshape(self, *shape):
         return self.device.download(self.array).reshape(*shape)
+
+
+class DeviceValue:
+    """A shared variable's value in device memory (a device copy, see ``graph/shared.py``): the
+    array and the pool block it owns, given back when the variable drops the copy."""
+
+    def __init__(self, device, array, size: int, block):
+        self.device, self.array, self.size, self.block = device, array, size, block
+        self.memory, self.shape, self.dtype = device.memory, tuple(array.shape), array.dtype
+
+    def to_host(self) -> np.ndarray:
+        return self.device.download(self.array)
+
+    def release(self) -> None:
+        self.device.pool.release(self.size, self.block)
 
 
 class DeviceRunner:
@@ -122,54 +135,71 @@ class DeviceRunner:
                     self.releases.setdefault(last_use.get(b, index), []).append(b)
         written = {b for step in program.steps if not isinstance(step, HostCall) for b in step_writes(step)}
         self.overwritten = {b for b in program.inputs if b in written}
-        self.contiguous_needed = dense_buffers(program)
         self.constants = {b: np.asarray(v) for b, v in program.constants.items()}
         self.uploaded_constants: dict[int, object] = {}
 
     def run(self, values: Sequence[np.ndarray]) -> list[np.ndarray]:
+        return self.run_with_state(values, (), 0)[0]
+
+    def run_with_state(self, values: Sequence[np.ndarray], shared: Sequence, updates: int) -> tuple[list, list]:
+        """Run with ``values`` for the first inputs and ``shared`` variables for the rest, returning
+        (outputs, updates): the last ``updates`` outputs are the new values of updated shared
+        variables, kept on the device (``DeviceValue``; a host array where one is a strided view).
+        Each shared variable is read from its device copy, made from its host value on first use
+        and kept, so a training step's only transfers are its arguments and outputs."""
         with self.lock:
             held: list = []
+            blocks: dict[int, tuple] = {}
             try:
-                return self._run(values, held)
+                return self._run(values, shared, updates, held, blocks)
             finally:
-                for size, block in held:
+                for size, block in [*held, *blocks.values()]:
                     self.device.pool.release(size, block)
 
-    def _usable(self, buffer: int, array: np.ndarray) -> np.ndarray:
-        """Element-aligned strides; dense where a kernel or the device needs it."""
-        if buffer in self.contiguous_needed or not array.flags.aligned or not self.device.host_memory:
-            return np.ascontiguousarray(array)
-        return array
-
-    def _input(self, buffer: int, value: np.ndarray, held: list):
-        value = self._usable(buffer, np.asarray(value))
-        if self.device.host_memory:
-            return value.copy() if buffer in self.overwritten else value
-        array = self._allocate(value.shape, value.dtype, held)
-        self.device.copy_in(array, value)
-        return array
-
-    def _allocate(self, shape: tuple, dtype: np.dtype, held: list, owner: dict | None = None, buffer: int = -1):
+    def _allocate(self, shape: tuple, dtype: np.dtype) -> tuple[object, tuple]:
+        """A device array on a pool block, and (size class, block) to give back."""
         size, block = self.device.pool.acquire(int(np.prod(shape, dtype=np.int64)) * dtype.itemsize)
-        if owner is not None:
-            owner[buffer] = (size, block)
-        else:
-            held.append((size, block))
-        return self.device.wrap(block, shape, dtype)
+        return self.device.wrap(block, shape, dtype), (size, block)
 
-    def _run(self, values: Sequence[np.ndarray], held: list) -> list[np.ndarray]:
+    def _upload(self, value: np.ndarray) -> tuple[object, tuple]:
+        value = np.ascontiguousarray(value)
+        array, owned = self._allocate(value.shape, value.dtype)
+        self.device.copy_in(array, value)
+        return array, owned
+
+    def _resident(self, buffer: int, variable, blocks: dict):
+        """The device array of a shared variable: its device copy (made now if it has none).  A
+        buffer the program writes in place gets a fresh copy of it, so a call that fails
+        halfway leaves the variable's value as it was."""
+        copy = variable.device_copy(self.device.memory)
+        if copy is None:
+            array, (size, block) = self._upload(variable.get_value(borrow=True))
+            copy = DeviceValue(self.device, array, size, block)
+            variable.keep_device_copy(copy, host_current=True)
+        if buffer not in self.overwritten:
+            return copy.array
+        array, blocks[buffer] = self._allocate(copy.shape, copy.dtype)
+        self.device.copy(array, copy.array)
+        return array
+
+    def _run(self, values: Sequence[np.ndarray], shared: Sequence, updates: int, held: list,
+             blocks: dict) -> tuple[list, list]:
         program = self.program
         arrays: list = [None] * len(program.buffers)
         known: dict[int, np.ndarray] = {}
         for b, value in self.constants.items():
             if b not in self.uploaded_constants:
-                self.uploaded_constants[b] = self._input(b, value, [])
+                self.uploaded_constants[b] = self._upload(value)[0]
             arrays[b] = self.uploaded_constants[b]
             known[b] = value
         for b, value in zip(program.inputs, values, strict=False):
-            arrays[b] = self._input(b, value, held)
-            if b not in self.overwritten:
-                known[b] = np.asarray(value)
+            value = np.asarray(value)
+            arrays[b], blocks[b] = self._upload(value)
+            known[b] = value
+        for b, variable in zip(program.inputs[len(values):], shared, strict=True):
+            arrays[b] = self._resident(b, variable, blocks)
+        for b in self.overwritten:
+            known.pop(b, None)
         shapes = _Shapes(self, arrays, known)
         owned: dict[int, tuple] = {}
         outputs = {a.buffer for a in program.outputs}
@@ -182,8 +212,7 @@ class DeviceRunner:
                 for b in step_outputs(step):
                     buffer = program.buffers[b]
                     shape = tuple(evaluate_shape(d, shapes) for d in buffer.shape)
-                    arrays[b] = self._allocate(shape, np.dtype(buffer.dtype), held,
-                                               None if b in outputs else owned, b)
+                    arrays[b], (blocks if b in outputs else owned)[b] = self._allocate(shape, np.dtype(buffer.dtype))
                 self._execute(index, (), step, arrays, shapes)
                 for b in self.releases.get(index, ()):
                     if b in owned:
@@ -191,9 +220,26 @@ class DeviceRunner:
             if kind == "native":
                 status = self.device.read_status()
                 if status:
+                    held.extend(owned.values())
                     self._raise(arrays, program.steps[status - 1])
         held.extend(owned.values())
-        return [view(self._host_array(arrays[a.buffer]), a) for a in program.outputs]
+        count = len(program.outputs) - updates
+        results = [view(self.device.download(arrays[a.buffer]), a) for a in program.outputs[:count]]
+        return results, [self._kept(a, arrays, blocks) for a in program.outputs[count:]]
+
+    def _kept(self, access: Access, arrays: list, blocks: dict):
+        """An update's value as a device copy owning its block: the block the call computed it in,
+        or a device-side copy of the array it names (an argument's, a shared variable's, or one
+        another update already owns)."""
+        array = arrays[access.buffer]
+        if not (access.plain and access.axes == tuple(range(array.ndim))):
+            return view(self.device.download(array), access)
+        if access.buffer in blocks:
+            size, block = blocks.pop(access.buffer)
+            return DeviceValue(self.device, array, size, block)
+        copy, (size, block) = self._allocate(array.shape, array.dtype)
+        self.device.copy(copy, array)
+        return DeviceValue(self.device, copy, size, block)
 
     def _execute(self, index: int, path: tuple, step, arrays: list, shapes: _Shapes) -> None:
         """Launch the kernels of ``step`` (program step ``index``, at ``path`` in its loop bodies)."""
@@ -224,16 +270,11 @@ class DeviceRunner:
             for j, inner in enumerate(loop.body):
                 self._execute(index, (*path, j), inner, arrays, shapes)
             self._launch(controls["next"], shapes)
-            if loop.stop is not None and self._host_view(arrays[loop.stop]).item():
+            if loop.stop is not None and self.device.download(arrays[loop.stop]).item():
                 break
         shapes.known.pop(loop.counter, None)
         if loop.ran is not None:
             self._launch(controls["ran"], shapes)
-
-    def _host_array(self, array) -> np.ndarray:
-        if self.device.host_memory:
-            return array.copy()
-        return self.device.download(array)
 
     def _launch(self, kernel: Kernel, shapes: _Shapes, scratch=None) -> None:
         sizes = [evaluate_shape(s, shapes) for s in kernel.launch.sizes]
@@ -248,12 +289,10 @@ class DeviceRunner:
         self.device.launch(self.module, kernel, grid, block, records)
 
     def _host(self, arrays: list, step: HostCall, held: list) -> None:
-        inputs = [view(self._host_view(arrays[a.buffer]), a) for a in step.inputs]
+        inputs = [view(self.device.download(arrays[a.buffer]), a) for a in step.inputs]
         for b, value in zip(step.outputs, run_node(step.node, inputs), strict=False):
-            arrays[b] = self._input(b, np.asarray(value), held)
-
-    def _host_view(self, array) -> np.ndarray:
-        return array if self.device.host_memory else self.device.download(array)
+            arrays[b], owned = self._upload(np.asarray(value))
+            held.append(owned)
 
     def _raise(self, arrays: list, step) -> None:
         """Report a failed run-time check the way the reference semantics word it."""
@@ -263,7 +302,7 @@ class DeviceRunner:
             if arrays[access.buffer] is None:
                 return None
             if access.buffer not in host:
-                host[access.buffer] = self._host_view(arrays[access.buffer])
+                host[access.buffer] = self.device.download(arrays[access.buffer])
             return view(host[access.buffer], access)
 
         raise_step_failure(step, self.program.refs, read)

@@ -45,16 +45,57 @@ def test_training_step_matches_numpy(graph):
         np.testing.assert_allclose(a, b, rtol=2e-4, atol=1e-5)
 
 
-def test_training_step_allocates_nothing_from_the_pool_after_the_first_call():
-    inputs, outputs, updates, arguments = cuda_graphs.mlp(np.random.default_rng(3))
+def test_training_step_transfers_only_its_arguments_and_outputs_after_the_first_call():
+    """Shared parameters stay on the device between calls; the pool allocates nothing more."""
+    inputs, outputs, updates, arguments = cuda_graphs.mlp(np.random.default_rng(7))
     f = th.function(inputs, outputs, updates=updates, backend="cuda-emulated")
-    pool = f._run.__self__.device.pool
+    runner = f._run.__self__
+    device = runner.device
     f(*arguments)
-    first = pool.allocations
-    assert first > 0
+    allocations, uploads, downloads = device.pool.allocations, device.uploads, device.downloads
+    assert allocations > 0 and uploads == len(arguments) + len(updates) + len(runner.constants)  # all once
     for _ in range(3):
         f(*arguments)
-    assert pool.allocations == first
+    assert device.pool.allocations == allocations
+    assert device.uploads - uploads == 3 * len(arguments)
+    assert device.downloads - downloads == 3 * len(outputs)
+    _, expected, expected_params = _steps("mlp", "numpy", calls=4)
+    parameters = [p for p, _ in updates]
+    for p, want in zip(parameters, expected_params, strict=True):  # get_value copies back
+        np.testing.assert_allclose(p.get_value(), want, rtol=2e-4, atol=1e-5)
+    assert device.downloads - downloads == 3 * len(outputs) + len(parameters)
+    parameters[0].set_value(np.zeros_like(expected_params[0]))  # copied in by the next call
+    uploads = device.uploads
+    f(*arguments)
+    assert device.uploads - uploads == len(arguments) + 1
+
+
+def test_device_copies_and_host_values_stay_consistent_across_backends():
+    """Steps alternating between cuda-emulated (parameters on the device) and llvm (which updates
+    the host arrays in place) give the numpy backend's parameters."""
+    inputs, outputs, updates, arguments = cuda_graphs.mlp(np.random.default_rng(7))
+    on_device = th.function(inputs, outputs, updates=updates, backend="cuda-emulated")
+    on_host = th.function(inputs, outputs, updates=updates, backend="llvm")
+    for f in (on_device, on_device, on_host, on_device, on_host):
+        f(*arguments)
+    _, _, expected_params = _steps("mlp", "numpy", calls=5)
+    for (p, _), want in zip(updates, expected_params, strict=True):
+        np.testing.assert_allclose(p.get_value(), want, rtol=2e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("in_place", [True, False])
+def test_a_failing_call_leaves_device_resident_shared_values_unchanged(in_place):
+    w = th.shared(np.arange(4, dtype=np.float32), name="w")
+    x = th.vector("x")
+    f = th.function([x], [], updates=[(w, w + x if in_place else th.exp(w) + x)], backend="cuda-emulated")
+    f(np.ones(4, np.float32))
+    before = w.get_value()
+    with pytest.raises(ValueError):
+        f(np.ones(3, np.float32))
+    np.testing.assert_array_equal(w.get_value(), before)
+    f(np.ones(4, np.float32))
+    expected = before + 1 if in_place else np.exp(before) + 1
+    np.testing.assert_allclose(w.get_value(), expected, rtol=1e-6)
 
 
 def test_pool_reuses_blocks_by_size_class():
