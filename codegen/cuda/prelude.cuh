@@ -243,6 +243,10 @@ TH_DEVICE void th_atomic_add_small(void* p, int size, int kind, th_u32 bits_v) {
   } while (old != assumed);
 }
 
+/* N elements of T moved as one 16-byte access (ld.global.v4.f32 and the like): the packed
+ * elementwise loop's loads and stores where its operands are 16-byte aligned. */
+template <class T, int N> struct __align__(16) th_pack { T v[N]; };
+
 /* Block-wide combine of one value per thread (blockDim.x a multiple of 32, at most 1024): warp
  * shuffles, then one value per warp through shared memory; every thread gets the result. */
 template <class T, class F> __device__ T th_block_reduce(T v, F combine) {

@@ -224,13 +224,17 @@ class _Expressions:
     (for ``Arg``); ``indices``: the loop coordinates (for ``Index``).
     """
 
-    def __init__(self, body: _Body, sources, offsets, indices):
+    def __init__(self, body: _Body, sources, offsets, indices, loaded: dict[int, str] | None = None):
         self.body, self.sources, self.offsets, self.indices = body, sources, offsets, indices
+        self.loaded = loaded or {}
         self.cache: dict = {}
 
     def arg(self, position: int) -> str:
+        """Input ``position`` at the current element: from memory, or from ``loaded[position]``
+        (the element's slot of a pack already read, still in its memory type)."""
         pointer, _, dtype = self.sources[position]
-        return self.body.let(cs.compute_type(dtype), cs.load(f"{pointer}[{self.offsets[position]}]", dtype))
+        where = self.loaded[position] if position in self.loaded else f"{pointer}[{self.offsets[position]}]"
+        return self.body.let(cs.compute_type(dtype), cs.load(where, dtype))
 
     def __call__(self, expr: Expr) -> str:
         body, cache = self.body, self.cache
@@ -296,7 +300,6 @@ class CudaPrinter:
     def __init__(self, program: Program):
         self.program = program
         self.kernels: list[Kernel] = []
-        self.host_written = {b for step in program.steps if isinstance(step, HostCall) for b in step.outputs}
         parts: list[str] = []
         for index, step in enumerate(program.steps):
             if not isinstance(step, HostCall):
@@ -359,11 +362,15 @@ class CudaPrinter:
         return "\n".join([*before, f"__global__ void {name}({params}) {{", *guard, *body.lines, "}", *emulated, ""])
 
     # elementwise ---------------------------------------------------------------------
-    def _dense(self, access: Access, shape: tuple) -> bool:
-        """Whether ``access`` reads a whole C-contiguous buffer of ``shape`` in C order."""
+    def _dense(self, access: Access, shape: tuple, checks=()) -> bool:
+        """Whether ``access`` reads a whole buffer of ``shape`` in C order (every device array is
+        C-contiguous: the runner copies arguments in densely and allocates the rest).  A dim
+        that ``checks`` (pairs the kernel verifies equal before its loop) equates counts as equal."""
         buffer = self.program.buffers[access.buffer]
-        contiguous = buffer.contiguous or (buffer.role == "temp" and access.buffer not in self.host_written)
-        return access.plain and access.axes == tuple(range(len(shape))) and buffer.shape == tuple(shape) and contiguous
+        if not (access.plain and access.axes == tuple(range(len(shape))) and len(buffer.shape) == len(shape)):
+            return False
+        equal = set(checks) | {(b, a) for a, b in checks}
+        return all(a == b or (a, b) in equal for a, b in zip(buffer.shape, shape, strict=True))
 
     def _elementwise(self, body: _Body, kernel: ElementwiseKernel):
         body.check_shapes(kernel.checks)
@@ -378,7 +385,10 @@ class CudaPrinter:
             pointer, strides = body.access(access)
             outputs.append((pointer, strides, self.program.buffers[o].dtype))
         flat = not (uses_indices(kernel.exprs) or kernel.out_starts) and all(
-            self._dense(a, kernel.shape) for a in kernel.inputs)
+            self._dense(a, kernel.shape, kernel.checks) for a in kernel.inputs)
+        itemsizes = {cs.itemsize(d) for d in dtypes + [d for _, _, d in outputs]}
+        if flat and itemsizes in ({4}, {8}) and not _static_total_below(kernel.shape, PACKED_MIN_ELEMENTS):
+            return self._packed(body, kernel, total, inputs, dtypes, outputs, 16 // itemsizes.pop())
         body.open(f"for (th_i64 e = (th_i64)blockIdx.x * blockDim.x + threadIdx.x; e < {total}; "
                   f"e += (th_i64)gridDim.x * blockDim.x)")
         indices = [] if flat else body.unravel("e", dims)
@@ -390,6 +400,45 @@ class CudaPrinter:
             body.line(f"{pointer}[{where}] = {cs.stored(value, dtype)};")
         body.close()
         return launch.Launch("threads", tuple(kernel.shape)), False, []
+
+    def _packed(self, body: _Body, kernel: ElementwiseKernel, total: str, inputs, dtypes, outputs, n: int):
+        """The flat elementwise loop over packs of ``n`` elements (16 bytes of each operand, all of
+        4 or 8 bytes, the sizes worth the longer code): a whole pack of 16-byte-aligned operands moves as one vector load or
+        store, anything else element by element (the missing lanes of the last pack repeat its
+        first element, so they compute nothing new and store nothing).  The expressions are
+        printed once, inside the loop over a pack's lanes, which nvcc unrolls."""
+        sources = [(p, s, d) for (p, s), d in zip(inputs, dtypes, strict=True)]
+        pointers = [p for p, _ in inputs] + [p for p, _, _ in outputs]
+        aligned = body.let("const bool", " && ".join(f"((th_u64){p} & 15) == 0" for p in pointers), "aligned")
+        packs = body.let("const th_i64", f"({total} + {n - 1}) / {n}", "packs")
+        body.open(f"for (th_i64 q = (th_i64)blockIdx.x * blockDim.x + threadIdx.x; q < {packs}; "
+                  f"q += (th_i64)gridDim.x * blockDim.x)")
+        base = body.let("const th_i64", f"q * {n}", "base")
+        whole = body.let("const bool", f"{aligned} && {base} + {n} <= {total}", "whole")
+        loaded = {}
+        for position, (pointer, _, dtype) in enumerate(sources):
+            pack = f"th_pack<{cs.memory_type(dtype)}, {n}>"
+            name = body.fresh("a")
+            body.line(f"{pack} {name};")
+            body.line(f"if ({whole}) {name} = *(const {pack}*)({pointer} + {base});")
+            body.line(f"else for (int l = 0; l < {n}; ++l) {name}.v[l] = {pointer}[{base} + ({base} + l < {total} ? l : 0)];")
+            loaded[position] = f"{name}.v[l]"
+        results = []
+        for _, _, dtype in outputs:
+            results.append(body.fresh("r"))
+            body.line(f"th_pack<{cs.memory_type(dtype)}, {n}> {results[-1]};")
+        body.line("#pragma unroll")
+        body.open(f"for (int l = 0; l < {n}; ++l)")
+        exprs = _Expressions(body, sources, [], [], loaded)
+        for expr, (_, _, dtype), result in zip(kernel.exprs, outputs, results, strict=False):
+            body.line(f"{result}.v[l] = {cs.stored(cs.convert(exprs(expr), expr.dtype, dtype), dtype)};")
+        body.close()
+        for (pointer, _, dtype), result in zip(outputs, results, strict=False):
+            pack = f"th_pack<{cs.memory_type(dtype)}, {n}>"
+            body.line(f"if ({whole}) *({pack}*)({pointer} + {base}) = {result};")
+            body.line(f"else for (int l = 0; l < {n} && {base} + l < {total}; ++l) {pointer}[{base} + l] = {result}.v[l];")
+        body.close()
+        return launch.Launch("packs", (*kernel.shape, n)), False, []
 
     # reductions ----------------------------------------------------------------------
     def _reduce(self, body: _Body, kernel: ReduceKernel):
@@ -671,6 +720,20 @@ class CudaPrinter:
         body.close()
         body.close()
         return launch.Launch("gemm", (call.m, call.n, *batch_shape)), True, []
+
+
+PACKED_MIN_ELEMENTS = 64
+"""Elementwise kernels of fewer elements (known at compile time) keep the one-element loop."""
+
+
+def _static_total_below(shape, limit: int) -> bool:
+    """Whether every dim of ``shape`` is a compile-time int and their product is under ``limit``."""
+    total = 1
+    for d in shape:
+        if not isinstance(d, int):
+            return False
+        total *= d
+    return total < limit
 
 
 def _interleave(kept, outer, axes, inner) -> list[str]:

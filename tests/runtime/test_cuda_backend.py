@@ -116,9 +116,32 @@ def test_pool_reuses_blocks_by_size_class():
     ("blocks", (7, 3), (21, 1, 1), (256, 1, 1)),
     ("single", (5,), (1, 1, 1), (1, 1, 1)),
     ("gemm", (33, 17, 2, 3), (2, 3, 6), (16, 16, 1)),
+    ("packs", (10, 100, 4), (1, 1, 1), (256, 1, 1)),
+    ("packs", (4099, 4), (5, 1, 1), (256, 1, 1)),
 ])
 def test_launch_configuration(kind, sizes, grid, block):
     assert launch.configure(launch.Launch(kind, ()), list(sizes)) == (grid, block)
+
+
+@pytest.mark.parametrize("offset", [0, 4])
+def test_packed_elementwise_loop_covers_every_tail_and_misaligned_operands(offset):
+    """Dense float32 operands move as 16-byte packs where aligned; a partial last pack and operands
+    4 bytes off alignment (forced here through the device's arrays) go element by element."""
+    x, y = th.vector("x"), th.vector("y")
+    outputs = [th.exp(x) * y + 1, x - y]
+    assert "th_pack<float, 4>" in cuda_graphs.printed([x, y], outputs).kernel_source
+    f = th.function([x, y], outputs, backend="cuda-emulated")
+    device = f._run.__self__.device
+    if offset:
+        device.pool = Pool(lambda nbytes: np.empty(nbytes + 16, dtype=np.uint8))
+        wrap = device.wrap
+        device.wrap = lambda block, shape, dtype: wrap(block[offset:], shape, dtype)
+    rng = np.random.default_rng(4)
+    for n in (0, 1, 3, 4, 5, 63, 64, 65, 1027):
+        a, b = rng.standard_normal((2, n)).astype(np.float32)
+        got = f(a, b)
+        np.testing.assert_allclose(got[0], np.exp(a) * b + 1, rtol=1e-6, atol=1e-6)
+        np.testing.assert_array_equal(got[1], a - b)
 
 
 def test_run_time_errors_name_the_node():
