@@ -402,11 +402,12 @@ class CudaPrinter:
         return launch.Launch("threads", tuple(kernel.shape)), False, []
 
     def _packed(self, body: _Body, kernel: ElementwiseKernel, total: str, inputs, dtypes, outputs, n: int):
-        """The flat elementwise loop over packs of ``n`` elements (16 bytes of each operand, all of
-        4 or 8 bytes, the sizes worth the longer code): a whole pack of 16-byte-aligned operands moves as one vector load or
-        store, anything else element by element (the missing lanes of the last pack repeat its
-        first element, so they compute nothing new and store nothing).  The expressions are
-        printed once, inside the loop over a pack's lanes, which nvcc unrolls."""
+        """The flat elementwise loop over packs of ``n`` elements (16 bytes of each operand, all
+        of 4 or 8 bytes, the sizes worth the longer code): a whole pack of 16-byte-aligned
+        operands moves as one vector load or store, anything else element by element (the
+        missing lanes of the last pack repeat its first element, so they compute nothing new and
+        store nothing).  The expressions are printed once, inside the loop over a pack's lanes,
+        which nvcc unrolls."""
         sources = [(p, s, d) for (p, s), d in zip(inputs, dtypes, strict=True)]
         pointers = [p for p, _ in inputs] + [p for p, _, _ in outputs]
         aligned = body.let("const bool", " && ".join(f"((th_u64){p} & 15) == 0" for p in pointers), "aligned")
@@ -421,7 +422,8 @@ class CudaPrinter:
             name = body.fresh("a")
             body.line(f"{pack} {name};")
             body.line(f"if ({whole}) {name} = *(const {pack}*)({pointer} + {base});")
-            body.line(f"else for (int l = 0; l < {n}; ++l) {name}.v[l] = {pointer}[{base} + ({base} + l < {total} ? l : 0)];")
+            body.line(f"else for (int l = 0; l < {n}; ++l) "
+                      f"{name}.v[l] = {pointer}[{base} + ({base} + l < {total} ? l : 0)];")
             loaded[position] = f"{name}.v[l]"
         results = []
         for _, _, dtype in outputs:
@@ -436,7 +438,8 @@ class CudaPrinter:
         for (pointer, _, dtype), result in zip(outputs, results, strict=False):
             pack = f"th_pack<{cs.memory_type(dtype)}, {n}>"
             body.line(f"if ({whole}) *({pack}*)({pointer} + {base}) = {result};")
-            body.line(f"else for (int l = 0; l < {n} && {base} + l < {total}; ++l) {pointer}[{base} + l] = {result}.v[l];")
+            body.line(f"else for (int l = 0; l < {n} && {base} + l < {total}; ++l) "
+                      f"{pointer}[{base} + l] = {result}.v[l];")
         body.close()
         return launch.Launch("packs", (*kernel.shape, n)), False, []
 
