@@ -270,6 +270,24 @@ template <class T, class F> __device__ T th_block_reduce(T v, F combine) {
   return out;
 }
 
+/* Exclusive prefix sum of one count per thread across the block (Hillis-Steele in shared memory);
+ * ``*total`` gets the block's sum.  Every thread of the block must call it. */
+__device__ th_i64 th_block_exclusive_scan(th_i64 v, th_i64* total) {
+  __shared__ th_i64 sums[1024];
+  sums[threadIdx.x] = v;
+  __syncthreads();
+  for (unsigned d = 1; d < blockDim.x; d <<= 1) {
+    th_i64 add = threadIdx.x >= d ? sums[threadIdx.x - d] : 0;
+    __syncthreads();
+    sums[threadIdx.x] += add;
+    __syncthreads();
+  }
+  th_i64 inclusive = sums[threadIdx.x];
+  *total = sums[blockDim.x - 1];
+  __syncthreads();
+  return inclusive - v;
+}
+
 /* C = alpha * A @ B + beta * C for one matrix: 16x16 tiles staged in shared memory.  Operands are
  * read through element strides; k == 0 gives beta * C (0 when beta is 0, without reading C). */
 #define TH_TILE 16

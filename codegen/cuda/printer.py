@@ -12,8 +12,9 @@ the node as the LLVM runner does.
 
 How each step maps to the GPU:
 
-- elementwise: a grid-stride loop over the output elements (a flat index
-  when every operand is dense, else unravelled to coordinates);
+- elementwise: a grid-stride loop over the output elements, unravelled to
+  coordinates, or, when every operand is dense, a flat loop (over 16-byte
+  packs moved as vector loads and stores where aligned, ``_packed``);
 - reductions of the innermost axis: one block per output element, the
   block's threads striding over the reduced elements and combining with
   warp shuffles and shared memory (``th_block_reduce``); a reduction of
@@ -26,8 +27,10 @@ How each step maps to the GPU:
 - arg-reductions, scans (cumulative), sorted searches: one thread per
   output row;
 - scatter-adds: one thread per element with atomic adds (a CAS loop for
-  1- and 2-byte dtypes); scatter-sets, mask compactions and argsorts keep
-  NumPy's sequential order on a single thread;
+  1- and 2-byte dtypes); scatter-sets keep NumPy's sequential order on a
+  single thread; mask compactions (nonzero) count, offset and write per
+  block in three kernels (``_nonzero``); argsorts merge-sort on one block,
+  each thread placing its elements by binary search (``_argsort``);
 - GEMM: the tiled shared-memory kernel ``th_gemm_tiled`` (a runner with
   cuBLAS may call it instead: ``Kernel.gemm`` keeps the step);
 - loops (``LoopStep``): the body's steps print as kernels of their own,
@@ -625,22 +628,69 @@ class CudaPrinter:
         return launch.Launch("threads" if atomic else "single", tuple(kernel.shape)), False, []
 
     def _nonzero(self, body: _Body, kernel: NonzeroKernel):
+        """A stream compaction in three kernels sharing the step's scratch buffer.  The elements
+        are cut into one contiguous chunk per block (the grid of a ``partials`` launch): each
+        block counts its chunk's nonzero elements into ``scratch[block]``; one thread turns the
+        counts into each chunk's first row (an exclusive prefix sum); each block walks its chunk
+        again in tiles of ``blockDim.x`` elements, numbering a tile's nonzeros by a block-wide
+        scan, so rows keep C order."""
         dtype = self.program.buffers[kernel.input.buffer].dtype
-        dims = body.dims(kernel.shape)
-        total = body.let("const th_i64", " * ".join(dims) or "1", "total")
-        pointer, strides = body.access(kernel.input)
         out = kernel.output
-        body.line("th_i64 row = 0;")
-        body.open(f"for (th_i64 e = 0; e < {total} && row < b{out}.dims[0]; ++e)")
-        indices = body.unravel("e", dims)
-        value = cs.convert(cs.load(f"{pointer}[{_offset(indices, strides)}]", dtype), dtype, "bool")
-        body.open(f"if ({value})")
-        for axis, i in enumerate(indices):
-            body.line(f"((th_i64*)b{out}.data)[row * b{out}.strides[0] + {axis} * b{out}.strides[1]] = {i};")
-        body.line("++row;")
+        starts = "((th_i64*)scratch.data)"
+
+        def chunk(part: _Body):
+            dims = part.dims(kernel.shape)
+            total = part.let("const th_i64", " * ".join(dims) or "1", "total")
+            size = part.let("const th_i64", f"({total} + gridDim.x - 1) / gridDim.x", "chunk")
+            low = part.let("const th_i64", f"th_min64((th_i64)blockIdx.x * {size}, {total})", "low")
+            high = part.let("const th_i64", f"th_min64({low} + {size}, {total})", "high")
+            pointer, strides = part.access(kernel.input)
+            return dims, low, high, lambda e: cs.convert(
+                cs.load(f"{pointer}[{_offset(part.unravel(e, dims), strides)}]", dtype), dtype, "bool")
+
+        functor = f"count_{body.name}"
+        before = [f"struct {functor} {{",
+                  "  TH_DEVICE th_i64 operator()(th_i64 x, th_i64 y) const { return x + y; }", "};"]
+        _, low, high, nonzero = chunk(body)
+        body.line("th_i64 count = 0;")
+        body.open(f"for (th_i64 e = {low} + threadIdx.x; e < {high}; e += blockDim.x)")
+        body.line(f"count += {nonzero('e')} ? 1 : 0;")
         body.close()
-        body.close()
-        return launch.Launch("single", ()), False, []
+        body.line(f"count = th_block_reduce<th_i64>(count, {functor}());")
+        body.line(f"if (threadIdx.x == 0) {starts}[blockIdx.x] = count;")
+
+        offsets = _Body(self, body.step_index, body.name)
+        total = offsets.let("const th_i64", " * ".join(offsets.dims(kernel.shape)) or "1", "total")
+        parts = offsets.let("const th_i64", f"th_max64(1, th_min64(({total} + TH_BLOCK - 1) / TH_BLOCK, TH_PARTIALS))",
+                            "parts")
+        offsets.line("th_i64 row = 0;")
+        offsets.open(f"for (th_i64 j = 0; j < {parts}; ++j)")
+        offsets.line(f"const th_i64 count = {starts}[j];")
+        offsets.line(f"{starts}[j] = row;")
+        offsets.line("row += count;")
+        offsets.close()
+
+        write = _Body(self, body.step_index, body.name)
+        dims, low, high, nonzero = chunk(write)
+        write.line(f"th_i64 row = {starts}[blockIdx.x];")
+        write.open(f"for (th_i64 tile = {low}; tile < {high}; tile += blockDim.x)")
+        write.line("const th_i64 e = tile + threadIdx.x;")
+        write.line("th_i64 flag = 0;")
+        write.open(f"if (e < {high})")
+        write.line(f"flag = {nonzero('e')} ? 1 : 0;")
+        write.close()
+        write.line("th_i64 tile_count;")
+        write.line("const th_i64 at = row + th_block_exclusive_scan(flag, &tile_count);")
+        write.open(f"if (flag && at < b{out}.dims[0])")
+        for axis, i in enumerate(write.unravel("e", dims)):
+            write.line(f"((th_i64*)b{out}.data)[at * b{out}.strides[0] + {axis} * b{out}.strides[1]] = {i};")
+        write.close()
+        write.line("row += tile_count;")
+        write.close()
+        sizes = tuple(kernel.shape)
+        return [(body, launch.Launch("partials", sizes), True, before, True),
+                (offsets, launch.Launch("single", ()), False, [], True),
+                (write, launch.Launch("partials", sizes), True, [], True)]
 
     def _sort(self, body: _Body, kernel: SortKernel):
         dtype = self.program.buffers[kernel.keys.buffer].dtype
@@ -652,23 +702,7 @@ class CudaPrinter:
             return cs.load(f"{keys}[({position}) * {key_strides[0]}]", dtype)
 
         if kernel.kind == "argsort":
-            body.line(f"th_i64* from = {out};")
-            body.line(f"th_i64* to = (th_i64*)b{kernel.scratch}.data;")
-            body.line(f"for (th_i64 k = 0; k < {n}; ++k) from[k] = k;")
-            body.open(f"for (th_i64 width = 1; width < {n}; width *= 2)")
-            body.open(f"for (th_i64 low = 0; low < {n}; low += 2 * width)")
-            body.line(f"th_i64 middle = th_min64(low + width, {n}), high = th_min64(low + 2 * width, {n});")
-            body.line("th_i64 i = low, j = middle;")
-            body.open("for (th_i64 k = low; k < high; ++k)")
-            less = cs.emit("less", [key("from[j]"), key("from[i]")], [dtype, dtype], "bool")[0]
-            body.line(f"bool take_right = j < high && (i >= middle || {less});")
-            body.line("to[k] = take_right ? from[j++] : from[i++];")
-            body.close()
-            body.close()
-            body.line("th_i64* swap = from; from = to; to = swap;")
-            body.close()
-            body.line(f"if (from != {out}) for (th_i64 k = 0; k < {n}; ++k) {out}[k] = from[k];")
-            return launch.Launch("single", ()), False, []
+            return self._argsort(body, n, out, key, dtype, kernel.scratch)
         queries, query_strides = body.access(kernel.queries)
         query_dtype = self.program.buffers[kernel.queries.buffer].dtype
         count = body.let("const th_i64", body.dim(kernel.count), "count")
@@ -688,6 +722,40 @@ class CudaPrinter:
         body.line(f"{out}[q] = low;")
         body.close()
         return launch.Launch("threads", (kernel.count,)), False, []
+
+    def _argsort(self, body: _Body, n: str, out: str, key, dtype: str, scratch: int):
+        """A stable bottom-up merge sort on one block: in each pass every thread places its share
+        of the elements directly, at its index in its run plus the number of the other run's
+        keys before it (found by binary search: strictly smaller keys for a left-run element,
+        smaller or equal for a right-run one, which keeps ties in index order)."""
+        def less(a: str, b: str) -> str:
+            return cs.emit("less", [a, b], [dtype, dtype], "bool")[0]
+
+        ctype = cs.compute_type(dtype)
+        body.line(f"th_i64* from = {out};")
+        body.line(f"th_i64* to = (th_i64*)b{scratch}.data;")
+        body.line(f"for (th_i64 k = threadIdx.x; k < {n}; k += blockDim.x) from[k] = k;")
+        body.line("__syncthreads();")
+        body.open(f"for (th_i64 width = 1; width < {n}; width *= 2)")
+        body.open(f"for (th_i64 k = threadIdx.x; k < {n}; k += blockDim.x)")
+        body.line(f"const th_i64 low = k / (2 * width) * (2 * width), middle = th_min64(low + width, {n});")
+        body.line(f"const th_i64 high = th_min64(low + 2 * width, {n});")
+        body.line(f"const {ctype} x = {key('from[k]')};")
+        body.line("const bool left = k < middle;")
+        body.line("th_i64 first = left ? middle : low, last = left ? high : middle;")
+        body.line("const th_i64 before = left ? k - low : k - middle;")
+        body.open("while (first < last)")
+        body.line("const th_i64 probe = first + ((last - first) >> 1);")
+        body.line(f"const {ctype} y = {key('from[probe]')};")
+        body.line(f"if (left ? {less('y', 'x')} : !{less('x', 'y')}) first = probe + 1; else last = probe;")
+        body.close()
+        body.line("to[low + before + (first - (left ? middle : low))] = from[k];")
+        body.close()
+        body.line("__syncthreads();")
+        body.line("th_i64* swap = from; from = to; to = swap;")
+        body.close()
+        body.line(f"if (from != {out}) for (th_i64 k = threadIdx.x; k < {n}; k += blockDim.x) {out}[k] = from[k];")
+        return launch.Launch("block", ()), True, []
 
     # GEMM ------------------------------------------------------------------------------
     def _gemm(self, body: _Body, call: GemmCall):

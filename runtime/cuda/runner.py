@@ -1,25 +1,29 @@
 """Running a printed CUDA program on a device: the part both CUDA runtimes share.
 
 ``DeviceRunner`` executes the program's steps in order.  Buffers live on
-the device: inputs are copied in (or, for a device whose memory is the
-host's, used as they are), every output and temporary takes a block from
-the device's ``Pool`` (a temporary is given back after the last step that
-reads it, so later steps reuse it; outputs after they are copied out), so a
-call with the shapes of an earlier call allocates nothing.  Each kernel is
-launched with ``launch.configure`` on its work sizes evaluated from the
-buffer shapes.  A loop launches its body's kernels once per iteration
-(its buffers are allocated once, before it starts).  A host call copies
-its inputs to the host, runs the op's NumPy ``perform`` and copies the
-results back.  After each run of native
-steps the status word is read: a failed check names the node and the
-user's line, as the LLVM runner does (the node's ``perform`` is rerun on the
-values it saw, so the error is NumPy's when NumPy raises one).
+the device, every one a C-contiguous array on a block of the device's
+``Pool``: arguments are copied in, outputs and temporaries allocated (a
+temporary is given back after the last step that reads it, outputs after
+they are copied out), so a call with the shapes of an earlier call
+allocates nothing.  Shared variables stay on the device between calls
+(``run_with_state``: each is read from its device copy, ``DeviceValue``,
+and its update is returned as one), so a training step's only transfers
+are its arguments and outputs.  Each kernel is launched with
+``launch.configure`` on its work sizes evaluated from the buffer shapes.
+A loop launches its body's kernels once per iteration (its buffers are
+allocated once, before it starts).  A host call copies its inputs to the
+host, runs the op's NumPy ``perform`` and copies the results back.  After
+each run of native steps the status word is read: a failed check names
+the node and the user's line, as the LLVM runner does (the node's
+``perform`` is rerun on the values it saw, so the error is NumPy's when
+NumPy raises one).
 
-A device provides: ``pool``, ``wrap(block, shape, dtype)`` (a device array
-on a pool block), ``upload(array)``, ``download(device_array)`` (a NumPy
-array), ``record(device_array)`` (the kernel's ``Buf`` bytes),
-``launch(kernel, grid, block, records)``, ``read_status()`` (and reset it)
-and ``host_memory`` (True when device arrays are NumPy arrays).
+A device provides: ``pool``, ``memory`` (its address space: device copies
+made there serve it), ``wrap(block, shape, dtype)`` (a device array on a
+pool block), ``pointer(array)``, ``copy_in(array, value)``,
+``download(array)`` (a new NumPy array), ``copy(target, source)`` (device
+to device), ``launch(module, kernel, grid, block, records)`` and
+``read_status()`` (which also resets it).
 """
 
 from __future__ import annotations

@@ -309,3 +309,34 @@ def test_grouped_convolutions_and_their_gradients_run_as_cuda_kernels():
     assert emulated.python_fallbacks == []
     for got, want in zip(emulated(xv, kv), th.function([x, k], outputs, backend="numpy")(xv, kv), strict=True):
         np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-10)
+
+
+def test_mask_indexing_compacts_in_parallel_and_keeps_c_order():
+    """Boolean indexing's nonzero step counts per block, offsets the blocks, then numbers each
+    tile by a block-wide scan: many blocks and chunks here, with the rows in NumPy's order."""
+    x, mask = th.matrix("x"), th.tensor("mask", "bool", (None, None))
+    f = th.function([x, mask], x[mask], backend="cuda-emulated")
+    assert f.python_fallbacks == []
+    rng = np.random.default_rng(2)
+    for shape in ((0, 3), (1, 1), (3, 5), (300, 301)):
+        values, chosen = rng.standard_normal(shape).astype(np.float32), rng.random(shape) < 0.3
+        np.testing.assert_array_equal(f(values, chosen), values[chosen])
+
+
+def test_argsort_on_one_block_is_stable():
+    from theanine.codegen.cuda.printer import CudaPrinter
+    from theanine.codegen.program.kernel_ir import Access, Buffer, DimOf, Program, SortKernel
+    from theanine.runtime.cuda.emulated import EmulatedDevice, load_library
+    from theanine.runtime.cuda.runner import DeviceRunner
+
+    n = DimOf(0, 0)
+    buffers = [Buffer(0, "float32", (n,), "input"), Buffer(1, "int64", (n,), "output"),
+               Buffer(2, "int64", (n,), "temp")]
+    program = Program(buffers, [SortKernel(Access(0, (0,)), None, 1, 2, "argsort", n, n, None)], [0],
+                      [Access(1, (0,))], {})
+    printer = CudaPrinter(program)
+    runner = DeviceRunner(program, printer, EmulatedDevice(), load_library(printer.source))
+    rng = np.random.default_rng(0)
+    for size in (0, 1, 5, 256, 257, 2000):
+        keys = rng.integers(0, 4, size).astype(np.float32)  # many ties
+        np.testing.assert_array_equal(runner.run([keys])[0], np.argsort(keys, kind="stable"))
