@@ -154,10 +154,11 @@ class DeviceRunner:
         with self.lock:
             held: list = []
             blocks: dict[int, tuple] = {}
+            owned: dict[int, tuple] = {}
             try:
-                return self._run(values, shared, updates, held, blocks)
-            finally:
-                for size, block in [*held, *blocks.values()]:
+                return self._run(values, shared, updates, held, blocks, owned)
+            finally:  # what the call took from the pool, but the updates' blocks
+                for size, block in [*held, *blocks.values(), *owned.values()]:
                     self.device.pool.release(size, block)
 
     def _allocate(self, shape: tuple, dtype: np.dtype) -> tuple[object, tuple]:
@@ -186,8 +187,11 @@ class DeviceRunner:
         self.device.copy(array, copy.array)
         return array
 
-    def _run(self, values: Sequence[np.ndarray], shared: Sequence, updates: int, held: list,
-             blocks: dict) -> tuple[list, list]:
+    def _run(self, values: Sequence[np.ndarray], shared: Sequence, updates: int, held: list, blocks: dict,
+             owned: dict) -> tuple[list, list]:
+        """One call.  Blocks taken from the pool go to ``held`` (a host call's results), ``blocks``
+        (arguments, outputs, fresh copies of shared variables, by buffer) or ``owned``
+        (temporaries, given back after their last reader)."""
         program = self.program
         arrays: list = [None] * len(program.buffers)
         known: dict[int, np.ndarray] = {}
@@ -205,7 +209,6 @@ class DeviceRunner:
         for b in self.overwritten:
             known.pop(b, None)
         shapes = _Shapes(self, arrays, known)
-        owned: dict[int, tuple] = {}
         outputs = {a.buffer for a in program.outputs}
         for kind, steps in self.plan:
             for index in steps:
@@ -224,9 +227,7 @@ class DeviceRunner:
             if kind == "native":
                 status = self.device.read_status()
                 if status:
-                    held.extend(owned.values())
                     self._raise(arrays, program.steps[status - 1])
-        held.extend(owned.values())
         count = len(program.outputs) - updates
         results = [view(self.device.download(arrays[a.buffer]), a) for a in program.outputs[:count]]
         return results, [self._kept(a, arrays, blocks) for a in program.outputs[count:]]
