@@ -55,8 +55,10 @@ def _reduce_composite(op: Composite):
 
 
 def reduce_shared(variable: SharedVariable):
-    """``(rebuild, args)`` of a shared variable (of any subclass): its attributes but the lock."""
-    state = {k: v for k, v in variable.__dict__.items() if k != "lock"}
+    """``(rebuild, args)`` of a shared variable (of any subclass): its attributes but the lock, with
+    its value on the host (a copy held in device memory stays with the original)."""
+    state = {k: v for k, v in variable.__dict__.items() if k not in ("lock", "_device")}
+    state["_value"], state["_device"] = variable.get_value(), None
     return rebuild_shared, (type(variable), state)
 
 

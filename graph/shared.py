@@ -24,11 +24,19 @@ class SharedVariable(TensorVariable):
     compiled call holds the locks of every shared variable it reads or
     updates from reading the state to writing the updates, so calls from
     several threads never see or leave a torn value.
+
+    A device backend may keep the value in device memory between calls
+    (``keep_device_copy``): a *device copy* is any object with ``memory``
+    (the address space it lives in), ``shape``, ``to_host()`` and
+    ``release()``.  An update computed on the device is then the only
+    current value, copied to the host by the next ``get_value``;
+    ``set_value`` replaces it (and the next call copies the new value in).
     """
 
     def __init__(self, value: np.ndarray, type: TensorType, name: str | None = None):
         super().__init__(type, name=name)
-        self._value = type.filter(value, self._what())
+        self._value: np.ndarray | None = type.filter(value, self._what())
+        self._device = None
         self.default_update: TensorVariable | None = None
         self.lock = threading.RLock()
 
@@ -41,7 +49,12 @@ class SharedVariable(TensorVariable):
     def get_value(self, borrow: bool = False) -> np.ndarray:
         """The current value (a copy unless ``borrow``)."""
         with self.lock:
-            return self._value if borrow else self._value.copy()
+            if self._value is None:
+                self._value = self._device.to_host()
+            if borrow:  # the caller may write the array it gets: from now on that is the value
+                self._drop_device_copy()
+                return self._value
+            return self._value.copy()
 
     def set_value(self, value, borrow: bool = False) -> None:
         """Replace the value after checking dtype and shape against the type.
@@ -59,6 +72,29 @@ class SharedVariable(TensorVariable):
         stored = checked if kept else np.array(checked, copy=True, order="C")
         with self.lock:
             self._value = stored
+            self._drop_device_copy()
+
+    def device_copy(self, memory):
+        """The device copy (see the class docstring) held in address space ``memory``, or None."""
+        with self.lock:
+            copy = self._device
+            return copy if copy is not None and copy.memory == memory else None
+
+    def keep_device_copy(self, copy, host_current: bool) -> None:
+        """Hold ``copy`` as the value in device memory, releasing the copy it replaces.
+        ``host_current``: the host value equals it (it was copied in from there); else ``copy``
+        is the only current value (an update computed on the device)."""
+        with self.lock:
+            if copy is not self._device:
+                self._drop_device_copy()
+                self._device = copy
+            if not host_current:
+                self._value = None
+
+    def _drop_device_copy(self) -> None:
+        if self._device is not None:
+            self._device.release()
+            self._device = None
 
     def label(self) -> str:
         return self.name or f"shared<{self.type}>"

@@ -26,11 +26,19 @@ class Compiled:
     object whose ``call(*arrays)`` runs the whole call natively for plain
     ndarray arguments and calls ``fallback(*args)`` otherwise (or None when
     the graph does not qualify); ``single`` returns the one output itself.
+
+    ``run_with_state(values, shared, updates)``, when a backend keeps shared
+    variables in device memory, runs a call whose trailing inputs are the
+    ``shared`` variables themselves (it reads each where it keeps it) and
+    returns ``(outputs, new_values)``: the last ``updates`` outputs as device
+    copies (see ``graph/shared.py``), which the function installs only once
+    the call has succeeded.
     """
 
     run: Runner
     python_fallbacks: list[Apply] = field(default_factory=list)
     bind_fast: Callable | None = None
+    run_with_state: Callable | None = None
 
 
 Compiler = Callable[[Sequence[Variable], Sequence[Variable]], Compiled]

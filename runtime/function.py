@@ -148,14 +148,14 @@ class Function:
         if node_by_node:  # no input storage is reused: every node's inputs stay readable
             in_place = None
         self.optimized_outputs, self.rewrite_report = optimize(self.fgraph_inputs, targets, self.mode, in_place)
-        self._fast = None
+        self._fast = self._run_with_state = None
         if node_by_node:
             self._node_runner = NodeRunner(self.fgraph_inputs, self.optimized_outputs, self.backend)
             self._run = self._run_node_by_node
             self.python_fallbacks = []
         else:
             compiled = self._compile(self.fgraph_inputs, self.optimized_outputs)
-            self._run = compiled.run
+            self._run, self._run_with_state = compiled.run, compiled.run_with_state
             self.python_fallbacks = compiled.python_fallbacks
             if compiled.bind_fast is not None and not self.updated and self.outputs:
                 self._fast = self._bind_fast(compiled.bind_fast)
@@ -324,6 +324,8 @@ class Function:
 
     def _call_with_state(self, values: list):
         """Read the shared values, run, write the updates (the caller holds their locks)."""
+        if self._run_with_state is not None:
+            return self._call_with_device_state(values)
         current = [s.get_value(borrow=True) for s in self.shared]
         state = _private_updated_state(list(current), values, self._updated_slots)
         results = self._run(values + state)
@@ -340,6 +342,35 @@ class Function:
         for shared, slot, value in zip(self.updated, self._updated_slots, checked, strict=False):
             if value is not current[slot]:  # else it was computed in the shared variable's storage
                 shared.set_value(value, borrow=True)
+        if self.unpack_single:
+            return outputs[0] if outputs else None
+        return outputs
+
+    def _call_with_device_state(self, values: list):
+        """``_call_with_state`` for a backend that keeps shared values in device memory: it reads
+        them there and returns the updates there (device copies), installed here once every
+        update has passed its shape check, so a failing call changes nothing."""
+        outputs, new_values = self._run_with_state(values, self.shared, len(self.updated))
+        checked = []
+        try:
+            for shared, check, value in zip(self.updated, self._update_checkers, new_values, strict=True):
+                if isinstance(value, np.ndarray):
+                    checked.append(check(value))
+                    continue
+                problem = shared.type.check_value_shape(value.shape)
+                if problem is not None:
+                    raise ValueError(f"update of {shared.label()} in {self.name}: {problem}")
+                checked.append(value)
+        except Exception:
+            for value in new_values:
+                if not isinstance(value, np.ndarray):
+                    value.release()
+            raise
+        for shared, value in zip(self.updated, checked, strict=True):
+            if isinstance(value, np.ndarray):
+                shared.set_value(value, borrow=True)
+            else:
+                shared.keep_device_copy(value, host_current=False)
         if self.unpack_single:
             return outputs[0] if outputs else None
         return outputs

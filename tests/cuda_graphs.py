@@ -1,4 +1,5 @@
-"""Small MLP, CNN and LSTM training graphs for the CUDA tests, and the CUDA source each prints.
+"""Small MLP, CNN and LSTM training graphs and loop programs for the CUDA tests, and the CUDA source
+each prints.
 
 Each builder returns ``(inputs, outputs, updates, arguments)``: a loss with
 SGD updates of shared parameters (the LSTM: its cost and gradients, as in
@@ -74,6 +75,50 @@ def lstm(rng):
 
 
 GRAPHS = {"mlp": mlp, "cnn": cnn, "lstm": lstm}
+
+
+def _nested(x):
+    def outer(row, acc):
+        inner, _ = th.scan(lambda v, a: a + v * v, sequences=row, outputs_info=th.zeros((), "float64"))
+        return acc + inner[-1]
+
+    out, _ = th.scan(outer, sequences=x, outputs_info=th.zeros((), "float64"))
+    return out
+
+
+def _while_with_products(x, w):
+    """h <- tanh(h @ w) + 1 until its sum passes 8: a GEMM and a reduction of everything
+    (two passes through a scratch buffer) in the body, the stop flag read back per iteration."""
+    def step(h):
+        new = th.tanh(th.matmul(h, w)) + 1.0
+        return new, th.until(new.sum() > 8.0)
+
+    values, _ = th.scan(step, outputs_info=x, n_steps=50)
+    return values
+
+
+def _mapped_and_carried(x, w):
+    def step(row, h):
+        h_new = th.sigmoid(th.matmul(row, w) + h)
+        return h_new, (h_new ** 2).sum(axis=-1)
+
+    (hs, norms), _ = th.scan(step, sequences=x, outputs_info=[th.zeros((3, 4), "float32"), None])
+    return [hs, norms]
+
+
+def loops():
+    """Loop programs for the CUDA tests: name -> (inputs, outputs, argument values)."""
+    rng = np.random.default_rng(0)
+    f64, f32 = "float64", "float32"
+    x = th.tensor("x", f64, (None, None))
+    h, w = th.tensor("h", f64, (None,)), th.tensor("w", f64, (None, None))
+    seq, w2 = th.tensor("seq", f32, (None, 3, 5)), th.tensor("w2", f32, (5, 4))
+    return {
+        "nested": ([x], [_nested(x)], [rng.standard_normal((3, 4))]),
+        "while": ([h, w], [_while_with_products(h, w)], [np.full(6, 0.1), rng.standard_normal((6, 6)) * 0.3]),
+        "mapped_and_carried": ([seq, w2], _mapped_and_carried(seq, w2),
+                               [rng.standard_normal((7, 3, 5)).astype(f32), rng.standard_normal((5, 4)).astype(f32)]),
+    }
 
 
 def printed(inputs, outputs, updates=()) -> CudaPrinter:

@@ -54,6 +54,7 @@ inline bool signbit(double a) { return __builtin_signbit(a); }
 #define __forceinline__ inline
 #define __shared__ static
 #define __restrict__ __restrict
+#define __align__(n) __attribute__((aligned(n)))
 
 struct uint3 { unsigned x, y, z; };
 struct dim3 {

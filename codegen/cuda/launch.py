@@ -9,6 +9,8 @@ runs every kernel with exactly the configuration the GPU would get.
 Kinds:
 
 - ``threads``: a grid-stride loop, one thread per item of ``prod(sizes)``;
+- ``packs``: a grid-stride loop, one thread per ``sizes[-1]`` items of ``prod(sizes[:-1])`` (the
+  packed elementwise loop);
 - ``blocks``: one block per item (a block reduction);
 - ``single``: one thread (sequential semantics: scatter-sets, compactions, argsorts);
 - ``partials``: the first pass of a reduction of everything, one block per ``BLOCK`` items up
@@ -48,6 +50,10 @@ def configure(launch: Launch, sizes: list[int]) -> tuple[tuple[int, int, int], t
         return (1, 1, 1), (1, 1, 1)
     if launch.kind == "threads":
         return (max(1, min(-(-total // BLOCK), MAX_GRID)), 1, 1), (BLOCK, 1, 1)
+    if launch.kind == "packs":
+        *items, pack = (max(int(s), 0) for s in sizes)
+        threads = -(-_product(items) // max(pack, 1))
+        return (max(1, min(-(-threads // BLOCK), MAX_GRID)), 1, 1), (BLOCK, 1, 1)
     if launch.kind == "blocks":
         return (max(1, min(total, MAX_GRID)), 1, 1), (BLOCK, 1, 1)
     if launch.kind == "partials":
@@ -56,9 +62,15 @@ def configure(launch: Launch, sizes: list[int]) -> tuple[tuple[int, int, int], t
         return (1, 1, 1), (BLOCK, 1, 1)
     if launch.kind == "gemm":
         m, n, *batch = (max(int(s), 0) for s in sizes)
-        count = 1
-        for s in batch:
-            count *= s
+        count = _product(batch)
         grid = (max(1, -(-n // TILE)), max(1, min(-(-m // TILE), MAX_GRID_YZ)), max(1, min(count, MAX_GRID_YZ)))
         return grid, (TILE, TILE, 1)
-    raise ValueError(f"unknown launch kind {launch.kind!r}; expected threads, blocks, partials, block, single or gemm")
+    raise ValueError(f"unknown launch kind {launch.kind!r}; expected threads, packs, blocks, partials, block, "
+                     "single or gemm")
+
+
+def _product(sizes) -> int:
+    total = 1
+    for s in sizes:
+        total *= s
+    return total

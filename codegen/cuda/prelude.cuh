@@ -243,6 +243,10 @@ TH_DEVICE void th_atomic_add_small(void* p, int size, int kind, th_u32 bits_v) {
   } while (old != assumed);
 }
 
+/* N elements of T moved as one 16-byte access (ld.global.v4.f32 and the like): the packed
+ * elementwise loop's loads and stores where its operands are 16-byte aligned. */
+template <class T, int N> struct __align__(16) th_pack { T v[N]; };
+
 /* Block-wide combine of one value per thread (blockDim.x a multiple of 32, at most 1024): warp
  * shuffles, then one value per warp through shared memory; every thread gets the result. */
 template <class T, class F> __device__ T th_block_reduce(T v, F combine) {
@@ -264,6 +268,24 @@ template <class T, class F> __device__ T th_block_reduce(T v, F combine) {
   T out = result;
   __syncthreads();
   return out;
+}
+
+/* Exclusive prefix sum of one count per thread across the block (Hillis-Steele in shared memory);
+ * ``*total`` gets the block's sum.  Every thread of the block must call it. */
+__device__ th_i64 th_block_exclusive_scan(th_i64 v, th_i64* total) {
+  __shared__ th_i64 sums[1024];
+  sums[threadIdx.x] = v;
+  __syncthreads();
+  for (unsigned d = 1; d < blockDim.x; d <<= 1) {
+    th_i64 add = threadIdx.x >= d ? sums[threadIdx.x - d] : 0;
+    __syncthreads();
+    sums[threadIdx.x] += add;
+    __syncthreads();
+  }
+  th_i64 inclusive = sums[threadIdx.x];
+  *total = sums[blockDim.x - 1];
+  __syncthreads();
+  return inclusive - v;
 }
 
 /* C = alpha * A @ B + beta * C for one matrix: 16x16 tiles staged in shared memory.  Operands are

@@ -12,8 +12,9 @@ the node as the LLVM runner does.
 
 How each step maps to the GPU:
 
-- elementwise: a grid-stride loop over the output elements (a flat index
-  when every operand is dense, else unravelled to coordinates);
+- elementwise: a grid-stride loop over the output elements, unravelled to
+  coordinates, or, when every operand is dense, a flat loop (over 16-byte
+  packs moved as vector loads and stores where aligned, ``_packed``);
 - reductions of the innermost axis: one block per output element, the
   block's threads striding over the reduced elements and combining with
   warp shuffles and shared memory (``th_block_reduce``); a reduction of
@@ -26,10 +27,15 @@ How each step maps to the GPU:
 - arg-reductions, scans (cumulative), sorted searches: one thread per
   output row;
 - scatter-adds: one thread per element with atomic adds (a CAS loop for
-  1- and 2-byte dtypes); scatter-sets, mask compactions and argsorts keep
-  NumPy's sequential order on a single thread;
+  1- and 2-byte dtypes); scatter-sets keep NumPy's sequential order on a
+  single thread; mask compactions (nonzero) count, offset and write per
+  block in three kernels (``_nonzero``); argsorts merge-sort on one block,
+  each thread placing its elements by binary search (``_argsort``);
 - GEMM: the tiled shared-memory kernel ``th_gemm_tiled`` (a runner with
-  cuBLAS may call it instead: ``Kernel.gemm`` keeps the step).
+  cuBLAS may call it instead: ``Kernel.gemm`` keeps the step);
+- loops (``LoopStep``): the body's steps print as kernels of their own,
+  which the runner launches once per iteration, plus one-thread kernels
+  that keep the iteration counter on the device (``_loop``).
 
 Under ``TH_EMULATION`` (g++ with ``emulation.h``) each kernel also gets an
 ``extern "C" launch_k<step>`` that runs it on the CPU with a given grid
@@ -56,6 +62,7 @@ from theanine.codegen.program.kernel_ir import (
     Index,
     Lit,
     Load,
+    LoopStep,
     NonzeroKernel,
     Program,
     ReduceKernel,
@@ -84,7 +91,12 @@ class Kernel:
     ``scratch``: it takes the step's scratch buffer (``launch.SCRATCH_BYTES``,
     shared by the step's kernels: the per-block partials of a two-pass
     reduction) as its last parameter.  ``gemm``: the GEMM step it computes
-    (a GPU runtime may call cuBLAS for it instead).
+    (a GPU runtime may call cuBLAS for it instead).  ``step`` is the index of
+    a step of the program; ``path`` the position of the kernel's step inside
+    that step's loop bodies (``(2,)``: the third step of loop ``step``'s
+    body), empty outside loops.  ``control``: one of a loop's own one-thread
+    kernels, ``"start"`` (counter = 0), ``"next"`` (counter += 1) or ``"ran"``
+    (ran = counter), with ``path`` the loop's own position.
     """
 
     name: str
@@ -94,6 +106,8 @@ class Kernel:
     cooperative: bool
     scratch: bool = False
     gemm: GemmCall | None = None
+    path: tuple[int, ...] = ()
+    control: str | None = None
 
 
 _BUFFER_USE = re.compile(r"\bb(\d+)\.")
@@ -107,8 +121,8 @@ def _buffers_used(lines: list[str]) -> tuple[int, ...]:
 class _Body:
     """The lines of one kernel, with fresh names and the shape expressions it has printed."""
 
-    def __init__(self, printer: CudaPrinter, step_index: int):
-        self.printer, self.step_index = printer, step_index
+    def __init__(self, printer: CudaPrinter, step_index: int, name: str):
+        self.printer, self.step_index, self.name = printer, step_index, name
         self.lines: list[str] = []
         self.depth = 1
         self.count = 0
@@ -213,13 +227,17 @@ class _Expressions:
     (for ``Arg``); ``indices``: the loop coordinates (for ``Index``).
     """
 
-    def __init__(self, body: _Body, sources, offsets, indices):
+    def __init__(self, body: _Body, sources, offsets, indices, loaded: dict[int, str] | None = None):
         self.body, self.sources, self.offsets, self.indices = body, sources, offsets, indices
+        self.loaded = loaded or {}
         self.cache: dict = {}
 
     def arg(self, position: int) -> str:
+        """Input ``position`` at the current element: from memory, or from ``loaded[position]``
+        (the element's slot of a pack already read, still in its memory type)."""
         pointer, _, dtype = self.sources[position]
-        return self.body.let(cs.compute_type(dtype), cs.load(f"{pointer}[{self.offsets[position]}]", dtype))
+        where = self.loaded[position] if position in self.loaded else f"{pointer}[{self.offsets[position]}]"
+        return self.body.let(cs.compute_type(dtype), cs.load(where, dtype))
 
     def __call__(self, expr: Expr) -> str:
         body, cache = self.body, self.cache
@@ -285,30 +303,51 @@ class CudaPrinter:
     def __init__(self, program: Program):
         self.program = program
         self.kernels: list[Kernel] = []
-        self.host_written = {b for step in program.steps if isinstance(step, HostCall) for b in step.outputs}
         parts: list[str] = []
         for index, step in enumerate(program.steps):
             if not isinstance(step, HostCall):
-                parts.append(self._kernel(index, step))
+                parts.append(self._kernel(index, step, f"k{index}", ()))
         self.rank = max([len(b.shape) for b in program.buffers] + [1])
         self.kernel_source = "\n".join(parts)
         self.source = "\n".join([defines(self.rank), PRELUDE, self.kernel_source])
 
-    def _kernel(self, index: int, step) -> str:
-        body = _Body(self, index)
+    def _kernel(self, index: int, step, name: str, path: tuple[int, ...]) -> str:
+        """The kernels of ``step``, program step ``index`` (or inside its loop at ``path``), named
+        ``name`` then ``name_1``, ...; a failed check in any of them reports step ``index``."""
+        if isinstance(step, LoopStep):
+            return self._loop(index, step, name, path)
+        body = _Body(self, index, name)
         emitted = _EMITTERS[type(step)](self, body, step)
         if isinstance(emitted, tuple):
             emitted = [(body, *emitted, False)]
-        return "\n".join(self._function(f"k{index}" + ("" if k == 0 else f"_{k}"), index, *part)
+        gemm = step if isinstance(step, GemmCall) else None
+        return "\n".join(self._function(name + ("" if k == 0 else f"_{k}"), index, *part, gemm=gemm, path=path)
                          for k, part in enumerate(emitted))
 
+    def _loop(self, index: int, loop: LoopStep, name: str, path: tuple[int, ...]) -> str:
+        """A LoopStep: its body's steps print as kernels of their own (``<name>l<j>``, which the
+        runner launches once per iteration) and three one-thread kernels keep the counter on the
+        device, so no iteration copies it there: ``start`` zeroes it, ``next`` adds one after each
+        iteration, ``ran`` stores it into the loop's ``ran`` buffer (the runner calls ``next``
+        before leaving at a set ``stop`` flag, so ``ran`` is the number of iterations run)."""
+        parts = [self._kernel(index, inner, f"{name}l{j}", (*path, j)) for j, inner in enumerate(loop.body)]
+        counter = f"((th_i64*)b{loop.counter}.data)[0]"
+        controls = [("start", f"{counter} = 0;"), ("next", f"{counter} += 1;")]
+        if loop.ran is not None:
+            controls.append(("ran", f"((th_i64*)b{loop.ran}.data)[0] = {counter};"))
+        for control, statement in controls:
+            body = _Body(self, index, f"{name}_{control}")
+            body.line(statement)
+            parts.append(self._function(body.name, index, body, launch.Launch("single", ()), False, [], False,
+                                        path=path, control=control))
+        return "\n".join(parts)
+
     def _function(self, name: str, index: int, body: _Body, plan: launch.Launch, cooperative: bool,
-                  before: list[str], scratch: bool) -> str:
+                  before: list[str], scratch: bool, gemm: GemmCall | None = None, path: tuple[int, ...] = (),
+                  control: str | None = None) -> str:
         """One ``__global__`` function (and its emulation launcher) from a printed body."""
         buffers = _buffers_used(body.lines)
-        step = self.program.steps[index]
-        gemm = step if isinstance(step, GemmCall) else None
-        self.kernels.append(Kernel(name, index, buffers, plan, cooperative, scratch, gemm))
+        self.kernels.append(Kernel(name, index, buffers, plan, cooperative, scratch, gemm, path, control))
         params = ", ".join(["int* status"] + [f"Buf b{b}" for b in buffers] + (["Buf scratch"] if scratch else []))
         if cooperative:
             guard = ["  __shared__ int th_stop;", "  if (threadIdx.x == 0 && threadIdx.y == 0) th_stop = *status;",
@@ -326,11 +365,15 @@ class CudaPrinter:
         return "\n".join([*before, f"__global__ void {name}({params}) {{", *guard, *body.lines, "}", *emulated, ""])
 
     # elementwise ---------------------------------------------------------------------
-    def _dense(self, access: Access, shape: tuple) -> bool:
-        """Whether ``access`` reads a whole C-contiguous buffer of ``shape`` in C order."""
+    def _dense(self, access: Access, shape: tuple, checks=()) -> bool:
+        """Whether ``access`` reads a whole buffer of ``shape`` in C order (every device array is
+        C-contiguous: the runner copies arguments in densely and allocates the rest).  A dim
+        that ``checks`` (pairs the kernel verifies equal before its loop) equates counts as equal."""
         buffer = self.program.buffers[access.buffer]
-        contiguous = buffer.contiguous or (buffer.role == "temp" and access.buffer not in self.host_written)
-        return access.plain and access.axes == tuple(range(len(shape))) and buffer.shape == tuple(shape) and contiguous
+        if not (access.plain and access.axes == tuple(range(len(shape))) and len(buffer.shape) == len(shape)):
+            return False
+        equal = set(checks) | {(b, a) for a, b in checks}
+        return all(a == b or (a, b) in equal for a, b in zip(buffer.shape, shape, strict=True))
 
     def _elementwise(self, body: _Body, kernel: ElementwiseKernel):
         body.check_shapes(kernel.checks)
@@ -345,7 +388,10 @@ class CudaPrinter:
             pointer, strides = body.access(access)
             outputs.append((pointer, strides, self.program.buffers[o].dtype))
         flat = not (uses_indices(kernel.exprs) or kernel.out_starts) and all(
-            self._dense(a, kernel.shape) for a in kernel.inputs)
+            self._dense(a, kernel.shape, kernel.checks) for a in kernel.inputs)
+        itemsizes = {cs.itemsize(d) for d in dtypes + [d for _, _, d in outputs]}
+        if flat and itemsizes in ({4}, {8}) and not _static_total_below(kernel.shape, PACKED_MIN_ELEMENTS):
+            return self._packed(body, kernel, total, inputs, dtypes, outputs, 16 // itemsizes.pop())
         body.open(f"for (th_i64 e = (th_i64)blockIdx.x * blockDim.x + threadIdx.x; e < {total}; "
                   f"e += (th_i64)gridDim.x * blockDim.x)")
         indices = [] if flat else body.unravel("e", dims)
@@ -357,6 +403,48 @@ class CudaPrinter:
             body.line(f"{pointer}[{where}] = {cs.stored(value, dtype)};")
         body.close()
         return launch.Launch("threads", tuple(kernel.shape)), False, []
+
+    def _packed(self, body: _Body, kernel: ElementwiseKernel, total: str, inputs, dtypes, outputs, n: int):
+        """The flat elementwise loop over packs of ``n`` elements (16 bytes of each operand, all
+        of 4 or 8 bytes, the sizes worth the longer code): a whole pack of 16-byte-aligned
+        operands moves as one vector load or store, anything else element by element (the
+        missing lanes of the last pack repeat its first element, so they compute nothing new and
+        store nothing).  The expressions are printed once, inside the loop over a pack's lanes,
+        which nvcc unrolls."""
+        sources = [(p, s, d) for (p, s), d in zip(inputs, dtypes, strict=True)]
+        pointers = [p for p, _ in inputs] + [p for p, _, _ in outputs]
+        aligned = body.let("const bool", " && ".join(f"((th_u64){p} & 15) == 0" for p in pointers), "aligned")
+        packs = body.let("const th_i64", f"({total} + {n - 1}) / {n}", "packs")
+        body.open(f"for (th_i64 q = (th_i64)blockIdx.x * blockDim.x + threadIdx.x; q < {packs}; "
+                  f"q += (th_i64)gridDim.x * blockDim.x)")
+        base = body.let("const th_i64", f"q * {n}", "base")
+        whole = body.let("const bool", f"{aligned} && {base} + {n} <= {total}", "whole")
+        loaded = {}
+        for position, (pointer, _, dtype) in enumerate(sources):
+            pack = f"th_pack<{cs.memory_type(dtype)}, {n}>"
+            name = body.fresh("a")
+            body.line(f"{pack} {name};")
+            body.line(f"if ({whole}) {name} = *(const {pack}*)({pointer} + {base});")
+            body.line(f"else for (int l = 0; l < {n}; ++l) "
+                      f"{name}.v[l] = {pointer}[{base} + ({base} + l < {total} ? l : 0)];")
+            loaded[position] = f"{name}.v[l]"
+        results = []
+        for _, _, dtype in outputs:
+            results.append(body.fresh("r"))
+            body.line(f"th_pack<{cs.memory_type(dtype)}, {n}> {results[-1]};")
+        body.line("#pragma unroll")
+        body.open(f"for (int l = 0; l < {n}; ++l)")
+        exprs = _Expressions(body, sources, [], [], loaded)
+        for expr, (_, _, dtype), result in zip(kernel.exprs, outputs, results, strict=False):
+            body.line(f"{result}.v[l] = {cs.stored(cs.convert(exprs(expr), expr.dtype, dtype), dtype)};")
+        body.close()
+        for (pointer, _, dtype), result in zip(outputs, results, strict=False):
+            pack = f"th_pack<{cs.memory_type(dtype)}, {n}>"
+            body.line(f"if ({whole}) *({pack}*)({pointer} + {base}) = {result};")
+            body.line(f"else for (int l = 0; l < {n} && {base} + l < {total}; ++l) "
+                      f"{pointer}[{base} + l] = {result}.v[l];")
+        body.close()
+        return launch.Launch("packs", (*kernel.shape, n)), False, []
 
     # reductions ----------------------------------------------------------------------
     def _reduce(self, body: _Body, kernel: ReduceKernel):
@@ -390,7 +478,7 @@ class CudaPrinter:
             body.line(f"{acc} = {cs.reduce_combine(kernel.combine, acc, value, acc_dtype)};")
 
         result = f"{cs.stored(cs.convert('acc', acc_dtype, kernel.dtype), kernel.dtype)}"
-        functor = f"combine_k{body.step_index}"
+        functor = f"combine_{body.name}"
         before = [f"struct {functor} {{",
                   f"  TH_DEVICE {acc_type} operator()({acc_type} x, {acc_type} y) const {{ return "
                   f"{cs.reduce_combine(kernel.combine, 'x', 'y', acc_dtype)}; }}", "};"]
@@ -433,7 +521,7 @@ class CudaPrinter:
         body.close()
         body.line(f"acc = th_block_reduce<{acc_type}>(acc, {functor}());")
         body.line(f"if (threadIdx.x == 0) {partials}[blockIdx.x] = acc;")
-        final = _Body(self, body.step_index)
+        final = _Body(self, body.step_index, body.name)
         total = final.let("const th_i64", " * ".join(final.dims(kernel.shape)) or "1", "count")
         final.line(f"{acc_type} acc = {identity};")
         parts = f"th_max64(1, th_min64(({total} + TH_BLOCK - 1) / TH_BLOCK, TH_PARTIALS))"
@@ -540,22 +628,69 @@ class CudaPrinter:
         return launch.Launch("threads" if atomic else "single", tuple(kernel.shape)), False, []
 
     def _nonzero(self, body: _Body, kernel: NonzeroKernel):
+        """A stream compaction in three kernels sharing the step's scratch buffer.  The elements
+        are cut into one contiguous chunk per block (the grid of a ``partials`` launch): each
+        block counts its chunk's nonzero elements into ``scratch[block]``; one thread turns the
+        counts into each chunk's first row (an exclusive prefix sum); each block walks its chunk
+        again in tiles of ``blockDim.x`` elements, numbering a tile's nonzeros by a block-wide
+        scan, so rows keep C order."""
         dtype = self.program.buffers[kernel.input.buffer].dtype
-        dims = body.dims(kernel.shape)
-        total = body.let("const th_i64", " * ".join(dims) or "1", "total")
-        pointer, strides = body.access(kernel.input)
         out = kernel.output
-        body.line("th_i64 row = 0;")
-        body.open(f"for (th_i64 e = 0; e < {total} && row < b{out}.dims[0]; ++e)")
-        indices = body.unravel("e", dims)
-        value = cs.convert(cs.load(f"{pointer}[{_offset(indices, strides)}]", dtype), dtype, "bool")
-        body.open(f"if ({value})")
-        for axis, i in enumerate(indices):
-            body.line(f"((th_i64*)b{out}.data)[row * b{out}.strides[0] + {axis} * b{out}.strides[1]] = {i};")
-        body.line("++row;")
+        starts = "((th_i64*)scratch.data)"
+
+        def chunk(part: _Body):
+            dims = part.dims(kernel.shape)
+            total = part.let("const th_i64", " * ".join(dims) or "1", "total")
+            size = part.let("const th_i64", f"({total} + gridDim.x - 1) / gridDim.x", "chunk")
+            low = part.let("const th_i64", f"th_min64((th_i64)blockIdx.x * {size}, {total})", "low")
+            high = part.let("const th_i64", f"th_min64({low} + {size}, {total})", "high")
+            pointer, strides = part.access(kernel.input)
+            return dims, low, high, lambda e: cs.convert(
+                cs.load(f"{pointer}[{_offset(part.unravel(e, dims), strides)}]", dtype), dtype, "bool")
+
+        functor = f"count_{body.name}"
+        before = [f"struct {functor} {{",
+                  "  TH_DEVICE th_i64 operator()(th_i64 x, th_i64 y) const { return x + y; }", "};"]
+        _, low, high, nonzero = chunk(body)
+        body.line("th_i64 count = 0;")
+        body.open(f"for (th_i64 e = {low} + threadIdx.x; e < {high}; e += blockDim.x)")
+        body.line(f"count += {nonzero('e')} ? 1 : 0;")
         body.close()
-        body.close()
-        return launch.Launch("single", ()), False, []
+        body.line(f"count = th_block_reduce<th_i64>(count, {functor}());")
+        body.line(f"if (threadIdx.x == 0) {starts}[blockIdx.x] = count;")
+
+        offsets = _Body(self, body.step_index, body.name)
+        total = offsets.let("const th_i64", " * ".join(offsets.dims(kernel.shape)) or "1", "total")
+        parts = offsets.let("const th_i64", f"th_max64(1, th_min64(({total} + TH_BLOCK - 1) / TH_BLOCK, TH_PARTIALS))",
+                            "parts")
+        offsets.line("th_i64 row = 0;")
+        offsets.open(f"for (th_i64 j = 0; j < {parts}; ++j)")
+        offsets.line(f"const th_i64 count = {starts}[j];")
+        offsets.line(f"{starts}[j] = row;")
+        offsets.line("row += count;")
+        offsets.close()
+
+        write = _Body(self, body.step_index, body.name)
+        dims, low, high, nonzero = chunk(write)
+        write.line(f"th_i64 row = {starts}[blockIdx.x];")
+        write.open(f"for (th_i64 tile = {low}; tile < {high}; tile += blockDim.x)")
+        write.line("const th_i64 e = tile + threadIdx.x;")
+        write.line("th_i64 flag = 0;")
+        write.open(f"if (e < {high})")
+        write.line(f"flag = {nonzero('e')} ? 1 : 0;")
+        write.close()
+        write.line("th_i64 tile_count;")
+        write.line("const th_i64 at = row + th_block_exclusive_scan(flag, &tile_count);")
+        write.open(f"if (flag && at < b{out}.dims[0])")
+        for axis, i in enumerate(write.unravel("e", dims)):
+            write.line(f"((th_i64*)b{out}.data)[at * b{out}.strides[0] + {axis} * b{out}.strides[1]] = {i};")
+        write.close()
+        write.line("row += tile_count;")
+        write.close()
+        sizes = tuple(kernel.shape)
+        return [(body, launch.Launch("partials", sizes), True, before, True),
+                (offsets, launch.Launch("single", ()), False, [], True),
+                (write, launch.Launch("partials", sizes), True, [], True)]
 
     def _sort(self, body: _Body, kernel: SortKernel):
         dtype = self.program.buffers[kernel.keys.buffer].dtype
@@ -567,23 +702,7 @@ class CudaPrinter:
             return cs.load(f"{keys}[({position}) * {key_strides[0]}]", dtype)
 
         if kernel.kind == "argsort":
-            body.line(f"th_i64* from = {out};")
-            body.line(f"th_i64* to = (th_i64*)b{kernel.scratch}.data;")
-            body.line(f"for (th_i64 k = 0; k < {n}; ++k) from[k] = k;")
-            body.open(f"for (th_i64 width = 1; width < {n}; width *= 2)")
-            body.open(f"for (th_i64 low = 0; low < {n}; low += 2 * width)")
-            body.line(f"th_i64 middle = th_min64(low + width, {n}), high = th_min64(low + 2 * width, {n});")
-            body.line("th_i64 i = low, j = middle;")
-            body.open("for (th_i64 k = low; k < high; ++k)")
-            less = cs.emit("less", [key("from[j]"), key("from[i]")], [dtype, dtype], "bool")[0]
-            body.line(f"bool take_right = j < high && (i >= middle || {less});")
-            body.line("to[k] = take_right ? from[j++] : from[i++];")
-            body.close()
-            body.close()
-            body.line("th_i64* swap = from; from = to; to = swap;")
-            body.close()
-            body.line(f"if (from != {out}) for (th_i64 k = 0; k < {n}; ++k) {out}[k] = from[k];")
-            return launch.Launch("single", ()), False, []
+            return self._argsort(body, n, out, key, dtype, kernel.scratch)
         queries, query_strides = body.access(kernel.queries)
         query_dtype = self.program.buffers[kernel.queries.buffer].dtype
         count = body.let("const th_i64", body.dim(kernel.count), "count")
@@ -603,6 +722,40 @@ class CudaPrinter:
         body.line(f"{out}[q] = low;")
         body.close()
         return launch.Launch("threads", (kernel.count,)), False, []
+
+    def _argsort(self, body: _Body, n: str, out: str, key, dtype: str, scratch: int):
+        """A stable bottom-up merge sort on one block: in each pass every thread places its share
+        of the elements directly, at its index in its run plus the number of the other run's
+        keys before it (found by binary search: strictly smaller keys for a left-run element,
+        smaller or equal for a right-run one, which keeps ties in index order)."""
+        def less(a: str, b: str) -> str:
+            return cs.emit("less", [a, b], [dtype, dtype], "bool")[0]
+
+        ctype = cs.compute_type(dtype)
+        body.line(f"th_i64* from = {out};")
+        body.line(f"th_i64* to = (th_i64*)b{scratch}.data;")
+        body.line(f"for (th_i64 k = threadIdx.x; k < {n}; k += blockDim.x) from[k] = k;")
+        body.line("__syncthreads();")
+        body.open(f"for (th_i64 width = 1; width < {n}; width *= 2)")
+        body.open(f"for (th_i64 k = threadIdx.x; k < {n}; k += blockDim.x)")
+        body.line(f"const th_i64 low = k / (2 * width) * (2 * width), middle = th_min64(low + width, {n});")
+        body.line(f"const th_i64 high = th_min64(low + 2 * width, {n});")
+        body.line(f"const {ctype} x = {key('from[k]')};")
+        body.line("const bool left = k < middle;")
+        body.line("th_i64 first = left ? middle : low, last = left ? high : middle;")
+        body.line("const th_i64 before = left ? k - low : k - middle;")
+        body.open("while (first < last)")
+        body.line("const th_i64 probe = first + ((last - first) >> 1);")
+        body.line(f"const {ctype} y = {key('from[probe]')};")
+        body.line(f"if (left ? {less('y', 'x')} : !{less('x', 'y')}) first = probe + 1; else last = probe;")
+        body.close()
+        body.line("to[low + before + (first - (left ? middle : low))] = from[k];")
+        body.close()
+        body.line("__syncthreads();")
+        body.line("th_i64* swap = from; from = to; to = swap;")
+        body.close()
+        body.line(f"if (from != {out}) for (th_i64 k = threadIdx.x; k < {n}; k += blockDim.x) {out}[k] = from[k];")
+        return launch.Launch("block", ()), True, []
 
     # GEMM ------------------------------------------------------------------------------
     def _gemm(self, body: _Body, call: GemmCall):
@@ -640,6 +793,20 @@ class CudaPrinter:
         return launch.Launch("gemm", (call.m, call.n, *batch_shape)), True, []
 
 
+PACKED_MIN_ELEMENTS = 64
+"""Elementwise kernels of fewer elements (known at compile time) keep the one-element loop."""
+
+
+def _static_total_below(shape, limit: int) -> bool:
+    """Whether every dim of ``shape`` is a compile-time int and their product is under ``limit``."""
+    total = 1
+    for d in shape:
+        if not isinstance(d, int):
+            return False
+        total *= d
+    return total < limit
+
+
 def _interleave(kept, outer, axes, inner) -> list[str]:
     indices = [None] * (len(kept) + len(axes))
     for a, i in zip(kept, outer, strict=True):
@@ -675,4 +842,4 @@ _EMITTERS = {
     NonzeroKernel: CudaPrinter._nonzero, SortKernel: CudaPrinter._sort, GemmCall: CudaPrinter._gemm,
 }
 # The step kinds this printer emits: lowering makes any other kind a host call.
-STEP_KINDS = frozenset(_EMITTERS)
+STEP_KINDS = frozenset(_EMITTERS) | {LoopStep}

@@ -48,6 +48,11 @@ def memory_type(dtype: str) -> str:
     return MEMORY_TYPES[dtype]
 
 
+def itemsize(dtype: str) -> int:
+    """Bytes one element of ``dtype`` takes in a buffer."""
+    return np.dtype(dtype).itemsize
+
+
 def load(pointer_expr: str, dtype: str) -> str:
     """An element read from memory, in its compute type."""
     if dtype == "bool":

@@ -52,13 +52,15 @@ def _driver():
 
 @functools.cache
 def _context():
-    """One context on device 0 for the process, kept for its lifetime."""
+    """One context on device 0 for the process, kept for its lifetime, with its memory pool (one
+    for every compiled function, so the device copies of shared variables that one function's
+    updates replace go back where the next call of any function finds them)."""
     cuda = _driver()
     device = cuda.Device(0)
     context = device.retain_primary_context()
     context.push()
     major, minor = device.compute_capability()
-    return cuda, f"sm_{major}{minor}"
+    return cuda, f"sm_{major}{minor}", context, Pool(cuda.mem_alloc)
 
 
 class _DeviceArray:
@@ -75,11 +77,11 @@ class _DeviceArray:
 
 
 class GpuDevice:
-    host_memory = False
+    """Device 0 through pycuda: ``memory`` (its context) names the address space that shared
+    variables' device copies live in."""
 
     def __init__(self):
-        self.cuda, self.arch = _context()
-        self.pool = Pool(self.cuda.mem_alloc)
+        self.cuda, self.arch, self.memory, self.pool = _context()
         self.status = self.cuda.mem_alloc(4)
         self.cuda.memset_d32(self.status, 0, 1)
         path = cublas.find_library()
@@ -95,6 +97,11 @@ class GpuDevice:
     def copy_in(self, array: _DeviceArray, value: np.ndarray) -> None:
         if value.nbytes:
             self.cuda.memcpy_htod(array.block, np.ascontiguousarray(value))
+
+    def copy(self, target: _DeviceArray, source: _DeviceArray) -> None:
+        nbytes = int(np.prod(source.shape, dtype=np.int64)) * source.dtype.itemsize
+        if nbytes:
+            self.cuda.memcpy_dtod(target.block, source.block, nbytes)
 
     def download(self, array: _DeviceArray) -> np.ndarray:
         host = np.empty(array.shape, array.dtype)
@@ -127,4 +134,5 @@ def compile_cuda(inputs: Sequence[Variable], outputs: Sequence[Variable]) -> Com
     module = device.cuda.module_from_file(build.cubin(printer.source, device.arch))
     device.allocated = {b.index for b in program.buffers if b.role != "input"}
     runner = DeviceRunner(program, printer, device, module)
-    return Compiled(runner.run, [step.node for step in program.steps if isinstance(step, HostCall)])
+    return Compiled(runner.run, [step.node for step in program.steps if isinstance(step, HostCall)],
+                    run_with_state=runner.run_with_state)

@@ -212,6 +212,22 @@ def steps() -> None:
 # --- 3: fused elementwise over 100M float32 -------------------------------------------
 
 
+def _kernel_alone(f, values, n: int):
+    """The one elementwise kernel of ``f`` and what launching it reads (its operands on the
+    device), so the kernel can be timed without the call's transfers."""
+    from theanine.runtime.cuda.runner import _Shapes
+
+    runner = f._run.__self__
+    arrays = [None] * len(runner.program.buffers)
+    for buffer, value in zip(runner.program.inputs, values, strict=True):
+        arrays[buffer] = runner._upload(value)[0]
+    for step in runner.program.steps:
+        for out in getattr(step, "outputs", ()):
+            arrays[out] = runner._allocate((n,), np.dtype(np.float32))[0]
+    (kernel,) = [k for kernels in runner.kernels.values() for k in kernels]
+    return kernel, _Shapes(runner, arrays, {})
+
+
 def elementwise() -> None:
     import pycuda.driver as cuda
 
@@ -223,18 +239,10 @@ def elementwise() -> None:
     rng = np.random.default_rng(0)
     a, b = rng.standard_normal(n).astype(np.float32), rng.standard_normal(n).astype(np.float32)
     whole = best(lambda: f(a, b), repeats=5)
-    runner = f._run.__self__
-    arrays = [None] * len(runner.program.buffers)
-    held: list = []
-    for buffer, value in zip(runner.program.inputs, (a, b), strict=True):
-        arrays[buffer] = runner._input(buffer, value, held)
-    for step in runner.program.steps:
-        for out in getattr(step, "outputs", ()):
-            arrays[out] = runner._allocate((n,), np.dtype(np.float32), held)
-    kernel = next(k for k in runner.plan[0][1] if k[1] is not None)[1]
+    kernel, shapes = _kernel_alone(f, (a, b), n)
 
     def launch_only():
-        runner._launch(kernel, arrays)
+        f._run.__self__._launch(kernel, shapes)
         cuda.Context.synchronize()
 
     alone = best(launch_only)

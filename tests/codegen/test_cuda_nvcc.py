@@ -74,3 +74,12 @@ def test_training_graph_kernels_compile(graph, arch, tmp_path):
     printer = cuda_graphs.printed(inputs, outputs, updates)
     assert printer.kernels
     _compile(printer.source, tmp_path, arch)
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_loop_kernels_compile(arch, tmp_path):
+    """Nested and while loops: the body kernels and the loops' counter kernels (start, next, ran)."""
+    printers = [cuda_graphs.printed(inputs, outputs) for inputs, outputs, _ in cuda_graphs.loops().values()]
+    names = [k.name for p in printers for k in p.kernels]
+    assert any(name.endswith("_next") for name in names) and any(name.endswith("_ran") for name in names)
+    _compile(_translation_unit(printers), tmp_path, arch)
