@@ -121,14 +121,17 @@ def _axes_from(start: int, ndim: int) -> tuple[int, ...]:
     return tuple(range(start, ndim))
 
 
-def samplewise_values(values, sample_weight):
+def samplewise_values(values, sample_weight, values_mask=None):
     """Keras' ``reduce_to_samplewise_values``: per-sample means of weighted values, and weights.
 
-    Returns ``(values, weights)``; ``weights`` is None without ``sample_weight``.
+    ``values_mask`` (the mask the values carried, e.g. ``ignore_class``'s) joins the weights
+    when there are weights, as in Keras.  Returns ``(values, weights)``; ``weights`` is None
+    without ``sample_weight``.
     """
     weight = None
     if sample_weight is not None:
         weight = th.cast(th.as_tensor_variable(sample_weight), values.dtype)
+        weight = losses_module.apply_mask(weight, values_mask, values.dtype, "sum")
         values, weight = losses_module.match_rank(values, weight)
         if values.ndim > weight.ndim:
             values = th.mean(values, axis=_axes_from(weight.ndim, values.ndim))
@@ -141,6 +144,13 @@ def samplewise_values(values, sample_weight):
     return values, weight
 
 
+def mean_statistics(values, sample_weight, values_mask=None) -> list:
+    """A mean metric's batch statistics: the weighted sum of per-sample values and the weight."""
+    values, weight = samplewise_values(values, sample_weight, values_mask)
+    count = th.sum(weight) if weight is not None else th.sum(th.ones_like(values))
+    return [th.sum(values), count]
+
+
 class MeanMetricWrapper(Metric):
     """The (weighted) mean over all samples of ``fn(y_true, y_pred, **options)``."""
 
@@ -149,10 +159,13 @@ class MeanMetricWrapper(Metric):
         self.fn, self.options = fn, options
 
     def batch_statistics(self, y_true, y_pred, sample_weight=None) -> list:
-        values = th.cast(self.fn(y_true, y_pred, **self.options), self.dtype)
-        values, weight = samplewise_values(values, sample_weight)
-        count = th.sum(weight) if weight is not None else th.sum(th.ones_like(values))
-        return [th.sum(values), count]
+        """As Keras 3's ``update_state``: the mask ``y_pred`` carries (``_keras_mask``) joins the
+        sample weights (0/1), so masked entries are left out of the mean."""
+        mask = getattr(y_pred, "_keras_mask", None)
+        values = self.fn(y_true, y_pred, **self.options)
+        values_mask = getattr(values, "_keras_mask", None)
+        weight = losses_module.apply_mask(sample_weight, mask, self.dtype, "sum")
+        return mean_statistics(th.cast(values, self.dtype), weight, values_mask)
 
     def result_from(self, totals):
         total, count = totals
@@ -280,10 +293,8 @@ class Mean(Metric):
         super().__init__(name or "mean", dtype)
 
     def batch_statistics(self, values, sample_weight=None) -> list:
-        values = th.cast(th.as_tensor_variable(values), self.dtype)
-        values, weight = samplewise_values(values, sample_weight)
-        count = th.sum(weight) if weight is not None else th.sum(th.ones_like(values))
-        return [th.sum(values), count]
+        values_mask = getattr(values, "_keras_mask", None)
+        return mean_statistics(th.cast(th.as_tensor_variable(values), self.dtype), sample_weight, values_mask)
 
     def result_from(self, totals):
         total, count = totals
