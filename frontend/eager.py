@@ -139,8 +139,9 @@ def _trace(layer, arrays: list[np.ndarray], structure: str, kwargs: dict) -> _Co
                    "tuple": tuple(placeholders)}[structure]
     training = kwargs.get("training")
     # build first, outside the call context: a model records its graph of layer calls as it
-    # builds, and calls nested in a context record nothing
-    layer._maybe_build(placeholders, structure != "single")
+    # builds, and calls nested in a context record nothing.  A stateful layer (RNN) sizes its
+    # state variables by the batch, so it is built for the arrays' batch size, as in Keras.
+    layer._maybe_build(_build_inputs(layer, placeholders, arrays), structure != "single")
     with call_context(training) as context:
         outputs = layer(call_inputs, **kwargs)
     flat, out_structure = _flatten_outputs(outputs, layer)
@@ -149,6 +150,14 @@ def _trace(layer, arrays: list[np.ndarray], structure: str, kwargs: dict) -> _Co
         placeholders, flat, updates=updates, name=f"{layer.name}_eager", on_unused_input="ignore"
     )
     return _Compiled(function, out_structure)
+
+
+def _build_inputs(layer, placeholders: list, arrays: list[np.ndarray]) -> list:
+    """What ``layer`` is built on: the placeholders, with the arrays' batch size when the layer
+    is stateful and not built yet."""
+    if layer.built or not getattr(layer, "stateful", False):
+        return placeholders
+    return [th.tensor(p.name, p.dtype, a.shape) if a.ndim else p for p, a in zip(placeholders, arrays, strict=True)]
 
 
 def _flatten_outputs(outputs, layer) -> tuple[list, object]:

@@ -342,6 +342,10 @@ _ALIASES = {
     "lecun_uniform": LecunUniform,
     "orthogonal": Orthogonal,
     "identity": Identity,
+    "uniform": RandomUniform,  # Keras' short aliases, used in its guides (initializer="uniform")
+    "normal": RandomNormal,
+    "zero": Zeros,
+    "one": Ones,
 }
 REGISTRY = Registry("initializer", Initializer, {**{cls.__name__: cls for cls in _CLASSES}, **_ALIASES})
 """Initializer classes by class name and by Keras' snake_case alias."""
