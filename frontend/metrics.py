@@ -40,6 +40,18 @@ __all__ = [
     "SparseTopKCategoricalAccuracy",
     "MeanSquaredError",
     "MeanAbsoluteError",
+    "MeanSquaredLogarithmicError",
+    "MeanAbsolutePercentageError",
+    "CosineSimilarity",
+    "LogCoshError",
+    "BinaryCrossentropy",
+    "CategoricalCrossentropy",
+    "SparseCategoricalCrossentropy",
+    "KLDivergence",
+    "Poisson",
+    "Hinge",
+    "SquaredHinge",
+    "CategoricalHinge",
     "Precision",
     "Recall",
     "AUC",
@@ -53,6 +65,7 @@ __all__ = [
     "sparse_categorical_accuracy",
     "top_k_categorical_accuracy",
     "sparse_top_k_categorical_accuracy",
+    "cosine_similarity",
     "get",
     "serialize",
     "deserialize",
@@ -268,6 +281,113 @@ class MeanAbsoluteError(_BuiltinMean):
     function = staticmethod(losses_module.mean_absolute_error)
 
 
+def positive_cosine_similarity(y_true, y_pred, axis: int = -1):
+    """``sum(l2_normalize(y_true) * l2_normalize(y_pred), axis)``: 1 for aligned vectors.
+
+    Keras' ``metrics.cosine_similarity`` (the loss of that name is its negative); saved by this
+    name so that a wrapper of either function loads the right one.
+    """
+    return -losses_module.cosine_similarity(y_true, y_pred, axis=axis)
+
+
+cosine_similarity = positive_cosine_similarity
+
+
+class MeanSquaredLogarithmicError(_BuiltinMean):
+    """Mean of the per-sample mean squared logarithmic error."""
+
+    function = staticmethod(losses_module.mean_squared_logarithmic_error)
+
+
+class MeanAbsolutePercentageError(_BuiltinMean):
+    """Mean of the per-sample mean absolute percentage error."""
+
+    function = staticmethod(losses_module.mean_absolute_percentage_error)
+
+
+class CosineSimilarity(_BuiltinMean):
+    """Mean cosine similarity of targets and predictions along ``axis``."""
+
+    function = staticmethod(positive_cosine_similarity)
+
+    def __init__(self, name: str | None = None, dtype: str | None = None, axis: int = -1):
+        super().__init__(name or "cosine_similarity", dtype, axis=int(axis))
+
+
+class LogCoshError(_BuiltinMean):
+    """Mean of the per-sample ``log(cosh(error))``; Keras names it "logcosh"."""
+
+    function = staticmethod(losses_module.log_cosh)
+
+    def __init__(self, name: str | None = None, dtype: str | None = None):
+        super().__init__(name or "logcosh", dtype)
+
+
+class BinaryCrossentropy(_BuiltinMean):
+    """Mean binary crossentropy (``from_logits``, ``label_smoothing`` as the loss)."""
+
+    function = staticmethod(losses_module.binary_crossentropy)
+
+    def __init__(self, name: str | None = None, dtype: str | None = None, from_logits: bool = False,
+                 label_smoothing: float = 0.0):
+        super().__init__(name, dtype, from_logits=bool(from_logits), label_smoothing=float(label_smoothing))
+
+
+class CategoricalCrossentropy(_BuiltinMean):
+    """Mean categorical crossentropy of one-hot targets."""
+
+    function = staticmethod(losses_module.categorical_crossentropy)
+
+    def __init__(self, name: str | None = None, dtype: str | None = None, from_logits: bool = False,
+                 label_smoothing: float = 0.0, axis: int = -1):
+        super().__init__(name, dtype, from_logits=bool(from_logits), label_smoothing=float(label_smoothing),
+                         axis=int(axis))
+
+
+class SparseCategoricalCrossentropy(_BuiltinMean):
+    """Mean categorical crossentropy of integer labels; ``ignore_class`` entries are left out when
+    the metric is weighted (Keras applies the values' mask with sample weights only)."""
+
+    function = staticmethod(losses_module.sparse_categorical_crossentropy)
+
+    def __init__(self, name: str | None = None, dtype: str | None = None, from_logits: bool = False,
+                 ignore_class: int | None = None, axis: int = -1):
+        options = {"from_logits": bool(from_logits), "axis": int(axis)}
+        if ignore_class is not None:
+            options["ignore_class"] = int(ignore_class)
+        super().__init__(name, dtype, **options)
+
+
+class KLDivergence(_BuiltinMean):
+    """Mean Kullback-Leibler divergence of the predictions from the targets."""
+
+    function = staticmethod(losses_module.kl_divergence)
+
+
+class Poisson(_BuiltinMean):
+    """Mean Poisson loss."""
+
+    function = staticmethod(losses_module.poisson)
+
+
+class Hinge(_BuiltinMean):
+    """Mean hinge loss (labels -1/1, or 0/1 converted)."""
+
+    function = staticmethod(losses_module.hinge)
+
+
+class SquaredHinge(_BuiltinMean):
+    """Mean squared hinge loss."""
+
+    function = staticmethod(losses_module.squared_hinge)
+
+
+class CategoricalHinge(_BuiltinMean):
+    """Mean categorical hinge loss."""
+
+    function = staticmethod(losses_module.categorical_hinge)
+
+
 class RootMeanSquaredError(_BuiltinMean):
     """``sqrt`` of the (weighted) mean of the squared errors."""
 
@@ -435,6 +555,18 @@ _CLASSES = (
     Mean,
     FBetaScore,
     F1Score,
+    MeanSquaredLogarithmicError,
+    MeanAbsolutePercentageError,
+    CosineSimilarity,
+    LogCoshError,
+    BinaryCrossentropy,
+    CategoricalCrossentropy,
+    SparseCategoricalCrossentropy,
+    KLDivergence,
+    Poisson,
+    Hinge,
+    SquaredHinge,
+    CategoricalHinge,
 )
 _ALIASES = {
     "root_mean_squared_error": RootMeanSquaredError,
@@ -452,6 +584,23 @@ _ALIASES = {
     "mse": MeanSquaredError,
     "mean_absolute_error": MeanAbsoluteError,
     "mae": MeanAbsoluteError,
+    "mean_squared_logarithmic_error": MeanSquaredLogarithmicError,
+    "msle": MeanSquaredLogarithmicError,
+    "mean_absolute_percentage_error": MeanAbsolutePercentageError,
+    "mape": MeanAbsolutePercentageError,
+    "cosine_similarity": CosineSimilarity,
+    "log_cosh_error": LogCoshError,
+    "logcosh": LogCoshError,
+    "binary_crossentropy": BinaryCrossentropy,
+    "bce": BinaryCrossentropy,
+    "categorical_crossentropy": CategoricalCrossentropy,
+    "sparse_categorical_crossentropy": SparseCategoricalCrossentropy,
+    "kl_divergence": KLDivergence,
+    "kld": KLDivergence,
+    "poisson": Poisson,
+    "hinge": Hinge,
+    "squared_hinge": SquaredHinge,
+    "categorical_hinge": CategoricalHinge,
     "precision": Precision,
     "recall": Recall,
     "auc": AUC,
