@@ -211,3 +211,23 @@ def test_a_custom_train_step_sees_the_mask_in_compute_loss_and_compute_metrics()
     logs = model.fit(ids, labels, batch_size=BATCH, epochs=1, verbose=0).history
     assert logs["loss"][0] == pytest.approx((_np_log_softmax_pick(p, labels) * valid).sum() / valid.sum(), rel=1e-10)
     assert logs["accuracy"][0] == pytest.approx(((p.argmax(-1) == labels) * valid).sum() / valid.sum(), rel=1e-10)
+
+
+def test_temporal_sample_weights_join_the_mask():
+    """Keras 3's ``(samples, steps)`` sample weights: one weight per time step, merged with the mask."""
+    model = _sequence_tagger()
+    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy", weighted_metrics=["accuracy"])
+    ids, labels = _padded_ids(), R.integers(0, CLASSES, (BATCH, STEPS))
+    weights = R.uniform(0.5, 2.0, (BATCH, STEPS))
+    p, valid = model.predict(ids, verbose=0), ids != 0
+    nll = _np_log_softmax_pick(p, labels)
+    correct = (p.argmax(-1) == labels).astype(float)
+    logs = model.evaluate(ids, labels, sample_weight=weights, verbose=0, return_dict=True)
+    assert logs["loss"] == pytest.approx((nll * weights * valid).sum() / valid.sum(), rel=1e-10)
+    assert logs["accuracy"] == pytest.approx((correct * weights * valid).sum() / (weights * valid).sum(), rel=1e-10)
+    per_sample = model.evaluate(ids, labels, sample_weight=weights[:, 0], verbose=0, return_dict=True)
+    assert per_sample["loss"] == pytest.approx((nll * weights[:, :1] * valid).sum() / valid.sum(), rel=1e-10)
+    history = model.fit(ids, labels, sample_weight=weights, batch_size=BATCH, epochs=1, verbose=0).history
+    assert history["loss"][0] == pytest.approx(logs["loss"], rel=1e-10)
+    with pytest.raises(ValueError, match=r"sample_weight for '\w+' must have shape \(4,\), or \(4, steps\)"):
+        model.evaluate(ids, labels, sample_weight=np.ones((BATCH, STEPS, 1)), verbose=0)
