@@ -236,6 +236,22 @@ class Functional(Model):
         return list(getattr(self, "_graph_layers", []))
 
     @property
+    def input(self):
+        """The model's inputs as given to ``Model(inputs, ...)``: one tensor, a list or a dict."""
+        return _restructured(self._graph_part("_input_keys"), self.inputs)
+
+    @property
+    def output(self):
+        """The model's outputs as given to ``Model(..., outputs)``: one tensor, a list or a dict."""
+        return _restructured(self._graph_part("_output_keys"), self.outputs)
+
+    def _graph_part(self, name: str):
+        if getattr(self, "inputs", None) is None or not hasattr(self, name):
+            raise AttributeError(f"model {self.name!r} has no inputs and outputs yet: give it an Input first "
+                                 "or build it")
+        return getattr(self, name)
+
+    @property
     def input_names(self) -> list[str]:
         if (
             isinstance(self._input_keys, list)
@@ -543,6 +559,15 @@ def _flatten_structure(value, what: str) -> tuple[list | None, list]:
         tensors = list(value)
         return list(range(len(tensors))), _checked_tensors(tensors, what)
     return None, _checked_tensors([value], what)
+
+
+def _restructured(keys: list | None, tensors: list):
+    """``tensors`` in the structure ``_flatten_structure`` read them from."""
+    if keys is None:
+        return tensors[0]
+    if keys and isinstance(keys[0], str):
+        return dict(zip(keys, tensors, strict=True))
+    return list(tensors)
 
 
 def _checked_tensors(tensors: list, what: str) -> list:

@@ -536,13 +536,22 @@ class Layer:
     @property
     def output(self):
         """The output tensor of the layer's only functional call."""
+        outputs = self._only_node("output").outputs
+        return outputs[0] if len(outputs) == 1 else outputs
+
+    @property
+    def input(self):
+        """The input tensor (or list) of the layer's only functional call, as Keras' ``layer.input``."""
+        node = self._only_node("input")
+        return list(node.inputs) if node.inputs_are_list else node.inputs[0]
+
+    def _only_node(self, what: str) -> Node:
         if len(self._inbound_nodes) != 1:
             raise AttributeError(
                 f"layer {self.name!r} has {len(self._inbound_nodes)} functional calls; "
-                "its output is ambiguous (use the tensors returned by the calls)"
+                f"its {what} is ambiguous (use the tensors of the calls)"
             )
-        outputs = self._inbound_nodes[0].outputs
-        return outputs[0] if len(outputs) == 1 else outputs
+        return self._inbound_nodes[0]
 
     def _rename(self, name: str) -> None:
         """Rename the layer and the labels of its own weights (models keep names unique)."""

@@ -203,3 +203,32 @@ def test_time_distributed_gives_each_step_its_mask():
     with pytest.raises(ValueError, match=r"mask must have the inputs' \(batch, time\) axes first"):
         layers.TimeDistributed(rnn)(th.tensor("x", "float64", (None, 3, words, FEATURES)),
                                     mask=th.tensor("m", "bool", (None, 2, words)))
+
+
+def test_the_seq2seq_inference_models_of_keras_example_rebuild_from_a_saved_model(tmp_path):
+    """keras.io's lstm_seq2seq: save, load, then encoder and decoder models made from
+    ``model.input``, ``layer.output`` and the decoder LSTM called again with new initial states;
+    one decoding step equals the trained model on a one-step target sequence."""
+    tokens_in, tokens_out, latent = 5, 6, 8
+    encoder_inputs = layers.Input((None, tokens_in))
+    _, state_h, state_c = layers.LSTM(latent, return_state=True)(encoder_inputs)
+    decoder_inputs = layers.Input((None, tokens_out))
+    decoded, _, _ = layers.LSTM(latent, return_sequences=True, return_state=True)(
+        decoder_inputs, initial_state=[state_h, state_c])
+    model = models.Model([encoder_inputs, decoder_inputs], layers.Dense(tokens_out, activation="softmax")(decoded))
+    source, target = _data((BATCH, 4, tokens_in)), _data((BATCH, 3, tokens_out))
+    model.save(tmp_path / "s2s.keras")
+    model = models.load_model(tmp_path / "s2s.keras")
+
+    encoder_model = models.Model(model.input[0], list(model.layers[2].output[1:]))
+    state_inputs = [layers.Input((latent,)), layers.Input((latent,))]
+    decoder_lstm, decoder_dense = model.layers[3], model.layers[4]
+    step, h, c = decoder_lstm(model.input[1], initial_state=state_inputs)
+    decoder_model = models.Model([model.input[1], *state_inputs], [decoder_dense(step), h, c])
+    states = encoder_model.predict(source, verbose=0)
+    first = target[:, :1]
+    probabilities, _, _ = decoder_model.predict([first, *states], verbose=0)
+    np.testing.assert_allclose(probabilities, model.predict([source, first], verbose=0), rtol=1e-10)
+    assert isinstance(model.input, list) and model.output is model.outputs[0]
+    with pytest.raises(AttributeError, match="has no inputs and outputs yet"):
+        _ = models.Sequential([layers.Dense(2)]).input
