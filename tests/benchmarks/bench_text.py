@@ -10,10 +10,13 @@ process; the time fit spends before its first epoch, the first epoch
 (tracing and compilation happen in one of the two, depending on the
 framework) and the later ones, the steady epoch time, are printed.  ``--mask`` pads the sequences with id 0 and
 uses ``Embedding(mask_zero=True)``, so the GRU holds its state at padded
-steps.  Keras is optional: without it the Keras rows print
-"skipped: keras not installed".
+steps.  ``--part`` times a piece of the model alone, to see where the time
+goes: ``gru`` (float sequences, as an embedding would give, into the GRU
+and the Dense) or ``embedding`` (Embedding, mean over time, Dense).  Keras
+is optional: without it the Keras rows print "skipped: keras not
+installed".
 
-    python tests/benchmarks/bench_text.py [--mask] [--epochs 3] [--samples 2048]
+    python tests/benchmarks/bench_text.py [--mask] [--epochs 3] [--samples 2048] [--part gru]
 """
 
 from __future__ import annotations
@@ -62,11 +65,33 @@ def initial_weights(seed: int = 1) -> list[np.ndarray]:
     return [w.astype("float32") for w in weights]
 
 
-def build(layers, models, mask: bool):
-    ids = layers.Input((STEPS,), dtype="int32")
-    hidden = layers.Embedding(VOCAB, EMBED, mask_zero=mask)(ids)
-    hidden = layers.GRU(UNITS)(hidden)
-    return models.Model(ids, layers.Dense(1, activation="sigmoid")(hidden))
+def build(layers, models, mask: bool, part: str = "all"):
+    """The classifier, or the piece ``part`` names (see the module docstring)."""
+    if part == "gru":
+        inputs = hidden = layers.Input((STEPS, EMBED))
+    else:
+        inputs = layers.Input((STEPS,), dtype="int32")
+        hidden = layers.Embedding(VOCAB, EMBED, mask_zero=mask)(inputs)
+    hidden = layers.GlobalAveragePooling1D()(hidden) if part == "embedding" else layers.GRU(UNITS)(hidden)
+    return models.Model(inputs, layers.Dense(1, activation="sigmoid")(hidden))
+
+
+def part_inputs(ids: np.ndarray, part: str) -> np.ndarray:
+    """The model inputs for ``part``: the ids, or for ``gru`` their rows of a fixed random table."""
+    if part != "gru":
+        return ids
+    table = np.random.default_rng(2).uniform(-0.05, 0.05, (VOCAB, EMBED)).astype("float32")
+    return table[ids]
+
+
+def part_weights(weights: list[np.ndarray], part: str) -> list[np.ndarray]:
+    """``initial_weights`` cut to the layers ``part`` has."""
+    if part == "gru":
+        return weights[1:]
+    if part == "embedding":
+        dense = np.random.default_rng(3).uniform(-0.2, 0.2, (EMBED, 1)).astype("float32")
+        return [weights[0], dense, weights[-1]]
+    return weights
 
 
 def run(framework: str, args, weights_path: str) -> dict:
@@ -93,12 +118,13 @@ def run(framework: str, args, weights_path: str) -> dict:
             self.times.append(time.perf_counter() - self.start)
 
     ids, labels = make_data(args.samples, args.mask)
-    model = build(layers, models, args.mask)
-    model.set_weights(list(np.load(weights_path).values()))
+    model = build(layers, models, args.mask, args.part)
+    model.set_weights(part_weights(list(np.load(weights_path).values()), args.part))
+    inputs = part_inputs(ids, args.part)
     model.compile(optimizer=optimizers.Adam(learning_rate=1e-3), loss="binary_crossentropy", metrics=["accuracy"])
     timer = EpochTimer()
     fit_start = time.perf_counter()
-    history = model.fit(ids, labels, batch_size=BATCH, epochs=args.epochs, shuffle=False, verbose=0,
+    history = model.fit(inputs, labels, batch_size=BATCH, epochs=args.epochs, shuffle=False, verbose=0,
                         callbacks=[timer])
     return {"epochs": timer.times, "before_first": timer.before_first, "loss": float(history.history["loss"][-1]),
             "accuracy": float(history.history["accuracy"][-1])}
@@ -114,6 +140,8 @@ def main() -> None:
     parser.add_argument("--mask", action="store_true", help="padded sequences and Embedding(mask_zero=True)")
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--samples", type=int, default=2048)
+    parser.add_argument("--part", choices=("all", "gru", "embedding"), default="all",
+                        help="time a piece of the model alone")
     parser.add_argument("--run", choices=("theanine", "keras"), help=argparse.SUPPRESS)
     parser.add_argument("--weights", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -122,7 +150,7 @@ def main() -> None:
         return
     steps = -(-args.samples // BATCH)
     print(f"GRU text classifier: {args.samples} sequences of {STEPS} tokens, vocabulary {VOCAB}, embedding {EMBED}, "
-          f"GRU {UNITS}, batch {BATCH} ({steps} steps per epoch), mask_zero={args.mask}, float32")
+          f"GRU {UNITS}, batch {BATCH} ({steps} steps per epoch), mask_zero={args.mask}, float32, part={args.part}")
     with tempfile.TemporaryDirectory() as folder:
         weights_path = os.path.join(folder, "weights.npz")
         np.savez(weights_path, *initial_weights())
@@ -132,7 +160,8 @@ def main() -> None:
                 print("Keras 3 + JAX: skipped: keras not installed")
                 continue
             command = [sys.executable, __file__, "--run", framework, "--weights", weights_path,
-                       "--epochs", str(args.epochs), "--samples", str(args.samples)] + (["--mask"] if args.mask else [])
+                       "--epochs", str(args.epochs), "--samples", str(args.samples), "--part", args.part] + \
+                (["--mask"] if args.mask else [])
             done = subprocess.run(command, capture_output=True, text=True, check=False)
             if done.returncode != 0:
                 print(f"{framework}: failed\n{done.stderr[-2000:]}")
