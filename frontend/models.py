@@ -281,8 +281,8 @@ class Functional(Model):
         for node in self._nodes:
             if isinstance(node.layer, InputLayer):
                 continue
-            args = [values[id(t)] for t in node.inputs]
-            outputs = node.layer(args if node.inputs_are_list else args[0], **node.call_kwargs)
+            call_inputs, kwargs = node.call_arguments([values[id(t)] for t in node.inputs])
+            outputs = node.layer(call_inputs, **kwargs)
             outputs = list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
             for tensor, value in zip(node.outputs, outputs, strict=True):
                 values[id(tensor)] = value
@@ -324,6 +324,7 @@ class Functional(Model):
                         "args": [_tensor_ref(t, node_ids) for t in node.inputs],
                         "is_list": node.inputs_are_list,
                         "kwargs": dict(node.call_kwargs),
+                        **({"mask_input": True} if node.mask_input else {}),
                     }
                 )
         return {
@@ -352,7 +353,10 @@ class Functional(Model):
         for entry in config["nodes"]:
             layer = _named(layers, entry["layer"])
             args = [_resolve_ref(tensors, ref) for ref in entry["args"]]
-            outputs = layer(args if entry["is_list"] else args[0], **entry.get("kwargs", {}))
+            recorded = Node(layer, args, [], entry["is_list"], entry.get("kwargs", {}),
+                            entry.get("mask_input", False))
+            call_inputs, kwargs = recorded.call_arguments(args)
+            outputs = layer(call_inputs, **kwargs)
             outputs = list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
             index = calls.get(layer.name, 0)
             calls[layer.name] = index + 1

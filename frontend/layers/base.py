@@ -148,13 +148,26 @@ def _charge_weight(nbytes: int, what: str) -> None:
 
 @dataclass(eq=False)
 class Node:
-    """One call of a layer on tensors that carry history (a functional graph edge set)."""
+    """One call of a layer on tensors that carry history (a functional graph edge set).
+
+    ``mask_input``: the call was given ``mask=`` a tensor of the graph (Keras'
+    ``layer(x, mask=m)``); it is the last of ``inputs``, so the graph's order and
+    saving see it, and ``call_arguments`` hands it back as the ``mask`` argument.
+    """
 
     layer: Layer
     inputs: list[TensorVariable]
     outputs: list[TensorVariable]
     inputs_are_list: bool = False
     call_kwargs: dict = field(default_factory=dict)
+    mask_input: bool = False
+
+    def call_arguments(self, values: list) -> tuple:
+        """``(inputs, kwargs)`` to call the layer again with ``values`` (one per ``inputs``)."""
+        values, kwargs = list(values), dict(self.call_kwargs)
+        if self.mask_input:
+            kwargs["mask"] = values.pop()
+        return (values if self.inputs_are_list else values[0]), kwargs
 
     @property
     def parent_nodes(self) -> list[Node]:
@@ -487,6 +500,7 @@ class Layer:
         outer = current_call_context()
         training = kwargs.pop("training", None)
         explicit_training = training
+        mask_input = _graph_mask(self, kwargs.get("mask"), flat, outer is None)
         if training is None and outer is not None:
             training = outer.training
         if self._call_accepts_training:
@@ -501,7 +515,7 @@ class Layer:
         if outer is not None:
             outer.absorb(context)
             return outputs
-        return self._record_node(flat, is_list, outputs, args, explicit_training)
+        return self._record_node(flat, is_list, outputs, args, explicit_training, mask_input)
 
     def _autocast(self, tensor):
         """Cast float inputs to the layer's float dtype (integer inputs pass unchanged)."""
@@ -516,14 +530,15 @@ class Layer:
         self.build(shapes if is_list else shapes[0])
         self.built = True
 
-    def _record_node(self, flat: list, is_list: bool, outputs, args, training):
+    def _record_node(self, flat: list, is_list: bool, outputs, args, training, mask_input=None):
         """At top level on tensors with history: add a Node and tag the outputs."""
         if args or not flat or not all(has_history(t) for t in flat):
             return outputs
         out_list = list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
         out_list = [_with_mask_of(o, _fresh(o, flat)) for o in out_list]
         call_kwargs = {} if training is None else {"training": bool(training)}
-        node = Node(self, flat, out_list, is_list, call_kwargs)
+        extra = [] if mask_input is None else [mask_input]
+        node = Node(self, flat + extra, out_list, is_list, call_kwargs, mask_input=bool(extra))
         self._inbound_nodes.append(node)
         for index, tensor in enumerate(out_list):
             tensor._layer_history = (self, len(self._inbound_nodes) - 1, index)
@@ -543,7 +558,7 @@ class Layer:
     def input(self):
         """The input tensor (or list) of the layer's only functional call, as Keras' ``layer.input``."""
         node = self._only_node("input")
-        return list(node.inputs) if node.inputs_are_list else node.inputs[0]
+        return node.call_arguments(node.inputs)[0]
 
     def _only_node(self, what: str) -> Node:
         if len(self._inbound_nodes) != 1:
@@ -576,6 +591,22 @@ def _weight_shape(shape, where: str) -> tuple[int, ...]:
     if any(d < 0 for d in checked):
         raise ValueError(f"{where}: shape must hold ints >= 0. Received: {checked}")
     return checked
+
+
+def _graph_mask(layer, mask, flat: list, top_level: bool):
+    """The ``mask=`` tensor a functional call records as an input of its node (None if none).
+
+    At top level on tensors with history, a symbolic mask must come from the graph too, or a
+    model could not replay the call.
+    """
+    if not top_level or not isinstance(mask, Variable) or not flat or not all(has_history(t) for t in flat):
+        return None
+    if not has_history(mask):
+        raise ValueError(
+            f"layer {layer.name!r}: the mask given to a functional call must be a tensor of the model's "
+            "graph (from layers.Input or a layer); compute it in a layer's call"
+        )
+    return mask
 
 
 def _attach_masks(outputs, masks) -> None:

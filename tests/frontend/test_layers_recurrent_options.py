@@ -232,3 +232,25 @@ def test_the_seq2seq_inference_models_of_keras_example_rebuild_from_a_saved_mode
     assert isinstance(model.input, list) and model.output is model.outputs[0]
     with pytest.raises(AttributeError, match="has no inputs and outputs yet"):
         _ = models.Sequential([layers.Dense(2)]).input
+
+
+def test_a_mask_given_as_a_graph_tensor_is_part_of_the_model(tmp_path):
+    """``layer(x, mask=m)`` with ``m`` an input of the model, as Keras allows: the mask reaches the
+    layer when the model runs, after saving and loading, and in a clone."""
+    x, keep = layers.Input((STEPS, FEATURES)), layers.Input((STEPS,), dtype="bool")
+    rnn = layers.SimpleRNN(UNITS, return_sequences=True)
+    model = models.Model([x, keep], rnn(x, mask=keep))
+    weights = _set_random_weights(rnn)
+    values, mask = _data(), R.uniform(size=(BATCH, STEPS)) > 0.4
+    expected, _ = run_rnn(simple_rnn_step, values, weights, [np.zeros((BATCH, UNITS))], mask=mask,
+                          return_sequences=True)
+    np.testing.assert_allclose(model.predict([values, mask], verbose=0), expected, rtol=1e-10)
+    model.save(tmp_path / "masked.keras")
+    loaded = models.load_model(tmp_path / "masked.keras")
+    np.testing.assert_allclose(loaded.predict([values, mask], verbose=0), expected, rtol=1e-10)
+    clone = models.clone_model(model)
+    clone.set_weights(model.get_weights())
+    np.testing.assert_allclose(clone.predict([values, mask], verbose=0), expected, rtol=1e-10)
+    assert rnn.input is x
+    with pytest.raises(ValueError, match="the mask given to a functional call must be a tensor of the model's graph"):
+        rnn(x, mask=th.tensor("m", "bool", (None, STEPS)))
