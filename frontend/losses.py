@@ -358,7 +358,8 @@ def combined_mask(first, second):
 class Loss:
     """A loss object: ``loss(y_true, y_pred, sample_weight=None)`` -> scalar (see ``reduction``)."""
 
-    def __init__(self, name: str | None = None, reduction: str = "sum_over_batch_size"):
+    def __init__(self, name: str | None = None, reduction: str | None = "sum_over_batch_size"):
+        reduction = "none" if reduction is None else reduction  # Keras 3 takes None for "none"
         if reduction not in _REDUCTIONS:
             raise ValueError(
                 f"reduction must be one of {_REDUCTIONS}. Received: reduction={reduction!r}"

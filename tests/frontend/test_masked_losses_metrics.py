@@ -72,6 +72,10 @@ def test_a_loss_merges_the_mask_into_the_sample_weights(reduction, weighted):
     np.testing.assert_allclose(got, expected, rtol=1e-12)
 
 
+def test_reduction_none_may_be_spelled_none():
+    assert losses.MeanSquaredError(reduction=None).reduction == "none"
+
+
 def test_a_fully_masked_batch_loses_zero_not_nan():
     y_pred = _masked_prediction((2, 3, 1), np.zeros((2, 3), bool))
     t = th.tensor("t", "float64", (None, None, None))
