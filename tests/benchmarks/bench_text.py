@@ -8,7 +8,9 @@ layout and loaded with ``set_weights``), the same optimizer (Adam 1e-3),
 batch size and order (no shuffling).  Each framework runs in a fresh
 process; the time fit spends before its first epoch, the first epoch
 (tracing and compilation happen in one of the two, depending on the
-framework) and the later ones, the steady epoch time, are printed.  ``--mask`` pads the sequences with id 0 and
+framework) and the later ones, the steady epoch time, are printed.
+theanine starts from an empty compilation cache (a new ``THEANINE_CACHE_DIR``),
+as JAX does (no persistent cache), so the first figures include compiling.  ``--mask`` pads the sequences with id 0 and
 uses ``Embedding(mask_zero=True)``, so the GRU holds its state at padded
 steps.  ``--part`` times a piece of the model alone, to see where the time
 goes: ``gru`` (float sequences, as an embedding would give, into the GRU
@@ -162,7 +164,8 @@ def main() -> None:
             command = [sys.executable, __file__, "--run", framework, "--weights", weights_path,
                        "--epochs", str(args.epochs), "--samples", str(args.samples), "--part", args.part] + \
                 (["--mask"] if args.mask else [])
-            done = subprocess.run(command, capture_output=True, text=True, check=False)
+            env = {**os.environ, "THEANINE_CACHE_DIR": os.path.join(folder, "theanine-cache")}
+            done = subprocess.run(command, capture_output=True, text=True, check=False, env=env)
             if done.returncode != 0:
                 print(f"{framework}: failed\n{done.stderr[-2000:]}")
                 continue
