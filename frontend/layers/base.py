@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import functools
 import inspect
 import math
 import re
@@ -234,6 +235,22 @@ class Layer:
     """
 
     supports_masking = False
+
+    def __init_subclass__(cls, **kwargs):
+        """A subclass's ``build`` marks the layer built when it returns, as Keras 3's does, so that
+        ``layer.build(shape)`` called by hand (then ``set_weights``) is not built again on the first
+        call."""
+        super().__init_subclass__(**kwargs)
+        build = cls.__dict__.get("build")
+        if build is not None and not getattr(build, "_marks_built", False):
+            @functools.wraps(build)
+            def marked_build(self, *args, **build_kwargs):
+                result = build(self, *args, **build_kwargs)
+                self.built = True
+                return result
+
+            marked_build._marks_built = True
+            cls.build = marked_build
 
     def __init__(
         self,
