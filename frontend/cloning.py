@@ -91,10 +91,8 @@ def _clone_functional(model, input_tensors, clone: Callable):
             continue
         if id(node.layer) not in clones:
             clones[id(node.layer)] = _checked_clone(clone, node.layer)
-        args = [values[id(t)] for t in node.inputs]
-        outputs = clones[id(node.layer)](
-            args if node.inputs_are_list else args[0], **node.call_kwargs
-        )
+        call_inputs, kwargs = node.call_arguments([values[id(t)] for t in node.inputs])
+        outputs = clones[id(node.layer)](call_inputs, **kwargs)
         outputs = list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
         for old, new in zip(node.outputs, outputs, strict=True):
             values[id(old)] = new

@@ -124,7 +124,7 @@ class CustomSteps:
 def _trace(model, mode: str, data: adapter.Data) -> _Traced:
     xs = [th.tensor(f"x{i}", a.dtype.name, (None, *a.shape[1:])) for i, a in enumerate(data.xs)]
     ys = [th.tensor(f"y{i}", a.dtype.name, (None, *a.shape[1:])) for i, a in enumerate(data.ys)]
-    sws = [th.tensor("sample_weight", a.dtype.name, (None,)) for a in data.sws]
+    sws = [th.tensor("sample_weight", a.dtype.name, (None, *a.shape[1:])) for a in data.sws]
     x = list(xs) if len(xs) > 1 or getattr(model, "_build_as_list", False) else xs[0]
     structure = data.y_structure
     y = None if structure is None else (

@@ -164,7 +164,8 @@ def target_specs(ys: list[np.ndarray | None]) -> list[tuple[int, str]]:
 def sample_weights(
     compiled: CompiledOutputs, sample_weight, n: int, model_name: str
 ) -> list[np.ndarray]:
-    """One ``(n,)`` weight vector per output with a loss (ones where none is given)."""
+    """One weight array per output with a loss (ones where none is given): ``(n,)`` per sample,
+    or ``(n, steps)`` per time step of temporal targets, as Keras 3 takes them."""
     names = [spec.name for spec in compiled.outputs]
     if isinstance(sample_weight, Mapping):
         given = [sample_weight.get(name) for name in names]
@@ -179,10 +180,10 @@ def sample_weights(
             if given[i] is None
             else np.asarray(given[i], th.config.floatX)
         )
-        if w.shape != (n,):
+        if w.ndim not in (1, 2) or w.shape[0] != n:
             raise ValueError(
-                f"{model_name}: sample_weight for {names[i]!r} must have shape ({n},), got "
-                f"{w.shape}"
+                f"{model_name}: sample_weight for {names[i]!r} must have shape ({n},), or "
+                f"({n}, steps) for temporal targets, got {w.shape}"
             )
         weights.append(w)
     return weights
@@ -195,7 +196,8 @@ def with_class_weight(data: Data, class_weight: Mapping | None) -> Data:
     """
     if class_weight is None:
         return data
-    sws = [w * class_weights(class_weight, y) for w, y in zip(data.sws, data.ys, strict=True)]
+    sws = [w * class_weights(class_weight, y).reshape((-1,) + (1,) * (w.ndim - 1))
+           for w, y in zip(data.sws, data.ys, strict=True)]
     return Data(data.xs, data.ys, sws, data.n, data.y_structure)
 
 

@@ -6,7 +6,7 @@ types -- their dtype and rank, every dimension but the first static --
 compiles the graph with ``th.function`` and keeps the function, keyed by
 those types, the call's structure and its keyword arguments.  The next
 call on arrays of the same types (any batch size) runs the compiled
-function again; weights are shared variables, so later weight changes
+function again (a ``mask=`` array is one more input of it); weights are shared variables, so later weight changes
 are seen without retracing.
 
 The call applies the state updates it adds (``Variable.assign``, a
@@ -70,6 +70,7 @@ class _Signature:
     types: tuple[tuple[str, tuple], ...]
     structure: str
     kwargs: tuple[tuple[str, Hashable], ...]
+    mask: tuple[str, tuple] | None = None
 
 
 @dataclass
@@ -100,6 +101,9 @@ class EagerFunctions:
             )
         leaves, structure = _leaves(inputs)
         arrays = [np.asarray(leaf) for leaf in leaves]
+        kwargs = dict(kwargs)
+        mask = kwargs.pop("mask", None)
+        mask = None if mask is None else np.asarray(mask)  # an array mask is one more input
         for i, array in enumerate(arrays):
             if array.dtype.kind not in "biuf":
                 raise TypeError(
@@ -109,11 +113,12 @@ class EagerFunctions:
             tuple((a.dtype.name, a.shape[1:] if a.ndim else ()) for a in arrays),
             structure,
             _frozen_kwargs(layer, kwargs),
+            None if mask is None else (mask.dtype.name, mask.shape[1:]),
         )
         if signature not in self._functions:
-            self._functions[signature] = _trace(layer, arrays, structure, kwargs)
+            self._functions[signature] = _trace(layer, arrays, structure, kwargs, mask)
         compiled = self._functions[signature]
-        outputs = compiled.function(*arrays)
+        outputs = compiled.function(*arrays, *([] if mask is None else [mask]))
         return _restructure(outputs, compiled.structure)
 
 
@@ -129,8 +134,9 @@ def _frozen_kwargs(layer, kwargs: dict) -> tuple:
     return frozen
 
 
-def _trace(layer, arrays: list[np.ndarray], structure: str, kwargs: dict) -> _Compiled:
-    """Trace ``layer`` on placeholders of ``arrays``' types and compile it."""
+def _trace(layer, arrays: list[np.ndarray], structure: str, kwargs: dict, mask=None) -> _Compiled:
+    """Trace ``layer`` on placeholders of ``arrays``' types (and ``mask``'s, passed as ``mask=``)
+    and compile it."""
     placeholders = [
         th.tensor(f"x{i}", a.dtype.name, (None, *a.shape[1:]) if a.ndim else ())
         for i, a in enumerate(arrays)
@@ -139,16 +145,28 @@ def _trace(layer, arrays: list[np.ndarray], structure: str, kwargs: dict) -> _Co
                    "tuple": tuple(placeholders)}[structure]
     training = kwargs.get("training")
     # build first, outside the call context: a model records its graph of layer calls as it
-    # builds, and calls nested in a context record nothing
-    layer._maybe_build(placeholders, structure != "single")
+    # builds, and calls nested in a context record nothing.  A stateful layer (RNN) sizes its
+    # state variables by the batch, so it is built for the arrays' batch size, as in Keras.
+    layer._maybe_build(_build_inputs(layer, placeholders, arrays), structure != "single")
+    mask_inputs = [] if mask is None else [th.tensor("mask", mask.dtype.name, (None, *mask.shape[1:]))]
+    if mask_inputs:
+        kwargs = {**kwargs, "mask": mask_inputs[0]}
     with call_context(training) as context:
         outputs = layer(call_inputs, **kwargs)
     flat, out_structure = _flatten_outputs(outputs, layer)
     updates = _last_update_per_variable(context.updates)
     function = th.function(
-        placeholders, flat, updates=updates, name=f"{layer.name}_eager", on_unused_input="ignore"
+        placeholders + mask_inputs, flat, updates=updates, name=f"{layer.name}_eager", on_unused_input="ignore"
     )
     return _Compiled(function, out_structure)
+
+
+def _build_inputs(layer, placeholders: list, arrays: list[np.ndarray]) -> list:
+    """What ``layer`` is built on: the placeholders, with the arrays' batch size when the layer
+    is stateful and not built yet."""
+    if layer.built or not getattr(layer, "stateful", False):
+        return placeholders
+    return [th.tensor(p.name, p.dtype, a.shape) if a.ndim else p for p, a in zip(placeholders, arrays, strict=True)]
 
 
 def _flatten_outputs(outputs, layer) -> tuple[list, object]:

@@ -92,16 +92,28 @@ class Ones(Initializer):
 
 
 class Constant(Initializer):
-    """Every entry equal to ``value``."""
+    """Every entry equal to ``value``; an array ``value`` broadcasts to the shape, as Keras 3's
+    ``value * ones(shape)`` does (``Embedding(embeddings_initializer=Constant(matrix))`` loads
+    pretrained vectors)."""
 
     config_names = ("value",)
 
-    def __init__(self, value: float = 0.0):
-        self.value = float(value)
+    def __init__(self, value=0.0):
+        array = np.asarray(value, dtype=np.float64)
+        self.value = float(array) if array.ndim == 0 else array
 
     def __call__(self, shape, dtype=None) -> np.ndarray:
         shape, dtype = _shape_and_dtype(shape, dtype)
-        return np.full(shape, self.value, dtype)
+        if isinstance(self.value, float):
+            return np.full(shape, self.value, dtype)
+        try:
+            return np.broadcast_to(self.value, shape).astype(dtype)
+        except ValueError:
+            raise ValueError(f"Constant: a value of shape {self.value.shape} does not broadcast to the "
+                             f"shape {tuple(shape)} asked for") from None
+
+    def get_config(self) -> dict:
+        return {"value": self.value if isinstance(self.value, float) else self.value.tolist()}
 
 
 def _check_seed(seed) -> int | None:
@@ -342,6 +354,10 @@ _ALIASES = {
     "lecun_uniform": LecunUniform,
     "orthogonal": Orthogonal,
     "identity": Identity,
+    "uniform": RandomUniform,  # Keras' short aliases, used in its guides (initializer="uniform")
+    "normal": RandomNormal,
+    "zero": Zeros,
+    "one": Ones,
 }
 REGISTRY = Registry("initializer", Initializer, {**{cls.__name__: cls for cls in _CLASSES}, **_ALIASES})
 """Initializer classes by class name and by Keras' snake_case alias."""

@@ -3,9 +3,14 @@
 A plain function ``fn(y_true, y_pred, **options)`` returns one loss per
 sample (the last axis is averaged or summed away, as in Keras 3).  A
 ``Loss`` object wraps such a function and reduces it to a scalar with
-``sample_weight``: ``"sum_over_batch_size"`` (the default, Keras' rule)
-is ``sum(loss * weight) / number_of_losses``, ``"sum"`` is the weighted
-sum and ``"none"`` keeps the weighted per-sample values.  Before the
+``sample_weight``: ``"sum_over_batch_size"`` (the default, Keras' rule;
+``"mean"`` is the same) is ``sum(loss * weight) / number_of_losses``,
+``"mean_with_sample_weight"`` divides by the sum of the weights instead,
+``"sum"`` is the weighted sum and ``"none"`` keeps the weighted per-sample
+values.  Masks follow Keras 3: the mask ``y_pred`` carries (from
+``Embedding(mask_zero=True)``, ``Masking``, a recurrent layer) and the one
+the per-sample losses carry (``ignore_class``) are merged into the sample
+weights, so a mean runs over the valid entries only (``apply_mask``).  Before the
 function runs, ``y_true`` and ``y_pred`` of ranks differing by one with a
 trailing axis of size 1 are brought to the same rank (``(batch,)``
 targets against ``(batch, 1)`` predictions), and ``y_true`` takes
@@ -179,11 +184,24 @@ def sparse_labels(y_true, y_pred):
     return y_true if y_true.dtype.startswith(("int", "uint")) else th.cast(y_true, "int64")
 
 
-def sparse_categorical_crossentropy(y_true, y_pred, from_logits: bool = False, axis: int = -1):
-    """Categorical crossentropy of integer labels (``(batch,)`` or ``(batch, 1)``)."""
+def sparse_categorical_crossentropy(
+    y_true, y_pred, from_logits: bool = False, ignore_class: int | None = None, axis: int = -1
+):
+    """Categorical crossentropy of integer labels (``(batch,)`` or ``(batch, 1)``).
+
+    ``ignore_class``: entries with that label lose 0 and carry a mask (``_keras_mask``) that
+    ``Loss`` and the mean metrics leave them out with, as in Keras 3 (padding in segmentation).
+    """
     y_pred = th.as_tensor_variable(y_pred)
     labels = sparse_labels(y_true, y_pred)
-    return th.sparse_categorical_crossentropy(labels, y_pred, from_logits=from_logits, axis=axis)
+    if ignore_class is None:
+        return th.sparse_categorical_crossentropy(labels, y_pred, from_logits=from_logits, axis=axis)
+    valid = th.not_equal(labels, int(ignore_class))
+    labels = th.where(valid, labels, th.zeros_like(labels))
+    losses = th.sparse_categorical_crossentropy(labels, y_pred, from_logits=from_logits, axis=axis)
+    losses = th.where(valid, losses, th.zeros_like(losses))
+    losses._keras_mask = valid
+    return losses
 
 
 def kl_divergence(y_true, y_pred):
@@ -269,41 +287,69 @@ logcosh = log_cosh
 
 # ----------------------------------------------------------------------------- reduction
 
-_REDUCTIONS = ("sum_over_batch_size", "sum", "none")
+_REDUCTIONS = ("sum_over_batch_size", "sum", "mean", "mean_with_sample_weight", "none")
 
 
-def _weighted(values, sample_weight):
-    """``values * sample_weight``, the weight's rank matched (``(batch,)`` or ``(batch, 1)``)."""
-    if sample_weight is None:
-        return values
-    weight = th.cast(th.as_tensor_variable(sample_weight), values.dtype)
+def _aligned(values, weight):
+    """``weight`` with ``values``' rank: Keras' ``squeeze_or_expand_to_same_rank``, then trailing
+    axes added to a lower-ranked weight (a ``(batch,)`` weight on ``(batch, time)`` values)."""
     values, weight = match_rank(values, weight)
     while weight.ndim < values.ndim:
         weight = _expand_last(weight)
-    return values * weight
+    return values, weight
 
 
-def _masked(values, mask, reduction: str):
-    """``values`` times Keras' mask weights: 0 where masked; for a mean, ``size / valid`` elsewhere,
-    so the mean is over the valid entries only."""
+def apply_mask(sample_weight, mask, dtype: str, reduction: str):
+    """Keras' ``apply_mask``: merge a boolean mask into the sample weights (None when neither).
+
+    For a mean ("sum_over_batch_size", "mean") a valid entry weighs ``total / valid`` (0 when
+    nothing is valid), so the mean runs over the valid entries only; otherwise the mask is 0/1.
+    """
     if mask is None:
-        return values
-    weight = th.cast(mask, values.dtype)
-    values, weight = match_rank(values, weight)
-    if reduction == "sum_over_batch_size":
-        total = th.cast(th.size(weight), values.dtype)
-        weight = weight * (total / (th.sum(weight) + th.constant(1e-7, dtype=values.dtype)))
-    while weight.ndim < values.ndim:
-        weight = _expand_last(weight)
-    return values * weight
+        return sample_weight
+    mask = th.as_tensor_variable(mask)
+    if reduction in ("sum_over_batch_size", "mean"):
+        total = th.cast(th.size(mask), dtype)
+        valid = th.sum(th.cast(mask, dtype))
+        float_mask = th.cast(mask, dtype) * th.divide_no_nan(total, valid)
+    else:
+        float_mask = th.cast(mask, dtype)
+    if sample_weight is None:
+        return float_mask
+    weight = th.cast(th.as_tensor_variable(sample_weight), dtype)
+    if weight.ndim > float_mask.ndim:
+        weight, float_mask = _aligned(weight, float_mask)
+    else:
+        float_mask, weight = _aligned(float_mask, weight)
+    return weight * float_mask
 
 
 def reduce_weighted_values(values, sample_weight=None, reduction: str = "sum_over_batch_size", mask=None):
-    """Weight per-sample losses (and mask them, as Keras does) and reduce them as ``reduction`` says."""
-    values = _masked(_weighted(values, sample_weight), mask, reduction)
-    if reduction == "none":
+    """Keras' ``reduce_weighted_values``: the mask merged into the sample weights, the values
+    weighted, then reduced as ``reduction`` says ("mean_with_sample_weight" divides by the sum
+    of the weights, the mean reductions by the number of values)."""
+    sample_weight = apply_mask(sample_weight, mask, values.dtype, reduction)
+    if sample_weight is not None:
+        values, sample_weight = match_rank(values, th.cast(th.as_tensor_variable(sample_weight), values.dtype))
+        broadcast = sample_weight
+        while broadcast.ndim < values.ndim:
+            broadcast = _expand_last(broadcast)
+        values = values * broadcast
+    if reduction == "none" or values.ndim == 0:
         return values
-    return th.sum(values) if reduction == "sum" else th.mean(values)
+    total = th.sum(values)
+    if reduction == "sum":
+        return total
+    if reduction == "mean_with_sample_weight" and sample_weight is not None:
+        return th.divide_no_nan(total, th.sum(sample_weight))
+    return th.divide_no_nan(total, th.cast(th.size(values), values.dtype))
+
+
+def combined_mask(first, second):
+    """The logical and of two optional boolean masks (None when both are None)."""
+    if first is None or second is None:
+        return first if second is None else second
+    return th.logical_and(th.cast(first, "bool"), th.cast(second, "bool"))
 
 
 # ----------------------------------------------------------------------------- classes
@@ -312,7 +358,8 @@ def reduce_weighted_values(values, sample_weight=None, reduction: str = "sum_ove
 class Loss:
     """A loss object: ``loss(y_true, y_pred, sample_weight=None)`` -> scalar (see ``reduction``)."""
 
-    def __init__(self, name: str | None = None, reduction: str = "sum_over_batch_size"):
+    def __init__(self, name: str | None = None, reduction: str | None = "sum_over_batch_size"):
+        reduction = "none" if reduction is None else reduction  # Keras 3 takes None for "none"
         if reduction not in _REDUCTIONS:
             raise ValueError(
                 f"reduction must be one of {_REDUCTIONS}. Received: reduction={reduction!r}"
@@ -325,9 +372,11 @@ class Loss:
         raise NotImplementedError(f"{type(self).__name__} must implement call()")
 
     def __call__(self, y_true, y_pred, sample_weight=None):
-        """The reduced loss; the mask ``y_pred`` carries (``_keras_mask``) weighs the entries."""
-        mask = getattr(y_pred, "_keras_mask", None)
-        return reduce_weighted_values(self.call(y_true, y_pred), sample_weight, self.reduction, mask)
+        """The reduced loss, as Keras 3: the mask ``y_pred`` carries (``_keras_mask``) and the one
+        the per-sample losses carry (``ignore_class``) weigh the entries."""
+        losses = self.call(y_true, y_pred)
+        mask = combined_mask(getattr(y_pred, "_keras_mask", None), getattr(losses, "_keras_mask", None))
+        return reduce_weighted_values(losses, sample_weight, self.reduction, mask)
 
     def get_config(self) -> dict:
         return {"name": self.name, "reduction": self.reduction}
@@ -469,11 +518,15 @@ class SparseCategoricalCrossentropy(_BuiltinLoss):
     def __init__(
         self,
         from_logits: bool = False,
-        axis: int = -1,
+        ignore_class: int | None = None,
         reduction: str = "sum_over_batch_size",
+        axis: int = -1,
         name: str | None = None,
     ):
-        super().__init__(reduction, name, from_logits=bool(from_logits), axis=axis)
+        options = {"from_logits": bool(from_logits), "axis": axis}
+        if ignore_class is not None:
+            options["ignore_class"] = int(ignore_class)
+        super().__init__(reduction, name, **options)
 
 
 class KLDivergence(_BuiltinLoss):

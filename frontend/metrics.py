@@ -40,6 +40,18 @@ __all__ = [
     "SparseTopKCategoricalAccuracy",
     "MeanSquaredError",
     "MeanAbsoluteError",
+    "MeanSquaredLogarithmicError",
+    "MeanAbsolutePercentageError",
+    "CosineSimilarity",
+    "LogCoshError",
+    "BinaryCrossentropy",
+    "CategoricalCrossentropy",
+    "SparseCategoricalCrossentropy",
+    "KLDivergence",
+    "Poisson",
+    "Hinge",
+    "SquaredHinge",
+    "CategoricalHinge",
     "Precision",
     "Recall",
     "AUC",
@@ -53,6 +65,7 @@ __all__ = [
     "sparse_categorical_accuracy",
     "top_k_categorical_accuracy",
     "sparse_top_k_categorical_accuracy",
+    "cosine_similarity",
     "get",
     "serialize",
     "deserialize",
@@ -121,14 +134,17 @@ def _axes_from(start: int, ndim: int) -> tuple[int, ...]:
     return tuple(range(start, ndim))
 
 
-def samplewise_values(values, sample_weight):
+def samplewise_values(values, sample_weight, values_mask=None):
     """Keras' ``reduce_to_samplewise_values``: per-sample means of weighted values, and weights.
 
-    Returns ``(values, weights)``; ``weights`` is None without ``sample_weight``.
+    ``values_mask`` (the mask the values carried, e.g. ``ignore_class``'s) joins the weights
+    when there are weights, as in Keras.  Returns ``(values, weights)``; ``weights`` is None
+    without ``sample_weight``.
     """
     weight = None
     if sample_weight is not None:
         weight = th.cast(th.as_tensor_variable(sample_weight), values.dtype)
+        weight = losses_module.apply_mask(weight, values_mask, values.dtype, "sum")
         values, weight = losses_module.match_rank(values, weight)
         if values.ndim > weight.ndim:
             values = th.mean(values, axis=_axes_from(weight.ndim, values.ndim))
@@ -141,6 +157,13 @@ def samplewise_values(values, sample_weight):
     return values, weight
 
 
+def mean_statistics(values, sample_weight, values_mask=None) -> list:
+    """A mean metric's batch statistics: the weighted sum of per-sample values and the weight."""
+    values, weight = samplewise_values(values, sample_weight, values_mask)
+    count = th.sum(weight) if weight is not None else th.sum(th.ones_like(values))
+    return [th.sum(values), count]
+
+
 class MeanMetricWrapper(Metric):
     """The (weighted) mean over all samples of ``fn(y_true, y_pred, **options)``."""
 
@@ -149,10 +172,13 @@ class MeanMetricWrapper(Metric):
         self.fn, self.options = fn, options
 
     def batch_statistics(self, y_true, y_pred, sample_weight=None) -> list:
-        values = th.cast(self.fn(y_true, y_pred, **self.options), self.dtype)
-        values, weight = samplewise_values(values, sample_weight)
-        count = th.sum(weight) if weight is not None else th.sum(th.ones_like(values))
-        return [th.sum(values), count]
+        """As Keras 3's ``update_state``: the mask ``y_pred`` carries (``_keras_mask``) joins the
+        sample weights (0/1), so masked entries are left out of the mean."""
+        mask = getattr(y_pred, "_keras_mask", None)
+        values = self.fn(y_true, y_pred, **self.options)
+        values_mask = getattr(values, "_keras_mask", None)
+        weight = losses_module.apply_mask(sample_weight, mask, self.dtype, "sum")
+        return mean_statistics(th.cast(values, self.dtype), weight, values_mask)
 
     def result_from(self, totals):
         total, count = totals
@@ -255,6 +281,113 @@ class MeanAbsoluteError(_BuiltinMean):
     function = staticmethod(losses_module.mean_absolute_error)
 
 
+def positive_cosine_similarity(y_true, y_pred, axis: int = -1):
+    """``sum(l2_normalize(y_true) * l2_normalize(y_pred), axis)``: 1 for aligned vectors.
+
+    Keras' ``metrics.cosine_similarity`` (the loss of that name is its negative); saved by this
+    name so that a wrapper of either function loads the right one.
+    """
+    return -losses_module.cosine_similarity(y_true, y_pred, axis=axis)
+
+
+cosine_similarity = positive_cosine_similarity
+
+
+class MeanSquaredLogarithmicError(_BuiltinMean):
+    """Mean of the per-sample mean squared logarithmic error."""
+
+    function = staticmethod(losses_module.mean_squared_logarithmic_error)
+
+
+class MeanAbsolutePercentageError(_BuiltinMean):
+    """Mean of the per-sample mean absolute percentage error."""
+
+    function = staticmethod(losses_module.mean_absolute_percentage_error)
+
+
+class CosineSimilarity(_BuiltinMean):
+    """Mean cosine similarity of targets and predictions along ``axis``."""
+
+    function = staticmethod(positive_cosine_similarity)
+
+    def __init__(self, name: str | None = None, dtype: str | None = None, axis: int = -1):
+        super().__init__(name or "cosine_similarity", dtype, axis=int(axis))
+
+
+class LogCoshError(_BuiltinMean):
+    """Mean of the per-sample ``log(cosh(error))``; Keras names it "logcosh"."""
+
+    function = staticmethod(losses_module.log_cosh)
+
+    def __init__(self, name: str | None = None, dtype: str | None = None):
+        super().__init__(name or "logcosh", dtype)
+
+
+class BinaryCrossentropy(_BuiltinMean):
+    """Mean binary crossentropy (``from_logits``, ``label_smoothing`` as the loss)."""
+
+    function = staticmethod(losses_module.binary_crossentropy)
+
+    def __init__(self, name: str | None = None, dtype: str | None = None, from_logits: bool = False,
+                 label_smoothing: float = 0.0):
+        super().__init__(name, dtype, from_logits=bool(from_logits), label_smoothing=float(label_smoothing))
+
+
+class CategoricalCrossentropy(_BuiltinMean):
+    """Mean categorical crossentropy of one-hot targets."""
+
+    function = staticmethod(losses_module.categorical_crossentropy)
+
+    def __init__(self, name: str | None = None, dtype: str | None = None, from_logits: bool = False,
+                 label_smoothing: float = 0.0, axis: int = -1):
+        super().__init__(name, dtype, from_logits=bool(from_logits), label_smoothing=float(label_smoothing),
+                         axis=int(axis))
+
+
+class SparseCategoricalCrossentropy(_BuiltinMean):
+    """Mean categorical crossentropy of integer labels; ``ignore_class`` entries are left out when
+    the metric is weighted (Keras applies the values' mask with sample weights only)."""
+
+    function = staticmethod(losses_module.sparse_categorical_crossentropy)
+
+    def __init__(self, name: str | None = None, dtype: str | None = None, from_logits: bool = False,
+                 ignore_class: int | None = None, axis: int = -1):
+        options = {"from_logits": bool(from_logits), "axis": int(axis)}
+        if ignore_class is not None:
+            options["ignore_class"] = int(ignore_class)
+        super().__init__(name, dtype, **options)
+
+
+class KLDivergence(_BuiltinMean):
+    """Mean Kullback-Leibler divergence of the predictions from the targets."""
+
+    function = staticmethod(losses_module.kl_divergence)
+
+
+class Poisson(_BuiltinMean):
+    """Mean Poisson loss."""
+
+    function = staticmethod(losses_module.poisson)
+
+
+class Hinge(_BuiltinMean):
+    """Mean hinge loss (labels -1/1, or 0/1 converted)."""
+
+    function = staticmethod(losses_module.hinge)
+
+
+class SquaredHinge(_BuiltinMean):
+    """Mean squared hinge loss."""
+
+    function = staticmethod(losses_module.squared_hinge)
+
+
+class CategoricalHinge(_BuiltinMean):
+    """Mean categorical hinge loss."""
+
+    function = staticmethod(losses_module.categorical_hinge)
+
+
 class RootMeanSquaredError(_BuiltinMean):
     """``sqrt`` of the (weighted) mean of the squared errors."""
 
@@ -280,10 +413,8 @@ class Mean(Metric):
         super().__init__(name or "mean", dtype)
 
     def batch_statistics(self, values, sample_weight=None) -> list:
-        values = th.cast(th.as_tensor_variable(values), self.dtype)
-        values, weight = samplewise_values(values, sample_weight)
-        count = th.sum(weight) if weight is not None else th.sum(th.ones_like(values))
-        return [th.sum(values), count]
+        values_mask = getattr(values, "_keras_mask", None)
+        return mean_statistics(th.cast(th.as_tensor_variable(values), self.dtype), sample_weight, values_mask)
 
     def result_from(self, totals):
         total, count = totals
@@ -424,6 +555,18 @@ _CLASSES = (
     Mean,
     FBetaScore,
     F1Score,
+    MeanSquaredLogarithmicError,
+    MeanAbsolutePercentageError,
+    CosineSimilarity,
+    LogCoshError,
+    BinaryCrossentropy,
+    CategoricalCrossentropy,
+    SparseCategoricalCrossentropy,
+    KLDivergence,
+    Poisson,
+    Hinge,
+    SquaredHinge,
+    CategoricalHinge,
 )
 _ALIASES = {
     "root_mean_squared_error": RootMeanSquaredError,
@@ -441,6 +584,23 @@ _ALIASES = {
     "mse": MeanSquaredError,
     "mean_absolute_error": MeanAbsoluteError,
     "mae": MeanAbsoluteError,
+    "mean_squared_logarithmic_error": MeanSquaredLogarithmicError,
+    "msle": MeanSquaredLogarithmicError,
+    "mean_absolute_percentage_error": MeanAbsolutePercentageError,
+    "mape": MeanAbsolutePercentageError,
+    "cosine_similarity": CosineSimilarity,
+    "log_cosh_error": LogCoshError,
+    "logcosh": LogCoshError,
+    "binary_crossentropy": BinaryCrossentropy,
+    "bce": BinaryCrossentropy,
+    "categorical_crossentropy": CategoricalCrossentropy,
+    "sparse_categorical_crossentropy": SparseCategoricalCrossentropy,
+    "kl_divergence": KLDivergence,
+    "kld": KLDivergence,
+    "poisson": Poisson,
+    "hinge": Hinge,
+    "squared_hinge": SquaredHinge,
+    "categorical_hinge": CategoricalHinge,
     "precision": Precision,
     "recall": Recall,
     "auc": AUC,

@@ -236,6 +236,22 @@ class Functional(Model):
         return list(getattr(self, "_graph_layers", []))
 
     @property
+    def input(self):
+        """The model's inputs as given to ``Model(inputs, ...)``: one tensor, a list or a dict."""
+        return _restructured(self._graph_part("_input_keys"), self.inputs)
+
+    @property
+    def output(self):
+        """The model's outputs as given to ``Model(..., outputs)``: one tensor, a list or a dict."""
+        return _restructured(self._graph_part("_output_keys"), self.outputs)
+
+    def _graph_part(self, name: str):
+        if getattr(self, "inputs", None) is None or not hasattr(self, name):
+            raise AttributeError(f"model {self.name!r} has no inputs and outputs yet: give it an Input first "
+                                 "or build it")
+        return getattr(self, name)
+
+    @property
     def input_names(self) -> list[str]:
         if (
             isinstance(self._input_keys, list)
@@ -265,8 +281,8 @@ class Functional(Model):
         for node in self._nodes:
             if isinstance(node.layer, InputLayer):
                 continue
-            args = [values[id(t)] for t in node.inputs]
-            outputs = node.layer(args if node.inputs_are_list else args[0], **node.call_kwargs)
+            call_inputs, kwargs = node.call_arguments([values[id(t)] for t in node.inputs])
+            outputs = node.layer(call_inputs, **kwargs)
             outputs = list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
             for tensor, value in zip(node.outputs, outputs, strict=True):
                 values[id(tensor)] = value
@@ -308,6 +324,7 @@ class Functional(Model):
                         "args": [_tensor_ref(t, node_ids) for t in node.inputs],
                         "is_list": node.inputs_are_list,
                         "kwargs": dict(node.call_kwargs),
+                        **({"mask_input": True} if node.mask_input else {}),
                     }
                 )
         return {
@@ -336,7 +353,10 @@ class Functional(Model):
         for entry in config["nodes"]:
             layer = _named(layers, entry["layer"])
             args = [_resolve_ref(tensors, ref) for ref in entry["args"]]
-            outputs = layer(args if entry["is_list"] else args[0], **entry.get("kwargs", {}))
+            recorded = Node(layer, args, [], entry["is_list"], entry.get("kwargs", {}),
+                            entry.get("mask_input", False))
+            call_inputs, kwargs = recorded.call_arguments(args)
+            outputs = layer(call_inputs, **kwargs)
             outputs = list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
             index = calls.get(layer.name, 0)
             calls[layer.name] = index + 1
@@ -543,6 +563,15 @@ def _flatten_structure(value, what: str) -> tuple[list | None, list]:
         tensors = list(value)
         return list(range(len(tensors))), _checked_tensors(tensors, what)
     return None, _checked_tensors([value], what)
+
+
+def _restructured(keys: list | None, tensors: list):
+    """``tensors`` in the structure ``_flatten_structure`` read them from."""
+    if keys is None:
+        return tensors[0]
+    if keys and isinstance(keys[0], str):
+        return dict(zip(keys, tensors, strict=True))
+    return list(tensors)
 
 
 def _checked_tensors(tensors: list, what: str) -> list:

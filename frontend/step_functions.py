@@ -52,6 +52,7 @@ class StepFunctions:
     def __init__(self, model, compiled: CompiledOutputs | None):
         self.model, self.compiled = model, compiled
         self.target_specs: list[tuple[int, str]] | None = None
+        self.weight_ranks: list[int] | None = None
         self.layout: StepLayout | None = None
         self._functions: dict[str, Any] = {}
 
@@ -62,6 +63,15 @@ class StepFunctions:
                 self._functions.pop("train", None)
                 self._functions.pop("test", None)
             self.target_specs = specs
+
+    def set_weight_ranks(self, ranks: list[int]) -> None:
+        """Record the sample weights' ranks (1 per sample, 2 per time step); a change drops the
+        traced train/test functions."""
+        if self.weight_ranks != ranks:
+            if self.weight_ranks is not None:
+                self._functions.pop("train", None)
+                self._functions.pop("test", None)
+            self.weight_ranks = ranks
 
     def train(self):
         """The train function (traced with ``training=True``, updates applied)."""
@@ -170,10 +180,11 @@ class StepFunctions:
                 f"{len(compiled.outputs)}"
             )
         ys, sws, output_losses = {}, {}, []
+        ranks = dict(zip(compiled.with_loss, self.weight_ranks or [], strict=False))
         for i in compiled.with_loss:
             ndim, dtype = self.target_specs[i]
             ys[i] = th.tensor(f"y{i}", dtype, (None,) * ndim)
-            sws[i] = th.tensor(f"sample_weight{i}", th.config.floatX, (None,))
+            sws[i] = th.tensor(f"sample_weight{i}", th.config.floatX, (None,) * ranks.get(i, 1))
             loss = compiled.outputs[i].loss(ys[i], preds[i], sample_weight=sws[i])
             output_losses.append(th.cast(loss, th.config.floatX))
         stats, stat_counts = [], []

@@ -256,6 +256,7 @@ class Trainer:
             for v, spec in zip(ys, steps.target_specs, strict=True)
         ]
         sws = adapter.sample_weights(compiled, sample_weight, n, self.name)
+        steps.set_weight_ranks([w.ndim for w in sws])
         return adapter.Data(xs, [v for v in ys if v is not None], sws, n)
 
     # -- one batch --------------------------------------------------------------------------------

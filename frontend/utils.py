@@ -1,5 +1,5 @@
-"""Keras' ``keras.utils``: ``to_categorical``, ``PyDataset``, the serialization registry and
-``plot_model``/``model_to_dot`` (``plotting.py``).
+"""Keras' ``keras.utils``: ``to_categorical``, ``pad_sequences``, ``PyDataset``, the
+serialization registry and ``plot_model``/``model_to_dot`` (``plotting.py``).
 
 ``PyDataset`` is the base class of indexable batch sources that fit,
 evaluate and predict accept in place of arrays: ``dataset[i]`` is batch
@@ -23,6 +23,7 @@ from theanine.frontend.registry import (
 
 __all__ = [
     "to_categorical",
+    "pad_sequences",
     "PyDataset",
     "register_keras_serializable",
     "custom_object_scope",
@@ -57,6 +58,42 @@ def to_categorical(x, num_classes: int | None = None) -> np.ndarray:
     categorical = np.zeros((flat.size, num_classes))
     categorical[np.arange(flat.size), flat] = 1.0
     return categorical.reshape((*shape, num_classes))
+
+
+def pad_sequences(sequences, maxlen: int | None = None, dtype="int32", padding: str = "pre",
+                  truncating: str = "pre", value=0.0) -> np.ndarray:
+    """Sequences of different lengths as one ``(samples, maxlen, *item_shape)`` array, as Keras'.
+
+    Longer sequences lose their start (``truncating="pre"``) or end ("post"); shorter ones are
+    filled with ``value`` before (``padding="pre"``) or after ("post"); ``maxlen`` defaults to
+    the longest length.  Id 0 as padding suits ``Embedding(mask_zero=True)``.
+    """
+    for option, given in (("padding", padding), ("truncating", truncating)):
+        if given not in ("pre", "post"):
+            raise ValueError(f"pad_sequences: {option} must be 'pre' or 'post'. Received: {option}={given!r}")
+    if not hasattr(sequences, "__len__"):
+        raise ValueError(f"pad_sequences: sequences must be a list of sequences. Received: {sequences!r}")
+    items = []
+    for index, sequence in enumerate(sequences):
+        if not hasattr(sequence, "__len__"):
+            raise ValueError(f"pad_sequences: sequence {index} is not a sequence. Received: {sequence!r}")
+        items.append(np.asarray(sequence, dtype=dtype) if len(sequence) else None)
+    item_shape = next((item.shape[1:] for item in items if item is not None), ())
+    if maxlen is None:
+        maxlen = max((0 if item is None else len(item) for item in items), default=0)
+    padded = np.full((len(items), int(maxlen), *item_shape), value, dtype=dtype)
+    for index, item in enumerate(items):
+        if item is None or maxlen == 0:
+            continue
+        if item.shape[1:] != item_shape:
+            raise ValueError(f"pad_sequences: the items of sequence {index} have shape {item.shape[1:]}, those of "
+                             f"the first non-empty sequence {item_shape}")
+        kept = item[-maxlen:] if truncating == "pre" else item[:maxlen]
+        if padding == "post":
+            padded[index, :len(kept)] = kept
+        else:
+            padded[index, maxlen - len(kept):] = kept
+    return padded
 
 
 class PyDataset:

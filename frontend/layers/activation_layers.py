@@ -7,6 +7,7 @@ slope is 0.3 (the ``leaky_relu`` function's is 0.2), as in Keras 3.
 
 from __future__ import annotations
 
+import theanine as th
 from theanine.frontend import activations
 from theanine.frontend.layers.base import Layer, register_layer
 
@@ -22,7 +23,9 @@ def _non_negative(layer_name: str, what: str, value) -> float:
 
 
 class _ElementwiseActivation(Layer):
-    """A parameterized activation: same output shape, no weights."""
+    """A parameterized activation: same output shape, no weights; a mask passes through (Keras 3)."""
+
+    supports_masking = True
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)
@@ -96,7 +99,13 @@ class Softmax(_ElementwiseActivation):
         super().__init__(**kwargs)
         self.axis = int(axis)
 
-    def call(self, inputs, training=None):
+    def call(self, inputs, training=None, mask=None):
+        """A mask of the inputs' shape (attention scores) sets the masked entries to -1e9 first, as
+        Keras 3 does; a timestep mask of lower rank only passes on."""
+        if mask is not None and mask.ndim == inputs.ndim:
+            keep = th.cast(mask, "bool") if mask.dtype == "bool" else th.gt(mask, 0.5)
+            large = -3e4 if inputs.dtype == "float16" else -1e9
+            inputs = th.where(keep, inputs, th.constant(large, dtype=inputs.dtype))
         return activations.softmax(inputs, self.axis)
 
     def get_config(self) -> dict:

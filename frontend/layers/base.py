@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import functools
 import inspect
 import math
 import re
@@ -148,13 +149,26 @@ def _charge_weight(nbytes: int, what: str) -> None:
 
 @dataclass(eq=False)
 class Node:
-    """One call of a layer on tensors that carry history (a functional graph edge set)."""
+    """One call of a layer on tensors that carry history (a functional graph edge set).
+
+    ``mask_input``: the call was given ``mask=`` a tensor of the graph (Keras'
+    ``layer(x, mask=m)``); it is the last of ``inputs``, so the graph's order and
+    saving see it, and ``call_arguments`` hands it back as the ``mask`` argument.
+    """
 
     layer: Layer
     inputs: list[TensorVariable]
     outputs: list[TensorVariable]
     inputs_are_list: bool = False
     call_kwargs: dict = field(default_factory=dict)
+    mask_input: bool = False
+
+    def call_arguments(self, values: list) -> tuple:
+        """``(inputs, kwargs)`` to call the layer again with ``values`` (one per ``inputs``)."""
+        values, kwargs = list(values), dict(self.call_kwargs)
+        if self.mask_input:
+            kwargs["mask"] = values.pop()
+        return (values if self.inputs_are_list else values[0]), kwargs
 
     @property
     def parent_nodes(self) -> list[Node]:
@@ -221,6 +235,22 @@ class Layer:
     """
 
     supports_masking = False
+
+    def __init_subclass__(cls, **kwargs):
+        """A subclass's ``build`` marks the layer built when it returns, as Keras 3's does, so that
+        ``layer.build(shape)`` called by hand (then ``set_weights``) is not built again on the first
+        call."""
+        super().__init_subclass__(**kwargs)
+        build = cls.__dict__.get("build")
+        if build is not None and not getattr(build, "_marks_built", False):
+            @functools.wraps(build)
+            def marked_build(self, *args, **build_kwargs):
+                result = build(self, *args, **build_kwargs)
+                self.built = True
+                return result
+
+            marked_build._marks_built = True
+            cls.build = marked_build
 
     def __init__(
         self,
@@ -487,6 +517,7 @@ class Layer:
         outer = current_call_context()
         training = kwargs.pop("training", None)
         explicit_training = training
+        mask_input = _graph_mask(self, kwargs.get("mask"), flat, outer is None)
         if training is None and outer is not None:
             training = outer.training
         if self._call_accepts_training:
@@ -501,7 +532,7 @@ class Layer:
         if outer is not None:
             outer.absorb(context)
             return outputs
-        return self._record_node(flat, is_list, outputs, args, explicit_training)
+        return self._record_node(flat, is_list, outputs, args, explicit_training, mask_input)
 
     def _autocast(self, tensor):
         """Cast float inputs to the layer's float dtype (integer inputs pass unchanged)."""
@@ -516,14 +547,15 @@ class Layer:
         self.build(shapes if is_list else shapes[0])
         self.built = True
 
-    def _record_node(self, flat: list, is_list: bool, outputs, args, training):
+    def _record_node(self, flat: list, is_list: bool, outputs, args, training, mask_input=None):
         """At top level on tensors with history: add a Node and tag the outputs."""
         if args or not flat or not all(has_history(t) for t in flat):
             return outputs
         out_list = list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
         out_list = [_with_mask_of(o, _fresh(o, flat)) for o in out_list]
         call_kwargs = {} if training is None else {"training": bool(training)}
-        node = Node(self, flat, out_list, is_list, call_kwargs)
+        extra = [] if mask_input is None else [mask_input]
+        node = Node(self, flat + extra, out_list, is_list, call_kwargs, mask_input=bool(extra))
         self._inbound_nodes.append(node)
         for index, tensor in enumerate(out_list):
             tensor._layer_history = (self, len(self._inbound_nodes) - 1, index)
@@ -536,13 +568,22 @@ class Layer:
     @property
     def output(self):
         """The output tensor of the layer's only functional call."""
+        outputs = self._only_node("output").outputs
+        return outputs[0] if len(outputs) == 1 else outputs
+
+    @property
+    def input(self):
+        """The input tensor (or list) of the layer's only functional call, as Keras' ``layer.input``."""
+        node = self._only_node("input")
+        return node.call_arguments(node.inputs)[0]
+
+    def _only_node(self, what: str) -> Node:
         if len(self._inbound_nodes) != 1:
             raise AttributeError(
                 f"layer {self.name!r} has {len(self._inbound_nodes)} functional calls; "
-                "its output is ambiguous (use the tensors returned by the calls)"
+                f"its {what} is ambiguous (use the tensors of the calls)"
             )
-        outputs = self._inbound_nodes[0].outputs
-        return outputs[0] if len(outputs) == 1 else outputs
+        return self._inbound_nodes[0]
 
     def _rename(self, name: str) -> None:
         """Rename the layer and the labels of its own weights (models keep names unique)."""
@@ -567,6 +608,22 @@ def _weight_shape(shape, where: str) -> tuple[int, ...]:
     if any(d < 0 for d in checked):
         raise ValueError(f"{where}: shape must hold ints >= 0. Received: {checked}")
     return checked
+
+
+def _graph_mask(layer, mask, flat: list, top_level: bool):
+    """The ``mask=`` tensor a functional call records as an input of its node (None if none).
+
+    At top level on tensors with history, a symbolic mask must come from the graph too, or a
+    model could not replay the call.
+    """
+    if not top_level or not isinstance(mask, Variable) or not flat or not all(has_history(t) for t in flat):
+        return None
+    if not has_history(mask):
+        raise ValueError(
+            f"layer {layer.name!r}: the mask given to a functional call must be a tensor of the model's "
+            "graph (from layers.Input or a layer); compute it in a layer's call"
+        )
+    return mask
 
 
 def _attach_masks(outputs, masks) -> None:

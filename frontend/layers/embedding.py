@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import theanine as th
 from theanine.frontend import constraints, initializers, regularizers
 from theanine.frontend.layers.base import Layer, get_custom_objects, register_layer
@@ -20,6 +22,8 @@ class Embedding(Layer):
     The default initializer is Keras' ``uniform`` (``RandomUniform(-0.05,
     0.05)``).  With ``mask_zero=True`` id 0 is padding: the output carries
     the mask ``inputs != 0``, which recurrent layers and losses respect.
+    ``weights`` (Keras 3) gives the initial table, e.g. pretrained vectors;
+    Keras 2's ``input_length`` is accepted with a deprecation warning.
     """
 
     def __init__(
@@ -30,8 +34,12 @@ class Embedding(Layer):
         embeddings_regularizer=None,
         embeddings_constraint=None,
         mask_zero: bool = False,
+        weights=None,
         **kwargs,
     ):
+        if kwargs.pop("input_length", None) is not None:
+            warnings.warn("Embedding: the argument `input_length` is deprecated (as in Keras 3); just remove it",
+                          stacklevel=2)
         super().__init__(**kwargs)
         self.mask_zero = bool(mask_zero)
         self.input_dim = _positive_int(input_dim, "input_dim")
@@ -40,6 +48,10 @@ class Embedding(Layer):
         self.embeddings_initializer = initializers.get(embeddings_initializer, custom)
         self.embeddings_regularizer = regularizers.get(embeddings_regularizer, custom)
         self.embeddings_constraint = constraints.get(embeddings_constraint, custom)
+        if weights is not None:  # Keras 3's initial matrix (pretrained vectors)
+            self.build(None)
+            self.built = True
+            self.set_weights(weights if isinstance(weights, list) and len(weights) == 1 else [weights])
 
     def build(self, input_shape) -> None:
         self.embeddings = self.add_weight(

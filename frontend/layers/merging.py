@@ -91,6 +91,11 @@ def _broadcast_shapes(layer: Layer, shapes: list[tuple]) -> tuple:
     return tuple(result)
 
 
+def _input_masks(inputs) -> list:
+    """The mask each input tensor carries (``_keras_mask``), None where it has none."""
+    return [getattr(t, "_keras_mask", None) for t in inputs]
+
+
 class _Merge(Layer):
     """An elementwise merge: ``merge(list_of_tensors) -> tensor``; shapes broadcast."""
 
@@ -104,6 +109,16 @@ class _Merge(Layer):
 
     def merge(self, tensors: list):
         raise NotImplementedError(f"{type(self).__name__} must implement merge()")
+
+    def compute_mask(self, inputs, mask=None):
+        """Keras 3's rule: the logical or of the inputs' masks, None when an input has none."""
+        masks = _input_masks(inputs)
+        if any(m is None for m in masks):
+            return None
+        merged = th.cast(masks[0], "bool")
+        for m in masks[1:]:
+            merged = th.logical_or(merged, th.cast(m, "bool"))
+        return merged
 
     def compute_output_shape(self, input_shape):
         return _broadcast_shapes(self, _input_shapes(self, input_shape, self.input_count))
@@ -172,6 +187,23 @@ class Concatenate(Layer):
 
     def call(self, inputs, training=None):
         return th.concatenate(list(inputs), axis=self.axis)
+
+    def compute_mask(self, inputs, mask=None):
+        """Keras 3's rule: each input's mask (all true when it has none) spread over its last axis,
+        joined along ``axis``, then ``any`` over the last axis; None when no input has a mask."""
+        masks = _input_masks(inputs)
+        if all(m is None for m in masks):
+            return None
+        full = []
+        for tensor, m in zip(inputs, masks, strict=True):
+            if m is None:
+                full.append(th.cast(th.ones_like(tensor), "bool"))
+            elif m.ndim < tensor.ndim:
+                spread = th.expand_dims(th.cast(m, tensor.dtype), -1) + th.zeros_like(tensor)
+                full.append(th.not_equal(spread, 0))
+            else:
+                full.append(th.cast(m, "bool"))
+        return th.any(th.concatenate(full, axis=self.axis), axis=-1)
 
     def compute_output_shape(self, input_shape):
         shapes = _input_shapes(self, input_shape)

@@ -11,6 +11,9 @@ they differ in which statistics they use:
   predict, or a layer set ``trainable = False``, as in Keras 3 fine-tuning)
   it normalizes with the moving statistics.
 - LayerNormalization: always the statistics of each sample over ``axis``.
+
+Both pass a mask on, as in Keras 3; BatchNormalization's batch statistics
+in training then count the unmasked entries only (Keras' masked moments).
 """
 
 from __future__ import annotations
@@ -157,6 +160,8 @@ class BatchNormalization(_Normalization):
     ``moving_variance`` (non-trainable).
     """
 
+    supports_masking = True
+
     def __init__(
         self,
         axis: int = -1,
@@ -199,10 +204,14 @@ class BatchNormalization(_Normalization):
             name="moving_variance",
         )
 
-    def call(self, inputs, training=None):
+    def call(self, inputs, training=None, mask=None):
+        if mask is not None and mask.ndim != inputs.ndim - 1:
+            raise ValueError(
+                f"layer {self.name!r} (BatchNormalization): the mask must have one axis less than the inputs. "
+                f"Received: mask shape {mask.type.shape}, inputs shape {inputs.type.shape}"
+            )
         if training and self.trainable:
-            mean = th.mean(inputs, axis=self._reduction_axes)
-            variance = th.var(inputs, axis=self._reduction_axes)
+            mean, variance = self._moments(inputs, mask)
             self.add_update((self.moving_mean, self._moving_average(self.moving_mean, mean)))
             self.add_update(
                 (self.moving_variance, self._moving_average(self.moving_variance, variance))
@@ -210,6 +219,19 @@ class BatchNormalization(_Normalization):
         else:
             mean, variance = self.moving_mean, self.moving_variance
         return self._normalize(inputs, self._broadcastable(mean), self._broadcastable(variance))
+
+    def _moments(self, inputs, mask):
+        """The batch mean and biased variance over the reduction axes; with a mask, over the
+        unmasked entries only (Keras' ``_moments``, its epsilon in the divisions)."""
+        if mask is None:
+            return th.mean(inputs, axis=self._reduction_axes), th.var(inputs, axis=self._reduction_axes)
+        keep = th.logical_or(th.expand_dims(th.cast(mask, "bool"), -1), th.zeros_like(inputs, dtype="bool"))
+        zeros = th.zeros_like(inputs)
+        count = th.sum(th.cast(keep, inputs.dtype), axis=self._reduction_axes, keepdims=True) + 1e-7
+        mean = th.sum(th.where(keep, inputs, zeros), axis=self._reduction_axes, keepdims=True) / count
+        variance = th.sum(th.square(th.where(keep, inputs - mean, zeros)), axis=self._reduction_axes,
+                          keepdims=True) / count
+        return th.reshape(mean, self._param_shape), th.reshape(variance, self._param_shape)
 
     def _moving_average(self, moving, batch_value):
         """Keras' update ``moving * momentum + batch_value * (1 - momentum)``."""
@@ -232,6 +254,8 @@ class LayerNormalization(_Normalization):
     Arguments (Keras'): ``axis=-1``, ``epsilon=1e-3``, ``center``, ``scale``, and the
     initializers, regularizers and constraints of ``beta`` and ``gamma`` (see ``_Normalization``).
     """
+
+    supports_masking = True
 
     def build(self, input_shape) -> None:
         self._build_axes(input_shape)

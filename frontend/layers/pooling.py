@@ -3,7 +3,8 @@
 Window pooling is ``th.max_pool`` / ``th.average_pool`` (``strides=None``
 is the pool size; ``"same"`` padding never enters a maximum or an
 average).  Global pooling is a reduction over the spatial axes, with
-``keepdims`` as in Keras.
+``keepdims`` as in Keras; GlobalAveragePooling1D averages the unmasked
+steps only when its input carries a mask.
 """
 
 from __future__ import annotations
@@ -161,10 +162,21 @@ class GlobalMaxPooling3D(_GlobalPooling):
 
 @register_layer
 class GlobalAveragePooling1D(_GlobalPooling):
-    """The mean over the steps of each channel."""
+    """The mean over the steps of each channel; with a ``(batch, steps)`` mask (``Embedding(mask_zero=True)``,
+    ``Masking``), over the unmasked steps only, as in Keras 3 (a row with every step masked gives NaN, as
+    there).  The output carries no mask."""
 
     rank = 1
     reduce = staticmethod(th.mean)
+
+    def call(self, inputs, training=None, mask=None):
+        if mask is None:
+            return super().call(inputs, training)
+        steps = spatial_axes(self.rank, self.data_format)[0]
+        keep = th.expand_dims(th.cast(mask, "bool"), 2 if steps == 1 else 1)
+        weights = th.cast(keep, inputs.dtype)
+        total = th.sum(th.where(keep, inputs, th.zeros_like(inputs)), axis=steps, keepdims=self.keepdims)
+        return total / th.sum(weights, axis=steps, keepdims=self.keepdims)
 
 
 @register_layer

@@ -17,7 +17,10 @@ class Normalization(Layer):
     ``adapt(data)`` computes the mean and variance of ``data`` over every
     axis but ``axis`` (as Keras does); they are non-trainable weights, so
     they are saved with the model.  ``mean``/``variance`` may also be given.
+    A mask passes through, as in Keras 3.
     """
+
+    supports_masking = True
 
     _EPSILON = 1e-7
 
@@ -79,8 +82,10 @@ class Rescaling(Layer):
     """``inputs * scale + offset`` (Keras' ``Rescaling``): e.g. ``scale=1 / 255`` maps pixels to [0, 1].
 
     ``scale`` and ``offset`` are floats or per-channel lists broadcast against
-    the trailing axes; integer inputs become the layer's float dtype first.
+    the trailing axes; integer inputs become the layer's float dtype first.  A mask passes through.
     """
+
+    supports_masking = True
 
     def __init__(self, scale, offset=0.0, **kwargs):
         super().__init__(**kwargs)

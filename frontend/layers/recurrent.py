@@ -21,7 +21,16 @@ product before the loop.  Options, as in Keras 3:
   the next (kept in non-trainable variables of the static batch size, in
   training and inference alike) until ``reset_state()``;
 - ``unroll``: the loop is written out step by step instead of ``th.scan``
-  (the time length must be static), as in Keras for short sequences.
+  (the time length must be static), as in Keras for short sequences;
+- ``activity_regularizer``: a penalty on every output tensor (the states
+  too, with ``return_state``) divided by the batch size, as Keras' base
+  layer adds it;
+- ``use_cudnn`` (LSTM and GRU): accepted for Keras compatibility ("auto",
+  True or False); theanine has no cuDNN kernel, every backend runs the
+  loop it compiles, so the value only travels in the config;
+- initial states: the cell's ``get_initial_state(batch_size)`` when it has
+  one (a custom cell may start from non-zero or learned states), else zeros
+  (``RNN.get_initial_state``).
 """
 
 from __future__ import annotations
@@ -29,10 +38,23 @@ from __future__ import annotations
 import numpy as np
 
 import theanine as th
+from theanine.frontend import regularizers
 from theanine.frontend.call_context import current_call_context
 from theanine.frontend.layers import recurrent_onnx
-from theanine.frontend.layers.base import Layer, deserialize_layer, register_layer, serialize_layer
-from theanine.frontend.layers.recurrent_cells import GRUCell, LSTMCell, SimpleRNNCell, StackedRNNCells
+from theanine.frontend.layers.base import (
+    Layer,
+    deserialize_layer,
+    get_custom_objects,
+    register_layer,
+    serialize_layer,
+)
+from theanine.frontend.layers.recurrent_cells import (
+    GRUCell,
+    LSTMCell,
+    SimpleRNNCell,
+    StackedRNNCells,
+    cell_output_size,
+)
 
 __all__ = ["RNN", "SimpleRNN", "LSTM", "GRU"]
 
@@ -68,9 +90,11 @@ class RNN(Layer):
         stateful: bool = False,
         unroll: bool = False,
         zero_output_for_mask: bool = False,
+        activity_regularizer=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
+        self.activity_regularizer = regularizers.get(activity_regularizer, get_custom_objects())
         if isinstance(cell, (list, tuple)):
             cell = StackedRNNCells(cell)
         if not hasattr(cell, "state_size") or not callable(getattr(cell, "call", None)):
@@ -89,8 +113,19 @@ class RNN(Layer):
     def __call__(self, inputs, *args, initial_state=None, **kwargs):
         if initial_state is not None:
             states = list(initial_state) if isinstance(initial_state, (list, tuple)) else [initial_state]
+            if not isinstance(inputs, th.Variable):  # an eager call: states held in variables are read now
+                states = [s.get_value() if isinstance(s, th.SharedVariable) else s for s in states]
             inputs = [inputs, *states]
         return super().__call__(inputs, *args, **kwargs)
+
+    def get_initial_state(self, batch_size) -> list:
+        """The states a sequence starts from: the cell's ``get_initial_state`` if it has one, else
+        zeros of the cell's state sizes (Keras 3's rule)."""
+        make = getattr(self.cell, "get_initial_state", None)
+        if make is None:
+            return [th.zeros(_state_shape(batch_size, size), dtype=self.dtype) for size in _state_sizes(self.cell)]
+        states = make(batch_size=batch_size)
+        return list(states) if isinstance(states, (list, tuple)) else [states]
 
     def build(self, input_shape) -> None:
         shape = input_shape[0] if isinstance(input_shape, list) else input_shape
@@ -136,7 +171,7 @@ class RNN(Layer):
         states = self._initial_states(x, states)
         separate = not getattr(self.cell, "output_is_state", False)
         if separate:  # the last output is carried too (masked steps repeat it)
-            states = [th.zeros((x.shape[0], self.cell.output_size), dtype=x.dtype), *states]
+            states = [th.zeros(_state_shape(x.shape[0], cell_output_size(self.cell)), dtype=x.dtype), *states]
         sequences = [th.transpose(x, (1, 0, *range(2, x.ndim)))]
         if mask is not None:
             sequences.append(th.transpose(th.cast(mask, "bool"), (1, 0)))
@@ -157,7 +192,12 @@ class RNN(Layer):
         if self.stateful:
             for variable, final in zip(self.states, outputs[int(separate):], strict=True):
                 self.add_update((variable, final[-1]))
-        return self._results(outputs, sequences[1] if mask is not None else None, separate)
+        results = self._results(outputs, sequences[1] if mask is not None else None, separate)
+        if self.activity_regularizer is not None:
+            for output in results if isinstance(results, list) else [results]:
+                batch = th.cast(output.shape[0], output.dtype)
+                self.add_loss(th.divide_no_nan(self.activity_regularizer(output), batch))
+        return results
 
     def _unrolled(self, step, sequences: list, states: list) -> list:
         """What ``th.scan`` returns (each carried value at every step, in the order processed), by
@@ -175,13 +215,13 @@ class RNN(Layer):
         sizes = _state_sizes(self.cell)
         if self.stateful and not given:
             given = list(self.states)
-        if given:
-            if len(given) != len(sizes):
-                raise ValueError(
-                    f"layer {self.name!r}: the cell has {len(sizes)} state(s), initial_state gives {len(given)}"
-                )
-            return [th.cast(s, x.dtype) if s.dtype != x.dtype else s for s in given]
-        return [th.zeros(_state_shape(x.shape[0], size), dtype=x.dtype) for size in sizes]
+        source = "initial_state"
+        if not given:
+            given, source = self.get_initial_state(x.shape[0]), "the cell's get_initial_state"
+        if len(given) != len(sizes):
+            raise ValueError(f"layer {self.name!r}: the cell has {len(sizes)} state(s), {source} gives {len(given)}")
+        given = [th.as_tensor_variable(s) for s in given]
+        return [th.cast(s, x.dtype) if s.dtype != x.dtype else s for s in given]
 
     def _step(self, masked: bool, separate: bool, training):
         cell = self.cell
@@ -229,6 +269,7 @@ class RNN(Layer):
             "stateful": self.stateful,
             "unroll": self.unroll,
             "zero_output_for_mask": self.zero_output_for_mask,
+            "activity_regularizer": regularizers.serialize(self.activity_regularizer),
         }
 
     @classmethod
@@ -239,16 +280,24 @@ class RNN(Layer):
 
 
 _LAYER_OPTIONS = ("return_sequences", "return_state", "go_backwards", "stateful", "unroll", "zero_output_for_mask",
-                  "name", "trainable", "dtype", "input_shape")
+                  "activity_regularizer", "name", "trainable", "dtype", "input_shape")
+_USE_CUDNN = ("auto", True, False)
 
 
 class _CellLayer(RNN):
     """A recurrent layer that makes its own cell from the layer's arguments (Keras' SimpleRNN, LSTM, GRU)."""
 
     cell_class: type = SimpleRNNCell
+    has_use_cudnn = False
+    """Whether the layer takes Keras' ``use_cudnn`` (LSTM and GRU do)."""
 
     def __init__(self, units: int, **kwargs):
         layer_options = {k: kwargs.pop(k) for k in list(kwargs) if k in _LAYER_OPTIONS}
+        if self.has_use_cudnn:
+            self.use_cudnn = kwargs.pop("use_cudnn", "auto")
+            if self.use_cudnn not in _USE_CUDNN:
+                raise ValueError(f"{type(self).__name__}: use_cudnn must be one of 'auto', True, False. "
+                                 f"Received: use_cudnn={self.use_cudnn!r}")
         cell_name = f"{self._default_cell_name()}"
         cell = self.cell_class(units, name=cell_name, dtype=layer_options.get("dtype"), **kwargs)
         super().__init__(cell, **layer_options)
@@ -267,7 +316,8 @@ class _CellLayer(RNN):
     def get_config(self) -> dict:
         config = {k: v for k, v in RNN.get_config(self).items() if k != "cell"}
         cell_config = {k: v for k, v in self.cell.get_config().items() if k not in ("name", "trainable", "dtype")}
-        return {**config, **cell_config}
+        extra = {"use_cudnn": self.use_cudnn} if self.has_use_cudnn else {}
+        return {**config, **cell_config, **extra}
 
     @classmethod
     def from_config(cls, config: dict):
@@ -286,6 +336,7 @@ class LSTM(_CellLayer):
     """Long short-term memory (Hochreiter & Schmidhuber 1997), Keras' weights and gate order i, f, c, o."""
 
     cell_class = LSTMCell
+    has_use_cudnn = True
 
 
 @register_layer
@@ -293,3 +344,4 @@ class GRU(_CellLayer):
     """Gated recurrent unit (Cho et al. 2014), Keras 3's ``reset_after=True`` by default; gates z, r, h."""
 
     cell_class = GRUCell
+    has_use_cudnn = True

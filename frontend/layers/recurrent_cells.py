@@ -32,7 +32,7 @@ from theanine.frontend import activations, constraints, initializers, regularize
 from theanine.frontend.layers.base import Layer, deserialize_layer, get_custom_objects, register_layer, serialize_layer
 from theanine.frontend.layers.core import _last_dim, _positive_int
 
-__all__ = ["SimpleRNNCell", "LSTMCell", "GRUCell", "StackedRNNCells"]
+__all__ = ["SimpleRNNCell", "LSTMCell", "GRUCell", "StackedRNNCells", "cell_output_size"]
 
 _WEIGHT_OPTIONS = ("kernel", "recurrent", "bias")
 
@@ -97,6 +97,12 @@ class _Cell(Layer):
     @property
     def output_size(self) -> int:
         return self.units
+
+    def get_initial_state(self, batch_size=None) -> list:
+        """Zero states for ``batch_size`` rows (an int or a symbolic scalar), as Keras' cells give."""
+        sizes = self.state_size if isinstance(self.state_size, list) else [self.state_size]
+        return [th.zeros((batch_size, *size) if isinstance(size, tuple) else (batch_size, size), dtype=self.dtype)
+                for size in sizes]
 
     def _weight(self, part: str, shape, name: str, initializer=None):
         return self.add_weight(
@@ -174,14 +180,25 @@ class SimpleRNNCell(_Cell):
 
 
 class _GatedCell(_Cell):
-    """A cell with a recurrent activation for its gates (sigmoid by default, as in Keras 3)."""
+    """A cell with a recurrent activation for its gates (sigmoid by default, as in Keras 3).
 
-    def __init__(self, units: int, activation="tanh", recurrent_activation="sigmoid", **kwargs):
+    ``implementation`` (1 or 2) is Keras' choice between one product per gate and one
+    product for all gates; both compute the same values, and theanine's rewrites pick how
+    the products run, so it is kept for compatibility only.
+    """
+
+    def __init__(self, units: int, activation="tanh", recurrent_activation="sigmoid", implementation: int = 2,
+                 **kwargs):
         super().__init__(units, activation=activation, **kwargs)
         self.recurrent_activation = activations.get(recurrent_activation, get_custom_objects())
+        if implementation not in (1, 2):
+            raise ValueError(f"{type(self).__name__}: implementation must be 1 or 2. "
+                             f"Received: implementation={implementation!r}")
+        self.implementation = int(implementation)
 
     def get_config(self) -> dict:
-        return {**super().get_config(), "recurrent_activation": activations.serialize(self.recurrent_activation)}
+        return {**super().get_config(), "recurrent_activation": activations.serialize(self.recurrent_activation),
+                "implementation": self.implementation}
 
     def _gate_slices(self, z, count: int) -> list:
         u = self.units
@@ -285,6 +302,13 @@ def _cell_state_sizes(cell) -> list:
     return list(size) if isinstance(size, (list, tuple)) else [size]
 
 
+def cell_output_size(cell):
+    """The size of a cell's output: its ``output_size``, else its first state's (Keras' rule for
+    custom cells that define ``state_size`` only)."""
+    size = getattr(cell, "output_size", None)
+    return _cell_state_sizes(cell)[0] if size is None else size
+
+
 @register_layer
 class StackedRNNCells(Layer):
     """Cells run one after another within each time step (cell k's output is cell k + 1's input).
@@ -312,7 +336,19 @@ class StackedRNNCells(Layer):
 
     @property
     def output_size(self):
-        return self.cells[-1].output_size
+        return cell_output_size(self.cells[-1])
+
+    def get_initial_state(self, batch_size=None) -> list:
+        """Each cell's initial states in order (its ``get_initial_state``, else zeros)."""
+        states = []
+        for cell in self.cells:
+            make = getattr(cell, "get_initial_state", None)
+            if make is None:
+                states += [th.zeros((batch_size, size), dtype=self.dtype) for size in _cell_state_sizes(cell)]
+            else:
+                made = make(batch_size=batch_size)
+                states += list(made) if isinstance(made, (list, tuple)) else [made]
+        return states
 
     def build(self, input_shape) -> None:
         shape = tuple(input_shape)
@@ -320,7 +356,7 @@ class StackedRNNCells(Layer):
             if not cell.built:
                 cell.build(shape)
                 cell.built = True
-            shape = (shape[0], cell.output_size)
+            shape = (shape[0], cell_output_size(cell))
 
     def _parts(self, values: list) -> list[list]:
         """``values`` (one per state) cut into each cell's share."""
@@ -347,7 +383,7 @@ class StackedRNNCells(Layer):
             size = _cell_state_sizes(cell)[0]
             if prepare is not None:
                 prepare(inputs, th.zeros((batch, size), dtype=inputs.dtype), training)
-            inputs = th.zeros((batch, cell.output_size), dtype=inputs.dtype)
+            inputs = th.zeros((batch, cell_output_size(cell)), dtype=inputs.dtype)
 
     def reset_dropout(self) -> None:
         for cell in self.cells:

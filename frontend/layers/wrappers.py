@@ -40,17 +40,32 @@ class Bidirectional(Layer):
         if backward_layer is None:
             config = {**layer.get_config(), "go_backwards": not layer.go_backwards}
             backward_layer = type(layer).from_config(config)
-        if backward_layer.return_sequences != layer.return_sequences or \
-                backward_layer.return_state != layer.return_state:
-            raise ValueError("Bidirectional: the forward and backward layers must agree on return_sequences "
-                             "and return_state")
+        _check_pair(layer, backward_layer)
         layer._rename(f"forward_{layer.name}")
         backward_layer._rename(f"backward_{backward_layer.name.removeprefix('backward_')}")
         self.forward_layer, self.backward_layer = layer, backward_layer
         for part in (layer, backward_layer):
             part.zero_output_for_mask = part.return_sequences
         self.return_sequences, self.return_state = layer.return_sequences, layer.return_state
+        self.stateful = layer.stateful
         self._initial_weights = weights
+
+    @property
+    def states(self):
+        """A stateful wrapper's state variables, the forward layer's then the backward one's (None
+        before they exist)."""
+        if self.forward_layer.states and self.backward_layer.states:
+            return tuple(self.forward_layer.states + self.backward_layer.states)
+        return None
+
+    def reset_state(self) -> None:
+        """Zero the states of both stateful layers."""
+        if not self.stateful:
+            raise AttributeError(f"layer {self.name!r}: reset_state() needs a stateful layer (stateful=True)")
+        self.forward_layer.reset_state()
+        self.backward_layer.reset_state()
+
+    reset_states = reset_state
 
     def __call__(self, inputs, *args, initial_state=None, **kwargs):
         if initial_state is not None:
@@ -120,6 +135,20 @@ class Bidirectional(Layer):
         return cls(**config)
 
 
+def _check_pair(forward, backward) -> None:
+    """Keras' checks: the two layers read in opposite directions and agree on the rest."""
+    if forward.go_backwards == backward.go_backwards:
+        raise ValueError(
+            "Bidirectional: the forward and backward layers must have different go_backwards. Received: "
+            f"forward_layer.go_backwards={forward.go_backwards}, backward_layer.go_backwards={backward.go_backwards}"
+        )
+    for attribute in ("stateful", "return_sequences", "return_state"):
+        ours, theirs = getattr(forward, attribute), getattr(backward, attribute)
+        if ours != theirs:
+            raise ValueError(f"Bidirectional: the forward and backward layers must agree on {attribute}. "
+                             f"Received: {ours} for the forward layer and {theirs} for the backward layer")
+
+
 @register_layer
 class TimeDistributed(Layer):
     """Apply ``layer`` to every time step of ``(batch, time, ...)`` inputs (one call on ``batch * time`` rows)."""
@@ -141,14 +170,27 @@ class TimeDistributed(Layer):
             self.layer.build((None, *input_shape[2:]))
             self.layer.built = True
 
-    def call(self, inputs, training=None):
+    def call(self, inputs, training=None, mask=None):
         batch, steps = inputs.shape[0], inputs.shape[1]
         rows = th.reshape(inputs, (-1, *[inputs.shape[a] if d is None else d
                                            for a, d in enumerate(inputs.type.shape) if a >= 2]))
-        outputs = self.layer(rows, training=training)
+        kwargs = {"training": training}
+        if mask is not None and self.layer._call_accepts_mask:  # each row gets its step's mask, as in Keras
+            kwargs["mask"] = th.reshape(self._checked_mask(inputs, mask), (-1, *[mask.shape[a] for a in
+                                                                                  range(2, mask.ndim)]))
+        outputs = self.layer(rows, **kwargs)
         rest = [outputs.shape[a] if d is None else d for a, d in enumerate(outputs.type.shape) if a >= 1]
         static_steps = inputs.type.shape[1]
         return th.reshape(outputs, (batch, steps if static_steps is None else static_steps, *rest))
+
+    def _checked_mask(self, inputs, mask):
+        """``mask`` once its static shape is known to fit ``(batch, time)`` of ``inputs``."""
+        shape, given = inputs.type.shape, mask.type.shape
+        if len(given) < 2 or any(a is not None and b is not None and a != b
+                                 for a, b in zip(shape[:2], given[:2], strict=True)):
+            raise ValueError(f"layer {self.name!r} (TimeDistributed): the mask must have the inputs' (batch, time) "
+                             f"axes first. Received: mask shape {given}, input shape {shape}")
+        return mask
 
     def get_config(self) -> dict:
         return {**super().get_config(), "layer": serialize_layer(self.layer)}

@@ -97,3 +97,23 @@ def test_integer_model_with_embedding_trains_and_saves_bit_identically(rng, tmp_
     model.save(path)
     restored = models.load_model(path)
     np.testing.assert_array_equal(restored.predict(ids, verbose=0), model.predict(ids, verbose=0))
+
+
+def test_pretrained_vectors_load_as_keras_3_takes_them():
+    """``weights=``, ``Constant(matrix)`` and ``build`` + ``set_weights`` (keras.io's pretrained
+    word embeddings example) give the same table; ``input_length`` only warns."""
+    matrix = np.arange(12.0).reshape(4, 3)
+    ids = np.array([[3, 0, 1]])
+    from_weights = layers.Embedding(4, 3, weights=[matrix], trainable=False)
+    from_constant = layers.Embedding(4, 3, embeddings_initializer=initializers.Constant(matrix))
+    built = layers.Embedding(4, 3)
+    built.build((1,))
+    built.set_weights([matrix])
+    for layer in (from_weights, from_constant, built):
+        np.testing.assert_array_equal(layer(ids), matrix[ids])
+    assert initializers.Constant.from_config(initializers.Constant(matrix).get_config())((4, 3)).tolist() == \
+        matrix.tolist()
+    with pytest.raises(ValueError, match=r"does not broadcast to the shape \(2, 2\)"):
+        initializers.Constant(matrix)((2, 2))
+    with pytest.warns(UserWarning, match="input_length` is deprecated"):
+        layers.Embedding(4, 3, input_length=10)

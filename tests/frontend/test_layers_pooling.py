@@ -153,3 +153,16 @@ def test_image_layers_save_and_load(tmp_path):
     restored = models.load_model(path)
     x = R.standard_normal((2, 6, 6, 2)).astype("float32")
     np.testing.assert_array_equal(restored.predict(x, verbose=0), model.predict(x, verbose=0))
+
+
+def test_global_average_pooling_1d_averages_the_unmasked_steps():
+    """Embedding(mask_zero=True) -> GlobalAveragePooling1D: the mean of the real tokens' vectors,
+    as Keras 3 computes it; no mask goes on."""
+    ids = np.array([[1, 2, 0, 0, 0], [3, 0, 4, 5, 0]])
+    inputs = layers.Input((5,), dtype="int64")
+    embedding = layers.Embedding(10, 4, mask_zero=True)
+    pooled = layers.GlobalAveragePooling1D()(embedding(inputs))
+    assert getattr(pooled, "_keras_mask", None) is None
+    table = embedding.get_weights()[0]
+    expected = [table[[1, 2]].mean(0), table[[3, 4, 5]].mean(0)]
+    np.testing.assert_allclose(models.Model(inputs, pooled).predict(ids, verbose=0), expected, rtol=1e-6)

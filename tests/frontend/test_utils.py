@@ -1,4 +1,4 @@
-"""keras.utils: to_categorical as Keras documents it."""
+"""keras.utils: to_categorical and pad_sequences as Keras documents them."""
 
 import numpy as np
 import pytest
@@ -27,3 +27,24 @@ def test_to_categorical_errors_name_the_labels():
         utils.to_categorical([-1, 2])
     with pytest.raises(ValueError, match=r"integer class labels"):
         utils.to_categorical([0.5, 1.0])
+
+
+def test_pad_sequences_pads_and_truncates_as_keras():
+    sequences = [[1, 2, 3], [4], [], [5, 6, 7, 8, 9]]
+    np.testing.assert_array_equal(
+        utils.pad_sequences(sequences),
+        [[0, 0, 1, 2, 3], [0, 0, 0, 0, 4], [0, 0, 0, 0, 0], [5, 6, 7, 8, 9]],
+    )
+    np.testing.assert_array_equal(
+        utils.pad_sequences(sequences, maxlen=3, padding="post", truncating="post"),
+        [[1, 2, 3], [4, 0, 0], [0, 0, 0], [5, 6, 7]],
+    )
+    np.testing.assert_array_equal(utils.pad_sequences(sequences, maxlen=2)[3], [8, 9])
+    padded = utils.pad_sequences([[[1.5, 2.0]], [[3.0, 4.0], [5.0, 6.0]]], dtype="float32", value=-1.0)
+    assert padded.dtype == np.float32 and padded.shape == (2, 2, 2)
+    np.testing.assert_array_equal(padded[0], [[-1.0, -1.0], [1.5, 2.0]])
+    assert utils.pad_sequences([[1, 2]]).dtype == np.int32
+    with pytest.raises(ValueError, match="padding must be 'pre' or 'post'. Received: padding='middle'"):
+        utils.pad_sequences(sequences, padding="middle")
+    with pytest.raises(ValueError, match="sequence 1 is not a sequence"):
+        utils.pad_sequences([[1], 2])
