@@ -15,6 +15,8 @@ import faulthandler
 import functools
 import glob
 import os
+import selectors
+import struct
 import tempfile
 import threading
 
@@ -70,45 +72,111 @@ def compile_to_object(llvm_ir: str) -> bytes:
     bound; the child takes that memory with it.  A crash inside LLVM then
     also becomes an error here instead of the end of the user's process.
     """
+    return compile_to_objects([llvm_ir])[0]
+
+
+def compile_to_objects(texts: list[str]) -> list[bytes]:
+    """``compile_to_object`` of each module text, by up to ``compile_processes()`` children at once
+    (LLVM compiles one module on one core; a module split into parts compiles on several)."""
     if not hasattr(os, "fork"):
-        return _optimize_and_emit(llvm_ir)
-    return _in_child(_optimize_and_emit, llvm_ir)
+        return [_optimize_and_emit(text) for text in texts]
+    return _in_children(_optimize_and_emit, texts, compile_processes())
+
+
+def compile_processes() -> int:
+    """How many processes may compile at once: the CPUs this process may run on (1 where it cannot fork)."""
+    if not hasattr(os, "fork"):
+        return 1
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 def _in_child(work, argument: str) -> bytes:
-    """``work(argument)`` (bytes) computed in a forked child, read back through a pipe.
+    """``work(argument)`` (bytes) computed in a forked child (see ``_in_children``)."""
+    return _in_children(work, [argument], 1)[0]
 
-    The child's standard error goes to a temporary file: if it dies (an LLVM
-    assertion aborts it), the error raised here ends with what it printed.
-    """
-    read_end, write_end = os.pipe()
-    with tempfile.TemporaryFile() as errors:
+
+class _Child:
+    """A forked child computing ``work(argument)``: its pid, the pipe its answer comes through
+    (a status byte, then the bytes or the error's text) and the file its standard error goes to."""
+
+    def __init__(self, work, argument: str):
+        read_end, write_end = os.pipe()
+        self.errors = tempfile.TemporaryFile()
+        self.answer = bytearray()
         with llvm_lock:  # no other thread is inside LLVM (holding its locks) while we fork
-            pid = os.fork()
-        if pid == 0:
+            self.pid = os.fork()
+        if self.pid == 0:
             os.close(read_end)
-            faulthandler.disable()  # a Python traceback of the fork says nothing; LLVM's message does
-            os.dup2(errors.fileno(), 2)
-            status = 0
-            try:
-                message = b"\0" + work(argument)
-            except BaseException as error:
-                message, status = b"\1" + f"{type(error).__name__}: {error}".encode(), 1
-            with os.fdopen(write_end, "wb") as out:
-                out.write(message)
-            os._exit(status)
+            self._run(work, argument, write_end)
         os.close(write_end)
-        with os.fdopen(read_end, "rb") as pipe:
-            data = pipe.read()
-        _, status = os.waitpid(pid, 0)
-        if not data:
-            errors.seek(0)
-            printed = errors.read().decode(errors="replace").strip()[-2000:]
-            raise RuntimeError(f"the process compiling native code died ({_describe(status)})"
-                               + (f": {printed}" if printed else ""))
-    if data[:1] != b"\0":
-        raise RuntimeError(f"LLVM failed to compile the module: {data[1:].decode(errors='replace')}")
-    return data[1:]
+        self.pipe = read_end
+
+    def _run(self, work, argument: str, write_end: int) -> None:
+        faulthandler.disable()  # a Python traceback of the fork says nothing; LLVM's message does
+        os.dup2(self.errors.fileno(), 2)
+        status = 0
+        try:
+            message = b"\0" + work(argument)
+        except BaseException as error:
+            message, status = b"\1" + f"{type(error).__name__}: {error}".encode(), 1
+        with os.fdopen(write_end, "wb") as out:
+            out.write(message)
+        os._exit(status)
+
+    def read(self) -> bool:
+        """Take what the pipe holds; False once the child has closed it."""
+        chunk = os.read(self.pipe, 1 << 20)
+        self.answer += chunk
+        return bool(chunk)
+
+    def result(self) -> bytes | Exception:
+        """Reap the child: its bytes, or the error that says why there are none."""
+        os.close(self.pipe)
+        _, status = os.waitpid(self.pid, 0)
+        with self.errors:
+            if not self.answer:
+                self.errors.seek(0)
+                printed = self.errors.read().decode(errors="replace").strip()[-2000:]
+                return RuntimeError(f"the process compiling native code died ({_describe(status)})"
+                                    + (f": {printed}" if printed else ""))
+        if self.answer[:1] != b"\0":
+            return RuntimeError(f"LLVM failed to compile the module: {self.answer[1:].decode(errors='replace')}")
+        return bytes(self.answer[1:])
+
+
+def _in_children(work, arguments: list[str], at_once: int) -> list[bytes]:
+    """``[work(a) for a in arguments]`` (bytes each), computed in forked children, ``at_once`` at a time.
+
+    A child's standard error goes to a temporary file: if it dies (an LLVM
+    assertion aborts it), the error raised here ends with what it printed.
+    Every child is reaped before the first error is raised.
+    """
+    results: list[bytes | Exception | None] = [None] * len(arguments)
+    waiting = list(enumerate(arguments))
+    running: dict[int, tuple[int, _Child]] = {}
+    try:
+        with selectors.DefaultSelector() as selector:
+            while waiting or running:
+                while waiting and len(running) < max(at_once, 1):
+                    index, argument = waiting.pop(0)
+                    child = _Child(work, argument)
+                    running[child.pipe] = (index, child)
+                    selector.register(child.pipe, selectors.EVENT_READ)
+                for key, _ in selector.select():
+                    index, child = running[key.fd]
+                    if not child.read():
+                        selector.unregister(key.fd)
+                        del running[key.fd]
+                        results[index] = child.result()
+    finally:  # interrupted: no child is left behind as a zombie
+        for _, child in running.values():
+            child.result()
+    for result in results:
+        if isinstance(result, Exception):
+            raise result
+    return results
 
 
 def _describe(status: int) -> str:
@@ -217,6 +285,37 @@ def _openblas_thread_control() -> int:
     return 0
 
 
+PARTS_MAGIC = b"THNPARTS"  # a payload of several objects; one object is stored as it is
+_COUNT = struct.Struct("<I")
+_SIZE = struct.Struct("<Q")
+
+
+def join_objects(objects: list[bytes]) -> bytes:
+    """One payload holding ``objects``: a single object as it is, several behind a table of sizes."""
+    if len(objects) == 1:
+        return objects[0]
+    sizes = b"".join(_SIZE.pack(len(o)) for o in objects)
+    return PARTS_MAGIC + _COUNT.pack(len(objects)) + sizes + b"".join(objects)
+
+
+def split_objects(payload: bytes) -> list[bytes]:
+    """The objects that ``join_objects`` put in ``payload``; ``InvalidObject`` if it does not add up."""
+    if not payload.startswith(PARTS_MAGIC):
+        return [payload]
+    start = len(PARTS_MAGIC) + _COUNT.size
+    if len(payload) < start:
+        raise InvalidObject("truncated table of object sizes")
+    (count,) = _COUNT.unpack_from(payload, len(PARTS_MAGIC))
+    end = start + count * _SIZE.size
+    if len(payload) < end:
+        raise InvalidObject(f"truncated table of {count} object sizes")
+    sizes = [_SIZE.unpack_from(payload, start + k * _SIZE.size)[0] for k in range(count)]
+    if end + sum(sizes) != len(payload):
+        raise InvalidObject(f"the objects' sizes add up to {sum(sizes)} bytes, the payload holds {len(payload) - end}")
+    offsets = [end + sum(sizes[:k]) for k in range(count + 1)]
+    return [payload[offsets[k]:offsets[k + 1]] for k in range(count)]
+
+
 STAMP_GLOBAL = "theanine_stamp"
 STAMP_BYTES = 32
 
@@ -235,18 +334,22 @@ class InvalidObject(ValueError):
 class NativeModule:
     """Loaded object code; ``entry(name)`` returns a ctypes callable.
 
-    With ``stamp``, the object must hold that stamp (``stamped``): an object
-    compiled from another program is refused with ``InvalidObject`` before
-    any of its code runs.
+    ``object_code`` is one object or several joined by ``join_objects`` (the
+    parts of one split module): they are loaded into one engine, which links
+    the symbols each part declares to the part that defines them.  With
+    ``stamp``, the code must hold that stamp (``stamped``): code compiled from
+    another program is refused with ``InvalidObject`` before any of it runs.
     """
 
     def __init__(self, object_code: bytes, stamp: bytes | None = None):
-        if object_code[:4] != b"\x7fELF":
+        objects = split_objects(object_code)
+        if any(o[:4] != b"\x7fELF" for o in objects):
             raise InvalidObject("not an ELF object file")
         with llvm_lock:
             self._engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""), new_target_machine())
-            self._object = llvm.ObjectFileRef.from_data(object_code)
-            self._engine.add_object_file(self._object)
+            self._objects = [llvm.ObjectFileRef.from_data(o) for o in objects]
+            for o in self._objects:
+                self._engine.add_object_file(o)
             self._engine.finalize_object()
         if stamp is not None and self._stamp() != stamp:
             raise InvalidObject("the object was compiled from another program (its stamp differs)")
