@@ -11,21 +11,17 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import faulthandler
 import functools
 import glob
 import os
-import selectors
 import struct
-import tempfile
-import threading
 
 import llvmlite.binding as llvm
 
 from theanine.codegen.llvm.gemm import BLAS_GLOBALS
-from theanine.runtime.llvm import mpi
+from theanine.runtime.llvm import forked, mpi
+from theanine.runtime.llvm.forked import llvm_lock
 
-llvm_lock = threading.RLock()  # held by every call into LLVM from this process, and across a fork
 ENTRY_SIGNATURE = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64, ctypes.c_void_p)
 
 
@@ -63,24 +59,18 @@ def _optimize(module: llvm.ModuleRef) -> None:
 
 
 def compile_to_object(llvm_ir: str) -> bytes:
-    """Parse, verify, optimize (O3, vectorized) and emit an object file.
-
-    Where the OS can fork, this runs in a short-lived child process:
-    llvmlite's pass builder leaks its instrumentation callbacks on every
-    optimization (tens of KiB per module, for as long as the process
-    lives), so a process that compiles many functions would grow without
-    bound; the child takes that memory with it.  A crash inside LLVM then
-    also becomes an error here instead of the end of the user's process.
-    """
+    """Parse, verify, optimize (O3, vectorized) and emit an object file, in a short-lived child
+    process where the OS can fork (see ``forked``)."""
     return compile_to_objects([llvm_ir])[0]
 
 
 def compile_to_objects(texts: list[str]) -> list[bytes]:
     """``compile_to_object`` of each module text, by up to ``compile_processes()`` children at once
-    (LLVM compiles one module on one core; a module split into parts compiles on several)."""
+    (LLVM compiles one module on one core; a module split into parts compiles on several).
+    Meanwhile this process loads the BLAS addresses that loading the objects will need."""
     if not hasattr(os, "fork"):
         return [_optimize_and_emit(text) for text in texts]
-    return _in_children(_optimize_and_emit, texts, compile_processes())
+    return forked.in_children(_optimize_and_emit, texts, compile_processes(), meanwhile=blas_addresses)
 
 
 def compile_processes() -> int:
@@ -90,99 +80,6 @@ def compile_processes() -> int:
     if hasattr(os, "sched_getaffinity"):
         return len(os.sched_getaffinity(0))
     return os.cpu_count() or 1
-
-
-def _in_child(work, argument: str) -> bytes:
-    """``work(argument)`` (bytes) computed in a forked child (see ``_in_children``)."""
-    return _in_children(work, [argument], 1)[0]
-
-
-class _Child:
-    """A forked child computing ``work(argument)``: its pid, the pipe its answer comes through
-    (a status byte, then the bytes or the error's text) and the file its standard error goes to."""
-
-    def __init__(self, work, argument: str):
-        read_end, write_end = os.pipe()
-        self.errors = tempfile.TemporaryFile()
-        self.answer = bytearray()
-        with llvm_lock:  # no other thread is inside LLVM (holding its locks) while we fork
-            self.pid = os.fork()
-        if self.pid == 0:
-            os.close(read_end)
-            self._run(work, argument, write_end)
-        os.close(write_end)
-        self.pipe = read_end
-
-    def _run(self, work, argument: str, write_end: int) -> None:
-        faulthandler.disable()  # a Python traceback of the fork says nothing; LLVM's message does
-        os.dup2(self.errors.fileno(), 2)
-        status = 0
-        try:
-            message = b"\0" + work(argument)
-        except BaseException as error:
-            message, status = b"\1" + f"{type(error).__name__}: {error}".encode(), 1
-        with os.fdopen(write_end, "wb") as out:
-            out.write(message)
-        os._exit(status)
-
-    def read(self) -> bool:
-        """Take what the pipe holds; False once the child has closed it."""
-        chunk = os.read(self.pipe, 1 << 20)
-        self.answer += chunk
-        return bool(chunk)
-
-    def result(self) -> bytes | Exception:
-        """Reap the child: its bytes, or the error that says why there are none."""
-        os.close(self.pipe)
-        _, status = os.waitpid(self.pid, 0)
-        with self.errors:
-            if not self.answer:
-                self.errors.seek(0)
-                printed = self.errors.read().decode(errors="replace").strip()[-2000:]
-                return RuntimeError(f"the process compiling native code died ({_describe(status)})"
-                                    + (f": {printed}" if printed else ""))
-        if self.answer[:1] != b"\0":
-            return RuntimeError(f"LLVM failed to compile the module: {self.answer[1:].decode(errors='replace')}")
-        return bytes(self.answer[1:])
-
-
-def _in_children(work, arguments: list[str], at_once: int) -> list[bytes]:
-    """``[work(a) for a in arguments]`` (bytes each), computed in forked children, ``at_once`` at a time.
-
-    A child's standard error goes to a temporary file: if it dies (an LLVM
-    assertion aborts it), the error raised here ends with what it printed.
-    Every child is reaped before the first error is raised.
-    """
-    results: list[bytes | Exception | None] = [None] * len(arguments)
-    waiting = list(enumerate(arguments))
-    running: dict[int, tuple[int, _Child]] = {}
-    try:
-        with selectors.DefaultSelector() as selector:
-            while waiting or running:
-                while waiting and len(running) < max(at_once, 1):
-                    index, argument = waiting.pop(0)
-                    child = _Child(work, argument)
-                    running[child.pipe] = (index, child)
-                    selector.register(child.pipe, selectors.EVENT_READ)
-                for key, _ in selector.select():
-                    index, child = running[key.fd]
-                    if not child.read():
-                        selector.unregister(key.fd)
-                        del running[key.fd]
-                        results[index] = child.result()
-    finally:  # interrupted: no child is left behind as a zombie
-        for _, child in running.values():
-            child.result()
-    for result in results:
-        if isinstance(result, Exception):
-            raise result
-    return results
-
-
-def _describe(status: int) -> str:
-    if os.WIFSIGNALED(status):
-        return f"signal {os.WTERMSIG(status)}"
-    return f"exit status {os.waitstatus_to_exitcode(status)}"
 
 
 def _optimize_and_emit(llvm_ir: str) -> bytes:
@@ -402,7 +299,7 @@ def compile_to_pic_object(llvm_ir: str, cpu: str | None = None) -> bytes:
     """``compile_to_object`` for a shared library: the same O3 pipeline, position-independent code
     for ``cpu`` (see ``pic_target_machine``)."""
     work = functools.partial(_optimize_and_emit_pic, cpu=cpu)
-    return _in_child(work, llvm_ir) if hasattr(os, "fork") else work(llvm_ir)
+    return forked.in_children(work, [llvm_ir], 1)[0] if hasattr(os, "fork") else work(llvm_ir)
 
 
 def _optimize_and_emit_pic(llvm_ir: str, cpu: str | None) -> bytes:
