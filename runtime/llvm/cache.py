@@ -13,8 +13,8 @@ ids or salted hashes in it, so it is the same in every process), the target
 (triple, CPU, features), the theanine, llvmlite and LLVM versions, and the
 source files of the code generator and of the module that optimizes and
 emits the code (so a changed printer or pass pipeline misses), and the
-number of processes that compile at once (it decides how many parts a
-module is split into).  Keying on
+number of processes that compile at once (``config.compile_processes``: it
+decides how many parts a module is split into).  Keying on
 the program rather than the printed IR lets a hit skip printing entirely.
 
 An entry file is ``MAGIC``, a 4-byte little-endian header length, a JSON
@@ -105,13 +105,13 @@ def _environment_parts() -> tuple[tuple[str, str], ...]:
         ("llvmlite", llvmlite.__version__),
         ("llvm", ".".join(map(str, llvm.llvm_version_info))),
         ("jit", _jit_fingerprint()),
-        ("compile processes", str(jit.compile_processes())),  # how many parts a module is split into
     )
 
 
 def key_parts(source: str) -> dict[str, str]:
     """The named components of the cache key of ``source`` (stored in each entry's header)."""
-    return {"source": hashlib.sha256(source.encode()).hexdigest(), **dict(_environment_parts())}
+    return {"source": hashlib.sha256(source.encode()).hexdigest(), **dict(_environment_parts()),
+            "compile processes": str(jit.compile_processes())}  # how many parts a module is split into
 
 
 def program_fingerprint(program) -> str:

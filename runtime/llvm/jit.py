@@ -19,8 +19,10 @@ import struct
 import llvmlite.binding as llvm
 
 from theanine.codegen.llvm.gemm import BLAS_GLOBALS
+from theanine.graph.config import config
 from theanine.runtime.llvm import forked, mpi
 from theanine.runtime.llvm.forked import llvm_lock
+from theanine.runtime.threads import thread_count
 
 ENTRY_SIGNATURE = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64, ctypes.c_void_p)
 
@@ -74,12 +76,9 @@ def compile_to_objects(texts: list[str]) -> list[bytes]:
 
 
 def compile_processes() -> int:
-    """How many processes may compile at once: the CPUs this process may run on (1 where it cannot fork)."""
-    if not hasattr(os, "fork"):
-        return 1
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
+    """How many processes may compile at once: ``config.compile_processes`` (0: the cores this
+    process may run on), 1 where the OS cannot fork."""
+    return thread_count(config.compile_processes) if hasattr(os, "fork") else 1
 
 
 def _optimize_and_emit(llvm_ir: str) -> bytes:

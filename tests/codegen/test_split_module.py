@@ -87,6 +87,22 @@ def test_a_split_scan_calls_its_body_steps_across_parts(split_everything):
     assert max(split_everything) == 3
 
 
+def test_one_compile_process_keeps_the_module_whole_under_its_own_cache_key(split_everything, monkeypatch):
+    monkeypatch.setattr(backend, "compile_processes", jit.compile_processes)
+    inputs, loss, updates, _ = _mlp_step()
+    with th.config.context(compile_processes=1):
+        th.function(inputs, loss, updates=updates, backend="llvm")
+    with th.config.context(compile_processes=2):
+        th.function(inputs, loss, updates=updates, backend="llvm")
+    assert split_everything == [1, 2]
+
+
+def test_compile_processes_is_validated():
+    with pytest.raises(ValueError, match="config.compile_processes must be an int >= 0"):
+        with th.config.context(compile_processes=-1):
+            pass
+
+
 def test_a_split_entry_is_reused_from_the_cache(split_everything, monkeypatch):
     inputs, loss, updates, _ = _mlp_step()
     first = th.function(inputs, loss, backend="llvm")
