@@ -31,9 +31,7 @@ from llvmlite import ir
 
 _REFERENCE = re.compile(r'@"(?:[^"\\]|\\.)*"')  # llvmlite quotes every global's name
 _LOCAL = ("internal", "private")
-
-
-MIN_PART_INSTRUCTIONS = 400  # a part smaller than this compiles in less time than a process takes to start
+MIN_PART_INSTRUCTIONS = 400  # about 30 ms of LLVM work at O3; a compiling child costs a few ms
 
 
 def split_module(module: ir.Module, spread: Sequence[str], parts: int) -> list[str]:
@@ -46,7 +44,8 @@ def split_module(module: ir.Module, spread: Sequence[str], parts: int) -> list[s
     mutable globals in ``module`` is made external: the module is the
     split's to change.
     """
-    sizes = {name: _instructions(module.globals[name]) for name in spread if not _is_declaration(module.globals[name])}
+    defined = [name for name in spread if not _is_declaration(module.globals[name])]
+    sizes = {name: _instructions(module.globals[name]) for name in defined}
     parts = min(parts, sum(sizes.values()) // MIN_PART_INSTRUCTIONS)
     if parts <= 1:
         return [str(module)]
