@@ -23,6 +23,7 @@ import struct
 import tempfile
 import threading
 from collections.abc import Callable
+from typing import Any
 
 llvm_lock = threading.RLock()  # held by every call into LLVM from this process, and across a fork
 _HEADER = struct.Struct("<BQ")  # status (0: the bytes, 1: an error's text), then the body's length
@@ -31,7 +32,7 @@ _HEADER = struct.Struct("<BQ")  # status (0: the bytes, 1: an error's text), the
 class _Child:
     """A forked child computing ``work(argument)``, and what it has answered so far."""
 
-    def __init__(self, work: Callable[[str], bytes], argument: str):
+    def __init__(self, work: Callable[[Any], bytes], argument: Any):
         read_end, write_end = os.pipe()
         self.errors = tempfile.TemporaryFile()
         self.answer = bytearray()
@@ -43,7 +44,7 @@ class _Child:
         os.close(write_end)
         self.pipe = read_end
 
-    def _run(self, work: Callable[[str], bytes], argument: str, write_end: int) -> None:
+    def _run(self, work: Callable[[Any], bytes], argument: Any, write_end: int) -> None:
         faulthandler.disable()  # a Python traceback of the fork says nothing; LLVM's message does
         os.dup2(self.errors.fileno(), 2)
         status = 0
@@ -82,7 +83,7 @@ class _Child:
                             + (f": {printed}" if printed else ""))
 
 
-def in_children(work: Callable[[str], bytes], arguments: list[str], at_once: int,
+def in_children(work: Callable[[Any], bytes], arguments: list, at_once: int,
                 meanwhile: Callable[[], object] | None = None) -> list[bytes]:
     """``[work(a) for a in arguments]``, computed in forked children, ``at_once`` at a time.
 

@@ -22,7 +22,7 @@ from theanine.codegen.llvm.gemm import BLAS_GLOBALS
 from theanine.graph.config import config
 from theanine.runtime.llvm import forked, mpi
 from theanine.runtime.llvm.forked import llvm_lock
-from theanine.runtime.threads import thread_count
+from theanine.runtime.threads import available_cores, thread_count
 
 ENTRY_SIGNATURE = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64, ctypes.c_void_p)
 
@@ -67,18 +67,43 @@ def compile_to_object(llvm_ir: str) -> bytes:
 
 
 def compile_to_objects(texts: list[str]) -> list[bytes]:
-    """``compile_to_object`` of each module text, by up to ``compile_processes()`` children at once
-    (LLVM compiles one module on one core; a module split into parts compiles on several).
-    Meanwhile this process loads the BLAS addresses that loading the objects will need."""
+    """``compile_to_object`` of each module text (the parts of one split module), in children.
+
+    LLVM compiles one module on one core, so the parts go to as many
+    children at once as there are idle cores (``idle_cores``); on a machine
+    whose cores are all busy one child compiles them in turn, which costs
+    about what the whole module would.  Meanwhile this process loads the
+    BLAS addresses that loading the objects will need.
+    """
     if not hasattr(os, "fork"):
         return [_optimize_and_emit(text) for text in texts]
-    return forked.in_children(_optimize_and_emit, texts, compile_processes(), meanwhile=blas_addresses)
+    children = max(1, min(len(texts), idle_cores()))
+    groups = [texts[k::children] for k in range(children)]
+    answers = forked.in_children(_emit_all, groups, children, meanwhile=blas_addresses)
+    objects = [split_objects(answer) for answer in answers]
+    return [objects[k % children][k // children] for k in range(len(texts))]
+
+
+def _emit_all(texts: list[str]) -> bytes:
+    return join_objects([_optimize_and_emit(text) for text in texts])
 
 
 def compile_processes() -> int:
-    """How many processes may compile at once: ``config.compile_processes`` (0: the cores this
+    """How many parts a module is split into: ``config.compile_processes`` (0: the cores this
     process may run on), 1 where the OS cannot fork."""
     return thread_count(config.compile_processes) if hasattr(os, "fork") else 1
+
+
+def idle_cores() -> int:
+    """The cores this process may run on while the 1-minute load average is below their number,
+    else 1 (as ``make --load-average``): on a busy machine, parts compiled side by side only
+    compete with the other processes and with each other."""
+    cores = available_cores()
+    try:
+        load = os.getloadavg()[0]
+    except OSError:
+        return cores
+    return cores if load < cores else 1
 
 
 def _optimize_and_emit(llvm_ir: str) -> bytes:
