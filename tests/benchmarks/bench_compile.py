@@ -14,7 +14,9 @@ bench_cpu's workload 3 (``cpu_workloads.theanine_mlp_graph``) once, with
 * ``parent cpu``: CPU seconds of the compiling process itself (rewrites,
   lowering, printing, loading), and of it ``blas``, the BLAS addresses that
   the parent loads while its children compile;
-* ``children cpu``: all compiling children together, and ``longest child``;
+* ``children cpu``: all compiling children together, and ``longest child``
+  (a child compiles several parts in turn when fewer cores are idle than
+  there are parts: see ``jit.idle_cores``);
 * ``critical path``: parent cpu - blas + longest child, what the compile
   would take if every part had a core of its own.  On a busy shared
   machine (see the load average printed beside) the wall time says more
@@ -41,6 +43,7 @@ CHILD = textwrap.dedent("""
     sys.path.insert(0, {here!r})
     import theanine as th
     import theanine.runtime.llvm.backend
+    import theanine.runtime.threads
     from theanine.runtime.llvm import jit
     import cpu_workloads
 
@@ -49,8 +52,8 @@ CHILD = textwrap.dedent("""
     def timed_emit(text):  # runs in a compiling child: its CPU seconds come back with its object
         start = time.process_time()
         out = emit(text)
-        with open(os.path.join({spool!r}, str(os.getpid())), "w") as f:
-            f.write(str(time.process_time() - start))
+        with open(os.path.join({spool!r}, str(os.getpid())), "a") as f:
+            f.write(f"{{time.process_time() - start}}\\n")
         return out
 
     jit._optimize_and_emit = timed_emit
@@ -70,6 +73,8 @@ CHILD = textwrap.dedent("""
         return usage.ru_utime + usage.ru_stime
 
     th.config.compile_processes = {processes}
+    if {side_by_side}:
+        jit.idle_cores = theanine.runtime.threads.available_cores
     inputs, loss, updates = cpu_workloads.theanine_mlp_graph(th)
     parent, kids, start = cpu(resource.RUSAGE_SELF), cpu(resource.RUSAGE_CHILDREN), time.perf_counter()
     f = th.function(inputs, loss, updates=updates, backend="llvm")
@@ -80,18 +85,19 @@ CHILD = textwrap.dedent("""
             thread.join()
     kids = cpu(resource.RUSAGE_CHILDREN) - kids
     f(*cpu_workloads.mlp_batch())
-    each = [float(p.read_text()) for p in Path({spool!r}).iterdir()]
+    each = [sum(map(float, p.read_text().split())) for p in Path({spool!r}).iterdir()]
+    parts = sum(len(p.read_text().split()) for p in Path({spool!r}).iterdir())
     print(json.dumps({{"wall": wall, "parent cpu": parent, "blas": blas[0], "children cpu": kids,
-                      "longest child": max(each), "parts": len(each),
+                      "longest child": max(each), "parts": parts, "children": len(each),
                       "critical path": parent - blas[0] + max(each)}}))
 """)
 
 
-def one_run(processes: int) -> dict[str, float]:
+def one_run(processes: int, side_by_side: bool) -> dict[str, float]:
     """One fresh interpreter compiling the MLP step with an empty cache; its figures in seconds."""
     with tempfile.TemporaryDirectory(prefix="bench-compile-") as cache, \
             tempfile.TemporaryDirectory(prefix="bench-compile-children-") as spool:
-        code = CHILD.format(here=str(HERE), spool=spool, processes=processes)
+        code = CHILD.format(here=str(HERE), spool=spool, processes=processes, side_by_side=side_by_side)
         result = subprocess.run([sys.executable, "-c", code], env={**os.environ, "THEANINE_CACHE_DIR": cache},
                                 capture_output=True, text=True, timeout=600)
         if result.returncode:
@@ -103,18 +109,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=9, help="fresh processes per setting (default 9)")
     runs = parser.parse_args().runs
-    settings = {"compile_processes=1 (whole module)": 1, "compile_processes=0 (a part per core)": 0}
+    settings = {"compile_processes=1 (whole module)": (1, False),
+                "compile_processes=0 (default: a part per core)": (0, False),
+                "the same, parts side by side at any load": (0, True)}
     results: dict[str, list[dict[str, float]]] = {label: [] for label in settings}
     loads = [os.getloadavg()[0]]
     for _ in range(runs):  # alternate, so both settings see the same load
-        for label, processes in settings.items():
-            results[label].append(one_run(processes))
+        for label, (processes, side_by_side) in settings.items():
+            results[label].append(one_run(processes, side_by_side))
         loads.append(os.getloadavg()[0])
     print(f"cold compile of the MLP step, {os.cpu_count()} CPUs, {runs} runs per setting, "
-          f"load average {min(loads):.2f} to {max(loads):.2f}; medians in ms (parts: count)")
+          f"load average {min(loads):.2f} to {max(loads):.2f}; medians in ms (parts, children: counts)")
     for label, rows in results.items():
         figures = {key: statistics.median(row[key] for row in rows) for key in rows[0]}
-        text = ", ".join(f"{key} {value:.0f}" if key == "parts" else f"{key} {value * 1e3:.0f}"
+        text = ", ".join(f"{key} {value:.0f}" if key in ("parts", "children") else f"{key} {value * 1e3:.0f}"
                          for key, value in figures.items())
         print(f"  {label}: {text}")
 
