@@ -29,9 +29,9 @@ def default_cache_dir() -> str:
 @dataclass(frozen=True)
 class RuntimeSettings:
     """``backend``: the default of ``function(backend=...)``; ``num_threads``: 0 = every core;
-    ``compile_processes``: how many processes compile a function's native code at once, each
-    a part of its module (0 = every core; 1 keeps a module whole, for a machine whose cores are
-    all busy); ``cache_dir`` / ``use_cache``: the disk cache of compiled objects; ``on_unused_input``: the
+    ``compile_processes``: how many parts a function's module is split into, each compiled by a
+    process of its own while the cores are idle (0 = every core; 1 keeps modules whole);
+    ``cache_dir`` / ``use_cache``: the disk cache of compiled objects; ``on_unused_input``: the
     default of ``function(on_unused_input=...)``.  Theano's default is "raise"; theanine's is
     "warn" for now, since graphs built before the option existed (and their tests) compile
     functions of unused inputs; set it to "raise" for Theano's behaviour."""
