@@ -29,6 +29,8 @@ def default_cache_dir() -> str:
 @dataclass(frozen=True)
 class RuntimeSettings:
     """``backend``: the default of ``function(backend=...)``; ``num_threads``: 0 = every core;
+    ``compile_processes``: how many parts a function's module is split into, each compiled by a
+    process of its own while the cores are idle (0 = every core; 1 keeps modules whole);
     ``cache_dir`` / ``use_cache``: the disk cache of compiled objects; ``on_unused_input``: the
     default of ``function(on_unused_input=...)``.  Theano's default is "raise"; theanine's is
     "warn" for now, since graphs built before the option existed (and their tests) compile
@@ -36,6 +38,7 @@ class RuntimeSettings:
 
     backend: str = "llvm"
     num_threads: int = 0
+    compile_processes: int = 0
     cache_dir: str = ""
     use_cache: bool = True
     on_unused_input: str = "warn"
@@ -43,10 +46,10 @@ class RuntimeSettings:
     def validate(self) -> None:
         if self.backend not in available_backends():
             raise ValueError(f"config.backend must be one of {available_backends()}. Received: {self.backend!r}")
-        if isinstance(self.num_threads, bool) or not isinstance(self.num_threads, int) or self.num_threads < 0:
-            raise ValueError(
-                f"config.num_threads must be an int >= 0 (0 = all cores). Received: {self.num_threads!r}"
-            )
+        for name in ("num_threads", "compile_processes"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"config.{name} must be an int >= 0 (0 = all cores). Received: {value!r}")
         if not isinstance(self.cache_dir, str):
             raise ValueError(f"config.cache_dir must be a path string. Received: {self.cache_dir!r}")
         if not isinstance(self.use_cache, bool):

@@ -2,5 +2,7 @@
 
 ``printer`` emits the entry functions, ``scalar`` the table of scalar ops,
 ``vmath/`` the vectorized math functions, ``gemm`` / ``indexed`` /
-``philox`` / ``guarded`` their kernel kinds, ``buffer_table`` the entry ABI.
+``philox`` / ``guarded`` their kernel kinds, ``buffer_table`` the entry ABI;
+``split`` spreads a printed module's step functions over parts that compile
+side by side.
 """

@@ -300,6 +300,12 @@ class LLVMPrinter:
             if kind == "native":
                 self.entry_names.append(self._segment(f"segment_{k}", steps))
 
+    @property
+    def step_function_names(self) -> list[str]:
+        """The step functions, which the entry functions reach only through their step tables
+        (``split.split_module`` may spread them over parts compiled apart)."""
+        return [function.name for function in self._step_functions.values()]
+
     def _segment(self, name: str, steps: list) -> str:
         """The entry function: a loop over a table of the steps, each a function of its own, with a
         barrier after each.  Separate functions keep every function the optimizer sees small, and

@@ -21,6 +21,7 @@ import numpy as np
 
 from theanine.codegen.llvm import buffer_table, scalar
 from theanine.codegen.llvm.printer import PARALLEL_MIN_ELEMENTS, LLVMPrinter
+from theanine.codegen.llvm.split import split_module
 from theanine.codegen.program.fallible import inputs_to_copy
 from theanine.codegen.program.kernel_ir import (
     Access,
@@ -43,7 +44,7 @@ from theanine.runtime.cpython import layout
 from theanine.runtime.cpython.fast_call import bind_fast_call
 from theanine.runtime.failures import raise_step_failure
 from theanine.runtime.llvm.cache import load_native, program_fingerprint
-from theanine.runtime.llvm.jit import NativeModule
+from theanine.runtime.llvm.jit import NativeModule, compile_processes
 from theanine.runtime.memory import MemoryPlan
 from theanine.runtime.threads import thread_count, worker_pool
 
@@ -60,11 +61,11 @@ def compile_llvm(inputs: Sequence[Variable], outputs: Sequence[Variable]) -> Com
     program = lower(inputs, outputs, scalar.supports, shape_arithmetic=True)
     entry_names = [f"segment_{k}" for k, (kind, _) in enumerate(segments(program)) if kind == "native"]
 
-    def print_program(_: str) -> str:
+    def print_program(_: str) -> list[str]:
         printer = LLVMPrinter(program)
         if printer.entry_names != entry_names:
             raise RuntimeError(f"the printer named its entry points {printer.entry_names}, expected {entry_names}")
-        return str(printer.module)
+        return split_module(printer.module, printer.step_function_names, compile_processes())
 
     native = load_native(program_fingerprint(program), print_program)
     runner = ProgramRunner(program, native, entry_names, thread_count(config.num_threads))

@@ -1,9 +1,10 @@
 """The on-disk cache of compiled object code.
 
 An entry is the object file that ``jit.compile_to_object`` emits for
-one LLVM module, stored under ``config.cache_dir`` (a per-user directory;
-the ``THEANINE_CACHE_DIR`` environment variable overrides it, and
-``config.use_cache=False`` bypasses the cache entirely).
+one LLVM module, or the objects of a module's parts joined by
+``jit.join_objects``, stored under ``config.cache_dir`` (a per-user
+directory; the ``THEANINE_CACHE_DIR`` environment variable overrides it,
+and ``config.use_cache=False`` bypasses the cache entirely).
 
 The key is derived, never maintained by hand: a SHA-256 over the source
 text the object is compiled from (for compiled functions, the canonical
@@ -11,7 +12,9 @@ form of the lowered kernel program: see ``program_fingerprint``; it has no
 ids or salted hashes in it, so it is the same in every process), the target
 (triple, CPU, features), the theanine, llvmlite and LLVM versions, and the
 source files of the code generator and of the module that optimizes and
-emits the code (so a changed printer or pass pipeline misses).  Keying on
+emits the code (so a changed printer or pass pipeline misses), and the
+number of processes that compile at once (``config.compile_processes``: it
+decides how many parts a module is split into).  Keying on
 the program rather than the printed IR lets a hit skip printing entirely.
 
 An entry file is ``MAGIC``, a 4-byte little-endian header length, a JSON
@@ -107,7 +110,8 @@ def _environment_parts() -> tuple[tuple[str, str], ...]:
 
 def key_parts(source: str) -> dict[str, str]:
     """The named components of the cache key of ``source`` (stored in each entry's header)."""
-    return {"source": hashlib.sha256(source.encode()).hexdigest(), **dict(_environment_parts())}
+    return {"source": hashlib.sha256(source.encode()).hexdigest(), **dict(_environment_parts()),
+            "compile processes": str(jit.compile_processes())}  # how many parts a module is split into
 
 
 def program_fingerprint(program) -> str:
@@ -286,10 +290,12 @@ def source_stamp(source: str) -> bytes:
     return hashlib.sha256(source.encode()).digest()
 
 
-def load_native(source: str, print_ir: Callable[[str], str]) -> jit.NativeModule:
+def load_native(source: str, print_ir: Callable[[str], str | list[str]]) -> jit.NativeModule:
     """The loaded object code of the module ``print_ir(source)`` prints, through the disk cache.
 
-    The object is stamped with ``source_stamp(source)`` and checked on load:
+    ``print_ir`` may print the module as several parts (``codegen.llvm.split``):
+    they compile side by side and are stored as one entry (``jit.join_objects``).
+    The code is stamped with ``source_stamp(source)`` and checked on load:
     an entry that decodes but holds other code (another program's object,
     bytes that are no object) is reported, replaced and compiled afresh
     instead of being run.
@@ -297,7 +303,10 @@ def load_native(source: str, print_ir: Callable[[str], str]) -> jit.NativeModule
     stamp = source_stamp(source)
 
     def compile_stamped(text: str) -> bytes:
-        return jit.compile_to_object(jit.stamped(print_ir(text), stamp))
+        printed = print_ir(text)
+        texts = [printed] if isinstance(printed, str) else list(printed)
+        texts[0] = jit.stamped(texts[0], stamp)
+        return jit.join_objects(jit.compile_to_objects(texts))
 
     payload = cached_compile_to_object(source, compile_stamped)
     try:

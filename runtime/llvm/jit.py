@@ -11,19 +11,19 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import faulthandler
 import functools
 import glob
 import os
-import tempfile
-import threading
+import struct
 
 import llvmlite.binding as llvm
 
 from theanine.codegen.llvm.gemm import BLAS_GLOBALS
-from theanine.runtime.llvm import mpi
+from theanine.graph.config import config
+from theanine.runtime.llvm import forked, mpi
+from theanine.runtime.llvm.forked import llvm_lock
+from theanine.runtime.threads import available_cores, thread_count
 
-llvm_lock = threading.RLock()  # held by every call into LLVM from this process, and across a fork
 ENTRY_SIGNATURE = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64, ctypes.c_void_p)
 
 
@@ -61,60 +61,49 @@ def _optimize(module: llvm.ModuleRef) -> None:
 
 
 def compile_to_object(llvm_ir: str) -> bytes:
-    """Parse, verify, optimize (O3, vectorized) and emit an object file.
+    """Parse, verify, optimize (O3, vectorized) and emit an object file, in a short-lived child
+    process where the OS can fork (see ``forked``)."""
+    return compile_to_objects([llvm_ir])[0]
 
-    Where the OS can fork, this runs in a short-lived child process:
-    llvmlite's pass builder leaks its instrumentation callbacks on every
-    optimization (tens of KiB per module, for as long as the process
-    lives), so a process that compiles many functions would grow without
-    bound; the child takes that memory with it.  A crash inside LLVM then
-    also becomes an error here instead of the end of the user's process.
+
+def compile_to_objects(texts: list[str]) -> list[bytes]:
+    """``compile_to_object`` of each module text (the parts of one split module), in children.
+
+    LLVM compiles one module on one core, so the parts go to as many
+    children at once as there are idle cores (``idle_cores``); on a machine
+    whose cores are all busy one child compiles them in turn, which costs
+    about what the whole module would.  Meanwhile this process loads the
+    BLAS addresses that loading the objects will need.
     """
     if not hasattr(os, "fork"):
-        return _optimize_and_emit(llvm_ir)
-    return _in_child(_optimize_and_emit, llvm_ir)
+        return [_optimize_and_emit(text) for text in texts]
+    children = max(1, min(len(texts), idle_cores()))
+    groups = [texts[k::children] for k in range(children)]
+    answers = forked.in_children(_emit_all, groups, children, meanwhile=blas_addresses)
+    objects = [split_objects(answer) for answer in answers]
+    return [objects[k % children][k // children] for k in range(len(texts))]
 
 
-def _in_child(work, argument: str) -> bytes:
-    """``work(argument)`` (bytes) computed in a forked child, read back through a pipe.
-
-    The child's standard error goes to a temporary file: if it dies (an LLVM
-    assertion aborts it), the error raised here ends with what it printed.
-    """
-    read_end, write_end = os.pipe()
-    with tempfile.TemporaryFile() as errors:
-        with llvm_lock:  # no other thread is inside LLVM (holding its locks) while we fork
-            pid = os.fork()
-        if pid == 0:
-            os.close(read_end)
-            faulthandler.disable()  # a Python traceback of the fork says nothing; LLVM's message does
-            os.dup2(errors.fileno(), 2)
-            status = 0
-            try:
-                message = b"\0" + work(argument)
-            except BaseException as error:
-                message, status = b"\1" + f"{type(error).__name__}: {error}".encode(), 1
-            with os.fdopen(write_end, "wb") as out:
-                out.write(message)
-            os._exit(status)
-        os.close(write_end)
-        with os.fdopen(read_end, "rb") as pipe:
-            data = pipe.read()
-        _, status = os.waitpid(pid, 0)
-        if not data:
-            errors.seek(0)
-            printed = errors.read().decode(errors="replace").strip()[-2000:]
-            raise RuntimeError(f"the process compiling native code died ({_describe(status)})"
-                               + (f": {printed}" if printed else ""))
-    if data[:1] != b"\0":
-        raise RuntimeError(f"LLVM failed to compile the module: {data[1:].decode(errors='replace')}")
-    return data[1:]
+def _emit_all(texts: list[str]) -> bytes:
+    return join_objects([_optimize_and_emit(text) for text in texts])
 
 
-def _describe(status: int) -> str:
-    if os.WIFSIGNALED(status):
-        return f"signal {os.WTERMSIG(status)}"
-    return f"exit status {os.waitstatus_to_exitcode(status)}"
+def compile_processes() -> int:
+    """How many parts a module is split into: ``config.compile_processes`` (0: the cores this
+    process may run on), 1 where the OS cannot fork."""
+    return thread_count(config.compile_processes) if hasattr(os, "fork") else 1
+
+
+def idle_cores() -> int:
+    """The cores this process may run on while the 1-minute load average is below their number,
+    else 1 (as ``make --load-average``): on a busy machine, parts compiled side by side only
+    compete with the other processes and with each other."""
+    cores = available_cores()
+    try:
+        load = os.getloadavg()[0]
+    except OSError:
+        return cores
+    return cores if load < cores else 1
 
 
 def _optimize_and_emit(llvm_ir: str) -> bytes:
@@ -217,6 +206,37 @@ def _openblas_thread_control() -> int:
     return 0
 
 
+PARTS_MAGIC = b"THNPARTS"  # a payload of several objects; one object is stored as it is
+_COUNT = struct.Struct("<I")
+_SIZE = struct.Struct("<Q")
+
+
+def join_objects(objects: list[bytes]) -> bytes:
+    """One payload holding ``objects``: a single object as it is, several behind a table of sizes."""
+    if len(objects) == 1:
+        return objects[0]
+    sizes = b"".join(_SIZE.pack(len(o)) for o in objects)
+    return PARTS_MAGIC + _COUNT.pack(len(objects)) + sizes + b"".join(objects)
+
+
+def split_objects(payload: bytes) -> list[bytes]:
+    """The objects that ``join_objects`` put in ``payload``; ``InvalidObject`` if it does not add up."""
+    if not payload.startswith(PARTS_MAGIC):
+        return [payload]
+    start = len(PARTS_MAGIC) + _COUNT.size
+    if len(payload) < start:
+        raise InvalidObject("truncated table of object sizes")
+    (count,) = _COUNT.unpack_from(payload, len(PARTS_MAGIC))
+    end = start + count * _SIZE.size
+    if len(payload) < end:
+        raise InvalidObject(f"truncated table of {count} object sizes")
+    sizes = [_SIZE.unpack_from(payload, start + k * _SIZE.size)[0] for k in range(count)]
+    if end + sum(sizes) != len(payload):
+        raise InvalidObject(f"the objects' sizes add up to {sum(sizes)} bytes, the payload holds {len(payload) - end}")
+    offsets = [end + sum(sizes[:k]) for k in range(count + 1)]
+    return [payload[offsets[k]:offsets[k + 1]] for k in range(count)]
+
+
 STAMP_GLOBAL = "theanine_stamp"
 STAMP_BYTES = 32
 
@@ -235,18 +255,22 @@ class InvalidObject(ValueError):
 class NativeModule:
     """Loaded object code; ``entry(name)`` returns a ctypes callable.
 
-    With ``stamp``, the object must hold that stamp (``stamped``): an object
-    compiled from another program is refused with ``InvalidObject`` before
-    any of its code runs.
+    ``object_code`` is one object or several joined by ``join_objects`` (the
+    parts of one split module): they are loaded into one engine, which links
+    the symbols each part declares to the part that defines them.  With
+    ``stamp``, the code must hold that stamp (``stamped``): code compiled from
+    another program is refused with ``InvalidObject`` before any of it runs.
     """
 
     def __init__(self, object_code: bytes, stamp: bytes | None = None):
-        if object_code[:4] != b"\x7fELF":
+        objects = split_objects(object_code)
+        if any(o[:4] != b"\x7fELF" for o in objects):
             raise InvalidObject("not an ELF object file")
         with llvm_lock:
             self._engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""), new_target_machine())
-            self._object = llvm.ObjectFileRef.from_data(object_code)
-            self._engine.add_object_file(self._object)
+            self._objects = [llvm.ObjectFileRef.from_data(o) for o in objects]
+            for o in self._objects:
+                self._engine.add_object_file(o)
             self._engine.finalize_object()
         if stamp is not None and self._stamp() != stamp:
             raise InvalidObject("the object was compiled from another program (its stamp differs)")
@@ -299,7 +323,7 @@ def compile_to_pic_object(llvm_ir: str, cpu: str | None = None) -> bytes:
     """``compile_to_object`` for a shared library: the same O3 pipeline, position-independent code
     for ``cpu`` (see ``pic_target_machine``)."""
     work = functools.partial(_optimize_and_emit_pic, cpu=cpu)
-    return _in_child(work, llvm_ir) if hasattr(os, "fork") else work(llvm_ir)
+    return forked.in_children(work, [llvm_ir], 1)[0] if hasattr(os, "fork") else work(llvm_ir)
 
 
 def _optimize_and_emit_pic(llvm_ir: str, cpu: str | None) -> bytes:

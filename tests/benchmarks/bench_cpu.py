@@ -5,6 +5,7 @@ Run on its own (pytest ignores this folder):
     python tests/benchmarks/bench_cpu.py              # all five workloads
     python tests/benchmarks/bench_cpu.py 1 4          # only workloads 1 and 4
     python tests/benchmarks/bench_cpu.py --no-peers   # theanine and NumPy only
+    python tests/benchmarks/bench_cpu.py 5 --runs 9   # medians of 9 fresh processes each
 
 Workloads (the "Speed" section of the compiled-CPU-backend issue):
 1. fused elementwise ``exp(-x*x) * sin(3*x) + 0.5*tanh(x)`` over 10M float32;
@@ -173,7 +174,7 @@ def available(impl: str, peers: bool) -> bool:
     return peers and importlib.util.find_spec(impl) is not None
 
 
-def run_table(index: int, peers: bool) -> Table:
+def run_table(index: int, peers: bool, runs: int = 1) -> Table:
     workload = WORKLOADS[index]
     reference = workload.reference_gflops() if workload.reference_gflops else None
     title = workload.title()
@@ -182,8 +183,26 @@ def run_table(index: int, peers: bool) -> Table:
     table = Table(title, workload.unit, reference_gflops=reference)
     for impl in workload.measures:
         if available(impl, peers):
-            table.rows += measure_in_fresh_process(index, impl)
+            table.rows += median_rows([measure_in_fresh_process(index, impl) for _ in range(runs)])
     return table
+
+
+def median_rows(runs: list[list[w.Row]]) -> list[w.Row]:
+    """Per row label, the row of the median run (with the runs' minimum in its note); one run as it is."""
+    if len(runs) == 1:
+        return runs[0]
+    labels = list(dict.fromkeys(row.impl for rows in runs for row in rows))
+    merged = []
+    for label in labels:
+        timed = sorted((r for rows in runs for r in rows if r.impl == label and r.seconds is not None),
+                       key=lambda r: r.seconds)
+        if not timed:
+            merged.append(next(r for rows in runs for r in rows if r.impl == label))
+            continue
+        middle = timed[len(timed) // 2]
+        note = f"median of {len(timed)} runs (min {timed[0].seconds:.4g} s); {middle.note}"
+        merged.append(w.Row(label, middle.seconds, middle.gbps, middle.gflops, note.rstrip("; ")))
+    return merged
 
 
 def header(peers: bool) -> str:
@@ -200,6 +219,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("workloads", nargs="*", type=int, help="numbers 1 to 5 (default: all)")
     parser.add_argument("--no-peers", action="store_true", help="measure theanine and NumPy only")
+    parser.add_argument("--runs", type=int, default=1,
+                        help="fresh processes per implementation; rows show the median run (for a busy machine)")
     parser.add_argument("--measure", nargs=2, metavar=("INDEX", "IMPL"), help=argparse.SUPPRESS)
     arguments = parser.parse_args(argv)
     unknown = sorted(set(arguments.workloads) - {workload.number for workload in WORKLOADS})
@@ -214,7 +235,7 @@ def main(argv: list[str] | None = None) -> None:
     print(header(peers) + "\n", flush=True)
     for index, workload in enumerate(WORKLOADS):
         if not arguments.workloads or workload.number in arguments.workloads:
-            print(run_table(index, peers).render() + "\n", flush=True)
+            print(run_table(index, peers, arguments.runs).render() + "\n", flush=True)
 
 
 if __name__ == "__main__":

@@ -243,9 +243,13 @@ def sum_squares_jax() -> list[Row]:
 
 
 def sum_squares_torch() -> list[Row]:
+    """Eager and ``torch.compile`` (the issue's reference for this stream)."""
     import torch
 
-    return _sum_squares("torch eager", lambda data: lambda: (torch.from_numpy(data) ** 2).sum(1))
+    compiled = torch.compile(lambda x: (x**2).sum(1))
+    return _sum_squares("torch eager", lambda data: lambda: (torch.from_numpy(data) ** 2).sum(1)) + _sum_squares(
+        "torch.compile", lambda data: lambda: compiled(torch.from_numpy(data)).numpy()
+    )
 
 
 # --- 3: MLP training step --------------------------------------------------------

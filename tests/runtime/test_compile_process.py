@@ -7,7 +7,7 @@ import textwrap
 
 import pytest
 
-from theanine.runtime.llvm import jit
+from theanine.runtime.llvm import forked, jit
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="compiles in-process where the OS cannot fork")
 
@@ -20,7 +20,7 @@ def _print_and_abort(_):
 def test_a_crash_while_compiling_is_an_error_not_the_end_of_the_process():
     """The error names the signal and ends with what the child printed (LLVM's assertion)."""
     with pytest.raises(RuntimeError, match="died \\(signal 6\\): Assertion `x' failed."):
-        jit._in_child(_print_and_abort, "")
+        forked.in_children(_print_and_abort, [""], 1)
 
 
 def test_an_llvm_error_in_the_child_is_reported_with_its_message():

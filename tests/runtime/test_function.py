@@ -300,3 +300,31 @@ def test_functions_that_update_shared_variables_keep_the_python_path():
     W = th.shared(np.ones(3, "float32"))
     x = th.vector("x")
     assert th.function([x], x * W, updates=[(W, W + 1)])._fast is None
+
+
+def test_the_cycle_collector_is_off_while_compiling_and_as_it_was_after(monkeypatch):
+    """Compiling pauses Python's cycle collector; afterwards (a failed compile too) it is as before."""
+    import gc
+
+    import theanine.runtime.function as function_module
+
+    seen = []
+    build = function_module.Function._build
+
+    def watching(self, *args):
+        seen.append(gc.isenabled())
+        return build(self, *args)
+
+    monkeypatch.setattr(function_module.Function, "_build", watching)
+    x = th.vector("x")
+    assert gc.isenabled()
+    th.function([x], x + 1, backend="numpy")
+    with pytest.raises(ValueError, match="not among the inputs"):
+        th.function([], x + 1, backend="numpy")
+    assert gc.isenabled() and seen == [False, False]
+    gc.disable()
+    try:
+        th.function([x], x * 2, backend="numpy")
+        assert not gc.isenabled()
+    finally:
+        gc.enable()

@@ -35,7 +35,7 @@ CHILD = textwrap.dedent("""
     if sys.argv[1] == "forbid-compile":
         def refuse(llvm_ir):
             raise AssertionError("compiled although the cache holds this module")
-        llvm_jit.compile_to_object = refuse
+        llvm_jit.compile_to_objects = refuse
     if len(sys.argv) > 2:
         while not os.path.exists(sys.argv[2]):
             time.sleep(0.001)

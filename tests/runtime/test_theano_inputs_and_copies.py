@@ -137,7 +137,7 @@ def test_pickled_function_keeps_state_and_defaults_and_recompiles_from_the_disk_
     def no_compiling(source):
         raise AssertionError("the native code should come from the disk cache")
 
-    monkeypatch.setattr(llvm_jit, "compile_to_object", no_compiling)
+    monkeypatch.setattr(llvm_jit, "compile_to_objects", no_compiling)
     f2, g2 = pickle.loads(data)
     assert f2(1.0) == 21.0  # the state came along: 2 * 10 + 1
     assert g2(1.0) == 3.0 + 3.0 and g2.name == "scaled"  # g2 reads f2's copy of the state
