@@ -23,11 +23,15 @@ and the rewrites optimize it like any other loop.  ``truncate_gradient=k``
 runs only the last k steps backwards: earlier sequence steps and the
 initial values then get zero gradient, as in Theano.
 
-The step is recomputed inside the reverse loop from its recorded inputs, so
-nothing but the recurrent outputs is stored.  When the forward op kept only
-the last value of an output (``keep_last``) or the gradient recomputes a
-random draw, a recording twin of the forward loop (every value kept, the
-states each step saw as extra mapped outputs) supplies what is missing.
+The step is recomputed inside the reverse loop from its recorded inputs,
+except its matrix products (``PRODUCTS``): the forward loop records their
+values, so backpropagation costs no second pass of an RNN's products.  When
+the forward op kept only the last value of an output (``keep_last``), the
+gradient recomputes a random draw or reads a product, a recording twin of
+the forward loop (every value kept; the states each step saw and the
+products as extra mapped outputs) supplies what is missing; the rewrite
+``scan_merge_twins`` then computes the node's own outputs from the twin,
+so the forward loop still runs once.
 
 Forward mode (``scan_rop``) is a scan that carries each value's tangent
 along with it: the step's inputs and outputs are doubled with their
@@ -39,7 +43,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from theanine.graph import ops
-from theanine.graph.basic import Variable, clone_replace, graph_inputs
+from theanine.graph.basic import Variable, ancestors, apply_nodes, clone_replace, graph_inputs
 from theanine.graph.gradient import Rop, grad
 from theanine.graph.ops.creation import zeros, zeros_like
 from theanine.graph.ops.join import concatenate, stack
@@ -49,6 +53,9 @@ from theanine.graph.test_values import without_test_values
 from theanine.graph.type import is_float
 
 __all__ = ["scan_lop", "scan_rop"]
+
+PRODUCTS = frozenset({"MatMul", "Dot", "Gemm", "Gemv", "Conv", "ConvTranspose"})
+"""Op classes whose results the reverse loop reads from the forward loop instead of recomputing."""
 
 
 # ------------------------------------------------------------------------------ reverse mode
@@ -77,6 +84,7 @@ class _StepVJP:
         present = list(self.grads.values())
         carried = {id(op.inner_inputs[i]) for i in spec.inner_carried()}
         self.needs_states = any(id(v) in carried for v in graph_inputs(present))
+        self.residuals = _products_read_by(op, present)
 
     def grad_of(self, position: int) -> Variable | None:
         return self.grads.get(position)
@@ -107,6 +115,18 @@ def scan_lop(op, inputs: Sequence[Variable], outputs: Sequence[Variable], output
     return results
 
 
+def _products_read_by(op, grads: list[Variable]) -> list[Variable]:
+    """The step's matrix products whose values the step's gradient reads: recorded by the forward
+    loop rather than recomputed by the reverse one (an RNN's pre-activations)."""
+    forward = {id(v) for v in ancestors(op.inner_outputs, stop=op.inner_inputs)}
+    found = []
+    for node in apply_nodes(grads, stop=op.inner_inputs):
+        out = node.outputs[0]
+        if type(node.op).__name__ in PRODUCTS and id(out) in forward and is_float(out.dtype):
+            found.append(out)
+    return found
+
+
 def _vjp_of(op) -> _StepVJP:
     cached = op.__dict__.get("_step_vjp")
     if cached is None:
@@ -123,13 +143,15 @@ def _initial_gradient(init: Variable, lag: int, rows: Variable, complete: Variab
 
 
 def _recorded_values(op, vjp: _StepVJP, inputs, outputs) -> tuple[list[Variable], list[Variable]]:
-    """Every step's value of each recurrent output, and the carried states each step saw
-    (empty unless the gradient recomputes a draw): from the node itself when it kept them,
-    else from a recording twin of it."""
+    """Every step's value of each recurrent output, then the traces: the carried states each step
+    saw (when the gradient recomputes a draw) and the step's products the gradient reads, from the
+    node itself when it kept everything, else from a recording twin of it (which the rewrites
+    then use in place of the node: ``recording_of``)."""
     spec = op.spec
-    if not any(spec.keep_last) and not vjp.needs_states:
+    if not any(spec.keep_last) and not vjp.needs_states and not vjp.residuals:
         return list(outputs[: spec.n_recurrent]), []
     traced = [op.inner_inputs[i] for i in spec.inner_carried()] if vjp.needs_states else []
+    traced += vjp.residuals
     inner_outputs = list(op.inner_outputs)
     at = spec.mapped_outputs().stop
     inner_outputs[at:at] = traced
@@ -138,6 +160,7 @@ def _recorded_values(op, vjp: _StepVJP, inputs, outputs) -> tuple[list[Variable]
         n_nonseqs=spec.n_nonseqs, until=spec.until, truncate_gradient=spec.truncate_gradient,
     )
     twin = ops.scan_op.Scan(op.inner_inputs, inner_outputs, twin_spec, f"{op.name}_record")
+    twin.recording_of = op
     twin_outputs = twin.apply(*inputs).outputs
     return list(twin_outputs[: spec.n_recurrent]), list(twin_outputs[at:at + len(traced)])
 
@@ -198,8 +221,10 @@ class _ReverseLoop:
         replace = dict(zip(op.inner_inputs[: spec.n_seqs], seqs, strict=True))
         tap_inputs = [op.inner_inputs[i] for k in range(spec.n_recurrent) for i in spec.inner_taps(k)]
         replace.update(zip(tap_inputs, taps, strict=True))
-        if traces:
-            replace.update(zip([op.inner_inputs[i] for i in spec.inner_carried()], traces, strict=True))
+        if self.vjp.needs_states:
+            states = traces[:spec.n_carried]
+            replace.update(zip([op.inner_inputs[i] for i in spec.inner_carried()], states, strict=True))
+        replace.update(zip(self.vjp.residuals, traces[len(traces) - len(self.vjp.residuals):], strict=True))
         replace.update(zip([op.inner_inputs[i] for i in spec.inner_nonseqs()], nonseqs, strict=True))
         given = dict(zip(self.full_grads, full_g, strict=True))
         n_rec = len(vjp.rec_seeded)

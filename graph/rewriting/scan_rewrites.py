@@ -29,7 +29,8 @@ What fired inside each step is recorded in the outer report as
 ``<loop name>/<rewrite>`` (``th.explain(f)`` lists it).  Nested loops are
 handled by the same rewriter when the step's own phases run.
 
-Run before it: ``scan_prune_outputs`` drops mapped outputs nothing reads
+Run before it: ``scan_merge_twins`` lets a loop and the recording twin a
+gradient made of it run once; ``scan_prune_outputs`` drops mapped outputs nothing reads
 (with the work computing them); ``scan_save_memory`` makes a recurrent
 output read only as ``out[-1]`` keep just its last value (``keep_last``)
 instead of every step's, so that step 3 sees it; ``scan_merge`` makes
@@ -44,11 +45,12 @@ from dataclasses import replace as replace_spec
 from theanine.graph.basic import Apply, Constant, Variable, apply_nodes, clone_graph, clone_replace
 from theanine.graph.fgraph import OUTPUT, FunctionGraph
 from theanine.graph.ops.elemwise import Elemwise
+from theanine.graph.ops.join import concatenate
 from theanine.graph.ops.linalg import MatMul
 from theanine.graph.ops.reshape import reshape
 from theanine.graph.ops.scan_op import Scan, ScanSpec
 from theanine.graph.ops.shape import DimShuffle
-from theanine.graph.ops.shape_values import shape_i
+from theanine.graph.ops.shape_values import shape_i, static_int
 from theanine.graph.ops.subtensor import Subtensor
 from theanine.graph.rewriting.db import register, run_phases
 from theanine.graph.rewriting.report import PhaseReport, RewriteReport
@@ -64,6 +66,39 @@ LAST_PHASES = ("specialize", "fusion", "inplace")
 
 
 # ------------------------------------------------------------------------------ unread outputs and memory
+
+
+@register("stabilize")
+def scan_merge_twins(fgraph: FunctionGraph, report: PhaseReport) -> None:
+    """A loop and its recording twin (built by the gradient: the same step and inputs, every value
+    kept, extra mapped outputs) run once: the loop's outputs are taken from the twin."""
+    for twin in fgraph.toposort():
+        original = getattr(twin.op, "recording_of", None)
+        if original is None or twin not in fgraph.apply_nodes:
+            continue
+        for node in [n for n in fgraph.apply_nodes if n.op == original and n is not twin]:
+            if [id(v) for v in node.inputs] == [id(v) for v in twin.inputs]:
+                fgraph.replace_all(zip(node.outputs, _from_twin(node, twin.outputs), strict=True),
+                                   reason="scan_merge_twins")
+                report.record("scan_merge_twins")
+
+
+def _from_twin(node: Apply, twin_outputs: list[Variable]) -> list[Variable]:
+    """``node``'s outputs computed from its twin's: a kept-last output is the twin's last row (the
+    initial value's last row when no step ran); the extra mapped outputs are skipped."""
+    spec = node.op.spec
+    extra = len(twin_outputs) - spec.n_outer_outputs
+    results = []
+    for k in range(spec.n_recurrent):
+        history = twin_outputs[k]
+        if spec.keep_last[k]:
+            steps = static_int(node.inputs[0])
+            if steps is None or steps == 0 or spec.until:
+                history = concatenate([node.inputs[spec.outer_inits()[k]][-1:], history], axis=0)
+            history = DimShuffle(("x", *range(history.ndim - 1)))(history[-1])
+        results.append(history)
+    mapped_end = spec.mapped_outputs().stop
+    return results + twin_outputs[spec.n_recurrent:mapped_end] + twin_outputs[mapped_end + extra:]
 
 
 @register("stabilize")

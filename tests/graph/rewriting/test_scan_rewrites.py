@@ -185,3 +185,19 @@ def test_loops_of_the_same_length_merge_into_one(fast_run_check):
     f, _ = fast_run_check([x], outputs, [R.standard_normal((5, 3))], fired=("scan_merge",), rtol=1e-12)
     names = sorted(str(n.op) for n in apply_nodes(f.optimized_outputs) if isinstance(n.op, Scan))
     assert names == ["Scan{grad_scan+grad_scan,last}", "Scan{scan+scan}", "Scan{scan}"], names
+
+
+def test_the_forward_loop_runs_once_and_records_its_products_for_the_gradient(fast_run_check):
+    """Only the last state is read (keep_last), so the gradient builds a recording twin of the
+    forward loop: the loop runs once all the same, and the reverse loop reads the recorded
+    products (the pre-activations) instead of multiplying again."""
+    inputs, values = _rnn_inputs()
+    last = _rnn(*inputs)[-1]
+    cost = (last ** 2).sum()
+    outputs = [last, *th.grad(cost, inputs[2:])]
+    f, _ = fast_run_check(inputs, outputs, values, fired=("scan_merge_twins",), rtol=1e-10)
+    loops = [n for n in apply_nodes(f.optimized_outputs) if isinstance(n.op, Scan)]
+    assert sorted(n.op.name for n in loops) == ["grad_scan", "scan_record"]
+    backward = next(n for n in loops if n.op.name.startswith("grad"))
+    products = [op for op in _inner_ops(backward) if "MatMul" in str(op) or "Gemm" in str(op)]
+    assert len(products) == 1, "only the gradient sent back through U stays in the reverse step"
