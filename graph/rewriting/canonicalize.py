@@ -21,7 +21,7 @@ from theanine.graph.ops.disconnected import DisconnectedGrad
 from theanine.graph.ops.elemwise import Elemwise
 from theanine.graph.ops.math import Cast, cast, reciprocal, second, square, where
 from theanine.graph.ops.reduce import Reduce
-from theanine.graph.ops.shape import DimShuffle, broadcast_to, shape_i
+from theanine.graph.ops.shape import DimShuffle, Join, broadcast_to, shape_i
 from theanine.graph.rewriting.db import register, rewrite_db
 from theanine.graph.rewriting.drivers import merge, remove_dead_code
 from theanine.graph.rewriting.rewriters import node_rewriter
@@ -279,6 +279,15 @@ def useless_dimshuffle(node: Apply):
     if combined == tuple(range(source.ndim)):
         return [source] if same_type(node.outputs[0], source) else None
     return [DimShuffle(combined)(source)]
+
+
+@register("canonicalize", "fast_compile")
+@node_rewriter([Join])
+def join_of_one(node: Apply):
+    """``concatenate([x])`` is ``x`` (``stack([x])`` a new axis of it: a view, not a copy)."""
+    if len(node.inputs) == 1 and same_type(node.outputs[0], node.inputs[0]):
+        return [node.inputs[0]]
+    return None
 
 
 @register("canonicalize", "fast_compile")

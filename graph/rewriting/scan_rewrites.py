@@ -19,7 +19,8 @@ of a loop still meets the outer graph's ``specialize`` and ``fusion``):
    Sequences and non-sequences the step no longer reads are dropped;
 3. *sums*: an accumulator (``acc + term`` of which only the last value is
    kept, as in a gradient through time) becomes a mapped output summed
-   after the loop (``scan_sums``);
+   after the loop (``scan_sums``); a mapped output that returns a
+   sequence's slice as it is becomes that sequence (``scan_pass_through``);
 4. the step goes through ``specialize``, ``fusion`` and ``inplace`` (BLAS
    forms, fused elementwise kernels, results written over dead values),
    after the push-out so fusion cannot bury a movable product inside a
@@ -181,14 +182,16 @@ def optimize_step(node: Apply, report: PhaseReport | None = None) -> list[Variab
     op = Scan(*inner, op.spec, op.name)
     op, inputs, moved = push_out(op, inputs)
     op, inputs, finish, summed = push_out_sums(op, inputs)
+    op, inputs, finish_through, passed = pass_through(op, inputs)
     if report is not None:
-        for rewrite, count in (("scan_push_out", moved), ("scan_push_out_sums", summed)):
+        for rewrite, count in (("scan_push_out", moved), ("scan_push_out_sums", summed),
+                               ("scan_pass_through", passed)):
             if count:
                 report.record(rewrite, count)
     inner = _run_inner(op.inner_inputs, op.inner_outputs, LAST_PHASES, op.name, report)
     optimized = Scan(*inner, op.spec, op.name)
     optimized.optimized = True
-    return finish(optimized.apply(*inputs).outputs)
+    return finish(finish_through(optimized.apply(*inputs).outputs))
 
 
 def inline_constants(op: Scan, outer: list[Variable]) -> tuple[Scan, list[Variable]]:
@@ -353,6 +356,27 @@ def push_out(op: Scan, outer_inputs: list[Variable]) -> tuple[Scan, list[Variabl
     )
     inner_inputs, outputs = clone_graph(inner_inputs, outputs)
     return Scan(inner_inputs, outputs, new_spec, op.name), new_outer, len(frontier)
+
+
+def pass_through(op: Scan, outer: list[Variable]):
+    """Mapped outputs that return a sequence's slice as it is (a product the push-out moved before
+    the loop, recorded for a gradient) are that sequence: the loop stops copying it.  Returns the
+    op, its outer inputs, ``finish`` (new node's outputs -> the old node's) and the count."""
+    spec = op.spec
+    sequence_of = {id(op.inner_inputs[i]): i for i in range(spec.n_seqs)}
+    through = {j: sequence_of[id(op.inner_outputs[j])] for j in spec.mapped_outputs()
+               if id(op.inner_outputs[j]) in sequence_of}
+    if not through or spec.until:
+        return op, outer, lambda outputs: outputs, 0
+    outputs = [v for j, v in enumerate(op.inner_outputs) if j not in through]
+    new_op = Scan(*clone_graph(op.inner_inputs, outputs), replace_spec(spec, n_mapped=spec.n_mapped - len(through)),
+                  op.name)
+
+    def finish(new_outputs: list[Variable]) -> list[Variable]:
+        rest = iter(new_outputs)
+        return [outer[1 + through[j]][:outer[0]] if j in through else next(rest) for j in range(len(op.inner_outputs))]
+
+    return new_op, outer, finish, len(through)
 
 
 def _read_inputs(outputs: Sequence[Variable], inputs: Sequence[Variable]) -> list[Variable]:
