@@ -360,13 +360,15 @@ def push_out(op: Scan, outer_inputs: list[Variable]) -> tuple[Scan, list[Variabl
 
 def pass_through(op: Scan, outer: list[Variable]):
     """Mapped outputs that return a sequence's slice as it is (a product the push-out moved before
-    the loop, recorded for a gradient) are that sequence: the loop stops copying it.  Returns the
-    op, its outer inputs, ``finish`` (new node's outputs -> the old node's) and the count."""
+    the loop, recorded for a gradient) are that sequence: the loop stops copying it.  Not when no
+    other output would be left: the loop then stays, to check that the sequences are long enough.
+    Returns the op, its outer inputs, ``finish`` (new node's outputs -> the old node's) and the
+    count."""
     spec = op.spec
     sequence_of = {id(op.inner_inputs[i]): i for i in range(spec.n_seqs)}
     through = {j: sequence_of[id(op.inner_outputs[j])] for j in spec.mapped_outputs()
                if id(op.inner_outputs[j]) in sequence_of}
-    if not through or spec.until:
+    if not through or spec.until or len(through) == spec.n_outer_outputs:  # the loop stays to check lengths
         return op, outer, lambda outputs: outputs, 0
     outputs = [v for j, v in enumerate(op.inner_outputs) if j not in through]
     new_op = Scan(*clone_graph(op.inner_inputs, outputs), replace_spec(spec, n_mapped=spec.n_mapped - len(through)),
