@@ -145,8 +145,8 @@ def _gemm_block(frame, call: GemmCall, rows: tuple[ir.Value, ir.Value], columns:
     op_a, ld_a = _blas_operand(frame, call.a, k)
     b.call(_block_function(frame.printer, call.dtype), [
         *rows, *columns, n, k, ir.Constant(t, call.alpha), ir.Constant(t, call.beta),
-        op_a, ld_a, a_base or frame.pointer(call.a.buffer), frame.access_strides(call.a)[-2],
-        op_b, ld_b, b_base or frame.pointer(call.b.buffer), frame.access_strides(call.b)[-1],
+        op_a, ld_a, a_base or frame.access_base(call.a), frame.access_strides(call.a)[-2],
+        op_b, ld_b, b_base or frame.access_base(call.b), frame.access_strides(call.b)[-1],
         out_base or frame.pointer(call.output),
     ])
 
@@ -216,8 +216,8 @@ def _loop_product(frame, call: GemmCall, m: ir.Value, n: ir.Value) -> None:
     with loops:
         b.store(ir.Constant(t, 0.0), acc)
         with for_range(b, k, "gk") as p:
-            x = load_value(b, b.gep(frame.pointer(call.a.buffer), [_offset(b, (i, p), a_strides)]), call.dtype)
-            y = load_value(b, b.gep(frame.pointer(call.b.buffer), [_offset(b, (p, j), b_strides)]), call.dtype)
+            x = load_value(b, b.gep(frame.access_base(call.a), [_offset(b, (i, p), a_strides)]), call.dtype)
+            y = load_value(b, b.gep(frame.access_base(call.b), [_offset(b, (p, j), b_strides)]), call.dtype)
             b.store(b.fadd(b.load(acc), b.fmul(x, y)), acc)
         target = b.gep(frame.pointer(call.output), [_offset(b, (i, j), out_strides)])
         value = b.fmul(b.load(acc), ir.Constant(t, call.alpha))

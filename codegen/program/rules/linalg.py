@@ -19,7 +19,10 @@ from theanine.graph.ops.linalg import MatMul
 
 
 def _as_matrix(lowerer: Lowerer, var: Variable, vector_axis: int) -> Access:
-    """A 2-D access of an operand; a vector becomes one row (``vector_axis`` 1) or one column (0)."""
+    """A 2-D access of an operand; a vector becomes one row (``vector_axis`` 1) or one column (0).
+    A matrix BLAS can read where it lies (``_blas_block``) is not copied first."""
+    if var.ndim == 2 and _blas_block(lowerer, lowerer.ref(var)):
+        return lowerer.ref(var)
     access = lowerer.plain_ref(var)
     if var.ndim == 2:
         return access
@@ -27,9 +30,17 @@ def _as_matrix(lowerer: Lowerer, var: Variable, vector_axis: int) -> Access:
     return compose(access, picks)
 
 
-def _blas_layout(access: Access) -> bool:
+def _blas_layout(lowerer: Lowerer, access: Access) -> bool:
     """Whether BLAS can read the buffer through ``access`` (made C-contiguous by the runner)."""
-    return access.plain and sorted(access.axes, key=str) in ([0, 1], [0, None])
+    return (access.plain and sorted(access.axes, key=str) in ([0, 1], [0, None])) or _blas_block(lowerer, access)
+
+
+def _blas_block(lowerer: Lowerer, access: Access) -> bool:
+    """A matrix lying in a buffer's last two axes with unit steps, from any corner (a row of an RNN's
+    history, a slice of rows): BLAS reads it in place, its leading dimension the buffer's row stride."""
+    rank = len(lowerer.buffers[access.buffer].shape)
+    return not access.steps and len(access.axes) == 2 and rank >= 2 and None not in access.axes \
+        and sorted(access.axes) == [rank - 2, rank - 1]
 
 
 def _batched_blas_layout(lowerer: Lowerer, access: Access) -> bool:
@@ -56,7 +67,7 @@ def _gemm_operands(lowerer: Lowerer, a: Variable, b: Variable):
     if not lowerer.supports("gemm", (a.dtype, b.dtype), out_dtype):
         return None
     access_a, access_b = _as_matrix(lowerer, a, 1), _as_matrix(lowerer, b, 0)
-    if not (_blas_layout(access_a) and _blas_layout(access_b)):
+    if not (_blas_layout(lowerer, access_a) and _blas_layout(lowerer, access_b)):
         return None
     (m, k), (k_b, n) = _matrix_dims(lowerer, a, 1), _matrix_dims(lowerer, b, 0)
     return access_a, access_b, m, n, k, k_b
