@@ -106,8 +106,15 @@ def _mapped_and_carried(x, w):
     return [hs, norms]
 
 
+def _branch_in_loop(x):
+    """An ifelse inside a loop's step (a native branch in a native loop) and one outside."""
+    hs, _ = th.scan(lambda v, h: th.ifelse(v.sum() > 0, th.tanh(h + v), h * 0.5 - v), sequences=x,
+                    outputs_info=th.zeros((x.shape[1],), "float64"))
+    return [hs, th.ifelse(hs.sum() > 0, hs[:2] * 2.0, hs[-2:] + 1.0)]
+
+
 def loops():
-    """Loop programs for the CUDA tests: name -> (inputs, outputs, argument values)."""
+    """Loop and branch programs for the CUDA tests: name -> (inputs, outputs, argument values)."""
     rng = np.random.default_rng(0)
     f64, f32 = "float64", "float32"
     x = th.tensor("x", f64, (None, None))
@@ -118,6 +125,7 @@ def loops():
         "while": ([h, w], [_while_with_products(h, w)], [np.full(6, 0.1), rng.standard_normal((6, 6)) * 0.3]),
         "mapped_and_carried": ([seq, w2], _mapped_and_carried(seq, w2),
                                [rng.standard_normal((7, 3, 5)).astype(f32), rng.standard_normal((5, 4)).astype(f32)]),
+        "branches": ([x], _branch_in_loop(x), [rng.standard_normal((6, 3))]),
     }
 
 

@@ -35,7 +35,9 @@ How each step maps to the GPU:
   cuBLAS may call it instead: ``Kernel.gemm`` keeps the step);
 - loops (``LoopStep``): the body's steps print as kernels of their own,
   which the runner launches once per iteration, plus one-thread kernels
-  that keep the iteration counter on the device (``_loop``).
+  that keep the iteration counter on the device (``_loop``);
+- branches (``BranchStep``): both bodies' steps print as kernels of their
+  own, and the runner launches those of the body the condition picks.
 
 Under ``TH_EMULATION`` (g++ with ``emulation.h``) each kernel also gets an
 ``extern "C" launch_k<step>`` that runs it on the CPU with a given grid
@@ -54,6 +56,7 @@ from theanine.codegen.program.kernel_ir import (
     Access,
     Arg,
     ArgReduceKernel,
+    BranchStep,
     DimOf,
     ElementwiseKernel,
     Expr,
@@ -316,6 +319,8 @@ class CudaPrinter:
         ``name`` then ``name_1``, ...; a failed check in any of them reports step ``index``."""
         if isinstance(step, LoopStep):
             return self._loop(index, step, name, path)
+        if isinstance(step, BranchStep):  # both bodies' kernels (``<name>b<j>``); the runner launches one body
+            return "\n".join(self._kernel(index, inner, f"{name}b{j}", (*path, j)) for j, inner in enumerate(step.body))
         body = _Body(self, index, name)
         emitted = _EMITTERS[type(step)](self, body, step)
         if isinstance(emitted, tuple):
@@ -842,4 +847,4 @@ _EMITTERS = {
     NonzeroKernel: CudaPrinter._nonzero, SortKernel: CudaPrinter._sort, GemmCall: CudaPrinter._gemm,
 }
 # The step kinds this printer emits: lowering makes any other kind a host call.
-STEP_KINDS = frozenset(_EMITTERS) | {LoopStep}
+STEP_KINDS = frozenset(_EMITTERS) | {LoopStep, BranchStep}

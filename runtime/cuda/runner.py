@@ -37,6 +37,7 @@ from theanine.codegen.cuda import launch
 from theanine.codegen.cuda.printer import CudaPrinter, Kernel
 from theanine.codegen.program.kernel_ir import (
     Access,
+    BranchStep,
     HostCall,
     LoopStep,
     Program,
@@ -250,6 +251,12 @@ class DeviceRunner:
         """Launch the kernels of ``step`` (program step ``index``, at ``path`` in its loop bodies)."""
         if isinstance(step, LoopStep):
             self._loop(index, path, step, arrays, shapes)
+            return
+        if isinstance(step, BranchStep):  # one read-back of the condition picks the body to launch
+            first = len(step.bodies[0])
+            condition = self.device.download(arrays[step.condition]).item()
+            for j in range(first) if condition else range(first, len(step.body)):
+                self._execute(index, (*path, j), step.body[j], arrays, shapes)
             return
         step_kernels = self.kernels.get((index, path), [])
         scratch = None

@@ -1,7 +1,9 @@
 """Scan loops as device kernels under ``cuda-emulated``: a LoopStep's body prints as kernels the
 runner launches once per iteration, its counter kept on the device by the loop's own kernels.
 (tests/graph/test_scan.py runs its programs under cuda-emulated too; these add nested and while
-loops whose bodies hold a GEMM and a two-pass reduction, the launch counts, and a failing body.)"""
+loops whose bodies hold a GEMM and a two-pass reduction, an ifelse (BranchStep: the runner launches
+the kernels of the body its condition picks) in and out of a loop, the launch counts, and a failing
+body.)"""
 
 import cuda_graphs
 import numpy as np
@@ -11,7 +13,7 @@ import theanine as th
 from theanine.codegen.program.kernel_ir import LoopStep
 
 
-@pytest.mark.parametrize("name", ["nested", "while", "mapped_and_carried"])
+@pytest.mark.parametrize("name", ["nested", "while", "mapped_and_carried", "branches"])
 def test_loops_run_as_device_kernels_and_match_numpy(name):
     inputs, outputs, values = cuda_graphs.loops()[name]
     f = th.function(inputs, outputs, backend="cuda-emulated")
@@ -59,3 +61,14 @@ def test_a_failing_check_inside_the_loop_names_the_scan():
     f = th.function([x], out, backend="cuda-emulated")
     with pytest.raises(ValueError, match="recurrent output 0 of shape"):
         f(np.zeros(2))
+
+
+def test_only_the_branch_taken_runs_on_the_device():
+    """The branch not taken would read out of bounds: its kernels are never launched."""
+    c, x = th.scalar("c", "float64"), th.vector("x", "float64")
+    f = th.function([c, x], th.ifelse(c > 0, x[:2] * 2.0, x[10:13] + x[12]), backend="cuda-emulated")
+    assert f.python_fallbacks == []
+    np.testing.assert_allclose(f(1.0, np.arange(3.0)), [0.0, 2.0])
+    np.testing.assert_allclose(f(-1.0, np.arange(14.0)), [22.0, 23.0, 24.0])
+    with pytest.raises(IndexError, match="out of bounds"):
+        f(-1.0, np.arange(3.0))
