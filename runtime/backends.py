@@ -26,11 +26,14 @@ class Compiled:
     object whose ``call(*arrays)`` runs the whole call natively for plain
     ndarray arguments and calls ``fallback(*args)`` otherwise (or None when
     the graph does not qualify); ``single`` returns the one output itself.
+    ``fused`` lists ``(node, into)`` pairs of nodes whose work the backend
+    runs inside another node's step (a GEMM's epilogue), for ``explain()``.
     """
 
     run: Runner
     python_fallbacks: list[Apply] = field(default_factory=list)
     bind_fast: Callable | None = None
+    fused: list[tuple[Apply, Apply]] = field(default_factory=list)
 
 
 Compiler = Callable[[Sequence[Variable], Sequence[Variable]], Compiled]

@@ -21,6 +21,7 @@ import numpy as np
 
 from theanine.codegen.llvm import buffer_table, scalar
 from theanine.codegen.llvm.printer import PARALLEL_MIN_ELEMENTS, LLVMPrinter
+from theanine.codegen.program.epilogues import absorb_epilogues
 from theanine.codegen.program.fallible import inputs_to_copy
 from theanine.codegen.program.kernel_ir import (
     Access,
@@ -57,7 +58,7 @@ def compile_llvm(inputs: Sequence[Variable], outputs: Sequence[Variable]) -> Com
     The disk cache is keyed on the lowered program, so a hit neither prints
     nor optimizes LLVM IR.
     """
-    program = lower(inputs, outputs, scalar.supports, shape_arithmetic=True)
+    program, fused = absorb_epilogues(lower(inputs, outputs, scalar.supports, shape_arithmetic=True))
     entry_names = [f"segment_{k}" for k, (kind, _) in enumerate(segments(program)) if kind == "native"]
 
     def print_program(_: str) -> str:
@@ -75,7 +76,7 @@ def compile_llvm(inputs: Sequence[Variable], outputs: Sequence[Variable]) -> Com
             return None
         return bind_fast_call(program, native, entry_names[0], PARALLEL_MIN_ELEMENTS, fallback, single)
 
-    return Compiled(runner.run, fallbacks, bind_fast)
+    return Compiled(runner.run, fallbacks, bind_fast, fused)
 
 
 def _view(array: np.ndarray, access: Access) -> np.ndarray:
