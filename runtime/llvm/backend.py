@@ -58,7 +58,9 @@ def compile_llvm(inputs: Sequence[Variable], outputs: Sequence[Variable]) -> Com
     The disk cache is keyed on the lowered program, so a hit neither prints
     nor optimizes LLVM IR.
     """
-    program, fused = absorb_epilogues(lower(inputs, outputs, scalar.supports, shape_arithmetic=True))
+    program, fused = lower(inputs, outputs, scalar.supports, shape_arithmetic=True), []
+    if config.gemm_epilogues:
+        program, fused = absorb_epilogues(program)
     entry_names = [f"segment_{k}" for k, (kind, _) in enumerate(segments(program)) if kind == "native"]
 
     def print_program(_: str) -> str:
