@@ -133,3 +133,22 @@ def test_training_step_with_epilogues_matches_the_numpy_backend():
     np.testing.assert_allclose(results[0][0], results[1][0], rtol=1e-5)
     for got, expected in zip(results[0][1], results[1][1], strict=True):
         np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-6)
+
+
+def test_kernel_gradient_reads_the_forward_patch_matrix():
+    """The forward convolution's patch matrix is written once and read again by the kernel
+    gradient's GEMM (Lowerer.computed_once); gradients equal the numpy backend's."""
+    x = th.tensor("x", "float32", (None, 6, 5, 2))
+    k = th.shared((RNG.standard_normal((3, 3, 2, 4)) * 0.5).astype("float32"))
+    b = th.shared(np.zeros(4, "float32"))
+    loss = (th.relu(th.conv(x, k, padding="same") + b) ** 2).sum()
+    outputs = [loss, *th.grad(loss, [k, b])]
+    f = th.function([x], outputs, backend="llvm")
+    patch_loop = (6, 5, 3, 3, 2)
+    patches = [s for s in _program(f).steps
+               if isinstance(s, ElementwiseKernel) and tuple(s.shape[1:]) == patch_loop]
+    assert len(patches) == 1
+    xv = RNG.standard_normal((3, 6, 5, 2)).astype("float32")
+    expected = th.function([x], outputs, backend="numpy")(xv)
+    for got, want in zip(f(xv), expected, strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
