@@ -30,7 +30,8 @@ from theanine.codegen.program.kernel_ir import Access, GemmCall
 
 EPILOGUE_TILE_ELEMENTS = 1 << 15  # 128 KiB of float32 C: measured against 16K, 64K and no tiling
 MIN_TILE_ROWS = 16
-BLAS_GLOBALS = {"float32": "theanine_sgemm", "float64": "theanine_dgemm", "threads_local": "theanine_blas_threads"}
+BLAS_GLOBALS = {"float32": "theanine_sgemm", "float64": "theanine_dgemm", "threads_local": "theanine_blas_threads",
+                "ilp64": "theanine_blas_ilp64"}
 
 
 def emit_gemm(frame, call: GemmCall) -> None:
@@ -214,8 +215,9 @@ def _gemm_block(frame, call: GemmCall, rows: tuple[ir.Value, ir.Value], columns:
 def _block_function(printer, dtype: str) -> ir.Function:
     """The module's ``gemm_block_<dtype>``: the BLAS call for rows ``[r0, r1)`` and columns
     ``[c0, c1)`` of C (as the column-major product ``C^T = B^T @ A^T``); when ``k`` is 0, C is
-    zeroed or scaled by beta here (BLAS may then leave it untouched).  Glue around one call:
-    not optimized."""
+    zeroed or scaled by beta here (BLAS may then leave it untouched).  The library takes 32-bit
+    integers unless the ``ilp64`` global is set (bound at load time: NumPy's OpenBLAS).  Glue
+    around one call: not optimized."""
     name = f"theanine_gemm_block_{dtype}"
     if name in printer.module.globals:
         return printer.module.globals[name]
@@ -228,26 +230,31 @@ def _block_function(printer, dtype: str) -> ir.Function:
     (row_start, row_stop, column_start, column_stop, n, k, alpha, beta,
      op_a, ld_a, a_base, a_row_step, op_b, ld_b, b_base, b_column_step, out_base) = function.args
     b = ir.IRBuilder(function.append_basic_block("entry"))
-    fn_type = ir.FunctionType(ir.VoidType(), [I8P, I8P] + [I32.as_pointer()] * 3 + [t.as_pointer(), t.as_pointer(),
-                              I32.as_pointer(), t.as_pointer(), I32.as_pointer(), t.as_pointer(), t.as_pointer(),
-                              I32.as_pointer()])
-    gemm = b.bitcast(b.load(_blas_global(printer, dtype)), fn_type.as_pointer())
+    wide = b.icmp_unsigned("!=", b.load(_blas_global(printer, "ilp64")), ir.Constant(I8P, None))
+    address = b.load(_blas_global(printer, dtype))
 
     def slot(value, ty):
         memory = b.alloca(ty)
         b.store(value, memory)
         return memory
 
-    def i32(value):
-        return slot(b.trunc(value, I32), I32)
+    def call_gemm(integer: ir.IntType, arguments: list) -> None:
+        """The Fortran ``?gemm`` with integers of ``integer``'s width (``arguments``: int64 values
+        where the call takes integers)."""
+        fn_type = ir.FunctionType(ir.VoidType(), [I8P, I8P] + [integer.as_pointer()] * 3 + [
+            t.as_pointer(), t.as_pointer(), integer.as_pointer(), t.as_pointer(), integer.as_pointer(),
+            t.as_pointer(), t.as_pointer(), integer.as_pointer()])
+        passed = [slot(a if integer is I64 else b.trunc(a, I32), integer) if a.type == I64 else a
+                  for a in arguments]
+        b.call(b.bitcast(address, fn_type.as_pointer()), passed)
 
     height, width = b.sub(row_stop, row_start), b.sub(column_stop, column_start)
     ldc = b.select(b.icmp_signed(">", n, ir.Constant(I64, 1)), n, ir.Constant(I64, 1))
     output = b.gep(out_base, [b.add(b.mul(row_start, ldc), column_start)])
     a_rows = b.gep(a_base, [b.mul(row_start, a_row_step)])
     b_columns = b.gep(b_base, [b.mul(column_start, b_column_step)])
-    arguments = [op_b, op_a, i32(width), i32(height), i32(k), slot(alpha, t), b_columns, i32(ld_b), a_rows,
-                 i32(ld_a), slot(beta, t), output, i32(ldc)]
+    arguments = [op_b, op_a, width, height, k, slot(alpha, t), b_columns, ld_b, a_rows, ld_a, slot(beta, t),
+                 output, ldc]
     nonempty = b.and_(b.icmp_signed(">", height, ir.Constant(I64, 0)), b.icmp_signed(">", width, ir.Constant(I64, 0)))
     with b.if_then(nonempty):
         with b.if_else(b.icmp_signed("==", k, ir.Constant(I64, 0))) as (empty_sum, product):
@@ -258,8 +265,11 @@ def _block_function(printer, dtype: str) -> ir.Function:
                     zero = ir.Constant(t, 0.0)
                     scaled = b.fmul(load_value(b, target, dtype), beta)  # beta 0: 0 without reading, as BLAS
                     store_value(b, b.select(b.fcmp_ordered("==", beta, zero), zero, scaled), target, dtype)
-            with product:
-                b.call(gemm, arguments)
+            with product, b.if_else(wide) as (ilp64, lp64):
+                with ilp64:
+                    call_gemm(I64, arguments)
+                with lp64:
+                    call_gemm(I32, arguments)
     b.ret_void()
     return function
 
