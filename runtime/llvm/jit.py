@@ -22,6 +22,7 @@ import llvmlite.binding as llvm
 import numpy as np
 
 from theanine.codegen.llvm.gemm import BLAS_GLOBALS
+from theanine.graph.config import config
 from theanine.runtime.llvm import mpi
 
 llvm_lock = threading.RLock()  # held by every call into LLVM from this process, and across a fork
@@ -181,17 +182,18 @@ def _idle_blas_pool():
 
 
 @functools.cache
-def blas_addresses() -> dict[str, int]:
+def blas_addresses(library: str = "numpy") -> dict[str, int]:
     """Addresses of the Fortran BLAS sgemm/dgemm the compiled code calls, and of its per-thread
-    thread-count setter: NumPy's own OpenBLAS when it is the scipy-openblas64 build (64-bit
-    integers, the ``ilp64`` global says so), else SciPy's.
+    thread-count setter: NumPy's own OpenBLAS when ``library`` is "numpy" (``config.jit_blas``)
+    and NumPy has the scipy-openblas64 build (64-bit integers, the ``ilp64`` global says so),
+    else SciPy's.
 
     NumPy's is the newer of the two wheels' builds (0.3.31 against SciPy 1.17's 0.3.30 here) and
     multiplies with a transposed left operand, as every weight and kernel gradient does, 1.3 to
     1.5 times faster on one core (``cols^T @ g`` of a 3x3, 32 -> 64 channel convolution on batch
     64, 14x14: 34.6 against 25.4 GFLOP/s, best of 15) and other products alike or faster.
     """
-    own = _numpy_openblas()
+    own = _numpy_openblas() if library == "numpy" else None
     if own is not None:
         return own
     cython_blas = _cython_blas()
@@ -283,7 +285,7 @@ class NativeModule:
             self._engine.finalize_object()
         if stamp is not None and self._stamp() != stamp:
             raise InvalidObject("the object was compiled from another program (its stamp differs)")
-        for name, address in blas_addresses().items():
+        for name, address in blas_addresses(config.jit_blas).items():
             self.set_global(name, address, required=False)
         if mpi.uses_mpi(self._engine.get_global_value_address):
             for name, address in mpi.mpi_addresses().items():

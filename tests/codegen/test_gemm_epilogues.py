@@ -152,3 +152,22 @@ def test_kernel_gradient_reads_the_forward_patch_matrix():
     expected = th.function([x], outputs, backend="numpy")(xv)
     for got, want in zip(f(xv), expected, strict=True):
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("library", ["numpy", "scipy"])
+def test_either_openblas_gives_numpys_products(library):
+    """``config.jit_blas``: NumPy's OpenBLAS (64-bit integers) or SciPy's (32-bit), bound at load time;
+    a transposed left operand (a weight gradient) and a column split both agree with NumPy."""
+    a, g = th.matrix("a", "float32"), th.matrix("g", "float32")
+    with th.config.context(jit_blas=library):
+        f = th.function([a, g], [a.T @ g, g.T @ a], backend="llvm")
+    av, gv = RNG.standard_normal((300, 7)).astype("float32"), RNG.standard_normal((300, 90)).astype("float32")
+    got_ag, got_ga = f(av, gv)
+    np.testing.assert_allclose(got_ag, av.T @ gv, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(got_ga, gv.T @ av, rtol=1e-4, atol=1e-4)
+
+
+def test_jit_blas_rejects_an_unknown_library():
+    with pytest.raises(ValueError, match="config.jit_blas must be 'numpy' or 'scipy'"), \
+            th.config.context(jit_blas="mkl"):
+        pass
