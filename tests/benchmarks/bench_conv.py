@@ -11,8 +11,10 @@ Workloads (the "Speed" section of the convolutional-networks issue):
    Dense 10 -> softmax crossentropy: theanine, its numpy backend, PyTorch
    eager (2 threads) and JAX jit when installed;
 2. forward conv 3x3, 64 -> 64 channels, 56x56, batch 8, float32: GFLOP/s
-   next to NumPy's sgemm on the im2col-shaped matrices (the bar: 70%), and
-   the same in 4 groups (one batched GEMM) next to the numpy backend;
+   next to NumPy's sgemm on the im2col-shaped matrices (the bar: 70%), the
+   conv with bias and ReLU with the GEMM epilogue and as a pass of its own
+   (``config.gemm_epilogues``), and the same in 4 groups (one batched GEMM)
+   next to the numpy backend;
 3. depthwise 3x3 on (8, 56, 56, 128) and max pool 2x2 on the same: GB/s
    (input read plus output written) next to a plain copy.
 
@@ -146,6 +148,13 @@ def workload_2() -> None:
     print(f"  theanine llvm               {seconds * 1e3:8.2f} ms   {flops / seconds / 1e9:6.1f} GFLOP/s")
     print(f"  numpy sgemm (im2col shapes) {gemm * 1e3:8.2f} ms   {flops / gemm / 1e9:6.1f} GFLOP/s"
           f"   theanine at {100 * gemm / seconds:.0f}% of it")
+    bias = th.constant((rng.standard_normal(64) * 0.1).astype(F32))
+    activated = th.relu(th.conv(x, k, padding="same") + bias)
+    for name, fused in (("+ bias + relu, epilogue", True), ("+ bias + relu, own pass", False)):
+        with th.config.context(gemm_epilogues=fused):
+            h = th.function([x, k], activated)
+        seconds = best(lambda h=h: h(x_value, k_value))
+        print(f"  {name:27s} {seconds * 1e3:8.2f} ms   {flops / seconds / 1e9:6.1f} GFLOP/s")
     grouped = th.tensor("k", F32, (3, 3, 16, 64))
     out = th.conv(x, grouped, padding="same", groups=4)
     g_value = k_value[:, :, :16]
