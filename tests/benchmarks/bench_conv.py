@@ -52,7 +52,8 @@ def cnn_parameters(rng) -> list[np.ndarray]:
             (rng.standard_normal((7 * 7 * 64, 10)) * 0.01).astype(F32), np.zeros(10, F32)]
 
 
-def cnn_step_theanine(backend: str, values, x_value, y_value) -> float:
+def cnn_step_function(values, backend: str = "llvm"):
+    """The compiled SGD step ``(x, y) -> loss`` of workload 1, on shared copies of ``values``."""
     shared = [th.shared(v.copy()) for v in values]
     k1, b1, k2, b2, w, b = shared
     x, y = th.tensor("x", F32, (None, 28, 28, 1)), th.tensor("y", "int64", (None,))
@@ -60,8 +61,12 @@ def cnn_step_theanine(backend: str, values, x_value, y_value) -> float:
     h = th.max_pool(th.relu(th.conv(h, k2, padding="same") + b2), 2)
     logits = h.reshape((x.shape[0], -1)) @ w + b
     loss = th.sparse_categorical_crossentropy(y, logits, from_logits=True).mean()
-    step = th.function([x, y], loss, updates=[(p, p - 0.01 * g) for p, g in zip(shared, th.grad(loss, shared),
-                                                                                  strict=True)], backend=backend)
+    return th.function([x, y], loss, updates=[(p, p - 0.01 * g) for p, g in zip(shared, th.grad(loss, shared),
+                                                                                 strict=True)], backend=backend)
+
+
+def cnn_step_theanine(backend: str, values, x_value, y_value) -> float:
+    step = cnn_step_function(values, backend)
     if backend == "llvm" and step.python_fallbacks:
         print("  python fallbacks:", [str(n.op) for n in step.python_fallbacks])
     return best(lambda: step(x_value, y_value), 10 if backend == "numpy" else 30)
