@@ -145,8 +145,10 @@ def _consumer_fits(program, step, product: int, host_written: set) -> bool:
         return False
     if not all(_readable(program, a, shape, product, host_written) for a in step.inputs):
         return False
-    dense = {a.buffer for a in step.inputs if a.axes == tuple(range(len(shape)))}
-    return set(step.reuses) <= dense
+    identity = tuple(range(len(shape)))
+    written = {product, *step.outputs}  # read elsewhere than at the element, a block could see another's writes
+    return set(step.reuses) <= {a.buffer for a in step.inputs if a.axes == identity} and all(
+        a.axes == identity for a in step.inputs if a.buffer in written)
 
 
 def _readable(program, access: Access, shape, product: int, host_written: set) -> bool:

@@ -171,3 +171,49 @@ def test_jit_blas_rejects_an_unknown_library():
     with pytest.raises(ValueError, match="config.jit_blas must be 'numpy' or 'scipy'"), \
             th.config.context(jit_blas="mkl"):
         pass
+
+
+def _hand_program(consumer_inputs, between=(), checks=()):
+    """A (4, 3) @ (3, 5) product (buffer 2), optional steps, then ``out = sum of the consumer's inputs``."""
+    from theanine.codegen.program.kernel_ir import Access, Arg, Buffer, Call, Program
+
+    buffers = [Buffer(0, "float32", (4, 3), "input"), Buffer(1, "float32", (3, 5), "input"),
+               Buffer(2, "float32", (4, 5), "temp"), Buffer(3, "float32", (5,), "input", True),
+               Buffer(4, "float32", (4, 5), "temp")]
+    gemm = GemmCall(Access(0, (0, 1)), Access(1, (0, 1)), 2, "float32", 4, 5, 3, 3, None)
+    total = Arg(0, "float32")
+    for position in range(1, len(consumer_inputs)):
+        total = Call("add", (total, Arg(position, "float32")), "float32")
+    consumer = ElementwiseKernel(tuple(consumer_inputs), (4,), (total,), (4, 5), checks, None)
+    return Program(buffers, [gemm, *between, consumer], [0, 1, 3], [Access(4, (0, 1))], {})
+
+
+def test_program_pass_absorbs_a_bias_add():
+    from theanine.codegen.program.kernel_ir import Access
+
+    program, absorbed = absorb_epilogues(_hand_program([Access(2, (0, 1)), Access(3, (None, 0))]))
+    assert len(absorbed) == 1 and len(program.steps) == 1 and program.steps[0].epilogue is not None
+
+
+def test_program_pass_keeps_a_check_before_the_product():
+    from theanine.codegen.program.kernel_ir import Access
+
+    program, _ = absorb_epilogues(_hand_program([Access(2, (0, 1)), Access(3, (None, 0))], checks=((5, 5),)))
+    check, gemm = program.steps
+    assert check.checks == ((5, 5),) and not check.exprs and gemm.epilogue is not None and not gemm.epilogue.checks
+
+
+def test_program_pass_leaves_a_broadcast_read_of_the_product():
+    """A block may only read the product at its own elements: other blocks' rows may not exist yet."""
+    from theanine.codegen.program.kernel_ir import Access
+
+    program, absorbed = absorb_epilogues(_hand_program([Access(2, (0, 1)), Access(2, (None, 1))]))
+    assert not absorbed and len(program.steps) == 2
+
+
+def test_program_pass_leaves_a_consumer_whose_input_changes_in_between():
+    from theanine.codegen.program.kernel_ir import Access, Lit
+
+    overwrite = ElementwiseKernel((), (3,), (Lit(1.0, "float32"),), (5,), (), None, reuses=(3,))
+    program, absorbed = absorb_epilogues(_hand_program([Access(2, (0, 1)), Access(3, (None, 0))], (overwrite,)))
+    assert not absorbed and len(program.steps) == 3
