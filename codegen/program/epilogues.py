@@ -126,13 +126,33 @@ def _absorb_consumer(program, steps: list, k: int, host_written: set, absorbed: 
             return
     consumer = dataclasses.replace(step, checks=())
     epilogue = consumer if gemm.epilogue is None else _compose(gemm.epilogue, consumer, product)
-    steps[k] = dataclasses.replace(gemm, epilogue=epilogue)
+    steps[k] = _product_in_an_output(program, dataclasses.replace(gemm, epilogue=epilogue), steps[j + 1:])
     absorbed.append((step.node, gemm.node))
     if step.checks:
         steps[j] = ElementwiseKernel((), (), (), (), step.checks, step.node)
         steps.insert(k, steps.pop(j))
     else:
         del steps[j]
+
+
+def _product_in_an_output(program, gemm: GemmCall, later: list) -> GemmCall:
+    """``gemm`` writing its product into an output of its epilogue that has the product's dtype and
+    shape (the epilogue then overwrites it, element by element, after reading it), when nothing
+    after it reads the product: one array fewer to allocate and write back (a Conv's pre-activation
+    takes the place of the bare product)."""
+    product, epilogue = gemm.output, gemm.epilogue
+    if product in epilogue.outputs or product in {a.buffer for a in program.outputs} or any(
+            product in {a.buffer for a in step_inputs(step)} | set(step_writes(step)) for step in later):
+        return gemm
+    own = program.buffers[product]
+    homes = [o for o in epilogue.outputs if o not in epilogue.reuses and program.buffers[o].role == "temp"
+             and program.buffers[o].dtype == own.dtype and tuple(program.buffers[o].shape) == tuple(own.shape)]
+    if not homes:
+        return gemm
+    home = homes[0]
+    inputs = tuple(dataclasses.replace(a, buffer=home) if a.buffer == product else a for a in epilogue.inputs)
+    epilogue = dataclasses.replace(epilogue, inputs=inputs, reuses=(*epilogue.reuses, home))
+    return dataclasses.replace(gemm, output=home, epilogue=epilogue)
 
 
 def _consumer_fits(program, step, product: int, host_written: set) -> bool:

@@ -217,3 +217,29 @@ def test_program_pass_leaves_a_consumer_whose_input_changes_in_between():
     overwrite = ElementwiseKernel((), (3,), (Lit(1.0, "float32"),), (5,), (), None, reuses=(3,))
     program, absorbed = absorb_epilogues(_hand_program([Access(2, (0, 1)), Access(3, (None, 0))], (overwrite,)))
     assert not absorbed and len(program.steps) == 3
+
+
+def test_program_pass_writes_the_product_into_the_consumers_output():
+    """Nothing else reads the bare product: the GEMM writes it where the epilogue's output goes, and the
+    epilogue overwrites it in place (the product's own buffer is never allocated)."""
+    from theanine.codegen.program.kernel_ir import Access, step_outputs
+
+    program, _ = absorb_epilogues(_hand_program([Access(2, (0, 1)), Access(3, (None, 0))]))
+    (gemm,) = program.steps
+    assert gemm.output == 4 and 4 in gemm.epilogue.reuses and step_outputs(gemm) == (4,)
+    assert gemm.epilogue.inputs[0] == Access(4, (0, 1))
+
+
+def test_conv_pre_activation_kept_for_the_gradient_is_the_products_buffer():
+    x = th.tensor("x", "float32", (None, 6, 5, 2))
+    k = th.shared((RNG.standard_normal((3, 3, 2, 4)) * 0.5).astype("float32"))
+    b = th.shared(RNG.standard_normal(4).astype("float32"))
+    pre = th.conv(x, k, padding="same") + b
+    f = th.function([x], [pre, th.relu(pre)], backend="llvm")
+    (gemm,) = [s for s in _program(f).steps if isinstance(s, GemmCall)]
+    assert gemm.output in gemm.epilogue.outputs
+    xv = RNG.standard_normal((3, 6, 5, 2)).astype("float32")
+    expected = _conv_reference(xv.astype(np.float64), k.get_value(), b.get_value())
+    got_pre, got_relu = f(xv)
+    np.testing.assert_allclose(got_pre, expected, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(got_relu, _relu(expected), rtol=1e-4, atol=1e-5)
