@@ -33,12 +33,16 @@ class Compiled:
     returns ``(outputs, new_values)``: the last ``updates`` outputs as device
     copies (see ``graph/shared.py``), which the function installs only once
     the call has succeeded.
+
+    ``fused`` lists ``(node, into)`` pairs of nodes whose work the backend
+    runs inside another node's step (a GEMM's epilogue), for ``explain()``.
     """
 
     run: Runner
     python_fallbacks: list[Apply] = field(default_factory=list)
     bind_fast: Callable | None = None
     run_with_state: Callable | None = None
+    fused: list[tuple[Apply, Apply]] = field(default_factory=list)
 
 
 Compiler = Callable[[Sequence[Variable], Sequence[Variable]], Compiled]

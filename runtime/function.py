@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import copy as copy_module
+import dataclasses
 import gc
 import time
 from collections.abc import Mapping, Sequence
@@ -26,6 +27,7 @@ import numpy as np
 
 from theanine.graph.basic import Constant, Variable, clone_replace, graph_inputs
 from theanine.graph.config import config
+from theanine.graph.rewriting.report import PhaseReport, RewriteReport
 from theanine.graph.shared import SharedVariable
 from theanine.graph.tensor import as_tensor_variable
 from theanine.runtime.backends import get_compiler
@@ -173,11 +175,14 @@ class Function:
         if node_by_node:
             self._node_runner = NodeRunner(self.fgraph_inputs, self.optimized_outputs, self.backend)
             self._run = self._run_node_by_node
-            self.python_fallbacks = []
+            self.python_fallbacks, self.fused = [], []
         else:
             compiled = self._compile(self.fgraph_inputs, self.optimized_outputs)
             self._run, self._run_with_state = compiled.run, compiled.run_with_state
             self.python_fallbacks = compiled.python_fallbacks
+            self.fused = compiled.fused
+            if self.fused:
+                self.rewrite_report = _with_lowering_phase(self.rewrite_report, self.backend, len(self.fused))
             if compiled.bind_fast is not None and not self.updated and self.outputs:
                 self._fast = self._bind_fast(compiled.bind_fast)
         self._updated_slots = [next(k for k, v in enumerate(self.shared) if v is s) for s in self.updated]
@@ -402,7 +407,20 @@ class Function:
         lines = [str(self.rewrite_report).rstrip(), "", f"backend {self.backend}: "
                  f"{len(self.python_fallbacks)} Python fallback(s)"]
         lines += [f"  {node.op} (created at {node.source})" for node in self.python_fallbacks]
+        if self.fused:
+            lines.append(f"gemm_epilogue x{len(self.fused)} (run on each block of the product, in cache):")
+            lines += [f"  {node.op} into {into.op}" if node is not into else f"  the addend copy of {into.op}"
+                      for node, into in self.fused]
         return "\n".join(lines) + "\n"
+
+
+def _with_lowering_phase(report: RewriteReport, backend: str, epilogues: int) -> RewriteReport:
+    """``report`` (a copy) with a last phase saying how many elementwise steps the backend ran as GEMM
+    epilogues (``codegen/program/epilogues.py``): no graph node changes, the schedule does."""
+    nodes = report.phases[-1].nodes_after if report.phases else 0
+    phase = PhaseReport(f"lowering ({backend})", nodes, nodes)
+    phase.record("gemm_epilogue", epilogues)
+    return dataclasses.replace(report, phases=[*report.phases, phase])
 
 
 def _private_updated_state(state: list, values: list, updated_slots: list[int]) -> list:

@@ -34,7 +34,11 @@ class RuntimeSettings:
     ``cache_dir`` / ``use_cache``: the disk cache of compiled objects; ``on_unused_input``: the
     default of ``function(on_unused_input=...)``.  Theano's default is "raise"; theanine's is
     "warn" for now, since graphs built before the option existed (and their tests) compile
-    functions of unused inputs; set it to "raise" for Theano's behaviour."""
+    functions of unused inputs; set it to "raise" for Theano's behaviour.  ``gemm_epilogues``:
+    the llvm backend runs the bias add and activation after a product inside the product's step
+    (``codegen/program/epilogues.py``); False keeps them separate passes (to measure the two).
+    ``jit_blas``: whose OpenBLAS compiled products call, "numpy" (NumPy's own when it is the
+    scipy-openblas64 build, else SciPy's) or "scipy"; bound when a compiled module loads."""
 
     backend: str = "llvm"
     num_threads: int = 0
@@ -42,6 +46,8 @@ class RuntimeSettings:
     cache_dir: str = ""
     use_cache: bool = True
     on_unused_input: str = "warn"
+    gemm_epilogues: bool = True
+    jit_blas: str = "numpy"
 
     def validate(self) -> None:
         if self.backend not in available_backends():
@@ -54,6 +60,10 @@ class RuntimeSettings:
             raise ValueError(f"config.cache_dir must be a path string. Received: {self.cache_dir!r}")
         if not isinstance(self.use_cache, bool):
             raise ValueError(f"config.use_cache must be True or False. Received: {self.use_cache!r}")
+        if not isinstance(self.gemm_epilogues, bool):
+            raise ValueError(f"config.gemm_epilogues must be True or False. Received: {self.gemm_epilogues!r}")
+        if self.jit_blas not in ("numpy", "scipy"):
+            raise ValueError(f"config.jit_blas must be 'numpy' or 'scipy'. Received: {self.jit_blas!r}")
         if self.on_unused_input not in UNUSED_INPUT_POLICIES:
             raise ValueError(
                 f"config.on_unused_input must be one of {UNUSED_INPUT_POLICIES}. "

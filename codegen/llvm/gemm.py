@@ -12,6 +12,12 @@ other down many times over).  Otherwise thread 0 makes the whole call with
 the BLAS's own threads.  An output that BLAS cannot write (a destroyed
 input whose rows are not contiguous) is computed by plain loops; outputs
 the runner allocates are always C-contiguous and need no such check.
+
+A call with an epilogue (``GemmCall.epilogue``) runs it on each block of C
+right after the BLAS call that wrote the block: a share split by rows goes
+in tiles of about ``EPILOGUE_TILE_ELEMENTS`` elements of C (one BLAS call
+each, so the tile is still in cache when the epilogue reads it), a share
+split by columns in one call and one pass.
 """
 
 from __future__ import annotations
@@ -22,7 +28,10 @@ from theanine.codegen.llvm.ir_types import I8P, I32, I64, compute_type, load_val
 from theanine.codegen.llvm.loops import for_range, linear_offset, nested_ranges, product
 from theanine.codegen.program.kernel_ir import Access, GemmCall
 
-BLAS_GLOBALS = {"float32": "theanine_sgemm", "float64": "theanine_dgemm", "threads_local": "theanine_blas_threads"}
+EPILOGUE_TILE_ELEMENTS = 1 << 15  # 128 KiB of float32 C; 8K-element tiles were ~5% slower, 128K and untiled alike
+MIN_TILE_ROWS = 16
+BLAS_GLOBALS = {"float32": "theanine_sgemm", "float64": "theanine_dgemm", "threads_local": "theanine_blas_threads",
+                "ilp64": "theanine_blas_ilp64"}
 
 
 def emit_gemm(frame, call: GemmCall) -> None:
@@ -30,6 +39,9 @@ def emit_gemm(frame, call: GemmCall) -> None:
     b = frame.builder
     frame.fail_unless(b.icmp_signed("==", frame.dim(call.k), frame.dim(call.k_check)))
     m, n = frame.dim(call.m), frame.dim(call.n)
+    allocated = frame.printer.program.buffers[call.output].role == "temp"
+    if call.epilogue is not None and (len(call.a.axes) > 2 or not allocated):
+        raise ValueError("a GEMM epilogue needs one matrix written into a buffer the runner allocates")
     if len(call.a.axes) > 2:
         _batched_product(frame, call, m, n)
         return
@@ -73,12 +85,61 @@ def _blas_product(frame, call: GemmCall, m: ir.Value, n: ir.Value) -> None:
     by_rows = b.icmp_signed(">=", m, n)
     work = b.mul(b.mul(m, n), frame.dim(call.k))
     start, stop, blas_threads = _single_threaded_share(frame, b.select(by_rows, m, n), work)
+    zero = ir.Constant(I64, 0)
     with b.if_else(by_rows) as (rows, columns):
         with rows:
-            _gemm_block(frame, call, (start, stop), (ir.Constant(I64, 0), n))
+            if call.epilogue is None:
+                _gemm_block(frame, call, (start, stop), (zero, n))
+            else:
+                _row_tiles(frame, call, start, stop, n)
         with columns:
-            _gemm_block(frame, call, (ir.Constant(I64, 0), m), (start, stop))
+            _gemm_block(frame, call, (zero, m), (start, stop))
+            if call.epilogue is not None:
+                _epilogue(frame, call, (zero, m), (start, stop))
     _restore_blas_threads(frame, blas_threads)
+
+
+def _row_tiles(frame, call: GemmCall, start: ir.Value, stop: ir.Value, n: ir.Value) -> None:
+    """Rows ``[start, stop)`` of C in tiles of ``EPILOGUE_TILE_ELEMENTS // n`` rows (at least
+    ``MIN_TILE_ROWS``), each computed then passed through the epilogue."""
+    b = frame.builder
+    one = ir.Constant(I64, 1)
+    tile = b.sdiv(ir.Constant(I64, EPILOGUE_TILE_ELEMENTS), b.select(b.icmp_signed(">", n, one), n, one))
+    tile = b.select(b.icmp_signed(">", tile, ir.Constant(I64, MIN_TILE_ROWS)), tile, ir.Constant(I64, MIN_TILE_ROWS))
+    count = b.sdiv(b.add(b.sub(stop, start), b.sub(tile, one)), tile)
+    with for_range(b, count, "tile") as t:
+        first = b.add(start, b.mul(t, tile))
+        last = b.add(first, tile)
+        last = b.select(b.icmp_signed("<", last, stop), last, stop)
+        _gemm_block(frame, call, (first, last), (ir.Constant(I64, 0), n))
+        _epilogue(frame, call, (first, last), (ir.Constant(I64, 0), n))
+
+
+def _epilogue(frame, call: GemmCall, rows: tuple[ir.Value, ir.Value], columns: tuple[ir.Value, ir.Value]) -> None:
+    """The epilogue kernel over block ``rows x columns`` of C: element ``(i, j)`` is position
+    ``i * n + j`` of every buffer it reads densely or writes, and ``j`` of a broadcast vector."""
+    kernel = call.epilogue
+    b = frame.builder
+    n = frame.dim(call.n)
+    zero, one = ir.Constant(I64, 0), ir.Constant(I64, 1)
+    buffers = frame.printer.program.buffers
+    inputs = []
+    for access in kernel.inputs:
+        if all(a is None for a in access.axes[:-1]):
+            buffer = buffers[access.buffer]
+            unit = len(buffer.shape) == 1 and access.axes[-1] == 0 and (buffer.contiguous or buffer.role == "temp")
+            column = one if unit else frame.access_strides(access)[-1]
+            inputs.append((frame.pointer(access.buffer), zero, column))
+        else:
+            inputs.append((frame.pointer(access.buffer), n, one))
+    outputs = [frame.pointer(o) for o in kernel.outputs]
+    element = frame.printer.element_emitter(frame, kernel)
+    with for_range(b, rows[1], "epilogue_row", rows[0]) as i:
+        row = b.mul(i, n)
+        with for_range(b, columns[1], "epilogue_column", columns[0]) as j:
+            dense = b.add(row, j)
+            element.emit([(p, b.add(b.mul(i, r), b.mul(j, c))) for p, r, c in inputs],
+                         [(p, dense) for p in outputs], None)
 
 
 def _batched_product(frame, call: GemmCall, m: ir.Value, n: ir.Value) -> None:
@@ -154,8 +215,9 @@ def _gemm_block(frame, call: GemmCall, rows: tuple[ir.Value, ir.Value], columns:
 def _block_function(printer, dtype: str) -> ir.Function:
     """The module's ``gemm_block_<dtype>``: the BLAS call for rows ``[r0, r1)`` and columns
     ``[c0, c1)`` of C (as the column-major product ``C^T = B^T @ A^T``); when ``k`` is 0, C is
-    zeroed or scaled by beta here (BLAS may then leave it untouched).  Glue around one call:
-    not optimized."""
+    zeroed or scaled by beta here (BLAS may then leave it untouched).  The library takes 32-bit
+    integers unless the ``ilp64`` global is set (bound at load time: NumPy's OpenBLAS).  Glue
+    around one call: not optimized."""
     name = f"theanine_gemm_block_{dtype}"
     if name in printer.module.globals:
         return printer.module.globals[name]
@@ -168,26 +230,31 @@ def _block_function(printer, dtype: str) -> ir.Function:
     (row_start, row_stop, column_start, column_stop, n, k, alpha, beta,
      op_a, ld_a, a_base, a_row_step, op_b, ld_b, b_base, b_column_step, out_base) = function.args
     b = ir.IRBuilder(function.append_basic_block("entry"))
-    fn_type = ir.FunctionType(ir.VoidType(), [I8P, I8P] + [I32.as_pointer()] * 3 + [t.as_pointer(), t.as_pointer(),
-                              I32.as_pointer(), t.as_pointer(), I32.as_pointer(), t.as_pointer(), t.as_pointer(),
-                              I32.as_pointer()])
-    gemm = b.bitcast(b.load(_blas_global(printer, dtype)), fn_type.as_pointer())
+    wide = b.icmp_unsigned("!=", b.load(_blas_global(printer, "ilp64")), ir.Constant(I8P, None))
+    address = b.load(_blas_global(printer, dtype))
 
     def slot(value, ty):
         memory = b.alloca(ty)
         b.store(value, memory)
         return memory
 
-    def i32(value):
-        return slot(b.trunc(value, I32), I32)
+    def call_gemm(integer: ir.IntType, arguments: list) -> None:
+        """The Fortran ``?gemm`` with integers of ``integer``'s width (``arguments``: int64 values
+        where the call takes integers)."""
+        fn_type = ir.FunctionType(ir.VoidType(), [I8P, I8P] + [integer.as_pointer()] * 3 + [
+            t.as_pointer(), t.as_pointer(), integer.as_pointer(), t.as_pointer(), integer.as_pointer(),
+            t.as_pointer(), t.as_pointer(), integer.as_pointer()])
+        passed = [slot(a if integer is I64 else b.trunc(a, I32), integer) if a.type == I64 else a
+                  for a in arguments]
+        b.call(b.bitcast(address, fn_type.as_pointer()), passed)
 
     height, width = b.sub(row_stop, row_start), b.sub(column_stop, column_start)
     ldc = b.select(b.icmp_signed(">", n, ir.Constant(I64, 1)), n, ir.Constant(I64, 1))
     output = b.gep(out_base, [b.add(b.mul(row_start, ldc), column_start)])
     a_rows = b.gep(a_base, [b.mul(row_start, a_row_step)])
     b_columns = b.gep(b_base, [b.mul(column_start, b_column_step)])
-    arguments = [op_b, op_a, i32(width), i32(height), i32(k), slot(alpha, t), b_columns, i32(ld_b), a_rows,
-                 i32(ld_a), slot(beta, t), output, i32(ldc)]
+    arguments = [op_b, op_a, width, height, k, slot(alpha, t), b_columns, ld_b, a_rows, ld_a, slot(beta, t),
+                 output, ldc]
     nonempty = b.and_(b.icmp_signed(">", height, ir.Constant(I64, 0)), b.icmp_signed(">", width, ir.Constant(I64, 0)))
     with b.if_then(nonempty):
         with b.if_else(b.icmp_signed("==", k, ir.Constant(I64, 0))) as (empty_sum, product):
@@ -198,8 +265,11 @@ def _block_function(printer, dtype: str) -> ir.Function:
                     zero = ir.Constant(t, 0.0)
                     scaled = b.fmul(load_value(b, target, dtype), beta)  # beta 0: 0 without reading, as BLAS
                     store_value(b, b.select(b.fcmp_ordered("==", beta, zero), zero, scaled), target, dtype)
-            with product:
-                b.call(gemm, arguments)
+            with product, b.if_else(wide) as (ilp64, lp64):
+                with ilp64:
+                    call_gemm(I64, arguments)
+                with lp64:
+                    call_gemm(I32, arguments)
     b.ret_void()
     return function
 

@@ -451,8 +451,8 @@ class LLVMPrinter:
         function = ir.Function(self.module, _STEP_SIGNATURE, name)
         function.linkage = "internal"
         function.attributes.add("noinline")
-        if isinstance(step, (GemmCall, CollectiveCall)):  # glue around one library call: optimizing it buys nothing
-            function.attributes.add("optnone")
+        if isinstance(step, CollectiveCall) or (isinstance(step, GemmCall) and step.epilogue is None):
+            function.attributes.add("optnone")  # glue around one library call: optimizing it buys nothing
         frame = _Frame(self, function, slot_of)
         _EMITTERS[type(step)](self, frame, step)
         b = frame.builder
@@ -507,6 +507,11 @@ class LLVMPrinter:
         return function
 
     # elementwise ---------------------------------------------------------------
+    def element_emitter(self, frame: _Frame, kernel: ElementwiseKernel) -> _ElementEmitter:
+        """What emits one element of ``kernel`` (for steps that run a kernel inside their own loops:
+        a GEMM's epilogue)."""
+        return _ElementEmitter(self, frame, kernel)
+
     def _elementwise(self, frame: _Frame, kernel: ElementwiseKernel) -> None:
         b = frame.builder
         dims = [frame.dim(e) for e in kernel.shape]

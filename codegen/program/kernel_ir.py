@@ -453,6 +453,15 @@ class GemmCall:
     ``a`` and ``b`` have more than two axes, the leading ones are batch axes
     (None where an operand broadcasts) matching the output's leading axes:
     one product per matrix of the batch.
+
+    ``epilogue`` (one matrix only, ``beta`` 0): an ``ElementwiseKernel``
+    over the output buffer's shape, whose rows in C order are the product's
+    rows, that a printer runs on each block of the product right after
+    computing it, while the block is in cache (``program/epilogues.py``
+    makes them: the bias add and activation after a Dense or Conv).  Its
+    inputs read the product or another buffer of its shape at the same
+    element, or broadcast a vector along the last axis or a scalar; it may
+    write the product's own buffer (listed in its ``reuses``).
     """
 
     a: Access
@@ -466,6 +475,7 @@ class GemmCall:
     node: object = field(compare=False, hash=False)
     alpha: float = 1.0
     beta: float = 0.0
+    epilogue: ElementwiseKernel | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -611,6 +621,8 @@ def step_inputs(step: Step) -> tuple[Access, ...]:
     0-d buffers whose values its shapes use (so lifetimes cover them)."""
     if isinstance(step, GemmCall):
         reads = (step.a, step.b) + ((_whole(step.output),) if step.beta != 0.0 else ())
+        if step.epilogue is not None:
+            reads += tuple(a for a in step.epilogue.inputs if a.buffer != step.output)
     elif isinstance(step, (ArgReduceKernel, ScanKernel, NonzeroKernel)):
         reads = (step.input,)
     elif isinstance(step, ScatterKernel):
@@ -650,7 +662,10 @@ def _value_reads(step: Step) -> set[int]:
 
 def step_writes(step: Step) -> tuple[int, ...]:
     """Every buffer a step writes, allocated for it or existing (in place)."""
-    if isinstance(step, (ReduceKernel, ArgReduceKernel, ScanKernel, NonzeroKernel, GemmCall)):
+    if isinstance(step, GemmCall):
+        extra = step.epilogue.outputs if step.epilogue is not None else ()
+        return (step.output,) + tuple(b for b in extra if b != step.output)
+    if isinstance(step, (ReduceKernel, ArgReduceKernel, ScanKernel, NonzeroKernel)):
         return (step.output,)
     if isinstance(step, ScatterKernel):
         return (step.target,)
@@ -663,8 +678,11 @@ def step_writes(step: Step) -> tuple[int, ...]:
 
 def step_outputs(step: Step) -> tuple[int, ...]:
     """The buffers a step writes and a runner must allocate for it (in-place targets excluded)."""
-    if isinstance(step, ScatterKernel) or (isinstance(step, GemmCall) and step.beta != 0.0):
+    if isinstance(step, ScatterKernel):
         return ()
+    if isinstance(step, GemmCall):
+        own = (step.output,) if step.beta == 0.0 else ()
+        return own + (step_outputs(step.epilogue) if step.epilogue is not None else ())
     if isinstance(step, ElementwiseKernel):
         return tuple(b for b in step.outputs if b not in step.reuses)
     if isinstance(step, (LoopStep, BranchStep)):

@@ -39,6 +39,7 @@ from theanine.codegen.program.kernel_ir import (
     ShapeExpr,
     ValueOf,
     is_simple_shape,
+    step_writes,
 )
 from theanine.graph.basic import Apply, Constant, Variable
 from theanine.graph.ops.reduce import Reduce
@@ -103,6 +104,7 @@ class Lowerer:
         self.shapes: dict[int, tuple[ShapeExpr, ...]] = {}
         self.deferred: dict[int, tuple[Variable, ElementwiseKernel]] = {}
         self.is_nested = False  # lowering a loop's or a branch's body (see ``nested``)
+        self.computed: dict[tuple, tuple[int, ElementwiseKernel]] = {}
 
     def nested(self, nodes: Sequence[Apply], outputs: Sequence[Variable]) -> Lowerer:
         """A lowerer for an inner graph (a loop's step, ``nodes`` in execution order): it shares this
@@ -199,6 +201,22 @@ class Lowerer:
     def defer(self, var: Variable, kernel: ElementwiseKernel) -> None:
         self.deferred[id(var)] = (var, kernel)
         self.shapes[id(var)] = kernel.shape
+
+    def computed_once(self, kernel: ElementwiseKernel) -> int:
+        """The buffer holding ``kernel``'s one output: an earlier buffer when an identical kernel (same
+        accesses, expressions and shape) wrote it and no step since wrote its inputs or that buffer,
+        else a new step.  Rules call it for large pure intermediates two nodes compute alike (a
+        convolution's patch matrix, read again by its kernel gradient)."""
+        key = (kernel.inputs, kernel.exprs, tuple(kernel.shape), kernel.checks)
+        if key in self.computed:
+            position, earlier = self.computed[key]  # a rule that declined may have removed it since
+            touched = {a.buffer for a in kernel.inputs} | {earlier.outputs[0]}
+            if position < len(self.steps) and self.steps[position] is earlier and not any(
+                    touched & set(step_writes(s)) for s in self.steps[position + 1:]):
+                return earlier.outputs[0]
+        self.steps.append(kernel)
+        self.computed[key] = (len(self.steps) - 1, kernel)
+        return kernel.outputs[0]
 
     def take_deferred(self, var: Variable) -> ElementwiseKernel | None:
         _, kernel = self.deferred.pop(id(var), (None, None))

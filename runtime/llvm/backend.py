@@ -22,6 +22,7 @@ import numpy as np
 from theanine.codegen.llvm import buffer_table, scalar
 from theanine.codegen.llvm.printer import PARALLEL_MIN_ELEMENTS, LLVMPrinter
 from theanine.codegen.llvm.split import split_module
+from theanine.codegen.program.epilogues import absorb_epilogues
 from theanine.codegen.program.fallible import inputs_to_copy
 from theanine.codegen.program.kernel_ir import (
     Access,
@@ -58,7 +59,9 @@ def compile_llvm(inputs: Sequence[Variable], outputs: Sequence[Variable]) -> Com
     The disk cache is keyed on the lowered program, so a hit neither prints
     nor optimizes LLVM IR.
     """
-    program = lower(inputs, outputs, scalar.supports, shape_arithmetic=True)
+    program, fused = lower(inputs, outputs, scalar.supports, shape_arithmetic=True), []
+    if config.gemm_epilogues:
+        program, fused = absorb_epilogues(program)
     entry_names = [f"segment_{k}" for k, (kind, _) in enumerate(segments(program)) if kind == "native"]
 
     def print_program(_: str) -> list[str]:
@@ -76,7 +79,7 @@ def compile_llvm(inputs: Sequence[Variable], outputs: Sequence[Variable]) -> Com
             return None
         return bind_fast_call(program, native, entry_names[0], PARALLEL_MIN_ELEMENTS, fallback, single)
 
-    return Compiled(runner.run, fallbacks, bind_fast)
+    return Compiled(runner.run, fallbacks, bind_fast, fused=fused)
 
 
 def _view(array: np.ndarray, access: Access) -> np.ndarray:

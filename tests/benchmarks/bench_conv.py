@@ -11,8 +11,10 @@ Workloads (the "Speed" section of the convolutional-networks issue):
    Dense 10 -> softmax crossentropy: theanine, its numpy backend, PyTorch
    eager (2 threads) and JAX jit when installed;
 2. forward conv 3x3, 64 -> 64 channels, 56x56, batch 8, float32: GFLOP/s
-   next to NumPy's sgemm on the im2col-shaped matrices (the bar: 70%), and
-   the same in 4 groups (one batched GEMM) next to the numpy backend;
+   next to NumPy's sgemm on the im2col-shaped matrices (the bar: 70%), the
+   conv with bias and ReLU with the GEMM epilogue and as a pass of its own
+   (``config.gemm_epilogues``), and the same in 4 groups (one batched GEMM)
+   next to the numpy backend;
 3. depthwise 3x3 on (8, 56, 56, 128) and max pool 2x2 on the same: GB/s
    (input read plus output written) next to a plain copy.
 
@@ -50,7 +52,8 @@ def cnn_parameters(rng) -> list[np.ndarray]:
             (rng.standard_normal((7 * 7 * 64, 10)) * 0.01).astype(F32), np.zeros(10, F32)]
 
 
-def cnn_step_theanine(backend: str, values, x_value, y_value) -> float:
+def cnn_step_function(values, backend: str = "llvm"):
+    """The compiled SGD step ``(x, y) -> loss`` of workload 1, on shared copies of ``values``."""
     shared = [th.shared(v.copy()) for v in values]
     k1, b1, k2, b2, w, b = shared
     x, y = th.tensor("x", F32, (None, 28, 28, 1)), th.tensor("y", "int64", (None,))
@@ -58,8 +61,12 @@ def cnn_step_theanine(backend: str, values, x_value, y_value) -> float:
     h = th.max_pool(th.relu(th.conv(h, k2, padding="same") + b2), 2)
     logits = h.reshape((x.shape[0], -1)) @ w + b
     loss = th.sparse_categorical_crossentropy(y, logits, from_logits=True).mean()
-    step = th.function([x, y], loss, updates=[(p, p - 0.01 * g) for p, g in zip(shared, th.grad(loss, shared),
-                                                                                  strict=True)], backend=backend)
+    return th.function([x, y], loss, updates=[(p, p - 0.01 * g) for p, g in zip(shared, th.grad(loss, shared),
+                                                                                 strict=True)], backend=backend)
+
+
+def cnn_step_theanine(backend: str, values, x_value, y_value) -> float:
+    step = cnn_step_function(values, backend)
     if backend == "llvm" and step.python_fallbacks:
         print("  python fallbacks:", [str(n.op) for n in step.python_fallbacks])
     return best(lambda: step(x_value, y_value), 10 if backend == "numpy" else 30)
@@ -146,6 +153,13 @@ def workload_2() -> None:
     print(f"  theanine llvm               {seconds * 1e3:8.2f} ms   {flops / seconds / 1e9:6.1f} GFLOP/s")
     print(f"  numpy sgemm (im2col shapes) {gemm * 1e3:8.2f} ms   {flops / gemm / 1e9:6.1f} GFLOP/s"
           f"   theanine at {100 * gemm / seconds:.0f}% of it")
+    bias = th.constant((rng.standard_normal(64) * 0.1).astype(F32))
+    activated = th.relu(th.conv(x, k, padding="same") + bias)
+    for name, fused in (("+ bias + relu, epilogue", True), ("+ bias + relu, own pass", False)):
+        with th.config.context(gemm_epilogues=fused):
+            h = th.function([x, k], activated)
+        seconds = best(lambda h=h: h(x_value, k_value))
+        print(f"  {name:27s} {seconds * 1e3:8.2f} ms   {flops / seconds / 1e9:6.1f} GFLOP/s")
     grouped = th.tensor("k", F32, (3, 3, 16, 64))
     out = th.conv(x, grouped, padding="same", groups=4)
     g_value = k_value[:, :, :16]

@@ -77,12 +77,7 @@ def _lower_conv(lowerer: Lowerer, node: Apply) -> bool:
     out_shape = (batch, *outputs, filters)
     rows, depth = S.product([batch, *outputs]), S.product([*taps, channels])
 
-    coords, inside = window_coords([Index(1 + i) for i in range(rank)], [Index(1 + rank + i) for i in range(rank)],
-                                    op.strides, op.dilation, lows, spatial, Index(1 + 2 * rank))
-    value = read_or(0, x_shape, x.dtype, coords, inside, cast(Lit(0, "int64"), x.dtype))
-    loop = (batch, *outputs, *taps, channels)
-    cols = lowerer.new_buffer(x.dtype, (rows, depth), "temp", 2)
-    lowerer.steps.append(ElementwiseKernel((lowerer.plain_ref(x),), (cols,), (value,), loop, (), node))
+    cols = _patches(lowerer, node, x, outputs, taps, op.strides, op.dilation, lows)
 
     matrix = lowerer.new_buffer(kernel.dtype, (depth, filters), "temp", 2)
     checks = ((k_shape[-2], channels),) if k_shape[-2] != channels else ()
@@ -93,6 +88,21 @@ def _lower_conv(lowerer: Lowerer, node: Apply) -> bool:
                                   depth, depth, node))
     return True
 
+
+
+def _patches(lowerer: Lowerer, node: Apply, x, windows, taps, strides, dilation, lows) -> int:
+    """The patch matrix ``(N * prod(windows), prod(taps) * C)`` of channels-last ``x``: element
+    ``(n, o, k, c)`` is ``x[n, o * stride + k * dilation - lo, c]``, 0 in the padding (the read is
+    clamped into ``x``).  Written once per program: the kernel gradient reads the forward's."""
+    rank = len(taps)
+    x_shape = lowerer.shape(x)
+    batch, channels = x_shape[0], x_shape[-1]
+    coords, inside = window_coords([Index(1 + i) for i in range(rank)], [Index(1 + rank + i) for i in range(rank)],
+                                   strides, dilation, lows, x.type.shape[1:-1], Index(1 + 2 * rank))
+    value = read_or(0, x_shape, x.dtype, coords, inside, cast(Lit(0, "int64"), x.dtype))
+    cols = lowerer.new_buffer(x.dtype, (S.product([batch, *windows]), S.product([*taps, channels])), "temp", 2)
+    return lowerer.computed_once(ElementwiseKernel((lowerer.plain_ref(x),), (cols,), (value,),
+                                                   (batch, *windows, *taps, channels), (), node))
 
 
 def _is_kernel_gradient(node: Apply) -> bool:
@@ -125,12 +135,7 @@ def _lower_kernel_gradient(lowerer: Lowerer, node: Apply) -> bool:
     batch, channels, filters = x_shape[0], x_shape[-1], g_shape[-1]
     rows, depth = S.product([batch, *windows]), S.product([*taps, channels])
 
-    coords, inside = window_coords([Index(1 + i) for i in range(rank)], [Index(1 + rank + i) for i in range(rank)],
-                                    op.dilation, op.strides, lows, spatial, Index(1 + 2 * rank))
-    value = read_or(0, x_shape, x.dtype, coords, inside, cast(Lit(0, "int64"), x.dtype))
-    cols = lowerer.new_buffer(x.dtype, (rows, depth), "temp", 2)
-    lowerer.steps.append(ElementwiseKernel((lowerer.plain_ref(x),), (cols,), (value,),
-                                           (batch, *windows, *taps, channels), (), node))
+    cols = _patches(lowerer, node, x, windows, taps, op.dilation, op.strides, lows)
     g_matrix = lowerer.new_buffer(g.dtype, (rows, filters), "temp", 2)
     lowerer.steps.append(ElementwiseKernel((lowerer.ref(g),), (g_matrix,), (Arg(0, g.dtype),), tuple(g_shape),
                                            ((g_shape[0], batch),) if g_shape[0] != batch else (), node))
