@@ -32,13 +32,17 @@ from theanine.codegen.program.kernel_ir import (
     Access,
     Arg,
     Buffer,
+    CollectiveCall,
     DimOf,
     ElementwiseKernel,
     HostCall,
     Program,
     ShapeExpr,
     ValueOf,
+    flat_steps,
     is_simple_shape,
+    shape_buffers,
+    step_outputs,
     step_writes,
 )
 from theanine.graph.basic import Apply, Constant, Variable
@@ -237,6 +241,17 @@ class Lowerer:
         self.steps.append(
             ElementwiseKernel(kernel.inputs, (index,), kernel.exprs, kernel.shape, kernel.checks, kernel.node)
         )
+
+    def native_body(self, step) -> None:
+        """Decline unless ``step`` (a LoopStep or a BranchStep) can run its body natively: no host
+        call or collective inside, and no buffer it allocates sized by a value the body computes
+        (they are allocated before it runs)."""
+        if any(isinstance(s, (HostCall, CollectiveCall)) for s in flat_steps(step.body)):
+            raise Decline(f"the body of {step.node.op} needs a host call or a collective")
+        written = set(step_writes(step))
+        for buffer in step_outputs(step):
+            if any(shape_buffers(d, values_only=True) & written for d in self.buffers[buffer].shape):
+                raise Decline(f"a buffer of {step.node.op}'s body is sized by a value computed in it")
 
     # steps
     def host_call(self, node: Apply) -> None:

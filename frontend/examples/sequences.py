@@ -20,12 +20,11 @@ bar is 0.75, chance 0.5).
 
 from __future__ import annotations
 
-import argparse
-
 import numpy as np
 
 import theanine as th
 from theanine.frontend import datasets, layers, models, optimizers
+from theanine.frontend.examples import quick_and_seed
 
 __all__ = ["LENGTH", "make_sequences", "build_model", "main"]
 
@@ -71,13 +70,6 @@ def main(quick: bool = False, seed: int = 0) -> dict:
     return {"loss": history.history["loss"], "accuracy": float(accuracy)}
 
 
-def _parse(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="a small run of a few seconds")
-    parser.add_argument("--seed", type=int, default=0)
-    return parser.parse_args(argv)
-
-
 if __name__ == "__main__":
-    args = _parse()
+    args = quick_and_seed(__doc__)
     main(quick=args.quick, seed=args.seed)

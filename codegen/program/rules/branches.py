@@ -21,15 +21,10 @@ from theanine.codegen.program.kernel_ir import (
     Access,
     Arg,
     BranchStep,
-    CollectiveCall,
     ElementwiseKernel,
-    HostCall,
     ShapeExpr,
     ValueOf,
-    flat_steps,
-    shape_buffers,
     step_outputs,
-    step_writes,
 )
 from theanine.codegen.program.lowering import Decline, Lowerer, lowering
 from theanine.graph.basic import Apply
@@ -73,12 +68,7 @@ def _lower_ifelse(lowerer: Lowerer, node: Apply) -> bool:
         if not lowerer.is_nested:  # in a body, buffers are allocated before the condition is known
             _size_to_nothing_unless(lowerer, inner.steps, taken, picked)
     step = BranchStep(condition, tuple(bodies), tuple(targets), node)
-    if any(isinstance(s, (HostCall, CollectiveCall)) for s in flat_steps(step.body)):
-        raise Decline("a branch needs a host call or a collective")
-    written = set(step_writes(step))
-    for buffer in step_outputs(step):
-        if any(shape_buffers(d, values_only=True) & written for d in lowerer.buffers[buffer].shape):
-            raise Decline("a buffer of a branch is sized by a value computed in the branch")
+    lowerer.native_body(step)
     lowerer.steps.append(step)
     for out, target in zip(node.outputs, targets, strict=True):
         lowerer.bind(out, Access(target, tuple(range(out.ndim))), lowerer.buffers[target].shape)

@@ -40,16 +40,10 @@ from theanine.codegen.program.expressions import cast
 from theanine.codegen.program.kernel_ir import (
     Access,
     Arg,
-    CollectiveCall,
     ElementwiseKernel,
-    HostCall,
     LoopStep,
     ShapeExpr,
     ValueOf,
-    flat_steps,
-    shape_buffers,
-    step_outputs,
-    step_writes,
 )
 from theanine.codegen.program.lowering import Decline, Lowerer, compose, lowering
 from theanine.codegen.program.rules.views import shift
@@ -158,11 +152,9 @@ def _lower_scan(lowerer: Lowerer, node: Apply) -> bool:
     except ValueError as exc:  # the step reads a variable that is neither an input nor a constant
         raise Decline(str(exc)) from exc
     body = tuple(inner.steps) + tuple(stores)
-    if any(isinstance(s, (HostCall, CollectiveCall)) for s in flat_steps(body)):
-        raise Decline("the loop's step needs a host call or a collective")
     ran = lowerer.new_buffer("int64", (), "temp", 0) if spec.until else None
     loop = LoopStep(body, counter, n, tuple(buffer for buffer, _ in mapped), node, stop, ran)
-    _check_sizes(lowerer, loop)
+    lowerer.native_body(loop)
 
     S.check_step(lowerer, node, conditions)
     lowerer.steps.extend(before)
@@ -204,15 +196,6 @@ def _stores(inner: Lowerer, node: Apply, histories: list[_History], states: list
             stores.append(_store(source, value.dtype, states[c], value.dtype, inner.shape(value),
                                  (0,) * value.ndim, (), node))
     return stores, mapped
-
-
-def _check_sizes(lowerer: Lowerer, loop: LoopStep) -> None:
-    """Decline when a buffer the loop allocates is sized by a value the loop computes."""
-    written = set(step_writes(loop))
-    for buffer in step_outputs(loop):
-        for dim in lowerer.buffers[buffer].shape:
-            if shape_buffers(dim, values_only=True) & written:
-                raise Decline("a buffer of the loop's step is sized by a value computed in the loop")
 
 
 def _bind_outputs(lowerer: Lowerer, node: Apply, histories: list[_History], mapped: list, states: list[int],
