@@ -36,13 +36,15 @@ from theanine.codegen.program.kernel_ir import (
     Expr,
     GemmCall,
     HostCall,
+    Index,
     Lit,
+    Load,
     LoopStep,
     Program,
     Size,
     step_inputs,
     step_writes,
-    uses_indices,
+    uses,
 )
 
 __all__ = ["absorb_epilogues"]
@@ -161,7 +163,7 @@ def _consumer_fits(program, step, product: int, host_written: set) -> bool:
     shape = program.buffers[product].shape
     if not isinstance(step, ElementwiseKernel) or tuple(step.shape) != tuple(shape) or step.out_starts:
         return False
-    if uses_indices(step.exprs) or _uses_sizes(step.exprs) or fails_while_writing(step):
+    if uses(step.exprs, (Index, Load, Size)) or fails_while_writing(step):
         return False
     if not all(_readable(program, a, shape, product, host_written) for a in step.inputs):
         return False
@@ -224,14 +226,3 @@ def _substitute(expr: Expr, mapping: dict[int, int | Expr]) -> Expr:
         else:
             done[id(e)] = Call(e.op, tuple(done[id(a)] for a in e.args), e.dtype)
     return done[id(expr)]
-
-
-def _uses_sizes(exprs) -> bool:
-    stack = list(exprs)
-    while stack:
-        e = stack.pop()
-        if isinstance(e, Size):
-            return True
-        if isinstance(e, Call):
-            stack.extend(e.args)
-    return False

@@ -756,26 +756,23 @@ def dense_buffers(program: Program) -> set[int]:
     return gemm_operands | collective_inputs | {buffer.index for buffer in program.buffers if buffer.contiguous}
 
 
-def uses_indices(exprs: tuple[Expr, ...]) -> bool:
-    """True when some expression reads a loop index or gathers (so loops cannot be flattened)."""
+def uses(exprs: tuple[Expr, ...], kinds: tuple[type, ...]) -> bool:
+    """True when some node of the expressions is one of ``kinds`` (walked without recursion)."""
     stack = list(exprs)
     while stack:
         e = stack.pop()
-        if isinstance(e, (Index, Load)):
+        if isinstance(e, kinds):
             return True
         if isinstance(e, Call):
             stack.extend(e.args)
     return False
 
+
+def uses_indices(exprs: tuple[Expr, ...]) -> bool:
+    """True when some expression reads a loop index or gathers (so loops cannot be flattened)."""
+    return uses(exprs, (Index, Load))
 
 
 def uses_gather(exprs: tuple[Expr, ...]) -> bool:
     """True when some expression reads an input at computed coordinates."""
-    stack = list(exprs)
-    while stack:
-        e = stack.pop()
-        if isinstance(e, Load):
-            return True
-        if isinstance(e, Call):
-            stack.extend(e.args)
-    return False
+    return uses(exprs, (Load,))
