@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -123,15 +124,16 @@ def test_a_different_model_is_refused_on_every_rank(tmp_path):
 @pytest.mark.parametrize(
     "kind, expected",
     [
-        ("hang", "rank 0 made no progress for"),
-        ("raise", "rank 1 raised RuntimeError: injected failure on rank 1"),
-        ("die", "exited"),
+        # either rank's watchdog may see the stall first: the hanging rank's own, or its peer's
+        ("hang", r"rank [01] made no progress for"),
+        ("raise", r"rank 1 raised RuntimeError: injected failure on rank 1"),
+        ("die", r"exited"),
     ],
 )
 def test_a_failing_rank_stops_the_job(tmp_path, kind, expected):
     done = mpirun(kind, tmp_path, timeout=120)
     assert done.returncode != 0
-    assert expected in done.stdout + done.stderr
+    assert re.search(expected, done.stdout + done.stderr), done.stderr[-2000:]
     assert "finished training" not in done.stdout
 
 
