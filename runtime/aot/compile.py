@@ -42,7 +42,7 @@ from theanine.codegen.llvm import aot as aot_description
 from theanine.codegen.llvm import buffer_table, scalar
 from theanine.codegen.llvm.own_gemm import bind_own_gemm
 from theanine.codegen.llvm.printer import PARALLEL_MIN_ELEMENTS, LLVMPrinter
-from theanine.codegen.program.kernel_ir import HostCall, ReduceKernel, ShapeCall, ValueOf
+from theanine.codegen.program.kernel_ir import HostCall, ReduceKernel, shape_buffers
 from theanine.codegen.program.lowering import lower
 from theanine.runtime.aot import blas, header
 from theanine.runtime.aot.embed import write_embedded
@@ -153,20 +153,10 @@ def _check_program(program) -> None:
                            "(it runs its NumPy perform under the llvm backend), and a native library runs no Python")
     for j, access in enumerate(program.outputs):
         for axis in access.axes:
-            if axis is not None and _reads_values(aot_description.resolved_shape(program, access.buffer, axis)):
+            if axis is not None and shape_buffers(aot_description.resolved_shape(program, access.buffer, axis),
+                                                  values_only=True):
                 raise AOTError(f"th.aot.compile: the shape of output {j} depends on the values of data, not only on "
                                "the input shapes; the C caller could not size its buffer beforehand")
-
-
-def _reads_values(expr) -> bool:
-    stack = [expr]
-    while stack:
-        e = stack.pop()
-        if isinstance(e, ValueOf):
-            return True
-        if isinstance(e, ShapeCall):
-            stack.extend(e.args)
-    return False
 
 
 def _link(object_code: bytes, embedded: dict, target: str, name: str, cc: str, dependencies: list[str]) -> None:

@@ -37,3 +37,17 @@ def test_a_strided_slice_is_still_copied_for_blas():
     f = th.function([x, w], x[::2] @ w, backend="llvm")
     xv, wv = R.standard_normal((6, 4)), R.standard_normal((4, 3))
     np.testing.assert_allclose(f(xv, wv), xv[::2] @ wv, rtol=1e-12)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_blocks_split_across_threads_read_from_their_corner(threads):
+    """Products large enough to split across threads: each thread's share starts at the block's corner."""
+    x, stack, w = th.matrix("x", dtype="float32"), th.tensor3("s", dtype="float32"), th.matrix("w", dtype="float32")
+    with th.config.context(num_threads=threads):
+        f = th.function([x, stack, w], [x[10:290] @ w, stack[2, :, 3:67].T @ x[:300, :64]], backend="llvm")
+    xv = R.standard_normal((300, 80)).astype("float32")
+    sv = R.standard_normal((3, 300, 70)).astype("float32")
+    wv = R.standard_normal((80, 96)).astype("float32")
+    expected = [xv[10:290] @ wv, sv[2, :, 3:67].T @ xv[:300, :64]]
+    for got, want in zip(f(xv, sv, wv), expected, strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)

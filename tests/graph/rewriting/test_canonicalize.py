@@ -201,3 +201,13 @@ def test_shared_variables_stay_themselves_after_rewriting():
     np.testing.assert_allclose(f(np.zeros(3)), np.ones(3))
     np.testing.assert_allclose(w.get_value(), 2 * np.ones(3))
     assert all(isinstance(n.op, Elemwise) for n in th.graph.basic.apply_nodes(f.optimized_outputs))
+
+
+@pytest.mark.parametrize("axis", [0, 1, 2])
+def test_a_stack_of_one_tensor_is_a_view_of_it(optimized, axis):
+    x = _matrix()
+    opt = optimized([x], [th.stack([x], axis=axis), th.concatenate([x], axis=1)])
+    assert opt.fired("join_of_one") == 2
+    assert not any(type(n.op).__name__ == "Join" for n in opt.fgraph.toposort())
+    opt.check_values(XV)
+    np.testing.assert_array_equal(th.function([x], th.stack([x], axis=axis))(XV), np.stack([XV], axis=axis))

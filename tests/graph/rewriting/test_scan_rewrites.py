@@ -190,12 +190,13 @@ def test_loops_of_the_same_length_merge_into_one(fast_run_check):
 def test_the_forward_loop_runs_once_and_records_its_products_for_the_gradient(fast_run_check):
     """Only the last state is read (keep_last), so the gradient builds a recording twin of the
     forward loop: the loop runs once all the same, and the reverse loop reads the recorded
-    products (the pre-activations) instead of multiplying again."""
+    products (the pre-activations) instead of multiplying again; the recorded ``x_t @ W``, moved
+    before the loop as a sequence, is that sequence (scan_pass_through), not a copy per step."""
     inputs, values = _rnn_inputs()
     last = _rnn(*inputs)[-1]
     cost = (last ** 2).sum()
     outputs = [last, *th.grad(cost, inputs[2:])]
-    f, _ = fast_run_check(inputs, outputs, values, fired=("scan_merge_twins",), rtol=1e-10)
+    f, _ = fast_run_check(inputs, outputs, values, fired=("scan_merge_twins", "scan_pass_through"), rtol=1e-10)
     loops = [n for n in apply_nodes(f.optimized_outputs) if isinstance(n.op, Scan)]
     assert sorted(n.op.name for n in loops) == ["grad_scan", "scan_record"]
     backward = next(n for n in loops if n.op.name.startswith("grad"))
