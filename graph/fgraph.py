@@ -96,7 +96,12 @@ def replacement_type_problem(old: TensorType, new: TensorType) -> str | None:
 
 
 class FunctionGraph:
-    """A graph from ``inputs`` to ``outputs`` with client lists and features."""
+    """A graph from ``inputs`` to ``outputs`` with client lists and features.
+
+    ``outputs_copied``: whoever runs the graph copies each output before
+    anything can overwrite its storage (a loop's step, whose results are
+    stored into history rows at once), so an inplace result may be an output.
+    """
 
     def __init__(
         self,
@@ -105,7 +110,9 @@ class FunctionGraph:
         features: Iterable = (),
         clone: bool = True,
         updates: Mapping[int, int] | None = None,
+        outputs_copied: bool = False,
     ):
+        self.outputs_copied = outputs_copied
         if clone:
             inputs, outputs = clone_graph(list(inputs), list(outputs))
         self.inputs: list[Variable] = list(inputs)

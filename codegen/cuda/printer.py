@@ -388,11 +388,10 @@ class CudaPrinter:
         dtypes = [self.program.buffers[a.buffer].dtype for a in kernel.inputs]
         rank = len(dims)
         outputs = []
-        for o in kernel.outputs:
-            access = Access(o, tuple(range(rank)), kernel.out_starts)
-            pointer, strides = body.access(access)
+        for j, o in enumerate(kernel.outputs):
+            pointer, strides = body.access(kernel.output_view(j) or Access(o, tuple(range(rank))))
             outputs.append((pointer, strides, self.program.buffers[o].dtype))
-        flat = not (uses_indices(kernel.exprs) or kernel.out_starts) and all(
+        flat = not (uses_indices(kernel.exprs) or kernel.out_views) and all(
             self._dense(a, kernel.shape, kernel.checks) for a in kernel.inputs)
         itemsizes = {cs.itemsize(d) for d in dtypes + [d for _, _, d in outputs]}
         if flat and itemsizes in ({4}, {8}) and not _static_total_below(kernel.shape, PACKED_MIN_ELEMENTS):
@@ -404,7 +403,7 @@ class CudaPrinter:
         exprs = _Expressions(body, [(p, s, d) for (p, s), d in zip(inputs, dtypes, strict=True)], offsets, indices)
         for expr, (pointer, strides, dtype) in zip(kernel.exprs, outputs, strict=False):
             value = cs.convert(exprs(expr), expr.dtype, dtype)
-            where = _offset(indices, strides) if kernel.out_starts else "e"
+            where = _offset(indices, strides) if kernel.out_views else "e"
             body.line(f"{pointer}[{where}] = {cs.stored(value, dtype)};")
         body.close()
         return launch.Launch("threads", tuple(kernel.shape)), False, []

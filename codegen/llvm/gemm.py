@@ -177,7 +177,7 @@ def _single_threaded_share(frame, count: ir.Value, work: ir.Value) -> tuple[ir.V
     b = frame.builder
     set_threads = b.load(_blas_global(frame.printer, "threads_local"))
     controllable = b.icmp_unsigned("!=", set_threads, ir.Constant(I8P, None))
-    share_start, share_stop = frame.share(count, work)
+    share_start, share_stop = frame.share(count, work, product=True)
     first = b.icmp_signed("==", frame.thread, ir.Constant(I64, 0))
     start = b.select(controllable, share_start, ir.Constant(I64, 0))
     stop = b.select(controllable, share_stop, b.select(first, count, ir.Constant(I64, 0)))

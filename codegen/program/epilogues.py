@@ -82,7 +82,7 @@ def _fold_addend(program, steps: list, k: int, host_written: set, absorbed: list
     if gemm.beta == 0.0 or gemm.epilogue is not None or not isinstance(copy, ElementwiseKernel):
         return 0
     shape = program.buffers[gemm.output].shape
-    if (copy.outputs != (gemm.output,) or len(copy.inputs) != 1 or copy.reuses or copy.out_starts
+    if (copy.outputs != (gemm.output,) or len(copy.inputs) != 1 or copy.reuses or copy.out_views
             or copy.exprs != (Arg(0, copy.exprs[0].dtype),) or tuple(copy.shape) != tuple(shape)
             or not _readable(program, copy.inputs[0], shape, gemm.output, host_written)):
         return 0
@@ -161,7 +161,7 @@ def _consumer_fits(program, step, product: int, host_written: set) -> bool:
     """An elementwise kernel over the product's shape whose reads are per element or broadcast
     rows, written densely (or in place into such an input), that cannot fail while writing."""
     shape = program.buffers[product].shape
-    if not isinstance(step, ElementwiseKernel) or tuple(step.shape) != tuple(shape) or step.out_starts:
+    if not isinstance(step, ElementwiseKernel) or tuple(step.shape) != tuple(shape) or step.out_views:
         return False
     if uses(step.exprs, (Index, Load, Size)) or fails_while_writing(step):
         return False

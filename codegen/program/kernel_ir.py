@@ -314,9 +314,12 @@ class ElementwiseKernel:
     ``reuses`` lists outputs that are existing buffers written in place (an
     input of the same kernel read at the same element, or a buffer an
     earlier step made), so the runner does not allocate them.  Outputs are
-    written densely in loop order (so a copy kernel also reshapes), or, when
-    ``out_starts`` gives a start per output axis, through the output
-    array's own strides from that corner (a copy into a slice).
+    written densely in loop order (so a copy kernel also reshapes), or, where
+    ``out_views`` holds an ``Access`` for an output (one entry per output,
+    None for a dense one; empty: all dense), through that view of the
+    output buffer, as an input would be read: a copy into a slice or a
+    history row, an increment of ``x[2:, ::2]`` in place.  A view walks
+    every loop axis (no broadcast axis: an element is written once).
     """
 
     inputs: tuple[Access, ...]
@@ -326,7 +329,11 @@ class ElementwiseKernel:
     checks: tuple[tuple[ShapeExpr, ShapeExpr], ...]
     node: object = field(compare=False, hash=False)
     reuses: tuple[int, ...] = ()
-    out_starts: tuple = ()
+    out_views: tuple = ()
+
+    def output_view(self, j: int) -> Access | None:
+        """The view output ``j`` is written through, or None when it is written densely."""
+        return self.out_views[j] if self.out_views else None
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,6 +28,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Collection, Sequence
 
+from theanine.codegen.program.forwarding import forward_stores
 from theanine.codegen.program.kernel_ir import (
     Access,
     Arg,
@@ -297,7 +298,7 @@ def lower(inputs: Sequence[Variable], outputs: Sequence[Variable], supports: Sup
         lowerer.lower_node(node)
     result = [lowerer.plain_ref(v) for v in outputs]
     refs = {key: a for key, a in lowerer.refs.items() if _runner_safe(a, lowerer.shapes[key], lowerer.buffers)}
-    return Program(lowerer.buffers, lowerer.steps, input_buffers, result, lowerer.constants, refs)
+    return forward_stores(Program(lowerer.buffers, lowerer.steps, input_buffers, result, lowerer.constants, refs))
 
 
 def destroyable(lowerer: Lowerer, var: Variable) -> bool:

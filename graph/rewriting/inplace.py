@@ -24,7 +24,8 @@ of a node ``D`` may be destroyed.  The rules it enforces:
 4. ``D``'s result does not leave the graph as an output, directly or through
    views: a backend may keep the storage ``X`` lived in for its next call
    (the LLVM backend reuses its temporaries), so an output aliasing it
-   could change after being returned.
+   could change after being returned.  A graph whose outputs are copied at
+   once (``FunctionGraph.outputs_copied``: a loop's step) is exempt.
 5. Updates of shared variables: when the caller marks graph output ``k`` as
    the new value of input ``i`` (``FunctionGraph(..., updates={k: i})``,
    ``optimize(..., updates=...)``), the node computing output ``k`` may
@@ -203,7 +204,7 @@ class DestroyHandler:
         problem = self._alias_chain_problem(var)
         if problem:
             return problem
-        if self._escapes(node.outputs[output_index]):
+        if not self.fgraph.outputs_copied and self._escapes(node.outputs[output_index]):
             return f"the result of {node.op} is a graph output"
         return None
 

@@ -212,7 +212,7 @@ def inline_constants(op: Scan, outer: list[Variable]) -> tuple[Scan, list[Variab
 
 
 def _run_inner(inputs, outputs, phases, name: str, report: PhaseReport | None):
-    fgraph = FunctionGraph(inputs, outputs)
+    fgraph = FunctionGraph(inputs, outputs, outputs_copied=True)
     inner_report = RewriteReport("scan step")
     run_phases(fgraph, phases, inner_report)
     if report is not None:

@@ -19,13 +19,16 @@
 
 from __future__ import annotations
 
+import math
+
 from theanine.graph.basic import Apply, Variable
 from theanine.graph.fgraph import OUTPUT, FunctionGraph
 from theanine.graph.ops.blas import Gemm, Gemv
 from theanine.graph.ops.linalg import MatMul, matmul
 from theanine.graph.ops.reduce import Reduce
 from theanine.graph.ops.shape import DimShuffle
-from theanine.graph.ops.subtensor import IncSubtensor
+from theanine.graph.ops.shape_values import static_int
+from theanine.graph.ops.subtensor import IncSubtensor, bind_index
 from theanine.graph.rewriting.db import register
 from theanine.graph.rewriting.rewriters import node_rewriter
 from theanine.graph.rewriting.utils import elemwise_op, same_type, sole_reader, uniform_constant
@@ -112,19 +115,92 @@ def matmul_plus_to_gemm(node: Apply, fgraph: FunctionGraph):
 @register("specialize")
 @node_rewriter([ADD], reads_clients=True)
 def add_of_increment_of_zeros(node: Apply, fgraph: FunctionGraph):
-    """``inc_subtensor(zeros[idx], v) + b`` -> ``inc_subtensor(b[idx], v)`` when ``b`` has the sum's type
-    and the increment has no other reader."""
+    """``inc_subtensor(zeros[idx], v) + b`` (or ``set_subtensor``) -> ``inc_subtensor(b[idx], v)`` when ``b``
+    has the sum's type and the increment has no other reader."""
     out = node.outputs[0]
     for increment, other in (node.inputs, node.inputs[::-1]):
         owner = increment.owner
-        if owner is None or not isinstance(owner.op, IncSubtensor) or owner.op.set_instead_of_inc:
+        if owner is None or not isinstance(owner.op, IncSubtensor):
             continue
         if not _zeros(owner.inputs[0]) or not same_type(other, out) or not sole_reader(fgraph, increment, node):
             continue
-        new = owner.op(other, *owner.inputs[1:])
+        new = IncSubtensor(owner.op.index)(other, *owner.inputs[1:])
         if same_type(out, new):
             return [new]
     return None
+
+
+@register("specialize")
+@node_rewriter([IncSubtensor])
+def increment_of_zero_region(node: Apply):
+    """``inc_subtensor(x[idx], v)`` -> ``set_subtensor(x[idx], v)`` when ``x`` is zero on ``idx``: ``x``
+    is zeros, or writes regions of zeros that ``idx`` does not meet (constant basic indices).
+
+    A gradient of several slices of one tensor (an LSTM's gates) sums increments of zeros; as
+    sets, each is a plain copy that the kernel program can have its producer write in place.
+    """
+    if node.op.set_instead_of_inc:
+        return None
+    x, v, *parts = node.inputs
+    region = _constant_region(node.op.index, parts, x.type.shape)
+    if region is None or not _zero_on(x, region):
+        return None
+    return [IncSubtensor(node.op.index, set_instead_of_inc=True)(x, v, *parts)]
+
+
+def _zero_on(x: Variable, region: list[tuple[int, float]], depth: int = 32) -> bool:
+    """Whether ``x`` is zero on ``region``, following writes into zeros that miss it."""
+    for _ in range(depth):
+        if _zeros(x):
+            return True
+        owner = x.owner
+        if owner is None or not isinstance(owner.op, IncSubtensor):
+            return False
+        written = _constant_region(owner.op.index, owner.inputs[2:], x.type.shape)
+        if written is None or not any(hi <= lo2 or hi2 <= lo for (lo, hi), (lo2, hi2) in zip(region, written,
+                                                                                            strict=True)):
+            return False
+        x = owner.inputs[0]
+    return False
+
+
+def _constant_region(index: tuple, parts, shape: tuple) -> list[tuple[int, float]] | None:
+    """``[start, stop)`` per axis of a basic index of constant ints and unit-step slices (None for
+    anything else, or for a negative bound on an axis of unknown length)."""
+    bound = bind_index(index, parts)
+    if any(entry[0] not in ("int", "slice", "ellipsis") for entry in bound):
+        return None
+    given = sum(entry[0] != "ellipsis" for entry in bound)
+    region: list[tuple[int, float]] = []
+    for entry in bound:
+        if entry[0] == "ellipsis":
+            region += [(0, math.inf)] * (len(shape) - given)
+            continue
+        length = shape[len(region)]
+        if entry[0] == "int":
+            first = _resolved(static_int(entry[1]), length)
+            if first is None:
+                return None
+            region.append((first, first + 1))
+            continue
+        start, stop, step = (None if p is None else static_int(p) for p in entry[1:4])
+        if (entry[3] is not None and step != 1) or (entry[1] is not None and start is None) or (
+                entry[2] is not None and stop is None):
+            return None
+        first = 0 if start is None else _resolved(start, length)
+        last = (math.inf if length is None else length) if stop is None else _resolved(stop, length)
+        if first is None or last is None:
+            return None
+        region.append((first, last))
+    region += [(0, math.inf)] * (len(shape) - len(region))
+    return region
+
+
+def _resolved(position: int | None, length: int | None) -> int | None:
+    """A bound counted from the start (NumPy's wrap of a negative one needs the length)."""
+    if position is None or position >= 0:
+        return position
+    return None if length is None else max(position + length, 0)
 
 
 def _zeros(var: Variable) -> bool:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from theanine.codegen.program import shape_exprs as S
+from theanine.codegen.program.expressions import call, cast
 from theanine.codegen.program.kernel_ir import (
     Access,
     Arg,
@@ -31,6 +32,7 @@ from theanine.codegen.program.kernel_ir import (
     ValueOf,
 )
 from theanine.codegen.program.lowering import Lowerer, compose, destroyable, lowering
+from theanine.codegen.program.rules.views import basic_view
 from theanine.graph.basic import Apply
 from theanine.graph.ops.reduce import ArgReduce, Cumulative
 from theanine.graph.ops.subtensor import AdvancedSubtensor, IncSubtensor, bind_index
@@ -294,10 +296,10 @@ def _lower_gather(lowerer: Lowerer, node: Apply) -> bool:
 
 @lowering(IncSubtensor)
 def _lower_inc_subtensor(lowerer: Lowerer, node: Apply) -> bool:
-    """A copy of x (or x itself, for the inplace op), then a serial scatter of v into ``x[index]``."""
+    """A copy of x (or x itself, for the inplace op), then ``v`` written into ``x[index]``: through a
+    view of it (a parallel elementwise kernel) for a basic index, by a serial scatter otherwise."""
     x, v, *parts = node.inputs
     (out,) = node.outputs
-    plan = index_plan(lowerer, node, x, parts, 1)
     x_shape = lowerer.shape(x)
     if getattr(node.op, "destroy_map", None) and destroyable(lowerer, x):
         target = lowerer.overwrite(x)
@@ -306,14 +308,48 @@ def _lower_inc_subtensor(lowerer: Lowerer, node: Apply) -> bool:
         source = lowerer.ref(x)
         target = lowerer.bind_new(out, x_shape)
         lowerer.steps.append(ElementwiseKernel((source,), (target,), (Arg(0, x.dtype),), x_shape, (), node))
-    lead = len(plan.shape) - v.ndim
-    picks = [None] * lead + [None if v.type.shape[a] == 1 else a for a in range(v.ndim)]
-    v_shape = lowerer.shape(v)
-    checks = plan.checks + tuple((plan.shape[lead + a], v_shape[a]) for a in range(v.ndim)
-                                 if v.type.shape[a] != 1 and plan.shape[lead + a] != v_shape[a])
+    if not _write_through_view(lowerer, node, target):
+        _scatter(lowerer, node, target)
+    return True
+
+
+def _write_through_view(lowerer: Lowerer, node: Apply, target: int) -> bool:
+    """``target[index] = v`` (or ``+=``) for a basic index without newaxis, as one elementwise
+    kernel over the view's shape (bool increments stay with the scatter: ``+`` is ``or`` there)."""
+    x, v, *parts = node.inputs
+    if any(entry[0] not in ("int", "slice", "ellipsis") for entry in node.op.index) or x.dtype == "bool":
+        return False
+    view, dims, conditions = basic_view(lowerer, x, node.op.index, parts, Access(target, tuple(range(x.ndim))))
+    if any(c != 1 for c in conditions):
+        S.check_step(lowerer, node, conditions)
+    value, checks = _broadcast_value(lowerer, v, dims)
+    if node.op.set_instead_of_inc:
+        inputs, expr = (value,), cast(Arg(0, v.dtype), x.dtype)
+    else:
+        inputs, expr = (view, value), call("add", x.dtype, Arg(0, x.dtype), cast(Arg(1, v.dtype), x.dtype))
+    lowerer.steps.append(ElementwiseKernel(inputs, (target,), (expr,), tuple(dims), checks, node,
+                                           reuses=(target,), out_views=(view,)))
+    return True
+
+
+def _scatter(lowerer: Lowerer, node: Apply, target: int) -> None:
+    """``target[index] = v`` (or ``+=``) element by element, in order (repeated indices accumulate)."""
+    x, v, *parts = node.inputs
+    plan = index_plan(lowerer, node, x, parts, 1)
+    value, checks = _broadcast_value(lowerer, v, plan.shape)
     mode = "set" if node.op.set_instead_of_inc else "add"
     lowerer.steps.append(ScatterKernel(
-        (compose(lowerer.ref(v), picks),) + plan.inputs, target, plan.coords, x_shape, plan.checked,
-        Arg(0, v.dtype), mode, plan.shape, checks, node,
+        (value,) + plan.inputs, target, plan.coords, lowerer.shape(x), plan.checked,
+        Arg(0, v.dtype), mode, plan.shape, plan.checks + checks, node,
     ))
-    return True
+
+
+def _broadcast_value(lowerer: Lowerer, v, shape) -> tuple[Access, tuple]:
+    """How to read ``v`` at each element of ``shape`` (NumPy's broadcasting, from the right), and
+    the checks that its other dims match."""
+    lead = len(shape) - v.ndim
+    v_shape = lowerer.shape(v)
+    picks = [None] * lead + [None if v.type.shape[a] == 1 else a for a in range(v.ndim)]
+    checks = tuple((shape[lead + a], v_shape[a]) for a in range(v.ndim)
+                   if v.type.shape[a] != 1 and shape[lead + a] != v_shape[a])
+    return compose(lowerer.ref(v), picks), checks

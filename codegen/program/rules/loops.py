@@ -65,7 +65,7 @@ def _store(source: Access, dtype_in: str, target: int, dtype_out: str, shape: tu
            checks: Sequence, node: Apply) -> ElementwiseKernel:
     """Copy ``source`` (of ``shape``) into ``target`` from ``corner`` on, in place."""
     return ElementwiseKernel((source,), (target,), (cast(Arg(0, dtype_in), dtype_out),), shape, tuple(checks), node,
-                             reuses=(target,), out_starts=tuple(corner))
+                             reuses=(target,), out_views=(Access(target, tuple(range(len(shape))), tuple(corner)),))
 
 
 class _History:
@@ -100,7 +100,8 @@ class _History:
         source = shift(lowerer, lowerer.ref(self.init), 0, S.sub(self.rows, self.lag))
         corner = (0,) * self.out.ndim
         return ElementwiseKernel((source,), (self.buffer,), (cast(Arg(0, self.init.dtype), self.out.dtype),),
-                                 (self.lag, *self.state), (), node, out_starts=corner)
+                                 (self.lag, *self.state), (), node,
+                                 out_views=(Access(self.buffer, tuple(range(self.out.ndim)), corner),))
 
 
 @lowering(Scan)

@@ -168,7 +168,7 @@ def _lower_join(lowerer: Lowerer, node: Apply) -> bool:
         starts = tuple(offset if a == axis else 0 for a in range(out.ndim))
         lowerer.steps.append(_copy_kernel(
             lowerer.ref(t), index, t.dtype, out.dtype, t_shape, checks, node,
-            reuses=(index,) if k else (), out_starts=starts,
+            reuses=(index,) if k else (), out_views=(Access(index, tuple(range(out.ndim)), starts),),
         ))
         offset = S.add(offset, t_shape[axis])
     return True
@@ -195,19 +195,33 @@ def _lower_split(lowerer: Lowerer, node: Apply) -> bool:
 
 @lowering(Subtensor)
 def _lower_subtensor(lowerer: Lowerer, node: Apply) -> bool:
-    """A view: ints fix a buffer coordinate (checked in bounds), slices start and step, newaxis broadcasts.
+    """A view (see ``basic_view``)."""
+    x, *parts = node.inputs
+    view, dims, conditions = basic_view(lowerer, x, node.op.index, parts)
+    if any(c != 1 for c in conditions):
+        lowerer.plain_ref(x)
+        S.check_step(lowerer, node, conditions)
+    out = node.outputs[0]
+    lowerer.bind(out, view, _static_or(out, dims))
+    return True
+
+
+def basic_view(lowerer: Lowerer, x: Variable, index, parts, base: Access | None = None) -> tuple[Access, list, list]:
+    """``x[index]`` for a basic index as ``(access, dims, conditions)``: ints fix a buffer
+    coordinate (checked in bounds), slices start and step, newaxis broadcasts (a None axis).
 
     A step read at run time is a run-time stride: its sign picks the bounds
-    rule, and a zero step fails the check (``perform`` raises NumPy's error).
+    rule, and a zero step fails the check (``perform`` raises NumPy's error);
+    ``conditions`` must hold (``S.check_step``) before the view is used.
+    ``base`` (default: how ``x`` is read) is the access the view starts from.
     """
-    x, *parts = node.inputs
-    bound = bind_index(node.op.index, parts)
+    bound = bind_index(index, parts)
     if sum(e[0] == "ellipsis" for e in bound) == 0:
         bound.append(("ellipsis",))
     used = sum(e[0] in ("int", "slice") for e in bound)
-    access, shape = lowerer.ref(x), lowerer.shape(x)
+    shape = lowerer.shape(x)
+    view = lowerer.ref(x) if base is None else base
     picks, dims, conditions = [], [], []
-    view = access
     axis = 0
     for entry in bound:
         kind = entry[0]
@@ -234,12 +248,7 @@ def _lower_subtensor(lowerer: Lowerer, node: Apply) -> bool:
             dims.append(length)
             view = _scaled(view, axis, step)
             axis += 1
-    if any(c != 1 for c in conditions):
-        lowerer.plain_ref(x)
-        S.check_step(lowerer, node, conditions)
-    out = node.outputs[0]
-    lowerer.bind(out, compose(view, picks), _static_or(out, dims))
-    return True
+    return compose(view, picks), dims, conditions
 
 
 def _bound_part(lowerer: Lowerer, part) -> ShapeExpr | None:

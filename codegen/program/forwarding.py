@@ -1,0 +1,198 @@
+"""Store forwarding: a kernel writes its result where a later copy would have put it.
+
+A copy kernel (one input read whole and in order, expression ``Arg(0)``)
+that moves a temporary made by an earlier elementwise kernel
+of the same step list into another buffer (a loop step's result into
+its history row, a gradient's piece into its slice of the whole, a join's
+piece, a reshape) costs a pass over memory and, inside a loop, a barrier
+per iteration.  When nothing else reads the temporary and nothing
+between the two steps touches the copy's target, the producer writes
+through the copy's view instead, and the copy goes; its shape checks (a
+join's pieces must agree) stay, as a step of their own before the producer.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from theanine.codegen.program.kernel_ir import (
+    Access,
+    Arg,
+    BranchStep,
+    DimOf,
+    ElementwiseKernel,
+    LoopStep,
+    Program,
+    ShapeCall,
+    ValueOf,
+    flat_steps,
+    shape_buffers,
+    step_inputs,
+    step_writes,
+)
+
+__all__ = ["forward_stores"]
+
+
+@dataclasses.dataclass(frozen=True)
+class _Copy:
+    """What a copy kernel moves: the temporary, the target, the view (over the temporary's own
+    axes) it writes through (None: densely), and whether it allocates the target."""
+
+    source: int
+    target: int
+    view: Access | None
+    allocates: bool
+
+
+def forward_stores(program: Program) -> Program:
+    """``program`` with every copy that its producer can make itself forwarded (module docstring)."""
+    pinned = _pinned_buffers(program)
+    readers: dict[int, set[int]] = {}
+    for step in flat_steps(program.steps):
+        if not isinstance(step, (LoopStep, BranchStep)):
+            for access in step_inputs(step):
+                readers.setdefault(access.buffer, set()).add(id(step))
+    forwarded: set[int] = set()
+    steps = _forward(program, list(program.steps), readers, pinned, forwarded)
+    if not forwarded:
+        return program
+    refs = {key: a for key, a in program.refs.items() if a.buffer not in forwarded}
+    return dataclasses.replace(program, steps=steps, refs=refs)
+
+
+def _forward(program: Program, steps: list, readers: dict, pinned: set[int], forwarded: set[int]) -> list:
+    out: list = []
+    for step in steps:
+        if isinstance(step, LoopStep):
+            step = dataclasses.replace(step, body=tuple(_forward(program, list(step.body), readers, pinned, forwarded)))
+        elif isinstance(step, BranchStep):
+            step = dataclasses.replace(step, bodies=tuple(
+                tuple(_forward(program, list(body), readers, pinned, forwarded)) for body in step.bodies))
+        copy = _as_copy(program, step)
+        if copy is not None and copy.source not in pinned:
+            position = _producer(program, out, step, copy, readers)
+            if position is not None:
+                out[position] = _redirected(out[position], copy)
+                if step.checks:
+                    out.insert(position, ElementwiseKernel((), (), (), (), step.checks, step.node))
+                forwarded.add(copy.source)
+                continue
+        out.append(step)
+    return out
+
+
+def _as_copy(program: Program, step) -> _Copy | None:
+    """The copy ``step`` makes of a whole temporary, or None when it is no such copy."""
+    if not isinstance(step, ElementwiseKernel) or len(step.inputs) != 1 or len(step.outputs) != 1:
+        return None
+    (source,), (target,) = step.inputs, step.outputs
+    temp = program.buffers[source.buffer]
+    if (temp.role != "temp" or program.buffers[target].role == "input" or target == source.buffer
+            or step.exprs != (Arg(0, temp.dtype),) or program.buffers[target].dtype != temp.dtype or not source.plain):
+        return None
+    kept = [i for i, a in enumerate(source.axes) if a is not None]
+    if [source.axes[i] for i in kept] != list(range(len(temp.shape))):
+        return None
+    if any(step.shape[i] != 1 for i in range(len(step.shape)) if i not in kept):
+        return None
+    if tuple(step.shape[i] for i in kept) != tuple(temp.shape):
+        return None
+    view = step.output_view(0)
+    if view is not None:
+        view = Access(target, tuple(view.axes[i] for i in kept), view.starts,
+                      tuple(view.step(i) for i in kept) if view.steps else ())
+    return _Copy(source.buffer, target, view, target not in step.reuses)
+
+
+def _producer(program: Program, earlier: list, copy_step, copy: _Copy, readers: dict) -> int | None:
+    """The position in ``earlier`` of the elementwise kernel that can write ``copy``'s temporary
+    through its view, or None."""
+    checked = {b for pair in copy_step.checks for e in pair for b in shape_buffers(e, values_only=True)}
+    for position in range(len(earlier) - 1, -1, -1):
+        step = earlier[position]
+        if checked & set(step_writes(step)):
+            return None  # the checks read a value written after the producer ran
+        if copy.source in step_writes(step):
+            break
+        if copy.target in step_writes(step) or any(a.buffer == copy.target for a in step_inputs(step)):
+            return None
+    else:
+        return None
+    if not isinstance(step, ElementwiseKernel) or copy.source not in step.outputs:
+        return None
+    j = step.outputs.index(copy.source)
+    if step.output_view(j) is not None or tuple(step.shape) != tuple(program.buffers[copy.source].shape):
+        return None
+    if copy.target in step.outputs or readers.get(copy.source, set()) - {id(copy_step), id(step)}:
+        return None
+    if any(a.buffer == copy.target and not _apart(a, copy.view) for a in step.inputs):
+        return None
+    return position
+
+
+def _apart(read: Access, write: Access | None) -> bool:
+    """Whether ``read`` and ``write`` (views of one buffer) provably touch different elements: on an
+    axis neither walks, their starts differ by a nonzero constant (two rows of a history)."""
+    if write is None:
+        return False
+    walked = {a for a in read.axes + write.axes if a is not None}
+    rank = max(len(read.starts), len(write.starts))
+    for axis in range(rank):
+        if axis not in walked:
+            difference = _difference(read.start(axis), write.start(axis))
+            if difference is not None and difference != 0:
+                return True
+    return False
+
+
+def _difference(a, b) -> int | None:
+    """``a - b`` when it is a constant: two ints, equal expressions, or one is the other plus an int."""
+    if isinstance(a, int) and isinstance(b, int):
+        return a - b
+    if a == b:
+        return 0
+    for x, y, sign in ((a, b, 1), (b, a, -1)):
+        if isinstance(x, ShapeCall) and x.op == "add" and len(x.args) == 2:
+            base, offset = x.args
+            if base == y and isinstance(offset, int):
+                return sign * offset
+    return None
+
+
+def _redirected(producer: ElementwiseKernel, copy: _Copy) -> ElementwiseKernel:
+    """``producer`` writing ``copy.source``'s values through ``copy.view`` into ``copy.target``."""
+    j = producer.outputs.index(copy.source)
+    views = [producer.output_view(i) for i in range(len(producer.outputs))]
+    views[j] = copy.view
+    outputs = producer.outputs[:j] + (copy.target,) + producer.outputs[j + 1:]
+    reuses = tuple(b for b in producer.reuses if b != copy.source)
+    if not copy.allocates:
+        reuses += (copy.target,)
+    return dataclasses.replace(producer, outputs=outputs, reuses=reuses,
+                               out_views=tuple(views) if any(v is not None for v in views) else ())
+
+
+def _pinned_buffers(program: Program) -> set[int]:
+    """Buffers that must keep their contents: outputs, loop and branch control buffers and what
+    they allocate, and every buffer a shape or a value in the program reads."""
+    pinned = {a.buffer for a in program.outputs}
+    for step in flat_steps(program.steps):
+        if isinstance(step, LoopStep):
+            pinned |= {step.counter, *step.allocates} | {b for b in (step.stop, step.ran) if b is not None}
+        elif isinstance(step, BranchStep):
+            pinned |= {step.condition, *step.allocates}
+    seen: set[int] = set()
+    stack: list = [program.buffers, program.steps]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, (DimOf, ValueOf)):
+            pinned.add(item.buffer)
+        elif isinstance(item, (tuple, list)):
+            if id(item) not in seen:
+                seen.add(id(item))
+                stack.extend(item)
+        elif dataclasses.is_dataclass(item) and id(item) not in seen:
+            seen.add(id(item))
+            stack.extend(getattr(item, f.name) for f in dataclasses.fields(item) if f.compare)
+    return pinned

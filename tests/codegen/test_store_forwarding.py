@@ -1,0 +1,159 @@
+"""Writes through views (``ElementwiseKernel.out_views``): basic-index increments as parallel
+kernels, and store forwarding (codegen/program/forwarding.py), where a producer writes straight
+into the slice, history row or join piece that a copy would have filled.  Values are compared
+with the numpy backend (the ops' ``perform``), structure with the lowered program."""
+
+import numpy as np
+import pytest
+
+import theanine as th
+from theanine.codegen.llvm import scalar
+from theanine.codegen.program import forwarding
+from theanine.codegen.program.kernel_ir import Arg, ElementwiseKernel, LoopStep, ScatterKernel, flat_steps
+from theanine.codegen.program.lowering import lower
+
+R = np.random.default_rng(17)
+
+
+def _program(f):
+    return lower(f.fgraph_inputs, f.optimized_outputs, scalar.supports, shape_arithmetic=True)
+
+
+def _copies(steps):
+    """Elementwise steps that only copy a buffer some elementwise step made."""
+    steps = flat_steps(steps)
+    made = {b for s in steps if isinstance(s, ElementwiseKernel) and s.exprs and s.exprs != (Arg(0, s.exprs[0].dtype),)
+            for b in s.outputs}
+    return [s for s in steps if isinstance(s, ElementwiseKernel) and len(s.inputs) == 1 and s.exprs
+            and s.exprs == (Arg(0, s.exprs[0].dtype),) and s.inputs[0].buffer in made]
+
+
+def _both(inputs, outputs, values, threads=1):
+    with th.config.context(num_threads=threads):
+        native = th.function(inputs, outputs, backend="llvm", on_unused_input="ignore")
+        reference = th.function(inputs, outputs, backend="numpy", on_unused_input="ignore")
+        return native(*values), reference(*values), native
+
+
+# each case: (x, v) -> result, on x of shape (5, 6) and v of shape (6,)
+BASIC_INDEX_CASES = {
+    "slice rows": lambda x, v: th.inc_subtensor(x[1:3], v),
+    "set slice of columns": lambda x, v: th.set_subtensor(x[:, 2:4], v[:2]),
+    "negative step": lambda x, v: th.inc_subtensor(x[::-2, 1:5], v[:4]),
+    "int row": lambda x, v: th.set_subtensor(x[2], v),
+    "int and int": lambda x, v: th.inc_subtensor(x[-1, 3], v[0]),
+    "scalar set": lambda x, v: th.set_subtensor(x[:, 2:4], 7.0),
+    "ellipsis": lambda x, v: th.inc_subtensor(x[..., 1:], v[1:]),
+    "step slices": lambda x, v: th.set_subtensor(x[1::2, ::3], v[:2]),
+    "value is a view of x": lambda x, v: th.inc_subtensor(x[1:], x[:-1]),
+    "set from a view of x": lambda x, v: th.set_subtensor(x[1:, ::2], x[:-1, 1::2]),
+}
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("dtype", ["float32", "float64", "int32"])
+@pytest.mark.parametrize("case", list(BASIC_INDEX_CASES), ids=list(BASIC_INDEX_CASES))
+def test_a_basic_index_increment_is_an_elementwise_write_through_a_view(case, dtype, threads):
+    a, w = th.tensor("a", dtype, (None, None)), th.tensor("w", dtype, (None,))
+    x, v = a * 2, w + 1  # intermediates: the increment may work in place
+    av = (np.arange(30).reshape(5, 6) - 7).astype(dtype)
+    wv = (np.arange(6) * 3 - 4).astype(dtype)
+    got, expected, f = _both([a, w], BASIC_INDEX_CASES[case](x, v), [av, wv], threads)
+    np.testing.assert_array_equal(got, expected)
+    assert not any(isinstance(s, ScatterKernel) for s in flat_steps(_program(f).steps))
+
+
+def test_an_advanced_index_increment_still_scatters_in_order():
+    x, i = th.tensor("x", "float64", (None,)), th.tensor("i", "int64", (None,))
+    got, expected, f = _both([x, i], th.inc_subtensor(x[i], 1.0), [np.zeros(4), np.array([1, 1, 3, -1])])
+    np.testing.assert_array_equal(got, expected)
+    np.testing.assert_array_equal(got, [0, 2, 0, 2])
+    assert any(isinstance(s, ScatterKernel) for s in flat_steps(_program(f).steps))
+
+
+def test_a_basic_index_out_of_bounds_still_raises_numpys_error():
+    x, k = th.tensor("x", "float64", (None,)), th.iscalar("k")
+    f = th.function([x, k], th.set_subtensor((x * 1.0)[k], 5.0), backend="llvm")
+    np.testing.assert_array_equal(f(np.zeros(3), 1), [0, 5, 0])
+    with pytest.raises(IndexError, match="out of bounds"):
+        f(np.zeros(3), 3)
+
+
+def test_join_pieces_are_written_by_their_producers():
+    a, b = th.tensor("a", "float64", (None, None)), th.tensor("b", "float64", (None, None))
+    out = th.concatenate([th.exp(a), b * 2 + 1], axis=1)
+    av, bv = R.standard_normal((4, 3)), R.standard_normal((4, 5))
+    got, expected, f = _both([a, b], out, [av, bv])
+    np.testing.assert_allclose(got, expected)
+    assert _copies(_program(f).steps) == []
+    with pytest.raises(ValueError, match="Join"):  # the join's check stays: the pieces' rows must agree
+        f(av, bv[:3])
+
+
+def test_a_temporary_with_another_reader_is_still_copied():
+    a = th.tensor("a", "float64", (None, None))
+    e = th.exp(a)
+    out = th.concatenate([e, e], axis=0)  # e is read by both pieces of the join
+    av = R.standard_normal((2, 3))
+    got, expected, f = _both([a], [out, e.sum()], [av])
+    np.testing.assert_allclose(got[0], expected[0])
+    np.testing.assert_allclose(got[1], expected[1])
+    assert len(_copies(_program(f).steps)) == 2
+
+
+def test_gradient_slices_of_one_tensor_become_sets_written_in_place():
+    z = th.tensor("z", "float64", (None, None))
+    pieces = [th.sigmoid(z[:, :3]), th.tanh(z[:, 3:6]), th.exp(z[:, 6:])]
+    cost = sum((p ** 2).sum() for p in pieces)
+    g = th.grad(cost, z) * 3.0  # not an output itself, so the sets may work in place
+    zv = R.standard_normal((4, 8))
+    got, expected, f = _both([z], g, [zv])
+    np.testing.assert_allclose(got, expected, rtol=1e-12)
+    assert th.explain(f).fired.get("increment_of_zero_region", 0) >= 2
+    steps = flat_steps(_program(f).steps)
+    assert not any(isinstance(s, ScatterKernel) for s in steps)
+    assert _copies(steps) == []
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_an_rnn_step_writes_its_state_into_the_history_rows(threads):
+    x, h0 = th.tensor("x", "float64", (None, 3, 4)), th.tensor("h0", "float64", (3, 4))
+    w = th.shared(R.standard_normal((4, 4)) * 0.5)
+
+    def step(x_t, h, c):
+        c_new = th.tanh(x_t + h @ w) + 0.5 * c
+        return th.sigmoid(c_new) * 2.0, c_new
+
+    (hs, cs), _ = th.scan(step, sequences=x, outputs_info=[h0, h0])
+    cost = (hs ** 2).sum() + cs[-1].sum()
+    outputs = [hs, cs, *th.grad(cost, [w, x])]
+    values = [R.standard_normal((6, 3, 4)), R.standard_normal((3, 4))]
+    got, expected, f = _both([x, h0], outputs, values, threads)
+    for g, e in zip(got, expected, strict=True):
+        np.testing.assert_allclose(g, e, rtol=1e-10, atol=1e-12)
+    forward = next(s for s in _program(f).steps if isinstance(s, LoopStep))
+    assert _copies(forward.body) == []  # h and c go straight into their history rows
+
+
+def test_forwarding_leaves_a_program_without_copies_unchanged():
+    a = th.tensor("a", "float64", (None, None))
+    f = th.function([a], th.exp(a) + 1, backend="llvm")
+    program = _program(f)
+    assert forwarding.forward_stores(program) is program
+
+
+def test_only_increments_of_regions_still_zero_become_sets():
+    z = th.tensor("z", "float64", (None,))
+    x = th.zeros_like(z)
+    first = th.inc_subtensor(x[1:4], z[:3])  # zeros: a set
+    overlapping = th.inc_subtensor(first[2:5], z[1:4])  # meets [1:4]: stays an increment
+    apart = th.inc_subtensor(overlapping[6:], z[:2])  # misses [1:5]: a set
+    zv = np.arange(8.0) + 1
+    got, expected, f = _both([z], apart * 1.0, [zv])
+    want = np.zeros(8)
+    want[1:4] += zv[:3]
+    want[2:5] += zv[1:4]
+    want[6:] += zv[:2]
+    np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(expected, want)
+    assert th.explain(f).fired["increment_of_zero_region"] == 2
