@@ -124,25 +124,35 @@ def _producer(program: Program, earlier: list, copy_step, copy: _Copy, readers: 
     j = step.outputs.index(copy.source)
     if step.output_view(j) is not None or tuple(step.shape) != tuple(program.buffers[copy.source].shape):
         return None
-    if copy.target in step.outputs or readers.get(copy.source, set()) - {id(copy_step), id(step)}:
+    if readers.get(copy.source, set()) - {id(copy_step), id(step)}:
         return None
-    if any(a.buffer == copy.target and not _apart(a, copy.view) for a in step.inputs):
+    shape = tuple(step.shape)
+    others = [v for b, v in zip(step.outputs, (step.output_view(i) for i in range(len(step.outputs))), strict=True)
+              if b == copy.target]
+    if any(not _apart(v, copy.view, shape) for v in others):
+        return None
+    if any(a.buffer == copy.target and not _apart(a, copy.view, shape) for a in step.inputs):
         return None
     return position
 
 
-def _apart(read: Access, write: Access | None) -> bool:
-    """Whether ``read`` and ``write`` (views of one buffer) provably touch different elements: on an
-    axis neither walks, their starts differ by a nonzero constant (two rows of a history)."""
-    if write is None:
+def _apart(one: Access | None, other: Access | None, shape: tuple) -> bool:
+    """Whether two views of one buffer walked over ``shape`` provably touch different elements: on
+    a buffer axis neither walks, their starts differ by a nonzero constant (two rows of a
+    history); or both walk it along the same loop axis, one element a step, from starts at
+    least that axis's (constant) length apart (two column blocks of a gate matrix)."""
+    if one is None or other is None:
         return False
-    walked = {a for a in read.axes + write.axes if a is not None}
-    rank = max(len(read.starts), len(write.starts))
-    for axis in range(rank):
-        if axis not in walked:
-            difference = _difference(read.start(axis), write.start(axis))
-            if difference is not None and difference != 0:
-                return True
+    for axis in range(max(len(one.starts), len(other.starts))):
+        difference = _difference(one.start(axis), other.start(axis))
+        if difference is None or difference == 0:
+            continue
+        walks = [i for i, a in enumerate(one.axes) if a == axis], [i for i, a in enumerate(other.axes) if a == axis]
+        if walks == ([], []):
+            return True
+        if (len(walks[0]) == 1 and walks[0] == walks[1] and one.step(walks[0][0]) == other.step(walks[0][0]) == 1
+                and isinstance(shape[walks[0][0]], int) and abs(difference) >= shape[walks[0][0]]):
+            return True
     return False
 
 

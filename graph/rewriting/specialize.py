@@ -28,7 +28,7 @@ from theanine.graph.ops.linalg import MatMul, matmul
 from theanine.graph.ops.reduce import Reduce
 from theanine.graph.ops.shape import DimShuffle
 from theanine.graph.ops.shape_values import static_int
-from theanine.graph.ops.subtensor import IncSubtensor, bind_index
+from theanine.graph.ops.subtensor import IncSubtensor, Subtensor, bind_index
 from theanine.graph.rewriting.db import register
 from theanine.graph.rewriting.rewriters import node_rewriter
 from theanine.graph.rewriting.utils import elemwise_op, same_type, sole_reader, uniform_constant
@@ -106,6 +106,8 @@ def matmul_plus_to_gemm(node: Apply, fgraph: FunctionGraph):
         if not _read_only_by(fgraph, product, node):
             continue
         op_class, a, b = operands
+        if _zeros(addend) and alpha == 1 and same_type(out, product):
+            return [product]  # a gradient's sum that starts from zeros: C would be read for nothing
         new = op_class(alpha, beta)(addend, a, b)
         if same_type(out, new):
             return [new]
@@ -204,7 +206,10 @@ def _resolved(position: int | None, length: int | None) -> int | None:
 
 
 def _zeros(var: Variable) -> bool:
-    """A constant zero tensor, or ``zeros_like``'s ``second(x, 0)``."""
+    """A constant zero tensor, or ``zeros_like``'s ``second(x, 0)``, or a view of one (a loop's
+    gradient sum starts from ``zeros[None][-1]``)."""
+    while var.owner is not None and isinstance(var.owner.op, (Subtensor, DimShuffle)):
+        var = var.owner.inputs[0]
     if var.owner is not None and var.owner.op == SECOND:
         var = var.owner.inputs[1]
     value = uniform_constant(var)
