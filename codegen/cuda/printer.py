@@ -772,7 +772,9 @@ class CudaPrinter:
         ndim = len(out_buffer.shape)
         batch_shape = out_buffer.shape[:-2] if len(call.a.axes) > 2 else ()
         c = f"(({t}*)b{call.output}.data)"
-        if batch_shape:
+        if call.out_view is not None:
+            c, c_strides = body.access(call.out_view)
+        elif batch_shape:
             c_strides = [f"b{call.output}.strides[{ndim - 2}]", f"b{call.output}.strides[{ndim - 1}]"]
         elif out_buffer.role != "input":
             c_strides = [f"th_max64({n}, 1)", "1"]

@@ -45,7 +45,7 @@ def emit_gemm(frame, call: GemmCall) -> None:
     if len(call.a.axes) > 2:
         _batched_product(frame, call, m, n)
         return
-    if frame.printer.program.buffers[call.output].role != "input":
+    if call.out_view is None and frame.printer.program.buffers[call.output].role != "input":
         _blas_product(frame, call, m, n)  # a buffer the runner allocated: always C-contiguous
         return
     with b.if_else(_blas_writable(frame, call, m, n)) as (blas, loops):
@@ -59,7 +59,9 @@ def emit_gemm(frame, call: GemmCall) -> None:
 def _output_strides(frame, call: GemmCall) -> list[ir.Value]:
     """Element strides of the (m, n) output; a 0-d or 1-d output (a vector product) uses its one stride.
     An output of more axes (not batched: a convolution's) is the product's rows laid out in C order:
-    its last axis is the product's columns."""
+    its last axis is the product's columns.  An output view has its own strides."""
+    if call.out_view is not None:
+        return frame.access_strides(call.out_view)
     ndim = len(frame.printer.program.buffers[call.output].shape)
     if ndim >= 2:
         return [frame.stride(call.output, ndim - 2), frame.stride(call.output, ndim - 1)]
@@ -208,8 +210,13 @@ def _gemm_block(frame, call: GemmCall, rows: tuple[ir.Value, ir.Value], columns:
         *rows, *columns, n, k, ir.Constant(t, call.alpha), ir.Constant(t, call.beta),
         op_a, ld_a, a_base or frame.access_base(call.a), frame.access_strides(call.a)[-2],
         op_b, ld_b, b_base or frame.access_base(call.b), frame.access_strides(call.b)[-1],
-        out_base or frame.pointer(call.output),
+        out_base or _output_base(frame, call),
     ])
+
+
+def _output_base(frame, call: GemmCall) -> ir.Value:
+    """Where C's first element goes: the output buffer, or the corner of its view."""
+    return frame.pointer(call.output) if call.out_view is None else frame.access_base(call.out_view)
 
 
 def _block_function(printer, dtype: str) -> ir.Function:
@@ -289,7 +296,7 @@ def _loop_product(frame, call: GemmCall, m: ir.Value, n: ir.Value) -> None:
             x = load_value(b, b.gep(frame.access_base(call.a), [_offset(b, (i, p), a_strides)]), call.dtype)
             y = load_value(b, b.gep(frame.access_base(call.b), [_offset(b, (p, j), b_strides)]), call.dtype)
             b.store(b.fadd(b.load(acc), b.fmul(x, y)), acc)
-        target = b.gep(frame.pointer(call.output), [_offset(b, (i, j), out_strides)])
+        target = b.gep(_output_base(frame, call), [_offset(b, (i, j), out_strides)])
         value = b.fmul(b.load(acc), ir.Constant(t, call.alpha))
         if call.beta != 0.0:
             value = b.fadd(value, b.fmul(load_value(b, target, call.dtype), ir.Constant(t, call.beta)))

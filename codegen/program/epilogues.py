@@ -71,7 +71,7 @@ def absorb_epilogues(program: Program) -> tuple[Program, list[tuple[object, obje
 def _absorbable_product(program: Program, gemm: GemmCall) -> bool:
     """One matrix written by BLAS into a buffer the runner allocates (C-contiguous), rows first."""
     output = program.buffers[gemm.output]
-    return len(gemm.a.axes) == 2 and output.role == "temp" and len(output.shape) >= 2
+    return len(gemm.a.axes) == 2 and output.role == "temp" and len(output.shape) >= 2 and gemm.out_view is None
 
 
 def _fold_addend(program, steps: list, k: int, host_written: set, absorbed: list) -> int:

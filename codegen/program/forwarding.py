@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import dataclasses
 
+from theanine.codegen.program import shape_exprs as S
 from theanine.codegen.program.kernel_ir import (
     Access,
     Arg,
     BranchStep,
     DimOf,
     ElementwiseKernel,
+    GemmCall,
     LoopStep,
     Program,
     ShapeCall,
@@ -28,6 +30,7 @@ from theanine.codegen.program.kernel_ir import (
     flat_steps,
     shape_buffers,
     step_inputs,
+    step_outputs,
     step_writes,
 )
 
@@ -53,22 +56,42 @@ def forward_stores(program: Program) -> Program:
         if not isinstance(step, (LoopStep, BranchStep)):
             for access in step_inputs(step):
                 readers.setdefault(access.buffer, set()).add(id(step))
+    levels: dict[int, set] = {}
+    _record_levels(program.steps, None, levels)
     forwarded: set[int] = set()
-    steps = _forward(program, list(program.steps), readers, pinned, forwarded)
+    steps = _forward(program, list(program.steps), readers, pinned, forwarded, (levels, None))
     if not forwarded:
         return program
     refs = {key: a for key, a in program.refs.items() if a.buffer not in forwarded}
     return dataclasses.replace(program, steps=steps, refs=refs)
 
 
-def _forward(program: Program, steps: list, readers: dict, pinned: set[int], forwarded: set[int]) -> list:
-    out: list = []
+def _record_levels(steps, level, levels: dict[int, set]) -> None:
+    """``levels[b]``: the step lists (None: the program's; a loop's or a branch's body, named by
+    its node) whose steps touch buffer ``b``."""
     for step in steps:
         if isinstance(step, LoopStep):
-            step = dataclasses.replace(step, body=tuple(_forward(program, list(step.body), readers, pinned, forwarded)))
+            _record_levels(step.body, ("loop", id(step.node)), levels)
+        elif isinstance(step, BranchStep):
+            for k, body in enumerate(step.bodies):
+                _record_levels(body, ("branch", id(step.node), k), levels)
+        else:
+            for b in {a.buffer for a in step_inputs(step)} | set(step_writes(step)):
+                levels.setdefault(b, set()).add(level)
+
+
+def _forward(program: Program, steps: list, readers: dict, pinned: set[int], forwarded: set[int],
+             where: tuple) -> list:
+    levels, level = where
+    out: list = []
+    for index, step in enumerate(steps):
+        if isinstance(step, LoopStep):
+            step = dataclasses.replace(step, body=tuple(_forward(program, list(step.body), readers, pinned, forwarded,
+                                                                 (levels, ("loop", id(step.node))))))
         elif isinstance(step, BranchStep):
             step = dataclasses.replace(step, bodies=tuple(
-                tuple(_forward(program, list(body), readers, pinned, forwarded)) for body in step.bodies))
+                tuple(_forward(program, list(body), readers, pinned, forwarded, (levels, ("branch", id(step.node), k))))
+                for k, body in enumerate(step.bodies)))
         copy = _as_copy(program, step)
         if copy is not None and copy.source not in pinned:
             position = _producer(program, out, step, copy, readers)
@@ -76,6 +99,11 @@ def _forward(program: Program, steps: list, readers: dict, pinned: set[int], for
                 out[position] = _redirected(out[position], copy)
                 if step.checks:
                     out.insert(position, ElementwiseKernel((), (), (), (), step.checks, step.node))
+                forwarded.add(copy.source)
+                continue
+            if (not step.checks and levels.get(copy.source) == {level}
+                    and not any(_touches(later, copy.source) for later in steps[index + 1:])
+                    and _renamed(program, out, copy)):
                 forwarded.add(copy.source)
                 continue
         out.append(step)
@@ -119,6 +147,8 @@ def _producer(program: Program, earlier: list, copy_step, copy: _Copy, readers: 
             return None
     else:
         return None
+    if isinstance(step, GemmCall):
+        return position if _gemm_can_write(program, step, copy, readers, copy_step) else None
     if not isinstance(step, ElementwiseKernel) or copy.source not in step.outputs:
         return None
     j = step.outputs.index(copy.source)
@@ -134,6 +164,93 @@ def _producer(program: Program, earlier: list, copy_step, copy: _Copy, readers: 
     if any(a.buffer == copy.target and not _apart(a, copy.view, shape) for a in step.inputs):
         return None
     return position
+
+
+def _touches(step, buffer: int) -> bool:
+    return buffer in step_writes(step) or any(a.buffer == buffer for a in step_inputs(step))
+
+
+def _renamed(program: Program, earlier: list, copy: _Copy) -> bool:
+    """Have every step from the one that makes the temporary up to the copy use the copy's view of
+    its target instead (several steps write parts of it, others read it: a gradient assembled in
+    slices, a product both read and recorded).  The caller has checked that no other step touches
+    the temporary.  ``earlier`` is changed in place; False (and ``earlier`` untouched) when some
+    step cannot, or anything else touches the target meanwhile."""
+    if copy.view is None or copy.allocates:
+        return False
+    source, rank = copy.source, len(program.buffers[copy.source].shape)
+    if len(copy.view.axes) != rank:
+        return False
+    start = None
+    for position in range(len(earlier) - 1, -1, -1):
+        step = earlier[position]
+        if _touches(step, copy.target):
+            return False
+        if source in step_outputs(step):
+            start = position
+            break
+    if start is None:
+        return False
+    renamed = [_through(program, s, source, copy) for s in earlier[start:]]
+    if any(s is None for s in renamed):
+        return False
+    earlier[start:] = renamed
+    return True
+
+
+def _through(program: Program, step, source: int, copy: _Copy):
+    """``step`` reading and writing ``copy``'s view of its target wherever it used ``source``, or
+    None when it cannot say so; a step that does not touch ``source`` comes back as it is."""
+    if not _touches(step, source):
+        return step
+    view = copy.view
+    if isinstance(step, ElementwiseKernel):
+        inputs = tuple(_compose(program, a, view) if a.buffer == source else a for a in step.inputs)
+        outputs, views = list(step.outputs), [step.output_view(j) for j in range(len(step.outputs))]
+        for j, b in enumerate(outputs):
+            if b != source:
+                continue
+            own = views[j]
+            if own is None:
+                if tuple(step.shape) != tuple(program.buffers[source].shape):
+                    return None
+                own = Access(source, tuple(range(len(step.shape))))
+            outputs[j], views[j] = copy.target, _compose(program, own, view)
+        reuses = tuple(dict.fromkeys(copy.target if b == source else b for b in step.reuses))
+        if copy.target in outputs and copy.target not in reuses:
+            reuses += (copy.target,)
+        return dataclasses.replace(step, inputs=inputs, outputs=tuple(outputs), reuses=reuses,
+                                   out_views=tuple(views) if any(v is not None for v in views) else ())
+    if isinstance(step, GemmCall) and step.epilogue is None and len(step.a.axes) == 2:
+        a = _compose(program, step.a, view) if step.a.buffer == source else step.a
+        b = _compose(program, step.b, view) if step.b.buffer == source else step.b
+        if step.output != source:
+            return dataclasses.replace(step, a=a, b=b)
+        if step.beta != 0.0 or step.out_view is not None or len(program.buffers[source].shape) != 2:
+            return None
+        return dataclasses.replace(step, a=a, b=b, output=copy.target, out_view=view)
+    return None
+
+
+def _compose(program: Program, access: Access, view: Access) -> Access:
+    """``access`` of a buffer that now lives in ``view`` of another: the same elements, addressed
+    in the other buffer (the view walks every axis of the first)."""
+    starts = list(view.starts) or [0] * len(program.buffers[view.buffer].shape)
+    for axis, target_axis in enumerate(view.axes):
+        starts[target_axis] = S.add(starts[target_axis], S.mul(access.start(axis), view.step(axis)))
+    axes = tuple(None if a is None else view.axes[a] for a in access.axes)
+    steps = tuple(1 if a is None else S.mul(access.step(i), view.step(a)) for i, a in enumerate(access.axes))
+    return Access(view.buffer, axes, tuple(starts), steps if any(x != 1 for x in steps) else ())
+
+
+def _gemm_can_write(program: Program, gemm: GemmCall, copy: _Copy, readers: dict, copy_step) -> bool:
+    """Whether the product (one matrix, not accumulated, nothing after it in its step) can go
+    straight into the copy's view of a buffer that already exists."""
+    return (gemm.output == copy.source and len(gemm.a.axes) == 2 and gemm.beta == 0.0 and gemm.epilogue is None
+            and gemm.out_view is None and copy.view is not None and not copy.allocates
+            and len(copy.view.axes) == 2 and len(program.buffers[copy.source].shape) == 2
+            and not readers.get(copy.source, set()) - {id(copy_step)}
+            and copy.target not in (gemm.a.buffer, gemm.b.buffer))
 
 
 def _apart(one: Access | None, other: Access | None, shape: tuple) -> bool:
@@ -170,14 +287,17 @@ def _difference(a, b) -> int | None:
     return None
 
 
-def _redirected(producer: ElementwiseKernel, copy: _Copy) -> ElementwiseKernel:
+def _redirected(producer, copy: _Copy):
     """``producer`` writing ``copy.source``'s values through ``copy.view`` into ``copy.target``."""
+    if isinstance(producer, GemmCall):
+        return dataclasses.replace(producer, output=copy.target, out_view=copy.view)
     j = producer.outputs.index(copy.source)
     views = [producer.output_view(i) for i in range(len(producer.outputs))]
     views[j] = copy.view
     outputs = producer.outputs[:j] + (copy.target,) + producer.outputs[j + 1:]
+    allocated_here = copy.allocates or (copy.target in producer.outputs and copy.target not in producer.reuses)
     reuses = tuple(b for b in producer.reuses if b != copy.source)
-    if not copy.allocates:
+    if not allocated_here and copy.target not in reuses:
         reuses += (copy.target,)
     return dataclasses.replace(producer, outputs=outputs, reuses=reuses,
                                out_views=tuple(views) if any(v is not None for v in views) else ())

@@ -469,6 +469,10 @@ class GemmCall:
     inputs read the product or another buffer of its shape at the same
     element, or broadcast a vector along the last axis or a scalar; it may
     write the product's own buffer (listed in its ``reuses``).
+
+    ``out_view`` (one matrix, ``beta`` 0, no epilogue): the product is written
+    through this view of ``output``, a buffer an earlier step made (a loop's
+    history row), instead of into a buffer of its own.
     """
 
     a: Access
@@ -483,6 +487,7 @@ class GemmCall:
     alpha: float = 1.0
     beta: float = 0.0
     epilogue: ElementwiseKernel | None = None
+    out_view: Access | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -688,10 +693,10 @@ def step_outputs(step: Step) -> tuple[int, ...]:
     if isinstance(step, ScatterKernel):
         return ()
     if isinstance(step, GemmCall):
-        own = (step.output,) if step.beta == 0.0 else ()
+        own = (step.output,) if step.beta == 0.0 and step.out_view is None else ()
         return own + (step_outputs(step.epilogue) if step.epilogue is not None else ())
     if isinstance(step, ElementwiseKernel):
-        return tuple(b for b in step.outputs if b not in step.reuses)
+        return tuple(dict.fromkeys(b for b in step.outputs if b not in step.reuses))
     if isinstance(step, (LoopStep, BranchStep)):
         return _body_buffers(step, step_outputs) + step.allocates
     return step_writes(step)

@@ -9,14 +9,38 @@ import pytest
 import theanine as th
 from theanine.codegen.llvm import scalar
 from theanine.codegen.program import forwarding
-from theanine.codegen.program.kernel_ir import Arg, ElementwiseKernel, LoopStep, ScatterKernel, flat_steps
+from theanine.codegen.program.kernel_ir import (
+    Arg,
+    ElementwiseKernel,
+    GemmCall,
+    LoopStep,
+    ScatterKernel,
+    flat_steps,
+    step_inputs,
+    step_outputs,
+    step_writes,
+)
 from theanine.codegen.program.lowering import lower
 
 R = np.random.default_rng(17)
 
 
 def _program(f):
-    return lower(f.fgraph_inputs, f.optimized_outputs, scalar.supports, shape_arithmetic=True)
+    """The lowered program, checked: every buffer a step touches exists by then (an input, a
+    constant, or made by an earlier step), so no kernel writes into storage nobody allocated."""
+    program = lower(f.fgraph_inputs, f.optimized_outputs, scalar.supports, shape_arithmetic=True)
+    made = set(program.inputs) | set(program.constants)
+    _check_allocated(program.steps, made)
+    return program
+
+
+def _check_allocated(steps, made: set) -> None:
+    for step in steps:
+        made |= set(step_outputs(step))
+        for inner in getattr(step, "bodies", None) or ([step.body] if hasattr(step, "body") else []):
+            _check_allocated(inner, set(made))
+        touched = {a.buffer for a in step_inputs(step)} | set(step_writes(step))
+        assert touched <= made, f"{type(step).__name__} touches unallocated buffers {touched - made}"
 
 
 def _copies(steps):
@@ -90,6 +114,16 @@ def test_join_pieces_are_written_by_their_producers():
         f(av, bv[:3])
 
 
+def test_a_stack_of_pieces_from_one_kernel_is_allocated_once():
+    c = th.tensor("c", "float64", (None, None, 4))
+    out = th.cross(c[..., :3], c[..., 1:], axis=-1)  # three pieces, one fused kernel, one join
+    cv = R.standard_normal((2, 5, 4))
+    got, expected, f = _both([c], out, [cv])
+    np.testing.assert_allclose(got, np.cross(cv[..., :3], cv[..., 1:]))
+    (kernel,) = _program(f).steps
+    assert len(set(kernel.outputs)) == 1 and kernel.reuses == ()
+
+
 def test_a_temporary_with_another_reader_is_still_copied():
     a = th.tensor("a", "float64", (None, None))
     e = th.exp(a)
@@ -131,8 +165,13 @@ def test_an_rnn_step_writes_its_state_into_the_history_rows(threads):
     got, expected, f = _both([x, h0], outputs, values, threads)
     for g, e in zip(got, expected, strict=True):
         np.testing.assert_allclose(g, e, rtol=1e-10, atol=1e-12)
-    forward = next(s for s in _program(f).steps if isinstance(s, LoopStep))
-    assert _copies(forward.body) == []  # h and c go straight into their history rows
+    loops = [s for s in _program(f).steps if isinstance(s, LoopStep)]
+    assert len(loops) == 2
+    for loop in loops:  # states, products and gradient pieces go straight into their history rows
+        made = {b for s in loop.body for b in step_writes(s)} - set(loop.allocates)  # not the histories
+        assert not [s for s in loop.body if isinstance(s, ElementwiseKernel) and len(s.inputs) == 1
+                    and s.exprs == (Arg(0, s.exprs[0].dtype),) and s.inputs[0].buffer in made]
+    assert any(isinstance(s, GemmCall) and s.out_view is not None for s in loops[0].body)
 
 
 def test_forwarding_leaves_a_program_without_copies_unchanged():
