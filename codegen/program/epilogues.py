@@ -26,12 +26,11 @@ from __future__ import annotations
 
 import dataclasses
 
-from theanine.codegen.program.expressions import call, cast
+from theanine.codegen.program.expressions import call, cast, substitute
 from theanine.codegen.program.fallible import fails_while_writing
 from theanine.codegen.program.kernel_ir import (
     Access,
     Arg,
-    Call,
     ElementwiseKernel,
     Expr,
     GemmCall,
@@ -198,31 +197,9 @@ def _compose(first: ElementwiseKernel, second: ElementwiseKernel, product: int) 
         else:
             mapping[position] = len(inputs)
             inputs.append(access)
-    renamed = tuple(_substitute(e, mapping) for e in second.exprs)
+    renamed = tuple(substitute(e, mapping) for e in second.exprs)
     kept = [(o, e) for o, e in zip(first.outputs, first.exprs, strict=True) if o not in second.outputs]
     outputs = tuple(o for o, _ in kept) + second.outputs
     exprs = tuple(e for _, e in kept) + renamed
     reuses = tuple(dict.fromkeys(first.reuses + second.reuses))
     return ElementwiseKernel(tuple(inputs), outputs, exprs, first.shape, (), second.node, reuses=reuses)
-
-
-def _substitute(expr: Expr, mapping: dict[int, int | Expr]) -> Expr:
-    """``expr`` with each ``Arg(p)`` replaced by ``mapping[p]``: a new input position, or an expression
-    (cast to the Arg's dtype); iterative, shared nodes rebuilt once."""
-    done: dict[int, Expr] = {}
-    stack = [(expr, False)]
-    while stack:
-        e, ready = stack.pop()
-        if id(e) in done:
-            continue
-        if isinstance(e, Arg):
-            target = mapping[e.position]
-            done[id(e)] = Arg(target, e.dtype) if isinstance(target, int) else cast(target, e.dtype)
-        elif not isinstance(e, Call):
-            done[id(e)] = e
-        elif not ready:
-            stack.append((e, True))
-            stack.extend((a, False) for a in e.args if id(a) not in done)
-        else:
-            done[id(e)] = Call(e.op, tuple(done[id(a)] for a in e.args), e.dtype)
-    return done[id(expr)]

@@ -34,7 +34,7 @@ from theanine.codegen.program.kernel_ir import (
     step_writes,
 )
 
-__all__ = ["forward_stores"]
+__all__ = ["apart", "compose", "forward_stores", "pinned_buffers"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,13 +48,13 @@ class _Copy:
     allocates: bool
 
 
-def forward_stores(program: Program) -> Program:
-    """``program`` with every copy that its producer can make itself forwarded (module docstring)."""
-    pinned = _pinned_buffers(program)
+def forward_stores(program: Program, pinned: set[int]) -> Program:
+    """``program`` with every copy that its producer can make itself forwarded (module docstring);
+    buffers in ``pinned`` (``pinned_buffers``) keep their contents."""
     readers: dict[int, set[int]] = {}
     for step in flat_steps(program.steps):
         if not isinstance(step, (LoopStep, BranchStep)):
-            for access in step_inputs(step):
+            for access in step_inputs(step, values=False):
                 readers.setdefault(access.buffer, set()).add(id(step))
     levels: dict[int, set] = {}
     _record_levels(program.steps, None, levels)
@@ -76,7 +76,7 @@ def _record_levels(steps, level, levels: dict[int, set]) -> None:
             for k, body in enumerate(step.bodies):
                 _record_levels(body, ("branch", id(step.node), k), levels)
         else:
-            for b in {a.buffer for a in step_inputs(step)} | set(step_writes(step)):
+            for b in {a.buffer for a in step_inputs(step, values=False)} | set(step_writes(step)):
                 levels.setdefault(b, set()).add(level)
 
 
@@ -116,6 +116,8 @@ def _as_copy(program: Program, step) -> _Copy | None:
         return None
     (source,), (target,) = step.inputs, step.outputs
     temp = program.buffers[source.buffer]
+    if not program.buffers[target].shape:
+        return None  # a 0-d buffer's value may size later steps (the passes here do not search for that)
     if (temp.role != "temp" or program.buffers[target].role == "input" or target == source.buffer
             or step.exprs != (Arg(0, temp.dtype),) or program.buffers[target].dtype != temp.dtype or not source.plain):
         return None
@@ -143,7 +145,7 @@ def _producer(program: Program, earlier: list, copy_step, copy: _Copy, readers: 
             return None  # the checks read a value written after the producer ran
         if copy.source in step_writes(step):
             break
-        if copy.target in step_writes(step) or any(a.buffer == copy.target for a in step_inputs(step)):
+        if copy.target in step_writes(step) or any(a.buffer == copy.target for a in step_inputs(step, values=False)):
             return None
     else:
         return None
@@ -159,15 +161,15 @@ def _producer(program: Program, earlier: list, copy_step, copy: _Copy, readers: 
     shape = tuple(step.shape)
     others = [v for b, v in zip(step.outputs, (step.output_view(i) for i in range(len(step.outputs))), strict=True)
               if b == copy.target]
-    if any(not _apart(v, copy.view, shape) for v in others):
+    if any(not apart(v, copy.view, shape) for v in others):
         return None
-    if any(a.buffer == copy.target and not _apart(a, copy.view, shape) for a in step.inputs):
+    if any(a.buffer == copy.target and not apart(a, copy.view, shape) for a in step.inputs):
         return None
     return position
 
 
 def _touches(step, buffer: int) -> bool:
-    return buffer in step_writes(step) or any(a.buffer == buffer for a in step_inputs(step))
+    return buffer in step_writes(step) or any(a.buffer == buffer for a in step_inputs(step, values=False))
 
 
 def _renamed(program: Program, earlier: list, copy: _Copy) -> bool:
@@ -205,7 +207,7 @@ def _through(program: Program, step, source: int, copy: _Copy):
         return step
     view = copy.view
     if isinstance(step, ElementwiseKernel):
-        inputs = tuple(_compose(program, a, view) if a.buffer == source else a for a in step.inputs)
+        inputs = tuple(compose(program, a, view) if a.buffer == source else a for a in step.inputs)
         outputs, views = list(step.outputs), [step.output_view(j) for j in range(len(step.outputs))]
         for j, b in enumerate(outputs):
             if b != source:
@@ -215,15 +217,15 @@ def _through(program: Program, step, source: int, copy: _Copy):
                 if tuple(step.shape) != tuple(program.buffers[source].shape):
                     return None
                 own = Access(source, tuple(range(len(step.shape))))
-            outputs[j], views[j] = copy.target, _compose(program, own, view)
+            outputs[j], views[j] = copy.target, compose(program, own, view)
         reuses = tuple(dict.fromkeys(copy.target if b == source else b for b in step.reuses))
         if copy.target in outputs and copy.target not in reuses:
             reuses += (copy.target,)
         return dataclasses.replace(step, inputs=inputs, outputs=tuple(outputs), reuses=reuses,
                                    out_views=tuple(views) if any(v is not None for v in views) else ())
     if isinstance(step, GemmCall) and step.epilogue is None and len(step.a.axes) == 2:
-        a = _compose(program, step.a, view) if step.a.buffer == source else step.a
-        b = _compose(program, step.b, view) if step.b.buffer == source else step.b
+        a = compose(program, step.a, view) if step.a.buffer == source else step.a
+        b = compose(program, step.b, view) if step.b.buffer == source else step.b
         if step.output != source:
             return dataclasses.replace(step, a=a, b=b)
         if step.beta != 0.0 or step.out_view is not None or len(program.buffers[source].shape) != 2:
@@ -232,12 +234,13 @@ def _through(program: Program, step, source: int, copy: _Copy):
     return None
 
 
-def _compose(program: Program, access: Access, view: Access) -> Access:
-    """``access`` of a buffer that now lives in ``view`` of another: the same elements, addressed
-    in the other buffer (the view walks every axis of the first)."""
+def compose(program: Program, access: Access, view: Access) -> Access:
+    """``access`` of a buffer whose elements are ``view`` of another: the same elements, addressed
+    in the other buffer (where the view broadcasts an axis, so does the result)."""
     starts = list(view.starts) or [0] * len(program.buffers[view.buffer].shape)
     for axis, target_axis in enumerate(view.axes):
-        starts[target_axis] = S.add(starts[target_axis], S.mul(access.start(axis), view.step(axis)))
+        if target_axis is not None:
+            starts[target_axis] = S.add(starts[target_axis], S.mul(access.start(axis), view.step(axis)))
     axes = tuple(None if a is None else view.axes[a] for a in access.axes)
     steps = tuple(1 if a is None else S.mul(access.step(i), view.step(a)) for i, a in enumerate(access.axes))
     return Access(view.buffer, axes, tuple(starts), steps if any(x != 1 for x in steps) else ())
@@ -253,24 +256,51 @@ def _gemm_can_write(program: Program, gemm: GemmCall, copy: _Copy, readers: dict
             and copy.target not in (gemm.a.buffer, gemm.b.buffer))
 
 
-def _apart(one: Access | None, other: Access | None, shape: tuple) -> bool:
+def apart(one: Access | None, other: Access | None, shape: tuple) -> bool:
     """Whether two views of one buffer walked over ``shape`` provably touch different elements: on
-    a buffer axis neither walks, their starts differ by a nonzero constant (two rows of a
-    history); or both walk it along the same loop axis, one element a step, from starts at
-    least that axis's (constant) length apart (two column blocks of a gate matrix)."""
+    a buffer axis neither walks, their starts always differ (two rows of a history, or of a ring
+    of them); or both walk it along the same loop axis, one element a step, from starts at least
+    that axis's (constant) length apart (two column blocks of a gate matrix)."""
     if one is None or other is None:
         return False
     for axis in range(max(len(one.starts), len(other.starts))):
+        walks = [i for i, a in enumerate(one.axes) if a == axis], [i for i, a in enumerate(other.axes) if a == axis]
+        if walks == ([], []) and _distinct(one.start(axis), other.start(axis)):
+            return True
         difference = _difference(one.start(axis), other.start(axis))
         if difference is None or difference == 0:
             continue
-        walks = [i for i, a in enumerate(one.axes) if a == axis], [i for i, a in enumerate(other.axes) if a == axis]
-        if walks == ([], []):
-            return True
         if (len(walks[0]) == 1 and walks[0] == walks[1] and one.step(walks[0][0]) == other.step(walks[0][0]) == 1
                 and isinstance(shape[walks[0][0]], int) and abs(difference) >= shape[walks[0][0]]):
             return True
     return False
+
+
+def _distinct(a, b) -> bool:
+    """Whether two positions always differ: by a nonzero constant, or as ``x mod n`` and ``(x + k)
+    mod n`` (a ring's rows: ``x - x // n * n``) with ``k`` not a multiple of ``n``."""
+    difference = _difference(a, b)
+    if difference is not None:
+        return difference != 0
+    ring_a, ring_b = _residue(a), _residue(b)
+    if ring_a is None or ring_b is None or ring_a[1] != ring_b[1]:
+        return False
+    shift = _difference(ring_a[0], ring_b[0])
+    return shift is not None and shift % ring_a[1] != 0
+
+
+def _residue(expr) -> tuple | None:
+    """``(x, n)`` when ``expr`` is ``x - x // n * n`` for an int ``n > 0``."""
+    if not (isinstance(expr, ShapeCall) and expr.op == "sub" and len(expr.args) == 2):
+        return None
+    x, product = expr.args
+    if not (isinstance(product, ShapeCall) and product.op == "mul" and len(product.args) == 2):
+        return None
+    quotient, n = product.args
+    if (isinstance(n, int) and n > 0 and isinstance(quotient, ShapeCall) and quotient.op == "floordiv"
+            and quotient.args == (x, n)):
+        return x, n
+    return None
 
 
 def _difference(a, b) -> int | None:
@@ -303,15 +333,18 @@ def _redirected(producer, copy: _Copy):
                                out_views=tuple(views) if any(v is not None for v in views) else ())
 
 
-def _pinned_buffers(program: Program) -> set[int]:
+def pinned_buffers(program: Program) -> set[int]:
     """Buffers that must keep their contents: outputs, loop and branch control buffers and what
-    they allocate, and every buffer a shape or a value in the program reads."""
+    they allocate, buffers sized from their own data, and every buffer whose shape or value a
+    shape expression reads.  Expressions are not searched: the only shapes they read (a
+    ``Size``, a gather's bounds) are shapes of inputs or of buffers sized from their own data."""
     pinned = {a.buffer for a in program.outputs}
     for step in flat_steps(program.steps):
         if isinstance(step, LoopStep):
             pinned |= {step.counter, *step.allocates} | {b for b in (step.stop, step.ran) if b is not None}
         elif isinstance(step, BranchStep):
             pinned |= {step.condition, *step.allocates}
+    skipped = {"exprs", "expr", "value", "coords", "node", "producer"}
     seen: set[int] = set()
     stack: list = [program.buffers, program.steps]
     while stack:
@@ -319,10 +352,11 @@ def _pinned_buffers(program: Program) -> set[int]:
         if isinstance(item, (DimOf, ValueOf)):
             pinned.add(item.buffer)
         elif isinstance(item, (tuple, list)):
+            stack.extend(item)
+        elif isinstance(item, ShapeCall):
             if id(item) not in seen:
                 seen.add(id(item))
-                stack.extend(item)
-        elif dataclasses.is_dataclass(item) and id(item) not in seen:
-            seen.add(id(item))
-            stack.extend(getattr(item, f.name) for f in dataclasses.fields(item) if f.compare)
+                stack.extend(item.args)
+        elif dataclasses.is_dataclass(item):
+            stack.extend(getattr(item, f.name) for f in dataclasses.fields(item) if f.compare and f.name not in skipped)
     return pinned

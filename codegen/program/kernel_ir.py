@@ -562,6 +562,7 @@ class BranchStep:
 
 Step = (ElementwiseKernel | ReduceKernel | ArgReduceKernel | ScanKernel | NonzeroKernel | ScatterKernel | SortKernel
         | GemmCall | CollectiveCall | HostCall | LoopStep | BranchStep)
+CONTAINERS = (LoopStep, BranchStep)  # steps that run a body of other steps
 
 
 def flat_steps(steps) -> list:
@@ -572,7 +573,7 @@ def flat_steps(steps) -> list:
     while stack:
         step = stack.pop()
         out.append(step)
-        if isinstance(step, (LoopStep, BranchStep)):
+        if isinstance(step, CONTAINERS):
             stack.extend(reversed(step.body))
     return out
 
@@ -628,9 +629,10 @@ def segments(program: Program) -> list[tuple[str, list]]:
     return out
 
 
-def step_inputs(step: Step) -> tuple[Access, ...]:
-    """The accesses a step reads, including buffers it updates in place and
-    0-d buffers whose values its shapes use (so lifetimes cover them)."""
+def step_inputs(step: Step, values: bool = True) -> tuple[Access, ...]:
+    """The accesses a step reads, including buffers it updates in place and (unless ``values`` is
+    False: a search of every field, which passes over the program that leave 0-d buffers alone
+    skip) 0-d buffers whose values its shapes use (so lifetimes cover them)."""
     if isinstance(step, GemmCall):
         reads = (step.a, step.b) + ((_whole(step.output),) if step.beta != 0.0 else ())
         if step.epilogue is not None:
@@ -644,13 +646,14 @@ def step_inputs(step: Step) -> tuple[Access, ...]:
     elif isinstance(step, ElementwiseKernel):
         reads = step.inputs + tuple(_whole(b) for b in step.reuses)
     elif isinstance(step, LoopStep):
-        reads = tuple(a for inner in step.body for a in step_inputs(inner))
+        reads = tuple(a for inner in step.body for a in step_inputs(inner, values))
     elif isinstance(step, BranchStep):
-        reads = (_whole(step.condition),) + tuple(a for inner in step.body for a in step_inputs(inner))
+        reads = (_whole(step.condition),) + tuple(a for inner in step.body for a in step_inputs(inner, values))
     else:
         reads = step.inputs
-    values = sorted(_value_reads(step))
-    return reads + tuple(Access(b, ()) for b in values)
+    if not values:
+        return reads
+    return reads + tuple(Access(b, ()) for b in sorted(_value_reads(step)))
 
 
 def _whole(buffer: int) -> Access:
@@ -660,6 +663,7 @@ def _whole(buffer: int) -> Access:
 def _value_reads(step: Step) -> set[int]:
     """Buffers whose values appear in a step's shape expressions (its fields, searched iteratively)."""
     found: set[int] = set()
+    seen: set[int] = set()  # expression nodes are shared within a DAG: each is searched once
     stack: list = [getattr(step, name) for name in step.__dataclass_fields__ if name not in ("node", "producer")]
     while stack:
         item = stack.pop()
@@ -667,6 +671,10 @@ def _value_reads(step: Step) -> set[int]:
             found.add(item.buffer)
         elif isinstance(item, (tuple, list)):
             stack.extend(item)
+        elif isinstance(item, _Node):
+            if id(item) not in seen:
+                seen.add(id(item))
+                stack.extend(item._parts())
         elif hasattr(item, "__dataclass_fields__") and not isinstance(item, (DimOf, Lit, Arg, Index)):
             stack.extend(getattr(item, name) for name in item.__dataclass_fields__)
     return found
@@ -756,6 +764,26 @@ def step_signature(step: Step, buffers: list[Buffer]) -> tuple[tuple, tuple[int,
         tokens.append(("buffer", buffer.dtype, buffer.role, buffer.contiguous))
         walk(buffer.shape)
     return tuple(tokens), tuple(slot_of)
+
+
+def check_allocated(program: Program) -> None:
+    """Raise when a step touches a buffer that is not allocated by then (not an input, a
+    constant, or made by an earlier step): native code would write into storage nobody owns.
+    The rewrites of the program (forwarding, kernel fusion) move writes between steps; this
+    keeps a mistake there an error rather than a crash."""
+    _check_allocated(program.steps, set(program.inputs) | set(program.constants))
+
+
+def _check_allocated(steps, made: set) -> None:
+    for step in steps:
+        made |= set(step_outputs(step))
+        if isinstance(step, CONTAINERS):
+            for body in getattr(step, "bodies", (step.body,)):
+                _check_allocated(body, set(made))
+        missing = ({a.buffer for a in step_inputs(step, values=False)} | set(step_writes(step))) - made
+        if missing:
+            raise RuntimeError(f"internal error: {type(step).__name__} of {step.node} touches buffers "
+                               f"{sorted(missing)} that no earlier step made")
 
 
 def dense_buffers(program: Program) -> set[int]:

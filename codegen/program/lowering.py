@@ -28,7 +28,8 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Collection, Sequence
 
-from theanine.codegen.program.forwarding import forward_stores
+from theanine.codegen.program.forwarding import forward_stores, pinned_buffers
+from theanine.codegen.program.kernel_fusion import fuse_kernels
 from theanine.codegen.program.kernel_ir import (
     Access,
     Arg,
@@ -40,6 +41,7 @@ from theanine.codegen.program.kernel_ir import (
     Program,
     ShapeExpr,
     ValueOf,
+    check_allocated,
     flat_steps,
     is_simple_shape,
     shape_buffers,
@@ -298,7 +300,11 @@ def lower(inputs: Sequence[Variable], outputs: Sequence[Variable], supports: Sup
         lowerer.lower_node(node)
     result = [lowerer.plain_ref(v) for v in outputs]
     refs = {key: a for key, a in lowerer.refs.items() if _runner_safe(a, lowerer.shapes[key], lowerer.buffers)}
-    return forward_stores(Program(lowerer.buffers, lowerer.steps, input_buffers, result, lowerer.constants, refs))
+    program = Program(lowerer.buffers, lowerer.steps, input_buffers, result, lowerer.constants, refs)
+    pinned = pinned_buffers(program)
+    program = fuse_kernels(forward_stores(program, pinned), pinned)
+    check_allocated(program)
+    return program
 
 
 def destroyable(lowerer: Lowerer, var: Variable) -> bool:

@@ -3,6 +3,8 @@ kernels, and store forwarding (codegen/program/forwarding.py), where a producer 
 into the slice, history row or join piece that a copy would have filled.  Values are compared
 with the numpy backend (the ops' ``perform``), structure with the lowered program."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -15,9 +17,8 @@ from theanine.codegen.program.kernel_ir import (
     GemmCall,
     LoopStep,
     ScatterKernel,
+    check_allocated,
     flat_steps,
-    step_inputs,
-    step_outputs,
     step_writes,
 )
 from theanine.codegen.program.lowering import lower
@@ -26,21 +27,8 @@ R = np.random.default_rng(17)
 
 
 def _program(f):
-    """The lowered program, checked: every buffer a step touches exists by then (an input, a
-    constant, or made by an earlier step), so no kernel writes into storage nobody allocated."""
-    program = lower(f.fgraph_inputs, f.optimized_outputs, scalar.supports, shape_arithmetic=True)
-    made = set(program.inputs) | set(program.constants)
-    _check_allocated(program.steps, made)
-    return program
-
-
-def _check_allocated(steps, made: set) -> None:
-    for step in steps:
-        made |= set(step_outputs(step))
-        for inner in getattr(step, "bodies", None) or ([step.body] if hasattr(step, "body") else []):
-            _check_allocated(inner, set(made))
-        touched = {a.buffer for a in step_inputs(step)} | set(step_writes(step))
-        assert touched <= made, f"{type(step).__name__} touches unallocated buffers {touched - made}"
+    """The lowered program (``lower`` checks that every buffer a step touches exists by then)."""
+    return lower(f.fgraph_inputs, f.optimized_outputs, scalar.supports, shape_arithmetic=True)
 
 
 def _copies(steps):
@@ -178,7 +166,7 @@ def test_forwarding_leaves_a_program_without_copies_unchanged():
     a = th.tensor("a", "float64", (None, None))
     f = th.function([a], th.exp(a) + 1, backend="llvm")
     program = _program(f)
-    assert forwarding.forward_stores(program) is program
+    assert forwarding.forward_stores(program, forwarding.pinned_buffers(program)) is program
 
 
 def test_only_increments_of_regions_still_zero_become_sets():
@@ -196,3 +184,61 @@ def test_only_increments_of_regions_still_zero_become_sets():
     np.testing.assert_array_equal(got, want)
     np.testing.assert_array_equal(expected, want)
     assert th.explain(f).fired["increment_of_zero_region"] == 2
+
+
+# --- kernel fusion on the program (codegen/program/kernel_fusion.py) ---------------------------------
+
+
+def _kernels(steps):
+    return [s for s in flat_steps(steps) if isinstance(s, ElementwiseKernel) and s.exprs]
+
+
+def test_a_sum_read_in_slices_is_computed_inside_the_kernel_that_reads_them():
+    a, b = th.tensor("a", "float64", (None, 8)), th.tensor("b", "float64", (None, 8))
+    z = a * 2 + b  # one kernel; its slices feed another: the sum is never stored
+    out = th.sigmoid(z[:, :4]) * th.tanh(z[:, 4:])
+    av, bv = R.standard_normal((5, 8)), R.standard_normal((5, 8))
+    got, expected, f = _both([a, b], out, [av, bv])
+    np.testing.assert_allclose(got, expected, rtol=1e-12)
+    (kernel,) = _kernels(_program(f).steps)
+    assert kernel.shape[1:] == (4,)
+    with pytest.raises(ValueError):  # the sum's own shape check stays
+        f(av, bv[:4])
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_an_lstm_step_is_a_product_and_one_kernel_and_its_gradient_copies_nothing(threads):
+    units = 4
+    x = th.tensor("x", "float64", (None, 3, 5))
+    kernel = th.shared(R.standard_normal((5, 4 * units)) * 0.3)
+    recurrent = th.shared(R.standard_normal((units, 4 * units)) * 0.3)
+
+    def step(x_t, h, c):
+        z = x_t @ kernel + h @ recurrent
+        i, f = th.sigmoid(z[:, :units]), th.sigmoid(z[:, units:2 * units])
+        g, o = th.tanh(z[:, 2 * units:3 * units]), th.sigmoid(z[:, 3 * units:])
+        c_new = f * c + i * g
+        return o * th.tanh(c_new), c_new
+
+    zeros = th.zeros((3, units), "float64")
+    (hs, _), _ = th.scan(step, sequences=x, outputs_info=[zeros, zeros])
+    cost = (hs ** 2).mean()
+    outputs = [cost, *th.grad(cost, [kernel, recurrent, x])]
+    got, expected, f = _both([x], outputs, [R.standard_normal((6, 3, 5))], threads)
+    for g, e in zip(got, expected, strict=True):
+        np.testing.assert_allclose(g, e, rtol=1e-10, atol=1e-13)
+    forward, backward = [s for s in _program(f).steps if isinstance(s, LoopStep)]
+    assert [type(s).__name__ for s in forward.body] == ["GemmCall", "ElementwiseKernel"]
+    assert [type(s).__name__ for s in backward.body].count("GemmCall") == 2  # dh, and (per step) dx
+    assert not [s for s in backward.body if isinstance(s, ElementwiseKernel) and len(s.inputs) == 1
+                and s.exprs == (Arg(0, s.exprs[0].dtype),)]
+
+
+def test_a_program_writing_into_a_buffer_nobody_made_is_refused():
+    a = th.tensor("a", "float64", (None,))
+    program = _program(th.function([a], th.exp(a) + 1, backend="llvm"))
+    (kernel,) = program.steps
+    broken = dataclasses.replace(program, steps=[dataclasses.replace(kernel, reuses=kernel.outputs)])
+    with pytest.raises(RuntimeError, match="no earlier step made"):
+        check_allocated(broken)
+    check_allocated(program)
