@@ -524,11 +524,13 @@ class LLVMPrinter:
         dims = [frame.dim(e) for e in kernel.shape]
         for left, right in kernel.checks:
             frame.fail_unless(b.icmp_signed("==", frame.dim(left), frame.dim(right)))
-        inputs = [(frame.access_base(a), frame.access_strides(a)) for a in kernel.inputs]
         dense = _contiguous_strides(b, dims)
         views = [kernel.output_view(j) for j in range(len(kernel.outputs))]
         outputs = [(frame.pointer(o), dense) if view is None else (frame.access_base(view), frame.access_strides(view))
                    for o, view in zip(kernel.outputs, views, strict=True)]
+        written = self._written_where(kernel, views, outputs)
+        inputs = [written.get(_normalized(a)) or (frame.access_base(a), frame.access_strides(a))
+                  for a in kernel.inputs]
         total = _product(b, dims)
         element = _ElementEmitter(self, frame, kernel)
 
@@ -567,6 +569,19 @@ class LLVMPrinter:
                     flat()
                 with otherwise:
                     strided()
+
+    def _written_where(self, kernel: ElementwiseKernel, views: list, outputs: list) -> dict:
+        """(pointer, strides) of each output keyed by the access that reads it at the element it is
+        written (an in-place update): such an input is addressed exactly as its output is, so the
+        loop vectorizer sees one address, not two pointers that might overlap (which it could
+        only check at run time, find overlapping, and leave to scalar code)."""
+        written = {}
+        for o, view, place in zip(kernel.outputs, views, outputs, strict=True):
+            if view is not None:
+                written[_normalized(view)] = place
+            elif tuple(self.program.buffers[o].shape) == tuple(kernel.shape):
+                written[Access(o, tuple(range(len(kernel.shape))))] = place
+        return written
 
     def _dense(self, access: Access, shape: tuple) -> bool:
         """Whether ``access`` reads, in C order, a whole buffer of ``shape`` that is C-contiguous (the
@@ -713,6 +728,13 @@ class LLVMPrinter:
             current = convert(b, load_value(b, slot, kernel.dtype), kernel.dtype, acc_dtype)
             value = scalar.reduce_combine(b, kernel.combine, current, element(indices), acc_dtype)
             store_value(b, convert(b, value, acc_dtype, kernel.dtype), slot, kernel.dtype)
+
+def _normalized(access: Access) -> Access:
+    """``access`` with all-zero starts and all-one steps spelled as empty (one spelling per view)."""
+    starts = () if all(s == 0 for s in access.starts) else access.starts
+    steps = () if all(s == 1 for s in access.steps) else access.steps
+    return Access(access.buffer, access.axes, starts, steps)
+
 
 def _has_guarded_math(exprs) -> bool:
     """True when some call in ``exprs`` has a fast kernel (see llvm_guarded)."""

@@ -197,7 +197,8 @@ def _compose(first: ElementwiseKernel, second: ElementwiseKernel, product: int) 
         else:
             mapping[position] = len(inputs)
             inputs.append(access)
-    renamed = tuple(substitute(e, mapping) for e in second.exprs)
+    done: dict = {}
+    renamed = tuple(substitute(e, mapping, done) for e in second.exprs)
     kept = [(o, e) for o, e in zip(first.outputs, first.exprs, strict=True) if o not in second.outputs]
     outputs = tuple(o for o, _ in kept) + second.outputs
     exprs = tuple(e for _, e in kept) + renamed

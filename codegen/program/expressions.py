@@ -21,10 +21,11 @@ def cast(expr: Expr, dtype: str) -> Expr:
     return expr if expr.dtype == dtype else Call(f"cast_{dtype}", (expr,), dtype)
 
 
-def substitute(expr: Expr, mapping: dict[int, int | Expr]) -> Expr:
+def substitute(expr: Expr, mapping: dict[int, int | Expr], done: dict[int, Expr] | None = None) -> Expr:
     """``expr`` with each ``Arg(p)`` replaced by ``mapping[p]``: a new input position, or an expression
-    (cast to the Arg's dtype); iterative, shared nodes rebuilt once."""
-    done: dict[int, Expr] = {}
+    (cast to the Arg's dtype); iterative, shared nodes rebuilt once (pass the same ``done`` dict for
+    several roots of one DAG, so that they keep sharing their common parts)."""
+    done = {} if done is None else done
     stack = [(expr, False)]
     while stack:
         e, ready = stack.pop()
@@ -41,3 +42,39 @@ def substitute(expr: Expr, mapping: dict[int, int | Expr]) -> Expr:
         else:
             done[id(e)] = Call(e.op, tuple(done[id(a)] for a in e.args), e.dtype)
     return done[id(expr)]
+
+
+# A fused kernel's size budget, in calls; math functions that printers expand into a polynomial
+# body of tens of instructions weigh more (a chain of 200 tanh took LLVM seconds per kernel).
+MAX_KERNEL_CALLS = 96
+EXPANDED_CALL_WEIGHT = 12
+EXPANDED_CALLS = frozenset({
+    "exp", "exp2", "expm1", "log", "log2", "log10", "log1p", "sin", "cos", "tan", "arcsin", "arccos",
+    "arctan", "arctan2", "sinh", "cosh", "tanh", "arcsinh", "arccosh", "arctanh", "sigmoid", "softplus",
+    "erf", "erfc", "erfinv", "erfcinv", "gamma", "gammaln", "psi", "power", "pow",
+})
+
+
+def call_weight(e: Expr) -> int:
+    """What a node counts against ``MAX_KERNEL_CALLS``."""
+    if not isinstance(e, Call):
+        return 0
+    return EXPANDED_CALL_WEIGHT if e.op in EXPANDED_CALLS else 1
+
+
+def post_order(roots) -> list[Expr]:
+    """The distinct nodes of the DAG under ``roots``, each after its arguments (iterative)."""
+    seen: set[int] = set()
+    order: list[Expr] = []
+    stack = [(root, False) for root in reversed(roots)]
+    while stack:
+        e, expanded = stack.pop()
+        if id(e) in seen:
+            continue
+        if expanded or not isinstance(e, Call):
+            seen.add(id(e))
+            order.append(e)
+            continue
+        stack.append((e, True))
+        stack.extend((a, False) for a in reversed(e.args) if id(a) not in seen)
+    return order

@@ -29,7 +29,7 @@ import dataclasses
 from collections.abc import Callable, Collection, Sequence
 
 from theanine.codegen.program.forwarding import forward_stores, pinned_buffers
-from theanine.codegen.program.kernel_fusion import fuse_kernels
+from theanine.codegen.program.inlining import inline_kernels
 from theanine.codegen.program.kernel_ir import (
     Access,
     Arg,
@@ -302,7 +302,7 @@ def lower(inputs: Sequence[Variable], outputs: Sequence[Variable], supports: Sup
     refs = {key: a for key, a in lowerer.refs.items() if _runner_safe(a, lowerer.shapes[key], lowerer.buffers)}
     program = Program(lowerer.buffers, lowerer.steps, input_buffers, result, lowerer.constants, refs)
     pinned = pinned_buffers(program)
-    program = fuse_kernels(forward_stores(program, pinned), pinned)
+    program = inline_kernels(forward_stores(program, pinned), pinned)
     check_allocated(program)
     return program
 

@@ -17,9 +17,9 @@ import pytest
 import theanine as th
 from theanine.codegen.llvm import scalar as llvm_scalar
 from theanine.codegen.llvm.printer import LLVMPrinter
+from theanine.codegen.program.expressions import MAX_KERNEL_CALLS, call_weight, post_order
 from theanine.codegen.program.kernel_ir import Call, ElementwiseKernel, HostCall, step_signature
 from theanine.codegen.program.lowering import lower
-from theanine.codegen.program.rules.elementwise import MAX_KERNEL_CALLS, _post_order, call_weight
 from theanine.graph.rewriting import optimize
 from theanine.runtime.llvm.cache import program_fingerprint
 
@@ -46,7 +46,7 @@ def test_large_fused_kernels_are_cut_into_bounded_pieces():
     optimized, _ = optimize([x], [y], "fast_run")
     program = lower([x], optimized, llvm_scalar.supports)
     kernels = [s for s in program.steps if isinstance(s, ElementwiseKernel)]
-    sizes = [sum(isinstance(e, Call) for e in _post_order(k.exprs)) for k in kernels]
+    sizes = [sum(isinstance(e, Call) for e in post_order(k.exprs)) for k in kernels]
     assert len(kernels) >= 2 and max(sizes) <= MAX_KERNEL_CALLS
     value = np.linspace(-1, 1, 11)
     np.testing.assert_allclose(th.function([x], y)(value), th.function([x], y, backend="numpy")(value), rtol=1e-12)
@@ -143,7 +143,7 @@ def test_a_chain_of_transcendental_functions_is_cut_into_alike_pieces():
     optimized, _ = optimize([x], [y.sum(), th.grad(y.sum(), x)], "fast_run")
     program = lower([x], optimized, llvm_scalar.supports, shape_arithmetic=True)
     kernels = [s for s in program.steps if isinstance(s, ElementwiseKernel)]
-    assert max(sum(call_weight(e) for e in _post_order(k.exprs)) for k in kernels) <= MAX_KERNEL_CALLS
+    assert max(sum(call_weight(e) for e in post_order(k.exprs)) for k in kernels) <= MAX_KERNEL_CALLS
     assert len({step_signature(s, program.buffers)[0] for s in kernels}) < len(kernels) // 2
     value = np.linspace(-2, 2, 9)
     got = th.function([x], th.grad(y.sum(), x))(value)

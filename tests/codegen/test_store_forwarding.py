@@ -186,7 +186,7 @@ def test_only_increments_of_regions_still_zero_become_sets():
     assert th.explain(f).fired["increment_of_zero_region"] == 2
 
 
-# --- kernel fusion on the program (codegen/program/kernel_fusion.py) ---------------------------------
+# --- kernel inlining (codegen/program/inlining.py) -------------------------------------------------
 
 
 def _kernels(steps):

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from theanine.codegen.program import shape_exprs as S
+from theanine.codegen.program.expressions import MAX_KERNEL_CALLS, call_weight, post_order
 from theanine.codegen.program.kernel_ir import (
     Access,
     Arg,
@@ -137,24 +138,6 @@ def _lower_elemwise(lowerer: Lowerer, node: Apply) -> bool:
     return True
 
 
-# A fused kernel's size budget, in calls; math functions that printers expand into a polynomial
-# body of tens of instructions weigh more (a chain of 200 tanh took LLVM seconds per kernel).
-MAX_KERNEL_CALLS = 96
-EXPANDED_CALL_WEIGHT = 12
-EXPANDED_CALLS = frozenset({
-    "exp", "exp2", "expm1", "log", "log2", "log10", "log1p", "sin", "cos", "tan", "arcsin", "arccos",
-    "arctan", "arctan2", "sinh", "cosh", "tanh", "arcsinh", "arccosh", "arctanh", "sigmoid", "softplus",
-    "erf", "erfc", "erfinv", "erfcinv", "gamma", "gammaln", "psi", "power", "pow",
-})
-
-
-def call_weight(e: Expr) -> int:
-    """What a node counts against ``MAX_KERNEL_CALLS``."""
-    if not isinstance(e, Call):
-        return 0
-    return EXPANDED_CALL_WEIGHT if e.op in EXPANDED_CALLS else 1
-
-
 def _split_large(lowerer: Lowerer, node: Apply, accesses: list[Access], exprs, shape, checks,
                  output_buffer) -> list[Expr]:
     """Cut an expression DAG weighing more than ``MAX_KERNEL_CALLS`` into kernels of about that weight.
@@ -170,7 +153,7 @@ def _split_large(lowerer: Lowerer, node: Apply, accesses: list[Access], exprs, s
     (``output_buffer(expr)``; None: a temporary of the loop's shape).
     Returns the expressions that remain.
     """
-    order = _post_order(exprs)
+    order = post_order(exprs)
     if sum(call_weight(e) for e in order) <= MAX_KERNEL_CALLS:
         return list(exprs)
     last_use = {id(e): len(order) for e in exprs}
@@ -206,7 +189,7 @@ def _used_inputs(accesses: list[Access], exprs: list[Expr], keep: int = 0) -> tu
 
     Expressions that gather (``Load``) keep every access and their numbering.
     """
-    order = _post_order(exprs)
+    order = post_order(exprs)
     if any(isinstance(e, Load) for e in order):
         return tuple(accesses), tuple(exprs)
     positions: dict[int, int] = {k: k for k in range(keep)}
@@ -217,24 +200,6 @@ def _used_inputs(accesses: list[Access], exprs: list[Expr], keep: int = 0) -> tu
         elif isinstance(e, Call):
             renumbered[id(e)] = Call(e.op, tuple(renumbered.get(id(a), a) for a in e.args), e.dtype)
     return tuple(accesses[p] for p in positions), tuple(renumbered.get(id(e), e) for e in exprs)
-
-
-def _post_order(roots) -> list[Expr]:
-    """The distinct nodes of the DAG under ``roots``, each after its arguments (iterative)."""
-    seen: set[int] = set()
-    order: list[Expr] = []
-    stack = [(root, False) for root in reversed(roots)]
-    while stack:
-        e, expanded = stack.pop()
-        if id(e) in seen:
-            continue
-        if expanded or not isinstance(e, Call):
-            seen.add(id(e))
-            order.append(e)
-            continue
-        stack.append((e, True))
-        stack.extend((a, False) for a in reversed(e.args) if id(a) not in seen)
-    return order
 
 
 def _inplace_outputs(lowerer: Lowerer, node: Apply, accesses: list[Access], shape) -> dict[int, int]:

@@ -83,9 +83,39 @@ def _lower_softmax_family(lowerer: Lowerer, node: Apply, finish: Callable[[Expr,
 
 @lowering(Softmax)
 def _lower_softmax(lowerer: Lowerer, node: Apply) -> bool:
+    """The exponentials are computed once, into the output, which is then summed and divided in
+    place (the row scheme would compute them twice: once for the sum, once for the quotient)."""
+    (x,), (out,) = node.inputs, node.outputs
+    if x.dtype == out.dtype and x.dtype in ("float32", "float64"):
+        return _lower_softmax_once(lowerer, node)
     return _lower_softmax_family(
         lowerer, node, lambda shifted, total, dt: call("true_divide", dt, call("exp", dt, shifted), total)
     )
+
+
+def _lower_softmax_once(lowerer: Lowerer, node: Apply) -> bool:
+    """Row max; ``out = exp(x - max)``; row sums of ``out``; ``out /= sums``."""
+    (x,), (out,) = node.inputs, node.outputs
+    dtype, axis = x.dtype, node.op.axis
+    if not all(lowerer.supports(op, (dtype,), dtype) for op in ("exp", "subtract", "true_divide")):
+        return False
+    shape = lowerer.shape(x)
+    reduced = tuple(d for a, d in enumerate(shape) if a != axis)
+    along = tuple(None if a == axis else a - (a > axis) for a in range(x.ndim))
+    source = lowerer.ref(x)
+    row_max = lowerer.new_buffer(dtype, reduced, "temp", x.ndim - 1)
+    lowerer.steps.append(ReduceKernel((source,), Arg(0, dtype), row_max, (axis,), "max", dtype, shape, (), node))
+    index = lowerer.bind_new(out, shape)
+    shifted = call("subtract", dtype, Arg(0, dtype), Arg(1, dtype))
+    lowerer.steps.append(ElementwiseKernel((source, Access(row_max, along)), (index,), (call("exp", dtype, shifted),),
+                                           shape, (), node))
+    whole = Access(index, tuple(range(x.ndim)))
+    total = lowerer.new_buffer(dtype, reduced, "temp", x.ndim - 1)
+    lowerer.steps.append(ReduceKernel((whole,), Arg(0, dtype), total, (axis,), "add", dtype, shape, (), node))
+    lowerer.steps.append(ElementwiseKernel((whole, Access(total, along)), (index,),
+                                           (call("true_divide", dtype, Arg(0, dtype), Arg(1, dtype)),),
+                                           shape, (), node, reuses=(index,)))
+    return True
 
 
 @lowering(LogSoftmax)

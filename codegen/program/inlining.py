@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from theanine.codegen.program.expressions import substitute
+from theanine.codegen.program.expressions import MAX_KERNEL_CALLS, call_weight, post_order, substitute
 from theanine.codegen.program.forwarding import compose
 from theanine.codegen.program.kernel_ir import (
     BranchStep,
@@ -35,10 +35,10 @@ from theanine.codegen.program.kernel_ir import (
     uses,
 )
 
-__all__ = ["fuse_kernels"]
+__all__ = ["inline_kernels"]
 
 
-def fuse_kernels(program: Program, pinned: set[int]) -> Program:
+def inline_kernels(program: Program, pinned: set[int]) -> Program:
     """``program`` with kernels inlined into their one reader (module docstring); buffers in
     ``pinned`` (``forwarding.pinned_buffers``) stay stored."""
     readers: dict[int, int] = {}
@@ -113,7 +113,10 @@ class _Fusion:
                     inputs.append(composed)
                 inner[k] = inputs.index(composed)
             mapping[position] = substitute(expr, inner)
-        exprs = tuple(substitute(e, mapping) for e in consumer.exprs)
+        done: dict = {}
+        exprs = tuple(substitute(e, mapping, done) for e in consumer.exprs)
+        if sum(call_weight(e) for e in post_order(exprs)) > MAX_KERNEL_CALLS:
+            return None  # the lowering cut this DAG into pieces LLVM compiles quickly: keep them
         return dataclasses.replace(consumer, inputs=tuple(inputs), exprs=exprs)
 
 
