@@ -100,6 +100,9 @@ PARALLEL_MIN_ELEMENTS = 1 << 16  # also the runtime's bar for waking the worker 
 # nothing more: only the cache lines the threads split.  Measured on an LSTM's loop body (32x128
 # gates): 4096 elements and more halved the body's elementwise time, 2048 gained a little more.
 SPLIT_MIN_ELEMENTS = 1 << 11
+# A thread waiting at a barrier checks it this many times before it yields its core: a loop body's
+# steps last microseconds, and a yield costs a system call each time round.
+BARRIER_SPINS = 1 << 12
 _ITEMSIZE = {"bool": 1, "int8": 1, "uint8": 1, "int16": 2, "uint16": 2, "float16": 2, "int32": 4, "uint32": 4,
              "float32": 4, "int64": 8, "uint64": 8, "float64": 8}
 
@@ -467,7 +470,8 @@ class LLVMPrinter:
         return function
 
     def _barrier_function(self) -> ir.Function:
-        """A sense-counting barrier over ``state = [arrived, generation]``, yielding while it waits.
+        """A sense-counting barrier over ``state = [arrived, generation]``: a waiting thread spins a
+        while (``BARRIER_SPINS`` checks), then yields its core between checks.
 
         It also takes each thread's vote (0 or a failure code) and returns
         the largest: votes for generation g go to slot ``g & 1`` of a module
@@ -500,9 +504,17 @@ class LLVMPrinter:
                 b.store_atomic(ir.Constant(I32, 0), following, "monotonic", 4)
                 b.atomic_rmw("add", generation, ir.Constant(I64, 1), "release")
             with wait:
-                loop = function.append_basic_block("wait")
-                done = function.append_basic_block("done")
-                b.branch(loop)
+                spin, again, loop, done = (function.append_basic_block(n) for n in ("spin", "again", "wait", "done"))
+                before = b.block
+                b.branch(spin)
+                b.position_at_end(spin)
+                rounds = b.phi(I64)
+                rounds.add_incoming(ir.Constant(I64, 0), before)
+                now = b.load_atomic(generation, "acquire", 8)
+                b.cbranch(b.icmp_signed("==", now, seen), again, done)
+                b.position_at_end(again)
+                rounds.add_incoming(b.add(rounds, ir.Constant(I64, 1)), again)
+                b.cbranch(b.icmp_signed("<", rounds, ir.Constant(I64, BARRIER_SPINS)), spin, loop)
                 b.position_at_end(loop)
                 yield_fn = self.module.globals.get("sched_yield") or ir.Function(
                     self.module, ir.FunctionType(I32, []), "sched_yield")
