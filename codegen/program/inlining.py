@@ -26,6 +26,7 @@ from theanine.codegen.program.forwarding import compose
 from theanine.codegen.program.kernel_ir import (
     BranchStep,
     ElementwiseKernel,
+    Index,
     Load,
     LoopStep,
     Program,
@@ -88,6 +89,8 @@ class _Fusion:
     def _inlined(self, producer, consumer: ElementwiseKernel, source: int, between: list):
         if not _kernel(producer) or producer.outputs != (source,) or source in producer.reuses:
             return None  # (a kernel that stays for its other outputs would compute shared parts twice)
+        if uses(producer.exprs, (Index,)):
+            return None  # its loop indices are not the reader's
         buffer, (expr,) = self.program.buffers[source], producer.exprs
         if producer.out_views or tuple(buffer.shape) != tuple(producer.shape) or expr.dtype != buffer.dtype:
             return None  # written densely in its loop's order: element e of the loop is element e of it
