@@ -47,7 +47,7 @@ from theanine.codegen.program.kernel_ir import (
     uses,
 )
 
-__all__ = ["absorb_epilogues"]
+__all__ = ["absorb_epilogues", "substitute"]
 
 
 def absorb_epilogues(program: Program) -> tuple[Program, list[tuple[object, object]]]:
@@ -198,7 +198,7 @@ def _compose(first: ElementwiseKernel, second: ElementwiseKernel, product: int) 
         else:
             mapping[position] = len(inputs)
             inputs.append(access)
-    renamed = tuple(_substitute(e, mapping) for e in second.exprs)
+    renamed = tuple(substitute(e, mapping) for e in second.exprs)
     kept = [(o, e) for o, e in zip(first.outputs, first.exprs, strict=True) if o not in second.outputs]
     outputs = tuple(o for o, _ in kept) + second.outputs
     exprs = tuple(e for _, e in kept) + renamed
@@ -206,7 +206,7 @@ def _compose(first: ElementwiseKernel, second: ElementwiseKernel, product: int) 
     return ElementwiseKernel(tuple(inputs), outputs, exprs, first.shape, (), second.node, reuses=reuses)
 
 
-def _substitute(expr: Expr, mapping: dict[int, int | Expr]) -> Expr:
+def substitute(expr: Expr, mapping: dict[int, int | Expr]) -> Expr:
     """``expr`` with each ``Arg(p)`` replaced by ``mapping[p]``: a new input position, or an expression
     (cast to the Arg's dtype); iterative, shared nodes rebuilt once."""
     done: dict[int, Expr] = {}

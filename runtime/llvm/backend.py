@@ -24,6 +24,7 @@ from theanine.codegen.llvm.printer import PARALLEL_MIN_ELEMENTS, LLVMPrinter
 from theanine.codegen.llvm.split import split_module
 from theanine.codegen.program.epilogues import absorb_epilogues
 from theanine.codegen.program.fallible import inputs_to_copy
+from theanine.codegen.program.kernel_fusion import absorb_consumers
 from theanine.codegen.program.kernel_ir import (
     Access,
     HostCall,
@@ -62,6 +63,7 @@ def compile_llvm(inputs: Sequence[Variable], outputs: Sequence[Variable]) -> Com
     program, fused = lower(inputs, outputs, scalar.supports, shape_arithmetic=True), []
     if config.gemm_epilogues:
         program, fused = absorb_epilogues(program)
+        program = absorb_consumers(program)
     entry_names = [f"segment_{k}" for k, (kind, _) in enumerate(segments(program)) if kind == "native"]
 
     def print_program(_: str) -> list[str]:

@@ -105,6 +105,21 @@ def _patches(lowerer: Lowerer, node: Apply, x, windows, taps, strides, dilation,
                                                    (batch, *windows, *taps, channels), (), node))
 
 
+def _as_matrix(lowerer: Lowerer, node: Apply, var, rows, columns, checks=()) -> Access:
+    """A GEMM operand reading channels-last ``var`` as the ``(rows, columns)`` matrix of its leading
+    axes by its last.  A whole, untransposed buffer is read in place: GEMM operands are C-contiguous
+    (``kernel_ir.dense_buffers``), so its rows follow one another at the stride of its second-to-last
+    axis, as a GEMM's N-d output's do (the access names those last two axes); anything else is
+    copied into a matrix first."""
+    access = lowerer.ref(var)
+    if not checks and var.ndim >= 2 and access.plain and access.axes == tuple(range(var.ndim)):
+        return Access(access.buffer, (var.ndim - 2, var.ndim - 1))
+    matrix = lowerer.new_buffer(var.dtype, (rows, columns), "temp", 2)
+    lowerer.steps.append(ElementwiseKernel((access,), (matrix,), (Arg(0, var.dtype),), tuple(lowerer.shape(var)),
+                                           tuple(checks), node))
+    return Access(matrix, (0, 1))
+
+
 def _is_kernel_gradient(node: Apply) -> bool:
     """The kernel gradient's form (graph/ops/conv.kernel_gradient, one group): a Conv of ``x`` with
     its batch and channel axes swapped by the output gradient laid out ``(*O, N, F)``."""
@@ -136,12 +151,10 @@ def _lower_kernel_gradient(lowerer: Lowerer, node: Apply) -> bool:
     rows, depth = S.product([batch, *windows]), S.product([*taps, channels])
 
     cols = _patches(lowerer, node, x, windows, taps, op.dilation, op.strides, lows)
-    g_matrix = lowerer.new_buffer(g.dtype, (rows, filters), "temp", 2)
-    lowerer.steps.append(ElementwiseKernel((lowerer.ref(g),), (g_matrix,), (Arg(0, g.dtype),), tuple(g_shape),
-                                           ((g_shape[0], batch),) if g_shape[0] != batch else (), node))
+    g_matrix = _as_matrix(lowerer, node, g, rows, filters, ((g_shape[0], batch),) if g_shape[0] != batch else ())
     product = lowerer.new_buffer(out.dtype, (depth, filters), "temp", 2)
-    lowerer.steps.append(GemmCall(Access(cols, (1, 0)), Access(g_matrix, (0, 1)), product, out.dtype, depth,
-                                  filters, rows, rows, node))
+    lowerer.steps.append(GemmCall(Access(cols, (1, 0)), g_matrix, product, out.dtype, depth, filters, rows, rows,
+                                  node))
     out_shape = (channels, *taps, filters)
     index = lowerer.bind_new(out, out_shape)
     row = _linear([*(Index(1 + a) for a in range(rank)), Index(0)], [*taps, channels])
@@ -346,15 +359,13 @@ def _lower_conv_transpose(lowerer: Lowerer, node: Apply) -> bool:
     batch, taps, channels, filters = y_shape[0], k_shape[:rank], k_shape[-2], k_shape[-1]
     rows, depth = S.product([batch, *windows]), S.product([*taps, channels])
 
-    y_matrix = lowerer.new_buffer(y.dtype, (rows, filters), "temp", 2)
-    lowerer.steps.append(ElementwiseKernel((lowerer.ref(y),), (y_matrix,), (Arg(0, y.dtype),), tuple(y_shape),
-                                           (), node))
+    y_matrix = _as_matrix(lowerer, node, y, rows, filters)
     matrix = lowerer.new_buffer(kernel.dtype, (depth, filters), "temp", 2)
     checks = ((k_shape[-1], y_shape[-1]),) if k_shape[-1] != y_shape[-1] else ()
     lowerer.steps.append(ElementwiseKernel((lowerer.ref(kernel),), (matrix,), (Arg(0, kernel.dtype),),
                                            tuple(k_shape), checks, node))
     cols = lowerer.new_buffer(y.dtype, (rows, depth), "temp", 2)
-    lowerer.steps.append(GemmCall(Access(y_matrix, (0, 1)), Access(matrix, (1, 0)), cols, y.dtype, rows, depth,
+    lowerer.steps.append(GemmCall(y_matrix, Access(matrix, (1, 0)), cols, y.dtype, rows, depth,
                                   filters, filters, node))
 
     out_shape = (batch, *sizes, channels)
