@@ -35,6 +35,7 @@ from theanine.codegen.program.kernel_ir import (
     Index,
     Lit,
     Load,
+    ReduceKernel,
 )
 from theanine.codegen.program.lowering import Lowerer, lowering
 from theanine.codegen.program.rules.views import vector_entries
@@ -43,6 +44,11 @@ from theanine.graph.basic import Apply
 from theanine.graph.ops.conv import Conv, ConvTranspose
 from theanine.graph.ops.dimshuffle import DimShuffle
 from theanine.graph.ops.reshape import Reshape
+
+PER_ITEM_DEPTH_RATIO = 8
+"""A kernel gradient runs one GEMM per batch item when its patch rows per item are at least this
+many times its depth (taps times input channels): the partial products, ``N * depth * F``, are then
+at most an eighth of the output gradient (a first layer's few channels)."""
 
 
 @lowering(Conv)
@@ -84,23 +90,25 @@ def _lower_conv(lowerer: Lowerer, node: Apply) -> bool:
     lowerer.steps.append(ElementwiseKernel((lowerer.ref(kernel),), (matrix,), (Arg(0, kernel.dtype),),
                                            tuple(k_shape), checks, node))
     index = lowerer.bind_new(out, out_shape)
-    lowerer.steps.append(GemmCall(Access(cols, (0, 1)), Access(matrix, (0, 1)), index, out.dtype, rows, filters,
+    lowerer.steps.append(GemmCall(Access(cols, (1, 2)), Access(matrix, (0, 1)), index, out.dtype, rows, filters,
                                   depth, depth, node))
     return True
 
 
 
 def _patches(lowerer: Lowerer, node: Apply, x, windows, taps, strides, dilation, lows) -> int:
-    """The patch matrix ``(N * prod(windows), prod(taps) * C)`` of channels-last ``x``: element
-    ``(n, o, k, c)`` is ``x[n, o * stride + k * dilation - lo, c]``, 0 in the padding (the read is
-    clamped into ``x``).  Written once per program: the kernel gradient reads the forward's."""
+    """The patch matrix of channels-last ``x``, one per batch item, ``(N, prod(windows), prod(taps) * C)``:
+    element ``(n, o, k, c)`` is ``x[n, o * stride + k * dilation - lo, c]``, 0 in the padding (the read
+    is clamped into ``x``).  GEMMs read it as the one ``(N * prod(windows), prod(taps) * C)`` matrix
+    (its last two axes; see ``_as_matrix``) or per batch item.  Written once per program: the kernel
+    gradient reads the forward's."""
     rank = len(taps)
     x_shape = lowerer.shape(x)
     batch, channels = x_shape[0], x_shape[-1]
     coords, inside = window_coords([Index(1 + i) for i in range(rank)], [Index(1 + rank + i) for i in range(rank)],
                                    strides, dilation, lows, x.type.shape[1:-1], Index(1 + 2 * rank))
     value = read_or(0, x_shape, x.dtype, coords, inside, cast(Lit(0, "int64"), x.dtype))
-    cols = lowerer.new_buffer(x.dtype, (S.product([batch, *windows]), S.product([*taps, channels])), "temp", 2)
+    cols = lowerer.new_buffer(x.dtype, (batch, S.product(list(windows)), S.product([*taps, channels])), "temp", 3)
     return lowerer.computed_once(ElementwiseKernel((lowerer.plain_ref(x),), (cols,), (value,),
                                                    (batch, *windows, *taps, channels), (), node))
 
@@ -151,10 +159,15 @@ def _lower_kernel_gradient(lowerer: Lowerer, node: Apply) -> bool:
     rows, depth = S.product([batch, *windows]), S.product([*taps, channels])
 
     cols = _patches(lowerer, node, x, windows, taps, op.dilation, op.strides, lows)
-    g_matrix = _as_matrix(lowerer, node, g, rows, filters, ((g_shape[0], batch),) if g_shape[0] != batch else ())
+    checks = ((g_shape[0], batch),) if g_shape[0] != batch else ()
     product = lowerer.new_buffer(out.dtype, (depth, filters), "temp", 2)
-    lowerer.steps.append(GemmCall(Access(cols, (1, 0)), g_matrix, product, out.dtype, depth, filters, rows, rows,
-                                  node))
+    if math.prod(windows) >= PER_ITEM_DEPTH_RATIO * math.prod(taps) * x.type.shape[-1]:
+        _per_item_kernel_gradient(lowerer, node, cols, g, product, (batch, math.prod(windows), depth, filters),
+                                  checks)
+    else:
+        g_matrix = _as_matrix(lowerer, node, g, rows, filters, checks)
+        lowerer.steps.append(GemmCall(Access(cols, (2, 1)), g_matrix, product, out.dtype, depth, filters, rows,
+                                      rows, node))
     out_shape = (channels, *taps, filters)
     index = lowerer.bind_new(out, out_shape)
     row = _linear([*(Index(1 + a) for a in range(rank)), Index(0)], [*taps, channels])
@@ -162,6 +175,27 @@ def _lower_kernel_gradient(lowerer: Lowerer, node: Apply) -> bool:
         (Access(product, (0, 1)),), (index,), (Load(0, (row, Index(1 + rank)), (depth, filters), (False, False),
                                                      out.dtype),), out_shape, (), node))
     return True
+
+
+def _per_item_kernel_gradient(lowerer: Lowerer, node: Apply, cols: int, g, product: int, sizes, checks) -> None:
+    """``product = sum over n of cols[n]^T @ g[n]``: one small GEMM per batch item (the batch split
+    across threads), then their sum.  The one GEMM over every row would have an inner dimension of
+    ``N * prod(O)`` and an output of ``depth * F`` elements too few to share between threads."""
+    batch, windows, depth, filters = sizes
+    access = lowerer.ref(g)
+    if not checks and access.plain and access.axes == tuple(range(g.ndim)):
+        g_items = Access(access.buffer, (0, g.ndim - 2, g.ndim - 1))
+    else:
+        copy = lowerer.new_buffer(g.dtype, (batch, windows, filters), "temp", 3)
+        lowerer.steps.append(ElementwiseKernel((access,), (copy,), (Arg(0, g.dtype),), tuple(lowerer.shape(g)),
+                                               tuple(checks), node))
+        g_items = Access(copy, (0, 1, 2))
+    dtype = node.outputs[0].dtype
+    partial = lowerer.new_buffer(dtype, (batch, depth, filters), "temp", 3)
+    lowerer.steps.append(GemmCall(Access(cols, (0, 2, 1)), g_items, partial, dtype, depth, filters, windows,
+                                  windows, node))
+    lowerer.steps.append(ReduceKernel((Access(partial, (0, 1, 2)),), Arg(0, dtype), product, (0,), "add", dtype,
+                                      (batch, depth, filters), (), node))
 
 
 def _grouped_kernel_gradient_sources(node: Apply) -> tuple | None:
