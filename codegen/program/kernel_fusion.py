@@ -34,9 +34,14 @@ from theanine.codegen.program.epilogues import substitute
 from theanine.codegen.program.fallible import fails_while_writing
 from theanine.codegen.program.kernel_ir import (
     Access,
+    Arg,
     Buffer,
+    Call,
+    DimOf,
     ElementwiseKernel,
     HostCall,
+    Index,
+    Lit,
     Load,
     LoopStep,
     Program,
@@ -95,7 +100,8 @@ def _absorb_next(steps: list, buffers: list, k: int, outputs: set) -> bool:
         if any(b in outputs for b in consumer.reuses):
             return False
         consumer = _fresh_outputs(consumer, steps, buffers, j)
-    later_reads = {a.buffer for s in steps[j + 1:] for a in step_inputs(s)} | outputs
+    later_reads = {a.buffer for s in steps[j + 1:] for a in step_inputs(s)} | outputs | _sized_by(
+        steps[j + 1:], buffers)
     fused = _fuse(producer, consumer, later_reads)
     del steps[j]
     steps[k] = fused
@@ -115,6 +121,9 @@ def _consumer_fits(producer: ElementwiseKernel, step) -> bool:
     identity = tuple(range(len(producer.shape)))
     if any(a.buffer in producer.outputs and (not a.plain or a.axes != identity) for a in step.inputs):
         return False
+    direct = {a.buffer for a in step.inputs} | set(step.reuses)
+    if not direct & set(producer.outputs) or ({a.buffer for a in step_inputs(step)} - direct) & set(producer.outputs):
+        return False  # it must read them as elements, not as values in its shapes or checks
     return not set(step_writes(step)) & ({a.buffer for a in producer.inputs} | set(producer.outputs))
 
 
@@ -180,3 +189,19 @@ def _renamed(item, old: int, new: int):
         else:
             changes[f.name] = _renamed(value, old, new)
     return dataclasses.replace(item, **changes)
+
+
+def _sized_by(steps: list, buffers: list) -> set[int]:
+    """Buffers whose dimensions (``DimOf``) some buffer's shape or one of ``steps`` names: they must
+    exist when those run."""
+    found: set[int] = set()
+    stack: list = [b.shape for b in buffers] + list(steps)
+    while stack:
+        item = stack.pop()
+        if isinstance(item, DimOf):
+            found.add(item.buffer)
+        elif isinstance(item, (tuple, list)):
+            stack.extend(item)
+        elif is_dataclass(item) and not isinstance(item, (Access, Arg, Lit, Index, Load, Call)):
+            stack.extend(getattr(item, f.name) for f in fields(item) if f.name not in ("node", "producer"))
+    return found

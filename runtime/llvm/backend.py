@@ -38,6 +38,7 @@ from theanine.codegen.program.kernel_ir import (
     step_writes,
 )
 from theanine.codegen.program.lowering import lower
+from theanine.codegen.program.relu_masks import read_relu_outputs
 from theanine.graph.basic import Variable
 from theanine.graph.config import config
 from theanine.graph.evaluate import run_node
@@ -60,7 +61,7 @@ def compile_llvm(inputs: Sequence[Variable], outputs: Sequence[Variable]) -> Com
     The disk cache is keyed on the lowered program, so a hit neither prints
     nor optimizes LLVM IR.
     """
-    program, fused = lower(inputs, outputs, scalar.supports, shape_arithmetic=True), []
+    program, fused = read_relu_outputs(lower(inputs, outputs, scalar.supports, shape_arithmetic=True)), []
     if config.gemm_epilogues:
         program, fused = absorb_epilogues(program)
         program = absorb_consumers(program)
