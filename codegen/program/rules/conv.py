@@ -83,7 +83,8 @@ def _lower_conv(lowerer: Lowerer, node: Apply) -> bool:
     out_shape = (batch, *outputs, filters)
     rows, depth = S.product([batch, *outputs]), S.product([*taps, channels])
 
-    cols = _patches(lowerer, node, x, outputs, taps, op.strides, op.dilation, lows)
+    cols = _patches(lowerer, node, x, outputs, taps, op.strides, op.dilation, lows,
+                    _per_item(outputs, taps, channels))
 
     matrix = lowerer.new_buffer(kernel.dtype, (depth, filters), "temp", 2)
     checks = ((k_shape[-2], channels),) if k_shape[-2] != channels else ()
@@ -96,21 +97,45 @@ def _lower_conv(lowerer: Lowerer, node: Apply) -> bool:
 
 
 
-def _patches(lowerer: Lowerer, node: Apply, x, windows, taps, strides, dilation, lows) -> int:
+def _patches(lowerer: Lowerer, node: Apply, x, windows, taps, strides, dilation, lows, ones: bool = False) -> int:
     """The patch matrix of channels-last ``x``, one per batch item, ``(N, prod(windows), prod(taps) * C)``:
     element ``(n, o, k, c)`` is ``x[n, o * stride + k * dilation - lo, c]``, 0 in the padding (the read
     is clamped into ``x``).  GEMMs read it as the one ``(N * prod(windows), prod(taps) * C)`` matrix
-    (its last two axes; see ``_as_matrix``) or per batch item.  Written once per program: the kernel
-    gradient reads the forward's."""
+    (its last two axes; see ``_as_matrix``) or per batch item.  With ``ones``, each row ends with a
+    1 (the kernel gradient's GEMM then also sums the output gradient: the bias gradient).  Written
+    once per program: the kernel gradient reads the forward's."""
     rank = len(taps)
     x_shape = lowerer.shape(x)
     batch, channels = x_shape[0], x_shape[-1]
-    coords, inside = window_coords([Index(1 + i) for i in range(rank)], [Index(1 + rank + i) for i in range(rank)],
-                                   strides, dilation, lows, x.type.shape[1:-1], Index(1 + 2 * rank))
+    depth = S.product([*taps, channels])
+    if ones:
+        column = Index(1 + rank)
+        flat_tap = call("floor_divide", "int64", column, as_int64(channels))
+        tap_index, place = [], flat_tap
+        for k in reversed(taps):
+            tap_index.append(call("mod", "int64", place, Lit(k, "int64")))
+            place = call("floor_divide", "int64", place, Lit(k, "int64"))
+        channel = call("mod", "int64", column, as_int64(channels))
+        loop = (batch, *windows, S.add(depth, 1))
+        tap_exprs = tap_index[::-1]
+    else:
+        channel = Index(1 + 2 * rank)
+        loop = (batch, *windows, *taps, channels)
+        tap_exprs = [Index(1 + rank + i) for i in range(rank)]
+    coords, inside = window_coords([Index(1 + i) for i in range(rank)], tap_exprs, strides, dilation, lows,
+                                   x.type.shape[1:-1], channel)
     value = read_or(0, x_shape, x.dtype, coords, inside, cast(Lit(0, "int64"), x.dtype))
-    cols = lowerer.new_buffer(x.dtype, (batch, S.product(list(windows)), S.product([*taps, channels])), "temp", 3)
-    return lowerer.computed_once(ElementwiseKernel((lowerer.plain_ref(x),), (cols,), (value,),
-                                                   (batch, *windows, *taps, channels), (), node))
+    if ones:
+        last = call("equal", "bool", Index(1 + rank), as_int64(depth))
+        value = call("where", x.dtype, last, cast(Lit(1, "int64"), x.dtype), value)
+        depth = S.add(depth, 1)
+    cols = lowerer.new_buffer(x.dtype, (batch, S.product(list(windows)), depth), "temp", 3)
+    return lowerer.computed_once(ElementwiseKernel((lowerer.plain_ref(x),), (cols,), (value,), loop, (), node))
+
+
+def _per_item(windows, taps, channels) -> bool:
+    """Whether a kernel gradient of these sizes runs one GEMM per batch item (``PER_ITEM_DEPTH_RATIO``)."""
+    return isinstance(channels, int) and math.prod(windows) >= PER_ITEM_DEPTH_RATIO * math.prod(taps) * channels
 
 
 def _as_matrix(lowerer: Lowerer, node: Apply, var, rows, columns, checks=()) -> Access:
@@ -158,10 +183,11 @@ def _lower_kernel_gradient(lowerer: Lowerer, node: Apply) -> bool:
     batch, channels, filters = x_shape[0], x_shape[-1], g_shape[-1]
     rows, depth = S.product([batch, *windows]), S.product([*taps, channels])
 
-    cols = _patches(lowerer, node, x, windows, taps, op.dilation, op.strides, lows)
+    per_item = _per_item(windows, taps, x.type.shape[-1])
+    cols = _patches(lowerer, node, x, windows, taps, op.dilation, op.strides, lows, per_item)
     checks = ((g_shape[0], batch),) if g_shape[0] != batch else ()
-    product = lowerer.new_buffer(out.dtype, (depth, filters), "temp", 2)
-    if math.prod(windows) >= PER_ITEM_DEPTH_RATIO * math.prod(taps) * x.type.shape[-1]:
+    product = lowerer.new_buffer(out.dtype, (S.add(depth, 1) if per_item else depth, filters), "temp", 2)
+    if per_item:
         _per_item_kernel_gradient(lowerer, node, cols, g, product, (batch, math.prod(windows), depth, filters),
                                   checks)
     else:
@@ -174,13 +200,16 @@ def _lower_kernel_gradient(lowerer: Lowerer, node: Apply) -> bool:
     lowerer.steps.append(ElementwiseKernel(
         (Access(product, (0, 1)),), (index,), (Load(0, (row, Index(1 + rank)), (depth, filters), (False, False),
                                                      out.dtype),), out_shape, (), node))
+    if per_item:
+        lowerer.remember_sum(g, tuple(range(g.ndim - 1)), Access(product, (1,), starts=(depth, 0)))
     return True
 
 
 def _per_item_kernel_gradient(lowerer: Lowerer, node: Apply, cols: int, g, product: int, sizes, checks) -> None:
     """``product = sum over n of cols[n]^T @ g[n]``: one small GEMM per batch item (the batch split
     across threads), then their sum.  The one GEMM over every row would have an inner dimension of
-    ``N * prod(O)`` and an output of ``depth * F`` elements too few to share between threads."""
+    ``N * prod(O)`` and an output of ``depth * F`` elements too few to share between threads.  The
+    patches' last column is ones: the product's last row is ``g`` summed over all but its last axis."""
     batch, windows, depth, filters = sizes
     access = lowerer.ref(g)
     if not checks and access.plain and access.axes == tuple(range(g.ndim)):
@@ -191,11 +220,11 @@ def _per_item_kernel_gradient(lowerer: Lowerer, node: Apply, cols: int, g, produ
                                                tuple(checks), node))
         g_items = Access(copy, (0, 1, 2))
     dtype = node.outputs[0].dtype
-    partial = lowerer.new_buffer(dtype, (batch, depth, filters), "temp", 3)
-    lowerer.steps.append(GemmCall(Access(cols, (0, 2, 1)), g_items, partial, dtype, depth, filters, windows,
+    partial = lowerer.new_buffer(dtype, (batch, depth + 1, filters), "temp", 3)
+    lowerer.steps.append(GemmCall(Access(cols, (0, 2, 1)), g_items, partial, dtype, depth + 1, filters, windows,
                                   windows, node))
     lowerer.steps.append(ReduceKernel((Access(partial, (0, 1, 2)),), Arg(0, dtype), product, (0,), "add", dtype,
-                                      (batch, depth, filters), (), node))
+                                      (batch, depth + 1, filters), (), node))
 
 
 def _grouped_kernel_gradient_sources(node: Apply) -> tuple | None:
