@@ -149,3 +149,21 @@ def test_a_consumer_whose_input_changes_in_between_stays_apart():
     steps.insert(2, overwrite)
     changed = absorb_consumers(Program(program.buffers, steps, [0], program.outputs, {}))
     assert changed.steps[1] == steps[1]  # the producer still writes its output for the consumer
+
+
+def test_the_forms_print_as_cuda_kernels_too():
+    """The per-item kernel gradient with its bias row, and GEMMs reading a 4-d buffer as a matrix,
+    under the CUDA printer (emulated): no host call, the numpy backend's values."""
+    x = th.tensor("x", "float64", (None, 10, 9, 1))
+    k, b = th.tensor("k", "float64", (3, 3, 1, 3)), th.tensor("b", "float64", (3,))
+    k2 = th.tensor("k2", "float64", (3, 3, 3, 2))
+    h = th.relu(th.conv(x, k, padding="same") + b)
+    loss = (th.conv(h, k2, padding="same") ** 2).sum()
+    outputs = th.grad(loss, [x, k, b, k2])
+    emulated = th.function([x, k, b, k2], outputs, backend="cuda-emulated")
+    assert emulated.python_fallbacks == []
+    values = [RNG.standard_normal((3, 10, 9, 1)), RNG.standard_normal((3, 3, 1, 3)), RNG.standard_normal(3),
+              RNG.standard_normal((3, 3, 3, 2))]
+    expected = th.function([x, k, b, k2], outputs, backend="numpy")(*values)
+    for got, want in zip(emulated(*values), expected, strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-10)
