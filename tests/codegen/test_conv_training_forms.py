@@ -58,6 +58,16 @@ def test_one_channel_kernel_gradient_is_a_gemm_per_batch_item(spatial, taps, str
     steps = _program(f).steps
     batched = [s for s in steps if isinstance(s, GemmCall) and len(s.a.axes) == 3]
     assert len(batched) == 1 and any(isinstance(s, ReduceKernel) and s.axes == (0,) for s in steps)
+    bias = th.tensor("b", "float32", (5,))
+    loss_b = ((y + bias) ** 2).sum()
+    f_b = th.function([x, k, bias], th.grad(loss_b, [k, bias]))
+    sums = [s for s in _program(f_b).steps if isinstance(s, GemmCall) and len(s.a.axes) == 3]
+    assert len(sums) == 2  # the bias gradient: ones times each item's dy, in parallel
+    kv, bv = RNG.standard_normal((*taps, 1, 5)).astype("float32"), RNG.standard_normal(5).astype("float32")
+    xv = RNG.standard_normal((3, *spatial, 1)).astype("float32")
+    reference_b = th.function([x, k, bias], th.grad(loss_b, [k, bias]), backend="numpy")(xv, kv, bv)
+    for got, expected in zip(f_b(xv, kv, bv), reference_b, strict=True):
+        np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-3)
     reference = th.function([x, k], [y, *th.grad(loss, [k, x])], backend="numpy")
     kv = RNG.standard_normal((*taps, 1, 5)).astype("float32")
     for batch in (3, 1, 0):

@@ -43,6 +43,7 @@ from theanine.codegen.program.rules.windows import all_of, as_int64, read_or, wi
 from theanine.graph.basic import Apply
 from theanine.graph.ops.conv import Conv, ConvTranspose
 from theanine.graph.ops.dimshuffle import DimShuffle
+from theanine.graph.ops.reduce import Reduce
 from theanine.graph.ops.reshape import Reshape
 
 PER_ITEM_DEPTH_RATIO = 8
@@ -83,8 +84,7 @@ def _lower_conv(lowerer: Lowerer, node: Apply) -> bool:
     out_shape = (batch, *outputs, filters)
     rows, depth = S.product([batch, *outputs]), S.product([*taps, channels])
 
-    cols = _patches(lowerer, node, x, outputs, taps, op.strides, op.dilation, lows,
-                    _per_item(outputs, taps, channels))
+    cols = _patches(lowerer, node, x, outputs, taps, op.strides, op.dilation, lows)
 
     matrix = lowerer.new_buffer(kernel.dtype, (depth, filters), "temp", 2)
     checks = ((k_shape[-2], channels),) if k_shape[-2] != channels else ()
@@ -97,40 +97,21 @@ def _lower_conv(lowerer: Lowerer, node: Apply) -> bool:
 
 
 
-def _patches(lowerer: Lowerer, node: Apply, x, windows, taps, strides, dilation, lows, ones: bool = False) -> int:
+def _patches(lowerer: Lowerer, node: Apply, x, windows, taps, strides, dilation, lows) -> int:
     """The patch matrix of channels-last ``x``, one per batch item, ``(N, prod(windows), prod(taps) * C)``:
     element ``(n, o, k, c)`` is ``x[n, o * stride + k * dilation - lo, c]``, 0 in the padding (the read
     is clamped into ``x``).  GEMMs read it as the one ``(N * prod(windows), prod(taps) * C)`` matrix
-    (its last two axes; see ``_as_matrix``) or per batch item.  With ``ones``, each row ends with a
-    1 (the kernel gradient's GEMM then also sums the output gradient: the bias gradient).  Written
-    once per program: the kernel gradient reads the forward's."""
+    (its last two axes; see ``_as_matrix``) or per batch item.  Written once per program: the kernel
+    gradient reads the forward's."""
     rank = len(taps)
     x_shape = lowerer.shape(x)
     batch, channels = x_shape[0], x_shape[-1]
-    depth = S.product([*taps, channels])
-    if ones:
-        column = Index(1 + rank)
-        flat_tap = call("floor_divide", "int64", column, as_int64(channels))
-        tap_index, place = [], flat_tap
-        for k in reversed(taps):
-            tap_index.append(call("mod", "int64", place, Lit(k, "int64")))
-            place = call("floor_divide", "int64", place, Lit(k, "int64"))
-        channel = call("mod", "int64", column, as_int64(channels))
-        loop = (batch, *windows, S.add(depth, 1))
-        tap_exprs = tap_index[::-1]
-    else:
-        channel = Index(1 + 2 * rank)
-        loop = (batch, *windows, *taps, channels)
-        tap_exprs = [Index(1 + rank + i) for i in range(rank)]
-    coords, inside = window_coords([Index(1 + i) for i in range(rank)], tap_exprs, strides, dilation, lows,
-                                   x.type.shape[1:-1], channel)
+    coords, inside = window_coords([Index(1 + i) for i in range(rank)], [Index(1 + rank + i) for i in range(rank)],
+                                   strides, dilation, lows, x.type.shape[1:-1], Index(1 + 2 * rank))
     value = read_or(0, x_shape, x.dtype, coords, inside, cast(Lit(0, "int64"), x.dtype))
-    if ones:
-        last = call("equal", "bool", Index(1 + rank), as_int64(depth))
-        value = call("where", x.dtype, last, cast(Lit(1, "int64"), x.dtype), value)
-        depth = S.add(depth, 1)
-    cols = lowerer.new_buffer(x.dtype, (batch, S.product(list(windows)), depth), "temp", 3)
-    return lowerer.computed_once(ElementwiseKernel((lowerer.plain_ref(x),), (cols,), (value,), loop, (), node))
+    cols = lowerer.new_buffer(x.dtype, (batch, S.product(list(windows)), S.product([*taps, channels])), "temp", 3)
+    return lowerer.computed_once(ElementwiseKernel((lowerer.plain_ref(x),), (cols,), (value,),
+                                                   (batch, *windows, *taps, channels), (), node))
 
 
 def _per_item(windows, taps, channels) -> bool:
@@ -184,47 +165,78 @@ def _lower_kernel_gradient(lowerer: Lowerer, node: Apply) -> bool:
     rows, depth = S.product([batch, *windows]), S.product([*taps, channels])
 
     per_item = _per_item(windows, taps, x.type.shape[-1])
-    cols = _patches(lowerer, node, x, windows, taps, op.dilation, op.strides, lows, per_item)
+    cols = _patches(lowerer, node, x, windows, taps, op.dilation, op.strides, lows)
     checks = ((g_shape[0], batch),) if g_shape[0] != batch else ()
-    product = lowerer.new_buffer(out.dtype, (S.add(depth, 1) if per_item else depth, filters), "temp", 2)
+    product = lowerer.new_buffer(out.dtype, (depth, filters), "temp", 2)
+    sizes = (batch, math.prod(windows), depth, filters)
+    g_items = _items(lowerer, node, g, sizes, checks, per_item)
     if per_item:
-        _per_item_kernel_gradient(lowerer, node, cols, g, product, (batch, math.prod(windows), depth, filters),
-                                  checks)
+        _per_item_kernel_gradient(lowerer, node, cols, g_items, product, sizes)
     else:
         g_matrix = _as_matrix(lowerer, node, g, rows, filters, checks)
         lowerer.steps.append(GemmCall(Access(cols, (2, 1)), g_matrix, product, out.dtype, depth, filters, rows,
                                       rows, node))
+    if out.dtype == g.dtype:
+        _bias_gradient(lowerer, node, g, g_items, sizes)
     out_shape = (channels, *taps, filters)
     index = lowerer.bind_new(out, out_shape)
     row = _linear([*(Index(1 + a) for a in range(rank)), Index(0)], [*taps, channels])
     lowerer.steps.append(ElementwiseKernel(
         (Access(product, (0, 1)),), (index,), (Load(0, (row, Index(1 + rank)), (depth, filters), (False, False),
                                                      out.dtype),), out_shape, (), node))
-    if per_item:
-        lowerer.remember_sum(g, tuple(range(g.ndim - 1)), Access(product, (1,), starts=(depth, 0)))
     return True
 
 
-def _per_item_kernel_gradient(lowerer: Lowerer, node: Apply, cols: int, g, product: int, sizes, checks) -> None:
+def _per_item_kernel_gradient(lowerer: Lowerer, node: Apply, cols: int, g_items: Access, product: int,
+                              sizes) -> None:
     """``product = sum over n of cols[n]^T @ g[n]``: one small GEMM per batch item (the batch split
     across threads), then their sum.  The one GEMM over every row would have an inner dimension of
-    ``N * prod(O)`` and an output of ``depth * F`` elements too few to share between threads.  The
-    patches' last column is ones: the product's last row is ``g`` summed over all but its last axis."""
+    ``N * prod(O)`` and an output of ``depth * F`` elements too few to share between threads."""
     batch, windows, depth, filters = sizes
-    access = lowerer.ref(g)
-    if not checks and access.plain and access.axes == tuple(range(g.ndim)):
-        g_items = Access(access.buffer, (0, g.ndim - 2, g.ndim - 1))
-    else:
-        copy = lowerer.new_buffer(g.dtype, (batch, windows, filters), "temp", 3)
-        lowerer.steps.append(ElementwiseKernel((access,), (copy,), (Arg(0, g.dtype),), tuple(lowerer.shape(g)),
-                                               tuple(checks), node))
-        g_items = Access(copy, (0, 1, 2))
     dtype = node.outputs[0].dtype
-    partial = lowerer.new_buffer(dtype, (batch, depth + 1, filters), "temp", 3)
-    lowerer.steps.append(GemmCall(Access(cols, (0, 2, 1)), g_items, partial, dtype, depth + 1, filters, windows,
+    partial = lowerer.new_buffer(dtype, (batch, depth, filters), "temp", 3)
+    lowerer.steps.append(GemmCall(Access(cols, (0, 2, 1)), g_items, partial, dtype, depth, filters, windows,
                                   windows, node))
     lowerer.steps.append(ReduceKernel((Access(partial, (0, 1, 2)),), Arg(0, dtype), product, (0,), "add", dtype,
-                                      (batch, depth + 1, filters), (), node))
+                                      (batch, depth, filters), (), node))
+
+
+def _items(lowerer: Lowerer, node: Apply, g, sizes, checks, copy: bool) -> Access | None:
+    """``g`` as ``(N, prod(O), F)`` matrices, one per batch item: its buffer read in place when whole,
+    else (with ``copy``) a copy; None when it would need a copy and ``copy`` is false."""
+    batch, windows, _, filters = sizes
+    access = lowerer.ref(g)
+    if not checks and access.plain and access.axes == tuple(range(g.ndim)):
+        return Access(access.buffer, (0, g.ndim - 2, g.ndim - 1))
+    if not copy:
+        return None
+    items = lowerer.new_buffer(g.dtype, (batch, windows, filters), "temp", 3)
+    lowerer.steps.append(ElementwiseKernel((access,), (items,), (Arg(0, g.dtype),), tuple(lowerer.shape(g)),
+                                           tuple(checks), node))
+    return Access(items, (0, 1, 2))
+
+
+def _bias_gradient(lowerer: Lowerer, node: Apply, g, g_items: Access | None, sizes) -> None:
+    """When a Reduce sums ``g`` over all but its last axis (the bias gradient of the convolution),
+    compute that sum here as a row of ones times each item's ``g`` (a batched GEMM, split across
+    threads) and their sum, for the Reduce to read (``Lowerer.known_sum``): a reduction that keeps
+    the last axis runs on one thread."""
+    batch, windows, _, filters = sizes
+    axes = tuple(range(g.ndim - 1))
+    dtype = g.dtype
+    if g_items is None or not dtype.startswith("float") or not any(
+            isinstance(c.op, Reduce) and c.op.kind == "sum" and tuple(c.op.axes) == axes
+            for c in lowerer.clients.get(id(g), ())):
+        return
+    ones = lowerer.new_buffer(dtype, (1, windows), "temp", 2)
+    lowerer.steps.append(ElementwiseKernel((), (ones,), (cast(Lit(1, "int64"), dtype),), (1, windows), (), node))
+    sums = lowerer.new_buffer(dtype, (batch, 1, filters), "temp", 3)
+    lowerer.steps.append(GemmCall(Access(ones, (None, 0, 1)), g_items, sums, dtype, 1, filters, windows, windows,
+                                  node))
+    total = lowerer.new_buffer(dtype, (filters,), "temp", 1)
+    lowerer.steps.append(ReduceKernel((Access(sums, (0, 2)),), Arg(0, dtype), total, (0,), "add", dtype,
+                                      (batch, filters), (), node))
+    lowerer.remember_sum(g, axes, Access(total, (0,)))
 
 
 def _grouped_kernel_gradient_sources(node: Apply) -> tuple | None:
