@@ -58,12 +58,13 @@ def absorb_consumers(program: Program) -> Program:
     """``program`` with each qualifying elementwise consumer run inside its producer's kernel."""
     steps, buffers = list(program.steps), list(program.buffers)
     outputs = {a.buffer for a in program.outputs}
+    sized = _sized_by(steps, buffers)
     changed = False
     k = 0
     while k < len(steps):
         producer = steps[k]
         if _producer_fits(producer, outputs):
-            fused = _absorb_next(steps, buffers, k, outputs)
+            fused = _absorb_next(steps, buffers, k, outputs, sized)
             if fused:
                 changed = True
                 continue  # the fused kernel may take the next consumer as well
@@ -76,8 +77,9 @@ def _producer_fits(step, outputs: set) -> bool:
             and not fails_while_writing(step) and not any(b in outputs for b in step.reuses))
 
 
-def _absorb_next(steps: list, buffers: list, k: int, outputs: set) -> bool:
-    """Fuse into ``steps[k]`` the first later step that reads one of its outputs, when it qualifies."""
+def _absorb_next(steps: list, buffers: list, k: int, outputs: set, sized: set) -> bool:
+    """Fuse into ``steps[k]`` the first later step that reads one of its outputs, when it qualifies
+    (``outputs``: the program's; ``sized``: buffers whose dimensions a shape names)."""
     producer = steps[k]
     written = set(producer.outputs)
     for j in range(k + 1, len(steps)):
@@ -100,8 +102,7 @@ def _absorb_next(steps: list, buffers: list, k: int, outputs: set) -> bool:
         if any(b in outputs for b in consumer.reuses):
             return False
         consumer = _fresh_outputs(consumer, steps, buffers, j)
-    later_reads = {a.buffer for s in steps[j + 1:] for a in step_inputs(s)} | outputs | _sized_by(
-        steps[j + 1:], buffers)
+    later_reads = {a.buffer for s in steps[j + 1:] for a in step_inputs(s)} | outputs | sized
     fused = _fuse(producer, consumer, later_reads)
     del steps[j]
     steps[k] = fused
@@ -192,8 +193,8 @@ def _renamed(item, old: int, new: int):
 
 
 def _sized_by(steps: list, buffers: list) -> set[int]:
-    """Buffers whose dimensions (``DimOf``) some buffer's shape or one of ``steps`` names: they must
-    exist when those run."""
+    """Buffers whose dimensions (``DimOf``) some buffer's shape or step names: they must exist, so
+    they are written even when no step reads their elements."""
     found: set[int] = set()
     stack: list = [b.shape for b in buffers] + list(steps)
     while stack:

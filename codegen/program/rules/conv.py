@@ -226,8 +226,8 @@ def _bias_gradient(lowerer: Lowerer, node: Apply, g, g_items: Access | None, siz
     dtype = g.dtype
     if g_items is None or not dtype.startswith("float") or not any(
             isinstance(c.op, Reduce) and c.op.kind == "sum" and tuple(c.op.axes) == axes
-            for c in lowerer.clients.get(id(g), ())):
-        return
+            and id(c.outputs[0]) not in lowerer.refs for c in lowerer.clients.get(id(g), ())):
+        return  # no such Reduce, or it ran already
     ones = lowerer.new_buffer(dtype, (1, windows), "temp", 2)
     lowerer.steps.append(ElementwiseKernel((), (ones,), (cast(Lit(1, "int64"), dtype),), (1, windows), (), node))
     sums = lowerer.new_buffer(dtype, (batch, 1, filters), "temp", 3)
