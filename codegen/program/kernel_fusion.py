@@ -6,7 +6,9 @@ it another: the ReLU gradient after ``MaxPoolGrad`` reads the whole
 gradient back from memory right after it was written.
 ``absorb_consumers`` rewrites such pairs into one kernel that computes the
 producer's expression and feeds it to the consumer's in registers: the
-producer's output is written only when something else still reads it.
+producer's output is written only when something else still reads it (or
+a shape names its dimensions).  The LLVM backend runs it after
+``absorb_epilogues``.
 
 A pair qualifies when both loop over the same shape, the consumer reads
 the producer's output only at the loop element (a plain, untransposed
