@@ -25,8 +25,10 @@ from theanine.codegen.program.kernel_ir import (
     Index,
     Lit,
     Load,
+    LoopStep,
     Program,
     ReduceKernel,
+    flat_steps,
 )
 from theanine.codegen.program.lowering import lower
 
@@ -77,15 +79,17 @@ def test_one_channel_kernel_gradient_is_a_gemm_per_batch_item(spatial, taps, str
 
 
 def test_kernel_gradient_reads_the_output_gradient_in_place():
-    """No copy of dy into a matrix: the kernel gradient's and the input gradient's GEMMs read its buffer."""
+    """No copy of dy into a matrix: the kernel gradient's and the input gradient's GEMMs read its buffer
+    (the latter a chunk of the batch at a time, in a loop that gathers each chunk's product into dx)."""
     x = th.tensor("x", "float32", (None, 6, 5, 3))
     k = th.tensor("k", "float32", (3, 3, 3, 4))
     y = th.conv(x, k, padding="same")
     f = th.function([x, k], th.grad((y * y).sum(), [k, x]))
     program = _program(f)
-    gemms = [s for s in program.steps if isinstance(s, GemmCall)]
+    gemms = [s for s in flat_steps(program.steps) if isinstance(s, GemmCall)]
     four_d = [a for g in gemms for a in (g.a, g.b) if len(program.buffers[a.buffer].shape) == 4]
     assert len(four_d) == 2 and all(a.axes == (2, 3) for a in four_d)
+    assert any(isinstance(s, LoopStep) for s in program.steps)  # ConvTranspose: a chunk of the batch at a time
     xv = RNG.standard_normal((2, 6, 5, 3)).astype("float32")
     kv = RNG.standard_normal((3, 3, 3, 4)).astype("float32")
     reference = th.function([x, k], th.grad((y * y).sum(), [k, x]), backend="numpy")(xv, kv)
@@ -161,9 +165,13 @@ def test_a_consumer_whose_input_changes_in_between_stays_apart():
     assert changed.steps[1] == steps[1]  # the producer still writes its output for the consumer
 
 
-def test_the_forms_print_as_cuda_kernels_too():
-    """The per-item kernel gradient with its bias row, and GEMMs reading a 4-d buffer as a matrix,
-    under the CUDA printer (emulated): no host call, the numpy backend's values."""
+def test_the_forms_print_as_cuda_kernels_too(monkeypatch):
+    """The per-item kernel gradient, the bias gradient's batched GEMM, GEMMs reading a 4-d buffer as
+    a matrix and the input gradient in chunks of two batch items under the CUDA printer (emulated):
+    no host call, the numpy backend's values."""
+    from theanine.codegen.program.rules import conv as rules
+
+    monkeypatch.setattr(rules, "TILE_BYTES", 2 * 90 * 27 * 8)
     x = th.tensor("x", "float64", (None, 10, 9, 1))
     k, b = th.tensor("k", "float64", (3, 3, 1, 3)), th.tensor("b", "float64", (3,))
     k2 = th.tensor("k2", "float64", (3, 3, 3, 2))
@@ -177,3 +185,38 @@ def test_the_forms_print_as_cuda_kernels_too():
     expected = th.function([x, k, b, k2], outputs, backend="numpy")(*values)
     for got, want in zip(emulated(*values), expected, strict=True):
         np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-10)
+
+
+# spatial sizes, kernel sizes, strides, dilation, padding
+TRANSPOSES = [
+    ((7, 6), (3, 3), (1, 1), (1, 1), "same"),
+    ((9,), (4,), (2,), (1,), "same"),
+    ((6, 7), (2, 3), (2, 1), (1, 2), "valid"),
+]
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("spatial, taps, strides, dilation, padding", TRANSPOSES)
+def test_conv_transpose_in_chunks_of_the_batch(spatial, taps, strides, dilation, padding, threads, monkeypatch):
+    """Two batch items per iteration (the tile sized for that): batches of 5 (a last, partial chunk),
+    2, 1 and 0, for the transposed convolution and the convolution's input gradient."""
+    from theanine.codegen.program.rules import conv as rules
+
+    x = th.tensor("x", "float32", (None, *spatial, 3))
+    k = th.tensor("k", "float32", (*taps, 3, 4))
+    y = th.conv(x, k, strides=strides, padding=padding, dilation=dilation)
+    windows = int(np.prod([1 if s is None else s for s in y.type.shape[1:-1]]))
+    monkeypatch.setattr(rules, "TILE_BYTES", 2 * windows * int(np.prod(taps)) * 3 * 4)
+    outputs = [th.grad((y * y).sum(), x), th.conv_transpose(y, k, strides=strides, padding=padding,
+                                                            dilation=dilation)]
+    with th.config.context(num_threads=threads):
+        f = th.function([x, k], outputs)
+    assert f.python_fallbacks == []
+    loops = [s for s in _program(f).steps if isinstance(s, LoopStep)]
+    assert loops and all(len(s.body) == 2 for s in loops)
+    reference = th.function([x, k], outputs, backend="numpy")
+    kv = RNG.standard_normal((*taps, 3, 4)).astype("float32")
+    for batch in (5, 2, 1, 0):
+        xv = RNG.standard_normal((batch, *spatial, 3)).astype("float32")
+        for got, expected in zip(f(xv, kv), reference(xv, kv), strict=True):
+            np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)

@@ -13,7 +13,10 @@
    ``(N, *O, F)`` output, which is that product's row-major layout.
 
 A grouped convolution is one batched GEMM over the groups
-(``_lower_grouped``), a depthwise one a direct kernel.  Everything is in
+(``_lower_grouped``), a depthwise one a direct kernel.  A kernel gradient
+with few input channels is one GEMM per batch item (``_per_item_kernel_gradient``),
+and ConvTranspose multiplies and gathers a chunk of the batch at a time
+(``_tiled_transpose``).  Everything is in
 the kernel program, so every printer gets it.  Inputs whose spatial sizes
 are not known to be positive when the graph is built (padding only, or
 run-time padding vectors) are left to ``perform`` as host calls.
@@ -23,6 +26,8 @@ from __future__ import annotations
 
 import itertools
 import math
+
+import numpy as np
 
 from theanine.codegen.program import shape_exprs as S
 from theanine.codegen.program.expressions import call, cast
@@ -35,7 +40,9 @@ from theanine.codegen.program.kernel_ir import (
     Index,
     Lit,
     Load,
+    LoopStep,
     ReduceKernel,
+    ValueOf,
 )
 from theanine.codegen.program.lowering import Lowerer, lowering
 from theanine.codegen.program.rules.views import vector_entries
@@ -45,6 +52,12 @@ from theanine.graph.ops.conv import Conv, ConvTranspose
 from theanine.graph.ops.dimshuffle import DimShuffle
 from theanine.graph.ops.reduce import Reduce
 from theanine.graph.ops.reshape import Reshape
+
+TILE_BYTES = 1 << 22
+"""The patch rows a ConvTranspose multiplies and gathers per iteration (``_tiled_transpose``).  On
+the 2-core development VM (1 MiB L2 per core, 32 MiB L3), the CNN step of tests/benchmarks/bench_conv.py
+took 12.3-12.8 ms with 4 MiB chunks, 12.6-13.3 untiled, 13.3-13.4 with 0.5-1 MiB (a barrier per step
+per iteration) and 13.0 with 8 MiB."""
 
 PER_ITEM_DEPTH_RATIO = 8
 """A kernel gradient runs one GEMM per batch item when its patch rows per item are at least this
@@ -434,11 +447,13 @@ def _lower_conv_transpose(lowerer: Lowerer, node: Apply) -> bool:
     batch, taps, channels, filters = y_shape[0], k_shape[:rank], k_shape[-2], k_shape[-1]
     rows, depth = S.product([batch, *windows]), S.product([*taps, channels])
 
-    y_matrix = _as_matrix(lowerer, node, y, rows, filters)
     matrix = lowerer.new_buffer(kernel.dtype, (depth, filters), "temp", 2)
     checks = ((k_shape[-1], y_shape[-1]),) if k_shape[-1] != y_shape[-1] else ()
     lowerer.steps.append(ElementwiseKernel((lowerer.ref(kernel),), (matrix,), (Arg(0, kernel.dtype),),
                                            tuple(k_shape), checks, node))
+    if _tiled_transpose(lowerer, node, matrix, (depth, filters, channels), kernel_taps, lows):
+        return True
+    y_matrix = _as_matrix(lowerer, node, y, rows, filters)
     cols = lowerer.new_buffer(y.dtype, (rows, depth), "temp", 2)
     lowerer.steps.append(GemmCall(y_matrix, Access(matrix, (1, 0)), cols, y.dtype, rows, depth,
                                   filters, filters, node))
@@ -452,6 +467,47 @@ def _lower_conv_transpose(lowerer: Lowerer, node: Apply) -> bool:
 
     total = _col2im(op, kernel_taps, lows, windows, batch, y.dtype, read)
     lowerer.steps.append(ElementwiseKernel((Access(cols, (0, 1)),), (index,), (total,), out_shape, (), node))
+    return True
+
+
+def _tiled_transpose(lowerer: Lowerer, node: Apply, matrix: int, sizes, kernel_taps, lows) -> bool:
+    """ConvTranspose (one group) as a loop over chunks of the batch whose patch rows fit
+    ``TILE_BYTES``: each iteration multiplies the chunk's rows of ``y`` into one tile and gathers the
+    tile into the chunk's output items (col2im) while it is still in cache, instead of writing every
+    patch row to memory and reading it back.  False (the plain form) unless ``y`` is a whole buffer,
+    whose chunks are row slices of it, and shapes may read the loop's counter."""
+    y, _, _, _ = node.inputs
+    (out,) = node.outputs
+    depth, filters, channels = sizes
+    access = lowerer.ref(y)
+    windows = math.prod(y.type.shape[1:-1])
+    itemsize = np.dtype(y.dtype).itemsize
+    if not lowerer.shape_arithmetic or not access.plain or access.axes != tuple(range(y.ndim)) or \
+            not isinstance(depth, int) or windows * depth * itemsize > TILE_BYTES:
+        return False
+    chunk = TILE_BYTES // (windows * depth * itemsize)
+    batch = lowerer.shape(y)[0]
+    counter = lowerer.new_buffer("int64", (), "temp", 0)
+    first = S.mul(ValueOf(counter), chunk)
+    items = S.minimum(chunk, S.sub(batch, first))
+    tile = lowerer.new_buffer(y.dtype, (chunk * windows, depth), "temp", 2)
+    rows = Access(access.buffer, (y.ndim - 2, y.ndim - 1), starts=(first, *(0,) * (y.ndim - 1)))
+    product = GemmCall(rows, Access(matrix, (1, 0)), tile, y.dtype, S.mul(items, windows), depth, filters, filters,
+                       node)
+    rank = node.op.rank
+    sizes_out = out.type.shape[1:-1]
+    index = lowerer.bind_new(out, (batch, *sizes_out, channels))
+
+    def read(row, tap):
+        column = _linear([*(Lit(k, "int64") for k in tap), Index(1 + rank)], [*kernel_taps, channels])
+        return Load(0, (row, column), (chunk * windows, depth), (False, False), y.dtype)
+
+    total = _col2im(node.op, kernel_taps, lows, y.type.shape[1:-1], chunk, y.dtype, read)
+    gather = ElementwiseKernel((Access(tile, (0, 1)),), (index,), (total,), (items, *sizes_out, channels), (), node,
+                               reuses=(index,), out_starts=(first, *(0,) * (rank + 1)))
+    loop = LoopStep((product, gather), counter, S.ceil_div(batch, chunk), (index,), node)
+    lowerer.native_body(loop)
+    lowerer.steps.append(loop)
     return True
 
 
