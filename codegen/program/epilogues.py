@@ -46,7 +46,7 @@ from theanine.codegen.program.kernel_ir import (
     uses,
 )
 
-__all__ = ["absorb_epilogues"]
+__all__ = ["absorb_epilogues", "substitute"]
 
 
 def absorb_epilogues(program: Program) -> tuple[Program, list[tuple[object, object]]]:
@@ -127,6 +127,9 @@ def _absorb_consumer(program, steps: list, k: int, host_written: set, absorbed: 
             return
     consumer = dataclasses.replace(step, checks=())
     epilogue = consumer if gemm.epilogue is None else _compose(gemm.epilogue, consumer, product)
+    if gemm.epilogue is not None and product in epilogue.outputs and not _read_later(program, product,
+                                                                                      steps[j + 1:]):
+        epilogue = _without_output(epilogue, product)
     steps[k] = _product_in_an_output(program, dataclasses.replace(gemm, epilogue=epilogue), steps[j + 1:])
     absorbed.append((step.node, gemm.node))
     if step.checks:
@@ -136,14 +139,26 @@ def _absorb_consumer(program, steps: list, k: int, host_written: set, absorbed: 
         del steps[j]
 
 
+def _read_later(program, buffer: int, later: list) -> bool:
+    return buffer in {a.buffer for a in program.outputs} or any(
+        buffer in {a.buffer for a in step_inputs(step)} | set(step_writes(step)) for step in later)
+
+
+def _without_output(kernel: ElementwiseKernel, buffer: int) -> ElementwiseKernel:
+    """``kernel`` no longer writing ``buffer`` (the bias-added product, when only the activation
+    after it is read again: the consumer reads its expression, not the buffer)."""
+    kept = [(o, e) for o, e in zip(kernel.outputs, kernel.exprs, strict=True) if o != buffer]
+    return dataclasses.replace(kernel, outputs=tuple(o for o, _ in kept), exprs=tuple(e for _, e in kept),
+                               reuses=tuple(b for b in kernel.reuses if b != buffer))
+
+
 def _product_in_an_output(program, gemm: GemmCall, later: list) -> GemmCall:
     """``gemm`` writing its product into an output of its epilogue that has the product's dtype and
     shape (the epilogue then overwrites it, element by element, after reading it), when nothing
     after it reads the product: one array fewer to allocate and write back (a Conv's pre-activation
     takes the place of the bare product)."""
     product, epilogue = gemm.output, gemm.epilogue
-    if product in epilogue.outputs or product in {a.buffer for a in program.outputs} or any(
-            product in {a.buffer for a in step_inputs(step)} | set(step_writes(step)) for step in later):
+    if product in epilogue.outputs or _read_later(program, product, later):
         return gemm
     own = program.buffers[product]
     homes = [o for o in epilogue.outputs if o not in epilogue.reuses and program.buffers[o].role == "temp"

@@ -112,6 +112,7 @@ class Lowerer:
         self.deferred: dict[int, tuple[Variable, ElementwiseKernel]] = {}
         self.is_nested = False  # lowering a loop's or a branch's body (see ``nested``)
         self.computed: dict[tuple, tuple[int, ElementwiseKernel]] = {}
+        self.sums: dict[tuple[int, tuple[int, ...]], Access] = {}
 
     def nested(self, nodes: Sequence[Apply], outputs: Sequence[Variable]) -> Lowerer:
         """A lowerer for an inner graph (a loop's step, ``nodes`` in execution order): it shares this
@@ -224,6 +225,14 @@ class Lowerer:
         self.steps.append(kernel)
         self.computed[key] = (len(self.steps) - 1, kernel)
         return kernel.outputs[0]
+
+    def remember_sum(self, var: Variable, axes: tuple[int, ...], access: Access) -> None:
+        """Note that a step already wrote ``var``'s sum over ``axes`` where ``access`` reads it (a
+        by-product: the bias gradient a kernel gradient's GEMM yields), for a Reduce to read."""
+        self.sums[(id(var), tuple(axes))] = access
+
+    def known_sum(self, var: Variable, axes: tuple[int, ...]) -> Access | None:
+        return self.sums.get((id(var), tuple(axes)))
 
     def take_deferred(self, var: Variable) -> ElementwiseKernel | None:
         _, kernel = self.deferred.pop(id(var), (None, None))

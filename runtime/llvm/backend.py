@@ -24,6 +24,7 @@ from theanine.codegen.llvm.printer import PARALLEL_MIN_ELEMENTS, LLVMPrinter
 from theanine.codegen.llvm.split import split_module
 from theanine.codegen.program.epilogues import absorb_epilogues
 from theanine.codegen.program.fallible import inputs_to_copy
+from theanine.codegen.program.kernel_fusion import absorb_consumers
 from theanine.codegen.program.kernel_ir import (
     Access,
     HostCall,
@@ -37,6 +38,7 @@ from theanine.codegen.program.kernel_ir import (
     step_writes,
 )
 from theanine.codegen.program.lowering import lower
+from theanine.codegen.program.relu_masks import read_relu_outputs
 from theanine.graph.basic import Variable
 from theanine.graph.config import config
 from theanine.graph.evaluate import run_node
@@ -59,9 +61,10 @@ def compile_llvm(inputs: Sequence[Variable], outputs: Sequence[Variable]) -> Com
     The disk cache is keyed on the lowered program, so a hit neither prints
     nor optimizes LLVM IR.
     """
-    program, fused = lower(inputs, outputs, scalar.supports, shape_arithmetic=True), []
+    program, fused = read_relu_outputs(lower(inputs, outputs, scalar.supports, shape_arithmetic=True)), []
     if config.gemm_epilogues:
         program, fused = absorb_epilogues(program)
+        program = absorb_consumers(program)
     entry_names = [f"segment_{k}" for k, (kind, _) in enumerate(segments(program)) if kind == "native"]
 
     def print_program(_: str) -> list[str]:

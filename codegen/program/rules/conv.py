@@ -13,7 +13,10 @@
    ``(N, *O, F)`` output, which is that product's row-major layout.
 
 A grouped convolution is one batched GEMM over the groups
-(``_lower_grouped``), a depthwise one a direct kernel.  Everything is in
+(``_lower_grouped``), a depthwise one a direct kernel.  A kernel gradient
+with few input channels is one GEMM per batch item (``_per_item_kernel_gradient``),
+and ConvTranspose multiplies and gathers a chunk of the batch at a time
+(``_tiled_transpose``).  Everything is in
 the kernel program, so every printer gets it.  Inputs whose spatial sizes
 are not known to be positive when the graph is built (padding only, or
 run-time padding vectors) are left to ``perform`` as host calls.
@@ -23,6 +26,8 @@ from __future__ import annotations
 
 import itertools
 import math
+
+import numpy as np
 
 from theanine.codegen.program import shape_exprs as S
 from theanine.codegen.program.expressions import call, cast
@@ -35,6 +40,9 @@ from theanine.codegen.program.kernel_ir import (
     Index,
     Lit,
     Load,
+    LoopStep,
+    ReduceKernel,
+    ValueOf,
 )
 from theanine.codegen.program.lowering import Lowerer, lowering
 from theanine.codegen.program.rules.views import vector_entries
@@ -42,7 +50,19 @@ from theanine.codegen.program.rules.windows import all_of, as_int64, read_or, wi
 from theanine.graph.basic import Apply
 from theanine.graph.ops.conv import Conv, ConvTranspose
 from theanine.graph.ops.dimshuffle import DimShuffle
+from theanine.graph.ops.reduce import Reduce
 from theanine.graph.ops.reshape import Reshape
+
+TILE_BYTES = 1 << 22
+"""The patch rows a ConvTranspose multiplies and gathers per iteration (``_tiled_transpose``).  On
+the 2-core development VM (1 MiB L2 per core, 32 MiB L3), the CNN step of tests/benchmarks/bench_conv.py
+took 12.3-12.8 ms with 4 MiB chunks, 12.6-13.3 untiled, 13.3-13.4 with 0.5-1 MiB (a barrier per step
+per iteration) and 13.0 with 8 MiB."""
+
+PER_ITEM_DEPTH_RATIO = 8
+"""A kernel gradient runs one GEMM per batch item when its patch rows per item are at least this
+many times its depth (taps times input channels): the partial products, ``N * depth * F``, are then
+at most an eighth of the output gradient (a first layer's few channels)."""
 
 
 @lowering(Conv)
@@ -84,25 +104,47 @@ def _lower_conv(lowerer: Lowerer, node: Apply) -> bool:
     lowerer.steps.append(ElementwiseKernel((lowerer.ref(kernel),), (matrix,), (Arg(0, kernel.dtype),),
                                            tuple(k_shape), checks, node))
     index = lowerer.bind_new(out, out_shape)
-    lowerer.steps.append(GemmCall(Access(cols, (0, 1)), Access(matrix, (0, 1)), index, out.dtype, rows, filters,
+    lowerer.steps.append(GemmCall(Access(cols, (1, 2)), Access(matrix, (0, 1)), index, out.dtype, rows, filters,
                                   depth, depth, node))
     return True
 
 
 
 def _patches(lowerer: Lowerer, node: Apply, x, windows, taps, strides, dilation, lows) -> int:
-    """The patch matrix ``(N * prod(windows), prod(taps) * C)`` of channels-last ``x``: element
-    ``(n, o, k, c)`` is ``x[n, o * stride + k * dilation - lo, c]``, 0 in the padding (the read is
-    clamped into ``x``).  Written once per program: the kernel gradient reads the forward's."""
+    """The patch matrix of channels-last ``x``, one per batch item, ``(N, prod(windows), prod(taps) * C)``:
+    element ``(n, o, k, c)`` is ``x[n, o * stride + k * dilation - lo, c]``, 0 in the padding (the read
+    is clamped into ``x``).  GEMMs read it as the one ``(N * prod(windows), prod(taps) * C)`` matrix
+    (its last two axes; see ``_as_matrix``) or per batch item.  Written once per program: the kernel
+    gradient reads the forward's."""
     rank = len(taps)
     x_shape = lowerer.shape(x)
     batch, channels = x_shape[0], x_shape[-1]
     coords, inside = window_coords([Index(1 + i) for i in range(rank)], [Index(1 + rank + i) for i in range(rank)],
                                    strides, dilation, lows, x.type.shape[1:-1], Index(1 + 2 * rank))
     value = read_or(0, x_shape, x.dtype, coords, inside, cast(Lit(0, "int64"), x.dtype))
-    cols = lowerer.new_buffer(x.dtype, (S.product([batch, *windows]), S.product([*taps, channels])), "temp", 2)
+    cols = lowerer.new_buffer(x.dtype, (batch, S.product(list(windows)), S.product([*taps, channels])), "temp", 3)
     return lowerer.computed_once(ElementwiseKernel((lowerer.plain_ref(x),), (cols,), (value,),
                                                    (batch, *windows, *taps, channels), (), node))
+
+
+def _per_item(windows, taps, channels) -> bool:
+    """Whether a kernel gradient of these sizes runs one GEMM per batch item (``PER_ITEM_DEPTH_RATIO``)."""
+    return isinstance(channels, int) and math.prod(windows) >= PER_ITEM_DEPTH_RATIO * math.prod(taps) * channels
+
+
+def _as_matrix(lowerer: Lowerer, node: Apply, var, rows, columns, checks=()) -> Access:
+    """A GEMM operand reading channels-last ``var`` as the ``(rows, columns)`` matrix of its leading
+    axes by its last.  A whole, untransposed buffer is read in place: GEMM operands are C-contiguous
+    (``kernel_ir.dense_buffers``), so its rows follow one another at the stride of its second-to-last
+    axis, as a GEMM's N-d output's do (the access names those last two axes); anything else is
+    copied into a matrix first."""
+    access = lowerer.ref(var)
+    if not checks and var.ndim >= 2 and access.plain and access.axes == tuple(range(var.ndim)):
+        return Access(access.buffer, (var.ndim - 2, var.ndim - 1))
+    matrix = lowerer.new_buffer(var.dtype, (rows, columns), "temp", 2)
+    lowerer.steps.append(ElementwiseKernel((access,), (matrix,), (Arg(0, var.dtype),), tuple(lowerer.shape(var)),
+                                           tuple(checks), node))
+    return Access(matrix, (0, 1))
 
 
 def _is_kernel_gradient(node: Apply) -> bool:
@@ -135,13 +177,20 @@ def _lower_kernel_gradient(lowerer: Lowerer, node: Apply) -> bool:
     batch, channels, filters = x_shape[0], x_shape[-1], g_shape[-1]
     rows, depth = S.product([batch, *windows]), S.product([*taps, channels])
 
+    per_item = _per_item(windows, taps, x.type.shape[-1])
     cols = _patches(lowerer, node, x, windows, taps, op.dilation, op.strides, lows)
-    g_matrix = lowerer.new_buffer(g.dtype, (rows, filters), "temp", 2)
-    lowerer.steps.append(ElementwiseKernel((lowerer.ref(g),), (g_matrix,), (Arg(0, g.dtype),), tuple(g_shape),
-                                           ((g_shape[0], batch),) if g_shape[0] != batch else (), node))
+    checks = ((g_shape[0], batch),) if g_shape[0] != batch else ()
     product = lowerer.new_buffer(out.dtype, (depth, filters), "temp", 2)
-    lowerer.steps.append(GemmCall(Access(cols, (1, 0)), Access(g_matrix, (0, 1)), product, out.dtype, depth,
-                                  filters, rows, rows, node))
+    sizes = (batch, math.prod(windows), depth, filters)
+    g_items = _items(lowerer, node, g, sizes, checks, per_item)
+    if per_item:
+        _per_item_kernel_gradient(lowerer, node, cols, g_items, product, sizes)
+    else:
+        g_matrix = _as_matrix(lowerer, node, g, rows, filters, checks)
+        lowerer.steps.append(GemmCall(Access(cols, (2, 1)), g_matrix, product, out.dtype, depth, filters, rows,
+                                      rows, node))
+    if out.dtype == g.dtype:
+        _bias_gradient(lowerer, node, g, g_items, sizes)
     out_shape = (channels, *taps, filters)
     index = lowerer.bind_new(out, out_shape)
     row = _linear([*(Index(1 + a) for a in range(rank)), Index(0)], [*taps, channels])
@@ -149,6 +198,58 @@ def _lower_kernel_gradient(lowerer: Lowerer, node: Apply) -> bool:
         (Access(product, (0, 1)),), (index,), (Load(0, (row, Index(1 + rank)), (depth, filters), (False, False),
                                                      out.dtype),), out_shape, (), node))
     return True
+
+
+def _per_item_kernel_gradient(lowerer: Lowerer, node: Apply, cols: int, g_items: Access, product: int,
+                              sizes) -> None:
+    """``product = sum over n of cols[n]^T @ g[n]``: one small GEMM per batch item (the batch split
+    across threads), then their sum.  The one GEMM over every row would have an inner dimension of
+    ``N * prod(O)`` and an output of ``depth * F`` elements too few to share between threads."""
+    batch, windows, depth, filters = sizes
+    dtype = node.outputs[0].dtype
+    partial = lowerer.new_buffer(dtype, (batch, depth, filters), "temp", 3)
+    lowerer.steps.append(GemmCall(Access(cols, (0, 2, 1)), g_items, partial, dtype, depth, filters, windows,
+                                  windows, node))
+    lowerer.steps.append(ReduceKernel((Access(partial, (0, 1, 2)),), Arg(0, dtype), product, (0,), "add", dtype,
+                                      (batch, depth, filters), (), node))
+
+
+def _items(lowerer: Lowerer, node: Apply, g, sizes, checks, copy: bool) -> Access | None:
+    """``g`` as ``(N, prod(O), F)`` matrices, one per batch item: its buffer read in place when whole,
+    else (with ``copy``) a copy; None when it would need a copy and ``copy`` is false."""
+    batch, windows, _, filters = sizes
+    access = lowerer.ref(g)
+    if not checks and access.plain and access.axes == tuple(range(g.ndim)):
+        return Access(access.buffer, (0, g.ndim - 2, g.ndim - 1))
+    if not copy:
+        return None
+    items = lowerer.new_buffer(g.dtype, (batch, windows, filters), "temp", 3)
+    lowerer.steps.append(ElementwiseKernel((access,), (items,), (Arg(0, g.dtype),), tuple(lowerer.shape(g)),
+                                           tuple(checks), node))
+    return Access(items, (0, 1, 2))
+
+
+def _bias_gradient(lowerer: Lowerer, node: Apply, g, g_items: Access | None, sizes) -> None:
+    """When a Reduce sums ``g`` over all but its last axis (the bias gradient of the convolution),
+    compute that sum here as a row of ones times each item's ``g`` (a batched GEMM, split across
+    threads) and their sum, for the Reduce to read (``Lowerer.known_sum``): a reduction that keeps
+    the last axis runs on one thread."""
+    batch, windows, _, filters = sizes
+    axes = tuple(range(g.ndim - 1))
+    dtype = g.dtype
+    if g_items is None or not dtype.startswith("float") or not any(
+            isinstance(c.op, Reduce) and c.op.kind == "sum" and tuple(c.op.axes) == axes
+            and id(c.outputs[0]) not in lowerer.refs for c in lowerer.clients.get(id(g), ())):
+        return  # no such Reduce, or it ran already
+    ones = lowerer.new_buffer(dtype, (1, windows), "temp", 2)
+    lowerer.steps.append(ElementwiseKernel((), (ones,), (cast(Lit(1, "int64"), dtype),), (1, windows), (), node))
+    sums = lowerer.new_buffer(dtype, (batch, 1, filters), "temp", 3)
+    lowerer.steps.append(GemmCall(Access(ones, (None, 0, 1)), g_items, sums, dtype, 1, filters, windows, windows,
+                                  node))
+    total = lowerer.new_buffer(dtype, (filters,), "temp", 1)
+    lowerer.steps.append(ReduceKernel((Access(sums, (0, 2)),), Arg(0, dtype), total, (0,), "add", dtype,
+                                      (batch, filters), (), node))
+    lowerer.remember_sum(g, axes, Access(total, (0,)))
 
 
 def _grouped_kernel_gradient_sources(node: Apply) -> tuple | None:
@@ -346,15 +447,15 @@ def _lower_conv_transpose(lowerer: Lowerer, node: Apply) -> bool:
     batch, taps, channels, filters = y_shape[0], k_shape[:rank], k_shape[-2], k_shape[-1]
     rows, depth = S.product([batch, *windows]), S.product([*taps, channels])
 
-    y_matrix = lowerer.new_buffer(y.dtype, (rows, filters), "temp", 2)
-    lowerer.steps.append(ElementwiseKernel((lowerer.ref(y),), (y_matrix,), (Arg(0, y.dtype),), tuple(y_shape),
-                                           (), node))
     matrix = lowerer.new_buffer(kernel.dtype, (depth, filters), "temp", 2)
     checks = ((k_shape[-1], y_shape[-1]),) if k_shape[-1] != y_shape[-1] else ()
     lowerer.steps.append(ElementwiseKernel((lowerer.ref(kernel),), (matrix,), (Arg(0, kernel.dtype),),
                                            tuple(k_shape), checks, node))
+    if _tiled_transpose(lowerer, node, matrix, (depth, filters, channels), kernel_taps, lows):
+        return True
+    y_matrix = _as_matrix(lowerer, node, y, rows, filters)
     cols = lowerer.new_buffer(y.dtype, (rows, depth), "temp", 2)
-    lowerer.steps.append(GemmCall(Access(y_matrix, (0, 1)), Access(matrix, (1, 0)), cols, y.dtype, rows, depth,
+    lowerer.steps.append(GemmCall(y_matrix, Access(matrix, (1, 0)), cols, y.dtype, rows, depth,
                                   filters, filters, node))
 
     out_shape = (batch, *sizes, channels)
@@ -366,6 +467,48 @@ def _lower_conv_transpose(lowerer: Lowerer, node: Apply) -> bool:
 
     total = _col2im(op, kernel_taps, lows, windows, batch, y.dtype, read)
     lowerer.steps.append(ElementwiseKernel((Access(cols, (0, 1)),), (index,), (total,), out_shape, (), node))
+    return True
+
+
+def _tiled_transpose(lowerer: Lowerer, node: Apply, matrix: int, sizes, kernel_taps, lows) -> bool:
+    """ConvTranspose (one group) as a loop over chunks of the batch whose patch rows fit
+    ``TILE_BYTES``: each iteration multiplies the chunk's rows of ``y`` into one tile and gathers the
+    tile into the chunk's output items (col2im) while it is still in cache, instead of writing every
+    patch row to memory and reading it back.  False (the plain form) unless ``y`` is a whole buffer,
+    whose chunks are row slices of it, and shapes may read the loop's counter."""
+    y, _, _, _ = node.inputs
+    (out,) = node.outputs
+    depth, filters, channels = sizes
+    access = lowerer.ref(y)
+    windows = math.prod(y.type.shape[1:-1])
+    itemsize = np.dtype(y.dtype).itemsize
+    if not lowerer.shape_arithmetic or not access.plain or access.axes != tuple(range(y.ndim)) or \
+            not isinstance(depth, int) or windows * depth * itemsize > TILE_BYTES:
+        return False
+    chunk = TILE_BYTES // (windows * depth * itemsize)
+    batch = lowerer.shape(y)[0]
+    counter = lowerer.new_buffer("int64", (), "temp", 0)
+    first = S.mul(ValueOf(counter), chunk)
+    items = S.minimum(chunk, S.sub(batch, first))
+    tile = lowerer.new_buffer(y.dtype, (chunk * windows, depth), "temp", 2)
+    rows = Access(access.buffer, (y.ndim - 2, y.ndim - 1), starts=(first, *(0,) * (y.ndim - 1)))
+    product = GemmCall(rows, Access(matrix, (1, 0)), tile, y.dtype, S.mul(items, windows), depth, filters, filters,
+                       node)
+    rank = node.op.rank
+    sizes_out = out.type.shape[1:-1]
+    index = lowerer.bind_new(out, (batch, *sizes_out, channels))
+
+    def read(row, tap):
+        column = _linear([*(Lit(k, "int64") for k in tap), Index(1 + rank)], [*kernel_taps, channels])
+        return Load(0, (row, column), (chunk * windows, depth), (False, False), y.dtype)
+
+    total = _col2im(node.op, kernel_taps, lows, y.type.shape[1:-1], chunk, y.dtype, read)
+    chunk_view = Access(index, tuple(range(rank + 2)), (first, *(0,) * (rank + 1)))
+    gather = ElementwiseKernel((Access(tile, (0, 1)),), (index,), (total,), (items, *sizes_out, channels), (), node,
+                               reuses=(index,), out_views=(chunk_view,))
+    loop = LoopStep((product, gather), counter, S.ceil_div(batch, chunk), (index,), node)
+    lowerer.native_body(loop)
+    lowerer.steps.append(loop)
     return True
 
 

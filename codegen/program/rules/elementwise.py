@@ -230,6 +230,10 @@ def _lower_reduce(lowerer: Lowerer, node: Apply) -> bool:
     combine = _COMBINE[node.op.kind]
     if not lowerer.supports(f"reduce_{combine}", (x.dtype,), out.dtype):
         return False
+    known = lowerer.known_sum(x, node.op.axes) if combine == "add" else None
+    if known is not None and id(x) not in lowerer.deferred and out.dtype == x.dtype:
+        lowerer.bind(out, known, tuple(d for a, d in enumerate(lowerer.shape(x)) if a not in node.op.axes))
+        return True
     producer = lowerer.take_deferred(x)
     if producer is not None:
         inputs, expr, shape, checks = producer.inputs, producer.exprs[0], producer.shape, producer.checks
