@@ -470,6 +470,10 @@ class GemmCall:
     element, or broadcast a vector along the last axis or a scalar; it may
     write the product's own buffer (listed in its ``reuses``).
 
+    An operand access naming the last two axes of a C-contiguous buffer of
+    more axes (not batched) reads the matrix of its leading axes by its last
+    (a convolution's output gradient, read in place as rows of channels).
+
     ``out_view`` (one matrix, ``beta`` 0, no epilogue): the product is written
     through this view of ``output``, a buffer an earlier step made (a loop's
     history row), instead of into a buffer of its own.
