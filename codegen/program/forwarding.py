@@ -20,14 +20,13 @@ from theanine.codegen.program.kernel_ir import (
     Access,
     Arg,
     BranchStep,
-    DimOf,
     ElementwiseKernel,
     GemmCall,
     LoopStep,
     Program,
     ShapeCall,
-    ValueOf,
     flat_steps,
+    named_buffers,
     shape_buffers,
     step_inputs,
     step_outputs,
@@ -344,19 +343,5 @@ def pinned_buffers(program: Program) -> set[int]:
             pinned |= {step.counter, *step.allocates} | {b for b in (step.stop, step.ran) if b is not None}
         elif isinstance(step, BranchStep):
             pinned |= {step.condition, *step.allocates}
-    skipped = {"exprs", "expr", "value", "coords", "node", "producer"}
-    seen: set[int] = set()
-    stack: list = [program.buffers, program.steps]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, (DimOf, ValueOf)):
-            pinned.add(item.buffer)
-        elif isinstance(item, (tuple, list)):
-            stack.extend(item)
-        elif isinstance(item, ShapeCall):
-            if id(item) not in seen:
-                seen.add(id(item))
-                stack.extend(item.args)
-        elif dataclasses.is_dataclass(item):
-            stack.extend(getattr(item, f.name) for f in dataclasses.fields(item) if f.compare and f.name not in skipped)
-    return pinned
+    expressions = frozenset({"exprs", "expr", "value", "coords"})
+    return pinned | named_buffers([program.buffers, program.steps], skipped=expressions)

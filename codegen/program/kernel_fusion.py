@@ -36,17 +36,14 @@ from theanine.codegen.program.expressions import substitute
 from theanine.codegen.program.fallible import fails_while_writing
 from theanine.codegen.program.kernel_ir import (
     Access,
-    Arg,
     Buffer,
-    Call,
     DimOf,
     ElementwiseKernel,
     HostCall,
-    Index,
-    Lit,
     Load,
     LoopStep,
     Program,
+    named_buffers,
     step_inputs,
     step_writes,
     uses,
@@ -197,14 +194,4 @@ def _renamed(item, old: int, new: int):
 def _sized_by(steps: list, buffers: list) -> set[int]:
     """Buffers whose dimensions (``DimOf``) some buffer's shape or step names: they must exist, so
     they are written even when no step reads their elements."""
-    found: set[int] = set()
-    stack: list = [b.shape for b in buffers] + list(steps)
-    while stack:
-        item = stack.pop()
-        if isinstance(item, DimOf):
-            found.add(item.buffer)
-        elif isinstance(item, (tuple, list)):
-            stack.extend(item)
-        elif is_dataclass(item) and not isinstance(item, (Access, Arg, Lit, Index, Load, Call)):
-            stack.extend(getattr(item, f.name) for f in fields(item) if f.name not in ("node", "producer"))
-    return found
+    return named_buffers([b.shape for b in buffers] + list(steps), (DimOf,))

@@ -666,12 +666,20 @@ def _whole(buffer: int) -> Access:
 
 def _value_reads(step: Step) -> set[int]:
     """Buffers whose values appear in a step's shape expressions (its fields, searched iteratively)."""
+    return named_buffers([getattr(step, name) for name in step.__dataclass_fields__], (ValueOf,))
+
+
+def named_buffers(roots: list, kinds: tuple[type, ...] = (DimOf, ValueOf),
+                  skipped: frozenset[str] = frozenset()) -> set[int]:
+    """Buffers that the shape expressions under ``roots`` name through ``kinds`` (``DimOf``: a
+    dimension, ``ValueOf``: a value), searched iteratively, each shared expression node once; the
+    graph nodes kept for messages, and fields named in ``skipped``, are not searched."""
     found: set[int] = set()
-    seen: set[int] = set()  # expression nodes are shared within a DAG: each is searched once
-    stack: list = [getattr(step, name) for name in step.__dataclass_fields__ if name not in ("node", "producer")]
+    seen: set[int] = set()
+    stack = list(roots)
     while stack:
         item = stack.pop()
-        if isinstance(item, ValueOf):
+        if isinstance(item, kinds):
             found.add(item.buffer)
         elif isinstance(item, (tuple, list)):
             stack.extend(item)
@@ -679,8 +687,9 @@ def _value_reads(step: Step) -> set[int]:
             if id(item) not in seen:
                 seen.add(id(item))
                 stack.extend(item._parts())
-        elif hasattr(item, "__dataclass_fields__") and not isinstance(item, (DimOf, Lit, Arg, Index)):
-            stack.extend(getattr(item, name) for name in item.__dataclass_fields__)
+        elif hasattr(item, "__dataclass_fields__") and not isinstance(item, (DimOf, ValueOf, Lit, Arg, Index)):
+            stack.extend(getattr(item, f.name) for f in fields(item)
+                         if f.compare and f.name not in skipped and f.name not in ("node", "producer"))
     return found
 
 
