@@ -9,6 +9,8 @@ per iteration.  When nothing else reads the temporary and nothing
 between the two steps touches the copy's target, the producer writes
 through the copy's view instead, and the copy goes; its shape checks (a
 join's pieces must agree) stay, as a step of their own before the producer.
+A fill of part of a buffer that later kernels then write whole, in pieces,
+before anything reads it goes too.
 """
 
 from __future__ import annotations
@@ -106,7 +108,62 @@ def _forward(program: Program, steps: list, readers: dict, pinned: set[int], for
                 forwarded.add(copy.source)
                 continue
         out.append(step)
-    return out
+    return [step for k, step in enumerate(out) if not _overwritten(step, out[k + 1:])]
+
+
+def _overwritten(step, later: list) -> bool:
+    """Whether ``step`` only fills part of an existing buffer that later kernels of the same list
+    write whole, in pieces, before anything reads it (a gradient's zero fill whose every column
+    block the gate kernels then write): the fill is dead."""
+    if not (isinstance(step, ElementwiseKernel) and len(step.outputs) == 1 and step.outputs[0] in step.reuses
+            and not step.checks):
+        return False
+    target = step.outputs[0]
+    whole = step.output_view(0) or Access(target, tuple(range(len(step.shape))))
+    if any(a.buffer == target for a in step.inputs) or any(x != 1 for x in whole.steps):
+        return False
+    pieces: list[tuple[Access, tuple]] = []
+    for kernel in later:
+        if not isinstance(kernel, ElementwiseKernel):
+            if _touches(kernel, target):
+                return False
+            continue
+        if any(a.buffer == target for a in kernel.inputs):
+            return False
+        pieces += [(kernel.output_view(j), tuple(kernel.shape)) for j, b in enumerate(kernel.outputs) if b == target]
+        if _covers(whole, tuple(step.shape), pieces):
+            return True
+    return False
+
+
+def _covers(whole: Access, shape: tuple, pieces: list[tuple[Access, tuple]]) -> bool:
+    """Whether the pieces (views with their loops' shapes) tile ``whole`` walked over ``shape``:
+    the same axes, one buffer axis cut into blocks of constant width that cover it."""
+    if not pieces or any(view is None or view.axes != whole.axes or view.steps for view, _ in pieces):
+        return False
+    cut = {axis for view, _ in pieces for axis in range(len(view.starts or whole.starts))
+           if view.start(axis) != whole.start(axis)}
+    if len(cut) != 1:
+        return False
+    (axis,) = cut
+    if axis not in whole.axes:
+        return False
+    i = whole.axes.index(axis)
+    if not isinstance(shape[i], int) or any(
+            piece_shape[:i] + piece_shape[i + 1:] != shape[:i] + shape[i + 1:] for _, piece_shape in pieces):
+        return False
+    blocks = []
+    for view, piece_shape in pieces:
+        offset = _difference(view.start(axis), whole.start(axis))
+        if offset is None or not isinstance(piece_shape[i], int):
+            return False
+        blocks.append((offset, offset + piece_shape[i]))
+    reached = 0
+    for first, last in sorted(blocks):
+        if first > reached:
+            return False
+        reached = max(reached, last)
+    return reached >= shape[i] and min(first for first, _ in blocks) >= 0
 
 
 def _as_copy(program: Program, step) -> _Copy | None:

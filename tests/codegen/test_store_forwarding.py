@@ -230,6 +230,7 @@ def test_an_lstm_step_is_a_product_and_one_kernel_and_its_gradient_copies_nothin
     forward, backward = [s for s in _program(f).steps if isinstance(s, LoopStep)]
     assert [type(s).__name__ for s in forward.body] == ["GemmCall", "ElementwiseKernel"]
     assert [type(s).__name__ for s in backward.body].count("GemmCall") == 2  # dh, and (per step) dx
+    assert not any("second" in str(s.node.op) for s in backward.body)  # dz's zero fill: overwritten whole
     assert not [s for s in backward.body if isinstance(s, ElementwiseKernel) and len(s.inputs) == 1
                 and s.exprs == (Arg(0, s.exprs[0].dtype),)]
 
@@ -242,3 +243,19 @@ def test_a_program_writing_into_a_buffer_nobody_made_is_refused():
     with pytest.raises(RuntimeError, match="no earlier step made"):
         check_allocated(broken)
     check_allocated(program)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_a_zero_fill_that_pieces_do_not_cover_whole_stays(threads):
+    x = th.tensor("x", "float64", (None, 3, 5))
+    w = th.shared(R.standard_normal((5, 8)) * 0.3)
+
+    def step(x_t, h):
+        z = x_t @ w + th.concatenate([h, h, h, h], axis=1)
+        return th.tanh(z[:, :2]) * th.sigmoid(z[:, 6:]) + z[:, 2:4] * 0.5  # z[:, 4:6] unused: its gradient is 0
+
+    (hs, _) = th.scan(step, sequences=x, outputs_info=th.zeros((3, 2), "float64"))
+    grads = th.grad((hs ** 2).sum(), [w, x])
+    got, expected, _ = _both([x], grads, [R.standard_normal((4, 3, 5))], threads)
+    for g, e in zip(got, expected, strict=True):
+        np.testing.assert_allclose(g, e, rtol=1e-10, atol=1e-13)
