@@ -61,7 +61,7 @@ def forward_stores(program: Program, pinned: set[int]) -> Program:
     _record_levels(program.steps, None, levels)
     forwarded: set[int] = set()
     steps = _forward(program, list(program.steps), readers, pinned, forwarded, (levels, None))
-    if not forwarded:
+    if steps == list(program.steps):
         return program
     refs = {key: a for key, a in program.refs.items() if a.buffer not in forwarded}
     return dataclasses.replace(program, steps=steps, refs=refs)
@@ -108,7 +108,61 @@ def _forward(program: Program, steps: list, readers: dict, pinned: set[int], for
                 forwarded.add(copy.source)
                 continue
         out.append(step)
-    return [step for k, step in enumerate(out) if not _overwritten(step, out[k + 1:])]
+    out = [step for k, step in enumerate(out) if not _overwritten(step, out[k + 1:])]
+    return _products_read_in_place(program, out, readers, pinned)
+
+
+def _products_read_in_place(program: Program, steps: list, readers: dict, pinned: set[int]) -> list:
+    """``steps`` where a copy that only reshapes a buffer into the matrix of its leading axes by its
+    last, for products alone to read (a loop's history before the weight gradient's GEMM), is
+    dropped: the products read the buffer in place (an operand naming the last two axes of a
+    C-contiguous buffer reads those rows; see ``GemmCall``)."""
+    for k, step in enumerate(steps):
+        source = _matrix_copy(program, step, pinned)
+        if source is None:
+            continue
+        target = step.outputs[0]
+        users = [j for j in range(k + 1, len(steps)) if _touches(steps[j], target)]
+        if not users or len(readers.get(target, ())) != len(users) or any(
+                not _reads_as_matrix(steps[j], target) for j in users):
+            continue
+        if any(source.buffer in step_writes(s) for s in steps[k + 1:users[-1] + 1]):
+            continue
+        rank = len(program.buffers[source.buffer].shape)
+        rows, columns = (rank - 2, rank - 1)
+        for j in users:
+            steps[j] = dataclasses.replace(steps[j], **{
+                name: Access(source.buffer, (rows, columns) if access.axes == (0, 1) else (columns, rows),
+                             source.starts)
+                for name, access in (("a", steps[j].a), ("b", steps[j].b)) if access.buffer == target})
+        steps[k] = None
+    return [s for s in steps if s is not None]
+
+
+def _matrix_copy(program: Program, step, pinned: set[int]) -> Access | None:
+    """How ``step`` reads the buffer (whole, or a run of its leading rows) that it copies, in order,
+    into a new matrix of its leading axes by its last; None for any other step."""
+    if not (isinstance(step, ElementwiseKernel) and len(step.inputs) == 1 and len(step.outputs) == 1
+            and not step.reuses and not step.out_views and not step.checks):
+        return None
+    (source,), (target,) = step.inputs, step.outputs
+    src, dst = program.buffers[source.buffer], program.buffers[target]
+    if (target in pinned or dst.role != "temp" or len(dst.shape) != 2 or len(src.shape) < 3 or source.steps
+            or any(start != 0 for start in source.starts[1:]) or source.axes != tuple(range(len(src.shape)))
+            or tuple(step.shape[1:]) != tuple(src.shape[1:]) or step.exprs != (Arg(0, src.dtype),)
+            or dst.dtype != src.dtype or dst.shape[1] != src.shape[-1]):
+        return None
+    return source
+
+
+def _reads_as_matrix(step, buffer: int) -> bool:
+    """Whether ``step`` is a product that reads ``buffer`` only as a whole matrix operand."""
+    if not (isinstance(step, GemmCall) and step.epilogue is None and len(step.a.axes) == 2):
+        return False
+    if buffer == step.output or buffer in step_writes(step):
+        return False
+    operands = [a for a in (step.a, step.b) if a.buffer == buffer]
+    return bool(operands) and all(a.plain and a.axes in ((0, 1), (1, 0)) for a in operands)
 
 
 def _overwritten(step, later: list) -> bool:

@@ -88,7 +88,7 @@ def test_kernel_gradient_reads_the_output_gradient_in_place():
     program = _program(f)
     gemms = [s for s in flat_steps(program.steps) if isinstance(s, GemmCall)]
     four_d = [a for g in gemms for a in (g.a, g.b) if len(program.buffers[a.buffer].shape) == 4]
-    assert len(four_d) == 2 and all(a.axes == (2, 3) for a in four_d)
+    assert len(four_d) >= 2 and all(a.axes == (2, 3) for a in four_d)
     assert any(isinstance(s, LoopStep) for s in program.steps)  # ConvTranspose: a chunk of the batch at a time
     xv = RNG.standard_normal((2, 6, 5, 3)).astype("float32")
     kv = RNG.standard_normal((3, 3, 3, 4)).astype("float32")

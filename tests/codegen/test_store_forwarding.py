@@ -259,3 +259,31 @@ def test_a_zero_fill_that_pieces_do_not_cover_whole_stays(threads):
     got, expected, _ = _both([x], grads, [R.standard_normal((4, 3, 5))], threads)
     for g, e in zip(got, expected, strict=True):
         np.testing.assert_allclose(g, e, rtol=1e-10, atol=1e-13)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_products_read_a_reshaped_buffer_in_place(threads):
+    a = th.tensor("a", "float64", (2, 3, 4))  # (static: a shape naming the matrix's rows keeps the copy)
+    b = th.tensor("b", "float64", (6, 5))
+    w = th.shared(R.standard_normal((4, 6)))
+    rows = a.reshape((-1, 4))  # the matrix of a's leading axes by its last: read in place, no copy
+    outputs = [rows @ w, rows.T @ b]
+    values = [R.standard_normal((2, 3, 4)), R.standard_normal((6, 5))]
+    got, expected, f = _both([a, b], outputs, values, threads)
+    for g, e in zip(got, expected, strict=True):
+        np.testing.assert_allclose(g, e, rtol=1e-12)
+    program = _program(f)
+    assert not any(isinstance(s, ElementwiseKernel) and s.outputs for s in program.steps)
+    products = [s for s in program.steps if isinstance(s, GemmCall)]
+    assert [(s.a.buffer, len(program.buffers[s.a.buffer].shape)) for s in products] == [(0, 3), (0, 3)]
+    flipped = values[0][:, ::-1].copy()
+    np.testing.assert_allclose(f(flipped, values[1])[0], flipped.reshape(-1, 4) @ w.get_value())
+
+
+def test_a_reshaped_buffer_read_elsewhere_too_is_still_copied():
+    a = th.tensor("a", "float64", (None, 3, 4))
+    w = th.tensor("w", "float64", (4, 2))
+    rows = th.exp(a).reshape((-1, 4))
+    got, expected, f = _both([a, w], [rows @ w, rows * 2.0], [R.standard_normal((2, 3, 4)), R.standard_normal((4, 2))])
+    for g, e in zip(got, expected, strict=True):
+        np.testing.assert_allclose(g, e, rtol=1e-12)
