@@ -19,6 +19,7 @@ import dataclasses
 
 from theanine.codegen.program import shape_exprs as S
 from theanine.codegen.program.kernel_ir import (
+    CONTAINERS,
     Access,
     Arg,
     BranchStep,
@@ -35,7 +36,7 @@ from theanine.codegen.program.kernel_ir import (
     step_writes,
 )
 
-__all__ = ["apart", "compose", "forward_stores", "pinned_buffers"]
+__all__ = ["apart", "compose", "forward_stores", "pinned_buffers", "reader_steps"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,11 +53,7 @@ class _Copy:
 def forward_stores(program: Program, pinned: set[int]) -> Program:
     """``program`` with every copy that its producer can make itself forwarded (module docstring);
     buffers in ``pinned`` (``pinned_buffers``) keep their contents."""
-    readers: dict[int, set[int]] = {}
-    for step in flat_steps(program.steps):
-        if not isinstance(step, (LoopStep, BranchStep)):
-            for access in step_inputs(step, values=False):
-                readers.setdefault(access.buffer, set()).add(id(step))
+    readers = reader_steps(program)
     levels: dict[int, set] = {}
     _record_levels(program.steps, None, levels)
     forwarded: set[int] = set()
@@ -65,6 +62,16 @@ def forward_stores(program: Program, pinned: set[int]) -> Program:
         return program
     refs = {key: a for key, a in program.refs.items() if a.buffer not in forwarded}
     return dataclasses.replace(program, steps=steps, refs=refs)
+
+
+def reader_steps(program: Program) -> dict[int, set[int]]:
+    """``id`` of each step (loop and branch bodies included) that reads each buffer's elements."""
+    readers: dict[int, set[int]] = {}
+    for step in flat_steps(program.steps):
+        if not isinstance(step, CONTAINERS):
+            for access in step_inputs(step, values=False):
+                readers.setdefault(access.buffer, set()).add(id(step))
+    return readers
 
 
 def _record_levels(steps, level, levels: dict[int, set]) -> None:

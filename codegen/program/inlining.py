@@ -22,7 +22,7 @@ from __future__ import annotations
 import dataclasses
 
 from theanine.codegen.program.expressions import MAX_KERNEL_CALLS, call_weight, post_order, substitute
-from theanine.codegen.program.forwarding import compose
+from theanine.codegen.program.forwarding import compose, reader_steps
 from theanine.codegen.program.kernel_ir import (
     BranchStep,
     ElementwiseKernel,
@@ -30,7 +30,6 @@ from theanine.codegen.program.kernel_ir import (
     Load,
     LoopStep,
     Program,
-    flat_steps,
     step_inputs,
     step_writes,
     uses,
@@ -42,11 +41,7 @@ __all__ = ["inline_kernels"]
 def inline_kernels(program: Program, pinned: set[int]) -> Program:
     """``program`` with kernels inlined into their one reader (module docstring); buffers in
     ``pinned`` (``forwarding.pinned_buffers``) stay stored."""
-    readers: dict[int, int] = {}
-    for step in flat_steps(program.steps):
-        if not isinstance(step, (LoopStep, BranchStep)):
-            for b in {a.buffer for a in step_inputs(step, values=False)}:
-                readers[b] = readers.get(b, 0) + 1
+    readers = {b: len(steps) for b, steps in reader_steps(program).items()}
     fusion = _Fusion(program, readers, pinned)
     steps = fusion.steps(list(program.steps))
     return program if steps == list(program.steps) else dataclasses.replace(program, steps=steps)

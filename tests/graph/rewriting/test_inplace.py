@@ -65,6 +65,19 @@ def test_destroy_handler_names_the_rule_that_forbids():
     assert handler.why_not(doubled.owner, 0) is None
 
 
+def test_a_result_that_leaves_as_an_output_may_be_inplace_only_where_outputs_are_copied():
+    """Rule 4: a function's output must not live in a temporary the backend keeps; a loop step's
+    outputs are copied into history rows at once (``outputs_copied``), so there it may."""
+    for copied, expected in ((False, "graph output"), (True, None)):
+        grown = th.exp(X) + 1.0
+        result = th.set_subtensor(grown[:, :2], X[:, 2:])
+        fgraph = FunctionGraph([X], [result], clone=False, outputs_copied=copied)
+        handler = DestroyHandler()
+        fgraph.attach_feature(handler)
+        reason = handler.why_not(result.owner, 0)
+        assert reason is None if expected is None else expected in reason
+
+
 def test_validate_rejects_a_destroyed_variable_with_another_reader():
     product = X @ W
     bad = ElemwiseInplace(th.graph.ops.math.ELEMWISE_OPS["exp"].scalar_op, 0)(product)
