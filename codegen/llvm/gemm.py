@@ -88,33 +88,36 @@ def _blas_product(frame, call: GemmCall, m: ir.Value, n: ir.Value) -> None:
     work = b.mul(b.mul(m, n), frame.dim(call.k))
     start, stop, blas_threads = _single_threaded_share(frame, b.select(by_rows, m, n), work)
     zero = ir.Constant(I64, 0)
-    with b.if_else(by_rows) as (rows, columns):
-        with rows:
-            if call.epilogue is None:
-                _gemm_block(frame, call, (start, stop), (zero, n))
-            else:
-                _row_tiles(frame, call, start, stop, n)
-        with columns:
-            _gemm_block(frame, call, (zero, m), (start, stop))
-            if call.epilogue is not None:
-                _epilogue(frame, call, (zero, m), (start, stop))
+    if call.epilogue is None:
+        rows = (b.select(by_rows, start, zero), b.select(by_rows, stop, m))
+        columns = (b.select(by_rows, zero, start), b.select(by_rows, n, stop))
+        _gemm_block(frame, call, rows, columns)
+    else:
+        _epilogue_tiles(frame, call, by_rows, (start, stop), m, n)
     _restore_blas_threads(frame, blas_threads)
 
 
-def _row_tiles(frame, call: GemmCall, start: ir.Value, stop: ir.Value, n: ir.Value) -> None:
-    """Rows ``[start, stop)`` of C in tiles of ``EPILOGUE_TILE_ELEMENTS // n`` rows (at least
-    ``MIN_TILE_ROWS``), each computed then passed through the epilogue."""
+def _epilogue_tiles(frame, call: GemmCall, by_rows: ir.Value, share: tuple[ir.Value, ir.Value],
+                    m: ir.Value, n: ir.Value) -> None:
+    """This thread's ``share`` of C's rows (``by_rows``) or columns, each tile computed then passed
+    through the epilogue.  Rows go in tiles of ``EPILOGUE_TILE_ELEMENTS // n`` rows (at least
+    ``MIN_TILE_ROWS``), columns in one tile.  One loop serves both splits, so the epilogue's
+    vectorized code is emitted (and compiled) once per product."""
     b = frame.builder
-    one = ir.Constant(I64, 1)
+    zero, one = ir.Constant(I64, 0), ir.Constant(I64, 1)
+    start, stop = share
     tile = b.sdiv(ir.Constant(I64, EPILOGUE_TILE_ELEMENTS), b.select(b.icmp_signed(">", n, one), n, one))
     tile = b.select(b.icmp_signed(">", tile, ir.Constant(I64, MIN_TILE_ROWS)), tile, ir.Constant(I64, MIN_TILE_ROWS))
-    count = b.sdiv(b.add(b.sub(stop, start), b.sub(tile, one)), tile)
+    tile = b.select(by_rows, tile, b.sub(stop, start))
+    count = b.sdiv(b.add(b.sub(stop, start), b.sub(tile, one)), b.select(b.icmp_signed(">", tile, one), tile, one))
     with for_range(b, count, "tile") as t:
         first = b.add(start, b.mul(t, tile))
         last = b.add(first, tile)
         last = b.select(b.icmp_signed("<", last, stop), last, stop)
-        _gemm_block(frame, call, (first, last), (ir.Constant(I64, 0), n))
-        _epilogue(frame, call, (first, last), (ir.Constant(I64, 0), n))
+        rows = (b.select(by_rows, first, zero), b.select(by_rows, last, m))
+        columns = (b.select(by_rows, zero, first), b.select(by_rows, n, last))
+        _gemm_block(frame, call, rows, columns)
+        _epilogue(frame, call, rows, columns)
 
 
 def _epilogue(frame, call: GemmCall, rows: tuple[ir.Value, ir.Value], columns: tuple[ir.Value, ir.Value]) -> None:

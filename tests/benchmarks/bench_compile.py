@@ -60,9 +60,9 @@ CHILD = textwrap.dedent("""
     blas = [0.0]
     addresses = jit.blas_addresses
 
-    def timed_blas():
+    def timed_blas(*args):
         start = time.process_time()
-        result = addresses()
+        result = addresses(*args)
         blas[0] += time.process_time() - start
         return result
 
