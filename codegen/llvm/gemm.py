@@ -141,7 +141,7 @@ def _epilogue(frame, call: GemmCall, rows: tuple[ir.Value, ir.Value], columns: t
     element = frame.printer.element_emitter(frame, kernel)
     with for_range(b, rows[1], "epilogue_row", rows[0]) as i:
         row = b.mul(i, n)
-        with for_range(b, columns[1], "epilogue_column", columns[0]) as j:
+        with for_range(b, columns[1], "epilogue_column", columns[0], interleaved=False) as j:
             dense = b.add(row, j)
             element.emit([(p, b.add(b.mul(i, r), b.mul(j, c))) for p, r, c in inputs],
                          [(p, dense) for p in outputs], None)

@@ -45,9 +45,9 @@ def emit_guarded_loop(frame, element, inputs: list, outputs: list, out_dtypes: l
                 any_outside = b.or_(any_outside, flag)
             b.store(b.or_(b.load(outside), b.zext(any_outside, I8)), outside)
         with b.if_then(b.icmp_unsigned("!=", b.load(outside), ir.Constant(I8, 0)), likely=False):
-            with for_range(b, count, "exact") as i:
+            with for_range(b, count, "exact", interleaved=False) as i:
                 element.emit([(p, b.add(first, i)) for p in inputs], [(s, i) for s in scratch], None)
-        with for_range(b, count, "copy") as i:
+        with for_range(b, count, "copy", interleaved=False) as i:
             at = b.add(first, i)
             for source, target in zip(scratch, outputs, strict=True):
                 b.store(b.load(b.gep(source, [i])), b.gep(target, [at]))

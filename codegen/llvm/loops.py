@@ -12,8 +12,14 @@ from theanine.codegen.llvm.ir_types import I64
 
 @contextlib.contextmanager
 def for_range(builder: ir.IRBuilder, count: ir.Value, name: str = "i",
-              start: ir.Value | None = None) -> Iterator[ir.Value]:
-    """``for (i = start; i < count; ++i)``: the body is what the ``with`` block emits."""
+              start: ir.Value | None = None, interleaved: bool = True) -> Iterator[ir.Value]:
+    """``for (i = start; i < count; ++i)``: the body is what the ``with`` block emits.
+
+    ``interleaved=False`` asks LLVM's loop vectorizer for one vector per
+    iteration (``single_vector_loop``): for loops whose iterations are
+    independent (elementwise kernels), where interleaving gains nothing the
+    CPU's out-of-order core does not already overlap, but costs compile time.
+    """
     function = builder.function
     before = builder.block
     header = function.append_basic_block(f"{name}.header")
@@ -27,15 +33,34 @@ def for_range(builder: ir.IRBuilder, count: ir.Value, name: str = "i",
     builder.position_at_end(body)
     yield index
     index.add_incoming(builder.add(index, ir.Constant(I64, 1)), builder.block)
-    builder.branch(header)
+    back_edge = builder.branch(header)
+    if not interleaved:
+        back_edge.set_metadata("llvm.loop", single_vector_loop(builder.module))
     builder.position_at_end(end)
 
 
+def single_vector_loop(module: ir.Module) -> ir.MDValue:
+    """A fresh loop ID asking for an interleave count of 1.
+
+    LLVM's loop vectorizer otherwise copies an elementwise body up to four
+    times per iteration and adds a narrower vectorized epilogue loop; with
+    LLVM built with assertions (llvmlite's wheels) each such loop costs a
+    few milliseconds to optimize and emit, a third of a cold compile.  A
+    loop ID refers to itself, so each loop gets its own node.
+    """
+    count = ir.MetaDataString(module, "llvm.loop.interleave.count")
+    hint = module.add_metadata([count, ir.Constant(ir.IntType(32), 1)])
+    loop_id = ir.values.MDValue(module, [hint], name=str(len(module.metadata)))
+    loop_id.operands = (loop_id, hint)
+    return loop_id
+
+
 def nested_ranges(builder: ir.IRBuilder, counts: list[ir.Value], name: str = "i",
-                  first: tuple[ir.Value, ir.Value] | None = None):
+                  first: tuple[ir.Value, ir.Value] | None = None, interleaved: bool = True):
     """Enter one ``for_range`` per count; returns (exit stack, indices).
 
-    ``first = (start, stop)`` restricts the outermost loop (a thread's share).
+    ``first = (start, stop)`` restricts the outermost loop (a thread's share);
+    ``interleaved`` applies to the innermost loop (see ``for_range``).
     """
     stack = contextlib.ExitStack()
     indices = []
@@ -43,7 +68,9 @@ def nested_ranges(builder: ir.IRBuilder, counts: list[ir.Value], name: str = "i"
         start = None
         if k == 0 and first is not None:
             start, count = first
-        indices.append(stack.enter_context(for_range(builder, count, f"{name}{k}", start)))
+        innermost = k == len(counts) - 1
+        indices.append(stack.enter_context(
+            for_range(builder, count, f"{name}{k}", start, interleaved or not innermost)))
     return stack, indices
 
 

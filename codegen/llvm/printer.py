@@ -552,7 +552,7 @@ class LLVMPrinter:
                     element.emit([(p, ir.Constant(I64, 0)) for p, _ in inputs],
                                  [(p, ir.Constant(I64, 0)) for p, _ in outputs], [])
                 return
-            stack, indices = nested_ranges(b, dims, "e", frame.share(dims[0], total))
+            stack, indices = nested_ranges(b, dims, "e", frame.share(dims[0], total), interleaved=False)
             with stack:
                 element.emit([(p, _linear_offset(b, indices, s)) for p, s in inputs],
                              [(p, _linear_offset(b, indices, s)) for p, s in outputs], indices)
@@ -563,7 +563,7 @@ class LLVMPrinter:
                 emit_guarded_loop(frame, element, [p for p, _ in inputs], [p for p, _ in outputs],
                                   element.out_dtypes, start, stop)
             else:
-                with for_range(b, stop, "flat", start) as j:
+                with for_range(b, stop, "flat", start, interleaved=False) as j:
                     element.emit([(p, j) for p, _ in inputs], [(p, j) for p, _ in outputs], None)
 
         if uses_indices(kernel.exprs) or kernel.out_views or _always_broadcast(kernel):
