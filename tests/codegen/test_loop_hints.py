@@ -1,0 +1,58 @@
+"""Loop hints of the LLVM printer (codegen/llvm/loops.py): elementwise loops ask for one vector per
+iteration, reductions keep LLVM's choice, and every loop has its own self-referencing loop ID;
+with no vectorized epilogue, the scalar remainder computes the last elements right."""
+
+import re
+
+import numpy as np
+import pytest
+
+import theanine as th
+from theanine.codegen.llvm import scalar
+from theanine.codegen.llvm.printer import LLVMPrinter
+from theanine.codegen.program.lowering import lower
+
+R = np.random.default_rng(17)
+
+
+def _module_text(inputs, outputs) -> str:
+    f = th.function(inputs, outputs, backend="llvm")
+    program = lower(f.fgraph_inputs, f.optimized_outputs, scalar.supports, shape_arithmetic=True)
+    return str(LLVMPrinter(program).module)
+
+
+def _loop_ids(text: str) -> list[str]:
+    return re.findall(r"!llvm\.loop (!\d+)", text)
+
+
+def _node(text: str, name: str) -> str:
+    return re.search(rf"^{name} = (.*)$", text, re.M).group(1)
+
+
+def test_elementwise_loops_ask_for_one_vector_per_iteration():
+    x = th.matrix("x", dtype="float32")
+    text = _module_text([x], th.exp(x) * 2.0 + 1.0)
+    ids = _loop_ids(text)
+    assert ids, "the elementwise kernel's loops carry no loop ID"
+    assert len(set(ids)) == len(ids), "two loops share one loop ID"
+    for loop_id in ids:
+        self_reference, hint = re.fullmatch(r"!\{ (!\d+), (!\d+) \}", _node(text, loop_id)).groups()
+        assert self_reference == loop_id
+        assert _node(text, hint) == '!{ !"llvm.loop.interleave.count", i32 1 }'
+
+
+def test_reductions_keep_interleaving():
+    x = th.matrix("x", dtype="float32")
+    assert _loop_ids(_module_text([x], x.sum(axis=1))) == []
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("size", [0, 1, 15, 17, 37, 1000, 4099])
+def test_remainders_without_vector_epilogue_equal_numpy(size, dtype):
+    x, y = th.vector("x", dtype=dtype), th.vector("y", dtype=dtype)
+    f = th.function([x, y], [th.exp(x) * y + 1.0, th.relu(x - y)], backend="llvm")
+    xv, yv = R.standard_normal(size).astype(dtype), R.standard_normal(size).astype(dtype)
+    got_exp, got_relu = f(xv, yv)
+    tol = 2e-6 if dtype == "float32" else 1e-14
+    np.testing.assert_allclose(got_exp, np.exp(xv) * yv + 1.0, rtol=tol, atol=tol)
+    np.testing.assert_array_equal(got_relu, np.maximum(xv - yv, 0))
