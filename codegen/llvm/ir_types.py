@@ -45,9 +45,11 @@ def is_unsigned(dtype: str) -> bool:
     return dtype.startswith("uint")
 
 
-def load_value(builder: ir.IRBuilder, pointer: ir.Value, dtype: str) -> ir.Value:
-    """Load an element and widen it to its compute type."""
+def load_value(builder: ir.IRBuilder, pointer: ir.Value, dtype: str, metadata: dict | None = None) -> ir.Value:
+    """Load an element and widen it to its compute type; ``metadata`` goes on the load."""
     value = builder.load(pointer)
+    for kind, node in (metadata or {}).items():
+        value.set_metadata(kind, node)
     if dtype == "bool":
         return builder.icmp_unsigned("!=", value, ir.Constant(I8, 0))
     if dtype == "float16":
@@ -55,13 +57,16 @@ def load_value(builder: ir.IRBuilder, pointer: ir.Value, dtype: str) -> ir.Value
     return value
 
 
-def store_value(builder: ir.IRBuilder, value: ir.Value, pointer: ir.Value, dtype: str) -> None:
-    """Narrow a computed value to its memory type and store it."""
+def store_value(builder: ir.IRBuilder, value: ir.Value, pointer: ir.Value, dtype: str,
+                metadata: dict | None = None) -> None:
+    """Narrow a computed value to its memory type and store it; ``metadata`` goes on the store."""
     if dtype == "bool":
         value = builder.zext(value, I8)
     elif dtype == "float16":
         value = builder.fptrunc(value, F16)
-    builder.store(value, pointer)
+    store = builder.store(value, pointer)
+    for kind, node in (metadata or {}).items():
+        store.set_metadata(kind, node)
 
 
 def round_to_half(builder: ir.IRBuilder, value: ir.Value) -> ir.Value:

@@ -32,6 +32,7 @@ import itertools
 from llvmlite import ir
 
 from theanine.codegen.llvm import buffer_table, collectives, gemm, indexed, scalar, vmath
+from theanine.codegen.llvm.alias import AliasScopes
 from theanine.codegen.llvm.guarded import emit_guarded_loop
 from theanine.codegen.llvm.ir_types import (
     I1,
@@ -268,6 +269,9 @@ class _ElementEmitter:
         self.printer, self.frame, self.kernel = printer, frame, kernel
         self.dtypes = [printer.program.buffers[a.buffer].dtype for a in kernel.inputs]
         self.out_dtypes = [printer.program.buffers[o].dtype for o in kernel.outputs]
+        touched = [a.buffer for a in kernel.inputs] + list(kernel.outputs)
+        self.in_tags = [printer.alias.metadata(a.buffer, touched) for a in kernel.inputs]
+        self.out_tags = [printer.alias.metadata(o, touched) for o in kernel.outputs]
         self.sources = None
         if uses_gather(kernel.exprs):
             self.sources = [
@@ -286,13 +290,15 @@ class _ElementEmitter:
         def arg(position):
             if position not in loaded:
                 pointer, offset = inputs[position]
-                loaded[position] = load_value(b, b.gep(pointer, [offset]), self.dtypes[position])
+                loaded[position] = load_value(b, b.gep(pointer, [offset]), self.dtypes[position],
+                                              self.in_tags[position])
             return loaded[position]
 
         cache: dict = {}
-        for expr, (pointer, offset), dtype in zip(self.kernel.exprs, outputs, self.out_dtypes, strict=False):
+        for expr, (pointer, offset), dtype, tags in zip(self.kernel.exprs, outputs, self.out_dtypes, self.out_tags,
+                                                        strict=False):
             value = self.printer.expr(self.frame, expr, arg, cache, indices, self.sources, guards)
-            store_value(b, convert(b, value, expr.dtype, dtype), b.gep(pointer, [offset]), dtype)
+            store_value(b, convert(b, value, expr.dtype, dtype), b.gep(pointer, [offset]), dtype, tags)
 
 
 class LLVMPrinter:
@@ -301,6 +307,7 @@ class LLVMPrinter:
     def __init__(self, program: Program, name: str = "theanine"):
         self.program = program
         self.module = ir.Module(name=name)
+        self.alias = AliasScopes(self.module)
         self.entry_names: list[str] = []
         self.blas_used: set[str] = set()
         self.host_written = {b for step in program.steps if isinstance(step, HostCall) for b in step.outputs}
@@ -691,11 +698,15 @@ class LLVMPrinter:
         out_strides = dict(zip(kept, _contiguous_strides(b, [dims[a] for a in kept]), strict=False))
         identity = scalar.reduce_identity(kernel.combine, acc_dtype)
         in_dtypes = [self.program.buffers[a.buffer].dtype for a in kernel.inputs]
+        touched = [a.buffer for a in kernel.inputs] + [kernel.output]
+        in_tags = [self.alias.metadata(a.buffer, touched) for a in kernel.inputs]
+        out_tags = self.alias.metadata(kernel.output, touched)
 
         def element(indices):
             def arg(position):
                 pointer, strides = inputs[position]
-                return load_value(b, b.gep(pointer, [_linear_offset(b, indices, strides)]), in_dtypes[position])
+                return load_value(b, b.gep(pointer, [_linear_offset(b, indices, strides)]), in_dtypes[position],
+                                  in_tags[position])
 
             sources = [(p, s, d) for (p, s), d in zip(inputs, in_dtypes, strict=False)]
             value = self.expr(frame, kernel.expr, arg, {}, indices, sources)
@@ -714,12 +725,14 @@ class LLVMPrinter:
                     b.store(value, acc)
                 out_offset = _linear_offset(b, outer_idx, [out_strides[a] for a in kept])
                 result = convert(b, b.load(acc), acc_dtype, kernel.dtype)
-                store_value(b, result, b.gep(target, [out_offset]), kernel.dtype)
+                store_value(b, result, b.gep(target, [out_offset]), kernel.dtype, out_tags)
             return
         with frame.on_thread_zero():
-            self._serial_reduce(frame, kernel, dims, kept, out_strides, identity, acc_dtype, element, target)
+            self._serial_reduce(frame, kernel, dims, kept, out_strides, identity, acc_dtype, element, target,
+                                out_tags)
 
-    def _serial_reduce(self, frame, kernel, dims, kept, out_strides, identity, acc_dtype, element, target) -> None:
+    def _serial_reduce(self, frame, kernel, dims, kept, out_strides, identity, acc_dtype, element, target,
+                       out_tags) -> None:
         """Reductions that keep the innermost axis, or reduce everything: one thread, input order."""
         b = frame.builder
         if dims and (len(dims) - 1) in kernel.axes:
@@ -728,18 +741,18 @@ class LLVMPrinter:
             loops, indices = nested_ranges(b, dims, "r")
             with loops:
                 b.store(scalar.reduce_combine(b, kernel.combine, b.load(acc), element(indices), acc_dtype), acc)
-            store_value(b, convert(b, b.load(acc), acc_dtype, kernel.dtype), target, kernel.dtype)
+            store_value(b, convert(b, b.load(acc), acc_dtype, kernel.dtype), target, kernel.dtype, out_tags)
             return
         total = _product(b, [dims[a] for a in kept])
         with for_range(b, total, "init") as j:
-            store_value(b, convert(b, identity, acc_dtype, kernel.dtype), b.gep(target, [j]), kernel.dtype)
+            store_value(b, convert(b, identity, acc_dtype, kernel.dtype), b.gep(target, [j]), kernel.dtype, out_tags)
         loops, indices = nested_ranges(b, dims, "a")
         with loops:
             out_offset = _linear_offset(b, [indices[a] for a in kept], [out_strides[a] for a in kept])
             slot = b.gep(target, [out_offset])
-            current = convert(b, load_value(b, slot, kernel.dtype), kernel.dtype, acc_dtype)
+            current = convert(b, load_value(b, slot, kernel.dtype, out_tags), kernel.dtype, acc_dtype)
             value = scalar.reduce_combine(b, kernel.combine, current, element(indices), acc_dtype)
-            store_value(b, convert(b, value, acc_dtype, kernel.dtype), slot, kernel.dtype)
+            store_value(b, convert(b, value, acc_dtype, kernel.dtype), slot, kernel.dtype, out_tags)
 
 def _normalized(access: Access) -> Access:
     """``access`` with all-zero starts and all-one steps spelled as empty (one spelling per view)."""

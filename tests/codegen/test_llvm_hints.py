@@ -1,6 +1,7 @@
-"""Loop hints of the LLVM printer (codegen/llvm/loops.py): elementwise loops ask for one vector per
-iteration, reductions keep LLVM's choice, and every loop has its own self-referencing loop ID;
-with no vectorized epilogue, the scalar remainder computes the last elements right."""
+"""What the LLVM printer tells the optimizer: elementwise loops ask for one vector per iteration
+(codegen/llvm/loops.py), reductions keep LLVM's choice, every loop has its own self-referencing
+loop ID, and loads and stores carry alias scopes (codegen/llvm/alias.py); the code still computes
+NumPy's values (remainders without vectorized epilogues, in-place updates)."""
 
 import re
 
@@ -56,3 +57,31 @@ def test_remainders_without_vector_epilogue_equal_numpy(size, dtype):
     tol = 2e-6 if dtype == "float32" else 1e-14
     np.testing.assert_allclose(got_exp, np.exp(xv) * yv + 1.0, rtol=tol, atol=tol)
     np.testing.assert_array_equal(got_relu, np.maximum(xv - yv, 0))
+
+
+def _scope_names(text: str, node: str) -> set[str]:
+    """The buffer names of the scopes listed by metadata node ``node``."""
+    scopes = re.fullmatch(r"!\{ (.*) \}", _node(text, node)).group(1).split(", ")
+    return {re.search(r'!"(buffer \d+)"', _node(text, s)).group(1) for s in scopes}
+
+
+def test_loads_and_stores_name_their_buffer_and_exclude_the_others():
+    x, y = th.matrix("x", dtype="float32"), th.matrix("y", dtype="float32")
+    text = _module_text([x, y], [th.exp(x) + y, x * y])
+    stores = re.findall(r"store float .*?!alias\.scope (!\d+), !noalias (!\d+)", text)
+    loads = re.findall(r"load float, float\* .*?!alias\.scope (!\d+), !noalias (!\d+)", text)
+    assert stores and loads
+    for scope, others in stores + loads:
+        (own,) = _scope_names(text, scope)
+        assert own not in _scope_names(text, others)
+        assert len(_scope_names(text, others)) == 3  # a kernel with two inputs and two outputs
+
+
+def test_in_place_and_aliased_reads_keep_numpy_values():
+    """A shared variable updated in place reads itself at the element it writes and at others."""
+    w = th.shared(np.arange(12, dtype="float32").reshape(3, 4))
+    x = th.matrix("x", dtype="float32")
+    f = th.function([x], (w * x).sum(), updates=[(w, w * 2 + w[::-1] + x)], backend="llvm")
+    start, xv = w.get_value(), R.standard_normal((3, 4)).astype("float32")
+    f(xv)
+    np.testing.assert_allclose(w.get_value(), start * 2 + start[::-1] + xv, rtol=1e-6)
