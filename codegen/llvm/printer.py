@@ -104,6 +104,9 @@ SPLIT_MIN_ELEMENTS = 1 << 11
 # A thread waiting at a barrier checks it this many times before it yields its core: a loop body's
 # steps last microseconds, and a yield costs a system call each time round.
 BARRIER_SPINS = 1 << 12
+# Elements of the innermost axis per float32 partial sum of a float32 sum (see ``_accumulate``).
+SUM_BLOCK = 1 << 10
+SUM_LANES = 64  # partial sums cover whole multiples of this (four 16-lane vectors); the rest adds in float64
 _ITEMSIZE = {"bool": 1, "int8": 1, "uint8": 1, "int16": 2, "uint16": 2, "float16": 2, "int32": 4, "uint32": 4,
              "float32": 4, "int64": 8, "uint64": 8, "float64": 8}
 
@@ -702,7 +705,7 @@ class LLVMPrinter:
         in_tags = [self.alias.metadata(a.buffer, touched) for a in kernel.inputs]
         out_tags = self.alias.metadata(kernel.output, touched)
 
-        def element(indices):
+        def element(indices, dtype: str = acc_dtype):
             def arg(position):
                 pointer, strides = inputs[position]
                 return load_value(b, b.gep(pointer, [_linear_offset(b, indices, strides)]), in_dtypes[position],
@@ -710,38 +713,73 @@ class LLVMPrinter:
 
             sources = [(p, s, d) for (p, s), d in zip(inputs, in_dtypes, strict=False)]
             value = self.expr(frame, kernel.expr, arg, {}, indices, sources)
-            return convert(b, value, kernel.expr.dtype, acc_dtype)
+            return convert(b, value, kernel.expr.dtype, dtype)
 
         work = _product(b, dims)
         if dims and (len(dims) - 1) in kernel.axes and kept:
             outer, outer_idx = nested_ranges(b, [dims[a] for a in kept], "o", frame.share(dims[kept[0]], work))
             with outer:
-                acc = frame.alloca(compute_type(acc_dtype))
-                b.store(identity, acc)
-                inner, inner_idx = nested_ranges(b, [dims[a] for a in kernel.axes], "r")
-                with inner:
-                    indices = interleave_axes(kept, outer_idx, kernel.axes, inner_idx)
-                    value = scalar.reduce_combine(b, kernel.combine, b.load(acc), element(indices), acc_dtype)
-                    b.store(value, acc)
+                total = self._accumulate(frame, kernel, [dims[a] for a in kernel.axes], acc_dtype,
+                                         lambda inner_idx, dtype: element(
+                                             interleave_axes(kept, outer_idx, kernel.axes, inner_idx), dtype))
                 out_offset = _linear_offset(b, outer_idx, [out_strides[a] for a in kept])
-                result = convert(b, b.load(acc), acc_dtype, kernel.dtype)
+                result = convert(b, total, acc_dtype, kernel.dtype)
                 store_value(b, result, b.gep(target, [out_offset]), kernel.dtype, out_tags)
             return
         with frame.on_thread_zero():
             self._serial_reduce(frame, kernel, dims, kept, out_strides, identity, acc_dtype, element, target,
                                 out_tags)
 
+    def _accumulate(self, frame: _Frame, kernel: ReduceKernel, counts: list[ir.Value], acc_dtype: str,
+                    element) -> ir.Value:
+        """``kernel.combine`` of ``element(indices, dtype)`` over the nested ranges ``counts`` (the
+        reduced axes, the innermost last), as a value of ``acc_dtype``.
+
+        A float32 sum, which accumulates in float64, adds float32 partial
+        sums of ``SUM_BLOCK`` elements of the innermost axis: the vectorized
+        loop then does one float32 add per element instead of a conversion
+        and a float64 add at half the width (a third less time for a row sum
+        in cache).  Each partial sum spreads over the vector's lanes (16 or
+        fewer elements per lane); the last few elements of a block, which
+        LLVM would add one by one onto the partial sum, are added in float64
+        instead, so the result stays as accurate as NumPy's pairwise sum.
+        """
+        b = frame.builder
+        acc = frame.alloca(compute_type(acc_dtype))
+        b.store(scalar.reduce_identity(kernel.combine, acc_dtype), acc)
+        blocked = kernel.combine == "add" and kernel.expr.dtype == "float32" and acc_dtype == "float64"
+        loops, indices = nested_ranges(b, counts[:-1], "r")
+        with loops:
+            if not blocked:
+                with for_range(b, counts[-1], "r_inner") as j:
+                    value = element([*indices, j], acc_dtype)
+                    b.store(scalar.reduce_combine(b, kernel.combine, b.load(acc), value, acc_dtype), acc)
+            else:
+                part = frame.alloca(compute_type("float32"))
+                block = ir.Constant(I64, SUM_BLOCK)
+                blocks = b.sdiv(b.add(counts[-1], ir.Constant(I64, SUM_BLOCK - 1)), block)
+                with for_range(b, blocks, "block") as k:
+                    start = b.mul(k, block)
+                    stop = _minimum(b, b.add(start, block), counts[-1])
+                    whole = b.add(start, b.and_(b.sub(stop, start), ir.Constant(I64, -SUM_LANES)))
+                    b.store(scalar.reduce_identity("add", "float32"), part)
+                    with for_range(b, whole, "r_inner", start) as j:
+                        value = element([*indices, j], "float32")
+                        b.store(scalar.reduce_combine(b, "add", b.load(part), value, "float32"), part)
+                    partial = convert(b, b.load(part), "float32", acc_dtype)
+                    b.store(scalar.reduce_combine(b, "add", b.load(acc), partial, acc_dtype), acc)
+                    with for_range(b, stop, "r_tail", whole) as j:
+                        value = element([*indices, j], acc_dtype)
+                        b.store(scalar.reduce_combine(b, "add", b.load(acc), value, acc_dtype), acc)
+        return b.load(acc)
+
     def _serial_reduce(self, frame, kernel, dims, kept, out_strides, identity, acc_dtype, element, target,
                        out_tags) -> None:
         """Reductions that keep the innermost axis, or reduce everything: one thread, input order."""
         b = frame.builder
         if dims and (len(dims) - 1) in kernel.axes:
-            acc = frame.alloca(compute_type(acc_dtype))
-            b.store(identity, acc)
-            loops, indices = nested_ranges(b, dims, "r")
-            with loops:
-                b.store(scalar.reduce_combine(b, kernel.combine, b.load(acc), element(indices), acc_dtype), acc)
-            store_value(b, convert(b, b.load(acc), acc_dtype, kernel.dtype), target, kernel.dtype, out_tags)
+            total = self._accumulate(frame, kernel, dims, acc_dtype, element)
+            store_value(b, convert(b, total, acc_dtype, kernel.dtype), target, kernel.dtype, out_tags)
             return
         total = _product(b, [dims[a] for a in kept])
         with for_range(b, total, "init") as j:
