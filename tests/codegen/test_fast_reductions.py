@@ -1,6 +1,7 @@
-"""float32 sums add float32 partial sums of blocks into a float64 total (codegen/llvm/printer.py,
-``_accumulate``): every length around the block size, every reduction form, as accurate as a
-float64 sum rounded once to float32."""
+"""Fast reduction forms of the LLVM printer (codegen/llvm/printer.py, ``_accumulate``): float32 sums
+add float32 partial sums of blocks into a float64 total, as accurate as NumPy's pairwise sum at
+every length around the block size; float maxima and minima use maxnum/minnum and track NaNs
+apart, with NumPy's results for NaN and infinities."""
 
 import numpy as np
 import pytest
@@ -56,3 +57,23 @@ def test_float64_and_product_reductions_are_unchanged():
     sums, products = f(a, b)
     np.testing.assert_allclose(sums, a.sum(axis=1), rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(products, b.astype(np.float64).prod(axis=1), rtol=2e-6)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_row_extremes_propagate_nan_and_keep_infinities(dtype, threads):
+    m = th.matrix("m", dtype=dtype)
+    values = R.standard_normal((6, 3 * SUM_BLOCK + 5)).astype(dtype)
+    values[1, 17] = np.nan
+    values[2, -1] = np.nan
+    values[3, 0] = np.inf
+    values[4, :] = -np.inf
+    values[5, 100] = -np.inf
+    with th.config.context(num_threads=threads):
+        f = th.function([m], [m.max(axis=1), m.min(axis=1), m.max(), m[2:4].min()], backend="llvm")
+    highest, lowest, overall, part = f(values)
+    np.testing.assert_array_equal(highest, values.max(axis=1))
+    np.testing.assert_array_equal(lowest, values.min(axis=1))
+    assert np.isnan(overall) and np.isnan(part)
+    clean = values[[0, 3, 4, 5]]
+    np.testing.assert_array_equal(th.function([m], m.max(), backend="llvm")(clean), clean.max())
