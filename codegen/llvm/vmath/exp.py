@@ -60,7 +60,7 @@ def _reduce(m: MathBuilder, x):
     """(n as integer, r) with x = n ln2 + r, |r| <= ln2/2 (x already clamped)."""
     hi, lo = _LN2[m.is_double]
     n_float, n = m.round_with_int(m.mul(x, m.c(1 / math.log(2))))
-    r = m.sub(m.sub(x, m.mul(n_float, m.c(hi))), m.mul(n_float, m.c(lo)))
+    r = m.fma(n_float, m.c(-lo), m.fma(n_float, m.c(-hi), x))  # n hi is exact, so the first fma is x - n hi
     return n, r
 
 
