@@ -119,7 +119,8 @@ class Function:
 
     def __init__(self, inputs, outputs, updates=None, givens=None, backend: str | None = None,
                  mode=None, name: str | None = None, on_unused_input: str | None = None,
-                 allow_input_downcast: bool | None = None, profile: bool = False):
+                 allow_input_downcast: bool | None = None, profile: bool = False,
+                 no_default_updates=False):
         self.name = name or "function"
         specs = [as_in(spec) for spec in inputs]
         self.inputs = _check_inputs([spec.variable for spec in specs])
@@ -134,25 +135,28 @@ class Function:
         update_pairs = [_check_update(s, e) for s, e in _pairs(updates, "updates")]
         _reject_duplicate_updates(update_pairs)
         given_pairs = [_check_given(o, n) for o, n in _pairs(givens, "givens")]
+        skipped = _skipped_default_updates(no_default_updates)
         self._recipe = {
             "outputs": outputs if outputs is None else (list(self.outputs) if not self.unpack_single
                                                         else self.outputs[0]),
             "updates": update_pairs, "givens": given_pairs, "backend": self.backend,
             "mode": self.mode_object, "name": self.name, "on_unused_input": on_unused_input,
             "allow_input_downcast": allow_input_downcast, "profile": bool(profile),
+            "no_default_updates": no_default_updates,
         }
         self._specs = specs
         with _collector_paused():
-            self._build(update_pairs, given_pairs, on_unused_input or config.on_unused_input)
+            self._build(update_pairs, given_pairs, on_unused_input or config.on_unused_input, skipped)
         self._set_checkers(specs, allow_input_downcast)
 
-    def _build(self, update_pairs, given_pairs, on_unused_input: str) -> None:
+    def _build(self, update_pairs, given_pairs, on_unused_input: str, skipped) -> None:
         targets = self.outputs + [e for _, e in update_pairs]
         if given_pairs:
             targets = clone_replace(targets, dict(given_pairs), strict=False)
         check_unused_inputs(self.inputs, targets, on_unused_input, self.name)
         update_pairs = [(s, e) for (s, _), e in zip(update_pairs, targets[len(self.outputs):], strict=False)]
-        update_pairs += _default_updates(targets, {id(s) for s, _ in update_pairs})
+        if skipped is not True:
+            update_pairs += _default_updates(targets, {id(s) for s, _ in update_pairs} | skipped)
         targets = targets[: len(self.outputs)] + [e for _, e in update_pairs]
         self.shared = [v for v in graph_inputs(targets, stop=self.inputs) if isinstance(v, SharedVariable)]
         # taken in one global order (by id) by every function, so two calls never wait on each other
@@ -484,6 +488,20 @@ def _reject_duplicate_updates(pairs) -> None:
         seen.add(id(shared))
 
 
+def _skipped_default_updates(no_default_updates) -> bool | set[int]:
+    """Theano's ``no_default_updates``: True skips every default update, False none, and a list
+    of shared variables skips theirs (as ids)."""
+    if isinstance(no_default_updates, bool):
+        return True if no_default_updates else set()
+    if not isinstance(no_default_updates, (list, tuple, set)):
+        raise TypeError("no_default_updates must be a bool or a list of shared variables. "
+                        f"Received: {type(no_default_updates).__name__}")
+    for v in no_default_updates:
+        if not isinstance(v, SharedVariable):
+            raise TypeError(f"no_default_updates: {v!r} is not a shared variable")
+    return {id(v) for v in no_default_updates}
+
+
 def _default_updates(targets, explicit: set[int]) -> list[tuple[SharedVariable, Variable]]:
     """The ``default_update`` of every shared variable the graph reads (random streams)."""
     pairs = []
@@ -504,7 +522,8 @@ def _default_updates(targets, explicit: set[int]) -> list[tuple[SharedVariable, 
 
 def function(inputs, outputs=None, updates=None, givens=None, backend: str | None = None,
              mode=None, name: str | None = None, on_unused_input: str | None = None,
-             allow_input_downcast: bool | None = None, profile: bool = False) -> Function:
+             allow_input_downcast: bool | None = None, profile: bool = False,
+             no_default_updates=False) -> Function:
     """Compile ``outputs`` as a function of ``inputs`` (variables or ``In`` specs).
 
     ``updates``: (shared, expression) pairs written after each call, all at
@@ -515,10 +534,12 @@ def function(inputs, outputs=None, updates=None, givens=None, backend: str | Non
     or "none", "NanGuardMode", "DebugMode", or a ``Mode`` object (``modes.py``);
     ``on_unused_input``: "raise", "warn" or "ignore" (default ``config.on_unused_input``);
     ``allow_input_downcast``: how values are cast to the inputs' dtypes (``inputs.py``);
-    ``profile``: time every node (``f.profile``, ``profiling.py``).
+    ``profile``: time every node (``f.profile``, ``profiling.py``);
+    ``no_default_updates``: True leaves every shared variable's ``default_update`` (random
+    streams) unapplied, a list leaves those of its shared variables unapplied.
     """
     return Function(inputs, outputs, updates, givens, backend, mode, name, on_unused_input,
-                    allow_input_downcast, profile)
+                    allow_input_downcast, profile, no_default_updates)
 
 
 def _checked_swap(function: Function, swap: Mapping) -> dict:

@@ -108,3 +108,22 @@ def test_render_rejects_unknown_format(tmp_path):
 def test_render_svg(tmp_path):
     path = th.render(th.exp(th.vector("x")), str(tmp_path / "g.svg"))
     assert open(path).read().lstrip().startswith("<?xml")
+
+
+def test_debugprint_theano_options_depth_ids_stop_on_name():
+    x = th.dvector("x")
+    y = (th.exp(x) * 2).sum()
+    y.name = "y"
+    z = y + 1
+    assert th.debugprint(z, depth=1, print_type=False, file="str") == "Elemwise{add} [id A]\n"
+    two = th.debugprint(z, depth=2, print_type=False, file="str").splitlines()
+    assert len(two) == 3 and two[1].endswith("[id B] 'y'")
+    assert th.debugprint(z, stop_on_name=True, print_type=False, file="str").splitlines() == two
+    numbered = th.debugprint(z, ids="int", print_type=False, file="str")
+    assert numbered.splitlines()[0] == "Elemwise{add} [id 0]" and "x [id 4]" in numbered
+    bare = th.debugprint(z, ids="", print_type=False, file="str")
+    assert "[id" not in bare and len(bare.splitlines()) == 8
+    with pytest.raises(ValueError, match="ids must be one of"):
+        th.debugprint(z, ids="letters")
+    with pytest.raises(TypeError, match="depth must be an int"):
+        th.debugprint(z, depth=None)

@@ -142,3 +142,35 @@ def test_pickled_function_keeps_state_and_defaults_and_recompiles_from_the_disk_
     assert f2(1.0) == 21.0  # the state came along: 2 * 10 + 1
     assert g2(1.0) == 3.0 + 3.0 and g2.name == "scaled"  # g2 reads f2's copy of the state
     assert state.get_value() == 2.0  # the original is untouched
+
+
+def test_no_default_updates_true_false_and_a_list():
+    """The random-numbers tutorial: ``no_default_updates=True`` draws the same numbers every call."""
+    srng = th.random.RandomStream(seed=234)
+    rv_u, rv_n = srng.uniform((2, 2)), srng.normal((2, 2))
+    f = th.function([], rv_u)
+    g = th.function([], rv_n, no_default_updates=True)
+    assert not np.array_equal(f(), f())
+    assert np.array_equal(g(), g())
+    both = th.function([], [rv_u, rv_n], no_default_updates=[rv_n.owner.inputs[0]])
+    (u0, n0), (u1, n1) = both(), both()
+    assert not np.array_equal(u0, u1) and np.array_equal(n0, n1)
+    copied = g.copy()
+    assert np.array_equal(copied(), copied())
+    with pytest.raises(TypeError, match="no_default_updates must be a bool or a list of shared variables"):
+        th.function([], rv_u, no_default_updates="yes")
+    with pytest.raises(TypeError, match="no_default_updates: .* is not a shared variable"):
+        th.function([], rv_u, no_default_updates=[rv_u])
+
+
+def test_mode_accepts_theano_linkers_and_optimizer_names():
+    a, b = th.dscalars("a", "b")
+    x = th.dmatrix("x")
+    out = th.ifelse(th.lt(a, b), th.mean(x), x.sum())
+    for mode in (th.Mode(linker="vm"), th.Mode(linker="cvm", optimizer="default"),
+                 th.Mode(linker="py", optimizer=None)):
+        f = th.function([a, b, x], out, mode=mode)
+        assert f(0.0, 1.0, np.ones((3, 3))) == 1.0 and f(2.0, 1.0, np.ones((3, 3))) == 9.0
+    assert th.Mode(optimizer=None).optimizer == "none" and th.Mode(optimizer="default").optimizer == "fast_run"
+    with pytest.raises(ValueError, match="unknown linker 'fast'"):
+        th.Mode(linker="fast")
