@@ -32,6 +32,7 @@ from theanine.frontend.layers.base import (
     register_layer,
     serialize_layer,
 )
+from theanine.frontend.registry import custom_object_scope
 from theanine.frontend.training import Trainer
 from theanine.graph.basic import TensorVariable, topological_order
 
@@ -134,9 +135,13 @@ class Model(Trainer, Layer):
         return {"name": self.name, "trainable": self.trainable}
 
     @classmethod
-    def from_config(cls, config: dict) -> Model:
+    def from_config(cls, config: dict, custom_objects: Mapping | None = None) -> Model:
         """A model from ``get_config``'s dict; ``Model.from_config`` of a functional model's config
-        rebuilds the functional model, as in Keras."""
+        rebuilds the functional model, as in Keras.  ``custom_objects`` names the user's classes
+        and functions the config refers to (as ``load_model``'s)."""
+        if custom_objects:
+            with custom_object_scope(custom_objects):
+                return cls.from_config(config)
         if cls is Model and _FUNCTIONAL_KEYS <= set(config):
             return Functional.from_config(config)
         try:
@@ -245,6 +250,17 @@ class Functional(Model):
         """The model's outputs as given to ``Model(..., outputs)``: one tensor, a list or a dict."""
         return _restructured(self._graph_part("_output_keys"), self.outputs)
 
+    @property
+    def input_shape(self):
+        """The inputs' shapes (None for the batch and other flexible dims): one tuple for a single
+        input, else a list of them, as Keras' ``Functional.input_shape``."""
+        return _shapes_of(self._graph_part("inputs"))
+
+    @property
+    def output_shape(self):
+        """The outputs' shapes: one tuple for a single output, else a list, as Keras'."""
+        return _shapes_of(self._graph_part("outputs"))
+
     def _graph_part(self, name: str):
         if getattr(self, "inputs", None) is None or not hasattr(self, name):
             raise AttributeError(f"model {self.name!r} has no inputs and outputs yet: give it an Input first "
@@ -339,7 +355,10 @@ class Functional(Model):
         }
 
     @classmethod
-    def from_config(cls, config: dict) -> Functional:
+    def from_config(cls, config: dict, custom_objects: Mapping | None = None) -> Functional:
+        if custom_objects:
+            with custom_object_scope(custom_objects):
+                return cls.from_config(config)
         layers = {}
         for spec in config["layers"]:
             layer = deserialize_layer(spec)
@@ -504,7 +523,10 @@ class Sequential(Functional):
         return config
 
     @classmethod
-    def from_config(cls, config: dict) -> Sequential:
+    def from_config(cls, config: dict, custom_objects: Mapping | None = None) -> Sequential:
+        if custom_objects:
+            with custom_object_scope(custom_objects):
+                return cls.from_config(config)
         model = cls(name=config.get("name"), trainable=config.get("trainable", True))
         if config.get("input") is not None:
             spec = config["input"]
@@ -563,6 +585,11 @@ def _flatten_structure(value, what: str) -> tuple[list | None, list]:
         tensors = list(value)
         return list(range(len(tensors))), _checked_tensors(tensors, what)
     return None, _checked_tensors([value], what)
+
+
+def _shapes_of(tensors: list):
+    shapes = [tuple(t.type.shape) for t in tensors]
+    return shapes[0] if len(shapes) == 1 else shapes
 
 
 def _restructured(keys: list | None, tensors: list):

@@ -12,7 +12,8 @@ the way to write them:
   every read inside a step sees the value from before the step; a second
   ``assign_add`` on the same variable builds on the first one's value.
 
-``numpy()`` is a copy of the current value, as Keras' ``Variable.numpy()``.
+``numpy()`` is a copy of the current value, as Keras' ``Variable.numpy()``,
+and ``shape`` the static shape as a tuple of ints, as Keras' ``Variable.shape``.
 """
 
 from __future__ import annotations
@@ -40,6 +41,14 @@ class Variable(SharedVariable):
     def numpy(self) -> np.ndarray:
         """A copy of the current value."""
         return self.get_value()
+
+    @property
+    def shape(self):
+        """The static shape as a tuple of ints, as Keras' ``Variable.shape`` (``layer.weights[0].shape``);
+        a variable with a flexible dimension (None) keeps the symbolic shape of a graph variable."""
+        if None in self.type.shape:
+            return super().shape
+        return tuple(self.type.shape)
 
     def assign(self, value) -> Variable:
         """Set the value (now, or at the end of the step being traced)."""

@@ -316,3 +316,33 @@ def test_an_unbuilt_subclassed_model_with_two_outputs_trains_with_a_loss_list(rn
     left, right = model.predict(x, verbose=0)
     assert logs["output_0_loss"] == pytest.approx(np.mean((left - y[0]) ** 2), rel=1e-5)
     assert logs["output_1_loss"] == pytest.approx(np.mean(np.abs(right - y[1])), rel=1e-5)
+
+
+def test_functional_input_and_output_shapes_and_from_config_with_custom_objects():
+    """The Functional API guide: ``Model.from_config(config, custom_objects={...})``."""
+    from theanine.frontend import ops
+
+    class CustomDense(layers.Layer):
+        def __init__(self, units=32):
+            super().__init__()
+            self.units = units
+
+        def build(self, input_shape):
+            self.w = self.add_weight(shape=(input_shape[-1], self.units), initializer="random_normal")
+            self.b = self.add_weight(shape=(self.units,), initializer="random_normal")
+
+        def call(self, inputs):
+            return ops.matmul(inputs, self.w) + self.b
+
+        def get_config(self):
+            return {"units": self.units}
+
+    inputs = layers.Input((4,))
+    model = models.Model(inputs, [CustomDense(10)(inputs), layers.Dense(2)(inputs)])
+    assert model.input_shape == (None, 4) and model.output_shape == [(None, 10), (None, 2)]
+    assert model.layers[1].w.shape == (4, 10)
+    rebuilt = models.Model.from_config(model.get_config(), custom_objects={"CustomDense": CustomDense})
+    outputs = rebuilt(np.ones((3, 4), "float32"))
+    assert [o.shape for o in outputs] == [(3, 10), (3, 2)]
+    with pytest.raises(ValueError, match="unknown layer class 'CustomDense'"):
+        models.Model.from_config(model.get_config())
