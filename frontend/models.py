@@ -297,8 +297,8 @@ class Functional(Model):
         for node in self._nodes:
             if isinstance(node.layer, InputLayer):
                 continue
-            call_inputs, kwargs = node.call_arguments([values[id(t)] for t in node.inputs])
-            outputs = node.layer(call_inputs, **kwargs)
+            call_inputs, args, kwargs = node.call_arguments([values[id(t)] for t in node.inputs])
+            outputs = node.layer(call_inputs, *args, **kwargs)
             outputs = list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
             for tensor, value in zip(node.outputs, outputs, strict=True):
                 values[id(tensor)] = value
@@ -341,6 +341,7 @@ class Functional(Model):
                         "is_list": node.inputs_are_list,
                         "kwargs": dict(node.call_kwargs),
                         **({"mask_input": True} if node.mask_input else {}),
+                        **({"positional": node.positional} if node.positional else {}),
                     }
                 )
         return {
@@ -373,9 +374,9 @@ class Functional(Model):
             layer = _named(layers, entry["layer"])
             args = [_resolve_ref(tensors, ref) for ref in entry["args"]]
             recorded = Node(layer, args, [], entry["is_list"], entry.get("kwargs", {}),
-                            entry.get("mask_input", False))
-            call_inputs, kwargs = recorded.call_arguments(args)
-            outputs = layer(call_inputs, **kwargs)
+                            entry.get("mask_input", False), entry.get("positional", 0))
+            call_inputs, positional, kwargs = recorded.call_arguments(args)
+            outputs = layer(call_inputs, *positional, **kwargs)
             outputs = list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
             index = calls.get(layer.name, 0)
             calls[layer.name] = index + 1

@@ -11,8 +11,12 @@ it built): the same values, the same dtypes (float32 by default).
 The names are Keras 3's; where theanine's function differs, a Keras-shaped
 wrapper sits here: ``shape`` returns a tuple (static dims as ints, dynamic
 ones as symbolic scalars), ``cond`` takes two callables, ``array`` is
-``convert_to_tensor``, and the activations (``relu``, ``gelu``, ``silu``,
-...) are ``theanine.frontend.activations``'.
+``convert_to_tensor``, ``one_hot`` takes ``num_classes`` and ``axis``, and
+the activations (``relu``, ``gelu``, ``silu``, ...) are
+``theanine.frontend.activations``'.
+
+Python's ``==`` on two tensors stays Theano's identity test (graph code
+keeps variables in lists and dicts); compare elementwise with ``ops.equal``.
 """
 
 from __future__ import annotations
@@ -40,7 +44,7 @@ FORWARDED = (
     "log1p", "log2", "logaddexp", "logical_and", "logical_not", "logical_or", "logical_xor",
     "logspace", "logsumexp", "matmul", "max", "maximum", "mean", "median", "meshgrid", "min",
     "minimum", "mod", "moveaxis", "multiply", "nan_to_num", "negative", "norm", "not_equal",
-    "one_hot", "ones", "ones_like", "outer", "pad", "power", "prod", "quantile", "ravel", "real",
+    "ones", "ones_like", "outer", "pad", "power", "prod", "quantile", "ravel", "real",
     "reciprocal", "repeat", "reshape", "roll", "round", "sign", "sin", "sinh", "size", "sort",
     "sparse_categorical_crossentropy", "split", "sqrt", "square", "squeeze", "stack", "std",
     "stop_gradient", "subtract", "sum", "swapaxes", "take", "take_along_axis", "tan", "tensordot",
@@ -114,6 +118,13 @@ def convert_to_numpy(x) -> np.ndarray:
 array = convert_to_tensor = eager(th.convert_to_tensor)
 
 
+@eager
+def one_hot(x, num_classes: int, axis: int = -1, dtype=None):
+    """Keras' ``ops.one_hot``: a new axis ``axis`` of ``num_classes`` entries, 1 at each index."""
+    encoded = th.one_hot(x, num_classes, dtype)
+    return encoded if axis in (-1, encoded.ndim - 1) else th.moveaxis(encoded, -1, axis)
+
+
 def cond(pred, true_fn: Callable, false_fn: Callable):
     """``true_fn()`` where ``pred`` holds, else ``false_fn()`` (Keras' ``ops.cond``): a lazy
     ``th.ifelse`` for a symbolic ``pred``, a Python branch for a value."""
@@ -128,4 +139,4 @@ def cond(pred, true_fn: Callable, false_fn: Callable):
 
 
 __all__ = sorted({*FORWARDED, *ACTIVATIONS, "shape", "ndim", "convert_to_numpy", "convert_to_tensor", "array",
-                  "cond"})
+                  "cond", "one_hot"})

@@ -154,6 +154,9 @@ class Node:
     ``mask_input``: the call was given ``mask=`` a tensor of the graph (Keras'
     ``layer(x, mask=m)``); it is the last of ``inputs``, so the graph's order and
     saving see it, and ``call_arguments`` hands it back as the ``mask`` argument.
+    ``positional``: how many more tensors the call took as positional arguments
+    after the first (Keras' ``layer(targets, logits)``); they follow the first
+    argument's tensors in ``inputs``.
     """
 
     layer: Layer
@@ -162,13 +165,17 @@ class Node:
     inputs_are_list: bool = False
     call_kwargs: dict = field(default_factory=dict)
     mask_input: bool = False
+    positional: int = 0
 
     def call_arguments(self, values: list) -> tuple:
-        """``(inputs, kwargs)`` to call the layer again with ``values`` (one per ``inputs``)."""
+        """``(inputs, args, kwargs)`` to call the layer again with ``values`` (one per ``inputs``):
+        ``layer(inputs, *args, **kwargs)``."""
         values, kwargs = list(values), dict(self.call_kwargs)
         if self.mask_input:
             kwargs["mask"] = values.pop()
-        return (values if self.inputs_are_list else values[0]), kwargs
+        split = len(values) - self.positional
+        values, args = values[:split], tuple(values[split:])
+        return (values if self.inputs_are_list else values[0]), args, kwargs
 
     @property
     def parent_nodes(self) -> list[Node]:
@@ -549,13 +556,14 @@ class Layer:
 
     def _record_node(self, flat: list, is_list: bool, outputs, args, training, mask_input=None):
         """At top level on tensors with history: add a Node and tag the outputs."""
-        if args or not flat or not all(has_history(t) for t in flat):
+        if not flat or not all(has_history(t) for t in [*flat, *args]):
             return outputs
         out_list = list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
         out_list = [_with_mask_of(o, _fresh(o, flat)) for o in out_list]
         call_kwargs = {} if training is None else {"training": bool(training)}
         extra = [] if mask_input is None else [mask_input]
-        node = Node(self, flat + extra, out_list, is_list, call_kwargs, mask_input=bool(extra))
+        node = Node(self, flat + list(args) + extra, out_list, is_list, call_kwargs, mask_input=bool(extra),
+                    positional=len(args))
         self._inbound_nodes.append(node)
         for index, tensor in enumerate(out_list):
             tensor._layer_history = (self, len(self._inbound_nodes) - 1, index)

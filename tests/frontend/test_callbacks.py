@@ -204,3 +204,36 @@ def test_a_history_passed_by_the_user_is_the_one_fit_fills(rng):
     assert returned is history and model.history is history and history.epoch == [0, 1]
     model.fit(*_data(rng), epochs=1, verbose=0, callbacks=[history])
     assert history.epoch == [0] and len(history.history["loss"]) == 3
+
+
+def _tiny_model():
+    model = models.Sequential([layers.Input(shape=(3,)), layers.Dense(1)])
+    model.compile(optimizers.SGD(0.01), "mse")
+    return model
+
+
+def test_on_batch_end_is_the_train_batch_hook_and_checkpoints_every_n_batches(tmp_path):
+    """The training guide's LossHistory (on_batch_end) and ModelCheckpoint(save_freq=N)."""
+    class LossHistory(callbacks.Callback):
+        def on_train_begin(self, logs):
+            self.per_batch_losses = []
+
+        def on_batch_end(self, batch, logs):
+            self.per_batch_losses.append(logs.get("loss"))
+
+    x, y = np.random.rand(40, 3).astype("float32"), np.random.rand(40, 1).astype("float32")
+    model, history = _tiny_model(), LossHistory()
+    checkpoint = callbacks.ModelCheckpoint(str(tmp_path / "m-{epoch}-{batch}.keras"), save_freq=3)
+    model.fit(x, y, batch_size=8, epochs=2, callbacks=[history, checkpoint], verbose=0)
+    assert len(history.per_batch_losses) == 10 and all(np.isfinite(history.per_batch_losses))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m-1-3.keras", "m-2-1.keras", "m-2-4.keras"]
+    with pytest.raises(ValueError, match="save_freq must be 'epoch' or a positive number of batches"):
+        callbacks.ModelCheckpoint("m.keras", save_freq="batch")
+
+
+def test_checkpoint_initial_value_threshold(tmp_path):
+    x, y = np.random.rand(16, 3).astype("float32"), np.random.rand(16, 1).astype("float32")
+    checkpoint = callbacks.ModelCheckpoint(str(tmp_path / "best.keras"), monitor="loss", save_best_only=True,
+                                           initial_value_threshold=0.0)
+    _tiny_model().fit(x, y, epochs=2, callbacks=[checkpoint], verbose=0)
+    assert not (tmp_path / "best.keras").exists()  # a loss never improves on 0

@@ -46,3 +46,8 @@ def test_a_model_called_on_ops_ones_runs_eagerly():
     y = model(ops.ones((3, 3)))
     assert isinstance(y, np.ndarray) and y.shape == (3, 4)
     assert len(model.weights) == 4 and model.weights[0].shape == (3, 2)
+
+
+def test_one_hot_takes_num_classes_and_axis():
+    assert np.array_equal(ops.one_hot(np.array([0, 2]), num_classes=3), np.eye(3, dtype="float32")[[0, 2]])
+    assert np.array_equal(ops.one_hot(np.array([0, 2]), 3, axis=0), np.eye(3, dtype="float32")[[0, 2]].T)
