@@ -363,7 +363,9 @@ class Trainer:
         def validation(epoch: int) -> dict:
             if val_batches is None or not _validates(epoch, validation_freq):
                 return {}
-            logs = loops.run_evaluate(self, val_batches.epoch(), what="fit (validation_data)")
+            cbs.on_test_begin()  # as Keras, fit's validation runs the callbacks' test hooks
+            logs = loops.run_evaluate(self, val_batches.epoch(), cbs, what="fit (validation_data)")
+            cbs.on_test_end(logs)
             return {f"val_{k}": v for k, v in logs.items()}
 
         if strategy is None:
