@@ -62,7 +62,10 @@ __all__ = [
     "register_serializable",
     "register_keras_serializable",
     "custom_object_scope",
+    "CustomObjectScope",
     "get_custom_objects",
+    "serialize_keras_object",
+    "deserialize_keras_object",
 ]
 
 register_keras_serializable = register_serializable
@@ -334,3 +337,61 @@ def load_weights(model, path, max_bytes: int | None = None) -> None:
                 raise
             archive = stack.enter_context(_open(path, FORMAT, max_bytes))
         _set_weights(archive, model, archive.json("model.json").get("weights"))
+
+
+CustomObjectScope = custom_object_scope
+"""Keras' other name for ``custom_object_scope``."""
+
+
+def _families() -> list:
+    """The registries ``deserialize_keras_object`` looks a built-in class name up in, in order."""
+    from theanine.frontend import constraints, initializers, regularizers
+
+    return [regularizers.REGISTRY, initializers.REGISTRY, constraints.REGISTRY, losses_module.REGISTRY,
+            metrics_module.REGISTRY, optimizers.REGISTRY, optimizers.SCHEDULE_REGISTRY]
+
+
+def serialize_keras_object(obj):
+    """Keras' ``saving.serialize_keras_object``: an object with ``get_config`` as
+    ``{"class_name", "config"}`` (its config's values serialized in turn), a function by its
+    registered name, lists and dicts item by item, plain values as they are."""
+    if obj is None or isinstance(obj, (str, bool, int, float)):
+        return obj
+    if isinstance(obj, (list, tuple)):
+        return [serialize_keras_object(v) for v in obj]
+    if isinstance(obj, Mapping):
+        return {k: serialize_keras_object(v) for k, v in obj.items()}
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if hasattr(obj, "get_config"):
+        return {"class_name": registered_name(type(obj)), "config": serialize_keras_object(obj.get_config())}
+    if callable(obj):
+        from theanine.frontend.registry import function_reference
+
+        return function_reference(obj, "object")
+    raise TypeError(f"serialize_keras_object: cannot serialize a {type(obj).__name__}: {obj!r}")
+
+
+def deserialize_keras_object(config, custom_objects: Mapping | None = None):
+    """The object ``serialize_keras_object`` described: the class its ``class_name`` names (a
+    user one first, then the built-in layers, regularizers, initializers, constraints, losses,
+    metrics, optimizers and schedules) rebuilt with ``from_config``; a function by name; other
+    values as they are."""
+    from theanine.frontend import activations
+    from theanine.frontend.layers.base import get_layer_class
+    from theanine.frontend.registry import function_by_name, is_function_reference, registered_object
+
+    if not isinstance(config, Mapping) or "class_name" not in config:
+        return config
+    with custom_object_scope(custom_objects):
+        if is_function_reference(config):
+            return function_by_name(config["config"], "function", builtins=activations.ACTIVATIONS)
+        name, inner = str(config["class_name"]), dict(config.get("config") or {})
+        found = registered_object(name)
+        if found is None:
+            found = next((family.entries[name] for family in _families() if name in family.entries), None)
+        if found is None:
+            found = get_layer_class(name)  # raises, naming the class, when it is no layer either
+        return found.from_config(inner)

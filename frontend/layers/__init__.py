@@ -41,6 +41,19 @@ from theanine.frontend.layers.reshaping import *  # noqa: F403
 from theanine.frontend.layers.spatial_dropout import *  # noqa: F403
 from theanine.frontend.layers.wrappers import *  # noqa: F403
 
+
+
+def serialize(layer) -> dict:
+    """Keras' ``layers.serialize``: ``{"class_name", "config"}`` of a layer, objects in its config
+    (initializers, nested layers, ...) serialized in turn (``saving.serialize_keras_object``)."""
+    from theanine.frontend.saving import serialize_keras_object
+
+    return serialize_keras_object(layer)
+
+
+deserialize = base.deserialize_layer
+"""Keras' ``layers.deserialize(config, custom_objects=None)``: the layer ``serialize`` described."""
+
 __all__ = [
     *base.__all__,
     *activation_layers.__all__,
@@ -57,4 +70,6 @@ __all__ = [
     *recurrent_cells.__all__,
     *reshaping.__all__,
     *wrappers.__all__,
+    "serialize",
+    "deserialize",
 ]
