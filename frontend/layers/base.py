@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 import theanine as th
-from theanine.frontend import constraints, eager, initializers, regularizers, variables
+from theanine.frontend import constraints, eager, initializers, ops, regularizers, variables
 from theanine.frontend.call_context import call_context, current_call_context
 from theanine.frontend.registry import (
     custom_object_scope,
@@ -246,8 +246,13 @@ class Layer:
     def __init_subclass__(cls, **kwargs):
         """A subclass's ``build`` marks the layer built when it returns, as Keras 3's does, so that
         ``layer.build(shape)`` called by hand (then ``set_weights``) is not built again on the first
-        call."""
+        call.  Its ``compute_mask`` called on arrays returns arrays (``ops.eager``), as
+        ``embedding.compute_mask(padded_inputs)`` returns a tensor in Keras."""
         super().__init_subclass__(**kwargs)
+        compute_mask = cls.__dict__.get("compute_mask")
+        if compute_mask is not None and not getattr(compute_mask, "_eager", False):
+            cls.compute_mask = ops.eager(compute_mask)
+            cls.compute_mask._eager = True
         build = cls.__dict__.get("build")
         if build is not None and not getattr(build, "_marks_built", False):
             @functools.wraps(build)

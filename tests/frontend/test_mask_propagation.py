@@ -104,3 +104,22 @@ def test_softmax_sets_masked_scores_aside():
     expected = np.where(mask, np.exp(scores), 0.0)
     expected /= expected.sum(-1, keepdims=True)
     np.testing.assert_allclose(layers.Softmax()(scores, mask=mask), expected, rtol=1e-10, atol=1e-300)
+
+
+def test_compute_mask_on_arrays_returns_arrays():
+    """The masking guide: ``embedding.compute_mask(padded_inputs)`` and a custom layer's
+    ``compute_mask`` called on NumPy arrays give NumPy masks."""
+    from theanine.frontend import ops, utils
+
+    padded = utils.pad_sequences([[711, 632, 71], [73, 8, 3215, 55, 927]], padding="post")
+    mask = layers.Embedding(input_dim=5000, output_dim=4, mask_zero=True).compute_mask(padded)
+    assert isinstance(mask, np.ndarray) and np.array_equal(mask, padded != 0)
+
+    class CustomEmbedding(layers.Layer):
+        def compute_mask(self, inputs, mask=None):
+            return ops.not_equal(inputs, 0)
+
+    x = np.array([[1, 0, 2]], "int32")
+    assert np.array_equal(CustomEmbedding().compute_mask(x), [[True, False, True]])
+    symbolic = CustomEmbedding().compute_mask(th.imatrix("x"))
+    assert isinstance(symbolic, th.Variable) and symbolic.dtype == "bool"
