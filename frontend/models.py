@@ -25,7 +25,6 @@ from theanine.frontend.layers.base import (
     Layer,
     Node,
     call_context,
-    describe_shape,
     deserialize_layer,
     has_history,
     history_of,
@@ -127,9 +126,14 @@ class Model(Trainer, Layer):
 
     # -- description ------------------------------------------------------------------------------
 
-    def summary(self, print_fn=None, line_length: int = 65) -> None:
-        """Print a Keras-style table: layer (type), output shape, parameter count, totals."""
-        (print_fn or print)(_format_summary(self, line_length))
+    def summary(self, line_length: int | None = None, positions=None, print_fn=None, expand_nested: bool = False,
+                show_trainable: bool = False, layer_range=None) -> None:
+        """Print a Keras-style table: layer (type), output shape, parameter count, totals
+        (Keras 3's arguments; ``frontend/summary.py``)."""
+        from theanine.frontend import summary
+
+        text = summary.format_summary(self, line_length, positions, expand_nested, show_trainable, layer_range)
+        (print_fn or print)(text)
 
     def get_config(self) -> dict:
         return {"name": self.name, "trainable": self.trainable}
@@ -717,81 +721,3 @@ def _named(layers: dict, name: str) -> Layer:
 
 
 # ----------------------------------------------------------------------------- summary
-
-
-def _format_summary(model: Model, line_length: int) -> str:
-    """The Keras 2 text table; functional graphs get a "Connected to" column."""
-    graph = isinstance(model, Functional) and not isinstance(model, Sequential) and model.built
-    headers = ["Layer (type)", "Output Shape", "Param #"] + (["Connected to"] if graph else [])
-    widths = [
-        int(line_length * f) for f in ((0.33, 0.55, 0.67, 1.0) if graph else (0.45, 0.85, 1.0))
-    ]
-    widths = [w - p for w, p in zip(widths, [0] + widths[:-1], strict=True)]
-    rows = [
-        [
-            f"{layer.name} ({type(layer).__name__})",
-            _output_shape_text(model, layer),
-            f"{layer.count_params():,}",
-        ]
-        + ([_connections(model, layer)] if graph else [])
-        for layer in model.layers
-    ]
-    total = sum(widths)
-    lines = [f'Model: "{model.name}"', "_" * total, _row(headers, widths), "=" * total]
-    for i, row in enumerate(rows):
-        lines.append(_row(row, widths))
-        lines.append("=" * total if i == len(rows) - 1 else "_" * total)
-    if not rows:
-        lines.append("=" * total)
-    trainable = _param_count(model.trainable_weights)
-    non_trainable = _param_count(model.non_trainable_weights)
-    lines += [
-        f"Total params: {trainable + non_trainable:,} ({_bytes_text(model.weights)})",
-        f"Trainable params: {trainable:,} ({_bytes_text(model.trainable_weights)})",
-        f"Non-trainable params: {non_trainable:,} ({_bytes_text(model.non_trainable_weights)})",
-        "_" * total,
-    ]
-    return "\n".join(lines)
-
-
-def _row(cells: list[str], widths: list[int]) -> str:
-    return "".join(
-        f" {cell}".ljust(width) for cell, width in zip(cells, widths, strict=True)
-    ).rstrip()
-
-
-def _model_nodes_of(model: Model, layer: Layer) -> list[Node]:
-    nodes = getattr(model, "_nodes", None)
-    if nodes is None:
-        return list(layer._inbound_nodes)
-    return [node for node in nodes if node.layer is layer]
-
-
-def _output_shape_text(model: Model, layer: Layer) -> str:
-    nodes = _model_nodes_of(model, layer)
-    if len(nodes) != 1:
-        return "multiple" if nodes else "?"
-    shapes = [t.type.shape for t in nodes[0].outputs]
-    return describe_shape(shapes if len(shapes) > 1 else shapes[0])
-
-
-def _connections(model: Model, layer: Layer) -> str:
-    parts = []
-    for node in _model_nodes_of(model, layer):
-        for tensor in node.inputs:
-            source, node_index, tensor_index = history_of(tensor)
-            parts.append(f"{source.name}[{node_index}][{tensor_index}]")
-    return ", ".join(parts)
-
-
-def _param_count(weights) -> int:
-    return int(sum(w.get_value(borrow=True).size for w in weights))
-
-
-def _bytes_text(weights) -> str:
-    size = float(sum(w.get_value(borrow=True).nbytes for w in weights))
-    for unit in ("B", "KB", "MB", "GB"):
-        if size < 1024 or unit == "GB":
-            return f"{size:.2f} {unit}"
-        size /= 1024
-    return f"{size:.2f} GB"

@@ -7,6 +7,7 @@ module plus one import line here; the models do not change.
 
 from theanine.frontend.layers import (
     activation_layers,
+    augmentation,
     base,
     conv_arguments,
     conv_lstm,
@@ -25,6 +26,7 @@ from theanine.frontend.layers import (
     wrappers,
 )
 from theanine.frontend.layers.activation_layers import *  # noqa: F403
+from theanine.frontend.layers.augmentation import *  # noqa: F403
 from theanine.frontend.layers.base import *  # noqa: F403
 from theanine.frontend.layers.conv_lstm import *  # noqa: F403
 from theanine.frontend.layers.convolutional import *  # noqa: F403
@@ -57,6 +59,7 @@ deserialize = base.deserialize_layer
 __all__ = [
     *base.__all__,
     *activation_layers.__all__,
+    *augmentation.__all__,
     *core.__all__,
     *convolutional.__all__,
     *pooling.__all__,

@@ -395,6 +395,20 @@ class Layer:
             candidate = f"variable_{k}"
         return candidate
 
+    @property
+    def trainable(self) -> bool:
+        """Whether training updates this layer's weights (and BatchNormalization's statistics)."""
+        return self._trainable
+
+    @trainable.setter
+    def trainable(self, value) -> None:
+        """Set it here and, as in Keras, on every sublayer (a frozen model freezes its layers)."""
+        initialised = "_trainable" in self.__dict__
+        object.__setattr__(self, "_trainable", bool(value))
+        if initialised:
+            for layer in self._sublayers():
+                layer.trainable = value
+
     def _sublayers(self) -> list[Layer]:
         """Direct sublayers whose weights this layer owns (attributes, or a model's graph)."""
         return list(self._tracked_layers)

@@ -346,3 +346,29 @@ def test_functional_input_and_output_shapes_and_from_config_with_custom_objects(
     assert [o.shape for o in outputs] == [(3, 10), (3, 2)]
     with pytest.raises(ValueError, match="unknown layer class 'CustomDense'"):
         models.Model.from_config(model.get_config())
+
+
+def test_trainable_is_set_recursively_and_summary_options():
+    """The transfer-learning guide: ``model.trainable = False`` freezes every layer inside;
+    ``summary(show_trainable=True)`` shows it; Keras 3's other summary arguments."""
+    inner = models.Sequential([layers.Input((3,)), layers.Dense(3), layers.Dense(3)], name="inner")
+    model = models.Sequential([layers.Input((3,)), inner, layers.Dense(1)])
+    model.trainable = False
+    assert not inner.trainable and not inner.layers[0].trainable and model.trainable_weights == []
+    inner.trainable = True
+    assert all(layer.trainable for layer in inner.layers) and len(inner.trainable_weights) == 4
+    assert model.trainable_weights == []  # as Keras: a frozen model has none, whatever its layers say
+    lines = []
+    model.summary(print_fn=lines.append, show_trainable=True, expand_nested=True)
+    rows = lines[0].splitlines()
+    assert rows[2].split() == ["Layer", "(type)", "Output", "Shape", "Param", "#", "Trainable"]
+    assert any(r.startswith(" inner (Sequential)") and r.endswith("Y") for r in rows)
+    assert any(r.startswith("   dense (Dense)") for r in rows)  # nested, indented
+    assert rows[-4] == "Total params: 28 (112.00 B)"
+    lines.clear()
+    model.summary(print_fn=lines.append, line_length=40, positions=[0.5, 0.8, 1.0], layer_range=["inner", "inner"])
+    table = lines[0].splitlines()
+    assert all(len(r) <= 40 for r in table) and sum("(Sequential)" in r for r in table) == 1
+    assert not any("Dense)" in r for r in table)
+    with pytest.raises(ValueError, match="layer_range=.* matches no layers"):
+        model.summary(layer_range=["nope", "inner"])
