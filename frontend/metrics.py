@@ -17,6 +17,7 @@ import numpy as np
 
 import theanine as th
 from theanine.frontend import losses as losses_module
+from theanine.frontend.call_context import current_call_context
 from theanine.frontend.confusion_metrics import AUC, Precision, Recall
 from theanine.frontend.metric_base import Metric, PendingResult
 from theanine.frontend.metric_base import divide_no_nan as _divide
@@ -57,6 +58,7 @@ __all__ = [
     "AUC",
     "RootMeanSquaredError",
     "Mean",
+    "Sum",
     "FBetaScore",
     "F1Score",
     "accuracy",
@@ -422,8 +424,38 @@ class Mean(Metric):
 
     def update_state(self, values, sample_weight=None) -> None:
         """Add ``values`` (a scalar counts as one sample), weighted by ``sample_weight``."""
-        if isinstance(values, th.Variable):  # inside a traced step
-            super().update_state(values, sample_weight)
+        if isinstance(values, th.Variable) or current_call_context() is not None:  # inside a traced step
+            super().update_state(th.as_tensor_variable(values), sample_weight)
+            return
+        weight = None if sample_weight is None else np.atleast_1d(sample_weight)
+        super().update_state(np.atleast_1d(values), weight)
+
+
+class Sum(Metric):
+    """The (weighted) sum of every value given to ``update_state(values, sample_weight=None)``,
+    as Keras' ``metrics.Sum``; a standalone metric, like ``Mean``."""
+
+    compares_targets = False
+
+    def __init__(self, name: str | None = None, dtype: str | None = None):
+        super().__init__(name or "sum", dtype)
+
+    def batch_statistics(self, values, sample_weight=None) -> list:
+        values = th.cast(th.as_tensor_variable(values), self.dtype)
+        if sample_weight is not None:
+            weight = th.cast(th.as_tensor_variable(sample_weight), self.dtype)
+            for _ in range(values.ndim - weight.ndim):
+                weight = th.expand_dims(weight, -1)
+            values = values * weight
+        return [th.sum(values)]
+
+    def result_from(self, totals):
+        return totals[0]
+
+    def update_state(self, values, sample_weight=None) -> None:
+        """Add ``values`` (all of their elements), weighted by ``sample_weight``."""
+        if isinstance(values, th.Variable) or current_call_context() is not None:  # inside a traced step
+            super().update_state(th.as_tensor_variable(values), sample_weight)
             return
         weight = None if sample_weight is None else np.atleast_1d(sample_weight)
         super().update_state(np.atleast_1d(values), weight)
@@ -553,6 +585,7 @@ _CLASSES = (
     AUC,
     RootMeanSquaredError,
     Mean,
+    Sum,
     FBetaScore,
     F1Score,
     MeanSquaredLogarithmicError,

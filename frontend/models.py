@@ -56,7 +56,18 @@ class Model(Trainer, Layer):
             return super().__new__(Functional)
         return super().__new__(cls)
 
-    def __init__(self, name: str | None = None, trainable: bool = True, dtype=None, **kwargs):
+    def __init__(self, *args, **kwargs):
+        """``Model(name=None, trainable=True, dtype=None)``; a subclass called with ``(inputs,
+        outputs)`` becomes a functional model of that subclass, as in Keras: ``Functional`` takes
+        ``Model``'s place among the subclass's bases (its ``train_step`` and the like still apply)."""
+        if _functional_arguments(args, kwargs) and not isinstance(self, Functional):
+            cls = type(self)
+            cls.__bases__ = tuple(Functional if base is Model else base for base in cls.__bases__)
+            Functional.__init__(self, *args, **kwargs)
+            return
+        self._init_model(*args, **kwargs)
+
+    def _init_model(self, name: str | None = None, trainable: bool = True, dtype=None, **kwargs):
         Layer.__init__(self, name=name, trainable=trainable, dtype=dtype, **kwargs)
         self._init_trainer()
         self._build_specs: list[tuple[tuple, str]] | None = None
@@ -590,6 +601,11 @@ def _flatten_structure(value, what: str) -> tuple[list | None, list]:
         tensors = list(value)
         return list(range(len(tensors))), _checked_tensors(tensors, what)
     return None, _checked_tensors([value], what)
+
+
+def _functional_arguments(args: tuple, kwargs: dict) -> bool:
+    """Whether ``Model(...)`` arguments are ``(inputs, outputs)`` (Keras' test)."""
+    return len(args) == 2 or (len(args) == 1 and "outputs" in kwargs) or ("inputs" in kwargs and "outputs" in kwargs)
 
 
 def _shapes_of(tensors: list):

@@ -440,3 +440,13 @@ def test_per_class_scores_are_logged_as_arrays_in_fit(rng, capsys):
     assert history.history["f1_score"][0].shape == (2,)
     assert "f1_score_1" in history.history
     assert " - f1_score: [" in capsys.readouterr().out
+
+
+def test_sum_metric_adds_every_weighted_value():
+    total = metrics.Sum()
+    total.update_state([1, 3, 5, 7])
+    assert total.result() == 16.0
+    total.update_state(np.array([[1.0, 2.0], [3.0, 4.0]]), sample_weight=[1.0, 0.0])
+    assert total.result() == 19.0 and total.name == "sum"
+    total.reset_state()
+    assert total.result() == 0.0
