@@ -27,6 +27,7 @@ import numpy as np
 
 from theanine.graph.basic import Constant, Variable, clone_replace, graph_inputs
 from theanine.graph.config import config
+from theanine.graph.fgraph import FunctionGraph
 from theanine.graph.rewriting.report import PhaseReport, RewriteReport
 from theanine.graph.shared import SharedVariable
 from theanine.graph.tensor import as_tensor_variable
@@ -405,6 +406,13 @@ class Function:
             return outputs[0] if outputs else None
         return outputs
 
+    @property
+    def maker(self) -> FunctionMaker:
+        """Theano's ``f.maker``: ``f.maker.fgraph`` is the optimized graph, so the tutorials'
+        ``pp(f.maker.fgraph.outputs[0])`` and ``f.maker.fgraph.toposort()`` work."""
+        fgraph = FunctionGraph(self.fgraph_inputs, self.optimized_outputs, clone=False)
+        return FunctionMaker(fgraph, list(self._specs), self.mode_object)
+
     def explain(self) -> str:
         """Which rewrites fired, how often, node counts per phase, and the nodes that
         the backend runs through their NumPy ``perform`` (Python fallbacks)."""
@@ -450,6 +458,17 @@ def _unaliased(value, protected: Sequence[np.ndarray]) -> np.ndarray:
     if any(np.may_share_memory(value, p) for p in protected if isinstance(p, np.ndarray)):
         return value.copy()
     return value
+
+
+@dataclasses.dataclass(frozen=True)
+class FunctionMaker:
+    """What ``Function.maker`` shows, as Theano's FunctionMaker: the optimized ``fgraph`` (its
+    inputs are the function's inputs then the shared variables it reads), the ``In`` specs and
+    the mode."""
+
+    fgraph: FunctionGraph
+    inputs: list
+    mode: object
 
 
 class _FastWithState:

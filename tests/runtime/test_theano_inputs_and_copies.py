@@ -174,3 +174,14 @@ def test_mode_accepts_theano_linkers_and_optimizer_names():
     assert th.Mode(optimizer=None).optimizer == "none" and th.Mode(optimizer="default").optimizer == "fast_run"
     with pytest.raises(ValueError, match="unknown linker 'fast'"):
         th.Mode(linker="fast")
+
+
+def test_maker_fgraph_is_the_optimized_graph():
+    """The derivatives tutorial: ``pp(f.maker.fgraph.outputs[0])`` shows the optimized gradient."""
+    x = th.dscalar("x")
+    f = th.function([x], th.grad(x**2, x))
+    assert th.pp(f.maker.fgraph.outputs[0]) == "(TensorConstant{2.0} * x)"
+    assert [str(node.op) for node in f.maker.fgraph.toposort()] == ["Elemwise{multiply}"]
+    w = th.shared(1.0, "w")
+    g = th.function([x], x * w, updates=[(w, w + 1)])
+    assert g.maker.fgraph.inputs == [x, w] and len(g.maker.fgraph.outputs) == 2
