@@ -32,7 +32,14 @@ __all__ = ["Variable", "variable"]
 
 
 class Variable(SharedVariable):
-    """A shared variable that Keras code can ``assign`` to (see the module docstring)."""
+    """A shared variable that Keras code can ``assign`` to (see the module docstring).
+
+    ``trainable`` (True unless ``add_weight(trainable=False)`` made it) is whether
+    training updates it, as Keras' ``Variable.trainable``: set it to freeze one weight
+    of a layer.
+    """
+
+    trainable = True
 
     def __reduce__(self):
         """Pickled as shared variables are (``graph/pickling.py``): its value, a fresh lock."""

@@ -218,7 +218,6 @@ def _snake_case(name: str) -> str:
 @dataclass
 class _Weight:
     variable: SharedVariable
-    trainable: bool
     regularizer: Any = None
     constraint: Any = None
 
@@ -374,10 +373,10 @@ class Layer:
                 f"expected {shape}"
             )
         variable = variables.variable(value, name=f"{self.name}/{name}")
+        variable.trainable = bool(trainable)
         self._weight_records.append(
             _Weight(
                 variable,
-                bool(trainable),
                 regularizers.get(regularizer),
                 constraints.get(constraint),
             )
@@ -437,7 +436,7 @@ class Layer:
     @property
     def trainable_weights(self) -> list[SharedVariable]:
         """Weights that fit updates: trainable ones of trainable layers."""
-        return [r.variable for r in self._all_records(trainable_only=True) if r.trainable]
+        return [r.variable for r in self._all_records(trainable_only=True) if r.variable.trainable]
 
     @property
     def non_trainable_weights(self) -> list[SharedVariable]:

@@ -48,3 +48,19 @@ def test_pad_sequences_pads_and_truncates_as_keras():
         utils.pad_sequences(sequences, padding="middle")
     with pytest.raises(ValueError, match="sequence 1 is not a sequence"):
         utils.pad_sequences([[1], 2])
+
+
+def test_set_random_seed_makes_models_and_training_repeat():
+    from theanine.frontend import layers, models
+
+    def run():
+        utils.set_random_seed(7)
+        model = models.Sequential([layers.Input((3,)), layers.Dense(4), layers.Dropout(0.5), layers.Dense(1)])
+        model.compile("sgd", "mse")
+        x = np.random.rand(16, 3).astype("float32")  # NumPy's global generator is seeded too
+        return model.fit(x, np.ones((16, 1)), verbose=0).history["loss"], model.get_weights()
+
+    (loss_a, weights_a), (loss_b, weights_b) = run(), run()
+    assert loss_a == loss_b and all(np.array_equal(a, b) for a, b in zip(weights_a, weights_b, strict=True))
+    with pytest.raises(TypeError, match="seed must be an int"):
+        utils.set_random_seed(1.5)
