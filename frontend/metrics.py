@@ -21,6 +21,7 @@ from theanine.frontend.call_context import current_call_context
 from theanine.frontend.confusion_metrics import AUC, Precision, Recall
 from theanine.frontend.metric_base import Metric, PendingResult
 from theanine.frontend.metric_base import divide_no_nan as _divide
+from theanine.frontend.ops import eager
 from theanine.frontend.registry import (
     Registry,
     custom_object_scope,
@@ -81,6 +82,7 @@ def _float(x):
     return th.cast(x, th.config.floatX)
 
 
+@eager
 def accuracy(y_true, y_pred):
     """1 where ``y_true == y_pred`` exactly, else 0."""
     y_true, y_pred = losses_module.match_rank(
@@ -89,6 +91,7 @@ def accuracy(y_true, y_pred):
     return _float(th.eq(y_true, y_pred))
 
 
+@eager
 def binary_accuracy(y_true, y_pred, threshold: float = 0.5):
     """1 where ``(y_pred > threshold) == y_true``, elementwise."""
     y_true, y_pred = losses_module.match_rank(
@@ -98,11 +101,13 @@ def binary_accuracy(y_true, y_pred, threshold: float = 0.5):
     return _float(th.eq(y_true, predicted))
 
 
+@eager
 def categorical_accuracy(y_true, y_pred):
     """1 where the arg-max class of the one-hot ``y_true`` and of ``y_pred`` agree."""
     return _float(th.eq(th.argmax(y_true, axis=-1), th.argmax(y_pred, axis=-1)))
 
 
+@eager
 def sparse_categorical_accuracy(y_true, y_pred):
     """1 where the integer label equals the arg-max class of ``y_pred``."""
     y_pred = th.as_tensor_variable(y_pred)
@@ -117,12 +122,14 @@ def in_top_k(labels, y_pred, k: int):
     return higher < k
 
 
+@eager
 def sparse_top_k_categorical_accuracy(y_true, y_pred, k: int = 5):
     """1 where the integer label is among the ``k`` highest-scored classes."""
     y_pred = th.as_tensor_variable(y_pred)
     return _float(in_top_k(losses_module.sparse_labels(y_true, y_pred), y_pred, k))
 
 
+@eager
 def top_k_categorical_accuracy(y_true, y_pred, k: int = 5):
     """1 where the one-hot ``y_true``'s class is among the ``k`` highest-scored classes."""
     y_pred = th.as_tensor_variable(y_pred)

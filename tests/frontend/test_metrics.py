@@ -450,3 +450,9 @@ def test_sum_metric_adds_every_weighted_value():
     assert total.result() == 19.0 and total.name == "sum"
     total.reset_state()
     assert total.result() == 0.0
+
+
+def test_metric_functions_on_arrays_return_values():
+    labels, scores = np.array([1, 0]), np.array([[0.1, 0.9], [0.2, 0.8]])
+    assert np.array_equal(metrics.sparse_categorical_accuracy(labels, scores), [1.0, 0.0])
+    assert np.array_equal(metrics.binary_accuracy(np.array([[1.0], [0.0]]), np.array([[0.7], [0.6]])), [1.0, 0.0])
