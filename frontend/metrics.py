@@ -93,12 +93,14 @@ def accuracy(y_true, y_pred):
 
 @eager
 def binary_accuracy(y_true, y_pred, threshold: float = 0.5):
-    """1 where ``(y_pred > threshold) == y_true``, elementwise."""
+    """The fraction of entries where ``(y_pred > threshold) == y_true``, over the last axis (Keras 3:
+    one value per sample for targets of rank 2 or more)."""
     y_true, y_pred = losses_module.match_rank(
         th.as_tensor_variable(y_true), th.as_tensor_variable(y_pred)
     )
     predicted = th.cast(y_pred > threshold, y_true.dtype)
-    return _float(th.eq(y_true, predicted))
+    hits = _float(th.eq(y_true, predicted))
+    return th.mean(hits, axis=-1) if hits.ndim >= 2 else hits
 
 
 @eager
