@@ -51,11 +51,15 @@ from theanine.runtime.verify import verify_grad
 __version__ = "0.1.0"
 
 
+_LAZY = {"aot": "theanine.runtime.aot", "onnx": "theanine.onnx", "keras": "theanine.frontend"}
+
+
 def __getattr__(name: str):
     """``th.aot`` and ``th.onnx`` are imported on first use: they load the LLVM backend and the onnx
-    package, which ``import theanine`` never does."""
-    if name in ("aot", "onnx"):
+    package, which ``import theanine`` never does.  ``th.keras`` is ``theanine.frontend`` (the
+    Keras-like layer: ``th.keras.layers``, ``th.keras.Sequential``), for Keras users."""
+    if name in _LAZY:
         import importlib
 
-        return importlib.import_module({"aot": "theanine.runtime.aot", "onnx": "theanine.onnx"}[name])
+        return importlib.import_module(_LAZY[name])
     raise AttributeError(f"module 'theanine' has no attribute {name!r}")

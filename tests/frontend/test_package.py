@@ -45,3 +45,9 @@ def test_keras_top_level_names():
     assert {"Sequential", "Model", "Input", "ops"} <= set(dir(fe))
     model = fe.Sequential([fe.Input(shape=(4,)), fe.layers.Dense(2)])
     assert model.output_shape == (None, 2) and model.input_shape == (None, 4)
+
+
+def test_th_keras_is_the_frontend():
+    import theanine as th
+
+    assert th.keras is fe and th.keras.layers is fe.layers and th.keras.Sequential is fe.models.Sequential
