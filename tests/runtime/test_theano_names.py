@@ -59,3 +59,23 @@ def test_untyped_constructors_use_floatx_and_broadcast_rows():
     assert f(np.ones((1, 3), "float32"), np.ones((2, 1), "float32")).shape == (2, 3)
     with pytest.raises(TypeError, match="takes names \\(strings\\) or a count"):
         th.dscalars(1.5)
+
+
+def test_theano_keyword_arguments_of_shared_tensortype_grad_and_scan():
+    value = np.ones(3)
+    borrowed = th.shared(value, name="b", borrow=True, strict=True)
+    value[0] = 5.0
+    assert borrowed.get_value()[0] == 5.0  # the variable keeps the array it was given
+    copied = th.shared(value)
+    value[0] = 7.0
+    assert copied.get_value()[0] == 5.0
+    assert th.TensorType("float64", broadcastable=(False, True)) == th.TensorType("float64", (None, 1))
+    x, z = th.dmatrix("x"), th.dmatrix("z")
+    gx, gz = th.grad(x.sum(), [x, z], disconnected_inputs="ignore", return_disconnected="None")
+    assert gz is None and gx is not None
+    with pytest.raises(ValueError, match="return_disconnected must be"):
+        th.grad(x.sum(), x, return_disconnected="zeros")
+    q = th.dvector("q")
+    total, _ = th.scan(lambda a, h: h + a, sequences=q, outputs_info=th.constant(0.0), mode="FAST_RUN",
+                       profile=False, allow_gc=True)
+    assert np.allclose(th.function([q], total)([1.0, 2.0, 3.0]), [1.0, 3.0, 6.0])
