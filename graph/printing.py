@@ -27,7 +27,7 @@ from theanine.graph.shared import SharedVariable
 if TYPE_CHECKING:
     import networkx
 
-__all__ = ["debugprint", "to_networkx", "to_dot", "render", "GraphvizNotFoundError"]
+__all__ = ["debugprint", "to_networkx", "to_dot", "render", "pydotprint", "GraphvizNotFoundError"]
 
 MAX_DEPTH = 64
 """Levels of indentation before a branch of ``debugprint`` continues as a tree of its own."""
@@ -289,4 +289,23 @@ def render(obj, path: str, format: str | None = None) -> str:
     result = subprocess.run([dot, f"-T{fmt}", "-o", path], input=to_dot(obj), text=True, capture_output=True)
     if result.returncode != 0:
         raise RuntimeError(f"dot failed with exit code {result.returncode}: {result.stderr.strip()}")
+    return path
+
+
+def pydotprint(fct, outfile: str | None = None, compact: bool = True, format: str = "png", with_ids: bool = False,
+               high_contrast: bool = True, cond_highlight=None, colorCodes=None, max_label_size: int = 70,
+               scan_graphs: bool = False, var_with_name_simple: bool = False, print_output_file: bool = True,
+               return_image: bool = False) -> str:
+    """Theano's ``printing.pydotprint``: ``render`` the graph of ``fct`` (a compiled function, variables
+    or an Apply) to ``outfile`` (default ``pydotprint.<format>``) and return the path.
+
+    Theano's presentation options (``compact``, ``with_ids``, ``high_contrast``, ``cond_highlight``,
+    ``colorCodes``, ``max_label_size``, ``scan_graphs``, ``var_with_name_simple``) are accepted; the
+    drawing is ``to_dot``'s.  ``return_image`` is not supported (the image is written to the file).
+    """
+    if return_image:
+        raise NotImplementedError("pydotprint: return_image=True is not supported; read the file it writes")
+    path = render(fct, outfile or f"pydotprint.{format}", format)
+    if print_output_file:
+        print("The output file is available at", path)
     return path

@@ -27,6 +27,7 @@ from theanine.graph.ops.sorting import ArgSort
 from theanine.graph.ops.numpy_like import *  # noqa: F403
 from theanine.graph.ops.scan import scan, until, map, reduce, foldl, foldr
 from theanine.graph.ops.ifelse import ifelse
+from theanine.graph.ops.print_op import Print
 from theanine.graph.op import Op
 from theanine.graph.gradient import *  # noqa: F403
 from theanine.graph.printing import *  # noqa: F403
@@ -51,13 +52,15 @@ from theanine.runtime.verify import verify_grad
 __version__ = "0.1.0"
 
 
-_LAZY = {"aot": "theanine.runtime.aot", "onnx": "theanine.onnx", "keras": "theanine.frontend"}
+_LAZY = {"aot": "theanine.runtime.aot", "onnx": "theanine.onnx", "keras": "theanine.frontend",
+         "printing": "theanine.printing"}
 
 
 def __getattr__(name: str):
     """``th.aot`` and ``th.onnx`` are imported on first use: they load the LLVM backend and the onnx
     package, which ``import theanine`` never does.  ``th.keras`` is ``theanine.frontend`` (the
-    Keras-like layer: ``th.keras.layers``, ``th.keras.Sequential``), for Keras users."""
+    Keras-like layer: ``th.keras.layers``, ``th.keras.Sequential``), for Keras users, and
+    ``th.printing`` Theano's printing namespace (``theanine/printing.py``)."""
     if name in _LAZY:
         import importlib
 

@@ -15,10 +15,11 @@ def test_pp_prints_theano_style_algebra():
     assert th.pp(gy) == ("((TensorConstant{1.0} * TensorConstant{2.0}) * "
                          "(x ** (TensorConstant{2.0} - TensorConstant{1.0})))")
     v = th.dvector("v")
-    assert th.pp(th.sum(v[1:] > 0)) == (
-        "Reduce{kind=sum, axes=(0,), dtype=None}((Subtensor{[1:]}(v) > "
-        "DimShuffle{pattern=('x',)}(TensorConstant{0.0})))"
-    )
+    # Theano's printers: indexing as x[...], broadcasting DimShuffles hidden, a reversal as .T
+    assert th.pp(th.sum(v[1:] > 0)) == "Reduce{kind=sum, axes=(0,), dtype=None}((v[1:] > TensorConstant{0.0}))"
+    m = th.dmatrix("m")
+    assert th.pp(m.T) == "m.T" and th.pp(m[0, 1:] * 2) == "(m[0, 1:] * TensorConstant{2.0})"
+    assert th.pp(m.dimshuffle(0, "x", 1)) == "DimShuffle{0,x,1}(m)"
     assert th.pp(th.constant(np.arange(3))) == "TensorConstant{[0, 1, 2]}"
     assert th.pp([x, y]) == "x\ny"
     with pytest.raises(TypeError, match="pp prints symbolic variables"):
