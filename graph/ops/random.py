@@ -76,6 +76,10 @@ import numpy as np
 from theanine.graph.basic import Apply, Variable
 from theanine.graph.config import config
 from theanine.graph.op import Op
+from theanine.graph.ops.dimshuffle import expand_dims
+from theanine.graph.ops.join import concatenate
+from theanine.graph.ops.math import cast
+from theanine.graph.ops.reduce import sum as reduce_sum
 from theanine.graph.ops.shape_values import as_shape_vector, shape_entries, static_entries
 from theanine.graph.shared import SharedVariable
 from theanine.graph.tensor import as_tensor_variable
@@ -542,11 +546,6 @@ class RandomStream:
             raise TypeError(f"RandomStream.binomial: n must be a non-negative Python int. Received: {n!r}")
         if n == 1:
             return self.bernoulli(size, p, dtype)
-        from theanine.graph.ops.dimshuffle import expand_dims
-        from theanine.graph.ops.join import concatenate
-        from theanine.graph.ops.math import cast
-        from theanine.graph.ops.reduce import sum as reduce_sum
-
         p = as_tensor_variable(p)
         trials_shape = concatenate([as_shape_vector(size, "RandomStream.binomial"),
                                     as_tensor_variable(np.asarray([int(n)], dtype="int64"))])
