@@ -11,7 +11,10 @@ A ``.theanine`` model file is a zip archive holding
   their names and shapes listed in ``model.json``;
 - ``optimizer/<k>.npy``: the optimizer state (``optimizer.variables()``);
 - ``random/<k>.npy``: the states of the layers' random streams (Dropout), so
-  training resumes with the same masks.
+  training resumes with the same masks;
+- what layers overriding Keras' saving hooks (``save_own_variables``,
+  ``save_assets``) keep: ``layer_state.json``, ``layer_state_<k>/`` and
+  ``layer_assets_<k>/`` (``layer_state.py``).
 
 Loading reads JSON and ``.npy`` arrays (no pickles) through
 ``archive.Archive``, which checks every declared size before inflating
@@ -39,6 +42,7 @@ from collections.abc import Callable, Iterator, Mapping
 import numpy as np
 
 import theanine as th
+from theanine.frontend import layer_state
 from theanine.frontend import losses as losses_module
 from theanine.frontend import metrics as metrics_module
 from theanine.frontend import optimizers
@@ -130,6 +134,9 @@ def save_model(
         _write_arrays(archive, "weights", model.get_weights())
         _write_arrays(archive, "optimizer", optimizer_state)
         _write_arrays(archive, "random", random_states)
+        state_keys = layer_state.write(archive, model, _write_array)
+        if state_keys:
+            _write_json(archive, "layer_state.json", state_keys)
 
 
 def save_weights(model, path) -> None:
@@ -224,6 +231,8 @@ def load_model(
         with weight_budget(budget, f"cannot load {archive.path!r}"):
             model = _rebuild(archive.path, description, custom_objects)
         _set_weights(archive, model, description.get("weights"))
+        state_keys = archive.json("layer_state.json") if "layer_state.json" in archive.entries else {}
+        layer_state.read(archive, model, state_keys)
         if compile and description.get("compile"):
             _compile_from_config(archive.path, model, description["compile"], custom_objects)
             model.optimizer.set_variable_values(archive.arrays("optimizer"))

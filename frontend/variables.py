@@ -41,6 +41,30 @@ class Variable(SharedVariable):
 
     trainable = True
 
+    def __init__(self, initializer, shape=None, dtype=None, trainable: bool = True, name: str | None = None):
+        """Keras 3's ``keras.Variable(initializer, shape=None, dtype=None, trainable=True, name=None)``:
+        ``initializer`` is a value (array-like) or an initializer (a name such as "zeros", an
+        ``initializers`` object or a callable of ``(shape, dtype)``, which then needs ``shape``).
+        ``variable(value, name)`` below is the frontend's own way to make one; ``Variable(value,
+        TensorType, name=...)`` is the shared variable's constructor."""
+        if isinstance(shape, TensorType):
+            super().__init__(initializer, shape, name=name)
+            return
+        from theanine.frontend import initializers
+
+        if isinstance(initializer, str) or isinstance(initializer, initializers.Initializer) or (
+            callable(initializer) and not isinstance(initializer, np.ndarray)
+        ):
+            if shape is None:
+                raise ValueError(f"Variable {name!r}: an initializer needs a shape. Received: shape=None")
+            initializer = initializers.get(initializer)(tuple(shape), dtype or "float32")
+        data = np.array(initializer, dtype=dtype or (None if np.asarray(initializer).dtype.kind != "f" else
+                                                        "float32"), copy=True)
+        if shape is not None and tuple(shape) != data.shape:
+            raise ValueError(f"Variable {name!r}: the value has shape {data.shape}, not the given {tuple(shape)}")
+        super().__init__(data, TensorType(data.dtype, data.shape), name=name)
+        self.trainable = bool(trainable)
+
     def __reduce__(self):
         """Pickled as shared variables are (``graph/pickling.py``): its value, a fresh lock."""
         return reduce_shared(self)

@@ -282,7 +282,6 @@ class Layer:
         self.dtype = normalize_dtype(dtype or th.config.floatX)
         self.built = False
         self._declared_input_shape = None if input_shape is None else (None, *input_shape)
-        self._weight_records: list[_Weight] = []
         self._inbound_nodes: list[Node] = []
         self._last_call_updates: list[tuple[SharedVariable, Variable]] = []
         self._last_call_losses: list[Variable] = []
@@ -293,10 +292,15 @@ class Layer:
     def _init_tracking(self) -> None:
         if "_tracked_layers" not in self.__dict__:
             object.__setattr__(self, "_tracked_layers", [])
+            object.__setattr__(self, "_weight_records", [])
 
     def __setattr__(self, name: str, value) -> None:
-        """Track sublayers assigned as attributes (alone or in a list/tuple)."""
+        """Track sublayers assigned as attributes (alone or in a list/tuple), and variables
+        (``self.v = keras.Variable(...)``) as weights of this layer, as Keras 3 does."""
         self._init_tracking()
+        if (not name.startswith("_") and isinstance(value, variables.Variable)
+                and not any(record.variable is value for record in self._weight_records)):
+            self._weight_records.append(_Weight(value))
         if not name.startswith("_"):
             for item in value if isinstance(value, (list, tuple)) else [value]:
                 if (
@@ -382,6 +386,31 @@ class Layer:
             )
         )
         return variable
+
+    # -- Keras' saving hooks (called by saving.py through layer_state.py) ----------------------
+
+    def _own_variables(self) -> list[SharedVariable]:
+        return [record.variable for record in self._weight_records]
+
+    def save_own_variables(self, store: dict) -> None:
+        """Keras' hook: put this layer's own weights in ``store`` ("0", "1", ...); a subclass adds
+        state of its own (the model file keeps the weights anyway)."""
+        for index, variable in enumerate(self._own_variables()):
+            store[str(index)] = variable.get_value()
+
+    def load_own_variables(self, store: dict) -> None:
+        """Keras' hook: set this layer's own weights from what ``save_own_variables`` stored."""
+        own = self._own_variables()
+        for index, variable in enumerate(own):
+            if str(index) in store:
+                variable.set_value(np.asarray(store[str(index)], dtype=variable.dtype).reshape(
+                    variable.get_value(borrow=True).shape))
+
+    def save_assets(self, dir_path: str) -> None:
+        """Keras' hook: write files (a vocabulary, ...) into ``dir_path``; the default writes none."""
+
+    def load_assets(self, dir_path: str) -> None:
+        """Keras' hook: read what ``save_assets`` wrote; the default reads nothing."""
 
     def _weight_name(self, name: str | None) -> str:
         """``name``, or the first free ``variable``/``variable_<k>`` among this layer's weights."""

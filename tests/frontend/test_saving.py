@@ -368,3 +368,61 @@ def test_serialize_keras_object_and_layers_serialize_round_trip():
     assert saving.deserialize_keras_object({"class_name": "function", "config": "relu"}) is activations.relu
     with pytest.raises(ValueError, match="unknown layer class 'Nope'"):
         saving.deserialize_keras_object({"class_name": "Nope", "config": {}})
+
+
+def test_keras_saving_hooks_and_tracked_variables(tmp_path):
+    """The serialization guide's "Customizing saving": a layer's own variable (tracked when
+    assigned), save_own_variables/load_own_variables with extra keys, save_assets/load_assets."""
+    import theanine.frontend as keras
+
+    class WithState(layers.Dense):
+        def __init__(self, units, **kwargs):
+            super().__init__(units, **kwargs)
+            self.my_variable = keras.Variable(np.arange(3.0), name="my_variable", trainable=False)
+
+        def save_own_variables(self, store):
+            super().save_own_variables(store)
+            store["extra"] = self.my_variable.numpy() * 10
+
+        def load_own_variables(self, store):
+            self.extra = store["extra"]
+            super().load_own_variables(store)
+
+        def save_assets(self, dir_path):
+            os.makedirs(os.path.join(dir_path, "sub"))
+            with open(os.path.join(dir_path, "sub", "vocab.txt"), "w") as handle:
+                handle.write("a b c")
+
+        def load_assets(self, dir_path):
+            with open(os.path.join(dir_path, "sub", "vocab.txt")) as handle:
+                self.vocab = handle.read().split()
+
+    layer = WithState(2)
+    model = models.Sequential([layers.Input((4,)), layer])
+    assert layer.my_variable in layer.non_trainable_weights and len(layer.weights) == 3
+    layer.my_variable.assign(np.array([5.0, 6.0, 7.0]))
+    model.save(tmp_path / "m.keras")
+    restored = models.load_model(tmp_path / "m.keras", custom_objects={"WithState": WithState})
+    again = restored.layers[0]
+    assert np.array_equal(again.my_variable.numpy(), [5.0, 6.0, 7.0])
+    assert np.array_equal(again.extra, [50.0, 60.0, 70.0]) and again.vocab == ["a", "b", "c"]
+    x = np.random.rand(3, 4).astype("float32")
+    np.testing.assert_allclose(restored.predict(x, verbose=0), model.predict(x, verbose=0))
+    variable = keras.Variable("ones", shape=(2,), dtype="float32")
+    assert variable.trainable and np.array_equal(variable.numpy(), [1.0, 1.0])
+    with pytest.raises(ValueError, match="an initializer needs a shape"):
+        keras.Variable("zeros")
+
+
+def test_asset_entries_outside_the_layer_folder_are_refused(tmp_path):
+    class WithAssets(layers.Dense):
+        def load_assets(self, dir_path):
+            self.files = sorted(os.listdir(dir_path))
+
+    model = models.Sequential([layers.Input((2,)), WithAssets(1)])
+    path = tmp_path / "m.keras"
+    model.save(path)
+    with zipfile.ZipFile(path, "a") as archive:
+        archive.writestr("layer_assets_1/../../evil.txt", "x")
+    with pytest.raises(ValueError, match="is not a relative path inside the layer's folder"):
+        models.load_model(path, custom_objects={"WithAssets": WithAssets})
