@@ -42,10 +42,9 @@ from collections.abc import Callable, Iterator, Mapping
 import numpy as np
 
 import theanine as th
-from theanine.frontend import layer_state
+from theanine.frontend import layer_state, optimizers
 from theanine.frontend import losses as losses_module
 from theanine.frontend import metrics as metrics_module
-from theanine.frontend import optimizers
 from theanine.frontend.archive import Archive, open_archive
 from theanine.frontend.atomic import atomic_write
 from theanine.frontend.layers.base import deserialize_layer, serialize_layer, weight_budget

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from theanine.frontend import initializers
 from theanine.frontend.call_context import current_call_context, pending_value
 from theanine.graph.basic import Variable as GraphVariable
 from theanine.graph.ops.math import cast
@@ -50,8 +51,6 @@ class Variable(SharedVariable):
         if isinstance(shape, TensorType):
             super().__init__(initializer, shape, name=name)
             return
-        from theanine.frontend import initializers
-
         if isinstance(initializer, str) or isinstance(initializer, initializers.Initializer) or (
             callable(initializer) and not isinstance(initializer, np.ndarray)
         ):
