@@ -53,14 +53,14 @@ __version__ = "0.1.0"
 
 
 _LAZY = {"aot": "theanine.runtime.aot", "onnx": "theanine.onnx", "keras": "theanine.frontend",
-         "printing": "theanine.printing"}
+         "printing": "theanine.printing", "nnet": "theanine.nnet"}
 
 
 def __getattr__(name: str):
     """``th.aot`` and ``th.onnx`` are imported on first use: they load the LLVM backend and the onnx
     package, which ``import theanine`` never does.  ``th.keras`` is ``theanine.frontend`` (the
     Keras-like layer: ``th.keras.layers``, ``th.keras.Sequential``), for Keras users, and
-    ``th.printing`` Theano's printing namespace (``theanine/printing.py``)."""
+    ``th.printing`` and ``th.nnet`` Theano's namespaces of those names (``printing.py``, ``nnet.py``)."""
     if name in _LAZY:
         import importlib
 

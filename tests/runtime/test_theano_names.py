@@ -80,3 +80,27 @@ def test_theano_keyword_arguments_of_shared_tensortype_grad_and_scan():
     total, _ = th.scan(lambda a, h: h + a, sequences=q, outputs_info=th.constant(0.0), mode="FAST_RUN",
                        profile=False, allow_gc=True)
     assert np.allclose(th.function([q], total)([1.0, 2.0, 3.0]), [1.0, 3.0, 6.0])
+
+
+def test_th_nnet_keeps_theanos_argument_orders():
+    """``T.nnet.binary_crossentropy(output, target)``: prediction first, as Theano (th.binary_crossentropy
+    is Keras' target-first form)."""
+    p, y = th.dvector("p"), th.dvector("y")
+    pn, yn = np.array([0.9, 0.2]), np.array([1.0, 0.0])
+    bce = th.function([p, y], th.nnet.binary_crossentropy(p, y))(pn, yn)
+    np.testing.assert_allclose(bce, -(yn * np.log(pn) + (1 - yn) * np.log(1 - pn)))
+    probs, labels, onehot = th.dmatrix("P"), th.ivector("l"), th.dmatrix("Y")
+    pm = np.array([[0.7, 0.3], [0.4, 0.6]])
+    labels_n = np.array([0, 1], "int32")
+    sparse = th.function([probs, labels], th.nnet.categorical_crossentropy(probs, labels))(pm, labels_n)
+    dense = th.function([probs, onehot], th.nnet.categorical_crossentropy(probs, onehot))(pm, np.eye(2))
+    np.testing.assert_allclose(sparse, -np.log([0.7, 0.6]))
+    np.testing.assert_allclose(dense, sparse)
+    x = th.dvector("x")
+    xn = np.array([-1.0, 2.0])
+    relu, hard, elu, soft = th.function([x], [th.nnet.relu(x, 0.1), th.nnet.hard_sigmoid(x), th.nnet.elu(x),
+                                              th.nnet.softmax(x)])(xn)
+    np.testing.assert_allclose(relu, [-0.1, 2.0])
+    np.testing.assert_allclose(hard, [0.3, 0.9])
+    np.testing.assert_allclose(elu, [np.exp(-1) - 1, 2.0])
+    np.testing.assert_allclose(soft, np.exp(xn) / np.exp(xn).sum())
