@@ -400,11 +400,15 @@ class Layer:
 
     def load_own_variables(self, store: dict) -> None:
         """Keras' hook: set this layer's own weights from what ``save_own_variables`` stored."""
-        own = self._own_variables()
-        for index, variable in enumerate(own):
-            if str(index) in store:
-                variable.set_value(np.asarray(store[str(index)], dtype=variable.dtype).reshape(
-                    variable.get_value(borrow=True).shape))
+        for index, variable in enumerate(self._own_variables()):
+            if str(index) not in store:
+                continue
+            value = np.asarray(store[str(index)], dtype=variable.dtype)
+            expected = variable.get_value(borrow=True).shape
+            if value.shape != expected:
+                raise ValueError(f"{self.name}.load_own_variables: entry {str(index)!r} has shape {value.shape}; "
+                                 f"the weight {variable.name} has shape {expected}")
+            variable.set_value(value)
 
     def save_assets(self, dir_path: str) -> None:
         """Keras' hook: write files (a vocabulary, ...) into ``dir_path``; the default writes none."""

@@ -64,3 +64,16 @@ def test_set_random_seed_makes_models_and_training_repeat():
     assert loss_a == loss_b and all(np.array_equal(a, b) for a, b in zip(weights_a, weights_b, strict=True))
     with pytest.raises(TypeError, match="seed must be an int"):
         utils.set_random_seed(1.5)
+
+
+def test_mnist_reads_keras_file_and_never_downloads(tmp_path):
+    from theanine.frontend import datasets
+
+    with pytest.raises(FileNotFoundError, match="theanine downloads nothing"):
+        datasets.mnist.load_data(str(tmp_path / "absent.npz"))
+    images = np.arange(2 * 28 * 28, dtype="uint8").reshape(2, 28, 28)
+    np.savez(tmp_path / "mnist.npz", x_train=images, y_train=np.array([3, 4], "uint8"), x_test=images[:1],
+             y_test=np.array([5], "uint8"))
+    (x_train, y_train), (x_test, y_test) = datasets.mnist.load_data(str(tmp_path / "mnist.npz"))
+    assert x_train.shape == (2, 28, 28) and y_train.tolist() == [3, 4] and y_test.tolist() == [5]
+    assert np.array_equal(x_test[0], images[0])
