@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import builtins
 import functools
+import warnings
 from collections.abc import Callable, Mapping
 
 import numpy as np
@@ -35,7 +36,7 @@ from theanine.graph.evaluate import evaluate
 FORWARDED = (
     "abs", "absolute", "add", "all", "amax", "amin", "any", "append", "arange", "arccos", "arccosh",
     "arcsin", "arcsinh", "arctan", "arctan2", "arctanh", "argmax", "argmin", "argsort", "average",
-    "binary_crossentropy", "broadcast_to", "cast", "categorical_crossentropy", "ceil", "clip",
+    "binary_crossentropy", "broadcast_to", "categorical_crossentropy", "ceil", "clip",
     "concatenate", "conj", "conjugate", "copy", "cos", "cosh", "count_nonzero",
     "cross", "cumprod", "cumsum", "diag", "diagonal", "diff", "divide", "divide_no_nan", "dot",
     "einsum", "empty", "equal", "erf", "exp", "expand_dims", "expm1", "eye", "flip", "floor",
@@ -119,6 +120,21 @@ array = convert_to_tensor = eager(th.convert_to_tensor)
 
 
 @eager
+def cast(x, dtype):
+    """``x`` in ``dtype``.  A Python bool here is almost always ``a == b`` written on two tensors,
+    which Python answers by identity (theanine keeps Theano's ``==``): that is warned about, with
+    ``ops.equal`` as the elementwise comparison."""
+    if isinstance(x, bool):
+        warnings.warn(
+            "ops.cast received a Python bool: `a == b` (or `!=`) on two tensors compares them as objects, "
+            "not elementwise; use ops.equal(a, b) / ops.not_equal(a, b)",
+            UserWarning,
+            stacklevel=3,
+        )
+    return th.cast(x, dtype)
+
+
+@eager
 def one_hot(x, num_classes: int, axis: int = -1, dtype=None):
     """Keras' ``ops.one_hot``: a new axis ``axis`` of ``num_classes`` entries, 1 at each index."""
     encoded = th.one_hot(x, num_classes, dtype)
@@ -139,4 +155,4 @@ def cond(pred, true_fn: Callable, false_fn: Callable):
 
 
 __all__ = sorted({*FORWARDED, *ACTIVATIONS, "shape", "ndim", "convert_to_numpy", "convert_to_tensor", "array",
-                  "cond", "one_hot"})
+                  "cond", "one_hot", "cast"})

@@ -51,3 +51,10 @@ def test_a_model_called_on_ops_ones_runs_eagerly():
 def test_one_hot_takes_num_classes_and_axis():
     assert np.array_equal(ops.one_hot(np.array([0, 2]), num_classes=3), np.eye(3, dtype="float32")[[0, 2]])
     assert np.array_equal(ops.one_hot(np.array([0, 2]), 3, axis=0), np.eye(3, dtype="float32")[[0, 2]].T)
+
+
+def test_cast_of_a_python_bool_warns_about_tensor_equality():
+    a, b = th.vector("a"), th.vector("b")
+    with pytest.warns(UserWarning, match="compares them as objects, not elementwise; use ops.equal"):
+        ops.cast(a == b, "float32")
+    assert ops.cast(ops.equal(a, b), "float32").dtype == "float32"
