@@ -123,3 +123,16 @@ def test_compute_mask_on_arrays_returns_arrays():
     assert np.array_equal(CustomEmbedding().compute_mask(x), [[True, False, True]])
     symbolic = CustomEmbedding().compute_mask(th.imatrix("x"))
     assert isinstance(symbolic, th.Variable) and symbolic.dtype == "bool"
+
+
+def test_eager_outputs_carry_their_mask_to_the_next_eager_call():
+    """The masking guide's ``masked_output = embedding(padded_inputs); masked_output._keras_mask``."""
+    from theanine.frontend import utils
+
+    padded = utils.pad_sequences([[711, 632, 71], [73, 8, 3215, 55, 927]], padding="post")
+    embedded = layers.Embedding(input_dim=5000, output_dim=4, mask_zero=True)(padded)
+    assert np.array_equal(embedded._keras_mask, padded != 0)
+    lstm = layers.LSTM(3)
+    np.testing.assert_allclose(lstm(embedded)[0], lstm(np.asarray(embedded)[:1, :3])[0], atol=1e-6)
+    plain = layers.Dense(2)(np.ones((1, 3), "float32"))
+    assert getattr(plain, "_keras_mask", None) is None
