@@ -18,6 +18,7 @@ from types import ModuleType
 SUBMODULES = (
     "activations",
     "callbacks",
+    "config",
     "constraints",
     "datasets",
     "initializers",
@@ -27,6 +28,7 @@ SUBMODULES = (
     "models",
     "ops",
     "optimizers",
+    "random",
     "regularizers",
     "saving",
     "utils",
