@@ -117,8 +117,9 @@ class EagerFunctions:
         arrays = [np.asarray(leaf) for leaf in leaves]
         kwargs = dict(kwargs)
         mask = kwargs.pop("mask", None)
-        if mask is None and leaves:
-            mask = getattr(leaves[0], "_keras_mask", None)  # an eager output's mask, as Keras
+        carried = mask is None and leaves and getattr(leaves[0], "_keras_mask", None) is not None
+        if carried:  # an eager output's mask, used as Keras uses a tensor's mask
+            mask = leaves[0]._keras_mask
         mask = None if mask is None else np.asarray(mask)  # an array mask is one more input
         for i, array in enumerate(arrays):
             if array.dtype.kind not in "biuf":
@@ -129,10 +130,10 @@ class EagerFunctions:
             tuple((a.dtype.name, a.shape[1:] if a.ndim else ()) for a in arrays),
             structure,
             _frozen_kwargs(layer, kwargs),
-            None if mask is None else (mask.dtype.name, mask.shape[1:]),
+            None if mask is None else (mask.dtype.name, mask.shape[1:], bool(carried)),
         )
         if signature not in self._functions:
-            self._functions[signature] = _trace(layer, arrays, structure, kwargs, mask)
+            self._functions[signature] = _trace(layer, arrays, structure, kwargs, mask, bool(carried))
         compiled = self._functions[signature]
         outputs = compiled.function(*arrays, *([] if mask is None else [mask]))
         outputs = outputs if isinstance(outputs, list) else [outputs]
@@ -155,9 +156,10 @@ def _frozen_kwargs(layer, kwargs: dict) -> tuple:
     return frozen
 
 
-def _trace(layer, arrays: list[np.ndarray], structure: str, kwargs: dict, mask=None) -> _Compiled:
-    """Trace ``layer`` on placeholders of ``arrays``' types (and ``mask``'s, passed as ``mask=``)
-    and compile it."""
+def _trace(layer, arrays: list[np.ndarray], structure: str, kwargs: dict, mask=None,
+           carried: bool = False) -> _Compiled:
+    """Trace ``layer`` on placeholders of ``arrays``' types (and ``mask``'s: passed as ``mask=``,
+    or, ``carried``, as the first placeholder's own mask) and compile it."""
     placeholders = [
         th.tensor(f"x{i}", a.dtype.name, (None, *a.shape[1:]) if a.ndim else ())
         for i, a in enumerate(arrays)
@@ -170,7 +172,9 @@ def _trace(layer, arrays: list[np.ndarray], structure: str, kwargs: dict, mask=N
     # state variables by the batch, so it is built for the arrays' batch size, as in Keras.
     layer._maybe_build(_build_inputs(layer, placeholders, arrays), structure != "single")
     mask_inputs = [] if mask is None else [th.tensor("mask", mask.dtype.name, (None, *mask.shape[1:]))]
-    if mask_inputs:
+    if mask_inputs and carried:
+        placeholders[0]._keras_mask = mask_inputs[0]
+    elif mask_inputs:
         kwargs = {**kwargs, "mask": mask_inputs[0]}
     with call_context(training) as context:
         outputs = layer(call_inputs, **kwargs)

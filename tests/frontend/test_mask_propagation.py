@@ -136,3 +136,21 @@ def test_eager_outputs_carry_their_mask_to_the_next_eager_call():
     np.testing.assert_allclose(lstm(embedded)[0], lstm(np.asarray(embedded)[:1, :3])[0], atol=1e-6)
     plain = layers.Dense(2)(np.ones((1, 3), "float32"))
     assert getattr(plain, "_keras_mask", None) is None
+
+
+def test_a_carried_eager_mask_reaches_compute_mask_of_a_layer_whose_call_takes_none():
+    """The masking guide's TemporalSplit on a masked eager output: its call has no ``mask``."""
+    from theanine.frontend import ops
+
+    class TemporalSplit(layers.Layer):
+        def call(self, inputs):
+            return ops.split(inputs, 2, axis=1)
+
+        def compute_mask(self, inputs, mask=None):
+            return None if mask is None else ops.split(mask, 2, axis=1)
+
+    values = np.array([[[1.0], [2.0], [0.0], [0.0]], [[1.0], [1.0], [1.0], [0.0]]], "float32")
+    masked = layers.Masking()(values)
+    first, second = TemporalSplit()(masked)
+    assert np.array_equal(first._keras_mask, [[True, True], [True, True]])
+    assert np.array_equal(second._keras_mask, [[False, False], [True, False]])
