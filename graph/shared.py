@@ -46,8 +46,9 @@ class SharedVariable(TensorVariable):
     def clone(self) -> SharedVariable:
         return self
 
-    def get_value(self, borrow: bool = False) -> np.ndarray:
-        """The current value (a copy unless ``borrow``)."""
+    def get_value(self, borrow: bool = False, return_internal_type: bool = False) -> np.ndarray:
+        """The current value (a copy unless ``borrow``); Theano's ``return_internal_type`` changes
+        nothing: the value is always a NumPy array on the host."""
         with self.lock:
             if self._value is None:
                 self._value = self._device.to_host()

@@ -32,7 +32,7 @@ from theanine.graph.rewriting.report import PhaseReport, RewriteReport
 from theanine.graph.shared import SharedVariable
 from theanine.graph.tensor import as_tensor_variable
 from theanine.runtime.backends import get_compiler
-from theanine.runtime.inputs import In, as_in, check_unused_inputs, value_checker
+from theanine.runtime.inputs import In, Out, as_in, check_unused_inputs, value_checker
 from theanine.runtime.modes import get_mode
 from theanine.runtime.node_runner import NodeRunner
 from theanine.runtime.profiling import ProfileStats
@@ -125,6 +125,10 @@ class Function:
         self.name = name or "function"
         specs = [as_in(spec) for spec in inputs]
         self.inputs = _check_inputs([spec.variable for spec in specs])
+        if isinstance(outputs, (list, tuple)):
+            outputs = [o.variable if isinstance(o, Out) else o for o in outputs]
+        elif isinstance(outputs, Out):
+            outputs = outputs.variable
         self.unpack_single = not isinstance(outputs, (list, tuple))
         self.outputs = [] if outputs is None else [as_tensor_variable(o) for o in
                                                    (outputs if isinstance(outputs, (list, tuple)) else [outputs])]

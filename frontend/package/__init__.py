@@ -36,7 +36,7 @@ from theanine.graph.typed_constructors import *  # noqa: F403
 from theanine.graph.rewriting import *  # noqa: F403
 from theanine.graph.evaluate import evaluate
 from theanine.runtime.function import Function, function
-from theanine.runtime.inputs import In, UnusedInputError
+from theanine.runtime.inputs import In, Out, UnusedInputError
 from theanine.runtime.modes import (
     BadThunkOutput,
     DebugMode,

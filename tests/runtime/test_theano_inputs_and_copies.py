@@ -185,3 +185,19 @@ def test_maker_fgraph_is_the_optimized_graph():
     w = th.shared(1.0, "w")
     g = th.function([x], x * w, updates=[(w, w + 1)])
     assert g.maker.fgraph.inputs == [x, w] and len(g.maker.fgraph.outputs) == 2
+
+
+def test_in_mutable_borrow_out_and_get_value_return_internal_type():
+    x = th.dvector("x")
+    value = np.array([0.0, 1.0])
+    f = th.function([th.In(x, mutable=True, borrow=True)], th.Out(th.exp(x), borrow=True))
+    np.testing.assert_allclose(f(value), np.exp(value))
+    assert np.array_equal(value, [0.0, 1.0])  # theanine never writes into an argument
+    g = th.function([x], [th.Out(x * 2), x + 1])
+    doubled, plus_one = g(value)
+    np.testing.assert_allclose(doubled, [0.0, 2.0])
+    np.testing.assert_allclose(plus_one, [1.0, 2.0])
+    shared = th.shared(np.ones(2))
+    assert np.array_equal(shared.get_value(borrow=True, return_internal_type=True), [1.0, 1.0])
+    with pytest.raises(TypeError, match="Out expects a symbolic variable"):
+        th.Out(3)
