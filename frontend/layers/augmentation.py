@@ -1,4 +1,4 @@
-"""Image augmentation layers: ``RandomFlip`` and ``RandomRotation``, as Keras 3's.
+"""Image layers: ``RandomFlip`` and ``RandomRotation`` (augmentation) and ``Resizing``, as Keras 3's.
 
 They change images only in training (``fit``, or a call with
 ``training=True``) and are the identity otherwise, so a model keeps them
@@ -27,7 +27,7 @@ import theanine as th
 from theanine.frontend import seeding
 from theanine.frontend.layers.base import Layer, register_layer
 
-__all__ = ["RandomFlip", "RandomRotation"]
+__all__ = ["RandomFlip", "RandomRotation", "Resizing"]
 
 FLIP_MODES = ("horizontal", "vertical", "horizontal_and_vertical")
 FILL_MODES = ("reflect", "wrap", "nearest", "constant")
@@ -134,6 +134,54 @@ class RandomRotation(_RandomImageLayer):
                 "interpolation": self.interpolation, "fill_value": self.fill_value}
 
 
+@register_layer
+class Resizing(Layer):
+    """Resize images to ``(height, width)`` (Keras' ``Resizing``), in training and inference.
+
+    Bilinear (or "nearest") interpolation with half-pixel centres, as Keras'
+    ``ops.image.resize`` without antialiasing: output pixel ``i`` reads the input at
+    ``(i + 0.5) * in / out - 0.5``, clamped to the image.  ``crop_to_aspect_ratio``
+    first crops the largest centred window of the target aspect ratio.  Integer
+    images become the layer's float dtype.
+    """
+
+    def __init__(self, height: int, width: int, interpolation: str = "bilinear",
+                 crop_to_aspect_ratio: bool = False, **kwargs):
+        super().__init__(**kwargs)
+        if interpolation not in INTERPOLATIONS:
+            raise ValueError(
+                f"Resizing: interpolation must be one of {list(INTERPOLATIONS)}. Received: {interpolation!r}"
+            )
+        self.height, self.width = int(height), int(width)
+        self.interpolation, self.crop_to_aspect_ratio = interpolation, bool(crop_to_aspect_ratio)
+
+    def call(self, inputs):
+        if inputs.ndim not in (3, 4) or None in inputs.type.shape[-3:-1]:
+            raise ValueError(f"layer {self.name!r} (Resizing) expects images with a static height and width. "
+                             f"Received: input of type {inputs.type}")
+        images = inputs if inputs.ndim == 4 else th.expand_dims(inputs, 0)
+        images = th.cast(images, self.dtype) if images.dtype != self.dtype else images
+        height, width = images.type.shape[1], images.type.shape[2]
+        top, left, crop_h, crop_w = 0.0, 0.0, height, width
+        if self.crop_to_aspect_ratio:
+            scale = min(height / self.height, width / self.width)
+            crop_h, crop_w = self.height * scale, self.width * scale
+            top, left = (height - crop_h) / 2, (width - crop_w) / 2
+        ys = top + (np.arange(self.height) + 0.5) * crop_h / self.height - 0.5
+        xs = left + (np.arange(self.width) + 0.5) * crop_w / self.width - 0.5
+        grid_y, grid_x = np.meshgrid(ys, xs, indexing="ij")
+        out = sample(images, th.constant(grid_y.astype(self.dtype)), th.constant(grid_x.astype(self.dtype)),
+                     "nearest", self.interpolation, 0.0)
+        return out if inputs.ndim == 4 else out[0]
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[:-3], self.height, self.width, input_shape[-1])
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "height": self.height, "width": self.width,
+                "interpolation": self.interpolation, "crop_to_aspect_ratio": self.crop_to_aspect_ratio}
+
+
 def _fold(coordinate, size: int, fill_mode: str):
     """A continuous coordinate folded into ``[0, size - 1]`` by ``fill_mode`` (constant: unchanged)."""
     dtype = coordinate.dtype
@@ -150,10 +198,15 @@ def _fold(coordinate, size: int, fill_mode: str):
 
 
 def sample(images, source_y, source_x, fill_mode: str, interpolation: str, fill_value: float):
-    """``images`` (batch, height, width, channels) read at the (batch, height, width) positions
-    ``source_y``, ``source_x``: bilinear or nearest, outside points by ``fill_mode``."""
+    """``images`` (batch, height, width, channels) read at the positions ``source_y``,
+    ``source_x`` (batch, out_height, out_width; or out_height, out_width for every image):
+    bilinear or nearest, outside points by ``fill_mode``."""
     height, width = images.type.shape[1], images.type.shape[2]
     dtype = images.dtype
+    if source_y.ndim == 2:
+        per_image = th.zeros((images.shape[0], 1, 1), dtype)
+        source_y, source_x = source_y + per_image, source_x + per_image
+    out_height, out_width = source_y.type.shape[1], source_y.type.shape[2]
     y, x = _fold(source_y, height, fill_mode), _fold(source_x, width, fill_mode)
     if interpolation == "nearest":
         y, x = th.round(y), th.round(x)
@@ -172,8 +225,8 @@ def sample(images, source_y, source_x, fill_mode: str, interpolation: str, fill_
         )
         iy = th.cast(th.clip(cy, np.asarray(0, dtype), np.asarray(height - 1, dtype)), "int64")
         ix = th.cast(th.clip(cx, np.asarray(0, dtype), np.asarray(width - 1, dtype)), "int64")
-        index = th.reshape(iy * width + ix, (images.shape[0], height * width))
-        values = th.reshape(flat[batch, index], th.shape(images))
+        index = th.reshape(iy * width + ix, (images.shape[0], out_height * out_width))
+        values = th.reshape(flat[batch, index], (images.shape[0], out_height, out_width, images.shape[3]))
         term = values * th.expand_dims(th.where(inside, weight, th.zeros_like(weight)), -1)
         outside = th.where(inside, th.zeros_like(weight), weight)
         total = term if total is None else total + term

@@ -61,3 +61,36 @@ def test_augmentation_in_a_model_trains_and_round_trips_its_config():
         layers.RandomFlip("diagonal")
     with pytest.raises(ValueError, match="fill_mode must be one of"):
         layers.RandomRotation(0.1, fill_mode="mirror")
+
+
+def _bilinear_reference(image, out_h, out_w):
+    """Half-pixel-centre bilinear resize of one (h, w, c) image, in NumPy."""
+    h, w = image.shape[:2]
+    ys = np.clip((np.arange(out_h) + 0.5) * h / out_h - 0.5, 0, h - 1)
+    xs = np.clip((np.arange(out_w) + 0.5) * w / out_w - 0.5, 0, w - 1)
+    y0, x0 = np.floor(ys).astype(int), np.floor(xs).astype(int)
+    y1, x1 = np.minimum(y0 + 1, h - 1), np.minimum(x0 + 1, w - 1)
+    wy, wx = (ys - y0)[:, None, None], (xs - x0)[None, :, None]
+    top = (1 - wx) * image[y0][:, x0] + wx * image[y0][:, x1]
+    bottom = (1 - wx) * image[y1][:, x0] + wx * image[y1][:, x1]
+    return (1 - wy) * top + wy * bottom
+
+
+@pytest.mark.parametrize("size", [(8, 12), (3, 2), (4, 6)])
+def test_resizing_matches_half_pixel_bilinear(size):
+    x = np.random.default_rng(1).random((2, 4, 6, 3)).astype("float32")
+    out = layers.Resizing(*size)(x)
+    assert out.shape == (2, *size, 3)
+    for image, resized in zip(x, out, strict=True):
+        np.testing.assert_allclose(resized, _bilinear_reference(image, *size), atol=1e-6)
+
+
+def test_resizing_options_and_model_use():
+    x = np.arange(2 * 4 * 8, dtype="float32").reshape(2, 4, 8, 1)
+    cropped = layers.Resizing(4, 4, crop_to_aspect_ratio=True)(x)
+    np.testing.assert_allclose(cropped, x[:, :, 2:6], atol=1e-5)  # the centred 4x4 window
+    nearest = layers.Resizing(2, 4, interpolation="nearest")(x)
+    assert nearest.shape == (2, 2, 4, 1) and set(np.unique(nearest)) <= set(np.unique(x))
+    model = models.Sequential([layers.Input((4, 8, 1)), layers.Resizing(2, 2), layers.Flatten()])
+    assert model.output_shape == (None, 4) and model.predict(x, verbose=0).shape == (2, 4)
+    assert layers.Resizing.from_config(layers.Resizing(5, 7).get_config()).width == 7
