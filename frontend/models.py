@@ -168,6 +168,19 @@ class Model(Trainer, Layer):
                 "model whose __init__ takes arguments must define get_config() returning them"
             ) from exc
 
+    def get_compile_config(self) -> dict | None:
+        """Keras' hook: what ``compile_from_config`` needs to compile the model again after
+        loading; by default compile()'s arguments (None when not compiled)."""
+        from theanine.frontend import saving
+
+        return saving.compile_arguments(self) if self.compiled else None
+
+    def compile_from_config(self, config: dict) -> None:
+        """Keras' hook: compile from ``get_compile_config``'s dict."""
+        from theanine.frontend import saving
+
+        saving.compile_with(self, config)
+
     def to_json(self, **kwargs) -> str:
         """The architecture as JSON text (``json.dumps`` keyword arguments apply); no weights."""
         return json.dumps(serialize_layer(self), **kwargs)

@@ -160,10 +160,26 @@ def _build_config(model) -> list | None:
     return [{"shape": list(shape), "dtype": dtype} for shape, dtype in specs]
 
 
+def _overrides_compile_hooks(model) -> bool:
+    from theanine.frontend.models import Model
+
+    cls = type(model)
+    return cls.get_compile_config is not Model.get_compile_config or \
+        cls.compile_from_config is not Model.compile_from_config
+
+
 def _compile_config(model) -> dict | None:
-    """The compile() arguments as JSON, or None when the model is not compiled."""
+    """The compile() arguments as JSON, or None when the model is not compiled; a model class
+    overriding Keras' ``get_compile_config``/``compile_from_config`` saves what its hook gives."""
     if not model.compiled:
         return None
+    if _overrides_compile_hooks(model):
+        return {"compile_hook": model.get_compile_config()}
+    return compile_arguments(model)
+
+
+def compile_arguments(model) -> dict:
+    """compile()'s arguments of ``model`` as JSON (``Model.get_compile_config``'s default)."""
     config = model._compile_config
     return {
         "optimizer": optimizers.serialize(model.optimizer),
@@ -286,21 +302,33 @@ def _set_weights(archive: Archive, model, table) -> None:
 
 
 def _compile_from_config(path: str, model, config: Mapping, custom_objects) -> None:
+    """Compile the loaded model: through its own ``compile_from_config`` when its class overrides
+    the compile hooks, else with the saved compile() arguments."""
+    hooked = "compile_hook" in config
+    try:
+        if hooked:
+            model.compile_from_config(config["compile_hook"])
+        else:
+            compile_with(model, config, custom_objects)
+    except (KeyError, TypeError, ValueError) as exc:
+        what = f"{type(model).__name__}.compile_from_config failed" if hooked else "the compile config is invalid"
+        raise ValueError(f"cannot load {path!r}: {what} ({exc})") from exc
+
+
+def compile_with(model, config: Mapping, custom_objects=None) -> None:
+    """``model.compile(...)`` from ``compile_arguments``' dict (``Model.compile_from_config``'s default)."""
     def metric(serialized):
         return metrics_module.get(serialized, custom_objects=custom_objects)
 
-    try:
-        model.compile(
-            optimizer=optimizers.deserialize(config["optimizer"], custom_objects),
-            loss=_deserialize_tree(config["loss"], lambda c: losses_module.get(c, custom_objects)),
-            metrics=_deserialize_tree(config.get("metrics"), metric),
-            weighted_metrics=_deserialize_tree(config.get("weighted_metrics"), metric),
-            loss_weights=config.get("loss_weights"),
-            steps_per_execution=config.get("steps_per_execution", 1),
-            jit_compile=config.get("jit_compile", "auto"),
-        )
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ValueError(f"cannot load {path!r}: the compile config is invalid ({exc})") from exc
+    model.compile(
+        optimizer=optimizers.deserialize(config["optimizer"], custom_objects),
+        loss=_deserialize_tree(config["loss"], lambda c: losses_module.get(c, custom_objects)),
+        metrics=_deserialize_tree(config.get("metrics"), metric),
+        weighted_metrics=_deserialize_tree(config.get("weighted_metrics"), metric),
+        loss_weights=config.get("loss_weights"),
+        steps_per_execution=config.get("steps_per_execution", 1),
+        jit_compile=config.get("jit_compile", "auto"),
+    )
 
 
 def _deserialize_tree(value, deserialize: Callable):

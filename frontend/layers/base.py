@@ -86,8 +86,18 @@ def get_layer_class(class_name: str) -> type:
 
 
 def serialize_layer(layer: Layer) -> dict:
-    """``{"class_name": ..., "config": ...}``: what ``deserialize_layer`` rebuilds."""
-    return {"class_name": registered_name(type(layer)), "config": layer.get_config()}
+    """``{"class_name": ..., "config": ...}``: what ``deserialize_layer`` rebuilds; a layer whose
+    class overrides Keras' ``get_build_config``/``build_from_config`` adds its ``"build_config"``."""
+    spec = {"class_name": registered_name(type(layer)), "config": layer.get_config()}
+    if _overrides_build_hooks(type(layer)):
+        build_config = layer.get_build_config()
+        if build_config is not None:
+            spec["build_config"] = build_config
+    return spec
+
+
+def _overrides_build_hooks(cls) -> bool:
+    return cls.get_build_config is not Layer.get_build_config or cls.build_from_config is not Layer.build_from_config
 
 
 def deserialize_layer(spec: Mapping, custom_objects: Mapping[str, Any] | None = None) -> Layer:
@@ -97,7 +107,11 @@ def deserialize_layer(spec: Mapping, custom_objects: Mapping[str, Any] | None = 
             f"a layer spec is a dict with 'class_name' and 'config'. Received: {spec!r}"
         )
     with custom_object_scope(custom_objects):
-        return get_layer_class(spec["class_name"]).from_config(dict(spec["config"]))
+        layer = get_layer_class(spec["class_name"]).from_config(dict(spec["config"]))
+        if spec.get("build_config") is not None and _overrides_build_hooks(type(layer)):
+            layer.build_from_config(spec["build_config"])
+            layer.built = True
+        return layer
 
 
 # ----------------------------------------------------------------------------- weight budget
@@ -258,6 +272,8 @@ class Layer:
             def marked_build(self, *args, **build_kwargs):
                 result = build(self, *args, **build_kwargs)
                 self.built = True
+                shape = args[0] if args else build_kwargs.get("input_shape")
+                object.__setattr__(self, "_build_input_shape", shape)
                 return result
 
             marked_build._marks_built = True
@@ -409,6 +425,17 @@ class Layer:
                 raise ValueError(f"{self.name}.load_own_variables: entry {str(index)!r} has shape {value.shape}; "
                                  f"the weight {variable.name} has shape {expected}")
             variable.set_value(value)
+
+    def get_build_config(self) -> dict | None:
+        """Keras' hook: what ``build_from_config`` needs to build the layer again (by default the
+        input shape ``build`` got); saved with the layer when its class overrides a build hook."""
+        shape = self.__dict__.get("_build_input_shape")
+        return None if shape is None else {"input_shape": _json_shape(shape)}
+
+    def build_from_config(self, config: dict) -> None:
+        """Keras' hook: build the layer from ``get_build_config``'s dict."""
+        if config and config.get("input_shape") is not None:
+            self.build(config["input_shape"])
 
     def save_assets(self, dir_path: str) -> None:
         """Keras' hook: write files (a vocabulary, ...) into ``dir_path``; the default writes none."""
@@ -569,18 +596,18 @@ class Layer:
         """
         if eager.is_eager(inputs):
             return self._eager_functions.call(self, inputs, args, kwargs)
-        flat, is_list = _flatten_tensors(inputs)
-        flat = [self._autocast(t) for t in flat]
-        self._maybe_build(flat, is_list)
+        given, is_list = _flatten_tensors(inputs)
+        flat = [self._autocast(t) for t in given]  # the call sees the cast tensors; history and masks
+        self._maybe_build(flat, is_list)           # are the given ones'
         outer = current_call_context()
         training = kwargs.pop("training", None)
         explicit_training = training
-        mask_input = _graph_mask(self, kwargs.get("mask"), flat, outer is None)
+        mask_input = _graph_mask(self, kwargs.get("mask"), given, outer is None)
         if training is None and outer is not None:
             training = outer.training
         if self._call_accepts_training:
             kwargs["training"] = training
-        mask = kwargs.get("mask", getattr(flat[0], "_keras_mask", None) if flat else None)
+        mask = kwargs.get("mask", getattr(given[0], "_keras_mask", None) if given else None)
         if self._call_accepts_mask and mask is not None:
             kwargs.setdefault("mask", mask)
         with call_context(training, outer is not None and outer.onnx_export) as context:
@@ -590,7 +617,7 @@ class Layer:
         if outer is not None:
             outer.absorb(context)
             return outputs
-        return self._record_node(flat, is_list, outputs, args, explicit_training, mask_input)
+        return self._record_node(given, is_list, outputs, args, explicit_training, mask_input)
 
     def _autocast(self, tensor):
         """Cast float inputs to the layer's float dtype (integer inputs pass unchanged)."""
@@ -652,6 +679,13 @@ class Layer:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} name={self.name!r} built={self.built}>"
+
+
+def _json_shape(shape):
+    """A build shape as JSON data: tuples become lists (nested), ints and None stay."""
+    if isinstance(shape, (list, tuple)):
+        return [_json_shape(s) for s in shape]
+    return None if shape is None else int(shape)
 
 
 def _weight_shape(shape, where: str) -> tuple[int, ...]:

@@ -372,3 +372,11 @@ def test_trainable_is_set_recursively_and_summary_options():
     assert not any("Dense)" in r for r in table)
     with pytest.raises(ValueError, match="layer_range=.* matches no layers"):
         model.summary(layer_range=["nope", "inner"])
+
+
+def test_float64_inputs_keep_their_history_through_the_layers_cast():
+    inputs = layers.Input((3,), dtype="float64")
+    outputs = layers.Dense(2)(layers.Dense(4)(inputs))
+    model = models.Model(inputs, outputs)
+    assert [layer.name for layer in model.layers][1:] == ["dense", "dense_1"] and model.output_shape == (None, 2)
+    assert model.predict(np.ones((2, 3)), verbose=0).dtype == np.float32

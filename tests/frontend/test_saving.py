@@ -426,3 +426,71 @@ def test_asset_entries_outside_the_layer_folder_are_refused(tmp_path):
         archive.writestr("layer_assets_1/../../evil.txt", "x")
     with pytest.raises(ValueError, match="is not a relative path inside the layer's folder"):
         models.load_model(path, custom_objects={"WithAssets": WithAssets})
+
+
+def test_build_and_compile_config_hooks_round_trip(tmp_path):
+    """The serialization guide's LayerWithCustomBuild (build takes an extra argument) and
+    ModelWithCustomCompile (compile takes other arguments)."""
+    import theanine.frontend as keras
+
+    class LayerWithCustomBuild(layers.Layer):
+        def __init__(self, units=32, **kwargs):
+            super().__init__(**kwargs)
+            self.units = units
+
+        def call(self, inputs):
+            return keras.ops.matmul(inputs, self.w) + self.b
+
+        def get_config(self):
+            return dict(units=self.units, **super().get_config())
+
+        def build(self, input_shape, layer_init):
+            super().build(input_shape)
+            self._input_shape = input_shape
+            self.w = self.add_weight(shape=(input_shape[-1], self.units), initializer=layer_init)
+            self.b = self.add_weight(shape=(self.units,), initializer=layer_init)
+            self.layer_init = layer_init
+
+        def get_build_config(self):
+            return {"layer_init": self.layer_init, "input_shape": self._input_shape}
+
+        def build_from_config(self, config):
+            self.build(config["input_shape"], config["layer_init"])
+
+    custom = LayerWithCustomBuild(units=4)
+    custom.build(input_shape=(8,), layer_init="random_normal")
+    model = models.Sequential([custom, layers.Dense(1, activation="sigmoid")])
+    x = np.random.randn(5, 8)  # float64 into float32 layers: history survives the cast
+    expected = model(x)
+    model.save(tmp_path / "build.keras")
+    loaded = models.load_model(tmp_path / "build.keras", custom_objects={"LayerWithCustomBuild": LayerWithCustomBuild})
+    assert loaded.layers[0].layer_init == "random_normal" and list(loaded.layers[0]._input_shape) == [8]
+    np.testing.assert_allclose(loaded(x), expected, rtol=1e-6)
+
+    class ModelWithCustomCompile(models.Model):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.dense = layers.Dense(2)
+
+        def call(self, x):
+            return self.dense(x)
+
+        def compile(self, optimizer, loss_fn):
+            super().compile(optimizer=optimizer, loss=loss_fn)
+            self.model_optimizer, self.loss_fn = optimizer, loss_fn
+
+        def get_compile_config(self):
+            return {"model_optimizer": keras.saving.serialize_keras_object(self.model_optimizer),
+                    "loss_fn": keras.saving.serialize_keras_object(self.loss_fn)}
+
+        def compile_from_config(self, config):
+            self.compile(optimizer=keras.saving.deserialize_keras_object(config["model_optimizer"]),
+                         loss_fn=keras.saving.deserialize_keras_object(config["loss_fn"]))
+
+    model = ModelWithCustomCompile()
+    model.compile(optimizer=optimizers.SGD(0.01), loss_fn="mse")
+    model.fit(np.random.rand(8, 3), np.random.rand(8, 2), verbose=0)
+    model.save(tmp_path / "compile.keras")
+    loaded = models.load_model(tmp_path / "compile.keras", custom_objects={"ModelWithCustomCompile": ModelWithCustomCompile})
+    assert type(loaded.model_optimizer).__name__ == "SGD" and loaded.loss_fn == "mse"
+    assert np.isclose(float(np.asarray(loaded.optimizer.learning_rate)), 0.01)
