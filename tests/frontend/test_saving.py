@@ -491,6 +491,7 @@ def test_build_and_compile_config_hooks_round_trip(tmp_path):
     model.compile(optimizer=optimizers.SGD(0.01), loss_fn="mse")
     model.fit(np.random.rand(8, 3), np.random.rand(8, 2), verbose=0)
     model.save(tmp_path / "compile.keras")
-    loaded = models.load_model(tmp_path / "compile.keras", custom_objects={"ModelWithCustomCompile": ModelWithCustomCompile})
+    loaded = models.load_model(tmp_path / "compile.keras",
+                               custom_objects={"ModelWithCustomCompile": ModelWithCustomCompile})
     assert type(loaded.model_optimizer).__name__ == "SGD" and loaded.loss_fn == "mse"
     assert np.isclose(float(np.asarray(loaded.optimizer.learning_rate)), 0.01)
