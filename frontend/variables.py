@@ -73,6 +73,15 @@ class Variable(SharedVariable):
         return self.get_value()
 
     @property
+    def path(self) -> str | None:
+        """Keras 3's name for the variable's full name (``dense/kernel``)."""
+        return self.name
+
+    def __repr__(self) -> str:
+        shape = self.type.shape
+        return f"<Variable path={self.name}, shape={shape}, dtype={self.dtype}>"
+
+    @property
     def shape(self):
         """The static shape as a tuple of ints, as Keras' ``Variable.shape`` (``layer.weights[0].shape``);
         a variable with a flexible dimension (None) keeps the symbolic shape of a graph variable."""

@@ -218,3 +218,11 @@ def test_a_weights_trainable_flag_freezes_it_alone():
     assert layer.trainable_weights == [layer.kernel] and layer.non_trainable_weights == [layer.bias]
     frozen = layers.Layer().add_weight(shape=(2,), initializer="zeros", trainable=False)
     assert frozen.trainable is False
+
+
+def test_variable_repr_and_path_as_keras():
+    layer = layers.Dense(3)
+    layer(np.ones((1, 4), "float32"))
+    kernel = layer.weights[0]
+    assert kernel.path == "dense/kernel" and kernel.shape == (4, 3)
+    assert repr(kernel) == "<Variable path=dense/kernel, shape=(4, 3), dtype=float32>"
