@@ -7,6 +7,9 @@ losses and metrics use (1e-7, fixed); ``image_data_format()`` is
 theanine.  ``enable_unsafe_deserialization()`` exists for Keras code that
 calls it before loading a model with a ``Lambda``: theanine never runs code
 from a file (functions are found by name), so there is nothing to enable.
+The module is also ``keras.backend`` (``keras.backend.floatx()``), where
+``clear_session()`` lives: theanine keeps no global graph or name counters,
+so it has nothing to clear.
 """
 
 from __future__ import annotations
@@ -15,7 +18,8 @@ from theanine.graph.config import config
 from theanine.graph.ops.nnet import EPSILON
 from theanine.graph.type import is_float, normalize_dtype
 
-__all__ = ["floatx", "set_floatx", "epsilon", "image_data_format", "backend", "enable_unsafe_deserialization"]
+__all__ = ["floatx", "set_floatx", "epsilon", "image_data_format", "backend", "enable_unsafe_deserialization",
+           "clear_session"]
 
 
 def floatx() -> str:
@@ -48,3 +52,7 @@ def backend() -> str:
 
 def enable_unsafe_deserialization() -> None:
     """Nothing to enable: model files never carry code (see the module docstring)."""
+
+
+def clear_session() -> None:
+    """Keras' ``backend.clear_session``: nothing to clear (see the module docstring)."""

@@ -47,3 +47,8 @@ def test_config():
         assert th.config.floatX == "float64" and keras.ops.ones((1,)).dtype == np.float64
     with pytest.raises(ValueError, match="expected a float dtype"):
         keras.config.set_floatx("int32")
+
+
+def test_backend_is_the_config_module():
+    assert keras.backend is keras.config and keras.backend.floatx() == th.config.floatX
+    keras.backend.clear_session()
