@@ -5,6 +5,8 @@
     f = th.function([x], th.tanh(x).sum(axis=1))
 """
 
+from importlib import import_module as _import_module
+
 from theanine.graph.config import config
 from theanine.graph.basic import Apply, Constant, Variable, TensorVariable
 from theanine.graph.type import TensorType
@@ -47,6 +49,7 @@ from theanine.runtime.modes import (
 )
 from theanine.runtime.profiling import ProfileStats
 from theanine.runtime.verify import verify_grad
+tensor = _import_module("theanine.tensor")  # Theano's module name, still callable as th.tensor(...)
 
 
 __version__ = "0.1.0"

@@ -104,3 +104,15 @@ def test_th_nnet_keeps_theanos_argument_orders():
     np.testing.assert_allclose(hard, [0.3, 0.9])
     np.testing.assert_allclose(elu, [np.exp(-1) - 1, 2.0])
     np.testing.assert_allclose(soft, np.exp(xn) / np.exp(xn).sum())
+
+
+def test_theanine_tensor_is_theanos_module_name_and_stays_callable():
+    """``import theanine.tensor as T`` as Theano code does; ``th.tensor(...)`` still makes a tensor."""
+    import theanine.tensor as T
+
+    assert th.tensor is T and T.dmatrix is th.dmatrix and T.grad is th.grad and T.nnet.sigmoid is th.nnet.sigmoid
+    assert th.tensor("x", "float32", (None, 3)).type == th.TensorType("float32", (None, 3))
+    x = T.dvector("x")
+    assert np.allclose(th.function([x], T.grad(T.sum(x**2), x))([1.0, 2.0]), [2.0, 4.0])
+    with pytest.raises(AttributeError):
+        T.no_such_name  # noqa: B018
