@@ -5,6 +5,7 @@
     f = th.function([x], th.tanh(x).sum(axis=1))
 """
 
+import sys as _sys
 from importlib import import_module as _import_module
 
 from theanine.graph.config import config
@@ -50,6 +51,13 @@ from theanine.runtime.modes import (
 from theanine.runtime.profiling import ProfileStats
 from theanine.runtime.verify import verify_grad
 tensor = _import_module("theanine.tensor")  # Theano's module name, still callable as th.tensor(...)
+
+# Theano's module paths for names theanine keeps elsewhere, registered as aliases so that
+# ``from theanine.ifelse import ifelse`` and ``from theanine.tensor.shared_randomstreams import
+# RandomStreams`` read as the tutorials' imports do (th.ifelse stays the function).
+_sys.modules.setdefault("theanine.ifelse", _import_module("theanine.graph.ops.ifelse"))
+_sys.modules.setdefault("theanine.random", random)
+_sys.modules.setdefault("theanine.tensor.shared_randomstreams", random)
 
 
 __version__ = "0.1.0"

@@ -86,6 +86,7 @@ from theanine.graph.tensor import as_tensor_variable
 from theanine.graph.type import TensorType, format_shape, is_discrete, is_float, normalize_dtype
 
 __all__ = [
+    "RandomStreams",
     "RandomStream", "RandomOp", "Uniform", "Normal", "Bernoulli", "Integers", "Choice",
     "Permutation", "set_seed", "default_stream", "philox4x32",
 ]
@@ -570,6 +571,10 @@ class RandomStream:
     def permutation(self, n):
         """A random permutation of ``arange(n)`` (int64)."""
         return self._draw(Permutation(), (n,))
+
+
+RandomStreams = RandomStream
+"""Theano's name (``theano.tensor.shared_randomstreams.RandomStreams``)."""
 
 
 def set_seed(seed: int) -> None:

@@ -116,3 +116,14 @@ def test_theanine_tensor_is_theanos_module_name_and_stays_callable():
     assert np.allclose(th.function([x], T.grad(T.sum(x**2), x))([1.0, 2.0]), [2.0, 4.0])
     with pytest.raises(AttributeError):
         T.no_such_name  # noqa: B018
+
+
+def test_theano_module_paths_of_ifelse_and_random_streams():
+    from theanine.ifelse import ifelse
+    from theanine.random import RandomStream
+    from theanine.tensor.shared_randomstreams import RandomStreams
+
+    assert ifelse is th.ifelse and callable(th.ifelse) and RandomStreams is RandomStream is th.random.RandomStream
+    srng = RandomStreams(seed=234)
+    values = th.function([], srng.uniform((2, 2)))()
+    assert values.shape == (2, 2) and ((values >= 0) & (values < 1)).all()
