@@ -125,6 +125,13 @@ class Function:
         self.name = name or "function"
         specs = [as_in(spec) for spec in inputs]
         self.inputs = _check_inputs([spec.variable for spec in specs])
+        self.output_keys = None
+        if isinstance(outputs, Mapping):  # Theano's dict outputs: computed in key order, returned by key
+            self.output_keys = sorted(outputs)
+            if not all(isinstance(key, str) for key in self.output_keys):
+                raise TypeError(f"{self.name}: the keys of a dict of outputs must be strings. "
+                                f"Received: {list(outputs)}")
+            outputs = [outputs[key] for key in self.output_keys]
         if isinstance(outputs, (list, tuple)):
             outputs = [o.variable if isinstance(o, Out) else o for o in outputs]
         elif isinstance(outputs, Out):
@@ -141,9 +148,12 @@ class Function:
         _reject_duplicate_updates(update_pairs)
         given_pairs = [_check_given(o, n) for o, n in _pairs(givens, "givens")]
         skipped = _skipped_default_updates(no_default_updates)
+        recipe_outputs = outputs if outputs is None else (list(self.outputs) if not self.unpack_single
+                                                          else self.outputs[0])
+        if self.output_keys is not None:
+            recipe_outputs = dict(zip(self.output_keys, self.outputs, strict=True))
         self._recipe = {
-            "outputs": outputs if outputs is None else (list(self.outputs) if not self.unpack_single
-                                                        else self.outputs[0]),
+            "outputs": recipe_outputs,
             "updates": update_pairs, "givens": given_pairs, "backend": self.backend,
             "mode": self.mode_object, "name": self.name, "on_unused_input": on_unused_input,
             "allow_input_downcast": allow_input_downcast, "profile": bool(profile),
@@ -192,7 +202,7 @@ class Function:
             self.fused = compiled.fused
             if self.fused:
                 self.rewrite_report = _with_lowering_phase(self.rewrite_report, self.backend, len(self.fused))
-            if compiled.bind_fast is not None and not self.updated and self.outputs:
+            if compiled.bind_fast is not None and not self.updated and self.outputs and self.output_keys is None:
                 self._fast = self._bind_fast(compiled.bind_fast)
         self._updated_slots = [next(k for k, v in enumerate(self.shared) if v is s) for s in self.updated]
         self._update_checkers = [value_checker(s.type, f"update of {s.label()} in {self.name}") for s in self.updated]
@@ -339,6 +349,8 @@ class Function:
     def __call__(self, *args, **kwargs):
         if self._fast is not None and not kwargs:
             return self._fast.call(*args)
+        if self.output_keys is not None:
+            return dict(zip(self.output_keys, self._call_python(*args, **kwargs), strict=True))
         return self._call_python(*args, **kwargs)
 
     def _call_python(self, *args, **kwargs):
@@ -552,6 +564,7 @@ def function(inputs, outputs=None, updates=None, givens=None, backend: str | Non
     ``updates``: (shared, expression) pairs written after each call, all at
     once (an update reading another updated variable sees the old value).
     ``givens``: (variable, replacement) pairs substituted before compiling.
+    ``outputs`` may be a dict of named outputs (Theano's): a call returns a dict.
     ``backend``: a registered backend, "llvm" or "numpy" (default ``config.backend``);
     ``mode``: rewrite set "fast_run" / "FAST_RUN", "fast_compile" / "FAST_COMPILE"
     or "none", "NanGuardMode", "DebugMode", or a ``Mode`` object (``modes.py``);
@@ -583,6 +596,8 @@ def _checked_swap(function: Function, swap: Mapping) -> dict:
 def _swapped(recipe: dict, swap: dict) -> dict:
     """The recipe with every shared variable of ``swap`` replaced in outputs, updates and givens."""
     outputs = recipe["outputs"]
+    keys = list(outputs) if isinstance(outputs, Mapping) else None
+    outputs = [outputs[k] for k in keys] if keys is not None else outputs
     single = outputs is not None and not isinstance(outputs, list)
     flat = [] if outputs is None else ([outputs] if single else list(outputs))
     updates, givens = recipe["updates"], recipe["givens"]
@@ -592,7 +607,8 @@ def _swapped(recipe: dict, swap: dict) -> dict:
     new_outputs = replaced[:n_out]
     return dict(
         recipe,
-        outputs=None if outputs is None else (new_outputs[0] if single else new_outputs),
+        outputs=None if outputs is None else (dict(zip(keys, new_outputs, strict=True)) if keys is not None
+                                              else new_outputs[0] if single else new_outputs),
         updates=[(swap.get(s, s), e) for (s, _), e in zip(updates, replaced[n_out:n_out + n_up], strict=True)],
         givens=[(o, n) for (o, _), n in zip(givens, replaced[n_out + n_up:], strict=True)],
     )

@@ -201,3 +201,16 @@ def test_in_mutable_borrow_out_and_get_value_return_internal_type():
     assert np.array_equal(shared.get_value(borrow=True, return_internal_type=True), [1.0, 1.0])
     with pytest.raises(TypeError, match="Out expects a symbolic variable"):
         th.Out(3)
+
+
+def test_dict_outputs_return_dicts_through_copies_and_pickles():
+    x = th.dvector("x")
+    w = th.shared(1.0, "w")
+    f = th.function([x], {"b": x * 2, "a": x.sum() * w})
+    result = f([1.0, 2.0])
+    assert list(result) == ["a", "b"] and result["a"] == 3.0 and np.allclose(result["b"], [2.0, 4.0])
+    assert f.copy()([1.0])["a"] == 1.0
+    assert f.copy(swap={w: th.shared(3.0, "w2")})([1.0])["a"] == 3.0
+    assert pickle.loads(pickle.dumps(f))([2.0])["a"] == 2.0
+    with pytest.raises(TypeError, match="the keys of a dict of outputs must be strings"):
+        th.function([x], {1: x})
