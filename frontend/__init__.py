@@ -3,9 +3,11 @@
 ``import theanine.frontend as fe`` gives Keras' vocabulary as attributes:
 ``fe.models.Sequential``/``fe.models.Model``, ``fe.layers``, ``compile``/
 ``fit``/``evaluate``/``predict``, ``fe.callbacks``, ``model.save`` and
-``fe.models.load_model``, as ``keras.layers`` and friends do.  Each
-submodule is imported the first time it is used (module ``__getattr__``,
-PEP 562), so importing ``theanine`` or ``theanine.frontend`` stays cheap.
+``fe.models.load_model``, as ``keras.layers`` and friends do, and Keras 3's
+top-level names ``fe.Sequential``, ``fe.Model``, ``fe.Input``, ``fe.Layer``
+and ``fe.Variable``.  Each submodule is imported the first time it is used
+(module ``__getattr__``, PEP 562), so importing ``theanine`` or
+``theanine.frontend`` stays cheap.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from types import ModuleType
 SUBMODULES = (
     "activations",
     "callbacks",
+    "config",
     "constraints",
     "datasets",
     "initializers",
@@ -23,23 +26,41 @@ SUBMODULES = (
     "losses",
     "metrics",
     "models",
+    "ops",
     "optimizers",
+    "random",
     "regularizers",
     "saving",
     "utils",
 )
 """The public submodules, reachable as attributes of this package."""
 
-__all__ = list(SUBMODULES)
+TOP_LEVEL = {
+    "Sequential": "models",
+    "Model": "models",
+    "Input": "layers",
+    "Layer": "layers",
+    "Variable": "variables",
+}
+"""Keras 3's top-level names (``keras.Sequential``) and the submodule each comes from."""
+
+ALIASES = {"backend": "config"}
+"""Keras names of a submodule under another name: ``keras.backend.floatx()`` is ``keras.config``'s."""
+
+__all__ = [*SUBMODULES, *TOP_LEVEL, *ALIASES]
 
 
-def __getattr__(name: str) -> ModuleType:
-    """Import a public submodule on first access (``fe.layers``)."""
+def __getattr__(name: str):
+    """Import a public submodule (``fe.layers``) or a top-level name's module on first access."""
     if name in SUBMODULES:
         return importlib.import_module(f"{__name__}.{name}")
+    if name in ALIASES:
+        return importlib.import_module(f"{__name__}.{ALIASES[name]}")
+    if name in TOP_LEVEL:
+        return getattr(importlib.import_module(f"{__name__}.{TOP_LEVEL[name]}"), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:
     """The public names, submodules included (for completion)."""
-    return sorted(["SUBMODULES", *SUBMODULES])
+    return sorted(["SUBMODULES", "TOP_LEVEL", "ALIASES", *SUBMODULES, *TOP_LEVEL, *ALIASES])

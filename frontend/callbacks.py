@@ -67,8 +67,17 @@ class Callback:
     def on_train_end(self, logs=None): ...
     def on_epoch_begin(self, epoch: int, logs=None): ...
     def on_epoch_end(self, epoch: int, logs=None): ...
-    def on_train_batch_begin(self, batch: int, logs=None): ...
-    def on_train_batch_end(self, batch: int, logs=None): ...
+    def on_batch_begin(self, batch: int, logs=None): ...
+    def on_batch_end(self, batch: int, logs=None): ...
+
+    def on_train_batch_begin(self, batch: int, logs=None):
+        """Calls ``on_batch_begin``, Keras' older name for this hook (as Keras 3 does)."""
+        self.on_batch_begin(batch, logs=logs)
+
+    def on_train_batch_end(self, batch: int, logs=None):
+        """Calls ``on_batch_end``, Keras' older name for this hook (as Keras 3 does)."""
+        self.on_batch_end(batch, logs=logs)
+
     def on_test_begin(self, logs=None): ...
     def on_test_end(self, logs=None): ...
     def on_test_batch_begin(self, batch: int, logs=None): ...
@@ -351,6 +360,10 @@ class ModelCheckpoint(Callback):
     """Save the model (or its weights) after each epoch, or only when ``monitor`` improves.
 
     ``filepath`` may hold format fields: ``"ckpt-{epoch:02d}-{val_loss:.3f}.theanine"``.
+    As in Keras, ``save_freq`` is ``"epoch"`` or a number of training batches
+    (the file is then saved after that many batches, formatted with that batch's
+    logs, ``epoch`` and ``batch``), and ``initial_value_threshold`` is the value
+    ``monitor`` must first improve on when ``save_best_only``.
     """
 
     chief_only = True  # prints or writes files: rank 0 only under MPIDataParallel
@@ -363,17 +376,44 @@ class ModelCheckpoint(Callback):
         save_best_only: bool = False,
         save_weights_only: bool = False,
         mode: str = "auto",
+        save_freq="epoch",
+        initial_value_threshold: float | None = None,
     ):
         super().__init__()
+        if save_freq != "epoch" and (
+            isinstance(save_freq, bool) or not isinstance(save_freq, int) or save_freq <= 0
+        ):
+            raise ValueError(
+                "ModelCheckpoint: save_freq must be 'epoch' or a positive number of batches. "
+                f"Received: save_freq={save_freq!r}"
+            )
         self.filepath = os.fspath(filepath)
         self.watch = _Monitor(monitor, mode, 0.0, "ModelCheckpoint")
         self.monitor, self.verbose = monitor, verbose
         self.save_best_only, self.save_weights_only = save_best_only, save_weights_only
-        self.best = self.watch.initial()
+        self.save_freq = save_freq
+        self.best = self.watch.initial() if initial_value_threshold is None else float(initial_value_threshold)
+        self._epoch = 0
+        self._batches_since_save = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.save_freq == "epoch":
+            return
+        self._batches_since_save += 1
+        if self._batches_since_save >= self.save_freq:
+            self._batches_since_save = 0
+            self._save(self._epoch, batch, logs or {})
 
     def on_epoch_end(self, epoch, logs=None):
-        logs = logs or {}
-        path = self.filepath.format(epoch=epoch + 1, **logs)
+        if self.save_freq == "epoch":
+            self._save(epoch, None, logs or {})
+
+    def _save(self, epoch: int, batch: int | None, logs: dict) -> None:
+        fields = {"epoch": epoch + 1, **({} if batch is None else {"batch": batch + 1}), **logs}
+        path = self.filepath.format(**fields)
         if self.save_best_only:
             current = self.watch.value(logs, "ModelCheckpoint")
             if current is None or not self.watch.improved(current, self.best):

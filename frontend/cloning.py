@@ -91,8 +91,8 @@ def _clone_functional(model, input_tensors, clone: Callable):
             continue
         if id(node.layer) not in clones:
             clones[id(node.layer)] = _checked_clone(clone, node.layer)
-        call_inputs, kwargs = node.call_arguments([values[id(t)] for t in node.inputs])
-        outputs = clones[id(node.layer)](call_inputs, **kwargs)
+        call_inputs, args, kwargs = node.call_arguments([values[id(t)] for t in node.inputs])
+        outputs = clones[id(node.layer)](call_inputs, *args, **kwargs)
         outputs = list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
         for old, new in zip(node.outputs, outputs, strict=True):
             values[id(old)] = new

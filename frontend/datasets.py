@@ -3,17 +3,24 @@
 ``datasets.digits.load_data()`` returns the 8x8 handwritten digits of
 scikit-learn's ``load_digits`` (1,797 images, 10 classes), stored once as
 ``frontend/data/digits.npz`` (uint8 pixels 0..16 and uint8 labels).
+
+``datasets.mnist.load_data(path="mnist.npz")`` reads Keras' own MNIST file
+where Keras keeps it (``~/.keras/datasets/mnist.npz``, or ``path`` when it is
+absolute) and returns it as Keras does (uint8 images 28x28, uint8 labels);
+theanine does not download it: without the file it raises
+``FileNotFoundError`` saying where to put it.
 """
 
 from __future__ import annotations
 
 import io
+import os
 from dataclasses import dataclass
 from importlib import resources
 
 import numpy as np
 
-__all__ = ["digits", "Digits"]
+__all__ = ["digits", "Digits", "mnist", "Mnist"]
 
 _DIGITS_FILE = "digits.npz"
 
@@ -62,3 +69,26 @@ class Digits:
 
 
 digits = Digits()
+
+
+KERAS_DATASETS = os.path.join("~", ".keras", "datasets")
+MNIST_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz"
+
+
+@dataclass(frozen=True)
+class Mnist:
+    """Keras' MNIST file, read where Keras caches it (see the module docstring)."""
+
+    def load_data(self, path: str = "mnist.npz"):
+        """``((x_train, y_train), (x_test, y_test))`` from Keras' ``mnist.npz``, read without pickle."""
+        full = os.path.expanduser(path if os.path.isabs(path) else os.path.join(KERAS_DATASETS, path))
+        if not os.path.exists(full):
+            raise FileNotFoundError(
+                f"datasets.mnist: {full} does not exist; theanine downloads nothing. Put Keras' MNIST "
+                f"file there (from {MNIST_URL}), or use the bundled datasets.digits"
+            )
+        with np.load(full, allow_pickle=False) as archive:
+            return (archive["x_train"], archive["y_train"]), (archive["x_test"], archive["y_test"])
+
+
+mnist = Mnist()

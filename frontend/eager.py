@@ -9,6 +9,12 @@ call on arrays of the same types (any batch size) runs the compiled
 function again (a ``mask=`` array is one more input of it); weights are shared variables, so later weight changes
 are seen without retracing.
 
+Masks travel as in Keras' eager mode: an output whose symbolic call carries
+a mask (``Embedding(mask_zero=True)``, ``Masking``, a ``supports_masking``
+layer after them) comes back as a ``MaskedOutput`` -- a NumPy array with
+the mask (a boolean array) as its ``_keras_mask`` -- and a layer called on
+such an array uses that mask unless ``mask=`` is given.
+
 The call applies the state updates it adds (``Variable.assign``, a
 stateful RNN's states; moving statistics, which layers add in training
 only), as a Keras eager call does.  The results are NumPy arrays in the
@@ -27,7 +33,14 @@ import theanine as th
 from theanine.frontend.call_context import call_context
 from theanine.graph.basic import Variable
 
-__all__ = ["is_eager", "EagerFunctions"]
+__all__ = ["is_eager", "EagerFunctions", "MaskedOutput"]
+
+
+class MaskedOutput(np.ndarray):
+    """An eager layer's output array that carries its Keras mask as ``_keras_mask`` (see the
+    module docstring); arrays computed from it carry none."""
+
+    _keras_mask = None
 
 
 def _leaves(inputs) -> tuple[list, str]:
@@ -77,6 +90,7 @@ class _Signature:
 class _Compiled:
     function: th.Function
     structure: object  # "single", "list", "tuple", or the dict's keys
+    masked: tuple[int, ...] = ()  # the outputs whose masks follow the outputs
 
 
 class EagerFunctions:
@@ -103,6 +117,9 @@ class EagerFunctions:
         arrays = [np.asarray(leaf) for leaf in leaves]
         kwargs = dict(kwargs)
         mask = kwargs.pop("mask", None)
+        carried = mask is None and leaves and getattr(leaves[0], "_keras_mask", None) is not None
+        if carried:  # an eager output's mask, used as Keras uses a tensor's mask
+            mask = leaves[0]._keras_mask
         mask = None if mask is None else np.asarray(mask)  # an array mask is one more input
         for i, array in enumerate(arrays):
             if array.dtype.kind not in "biuf":
@@ -113,13 +130,18 @@ class EagerFunctions:
             tuple((a.dtype.name, a.shape[1:] if a.ndim else ()) for a in arrays),
             structure,
             _frozen_kwargs(layer, kwargs),
-            None if mask is None else (mask.dtype.name, mask.shape[1:]),
+            None if mask is None else (mask.dtype.name, mask.shape[1:], bool(carried)),
         )
         if signature not in self._functions:
-            self._functions[signature] = _trace(layer, arrays, structure, kwargs, mask)
+            self._functions[signature] = _trace(layer, arrays, structure, kwargs, mask, bool(carried))
         compiled = self._functions[signature]
         outputs = compiled.function(*arrays, *([] if mask is None else [mask]))
-        return _restructure(outputs, compiled.structure)
+        outputs = outputs if isinstance(outputs, list) else [outputs]
+        values = outputs[: len(outputs) - len(compiled.masked)]
+        for index, output_mask in zip(compiled.masked, outputs[len(values):], strict=True):
+            values[index] = values[index].view(MaskedOutput)
+            values[index]._keras_mask = output_mask
+        return _restructure(values, compiled.structure)
 
 
 def _frozen_kwargs(layer, kwargs: dict) -> tuple:
@@ -134,9 +156,10 @@ def _frozen_kwargs(layer, kwargs: dict) -> tuple:
     return frozen
 
 
-def _trace(layer, arrays: list[np.ndarray], structure: str, kwargs: dict, mask=None) -> _Compiled:
-    """Trace ``layer`` on placeholders of ``arrays``' types (and ``mask``'s, passed as ``mask=``)
-    and compile it."""
+def _trace(layer, arrays: list[np.ndarray], structure: str, kwargs: dict, mask=None,
+           carried: bool = False) -> _Compiled:
+    """Trace ``layer`` on placeholders of ``arrays``' types (and ``mask``'s: passed as ``mask=``,
+    or, ``carried``, as the first placeholder's own mask) and compile it."""
     placeholders = [
         th.tensor(f"x{i}", a.dtype.name, (None, *a.shape[1:]) if a.ndim else ())
         for i, a in enumerate(arrays)
@@ -149,16 +172,20 @@ def _trace(layer, arrays: list[np.ndarray], structure: str, kwargs: dict, mask=N
     # state variables by the batch, so it is built for the arrays' batch size, as in Keras.
     layer._maybe_build(_build_inputs(layer, placeholders, arrays), structure != "single")
     mask_inputs = [] if mask is None else [th.tensor("mask", mask.dtype.name, (None, *mask.shape[1:]))]
-    if mask_inputs:
+    if mask_inputs and carried:
+        placeholders[0]._keras_mask = mask_inputs[0]
+    elif mask_inputs:
         kwargs = {**kwargs, "mask": mask_inputs[0]}
     with call_context(training) as context:
         outputs = layer(call_inputs, **kwargs)
     flat, out_structure = _flatten_outputs(outputs, layer)
+    masked = tuple(i for i, o in enumerate(flat) if isinstance(getattr(o, "_keras_mask", None), Variable))
     updates = _last_update_per_variable(context.updates)
     function = th.function(
-        placeholders + mask_inputs, flat, updates=updates, name=f"{layer.name}_eager", on_unused_input="ignore"
+        placeholders + mask_inputs, flat + [flat[i]._keras_mask for i in masked], updates=updates,
+        name=f"{layer.name}_eager", on_unused_input="ignore"
     )
-    return _Compiled(function, out_structure)
+    return _Compiled(function, out_structure, masked)
 
 
 def _build_inputs(layer, placeholders: list, arrays: list[np.ndarray]) -> list:

@@ -151,13 +151,14 @@ def run_fit(
     stopped or out of data.
 
     ``validation(epoch)`` returns the ``val_`` logs of that epoch (empty when
-    it does not validate).
+    it does not validate).  ``on_train_end`` gets the last epoch's logs, as in Keras.
     """
     model.stop_training = False
     model._initial_epoch = None
     cbs.on_train_begin()
     if model._initial_epoch is not None:  # a callback restored a backup (BackupAndRestore)
         initial_epoch, model._initial_epoch = model._initial_epoch, None
+    logs: dict = {}
     for epoch in range(initial_epoch, epochs):
         cbs.on_epoch_begin(epoch)
         runner = _run_steps(model, "train", batches.epoch(), cbs, model.steps_per_execution)
@@ -173,7 +174,7 @@ def run_fit(
         if batches.ran_out and epoch < epochs - 1:
             _ran_out_warning()
             break
-    cbs.on_train_end()
+    cbs.on_train_end(logs)
 
 
 def _ran_out_warning() -> None:
@@ -204,7 +205,7 @@ def run_predict(model, batches: Iterable, cbs) -> list[np.ndarray]:
         cbs.on_predict_batch_begin(begin)
         for batch in group:
             parts.append(model._step_functions().predict()(*batch.xs))
-        cbs.on_predict_batch_end(end, {})
+        cbs.on_predict_batch_end(end, {"outputs": unflatten_predictions(model, parts[-1])})
     if not parts:
         raise ValueError(f"{model.name}.predict: x holds no samples")
     return [np.concatenate(p, axis=0) for p in zip(*parts, strict=True)]

@@ -28,6 +28,7 @@ import math
 from collections.abc import Callable, Mapping
 
 import theanine as th
+from theanine.frontend.ops import eager
 from theanine.frontend.registry import (
     Registry,
     custom_object_scope,
@@ -116,20 +117,25 @@ def _prepared(y_true, y_pred):
 
 
 # ----------------------------------------------------------------------------- functions
+# Each loss function is eager on arrays (``frontend.ops.eager``): called on NumPy arrays it
+# returns the per-sample losses as an array, as Keras' functions return tensors.
 
 
+@eager
 def mean_squared_error(y_true, y_pred):
     """``mean((y_true - y_pred)^2, axis=-1)``."""
     y_true, y_pred = _prepared(y_true, y_pred)
     return th.mean(th.square(y_true - y_pred), axis=-1)
 
 
+@eager
 def mean_absolute_error(y_true, y_pred):
     """``mean(|y_true - y_pred|, axis=-1)``."""
     y_true, y_pred = _prepared(y_true, y_pred)
     return th.mean(th.abs(y_true - y_pred), axis=-1)
 
 
+@eager
 def huber(y_true, y_pred, delta: float = 1.0):
     """Mean over the last axis of ``e^2 / 2`` if ``|e| <= delta``, else ``delta (|e| - delta/2)``.
 
@@ -150,6 +156,7 @@ def _smooth_labels(y_true, label_smoothing: float, classes):
     return y_true * (1.0 - label_smoothing) + label_smoothing / classes
 
 
+@eager
 def binary_crossentropy(
     y_true, y_pred, from_logits: bool = False, label_smoothing: float = 0.0, axis: int = -1
 ):
@@ -159,6 +166,7 @@ def binary_crossentropy(
     return th.mean(th.binary_crossentropy(y_true, y_pred, from_logits=from_logits), axis=axis)
 
 
+@eager
 def categorical_crossentropy(
     y_true, y_pred, from_logits: bool = False, label_smoothing: float = 0.0, axis: int = -1
 ):
@@ -184,6 +192,7 @@ def sparse_labels(y_true, y_pred):
     return y_true if y_true.dtype.startswith(("int", "uint")) else th.cast(y_true, "int64")
 
 
+@eager
 def sparse_categorical_crossentropy(
     y_true, y_pred, from_logits: bool = False, ignore_class: int | None = None, axis: int = -1
 ):
@@ -204,6 +213,7 @@ def sparse_categorical_crossentropy(
     return losses
 
 
+@eager
 def kl_divergence(y_true, y_pred):
     """``sum(y_true * log(y_true / y_pred), axis=-1)`` with both clipped to ``[1e-7, 1]``."""
     y_true, y_pred = _prepared(y_true, y_pred)
@@ -217,6 +227,7 @@ def _hinge_labels(y_true):
     return th.where(is_binary, 2.0 * y_true - 1.0, y_true)
 
 
+@eager
 def hinge(y_true, y_pred):
     """``mean(max(1 - y_true * y_pred, 0), axis=-1)`` with labels -1/1 (or 0/1, converted)."""
     y_true, y_pred = _prepared(y_true, y_pred)
@@ -228,18 +239,21 @@ def l2_normalize(x, axis: int = -1):
     return x / th.sqrt(th.maximum(th.sum(th.square(x), axis=axis, keepdims=True), 1e-12))
 
 
+@eager
 def cosine_similarity(y_true, y_pred, axis: int = -1):
     """``-sum(l2_normalize(y_true) * l2_normalize(y_pred), axis)``: -1 for aligned vectors."""
     y_true, y_pred = _prepared(y_true, y_pred)
     return -th.sum(l2_normalize(y_true, axis) * l2_normalize(y_pred, axis), axis=axis)
 
 
+@eager
 def poisson(y_true, y_pred):
     """``mean(y_pred - y_true * log(y_pred + 1e-7), axis=-1)``."""
     y_true, y_pred = _prepared(y_true, y_pred)
     return th.mean(y_pred - y_true * th.log(y_pred + EPSILON), axis=-1)
 
 
+@eager
 def log_cosh(y_true, y_pred):
     """``mean(log(cosh(y_pred - y_true)), axis=-1)``, computed as ``e + softplus(-2e) - log 2``
     so that large errors do not overflow."""
@@ -248,12 +262,14 @@ def log_cosh(y_true, y_pred):
     return th.mean(error + th.softplus(-2.0 * error) - math.log(2.0), axis=-1)
 
 
+@eager
 def squared_hinge(y_true, y_pred):
     """``mean(max(1 - y_true * y_pred, 0)^2, axis=-1)`` with labels -1/1 (or 0/1, converted)."""
     y_true, y_pred = _prepared(y_true, y_pred)
     return th.mean(th.square(th.maximum(1.0 - _hinge_labels(y_true) * y_pred, 0.0)), axis=-1)
 
 
+@eager
 def categorical_hinge(y_true, y_pred):
     """``max(neg - pos + 1, 0)``: ``pos`` the score of the true class, ``neg`` the best other one."""
     y_true, y_pred = _prepared(y_true, y_pred)
@@ -262,6 +278,7 @@ def categorical_hinge(y_true, y_pred):
     return th.maximum(negative - positive + 1.0, 0.0)
 
 
+@eager
 def mean_absolute_percentage_error(y_true, y_pred):
     """``100 * mean(|y_true - y_pred| / max(|y_true|, 1e-7), axis=-1)``."""
     y_true, y_pred = _prepared(y_true, y_pred)
@@ -269,6 +286,7 @@ def mean_absolute_percentage_error(y_true, y_pred):
     return 100.0 * th.mean(ratio, axis=-1)
 
 
+@eager
 def mean_squared_logarithmic_error(y_true, y_pred):
     """``mean((log(max(y_pred, 1e-7) + 1) - log(max(y_true, 1e-7) + 1))^2, axis=-1)``."""
     y_true, y_pred = _prepared(y_true, y_pred)
@@ -371,9 +389,11 @@ class Loss:
         """Per-sample losses."""
         raise NotImplementedError(f"{type(self).__name__} must implement call()")
 
+    @eager
     def __call__(self, y_true, y_pred, sample_weight=None):
         """The reduced loss, as Keras 3: the mask ``y_pred`` carries (``_keras_mask``) and the one
-        the per-sample losses carry (``ignore_class``) weigh the entries."""
+        the per-sample losses carry (``ignore_class``) weigh the entries.  On arrays it returns
+        the value (``frontend.ops.eager``), as a Keras loss called on tensors does."""
         losses = self.call(y_true, y_pred)
         mask = combined_mask(getattr(y_pred, "_keras_mask", None), getattr(losses, "_keras_mask", None))
         return reduce_weighted_values(losses, sample_weight, self.reduction, mask)

@@ -17,9 +17,11 @@ import numpy as np
 
 import theanine as th
 from theanine.frontend import losses as losses_module
+from theanine.frontend.call_context import current_call_context
 from theanine.frontend.confusion_metrics import AUC, Precision, Recall
 from theanine.frontend.metric_base import Metric, PendingResult
 from theanine.frontend.metric_base import divide_no_nan as _divide
+from theanine.frontend.ops import eager
 from theanine.frontend.registry import (
     Registry,
     custom_object_scope,
@@ -57,6 +59,7 @@ __all__ = [
     "AUC",
     "RootMeanSquaredError",
     "Mean",
+    "Sum",
     "FBetaScore",
     "F1Score",
     "accuracy",
@@ -79,6 +82,7 @@ def _float(x):
     return th.cast(x, th.config.floatX)
 
 
+@eager
 def accuracy(y_true, y_pred):
     """1 where ``y_true == y_pred`` exactly, else 0."""
     y_true, y_pred = losses_module.match_rank(
@@ -87,20 +91,25 @@ def accuracy(y_true, y_pred):
     return _float(th.eq(y_true, y_pred))
 
 
+@eager
 def binary_accuracy(y_true, y_pred, threshold: float = 0.5):
-    """1 where ``(y_pred > threshold) == y_true``, elementwise."""
+    """The fraction of entries where ``(y_pred > threshold) == y_true``, over the last axis (Keras 3:
+    one value per sample for targets of rank 2 or more)."""
     y_true, y_pred = losses_module.match_rank(
         th.as_tensor_variable(y_true), th.as_tensor_variable(y_pred)
     )
     predicted = th.cast(y_pred > threshold, y_true.dtype)
-    return _float(th.eq(y_true, predicted))
+    hits = _float(th.eq(y_true, predicted))
+    return th.mean(hits, axis=-1) if hits.ndim >= 2 else hits
 
 
+@eager
 def categorical_accuracy(y_true, y_pred):
     """1 where the arg-max class of the one-hot ``y_true`` and of ``y_pred`` agree."""
     return _float(th.eq(th.argmax(y_true, axis=-1), th.argmax(y_pred, axis=-1)))
 
 
+@eager
 def sparse_categorical_accuracy(y_true, y_pred):
     """1 where the integer label equals the arg-max class of ``y_pred``."""
     y_pred = th.as_tensor_variable(y_pred)
@@ -115,12 +124,14 @@ def in_top_k(labels, y_pred, k: int):
     return higher < k
 
 
+@eager
 def sparse_top_k_categorical_accuracy(y_true, y_pred, k: int = 5):
     """1 where the integer label is among the ``k`` highest-scored classes."""
     y_pred = th.as_tensor_variable(y_pred)
     return _float(in_top_k(losses_module.sparse_labels(y_true, y_pred), y_pred, k))
 
 
+@eager
 def top_k_categorical_accuracy(y_true, y_pred, k: int = 5):
     """1 where the one-hot ``y_true``'s class is among the ``k`` highest-scored classes."""
     y_pred = th.as_tensor_variable(y_pred)
@@ -422,8 +433,38 @@ class Mean(Metric):
 
     def update_state(self, values, sample_weight=None) -> None:
         """Add ``values`` (a scalar counts as one sample), weighted by ``sample_weight``."""
-        if isinstance(values, th.Variable):  # inside a traced step
-            super().update_state(values, sample_weight)
+        if isinstance(values, th.Variable) or current_call_context() is not None:  # inside a traced step
+            super().update_state(th.as_tensor_variable(values), sample_weight)
+            return
+        weight = None if sample_weight is None else np.atleast_1d(sample_weight)
+        super().update_state(np.atleast_1d(values), weight)
+
+
+class Sum(Metric):
+    """The (weighted) sum of every value given to ``update_state(values, sample_weight=None)``,
+    as Keras' ``metrics.Sum``; a standalone metric, like ``Mean``."""
+
+    compares_targets = False
+
+    def __init__(self, name: str | None = None, dtype: str | None = None):
+        super().__init__(name or "sum", dtype)
+
+    def batch_statistics(self, values, sample_weight=None) -> list:
+        values = th.cast(th.as_tensor_variable(values), self.dtype)
+        if sample_weight is not None:
+            weight = th.cast(th.as_tensor_variable(sample_weight), self.dtype)
+            for _ in range(values.ndim - weight.ndim):
+                weight = th.expand_dims(weight, -1)
+            values = values * weight
+        return [th.sum(values)]
+
+    def result_from(self, totals):
+        return totals[0]
+
+    def update_state(self, values, sample_weight=None) -> None:
+        """Add ``values`` (all of their elements), weighted by ``sample_weight``."""
+        if isinstance(values, th.Variable) or current_call_context() is not None:  # inside a traced step
+            super().update_state(th.as_tensor_variable(values), sample_weight)
             return
         weight = None if sample_weight is None else np.atleast_1d(sample_weight)
         super().update_state(np.atleast_1d(values), weight)
@@ -553,6 +594,7 @@ _CLASSES = (
     AUC,
     RootMeanSquaredError,
     Mean,
+    Sum,
     FBetaScore,
     F1Score,
     MeanSquaredLogarithmicError,

@@ -25,13 +25,13 @@ from theanine.frontend.layers.base import (
     Layer,
     Node,
     call_context,
-    describe_shape,
     deserialize_layer,
     has_history,
     history_of,
     register_layer,
     serialize_layer,
 )
+from theanine.frontend.registry import custom_object_scope
 from theanine.frontend.training import Trainer
 from theanine.graph.basic import TensorVariable, topological_order
 
@@ -56,7 +56,18 @@ class Model(Trainer, Layer):
             return super().__new__(Functional)
         return super().__new__(cls)
 
-    def __init__(self, name: str | None = None, trainable: bool = True, dtype=None, **kwargs):
+    def __init__(self, *args, **kwargs):
+        """``Model(name=None, trainable=True, dtype=None)``; a subclass called with ``(inputs,
+        outputs)`` becomes a functional model of that subclass, as in Keras: ``Functional`` takes
+        ``Model``'s place among the subclass's bases (its ``train_step`` and the like still apply)."""
+        if _functional_arguments(args, kwargs) and not isinstance(self, Functional):
+            cls = type(self)
+            cls.__bases__ = tuple(Functional if base is Model else base for base in cls.__bases__)
+            Functional.__init__(self, *args, **kwargs)
+            return
+        self._init_model(*args, **kwargs)
+
+    def _init_model(self, name: str | None = None, trainable: bool = True, dtype=None, **kwargs):
         Layer.__init__(self, name=name, trainable=trainable, dtype=dtype, **kwargs)
         self._init_trainer()
         self._build_specs: list[tuple[tuple, str]] | None = None
@@ -126,17 +137,26 @@ class Model(Trainer, Layer):
 
     # -- description ------------------------------------------------------------------------------
 
-    def summary(self, print_fn=None, line_length: int = 65) -> None:
-        """Print a Keras-style table: layer (type), output shape, parameter count, totals."""
-        (print_fn or print)(_format_summary(self, line_length))
+    def summary(self, line_length: int | None = None, positions=None, print_fn=None, expand_nested: bool = False,
+                show_trainable: bool = False, layer_range=None) -> None:
+        """Print a Keras-style table: layer (type), output shape, parameter count, totals
+        (Keras 3's arguments; ``frontend/summary.py``)."""
+        from theanine.frontend import summary
+
+        text = summary.format_summary(self, line_length, positions, expand_nested, show_trainable, layer_range)
+        (print_fn or print)(text)
 
     def get_config(self) -> dict:
         return {"name": self.name, "trainable": self.trainable}
 
     @classmethod
-    def from_config(cls, config: dict) -> Model:
+    def from_config(cls, config: dict, custom_objects: Mapping | None = None) -> Model:
         """A model from ``get_config``'s dict; ``Model.from_config`` of a functional model's config
-        rebuilds the functional model, as in Keras."""
+        rebuilds the functional model, as in Keras.  ``custom_objects`` names the user's classes
+        and functions the config refers to (as ``load_model``'s)."""
+        if custom_objects:
+            with custom_object_scope(custom_objects):
+                return cls.from_config(config)
         if cls is Model and _FUNCTIONAL_KEYS <= set(config):
             return Functional.from_config(config)
         try:
@@ -147,6 +167,19 @@ class Model(Trainer, Layer):
                 "subclassed "
                 "model whose __init__ takes arguments must define get_config() returning them"
             ) from exc
+
+    def get_compile_config(self) -> dict | None:
+        """Keras' hook: what ``compile_from_config`` needs to compile the model again after
+        loading; by default compile()'s arguments (None when not compiled)."""
+        from theanine.frontend import saving
+
+        return saving.compile_arguments(self) if self.compiled else None
+
+    def compile_from_config(self, config: dict) -> None:
+        """Keras' hook: compile from ``get_compile_config``'s dict."""
+        from theanine.frontend import saving
+
+        saving.compile_with(self, config)
 
     def to_json(self, **kwargs) -> str:
         """The architecture as JSON text (``json.dumps`` keyword arguments apply); no weights."""
@@ -245,6 +278,17 @@ class Functional(Model):
         """The model's outputs as given to ``Model(..., outputs)``: one tensor, a list or a dict."""
         return _restructured(self._graph_part("_output_keys"), self.outputs)
 
+    @property
+    def input_shape(self):
+        """The inputs' shapes (None for the batch and other flexible dims): one tuple for a single
+        input, else a list of them, as Keras' ``Functional.input_shape``."""
+        return _shapes_of(self._graph_part("inputs"))
+
+    @property
+    def output_shape(self):
+        """The outputs' shapes: one tuple for a single output, else a list, as Keras'."""
+        return _shapes_of(self._graph_part("outputs"))
+
     def _graph_part(self, name: str):
         if getattr(self, "inputs", None) is None or not hasattr(self, name):
             raise AttributeError(f"model {self.name!r} has no inputs and outputs yet: give it an Input first "
@@ -281,8 +325,8 @@ class Functional(Model):
         for node in self._nodes:
             if isinstance(node.layer, InputLayer):
                 continue
-            call_inputs, kwargs = node.call_arguments([values[id(t)] for t in node.inputs])
-            outputs = node.layer(call_inputs, **kwargs)
+            call_inputs, args, kwargs = node.call_arguments([values[id(t)] for t in node.inputs])
+            outputs = node.layer(call_inputs, *args, **kwargs)
             outputs = list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
             for tensor, value in zip(node.outputs, outputs, strict=True):
                 values[id(tensor)] = value
@@ -325,6 +369,7 @@ class Functional(Model):
                         "is_list": node.inputs_are_list,
                         "kwargs": dict(node.call_kwargs),
                         **({"mask_input": True} if node.mask_input else {}),
+                        **({"positional": node.positional} if node.positional else {}),
                     }
                 )
         return {
@@ -339,7 +384,10 @@ class Functional(Model):
         }
 
     @classmethod
-    def from_config(cls, config: dict) -> Functional:
+    def from_config(cls, config: dict, custom_objects: Mapping | None = None) -> Functional:
+        if custom_objects:
+            with custom_object_scope(custom_objects):
+                return cls.from_config(config)
         layers = {}
         for spec in config["layers"]:
             layer = deserialize_layer(spec)
@@ -354,9 +402,9 @@ class Functional(Model):
             layer = _named(layers, entry["layer"])
             args = [_resolve_ref(tensors, ref) for ref in entry["args"]]
             recorded = Node(layer, args, [], entry["is_list"], entry.get("kwargs", {}),
-                            entry.get("mask_input", False))
-            call_inputs, kwargs = recorded.call_arguments(args)
-            outputs = layer(call_inputs, **kwargs)
+                            entry.get("mask_input", False), entry.get("positional", 0))
+            call_inputs, positional, kwargs = recorded.call_arguments(args)
+            outputs = layer(call_inputs, *positional, **kwargs)
             outputs = list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
             index = calls.get(layer.name, 0)
             calls[layer.name] = index + 1
@@ -504,7 +552,10 @@ class Sequential(Functional):
         return config
 
     @classmethod
-    def from_config(cls, config: dict) -> Sequential:
+    def from_config(cls, config: dict, custom_objects: Mapping | None = None) -> Sequential:
+        if custom_objects:
+            with custom_object_scope(custom_objects):
+                return cls.from_config(config)
         model = cls(name=config.get("name"), trainable=config.get("trainable", True))
         if config.get("input") is not None:
             spec = config["input"]
@@ -563,6 +614,16 @@ def _flatten_structure(value, what: str) -> tuple[list | None, list]:
         tensors = list(value)
         return list(range(len(tensors))), _checked_tensors(tensors, what)
     return None, _checked_tensors([value], what)
+
+
+def _functional_arguments(args: tuple, kwargs: dict) -> bool:
+    """Whether ``Model(...)`` arguments are ``(inputs, outputs)`` (Keras' test)."""
+    return len(args) == 2 or (len(args) == 1 and "outputs" in kwargs) or ("inputs" in kwargs and "outputs" in kwargs)
+
+
+def _shapes_of(tensors: list):
+    shapes = [tuple(t.type.shape) for t in tensors]
+    return shapes[0] if len(shapes) == 1 else shapes
 
 
 def _restructured(keys: list | None, tensors: list):
@@ -689,81 +750,3 @@ def _named(layers: dict, name: str) -> Layer:
 
 
 # ----------------------------------------------------------------------------- summary
-
-
-def _format_summary(model: Model, line_length: int) -> str:
-    """The Keras 2 text table; functional graphs get a "Connected to" column."""
-    graph = isinstance(model, Functional) and not isinstance(model, Sequential) and model.built
-    headers = ["Layer (type)", "Output Shape", "Param #"] + (["Connected to"] if graph else [])
-    widths = [
-        int(line_length * f) for f in ((0.33, 0.55, 0.67, 1.0) if graph else (0.45, 0.85, 1.0))
-    ]
-    widths = [w - p for w, p in zip(widths, [0] + widths[:-1], strict=True)]
-    rows = [
-        [
-            f"{layer.name} ({type(layer).__name__})",
-            _output_shape_text(model, layer),
-            f"{layer.count_params():,}",
-        ]
-        + ([_connections(model, layer)] if graph else [])
-        for layer in model.layers
-    ]
-    total = sum(widths)
-    lines = [f'Model: "{model.name}"', "_" * total, _row(headers, widths), "=" * total]
-    for i, row in enumerate(rows):
-        lines.append(_row(row, widths))
-        lines.append("=" * total if i == len(rows) - 1 else "_" * total)
-    if not rows:
-        lines.append("=" * total)
-    trainable = _param_count(model.trainable_weights)
-    non_trainable = _param_count(model.non_trainable_weights)
-    lines += [
-        f"Total params: {trainable + non_trainable:,} ({_bytes_text(model.weights)})",
-        f"Trainable params: {trainable:,} ({_bytes_text(model.trainable_weights)})",
-        f"Non-trainable params: {non_trainable:,} ({_bytes_text(model.non_trainable_weights)})",
-        "_" * total,
-    ]
-    return "\n".join(lines)
-
-
-def _row(cells: list[str], widths: list[int]) -> str:
-    return "".join(
-        f" {cell}".ljust(width) for cell, width in zip(cells, widths, strict=True)
-    ).rstrip()
-
-
-def _model_nodes_of(model: Model, layer: Layer) -> list[Node]:
-    nodes = getattr(model, "_nodes", None)
-    if nodes is None:
-        return list(layer._inbound_nodes)
-    return [node for node in nodes if node.layer is layer]
-
-
-def _output_shape_text(model: Model, layer: Layer) -> str:
-    nodes = _model_nodes_of(model, layer)
-    if len(nodes) != 1:
-        return "multiple" if nodes else "?"
-    shapes = [t.type.shape for t in nodes[0].outputs]
-    return describe_shape(shapes if len(shapes) > 1 else shapes[0])
-
-
-def _connections(model: Model, layer: Layer) -> str:
-    parts = []
-    for node in _model_nodes_of(model, layer):
-        for tensor in node.inputs:
-            source, node_index, tensor_index = history_of(tensor)
-            parts.append(f"{source.name}[{node_index}][{tensor_index}]")
-    return ", ".join(parts)
-
-
-def _param_count(weights) -> int:
-    return int(sum(w.get_value(borrow=True).size for w in weights))
-
-
-def _bytes_text(weights) -> str:
-    size = float(sum(w.get_value(borrow=True).nbytes for w in weights))
-    for unit in ("B", "KB", "MB", "GB"):
-        if size < 1024 or unit == "GB":
-            return f"{size:.2f} {unit}"
-        size /= 1024
-    return f"{size:.2f} GB"

@@ -32,6 +32,7 @@ import numpy as np
 
 import theanine as th
 from theanine.frontend.call_context import current_call_context
+from theanine.frontend.ops import eager
 from theanine.frontend.registry import Configurable, Registry
 from theanine.frontend.variables import variable
 from theanine.graph.shared import SharedVariable
@@ -63,7 +64,15 @@ class LearningRateSchedule(Configurable):
     """A learning rate as a symbolic function of the (int64) iteration counter.
 
     A subclass lists its constructor arguments in ``config_names`` so that it can be saved.
+    Called on a number (``schedule(1000)``) it returns the rate as a NumPy scalar, as a
+    Keras schedule called on a step returns a tensor: every subclass's ``__call__`` is
+    made eager on numbers (``frontend.ops.eager``).
     """
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "__call__" in cls.__dict__:
+            cls.__call__ = eager(cls.__dict__["__call__"])
 
     def __call__(self, step):
         raise NotImplementedError(f"{type(self).__name__} must implement __call__()")

@@ -11,7 +11,10 @@ A ``.theanine`` model file is a zip archive holding
   their names and shapes listed in ``model.json``;
 - ``optimizer/<k>.npy``: the optimizer state (``optimizer.variables()``);
 - ``random/<k>.npy``: the states of the layers' random streams (Dropout), so
-  training resumes with the same masks.
+  training resumes with the same masks;
+- what layers overriding Keras' saving hooks (``save_own_variables``,
+  ``save_assets``) keep: ``layer_state.json``, ``layer_state_<k>/`` and
+  ``layer_assets_<k>/`` (``layer_state.py``).
 
 Loading reads JSON and ``.npy`` arrays (no pickles) through
 ``archive.Archive``, which checks every declared size before inflating
@@ -39,9 +42,9 @@ from collections.abc import Callable, Iterator, Mapping
 import numpy as np
 
 import theanine as th
+from theanine.frontend import layer_state, optimizers
 from theanine.frontend import losses as losses_module
 from theanine.frontend import metrics as metrics_module
-from theanine.frontend import optimizers
 from theanine.frontend.archive import Archive, open_archive
 from theanine.frontend.atomic import atomic_write
 from theanine.frontend.layers.base import deserialize_layer, serialize_layer, weight_budget
@@ -62,7 +65,10 @@ __all__ = [
     "register_serializable",
     "register_keras_serializable",
     "custom_object_scope",
+    "CustomObjectScope",
     "get_custom_objects",
+    "serialize_keras_object",
+    "deserialize_keras_object",
 ]
 
 register_keras_serializable = register_serializable
@@ -127,6 +133,9 @@ def save_model(
         _write_arrays(archive, "weights", model.get_weights())
         _write_arrays(archive, "optimizer", optimizer_state)
         _write_arrays(archive, "random", random_states)
+        state_keys = layer_state.write(archive, model, _write_array)
+        if state_keys:
+            _write_json(archive, "layer_state.json", state_keys)
 
 
 def save_weights(model, path) -> None:
@@ -151,10 +160,26 @@ def _build_config(model) -> list | None:
     return [{"shape": list(shape), "dtype": dtype} for shape, dtype in specs]
 
 
+def _overrides_compile_hooks(model) -> bool:
+    from theanine.frontend.models import Model
+
+    cls = type(model)
+    return cls.get_compile_config is not Model.get_compile_config or \
+        cls.compile_from_config is not Model.compile_from_config
+
+
 def _compile_config(model) -> dict | None:
-    """The compile() arguments as JSON, or None when the model is not compiled."""
+    """The compile() arguments as JSON, or None when the model is not compiled; a model class
+    overriding Keras' ``get_compile_config``/``compile_from_config`` saves what its hook gives."""
     if not model.compiled:
         return None
+    if _overrides_compile_hooks(model):
+        return {"compile_hook": model.get_compile_config()}
+    return compile_arguments(model)
+
+
+def compile_arguments(model) -> dict:
+    """compile()'s arguments of ``model`` as JSON (``Model.get_compile_config``'s default)."""
     config = model._compile_config
     return {
         "optimizer": optimizers.serialize(model.optimizer),
@@ -221,6 +246,8 @@ def load_model(
         with weight_budget(budget, f"cannot load {archive.path!r}"):
             model = _rebuild(archive.path, description, custom_objects)
         _set_weights(archive, model, description.get("weights"))
+        state_keys = archive.json("layer_state.json") if "layer_state.json" in archive.entries else {}
+        layer_state.read(archive, model, state_keys)
         if compile and description.get("compile"):
             _compile_from_config(archive.path, model, description["compile"], custom_objects)
             model.optimizer.set_variable_values(archive.arrays("optimizer"))
@@ -275,21 +302,33 @@ def _set_weights(archive: Archive, model, table) -> None:
 
 
 def _compile_from_config(path: str, model, config: Mapping, custom_objects) -> None:
+    """Compile the loaded model: through its own ``compile_from_config`` when its class overrides
+    the compile hooks, else with the saved compile() arguments."""
+    hooked = "compile_hook" in config
+    try:
+        if hooked:
+            model.compile_from_config(config["compile_hook"])
+        else:
+            compile_with(model, config, custom_objects)
+    except (KeyError, TypeError, ValueError) as exc:
+        what = f"{type(model).__name__}.compile_from_config failed" if hooked else "the compile config is invalid"
+        raise ValueError(f"cannot load {path!r}: {what} ({exc})") from exc
+
+
+def compile_with(model, config: Mapping, custom_objects=None) -> None:
+    """``model.compile(...)`` from ``compile_arguments``' dict (``Model.compile_from_config``'s default)."""
     def metric(serialized):
         return metrics_module.get(serialized, custom_objects=custom_objects)
 
-    try:
-        model.compile(
-            optimizer=optimizers.deserialize(config["optimizer"], custom_objects),
-            loss=_deserialize_tree(config["loss"], lambda c: losses_module.get(c, custom_objects)),
-            metrics=_deserialize_tree(config.get("metrics"), metric),
-            weighted_metrics=_deserialize_tree(config.get("weighted_metrics"), metric),
-            loss_weights=config.get("loss_weights"),
-            steps_per_execution=config.get("steps_per_execution", 1),
-            jit_compile=config.get("jit_compile", "auto"),
-        )
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ValueError(f"cannot load {path!r}: the compile config is invalid ({exc})") from exc
+    model.compile(
+        optimizer=optimizers.deserialize(config["optimizer"], custom_objects),
+        loss=_deserialize_tree(config["loss"], lambda c: losses_module.get(c, custom_objects)),
+        metrics=_deserialize_tree(config.get("metrics"), metric),
+        weighted_metrics=_deserialize_tree(config.get("weighted_metrics"), metric),
+        loss_weights=config.get("loss_weights"),
+        steps_per_execution=config.get("steps_per_execution", 1),
+        jit_compile=config.get("jit_compile", "auto"),
+    )
 
 
 def _deserialize_tree(value, deserialize: Callable):
@@ -334,3 +373,61 @@ def load_weights(model, path, max_bytes: int | None = None) -> None:
                 raise
             archive = stack.enter_context(_open(path, FORMAT, max_bytes))
         _set_weights(archive, model, archive.json("model.json").get("weights"))
+
+
+CustomObjectScope = custom_object_scope
+"""Keras' other name for ``custom_object_scope``."""
+
+
+def _families() -> list:
+    """The registries ``deserialize_keras_object`` looks a built-in class name up in, in order."""
+    from theanine.frontend import constraints, initializers, regularizers
+
+    return [regularizers.REGISTRY, initializers.REGISTRY, constraints.REGISTRY, losses_module.REGISTRY,
+            metrics_module.REGISTRY, optimizers.REGISTRY, optimizers.SCHEDULE_REGISTRY]
+
+
+def serialize_keras_object(obj):
+    """Keras' ``saving.serialize_keras_object``: an object with ``get_config`` as
+    ``{"class_name", "config"}`` (its config's values serialized in turn), a function by its
+    registered name, lists and dicts item by item, plain values as they are."""
+    if obj is None or isinstance(obj, (str, bool, int, float)):
+        return obj
+    if isinstance(obj, (list, tuple)):
+        return [serialize_keras_object(v) for v in obj]
+    if isinstance(obj, Mapping):
+        return {k: serialize_keras_object(v) for k, v in obj.items()}
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if hasattr(obj, "get_config"):
+        return {"class_name": registered_name(type(obj)), "config": serialize_keras_object(obj.get_config())}
+    if callable(obj):
+        from theanine.frontend.registry import function_reference
+
+        return function_reference(obj, "object")
+    raise TypeError(f"serialize_keras_object: cannot serialize a {type(obj).__name__}: {obj!r}")
+
+
+def deserialize_keras_object(config, custom_objects: Mapping | None = None):
+    """The object ``serialize_keras_object`` described: the class its ``class_name`` names (a
+    user one first, then the built-in layers, regularizers, initializers, constraints, losses,
+    metrics, optimizers and schedules) rebuilt with ``from_config``; a function by name; other
+    values as they are."""
+    from theanine.frontend import activations
+    from theanine.frontend.layers.base import get_layer_class
+    from theanine.frontend.registry import function_by_name, is_function_reference, registered_object
+
+    if not isinstance(config, Mapping) or "class_name" not in config:
+        return config
+    with custom_object_scope(custom_objects):
+        if is_function_reference(config):
+            return function_by_name(config["config"], "function", builtins=activations.ACTIVATIONS)
+        name, inner = str(config["class_name"]), dict(config.get("config") or {})
+        found = registered_object(name)
+        if found is None:
+            found = next((family.entries[name] for family in _families() if name in family.entries), None)
+        if found is None:
+            found = get_layer_class(name)  # raises, naming the class, when it is no layer either
+        return found.from_config(inner)

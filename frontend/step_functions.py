@@ -120,7 +120,8 @@ class StepFunctions:
             xs = self._placeholders()
             preds, context = self._symbolic_outputs(xs, training=False)
             self._functions["predict"] = th.function(
-                xs, preds, updates=_state_updates(context.updates, set()), name=f"{self.model.name}_predict"
+                xs, preds, updates=_state_updates(context.updates, set()), name=f"{self.model.name}_predict",
+                on_unused_input="ignore",  # an input may feed only a loss (Keras' endpoint layers)
             )
         return self._functions["predict"]
 
@@ -207,7 +208,13 @@ class StepFunctions:
             ),
             start=th.constant(np.asarray(0, th.config.floatX)),
         )
-        for penalty in model.weight_regularization_losses() + list(context.losses):
+        penalties = model.weight_regularization_losses() + list(context.losses)
+        if not compiled.with_loss and not penalties:
+            raise ValueError(
+                f"{model.name}.compile needs a loss (e.g. loss='mse') unless its layers call add_loss "
+                "or it overrides train_step; it has none. Received: loss=None"
+            )
+        for penalty in penalties:
             total = total + th.cast(penalty, th.config.floatX)
         extra = output_losses if len(compiled.outputs) > 1 else []
         self.layout = StepLayout(1 + len(extra), stat_counts)

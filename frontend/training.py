@@ -73,16 +73,14 @@ class Trainer:
         calls, as in Keras.  ``jit_compile`` ("auto", True or False) is
         accepted for Keras compatibility: theanine always compiles the step
         functions to native code, whatever it says.  ``loss`` may be None
-        for a model that overrides ``train_step`` (it computes its own loss).
+        for a model that overrides ``train_step`` (it computes its own loss)
+        or whose layers add their losses (``add_loss``), as in Keras; a model
+        with neither is refused when its step is built.
         """
         steps_per_execution = _optional_count(steps_per_execution, "steps_per_execution")
         if jit_compile not in ("auto", True, False):
             raise ValueError(
                 f"jit_compile must be 'auto', True or False. Received: jit_compile={jit_compile!r}"
-            )
-        if loss is None and not self._overrides_step("train"):
-            raise ValueError(
-                f"{self.name}.compile needs a loss (e.g. loss='mse'). Received: loss=None"
             )
         self.optimizer = optimizers.get(optimizer)
         self._compile_config = compile_utils.CompileConfig(
@@ -365,7 +363,9 @@ class Trainer:
         def validation(epoch: int) -> dict:
             if val_batches is None or not _validates(epoch, validation_freq):
                 return {}
-            logs = loops.run_evaluate(self, val_batches.epoch(), what="fit (validation_data)")
+            cbs.on_test_begin()  # as Keras, fit's validation runs the callbacks' test hooks
+            logs = loops.run_evaluate(self, val_batches.epoch(), cbs, what="fit (validation_data)")
+            cbs.on_test_end(logs)
             return {f"val_{k}": v for k, v in logs.items()}
 
         if strategy is None:
@@ -447,7 +447,6 @@ class Trainer:
         verbose = _verbosity(verbose)
         steps = _optional_count(steps, "steps")
         if batching.is_batch_stream(x):
-            _no_batch_size(batch_size, "predict")
             source = batching.batch_source(x, self._inputs_only)
         else:
             data = self._inputs_only(x)
@@ -466,13 +465,13 @@ class Trainer:
     def _stream_source(
         self, x, y, sample_weight, batch_size, what: str, class_weight=None, mode: str = "train"
     ):
-        """The batch source of a generator or ``PyDataset``; each batch prepared as it comes."""
+        """The batch source of a generator or ``PyDataset``; each batch prepared as it comes
+        (``batch_size`` is ignored, as in Keras: the batches come whole)."""
         if y is not None or sample_weight is not None:
             raise ValueError(
                 f"{self.name}.{what}: when x is a generator or a PyDataset its batches hold the "
                 "targets and sample weights; y and sample_weight must be None"
             )
-        _no_batch_size(batch_size, what)
 
         def convert(batch) -> adapter.Data:
             return self._with_class_weight(
@@ -505,14 +504,6 @@ def _split(data: adapter.Data, validation_split: float) -> tuple[adapter.Data, a
             f"validation_split={validation_split} leaves an empty set for {data.n} samples"
         )
     return data.take(slice(None, split)), data.take(slice(split, None))
-
-
-def _no_batch_size(batch_size, what: str) -> None:
-    if batch_size is not None:
-        raise ValueError(
-            f"{what}: batch_size must be None when x is a generator or a PyDataset (they yield "
-            f"whole batches). Received: batch_size={batch_size!r}"
-        )
 
 
 def _optional_count(value, what: str) -> int | None:

@@ -22,6 +22,7 @@ from theanine.frontend.registry import (
 )
 
 __all__ = [
+    "set_random_seed",
     "to_categorical",
     "pad_sequences",
     "PyDataset",
@@ -34,6 +35,21 @@ __all__ = [
 
 register_keras_serializable = register_serializable
 """Keras' name for ``registry.register_serializable``."""
+
+
+def set_random_seed(seed: int) -> None:
+    """Keras' ``utils.set_random_seed``: seed Python's ``random``, NumPy's global generator and
+    theanine's default stream (``th.set_seed``: weight initializers, shuffling, Dropout), so a
+    script that builds and trains a model gives the same numbers on every run."""
+    import random
+
+    import theanine as th
+
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise TypeError(f"set_random_seed: seed must be an int. Received: {seed!r}")
+    random.seed(int(seed))
+    np.random.seed(int(seed) % 2**32)
+    th.set_seed(int(seed))
 
 
 def to_categorical(x, num_classes: int | None = None) -> np.ndarray:

@@ -12,13 +12,15 @@ the way to write them:
   every read inside a step sees the value from before the step; a second
   ``assign_add`` on the same variable builds on the first one's value.
 
-``numpy()`` is a copy of the current value, as Keras' ``Variable.numpy()``.
+``numpy()`` is a copy of the current value, as Keras' ``Variable.numpy()``,
+and ``shape`` the static shape as a tuple of ints, as Keras' ``Variable.shape``.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from theanine.frontend import initializers
 from theanine.frontend.call_context import current_call_context, pending_value
 from theanine.graph.basic import Variable as GraphVariable
 from theanine.graph.ops.math import cast
@@ -31,7 +33,36 @@ __all__ = ["Variable", "variable"]
 
 
 class Variable(SharedVariable):
-    """A shared variable that Keras code can ``assign`` to (see the module docstring)."""
+    """A shared variable that Keras code can ``assign`` to (see the module docstring).
+
+    ``trainable`` (True unless ``add_weight(trainable=False)`` made it) is whether
+    training updates it, as Keras' ``Variable.trainable``: set it to freeze one weight
+    of a layer.
+    """
+
+    trainable = True
+
+    def __init__(self, initializer, shape=None, dtype=None, trainable: bool = True, name: str | None = None):
+        """Keras 3's ``keras.Variable(initializer, shape=None, dtype=None, trainable=True, name=None)``:
+        ``initializer`` is a value (array-like) or an initializer (a name such as "zeros", an
+        ``initializers`` object or a callable of ``(shape, dtype)``, which then needs ``shape``).
+        ``variable(value, name)`` below is the frontend's own way to make one; ``Variable(value,
+        TensorType, name=...)`` is the shared variable's constructor."""
+        if isinstance(shape, TensorType):
+            super().__init__(initializer, shape, name=name)
+            return
+        if isinstance(initializer, str) or isinstance(initializer, initializers.Initializer) or (
+            callable(initializer) and not isinstance(initializer, np.ndarray)
+        ):
+            if shape is None:
+                raise ValueError(f"Variable {name!r}: an initializer needs a shape. Received: shape=None")
+            initializer = initializers.get(initializer)(tuple(shape), dtype or "float32")
+        data = np.array(initializer, dtype=dtype or (None if np.asarray(initializer).dtype.kind != "f" else
+                                                        "float32"), copy=True)
+        if shape is not None and tuple(shape) != data.shape:
+            raise ValueError(f"Variable {name!r}: the value has shape {data.shape}, not the given {tuple(shape)}")
+        super().__init__(data, TensorType(data.dtype, data.shape), name=name)
+        self.trainable = bool(trainable)
 
     def __reduce__(self):
         """Pickled as shared variables are (``graph/pickling.py``): its value, a fresh lock."""
@@ -40,6 +71,23 @@ class Variable(SharedVariable):
     def numpy(self) -> np.ndarray:
         """A copy of the current value."""
         return self.get_value()
+
+    @property
+    def path(self) -> str | None:
+        """Keras 3's name for the variable's full name (``dense/kernel``)."""
+        return self.name
+
+    def __repr__(self) -> str:
+        shape = self.type.shape
+        return f"<Variable path={self.name}, shape={shape}, dtype={self.dtype}>"
+
+    @property
+    def shape(self):
+        """The static shape as a tuple of ints, as Keras' ``Variable.shape`` (``layer.weights[0].shape``);
+        a variable with a flexible dimension (None) keeps the symbolic shape of a graph variable."""
+        if None in self.type.shape:
+            return super().shape
+        return tuple(self.type.shape)
 
     def assign(self, value) -> Variable:
         """Set the value (now, or at the end of the step being traced)."""

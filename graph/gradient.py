@@ -72,17 +72,23 @@ def _sum_terms(terms: list[Variable]) -> Variable:
 
 
 def grad(cost, wrt, known_grads: Mapping | None = None, consider_constant: Sequence | None = None,
-         disconnected_inputs: str = "raise"):
+         disconnected_inputs: str = "raise", return_disconnected: str = "zero"):
     """Gradients of the scalar ``cost`` with respect to ``wrt`` (a variable or a list).
 
     ``known_grads`` seeds gradients of intermediate variables (cost may then
     be None); ``consider_constant`` lists variables treated as constants;
     ``disconnected_inputs`` says what to do for a ``wrt`` the cost does not
-    depend on: "raise" (default), "warn" or "ignore" (both return zeros).
+    depend on: "raise" (default), "warn" or "ignore"; what is then returned
+    for it is ``return_disconnected``'s choice, as in Theano: "zero" (zeros
+    of its type, the default) or "None" / "disconnected" (None).
     """
     if disconnected_inputs not in ("raise", "warn", "ignore"):
         raise ValueError(
             f"disconnected_inputs must be 'raise', 'warn' or 'ignore'. Received: {disconnected_inputs!r}"
+        )
+    if return_disconnected not in ("zero", "None", "disconnected"):
+        raise ValueError(
+            f"return_disconnected must be 'zero', 'None' or 'disconnected'. Received: {return_disconnected!r}"
         )
     wrt_list, was_list = _as_list(wrt)
     seeds = _seed_gradients(cost, known_grads)
@@ -113,7 +119,7 @@ def grad(cost, wrt, known_grads: Mapping | None = None, consider_constant: Seque
             raise DisconnectedInputError(message + "; pass disconnected_inputs='ignore' to get zeros")
         if disconnected_inputs == "warn":
             warnings.warn(message, stacklevel=2)
-        results.append(zeros_like(x))
+        results.append(zeros_like(x) if return_disconnected == "zero" else None)
     return results if was_list else results[0]
 
 

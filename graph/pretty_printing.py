@@ -14,7 +14,9 @@ from __future__ import annotations
 import numpy as np
 
 from theanine.graph.basic import Apply, Constant, Variable, apply_nodes
+from theanine.graph.ops.dimshuffle import DimShuffle
 from theanine.graph.ops.elemwise import Elemwise
+from theanine.graph.ops.subtensor import Subtensor, format_index
 
 __all__ = ["pp"]
 
@@ -48,9 +50,25 @@ def _leaf(var: Variable) -> str:
     return var.name or f"<{var.type}>"
 
 
+def _dimshuffle(pattern: tuple, argument: str, ndim: int) -> str:
+    """Theano's DimShuffle printer: leading broadcast axes are not shown, a reversal is ``.T``."""
+    kept = list(pattern)
+    while kept and kept[0] == "x":
+        kept.pop(0)
+    if kept == list(range(ndim)):
+        return argument
+    if ndim > 1 and kept == list(reversed(range(ndim))):
+        return f"{argument}.T"
+    return f"DimShuffle{{{','.join(str(p) for p in pattern)}}}({argument})"
+
+
 def _apply(node: Apply, index: int, arguments: list[str]) -> str:
     op = node.op
     suffix = f"[{index}]" if len(node.outputs) > 1 else ""
+    if isinstance(op, DimShuffle):
+        return _dimshuffle(op.pattern, arguments[0], node.inputs[0].ndim)
+    if isinstance(op, Subtensor) and len(node.inputs) == 1:
+        return f"{arguments[0]}{format_index(op.index)}"
     if isinstance(op, Elemwise):
         name = op.scalar_op.name
         if name in INFIX and len(arguments) == 2:

@@ -12,6 +12,7 @@ linearly with the chain instead of with the square of its depth.
 from __future__ import annotations
 
 import io
+import itertools
 import os
 import shutil
 import string
@@ -26,7 +27,7 @@ from theanine.graph.shared import SharedVariable
 if TYPE_CHECKING:
     import networkx
 
-__all__ = ["debugprint", "to_networkx", "to_dot", "render", "GraphvizNotFoundError"]
+__all__ = ["debugprint", "to_networkx", "to_dot", "render", "pydotprint", "GraphvizNotFoundError"]
 
 MAX_DEPTH = 64
 """Levels of indentation before a branch of ``debugprint`` continues as a tree of its own."""
@@ -67,9 +68,16 @@ def _ids() -> Iterable[str]:
         n += 1
 
 
+IDS = ("CHAR", "int", "id", "")
+"""Theano's ``debugprint(ids=...)`` styles: letters, counters, Python ids, or no ids."""
+
+
 class _Namer:
-    def __init__(self):
-        self._ids = _ids()
+    def __init__(self, style: str = "CHAR"):
+        if style not in IDS:
+            raise ValueError(f"debugprint: ids must be one of {list(IDS)}. Received: {style!r}")
+        self._ids = _ids() if style == "CHAR" else (str(n) for n in itertools.count())
+        self._style = style
         self._given: dict[int, str] = {}
 
     def __call__(self, obj) -> tuple[str, bool]:
@@ -77,8 +85,12 @@ class _Namer:
         key = id(obj)
         if key in self._given:
             return self._given[key], False
-        self._given[key] = next(self._ids)
+        self._given[key] = str(key) if self._style == "id" else next(self._ids)
         return self._given[key], True
+
+    def tag(self, ident: str) -> str:
+        """`` [id A]``, or nothing with ``ids=""``."""
+        return f" [id {ident}]" if self._style else ""
 
 
 def _describe_var(var: Variable, print_type: bool) -> str:
@@ -98,20 +110,26 @@ def _line(var: Variable, namer: _Namer, print_type: bool, expand_seen: bool = Fa
         label = var.label() if not isinstance(var, SharedVariable) else f"{var.label()} (shared)"
         if isinstance(var, Constant) and not var.name:
             label = var.label()
-        return f"{label} [id {ident}]{_describe_var(var, print_type) if print_type else ''}", False
+        return f"{label}{namer.tag(ident)}{_describe_var(var, print_type) if print_type else ''}", False
     node = var.owner
     ident, first = namer(node)
     out = f".{var.index}" if len(node.outputs) > 1 else ""
-    text = f"{node.op}{out} [id {ident}]{_describe_var(var, print_type)}"
+    text = f"{node.op}{out}{namer.tag(ident)}{_describe_var(var, print_type)}"
     return (text, True) if first or expand_seen else (text + " ···", False)
 
 
 class _Printed:
     """What printing trees found to print later: nodes with inner graphs, branches to continue."""
 
-    def __init__(self):
+    def __init__(self, depth: int = -1, stop_on_name: bool = False):
         self.inner_holders: list[Apply] = []
         self.continued: list[Variable] = []
+        self.depth = depth
+        self.stop_on_name = stop_on_name
+
+    def stops_at(self, var: Variable, depth: int) -> bool:
+        """Whether the user's ``depth`` or ``stop_on_name`` leaves ``var``'s inputs unprinted."""
+        return (0 < self.depth <= depth + 1) or (self.stop_on_name and var.name is not None)
 
 
 def _print_tree(outputs: list[Variable], namer: _Namer, print_type: bool, stream, found: _Printed,
@@ -130,7 +148,7 @@ def _print_tree(outputs: list[Variable], namer: _Namer, print_type: bool, stream
             stream.write(f"{head}{text} ↓\n")
             continue
         stream.write(f"{head}{text}\n")
-        if not expand:
+        if not expand or found.stops_at(var, depth):
             continue
         node = var.owner
         if node.op.inner_graphs():
@@ -151,16 +169,22 @@ def _print_continued(namer: _Namer, print_type: bool, stream, found: _Printed) -
         _print_tree([var], namer, print_type, stream, found, continuing=True)
 
 
-def debugprint(obj, file=None, print_type: bool = True) -> str | None:
+def debugprint(obj, depth: int = -1, print_type: bool = True, file=None, ids: str = "CHAR",
+               stop_on_name: bool = False) -> str | None:
     """Print a text tree of the graph: ops, names, dtypes and static shapes.
 
     ``obj`` may be a variable, a list of variables, an Apply or a compiled
     function (its optimized graph).  Writes to ``file`` (default stdout);
-    ``file="str"`` returns the text instead.
+    ``file="str"`` returns the text instead.  As in Theano: ``depth`` (-1:
+    all) is how many levels are printed, ``ids`` labels nodes "CHAR" (A, B,
+    ...), "int", "id" (Python ids) or "" (no labels), and ``stop_on_name``
+    leaves the inputs of named variables unprinted.
     """
+    if isinstance(depth, bool) or not isinstance(depth, int):
+        raise TypeError(f"debugprint: depth must be an int (-1 for no limit). Received: {depth!r}")
     stream = io.StringIO()
-    namer = _Namer()
-    found = _Printed()
+    namer = _Namer(ids)
+    found = _Printed(depth, stop_on_name)
     _print_tree(_outputs_of(obj), namer, print_type, stream, found)
     _print_continued(namer, print_type, stream, found)
     printed_inner: set[int] = set()
@@ -172,7 +196,7 @@ def debugprint(obj, file=None, print_type: bool = True) -> str | None:
             continue
         printed_inner.add(id(node.op))
         ident, _ = namer(node)
-        stream.write(f"\n{node.op} [id {ident}]\n")
+        stream.write(f"\n{node.op}{namer.tag(ident)}\n")
         for _, inner_outputs in node.op.inner_graphs():
             _print_tree(inner_outputs, namer, print_type, stream, found, inner=True)
         _print_continued(namer, print_type, stream, found)
@@ -265,4 +289,23 @@ def render(obj, path: str, format: str | None = None) -> str:
     result = subprocess.run([dot, f"-T{fmt}", "-o", path], input=to_dot(obj), text=True, capture_output=True)
     if result.returncode != 0:
         raise RuntimeError(f"dot failed with exit code {result.returncode}: {result.stderr.strip()}")
+    return path
+
+
+def pydotprint(fct, outfile: str | None = None, compact: bool = True, format: str = "png", with_ids: bool = False,
+               high_contrast: bool = True, cond_highlight=None, colorCodes=None, max_label_size: int = 70,
+               scan_graphs: bool = False, var_with_name_simple: bool = False, print_output_file: bool = True,
+               return_image: bool = False) -> str:
+    """Theano's ``printing.pydotprint``: ``render`` the graph of ``fct`` (a compiled function, variables
+    or an Apply) to ``outfile`` (default ``pydotprint.<format>``) and return the path.
+
+    Theano's presentation options (``compact``, ``with_ids``, ``high_contrast``, ``cond_highlight``,
+    ``colorCodes``, ``max_label_size``, ``scan_graphs``, ``var_with_name_simple``) are accepted; the
+    drawing is ``to_dot``'s.  ``return_image`` is not supported (the image is written to the file).
+    """
+    if return_image:
+        raise NotImplementedError("pydotprint: return_image=True is not supported; read the file it writes")
+    path = render(fct, outfile or f"pydotprint.{format}", format)
+    if print_output_file:
+        print("The output file is available at", path)
     return path

@@ -46,8 +46,9 @@ class SharedVariable(TensorVariable):
     def clone(self) -> SharedVariable:
         return self
 
-    def get_value(self, borrow: bool = False) -> np.ndarray:
-        """The current value (a copy unless ``borrow``)."""
+    def get_value(self, borrow: bool = False, return_internal_type: bool = False) -> np.ndarray:
+        """The current value (a copy unless ``borrow``); Theano's ``return_internal_type`` changes
+        nothing: the value is always a NumPy array on the host."""
         with self.lock:
             if self._value is None:
                 self._value = self._device.to_host()
@@ -100,13 +101,19 @@ class SharedVariable(TensorVariable):
         return self.name or f"shared<{self.type}>"
 
 
-def shared(value, name: str | None = None, shape=None, dtype=None) -> SharedVariable:
+def shared(value, name: str | None = None, shape=None, dtype=None, strict: bool = False,
+           borrow: bool = False) -> SharedVariable:
     """``th.shared(np.zeros(3, "float32"), name="b")``.
 
     The static shape is the value's shape unless ``shape`` declares some
     dims flexible, e.g. ``shape=(None, 3)`` lets set_value change the rows.
+    Theano's ``borrow=True`` keeps ``value`` itself (a C-contiguous NumPy
+    array of a numeric dtype, not copied) as the variable's storage; ``strict``
+    is accepted (values are never cast after creation here: ``set_value``
+    checks them against the type).
     """
-    data = np.array(value, dtype=dtype, copy=True)
+    borrowable = borrow and isinstance(value, np.ndarray) and value.flags.c_contiguous and dtype in (None, value.dtype)
+    data = value if borrowable else np.array(value, dtype=dtype, copy=True)
     if data.dtype.kind not in "biuf":
         raise TypeError(f"th.shared holds numeric arrays. Received dtype {data.dtype} for {name!r}")
     if shape is None:

@@ -81,12 +81,20 @@ def format_shape(shape: tuple[int | None, ...]) -> str:
 
 @dataclass(frozen=True, slots=True)
 class TensorType:
-    """The type of a tensor variable: ``TensorType("float32", (None, 3))``."""
+    """The type of a tensor variable: ``TensorType("float32", (None, 3))``.
+
+    Theano's ``TensorType(dtype, broadcastable=(False, True))`` is understood: a broadcastable
+    dimension is a static 1, the others are flexible (None).
+    """
 
     dtype: str
     shape: tuple[int | None, ...]
 
-    def __init__(self, dtype, shape=()):
+    def __init__(self, dtype, shape=(), broadcastable=None):
+        if broadcastable is not None:
+            if shape != ():
+                raise TypeError("TensorType: give shape or broadcastable, not both")
+            shape = tuple(1 if b else None for b in broadcastable)
         object.__setattr__(self, "dtype", normalize_dtype(dtype))
         object.__setattr__(self, "shape", normalize_shape(shape))
 

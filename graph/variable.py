@@ -31,6 +31,19 @@ class TensorOperators:
     def __len__(self):
         raise TypeError("len() of a symbolic variable is unknown; use x.shape[0]")
 
+    def __index__(self):
+        """A Python int where the value is known before any call: an integer constant, a static
+        dimension read as ``x.shape[i]`` or integer arithmetic on them (so ``range(x.shape[1])``
+        works on a static axis, as on a Keras tensor); anything else raises TypeError."""
+        integer = self.ndim == 0 and self.type.dtype.startswith(("int", "uint"))
+        value = graph.ops.shape_values.static_int(self) if integer else None
+        if value is None:
+            raise TypeError(
+                f"{self.label()} of type {self.type} has no Python int value before the function "
+                "runs; only integer constants and static dimensions (x.shape[i]) do"
+            )
+        return value
+
     # arithmetic
     def __add__(self, other):
         return graph.ops.math.add(self, other)

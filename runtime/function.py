@@ -27,11 +27,12 @@ import numpy as np
 
 from theanine.graph.basic import Constant, Variable, clone_replace, graph_inputs
 from theanine.graph.config import config
+from theanine.graph.fgraph import FunctionGraph
 from theanine.graph.rewriting.report import PhaseReport, RewriteReport
 from theanine.graph.shared import SharedVariable
 from theanine.graph.tensor import as_tensor_variable
 from theanine.runtime.backends import get_compiler
-from theanine.runtime.inputs import In, as_in, check_unused_inputs, value_checker
+from theanine.runtime.inputs import In, Out, as_in, check_unused_inputs, value_checker
 from theanine.runtime.modes import get_mode
 from theanine.runtime.node_runner import NodeRunner
 from theanine.runtime.profiling import ProfileStats
@@ -119,10 +120,22 @@ class Function:
 
     def __init__(self, inputs, outputs, updates=None, givens=None, backend: str | None = None,
                  mode=None, name: str | None = None, on_unused_input: str | None = None,
-                 allow_input_downcast: bool | None = None, profile: bool = False):
+                 allow_input_downcast: bool | None = None, profile: bool = False,
+                 no_default_updates=False):
         self.name = name or "function"
         specs = [as_in(spec) for spec in inputs]
         self.inputs = _check_inputs([spec.variable for spec in specs])
+        self.output_keys = None
+        if isinstance(outputs, Mapping):  # Theano's dict outputs: computed in key order, returned by key
+            self.output_keys = sorted(outputs)
+            if not all(isinstance(key, str) for key in self.output_keys):
+                raise TypeError(f"{self.name}: the keys of a dict of outputs must be strings. "
+                                f"Received: {list(outputs)}")
+            outputs = [outputs[key] for key in self.output_keys]
+        if isinstance(outputs, (list, tuple)):
+            outputs = [o.variable if isinstance(o, Out) else o for o in outputs]
+        elif isinstance(outputs, Out):
+            outputs = outputs.variable
         self.unpack_single = not isinstance(outputs, (list, tuple))
         self.outputs = [] if outputs is None else [as_tensor_variable(o) for o in
                                                    (outputs if isinstance(outputs, (list, tuple)) else [outputs])]
@@ -134,25 +147,31 @@ class Function:
         update_pairs = [_check_update(s, e) for s, e in _pairs(updates, "updates")]
         _reject_duplicate_updates(update_pairs)
         given_pairs = [_check_given(o, n) for o, n in _pairs(givens, "givens")]
+        skipped = _skipped_default_updates(no_default_updates)
+        recipe_outputs = outputs if outputs is None else (list(self.outputs) if not self.unpack_single
+                                                          else self.outputs[0])
+        if self.output_keys is not None:
+            recipe_outputs = dict(zip(self.output_keys, self.outputs, strict=True))
         self._recipe = {
-            "outputs": outputs if outputs is None else (list(self.outputs) if not self.unpack_single
-                                                        else self.outputs[0]),
+            "outputs": recipe_outputs,
             "updates": update_pairs, "givens": given_pairs, "backend": self.backend,
             "mode": self.mode_object, "name": self.name, "on_unused_input": on_unused_input,
             "allow_input_downcast": allow_input_downcast, "profile": bool(profile),
+            "no_default_updates": no_default_updates,
         }
         self._specs = specs
         with _collector_paused():
-            self._build(update_pairs, given_pairs, on_unused_input or config.on_unused_input)
+            self._build(update_pairs, given_pairs, on_unused_input or config.on_unused_input, skipped)
         self._set_checkers(specs, allow_input_downcast)
 
-    def _build(self, update_pairs, given_pairs, on_unused_input: str) -> None:
+    def _build(self, update_pairs, given_pairs, on_unused_input: str, skipped) -> None:
         targets = self.outputs + [e for _, e in update_pairs]
         if given_pairs:
             targets = clone_replace(targets, dict(given_pairs), strict=False)
         check_unused_inputs(self.inputs, targets, on_unused_input, self.name)
         update_pairs = [(s, e) for (s, _), e in zip(update_pairs, targets[len(self.outputs):], strict=False)]
-        update_pairs += _default_updates(targets, {id(s) for s, _ in update_pairs})
+        if skipped is not True:
+            update_pairs += _default_updates(targets, {id(s) for s, _ in update_pairs} | skipped)
         targets = targets[: len(self.outputs)] + [e for _, e in update_pairs]
         self.shared = [v for v in graph_inputs(targets, stop=self.inputs) if isinstance(v, SharedVariable)]
         # taken in one global order (by id) by every function, so two calls never wait on each other
@@ -183,7 +202,7 @@ class Function:
             self.fused = compiled.fused
             if self.fused:
                 self.rewrite_report = _with_lowering_phase(self.rewrite_report, self.backend, len(self.fused))
-            if compiled.bind_fast is not None and not self.updated and self.outputs:
+            if compiled.bind_fast is not None and not self.updated and self.outputs and self.output_keys is None:
                 self._fast = self._bind_fast(compiled.bind_fast)
         self._updated_slots = [next(k for k, v in enumerate(self.shared) if v is s) for s in self.updated]
         self._update_checkers = [value_checker(s.type, f"update of {s.label()} in {self.name}") for s in self.updated]
@@ -330,6 +349,8 @@ class Function:
     def __call__(self, *args, **kwargs):
         if self._fast is not None and not kwargs:
             return self._fast.call(*args)
+        if self.output_keys is not None:
+            return dict(zip(self.output_keys, self._call_python(*args, **kwargs), strict=True))
         return self._call_python(*args, **kwargs)
 
     def _call_python(self, *args, **kwargs):
@@ -401,6 +422,13 @@ class Function:
             return outputs[0] if outputs else None
         return outputs
 
+    @property
+    def maker(self) -> FunctionMaker:
+        """Theano's ``f.maker``: ``f.maker.fgraph`` is the optimized graph, so the tutorials'
+        ``pp(f.maker.fgraph.outputs[0])`` and ``f.maker.fgraph.toposort()`` work."""
+        fgraph = FunctionGraph(self.fgraph_inputs, self.optimized_outputs, clone=False)
+        return FunctionMaker(fgraph, list(self._specs), self.mode_object)
+
     def explain(self) -> str:
         """Which rewrites fired, how often, node counts per phase, and the nodes that
         the backend runs through their NumPy ``perform`` (Python fallbacks)."""
@@ -448,6 +476,17 @@ def _unaliased(value, protected: Sequence[np.ndarray]) -> np.ndarray:
     return value
 
 
+@dataclasses.dataclass(frozen=True)
+class FunctionMaker:
+    """What ``Function.maker`` shows, as Theano's FunctionMaker: the optimized ``fgraph`` (its
+    inputs are the function's inputs then the shared variables it reads), the ``In`` specs and
+    the mode."""
+
+    fgraph: FunctionGraph
+    inputs: list
+    mode: object
+
+
 class _FastWithState:
     """The fast call of a function that reads shared variables: ``call(*args)`` passes their
     current values after the arguments, holding their locks (so no update runs meanwhile)."""
@@ -484,6 +523,20 @@ def _reject_duplicate_updates(pairs) -> None:
         seen.add(id(shared))
 
 
+def _skipped_default_updates(no_default_updates) -> bool | set[int]:
+    """Theano's ``no_default_updates``: True skips every default update, False none, and a list
+    of shared variables skips theirs (as ids)."""
+    if isinstance(no_default_updates, bool):
+        return True if no_default_updates else set()
+    if not isinstance(no_default_updates, (list, tuple, set)):
+        raise TypeError("no_default_updates must be a bool or a list of shared variables. "
+                        f"Received: {type(no_default_updates).__name__}")
+    for v in no_default_updates:
+        if not isinstance(v, SharedVariable):
+            raise TypeError(f"no_default_updates: {v!r} is not a shared variable")
+    return {id(v) for v in no_default_updates}
+
+
 def _default_updates(targets, explicit: set[int]) -> list[tuple[SharedVariable, Variable]]:
     """The ``default_update`` of every shared variable the graph reads (random streams)."""
     pairs = []
@@ -504,21 +557,25 @@ def _default_updates(targets, explicit: set[int]) -> list[tuple[SharedVariable, 
 
 def function(inputs, outputs=None, updates=None, givens=None, backend: str | None = None,
              mode=None, name: str | None = None, on_unused_input: str | None = None,
-             allow_input_downcast: bool | None = None, profile: bool = False) -> Function:
+             allow_input_downcast: bool | None = None, profile: bool = False,
+             no_default_updates=False) -> Function:
     """Compile ``outputs`` as a function of ``inputs`` (variables or ``In`` specs).
 
     ``updates``: (shared, expression) pairs written after each call, all at
     once (an update reading another updated variable sees the old value).
     ``givens``: (variable, replacement) pairs substituted before compiling.
+    ``outputs`` may be a dict of named outputs (Theano's): a call returns a dict.
     ``backend``: a registered backend, "llvm" or "numpy" (default ``config.backend``);
     ``mode``: rewrite set "fast_run" / "FAST_RUN", "fast_compile" / "FAST_COMPILE"
     or "none", "NanGuardMode", "DebugMode", or a ``Mode`` object (``modes.py``);
     ``on_unused_input``: "raise", "warn" or "ignore" (default ``config.on_unused_input``);
     ``allow_input_downcast``: how values are cast to the inputs' dtypes (``inputs.py``);
-    ``profile``: time every node (``f.profile``, ``profiling.py``).
+    ``profile``: time every node (``f.profile``, ``profiling.py``);
+    ``no_default_updates``: True leaves every shared variable's ``default_update`` (random
+    streams) unapplied, a list leaves those of its shared variables unapplied.
     """
     return Function(inputs, outputs, updates, givens, backend, mode, name, on_unused_input,
-                    allow_input_downcast, profile)
+                    allow_input_downcast, profile, no_default_updates)
 
 
 def _checked_swap(function: Function, swap: Mapping) -> dict:
@@ -539,6 +596,8 @@ def _checked_swap(function: Function, swap: Mapping) -> dict:
 def _swapped(recipe: dict, swap: dict) -> dict:
     """The recipe with every shared variable of ``swap`` replaced in outputs, updates and givens."""
     outputs = recipe["outputs"]
+    keys = list(outputs) if isinstance(outputs, Mapping) else None
+    outputs = [outputs[k] for k in keys] if keys is not None else outputs
     single = outputs is not None and not isinstance(outputs, list)
     flat = [] if outputs is None else ([outputs] if single else list(outputs))
     updates, givens = recipe["updates"], recipe["givens"]
@@ -548,7 +607,8 @@ def _swapped(recipe: dict, swap: dict) -> dict:
     new_outputs = replaced[:n_out]
     return dict(
         recipe,
-        outputs=None if outputs is None else (new_outputs[0] if single else new_outputs),
+        outputs=None if outputs is None else (dict(zip(keys, new_outputs, strict=True)) if keys is not None
+                                              else new_outputs[0] if single else new_outputs),
         updates=[(swap.get(s, s), e) for (s, _), e in zip(updates, replaced[n_out:n_out + n_up], strict=True)],
         givens=[(o, n) for (o, _), n in zip(givens, replaced[n_out + n_up:], strict=True)],
     )

@@ -14,6 +14,10 @@ As in Theano:
   input); ``True`` casts anything, losing precision if it must; ``False``
   converts nothing that loses precision, Python floats included.
   ``strict=True`` takes only arrays of exactly the input's dtype;
+- ``In(mutable=..., borrow=...)`` and ``Out(variable, borrow=...)`` are
+  accepted as Theano's memory-aliasing permissions; theanine never writes
+  into an argument and returns arrays the caller owns, so they change
+  nothing (an output may be ``Out(y)``: it is ``y``);
 - ``on_unused_input`` ("raise", "warn" or "ignore"; default
   ``config.on_unused_input``, "warn": see ``settings.py``; Theano's is
   "raise"): what an input the outputs do not depend on does.
@@ -30,7 +34,7 @@ import numpy as np
 from theanine.graph.basic import Variable, graph_inputs, user_stack_level
 from theanine.graph.type import TensorType
 
-__all__ = ["In", "UnusedInputError", "as_in", "value_checker", "check_unused_inputs"]
+__all__ = ["In", "Out", "UnusedInputError", "as_in", "value_checker", "check_unused_inputs"]
 
 UNUSED_INPUT_POLICIES = ("raise", "warn", "ignore")
 
@@ -48,6 +52,8 @@ class In:
     value: Any = None
     strict: bool = False
     allow_downcast: bool | None = None
+    mutable: bool = False
+    borrow: bool = False
 
     def __post_init__(self):
         if not isinstance(self.variable, Variable):
@@ -64,6 +70,18 @@ class In:
     @property
     def has_default(self) -> bool:
         return self.value is not None
+
+
+@dataclass
+class Out:
+    """An output of ``function`` with Theano's ``borrow`` flag (see the module docstring)."""
+
+    variable: Variable
+    borrow: bool = False
+
+    def __post_init__(self):
+        if not isinstance(self.variable, Variable):
+            raise TypeError(f"Out expects a symbolic variable. Received: {type(self.variable).__name__}")
 
 
 def as_in(spec) -> In:

@@ -5,7 +5,12 @@
 "FAST_COMPILE"), "NanGuardMode" or "DebugMode" (their defaults), or a
 ``Mode`` object:
 
-- ``Mode(optimizer=...)``: the compiled program as usual;
+- ``Mode(optimizer=..., linker=...)``: the compiled program as usual; Theano's
+  optimizer names "default" (fast_run) and None / "None" (no rewrites) are
+  understood, and its linkers ("cvm", "vm", "c", "py", "c|py" and their
+  "_nogc" forms) are accepted and recorded without changing how the program
+  runs: theanine has one linker, the backend's compiled program, which is
+  already lazy for ``ifelse``;
 - ``NanGuardMode(nan_is_error, inf_is_error, big_is_error)``: every node's
   inputs and outputs are checked; the first NaN, infinity or value above
   1e10 (in magnitude) raises ``NanGuardError`` naming the node, the value
@@ -36,7 +41,10 @@ __all__ = ["Mode", "NanGuardMode", "DebugMode", "NanGuardError", "DebugModeError
            "BadThunkOutput", "get_mode"]
 
 _REWRITE_SETS = {"fast_run": "fast_run", "fast_compile": "fast_compile", "none": "none",
-                 "FAST_RUN": "fast_run", "FAST_COMPILE": "fast_compile"}
+                 "FAST_RUN": "fast_run", "FAST_COMPILE": "fast_compile", "default": "fast_run",
+                 None: "none", "None": "none"}
+_LINKERS = ("cvm", "vm", "c", "py", "c|py", "cvm_nogc", "vm_nogc", "c|py_nogc")
+"""Theano's linker names, accepted by ``Mode(linker=...)`` (see the module doc)."""
 BIG_VALUE = 1e10
 """NanGuardMode's threshold for a "big" value, as in Theano."""
 
@@ -57,13 +65,17 @@ class BadThunkOutput(DebugModeError):
 class Mode:
     """The rewrite set (``optimizer``) of a compilation; plain modes watch nothing."""
 
-    optimizer: str = "fast_run"
+    optimizer: str | None = "fast_run"
+    linker: str | None = None
 
     def __post_init__(self):
         if self.optimizer not in _REWRITE_SETS:
             raise ValueError(
-                f"unknown optimizer {self.optimizer!r}; expected one of {sorted(_REWRITE_SETS)}"
+                f"unknown optimizer {self.optimizer!r}; expected one of "
+                f"{sorted(k for k in _REWRITE_SETS if k is not None)} or None"
             )
+        if self.linker is not None and self.linker not in _LINKERS:
+            raise ValueError(f"unknown linker {self.linker!r}; expected one of {list(_LINKERS)} or None")
         object.__setattr__(self, "optimizer", _REWRITE_SETS[self.optimizer])
 
     watches = False
@@ -186,6 +198,6 @@ def get_mode(mode) -> Mode:
     if isinstance(mode, str) and mode in _REWRITE_SETS:
         return Mode(mode)
     raise ValueError(
-        f"unknown mode {mode!r}; expected one of {sorted(_REWRITE_SETS)}, 'NanGuardMode', "
+        f"unknown mode {mode!r}; expected one of {sorted(k for k in _REWRITE_SETS if k is not None)}, 'NanGuardMode', "
         "'DebugMode' or a Mode object"
     )

@@ -7,6 +7,7 @@ module plus one import line here; the models do not change.
 
 from theanine.frontend.layers import (
     activation_layers,
+    augmentation,
     base,
     conv_arguments,
     conv_lstm,
@@ -25,6 +26,7 @@ from theanine.frontend.layers import (
     wrappers,
 )
 from theanine.frontend.layers.activation_layers import *  # noqa: F403
+from theanine.frontend.layers.augmentation import *  # noqa: F403
 from theanine.frontend.layers.base import *  # noqa: F403
 from theanine.frontend.layers.conv_lstm import *  # noqa: F403
 from theanine.frontend.layers.convolutional import *  # noqa: F403
@@ -41,9 +43,23 @@ from theanine.frontend.layers.reshaping import *  # noqa: F403
 from theanine.frontend.layers.spatial_dropout import *  # noqa: F403
 from theanine.frontend.layers.wrappers import *  # noqa: F403
 
+
+
+def serialize(layer) -> dict:
+    """Keras' ``layers.serialize``: ``{"class_name", "config"}`` of a layer, objects in its config
+    (initializers, nested layers, ...) serialized in turn (``saving.serialize_keras_object``)."""
+    from theanine.frontend.saving import serialize_keras_object
+
+    return serialize_keras_object(layer)
+
+
+deserialize = base.deserialize_layer
+"""Keras' ``layers.deserialize(config, custom_objects=None)``: the layer ``serialize`` described."""
+
 __all__ = [
     *base.__all__,
     *activation_layers.__all__,
+    *augmentation.__all__,
     *core.__all__,
     *convolutional.__all__,
     *pooling.__all__,
@@ -57,4 +73,6 @@ __all__ = [
     *recurrent_cells.__all__,
     *reshaping.__all__,
     *wrappers.__all__,
+    "serialize",
+    "deserialize",
 ]

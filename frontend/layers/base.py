@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 import theanine as th
-from theanine.frontend import constraints, eager, initializers, regularizers, variables
+from theanine.frontend import constraints, eager, initializers, ops, regularizers, variables
 from theanine.frontend.call_context import call_context, current_call_context
 from theanine.frontend.registry import (
     custom_object_scope,
@@ -86,8 +86,18 @@ def get_layer_class(class_name: str) -> type:
 
 
 def serialize_layer(layer: Layer) -> dict:
-    """``{"class_name": ..., "config": ...}``: what ``deserialize_layer`` rebuilds."""
-    return {"class_name": registered_name(type(layer)), "config": layer.get_config()}
+    """``{"class_name": ..., "config": ...}``: what ``deserialize_layer`` rebuilds; a layer whose
+    class overrides Keras' ``get_build_config``/``build_from_config`` adds its ``"build_config"``."""
+    spec = {"class_name": registered_name(type(layer)), "config": layer.get_config()}
+    if _overrides_build_hooks(type(layer)):
+        build_config = layer.get_build_config()
+        if build_config is not None:
+            spec["build_config"] = build_config
+    return spec
+
+
+def _overrides_build_hooks(cls) -> bool:
+    return cls.get_build_config is not Layer.get_build_config or cls.build_from_config is not Layer.build_from_config
 
 
 def deserialize_layer(spec: Mapping, custom_objects: Mapping[str, Any] | None = None) -> Layer:
@@ -97,7 +107,11 @@ def deserialize_layer(spec: Mapping, custom_objects: Mapping[str, Any] | None = 
             f"a layer spec is a dict with 'class_name' and 'config'. Received: {spec!r}"
         )
     with custom_object_scope(custom_objects):
-        return get_layer_class(spec["class_name"]).from_config(dict(spec["config"]))
+        layer = get_layer_class(spec["class_name"]).from_config(dict(spec["config"]))
+        if spec.get("build_config") is not None and _overrides_build_hooks(type(layer)):
+            layer.build_from_config(spec["build_config"])
+            layer.built = True
+        return layer
 
 
 # ----------------------------------------------------------------------------- weight budget
@@ -154,6 +168,9 @@ class Node:
     ``mask_input``: the call was given ``mask=`` a tensor of the graph (Keras'
     ``layer(x, mask=m)``); it is the last of ``inputs``, so the graph's order and
     saving see it, and ``call_arguments`` hands it back as the ``mask`` argument.
+    ``positional``: how many more tensors the call took as positional arguments
+    after the first (Keras' ``layer(targets, logits)``); they follow the first
+    argument's tensors in ``inputs``.
     """
 
     layer: Layer
@@ -162,13 +179,17 @@ class Node:
     inputs_are_list: bool = False
     call_kwargs: dict = field(default_factory=dict)
     mask_input: bool = False
+    positional: int = 0
 
     def call_arguments(self, values: list) -> tuple:
-        """``(inputs, kwargs)`` to call the layer again with ``values`` (one per ``inputs``)."""
+        """``(inputs, args, kwargs)`` to call the layer again with ``values`` (one per ``inputs``):
+        ``layer(inputs, *args, **kwargs)``."""
         values, kwargs = list(values), dict(self.call_kwargs)
         if self.mask_input:
             kwargs["mask"] = values.pop()
-        return (values if self.inputs_are_list else values[0]), kwargs
+        split = len(values) - self.positional
+        values, args = values[:split], tuple(values[split:])
+        return (values if self.inputs_are_list else values[0]), args, kwargs
 
     @property
     def parent_nodes(self) -> list[Node]:
@@ -211,7 +232,6 @@ def _snake_case(name: str) -> str:
 @dataclass
 class _Weight:
     variable: SharedVariable
-    trainable: bool
     regularizer: Any = None
     constraint: Any = None
 
@@ -239,14 +259,21 @@ class Layer:
     def __init_subclass__(cls, **kwargs):
         """A subclass's ``build`` marks the layer built when it returns, as Keras 3's does, so that
         ``layer.build(shape)`` called by hand (then ``set_weights``) is not built again on the first
-        call."""
+        call.  Its ``compute_mask`` called on arrays returns arrays (``ops.eager``), as
+        ``embedding.compute_mask(padded_inputs)`` returns a tensor in Keras."""
         super().__init_subclass__(**kwargs)
+        compute_mask = cls.__dict__.get("compute_mask")
+        if compute_mask is not None and not getattr(compute_mask, "_eager", False):
+            cls.compute_mask = ops.eager(compute_mask)
+            cls.compute_mask._eager = True
         build = cls.__dict__.get("build")
         if build is not None and not getattr(build, "_marks_built", False):
             @functools.wraps(build)
             def marked_build(self, *args, **build_kwargs):
                 result = build(self, *args, **build_kwargs)
                 self.built = True
+                shape = args[0] if args else build_kwargs.get("input_shape")
+                object.__setattr__(self, "_build_input_shape", shape)
                 return result
 
             marked_build._marks_built = True
@@ -271,7 +298,6 @@ class Layer:
         self.dtype = normalize_dtype(dtype or th.config.floatX)
         self.built = False
         self._declared_input_shape = None if input_shape is None else (None, *input_shape)
-        self._weight_records: list[_Weight] = []
         self._inbound_nodes: list[Node] = []
         self._last_call_updates: list[tuple[SharedVariable, Variable]] = []
         self._last_call_losses: list[Variable] = []
@@ -282,10 +308,15 @@ class Layer:
     def _init_tracking(self) -> None:
         if "_tracked_layers" not in self.__dict__:
             object.__setattr__(self, "_tracked_layers", [])
+            object.__setattr__(self, "_weight_records", [])
 
     def __setattr__(self, name: str, value) -> None:
-        """Track sublayers assigned as attributes (alone or in a list/tuple)."""
+        """Track sublayers assigned as attributes (alone or in a list/tuple), and variables
+        (``self.v = keras.Variable(...)``) as weights of this layer, as Keras 3 does."""
         self._init_tracking()
+        if (not name.startswith("_") and isinstance(value, variables.Variable)
+                and not any(record.variable is value for record in self._weight_records)):
+            self._weight_records.append(_Weight(value))
         if not name.startswith("_"):
             for item in value if isinstance(value, (list, tuple)) else [value]:
                 if (
@@ -362,15 +393,55 @@ class Layer:
                 f"expected {shape}"
             )
         variable = variables.variable(value, name=f"{self.name}/{name}")
+        variable.trainable = bool(trainable)
         self._weight_records.append(
             _Weight(
                 variable,
-                bool(trainable),
                 regularizers.get(regularizer),
                 constraints.get(constraint),
             )
         )
         return variable
+
+    # -- Keras' saving hooks (called by saving.py through layer_state.py) ----------------------
+
+    def _own_variables(self) -> list[SharedVariable]:
+        return [record.variable for record in self._weight_records]
+
+    def save_own_variables(self, store: dict) -> None:
+        """Keras' hook: put this layer's own weights in ``store`` ("0", "1", ...); a subclass adds
+        state of its own (the model file keeps the weights anyway)."""
+        for index, variable in enumerate(self._own_variables()):
+            store[str(index)] = variable.get_value()
+
+    def load_own_variables(self, store: dict) -> None:
+        """Keras' hook: set this layer's own weights from what ``save_own_variables`` stored."""
+        for index, variable in enumerate(self._own_variables()):
+            if str(index) not in store:
+                continue
+            value = np.asarray(store[str(index)], dtype=variable.dtype)
+            expected = variable.get_value(borrow=True).shape
+            if value.shape != expected:
+                raise ValueError(f"{self.name}.load_own_variables: entry {str(index)!r} has shape {value.shape}; "
+                                 f"the weight {variable.name} has shape {expected}")
+            variable.set_value(value)
+
+    def get_build_config(self) -> dict | None:
+        """Keras' hook: what ``build_from_config`` needs to build the layer again (by default the
+        input shape ``build`` got); saved with the layer when its class overrides a build hook."""
+        shape = self.__dict__.get("_build_input_shape")
+        return None if shape is None else {"input_shape": _json_shape(shape)}
+
+    def build_from_config(self, config: dict) -> None:
+        """Keras' hook: build the layer from ``get_build_config``'s dict."""
+        if config and config.get("input_shape") is not None:
+            self.build(config["input_shape"])
+
+    def save_assets(self, dir_path: str) -> None:
+        """Keras' hook: write files (a vocabulary, ...) into ``dir_path``; the default writes none."""
+
+    def load_assets(self, dir_path: str) -> None:
+        """Keras' hook: read what ``save_assets`` wrote; the default reads nothing."""
 
     def _weight_name(self, name: str | None) -> str:
         """``name``, or the first free ``variable``/``variable_<k>`` among this layer's weights."""
@@ -382,6 +453,20 @@ class Layer:
             k += 1
             candidate = f"variable_{k}"
         return candidate
+
+    @property
+    def trainable(self) -> bool:
+        """Whether training updates this layer's weights (and BatchNormalization's statistics)."""
+        return self._trainable
+
+    @trainable.setter
+    def trainable(self, value) -> None:
+        """Set it here and, as in Keras, on every sublayer (a frozen model freezes its layers)."""
+        initialised = "_trainable" in self.__dict__
+        object.__setattr__(self, "_trainable", bool(value))
+        if initialised:
+            for layer in self._sublayers():
+                layer.trainable = value
 
     def _sublayers(self) -> list[Layer]:
         """Direct sublayers whose weights this layer owns (attributes, or a model's graph)."""
@@ -411,7 +496,7 @@ class Layer:
     @property
     def trainable_weights(self) -> list[SharedVariable]:
         """Weights that fit updates: trainable ones of trainable layers."""
-        return [r.variable for r in self._all_records(trainable_only=True) if r.trainable]
+        return [r.variable for r in self._all_records(trainable_only=True) if r.variable.trainable]
 
     @property
     def non_trainable_weights(self) -> list[SharedVariable]:
@@ -511,18 +596,18 @@ class Layer:
         """
         if eager.is_eager(inputs):
             return self._eager_functions.call(self, inputs, args, kwargs)
-        flat, is_list = _flatten_tensors(inputs)
-        flat = [self._autocast(t) for t in flat]
-        self._maybe_build(flat, is_list)
+        given, is_list = _flatten_tensors(inputs)
+        flat = [self._autocast(t) for t in given]  # the call sees the cast tensors; history and masks
+        self._maybe_build(flat, is_list)           # are the given ones'
         outer = current_call_context()
         training = kwargs.pop("training", None)
         explicit_training = training
-        mask_input = _graph_mask(self, kwargs.get("mask"), flat, outer is None)
+        mask_input = _graph_mask(self, kwargs.get("mask"), given, outer is None)
         if training is None and outer is not None:
             training = outer.training
         if self._call_accepts_training:
             kwargs["training"] = training
-        mask = kwargs.get("mask", getattr(flat[0], "_keras_mask", None) if flat else None)
+        mask = kwargs.get("mask", getattr(given[0], "_keras_mask", None) if given else None)
         if self._call_accepts_mask and mask is not None:
             kwargs.setdefault("mask", mask)
         with call_context(training, outer is not None and outer.onnx_export) as context:
@@ -532,7 +617,7 @@ class Layer:
         if outer is not None:
             outer.absorb(context)
             return outputs
-        return self._record_node(flat, is_list, outputs, args, explicit_training, mask_input)
+        return self._record_node(given, is_list, outputs, args, explicit_training, mask_input)
 
     def _autocast(self, tensor):
         """Cast float inputs to the layer's float dtype (integer inputs pass unchanged)."""
@@ -549,13 +634,14 @@ class Layer:
 
     def _record_node(self, flat: list, is_list: bool, outputs, args, training, mask_input=None):
         """At top level on tensors with history: add a Node and tag the outputs."""
-        if args or not flat or not all(has_history(t) for t in flat):
+        if not flat or not all(has_history(t) for t in [*flat, *args]):
             return outputs
         out_list = list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
         out_list = [_with_mask_of(o, _fresh(o, flat)) for o in out_list]
         call_kwargs = {} if training is None else {"training": bool(training)}
         extra = [] if mask_input is None else [mask_input]
-        node = Node(self, flat + extra, out_list, is_list, call_kwargs, mask_input=bool(extra))
+        node = Node(self, flat + list(args) + extra, out_list, is_list, call_kwargs, mask_input=bool(extra),
+                    positional=len(args))
         self._inbound_nodes.append(node)
         for index, tensor in enumerate(out_list):
             tensor._layer_history = (self, len(self._inbound_nodes) - 1, index)
@@ -593,6 +679,13 @@ class Layer:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} name={self.name!r} built={self.built}>"
+
+
+def _json_shape(shape):
+    """A build shape as JSON data: tuples become lists (nested), ints and None stay."""
+    if isinstance(shape, (list, tuple)):
+        return [_json_shape(s) for s in shape]
+    return None if shape is None else int(shape)
 
 
 def _weight_shape(shape, where: str) -> tuple[int, ...]:

@@ -11,6 +11,11 @@ product before the loop.  Options, as in Keras 3:
   in the order processed, as in Keras);
 - ``initial_state``: ``layer(x, initial_state=[h0, ...])`` or
   ``layer([x, h0, ...])`` (the form a functional model records);
+- nested inputs and outputs, as Keras: ``layer((x1, x2))`` (a tuple) runs
+  the cell on ``(x1_t, x2_t)`` each step (its ``build`` gets both step
+  shapes; ``sequence_inputs`` remembers how many sequences lead the inputs),
+  and a cell whose ``output_size`` is a list (``[unit_1, [unit_2, unit_3]]``)
+  returns one output per entry; ``state_size`` entries may be shapes (lists);
 - masks: a ``(batch, time)`` boolean mask (from ``Embedding(mask_zero=True)``,
   ``Masking`` or ``mask=``) holds the states and repeats the last output at
   masked steps; ``zero_output_for_mask`` gives zeros instead (Bidirectional
@@ -66,7 +71,14 @@ def _state_sizes(cell) -> list:
 
 
 def _state_shape(batch, size) -> tuple:
-    return (batch, *size) if isinstance(size, tuple) else (batch, size)
+    return (batch, *size) if isinstance(size, (tuple, list)) else (batch, size)
+
+
+def _output_sizes(cell) -> tuple[list, bool]:
+    """The cell's output sizes, and whether it has several outputs (an ``output_size`` that is a
+    list, as Keras' nested cells: ``[unit_1, [unit_2, unit_3]]``; a tuple is one output's shape)."""
+    size = cell_output_size(cell)
+    return (list(size), True) if isinstance(size, list) else ([size], False)
 
 
 def _per_sample(mask, ndim: int):
@@ -107,15 +119,23 @@ class RNN(Layer):
         self.return_state = bool(return_state)
         self.go_backwards = bool(go_backwards)
         self.zero_output_for_mask = bool(zero_output_for_mask)
+        self.sequence_inputs = 1
 
     # -- building and calling ------------------------------------------------------------------
 
     def __call__(self, inputs, *args, initial_state=None, **kwargs):
+        if isinstance(inputs, tuple):  # Keras' nested inputs: several sequences, one cell input each step
+            if self.built and len(inputs) != self.sequence_inputs:
+                raise ValueError(f"layer {self.name!r} was built for {self.sequence_inputs} input sequence(s). "
+                                 f"Received: {len(inputs)}")
+            self.sequence_inputs = len(inputs)
+            inputs = list(inputs)
         if initial_state is not None:
             states = list(initial_state) if isinstance(initial_state, (list, tuple)) else [initial_state]
-            if not isinstance(inputs, th.Variable):  # an eager call: states held in variables are read now
+            first = inputs[0] if isinstance(inputs, list) else inputs
+            if not isinstance(first, th.Variable):  # an eager call: states held in variables are read now
                 states = [s.get_value() if isinstance(s, th.SharedVariable) else s for s in states]
-            inputs = [inputs, *states]
+            inputs = [*(inputs if isinstance(inputs, list) else [inputs]), *states]
         return super().__call__(inputs, *args, **kwargs)
 
     def get_initial_state(self, batch_size) -> list:
@@ -129,7 +149,12 @@ class RNN(Layer):
 
     def build(self, input_shape) -> None:
         shape = input_shape[0] if isinstance(input_shape, list) else input_shape
-        if len(shape) != self.input_rank:
+        if self.sequence_inputs > 1:
+            if not self.cell.built:
+                self.cell.build([(s[0], *s[2:]) for s in input_shape[: self.sequence_inputs]])
+                self.cell.built = True
+            input_shape = shape
+        if len(shape) != self.input_rank and self.sequence_inputs == 1:
             expected = "(batch, time, features)" if self.input_rank == 3 else \
                 f"(batch, time, {self.input_rank - 3} spatial axes and channels)"
             raise ValueError(
@@ -167,18 +192,22 @@ class RNN(Layer):
         context = current_call_context()
         if context is not None and context.onnx_export and recurrent_onnx.native_form_applies(self, inputs, mask):
             return recurrent_onnx.native_call(self, inputs)
-        x, states = (inputs[0], list(inputs[1:])) if isinstance(inputs, list) else (inputs, [])
+        count = self.sequence_inputs
+        xs, states = (list(inputs[:count]), list(inputs[count:])) if isinstance(inputs, list) else ([inputs], [])
+        x = xs[0]
         states = self._initial_states(x, states)
         separate = not getattr(self.cell, "output_is_state", False)
+        out_sizes, nested = _output_sizes(self.cell)
+        carried_outputs = len(out_sizes) if separate else 0
         if separate:  # the last output is carried too (masked steps repeat it)
-            states = [th.zeros(_state_shape(x.shape[0], cell_output_size(self.cell)), dtype=x.dtype), *states]
-        sequences = [th.transpose(x, (1, 0, *range(2, x.ndim)))]
+            states = [*(th.zeros(_state_shape(x.shape[0], size), dtype=x.dtype) for size in out_sizes), *states]
+        sequences = [th.transpose(xi, (1, 0, *range(2, xi.ndim))) for xi in xs]
         if mask is not None:
             sequences.append(th.transpose(th.cast(mask, "bool"), (1, 0)))
         prepare = getattr(self.cell, "prepare_dropout", None)
         if prepare is not None:
-            prepare(x[:, 0], states[int(separate)], training)
-        step = self._step(mask is not None, separate, training)
+            prepare(x[:, 0], states[carried_outputs], training)
+        step = self._step(count, mask is not None, carried_outputs, nested, training)
         try:
             if self.unroll:
                 outputs = self._unrolled(step, sequences, states)
@@ -190,9 +219,9 @@ class RNN(Layer):
             if reset is not None:
                 reset()
         if self.stateful:
-            for variable, final in zip(self.states, outputs[int(separate):], strict=True):
+            for variable, final in zip(self.states, outputs[carried_outputs:], strict=True):
                 self.add_update((variable, final[-1]))
-        results = self._results(outputs, sequences[1] if mask is not None else None, separate)
+        results = self._results(outputs, sequences[count] if mask is not None else None, carried_outputs, nested)
         if self.activity_regularizer is not None:
             for output in results if isinstance(results, list) else [results]:
                 batch = th.cast(output.shape[0], output.dtype)
@@ -223,39 +252,52 @@ class RNN(Layer):
         given = [th.as_tensor_variable(s) for s in given]
         return [th.cast(s, x.dtype) if s.dtype != x.dtype else s for s in given]
 
-    def _step(self, masked: bool, separate: bool, training):
+    def _step(self, count: int, masked: bool, carried_outputs: int, nested: bool, training):
+        """The scan step: ``count`` sequence slices (given to the cell as one input, or a tuple of
+        them), the mask slice, then the carried outputs (``carried_outputs`` of them) and states."""
         cell = self.cell
         kwargs = {"training": training} if getattr(cell, "_call_accepts_training", False) else {}
 
-        def step(x_t, *rest):
+        def step(*args):
+            slices, rest = args[:count], args[count:]
             mask_t, carried = (rest[0], list(rest[1:])) if masked else (None, list(rest))
-            states = carried[1:] if separate else carried
-            output, new_states = cell.call(x_t, states, **kwargs)
+            states = carried[carried_outputs:]
+            output, new_states = cell.call(tuple(slices) if count > 1 else slices[0], states, **kwargs)
             new_states = list(new_states) if isinstance(new_states, (list, tuple)) else [new_states]
-            new = [output, *new_states] if separate else new_states
+            outputs = list(output) if nested else [output]
+            new = [*outputs, *new_states] if carried_outputs else new_states
             if mask_t is not None:
                 new = [th.where(_per_sample(mask_t, n.ndim), n, old) for n, old in zip(new, carried, strict=True)]
             return new
 
         return step
 
-    def _results(self, outputs: list, time_mask, separate: bool):
-        sequence = outputs[0]
+    def _results(self, outputs: list, time_mask, carried_outputs: int, nested: bool):
+        finals = [o[-1] for o in outputs[carried_outputs:]]
+        results = [self._output_of(sequence, time_mask) for sequence in outputs[: max(carried_outputs, 1)]]
+        output = results if nested else results[0]
+        if self.return_state:
+            return [*results, *finals]
+        return output
+
+    def _output_of(self, sequence, time_mask):
+        """One output from its time-major history: the sequence or its last step, zeroed at masked
+        steps with ``zero_output_for_mask``."""
         last = sequence[-1]
-        finals = [o[-1] for o in outputs[int(separate):]]
         if time_mask is not None and self.zero_output_for_mask:
             ordered = time_mask[::-1] if self.go_backwards else time_mask
             last = th.where(_per_sample(ordered[-1], last.ndim), last, th.zeros_like(last))
             steps = th.reshape(ordered, (ordered.shape[0], -1) + (1,) * (sequence.ndim - 2))
             sequence = th.where(steps, sequence, th.zeros_like(sequence))
-        output = th.transpose(sequence, (1, 0, *range(2, sequence.ndim))) if self.return_sequences else last
-        return [output, *finals] if self.return_state else output
+        return th.transpose(sequence, (1, 0, *range(2, sequence.ndim))) if self.return_sequences else last
 
     def compute_mask(self, inputs, mask=None):
         output_mask = mask if self.return_sequences else None
+        out_sizes, nested = _output_sizes(self.cell)
+        masks = [output_mask] * len(out_sizes)
         if self.return_state:
-            return [output_mask] + [None] * len(_state_sizes(self.cell))
-        return output_mask
+            return masks + [None] * len(_state_sizes(self.cell))
+        return masks if nested else output_mask
 
     # -- config ----------------------------------------------------------------------------------
 
@@ -270,13 +312,17 @@ class RNN(Layer):
             "unroll": self.unroll,
             "zero_output_for_mask": self.zero_output_for_mask,
             "activity_regularizer": regularizers.serialize(self.activity_regularizer),
+            **({"sequence_inputs": self.sequence_inputs} if self.sequence_inputs > 1 else {}),
         }
 
     @classmethod
     def from_config(cls, config: dict) -> RNN:
         config = dict(config)
         config["cell"] = deserialize_layer(config["cell"])
-        return cls(**config)
+        sequence_inputs = config.pop("sequence_inputs", 1)
+        layer = cls(**config)
+        layer.sequence_inputs = int(sequence_inputs)
+        return layer
 
 
 _LAYER_OPTIONS = ("return_sequences", "return_state", "go_backwards", "stateful", "unroll", "zero_output_for_mask",

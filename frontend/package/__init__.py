@@ -5,6 +5,9 @@
     f = th.function([x], th.tanh(x).sum(axis=1))
 """
 
+import sys as _sys
+from importlib import import_module as _import_module
+
 from theanine.graph.config import config
 from theanine.graph.basic import Apply, Constant, Variable, TensorVariable
 from theanine.graph.type import TensorType
@@ -27,6 +30,7 @@ from theanine.graph.ops.sorting import ArgSort
 from theanine.graph.ops.numpy_like import *  # noqa: F403
 from theanine.graph.ops.scan import scan, until, map, reduce, foldl, foldr
 from theanine.graph.ops.ifelse import ifelse
+from theanine.graph.ops.print_op import Print
 from theanine.graph.op import Op
 from theanine.graph.gradient import *  # noqa: F403
 from theanine.graph.printing import *  # noqa: F403
@@ -35,7 +39,7 @@ from theanine.graph.typed_constructors import *  # noqa: F403
 from theanine.graph.rewriting import *  # noqa: F403
 from theanine.graph.evaluate import evaluate
 from theanine.runtime.function import Function, function
-from theanine.runtime.inputs import In, UnusedInputError
+from theanine.runtime.inputs import In, Out, UnusedInputError
 from theanine.runtime.modes import (
     BadThunkOutput,
     DebugMode,
@@ -46,16 +50,30 @@ from theanine.runtime.modes import (
 )
 from theanine.runtime.profiling import ProfileStats
 from theanine.runtime.verify import verify_grad
+tensor = _import_module("theanine.tensor")  # Theano's module name, still callable as th.tensor(...)
+
+# Theano's module paths for names theanine keeps elsewhere, registered as aliases so that
+# ``from theanine.ifelse import ifelse`` and ``from theanine.tensor.shared_randomstreams import
+# RandomStreams`` read as the tutorials' imports do (th.ifelse stays the function).
+_sys.modules.setdefault("theanine.ifelse", _import_module("theanine.graph.ops.ifelse"))
+_sys.modules.setdefault("theanine.random", random)
+_sys.modules.setdefault("theanine.tensor.shared_randomstreams", random)
 
 
 __version__ = "0.1.0"
 
 
+_LAZY = {"aot": "theanine.runtime.aot", "onnx": "theanine.onnx", "keras": "theanine.frontend",
+         "printing": "theanine.printing", "nnet": "theanine.nnet"}
+
+
 def __getattr__(name: str):
     """``th.aot`` and ``th.onnx`` are imported on first use: they load the LLVM backend and the onnx
-    package, which ``import theanine`` never does."""
-    if name in ("aot", "onnx"):
+    package, which ``import theanine`` never does.  ``th.keras`` is ``theanine.frontend`` (the
+    Keras-like layer: ``th.keras.layers``, ``th.keras.Sequential``), for Keras users, and
+    ``th.printing`` and ``th.nnet`` Theano's namespaces of those names (``printing.py``, ``nnet.py``)."""
+    if name in _LAZY:
         import importlib
 
-        return importlib.import_module({"aot": "theanine.runtime.aot", "onnx": "theanine.onnx"}[name])
+        return importlib.import_module(_LAZY[name])
     raise AttributeError(f"module 'theanine' has no attribute {name!r}")

@@ -76,12 +76,17 @@ import numpy as np
 from theanine.graph.basic import Apply, Variable
 from theanine.graph.config import config
 from theanine.graph.op import Op
+from theanine.graph.ops.dimshuffle import expand_dims
+from theanine.graph.ops.join import concatenate
+from theanine.graph.ops.math import cast
+from theanine.graph.ops.reduce import sum as reduce_sum
 from theanine.graph.ops.shape_values import as_shape_vector, shape_entries, static_entries
 from theanine.graph.shared import SharedVariable
 from theanine.graph.tensor import as_tensor_variable
 from theanine.graph.type import TensorType, format_shape, is_discrete, is_float, normalize_dtype
 
 __all__ = [
+    "RandomStreams",
     "RandomStream", "RandomOp", "Uniform", "Normal", "Bernoulli", "Integers", "Choice",
     "Permutation", "set_seed", "default_stream", "philox4x32",
 ]
@@ -532,6 +537,22 @@ class RandomStream:
         """1 with probability ``p`` else 0, of shape ``size`` (dtype default ``config.floatX``)."""
         return self._draw(Bernoulli(dtype or config.floatX), size, p)
 
+    def binomial(self, size=(), n=1, p=0.5, dtype="int64"):
+        """Counts of successes in ``n`` trials of probability ``p`` (Theano's ``RandomStreams.binomial``).
+
+        ``n`` is a static int: the count is the sum of ``n`` Bernoulli draws
+        along a trailing axis (so ``n = 1`` is ``bernoulli`` in ``dtype``).
+        """
+        if isinstance(n, (bool, np.bool_)) or not isinstance(n, (int, np.integer)) or n < 0:
+            raise TypeError(f"RandomStream.binomial: n must be a non-negative Python int. Received: {n!r}")
+        if n == 1:
+            return self.bernoulli(size, p, dtype)
+        p = as_tensor_variable(p)
+        trials_shape = concatenate([as_shape_vector(size, "RandomStream.binomial"),
+                                    as_tensor_variable(np.asarray([int(n)], dtype="int64"))])
+        trials = self.bernoulli(trials_shape, expand_dims(p, -1) if p.ndim else p, "int64")
+        return cast(reduce_sum(trials, axis=-1), dtype)
+
     def integers(self, low, high=None, size=(), dtype="int64"):
         """Integers uniform in [low, high) (or [0, low) when ``high`` is None)."""
         if high is None:
@@ -550,6 +571,10 @@ class RandomStream:
     def permutation(self, n):
         """A random permutation of ``arange(n)`` (int64)."""
         return self._draw(Permutation(), (n,))
+
+
+RandomStreams = RandomStream
+"""Theano's name (``theano.tensor.shared_randomstreams.RandomStreams``)."""
 
 
 def set_seed(seed: int) -> None:

@@ -214,13 +214,15 @@ def _step_boundary(targets: Sequence[Variable], probe: int) -> list[Variable]:
 
 def scan(fn: Callable, sequences=None, outputs_info=None, non_sequences=None, n_steps=None,
          go_backwards: bool = False, truncate_gradient: int = -1, strict: bool = False, name: str | None = None,
-         return_list: bool = False):
+         return_list: bool = False, mode=None, profile: bool = False, allow_gc: bool | None = None):
     """Loop ``fn`` over sequences and recurrent outputs; returns ``(outputs, updates)``.
 
     See the module docstring for the arguments.  ``outputs`` is one variable
     when there is one output (a list with ``return_list``), else a list in
     the order of ``outputs_info``; ``updates`` maps shared variables
-    (generator states included) to their values after the loop.
+    (generator states included) to their values after the loop.  Theano's
+    ``mode``, ``profile`` and ``allow_gc`` are accepted: the loop is compiled
+    with the function that contains it, under that function's mode and profile.
     """
     name = name or "scan"
     seqs = [_Sequence(i, s, go_backwards) for i, s in enumerate(_as_list(sequences))]

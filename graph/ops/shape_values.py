@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from theanine.graph import ops
-from theanine.graph.basic import Apply, Constant, Variable, topological_order
+from theanine.graph.basic import Apply, Constant, TensorVariable, Variable, topological_order
 from theanine.graph.op import NonDifferentiableOp
 from theanine.graph.ops.dimshuffle import DimShuffle, normalize_axis
 from theanine.graph.ops.math import Cast, cast
@@ -70,9 +70,56 @@ class ShapeI(NonDifferentiableOp):
         return [()]
 
 
+class ShapeVariable(TensorVariable):
+    """``x.shape``: Theano's int64 vector, which also reads as Keras' shape tuple.
+
+    In graphs it is the vector it always was (``x.shape[0]`` is a symbolic
+    scalar, ``th.zeros(x.shape)`` works).  As Keras code reads it: ``len``
+    is the rank; iterating gives each dim, an int where static, else the
+    symbolic ``x.shape[i]``; ``==`` against a tuple or list compares the
+    static shape (None for a dim known at run time): ``inputs.shape ==
+    (None, 784)``; it prints as that tuple.  Any other ``==`` stays
+    Theano's identity test.
+    """
+
+    __hash__ = TensorVariable.__hash__
+
+    def static_shape(self) -> tuple | None:
+        """The static shape of the tensor this is the shape of (None when not known)."""
+        if self.owner is None or not isinstance(self.owner.op, Shape):
+            return None
+        return tuple(self.owner.inputs[0].type.shape)
+
+    def __len__(self) -> int:
+        return self.type.shape[0]
+
+    def __iter__(self):
+        static = self.static_shape()
+        for i in range(self.type.shape[0]):
+            yield static[i] if static is not None and static[i] is not None else self[i]
+
+    def __eq__(self, other):
+        static = self.static_shape()
+        if isinstance(other, (tuple, list)) and static is not None:
+            return len(other) == len(static) and all(a == b for a, b in zip(static, other, strict=True))
+        return self is other
+
+    def __ne__(self, other):
+        return not self.__eq__(other)
+
+    def __str__(self) -> str:
+        static = self.static_shape()
+        return str(static) if static is not None else self.label()
+
+    __repr__ = __str__
+
+
 def shape(x):
-    """``x.shape``: an int64 vector variable (index it like any vector: ``x.shape[0]``)."""
-    return Shape()(x)
+    """``x.shape``: an int64 vector variable (index it like any vector: ``x.shape[0]``) that
+    also reads as Keras' shape tuple (``ShapeVariable``)."""
+    out = Shape()(x)
+    out.__class__ = ShapeVariable
+    return out
 
 
 def shape_i(x, i: int):

@@ -106,9 +106,12 @@ def test_tensorboard_writes_keras_epoch_and_batch_scalars(tmp_path):
     np.testing.assert_allclose([v for _, v in train["epoch_learning_rate"]], [0.01, 0.01],
                                rtol=1e-6)
     assert [s for s, _ in train["batch_loss"]] == [1, 2, 3, 4, 5, 6]  # 3 batches per epoch
-    assert sorted(validation) == ["epoch_loss", "epoch_mae"]
+    # fit's validation runs the test hooks, as Keras 3's fit calls evaluate with the callbacks
+    assert sorted(validation) == ["epoch_loss", "epoch_mae", "evaluation_loss_vs_iterations",
+                                  "evaluation_mae_vs_iterations"]
     np.testing.assert_allclose([v for _, v in validation["epoch_mae"]], history["val_mae"],
                                rtol=1e-6)
+    assert [s for s, _ in validation["evaluation_loss_vs_iterations"]] == [3, 6]
 
 
 def test_tensorboard_every_n_batches_evaluate_and_options(tmp_path):

@@ -204,3 +204,67 @@ def test_a_history_passed_by_the_user_is_the_one_fit_fills(rng):
     assert returned is history and model.history is history and history.epoch == [0, 1]
     model.fit(*_data(rng), epochs=1, verbose=0, callbacks=[history])
     assert history.epoch == [0] and len(history.history["loss"]) == 3
+
+
+def _tiny_model():
+    model = models.Sequential([layers.Input(shape=(3,)), layers.Dense(1)])
+    model.compile(optimizers.SGD(0.01), "mse")
+    return model
+
+
+def test_on_batch_end_is_the_train_batch_hook_and_checkpoints_every_n_batches(tmp_path):
+    """The training guide's LossHistory (on_batch_end) and ModelCheckpoint(save_freq=N)."""
+    class LossHistory(callbacks.Callback):
+        def on_train_begin(self, logs):
+            self.per_batch_losses = []
+
+        def on_batch_end(self, batch, logs):
+            self.per_batch_losses.append(logs.get("loss"))
+
+    x, y = np.random.rand(40, 3).astype("float32"), np.random.rand(40, 1).astype("float32")
+    model, history = _tiny_model(), LossHistory()
+    checkpoint = callbacks.ModelCheckpoint(str(tmp_path / "m-{epoch}-{batch}.keras"), save_freq=3)
+    model.fit(x, y, batch_size=8, epochs=2, callbacks=[history, checkpoint], verbose=0)
+    assert len(history.per_batch_losses) == 10 and all(np.isfinite(history.per_batch_losses))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m-1-3.keras", "m-2-1.keras", "m-2-4.keras"]
+    with pytest.raises(ValueError, match="save_freq must be 'epoch' or a positive number of batches"):
+        callbacks.ModelCheckpoint("m.keras", save_freq="batch")
+
+
+def test_checkpoint_initial_value_threshold(tmp_path):
+    x, y = np.random.rand(16, 3).astype("float32"), np.random.rand(16, 1).astype("float32")
+    checkpoint = callbacks.ModelCheckpoint(str(tmp_path / "best.keras"), monitor="loss", save_best_only=True,
+                                           initial_value_threshold=0.0)
+    _tiny_model().fit(x, y, epochs=2, callbacks=[checkpoint], verbose=0)
+    assert not (tmp_path / "best.keras").exists()  # a loss never improves on 0
+
+
+def test_hook_order_and_logs_as_in_the_custom_callbacks_guide():
+    """fit's validation runs the test hooks; on_train_end gets the last epoch's logs; predict's
+    batch logs hold the batch's ``outputs``."""
+    calls = []
+
+    class Recorder(callbacks.Callback):
+        pass
+
+    for hook in ("train_begin", "train_end", "test_begin", "test_end", "predict_begin", "predict_end"):
+        setattr(Recorder, f"on_{hook}", lambda self, logs=None, hook=hook: calls.append((hook, sorted(logs or {}))))
+    for hook in ("epoch_begin", "epoch_end", "train_batch_end", "test_batch_end", "predict_batch_end"):
+        setattr(Recorder, f"on_{hook}",
+                lambda self, i, logs=None, hook=hook: calls.append((hook, i, sorted(logs or {}))))
+    x, y = np.random.rand(8, 3).astype("float32"), np.random.rand(8, 1).astype("float32")
+    model = models.Sequential([layers.Input(shape=(3,)), layers.Dense(1)])
+    model.compile(optimizers.SGD(0.01), "mse", metrics=["mae"])
+    model.fit(x, y, batch_size=2, epochs=1, validation_split=0.5, callbacks=[Recorder()], verbose=0)
+    epoch_keys = ["loss", "mae", "val_loss", "val_mae"]
+    assert calls == [
+        ("train_begin", []), ("epoch_begin", 0, []),
+        ("train_batch_end", 0, ["loss", "mae"]), ("train_batch_end", 1, ["loss", "mae"]),
+        ("test_begin", []), ("test_batch_end", 0, ["loss", "mae"]), ("test_batch_end", 1, ["loss", "mae"]),
+        ("test_end", ["loss", "mae"]), ("epoch_end", 0, epoch_keys), ("train_end", epoch_keys),
+    ]
+    calls.clear()
+    outputs = []
+    Recorder.on_predict_batch_end = lambda self, i, logs=None: outputs.append(logs["outputs"])
+    predictions = model.predict(x, batch_size=4, callbacks=[Recorder()], verbose=0)
+    assert np.array_equal(np.concatenate(outputs), predictions) and calls[0] == ("predict_begin", [])

@@ -182,8 +182,10 @@ def test_a_step_must_return_a_dict_and_loss_none_needs_an_override():
     model.compile(optimizer="sgd", loss="mse")
     with pytest.raises(TypeError, match="train_step must return a dict of logs"):
         model.fit(x, y, verbose=0)
-    with pytest.raises(ValueError, match="needs a loss"):
-        Plain().compile(optimizer="sgd")
+    plain = Plain()
+    plain.compile(optimizer="sgd")  # Keras accepts it: layers may add their losses
+    with pytest.raises(ValueError, match="needs a loss .* unless its layers call add_loss"):
+        plain.fit(x, y, verbose=0)
     with pytest.raises(ValueError, match="pass sample_weight instead of class_weight"):
         model.fit(x, y, class_weight={0: 1.0}, verbose=0)
 
@@ -257,3 +259,34 @@ def test_optimizer_apply_gradients_eagerly_matches_sgd():
     assert opt.iterations.numpy() == 1
     with pytest.raises(TypeError, match="expects \\(gradient, variable\\) pairs"):
         opt.apply_gradients([np.ones(2)])
+
+
+def test_a_model_subclass_called_with_inputs_and_outputs_is_functional_with_its_train_step():
+    """The customizing-fit guide: ``CustomModel(inputs, outputs)`` with an overridden train_step."""
+
+    class CustomModel(models.Model):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.steps_seen = metrics.Sum(name="steps")
+
+        def train_step(self, data):
+            x, y = data
+            y_pred = self(x, training=True)
+            loss = self.compute_loss(y=y, y_pred=y_pred)
+            grads = th.grad(loss, self.trainable_weights)
+            self.optimizer.apply(grads, self.trainable_weights)
+            self.steps_seen.update_state(1.0)
+            return {"loss": loss, "steps": self.steps_seen.result()}
+
+    inputs = layers.Input(shape=(3,))
+    model = CustomModel(inputs, layers.Dense(1)(inputs))
+    assert isinstance(model, models.Functional) and isinstance(model, CustomModel)
+    assert model.output_shape == (None, 1) and len(model.layers) == 2
+    model.compile(optimizer=optimizers.SGD(0.1), loss="mse")
+    x, y = _data()
+    kernel, bias = (w.numpy() for w in model.layers[1].weights)
+    history = model.fit(x[:8], y[:8], batch_size=8, epochs=1, verbose=0)
+    assert np.isclose(history.history["loss"][0], np.mean((x[:8] @ kernel + bias - y[:8]) ** 2), rtol=1e-5)
+    assert history.history["steps"] == [1.0]
+    plain = CustomModel(name="subclassed")  # no (inputs, outputs): an ordinary subclassed model
+    assert not isinstance(plain, models.Functional) or plain.name == "subclassed"

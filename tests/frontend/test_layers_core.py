@@ -207,3 +207,22 @@ def test_add_weight_errors_name_the_weight():
         layer.add_weight("kernel", (2, 2))
     with pytest.raises(ValueError, match=r"plain.add_weight\('k'\): shape must hold ints >= 0"):
         layer.add_weight((2, -1), name="k")
+
+
+def test_a_weights_trainable_flag_freezes_it_alone():
+    """Keras' ``Variable.trainable``: one weight of a layer can be frozen."""
+    layer = layers.Dense(2)
+    layer.build((None, 3))
+    assert all(w.trainable for w in layer.weights)
+    layer.bias.trainable = False
+    assert layer.trainable_weights == [layer.kernel] and layer.non_trainable_weights == [layer.bias]
+    frozen = layers.Layer().add_weight(shape=(2,), initializer="zeros", trainable=False)
+    assert frozen.trainable is False
+
+
+def test_variable_repr_and_path_as_keras():
+    layer = layers.Dense(3)
+    layer(np.ones((1, 4), "float32"))
+    kernel = layer.weights[0]
+    assert kernel.path == "dense/kernel" and kernel.shape == (4, 3)
+    assert repr(kernel) == "<Variable path=dense/kernel, shape=(4, 3), dtype=float32>"

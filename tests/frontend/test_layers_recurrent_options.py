@@ -254,3 +254,50 @@ def test_a_mask_given_as_a_graph_tensor_is_part_of_the_model(tmp_path):
     assert rnn.input is x
     with pytest.raises(ValueError, match="the mask given to a functional call must be a tensor of the model's graph"):
         rnn(x, mask=th.tensor("m", "bool", (None, STEPS)))
+
+
+class _NestedCell(layers.Layer):
+    """The RNN guide's NestedCell (Keras 3 form): two inputs, two states, two outputs per step."""
+
+    def __init__(self, unit_1, unit_2, unit_3, **kwargs):
+        self.unit_1, self.unit_2, self.unit_3 = unit_1, unit_2, unit_3
+        self.state_size = [unit_1, [unit_2, unit_3]]
+        self.output_size = [unit_1, [unit_2, unit_3]]
+        super().__init__(**kwargs)
+
+    def build(self, input_shapes):
+        i1, (i2, i3) = input_shapes[0][1], input_shapes[1][1:]
+        self.kernel_1 = self.add_weight(shape=(i1, self.unit_1), initializer="uniform", name="kernel_1")
+        self.kernel_2_3 = self.add_weight(shape=(i2, i3, self.unit_2, self.unit_3), initializer="uniform",
+                                          name="kernel_2_3")
+
+    def call(self, inputs, states):
+        input_1, input_2 = inputs
+        s1, s2 = states
+        output_1 = th.matmul(input_1, self.kernel_1)
+        output_2_3 = th.einsum("bij,ijkl->bkl", input_2, self.kernel_2_3)
+        return (output_1, output_2_3), (s1 + output_1, s2 + output_2_3)
+
+    def get_config(self):
+        return {"unit_1": self.unit_1, "unit_2": self.unit_2, "unit_3": self.unit_3}
+
+
+def test_nested_inputs_states_and_outputs_match_numpy():
+    cell = _NestedCell(3, 2, 4)
+    rnn = layers.RNN(cell, return_sequences=True)
+    input_1, input_2 = layers.Input((None, 5)), layers.Input((None, 2, 3))
+    model = models.Model([input_1, input_2], rnn((input_1, input_2)))
+    assert model.output_shape == [(None, None, 3), (None, None, 2, 4)]
+    rng = np.random.default_rng(0)
+    a, b = rng.random((2, 6, 5)).astype("float32"), rng.random((2, 6, 2, 3)).astype("float32")
+    out_1, out_2 = model.predict([a, b], verbose=0)
+    k1, k23 = cell.kernel_1.numpy(), cell.kernel_2_3.numpy()
+    np.testing.assert_allclose(out_1, a @ k1, rtol=1e-5)
+    np.testing.assert_allclose(out_2, np.einsum("btij,ijkl->btkl", b, k23), rtol=1e-4)
+    last = layers.RNN(cell, return_state=True)((a, b))
+    np.testing.assert_allclose(last[2], (a @ k1).sum(1), rtol=1e-5)  # the first state sums the outputs
+    model.compile(optimizer="adam", loss="mse")
+    model.fit([a, b], [out_1 * 0, out_2 * 0], epochs=1, verbose=0)
+    rebuilt = models.Model.from_config(model.get_config(), custom_objects={"_NestedCell": _NestedCell})
+    assert rebuilt.layers[-1].sequence_inputs == 2
+    assert [o.shape for o in rebuilt.predict([a, b], verbose=0)] == [(2, 6, 3), (2, 6, 2, 4)]

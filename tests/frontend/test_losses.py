@@ -375,3 +375,13 @@ def test_new_losses_resolve_by_keras_names(name, cls):
 def test_log_cosh_does_not_overflow_for_large_errors():
     value = evaluate_loss(losses.LogCosh(), np.zeros((1, 1)), np.full((1, 1), 200.0))
     np.testing.assert_allclose(value, 200.0 - np.log(2.0), rtol=1e-6)
+
+
+def test_losses_called_on_arrays_return_values():
+    """As Keras: ``keras.losses.MeanSquaredError()(y_true, y_pred)`` and the loss functions give
+    numbers on arrays."""
+    y_true, y_pred = np.ones((2, 2), "float32"), np.array([[0.0, 1.0], [1.0, 3.0]], "float32")
+    assert np.isclose(losses.MeanSquaredError()(y_true, y_pred), np.mean((y_true - y_pred) ** 2))
+    assert np.isclose(losses.MeanSquaredError(reduction="sum")(y_true, y_pred), 2.5)
+    per_sample = losses.mean_squared_error(y_true, y_pred)
+    assert isinstance(per_sample, np.ndarray) and np.allclose(per_sample, [0.5, 2.0])

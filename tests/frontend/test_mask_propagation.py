@@ -104,3 +104,53 @@ def test_softmax_sets_masked_scores_aside():
     expected = np.where(mask, np.exp(scores), 0.0)
     expected /= expected.sum(-1, keepdims=True)
     np.testing.assert_allclose(layers.Softmax()(scores, mask=mask), expected, rtol=1e-10, atol=1e-300)
+
+
+def test_compute_mask_on_arrays_returns_arrays():
+    """The masking guide: ``embedding.compute_mask(padded_inputs)`` and a custom layer's
+    ``compute_mask`` called on NumPy arrays give NumPy masks."""
+    from theanine.frontend import ops, utils
+
+    padded = utils.pad_sequences([[711, 632, 71], [73, 8, 3215, 55, 927]], padding="post")
+    mask = layers.Embedding(input_dim=5000, output_dim=4, mask_zero=True).compute_mask(padded)
+    assert isinstance(mask, np.ndarray) and np.array_equal(mask, padded != 0)
+
+    class CustomEmbedding(layers.Layer):
+        def compute_mask(self, inputs, mask=None):
+            return ops.not_equal(inputs, 0)
+
+    x = np.array([[1, 0, 2]], "int32")
+    assert np.array_equal(CustomEmbedding().compute_mask(x), [[True, False, True]])
+    symbolic = CustomEmbedding().compute_mask(th.imatrix("x"))
+    assert isinstance(symbolic, th.Variable) and symbolic.dtype == "bool"
+
+
+def test_eager_outputs_carry_their_mask_to_the_next_eager_call():
+    """The masking guide's ``masked_output = embedding(padded_inputs); masked_output._keras_mask``."""
+    from theanine.frontend import utils
+
+    padded = utils.pad_sequences([[711, 632, 71], [73, 8, 3215, 55, 927]], padding="post")
+    embedded = layers.Embedding(input_dim=5000, output_dim=4, mask_zero=True)(padded)
+    assert np.array_equal(embedded._keras_mask, padded != 0)
+    lstm = layers.LSTM(3)
+    np.testing.assert_allclose(lstm(embedded)[0], lstm(np.asarray(embedded)[:1, :3])[0], atol=1e-6)
+    plain = layers.Dense(2)(np.ones((1, 3), "float32"))
+    assert getattr(plain, "_keras_mask", None) is None
+
+
+def test_a_carried_eager_mask_reaches_compute_mask_of_a_layer_whose_call_takes_none():
+    """The masking guide's TemporalSplit on a masked eager output: its call has no ``mask``."""
+    from theanine.frontend import ops
+
+    class TemporalSplit(layers.Layer):
+        def call(self, inputs):
+            return ops.split(inputs, 2, axis=1)
+
+        def compute_mask(self, inputs, mask=None):
+            return None if mask is None else ops.split(mask, 2, axis=1)
+
+    values = np.array([[[1.0], [2.0], [0.0], [0.0]], [[1.0], [1.0], [1.0], [0.0]]], "float32")
+    masked = layers.Masking()(values)
+    first, second = TemporalSplit()(masked)
+    assert np.array_equal(first._keras_mask, [[True, True], [True, True]])
+    assert np.array_equal(second._keras_mask, [[False, False], [True, False]])

@@ -440,3 +440,19 @@ def test_per_class_scores_are_logged_as_arrays_in_fit(rng, capsys):
     assert history.history["f1_score"][0].shape == (2,)
     assert "f1_score_1" in history.history
     assert " - f1_score: [" in capsys.readouterr().out
+
+
+def test_sum_metric_adds_every_weighted_value():
+    total = metrics.Sum()
+    total.update_state([1, 3, 5, 7])
+    assert total.result() == 16.0
+    total.update_state(np.array([[1.0, 2.0], [3.0, 4.0]]), sample_weight=[1.0, 0.0])
+    assert total.result() == 19.0 and total.name == "sum"
+    total.reset_state()
+    assert total.result() == 0.0
+
+
+def test_metric_functions_on_arrays_return_values():
+    labels, scores = np.array([1, 0]), np.array([[0.1, 0.9], [0.2, 0.8]])
+    assert np.array_equal(metrics.sparse_categorical_accuracy(labels, scores), [1.0, 0.0])
+    assert np.array_equal(metrics.binary_accuracy(np.array([[1.0], [0.0]]), np.array([[0.7], [0.6]])), [1.0, 0.0])

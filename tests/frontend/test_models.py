@@ -316,3 +316,67 @@ def test_an_unbuilt_subclassed_model_with_two_outputs_trains_with_a_loss_list(rn
     left, right = model.predict(x, verbose=0)
     assert logs["output_0_loss"] == pytest.approx(np.mean((left - y[0]) ** 2), rel=1e-5)
     assert logs["output_1_loss"] == pytest.approx(np.mean(np.abs(right - y[1])), rel=1e-5)
+
+
+def test_functional_input_and_output_shapes_and_from_config_with_custom_objects():
+    """The Functional API guide: ``Model.from_config(config, custom_objects={...})``."""
+    from theanine.frontend import ops
+
+    class CustomDense(layers.Layer):
+        def __init__(self, units=32):
+            super().__init__()
+            self.units = units
+
+        def build(self, input_shape):
+            self.w = self.add_weight(shape=(input_shape[-1], self.units), initializer="random_normal")
+            self.b = self.add_weight(shape=(self.units,), initializer="random_normal")
+
+        def call(self, inputs):
+            return ops.matmul(inputs, self.w) + self.b
+
+        def get_config(self):
+            return {"units": self.units}
+
+    inputs = layers.Input((4,))
+    model = models.Model(inputs, [CustomDense(10)(inputs), layers.Dense(2)(inputs)])
+    assert model.input_shape == (None, 4) and model.output_shape == [(None, 10), (None, 2)]
+    assert model.layers[1].w.shape == (4, 10)
+    rebuilt = models.Model.from_config(model.get_config(), custom_objects={"CustomDense": CustomDense})
+    outputs = rebuilt(np.ones((3, 4), "float32"))
+    assert [o.shape for o in outputs] == [(3, 10), (3, 2)]
+    with pytest.raises(ValueError, match="unknown layer class 'CustomDense'"):
+        models.Model.from_config(model.get_config())
+
+
+def test_trainable_is_set_recursively_and_summary_options():
+    """The transfer-learning guide: ``model.trainable = False`` freezes every layer inside;
+    ``summary(show_trainable=True)`` shows it; Keras 3's other summary arguments."""
+    inner = models.Sequential([layers.Input((3,)), layers.Dense(3), layers.Dense(3)], name="inner")
+    model = models.Sequential([layers.Input((3,)), inner, layers.Dense(1)])
+    model.trainable = False
+    assert not inner.trainable and not inner.layers[0].trainable and model.trainable_weights == []
+    inner.trainable = True
+    assert all(layer.trainable for layer in inner.layers) and len(inner.trainable_weights) == 4
+    assert model.trainable_weights == []  # as Keras: a frozen model has none, whatever its layers say
+    lines = []
+    model.summary(print_fn=lines.append, show_trainable=True, expand_nested=True)
+    rows = lines[0].splitlines()
+    assert rows[2].split() == ["Layer", "(type)", "Output", "Shape", "Param", "#", "Trainable"]
+    assert any(r.startswith(" inner (Sequential)") and r.endswith("Y") for r in rows)
+    assert any(r.startswith("   dense (Dense)") for r in rows)  # nested, indented
+    assert rows[-4] == "Total params: 28 (112.00 B)"
+    lines.clear()
+    model.summary(print_fn=lines.append, line_length=40, positions=[0.5, 0.8, 1.0], layer_range=["inner", "inner"])
+    table = lines[0].splitlines()
+    assert all(len(r) <= 40 for r in table) and sum("(Sequential)" in r for r in table) == 1
+    assert not any("Dense)" in r for r in table)
+    with pytest.raises(ValueError, match="layer_range=.* matches no layers"):
+        model.summary(layer_range=["nope", "inner"])
+
+
+def test_float64_inputs_keep_their_history_through_the_layers_cast():
+    inputs = layers.Input((3,), dtype="float64")
+    outputs = layers.Dense(2)(layers.Dense(4)(inputs))
+    model = models.Model(inputs, outputs)
+    assert [layer.name for layer in model.layers][1:] == ["dense", "dense_1"] and model.output_shape == (None, 2)
+    assert model.predict(np.ones((2, 3)), verbose=0).dtype == np.float32

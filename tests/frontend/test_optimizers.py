@@ -455,3 +455,16 @@ def test_none_gradients_are_skipped_but_not_all():
     assert [s.name for s, _ in updates] == ["w", "sgd/iterations"]
     with pytest.raises(ValueError, match="no gradients provided"):
         optimizers.SGD().get_updates([unused], [None])
+
+
+def test_schedules_called_on_a_number_return_the_rate():
+    """The training guide: ``lr_schedule(step)`` is a value, as a Keras schedule's tensor."""
+    schedule = optimizers.schedules.ExponentialDecay(0.1, decay_steps=100000, decay_rate=0.96, staircase=True)
+    assert np.isclose(float(schedule(0)), 0.1) and np.isclose(float(schedule(250000)), 0.1 * 0.96**2)
+
+    class Halving(optimizers.schedules.LearningRateSchedule):
+        def __call__(self, step):
+            return 0.5 ** th.cast(step, "float32")
+
+    assert np.isclose(float(Halving()(3)), 0.125)
+    assert isinstance(schedule(th.lscalar("step")), th.Variable)

@@ -35,3 +35,19 @@ def test_importing_theanine_or_the_package_loads_no_frontend_module():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "[]"
+
+
+def test_keras_top_level_names():
+    """``keras.Sequential``, ``keras.Model``, ``keras.Input``, ``keras.Layer``, ``keras.Variable``."""
+    assert fe.Sequential is fe.models.Sequential and fe.Model is fe.models.Model
+    assert fe.Input is fe.layers.Input and fe.Layer is fe.layers.Layer
+    assert fe.Variable is importlib.import_module("theanine.frontend.variables").Variable
+    assert {"Sequential", "Model", "Input", "ops"} <= set(dir(fe))
+    model = fe.Sequential([fe.Input(shape=(4,)), fe.layers.Dense(2)])
+    assert model.output_shape == (None, 2) and model.input_shape == (None, 4)
+
+
+def test_th_keras_is_the_frontend():
+    import theanine as th
+
+    assert th.keras is fe and th.keras.layers is fe.layers and th.keras.Sequential is fe.models.Sequential

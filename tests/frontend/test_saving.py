@@ -335,3 +335,163 @@ def test_register_serializable_refuses_what_it_cannot_name():
         saving.register_serializable(package="a>b")
     with pytest.raises(TypeError, match=r"decorates classes and functions. Received: 3"):
         saving.register_serializable()(3)
+
+
+def test_serialize_keras_object_and_layers_serialize_round_trip():
+    """The serialization guide: nested objects in a config, ``layers.serialize``/``deserialize``,
+    ``saving.serialize_keras_object``/``deserialize_keras_object`` and ``CustomObjectScope``."""
+    from theanine.frontend import activations, regularizers
+
+    class Scaled(layers.Layer):
+        def __init__(self, factor, inner=None, **kwargs):
+            super().__init__(**kwargs)
+            self.factor, self.inner = factor, inner
+
+        def call(self, x):
+            return x * self.factor
+
+        def get_config(self):
+            return {**super().get_config(), "factor": self.factor, "inner": self.inner}
+
+    outer = Scaled(3.0, inner=layers.Dense(2, kernel_regularizer=regularizers.L1(0.01)))
+    config = layers.serialize(outer)
+    json.dumps(config)  # nested layer and regularizer are plain data
+    assert config["config"]["inner"]["class_name"] == "Dense"
+    assert config["config"]["inner"]["config"]["kernel_regularizer"] == {"class_name": "L1", "config": {"l1": 0.01}}
+    with saving.CustomObjectScope({"Scaled": Scaled}):
+        rebuilt = layers.deserialize(config)
+    assert isinstance(rebuilt, Scaled) and rebuilt.factor == 3.0
+    reg = saving.deserialize_keras_object(saving.serialize_keras_object(regularizers.L2(0.5)))
+    assert type(reg).__name__ == "L2" and np.isclose(reg.l2, 0.5)
+    dense = saving.deserialize_keras_object(saving.serialize_keras_object(layers.Dense(4, activation="relu")))
+    assert isinstance(dense, layers.Dense) and dense.units == 4
+    assert saving.deserialize_keras_object({"class_name": "function", "config": "relu"}) is activations.relu
+    with pytest.raises(ValueError, match="unknown layer class 'Nope'"):
+        saving.deserialize_keras_object({"class_name": "Nope", "config": {}})
+
+
+def test_keras_saving_hooks_and_tracked_variables(tmp_path):
+    """The serialization guide's "Customizing saving": a layer's own variable (tracked when
+    assigned), save_own_variables/load_own_variables with extra keys, save_assets/load_assets."""
+    import theanine.frontend as keras
+
+    class WithState(layers.Dense):
+        def __init__(self, units, **kwargs):
+            super().__init__(units, **kwargs)
+            self.my_variable = keras.Variable(np.arange(3.0), name="my_variable", trainable=False)
+
+        def save_own_variables(self, store):
+            super().save_own_variables(store)
+            store["extra"] = self.my_variable.numpy() * 10
+
+        def load_own_variables(self, store):
+            self.extra = store["extra"]
+            super().load_own_variables(store)
+
+        def save_assets(self, dir_path):
+            os.makedirs(os.path.join(dir_path, "sub"))
+            with open(os.path.join(dir_path, "sub", "vocab.txt"), "w") as handle:
+                handle.write("a b c")
+
+        def load_assets(self, dir_path):
+            with open(os.path.join(dir_path, "sub", "vocab.txt")) as handle:
+                self.vocab = handle.read().split()
+
+    layer = WithState(2)
+    model = models.Sequential([layers.Input((4,)), layer])
+    assert layer.my_variable in layer.non_trainable_weights and len(layer.weights) == 3
+    layer.my_variable.assign(np.array([5.0, 6.0, 7.0]))
+    model.save(tmp_path / "m.keras")
+    restored = models.load_model(tmp_path / "m.keras", custom_objects={"WithState": WithState})
+    again = restored.layers[0]
+    assert np.array_equal(again.my_variable.numpy(), [5.0, 6.0, 7.0])
+    assert np.array_equal(again.extra, [50.0, 60.0, 70.0]) and again.vocab == ["a", "b", "c"]
+    x = np.random.rand(3, 4).astype("float32")
+    np.testing.assert_allclose(restored.predict(x, verbose=0), model.predict(x, verbose=0))
+    variable = keras.Variable("ones", shape=(2,), dtype="float32")
+    assert variable.trainable and np.array_equal(variable.numpy(), [1.0, 1.0])
+    with pytest.raises(ValueError, match="an initializer needs a shape"):
+        keras.Variable("zeros")
+
+
+def test_asset_entries_outside_the_layer_folder_are_refused(tmp_path):
+    class WithAssets(layers.Dense):
+        def load_assets(self, dir_path):
+            self.files = sorted(os.listdir(dir_path))
+
+    model = models.Sequential([layers.Input((2,)), WithAssets(1)])
+    path = tmp_path / "m.keras"
+    model.save(path)
+    with zipfile.ZipFile(path, "a") as archive:
+        archive.writestr("layer_assets_1/../../evil.txt", "x")
+    with pytest.raises(ValueError, match="is not a relative path inside the layer's folder"):
+        models.load_model(path, custom_objects={"WithAssets": WithAssets})
+
+
+def test_build_and_compile_config_hooks_round_trip(tmp_path):
+    """The serialization guide's LayerWithCustomBuild (build takes an extra argument) and
+    ModelWithCustomCompile (compile takes other arguments)."""
+    import theanine.frontend as keras
+
+    class LayerWithCustomBuild(layers.Layer):
+        def __init__(self, units=32, **kwargs):
+            super().__init__(**kwargs)
+            self.units = units
+
+        def call(self, inputs):
+            return keras.ops.matmul(inputs, self.w) + self.b
+
+        def get_config(self):
+            return dict(units=self.units, **super().get_config())
+
+        def build(self, input_shape, layer_init):
+            super().build(input_shape)
+            self._input_shape = input_shape
+            self.w = self.add_weight(shape=(input_shape[-1], self.units), initializer=layer_init)
+            self.b = self.add_weight(shape=(self.units,), initializer=layer_init)
+            self.layer_init = layer_init
+
+        def get_build_config(self):
+            return {"layer_init": self.layer_init, "input_shape": self._input_shape}
+
+        def build_from_config(self, config):
+            self.build(config["input_shape"], config["layer_init"])
+
+    custom = LayerWithCustomBuild(units=4)
+    custom.build(input_shape=(8,), layer_init="random_normal")
+    model = models.Sequential([custom, layers.Dense(1, activation="sigmoid")])
+    x = np.random.randn(5, 8)  # float64 into float32 layers: history survives the cast
+    expected = model(x)
+    model.save(tmp_path / "build.keras")
+    loaded = models.load_model(tmp_path / "build.keras", custom_objects={"LayerWithCustomBuild": LayerWithCustomBuild})
+    assert loaded.layers[0].layer_init == "random_normal" and list(loaded.layers[0]._input_shape) == [8]
+    np.testing.assert_allclose(loaded(x), expected, rtol=1e-6)
+
+    class ModelWithCustomCompile(models.Model):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.dense = layers.Dense(2)
+
+        def call(self, x):
+            return self.dense(x)
+
+        def compile(self, optimizer, loss_fn):
+            super().compile(optimizer=optimizer, loss=loss_fn)
+            self.model_optimizer, self.loss_fn = optimizer, loss_fn
+
+        def get_compile_config(self):
+            return {"model_optimizer": keras.saving.serialize_keras_object(self.model_optimizer),
+                    "loss_fn": keras.saving.serialize_keras_object(self.loss_fn)}
+
+        def compile_from_config(self, config):
+            self.compile(optimizer=keras.saving.deserialize_keras_object(config["model_optimizer"]),
+                         loss_fn=keras.saving.deserialize_keras_object(config["loss_fn"]))
+
+    model = ModelWithCustomCompile()
+    model.compile(optimizer=optimizers.SGD(0.01), loss_fn="mse")
+    model.fit(np.random.rand(8, 3), np.random.rand(8, 2), verbose=0)
+    model.save(tmp_path / "compile.keras")
+    loaded = models.load_model(tmp_path / "compile.keras",
+                               custom_objects={"ModelWithCustomCompile": ModelWithCustomCompile})
+    assert type(loaded.model_optimizer).__name__ == "SGD" and loaded.loss_fn == "mse"
+    assert np.isclose(float(np.asarray(loaded.optimizer.learning_rate)), 0.01)

@@ -248,3 +248,34 @@ def test_verbose_2_with_an_unknown_number_of_steps(capsys):
     stream = io.StringIO()
     Progbar(None, verbose=2, stream=stream).update(5, {"loss": 0.5}, finalize=True)
     assert stream.getvalue().startswith("5/Unknown - ")
+
+
+def test_a_layer_called_on_two_tensors_with_add_loss_and_compile_without_loss():
+    """The training guide's LogisticEndpoint: ``layer(targets, logits)`` records a node with both
+    tensors; the model compiles without a loss and trains on the loss the layer adds."""
+    from theanine.frontend import losses
+
+    class LogisticEndpoint(layers.Layer):
+        def __init__(self, name=None, **kwargs):
+            super().__init__(name=name, **kwargs)
+            self.loss_fn = losses.BinaryCrossentropy(from_logits=True)
+
+        def call(self, targets, logits, sample_weights=None):
+            self.add_loss(self.loss_fn(targets, logits, sample_weights))
+            return th.softmax(logits)
+
+    inputs, targets = layers.Input(shape=(3,), name="inputs"), layers.Input(shape=(10,), name="targets")
+    logits = layers.Dense(10)(inputs)
+    model = models.Model(inputs=[inputs, targets], outputs=LogisticEndpoint(name="predictions")(targets, logits))
+    assert [layer.name for layer in model.layers][-1] == "predictions"
+    model.compile(optimizer=optimizers.SGD(0.5))
+    rng = np.random.default_rng(0)
+    data = {"inputs": rng.random((8, 3), dtype=np.float32), "targets": rng.random((8, 10), dtype=np.float32)}
+    kernel, bias = (w.numpy() for w in model.layers[2].weights)
+    history = model.fit(data, batch_size=8, epochs=2, verbose=0)
+    z = data["inputs"] @ kernel + bias
+    expected = np.mean(np.maximum(z, 0) - z * data["targets"] + np.log1p(np.exp(-np.abs(z))))
+    assert np.isclose(history.history["loss"][0], expected, rtol=1e-5)
+    assert history.history["loss"][1] < history.history["loss"][0]
+    rebuilt = models.Model.from_config(model.get_config(), custom_objects={"LogisticEndpoint": LogisticEndpoint})
+    assert rebuilt.predict(data, verbose=0).shape == (8, 10)

@@ -48,3 +48,32 @@ def test_pad_sequences_pads_and_truncates_as_keras():
         utils.pad_sequences(sequences, padding="middle")
     with pytest.raises(ValueError, match="sequence 1 is not a sequence"):
         utils.pad_sequences([[1], 2])
+
+
+def test_set_random_seed_makes_models_and_training_repeat():
+    from theanine.frontend import layers, models
+
+    def run():
+        utils.set_random_seed(7)
+        model = models.Sequential([layers.Input((3,)), layers.Dense(4), layers.Dropout(0.5), layers.Dense(1)])
+        model.compile("sgd", "mse")
+        x = np.random.rand(16, 3).astype("float32")  # NumPy's global generator is seeded too
+        return model.fit(x, np.ones((16, 1)), verbose=0).history["loss"], model.get_weights()
+
+    (loss_a, weights_a), (loss_b, weights_b) = run(), run()
+    assert loss_a == loss_b and all(np.array_equal(a, b) for a, b in zip(weights_a, weights_b, strict=True))
+    with pytest.raises(TypeError, match="seed must be an int"):
+        utils.set_random_seed(1.5)
+
+
+def test_mnist_reads_keras_file_and_never_downloads(tmp_path):
+    from theanine.frontend import datasets
+
+    with pytest.raises(FileNotFoundError, match="theanine downloads nothing"):
+        datasets.mnist.load_data(str(tmp_path / "absent.npz"))
+    images = np.arange(2 * 28 * 28, dtype="uint8").reshape(2, 28, 28)
+    np.savez(tmp_path / "mnist.npz", x_train=images, y_train=np.array([3, 4], "uint8"), x_test=images[:1],
+             y_test=np.array([5], "uint8"))
+    (x_train, y_train), (x_test, y_test) = datasets.mnist.load_data(str(tmp_path / "mnist.npz"))
+    assert x_train.shape == (2, 28, 28) and y_train.tolist() == [3, 4] and y_test.tolist() == [5]
+    assert np.array_equal(x_test[0], images[0])

@@ -108,3 +108,48 @@ def test_render_rejects_unknown_format(tmp_path):
 def test_render_svg(tmp_path):
     path = th.render(th.exp(th.vector("x")), str(tmp_path / "g.svg"))
     assert open(path).read().lstrip().startswith("<?xml")
+
+
+def test_debugprint_theano_options_depth_ids_stop_on_name():
+    x = th.dvector("x")
+    y = (th.exp(x) * 2).sum()
+    y.name = "y"
+    z = y + 1
+    assert th.debugprint(z, depth=1, print_type=False, file="str") == "Elemwise{add} [id A]\n"
+    two = th.debugprint(z, depth=2, print_type=False, file="str").splitlines()
+    assert len(two) == 3 and two[1].endswith("[id B] 'y'")
+    assert th.debugprint(z, stop_on_name=True, print_type=False, file="str").splitlines() == two
+    numbered = th.debugprint(z, ids="int", print_type=False, file="str")
+    assert numbered.splitlines()[0] == "Elemwise{add} [id 0]" and "x [id 4]" in numbered
+    bare = th.debugprint(z, ids="", print_type=False, file="str")
+    assert "[id" not in bare and len(bare.splitlines()) == 8
+    with pytest.raises(ValueError, match="ids must be one of"):
+        th.debugprint(z, ids="letters")
+    with pytest.raises(TypeError, match="depth must be an int"):
+        th.debugprint(z, depth=None)
+
+
+def test_print_op_prints_when_computed_and_passes_gradients(capsys):
+    x = th.dvector("x")
+    f = th.function([x], th.Print("x is")(x) * 2)
+    assert np.allclose(f([1.0, 2.0]), [2.0, 4.0])
+    assert capsys.readouterr().out == "x is __str__ = [1. 2.]\n"
+    g = th.function([x], [th.Print("v", attrs=("shape", "sum"))(x**2), th.grad(th.Print("w")(x**2).sum(), x)])
+    value, gradient = g([1.0, 3.0])
+    assert np.allclose(value, [1.0, 9.0]) and np.allclose(gradient, [2.0, 6.0])
+    assert "v shape = (2,)\nv sum = 10.0\n" in capsys.readouterr().out
+    assert th.printing.Print is th.Print and th.printing.pprint is th.pp
+    with pytest.raises(TypeError, match="message must be a str"):
+        th.Print(3)
+
+
+def test_pydotprint_writes_the_file(tmp_path, monkeypatch):
+    x = th.dvector("x")
+    f = th.function([x], x * 2)
+    if printing.shutil.which("dot") is None:
+        with pytest.raises(th.GraphvizNotFoundError):
+            th.printing.pydotprint(f, outfile=str(tmp_path / "f.png"))
+        return
+    path = th.printing.pydotprint(f, outfile=str(tmp_path / "f.png"), var_with_name_simple=True,
+                                  print_output_file=False)
+    assert (tmp_path / "f.png").stat().st_size > 0 and path.endswith("f.png")

@@ -252,3 +252,18 @@ def test_errors_name_the_problem():
         bad()
     with pytest.raises(ValueError, match="config.seed must be None"):
         th.config.seed = "abc"
+
+
+def test_binomial_counts_successes_of_n_trials():
+    """Theano's ``RandomStreams.binomial`` (the scan tutorial's dropout mask)."""
+    srng = th.random.RandomStream(3)
+    counts = th.function([], srng.binomial((20000,), n=5, p=0.3))()
+    assert counts.dtype == np.int64 and counts.min() >= 0 and counts.max() <= 5
+    assert abs(counts.mean() - 1.5) < 0.05 and abs(counts.var() - 1.05) < 0.06
+    w = th.matrix("w")
+    mask = th.function([w], srng.binomial(size=w[1].shape, p=0.5))(np.ones((3, 4), "float32"))
+    assert mask.shape == (4,) and set(np.unique(mask)) <= {0, 1}
+    edges = th.function([], srng.binomial((4, 2), n=3, p=np.array([0.0, 1.0]), dtype="float32"))()
+    assert edges.dtype == np.float32 and np.array_equal(edges, np.tile([0.0, 3.0], (4, 1)))
+    with pytest.raises(TypeError, match="n must be a non-negative Python int"):
+        srng.binomial((2,), n=2.5)

@@ -492,3 +492,30 @@ def test_a_shape_vector_of_unknown_length_is_rejected_with_the_reason():
         x.reshape(th.vector("s", "int64"))
     with pytest.raises(TypeError, match="a shape vector must be an integer vector. Received: float64"):
         th.zeros(x)
+
+
+def test_index_gives_python_ints_for_static_dims_and_integer_constants():
+    """``range(x.shape[1])`` on a static axis, as Keras guides loop over a tensor's time steps."""
+    x = th.tensor("x", "float32", (None, 10, 3))
+    assert list(range(x.shape[1])) == list(range(10)) and range(x.shape[-1]) == range(3)
+    assert list(range(th.constant(3))) == [0, 1, 2] and [0, 1, 2, 3][th.shape_i(x, 2)] == 3
+    with pytest.raises(TypeError, match="has no Python int value before the function runs"):
+        range(x.shape[0])
+    with pytest.raises(TypeError, match="has no Python int value"):
+        range(th.constant(2.0))
+
+
+def test_shape_reads_as_a_keras_shape_tuple_and_stays_a_vector():
+    """``keras.Input(shape=(784,)).shape == (None, 784)`` and prints so; in graphs ``x.shape`` is
+    still Theano's int64 vector."""
+    x = th.tensor("x", "float32", (None, 784))
+    assert x.shape == (None, 784) and x.shape == [None, 784] and not (x.shape != (None, 784))
+    assert x.shape != (32, 784) and str(x.shape) == "(None, 784)" and len(x.shape) == 2
+    batch, width = x.shape
+    assert width == 784 and isinstance(batch, th.Variable)
+    m = th.dmatrix("m")
+    assert np.array_equal(th.function([m], m.shape)(np.ones((2, 3))), [2, 3])
+    assert th.zeros(m.shape).type.shape == (None, None)
+    assert th.function([m], th.zeros(m.shape))(np.ones((2, 3))).shape == (2, 3)
+    same = m.shape
+    assert same == same and {same: 1}[same] == 1  # identity and hashing as any variable

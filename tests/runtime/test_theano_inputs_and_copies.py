@@ -142,3 +142,75 @@ def test_pickled_function_keeps_state_and_defaults_and_recompiles_from_the_disk_
     assert f2(1.0) == 21.0  # the state came along: 2 * 10 + 1
     assert g2(1.0) == 3.0 + 3.0 and g2.name == "scaled"  # g2 reads f2's copy of the state
     assert state.get_value() == 2.0  # the original is untouched
+
+
+def test_no_default_updates_true_false_and_a_list():
+    """The random-numbers tutorial: ``no_default_updates=True`` draws the same numbers every call."""
+    srng = th.random.RandomStream(seed=234)
+    rv_u, rv_n = srng.uniform((2, 2)), srng.normal((2, 2))
+    f = th.function([], rv_u)
+    g = th.function([], rv_n, no_default_updates=True)
+    assert not np.array_equal(f(), f())
+    assert np.array_equal(g(), g())
+    both = th.function([], [rv_u, rv_n], no_default_updates=[rv_n.owner.inputs[0]])
+    (u0, n0), (u1, n1) = both(), both()
+    assert not np.array_equal(u0, u1) and np.array_equal(n0, n1)
+    copied = g.copy()
+    assert np.array_equal(copied(), copied())
+    with pytest.raises(TypeError, match="no_default_updates must be a bool or a list of shared variables"):
+        th.function([], rv_u, no_default_updates="yes")
+    with pytest.raises(TypeError, match="no_default_updates: .* is not a shared variable"):
+        th.function([], rv_u, no_default_updates=[rv_u])
+
+
+def test_mode_accepts_theano_linkers_and_optimizer_names():
+    a, b = th.dscalars("a", "b")
+    x = th.dmatrix("x")
+    out = th.ifelse(th.lt(a, b), th.mean(x), x.sum())
+    for mode in (th.Mode(linker="vm"), th.Mode(linker="cvm", optimizer="default"),
+                 th.Mode(linker="py", optimizer=None)):
+        f = th.function([a, b, x], out, mode=mode)
+        assert f(0.0, 1.0, np.ones((3, 3))) == 1.0 and f(2.0, 1.0, np.ones((3, 3))) == 9.0
+    assert th.Mode(optimizer=None).optimizer == "none" and th.Mode(optimizer="default").optimizer == "fast_run"
+    with pytest.raises(ValueError, match="unknown linker 'fast'"):
+        th.Mode(linker="fast")
+
+
+def test_maker_fgraph_is_the_optimized_graph():
+    """The derivatives tutorial: ``pp(f.maker.fgraph.outputs[0])`` shows the optimized gradient."""
+    x = th.dscalar("x")
+    f = th.function([x], th.grad(x**2, x))
+    assert th.pp(f.maker.fgraph.outputs[0]) == "(TensorConstant{2.0} * x)"
+    assert [str(node.op) for node in f.maker.fgraph.toposort()] == ["Elemwise{multiply}"]
+    w = th.shared(1.0, "w")
+    g = th.function([x], x * w, updates=[(w, w + 1)])
+    assert g.maker.fgraph.inputs == [x, w] and len(g.maker.fgraph.outputs) == 2
+
+
+def test_in_mutable_borrow_out_and_get_value_return_internal_type():
+    x = th.dvector("x")
+    value = np.array([0.0, 1.0])
+    f = th.function([th.In(x, mutable=True, borrow=True)], th.Out(th.exp(x), borrow=True))
+    np.testing.assert_allclose(f(value), np.exp(value))
+    assert np.array_equal(value, [0.0, 1.0])  # theanine never writes into an argument
+    g = th.function([x], [th.Out(x * 2), x + 1])
+    doubled, plus_one = g(value)
+    np.testing.assert_allclose(doubled, [0.0, 2.0])
+    np.testing.assert_allclose(plus_one, [1.0, 2.0])
+    shared = th.shared(np.ones(2))
+    assert np.array_equal(shared.get_value(borrow=True, return_internal_type=True), [1.0, 1.0])
+    with pytest.raises(TypeError, match="Out expects a symbolic variable"):
+        th.Out(3)
+
+
+def test_dict_outputs_return_dicts_through_copies_and_pickles():
+    x = th.dvector("x")
+    w = th.shared(1.0, "w")
+    f = th.function([x], {"b": x * 2, "a": x.sum() * w})
+    result = f([1.0, 2.0])
+    assert list(result) == ["a", "b"] and result["a"] == 3.0 and np.allclose(result["b"], [2.0, 4.0])
+    assert f.copy()([1.0])["a"] == 1.0
+    assert f.copy(swap={w: th.shared(3.0, "w2")})([1.0])["a"] == 3.0
+    assert pickle.loads(pickle.dumps(f))([2.0])["a"] == 2.0
+    with pytest.raises(TypeError, match="the keys of a dict of outputs must be strings"):
+        th.function([x], {1: x})
