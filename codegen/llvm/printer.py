@@ -74,6 +74,7 @@ from theanine.codegen.program.kernel_ir import (
     DimOf,
     ElementwiseKernel,
     Expr,
+    FusedRows,
     GemmCall,
     HostCall,
     Index,
@@ -108,6 +109,7 @@ BARRIER_SPINS = 1 << 12
 # Elements of the innermost axis per float32 partial sum of a float32 sum (see ``_accumulate``).
 SUM_BLOCK = 1 << 10
 SUM_LANES = 64  # partial sums cover whole multiples of this (four 16-lane vectors); the rest adds in float64
+ROW_BLOCK_ELEMENTS = 1 << 14  # a FusedRows block: 64 KiB of float32 per step, in L2 between its steps
 _ITEMSIZE = {"bool": 1, "int8": 1, "uint8": 1, "int16": 2, "uint16": 2, "float16": 2, "int32": 4, "uint32": 4,
              "float32": 4, "int64": 8, "uint64": 8, "float64": 8}
 
@@ -134,6 +136,7 @@ class _Frame:
             self._prologue.gep(table, [ir.Constant(I64, buffer_table.ITEMS)]), I8P.as_pointer()
         )
         self._fields: dict[tuple, ir.Value] = {}
+        self.window: tuple[ir.Value, ir.Value] | None = None  # the block of rows a FusedRows body runs on
 
     def _position_prologue(self) -> ir.IRBuilder:
         self._prologue.position_before(self._jump)
@@ -198,10 +201,21 @@ class _Frame:
         raw = self._array_field(buffer, buffer_table.DATA, I8P)
         return self._field(("pointer", buffer), lambda b: b.bitcast(raw, memory_type(dtype).as_pointer()))
 
-    def share(self, count: ir.Value, work: ir.Value, product: bool = False) -> tuple[ir.Value, ir.Value]:
+    def share(self, count: ir.Value, work: ir.Value, product: bool = False,
+              rows: ir.Value | None = None) -> tuple[ir.Value, ir.Value]:
         """This thread's ``[start, stop)`` of ``range(count)``; small ``work`` stays on thread 0 (elements,
-        or a product's multiply-adds: a library call pays for splitting from ``PARALLEL_MIN_ELEMENTS``)."""
+        or a product's multiply-adds: a library call pays for splitting from ``PARALLEL_MIN_ELEMENTS``).
+
+        Inside a block of rows (``window``, a FusedRows body) it is the block: ``count`` is the rows
+        themselves, or, given ``rows``, a flat range of ``count // rows`` elements per row."""
         b = self.builder
+        if self.window is not None:
+            first, last = self.window
+            if rows is None:
+                return first, last
+            per_row = b.sdiv(count, b.select(b.icmp_signed(">", rows, ir.Constant(I64, 0)), rows,
+                                             ir.Constant(I64, 1)))
+            return b.mul(first, per_row), b.mul(last, per_row)
         minimum = PARALLEL_MIN_ELEMENTS if product else SPLIT_MIN_ELEMENTS
         threads = self.threads
         chunk = b.sdiv(b.add(count, b.sub(threads, ir.Constant(I64, 1))), threads)
@@ -456,6 +470,29 @@ class LLVMPrinter:
                     self._drive(frame, f"body_{next(self._tables)}", list(body), [1] * len(body), arguments,
                                 lambda _: b.ret(ir.Constant(I32, 1)))
 
+    def _fused_rows(self, frame: _Frame, fused: FusedRows) -> None:
+        """A FusedRows step: this thread's share of the rows, in blocks of about ``ROW_BLOCK_ELEMENTS``
+        elements of the body's largest step; each body step runs on a block (``frame.window``) before
+        the next step does."""
+        b = frame.builder
+        rows = frame.dim(fused.rows)
+        one = ir.Constant(I64, 1)
+        per_row = one
+        for step in fused.body:
+            size = _product(b, [frame.dim(e) for e in step.shape[1:]])
+            per_row = b.select(b.icmp_signed(">", size, per_row), size, per_row)
+        first, last = frame.share(rows, b.mul(rows, per_row))
+        block = b.sdiv(ir.Constant(I64, ROW_BLOCK_ELEMENTS), per_row)
+        block = b.select(b.icmp_signed(">", block, one), block, one)
+        count = b.sdiv(b.add(b.sub(last, first), b.sub(block, one)), block)
+        with for_range(b, count, "block") as k:
+            start = b.add(first, b.mul(k, block))
+            stop = b.add(start, block)
+            frame.window = (start, b.select(b.icmp_signed("<", stop, last), stop, last))
+            for step in fused.body:
+                _EMITTERS[type(step)](self, frame, step)
+            frame.window = None
+
     def _constant_array(self, name: str, element: ir.Type, values: list) -> ir.GlobalVariable:
         array_type = ir.ArrayType(element, len(values))
         array = ir.GlobalVariable(self.module, array_type, name)
@@ -569,7 +606,7 @@ class LLVMPrinter:
                              [(p, _linear_offset(b, indices, s)) for p, s in outputs], indices)
 
         def flat():
-            start, stop = frame.share(total, total)
+            start, stop = frame.share(total, total, rows=dims[0] if dims else None)
             if _has_guarded_math(kernel.exprs):
                 emit_guarded_loop(frame, element, [p for p, _ in inputs], [p for p, _ in outputs],
                                   element.out_dtypes, start, stop)
@@ -898,5 +935,6 @@ _EMITTERS = {
     NonzeroKernel: lambda printer, frame, step: indexed.emit_nonzero(frame, step),
     SortKernel: lambda printer, frame, step: indexed.emit_sort(frame, step),
     LoopStep: LLVMPrinter._loop,
+    FusedRows: LLVMPrinter._fused_rows,
     BranchStep: LLVMPrinter._branch,
 }

@@ -564,9 +564,27 @@ class BranchStep:
         return self.bodies[0] + self.bodies[1]
 
 
+@dataclass(frozen=True, slots=True)
+class FusedRows:
+    """Steps that walk the same leading axis (``rows``), run one block of rows at a time.
+
+    Every thread takes a share of the rows and runs each step of ``body``
+    on a block of them before the next block, so what one step writes for
+    a block is still in cache when the next step reads it: a row softmax
+    reads its input from memory once instead of three times.  The body
+    holds elementwise kernels and reductions that keep the leading axis
+    (``codegen/program/row_fusion.py`` proves that each step reads what
+    an earlier one wrote only at the same row).
+    """
+
+    body: tuple
+    rows: ShapeExpr
+    node: object = field(compare=False, hash=False)
+
+
 Step = (ElementwiseKernel | ReduceKernel | ArgReduceKernel | ScanKernel | NonzeroKernel | ScatterKernel | SortKernel
-        | GemmCall | CollectiveCall | HostCall | LoopStep | BranchStep)
-CONTAINERS = (LoopStep, BranchStep)  # steps that run a body of other steps
+        | GemmCall | CollectiveCall | HostCall | LoopStep | BranchStep | FusedRows)
+CONTAINERS = (LoopStep, BranchStep, FusedRows)  # steps that run a body of other steps
 
 
 def flat_steps(steps) -> list:
@@ -649,7 +667,7 @@ def step_inputs(step: Step, values: bool = True) -> tuple[Access, ...]:
         reads = (step.keys,) + ((step.queries,) if step.queries is not None else ())
     elif isinstance(step, ElementwiseKernel):
         reads = step.inputs + tuple(_whole(b) for b in step.reuses)
-    elif isinstance(step, LoopStep):
+    elif isinstance(step, (LoopStep, FusedRows)):
         reads = tuple(a for inner in step.body for a in step_inputs(inner, values))
     elif isinstance(step, BranchStep):
         reads = (_whole(step.condition),) + tuple(a for inner in step.body for a in step_inputs(inner, values))
@@ -704,8 +722,8 @@ def step_writes(step: Step) -> tuple[int, ...]:
         return (step.target,)
     if isinstance(step, SortKernel):
         return (step.output,) + ((step.scratch,) if step.scratch is not None else ())
-    if isinstance(step, (LoopStep, BranchStep)):
-        return _body_buffers(step, step_writes) + step.allocates
+    if isinstance(step, CONTAINERS):
+        return _body_buffers(step, step_writes) + getattr(step, "allocates", ())
     return step.outputs
 
 
@@ -718,12 +736,12 @@ def step_outputs(step: Step) -> tuple[int, ...]:
         return own + (step_outputs(step.epilogue) if step.epilogue is not None else ())
     if isinstance(step, ElementwiseKernel):
         return tuple(dict.fromkeys(b for b in step.outputs if b not in step.reuses))
-    if isinstance(step, (LoopStep, BranchStep)):
-        return _body_buffers(step, step_outputs) + step.allocates
+    if isinstance(step, CONTAINERS):
+        return _body_buffers(step, step_outputs) + getattr(step, "allocates", ())
     return step_writes(step)
 
 
-def _body_buffers(step: LoopStep | BranchStep, of) -> tuple[int, ...]:
+def _body_buffers(step: LoopStep | BranchStep | FusedRows, of) -> tuple[int, ...]:
     """A loop's counter and ``ran`` buffer, then ``of(inner)`` for each step of the body, in order."""
     own = (step.counter,) + ((step.ran,) if step.ran is not None else ()) if isinstance(step, LoopStep) else ()
     return own + tuple(dict.fromkeys(b for inner in step.body for b in of(inner)))

@@ -44,6 +44,7 @@ from theanine.codegen.llvm.own_gemm import bind_own_gemm
 from theanine.codegen.llvm.printer import PARALLEL_MIN_ELEMENTS, LLVMPrinter
 from theanine.codegen.program.kernel_ir import HostCall, ReduceKernel, shape_buffers
 from theanine.codegen.program.lowering import lower
+from theanine.codegen.program.row_fusion import fuse_rows
 from theanine.runtime.aot import blas, header
 from theanine.runtime.aot.embed import write_embedded
 from theanine.runtime.aot.errors import AOTError
@@ -83,7 +84,8 @@ def compile(function: Function, path: str | os.PathLike, *, cpu: str | None = No
         raise AOTError(f"th.aot.compile: blas_library must be 'own' or 'openblas'. Received: {blas_library!r}")
     if shutil.which(cc) is None:
         raise AOTError(f"th.aot.compile: the C compiler {cc!r} was not found on PATH (it links the library)")
-    program = lower(function.fgraph_inputs, function.optimized_outputs, scalar.supports, shape_arithmetic=True)
+    program = fuse_rows(lower(function.fgraph_inputs, function.optimized_outputs, scalar.supports,
+                              shape_arithmetic=True))
     _check_program(program)
     embedded = dict(program.constants)
     user_inputs = len(function.inputs)

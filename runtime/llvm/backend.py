@@ -39,6 +39,7 @@ from theanine.codegen.program.kernel_ir import (
 )
 from theanine.codegen.program.lowering import lower
 from theanine.codegen.program.relu_masks import read_relu_outputs
+from theanine.codegen.program.row_fusion import fuse_rows
 from theanine.graph.basic import Variable
 from theanine.graph.config import config
 from theanine.graph.evaluate import run_node
@@ -65,6 +66,7 @@ def compile_llvm(inputs: Sequence[Variable], outputs: Sequence[Variable]) -> Com
     if config.gemm_epilogues:
         program, fused = absorb_epilogues(program)
         program = absorb_consumers(program)
+    program = fuse_rows(program)
     entry_names = [f"segment_{k}" for k, (kind, _) in enumerate(segments(program)) if kind == "native"]
 
     def print_program(_: str) -> list[str]:

@@ -84,7 +84,9 @@ def _lower_softmax_family(lowerer: Lowerer, node: Apply, finish: Callable[[Expr,
 @lowering(Softmax)
 def _lower_softmax(lowerer: Lowerer, node: Apply) -> bool:
     """The exponentials are computed once, into the output, which is then summed and divided in
-    place (the row scheme would compute them twice: once for the sum, once for the quotient)."""
+    place (the row scheme would compute them twice: once for the sum, once for the quotient); the
+    LLVM backend runs those steps row block by row block (``FusedRows``), so each block is still
+    in cache when the next step reads it."""
     (x,), (out,) = node.inputs, node.outputs
     if x.dtype == out.dtype and x.dtype in ("float32", "float64"):
         return _lower_softmax_once(lowerer, node)

@@ -1,0 +1,80 @@
+"""Row fusion (codegen/program/row_fusion.py): runs of row-local kernels become one FusedRows step
+that the LLVM printer runs block of rows by block of rows; values equal NumPy's for every block
+split, and a step that reads another row of what the run wrote stays out."""
+
+import numpy as np
+import pytest
+
+import theanine as th
+from theanine.codegen.llvm import scalar
+from theanine.codegen.llvm.printer import ROW_BLOCK_ELEMENTS
+from theanine.codegen.program.kernel_ir import FusedRows, step_inputs, step_writes
+from theanine.codegen.program.lowering import lower
+from theanine.codegen.program.row_fusion import fuse_rows
+
+R = np.random.default_rng(11)
+TOL = {"float32": 2e-6, "float64": 1e-13}
+
+
+def _fused(f) -> list[FusedRows]:
+    program = fuse_rows(lower(f.fgraph_inputs, f.optimized_outputs, scalar.supports, shape_arithmetic=True))
+    return [s for s in program.steps if isinstance(s, FusedRows)]
+
+
+def _softmax(v, axis=-1):
+    e = np.exp(v - v.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def test_softmax_is_one_fused_run_of_its_four_steps():
+    x = th.matrix("x", dtype="float32")
+    (run,) = _fused(th.function([x], th.softmax(x, axis=1), backend="llvm"))
+    assert len(run.body) == 4  # row max, exponentials, row sums, scaling
+
+
+# (rows, columns): one row; many rows per block with a partial last block; rows longer than a block
+SHAPES = [(1, 7), (1000, 33), (3, ROW_BLOCK_ELEMENTS + 5), (0, 4)]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("shape", SHAPES, ids=[str(s) for s in SHAPES])
+def test_row_chains_equal_numpy(shape, threads, dtype):
+    x = th.matrix("x", dtype=dtype)
+    mean = x.mean(axis=1, keepdims=True)
+    centered = x - mean
+    normalized = centered / th.sqrt((centered * centered).mean(axis=1, keepdims=True) + 1e-5)
+    with th.config.context(num_threads=threads):
+        f = th.function([x], [th.softmax(x, axis=1), th.log_softmax(x, axis=1), normalized], backend="llvm")
+    value = R.standard_normal(shape).astype(dtype)
+    soft, log_soft, norm = f(value)
+    wide = value.astype(np.float64)
+    np.testing.assert_allclose(soft, _softmax(wide), rtol=TOL[dtype], atol=TOL[dtype])
+    np.testing.assert_allclose(log_soft, np.log(_softmax(wide)), rtol=TOL[dtype] * 10, atol=TOL[dtype] * 10)
+    centered_value = wide - wide.mean(axis=1, keepdims=True)
+    expected = centered_value / np.sqrt((centered_value**2).mean(axis=1, keepdims=True) + 1e-5)
+    np.testing.assert_allclose(norm, expected, rtol=TOL[dtype] * 10, atol=TOL[dtype] * 10)
+
+
+def test_softmax_over_the_last_axis_of_a_3d_tensor():
+    t = th.tensor3("t", dtype="float32")
+    f = th.function([t], th.softmax(t, axis=-1), backend="llvm")
+    value = R.standard_normal((4, 6, 300)).astype("float32")
+    np.testing.assert_allclose(f(value), _softmax(value.astype(np.float64)), rtol=2e-6, atol=2e-6)
+
+
+def test_a_step_reading_another_row_of_what_the_run_wrote_stays_out():
+    x = th.matrix("x", dtype="float32")
+    sums = th.exp(x).sum(axis=1, keepdims=True)
+    f = th.function([x], th.exp(x) / sums[::-1], backend="llvm")
+    runs = _fused(f)
+    assert runs, "the exponentials and their row sums should still run fused"
+    for run in runs:
+        written = {b for step in run.body for b in step_writes(step)}
+        for step in run.body:
+            for access in step_inputs(step):
+                if access.buffer in written and access.axes and access.axes[0] == 0:
+                    assert access.step(0) == 1 and access.start(0) == 0, "a reversed read joined the run"
+    value = R.standard_normal((50, 40)).astype("float32")
+    e = np.exp(value.astype(np.float64))
+    np.testing.assert_allclose(f(value), e / e.sum(axis=1, keepdims=True)[::-1], rtol=2e-6)
