@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from theanine.codegen.program.kernel_ir import Access, ReduceKernel, step_inputs
+from theanine.codegen.program.kernel_ir import Access, FusedRows, ReduceKernel, step_inputs
 from theanine.graph.basic import Apply, Constant, apply_nodes
 from theanine.graph.evaluate import annotate_error, run_node
 
@@ -24,15 +24,17 @@ MAX_RECOMPUTED_NODES = 32
 
 
 def raise_step_failure(step, refs: dict, read: Callable[[Access], object]) -> None:
-    """Raise the error of ``step``'s node; ``read(access)`` is the array an access shows, or None
-    when its buffer does not exist (yet)."""
-    node = step.checked_node if isinstance(step, ReduceKernel) else step.node
-    values = _seen_inputs(node, refs, read)
-    if values is not None:
-        run_node(node, values)
+    """Raise the error of ``step``'s node (of the first node of a FusedRows body whose reference
+    refuses its values); ``read(access)`` is the array an access shows, or None when its buffer
+    does not exist (yet)."""
+    for inner in step.body if isinstance(step, FusedRows) else (step,):
+        node = inner.checked_node if isinstance(inner, ReduceKernel) else inner.node
+        values = _seen_inputs(node, refs, read)
+        if values is not None:
+            run_node(node, values)
     views = [v for v in (read(a) for a in step_inputs(step)) if v is not None]
     message = f"shape mismatch: input shapes {[v.shape for v in views]} do not match"
-    raise annotate_error(ValueError(message), node, views)
+    raise annotate_error(ValueError(message), step.node, views)
 
 
 def _seen_inputs(node: Apply, refs: dict, read) -> list | None:

@@ -78,3 +78,11 @@ def test_a_step_reading_another_row_of_what_the_run_wrote_stays_out():
     value = R.standard_normal((50, 40)).astype("float32")
     e = np.exp(value.astype(np.float64))
     np.testing.assert_allclose(f(value), e / e.sum(axis=1, keepdims=True)[::-1], rtol=2e-6)
+
+
+def test_a_failed_check_inside_a_run_reports_the_node_that_refuses_its_values():
+    x, y = th.matrix("x", dtype="float32"), th.matrix("y", dtype="float32")
+    f = th.function([x, y], th.softmax(x, axis=1) * y, backend="llvm")
+    assert _fused(f)
+    with pytest.raises(ValueError, match=r"multiply: input shapes \(3, 4\) and \(3, 5\) do not match"):
+        f(np.ones((3, 4), "float32"), np.ones((3, 5), "float32"))
