@@ -52,6 +52,7 @@ from dataclasses import dataclass
 
 from theanine.codegen.cuda import launch
 from theanine.codegen.cuda import scalar as cs
+from theanine.codegen.program.expressions import element_args
 from theanine.codegen.program.kernel_ir import (
     Access,
     Arg,
@@ -401,6 +402,8 @@ class CudaPrinter:
         indices = [] if flat else body.unravel("e", dims)
         offsets = ["e" if flat else _offset(indices, s) for _, s in inputs]
         exprs = _Expressions(body, [(p, s, d) for (p, s), d in zip(inputs, dtypes, strict=True)], offsets, indices)
+        for arg in element_args(kernel.exprs):  # all of an element's reads precede its first store
+            exprs(arg)
         for expr, (pointer, strides, dtype) in zip(kernel.exprs, outputs, strict=False):
             value = cs.convert(exprs(expr), expr.dtype, dtype)
             where = _offset(indices, strides) if kernel.out_views else "e"

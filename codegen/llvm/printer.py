@@ -63,6 +63,7 @@ from theanine.codegen.llvm.loops import (
 from theanine.codegen.llvm.loops import (
     product as _product,
 )
+from theanine.codegen.program.expressions import element_args
 from theanine.codegen.program.kernel_ir import (
     SHAPE_OPS,
     Access,
@@ -290,6 +291,7 @@ class _ElementEmitter:
         touched = [a.buffer for a in kernel.inputs] + list(kernel.outputs)
         self.in_tags = [printer.alias.metadata(a.buffer, touched) for a in kernel.inputs]
         self.out_tags = [printer.alias.metadata(o, touched) for o in kernel.outputs]
+        self.read_positions = [a.position for a in element_args(kernel.exprs)]
         self.sources = None
         if uses_gather(kernel.exprs):
             self.sources = [
@@ -312,6 +314,8 @@ class _ElementEmitter:
                                               self.in_tags[position])
             return loaded[position]
 
+        for position in self.read_positions:  # all of an element's reads precede its first store
+            arg(position)
         cache: dict = {}
         for expr, (pointer, offset), dtype, tags in zip(self.kernel.exprs, outputs, self.out_dtypes, self.out_tags,
                                                         strict=False):

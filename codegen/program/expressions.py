@@ -8,7 +8,7 @@ node at all.
 
 from __future__ import annotations
 
-from theanine.codegen.program.kernel_ir import Arg, Call, Expr
+from theanine.codegen.program.kernel_ir import Arg, Call, Expr, Load
 
 
 def call(op: str, dtype: str, *args: Expr) -> Call:
@@ -78,3 +78,25 @@ def post_order(roots) -> list[Expr]:
         stack.append((e, True))
         stack.extend((a, False) for a in reversed(e.args) if id(a) not in seen)
     return order
+
+
+def element_args(exprs) -> list[Arg]:
+    """The inputs the expressions read at the loop position (``Arg``), one per position, gathers'
+    coordinates included, in order of first appearance.
+
+    A printer loads all of them before it stores any output of the element: an output written
+    in place over an input (``reuses``, or a GEMM epilogue's product kept in an output's buffer)
+    must not be seen by a later output's expression, which means the input's value before the
+    element.
+    """
+    found: dict[int, Arg] = {}
+    stack = list(reversed(exprs))
+    while stack:
+        e = stack.pop()
+        if isinstance(e, Arg):
+            found.setdefault(e.position, e)
+        elif isinstance(e, Call):
+            stack.extend(reversed(e.args))
+        elif isinstance(e, Load):
+            stack.extend(reversed(e.coords))
+    return list(found.values())

@@ -461,3 +461,28 @@ def test_stacked_cells_equal_stacked_layers(tmp_path):
     assert not np.allclose(training, inference)
     with pytest.raises(ValueError, match="StackedRNNCells needs at least one cell"):
         layers.RNN([])
+
+
+@pytest.mark.parametrize("cell", ["GRU", "LSTM", "SimpleRNN"])
+def test_one_sgd_step_of_an_embedding_rnn_model_moves_every_weight_by_its_gradient(cell):
+    """The fused SGD update after the recurrent weights' gradient product (a GEMM epilogue whose
+    product shares a buffer with another weight's new value) reads the product before writing."""
+    from theanine.frontend import layers as L
+    from theanine.frontend import models as M
+    from theanine.frontend import optimizers as O
+
+    rng = np.random.default_rng(4)
+    ids = rng.integers(1, 50, (16, 12)).astype("int32")
+    labels = (rng.uniform(size=16) > 0.5).astype("float32")
+    inputs = L.Input((12,), dtype="int32")
+    hidden = getattr(L, cell)(8)(L.Embedding(50, 8)(inputs))  # kernel and recurrent kernel of one shape
+    model = M.Model(inputs, L.Dense(1, activation="sigmoid")(hidden))
+    start = model.get_weights()
+    x, y = th.tensor("ids", "int32", (None, 12)), th.vector("y", "float32")
+    p = th.clip(model(x)[:, 0], 1e-7, 1 - 1e-7)
+    loss = -(y * th.log(p) + (1 - y) * th.log(1 - p)).mean()
+    gradients = th.function([x, y], th.grad(loss, model.trainable_weights))(ids, labels)
+    model.compile(optimizer=O.SGD(learning_rate=0.5), loss="binary_crossentropy")
+    model.train_on_batch(ids, labels)
+    for before, after, gradient in zip(start, model.get_weights(), gradients, strict=True):
+        np.testing.assert_allclose(after, before - 0.5 * gradient, rtol=1e-4, atol=1e-6)
