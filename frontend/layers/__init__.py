@@ -16,6 +16,7 @@ from theanine.frontend.layers import (
     embedding,
     image_reshaping,
     merging,
+    noise,
     normalization,
     pooling,
     preprocessing,
@@ -34,6 +35,7 @@ from theanine.frontend.layers.core import *  # noqa: F403
 from theanine.frontend.layers.embedding import *  # noqa: F403
 from theanine.frontend.layers.image_reshaping import *  # noqa: F403
 from theanine.frontend.layers.merging import *  # noqa: F403
+from theanine.frontend.layers.noise import *  # noqa: F403
 from theanine.frontend.layers.normalization import *  # noqa: F403
 from theanine.frontend.layers.pooling import *  # noqa: F403
 from theanine.frontend.layers.preprocessing import *  # noqa: F403
@@ -67,6 +69,7 @@ __all__ = [
     *spatial_dropout.__all__,
     *embedding.__all__,
     *merging.__all__,
+    *noise.__all__,
     *normalization.__all__,
     *preprocessing.__all__,
     *recurrent.__all__,

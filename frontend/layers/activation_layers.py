@@ -1,4 +1,4 @@
-"""Activations with parameters, as layers: ReLU, LeakyReLU, ELU, Softmax (Keras 3 defaults).
+"""Activations with parameters, as layers: ReLU, LeakyReLU, PReLU, ELU, Softmax (Keras 3 defaults).
 
 Each layer applies the function of the same name in ``frontend.activations``
 with its parameters stored in the config.  ``LeakyReLU``'s layer default
@@ -8,10 +8,10 @@ slope is 0.3 (the ``leaky_relu`` function's is 0.2), as in Keras 3.
 from __future__ import annotations
 
 import theanine as th
-from theanine.frontend import activations
-from theanine.frontend.layers.base import Layer, register_layer
+from theanine.frontend import activations, constraints, initializers, regularizers
+from theanine.frontend.layers.base import Layer, get_custom_objects, register_layer
 
-__all__ = ["ReLU", "LeakyReLU", "ELU", "Softmax"]
+__all__ = ["ReLU", "LeakyReLU", "PReLU", "ELU", "Softmax"]
 
 
 def _non_negative(layer_name: str, what: str, value) -> float:
@@ -74,6 +74,46 @@ class LeakyReLU(_ElementwiseActivation):
 
     def get_config(self) -> dict:
         return {**super().get_config(), "negative_slope": self.negative_slope}
+
+
+@register_layer
+class PReLU(_ElementwiseActivation):
+    """``x`` if ``x > 0`` else ``alpha * x`` with a learned ``alpha`` per element of a sample
+    (``alpha`` has the input's shape without the batch axis; ``shared_axes`` share one value
+    along those axes, e.g. ``[1, 2]`` for one slope per channel of an image)."""
+
+    def __init__(self, alpha_initializer="zeros", alpha_regularizer=None, alpha_constraint=None,
+                 shared_axes=None, **kwargs):
+        super().__init__(**kwargs)
+        custom = get_custom_objects()
+        self.alpha_initializer = initializers.get(alpha_initializer, custom)
+        self.alpha_regularizer = regularizers.get(alpha_regularizer, custom)
+        self.alpha_constraint = constraints.get(alpha_constraint, custom)
+        shared = [] if shared_axes is None else [shared_axes] if isinstance(shared_axes, int) else shared_axes
+        self.shared_axes = [int(a) for a in shared]
+
+    def build(self, input_shape) -> None:
+        shape = [int(d) if d is not None else 1 for d in input_shape[1:]]
+        for axis in self.shared_axes:
+            if not 1 <= axis < len(input_shape):
+                raise ValueError(f"PReLU {self.name!r}: shared axis {axis} is not an axis of a sample of "
+                                 f"shape {tuple(input_shape[1:])} (axes 1 to {len(input_shape) - 1})")
+            shape[axis - 1] = 1
+        self.alpha = self.add_weight(shape=tuple(shape), initializer=self.alpha_initializer,
+                                     regularizer=self.alpha_regularizer, constraint=self.alpha_constraint,
+                                     name="alpha")
+
+    def call(self, inputs, training=None):
+        return activations.relu(inputs) - self.alpha * activations.relu(-inputs)
+
+    def get_config(self) -> dict:
+        return {
+            **super().get_config(),
+            "alpha_initializer": initializers.serialize(self.alpha_initializer),
+            "alpha_regularizer": regularizers.serialize(self.alpha_regularizer),
+            "alpha_constraint": constraints.serialize(self.alpha_constraint),
+            "shared_axes": self.shared_axes or None,
+        }
 
 
 @register_layer

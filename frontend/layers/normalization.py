@@ -24,7 +24,7 @@ import theanine as th
 from theanine.frontend import constraints, initializers, regularizers
 from theanine.frontend.layers.base import Layer, get_custom_objects, register_layer
 
-__all__ = ["BatchNormalization", "LayerNormalization"]
+__all__ = ["BatchNormalization", "LayerNormalization", "GroupNormalization", "UnitNormalization"]
 
 
 def _normalized_axes(layer: Layer, axis, input_shape) -> tuple[int, ...]:
@@ -265,3 +265,71 @@ class LayerNormalization(_Normalization):
         mean = th.mean(inputs, axis=self._axes, keepdims=True)
         variance = th.var(inputs, axis=self._axes, keepdims=True)
         return self._normalize(inputs, mean, variance)
+
+
+@register_layer
+class GroupNormalization(_Normalization):
+    """Normalize each sample over groups of channels: the ``axis`` channels split into ``groups``
+    of equal size, each normalized with its own mean and variance over the other non-batch axes
+    (Keras 3's arguments; ``groups=-1`` is instance normalization, 1 layer normalization)."""
+
+    supports_masking = True
+
+    def __init__(self, groups: int = 32, axis: int = -1, epsilon: float = 1e-3, **kwargs):
+        super().__init__(axis=axis, epsilon=epsilon, **kwargs)
+        if not isinstance(axis, int):
+            raise TypeError(f"GroupNormalization's axis must be an int. Received: axis={axis!r}")
+        self.groups = int(groups)
+
+    def build(self, input_shape) -> None:
+        (channel_axis,) = self._build_axes(input_shape)
+        channels = int(input_shape[channel_axis])
+        groups = channels if self.groups == -1 else self.groups
+        if groups <= 0 or channels % groups:
+            raise ValueError(
+                f"GroupNormalization {self.name!r}: the {channels} channels of axis {self.axis} do not split "
+                f"into groups={self.groups} groups of equal size")
+        self._groups = groups
+        self._build_affine()
+
+    def call(self, inputs, training=None):
+        (axis,) = self._axes
+        channels = self._param_shape[0]
+        moved = th.moveaxis(inputs, axis, -1)
+        grouped = th.reshape(moved, (*[moved.shape[i] for i in range(moved.ndim - 1)],
+                                     self._groups, channels // self._groups))
+        reduced = tuple(range(1, grouped.ndim - 2)) + (grouped.ndim - 1,)
+        mean = th.mean(grouped, axis=reduced, keepdims=True)
+        variance = th.var(grouped, axis=reduced, keepdims=True)
+        normalized = th.reshape((grouped - mean) / th.sqrt(variance + self.epsilon), moved.shape)
+        if self.gamma is not None:
+            normalized = normalized * self.gamma
+        if self.beta is not None:
+            normalized = normalized + self.beta
+        return th.moveaxis(normalized, -1, axis)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "groups": self.groups}
+
+
+@register_layer
+class UnitNormalization(Layer):
+    """Scale each sample to unit L2 norm over ``axis`` (an int or a list):
+    ``x / sqrt(max(sum(x**2), 1e-12))``, as Keras 3."""
+
+    supports_masking = True
+
+    def __init__(self, axis: int | Sequence[int] = -1, **kwargs):
+        super().__init__(**kwargs)
+        self.axis = axis if isinstance(axis, int) else [int(a) for a in axis]
+
+    def call(self, inputs, training=None):
+        axes = (self.axis,) if isinstance(self.axis, int) else tuple(self.axis)
+        squares = th.sum(inputs * inputs, axis=axes, keepdims=True)
+        return inputs / th.sqrt(th.maximum(squares, th.constant(1e-12, dtype=inputs.dtype)))
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "axis": self.axis}

@@ -1,0 +1,141 @@
+"""Regularization layers: GaussianNoise, GaussianDropout and AlphaDropout (only in training), and
+ActivityRegularization (Keras 3's arguments and defaults).
+
+Each noise layer is the identity outside training and draws from its own
+``RandomStream`` (seeded like ``Dropout``: an explicit ``seed``, else the
+next of ``seeding.next_seed()``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+import theanine as th
+from theanine.frontend import regularizers, seeding
+from theanine.frontend.layers.base import Layer, register_layer
+
+__all__ = ["GaussianNoise", "GaussianDropout", "AlphaDropout", "ActivityRegularization"]
+
+_SELU_ALPHA, _SELU_SCALE = 1.6732632423543772, 1.0507009873554805
+
+
+class _Noise(Layer):
+    """Shared parts: the rate or stddev check, the random stream, the seed in the config."""
+
+    supports_masking = True
+
+    def __init__(self, seed: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.seed = int(seeding.next_seed() if seed is None else seed)
+        self._explicit_seed = seed is not None
+        self.stream = th.random.RandomStream(self.seed)
+
+    @staticmethod
+    def _fraction(layer: str, name: str, value) -> float:
+        if not 0.0 <= float(value) < 1.0:
+            raise ValueError(f"{layer}'s {name} must be in [0, 1). Received: {name}={value!r}")
+        return float(value)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        if self._explicit_seed:
+            config["seed"] = self.seed
+        return config
+
+
+@register_layer
+class GaussianNoise(_Noise):
+    """Add zero-mean Gaussian noise of standard deviation ``stddev`` in training."""
+
+    def __init__(self, stddev: float, seed: int | None = None, **kwargs):
+        super().__init__(seed, **kwargs)
+        if float(stddev) < 0:
+            raise ValueError(f"GaussianNoise's stddev must be >= 0. Received: stddev={stddev!r}")
+        self.stddev = float(stddev)
+
+    def call(self, inputs, training=None):
+        if not training or self.stddev == 0.0:
+            return inputs
+        return inputs + self.stream.normal(size=inputs.shape, std=self.stddev, dtype=inputs.dtype)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "stddev": self.stddev}
+
+
+@register_layer
+class GaussianDropout(_Noise):
+    """Multiply by Gaussian noise of mean 1 and variance ``rate / (1 - rate)`` in training."""
+
+    def __init__(self, rate: float, seed: int | None = None, **kwargs):
+        super().__init__(seed, **kwargs)
+        self.rate = self._fraction("GaussianDropout", "rate", rate)
+
+    def call(self, inputs, training=None):
+        if not training or self.rate == 0.0:
+            return inputs
+        std = float(np.sqrt(self.rate / (1.0 - self.rate)))
+        return inputs * self.stream.normal(size=inputs.shape, mean=1.0, std=std, dtype=inputs.dtype)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "rate": self.rate}
+
+
+@register_layer
+class AlphaDropout(_Noise):
+    """Dropout that keeps a SELU network's mean and variance: dropped units take SELU's negative
+    saturation value, then an affine map restores the moments (Keras 3's formula)."""
+
+    def __init__(self, rate: float, noise_shape: Sequence[int | None] | None = None, seed: int | None = None,
+                 **kwargs):
+        super().__init__(seed, **kwargs)
+        self.rate = self._fraction("AlphaDropout", "rate", rate)
+        self.noise_shape = None if noise_shape is None else tuple(noise_shape)
+
+    def call(self, inputs, training=None):
+        if not training or self.rate == 0.0:
+            return inputs
+        shape = inputs.shape if self.noise_shape is None else tuple(
+            inputs.shape[i] if d is None else d for i, d in enumerate(self.noise_shape))
+        keep = 1.0 - self.rate
+        alpha_p = -_SELU_ALPHA * _SELU_SCALE
+        a = float((keep + alpha_p**2 * keep * self.rate) ** -0.5)
+        b = float(-a * alpha_p * self.rate)
+        kept = th.cast(th.less(self.stream.uniform(size=shape, dtype=inputs.dtype), keep), inputs.dtype)
+        dropped = inputs * kept + np.asarray(alpha_p, inputs.dtype) * (1 - kept)
+        return np.asarray(a, inputs.dtype) * dropped + np.asarray(b, inputs.dtype)
+
+    def get_config(self) -> dict:
+        config = {**super().get_config(), "rate": self.rate}
+        if self.noise_shape is not None:
+            config["noise_shape"] = list(self.noise_shape)
+        return config
+
+
+@register_layer
+class ActivityRegularization(Layer):
+    """The identity that adds ``(l1 * sum(|x|) + l2 * sum(x**2)) / batch size`` of its output to the
+    model's losses, as Keras 3 (3.15) does for a layer's activity regularizer (and Dense here)."""
+
+    supports_masking = True
+
+    def __init__(self, l1: float = 0.0, l2: float = 0.0, **kwargs):
+        super().__init__(**kwargs)
+        self.l1, self.l2 = float(l1), float(l2)
+        self.activity_regularizer = regularizers.L1L2(l1=self.l1, l2=self.l2)
+
+    def call(self, inputs, training=None):
+        if self.l1 or self.l2:
+            batch = th.cast(inputs.shape[0], inputs.dtype) if inputs.ndim else 1.0
+            self.add_loss(self.activity_regularizer(inputs) / batch)
+        return inputs
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "l1": self.l1, "l2": self.l2}
