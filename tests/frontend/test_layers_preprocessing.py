@@ -1,4 +1,5 @@
-"""The Normalization preprocessing layer: adapt, values, gradients, saving."""
+"""Preprocessing layers: Normalization (adapt, values, gradients, saving), CategoryEncoding and
+Discretization (values Keras 3.15 gives)."""
 
 import numpy as np
 import pytest
@@ -76,3 +77,38 @@ def test_rescaling_maps_pixels_and_takes_per_channel_factors():
         layers.Rescaling("a")
     with pytest.raises(ValueError, match=r"Received: offset=inf"):
         layers.Rescaling(1.0, offset=float("inf"))
+
+
+@pytest.mark.parametrize("mode, expected", [
+    ("multi_hot", [[1, 1, 0, 1], [1, 0, 1, 0]]),
+    ("count", [[1, 2, 0, 1], [1, 0, 2, 0]]),
+])
+def test_category_encoding_of_token_lists_ignores_ids_out_of_range(mode, expected):
+    ids = np.array([[0, 1, 1, 3], [2, 2, 0, 9]], "int64")  # the values Keras 3.15 gives
+    np.testing.assert_array_equal(layers.CategoryEncoding(num_tokens=4, output_mode=mode)(ids), expected)
+
+
+def test_category_encoding_one_hot_and_weighted_counts():
+    np.testing.assert_array_equal(layers.CategoryEncoding(4, output_mode="one_hot")(np.array([1, 3, 0])),
+                                  np.eye(4)[[1, 3, 0]])
+    ids = th.matrix("ids", dtype="int64")
+    weights = th.matrix("w", dtype="float32")
+    counts = th.function([ids, weights], layers.CategoryEncoding(3, output_mode="count")(ids, count_weights=weights))
+    np.testing.assert_allclose(counts(np.array([[0, 2, 2]]), np.array([[0.5, 1.0, 2.0]], "float32")),
+                               [[0.5, 0.0, 3.0]])
+    with pytest.raises(ValueError, match="num_tokens >= 1"):
+        layers.CategoryEncoding()
+
+
+def test_discretization_bins_and_adapt():
+    layer = layers.Discretization(bin_boundaries=[0.0, 1.0, 2.0])
+    values = np.array([[-1.5, 1.0, 0.5, 3.0]])
+    np.testing.assert_array_equal(layer(values), np.digitize(values, [0.0, 1.0, 2.0]))
+    encoded = layers.Discretization(bin_boundaries=[0.0, 1.0], output_mode="one_hot")(np.array([-1.0, 0.5, 2.0]))
+    np.testing.assert_array_equal(encoded, np.eye(3))
+    adapted = layers.Discretization(num_bins=4)
+    adapted.adapt(np.arange(100.0))
+    np.testing.assert_allclose(adapted.bin_boundaries, [24.75, 49.5, 74.25])
+    np.testing.assert_array_equal(adapted(np.array([10.0, 30.0, 60.0, 99.0])), [0, 1, 2, 3])
+    with pytest.raises(ValueError, match="exactly one of bin_boundaries and num_bins"):
+        layers.Discretization()

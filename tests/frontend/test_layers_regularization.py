@@ -102,3 +102,4 @@ def test_group_normalization_channels_last_and_first(groups):
 def test_group_normalization_refuses_uneven_groups():
     with pytest.raises(ValueError, match="the 6 channels of axis -1 do not split into groups=4"):
         _model(layers.GroupNormalization(groups=4), (3, 6))
+
