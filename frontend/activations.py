@@ -35,6 +35,19 @@ __all__ = [
     "exponential",
     "mish",
     "linear",
+    "hard_silu",
+    "hard_swish",
+    "log_sigmoid",
+    "celu",
+    "glu",
+    "hard_tanh",
+    "hard_shrink",
+    "soft_shrink",
+    "tanh_shrink",
+    "threshold",
+    "squareplus",
+    "sparse_plus",
+    "sparse_sigmoid",
     "get",
     "serialize",
     "ACTIVATIONS",
@@ -142,6 +155,76 @@ def linear(x):
     return x
 
 
+def hard_silu(x):
+    """``x * hard_sigmoid(x)`` (also called hard swish)."""
+    return x * hard_sigmoid(x)
+
+
+hard_swish = hard_silu
+
+
+def log_sigmoid(x):
+    """``log(sigmoid(x)) = -softplus(-x)``, without overflow."""
+    return -th.softplus(-x)
+
+
+def celu(x, alpha: float = 1.0):
+    """``max(x, 0) + alpha * expm1(min(x, 0) / alpha)``."""
+    zero = th.constant(0.0, dtype=x.dtype)
+    return th.maximum(x, zero) + alpha * th.expm1(th.minimum(x, zero) / alpha)
+
+
+def glu(x, axis: int = -1):
+    """Gated linear unit: ``a * sigmoid(b)`` of the two halves of ``axis``."""
+    size = x.type.shape[axis]
+    if size is not None and size % 2:
+        raise ValueError(f"glu splits axis {axis} into two halves: it needs an even size. Received: {size}")
+    half = x.shape[axis] // 2
+    first, second = [slice(None)] * x.ndim, [slice(None)] * x.ndim
+    first[axis], second[axis] = slice(None, half), slice(half, None)
+    return x[tuple(first)] * th.sigmoid(x[tuple(second)])
+
+
+def hard_tanh(x):
+    """``x`` clipped to [-1, 1]."""
+    return th.clip(x, -1.0, 1.0)
+
+
+def hard_shrink(x, threshold: float = 0.5):
+    """``x`` where ``|x| > threshold``, else 0."""
+    return th.where(th.gt(abs(x), threshold), x, th.zeros_like(x))
+
+
+def soft_shrink(x, threshold: float = 0.5):
+    """``x - threshold`` above ``threshold``, ``x + threshold`` below ``-threshold``, else 0."""
+    return th.where(th.gt(x, threshold), x - threshold, th.where(th.lt(x, -threshold), x + threshold, th.zeros_like(x)))
+
+
+def tanh_shrink(x):
+    """``x - tanh(x)``."""
+    return x - th.tanh(x)
+
+
+def threshold(x, threshold: float, default_value: float):
+    """``x`` where ``x > threshold``, else ``default_value``."""
+    return th.where(th.gt(x, threshold), x, th.constant(default_value, dtype=x.dtype))
+
+
+def squareplus(x, b: float = 4.0):
+    """``(x + sqrt(x**2 + b)) / 2``: a smooth ReLU."""
+    return (x + th.sqrt(x * x + b)) / 2.0
+
+
+def sparse_plus(x):
+    """0 for ``x <= -1``, ``(x + 1)**2 / 4`` in between, ``x`` from 1."""
+    return th.where(th.le(x, -1.0), th.zeros_like(x), th.where(th.lt(x, 1.0), 0.25 * (x + 1.0) ** 2, x))
+
+
+def sparse_sigmoid(x):
+    """0 for ``x <= -1``, ``(x + 1) / 2`` in between, 1 from 1."""
+    return th.clip(0.5 * (x + 1.0), 0.0, 1.0)
+
+
 ACTIVATIONS: Mapping[str, Callable] = {
     "relu": relu,
     "sigmoid": sigmoid,
@@ -161,8 +244,22 @@ ACTIVATIONS: Mapping[str, Callable] = {
     "exponential": exponential,
     "mish": mish,
     "linear": linear,
+    "hard_silu": hard_silu,
+    "hard_swish": hard_swish,
+    "log_sigmoid": log_sigmoid,
+    "celu": celu,
+    "glu": glu,
+    "hard_tanh": hard_tanh,
+    "hard_shrink": hard_shrink,
+    "soft_shrink": soft_shrink,
+    "tanh_shrink": tanh_shrink,
+    "threshold": threshold,
+    "squareplus": squareplus,
+    "sparse_plus": sparse_plus,
+    "sparse_sigmoid": sparse_sigmoid,
 }
-"""Every built-in activation by name (``silu`` and ``swish`` are the same function)."""
+"""Every built-in activation by name (``silu`` and ``swish`` are the same function, as are
+``hard_silu`` and ``hard_swish``)."""
 
 
 def get(identifier, custom_objects: Mapping[str, Callable] | None = None) -> Callable:

@@ -42,11 +42,23 @@ REFERENCES = {
     "exponential": np.exp,
     "mish": lambda x: x * np.tanh(np.logaddexp(0, x)),
     "linear": lambda x: x,
+    "hard_silu": lambda x: x * np.clip(x + 3, 0, 6) / 6,
+    "hard_swish": lambda x: x * np.clip(x + 3, 0, 6) / 6,
+    "log_sigmoid": lambda x: -np.logaddexp(0, -x),
+    "celu": lambda x: np.maximum(x, 0) + np.expm1(np.minimum(x, 0)),
+    "hard_tanh": lambda x: np.clip(x, -1, 1),
+    "hard_shrink": lambda x: np.where(np.abs(x) > 0.5, x, 0),
+    "soft_shrink": lambda x: np.where(x > 0.5, x - 0.5, np.where(x < -0.5, x + 0.5, 0)),
+    "tanh_shrink": lambda x: x - np.tanh(x),
+    "squareplus": lambda x: (x + np.sqrt(x * x + 4)) / 2,
+    "sparse_plus": lambda x: np.where(x <= -1, 0, np.where(x < 1, (x + 1) ** 2 / 4, x)),
+    "sparse_sigmoid": lambda x: np.clip((x + 1) / 2, 0, 1),
 }
 
 
 def test_every_builtin_has_a_reference():
-    assert sorted(REFERENCES) == sorted(activations.ACTIVATIONS)
+    """(glu halves an axis and threshold takes its levels: both are tested on their own below.)"""
+    assert sorted(REFERENCES) == sorted(set(activations.ACTIVATIONS) - {"glu", "threshold"})
 
 
 @pytest.mark.parametrize("name", sorted(REFERENCES))
@@ -127,3 +139,15 @@ def test_custom_activation_round_trip():
         activations.serialize(lambda x: x)
     with pytest.raises(TypeError, match="must be a name, a callable or None"):
         activations.get(3)
+
+
+def test_glu_threshold_and_an_odd_width():
+    x = th.matrix("x", dtype="float32")
+    value = np.linspace(-3, 3, 12, dtype="float32").reshape(2, 6)
+    np.testing.assert_allclose(th.function([x], activations.get("glu")(x))(value),
+                               value[:, :3] * scipy.special.expit(value[:, 3:]), rtol=2e-6)
+    value = np.array([[-1.0, 0.5, 0.7]], "float32")
+    np.testing.assert_array_equal(th.function([x], activations.threshold(x, 0.5, -2.0))(value),
+                                  np.array([[-2.0, -2.0, 0.7]], "float32"))
+    with pytest.raises(ValueError, match="glu splits axis -1 into two halves: it needs an even size"):
+        activations.glu(th.tensor("odd", "float32", (None, 3)))
