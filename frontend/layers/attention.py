@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 import theanine as th
-from theanine.frontend import initializers, regularizers, constraints, seeding
+from theanine.frontend import constraints, initializers, regularizers, seeding
 from theanine.frontend.layers.base import Layer, get_custom_objects, register_layer
 
 __all__ = ["MultiHeadAttention", "Attention", "AdditiveAttention"]
