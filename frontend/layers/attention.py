@@ -278,8 +278,8 @@ class _BaseDenseAttention(Layer):
             None if v_mask is None else v_mask[:, None, :],
             _causal_mask(query, key, query.dtype)[None, :, :] if use_causal_mask else None,
         )
-        weights = _masked_softmax(scores, score_mask)
-        result = th.matmul(self._dropout(weights, training), value)
+        weights = self._dropout(_masked_softmax(scores, score_mask), training)  # returned after dropout, as Keras
+        result = th.matmul(weights, value)
         if q_mask is not None:
             result = result * q_mask[:, :, None]
         if return_attention_scores:

@@ -190,3 +190,28 @@ def test_model_with_multi_head_attention_trains_and_saves(tmp_path):
     loaded = models.load_model(tmp_path / "m.keras")
     np.testing.assert_allclose(loaded.predict(xs, verbose=0), model.predict(xs, verbose=0), rtol=1e-12)
     assert loaded.layers[1].get_config()["num_heads"] == 2
+
+
+def test_attention_dropout_only_in_training():
+    layer = layers.MultiHeadAttention(num_heads=2, key_dim=3, dropout=0.5, seed=3)
+    q = _tensor("q", (None, 4, 5))
+    infer, (train, scores) = layer(q, q, training=False), layer(q, q, training=True, return_attention_scores=True)
+    query = R.standard_normal((2, 4, 5))
+    want, probs = mha_reference(layer.get_weights(), query, query, query, None, key_dim=3)
+    np.testing.assert_allclose(th.function([q], infer)(query), want, rtol=1e-10)
+    got_train, got_scores = th.function([q], [train, scores])(query)
+    np.testing.assert_allclose(got_scores, probs, rtol=1e-10)  # the scores returned are before dropout
+    assert not np.allclose(got_train, want)
+
+
+def test_dense_attention_dropout_scores_are_the_dropped_weights():
+    layer = layers.Attention(dropout=0.5, seed=4)
+    x = _tensor("x", (None, 6, 3))
+    out, scores = layer([x, x], training=True, return_attention_scores=True)
+    data = R.standard_normal((2, 6, 3))
+    got_out, got_scores = th.function([x], [out, scores])(data)
+    _, probs = dense_attention_reference(data, data, data, data @ data.transpose(0, 2, 1), None, None, False)
+    kept = got_scores != 0
+    assert 0 < kept.sum() < kept.size
+    np.testing.assert_allclose(got_scores[kept], probs[kept] * 2, rtol=1e-10)
+    np.testing.assert_allclose(got_out, got_scores @ data, rtol=1e-10)
