@@ -31,6 +31,10 @@ def _positive_int(value, what: str) -> int:
     return int(value)
 
 
+def _shape_list(shape) -> list:
+    return [None if d is None else int(d) for d in shape]
+
+
 def _as_float(mask, dtype):
     return None if mask is None else th.cast(mask, dtype)
 
@@ -173,7 +177,17 @@ class MultiHeadAttention(Layer):
         self.value_kernel, self.value_bias = self._projection("value", (v_dim, self.num_heads, self.value_dim))
         out_dim = self.output_shape_ or q_dim
         self.output_kernel, self.output_bias = self._projection("output", (self.num_heads, self.value_dim, out_dim))
+        self._projection_shapes = {"query_shape": _shape_list(query_shape), "value_shape": _shape_list(value_shape),
+                                   "key_shape": _shape_list(key_shape)}
         self._projections_built = True
+
+    def get_build_config(self) -> dict | None:
+        """Keras 3's build config: the query, value and key shapes the projections were built for."""
+        return self.__dict__.get("_projection_shapes")
+
+    def build_from_config(self, config: dict) -> None:
+        if config and config.get("query_shape") is not None:
+            self.build(config["query_shape"], config["value_shape"], config.get("key_shape"))
 
     def _attention_mask(self, query, value, key, attention_mask, use_causal_mask):
         """Keras' ``_compute_attention_mask``: the AND of the explicit mask, the inputs' masks

@@ -7,6 +7,7 @@ import pytest
 
 import theanine as th
 from theanine.frontend import layers, models
+from theanine.frontend.layers.base import serialize_layer
 
 R = np.random.default_rng(11)
 
@@ -215,3 +216,14 @@ def test_dense_attention_dropout_scores_are_the_dropped_weights():
     assert 0 < kept.sum() < kept.size
     np.testing.assert_allclose(got_scores[kept], probs[kept] * 2, rtol=1e-10)
     np.testing.assert_allclose(got_out, got_scores @ data, rtol=1e-10)
+
+
+def test_multi_head_attention_serializes_its_build_shapes():
+    layer = layers.MultiHeadAttention(num_heads=2, key_dim=3, value_dim=4)
+    layer(_tensor("q", (None, 4, 5)), _tensor("v", (None, 6, 7)))
+    spec = serialize_layer(layer)
+    assert spec["build_config"] == {"query_shape": [None, 4, 5], "value_shape": [None, 6, 7],
+                                    "key_shape": [None, 6, 7]}
+    again = layers.deserialize(spec)
+    assert [w.shape for w in again.get_weights()] == [w.shape for w in layer.get_weights()]
+    again.set_weights(layer.get_weights())
