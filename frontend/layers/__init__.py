@@ -11,6 +11,7 @@ from theanine.frontend.layers import (
     base,
     conv_arguments,
     conv_lstm,
+    attention,
     convolutional,
     core,
     embedding,
@@ -30,6 +31,7 @@ from theanine.frontend.layers.activation_layers import *  # noqa: F403
 from theanine.frontend.layers.augmentation import *  # noqa: F403
 from theanine.frontend.layers.base import *  # noqa: F403
 from theanine.frontend.layers.conv_lstm import *  # noqa: F403
+from theanine.frontend.layers.attention import *  # noqa: F403
 from theanine.frontend.layers.convolutional import *  # noqa: F403
 from theanine.frontend.layers.core import *  # noqa: F403
 from theanine.frontend.layers.embedding import *  # noqa: F403
@@ -76,6 +78,7 @@ __all__ = [
     *recurrent_cells.__all__,
     *reshaping.__all__,
     *wrappers.__all__,
+    *attention.__all__,
     "serialize",
     "deserialize",
 ]
