@@ -370,6 +370,7 @@ class Functional(Model):
                         "kwargs": dict(node.call_kwargs),
                         **({"mask_input": True} if node.mask_input else {}),
                         **({"positional": node.positional} if node.positional else {}),
+                        **({"tensor_kwargs": list(node.tensor_kwargs)} if node.tensor_kwargs else {}),
                     }
                 )
         return {
@@ -402,7 +403,8 @@ class Functional(Model):
             layer = _named(layers, entry["layer"])
             args = [_resolve_ref(tensors, ref) for ref in entry["args"]]
             recorded = Node(layer, args, [], entry["is_list"], entry.get("kwargs", {}),
-                            entry.get("mask_input", False), entry.get("positional", 0))
+                            entry.get("mask_input", False), entry.get("positional", 0),
+                            tuple(entry.get("tensor_kwargs", ())))
             call_inputs, positional, kwargs = recorded.call_arguments(args)
             outputs = layer(call_inputs, *positional, **kwargs)
             outputs = list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]

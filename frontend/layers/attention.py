@@ -6,10 +6,10 @@ float32) before the softmax, so masked keys get (almost) zero weight.  The
 weights have Keras 3's shapes and order, so ``set_weights`` with a Keras
 layer's ``get_weights()`` reproduces its outputs.
 
-Limitation: a functional model replays a layer call with its tensors and
-``training``/``mask`` only, so the other keyword arguments (``key=``,
-``attention_mask=``, ``use_causal_mask=``, ``return_attention_scores=``) only
-take effect on direct calls, not inside a functional model's graph.
+In a functional model the keyword arguments of a call (``key=``,
+``attention_mask=``, ``use_causal_mask=``, ``return_attention_scores=``) are
+recorded with it (``layers.base.Node.tensor_kwargs`` and ``call_kwargs``), so
+the model and a model loaded from its file call the layer the same way.
 """
 
 from __future__ import annotations

@@ -170,7 +170,10 @@ class Node:
     saving see it, and ``call_arguments`` hands it back as the ``mask`` argument.
     ``positional``: how many more tensors the call took as positional arguments
     after the first (Keras' ``layer(targets, logits)``); they follow the first
-    argument's tensors in ``inputs``.
+    argument's tensors in ``inputs``.  ``tensor_kwargs``: the names of keyword
+    arguments that were tensors of the graph (``key=``, ``attention_mask=``),
+    which follow those in ``inputs`` in this order; keyword arguments of plain
+    values (``use_causal_mask=True``) are in ``call_kwargs``.
     """
 
     layer: Layer
@@ -180,6 +183,7 @@ class Node:
     call_kwargs: dict = field(default_factory=dict)
     mask_input: bool = False
     positional: int = 0
+    tensor_kwargs: tuple[str, ...] = ()
 
     def call_arguments(self, values: list) -> tuple:
         """``(inputs, args, kwargs)`` to call the layer again with ``values`` (one per ``inputs``):
@@ -187,6 +191,8 @@ class Node:
         values, kwargs = list(values), dict(self.call_kwargs)
         if self.mask_input:
             kwargs["mask"] = values.pop()
+        for name in reversed(self.tensor_kwargs):
+            kwargs[name] = values.pop()
         split = len(values) - self.positional
         values, args = values[:split], tuple(values[split:])
         return (values if self.inputs_are_list else values[0]), args, kwargs
@@ -610,6 +616,7 @@ class Layer:
         mask = kwargs.get("mask", getattr(given[0], "_keras_mask", None) if given else None)
         if self._call_accepts_mask and mask is not None:
             kwargs.setdefault("mask", mask)
+        recorded = {k: v for k, v in kwargs.items() if k not in ("training", "mask")}
         with call_context(training, outer is not None and outer.onnx_export) as context:
             outputs = self.call(flat if is_list else flat[0], *args, **kwargs)
         _attach_masks(outputs, self.compute_mask(flat if is_list else flat[0], mask))
@@ -617,7 +624,7 @@ class Layer:
         if outer is not None:
             outer.absorb(context)
             return outputs
-        return self._record_node(given, is_list, outputs, args, explicit_training, mask_input)
+        return self._record_node(given, is_list, outputs, args, explicit_training, mask_input, recorded)
 
     def _autocast(self, tensor):
         """Cast float inputs to the layer's float dtype (integer inputs pass unchanged)."""
@@ -632,16 +639,25 @@ class Layer:
         self.build(shapes if is_list else shapes[0])
         self.built = True
 
-    def _record_node(self, flat: list, is_list: bool, outputs, args, training, mask_input=None):
-        """At top level on tensors with history: add a Node and tag the outputs."""
-        if not flat or not all(has_history(t) for t in [*flat, *args]):
+    def _record_node(self, flat: list, is_list: bool, outputs, args, training, mask_input=None,
+                     keywords: dict | None = None):
+        """At top level on tensors with history: add a Node and tag the outputs.  ``keywords``: the
+        call's other keyword arguments; tensors become inputs of the node, plain values (bools,
+        numbers, strings, None) its ``call_kwargs``, so that the model calls the layer the same way
+        again (and saves how)."""
+        keywords = keywords or {}
+        tensors = {k: v for k, v in keywords.items() if isinstance(v, Variable)}
+        if not flat or not all(has_history(t) for t in [*flat, *args, *tensors.values()]):
             return outputs
         out_list = list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
         out_list = [_with_mask_of(o, _fresh(o, flat)) for o in out_list]
-        call_kwargs = {} if training is None else {"training": bool(training)}
+        call_kwargs = {k: v for k, v in keywords.items()
+                       if k not in tensors and (v is None or isinstance(v, (bool, int, float, str)))}
+        if training is not None:
+            call_kwargs["training"] = bool(training)
         extra = [] if mask_input is None else [mask_input]
-        node = Node(self, flat + list(args) + extra, out_list, is_list, call_kwargs, mask_input=bool(extra),
-                    positional=len(args))
+        node = Node(self, flat + list(args) + list(tensors.values()) + extra, out_list, is_list, call_kwargs,
+                    mask_input=bool(extra), positional=len(args), tensor_kwargs=tuple(tensors))
         self._inbound_nodes.append(node)
         for index, tensor in enumerate(out_list):
             tensor._layer_history = (self, len(self._inbound_nodes) - 1, index)

@@ -227,3 +227,28 @@ def test_multi_head_attention_serializes_its_build_shapes():
     again = layers.deserialize(spec)
     assert [w.shape for w in again.get_weights()] == [w.shape for w in layer.get_weights()]
     again.set_weights(layer.get_weights())
+
+
+def test_keyword_arguments_of_a_functional_call_are_kept_by_the_model_and_its_file(tmp_path):
+    """Tensors passed by keyword (``key=``) become inputs of the node, plain values
+    (``use_causal_mask=True``, ``return_attention_scores=True``) its recorded arguments: the model
+    reruns the call the same way, and so does the model loaded from its file."""
+    from theanine.frontend import saving
+
+    rng = np.random.default_rng(8)
+    query, value = layers.Input((5, 8)), layers.Input((6, 8))
+    attention = layers.MultiHeadAttention(2, 4)
+    out, scores = attention(query, value, key=value, return_attention_scores=True)
+    causal = layers.MultiHeadAttention(2, 4)(out, out, use_causal_mask=True)
+    model = models.Model([query, value], [causal, scores])
+    q, v = rng.standard_normal((3, 5, 8)).astype("float32"), rng.standard_normal((3, 6, 8)).astype("float32")
+    got, got_scores = model.predict([q, v], verbose=0)
+    assert got_scores.shape == (3, 2, 5, 6)
+    changed = q.copy()
+    changed[:, 3:] += 5.0  # later query positions: the causal layer's first position must not see them
+    np.testing.assert_allclose(model.predict([changed, v], verbose=0)[0][:, 0], got[:, 0], atol=1e-6)
+    path = tmp_path / "attention.keras"
+    model.save(path)
+    loaded = saving.load_model(path)
+    for before, after in zip((got, got_scores), loaded.predict([q, v], verbose=0), strict=True):
+        np.testing.assert_array_equal(before, after)
