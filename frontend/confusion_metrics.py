@@ -31,7 +31,8 @@ from theanine.frontend import losses as losses_module
 from theanine.frontend.metric_base import Metric
 from theanine.frontend.metric_base import divide_no_nan as _divide
 
-__all__ = ["Precision", "Recall", "AUC", "confusion_counts", "filter_top_k", "auc_thresholds"]
+__all__ = ["Precision", "Recall", "AUC", "TruePositives", "FalsePositives", "TrueNegatives", "FalseNegatives",
+           "confusion_counts", "filter_top_k", "auc_thresholds"]
 
 NEG_INF = -1e10
 """Keras' ``metrics_utils.NEG_INF``: the value of predictions outside the top k."""
@@ -180,6 +181,53 @@ class Recall(Precision):
     """``tp / (tp + fn)``: of the positive labels, how many are predicted positive."""
 
     counted = ("tp", "fn")
+
+
+class _ConfusionCount(Metric):
+    """The (weighted) number of ``counted`` outcomes at each threshold (default 0.5): a float for
+    one threshold, an array for several (Keras 3's TruePositives and its siblings)."""
+
+    counted = "tp"
+    default_name = "true_positives"
+
+    def __init__(self, thresholds=None, name: str | None = None, dtype: str | None = None):
+        super().__init__(name or self.default_name, dtype)
+        self.init_thresholds = thresholds
+        self.thresholds = _thresholds(thresholds, 0.5)
+
+    def batch_statistics(self, y_true, y_pred, sample_weight=None) -> list:
+        counts = dict(zip(("tp", "fp", "tn", "fn"), confusion_counts(y_true, y_pred, self.thresholds, sample_weight),
+                          strict=True))
+        return [counts[self.counted]]
+
+    def result_from(self, totals):
+        (total,) = totals
+        return total[0] if len(self.thresholds) == 1 else total
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "thresholds": self.init_thresholds}
+
+
+class TruePositives(_ConfusionCount):
+    """Predictions above the threshold whose label is positive."""
+
+
+class FalsePositives(_ConfusionCount):
+    """Predictions above the threshold whose label is negative."""
+
+    counted, default_name = "fp", "false_positives"
+
+
+class TrueNegatives(_ConfusionCount):
+    """Predictions at or below the threshold whose label is negative."""
+
+    counted, default_name = "tn", "true_negatives"
+
+
+class FalseNegatives(_ConfusionCount):
+    """Predictions at or below the threshold whose label is positive."""
+
+    counted, default_name = "fn", "false_negatives"
 
 
 _CURVES = ("ROC", "PR")

@@ -18,7 +18,15 @@ import numpy as np
 import theanine as th
 from theanine.frontend import losses as losses_module
 from theanine.frontend.call_context import current_call_context
-from theanine.frontend.confusion_metrics import AUC, Precision, Recall
+from theanine.frontend.confusion_metrics import (
+    AUC,
+    FalseNegatives,
+    FalsePositives,
+    Precision,
+    Recall,
+    TrueNegatives,
+    TruePositives,
+)
 from theanine.frontend.metric_base import Metric, PendingResult
 from theanine.frontend.metric_base import divide_no_nan as _divide
 from theanine.frontend.ops import eager
@@ -57,6 +65,10 @@ __all__ = [
     "Precision",
     "Recall",
     "AUC",
+    "TruePositives",
+    "FalsePositives",
+    "TrueNegatives",
+    "FalseNegatives",
     "RootMeanSquaredError",
     "Mean",
     "Sum",
@@ -592,6 +604,10 @@ _CLASSES = (
     Precision,
     Recall,
     AUC,
+    TruePositives,
+    FalsePositives,
+    TrueNegatives,
+    FalseNegatives,
     RootMeanSquaredError,
     Mean,
     Sum,

@@ -145,3 +145,24 @@ def test_options_survive_config_and_compile():
     assert logs["p1"] == pytest.approx(tp / (tp + fp))
     expected = np.mean([_roc_auc(y[:, j], logits[:, j]) for j in range(2)])
     assert logs["auc"] == pytest.approx(expected, abs=0.02)
+
+
+@pytest.mark.parametrize("name, expected", [
+    ("TruePositives", [4.0, 2.0, 1.0]), ("FalsePositives", [1.0, 1.0, 0.0]),
+    ("TrueNegatives", [1.0, 1.0, 2.0]), ("FalseNegatives", [0.0, 2.0, 3.0]),
+])
+def test_confusion_counts_at_several_thresholds_with_weights(name, expected):
+    labels = np.array([1, 0, 1, 1, 0], "float32")
+    predictions = np.array([0.9, 0.6, 0.2, 0.7, 0.1], "float32")
+    weights = np.array([1, 1, 2, 1, 1], "float32")
+    counted = getattr(metrics, name)(thresholds=[0.15, 0.5, 0.8])
+    counted.update_state(labels, predictions, sample_weight=weights)
+    np.testing.assert_allclose(counted.result(), expected)
+    single = getattr(metrics, name)()
+    single.update_state(labels, predictions)
+    single.update_state(labels, predictions)  # counts accumulate over batches
+    assert float(single.result()) == 2 * {"TruePositives": 2, "FalsePositives": 1, "TrueNegatives": 1,
+                                          "FalseNegatives": 1}[name]
+    assert single.name == {"TruePositives": "true_positives", "FalsePositives": "false_positives",
+                           "TrueNegatives": "true_negatives", "FalseNegatives": "false_negatives"}[name]
+    assert type(single).from_config(counted.get_config()).thresholds == [0.15, 0.5, 0.8]
