@@ -11,6 +11,7 @@ the loss, as Keras does.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Mapping
 
 import numpy as np
@@ -70,6 +71,7 @@ __all__ = [
     "TrueNegatives",
     "FalseNegatives",
     "RootMeanSquaredError",
+    "R2Score",
     "Mean",
     "Sum",
     "FBetaScore",
@@ -423,6 +425,61 @@ class RootMeanSquaredError(_BuiltinMean):
         return np.sqrt(super().result_from(totals))
 
 
+class R2Score(Metric):
+    """The coefficient of determination ``1 - SS_res / SS_tot`` per output column, over every batch
+    seen (Keras 3's arguments): ``class_aggregation`` "uniform_average" (the mean over outputs),
+    "variance_weighted_average" (weighted by each output's SS_tot) or None (one per output);
+    ``num_regressors`` > 0 gives the adjusted R2, counting every target value as a sample (as
+    Keras 3 does)."""
+
+    _AGGREGATIONS = ("uniform_average", "variance_weighted_average", None)
+
+    def __init__(self, class_aggregation: str | None = "uniform_average", num_regressors: int = 0,
+                 name: str | None = None, dtype: str | None = None):
+        super().__init__(name or "r2_score", dtype)
+        if class_aggregation not in self._AGGREGATIONS:
+            raise ValueError(f"R2Score class_aggregation must be one of {self._AGGREGATIONS}. "
+                             f"Received: class_aggregation={class_aggregation!r}")
+        if isinstance(num_regressors, bool) or int(num_regressors) < 0:
+            raise ValueError(f"R2Score num_regressors must be an integer >= 0. Received: {num_regressors!r}")
+        self.class_aggregation, self.num_regressors = class_aggregation, int(num_regressors)
+
+    def batch_statistics(self, y_true, y_pred, sample_weight=None) -> list:
+        y_true, y_pred = th.cast(y_true, self.dtype), th.cast(y_pred, self.dtype)
+        if y_true.ndim == 1:
+            y_true, y_pred = y_true.dimshuffle(0, "x"), y_pred.dimshuffle(0, "x")
+        weight = th.ones_like(y_true) if sample_weight is None else th.cast(sample_weight, self.dtype)
+        if weight.ndim == 1:
+            weight = weight.dimshuffle(0, "x")
+        weight = weight * th.ones_like(y_true)
+        return [th.sum(weight, axis=0), th.sum(weight * y_true, axis=0), th.sum(weight * y_true**2, axis=0),
+                th.sum(weight * (y_true - y_pred) ** 2, axis=0), th.cast(y_true.size, self.dtype)]
+
+    def result_from(self, totals):
+        count, total, squares, residual, samples = (np.asarray(t, "float64") for t in totals)
+        mean = total / np.where(count == 0, 1, count)
+        variance_sum = squares - count * mean**2
+        scores = 1.0 - residual / np.where(variance_sum == 0, np.inf, variance_sum)
+        scores = np.where(variance_sum == 0, 0.0, scores)
+        if self.class_aggregation == "uniform_average":
+            score = scores.mean()
+        elif self.class_aggregation == "variance_weighted_average":
+            score = (scores * variance_sum).sum() / max(variance_sum.sum(), np.finfo("float64").tiny)
+        else:
+            score = scores
+        n = float(samples)  # as Keras: every target value counts as a sample
+        if self.num_regressors and self.num_regressors >= n - 1:
+            warnings.warn(f"R2Score: num_regressors={self.num_regressors} leaves no degrees of freedom with "
+                          f"{int(n)} values; returning the plain R2 (as Keras does)", stacklevel=2)
+        elif self.num_regressors:
+            score = 1.0 - (1.0 - score) * (n - 1) / (n - self.num_regressors - 1)
+        return np.asarray(score, self.dtype)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "class_aggregation": self.class_aggregation,
+                "num_regressors": self.num_regressors}
+
+
 class Mean(Metric):
     """The (weighted) mean of the values given to ``update_state(values, sample_weight=None)``.
 
@@ -609,6 +666,7 @@ _CLASSES = (
     TrueNegatives,
     FalseNegatives,
     RootMeanSquaredError,
+    R2Score,
     Mean,
     Sum,
     FBetaScore,
@@ -628,6 +686,7 @@ _CLASSES = (
 )
 _ALIASES = {
     "root_mean_squared_error": RootMeanSquaredError,
+    "r2_score": R2Score,
     "mean": Mean,
     "f_beta_score": FBetaScore,
     "fbeta_score": FBetaScore,

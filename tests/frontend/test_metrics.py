@@ -456,3 +456,33 @@ def test_metric_functions_on_arrays_return_values():
     labels, scores = np.array([1, 0]), np.array([[0.1, 0.9], [0.2, 0.8]])
     assert np.array_equal(metrics.sparse_categorical_accuracy(labels, scores), [1.0, 0.0])
     assert np.array_equal(metrics.binary_accuracy(np.array([[1.0], [0.0]]), np.array([[0.7], [0.6]])), [1.0, 0.0])
+
+
+@pytest.mark.parametrize("aggregation", ["uniform_average", "variance_weighted_average", None])
+def test_r2_score_over_batches_per_output(aggregation):
+    rng = np.random.default_rng(12)
+    target = rng.standard_normal((20, 3)).astype("float32")
+    prediction = (target + 0.3 * rng.standard_normal((20, 3))).astype("float32")
+    score = metrics.R2Score(class_aggregation=aggregation)
+    score.update_state(target[:10], prediction[:10])
+    score.update_state(target[10:], prediction[10:])
+    t = target.astype(np.float64)
+    ss_res = ((t - prediction) ** 2).sum(0)
+    ss_tot = ((t - t.mean(0)) ** 2).sum(0)
+    per_output = 1 - ss_res / ss_tot
+    expected = {"uniform_average": per_output.mean(), None: per_output,
+                "variance_weighted_average": (per_output * ss_tot).sum() / ss_tot.sum()}[aggregation]
+    np.testing.assert_allclose(score.result(), expected, rtol=1e-5)
+
+
+def test_adjusted_r2_counts_every_target_value_as_a_sample():
+    rng = np.random.default_rng(13)
+    target = rng.standard_normal((20, 3)).astype("float32")
+    prediction = (target + 0.3 * rng.standard_normal((20, 3))).astype("float32")
+    plain, adjusted = metrics.R2Score(), metrics.R2Score(num_regressors=2)
+    for metric in (plain, adjusted):
+        metric.update_state(target, prediction)
+    n = target.size
+    np.testing.assert_allclose(adjusted.result(), 1 - (1 - float(plain.result())) * (n - 1) / (n - 3), rtol=1e-6)
+    with pytest.raises(ValueError, match="class_aggregation must be one of"):
+        metrics.R2Score(class_aggregation="macro")
