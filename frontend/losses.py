@@ -56,6 +56,8 @@ __all__ = [
     "CategoricalHinge",
     "MeanAbsolutePercentageError",
     "MeanSquaredLogarithmicError",
+    "BinaryFocalCrossentropy",
+    "CategoricalFocalCrossentropy",
     "mean_squared_error",
     "mean_absolute_error",
     "huber",
@@ -71,6 +73,8 @@ __all__ = [
     "categorical_hinge",
     "mean_absolute_percentage_error",
     "mean_squared_logarithmic_error",
+    "binary_focal_crossentropy",
+    "categorical_focal_crossentropy",
     "mape",
     "msle",
     "logcosh",
@@ -181,6 +185,43 @@ def categorical_crossentropy(
         )
         y_true = _smooth_labels(y_true, label_smoothing, count)
     return th.categorical_crossentropy(y_true, y_pred, from_logits=from_logits, axis=axis)
+
+
+_FOCAL_EPSILON = 1e-7  # Keras' backend.epsilon(), the clip of probabilities
+
+
+@eager
+def binary_focal_crossentropy(y_true, y_pred, apply_class_balancing: bool = False, alpha: float = 0.25,
+                              gamma: float = 2.0, from_logits: bool = False, label_smoothing: float = 0.0,
+                              axis: int = -1):
+    """Binary crossentropy scaled by ``(1 - p_t) ** gamma`` (Lin et al., 2017), ``p_t`` the probability
+    given to the true label; with ``apply_class_balancing``, also by ``alpha`` for positives and
+    ``1 - alpha`` for negatives.  Mean over ``axis`` (Keras 3's definition)."""
+    y_true, y_pred = _prepared(y_true, y_pred)
+    y_true = _smooth_labels(y_true, label_smoothing, 2.0)
+    p = th.clip(th.sigmoid(y_pred) if from_logits else y_pred, _FOCAL_EPSILON, 1.0 - _FOCAL_EPSILON)
+    bce = -(y_true * th.log(p) + (1.0 - y_true) * th.log(1.0 - p))
+    p_t = y_true * p + (1.0 - y_true) * (1.0 - p)
+    focal = (1.0 - p_t) ** gamma * bce
+    if apply_class_balancing:
+        focal = (y_true * alpha + (1.0 - y_true) * (1.0 - alpha)) * focal
+    return th.mean(focal, axis=axis)
+
+
+@eager
+def categorical_focal_crossentropy(y_true, y_pred, alpha: float = 0.25, gamma: float = 2.0,
+                                   from_logits: bool = False, label_smoothing: float = 0.0, axis: int = -1):
+    """``sum(alpha * (1 - p) ** gamma * -y_true * log p, axis)`` of the normalized, clipped class
+    probabilities (Keras 3's definition)."""
+    y_true, y_pred = _prepared(y_true, y_pred)
+    if label_smoothing:
+        classes = y_pred.type.shape[axis]
+        count = float(classes) if classes is not None else th.sum(th.ones_like(y_pred), axis=axis, keepdims=True)
+        y_true = _smooth_labels(y_true, label_smoothing, count)
+    if from_logits:
+        y_pred = th.softmax(y_pred, axis=axis)
+    p = th.clip(y_pred / th.sum(y_pred, axis=axis, keepdims=True), _FOCAL_EPSILON, 1.0 - _FOCAL_EPSILON)
+    return th.sum(alpha * (1.0 - p) ** gamma * -y_true * th.log(p), axis=axis)
 
 
 def sparse_labels(y_true, y_pred):
@@ -530,6 +571,31 @@ class CategoricalCrossentropy(_SmoothedCrossentropy):
     function = staticmethod(categorical_crossentropy)
 
 
+class BinaryFocalCrossentropy(_BuiltinLoss):
+    """``binary_focal_crossentropy`` with Keras 3's options and defaults."""
+
+    function = staticmethod(binary_focal_crossentropy)
+
+    def __init__(self, apply_class_balancing: bool = False, alpha: float = 0.25, gamma: float = 2.0,
+                 from_logits: bool = False, label_smoothing: float = 0.0, axis: int = -1,
+                 reduction: str = "sum_over_batch_size", name: str | None = None):
+        super().__init__(reduction, name, apply_class_balancing=bool(apply_class_balancing), alpha=float(alpha),
+                         gamma=float(gamma), from_logits=bool(from_logits), label_smoothing=float(label_smoothing),
+                         axis=axis)
+
+
+class CategoricalFocalCrossentropy(_BuiltinLoss):
+    """``categorical_focal_crossentropy`` with Keras 3's options and defaults."""
+
+    function = staticmethod(categorical_focal_crossentropy)
+
+    def __init__(self, alpha: float = 0.25, gamma: float = 2.0, from_logits: bool = False,
+                 label_smoothing: float = 0.0, axis: int = -1, reduction: str = "sum_over_batch_size",
+                 name: str | None = None):
+        super().__init__(reduction, name, alpha=float(alpha), gamma=float(gamma), from_logits=bool(from_logits),
+                         label_smoothing=float(label_smoothing), axis=axis)
+
+
 class SparseCategoricalCrossentropy(_BuiltinLoss):
     """Crossentropy of integer class labels against class probabilities (or logits)."""
 
@@ -626,6 +692,8 @@ _CLASSES = (
     CategoricalHinge,
     MeanAbsolutePercentageError,
     MeanSquaredLogarithmicError,
+    BinaryFocalCrossentropy,
+    CategoricalFocalCrossentropy,
 )
 _ALIASES = {
     "mape": MeanAbsolutePercentageError,

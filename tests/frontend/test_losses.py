@@ -385,3 +385,40 @@ def test_losses_called_on_arrays_return_values():
     assert np.isclose(losses.MeanSquaredError(reduction="sum")(y_true, y_pred), 2.5)
     per_sample = losses.mean_squared_error(y_true, y_pred)
     assert isinstance(per_sample, np.ndarray) and np.allclose(per_sample, [0.5, 2.0])
+
+
+def _np_binary_focal(y, p, gamma=2.0, alpha=0.25, balanced=False):
+    p = np.clip(p, 1e-7, 1 - 1e-7)
+    bce = -(y * np.log(p) + (1 - y) * np.log(1 - p))
+    p_t = y * p + (1 - y) * (1 - p)
+    focal = (1 - p_t) ** gamma * bce
+    if balanced:
+        focal = (y * alpha + (1 - y) * (1 - alpha)) * focal
+    return focal.mean(-1)
+
+
+def test_binary_focal_crossentropy_keras_example_and_options():
+    y_true = np.array([[0, 1], [0, 0]], "float32")
+    y_pred = np.array([[0.6, 0.4], [0.4, 0.6]], "float32")
+    np.testing.assert_allclose(losses.binary_focal_crossentropy(y_true, y_pred), [0.330, 0.206], atol=5e-4)
+    logits = np.array([[1.5, -0.3], [0.2, -2.0]], "float32")
+    loss = losses.BinaryFocalCrossentropy(apply_class_balancing=True, alpha=0.4, gamma=1.5, from_logits=True,
+                                          label_smoothing=0.2)
+    smoothed = y_true * 0.8 + 0.1
+    expected = _np_binary_focal(smoothed, scipy.special.expit(logits.astype(np.float64)), 1.5, 0.4, True).mean()
+    np.testing.assert_allclose(loss(y_true, logits), expected, rtol=1e-5)
+    assert isinstance(losses.get("binary_focal_crossentropy"), losses.BinaryFocalCrossentropy)
+    assert isinstance(losses.get("CategoricalFocalCrossentropy"), losses.CategoricalFocalCrossentropy)
+    assert losses.BinaryFocalCrossentropy.from_config(loss.get_config()).get_config() == loss.get_config()
+
+
+def test_categorical_focal_crossentropy_normalizes_and_clips():
+    rng = np.random.default_rng(3)
+    y_true = np.eye(4, dtype="float32")[rng.integers(0, 4, 6)]
+    scores = rng.uniform(0.1, 2.0, (6, 4)).astype("float32")  # not normalized: the loss divides by the sum
+    p = np.clip(scores / scores.sum(-1, keepdims=True), 1e-7, 1 - 1e-7)
+    expected = (0.25 * (1 - p) ** 2.0 * -y_true * np.log(p)).sum(-1)
+    np.testing.assert_allclose(losses.categorical_focal_crossentropy(y_true, scores), expected, rtol=1e-5)
+    logits = np.log(scores)
+    np.testing.assert_allclose(losses.CategoricalFocalCrossentropy(from_logits=True)(y_true, logits),
+                               expected.mean(), rtol=1e-5)
