@@ -58,6 +58,8 @@ __all__ = [
     "MeanSquaredLogarithmicError",
     "BinaryFocalCrossentropy",
     "CategoricalFocalCrossentropy",
+    "Dice",
+    "Tversky",
     "mean_squared_error",
     "mean_absolute_error",
     "huber",
@@ -75,6 +77,8 @@ __all__ = [
     "mean_squared_logarithmic_error",
     "binary_focal_crossentropy",
     "categorical_focal_crossentropy",
+    "dice",
+    "tversky",
     "mape",
     "msle",
     "logcosh",
@@ -222,6 +226,26 @@ def categorical_focal_crossentropy(y_true, y_pred, alpha: float = 0.25, gamma: f
         y_pred = th.softmax(y_pred, axis=axis)
     p = th.clip(y_pred / th.sum(y_pred, axis=axis, keepdims=True), _FOCAL_EPSILON, 1.0 - _FOCAL_EPSILON)
     return th.sum(alpha * (1.0 - p) ** gamma * -y_true * th.log(p), axis=axis)
+
+
+@eager
+def dice(y_true, y_pred, axis=None):
+    """``1 - 2 sum(y_true * y_pred) / (sum(y_true) + sum(y_pred) + 1e-7)`` over ``axis`` (None:
+    every axis, one value for the batch), Keras 3's definition."""
+    y_true, y_pred = _prepared(y_true, y_pred)
+    overlap = th.sum(y_true * y_pred, axis=axis)
+    return 1.0 - 2.0 * overlap / (th.sum(y_true, axis=axis) + th.sum(y_pred, axis=axis) + _FOCAL_EPSILON)
+
+
+@eager
+def tversky(y_true, y_pred, alpha: float = 0.5, beta: float = 0.5, axis=None):
+    """``1 - TP / (TP + alpha FP + beta FN + 1e-7)`` with soft counts over ``axis`` (Keras 3's
+    definition, which weighs ``sum((1 - y_pred) * y_true)`` by ``alpha``)."""
+    y_true, y_pred = _prepared(y_true, y_pred)
+    overlap = th.sum(y_true * y_pred, axis=axis)
+    first = th.sum((1.0 - y_pred) * y_true, axis=axis)
+    second = th.sum(y_pred * (1.0 - y_true), axis=axis)
+    return 1.0 - overlap / (overlap + alpha * first + beta * second + _FOCAL_EPSILON)
 
 
 def sparse_labels(y_true, y_pred):
@@ -596,6 +620,25 @@ class CategoricalFocalCrossentropy(_BuiltinLoss):
                          label_smoothing=float(label_smoothing), axis=axis)
 
 
+class Dice(_BuiltinLoss):
+    """``dice`` as a loss object (Keras 3's arguments)."""
+
+    function = staticmethod(dice)
+
+    def __init__(self, reduction: str = "sum_over_batch_size", name: str | None = None, axis=None):
+        super().__init__(reduction, name, axis=axis)
+
+
+class Tversky(_BuiltinLoss):
+    """``tversky`` as a loss object (Keras 3's arguments)."""
+
+    function = staticmethod(tversky)
+
+    def __init__(self, alpha: float = 0.5, beta: float = 0.5, reduction: str = "sum_over_batch_size",
+                 name: str | None = None, axis=None):
+        super().__init__(reduction, name, alpha=float(alpha), beta=float(beta), axis=axis)
+
+
 class SparseCategoricalCrossentropy(_BuiltinLoss):
     """Crossentropy of integer class labels against class probabilities (or logits)."""
 
@@ -694,6 +737,8 @@ _CLASSES = (
     MeanSquaredLogarithmicError,
     BinaryFocalCrossentropy,
     CategoricalFocalCrossentropy,
+    Dice,
+    Tversky,
 )
 _ALIASES = {
     "mape": MeanAbsolutePercentageError,

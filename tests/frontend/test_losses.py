@@ -422,3 +422,24 @@ def test_categorical_focal_crossentropy_normalizes_and_clips():
     logits = np.log(scores)
     np.testing.assert_allclose(losses.CategoricalFocalCrossentropy(from_logits=True)(y_true, logits),
                                expected.mean(), rtol=1e-5)
+
+
+def test_dice_and_tversky_over_the_batch_or_an_axis():
+    rng = np.random.default_rng(1)
+    y_true = (rng.uniform(size=(4, 6)) > 0.5).astype("float32")
+    y_pred = rng.uniform(size=(4, 6)).astype("float32")
+    t, p = y_true.astype(np.float64), y_pred.astype(np.float64)
+
+    def np_dice(axis):
+        return 1 - 2 * (t * p).sum(axis) / (t.sum(axis) + p.sum(axis) + 1e-7)
+
+    def np_tversky(axis, alpha, beta):
+        tp = (t * p).sum(axis)
+        return 1 - tp / (tp + alpha * ((1 - p) * t).sum(axis) + beta * (p * (1 - t)).sum(axis) + 1e-7)
+
+    np.testing.assert_allclose(losses.Dice()(y_true, y_pred), np_dice(None), rtol=1e-5)
+    np.testing.assert_allclose(losses.dice(y_true, y_pred, axis=-1), np_dice(-1), rtol=1e-5)
+    np.testing.assert_allclose(losses.Tversky(alpha=0.3, beta=0.7)(y_true, y_pred), np_tversky(None, 0.3, 0.7),
+                               rtol=1e-5)
+    np.testing.assert_allclose(losses.Tversky(alpha=0.3, beta=0.7, axis=-1)(y_true, y_pred),
+                               np_tversky(-1, 0.3, 0.7).mean(), rtol=1e-5)
