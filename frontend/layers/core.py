@@ -10,7 +10,7 @@ import theanine as th
 from theanine.frontend import activations, constraints, initializers, regularizers, seeding
 from theanine.frontend.layers.base import Layer, get_custom_objects, register_layer
 
-__all__ = ["Dense", "Activation", "Dropout", "Flatten"]
+__all__ = ["Dense", "Activation", "Dropout", "Flatten", "Identity"]
 
 
 def _positive_int(value, what: str) -> int:
@@ -206,3 +206,16 @@ class Flatten(Layer):
 
 def _static_product(dims) -> int | None:
     return None if any(d is None for d in dims) else int(np.prod(dims, dtype=np.int64))
+
+
+@register_layer
+class Identity(Layer):
+    """Returns its inputs unchanged (a placeholder, as Keras 3's); a mask passes through."""
+
+    supports_masking = True
+
+    def call(self, inputs, training=None):
+        return inputs
+
+    def compute_output_shape(self, input_shape):
+        return input_shape

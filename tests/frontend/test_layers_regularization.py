@@ -1,4 +1,4 @@
-"""PReLU, GaussianNoise, GaussianDropout, AlphaDropout, ActivityRegularization, UnitNormalization
+"""Identity, PReLU, GaussianNoise, GaussianDropout, AlphaDropout, ActivityRegularization, UnitNormalization
 and GroupNormalization: values against NumPy versions of Keras 3's equations, training-only noise,
 config round trips."""
 
@@ -103,3 +103,11 @@ def test_group_normalization_refuses_uneven_groups():
     with pytest.raises(ValueError, match="the 6 channels of axis -1 do not split into groups=4"):
         _model(layers.GroupNormalization(groups=4), (3, 6))
 
+
+
+def test_identity_layer_passes_values_and_masks():
+    value = R.standard_normal((2, 3)).astype("float32")
+    np.testing.assert_array_equal(_model(layers.Identity(), (3,)).predict(value, verbose=0), value)
+    ids = layers.Input((4,), dtype="int32")
+    embedded = layers.Identity()(layers.Embedding(5, 2, mask_zero=True)(ids))
+    assert getattr(embedded, "_keras_mask", None) is not None
