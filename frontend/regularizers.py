@@ -17,6 +17,7 @@ __all__ = [
     "L1",
     "L2",
     "L1L2",
+    "OrthogonalRegularizer",
     "l1",
     "l2",
     "l1_l2",
@@ -75,9 +76,36 @@ class L2(L1L2):
         super().__init__(l2=l2)
 
 
+class OrthogonalRegularizer(Regularizer):
+    """``factor / 2`` times the mean absolute cosine similarity between distinct rows (``mode``
+    "rows") or columns ("columns") of a 2-d weight, each scaled to unit norm (norms below 1e-7
+    count as 1e-7): it pushes the rows or columns toward orthogonality (Keras 3's definition)."""
+
+    config_names = ("factor", "mode")
+
+    def __init__(self, factor: float = 0.01, mode: str = "rows"):
+        self.factor = _check_factor("factor", factor)
+        if mode not in ("rows", "columns"):
+            raise ValueError(f"OrthogonalRegularizer mode must be 'rows' or 'columns'. Received: mode={mode!r}")
+        self.mode = mode
+
+    def __call__(self, weight):
+        if weight.ndim != 2:
+            raise ValueError(f"OrthogonalRegularizer needs a 2-d weight. Received: a weight of rank {weight.ndim}")
+        vectors = weight if self.mode == "rows" else weight.T
+        norms = th.sqrt(th.sum(th.square(vectors), axis=1, keepdims=True))
+        unit = vectors / th.maximum(norms, th.constant(1e-7, dtype=weight.dtype))
+        product = th.dot(unit, unit.T)
+        size = th.cast(vectors.shape[0], weight.dtype)
+        off_diagonal = th.sum(th.abs(product)) - th.sum(th.abs(th.diagonal(product)))
+        return self.factor * 0.5 * off_diagonal / (size * (size - 1.0) / 2.0)
+
+
 l1, l2, l1_l2 = L1, L2, L1L2
 
-REGISTRY = Registry("regularizer", Regularizer, {"L1": L1, "L2": L2, "L1L2": L1L2, "l1": L1, "l2": L2, "l1_l2": L1L2})
+REGISTRY = Registry("regularizer", Regularizer, {"L1": L1, "L2": L2, "L1L2": L1L2, "l1": L1, "l2": L2, "l1_l2": L1L2,
+                                                   "OrthogonalRegularizer": OrthogonalRegularizer,
+                                                   "orthogonal_regularizer": OrthogonalRegularizer})
 """Regularizer classes by class name and Keras' snake_case name."""
 
 

@@ -99,3 +99,19 @@ def test_constraint_lookup_and_config():
     assert constraints.get(None) is None and constraints.serialize(None) is None
     with pytest.raises(ValueError, match="Unknown constraint 'positive'"):
         constraints.get("positive")
+
+
+@pytest.mark.parametrize("mode", ["rows", "columns"])
+def test_orthogonal_regularizer_mean_cosine_of_distinct_vectors(mode):
+    weight = np.random.default_rng(2).standard_normal((5, 3)).astype("float32")
+    w = th.matrix("w", dtype="float32")
+    got = th.function([w], regularizers.OrthogonalRegularizer(0.1, mode)(w))(weight)
+    vectors = weight.astype(np.float64) if mode == "rows" else weight.T.astype(np.float64)
+    unit = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-7)
+    cosines = np.abs(unit @ unit.T)[~np.eye(len(unit), dtype=bool)]
+    n = len(unit)
+    np.testing.assert_allclose(got, 0.1 * 0.5 * cosines.sum() / (n * (n - 1) / 2), rtol=1e-5)
+    config = {"class_name": "OrthogonalRegularizer", "config": {"factor": 0.1, "mode": mode}}
+    assert regularizers.get(config).mode == mode
+    with pytest.raises(ValueError, match="mode must be 'rows' or 'columns'"):
+        regularizers.OrthogonalRegularizer(mode="diagonal")
