@@ -49,6 +49,7 @@ __all__ = [
     "Adamax",
     "Lion",
     "Ftrl",
+    "Adafactor",
     "LearningRateSchedule",
     "ExponentialDecay",
     "CosineDecay",
@@ -427,13 +428,13 @@ class Optimizer(Configurable):
             self.set_variable_values(pending)
 
     def _new_slot(self, param: SharedVariable, slot: str) -> SharedVariable:
-        value = self.initial_slot_value(slot, param.get_value(borrow=True))
-        return variable(
-            value, name=f"{self.name}/{param.name or 'param'}/{slot}", shape=param.type.shape
-        )
+        param_value = param.get_value(borrow=True)
+        value = self.initial_slot_value(slot, param_value)
+        shape = param.type.shape if value.shape == param_value.shape else value.shape
+        return variable(value, name=f"{self.name}/{param.name or 'param'}/{slot}", shape=shape)
 
     def initial_slot_value(self, slot: str, param_value: np.ndarray) -> np.ndarray:
-        """The starting value of a slot (zeros; Adagrad overrides)."""
+        """The starting value of a slot (zeros; Adagrad overrides; Adafactor's have other shapes)."""
         return np.zeros_like(param_value)
 
     def create_shared_state(self) -> dict[str, SharedVariable]:
@@ -934,9 +935,76 @@ class Ftrl(Optimizer):
         return new_variable, {"accumulator": new_accumulator, "linear": linear}
 
 
+def _rms(x):
+    """Root mean square over all elements."""
+    return th.sqrt(th.mean(th.square(x)))
+
+
+class Adafactor(Optimizer):
+    """Adafactor (Shazeer & Stern): second moments factored over a weight's last two axes.
+
+    With ``t`` the step, ``b2 = 1 - t^beta_2_decay`` and ``G = g^2 + epsilon_1``: a weight of
+    rank >= 2 keeps row and column means ``r <- b2 r + (1 - b2) mean(G, -1)``,
+    ``c <- b2 c + (1 - b2) mean(G, -2)`` and uses ``v = r / mean(r, -1) (outer) c``; a smaller
+    one keeps ``v <- b2 v + (1 - b2) G``. ``u = g / sqrt(v)`` is scaled down to RMS at most
+    ``clip_threshold``; ``w <- w - max(epsilon_2, rms(w)) * min(lr, 1 / sqrt(t)) * u``.
+    As in Keras 3 the step is capped at ``1 / sqrt(t)`` whatever ``relative_step`` says;
+    the flag is kept for the config.
+    """
+
+    slot_names = ("row", "column", "velocity")
+    config_names = ("beta_2_decay", "epsilon_1", "epsilon_2", "clip_threshold", "relative_step")
+
+    def __init__(
+        self,
+        learning_rate=0.001,
+        beta_2_decay: float = -0.8,
+        epsilon_1: float = 1e-30,
+        epsilon_2: float = 1e-3,
+        clip_threshold: float = 1.0,
+        relative_step: bool = True,
+        **kwargs,
+    ):
+        super().__init__(learning_rate, **kwargs)
+        if not clip_threshold > 0:
+            raise ValueError(
+                f"Adafactor expects a positive clip_threshold. Received: clip_threshold={clip_threshold!r}"
+            )
+        self.beta_2_decay, self.epsilon_1 = float(beta_2_decay), float(epsilon_1)
+        self.epsilon_2, self.clip_threshold = float(epsilon_2), float(clip_threshold)
+        self.relative_step = bool(relative_step)
+
+    def initial_slot_value(self, slot, param_value):
+        if slot == "velocity":
+            return np.zeros_like(param_value)
+        if param_value.ndim < 2:
+            return np.zeros((), param_value.dtype)
+        shape = param_value.shape[:-1] if slot == "row" else param_value.shape[:-2] + param_value.shape[-1:]
+        return np.zeros(shape, param_value.dtype)
+
+    def update_step(self, gradient, variable, learning_rate, slots, shared):
+        t = self.local_step(variable.dtype)
+        rho = th.minimum(learning_rate, 1.0 / th.sqrt(t))
+        alpha = th.maximum(self.epsilon_2, _rms(variable)) * rho
+        squared = th.square(gradient) + self.epsilon_1
+        beta_2 = 1.0 - th.power(t, th.constant(self.beta_2_decay, variable.dtype))
+        if variable.ndim >= 2:
+            row = beta_2 * slots["row"] + (1.0 - beta_2) * th.mean(squared, axis=-1)
+            column = beta_2 * slots["column"] + (1.0 - beta_2) * th.mean(squared, axis=-2)
+            normalized = row / th.mean(row, axis=-1, keepdims=True)
+            velocity = th.expand_dims(normalized, -1) * th.expand_dims(column, -2)
+            new_slots = {"row": row, "column": column, "velocity": velocity}
+        else:
+            velocity = beta_2 * slots["velocity"] + (1.0 - beta_2) * squared
+            new_slots = {"velocity": velocity}
+        update = gradient / th.sqrt(velocity)
+        update = update / th.maximum(1.0, _rms(update) / self.clip_threshold)
+        return variable - alpha * update, new_slots
+
+
 # ----------------------------------------------------------------------------- lookup
 
-_CLASSES = (SGD, Adam, AdamW, RMSprop, Adagrad, Adadelta, Nadam, Adamax, Lion, Ftrl)
+_CLASSES = (SGD, Adam, AdamW, RMSprop, Adagrad, Adadelta, Nadam, Adamax, Lion, Ftrl, Adafactor)
 REGISTRY = Registry(
     "optimizer",
     Optimizer,

@@ -98,6 +98,21 @@ def ref_ftrl(w, g, s, t, lr, power=-0.5, init=0.1, l1=0.0, l2=0.0, shrink=0.0, b
     return np.where(np.abs(z) > l1, (np.sign(z) * l1 - z) / quadratic, 0.0)
 
 
+def ref_adafactor(w, g, s, t, lr, decay=-0.8, eps1=1e-30, eps2=1e-3, clip=1.0):
+    rms = lambda x: np.sqrt(np.mean(x * x))  # noqa: E731
+    b2 = 1 - t**decay
+    sq = g * g + eps1
+    if w.ndim >= 2:
+        r = s["r"] = b2 * s.get("r", np.zeros(w.shape[:-1])) + (1 - b2) * sq.mean(axis=-1)
+        c = s["c"] = b2 * s.get("c", np.zeros(w.shape[:-2] + w.shape[-1:])) + (1 - b2) * sq.mean(axis=-2)
+        v = np.outer(r / r.mean(), c)
+    else:
+        v = s["v"] = b2 * s.get("v", np.zeros_like(w)) + (1 - b2) * sq
+    u = g / np.sqrt(v)
+    u = u / max(1.0, rms(u) / clip)
+    return w - max(eps2, rms(w)) * min(lr, 1 / math.sqrt(t)) * u
+
+
 def nadam_shared(shared, t, b1=0.9):
     shared["u_product"] = shared.get("u_product", 1.0) * b1 * (1 - 0.5 * 0.96**t)
 
@@ -242,6 +257,16 @@ CASES = [
         ref_ftrl,
         {"power": -0.7, "init": 0.3, "l1": 0.05, "l2": 0.1, "shrink": 0.02, "beta": 0.2},
         0.5,
+    ),
+    ("adafactor", lambda: optimizers.Adafactor(0.1), ref_adafactor, {}, 0.1),
+    (
+        "adafactor_options",
+        lambda: optimizers.Adafactor(
+            0.8, beta_2_decay=-0.5, epsilon_1=1e-6, epsilon_2=0.5, clip_threshold=0.5
+        ),
+        ref_adafactor,
+        {"decay": -0.5, "eps1": 1e-6, "eps2": 0.5, "clip": 0.5},
+        0.8,
     ),
 ]
 
@@ -430,8 +455,10 @@ def test_variables_have_a_fixed_order_and_names(rng):
         lambda: optimizers.Adam(0.1, amsgrad=True),
         lambda: optimizers.Nadam(0.1),
         lambda: optimizers.RMSprop(0.01, momentum=0.5, centered=True),
+        lambda: optimizers.Adafactor(0.1),
+        lambda: optimizers.Ftrl(0.5),
     ],
-    ids=["adam", "nadam", "rmsprop"],
+    ids=["adam", "nadam", "rmsprop", "adafactor", "ftrl"],
 )
 def test_restored_state_resumes_identically(make, rng):
     starts, targets, scales = _problem(rng)
@@ -492,6 +519,7 @@ def test_learning_rate_is_restored_with_the_state():
             l2_shrinkage_regularization_strength=0.03,
             beta=0.1,
         ),
+        optimizers.Adafactor(beta_2_decay=-0.6, epsilon_2=1e-2, clip_threshold=2.0, relative_step=False),
         optimizers.SGD(optimizers.InverseTimeDecay(0.1, 10, 0.5, staircase=True)),
         optimizers.SGD(optimizers.PolynomialDecay(0.1, 10, 0.01, power=2.0, cycle=True)),
         optimizers.Adam(optimizers.CosineDecayRestarts(0.1, 10, t_mul=1.5, m_mul=0.8, alpha=0.1)),
@@ -551,9 +579,21 @@ def test_new_optimizers_have_keras_defaults():
     config = ftrl.get_config()
     assert config["learning_rate"] == pytest.approx(0.001)
     assert {k: config[k] for k in Ftrl_DEFAULTS} == Ftrl_DEFAULTS
-    assert [type(optimizers.get(n)) for n in ("Adamax", "Lion", "Ftrl")] == [
-        optimizers.Adamax, optimizers.Lion, optimizers.Ftrl
+    adafactor = optimizers.get("adafactor").get_config()
+    assert {k: adafactor[k] for k in ADAFACTOR_DEFAULTS} == ADAFACTOR_DEFAULTS
+    assert [type(optimizers.get(n)) for n in ("Adamax", "Lion", "Ftrl", "Adafactor")] == [
+        optimizers.Adamax, optimizers.Lion, optimizers.Ftrl, optimizers.Adafactor
     ]
+
+
+ADAFACTOR_DEFAULTS = {
+    "learning_rate": pytest.approx(0.001),
+    "beta_2_decay": -0.8,
+    "epsilon_1": 1e-30,
+    "epsilon_2": 1e-3,
+    "clip_threshold": 1.0,
+    "relative_step": True,
+}
 
 
 Ftrl_DEFAULTS = {
@@ -573,6 +613,7 @@ Ftrl_DEFAULTS = {
         (lambda: optimizers.Ftrl(learning_rate_power=0.5), "learning_rate_power <= 0"),
         (lambda: optimizers.Ftrl(initial_accumulator_value=-1.0), "initial_accumulator_value >= 0"),
         (lambda: optimizers.Ftrl(l1_regularization_strength=-1.0), "l1_regularization_strength >= 0"),
+        (lambda: optimizers.Adafactor(clip_threshold=0.0), "positive clip_threshold"),
         (lambda: optimizers.InverseTimeDecay(0.1, 0, 0.5), "positive decay_steps"),
         (lambda: optimizers.PolynomialDecay(0.1, -1), "positive decay_steps"),
         (lambda: optimizers.CosineDecayRestarts(0.1, 0), "positive first_decay_steps"),
@@ -640,7 +681,7 @@ def test_cosine_decay_restarts(options):
     assert optimizers.CosineDecayRestarts(0.1, 10).get_config()["name"] == "SGDRDecay"
 
 
-@pytest.mark.parametrize("name", ["adamax", "lion", "ftrl"])
+@pytest.mark.parametrize("name", ["adamax", "lion", "ftrl", "adafactor"])
 def test_new_optimizers_by_name_in_model_compile(name):
     from theanine.frontend import layers, models
 
@@ -654,3 +695,15 @@ def test_new_optimizers_by_name_in_model_compile(name):
     model.fit(x, y, epochs=2, batch_size=8, verbose=0)
     assert int(model.optimizer.iterations.get_value()) == 4
     assert any(not np.allclose(a, b) for a, b in zip(before, model.get_weights(), strict=True))
+
+
+def test_adafactor_factors_matrices_and_saves_its_state(rng):
+    """A matrix keeps a row and a column slot; a vector a full velocity (its row and column: scalars)."""
+    starts, targets, scales = _problem(rng)
+    opt = optimizers.Adafactor(0.1)
+    run_theanine(opt, starts, targets, scales, steps=2)
+    shapes = {v.name.split("/", 1)[1]: v.get_value().shape for v in opt.variables()[2:]}
+    assert shapes == {
+        "w0/row": (3,), "w0/column": (2,), "w0/velocity": (3, 2),
+        "w1/row": (), "w1/column": (), "w1/velocity": (4,),
+    }
