@@ -707,3 +707,29 @@ def test_adafactor_factors_matrices_and_saves_its_state(rng):
         "w0/row": (3,), "w0/column": (2,), "w0/velocity": (3, 2),
         "w1/row": (), "w1/column": (), "w1/velocity": (4,),
     }
+
+
+@pytest.mark.parametrize("name", ["adafactor", "ftrl"])
+def test_saved_model_resumes_new_optimizers_identically(name, tmp_path):
+    """model.save keeps the slots (Adafactor's of other shapes too): resuming equals not stopping."""
+    from theanine.frontend import layers, models
+
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(16, 3)).astype("float32")
+    y = rng.normal(size=(16, 2)).astype("float32")
+
+    def model():
+        th.set_seed(0)
+        net = models.Sequential([layers.Input((3,)), layers.Dense(4), layers.Dense(2)])
+        net.compile(optimizer=optimizers.get(name).__class__(0.05), loss="mse")
+        return net
+
+    whole, half = model(), model()
+    whole.fit(x, y, epochs=4, batch_size=8, shuffle=False, verbose=0)
+    half.fit(x, y, epochs=2, batch_size=8, shuffle=False, verbose=0)
+    half.save(tmp_path / "half.theanine")
+    resumed = models.load_model(tmp_path / "half.theanine")
+    assert type(resumed.optimizer) is type(whole.optimizer)
+    resumed.fit(x, y, epochs=4, initial_epoch=2, batch_size=8, shuffle=False, verbose=0)
+    for a, b in zip(resumed.get_weights(), whole.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
