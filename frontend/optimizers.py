@@ -46,10 +46,17 @@ __all__ = [
     "Adagrad",
     "Adadelta",
     "Nadam",
+    "Adamax",
+    "Lion",
+    "Ftrl",
+    "Adafactor",
     "LearningRateSchedule",
     "ExponentialDecay",
     "CosineDecay",
     "PiecewiseConstantDecay",
+    "InverseTimeDecay",
+    "PolynomialDecay",
+    "CosineDecayRestarts",
     "schedules",
     "get",
     "serialize",
@@ -179,7 +186,126 @@ class PiecewiseConstantDecay(LearningRateSchedule):
         return rate
 
 
-_SCHEDULES = {cls.__name__: cls for cls in (ExponentialDecay, CosineDecay, PiecewiseConstantDecay)}
+def _check_steps(schedule: str, name: str, steps) -> None:
+    if not steps > 0:
+        raise ValueError(f"{schedule} expects a positive {name}. Received: {name}={steps!r}")
+
+
+class InverseTimeDecay(LearningRateSchedule):
+    """``initial_learning_rate / (1 + decay_rate * step / decay_steps)``.
+
+    With ``staircase=True`` the ratio ``step / decay_steps`` is floored.
+    """
+
+    config_names = ("initial_learning_rate", "decay_steps", "decay_rate", "staircase", "name")
+
+    def __init__(
+        self,
+        initial_learning_rate: float,
+        decay_steps: int,
+        decay_rate: float,
+        staircase: bool = False,
+        name: str = "InverseTimeDecay",
+    ):
+        _check_steps("InverseTimeDecay", "decay_steps", decay_steps)
+        self.initial_learning_rate, self.decay_steps = float(initial_learning_rate), decay_steps
+        self.decay_rate, self.staircase, self.name = float(decay_rate), bool(staircase), name
+
+    def __call__(self, step):
+        ratio = _float_step(step) / float(self.decay_steps)
+        if self.staircase:
+            ratio = th.floor(ratio)
+        return self.initial_learning_rate / (1.0 + self.decay_rate * ratio)
+
+
+class PolynomialDecay(LearningRateSchedule):
+    """``(initial - end) * (1 - step / decay_steps) ** power + end``, step capped at decay_steps.
+
+    With ``cycle=True`` the step is not capped; ``decay_steps`` is instead stretched to the
+    next multiple of itself at or above the step (Keras: 1 multiple at step 0).
+    """
+
+    config_names = (
+        "initial_learning_rate", "decay_steps", "end_learning_rate", "power", "cycle", "name"
+    )
+
+    def __init__(
+        self,
+        initial_learning_rate: float,
+        decay_steps: int,
+        end_learning_rate: float = 0.0001,
+        power: float = 1.0,
+        cycle: bool = False,
+        name: str = "PolynomialDecay",
+    ):
+        _check_steps("PolynomialDecay", "decay_steps", decay_steps)
+        self.initial_learning_rate, self.decay_steps = float(initial_learning_rate), decay_steps
+        self.end_learning_rate, self.power = float(end_learning_rate), float(power)
+        self.cycle, self.name = bool(cycle), name
+
+    def __call__(self, step):
+        step = _float_step(step)
+        decay_steps = float(self.decay_steps)
+        if self.cycle:
+            decay_steps = decay_steps * th.where(
+                th.eq(step, 0.0), 1.0, th.ceil(step / decay_steps)
+            )
+        else:
+            step = th.minimum(step, decay_steps)
+        remaining = 1.0 - step / decay_steps
+        span = self.initial_learning_rate - self.end_learning_rate
+        return span * th.power(remaining, th.constant(self.power, "float32")) + self.end_learning_rate
+
+
+class CosineDecayRestarts(LearningRateSchedule):
+    """Cosine decay with warm restarts (SGDR, Loshchilov & Hutter).
+
+    Period ``i`` lasts ``first_decay_steps * t_mul ** i`` steps and peaks at
+    ``initial_learning_rate * m_mul ** i``; within a period the rate follows
+    ``peak * ((1 - alpha) * 0.5 * (1 + cos(pi * fraction)) + alpha)``.
+    """
+
+    config_names = ("initial_learning_rate", "first_decay_steps", "t_mul", "m_mul", "alpha", "name")
+
+    def __init__(
+        self,
+        initial_learning_rate: float,
+        first_decay_steps: int,
+        t_mul: float = 2.0,
+        m_mul: float = 1.0,
+        alpha: float = 0.0,
+        name: str = "SGDRDecay",
+    ):
+        _check_steps("CosineDecayRestarts", "first_decay_steps", first_decay_steps)
+        self.initial_learning_rate, self.first_decay_steps = float(initial_learning_rate), first_decay_steps
+        self.t_mul, self.m_mul, self.alpha, self.name = float(t_mul), float(m_mul), float(alpha), name
+
+    def __call__(self, step):
+        fraction = _float_step(step) / float(self.first_decay_steps)
+        if self.t_mul == 1.0:
+            restart = th.floor(fraction)
+            fraction = fraction - restart
+        else:
+            t_mul = th.constant(self.t_mul, "float32")
+            restart = th.floor(th.log(1.0 - fraction * (1.0 - self.t_mul)) / math.log(self.t_mul))
+            done = (1.0 - th.power(t_mul, restart)) / (1.0 - self.t_mul)
+            fraction = (fraction - done) / th.power(t_mul, restart)
+        peak = th.power(th.constant(self.m_mul, "float32"), restart)
+        cosine = 0.5 * peak * (1.0 + th.cos(math.pi * fraction))
+        return self.initial_learning_rate * ((1.0 - self.alpha) * cosine + self.alpha)
+
+
+_SCHEDULES = {
+    cls.__name__: cls
+    for cls in (
+        ExponentialDecay,
+        CosineDecay,
+        PiecewiseConstantDecay,
+        InverseTimeDecay,
+        PolynomialDecay,
+        CosineDecayRestarts,
+    )
+}
 schedules = types.SimpleNamespace(LearningRateSchedule=LearningRateSchedule, **_SCHEDULES)
 """The schedules under Keras' spelling ``optimizers.schedules.ExponentialDecay``."""
 
@@ -302,13 +428,13 @@ class Optimizer(Configurable):
             self.set_variable_values(pending)
 
     def _new_slot(self, param: SharedVariable, slot: str) -> SharedVariable:
-        value = self.initial_slot_value(slot, param.get_value(borrow=True))
-        return variable(
-            value, name=f"{self.name}/{param.name or 'param'}/{slot}", shape=param.type.shape
-        )
+        param_value = param.get_value(borrow=True)
+        value = self.initial_slot_value(slot, param_value)
+        shape = param.type.shape if value.shape == param_value.shape else value.shape
+        return variable(value, name=f"{self.name}/{param.name or 'param'}/{slot}", shape=shape)
 
     def initial_slot_value(self, slot: str, param_value: np.ndarray) -> np.ndarray:
-        """The starting value of a slot (zeros; Adagrad overrides)."""
+        """The starting value of a slot (zeros; Adagrad overrides; Adafactor's have other shapes)."""
         return np.zeros_like(param_value)
 
     def create_shared_state(self) -> dict[str, SharedVariable]:
@@ -686,9 +812,199 @@ class Nadam(Optimizer):
         return new_variable, {"momentum": m, "velocity": v}
 
 
+class Adamax(Optimizer):
+    """Adam's infinity-norm variant (Kingma & Ba, section 7).
+
+    ``m <- m + (g - m)(1 - b1)``, ``u <- max(b2 u, |g|)``,
+    ``w <- w - lr m / ((1 - b1^t)(u + eps))``.
+    """
+
+    slot_names = ("momentum", "norm")
+    config_names = ("beta_1", "beta_2", "epsilon")
+
+    def __init__(
+        self,
+        learning_rate=0.001,
+        beta_1: float = 0.9,
+        beta_2: float = 0.999,
+        epsilon: float = 1e-7,
+        **kwargs,
+    ):
+        super().__init__(learning_rate, **kwargs)
+        self.beta_1, self.beta_2, self.epsilon = float(beta_1), float(beta_2), float(epsilon)
+
+    def update_step(self, gradient, variable, learning_rate, slots, shared):
+        t = self.local_step(variable.dtype)
+        m = slots["momentum"] + (gradient - slots["momentum"]) * (1.0 - self.beta_1)
+        u = th.maximum(self.beta_2 * slots["norm"], th.abs(gradient))
+        step = learning_rate * m / ((1.0 - self.beta_1**t) * (u + self.epsilon))
+        return variable - step, {"momentum": m, "norm": u}
+
+
+class Lion(Optimizer):
+    """Lion (Chen et al., 2023): the sign of an interpolated momentum.
+
+    ``w <- w - lr sign(b1 m + (1 - b1) g)``, then ``m <- b2 m + (1 - b2) g``.
+    """
+
+    slot_names = ("momentum",)
+    config_names = ("beta_1", "beta_2")
+
+    def __init__(self, learning_rate=0.001, beta_1: float = 0.9, beta_2: float = 0.99, **kwargs):
+        super().__init__(learning_rate, **kwargs)
+        if not 0 < beta_1 <= 1:
+            raise ValueError(
+                f"Lion expects beta_1 in (0, 1]. Received: beta_1={beta_1!r}"
+            )
+        self.beta_1, self.beta_2 = float(beta_1), float(beta_2)
+
+    def update_step(self, gradient, variable, learning_rate, slots, shared):
+        m = slots["momentum"]
+        direction = th.sign(m * self.beta_1 + gradient * (1.0 - self.beta_1))
+        new_m = m * self.beta_2 + gradient * (1.0 - self.beta_2)
+        return variable - learning_rate * direction, {"momentum": new_m}
+
+
+class Ftrl(Optimizer):
+    """Follow The Regularized Leader (McMahan et al.), Keras' formulation.
+
+    With ``p = -learning_rate_power``, ``l2' = l2 + beta / (2 lr)`` and
+    ``g' = g + 2 l2_shrinkage w``: ``n' = n + g^2``;
+    ``z <- z + g' - (n'^p - n^p) / lr * w``;
+    ``w <- (clip(z, -l1, l1) - z) / (n'^p / lr + 2 l2')``; ``n <- n'``.
+    """
+
+    slot_names = ("accumulator", "linear")
+    config_names = (
+        "learning_rate_power",
+        "initial_accumulator_value",
+        "l1_regularization_strength",
+        "l2_regularization_strength",
+        "l2_shrinkage_regularization_strength",
+        "beta",
+    )
+
+    def __init__(
+        self,
+        learning_rate=0.001,
+        learning_rate_power: float = -0.5,
+        initial_accumulator_value: float = 0.1,
+        l1_regularization_strength: float = 0.0,
+        l2_regularization_strength: float = 0.0,
+        l2_shrinkage_regularization_strength: float = 0.0,
+        beta: float = 0.0,
+        **kwargs,
+    ):
+        super().__init__(learning_rate, **kwargs)
+        if learning_rate_power > 0:
+            raise ValueError(
+                "Ftrl expects learning_rate_power <= 0. "
+                f"Received: learning_rate_power={learning_rate_power!r}"
+            )
+        for name, value in (
+            ("initial_accumulator_value", initial_accumulator_value),
+            ("l1_regularization_strength", l1_regularization_strength),
+            ("l2_regularization_strength", l2_regularization_strength),
+            ("l2_shrinkage_regularization_strength", l2_shrinkage_regularization_strength),
+        ):
+            if value < 0:
+                raise ValueError(f"Ftrl expects {name} >= 0. Received: {name}={value!r}")
+        self.learning_rate_power = float(learning_rate_power)
+        self.initial_accumulator_value = float(initial_accumulator_value)
+        self.l1_regularization_strength = float(l1_regularization_strength)
+        self.l2_regularization_strength = float(l2_regularization_strength)
+        self.l2_shrinkage_regularization_strength = float(l2_shrinkage_regularization_strength)
+        self.beta = float(beta)
+
+    def initial_slot_value(self, slot, param_value):
+        if slot == "accumulator":
+            return np.full_like(param_value, self.initial_accumulator_value)
+        return np.zeros_like(param_value)
+
+    def update_step(self, gradient, variable, learning_rate, slots, shared):
+        power = th.constant(-self.learning_rate_power, variable.dtype)
+        l1 = self.l1_regularization_strength
+        l2 = self.l2_regularization_strength + self.beta / (2.0 * learning_rate)
+        shrunk = gradient + 2.0 * self.l2_shrinkage_regularization_strength * variable
+        accumulator = slots["accumulator"]
+        new_accumulator = accumulator + th.square(gradient)
+        new_scale = th.power(new_accumulator, power)
+        linear = slots["linear"] + shrunk - (new_scale - th.power(accumulator, power)) / learning_rate * variable
+        quadratic = new_scale / learning_rate + 2.0 * l2
+        new_variable = (th.clip(linear, -l1, l1) - linear) / quadratic
+        return new_variable, {"accumulator": new_accumulator, "linear": linear}
+
+
+def _rms(x):
+    """Root mean square over all elements."""
+    return th.sqrt(th.mean(th.square(x)))
+
+
+class Adafactor(Optimizer):
+    """Adafactor (Shazeer & Stern): second moments factored over a weight's last two axes.
+
+    With ``t`` the step, ``b2 = 1 - t^beta_2_decay`` and ``G = g^2 + epsilon_1``: a weight of
+    rank >= 2 keeps row and column means ``r <- b2 r + (1 - b2) mean(G, -1)``,
+    ``c <- b2 c + (1 - b2) mean(G, -2)`` and uses ``v = r / mean(r, -1) (outer) c``; a smaller
+    one keeps ``v <- b2 v + (1 - b2) G``. ``u = g / sqrt(v)`` is scaled down to RMS at most
+    ``clip_threshold``; ``w <- w - max(epsilon_2, rms(w)) * min(lr, 1 / sqrt(t)) * u``.
+    As in Keras 3 the step is capped at ``1 / sqrt(t)`` whatever ``relative_step`` says;
+    the flag is kept for the config.
+    """
+
+    slot_names = ("row", "column", "velocity")
+    config_names = ("beta_2_decay", "epsilon_1", "epsilon_2", "clip_threshold", "relative_step")
+
+    def __init__(
+        self,
+        learning_rate=0.001,
+        beta_2_decay: float = -0.8,
+        epsilon_1: float = 1e-30,
+        epsilon_2: float = 1e-3,
+        clip_threshold: float = 1.0,
+        relative_step: bool = True,
+        **kwargs,
+    ):
+        super().__init__(learning_rate, **kwargs)
+        if not clip_threshold > 0:
+            raise ValueError(
+                f"Adafactor expects a positive clip_threshold. Received: clip_threshold={clip_threshold!r}"
+            )
+        self.beta_2_decay, self.epsilon_1 = float(beta_2_decay), float(epsilon_1)
+        self.epsilon_2, self.clip_threshold = float(epsilon_2), float(clip_threshold)
+        self.relative_step = bool(relative_step)
+
+    def initial_slot_value(self, slot, param_value):
+        if slot == "velocity":
+            return np.zeros_like(param_value)
+        if param_value.ndim < 2:
+            return np.zeros((), param_value.dtype)
+        shape = param_value.shape[:-1] if slot == "row" else param_value.shape[:-2] + param_value.shape[-1:]
+        return np.zeros(shape, param_value.dtype)
+
+    def update_step(self, gradient, variable, learning_rate, slots, shared):
+        t = self.local_step(variable.dtype)
+        rho = th.minimum(learning_rate, 1.0 / th.sqrt(t))
+        alpha = th.maximum(self.epsilon_2, _rms(variable)) * rho
+        squared = th.square(gradient) + self.epsilon_1
+        beta_2 = 1.0 - th.power(t, th.constant(self.beta_2_decay, variable.dtype))
+        if variable.ndim >= 2:
+            row = beta_2 * slots["row"] + (1.0 - beta_2) * th.mean(squared, axis=-1)
+            column = beta_2 * slots["column"] + (1.0 - beta_2) * th.mean(squared, axis=-2)
+            normalized = row / th.mean(row, axis=-1, keepdims=True)
+            velocity = th.expand_dims(normalized, -1) * th.expand_dims(column, -2)
+            new_slots = {"row": row, "column": column, "velocity": velocity}
+        else:
+            velocity = beta_2 * slots["velocity"] + (1.0 - beta_2) * squared
+            new_slots = {"velocity": velocity}
+        update = gradient / th.sqrt(velocity)
+        update = update / th.maximum(1.0, _rms(update) / self.clip_threshold)
+        return variable - alpha * update, new_slots
+
+
 # ----------------------------------------------------------------------------- lookup
 
-_CLASSES = (SGD, Adam, AdamW, RMSprop, Adagrad, Adadelta, Nadam)
+_CLASSES = (SGD, Adam, AdamW, RMSprop, Adagrad, Adadelta, Nadam, Adamax, Lion, Ftrl, Adafactor)
 REGISTRY = Registry(
     "optimizer",
     Optimizer,

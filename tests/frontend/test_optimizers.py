@@ -74,6 +74,45 @@ def ref_nadam(w, g, s, t, lr, b1=0.9, b2=0.999, eps=1e-7):
     return w - lr * m_hat / (np.sqrt(v_hat) + eps)
 
 
+def ref_adamax(w, g, s, t, lr, b1=0.9, b2=0.999, eps=1e-7):
+    m = s["m"] = s.get("m", np.zeros_like(w)) * b1 + (1 - b1) * g
+    u = s["u"] = np.maximum(b2 * s.get("u", np.zeros_like(w)), np.abs(g))
+    return w - lr / (1 - b1**t) * m / (u + eps)
+
+
+def ref_lion(w, g, s, t, lr, b1=0.9, b2=0.99):
+    m = s.get("m", np.zeros_like(w))
+    s["m"] = b2 * m + (1 - b2) * g
+    return w - lr * np.sign(b1 * m + (1 - b1) * g)
+
+
+def ref_ftrl(w, g, s, t, lr, power=-0.5, init=0.1, l1=0.0, l2=0.0, shrink=0.0, beta=0.0):
+    n = s.get("n", np.full_like(w, init))
+    z = s.get("z", np.zeros_like(w))
+    g_shrunk = g + 2 * shrink * w
+    n_new = n + g * g
+    sigma = (n_new ** (-power) - n ** (-power)) / lr
+    z = s["z"] = z + g_shrunk - sigma * w
+    s["n"] = n_new
+    quadratic = n_new ** (-power) / lr + 2 * (l2 + beta / (2 * lr))
+    return np.where(np.abs(z) > l1, (np.sign(z) * l1 - z) / quadratic, 0.0)
+
+
+def ref_adafactor(w, g, s, t, lr, decay=-0.8, eps1=1e-30, eps2=1e-3, clip=1.0):
+    rms = lambda x: np.sqrt(np.mean(x * x))  # noqa: E731
+    b2 = 1 - t**decay
+    sq = g * g + eps1
+    if w.ndim >= 2:
+        r = s["r"] = b2 * s.get("r", np.zeros(w.shape[:-1])) + (1 - b2) * sq.mean(axis=-1)
+        c = s["c"] = b2 * s.get("c", np.zeros(w.shape[:-2] + w.shape[-1:])) + (1 - b2) * sq.mean(axis=-2)
+        v = np.outer(r / r.mean(), c)
+    else:
+        v = s["v"] = b2 * s.get("v", np.zeros_like(w)) + (1 - b2) * sq
+    u = g / np.sqrt(v)
+    u = u / max(1.0, rms(u) / clip)
+    return w - max(eps2, rms(w)) * min(lr, 1 / math.sqrt(t)) * u
+
+
 def nadam_shared(shared, t, b1=0.9):
     shared["u_product"] = shared.get("u_product", 1.0) * b1 * (1 - 0.5 * 0.96**t)
 
@@ -186,6 +225,48 @@ CASES = [
         ref_adadelta,
         {"rho": 0.5, "eps": 1e-4},
         0.5,
+    ),
+    ("adamax", lambda: optimizers.Adamax(0.1), ref_adamax, {}, 0.1),
+    (
+        "adamax_betas",
+        lambda: optimizers.Adamax(0.1, beta_1=0.5, beta_2=0.8, epsilon=1e-3),
+        ref_adamax,
+        {"b1": 0.5, "b2": 0.8, "eps": 1e-3},
+        0.1,
+    ),
+    ("lion", lambda: optimizers.Lion(0.05), ref_lion, {}, 0.05),
+    (
+        "lion_betas",
+        lambda: optimizers.Lion(0.05, beta_1=0.5, beta_2=0.7),
+        ref_lion,
+        {"b1": 0.5, "b2": 0.7},
+        0.05,
+    ),
+    ("ftrl", lambda: optimizers.Ftrl(0.5), ref_ftrl, {}, 0.5),
+    (
+        "ftrl_regularized",
+        lambda: optimizers.Ftrl(
+            0.5,
+            learning_rate_power=-0.7,
+            initial_accumulator_value=0.3,
+            l1_regularization_strength=0.05,
+            l2_regularization_strength=0.1,
+            l2_shrinkage_regularization_strength=0.02,
+            beta=0.2,
+        ),
+        ref_ftrl,
+        {"power": -0.7, "init": 0.3, "l1": 0.05, "l2": 0.1, "shrink": 0.02, "beta": 0.2},
+        0.5,
+    ),
+    ("adafactor", lambda: optimizers.Adafactor(0.1), ref_adafactor, {}, 0.1),
+    (
+        "adafactor_options",
+        lambda: optimizers.Adafactor(
+            0.8, beta_2_decay=-0.5, epsilon_1=1e-6, epsilon_2=0.5, clip_threshold=0.5
+        ),
+        ref_adafactor,
+        {"decay": -0.5, "eps1": 1e-6, "eps2": 0.5, "clip": 0.5},
+        0.8,
     ),
 ]
 
@@ -374,8 +455,10 @@ def test_variables_have_a_fixed_order_and_names(rng):
         lambda: optimizers.Adam(0.1, amsgrad=True),
         lambda: optimizers.Nadam(0.1),
         lambda: optimizers.RMSprop(0.01, momentum=0.5, centered=True),
+        lambda: optimizers.Adafactor(0.1),
+        lambda: optimizers.Ftrl(0.5),
     ],
-    ids=["adam", "nadam", "rmsprop"],
+    ids=["adam", "nadam", "rmsprop", "adafactor", "ftrl"],
 )
 def test_restored_state_resumes_identically(make, rng):
     starts, targets, scales = _problem(rng)
@@ -426,6 +509,20 @@ def test_learning_rate_is_restored_with_the_state():
         optimizers.Adadelta(rho=0.9),
         optimizers.Nadam(beta_2=0.99),
         optimizers.Adam(optimizers.CosineDecay(0.1, 100, alpha=0.01)),
+        optimizers.Adamax(0.002, beta_1=0.8, beta_2=0.99, epsilon=1e-5, clipnorm=1.0),
+        optimizers.Lion(beta_1=0.95, beta_2=0.98, weight_decay=0.01),
+        optimizers.Ftrl(
+            learning_rate_power=-0.6,
+            initial_accumulator_value=0.2,
+            l1_regularization_strength=0.01,
+            l2_regularization_strength=0.02,
+            l2_shrinkage_regularization_strength=0.03,
+            beta=0.1,
+        ),
+        optimizers.Adafactor(beta_2_decay=-0.6, epsilon_2=1e-2, clip_threshold=2.0, relative_step=False),
+        optimizers.SGD(optimizers.InverseTimeDecay(0.1, 10, 0.5, staircase=True)),
+        optimizers.SGD(optimizers.PolynomialDecay(0.1, 10, 0.01, power=2.0, cycle=True)),
+        optimizers.Adam(optimizers.CosineDecayRestarts(0.1, 10, t_mul=1.5, m_mul=0.8, alpha=0.1)),
     ],
     ids=lambda o: type(o).__name__,
 )
@@ -441,8 +538,8 @@ def test_get_by_name_and_errors():
     assert optimizers.get("sgd").learning_rate == pytest.approx(0.01)
     opt = optimizers.Nadam()
     assert optimizers.get(opt) is opt
-    with pytest.raises(ValueError, match="Unknown optimizer 'adamax'"):
-        optimizers.get("adamax")
+    with pytest.raises(ValueError, match="Unknown optimizer 'adabelief'"):
+        optimizers.get("adabelief")
     with pytest.raises(TypeError, match="Cannot interpret 3"):
         optimizers.get(3)
 
@@ -468,3 +565,171 @@ def test_schedules_called_on_a_number_return_the_rate():
 
     assert np.isclose(float(Halving()(3)), 0.125)
     assert isinstance(schedule(th.lscalar("step")), th.Variable)
+
+
+# ----------------------------------------------------------------------------- Keras 3 additions
+
+
+def test_new_optimizers_have_keras_defaults():
+    adamax, lion, ftrl = optimizers.get("adamax"), optimizers.get("lion"), optimizers.get("ftrl")
+    assert (adamax.learning_rate, adamax.beta_1, adamax.beta_2, adamax.epsilon) == pytest.approx(
+        (0.001, 0.9, 0.999, 1e-7)
+    )
+    assert (lion.learning_rate, lion.beta_1, lion.beta_2) == pytest.approx((0.001, 0.9, 0.99))
+    config = ftrl.get_config()
+    assert config["learning_rate"] == pytest.approx(0.001)
+    assert {k: config[k] for k in Ftrl_DEFAULTS} == Ftrl_DEFAULTS
+    adafactor = optimizers.get("adafactor").get_config()
+    assert {k: adafactor[k] for k in ADAFACTOR_DEFAULTS} == ADAFACTOR_DEFAULTS
+    assert [type(optimizers.get(n)) for n in ("Adamax", "Lion", "Ftrl", "Adafactor")] == [
+        optimizers.Adamax, optimizers.Lion, optimizers.Ftrl, optimizers.Adafactor
+    ]
+
+
+ADAFACTOR_DEFAULTS = {
+    "learning_rate": pytest.approx(0.001),
+    "beta_2_decay": -0.8,
+    "epsilon_1": 1e-30,
+    "epsilon_2": 1e-3,
+    "clip_threshold": 1.0,
+    "relative_step": True,
+}
+
+
+Ftrl_DEFAULTS = {
+    "learning_rate_power": -0.5,
+    "initial_accumulator_value": 0.1,
+    "l1_regularization_strength": 0.0,
+    "l2_regularization_strength": 0.0,
+    "l2_shrinkage_regularization_strength": 0.0,
+    "beta": 0.0,
+}
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda: optimizers.Lion(beta_1=0.0), "Lion expects beta_1 in \\(0, 1\\]"),
+        (lambda: optimizers.Ftrl(learning_rate_power=0.5), "learning_rate_power <= 0"),
+        (lambda: optimizers.Ftrl(initial_accumulator_value=-1.0), "initial_accumulator_value >= 0"),
+        (lambda: optimizers.Ftrl(l1_regularization_strength=-1.0), "l1_regularization_strength >= 0"),
+        (lambda: optimizers.Adafactor(clip_threshold=0.0), "positive clip_threshold"),
+        (lambda: optimizers.InverseTimeDecay(0.1, 0, 0.5), "positive decay_steps"),
+        (lambda: optimizers.PolynomialDecay(0.1, -1), "positive decay_steps"),
+        (lambda: optimizers.CosineDecayRestarts(0.1, 0), "positive first_decay_steps"),
+    ],
+)
+def test_new_rules_reject_bad_arguments(make, message):
+    with pytest.raises(ValueError, match=message):
+        make()
+
+
+def test_inverse_time_decay():
+    steps = [0, 1, 5, 10, 25]
+    smooth = optimizers.schedules.InverseTimeDecay(0.1, decay_steps=10, decay_rate=0.5)
+    stairs = optimizers.InverseTimeDecay(0.1, decay_steps=10, decay_rate=0.5, staircase=True)
+    np.testing.assert_allclose(
+        _schedule_values(smooth, steps), [0.1 / (1 + 0.5 * s / 10) for s in steps], rtol=1e-6
+    )
+    np.testing.assert_allclose(
+        _schedule_values(stairs, steps), [0.1 / (1 + 0.5 * (s // 10)) for s in steps], rtol=1e-6
+    )
+
+
+def _polynomial(s, initial=0.1, decay_steps=10, end=0.01, power=2.0, cycle=False):
+    if cycle:
+        decay_steps = decay_steps * (1 if s == 0 else math.ceil(s / decay_steps))
+    else:
+        s = min(s, decay_steps)
+    return (initial - end) * (1 - s / decay_steps) ** power + end
+
+
+def test_polynomial_decay():
+    steps = [0, 3, 10, 14, 20, 27, 50]
+    capped = optimizers.PolynomialDecay(0.1, 10, end_learning_rate=0.01, power=2.0)
+    cycled = optimizers.schedules.PolynomialDecay(0.1, 10, end_learning_rate=0.01, power=2.0, cycle=True)
+    np.testing.assert_allclose(
+        _schedule_values(capped, steps), [_polynomial(s) for s in steps], rtol=1e-6, atol=1e-8
+    )
+    np.testing.assert_allclose(
+        _schedule_values(cycled, steps), [_polynomial(s, cycle=True) for s in steps], rtol=1e-6, atol=1e-8
+    )
+    default = optimizers.PolynomialDecay(0.1, 10)
+    np.testing.assert_allclose(_schedule_values(default, [5, 30]), [0.05005, 0.0001], rtol=1e-5)
+
+
+def _sgdr(s, initial=0.1, first=10, t_mul=2.0, m_mul=1.0, alpha=0.0):
+    """Walk the restart periods one by one (independent of Keras' closed form)."""
+    period, peak = float(first), 1.0
+    while s >= period:
+        s -= period
+        period *= t_mul
+        peak *= m_mul
+    cosine = 0.5 * peak * (1 + math.cos(math.pi * s / period))
+    return initial * ((1 - alpha) * cosine + alpha)
+
+
+@pytest.mark.parametrize(
+    "options", [{}, {"t_mul": 1.0, "m_mul": 0.5}, {"t_mul": 1.5, "m_mul": 0.8, "alpha": 0.1}]
+)
+def test_cosine_decay_restarts(options):
+    steps = [0, 4, 9, 10, 11, 23, 29, 31, 55, 69, 71, 100]
+    schedule = optimizers.CosineDecayRestarts(0.1, 10, **options)
+    np.testing.assert_allclose(
+        _schedule_values(schedule, steps), [_sgdr(s, **options) for s in steps], rtol=2e-5, atol=1e-7
+    )
+    assert optimizers.CosineDecayRestarts(0.1, 10).get_config()["name"] == "SGDRDecay"
+
+
+@pytest.mark.parametrize("name", ["adamax", "lion", "ftrl", "adafactor"])
+def test_new_optimizers_by_name_in_model_compile(name):
+    from theanine.frontend import layers, models
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(16, 3)).astype("float32")
+    y = (x @ np.array([[1.0], [-2.0], [0.5]], "float32")).astype("float32")
+    model = models.Sequential([layers.Input((3,)), layers.Dense(1)])
+    model.compile(optimizer=name, loss="mse")
+    assert type(model.optimizer).__name__.lower() == name
+    before = [w.copy() for w in model.get_weights()]
+    model.fit(x, y, epochs=2, batch_size=8, verbose=0)
+    assert int(model.optimizer.iterations.get_value()) == 4
+    assert any(not np.allclose(a, b) for a, b in zip(before, model.get_weights(), strict=True))
+
+
+def test_adafactor_factors_matrices_and_saves_its_state(rng):
+    """A matrix keeps a row and a column slot; a vector a full velocity (its row and column: scalars)."""
+    starts, targets, scales = _problem(rng)
+    opt = optimizers.Adafactor(0.1)
+    run_theanine(opt, starts, targets, scales, steps=2)
+    shapes = {v.name.split("/", 1)[1]: v.get_value().shape for v in opt.variables()[2:]}
+    assert shapes == {
+        "w0/row": (3,), "w0/column": (2,), "w0/velocity": (3, 2),
+        "w1/row": (), "w1/column": (), "w1/velocity": (4,),
+    }
+
+
+@pytest.mark.parametrize("name", ["adafactor", "ftrl"])
+def test_saved_model_resumes_new_optimizers_identically(name, tmp_path):
+    """model.save keeps the slots (Adafactor's of other shapes too): resuming equals not stopping."""
+    from theanine.frontend import layers, models
+
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(16, 3)).astype("float32")
+    y = rng.normal(size=(16, 2)).astype("float32")
+
+    def model():
+        th.set_seed(0)
+        net = models.Sequential([layers.Input((3,)), layers.Dense(4), layers.Dense(2)])
+        net.compile(optimizer=optimizers.get(name).__class__(0.05), loss="mse")
+        return net
+
+    whole, half = model(), model()
+    whole.fit(x, y, epochs=4, batch_size=8, shuffle=False, verbose=0)
+    half.fit(x, y, epochs=2, batch_size=8, shuffle=False, verbose=0)
+    half.save(tmp_path / "half.theanine")
+    resumed = models.load_model(tmp_path / "half.theanine")
+    assert type(resumed.optimizer) is type(whole.optimizer)
+    resumed.fit(x, y, epochs=4, initial_epoch=2, batch_size=8, shuffle=False, verbose=0)
+    for a, b in zip(resumed.get_weights(), whole.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
