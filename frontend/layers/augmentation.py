@@ -24,8 +24,8 @@ import math
 import numpy as np
 
 import theanine as th
-from theanine.frontend import seeding
 from theanine.frontend.layers.base import Layer, register_layer
+from theanine.frontend.layers.seeded import SeededLayer
 
 __all__ = ["RandomFlip", "RandomRotation", "Resizing"]
 
@@ -34,15 +34,9 @@ FILL_MODES = ("reflect", "wrap", "nearest", "constant")
 INTERPOLATIONS = ("bilinear", "nearest")
 
 
-class _RandomImageLayer(Layer):
-    """What the augmentation layers share: a seeded stream, images of rank 3 or 4, identity
-    outside training."""
-
-    def __init__(self, seed: int | None = None, **kwargs):
-        super().__init__(**kwargs)
-        self.seed = int(seeding.next_seed() if seed is None else seed)
-        self._explicit_seed = seed is not None
-        self.stream = th.random.RandomStream(self.seed)
+class _RandomImageLayer(SeededLayer):
+    """What the augmentation layers share: a seeded stream (``SeededLayer``), images of rank 3
+    or 4, identity outside training."""
 
     def call(self, inputs, training=None):
         if inputs.ndim not in (3, 4):
@@ -65,12 +59,6 @@ class _RandomImageLayer(Layer):
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)
-
-    def get_config(self) -> dict:
-        config = super().get_config()
-        if self._explicit_seed:
-            config["seed"] = self.seed
-        return config
 
 
 @register_layer

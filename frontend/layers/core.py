@@ -7,8 +7,9 @@ from collections.abc import Sequence
 import numpy as np
 
 import theanine as th
-from theanine.frontend import activations, constraints, initializers, regularizers, seeding
+from theanine.frontend import activations, constraints, initializers, regularizers
 from theanine.frontend.layers.base import Layer, get_custom_objects, register_layer
+from theanine.frontend.layers.seeded import SeededLayer
 
 __all__ = ["Dense", "Activation", "Dropout", "Flatten", "Identity"]
 
@@ -132,13 +133,12 @@ class Activation(Layer):
 
 
 @register_layer
-class Dropout(Layer):
+class Dropout(SeededLayer):
     """Zero a fraction ``rate`` of the inputs during training and scale the rest by 1/(1-rate).
 
     Identity when not training.  ``noise_shape`` (with None for "same as the
     input") shares one mask along axes of size 1; ``seed`` fixes the mask
-    sequence (unseeded layers draw a seed from ``seeding.next_seed()``, so
-    ``th.set_seed`` makes runs reproducible).
+    sequence (``SeededLayer``).
     """
 
     supports_masking = True
@@ -150,14 +150,11 @@ class Dropout(Layer):
         seed: int | None = None,
         **kwargs,
     ):
-        super().__init__(**kwargs)
+        super().__init__(seed, **kwargs)
         if not 0.0 <= float(rate) < 1.0:
             raise ValueError(f"Dropout rate must be in [0, 1). Received: rate={rate!r}")
         self.rate = float(rate)
         self.noise_shape = None if noise_shape is None else tuple(noise_shape)
-        self.seed = int(seeding.next_seed() if seed is None else seed)
-        self._explicit_seed = seed is not None
-        self.stream = th.random.RandomStream(self.seed)
 
     def _mask_shape(self, inputs):
         if self.noise_shape is None:
@@ -179,8 +176,6 @@ class Dropout(Layer):
         config = {**super().get_config(), "rate": self.rate}
         if self.noise_shape is not None:
             config["noise_shape"] = list(self.noise_shape)
-        if self._explicit_seed:
-            config["seed"] = self.seed
         return config
 
 

@@ -2,8 +2,7 @@
 ActivityRegularization (Keras 3's arguments and defaults).
 
 Each noise layer is the identity outside training and draws from its own
-``RandomStream`` (seeded like ``Dropout``: an explicit ``seed``, else the
-next of ``seeding.next_seed()``).
+``RandomStream`` (``SeededLayer``, as ``Dropout``).
 """
 
 from __future__ import annotations
@@ -13,24 +12,22 @@ from collections.abc import Sequence
 import numpy as np
 
 import theanine as th
-from theanine.frontend import regularizers, seeding
+from theanine.frontend import regularizers
 from theanine.frontend.layers.base import Layer, register_layer
+from theanine.frontend.layers.seeded import SeededLayer
 
 __all__ = ["GaussianNoise", "GaussianDropout", "AlphaDropout", "ActivityRegularization"]
 
 _SELU_ALPHA, _SELU_SCALE = 1.6732632423543772, 1.0507009873554805
 
 
-class _Noise(Layer):
-    """Shared parts: the rate or stddev check, the random stream, the seed in the config."""
+class _Noise(SeededLayer):
+    """Shared parts: the rate check and the output shape (the stream and seed: ``SeededLayer``)."""
 
     supports_masking = True
 
     def __init__(self, seed: int | None = None, **kwargs):
-        super().__init__(**kwargs)
-        self.seed = int(seeding.next_seed() if seed is None else seed)
-        self._explicit_seed = seed is not None
-        self.stream = th.random.RandomStream(self.seed)
+        super().__init__(seed, **kwargs)
 
     @staticmethod
     def _fraction(layer: str, name: str, value) -> float:
@@ -40,12 +37,6 @@ class _Noise(Layer):
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)
-
-    def get_config(self) -> dict:
-        config = super().get_config()
-        if self._explicit_seed:
-            config["seed"] = self.seed
-        return config
 
 
 @register_layer
