@@ -152,7 +152,7 @@ class Dropout(SeededLayer):
     ):
         super().__init__(seed, **kwargs)
         if not 0.0 <= float(rate) < 1.0:
-            raise ValueError(f"Dropout rate must be in [0, 1). Received: rate={rate!r}")
+            raise ValueError(f"{type(self).__name__} rate must be in [0, 1). Received: rate={rate!r}")
         self.rate = float(rate)
         self.noise_shape = None if noise_shape is None else tuple(noise_shape)
 

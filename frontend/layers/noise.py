@@ -7,13 +7,12 @@ Each noise layer is the identity outside training and draws from its own
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import numpy as np
 
 import theanine as th
 from theanine.frontend import regularizers
 from theanine.frontend.layers.base import Layer, register_layer
+from theanine.frontend.layers.core import Dropout
 from theanine.frontend.layers.seeded import SeededLayer
 
 __all__ = ["GaussianNoise", "GaussianDropout", "AlphaDropout", "ActivityRegularization"]
@@ -77,34 +76,22 @@ class GaussianDropout(_Noise):
 
 
 @register_layer
-class AlphaDropout(_Noise):
+class AlphaDropout(Dropout):
     """Dropout that keeps a SELU network's mean and variance: dropped units take SELU's negative
-    saturation value, then an affine map restores the moments (Keras 3's formula)."""
-
-    def __init__(self, rate: float, noise_shape: Sequence[int | None] | None = None, seed: int | None = None,
-                 **kwargs):
-        super().__init__(seed, **kwargs)
-        self.rate = self._fraction("AlphaDropout", "rate", rate)
-        self.noise_shape = None if noise_shape is None else tuple(noise_shape)
+    saturation value, then an affine map restores the moments (Keras 3's formula).  Arguments,
+    ``noise_shape`` and config are ``Dropout``'s."""
 
     def call(self, inputs, training=None):
         if not training or self.rate == 0.0:
             return inputs
-        shape = inputs.shape if self.noise_shape is None else tuple(
-            inputs.shape[i] if d is None else d for i, d in enumerate(self.noise_shape))
         keep = 1.0 - self.rate
         alpha_p = -_SELU_ALPHA * _SELU_SCALE
         a = float((keep + alpha_p**2 * keep * self.rate) ** -0.5)
         b = float(-a * alpha_p * self.rate)
-        kept = th.cast(th.less(self.stream.uniform(size=shape, dtype=inputs.dtype), keep), inputs.dtype)
+        draws = self.stream.uniform(size=self._mask_shape(inputs), dtype=inputs.dtype)
+        kept = th.cast(th.less(draws, keep), inputs.dtype)
         dropped = inputs * kept + np.asarray(alpha_p, inputs.dtype) * (1 - kept)
         return np.asarray(a, inputs.dtype) * dropped + np.asarray(b, inputs.dtype)
-
-    def get_config(self) -> dict:
-        config = {**super().get_config(), "rate": self.rate}
-        if self.noise_shape is not None:
-            config["noise_shape"] = list(self.noise_shape)
-        return config
 
 
 @register_layer
