@@ -30,6 +30,7 @@ import os
 import time
 
 import numpy as np
+from machine_peak import fma_peak
 
 import theanine as th
 
@@ -119,6 +120,15 @@ def cnn_step_jax(values, x_value, y_value) -> float:
     return best(lambda: jax.block_until_ready(step(params, x, y)))
 
 
+def cnn_step_flops(batch: int) -> int:
+    """Multiply-adds (x2) of workload 1's products: each conv's forward and kernel gradient, the second
+    conv's input gradient, the dense layer's forward, weight and input gradients."""
+    conv1 = 2 * batch * 28 * 28 * 9 * 1 * 32
+    conv2 = 2 * batch * 14 * 14 * 9 * 32 * 64
+    dense = 2 * batch * 7 * 7 * 64 * 10
+    return 2 * conv1 + 3 * conv2 + 3 * dense
+
+
 def workload_1() -> None:
     rng = np.random.default_rng(0)
     values = cnn_parameters(rng)
@@ -130,10 +140,14 @@ def workload_1() -> None:
         rows.append(("torch eager (2 threads)", cnn_step_torch(values, x_value, y_value)))
     if importlib.util.find_spec("jax"):
         rows.append(("jax jit", cnn_step_jax(values, x_value, y_value)))
-    print("1. CNN SGD step, batch 64, 28x28x1 (conv 32, pool, conv 64, pool, dense 10)")
+    flops, peak = cnn_step_flops(len(x_value)), fma_peak(2)
+    print("1. CNN SGD step, batch 64, 28x28x1 (conv 32, pool, conv 64, pool, dense 10): "
+          f"{flops / 1e9:.2f} GFLOP of products; the cores' float32 FMA peak is {peak:.0f} GFLOP/s")
     base = rows[0][1]
     for name, seconds in rows:
-        print(f"  {name:28s} {seconds * 1e3:8.2f} ms   {seconds / base:5.2f}x theanine's time")
+        rate = flops / seconds / 1e9
+        print(f"  {name:28s} {seconds * 1e3:8.2f} ms   {seconds / base:5.2f}x theanine's time"
+              f"   {rate:6.1f} GFLOP/s ({100 * rate / peak:.0f}% of peak)")
 
 
 def workload_2() -> None:

@@ -43,6 +43,7 @@ from dataclasses import dataclass, field
 
 import cpu_workloads as w
 import numpy as np
+from machine_peak import fma_peak
 
 PEERS = ("pytensor", "jax", "torch")
 IMPLEMENTATIONS = ("theanine", "numpy", *PEERS)
@@ -179,7 +180,8 @@ def run_table(index: int, peers: bool, runs: int = 1) -> Table:
     reference = workload.reference_gflops() if workload.reference_gflops else None
     title = workload.title()
     if reference:
-        title += f" (numpy matmul on the same sizes: {reference:.1f} GFLOP/s)"
+        title += (f" (numpy matmul on the same sizes: {reference:.1f} GFLOP/s; the cores' float32 FMA peak:"
+                  f" {fma_peak(2):.0f})")
     table = Table(title, workload.unit, reference_gflops=reference)
     for impl in workload.measures:
         if available(impl, peers):

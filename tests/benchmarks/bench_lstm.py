@@ -19,6 +19,7 @@ from __future__ import annotations
 import time
 
 import numpy as np
+from machine_peak import fma_peak
 
 import theanine as th
 
@@ -95,6 +96,13 @@ def median_time(fn, *args, repeats: int = 20) -> float:
     return float(np.median(times))
 
 
+def lstm_flops() -> int:
+    """Multiply-adds (x2) of the products: the gates' forward, the kernels' gradients and the
+    gradient carried back through the recurrent kernel (the input's own gradient is not asked for)."""
+    gates = 4 * UNITS
+    return 2 * T * BATCH * gates * (2 * (INPUTS + UNITS) + UNITS)
+
+
 def main() -> None:
     x, cost, grads = lstm_graph()
     data = np.random.default_rng(1).standard_normal((T, BATCH, INPUTS)).astype("float32")
@@ -102,6 +110,9 @@ def main() -> None:
     expected = numpy_lstm(data, *reference_inputs)
     baseline = median_time(numpy_lstm, data, *reference_inputs)
     print(f"NumPy by hand (forward + BPTT): {baseline * 1000:.1f} ms")
+    flops, peak = lstm_flops(), fma_peak(2)
+    print(f"products: {flops / 1e9:.2f} GFLOP; the cores' float32 FMA peak is {peak:.0f} GFLOP/s, "
+          f"so {flops / peak / 1e6:.1f} ms at best")
     timings = {}
     for backend in ("numpy", "llvm"):
         start = time.perf_counter()
