@@ -381,14 +381,18 @@ def _expand(ctx, node, args, attrs):
 @imports("Shape")
 def _shape(ctx, node, args, attrs):
     x = args[0]
-    shape = th.constant(np.asarray(x.type.shape, dtype="int64")) if None not in x.type.shape else th.shape(x)
     start, end = attrs.get("start", 0), attrs.get("end")
-    return [shape[start:end]]
+    if None not in x.type.shape:  # a constant, so that the shape arithmetic after it folds
+        return [th.constant(np.asarray(x.type.shape, dtype="int64")[start:end])]
+    return [th.shape(x)[start:end]]
 
 
 @imports("Size")
 def _size(ctx, node, args, attrs):
-    return [th.prod(th.shape(args[0]))]
+    x = args[0]
+    if None not in x.type.shape:
+        return [th.constant(np.asarray(np.prod(x.type.shape), dtype="int64"))]
+    return [th.prod(th.shape(x))]
 
 
 @imports("Tile")

@@ -169,7 +169,14 @@ def read_model(model: onnx.ModelProto, name_prefix: str = "", input_shapes: Mapp
                constants: Mapping | None = None, graph_class: type = OnnxGraph) -> OnnxGraph:
     """The ``OnnxGraph`` of ``model``; ``input_shapes`` may fix unknown input dims by input name, and
     ``constants`` binds inputs to fixed values (they are then no inputs of the graph)."""
-    from theanine.codegen.onnx import import_loops, import_more, import_rules, import_windows  # noqa: F401
+    from theanine.codegen.onnx import (  # noqa: F401
+        import_attention,
+        import_loops,
+        import_losses,
+        import_more,
+        import_rules,
+        import_windows,
+    )
 
     graph = model.graph
     initialized = {init.name for init in graph.initializer}

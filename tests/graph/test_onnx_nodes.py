@@ -34,6 +34,9 @@ LLVM_SUBSET = (
     "test_transpose_all_permutations_3", "test_concat_2d_axis_1", "test_slice_neg_steps", "test_gather_1",
     "test_reduce_sum_keepdims_random", "test_lstm_defaults", "test_gru_defaults", "test_batchnorm_example",
     "test_layer_normalization_3d_axis1_epsilon", "test_cumsum_1d_reverse_exclusive", "test_where_example",
+    "test_nllloss_NCd1d2d3_none_no_weight_negative_ii", "test_sce_mean_weight_ii_4d_log_prob",
+    "test_sce_NCd1d2d3_sum_weight_high_ii_expanded", "test_attention_4d_gqa_with_past_and_present",
+    "test_attention_3d_diff_heads_sizes_causal", "test_attention_4d_with_qk_matmul_softcap",
 )
 CASES = sorted(all_node_cases())
 

@@ -297,7 +297,8 @@ def _constant_range(node: Apply):
     dtype = node.outputs[0].dtype
     first = Lit(np.asarray(start).astype(dtype).item(), dtype)
     second = Lit(np.asarray(start + step).astype(dtype).item(), dtype)
-    return first, second, node.outputs[0].type.shape[0], [], ()
+    length = len(np.arange(start, stop, step, dtype=dtype))  # the output type may predate folded bounds
+    return first, second, length, [], ()
 
 
 def _integer_range(lowerer: Lowerer, node: Apply):

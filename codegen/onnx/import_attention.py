@@ -1,0 +1,152 @@
+"""ONNX's Attention (opsets 23 to 25) as theanine expressions, following ONNX's reference step by step.
+
+``Q``, ``K``, ``V`` come as ``(batch, heads, sequence, head_size)`` or, with
+``q_num_heads``/``kv_num_heads``, as ``(batch, sequence, hidden)`` split into
+heads.  The cache (``past_key``/``past_value``) is prepended along the
+sequence axis and returned as ``present_*``.  One additive bias collects
+every mask: ``attn_mask`` (boolean: -inf where False; shorter than the keys:
+padded with -inf), the causal mask (``is_causal``), aligned at the bottom
+right (a query at ``i`` sees keys up to ``i + offset``, the offset being the
+cache length, or per batch item ``nonpad_kv_seqlen - q_len``), the sliding
+window (``left_window_size``/``right_window_size``) and the padding of
+``nonpad_kv_seqlen``.  Grouped-query attention repeats each key/value head.
+The scale (default ``1/sqrt(head_size)``) multiplies Q and K by its square
+root each; ``softcap`` bounds the scores by ``softcap * tanh(s / softcap)``
+before the bias; the softmax runs in ``softmax_precision`` when given, and a
+query row whose bias is -inf everywhere gets zero weights (the reference's
+convention, where a plain softmax would give NaN).
+``qk_matmul_output_mode`` picks what the fourth output shows, as the
+reference does: 0 or 1 the scores (after softcap), 2 the scores plus the
+bias, 3 the weights.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from theanine.codegen.onnx import graph_api as th
+from theanine.codegen.onnx.builder import NUMPY_DTYPES
+from theanine.codegen.onnx.reader import Unsupported, imports
+
+
+@imports("Attention")
+def _attention(ctx, node, args, attrs):
+    q, k, v, mask, past_key, past_value, nonpad = (*args, *[None] * 7)[:7]
+    dtype = q.dtype
+    three_d = q.ndim == 3
+    if three_d:
+        if "q_num_heads" not in attrs or "kv_num_heads" not in attrs:
+            raise Unsupported("3-D inputs need q_num_heads and kv_num_heads")
+        q = _split_heads(q, attrs["q_num_heads"], "Q")
+        k = _split_heads(k, attrs["kv_num_heads"], "K")
+        v = _split_heads(v, attrs["kv_num_heads"], "V")
+    head_size = q.type.shape[3]
+    if "scale" in attrs:
+        scale = attrs["scale"]
+    elif head_size is None:
+        raise Unsupported("the head size of Q must be static when no scale is given")
+    else:
+        scale = 1 / np.sqrt(head_size)
+    root = th.constant(np.asarray(np.sqrt(scale), dtype=dtype))
+    if past_key is not None:
+        k = th.concatenate([past_key, k], axis=2)
+        v = th.concatenate([past_value, v], axis=2)
+    present_key, present_value = k, v
+    q_len, kv_len = q.type.shape[2], k.type.shape[2]
+    if q_len is None or kv_len is None:
+        raise Unsupported("the query and key sequence lengths must be static")
+    past_len = past_key.type.shape[2] if past_key is not None else 0
+    offset = past_len
+    if past_key is None and nonpad is not None:
+        offset = th.reshape(th.cast(nonpad, "int64"), (-1, 1, 1)) - q_len
+    bias = _bias(attrs, mask, nonpad, offset, q_len, kv_len, dtype)
+
+    q_heads, kv_heads = q.type.shape[1], k.type.shape[1]
+    if None not in (q_heads, kv_heads) and q_heads != kv_heads and q_heads % kv_heads == 0:
+        k, v = th.repeat(k, q_heads // kv_heads, axis=1), th.repeat(v, q_heads // kv_heads, axis=1)
+    scores = th.matmul(q * root, th.swapaxes(k * root, -1, -2))
+    if attrs.get("softcap") is not None and attrs["softcap"] > 0:
+        cap = th.constant(np.asarray(attrs["softcap"], dtype=dtype))
+        scores = th.tanh(scores / cap) * cap
+    with_bias = scores + bias
+    mode = attrs.get("qk_matmul_output_mode", 0)
+    shown = with_bias if mode == 2 else scores
+    precision = attrs.get("softmax_precision")
+    logits = th.cast(with_bias, NUMPY_DTYPES[precision]) if precision is not None else with_bias
+    weights = _guarded_softmax(logits)
+    fully_masked = _is_minus_inf(th.max(bias, axis=-1, keepdims=True))
+    weights = th.where(fully_masked, th.zeros((), dtype=weights.dtype), weights)
+    if mode == 3:
+        shown = weights
+    weights = th.cast(weights, dtype)
+    out = th.matmul(weights, v)
+    if three_d:
+        out = th.swapaxes(out, 1, 2)
+        out = th.reshape(out, (th.shape(out)[0], th.shape(out)[1], -1))
+    return [out, present_key, present_value, th.cast(shown, dtype)][:len(node.output)]
+
+
+def _split_heads(x, heads: int, name: str):
+    """``(batch, sequence, heads * size)`` as ``(batch, heads, sequence, size)``."""
+    hidden = x.type.shape[2]
+    if hidden is None:
+        raise Unsupported(f"the hidden size of {name} must be static")
+    split = th.reshape(x, (th.shape(x)[0], th.shape(x)[1], heads, hidden // heads))
+    return th.swapaxes(split, 1, 2)
+
+
+def _additive(mask, dtype):
+    """A boolean mask as 0 where True and -inf where False; a float mask as it is."""
+    if mask.dtype == "bool":
+        return th.where(mask, th.zeros((), dtype=dtype), th.constant(np.asarray(-np.inf, dtype=dtype)))
+    return th.cast(mask, dtype)
+
+
+def _bias(attrs, mask, nonpad, offset, q_len: int, kv_len: int, dtype):
+    """The additive bias of every mask, broadcastable against the ``(..., q_len, kv_len)`` scores."""
+    zeros = th.zeros((q_len, kv_len), dtype=dtype)
+    minus_inf = th.constant(np.asarray(-np.inf, dtype=dtype))
+    zero = th.zeros((), dtype=dtype)
+    if mask is not None:
+        missing = kv_len - (mask.type.shape[-1] or kv_len)
+        if missing > 0:
+            pad_value = False if mask.dtype == "bool" else -np.inf
+            mask = th.pad(mask, [(0, 0)] * (mask.ndim - 1) + [(0, missing)], constant_values=pad_value)
+        mask = _additive(mask, dtype)
+    left, right = attrs.get("left_window_size", -1), attrs.get("right_window_size", -1)
+    rows = th.reshape(th.arange(q_len, dtype="int64"), (q_len, 1))
+    columns = th.reshape(th.arange(kv_len, dtype="int64"), (1, kv_len))
+    bias = zeros if mask is None else zeros + mask
+    if attrs.get("is_causal", 0):
+        allowed = th.less_equal(columns, rows + offset)
+        bias = bias + _per_batch(th.where(allowed, zero, minus_inf), offset)
+    if left >= 0 or right >= 0:
+        diff = rows + offset - columns
+        allowed = th.ones_like(diff, dtype="bool")
+        if left >= 0:
+            allowed = th.logical_and(allowed, th.less_equal(diff, left))
+        if right >= 0:
+            allowed = th.logical_and(allowed, th.less_equal(-diff, right))
+        bias = bias + _per_batch(th.where(allowed, zero, minus_inf), offset)
+    if nonpad is not None:
+        kept = th.less(columns, th.reshape(th.cast(nonpad, "int64"), (-1, 1)))
+        bias = bias + th.reshape(th.where(kept, zero, minus_inf), (-1, 1, 1, kv_len))
+    return bias
+
+
+def _per_batch(window, offset):
+    """A ``(batch, q, kv)`` mask (a per-batch offset) as ``(batch, 1, q, kv)``; a 2-D one as it is."""
+    return th.expand_dims(window, 1) if window.ndim == 3 else window
+
+
+def _guarded_softmax(x):
+    """Softmax over the last axis that gives zeros, not NaN, for a row that is -inf throughout."""
+    top = th.max(x, axis=-1, keepdims=True)
+    safe = th.where(_is_minus_inf(top), th.zeros((), dtype=x.dtype), top)
+    exp = th.exp(x - safe)
+    total = th.sum(exp, axis=-1, keepdims=True)
+    return exp / th.where(th.equal(total, 0), th.ones((), dtype=x.dtype), total)
+
+
+def _is_minus_inf(x):
+    return th.logical_and(th.isinf(x), th.less(x, 0))
