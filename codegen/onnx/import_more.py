@@ -1,7 +1,7 @@
 """More ONNX ops as theanine expressions: less common activations and normalizations, rearrangements.
 
 Same conventions as import_rules.py (one rule per op type, ``@imports``).
-``TopK`` takes the largest values only (``largest=0`` is refused);
+``TopK`` finds the smallest values as the largest of the negated input;
 ``DepthToSpace``/``SpaceToDepth`` and ``GroupNormalization`` need static
 channel counts.
 """
@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from theanine.codegen.onnx import graph_api as th
+from theanine.codegen.onnx.builder import NUMPY_DTYPES
 from theanine.codegen.onnx.import_rules import _c, _per_channel, _same
 from theanine.codegen.onnx.reader import Unsupported, imports
 
@@ -33,17 +34,18 @@ def _shrink(ctx, node, args, attrs):
 def _cumprod(ctx, node, args, attrs):
     x = args[0]
     axis = int(ctx.need_static(args[1], "axis")) % x.ndim
-    if attrs.get("exclusive", 0):
-        raise Unsupported("exclusive=1")
-    if attrs.get("reverse", 0):
-        return [_same(th.flip(th.cumprod(th.flip(x, axis=axis), axis=axis), axis=axis), x)]
-    return [_same(th.cumprod(x, axis=axis), x)]
+    reverse = attrs.get("reverse", 0)
+    work = th.flip(x, axis=axis) if reverse else x
+    product = th.cumprod(work, axis=axis)
+    if attrs.get("exclusive", 0):  # shifted one place along the axis, starting from 1
+        length = th.shape(work)[axis]
+        ones = th.ones_like(th.take(work, th.arange(1, dtype="int64"), axis=axis))
+        product = th.concatenate([ones, th.take(product, th.arange(length - 1), axis=axis)], axis=axis)
+    return [_same(th.flip(product, axis=axis) if reverse else product, x)]
 
 
 @imports("EyeLike")
 def _eye_like(ctx, node, args, attrs):
-    from theanine.codegen.onnx.builder import NUMPY_DTYPES
-
     x = args[0]
     dtype = NUMPY_DTYPES[attrs["dtype"]] if "dtype" in attrs else x.dtype
     return [th.eye(x.shape[0], x.shape[1], k=attrs.get("k", 0), dtype=dtype)]
@@ -52,12 +54,14 @@ def _eye_like(ctx, node, args, attrs):
 @imports("TopK")
 def _top_k(ctx, node, args, attrs):
     x = args[0]
-    if not attrs.get("largest", 1):
-        raise Unsupported("largest=0 (the smallest values)")
+    largest = attrs.get("largest", 1)
+    if not largest and np.dtype(x.dtype).kind == "u":
+        raise Unsupported(f"largest=0 of unsigned {x.dtype} (the smallest values are found by negating)")
     k = int(np.ravel(ctx.need_static(args[1], "k"))[0])
     axis = attrs.get("axis", -1) % x.ndim
-    moved = th.moveaxis(x, axis, -1)
+    moved = th.moveaxis(x if largest else -x, axis, -1)
     values, indices = th.top_k(moved, k)
+    values = values if largest else -values
     return [th.moveaxis(values, -1, axis), th.moveaxis(th.cast(indices, "int64"), -1, axis)]
 
 
@@ -170,3 +174,74 @@ def _one_hot(ctx, node, args, attrs):
     positions = th.reshape(th.arange(depth, dtype="int64"), shape)
     hot = th.equal(th.expand_dims(index, axis), positions)
     return [th.where(hot, values[1], values[0])]
+
+
+WINDOWS = {
+    "HannWindow": lambda n, length: np.sin(n * np.pi / length) ** 2,
+    "HammingWindow": lambda n, length: 25 / 46 - 21 / 46 * np.cos(2 * np.pi * n / length),
+    "BlackmanWindow": lambda n, length: 0.42 - 0.5 * np.cos(2 * np.pi * n / length)
+    + 0.08 * np.cos(4 * np.pi * n / length),
+}
+"""The window functions of ONNX's signal ops at ``n = 0 .. size-1``, over a period of ``length``
+(``size`` when ``periodic``, else ``size - 1``)."""
+
+
+@imports(*WINDOWS)
+def _window(ctx, node, args, attrs):
+    size = int(np.ravel(ctx.need_static(args[0], "size"))[0])
+    length = size if attrs.get("periodic", 1) else size - 1
+    dtype = NUMPY_DTYPES[attrs.get("output_datatype", 1)]
+    n = np.arange(size, dtype=np.float64)
+    return [th.constant(WINDOWS[node.op_type](n, length).astype(dtype))]
+
+
+def _wrapped(indices, size):
+    """Indices with negative entries counted from the end of an axis of ``size``."""
+    index = th.cast(indices, "int64")
+    return th.where(th.less(index, 0), index + size, index)
+
+
+def _grids(shape, ndim: int, skip: int | None = None) -> list:
+    """``arange(shape[j])`` shaped to broadcast along axis ``j`` of an ``ndim``-d array, for each axis
+    but ``skip``."""
+    return [None if j == skip else th.reshape(th.arange(shape[j], dtype="int64"),
+                                              [1] * j + [-1] + [1] * (ndim - j - 1)) for j in range(ndim)]
+
+
+def _scatter(data, where, updates, reduction: str):
+    if reduction == "none":
+        return th.set_subtensor(data[where], updates)
+    if reduction == "add":
+        return th.inc_subtensor(data[where], updates)
+    raise Unsupported(f"reduction={reduction!r} (none and add are supported)")
+
+
+@imports("ScatterElements", "Scatter")
+def _scatter_elements(ctx, node, args, attrs):
+    data, indices, updates = args
+    axis = attrs.get("axis", 0) % data.ndim
+    index_shape = th.shape(indices)
+    where = _grids(index_shape, data.ndim, skip=axis)
+    where[axis] = _wrapped(indices, th.shape(data)[axis])
+    return [_scatter(data, tuple(where), updates, attrs.get("reduction", "none"))]
+
+
+def _tuple_index(data, indices, batch_dims: int = 0):
+    """``data``'s advanced index for ONNX's ``(..., k)`` index tuples, after ``batch_dims`` batch axes."""
+    depth = indices.type.shape[-1]
+    if depth is None:
+        raise Unsupported("the last axis of indices (the index depth) must be static")
+    batch = _grids(th.shape(indices), indices.ndim - 1)[:batch_dims]
+    return tuple(batch) + tuple(_wrapped(indices[..., j], th.shape(data)[batch_dims + j]) for j in range(depth))
+
+
+@imports("ScatterND")
+def _scatter_nd(ctx, node, args, attrs):
+    data, indices, updates = args
+    return [_scatter(data, _tuple_index(data, indices), updates, attrs.get("reduction", "none"))]
+
+
+@imports("GatherND")
+def _gather_nd(ctx, node, args, attrs):
+    data, indices = args
+    return [data[_tuple_index(data, indices, attrs.get("batch_dims", 0))]]

@@ -502,6 +502,24 @@ REDUCTIONS = {
 }
 
 
+EMPTY_SET_VALUES = {
+    "ReduceMax": lambda dtype: _extreme(dtype, lowest=True),
+    "ReduceMin": lambda dtype: _extreme(dtype, lowest=False),
+    "ReduceLogSumExp": lambda dtype: -np.inf,
+}
+"""What ONNX's reductions without a NumPy identity give over an empty set (NumPy raises instead): the
+value is added to the (zero) sum over the same axes, which keeps the output's shape."""
+
+
+def _extreme(dtype: str, lowest: bool):
+    kind = np.dtype(dtype).kind
+    if kind == "b":
+        return not lowest
+    if kind == "f":
+        return -np.inf if lowest else np.inf
+    return np.iinfo(dtype).min if lowest else np.iinfo(dtype).max
+
+
 def _logsumexp(x, axes):
     top = th.max(x, axis=axes, keepdims=True)
     top = th.where(th.isinf(top), th.zeros_like(top), top)
@@ -517,9 +535,11 @@ def _reduction(ctx, node, args, attrs):
             return [x]
         axes = list(range(x.ndim))
     axes = tuple(sorted(a % x.ndim for a in axes))
-    if node.op_type in ("ReduceMax", "ReduceMin") and any(x.type.shape[a] == 0 for a in axes):
-        raise Unsupported("a max/min over an empty axis (ONNX gives -inf/+inf, NumPy an error)")
-    out = REDUCTIONS[node.op_type](x, axes)
+    if node.op_type in EMPTY_SET_VALUES and any(x.type.shape[a] == 0 for a in axes):
+        value = EMPTY_SET_VALUES[node.op_type](x.dtype)
+        out = th.sum(x, axis=axes) + th.constant(np.asarray(value, "bool" if x.dtype == "bool" else x.dtype))
+    else:
+        out = REDUCTIONS[node.op_type](x, axes)
     out = _same(out, x)
     if attrs.get("keepdims", 1):
         out = th.expand_dims(out, axes) if axes else out
@@ -579,12 +599,20 @@ def _per_channel(v, x):
 
 @imports("BatchNormalization")
 def _batch_norm(ctx, node, args, attrs):
+    """Inference form, or (``training_mode=1``, opset 14+) normalized by the batch's own statistics
+    (population variance), with the running mean and variance updated by ``momentum`` as outputs."""
     x, scale, bias, mean, var = args[:5]
-    if attrs.get("training_mode", 0):
-        raise Unsupported("training_mode=1 (batch statistics); inference form only")
     eps = _c(attrs.get("epsilon", 1e-5), x)
+    running = []
+    if attrs.get("training_mode", 0):
+        axes = (0, *range(2, x.ndim))
+        momentum = _c(attrs.get("momentum", 0.9), x)
+        batch_mean, batch_var = th.mean(x, axis=axes), th.var(x, axis=axes)
+        running = [_same(mean * momentum + batch_mean * (1 - momentum), x),
+                   _same(var * momentum + batch_var * (1 - momentum), x)]
+        mean, var = batch_mean, batch_var
     y = (x - _per_channel(mean, x)) / th.sqrt(_per_channel(var, x) + eps) * _per_channel(scale, x)
-    return [_same(y + _per_channel(bias, x), x)]
+    return [_same(y + _per_channel(bias, x), x), *running][:len(node.output)]
 
 
 @imports("LayerNormalization")

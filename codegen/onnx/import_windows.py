@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from theanine.codegen.onnx import graph_api as th
 from theanine.codegen.onnx.reader import Unsupported, imports
 
@@ -132,3 +134,21 @@ def _global(ctx, node, args, attrs):
     x = args[0]
     reduce = th.max if node.op_type == "GlobalMaxPool" else th.mean
     return [reduce(x, axis=tuple(range(2, x.ndim)), keepdims=True)]
+
+
+@imports("LpPool")
+def _lp_pool(ctx, node, args, attrs):
+    """``(sum of |x|**p over the window) ** (1/p)``, the padding counting as zeros: the window sums are
+    averages over explicitly zero-padded windows, all of the kernel's size, times that size."""
+    x = args[0]
+    p = attrs.get("p", 2)
+    kernel = tuple(attrs["kernel_shape"])
+    sizes = x.type.shape[2:]
+    strides, dilation, padding = _window_options(attrs, sizes, kernel)
+    overhang = _ceil_overhang(sizes, kernel, strides, dilation, padding) if attrs.get("ceil_mode") else [0] * len(
+        kernel)
+    powered = th.power(th.abs(x), th.constant(np.asarray(p, dtype=x.dtype)))
+    padded = th.pad(powered, [(0, 0), (0, 0), *((lo, hi + e) for (lo, hi), e in zip(padding, overhang, strict=True))])
+    window_sum = th.average_pool(padded, kernel, strides, "valid", "channels_first", True, dilation) * float(
+        np.prod(kernel))
+    return [th.cast(th.power(window_sum, th.constant(np.asarray(1 / p, dtype=x.dtype))), x.dtype)]
