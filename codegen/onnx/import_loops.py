@@ -88,6 +88,11 @@ def onnx_loop(ctx, node, args, attrs) -> list:
 
 @imports("If")
 def onnx_if(ctx, node, args, attrs) -> list:
+    """A lazy ``th.ifelse`` of both branches; a constant condition translates only the branch taken
+    (the other may not even be valid for these shapes, as in ONNX's function bodies)."""
+    known = ctx.static(args[0])
+    if known is not None:
+        return list(ctx.run_graph(attrs["then_branch" if bool(np.ravel(known)[0]) else "else_branch"], {}))
     then_outs = ctx.run_graph(attrs["then_branch"], {})
     else_outs = ctx.run_graph(attrs["else_branch"], {})
     result = th.ifelse(args[0], then_outs, else_outs)

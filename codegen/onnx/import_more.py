@@ -245,3 +245,22 @@ def _scatter_nd(ctx, node, args, attrs):
 def _gather_nd(ctx, node, args, attrs):
     data, indices = args
     return [data[_tuple_index(data, indices, attrs.get("batch_dims", 0))]]
+
+
+@imports("AffineGrid")
+def _affine_grid(ctx, node, args, attrs):
+    """``theta`` (N, r, r+1) applied to the normalized coordinates ``(x, y[, z], 1)`` of every output
+    position of ``size`` (N, C, *spatial): in [-1, 1] at pixel centers, or at the corners with
+    ``align_corners``; the result is (N, *spatial, r)."""
+    theta, size = args
+    spatial = [int(n) for n in np.ravel(ctx.need_static(size, "size"))[2:]]
+    axes = []
+    for n in spatial:
+        if attrs.get("align_corners", 0):
+            axes.append(np.linspace(-1, 1, n) if n > 1 else np.full(1, -1.0))
+        else:
+            axes.append((2 * np.arange(n) + 1) / n - 1)
+    mesh = np.meshgrid(*axes, indexing="ij")
+    base = np.stack([*mesh[::-1], np.ones(spatial)], axis=-1).reshape(-1, len(spatial) + 1)
+    grid = th.matmul(th.constant(base.astype(theta.dtype)), th.swapaxes(theta, 1, 2))
+    return [th.reshape(grid, (th.shape(theta)[0], *spatial, len(spatial)))]

@@ -402,7 +402,7 @@ def _tile(ctx, node, args, attrs):
 
 @imports("Range")
 def _range(ctx, node, args, attrs):
-    start, limit, delta = args
+    start, limit, delta = (th.reshape(a, ()) if a.ndim else a for a in args)  # one-element tensors pass too
     dtype = start.dtype
     if np.dtype(dtype).kind == "f":
         count = th.cast(th.maximum(th.ceil((limit - start) / delta), 0), "int64")

@@ -133,8 +133,8 @@ def _folded(outputs: list) -> list:
     """Outputs computed from constants only, as constants: shape arithmetic stays static, so reshapes
     and broadcasts downstream keep static shapes (theanine broadcasts only static size-1 dims)."""
     variables = [o for o in outputs if isinstance(o, Variable) and not isinstance(o, Constant)]
-    if not variables or any(isinstance(v, th.SharedVariable) for v in graph_inputs(variables)):
-        return outputs
+    if not variables or not all(isinstance(v, Constant) for v in graph_inputs(variables)):
+        return outputs  # a subgraph (an If branch) may read outer-scope inputs or weights
     with np.errstate(all="ignore"):
         values = iter(evaluate(variables, {}))
     return [th.constant(next(values)) if isinstance(o, Variable) and not isinstance(o, Constant) else o

@@ -23,9 +23,6 @@ KNOWN_FAILURES = {
     "test_attention_4d_causal_fp16_expanded": "float16 accumulation differs from the reference beyond 1e-3",
     "test_linear_attention_gated_delta_beta_scalar_expanded": _DYNAMIC,
     "test_linear_attention_gated_per_head_decay_expanded": _DYNAMIC,
-    **{f"test_affine_grid_{d}_expanded": "th.ifelse builds both If branches; the untaken 3-D branch splits the "
-       "4-vector size into 5 parts, which fails when the graph is built" for d in
-       ("2d", "2d_align_corners", "3d", "3d_align_corners")},
 }
 LLVM_SUBSET = (
     "test_add_bcast", "test_relu", "test_matmul_3d", "test_gemm_all_attributes", "test_basic_conv_with_padding",
@@ -39,6 +36,7 @@ LLVM_SUBSET = (
     "test_scatter_elements_with_negative_indices", "test_scatternd_add", "test_gathernd_example_int32_batch_dim1",
     "test_lppool_2d_same_lower", "test_batchnorm_example_training_mode", "test_top_k_smallest",
     "test_reduce_max_empty_set", "test_cumprod_1d_reverse_exclusive", "test_hannwindow",
+    "test_affine_grid_3d", "test_affine_grid_2d_align_corners_expanded",
 )
 CASES = sorted(all_node_cases())
 
