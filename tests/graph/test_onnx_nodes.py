@@ -37,6 +37,9 @@ LLVM_SUBSET = (
     "test_lppool_2d_same_lower", "test_batchnorm_example_training_mode", "test_top_k_smallest",
     "test_reduce_max_empty_set", "test_cumprod_1d_reverse_exclusive", "test_hannwindow",
     "test_affine_grid_3d", "test_affine_grid_2d_align_corners_expanded",
+    "test_resize_upsample_scales_cubic_A_n0p5_exclude_outside", "test_resize_downsample_sizes_linear_antialias",
+    "test_resize_tf_crop_and_resize_extrapolation_value", "test_resize_upsample_sizes_nearest_not_larger",
+    "test_upsample_nearest",
 )
 CASES = sorted(all_node_cases())
 
