@@ -174,6 +174,7 @@ def read_model(model: onnx.ModelProto, name_prefix: str = "", input_shapes: Mapp
         import_loops,
         import_losses,
         import_more,
+        import_quantized,
         import_resize,
         import_rules,
         import_windows,
