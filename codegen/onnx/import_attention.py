@@ -150,3 +150,36 @@ def _guarded_softmax(x):
 
 def _is_minus_inf(x):
     return th.logical_and(th.isinf(x), th.less(x, 0))
+
+
+@imports("RotaryEmbedding")
+def _rotary_embedding(ctx, node, args, attrs):
+    """Rotates the first ``rotary_embedding_dim`` features of each head by the cached angles (at
+    ``position_ids`` when given): pairs are the two halves, or neighbours with ``interleaved``."""
+    x, cos, sin, positions = (*args, None)[:4]
+    four_d = x.ndim == 4
+    heads = th.swapaxes(x, 1, 2) if four_d else x
+    if not four_d:
+        hidden, count = x.type.shape[2], attrs.get("num_heads", 0)
+        if hidden is None or not count:
+            raise Unsupported("3-D input needs num_heads and a static hidden size")
+        heads = th.reshape(x, (th.shape(x)[0], th.shape(x)[1], count, hidden // count))
+    head_size = heads.type.shape[3]
+    if head_size is None:
+        raise Unsupported("the head size must be static")
+    rotated = attrs.get("rotary_embedding_dim", 0) or head_size
+    if positions is not None:
+        cos, sin = th.take(cos, th.cast(positions, "int64"), axis=0), th.take(sin, th.cast(positions, "int64"), axis=0)
+    cos, sin = th.expand_dims(cos, 2), th.expand_dims(sin, 2)
+    part, rest = heads[..., :rotated], heads[..., rotated:]
+    if attrs.get("interleaved", 0):
+        first, second = part[..., 0::2], part[..., 1::2]
+    else:
+        first, second = part[..., :rotated // 2], part[..., rotated // 2:]
+    real, imag = cos * first - sin * second, sin * first + cos * second
+    if attrs.get("interleaved", 0):
+        part = th.reshape(th.stack([real, imag], axis=-1), th.shape(part))
+    else:
+        part = th.concatenate([real, imag], axis=-1)
+    out = th.cast(th.concatenate([part, rest], axis=-1), x.dtype)
+    return [th.swapaxes(out, 1, 2) if four_d else th.reshape(out, th.shape(x))]

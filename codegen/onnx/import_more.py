@@ -264,3 +264,42 @@ def _affine_grid(ctx, node, args, attrs):
     base = np.stack([*mesh[::-1], np.ones(spatial)], axis=-1).reshape(-1, len(spatial) + 1)
     grid = th.matmul(th.constant(base.astype(theta.dtype)), th.swapaxes(theta, 1, 2))
     return [th.reshape(grid, (th.shape(theta)[0], *spatial, len(spatial)))]
+
+
+@imports("SwiGLU")
+def _swiglu(ctx, node, args, attrs):
+    a, b = args
+    return [_same(a * th.sigmoid(_c(attrs.get("alpha", 1.0), a) * a) * b, a)]
+
+
+@imports("ReverseSequence")
+def _reverse_sequence(ctx, node, args, attrs):
+    """Each batch item's first ``sequence_lens[b]`` steps along the time axis, reversed; the rest kept."""
+    data, lengths = args
+    batch_axis, time_axis = attrs.get("batch_axis", 1), attrs.get("time_axis", 0)
+    steps = th.reshape(th.arange(th.shape(data)[time_axis], dtype="int64"),
+                       [-1 if j == time_axis else 1 for j in range(data.ndim)])
+    limits = th.reshape(th.cast(lengths, "int64"), [-1 if j == batch_axis else 1 for j in range(data.ndim)])
+    source = th.where(th.less(steps, limits), limits - 1 - steps, steps)
+    return [th.take_along_axis(data, source + th.zeros_like(data, dtype="int64"), axis=time_axis)]
+
+
+@imports("CenterCropPad")
+def _center_crop_pad(ctx, node, args, attrs):
+    """Each listed axis cropped or zero-padded to the wanted size around its center; an odd
+    difference leaves its extra element at the end, as ONNX's reference does."""
+    x, shape = args
+    wanted = [int(n) for n in np.ravel(ctx.need_static(shape, "shape"))]
+    axes = [a % x.ndim for a in attrs.get("axes", range(x.ndim))]
+    crops, pads = [slice(None)] * x.ndim, [(0, 0)] * x.ndim
+    for axis, size in zip(axes, wanted, strict=True):
+        dim = x.type.shape[axis]
+        if dim is None:
+            raise Unsupported(f"axis {axis} must have a static size")
+        if size < dim:
+            start = (dim - size) // 2
+            crops[axis] = slice(start, start + size)
+        elif size > dim:
+            start = (size - dim) // 2
+            pads[axis] = (start, size - dim - start)
+    return [th.pad(x[tuple(crops)], pads)]

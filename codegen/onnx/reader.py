@@ -26,6 +26,8 @@ from theanine.graph.evaluate import evaluate
 __all__ = ["OnnxImportError", "OnnxGraph", "read_model", "translate_graph", "RULES", "imports"]
 
 RULES: dict[str, Callable] = {}
+DOMAINS = ("", "ai.onnx", "ai.onnx.preview.training")
+"""The op domains read: the default one, and the training preview's optimizers (import_training.py)."""
 
 
 class OnnxImportError(ValueError):
@@ -107,7 +109,7 @@ def _translate_nodes(graph, env, ctx, weights_shared):
         else:
             env[init.name] = th.constant(value)
     for node in graph.node:
-        if node.domain not in ("", "ai.onnx"):
+        if node.domain not in DOMAINS:
             raise OnnxImportError(f"node {node.name or node.op_type!r}: the domain {node.domain!r} is not supported")
         rule = RULES.get(node.op_type)
         if rule is None:
@@ -177,6 +179,7 @@ def read_model(model: onnx.ModelProto, name_prefix: str = "", input_shapes: Mapp
         import_quantized,
         import_resize,
         import_rules,
+        import_training,
         import_windows,
     )
 

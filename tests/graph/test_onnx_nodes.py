@@ -40,7 +40,9 @@ LLVM_SUBSET = (
     "test_resize_upsample_scales_cubic_A_n0p5_exclude_outside", "test_resize_downsample_sizes_linear_antialias",
     "test_resize_tf_crop_and_resize_extrapolation_value", "test_resize_upsample_sizes_nearest_not_larger",
     "test_upsample_nearest", "test_qlinearconv", "test_qlinearmatmul_3D_int8_float16", "test_dequantizelinear_blocked",
-    "test_dynamicquantizelinear_min_adjusted",
+    "test_dynamicquantizelinear_min_adjusted", "test_adam_multiple", "test_nesterov_momentum",
+    "test_center_crop_pad_crop_and_pad", "test_reversesequence_batch",
+    "test_rotary_embedding_with_interleaved_rotary_dim", "test_rotary_embedding_3d_input", "test_swiglu_float16",
 )
 CASES = sorted(all_node_cases())
 
