@@ -179,6 +179,7 @@ def read_model(model: onnx.ModelProto, name_prefix: str = "", input_shapes: Mapp
         import_quantized,
         import_resize,
         import_rules,
+        import_signal,
         import_training,
         import_windows,
     )

@@ -21,6 +21,9 @@ from onnx_node_cases import all_node_cases, run_node_case  # noqa: E402
 _DYNAMIC = "shapes computed at run time lose the static size-1 dims that theanine's broadcasting needs"
 KNOWN_FAILURES = {
     "test_attention_4d_causal_fp16_expanded": "float16 accumulation differs from the reference beyond 1e-3",
+    **{name: "the expected imaginary parts hold 1.9e-7 of float32 FFT rounding where the exact value is 0; "
+       "theanine's float64 sums give 5e-15, outside the 1e-7 absolute tolerance"
+       for name in ("test_dft_inverse", "test_dft_inverse_opset19")},
     "test_linear_attention_gated_delta_beta_scalar_expanded": _DYNAMIC,
     "test_linear_attention_gated_per_head_decay_expanded": _DYNAMIC,
 }
@@ -43,6 +46,7 @@ LLVM_SUBSET = (
     "test_dynamicquantizelinear_min_adjusted", "test_adam_multiple", "test_nesterov_momentum",
     "test_center_crop_pad_crop_and_pad", "test_reversesequence_batch",
     "test_rotary_embedding_with_interleaved_rotary_dim", "test_rotary_embedding_3d_input", "test_swiglu_float16",
+    "test_dft_irfft", "test_stft_with_window", "test_dft_axis_opset19",
 )
 CASES = sorted(all_node_cases())
 
