@@ -115,7 +115,7 @@ def match_rank(a, b):
     return a, b
 
 
-def _prepared(y_true, y_pred):
+def prepared_targets(y_true, y_pred):
     """``y_pred`` as a float tensor and ``y_true`` in its dtype, ranks matched."""
     y_pred = th.as_tensor_variable(y_pred)
     if not y_pred.dtype.startswith("float"):
@@ -132,14 +132,14 @@ def _prepared(y_true, y_pred):
 @eager
 def mean_squared_error(y_true, y_pred):
     """``mean((y_true - y_pred)^2, axis=-1)``."""
-    y_true, y_pred = _prepared(y_true, y_pred)
+    y_true, y_pred = prepared_targets(y_true, y_pred)
     return th.mean(th.square(y_true - y_pred), axis=-1)
 
 
 @eager
 def mean_absolute_error(y_true, y_pred):
     """``mean(|y_true - y_pred|, axis=-1)``."""
-    y_true, y_pred = _prepared(y_true, y_pred)
+    y_true, y_pred = prepared_targets(y_true, y_pred)
     return th.mean(th.abs(y_true - y_pred), axis=-1)
 
 
@@ -149,7 +149,7 @@ def huber(y_true, y_pred, delta: float = 1.0):
 
     ``e`` is the error ``y_pred - y_true``.
     """
-    y_true, y_pred = _prepared(y_true, y_pred)
+    y_true, y_pred = prepared_targets(y_true, y_pred)
     error = y_pred - y_true
     magnitude = th.abs(error)
     quadratic = 0.5 * th.square(error)
@@ -169,7 +169,7 @@ def binary_crossentropy(
     y_true, y_pred, from_logits: bool = False, label_smoothing: float = 0.0, axis: int = -1
 ):
     """Mean over ``axis`` of the elementwise binary crossentropy (labels smoothed toward 0.5)."""
-    y_true, y_pred = _prepared(y_true, y_pred)
+    y_true, y_pred = prepared_targets(y_true, y_pred)
     y_true = _smooth_labels(y_true, label_smoothing, 2.0)
     return th.mean(th.binary_crossentropy(y_true, y_pred, from_logits=from_logits), axis=axis)
 
@@ -179,7 +179,7 @@ def categorical_crossentropy(
     y_true, y_pred, from_logits: bool = False, label_smoothing: float = 0.0, axis: int = -1
 ):
     """``-sum(y_true * log p, axis)`` for one-hot (or soft) targets."""
-    y_true, y_pred = _prepared(y_true, y_pred)
+    y_true, y_pred = prepared_targets(y_true, y_pred)
     if label_smoothing:
         classes = y_pred.type.shape[axis]
         count = (
@@ -201,7 +201,7 @@ def binary_focal_crossentropy(y_true, y_pred, apply_class_balancing: bool = Fals
     """Binary crossentropy scaled by ``(1 - p_t) ** gamma`` (Lin et al., 2017), ``p_t`` the probability
     given to the true label; with ``apply_class_balancing``, also by ``alpha`` for positives and
     ``1 - alpha`` for negatives.  Mean over ``axis`` (Keras 3's definition)."""
-    y_true, y_pred = _prepared(y_true, y_pred)
+    y_true, y_pred = prepared_targets(y_true, y_pred)
     y_true = _smooth_labels(y_true, label_smoothing, 2.0)
     p = th.clip(th.sigmoid(y_pred) if from_logits else y_pred, _FOCAL_EPSILON, 1.0 - _FOCAL_EPSILON)
     bce = -(y_true * th.log(p) + (1.0 - y_true) * th.log(1.0 - p))
@@ -217,7 +217,7 @@ def categorical_focal_crossentropy(y_true, y_pred, alpha: float = 0.25, gamma: f
                                    from_logits: bool = False, label_smoothing: float = 0.0, axis: int = -1):
     """``sum(alpha * (1 - p) ** gamma * -y_true * log p, axis)`` of the normalized, clipped class
     probabilities (Keras 3's definition)."""
-    y_true, y_pred = _prepared(y_true, y_pred)
+    y_true, y_pred = prepared_targets(y_true, y_pred)
     if label_smoothing:
         classes = y_pred.type.shape[axis]
         count = float(classes) if classes is not None else th.sum(th.ones_like(y_pred), axis=axis, keepdims=True)
@@ -232,7 +232,7 @@ def categorical_focal_crossentropy(y_true, y_pred, alpha: float = 0.25, gamma: f
 def dice(y_true, y_pred, axis=None):
     """``1 - 2 sum(y_true * y_pred) / (sum(y_true) + sum(y_pred) + 1e-7)`` over ``axis`` (None:
     every axis, one value for the batch), Keras 3's definition."""
-    y_true, y_pred = _prepared(y_true, y_pred)
+    y_true, y_pred = prepared_targets(y_true, y_pred)
     overlap = th.sum(y_true * y_pred, axis=axis)
     return 1.0 - 2.0 * overlap / (th.sum(y_true, axis=axis) + th.sum(y_pred, axis=axis) + _FOCAL_EPSILON)
 
@@ -241,7 +241,7 @@ def dice(y_true, y_pred, axis=None):
 def tversky(y_true, y_pred, alpha: float = 0.5, beta: float = 0.5, axis=None):
     """``1 - TP / (TP + alpha FP + beta FN + 1e-7)`` with soft counts over ``axis`` (Keras 3's
     definition, which weighs ``sum((1 - y_pred) * y_true)`` by ``alpha``)."""
-    y_true, y_pred = _prepared(y_true, y_pred)
+    y_true, y_pred = prepared_targets(y_true, y_pred)
     overlap = th.sum(y_true * y_pred, axis=axis)
     first = th.sum((1.0 - y_pred) * y_true, axis=axis)
     second = th.sum(y_pred * (1.0 - y_true), axis=axis)
@@ -281,7 +281,7 @@ def sparse_categorical_crossentropy(
 @eager
 def kl_divergence(y_true, y_pred):
     """``sum(y_true * log(y_true / y_pred), axis=-1)`` with both clipped to ``[1e-7, 1]``."""
-    y_true, y_pred = _prepared(y_true, y_pred)
+    y_true, y_pred = prepared_targets(y_true, y_pred)
     y_true, y_pred = th.clip(y_true, EPSILON, 1.0), th.clip(y_pred, EPSILON, 1.0)
     return th.sum(y_true * th.log(y_true / y_pred), axis=-1)
 
@@ -295,7 +295,7 @@ def _hinge_labels(y_true):
 @eager
 def hinge(y_true, y_pred):
     """``mean(max(1 - y_true * y_pred, 0), axis=-1)`` with labels -1/1 (or 0/1, converted)."""
-    y_true, y_pred = _prepared(y_true, y_pred)
+    y_true, y_pred = prepared_targets(y_true, y_pred)
     return th.mean(th.maximum(1.0 - _hinge_labels(y_true) * y_pred, 0.0), axis=-1)
 
 
@@ -307,14 +307,14 @@ def l2_normalize(x, axis: int = -1):
 @eager
 def cosine_similarity(y_true, y_pred, axis: int = -1):
     """``-sum(l2_normalize(y_true) * l2_normalize(y_pred), axis)``: -1 for aligned vectors."""
-    y_true, y_pred = _prepared(y_true, y_pred)
+    y_true, y_pred = prepared_targets(y_true, y_pred)
     return -th.sum(l2_normalize(y_true, axis) * l2_normalize(y_pred, axis), axis=axis)
 
 
 @eager
 def poisson(y_true, y_pred):
     """``mean(y_pred - y_true * log(y_pred + 1e-7), axis=-1)``."""
-    y_true, y_pred = _prepared(y_true, y_pred)
+    y_true, y_pred = prepared_targets(y_true, y_pred)
     return th.mean(y_pred - y_true * th.log(y_pred + EPSILON), axis=-1)
 
 
@@ -322,7 +322,7 @@ def poisson(y_true, y_pred):
 def log_cosh(y_true, y_pred):
     """``mean(log(cosh(y_pred - y_true)), axis=-1)``, computed as ``e + softplus(-2e) - log 2``
     so that large errors do not overflow."""
-    y_true, y_pred = _prepared(y_true, y_pred)
+    y_true, y_pred = prepared_targets(y_true, y_pred)
     error = y_pred - y_true
     return th.mean(error + th.softplus(-2.0 * error) - math.log(2.0), axis=-1)
 
@@ -330,14 +330,14 @@ def log_cosh(y_true, y_pred):
 @eager
 def squared_hinge(y_true, y_pred):
     """``mean(max(1 - y_true * y_pred, 0)^2, axis=-1)`` with labels -1/1 (or 0/1, converted)."""
-    y_true, y_pred = _prepared(y_true, y_pred)
+    y_true, y_pred = prepared_targets(y_true, y_pred)
     return th.mean(th.square(th.maximum(1.0 - _hinge_labels(y_true) * y_pred, 0.0)), axis=-1)
 
 
 @eager
 def categorical_hinge(y_true, y_pred):
     """``max(neg - pos + 1, 0)``: ``pos`` the score of the true class, ``neg`` the best other one."""
-    y_true, y_pred = _prepared(y_true, y_pred)
+    y_true, y_pred = prepared_targets(y_true, y_pred)
     positive = th.sum(y_true * y_pred, axis=-1)
     negative = th.max((1.0 - y_true) * y_pred, axis=-1)
     return th.maximum(negative - positive + 1.0, 0.0)
@@ -346,7 +346,7 @@ def categorical_hinge(y_true, y_pred):
 @eager
 def mean_absolute_percentage_error(y_true, y_pred):
     """``100 * mean(|y_true - y_pred| / max(|y_true|, 1e-7), axis=-1)``."""
-    y_true, y_pred = _prepared(y_true, y_pred)
+    y_true, y_pred = prepared_targets(y_true, y_pred)
     ratio = th.abs(y_true - y_pred) / th.maximum(th.abs(y_true), EPSILON)
     return 100.0 * th.mean(ratio, axis=-1)
 
@@ -354,7 +354,7 @@ def mean_absolute_percentage_error(y_true, y_pred):
 @eager
 def mean_squared_logarithmic_error(y_true, y_pred):
     """``mean((log(max(y_pred, 1e-7) + 1) - log(max(y_true, 1e-7) + 1))^2, axis=-1)``."""
-    y_true, y_pred = _prepared(y_true, y_pred)
+    y_true, y_pred = prepared_targets(y_true, y_pred)
     first = th.log(th.maximum(y_pred, EPSILON) + 1.0)
     second = th.log(th.maximum(y_true, EPSILON) + 1.0)
     return th.mean(th.square(first - second), axis=-1)
