@@ -28,6 +28,7 @@ import math
 from collections.abc import Callable, Mapping
 
 import theanine as th
+from theanine.frontend.ctc import ctc
 from theanine.frontend.ops import eager
 from theanine.frontend.registry import (
     Registry,
@@ -60,6 +61,9 @@ __all__ = [
     "CategoricalFocalCrossentropy",
     "Dice",
     "Tversky",
+    "CTC",
+    "Circle",
+    "CategoricalGeneralizedCrossEntropy",
     "mean_squared_error",
     "mean_absolute_error",
     "huber",
@@ -79,6 +83,9 @@ __all__ = [
     "categorical_focal_crossentropy",
     "dice",
     "tversky",
+    "ctc",
+    "circle",
+    "categorical_generalized_cross_entropy",
     "mape",
     "msle",
     "logcosh",
@@ -360,6 +367,70 @@ def mean_squared_logarithmic_error(y_true, y_pred):
     return th.mean(th.square(first - second), axis=-1)
 
 
+_MASKED_LOG = -1e30  # Keras' -inf in circle's logsumexp, finite so that no inf - inf reaches a gradient
+
+
+def _pair_masks(labels, ref_labels, remove_diagonal: bool):
+    """Keras' ``build_pos_neg_masks``: same-label pairs (without ``i == j`` when asked) and the others."""
+    same = th.eq(th.DimShuffle([0, "x"])(labels), th.DimShuffle(["x", 0])(ref_labels))
+    different = th.logical_not(same)
+    if remove_diagonal:
+        rows, columns = th.arange(th.shape(labels)[0]), th.arange(th.shape(ref_labels)[0])
+        same = th.logical_and(same, th.neq(th.DimShuffle([0, "x"])(rows), th.DimShuffle(["x", 0])(columns)))
+    return same, different
+
+
+@eager
+def circle(y_true, y_pred, ref_labels=None, ref_embeddings=None, remove_diagonal: bool = True,
+           gamma: float = 80.0, margin: float = 0.4):
+    """Circle loss (Sun et al., 2020) of integer labels and L2-normalized embeddings, Keras 3's formula.
+
+    With cosine distances ``d`` to the references (the batch itself by
+    default): ``softplus(logsumexp_pos(-gamma max(margin + d, 0)(margin - d)) +
+    logsumexp_neg(gamma max(1 + margin - d, 0)(1 - margin - d)))`` per sample.
+    A sample with no positive pair loses 0; as in Keras the losses carry the
+    mask ``loss > 0``, so a mean runs over the others.
+    """
+    y_pred = th.as_tensor_variable(y_pred)
+    y_pred = y_pred if y_pred.dtype.startswith("float") else th.cast(y_pred, th.config.floatX)
+    labels = th.flatten(th.cast(th.as_tensor_variable(y_true), "int64"))
+    references = y_pred if ref_embeddings is None else th.cast(th.as_tensor_variable(ref_embeddings), y_pred.dtype)
+    ref_labels = labels if ref_labels is None else th.flatten(th.cast(th.as_tensor_variable(ref_labels), "int64"))
+    distances = th.maximum(1.0 - th.matmul(y_pred, th.DimShuffle([1, 0])(references)), 0.0)
+    positive, negative = _pair_masks(labels, ref_labels, remove_diagonal)
+    positive_weights = th.maximum((margin + distances) * th.cast(positive, y_pred.dtype), 0.0)
+    negative_weights = th.maximum((1.0 + margin - distances) * th.cast(negative, y_pred.dtype), 0.0)
+    positive_terms = -gamma * positive_weights * (margin - distances)
+    negative_terms = gamma * negative_weights * (1.0 - margin - distances)
+    positive_loss = th.logsumexp(th.where(positive, positive_terms, _MASKED_LOG), axis=1)
+    negative_loss = th.logsumexp(th.where(negative, negative_terms, _MASKED_LOG), axis=1)
+    losses = th.softplus(positive_loss + negative_loss)
+    losses._keras_mask = losses > 0
+    return losses
+
+
+def _check_q(q) -> float:
+    if isinstance(q, bool) or not isinstance(q, (int, float)) or not 0 < q < 1:
+        raise ValueError(f"q must be in the interval (0, 1). Received: q={q!r}")
+    return float(q)
+
+
+@eager
+def categorical_generalized_cross_entropy(y_true, y_pred, q: float = 0.5):
+    """``(1 - p^q) / q`` with ``p`` the probability given to the integer label (Zhang & Sabuncu, 2018).
+
+    Labels of shape ``(batch,)`` or ``(batch, 1)`` (Keras one-hot encodes them
+    as given, which for ``(batch, 1)`` labels broadcasts wrongly; here both
+    shapes mean one label per sample).
+    """
+    q = _check_q(q)
+    y_pred = th.as_tensor_variable(y_pred)
+    y_pred = y_pred if y_pred.dtype.startswith("float") else th.cast(y_pred, th.config.floatX)
+    labels = sparse_labels(y_true, y_pred)
+    probability = th.sum(y_pred * th.one_hot(labels, th.shape(y_pred)[-1], y_pred.dtype), axis=-1)
+    return (1.0 - probability**q) / q
+
+
 mse = MSE = mean_squared_error
 mae = MAE = mean_absolute_error
 mape = MAPE = mean_absolute_percentage_error
@@ -458,8 +529,9 @@ class Loss:
     def __call__(self, y_true, y_pred, sample_weight=None):
         """The reduced loss, as Keras 3: the mask ``y_pred`` carries (``_keras_mask``) and the one
         the per-sample losses carry (``ignore_class``) weigh the entries.  On arrays it returns
-        the value (``frontend.ops.eager``), as a Keras loss called on tensors does."""
-        losses = self.call(y_true, y_pred)
+        the value (``frontend.ops.eager``), as a Keras loss called on tensors does.  Arrays are
+        made constants first, so that ``call`` runs symbolically and its losses keep their mask."""
+        losses = self.call(th.as_tensor_variable(y_true), th.as_tensor_variable(y_pred))
         mask = combined_mask(getattr(y_pred, "_keras_mask", None), getattr(losses, "_keras_mask", None))
         return reduce_weighted_values(losses, sample_weight, self.reduction, mask)
 
@@ -717,6 +789,36 @@ class MeanSquaredLogarithmicError(_BuiltinLoss):
     function = staticmethod(mean_squared_logarithmic_error)
 
 
+class CTC(_BuiltinLoss):
+    """Connectionist temporal classification loss (``ctc``: padded integer labels, logits)."""
+
+    function = staticmethod(ctc)
+
+    def __init__(self, reduction: str = "sum_over_batch_size", name: str | None = "ctc"):
+        super().__init__(reduction, name)
+
+
+class Circle(_BuiltinLoss):
+    """``circle`` as a loss object (Keras 3's arguments); the batch is its own reference set."""
+
+    function = staticmethod(circle)
+
+    def __init__(self, gamma: float = 80.0, margin: float = 0.4, remove_diagonal: bool = True,
+                 reduction: str = "sum_over_batch_size", name: str | None = "circle"):
+        super().__init__(reduction, name, gamma=float(gamma), margin=float(margin),
+                         remove_diagonal=bool(remove_diagonal))
+
+
+class CategoricalGeneralizedCrossEntropy(_BuiltinLoss):
+    """``categorical_generalized_cross_entropy`` as a loss object; ``q`` in (0, 1)."""
+
+    function = staticmethod(categorical_generalized_cross_entropy)
+
+    def __init__(self, q: float = 0.5, reduction: str = "sum_over_batch_size",
+                 name: str | None = "categorical_generalized_cross_entropy"):
+        super().__init__(reduction, name, q=_check_q(q))
+
+
 # ----------------------------------------------------------------------------- lookup
 
 _CLASSES = (
@@ -739,6 +841,9 @@ _CLASSES = (
     CategoricalFocalCrossentropy,
     Dice,
     Tversky,
+    CTC,
+    Circle,
+    CategoricalGeneralizedCrossEntropy,
 )
 _ALIASES = {
     "mape": MeanAbsolutePercentageError,
