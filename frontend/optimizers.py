@@ -11,7 +11,12 @@ Keras 3's ``Optimizer.apply``:
    all, or ``clipvalue`` elementwise; at most one of them);
 2. decay the weights, ``w <- w - w * weight_decay * lr`` (decoupled);
 3. apply the rule's ``update_step`` with the learning rate of the current
-   iteration (before the increment) and the local step ``iterations + 1``.
+   iteration (before the increment) and the local step ``iterations + 1``;
+4. with ``use_ema``, update each weight's exponential moving average
+   ``a <- m a + (1 - m) w`` (``m = ema_momentum``; ``a = w`` at the first
+   step) and, every ``ema_overwrite_frequency`` steps, set the weight to it.
+   ``finalize_variable_values`` (called at the end of ``fit``) writes the
+   averages into the weights; ``callbacks.SwapEMAWeights`` swaps them.
 
 The learning rate is a float32 shared variable, so ``opt.learning_rate =
 0.01`` takes effect in an already compiled function; a
@@ -55,9 +60,11 @@ __all__ = [
     "Adadelta",
     "Nadam",
     "Adamax",
+    "Lamb",
     "Lion",
     "Ftrl",
     "Adafactor",
+    "LossScaleOptimizer",
     "LearningRateSchedule",
     "ExponentialDecay",
     "CosineDecay",
@@ -120,9 +127,15 @@ class Optimizer(Configurable):
         clipnorm: float | None = None,
         clipvalue: float | None = None,
         global_clipnorm: float | None = None,
+        use_ema: bool = False,
+        ema_momentum: float = 0.99,
+        ema_overwrite_frequency: int | None = None,
         name: str | None = None,
     ):
         self.name = name or type(self).__name__.lower()
+        self.use_ema, self.ema_momentum, self.ema_overwrite_frequency = _check_ema(
+            use_ema, ema_momentum, ema_overwrite_frequency
+        )
         self.clipnorm = _check_clip("clipnorm", clipnorm)
         self.clipvalue = _check_clip("clipvalue", clipvalue)
         self.global_clipnorm = _check_clip("global_clipnorm", global_clipnorm)
@@ -146,6 +159,7 @@ class Optimizer(Configurable):
         self._params: list[SharedVariable] = []
         self._slots: list[dict[str, SharedVariable]] = []
         self._shared_state: dict[str, SharedVariable] = {}
+        self._averages: list[SharedVariable] = []
         self._pending_values: list[np.ndarray] | None = None
         self._eager_steps: dict[tuple, th.Function] = {}
 
@@ -182,6 +196,10 @@ class Optimizer(Configurable):
             if not any(param is known for known in self._params):
                 self._params.append(param)
                 self._slots.append({slot: self._new_slot(param, slot) for slot in self.slot_names})
+                if self.use_ema:
+                    self._averages.append(variable(np.zeros_like(param.get_value(borrow=True)),
+                                                   name=f"{self.name}/{param.name or 'param'}/average",
+                                                   shape=param.type.shape))
         if self._pending_values is not None:
             pending, self._pending_values = self._pending_values, None
             self.set_variable_values(pending)
@@ -201,10 +219,11 @@ class Optimizer(Configurable):
         return {}
 
     def variables(self) -> list[SharedVariable]:
-        """All state, in order: iterations, learning rate, shared state, each parameter's slots."""
+        """All state, in order: iterations, learning rate, shared state, each parameter's slots, then
+        the moving averages (``use_ema``)."""
         rate = [] if self._learning_rate is None else [self._learning_rate]
         slots = [variable for slots in self._slots for variable in slots.values()]
-        return [self.iterations, *rate, *self._shared_state.values(), *slots]
+        return [self.iterations, *rate, *self._shared_state.values(), *slots, *self._averages]
 
     def get_variable_values(self) -> list[np.ndarray]:
         """Copies of the values of ``variables()`` (or restored values still waiting for build)."""
@@ -303,13 +322,43 @@ class Optimizer(Configurable):
         functions[key](*[a for a in arrays if a is not None])
 
     def _param_updates(self, param, gradient, rate, shared) -> list[tuple]:
-        slots = self._slots[next(i for i, p in enumerate(self._params) if p is param)]
+        index = next(i for i, p in enumerate(self._params) if p is param)
+        slots = self._slots[index]
         decayed = param if not self.weight_decay else param - param * (self.weight_decay * rate)
         new_param, new_slots = self.update_step(gradient, decayed, rate, slots, shared)
-        pairs = [(param, th.cast(new_param, param.dtype))]
+        new_param = th.cast(new_param, param.dtype)
+        averages = []
+        if self.use_ema:
+            new_param, average = self._moving_average(self._averages[index], new_param)
+            averages = [(self._averages[index], average)]
+        pairs = [(param, new_param), *averages]
         return pairs + [
             (slots[name], th.cast(value, slots[name].dtype)) for name, value in new_slots.items()
         ]
+
+    def _moving_average(self, average, new_param) -> tuple:
+        """Keras' EMA of the stepped weight (the weight itself at the first step), and the weight,
+        replaced by the average every ``ema_overwrite_frequency`` steps."""
+        momentum = th.cast(th.neq(self.iterations, 0), new_param.dtype) * self.ema_momentum
+        new_average = momentum * average + (1.0 - momentum) * new_param
+        if self.ema_overwrite_frequency:
+            overwrite = th.eq((self.iterations + 1) % self.ema_overwrite_frequency, 0)
+            new_param = th.where(overwrite, new_average, new_param)
+        return new_param, new_average
+
+    def finalize_variable_values(self, var_list: Sequence[SharedVariable]) -> None:
+        """With ``use_ema``, set the weights to their moving averages (Keras does at the end of fit)."""
+        if self.use_ema:
+            for weight, average in self.ema_pairs(var_list):
+                weight.set_value(average.get_value())
+
+    def ema_pairs(self, var_list: Sequence[SharedVariable] | None = None) -> list[tuple]:
+        """``(weight, moving average)`` of each weight of ``var_list`` this optimizer averages."""
+        if not self.use_ema:
+            raise ValueError(f"{self.name} keeps no moving averages: it was made with use_ema=False")
+        weights = self._params if var_list is None else var_list
+        found = {id(p): a for p, a in zip(self._params, self._averages, strict=True)}
+        return [(w, found[id(w)]) for w in weights if id(w) in found]
 
     def _clip(self, gradients: list) -> list:
         if self.clipnorm is not None:
@@ -331,6 +380,11 @@ class Optimizer(Configurable):
     def update_step(self, gradient, variable, learning_rate, slots, shared):
         raise NotImplementedError(f"{type(self).__name__} must implement update_step()")
 
+    def scale_loss(self, loss):
+        """The loss the gradients are taken of (Keras 3's hook; unscaled here, scaled by
+        ``LossScaleOptimizer``)."""
+        return loss
+
     # -- config
 
     def get_config(self) -> dict:
@@ -343,6 +397,9 @@ class Optimizer(Configurable):
             "clipnorm": self.clipnorm,
             "global_clipnorm": self.global_clipnorm,
             "clipvalue": self.clipvalue,
+            "use_ema": self.use_ema,
+            "ema_momentum": self.ema_momentum,
+            "ema_overwrite_frequency": self.ema_overwrite_frequency,
             **super().get_config(),
         }
 
@@ -353,6 +410,17 @@ class Optimizer(Configurable):
         if isinstance(config.get("learning_rate"), Mapping):
             config["learning_rate"] = SCHEDULE_REGISTRY.deserialize(config["learning_rate"], custom_objects)
         return cls(**config)
+
+
+def _check_ema(use_ema, momentum, frequency) -> tuple:
+    """Keras' checks of the EMA options (made only when ``use_ema`` is set, as Keras)."""
+    if use_ema:
+        if not 0 <= momentum <= 1:
+            raise ValueError(f"`ema_momentum` must be in the range [0, 1]. Received: ema_momentum={momentum}")
+        if frequency and (isinstance(frequency, bool) or not isinstance(frequency, int) or frequency < 1):
+            raise ValueError("`ema_overwrite_frequency` must be an integer >= 1 or None. "
+                             f"Received: ema_overwrite_frequency={frequency}")
+    return bool(use_ema), float(momentum), None if frequency is None else int(frequency)
 
 
 def _positive_rate(value) -> np.ndarray:
@@ -600,6 +668,32 @@ class Adamax(Optimizer):
         return variable - step, {"momentum": m, "norm": u}
 
 
+class Lamb(Optimizer):
+    """LAMB (You et al., 2019): Adam's bias-corrected step rescaled per weight by the trust ratio.
+
+    ``m``, ``v`` as Adam; ``u = (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps)``;
+    ``w <- w - lr * r * u`` with ``r = ||w|| / ||u||`` (1 when either norm is 0).
+    """
+
+    slot_names = ("momentum", "velocity")
+    config_names = ("beta_1", "beta_2", "epsilon")
+
+    def __init__(self, learning_rate=0.001, beta_1: float = 0.9, beta_2: float = 0.999, epsilon: float = 1e-7,
+                 **kwargs):
+        super().__init__(learning_rate, **kwargs)
+        self.beta_1, self.beta_2, self.epsilon = float(beta_1), float(beta_2), float(epsilon)
+
+    def update_step(self, gradient, variable, learning_rate, slots, shared):
+        t = self.local_step(variable.dtype)
+        m, v = _adam_moments(gradient, slots, self.beta_1, self.beta_2)
+        update = (m / (1.0 - self.beta_1**t)) / (th.sqrt(v / (1.0 - self.beta_2**t)) + self.epsilon)
+        weight_norm = th.sqrt(th.sum(th.square(variable)))
+        update_norm = th.sqrt(th.sum(th.square(update)))
+        trusted = th.logical_and(weight_norm > 0, update_norm > 0)
+        ratio = th.where(trusted, weight_norm / th.where(trusted, update_norm, 1.0), 1.0)
+        return variable - ratio * learning_rate * update, {"momentum": m, "velocity": v}
+
+
 class Lion(Optimizer):
     """Lion (Chen et al., 2023): the sign of an interpolated momentum.
 
@@ -761,9 +855,118 @@ class Adafactor(Optimizer):
         return variable - alpha * update, new_slots
 
 
+# ----------------------------------------------------------------------------- loss scaling
+
+_BASE_DEFAULTS = {"weight_decay": None, "clipnorm": None, "global_clipnorm": None, "clipvalue": None,
+                  "use_ema": False, "ema_momentum": 0.99, "ema_overwrite_frequency": None,
+                  "loss_scale_factor": None, "gradient_accumulation_steps": None}
+
+
+class LossScaleOptimizer(Optimizer):
+    """An optimizer around ``inner_optimizer`` that scales the loss dynamically, as Keras 3's.
+
+    The training step takes the gradients of ``scale_loss(loss)`` (the loss
+    times ``dynamic_scale``); a step divides them by the scale and, when they
+    are all finite, lets the inner optimizer apply them; otherwise it skips
+    the step (weights and inner state unchanged) and halves the scale.  After
+    ``dynamic_growth_steps`` finite steps in a row the scale doubles.  The
+    learning rate and ``iterations`` are the inner optimizer's.
+    """
+
+    def __init__(self, inner_optimizer, initial_scale: float = 2.0**15, dynamic_growth_steps: int = 2000,
+                 name: str | None = None, **kwargs):
+        if not kwargs.pop("dynamic", True):
+            raise ValueError("LossScaleOptimizer no longer supports `dynamic=False`. Instead, simply set "
+                             "`loss_scale_factor` directly on the `inner_optimizer`.")
+        for argument, default in _BASE_DEFAULTS.items():
+            if argument in kwargs and kwargs.pop(argument) != default:
+                raise ValueError(f"LossScaleOptimizer does not support `{argument}`. "
+                                 f"Instead, set `{argument}` on the `inner_optimizer`.")
+        if kwargs:
+            raise ValueError(f"LossScaleOptimizer does not support arguments: `{'`, `'.join(kwargs)}`.")
+        if not isinstance(inner_optimizer, Optimizer):
+            raise TypeError("LossScaleOptimizer wraps an optimizer instance. "
+                            f"Received: inner_optimizer={inner_optimizer!r}")
+        if isinstance(dynamic_growth_steps, bool) or int(dynamic_growth_steps) < 1:
+            raise ValueError(f"dynamic_growth_steps must be an integer >= 1. "
+                             f"Received: dynamic_growth_steps={dynamic_growth_steps!r}")
+        super().__init__(0.0, name=name or "loss_scale_optimizer")
+        self.inner_optimizer = inner_optimizer
+        self.initial_scale, self.dynamic_growth_steps = float(initial_scale), int(dynamic_growth_steps)
+        self.step_counter = variable(np.int64(0), name=f"{self.name}/step_counter")
+        self.dynamic_scale = variable(np.float32(initial_scale), name=f"{self.name}/dynamic_scale")
+        self.iterations = inner_optimizer.iterations
+
+    @property
+    def learning_rate(self) -> float:
+        return self.inner_optimizer.learning_rate
+
+    @learning_rate.setter
+    def learning_rate(self, value: float) -> None:
+        self.inner_optimizer.learning_rate = value
+
+    def current_learning_rate(self):
+        return self.inner_optimizer.current_learning_rate()
+
+    def build(self, params: Sequence[SharedVariable]) -> None:
+        self.inner_optimizer.build(params)
+        self._params = list(self.inner_optimizer._params)
+
+    def variables(self) -> list[SharedVariable]:
+        """The step counter and the scale, then the inner optimizer's state."""
+        return [self.step_counter, self.dynamic_scale, *self.inner_optimizer.variables()]
+
+    def get_variable_values(self) -> list[np.ndarray]:
+        return [self.step_counter.get_value(), self.dynamic_scale.get_value(),
+                *self.inner_optimizer.get_variable_values()]
+
+    def set_variable_values(self, values: Sequence[np.ndarray]) -> None:
+        """The first two values are this optimizer's; the others go to the inner optimizer."""
+        values = list(values)
+        if len(values) < 2:
+            raise ValueError(f"{self.name} expects its step counter and scale first; {len(values)} values given")
+        self.step_counter.set_value(np.asarray(values[0], "int64"))
+        self.dynamic_scale.set_value(np.asarray(values[1], "float32"))
+        self.inner_optimizer.set_variable_values(values[2:])
+
+    def finalize_variable_values(self, var_list: Sequence[SharedVariable]) -> None:
+        self.inner_optimizer.finalize_variable_values(var_list)
+
+    def scale_loss(self, loss):
+        """``loss * dynamic_scale``: the loss to differentiate."""
+        return loss * th.cast(self.dynamic_scale, loss.dtype)
+
+    def get_updates(self, params: Sequence[SharedVariable], grads: Sequence) -> list[tuple[SharedVariable, object]]:
+        """The inner optimizer's updates of the unscaled gradients, kept only when all are finite;
+        then the scale's own update."""
+        given = [g for g in grads if g is not None]
+        finite = th.all(th.stack([th.all(th.isfinite(g)) for g in given])) if given else th.constant(True)
+        unscaled = [None if g is None else g / th.cast(self.dynamic_scale, g.dtype) for g in grads]
+        inner = self.inner_optimizer.get_updates(params, unscaled)
+        self._params = list(self.inner_optimizer._params)
+        kept = [(state, th.where(finite, th.cast(value, state.dtype), state)) for state, value in inner]
+        grow = th.eq(self.step_counter, self.dynamic_growth_steps - 1)
+        counter = th.where(finite, th.where(grow, 0, self.step_counter + 1), 0)
+        scale = th.where(finite, th.where(grow, self.dynamic_scale * 2.0, self.dynamic_scale),
+                         self.dynamic_scale * 0.5)
+        return [*kept, (self.step_counter, th.cast(counter, "int64")),
+                (self.dynamic_scale, th.cast(scale, "float32"))]
+
+    def get_config(self) -> dict:
+        return {"name": self.name, "inner_optimizer": serialize(self.inner_optimizer),
+                "initial_scale": self.initial_scale, "dynamic_growth_steps": self.dynamic_growth_steps}
+
+    @classmethod
+    def from_config(cls, config: dict, custom_objects: Mapping | None = None) -> LossScaleOptimizer:
+        config = dict(config)
+        inner = deserialize(config.pop("inner_optimizer"), custom_objects)
+        return cls(inner, **config)
+
+
 # ----------------------------------------------------------------------------- lookup
 
-_CLASSES = (SGD, Adam, AdamW, RMSprop, Adagrad, Adadelta, Nadam, Adamax, Lion, Ftrl, Adafactor)
+_CLASSES = (SGD, Adam, AdamW, RMSprop, Adagrad, Adadelta, Nadam, Adamax, Lamb, Lion, Ftrl, Adafactor,
+            LossScaleOptimizer)
 REGISTRY = Registry(
     "optimizer",
     Optimizer,
