@@ -233,6 +233,8 @@ def test_swap_on_epoch_keeps_the_averages_in_the_model_between_epochs():
 
 
 def test_ema_state_is_saved_and_resumed(tmp_path):
+    """fit ends by writing the averages into the weights (Keras); with 3 steps an epoch and an
+    overwrite every 3 steps the weights already equal them, so resuming equals not stopping."""
     x, y = _data()
     whole = _ema_model(optimizers.Adam(0.05, use_ema=True, ema_overwrite_frequency=3))
     whole.fit(x, y, epochs=4, batch_size=8, shuffle=False, verbose=0)
@@ -244,3 +246,120 @@ def test_ema_state_is_saved_and_resumed(tmp_path):
     resumed.fit(x, y, epochs=4, initial_epoch=2, batch_size=8, shuffle=False, verbose=0)
     for a, b in zip(resumed.get_weights(), whole.get_weights(), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+
+
+# ----------------------------------------------------------------------------- ScheduleFreeAdamW, Muon
+
+
+def _np_schedule_free(starts, gradients, lr, beta_1=0.9, beta_2=0.999, epsilon=1e-8, warmup_steps=0,
+                      weight_decay=None):
+    weights = [np.array(w, "float64") for w in starts]
+    z = [w.copy() for w in weights]
+    v = [np.zeros_like(w) for w in weights]
+    for t, grads in enumerate(gradients, start=1):
+        rate = lr * min(t / warmup_steps, 1.0) if warmup_steps else lr
+        for i, g in enumerate(grads):
+            if weight_decay:
+                weights[i] = weights[i] - weights[i] * weight_decay * lr
+            z_old = z[i]
+            v[i] = v[i] + (g * g - v[i]) * (1 - beta_2)
+            z[i] = z_old - rate * g / (np.sqrt(v[i] / (1 - beta_2**t)) + epsilon)
+            x = (weights[i] - (1 - beta_1) * z_old) / beta_1
+            x = (1 - 1 / t) * x + z[i] / t
+            weights[i] = (1 - beta_1) * z[i] + beta_1 * x
+    return weights
+
+
+@pytest.mark.parametrize("options", [{}, {"warmup_steps": 3, "weight_decay": 0.05, "beta_1": 0.8}])
+def test_schedule_free_adamw_against_numpy(options):
+    starts, gradients = _problem(seed=3, steps=5)
+    _, history = _steps(optimizers.ScheduleFreeAdamW(0.01, **options), starts, gradients)
+    for got, expected in zip(history[-1], _np_schedule_free(starts, gradients, 0.01, **options), strict=True):
+        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+
+
+def _np_orthogonalized(x, steps=5, a=3.4445, b=-4.7750, c=2.0315):
+    tall = x.shape[0] > x.shape[1]
+    x = x.T if tall else x
+    x = x / (np.linalg.norm(x) + 1e-7)
+    for _ in range(steps):
+        s = x @ x.T
+        x = a * x + (b * s + c * s @ s) @ x
+    return x.T if tall else x
+
+
+def _np_muon(starts, names, gradients, lr, momentum=0.95, nesterov=True, rms_rate=0.2, weight_decay=0.004,
+             adam_weight_decay=0.004, exclude_layers=(), adam_lr_ratio=1.0, beta_1=0.9, beta_2=0.999, epsilon=1e-7):
+    weights = [np.array(w, "float64") for w in starts]
+    m = [np.zeros_like(w) for w in weights]
+    v = [np.zeros_like(w) for w in weights]
+    adam = [w.ndim != 2 or "embedding" in n.lower() or any(p in n for p in exclude_layers)
+            for w, n in zip(weights, names, strict=True)]
+    for t, grads in enumerate(gradients, start=1):
+        for i, g in enumerate(grads):
+            decay = adam_weight_decay if adam[i] else weight_decay
+            if decay:
+                weights[i] = weights[i] - weights[i] * decay * lr
+            if adam[i]:
+                m[i] += (g - m[i]) * (1 - beta_1)
+                v[i] += (g * g - v[i]) * (1 - beta_2)
+                alpha = lr * adam_lr_ratio * np.sqrt(1 - beta_2**t) / (1 - beta_1**t)
+                weights[i] = weights[i] - m[i] * alpha / (np.sqrt(v[i]) + epsilon)
+            else:
+                m[i] = momentum * m[i] + g
+                update = lr * _np_orthogonalized(g + momentum * m[i] if nesterov else m[i])
+                if rms_rate is not None:
+                    update = update * np.sqrt(max(weights[i].shape)) * rms_rate
+                weights[i] = weights[i] - update
+    return weights
+
+
+MUON_NAMES = ["dense/kernel", "wide/kernel", "dense/bias", "embedding/embeddings", "head/kernel"]
+
+
+@pytest.mark.parametrize("options", [
+    {"exclude_layers": ["head"]},
+    {"nesterov": False, "rms_rate": None, "weight_decay": 0.1, "adam_weight_decay": None, "adam_lr_ratio": 0.5},
+])
+def test_muon_against_numpy(options):
+    rng = np.random.default_rng(4)
+    shapes = [(3, 2), (2, 4), (4,), (5, 3), (3, 3)]
+    starts = [rng.normal(size=s) for s in shapes]
+    gradients = [[rng.normal(size=s) for s in shapes] for _ in range(4)]
+    optimizer = optimizers.Muon(0.02, **options)
+    weights = [th.shared(np.array(w, "float32"), name=n) for w, n in zip(starts, MUON_NAMES, strict=True)]
+    for grads in gradients:
+        optimizer.apply_gradients(zip([g.astype("float32") for g in grads], weights, strict=True))
+    expected = _np_muon(starts, MUON_NAMES, gradients, 0.02, **options)
+    for weight, want in zip(weights, expected, strict=True):
+        np.testing.assert_allclose(weight.get_value(), want, rtol=1e-4, atol=1e-5)
+    slots = {v.name.split("/", 1)[1] for v in optimizer.variables()[2:]}
+    assert "dense/kernel/velocity" not in slots and "embedding/embeddings/velocity" in slots
+
+
+@pytest.mark.parametrize("make", [
+    lambda: optimizers.Muon(0.01, exclude_layers=["out"], ns_steps=3, rms_rate=None),
+    lambda: optimizers.ScheduleFreeAdamW(0.01, warmup_steps=2, weight_decay=0.01),
+])
+def test_newer_optimizers_config_fit_and_resume(make, tmp_path):
+    again = optimizers.deserialize(optimizers.serialize(make()))
+    assert again.get_config() == make().get_config()
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(16, 3)).astype("float32")
+    y = rng.normal(size=(16, 2)).astype("float32")
+
+    def model():
+        th.set_seed(0)
+        net = models.Sequential([layers.Input((3,)), layers.Dense(4), layers.Dense(2, name="out")])
+        net.compile(optimizer=make(), loss="mse")
+        return net
+
+    whole, half = model(), model()
+    whole.fit(x, y, epochs=4, batch_size=8, shuffle=False, verbose=0)
+    half.fit(x, y, epochs=2, batch_size=8, shuffle=False, verbose=0)
+    half.save(tmp_path / "m.theanine")
+    resumed = models.load_model(tmp_path / "m.theanine")
+    resumed.fit(x, y, epochs=4, initial_epoch=2, batch_size=8, shuffle=False, verbose=0)
+    for a, b in zip(resumed.get_weights(), whole.get_weights(), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+    assert isinstance(optimizers.get(type(again).__name__.lower()), type(again))
