@@ -799,6 +799,15 @@ _ALIASES = {
     "auc": AUC,
     "pearson_correlation": PearsonCorrelation,
     "concordance_correlation": ConcordanceCorrelation,
+    "io_u": IoU,
+    "mean_io_u": MeanIoU,
+    "binary_io_u": BinaryIoU,
+    "one_hot_io_u": OneHotIoU,
+    "one_hot_mean_io_u": OneHotMeanIoU,
+    "sensitivity_at_specificity": SensitivityAtSpecificity,
+    "specificity_at_sensitivity": SpecificityAtSensitivity,
+    "precision_at_recall": PrecisionAtRecall,
+    "recall_at_precision": RecallAtPrecision,
 }
 REGISTRY = Registry(
     "metric",

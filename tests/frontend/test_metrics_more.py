@@ -217,12 +217,44 @@ def test_config_round_trip(make):
 
 @pytest.mark.parametrize("name, cls", [("pearson_correlation", metrics.PearsonCorrelation),
                                        ("concordance_correlation", metrics.ConcordanceCorrelation),
-                                       ("MeanIoU", metrics.MeanIoU)])
+                                       ("binary_io_u", metrics.BinaryIoU), ("BinaryIoU", metrics.BinaryIoU)])
 def test_lookup_by_name(name, cls):
-    if cls is metrics.MeanIoU:
-        assert metrics.deserialize({"class_name": name, "config": {"num_classes": 2}}).num_classes == 2
-    else:
-        assert isinstance(metrics.get(name), cls)
+    """Keras' names: the class name and its snake case (the classes with required arguments by config)."""
+    assert isinstance(metrics.get(name), cls)
+
+
+@pytest.mark.parametrize("name, config", [("MeanIoU", {"num_classes": 2}), ("mean_io_u", {"num_classes": 3}),
+                                          ("precision_at_recall", {"recall": 0.5})])
+def test_lookup_of_classes_with_required_arguments(name, config):
+    metric = metrics.deserialize({"class_name": name, "config": config})
+    assert all(metric.get_config()[key] == value for key, value in config.items())
+
+
+def test_binary_metrics_in_compile_equal_their_numpy_values():
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=(40, 3)).astype("float32")
+    y = (x[:, 0] + 0.3 * rng.normal(size=40) > 0).astype("float32")[:, None]
+    model = models.Sequential([layers.Input((3,)), layers.Dense(1, activation="sigmoid")])
+    model.compile(optimizer="sgd", loss="binary_crossentropy", metrics=[
+        metrics.BinaryIoU(threshold=0.4, name="biou"), metrics.IoU(2, [1], name="iou1"),
+        metrics.SensitivityAtSpecificity(0.6, num_thresholds=30, name="sens"),
+        metrics.SpecificityAtSensitivity(0.6, name="spec"), metrics.RecallAtPrecision(0.7, name="rec"),
+        metrics.ConcordanceCorrelation(name="ccc"),
+    ])
+    logs = model.evaluate(x, y, batch_size=10, verbose=0, return_dict=True)
+    scores = model.predict(x, verbose=0)
+    labels = y[:, 0].astype("int64")
+    assert logs["biou"] == pytest.approx(_np_iou(labels, (scores[:, 0] >= 0.4).astype(int), 2, [0, 1]), abs=1e-6)
+    # sparse_y_pred: the probabilities are cast to class ids (all 0 here), as Keras casts them
+    assert logs["iou1"] == pytest.approx(_np_iou(labels, scores[:, 0].astype("int64"), 2, [1]), abs=1e-6)
+    ones = np.ones(40)
+    assert logs["sens"] == pytest.approx(
+        _np_rate_at_rate(y[:, 0], scores[:, 0], ones, 30, "specificity", "sensitivity", 0.6), abs=1e-6)
+    assert logs["spec"] == pytest.approx(
+        _np_rate_at_rate(y[:, 0], scores[:, 0], ones, 200, "sensitivity", "specificity", 0.6), abs=1e-6)
+    assert logs["rec"] == pytest.approx(
+        _np_rate_at_rate(y[:, 0], scores[:, 0], ones, 200, "precision", "recall", 0.7), abs=1e-6)
+    assert logs["ccc"] == pytest.approx(np.mean(_np_concordance(y, scores)), abs=1e-5)
 
 
 def test_compiled_metrics_evaluate_fit_and_reload(tmp_path):
