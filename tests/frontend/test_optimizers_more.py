@@ -213,6 +213,18 @@ def test_swap_ema_weights_validates_with_the_averages_and_fit_ends_with_them(tmp
                                              callbacks=[callbacks.SwapEMAWeights()])
 
 
+def test_swap_ema_weights_uses_the_averages_of_a_loss_scale_optimizers_inner_optimizer():
+    x, y = _data()
+    inner = optimizers.SGD(0.05, use_ema=True, ema_momentum=0.8)
+    model = _ema_model(optimizers.LossScaleOptimizer(inner, dynamic_growth_steps=2))
+    history = model.fit(x, y, epochs=2, batch_size=8, shuffle=False, verbose=0, validation_data=(x, y),
+                        callbacks=[callbacks.SwapEMAWeights()])
+    averages = [a.get_value() for _, a in inner.ema_pairs()]
+    for weight, average in zip(model.get_weights(), averages, strict=True):
+        np.testing.assert_array_equal(weight, average)
+    assert history.history["val_loss"][-1] == pytest.approx(model.evaluate(x, y, verbose=0), rel=1e-6)
+
+
 def test_swap_on_epoch_keeps_the_averages_in_the_model_between_epochs():
     x, y = _data()
     model = _ema_model(optimizers.Adam(0.05, use_ema=True, ema_momentum=0.5))
@@ -340,6 +352,7 @@ def test_muon_against_numpy(options):
 @pytest.mark.parametrize("make", [
     lambda: optimizers.Muon(0.01, exclude_layers=["out"], ns_steps=3, rms_rate=None),
     lambda: optimizers.ScheduleFreeAdamW(0.01, warmup_steps=2, weight_decay=0.01),
+    lambda: optimizers.Lamb(0.01, weight_decay=0.01),
 ])
 def test_newer_optimizers_config_fit_and_resume(make, tmp_path):
     again = optimizers.deserialize(optimizers.serialize(make()))
