@@ -30,6 +30,8 @@ __all__ = [
     "LambdaCallback",
     "BackupAndRestore",
     "TensorBoard",
+    "SwapEMAWeights",
+    "RemoteMonitor",
 ]
 
 _HOOKS = (
@@ -581,4 +583,6 @@ class LambdaCallback(Callback):
 
 # Callbacks with a module of their own, built on ``Callback`` above (so imported after it).
 from theanine.frontend.backup_and_restore import BackupAndRestore  # noqa: E402
+from theanine.frontend.remote_monitor import RemoteMonitor  # noqa: E402
+from theanine.frontend.swap_ema_weights import SwapEMAWeights  # noqa: E402
 from theanine.frontend.tensorboard import TensorBoard  # noqa: E402

@@ -32,6 +32,7 @@ from theanine.frontend.metric_base import Metric
 from theanine.frontend.metric_base import divide_no_nan as _divide
 
 __all__ = ["Precision", "Recall", "AUC", "TruePositives", "FalsePositives", "TrueNegatives", "FalseNegatives",
+           "SensitivityAtSpecificity", "SpecificityAtSensitivity", "PrecisionAtRecall", "RecallAtPrecision",
            "confusion_counts", "filter_top_k", "auc_thresholds"]
 
 NEG_INF = -1e10
@@ -364,3 +365,91 @@ def _interpolated_pr_auc(tp, fp, fn):
         slope * (dtp + intercept * np.log(ratio)), np.maximum(tp[..., 1:] + fn[..., 1:], 0)
     )
     return np.sum(increments, axis=-1)
+
+
+def _rates(tp, fp, tn, fn) -> dict:
+    """The four rates of the summed counts, by name (0 where a denominator is 0)."""
+    return {"sensitivity": _divide(tp, tp + fn), "specificity": _divide(tn, tn + fp),
+            "recall": _divide(tp, tp + fn), "precision": _divide(tp, tp + fp)}
+
+
+class _RateAtRate(Metric):
+    """The best ``dependent`` rate over the thresholds where the ``constrained`` rate is >= ``value``
+    (0 when none is), as Keras 3's ``SensitivitySpecificityBase``.
+
+    ``num_thresholds`` evenly spaced thresholds ``[0, ..., 1]`` (predictions
+    clipped to [0, 1] first, as Keras' bucketed counting does), or ``[0.5]``
+    for one; ``class_id`` counts one column of the last axis.
+    """
+
+    constrained = "specificity"
+    dependent = "sensitivity"
+
+    def __init__(self, value, num_thresholds: int = 200, class_id: int | None = None, name: str | None = None,
+                 dtype: str | None = None):
+        super().__init__(name, dtype)
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) or not 0 <= value <= 1:
+            raise ValueError(f"Argument `{self.constrained}` must be in the range [0, 1]. "
+                             f"Received: {self.constrained}={value!r}")
+        if isinstance(num_thresholds, bool) or not isinstance(num_thresholds, (int, np.integer)) or (
+            num_thresholds <= 0
+        ):
+            raise ValueError(f"Argument `num_thresholds` must be an integer > 0. "
+                             f"Received: num_thresholds={num_thresholds!r}")
+        self.value, self.num_thresholds = float(value), int(num_thresholds)
+        self.class_id = _optional_int(class_id, "class_id", 0)
+        self.evenly = self.num_thresholds > 1
+        self.thresholds = [0.0, *auc_thresholds(self.num_thresholds)[1:-1], 1.0] if self.evenly else [0.5]
+
+    def batch_statistics(self, y_true, y_pred, sample_weight=None) -> list:
+        y_pred = th.as_tensor_variable(y_pred)
+        if self.evenly:
+            y_pred = th.clip(y_pred, 0.0, 1.0)
+        return confusion_counts(y_true, y_pred, self.thresholds, sample_weight, class_id=self.class_id)
+
+    def result_from(self, totals):
+        rates = _rates(*totals)
+        feasible = rates[self.constrained] >= self.value
+        return float(np.max(np.where(feasible, rates[self.dependent], 0.0), initial=0.0))
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "class_id": self.class_id, "num_thresholds": self.num_thresholds,
+                self.constrained: self.value}
+
+
+class SensitivityAtSpecificity(_RateAtRate):
+    """The best sensitivity ``tp / (tp + fn)`` where the specificity ``tn / (tn + fp)`` >= ``specificity``."""
+
+    def __init__(self, specificity, num_thresholds: int = 200, class_id: int | None = None,
+                 name: str | None = None, dtype: str | None = None):
+        super().__init__(specificity, num_thresholds, class_id, name, dtype)
+
+
+class SpecificityAtSensitivity(_RateAtRate):
+    """The best specificity where the sensitivity >= ``sensitivity``."""
+
+    constrained, dependent = "sensitivity", "specificity"
+
+    def __init__(self, sensitivity, num_thresholds: int = 200, class_id: int | None = None,
+                 name: str | None = None, dtype: str | None = None):
+        super().__init__(sensitivity, num_thresholds, class_id, name, dtype)
+
+
+class PrecisionAtRecall(_RateAtRate):
+    """The best precision ``tp / (tp + fp)`` where the recall ``tp / (tp + fn)`` >= ``recall``."""
+
+    constrained, dependent = "recall", "precision"
+
+    def __init__(self, recall, num_thresholds: int = 200, class_id: int | None = None,
+                 name: str | None = None, dtype: str | None = None):
+        super().__init__(recall, num_thresholds, class_id, name, dtype)
+
+
+class RecallAtPrecision(_RateAtRate):
+    """The best recall where the precision >= ``precision`` (0 when no threshold reaches it)."""
+
+    constrained, dependent = "precision", "recall"
+
+    def __init__(self, precision, num_thresholds: int = 200, class_id: int | None = None,
+                 name: str | None = None, dtype: str | None = None):
+        super().__init__(precision, num_thresholds, class_id, name, dtype)

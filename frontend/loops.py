@@ -174,6 +174,8 @@ def run_fit(
         if batches.ran_out and epoch < epochs - 1:
             _ran_out_warning()
             break
+    if epochs > 0:  # as Keras: an optimizer with use_ema leaves the moving averages in the weights
+        model.optimizer.finalize_variable_values(model.trainable_weights)
     cbs.on_train_end(logs)
 
 

@@ -28,6 +28,7 @@ import math
 from collections.abc import Callable, Mapping
 
 import theanine as th
+from theanine.frontend.ctc import ctc
 from theanine.frontend.ops import eager
 from theanine.frontend.registry import (
     Registry,
@@ -60,6 +61,9 @@ __all__ = [
     "CategoricalFocalCrossentropy",
     "Dice",
     "Tversky",
+    "CTC",
+    "Circle",
+    "CategoricalGeneralizedCrossEntropy",
     "mean_squared_error",
     "mean_absolute_error",
     "huber",
@@ -79,6 +83,9 @@ __all__ = [
     "categorical_focal_crossentropy",
     "dice",
     "tversky",
+    "ctc",
+    "circle",
+    "categorical_generalized_cross_entropy",
     "mape",
     "msle",
     "logcosh",
@@ -115,7 +122,7 @@ def match_rank(a, b):
     return a, b
 
 
-def _prepared(y_true, y_pred):
+def prepared_targets(y_true, y_pred):
     """``y_pred`` as a float tensor and ``y_true`` in its dtype, ranks matched."""
     y_pred = th.as_tensor_variable(y_pred)
     if not y_pred.dtype.startswith("float"):
@@ -132,14 +139,14 @@ def _prepared(y_true, y_pred):
 @eager
 def mean_squared_error(y_true, y_pred):
     """``mean((y_true - y_pred)^2, axis=-1)``."""
-    y_true, y_pred = _prepared(y_true, y_pred)
+    y_true, y_pred = prepared_targets(y_true, y_pred)
     return th.mean(th.square(y_true - y_pred), axis=-1)
 
 
 @eager
 def mean_absolute_error(y_true, y_pred):
     """``mean(|y_true - y_pred|, axis=-1)``."""
-    y_true, y_pred = _prepared(y_true, y_pred)
+    y_true, y_pred = prepared_targets(y_true, y_pred)
     return th.mean(th.abs(y_true - y_pred), axis=-1)
 
 
@@ -149,7 +156,7 @@ def huber(y_true, y_pred, delta: float = 1.0):
 
     ``e`` is the error ``y_pred - y_true``.
     """
-    y_true, y_pred = _prepared(y_true, y_pred)
+    y_true, y_pred = prepared_targets(y_true, y_pred)
     error = y_pred - y_true
     magnitude = th.abs(error)
     quadratic = 0.5 * th.square(error)
@@ -169,7 +176,7 @@ def binary_crossentropy(
     y_true, y_pred, from_logits: bool = False, label_smoothing: float = 0.0, axis: int = -1
 ):
     """Mean over ``axis`` of the elementwise binary crossentropy (labels smoothed toward 0.5)."""
-    y_true, y_pred = _prepared(y_true, y_pred)
+    y_true, y_pred = prepared_targets(y_true, y_pred)
     y_true = _smooth_labels(y_true, label_smoothing, 2.0)
     return th.mean(th.binary_crossentropy(y_true, y_pred, from_logits=from_logits), axis=axis)
 
@@ -179,7 +186,7 @@ def categorical_crossentropy(
     y_true, y_pred, from_logits: bool = False, label_smoothing: float = 0.0, axis: int = -1
 ):
     """``-sum(y_true * log p, axis)`` for one-hot (or soft) targets."""
-    y_true, y_pred = _prepared(y_true, y_pred)
+    y_true, y_pred = prepared_targets(y_true, y_pred)
     if label_smoothing:
         classes = y_pred.type.shape[axis]
         count = (
@@ -201,7 +208,7 @@ def binary_focal_crossentropy(y_true, y_pred, apply_class_balancing: bool = Fals
     """Binary crossentropy scaled by ``(1 - p_t) ** gamma`` (Lin et al., 2017), ``p_t`` the probability
     given to the true label; with ``apply_class_balancing``, also by ``alpha`` for positives and
     ``1 - alpha`` for negatives.  Mean over ``axis`` (Keras 3's definition)."""
-    y_true, y_pred = _prepared(y_true, y_pred)
+    y_true, y_pred = prepared_targets(y_true, y_pred)
     y_true = _smooth_labels(y_true, label_smoothing, 2.0)
     p = th.clip(th.sigmoid(y_pred) if from_logits else y_pred, _FOCAL_EPSILON, 1.0 - _FOCAL_EPSILON)
     bce = -(y_true * th.log(p) + (1.0 - y_true) * th.log(1.0 - p))
@@ -217,7 +224,7 @@ def categorical_focal_crossentropy(y_true, y_pred, alpha: float = 0.25, gamma: f
                                    from_logits: bool = False, label_smoothing: float = 0.0, axis: int = -1):
     """``sum(alpha * (1 - p) ** gamma * -y_true * log p, axis)`` of the normalized, clipped class
     probabilities (Keras 3's definition)."""
-    y_true, y_pred = _prepared(y_true, y_pred)
+    y_true, y_pred = prepared_targets(y_true, y_pred)
     if label_smoothing:
         classes = y_pred.type.shape[axis]
         count = float(classes) if classes is not None else th.sum(th.ones_like(y_pred), axis=axis, keepdims=True)
@@ -232,7 +239,7 @@ def categorical_focal_crossentropy(y_true, y_pred, alpha: float = 0.25, gamma: f
 def dice(y_true, y_pred, axis=None):
     """``1 - 2 sum(y_true * y_pred) / (sum(y_true) + sum(y_pred) + 1e-7)`` over ``axis`` (None:
     every axis, one value for the batch), Keras 3's definition."""
-    y_true, y_pred = _prepared(y_true, y_pred)
+    y_true, y_pred = prepared_targets(y_true, y_pred)
     overlap = th.sum(y_true * y_pred, axis=axis)
     return 1.0 - 2.0 * overlap / (th.sum(y_true, axis=axis) + th.sum(y_pred, axis=axis) + _FOCAL_EPSILON)
 
@@ -241,7 +248,7 @@ def dice(y_true, y_pred, axis=None):
 def tversky(y_true, y_pred, alpha: float = 0.5, beta: float = 0.5, axis=None):
     """``1 - TP / (TP + alpha FP + beta FN + 1e-7)`` with soft counts over ``axis`` (Keras 3's
     definition, which weighs ``sum((1 - y_pred) * y_true)`` by ``alpha``)."""
-    y_true, y_pred = _prepared(y_true, y_pred)
+    y_true, y_pred = prepared_targets(y_true, y_pred)
     overlap = th.sum(y_true * y_pred, axis=axis)
     first = th.sum((1.0 - y_pred) * y_true, axis=axis)
     second = th.sum(y_pred * (1.0 - y_true), axis=axis)
@@ -281,7 +288,7 @@ def sparse_categorical_crossentropy(
 @eager
 def kl_divergence(y_true, y_pred):
     """``sum(y_true * log(y_true / y_pred), axis=-1)`` with both clipped to ``[1e-7, 1]``."""
-    y_true, y_pred = _prepared(y_true, y_pred)
+    y_true, y_pred = prepared_targets(y_true, y_pred)
     y_true, y_pred = th.clip(y_true, EPSILON, 1.0), th.clip(y_pred, EPSILON, 1.0)
     return th.sum(y_true * th.log(y_true / y_pred), axis=-1)
 
@@ -295,7 +302,7 @@ def _hinge_labels(y_true):
 @eager
 def hinge(y_true, y_pred):
     """``mean(max(1 - y_true * y_pred, 0), axis=-1)`` with labels -1/1 (or 0/1, converted)."""
-    y_true, y_pred = _prepared(y_true, y_pred)
+    y_true, y_pred = prepared_targets(y_true, y_pred)
     return th.mean(th.maximum(1.0 - _hinge_labels(y_true) * y_pred, 0.0), axis=-1)
 
 
@@ -307,14 +314,14 @@ def l2_normalize(x, axis: int = -1):
 @eager
 def cosine_similarity(y_true, y_pred, axis: int = -1):
     """``-sum(l2_normalize(y_true) * l2_normalize(y_pred), axis)``: -1 for aligned vectors."""
-    y_true, y_pred = _prepared(y_true, y_pred)
+    y_true, y_pred = prepared_targets(y_true, y_pred)
     return -th.sum(l2_normalize(y_true, axis) * l2_normalize(y_pred, axis), axis=axis)
 
 
 @eager
 def poisson(y_true, y_pred):
     """``mean(y_pred - y_true * log(y_pred + 1e-7), axis=-1)``."""
-    y_true, y_pred = _prepared(y_true, y_pred)
+    y_true, y_pred = prepared_targets(y_true, y_pred)
     return th.mean(y_pred - y_true * th.log(y_pred + EPSILON), axis=-1)
 
 
@@ -322,7 +329,7 @@ def poisson(y_true, y_pred):
 def log_cosh(y_true, y_pred):
     """``mean(log(cosh(y_pred - y_true)), axis=-1)``, computed as ``e + softplus(-2e) - log 2``
     so that large errors do not overflow."""
-    y_true, y_pred = _prepared(y_true, y_pred)
+    y_true, y_pred = prepared_targets(y_true, y_pred)
     error = y_pred - y_true
     return th.mean(error + th.softplus(-2.0 * error) - math.log(2.0), axis=-1)
 
@@ -330,14 +337,14 @@ def log_cosh(y_true, y_pred):
 @eager
 def squared_hinge(y_true, y_pred):
     """``mean(max(1 - y_true * y_pred, 0)^2, axis=-1)`` with labels -1/1 (or 0/1, converted)."""
-    y_true, y_pred = _prepared(y_true, y_pred)
+    y_true, y_pred = prepared_targets(y_true, y_pred)
     return th.mean(th.square(th.maximum(1.0 - _hinge_labels(y_true) * y_pred, 0.0)), axis=-1)
 
 
 @eager
 def categorical_hinge(y_true, y_pred):
     """``max(neg - pos + 1, 0)``: ``pos`` the score of the true class, ``neg`` the best other one."""
-    y_true, y_pred = _prepared(y_true, y_pred)
+    y_true, y_pred = prepared_targets(y_true, y_pred)
     positive = th.sum(y_true * y_pred, axis=-1)
     negative = th.max((1.0 - y_true) * y_pred, axis=-1)
     return th.maximum(negative - positive + 1.0, 0.0)
@@ -346,7 +353,7 @@ def categorical_hinge(y_true, y_pred):
 @eager
 def mean_absolute_percentage_error(y_true, y_pred):
     """``100 * mean(|y_true - y_pred| / max(|y_true|, 1e-7), axis=-1)``."""
-    y_true, y_pred = _prepared(y_true, y_pred)
+    y_true, y_pred = prepared_targets(y_true, y_pred)
     ratio = th.abs(y_true - y_pred) / th.maximum(th.abs(y_true), EPSILON)
     return 100.0 * th.mean(ratio, axis=-1)
 
@@ -354,10 +361,74 @@ def mean_absolute_percentage_error(y_true, y_pred):
 @eager
 def mean_squared_logarithmic_error(y_true, y_pred):
     """``mean((log(max(y_pred, 1e-7) + 1) - log(max(y_true, 1e-7) + 1))^2, axis=-1)``."""
-    y_true, y_pred = _prepared(y_true, y_pred)
+    y_true, y_pred = prepared_targets(y_true, y_pred)
     first = th.log(th.maximum(y_pred, EPSILON) + 1.0)
     second = th.log(th.maximum(y_true, EPSILON) + 1.0)
     return th.mean(th.square(first - second), axis=-1)
+
+
+_MASKED_LOG = -1e30  # Keras' -inf in circle's logsumexp, finite so that no inf - inf reaches a gradient
+
+
+def _pair_masks(labels, ref_labels, remove_diagonal: bool):
+    """Keras' ``build_pos_neg_masks``: same-label pairs (without ``i == j`` when asked) and the others."""
+    same = th.eq(th.DimShuffle([0, "x"])(labels), th.DimShuffle(["x", 0])(ref_labels))
+    different = th.logical_not(same)
+    if remove_diagonal:
+        rows, columns = th.arange(th.shape(labels)[0]), th.arange(th.shape(ref_labels)[0])
+        same = th.logical_and(same, th.neq(th.DimShuffle([0, "x"])(rows), th.DimShuffle(["x", 0])(columns)))
+    return same, different
+
+
+@eager
+def circle(y_true, y_pred, ref_labels=None, ref_embeddings=None, remove_diagonal: bool = True,
+           gamma: float = 80.0, margin: float = 0.4):
+    """Circle loss (Sun et al., 2020) of integer labels and L2-normalized embeddings, Keras 3's formula.
+
+    With cosine distances ``d`` to the references (the batch itself by
+    default): ``softplus(logsumexp_pos(-gamma max(margin + d, 0)(margin - d)) +
+    logsumexp_neg(gamma max(1 + margin - d, 0)(1 - margin - d)))`` per sample.
+    A sample with no positive pair loses 0; as in Keras the losses carry the
+    mask ``loss > 0``, so a mean runs over the others.
+    """
+    y_pred = th.as_tensor_variable(y_pred)
+    y_pred = y_pred if y_pred.dtype.startswith("float") else th.cast(y_pred, th.config.floatX)
+    labels = th.flatten(th.cast(th.as_tensor_variable(y_true), "int64"))
+    references = y_pred if ref_embeddings is None else th.cast(th.as_tensor_variable(ref_embeddings), y_pred.dtype)
+    ref_labels = labels if ref_labels is None else th.flatten(th.cast(th.as_tensor_variable(ref_labels), "int64"))
+    distances = th.maximum(1.0 - th.matmul(y_pred, th.DimShuffle([1, 0])(references)), 0.0)
+    positive, negative = _pair_masks(labels, ref_labels, remove_diagonal)
+    positive_weights = th.maximum((margin + distances) * th.cast(positive, y_pred.dtype), 0.0)
+    negative_weights = th.maximum((1.0 + margin - distances) * th.cast(negative, y_pred.dtype), 0.0)
+    positive_terms = -gamma * positive_weights * (margin - distances)
+    negative_terms = gamma * negative_weights * (1.0 - margin - distances)
+    positive_loss = th.logsumexp(th.where(positive, positive_terms, _MASKED_LOG), axis=1)
+    negative_loss = th.logsumexp(th.where(negative, negative_terms, _MASKED_LOG), axis=1)
+    losses = th.softplus(positive_loss + negative_loss)
+    losses._keras_mask = losses > 0
+    return losses
+
+
+def _check_q(q) -> float:
+    if isinstance(q, bool) or not isinstance(q, (int, float)) or not 0 < q < 1:
+        raise ValueError(f"q must be in the interval (0, 1). Received: q={q!r}")
+    return float(q)
+
+
+@eager
+def categorical_generalized_cross_entropy(y_true, y_pred, q: float = 0.5):
+    """``(1 - p^q) / q`` with ``p`` the probability given to the integer label (Zhang & Sabuncu, 2018).
+
+    Labels of shape ``(batch,)`` or ``(batch, 1)`` (Keras one-hot encodes them
+    as given, which for ``(batch, 1)`` labels broadcasts wrongly; here both
+    shapes mean one label per sample).
+    """
+    q = _check_q(q)
+    y_pred = th.as_tensor_variable(y_pred)
+    y_pred = y_pred if y_pred.dtype.startswith("float") else th.cast(y_pred, th.config.floatX)
+    labels = sparse_labels(y_true, y_pred)
+    probability = th.sum(y_pred * th.one_hot(labels, th.shape(y_pred)[-1], y_pred.dtype), axis=-1)
+    return (1.0 - probability**q) / q
 
 
 mse = MSE = mean_squared_error
@@ -458,8 +529,9 @@ class Loss:
     def __call__(self, y_true, y_pred, sample_weight=None):
         """The reduced loss, as Keras 3: the mask ``y_pred`` carries (``_keras_mask``) and the one
         the per-sample losses carry (``ignore_class``) weigh the entries.  On arrays it returns
-        the value (``frontend.ops.eager``), as a Keras loss called on tensors does."""
-        losses = self.call(y_true, y_pred)
+        the value (``frontend.ops.eager``), as a Keras loss called on tensors does.  Arrays are
+        made constants first, so that ``call`` runs symbolically and its losses keep their mask."""
+        losses = self.call(th.as_tensor_variable(y_true), th.as_tensor_variable(y_pred))
         mask = combined_mask(getattr(y_pred, "_keras_mask", None), getattr(losses, "_keras_mask", None))
         return reduce_weighted_values(losses, sample_weight, self.reduction, mask)
 
@@ -717,6 +789,36 @@ class MeanSquaredLogarithmicError(_BuiltinLoss):
     function = staticmethod(mean_squared_logarithmic_error)
 
 
+class CTC(_BuiltinLoss):
+    """Connectionist temporal classification loss (``ctc``: padded integer labels, logits)."""
+
+    function = staticmethod(ctc)
+
+    def __init__(self, reduction: str = "sum_over_batch_size", name: str | None = "ctc"):
+        super().__init__(reduction, name)
+
+
+class Circle(_BuiltinLoss):
+    """``circle`` as a loss object (Keras 3's arguments); the batch is its own reference set."""
+
+    function = staticmethod(circle)
+
+    def __init__(self, gamma: float = 80.0, margin: float = 0.4, remove_diagonal: bool = True,
+                 reduction: str = "sum_over_batch_size", name: str | None = "circle"):
+        super().__init__(reduction, name, gamma=float(gamma), margin=float(margin),
+                         remove_diagonal=bool(remove_diagonal))
+
+
+class CategoricalGeneralizedCrossEntropy(_BuiltinLoss):
+    """``categorical_generalized_cross_entropy`` as a loss object; ``q`` in (0, 1)."""
+
+    function = staticmethod(categorical_generalized_cross_entropy)
+
+    def __init__(self, q: float = 0.5, reduction: str = "sum_over_batch_size",
+                 name: str | None = "categorical_generalized_cross_entropy"):
+        super().__init__(reduction, name, q=_check_q(q))
+
+
 # ----------------------------------------------------------------------------- lookup
 
 _CLASSES = (
@@ -739,6 +841,9 @@ _CLASSES = (
     CategoricalFocalCrossentropy,
     Dice,
     Tversky,
+    CTC,
+    Circle,
+    CategoricalGeneralizedCrossEntropy,
 )
 _ALIASES = {
     "mape": MeanAbsolutePercentageError,

@@ -24,10 +24,15 @@ from theanine.frontend.confusion_metrics import (
     FalseNegatives,
     FalsePositives,
     Precision,
+    PrecisionAtRecall,
     Recall,
+    RecallAtPrecision,
+    SensitivityAtSpecificity,
+    SpecificityAtSensitivity,
     TrueNegatives,
     TruePositives,
 )
+from theanine.frontend.iou_metrics import BinaryIoU, IoU, MeanIoU, OneHotIoU, OneHotMeanIoU
 from theanine.frontend.metric_base import Metric, PendingResult
 from theanine.frontend.metric_base import divide_no_nan as _divide
 from theanine.frontend.ops import eager
@@ -70,6 +75,19 @@ __all__ = [
     "FalsePositives",
     "TrueNegatives",
     "FalseNegatives",
+    "SensitivityAtSpecificity",
+    "SpecificityAtSensitivity",
+    "PrecisionAtRecall",
+    "RecallAtPrecision",
+    "IoU",
+    "MeanIoU",
+    "BinaryIoU",
+    "OneHotIoU",
+    "OneHotMeanIoU",
+    "PearsonCorrelation",
+    "ConcordanceCorrelation",
+    "pearson_correlation",
+    "concordance_correlation",
     "RootMeanSquaredError",
     "R2Score",
     "Mean",
@@ -90,6 +108,8 @@ __all__ = [
 
 
 # ----------------------------------------------------------------------------- per-sample functions
+
+_KERAS_EPSILON = 1e-7
 
 
 def _float(x):
@@ -425,6 +445,52 @@ class RootMeanSquaredError(_BuiltinMean):
         return np.sqrt(super().result_from(totals))
 
 
+@eager
+def pearson_correlation(y_true, y_pred, axis: int = -1):
+    """The mean along ``axis`` of the product of the standardized targets and predictions
+    (Keras 3's ``metrics.pearson_correlation``)."""
+    y_true, y_pred = losses_module.prepared_targets(y_true, y_pred)
+
+    def standardized(x):
+        centered = x - th.mean(x, axis=axis, keepdims=True)
+        return centered / th.std(centered, axis=axis, keepdims=True)
+
+    return th.mean(standardized(y_true) * standardized(y_pred), axis=axis)
+
+
+@eager
+def concordance_correlation(y_true, y_pred, axis: int = -1):
+    """Keras 3's ``metrics.concordance_correlation``: the mean along ``axis`` of
+    ``2 (y_true - mean(y_pred)) (y_pred - mean(y_pred)) / (var(y_true) + var(y_pred)
+    + (mean(y_true) - mean(y_pred))^2 + 1e-7)`` -- Keras centers ``y_true`` on the mean of
+    ``y_pred`` in the covariance term, and so does this, so that the values agree."""
+    y_true, y_pred = losses_module.prepared_targets(y_true, y_pred)
+    true_mean = th.mean(y_true, axis=axis, keepdims=True)
+    pred_mean = th.mean(y_pred, axis=axis, keepdims=True)
+    norm = (th.var(y_true, axis=axis, keepdims=True) + th.var(y_pred, axis=axis, keepdims=True)
+            + th.square(true_mean - pred_mean))
+    covariance = (y_true - pred_mean) * (y_pred - pred_mean)
+    return th.mean(2.0 * covariance / (norm + _KERAS_EPSILON), axis=axis)
+
+
+class PearsonCorrelation(_BuiltinMean):
+    """The mean over samples of ``pearson_correlation`` along ``axis``."""
+
+    function = staticmethod(pearson_correlation)
+
+    def __init__(self, name: str | None = "pearson_correlation", dtype: str | None = None, axis: int = -1):
+        super().__init__(name, dtype, axis=int(axis))
+
+
+class ConcordanceCorrelation(_BuiltinMean):
+    """The mean over samples of ``concordance_correlation`` along ``axis``."""
+
+    function = staticmethod(concordance_correlation)
+
+    def __init__(self, name: str | None = "concordance_correlation", dtype: str | None = None, axis: int = -1):
+        super().__init__(name, dtype, axis=int(axis))
+
+
 class R2Score(Metric):
     """The coefficient of determination ``1 - SS_res / SS_tot`` per output column, over every batch
     seen (Keras 3's arguments): ``class_aggregation`` "uniform_average" (the mean over outputs),
@@ -540,7 +606,6 @@ class Sum(Metric):
 
 
 _AVERAGES = (None, "micro", "macro", "weighted")
-_KERAS_EPSILON = 1e-7
 
 
 class FBetaScore(Metric):
@@ -683,6 +748,17 @@ _CLASSES = (
     Hinge,
     SquaredHinge,
     CategoricalHinge,
+    SensitivityAtSpecificity,
+    SpecificityAtSensitivity,
+    PrecisionAtRecall,
+    RecallAtPrecision,
+    IoU,
+    MeanIoU,
+    BinaryIoU,
+    OneHotIoU,
+    OneHotMeanIoU,
+    PearsonCorrelation,
+    ConcordanceCorrelation,
 )
 _ALIASES = {
     "root_mean_squared_error": RootMeanSquaredError,
@@ -721,6 +797,17 @@ _ALIASES = {
     "precision": Precision,
     "recall": Recall,
     "auc": AUC,
+    "pearson_correlation": PearsonCorrelation,
+    "concordance_correlation": ConcordanceCorrelation,
+    "io_u": IoU,
+    "mean_io_u": MeanIoU,
+    "binary_io_u": BinaryIoU,
+    "one_hot_io_u": OneHotIoU,
+    "one_hot_mean_io_u": OneHotMeanIoU,
+    "sensitivity_at_specificity": SensitivityAtSpecificity,
+    "specificity_at_sensitivity": SpecificityAtSensitivity,
+    "precision_at_recall": PrecisionAtRecall,
+    "recall_at_precision": RecallAtPrecision,
 }
 REGISTRY = Registry(
     "metric",

@@ -1,39 +1,32 @@
-"""Optimizers as symbolic update rules (``keras.optimizers``, Keras 3 formulas).
+"""The optimizers (``keras.optimizers``): Keras 3's update rules, loss scaling, lookup by name.
 
-``opt.get_updates(params, grads)`` returns ``(shared_variable, new_value)``
-pairs to compile into a training function with ``th.function(...,
-updates=...)``.  The first call creates the optimizer's state ("slots",
-one set per parameter, zero-initialised unless the rule says otherwise);
-every call also increments ``opt.iterations``.  One training step does, as
-Keras 3's ``Optimizer.apply``:
-
-1. clip the gradients (``clipnorm`` per variable, ``global_clipnorm`` over
-   all, or ``clipvalue`` elementwise; at most one of them);
-2. decay the weights, ``w <- w - w * weight_decay * lr`` (decoupled);
-3. apply the rule's ``update_step`` with the learning rate of the current
-   iteration (before the increment) and the local step ``iterations + 1``.
-
-The learning rate is a float32 shared variable, so ``opt.learning_rate =
-0.01`` takes effect in an already compiled function; a
-``LearningRateSchedule`` instead makes it an expression of
-``iterations``.  ``opt.variables()`` lists all state in a fixed order for
-saving and ``opt.set_variable_values(arrays)`` restores it (before the
-slots exist, the values wait and are applied when ``get_updates`` or
-``build`` creates them).
+The contract every rule follows (clipping, weight decay, EMA, state for
+saving) is ``optimizer_base.Optimizer``; the schedules are in
+``schedules``; the rules published since 2019 (Lamb, Muon,
+ScheduleFreeAdamW) in ``recent_optimizers``.
 """
 
 from __future__ import annotations
 
-import math
-import types
 from collections.abc import Mapping, Sequence
 
 import numpy as np
 
 import theanine as th
-from theanine.frontend.call_context import current_call_context
-from theanine.frontend.ops import eager
-from theanine.frontend.registry import Configurable, Registry
+from theanine.frontend.optimizer_base import Optimizer, adam_moments
+from theanine.frontend.recent_optimizers import Lamb, Muon, ScheduleFreeAdamW
+from theanine.frontend.registry import Registry
+from theanine.frontend.schedules import (
+    SCHEDULE_REGISTRY,
+    CosineDecay,
+    CosineDecayRestarts,
+    ExponentialDecay,
+    InverseTimeDecay,
+    LearningRateSchedule,
+    PiecewiseConstantDecay,
+    PolynomialDecay,
+    schedules,
+)
 from theanine.frontend.variables import variable
 from theanine.graph.shared import SharedVariable
 
@@ -47,9 +40,13 @@ __all__ = [
     "Adadelta",
     "Nadam",
     "Adamax",
+    "Lamb",
+    "Muon",
+    "ScheduleFreeAdamW",
     "Lion",
     "Ftrl",
     "Adafactor",
+    "LossScaleOptimizer",
     "LearningRateSchedule",
     "ExponentialDecay",
     "CosineDecay",
@@ -58,551 +55,11 @@ __all__ = [
     "PolynomialDecay",
     "CosineDecayRestarts",
     "schedules",
+    "SCHEDULE_REGISTRY",
     "get",
     "serialize",
     "deserialize",
 ]
-
-
-# ----------------------------------------------------------------------------- schedules
-
-
-class LearningRateSchedule(Configurable):
-    """A learning rate as a symbolic function of the (int64) iteration counter.
-
-    A subclass lists its constructor arguments in ``config_names`` so that it can be saved.
-    Called on a number (``schedule(1000)``) it returns the rate as a NumPy scalar, as a
-    Keras schedule called on a step returns a tensor: every subclass's ``__call__`` is
-    made eager on numbers (``frontend.ops.eager``).
-    """
-
-    def __init_subclass__(cls, **kwargs):
-        super().__init_subclass__(**kwargs)
-        if "__call__" in cls.__dict__:
-            cls.__call__ = eager(cls.__dict__["__call__"])
-
-    def __call__(self, step):
-        raise NotImplementedError(f"{type(self).__name__} must implement __call__()")
-
-
-def _float_step(step):
-    """The iteration counter as a float32 scalar."""
-    return th.cast(step, "float32")
-
-
-class ExponentialDecay(LearningRateSchedule):
-    """``initial_learning_rate * decay_rate ** (step / decay_steps)``.
-
-    With ``staircase=True`` the exponent is floored: the rate drops in steps.
-    """
-
-    config_names = ("initial_learning_rate", "decay_steps", "decay_rate", "staircase", "name")
-
-    def __init__(
-        self,
-        initial_learning_rate: float,
-        decay_steps: int,
-        decay_rate: float,
-        staircase: bool = False,
-        name: str = "ExponentialDecay",
-    ):
-        if decay_steps <= 0:
-            raise ValueError(
-                "ExponentialDecay expects a positive decay_steps. "
-                f"Received: decay_steps={decay_steps!r}"
-            )
-        self.initial_learning_rate, self.decay_steps = float(initial_learning_rate), decay_steps
-        self.decay_rate, self.staircase, self.name = float(decay_rate), bool(staircase), name
-
-    def __call__(self, step):
-        exponent = _float_step(step) / float(self.decay_steps)
-        if self.staircase:
-            exponent = th.floor(exponent)
-        return self.initial_learning_rate * th.power(th.constant(self.decay_rate, "float32"), exponent)
-
-
-class CosineDecay(LearningRateSchedule):
-    """Optional linear warmup to ``warmup_target``, then cosine decay to ``alpha`` times the peak.
-
-    Decay: ``peak * ((1 - alpha) * 0.5 * (1 + cos(pi * t / decay_steps)) + alpha)`` with ``t``
-    capped at ``decay_steps`` (counted after the warmup).
-    """
-
-    config_names = ("initial_learning_rate", "decay_steps", "alpha", "name", "warmup_target", "warmup_steps")
-
-    def __init__(
-        self,
-        initial_learning_rate: float,
-        decay_steps: int,
-        alpha: float = 0.0,
-        name: str = "CosineDecay",
-        warmup_target: float | None = None,
-        warmup_steps: int = 0,
-    ):
-        if decay_steps <= 0:
-            raise ValueError(
-                f"CosineDecay expects a positive decay_steps. Received: decay_steps={decay_steps!r}"
-            )
-        self.initial_learning_rate, self.decay_steps, self.alpha = float(initial_learning_rate), decay_steps, alpha
-        self.name, self.warmup_target, self.warmup_steps = name, warmup_target, warmup_steps
-
-    def _decay(self, step, peak: float):
-        cosine = 0.5 * (1.0 + th.cos(math.pi * (step / float(self.decay_steps))))
-        return peak * ((1.0 - self.alpha) * cosine + self.alpha)
-
-    def __call__(self, step):
-        step = _float_step(step)
-        if self.warmup_target is None:
-            return self._decay(
-                th.minimum(step, float(self.decay_steps)), self.initial_learning_rate
-            )
-        step = th.minimum(step, float(self.decay_steps + self.warmup_steps))
-        warm = self.initial_learning_rate + (self.warmup_target - self.initial_learning_rate) * (
-            step / float(max(self.warmup_steps, 1))
-        )
-        decayed = self._decay(step - float(self.warmup_steps), self.warmup_target)
-        return th.where(step < float(self.warmup_steps), warm, decayed)
-
-
-class PiecewiseConstantDecay(LearningRateSchedule):
-    """``values[i]`` while ``step <= boundaries[i]`` (first match), then ``values[-1]``."""
-
-    config_names = ("boundaries", "values", "name")
-
-    def __init__(
-        self, boundaries: Sequence[int], values: Sequence[float], name: str = "PiecewiseConstant"
-    ):
-        if len(values) != len(boundaries) + 1:
-            raise ValueError(
-                "PiecewiseConstantDecay expects one more value than boundaries. "
-                f"Received: {len(boundaries)} boundaries and {len(values)} values"
-            )
-        self.boundaries, self.values, self.name = list(boundaries), [float(v) for v in values], name
-
-    def __call__(self, step):
-        rate = th.constant(self.values[-1], "float32")
-        for boundary, value in reversed(list(zip(self.boundaries, self.values[:-1], strict=True))):
-            rate = th.where(step <= boundary, value, rate)
-        return rate
-
-
-def _check_steps(schedule: str, name: str, steps) -> None:
-    if not steps > 0:
-        raise ValueError(f"{schedule} expects a positive {name}. Received: {name}={steps!r}")
-
-
-class InverseTimeDecay(LearningRateSchedule):
-    """``initial_learning_rate / (1 + decay_rate * step / decay_steps)``.
-
-    With ``staircase=True`` the ratio ``step / decay_steps`` is floored.
-    """
-
-    config_names = ("initial_learning_rate", "decay_steps", "decay_rate", "staircase", "name")
-
-    def __init__(
-        self,
-        initial_learning_rate: float,
-        decay_steps: int,
-        decay_rate: float,
-        staircase: bool = False,
-        name: str = "InverseTimeDecay",
-    ):
-        _check_steps("InverseTimeDecay", "decay_steps", decay_steps)
-        self.initial_learning_rate, self.decay_steps = float(initial_learning_rate), decay_steps
-        self.decay_rate, self.staircase, self.name = float(decay_rate), bool(staircase), name
-
-    def __call__(self, step):
-        ratio = _float_step(step) / float(self.decay_steps)
-        if self.staircase:
-            ratio = th.floor(ratio)
-        return self.initial_learning_rate / (1.0 + self.decay_rate * ratio)
-
-
-class PolynomialDecay(LearningRateSchedule):
-    """``(initial - end) * (1 - step / decay_steps) ** power + end``, step capped at decay_steps.
-
-    With ``cycle=True`` the step is not capped; ``decay_steps`` is instead stretched to the
-    next multiple of itself at or above the step (Keras: 1 multiple at step 0).
-    """
-
-    config_names = (
-        "initial_learning_rate", "decay_steps", "end_learning_rate", "power", "cycle", "name"
-    )
-
-    def __init__(
-        self,
-        initial_learning_rate: float,
-        decay_steps: int,
-        end_learning_rate: float = 0.0001,
-        power: float = 1.0,
-        cycle: bool = False,
-        name: str = "PolynomialDecay",
-    ):
-        _check_steps("PolynomialDecay", "decay_steps", decay_steps)
-        self.initial_learning_rate, self.decay_steps = float(initial_learning_rate), decay_steps
-        self.end_learning_rate, self.power = float(end_learning_rate), float(power)
-        self.cycle, self.name = bool(cycle), name
-
-    def __call__(self, step):
-        step = _float_step(step)
-        decay_steps = float(self.decay_steps)
-        if self.cycle:
-            decay_steps = decay_steps * th.where(
-                th.eq(step, 0.0), 1.0, th.ceil(step / decay_steps)
-            )
-        else:
-            step = th.minimum(step, decay_steps)
-        remaining = 1.0 - step / decay_steps
-        span = self.initial_learning_rate - self.end_learning_rate
-        return span * th.power(remaining, th.constant(self.power, "float32")) + self.end_learning_rate
-
-
-class CosineDecayRestarts(LearningRateSchedule):
-    """Cosine decay with warm restarts (SGDR, Loshchilov & Hutter).
-
-    Period ``i`` lasts ``first_decay_steps * t_mul ** i`` steps and peaks at
-    ``initial_learning_rate * m_mul ** i``; within a period the rate follows
-    ``peak * ((1 - alpha) * 0.5 * (1 + cos(pi * fraction)) + alpha)``.
-    """
-
-    config_names = ("initial_learning_rate", "first_decay_steps", "t_mul", "m_mul", "alpha", "name")
-
-    def __init__(
-        self,
-        initial_learning_rate: float,
-        first_decay_steps: int,
-        t_mul: float = 2.0,
-        m_mul: float = 1.0,
-        alpha: float = 0.0,
-        name: str = "SGDRDecay",
-    ):
-        _check_steps("CosineDecayRestarts", "first_decay_steps", first_decay_steps)
-        self.initial_learning_rate, self.first_decay_steps = float(initial_learning_rate), first_decay_steps
-        self.t_mul, self.m_mul, self.alpha, self.name = float(t_mul), float(m_mul), float(alpha), name
-
-    def __call__(self, step):
-        fraction = _float_step(step) / float(self.first_decay_steps)
-        if self.t_mul == 1.0:
-            restart = th.floor(fraction)
-            fraction = fraction - restart
-        else:
-            t_mul = th.constant(self.t_mul, "float32")
-            restart = th.floor(th.log(1.0 - fraction * (1.0 - self.t_mul)) / math.log(self.t_mul))
-            done = (1.0 - th.power(t_mul, restart)) / (1.0 - self.t_mul)
-            fraction = (fraction - done) / th.power(t_mul, restart)
-        peak = th.power(th.constant(self.m_mul, "float32"), restart)
-        cosine = 0.5 * peak * (1.0 + th.cos(math.pi * fraction))
-        return self.initial_learning_rate * ((1.0 - self.alpha) * cosine + self.alpha)
-
-
-_SCHEDULES = {
-    cls.__name__: cls
-    for cls in (
-        ExponentialDecay,
-        CosineDecay,
-        PiecewiseConstantDecay,
-        InverseTimeDecay,
-        PolynomialDecay,
-        CosineDecayRestarts,
-    )
-}
-schedules = types.SimpleNamespace(LearningRateSchedule=LearningRateSchedule, **_SCHEDULES)
-"""The schedules under Keras' spelling ``optimizers.schedules.ExponentialDecay``."""
-
-SCHEDULE_REGISTRY = Registry("learning-rate schedule", LearningRateSchedule, _SCHEDULES)
-"""Schedule classes by class name, for saving an optimizer with a schedule."""
-
-
-# ----------------------------------------------------------------------------- clipping
-
-
-def clip_by_norm(gradient, clipnorm: float):
-    """``g * clipnorm / max(||g||, clipnorm)``: shrink a gradient whose L2 norm exceeds clipnorm."""
-    norm = th.sqrt(th.sum(th.square(gradient)))
-    return gradient * clipnorm / th.maximum(norm, clipnorm)
-
-
-def clip_by_global_norm(gradients: Sequence, clipnorm: float) -> list:
-    """Every gradient times ``clipnorm / max(global_norm, clipnorm)`` (norm over all of them)."""
-    squares = [th.cast(th.sum(th.square(g)), "float32") for g in gradients]
-    total = squares[0]
-    for square in squares[1:]:
-        total = total + square
-    scale = clipnorm / th.maximum(th.sqrt(total), clipnorm)
-    return [g * th.cast(scale, g.dtype) for g in gradients]
-
-
-def _check_clip(name: str, value) -> float | None:
-    if value is not None and not value > 0:
-        raise ValueError(f"{name} must be a positive float or None. Received: {name}={value!r}")
-    return None if value is None else float(value)
-
-
-# ----------------------------------------------------------------------------- optimizer base
-
-
-class Optimizer(Configurable):
-    """Base class. A subclass lists its per-variable ``slot_names`` and writes ``update_step``.
-
-    ``update_step(gradient, variable, learning_rate, slots, shared)`` receives
-    the gradient, the weight (already weight-decayed), the learning rate
-    (all in the weight's dtype), the weight's slot shared variables by name
-    and the new values of optimizer-wide state (``shared_state_updates``);
-    it returns the weight's new value and the new value of each slot.
-    A subclass lists its own constructor arguments in ``config_names``.
-    """
-
-    slot_names: tuple[str, ...] = ()
-
-    def __init__(
-        self,
-        learning_rate=0.001,
-        weight_decay: float | None = None,
-        clipnorm: float | None = None,
-        clipvalue: float | None = None,
-        global_clipnorm: float | None = None,
-        name: str | None = None,
-    ):
-        self.name = name or type(self).__name__.lower()
-        self.clipnorm = _check_clip("clipnorm", clipnorm)
-        self.clipvalue = _check_clip("clipvalue", clipvalue)
-        self.global_clipnorm = _check_clip("global_clipnorm", global_clipnorm)
-        if sum(v is not None for v in (self.clipnorm, self.clipvalue, self.global_clipnorm)) > 1:
-            raise ValueError(
-                "Only one of clipnorm, clipvalue and global_clipnorm can be set. Received: "
-                f"clipnorm={clipnorm}, clipvalue={clipvalue}, global_clipnorm={global_clipnorm}"
-            )
-        if weight_decay is not None and weight_decay < 0:
-            raise ValueError(
-                f"weight_decay must be >= 0 or None. Received: weight_decay={weight_decay!r}"
-            )
-        self.weight_decay = None if weight_decay is None else float(weight_decay)
-        self.iterations = variable(np.int64(0), name=f"{self.name}/iterations")
-        self._schedule = learning_rate if isinstance(learning_rate, LearningRateSchedule) else None
-        self._learning_rate = (
-            None
-            if self._schedule
-            else variable(_positive_rate(learning_rate), name=f"{self.name}/learning_rate")
-        )
-        self._params: list[SharedVariable] = []
-        self._slots: list[dict[str, SharedVariable]] = []
-        self._shared_state: dict[str, SharedVariable] = {}
-        self._pending_values: list[np.ndarray] | None = None
-        self._eager_steps: dict[tuple, th.Function] = {}
-
-    # -- learning rate
-
-    @property
-    def learning_rate(self) -> float:
-        """The learning rate of the current iteration, as a float."""
-        return float(th.evaluate([self.current_learning_rate()], {})[0])
-
-    @learning_rate.setter
-    def learning_rate(self, value: float) -> None:
-        if self._schedule is not None:
-            raise TypeError(
-                f"{self.name} uses the schedule {type(self._schedule).__name__}; "
-                "its learning rate cannot be set. "
-                "Use a float learning rate to change it during training"
-            )
-        self._learning_rate.set_value(_positive_rate(value))
-
-    def current_learning_rate(self):
-        """The learning rate as float32: the shared variable, or the schedule at ``iterations``."""
-        if self._schedule is not None:
-            return th.cast(self._schedule(self.iterations), "float32")
-        return self._learning_rate
-
-    # -- state
-
-    def build(self, params: Sequence[SharedVariable]) -> None:
-        """Create the state of each parameter not seen before (idempotent, first-seen order)."""
-        if not self._shared_state:
-            self._shared_state = self.create_shared_state()
-        for param in params:
-            if not any(param is known for known in self._params):
-                self._params.append(param)
-                self._slots.append({slot: self._new_slot(param, slot) for slot in self.slot_names})
-        if self._pending_values is not None:
-            pending, self._pending_values = self._pending_values, None
-            self.set_variable_values(pending)
-
-    def _new_slot(self, param: SharedVariable, slot: str) -> SharedVariable:
-        param_value = param.get_value(borrow=True)
-        value = self.initial_slot_value(slot, param_value)
-        shape = param.type.shape if value.shape == param_value.shape else value.shape
-        return variable(value, name=f"{self.name}/{param.name or 'param'}/{slot}", shape=shape)
-
-    def initial_slot_value(self, slot: str, param_value: np.ndarray) -> np.ndarray:
-        """The starting value of a slot (zeros; Adagrad overrides; Adafactor's have other shapes)."""
-        return np.zeros_like(param_value)
-
-    def create_shared_state(self) -> dict[str, SharedVariable]:
-        """Optimizer-wide state besides ``iterations`` (none by default; Nadam keeps a product)."""
-        return {}
-
-    def variables(self) -> list[SharedVariable]:
-        """All state, in order: iterations, learning rate, shared state, each parameter's slots."""
-        rate = [] if self._learning_rate is None else [self._learning_rate]
-        slots = [variable for slots in self._slots for variable in slots.values()]
-        return [self.iterations, *rate, *self._shared_state.values(), *slots]
-
-    def get_variable_values(self) -> list[np.ndarray]:
-        """Copies of the values of ``variables()`` (or restored values still waiting for build)."""
-        if self._pending_values is not None:
-            return [np.array(value) for value in self._pending_values]
-        return [variable.get_value() for variable in self.variables()]
-
-    def set_variable_values(self, values: Sequence[np.ndarray]) -> None:
-        """Restore ``variables()`` from arrays saved by ``get_variable_values``.
-
-        Before ``build`` only the iteration count and learning rate exist, so
-        the values are kept and applied when the slots are created.
-        """
-        values = list(values)
-        current = self.variables()
-        if not self._params and len(values) > len(current):
-            self._pending_values = values
-            return
-        if len(values) != len(current):
-            raise ValueError(
-                f"{self.name} has {len(current)} state variables ({[v.name for v in current]}) "
-                f"but {len(values)} values were given"
-            )
-        for state, value in zip(current, values, strict=True):
-            state.set_value(np.asarray(value, dtype=state.dtype))
-
-    # -- updates
-
-    def get_updates(
-        self, params: Sequence[SharedVariable], grads: Sequence
-    ) -> list[tuple[SharedVariable, object]]:
-        """The update pairs of one training step (including ``iterations + 1``)."""
-        if len(params) != len(grads):
-            raise ValueError(
-                f"{self.name}.get_updates: {len(params)} params but {len(grads)} grads"
-            )
-        kept = [(p, g) for p, g in zip(params, grads, strict=True) if g is not None]
-        if params and not kept:
-            raise ValueError(f"{self.name}.get_updates: no gradients provided for any variable")
-        params = [p for p, _ in kept]
-        self.build(params)
-        gradients = self._clip([th.cast(g, p.dtype) for p, g in kept])
-        shared = self.shared_state_updates()
-        updates = [(self._shared_state[name], value) for name, value in shared.items()]
-        rate = self.current_learning_rate()
-        for param, gradient in zip(params, gradients, strict=True):
-            updates += self._param_updates(param, gradient, th.cast(rate, param.dtype), shared)
-        updates.append((self.iterations, self.iterations + 1))
-        return updates
-
-    def apply_gradients(self, grads_and_vars) -> None:
-        """Keras' ``optimizer.apply_gradients(zip(grads, vars))``: one step (see ``apply``)."""
-        pairs = list(grads_and_vars)
-        for pair in pairs:
-            if not (isinstance(pair, (tuple, list)) and len(pair) == 2):
-                raise TypeError(
-                    f"{self.name}.apply_gradients expects (gradient, variable) pairs. "
-                    f"Received: {pair!r}"
-                )
-        self.apply([g for g, _ in pairs], [v for _, v in pairs])
-
-    def apply(self, grads: Sequence, trainable_variables: Sequence | None = None) -> None:
-        """One optimizer step on ``trainable_variables`` (default: those of the last build).
-
-        Inside a traced step (a custom ``train_step``) with symbolic
-        gradients, the updates join the step and are written after it ran;
-        outside one, with gradient arrays, they are applied now (compiled
-        once per variables and gradient types).
-        """
-        params = list(self._params if trainable_variables is None else trainable_variables)
-        grads = list(grads)
-        for param in params:
-            if not isinstance(param, SharedVariable):
-                raise TypeError(
-                    f"{self.name}.apply updates variables (a model's trainable_weights). "
-                    f"Received: {type(param).__name__}"
-                )
-        context = current_call_context()
-        if context is not None:
-            context.updates.extend(self.get_updates(params, grads))
-            return
-        self._apply_now(params, grads)
-
-    def _apply_now(self, params: list, grads: list) -> None:
-        """Apply gradient arrays now: one compiled update per variables and gradient shapes."""
-        if len(params) != len(grads):
-            raise ValueError(f"{self.name}.apply: {len(grads)} gradients for {len(params)} variables")
-        arrays = [None if g is None else np.asarray(g, p.dtype) for p, g in zip(params, grads, strict=True)]
-        key = (tuple(id(p) for p in params), tuple(None if a is None else a.shape for a in arrays))
-        functions = self._eager_steps
-        if key not in functions:
-            placeholders = [None if a is None else th.tensor(dtype=p.dtype, shape=a.shape)
-                            for p, a in zip(params, arrays, strict=True)]
-            updates = self.get_updates(params, placeholders)
-            functions[key] = th.function([p for p in placeholders if p is not None], [], updates=updates)
-        functions[key](*[a for a in arrays if a is not None])
-
-    def _param_updates(self, param, gradient, rate, shared) -> list[tuple]:
-        slots = self._slots[next(i for i, p in enumerate(self._params) if p is param)]
-        decayed = param if not self.weight_decay else param - param * (self.weight_decay * rate)
-        new_param, new_slots = self.update_step(gradient, decayed, rate, slots, shared)
-        pairs = [(param, th.cast(new_param, param.dtype))]
-        return pairs + [
-            (slots[name], th.cast(value, slots[name].dtype)) for name, value in new_slots.items()
-        ]
-
-    def _clip(self, gradients: list) -> list:
-        if self.clipnorm is not None:
-            return [clip_by_norm(g, self.clipnorm) for g in gradients]
-        if self.global_clipnorm is not None and gradients:
-            return clip_by_global_norm(gradients, self.global_clipnorm)
-        if self.clipvalue is not None:
-            return [th.clip(g, -self.clipvalue, self.clipvalue) for g in gradients]
-        return gradients
-
-    def shared_state_updates(self) -> dict:
-        """New values of the optimizer-wide state for this step, also passed to ``update_step``."""
-        return {}
-
-    def local_step(self, dtype: str):
-        """``iterations + 1`` (the 1-based number of this step) in ``dtype``."""
-        return th.cast(self.iterations + 1, dtype)
-
-    def update_step(self, gradient, variable, learning_rate, slots, shared):
-        raise NotImplementedError(f"{type(self).__name__} must implement update_step()")
-
-    # -- config
-
-    def get_config(self) -> dict:
-        """The common settings, then the subclass's ``config_names``; a schedule is serialized."""
-        rate = SCHEDULE_REGISTRY.serialize(self._schedule) if self._schedule else self.learning_rate
-        return {
-            "name": self.name,
-            "learning_rate": rate,
-            "weight_decay": self.weight_decay,
-            "clipnorm": self.clipnorm,
-            "global_clipnorm": self.global_clipnorm,
-            "clipvalue": self.clipvalue,
-            **super().get_config(),
-        }
-
-    @classmethod
-    def from_config(cls, config: dict, custom_objects: Mapping | None = None) -> Optimizer:
-        """A new optimizer from ``get_config``'s dict (a schedule class may come from custom_objects)."""
-        config = dict(config)
-        if isinstance(config.get("learning_rate"), Mapping):
-            config["learning_rate"] = SCHEDULE_REGISTRY.deserialize(config["learning_rate"], custom_objects)
-        return cls(**config)
-
-
-def _positive_rate(value) -> np.ndarray:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) or not value >= 0:
-        raise ValueError(
-            "learning_rate must be a non-negative float or a schedule. "
-            f"Received: learning_rate={value!r}"
-        )
-    return np.asarray(value, dtype="float32")
 
 
 # ----------------------------------------------------------------------------- rules
@@ -658,18 +115,11 @@ class Adam(Optimizer):
     def update_step(self, gradient, variable, learning_rate, slots, shared):
         t = self.local_step(variable.dtype)
         alpha = learning_rate * th.sqrt(1.0 - self.beta_2**t) / (1.0 - self.beta_1**t)
-        m, v = _adam_moments(gradient, slots, self.beta_1, self.beta_2)
+        m, v = adam_moments(gradient, slots, self.beta_1, self.beta_2)
         new_slots = {"momentum": m, "velocity": v}
         if self.amsgrad:
             v = new_slots["velocity_hat"] = th.maximum(slots["velocity_hat"], v)
         return variable - m * alpha / (th.sqrt(v) + self.epsilon), new_slots
-
-
-def _adam_moments(gradient, slots, beta_1: float, beta_2: float) -> tuple:
-    """Adam's moving averages of the gradient and of its square (Adam and Nadam share them)."""
-    m = slots["momentum"] + (gradient - slots["momentum"]) * (1.0 - beta_1)
-    v = slots["velocity"] + (th.square(gradient) - slots["velocity"]) * (1.0 - beta_2)
-    return m, v
 
 
 class AdamW(Adam):
@@ -805,7 +255,7 @@ class Nadam(Optimizer):
         t = self.local_step(variable.dtype)
         u_t, u_next = self._u(t), self._u(t + 1.0)
         u_product = th.cast(shared["u_product"], variable.dtype)
-        m, v = _adam_moments(gradient, slots, self.beta_1, self.beta_2)
+        m, v = adam_moments(gradient, slots, self.beta_1, self.beta_2)
         m_hat = u_next * m / (1.0 - u_product * u_next) + (1.0 - u_t) * gradient / (1.0 - u_product)
         v_hat = v / (1.0 - self.beta_2**t)
         new_variable = variable - m_hat * learning_rate / (th.sqrt(v_hat) + self.epsilon)
@@ -1002,9 +452,118 @@ class Adafactor(Optimizer):
         return variable - alpha * update, new_slots
 
 
+# ----------------------------------------------------------------------------- loss scaling
+
+_BASE_DEFAULTS = {"weight_decay": None, "clipnorm": None, "global_clipnorm": None, "clipvalue": None,
+                  "use_ema": False, "ema_momentum": 0.99, "ema_overwrite_frequency": None,
+                  "loss_scale_factor": None, "gradient_accumulation_steps": None}
+
+
+class LossScaleOptimizer(Optimizer):
+    """An optimizer around ``inner_optimizer`` that scales the loss dynamically, as Keras 3's.
+
+    The training step takes the gradients of ``scale_loss(loss)`` (the loss
+    times ``dynamic_scale``); a step divides them by the scale and, when they
+    are all finite, lets the inner optimizer apply them; otherwise it skips
+    the step (weights and inner state unchanged) and halves the scale.  After
+    ``dynamic_growth_steps`` finite steps in a row the scale doubles.  The
+    learning rate and ``iterations`` are the inner optimizer's.
+    """
+
+    def __init__(self, inner_optimizer, initial_scale: float = 2.0**15, dynamic_growth_steps: int = 2000,
+                 name: str | None = None, **kwargs):
+        if not kwargs.pop("dynamic", True):
+            raise ValueError("LossScaleOptimizer no longer supports `dynamic=False`. Instead, simply set "
+                             "`loss_scale_factor` directly on the `inner_optimizer`.")
+        for argument, default in _BASE_DEFAULTS.items():
+            if argument in kwargs and kwargs.pop(argument) != default:
+                raise ValueError(f"LossScaleOptimizer does not support `{argument}`. "
+                                 f"Instead, set `{argument}` on the `inner_optimizer`.")
+        if kwargs:
+            raise ValueError(f"LossScaleOptimizer does not support arguments: `{'`, `'.join(kwargs)}`.")
+        if not isinstance(inner_optimizer, Optimizer):
+            raise TypeError("LossScaleOptimizer wraps an optimizer instance. "
+                            f"Received: inner_optimizer={inner_optimizer!r}")
+        if isinstance(dynamic_growth_steps, bool) or int(dynamic_growth_steps) < 1:
+            raise ValueError(f"dynamic_growth_steps must be an integer >= 1. "
+                             f"Received: dynamic_growth_steps={dynamic_growth_steps!r}")
+        super().__init__(0.0, name=name or "loss_scale_optimizer")
+        self.inner_optimizer = inner_optimizer
+        self.initial_scale, self.dynamic_growth_steps = float(initial_scale), int(dynamic_growth_steps)
+        self.step_counter = variable(np.int64(0), name=f"{self.name}/step_counter")
+        self.dynamic_scale = variable(np.float32(initial_scale), name=f"{self.name}/dynamic_scale")
+        self.iterations = inner_optimizer.iterations
+
+    @property
+    def learning_rate(self) -> float:
+        return self.inner_optimizer.learning_rate
+
+    @learning_rate.setter
+    def learning_rate(self, value: float) -> None:
+        self.inner_optimizer.learning_rate = value
+
+    def current_learning_rate(self):
+        return self.inner_optimizer.current_learning_rate()
+
+    def build(self, params: Sequence[SharedVariable]) -> None:
+        self.inner_optimizer.build(params)
+        self._params = list(self.inner_optimizer._params)
+
+    def variables(self) -> list[SharedVariable]:
+        """The step counter and the scale, then the inner optimizer's state."""
+        return [self.step_counter, self.dynamic_scale, *self.inner_optimizer.variables()]
+
+    def get_variable_values(self) -> list[np.ndarray]:
+        return [self.step_counter.get_value(), self.dynamic_scale.get_value(),
+                *self.inner_optimizer.get_variable_values()]
+
+    def set_variable_values(self, values: Sequence[np.ndarray]) -> None:
+        """The first two values are this optimizer's; the others go to the inner optimizer."""
+        values = list(values)
+        if len(values) < 2:
+            raise ValueError(f"{self.name} expects its step counter and scale first; {len(values)} values given")
+        self.step_counter.set_value(np.asarray(values[0], "int64"))
+        self.dynamic_scale.set_value(np.asarray(values[1], "float32"))
+        self.inner_optimizer.set_variable_values(values[2:])
+
+    def finalize_variable_values(self, var_list: Sequence[SharedVariable]) -> None:
+        self.inner_optimizer.finalize_variable_values(var_list)
+
+    def scale_loss(self, loss):
+        """``loss * dynamic_scale``: the loss to differentiate."""
+        return loss * th.cast(self.dynamic_scale, loss.dtype)
+
+    def get_updates(self, params: Sequence[SharedVariable], grads: Sequence) -> list[tuple[SharedVariable, object]]:
+        """The inner optimizer's updates of the unscaled gradients, kept only when all are finite;
+        then the scale's own update."""
+        given = [g for g in grads if g is not None]
+        finite = th.all(th.stack([th.all(th.isfinite(g)) for g in given])) if given else th.constant(True)
+        unscaled = [None if g is None else g / th.cast(self.dynamic_scale, g.dtype) for g in grads]
+        inner = self.inner_optimizer.get_updates(params, unscaled)
+        self._params = list(self.inner_optimizer._params)
+        kept = [(state, th.where(finite, th.cast(value, state.dtype), state)) for state, value in inner]
+        grow = th.eq(self.step_counter, self.dynamic_growth_steps - 1)
+        counter = th.where(finite, th.where(grow, 0, self.step_counter + 1), 0)
+        scale = th.where(finite, th.where(grow, self.dynamic_scale * 2.0, self.dynamic_scale),
+                         self.dynamic_scale * 0.5)
+        return [*kept, (self.step_counter, th.cast(counter, "int64")),
+                (self.dynamic_scale, th.cast(scale, "float32"))]
+
+    def get_config(self) -> dict:
+        return {"name": self.name, "inner_optimizer": serialize(self.inner_optimizer),
+                "initial_scale": self.initial_scale, "dynamic_growth_steps": self.dynamic_growth_steps}
+
+    @classmethod
+    def from_config(cls, config: dict, custom_objects: Mapping | None = None) -> LossScaleOptimizer:
+        config = dict(config)
+        inner = deserialize(config.pop("inner_optimizer"), custom_objects)
+        return cls(inner, **config)
+
+
 # ----------------------------------------------------------------------------- lookup
 
-_CLASSES = (SGD, Adam, AdamW, RMSprop, Adagrad, Adadelta, Nadam, Adamax, Lion, Ftrl, Adafactor)
+_CLASSES = (SGD, Adam, AdamW, RMSprop, Adagrad, Adadelta, Nadam, Adamax, Lamb, Lion, Ftrl, Adafactor,
+            Muon, ScheduleFreeAdamW, LossScaleOptimizer)
 REGISTRY = Registry(
     "optimizer",
     Optimizer,

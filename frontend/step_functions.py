@@ -81,7 +81,8 @@ class StepFunctions:
                 training=True
             )
             params = model.trainable_weights
-            grads = th.grad(total, params, disconnected_inputs="ignore")
+            # the optimizer's scale_loss: a LossScaleOptimizer takes gradients of the scaled loss
+            grads = th.grad(model.optimizer.scale_loss(total), params, disconnected_inputs="ignore")
             strategy = getattr(model, "_strategy", None)
             if strategy is not None:
                 grads = strategy.reduce_gradients(grads, th.shape(inputs[0])[0])
