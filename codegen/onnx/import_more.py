@@ -164,13 +164,14 @@ def _bit_shift(ctx, node, args, attrs):
 @imports("OneHot")
 def _one_hot(ctx, node, args, attrs):
     indices, depth, values = args
-    depth = int(np.ravel(ctx.need_static(depth, "depth"))[0])
+    known = ctx.static(depth)  # a depth known only at run time gives a run-time size along the axis
+    depth = int(np.ravel(known)[0]) if known is not None else th.cast(th.reshape(depth, (-1,))[0], "int64")
     rank = indices.ndim + 1
     axis = attrs.get("axis", -1) % rank
     index = th.cast(indices, "int64")
     index = th.where(th.less(index, 0), index + depth, index)
     shape = [1] * rank
-    shape[axis] = depth
+    shape[axis] = -1
     positions = th.reshape(th.arange(depth, dtype="int64"), shape)
     hot = th.equal(th.expand_dims(index, axis), positions)
     return [th.where(hot, values[1], values[0])]
