@@ -173,6 +173,7 @@ def read_model(model: onnx.ModelProto, name_prefix: str = "", input_shapes: Mapp
     ``constants`` binds inputs to fixed values (they are then no inputs of the graph)."""
     from theanine.codegen.onnx import (  # noqa: F401
         import_attention,
+        import_grid_sample,
         import_loops,
         import_losses,
         import_more,

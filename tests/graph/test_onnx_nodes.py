@@ -46,7 +46,9 @@ LLVM_SUBSET = (
     "test_dynamicquantizelinear_min_adjusted", "test_adam_multiple", "test_nesterov_momentum",
     "test_center_crop_pad_crop_and_pad", "test_reversesequence_batch",
     "test_rotary_embedding_with_interleaved_rotary_dim", "test_rotary_embedding_3d_input", "test_swiglu_float16",
-    "test_dft_irfft", "test_stft_with_window", "test_dft_axis_opset19",
+    "test_dft_irfft", "test_stft_with_window", "test_dft_axis_opset19", "test_onehot_with_negative_axis",
+    "test_gridsample_reflection_padding", "test_gridsample_bicubic_align_corners_1_additional_1",
+    "test_gridsample_volumetric_bilinear_align_corners_0",
 )
 CASES = sorted(all_node_cases())
 
