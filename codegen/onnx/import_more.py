@@ -151,14 +151,27 @@ def _lrn(ctx, node, args, attrs):
 
 @imports("BitShift")
 def _bit_shift(ctx, node, args, attrs):
+    """``x`` shifted by ``shift`` bits as ONNX's reference: left shifts wrap around the type's width,
+    right shifts of signed values are arithmetic (floor division by a power of two), and a shift that
+    is negative or not below the width gives 0 (-1 for a negative value shifted right)."""
     x, shift = args
-    if np.dtype(x.dtype).kind != "u":
-        raise Unsupported(f"BitShift of signed {x.dtype} (negative shifts and shifts past the width are not "
-                          "implemented; unsigned shifts are)")
-    factor = th.power(th.constant(np.asarray(2, dtype=x.dtype)), shift)
+    dtype = np.dtype(x.dtype)
+    width, signed = dtype.itemsize * 8, dtype.kind == "i"
+    wide = "int64" if signed else "uint64"
+    powers = (np.ones(width, np.uint64) << np.arange(width, dtype=np.uint64)).astype(wide)
+    amount = th.cast(shift, "int64")
+    valid = th.logical_and(th.greater_equal(amount, 0), th.less(amount, width))
+    factor = th.take(th.constant(powers), th.clip(amount, 0, width - 1))
+    value = th.cast(x, wide)
+    zero = th.zeros((), dtype=x.dtype)
     if attrs["direction"] == "LEFT":
-        return [_same(x * factor, x)]
-    return [_same(th.floor_divide(x, factor), x)]
+        return [th.where(valid, th.cast(value * factor, x.dtype), zero)]
+    if signed:  # a shift by 63 would divide by the (negative) int64 image of 2**63: same result as 64
+        valid = th.logical_and(valid, th.less(amount, 63))
+        beyond = th.where(th.less(x, 0), th.cast(th.constant(np.asarray(-1)), x.dtype), zero)
+    else:
+        beyond = zero
+    return [th.where(valid, th.cast(th.floor_divide(value, factor), x.dtype), beyond)]
 
 
 @imports("OneHot")

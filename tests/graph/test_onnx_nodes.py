@@ -48,7 +48,8 @@ LLVM_SUBSET = (
     "test_rotary_embedding_with_interleaved_rotary_dim", "test_rotary_embedding_3d_input", "test_swiglu_float16",
     "test_dft_irfft", "test_stft_with_window", "test_dft_axis_opset19", "test_onehot_with_negative_axis",
     "test_gridsample_reflection_padding", "test_gridsample_bicubic_align_corners_1_additional_1",
-    "test_gridsample_volumetric_bilinear_align_corners_0",
+    "test_gridsample_volumetric_bilinear_align_corners_0", "test_bitshift_left_int32_overflow",
+    "test_bitshift_right_int8_negative_input", "test_bitshift_right_int64",
 )
 CASES = sorted(all_node_cases())
 
