@@ -21,10 +21,13 @@ keeps variables in lists and dicts); compare elementwise with ``ops.equal``.
 
 from __future__ import annotations
 
+import functools
+
 import theanine as th
 from theanine.frontend import activations
-from theanine.frontend.ops import core
+from theanine.frontend.ops import core, nn
 from theanine.frontend.ops.core import *  # noqa: F403
+from theanine.frontend.ops.nn import *  # noqa: F403
 from theanine.frontend.ops.eager import eager
 
 FORWARDED = (
@@ -49,15 +52,27 @@ FORWARDED = (
 """Keras op names that are theanine functions of the same name and arguments."""
 
 ACTIVATIONS = ("relu", "relu6", "sigmoid", "tanh", "softmax", "log_softmax", "softplus", "softsign",
-               "elu", "selu", "gelu", "silu", "swish", "leaky_relu", "hard_sigmoid", "mish",
+               "elu", "selu", "silu", "swish", "leaky_relu", "hard_sigmoid", "mish",
                "celu", "glu", "hard_shrink", "hard_silu", "hard_swish", "hard_tanh", "log_sigmoid",
                "soft_shrink", "sparse_plus", "sparse_sigmoid", "squareplus", "tanh_shrink", "threshold")
 """Keras op names that are ``frontend.activations`` functions."""
 
 for _name in FORWARDED:
     globals()[_name] = eager(getattr(th, _name))
+
+
+def _on_tensor(activation):
+    """``activation`` taking arrays too: its first argument becomes a graph tensor."""
+
+    @functools.wraps(activation)
+    def apply(x, *args, **kwargs):
+        return activation(th.as_tensor_variable(x), *args, **kwargs)
+
+    return eager(apply)
+
+
 for _name in ACTIVATIONS:
-    globals()[_name] = eager(getattr(activations, _name))
+    globals()[_name] = _on_tensor(getattr(activations, _name))
 
 
-__all__ = sorted({*FORWARDED, *ACTIVATIONS, *core.__all__})
+__all__ = sorted({*FORWARDED, *ACTIVATIONS, *core.__all__, *nn.__all__})
