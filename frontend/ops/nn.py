@@ -261,7 +261,7 @@ def _large_negative(dtype: str) -> float:
 def dot_product_attention(query, key, value, bias=None, mask=None, scale=None, is_causal=False,
                           flash_attention=None, attn_logits_soft_cap=None):
     """Scaled dot-product attention over ``(batch, seq, heads, dim)`` tensors (Keras' formula:
-    logits ``scale * q.k`` plus ``bias``, soft-capped, masked, softmax in float32)."""
+    logits ``scale * q.k`` plus ``bias``, soft-capped, masked, softmax in float32 or wider)."""
     if flash_attention:
         raise ValueError("ops.dot_product_attention: flash attention is not supported by theanine")
     query, key, value = (th.as_tensor_variable(v) for v in (query, key, value))
@@ -285,13 +285,18 @@ def dot_product_attention(query, key, value, bias=None, mask=None, scale=None, i
         keep = causal if keep is None else th.logical_and(keep, causal)
     if keep is not None:
         logits = th.where(keep, logits, th.constant(_large_negative(dtype), dtype=dtype))
-    probs = th.cast(th.softmax(th.cast(logits, "float32"), axis=-1), dtype)
+    softmax_dtype = "float32" if dtype == "float16" else dtype
+    probs = th.cast(th.softmax(th.cast(logits, softmax_dtype), axis=-1), dtype)
     return th.einsum("bnts,bsnh->btnh", probs, value)
 
 
 @eager
 def sparsemax(x, axis: int = -1):
-    """Sparsemax: the Euclidean projection of ``x`` onto the probability simplex along ``axis``."""
+    """Sparsemax: the Euclidean projection of ``x`` onto the probability simplex along ``axis``.
+
+    The threshold is ``(sum of the k largest - 1) / k`` (Martins and Astudillo, 2016); Keras 3.15's
+    backends sum the running sums instead, which leaves rows that do not add up to 1 whenever
+    more than one entry is kept, so theanine follows the paper."""
     x = th.as_tensor_variable(x)
     axis = axis % x.ndim
     ordered = -th.sort(-x, axis=axis)
@@ -301,7 +306,7 @@ def sparsemax(x, axis: int = -1):
     ranks = th.reshape(th.cast(th.arange(1, th.shape(x)[axis] + 1), x.dtype), tuple(count_shape))
     support = th.gt(ordered - (cumulative - 1) / ranks, 0)
     k = th.sum(th.cast(support, x.dtype), axis=axis, keepdims=True)
-    tau = (th.sum(th.where(support, cumulative, th.zeros_like(cumulative)), axis=axis, keepdims=True) - 1) / k
+    tau = (th.sum(th.where(support, ordered, th.zeros_like(ordered)), axis=axis, keepdims=True) - 1) / k
     return th.maximum(x - tau, th.constant(0, dtype=x.dtype))
 
 
