@@ -25,9 +25,10 @@ import functools
 
 import theanine as th
 from theanine.frontend import activations
-from theanine.frontend.ops import core, nn
+from theanine.frontend.ops import core, nn, numpy_extra
 from theanine.frontend.ops.core import *  # noqa: F403
 from theanine.frontend.ops.nn import *  # noqa: F403
+from theanine.frontend.ops.numpy_extra import *  # noqa: F403
 from theanine.frontend.ops.eager import eager
 
 FORWARDED = (
@@ -75,4 +76,4 @@ for _name in ACTIVATIONS:
     globals()[_name] = _on_tensor(getattr(activations, _name))
 
 
-__all__ = sorted({*FORWARDED, *ACTIVATIONS, *core.__all__, *nn.__all__})
+__all__ = sorted({*FORWARDED, *ACTIVATIONS, *core.__all__, *nn.__all__, *numpy_extra.__all__})

@@ -2,11 +2,11 @@
 
 import math
 
-import conv_reference as ref
 import numpy as np
 import pytest
 from keras_ops_check import check
 
+import conv_reference as ref
 import theanine as th
 from theanine.frontend import ops
 
