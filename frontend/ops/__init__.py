@@ -25,8 +25,10 @@ import functools
 
 import theanine as th
 from theanine.frontend import activations
-from theanine.frontend.ops import core, nn, numpy_extra
+from theanine.frontend.ops import core, linalg, math, nn, numpy_extra
 from theanine.frontend.ops.core import *  # noqa: F403
+from theanine.frontend.ops.linalg import *  # noqa: F403
+from theanine.frontend.ops.math import *  # noqa: F403
 from theanine.frontend.ops.nn import *  # noqa: F403
 from theanine.frontend.ops.numpy_extra import *  # noqa: F403
 from theanine.frontend.ops.eager import eager
@@ -76,4 +78,5 @@ for _name in ACTIVATIONS:
     globals()[_name] = _on_tensor(getattr(activations, _name))
 
 
-__all__ = sorted({*FORWARDED, *ACTIVATIONS, *core.__all__, *nn.__all__, *numpy_extra.__all__})
+__all__ = sorted({*FORWARDED, *ACTIVATIONS, *core.__all__, *nn.__all__, *numpy_extra.__all__,
+                  *linalg.__all__, *math.__all__})
