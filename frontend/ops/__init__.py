@@ -25,8 +25,10 @@ import functools
 
 import theanine as th
 from theanine.frontend import activations
-from theanine.frontend.ops import core, linalg, math, nn, numpy_extra
+from theanine.frontend.ops import core, ctc, einops, linalg, math, nn, numpy_extra
 from theanine.frontend.ops.core import *  # noqa: F403
+from theanine.frontend.ops.ctc import *  # noqa: F403
+from theanine.frontend.ops.einops import *  # noqa: F403
 from theanine.frontend.ops.linalg import *  # noqa: F403
 from theanine.frontend.ops.math import *  # noqa: F403
 from theanine.frontend.ops.nn import *  # noqa: F403
@@ -79,4 +81,4 @@ for _name in ACTIVATIONS:
 
 
 __all__ = sorted({*FORWARDED, *ACTIVATIONS, *core.__all__, *nn.__all__, *numpy_extra.__all__,
-                  *linalg.__all__, *math.__all__})
+                  *linalg.__all__, *math.__all__, *einops.__all__, *ctc.__all__})

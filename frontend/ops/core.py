@@ -25,12 +25,13 @@ import numpy as np
 import theanine as th
 from theanine.frontend.ops.eager import eager, evaluated, flatten, is_symbolic, pack_as
 from theanine.graph.basic import Variable
+from theanine.graph.ops.custom_gradient import GradientOverride
 
 __all__ = [
     "shape", "ndim", "convert_to_numpy", "convert_to_tensor", "array", "cast", "one_hot", "cond",
     "is_tensor", "dtype", "saturate_cast", "get_item", "unstack", "switch", "scan", "map",
     "fori_loop", "while_loop", "associative_scan", "vectorized_map", "vectorize", "slice",
-    "slice_update", "scatter", "scatter_update",
+    "slice_update", "scatter", "scatter_update", "custom_gradient",
 ]
 
 WHILE_STEPS = 2**31 - 1
@@ -451,3 +452,40 @@ def scatter_update(inputs, indices, updates, reduction=None):
     if reduction == "add":
         return th.inc_subtensor(x[index], updates)
     return th.set_subtensor(x[index], _REDUCTIONS[reduction](x[index], updates))
+
+
+def custom_gradient(f: Callable) -> Callable:
+    """Keras' ``ops.custom_gradient``: ``f(*args)`` returns ``(value, grad_fn)`` and ``grad_fn(upstream)``
+    (one upstream gradient per output) returns the gradient of each tensor argument.  On symbolic
+    tensors the value's graph is not differentiated: ``grad_fn`` is (``GradientOverride``); on
+    arrays the value is returned."""
+    _check_callable("custom_gradient", f=f)
+
+    def wrapped(*args, **kwargs):
+        value, grad_fn = f(*args, **kwargs)
+        _check_callable("custom_gradient", grad_fn=grad_fn)
+        tensors = [a for a in args if isinstance(a, Variable)]
+        if not tensors:
+            return value
+        leaves = [th.as_tensor_variable(v) for v in flatten(value)]
+
+        def upstream(*grads):
+            return grad_fn(*grads) if _takes_positional(grad_fn) else grad_fn(upstream=grads[0])
+
+        outs = GradientOverride(upstream, len(tensors)).apply(*tensors, *leaves).outputs
+        return pack_as(value, list(outs))
+
+    return wrapped
+
+
+def _takes_positional(fn: Callable) -> bool:
+    """Whether ``fn`` takes the upstream gradient positionally (Keras' JAX-style ``grad(*args, upstream=None)``
+    functions are called with ``upstream=`` when they take no positional parameter)."""
+    import inspect
+
+    try:
+        parameters = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return True
+    return builtins.any(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.VAR_POSITIONAL)
+                        for p in parameters)

@@ -117,3 +117,30 @@ def test_is_tensor_dtype_and_vectorize():
 def test_core_ops_reject_bad_arguments(call, error, message):
     with pytest.raises(error, match=message):
         call()
+
+
+def test_custom_gradient_replaces_the_gradient_of_its_value():
+    @ops.custom_gradient
+    def log1pexp(x):
+        e = ops.exp(x)
+
+        def grad(*args, upstream=None):
+            upstream = args[0] if upstream is None else upstream
+            return upstream * (1.0 - 1.0 / (1.0 + e))
+
+        return ops.log(1 + e), grad
+
+    @ops.custom_gradient
+    def clipped_backward(x):
+        return x * 3.0, lambda upstream: ops.clip(upstream, -0.5, 0.5)
+
+    values = np.array([0.0, 100.0, -3.0])
+    np.testing.assert_allclose(log1pexp(values), np.log1p(np.exp(values)))
+    x = th.dvector("x")
+    f = th.function([x], [log1pexp(x), th.grad(ops.sum(log1pexp(x)), x), th.grad(ops.sum(clipped_backward(x)), x)])
+    value, slope, clipped = f(values)
+    np.testing.assert_allclose(value, np.log1p(np.exp(values)))
+    np.testing.assert_allclose(slope, 1 / (1 + np.exp(-values)))  # finite at 100, where autodiff of log(1+e) is nan
+    np.testing.assert_array_equal(clipped, [0.5, 0.5, 0.5])
+    with pytest.raises(ValueError, match="returned 2 gradient"):
+        th.grad(ops.sum(ops.custom_gradient(lambda v: (v * 2, lambda g: (g, g)))(x)), x)
