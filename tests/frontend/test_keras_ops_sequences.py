@@ -76,7 +76,7 @@ def test_ctc_loss_gradient_by_finite_differences():
         (lambda: ops.rearrange(IMAGES, "b h w -> b h w"), ValueError, "names 3 axes for a tensor of rank 4"),
         (lambda: ops.rearrange(IMAGES, "b h w c -> b h w"), ValueError, "the same axes once each"),
         (lambda: ops.rearrange(IMAGES, "b (h h1 h2) w c -> b h h1 h2 w c"), ValueError, "all but one"),
-        (lambda: ops.ctc_loss(TARGET[0], LOGITS, TARGET_LENGTH, OUTPUT_LENGTH), ValueError, "target \\(batch, labels\\)"),
+        (lambda: ops.ctc_loss(TARGET[0], LOGITS, TARGET_LENGTH, OUTPUT_LENGTH), ValueError, "and target"),
         (lambda: ops.ctc_decode(LOGITS, OUTPUT_LENGTH, strategy="beam_search"), ValueError, "only strategy='greedy'"),
     ],
 )
