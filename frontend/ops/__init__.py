@@ -25,7 +25,7 @@ import functools
 
 import theanine as th
 from theanine.frontend import activations
-from theanine.frontend.ops import core, ctc, einops, linalg, math, nn, numpy_extra
+from theanine.frontend.ops import core, ctc, einops, image, linalg, math, nn, numpy_extra  # noqa: F401
 from theanine.frontend.ops.core import *  # noqa: F403
 from theanine.frontend.ops.ctc import *  # noqa: F403
 from theanine.frontend.ops.einops import *  # noqa: F403
