@@ -187,7 +187,7 @@ def resize(images, size, interpolation: str = "bilinear", antialias: bool = Fals
     return th.cast(th.clip(th.round(work), th.cast(th.min(x), work.dtype), th.cast(th.max(x), work.dtype)), original)
 
 
-def _sides(what: str, size: int, first, second, target):
+def _sides(what: str, first, second, target):
     """The two amounts of an axis (``first`` before, ``second`` after), inferring one from ``target``."""
     given = [v is not None for v in (first, second, target)]
     if sum(given) != 2:
@@ -202,8 +202,8 @@ def pad_images(images, top_padding=None, left_padding=None, bottom_padding=None,
     """Images padded with zeros (two of each axis' two paddings and target size given)."""
     x, _, (h_axis, w_axis) = _images("pad_images", images, data_format)
     height, width = x.type.shape[h_axis], x.type.shape[w_axis]
-    top, bottom = _sides("pad_images", height, top_padding, bottom_padding, target_height)
-    left, right = _sides("pad_images", width, left_padding, right_padding, target_width)
+    top, bottom = _sides("pad_images", top_padding, bottom_padding, target_height)
+    left, right = _sides("pad_images", left_padding, right_padding, target_width)
     top = target_height - bottom - height if top is None else top
     bottom = target_height - top - height if bottom is None else bottom
     left = target_width - right - width if left is None else left
@@ -223,8 +223,8 @@ def crop_images(images, top_cropping=None, left_cropping=None, bottom_cropping=N
     """Images cropped (two of each axis' two croppings and target size given)."""
     x, _, (h_axis, w_axis) = _images("crop_images", images, data_format)
     height, width = x.type.shape[h_axis], x.type.shape[w_axis]
-    top, bottom = _sides("crop_images", height, top_cropping, bottom_cropping, target_height)
-    left, right = _sides("crop_images", width, left_cropping, right_cropping, target_width)
+    top, bottom = _sides("crop_images", top_cropping, bottom_cropping, target_height)
+    left, right = _sides("crop_images", left_cropping, right_cropping, target_width)
     target_height = height - top - bottom if target_height is None else target_height
     target_width = width - left - right if target_width is None else target_width
     top = height - bottom - target_height if top is None else top
