@@ -8,8 +8,9 @@ Ids below zero are dropped, as Keras does; an empty segment holds the
 reduction's identity (0, -inf, inf, 1).  ``num_segments`` must be given for
 symbolic ids (eagerly it defaults to ``max(ids) + 1``).  FFTs take and
 return ``(real, imaginary)`` pairs (``graph/ops/fourier.py``); ``stft`` is
-frames times the (periodic) window, through ``rfft``, as Keras' NumPy
-backend computes it.
+frames times the (periodic) window, through ``rfft``, and ``istft`` its
+windowed overlap-add inverse (SciPy's ``istft``, which Keras' NumPy backend
+calls), the overlap-add being one ``inc_subtensor``.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from theanine.graph.ops import decompositions, fourier
 
 __all__ = [
     "segment_sum", "segment_max", "segment_min", "segment_prod", "extract_sequences", "fft", "fft2",
-    "ifft2", "rfft", "irfft", "stft", "rsqrt", "logdet",
+    "ifft2", "rfft", "irfft", "stft", "istft", "rsqrt", "logdet",
 ]
 
 
@@ -127,6 +128,41 @@ def stft(x, sequence_length: int, sequence_stride: int, fft_length: int, window=
     win = th.pad(win, [(left, fft_length - sequence_length - left)])
     frames = extract_sequences(x, fft_length, sequence_stride) * win
     return fourier.rfft(frames, fft_length)
+
+
+def _overlap_add(frames, stride: int):
+    """Frames ``(..., count, length)`` added into one signal at offsets ``i * stride``."""
+    count, length = frames.type.shape[-2:]
+    positions = (np.arange(count)[:, None] * stride + np.arange(length)[None, :]).astype("int64")
+    total = (count - 1) * stride + length
+    signal = th.zeros((*[frames.shape[i] for i in range(frames.ndim - 2)], total), dtype=frames.dtype)
+    return th.inc_subtensor(signal[..., th.constant(positions)], frames)
+
+
+@eager
+def istft(x, sequence_length: int, sequence_stride: int, fft_length: int, length=None, window="hann",
+          center: bool = True):
+    """The signal whose ``stft`` is the ``(real, imaginary)`` pair ``x`` (windowed overlap-add)."""
+    real, imag = (th.as_tensor_variable(part) for part in x)
+    if real.ndim < 2 or real.type.shape[-2] is None:
+        raise ValueError(f"ops.istft: x must be (..., frames, bins) with a static frame count. Received: {real.type}")
+    dtype = real.dtype
+    win = th.cast(_window(window, sequence_length, dtype), dtype)
+    if win.ndim != 1 or win.type.shape[0] not in (None, sequence_length):
+        raise ValueError(f"ops.istft: the window must have shape ({sequence_length},). Received: {win.type}")
+    left = (fft_length - sequence_length) // 2
+    win = th.pad(win, [(left, fft_length - sequence_length - left)])
+    frames = fourier.irfft((real, imag), fft_length)
+    count = real.type.shape[-2]
+    norm = _overlap_add(th.broadcast_to(th.square(win), (count, fft_length)), sequence_stride)
+    signal = _overlap_add(frames * win, sequence_stride)
+    signal = signal / th.where(th.gt(norm, 1e-10), norm, th.ones_like(norm))
+    if window is None:
+        signal = signal * (fft_length / sequence_stride)
+    start = fft_length // 2 if center else 0
+    if length is not None:
+        return signal[..., start:start + length]
+    return signal[..., start:-(fft_length // 2)] if center else signal
 
 
 @eager

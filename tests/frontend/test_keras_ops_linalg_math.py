@@ -1,5 +1,7 @@
 """keras.ops linalg and math: factorizations, solves, segment reductions, FFTs, eager and compiled."""
 
+import warnings
+
 import numpy as np
 import pytest
 import scipy.linalg
@@ -29,8 +31,20 @@ def _segments(reduce, identity):
     return out
 
 
-def _complex(pair):
-    return pair[0] + 1j * pair[1]
+def _istft_reference(real, imag, sequence_length, stride, fft_length, window, center):
+    """Keras' NumPy-backend istft: SciPy's, with the window centred in fft_length, then trimmed."""
+    import scipy.signal
+
+    left = (fft_length - sequence_length) // 2
+    win = np.pad(scipy.signal.get_window(window, sequence_length), [(left, fft_length - sequence_length - left)])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # SciPy's NOLA warning for windows that are zero at the ends
+        x = scipy.signal.istft(real + 1j * imag, fs=1.0, window=win, nperseg=fft_length, noverlap=fft_length - stride,
+                               nfft=fft_length, boundary=False, time_axis=-2, freq_axis=-1)[-1] / win.sum()
+    return (x[..., fft_length // 2:-(fft_length // 2)] if center else x).astype(real.dtype)
+
+
+SPECTRUM = (RNG.normal(size=(2, 7, 5)).astype("float32"), RNG.normal(size=(2, 7, 5)).astype("float32"))
 
 
 CASES = {
@@ -63,6 +77,11 @@ CASES = {
     "rfft": (lambda x: (ops.rfft(x), ops.rfft(x, 6)), [SIGNAL], (np.fft.rfft(SIGNAL), np.fft.rfft(SIGNAL, 6))),
     "irfft": (lambda r, i: ops.irfft((r, i), 8), [SIGNAL[:, :5], IMAG[:, :5]],
               np.fft.irfft(SIGNAL[:, :5] + 1j * IMAG[:, :5], 8).astype("float32")),
+    "istft": (lambda r, i: ops.istft((r, i), 6, 3, 8), [*SPECTRUM], _istft_reference(*SPECTRUM, 6, 3, 8, "hann", True)),
+    "istft_hamming_not_centred": (lambda r, i: ops.istft((r, i), 8, 2, 8, window="hamming", center=False), [*SPECTRUM],
+                                  _istft_reference(*SPECTRUM, 8, 2, 8, "hamming", False)),
+    "stft_istft_round_trip": (lambda x: ops.istft(ops.stft(x, 8, 4, 8), 8, 4, 8), [SIGNAL.repeat(3, axis=1)],
+                              SIGNAL.repeat(3, axis=1)),
     "rsqrt": (ops.rsqrt, [np.abs(DATA) + 0.1], 1 / np.sqrt(np.abs(DATA) + 0.1)),
 }
 COMPLEX_RESULTS = {"fft", "fft2_ifft2", "rfft"}
