@@ -17,6 +17,7 @@ numbers).
 from __future__ import annotations
 
 import builtins
+import re
 import warnings
 from collections.abc import Callable
 
@@ -270,26 +271,60 @@ def vectorized_map(function: Callable, elements):
     return _run_scan(lambda carry, x: (carry, function(x)), [], elements, None, False)[1]
 
 
+def _parse_signature(signature: str | None, n_args: int) -> tuple[list[list[str]], list[list[str]] | None]:
+    """NumPy's gufunc signature ``"(m,n),(n)->(m)"`` as core dimension names per input and output."""
+    if signature is None:
+        return [[] for _ in range(n_args)], None
+    match = re.fullmatch(r"\s*(.*?)\s*->\s*(.*?)\s*", signature)
+    if match is None:
+        raise ValueError(f"ops.vectorize: signature must look like '(m,n),(n)->(m)'. Received: {signature!r}")
+
+    def groups(side: str) -> list[list[str]]:
+        return [[d for d in g.replace(" ", "").split(",") if d] for g in re.findall(r"\(([^)]*)\)", side)]
+
+    return groups(match.group(1)), groups(match.group(2))
+
+
 def vectorize(pyfunc: Callable, *, excluded=None, signature=None):
-    """``pyfunc`` mapped over the leading axis of its tensor arguments (Keras' ``ops.vectorize``
-    for elementwise functions and the leading batch axis; ``signature`` is not supported)."""
+    """Keras' ``ops.vectorize`` (``np.vectorize``): ``pyfunc`` applied over the broadcast loop
+    dimensions of its tensor arguments, each call seeing the core dimensions of ``signature``
+    (scalars without one); ``excluded`` positions are passed through.  One loop (``map``) runs
+    over the flattened loop dimensions."""
     _check_callable("vectorize", pyfunc=pyfunc)
-    if signature is not None:
-        raise NotImplementedError("ops.vectorize: signature= is not supported by theanine")
     excluded = set(excluded or ())
 
     def vectorized(*args):
         mapped = [i for i in range(len(args)) if i not in excluded]
+        cores, out_cores = _parse_signature(signature, len(mapped))
+        if len(cores) != len(mapped):
+            raise ValueError(f"ops.vectorize: the signature {signature!r} has {len(cores)} inputs for "
+                             f"{len(mapped)} tensor arguments")
+        tensors = [th.as_tensor_variable(args[i]) for i in mapped]
+        ranks = [t.ndim - len(core) for t, core in zip(tensors, cores, strict=True)]
+        loop = _loop_shape(tensors, ranks)
+        flat = [th.reshape(th.broadcast_to(t, loop + shape(t)[r:]) if shape(t)[:r] != loop else t,
+                           (-1, *shape(t)[r:])) for t, r in zip(tensors, ranks, strict=True)]
 
-        def call(x):
+        def call(values):
             full = list(args)
-            for i, value in zip(mapped, x, strict=True):
+            for i, value in zip(mapped, values, strict=True):
                 full[i] = value
             return pyfunc(*full)
 
-        return vectorized_map(call, [args[i] for i in mapped])
+        result = _run_scan(lambda carry, x: (carry, call(x)), [], flat, None, False)[1]
+        return pack_as(result, [th.reshape(leaf, loop + shape(leaf)[1:]) for leaf in flatten(result)])
 
-    return vectorized
+    return eager(vectorized)
+
+
+def _loop_shape(tensors: list, ranks: list[int]) -> tuple:
+    """The broadcast loop dimensions: NumPy's rule for static sizes; with unknown sizes the loop
+    dimensions of the highest-rank argument (the others must match it at run time)."""
+    loops = [t.type.shape[:r] for t, r in zip(tensors, ranks, strict=True)]
+    if not builtins.any(None in loop for loop in loops):
+        return tuple(np.broadcast_shapes(*loops))
+    widest = builtins.max(range(len(tensors)), key=lambda i: ranks[i])
+    return shape(tensors[widest])[: ranks[widest]]
 
 
 @eager

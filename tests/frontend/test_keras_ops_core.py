@@ -95,8 +95,22 @@ def test_scan_gradient_by_finite_differences():
 def test_is_tensor_dtype_and_vectorize():
     assert ops.is_tensor(M) and ops.is_tensor(th.vector()) and not ops.is_tensor([1.0])
     assert ops.dtype(M) == "float32" and ops.dtype(th.lvector()) == "int64"
-    add_rows = ops.vectorize(lambda row, k: row * k, excluded={1})
-    np.testing.assert_allclose(add_rows(M, 3.0), M * 3.0, rtol=1e-6)
+    scale = ops.vectorize(lambda value, k: value * k, excluded={1})
+    np.testing.assert_allclose(scale(M, 3.0), M * 3.0, rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "function, signature, args, expected",
+    [
+        (lambda a, b: ops.maximum(a, b) * 2, None, [M, V[:4]], np.maximum(M, V[:4]) * 2),
+        (lambda a, b: ops.sum(a * b), "(n),(n)->()", [M, V[:4]], M @ V[:4]),
+        (lambda a: (ops.max(a), ops.flip(a, 0)), "(n)->(),(n)", [M], (M.max(1), M[:, ::-1])),
+        (lambda a, b: ops.matmul(a, b), "(m,n),(n,k)->(m,k)", [np.stack([M, M * 2]), np.stack([M.T] * 2)],
+         np.stack([M @ M.T, 2 * M @ M.T])),
+    ],
+)
+def test_vectorize_follows_numpy(function, signature, args, expected):
+    check(ops.vectorize(function, signature=signature), args, expected, rtol=1e-5)
 
 
 @pytest.mark.parametrize(
@@ -112,6 +126,8 @@ def test_is_tensor_dtype_and_vectorize():
         (lambda: ops.scatter_update(M, np.array([[0, 0]]), V[:1], reduction="sum"), ValueError,
          "unsupported reduction 'sum'"),
         (lambda: ops.unstack(th.fmatrix(), axis=0), ValueError, "pass num="),
+        (lambda: ops.vectorize(ops.sum, signature="(n)")(M), ValueError, "signature must look like"),
+        (lambda: ops.vectorize(ops.add, signature="(n)->()")(M, M), ValueError, "has 1 inputs for 2"),
     ],
 )
 def test_core_ops_reject_bad_arguments(call, error, message):
