@@ -25,7 +25,7 @@ import functools
 
 import theanine as th
 from theanine.frontend import activations
-from theanine.frontend.ops import core, ctc, einops, image, linalg, math, nn, numpy_extra  # noqa: F401
+from theanine.frontend.ops import core, ctc, einops, image, linalg, math, nn, numpy_extra, numpy_statistics  # noqa: F401
 from theanine.frontend.ops.core import *  # noqa: F403
 from theanine.frontend.ops.ctc import *  # noqa: F403
 from theanine.frontend.ops.einops import *  # noqa: F403
@@ -33,6 +33,7 @@ from theanine.frontend.ops.linalg import *  # noqa: F403
 from theanine.frontend.ops.math import *  # noqa: F403
 from theanine.frontend.ops.nn import *  # noqa: F403
 from theanine.frontend.ops.numpy_extra import *  # noqa: F403
+from theanine.frontend.ops.numpy_statistics import *  # noqa: F403
 from theanine.frontend.ops.eager import eager
 
 FORWARDED = (
@@ -81,4 +82,4 @@ for _name in ACTIVATIONS:
 
 
 __all__ = sorted({*FORWARDED, *ACTIVATIONS, *core.__all__, *nn.__all__, *numpy_extra.__all__,
-                  *linalg.__all__, *math.__all__, *einops.__all__, *ctc.__all__})
+                  *numpy_statistics.__all__, *linalg.__all__, *math.__all__, *einops.__all__, *ctc.__all__})
