@@ -85,6 +85,13 @@ def test_while_loop_without_bound_runs_to_its_condition():
     assert [float(v) for v in f(np.float32(500.0))] == [0.0, 500.0]
 
 
+def test_fori_loop_with_symbolic_bounds():
+    x, n = th.fvector("x"), th.lscalar("n")
+    f = th.function([x, n], ops.fori_loop(1, n, lambda i, v: v + ops.cast(i, "float32") * x, ops.zeros_like(x)))
+    np.testing.assert_allclose(f(V, 5), V * 10, rtol=1e-6)
+    np.testing.assert_allclose(f(V, 1), np.zeros_like(V))
+
+
 def test_scan_gradient_by_finite_differences():
     def last_carry(init, xs):
         return ops.scan(lambda a, x: (a * x + ops.sin(a), a), init, xs)[0]
