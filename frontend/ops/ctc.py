@@ -8,7 +8,8 @@ probability of having emitted the first n labels and sitting on a blank,
 taken), ``mask_index`` is the blank class, and padded time steps (beyond
 ``output_length``) keep the state.  Its gradient is the scan's.  Greedy
 decoding takes each step's best class, merges repeats, drops blanks and
-packs the labels left, padding with -1; beam search is not provided.
+packs the labels left, padding with -1; "beam_search" is a prefix beam
+search (``graph/ops/ctc_search.py``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import theanine as th
 from theanine.frontend.ops.core import scan
 from theanine.frontend.ops.eager import eager
+from theanine.graph.ops.ctc_search import CTCBeamSearch
 
 __all__ = ["ctc_loss", "ctc_decode"]
 
@@ -72,14 +74,18 @@ def ctc_loss(target, output, target_length, output_length, mask_index: int = 0):
 @eager
 def ctc_decode(inputs, sequence_lengths, strategy: str = "greedy", beam_width: int = 100, top_paths: int = 1,
                merge_repeated: bool = True, mask_index: int = 0):
-    """Greedy CTC decoding: ``(labels of shape (1, batch, time) padded with -1, scores (batch, 1))``,
-    the score being minus the sum of each step's best value."""
+    """CTC decoding: ``(labels (top_paths, batch, time) padded with -1, scores (batch, top_paths))``.
+    Greedy: one path, scored minus the sum of each step's best value; beam search: the
+    ``top_paths`` best of ``beam_width`` prefixes, scored by their log probability."""
+    inputs = th.as_tensor_variable(inputs)
+    if inputs.dtype not in ("float32", "float64"):
+        inputs = th.cast(inputs, "float32")
+    if strategy == "beam_search":
+        return tuple(CTCBeamSearch(beam_width, top_paths, mask_index).apply(inputs, sequence_lengths).outputs)
     if strategy != "greedy":
-        raise ValueError(f"ops.ctc_decode: only strategy='greedy' is supported by theanine. "
-                         f"Received: strategy={strategy!r}")
+        raise ValueError(f"ops.ctc_decode: strategy must be 'greedy' or 'beam_search'. Received: {strategy!r}")
     if top_paths != 1:
         raise ValueError(f"ops.ctc_decode: greedy decoding gives one path. Received: top_paths={top_paths}")
-    inputs = th.as_tensor_variable(inputs)
     max_length = inputs.type.shape[1] if inputs.type.shape[1] is not None else inputs.shape[1]
     best = th.argmax(inputs, axis=-1)
     scores = th.max(inputs, axis=-1)

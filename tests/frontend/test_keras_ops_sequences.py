@@ -44,6 +44,26 @@ def greedy_reference(probabilities, lengths, blank=0):
     return decoded[None], scores
 
 
+def exact_best_paths(logits, lengths, top_paths, blank=0):
+    """The most probable label sequences by summing over every alignment (small inputs only)."""
+    import itertools
+
+    paths = np.full((top_paths, len(logits), logits.shape[1]), -1)
+    scores = np.zeros((len(logits), top_paths))
+    for b, row in enumerate(logits):
+        lp = row[:lengths[b]] - np.logaddexp.reduce(row[:lengths[b]], axis=-1, keepdims=True)
+        totals = {}
+        for alignment in itertools.product(range(row.shape[1]), repeat=lengths[b]):
+            labels = tuple(c for t, c in enumerate(alignment) if c != blank and (t == 0 or c != alignment[t - 1]))
+            totals[labels] = np.logaddexp(totals.get(labels, -np.inf), lp[np.arange(lengths[b]), alignment].sum())
+        for k, (labels, score) in enumerate(sorted(totals.items(), key=lambda item: -item[1])[:top_paths]):
+            paths[k, b, :len(labels)] = labels
+            scores[b, k] = score
+    return paths, scores
+
+
+SMALL = RNG.normal(size=(2, 4, 3)) * 2
+
 CASES = {
     "transpose": (lambda x: ops.rearrange(x, "b h w c -> b c h w"), [IMAGES], IMAGES.transpose(0, 3, 1, 2)),
     "merge": (lambda x: ops.rearrange(x, "b h w c -> h (b w) c"), [IMAGES],
@@ -56,6 +76,12 @@ CASES = {
                             [TARGET % 4, LOGITS, TARGET_LENGTH, OUTPUT_LENGTH],
                             ctc_reference(TARGET % 4, LOGITS, TARGET_LENGTH, OUTPUT_LENGTH, blank=4)),
     "ctc_decode": (lambda x, n: ops.ctc_decode(x, n), [LOGITS, OUTPUT_LENGTH], greedy_reference(LOGITS, OUTPUT_LENGTH)),
+    "ctc_decode_beam_search_exact": (
+        lambda x, n: ops.ctc_decode(x, n, strategy="beam_search", beam_width=50, top_paths=3),
+        [SMALL, np.array([4, 3])], exact_best_paths(SMALL, [4, 3], 3)),
+    "ctc_decode_beam_search_blank_last": (
+        lambda x, n: ops.ctc_decode(x, n, strategy="beam_search", beam_width=50, top_paths=2, mask_index=2),
+        [SMALL, np.array([3, 4])], exact_best_paths(SMALL, [3, 4], 2, blank=2)),
 }
 
 
@@ -77,7 +103,8 @@ def test_ctc_loss_gradient_by_finite_differences():
         (lambda: ops.rearrange(IMAGES, "b h w c -> b h w"), ValueError, "the same axes once each"),
         (lambda: ops.rearrange(IMAGES, "b (h h1 h2) w c -> b h h1 h2 w c"), ValueError, "all but one"),
         (lambda: ops.ctc_loss(TARGET[0], LOGITS, TARGET_LENGTH, OUTPUT_LENGTH), ValueError, "and target"),
-        (lambda: ops.ctc_decode(LOGITS, OUTPUT_LENGTH, strategy="beam_search"), ValueError, "only strategy='greedy'"),
+        (lambda: ops.ctc_decode(LOGITS, OUTPUT_LENGTH, strategy="best"), ValueError, "strategy must be 'greedy'"),
+        (lambda: ops.ctc_decode(LOGITS, OUTPUT_LENGTH, "beam_search", 2, 3), ValueError, "top_paths <= beam_width"),
     ],
 )
 def test_sequence_ops_reject_bad_arguments(call, error, message):
