@@ -15,6 +15,7 @@ import numpy as np
 
 from theanine.graph.basic import Apply
 from theanine.graph.op import Op
+from theanine.graph.ops.numpy_like import take_along_axis
 from theanine.graph.tensor import as_tensor_variable
 from theanine.graph.type import TensorType, is_discrete
 
@@ -67,8 +68,6 @@ class BinCount(Op):
         x = inputs[0]
         if x.ndim == 1:
             return [None, g[x]]
-        from theanine.graph.ops.numpy_like import take_along_axis
-
         return [None, take_along_axis(g, x, axis=1)]
 
 

@@ -14,7 +14,7 @@ import math
 import numpy as np
 
 from theanine.graph.ops.elemwise import Elemwise, ScalarOp
-from theanine.graph.ops.math import _float_function, exp, second
+from theanine.graph.ops.math import _float_function, ceil, exp, floor, less, second, where
 
 __all__ = ["gcd", "lcm", "left_shift", "right_shift", "nextafter", "signbit", "fmod", "erfinv", "i0", "i1"]
 
@@ -43,8 +43,6 @@ def _scipy(name: str):
 
 def _trunc_quotient(a, b):
     """``trunc(a / b)`` as a graph: the factor of ``b`` in ``fmod``'s gradient."""
-    from theanine.graph.ops.math import ceil, floor, less, where
-
     quotient = a / b
     return where(less(quotient, 0), ceil(quotient), floor(quotient))
 
