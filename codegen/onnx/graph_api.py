@@ -6,7 +6,9 @@ so the rules reach the tensor functions through this module instead.
 
 from theanine.graph.basic import Constant, Variable  # noqa: F401
 from theanine.graph.ops.conv_functions import *  # noqa: F403
+from theanine.graph.ops.counting import nonzero  # noqa: F401
 from theanine.graph.ops.creation import *  # noqa: F403
+from theanine.graph.ops.decompositions import det  # noqa: F401
 from theanine.graph.ops.ifelse import ifelse  # noqa: F401
 from theanine.graph.ops.linalg import *  # noqa: F403
 from theanine.graph.ops.math import *  # noqa: F403

@@ -317,3 +317,27 @@ def _center_crop_pad(ctx, node, args, attrs):
             start = (size - dim) // 2
             pads[axis] = (start, size - dim - start)
     return [th.pad(x[tuple(crops)], pads)]
+
+
+@imports("Det")
+def _det(ctx, node, args, attrs):
+    return [th.det(args[0])]
+
+
+@imports("NonZero")
+def _nonzero(ctx, node, args, attrs):
+    """The indices of the non-zero entries, one row per axis (a run-time number of columns)."""
+    x = args[0]
+    return [th.stack([th.cast(i, "int64") for i in th.nonzero(x if x.ndim else th.reshape(x, (1,)))], axis=0)]
+
+
+@imports("Compress")
+def _compress(ctx, node, args, attrs):
+    """The slices of ``x`` along ``axis`` (of the flattened ``x`` without one) where ``condition`` holds;
+    a condition shorter than the axis leaves the rest out."""
+    x, condition = args
+    axis = attrs.get("axis")
+    data = th.reshape(x, (-1,)) if axis is None else x
+    axis = 0 if axis is None else axis % x.ndim
+    (selected,) = th.nonzero(th.cast(condition, "bool"))
+    return [th.take(data, selected, axis=axis)]
