@@ -152,3 +152,53 @@ def _lp_pool(ctx, node, args, attrs):
     window_sum = th.average_pool(padded, kernel, strides, "valid", "channels_first", True, dilation) * float(
         np.prod(kernel))
     return [th.cast(th.power(window_sum, th.constant(np.asarray(1 / p, dtype=x.dtype))), x.dtype)]
+
+
+@imports("Col2Im")
+def _col2im(ctx, node, args, attrs):
+    """Sums the sliding blocks of ``(N, C * prod(block), L)`` columns back into ``(N, C, *image)``:
+    each column entry's image position is known when the graph is built, so the whole op is one
+    scatter-add of the in-image entries (overlapping blocks add up)."""
+    x, image, block = args
+    image = [int(n) for n in np.ravel(ctx.need_static(image, "image_shape"))]
+    block = [int(n) for n in np.ravel(ctx.need_static(block, "block_shape"))]
+    rank = len(image)
+    dilations = attrs.get("dilations", [1] * rank)
+    strides = attrs.get("strides", [1] * rank)
+    pads = attrs.get("pads", [0] * 2 * rank)
+    counts = [(n + pads[d] + pads[d + rank] - dilations[d] * (k - 1) - 1) // strides[d] + 1
+              for d, (n, k) in enumerate(zip(image, block, strict=True))]
+    taps = np.stack(np.meshgrid(*(np.arange(k) for k in block), indexing="ij"), -1).reshape(-1, rank)
+    starts = np.stack(np.meshgrid(*(np.arange(c) for c in counts), indexing="ij"), -1).reshape(-1, rank)
+    position = (starts[None, :, :] * np.asarray(strides) - np.asarray(pads[:rank])
+                + taps[:, None, :] * np.asarray(dilations))
+    inside = np.all((position >= 0) & (position < np.asarray(image)), axis=-1).ravel()
+    flat = np.ravel_multi_index(tuple(np.clip(position, 0, np.asarray(image) - 1).reshape(-1, rank).T), image)
+    channels = th.shape(x)[1] // len(taps)
+    columns = th.reshape(x, (th.shape(x)[0], channels, -1))
+    kept = th.take(columns, th.constant(np.flatnonzero(inside)), axis=2)
+    zeros = th.zeros((th.shape(x)[0], channels, int(np.prod(image))), dtype=x.dtype)
+    summed = th.inc_subtensor(zeros[:, :, th.constant(flat[inside])], kept)
+    return [th.reshape(summed, (th.shape(x)[0], channels, *image))]
+
+
+@imports("MaxUnpool")
+def _max_unpool(ctx, node, args, attrs):
+    """``X``'s values written at the flat positions ``I`` (MaxPool's Indices) of a zero tensor of the
+    inferred unpooled shape ``(in - 1) * stride - pads + kernel`` per axis, then zero-padded at the end
+    of each axis to ``output_shape`` when that is given (ONNX's reference)."""
+    x, indices, shape = (*args, None)[:3]
+    kernel = attrs["kernel_shape"]
+    rank = len(kernel)
+    strides, pads = attrs.get("strides", [1] * rank), attrs.get("pads", [0] * 2 * rank)
+    if None in x.type.shape:
+        raise Unsupported("the input shape must be static")
+    inferred = list(x.type.shape[:2]) + [(n - 1) * s - pads[d] - pads[d + rank] + k for d, (n, s, k) in
+                                         enumerate(zip(x.type.shape[2:], strides, kernel, strict=True))]
+    flat = th.zeros((int(np.prod(inferred)),), dtype=x.dtype)
+    written = th.reshape(th.set_subtensor(flat[th.reshape(th.cast(indices, "int64"), (-1,))],
+                                          th.reshape(x, (-1,))), inferred)
+    if shape is None:
+        return [written]
+    wanted = [int(n) for n in np.ravel(ctx.need_static(shape, "output_shape"))]
+    return [th.pad(written, [(0, w - n) for w, n in zip(wanted, inferred, strict=True)])]

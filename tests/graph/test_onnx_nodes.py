@@ -49,7 +49,8 @@ LLVM_SUBSET = (
     "test_dft_irfft", "test_stft_with_window", "test_dft_axis_opset19", "test_onehot_with_negative_axis",
     "test_gridsample_reflection_padding", "test_gridsample_bicubic_align_corners_1_additional_1",
     "test_gridsample_volumetric_bilinear_align_corners_0", "test_bitshift_left_int32_overflow",
-    "test_bitshift_right_int8_negative_input", "test_bitshift_right_int64",
+    "test_bitshift_right_int8_negative_input", "test_bitshift_right_int64", "test_col2im_5d",
+    "test_maxunpool_export_with_output_shape", "test_det_nd", "test_nonzero_example", "test_compress_default_axis",
 )
 CASES = sorted(all_node_cases())
 
