@@ -31,6 +31,7 @@ from theanine.frontend.layers.base import (
     register_layer,
     serialize_layer,
 )
+from theanine.frontend.layers.operation import record_operations
 from theanine.frontend.registry import custom_object_scope
 from theanine.frontend.training import Trainer
 from theanine.graph.basic import TensorVariable, topological_order
@@ -248,6 +249,12 @@ class Functional(Model):
                     "Model inputs must be tensors returned by layers.Input(...). Received: "
                     f"{tensor!r} made by "
                     f"layer {history_of(tensor)[0].name!r}"
+                )
+        for i, tensor in enumerate(self.outputs):
+            if isinstance(history_of(tensor)[0], InputLayer):
+                raise ValueError(
+                    f"Model outputs[{i}] is the input {history_of(tensor)[0].name!r} itself: an output "
+                    "must be computed by a layer or an operation (e.g. layers.Identity()(x))"
                 )
         self._nodes = _topological_nodes(self.inputs, self.outputs)
         self._graph_layers = _layers_of(self._nodes, self.inputs)
@@ -638,12 +645,15 @@ def _restructured(keys: list | None, tensors: list):
 
 
 def _checked_tensors(tensors: list, what: str) -> list:
+    """``tensors``, each with layer history; outputs computed by operations get theirs here
+    (``layers/operation.py``)."""
     for i, tensor in enumerate(tensors):
+        if what == "outputs":
+            record_operations([tensor], f"Model outputs[{i}]")
         if not isinstance(tensor, TensorVariable) or not has_history(tensor):
             raise ValueError(
-                f"Model {what}[{i}] must be a tensor produced by layers.Input or a layer call. "
-                f"Received: {tensor!r} (to use th operations in a model, put them in a layer's "
-                "call)"
+                f"Model {what}[{i}] must be a tensor computed from layers.Input by layers or "
+                f"operations. Received: {tensor!r}, which depends on no layers.Input"
             )
     return tensors
 

@@ -1,7 +1,9 @@
 """``model.summary()``: the Keras 2 text table, with Keras 3's arguments.
 
 One row per layer: "Layer (type)", "Output Shape", "Param #", and for a
-functional graph "Connected to" (the tensors each call read).  Keras'
+functional graph "Connected to" (the tensors each call read).  The
+operations a functional model applies between layers (``OperationLayer``)
+show the ops they apply as their type: ``add (add, relu)``.  Keras'
 options:
 
 - ``line_length`` (default 65) and ``positions``: where each column ends,
@@ -23,6 +25,7 @@ from __future__ import annotations
 import fnmatch
 
 from theanine.frontend.layers.base import Layer, Node, describe_shape, history_of
+from theanine.frontend.layers.operation import OperationLayer
 
 DEFAULT_LINE_LENGTH = 65
 TRAINABLE_WIDTH = 11
@@ -94,13 +97,20 @@ def _selected(layers: list[Layer], layer_range) -> list[Layer]:
 
 
 def _cells(model, layer: Layer, graph: bool, show_trainable: bool) -> list[str]:
-    cells = [f"{layer.name} ({type(layer).__name__})", _output_shape_text(model, layer),
+    cells = [f"{layer.name} ({_type_text(layer)})", _output_shape_text(model, layer),
              f"{layer.count_params():,}"]
     if graph:
         cells.append(_connections(model, layer))
     if show_trainable:
         cells.append(("Y" if layer.trainable else "N") if layer.weights else "-")
     return cells
+
+
+def _type_text(layer: Layer) -> str:
+    """The class of a layer; for the operations of a functional model, the ops they apply."""
+    if isinstance(layer, OperationLayer):
+        return ", ".join(layer.operations) or type(layer).__name__
+    return type(layer).__name__
 
 
 def _nested_rows(model, show_trainable: bool, graph: bool) -> list[list[str]]:

@@ -644,9 +644,13 @@ class Layer:
         """At top level on tensors with history: add a Node and tag the outputs.  ``keywords``: the
         call's other keyword arguments; tensors become inputs of the node, plain values (bools,
         numbers, strings, None) its ``call_kwargs``, so that the model calls the layer the same way
-        again (and saves how)."""
+        again (and saves how).  A tensor computed by graph operations from tensors with history
+        first becomes the output of an automatic ``OperationLayer`` call (``operation.py``)."""
         keywords = keywords or {}
         tensors = {k: v for k, v in keywords.items() if isinstance(v, Variable)}
+        from theanine.frontend.layers.operation import record_operations  # it builds on this module
+
+        record_operations([*flat, *args, *tensors.values()], f"the call of layer {self.name!r}")
         if not flat or not all(has_history(t) for t in [*flat, *args, *tensors.values()]):
             return outputs
         out_list = list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
