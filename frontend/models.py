@@ -239,6 +239,7 @@ class Functional(Model):
         super().__init__(name=name, trainable=trainable, **kwargs)
         if inputs is not None or outputs is not None:
             self._init_graph(inputs, outputs)
+            _refuse_inputs_as_outputs(self.outputs)
 
     def _init_graph(self, inputs, outputs) -> None:
         self._input_keys, self.inputs = _flatten_structure(inputs, "inputs")
@@ -249,12 +250,6 @@ class Functional(Model):
                     "Model inputs must be tensors returned by layers.Input(...). Received: "
                     f"{tensor!r} made by "
                     f"layer {history_of(tensor)[0].name!r}"
-                )
-        for i, tensor in enumerate(self.outputs):
-            if isinstance(history_of(tensor)[0], InputLayer):
-                raise ValueError(
-                    f"Model outputs[{i}] is the input {history_of(tensor)[0].name!r} itself: an output "
-                    "must be computed by a layer or an operation (e.g. layers.Identity()(x))"
                 )
         self._nodes = _topological_nodes(self.inputs, self.outputs)
         self._graph_layers = _layers_of(self._nodes, self.inputs)
@@ -656,6 +651,17 @@ def _checked_tensors(tensors: list, what: str) -> list:
                 f"operations. Received: {tensor!r}, which depends on no layers.Input"
             )
     return tensors
+
+
+def _refuse_inputs_as_outputs(outputs: list) -> None:
+    """A functional model computes its outputs: one that is an input itself is a mistake (a
+    Sequential model without layers is the exception, and does not come here)."""
+    for i, tensor in enumerate(outputs):
+        if isinstance(history_of(tensor)[0], InputLayer):
+            raise ValueError(
+                f"Model outputs[{i}] is the input {history_of(tensor)[0].name!r} itself: an output "
+                "must be computed by a layer or an operation (e.g. layers.Identity()(x))"
+            )
 
 
 def _restructure(flat: list, keys):
