@@ -23,9 +23,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
+import theanine as th
 from theanine.frontend.layers.base import Layer, Node, _snake_case, has_history, register_layer
 from theanine.frontend.op_graph import decode_graph, encode_graph
 from theanine.graph.basic import (
+    Apply,
     Constant,
     TensorVariable,
     Variable,
@@ -74,7 +76,19 @@ class OperationLayer(Layer):
     def _set_graph(self, placeholders: list[Variable], outputs: list[Variable]) -> None:
         self._placeholders = list(placeholders)
         self._graph_outputs = list(outputs)
+        self._elementwise = all(isinstance(node.op, Elemwise) for node in self._applied_nodes())
         self.built = True
+
+    def _applied_nodes(self) -> list[Apply]:
+        """The nodes that compute on the inputs' values, in order: not those on constants alone,
+        nor shape reads and what is computed from shapes."""
+        reached = {id(v) for v in self._placeholders}
+        applied = []
+        for node in apply_nodes(self._graph_outputs, stop=self._placeholders):
+            if any(id(v) in reached for v in node.inputs) and not isinstance(node.op, Shape):
+                reached.update(id(v) for v in node.outputs)
+                applied.append(node)
+        return applied
 
     def call(self, inputs):
         """The recorded operations on ``inputs`` (one tensor per recorded input, in order)."""
@@ -91,17 +105,24 @@ class OperationLayer(Layer):
     def _autocast(self, tensor):
         return tensor
 
+    def compute_mask(self, inputs, mask=None):
+        """Elementwise operations pass masks on as the ``Add`` layer does (``x + y`` is
+        ``Add()([x, y])``): the logical or of the inputs' masks, None when an input has none;
+        other operations (reductions, reshapes, joins) drop them."""
+        given = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
+        masks = [getattr(t, "_keras_mask", None) for t in given]
+        if not self._elementwise or not masks or any(m is None for m in masks):
+            return None
+        merged = th.cast(masks[0], "bool")
+        for other in masks[1:]:
+            merged = th.logical_or(merged, th.cast(other, "bool"))
+        return merged
+
     @property
     def operations(self) -> list[str]:
         """The names of the ops it applies to its inputs' values, each once, in order (what
         ``summary`` shows); ops on constants alone and shape reads are left out."""
-        reached = {id(v) for v in self._placeholders}
-        names: dict[str, None] = {}
-        for node in apply_nodes(self._graph_outputs, stop=self._placeholders):
-            if any(id(v) in reached for v in node.inputs) and not isinstance(node.op, Shape):
-                reached.update(id(v) for v in node.outputs)
-                names.setdefault(operation_name(node.op), None)
-        return list(names)
+        return list(dict.fromkeys(operation_name(node.op) for node in self._applied_nodes()))
 
     def get_config(self) -> dict:
         config = super().get_config()
@@ -156,6 +177,9 @@ def _record(expression: TensorVariable, where: str) -> None:
     layer = OperationLayer.of_graph(placeholders, outputs, operation_name(expression.owner.op))
     layer._inbound_nodes.append(Node(layer, sources, [expression], inputs_are_list=True))
     expression._layer_history = (layer, 0, 0)
+    mask = layer.compute_mask(sources)
+    if mask is not None and getattr(expression, "_keras_mask", None) is None:
+        expression._keras_mask = mask
 
 
 def _foreign_input_message(var: Variable, order: list[Variable], where: str) -> str:

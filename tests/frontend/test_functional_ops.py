@@ -262,3 +262,21 @@ def test_a_config_naming_a_module_outside_theanine_graph_is_refused():
     graph["nodes"][-1]["op"]["class"] = "os.system"
     with pytest.raises(ValueError, match=r"ops are looked up in theanine.graph only. Received: 'os.system'"):
         keras.Model.from_config(config)
+
+
+def test_elementwise_operations_pass_masks_on_and_reductions_drop_them():
+    ids = keras.Input((4,), dtype="int32")
+    embedded = layers.Embedding(6, 3, mask_zero=True)(ids)
+    pooled = layers.GlobalAveragePooling1D()(ops.tanh(embedded) * 2.0)
+    model = keras.Model(ids, [pooled, layers.GlobalAveragePooling1D()(embedded[:, ::-1])])
+    data = np.array([[1, 2, 0, 0], [3, 0, 4, 5]], dtype="int32")
+    table = model.layers[1].get_weights()[0]
+    values = np.tanh(table[data]) * 2
+    keep = (data != 0)[..., None]
+    masked, unmasked = model.predict(data, verbose=0)
+    np.testing.assert_allclose(masked, (values * keep).sum(1) / keep.sum(1), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(unmasked, table[data].mean(1), rtol=1e-5, atol=1e-6)
+    rebuilt = keras.Model.from_config(model.get_config())
+    rebuilt.set_weights(model.get_weights())
+    for again, got in zip(rebuilt.predict(data, verbose=0), (masked, unmasked), strict=True):
+        np.testing.assert_array_equal(again, got)
