@@ -8,6 +8,11 @@ come from ``training.Trainer``) and saves (``saving``).
   the tensors' history from ``outputs`` back to ``inputs`` into a list of
   nodes in topological order; calling the model replays those nodes on new
   tensors.  A layer called twice appears in two nodes and shares weights.
+  Operations on the tensors between layers (``x = h + inputs``,
+  ``ops.mean(x, axis=-1)``) become calls of automatic ``OperationLayer``s
+  (``layers/operation.py``) when their result reaches a layer call or the
+  model's outputs; weights must live in layers, and an output may not be
+  an input itself.
 - Sequential: a functional model grown one layer at a time; without an
   ``Input`` it is built when it first sees data (or ``build(shape)``).
 - Subclassed: layers assigned as attributes are tracked (their weights are
@@ -611,7 +616,7 @@ def load_model(
 def _flatten_structure(value, what: str) -> tuple[list | None, list]:
     """``(keys, tensors)``: keys None for one tensor, ints for a list, names for a dict."""
     if isinstance(value, Mapping):
-        return list(value), [value[k] for k in value]
+        return list(value), _checked_tensors([value[k] for k in value], what)
     if isinstance(value, (list, tuple)):
         if not value:
             raise ValueError(f"Model {what} must not be empty")

@@ -21,7 +21,7 @@ reads it: weights live in layers, as Keras requires.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 import theanine as th
 from theanine.frontend.layers.base import Layer, Node, _snake_case, has_history, register_layer
@@ -36,13 +36,15 @@ from theanine.graph.basic import (
     clone_replace,
     topological_order,
 )
+from theanine.graph.op import Op
 from theanine.graph.ops.dimshuffle import DimShuffle
 from theanine.graph.ops.elemwise import Elemwise
 from theanine.graph.ops.join import Join
 from theanine.graph.ops.math import Cast
-from theanine.graph.ops.reduce import Reduce
+from theanine.graph.ops.reduce import ArgReduce, Cumulative, Reduce
 from theanine.graph.ops.shape_values import Shape
-from theanine.graph.ops.subtensor import Subtensor
+from theanine.graph.ops.sorting import ArgSort
+from theanine.graph.ops.subtensor import AdvancedSubtensor, Subtensor
 from theanine.graph.shared import SharedVariable
 
 __all__ = ["OperationLayer", "record_operations"]
@@ -130,18 +132,30 @@ class OperationLayer(Layer):
         return config
 
 
-_KERAS_NAMES: dict[type, str] = {Join: "concatenate", Subtensor: "get_item", DimShuffle: "dimshuffle"}
-"""Ops whose Keras name differs from their class's (Keras 3 names op nodes after ``keras.ops``)."""
+def _elemwise_name(op: Elemwise) -> str:
+    return "cast" if isinstance(op.scalar_op, Cast) else op.scalar_op.name
 
 
-def operation_name(op) -> str:
-    """A short name of an op, as Keras names op nodes: an elementwise op's scalar name
-    (``add``, ``relu``), a reduction's kind (``sum``), else its Keras or class name."""
-    if isinstance(op, Elemwise):
-        return "cast" if isinstance(op.scalar_op, Cast) else op.scalar_op.name
-    if isinstance(op, Reduce):
-        return op.kind
-    return _KERAS_NAMES.get(type(op), _snake_case(type(op).__name__))
+_KERAS_NAMES: dict[type, Callable[[Op], str]] = {
+    Elemwise: _elemwise_name,
+    Reduce: lambda op: op.kind,
+    ArgReduce: lambda op: op.kind,
+    Cumulative: lambda op: f"cum{op.kind}",
+    ArgSort: lambda op: "argsort",
+    Join: lambda op: "concatenate",
+    Subtensor: lambda op: "get_item",
+    AdvancedSubtensor: lambda op: "get_item",
+    DimShuffle: lambda op: "dimshuffle",
+}
+"""Names of op nodes as Keras gives them (after the ``keras.ops`` function) where theanine's op
+class is named otherwise."""
+
+
+def operation_name(op: Op) -> str:
+    """A short name of an op, as Keras names op nodes: ``add``, ``relu``, ``sum``, ``argmax``,
+    ``concatenate``; else the op class's name in snake case."""
+    name = _KERAS_NAMES.get(type(op))
+    return name(op) if name is not None else _snake_case(type(op).__name__)
 
 
 # ----------------------------------------------------------------------------- tracing

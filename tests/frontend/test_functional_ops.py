@@ -280,3 +280,32 @@ def test_elementwise_operations_pass_masks_on_and_reductions_drop_them():
     rebuilt.set_weights(model.get_weights())
     for again, got in zip(rebuilt.predict(data, verbose=0), (masked, unmasked), strict=True):
         np.testing.assert_array_equal(again, got)
+
+
+def test_transformer_block_with_dict_outputs_and_multi_output_ops(rng):
+    inputs = keras.Input((5, 8))
+    x = layers.LayerNormalization()(inputs + layers.MultiHeadAttention(2, 4)(inputs, inputs))
+    x = x + layers.Dense(8)(x)
+    flat = ops.reshape(x, (ops.shape(x)[0], -1))
+    values, indices = ops.top_k(flat, 3)
+    first, second = ops.split(flat, 2, axis=-1)
+    outputs = {"flat": flat, "top": values, "top_at": indices, "halves": first - second,
+               "argmax": ops.argmax(flat, axis=-1), "cumsum": ops.cumsum(flat, axis=1),
+               "clip": ops.clip(flat, -0.5, 0.5), "take": ops.take(flat, [0, 2], axis=1)}
+    model = keras.Model(inputs, outputs)
+    data = rng.normal(size=(3, 5, 8)).astype("float32")
+    got = model.predict(data, verbose=0)
+    y = got["flat"]
+    assert y.shape == (3, 40)
+    np.testing.assert_allclose(got["top"], -np.sort(-y, axis=-1)[:, :3], rtol=1e-6)
+    np.testing.assert_array_equal(got["top_at"], np.argsort(-y, axis=-1, kind="stable")[:, :3])
+    np.testing.assert_allclose(got["halves"], y[:, :20] - y[:, 20:], rtol=1e-6, atol=1e-6)
+    np.testing.assert_array_equal(got["argmax"], y.argmax(-1))
+    np.testing.assert_allclose(got["cumsum"], np.cumsum(y, 1), rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(got["clip"], np.clip(y, -0.5, 0.5))
+    np.testing.assert_array_equal(got["take"], y[:, [0, 2]])
+    rebuilt = keras.Model.from_config(json.loads(json.dumps(model.get_config())))
+    rebuilt.set_weights(model.get_weights())
+    again = rebuilt.predict(data, verbose=0)
+    for key, value in got.items():
+        np.testing.assert_array_equal(again[key], value, err_msg=key)
