@@ -138,7 +138,7 @@ def decode_graph(config: Mapping, where: str) -> tuple[list[Variable], list[Vari
             args = [_resolve(ref, inputs, constants, produced, where) for ref in entry["inputs"]]
             produced.append(list(op.apply(*args).outputs))
         outputs = [_resolve(ref, inputs, constants, produced, where) for ref in config["outputs"]]
-    except (KeyError, IndexError, TypeError) as exc:
+    except (KeyError, IndexError, TypeError, AttributeError) as exc:
         raise ValueError(f"{where}: the operation graph in the config is malformed ({exc!r})") from exc
     return inputs, outputs
 

@@ -309,3 +309,33 @@ def test_transformer_block_with_dict_outputs_and_multi_output_ops(rng):
     again = rebuilt.predict(data, verbose=0)
     for key, value in got.items():
         np.testing.assert_array_equal(again[key], value, err_msg=key)
+
+
+def test_a_model_ending_in_operations_nests_and_clones_with_its_operations_shared():
+    a, b = keras.Input((3,)), keras.Input((3,))
+    inner = keras.Model(a, ops.sqrt(ops.abs(layers.Dense(3)(a * 2.0))) + 1.0)
+    outer = keras.Model(b, inner(b) - 1.0)
+    data = np.linspace(-1, 1, 6, dtype="float32").reshape(2, 3)
+    kernel, bias = inner.get_weights()
+    expected = np.sqrt(np.abs((data * 2) @ kernel + bias))
+    np.testing.assert_allclose(outer.predict(data, verbose=0), expected, rtol=1e-5, atol=1e-6)
+    cloned_layers = []
+
+    def clone(layer):
+        cloned_layers.append(layer.name)
+        return layer.from_config(layer.get_config())
+
+    copy = keras.models.clone_model(inner, clone_function=clone)
+    assert cloned_layers == ["dense"]
+    op_layers = [layer for layer in inner.layers if isinstance(layer, OperationLayer)]
+    assert [layer for layer in copy.layers if isinstance(layer, OperationLayer)] == op_layers
+    copy.set_weights(inner.get_weights())
+    np.testing.assert_allclose(copy.predict(data, verbose=0), expected + 1, rtol=1e-5, atol=1e-6)
+
+
+def test_a_constant_whose_bytes_do_not_match_its_shape_is_refused():
+    a = keras.Input((3,))
+    config = keras.Model(a, a + np.arange(3, dtype="float32")).get_config()
+    config["layers"][-1]["config"]["graph"]["constants"][0]["data_shape"] = [4]
+    with pytest.raises(ValueError, match=r"a constant of dtype float32 and shape \(4,\) does not match its 12 bytes"):
+        keras.Model.from_config(config)
