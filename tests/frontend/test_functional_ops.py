@@ -80,6 +80,27 @@ def test_gap_example_config_clone_and_nesting_compute_the_same(rng):
     np.testing.assert_allclose(outer.predict(x, verbose=0), expected * 2 - 1, rtol=1e-6, atol=1e-6)
 
 
+def test_gradients_through_operations_match_finite_differences(rng):
+    with th.config.context(floatX="float64"):
+        model = _gap_model()
+        x = th.tensor("x", shape=(None, 16))
+        kernel = model.layers[1].kernel
+        gradient = th.function([x], th.grad(th.sum(model(x) ** 2), kernel))
+        data = rng.normal(size=(4, 16))
+        got, start, eps = gradient(data), kernel.get_value(), 1e-6
+        assert np.abs(got).max() > 0
+
+        def cost_with(i, j, shift):
+            shifted = start.copy()
+            shifted[i, j] += shift
+            kernel.set_value(shifted)
+            return float((_gap_numpy(model, data) ** 2).sum())
+
+        for i, j in [(0, 0), (3, 5), (15, 2)]:
+            numeric = (cost_with(i, j, eps) - cost_with(i, j, -eps)) / (2 * eps)
+            np.testing.assert_allclose(got[i, j], numeric, rtol=1e-5, atol=1e-8)
+
+
 _LOAD_AND_PREDICT = """
 import sys
 import numpy as np
@@ -121,6 +142,8 @@ _CASES = [
     ("less", lambda a, b, p: ops.cast(a < b, "float32"), lambda a, b, p: (a < b).astype("float32")),
     ("greater_equal", lambda a, b, p: ops.cast(a >= 0, "float32"), lambda a, b, p: (a >= 0).astype("float32")),
     ("less_equal", lambda a, b, p: ops.cast(a <= b, "float32"), lambda a, b, p: (a <= b).astype("float32")),
+    ("equal", lambda a, b, p: ops.cast(ops.equal(a[:, :1], a), "float32"),
+     lambda a, b, p: (a[:, :1] == a).astype("float32")),
     ("slice", lambda a, b, p: a[:, 1:3], lambda a, b, p: a[:, 1:3]),
     ("ellipsis index", lambda a, b, p: a[..., 0], lambda a, b, p: a[..., 0]),
     ("strided slice", lambda a, b, p: b[:, ::-2], lambda a, b, p: b[:, ::-2]),
