@@ -40,6 +40,8 @@ OP_PACKAGE = "theanine.graph."
 
 _NUMERIC_KINDS = "biuf"
 
+_ADVICE = "; compute it in the call of a custom layer instead (a layer's config holds no graph)"
+
 
 # ----------------------------------------------------------------------------- writing
 
@@ -90,17 +92,17 @@ def _constant_config(constant: Constant, where: str) -> dict:
 def encode_op(op: Op, where: str) -> dict:
     """``{"class", "props"}`` of ``op``; a ValueError naming ``where`` when it would not rebuild equal."""
     cls = type(op)
-    spec = {"class": f"{cls.__module__}.{cls.__qualname__}",
-            "props": {name: _encode_value(getattr(op, name), where) for name in op.__props__}}
+    path = f"{cls.__module__}.{cls.__qualname__}"
     if not cls.__module__.startswith(OP_PACKAGE):
         raise ValueError(f"{where} cannot be saved: only ops of {OP_PACKAGE[:-1]} can (this one is "
-                         f"{spec['class']}); compute it in a layer's call")
+                         f"{path}){_ADVICE}")
+    spec = {"class": path, "props": {name: _encode_value(getattr(op, name), where) for name in op.__props__}}
     try:
         rebuilt = decode_op(spec, where)
     except (TypeError, ValueError) as exc:
-        raise ValueError(f"{where} cannot be saved: its parameters do not rebuild it ({exc})") from exc
+        raise ValueError(f"{where} cannot be saved: its parameters do not rebuild it ({exc}){_ADVICE}") from exc
     if rebuilt != op:
-        raise ValueError(f"{where} cannot be saved: its parameters {op.__props__} do not rebuild it")
+        raise ValueError(f"{where} cannot be saved: its parameters {op.__props__} do not rebuild it{_ADVICE}")
     return spec
 
 
@@ -117,11 +119,12 @@ def _encode_value(value, where: str):
     if isinstance(value, ScalarOp):
         registered = ELEMWISE_OPS.get(value.name)
         if registered is None or registered.scalar_op != value:
-            raise ValueError(f"{where} cannot be saved: its scalar op {value.name!r} is not a registered one")
+            raise ValueError(f"{where} cannot be saved: its scalar op {value.name!r} is not a registered one{_ADVICE}")
         return {"scalar_op": value.name}
     if isinstance(value, Op):
         return {"op": encode_op(value, where)}
-    raise ValueError(f"{where} cannot be saved: a parameter holds a {type(value).__name__} ({value!r})")
+    raise ValueError(f"{where} cannot be saved: a parameter holds a {type(value).__name__} ({value!r}), as ops "
+                     f"with an inner graph or a function do{_ADVICE}")
 
 
 # ----------------------------------------------------------------------------- reading
