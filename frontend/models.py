@@ -36,7 +36,7 @@ from theanine.frontend.layers.base import (
     register_layer,
     serialize_layer,
 )
-from theanine.frontend.layers.operation import record_operations
+from theanine.frontend.layers.operation import OperationLayer, record_operations
 from theanine.frontend.registry import custom_object_scope
 from theanine.frontend.training import Trainer
 from theanine.graph.basic import TensorVariable, topological_order
@@ -273,6 +273,13 @@ class Functional(Model):
 
     @property
     def layers(self) -> list[Layer]:
+        """The input layers and the layers called, in order; the operations between them are not
+        layers (as in Keras 3, where ``model.layers`` leaves out its op nodes): see ``operations``."""
+        return [layer for layer in self.operations if not isinstance(layer, OperationLayer)]
+
+    @property
+    def operations(self) -> list[Layer]:
+        """Every node's layer in order, ``OperationLayer``s included (Keras 3's ``operations``)."""
         return list(getattr(self, "_graph_layers", []))
 
     @property

@@ -46,7 +46,7 @@ def format_summary(model, line_length: int | None = None, positions=None, expand
         ends.append(ends[-1] + TRAINABLE_WIDTH)
     widths = [end - start for end, start in zip(ends, [0, *ends[:-1]], strict=True)]
     rows: list[list[str]] = []
-    for layer in _selected(model.layers, layer_range):
+    for layer in _selected(_listed(model), layer_range):
         rows.append(_cells(model, layer, graph, show_trainable))
         if expand_nested and isinstance(layer, Model):
             rows += [["  " + cells[0], *cells[1:]] for cells in _nested_rows(layer, show_trainable, graph)]
@@ -106,6 +106,14 @@ def _cells(model, layer: Layer, graph: bool, show_trainable: bool) -> list[str]:
     return cells
 
 
+def _listed(model) -> list[Layer]:
+    """The layers a model's table lists: a functional graph's operations between its layers too."""
+    from theanine.frontend.models import Functional, Sequential
+
+    graph = isinstance(model, Functional) and not isinstance(model, Sequential) and model.built
+    return model.operations if graph else model.layers
+
+
 def _type_text(layer: Layer) -> str:
     """The class of a layer; for the operations of a functional model, the ops they apply."""
     if isinstance(layer, OperationLayer):
@@ -118,7 +126,7 @@ def _nested_rows(model, show_trainable: bool, graph: bool) -> list[list[str]]:
     from theanine.frontend.models import Model
 
     rows = []
-    for layer in model.layers:
+    for layer in _listed(model):
         cells = _cells(model, layer, False, show_trainable)
         if graph:
             cells.insert(3, "")

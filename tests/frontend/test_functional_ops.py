@@ -55,7 +55,8 @@ def test_gap_example_trains_predicts_like_numpy_and_summarizes(rng):
     losses = model.fit(x, y, epochs=8, batch_size=8, verbose=0).history["loss"]
     assert losses[-1] < losses[0]
     np.testing.assert_allclose(model.predict(x, verbose=0), _gap_numpy(model, x), rtol=1e-5, atol=1e-6)
-    op_layers = [layer for layer in model.layers if isinstance(layer, OperationLayer)]
+    assert [layer.name for layer in model.layers] == ["input_layer", "dense", "dense_1"]
+    op_layers = [layer for layer in model.operations if isinstance(layer, OperationLayer)]
     assert [layer.name for layer in op_layers] == ["concatenate"]
     assert op_layers[0].operations == ["add", "relu", "multiply", "get_item", "sum", "dimshuffle",
                                        "true_divide", "concatenate"]
@@ -201,14 +202,14 @@ def test_residual_blocks_written_with_plus_match_numpy(rng):
         expected = expected + np.tanh(expected @ kernel + bias)
     kernel, bias = model.layers[-1].get_weights()
     np.testing.assert_allclose(model.predict(data, verbose=0), expected @ kernel + bias, rtol=1e-5, atol=1e-6)
-    assert [layer.name for layer in model.layers if isinstance(layer, OperationLayer)] == ["add", "add_1", "add_2"]
+    assert [layer.name for layer in model.operations if isinstance(layer, OperationLayer)] == ["add", "add_1", "add_2"]
 
 
 def test_a_tensor_read_by_two_layers_is_one_operation_node():
     inputs = keras.Input((4,))
     x = inputs * 2.0
     model = keras.Model(inputs, [layers.Dense(2)(x), layers.Dense(3)(x), x - 1.0])
-    op_layers = [layer for layer in model.layers if isinstance(layer, OperationLayer)]
+    op_layers = [layer for layer in model.operations if isinstance(layer, OperationLayer)]
     assert [layer.name for layer in op_layers] == ["multiply", "subtract"]
     assert len(op_layers[0]._inbound_nodes) == 1
 
@@ -350,8 +351,8 @@ def test_a_model_ending_in_operations_nests_and_clones_with_its_operations_share
 
     copy = keras.models.clone_model(inner, clone_function=clone)
     assert cloned_layers == ["dense"]
-    op_layers = [layer for layer in inner.layers if isinstance(layer, OperationLayer)]
-    assert [layer for layer in copy.layers if isinstance(layer, OperationLayer)] == op_layers
+    op_layers = [layer for layer in inner.operations if isinstance(layer, OperationLayer)]
+    assert [layer for layer in copy.operations if isinstance(layer, OperationLayer)] == op_layers
     copy.set_weights(inner.get_weights())
     np.testing.assert_allclose(copy.predict(data, verbose=0), expected + 1, rtol=1e-5, atol=1e-6)
 
