@@ -363,3 +363,17 @@ def test_a_constant_whose_bytes_do_not_match_its_shape_is_refused():
     config["layers"][-1]["config"]["graph"]["constants"][0]["data_shape"] = [4]
     with pytest.raises(ValueError, match=r"a constant of dtype float32 and shape \(4,\) does not match its 12 bytes"):
         keras.Model.from_config(config)
+
+
+def test_a_mask_computed_by_operations_is_a_tensor_of_the_graph():
+    ids = keras.Input((4,), dtype="int32")
+    vectors = layers.Embedding(6, 2)(ids)
+    model = keras.Model(ids, layers.GlobalAveragePooling1D()(vectors, mask=ops.not_equal(ids, 0)))
+    data = np.array([[1, 2, 0, 0], [3, 0, 4, 5]], dtype="int32")
+    keep = (data != 0)[..., None]
+    embedded = model.layers[1].get_weights()[0][data]
+    expected = (embedded * keep).sum(1) / keep.sum(1)
+    np.testing.assert_allclose(model.predict(data, verbose=0), expected, rtol=1e-5, atol=1e-6)
+    rebuilt = keras.Model.from_config(model.get_config())
+    rebuilt.set_weights(model.get_weights())
+    np.testing.assert_array_equal(rebuilt.predict(data, verbose=0), model.predict(data, verbose=0))
