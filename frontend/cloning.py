@@ -5,7 +5,10 @@ model by replaying its recorded layer calls on new inputs with the
 cloned layers, so shared layers stay shared and nested models are cloned
 as layers.  A layer's clone is ``clone_function(layer)``, by default
 ``type(layer).from_config(layer.get_config())``: the same configuration
-with freshly initialized weights, as Keras documents.  A subclassed
+with freshly initialized weights, as Keras documents.  The operations a
+functional model applies between layers (``OperationLayer``) hold no
+weights: the clone calls the same ones, as Keras 3 reuses its op nodes
+(``clone_function`` sees layers only).  A subclassed
 model is rebuilt from its config; it cannot take ``clone_function`` or
 ``input_tensors`` since its graph is Python code.
 """
@@ -15,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from theanine.frontend.layers.base import Input, InputLayer, Layer, history_of
+from theanine.frontend.layers.operation import OperationLayer
 from theanine.frontend.models import Functional, Sequential, _restructure
 
 __all__ = ["clone_model", "clone_layer"]
@@ -90,7 +94,8 @@ def _clone_functional(model, input_tensors, clone: Callable):
         if isinstance(node.layer, InputLayer):
             continue
         if id(node.layer) not in clones:
-            clones[id(node.layer)] = _checked_clone(clone, node.layer)
+            stateless = isinstance(node.layer, OperationLayer)
+            clones[id(node.layer)] = node.layer if stateless else _checked_clone(clone, node.layer)
         call_inputs, args, kwargs = node.call_arguments([values[id(t)] for t in node.inputs])
         outputs = clones[id(node.layer)](call_inputs, *args, **kwargs)
         outputs = list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]

@@ -8,6 +8,11 @@ come from ``training.Trainer``) and saves (``saving``).
   the tensors' history from ``outputs`` back to ``inputs`` into a list of
   nodes in topological order; calling the model replays those nodes on new
   tensors.  A layer called twice appears in two nodes and shares weights.
+  Operations on the tensors between layers (``x = h + inputs``,
+  ``ops.mean(x, axis=-1)``) become calls of automatic ``OperationLayer``s
+  (``layers/operation.py``) when their result reaches a layer call or the
+  model's outputs; weights must live in layers, and an output may not be
+  an input itself.
 - Sequential: a functional model grown one layer at a time; without an
   ``Input`` it is built when it first sees data (or ``build(shape)``).
 - Subclassed: layers assigned as attributes are tracked (their weights are
@@ -31,6 +36,7 @@ from theanine.frontend.layers.base import (
     register_layer,
     serialize_layer,
 )
+from theanine.frontend.layers.operation import OperationLayer, record_operations
 from theanine.frontend.registry import custom_object_scope
 from theanine.frontend.training import Trainer
 from theanine.graph.basic import TensorVariable, topological_order
@@ -238,6 +244,7 @@ class Functional(Model):
         super().__init__(name=name, trainable=trainable, **kwargs)
         if inputs is not None or outputs is not None:
             self._init_graph(inputs, outputs)
+            _refuse_inputs_as_outputs(self.outputs)
 
     def _init_graph(self, inputs, outputs) -> None:
         self._input_keys, self.inputs = _flatten_structure(inputs, "inputs")
@@ -266,6 +273,13 @@ class Functional(Model):
 
     @property
     def layers(self) -> list[Layer]:
+        """The input layers and the layers called, in order; the operations between them are not
+        layers (as in Keras 3, where ``model.layers`` leaves out its op nodes): see ``operations``."""
+        return [layer for layer in self.operations if not isinstance(layer, OperationLayer)]
+
+    @property
+    def operations(self) -> list[Layer]:
+        """Every node's layer in order, ``OperationLayer``s included (Keras 3's ``operations``)."""
         return list(getattr(self, "_graph_layers", []))
 
     @property
@@ -609,7 +623,7 @@ def load_model(
 def _flatten_structure(value, what: str) -> tuple[list | None, list]:
     """``(keys, tensors)``: keys None for one tensor, ints for a list, names for a dict."""
     if isinstance(value, Mapping):
-        return list(value), [value[k] for k in value]
+        return list(value), _checked_tensors([value[k] for k in value], what)
     if isinstance(value, (list, tuple)):
         if not value:
             raise ValueError(f"Model {what} must not be empty")
@@ -638,14 +652,28 @@ def _restructured(keys: list | None, tensors: list):
 
 
 def _checked_tensors(tensors: list, what: str) -> list:
+    """``tensors``, each with layer history; outputs computed by operations get theirs here
+    (``layers/operation.py``)."""
     for i, tensor in enumerate(tensors):
+        if what == "outputs":
+            record_operations([tensor], f"Model outputs[{i}]")
         if not isinstance(tensor, TensorVariable) or not has_history(tensor):
             raise ValueError(
-                f"Model {what}[{i}] must be a tensor produced by layers.Input or a layer call. "
-                f"Received: {tensor!r} (to use th operations in a model, put them in a layer's "
-                "call)"
+                f"Model {what}[{i}] must be a tensor computed from layers.Input by layers or "
+                f"operations. Received: {tensor!r}, which depends on no layers.Input"
             )
     return tensors
+
+
+def _refuse_inputs_as_outputs(outputs: list) -> None:
+    """A functional model computes its outputs: one that is an input itself is a mistake (a
+    Sequential model without layers is the exception, and does not come here)."""
+    for i, tensor in enumerate(outputs):
+        if isinstance(history_of(tensor)[0], InputLayer):
+            raise ValueError(
+                f"Model outputs[{i}] is the input {history_of(tensor)[0].name!r} itself: an output "
+                "must be computed by a layer or an operation (e.g. layers.Identity()(x))"
+            )
 
 
 def _restructure(flat: list, keys):

@@ -1,7 +1,9 @@
 """``model.summary()``: the Keras 2 text table, with Keras 3's arguments.
 
 One row per layer: "Layer (type)", "Output Shape", "Param #", and for a
-functional graph "Connected to" (the tensors each call read).  Keras'
+functional graph "Connected to" (the tensors each call read).  The
+operations a functional model applies between layers (``OperationLayer``)
+show the ops they apply as their type: ``add (add, relu)``.  Keras'
 options:
 
 - ``line_length`` (default 65) and ``positions``: where each column ends,
@@ -23,6 +25,7 @@ from __future__ import annotations
 import fnmatch
 
 from theanine.frontend.layers.base import Layer, Node, describe_shape, history_of
+from theanine.frontend.layers.operation import OperationLayer
 
 DEFAULT_LINE_LENGTH = 65
 TRAINABLE_WIDTH = 11
@@ -43,7 +46,7 @@ def format_summary(model, line_length: int | None = None, positions=None, expand
         ends.append(ends[-1] + TRAINABLE_WIDTH)
     widths = [end - start for end, start in zip(ends, [0, *ends[:-1]], strict=True)]
     rows: list[list[str]] = []
-    for layer in _selected(model.layers, layer_range):
+    for layer in _selected(_listed(model), layer_range):
         rows.append(_cells(model, layer, graph, show_trainable))
         if expand_nested and isinstance(layer, Model):
             rows += [["  " + cells[0], *cells[1:]] for cells in _nested_rows(layer, show_trainable, graph)]
@@ -94,7 +97,7 @@ def _selected(layers: list[Layer], layer_range) -> list[Layer]:
 
 
 def _cells(model, layer: Layer, graph: bool, show_trainable: bool) -> list[str]:
-    cells = [f"{layer.name} ({type(layer).__name__})", _output_shape_text(model, layer),
+    cells = [f"{layer.name} ({_type_text(layer)})", _output_shape_text(model, layer),
              f"{layer.count_params():,}"]
     if graph:
         cells.append(_connections(model, layer))
@@ -103,12 +106,27 @@ def _cells(model, layer: Layer, graph: bool, show_trainable: bool) -> list[str]:
     return cells
 
 
+def _listed(model) -> list[Layer]:
+    """The layers a model's table lists: a functional graph's operations between its layers too."""
+    from theanine.frontend.models import Functional, Sequential
+
+    graph = isinstance(model, Functional) and not isinstance(model, Sequential) and model.built
+    return model.operations if graph else model.layers
+
+
+def _type_text(layer: Layer) -> str:
+    """The class of a layer; for the operations of a functional model, the ops they apply."""
+    if isinstance(layer, OperationLayer):
+        return ", ".join(layer.operations) or type(layer).__name__
+    return type(layer).__name__
+
+
 def _nested_rows(model, show_trainable: bool, graph: bool) -> list[list[str]]:
     """The rows of a nested model's layers (without the outer graph's "Connected to")."""
     from theanine.frontend.models import Model
 
     rows = []
-    for layer in model.layers:
+    for layer in _listed(model):
         cells = _cells(model, layer, False, show_trainable)
         if graph:
             cells.insert(3, "")

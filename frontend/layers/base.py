@@ -603,6 +603,8 @@ class Layer:
         if eager.is_eager(inputs):
             return self._eager_functions.call(self, inputs, args, kwargs)
         given, is_list = _flatten_tensors(inputs)
+        if current_call_context() is None:
+            _record_operations([*given, *args, *kwargs.values()], self)
         flat = [self._autocast(t) for t in given]  # the call sees the cast tensors; history and masks
         self._maybe_build(flat, is_list)           # are the given ones'
         outer = current_call_context()
@@ -717,6 +719,15 @@ def _weight_shape(shape, where: str) -> tuple[int, ...]:
     if any(d < 0 for d in checked):
         raise ValueError(f"{where}: shape must hold ints >= 0. Received: {checked}")
     return checked
+
+
+def _record_operations(tensors: list, layer: Layer) -> None:
+    """Before a functional call: each tensor computed by graph operations from tensors with history
+    becomes the output of an automatic ``OperationLayer`` call (``operation.py``, which builds on
+    this module), so the call is recorded and its masks flow."""
+    from theanine.frontend.layers.operation import record_operations
+
+    record_operations(tensors, f"the call of layer {layer.name!r}")
 
 
 def _graph_mask(layer, mask, flat: list, top_level: bool):
