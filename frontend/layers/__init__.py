@@ -12,6 +12,10 @@ from theanine.frontend.layers import (
     conv_arguments,
     conv_lstm,
     attention,
+    adaptive_pooling,
+    einsum_dense,
+    input_spec,
+    spectral_normalization,
     convolutional,
     core,
     embedding,
@@ -32,6 +36,10 @@ from theanine.frontend.layers.augmentation import *  # noqa: F403
 from theanine.frontend.layers.base import *  # noqa: F403
 from theanine.frontend.layers.conv_lstm import *  # noqa: F403
 from theanine.frontend.layers.attention import *  # noqa: F403
+from theanine.frontend.layers.adaptive_pooling import *  # noqa: F403
+from theanine.frontend.layers.einsum_dense import *  # noqa: F403
+from theanine.frontend.layers.input_spec import *  # noqa: F403
+from theanine.frontend.layers.spectral_normalization import *  # noqa: F403
 from theanine.frontend.layers.convolutional import *  # noqa: F403
 from theanine.frontend.layers.core import *  # noqa: F403
 from theanine.frontend.layers.embedding import *  # noqa: F403
@@ -79,6 +87,10 @@ __all__ = [
     *reshaping.__all__,
     *wrappers.__all__,
     *attention.__all__,
+    *adaptive_pooling.__all__,
+    *einsum_dense.__all__,
+    *input_spec.__all__,
+    *spectral_normalization.__all__,
     "serialize",
     "deserialize",
 ]
