@@ -13,6 +13,7 @@ from theanine.frontend.layers import (
     conv_lstm,
     attention,
     adaptive_pooling,
+    augmentation_more,
     einsum_dense,
     input_spec,
     spectral_normalization,
@@ -37,6 +38,7 @@ from theanine.frontend.layers.base import *  # noqa: F403
 from theanine.frontend.layers.conv_lstm import *  # noqa: F403
 from theanine.frontend.layers.attention import *  # noqa: F403
 from theanine.frontend.layers.adaptive_pooling import *  # noqa: F403
+from theanine.frontend.layers.augmentation_more import *  # noqa: F403
 from theanine.frontend.layers.einsum_dense import *  # noqa: F403
 from theanine.frontend.layers.input_spec import *  # noqa: F403
 from theanine.frontend.layers.spectral_normalization import *  # noqa: F403
@@ -88,6 +90,7 @@ __all__ = [
     *wrappers.__all__,
     *attention.__all__,
     *adaptive_pooling.__all__,
+    *augmentation_more.__all__,
     *einsum_dense.__all__,
     *input_spec.__all__,
     *spectral_normalization.__all__,
