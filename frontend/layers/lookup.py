@@ -289,7 +289,7 @@ class IndexLookup(Layer):
         tokens = np.where(inside, vocabulary[np.clip(indices, 0, max(len(vocabulary) - 1, 0))], self.oov_token)
         if self.mask_token is not None:
             tokens = np.where(indices == 0, self.mask_token, tokens)
-        return self._as_tokens(tokens)
+        return self._as_tokens(np.array(tokens.tolist()))
 
     def compute_output_shape(self, input_shape):
         shape = tuple(input_shape)
