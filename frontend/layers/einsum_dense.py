@@ -9,11 +9,15 @@ output without the batch axis; None entries come from the input) or else
 from the input.  ``bias_axes`` names output letters; the bias spans the
 output from the first of them to the end, with size 1 on the letters not
 named.  The shapes equal Keras' (``_analyze_einsum_string``), so
-``set_weights`` takes a Keras layer's arrays.
+``set_weights`` takes a Keras layer's arrays.  A variance-scaling kernel
+initializer (Glorot, He, ...) takes its fans from those axes, as Keras'
+(fan in: the product of the kernel's input-letter axes; fan out: of its
+output-letter axes).
 """
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 
@@ -37,6 +41,7 @@ class EinsumShapes:
     kernel: tuple
     bias: tuple | None
     output: tuple
+    output_axes: tuple  # the kernel axes that are output letters (the others are input letters)
 
 
 def _split(equation: str) -> tuple[str, str, str, bool]:
@@ -88,7 +93,7 @@ def analyze(equation: str, bias_axes: str | None, input_shape, partial_output) -
         if c in out_axis and output[out_axis[c]] is None:
             output[out_axis[c]] = input_shape[in_axis[c]]
     return EinsumShapes(tuple(kernel), _bias_shape(bias_axes, output_spec, output, shift, elided, left),
-                        tuple(output))
+                        tuple(output), tuple(i for i, c in enumerate(kernel_spec) if c in out_axis))
 
 
 def _bias_shape(bias_axes, output_spec: str, output: list, shift: int, elided: int, left: bool):
@@ -140,7 +145,7 @@ class EinsumDense(Layer):
         if None in shapes.kernel or (shapes.bias is not None and None in shapes.bias):
             raise ValueError(f"layer {self.name!r} (EinsumDense) needs static sizes for its weights: kernel "
                              f"{shapes.kernel}, bias {shapes.bias}. Received: input_shape={tuple(input_shape)}")
-        self.kernel = self.add_weight(shape=shapes.kernel, initializer=self.kernel_initializer,
+        self.kernel = self.add_weight(shape=shapes.kernel, initializer=self._kernel_initializer(shapes),
                                       regularizer=self.kernel_regularizer, constraint=self.kernel_constraint,
                                       name="kernel")
         self.bias = None
@@ -148,6 +153,19 @@ class EinsumDense(Layer):
             self.bias = self.add_weight(shape=shapes.bias, initializer=self.bias_initializer,
                                         regularizer=self.bias_regularizer, constraint=self.bias_constraint,
                                         name="bias")
+
+    def _kernel_initializer(self, shapes: EinsumShapes):
+        """Keras' fans for a variance-scaling initializer: the products of the kernel's input and output
+        axes (the samples are independent, so drawing them as that matrix and reshaping is the same)."""
+        if not isinstance(self.kernel_initializer, initializers.VarianceScaling) or len(shapes.kernel) == 2:
+            return self.kernel_initializer
+        fan_out = math.prod(shapes.kernel[i] for i in shapes.output_axes)
+        fan_in = math.prod(shapes.kernel) // max(fan_out, 1)
+
+        def initialize(shape, dtype=None):
+            return self.kernel_initializer((fan_in, fan_out), dtype).reshape(shape)
+
+        return initialize
 
     def call(self, inputs, training=None):
         outputs = th.einsum(self.equation, inputs, self.kernel)

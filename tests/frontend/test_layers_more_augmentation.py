@@ -175,6 +175,20 @@ def test_random_layers_are_the_identity_in_inference_and_round_trip(layer):
     assert tuple(layer.compute_output_shape((None, 7, 9, 3))) == (None, 7, 9, 3)
 
 
+def test_every_random_layer_trains_in_a_compiled_model():
+    model = models.Sequential([
+        layers.Input((7, 9, 3)), layers.RandomTranslation(0.1, 0.1, seed=1), layers.RandomShear(0.1, 0.1, seed=2),
+        layers.RandomGrayscale(seed=3), layers.RandomInvert(value_range=(0, 1), seed=4),
+        layers.Solarization(0.1, 0.5, value_range=(0, 1), seed=5), layers.GlobalAveragePooling2D(), layers.Dense(1),
+    ])
+    model.compile("sgd", "mse")
+    x = X / 255
+    history = model.fit(x, np.zeros((2, 1), "float32"), epochs=2, verbose=0)
+    assert np.all(np.isfinite(history.history["loss"]))
+    kernel, bias = model.layers[-1].get_weights()
+    np.testing.assert_allclose(model.predict(x, verbose=0), x.mean(axis=(1, 2)) @ kernel + bias, rtol=1e-4)
+
+
 def test_augmentation_in_a_model_trains_and_predicts_and_reloads(tmp_path):
     model = models.Sequential([
         layers.Input((7, 9, 3)), layers.RandomCrop(6, 8, seed=1), layers.RandomZoom(0.1, seed=2),

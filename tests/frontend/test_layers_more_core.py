@@ -102,6 +102,16 @@ def test_einsum_dense_matches_numpy_in_a_model(tmp_path):
     assert _round_trip(layer).partial_output_shape == (5, 2, 4)
 
 
+def test_einsum_dense_variance_scaling_takes_keras_fans():
+    """Glorot uniform on kernel (64, 16, 32) of "abc,cde->abde": fan in 64, fan out 16 * 32, as Keras."""
+    layer = layers.EinsumDense("abc,cde->abde", (5, 16, 32))
+    layer.build((None, 5, 64))
+    kernel = layer.get_weights()[0]
+    limit = np.sqrt(6 / (64 + 512))
+    assert np.abs(kernel).max() <= limit and np.abs(kernel).max() > 0.95 * limit
+    np.testing.assert_allclose(kernel.std(), limit / np.sqrt(3), rtol=0.03)
+
+
 def test_einsum_dense_errors_name_the_argument():
     with pytest.raises(ValueError, match="Invalid einsum equation 'ab->b'"):
         layers.EinsumDense("ab->b", 3)
@@ -189,6 +199,7 @@ def test_depthwise_and_separable_conv1d_match_the_reference(tmp_path):
     mid = ref.conv(x, dk.reshape(3, 1, 4), [1], [(0, 0)], [1], groups=2)
     np.testing.assert_allclose(separable(x), np.maximum(mid @ pk[0] + b, 0), rtol=1e-4, atol=1e-5)
     assert _round_trip(separable).filters == 4 and _round_trip(depthwise).depth_multiplier == 2
+    _model_predicts_and_reloads(separable, x, np.maximum(mid @ pk[0] + b, 0), tmp_path, rtol=1e-4)
 
 
 def _adaptive_reference(x, output_size, reduce):

@@ -101,6 +101,16 @@ def test_integer_lookup_on_arrays_and_in_a_saved_model(tmp_path):
         lookup(np.array([1.5]))
 
 
+def test_output_shapes():
+    assert layers.StringLookup(vocabulary=["a", "b"]).compute_output_shape((None, 3)) == (None, 3)
+    assert layers.StringLookup(vocabulary=["a", "b"], output_mode="multi_hot").compute_output_shape((None, 3)) \
+        == (None, 3)
+    assert layers.IntegerLookup(vocabulary=[1], output_mode="one_hot").compute_output_shape((None, 1)) == (None, 2)
+    assert layers.Hashing(8, output_mode="count").compute_output_shape((None, 4)) == (None, 8)
+    assert layers.TextVectorization(output_sequence_length=5).compute_output_shape((None,)) == (None, 5)
+    assert layers.TextVectorization(vocabulary=["a"], output_mode="count").compute_output_shape((None,)) == (None, 2)
+
+
 def test_lookup_argument_errors_name_the_argument():
     with pytest.raises(ValueError, match="`max_tokens` must be greater than 1"):
         layers.StringLookup(max_tokens=1)
