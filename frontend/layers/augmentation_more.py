@@ -32,6 +32,7 @@ from theanine.frontend.layers.augmentation import FILL_MODES, INTERPOLATIONS, re
 from theanine.frontend.layers.base import Layer, register_layer
 from theanine.frontend.layers.conv_arguments import standard_data_format
 from theanine.frontend.layers.seeded import SeededLayer
+from theanine.graph.basic import Variable
 
 __all__ = [
     "RandomCrop", "CenterCrop", "RandomZoom", "RandomTranslation", "RandomShear", "RandomContrast",
@@ -92,6 +93,13 @@ class _ImageLayer(Layer):
     def __init__(self, data_format=None, **kwargs):
         super().__init__(**kwargs)
         self.data_format = standard_data_format(data_format)
+
+    def __call__(self, inputs, *args, **kwargs):
+        """An unbatched image given as an array runs as a batch of one, so its height and width are
+        static (an eager call leaves the first axis dynamic)."""
+        if not isinstance(inputs, Variable) and np.ndim(inputs) == 3:
+            return super().__call__(np.asarray(inputs)[None], *args, **kwargs)[0]
+        return super().__call__(inputs, *args, **kwargs)
 
     def call(self, inputs, training=None):
         if inputs.ndim not in (3, 4):

@@ -63,6 +63,16 @@ def test_zoom_and_translation_match_the_affine_reference(fill_mode, interpolatio
     np.testing.assert_allclose(shift, _affine_reference(X, rows, **args), rtol=1e-4, atol=1e-3)
 
 
+def test_one_image_and_channels_first_give_the_batched_channels_last_result():
+    zoom = layers.RandomZoom((0.3, 0.3), fill_mode="constant")
+    batched = zoom(X, training=True)
+    np.testing.assert_allclose(zoom(X[1], training=True), batched[1], rtol=1e-6)
+    first = layers.RandomZoom((0.3, 0.3), fill_mode="constant", data_format="channels_first")
+    np.testing.assert_allclose(first(np.moveaxis(X, -1, 1), training=True), np.moveaxis(batched, -1, 1), rtol=1e-6)
+    np.testing.assert_array_equal(layers.CenterCrop(3, 3)(X[0]), X[0, 2:5, 3:6])
+    assert first.get_config()["data_format"] == "channels_first"
+
+
 def test_shear_reads_along_the_other_axis_with_a_random_sign():
     x = X[:1].repeat(16, axis=0)
     out = layers.RandomShear(x_factor=(0.3, 0.3), fill_mode="constant", seed=3)(x, training=True)
