@@ -16,6 +16,7 @@ import numpy as np
 
 from theanine.frontend.layers.base import Layer, register_layer
 from theanine.frontend.layers.lookup import encode_categorical, hash_bucket
+from theanine.graph.basic import Variable
 
 __all__ = ["Hashing", "HashedCrossing"]
 
@@ -35,14 +36,14 @@ class _EagerLayer(Layer):
     """A preprocessing layer that runs on arrays only; a symbolic call is an error naming the layer."""
 
     def __call__(self, inputs, *args, **kwargs):
+        parts = inputs if isinstance(inputs, (list, tuple)) else [inputs]
+        if any(isinstance(p, Variable) for p in parts):
+            raise TypeError(f"layer {self.name!r} ({type(self).__name__}) runs on NumPy arrays and lists in an "
+                            "input pipeline, not on symbolic tensors inside a model")
         return self.compute(inputs)
 
     def compute(self, inputs):
         raise NotImplementedError
-
-    def call(self, inputs, training=None):
-        raise TypeError(f"layer {self.name!r} ({type(self).__name__}) runs on NumPy arrays and lists in an input "
-                        "pipeline, not inside a model")
 
 
 def _num_bins(value, layer: str) -> int:

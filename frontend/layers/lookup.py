@@ -86,9 +86,9 @@ class IndexLookup(Layer):
 
     def __init__(self, max_tokens=None, num_oov_indices=1, mask_token=None, oov_token=None, vocabulary=None,
                  idf_weights=None, invert=False, output_mode="int", pad_to_max_tokens=False, sparse=False,
-                 has_input_vocabulary=None, vocabulary_size=None, **kwargs):
-        kwargs.pop("dtype", None)
-        kwargs.pop("vocabulary_dtype", None)
+                 has_input_vocabulary=None, **kwargs):
+        for keras_only in ("dtype", "vocabulary_dtype", "vocabulary_size"):  # in Keras' configs; fixed here
+            kwargs.pop(keras_only, None)
         super().__init__(**kwargs)
         output_mode = {"binary": "multi_hot", "tf-idf": "tf_idf"}.get(output_mode, output_mode)
         self._check_arguments(max_tokens, num_oov_indices, invert, output_mode, pad_to_max_tokens, sparse,

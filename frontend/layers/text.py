@@ -65,8 +65,9 @@ class TextVectorization(Layer):
     def __init__(self, max_tokens=None, standardize="lower_and_strip_punctuation", split="whitespace", ngrams=None,
                  output_mode="int", output_sequence_length=None, pad_to_max_tokens=False, vocabulary=None,
                  idf_weights=None, sparse=False, ragged=False, encoding="utf-8", has_input_vocabulary=None,
-                 vocabulary_size=None, **kwargs):
-        kwargs.pop("dtype", None)
+                 **kwargs):
+        for keras_only in ("dtype", "vocabulary_size"):  # in Keras' configs; the vocabulary fixes them here
+            kwargs.pop(keras_only, None)
         super().__init__(**kwargs)
         output_mode = {"binary": "multi_hot", "tf-idf": "tf_idf"}.get(output_mode, output_mode)
         self.standardize = _checked(standardize, STANDARDIZE, "standardize")

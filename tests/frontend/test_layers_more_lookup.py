@@ -159,6 +159,8 @@ def test_hashed_crossing_hashes_the_joined_values():
         layers.HashedCrossing(3)([np.array([1])])
     with pytest.raises(ValueError, match="equal shape"):
         layers.HashedCrossing(3)([np.array([1, 2]), np.array([1])])
+    with pytest.raises(TypeError, match="not on symbolic tensors inside a model"):
+        layers.Hashing(3)(layers.Input((2,)))
 
 
 STRIP = re.compile(r'[!"#$%&()\*\+,-\./:;<=>?@\[\\\]^_`{|}~\']')
