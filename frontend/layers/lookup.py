@@ -32,8 +32,8 @@ from collections.abc import Iterable
 
 import numpy as np
 
+import theanine as th
 from theanine.frontend.layers.base import Layer, register_layer
-from theanine.frontend.layers.preprocessing import _encode
 from theanine.graph.basic import Variable
 
 __all__ = ["StringLookup", "IntegerLookup", "hash_bucket", "encode_categorical"]
@@ -372,8 +372,6 @@ class IntegerLookup(IndexLookup):
         return np.mod(flat, max(self.num_oov_indices, 1))
 
     def call(self, inputs, training=None):
-        import theanine as th
-
         if self.invert or self.output_mode == "tf_idf" or self._tokens is None:
             raise ValueError(f"layer {self.name!r} (IntegerLookup) in a model needs a vocabulary (given or adapted "
                              "before the model is built) and output_mode 'int', 'one_hot', 'multi_hot' or 'count' "
@@ -392,4 +390,19 @@ class IntegerLookup(IndexLookup):
             out = th.where(th.eq(x, int(self.mask_token)), th.full_like(out, mask_value), out)
         if self.output_mode == "int":
             return out
-        return _encode(out, self._depth(), self.output_mode, self.dtype)
+        return _encode_symbolic(out, self._depth(), self.output_mode, self.dtype)
+
+
+def _encode_symbolic(indices, depth: int, mode: str, dtype: str):
+    """``encode_categorical`` on a symbolic int64 tensor."""
+    if indices.ndim == 0:
+        indices = th.expand_dims(indices, 0)
+    if mode == "one_hot" and indices.ndim > 1 and indices.type.shape[-1] == 1:
+        indices = indices[..., 0]
+    if mode != "one_hot" and indices.ndim > 2:
+        raise ValueError(f"{mode} encoding takes inputs of rank 2 at most (a batch of token lists). "
+                         f"Received: rank {indices.ndim}")
+    hits = th.cast(th.eq(th.expand_dims(indices, -1), th.arange(depth, dtype="int64")), dtype)
+    if mode == "one_hot":
+        return hits
+    return th.sum(hits, axis=-2) if mode == "count" else th.max(hits, axis=-2)

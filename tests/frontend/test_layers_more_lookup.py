@@ -111,6 +111,16 @@ def test_output_shapes():
     assert layers.TextVectorization(vocabulary=["a"], output_mode="count").compute_output_shape((None,)) == (None, 2)
 
 
+@pytest.mark.parametrize(("mode", "shape"), [("one_hot", (2,)), ("one_hot", (1,)), ("multi_hot", (2,)),
+                                             ("count", (3,))])
+def test_integer_lookup_encodings_compiled_equal_the_eager_ones(mode, shape):
+    lookup = layers.IntegerLookup(vocabulary=[3, 5], output_mode=mode, mask_token=0)
+    x = np.random.default_rng(1).choice([0, 3, 5, 9], size=(4, *shape))
+    model = models.Sequential([layers.Input(shape, dtype="int64"), lookup])
+    np.testing.assert_array_equal(model.predict(x, verbose=0), lookup(x))
+    assert model.output_shape[1:] == lookup.compute_output_shape((None, *shape))[1:]
+
+
 def test_lookup_argument_errors_name_the_argument():
     with pytest.raises(ValueError, match="`max_tokens` must be greater than 1"):
         layers.StringLookup(max_tokens=1)
