@@ -66,6 +66,17 @@ class SpectralNormalization(Wrapper):
                                         initializer=initializers.TruncatedNormal(stddev=0.02),
                                         trainable=False, name="vector_u", dtype=kernel.dtype)
 
+    def _rename(self, name: str) -> None:
+        """Rename the wrapper's own weights only: the kernel keeps the wrapped layer's name."""
+        kernel = self.__dict__.get("kernel")
+        borrowed = [r for r in self._weight_records if r.variable is kernel]
+        own = [r for r in self._weight_records if r.variable is not kernel]
+        object.__setattr__(self, "_weight_records", own)
+        try:
+            super()._rename(name)
+        finally:
+            object.__setattr__(self, "_weight_records", borrowed + own)
+
     def normalized_weights(self):
         """``(new vector_u, kernel / sigma)`` as symbolic values (the current ones for an all-zero kernel)."""
         weights = th.reshape(self.kernel, (-1, self.kernel_shape[-1]))

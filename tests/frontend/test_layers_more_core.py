@@ -183,6 +183,19 @@ def test_spectral_normalization_trains_in_a_model_and_reloads(tmp_path):
         layers.SpectralNormalization(layers.Flatten()).build((None, 3))
 
 
+def test_two_spectral_normalizations_keep_their_kernel_names_and_reload(tmp_path):
+    model = models.Sequential([layers.Input((3,)), layers.SpectralNormalization(layers.Dense(3, name="a")),
+                               layers.SpectralNormalization(layers.Dense(2, name="b"))])
+    assert [w.name for w in model.weights] == ["a/kernel", "spectral_normalization/vector_u", "a/bias", "b/kernel",
+                                               "spectral_normalization_1/vector_u", "b/bias"]
+    model.compile("sgd", "mse")
+    x = R.standard_normal((4, 3)).astype("float32")
+    model.fit(x, np.zeros((4, 2), "float32"), epochs=1, verbose=0)
+    path = str(tmp_path / "two.theanine")
+    model.save(path)
+    np.testing.assert_array_equal(models.load_model(path).predict(x, verbose=0), model.predict(x, verbose=0))
+
+
 def test_depthwise_and_separable_conv1d_match_the_reference(tmp_path):
     x = R.standard_normal((3, 9, 2)).astype("float32")
     depthwise = layers.DepthwiseConv1D(3, strides=2, depth_multiplier=2, padding="same")
