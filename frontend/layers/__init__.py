@@ -12,6 +12,14 @@ from theanine.frontend.layers import (
     conv_arguments,
     conv_lstm,
     attention,
+    adaptive_pooling,
+    augmentation_more,
+    einsum_dense,
+    hashing,
+    input_spec,
+    lookup,
+    spectral_normalization,
+    text,
     convolutional,
     core,
     embedding,
@@ -32,6 +40,14 @@ from theanine.frontend.layers.augmentation import *  # noqa: F403
 from theanine.frontend.layers.base import *  # noqa: F403
 from theanine.frontend.layers.conv_lstm import *  # noqa: F403
 from theanine.frontend.layers.attention import *  # noqa: F403
+from theanine.frontend.layers.adaptive_pooling import *  # noqa: F403
+from theanine.frontend.layers.augmentation_more import *  # noqa: F403
+from theanine.frontend.layers.einsum_dense import *  # noqa: F403
+from theanine.frontend.layers.hashing import *  # noqa: F403
+from theanine.frontend.layers.input_spec import *  # noqa: F403
+from theanine.frontend.layers.lookup import *  # noqa: F403
+from theanine.frontend.layers.spectral_normalization import *  # noqa: F403
+from theanine.frontend.layers.text import *  # noqa: F403
 from theanine.frontend.layers.convolutional import *  # noqa: F403
 from theanine.frontend.layers.core import *  # noqa: F403
 from theanine.frontend.layers.embedding import *  # noqa: F403
@@ -79,6 +95,14 @@ __all__ = [
     *reshaping.__all__,
     *wrappers.__all__,
     *attention.__all__,
+    *adaptive_pooling.__all__,
+    *augmentation_more.__all__,
+    *einsum_dense.__all__,
+    *hashing.__all__,
+    *input_spec.__all__,
+    *lookup.__all__,
+    *spectral_normalization.__all__,
+    *text.__all__,
     "serialize",
     "deserialize",
 ]

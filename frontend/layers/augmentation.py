@@ -150,16 +150,12 @@ class Resizing(Layer):
         images = inputs if inputs.ndim == 4 else th.expand_dims(inputs, 0)
         images = th.cast(images, self.dtype) if images.dtype != self.dtype else images
         height, width = images.type.shape[1], images.type.shape[2]
-        top, left, crop_h, crop_w = 0.0, 0.0, height, width
+        box = (0.0, 0.0, height, width)
         if self.crop_to_aspect_ratio:
             scale = min(height / self.height, width / self.width)
             crop_h, crop_w = self.height * scale, self.width * scale
-            top, left = (height - crop_h) / 2, (width - crop_w) / 2
-        ys = top + (np.arange(self.height) + 0.5) * crop_h / self.height - 0.5
-        xs = left + (np.arange(self.width) + 0.5) * crop_w / self.width - 0.5
-        grid_y, grid_x = np.meshgrid(ys, xs, indexing="ij")
-        out = sample(images, th.constant(grid_y.astype(self.dtype)), th.constant(grid_x.astype(self.dtype)),
-                     "nearest", self.interpolation, 0.0)
+            box = ((height - crop_h) / 2, (width - crop_w) / 2, crop_h, crop_w)
+        out = resize(images, self.height, self.width, self.interpolation, box)
         return out if inputs.ndim == 4 else out[0]
 
     def compute_output_shape(self, input_shape):
@@ -168,6 +164,17 @@ class Resizing(Layer):
     def get_config(self) -> dict:
         return {**super().get_config(), "height": self.height, "width": self.width,
                 "interpolation": self.interpolation, "crop_to_aspect_ratio": self.crop_to_aspect_ratio}
+
+
+def resize(images, height: int, width: int, interpolation: str, box: tuple):
+    """``images`` (batch, h, w, channels) resampled to ``(height, width)`` from the window ``box`` =
+    ``(top, left, box_height, box_width)`` (in pixels), with half-pixel centres, clamped to the image."""
+    top, left, box_h, box_w = box
+    ys = top + (np.arange(height) + 0.5) * box_h / height - 0.5
+    xs = left + (np.arange(width) + 0.5) * box_w / width - 0.5
+    grid_y, grid_x = np.meshgrid(ys, xs, indexing="ij")
+    return sample(images, th.constant(grid_y.astype(images.dtype)), th.constant(grid_x.astype(images.dtype)),
+                  "nearest", interpolation, 0.0)
 
 
 def _fold(coordinate, size: int, fill_mode: str):

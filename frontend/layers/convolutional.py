@@ -1,4 +1,5 @@
-"""Convolution layers: Conv1D/2D/3D, Conv1DTranspose/2DTranspose/3DTranspose, DepthwiseConv2D, SeparableConv2D.
+"""Convolution layers: Conv1D/2D/3D, Conv1DTranspose/2DTranspose/3DTranspose, DepthwiseConv1D/2D,
+SeparableConv1D/2D, and Keras' aliases (``Convolution2D`` is ``Conv2D``, ...).
 
 Keras 3's arguments, defaults (``data_format=None`` is channels_last) and
 weights, in Keras' order and shapes, so ``set_weights`` takes a Keras
@@ -6,9 +7,9 @@ model's arrays as they are:
 
 - ConvND: ``kernel (*kernel_size, in_channels // groups, filters)``, ``bias (filters,)``.
 - ConvNDTranspose: ``kernel (*kernel_size, filters, in_channels)``, ``bias``.
-- DepthwiseConv2D: ``depthwise_kernel (kh, kw, in_channels, depth_multiplier)``,
+- DepthwiseConvND: ``depthwise_kernel (*kernel_size, in_channels, depth_multiplier)``,
   ``bias (in_channels * depth_multiplier,)``.
-- SeparableConv2D: ``depthwise_kernel``, ``pointwise_kernel (1, 1, in_channels
+- SeparableConvND: ``depthwise_kernel``, ``pointwise_kernel (*(1,) * N, in_channels
   * depth_multiplier, filters)``, ``bias (filters,)``.
 
 Each computes ``activation(conv(inputs) + bias)`` with the ops of
@@ -30,7 +31,9 @@ from theanine.frontend.layers.conv_arguments import (
 
 __all__ = [
     "Conv1D", "Conv2D", "Conv3D", "Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose",
-    "DepthwiseConv2D", "SeparableConv2D",
+    "DepthwiseConv1D", "DepthwiseConv2D", "SeparableConv1D", "SeparableConv2D",
+    "Convolution1D", "Convolution2D", "Convolution3D", "Convolution1DTranspose", "Convolution2DTranspose",
+    "Convolution3DTranspose", "SeparableConvolution1D", "SeparableConvolution2D",
 ]
 
 
@@ -287,12 +290,11 @@ class _DepthwiseBase(_ConvBase):
         }
 
 
-@register_layer
-class DepthwiseConv2D(_DepthwiseBase):
+class _DepthwiseConv(_DepthwiseBase):
     """Each input channel convolved with its own ``depth_multiplier`` kernels."""
 
-    def __init__(self, kernel_size, strides=(1, 1), padding="valid", depth_multiplier=1, data_format=None,
-                 dilation_rate=(1, 1), activation=None, use_bias=True, depthwise_initializer="glorot_uniform",
+    def __init__(self, kernel_size, strides=1, padding="valid", depth_multiplier=1, data_format=None,
+                 dilation_rate=1, activation=None, use_bias=True, depthwise_initializer="glorot_uniform",
                  bias_initializer="zeros", depthwise_regularizer=None, bias_regularizer=None,
                  activity_regularizer=None, depthwise_constraint=None, bias_constraint=None, **kwargs):
         super().__init__(kernel_size, strides, padding, depth_multiplier, data_format, dilation_rate, activation,
@@ -308,12 +310,11 @@ class DepthwiseConv2D(_DepthwiseBase):
         return self._finish(self._depthwise(inputs))
 
 
-@register_layer
-class SeparableConv2D(_DepthwiseBase):
-    """A DepthwiseConv2D (no bias) followed by a 1x1 convolution to ``filters`` channels."""
+class _SeparableConv(_DepthwiseBase):
+    """A depthwise convolution (no bias) followed by a pointwise (size 1) one to ``filters`` channels."""
 
-    def __init__(self, filters, kernel_size, strides=(1, 1), padding="valid", data_format=None,
-                 dilation_rate=(1, 1), depth_multiplier=1, activation=None, use_bias=True,
+    def __init__(self, filters, kernel_size, strides=1, padding="valid", data_format=None,
+                 dilation_rate=1, depth_multiplier=1, activation=None, use_bias=True,
                  depthwise_initializer="glorot_uniform", pointwise_initializer="glorot_uniform",
                  bias_initializer="zeros", depthwise_regularizer=None, pointwise_regularizer=None,
                  bias_regularizer=None, activity_regularizer=None, depthwise_constraint=None,
@@ -330,8 +331,9 @@ class SeparableConv2D(_DepthwiseBase):
         channels = self._in_channels(input_shape)
         self._build_depthwise(channels)
         self.pointwise_kernel = self.add_weight(
-            shape=(1, 1, channels * self.depth_multiplier, self.filters), initializer=self.pointwise_initializer,
-            regularizer=self.pointwise_regularizer, constraint=self.pointwise_constraint, name="pointwise_kernel",
+            shape=(*(1,) * self.rank, channels * self.depth_multiplier, self.filters),
+            initializer=self.pointwise_initializer, regularizer=self.pointwise_regularizer,
+            constraint=self.pointwise_constraint, name="pointwise_kernel",
         )
         self._build_bias(self.filters)
 
@@ -347,3 +349,35 @@ class SeparableConv2D(_DepthwiseBase):
             "pointwise_regularizer": regularizers.serialize(self.pointwise_regularizer),
             "pointwise_constraint": constraints.serialize(self.pointwise_constraint),
         }
+
+
+@register_layer
+class DepthwiseConv1D(_DepthwiseConv):
+    """Depthwise convolution over ``(batch, steps, channels)``."""
+
+    rank = 1
+
+
+@register_layer
+class DepthwiseConv2D(_DepthwiseConv):
+    """Depthwise convolution over ``(batch, height, width, channels)``."""
+
+
+@register_layer
+class SeparableConv1D(_SeparableConv):
+    """Separable convolution over ``(batch, steps, channels)``."""
+
+    rank = 1
+
+
+@register_layer
+class SeparableConv2D(_SeparableConv):
+    """Separable convolution over ``(batch, height, width, channels)``."""
+
+
+# Keras' long names: the same class objects, so saved files name the short class.
+Convolution1D, Convolution2D, Convolution3D = Conv1D, Conv2D, Conv3D
+Convolution1DTranspose, Convolution2DTranspose, Convolution3DTranspose = (
+    Conv1DTranspose, Conv2DTranspose, Conv3DTranspose,
+)
+SeparableConvolution1D, SeparableConvolution2D = SeparableConv1D, SeparableConv2D

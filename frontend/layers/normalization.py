@@ -12,6 +12,9 @@ they differ in which statistics they use:
   it normalizes with the moving statistics.
 - LayerNormalization: always the statistics of each sample over ``axis``.
 
+RMSNormalization (Keras 3.10+) divides by the root mean square over
+``axis`` instead: ``x / sqrt(mean(x**2) + epsilon) * scale``.
+
 Both pass a mask on, as in Keras 3; BatchNormalization's batch statistics
 in training then count the unmasked entries only (Keras' masked moments).
 """
@@ -24,7 +27,7 @@ import theanine as th
 from theanine.frontend import constraints, initializers, regularizers
 from theanine.frontend.layers.base import Layer, get_custom_objects, register_layer
 
-__all__ = ["BatchNormalization", "LayerNormalization", "GroupNormalization", "UnitNormalization"]
+__all__ = ["BatchNormalization", "LayerNormalization", "GroupNormalization", "UnitNormalization", "RMSNormalization"]
 
 
 def _normalized_axes(layer: Layer, axis, input_shape) -> tuple[int, ...]:
@@ -333,3 +336,34 @@ class UnitNormalization(Layer):
 
     def get_config(self) -> dict:
         return {**super().get_config(), "axis": self.axis}
+
+
+@register_layer
+class RMSNormalization(Layer):
+    """``inputs * rsqrt(mean(inputs**2, axis) + epsilon) * scale`` (Keras 3's layer); ``scale`` is one
+    trainable weight (initialized to ones) shaped by the sizes of ``axis`` (an int or a list)."""
+
+    def __init__(self, axis: int | Sequence[int] = -1, epsilon: float = 1e-6, **kwargs):
+        super().__init__(**kwargs)
+        if not isinstance(axis, int) and not (isinstance(axis, Sequence) and all(isinstance(a, int) for a in axis)):
+            raise ValueError(f"RMSNormalization: axis must be an int or a list of ints. Received: axis={axis!r}")
+        if not float(epsilon) >= 0:
+            raise ValueError(f"RMSNormalization: epsilon must be >= 0. Received: epsilon={epsilon!r}")
+        self.axis = axis if isinstance(axis, int) else [int(a) for a in axis]
+        self.epsilon = float(epsilon)
+
+    def build(self, input_shape) -> None:
+        self._axes = _normalized_axes(self, self.axis, input_shape)
+        self._broadcast = tuple(input_shape[a] if a in self._axes else 1 for a in range(len(input_shape)))
+        self.scale = self.add_weight(shape=tuple(input_shape[a] for a in self._axes), initializer="ones",
+                                     name="scale")
+
+    def call(self, inputs, training=None):
+        mean_square = th.mean(inputs * inputs, axis=self._axes, keepdims=True)
+        return inputs / th.sqrt(mean_square + self.epsilon) * th.reshape(self.scale, self._broadcast)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "axis": self.axis, "epsilon": self.epsilon}

@@ -1,5 +1,6 @@
-"""Layer wrappers: ``Bidirectional`` (a recurrent layer run both ways), ``TimeDistributed``
-(a layer applied to every time step) and ``Masking`` (mark padded steps).
+"""Layer wrappers: ``Wrapper`` (Keras' base of layers that wrap one layer), ``Bidirectional`` (a
+recurrent layer run both ways), ``TimeDistributed`` (a layer applied to every time step) and
+``Masking`` (mark padded steps).
 
 Bidirectional follows Keras 3: the forward layer is the given one (renamed
 ``forward_<name>``), the backward one a copy from its config with
@@ -18,19 +19,45 @@ import theanine as th
 from theanine.frontend.layers.base import Layer, deserialize_layer, register_layer, serialize_layer
 from theanine.frontend.layers.recurrent import _state_sizes
 
-__all__ = ["Bidirectional", "TimeDistributed", "Masking"]
+__all__ = ["Wrapper", "Bidirectional", "TimeDistributed", "Masking"]
 
 _MERGE_MODES = ("concat", "sum", "mul", "ave", None)
 
 
+class Wrapper(Layer):
+    """Keras' ``Wrapper``: a layer that holds another one as ``self.layer`` (its weights are the
+    wrapper's), builds it on the wrapper's input shape and saves it in its config as ``"layer"``.
+    Subclasses write ``call``."""
+
+    def __init__(self, layer, **kwargs):
+        super().__init__(**kwargs)
+        if not isinstance(layer, Layer):
+            raise ValueError(f"{type(self).__name__} wraps a layer. Received: layer={layer!r}")
+        self.layer = layer
+
+    def build(self, input_shape=None) -> None:
+        if not self.layer.built:
+            self.layer.build(input_shape)
+            self.layer.built = True
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "layer": serialize_layer(self.layer)}
+
+    @classmethod
+    def from_config(cls, config: dict) -> Wrapper:
+        config = dict(config)
+        config["layer"] = deserialize_layer(config["layer"])
+        return cls(**config)
+
+
 @register_layer
-class Bidirectional(Layer):
+class Bidirectional(Wrapper):
     """Run a recurrent layer forwards and backwards and merge the two; see the module docstring."""
 
     supports_masking = True
 
     def __init__(self, layer, merge_mode="concat", weights=None, backward_layer=None, **kwargs):
-        super().__init__(**kwargs)
+        super().__init__(layer, **kwargs)
         if merge_mode not in _MERGE_MODES:
             raise ValueError(f"Bidirectional: merge_mode must be one of {_MERGE_MODES}. Received: {merge_mode!r}")
         if not hasattr(layer, "go_backwards") or not hasattr(layer, "return_sequences"):
@@ -121,7 +148,7 @@ class Bidirectional(Layer):
         return heads if self.merge_mode is None else output_mask
 
     def get_config(self) -> dict:
-        config = {**super().get_config(), "layer": serialize_layer(self.forward_layer), "merge_mode": self.merge_mode}
+        config = {**super().get_config(), "merge_mode": self.merge_mode}  # "layer": the forward layer
         if self._backward_given:
             config["backward_layer"] = serialize_layer(self.backward_layer)
         return config
@@ -150,16 +177,10 @@ def _check_pair(forward, backward) -> None:
 
 
 @register_layer
-class TimeDistributed(Layer):
+class TimeDistributed(Wrapper):
     """Apply ``layer`` to every time step of ``(batch, time, ...)`` inputs (one call on ``batch * time`` rows)."""
 
     supports_masking = True
-
-    def __init__(self, layer, **kwargs):
-        super().__init__(**kwargs)
-        if not isinstance(layer, Layer):
-            raise ValueError(f"TimeDistributed wraps a layer. Received: {layer!r}")
-        self.layer = layer
 
     def build(self, input_shape) -> None:
         if len(input_shape) < 3:
@@ -192,14 +213,6 @@ class TimeDistributed(Layer):
                              f"axes first. Received: mask shape {given}, input shape {shape}")
         return mask
 
-    def get_config(self) -> dict:
-        return {**super().get_config(), "layer": serialize_layer(self.layer)}
-
-    @classmethod
-    def from_config(cls, config: dict) -> TimeDistributed:
-        config = dict(config)
-        config["layer"] = deserialize_layer(config["layer"])
-        return cls(**config)
 
 
 @register_layer
