@@ -202,3 +202,26 @@ def _max_unpool(ctx, node, args, attrs):
         return [written]
     wanted = [int(n) for n in np.ravel(ctx.need_static(shape, "output_shape"))]
     return [th.pad(written, [(0, w - n) for w, n in zip(wanted, inferred, strict=True)])]
+
+
+@imports("CausalConvWithState")
+def _causal_conv_with_state(ctx, node, args, attrs):
+    """A depthwise causal 1-D convolution over ``(N, C, L)`` whose left context is ``past_state``
+    (zeros without one), optionally followed by SiLU; the second output is the last ``k - 1`` steps of
+    that context plus the input, the state of the next call."""
+    x, weight, bias, past = (*args, None, None)[:4]
+    taps = weight.type.shape[2]
+    activation = attrs.get("activation", "none")
+    if taps is None or x.type.shape[1] is None or activation not in ("none", "silu", "swish"):
+        raise Unsupported(f"a static kernel size and channel count, activation none/silu/swish (got {activation!r})")
+    if past is None:
+        past = th.zeros((th.shape(x)[0], x.type.shape[1], taps - 1), dtype=x.dtype)
+    padded = th.concatenate([past, x], axis=2)
+    kernel = th.transpose(weight, (2, 1, 0))
+    y = th.conv(padded, kernel, 1, "valid", 1, x.type.shape[1], "channels_first")
+    if bias is not None:
+        y = y + th.reshape(bias, (1, -1, 1))
+    if activation != "none":
+        wide = th.cast(y, "float32")
+        y = th.cast(wide * th.sigmoid(wide), x.dtype)
+    return [y, padded[:, :, th.shape(padded)[2] - (taps - 1):]]

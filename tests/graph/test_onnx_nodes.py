@@ -51,6 +51,7 @@ LLVM_SUBSET = (
     "test_gridsample_volumetric_bilinear_align_corners_0", "test_bitshift_left_int32_overflow",
     "test_bitshift_right_int8_negative_input", "test_bitshift_right_int64", "test_col2im_5d",
     "test_maxunpool_export_with_output_shape", "test_det_nd", "test_nonzero_example", "test_compress_default_axis",
+    "test_causal_conv_with_state_silu_with_past_state", "test_causal_conv_with_state_kernel_size_one",
 )
 CASES = sorted(all_node_cases())
 
