@@ -183,3 +183,54 @@ def _rotary_embedding(ctx, node, args, attrs):
         part = th.concatenate([real, imag], axis=-1)
     out = th.cast(th.concatenate([part, rest], axis=-1), x.dtype)
     return [th.swapaxes(out, 1, 2) if four_d else th.reshape(out, th.shape(x))]
+
+
+UPDATE_RULES = ("linear", "gated", "delta", "gated_delta")
+
+
+@imports("LinearAttention")
+def _linear_attention(ctx, node, args, attrs):
+    """Recurrent linear attention as a ``th.scan`` over time, with ONNX's update rules: a state
+    ``S`` (per key/value head, d_k x d_v) decayed by ``exp(decay)`` ("gated"), corrected toward the
+    new value by ``beta`` ("delta"), then increased by ``k v^T``; each query reads ``scale q S``.
+    Computed in float32; the outputs are the attention and the final state."""
+    query, key, value, past, decay, beta = (*args, *[None] * 6)[:6]
+    rule = attrs.get("update_rule", "gated_delta")
+    q_heads, kv_heads = attrs.get("q_num_heads"), attrs.get("kv_num_heads")
+    if rule not in UPDATE_RULES or not q_heads or not kv_heads or q_heads % kv_heads:
+        raise Unsupported(f"update_rule={rule!r} with q_num_heads={q_heads}, kv_num_heads={kv_heads}")
+    if None in (query.type.shape[2], key.type.shape[2], value.type.shape[2]):
+        raise Unsupported("the hidden sizes of query, key and value must be static")
+    key_size, value_size = query.type.shape[2] // q_heads, value.type.shape[2] // kv_heads
+    gating, delta = rule in ("gated", "gated_delta"), rule in ("delta", "gated_delta")
+    scale = attrs.get("scale") or 1 / np.sqrt(key_size)
+
+    def time_major(x, heads):  # (B, T, H*D) -> (T, B, H, D) in float32
+        split = th.reshape(th.cast(x, "float32"), (th.shape(x)[0], th.shape(x)[1], heads, -1))
+        return th.transpose(split, (1, 0, 2, 3))
+
+    sequences = [time_major(query, q_heads), time_major(key, kv_heads), time_major(value, kv_heads)]
+    if gating:  # one decay per head, or per head and key feature
+        sequences.append(time_major(decay, kv_heads))
+    if delta:
+        sequences.append(time_major(beta, beta.type.shape[2]))
+    batch = th.shape(query)[0]
+    state = th.cast(past, "float32") if past is not None else th.zeros((batch, kv_heads, key_size, value_size),
+                                                                        dtype="float32")
+    group = q_heads // kv_heads
+
+    def step(*inputs):
+        q_t, k_t, v_t, *extra, s = inputs
+        if gating:
+            s = s * th.expand_dims(th.exp(extra.pop(0)), -1)
+        if delta:
+            retrieved = th.sum(s * th.expand_dims(k_t, -1), axis=2)
+            v_t = extra.pop(0) * (v_t - retrieved)
+        s = s + th.expand_dims(k_t, -1) * th.expand_dims(v_t, -2)
+        read = th.repeat(s, group, axis=1) if group > 1 else s
+        return th.sum(th.expand_dims(q_t, -1) * read, axis=2) * np.float32(scale), s
+
+    (outputs, states), _ = th.scan(step, sequences=sequences, outputs_info=[None, state])
+    attention = th.reshape(th.transpose(outputs, (1, 0, 2, 3)), (batch, th.shape(query)[1], q_heads * value_size))
+    final = states[-1]
+    return [th.cast(attention, query.dtype), th.cast(final, past.dtype if past is not None else query.dtype)]

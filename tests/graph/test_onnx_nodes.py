@@ -18,14 +18,11 @@ pytest.importorskip("onnx")
 
 from onnx_node_cases import all_node_cases, run_node_case  # noqa: E402
 
-_DYNAMIC = "shapes computed at run time lose the static size-1 dims that theanine's broadcasting needs"
 KNOWN_FAILURES = {
     "test_attention_4d_causal_fp16_expanded": "float16 accumulation differs from the reference beyond 1e-3",
     **{name: "the expected imaginary parts hold 1.9e-7 of float32 FFT rounding where the exact value is 0; "
        "theanine's float64 sums give 5e-15, outside the 1e-7 absolute tolerance"
        for name in ("test_dft_inverse", "test_dft_inverse_opset19")},
-    "test_linear_attention_gated_delta_beta_scalar_expanded": _DYNAMIC,
-    "test_linear_attention_gated_per_head_decay_expanded": _DYNAMIC,
 }
 LLVM_SUBSET = (
     "test_add_bcast", "test_relu", "test_matmul_3d", "test_gemm_all_attributes", "test_basic_conv_with_padding",
@@ -52,6 +49,7 @@ LLVM_SUBSET = (
     "test_bitshift_right_int8_negative_input", "test_bitshift_right_int64", "test_col2im_5d",
     "test_maxunpool_export_with_output_shape", "test_det_nd", "test_nonzero_example", "test_compress_default_axis",
     "test_causal_conv_with_state_silu_with_past_state", "test_causal_conv_with_state_kernel_size_one",
+    "test_linear_attention_gated_delta_beta_scalar", "test_linear_attention_gated_per_head_decay",
 )
 CASES = sorted(all_node_cases())
 
