@@ -341,3 +341,21 @@ def _compress(ctx, node, args, attrs):
     axis = 0 if axis is None else axis % x.ndim
     (selected,) = th.nonzero(th.cast(condition, "bool"))
     return [th.take(data, selected, axis=axis)]
+
+
+@imports("TensorScatter")
+def _tensor_scatter(ctx, node, args, attrs):
+    """A KV-cache update: ``update``'s steps written into ``past_cache`` along ``axis`` from each batch
+    item's ``write_indices`` on (wrapping around the cache with ``mode="circular"``)."""
+    cache, update, starts = (*args, None)[:3]
+    axis = attrs.get("axis", -2) % cache.ndim
+    if axis == 0:
+        raise Unsupported("axis 0 is the batch axis")
+    shape = th.shape(update)
+    where = _grids(shape, axis + 1)[:axis]
+    starts = th.zeros((shape[0],), "int64") if starts is None else th.cast(starts, "int64")
+    steps = th.reshape(starts, [-1] + [1] * axis) + th.reshape(th.arange(shape[axis], dtype="int64"),
+                                                               [1] * axis + [-1])
+    if attrs.get("mode", "linear") == "circular":
+        steps = th.mod(steps, th.shape(cache)[axis])
+    return [th.set_subtensor(cache[(*where, steps)], update)]
