@@ -234,3 +234,33 @@ def _linear_attention(ctx, node, args, attrs):
     attention = th.reshape(th.transpose(outputs, (1, 0, 2, 3)), (batch, th.shape(query)[1], q_heads * value_size))
     final = states[-1]
     return [th.cast(attention, query.dtype), th.cast(final, past.dtype if past is not None else query.dtype)]
+
+
+@imports("FlexAttention")
+def _flex_attention(ctx, node, args, attrs):
+    """ONNX's FlexAttention (domain ``ai.onnx.preview``): attention whose scores and weights pass
+    through the user's ``score_mod`` and ``prob_mod`` graphs (each maps one tensor to one), computed
+    in ``softmax_precision`` (float32 for 16-bit inputs)."""
+    q, k, v = args[:3]
+    head_size = q.type.shape[3]
+    if q.ndim != 4 or head_size is None:
+        raise Unsupported("rank-4 Q, K, V with a static head size")
+    scale = attrs.get("scale", 1 / np.sqrt(head_size))
+    q_heads, kv_heads = q.type.shape[1], k.type.shape[1]
+    if None not in (q_heads, kv_heads) and q_heads != kv_heads:
+        k, v = th.repeat(k, q_heads // kv_heads, axis=1), th.repeat(v, q_heads // kv_heads, axis=1)
+    root = th.constant(np.asarray(np.sqrt(np.float32(scale)), dtype=q.dtype))
+    precision = attrs.get("softmax_precision")
+    dtype = NUMPY_DTYPES[precision] if precision is not None else "float32" if q.dtype == "float16" else q.dtype
+    scores = th.cast(th.matmul(q * root, th.swapaxes(k * root, -1, -2)), dtype)
+    if "score_mod" in attrs:
+        scores = th.cast(_one_input_graph(ctx, attrs["score_mod"], scores), dtype)
+    weights = th.softmax(scores, axis=-1)
+    if "prob_mod" in attrs:
+        weights = th.cast(_one_input_graph(ctx, attrs["prob_mod"], weights), dtype)
+    return [th.cast(th.matmul(weights, th.cast(v, dtype)), v.dtype)]
+
+
+def _one_input_graph(ctx, graph, value):
+    (out,) = ctx.run_graph(graph, {graph.input[0].name: value})
+    return out

@@ -26,8 +26,9 @@ from theanine.graph.evaluate import evaluate
 __all__ = ["OnnxImportError", "OnnxGraph", "read_model", "translate_graph", "RULES", "imports"]
 
 RULES: dict[str, Callable] = {}
-DOMAINS = ("", "ai.onnx", "ai.onnx.preview.training")
-"""The op domains read: the default one, and the training preview's optimizers (import_training.py)."""
+DOMAINS = ("", "ai.onnx", "ai.onnx.preview", "ai.onnx.preview.training")
+"""The op domains read: the default one, the preview's FlexAttention and the training preview's
+optimizers (import_training.py)."""
 
 
 class OnnxImportError(ValueError):

@@ -50,6 +50,7 @@ LLVM_SUBSET = (
     "test_maxunpool_export_with_output_shape", "test_det_nd", "test_nonzero_example", "test_compress_default_axis",
     "test_causal_conv_with_state_silu_with_past_state", "test_causal_conv_with_state_kernel_size_one",
     "test_linear_attention_gated_delta_beta_scalar", "test_linear_attention_gated_per_head_decay",
+    "test_tensorscatter_circular", "test_flexattention_score_mod", "test_flexattention_relative_positional",
 )
 CASES = sorted(all_node_cases())
 
