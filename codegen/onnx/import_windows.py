@@ -107,11 +107,6 @@ def _conv_transpose(ctx, node, args, attrs):
 @imports("MaxPool", "AveragePool")
 def _pool(ctx, node, args, attrs):
     x = args[0]
-    if node.op_type == "MaxPool" and len(node.output) > 1 and node.output[1]:
-        raise Unsupported("the Indices output (positions of the maxima) is not exposed: th.max_pool returns "
-                          "the values only")
-    if attrs.get("storage_order", 0):
-        raise Unsupported("storage_order=1")
     kernel = tuple(attrs["kernel_shape"])
     sizes = x.type.shape[2:]
     strides, dilation, padding = _window_options(attrs, sizes, kernel)
@@ -119,7 +114,10 @@ def _pool(ctx, node, args, attrs):
         kernel)
     if node.op_type == "MaxPool":
         padding = [(lo, hi + e) for (lo, hi), e in zip(padding, overhang, strict=True)]
-        return [th.max_pool(x, kernel, strides, padding, "channels_first", dilation)]
+        values = th.max_pool(x, kernel, strides, padding, "channels_first", dilation)
+        if len(node.output) > 1 and node.output[1]:
+            return [values, _argmax_indices(x, kernel, strides, dilation, padding, attrs.get("storage_order", 0))]
+        return [values]
     if attrs.get("count_include_pad") and any(overhang):
         x = th.pad(x, [(0, 0), (0, 0), *padding])
         padding = [(0, e) for e in overhang]
@@ -127,6 +125,36 @@ def _pool(ctx, node, args, attrs):
     padding = [(lo, hi + e) for (lo, hi), e in zip(padding, overhang, strict=True)]
     return [th.average_pool(x, kernel, strides, padding, "channels_first", bool(attrs.get("count_include_pad")),
                             dilation)]
+
+
+def _argmax_indices(x, kernel, strides, dilation, padding, column_major: int):
+    """MaxPool's Indices output: for each window the flat NCHW position of its first maximum (the
+    spatial part column-major with ``storage_order=1``).  The windows' input positions are known
+    when the graph is built: one gather of every window's taps, then an argmax over them."""
+    sizes = x.type.shape[2:]
+    if None in sizes:
+        raise Unsupported("the Indices output needs static spatial sizes")
+    counts = [(n + lo + hi - d * (k - 1) - 1) // s + 1
+              for n, k, s, d, (lo, hi) in zip(sizes, kernel, strides, dilation, padding, strict=True)]
+    starts = np.stack(np.meshgrid(*(np.arange(c) for c in counts), indexing="ij"), -1).reshape(-1, len(sizes))
+    taps = np.stack(np.meshgrid(*(np.arange(k) for k in kernel), indexing="ij"), -1).reshape(-1, len(sizes))
+    position = (starts[:, None, :] * np.asarray(strides) - np.asarray([lo for lo, _ in padding])
+                + taps[None, :, :] * np.asarray(dilation))
+    inside = np.all((position >= 0) & (position < np.asarray(sizes)), axis=-1)
+    clipped = np.clip(position, 0, np.asarray(sizes) - 1)
+    flat = np.ravel_multi_index(tuple(np.moveaxis(clipped, -1, 0)), sizes)
+    stored = flat if not column_major else np.ravel_multi_index(tuple(np.moveaxis(clipped, -1, 0)), sizes,
+                                                                 order="F")
+    planes = th.reshape(x, (th.shape(x)[0], th.shape(x)[1], -1))
+    windows = th.take(planes, th.constant(flat), axis=2)
+    lowest = th.constant(np.asarray(-np.inf if np.dtype(x.dtype).kind == "f" else np.iinfo(x.dtype).min, x.dtype))
+    windows = th.where(th.constant(inside), windows, lowest)
+    best = th.argmax(windows, axis=-1)
+    chosen = th.take(th.constant(stored.ravel()), best + th.constant(np.arange(len(starts)) * len(taps)))
+    size = int(np.prod(sizes))
+    planes_before = th.reshape(th.arange(th.shape(x)[0] * th.shape(x)[1], dtype="int64"),
+                               (th.shape(x)[0], th.shape(x)[1], 1)) * size
+    return th.reshape(chosen + planes_before, (th.shape(x)[0], th.shape(x)[1], *counts))
 
 
 @imports("GlobalAveragePool", "GlobalMaxPool")

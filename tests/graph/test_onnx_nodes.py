@@ -51,6 +51,7 @@ LLVM_SUBSET = (
     "test_causal_conv_with_state_silu_with_past_state", "test_causal_conv_with_state_kernel_size_one",
     "test_linear_attention_gated_delta_beta_scalar", "test_linear_attention_gated_per_head_decay",
     "test_tensorscatter_circular", "test_flexattention_score_mod", "test_flexattention_relative_positional",
+    "test_maxpool_with_argmax_2d_precomputed_strides",
 )
 CASES = sorted(all_node_cases())
 
