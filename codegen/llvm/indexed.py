@@ -50,11 +50,12 @@ from theanine.codegen.program.kernel_ir import (
 
 
 def _source(frame, access, dtype):
-    return frame.access_base(access), frame.access_strides(access), dtype
+    """(base pointer, strides, dtype, alias metadata: none, as a scatter's target may alias its inputs)."""
+    return frame.access_base(access), frame.access_strides(access), dtype, None
 
 
 def _read(frame, source, indices) -> ir.Value:
-    pointer, strides, dtype = source
+    pointer, strides, dtype, _ = source
     b = frame.builder
     return load_value(b, b.gep(pointer, [linear_offset(b, indices, strides)]), dtype)
 

@@ -295,8 +295,8 @@ class _ElementEmitter:
         self.sources = None
         if uses_gather(kernel.exprs):
             self.sources = [
-                (frame.access_base(a), frame.access_strides(a), d)
-                for a, d in zip(kernel.inputs, self.dtypes, strict=True)
+                (frame.access_base(a), frame.access_strides(a), d, tags)
+                for a, d, tags in zip(kernel.inputs, self.dtypes, self.in_tags, strict=True)
             ]
 
     def emit(self, inputs, outputs, indices, guards: list | None = None) -> None:
@@ -712,11 +712,11 @@ class LLVMPrinter:
     def _gather(self, frame: _Frame, load: Load, coords, source) -> ir.Value:
         """The element at ``coords`` of a kernel input, or 0 (and a recorded failure) when out of bounds."""
         b = frame.builder
-        pointer, strides, dtype = source
+        pointer, strides, dtype, tags = source
         ok, offset = self.checked_offset(frame, coords, load.sizes, load.checked, strides)
         before = b.block
         with b.if_then(ok):
-            value = load_value(b, b.gep(pointer, [offset]), dtype)
+            value = load_value(b, b.gep(pointer, [offset]), dtype, tags)
             loaded = b.block
         result = b.phi(value.type)
         result.add_incoming(value, loaded)
@@ -753,7 +753,7 @@ class LLVMPrinter:
                 return load_value(b, b.gep(pointer, [_linear_offset(b, indices, strides)]), in_dtypes[position],
                                   in_tags[position])
 
-            sources = [(p, s, d) for (p, s), d in zip(inputs, in_dtypes, strict=False)]
+            sources = [(p, s, d, t) for (p, s), d, t in zip(inputs, in_dtypes, in_tags, strict=False)]
             value = self.expr(frame, kernel.expr, arg, {}, indices, sources)
             return convert(b, value, kernel.expr.dtype, dtype)
 

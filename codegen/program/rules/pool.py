@@ -98,13 +98,13 @@ def _lower_max_pool(lowerer: Lowerer, node: Apply) -> bool:
 
 def _argmax_tap(window: Window) -> Expr:
     """The index (in ``window.taps``) of the window's first maximum, NaN first as ``np.argmax``."""
-    best, best_tap = window.read(window.taps[0]), Lit(0, "int64")
+    best, best_tap = window.read(window.taps[0]), Lit(0, "int32")
     for k, tap in enumerate(window.taps[1:], 1):
         value = window.read(tap)
         nan_first = call("logical_and", "bool", call("isnan", "bool", value),
                          call("logical_not", "bool", call("isnan", "bool", best)))
         better = call("logical_or", "bool", call("greater", "bool", value, best), nan_first)
-        best_tap = call("where", "int64", better, Lit(k, "int64"), best_tap)
+        best_tap = call("where", "int32", better, Lit(k, "int32"), best_tap)
         best = call("where", window.x.dtype, better, value, best)
     return best_tap
 
@@ -127,7 +127,7 @@ def _lower_tiled_max_pool_grad(lowerer: Lowerer, node: Apply, x, g, out) -> bool
         tap_index = place if tap_index is None else call(
             "add", "int64", call("multiply", "int64", tap_index, Lit(size, "int64")), place)
     window.windows = own
-    hit = call("logical_and", "bool", inside, call("equal", "bool", _argmax_tap(window), tap_index))
+    hit = call("logical_and", "bool", inside, call("equal", "bool", _argmax_tap(window), cast(tap_index, "int32")))
     gradient = Load(0, (Index(0), *own, Index(1 + len(own))), tuple(lowerer.shape(g)), (False,) * g.ndim, g.dtype)
     value = call("where", out.dtype, hit, gradient, cast(Lit(0, "int64"), out.dtype))
     target = lowerer.bind_new(out, window.x_shape)
