@@ -18,12 +18,6 @@ pytest.importorskip("onnx")
 from onnx_node_cases import all_node_cases, run_node_case  # noqa: E402
 
 OPS = ("Conv", "ConvTranspose", "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool")
-UNSUPPORTED = {
-    "test_maxpool_with_argmax_2d_precomputed_pads": "the Indices output (positions of the maxima) is not "
-                                                     "exposed: th.max_pool returns the values only",
-    "test_maxpool_with_argmax_2d_precomputed_strides": "the Indices output (positions of the maxima) is not "
-                                                        "exposed: th.max_pool returns the values only",
-}
 CASES = sorted(name for name, (model, _, _) in all_node_cases().items()
                if len(model.graph.node) == 1 and model.graph.node[0].op_type in OPS)
 
@@ -37,7 +31,4 @@ def test_the_node_tests_are_found():
 @pytest.mark.parametrize("name", CASES)
 def test_onnx_node(name, backend):
     outcome, detail = run_node_case(name, backend)
-    if name in UNSUPPORTED:
-        assert outcome == "unsupported" and "Indices" in detail, detail
-        pytest.skip(UNSUPPORTED[name])
     assert outcome == "passed", detail
