@@ -1,0 +1,62 @@
+"""Bad values at call time of compiled functions: a clear error naming the node, never a crash.
+
+Sizes computed from the inputs that cannot be allocated (negative, beyond
+memory, beyond 64 bits) used to surface as NumPy's bare "negative
+dimensions are not allowed" / "Unable to allocate" from the runner; they
+now name the node that needed the storage and the user's line, on every
+storage path (returned outputs, pooled temporaries, loop outputs).
+"""
+
+import numpy as np
+import pytest
+
+import theanine as th
+
+THIS_FILE = __file__.rsplit("/", 1)[-1]
+
+
+def _sized(kind: str):
+    """A function of a size ``n`` whose storage is an output, a pooled temporary or a loop's."""
+    n = th.lscalar("n")
+    if kind == "output":
+        return th.function([n], th.zeros((n, 3)) + 1.0)
+    if kind == "temporary":
+        return th.function([n], th.exp(th.zeros((n, 3)) + 1.0).sum())
+    steps = th.scan(lambda a: a * 2, outputs_info=th.constant(np.float32(1)), n_steps=n)
+    return th.function([n], steps[0] if isinstance(steps, tuple) else steps)
+
+
+@pytest.mark.parametrize("kind", ["output", "temporary", "loop"])
+def test_negative_size_names_the_node_and_the_line(kind):
+    f = _sized(kind)
+    with pytest.raises(ValueError, match=r"cannot allocate an output of shape \(-\d.*negative dimensions") as info:
+        f(-2)
+    assert "while computing" in str(info.value) and THIS_FILE in str(info.value)
+
+
+@pytest.mark.parametrize("kind", ["output", "temporary"])
+@pytest.mark.parametrize("n, reason", [(10**13, "Unable to allocate"), (2**62, "does not fit in 64 bits")])
+def test_impossible_size_is_a_memory_error_and_the_function_still_works(kind, n, reason):
+    f = _sized(kind)
+    with pytest.raises(MemoryError, match=reason) as info:
+        f(n)
+    assert f"shape ({n}, 3)" in str(info.value) and THIS_FILE in str(info.value)
+    expected = np.ones((4, 3), "float32")
+    np.testing.assert_allclose(f(4), expected if kind == "output" else np.exp(expected).sum(), rtol=1e-6)
+
+
+def test_shared_variables_keep_their_values_when_a_call_fails():
+    w = th.shared(np.ones(3, "float32"), name="w")
+    v = th.shared(np.zeros(3, "float32"), name="v")
+    i, n = th.lvector("i"), th.lscalar("n")
+    f = th.function([i, n], th.zeros((n,)).sum(),
+                    updates=[(v, v + 1), (w, th.set_subtensor(w[i], 5.0))])
+    with pytest.raises(IndexError, match="index 5 is out of bounds"):
+        f(np.array([5]), 2)
+    with pytest.raises(ValueError, match="negative dimensions"):
+        f(np.array([0]), -1)
+    np.testing.assert_array_equal(w.get_value(), np.ones(3))
+    np.testing.assert_array_equal(v.get_value(), np.zeros(3))
+    f(np.array([0]), 2)
+    np.testing.assert_array_equal(w.get_value(), [5, 1, 1])
+    np.testing.assert_array_equal(v.get_value(), np.ones(3))
