@@ -60,3 +60,20 @@ def test_shared_variables_keep_their_values_when_a_call_fails():
     f(np.array([0]), 2)
     np.testing.assert_array_equal(w.get_value(), [5, 1, 1])
     np.testing.assert_array_equal(v.get_value(), np.ones(3))
+
+
+@pytest.mark.parametrize("dtype", ["int8", "int32", "int64", "uint8", "uint64"])
+@pytest.mark.parametrize("n", [5, 1000])
+def test_integer_division_by_zero_and_overflow_match_numpy_without_crashing(dtype, n):
+    """NumPy's semantics (``perform`` is the specification): x // 0 and x % 0 are 0, MIN // -1
+    wraps; native code must not trap (SIGFPE) on the scalar or the vector loop."""
+    a, b = th.tensor("a", dtype=dtype, shape=(None,)), th.tensor("b", dtype=dtype, shape=(None,))
+    f = th.function([a, b], [a // b, a % b])
+    info = np.iinfo(dtype)
+    av = np.resize(np.array([info.min, info.max, 7, 0, 1], dtype), n)
+    bv = np.zeros(n, dtype)
+    bv[1::2] = -1 if info.min < 0 else 1
+    with np.errstate(all="ignore"):
+        expected = [av // bv, av % bv]
+    for got, want in zip(f(av, bv), expected, strict=True):
+        np.testing.assert_array_equal(got, want)
