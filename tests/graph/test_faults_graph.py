@@ -37,3 +37,19 @@ def test_an_impossible_allocation_is_a_memory_error_naming_the_node(backend):
     with pytest.raises(MemoryError, match=r"(?s)Unable to allocate.*while computing .*" + THIS_FILE):
         f(10**7)
     np.testing.assert_array_equal(f(2), np.ones((2, 2)))
+
+
+def test_einsum_names_the_subscript_whose_sizes_disagree():
+    a, b = th.tensor("a", shape=(2, 3)), th.tensor("b", shape=(4, 5))
+    with pytest.raises(ValueError, match=r"einsum: subscript 'j' of 'ij,jk->ik' has size 3 in operand 0 and "
+                                         r"size 4 in operand 1"):
+        th.einsum("ij,jk->ik", a, b)
+    with pytest.raises(ValueError, match=r"subscript 'i' of 'ii->i' has size 2 in operand 0 and size 3"):
+        th.einsum("ii->i", a)
+
+
+def test_einsum_still_broadcasts_size_one_axes():
+    a, b = th.tensor("a", shape=(1, 3)), th.tensor("b", shape=(2, 3))
+    x, y = np.arange(3, dtype="float32").reshape(1, 3), np.ones((2, 3), "float32")
+    f = th.function([a, b], th.einsum("ij,ij->ij", a, b))
+    np.testing.assert_array_equal(f(x, y), np.einsum("ij,ij->ij", x, y))
