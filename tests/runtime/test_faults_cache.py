@@ -116,3 +116,11 @@ def test_cache_entry_with_a_truncated_object_is_rebuilt(cache_dir, caplog):
     np.testing.assert_allclose(result, np.exp(x) + 3.0, rtol=1e-6)
     assert "holds other code" in caplog.text
     assert all(len(_payload(e)[1]) > 200 for e in _entries(cache_dir))
+
+
+@pytest.mark.parametrize("value", ["", None, 5])
+def test_a_cache_dir_that_is_no_path_is_refused_and_the_setting_kept(value):
+    before = th.config.cache_dir
+    with pytest.raises(ValueError, match=r"config.cache_dir must be a non-empty path string"):
+        th.config.cache_dir = value
+    assert th.config.cache_dir == before
