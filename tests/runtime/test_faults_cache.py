@@ -5,10 +5,14 @@ foreign object put in its place) used to kill the process inside LLVM's
 runtime linker (SIGSEGV on a truncated object, abort on a TLS section).
 """
 
+import ctypes
 import hashlib
 import json
 import logging
+import os
+import shutil
 import struct
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -124,3 +128,59 @@ def test_a_cache_dir_that_is_no_path_is_refused_and_the_setting_kept(value):
     with pytest.raises(ValueError, match=r"config.cache_dir must be a non-empty path string"):
         th.config.cache_dir = value
     assert th.config.cache_dir == before
+
+
+# ----------------------------------------------------------------------------- compiled CUDA sources
+
+needs_gxx = pytest.mark.skipif(shutil.which(os.environ.get("CXX", "g++")) is None, reason="no C++ compiler")
+EMULATED_SOURCE = 'extern "C" int theanine_answer(void) { return 42; }\n'
+
+
+@needs_gxx
+def test_a_truncated_emulated_library_is_rebuilt_not_loaded(cache_dir, caplog):
+    """Loading a truncated shared library killed the process (SIGBUS)."""
+    from theanine.runtime.cuda import build
+
+    first = Path(build.emulated_library(EMULATED_SOURCE))
+    first.write_bytes(first.read_bytes()[:3000])
+    with caplog.at_level(logging.WARNING, logger="theanine.runtime.cuda.build"):
+        rebuilt = Path(build.emulated_library(EMULATED_SOURCE))
+    assert "corrupt cache entry" in caplog.text and not first.exists()
+    assert ctypes.CDLL(str(rebuilt)).theanine_answer() == 42
+    assert build.emulated_library(EMULATED_SOURCE) == str(rebuilt)  # intact: used as it is
+
+
+@needs_gxx
+def test_a_fifo_in_place_of_an_entry_does_not_block(cache_dir):
+    from theanine.runtime.cuda import build
+
+    first = Path(build.emulated_library(EMULATED_SOURCE))
+    first.unlink()
+    os.mkfifo(first)
+    rebuilt = build.emulated_library(EMULATED_SOURCE)
+    assert ctypes.CDLL(rebuilt).theanine_answer() == 42
+
+
+@needs_gxx
+def test_an_unusable_cuda_cache_folder_falls_back_to_a_temporary_one(tmp_path, caplog):
+    from theanine.runtime.cuda import build
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    with th.config.context(cache_dir=str(blocker)), caplog.at_level(logging.WARNING):
+        library = build.emulated_library(EMULATED_SOURCE)
+    assert "cannot use cache folder" in caplog.text and blocker.read_text() == "not a folder"
+    assert ctypes.CDLL(library).theanine_answer() == 42
+
+
+@pytest.mark.parametrize("replace", ["fifo", "link to /dev/zero"])
+def test_an_llvm_entry_that_is_no_regular_file_is_compiled_around(cache_dir, caplog, replace):
+    """Reading a FIFO blocked forever; reading /dev/zero never ended."""
+    x = np.arange(5, dtype="float32")
+    _compile()(x)
+    for entry in _entries(cache_dir):
+        entry.unlink()
+        os.mkfifo(entry) if replace == "fifo" else os.symlink("/dev/zero", entry)
+    with caplog.at_level(logging.WARNING, logger="theanine.runtime.llvm.cache"):
+        np.testing.assert_allclose(_compile()(x), np.exp(x) + 3.0, rtol=1e-6)
+    assert "is not a regular file" in caplog.text
