@@ -18,13 +18,16 @@ from __future__ import annotations
 import platform
 import struct
 
+import numpy as np
+
 __all__ = ["object_problem"]
 
 _HEADER = struct.Struct("<16sHHIQQQIHHHHHH")
 _SECTION = struct.Struct("<IIQQQQIIQQ")
-_SYMBOL = struct.Struct("<IBBHQQ")
-_RELA = struct.Struct("<QQq")
-_REL = struct.Struct("<QQ")
+_SYMBOLS = np.dtype([("name", "<u4"), ("info", "u1"), ("other", "u1"), ("shndx", "<u2"), ("value", "<u8"),
+                     ("size", "<u8")])
+_RELAS = np.dtype([("offset", "<u8"), ("info", "<u8"), ("addend", "<i8")])
+_RELS = np.dtype([("offset", "<u8"), ("info", "<u8")])
 
 ET_REL = 1
 SHT_SYMTAB, SHT_STRTAB, SHT_RELA, SHT_NOBITS, SHT_REL = 2, 3, 4, 8, 9
@@ -32,9 +35,17 @@ SHN_SPECIAL = range(0xFF00, 0x10000)  # ABS, COMMON, processor and OS specific i
 # write, alloc, exec, merge, strings, info link, link order, x86-64 large: what LLVM emits here
 SECTION_FLAGS = 0x1 | 0x2 | 0x4 | 0x10 | 0x20 | 0x40 | 0x80 | 0x10000000
 STT_TLS, STT_GNU_IFUNC = 6, 10
+# the loader allocates these for every section: LLVM aborts when it cannot ("Unable to allocate section
+# memory"); compiled programs use alignments up to 64 and a few bytes of zeroed globals
+MAX_ALIGNMENT = 1 << 16
+MAX_ZEROED_BYTES = 1 << 28
 MACHINES = {"x86_64": 62, "amd64": 62, "aarch64": 183, "arm64": 183}
 # x86-64 relocation types LLVM's RuntimeDyldELF resolves, with the bytes each one patches
 X86_64_RELOCATIONS = {0: 0, 1: 8, 2: 4, 3: 4, 4: 4, 9: 4, 10: 4, 11: 4, 24: 8, 25: 8, 26: 4, 41: 4, 42: 4}
+_X86_64_WIDTHS = np.zeros(max(X86_64_RELOCATIONS) + 2, np.uint64)
+_X86_64_WIDTHS[list(X86_64_RELOCATIONS)] = list(X86_64_RELOCATIONS.values())
+_X86_64_KNOWN = np.zeros(len(_X86_64_WIDTHS), bool)  # the last entry stands for every larger type
+_X86_64_KNOWN[list(X86_64_RELOCATIONS)] = True
 
 
 def object_problem(data: bytes) -> str | None:
@@ -67,8 +78,10 @@ def _problem(data: memoryview) -> str | None:
             return f"section {index} has flags {flags:#x} (thread-local, grouped or compressed data)"
         if kind != SHT_NOBITS and offset + size > len(data):
             return f"section {index} ({size} bytes at {offset}) runs past the end of the {len(data)} bytes"
-        if align & (align - 1):
-            return f"section {index} has alignment {align}, which is not a power of 2"
+        if align & (align - 1) or align > MAX_ALIGNMENT:
+            return f"section {index} has alignment {align}, which is not a power of 2 up to {MAX_ALIGNMENT}"
+        if kind == SHT_NOBITS and size > MAX_ZEROED_BYTES:
+            return f"section {index} asks for {size} bytes of zeroed memory (at most {MAX_ZEROED_BYTES})"
         if link >= shnum:
             return f"section {index} links to section {link} of {shnum}"
     names = sections[shstrndx]
@@ -89,43 +102,52 @@ def _terminated(data: memoryview, section) -> bool:
     return size == 0 or data[offset + size - 1] == 0
 
 
-def _entries(data: memoryview, section, layout: struct.Struct):
+def _entries(data: memoryview, section, layout: np.dtype) -> np.ndarray:
     offset, size, entsize = section[4], section[5], section[9]
-    if entsize != layout.size or size % layout.size:
-        raise ValueError(f"entry size {entsize} and table size {size} do not fit entries of {layout.size} bytes")
-    return [layout.unpack_from(data, offset + k * layout.size) for k in range(size // layout.size)]
+    if entsize != layout.itemsize or size % layout.itemsize:
+        raise ValueError(f"entry size {entsize} and table size {size} do not fit entries of {layout.itemsize} bytes")
+    return np.frombuffer(data, layout, count=size // layout.itemsize, offset=offset)
 
 
 def _table_problem(data: memoryview, sections: list, index: int, section, machine: int) -> str | None:
-    """The problem of a symbol or relocation table (None for other sections)."""
+    """The problem of a symbol or relocation table (None for other sections); checked a table at a
+    time with NumPy (a module's tables hold thousands of entries)."""
     kind, link, info = section[1], section[6], section[7]
+    sizes = np.array([s[5] for s in sections], np.uint64)
     try:
         if kind == SHT_SYMTAB:
             strings = sections[link]
             if strings[1] != SHT_STRTAB or not _terminated(data, strings):
                 return f"symbol table {index} does not link to a string table"
-            for name, symbol_info, _, shndx, value, _ in _entries(data, section, _SYMBOL):
-                if symbol_info & 0xF in (STT_TLS, STT_GNU_IFUNC):
-                    return f"a symbol of table {index} is thread-local or an indirect function"
-                if name >= max(strings[5], 1):
-                    return f"a symbol of table {index} has its name outside the string table"
-                if shndx >= len(sections) and shndx not in SHN_SPECIAL:
-                    return f"a symbol of table {index} lies in section {shndx} of {len(sections)}"
-                if 0 < shndx < len(sections) and value > sections[shndx][5]:
-                    return f"a symbol of table {index} lies past the end of section {shndx}"
+            symbols = _entries(data, section, _SYMBOLS)
+            types = symbols["info"] & 0xF
+            if ((types == STT_TLS) | (types == STT_GNU_IFUNC)).any():
+                return f"a symbol of table {index} is thread-local or an indirect function"
+            if (symbols["name"] >= max(strings[5], 1)).any():
+                return f"a symbol of table {index} has its name outside the string table"
+            shndx = symbols["shndx"].astype(np.int64)
+            if ((shndx >= len(sections)) & (shndx < SHN_SPECIAL.start)).any():
+                return f"a symbol of table {index} lies in a section that does not exist"
+            placed = (shndx > 0) & (shndx < len(sections))
+            if (symbols["value"][placed] > sizes[shndx[placed]]).any():
+                return f"a symbol of table {index} lies past the end of its section"
         elif kind in (SHT_RELA, SHT_REL):
             symbols = sections[link]
             if symbols[1] != SHT_SYMTAB or info >= len(sections):
                 return f"relocation table {index} does not link to a symbol table and a section"
-            count = symbols[5] // _SYMBOL.size
-            target = sections[info][5]
-            for offset, packed, *_ in _entries(data, section, _RELA if kind == SHT_RELA else _REL):
-                symbol, reloc_type = packed >> 32, packed & 0xFFFFFFFF
-                width = X86_64_RELOCATIONS.get(reloc_type) if machine == 62 else 0
-                if width is None:
-                    return f"relocation table {index} holds relocation type {reloc_type}, which the loader cannot apply"
-                if symbol >= count or offset + width > target:
-                    return f"relocation table {index} refers outside its symbols or section {info}"
+            entries = _entries(data, section, _RELAS if kind == SHT_RELA else _RELS)
+            symbol, reloc_type = entries["info"] >> np.uint64(32), entries["info"] & np.uint64(0xFFFFFFFF)
+            width = np.zeros(len(entries), np.uint64)
+            if machine == 62:
+                known = _X86_64_KNOWN[np.minimum(reloc_type, len(_X86_64_KNOWN) - 1)]
+                if not known.all():
+                    return (f"relocation table {index} holds relocation type {reloc_type[~known][0]}, which "
+                            "the loader cannot apply")
+                width = _X86_64_WIDTHS[reloc_type]
+            target, offset = sizes[info], entries["offset"]
+            outside = (offset > target) | (target - offset < width)
+            if (symbol >= symbols[5] // _SYMBOLS.itemsize).any() or outside.any():
+                return f"relocation table {index} refers outside its symbols or section {info}"
     except ValueError as error:
         return f"table {index}: {error}"
     return None
