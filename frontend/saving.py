@@ -126,9 +126,8 @@ def save_model(
         model.optimizer.get_variable_values() if include_optimizer and model.optimizer else []
     )
     random_states = [s.get_value() for s in model._random_states()]
-    _check_target(path)
     with (
-        atomic_write(path) as handle,
+        _writing(path) as handle,
         zipfile.ZipFile(handle, "w", zipfile.ZIP_DEFLATED) as archive,
     ):
         _write_json(archive, "metadata.json", _metadata(FORMAT))
@@ -143,9 +142,8 @@ def save_model(
 
 def save_weights(model, path) -> None:
     """Write only the weights (in ``model.weights`` order) to ``path``, atomically."""
-    _check_target(path)
     with (
-        atomic_write(path) as handle,
+        _writing(path) as handle,
         zipfile.ZipFile(handle, "w", zipfile.ZIP_DEFLATED) as archive,
     ):
         _write_json(archive, "metadata.json", _metadata(WEIGHTS_FORMAT))
@@ -153,15 +151,23 @@ def save_weights(model, path) -> None:
         _write_arrays(archive, "weights", model.get_weights())
 
 
-def _check_target(path) -> None:
-    """Refuse a directory as the file to write, or a folder that does not exist, naming the path
-    (the atomic write would fail naming its temporary file instead)."""
-    path = os.fspath(path)
-    if os.path.isdir(path):
-        raise IsADirectoryError(errno.EISDIR, "cannot save a model file over a directory", path)
-    folder = os.path.dirname(path) or "."
+@contextlib.contextmanager
+def _writing(path) -> Iterator:
+    """``atomic_write(path)``, with every failure naming ``path`` (the writer's own errors name its
+    temporary file): a directory or a missing folder is refused before anything is written."""
+    target = os.fspath(path)
+    if os.path.isdir(target):
+        raise IsADirectoryError(errno.EISDIR, "cannot save a model file over a directory", target)
+    folder = os.path.dirname(target) or "."
     if not os.path.isdir(folder):
         raise FileNotFoundError(errno.ENOENT, "cannot save: the folder to save in does not exist", folder)
+    try:
+        with atomic_write(path) as handle:
+            yield handle
+    except OSError as error:
+        if error.errno is None:
+            raise
+        raise type(error)(error.errno, f"cannot save {target!r}: {error.strerror}", error.filename) from error
 
 
 def _metadata(kind: str) -> dict:

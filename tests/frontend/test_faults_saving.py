@@ -78,3 +78,18 @@ def test_saving_into_a_missing_folder_names_the_folder(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"the folder to save in does not exist: '.*missing'"):
         _model("sgd").save(tmp_path / "missing" / "m.theanine")
     assert os.listdir(tmp_path) == []
+
+
+def test_a_refused_write_names_the_target_and_keeps_the_old_file(tmp_path, monkeypatch):
+    m = _model("sgd")
+    target = tmp_path / "m.theanine"
+    m.save(target)
+    good = target.read_bytes()
+
+    def refuse(path):
+        raise PermissionError(13, "Permission denied", str(tmp_path / ".m.theanine.tmp-1-1"))
+
+    monkeypatch.setattr(saving, "atomic_write", refuse)
+    with pytest.raises(PermissionError, match=r"\[Errno 13\] cannot save '.*m\.theanine': Permission denied"):
+        m.save(target)
+    assert target.read_bytes() == good and os.listdir(tmp_path) == ["m.theanine"]
