@@ -2,13 +2,15 @@
 
 LLVM's runtime linker trusts the object it is given: a section table past
 the end of the bytes, a symbol naming a section that does not exist or a
-relocation outside its section makes it read or write out of bounds and
+relocation outside its section makes it read or write out of bounds, and a
+section asking for more memory than there is makes it give up: either
 kills the process (SIGSEGV, or ``LLVM ERROR`` and abort).  The disk cache
 verifies each entry's checksum, so such bytes come only from a damaged or
 tampered entry whose checksum was rewritten, or a foreign file put in its
 place; ``object_problem`` turns every one of them into a message instead,
 by checking that each table, string, symbol and relocation the loader will
-follow lies inside the bytes and points at something that exists.  It does
+follow lies inside the bytes and points at something that exists, and
+that sections ask for sane amounts of memory.  It does
 not (and cannot) judge the machine code itself: the stamp check in
 ``jit.NativeModule`` makes sure the code is the program's own.
 """
@@ -59,7 +61,7 @@ def object_problem(data: bytes) -> str | None:
 def _problem(data: memoryview) -> str | None:
     if len(data) < _HEADER.size:
         return f"{len(data)} bytes is shorter than an ELF header"
-    ident, e_type, machine, _, _, phoff, shoff, _, ehsize, _, phnum, shentsize, shnum, shstrndx = (
+    ident, e_type, machine, _, _, _, shoff, _, ehsize, _, phnum, shentsize, shnum, shstrndx = (
         _HEADER.unpack_from(data))
     if ident[:4] != b"\x7fELF" or ident[4] != 2 or ident[5] != 1:
         return "not a 64-bit little-endian ELF object"
@@ -89,8 +91,9 @@ def _problem(data: memoryview) -> str | None:
         return "the section name table is not a string table"
     if any(name >= names[5] for name, *_ in sections):
         return "a section name lies outside the section name table"
+    sizes = np.array([s[5] for s in sections], np.uint64)
     for index, section in enumerate(sections):
-        problem = _table_problem(data, sections, index, section, machine)
+        problem = _table_problem(data, sections, sizes, index, section, machine)
         if problem:
             return problem
     return None
@@ -109,11 +112,11 @@ def _entries(data: memoryview, section, layout: np.dtype) -> np.ndarray:
     return np.frombuffer(data, layout, count=size // layout.itemsize, offset=offset)
 
 
-def _table_problem(data: memoryview, sections: list, index: int, section, machine: int) -> str | None:
+def _table_problem(data: memoryview, sections: list, sizes: np.ndarray, index: int, section,
+                   machine: int) -> str | None:
     """The problem of a symbol or relocation table (None for other sections); checked a table at a
     time with NumPy (a module's tables hold thousands of entries)."""
     kind, link, info = section[1], section[6], section[7]
-    sizes = np.array([s[5] for s in sections], np.uint64)
     try:
         if kind == SHT_SYMTAB:
             strings = sections[link]
