@@ -77,3 +77,17 @@ def test_integer_division_by_zero_and_overflow_match_numpy_without_crashing(dtyp
         expected = [av // bv, av % bv]
     for got, want in zip(f(av, bv), expected, strict=True):
         np.testing.assert_array_equal(got, want)
+
+
+def test_inputs_must_come_in_a_list():
+    x = th.vector("x")
+    with pytest.raises(TypeError, match=r"function: the inputs must be given in a list, even when there is a single "
+                                        r"input \(\[x\], not x\)\. Received: float32\(\?,\)"):
+        th.function(x, x * 2)
+
+
+@pytest.mark.parametrize("outputs, index", [("abc", 0), ([th.vector("y"), None], 1)])
+def test_an_output_that_is_no_expression_is_named(outputs, index):
+    with pytest.raises(TypeError, match=rf"function: output {index} is not an expression or a numeric value: "
+                                        r"a constant must hold numbers or bools"):
+        th.function([], outputs)
