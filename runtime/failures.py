@@ -37,10 +37,19 @@ def raise_step_failure(step, refs: dict, read: Callable[[Access], object]) -> No
     raise annotate_error(ValueError(message), step.node, views)
 
 
-def allocation_failure(step, error: Exception, shape: tuple, dtype, read: Callable[[Access], object]) -> Exception:
+def allocation_failure(step, error: Exception, shape: tuple, dtype, refs: dict,
+                       read: Callable[[Access], object]) -> Exception:
     """The error to raise when the storage of ``step``'s output cannot be made (a negative size
     computed from the inputs: ValueError; more memory than there is: MemoryError), naming the
-    step's node, its input shapes and the user's line, as a failed check inside the step does."""
+    step's node, its input shapes and the user's line, as a failed check inside the step does.
+    A negative size is first shown to the node's reference, whose own words are better ("n_steps
+    must be >= 0"); memory is not, since the reference would try to allocate it too."""
+    if not isinstance(error, MemoryError):
+        try:
+            raise_step_failure(step, refs, read)
+        except Exception as reference:  # the reference's own error, or the kernel's
+            if getattr(reference, "theanine_node", None) is not None and "shape mismatch" not in str(reference):
+                return reference
     views = [v for v in (read(a) for a in step_inputs(step)) if v is not None]
     kind = MemoryError if isinstance(error, MemoryError) else ValueError
     message = f"cannot allocate an output of shape {tuple(shape)} and dtype {dtype} ({error})"

@@ -187,7 +187,8 @@ class ProgramRunner:
                 raise MemoryError("the size does not fit in 64 bits")
             return self._allocate(step, buffer, shape, dtype, reusable)
         except (ValueError, MemoryError) as error:
-            raise allocation_failure(self.program.steps[step], error, shape, dtype, _reader(arrays)) from None
+            raise allocation_failure(self.program.steps[step], error, shape, dtype, self.program.refs,
+                                     _reader(arrays)) from None
 
     def _output(self, buffer: int, shape: tuple, dtype: np.dtype) -> np.ndarray:
         """A new output array, or one this buffer returned before that nobody holds any more.
