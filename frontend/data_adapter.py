@@ -11,6 +11,14 @@ epoch.
 Targets keep integer labels as int64 and turn everything else into
 ``floatX``; ``target_specs`` records the rank and dtype of each target,
 which the compiled step functions are traced with.
+
+Inputs, targets and sample weights must hold numbers (bool, integer or
+float): strings, objects and complex values are refused with a TypeError
+naming the argument, instead of being parsed (``"0.5"``) or turned into NaN
+(``None``).  Labels of an output trained with sparse categorical
+crossentropy must lie in ``[0, classes)`` (or be the loss's
+``ignore_class``), as Keras' TensorFlow backend requires: the graph op gives
+an out-of-range label a loss of 0, which would train on it silently.
 """
 
 from __future__ import annotations
@@ -22,6 +30,7 @@ from typing import Any
 import numpy as np
 
 import theanine as th
+from theanine.frontend import losses as losses_module
 from theanine.frontend.compile_utils import CompiledOutputs
 from theanine.frontend.layers.base import describe_shape
 
@@ -37,6 +46,8 @@ __all__ = [
     "batch_size_of",
     "unpack_validation",
     "placeholder_dtype",
+    "check_numbers",
+    "check_sparse_labels",
 ]
 
 DEFAULT_BATCH_SIZE = 32
@@ -95,6 +106,8 @@ def standardize_x(model, x) -> list[np.ndarray]:
         arrays = [np.asarray(a) for a in x]
     else:
         arrays = [np.asarray(x)]
+    for i, a in enumerate(arrays):
+        check_numbers(a, f"{model.name}: input {i}")
     if not model.built:
         model.build_from_specs([((None, *a.shape[1:]), placeholder_dtype(a)) for a in arrays])
     specs = model.input_specs()
@@ -150,7 +163,41 @@ def standardize_y(compiled: CompiledOutputs, y, model_name: str) -> list[np.ndar
     for i in compiled.with_loss:
         if arrays[i] is None:
             raise ValueError(f"{model_name}: output {names[i]!r} has a loss but no target in y")
+        check_numbers(arrays[i], f"{model_name}: the target of output {names[i]!r}")
     return [a if i in compiled.with_loss else None for i, a in enumerate(arrays)]
+
+
+def check_numbers(array: np.ndarray, what: str) -> None:
+    """TypeError unless ``array`` holds bools, integers or floats (``what`` names it)."""
+    if array.dtype.kind not in "biuf":
+        raise TypeError(
+            f"{what} has dtype {array.dtype}; expected numbers (bool, integer or float): "
+            "convert the data first"
+        )
+
+
+def check_sparse_labels(compiled: CompiledOutputs, ys: list, output_shapes: list, model_name: str) -> None:
+    """ValueError naming the output when a label for sparse categorical crossentropy is out of range."""
+    for spec, y, shape in zip(compiled.outputs, ys, output_shapes, strict=True):
+        loss = spec.loss
+        if y is None or shape is None or getattr(loss, "fn", None) is not losses_module.sparse_categorical_crossentropy:
+            continue
+        classes = shape[loss.options.get("axis", -1)]
+        if classes is None:
+            continue
+        labels = y[..., 0] if y.ndim == len(shape) and y.ndim > 0 else y
+        if labels.dtype.kind == "f":
+            labels = np.trunc(labels)  # the loss casts float labels to integers
+        ignore = loss.options.get("ignore_class")
+        valid = ((labels >= 0) & (labels < classes)) | (labels == ignore if ignore is not None else False)
+        if not np.all(valid):
+            bad = labels[~valid].flat[0]
+            skip = "" if ignore is None else f" or ignore_class={ignore}"
+            raise ValueError(
+                f"{model_name}: output {spec.name!r} has {classes} classes, so its labels for "
+                f"sparse categorical crossentropy must lie in [0, {classes}){skip}. Received a label "
+                f"value of {bad}"
+            )
 
 
 def target_specs(ys: list[np.ndarray | None]) -> list[tuple[int, str]]:
@@ -175,6 +222,8 @@ def sample_weights(
         given = [sample_weight] * len(names)
     weights = []
     for i in compiled.with_loss:
+        if given[i] is not None:
+            check_numbers(np.asarray(given[i]), f"{model_name}: sample_weight for {names[i]!r}")
         w = (
             np.ones(n, th.config.floatX)
             if given[i] is None

@@ -34,8 +34,10 @@ deleted by the next save to the same path.
 from __future__ import annotations
 
 import contextlib
+import errno
 import io
 import json
+import os
 import zipfile
 from collections.abc import Callable, Iterator, Mapping
 
@@ -125,7 +127,7 @@ def save_model(
     )
     random_states = [s.get_value() for s in model._random_states()]
     with (
-        atomic_write(path) as handle,
+        _writing(path) as handle,
         zipfile.ZipFile(handle, "w", zipfile.ZIP_DEFLATED) as archive,
     ):
         _write_json(archive, "metadata.json", _metadata(FORMAT))
@@ -141,12 +143,31 @@ def save_model(
 def save_weights(model, path) -> None:
     """Write only the weights (in ``model.weights`` order) to ``path``, atomically."""
     with (
-        atomic_write(path) as handle,
+        _writing(path) as handle,
         zipfile.ZipFile(handle, "w", zipfile.ZIP_DEFLATED) as archive,
     ):
         _write_json(archive, "metadata.json", _metadata(WEIGHTS_FORMAT))
         _write_json(archive, "model.json", {"weights": _weight_table(model)})
         _write_arrays(archive, "weights", model.get_weights())
+
+
+@contextlib.contextmanager
+def _writing(path) -> Iterator:
+    """``atomic_write(path)``, with every failure naming ``path`` (the writer's own errors name its
+    temporary file): a directory or a missing folder is refused before anything is written."""
+    target = os.fspath(path)
+    if os.path.isdir(target):
+        raise IsADirectoryError(errno.EISDIR, "cannot save a model file over a directory", target)
+    folder = os.path.dirname(target) or "."
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(errno.ENOENT, "cannot save: the folder to save in does not exist", folder)
+    try:
+        with atomic_write(path) as handle:
+            yield handle
+    except OSError as error:
+        if error.errno is None:
+            raise
+        raise type(error)(error.errno, f"cannot save {target!r}: {error.strerror}", error.filename) from error
 
 
 def _metadata(kind: str) -> dict:
@@ -347,20 +368,34 @@ def restore_training_state(model, path, max_bytes: int | None = None) -> dict:
     """Put the state ``save_model`` wrote back into ``model`` itself: weights, optimizer state
     (applied when the optimizer builds, if it has not yet) and random streams; returns the
     ``training_state`` stored with them ({} if none)."""
-    with _open(path, FORMAT, max_bytes) as archive:
+    with _open(path, FORMAT, max_bytes) as archive, _all_or_nothing(model):
         description = archive.json("model.json")
-        _set_weights(archive, model, description.get("weights"))
         optimizer_state = archive.arrays("optimizer")
-        if optimizer_state:
-            if model.optimizer is None:
-                raise ValueError(
-                    f"{archive.path!r} holds optimizer state but {model.name} is not compiled"
-                )
-            model.optimizer.set_variable_values(optimizer_state)
         random_states = archive.arrays("random")
+        if optimizer_state and model.optimizer is None:
+            raise ValueError(f"{archive.path!r} holds optimizer state but {model.name} is not compiled")
+        _set_weights(archive, model, description.get("weights"))
+        if optimizer_state:
+            model.optimizer.set_variable_values(optimizer_state)
         if random_states:
             model._pending_state["random"] = random_states
         return dict(description.get("training_state") or {})
+
+
+@contextlib.contextmanager
+def _all_or_nothing(model) -> Iterator[None]:
+    """Put the model's weights and optimizer state back as they were when the block fails (the
+    file's weights fit, its optimizer state does not): a restore is applied whole or not at all."""
+    weights = model.get_weights()
+    optimizer = model.optimizer
+    state = optimizer.get_variable_values() if optimizer is not None else None
+    try:
+        yield
+    except BaseException:
+        model.set_weights(weights)
+        if state is not None:
+            optimizer.set_variable_values(state)
+        raise
 
 
 def load_weights(model, path, max_bytes: int | None = None) -> None:

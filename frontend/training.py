@@ -246,6 +246,7 @@ class Trainer:
         xs = adapter.standardize_x(self, x)
         compiled = self._compiled_outputs()
         ys = adapter.standardize_y(compiled, y, self.name)
+        adapter.check_sparse_labels(compiled, ys, self._output_shapes(len(ys)), self.name)
         n = adapter.common_length(xs + [v for v in ys if v is not None], self.name)
         steps = self._step_functions()
         steps.set_target_specs(adapter.target_specs(ys))
@@ -319,6 +320,8 @@ class Trainer:
         batches (default: all).  ``strategy`` (or the one whose ``scope()`` built the model)
         trains data-parallel over MPI (``distribute.py``).
         """
+        epochs = _epoch_number(epochs, "epochs")
+        initial_epoch = _epoch_number(initial_epoch, "initial_epoch")
         strategy = self._use_strategy(strategy)
         verbose = _verbosity(verbose)
         steps_per_epoch = _optional_count(steps_per_epoch, "steps_per_epoch")
@@ -343,13 +346,13 @@ class Trainer:
                 test_data = data if same else self._prepare(x, y, sample_weight, "test")
                 data, _ = _split(data, validation_split)
                 _, val = _split(test_data, validation_split)
-                val_source = batching.ArrayBatches(val, adapter.batch_size_of(val_batch_size))
+                val_source = self._array_batches(val, val_batch_size, "fit (validation_split)")
             data = self._with_class_weight(data, class_weight)
             if not self._overrides_step("train"):
                 self._train_function()
             seed = seeding.next_seed()
             rng = np.random.default_rng(seed if strategy is None else strategy.shared_seed(seed))
-            train = batching.ArrayBatches(data, batch_size, shuffle, rng)
+            train = self._array_batches(data, batch_size, "fit", shuffle, rng)
         if validation_data is not None:
             val_source = self._validation_source(validation_data, val_batch_size)
         if strategy is not None:
@@ -417,8 +420,7 @@ class Trainer:
         if batching.is_batch_stream(x):
             source = self._stream_source(x, y, sample_weight, batch_size, "evaluate", mode="test")
         else:
-            data = self._prepare(x, y, sample_weight, "test")
-            source = batching.ArrayBatches(data, adapter.batch_size_of(batch_size))
+            source = self._array_batches(self._prepare(x, y, sample_weight, "test"), batch_size, "evaluate")
         if self._strategy is not None:  # each rank its shard; the compiled step sums the ranks'
             source = self._strategy.shard(source)
             callbacks = self._strategy.callbacks(callbacks)
@@ -449,10 +451,7 @@ class Trainer:
         if batching.is_batch_stream(x):
             source = batching.batch_source(x, self._inputs_only)
         else:
-            data = self._inputs_only(x)
-            if data.n == 0:
-                raise ValueError(f"{self.name}.predict: x holds no samples")
-            source = batching.ArrayBatches(data, adapter.batch_size_of(batch_size))
+            source = self._array_batches(self._inputs_only(x), batch_size, "predict")
         batches = batching.EpochIterator(source, steps)
         cbs = loops.callback_list(self, callbacks, verbose, "predict", batches.steps)
         cbs.on_predict_begin()
@@ -487,7 +486,14 @@ class Trainer:
                 validation_data, None, None, None, "fit (validation_data)", mode="test"
             )
         data = self._prepare(*adapter.unpack_validation(validation_data), "test")
-        return batching.ArrayBatches(data, adapter.batch_size_of(batch_size))
+        return self._array_batches(data, batch_size, "fit (validation_data)")
+
+    def _array_batches(self, data: adapter.Data, batch_size, what: str, shuffle: bool = False, rng=None):
+        """The batches of array data; arrays without samples are refused before anything runs
+        (an epoch of no batches would train nothing and report no loss)."""
+        if data.n == 0:
+            raise ValueError(f"{self.name}.{what}: x holds no samples")
+        return batching.ArrayBatches(data, adapter.batch_size_of(batch_size), shuffle, rng)
 
     def _inputs_only(self, batch) -> adapter.Data:
         """A predict batch: the model inputs of ``batch`` (a stream's ``(x, ...)`` gives ``x``)."""
@@ -512,6 +518,13 @@ def _optional_count(value, what: str) -> int | None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
         raise ValueError(f"expected a positive integer or None. Received: {what}={value!r}")
+    return int(value)
+
+
+def _epoch_number(value, what: str) -> int:
+    """``epochs`` or ``initial_epoch``: an integer >= 0."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+        raise ValueError(f"{what} must be an integer >= 0. Received: {what}={value!r}")
     return int(value)
 
 

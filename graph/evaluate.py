@@ -43,15 +43,24 @@ def run_node(node: Apply, values: Sequence) -> list:
 
 
 def annotate_error(exc: Exception, node: Apply, values: Sequence) -> Exception:
-    """Same exception type when possible, message prefixed with the node's story."""
+    """Same exception type when possible, message prefixed with the node's story.
+
+    A type that cannot be made from a message alone (NumPy's
+    ``_ArrayMemoryError`` takes a shape and a dtype) gives way to its nearest
+    base class that can (``MemoryError``), so ``except MemoryError`` still
+    catches it."""
     if isinstance(exc, NodeError) or getattr(exc, "theanine_node", None) is not None:
         return exc
     message = f"{exc} [while computing {node.describe_failure(values)}]"
-    kind = type(exc)
-    try:
-        new = kind(message)
-    except Exception:
-        new = RuntimeError(message)
+    new = RuntimeError(message)
+    for kind in type(exc).__mro__:
+        if not issubclass(kind, Exception):
+            break
+        try:
+            new = kind(message)
+            break
+        except Exception:
+            continue
     new.theanine_node = node
     return new
 

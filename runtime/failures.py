@@ -18,7 +18,7 @@ from theanine.codegen.program.kernel_ir import Access, FusedRows, ReduceKernel, 
 from theanine.graph.basic import Apply, Constant, apply_nodes
 from theanine.graph.evaluate import annotate_error, run_node
 
-__all__ = ["raise_step_failure"]
+__all__ = ["allocation_failure", "raise_step_failure"]
 
 MAX_RECOMPUTED_NODES = 32
 
@@ -35,6 +35,25 @@ def raise_step_failure(step, refs: dict, read: Callable[[Access], object]) -> No
     views = [v for v in (read(a) for a in step_inputs(step)) if v is not None]
     message = f"shape mismatch: input shapes {[v.shape for v in views]} do not match"
     raise annotate_error(ValueError(message), step.node, views)
+
+
+def allocation_failure(step, error: Exception, shape: tuple, dtype, refs: dict,
+                       read: Callable[[Access], object]) -> Exception:
+    """The error to raise when the storage of ``step``'s output cannot be made (a negative size
+    computed from the inputs: ValueError; more memory than there is: MemoryError), naming the
+    step's node, its input shapes and the user's line, as a failed check inside the step does.
+    A negative size is first shown to the node's reference, whose own words are better ("n_steps
+    must be >= 0"); memory is not, since the reference would try to allocate it too."""
+    if not isinstance(error, MemoryError):
+        try:
+            raise_step_failure(step, refs, read)
+        except Exception as reference:  # the reference's own error, or the kernel's
+            if getattr(reference, "theanine_node", None) is not None and "shape mismatch" not in str(reference):
+                return reference
+    views = [v for v in (read(a) for a in step_inputs(step)) if v is not None]
+    kind = MemoryError if isinstance(error, MemoryError) else ValueError
+    message = f"cannot allocate an output of shape {tuple(shape)} and dtype {dtype} ({error})"
+    return annotate_error(kind(message), step.node, views)
 
 
 def _seen_inputs(node: Apply, refs: dict, read) -> list | None:

@@ -123,6 +123,11 @@ class Function:
                  allow_input_downcast: bool | None = None, profile: bool = False,
                  no_default_updates=False):
         self.name = name or "function"
+        if not isinstance(inputs, (list, tuple)):
+            raise TypeError(
+                f"{self.name}: the inputs must be given in a list, even when there is a single input "
+                f"([x], not x). Received: {getattr(inputs, 'type', type(inputs).__name__)}"
+            )
         specs = [as_in(spec) for spec in inputs]
         self.inputs = _check_inputs([spec.variable for spec in specs])
         self.output_keys = None
@@ -137,8 +142,9 @@ class Function:
         elif isinstance(outputs, Out):
             outputs = outputs.variable
         self.unpack_single = not isinstance(outputs, (list, tuple))
-        self.outputs = [] if outputs is None else [as_tensor_variable(o) for o in
-                                                   (outputs if isinstance(outputs, (list, tuple)) else [outputs])]
+        self.outputs = [] if outputs is None else [
+            _output(o, k, self.name) for k, o in enumerate(outputs if isinstance(outputs, (list, tuple)) else [outputs])
+        ]
         self.backend = backend or config.backend
         self._compile = get_compiler(self.backend)
         self.mode_object = get_mode(mode or config.mode)
@@ -576,6 +582,14 @@ def function(inputs, outputs=None, updates=None, givens=None, backend: str | Non
     """
     return Function(inputs, outputs, updates, givens, backend, mode, name, on_unused_input,
                     allow_input_downcast, profile, no_default_updates)
+
+
+def _output(value, index: int, name: str) -> Variable:
+    """Output ``index`` as a graph variable (a number or an array becomes a constant)."""
+    try:
+        return as_tensor_variable(value)
+    except (TypeError, ValueError) as error:
+        raise type(error)(f"{name}: output {index} is not an expression or a numeric value: {error}") from error
 
 
 def _checked_swap(function: Function, swap: Mapping) -> dict:

@@ -56,8 +56,11 @@ class RuntimeSettings:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise ValueError(f"config.{name} must be an int >= 0 (0 = all cores). Received: {value!r}")
-        if not isinstance(self.cache_dir, str):
-            raise ValueError(f"config.cache_dir must be a path string. Received: {self.cache_dir!r}")
+        if not isinstance(self.cache_dir, str) or not self.cache_dir:
+            raise ValueError(
+                "config.cache_dir must be a non-empty path string (an empty one would fill the "
+                f"current directory; use_cache=False turns the cache off). Received: {self.cache_dir!r}"
+            )
         if not isinstance(self.use_cache, bool):
             raise ValueError(f"config.use_cache must be True or False. Received: {self.use_cache!r}")
         if not isinstance(self.gemm_epilogues, bool):

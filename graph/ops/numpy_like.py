@@ -303,6 +303,23 @@ def _parse_einsum(subscripts: str, ranks: list[int]) -> tuple[list[str], str]:
     return expanded, output
 
 
+def _check_einsum_sizes(subscripts: str, terms: list[str], xs: list) -> None:
+    """Every letter names axes of one static size (or 1, which broadcasts, as in NumPy); the
+    contraction would otherwise fail later inside a reshape or matmul, naming neither einsum nor
+    the letter."""
+    sizes: dict[str, tuple[int, int]] = {}
+    for k, (x, term) in enumerate(zip(xs, terms, strict=True)):
+        for letter, size in zip(term, x.type.shape, strict=True):
+            if size is None or size == 1:
+                continue
+            first = sizes.setdefault(letter, (size, k))
+            if first[0] != size:
+                raise ValueError(
+                    f"einsum: subscript {letter!r} of {subscripts!r} has size {first[0]} in operand "
+                    f"{first[1]} and size {size} in operand {k}"
+                )
+
+
 def _take_diagonals(x, term: str):
     """Operand ``x`` with each repeated letter of ``term`` reduced to its diagonal."""
     while len(set(term)) != len(term):
@@ -357,6 +374,7 @@ def einsum(subscripts: str, *operands):
     """
     xs = [as_tensor_variable(x) for x in operands]
     terms, output = _parse_einsum(subscripts, [x.ndim for x in xs])
+    _check_einsum_sizes(subscripts, terms, xs)
     pairs = [_take_diagonals(x, term) for x, term in zip(xs, terms, strict=True)]
     for k, (x, term) in enumerate(pairs):
         later = set(output).union(*[set(t) for _, t in pairs[:k] + pairs[k + 1:]])

@@ -13,6 +13,7 @@ step.
 
 from __future__ import annotations
 
+import math
 import sys
 import threading
 from collections.abc import Sequence
@@ -46,7 +47,7 @@ from theanine.graph.evaluate import run_node
 from theanine.runtime.backends import Compiled
 from theanine.runtime.cpython import layout
 from theanine.runtime.cpython.fast_call import bind_fast_call
-from theanine.runtime.failures import raise_step_failure
+from theanine.runtime.failures import allocation_failure, raise_step_failure
 from theanine.runtime.llvm.cache import load_native, program_fingerprint
 from theanine.runtime.llvm.jit import NativeModule, compile_processes
 from theanine.runtime.memory import MemoryPlan
@@ -85,6 +86,11 @@ def compile_llvm(inputs: Sequence[Variable], outputs: Sequence[Variable]) -> Com
         return bind_fast_call(program, native, entry_names[0], PARALLEL_MIN_ELEMENTS, fallback, single)
 
     return Compiled(runner.run, fallbacks, bind_fast, fused=fused)
+
+
+def _reader(arrays: list):
+    """The array an access shows in ``arrays``, or None while its buffer does not exist."""
+    return lambda a: None if arrays[a.buffer] is None else _view(arrays[a.buffer], a)
 
 
 def _view(array: np.ndarray, access: Access) -> np.ndarray:
@@ -171,6 +177,19 @@ class ProgramRunner:
             return kept
         return self._output(buffer, shape, dtype)
 
+    def _storage(self, arrays: list, step: int, buffer: int, shape: tuple, dtype: np.dtype,
+                 reusable: bool) -> np.ndarray:
+        """``_allocate``, with a failure (negative or huge sizes) reported against the step's node."""
+        try:
+            if min(shape, default=0) < 0:
+                raise ValueError("negative dimensions are not allowed")
+            if math.prod(shape) * dtype.itemsize >= 1 << 63:
+                raise MemoryError("the size does not fit in 64 bits")
+            return self._allocate(step, buffer, shape, dtype, reusable)
+        except (ValueError, MemoryError) as error:
+            raise allocation_failure(self.program.steps[step], error, shape, dtype, self.program.refs,
+                                     _reader(arrays)) from None
+
     def _output(self, buffer: int, shape: tuple, dtype: np.dtype) -> np.ndarray:
         """A new output array, or one this buffer returned before that nobody holds any more.
 
@@ -214,7 +233,7 @@ class ProgramRunner:
                 if replay is not None and b in replay:
                     arrays[b] = replay[b]
                     continue
-                arrays[b] = self._allocate(step, b, shape_of(arrays), dtype, reusable)
+                arrays[b] = self._storage(arrays, step, b, shape_of(arrays), dtype, reusable)
                 if record is not None and reusable:
                     record[b] = arrays[b]
             status = self._call(entry, tuple(arrays), touched)
@@ -249,5 +268,4 @@ class ProgramRunner:
             arrays[b] = self._usable(b, np.asarray(value))
 
     def _raise(self, arrays: list, step) -> None:
-        raise_step_failure(step, self.program.refs,
-                           lambda a: None if arrays[a.buffer] is None else _view(arrays[a.buffer], a))
+        raise_step_failure(step, self.program.refs, _reader(arrays))

@@ -38,6 +38,7 @@ import importlib.metadata
 import json
 import logging
 import os
+import stat
 import struct
 import tempfile
 from collections.abc import Callable
@@ -208,6 +209,16 @@ def _decode(key: str, data: bytes) -> bytes:
     return payload
 
 
+def _read_regular_file(path: Path) -> bytes:
+    """The bytes of ``path``; OSError when it is not a regular file (a FIFO would block the read
+    forever, a link to ``/dev/zero`` would never end it)."""
+    descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    with os.fdopen(descriptor, "rb") as file:
+        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+            raise OSError(f"{path} is not a regular file")
+        return file.read()
+
+
 class ObjectCache:
     """Verified, atomically written object files in ``directory``, one per key."""
 
@@ -222,7 +233,7 @@ class ObjectCache:
         """The object bytes stored under ``key``; None on a miss or a corrupt entry."""
         path = self.path(key)
         try:
-            data = path.read_bytes()
+            data = _read_regular_file(path)
         except FileNotFoundError:
             log.debug("miss %s", key)
             return None

@@ -21,7 +21,7 @@ import numpy as np
 
 from theanine.codegen.llvm.gemm import BLAS_GLOBALS
 from theanine.graph.config import config
-from theanine.runtime.llvm import forked, mpi
+from theanine.runtime.llvm import elf, forked, mpi
 from theanine.runtime.llvm.forked import llvm_lock
 from theanine.runtime.threads import available_cores, thread_count
 
@@ -309,8 +309,10 @@ class NativeModule:
 
     def __init__(self, object_code: bytes, stamp: bytes | None = None):
         objects = split_objects(object_code)
-        if any(o[:4] != b"\x7fELF" for o in objects):
-            raise InvalidObject("not an ELF object file")
+        for o in objects:
+            problem = elf.object_problem(o)
+            if problem:
+                raise InvalidObject(problem)
         with llvm_lock:
             self._engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""), new_target_machine())
             self._objects = [llvm.ObjectFileRef.from_data(o) for o in objects]
