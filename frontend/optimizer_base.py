@@ -219,8 +219,14 @@ class Optimizer(Configurable):
                 f"{self.name} has {len(current)} state variables ({[v.name for v in current]}) "
                 f"but {len(values)} values were given"
             )
-        for state, value in zip(current, values, strict=True):
-            state.set_value(np.asarray(value, dtype=state.dtype))
+        arrays = [np.asarray(value, dtype=state.dtype) for state, value in zip(current, values, strict=True)]
+        for state, array in zip(current, arrays, strict=True):  # all checked before any is assigned
+            shape = state.get_value(borrow=True).shape
+            if array.shape != shape:
+                raise ValueError(f"{self.name}: state variable {state.name!r} has shape {shape}, "
+                                 f"the value given has shape {array.shape}")
+        for state, array in zip(current, arrays, strict=True):
+            state.set_value(array)
 
     # -- updates
 

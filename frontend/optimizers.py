@@ -522,9 +522,9 @@ class LossScaleOptimizer(Optimizer):
         values = list(values)
         if len(values) < 2:
             raise ValueError(f"{self.name} expects its step counter and scale first; {len(values)} values given")
+        self.inner_optimizer.set_variable_values(values[2:])  # checks its values first; ours follow
         self.step_counter.set_value(np.asarray(values[0], "int64"))
         self.dynamic_scale.set_value(np.asarray(values[1], "float32"))
-        self.inner_optimizer.set_variable_values(values[2:])
 
     def finalize_variable_values(self, var_list: Sequence[SharedVariable]) -> None:
         self.inner_optimizer.finalize_variable_values(var_list)

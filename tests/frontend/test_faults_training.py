@@ -105,3 +105,19 @@ def test_an_exception_in_a_callback_propagates_and_leaves_a_usable_model(model):
     assert all(np.isfinite(w).all() for w in after)
     history = model.fit(X, Y, batch_size=4, epochs=1, verbose=0)
     assert np.isfinite(history.history["loss"]).all()
+
+
+def test_optimizer_state_of_the_wrong_shape_changes_no_variable():
+    import theanine as th
+    from theanine.frontend import optimizers
+
+    weights = [th.shared(np.zeros((2, 3), "float32"), name="w"), th.shared(np.zeros(4, "float32"), name="b")]
+    optimizer = optimizers.Adam(1e-3)
+    optimizer.build(weights)
+    before = [v.get_value().copy() for v in optimizer.variables()]
+    values = [np.full_like(v, 7) for v in before]
+    values[-1] = np.ones(5, "float32")  # the last slot does not fit
+    with pytest.raises(ValueError, match="has shape"):
+        optimizer.set_variable_values(values)
+    for variable, old in zip(optimizer.variables(), before, strict=True):
+        np.testing.assert_array_equal(variable.get_value(), old)
