@@ -73,6 +73,17 @@ class Variable(SharedVariable):
         return self.get_value()
 
     @property
+    def value(self):
+        """Keras 3's ``Variable.value``: the variable itself inside a layer's call or a traced step
+        (where it is read symbolically), a copy of its current value outside one."""
+        return self if current_call_context() is not None else self.get_value()
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        """``np.asarray(variable)`` is its current value, as for a Keras variable."""
+        value = self.get_value()
+        return value if dtype is None else value.astype(dtype)
+
+    @property
     def path(self) -> str | None:
         """Keras 3's name for the variable's full name (``dense/kernel``)."""
         return self.name
