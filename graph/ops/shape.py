@@ -13,7 +13,7 @@ them.  Where each lives:
 - ``reshape.py``: ``Reshape``, ``reshape``, ``flatten``, ``squeeze``;
 - ``join.py``: ``Join``, ``Split``, ``concatenate``, ``stack``, ``split``;
 - ``broadcast.py``: ``BroadcastTo``, ``broadcast_to`` (static broadcasting);
-- ``shape_compositions.py``: ``repeat``, ``tile``, ``pad``.
+- ``shape_compositions.py``: ``repeat``, ``tile``, ``pad``, ``specify_shape``.
 
 Code outside ``graph/ops`` (rewrites, codegen, users) imports the family from
 here; the op modules import from the defining modules, which load before them.
@@ -23,7 +23,7 @@ from theanine.graph.ops.broadcast import BroadcastTo, broadcast_to
 from theanine.graph.ops.dimshuffle import DimShuffle, dimshuffle, expand_dims, transpose
 from theanine.graph.ops.join import Join, Split, concatenate, split, stack
 from theanine.graph.ops.reshape import Reshape, flatten, reshape, squeeze
-from theanine.graph.ops.shape_compositions import pad, repeat, tile
+from theanine.graph.ops.shape_compositions import pad, repeat, specify_shape, tile
 from theanine.graph.ops.shape_values import Shape, ShapeI, shape, shape_i, size
 from theanine.graph.ops.shape_values import as_shape_vector as as_shape_vector
 from theanine.graph.ops.shape_values import shape_entries as shape_entries
@@ -36,5 +36,5 @@ from theanine.graph.ops.shape_values import static_value as static_value
 __all__ = [
     "DimShuffle", "Shape", "ShapeI", "Reshape", "Join", "Split", "BroadcastTo", "dimshuffle",
     "transpose", "expand_dims", "shape", "shape_i", "size", "reshape", "flatten", "squeeze",
-    "concatenate", "stack", "split", "broadcast_to", "repeat", "tile", "pad",
+    "concatenate", "stack", "split", "broadcast_to", "repeat", "tile", "pad", "specify_shape",
 ]

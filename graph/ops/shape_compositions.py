@@ -1,4 +1,5 @@
-"""``repeat``, ``tile`` and ``pad``: compositions of the shape ops, differentiated through them."""
+"""``repeat``, ``tile``, ``pad`` and ``specify_shape``: compositions of the shape ops, differentiated
+through them."""
 
 from __future__ import annotations
 
@@ -141,3 +142,26 @@ def _value_pairs(value, ndim: int) -> list[tuple]:
             f"pad: `constant_values` does not fit a tensor of rank {ndim}. Received: {value!r}"
         ) from None
     return [(a, b) for a, b in pairs]
+
+
+def specify_shape(x, shape):
+    """``x`` with the static shape ``shape`` (PyTensor's ``specify_shape``; None keeps a dimension as
+    it is).  A static dimension that disagrees raises ValueError now; one known only at run time is
+    checked when the function runs (``broadcast_to``, which broadcasts only static size-1 axes, so a
+    run-time size other than the one given is an error, never a broadcast)."""
+    x = as_tensor_variable(x)
+    shape = tuple(shape)
+    if len(shape) != x.ndim:
+        raise ValueError(f"specify_shape: {len(shape)} dimensions given for an input of {x.ndim} "
+                         f"(type {x.type})")
+    for axis, (known, wanted) in enumerate(zip(x.type.shape, shape, strict=True)):
+        if wanted is not None and (not isinstance(wanted, (int, np.integer)) or wanted < 0):
+            raise TypeError(f"specify_shape: dimension {axis} must be a non-negative int or None. "
+                            f"Received: {wanted!r}")
+        if wanted is not None and known is not None and known != wanted:
+            raise ValueError(f"specify_shape: dimension {axis} of the input has static size {known}, "
+                             f"expected {wanted} (input type {x.type})")
+    if all(wanted is None or known == wanted for known, wanted in zip(x.type.shape, shape, strict=True)):
+        return x
+    sizes = axis_sizes(x)
+    return broadcast_to(x, [sizes[axis] if wanted is None else int(wanted) for axis, wanted in enumerate(shape)])
