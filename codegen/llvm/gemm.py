@@ -13,6 +13,10 @@ the BLAS's own threads.  An output that BLAS cannot write (a destroyed
 input whose rows are not contiguous) is computed by plain loops; outputs
 the runner allocates are always C-contiguous and need no such check.
 
+float32 blocks whose right operand is row-major and that fit in cache go to
+the register-blocked kernel of ``small_gemm`` instead of BLAS, when a
+loaded module has it bound.
+
 A call with an epilogue (``GemmCall.epilogue``) runs it on each block of C
 right after the BLAS call that wrote the block: a share split by rows goes
 in tiles of about ``EPILOGUE_TILE_ELEMENTS`` elements of C (one BLAS call
@@ -24,6 +28,7 @@ from __future__ import annotations
 
 from llvmlite import ir
 
+from theanine.codegen.llvm import small_gemm
 from theanine.codegen.llvm.ir_types import I8P, I32, I64, compute_type, load_value, memory_type, store_value
 from theanine.codegen.llvm.loops import for_range, linear_offset, nested_ranges, product
 from theanine.codegen.program.kernel_ir import Access, GemmCall
@@ -31,7 +36,9 @@ from theanine.codegen.program.kernel_ir import Access, GemmCall
 EPILOGUE_TILE_ELEMENTS = 1 << 15  # 128 KiB of float32 C; 8K-element tiles were ~5% slower, 128K and untiled alike
 MIN_TILE_ROWS = 16
 BLAS_GLOBALS = {"float32": "theanine_sgemm", "float64": "theanine_dgemm", "threads_local": "theanine_blas_threads",
-                "ilp64": "theanine_blas_ilp64"}
+                "ilp64": "theanine_blas_ilp64", "small_float32": "theanine_small_sgemm_address"}
+"""Function pointers bound when a module loads; ``small_float32`` is the register-blocked kernel of
+``small_gemm`` (left null, products go to BLAS)."""
 
 
 def emit_gemm(frame, call: GemmCall) -> None:
@@ -266,6 +273,12 @@ def _block_function(printer, dtype: str) -> ir.Function:
     arguments = [op_b, op_a, width, height, k, slot(alpha, t), b_columns, ld_b, a_rows, ld_a, slot(beta, t),
                  output, ldc]
     nonempty = b.and_(b.icmp_signed(">", height, ir.Constant(I64, 0)), b.icmp_signed(">", width, ir.Constant(I64, 0)))
+    own, kernel = ir.Constant(ir.IntType(1), 0), None
+    if dtype == "float32":  # B row-major: the register-blocked kernel, which reads B without packing it
+        kernel = b.load(_blas_global(printer, "small_float32"))
+        row_major_b = b.icmp_unsigned("==", b.load(op_b), ir.Constant(ir.IntType(8), ord("N")))
+        bound = b.icmp_unsigned("!=", kernel, ir.Constant(I8P, None))
+        own = b.and_(b.and_(bound, row_major_b), small_gemm.fits(b, height, width, k))
     with b.if_then(nonempty):
         with b.if_else(b.icmp_signed("==", k, ir.Constant(I64, 0))) as (empty_sum, product):
             with empty_sum:
@@ -275,11 +288,19 @@ def _block_function(printer, dtype: str) -> ir.Function:
                     zero = ir.Constant(t, 0.0)
                     scaled = b.fmul(load_value(b, target, dtype), beta)  # beta 0: 0 without reading, as BLAS
                     store_value(b, b.select(b.fcmp_ordered("==", beta, zero), zero, scaled), target, dtype)
-            with product, b.if_else(wide) as (ilp64, lp64):
-                with ilp64:
-                    call_gemm(I64, arguments)
-                with lp64:
-                    call_gemm(I32, arguments)
+            with product, b.if_else(own) as (register_blocked, blas):
+                with register_blocked:
+                    if kernel is not None:
+                        a_transposed = b.zext(b.icmp_unsigned("==", b.load(op_a), ir.Constant(ir.IntType(8),
+                                                                                               ord("T"))), I32)
+                        b.call(b.bitcast(kernel, small_gemm.SIGNATURE.as_pointer()),
+                               [height, width, k, a_rows, ld_a, a_transposed, b_columns, ld_b, output, ldc, alpha,
+                                beta])
+                with blas, b.if_else(wide) as (ilp64, lp64):
+                    with ilp64:
+                        call_gemm(I64, arguments)
+                    with lp64:
+                        call_gemm(I32, arguments)
     b.ret_void()
     return function
 

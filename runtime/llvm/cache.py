@@ -48,6 +48,8 @@ import llvmlite
 import llvmlite.binding as llvm
 import numpy as np
 
+from theanine.codegen.llvm import small_gemm
+from theanine.codegen.llvm.gemm import BLAS_GLOBALS
 from theanine.graph.config import config
 from theanine.runtime.llvm import jit
 
@@ -317,15 +319,45 @@ def load_native(source: str, print_ir: Callable[[str], str | list[str]]) -> jit.
         printed = print_ir(text)
         texts = [printed] if isinstance(printed, str) else list(printed)
         texts[0] = jit.stamped(texts[0], stamp)
-        return jit.join_objects(jit.compile_to_objects(texts))
+        kernel = BLAS_GLOBALS["small_float32"]
+        meanwhile = _small_gemm if any(kernel in t for t in texts) else None  # built while the parts compile
+        return jit.join_objects(jit.compile_to_objects(texts, meanwhile))
 
     payload = cached_compile_to_object(source, compile_stamped)
     try:
-        return jit.NativeModule(payload, stamp)
+        return _with_kernels(jit.NativeModule(payload, stamp))
     except jit.InvalidObject as error:
         log.warning("cache entry for this program holds other code (%s); compiling it afresh", error)
     payload = compile_stamped(source)
     if config.use_cache:
         parts = key_parts(source)
         ObjectCache(config.cache_dir).store(cache_key(parts), parts, payload)
-    return jit.NativeModule(payload, stamp)
+    return _with_kernels(jit.NativeModule(payload, stamp))
+
+
+def _with_kernels(module: jit.NativeModule) -> jit.NativeModule:
+    """``module`` with the shared kernels it calls through a global bound (the register-blocked GEMM)."""
+    name = BLAS_GLOBALS["small_float32"]
+    if module.has_global(name):
+        module.set_global(name, _small_gemm()[1])
+    return module
+
+
+@functools.cache
+def _small_gemm() -> tuple[jit.NativeModule, int]:
+    """The register-blocked float32 GEMM for this host's vector width, compiled once per process (and
+    kept in the disk cache like a program; its IR needs no optimization passes, so emitting it takes
+    about 20 ms): its module, kept alive, and the kernel's address."""
+    lanes = jit.host_float_lanes()
+    source = f"{small_gemm.NAME}, {lanes} lanes"  # the cache key's other parts cover the code generator
+    stamp = source_stamp(source)
+
+    def compile_stamped(_: str) -> bytes:  # the IR is printed only on a miss (printing takes ~20 ms)
+        return jit.emit_without_passes(jit.stamped(small_gemm.kernel_module(lanes), stamp))
+
+    try:
+        native = jit.NativeModule(cached_compile_to_object(source, compile_stamped), stamp)
+    except jit.InvalidObject as error:
+        log.warning("cache entry of the GEMM kernel holds other code (%s); compiling it afresh", error)
+        native = jit.NativeModule(compile_stamped(source), stamp)
+    return native, native.function_address(small_gemm.NAME)

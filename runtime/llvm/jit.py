@@ -15,6 +15,7 @@ import functools
 import glob
 import os
 import struct
+from collections.abc import Callable
 
 import llvmlite.binding as llvm
 import numpy as np
@@ -43,6 +44,11 @@ def new_target_machine() -> llvm.TargetMachine:
 def target_machine() -> llvm.TargetMachine:
     """The target machine that optimizes and emits code (created once)."""
     return new_target_machine()
+
+
+def host_float_lanes() -> int:
+    """float32 lanes of the host's widest vector registers: 16 with AVX-512, else 8."""
+    return 16 if llvm.get_host_cpu_features().get("avx512f") else 8
 
 
 def target_description() -> str:
@@ -78,20 +84,29 @@ def compile_to_object(llvm_ir: str) -> bytes:
     return compile_to_objects([llvm_ir])[0]
 
 
-def compile_to_objects(texts: list[str]) -> list[bytes]:
+def compile_to_objects(texts: list[str], meanwhile: Callable[[], object] | None = None) -> list[bytes]:
     """``compile_to_object`` of each module text (the parts of one split module), in children.
 
     LLVM compiles one module on one core, so the parts go to as many
     children at once as there are idle cores (``idle_cores``); on a machine
     whose cores are all busy one child compiles them in turn, which costs
     about what the whole module would.  Meanwhile this process loads the
-    BLAS addresses that loading the objects will need.
+    BLAS addresses that loading the objects will need, and runs ``meanwhile``.
     """
     if not hasattr(os, "fork"):
-        return [_optimize_and_emit(text) for text in texts]
+        objects = [_optimize_and_emit(text) for text in texts]
+        if meanwhile is not None:
+            meanwhile()
+        return objects
     children = max(1, min(len(texts), idle_cores()))
     groups = [texts[k::children] for k in range(children)]
-    answers = forked.in_children(_emit_all, groups, children, meanwhile=blas_addresses)
+
+    def prepare() -> None:
+        blas_addresses()
+        if meanwhile is not None:
+            meanwhile()
+
+    answers = forked.in_children(_emit_all, groups, children, meanwhile=prepare)
     objects = [split_objects(answer) for answer in answers]
     return [objects[k % children][k // children] for k in range(len(texts))]
 
@@ -116,6 +131,18 @@ def idle_cores() -> int:
     except OSError:
         return cores
     return cores if load < cores else 1
+
+
+def emit_without_passes(llvm_ir: str) -> bytes:
+    """An object file of IR that needs no IR optimization (written as the machine code should be,
+    like ``small_gemm``'s kernel): code generation only, in this process, in a fifth of the time."""
+    machine = target_machine()
+    with llvm_lock:
+        module = llvm.parse_assembly(llvm_ir)
+        module.triple = llvm.get_process_triple()
+        module.data_layout = str(machine.target_data)
+        module.verify()
+        return machine.emit_object(module)
 
 
 def _optimize_and_emit(llvm_ir: str) -> bytes:
@@ -330,6 +357,9 @@ class NativeModule:
     def _stamp(self) -> bytes | None:
         address = self._engine.get_global_value_address(STAMP_GLOBAL)
         return ctypes.string_at(address, STAMP_BYTES) if address else None
+
+    def has_global(self, name: str) -> bool:
+        return bool(self._engine.get_global_value_address(name))
 
     def set_global(self, name: str, value: int, required: bool = True) -> None:
         """Store a pointer-sized ``value`` in the module's global ``name`` (bound at load time)."""
