@@ -68,7 +68,13 @@ class Config:
         object.__setattr__(self, "_sections", self._sections + (settings,))
 
     def _names(self) -> set[str]:
-        return {f.name for section in self._sections for f in fields(section)}
+        return {f.name for section in self._sections for f in fields(section)} | set(self._aliases())
+
+    def _aliases(self) -> dict:
+        """Names a section derives from its settings (``ALIASES``: name -> (read the section, the
+        settings a value stands for)), such as Theano's ``device`` for the runtime's ``backend``."""
+        return {name: (section, rule) for section in self._sections
+                for name, rule in getattr(section, "ALIASES", {}).items()}
 
     def default_stream(self, create, restart: bool = False):
         """The default random stream for the current ``seed`` (``th.random.uniform`` and friends).
@@ -86,6 +92,10 @@ class Config:
         for section in object.__getattribute__(self, "_sections"):
             if name in section.__dataclass_fields__:
                 return getattr(section, name)
+        aliases = self._aliases()
+        if name in aliases:
+            section, (read, _) = aliases[name]
+            return read(section)
         raise AttributeError(f"unknown config setting {name!r}; known: {sorted(self._names())}")
 
     def __setattr__(self, name: str, value) -> None:
@@ -95,6 +105,9 @@ class Config:
         unknown = sorted(set(changes) - self._names())
         if unknown:
             raise AttributeError(f"unknown config setting(s) {unknown}; known: {sorted(self._names())}")
+        aliases = self._aliases()
+        for name in [n for n in changes if n in aliases]:
+            changes = {**{k: v for k, v in changes.items() if k != name}, **aliases[name][1][1](changes[name])}
         sections = []
         for section in self._sections:
             mine = {k: v for k, v in changes.items() if k in section.__dataclass_fields__}

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 from theanine.graph.config import config
 from theanine.runtime.backends import available_backends
@@ -39,6 +40,10 @@ class RuntimeSettings:
     (``codegen/program/epilogues.py``); False keeps them separate passes (to measure the two).
     ``jit_blas``: whose OpenBLAS compiled products call, "numpy" (NumPy's own when it is the
     scipy-openblas64 build, else SciPy's) or "scipy"; bound when a compiled module loads."""
+
+    ALIASES: ClassVar[dict] = {"device": (lambda settings: "cuda" if settings.backend == "cuda" else "cpu",
+                                          lambda value: {"backend": _backend_of_device(value)})}
+    """Theano's ``config.device``: "cpu" (the llvm backend) or "cuda" (read from and written to ``backend``)."""
 
     backend: str = "llvm"
     num_threads: int = 0
@@ -72,6 +77,15 @@ class RuntimeSettings:
                 f"config.on_unused_input must be one of {UNUSED_INPUT_POLICIES}. "
                 f"Received: {self.on_unused_input!r}"
             )
+
+
+def _backend_of_device(device) -> str:
+    """The backend Theano's ``device`` names: "cpu" the llvm backend, "cuda"/"cuda0"/"gpu" the cuda one."""
+    if device == "cpu":
+        return "llvm"
+    if isinstance(device, str) and device.startswith(("cuda", "gpu")):
+        return "cuda"
+    raise ValueError(f"config.device must be 'cpu' or 'cuda' (Theano's 'cuda0', 'gpu' too). Received: {device!r}")
 
 
 config.add_section(RuntimeSettings(cache_dir=default_cache_dir()))
