@@ -8,7 +8,8 @@ row and one broadcast of A per row, then one fused multiply-add per
 accumulator.  B is read in place, not packed: a panel of B (``k`` rows of
 ``PANELS`` vectors) is reused from L1/L2 across the row blocks, so the
 kernel is used where A is re-read cheaply (see ``fits``).  Rows past the
-last whole block go in blocks of 4, 2 and 1.
+last whole block go one at a time (``TAIL_ROWS``: blocks of 4 and 2 as well
+took a third more time to compile, for rows that batch sizes rarely leave).
 
 Why not BLAS: OpenBLAS packs both operands on every call, which small and
 thin products (an LSTM step, an MLP layer, a convolution's 64 output
@@ -46,8 +47,9 @@ SIGNATURE = ir.FunctionType(ir.VoidType(), [I64, I64, I64, F32.as_pointer(), I64
 
 def kernel_module(width: int) -> str:
     """The IR of a module holding only the kernel (external), for vectors of ``width`` float32 lanes:
-    compiled once per process and target and bound by address into every module that multiplies
-    (``gemm.BLAS_GLOBALS["small_float32"]``), so no program pays for compiling it."""
+    compiled once per machine and vector width (the disk cache keeps it) and bound by address into
+    every module that multiplies (``gemm.BLAS_GLOBALS["small_float32"]``), so programs do not
+    compile it each."""
     module = ir.Module(name="theanine_small_sgemm")
     small_sgemm(module, width)
     return str(module)
