@@ -303,7 +303,7 @@ def source_stamp(source: str) -> bytes:
     return hashlib.sha256(source.encode()).digest()
 
 
-def load_native(source: str, print_ir: Callable[[str], str | list[str]]) -> jit.NativeModule:
+def load_native(source: str, print_ir: Callable[[str], str | list[str]], optimize: bool = True) -> jit.NativeModule:
     """The loaded object code of the module ``print_ir(source)`` prints, through the disk cache.
 
     ``print_ir`` may print the module as several parts (``codegen.llvm.split``):
@@ -311,7 +311,8 @@ def load_native(source: str, print_ir: Callable[[str], str | list[str]]) -> jit.
     The code is stamped with ``source_stamp(source)`` and checked on load:
     an entry that decodes but holds other code (another program's object,
     bytes that are no object) is reported, replaced and compiled afresh
-    instead of being run.
+    instead of being run.  ``optimize=False``: IR written as the machine code
+    should be (``jit.emit_without_passes``), emitted in this process.
     """
     stamp = source_stamp(source)
 
@@ -319,6 +320,8 @@ def load_native(source: str, print_ir: Callable[[str], str | list[str]]) -> jit.
         printed = print_ir(text)
         texts = [printed] if isinstance(printed, str) else list(printed)
         texts[0] = jit.stamped(texts[0], stamp)
+        if not optimize:
+            return jit.join_objects([jit.emit_without_passes(t) for t in texts])
         kernel = BLAS_GLOBALS["small_float32"]
         meanwhile = _small_gemm if any(kernel in t for t in texts) else None  # built while the parts compile
         return jit.join_objects(jit.compile_to_objects(texts, meanwhile))
@@ -349,15 +352,7 @@ def _small_gemm() -> tuple[jit.NativeModule, int]:
     kept in the disk cache like a program; its IR needs no optimization passes, so emitting it takes
     about 20 ms): its module, kept alive, and the kernel's address."""
     lanes = jit.host_float_lanes()
-    source = f"{small_gemm.NAME}, {lanes} lanes"  # the cache key's other parts cover the code generator
-    stamp = source_stamp(source)
-
-    def compile_stamped(_: str) -> bytes:  # the IR is printed only on a miss (printing takes ~20 ms)
-        return jit.emit_without_passes(jit.stamped(small_gemm.kernel_module(lanes), stamp))
-
-    try:
-        native = jit.NativeModule(cached_compile_to_object(source, compile_stamped), stamp)
-    except jit.InvalidObject as error:
-        log.warning("cache entry of the GEMM kernel holds other code (%s); compiling it afresh", error)
-        native = jit.NativeModule(compile_stamped(source), stamp)
+    # the cache key's other parts cover the code generator; the IR is printed only on a miss (~20 ms)
+    native = load_native(f"{small_gemm.NAME}, {lanes} lanes", lambda _: small_gemm.kernel_module(lanes),
+                         optimize=False)
     return native, native.function_address(small_gemm.NAME)
