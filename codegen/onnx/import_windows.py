@@ -127,6 +127,22 @@ def _pool(ctx, node, args, attrs):
                             dilation)]
 
 
+def _tap_positions(sizes, kernel, strides, dilation, padding) -> tuple[np.ndarray, np.ndarray, list[int]]:
+    """Where every tap of every window reads, known when the graph is built: the input coordinates
+    ``(windows, taps, rank)`` (windows and taps in C order) clipped into the input, whether each is
+    inside it, and the number of windows along each axis."""
+    counts = [(n + lo + hi - d * (k - 1) - 1) // s + 1
+              for n, k, s, d, (lo, hi) in zip(sizes, kernel, strides, dilation, padding, strict=True)]
+
+    def grid(extents):
+        return np.stack(np.meshgrid(*(np.arange(e) for e in extents), indexing="ij"), -1).reshape(-1, len(extents))
+
+    position = (grid(counts)[:, None, :] * np.asarray(strides) - np.asarray([lo for lo, _ in padding])
+                + grid(kernel)[None, :, :] * np.asarray(dilation))
+    inside = np.all((position >= 0) & (position < np.asarray(sizes)), axis=-1)
+    return np.clip(position, 0, np.asarray(sizes) - 1), inside, counts
+
+
 def _argmax_indices(x, kernel, strides, dilation, padding, column_major: int):
     """MaxPool's Indices output: for each window the flat NCHW position of its first maximum (the
     spatial part column-major with ``storage_order=1``).  The windows' input positions are known
@@ -134,14 +150,7 @@ def _argmax_indices(x, kernel, strides, dilation, padding, column_major: int):
     sizes = x.type.shape[2:]
     if None in sizes:
         raise Unsupported("the Indices output needs static spatial sizes")
-    counts = [(n + lo + hi - d * (k - 1) - 1) // s + 1
-              for n, k, s, d, (lo, hi) in zip(sizes, kernel, strides, dilation, padding, strict=True)]
-    starts = np.stack(np.meshgrid(*(np.arange(c) for c in counts), indexing="ij"), -1).reshape(-1, len(sizes))
-    taps = np.stack(np.meshgrid(*(np.arange(k) for k in kernel), indexing="ij"), -1).reshape(-1, len(sizes))
-    position = (starts[:, None, :] * np.asarray(strides) - np.asarray([lo for lo, _ in padding])
-                + taps[None, :, :] * np.asarray(dilation))
-    inside = np.all((position >= 0) & (position < np.asarray(sizes)), axis=-1)
-    clipped = np.clip(position, 0, np.asarray(sizes) - 1)
+    clipped, inside, counts = _tap_positions(sizes, kernel, strides, dilation, padding)
     flat = np.ravel_multi_index(tuple(np.moveaxis(clipped, -1, 0)), sizes)
     stored = flat if not column_major else np.ravel_multi_index(tuple(np.moveaxis(clipped, -1, 0)), sizes,
                                                                  order="F")
@@ -150,7 +159,7 @@ def _argmax_indices(x, kernel, strides, dilation, padding, column_major: int):
     lowest = th.constant(np.asarray(-np.inf if np.dtype(x.dtype).kind == "f" else np.iinfo(x.dtype).min, x.dtype))
     windows = th.where(th.constant(inside), windows, lowest)
     best = th.argmax(windows, axis=-1)
-    chosen = th.take(th.constant(stored.ravel()), best + th.constant(np.arange(len(starts)) * len(taps)))
+    chosen = th.take(th.constant(stored.ravel()), best + th.constant(np.arange(inside.shape[0]) * inside.shape[1]))
     size = int(np.prod(sizes))
     planes_before = th.reshape(th.arange(th.shape(x)[0] * th.shape(x)[1], dtype="int64"),
                                (th.shape(x)[0], th.shape(x)[1], 1)) * size
@@ -194,15 +203,10 @@ def _col2im(ctx, node, args, attrs):
     dilations = attrs.get("dilations", [1] * rank)
     strides = attrs.get("strides", [1] * rank)
     pads = attrs.get("pads", [0] * 2 * rank)
-    counts = [(n + pads[d] + pads[d + rank] - dilations[d] * (k - 1) - 1) // strides[d] + 1
-              for d, (n, k) in enumerate(zip(image, block, strict=True))]
-    taps = np.stack(np.meshgrid(*(np.arange(k) for k in block), indexing="ij"), -1).reshape(-1, rank)
-    starts = np.stack(np.meshgrid(*(np.arange(c) for c in counts), indexing="ij"), -1).reshape(-1, rank)
-    position = (starts[None, :, :] * np.asarray(strides) - np.asarray(pads[:rank])
-                + taps[:, None, :] * np.asarray(dilations))
-    inside = np.all((position >= 0) & (position < np.asarray(image)), axis=-1).ravel()
-    flat = np.ravel_multi_index(tuple(np.clip(position, 0, np.asarray(image) - 1).reshape(-1, rank).T), image)
-    channels = th.shape(x)[1] // len(taps)
+    clipped, inside, _ = _tap_positions(image, block, strides, dilations, _pairs(pads, rank))
+    clipped, inside = np.swapaxes(clipped, 0, 1), inside.T.ravel()  # columns are (tap, window)
+    flat = np.ravel_multi_index(tuple(clipped.reshape(-1, rank).T), image)
+    channels = th.shape(x)[1] // int(np.prod(block))
     columns = th.reshape(x, (th.shape(x)[0], channels, -1))
     kept = th.take(columns, th.constant(np.flatnonzero(inside)), axis=2)
     zeros = th.zeros((th.shape(x)[0], channels, int(np.prod(image))), dtype=x.dtype)
