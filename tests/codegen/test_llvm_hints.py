@@ -85,3 +85,16 @@ def test_in_place_and_aliased_reads_keep_numpy_values():
     start, xv = w.get_value(), R.standard_normal((3, 4)).astype("float32")
     f(xv)
     np.testing.assert_allclose(w.get_value(), start * 2 + start[::-1] + xv, rtol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_gathered_loads_carry_alias_scopes_and_keep_numpy_values(dtype):
+    x, rows = th.matrix("x", dtype=dtype), th.lvector("rows")
+    gathered = th.take(x, rows, axis=0) * 2.0 + 1.0
+    text = _module_text([x, rows], gathered)
+    ctype = "float" if dtype == "float32" else "double"
+    loads = re.findall(rf"load {ctype}, {ctype}\* .*", text)
+    assert loads and all("!alias.scope" in load for load in loads), [ld for ld in loads if "alias" not in ld]
+    f = th.function([x, rows], gathered, backend="llvm")
+    xv, rv = R.standard_normal((7, 5)).astype(dtype), np.array([6, 0, 3, 3, -1])
+    np.testing.assert_allclose(f(xv, rv), xv[rv] * 2.0 + 1.0, rtol=1e-6)
