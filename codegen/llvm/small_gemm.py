@@ -2,11 +2,11 @@
 
 ``C = alpha * A @ B + beta * C`` (row-major C, A read as stored or
 transposed, B row-major) in blocks of ``ROWS`` rows by ``PANELS`` vectors
-of columns: the block's accumulators stay in registers for the whole inner
-dimension, each step one (masked at the right edge) load per vector of B's
+of columns: the block's accumulators stay in registers for a chunk of the
+inner dimension (``DEPTH_IN_CACHE``), each step one (masked at the right edge) load per vector of B's
 row and one broadcast of A per row, then one fused multiply-add per
-accumulator.  B is read in place, not packed: a panel of B (``k`` rows of
-``PANELS`` vectors) is reused from L1/L2 across the row blocks, so the
+accumulator.  B is read in place, not packed: a panel of B (a chunk's rows
+of ``PANELS`` vectors) is reused from L1/L2 across the row blocks, so the
 kernel is used where A is re-read cheaply (see ``fits``).  Rows past the
 last whole block go one at a time (``TAIL_ROWS``: blocks of 4 and 2 as well
 took a third more time to compile, for rows that batch sizes rarely leave).
@@ -35,10 +35,12 @@ A_ELEMENTS_IN_CACHE = 1 << 18
 """A block of A of at most this many elements (1 MiB of float32, one core's L2 here) is re-read from
 cache for every panel of B's columns; larger ones are used only with at most ``NARROW`` columns."""
 NARROW = 64
-DEPTH_IN_CACHE = 2048
-"""The longest inner dimension: a panel of B (``k`` rows of 32 floats, 256 KiB) must stay in L2 while
-the row blocks reuse it.  A convolution's kernel gradient (k = 12544) was 4% slower in the CNN step
-of tests/benchmarks/bench_conv.py with this kernel than with OpenBLAS, which blocks k."""
+DEPTH_IN_CACHE = 512
+"""The inner dimension goes in chunks of this many steps (C is stored and reloaded between them), so
+a panel of B (``DEPTH_IN_CACHE`` rows of 32 floats, 64 KiB) and a chunk of A's rows stay in L2 while
+the row blocks reuse them.  Unchunked, a convolution's kernel gradient (288x64, k = 12544, A read
+transposed) ran at 65 GFLOP/s on one core against OpenBLAS' 72; chunks of 256 to 512 give 73-82
+against 70-80 (1024: 64), products of k <= 512 are unchanged."""
 NAME = "theanine_small_sgemm"
 SIGNATURE = ir.FunctionType(ir.VoidType(), [I64, I64, I64, F32.as_pointer(), I64, I32, F32.as_pointer(), I64,
                                             F32.as_pointer(), I64, F32, F32])
@@ -74,12 +76,17 @@ def small_sgemm(module: ir.Module, width: int) -> ir.Function:
     kernel = _Kernel(builder, vector, fma, load, store, function.args)
     panel = ir.Constant(I64, PANELS * width)
 
-    def columns(j0):
-        done = kernel.row_blocks(ir.Constant(I64, 0), ROWS, j0)
+    def columns(p0, j0):
+        done = kernel.row_blocks(ir.Constant(I64, 0), ROWS, p0, j0)
         for rows in TAIL_ROWS:
-            done = kernel.row_blocks(done, rows, j0)
+            done = kernel.row_blocks(done, rows, p0, j0)
 
-    kernel.loop(ir.Constant(I64, 0), w, panel, "panel", columns)
+    def chunk(p0):
+        kernel.loop(ir.Constant(I64, 0), w, panel, "panel", lambda j0: columns(p0, j0))
+
+    one = ir.Constant(I64, 1)
+    chunks_end = builder.select(builder.icmp_signed(">", k, one), k, one)  # k = 0: one empty chunk scales C
+    kernel.loop(ir.Constant(I64, 0), chunks_end, ir.Constant(I64, DEPTH_IN_CACHE), "chunk", chunk)
     builder.ret_void()
     return function
 
@@ -118,11 +125,12 @@ class _Kernel:
         b.position_at_end(done)
         return i
 
-    def row_blocks(self, start, rows: int, j0) -> ir.Value:
+    def row_blocks(self, start, rows: int, p0, j0) -> ir.Value:
         """Blocks of ``rows`` rows from ``start`` while a whole block fits; returns where they stopped."""
         b = self.b
         stop = b.sub(self.h, ir.Constant(I64, rows - 1))
-        return self.loop(start, stop, ir.Constant(I64, rows), f"rows{rows}", lambda i0: self.block(i0, rows, j0))
+        return self.loop(start, stop, ir.Constant(I64, rows), f"rows{rows}",
+                         lambda i0: self.block(i0, rows, p0, j0))
 
     def splat(self, value, ty=None):
         b = self.b
@@ -130,8 +138,10 @@ class _Kernel:
         one = b.insert_element(ir.Constant(ty, None), value, ir.Constant(I32, 0))
         return b.shuffle_vector(one, one, ir.Constant(ir.VectorType(I32, self.width), [0] * self.width))
 
-    def block(self, i0, rows: int, j0) -> None:
-        """C[i0 : i0 + rows, j0 : j0 + PANELS * width] (columns past ``w`` masked off)."""
+    def block(self, i0, rows: int, p0, j0) -> None:
+        """C[i0 : i0 + rows, j0 : j0 + PANELS * width] (columns past ``w`` masked off) plus the products
+        over the chunk of the inner dimension from ``p0``: C is scaled by beta with the first chunk
+        only."""
         b, width = self.b, self.width
         lane = ir.Constant(ir.VectorType(I64, width), list(range(width)))
         masks = [b.icmp_signed("<", lane, self.splat(b.sub(self.w, b.add(j0, ir.Constant(I64, q * width))),
@@ -142,17 +152,19 @@ class _Kernel:
         a_k_step = b.select(transposed, self.lda, ir.Constant(I64, 1))
         a_rows = [b.gep(self.a, [b.mul(b.add(i0, ir.Constant(I64, r)), a_row_step)]) for r in range(rows)]
         b_panel = b.gep(self.b_ptr, [j0])
+        chunk_end = b.add(p0, ir.Constant(I64, DEPTH_IN_CACHE))
+        chunk_end = b.select(b.icmp_signed("<", chunk_end, self.k), chunk_end, self.k)
         before = b.block
         head, inside, done = (b.append_basic_block(f"k{rows}.{part}") for part in ("head", "body", "done"))
         b.branch(head)
         b.position_at_end(head)
         p = b.phi(I64)
-        p.add_incoming(ir.Constant(I64, 0), before)
+        p.add_incoming(p0, before)
         sums = [[b.phi(self.vector) for _ in range(PANELS)] for _ in range(rows)]
         for row in sums:
             for acc in row:
                 acc.add_incoming(zero, before)
-        b.cbranch(b.icmp_signed("<", p, self.k), inside, done)
+        b.cbranch(b.icmp_signed("<", p, chunk_end), inside, done)
         b.position_at_end(inside)
         b_row = b.gep(b_panel, [b.mul(p, self.ldb)])
         b_vectors = [self._masked_load(b.gep(b_row, [ir.Constant(I64, q * width)]), masks[q], zero)
@@ -169,8 +181,10 @@ class _Kernel:
                 sums[r][q].add_incoming(updated[r][q], b.block)
         b.branch(head)
         b.position_at_end(done)
-        alpha, beta = self.splat(self.alpha), self.splat(self.beta)
-        keep_c = self.splat(b.fcmp_ordered("!=", self.beta, ir.Constant(F32, 0.0)), ir.VectorType(I1, width))
+        first_chunk = b.icmp_signed("==", p0, ir.Constant(I64, 0))
+        scale = b.select(first_chunk, self.beta, ir.Constant(F32, 1.0))
+        alpha, beta = self.splat(self.alpha), self.splat(scale)
+        keep_c = self.splat(b.fcmp_ordered("!=", scale, ir.Constant(F32, 0.0)), ir.VectorType(I1, width))
         for r in range(rows):  # beta 0: C is not read (a masked-off load touches no memory), as BLAS
             c_row = b.gep(self.c, [b.add(b.mul(b.add(i0, ir.Constant(I64, r)), self.ldc), j0)])
             for q in range(PANELS):
@@ -190,11 +204,11 @@ class _Kernel:
 
 
 def fits(b: ir.IRBuilder, height: ir.Value, width: ir.Value, k: ir.Value) -> ir.Value:
-    """Whether a block is for this kernel: a panel of B stays in cache (``DEPTH_IN_CACHE``), and A's
-    rows do too across B's column panels, or there are few panels (``NARROW`` columns)."""
-    small_a = b.icmp_signed("<=", b.mul(height, k), ir.Constant(I64, A_ELEMENTS_IN_CACHE))
-    short = b.icmp_signed("<=", k, ir.Constant(I64, DEPTH_IN_CACHE))
-    return b.and_(short, b.or_(small_a, b.icmp_signed("<=", width, ir.Constant(I64, NARROW))))
+    """Whether a block is for this kernel: A's rows (a chunk of ``DEPTH_IN_CACHE`` columns of them)
+    stay in cache across B's column panels, or there are few panels (``NARROW`` columns)."""
+    depth = b.select(b.icmp_signed("<", k, ir.Constant(I64, DEPTH_IN_CACHE)), k, ir.Constant(I64, DEPTH_IN_CACHE))
+    small_a = b.icmp_signed("<=", b.mul(height, depth), ir.Constant(I64, A_ELEMENTS_IN_CACHE))
+    return b.or_(small_a, b.icmp_signed("<=", width, ir.Constant(I64, NARROW)))
 
 
 __all__ = ["small_sgemm", "kernel_module", "fits", "NAME", "SIGNATURE"]

@@ -44,7 +44,7 @@ from theanine.codegen.program.kernel_ir import (
     ReduceKernel,
     ValueOf,
 )
-from theanine.codegen.program.lowering import Lowerer, lowering
+from theanine.codegen.program.lowering import Lowerer, compose, lowering
 from theanine.codegen.program.rules.views import vector_entries
 from theanine.codegen.program.rules.windows import all_of, as_int64, read_or, window_coords
 from theanine.graph.basic import Apply
@@ -447,15 +447,12 @@ def _lower_conv_transpose(lowerer: Lowerer, node: Apply) -> bool:
     batch, taps, channels, filters = y_shape[0], k_shape[:rank], k_shape[-2], k_shape[-1]
     rows, depth = S.product([batch, *windows]), S.product([*taps, channels])
 
-    matrix = lowerer.new_buffer(kernel.dtype, (depth, filters), "temp", 2)
-    checks = ((k_shape[-1], y_shape[-1]),) if k_shape[-1] != y_shape[-1] else ()
-    lowerer.steps.append(ElementwiseKernel((lowerer.ref(kernel),), (matrix,), (Arg(0, kernel.dtype),),
-                                           tuple(k_shape), checks, node))
+    matrix = _kernel_rows_by_filter(lowerer, node, kernel, y_shape[-1])
     if _tiled_transpose(lowerer, node, matrix, (depth, filters, channels), kernel_taps, lows):
         return True
     y_matrix = _as_matrix(lowerer, node, y, rows, filters)
     cols = lowerer.new_buffer(y.dtype, (rows, depth), "temp", 2)
-    lowerer.steps.append(GemmCall(y_matrix, Access(matrix, (1, 0)), cols, y.dtype, rows, depth,
+    lowerer.steps.append(GemmCall(y_matrix, Access(matrix, (0, 1)), cols, y.dtype, rows, depth,
                                   filters, filters, node))
 
     out_shape = (batch, *sizes, channels)
@@ -468,6 +465,20 @@ def _lower_conv_transpose(lowerer: Lowerer, node: Apply) -> bool:
     total = _col2im(op, kernel_taps, lows, windows, batch, y.dtype, read)
     lowerer.steps.append(ElementwiseKernel((Access(cols, (0, 1)),), (index,), (total,), out_shape, (), node))
     return True
+
+
+def _kernel_rows_by_filter(lowerer: Lowerer, node: Apply, kernel, y_filters) -> int:
+    """The kernel ``(*taps, channels, filters)`` copied as a ``(filters, taps * channels)`` matrix: the
+    right operand of ``y @ kernel^T`` row-major, as the register-blocked GEMM reads it without packing
+    (the kernel is small next to ``y``'s rows)."""
+    k_shape = lowerer.shape(kernel)
+    rank = len(k_shape) - 2
+    order = (rank + 1, *range(rank + 1))
+    matrix = lowerer.new_buffer(kernel.dtype, (k_shape[-1], S.product(k_shape[:-1])), "temp", 2)
+    checks = ((k_shape[-1], y_filters),) if k_shape[-1] != y_filters else ()
+    lowerer.steps.append(ElementwiseKernel((compose(lowerer.ref(kernel), list(order)),), (matrix,),
+                                           (Arg(0, kernel.dtype),), tuple(k_shape[a] for a in order), checks, node))
+    return matrix
 
 
 def _tiled_transpose(lowerer: Lowerer, node: Apply, matrix: int, sizes, kernel_taps, lows) -> bool:
@@ -492,7 +503,7 @@ def _tiled_transpose(lowerer: Lowerer, node: Apply, matrix: int, sizes, kernel_t
     items = S.minimum(chunk, S.sub(batch, first))
     tile = lowerer.new_buffer(y.dtype, (chunk * windows, depth), "temp", 2)
     rows = Access(access.buffer, (y.ndim - 2, y.ndim - 1), starts=(first, *(0,) * (y.ndim - 1)))
-    product = GemmCall(rows, Access(matrix, (1, 0)), tile, y.dtype, S.mul(items, windows), depth, filters, filters,
+    product = GemmCall(rows, Access(matrix, (0, 1)), tile, y.dtype, S.mul(items, windows), depth, filters, filters,
                        node)
     rank = node.op.rank
     sizes_out = out.type.shape[1:-1]
