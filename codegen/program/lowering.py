@@ -48,6 +48,7 @@ from theanine.codegen.program.kernel_ir import (
     step_outputs,
     step_writes,
 )
+from theanine.codegen.program.loop_operands import hoist_transposed_operands
 from theanine.graph.basic import Apply, Constant, Variable
 from theanine.graph.ops.reduce import Reduce
 from theanine.graph.ops.shape import shape_source, static_int
@@ -311,7 +312,7 @@ def lower(inputs: Sequence[Variable], outputs: Sequence[Variable], supports: Sup
     refs = {key: a for key, a in lowerer.refs.items() if _runner_safe(a, lowerer.shapes[key], lowerer.buffers)}
     program = Program(lowerer.buffers, lowerer.steps, input_buffers, result, lowerer.constants, refs)
     pinned = pinned_buffers(program)
-    program = inline_kernels(forward_stores(program, pinned), pinned)
+    program = hoist_transposed_operands(inline_kernels(forward_stores(program, pinned), pinned))
     check_allocated(program)
     return program
 
