@@ -67,6 +67,9 @@ POOLS = [
     ((9, 8), (3, 3), (2, 2), "same"),
     ((9, 8), (2, 3), (1, 2), "valid"),
     ((5, 6, 4), (2, 2, 2), (1, 2, 1), "same"),
+    ((8,), (2,), None, "valid"),  # windows that cover the input exactly: one kernel over the windows
+    ((8, 6), (2, 3), None, "same"),
+    ((4, 6, 4), (2, 2, 2), None, "valid"),
 ]
 
 
