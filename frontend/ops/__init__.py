@@ -22,18 +22,27 @@ keeps variables in lists and dicts); compare elementwise with ``ops.equal``.
 from __future__ import annotations
 
 import functools
+import sys
 
 import theanine as th
 from theanine.frontend import activations
-from theanine.frontend.ops import core, ctc, einops, image, linalg, math, nn, numpy_extra, numpy_statistics  # noqa: F401
+from theanine.frontend.ops import (  # noqa: F401
+    bitcast, complex_values, core, ctc, einops, forward_mode, image, linalg, math, nn, numpy_extra, numpy_statistics,
+    distinct_values, patches,
+)
+from theanine.frontend.ops.bitcast import *  # noqa: F403
+from theanine.frontend.ops.complex_values import *  # noqa: F403
 from theanine.frontend.ops.core import *  # noqa: F403
 from theanine.frontend.ops.ctc import *  # noqa: F403
 from theanine.frontend.ops.einops import *  # noqa: F403
+from theanine.frontend.ops.forward_mode import *  # noqa: F403
 from theanine.frontend.ops.linalg import *  # noqa: F403
 from theanine.frontend.ops.math import *  # noqa: F403
 from theanine.frontend.ops.nn import *  # noqa: F403
 from theanine.frontend.ops.numpy_extra import *  # noqa: F403
 from theanine.frontend.ops.numpy_statistics import *  # noqa: F403
+from theanine.frontend.ops.patches import *  # noqa: F403
+from theanine.frontend.ops.distinct_values import *  # noqa: F403
 from theanine.frontend.ops.eager import eager
 
 FORWARDED = (
@@ -81,5 +90,10 @@ for _name in ACTIVATIONS:
     globals()[_name] = _on_tensor(getattr(activations, _name))
 
 
+numpy = sys.modules[__name__]
+"""Keras' ``keras.ops.numpy`` namespace: here the ops module itself (``ops.numpy.sum is ops.sum``)."""
+
 __all__ = sorted({*FORWARDED, *ACTIVATIONS, *core.__all__, *nn.__all__, *numpy_extra.__all__,
-                  *numpy_statistics.__all__, *linalg.__all__, *math.__all__, *einops.__all__, *ctc.__all__})
+                  *numpy_statistics.__all__, *linalg.__all__, *math.__all__, *einops.__all__, *ctc.__all__,
+                  *bitcast.__all__, *complex_values.__all__, *forward_mode.__all__, *patches.__all__,
+                  *distinct_values.__all__, "numpy"})
