@@ -153,11 +153,14 @@ def unpack_x_y_sample_weight(data) -> tuple:
 
 
 def normalize(x, axis=-1, order=2):
-    """``x`` divided by its ``order``-norm along ``axis`` (zero norms left as 1), as Keras'."""
+    """``x`` divided by its ``order``-norm along ``axis`` (zero norms left as 1), as Keras'.
+
+    (Keras 3.15 re-expands the norms along ``axis or -1``, so ``axis=0`` divides along the wrong
+    axis there; here the norms broadcast back along ``axis``.)"""
     if not isinstance(x, np.ndarray):
         from theanine.frontend import ops
 
         return ops.normalize(x, axis=axis, order=order)
     norm = np.atleast_1d(np.linalg.norm(x, order, axis))
     norm[norm == 0] = 1
-    return x / np.expand_dims(norm, axis or -1)
+    return x / np.expand_dims(norm, -1 if axis is None else axis)
