@@ -18,6 +18,7 @@ from theanine.frontend.config import (
     enable_interactive_logging,
     is_interactive_logging_enabled,
 )
+from theanine.frontend.directory_datasets import image_dataset_from_directory, text_dataset_from_directory
 from theanine.frontend.image_utils import array_to_img, img_to_array, load_img, save_img
 from theanine.frontend.plotting import model_to_dot, plot_model
 from theanine.frontend.progbar import Progbar
@@ -47,6 +48,8 @@ __all__ = [
     "Progbar",
     "Config",
     "split_dataset",
+    "image_dataset_from_directory",
+    "text_dataset_from_directory",
     "timeseries_dataset_from_array",
     "pack_x_y_sample_weight",
     "unpack_x_y_sample_weight",
