@@ -19,6 +19,7 @@ from theanine.frontend.config import (
     is_interactive_logging_enabled,
 )
 from theanine.frontend.directory_datasets import image_dataset_from_directory, text_dataset_from_directory
+from theanine.frontend.file_fetch import get_file
 from theanine.frontend.image_utils import array_to_img, img_to_array, load_img, save_img
 from theanine.frontend.plotting import model_to_dot, plot_model
 from theanine.frontend.progbar import Progbar
@@ -48,6 +49,7 @@ __all__ = [
     "Progbar",
     "Config",
     "split_dataset",
+    "get_file",
     "image_dataset_from_directory",
     "text_dataset_from_directory",
     "timeseries_dataset_from_array",
