@@ -14,7 +14,10 @@ attributes.  Labels follow ``label_mode``: "int" (int32), "categorical"
 are read with Pillow (the ``image`` extra) and resized with its
 ``interpolation`` (Pillow's resampling, not TensorFlow's: values near edges
 differ slightly); texts are read as UTF-8 strings, cut to ``max_length``
-characters.
+characters; WAV audio is read with SciPy as float32 ``(samples, channels)``
+in [-1, 1] (``tf.audio.decode_wav``'s scaling), resampled to
+``sampling_rate`` when given (polyphase filtering), and a batch is padded
+with zeros to its longest clip or cut/padded to ``output_sequence_length``.
 """
 
 from __future__ import annotations
@@ -27,10 +30,12 @@ import numpy as np
 from theanine.frontend.image_utils import img_to_array, load_img
 from theanine.frontend.py_dataset import PyDataset
 
-__all__ = ["image_dataset_from_directory", "text_dataset_from_directory", "FileDataset"]
+__all__ = ["image_dataset_from_directory", "text_dataset_from_directory", "audio_dataset_from_directory",
+           "FileDataset"]
 
 IMAGE_FORMATS = (".bmp", ".gif", ".jpeg", ".jpg", ".png")
 TEXT_FORMATS = (".txt",)
+AUDIO_FORMATS = (".wav",)
 _LABEL_MODES = ("int", "categorical", "binary", None)
 
 
@@ -84,10 +89,10 @@ def _check_split(validation_split, subset, shuffle, seed) -> None:
 class FileDataset(PyDataset):
     """Batches of files read by ``read`` with their encoded labels (see the module docstring)."""
 
-    def __init__(self, paths, labels, class_names, read, label_mode, batch_size):
+    def __init__(self, paths, labels, class_names, read, label_mode, batch_size, stack=np.stack):
         super().__init__()
         self.file_paths, self.labels, self.class_names = list(paths), labels, class_names
-        self.read, self.label_mode, self.batch_size = read, label_mode, batch_size
+        self.read, self.label_mode, self.batch_size, self.stack = read, label_mode, batch_size, stack
 
     def __len__(self) -> int:
         return len(self.file_paths) if self.batch_size is None else math.ceil(len(self.file_paths) / self.batch_size)
@@ -99,7 +104,7 @@ class FileDataset(PyDataset):
             window = slice(index, index + 1)
         else:
             window = slice(index * self.batch_size, (index + 1) * self.batch_size)
-        values = np.stack([self.read(path) for path in self.file_paths[window]])
+        values = self.stack([self.read(path) for path in self.file_paths[window]])
         if self.labels is None or self.label_mode is None:
             return values[0] if self.batch_size is None else values
         labels = self._encoded(self.labels[window])
@@ -114,7 +119,7 @@ class FileDataset(PyDataset):
 
 
 def _datasets(directory, labels, label_mode, class_names, formats, read, batch_size, shuffle, seed,
-              validation_split, subset, follow_links, verbose):
+              validation_split, subset, follow_links, verbose, stack=np.stack):
     if labels not in ("inferred", None) and not isinstance(labels, (list, tuple, np.ndarray)):
         raise ValueError(f"labels must be 'inferred', None or a list of integer labels. Received: {labels!r}")
     if label_mode not in _LABEL_MODES:
@@ -140,7 +145,7 @@ def _datasets(directory, labels, label_mode, class_names, formats, read, batch_s
         if cut and verbose:
             print(f"Using {len(paths[chosen])} files for {part}.")
         return FileDataset(paths[chosen], None if found is None else found[chosen], names, read, label_mode,
-                           batch_size)
+                           batch_size, stack)
 
     if subset == "both":
         return subset_of("training"), subset_of("validation")
@@ -179,3 +184,52 @@ def text_dataset_from_directory(directory, labels="inferred", label_mode="int", 
 
     return _datasets(directory, labels, label_mode, class_names, TEXT_FORMATS, read, batch_size, shuffle, seed,
                      validation_split, subset, follow_links, verbose)
+
+
+_PCM_SCALES = {np.dtype("int16"): 32768.0, np.dtype("int32"): 2.0**31}
+
+
+def _read_wav(path, sampling_rate: int | None) -> np.ndarray:
+    """A WAV file as float32 ``(samples, channels)`` in [-1, 1], resampled to ``sampling_rate``."""
+    import scipy.io.wavfile
+    import scipy.signal
+
+    rate, audio = scipy.io.wavfile.read(path)
+    if audio.dtype == np.uint8:
+        audio = (audio.astype("float32") - 128.0) / 128.0
+    elif audio.dtype in _PCM_SCALES:
+        audio = audio.astype("float32") / _PCM_SCALES[audio.dtype]
+    audio = audio.astype("float32").reshape(len(audio), -1)
+    if sampling_rate is not None and sampling_rate != rate:
+        audio = scipy.signal.resample_poly(audio, sampling_rate, rate, axis=0).astype("float32")
+    return audio
+
+
+def _padded(length: int | None):
+    """Stack clips into ``(batch, length, channels)``: zero-padded to ``length`` or the longest, cut at
+    ``length``."""
+
+    def stack(clips: list[np.ndarray]) -> np.ndarray:
+        longest = length if length is not None else max(len(clip) for clip in clips)
+        out = np.zeros((len(clips), longest, clips[0].shape[1]), "float32")
+        for index, clip in enumerate(clips):
+            out[index, :min(len(clip), longest)] = clip[:longest]
+        return out
+
+    return stack
+
+
+def audio_dataset_from_directory(directory, labels="inferred", label_mode="int", class_names=None, batch_size=32,
+                                 sampling_rate=None, output_sequence_length=None, ragged=False, shuffle=True,
+                                 seed=None, validation_split=None, subset=None, follow_links=False, verbose=True):
+    """Batches of ``(audio, labels)``: float32 ``(batch, samples, channels)`` from WAV files."""
+    if ragged:
+        raise NotImplementedError("audio_dataset_from_directory: ragged batches need tf.RaggedTensor; batches "
+                                  "are padded to their longest clip (or output_sequence_length) instead")
+    if sampling_rate is not None and (isinstance(sampling_rate, bool) or not isinstance(sampling_rate, int)
+                                      or sampling_rate <= 0):
+        raise ValueError(f"sampling_rate must be a positive int. Received: sampling_rate={sampling_rate!r}")
+    stack = _padded(output_sequence_length)
+    return _datasets(directory, labels, label_mode, class_names, AUDIO_FORMATS,
+                     lambda path: _read_wav(path, sampling_rate), batch_size, shuffle, seed, validation_split,
+                     subset, follow_links, verbose, stack=stack)

@@ -18,7 +18,11 @@ from theanine.frontend.config import (
     enable_interactive_logging,
     is_interactive_logging_enabled,
 )
-from theanine.frontend.directory_datasets import image_dataset_from_directory, text_dataset_from_directory
+from theanine.frontend.directory_datasets import (
+    audio_dataset_from_directory,
+    image_dataset_from_directory,
+    text_dataset_from_directory,
+)
 from theanine.frontend.file_fetch import get_file
 from theanine.frontend.image_utils import array_to_img, img_to_array, load_img, save_img
 from theanine.frontend.plotting import model_to_dot, plot_model
@@ -51,6 +55,7 @@ __all__ = [
     "split_dataset",
     "get_file",
     "image_dataset_from_directory",
+    "audio_dataset_from_directory",
     "text_dataset_from_directory",
     "timeseries_dataset_from_array",
     "pack_x_y_sample_weight",

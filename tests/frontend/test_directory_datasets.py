@@ -1,4 +1,5 @@
-"""``utils.image_dataset_from_directory`` / ``text_dataset_from_directory`` on local folders:
+"""``utils.image_dataset_from_directory`` / ``text_dataset_from_directory`` /
+``audio_dataset_from_directory`` on local folders:
 indexing, labels, splits, shuffling, batches, and training from them."""
 
 import numpy as np
@@ -82,3 +83,26 @@ def test_image_folder_batches_and_training(image_folder):
     assert history.history["accuracy"][-1] == 1.0
     with pytest.raises(NotImplementedError, match="pad_to_aspect_ratio"):
         utils.image_dataset_from_directory(image_folder, pad_to_aspect_ratio=True)
+
+
+def test_audio_folder_scaling_padding_and_resampling(tmp_path):
+    import scipy.io.wavfile
+
+    for label, name in enumerate(["no", "yes"]):
+        (tmp_path / name).mkdir()
+        samples = np.array([0, 16384, -32768, 32767][: 3 + label], "int16")
+        scipy.io.wavfile.write(tmp_path / name / "clip.wav", 8000, samples)
+    dataset = utils.audio_dataset_from_directory(tmp_path, shuffle=False, verbose=False)
+    audio, labels = dataset[0]
+    assert audio.shape == (2, 4, 1) and audio.dtype == np.float32 and labels.tolist() == [0, 1]
+    np.testing.assert_allclose(audio[:, :, 0], [[0, 0.5, -1, 0], [0, 0.5, -1, 32767 / 32768]])
+    cut = utils.audio_dataset_from_directory(tmp_path, shuffle=False, verbose=False, output_sequence_length=2)
+    assert cut[0][0].shape == (2, 2, 1)
+    scipy.io.wavfile.write(tmp_path / "no" / "tone.wav", 8000, np.sin(np.arange(800) / 5).astype("float32"))
+    resampled = utils.audio_dataset_from_directory(tmp_path, shuffle=False, verbose=False, sampling_rate=4000,
+                                                   batch_size=None)
+    tone = resampled[1][0]  # "no/clip.wav", "no/tone.wav", "yes/clip.wav"
+    assert tone.shape == (400, 1)
+    np.testing.assert_allclose(tone[50:350, 0], np.sin(np.arange(50, 350) * 2 / 5), atol=0.02)
+    with pytest.raises(NotImplementedError, match="ragged"):
+        utils.audio_dataset_from_directory(tmp_path, ragged=True)
