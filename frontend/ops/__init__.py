@@ -91,7 +91,9 @@ for _name in ACTIVATIONS:
 
 
 numpy = sys.modules[__name__]
-"""Keras' ``keras.ops.numpy`` namespace: here the ops module itself (``ops.numpy.sum is ops.sum``)."""
+"""Keras' ``keras.ops.numpy`` namespace: here the ops module itself (``ops.numpy.sum is ops.sum``), also
+importable as ``theanine.frontend.ops.numpy``."""
+sys.modules.setdefault(f"{__name__}.numpy", numpy)
 
 __all__ = sorted({*FORWARDED, *ACTIVATIONS, *core.__all__, *nn.__all__, *numpy_extra.__all__,
                   *numpy_statistics.__all__, *linalg.__all__, *math.__all__, *einops.__all__, *ctc.__all__,

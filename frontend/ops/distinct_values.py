@@ -62,7 +62,8 @@ def _symbolic(x, size, fill, axis) -> list:
     flat = th.flatten(x)
     order = th.argsort(flat)
     ordered = flat[order]
-    starts = th.concatenate([th.ones((1,), dtype="int32"), th.cast(th.neq(ordered[1:], ordered[:-1]), "int32")])
+    first_of_run = th.logical_or(th.eq(th.arange(flat.shape[0]), 0), th.neq(ordered, th.roll(ordered, 1)))
+    starts = th.cast(first_of_run, "int32")
     runs = th.cumsum(starts) - 1  # the run number of each sorted element
     slot = th.minimum(runs, size)  # runs past size land in a dropped extra slot
     first = th.eq(starts, 1)
@@ -70,7 +71,7 @@ def _symbolic(x, size, fill, axis) -> list:
     values = th.set_subtensor(th.full((size + 1,), fill, dtype=x.dtype)[slots], ordered)[:size]
     index = th.set_subtensor(th.zeros((size + 1,), dtype="int32")[slots], th.cast(order, "int32"))[:size]
     counts = th.inc_subtensor(th.zeros((size + 1,), dtype="int32")[slot], th.ones_like(slot))[:size]
-    found = th.minimum(runs[-1] + 1, size)
+    found = th.minimum(th.sum(starts), size)
     index = th.where(th.lt(th.arange(size), found), index, index[0])
     inverse = th.reshape(th.set_subtensor(th.zeros_like(runs)[order], runs), x.shape).astype("int32")
     return [values, index, inverse, counts]

@@ -102,6 +102,9 @@ def test_unique_in_a_graph_needs_size_and_matches_the_eager_form(size):
     for g, e in zip(got, expected, strict=True):
         np.testing.assert_array_equal(g, e)
     assert got[1].dtype == np.int32 and got[2].dtype == np.int32
+    empty = th.function([v], list(ops.unique(v, return_counts=True, size=size, fill_value=7)))(np.zeros(0, "int64"))
+    np.testing.assert_array_equal(empty[0], [7] * size)
+    np.testing.assert_array_equal(empty[1], [0] * size)
     with pytest.raises(ValueError, match="needs a static size and axis=None"):
         ops.unique(v)
     with pytest.raises(ValueError, match="size must be a positive int"):
@@ -182,5 +185,7 @@ def test_jvp_on_graph_tensors_equals_finite_differences():
 
 
 def test_ops_numpy_namespace():
-    assert ops.numpy.sum is ops.sum and ops.numpy.unique is ops.unique
+    import theanine.frontend.ops.numpy as knp
+
+    assert ops.numpy.sum is ops.sum and ops.numpy.unique is ops.unique and knp.mean is ops.mean
     np.testing.assert_array_equal(ops.numpy.cumsum(np.array([1, 2, 3])), [1, 3, 6])
