@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from theanine.frontend import bounding_boxes
 from theanine.frontend.attribute_config import Config
 from theanine.frontend.backend import clear_session, is_keras_tensor, standardize_dtype
 from theanine.frontend.config import (
@@ -52,6 +53,7 @@ __all__ = [
     "Sequence",
     "Progbar",
     "Config",
+    "bounding_boxes",
     "split_dataset",
     "get_file",
     "image_dataset_from_directory",
