@@ -4,7 +4,8 @@
 ``int``/``float`` is weak and takes the other operand's type where it fits
 (``int`` + ``"int8"`` is int8, ``float`` + ``"int32"`` is floatx); among
 integers the result is the smallest that holds both (``uint8`` + ``int8``
-is int16, ``uint64`` with a signed type overflows to floatx); an integer
+is int16, ``uint64`` with a signed type overflows to a weak float: floatx
+unless a float type joins); an integer
 with a float is the float (``int64`` + ``float16`` is float16); float16 with
 bfloat16 is float32; a real with a complex type is the complex type wide
 enough for the real one.
@@ -21,7 +22,6 @@ __all__ = ["standardize_dtype", "result_type", "is_float_dtype", "is_int_dtype"]
 ALLOWED_DTYPES = ("float16", "float32", "float64", "bfloat16", "uint8", "uint16", "uint32", "uint64", "int8", "int16",
                   "int32", "int64", "bool", "string", "complex64", "complex128")
 _PYTHON = {bool: "bool", int: "int32", float: "float32", str: "string", complex: "complex64", "int": "int32"}
-_KIND = {"b": 0, "u": 1, "i": 1, "f": 2, "c": 3}
 
 
 def standardize_dtype(dtype=None) -> str:
