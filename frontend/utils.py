@@ -24,6 +24,7 @@ from theanine.frontend.directory_datasets import (
     image_dataset_from_directory,
     text_dataset_from_directory,
 )
+from theanine.frontend.feature_space import FeatureSpace
 from theanine.frontend.file_fetch import get_file
 from theanine.frontend.image_utils import array_to_img, img_to_array, load_img, save_img
 from theanine.frontend.plotting import model_to_dot, plot_model
@@ -54,6 +55,7 @@ __all__ = [
     "Progbar",
     "Config",
     "bounding_boxes",
+    "FeatureSpace",
     "split_dataset",
     "get_file",
     "image_dataset_from_directory",
