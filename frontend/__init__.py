@@ -17,6 +17,7 @@ from types import ModuleType
 
 SUBMODULES = (
     "activations",
+    "backend",
     "callbacks",
     "config",
     "constraints",
@@ -44,18 +45,13 @@ TOP_LEVEL = {
 }
 """Keras 3's top-level names (``keras.Sequential``) and the submodule each comes from."""
 
-ALIASES = {"backend": "config"}
-"""Keras names of a submodule under another name: ``keras.backend.floatx()`` is ``keras.config``'s."""
-
-__all__ = [*SUBMODULES, *TOP_LEVEL, *ALIASES]
+__all__ = [*SUBMODULES, *TOP_LEVEL]
 
 
 def __getattr__(name: str):
     """Import a public submodule (``fe.layers``) or a top-level name's module on first access."""
     if name in SUBMODULES:
         return importlib.import_module(f"{__name__}.{name}")
-    if name in ALIASES:
-        return importlib.import_module(f"{__name__}.{ALIASES[name]}")
     if name in TOP_LEVEL:
         return getattr(importlib.import_module(f"{__name__}.{TOP_LEVEL[name]}"), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
@@ -63,4 +59,4 @@ def __getattr__(name: str):
 
 def __dir__() -> list[str]:
     """The public names, submodules included (for completion)."""
-    return sorted(["SUBMODULES", "TOP_LEVEL", "ALIASES", *SUBMODULES, *TOP_LEVEL, *ALIASES])
+    return sorted(["SUBMODULES", "TOP_LEVEL", *SUBMODULES, *TOP_LEVEL])

@@ -48,7 +48,9 @@ __all__ = [
     "squareplus",
     "sparse_plus",
     "sparse_sigmoid",
+    "sparsemax",
     "get",
+    "deserialize",
     "serialize",
     "ACTIVATIONS",
 ]
@@ -225,6 +227,25 @@ def sparse_sigmoid(x):
     return th.clip(0.5 * (x + 1.0), 0.0, 1.0)
 
 
+def sparsemax(x, axis: int = -1):
+    """Sparsemax: the Euclidean projection of ``x`` onto the probability simplex along ``axis``.
+
+    The threshold is ``(sum of the k largest - 1) / k`` (Martins and Astudillo, 2016); Keras 3.15's
+    backends sum the running sums instead, which leaves rows that do not add up to 1 whenever
+    more than one entry is kept, so theanine follows the paper."""
+    x = th.as_tensor_variable(x)
+    axis = axis % x.ndim
+    ordered = -th.sort(-x, axis=axis)
+    cumulative = th.cumsum(ordered, axis=axis)
+    count_shape = [1] * x.ndim
+    count_shape[axis] = -1
+    ranks = th.reshape(th.cast(th.arange(1, th.shape(x)[axis] + 1), x.dtype), tuple(count_shape))
+    support = th.gt(ordered - (cumulative - 1) / ranks, 0)
+    k = th.sum(th.cast(support, x.dtype), axis=axis, keepdims=True)
+    tau = (th.sum(th.where(support, ordered, th.zeros_like(ordered)), axis=axis, keepdims=True) - 1) / k
+    return th.maximum(x - tau, th.constant(0, dtype=x.dtype))
+
+
 ACTIVATIONS: Mapping[str, Callable] = {
     "relu": relu,
     "sigmoid": sigmoid,
@@ -257,6 +278,7 @@ ACTIVATIONS: Mapping[str, Callable] = {
     "squareplus": squareplus,
     "sparse_plus": sparse_plus,
     "sparse_sigmoid": sparse_sigmoid,
+    "sparsemax": sparsemax,
 }
 """Every built-in activation by name (``silu`` and ``swish`` are the same function, as are
 ``hard_silu`` and ``hard_swish``)."""
@@ -291,3 +313,16 @@ def serialize(activation: Callable) -> str:
             "and pass it in custom_objects when loading"
         )
     return name
+
+
+def deserialize(config, custom_objects: Mapping[str, Callable] | None = None) -> Callable:
+    """The activation a config names: a name (``serialize``'s output) or Keras' dict form
+    ``{"class_name": "function", "config": name}`` (also ``{"class_name": name}``)."""
+    if isinstance(config, Mapping):
+        name = config.get("config") if config.get("class_name") == "function" else config.get("class_name")
+        if not isinstance(name, str):
+            raise ValueError(f"activations.deserialize: the dict names no activation. Received: {config!r}")
+        config = name
+    if not isinstance(config, str):
+        raise TypeError(f"activations.deserialize expects a name or a serialized dict. Received: {config!r}")
+    return get(config, custom_objects)

@@ -19,12 +19,15 @@ with Keras' ``steps_per_epoch`` semantics.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import numpy as np
 
+from theanine.frontend import keras_settings  # noqa: F401  (the max_steps_per_epoch setting)
 from theanine.frontend.data_adapter import Data
+from theanine.graph.config import config
 
 __all__ = [
     "ArrayBatches",
@@ -141,7 +144,7 @@ class EpochIterator:
     """
 
     def __init__(self, source, steps_per_epoch: int | None = None):
-        self.source, self.steps_per_epoch = source, steps_per_epoch
+        self.source, self.steps_per_epoch = source, _capped_steps(steps_per_epoch, source.num_batches)
         self.ran_out = False
         self._pass: Iterator[Data] | None = None
         self._seen = 0
@@ -172,3 +175,14 @@ class EpochIterator:
             yield batch
         if self.source.num_batches is not None and self._seen >= self.source.num_batches:
             self._pass = None
+
+
+def _capped_steps(steps: int | None, available: int | None) -> int | None:
+    """``steps`` under ``keras.config.max_steps_per_epoch()`` (warning as Keras when it cuts);
+    a cap above a sized source's batch count leaves the epoch one pass."""
+    cap = config.max_steps_per_epoch
+    if cap is None or (steps is not None and steps <= cap) or (steps is None and available is not None
+                                                                 and available <= cap):
+        return steps
+    warnings.warn(f"Limiting steps_per_epoch to {cap} (keras.config.max_steps_per_epoch)", stacklevel=3)
+    return cap

@@ -20,6 +20,10 @@ __all__ = [
     "MinMaxNorm",
     "NonNeg",
     "UnitNorm",
+    "max_norm",
+    "min_max_norm",
+    "non_neg",
+    "unit_norm",
     "get",
     "serialize",
     "deserialize",
@@ -99,6 +103,9 @@ def _axis_tuple(axis):
     """A stored axis as ``th.sum`` takes it: an int or a tuple."""
     return tuple(axis) if isinstance(axis, list) else axis
 
+
+max_norm, min_max_norm, non_neg, unit_norm = MaxNorm, MinMaxNorm, NonNeg, UnitNorm
+"""Keras' snake_case names of the classes."""
 
 REGISTRY = Registry(
     "constraint",

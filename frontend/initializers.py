@@ -24,8 +24,10 @@ import numpy as np
 import scipy.special
 
 from theanine.frontend import seeding
-from theanine.frontend.registry import Configurable, Registry
-from theanine.graph.config import config
+from theanine.frontend.initializer_base import Initializer
+from theanine.frontend.initializer_base import shape_and_dtype as _shape_and_dtype
+from theanine.frontend.registry import Registry
+from theanine.frontend.stft_initializer import STFT, STFTInitializer, stft
 
 __all__ = [
     "Initializer",
@@ -44,6 +46,26 @@ __all__ = [
     "LecunUniform",
     "Orthogonal",
     "Identity",
+    "IdentityInitializer",
+    "OrthogonalInitializer",
+    "STFT",
+    "STFTInitializer",
+    "stft",
+    "zeros",
+    "ones",
+    "constant",
+    "random_normal",
+    "random_uniform",
+    "truncated_normal",
+    "variance_scaling",
+    "glorot_uniform",
+    "glorot_normal",
+    "he_normal",
+    "he_uniform",
+    "lecun_normal",
+    "lecun_uniform",
+    "orthogonal",
+    "identity",
     "compute_fans",
     "get",
     "serialize",
@@ -52,27 +74,6 @@ __all__ = [
 
 _TRUNCATED_STDDEV = 0.87962566103423978
 """Stddev of a standard normal truncated to [-2, 2]."""
-
-
-class Initializer(Configurable):
-    """Base class: ``__call__(shape, dtype=None) -> np.ndarray`` plus a JSON-able config."""
-
-    def __call__(self, shape, dtype=None) -> np.ndarray:
-        raise NotImplementedError(f"{type(self).__name__} must implement __call__()")
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
-        return f"{type(self).__name__}({args})"
-
-
-def _shape_and_dtype(shape, dtype) -> tuple[tuple[int, ...], np.dtype]:
-    """Validate ``shape`` (non-negative ints) and resolve ``dtype`` (default floatX)."""
-    shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
-    if any(isinstance(d, bool) or not isinstance(d, (int, np.integer)) or d < 0 for d in shape):
-        raise ValueError(
-            f"An initializer needs a shape of non-negative ints. Received: shape={shape!r}"
-        )
-    return tuple(int(d) for d in shape), np.dtype(dtype or config.floatX)
 
 
 class Zeros(Initializer):
@@ -143,7 +144,7 @@ class RandomInitializer(Initializer):
         raise NotImplementedError(f"{type(self).__name__} must implement _sample()")
 
 
-def truncated_normal(rng: np.random.Generator, shape, mean: float, stddev: float) -> np.ndarray:
+def _truncated_sample(rng: np.random.Generator, shape, mean: float, stddev: float) -> np.ndarray:
     """Normal samples restricted to ``mean +- 2 stddev`` (inverse-CDF sampling)."""
     low, high = scipy.special.ndtr(-2.0), scipy.special.ndtr(2.0)
     return mean + stddev * scipy.special.ndtri(rng.uniform(low, high, size=shape))
@@ -166,7 +167,7 @@ class TruncatedNormal(RandomNormal):
     """Normal with ``mean`` and ``stddev``, resampled beyond two standard deviations."""
 
     def _sample(self, rng, shape):
-        return truncated_normal(rng, shape, self.mean, self.stddev)
+        return _truncated_sample(rng, shape, self.mean, self.stddev)
 
 
 class RandomUniform(RandomInitializer):
@@ -233,7 +234,7 @@ class VarianceScaling(RandomInitializer):
             return rng.uniform(-limit, limit, size=shape)
         if self.distribution == "untruncated_normal":
             return rng.normal(0.0, math.sqrt(variance), size=shape)
-        return truncated_normal(rng, shape, 0.0, math.sqrt(variance) / _TRUNCATED_STDDEV)
+        return _truncated_sample(rng, shape, 0.0, math.sqrt(variance) / _TRUNCATED_STDDEV)
 
 
 class _VarianceScalingPreset(VarianceScaling):
@@ -337,6 +338,7 @@ _CLASSES = (
     LecunUniform,
     Orthogonal,
     Identity,
+    STFT,
 )
 _ALIASES = {
     "zeros": Zeros,
@@ -354,11 +356,23 @@ _ALIASES = {
     "lecun_uniform": LecunUniform,
     "orthogonal": Orthogonal,
     "identity": Identity,
+    "IdentityInitializer": Identity,
+    "OrthogonalInitializer": Orthogonal,
+    "STFTInitializer": STFT,
+    "stft": STFT,
     "uniform": RandomUniform,  # Keras' short aliases, used in its guides (initializer="uniform")
     "normal": RandomNormal,
     "zero": Zeros,
     "one": Ones,
 }
+IdentityInitializer, OrthogonalInitializer = Identity, Orthogonal
+zeros, ones, constant, identity, orthogonal = Zeros, Ones, Constant, Identity, Orthogonal
+random_normal, random_uniform, truncated_normal = RandomNormal, RandomUniform, TruncatedNormal
+variance_scaling = VarianceScaling
+glorot_uniform, glorot_normal, he_normal, he_uniform = GlorotUniform, GlorotNormal, HeNormal, HeUniform
+lecun_normal, lecun_uniform = LecunNormal, LecunUniform
+"""Keras' snake_case names of the classes (``keras.initializers.glorot_uniform`` is the class)."""
+
 REGISTRY = Registry("initializer", Initializer, {**{cls.__name__: cls for cls in _CLASSES}, **_ALIASES})
 """Initializer classes by class name and by Keras' snake_case alias."""
 

@@ -46,6 +46,7 @@ __all__ = [
     "Functional",
     "Sequential",
     "load_model",
+    "save_model",
     "model_from_json",
     "clone_model",
 ]
@@ -615,6 +616,17 @@ def load_model(
     return saving.load_model(
         path, custom_objects=custom_objects, compile=compile, max_bytes=max_bytes
     )
+
+
+def save_model(model, filepath, overwrite: bool = True, include_optimizer: bool = True) -> None:
+    """Keras' ``models.save_model``: write ``model`` to ``filepath`` (``model.save``'s format).
+
+    ``overwrite=False`` refuses an existing file (Keras asks interactively; theanine raises)."""
+    import os
+
+    if not overwrite and os.path.exists(filepath):
+        raise FileExistsError(f"save_model: {filepath!r} exists and overwrite=False")
+    model.save(filepath, include_optimizer=include_optimizer)
 
 
 # ----------------------------------------------------------------------------- graph helpers

@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 import theanine as th
+from theanine.frontend.multi_optimizer import MultiOptimizer, OptimizerMap
 from theanine.frontend.optimizer_base import Optimizer, adam_moments
 from theanine.frontend.recent_optimizers import Lamb, Muon, ScheduleFreeAdamW
 from theanine.frontend.registry import Registry
@@ -47,6 +48,8 @@ __all__ = [
     "Ftrl",
     "Adafactor",
     "LossScaleOptimizer",
+    "MultiOptimizer",
+    "OptimizerMap",
     "LearningRateSchedule",
     "ExponentialDecay",
     "CosineDecay",
@@ -563,7 +566,7 @@ class LossScaleOptimizer(Optimizer):
 # ----------------------------------------------------------------------------- lookup
 
 _CLASSES = (SGD, Adam, AdamW, RMSprop, Adagrad, Adadelta, Nadam, Adamax, Lamb, Lion, Ftrl, Adafactor,
-            Muon, ScheduleFreeAdamW, LossScaleOptimizer)
+            Muon, ScheduleFreeAdamW, LossScaleOptimizer, MultiOptimizer)
 REGISTRY = Registry(
     "optimizer",
     Optimizer,

@@ -4,7 +4,16 @@ verbose=1 draws ``12/45 [=======>......................] - ETA: 1s - loss: 0.412
 and, at the end of the epoch, ``45/45 [==============================] - 1s 6ms/step - loss: ...``.
 On a terminal the bar is redrawn in place (carriage return); on a file or
 a pipe only the final line is written, so logs stay readable.
-verbose=2 writes one line per epoch: ``45/45 - 1s - 6ms/step - loss: ...``.
+verbose=2 writes one line per epoch: ``45/45 - 1s - 6ms/step - loss: ...``;
+so does verbose=1 while interactive logging is off
+(``keras.config.disable_interactive_logging()``).
+
+Values come as a mapping of already averaged numbers (the training loop's
+logs) or, as Keras' ``utils.Progbar`` takes them, a list of ``(name,
+value_for_last_step)`` pairs: those are averaged over the steps since the
+start, weighted by the steps each update covers, except the names in
+``stateful_metrics``, which are shown as given.  ``add(n, values)``
+advances by ``n`` steps.
 """
 
 from __future__ import annotations
@@ -14,6 +23,9 @@ import time
 from collections.abc import Mapping
 
 import numpy as np
+
+from theanine.frontend import keras_settings  # noqa: F401  (the interactive_logging setting)
+from theanine.graph.config import config
 
 __all__ = ["Progbar", "format_value", "format_duration"]
 
@@ -59,10 +71,14 @@ class Progbar:
         interval: float = 0.05,
         stream=None,
         unit_name: str = "step",
+        stateful_metrics=None,
     ):
         self.target = target
         self.width = width
-        self.verbose = verbose
+        self.verbose = 2 if verbose == 1 and not config.interactive_logging else verbose
+        self.stateful_metrics = set(stateful_metrics or ())
+        self._sums: dict[str, list[float]] = {}  # name -> [weighted sum, steps] of averaged pairs
+        self._seen = 0
         self.interval = interval
         self.stream = stream if stream is not None else sys.stdout
         self.unit_name = unit_name
@@ -74,7 +90,10 @@ class Progbar:
     def update(
         self, current: int, values: Mapping[str, float] | None = None, finalize: bool | None = None
     ) -> None:
-        """Show step ``current`` with the given (already averaged) values."""
+        """Show step ``current`` with ``values`` (a mapping shown as is, or ``(name, value)`` pairs)."""
+        if values is not None and not isinstance(values, Mapping):
+            values = self._averaged(current, values)
+        self._seen = current
         if finalize is None:
             finalize = self.target is not None and current >= self.target
         now = time.perf_counter()
@@ -90,6 +109,22 @@ class Progbar:
             )
             self.stream.write(text + "\n")
             self.stream.flush()
+
+    def add(self, n: int, values=None) -> None:
+        """Advance by ``n`` steps (Keras' ``Progbar.add``)."""
+        self.update(self._seen + n, values)
+
+    def _averaged(self, current: int, pairs) -> dict[str, float]:
+        """Keras' running averages of ``(name, value)`` pairs, each weighted by the steps it covers."""
+        steps = max(current - self._seen, 1)
+        for name, value in pairs:
+            if name in self.stateful_metrics:
+                self._sums[name] = [float(np.mean(value)), 1]
+            else:
+                total = self._sums.setdefault(name, [0.0, 0])
+                total[0] += float(np.mean(value)) * steps
+                total[1] += steps
+        return {name: total / max(count, 1) for name, (total, count) in self._sums.items()}
 
     def _draw_bar(
         self, current: int, values: Mapping[str, float], finalize: bool, now: float

@@ -20,8 +20,10 @@ import theanine as th
 from theanine.frontend import seeding
 from theanine.frontend.call_context import current_call_context
 from theanine.graph.basic import Variable
+from theanine.graph.ops import random_distributions
 
-__all__ = ["SeedGenerator", "normal", "uniform", "randint", "dropout", "shuffle"]
+__all__ = ["SeedGenerator", "normal", "uniform", "randint", "dropout", "shuffle", "truncated_normal", "gamma", "beta",
+           "binomial", "categorical"]
 
 
 class SeedGenerator:
@@ -89,3 +91,38 @@ def shuffle(x, axis: int = 0, seed=None):
     x_var = th.as_tensor_variable(x)
     order = _stream(seed).permutation(th.shape(x_var)[axis])
     return _result(th.take(x_var, order, axis=axis), x)
+
+
+def truncated_normal(shape, mean=0.0, stddev=1.0, dtype=None, seed=None):
+    """Gaussian values of ``shape`` kept within two ``stddev`` of ``mean`` (drawn by inverse CDF)."""
+    sample = random_distributions.truncated_normal(_stream(seed), shape, mean, stddev, dtype)
+    return _result(sample, shape, mean, stddev)
+
+
+def gamma(shape, alpha, dtype=None, seed=None):
+    """Gamma values of shape parameter ``alpha`` (scale 1)."""
+    return _result(random_distributions.gamma(_stream(seed), shape, alpha, dtype), shape, alpha)
+
+
+def beta(shape, alpha, beta, dtype=None, seed=None):
+    """Beta values with parameters ``alpha`` and ``beta`` (from two gamma draws)."""
+    return _result(random_distributions.beta(_stream(seed), shape, alpha, beta, dtype), shape, alpha, beta)
+
+
+def binomial(shape, counts, probabilities, dtype=None, seed=None):
+    """Successes in ``counts`` trials of probability ``probabilities``, as floats (Keras' default)."""
+    sample = random_distributions.binomial(_stream(seed), shape, counts, probabilities, dtype)
+    return _result(sample, shape, counts, probabilities)
+
+
+def categorical(logits, num_samples, dtype="int32", seed=None):
+    """``num_samples`` class indices per row of ``logits`` ``(batch, classes)``: the Gumbel-max trick,
+    ``argmax(logits - log(-log(u)))``, one ``u`` per (row, sample, class)."""
+    x = th.as_tensor_variable(logits)
+    if x.ndim != 2:
+        raise ValueError(f"keras.random.categorical expects logits of shape (batch, classes). Received: {x.type}")
+    shape = (x.shape[0], int(num_samples), x.shape[1])
+    u = _stream(seed).uniform(shape, dtype="float64")
+    gumbel = -th.log(-th.log(u + np.float64(2.0**-54)))
+    choice = th.argmax(th.cast(th.expand_dims(x, 1), "float64") + gumbel, axis=-1)
+    return _result(th.cast(choice, dtype), logits)

@@ -54,6 +54,8 @@ __all__ = [
     "function_reference",
     "is_function_reference",
     "function_by_name",
+    "get_registered_name",
+    "get_registered_object",
 ]
 
 _REGISTERED: dict[str, Any] = {}
@@ -126,6 +128,19 @@ def registered_object(name: str, custom_objects: Mapping | None = None):
             return custom[key]
     return _REGISTERED.get(name)
 
+
+def get_registered_name(obj) -> str:
+    """The name ``obj`` is saved under: ``"package>name"`` when registered, else its ``__name__``."""
+    return registered_name(obj)
+
+
+def get_registered_object(name: str, custom_objects=None, module_objects=None):
+    """The object saved under ``name``: from ``custom_objects`` or the current scope, the registered
+    objects, then ``module_objects`` (None when none has it)."""
+    found = registered_object(name, custom_objects)
+    if found is None and module_objects is not None:
+        found = module_objects.get(name)
+    return found
 
 def function_reference(function: Callable, what: str) -> dict:
     """``{"class_name": "function", "config": <registered name>}``: a function saved by name."""

@@ -21,6 +21,7 @@ __all__ = [
     "l1",
     "l2",
     "l1_l2",
+    "orthogonal_regularizer",
     "get",
     "serialize",
     "deserialize",
@@ -101,7 +102,7 @@ class OrthogonalRegularizer(Regularizer):
         return self.factor * 0.5 * off_diagonal / (size * (size - 1.0) / 2.0)
 
 
-l1, l2, l1_l2 = L1, L2, L1L2
+l1, l2, l1_l2, orthogonal_regularizer = L1, L2, L1L2, OrthogonalRegularizer
 
 REGISTRY = Registry("regularizer", Regularizer, {"L1": L1, "L2": L2, "L1L2": L1L2, "l1": L1, "l2": L2, "l1_l2": L1L2,
                                                    "OrthogonalRegularizer": OrthogonalRegularizer,

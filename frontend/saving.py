@@ -53,6 +53,8 @@ from theanine.frontend.layers.base import deserialize_layer, serialize_layer, we
 from theanine.frontend.registry import (
     custom_object_scope,
     get_custom_objects,
+    get_registered_name,
+    get_registered_object,
     register_serializable,
     registered_name,
 )
@@ -71,6 +73,8 @@ __all__ = [
     "get_custom_objects",
     "serialize_keras_object",
     "deserialize_keras_object",
+    "get_registered_name",
+    "get_registered_object",
 ]
 
 register_keras_serializable = register_serializable

@@ -18,6 +18,7 @@ of its own:
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 
 import numpy as np
@@ -320,7 +321,7 @@ class Trainer:
         batches (default: all).  ``strategy`` (or the one whose ``scope()`` built the model)
         trains data-parallel over MPI (``distribute.py``).
         """
-        epochs = _epoch_number(epochs, "epochs")
+        epochs = _capped_epochs(_epoch_number(epochs, "epochs"))
         initial_epoch = _epoch_number(initial_epoch, "initial_epoch")
         strategy = self._use_strategy(strategy)
         verbose = _verbosity(verbose)
@@ -549,8 +550,20 @@ def _validates(epoch: int, validation_freq) -> bool:
 
 
 def _verbosity(verbose) -> int:
-    """Keras' ``verbose``: "auto" is 1 (a progress bar), else 0, 1 or 2."""
-    return 1 if verbose == "auto" else int(verbose)
+    """Keras' ``verbose``: "auto" is 1 (a progress bar), or 2 (a line per epoch) while interactive
+    logging is off (``keras.config.disable_interactive_logging``); else 0, 1 or 2."""
+    if verbose == "auto":
+        return 1 if th.config.interactive_logging else 2
+    return int(verbose)
+
+
+def _capped_epochs(epochs: int) -> int:
+    """``epochs`` under ``keras.config.max_epochs()``, warning as Keras does when it cuts."""
+    cap = th.config.max_epochs
+    if cap is not None and cap < epochs:
+        warnings.warn(f"Limiting epochs to {cap} (keras.config.max_epochs)", stacklevel=3)
+        return cap
+    return epochs
 
 
 def _assign(variables: list, values: list[np.ndarray], what: str) -> None:

@@ -1,27 +1,86 @@
-"""Keras' ``keras.utils``: ``to_categorical``, ``pad_sequences``, ``PyDataset``, the
-serialization registry and ``plot_model``/``model_to_dot`` (``plotting.py``).
+"""Keras' ``keras.utils``: ``to_categorical``, ``pad_sequences``, ``PyDataset`` (also ``Sequence``),
+the serialization registry and ``plot_model``/``model_to_dot`` (``plotting.py``); the data helpers
+(``utils_data.py``), the image file helpers (``image_utils.py``), ``Progbar``, ``Config``
+(``attribute_config.py``) and the ``keras.config``/``keras.backend`` names Keras repeats here.
 
-``PyDataset`` is the base class of indexable batch sources that fit,
-evaluate and predict accept in place of arrays: ``dataset[i]`` is batch
-``i`` (``x``, ``(x, y)`` or ``(x, y, sample_weight)``), ``len(dataset)``
-the number of batches, and ``on_epoch_end()`` runs after every epoch
-(e.g. to reshuffle).  Batches are produced in the calling thread, one
-after the other; ``workers``, ``use_multiprocessing`` and
-``max_queue_size`` are accepted for Keras compatibility and recorded.
+``PyDataset`` (``py_dataset.py``) is the base class of indexable batch
+sources that fit, evaluate and predict accept in place of arrays.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from theanine.frontend import bounding_boxes
+from theanine.frontend.attribute_config import Config
+from theanine.frontend.backend import clear_session, is_keras_tensor, standardize_dtype
+from theanine.frontend.config import (
+    disable_interactive_logging,
+    enable_interactive_logging,
+    is_interactive_logging_enabled,
+)
+from theanine.frontend.directory_datasets import (
+    audio_dataset_from_directory,
+    image_dataset_from_directory,
+    text_dataset_from_directory,
+)
+from theanine.frontend.feature_space import FeatureSpace
+from theanine.frontend.file_fetch import get_file
+from theanine.frontend.image_utils import array_to_img, img_to_array, load_img, save_img
 from theanine.frontend.plotting import model_to_dot, plot_model
+from theanine.frontend.progbar import Progbar
+from theanine.frontend.py_dataset import PyDataset
 from theanine.frontend.registry import (
     custom_object_scope,
     get_custom_objects,
+    get_registered_name,
+    get_registered_object,
     register_serializable,
+)
+from theanine.frontend.saving import (
+    CustomObjectScope,
+    deserialize_keras_object,
+    serialize_keras_object,
+)
+from theanine.frontend.utils_data import (
+    normalize,
+    pack_x_y_sample_weight,
+    split_dataset,
+    timeseries_dataset_from_array,
+    unpack_x_y_sample_weight,
 )
 
 __all__ = [
+    "Sequence",
+    "Progbar",
+    "Config",
+    "bounding_boxes",
+    "FeatureSpace",
+    "split_dataset",
+    "get_file",
+    "image_dataset_from_directory",
+    "audio_dataset_from_directory",
+    "text_dataset_from_directory",
+    "timeseries_dataset_from_array",
+    "pack_x_y_sample_weight",
+    "unpack_x_y_sample_weight",
+    "normalize",
+    "img_to_array",
+    "array_to_img",
+    "load_img",
+    "save_img",
+    "serialize_keras_object",
+    "deserialize_keras_object",
+    "CustomObjectScope",
+    "get_registered_name",
+    "get_registered_object",
+    "clear_session",
+    "is_keras_tensor",
+    "get_source_inputs",
+    "standardize_dtype",
+    "enable_interactive_logging",
+    "disable_interactive_logging",
+    "is_interactive_logging_enabled",
     "set_random_seed",
     "to_categorical",
     "pad_sequences",
@@ -112,31 +171,14 @@ def pad_sequences(sequences, maxlen: int | None = None, dtype="int32", padding: 
     return padded
 
 
-class PyDataset:
-    """Base class of indexable batch sources: write ``__getitem__`` and ``__len__``."""
+Sequence = PyDataset
+"""Keras 2's name for ``PyDataset``, kept by Keras 3."""
 
-    def __init__(
-        self, workers: int = 1, use_multiprocessing: bool = False, max_queue_size: int = 10
-    ):
-        self.workers = int(workers)
-        self.use_multiprocessing = bool(use_multiprocessing)
-        self.max_queue_size = int(max_queue_size)
 
-    def __getitem__(self, index: int):
-        """Batch ``index``: ``x``, ``(x, y)`` or ``(x, y, sample_weight)``."""
-        raise NotImplementedError(f"{type(self).__name__} must implement __getitem__()")
+def get_source_inputs(tensor) -> list:
+    """The graph inputs ``tensor`` is computed from (not constants nor weights), in graph order."""
+    from theanine.graph.basic import graph_inputs
 
-    def __len__(self) -> int:
-        """The number of batches in one epoch."""
-        raise NotImplementedError(f"{type(self).__name__} must implement __len__()")
-
-    @property
-    def num_batches(self) -> int:
-        """Batches per epoch (``len(self)``)."""
-        return len(self)
-
-    def on_epoch_begin(self) -> None:
-        """Called before each epoch's first batch."""
-
-    def on_epoch_end(self) -> None:
-        """Called after each epoch's last batch."""
+    if not is_keras_tensor(tensor):
+        return [tensor]
+    return [v for v in graph_inputs([tensor]) if is_keras_tensor(v)]

@@ -12,8 +12,12 @@ The names are Keras 3's; where theanine's function differs, a Keras-shaped
 wrapper sits in a sibling module: ``core`` (tensors, control flow, slices
 and scatters), ``nn`` (convolutions, pooling, normalization, attention,
 losses), ``numpy_extra`` (the NumPy-like functions theanine's graph library
-lacks), ``math`` (segment reductions, FFTs, ``logdet``...), ``linalg`` and
-``image`` (also reachable as ``ops.image``, as in Keras).
+lacks), ``math`` (segment reductions, FFTs, ``logdet``...), ``linalg`` (with
+``cdist``), ``patches`` (``fold``/``unfold``), ``distinct_values``
+(``unique``), ``bitcast`` (``view``), ``forward_mode`` (``jvp``),
+``complex_values`` (``polar``, ``view_as_complex``/``view_as_real``,
+``eig``: arrays only, the graph's tensors being real) and ``image`` (also
+reachable as ``ops.image``, as in Keras).
 
 Python's ``==`` on two tensors stays Theano's identity test (graph code
 keeps variables in lists and dicts); compare elementwise with ``ops.equal``.
@@ -22,18 +26,27 @@ keeps variables in lists and dicts); compare elementwise with ``ops.equal``.
 from __future__ import annotations
 
 import functools
+import sys
 
 import theanine as th
 from theanine.frontend import activations
-from theanine.frontend.ops import core, ctc, einops, image, linalg, math, nn, numpy_extra, numpy_statistics  # noqa: F401
+from theanine.frontend.ops import (  # noqa: F401
+    bitcast, complex_values, core, ctc, einops, forward_mode, image, linalg, math, nn, numpy_extra, numpy_statistics,
+    distinct_values, patches,
+)
+from theanine.frontend.ops.bitcast import *  # noqa: F403
+from theanine.frontend.ops.complex_values import *  # noqa: F403
 from theanine.frontend.ops.core import *  # noqa: F403
 from theanine.frontend.ops.ctc import *  # noqa: F403
 from theanine.frontend.ops.einops import *  # noqa: F403
+from theanine.frontend.ops.forward_mode import *  # noqa: F403
 from theanine.frontend.ops.linalg import *  # noqa: F403
 from theanine.frontend.ops.math import *  # noqa: F403
 from theanine.frontend.ops.nn import *  # noqa: F403
 from theanine.frontend.ops.numpy_extra import *  # noqa: F403
 from theanine.frontend.ops.numpy_statistics import *  # noqa: F403
+from theanine.frontend.ops.patches import *  # noqa: F403
+from theanine.frontend.ops.distinct_values import *  # noqa: F403
 from theanine.frontend.ops.eager import eager
 
 FORWARDED = (
@@ -81,5 +94,13 @@ for _name in ACTIVATIONS:
     globals()[_name] = _on_tensor(getattr(activations, _name))
 
 
+numpy = sys.modules[__name__]
+"""Keras' ``keras.ops.numpy`` namespace: here the ops module itself (``ops.numpy.sum is ops.sum``), also
+importable as ``theanine.frontend.ops.numpy``; left out of ``__all__`` so that ``from ... ops import *``
+never rebinds a script's ``numpy``."""
+sys.modules.setdefault(f"{__name__}.numpy", numpy)
+
 __all__ = sorted({*FORWARDED, *ACTIVATIONS, *core.__all__, *nn.__all__, *numpy_extra.__all__,
-                  *numpy_statistics.__all__, *linalg.__all__, *math.__all__, *einops.__all__, *ctc.__all__})
+                  *numpy_statistics.__all__, *linalg.__all__, *math.__all__, *einops.__all__, *ctc.__all__,
+                  *bitcast.__all__, *complex_values.__all__, *forward_mode.__all__, *patches.__all__,
+                  *distinct_values.__all__})

@@ -2,8 +2,10 @@
 
 Gradients exist for ``inv``, ``det``, ``slogdet``, ``solve``,
 ``solve_triangular``, ``cholesky`` (and so ``cholesky_inverse``) and
-``eigh``; the other factorizations raise when differentiated.  ``eig`` is
-not provided: its results are complex and theanine's tensors are real.
+``eigh``; the other factorizations raise when differentiated.  ``eig``
+returns complex values, which theanine's real graph tensors cannot hold: it
+lives in ``complex_values`` and runs on arrays only.  ``cdist`` (Keras'
+pairwise Euclidean distances) sits here too.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from theanine.frontend.ops.eager import eager
 from theanine.graph.ops import decompositions as D
 
 __all__ = [
-    "cholesky", "cholesky_inverse", "det", "eigh", "inv", "lu_factor", "lstsq", "matrix_rank", "pinv",
+    "cdist", "cholesky", "cholesky_inverse", "det", "eigh", "inv", "lu_factor", "lstsq", "matrix_rank", "pinv",
     "qr", "slogdet", "solve", "solve_triangular", "svd",
 ]
 
@@ -40,3 +42,15 @@ def cholesky_inverse(x, upper: bool = False):
     factor_inv = D.solve_triangular(x, identity, lower=not upper)
     transposed = th.swapaxes(factor_inv, -1, -2)
     return th.matmul(factor_inv, transposed) if upper else th.matmul(transposed, factor_inv)
+
+
+@eager
+def cdist(x, y):
+    """Euclidean distances ``(..., m, n)`` between the rows of ``x`` ``(..., m, d)`` and ``y`` ``(..., n, d)``.
+
+    Computed from the differences (not ``|x|^2 + |y|^2 - 2 x.y``), so equal rows give exactly 0."""
+    x, y = th.as_tensor_variable(x), th.as_tensor_variable(y)
+    if x.ndim < 2 or y.ndim < 2:
+        raise ValueError(f"ops.cdist expects tensors of rank >= 2 (..., rows, d). Received: {x.type} and {y.type}")
+    differences = th.expand_dims(x, -2) - th.expand_dims(y, -3)
+    return th.sqrt(th.sum(th.square(differences), axis=-1))

@@ -20,7 +20,7 @@ import math
 import numpy as np
 
 import theanine as th
-from theanine.frontend import config
+from theanine.frontend import activations, config
 from theanine.frontend.ops.eager import eager
 
 __all__ = [
@@ -290,24 +290,8 @@ def dot_product_attention(query, key, value, bias=None, mask=None, scale=None, i
     return th.einsum("bnts,bsnh->btnh", probs, value)
 
 
-@eager
-def sparsemax(x, axis: int = -1):
-    """Sparsemax: the Euclidean projection of ``x`` onto the probability simplex along ``axis``.
-
-    The threshold is ``(sum of the k largest - 1) / k`` (Martins and Astudillo, 2016); Keras 3.15's
-    backends sum the running sums instead, which leaves rows that do not add up to 1 whenever
-    more than one entry is kept, so theanine follows the paper."""
-    x = th.as_tensor_variable(x)
-    axis = axis % x.ndim
-    ordered = -th.sort(-x, axis=axis)
-    cumulative = th.cumsum(ordered, axis=axis)
-    count_shape = [1] * x.ndim
-    count_shape[axis] = -1
-    ranks = th.reshape(th.cast(th.arange(1, th.shape(x)[axis] + 1), x.dtype), tuple(count_shape))
-    support = th.gt(ordered - (cumulative - 1) / ranks, 0)
-    k = th.sum(th.cast(support, x.dtype), axis=axis, keepdims=True)
-    tau = (th.sum(th.where(support, ordered, th.zeros_like(ordered)), axis=axis, keepdims=True) - 1) / k
-    return th.maximum(x - tau, th.constant(0, dtype=x.dtype))
+sparsemax = eager(activations.sparsemax)
+"""Keras' ``ops.sparsemax``: ``activations.sparsemax`` on tensors or arrays."""
 
 
 @eager

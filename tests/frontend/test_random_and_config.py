@@ -49,6 +49,6 @@ def test_config():
         keras.config.set_floatx("int32")
 
 
-def test_backend_is_the_config_module():
-    assert keras.backend is keras.config and keras.backend.floatx() == th.config.floatX
+def test_backend_reexports_the_config_module():
+    assert keras.backend.floatx is keras.config.floatx and keras.backend.floatx() == th.config.floatX
     keras.backend.clear_session()
