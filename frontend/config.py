@@ -6,7 +6,7 @@ layers, ``ops.ones`` and random draws); ``dtype_policy()`` follows it
 by name).  The other settings are the frontend's section of ``th.config``
 (``keras_settings.py``): ``epsilon()`` (read by ``ops`` normalizations;
 the built-in losses and metrics keep Keras' default 1e-7), ``image_data_format()``
-(read by ``ops`` with ``data_format=None``), the debugging caps
+(the default of ``ops`` and of the layers' ``data_format=None``), the debugging caps
 ``max_epochs()`` / ``max_steps_per_epoch()`` that ``fit``/``evaluate``/
 ``predict`` obey, interactive logging (off: progress is one line per epoch),
 and the traceback-filtering and flash-attention toggles, recorded only.

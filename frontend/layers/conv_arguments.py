@@ -11,6 +11,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from theanine.frontend.config import image_data_format
+
 DATA_FORMATS = ("channels_last", "channels_first")
 
 
@@ -45,8 +47,9 @@ def padding_name(padding, allowed: Sequence[str] = ("valid", "same")) -> str:
 
 
 def standard_data_format(value) -> str:
-    """Keras' ``standardize_data_format``: None is ``"channels_last"``."""
-    name = "channels_last" if value is None else str(value).lower()
+    """Keras' ``standardize_data_format``: None is ``config.image_data_format()`` (``"channels_last"``
+    unless set)."""
+    name = image_data_format() if value is None else str(value).lower()
     if name not in DATA_FORMATS:
         raise ValueError(
             "The `data_format` argument must be one of {'channels_first', 'channels_last'}. "

@@ -191,6 +191,9 @@ def test_settings_round_trip_and_validate():
         assert keras.config.image_data_format() == "channels_first"
         x = np.random.default_rng(2).normal(size=(1, 2, 4, 4)).astype("float32")
         assert keras.ops.average_pool(x, 2, 2).shape == (1, 2, 2, 2)  # data_format=None reads the setting
+        conv = layers.Conv2D(3, 3)  # so do the layers' defaults
+        assert conv.data_format == "channels_first" and conv(x).shape == (1, 3, 2, 2)
+        assert layers.MaxPooling2D().get_config()["data_format"] == "channels_first"
         keras.config.disable_traceback_filtering()
         keras.config.disable_flash_attention()
         assert not keras.config.is_traceback_filtering_enabled() and keras.config.is_flash_attention_enabled() is False
