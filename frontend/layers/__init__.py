@@ -14,6 +14,7 @@ from theanine.frontend.layers import (
     attention,
     adaptive_pooling,
     augmentation_more,
+    augmentation_color,
     einsum_dense,
     hashing,
     input_spec,
@@ -42,6 +43,7 @@ from theanine.frontend.layers.conv_lstm import *  # noqa: F403
 from theanine.frontend.layers.attention import *  # noqa: F403
 from theanine.frontend.layers.adaptive_pooling import *  # noqa: F403
 from theanine.frontend.layers.augmentation_more import *  # noqa: F403
+from theanine.frontend.layers.augmentation_color import *  # noqa: F403
 from theanine.frontend.layers.einsum_dense import *  # noqa: F403
 from theanine.frontend.layers.hashing import *  # noqa: F403
 from theanine.frontend.layers.input_spec import *  # noqa: F403
@@ -97,6 +99,7 @@ __all__ = [
     *attention.__all__,
     *adaptive_pooling.__all__,
     *augmentation_more.__all__,
+    *augmentation_color.__all__,
     *einsum_dense.__all__,
     *hashing.__all__,
     *input_spec.__all__,

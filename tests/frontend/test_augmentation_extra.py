@@ -1,0 +1,156 @@
+"""The Keras 3 image layers of augmentation_color.py and augmentation_mix.py: deterministic layers
+and fixed factor ranges against Keras 3 (JAX backend), random draws by the properties Keras'
+formulas give them; inference behaviour, configs, models saved and reloaded."""
+
+import os
+
+import numpy as np
+import pytest
+
+from theanine.frontend import layers, models
+
+os.environ.setdefault("KERAS_BACKEND", "jax")
+try:
+    import keras
+except Exception:  # noqa: BLE001 - any failure to import Keras only skips the comparisons
+    keras = None
+
+needs_keras = pytest.mark.skipif(keras is None, reason="keras (JAX backend) is not importable")
+
+R = np.random.default_rng(0)
+X = (R.random((2, 6, 7, 3)) * 255).astype("float32")
+X[1, ..., 2] = 40.0  # a constant channel
+
+
+def _keras(layer, x):
+    return np.asarray(layer(x, training=True))
+
+
+@needs_keras
+@pytest.mark.parametrize("name, args", [
+    ("AutoContrast", {}),
+    ("RandomColorDegeneration", {"factor": (0.3, 0.3)}),
+    ("RandomColorDegeneration", {"factor": (-0.6, -0.6)}),
+    ("RandomSaturation", {"factor": (0.3, 0.3)}),
+    ("RandomSharpness", {"factor": (0.8, 0.8)}),
+    ("RandomPosterization", {"factor": (3, 3)}),
+    ("RandomGaussianBlur", {"factor": (1.0, 1.0), "kernel_size": (3, 5), "sigma": (0.7, 0.7)}),
+    ("RandomColorJitter", {"brightness_factor": (0.1, 0.1), "saturation_factor": (0.4, 0.4)}),
+])
+@pytest.mark.parametrize("unit", [False, True])
+def test_colour_layers_with_fixed_draws_match_keras(name, args, unit):
+    x, extra = (X / 255, {"value_range": (0, 1)}) if unit else (X, {})
+    expected = _keras(getattr(keras.layers, name)(**args, **extra), x)
+    np.testing.assert_allclose(getattr(layers, name)(**args, **extra)(x, training=True), expected,
+                               rtol=1e-5, atol=1e-4 if not unit else 1e-6)
+
+
+@needs_keras
+@pytest.mark.parametrize("bins, unit", [(256, False), (16, False), (256, True)])
+def test_equalization_matches_keras_image_by_image(bins, unit):
+    x, extra = (X / 255, {"value_range": (0, 1)}) if unit else (X, {})
+    out = layers.Equalization(bins=bins, **extra)(x, training=True)
+    for i in range(len(x)):
+        np.testing.assert_allclose(out[i], _keras(keras.layers.Equalization(bins=bins, **extra), x[i:i + 1])[0],
+                                   rtol=1e-6, atol=1e-6)
+    np.testing.assert_array_equal(out[1, ..., 2], x[1, ..., 2])  # one occupied bin: kept
+    np.testing.assert_array_equal(layers.Equalization()(x), x)
+
+
+@needs_keras
+def test_hue_shifts_by_half_the_factor_with_a_random_sign():
+    out = layers.RandomHue((0.2, 0.2), seed=1)(np.repeat(X[:1], 12, 0), training=True)
+    reference = keras.layers.RandomHue(0.2)
+    plus, minus = (np.asarray(reference.transform_images(X[:1], {"factor": np.array([f])}))[0] for f in (0.1, -0.1))
+    signs = [np.allclose(o, plus, atol=1e-3) for o in out]
+    assert all(s or np.allclose(o, minus, atol=1e-3) for s, o in zip(signs, out, strict=True))
+    assert 0 < sum(signs) < 12
+
+
+def _gray(x):
+    return x @ np.array([0.2989, 0.5870, 0.1140], "float32")
+
+
+def test_auto_contrast_stretches_each_channel_to_the_range_in_inference_too():
+    out = layers.AutoContrast()(X)
+    low, high = X.min(axis=(1, 2), keepdims=True), X.max(axis=(1, 2), keepdims=True)
+    expected = np.where(high > low, (X - low) * 255 / np.where(high > low, high - low, 1), X)
+    np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-3)
+    assert out[0].min() == 0 and out[0].max() == 255
+    first = layers.AutoContrast(data_format="channels_first")(np.moveaxis(X, -1, 1))
+    np.testing.assert_allclose(first, np.moveaxis(out, -1, 1), rtol=1e-6)
+    np.testing.assert_allclose(layers.AutoContrast()(X[0]), out[0], rtol=1e-6)
+
+
+def test_random_colour_layers_keep_the_range_and_draw_per_image():
+    x = np.repeat(X[:1], 8, 0)
+    for layer in (layers.RandomColorDegeneration(0.9, seed=1), layers.RandomSharpness(0.9, seed=2),
+                  layers.RandomSaturation(0.9, seed=3), layers.RandomGaussianBlur(seed=4),
+                  layers.RandomColorJitter(brightness_factor=0.3, contrast_factor=0.3, saturation_factor=0.3,
+                                           hue_factor=0.3, seed=5)):
+        out = layer(x, training=True)
+        assert out.min() >= -1e-3 and out.max() <= 255 + 1e-3, type(layer).__name__
+        distinct = 2 if isinstance(layer, layers.RandomGaussianBlur) else 3  # blur: one sigma per batch
+        assert len({round(float(o.sum()), 0) for o in out}) >= distinct, type(layer).__name__
+    degenerate = layers.RandomColorDegeneration((1.0, 1.0))(X, training=True)
+    np.testing.assert_allclose(degenerate, np.repeat(_gray(X)[..., None], 3, -1), rtol=1e-5, atol=1e-3)
+
+
+def test_posterization_keeps_the_drawn_number_of_bits():
+    out = layers.RandomPosterization((2, 5), seed=3)(np.repeat(X[:1], 16, 0), training=True)
+    kept = set()
+    for image in out:
+        step = next(2 ** (8 - b) for b in range(1, 9) if np.all(image % 2 ** (8 - b) == 0))
+        np.testing.assert_array_equal(image, np.floor(X[0] / step) * step)
+        kept.add(8 - int(np.log2(step)))
+    assert kept <= {2, 3, 4} and len(kept) > 1  # [lower, upper) as Keras' randint
+
+
+def test_gaussian_blur_is_a_normalized_separable_filter():
+    x = np.zeros((1, 7, 7, 1), "float32")
+    x[0, 3, 3, 0] = 1.0
+    out = layers.RandomGaussianBlur((1.0, 1.0), kernel_size=(3, 5), sigma=(0.5, 0.5), value_range=(0, 1))(
+        x, training=True)[0, ..., 0]
+    taps = lambda n: np.exp(-0.5 * ((np.arange(n) - (n - 1) / 2) / (0.5 + 1e-6)) ** 2)  # noqa: E731
+    kernel = np.outer(taps(5) / taps(5).sum(), taps(3) / taps(3).sum())  # 5 rows, 3 columns
+    np.testing.assert_allclose(out[1:6, 2:5], kernel, rtol=1e-5)
+    assert out.sum() == pytest.approx(1.0, rel=1e-5)
+    none = layers.RandomGaussianBlur((0.0, 0.0), seed=1)(X, training=True)
+    np.testing.assert_array_equal(none, X)
+
+
+COLOUR_LAYERS = [
+    layers.AutoContrast(value_range=(0, 1)), layers.Equalization(bins=64), layers.RandomColorDegeneration(0.2),
+    layers.RandomHue(0.2), layers.RandomSaturation(0.2), layers.RandomSharpness(0.2), layers.RandomPosterization(4),
+    layers.RandomColorJitter(brightness_factor=0.1, hue_factor=0.1, seed=3), layers.RandomGaussianBlur(0.5),
+]
+
+
+@pytest.mark.parametrize("layer", COLOUR_LAYERS, ids=lambda layer: type(layer).__name__)
+def test_identity_in_inference_and_config_round_trip(layer):
+    if not isinstance(layer, layers.AutoContrast):
+        np.testing.assert_array_equal(layer(X), X)
+    clone = type(layer).from_config(layer.get_config())
+    assert clone.get_config() == layer.get_config()
+    assert tuple(layer.compute_output_shape((None, 6, 7, 3))) == (None, 6, 7, 3)
+
+
+def test_seeded_layers_reproduce_their_draws():
+    for make in (lambda: layers.RandomHue(0.4, seed=7), lambda: layers.RandomGaussianBlur(seed=7),
+                 lambda: layers.RandomPosterization((1, 8), seed=7)):
+        np.testing.assert_array_equal(make()(X, training=True), make()(X, training=True))
+
+
+def test_bad_arguments_name_the_argument():
+    with pytest.raises(ValueError, match="`factor` argument should be a number"):
+        layers.RandomHue(1.5)
+    with pytest.raises(ValueError, match="`factor` argument should be a number"):
+        layers.RandomPosterization(9)
+    with pytest.raises(ValueError, match="kernel_size must be an odd number"):
+        layers.RandomGaussianBlur(kernel_size=4)
+    with pytest.raises(ValueError, match="value_range"):
+        layers.AutoContrast(value_range=5)
+    with pytest.raises(ValueError, match="bins must be"):
+        layers.Equalization(bins=1)
+    with pytest.raises(ValueError, match="expects RGB images"):
+        layers.RandomSaturation(0.5)(X[..., :2], training=True)
