@@ -154,3 +154,133 @@ def test_bad_arguments_name_the_argument():
         layers.Equalization(bins=1)
     with pytest.raises(ValueError, match="expects RGB images"):
         layers.RandomSaturation(0.5)(X[..., :2], training=True)
+
+
+# ----------------------------------------------------------------------------- mixing and policies
+
+B = (R.random((8, 5, 6, 3)) * 255).astype("float32")
+LABELS = np.eye(8, dtype="float32")
+
+
+def _partner(labels_row, own):
+    """The other image a mixed label row points at (its own index when unmixed)."""
+    others = [j for j in np.nonzero(labels_row > 1e-6)[0] if j != own]
+    return others[0] if others else own
+
+
+def test_mix_up_is_a_convex_combination_of_images_and_labels_with_the_same_weight():
+    masks = (R.random((8, 5, 6, 1)) > 0.5).astype("float32")
+    out = layers.MixUp(alpha=0.5, seed=3)({"images": B, "labels": LABELS, "segmentation_masks": masks},
+                                          training=True)
+    np.testing.assert_allclose(out["labels"].sum(axis=1), 1.0, rtol=1e-6)
+    weights = np.diag(out["labels"])
+    partners = [_partner(row, i) for i, row in enumerate(out["labels"])]
+    assert sorted(set(partners) | set(range(8))) == list(range(8)) and len(set(np.round(weights, 4))) > 4
+    for i, (w, p) in enumerate(zip(weights, partners, strict=True)):
+        w = w if p != i else 1.0
+        np.testing.assert_allclose(out["images"][i], w * B[i] + (1 - w) * B[p], rtol=1e-4, atol=1e-2)
+        np.testing.assert_allclose(out["segmentation_masks"][i], w * masks[i] + (1 - w) * masks[p], atol=1e-5)
+    same = layers.MixUp(seed=3)({"images": B, "labels": LABELS}, training=True)
+    np.testing.assert_array_equal(same["labels"], layers.MixUp(seed=3)({"images": B, "labels": LABELS},
+                                                                      training=True)["labels"])
+    np.testing.assert_array_equal(layers.MixUp()(B), B)
+
+
+def test_mix_up_weights_follow_beta_alpha_alpha():
+    x = np.zeros((400, 2, 2, 1), "float32")
+    out = layers.MixUp(alpha=2.0, seed=1)({"images": x, "labels": np.eye(400, dtype="float32")}, training=True)
+    weights = np.diag(out["labels"])
+    assert abs(weights.mean() - 0.5) < 0.04 and abs(weights.var() - 1 / 20) < 0.015  # Beta(2, 2): var 1/20
+
+
+def test_cut_mix_pastes_one_box_and_mixes_labels_by_its_area():
+    x = np.repeat(np.arange(8, dtype="float32")[:, None, None, None], 10, 1).repeat(12, 2).repeat(3, 3)
+    out = layers.CutMix(seed=4)({"images": x, "labels": LABELS}, training=True)
+    pasted_any = False
+    for i, (image, labels) in enumerate(zip(out["images"], out["labels"], strict=True)):
+        p = _partner(labels, i)
+        pasted = image[..., 0] != i
+        if p == i or not pasted.any():
+            continue
+        pasted_any = True
+        ys, xs = np.nonzero(pasted)
+        assert np.all(pasted[ys.min():ys.max() + 1, xs.min():xs.max() + 1]) and np.all(image[pasted] == p)
+        box = pasted.sum() / 120
+        h, w = ys.max() - ys.min() + 1, xs.max() - xs.min() + 1
+        assert abs(labels[p] - box) <= (h + w + 1) / 120  # the continuous box vs. its whole pixels
+        np.testing.assert_allclose(labels[i] + labels[p], 1.0, rtol=1e-6)
+    assert pasted_any
+    np.testing.assert_array_equal(layers.CutMix(seed=1)(x[0], training=True), x[0])  # one image: unchanged
+
+
+def test_mixing_layers_in_a_functional_model_with_a_dict_input():
+    images, labels = layers.Input((5, 6, 3)), layers.Input((8,))
+    mixed = layers.CutMix(seed=2)({"images": images, "labels": labels}, training=True)
+    model = models.Model([images, labels], [mixed["images"], mixed["labels"]])
+    got_images, got_labels = model.predict([B, LABELS], verbose=0)
+    assert got_images.shape == B.shape and not np.array_equal(got_labels, LABELS)
+    np.testing.assert_allclose(got_labels.sum(axis=1), 1.0, rtol=1e-6)
+
+
+def test_rand_augment_applies_one_of_its_layers_per_op_and_keeps_the_range():
+    x = B[:2] / 255
+    out = layers.RandAugment(value_range=(0, 1), num_ops=1, factor=0.3, seed=5)
+    results = [out(x, training=True) for _ in range(6)]
+    assert all(r.shape == x.shape and r.min() >= -1e-6 and r.max() <= 1 + 1e-6 for r in results)
+    assert len({round(float(r.sum()), 3) for r in results}) > 2
+    np.testing.assert_array_equal(out(x), x)
+    np.testing.assert_array_equal(layers.RandAugment(num_ops=0)(B, training=True), B)
+
+
+def test_aug_mix_blends_augmented_chains_within_the_range():
+    layer = layers.AugMix(value_range=(0, 1), num_chains=2, chain_depth=1, all_ops=False, seed=6)
+    x = B[:2] / 255
+    out = layer(x, training=True)
+    assert out.shape == x.shape and out.min() >= 0 and out.max() <= 1 and not np.allclose(out, x)
+    np.testing.assert_array_equal(layer(x), x)
+    assert layers.AugMix.from_config(layer.get_config()).get_config() == layer.get_config()
+
+
+def test_max_num_bounding_boxes_pads_and_truncates():
+    boxes = R.random((2, 3, 4)).astype("float32")
+    data = {"images": B[:2], "bounding_boxes": {"boxes": boxes, "labels": np.array([[1, 2, 3], [4, 5, 6]])}}
+    padded = layers.MaxNumBoundingBoxes(5, fill_value=-2)(data)
+    np.testing.assert_array_equal(padded["bounding_boxes"]["labels"], [[1, 2, 3, -2, -2], [4, 5, 6, -2, -2]])
+    np.testing.assert_array_equal(padded["bounding_boxes"]["boxes"][:, :3], boxes)
+    assert np.all(padded["bounding_boxes"]["boxes"][:, 3:] == -2)
+    np.testing.assert_array_equal(padded["images"], B[:2])
+    cut = layers.MaxNumBoundingBoxes(2)(data)
+    np.testing.assert_array_equal(cut["bounding_boxes"]["boxes"], boxes[:, :2])
+    with pytest.raises(ValueError, match="'boxes' and 'labels'"):
+        layers.MaxNumBoundingBoxes(2)({"images": B, "bounding_boxes": {"boxes": boxes}})
+
+
+def test_pipeline_applies_its_layers_in_order_and_round_trips():
+    pipeline = layers.Pipeline([layers.AutoContrast(), layers.RandomPosterization((1, 1), seed=1)])
+    stretched = layers.AutoContrast()(B)
+    np.testing.assert_array_equal(pipeline(B), stretched)
+    np.testing.assert_array_equal(pipeline(B, training=True), np.where(np.floor(stretched) >= 128, 128, 0))
+    clone = layers.Pipeline.from_config(pipeline.get_config())
+    assert [type(layer) for layer in clone.layers] == [layers.AutoContrast, layers.RandomPosterization]
+    with pytest.raises(ValueError, match="list of serialized layers"):
+        layers.Pipeline.from_config({"layers": None})
+
+
+def test_a_model_with_the_new_layers_trains_saves_and_reloads(tmp_path):
+    model = models.Sequential([
+        layers.Input((5, 6, 3)), layers.AutoContrast(value_range=(0, 1), name="contrast"),
+        layers.Pipeline([layers.RandomHue(0.1, value_range=(0, 1), seed=1), layers.RandomSharpness(0.2, seed=2)]),
+        layers.Equalization(value_range=(0, 1)), layers.RandomGaussianBlur(seed=3, value_range=(0, 1)),
+        layers.MixUp(seed=4), layers.GlobalAveragePooling2D(), layers.Dense(1),
+    ])
+    model.compile("sgd", "mse")
+    x = B / 255
+    model.fit(x, np.zeros((8, 1), "float32"), epochs=1, verbose=0)
+    kernel, bias = model.layers[-1].get_weights()
+    stretched = layers.AutoContrast(value_range=(0, 1))(x)
+    np.testing.assert_allclose(model.predict(x, verbose=0), stretched.mean(axis=(1, 2)) @ kernel + bias, rtol=1e-4)
+    path = str(tmp_path / "colour.theanine")
+    model.save(path)
+    restored = models.load_model(path)
+    np.testing.assert_allclose(restored.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-6)
+    assert [type(layer).__name__ for layer in restored.layers[1].layers] == ["RandomHue", "RandomSharpness"]
