@@ -16,6 +16,7 @@ from theanine.frontend.layers import (
     augmentation_more,
     augmentation_color,
     augmentation_mix,
+    audio,
     einsum_dense,
     hashing,
     input_spec,
@@ -46,6 +47,7 @@ from theanine.frontend.layers.adaptive_pooling import *  # noqa: F403
 from theanine.frontend.layers.augmentation_more import *  # noqa: F403
 from theanine.frontend.layers.augmentation_color import *  # noqa: F403
 from theanine.frontend.layers.augmentation_mix import *  # noqa: F403
+from theanine.frontend.layers.audio import *  # noqa: F403
 from theanine.frontend.layers.einsum_dense import *  # noqa: F403
 from theanine.frontend.layers.hashing import *  # noqa: F403
 from theanine.frontend.layers.input_spec import *  # noqa: F403
@@ -103,6 +105,7 @@ __all__ = [
     *augmentation_more.__all__,
     *augmentation_color.__all__,
     *augmentation_mix.__all__,
+    *audio.__all__,
     *einsum_dense.__all__,
     *hashing.__all__,
     *input_spec.__all__,

@@ -21,8 +21,13 @@ import numpy as np
 import theanine as th
 from theanine.frontend.layers import gamma_sampling
 from theanine.frontend.layers.augmentation import RandomRotation
-from theanine.frontend.layers.augmentation_color import AutoContrast, Equalization, RandomColorDegeneration, \
-    RandomPosterization, RandomSharpness
+from theanine.frontend.layers.augmentation_color import (
+    AutoContrast,
+    Equalization,
+    RandomColorDegeneration,
+    RandomPosterization,
+    RandomSharpness,
+)
 from theanine.frontend.layers.augmentation_more import (
     INTERPOLATIONS,
     RandomBrightness,
