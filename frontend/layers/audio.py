@@ -113,10 +113,12 @@ class STFTSpectrogram(Layer):
         signals = th.reshape(planes, (-1, planes.shape[2], 1))
         real = None if self.mode == "imag" else self._conv(signals, self.real_kernel, channels)
         imag = None if self.mode == "real" else self._conv(signals, self.imag_kernel, channels)
-        if self.mode in ("real", "imag", "angle", "stft"):
-            out = {"real": real, "imag": imag, "angle": None if real is None or imag is None else th.arctan2(imag, real),
-                   "stft": None if real is None or imag is None else th.concatenate([real, imag], axis=2)}[self.mode]
-            return self._arrange(out)
+        if self.mode in ("real", "imag"):
+            return self._arrange(real if self.mode == "real" else imag)
+        if self.mode == "angle":
+            return self._arrange(th.arctan2(imag, real))
+        if self.mode == "stft":
+            return self._arrange(th.concatenate([real, imag], axis=2))
         power = th.sqr(real) + th.sqr(imag)
         if self.mode == "psd":
             inner = th.pad(power[:, :, 1:-1, :], [(0, 0), (0, 0), (1, 1), (0, 0)])
