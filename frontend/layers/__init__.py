@@ -17,6 +17,8 @@ from theanine.frontend.layers import (
     augmentation_color,
     augmentation_mix,
     audio,
+    grouped_query_attention,
+    reversible_embedding,
     einsum_dense,
     hashing,
     input_spec,
@@ -48,6 +50,8 @@ from theanine.frontend.layers.augmentation_more import *  # noqa: F403
 from theanine.frontend.layers.augmentation_color import *  # noqa: F403
 from theanine.frontend.layers.augmentation_mix import *  # noqa: F403
 from theanine.frontend.layers.audio import *  # noqa: F403
+from theanine.frontend.layers.grouped_query_attention import *  # noqa: F403
+from theanine.frontend.layers.reversible_embedding import *  # noqa: F403
 from theanine.frontend.layers.einsum_dense import *  # noqa: F403
 from theanine.frontend.layers.hashing import *  # noqa: F403
 from theanine.frontend.layers.input_spec import *  # noqa: F403
@@ -106,6 +110,8 @@ __all__ = [
     *augmentation_color.__all__,
     *augmentation_mix.__all__,
     *audio.__all__,
+    *grouped_query_attention.__all__,
+    *reversible_embedding.__all__,
     *einsum_dense.__all__,
     *hashing.__all__,
     *input_spec.__all__,
