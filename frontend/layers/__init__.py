@@ -16,6 +16,7 @@ from theanine.frontend.layers import (
     augmentation_more,
     augmentation_color,
     augmentation_mix,
+    augmentation_warp,
     audio,
     grouped_query_attention,
     reversible_embedding,
@@ -49,6 +50,7 @@ from theanine.frontend.layers.adaptive_pooling import *  # noqa: F403
 from theanine.frontend.layers.augmentation_more import *  # noqa: F403
 from theanine.frontend.layers.augmentation_color import *  # noqa: F403
 from theanine.frontend.layers.augmentation_mix import *  # noqa: F403
+from theanine.frontend.layers.augmentation_warp import *  # noqa: F403
 from theanine.frontend.layers.audio import *  # noqa: F403
 from theanine.frontend.layers.grouped_query_attention import *  # noqa: F403
 from theanine.frontend.layers.reversible_embedding import *  # noqa: F403
@@ -109,6 +111,7 @@ __all__ = [
     *augmentation_more.__all__,
     *augmentation_color.__all__,
     *augmentation_mix.__all__,
+    *augmentation_warp.__all__,
     *audio.__all__,
     *grouped_query_attention.__all__,
     *reversible_embedding.__all__,

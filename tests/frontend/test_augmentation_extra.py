@@ -123,12 +123,14 @@ COLOUR_LAYERS = [
     layers.AutoContrast(value_range=(0, 1)), layers.Equalization(bins=64), layers.RandomColorDegeneration(0.2),
     layers.RandomHue(0.2), layers.RandomSaturation(0.2), layers.RandomSharpness(0.2), layers.RandomPosterization(4),
     layers.RandomColorJitter(brightness_factor=0.1, hue_factor=0.1, seed=3), layers.RandomGaussianBlur(0.5),
+    layers.RandomPerspective(0.5, 0.2), layers.RandomElasticTransform(fill_mode="mirror"), layers.MixUp(),
+    layers.CutMix(0.5), layers.RandAugment(num_ops=1), layers.AugMix(num_chains=1, chain_depth=1),
 ]
 
 
 @pytest.mark.parametrize("layer", COLOUR_LAYERS, ids=lambda layer: type(layer).__name__)
 def test_identity_in_inference_and_config_round_trip(layer):
-    if not isinstance(layer, layers.AutoContrast):
+    if not isinstance(layer, (layers.AutoContrast, layers.RandAugment, layers.AugMix)):  # policies: cheaper below
         np.testing.assert_array_equal(layer(X), X)
     clone = type(layer).from_config(layer.get_config())
     assert clone.get_config() == layer.get_config()
@@ -284,3 +286,76 @@ def test_a_model_with_the_new_layers_trains_saves_and_reloads(tmp_path):
     restored = models.load_model(path)
     np.testing.assert_allclose(restored.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-6)
     assert [type(layer).__name__ for layer in restored.layers[1].layers] == ["RandomHue", "RandomSharpness"]
+
+
+# ----------------------------------------------------------------------------- warps
+
+W = (R.random((2, 7, 9, 3)) * 255).astype("float32")
+
+
+def _symbolic(function, *shapes):
+    """``function`` of float32 placeholders of ``shapes``, compiled."""
+    import theanine as th
+
+    inputs = [th.tensor(f"x{i}", dtype="float32", shape=shape) for i, shape in enumerate(shapes)]
+    return th.function(inputs, function(*inputs))
+
+
+@needs_keras
+@pytest.mark.parametrize("interpolation", ["bilinear", "nearest"])
+def test_perspective_sampling_matches_keras_perspective_transform(interpolation):
+    from theanine.frontend.layers.augmentation import sample
+    from theanine.frontend.layers.augmentation_warp import perspective_sources
+
+    start = np.array([[0, 0], [8, 0], [0, 6], [8, 6]], "float32")
+    ends = (start + start * R.uniform(-0.3, 0.3, (2, 4, 2)) + R.uniform(-1, 1, (2, 4, 2))).astype("float32")
+    warp = _symbolic(lambda images, corners: sample(images, *perspective_sources(corners, 7, 9), "constant",
+                                                    interpolation, 3.0), (None, 7, 9, 3), (None, 4, 2))
+    expected = keras.ops.image.perspective_transform(W, np.repeat(start[None], 2, 0), ends,
+                                                     interpolation=interpolation, fill_value=3.0)
+    np.testing.assert_allclose(warp(W, ends), np.asarray(expected), rtol=1e-4, atol=1e-3)
+
+
+@pytest.mark.parametrize("fill_mode, scipy_mode", [("reflect", "reflect"), ("mirror", "mirror"),
+                                                   ("nearest", "nearest"), ("constant", "grid-constant"),
+                                                   ("wrap", "grid-wrap")])
+def test_elastic_warp_matches_scipy_map_coordinates(fill_mode, scipy_mode):
+    from scipy import ndimage
+
+    from theanine.frontend.layers.augmentation_warp import elastic_warp
+
+    dx, dy = R.standard_normal((2, 2, 7, 9)).astype("float32")
+    warp = _symbolic(lambda images, a, b: elastic_warp(images, a, b, np.float32(1.5), "bilinear", fill_mode, 2.0),
+                     (None, 7, 9, 3), (None, 7, 9), (None, 7, 9))
+    ys, xs = np.meshgrid(np.arange(7), np.arange(9), indexing="ij")
+    expected = np.stack([np.stack([ndimage.map_coordinates(W[i, ..., c], [ys + 1.5 * dy[i], xs + 1.5 * dx[i]],
+                                                           order=1, mode=scipy_mode, cval=2.0) for c in range(3)], -1)
+                         for i in range(2)])
+    np.testing.assert_allclose(warp(W, dx, dy), expected, rtol=1e-4, atol=1e-3)
+
+
+def test_perspective_keeps_the_origin_corner_and_varies_per_image():
+    x = np.repeat(W[:1], 6, 0)
+    out = layers.RandomPerspective(factor=(1.0, 1.0), scale=0.5, seed=2)(x, training=True)
+    np.testing.assert_allclose(out[:, 0, 0], x[:, 0, 0], rtol=1e-4)  # Keras moves corners by corner * u
+    assert len({round(float(o.sum()), 0) for o in out}) == 6
+    np.testing.assert_allclose(layers.RandomPerspective(scale=0.0, seed=1)(W, training=True), W, rtol=1e-4,
+                               atol=1e-3)
+    np.testing.assert_array_equal(layers.RandomPerspective(factor=(0.0, 0.0))(W, training=True), W)
+    np.testing.assert_array_equal(layers.RandomPerspective()(W), W)
+
+
+def test_elastic_transform_displaces_smoothly_within_the_range():
+    layer = layers.RandomElasticTransform(factor=(1.0, 1.0), scale=(1.0, 1.0), seed=3)
+    x = np.repeat(W[:1], 4, 0)
+    out = layer(x, training=True)
+    assert out.min() >= 0 and out.max() <= 255 and not np.allclose(out, x)
+    assert len({round(float(o.sum()), 0) for o in out}) == 4
+    np.testing.assert_array_equal(layer(x), x)
+    np.testing.assert_array_equal(layers.RandomElasticTransform(scale=0.0)(W, training=True), W)
+    again = layers.RandomElasticTransform(factor=(1.0, 1.0), scale=(1.0, 1.0), seed=3)(x, training=True)
+    np.testing.assert_array_equal(again, out)
+    with pytest.raises(NotImplementedError, match="fill_mode"):
+        layers.RandomElasticTransform(fill_mode="mirrored")
+    with pytest.raises(ValueError, match="scale"):
+        layers.RandomPerspective(scale=2.0)
