@@ -17,6 +17,7 @@ from theanine.frontend.layers import (
     augmentation_color,
     augmentation_mix,
     augmentation_warp,
+    augmentation_clahe,
     audio,
     grouped_query_attention,
     reversible_embedding,
@@ -51,6 +52,7 @@ from theanine.frontend.layers.augmentation_more import *  # noqa: F403
 from theanine.frontend.layers.augmentation_color import *  # noqa: F403
 from theanine.frontend.layers.augmentation_mix import *  # noqa: F403
 from theanine.frontend.layers.augmentation_warp import *  # noqa: F403
+from theanine.frontend.layers.augmentation_clahe import *  # noqa: F403
 from theanine.frontend.layers.audio import *  # noqa: F403
 from theanine.frontend.layers.grouped_query_attention import *  # noqa: F403
 from theanine.frontend.layers.reversible_embedding import *  # noqa: F403
@@ -112,6 +114,7 @@ __all__ = [
     *augmentation_color.__all__,
     *augmentation_mix.__all__,
     *augmentation_warp.__all__,
+    *augmentation_clahe.__all__,
     *audio.__all__,
     *grouped_query_attention.__all__,
     *reversible_embedding.__all__,

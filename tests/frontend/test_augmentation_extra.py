@@ -359,3 +359,34 @@ def test_elastic_transform_displaces_smoothly_within_the_range():
         layers.RandomElasticTransform(fill_mode="mirrored")
     with pytest.raises(ValueError, match="scale"):
         layers.RandomPerspective(scale=2.0)
+
+
+# ----------------------------------------------------------------------------- CLAHE
+
+CLAHE = layers.ContrastLimitedAdaptiveHistogramEqualization
+C = (R.random((2, 13, 10, 3)) * 255).astype("float32")
+
+
+@needs_keras
+@pytest.mark.parametrize("args", [{"tile_grid_size": (2, 3)}, {"tile_grid_size": (4, 2), "clip_limit": 0.0},
+                                  {"tile_grid_size": (3, 3), "clip_limit": 2.0, "value_range": (0, 1)},
+                                  {"tile_grid_size": (2, 2), "data_format": "channels_first"}])
+def test_clahe_matches_keras(args):
+    x = C / 255 if "value_range" in args else C
+    x = np.moveaxis(x, -1, 1) if args.get("data_format") == "channels_first" else x
+    expected = np.asarray(keras.layers.ContrastLimitedAdaptiveHistogramEqualization(**args)(x))
+    np.testing.assert_allclose(CLAHE(**args)(x), expected, rtol=1e-5, atol=1e-4 * np.abs(expected).max())
+
+
+def test_clahe_with_one_tile_and_no_clipping_is_a_global_equalization():
+    out = CLAHE(tile_grid_size=(1, 1), clip_limit=0.0)(C)
+    for image, result in zip(C, out, strict=True):
+        for c in range(3):
+            levels = image[..., c].astype(int)
+            cdf = np.cumsum(np.bincount(levels.ravel(), minlength=256))
+            table = np.clip((cdf - cdf[0]) * 255.0 / (levels.size - cdf[0]), 0, 255)
+            np.testing.assert_allclose(result[..., c], table[levels], rtol=1e-5, atol=1e-3)
+    np.testing.assert_allclose(CLAHE(tile_grid_size=(2, 2))(C[0]), CLAHE(tile_grid_size=(2, 2))(C)[0], rtol=1e-6)
+    assert CLAHE.from_config(CLAHE().get_config()).get_config() == CLAHE().get_config()
+    with pytest.raises(ValueError, match="tile_grid_size"):
+        CLAHE(tile_grid_size=(0, 2))
