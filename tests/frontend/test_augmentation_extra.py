@@ -137,6 +137,20 @@ def test_identity_in_inference_and_config_round_trip(layer):
     assert tuple(layer.compute_output_shape((None, 6, 7, 3))) == (None, 6, 7, 3)
 
 
+@pytest.mark.parametrize("layer", [
+    layers.Equalization(bins=32), layers.RandomColorDegeneration((0.3, 0.3)), layers.RandomSaturation((0.6, 0.6)),
+    layers.RandomSharpness((0.7, 0.7)), layers.RandomPosterization((3, 3)),
+    layers.RandomGaussianBlur((1.0, 1.0), sigma=(0.6, 0.6)),
+    layers.ContrastLimitedAdaptiveHistogramEqualization(tile_grid_size=(2, 2)),
+], ids=lambda layer: type(layer).__name__)
+def test_one_image_and_channels_first_give_the_batched_result(layer):
+    batched = layer(X, training=True)
+    np.testing.assert_allclose(layer(X[1], training=True), batched[1], rtol=1e-5, atol=1e-3)
+    config = {**layer.get_config(), "data_format": "channels_first", "name": "first"}
+    first = type(layer).from_config(config)(np.moveaxis(X, -1, 1), training=True)
+    np.testing.assert_allclose(first, np.moveaxis(batched, -1, 1), rtol=1e-5, atol=1e-3)
+
+
 def test_seeded_layers_reproduce_their_draws():
     for make in (lambda: layers.RandomHue(0.4, seed=7), lambda: layers.RandomGaussianBlur(seed=7),
                  lambda: layers.RandomPosterization((1, 8), seed=7)):
@@ -273,7 +287,9 @@ def test_a_model_with_the_new_layers_trains_saves_and_reloads(tmp_path):
         layers.Input((5, 6, 3)), layers.AutoContrast(value_range=(0, 1), name="contrast"),
         layers.Pipeline([layers.RandomHue(0.1, value_range=(0, 1), seed=1), layers.RandomSharpness(0.2, seed=2)]),
         layers.Equalization(value_range=(0, 1)), layers.RandomGaussianBlur(seed=3, value_range=(0, 1)),
-        layers.MixUp(seed=4), layers.GlobalAveragePooling2D(), layers.Dense(1),
+        layers.RandomColorJitter(value_range=(0, 1), brightness_factor=0.1, saturation_factor=0.2, seed=5),
+        layers.RandomPerspective(scale=0.3, seed=6), layers.RandomElasticTransform(value_range=(0, 1), seed=7),
+        layers.CutMix(seed=8), layers.MixUp(seed=4), layers.GlobalAveragePooling2D(), layers.Dense(1),
     ])
     model.compile("sgd", "mse")
     x = B / 255
