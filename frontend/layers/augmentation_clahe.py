@@ -17,6 +17,7 @@ import theanine as th
 from theanine.frontend.layers.augmentation_color import to_range
 from theanine.frontend.layers.augmentation_more import _ImageLayer, _is_number, value_range_pair
 from theanine.frontend.layers.base import register_layer
+from theanine.frontend.layers.image_dicts import ImagesDict
 
 __all__ = ["ContrastLimitedAdaptiveHistogramEqualization"]
 
@@ -49,7 +50,7 @@ def _corners(size: int, tile: int, grid: int):
 
 
 @register_layer
-class ContrastLimitedAdaptiveHistogramEqualization(_ImageLayer):
+class ContrastLimitedAdaptiveHistogramEqualization(ImagesDict, _ImageLayer):
     """CLAHE (see the module docstring): ``value_range``, ``clip_limit`` (0: no clipping) and
     ``tile_grid_size`` = (rows, columns) of tiles, as Keras."""
 

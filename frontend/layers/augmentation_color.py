@@ -9,7 +9,9 @@ Keras' values.  AutoContrast works in training and inference; the others,
 Equalization included, change images in training only (Keras' code returns
 its inputs when ``training`` is false).  Where Keras histograms the pixels
 of the whole batch at once, Equalization here equalizes each image's
-channels on their own (the same values for a batch of one).
+channels on their own (the same values for a batch of one).  Each takes
+Keras' dict inputs too (``image_dicts``: the images transformed, labels,
+masks and boxes passed on).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from theanine.frontend.layers.augmentation_more import (
     value_range_pair,
 )
 from theanine.frontend.layers.base import register_layer
+from theanine.frontend.layers.image_dicts import ImagesDict
 
 __all__ = [
     "AutoContrast", "Equalization", "RandomColorDegeneration", "RandomHue", "RandomSaturation",
@@ -78,7 +81,7 @@ def _hsv_to_rgb(images):
 
 
 @register_layer
-class AutoContrast(_ImageLayer):
+class AutoContrast(ImagesDict, _ImageLayer):
     """Stretch each image's channels to the full ``value_range``: ``(x - min) * (high - low) / (max - min)
     + low`` per image and channel; a constant channel is kept.  Active in training and inference."""
 
@@ -100,7 +103,7 @@ class AutoContrast(_ImageLayer):
 
 
 @register_layer
-class Equalization(_ImageLayer):
+class Equalization(ImagesDict, _ImageLayer):
     """Histogram equalization of each channel of each image (in training), as Keras' formulas: pixels
     in [0, 255] fall in ``bins`` bins (``int(x * (bins - 1) / 255)``), the lookup table is
     ``round((cdf - cdf_min) * 255 / (n - cdf_min))``; a channel with one occupied bin is kept."""
@@ -159,7 +162,7 @@ class _FactorLayer(_ValueRangeLayer):
 
 
 @register_layer
-class RandomColorDegeneration(_FactorLayer):
+class RandomColorDegeneration(ImagesDict, _FactorLayer):
     """Blend each image toward its gray level: ``x + f * (gray - x)``, ``f`` drawn per image in
     ``factor`` (a number ``f``: ``(-f, f)`` as Keras), clipped to ``value_range``."""
 
@@ -170,7 +173,7 @@ class RandomColorDegeneration(_FactorLayer):
 
 
 @register_layer
-class RandomHue(_FactorLayer):
+class RandomHue(ImagesDict, _FactorLayer):
     """Shift each image's hue by ``+-f / 2`` (a random sign, ``f`` drawn in ``factor``; a number ``f`` in
     [0, 1]: ``(0, f)``), wrapping around, in HSV of the images mapped to [0, 1]."""
 
@@ -189,7 +192,7 @@ class RandomHue(_FactorLayer):
 
 
 @register_layer
-class RandomSaturation(_FactorLayer):
+class RandomSaturation(ImagesDict, _FactorLayer):
     """Scale each image's HSV saturation by ``f / (1 - f + 1e-7)``, ``f`` drawn in ``factor`` (a number:
     ``(-f, f)``, as Keras), clipped to [0, 1].  Keras clips the saturation to ``value_range`` instead, so
     with (0, 255) its saturations above 1 give negative pixels; otherwise the two agree."""
@@ -207,7 +210,7 @@ _SMOOTH = np.array([[1, 1, 1], [1, 5, 1], [1, 1, 1]]) / 13.0
 
 
 @register_layer
-class RandomSharpness(_FactorLayer):
+class RandomSharpness(ImagesDict, _FactorLayer):
     """Blend each image with its 3x3 smoothing (weights 1/13, centre 5/13, zero padding):
     ``x + (1 - 2 f) * (smooth - x)``, ``f`` drawn per image in ``factor`` (a number: ``(0, f)``),
     clipped to ``value_range``."""
@@ -223,7 +226,7 @@ class RandomSharpness(_FactorLayer):
 
 
 @register_layer
-class RandomPosterization(_ValueRangeLayer):
+class RandomPosterization(ImagesDict, _ValueRangeLayer):
     """Keep ``b`` bits of each pixel mapped to [0, 255] (``floor(x / 2^(8-b)) * 2^(8-b)`` of its integer
     part), ``b`` an integer drawn per image in ``[lower, upper)`` of ``factor`` in [1, 8] (a number ``f``:
     ``(1, f)``; equal bounds: that number)."""
@@ -249,7 +252,7 @@ class RandomPosterization(_ValueRangeLayer):
 
 
 @register_layer
-class RandomColorJitter(_ValueRangeLayer):
+class RandomColorJitter(ImagesDict, _ValueRangeLayer):
     """Keras' RandomColorJitter: RandomBrightness, RandomContrast, RandomSaturation and RandomHue, in
     that order, each present when its factor is given, sharing ``value_range``."""
 
@@ -293,7 +296,7 @@ def _gaussian(size: int, sigma):
 
 
 @register_layer
-class RandomGaussianBlur(_ValueRangeLayer):
+class RandomGaussianBlur(ImagesDict, _ValueRangeLayer):
     """Blur some images with a Gaussian kernel (``kernel_size`` taps, zero padding): each image is blurred
     when a uniform threshold falls below a probability drawn in ``factor`` (a number: ``(0, f)``); the two
     standard deviations (width, height) are drawn once per batch in ``sigma`` (a number: ``(0, s)``,

@@ -44,6 +44,7 @@ from theanine.frontend.layers.augmentation_more import (
 )
 from theanine.frontend.layers.base import Layer, deserialize_layer, register_layer, serialize_layer
 from theanine.frontend.layers.conv_arguments import standard_data_format
+from theanine.frontend.layers.image_dicts import ImagesDict
 from theanine.frontend.layers.seeded import SeededLayer
 
 __all__ = ["MixUp", "CutMix", "RandAugment", "AugMix", "MaxNumBoundingBoxes", "Pipeline"]
@@ -246,10 +247,12 @@ _RAND_AUGMENT = ("random_shear", "random_translation", "random_rotation", "rando
 
 
 @register_layer
-class RandAugment(_PolicyLayer):
+class RandAugment(ImagesDict, _PolicyLayer):
     """``num_ops`` times, one of Keras' eleven augmentations (shear, translation, rotation, brightness,
     colour degeneration, contrast, sharpness, posterization, solarization, auto contrast, equalization),
     drawn uniformly for the whole batch, is applied to it."""
+
+    geometric = True  # masks and boxes would have to move with the pixels
 
     def __init__(self, value_range=(0, 255), num_ops=2, factor=0.5, interpolation="bilinear", seed=None,
                  data_format=None, **kwargs):
@@ -276,11 +279,13 @@ _AUGMIX_ALL = ("random_shear", "random_translation", "random_rotation", "random_
 
 
 @register_layer
-class AugMix(_PolicyLayer):
+class AugMix(ImagesDict, _PolicyLayer):
     """``num_chains`` chains of up to ``chain_depth`` augmentations (each step one of Keras' list or none,
     drawn uniformly for the batch) mixed with Dirichlet(``alpha``) weights, then
     ``m x + (1 - m) mix`` with ``m ~ Beta(alpha, alpha)``, clipped to ``value_range``.  ``all_ops=False``
     leaves out brightness, colour degeneration, contrast and sharpness (Keras' list)."""
+
+    geometric = True  # masks and boxes would have to move with the pixels
 
     def __init__(self, value_range=(0, 255), num_chains=3, chain_depth=3, factor=0.3, alpha=1.0, all_ops=True,
                  interpolation="bilinear", seed=None, data_format=None, **kwargs):

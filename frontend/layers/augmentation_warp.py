@@ -38,6 +38,7 @@ from theanine.frontend.layers.augmentation_more import (
     value_range_pair,
 )
 from theanine.frontend.layers.base import register_layer
+from theanine.frontend.layers.image_dicts import ImagesDict
 
 __all__ = ["RandomPerspective", "RandomElasticTransform"]
 
@@ -79,10 +80,12 @@ def perspective_sources(corners, height: int, width: int):
 
 
 @register_layer
-class RandomPerspective(_RandomImageLayer):
+class RandomPerspective(ImagesDict, _RandomImageLayer):
     """Warp some images by a random perspective (see the module docstring): ``factor`` (a number ``f``
     in [0, 1]: ``(0, f)``) draws each image's probability, ``scale`` in [0, 1] the corners' moves;
     outside points take ``fill_value``."""
+
+    geometric = True  # masks and boxes would have to move with the pixels
 
     def __init__(self, factor=1.0, scale=1.0, interpolation="bilinear", fill_value=0.0, seed=None,
                  data_format=None, **kwargs):
@@ -144,10 +147,12 @@ def _blur(field, sigma, taps: int):
 
 
 @register_layer
-class RandomElasticTransform(_RandomImageLayer):
+class RandomElasticTransform(ImagesDict, _RandomImageLayer):
     """Displace the pixels of some images by a smooth random field (see the module docstring), clipped
     to ``value_range``; ``factor`` (a number ``f`` in [0, 1]: ``(0, f)``) draws each image's probability,
     ``scale`` (likewise) the distortion, ``fill_mode`` one of constant, nearest, wrap, mirror, reflect."""
+
+    geometric = True  # masks and boxes would have to move with the pixels
 
     def __init__(self, factor=1.0, scale=1.0, interpolation="bilinear", fill_mode="reflect", fill_value=0.0,
                  value_range=(0, 255), seed=None, data_format=None, **kwargs):

@@ -406,3 +406,21 @@ def test_clahe_with_one_tile_and_no_clipping_is_a_global_equalization():
     assert CLAHE.from_config(CLAHE().get_config()).get_config() == CLAHE().get_config()
     with pytest.raises(ValueError, match="tile_grid_size"):
         CLAHE(tile_grid_size=(0, 2))
+
+
+def test_dict_inputs_transform_the_images_and_pass_the_labels():
+    data = {"images": B, "labels": LABELS}
+    contrast = layers.AutoContrast()(data)
+    np.testing.assert_array_equal(contrast["images"], layers.AutoContrast()(B))
+    np.testing.assert_array_equal(contrast["labels"], LABELS)
+    masks = np.ones((8, 5, 6, 1), "float32")
+    sharp = layers.RandomSharpness((0.9, 0.9))({**data, "segmentation_masks": masks}, training=True)
+    np.testing.assert_array_equal(sharp["segmentation_masks"], masks)  # colour layers leave masks as Keras
+    pipeline = layers.Pipeline([layers.AutoContrast(), layers.RandomPosterization((4, 4), seed=1), layers.MixUp(seed=2)])
+    out = pipeline(data, training=True)
+    np.testing.assert_allclose(out["labels"].sum(axis=1), 1.0, rtol=1e-6)
+    assert not np.array_equal(out["labels"], LABELS)
+    with pytest.raises(NotImplementedError, match="segmentation_masks"):
+        layers.RandomPerspective()({**data, "segmentation_masks": masks}, training=True)
+    with pytest.raises(ValueError, match="Received keys"):
+        layers.AutoContrast()({"pixels": B})
