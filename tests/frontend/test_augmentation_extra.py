@@ -416,7 +416,8 @@ def test_dict_inputs_transform_the_images_and_pass_the_labels():
     masks = np.ones((8, 5, 6, 1), "float32")
     sharp = layers.RandomSharpness((0.9, 0.9))({**data, "segmentation_masks": masks}, training=True)
     np.testing.assert_array_equal(sharp["segmentation_masks"], masks)  # colour layers leave masks as Keras
-    pipeline = layers.Pipeline([layers.AutoContrast(), layers.RandomPosterization((4, 4), seed=1), layers.MixUp(seed=2)])
+    pipeline = layers.Pipeline([layers.AutoContrast(), layers.RandomPosterization((4, 4), seed=1),
+                                layers.MixUp(seed=2)])
     out = pipeline(data, training=True)
     np.testing.assert_allclose(out["labels"].sum(axis=1), 1.0, rtol=1e-6)
     assert not np.array_equal(out["labels"], LABELS)
