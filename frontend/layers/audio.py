@@ -23,6 +23,7 @@ import scipy.signal
 import theanine as th
 from theanine.frontend.layers.base import Layer, register_layer
 from theanine.frontend.layers.conv_arguments import standard_data_format
+from theanine.frontend.ops.math import stft
 from theanine.graph.basic import Variable
 
 __all__ = ["STFTSpectrogram", "MelSpectrogram"]
@@ -204,8 +205,6 @@ class MelSpectrogram(Layer):
         return super().__call__(inputs, *args, **kwargs)
 
     def call(self, inputs):
-        from theanine.frontend.ops.math import stft
-
         if inputs.ndim not in (1, 2):
             raise ValueError(f"layer {self.name!r} (MelSpectrogram) expects signals (batch, time) or (time,). "
                              f"Received: input of type {inputs.type}")

@@ -20,6 +20,8 @@ import numpy as np
 
 import theanine as th
 from theanine.frontend.layers.augmentation_more import (
+    RandomBrightness,
+    RandomContrast,
     _as_config,
     _ImageLayer,
     _is_number,
@@ -29,6 +31,7 @@ from theanine.frontend.layers.augmentation_more import (
 )
 from theanine.frontend.layers.base import register_layer
 from theanine.frontend.layers.image_dicts import ImagesDict
+from theanine.frontend.ops import image as image_ops
 
 __all__ = [
     "AutoContrast", "Equalization", "RandomColorDegeneration", "RandomHue", "RandomSaturation",
@@ -66,15 +69,11 @@ def _gray(images):
 
 def _rgb_to_hsv(images):
     """Channels-last float RGB to hue, saturation, value in [0, 1] (Keras' ``rgb_to_hsv``)."""
-    from theanine.frontend.ops.image import rgb_to_hsv
-
-    return rgb_to_hsv(images, data_format="channels_last")
+    return image_ops.rgb_to_hsv(images, data_format="channels_last")
 
 
 def _hsv_to_rgb(images):
-    from theanine.frontend.ops.image import hsv_to_rgb
-
-    return hsv_to_rgb(images, data_format="channels_last")
+    return image_ops.hsv_to_rgb(images, data_format="channels_last")
 
 
 # ----------------------------------------------------------------------------- deterministic
@@ -259,8 +258,6 @@ class RandomColorJitter(ImagesDict, _ValueRangeLayer):
     def __init__(self, value_range=(0, 255), brightness_factor=None, contrast_factor=None, saturation_factor=None,
                  hue_factor=None, seed=None, data_format=None, **kwargs):
         super().__init__(value_range=value_range, seed=seed, data_format=data_format, **kwargs)
-        from theanine.frontend.layers.augmentation_more import RandomBrightness, RandomContrast
-
         self.brightness_factor, self.contrast_factor = _as_config(brightness_factor), _as_config(contrast_factor)
         self.saturation_factor, self.hue_factor = _as_config(saturation_factor), _as_config(hue_factor)
         steps = ((RandomBrightness, brightness_factor), (RandomContrast, contrast_factor),
