@@ -14,6 +14,13 @@ from theanine.frontend.layers import (
     attention,
     adaptive_pooling,
     augmentation_more,
+    augmentation_color,
+    augmentation_mix,
+    augmentation_warp,
+    augmentation_clahe,
+    audio,
+    grouped_query_attention,
+    reversible_embedding,
     einsum_dense,
     hashing,
     input_spec,
@@ -42,6 +49,13 @@ from theanine.frontend.layers.conv_lstm import *  # noqa: F403
 from theanine.frontend.layers.attention import *  # noqa: F403
 from theanine.frontend.layers.adaptive_pooling import *  # noqa: F403
 from theanine.frontend.layers.augmentation_more import *  # noqa: F403
+from theanine.frontend.layers.augmentation_color import *  # noqa: F403
+from theanine.frontend.layers.augmentation_mix import *  # noqa: F403
+from theanine.frontend.layers.augmentation_warp import *  # noqa: F403
+from theanine.frontend.layers.augmentation_clahe import *  # noqa: F403
+from theanine.frontend.layers.audio import *  # noqa: F403
+from theanine.frontend.layers.grouped_query_attention import *  # noqa: F403
+from theanine.frontend.layers.reversible_embedding import *  # noqa: F403
 from theanine.frontend.layers.einsum_dense import *  # noqa: F403
 from theanine.frontend.layers.hashing import *  # noqa: F403
 from theanine.frontend.layers.input_spec import *  # noqa: F403
@@ -97,6 +111,13 @@ __all__ = [
     *attention.__all__,
     *adaptive_pooling.__all__,
     *augmentation_more.__all__,
+    *augmentation_color.__all__,
+    *augmentation_mix.__all__,
+    *augmentation_warp.__all__,
+    *augmentation_clahe.__all__,
+    *audio.__all__,
+    *grouped_query_attention.__all__,
+    *reversible_embedding.__all__,
     *einsum_dense.__all__,
     *hashing.__all__,
     *input_spec.__all__,
