@@ -22,7 +22,7 @@ import scipy.signal
 
 import theanine as th
 from theanine.frontend.layers.base import Layer, register_layer
-from theanine.frontend.layers.conv_arguments import standard_data_format
+from theanine.frontend.layers.conv_arguments import positive_int, standard_data_format
 from theanine.frontend.ops.math import stft
 from theanine.graph.basic import Variable
 
@@ -59,6 +59,7 @@ class STFTSpectrogram(Layer):
 
     def __init__(self, mode="log", frame_length=256, frame_step=None, fft_length=None, window="hann",
                  periodic=False, scaling="density", padding="valid", expand_dims=False, data_format=None, **kwargs):
+        positive_int(frame_length, "frame_length")
         if frame_step is not None and (frame_step > frame_length or frame_step < 1):
             raise ValueError("`frame_step` should be a positive integer not greater than `frame_length`. "
                              f"Received frame_step={frame_step}, frame_length={frame_length}")
@@ -186,6 +187,11 @@ class MelSpectrogram(Layer):
     def __init__(self, fft_length=2048, sequence_stride=512, sequence_length=None, window="hann",
                  sampling_rate=16000, num_mel_bins=128, min_freq=20.0, max_freq=None, power_to_db=True, top_db=80.0,
                  mag_exp=2.0, min_power=1e-10, ref_power=1.0, **kwargs):
+        for value, name in ((fft_length, "fft_length"), (sequence_stride, "sequence_stride"),
+                            (num_mel_bins, "num_mel_bins")):
+            positive_int(value, name)
+        if not sampling_rate > 0:
+            raise ValueError(f"MelSpectrogram: sampling_rate must be positive. Received: sampling_rate={sampling_rate}")
         self.fft_length, self.sequence_stride = fft_length, sequence_stride
         self.sequence_length = sequence_length or fft_length
         if self.fft_length < self.sequence_length:

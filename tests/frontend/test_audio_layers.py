@@ -99,6 +99,12 @@ def test_configs_round_trip_and_bad_arguments_raise():
         layers.MelSpectrogram(fft_length=64, sequence_length=128)
     with pytest.raises(ValueError, match="expects signals"):
         layers.STFTSpectrogram(frame_length=16)(SIGNALS[0])
+    with pytest.raises(ValueError, match="frame_length=0"):
+        layers.STFTSpectrogram(frame_length=0)
+    with pytest.raises(ValueError, match="num_mel_bins=0"):
+        layers.MelSpectrogram(num_mel_bins=0)
+    with pytest.raises(ValueError, match="sampling_rate=-8000"):
+        layers.MelSpectrogram(sampling_rate=-8000)
 
 
 def test_spectrogram_model_trains_its_kernels_and_reloads(tmp_path):
