@@ -17,7 +17,7 @@ import math
 import numpy as np
 
 from theanine.codegen.onnx import graph_api as th
-from theanine.codegen.onnx.builder import NUMPY_DTYPES
+from theanine.codegen.onnx.formats import tensor_value
 from theanine.codegen.onnx.reader import Unsupported, imports
 
 UNARY = {
@@ -127,24 +127,14 @@ def _clip(ctx, node, args, attrs):
     return [x]
 
 
-@imports("Cast")
-def _cast(ctx, node, args, attrs):
-    if attrs["to"] not in NUMPY_DTYPES:
-        raise Unsupported(f"cast to ONNX type {attrs['to']}")
-    return [th.cast(args[0], NUMPY_DTYPES[attrs["to"]])]
-
-
-@imports("CastLike")
-def _cast_like(ctx, node, args, attrs):
-    return [th.cast(args[0], args[1].dtype)]
-
-
 @imports("Constant")
 def _constant(ctx, node, args, attrs):
-    from onnx import numpy_helper
-
     if "value" in attrs:
-        return [th.constant(numpy_helper.to_array(attrs["value"]))]
+        value, code = tensor_value(attrs["value"])
+        out = th.constant(value)
+        if code is not None:
+            ctx.formats[out] = code
+        return [out]
     for key, dtype in (("value_float", "float32"), ("value_floats", "float32"), ("value_int", "int64"),
                        ("value_ints", "int64")):
         if key in attrs:
@@ -412,9 +402,7 @@ def _range(ctx, node, args, attrs):
 
 @imports("ConstantOfShape")
 def _constant_of_shape(ctx, node, args, attrs):
-    from onnx import numpy_helper
-
-    value = numpy_helper.to_array(attrs["value"]).reshape(()) if "value" in attrs else np.float32(0)
+    value = tensor_value(attrs["value"])[0].reshape(()) if "value" in attrs else np.float32(0)
     return [th.full(args[0], th.constant(np.asarray(value)))]
 
 

@@ -3,7 +3,8 @@
 The cases come from the installed ``onnx`` package (tests/onnx_node_cases.py).
 A case whose nodes the reader refuses (an op theanine lacks, an attribute
 value it does not cover, sequence/optional values) is skipped with the
-reader's reason; any other outcome than a match is a failure, except the
+reader's reason (bfloat16, float8, 4- and 2-bit values are compared as their
+ml_dtypes arrays, bfloat16 within two ulps as onnx's runner does); any other outcome than a match is a failure, except the
 cases in ``KNOWN_FAILURES``, each with its reason.  All cases run under the
 numpy backend (the reference interpreter: compiling ~1900 small graphs
 natively would take minutes); ``LLVM_SUBSET`` runs one case per common op
@@ -51,7 +52,9 @@ LLVM_SUBSET = (
     "test_causal_conv_with_state_silu_with_past_state", "test_causal_conv_with_state_kernel_size_one",
     "test_linear_attention_gated_delta_beta_scalar", "test_linear_attention_gated_per_head_decay",
     "test_tensorscatter_circular", "test_flexattention_score_mod", "test_flexattention_relative_positional",
-    "test_maxpool_with_argmax_2d_precomputed_strides",
+    "test_maxpool_with_argmax_2d_precomputed_strides", "test_cast_FLOAT_to_FLOAT8E4M3FN",
+    "test_cast_no_saturate_FLOAT16_to_FLOAT8E5M2", "test_cast_FLOAT_to_BFLOAT16", "test_castlike_FLOAT_to_INT4",
+    "test_quantizelinear_int4", "test_quantizelinear_e4m3fn", "test_dequantizelinear_uint2",
 )
 CASES = sorted(all_node_cases())
 
