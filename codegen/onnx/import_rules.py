@@ -26,7 +26,7 @@ UNARY = {
     "Sinh": th.sinh, "Cosh": th.cosh, "Tanh": th.tanh, "Asinh": th.arcsinh, "Acosh": th.arccosh,
     "Atanh": th.arctanh, "Sigmoid": th.sigmoid, "Softplus": th.softplus, "Relu": th.relu, "Erf": th.erf,
     "Floor": th.floor, "Ceil": th.ceil, "Round": th.round, "IsNaN": th.isnan, "Not": th.logical_not,
-    "BitwiseNot": th.invert, "Identity": lambda x: x,
+    "BitwiseNot": th.invert,
 }
 BINARY = {
     "Add": th.add, "Sub": th.subtract, "Mul": th.multiply, "Equal": th.equal, "Less": th.less,
@@ -39,6 +39,12 @@ BINARY = {
 def _same(x, like):
     """``x`` cast to ``like``'s dtype (ONNX ops keep their input type; NumPy may promote)."""
     return th.cast(x, like.dtype)
+
+
+@imports("Identity")
+def _identity(ctx, node, args, attrs):
+    """Any value, a sequence or optional too (import_sequences.py)."""
+    return [args[0]]
 
 
 @imports(*UNARY)

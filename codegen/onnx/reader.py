@@ -90,16 +90,60 @@ class Context:
         return translate_graph(graph, {**self.scope, **env}, self, weights_shared=False)
 
 
-def _tensor_type(info: onnx.ValueInfoProto) -> tuple[str, tuple, int | None]:
+def _tensor_type(name: str, type_proto: onnx.TypeProto) -> tuple[str, tuple, int | None]:
     """An input's dtype (a carried type's carrier), dims, and its carried element type or None."""
-    tensor = info.type.tensor_type
+    tensor = type_proto.tensor_type
     code = tensor.elem_type
-    if not info.type.HasField("tensor_type") or (code not in NUMPY_DTYPES and code not in FORMATS):
-        raise OnnxImportError(f"graph input {info.name!r}: only tensors of numeric or bool types are supported")
+    if not type_proto.HasField("tensor_type") or (code not in NUMPY_DTYPES and code not in FORMATS):
+        raise OnnxImportError(f"graph input {name!r}: only tensors of numeric or bool types are supported")
     dims = tuple(d.dim_value if d.HasField("dim_value") else None for d in tensor.shape.dim)
     if code in FORMATS:
         return FORMATS[code].carrier, dims, code
     return NUMPY_DTYPES[code], dims, None
+
+
+def _input_value(info: onnx.ValueInfoProto, shape, prefix: str, ctx: Context):
+    """A graph input as a tensor, or a tuple of tensors for a sequence (``shape``: its elements'
+    shapes, which fix its length: import_sequences.py); an optional is its value's type."""
+    type_proto = info.type.optional_type.elem_type if info.type.HasField("optional_type") else info.type
+    if not type_proto.HasField("sequence_type"):
+        return _tensor_input(info.name, type_proto, shape, prefix, ctx)
+    if not isinstance(shape, list):
+        raise OnnxImportError(f"graph input {info.name!r} is a sequence: give its length as the list of its "
+                              "elements' shapes in input_shapes")
+    element = type_proto.sequence_type.elem_type
+    return tuple(_tensor_input(f"{info.name}[{i}]", element, s, prefix, ctx) for i, s in enumerate(shape))
+
+
+def _tensor_input(name: str, type_proto, shape, prefix: str, ctx: Context) -> Variable:
+    dtype, dims, code = _tensor_type(name, type_proto)
+    var = th.tensor(f"{prefix}{name}", dtype, dims if shape is None else tuple(shape))
+    if code is not None:
+        ctx.formats[var] = code
+    return var
+
+
+def _tensor_of(type_proto: onnx.TypeProto) -> onnx.TypeProto:
+    """The tensor type inside an optional and/or sequence type."""
+    while not type_proto.HasField("tensor_type"):
+        if type_proto.HasField("optional_type"):
+            type_proto = type_proto.optional_type.elem_type
+        elif type_proto.HasField("sequence_type"):
+            type_proto = type_proto.sequence_type.elem_type
+        else:
+            break
+    return type_proto
+
+
+def _constant_value(value):
+    """A value bound by ``constants``: an array, a list (a sequence) or None (an empty optional)."""
+    from theanine.codegen.onnx.import_sequences import EMPTY
+
+    if value is None:
+        return EMPTY
+    if isinstance(value, list):
+        return tuple(th.constant(carrier_array(v)) for v in value)
+    return th.constant(carrier_array(value))
 
 
 def translate_graph(graph: onnx.GraphProto, env: dict, ctx: Context, weights_shared: bool) -> list[Variable]:
@@ -190,8 +234,11 @@ class OnnxGraph:
     a loss built on ``g.outputs`` (``th.onnx.load`` returns a subclass with ``function()``).
     """
 
-    def __init__(self, inputs: dict[str, Variable], outputs: dict[str, Variable], weights: list,
-                 formats: dict[str, int] | None = None):
+    def __init__(self, inputs: dict, outputs: dict, weights: list, formats: dict[str, int] | None = None):
+        self.sequences = {name: len(v) for name, v in {**inputs, **outputs}.items() if isinstance(v, tuple)}
+        """input or output name -> its length, for the sequences (their elements are ``name[i]``)"""
+        self._onnx_inputs, self._onnx_outputs = list(inputs), list(outputs)
+        inputs, outputs = _flat(inputs), _flat(outputs)
         self.input_names, self.output_names = list(inputs), list(outputs)
         self.inputs, self.outputs = list(inputs.values()), list(outputs.values())
         self.weights = weights
@@ -205,13 +252,40 @@ class OnnxGraph:
 
     def result(self, name: str, value) -> np.ndarray:
         """Output ``name``'s computed array in the model's ONNX type (a carried type as ml_dtypes)."""
+        name = name.split("[")[0]
         return format_array(value, self.formats[name]) if name in self.formats else np.asarray(value)
+
+    def feeds(self, values: Mapping) -> list:
+        """The arrays to pass, in ``inputs``' order, for ONNX input name -> array (a list for a sequence)."""
+        flat = []
+        for name in self._onnx_inputs:
+            flat.extend(values[name] if name in self.sequences else [values[name]])
+        return [self.feed(name, v) for name, v in zip(self.input_names, flat, strict=True)]
+
+    def results(self, values: list) -> list:
+        """The computed ``outputs`` per ONNX output, in its type (a list of arrays for a sequence)."""
+        values = iter(self.result(name, v) for name, v in zip(self.output_names, values, strict=True))
+        return [[next(values) for _ in range(self.sequences[name])] if name in self.sequences else next(values)
+                for name in self._onnx_outputs]
 
     def __getitem__(self, name: str) -> Variable:
         return self._by_name[name]
 
     def __repr__(self) -> str:
         return f"OnnxGraph(inputs={self.input_names}, outputs={self.output_names}, weights={len(self.weights)})"
+
+
+def _flat(values: dict) -> dict:
+    """Name -> variable, a sequence's elements as ``name[i]``."""
+    flat = {}
+    for name, value in values.items():
+        if isinstance(value, tuple):
+            flat.update({f"{name}[{i}]": v for i, v in enumerate(value)})
+        elif isinstance(value, Variable):
+            flat[name] = value
+        else:
+            raise OnnxImportError(f"graph output {name!r} is an empty optional (theanine has no such value)")
+    return flat
 
 
 def default_opset(model: onnx.ModelProto) -> int:
@@ -232,6 +306,7 @@ def read_model(model: onnx.ModelProto, name_prefix: str = "", input_shapes: Mapp
         import_quantized,
         import_resize,
         import_rules,
+        import_sequences,
         import_signal,
         import_training,
         import_windows,
@@ -244,16 +319,15 @@ def read_model(model: onnx.ModelProto, name_prefix: str = "", input_shapes: Mapp
     for info in graph.input:
         if info.name in initialized or (constants and info.name in constants):
             continue
-        dtype, dims, code = _tensor_type(info)
-        if input_shapes and info.name in input_shapes:
-            dims = tuple(input_shapes[info.name])
-        inputs[info.name] = th.tensor(f"{name_prefix}{info.name}", dtype, dims)
-        if code is not None:
-            formats[info.name] = ctx.formats[inputs[info.name]] = code
+        inputs[info.name] = _input_value(info, (input_shapes or {}).get(info.name), name_prefix, ctx)
+        first = inputs[info.name][0] if isinstance(inputs[info.name], tuple) and inputs[info.name] else \
+            inputs[info.name]
+        if first in ctx.formats:
+            formats[info.name] = ctx.formats[first]
     env = dict(inputs)
-    env.update({name: th.constant(carrier_array(value)) for name, value in (constants or {}).items()})
+    env.update({name: _constant_value(value) for name, value in (constants or {}).items()})
     outs = translate_graph(graph, env, ctx, weights_shared=True)
     outputs = {o.name: v for o, v in zip(graph.output, outs, strict=True)}
-    formats.update({o.name: o.type.tensor_type.elem_type for o in graph.output
-                    if o.type.tensor_type.elem_type in FORMATS})
+    formats.update({o.name: _tensor_of(o.type).tensor_type.elem_type for o in graph.output
+                    if _tensor_of(o.type).tensor_type.elem_type in FORMATS})
     return graph_class(inputs, outputs, ctx.weights, formats)

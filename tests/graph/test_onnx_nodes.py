@@ -2,10 +2,10 @@
 
 The cases come from the installed ``onnx`` package (tests/onnx_node_cases.py).
 A case whose nodes the reader refuses (an op theanine lacks, an attribute
-value it does not cover, sequence/optional values) is skipped with the
-reader's reason (bfloat16, float8, 4- and 2-bit values are compared as their
-ml_dtypes arrays, bfloat16 within two ulps as onnx's runner does); any other outcome than a match is a failure, except the
-cases in ``KNOWN_FAILURES``, each with its reason.  All cases run under the
+value it does not cover) is skipped with the reader's reason; any other
+outcome than a match is a failure, except the cases in ``KNOWN_FAILURES``,
+each with its reason.  bfloat16, float8, 4- and 2-bit values are compared as
+their ml_dtypes arrays (bfloat16 within two ulps, as onnx's runner does).  All cases run under the
 numpy backend (the reference interpreter: compiling ~1900 small graphs
 natively would take minutes); ``LLVM_SUBSET`` runs one case per common op
 natively.  ``python tests/graph/onnx_node_report.py`` prints the per-op figures.
@@ -55,6 +55,8 @@ LLVM_SUBSET = (
     "test_maxpool_with_argmax_2d_precomputed_strides", "test_cast_FLOAT_to_FLOAT8E4M3FN",
     "test_cast_no_saturate_FLOAT16_to_FLOAT8E5M2", "test_cast_FLOAT_to_BFLOAT16", "test_castlike_FLOAT_to_INT4",
     "test_quantizelinear_int4", "test_quantizelinear_e4m3fn", "test_dequantizelinear_uint2",
+    "test_sequence_map_add_2_sequences_expanded", "test_split_to_sequence_2", "test_sequence_insert_at_front",
+    "test_optional_get_element_optional_sequence",
 )
 CASES = sorted(all_node_cases())
 
