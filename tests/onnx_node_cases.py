@@ -91,7 +91,8 @@ def run_node_case(name: str, backend: str = "numpy", mode: str | None = None) ->
 
     model, inputs, expected = all_node_cases()[name]
     graph_inputs = [i for i in model.graph.input if i.name not in {t.name for t in model.graph.initializer}]
-    given = {info.name: value for info, value in zip(graph_inputs, inputs, strict=False)}
+    given = {info.name: value if value is None or isinstance(value, list) else np.asarray(value)
+             for info, value in zip(graph_inputs, inputs, strict=False)}
     shapes = {name: [np.shape(v) for v in value] if isinstance(value, list) else np.shape(value)
               for name, value in given.items() if value is not None}
     # integer inputs (shapes, axes, pads, indices) are bound as constants: theanine needs static
