@@ -1,4 +1,4 @@
-"""ONNX Cast and CastLike, including the types theanine carries in a wider dtype (formats.py).
+"""ONNX Cast, CastLike (including the types theanine carries in a wider dtype: formats.py) and BitCast.
 
 A cast to a carried float format rounds in float64 with graph elementwise
 ops: the magnitude's exponent ``e`` (``floor(log2)``, corrected against an
@@ -23,6 +23,7 @@ from theanine.codegen.onnx import graph_api as th
 from theanine.codegen.onnx.builder import NUMPY_DTYPES
 from theanine.codegen.onnx.formats import FLOAT8, FORMATS, Format
 from theanine.codegen.onnx.reader import Unsupported, imports
+from theanine.graph.ops.bitcast import bitcast
 
 LOWEST_EXPONENT, HIGHEST_EXPONENT = -160, 140
 """The powers of two tabulated: below 2**-160 every carried format rounds to 0, from 2**130 on
@@ -119,3 +120,13 @@ def _cast_like(ctx, node, args, attrs):
     like = args[1]
     to = ctx.formats.get(like) or next(code for code, name in NUMPY_DTYPES.items() if name == like.dtype)
     return [cast(ctx, args[0], to, bool(attrs.get("saturate", 1)))]
+
+
+@imports("BitCast")
+def _bitcast(ctx, node, args, attrs):
+    if attrs["to"] not in NUMPY_DTYPES:
+        raise Unsupported(f"BitCast to ONNX type {attrs['to']}")
+    try:
+        return [bitcast(args[0], NUMPY_DTYPES[attrs["to"]])]
+    except TypeError as error:
+        raise Unsupported(str(error)) from None
