@@ -1,7 +1,7 @@
 """ONNX element types that theanine's dtype set lacks, carried in a wider dtype that holds their values.
 
-bfloat16, the float8 family (E4M3FN, E4M3FNUZ, E5M2, E5M2FNUZ), FLOAT4E2M1
-and the 4- and 2-bit integers have no theanine dtype (nor a NumPy one: the
+bfloat16, the float8 family (E4M3FN, E4M3FNUZ, E5M2, E5M2FNUZ, and the
+exponent-only E8M0), FLOAT4E2M1 and the 4- and 2-bit integers have no theanine dtype (nor a NumPy one: the
 ``ml_dtypes`` package that ``onnx`` depends on provides them).  Every value
 of such a format is exactly representable in a *carrier* dtype (float32 for
 the floats, int8/uint8 for the integers), so the reader types such tensors
@@ -33,7 +33,8 @@ class Format:
 
     Floats: ``mantissa`` explicit bits, ``min_exponent`` of the smallest normal, ``max`` finite,
     whether it has infinities / NaN, and ``unsigned_zero`` (the FNUZ types have no -0).
-    Integers: the value range ``low..high`` in ``bits`` bits.
+    Integers: the value range ``low..high`` in ``bits`` bits.  FLOAT8E8M0 (kind "exponent") holds
+    the powers of two ``2**min_exponent .. max`` and NaN.
     """
 
     name: str
@@ -78,6 +79,7 @@ FORMATS: dict[int, Format] = {
     21: _int("uint4", 4, signed=False),
     22: _int("int4", 4, signed=True),
     23: _float("float4_e2m1fn", 1, 0, 6, has_inf=False, has_nan=False, saturates_always=True),
+    24: Format("float8_e8m0fnu", "float32", "exponent", min_exponent=-127, max=2.0 ** 127, has_nan=True),
     25: _int("uint2", 2, signed=False),
     26: _int("int2", 2, signed=True),
 }

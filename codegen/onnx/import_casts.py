@@ -93,7 +93,35 @@ def cast_to_integer_format(x, fmt: Format):
     return th.cast(low_bits, fmt.carrier)
 
 
-def cast(ctx, x, to: int, saturate: bool = True):
+def round_to_exponent(x, fmt: Format, round_mode: str, saturate: bool):
+    """``x`` as FLOAT8E8M0, as onnx's reference (``numpy_helper.to_float8e8m0``) computes it from the
+    float32 bits: the exponent field, rounded up when ``round_mode`` is "up" and the mantissa is not
+    0, or "nearest" and it is at least half (a subnormal: more than half); the sign is ignored; NaN and
+    infinities give NaN (so does rounding past ``max`` unless ``saturate``); 0 gives ``2**-127``."""
+    if round_mode not in ("up", "down", "nearest"):
+        raise Unsupported(f"round_mode={round_mode!r} (ONNX defines up, down and nearest)")
+    x = th.cast(th.cast(x, "float32"), "float64")
+    special = th.logical_or(th.isnan(x), th.isinf(x))
+    a = th.where(special, 1.0, th.abs(x))
+    table = _powers_of_two()
+    subnormal = th.less(a, 2.0 ** -126)
+    exponent = th.where(subnormal, -127, _exponent(th.where(subnormal, 1.0, a), table))
+    power = _power(table, th.maximum(exponent, -126))  # a subnormal's mantissa counts from 2**-126
+    fraction = th.where(subnormal, a, a - power)
+    if round_mode == "up":
+        up = th.greater(fraction, 0)
+    elif round_mode == "nearest":
+        up = th.where(subnormal, th.greater(fraction, 2.0 ** -127), th.greater_equal(fraction, power / 2))
+    else:
+        up = th.zeros_like(fraction, dtype="bool")
+    if saturate:
+        up = th.logical_and(up, th.less(exponent, 127))
+    exponent = exponent + th.cast(up, "int64")
+    value = _power(table, th.minimum(exponent, 127))
+    return th.cast(th.where(th.logical_or(special, th.greater(exponent, 127)), np.nan, value), fmt.carrier)
+
+
+def cast(ctx, x, to: int, saturate: bool = True, round_mode: str = "up"):
     """``x`` cast to the ONNX element type ``to``; the result's format is recorded in ``ctx``."""
     fmt = FORMATS.get(to)
     if fmt is None:
@@ -102,6 +130,8 @@ def cast(ctx, x, to: int, saturate: bool = True):
         return th.cast(x, NUMPY_DTYPES[to])
     if fmt.kind == "int":
         out = cast_to_integer_format(x, fmt)
+    elif fmt.kind == "exponent":
+        out = round_to_exponent(x, fmt, round_mode, saturate)
     else:
         out = round_to_format(x, fmt, saturate and to in FLOAT8)
     ctx.formats[out] = to
@@ -110,16 +140,14 @@ def cast(ctx, x, to: int, saturate: bool = True):
 
 @imports("Cast")
 def _cast(ctx, node, args, attrs):
-    if attrs["to"] == 24:
-        raise Unsupported("FLOAT8E8M0 (exponent-only, with its round_mode) is not carried")
-    return [cast(ctx, args[0], attrs["to"], bool(attrs.get("saturate", 1)))]
+    return [cast(ctx, args[0], attrs["to"], bool(attrs.get("saturate", 1)), attrs.get("round_mode", "up"))]
 
 
 @imports("CastLike")
 def _cast_like(ctx, node, args, attrs):
     like = args[1]
     to = ctx.formats.get(like) or next(code for code, name in NUMPY_DTYPES.items() if name == like.dtype)
-    return [cast(ctx, args[0], to, bool(attrs.get("saturate", 1)))]
+    return [cast(ctx, args[0], to, bool(attrs.get("saturate", 1)), attrs.get("round_mode", "up"))]
 
 
 @imports("BitCast")

@@ -59,7 +59,7 @@ def _quantize(ctx, node, args, attrs):
     work, divisor = x, _broadcast_parameter(scale, x, axis, block)
     if precision is not None:
         work, divisor = th.cast(work, precision), th.cast(divisor, precision)
-    if fmt is not None and fmt.kind == "float":
+    if fmt is not None and fmt.kind != "int":
         return [cast(ctx, work / divisor, code, bool(attrs.get("saturate", 1)))]
     quantized = th.cast(th.round(work / divisor), "int32")
     if zero is not None:

@@ -23,12 +23,14 @@ TensorProto = onnx.TensorProto
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")  # the NaN and overflow casts made on purpose
 
 
-def _cast_model(source: int, to: int, saturate: int | None = None):
+def _cast_model(source: int, to: int, saturate: int | None = None, round_mode: str | None = None):
     attrs = {} if saturate is None else {"saturate": saturate}
+    if round_mode is not None:
+        attrs["round_mode"] = round_mode
     node = onnx.helper.make_node("Cast", ["x"], ["y"], to=to, **attrs)
     graph = onnx.helper.make_graph([node], "cast", [onnx.helper.make_tensor_value_info("x", source, [None])],
                                    [onnx.helper.make_tensor_value_info("y", to, [None])])
-    return onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", 23)])
+    return onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", 25)])
 
 
 def _run(model, values, backend):
@@ -60,6 +62,18 @@ def _same_bits(got: np.ndarray, expected: np.ndarray) -> None:
     np.testing.assert_array_equal(np.signbit(g[finite]), np.signbit(e[finite]))
 
 
+@pytest.mark.parametrize("saturate", [1, 0])
+@pytest.mark.parametrize("round_mode", ["up", "down", "nearest"])
+def test_cast_to_float8e8m0(round_mode, saturate, backend):
+    """onnx's reference reads the float32 bits (numpy_helper.to_float8e8m0): subnormals, the largest
+    exponents (saturation) and the rounding boundaries included."""
+    tiny = np.array([0, 1, 2, 3, 2 ** 21, 2 ** 22, 2 ** 22 + 1, 2 ** 23 - 1, 2 ** 23], np.uint32).view(np.float32)
+    big = np.array([2.0 ** 127, 2.0 ** 127 * 1.5, 2.0 ** 127 * 1.25, 3.4e38, 1.5, 1.4999, 3.0, 0.75], np.float32)
+    x = np.concatenate([_float_inputs(), tiny, -tiny, big, -big])
+    expected = onnx.numpy_helper.to_float8e8m0(x, bool(saturate), round_mode)
+    _same_bits(_run(_cast_model(TensorProto.FLOAT, 24, saturate, round_mode), x, backend), expected)
+
+
 FLOAT_FORMATS = sorted(code for code, fmt in FORMATS.items() if fmt.kind == "float")
 INT_FORMATS = sorted(code for code, fmt in FORMATS.items() if fmt.kind == "int")
 
@@ -68,9 +82,10 @@ def test_the_table_matches_ml_dtypes():
     for code, fmt in FORMATS.items():
         assert onnx.helper.tensor_dtype_to_np_dtype(code) == fmt.dtype
         assert np.dtype(fmt.carrier).itemsize >= fmt.dtype.itemsize
-        if fmt.kind == "float":
+        if fmt.kind != "int":
             info = ml_dtypes.finfo(fmt.dtype)
-            assert (fmt.mantissa, fmt.min_exponent, fmt.max) == (info.nmant, info.minexp, float(info.max))
+            assert (fmt.mantissa, fmt.max) == (info.nmant, float(info.max))
+            assert fmt.min_exponent == (info.minexp if fmt.kind == "float" else np.log2(float(info.smallest_subnormal)))
         else:
             info = ml_dtypes.iinfo(fmt.dtype)
             assert (fmt.low, fmt.high) == (info.min, info.max)
@@ -108,7 +123,7 @@ def test_cast_to_an_integer_format(to, backend):
     np.testing.assert_array_equal(got.astype(np.int64), ints.astype(dtype).astype(np.int64))
 
 
-@pytest.mark.parametrize("source", FLOAT_FORMATS + INT_FORMATS)
+@pytest.mark.parametrize("source", [*FLOAT_FORMATS, *INT_FORMATS, 24])
 def test_a_carried_input_is_fed_and_cast_exactly(source):
     values = np.arange(2 ** 8, dtype=np.uint8).view(FORMATS[source].dtype) if FORMATS[source].dtype.itemsize == 1 \
         else np.arange(0, 2 ** 16, 97, dtype=np.uint16).view(FORMATS[source].dtype)
