@@ -299,6 +299,7 @@ def read_model(model: onnx.ModelProto, name_prefix: str = "", input_shapes: Mapp
     from theanine.codegen.onnx import (  # noqa: F401
         import_attention,
         import_casts,
+        import_deform,
         import_detection,
         import_grid_sample,
         import_loops,
