@@ -30,9 +30,10 @@ from theanine.graph.evaluate import evaluate
 __all__ = ["OnnxImportError", "OnnxGraph", "read_model", "translate_graph", "RULES", "imports"]
 
 RULES: dict[str, Callable] = {}
-DOMAINS = ("", "ai.onnx", "ai.onnx.preview", "ai.onnx.preview.training")
-"""The op domains read: the default one, the preview's FlexAttention and the training preview's
-optimizers (import_training.py)."""
+DOMAINS = ("", "ai.onnx", "ai.onnx.preview", "ai.onnx.preview.training", "ai.onnx.ml")
+"""The op domains read: the default one, the preview's FlexAttention, the training preview's
+optimizers (import_training.py) and ONNX-ML's tensor ops (import_ml.py, whose rules are keyed
+``"ai.onnx.ml.<op>"``)."""
 
 
 class OnnxImportError(ValueError):
@@ -168,7 +169,7 @@ def _translate_nodes(graph, env, ctx, weights_shared):
     for node in graph.node:
         if node.domain not in DOMAINS:
             raise OnnxImportError(f"node {node.name or node.op_type!r}: the domain {node.domain!r} is not supported")
-        rule = RULES.get(node.op_type)
+        rule = RULES.get(f"{node.domain}.{node.op_type}" if node.domain == "ai.onnx.ml" else node.op_type)
         if rule is None:
             raise OnnxImportError(f"node {node.name or node.output[0]!r}: ONNX {node.op_type} is not supported")
         args = [env[name] if name else None for name in node.input]
@@ -304,6 +305,7 @@ def read_model(model: onnx.ModelProto, name_prefix: str = "", input_shapes: Mapp
         import_grid_sample,
         import_loops,
         import_losses,
+        import_ml,
         import_more,
         import_quantized,
         import_resize,
