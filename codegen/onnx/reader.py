@@ -312,6 +312,7 @@ def read_model(model: onnx.ModelProto, name_prefix: str = "", input_shapes: Mapp
         import_rules,
         import_sequences,
         import_signal,
+        import_text,
         import_training,
         import_windows,
     )
