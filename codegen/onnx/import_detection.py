@@ -1,9 +1,9 @@
-"""ONNX Unique, NonMaxSuppression and RoiAlign.
+"""ONNX Unique, NonMaxSuppression, ImageDecoder and RoiAlign.
 
-Unique and NonMaxSuppression have outputs whose length depends on the
-values: they map onto graph ops that run NumPy on the host
+Unique, NonMaxSuppression and ImageDecoder have outputs whose size depends
+on the values: they map onto graph ops that run NumPy on the host
 (graph/ops/counting.py's ``Unique``, graph/ops/detection.py's
-``NonMaxSuppression``).  RoiAlign is graph arithmetic (gathers of each
+``NonMaxSuppression``, graph/ops/image_decode.py's ``ImageDecode``).  RoiAlign is graph arithmetic (gathers of each
 sample point's four neighbours), so it compiles and differentiates as is.
 """
 
@@ -15,6 +15,7 @@ from theanine.codegen.onnx import graph_api as th
 from theanine.codegen.onnx.reader import Unsupported, imports
 from theanine.graph.ops.counting import unique
 from theanine.graph.ops.detection import NonMaxSuppression
+from theanine.graph.ops.image_decode import decode_image
 
 
 @imports("Unique")
@@ -86,3 +87,8 @@ def _roi_align(ctx, node, args, attrs):
     else:
         pooled = th.mean(terms[0] + terms[1] + terms[2] + terms[3], axis=(3, 5))
     return [th.cast(pooled, x.dtype)]
+
+
+@imports("ImageDecoder")
+def _image_decoder(ctx, node, args, attrs):
+    return [decode_image(args[0], attrs.get("pixel_format", "RGB"))]
