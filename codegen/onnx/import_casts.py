@@ -12,7 +12,9 @@ saturating (the float8 types' ``saturate=1``, always for FLOAT4E2M1), else
 inf (E5M2, bfloat16) or NaN; the FNUZ types have no -0.  A cast to a carried
 integer truncates a float (out of range, or NaN: 0, as ml_dtypes; ONNX leaves
 it undefined) and keeps an integer's low bits (two's complement), as ONNX
-says for fixed-point narrowing.
+says for fixed-point narrowing.  A float rounding passes its gradient
+straight through (a ``GradientOverride``, gone once compiled), so a graph
+holding bfloat16 or float8 values still fine-tunes.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from theanine.codegen.onnx.builder import NUMPY_DTYPES
 from theanine.codegen.onnx.formats import FLOAT8, FORMATS, Format
 from theanine.codegen.onnx.reader import Unsupported, imports
 from theanine.graph.ops.bitcast import bitcast
+from theanine.graph.ops.custom_gradient import GradientOverride
 
 LOWEST_EXPONENT, HIGHEST_EXPONENT = -160, 140
 """The powers of two tabulated: below 2**-160 every carried format rounds to 0, from 2**130 on
@@ -50,10 +53,23 @@ def _is_negative(x):
     return th.logical_or(th.less(x, 0), th.logical_and(th.equal(x, 0), th.less(th.reciprocal(x), 0)))
 
 
+def _pass_gradient(g):
+    return g
+
+
+def _straight_through(x, rounded):
+    """``rounded``, whose gradient passes to ``x`` unchanged (a float cast's derivative, as frameworks
+    differentiate a cast to bfloat16 or float8; the rounding's own is 0 almost everywhere)."""
+    if np.dtype(x.dtype).kind != "f":
+        return rounded
+    return GradientOverride(_pass_gradient, 1)(x, rounded)
+
+
 def round_to_format(x, fmt: Format, saturate: bool = False):
     """``x`` rounded to the float format's values (in its carrier dtype); overflow saturates only if asked
-    (or for FLOAT4E2M1, which has neither inf nor NaN), as ml_dtypes' conversion does."""
-    x = th.cast(x, "float64")
+    (or for FLOAT4E2M1, which has neither inf nor NaN), as ml_dtypes' conversion does.  The gradient
+    passes straight through."""
+    source, x = x, th.cast(x, "float64")
     nan, inf = th.isnan(x), th.isinf(x)
     a = th.where(th.logical_or(nan, inf), 1.0, th.abs(x))
     table = _powers_of_two()
@@ -76,7 +92,7 @@ def round_to_format(x, fmt: Format, saturate: bool = False):
     signed = th.where(negative, -magnitude, magnitude)
     if fmt.has_nan:
         signed = th.where(nan, np.nan, signed)
-    return th.cast(signed, fmt.carrier)
+    return _straight_through(source, th.cast(signed, fmt.carrier))
 
 
 def cast_to_integer_format(x, fmt: Format):
@@ -100,7 +116,7 @@ def round_to_exponent(x, fmt: Format, round_mode: str, saturate: bool):
     infinities give NaN (so does rounding past ``max`` unless ``saturate``); 0 gives ``2**-127``."""
     if round_mode not in ("up", "down", "nearest"):
         raise Unsupported(f"round_mode={round_mode!r} (ONNX defines up, down and nearest)")
-    x = th.cast(th.cast(x, "float32"), "float64")
+    source, x = x, th.cast(th.cast(x, "float32"), "float64")
     special = th.logical_or(th.isnan(x), th.isinf(x))
     a = th.where(special, 1.0, th.abs(x))
     table = _powers_of_two()
@@ -118,7 +134,8 @@ def round_to_exponent(x, fmt: Format, round_mode: str, saturate: bool):
         up = th.logical_and(up, th.less(exponent, 127))
     exponent = exponent + th.cast(up, "int64")
     value = _power(table, th.minimum(exponent, 127))
-    return th.cast(th.where(th.logical_or(special, th.greater(exponent, 127)), np.nan, value), fmt.carrier)
+    out = th.where(th.logical_or(special, th.greater(exponent, 127)), np.nan, value)
+    return _straight_through(source, th.cast(out, fmt.carrier))
 
 
 def cast(ctx, x, to: int, saturate: bool = True, round_mode: str = "up"):

@@ -142,3 +142,20 @@ def test_ops_on_bfloat16_round_each_result():
     got = _run(model, x, "numpy")
     _same_bits(got, x * x)
     assert th.onnx.load(model).outputs[0].dtype == "float32"
+
+
+def test_rounding_passes_the_gradient_straight_through(backend):
+    """A cast to bfloat16 / float8 differentiates as the identity (the rounding would give 0), and
+    compiles to the rounding alone."""
+    node = onnx.helper.make_node("Cast", ["x"], ["y"], to=TensorProto.FLOAT8E4M3FN)
+    back = onnx.helper.make_node("Cast", ["y"], ["z"], to=TensorProto.FLOAT)
+    info = [onnx.helper.make_tensor_value_info("x", TensorProto.FLOAT, [3]),
+            onnx.helper.make_tensor_value_info("z", TensorProto.FLOAT, [3])]
+    model = onnx.helper.make_model(onnx.helper.make_graph([node, back], "cast", info[:1], info[1:]))
+    graph = th.onnx.load(model)
+    x, (z,) = graph.inputs[0], graph.outputs
+    f = th.function([x], [z, th.grad(th.sum(z * z), x)], backend=backend)
+    values = np.array([0.3, -2.7, 500.0], np.float32)
+    rounded, grad = f(values)
+    np.testing.assert_array_equal(rounded, [0.3125, -2.75, 448.0])
+    np.testing.assert_array_equal(grad, 2 * rounded)
