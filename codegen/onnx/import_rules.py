@@ -472,10 +472,13 @@ def _einsum(ctx, node, args, attrs):
 
 @imports("Dropout")
 def _dropout(ctx, node, args, attrs):
-    """Inference: the identity (the training_mode input, when given, must be a constant False)."""
-    if len(args) > 2 and args[2] is not None and bool(ctx.need_static(args[2], "training_mode")):
-        raise Unsupported("training_mode=True (a random mask)")
-    x = args[0]
+    """Inference (no training_mode, or a constant False): the identity; else a random mask
+    (import_random.py)."""
+    from theanine.codegen.onnx.import_random import training_dropout
+
+    x, ratio, training = (*args, None, None)[:3]
+    if training is not None and (ctx.static(training) is None or bool(np.ravel(ctx.static(training))[0])):
+        return training_dropout(ctx, node, x, ratio, training, attrs)
     return [x, th.ones_like(x, dtype="bool")]
 
 

@@ -308,6 +308,7 @@ def read_model(model: onnx.ModelProto, name_prefix: str = "", input_shapes: Mapp
         import_ml,
         import_more,
         import_quantized,
+        import_random,
         import_resize,
         import_rules,
         import_sequences,
