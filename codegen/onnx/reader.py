@@ -325,11 +325,10 @@ def read_model(model: onnx.ModelProto, name_prefix: str = "", input_shapes: Mapp
     for info in graph.input:
         if info.name in initialized or (constants and info.name in constants):
             continue
-        inputs[info.name] = _input_value(info, (input_shapes or {}).get(info.name), name_prefix, ctx)
-        first = inputs[info.name][0] if isinstance(inputs[info.name], tuple) and inputs[info.name] else \
-            inputs[info.name]
-        if first in ctx.formats:
-            formats[info.name] = ctx.formats[first]
+        value = inputs[info.name] = _input_value(info, (input_shapes or {}).get(info.name), name_prefix, ctx)
+        carried = [ctx.formats[v] for v in (value if isinstance(value, tuple) else (value,)) if v in ctx.formats]
+        if carried:
+            formats[info.name] = carried[0]
     env = dict(inputs)
     env.update({name: _constant_value(value) for name, value in (constants or {}).items()})
     outs = translate_graph(graph, env, ctx, weights_shared=True)
