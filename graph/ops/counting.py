@@ -18,7 +18,9 @@ import numpy as np
 
 from theanine.graph.basic import Apply
 from theanine.graph.op import Op
+from theanine.graph.ops.creation import zeros_like
 from theanine.graph.ops.numpy_like import take_along_axis
+from theanine.graph.ops.subtensor import inc_subtensor
 from theanine.graph.tensor import as_tensor_variable
 from theanine.graph.type import TensorType, is_discrete
 
@@ -128,9 +130,6 @@ class Unique(Op):
         return [[True, False, False, False]]
 
     def L_op(self, inputs, outputs, output_grads):
-        from theanine.graph.ops.creation import zeros_like
-        from theanine.graph.ops.subtensor import inc_subtensor
-
         (x,), g = inputs, output_grads[0]
         if self.axis is None:
             return [inc_subtensor(zeros_like(x).flatten()[outputs[1]], g).reshape(x.shape)]
