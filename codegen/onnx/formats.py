@@ -1,8 +1,9 @@
 """ONNX element types that theanine's dtype set lacks, carried in a wider dtype that holds their values.
 
 bfloat16, the float8 family (E4M3FN, E4M3FNUZ, E5M2, E5M2FNUZ, and the
-exponent-only E8M0), FLOAT4E2M1 and the 4- and 2-bit integers have no theanine dtype (nor a NumPy one: the
-``ml_dtypes`` package that ``onnx`` depends on provides them).  Every value
+exponent-only E8M0), FLOAT4E2M1 and the 4- and 2-bit integers have no
+theanine dtype (nor a NumPy one: the ``ml_dtypes`` package that ``onnx``
+depends on provides them).  Every value
 of such a format is exactly representable in a *carrier* dtype (float32 for
 the floats, int8/uint8 for the integers), so the reader types such tensors
 with the carrier and keeps the format's value set as an invariant:
@@ -17,7 +18,8 @@ with the carrier and keeps the format's value set as an invariant:
   (exact, the values already being the format's).
 
 So no graph op, rewrite or backend needs to know the formats; the price is
-the carrier's memory (4 bytes per bfloat16 value).
+the carrier's memory (4 bytes per bfloat16 value).  The roundings pass their
+gradient straight through, so such graphs still differentiate.
 """
 
 from __future__ import annotations

@@ -5,11 +5,13 @@ ops: the magnitude's exponent ``e`` (``floor(log2)``, corrected against an
 exact table of powers of two, so an inexact ``log2`` or ``exp2`` kernel
 cannot move it), clamped below at the format's smallest normal exponent
 (subnormals); the quantum ``2**(e - mantissa)``; ``round_half_even(a / q) * q``
-(exact: ``q`` is a power of two).  Then ONNX's table: NaN stays NaN (FLOAT4E2M1
-has none: -0, as ml_dtypes gives for a positive NaN; it gives +0 for a NaN with the
-sign bit set, which the graph cannot see without a bit cast); overflow and infinities give +-max when
-saturating (the float8 types' ``saturate=1``, always for FLOAT4E2M1), else
-inf (E5M2, bfloat16) or NaN; the FNUZ types have no -0.  A cast to a carried
+(exact: ``q`` is a power of two).  Then ONNX's table: NaN stays NaN
+(FLOAT4E2M1 has none: -0, as ml_dtypes gives for a positive NaN; it gives +0
+for a NaN with the sign bit set, which the graph does not read); overflow and
+infinities give +-max when saturating (the float8 types' ``saturate=1``,
+always for FLOAT4E2M1), else inf (E5M2, bfloat16) or NaN; the FNUZ types have
+no -0.  FLOAT8E8M0 (powers of two) follows onnx's reference bit recipe with
+its ``round_mode`` (``round_to_exponent``).  A cast to a carried
 integer truncates a float (out of range, or NaN: 0, as ml_dtypes; ONNX leaves
 it undefined) and keeps an integer's low bits (two's complement), as ONNX
 says for fixed-point narrowing.  A float rounding passes its gradient
