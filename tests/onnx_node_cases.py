@@ -44,7 +44,16 @@ def _generated() -> dict:
 
     with np.errstate(all="ignore"):
         found = collect_testcases(None)
-    return {c.name: (c.model, list(c.data_sets[0][0]), list(c.data_sets[0][1])) for c in found if c.data_sets}
+    return {c.name: (c.model, [_array(v) for v in c.data_sets[0][0]], [_array(v) for v in c.data_sets[0][1]])
+            for c in found if c.data_sets}
+
+
+def _array(value):
+    """A generator's TensorProto (how it writes the types NumPy lacks) as an array (ml_dtypes for
+    those); sequences (lists) and optionals (None) stay as they are."""
+    from onnx import TensorProto, numpy_helper
+
+    return numpy_helper.to_array(value) if isinstance(value, TensorProto) else value
 
 
 @functools.cache
@@ -75,42 +84,58 @@ def ops_of(model) -> set[str]:
 
 def run_node_case(name: str, backend: str = "numpy", mode: str | None = None) -> tuple[str, str]:
     """``(outcome, detail)`` of one node test through ``th.onnx.load``: "passed", "unsupported" (the
-    reader refused a node: the detail says which and why) or "failed" (an error or a wrong value)."""
+    reader refused a node: the detail says which and why) or "failed" (an error or a wrong value).
+    A sequence (a list) is read with its length and its elements' shapes; an empty optional (None)
+    is bound as a constant."""
     import theanine as th
 
     model, inputs, expected = all_node_cases()[name]
-    values = (*inputs, *expected)
-    if any(not isinstance(v, (np.ndarray, np.generic)) for v in values):
-        return "unsupported", "sequence or optional values (theanine has tensors only)"
-    inputs, expected = [np.asarray(v) for v in inputs], [np.asarray(v) for v in expected]
     graph_inputs = [i for i in model.graph.input if i.name not in {t.name for t in model.graph.initializer}]
-    shapes = {info.name: value.shape for info, value in zip(graph_inputs, inputs, strict=False)}
+    given = {info.name: value if value is None or isinstance(value, list) else np.asarray(value)
+             for info, value in zip(graph_inputs, inputs, strict=False)}
+    shapes = {name: [np.shape(v) for v in value] if isinstance(value, list) else np.shape(value)
+              for name, value in given.items() if value is not None}
     # integer inputs (shapes, axes, pads, indices) are bound as constants: theanine needs static
     # shape parameters, which ONNX's node tests pass as inputs
-    bound = {info.name: value for info, value in zip(graph_inputs, inputs, strict=False)
-             if value.dtype.kind in "iu"}
-    feeds = [value for info, value in zip(graph_inputs, inputs, strict=False) if info.name not in bound]
+    bound = {name: value for name, value in given.items()
+             if value is None or (isinstance(value, np.ndarray) and value.dtype.kind in "iu")}
     try:
         with np.errstate(all="ignore"):
             graph = th.onnx.load(model, input_shapes=shapes, constants=bound)
-            f = th.function(graph.inputs[: len(feeds)], graph.outputs, backend=backend, mode=mode,
-                            on_unused_input="ignore")
+            f = th.function(graph.inputs, graph.outputs, backend=backend, mode=mode, on_unused_input="ignore")
+            feeds = graph.feeds({name: value for name, value in given.items() if name not in bound})
     except th.onnx.OnnxImportError as exc:
         return "unsupported", str(exc)
     except Exception as exc:  # noqa: BLE001 - any other error is a failure of the translation
         return "failed", f"{type(exc).__name__}: {str(exc)[:200]}"
     try:
         with np.errstate(all="ignore"):
-            got = f(*feeds)
+            got = f(*feeds) if graph.outputs else []
     except Exception as exc:  # noqa: BLE001
         return "failed", f"{type(exc).__name__} when run: {str(exc)[:200]}"
-    got = got if isinstance(got, list) else [got]
-    for g, e in zip(got, expected, strict=False):
+    got = graph.results(got if isinstance(got, list) else [got])
+    return _compare(got, expected)
+
+
+def _compare(got: list, expected: list) -> tuple[str, str]:
+    for g, e in zip(got, expected, strict=True):
+        if isinstance(e, list):
+            if not isinstance(g, list) or len(g) != len(e):
+                return "failed", f"got {type(g).__name__} of {len(g) if isinstance(g, list) else '-'}, expected a " \
+                                 f"sequence of {len(e)}"
+            outcome = _compare(g, e)
+            if outcome[0] != "passed":
+                return outcome
+            continue
+        e = np.asarray(e)
         if g.shape != e.shape or g.dtype != e.dtype:
             return "failed", f"got {g.dtype}{g.shape}, expected {e.dtype}{e.shape}"
+        rtol = 2.0 ** -6 if e.dtype.name == "bfloat16" else 1e-3  # onnx's runner: two bfloat16 ulps
+        if e.dtype.kind == "V":  # an ml_dtypes type (bfloat16, float8, int4, ...): compare its values
+            g, e = g.astype(np.float64), e.astype(np.float64)
         try:
             if e.dtype.kind in "fc":
-                np.testing.assert_allclose(g, e, rtol=1e-3, atol=1e-7, equal_nan=True)  # onnx's runner
+                np.testing.assert_allclose(g, e, rtol=rtol, atol=1e-7, equal_nan=True)  # onnx's runner
             else:
                 np.testing.assert_array_equal(g, e)
         except AssertionError as exc:

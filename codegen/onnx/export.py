@@ -23,6 +23,7 @@ import numpy as np
 import onnx
 from onnx import helper
 
+from theanine.codegen.onnx import export_value_ops  # noqa: F401 - registers its rules
 from theanine.codegen.onnx.builder import Builder, onnx_dtype, value_info
 from theanine.codegen.onnx.export_rules import Decline, rule_for
 from theanine.graph.basic import Apply, Constant, Variable, apply_nodes

@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from theanine.codegen.onnx import graph_api as th
+from theanine.codegen.onnx.import_sequences import either, unrolled_loop
 from theanine.codegen.onnx.reader import Unsupported, imports
 
 
@@ -68,6 +69,8 @@ def _batched_scan(ctx, body, states, scans) -> list:
 def onnx_loop(ctx, node, args, attrs) -> list:
     body = attrs["body"]
     trip_count, condition, *carried = args
+    if any(not isinstance(c, th.Variable) for c in carried):  # a sequence or an optional
+        return unrolled_loop(ctx, node, args, attrs)
     if trip_count is None:
         raise Unsupported("a Loop without a trip count")
     n_carried = len(carried)
@@ -95,8 +98,7 @@ def onnx_if(ctx, node, args, attrs) -> list:
         return list(ctx.run_graph(attrs["then_branch" if bool(np.ravel(known)[0]) else "else_branch"], {}))
     then_outs = ctx.run_graph(attrs["then_branch"], {})
     else_outs = ctx.run_graph(attrs["else_branch"], {})
-    result = th.ifelse(args[0], then_outs, else_outs)
-    return list(result)
+    return either(args[0], then_outs, else_outs)
 
 
 # ------------------------------------------------------------------------------ RNN, GRU, LSTM

@@ -13,6 +13,7 @@ import numpy as np
 from theanine.codegen.onnx import graph_api as th
 from theanine.codegen.onnx.builder import NUMPY_DTYPES
 from theanine.codegen.onnx.import_rules import _c, _per_channel, _same
+from theanine.codegen.onnx.import_scatter import COMBINE, scatter_reduce
 from theanine.codegen.onnx.reader import Unsupported, imports
 
 
@@ -227,7 +228,9 @@ def _scatter(data, where, updates, reduction: str):
         return th.set_subtensor(data[where], updates)
     if reduction == "add":
         return th.inc_subtensor(data[where], updates)
-    raise Unsupported(f"reduction={reduction!r} (none and add are supported)")
+    if reduction in COMBINE:
+        return scatter_reduce(data, where, updates, reduction)
+    raise Unsupported(f"reduction={reduction!r} (ONNX defines none, add, mul, max and min)")
 
 
 @imports("ScatterElements", "Scatter")

@@ -8,8 +8,10 @@ many indices along ``axis``.  ``DynamicQuantizeLinear`` picks the uint8 scale
 and zero point that cover ``[min(x, 0), max(x, 0)]``.  ``MatMulInteger`` and
 ``ConvInteger`` subtract the zero points and multiply in int32;
 ``QLinearMatMul`` and ``QLinearConv`` requantize that product with
-``a_scale * b_scale / y_scale``.  The 2-, 4- and 8-bit float and sub-byte
-integer types have no NumPy dtype here and are refused by the reader.
+``a_scale * b_scale / y_scale``.  The types theanine carries in a wider
+dtype (formats.py) quantize too: the 4- and 2-bit integers saturate to their
+range, the float8 and float4 types round as a Cast to them does (``saturate``
+attribute; their zero point is 0), and dequantize from their carrier.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ import numpy as np
 
 from theanine.codegen.onnx import graph_api as th
 from theanine.codegen.onnx.builder import NUMPY_DTYPES
+from theanine.codegen.onnx.formats import FORMATS
+from theanine.codegen.onnx.import_casts import cast
 from theanine.codegen.onnx.import_windows import _conv
 from theanine.codegen.onnx.reader import Unsupported, imports
 
@@ -46,24 +50,31 @@ def _saturate(values, dtype: str):
 def _quantize(ctx, node, args, attrs):
     x, scale, zero = (*args, None)[:3]
     axis, block = attrs.get("axis", 1) % max(x.ndim, 1), attrs.get("block_size", 0)
-    dtype = zero.dtype if zero is not None else NUMPY_DTYPES[attrs["output_dtype"]] if "output_dtype" in attrs \
-        else "uint8"
-    if dtype not in INTEGER_TYPES:
+    code = ctx.formats.get(zero) if zero is not None else attrs.get("output_dtype")
+    fmt = FORMATS.get(code)
+    dtype = fmt.carrier if fmt else zero.dtype if zero is not None else NUMPY_DTYPES.get(code, "uint8")
+    if fmt is None and dtype not in INTEGER_TYPES:
         raise Unsupported(f"quantizing to {dtype}")
     precision = NUMPY_DTYPES[attrs["precision"]] if attrs.get("precision") else None
     work, divisor = x, _broadcast_parameter(scale, x, axis, block)
     if precision is not None:
         work, divisor = th.cast(work, precision), th.cast(divisor, precision)
+    if fmt is not None and fmt.kind != "int":
+        return [cast(ctx, work / divisor, code, bool(attrs.get("saturate", 1)))]
     quantized = th.cast(th.round(work / divisor), "int32")
     if zero is not None:
         quantized = quantized + th.cast(_broadcast_parameter(zero, x, axis, block), "int32")
+    if fmt is not None:
+        out = th.cast(th.clip(quantized, fmt.low, fmt.high), fmt.carrier)
+        ctx.formats[out] = code
+        return [out]
     return [_saturate(quantized, dtype)]
 
 
 @imports("DequantizeLinear")
 def _dequantize(ctx, node, args, attrs):
     x, scale, zero = (*args, None)[:3]
-    if x.dtype not in INTEGER_TYPES:
+    if x.dtype not in INTEGER_TYPES and x not in ctx.formats:
         raise Unsupported(f"dequantizing {x.dtype}")
     axis, block = attrs.get("axis", 1) % max(x.ndim, 1), attrs.get("block_size", 0)
     shifted = th.cast(x, "float32")

@@ -17,7 +17,7 @@ import math
 import numpy as np
 
 from theanine.codegen.onnx import graph_api as th
-from theanine.codegen.onnx.builder import NUMPY_DTYPES
+from theanine.codegen.onnx.formats import tensor_value
 from theanine.codegen.onnx.reader import Unsupported, imports
 
 UNARY = {
@@ -26,7 +26,7 @@ UNARY = {
     "Sinh": th.sinh, "Cosh": th.cosh, "Tanh": th.tanh, "Asinh": th.arcsinh, "Acosh": th.arccosh,
     "Atanh": th.arctanh, "Sigmoid": th.sigmoid, "Softplus": th.softplus, "Relu": th.relu, "Erf": th.erf,
     "Floor": th.floor, "Ceil": th.ceil, "Round": th.round, "IsNaN": th.isnan, "Not": th.logical_not,
-    "BitwiseNot": th.invert, "Identity": lambda x: x,
+    "BitwiseNot": th.invert,
 }
 BINARY = {
     "Add": th.add, "Sub": th.subtract, "Mul": th.multiply, "Equal": th.equal, "Less": th.less,
@@ -39,6 +39,12 @@ BINARY = {
 def _same(x, like):
     """``x`` cast to ``like``'s dtype (ONNX ops keep their input type; NumPy may promote)."""
     return th.cast(x, like.dtype)
+
+
+@imports("Identity")
+def _identity(ctx, node, args, attrs):
+    """Any value, a sequence or optional too (import_sequences.py)."""
+    return [args[0]]
 
 
 @imports(*UNARY)
@@ -127,24 +133,14 @@ def _clip(ctx, node, args, attrs):
     return [x]
 
 
-@imports("Cast")
-def _cast(ctx, node, args, attrs):
-    if attrs["to"] not in NUMPY_DTYPES:
-        raise Unsupported(f"cast to ONNX type {attrs['to']}")
-    return [th.cast(args[0], NUMPY_DTYPES[attrs["to"]])]
-
-
-@imports("CastLike")
-def _cast_like(ctx, node, args, attrs):
-    return [th.cast(args[0], args[1].dtype)]
-
-
 @imports("Constant")
 def _constant(ctx, node, args, attrs):
-    from onnx import numpy_helper
-
     if "value" in attrs:
-        return [th.constant(numpy_helper.to_array(attrs["value"]))]
+        value, code = tensor_value(attrs["value"])
+        out = th.constant(value)
+        if code is not None:
+            ctx.formats[out] = code
+        return [out]
     for key, dtype in (("value_float", "float32"), ("value_floats", "float32"), ("value_int", "int64"),
                        ("value_ints", "int64")):
         if key in attrs:
@@ -412,9 +408,7 @@ def _range(ctx, node, args, attrs):
 
 @imports("ConstantOfShape")
 def _constant_of_shape(ctx, node, args, attrs):
-    from onnx import numpy_helper
-
-    value = numpy_helper.to_array(attrs["value"]).reshape(()) if "value" in attrs else np.float32(0)
+    value = tensor_value(attrs["value"])[0].reshape(()) if "value" in attrs else np.float32(0)
     return [th.full(args[0], th.constant(np.asarray(value)))]
 
 
@@ -478,10 +472,13 @@ def _einsum(ctx, node, args, attrs):
 
 @imports("Dropout")
 def _dropout(ctx, node, args, attrs):
-    """Inference: the identity (the training_mode input, when given, must be a constant False)."""
-    if len(args) > 2 and args[2] is not None and bool(ctx.need_static(args[2], "training_mode")):
-        raise Unsupported("training_mode=True (a random mask)")
-    x = args[0]
+    """Inference (no training_mode, or a constant False): the identity; else a random mask
+    (import_random.py)."""
+    from theanine.codegen.onnx.import_random import training_dropout
+
+    x, ratio, training = (*args, None, None)[:3]
+    if training is not None and (ctx.static(training) is None or bool(np.ravel(ctx.static(training))[0])):
+        return training_dropout(ctx, node, x, ratio, training, attrs)
     return [x, th.ones_like(x, dtype="bool")]
 
 

@@ -1,4 +1,4 @@
-"""ONNX's DFT and STFT as theanine expressions: products with constant cosine and sine matrices.
+"""ONNX's DFT and STFT (products with constant cosine and sine matrices) and MelWeightMatrix.
 
 Signals carry a last axis of 1 (real) or 2 (real, imaginary).  A transform
 of length ``L`` along an axis of static size is two matrix products: the
@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from theanine.codegen.onnx import graph_api as th
+from theanine.codegen.onnx.builder import NUMPY_DTYPES
 from theanine.codegen.onnx.reader import Unsupported, imports
 
 
@@ -104,3 +105,26 @@ def _stft(ctx, node, args, attrs):
         framed = framed * th.reshape(window, (1, 1, frame, 1))
     real, imag = _parts(th.cast(framed, "float64"))
     return [th.cast(_transform_last(real, imag, frame, False, bool(attrs.get("onesided", 1)), "float64"), x.dtype)]
+
+
+@imports("MelWeightMatrix")
+def _mel_weight_matrix(ctx, node, args, attrs):
+    """The ``(dft_length // 2 + 1, num_mel_bins)`` triangular filters of ONNX's reference: band edges
+    evenly spaced in mel between the two edge frequencies (``num_mel_bins + 2`` points), floored to
+    spectrogram bins; each filter rises from its left edge to its centre (a single 1 where those meet)
+    and falls to its right edge.  The bin counts and the sample rate must be constants."""
+    mels = int(np.ravel(ctx.need_static(args[0], "num_mel_bins"))[0])
+    dft_length = int(np.ravel(ctx.need_static(args[1], "dft_length"))[0])
+    rate = th.cast(args[2], "float64")
+    low, high = (2595 * th.log1p(th.cast(a, "float64") / 700) / np.log(10) for a in args[3:5])
+    points = th.arange(mels + 2, dtype="float64") * ((high - low) / (mels + 2)) + low
+    edges = th.floor((dft_length + 1) * (700 * th.expm1(points / 2595 * np.log(10))) / rate)
+    left, centre, right = (th.reshape(edges[k:k + mels], (1, mels)) for k in range(3))
+    j = th.reshape(th.arange(dft_length // 2 + 1, dtype="float64"), (-1, 1))
+    rising = th.where(th.greater(centre, left), (j - left) / th.maximum(centre - left, 1), 1.0)
+    falling = (right - j) / th.maximum(right - centre, 1)
+    rises = th.logical_and(th.greater_equal(j, left), th.less_equal(j, centre))
+    falls = th.logical_and(th.greater_equal(j, centre), th.less(j, right))
+    out = th.where(falls, falling, th.where(rises, rising, 0.0))
+    dtype = NUMPY_DTYPES[attrs.get("output_datatype", 1)]
+    return [th.cast(out, dtype)]

@@ -3,7 +3,9 @@
 Equal item sizes keep the shape; otherwise the last axis is rescaled by the
 ratio of the item sizes (and must divide evenly), as NumPy does for a
 C-contiguous array.  The bits are reinterpreted, not converted, so the
-output carries no gradient.
+output carries no gradient.  ``bitcast`` is ONNX's BitCast: equal widths
+only, element by element.  No printer emits the op: compiled backends run
+it as a host call (a copy through NumPy's ``view``).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from theanine.graph.op import NonDifferentiableOp
 from theanine.graph.tensor import as_tensor_variable
 from theanine.graph.type import TensorType
 
-__all__ = ["BitcastView", "bitcast_view"]
+__all__ = ["BitcastView", "bitcast", "bitcast_view"]
 
 
 class BitcastView(NonDifferentiableOp):
@@ -45,7 +47,7 @@ class BitcastView(NonDifferentiableOp):
 
     def perform(self, node, inputs):
         (x,) = inputs
-        return [np.ascontiguousarray(x).view(self.dtype)]
+        return [np.asarray(x, order="C").view(self.dtype)]  # ascontiguousarray would make a 0-d input 1-d
 
     def infer_shape(self, node, input_shapes):
         (shape,) = input_shapes
@@ -60,3 +62,13 @@ def bitcast_view(x, dtype):
     """``x``'s bytes as ``dtype`` (``BitcastView``); the same dtype returns ``x``."""
     x = as_tensor_variable(x)
     return x if np.dtype(dtype).name == x.dtype else BitcastView(dtype)(x)
+
+
+def bitcast(x, dtype):
+    """``x``'s bits read as ``dtype`` of the same width, element by element (ONNX's BitCast)."""
+    x = as_tensor_variable(x)
+    width, target = np.dtype(x.dtype).itemsize, np.dtype(dtype)
+    if target.itemsize != width:
+        raise TypeError(f"bitcast: {x.dtype} ({width} bytes) cannot be read as {target.name} "
+                        f"({target.itemsize} bytes); the widths must match")
+    return bitcast_view(x, dtype)

@@ -17,6 +17,7 @@ import math
 import numpy as np
 
 from theanine.graph.basic import Apply, Constant, Variable
+from theanine.graph.ops.custom_gradient import GradientOverride
 from theanine.graph.ops.disconnected import DisconnectedGrad
 from theanine.graph.ops.elemwise import Elemwise
 from theanine.graph.ops.math import Cast, cast, reciprocal, second, square, where
@@ -412,3 +413,12 @@ def where_constant_condition(node: Apply):
 def remove_disconnected_grad(node: Apply):
     """``disconnected_grad(x) -> x``: it only matters to ``grad``, which has already run."""
     return [node.inputs[0]]
+
+
+@register("specialize")
+@node_rewriter([GradientOverride])
+def remove_gradient_override(node: Apply):
+    """A ``GradientOverride`` passes its values through: its gradient rule, too, matters only to
+    ``grad``, which has already run (so it compiles to nothing, not a copy)."""
+    values = node.inputs[node.op.n_inputs:]
+    return list(values) if all(same_type(o, v) for o, v in zip(node.outputs, values, strict=True)) else None

@@ -2,12 +2,13 @@
 
 The translation onto ``th.scan`` and ``th.ifelse`` (ONNX's gate orders,
 sequence lengths, directions, layouts, opset-8 batched Scan) lives in
-codegen/onnx/import_loops.py.  Cases not run, with the reason (they use
-ONNX types theanine does not have):
+codegen/onnx/import_loops.py.  Cases not run, with the reason (a sequence or
+optional whose length or presence would be known only at run time; sequences
+are tuples of variables resolved at import: import_sequences.py):
 
-- test_if_seq, test_if_opt: the branches return ONNX sequences / optionals;
-- test_loop13_seq, test_loop16_seq_none: the loop carries an ONNX sequence /
-  optional (SequenceInsert, OptionalHasElement).
+- test_if_opt: one branch returns an empty optional, the other a sequence;
+- test_loop13_seq, test_loop16_seq_none: the loop grows a sequence (SequenceInsert)
+  while a condition fed at run time decides how often.
 """
 
 from __future__ import annotations
@@ -19,10 +20,9 @@ pytest.importorskip("onnx")
 from onnx_node_cases import all_node_cases, run_node_case  # noqa: E402
 
 NOT_SUPPORTED = {
-    "test_if_seq": "the branches return ONNX sequences (no sequence type in theanine)",
-    "test_if_opt": "the branches return ONNX optionals (no optional type in theanine)",
-    "test_loop13_seq": "the loop carries an ONNX sequence (SequenceInsert)",
-    "test_loop16_seq_none": "the loop carries an ONNX optional sequence (OptionalHasElement)",
+    "test_if_opt": "one branch returns an empty optional, the other a sequence",
+    "test_loop13_seq": "the loop grows a sequence (SequenceInsert) as often as a run-time condition says",
+    "test_loop16_seq_none": "the loop grows an optional sequence as often as a run-time condition says",
 }
 OPS = ("Scan", "Loop", "If", "RNN", "GRU", "LSTM")
 CASES = {name: case for name, case in all_node_cases().items() if case[0].graph.node[0].op_type in OPS}

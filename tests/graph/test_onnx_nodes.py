@@ -2,9 +2,10 @@
 
 The cases come from the installed ``onnx`` package (tests/onnx_node_cases.py).
 A case whose nodes the reader refuses (an op theanine lacks, an attribute
-value it does not cover, sequence/optional values) is skipped with the
-reader's reason; any other outcome than a match is a failure, except the
-cases in ``KNOWN_FAILURES``, each with its reason.  All cases run under the
+value it does not cover) is skipped with the reader's reason; any other
+outcome than a match is a failure, except the cases in ``KNOWN_FAILURES``,
+each with its reason.  bfloat16, float8, 4- and 2-bit values are compared as
+their ml_dtypes arrays (bfloat16 within two ulps, as onnx's runner does).  All cases run under the
 numpy backend (the reference interpreter: compiling ~1900 small graphs
 natively would take minutes); ``LLVM_SUBSET`` runs one case per common op
 natively.  ``python tests/graph/onnx_node_report.py`` prints the per-op figures.
@@ -18,7 +19,13 @@ pytest.importorskip("onnx")
 
 from onnx_node_cases import all_node_cases, run_node_case  # noqa: E402
 
+RANDOM = ("the expected values are draws of NumPy's seeded MT19937; theanine's streams are Philox "
+          "(the distributions are tested in test_onnx_random.py)")
 KNOWN_FAILURES = {
+    **{name: RANDOM for name in ("test_bernoulli", "test_bernoulli_double", "test_bernoulli_double_expanded",
+                                 "test_bernoulli_expanded", "test_bernoulli_seed", "test_bernoulli_seed_expanded",
+                                 "test_training_dropout", "test_training_dropout_default",
+                                 "test_training_dropout_default_mask", "test_training_dropout_mask")},
     "test_attention_4d_causal_fp16_expanded": "float16 accumulation differs from the reference beyond 1e-3",
     **{name: "the expected imaginary parts hold 1.9e-7 of float32 FFT rounding where the exact value is 0; "
        "theanine's float64 sums give 5e-15, outside the 1e-7 absolute tolerance"
@@ -51,7 +58,12 @@ LLVM_SUBSET = (
     "test_causal_conv_with_state_silu_with_past_state", "test_causal_conv_with_state_kernel_size_one",
     "test_linear_attention_gated_delta_beta_scalar", "test_linear_attention_gated_per_head_decay",
     "test_tensorscatter_circular", "test_flexattention_score_mod", "test_flexattention_relative_positional",
-    "test_maxpool_with_argmax_2d_precomputed_strides",
+    "test_maxpool_with_argmax_2d_precomputed_strides", "test_cast_FLOAT_to_FLOAT8E4M3FN",
+    "test_cast_no_saturate_FLOAT16_to_FLOAT8E5M2", "test_cast_FLOAT_to_BFLOAT16", "test_castlike_FLOAT_to_INT4",
+    "test_quantizelinear_int4", "test_quantizelinear_e4m3fn", "test_dequantizelinear_uint2",
+    "test_sequence_map_add_2_sequences_expanded", "test_split_to_sequence_2", "test_sequence_insert_at_front",
+    "test_optional_get_element_optional_sequence", "test_bitcast_float32_to_int32", "test_unique_sorted_with_axis_3d",
+    "test_nonmaxsuppression_two_classes", "test_scatternd_max",
 )
 CASES = sorted(all_node_cases())
 

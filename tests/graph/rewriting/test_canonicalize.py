@@ -185,6 +185,17 @@ def test_disconnected_grad_is_removed_after_differentiation(optimized):
     opt.check_values(np.array([1.0, 2.0, 3.0]), rtol=1e-14)
 
 
+def test_gradient_override_is_removed_after_differentiation(optimized):
+    from theanine.graph.ops.custom_gradient import GradientOverride
+
+    x = th.vector("x", dtype="float64")
+    y = GradientOverride(lambda g: 3 * g, 1)(x, th.exp(x))
+    opt = optimized([x], [y + th.grad(th.sum(y), x)])
+    assert opt.fired("remove_gradient_override") == 1
+    assert not any(isinstance(op, GradientOverride) for op in opt.ops())
+    opt.check_values(np.array([1.0, 2.0, 3.0]), rtol=1e-14)
+
+
 def test_fast_compile_runs_constant_folding_but_not_stabilize():
     x = th.vector("x", dtype="float64")
     f = th.function([x], th.log(1.0 + x) + th.exp(th.constant(0.0)), mode="fast_compile")
