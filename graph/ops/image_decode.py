@@ -44,7 +44,8 @@ class ImageDecode(Op):
         try:
             import PIL.Image
         except ImportError as error:
-            raise ImportError("decode_image needs Pillow: pip install 'theanine[image]' (or pip install pillow)") from error
+            raise ImportError("decode_image needs Pillow: pip install 'theanine[image]' (or pip install pillow)") \
+                from error
         image = PIL.Image.open(io.BytesIO(np.asarray(inputs[0]).tobytes()))
         if self.pixel_format == "Grayscale":
             return [np.asarray(image.convert("L"), dtype="uint8")[:, :, None]]

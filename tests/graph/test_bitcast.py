@@ -1,4 +1,5 @@
-"""``bitcast`` (graph/ops/bitcast.py, ONNX's BitCast): bits reinterpreted as NumPy's ``view`` does, under every backend."""
+"""``bitcast`` (graph/ops/bitcast.py, ONNX's BitCast): bits reinterpreted as NumPy's ``view`` does, under every
+backend."""
 
 from __future__ import annotations
 
