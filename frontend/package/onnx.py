@@ -130,9 +130,36 @@ def _loaded_class():
     class LoadedOnnxGraph(OnnxGraph):
         """An imported model; ``function(**options)`` compiles its inputs -> outputs."""
 
-        def function(self, **options) -> Function:
+        def function(self, **options):
+            """The compiled model.  A model with sequences or types carried in a wider dtype (bfloat16,
+            float8, 4-bit) takes and returns them as ONNX does: one argument per ONNX input (a list
+            for a sequence, ml_dtypes arrays for those types), one result per ONNX output; its
+            ``compiled`` attribute is the ``Function`` of the flat, carried values."""
             from theanine.runtime.function import function
 
-            return function(self.inputs, self.outputs, **options)
+            compiled = function(self.inputs, self.outputs, **options)
+            return _OnnxTyped(self, compiled) if self.formats or self.sequences else compiled
 
     return LoadedOnnxGraph
+
+
+class _OnnxTyped:
+    """Calls ``compiled`` with ``graph.feeds`` of the ONNX values given and returns ``graph.results``."""
+
+    def __init__(self, graph, compiled: Function):
+        self.graph, self.compiled = graph, compiled
+
+    def __call__(self, *args, **named):
+        names = self.graph._onnx_inputs
+        if len(args) > len(names):
+            raise TypeError(f"the model takes {len(names)} input(s) ({names}), received {len(args)}")
+        values = dict(zip(names, args, strict=False))  # fewer positional values: the rest by name
+        for name, value in named.items():
+            if name not in names or name in values:
+                raise TypeError(f"unexpected or repeated input {name!r}; the model's inputs are {names}")
+            values[name] = value
+        missing = [name for name in names if name not in values]
+        if missing:
+            raise TypeError(f"missing model input(s) {missing}")
+        outputs = self.compiled(*self.graph.feeds(values))
+        return self.graph.results(outputs if isinstance(outputs, list) else [outputs])

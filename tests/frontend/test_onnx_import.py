@@ -90,3 +90,31 @@ def test_a_file_that_is_not_an_onnx_model_is_named(tmp_path):
         th.onnx.load(bad)
     with pytest.raises(FileNotFoundError):
         th.onnx.load(tmp_path / "missing.onnx")
+
+
+def test_function_of_a_model_with_carried_types_and_sequences_takes_and_returns_onnx_values():
+    from onnx import TensorProto, helper
+
+    ml_dtypes = pytest.importorskip("ml_dtypes")
+    opset = [helper.make_opsetid("", 21)]
+    cast = helper.make_model(helper.make_graph(
+        [helper.make_node("Cast", ["x"], ["y"], to=TensorProto.BFLOAT16)], "cast",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [3])],
+        [helper.make_tensor_value_info("y", TensorProto.BFLOAT16, [3])]), opset_imports=opset)
+    x = np.array([1.0, 1.00390625, 3.3], "float32")
+    (y,) = th.onnx.load(cast).function()(x)
+    assert y.dtype == ml_dtypes.bfloat16
+    np.testing.assert_array_equal(y, x.astype(ml_dtypes.bfloat16))  # 1 + 2**-8 rounds to even: 1
+
+    pair = helper.make_model(helper.make_graph(
+        [helper.make_node("SequenceConstruct", ["a", "b"], ["s"])], "pair",
+        [helper.make_tensor_value_info(n, TensorProto.FLOAT, [2]) for n in "ab"],
+        [helper.make_tensor_sequence_value_info("s", TensorProto.FLOAT, [2])]), opset_imports=opset)
+    f = th.onnx.load(pair).function()
+    ((first, second),) = f(np.ones(2, "float32"), b=np.arange(2, dtype="float32"))
+    np.testing.assert_array_equal(first, [1, 1])
+    np.testing.assert_array_equal(second, [0, 1])
+    with pytest.raises(TypeError, match=r"missing model input\(s\) \['b'\]"):
+        f(np.ones(2, "float32"))
+    with pytest.raises(TypeError, match="unexpected or repeated input 'c'"):
+        f(np.ones(2, "float32"), c=np.ones(2, "float32"))
