@@ -97,9 +97,12 @@ def load(path_or_model, name_prefix: str = "", input_shapes=None, constants=None
     """An ONNX model (a path or a ``ModelProto``) as an ``OnnxGraph``: named symbolic ``inputs`` and
     ``outputs`` and the trainable ``weights`` (its float initializers, as shared variables).
 
-    ``input_shapes`` (input name -> shape) fixes dimensions the file leaves open; ``constants``
+    ``input_shapes`` (input name -> shape) fixes dimensions the file leaves open (for a sequence
+    input, the list of its elements' shapes: its length is fixed at import); ``constants``
     (input name -> array) binds inputs to fixed values, for inputs that must be static in theanine
-    (a Reshape's shape, a reduction's axes, pads).  Raises
+    (a Reshape's shape, a reduction's axes, pads).  Types theanine has no dtype for (bfloat16,
+    float8, 4- and 2-bit) are carried in a wider one (``OnnxGraph.formats``); the graph's
+    ``function()`` converts them and sequences at its boundary.  Raises
     ``OnnxImportError`` naming the node for an op or attribute theanine cannot express.
     """
     onnx = _require_onnx()
