@@ -64,6 +64,25 @@ def _masked_softmax(scores, mask):
     return th.softmax(scores, axis=-1)
 
 
+_OPTION_KINDS = {"initializer": initializers, "regularizer": regularizers, "constraint": constraints}
+
+
+def set_weight_options(layer: Layer, **options) -> None:
+    """Set each of the projections' ``kernel_initializer``, ``activity_regularizer``, ``bias_constraint``,
+    ... on ``layer``, resolved from Keras' names, configs or objects (the module by the name's suffix)."""
+    custom = get_custom_objects()
+    for name, value in options.items():
+        setattr(layer, name, _OPTION_KINDS[name.rsplit("_", 1)[1]].get(value, custom))
+
+
+def weight_options_config(layer: Layer) -> dict:
+    """The seven weight options of an attention layer, serialized for ``get_config``."""
+    return {f"{part}_{kind}": _OPTION_KINDS[kind].serialize(getattr(layer, f"{part}_{kind}"))
+            for part, kind in (("kernel", "initializer"), ("bias", "initializer"), ("kernel", "regularizer"),
+                               ("bias", "regularizer"), ("activity", "regularizer"), ("kernel", "constraint"),
+                               ("bias", "constraint"))}
+
+
 class _AttentionDropout:
     """Dropout of the attention probabilities in training (a seeded stream, as ``Dropout``)."""
 
@@ -130,14 +149,10 @@ class MultiHeadAttention(Layer):
                 )
             output_shape = output_shape[0]
         self.output_shape_ = None if output_shape is None else _positive_int(output_shape, "output_shape")
-        custom = get_custom_objects()
-        self.kernel_initializer = initializers.get(kernel_initializer, custom)
-        self.bias_initializer = initializers.get(bias_initializer, custom)
-        self.kernel_regularizer = regularizers.get(kernel_regularizer, custom)
-        self.bias_regularizer = regularizers.get(bias_regularizer, custom)
-        self.activity_regularizer = regularizers.get(activity_regularizer, custom)
-        self.kernel_constraint = constraints.get(kernel_constraint, custom)
-        self.bias_constraint = constraints.get(bias_constraint, custom)
+        set_weight_options(self, kernel_initializer=kernel_initializer, bias_initializer=bias_initializer,
+                           kernel_regularizer=kernel_regularizer, bias_regularizer=bias_regularizer,
+                           activity_regularizer=activity_regularizer, kernel_constraint=kernel_constraint,
+                           bias_constraint=bias_constraint)
         self.seed = seed
         self._dropout = _AttentionDropout(self.dropout, seed)
         self._projections_built = False
@@ -243,13 +258,7 @@ class MultiHeadAttention(Layer):
             "use_bias": self.use_bias,
             "output_shape": self.output_shape_,
             "attention_axes": None,
-            "kernel_initializer": initializers.serialize(self.kernel_initializer),
-            "bias_initializer": initializers.serialize(self.bias_initializer),
-            "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
-            "bias_regularizer": regularizers.serialize(self.bias_regularizer),
-            "activity_regularizer": regularizers.serialize(self.activity_regularizer),
-            "kernel_constraint": constraints.serialize(self.kernel_constraint),
-            "bias_constraint": constraints.serialize(self.bias_constraint),
+            **weight_options_config(self),
             "seed": self.seed,
         }
 

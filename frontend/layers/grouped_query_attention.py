@@ -17,7 +17,6 @@ import math
 import numpy as np
 
 import theanine as th
-from theanine.frontend import constraints, initializers, regularizers
 from theanine.frontend.layers.attention import (
     _as_float,
     _AttentionDropout,
@@ -26,8 +25,10 @@ from theanine.frontend.layers.attention import (
     _masked_softmax,
     _positive_int,
     _shape_list,
+    set_weight_options,
+    weight_options_config,
 )
-from theanine.frontend.layers.base import Layer, get_custom_objects, register_layer
+from theanine.frontend.layers.base import Layer, register_layer
 from theanine.graph.basic import Variable
 
 __all__ = ["GroupQueryAttention", "GroupedQueryAttention"]
@@ -65,14 +66,10 @@ class GroupQueryAttention(Layer):
                              "Please set dropout to 0.0 to use flash attention.")
         self.dropout, self.use_bias, self.use_gate = float(dropout), bool(use_bias), bool(use_gate)
         self.sliding_window, self.flash_attention = sliding_window, flash_attention
-        custom = get_custom_objects()
-        self.kernel_initializer = initializers.get(kernel_initializer, custom)
-        self.bias_initializer = initializers.get(bias_initializer, custom)
-        self.kernel_regularizer = regularizers.get(kernel_regularizer, custom)
-        self.bias_regularizer = regularizers.get(bias_regularizer, custom)
-        self.activity_regularizer = regularizers.get(activity_regularizer, custom)
-        self.kernel_constraint = constraints.get(kernel_constraint, custom)
-        self.bias_constraint = constraints.get(bias_constraint, custom)
+        set_weight_options(self, kernel_initializer=kernel_initializer, bias_initializer=bias_initializer,
+                           kernel_regularizer=kernel_regularizer, bias_regularizer=bias_regularizer,
+                           activity_regularizer=activity_regularizer, kernel_constraint=kernel_constraint,
+                           bias_constraint=bias_constraint)
         self.seed = seed
         self._dropout = _AttentionDropout(self.dropout, seed)
         self._projections_built = False
@@ -206,13 +203,7 @@ class GroupQueryAttention(Layer):
             "use_gate": self.use_gate,
             "sliding_window": self.sliding_window,
             "dropout": self.dropout,
-            "kernel_initializer": initializers.serialize(self.kernel_initializer),
-            "bias_initializer": initializers.serialize(self.bias_initializer),
-            "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
-            "bias_regularizer": regularizers.serialize(self.bias_regularizer),
-            "activity_regularizer": regularizers.serialize(self.activity_regularizer),
-            "kernel_constraint": constraints.serialize(self.kernel_constraint),
-            "bias_constraint": constraints.serialize(self.bias_constraint),
+            **weight_options_config(self),
             "seed": self.seed,
         }
 

@@ -1,20 +1,12 @@
 """STFTSpectrogram and MelSpectrogram against Keras 3 (JAX backend) and against NumPy's FFT; configs,
 trainable STFT kernels, models saved and reloaded."""
 
-import os
 
 import numpy as np
 import pytest
+from keras_jax import keras, needs_keras
 
 from theanine.frontend import layers, models
-
-os.environ.setdefault("KERAS_BACKEND", "jax")
-try:
-    import keras
-except Exception:  # noqa: BLE001 - any failure to import Keras only skips the comparisons
-    keras = None
-
-needs_keras = pytest.mark.skipif(keras is None, reason="keras (JAX backend) is not importable")
 
 R = np.random.default_rng(0)
 SIGNALS = R.standard_normal((2, 300, 2)).astype("float32")

@@ -2,20 +2,12 @@
 and fixed factor ranges against Keras 3 (JAX backend), random draws by the properties Keras'
 formulas give them; inference behaviour, configs, models saved and reloaded."""
 
-import os
 
 import numpy as np
 import pytest
+from keras_jax import keras, needs_keras
 
 from theanine.frontend import layers, models
-
-os.environ.setdefault("KERAS_BACKEND", "jax")
-try:
-    import keras
-except Exception:  # noqa: BLE001 - any failure to import Keras only skips the comparisons
-    keras = None
-
-needs_keras = pytest.mark.skipif(keras is None, reason="keras (JAX backend) is not importable")
 
 R = np.random.default_rng(0)
 X = (R.random((2, 6, 7, 3)) * 255).astype("float32")

@@ -2,21 +2,13 @@
 equations and against Keras 3 itself (JAX backend, weights copied with set_weights); masks, causal and
 sliding-window attention, gates, tied and untied reverse projections, soft caps, configs, models."""
 
-import os
 
 import numpy as np
 import pytest
+from keras_jax import keras, needs_keras
 
 import theanine as th
 from theanine.frontend import layers, models
-
-os.environ.setdefault("KERAS_BACKEND", "jax")
-try:
-    import keras
-except Exception:  # noqa: BLE001 - any failure to import Keras only skips the comparisons
-    keras = None
-
-needs_keras = pytest.mark.skipif(keras is None, reason="keras (JAX backend) is not importable")
 
 R = np.random.default_rng(0)
 Q = R.standard_normal((2, 5, 6)).astype("float32")
