@@ -8,8 +8,12 @@ thread checks the shapes (so all leave together on failure and none waits
 at a barrier alone).  With a BLAS whose thread count can be set per calling
 thread, each thread multiplies its share of A's rows with a single-threaded
 BLAS: one threading layer, ours (two layers spinning on two cores slow each
-other down many times over).  Otherwise thread 0 makes the whole call with
-the BLAS's own threads.  An output that BLAS cannot write (a destroyed
+other down many times over).  The count is set around each BLAS call only,
+so products the register-blocked kernel computes never touch the BLAS:
+OpenBLAS stops its pool at every fork (our compile children), and the call
+that restarts it leaves the new threads polling for about 0.1 s, which made
+the first steps after a cold compile 2 to 10 times slower.  Otherwise
+thread 0 makes the whole call with the BLAS's own threads.  An output that BLAS cannot write (a destroyed
 input whose rows are not contiguous) is computed by plain loops; outputs
 the runner allocates are always C-contiguous and need no such check.
 
@@ -93,7 +97,7 @@ def _blas_product(frame, call: GemmCall, m: ir.Value, n: ir.Value) -> None:
     b = frame.builder
     by_rows = b.icmp_signed(">=", m, n)
     work = b.mul(b.mul(m, n), frame.dim(call.k))
-    start, stop, blas_threads = _single_threaded_share(frame, b.select(by_rows, m, n), work)
+    start, stop = _single_threaded_share(frame, b.select(by_rows, m, n), work)
     zero = ir.Constant(I64, 0)
     if call.epilogue is None:
         rows = (b.select(by_rows, start, zero), b.select(by_rows, stop, m))
@@ -101,7 +105,6 @@ def _blas_product(frame, call: GemmCall, m: ir.Value, n: ir.Value) -> None:
         _gemm_block(frame, call, rows, columns)
     else:
         _epilogue_tiles(frame, call, by_rows, (start, stop), m, n)
-    _restore_blas_threads(frame, blas_threads)
 
 
 def _epilogue_tiles(frame, call: GemmCall, by_rows: ir.Value, share: tuple[ir.Value, ir.Value],
@@ -161,7 +164,7 @@ def _batched_product(frame, call: GemmCall, m: ir.Value, n: ir.Value) -> None:
     batch = [frame.dim(e) for e in frame.printer.program.buffers[call.output].shape[:-2]]
     count = product(b, batch)
     work = b.mul(count, b.mul(b.mul(m, n), frame.dim(call.k)))
-    start, stop, blas_threads = _single_threaded_share(frame, count, work)
+    start, stop = _single_threaded_share(frame, count, work)
     a_strides, b_strides = frame.access_strides(call.a), frame.access_strides(call.b)
     out_strides = [frame.stride(call.output, axis) for axis in range(len(batch))]
     with for_range(b, stop, "batch", start) as item:
@@ -170,7 +173,6 @@ def _batched_product(frame, call: GemmCall, m: ir.Value, n: ir.Value) -> None:
                  for buffer, strides in ((call.a.buffer, a_strides), (call.b.buffer, b_strides),
                                          (call.output, out_strides))]
         _gemm_block(frame, call, (ir.Constant(I64, 0), m), (ir.Constant(I64, 0), n), *bases)
-    _restore_blas_threads(frame, blas_threads)
 
 
 def _unravel(b: ir.IRBuilder, flat: ir.Value, dims: list[ir.Value]) -> list[ir.Value]:
@@ -182,10 +184,10 @@ def _unravel(b: ir.IRBuilder, flat: ir.Value, dims: list[ir.Value]) -> list[ir.V
     return indices[::-1]
 
 
-def _single_threaded_share(frame, count: ir.Value, work: ir.Value) -> tuple[ir.Value, ir.Value, tuple]:
-    """This thread's ``[start, stop)`` of ``range(count)`` with its BLAS set to one thread, when the
-    BLAS allows that per thread; otherwise everything on thread 0 (the BLAS's own threads).  The
-    third item is what ``_restore_blas_threads`` needs to undo the setting."""
+def _single_threaded_share(frame, count: ir.Value, work: ir.Value) -> tuple[ir.Value, ir.Value]:
+    """This thread's ``[start, stop)`` of ``range(count)``, when the BLAS's thread count can be set
+    per calling thread (each BLAS call is then made single-threaded, see ``_block_function``);
+    otherwise everything on thread 0 (the BLAS's own threads)."""
     b = frame.builder
     set_threads = b.load(_blas_global(frame.printer, "threads_local"))
     controllable = b.icmp_unsigned("!=", set_threads, ir.Constant(I8P, None))
@@ -193,17 +195,7 @@ def _single_threaded_share(frame, count: ir.Value, work: ir.Value) -> tuple[ir.V
     first = b.icmp_signed("==", frame.thread, ir.Constant(I64, 0))
     start = b.select(controllable, share_start, ir.Constant(I64, 0))
     stop = b.select(controllable, share_stop, b.select(first, count, ir.Constant(I64, 0)))
-    setter = b.bitcast(set_threads, ir.FunctionType(I32, [I32]).as_pointer())
-    previous = frame.alloca(I32)
-    with b.if_then(controllable):
-        b.store(b.call(setter, [ir.Constant(I32, 1)]), previous)
-    return start, stop, (controllable, setter, previous)
-
-
-def _restore_blas_threads(frame, blas_threads: tuple) -> None:
-    controllable, setter, previous = blas_threads
-    with frame.builder.if_then(controllable):
-        frame.builder.call(setter, [frame.builder.load(previous)])
+    return start, stop
 
 
 def _gemm_block(frame, call: GemmCall, rows: tuple[ir.Value, ir.Value], columns: tuple[ir.Value, ir.Value],
@@ -296,11 +288,20 @@ def _block_function(printer, dtype: str) -> ir.Function:
                         b.call(b.bitcast(kernel, small_gemm.SIGNATURE.as_pointer()),
                                [height, width, k, a_rows, ld_a, a_transposed, b_columns, ld_b, output, ldc, alpha,
                                 beta])
-                with blas, b.if_else(wide) as (ilp64, lp64):
-                    with ilp64:
-                        call_gemm(I64, arguments)
-                    with lp64:
-                        call_gemm(I32, arguments)
+                with blas:
+                    set_threads = b.load(_blas_global(printer, "threads_local"))
+                    controllable = b.icmp_unsigned("!=", set_threads, ir.Constant(I8P, None))
+                    setter = b.bitcast(set_threads, ir.FunctionType(I32, [I32]).as_pointer())
+                    previous = b.alloca(I32)
+                    with b.if_then(controllable):
+                        b.store(b.call(setter, [ir.Constant(I32, 1)]), previous)
+                    with b.if_else(wide) as (ilp64, lp64):
+                        with ilp64:
+                            call_gemm(I64, arguments)
+                        with lp64:
+                            call_gemm(I32, arguments)
+                    with b.if_then(controllable):
+                        b.call(setter, [b.load(previous)])
     b.ret_void()
     return function
 
