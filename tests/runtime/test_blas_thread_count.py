@@ -23,8 +23,7 @@ def recorded_counts(monkeypatch):
     real = jit.blas_addresses
     monkeypatch.setattr(jit, "blas_addresses", lambda library="numpy": {
         **real(library), BLAS_GLOBALS["threads_local"]: ctypes.cast(setter, ctypes.c_void_p).value})
-    monkeypatch.setattr(th.config, "use_cache", False)
-    with th.config.context(num_threads=1):
+    with th.config.context(num_threads=1, use_cache=False):  # compiled here, so bound to the stand-in
         yield calls
 
 
