@@ -13,9 +13,10 @@ so products the register-blocked kernel computes never touch the BLAS:
 OpenBLAS stops its pool at every fork (our compile children), and the call
 that restarts it leaves the new threads polling for about 0.1 s, which made
 the first steps after a cold compile 2 to 10 times slower.  Otherwise
-thread 0 makes the whole call with the BLAS's own threads.  An output that BLAS cannot write (a destroyed
-input whose rows are not contiguous) is computed by plain loops; outputs
-the runner allocates are always C-contiguous and need no such check.
+thread 0 makes the whole call with the BLAS's own threads.  An output that
+BLAS cannot write (a destroyed input whose rows are not contiguous) is
+computed by plain loops; outputs the runner allocates are always
+C-contiguous and need no such check.
 
 float32 blocks whose right operand is row-major and that fit in cache go to
 the register-blocked kernel of ``small_gemm`` instead of BLAS, when a
