@@ -91,6 +91,7 @@ from theanine.codegen.program.kernel_ir import (
     Size,
     SortKernel,
     ValueOf,
+    distinct_nodes,
     flat_steps,
     segments,
     step_outputs,
@@ -875,14 +876,8 @@ def _normalized(access: Access) -> Access:
 
 def _has_guarded_math(exprs) -> bool:
     """True when some call in ``exprs`` has a fast kernel (see llvm_guarded)."""
-    stack = list(exprs)
-    while stack:
-        e = stack.pop()
-        if isinstance(e, Call):
-            if vmath.has_guarded_form(e.op, e.dtype):
-                return True
-            stack.extend(e.args)
-    return False
+    return any(isinstance(e, Call) and vmath.has_guarded_form(e.op, e.dtype)
+               for e in distinct_nodes(exprs, into_gathers=False))
 
 
 def _always_broadcast(kernel: ElementwiseKernel) -> bool:

@@ -8,7 +8,7 @@ node at all.
 
 from __future__ import annotations
 
-from theanine.codegen.program.kernel_ir import Arg, Call, Expr, Load
+from theanine.codegen.program.kernel_ir import Arg, Call, Expr, distinct_nodes
 
 
 def call(op: str, dtype: str, *args: Expr) -> Call:
@@ -90,13 +90,7 @@ def element_args(exprs) -> list[Arg]:
     element.
     """
     found: dict[int, Arg] = {}
-    stack = list(reversed(exprs))
-    while stack:
-        e = stack.pop()
+    for e in distinct_nodes(exprs):
         if isinstance(e, Arg):
             found.setdefault(e.position, e)
-        elif isinstance(e, Call):
-            stack.extend(reversed(e.args))
-        elif isinstance(e, Load):
-            stack.extend(reversed(e.coords))
     return list(found.values())

@@ -24,6 +24,7 @@ from theanine.codegen.program.kernel_ir import (
     Program,
     ReduceKernel,
     ScatterKernel,
+    distinct_nodes,
     is_simple_shape,
     step_outputs,
     step_writes,
@@ -35,17 +36,12 @@ __all__ = ["fails_before_writing", "fails_while_writing", "inputs_to_copy"]
 def _raises_per_element(exprs) -> bool:
     """True when some expression reads an input at user-given (bounds-checked) coordinates, or
     calls an op that NumPy lets raise for some values (an integer to a signed integer power)."""
-    stack = list(exprs)
-    while stack:
-        e = stack.pop()
-        if isinstance(e, Load):
-            if any(e.checked):
-                return True
-            stack.extend(e.coords)
-        elif isinstance(e, Call):
-            if e.op == "power" and e.dtype.startswith(("int", "uint")) and e.args[1].dtype.startswith("int"):
-                return True
-            stack.extend(e.args)
+    for e in distinct_nodes(exprs):
+        if isinstance(e, Load) and any(e.checked):
+            return True
+        if isinstance(e, Call) and e.op == "power" and e.dtype.startswith(("int", "uint")) and \
+                e.args[1].dtype.startswith("int"):
+            return True
     return False
 
 

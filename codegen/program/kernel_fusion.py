@@ -10,6 +10,11 @@ producer's output is written only when something else still reads it (or
 a shape names its dimensions).  The LLVM backend runs it after
 ``absorb_epilogues``.
 
+A producer that writes one buffer through strided views covering it
+exactly once (max pooling's gradient by window: one view per tap) takes a
+consumer over the whole buffer too: the consumer runs once per view, its
+reads and writes walking the buffer as that view does.
+
 A pair qualifies when both loop over the same shape, the consumer reads
 the producer's output only at the loop element (a plain, untransposed
 access), gathers nothing itself, cannot fail while writing, and writes
@@ -30,6 +35,7 @@ same address, and would fall back to scalar code.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from dataclasses import fields, is_dataclass
 
 from theanine.codegen.program.expressions import substitute
@@ -72,8 +78,38 @@ def absorb_consumers(program: Program) -> Program:
 
 
 def _producer_fits(step, outputs: set) -> bool:
-    return (isinstance(step, ElementwiseKernel) and len(step.outputs) >= 1 and not step.out_views
+    return (isinstance(step, ElementwiseKernel) and len(step.outputs) >= 1
+            and (not step.out_views or _covered_shape(step) is not None)
             and not fails_while_writing(step) and not any(b in outputs for b in step.reuses))
+
+
+def _covered_shape(producer: ElementwiseKernel) -> tuple | None:
+    """The shape of the one buffer ``producer`` writes through views that cover it exactly once
+    (each axis either walked whole, or in static steps whose starts, over the views, take every
+    offset below the step once); its loop shape when it writes densely; else None."""
+    if not producer.out_views:
+        return tuple(producer.shape)
+    views = producer.out_views
+    if None in views or len(set(producer.outputs)) != 1 or any(
+            v.axes != tuple(range(len(producer.shape))) for v in views):
+        return None
+    shape, strided = [], []
+    for axis, size in enumerate(producer.shape):
+        steps = {v.step(axis) for v in views}
+        if len(steps) != 1 or not isinstance(step := steps.pop(), int) or step < 1:
+            return None
+        if step == 1:
+            if {v.start(axis) for v in views} != {0}:
+                return None
+            shape.append(size)
+        elif isinstance(size, int):
+            shape.append(size * step)
+            strided.append(axis)
+        else:
+            return None
+    offsets = sorted(tuple(v.start(a) for a in strided) for v in views)
+    expected = sorted(itertools.product(*(range(views[0].step(a)) for a in strided)))
+    return tuple(shape) if offsets == expected else None
 
 
 def _absorb_next(steps: list, buffers: list, k: int, outputs: set, sized: set) -> bool:
@@ -114,12 +150,13 @@ def _consumer_fits(producer: ElementwiseKernel, step) -> bool:
     """An elementwise kernel over the producer's shape that reads the producer's outputs at the
     loop element only, gathers nothing, cannot fail while writing and leaves the producer's inputs
     alone."""
-    if not isinstance(step, ElementwiseKernel) or tuple(step.shape) != tuple(producer.shape) or step.out_views:
+    if not isinstance(step, ElementwiseKernel) or tuple(step.shape) != _covered_shape(producer) or step.out_views:
         return False
     if uses(step.exprs, (Load,)) or fails_while_writing(step):
         return False
-    identity = tuple(range(len(producer.shape)))
-    if any(a.buffer in producer.outputs and (not a.plain or a.axes != identity) for a in step.inputs):
+    if any(a.buffer in producer.outputs and not _at_the_element(a, step.shape) for a in step.inputs):
+        return False
+    if producer.out_views and not all(a.plain for a in step.inputs):
         return False
     direct = {a.buffer for a in step.inputs} | set(step.reuses)
     if not direct & set(producer.outputs) or ({a.buffer for a in step_inputs(step)} - direct) & set(producer.outputs):
@@ -127,27 +164,51 @@ def _consumer_fits(producer: ElementwiseKernel, step) -> bool:
     return not set(step_writes(step)) & ({a.buffer for a in producer.inputs} | set(producer.outputs))
 
 
+def _at_the_element(access: Access, shape) -> bool:
+    """Whether ``access`` reads its buffer at the loop element (an axis of size 1 may be broadcast)."""
+    return access.plain and len(access.axes) == len(shape) and all(
+        a == i or (a is None and size == 1) for i, (a, size) in enumerate(zip(access.axes, shape, strict=True)))
+
+
 def _fuse(producer: ElementwiseKernel, consumer: ElementwiseKernel, later_reads: set) -> ElementwiseKernel:
     """One kernel: the producer's expressions, then the consumer's with its reads of the producer's
-    outputs replaced by their expressions; a producer output nothing later reads is not written."""
-    made = dict(zip(producer.outputs, producer.exprs, strict=True))
+    outputs replaced by their expressions; a producer output nothing later reads is not written.
+    Under a producer's views the consumer runs once per view, reading and writing through it."""
     inputs = list(producer.inputs)
-    mapping: dict = {}
-    for position, access in enumerate(consumer.inputs):
-        if access.buffer in made:
-            mapping[position] = made[access.buffer]
-        elif access in inputs:
-            mapping[position] = inputs.index(access)
-        else:
-            mapping[position] = len(inputs)
-            inputs.append(access)
-    renamed = tuple(substitute(e, mapping) for e in consumer.exprs)
-    kept = [(o, e) for o, e in made.items() if o in later_reads or o in producer.reuses]
-    outputs = tuple(o for o, _ in kept) + consumer.outputs
-    exprs = tuple(e for _, e in kept) + renamed
+    views = producer.out_views or (None,)
+    produced = [(o, e, producer.output_view(j)) for j, (o, e) in enumerate(zip(producer.outputs, producer.exprs,
+                                                                          strict=True))]
+    kept = [item for item in produced if item[0] in later_reads or item[0] in producer.reuses]
+    outputs, exprs, out_views = [o for o, _, _ in kept], [e for _, e, _ in kept], [v for _, _, v in kept]
+    for view in views:
+        made = {o: e for o, e, v in produced if v == view}
+        mapping: dict = {}
+        for position, access in enumerate(consumer.inputs):
+            if access.buffer in made:
+                mapping[position] = made[access.buffer]
+                continue
+            walked = access if view is None else _walked_as(access, view)
+            if walked not in inputs:
+                inputs.append(walked)
+            mapping[position] = inputs.index(walked)
+        exprs += [substitute(e, mapping) for e in consumer.exprs]
+        outputs += consumer.outputs
+        out_views += [None if view is None else dataclasses.replace(view, buffer=o) for o in consumer.outputs]
     reuses = tuple(dict.fromkeys(r for r in producer.reuses + consumer.reuses))
-    return ElementwiseKernel(tuple(inputs), outputs, exprs, producer.shape, producer.checks, producer.node,
-                             reuses=reuses)
+    return ElementwiseKernel(tuple(inputs), tuple(outputs), tuple(exprs), producer.shape, producer.checks,
+                             producer.node, reuses=reuses,
+                             out_views=tuple(out_views) if producer.out_views else ())
+
+
+def _walked_as(access: Access, view: Access) -> Access:
+    """Plain ``access`` (transposes and broadcasts only) walking its buffer as output ``view`` walks
+    the loop: from the view's start along each loop axis, in the view's steps."""
+    starts = [0] * (max((a for a in access.axes if a is not None), default=-1) + 1)
+    for axis, buffer_axis in enumerate(access.axes):
+        if buffer_axis is not None:
+            starts[buffer_axis] = view.start(axis)
+    steps = tuple(1 if b is None else view.step(axis) for axis, b in enumerate(access.axes))
+    return dataclasses.replace(access, starts=tuple(starts), steps=steps)
 
 
 def _fresh_outputs(consumer: ElementwiseKernel, steps: list, buffers: list, j: int) -> ElementwiseKernel:

@@ -827,16 +827,28 @@ def dense_buffers(program: Program) -> set[int]:
     return gemm_operands | collective_inputs | {buffer.index for buffer in program.buffers if buffer.contiguous}
 
 
-def uses(exprs: tuple[Expr, ...], kinds: tuple[type, ...]) -> bool:
-    """True when some node of the expressions is one of ``kinds`` (walked without recursion)."""
-    stack = list(exprs)
+def distinct_nodes(exprs, into_gathers: bool = True):
+    """Each distinct node of the expression DAGs once, in order of first appearance (depth first,
+    arguments left to right; a gather's coordinates too with ``into_gathers``).  Expressions share
+    subexpressions (an argmax chain reads its running maximum twice per step): a walk that
+    revisited them would take time exponential in the chain's length."""
+    seen: set[int] = set()
+    stack = list(reversed(exprs))
     while stack:
         e = stack.pop()
-        if isinstance(e, kinds):
-            return True
+        if id(e) in seen:
+            continue
+        seen.add(id(e))
+        yield e
         if isinstance(e, Call):
-            stack.extend(e.args)
-    return False
+            stack.extend(reversed(e.args))
+        elif into_gathers and isinstance(e, Load):
+            stack.extend(reversed(e.coords))
+
+
+def uses(exprs: tuple[Expr, ...], kinds: tuple[type, ...]) -> bool:
+    """True when some node of the expressions (not inside a gather's coordinates) is one of ``kinds``."""
+    return any(isinstance(e, kinds) for e in distinct_nodes(exprs, into_gathers=False))
 
 
 def uses_indices(exprs: tuple[Expr, ...]) -> bool:

@@ -115,9 +115,12 @@ def _masks_only(step: ElementwiseKernel, pre: int, post: int, identity: tuple) -
 
 def _only_in_masks(expr, positions: list[int]) -> bool:
     """Whether every ``Arg`` at ``positions`` in ``expr`` is the first operand of ``greater(arg, 0)``."""
-    stack = [expr]
+    stack, seen = [expr], set()
     while stack:
         e = stack.pop()
+        if id(e) in seen:
+            continue
+        seen.add(id(e))
         if isinstance(e, Arg) and e.position in positions:
             return False
         if isinstance(e, Call):

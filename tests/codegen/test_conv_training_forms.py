@@ -220,3 +220,30 @@ def test_conv_transpose_in_chunks_of_the_batch(spatial, taps, strides, dilation,
         xv = RNG.standard_normal((batch, *spatial, 3)).astype("float32")
         for got, expected in zip(f(xv, kv), reference(xv, kv), strict=True):
             np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
+
+
+# input shape, pool size: windows that cover the input exactly, in 1, 2 and 3 spatial dimensions
+COVERING_POOLS = [((2, 8, 3), (2,)), ((3, 6, 9, 2), (2, 3)), ((2, 4, 6, 4, 1), (2, 3, 2))]
+
+
+@pytest.mark.parametrize("shape, pool", COVERING_POOLS)
+def test_relu_gradient_runs_in_the_window_pool_gradients_loop(shape, pool):
+    """Max pooling's gradient by window writes each tap through a strided view; the ReLU gradient
+    after it runs once per view in the same loop (``kernel_fusion._covered_shape``), and the pooling
+    gradient itself is never written: values equal the numpy backend's, ties and zeros included."""
+    x = th.tensor("x", "float32", (None, *shape[1:]))
+    scale = th.tensor("s", "float32", shape[1:])
+    loss = (th.max_pool(th.relu(x), pool) ** 2).sum() + (th.relu(x) * scale).sum()
+    f = th.function([x, scale], th.grad(loss, [x, scale]))
+    assert f.python_fallbacks == []
+    steps = absorb_consumers(_program(f)).steps
+    pool_steps = [s for s in flat_steps(steps) if type(getattr(s.node, "op", None)).__name__ == "MaxPoolGrad"]
+    assert len(pool_steps) == 1 and len(pool_steps[0].out_views) == np.prod(pool)  # one buffer: x's gradient
+    assert len(set(pool_steps[0].outputs)) == 1
+    assert not any(isinstance(s, ElementwiseKernel) and "greater" in str(s.node.op) for s in flat_steps(steps))
+    values = RNG.standard_normal(shape).astype("float32")
+    values.reshape(-1)[::5] = 0.0  # ReLU's gradient is 0 at 0; windows of equal zeros tie
+    s = RNG.standard_normal(shape[1:]).astype("float32")
+    reference = th.function([x, scale], th.grad(loss, [x, scale]), backend="numpy")
+    for got, expected in zip(f(values, s), reference(values, s), strict=True):
+        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)

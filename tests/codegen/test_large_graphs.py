@@ -73,6 +73,28 @@ def test_the_fingerprint_writes_a_shared_subexpression_once():
     assert len(program_fingerprint(program)) < 200_000
 
 
+def test_every_walk_of_a_shared_subexpression_visits_it_once():
+    """An argmax chain reads its running maximum twice per step (max pooling's gradient): each walk
+    of an expression (distinct nodes, inputs read, failure modes, kinds used) visits a node once,
+    and such a function compiles and agrees with numpy; a tree walk would take 2**60 steps."""
+    from theanine.codegen.program.expressions import element_args
+    from theanine.codegen.program.fallible import fails_while_writing
+    from theanine.codegen.program.kernel_ir import Arg, Index, distinct_nodes, uses
+
+    e = Arg(0, "float64")
+    for _ in range(60):
+        e = Call("multiply", (e, e), "float64")
+    assert len(list(distinct_nodes([e]))) == 61
+    assert element_args([e]) == [Arg(0, "float64")] and not uses((e,), (Index,))
+    assert not fails_while_writing(ElementwiseKernel((), (0,), (e,), (3,), (), None))
+    x = th.vector("x", dtype="float64")
+    y = x
+    for _ in range(60):
+        y = y * y
+    values = np.array([0.0, 1.0, -1.0, 0.999999999, 1.0000000001])
+    np.testing.assert_array_equal(th.function([x], y)(values), th.function([x], y, backend="numpy")(values))
+
+
 def _deep_mlp(layers: int, width: int = 8):
     rng = np.random.default_rng(0)
     x = th.matrix("x")

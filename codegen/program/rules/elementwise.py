@@ -23,6 +23,7 @@ from theanine.codegen.program.kernel_ir import (
     ReduceKernel,
     ShapeExpr,
     Size,
+    distinct_nodes,
 )
 from theanine.codegen.program.lowering import Decline, Lowerer, Supports, compose, destroyable, lowering
 from theanine.graph.basic import Apply
@@ -72,14 +73,8 @@ class _Inexpressible(Exception):
 
 
 def _supported(expr: Expr, supports: Supports) -> bool:
-    stack = [expr]
-    while stack:
-        e = stack.pop()
-        if isinstance(e, Call):
-            if not supports(e.op, tuple(a.dtype for a in e.args), e.dtype):
-                return False
-            stack.extend(e.args)
-    return True
+    return all(supports(e.op, tuple(a.dtype for a in e.args), e.dtype)
+               for e in distinct_nodes((expr,), into_gathers=False) if isinstance(e, Call))
 
 
 def _elementwise_shape(lowerer: Lowerer, node: Apply):
