@@ -45,6 +45,7 @@ from theanine.codegen.program.kernel_ir import (
     ValueOf,
 )
 from theanine.codegen.program.lowering import Lowerer, compose, lowering
+from theanine.codegen.program.rules import winograd
 from theanine.codegen.program.rules.views import vector_entries
 from theanine.codegen.program.rules.windows import all_of, as_int64, read_or, window_coords
 from theanine.graph.basic import Apply
@@ -94,13 +95,17 @@ def _lower_conv(lowerer: Lowerer, node: Apply) -> bool:
             S.mul(op.dilation[i], S.sub(k, 1)), 1)), op.strides[i]), 1)
         for i, (static, n, lo, hi, k) in enumerate(zip(out.type.shape[1:-1], spatial, lows, highs, taps, strict=True))
     ]
+    checks = ((k_shape[-2], channels),) if k_shape[-2] != channels else ()
+    if tuple(kernel.type.shape[:rank]) == (3, 3) and all(isinstance(lo, int) for lo in lows) and winograd.applies(
+            op, x.type.shape[-1], out.type.shape[-1], outputs, x.dtype):
+        return winograd.lower(lowerer, node, x, kernel, lows, outputs,
+                              lambda i, j: (Lit(i, "int64"), Lit(j, "int64"), Index(0), Index(1)), checks)
     out_shape = (batch, *outputs, filters)
     rows, depth = S.product([batch, *outputs]), S.product([*taps, channels])
 
     cols = _patches(lowerer, node, x, outputs, taps, op.strides, op.dilation, lows)
 
     matrix = lowerer.new_buffer(kernel.dtype, (depth, filters), "temp", 2)
-    checks = ((k_shape[-2], channels),) if k_shape[-2] != channels else ()
     lowerer.steps.append(ElementwiseKernel((lowerer.ref(kernel),), (matrix,), (Arg(0, kernel.dtype),),
                                            tuple(k_shape), checks, node))
     index = lowerer.bind_new(out, out_shape)
@@ -446,6 +451,11 @@ def _lower_conv_transpose(lowerer: Lowerer, node: Apply) -> bool:
     y_shape, k_shape = lowerer.shape(y), lowerer.shape(kernel)
     batch, taps, channels, filters = y_shape[0], k_shape[:rank], k_shape[-2], k_shape[-1]
     rows, depth = S.product([batch, *windows]), S.product([*taps, channels])
+    if tuple(kernel_taps) == (3, 3) and all(isinstance(lo, int) for lo in lows) and winograd.applies(
+            op, y.type.shape[-1], out.type.shape[-1], sizes, y.dtype):
+        checks = ((k_shape[-1], y_shape[-1]),) if k_shape[-1] != y_shape[-1] else ()
+        return winograd.lower(lowerer, node, y, kernel, [2 - lo for lo in lows], sizes,
+                              lambda i, j: (Lit(2 - i, "int64"), Lit(2 - j, "int64"), Index(1), Index(0)), checks)
 
     matrix = _kernel_rows_by_filter(lowerer, node, kernel, y_shape[-1])
     if _tiled_transpose(lowerer, node, matrix, (depth, filters, channels), kernel_taps, lows):

@@ -1,0 +1,126 @@
+"""Winograd's F(2x2, 3x3): 3x3 convolutions with unit strides in 2.25 times fewer multiply-adds.
+
+Each 2x2 tile of the output is ``A^T [(G g G^T) * (B^T d B)] A`` of the
+4x4 input tile ``d`` under it and the 3x3 kernel ``g`` (Lavin and Gray,
+"Fast Algorithms for Convolutional Neural Networks", 2015).  Over channels
+the elementwise product becomes 16 matrix products, one per position of
+the 4x4 transformed tile, so the lowering is four steps:
+
+1. kernel transform: ``U[k] = (G g G^T)[k]`` as 16 ``(C, F)`` matrices;
+2. input transform: ``V[k] = (B^T d B)[k]`` of every tile, 16 matrices of
+   a row per tile (``(N, tiles_h, tiles_w, C)``, read as ``(N * tiles, C)``);
+3. 16 GEMMs ``M[k] = V[k] @ U[k]``: 16 * C * F multiply-adds per tile
+   where im2col spends 4 * 9 * C * F;
+4. output transform: one kernel over the tiles writes each tile's four
+   outputs through four strided views that cover the output exactly, so
+   the bias add and activation after the convolution join its loop
+   (``program/kernel_fusion``).
+
+The transforms' coefficients are 0, 1, -1 and 0.5: the rounding error is a
+few units in the last place of the products' magnitude.  Used for Conv and
+for ConvTranspose with unit strides (a correlation with the kernel flipped
+and its channel axes swapped) when both channel counts are at least
+``MIN_CHANNELS`` and the output's spatial sizes are even.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from theanine.codegen.program import shape_exprs as S
+from theanine.codegen.program.expressions import call, cast
+from theanine.codegen.program.kernel_ir import Access, Arg, ElementwiseKernel, Expr, GemmCall, Index, Lit, Load
+from theanine.codegen.program.lowering import Lowerer
+from theanine.codegen.program.rules.windows import read_or, window_coords
+from theanine.graph.basic import Apply
+
+B_T = ((1, 0, -1, 0), (0, 1, 1, 0), (0, -1, 1, 0), (0, 1, 0, -1))
+G = ((1, 0, 0), (0.5, 0.5, 0.5), (0.5, -0.5, 0.5), (0, 0, 1))
+A_T = ((1, 1, 1, 0), (0, 1, -1, -1))
+
+MIN_CHANNELS = 16
+"""The fewest input channels and filters a convolution takes this form with: the 16 GEMMs have an
+inner dimension of C, and below about 16 their rate falls faster than the work they save (a first
+layer's one or three channels stay with im2col)."""
+
+
+def applies(op, channels, filters, out_sizes, dtype: str) -> bool:
+    """Whether a (flipped-kernel) 3x3 correlation with unit strides of these sizes takes this form."""
+    return (op.rank == 2 and op.groups == 1 and tuple(op.strides) == (1, 1) and tuple(op.dilation) == (1, 1)
+            and dtype in ("float32", "float64")
+            and all(isinstance(n, int) and n >= MIN_CHANNELS for n in (channels, filters))
+            and all(isinstance(n, int) and n > 0 and n % 2 == 0 for n in out_sizes))
+
+
+def lower(lowerer: Lowerer, node: Apply, x, kernel, lows, out_sizes, tap: Callable[[int, int], tuple],
+          checks=()) -> bool:
+    """Lower ``node`` (its one output: ``(N, *out_sizes, F)``) as the correlation of channels-last ``x``
+    padded by ``lows`` with the 3x3 kernel whose value for input channel ``c`` and filter ``f`` at tap
+    ``(i, j)`` is ``kernel`` at coordinates ``tap(i, j)`` (expressions of ``c = Index(0)``,
+    ``f = Index(1)``)."""
+    (out,) = node.outputs
+    dtype = out.dtype
+    x_shape, k_shape = lowerer.shape(x), lowerer.shape(kernel)
+    batch, channels = x_shape[0], x.type.shape[-1]
+    filters = out.type.shape[-1]
+    tiles = (batch, out_sizes[0] // 2, out_sizes[1] // 2)
+
+    def taps(i, j):
+        return Load(0, tap(i, j), tuple(k_shape), (False,) * 4, dtype)
+
+    g = [[taps(i, j) for j in range(3)] for i in range(3)]
+    transformed = _sandwich(G, g, dtype)
+    u = [lowerer.new_buffer(dtype, (channels, filters), "temp", 2) for _ in range(16)]
+    lowerer.steps.append(ElementwiseKernel((lowerer.plain_ref(kernel),), tuple(u), _flat(transformed),
+                                           (channels, filters), tuple(checks), node))
+
+    zero = cast(Lit(0, "int64"), dtype)
+    x_sizes = x.type.shape[1:-1]
+
+    def read(a, b):
+        coords, inside = window_coords([Index(1), Index(2)], [a, b], (2, 2), (1, 1), lows, x_sizes, Index(3))
+        return read_or(0, x_shape, dtype, coords, inside, zero)
+
+    d = [[read(a, b) for b in range(4)] for a in range(4)]
+    v = [lowerer.new_buffer(dtype, (*tiles, channels), "temp", 4) for _ in range(16)]
+    lowerer.steps.append(ElementwiseKernel((lowerer.plain_ref(x),), tuple(v), _flat(_sandwich(B_T, d, dtype)),
+                                           (*tiles, channels), (), node))
+
+    m = [lowerer.new_buffer(dtype, (*tiles, filters), "temp", 4) for _ in range(16)]
+    rows = S.product(list(tiles))
+    for k in range(16):
+        lowerer.steps.append(GemmCall(Access(v[k], (2, 3)), Access(u[k], (0, 1)), m[k], dtype, rows, filters,
+                                      channels, channels, node))
+
+    products = [[Arg(4 * a + b, dtype) for b in range(4)] for a in range(4)]
+    target = lowerer.bind_new(out, (batch, *out_sizes, filters))
+    views = tuple(Access(target, (0, 1, 2, 3), (0, dy, dx, 0), (1, 2, 2, 1)) for dy in range(2) for dx in range(2))
+    lowerer.steps.append(ElementwiseKernel(tuple(Access(b, (0, 1, 2, 3)) for b in m), (target,) * 4,
+                                           _flat(_sandwich(A_T, products, dtype)), (*tiles, filters), (), node,
+                                           out_views=views))
+    return True
+
+
+def _sandwich(left, tile, dtype: str) -> list[list[Expr]]:
+    """``left @ tile @ left^T`` for constant ``left`` and a tile of expressions."""
+    rows = [[_combine([c[i] for i in range(len(tile))], [tile[i][j] for i in range(len(tile))], dtype)
+             for j in range(len(tile[0]))] for c in left]
+    return [[_combine(c, row, dtype) for c in left] for row in rows]
+
+
+def _combine(coefficients, values, dtype: str) -> Expr:
+    """``sum(c * v)`` without multiplying by 0 or 1 (a -1 subtracts)."""
+    total = None
+    for c, value in zip(coefficients, values, strict=True):
+        if c == 0:
+            continue
+        term = value if abs(c) == 1 else call("multiply", dtype, Lit(float(abs(c)), dtype), value)
+        if total is None:
+            total = term if c > 0 else call("negative", dtype, term)
+        else:
+            total = call("add" if c > 0 else "subtract", dtype, total, term)
+    return total if total is not None else cast(Lit(0, "int64"), dtype)
+
+
+def _flat(tile) -> tuple[Expr, ...]:
+    return tuple(e for row in tile for e in row)
