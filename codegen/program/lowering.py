@@ -211,21 +211,21 @@ class Lowerer:
         self.deferred[id(var)] = (var, kernel)
         self.shapes[id(var)] = kernel.shape
 
-    def computed_once(self, kernel: ElementwiseKernel) -> int:
-        """The buffer holding ``kernel``'s one output: an earlier buffer when an identical kernel (same
-        accesses, expressions and shape) wrote it and no step since wrote its inputs or that buffer,
-        else a new step.  Rules call it for large pure intermediates two nodes compute alike (a
+    def computed_once(self, kernel: ElementwiseKernel) -> tuple[int, ...]:
+        """The buffers holding ``kernel``'s outputs: an earlier kernel's when an identical kernel (same
+        accesses, expressions and shape) wrote them and no step since wrote its inputs or those buffers,
+        else a new step's.  Rules call it for large pure intermediates two nodes compute alike (a
         convolution's patch matrix, read again by its kernel gradient)."""
         key = (kernel.inputs, kernel.exprs, tuple(kernel.shape), kernel.checks)
         if key in self.computed:
             position, earlier = self.computed[key]  # a rule that declined may have removed it since
-            touched = {a.buffer for a in kernel.inputs} | {earlier.outputs[0]}
+            touched = {a.buffer for a in kernel.inputs} | set(earlier.outputs)
             if position < len(self.steps) and self.steps[position] is earlier and not any(
                     touched & set(step_writes(s)) for s in self.steps[position + 1:]):
-                return earlier.outputs[0]
+                return earlier.outputs
         self.steps.append(kernel)
         self.computed[key] = (len(self.steps) - 1, kernel)
-        return kernel.outputs[0]
+        return kernel.outputs
 
     def remember_sum(self, var: Variable, axes: tuple[int, ...], access: Access) -> None:
         """Note that a step already wrote ``var``'s sum over ``axes`` where ``access`` reads it (a

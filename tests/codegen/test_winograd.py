@@ -2,7 +2,8 @@
 
 The forward convolution and its input gradient (a ConvTranspose with unit
 strides) take the form (rules/winograd.py): 16 GEMMs between a kernel, an
-input and an output transform; values agree with the explicit-loop reference
+input and an output transform; the kernel gradient is F(3x3, 2x2) summed
+over the output's tiles, reading the forward's input transform.  Values agree with the explicit-loop reference
 (tests/conv_reference.py) and the numpy backend for every padding kind, both
 float dtypes, one and two threads, and a batch size other than the first;
 the bias and ReLU after the convolution run in the output transform's loop.
@@ -31,6 +32,7 @@ CASES = [
     ((10, 8), 17, 20, "valid"),
     ((7, 9), 16, 24, ((1, 0), (2, 1))),  # explicit pads giving even output sizes from odd inputs
     ((6, 6), 32, 16, ((0, 0), (1, 1))),
+    ((4, 4), 8, 9, "same"),
 ]
 
 
@@ -63,8 +65,12 @@ def test_winograd_conv_and_its_input_gradient_match_the_loop_reference(spatial, 
         f = th.function([x, k], [y, *th.grad((y**2).sum(), [x, k])])
     assert f.python_fallbacks == []
     steps = _program(f).steps
-    assert _gemms_of(steps, Conv) >= 16  # the kernel gradient adds its own im2col GEMM
+    assert _gemms_of(steps, Conv) == 32  # the forward's and the kernel gradient's
     assert _gemms_of(steps, ConvTranspose) == (16 if all(n % 2 == 0 for n in spatial) else 1)
+    # the forward's kernel and input transforms, the output gradient's tiles; the input gradient's two
+    transforms = [s for s in flat_steps(steps) if isinstance(s, ElementwiseKernel) and len(s.outputs) == 16]
+    assert len(transforms) == (5 if all(n % 2 == 0 for n in spatial) else 3)
+
     reference = th.function([x, k], [y, *th.grad((y**2).sum(), [x, k])], backend="numpy")
     kv = RNG.standard_normal((3, 3, channels, filters)).astype(dtype)
     pads = _pads(padding, spatial)
@@ -103,7 +109,7 @@ OUTSIDE = [
     ((8, 8), (3, 3), 16, (2, 2), (1, 1), "same"),  # strides
     ((8, 8), (3, 3), 16, (1, 1), (2, 2), "same"),  # dilation
     ((8, 8), (5, 5), 16, (1, 1), (1, 1), "same"),  # kernel size
-    ((8, 8), (3, 3), 8, (1, 1), (1, 1), "same"),  # too few channels
+    ((8, 8), (3, 3), 4, (1, 1), (1, 1), "same"),  # too few channels
     ((7, 7), (3, 3), 16, (1, 1), (1, 1), "same"),  # odd output sizes
 ]
 

@@ -128,8 +128,9 @@ def _patches(lowerer: Lowerer, node: Apply, x, windows, taps, strides, dilation,
                                    strides, dilation, lows, x.type.shape[1:-1], Index(1 + 2 * rank))
     value = read_or(0, x_shape, x.dtype, coords, inside, cast(Lit(0, "int64"), x.dtype))
     cols = lowerer.new_buffer(x.dtype, (batch, S.product(list(windows)), S.product([*taps, channels])), "temp", 3)
-    return lowerer.computed_once(ElementwiseKernel((lowerer.plain_ref(x),), (cols,), (value,),
-                                                   (batch, *windows, *taps, channels), (), node))
+    (cols,) = lowerer.computed_once(ElementwiseKernel((lowerer.plain_ref(x),), (cols,), (value,),
+                                                      (batch, *windows, *taps, channels), (), node))
+    return cols
 
 
 def _per_item(windows, taps, channels) -> bool:
@@ -181,12 +182,18 @@ def _lower_kernel_gradient(lowerer: Lowerer, node: Apply) -> bool:
     x_shape, g_shape = lowerer.shape(x), lowerer.shape(g)
     batch, channels, filters = x_shape[0], x_shape[-1], g_shape[-1]
     rows, depth = S.product([batch, *windows]), S.product([*taps, channels])
+    checks = ((g_shape[0], batch),) if g_shape[0] != batch else ()
+    sizes = (batch, math.prod(windows), depth, filters)
+    if tuple(taps) == (3, 3) and all(isinstance(lo, int) for lo in lows) and x.dtype == g.dtype == out.dtype and \
+            winograd.applies(op, x.type.shape[-1], g.type.shape[-1], windows, out.dtype):
+        g_items = _items(lowerer, node, g, sizes, checks, False)
+        winograd.lower_kernel_gradient(lowerer, node, x, g, lows, lowerer.bind_new(out, (channels, *taps, filters)))
+        _bias_gradient(lowerer, node, g, g_items, sizes)
+        return True
 
     per_item = _per_item(windows, taps, x.type.shape[-1])
     cols = _patches(lowerer, node, x, windows, taps, op.dilation, op.strides, lows)
-    checks = ((g_shape[0], batch),) if g_shape[0] != batch else ()
     product = lowerer.new_buffer(out.dtype, (depth, filters), "temp", 2)
-    sizes = (batch, math.prod(windows), depth, filters)
     g_items = _items(lowerer, node, g, sizes, checks, per_item)
     if per_item:
         _per_item_kernel_gradient(lowerer, node, cols, g_items, product, sizes)

@@ -38,10 +38,12 @@ B_T = ((1, 0, -1, 0), (0, 1, 1, 0), (0, -1, 1, 0), (0, 1, 0, -1))
 G = ((1, 0, 0), (0.5, 0.5, 0.5), (0.5, -0.5, 0.5), (0, 0, 1))
 A_T = ((1, 1, 1, 0), (0, 1, -1, -1))
 
-MIN_CHANNELS = 16
+MIN_CHANNELS = 8
 """The fewest input channels and filters a convolution takes this form with: the 16 GEMMs have an
-inner dimension of C, and below about 16 their rate falls faster than the work they save (a first
-layer's one or three channels stay with im2col)."""
+inner dimension of C.  One thread's CPU time for a forward "same" convolution on the development VM
+(im2col -> Winograd): 8 channels to 8 at (64, 28, 28) 5.2-8.4 -> 4.6-5.3 ms, 16 to 16 8.8-9.2 -> 5.0-6.4,
+32 to 64 at (64, 14, 14) 7.6 -> 3.6-6.0, 64 to 64 at (8, 56, 56) 28-31 -> 12.3; a first layer's one or
+three channels stay with im2col."""
 
 
 def applies(op, channels, filters, out_sizes, dtype: str) -> bool:
@@ -74,18 +76,7 @@ def lower(lowerer: Lowerer, node: Apply, x, kernel, lows, out_sizes, tap: Callab
     lowerer.steps.append(ElementwiseKernel((lowerer.plain_ref(kernel),), tuple(u), _flat(transformed),
                                            (channels, filters), tuple(checks), node))
 
-    zero = cast(Lit(0, "int64"), dtype)
-    x_sizes = x.type.shape[1:-1]
-
-    def read(a, b):
-        coords, inside = window_coords([Index(1), Index(2)], [a, b], (2, 2), (1, 1), lows, x_sizes, Index(3))
-        return read_or(0, x_shape, dtype, coords, inside, zero)
-
-    d = [[read(a, b) for b in range(4)] for a in range(4)]
-    v = [lowerer.new_buffer(dtype, (*tiles, channels), "temp", 4) for _ in range(16)]
-    lowerer.steps.append(ElementwiseKernel((lowerer.plain_ref(x),), tuple(v), _flat(_sandwich(B_T, d, dtype)),
-                                           (*tiles, channels), (), node))
-
+    v = _input_transform(lowerer, node, x, lows, tiles)
     m = [lowerer.new_buffer(dtype, (*tiles, filters), "temp", 4) for _ in range(16)]
     rows = S.product(list(tiles))
     for k in range(16):
@@ -99,6 +90,61 @@ def lower(lowerer: Lowerer, node: Apply, x, kernel, lows, out_sizes, tap: Callab
                                            _flat(_sandwich(A_T, products, dtype)), (*tiles, filters), (), node,
                                            out_views=views))
     return True
+
+
+def lower_kernel_gradient(lowerer: Lowerer, node: Apply, x, g, lows, out: int) -> None:
+    """Write into buffer ``out`` (``(C, 3, 3, F)``) the kernel gradient of the 3x3 correlation with unit
+    strides of channels-last ``x`` padded by ``lows`` whose output gradient is ``g`` (``(N, *O, F)``,
+    ``O`` even): ``dk[c, i, j, f] = sum over n, p, q of x[n, p + i - lo, q + j - lo, c] * g[n, p, q, f]``.
+    That is F(3x3, 2x2) over the output's 2x2 tiles, summed: ``G^T [sum_t (A e_t A^T) * (B^T d_t B)] G``
+    with ``e_t`` a tile of ``g`` and ``d_t`` the 4x4 input tile under it, whose transform the forward
+    convolution made already (``_input_transform``).  The 16 GEMMs sum over tiles: ``V[k]^T @ E[k]``."""
+    dtype = lowerer.buffers[out].dtype
+    g_shape = lowerer.shape(g)
+    windows = g.type.shape[1:-1]
+    channels, filters = x.type.shape[-1], g.type.shape[-1]
+    tiles = (lowerer.shape(x)[0], windows[0] // 2, windows[1] // 2)
+    v = _input_transform(lowerer, node, x, lows, tiles)
+
+    source = lowerer.plain_ref(g).buffer
+    corners = tuple(Access(source, (0, 1, 2, 3), (0, a, b, 0), (1, 2, 2, 1)) for a in range(2) for b in range(2))
+    e_tile = [[Arg(2 * a + b, dtype) for b in range(2)] for a in range(2)]
+    a_matrix = tuple(zip(*A_T, strict=True))
+    e = [lowerer.new_buffer(dtype, (*tiles, filters), "temp", 4) for _ in range(16)]
+    checks = ((g_shape[0], tiles[0]),) if g_shape[0] != tiles[0] else ()
+    lowerer.steps.append(ElementwiseKernel(corners, tuple(e), _flat(_sandwich(a_matrix, e_tile, dtype)),
+                                           (*tiles, filters), checks, node))
+
+    rows = S.product(list(tiles))
+    p = [lowerer.new_buffer(dtype, (channels, filters), "temp", 2) for _ in range(16)]
+    for k in range(16):
+        lowerer.steps.append(GemmCall(Access(v[k], (3, 2)), Access(e[k], (2, 3)), p[k], dtype, channels, filters,
+                                      rows, rows, node))
+
+    sums = [[Arg(4 * a + b, dtype) for b in range(4)] for a in range(4)]
+    g_transposed = tuple(zip(*G, strict=True))
+    views = tuple(Access(out, (0, 1, 2, 3), (0, i, j, 0)) for i in range(3) for j in range(3))
+    lowerer.steps.append(ElementwiseKernel(tuple(Access(b, (0, None, None, 1)) for b in p), (out,) * 9,
+                                           _flat(_sandwich(g_transposed, sums, dtype)), (channels, 1, 1, filters), (),
+                                           node, out_views=views))
+
+
+def _input_transform(lowerer: Lowerer, node: Apply, x, lows, tiles) -> tuple[int, ...]:
+    """The 16 buffers ``V[k] = (B^T d B)[k]`` of the 4x4 input tiles ``d`` under the output's 2x2
+    tiles, ``(N, tiles_h, tiles_w, C)`` each; once per program (a kernel gradient reads the forward's)."""
+    dtype = x.dtype
+    x_shape, channels = lowerer.shape(x), x.type.shape[-1]
+    zero = cast(Lit(0, "int64"), dtype)
+
+    def read(a, b):
+        coords, inside = window_coords([Index(1), Index(2)], [a, b], (2, 2), (1, 1), lows, x.type.shape[1:-1],
+                                       Index(3))
+        return read_or(0, x_shape, dtype, coords, inside, zero)
+
+    d = [[read(a, b) for b in range(4)] for a in range(4)]
+    v = tuple(lowerer.new_buffer(dtype, (*tiles, channels), "temp", 4) for _ in range(16))
+    return lowerer.computed_once(ElementwiseKernel((lowerer.plain_ref(x),), v, _flat(_sandwich(B_T, d, dtype)),
+                                                   (*tiles, channels), (), node))
 
 
 def _sandwich(left, tile, dtype: str) -> list[list[Expr]]:
