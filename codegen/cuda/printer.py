@@ -773,7 +773,7 @@ class CudaPrinter:
         b, b_strides = body.access(call.b)
         out_buffer = self.program.buffers[call.output]
         ndim = len(out_buffer.shape)
-        batch_shape = out_buffer.shape[:-2] if len(call.a.axes) > 2 else ()
+        batch_shape = out_buffer.shape[:len(call.a.axes) - 2]
         c = f"(({t}*)b{call.output}.data)"
         if call.out_view is not None:
             c, c_strides = body.access(call.out_view)

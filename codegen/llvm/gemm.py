@@ -159,10 +159,11 @@ def _epilogue(frame, call: GemmCall, rows: tuple[ir.Value, ir.Value], columns: t
 
 
 def _batched_product(frame, call: GemmCall, m: ir.Value, n: ir.Value) -> None:
-    """A stack of products: the batch (the output's leading axes) split across threads, each
-    matrix one BLAS call; operands broadcast along a batch axis have stride 0 there."""
+    """A stack of products: the batch (the output's leading axes, as many as the operands') split
+    across threads, each matrix one BLAS call; operands broadcast along a batch axis have stride 0
+    there."""
     b = frame.builder
-    batch = [frame.dim(e) for e in frame.printer.program.buffers[call.output].shape[:-2]]
+    batch = [frame.dim(e) for e in frame.printer.program.buffers[call.output].shape[:len(call.a.axes) - 2]]
     count = product(b, batch)
     work = b.mul(count, b.mul(b.mul(m, n), frame.dim(call.k)))
     start, stop = _single_threaded_share(frame, count, work)

@@ -471,8 +471,10 @@ class GemmCall:
     write the product's own buffer (listed in its ``reuses``).
 
     An operand access naming the last two axes of a C-contiguous buffer of
-    more axes (not batched) reads the matrix of its leading axes by its last
-    (a convolution's output gradient, read in place as rows of channels).
+    more axes reads the matrix of its leading axes (after the batch axes)
+    by its last (a convolution's output gradient, read in place as rows of
+    channels); so does the output, whose batch axes are as many as the
+    operands'.
 
     ``out_view`` (one matrix, ``beta`` 0, no epilogue): the product is written
     through this view of ``output``, a buffer an earlier step made (a loop's

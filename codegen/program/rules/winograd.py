@@ -9,8 +9,9 @@ the 4x4 transformed tile, so the lowering is four steps:
 1. kernel transform: ``U[k] = (G g G^T)[k]`` as 16 ``(C, F)`` matrices;
 2. input transform: ``V[k] = (B^T d B)[k]`` of every tile, 16 matrices of
    a row per tile (``(N, tiles_h, tiles_w, C)``, read as ``(N * tiles, C)``);
-3. 16 GEMMs ``M[k] = V[k] @ U[k]``: 16 * C * F multiply-adds per tile
-   where im2col spends 4 * 9 * C * F;
+3. 16 GEMMs ``M[k] = V[k] @ U[k]``, one batched GEMM over stacked
+   buffers: 16 * C * F multiply-adds per tile where im2col spends
+   4 * 9 * C * F;
 4. output transform: one kernel over the tiles writes each tile's four
    outputs through four strided views that cover the output exactly, so
    the bias add and activation after the convolution join its loop
@@ -70,25 +71,21 @@ def lower(lowerer: Lowerer, node: Apply, x, kernel, lows, out_sizes, tap: Callab
     def taps(i, j):
         return Load(0, tap(i, j), tuple(k_shape), (False,) * 4, dtype)
 
-    g = [[taps(i, j) for j in range(3)] for i in range(3)]
-    transformed = _sandwich(G, g, dtype)
-    u = [lowerer.new_buffer(dtype, (channels, filters), "temp", 2) for _ in range(16)]
-    lowerer.steps.append(ElementwiseKernel((lowerer.plain_ref(kernel),), tuple(u), _flat(transformed),
-                                           (channels, filters), tuple(checks), node))
-
+    u = _stacked(lowerer, dtype, (channels, filters))
+    lowerer.steps.append(ElementwiseKernel((lowerer.plain_ref(kernel),), (u,) * 16,
+                                           _flat(_sandwich(G, [[taps(i, j) for j in range(3)] for i in range(3)],
+                                                           dtype)),
+                                           (channels, filters), tuple(checks), node, out_views=_layers(u, 2)))
     v = _input_transform(lowerer, node, x, lows, tiles)
-    m = [lowerer.new_buffer(dtype, (*tiles, filters), "temp", 4) for _ in range(16)]
-    rows = S.product(list(tiles))
-    for k in range(16):
-        lowerer.steps.append(GemmCall(Access(v[k], (2, 3)), Access(u[k], (0, 1)), m[k], dtype, rows, filters,
-                                      channels, channels, node))
+    m = _stacked(lowerer, dtype, (*tiles, filters))
+    lowerer.steps.append(GemmCall(Access(v, (0, 3, 4)), Access(u, (0, 1, 2)), m, dtype, S.product(list(tiles)),
+                                  filters, channels, channels, node))
 
     products = [[Arg(4 * a + b, dtype) for b in range(4)] for a in range(4)]
     target = lowerer.bind_new(out, (batch, *out_sizes, filters))
     views = tuple(Access(target, (0, 1, 2, 3), (0, dy, dx, 0), (1, 2, 2, 1)) for dy in range(2) for dx in range(2))
-    lowerer.steps.append(ElementwiseKernel(tuple(Access(b, (0, 1, 2, 3)) for b in m), (target,) * 4,
-                                           _flat(_sandwich(A_T, products, dtype)), (*tiles, filters), (), node,
-                                           out_views=views))
+    lowerer.steps.append(ElementwiseKernel(_layers(m, 4), (target,) * 4, _flat(_sandwich(A_T, products, dtype)),
+                                           (*tiles, filters), (), node, out_views=views))
     return True
 
 
@@ -109,29 +106,38 @@ def lower_kernel_gradient(lowerer: Lowerer, node: Apply, x, g, lows, out: int) -
     source = lowerer.plain_ref(g).buffer
     corners = tuple(Access(source, (0, 1, 2, 3), (0, a, b, 0), (1, 2, 2, 1)) for a in range(2) for b in range(2))
     e_tile = [[Arg(2 * a + b, dtype) for b in range(2)] for a in range(2)]
-    a_matrix = tuple(zip(*A_T, strict=True))
-    e = [lowerer.new_buffer(dtype, (*tiles, filters), "temp", 4) for _ in range(16)]
+    e = _stacked(lowerer, dtype, (*tiles, filters))
     checks = ((g_shape[0], tiles[0]),) if g_shape[0] != tiles[0] else ()
-    lowerer.steps.append(ElementwiseKernel(corners, tuple(e), _flat(_sandwich(a_matrix, e_tile, dtype)),
-                                           (*tiles, filters), checks, node))
-
+    lowerer.steps.append(ElementwiseKernel(corners, (e,) * 16,
+                                           _flat(_sandwich(tuple(zip(*A_T, strict=True)), e_tile, dtype)),
+                                           (*tiles, filters), checks, node, out_views=_layers(e, 4)))
     rows = S.product(list(tiles))
-    p = [lowerer.new_buffer(dtype, (channels, filters), "temp", 2) for _ in range(16)]
-    for k in range(16):
-        lowerer.steps.append(GemmCall(Access(v[k], (3, 2)), Access(e[k], (2, 3)), p[k], dtype, channels, filters,
-                                      rows, rows, node))
+    p = _stacked(lowerer, dtype, (channels, filters))
+    lowerer.steps.append(GemmCall(Access(v, (0, 4, 3)), Access(e, (0, 3, 4)), p, dtype, channels, filters, rows,
+                                  rows, node))
 
     sums = [[Arg(4 * a + b, dtype) for b in range(4)] for a in range(4)]
-    g_transposed = tuple(zip(*G, strict=True))
     views = tuple(Access(out, (0, 1, 2, 3), (0, i, j, 0)) for i in range(3) for j in range(3))
-    lowerer.steps.append(ElementwiseKernel(tuple(Access(b, (0, None, None, 1)) for b in p), (out,) * 9,
-                                           _flat(_sandwich(g_transposed, sums, dtype)), (channels, 1, 1, filters), (),
-                                           node, out_views=views))
+    layers = tuple(Access(p, (1, None, None, 2), (k, 0, 0)) for k in range(16))
+    lowerer.steps.append(ElementwiseKernel(layers, (out,) * 9,
+                                           _flat(_sandwich(tuple(zip(*G, strict=True)), sums, dtype)),
+                                           (channels, 1, 1, filters), (), node, out_views=views))
 
 
-def _input_transform(lowerer: Lowerer, node: Apply, x, lows, tiles) -> tuple[int, ...]:
-    """The 16 buffers ``V[k] = (B^T d B)[k]`` of the 4x4 input tiles ``d`` under the output's 2x2
-    tiles, ``(N, tiles_h, tiles_w, C)`` each; once per program (a kernel gradient reads the forward's)."""
+def _stacked(lowerer: Lowerer, dtype: str, shape) -> int:
+    """A buffer of 16 layers of ``shape``, one per position of the 4x4 transformed tile: the 16
+    products are one batched GEMM (one step, the layers split across threads)."""
+    return lowerer.new_buffer(dtype, (16, *shape), "temp", 1 + len(shape))
+
+
+def _layers(buffer: int, ndim: int) -> tuple[Access, ...]:
+    """The 16 layers of a ``_stacked`` buffer as views walking its other ``ndim`` axes."""
+    return tuple(Access(buffer, tuple(range(1, ndim + 1)), (k, *(0,) * ndim)) for k in range(16))
+
+
+def _input_transform(lowerer: Lowerer, node: Apply, x, lows, tiles) -> int:
+    """The stacked ``V[k] = (B^T d B)[k]`` of the 4x4 input tiles ``d`` under the output's 2x2 tiles,
+    ``(16, N, tiles_h, tiles_w, C)``; once per program (a kernel gradient reads the forward's)."""
     dtype = x.dtype
     x_shape, channels = lowerer.shape(x), x.type.shape[-1]
     zero = cast(Lit(0, "int64"), dtype)
@@ -142,9 +148,10 @@ def _input_transform(lowerer: Lowerer, node: Apply, x, lows, tiles) -> tuple[int
         return read_or(0, x_shape, dtype, coords, inside, zero)
 
     d = [[read(a, b) for b in range(4)] for a in range(4)]
-    v = tuple(lowerer.new_buffer(dtype, (*tiles, channels), "temp", 4) for _ in range(16))
-    return lowerer.computed_once(ElementwiseKernel((lowerer.plain_ref(x),), v, _flat(_sandwich(B_T, d, dtype)),
-                                                   (*tiles, channels), (), node))
+    v = _stacked(lowerer, dtype, (*tiles, channels))
+    return lowerer.computed_once(ElementwiseKernel((lowerer.plain_ref(x),), (v,) * 16,
+                                                   _flat(_sandwich(B_T, d, dtype)), (*tiles, channels), (), node,
+                                                   out_views=_layers(v, 4)))[0]
 
 
 def _sandwich(left, tile, dtype: str) -> list[list[Expr]]:
