@@ -147,3 +147,4 @@ def test_winograd_prints_as_cuda_kernels_too():
     expected = th.function([x, k], outputs, backend="numpy")(*values)
     for got, want in zip(emulated(*values), expected, strict=True):
         np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-10)
+

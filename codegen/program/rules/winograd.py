@@ -103,7 +103,8 @@ def lower_kernel_gradient(lowerer: Lowerer, node: Apply, x, g, lows, out: int) -
     tiles = (lowerer.shape(x)[0], windows[0] // 2, windows[1] // 2)
     v = _input_transform(lowerer, node, x, lows, tiles)
 
-    source = lowerer.plain_ref(g).buffer
+    access = lowerer.plain_ref(g)
+    source = access.buffer if access.plain and access.axes == (0, 1, 2, 3) else lowerer.copy(g)
     corners = tuple(Access(source, (0, 1, 2, 3), (0, a, b, 0), (1, 2, 2, 1)) for a in range(2) for b in range(2))
     e_tile = [[Arg(2 * a + b, dtype) for b in range(2)] for a in range(2)]
     e = _stacked(lowerer, dtype, (*tiles, filters))
