@@ -64,17 +64,34 @@ def absorb_consumers(program: Program) -> Program:
     steps, buffers = list(program.steps), list(program.buffers)
     outputs = {a.buffer for a in program.outputs}
     sized = _sized_by(steps, buffers)
+    footprint = _Footprints()
     changed = False
     k = 0
     while k < len(steps):
         producer = steps[k]
         if _producer_fits(producer, outputs):
-            fused = _absorb_next(steps, buffers, k, outputs, sized)
+            fused = _absorb_next(steps, buffers, k, outputs, sized, footprint)
             if fused:
                 changed = True
                 continue  # the fused kernel may take the next consumer as well
         k += 1
     return dataclasses.replace(program, steps=steps, buffers=buffers) if changed else program
+
+
+class _Footprints:
+    """The buffers each step reads and writes, worked out once per step object: the search for a
+    producer's next reader would otherwise walk every later step's expressions for every producer
+    (AugMix's program of ~800 steps spent 39 s there)."""
+
+    def __init__(self):
+        self._known: dict[int, tuple[object, frozenset, frozenset]] = {}
+
+    def __call__(self, step) -> tuple[frozenset, frozenset]:
+        known = self._known.get(id(step))
+        if known is None or known[0] is not step:
+            known = (step, frozenset(a.buffer for a in step_inputs(step)), frozenset(step_writes(step)))
+            self._known[id(step)] = known
+        return known[1], known[2]
 
 
 def _producer_fits(step, outputs: set) -> bool:
@@ -112,24 +129,24 @@ def _covered_shape(producer: ElementwiseKernel) -> tuple | None:
     return tuple(shape) if offsets == expected else None
 
 
-def _absorb_next(steps: list, buffers: list, k: int, outputs: set, sized: set) -> bool:
+def _absorb_next(steps: list, buffers: list, k: int, outputs: set, sized: set, footprint: _Footprints) -> bool:
     """Fuse into ``steps[k]`` the first later step that reads one of its outputs, when it qualifies
     (``outputs``: the program's; ``sized``: buffers whose dimensions a shape names)."""
     producer = steps[k]
     written = set(producer.outputs)
     for j in range(k + 1, len(steps)):
         step = steps[j]
-        if written & ({a.buffer for a in step_inputs(step)} | set(step_writes(step))):
+        if written & (footprint(step)[0] | footprint(step)[1]):
             break
     else:
         return False
     if not _consumer_fits(producer, step):
         return False
-    reads, writes = {a.buffer for a in step_inputs(step)}, set(step_writes(step))
+    reads, writes = footprint(step)
     for between in steps[k + 1:j]:
         if isinstance(between, (HostCall, LoopStep)):
             return False
-        between_reads, between_writes = {a.buffer for a in step_inputs(between)}, set(step_writes(between))
+        between_reads, between_writes = footprint(between)
         if (between_reads | between_writes) & writes or between_writes & reads:
             return False
     consumer = dataclasses.replace(step, checks=())
@@ -137,7 +154,7 @@ def _absorb_next(steps: list, buffers: list, k: int, outputs: set, sized: set) -
         if any(b in outputs for b in consumer.reuses):
             return False
         consumer = _fresh_outputs(consumer, steps, buffers, j)
-    later_reads = {a.buffer for s in steps[j + 1:] for a in step_inputs(s)} | outputs | sized
+    later_reads = set().union(*(footprint(s)[0] for s in steps[j + 1:])) | outputs | sized
     fused = _fuse(producer, consumer, later_reads)
     del steps[j]
     steps[k] = fused
