@@ -142,6 +142,8 @@ def _absorb_next(steps: list, buffers: list, k: int, outputs: set, sized: set, f
         return False
     if not _consumer_fits(producer, step):
         return False
+    if producer.out_views and any(tuple(buffers[o].shape) != tuple(step.shape) for o in step.outputs):
+        return False  # a dense output is written in loop order, which a view of another shape is not
     reads, writes = footprint(step)
     for between in steps[k + 1:j]:
         if isinstance(between, (HostCall, LoopStep)):

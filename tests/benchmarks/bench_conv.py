@@ -5,6 +5,11 @@ Run on its own (pytest ignores this folder):
     python tests/benchmarks/bench_conv.py            # all three workloads
     python tests/benchmarks/bench_conv.py 2          # only workload 2
 
+GFLOP/s count the multiply-adds of the direct (im2col) form, so Winograd's
+F(2x2, 3x3), which the 3x3 unit-stride convolutions with 8 channels or more
+take by default, shows as an effective rate; rows marked "im2col only"
+compile the same graph without it.
+
 Workloads (the "Speed" section of the convolutional-networks issue):
 1. one SGD step of input (64, 28, 28, 1) float32 -> Conv2D 3x3 32 same ->
    ReLU -> MaxPool 2 -> Conv2D 3x3 64 same -> ReLU -> MaxPool 2 -> Flatten ->
@@ -25,6 +30,7 @@ the numpy backend first.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
 import os
 import time
@@ -33,8 +39,21 @@ import numpy as np
 from machine_peak import fma_peak
 
 import theanine as th
+from theanine.codegen.program.rules import winograd
 
 F32 = "float32"
+
+
+@contextlib.contextmanager
+def im2col_only():
+    """Convolutions compiled as im2col GEMMs, Winograd's form out of reach (``winograd.MIN_CHANNELS``):
+    the row beside the default shows what the form saves."""
+    saved = winograd.MIN_CHANNELS
+    winograd.MIN_CHANNELS = 1 << 30
+    try:
+        yield
+    finally:
+        winograd.MIN_CHANNELS = saved
 
 
 def best(fn, repeats: int = 20) -> float:
@@ -134,8 +153,10 @@ def workload_1() -> None:
     values = cnn_parameters(rng)
     x_value = rng.random((64, 28, 28, 1), dtype=np.float32)
     y_value = rng.integers(0, 10, 64)
-    rows = [("theanine llvm", cnn_step_theanine("llvm", values, x_value, y_value)),
-            ("theanine numpy backend", cnn_step_theanine("numpy", values, x_value, y_value))]
+    rows = [("theanine llvm", cnn_step_theanine("llvm", values, x_value, y_value))]
+    with im2col_only():
+        rows.append(("theanine llvm, im2col only", cnn_step_theanine("llvm", values, x_value, y_value)))
+    rows.append(("theanine numpy backend", cnn_step_theanine("numpy", values, x_value, y_value)))
     if importlib.util.find_spec("torch"):
         rows.append(("torch eager (2 threads)", cnn_step_torch(values, x_value, y_value)))
     if importlib.util.find_spec("jax"):
@@ -156,17 +177,22 @@ def workload_2() -> None:
     k_value = (rng.standard_normal((3, 3, 64, 64)) * 0.05).astype(F32)
     x, k = th.tensor("x", F32, (None, 56, 56, 64)), th.tensor("k", F32, (3, 3, 64, 64))
     f = th.function([x, k], th.conv(x, k, padding="same"))
+    with im2col_only():
+        f_im2col = th.function([x, k], th.conv(x, k, padding="same"))
     expected = th.function([x, k], th.conv(x, k, padding="same"), backend="numpy")(x_value, k_value)
     np.testing.assert_allclose(f(x_value, k_value), expected, rtol=1e-3, atol=1e-3)
+    np.testing.assert_allclose(f_im2col(x_value, k_value), expected, rtol=1e-3, atol=1e-3)
     flops = 2 * 8 * 56 * 56 * 64 * 9 * 64
     seconds = best(lambda: f(x_value, k_value))
+    seconds_im2col = best(lambda: f_im2col(x_value, k_value))
     cols = rng.standard_normal((8 * 56 * 56, 9 * 64)).astype(F32)
     matrix = k_value.reshape(9 * 64, 64)
     gemm = best(lambda: cols @ matrix)
     print("2. forward conv 3x3, 64 -> 64 channels, 56x56, batch 8, float32")
-    print(f"  theanine llvm               {seconds * 1e3:8.2f} ms   {flops / seconds / 1e9:6.1f} GFLOP/s")
+    print(f"  theanine llvm (Winograd)    {seconds * 1e3:8.2f} ms   {flops / seconds / 1e9:6.1f} GFLOP/s")
+    print(f"  theanine llvm, im2col only  {seconds_im2col * 1e3:8.2f} ms   {flops / seconds_im2col / 1e9:6.1f} GFLOP/s")
     print(f"  numpy sgemm (im2col shapes) {gemm * 1e3:8.2f} ms   {flops / gemm / 1e9:6.1f} GFLOP/s"
-          f"   theanine at {100 * gemm / seconds:.0f}% of it")
+          f"   theanine at {100 * gemm / seconds:.0f}% of it ({100 * gemm / seconds_im2col:.0f}% with im2col)")
     bias = th.constant((rng.standard_normal(64) * 0.1).astype(F32))
     activated = th.relu(th.conv(x, k, padding="same") + bias)
     for name, fused in (("+ bias + relu, epilogue", True), ("+ bias + relu, own pass", False)):

@@ -247,3 +247,17 @@ def test_relu_gradient_runs_in_the_window_pool_gradients_loop(shape, pool):
     reference = th.function([x, scale], th.grad(loss, [x, scale]), backend="numpy")
     for got, expected in zip(f(values, s), reference(values, s), strict=True):
         np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_a_reshaping_consumer_stays_out_of_the_window_pool_gradients_loop():
+    """TimeDistributed pooling: the pooling gradient of the folded (N * T, H, W, C) frames is copied
+    into (N, T, H, W, C), a kernel that writes in loop order, which no strided view of the pooling
+    gradient's windows can express: it stays a kernel of its own (fused, it wrote out of bounds)."""
+    x = th.tensor("x", "float32", (None, 4, 8, 8, 3))
+    frames = th.reshape(x, (-1, 8, 8, 3))
+    pooled = th.max_pool(th.relu(frames), 2)
+    loss = (th.reshape(pooled, (x.shape[0], 4, 4, 4, 3)) ** 2).sum()
+    f = th.function([x], th.grad(loss, x))
+    values = RNG.standard_normal((3, 4, 8, 8, 3)).astype("float32")
+    np.testing.assert_allclose(f(values), th.function([x], th.grad(loss, x), backend="numpy")(values),
+                               rtol=1e-6, atol=1e-6)
