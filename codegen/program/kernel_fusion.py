@@ -13,7 +13,11 @@ a shape names its dimensions).  The LLVM backend runs it after
 A producer that writes one buffer through strided views covering it
 exactly once (max pooling's gradient by window: one view per tap) takes a
 consumer over the whole buffer too: the consumer runs once per view, its
-reads and writes walking the buffer as that view does.
+reads and writes walking the buffer as that view does.  It also takes a
+consumer over its own loop that reads the buffer through those same views
+(a max pool over the 2x2 output tiles of a Winograd convolution, the
+kernel gradient's tiles of a pooling gradient): at each loop element the
+consumer reads what the producer has just computed.
 
 A pair qualifies when both loop over the same shape, the consumer reads
 the producer's output only at the loop element (a plain, untransposed
@@ -130,21 +134,24 @@ def _covered_shape(producer: ElementwiseKernel) -> tuple | None:
 
 
 def _absorb_next(steps: list, buffers: list, k: int, outputs: set, sized: set, footprint: _Footprints) -> bool:
-    """Fuse into ``steps[k]`` the first later step that reads one of its outputs, when it qualifies
-    (``outputs``: the program's; ``sized``: buffers whose dimensions a shape names)."""
+    """Fuse into ``steps[k]`` the first later step that reads one of its outputs and qualifies, past
+    readers that do not (``outputs``: the program's; ``sized``: buffers whose dimensions a shape
+    names); a step that writes one of them ends the search."""
     producer = steps[k]
     written = set(producer.outputs)
     for j in range(k + 1, len(steps)):
         step = steps[j]
-        if written & (footprint(step)[0] | footprint(step)[1]):
-            break
+        reads, writes = footprint(step)
+        if written & writes or isinstance(step, (HostCall, LoopStep)) and written & reads:
+            return False
+        if not written & reads:
+            continue
+        aligned = _reads_through_the_views(producer, step)
+        if aligned or (_consumer_fits(producer, step) and not (producer.out_views and any(
+                tuple(buffers[o].shape) != tuple(step.shape) for o in step.outputs))):
+            break  # a dense output is written in loop order, which a view of another shape is not
     else:
         return False
-    if not _consumer_fits(producer, step):
-        return False
-    if producer.out_views and any(tuple(buffers[o].shape) != tuple(step.shape) for o in step.outputs):
-        return False  # a dense output is written in loop order, which a view of another shape is not
-    reads, writes = footprint(step)
     for between in steps[k + 1:j]:
         if isinstance(between, (HostCall, LoopStep)):
             return False
@@ -156,8 +163,8 @@ def _absorb_next(steps: list, buffers: list, k: int, outputs: set, sized: set, f
         if any(b in outputs for b in consumer.reuses):
             return False
         consumer = _fresh_outputs(consumer, steps, buffers, j)
-    later_reads = set().union(*(footprint(s)[0] for s in steps[j + 1:])) | outputs | sized
-    fused = _fuse(producer, consumer, later_reads)
+    later_reads = set().union(*(footprint(s)[0] for s in steps[k + 1:] if s is not step)) | outputs | sized
+    fused = _fuse_aligned(producer, consumer, later_reads) if aligned else _fuse(producer, consumer, later_reads)
     del steps[j]
     steps[k] = fused
     if step.checks:
@@ -181,6 +188,44 @@ def _consumer_fits(producer: ElementwiseKernel, step) -> bool:
     if not direct & set(producer.outputs) or ({a.buffer for a in step_inputs(step)} - direct) & set(producer.outputs):
         return False  # it must read them as elements, not as values in its shapes or checks
     return not set(step_writes(step)) & ({a.buffer for a in producer.inputs} | set(producer.outputs))
+
+
+def _reads_through_the_views(producer: ElementwiseKernel, step) -> bool:
+    """A kernel over the producer's loop that reads the producer's outputs only through the views
+    they are written through (so at each element what the producer computed there), gathers
+    nothing, cannot fail while writing and leaves the producer's inputs alone."""
+    if not producer.out_views or not isinstance(step, ElementwiseKernel) or \
+            tuple(step.shape) != tuple(producer.shape) or uses(step.exprs, (Load,)) or fails_while_writing(step):
+        return False
+    made = set(producer.outputs)
+    if step.reuses or set(step_writes(step)) & ({a.buffer for a in producer.inputs} | made):
+        return False
+    reads = [a for a in step.inputs if a.buffer in made]
+    if not reads or any(a not in producer.out_views for a in reads):
+        return False
+    return not ({a.buffer for a in step_inputs(step)} - {a.buffer for a in step.inputs}) & made
+
+
+def _fuse_aligned(producer: ElementwiseKernel, consumer: ElementwiseKernel, later_reads: set) -> ElementwiseKernel:
+    """One kernel over the common loop: the producer's expressions, then the consumer's, its reads
+    through the producer's views replaced by the expressions written there."""
+    inputs = list(producer.inputs)
+    by_view = {v: e for v, e in zip(producer.out_views, producer.exprs, strict=True)}
+    mapping: dict = {}
+    for position, access in enumerate(consumer.inputs):
+        if access in by_view:
+            mapping[position] = by_view[access]
+            continue
+        if access not in inputs:
+            inputs.append(access)
+        mapping[position] = inputs.index(access)
+    kept = [j for j, o in enumerate(producer.outputs) if o in later_reads or o in producer.reuses]
+    return ElementwiseKernel(
+        tuple(inputs), tuple(producer.outputs[j] for j in kept) + consumer.outputs,
+        tuple(producer.exprs[j] for j in kept) + tuple(substitute(e, mapping) for e in consumer.exprs),
+        producer.shape, producer.checks, producer.node, reuses=producer.reuses,
+        out_views=tuple(producer.out_views[j] for j in kept) + tuple(
+            consumer.output_view(j) for j in range(len(consumer.outputs))))
 
 
 def _at_the_element(access: Access, shape) -> bool:

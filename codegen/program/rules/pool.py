@@ -64,6 +64,7 @@ class Window:
         self.x_shape = lowerer.shape(x)
         self.taps = list(itertools.product(*(range(k) for k in op.pool_size)))
         self.windows: list[Expr] = [Index(1 + i) for i in range(len(self.spatial))]
+        self.tap_views: tuple[Access, ...] | None = None
 
     @staticmethod
     def applies(node: Apply) -> bool:
@@ -77,8 +78,26 @@ class Window:
                              Index(1 + len(self.spatial)))
 
     def read(self, tap) -> Expr:
+        if self.tap_views is not None:
+            return Arg(self.position + self.taps.index(tap), self.x.dtype)
         coords, inside = self.coords(tap)
         return read_or(self.position, self.x_shape, self.x.dtype, coords, inside, _lowest(self.x.dtype))
+
+    def read_through_views(self, lowerer: Lowerer, windows) -> tuple[Access, ...] | None:
+        """When the windows (``windows`` of them per spatial axis) cover ``x`` exactly (no padding,
+        strides equal to the pool, as many windows as whole pools), one strided view of ``x`` per
+        tap, in ``taps`` order, which ``read`` then reads as kernel inputs ``position`` onwards: no
+        gather, clamp or padding test per element, and a kernel after this one may read its output
+        through the same views (``program/kernel_fusion``).  None otherwise."""
+        access = lowerer.plain_ref(self.x)
+        identity = tuple(range(self.x.ndim))
+        pool = tuple(self.op.pool_size)
+        if tuple(self.op.strides) != pool or set(self.op.dilation) != {1} or any(low != 0 for low in self.lows) or \
+                any(n != w * size for n, w, size in zip(self.spatial, windows, pool, strict=True)) or \
+                not access.plain or access.axes != identity:
+            return None
+        self.tap_views = tuple(Access(access.buffer, identity, (0, *tap, 0), (1, *pool, 1)) for tap in self.taps)
+        return self.tap_views
 
 
 @lowering(MaxPool)
@@ -87,12 +106,13 @@ def _lower_max_pool(lowerer: Lowerer, node: Apply) -> bool:
     if not Window.applies(node) or None in out.type.shape[1:-1]:
         return False
     window = Window(lowerer, node, x, 0)
+    inputs = window.read_through_views(lowerer, out.type.shape[1:-1]) or (lowerer.plain_ref(x),)
     value = window.read(window.taps[0])
     for tap in window.taps[1:]:
         value = call("maximum", x.dtype, window.read(tap), value)
     shape = (window.x_shape[0], *out.type.shape[1:-1], window.x_shape[-1])
     index = lowerer.bind_new(out, shape)
-    lowerer.steps.append(ElementwiseKernel((lowerer.plain_ref(x),), (index,), (value,), shape, (), node))
+    lowerer.steps.append(ElementwiseKernel(inputs, (index,), (value,), shape, (), node))
     return True
 
 
@@ -124,6 +144,7 @@ def _lower_window_max_pool_grad(lowerer: Lowerer, node: Apply, x, g, out) -> boo
     views of the output, instead of each input element searching its window again.  CNN step of
     tests/benchmarks/bench_conv.py: the (64, 28, 28, 32) gradient took 0.57 ms by input element."""
     window = Window(lowerer, node, x, 1)
+    inputs = window.read_through_views(lowerer, g.type.shape[1:-1]) or (lowerer.plain_ref(x),)
     best = _argmax_tap(window)
     gradient, zero = Arg(0, g.dtype), cast(Lit(0, "int64"), out.dtype)
     exprs = tuple(call("where", out.dtype, call("equal", "bool", best, Lit(k, "int32")), gradient, zero)
@@ -132,7 +153,7 @@ def _lower_window_max_pool_grad(lowerer: Lowerer, node: Apply, x, g, out) -> boo
     every_axis = tuple(range(x.ndim))
     views = tuple(Access(target, every_axis, (0, *tap, 0), (1, *node.op.pool_size, 1)) for tap in window.taps)
     loop = (window.x_shape[0], *g.type.shape[1:-1], window.x_shape[-1])
-    lowerer.steps.append(ElementwiseKernel((lowerer.plain_ref(g), lowerer.plain_ref(x)), (target,) * len(views),
+    lowerer.steps.append(ElementwiseKernel((lowerer.plain_ref(g), *inputs), (target,) * len(views),
                                            exprs, loop, (), node, out_views=views))
     return True
 
