@@ -38,9 +38,10 @@ def mlp(rng):
 
 
 def cnn(rng):
-    values = [(rng.standard_normal((3, 3, 1, 4)) * 0.3).astype(F32), np.zeros(4, F32),
-              (rng.standard_normal((3, 3, 4, 8)) * 0.2).astype(F32), np.zeros(8, F32),
-              (rng.standard_normal((2 * 2 * 8, 10)) * 0.1).astype(F32), np.zeros(10, F32)]
+    # the second convolution has channels enough for Winograd's form (rules/winograd.MIN_CHANNELS)
+    values = [(rng.standard_normal((3, 3, 1, 8)) * 0.3).astype(F32), np.zeros(8, F32),
+              (rng.standard_normal((3, 3, 8, 16)) * 0.2).astype(F32), np.zeros(16, F32),
+              (rng.standard_normal((2 * 2 * 16, 10)) * 0.1).astype(F32), np.zeros(10, F32)]
     shared = [th.shared(v) for v in values]
     k1, b1, k2, b2, w, b = shared
     x, y = th.tensor("x", F32, (None, 8, 8, 1)), th.tensor("y", "int64", (None,))
