@@ -15,9 +15,8 @@ exactly once (max pooling's gradient by window: one view per tap) takes a
 consumer over the whole buffer too: the consumer runs once per view, its
 reads and writes walking the buffer as that view does.  It also takes a
 consumer over its own loop that reads the buffer through those same views
-(a max pool over the 2x2 output tiles of a Winograd convolution, the
-kernel gradient's tiles of a pooling gradient): at each loop element the
-consumer reads what the producer has just computed.
+(a max pool over the 2x2 output tiles of a Winograd convolution): at each
+loop element the consumer reads what the producer has just computed.
 
 A pair qualifies when both loop over the same shape, the consumer reads
 the producer's output only at the loop element (a plain, untransposed
@@ -134,24 +133,23 @@ def _covered_shape(producer: ElementwiseKernel) -> tuple | None:
 
 
 def _absorb_next(steps: list, buffers: list, k: int, outputs: set, sized: set, footprint: _Footprints) -> bool:
-    """Fuse into ``steps[k]`` the first later step that reads one of its outputs and qualifies, past
-    readers that do not (``outputs``: the program's; ``sized``: buffers whose dimensions a shape
-    names); a step that writes one of them ends the search."""
+    """Fuse into ``steps[k]`` the first later step that reads or writes one of its outputs, when it
+    qualifies (``outputs``: the program's; ``sized``: buffers whose dimensions a shape names).  The
+    search stops there: a consumer further on would compute its outputs earlier than it does, and
+    keep them (a Winograd kernel gradient's 16 transformed tiles) alive across the steps between."""
     producer = steps[k]
     written = set(producer.outputs)
     for j in range(k + 1, len(steps)):
         step = steps[j]
         reads, writes = footprint(step)
-        if written & writes or isinstance(step, (HostCall, LoopStep)) and written & reads:
-            return False
-        if not written & reads:
-            continue
-        aligned = _reads_through_the_views(producer, step)
-        if aligned or (_consumer_fits(producer, step) and not (producer.out_views and any(
-                tuple(buffers[o].shape) != tuple(step.shape) for o in step.outputs))):
-            break  # a dense output is written in loop order, which a view of another shape is not
+        if written & (reads | writes):
+            break
     else:
         return False
+    aligned = _reads_through_the_views(producer, step)
+    if not aligned and not (_consumer_fits(producer, step) and not (producer.out_views and any(
+            tuple(buffers[o].shape) != tuple(step.shape) for o in step.outputs))):
+        return False  # a dense output is written in loop order, which a view of another shape is not
     for between in steps[k + 1:j]:
         if isinstance(between, (HostCall, LoopStep)):
             return False
@@ -163,7 +161,7 @@ def _absorb_next(steps: list, buffers: list, k: int, outputs: set, sized: set, f
         if any(b in outputs for b in consumer.reuses):
             return False
         consumer = _fresh_outputs(consumer, steps, buffers, j)
-    later_reads = set().union(*(footprint(s)[0] for s in steps[k + 1:] if s is not step)) | outputs | sized
+    later_reads = set().union(*(footprint(s)[0] for s in steps[j + 1:])) | outputs | sized
     fused = _fuse_aligned(producer, consumer, later_reads) if aligned else _fuse(producer, consumer, later_reads)
     del steps[j]
     steps[k] = fused
