@@ -14,7 +14,7 @@ import numpy as np
 from theanine import graph
 from theanine.graph.basic import Constant, TensorVariable, Variable
 from theanine.graph.config import config
-from theanine.graph.type import TensorType
+from theanine.graph.type import TensorType, is_string, normalize_dtype, string_array
 
 __all__ = [
     "TensorType", "TensorVariable", "Constant", "tensor", "scalar", "vector", "matrix",
@@ -58,7 +58,10 @@ def tensor4(name: str | None = None, dtype=None) -> TensorVariable:
 
 
 def constant(value, dtype=None, name: str | None = None) -> Constant:
-    """A constant of an explicit dtype (default: the value's own)."""
+    """A constant of an explicit dtype (default: the value's own); strings make a string constant."""
+    strings = np.asarray(value).dtype.kind in "OU" if dtype is None else is_string(normalize_dtype(dtype))
+    if strings:
+        return Constant(string_array(value, "a string constant"), name=name)
     data = np.asarray(value, dtype=dtype)
     if data.dtype.kind not in "biuf":
         raise TypeError(f"a constant must hold numbers or bools. Received dtype {data.dtype}")

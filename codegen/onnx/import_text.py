@@ -1,18 +1,44 @@
-"""ONNX TfIdfVectorizer over integer tokens: counts of the pool's n-grams, with skips.
+"""ONNX text ops: the string ops (graph/ops/strings.py) and TfIdfVectorizer over integer tokens.
+
+StringConcat, RegexFullMatch, StringSplit and StringNormalizer are the
+string ops of ``th.strings``.  TfIdfVectorizer counts the pool's n-grams, with skips:
 
 The pool is static, so each of its n-grams becomes a comparison of ``n``
 shifted slices of the token axis (for every skip ``s`` up to
 ``max_skip_count``: tokens ``i, i + s + 1, ...``; a unigram is counted once,
 whatever the skips), summed along that axis; ``ngram_indexes`` places the
 counts in the output, and ``mode`` IDF/TFIDF weights them (IDF counts
-presence only).  String pools (``pool_strings``) are refused: theanine has no
-string tensors.
+presence only).  String pools (``pool_strings``) are refused (not written yet).
 """
 
 from __future__ import annotations
 
 from theanine.codegen.onnx import graph_api as th
 from theanine.codegen.onnx.reader import Unsupported, imports
+from theanine.graph.ops import strings
+
+
+@imports("StringConcat")
+def _string_concat(ctx, node, args, attrs):
+    return [strings.concat(*args)]
+
+
+@imports("RegexFullMatch")
+def _regex_full_match(ctx, node, args, attrs):
+    return [strings.regex_full_match(args[0], attrs["pattern"])]
+
+
+@imports("StringSplit")
+def _string_split(ctx, node, args, attrs):
+    return strings.split(args[0], attrs.get("delimiter"), attrs.get("maxsplit"))
+
+
+@imports("StringNormalizer")
+def _string_normalizer(ctx, node, args, attrs):
+    if attrs.get("locale"):
+        raise Unsupported(f"locale {attrs['locale']!r} (only the default locale's case mapping)")
+    return [strings.normalize(args[0], attrs.get("case_change_action", "NONE"), attrs.get("stopwords", ()),
+                              bool(attrs.get("is_case_sensitive", 0)))]
 
 
 def _pool_grams(pool, counts, min_n: int, max_n: int):
@@ -30,7 +56,7 @@ def _pool_grams(pool, counts, min_n: int, max_n: int):
 def _tfidf(ctx, node, args, attrs):
     x = args[0]
     if "pool_strings" in attrs or "pool_int64s" not in attrs:
-        raise Unsupported("a pool of strings (theanine has no string tensors)")
+        raise Unsupported("a pool of strings")
     length = x.type.shape[-1]
     if length is None or x.ndim not in (1, 2):
         raise Unsupported("TfIdfVectorizer needs a 1-D or 2-D input with a static token axis")
