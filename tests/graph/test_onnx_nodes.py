@@ -64,7 +64,9 @@ LLVM_SUBSET = (
     "test_quantizelinear_int4", "test_quantizelinear_e4m3fn", "test_dequantizelinear_uint2",
     "test_sequence_map_add_2_sequences_expanded", "test_split_to_sequence_2", "test_sequence_insert_at_front",
     "test_optional_get_element_optional_sequence", "test_bitcast_float32_to_int32", "test_unique_sorted_with_axis_3d",
-    "test_nonmaxsuppression_two_classes", "test_scatternd_max",
+    "test_nonmaxsuppression_two_classes", "test_scatternd_max", "test_string_split_maxsplit",
+    "test_strnormalizer_export_monday_insensintive_upper_twodim", "test_ai_onnx_ml_label_encoder_string_int",
+    "test_regex_full_match_email_domain", "test_string_concat_broadcasting", "test_equal_string_broadcast",
 )
 CASES = sorted(all_node_cases())
 
