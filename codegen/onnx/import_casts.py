@@ -146,8 +146,6 @@ def cast(ctx, x, to: int, saturate: bool = True, round_mode: str = "up"):
     if fmt is None:
         if to not in NUMPY_DTYPES:
             raise Unsupported(f"cast to ONNX type {to}")
-        if (NUMPY_DTYPES[to] == "object") != (x.dtype == "object"):
-            raise Unsupported("a cast between strings and numbers")
         return th.cast(x, NUMPY_DTYPES[to])
     if fmt.kind == "int":
         out = cast_to_integer_format(x, fmt)

@@ -25,6 +25,7 @@ import math as _pymath
 
 import numpy as np
 
+from theanine.graph import ops
 from theanine.graph.ops.elemwise import Elemwise, ScalarOp
 from theanine.graph.tensor import as_tensor_variable
 from theanine.graph.type import is_string, normalize_dtype
@@ -330,8 +331,7 @@ def cast(x, dtype):
     if x.dtype == dtype:
         return x
     if is_string(dtype) or is_string(x.dtype):
-        raise TypeError(f"cast: strings do not convert to or from numbers here. Received: {x.label()} of type "
-                        f"{x.type}, dtype={dtype!r}")
+        return ops.strings.convert(x, dtype)  # NumPy's astype between strings and numbers
     return Elemwise(Cast(dtype))(x)
 
 

@@ -4,7 +4,8 @@ A string tensor is an object array of Python ``str`` (``type.STRING_DTYPE``).
 The elementwise functions are ``Elemwise`` rows of one table
 (``STRING_FUNCTIONS``: name -> arity, Python function, output dtype), so
 they broadcast and print like every other elementwise op; ``split`` and
-``normalize`` have outputs whose sizes depend on the values.  None has a
+``normalize`` have outputs whose sizes depend on the values, and ``convert``
+(``th.cast``) turns strings into numbers and back as NumPy's ``astype`` does.  None has a
 gradient, and every backend runs them as host calls of their ``perform``
 (codegen lowers no string buffer natively).  Their semantics are ONNX's
 StringConcat, RegexFullMatch, StringSplit and StringNormalizer, which are
@@ -23,9 +24,9 @@ from theanine.graph.basic import Apply
 from theanine.graph.op import NonDifferentiableOp
 from theanine.graph.ops.elemwise import Elemwise, ScalarOp
 from theanine.graph.tensor import as_tensor_variable
-from theanine.graph.type import STRING_DTYPE, TensorType, is_string
+from theanine.graph.type import STRING_DTYPE, TensorType, is_string, normalize_dtype
 
-__all__ = ["concat", "upper", "lower", "regex_full_match", "split", "normalize", "StringSplit",
+__all__ = ["concat", "upper", "lower", "regex_full_match", "split", "normalize", "convert", "StringSplit",
            "StringNormalize", "STRING_FUNCTIONS"]
 
 STRING_FUNCTIONS: dict[str, tuple[int, Callable, str]] = {
@@ -84,6 +85,38 @@ def regex_full_match(x, pattern: str):
         raise ValueError(f"strings.regex_full_match: invalid pattern {pattern!r}: {exc}") from None
     return Elemwise(StringFunction("regex_full_match", lambda s: regex.fullmatch(s) is not None, 1, "bool",
                                    pattern))(x)
+
+
+class Conversion(ScalarOp):
+    """NumPy's ``astype`` between strings and numbers: a number's ``str`` ("1.5", "nan", "-inf"); a
+    string parsed as the number type (a string that is not a number fails at run time)."""
+
+    __props__ = ("name", "dtype")
+
+    def __init__(self, dtype: str):
+        super().__init__(f"convert_{dtype}", 1, lambda x: _converted(x, dtype), differentiable=False,
+                         takes_strings=True)
+        self.dtype = dtype
+
+    def output_dtypes(self, input_dtypes: Sequence[str]) -> list[str]:
+        if is_string(input_dtypes[0]) == is_string(self.dtype):
+            raise TypeError(f"strings.convert converts between strings and numbers. Received: dtype "
+                            f"{input_dtypes[0]} to {self.dtype}")
+        return [self.dtype]
+
+
+def _converted(x: np.ndarray, dtype: str) -> np.ndarray:
+    if is_string(dtype):
+        return np.asarray(x).astype(str).astype(object)
+    try:
+        return np.asarray(x).astype(dtype)
+    except ValueError as exc:
+        raise ValueError(f"strings.convert: a string is not a number of dtype {dtype}: {exc}") from None
+
+
+def convert(x, dtype: str):
+    """Strings to numbers of ``dtype`` or numbers to strings (``dtype`` "string"); ``th.cast`` uses it."""
+    return Elemwise(Conversion(normalize_dtype(dtype)))(x)
 
 
 def _string_input(x, what: str):

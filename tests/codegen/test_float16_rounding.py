@@ -66,7 +66,8 @@ def test_float16_products_round_once_like_numpy(product):
         values = [rng.uniform(-1, 1, shape).astype("float16") for shape in ((30, 64), (64, 20))]
         out = th.matmul(a, b)
     else:
-        a, b = th.tensor("x", "float16", (2, 16, 8)), th.tensor("k", "float16", (5, 1 if product == "depthwise_conv" else 8, 8))
+        depth = 1 if product == "depthwise_conv" else 8
+        a, b = th.tensor("x", "float16", (2, 16, 8)), th.tensor("k", "float16", (5, depth, 8))
         values = [rng.uniform(-1, 1, v.type.shape).astype("float16") for v in (a, b)]
         out = {"conv": lambda: th.conv(a, b), "depthwise_conv": lambda: th.conv(a, b, groups=8),
                "conv_transpose": lambda: th.conv_transpose(a, b)}[product]()

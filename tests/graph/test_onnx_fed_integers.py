@@ -15,8 +15,9 @@ pytest.importorskip("onnx")
 from onnx_node_cases import all_node_cases, run_node_case  # noqa: E402
 
 FED = ("test_expand_dim_changed", "test_expand_dim_unchanged", "test_reshape_negative_dim", "test_gather_1",
-       "test_gather_elements_negative_indices", "test_onehot_with_negative_axis", "test_scatter_elements_with_negative_indices",
-       "test_range_int32_type_negative_delta", "test_constantofshape_int_zeros", "test_gathernd_example_int32_batch_dim1")
+       "test_gather_elements_negative_indices", "test_onehot_with_negative_axis",
+       "test_scatter_elements_with_negative_indices", "test_range_int32_type_negative_delta",
+       "test_constantofshape_int_zeros", "test_gathernd_example_int32_batch_dim1")
 
 
 @pytest.mark.parametrize("backend", ["numpy", "llvm"])

@@ -67,7 +67,8 @@ LLVM_SUBSET = (
     "test_nonmaxsuppression_two_classes", "test_scatternd_max", "test_string_split_maxsplit",
     "test_strnormalizer_export_monday_insensintive_upper_twodim", "test_ai_onnx_ml_label_encoder_string_int",
     "test_regex_full_match_email_domain", "test_string_concat_broadcasting", "test_equal_string_broadcast",
-    "test_range_float16_type_positive_delta_expanded", "test_attention_4d_fp16", "test_causal_conv_with_state_silu_fp16",
+    "test_range_float16_type_positive_delta_expanded", "test_attention_4d_fp16",
+    "test_causal_conv_with_state_silu_fp16",
 )
 CASES = sorted(all_node_cases())
 

@@ -29,11 +29,13 @@ ELEMENTWISE = [
     ("lower", lambda x, y: th.strings.lower(x), lambda a, b: _python(str.lower, a)),
     ("regex", lambda x, y: th.strings.regex_full_match(x, r"[a-z]+(day)?"),
      lambda a, b: _python(lambda s: re.fullmatch(r"[a-z]+(day)?", s) is not None, a, otype=bool)),
-    ("equal", lambda x, y: th.eq(x, th.strings.lower(x)), lambda a, b: _python(lambda s: s == s.lower(), a, otype=bool)),
+    ("equal", lambda x, y: th.eq(x, th.strings.lower(x)),
+     lambda a, b: _python(lambda s: s == s.lower(), a, otype=bool)),
     ("not_equal", lambda x, y: th.neq(x, "tuesday"), lambda a, b: _python(lambda s: s != "tuesday", a, otype=bool)),
     ("where", lambda x, y: th.where(th.eq(x, ""), th.strings.concat(x, y), x),
      lambda a, b: _python(lambda s, t: s + t if s == "" else s, a, b)),
-    ("index", lambda x, y: th.strings.concat(x[::-1][1:3], y), lambda a, b: _python(lambda s, t: s + t, a[::-1][1:3], b)),
+    ("index", lambda x, y: th.strings.concat(x[::-1][1:3], y),
+     lambda a, b: _python(lambda s, t: s + t, a[::-1][1:3], b)),
 ]
 
 
@@ -96,11 +98,29 @@ def test_inputs_and_constants():
     assert str(x.type) == "string(?,)"
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64", "int64", "int8"])
+def test_cast_between_strings_and_numbers_is_numpys_astype(dtype, backend):
+    x, s = th.tensor("x", dtype, (None,)), _strings("s")
+    f = th.function([x, s], [th.cast(x, "string"), th.cast(s, dtype)], backend=backend)
+    numbers = np.array([1.5, -0.0, np.nan, np.inf, 3] if dtype.startswith("float") else [0, -7, 100], dtype)
+    texts = np.array(["1e-3", "NaN", "-INF", "2.5"] if dtype.startswith("float") else ["12", "-3"], dtype=object)
+    as_text, as_number = f(numbers, texts)
+    assert as_text.dtype == object and as_text.tolist() == numbers.astype(str).tolist()
+    np.testing.assert_array_equal(as_number, texts.astype(dtype))
+
+
+def test_a_string_that_is_not_a_number_fails_naming_the_node():
+    s = _strings("s")
+    f = th.function([s], th.cast(s, "int64"), backend="numpy")
+    with pytest.raises(ValueError, match=r"not a number of dtype int64.*convert_int64"):
+        f(np.array(["12", "x"], dtype=object))
+
+
 @pytest.mark.parametrize("build, message", [
     (lambda x: th.exp(x), r"Elemwise\{exp\} cannot take string tensors: input 0 \(x, created at .*test_strings.py"),
     (lambda x: x + x, r"Elemwise\{add\} cannot take string tensors"),
     (lambda x: th.sum(x), r"cannot take string tensors"),
-    (lambda x: th.cast(x, "float32"), r"cast: strings do not convert to or from numbers"),
+    (lambda x: th.strings.convert(x, "string"), r"strings.convert converts between strings and numbers"),
     (lambda x: th.strings.upper(th.tensor.vector("v", dtype="float32")), r"strings.upper takes string tensors"),
     (lambda x: th.strings.normalize(th.tensor.TensorType("string", (2, 3))("m")), r"a vector or a 1 x C matrix"),
     (lambda x: th.strings.regex_full_match(x, "("), r"invalid pattern"),
