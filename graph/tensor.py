@@ -77,7 +77,7 @@ def as_tensor_variable(value, name: str | None = None, dtype=None) -> TensorVari
     as NumPy 2 does instead (see ``elemwise.py``).
     """
     if isinstance(value, Variable):
-        if dtype is not None and value.dtype != np.dtype(dtype).name:
+        if dtype is not None and value.dtype != normalize_dtype(dtype):
             return graph.ops.math.cast(value, dtype)
         return value
     if dtype is None:
