@@ -57,10 +57,13 @@ def tensor4(name: str | None = None, dtype=None) -> TensorVariable:
     return tensor(name, dtype, (None,) * 4)
 
 
+def _holds_strings(array: np.ndarray) -> bool:
+    return array.dtype.kind == "U" or (array.dtype.kind == "O" and all(isinstance(v, str) for v in array.flat))
+
+
 def constant(value, dtype=None, name: str | None = None) -> Constant:
     """A constant of an explicit dtype (default: the value's own); strings make a string constant."""
-    strings = np.asarray(value).dtype.kind in "OU" if dtype is None else is_string(normalize_dtype(dtype))
-    if strings:
+    if is_string(normalize_dtype(dtype)) if dtype is not None else _holds_strings(np.asarray(value)):
         return Constant(string_array(value, "a string constant"), name=name)
     data = np.asarray(value, dtype=dtype)
     if data.dtype.kind not in "biuf":
