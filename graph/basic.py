@@ -185,6 +185,8 @@ class Constant(TensorVariable):
 
     def signature(self) -> tuple:
         """Hashable identity used by merging: equal constants are one constant."""
+        if self.data.dtype.kind == "O":  # strings: their values, not the objects' addresses
+            return (self.type, tuple(self.data.ravel().tolist()))
         return (self.type, self.data.tobytes())
 
     def clone(self) -> Constant:

@@ -11,6 +11,8 @@ graphs structurally.  The rules of an op live together:
 - ``infer_shape(node, input_shapes)``: symbolic output shapes.
 - ``L_op(inputs, outputs, output_grads)``: reverse mode, written in ops.
 - ``R_op(inputs, eval_points)``: forward mode, written in ops.
+- ``takes_strings``: whether string tensors may be inputs (ops that only move
+  or select elements, and the string ops); ``apply`` refuses them elsewhere.
 
 Backends never add methods here: each backend registers a lowering for
 the op class in its own folder.
@@ -23,12 +25,14 @@ from collections.abc import Sequence
 from theanine.graph.basic import Apply, Variable
 from theanine.graph.config import config
 from theanine.graph.test_values import compute_test_values
+from theanine.graph.type import is_string
 
 
 class Op:
     """Base class of every operation."""
 
     __props__: tuple[str, ...] = ()
+    takes_strings = False
 
     def _props(self) -> tuple:
         return tuple(getattr(self, name) for name in self.__props__)
@@ -62,9 +66,17 @@ class Op:
     def apply(self, *inputs) -> Apply:
         """``make_node``, then the node's test values when ``config.compute_test_value`` asks for
         them: how user-facing functions build nodes (graph/test_values.py)."""
+        self._check_strings(inputs)
         node = self.make_node(*inputs)
         compute_test_values(node, config.compute_test_value)
         return node
+
+    def _check_strings(self, inputs: Sequence) -> None:
+        """Refuse a string tensor input, naming it and its line, unless the op takes strings."""
+        for k, var in enumerate(inputs):
+            if isinstance(var, Variable) and is_string(getattr(var.type, "dtype", None)) and not self.takes_strings:
+                raise TypeError(f"{self} cannot take string tensors: input {k} ({var.label()}, created at "
+                                f"{var.trace[0]}) is a string tensor")
 
     def __call__(self, *inputs, name: str | None = None):
         node = self.apply(*inputs)

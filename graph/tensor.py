@@ -14,7 +14,7 @@ import numpy as np
 from theanine import graph
 from theanine.graph.basic import Constant, TensorVariable, Variable
 from theanine.graph.config import config
-from theanine.graph.type import TensorType
+from theanine.graph.type import TensorType, is_string, normalize_dtype, string_array
 
 __all__ = [
     "TensorType", "TensorVariable", "Constant", "tensor", "scalar", "vector", "matrix",
@@ -57,8 +57,14 @@ def tensor4(name: str | None = None, dtype=None) -> TensorVariable:
     return tensor(name, dtype, (None,) * 4)
 
 
+def _holds_strings(array: np.ndarray) -> bool:
+    return array.dtype.kind == "U" or (array.dtype.kind == "O" and all(isinstance(v, str) for v in array.flat))
+
+
 def constant(value, dtype=None, name: str | None = None) -> Constant:
-    """A constant of an explicit dtype (default: the value's own)."""
+    """A constant of an explicit dtype (default: the value's own); strings make a string constant."""
+    if is_string(normalize_dtype(dtype)) if dtype is not None else _holds_strings(np.asarray(value)):
+        return Constant(string_array(value, "a string constant"), name=name)
     data = np.asarray(value, dtype=dtype)
     if data.dtype.kind not in "biuf":
         raise TypeError(f"a constant must hold numbers or bools. Received dtype {data.dtype}")
@@ -74,7 +80,7 @@ def as_tensor_variable(value, name: str | None = None, dtype=None) -> TensorVari
     as NumPy 2 does instead (see ``elemwise.py``).
     """
     if isinstance(value, Variable):
-        if dtype is not None and value.dtype != np.dtype(dtype).name:
+        if dtype is not None and value.dtype != normalize_dtype(dtype):
             return graph.ops.math.cast(value, dtype)
         return value
     if dtype is None:

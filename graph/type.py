@@ -24,17 +24,26 @@ DTYPES = (
 FLOAT_DTYPES = ("float16", "float32", "float64")
 INT_DTYPES = ("int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64")
 DISCRETE_DTYPES = ("bool",) + INT_DTYPES
+STRING_DTYPE = "object"
+"""String tensors: NumPy object arrays of Python ``str`` (as ONNX's numpy_helper reads STRING
+tensors).  Their ops run NumPy's ``perform`` under every backend; an op that cannot take strings
+says so when the node is built (``Op.takes_strings``)."""
 
 
 def normalize_dtype(dtype) -> str:
-    """Return the canonical name of ``dtype`` or raise naming what was wrong."""
+    """Return the canonical name of ``dtype`` or raise naming what was wrong.  ``str``,
+    ``"string"``, ``object`` and NumPy's unicode dtypes all name the string dtype."""
+    if isinstance(dtype, str) and dtype in ("string", "str"):
+        return STRING_DTYPE
     try:
-        name = np.dtype(dtype).name
+        numpy_dtype = np.dtype(dtype)
     except TypeError as exc:
-        raise TypeError(f"unknown dtype {dtype!r}; expected one of {DTYPES}") from exc
-    if name not in DTYPES:
-        raise TypeError(f"unsupported dtype {name!r}; expected one of {DTYPES}")
-    return name
+        raise TypeError(f"unknown dtype {dtype!r}; expected one of {DTYPES + ('string',)}") from exc
+    if numpy_dtype.kind in "OU":
+        return STRING_DTYPE
+    if numpy_dtype.name not in DTYPES:
+        raise TypeError(f"unsupported dtype {numpy_dtype.name!r}; expected one of {DTYPES + ('string',)}")
+    return numpy_dtype.name
 
 
 def normalize_shape(shape) -> tuple[int | None, ...]:
@@ -69,6 +78,10 @@ def is_float(dtype: str) -> bool:
 
 def is_discrete(dtype: str) -> bool:
     return dtype in DISCRETE_DTYPES
+
+
+def is_string(dtype: str) -> bool:
+    return dtype == STRING_DTYPE
 
 
 def format_shape(shape: tuple[int | None, ...]) -> str:
@@ -111,7 +124,7 @@ class TensorType:
         return basic.TensorVariable(self, name=name)
 
     def __str__(self) -> str:
-        return f"{self.dtype}{format_shape(self.shape)}"
+        return f"{'string' if is_string(self.dtype) else self.dtype}{format_shape(self.shape)}"
 
     def __repr__(self) -> str:
         return f"TensorType({self.dtype!r}, {self.shape!r})"
@@ -154,7 +167,9 @@ class TensorType:
         the conversion keeps their value (so ``f([1.5, 2.0])`` works for a
         float32 input, ``f([1.5])`` raises for an int input).
         """
-        if isinstance(value, np.ndarray):
+        if is_string(self.dtype):
+            value = string_array(value, what)
+        elif isinstance(value, np.ndarray):
             if type(value) is not np.ndarray:
                 value = _plain_array(value, what)
             if value.dtype != self.dtype:
@@ -172,6 +187,17 @@ class TensorType:
         if problem:
             raise ValueError(f"{what}: {problem}")
         return value
+
+
+def string_array(value, what: str = "value") -> np.ndarray:
+    """``value`` (strings, a list of them, a unicode or object array) as an object array of ``str``;
+    raise naming ``what`` when an element is not a string."""
+    array = np.array(value, dtype=object)
+    for item in array.flat:
+        if not isinstance(item, str):
+            raise TypeError(f"{what}: a string tensor holds str elements. Received: {item!r} "
+                            f"({type(item).__name__})")
+    return array
 
 
 def _convert_python_value(value, dtype: str, what: str) -> np.ndarray:

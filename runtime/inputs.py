@@ -97,8 +97,8 @@ def value_checker(type_: TensorType, what: str, strict: bool = False,
     ndim = type_.ndim
     static = tuple((axis, size) for axis, size in enumerate(type_.shape) if size is not None)
 
-    def exact(value) -> bool:
-        if type(value) is not np.ndarray or value.dtype != dtype or value.ndim != ndim:
+    def exact(value) -> bool:  # strings are always checked: an object array may hold anything
+        if type(value) is not np.ndarray or value.dtype != dtype or value.ndim != ndim or dtype.hasobject:
             return False
         return all(value.shape[axis] == size for axis, size in static)
 

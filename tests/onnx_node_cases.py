@@ -82,11 +82,13 @@ def ops_of(model) -> set[str]:
     return found
 
 
-def run_node_case(name: str, backend: str = "numpy", mode: str | None = None) -> tuple[str, str]:
+def run_node_case(name: str, backend: str = "numpy", mode: str | None = None,
+                  bind_integers: bool = True) -> tuple[str, str]:
     """``(outcome, detail)`` of one node test through ``th.onnx.load``: "passed", "unsupported" (the
     reader refused a node: the detail says which and why) or "failed" (an error or a wrong value).
     A sequence (a list) is read with its length and its elements' shapes; an empty optional (None)
-    is bound as a constant."""
+    is bound as a constant, and so are integer inputs unless ``bind_integers`` is False (then they
+    are fed at run time, as a runner that knows nothing of theanine does)."""
     import theanine as th
 
     model, inputs, expected = all_node_cases()[name]
@@ -98,7 +100,7 @@ def run_node_case(name: str, backend: str = "numpy", mode: str | None = None) ->
     # integer inputs (shapes, axes, pads, indices) are bound as constants: theanine needs static
     # shape parameters, which ONNX's node tests pass as inputs
     bound = {name: value for name, value in given.items()
-             if value is None or (isinstance(value, np.ndarray) and value.dtype.kind in "iu")}
+             if value is None or (bind_integers and isinstance(value, np.ndarray) and value.dtype.kind in "iu")}
     try:
         with np.errstate(all="ignore"):
             graph = th.onnx.load(model, input_shapes=shapes, constants=bound)

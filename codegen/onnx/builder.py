@@ -20,6 +20,7 @@ ONNX_DTYPES = {
     "int32": TensorProto.INT32, "int64": TensorProto.INT64, "uint8": TensorProto.UINT8,
     "uint16": TensorProto.UINT16, "uint32": TensorProto.UINT32, "uint64": TensorProto.UINT64,
     "float16": TensorProto.FLOAT16, "float32": TensorProto.FLOAT, "float64": TensorProto.DOUBLE,
+    "object": TensorProto.STRING,
 }
 NUMPY_DTYPES = {code: name for name, code in ONNX_DTYPES.items()}
 

@@ -98,7 +98,8 @@ def onnx_if(ctx, node, args, attrs) -> list:
         return list(ctx.run_graph(attrs["then_branch" if bool(np.ravel(known)[0]) else "else_branch"], {}))
     then_outs = ctx.run_graph(attrs["then_branch"], {})
     else_outs = ctx.run_graph(attrs["else_branch"], {})
-    return either(args[0], then_outs, else_outs)
+    condition = args[0] if args[0].ndim == 0 else th.reshape(args[0], ())  # ONNX: a tensor of one element
+    return either(condition, then_outs, else_outs)
 
 
 # ------------------------------------------------------------------------------ RNN, GRU, LSTM

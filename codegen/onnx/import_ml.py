@@ -1,4 +1,4 @@
-"""ONNX-ML (domain ``ai.onnx.ml``) ops on tensors: Binarizer, ArrayFeatureExtractor and TreeEnsemble.
+"""ONNX-ML (domain ``ai.onnx.ml``) ops on tensors: Binarizer, ArrayFeatureExtractor, TreeEnsemble, LabelEncoder.
 
 Their rules are registered as ``"ai.onnx.ml.<op>"`` (the reader looks ops of
 that domain up so, so that no default-domain rule answers for them).
@@ -111,3 +111,40 @@ def _tree_ensemble(ctx, node, args, attrs):
     candidates = th.where(chosen, th.constant(table), bound)
     out = th.min(candidates, axis=1) if aggregate == 2 else th.max(candidates, axis=1)
     return [th.cast(out, dtype)]
+
+
+LABEL_DEFAULTS = {"strings": ("default_string", "_Unused", "object"), "int64s": ("default_int64", -1, "int64"),
+                  "floats": ("default_float", -0.0, "float32")}
+"""values_<kind> -> (its default's attribute, ONNX's default value, the output dtype)."""
+
+
+def _label_table(attrs):
+    """``(keys, values, default)`` of a LabelEncoder, each an array (the default 0-d)."""
+    kind = next((k for k in LABEL_DEFAULTS if f"values_{k}" in attrs), None)
+    keys = next((_values(attrs, f"keys_{k}") for k in ("strings", "int64s", "floats", "tensor")
+                 if f"keys_{k}" in attrs), None)
+    if keys is None or (kind is None and "values_tensor" not in attrs):
+        raise Unsupported("LabelEncoder needs keys_* and values_* attributes")
+    if kind is None:
+        values = _values(attrs, "values_tensor")
+        default = _values(attrs, "default_tensor").reshape(())
+    else:
+        name, fallback, dtype = LABEL_DEFAULTS[kind]
+        values = np.asarray(attrs[f"values_{kind}"], dtype=dtype)
+        default = np.asarray(attrs.get(name, fallback), dtype=dtype)
+    return keys.ravel().astype(object) if keys.dtype.kind == "U" else keys.ravel(), values.ravel(), default
+
+
+@imports(ML + "LabelEncoder")
+def _label_encoder(ctx, node, args, attrs):
+    """Each key's value, the default elsewhere: one selection per key (a later equal key wins, as in
+    onnx's reference); a NaN key matches NaN."""
+    x = args[0]
+    keys, values, default = _label_table(attrs)
+    if (keys.dtype.kind == "O") != (x.dtype == "object"):
+        raise Unsupported(f"LabelEncoder keys of dtype {keys.dtype} for an input of dtype {x.dtype}")
+    out = th.second(x, th.constant(default))
+    for key, value in zip(keys, values, strict=True):
+        hit = th.isnan(x) if keys.dtype.kind == "f" and np.isnan(key) else th.equal(x, th.constant(key))
+        out = th.where(hit, th.constant(np.asarray(value, dtype=default.dtype)), out)
+    return [out]

@@ -368,6 +368,14 @@ def _expand(ctx, node, args, attrs):
     static = ctx.static(shape)
     if static is not None and None not in x.type.shape:
         return [th.broadcast_to(x, np.broadcast_shapes(x.type.shape, tuple(int(v) for v in static)))]
+    length = shape.type.shape[0]
+    if None not in x.type.shape and length is not None:
+        # a shape known at run time: each 1 in it keeps x's size there (x + zeros(shape) would need
+        # the run-time 1s to broadcast, which only static 1s do)
+        rank = max(length, x.ndim)
+        own = th.constant(np.array((1,) * (rank - x.ndim) + x.type.shape, dtype="int64"))
+        given = th.concatenate([th.ones((rank - length,), dtype="int64"), th.cast(shape, "int64")])
+        return [th.broadcast_to(x, th.where(th.equal(given, 1), own, given))]
     zeros = th.zeros(shape, dtype="int8")
     if x.dtype == "bool":
         return [th.logical_or(x, th.cast(zeros, "bool"))]

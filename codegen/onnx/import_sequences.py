@@ -157,6 +157,9 @@ def either(condition, then_values: list, else_values: list) -> list:
             flat_else.extend(b)
             lengths.append(len(a))
         elif isinstance(a, th.Variable) and isinstance(b, th.Variable):
+            if a.ndim != b.ndim:
+                raise Unsupported(f"the If branches give an output of rank {a.ndim} ({a.type}) and one of rank "
+                                  f"{b.ndim} ({b.type}): its rank would depend on the condition")
             flat_then.append(a)
             flat_else.append(b)
             lengths.append(None)

@@ -1,18 +1,45 @@
-"""ONNX TfIdfVectorizer over integer tokens: counts of the pool's n-grams, with skips.
+"""ONNX text ops: the string ops (graph/ops/strings.py) and TfIdfVectorizer over integer tokens.
+
+StringConcat, RegexFullMatch, StringSplit and StringNormalizer are the
+string ops of ``th.strings``.  TfIdfVectorizer counts the pool's n-grams (of
+integers, or of strings in a string input), with skips.
 
 The pool is static, so each of its n-grams becomes a comparison of ``n``
 shifted slices of the token axis (for every skip ``s`` up to
 ``max_skip_count``: tokens ``i, i + s + 1, ...``; a unigram is counted once,
 whatever the skips), summed along that axis; ``ngram_indexes`` places the
 counts in the output, and ``mode`` IDF/TFIDF weights them (IDF counts
-presence only).  String pools (``pool_strings``) are refused: theanine has no
-string tensors.
+presence only).
 """
 
 from __future__ import annotations
 
 from theanine.codegen.onnx import graph_api as th
 from theanine.codegen.onnx.reader import Unsupported, imports
+from theanine.graph.ops import strings
+
+
+@imports("StringConcat")
+def _string_concat(ctx, node, args, attrs):
+    return [strings.concat(*args)]
+
+
+@imports("RegexFullMatch")
+def _regex_full_match(ctx, node, args, attrs):
+    return [strings.regex_full_match(args[0], attrs["pattern"])]
+
+
+@imports("StringSplit")
+def _string_split(ctx, node, args, attrs):
+    return strings.split(args[0], attrs.get("delimiter"), attrs.get("maxsplit"))
+
+
+@imports("StringNormalizer")
+def _string_normalizer(ctx, node, args, attrs):
+    if attrs.get("locale"):
+        raise Unsupported(f"locale {attrs['locale']!r} (only the default locale's case mapping)")
+    return [strings.normalize(args[0], attrs.get("case_change_action", "NONE"), attrs.get("stopwords", ()),
+                              bool(attrs.get("is_case_sensitive", 0)))]
 
 
 def _pool_grams(pool, counts, min_n: int, max_n: int):
@@ -29,17 +56,18 @@ def _pool_grams(pool, counts, min_n: int, max_n: int):
 @imports("TfIdfVectorizer")
 def _tfidf(ctx, node, args, attrs):
     x = args[0]
-    if "pool_strings" in attrs or "pool_int64s" not in attrs:
-        raise Unsupported("a pool of strings (theanine has no string tensors)")
+    pool = attrs.get("pool_strings", attrs.get("pool_int64s"))
+    if pool is None or ("pool_strings" in attrs) != (x.dtype == "object"):
+        raise Unsupported(f"a pool of {'strings' if 'pool_strings' in attrs else 'integers'} for an input of "
+                          f"dtype {x.dtype}")
     length = x.type.shape[-1]
     if length is None or x.ndim not in (1, 2):
         raise Unsupported("TfIdfVectorizer needs a 1-D or 2-D input with a static token axis")
     mode = attrs.get("mode", "TF")
-    grams = _pool_grams(attrs["pool_int64s"], attrs["ngram_counts"], attrs["min_gram_length"],
-                        attrs["max_gram_length"])
+    grams = _pool_grams(pool, attrs["ngram_counts"], attrs["min_gram_length"], attrs["max_gram_length"])
     indexes = attrs["ngram_indexes"]
     weights = attrs.get("weights") or [1.0] * len(grams)
-    tokens = th.cast(x, "int64")
+    tokens = x if x.dtype == "object" else th.cast(x, "int64")
     columns = {}
     for (n, gram, counted), column, weight in zip(grams, indexes, weights, strict=True):
         total = th.zeros(th.shape(x)[:-1], dtype="float32")

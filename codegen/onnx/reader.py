@@ -96,7 +96,7 @@ def _tensor_type(name: str, type_proto: onnx.TypeProto) -> tuple[str, tuple, int
     tensor = type_proto.tensor_type
     code = tensor.elem_type
     if not type_proto.HasField("tensor_type") or (code not in NUMPY_DTYPES and code not in FORMATS):
-        raise OnnxImportError(f"graph input {name!r}: only tensors of numeric or bool types are supported")
+        raise OnnxImportError(f"graph input {name!r}: only tensors of numeric, bool or string types are supported")
     dims = tuple(d.dim_value if d.HasField("dim_value") else None for d in tensor.shape.dim)
     if code in FORMATS:
         return FORMATS[code].carrier, dims, code

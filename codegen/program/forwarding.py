@@ -256,10 +256,12 @@ def _producer(program: Program, earlier: list, copy_step, copy: _Copy, readers: 
     """The position in ``earlier`` of the elementwise kernel that can write ``copy``'s temporary
     through its view, or None."""
     checked = {b for pair in copy_step.checks for e in pair for b in shape_buffers(e, values_only=True)}
+    if copy.allocates:  # the producer allocates the target: its size must be known before the producer runs
+        checked |= {b for d in program.buffers[copy.target].shape for b in shape_buffers(d, values_only=True)}
     for position in range(len(earlier) - 1, -1, -1):
         step = earlier[position]
         if checked & set(step_writes(step)):
-            return None  # the checks read a value written after the producer ran
+            return None  # the checks (or the target's size) read a value written after the producer ran
         if copy.source in step_writes(step):
             break
         if copy.target in step_writes(step) or any(a.buffer == copy.target for a in step_inputs(step, values=False)):

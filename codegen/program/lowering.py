@@ -54,6 +54,7 @@ from theanine.graph.ops.reduce import Reduce
 from theanine.graph.ops.shape import shape_source, static_int
 from theanine.graph.rewriting.inplace import execution_order
 from theanine.graph.shared import SharedVariable
+from theanine.graph.type import is_string
 
 Supports = Callable[[str, tuple[str, ...], str], bool]
 Rule = Callable[["Lowerer", Apply], bool]
@@ -274,8 +275,9 @@ class Lowerer:
 
     def lower_node(self, node: Apply) -> None:
         """Lower by the op's rule; on a decline, or a step kind the printer has no emitter for, undo
-        what the rule did and make a host call."""
-        rule = _rule_for(node.op)
+        what the rule did and make a host call.  A node reading or writing strings (Python objects)
+        is always a host call: native code never touches a string buffer."""
+        rule = None if any(is_string(v.dtype) for v in (*node.inputs, *node.outputs)) else _rule_for(node.op)
         saved = (len(self.steps), dict(self.deferred), dict(self.refs), dict(self.shapes))
         try:
             if rule is not None and rule(self, node) and (

@@ -24,7 +24,7 @@ from theanine.graph.ops.nnet import *  # noqa: F403
 from theanine.graph.ops.conv_functions import *  # noqa: F403
 from theanine.graph.ops.pool_functions import *  # noqa: F403
 from theanine.graph.ops.opfromgraph import *  # noqa: F403
-from theanine.graph.ops import distributed, random
+from theanine.graph.ops import distributed, random, strings
 from theanine.graph.ops.random import *  # noqa: F403
 from theanine.graph.ops.sorting import ArgSort
 from theanine.graph.ops.numpy_like import *  # noqa: F403

@@ -44,4 +44,5 @@ from theanine.graph.ops import (  # noqa: F401  (the load order; see above)
     scan_grad,
     scan,
     ifelse,
+    strings,
 )

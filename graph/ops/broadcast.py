@@ -21,6 +21,8 @@ from theanine.graph.type import TensorType, format_shape, is_discrete
 class BroadcastTo(Op):
     """``np.broadcast_to(x, shape)`` as a new array; only static-1 and new leading dims expand."""
 
+    takes_strings = True  # moves or selects elements
+
     def make_node(self, x, shape_vector) -> Apply:
         x = as_tensor_variable(x)
         shape_vector = checked_shape_vector(shape_vector, "broadcast_to")

@@ -26,6 +26,7 @@ class DimShuffle(Op):
     """
 
     __props__ = ("pattern",)
+    takes_strings = True  # moves or selects elements
     view_map = {0: [0]}
 
     def __init__(self, pattern: Sequence):

@@ -53,8 +53,10 @@ class ScalarOp:
     differentiably (``where``'s condition, ``second``'s shape model).
     ``out_of_range_ints`` says what a Python int outside the operands'
     integer dtype does: "raise" (NumPy's arithmetic), "widen" (NumPy's
-    comparisons) or "clamp" (NumPy's clip bounds).  Equality is by
-    ``__props__`` as for ops.
+    comparisons) or "clamp" (NumPy's clip bounds).  ``takes_strings``
+    marks the ops defined on string tensors (equality, selection, the
+    string functions of ``strings.py``).  Equality is by ``__props__`` as
+    for ops.
     """
 
     __props__: tuple[str, ...] = ("name",)
@@ -69,6 +71,7 @@ class ScalarOp:
         differentiable: bool = True,
         nondiff_inputs: Sequence[int] = (),
         out_of_range_ints: str = "raise",
+        takes_strings: bool = False,
     ):
         if out_of_range_ints not in OUT_OF_RANGE_POLICIES:
             raise ValueError(
@@ -83,6 +86,7 @@ class ScalarOp:
         self.differentiable = differentiable and grad is not None
         self.nondiff_inputs = tuple(nondiff_inputs)
         self.out_of_range_ints = out_of_range_ints
+        self.takes_strings = takes_strings
 
     def _props(self) -> tuple:
         return tuple(getattr(self, n) for n in self.__props__)
@@ -251,6 +255,10 @@ class Elemwise(Op):
 
     def __str__(self) -> str:
         return f"Elemwise{{{self.scalar_op}}}"
+
+    @property
+    def takes_strings(self) -> bool:
+        return getattr(self.scalar_op, "takes_strings", False)
 
     def inner_graphs(self):
         """A fused Elemwise shows its Composite's inner graph to printers and passes."""

@@ -57,6 +57,7 @@ class IfElse(Op):
     """
 
     __props__ = ("signature",)
+    takes_strings = True  # moves or selects elements
 
     def __init__(self, inner_inputs: Sequence[Variable], then_outputs: Sequence[Variable],
                  else_outputs: Sequence[Variable], name: str = "ifelse"):

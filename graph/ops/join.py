@@ -30,6 +30,7 @@ class Join(Op):
     """``np.concatenate`` of tensors of equal rank along ``axis``, with NumPy's dtype promotion."""
 
     __props__ = ("axis",)
+    takes_strings = True  # moves or selects elements
 
     def __init__(self, axis: int):
         self.axis = int(axis)
@@ -129,6 +130,7 @@ class Split(Op):
     """
 
     __props__ = ("axis", "n")
+    takes_strings = True  # moves or selects elements
 
     @property
     def view_map(self) -> dict[int, list[int]]:

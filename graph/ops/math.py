@@ -25,9 +25,10 @@ import math as _pymath
 
 import numpy as np
 
+from theanine.graph import ops
 from theanine.graph.ops.elemwise import Elemwise, ScalarOp
 from theanine.graph.tensor import as_tensor_variable
-from theanine.graph.type import normalize_dtype
+from theanine.graph.type import is_string, normalize_dtype
 
 __all__ = [
     "add", "subtract", "sub", "multiply", "mul", "true_divide", "divide", "floor_divide", "mod",
@@ -235,16 +236,17 @@ where = _row(
     np.where,
     lambda x, o, g: [None, where(x[0], g[0], 0), where(x[0], 0, g[0])],
     nondiff_inputs=(0,),
+    takes_strings=True,
 )
-second = _row("second", 2, _second, lambda x, o, g: [None, g[0]], nondiff_inputs=(0,))
+second = _row("second", 2, _second, lambda x, o, g: [None, g[0]], nondiff_inputs=(0,), takes_strings=True)
 second.__doc__ = (
     "The second input broadcast to the shape of both: ``second(x, 0)`` is zeros_like(x)."
 )
 fill = second
 
 # comparisons and logic: bool outputs, no gradient
-equal = _row("equal", 2, np.equal, out_of_range_ints="widen")
-not_equal = _row("not_equal", 2, np.not_equal, out_of_range_ints="widen")
+equal = _row("equal", 2, np.equal, out_of_range_ints="widen", takes_strings=True)
+not_equal = _row("not_equal", 2, np.not_equal, out_of_range_ints="widen", takes_strings=True)
 less = _row("less", 2, np.less, out_of_range_ints="widen")
 less_equal = _row("less_equal", 2, np.less_equal, out_of_range_ints="widen")
 greater = _row("greater", 2, np.greater, out_of_range_ints="widen")
@@ -328,6 +330,8 @@ def cast(x, dtype):
     dtype = normalize_dtype(dtype)
     if x.dtype == dtype:
         return x
+    if is_string(dtype) or is_string(x.dtype):
+        return ops.strings.convert(x, dtype)  # NumPy's astype between strings and numbers
     return Elemwise(Cast(dtype))(x)
 
 

@@ -35,6 +35,7 @@ class Reshape(Op):
     """``np.reshape(x, shape)`` to ``ndim`` dims; ``shape`` is an int64 vector (one -1 allowed)."""
 
     __props__ = ("ndim",)
+    takes_strings = True  # moves or selects elements
     view_map = {0: [0]}
 
     def __init__(self, ndim: int):

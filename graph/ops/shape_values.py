@@ -36,6 +36,8 @@ _FOLD_BUDGET = 32
 class Shape(NonDifferentiableOp):
     """The shape of a tensor as an int64 vector of static length ``x.ndim``."""
 
+    takes_strings = True  # reads the shape only
+
     def make_node(self, x) -> Apply:
         x = as_tensor_variable(x)
         return Apply(self, [x], [TensorType("int64", (x.ndim,))])
@@ -51,6 +53,7 @@ class ShapeI(NonDifferentiableOp):
     """The size of axis ``i`` of a tensor, as an int64 scalar (Theano's ``Shape_i``)."""
 
     __props__ = ("i",)
+    takes_strings = True  # reads the shape only
 
     def __init__(self, i: int):
         self.i = int(i)

@@ -480,6 +480,7 @@ class _IndexOp(Op):
     """Shared rules of ``Subtensor`` and ``AdvancedSubtensor``: ``x[index]``."""
 
     __props__ = ("index",)
+    takes_strings = True  # moves or selects elements
     advanced = False
 
     def __init__(self, index: tuple):

@@ -31,7 +31,7 @@ from theanine.graph.ops.composite import Composite
 from theanine.graph.ops.elemwise import Elemwise
 from theanine.graph.rewriting.db import register
 from theanine.graph.rewriting.report import PhaseReport
-from theanine.graph.type import TensorType
+from theanine.graph.type import TensorType, is_string
 
 __all__ = ["MAX_FUSED_INPUTS", "SIBLING_SEARCH_BUDGET", "elemwise_fusion", "sibling_fusion"]
 
@@ -43,7 +43,8 @@ SIBLING_SEARCH_BUDGET = 512
 
 
 def _fusable(node: Apply) -> bool:
-    return isinstance(node.op, Elemwise)
+    """An elementwise node on numbers: string nodes stay apart (each is a host call)."""
+    return isinstance(node.op, Elemwise) and not any(is_string(v.dtype) for v in node.inputs + node.outputs)
 
 
 def _same_run_time_shape(a: tuple, b: tuple) -> bool:

@@ -2,12 +2,18 @@
 
 Each rewrite replaces a formula by a mathematically equal one that stays
 finite and accurate where the naive one gives inf, nan or 0 (see the tests,
-which feed logits of magnitude 1e3 to 1e4).
+which feed logits of magnitude 1e3 to 1e4).  A float16 product (MatMul,
+Conv, ConvTranspose) is computed in float32 and rounded once, as NumPy's
+float16 ``matmul`` does: a kernel that rounded each product or partial sum
+to float16 would drift several float16 ulps from the reference.
 """
 
 from __future__ import annotations
 
 from theanine.graph.basic import Apply
+from theanine.graph.ops.conv import Conv, ConvTranspose
+from theanine.graph.ops.linalg import MatMul
+from theanine.graph.ops.math import cast
 from theanine.graph.ops.nnet import LogSoftmax, Softmax
 from theanine.graph.ops.reduce import Reduce, logsumexp
 from theanine.graph.ops.shape import DimShuffle
@@ -26,6 +32,17 @@ _SOFTMAX_OF_LOG_GRAD = (
     (SUB, (DIV, "g", "sm"), (DimShuffle, (Reduce, (MUL, (DIV, "g", "sm"), "sm")))),
     "sm",
 )
+
+
+@register("stabilize")
+@node_rewriter([MatMul, Conv, ConvTranspose])
+def float16_products_in_float32(node: Apply):
+    """``op(a, b)`` on float16 operands -> ``cast(op(float32(a), float32(b)), float16)`` (module docstring)."""
+    if node.outputs[0].dtype != "float16":
+        return None
+    new = node.op(*[cast(v, "float32") if v.dtype == "float16" else v for v in node.inputs])
+    new = cast(new, "float16")
+    return [new] if same_type(node.outputs[0], new) else None
 
 
 @register("stabilize")

@@ -158,20 +158,28 @@ class DeviceRunner:
             owned: dict[int, tuple] = {}
             try:
                 return self._run(values, shared, updates, held, blocks, owned)
-            finally:  # what the call took from the pool, but the updates' blocks
-                for size, block in [*held, *blocks.values(), *owned.values()]:
-                    self.device.pool.release(size, block)
+            finally:  # what the call took from the pool, but the updates' blocks (strings took none)
+                for taken in [*held, *blocks.values(), *owned.values()]:
+                    if taken is not None:
+                        self.device.pool.release(*taken)
 
     def _allocate(self, shape: tuple, dtype: np.dtype) -> tuple[object, tuple]:
         """A device array on a pool block, and (size class, block) to give back."""
         size, block = self.device.pool.acquire(int(np.prod(shape, dtype=np.int64)) * dtype.itemsize)
         return self.device.wrap(block, shape, dtype), (size, block)
 
-    def _upload(self, value: np.ndarray) -> tuple[object, tuple]:
+    def _upload(self, value: np.ndarray) -> tuple[object, tuple | None]:
+        """A device copy of ``value`` and its block; strings (Python objects, which only host calls
+        read) stay on the host, without a block."""
+        if value.dtype.hasobject:
+            return value, None
         value = np.ascontiguousarray(value)
         array, owned = self._allocate(value.shape, value.dtype)
         self.device.copy_in(array, value)
         return array, owned
+
+    def _download(self, array) -> np.ndarray:
+        return array.copy() if isinstance(array, np.ndarray) and array.dtype.hasobject else self.device.download(array)
 
     def _resident(self, buffer: int, variable, blocks: dict):
         """The device array of a shared variable: its device copy (made now if it has none).  A
@@ -230,7 +238,7 @@ class DeviceRunner:
                 if status:
                     self._raise(arrays, program.steps[status - 1])
         count = len(program.outputs) - updates
-        results = [view(self.device.download(arrays[a.buffer]), a) for a in program.outputs[:count]]
+        results = [view(self._download(arrays[a.buffer]), a) for a in program.outputs[:count]]
         return results, [self._kept(a, arrays, blocks) for a in program.outputs[count:]]
 
     def _kept(self, access: Access, arrays: list, blocks: dict):
@@ -301,7 +309,7 @@ class DeviceRunner:
         self.device.launch(self.module, kernel, grid, block, records)
 
     def _host(self, arrays: list, step: HostCall, held: list) -> None:
-        inputs = [view(self.device.download(arrays[a.buffer]), a) for a in step.inputs]
+        inputs = [view(self._download(arrays[a.buffer]), a) for a in step.inputs]
         for b, value in zip(step.outputs, run_node(step.node, inputs), strict=False):
             arrays[b], owned = self._upload(np.asarray(value))
             held.append(owned)

@@ -53,3 +53,26 @@ def test_float16_chains_round_after_every_op():
     values = [rng.uniform(-3, 3, 50000).astype("float16") for _ in range(3)]
     assert "backend llvm: 0 Python fallback(s)" in native.explain()
     assert_same_bits(native(*values), reference(*values))
+
+
+@pytest.mark.parametrize("product", ["matmul", "conv", "depthwise_conv", "conv_transpose"])
+def test_float16_products_round_once_like_numpy(product):
+    """NumPy's float16 matmul sums exact float32 products in float32 and rounds once; a kernel that
+    rounded each product or partial sum to float16 drifted up to 3 ulps (the stabilize rewrite
+    ``float16_products_in_float32`` computes them in float32)."""
+    rng = np.random.default_rng(3)
+    if product == "matmul":
+        a, b = th.tensor("a", "float16", (None, 64)), th.tensor("b", "float16", (64, None))
+        values = [rng.uniform(-1, 1, shape).astype("float16") for shape in ((30, 64), (64, 20))]
+        out = th.matmul(a, b)
+    else:
+        depth = 1 if product == "depthwise_conv" else 8
+        a, b = th.tensor("x", "float16", (2, 16, 8)), th.tensor("k", "float16", (5, depth, 8))
+        values = [rng.uniform(-1, 1, v.type.shape).astype("float16") for v in (a, b)]
+        out = {"conv": lambda: th.conv(a, b), "depthwise_conv": lambda: th.conv(a, b, groups=8),
+               "conv_transpose": lambda: th.conv_transpose(a, b)}[product]()
+    native, reference = llvm_and_numpy([a, b], out)
+    assert native.rewrite_report.fired["float16_products_in_float32"] == 1
+    assert_same_bits(native(*values), reference(*values))
+    if product == "matmul":
+        assert_same_bits(native(*values), np.matmul(*values))

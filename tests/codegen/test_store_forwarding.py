@@ -287,3 +287,17 @@ def test_a_reshaped_buffer_read_elsewhere_too_is_still_copied():
     got, expected, f = _both([a, w], [rows @ w, rows * 2.0], [R.standard_normal((2, 3, 4)), R.standard_normal((4, 2))])
     for g, e in zip(got, expected, strict=True):
         np.testing.assert_allclose(g, e, rtol=1e-12)
+
+
+def test_a_producer_does_not_allocate_a_target_sized_by_a_value_it_computes():
+    """A loop's first value and its length come from one kernel (float16 inputs cast to float32):
+    the history the first value would be forwarded into is sized by that length, which the runner
+    must know before the kernel runs, so the copy stays (it read an unallocated buffer before)."""
+    start, limit, delta = (th.tensor(n, "float16", ()) for n in ("start", "limit", "delta"))
+    first, step = th.cast(start, "float32"), th.cast(delta, "float32")
+    count = th.cast(th.relu(th.ceil((th.cast(limit, "float32") - first) / step)), "int64")
+    values, _ = th.scan(lambda previous: previous + step, outputs_info=first, n_steps=count)
+    f = th.function([start, limit, delta], values)
+    args = (np.float16(1), np.float16(6), np.float16(2))
+    np.testing.assert_array_equal(f(*args), th.function([start, limit, delta], values, backend="numpy")(*args))
+    assert f(*args).tolist() == [3.0, 5.0, 7.0]

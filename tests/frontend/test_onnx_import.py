@@ -75,11 +75,11 @@ def test_an_imported_model_fine_tunes(tmp_path):
 def test_a_node_theanine_cannot_express_is_named(tmp_path):
     from onnx import TensorProto, helper
 
-    node = helper.make_node("StringConcat", ["x", "x"], ["y"], name="find_them")
-    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [3])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None])])
+    node = helper.make_node("GlobalLpPool", ["x"], ["y"], name="find_them")
+    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2, 3, 3])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
-    with pytest.raises(th.onnx.OnnxImportError, match="'find_them'.*StringConcat is not supported"):
+    with pytest.raises(th.onnx.OnnxImportError, match="'find_them'.*GlobalLpPool is not supported"):
         th.onnx.load(model)
 
 

@@ -1,6 +1,6 @@
 """Print the ONNX backend node tests through ``th.onnx.load``: passed / failed / unsupported per op.
 
-    python tests/graph/onnx_node_report.py [--backend numpy|llvm] [--details]
+    python tests/graph/onnx_node_report.py [--backend numpy|llvm] [--feed-integers] [--details]
 
 Each case is translated by the reader, compiled and compared with the
 case's expected outputs (onnx's runner tolerances).  A case is "unsupported"
@@ -21,8 +21,8 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 from onnx_node_cases import all_node_cases, run_node_case  # noqa: E402
 
 
-def report(backend: str = "numpy", mode: str | None = None) -> dict[str, tuple[str, str]]:
-    return {name: run_node_case(name, backend, mode) for name in all_node_cases()}
+def report(backend: str = "numpy", mode: str | None = None, bind_integers: bool = True) -> dict[str, tuple[str, str]]:
+    return {name: run_node_case(name, backend, mode, bind_integers) for name in all_node_cases()}
 
 
 def per_op(results: dict) -> dict[str, collections.Counter]:
@@ -37,9 +37,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--backend", default="numpy")
     parser.add_argument("--mode", default=None, help="rewrite set: fast_run (default) or fast_compile")
+    parser.add_argument("--feed-integers", action="store_true",
+                        help="feed integer inputs at run time instead of binding them as constants")
     parser.add_argument("--details", action="store_true", help="print each failed case and why")
     args = parser.parse_args()
-    results = report(args.backend, args.mode)
+    results = report(args.backend, args.mode, not args.feed_integers)
     table = per_op(results)
     print(f"{'op':28s} passed failed unsupported")
     for op, counts in sorted(table.items()):

@@ -27,7 +27,8 @@ RANDOM_CASES = ("test_bernoulli", "test_bernoulli_double", "test_bernoulli_doubl
 """Cases whose expected values are random draws: translated and run, matched only by chance (a 0/1 draw of
 a few elements sometimes does)."""
 KNOWN_FAILURES = {
-    "test_attention_4d_causal_fp16_expanded": "float16 accumulation differs from the reference beyond 1e-3",
+    "test_attention_4d_causal_fp16_expanded": "theanine's float16 Softmax computes in float32 and rounds once; the "
+                                              "reference rounds every step to float16 (one ulp, about 1e-3, apart)",
     **{name: "the expected imaginary parts hold 1.9e-7 of float32 FFT rounding where the exact value is 0; "
        "theanine's float64 sums give 5e-15, outside the 1e-7 absolute tolerance"
        for name in ("test_dft_inverse", "test_dft_inverse_opset19")},
@@ -64,7 +65,11 @@ LLVM_SUBSET = (
     "test_quantizelinear_int4", "test_quantizelinear_e4m3fn", "test_dequantizelinear_uint2",
     "test_sequence_map_add_2_sequences_expanded", "test_split_to_sequence_2", "test_sequence_insert_at_front",
     "test_optional_get_element_optional_sequence", "test_bitcast_float32_to_int32", "test_unique_sorted_with_axis_3d",
-    "test_nonmaxsuppression_two_classes", "test_scatternd_max",
+    "test_nonmaxsuppression_two_classes", "test_scatternd_max", "test_string_split_maxsplit",
+    "test_strnormalizer_export_monday_insensintive_upper_twodim", "test_ai_onnx_ml_label_encoder_string_int",
+    "test_regex_full_match_email_domain", "test_string_concat_broadcasting", "test_equal_string_broadcast",
+    "test_range_float16_type_positive_delta_expanded", "test_attention_4d_fp16",
+    "test_causal_conv_with_state_silu_fp16",
 )
 CASES = sorted(all_node_cases())
 

@@ -2,7 +2,7 @@
 
 Uni-, bi- and trigrams with skips, the three modes with weights, a column
 shared by two n-grams, 1-D and 2-D inputs, against onnx's reference under
-every backend; a string pool is refused by name.
+every backend; a string pool over a string input; a pool of the other kind is refused by name.
 """
 
 from __future__ import annotations
@@ -40,10 +40,24 @@ def test_tfidf_matches_onnx(mode, shape, backend):
     np.testing.assert_allclose(got, expected, rtol=1e-6)
 
 
-def test_a_string_pool_is_refused():
-    node = helper.make_node("TfIdfVectorizer", ["x"], ["y"], mode="TF", pool_strings=["a", "b"], ngram_counts=[0],
-                            ngram_indexes=[0, 1], min_gram_length=1, max_gram_length=1, max_skip_count=0)
-    graph = helper.make_graph([node], "tfidf", [helper.make_tensor_value_info("x", TensorProto.INT64, [4])],
+def _string_pool_model(input_type):
+    node = helper.make_node("TfIdfVectorizer", ["x"], ["y"], mode="TFIDF", pool_strings=["a", "b", "a", "b", "b", "c"],
+                            ngram_counts=[0, 2], ngram_indexes=[0, 1, 2, 3], min_gram_length=1, max_gram_length=2,
+                            max_skip_count=1, weights=[1.0, 0.5, 2.0, 3.0])
+    graph = helper.make_graph([node], "tfidf", [helper.make_tensor_value_info("x", input_type, [2, 6])],
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
-    with pytest.raises(th.onnx.OnnxImportError, match="a pool of strings"):
-        th.onnx.load(helper.make_model(graph))
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 9)])
+
+
+def test_a_string_pool_counts_string_ngrams(backend):
+    model = _string_pool_model(TensorProto.STRING)
+    x = np.array([["a", "b", "b", "c", "a", "x"], ["b", "a", "b", "a", "b", "c"]], dtype=object)
+    expected = ReferenceEvaluator(model).run(None, {"x": x})[0]
+    graph = th.onnx.load(model)
+    got = th.function(graph.inputs, graph.outputs[0], backend=backend)(x)
+    np.testing.assert_allclose(got, expected, rtol=1e-6)
+
+
+def test_a_string_pool_over_integers_is_refused():
+    with pytest.raises(th.onnx.OnnxImportError, match="a pool of strings for an input of dtype int64"):
+        th.onnx.load(_string_pool_model(TensorProto.INT64))

@@ -98,7 +98,7 @@ def test_inputs_must_come_in_a_list():
         th.function(x, x * 2)
 
 
-@pytest.mark.parametrize("outputs, index", [("abc", 0), ([th.vector("y"), None], 1)])
+@pytest.mark.parametrize("outputs, index", [(b"abc", 0), ([th.vector("y"), None], 1)])
 def test_an_output_that_is_no_expression_is_named(outputs, index):
     with pytest.raises(TypeError, match=rf"function: output {index} is not an expression or a numeric value: "
                                         r"a constant must hold numbers or bools"):
