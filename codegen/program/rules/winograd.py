@@ -4,24 +4,26 @@ Each 2x2 tile of the output is ``A^T [(G g G^T) * (B^T d B)] A`` of the
 4x4 input tile ``d`` under it and the 3x3 kernel ``g`` (Lavin and Gray,
 "Fast Algorithms for Convolutional Neural Networks", 2015).  Over channels
 the elementwise product becomes 16 matrix products, one per position of
-the 4x4 transformed tile, so the lowering is four steps:
+the 4x4 transformed tile, so the lowering is four steps, each transform
+writing the 16 layers of one stacked buffer through views:
 
-1. kernel transform: ``U[k] = (G g G^T)[k]`` as 16 ``(C, F)`` matrices;
-2. input transform: ``V[k] = (B^T d B)[k]`` of every tile, 16 matrices of
-   a row per tile (``(N, tiles_h, tiles_w, C)``, read as ``(N * tiles, C)``);
-3. 16 GEMMs ``M[k] = V[k] @ U[k]``, one batched GEMM over stacked
-   buffers: 16 * C * F multiply-adds per tile where im2col spends
-   4 * 9 * C * F;
+1. kernel transform: ``U[k] = (G g G^T)[k]``, ``(16, C, F)``;
+2. input transform: ``V[k] = (B^T d B)[k]`` of every tile,
+   ``(16, N, tiles_h, tiles_w, C)``, each layer read as ``(N * tiles, C)``;
+3. one batched GEMM ``M[k] = V[k] @ U[k]`` over the 16 layers: 16 * C * F
+   multiply-adds per tile where im2col spends 4 * 9 * C * F;
 4. output transform: one kernel over the tiles writes each tile's four
    outputs through four strided views that cover the output exactly, so
-   the bias add and activation after the convolution join its loop
-   (``program/kernel_fusion``).
+   the bias add and activation after the convolution, and a 2x2 max pool,
+   join its loop (``program/kernel_fusion``).
 
-The transforms' coefficients are 0, 1, -1 and 0.5: the rounding error is a
-few units in the last place of the products' magnitude.  Used for Conv and
-for ConvTranspose with unit strides (a correlation with the kernel flipped
-and its channel axes swapped) when both channel counts are at least
-``MIN_CHANNELS`` and the output's spatial sizes are even.
+The kernel gradient is F(3x3, 2x2) over the output gradient's 2x2 tiles,
+summed by the batched GEMM (``lower_kernel_gradient``).  The transforms'
+coefficients are 0, 1, -1 and 0.5: the rounding error is a few units in
+the last place of the products' magnitude.  Used for Conv, its kernel
+gradient, and ConvTranspose with unit strides (a correlation with the
+kernel flipped and its channel axes swapped) when both channel counts are
+at least ``MIN_CHANNELS`` and the output's spatial sizes are even.
 """
 
 from __future__ import annotations
