@@ -12,6 +12,8 @@
 3. one ``GemmCall`` ``cols @ kernel`` written straight into the
    ``(N, *O, F)`` output, which is that product's row-major layout.
 
+3x3 convolutions with unit strides and enough channels, their input and
+kernel gradients included, take Winograd's form instead (``rules/winograd``).
 A grouped convolution is one batched GEMM over the groups
 (``_lower_grouped``), a depthwise one a direct kernel.  A kernel gradient
 with few input channels is one GEMM per batch item (``_per_item_kernel_gradient``),
