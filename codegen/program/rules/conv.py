@@ -98,8 +98,7 @@ def _lower_conv(lowerer: Lowerer, node: Apply) -> bool:
         for i, (static, n, lo, hi, k) in enumerate(zip(out.type.shape[1:-1], spatial, lows, highs, taps, strict=True))
     ]
     checks = ((k_shape[-2], channels),) if k_shape[-2] != channels else ()
-    if tuple(kernel.type.shape[:rank]) == (3, 3) and all(isinstance(lo, int) for lo in lows) and winograd.applies(
-            op, x.type.shape[-1], out.type.shape[-1], outputs, x.dtype):
+    if winograd.applies(op, kernel.type.shape[:rank], lows, x.type.shape[-1], out.type.shape[-1], outputs, x.dtype):
         return winograd.lower(lowerer, node, x, kernel, lows, outputs,
                               lambda i, j: (Lit(i, "int64"), Lit(j, "int64"), Index(0), Index(1)), checks)
     out_shape = (batch, *outputs, filters)
@@ -186,8 +185,8 @@ def _lower_kernel_gradient(lowerer: Lowerer, node: Apply) -> bool:
     rows, depth = S.product([batch, *windows]), S.product([*taps, channels])
     checks = ((g_shape[0], batch),) if g_shape[0] != batch else ()
     sizes = (batch, math.prod(windows), depth, filters)
-    if tuple(taps) == (3, 3) and all(isinstance(lo, int) for lo in lows) and x.dtype == g.dtype == out.dtype and \
-            winograd.applies(op, x.type.shape[-1], g.type.shape[-1], windows, out.dtype):
+    if x.dtype == g.dtype == out.dtype and winograd.applies(op, taps, lows, x.type.shape[-1], g.type.shape[-1],
+                                                            windows, out.dtype):
         g_items = _items(lowerer, node, g, sizes, checks, False)
         winograd.lower_kernel_gradient(lowerer, node, x, g, lows, lowerer.bind_new(out, (channels, *taps, filters)))
         _bias_gradient(lowerer, node, g, g_items, sizes)
@@ -460,8 +459,7 @@ def _lower_conv_transpose(lowerer: Lowerer, node: Apply) -> bool:
     y_shape, k_shape = lowerer.shape(y), lowerer.shape(kernel)
     batch, taps, channels, filters = y_shape[0], k_shape[:rank], k_shape[-2], k_shape[-1]
     rows, depth = S.product([batch, *windows]), S.product([*taps, channels])
-    if tuple(kernel_taps) == (3, 3) and all(isinstance(lo, int) for lo in lows) and winograd.applies(
-            op, y.type.shape[-1], out.type.shape[-1], sizes, y.dtype):
+    if winograd.applies(op, kernel_taps, lows, y.type.shape[-1], out.type.shape[-1], sizes, y.dtype):
         checks = ((k_shape[-1], y_shape[-1]),) if k_shape[-1] != y_shape[-1] else ()
         return winograd.lower(lowerer, node, y, kernel, [2 - lo for lo in lows], sizes,
                               lambda i, j: (Lit(2 - i, "int64"), Lit(2 - j, "int64"), Index(1), Index(0)), checks)

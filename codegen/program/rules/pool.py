@@ -83,6 +83,12 @@ class Window:
         coords, inside = self.coords(tap)
         return read_or(self.position, self.x_shape, self.x.dtype, coords, inside, _lowest(self.x.dtype))
 
+    def covers_input(self, windows) -> bool:
+        """Whether ``windows`` windows per spatial axis cover the input exactly: no padding, and as
+        many windows along each axis as the input holds whole pools."""
+        return all(low == 0 for low in self.lows) and all(
+            n == w * size for n, w, size in zip(self.spatial, windows, self.op.pool_size, strict=True))
+
     def read_through_views(self, lowerer: Lowerer, windows) -> tuple[Access, ...] | None:
         """When the windows (``windows`` of them per spatial axis) cover ``x`` exactly (no padding,
         strides equal to the pool, as many windows as whole pools), one strided view of ``x`` per
@@ -92,8 +98,7 @@ class Window:
         access = lowerer.plain_ref(self.x)
         identity = tuple(range(self.x.ndim))
         pool = tuple(self.op.pool_size)
-        if tuple(self.op.strides) != pool or set(self.op.dilation) != {1} or any(low != 0 for low in self.lows) or \
-                any(n != w * size for n, w, size in zip(self.spatial, windows, pool, strict=True)) or \
+        if tuple(self.op.strides) != pool or set(self.op.dilation) != {1} or not self.covers_input(windows) or \
                 not access.plain or access.axes != identity:
             return None
         self.tap_views = tuple(Access(access.buffer, identity, (0, *tap, 0), (1, *pool, 1)) for tap in self.taps)
@@ -127,15 +132,6 @@ def _argmax_tap(window: Window) -> Expr:
         best_tap = call("where", "int32", better, Lit(k, "int32"), best_tap)
         best = call("where", window.x.dtype, better, value, best)
     return best_tap
-
-
-def _windows_cover_input(lowerer: Lowerer, node: Apply, g) -> bool:
-    """Whether the (tiling) windows cover the input exactly: no padding, and as many windows along
-    each spatial axis as the input holds whole pools."""
-    lows = vector_entries(lowerer, node.inputs[1])
-    spatial, windows = node.inputs[0].type.shape[1:-1], g.type.shape[1:-1]
-    return all(low == 0 for low in lows) and all(
-        n == w * size for n, w, size in zip(spatial, windows, node.op.pool_size, strict=True))
 
 
 def _lower_window_max_pool_grad(lowerer: Lowerer, node: Apply, x, g, out) -> bool:
@@ -193,7 +189,7 @@ def _lower_max_pool_grad(lowerer: Lowerer, node: Apply) -> bool:
         return False
     op = node.op
     if tuple(op.strides) == tuple(op.pool_size) and set(op.dilation) == {1}:
-        if _windows_cover_input(lowerer, node, g):
+        if Window(lowerer, node, x, 1).covers_input(g.type.shape[1:-1]):
             return _lower_window_max_pool_grad(lowerer, node, x, g, out)
         return _lower_tiled_max_pool_grad(lowerer, node, x, g, out)
     window = Window(lowerer, node, x, 1)

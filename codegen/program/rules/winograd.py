@@ -49,9 +49,11 @@ inner dimension of C.  One thread's CPU time for a forward "same" convolution on
 three channels stay with im2col."""
 
 
-def applies(op, channels, filters, out_sizes, dtype: str) -> bool:
-    """Whether a (flipped-kernel) 3x3 correlation with unit strides of these sizes takes this form."""
+def applies(op, taps, lows, channels, filters, out_sizes, dtype: str) -> bool:
+    """Whether a (flipped-kernel) correlation with these kernel sizes, static pads ``lows`` and sizes
+    takes this form: 3x3, unit strides, no dilation, one group."""
     return (op.rank == 2 and op.groups == 1 and tuple(op.strides) == (1, 1) and tuple(op.dilation) == (1, 1)
+            and tuple(taps) == (3, 3) and all(isinstance(lo, int) for lo in lows)
             and dtype in ("float32", "float64")
             and all(isinstance(n, int) and n >= MIN_CHANNELS for n in (channels, filters))
             and all(isinstance(n, int) and n > 0 and n % 2 == 0 for n in out_sizes))
