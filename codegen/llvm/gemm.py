@@ -128,7 +128,7 @@ def _epilogue_tiles(frame, call: GemmCall, by_rows: ir.Value, share: tuple[ir.Va
         rows = (b.select(by_rows, first, zero), b.select(by_rows, last, m))
         columns = (b.select(by_rows, zero, first), b.select(by_rows, n, last))
         _gemm_block(frame, call, rows, columns)
-        _epilogue(frame, call, rows, columns)
+        frame.outlined([*rows, *columns], lambda inner, bounds: _epilogue(inner, call, bounds[:2], bounds[2:]))
 
 
 def _epilogue(frame, call: GemmCall, rows: tuple[ir.Value, ir.Value], columns: tuple[ir.Value, ir.Value]) -> None:
@@ -238,6 +238,7 @@ def _block_function(printer, dtype: str) -> ir.Function:
     function.linkage = "internal"
     function.attributes.add("noinline")
     function.attributes.add("optnone")
+    printer.callees.append(function)
     (row_start, row_stop, column_start, column_stop, n, k, alpha, beta,
      op_a, ld_a, a_base, a_row_step, op_b, ld_b, b_base, b_column_step, out_base) = function.args
     b = ir.IRBuilder(function.append_basic_block("entry"))

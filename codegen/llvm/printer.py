@@ -269,6 +269,34 @@ class _Frame:
             self._fields["failure"] = slot
         return self._fields["failure"]
 
+    def outlined(self, values: list[ir.Value], emit) -> None:
+        """``emit(frame, arguments)`` into an internal function of its own, called here with ``values``
+        (i64s: ``arguments`` stands for them there) and the current ``window``.
+
+        Loops go in such functions so that a step whose own code is only glue around them (tiles,
+        blocks of rows, library calls) is compiled without IR passes (``_GLUE_STEPS``): LLVM's O3
+        pipeline cost the MLP step's GEMM glue about as much as its epilogue loops.  A failure
+        inside counts as this frame's: status 1 leaves now, a recorded one is recorded here."""
+        b = self.builder
+        window = list(self.window) if self.window is not None else []
+        caller = b.function
+        signature = ir.FunctionType(I32, [*_STEP_SIGNATURE.args, *[I64] * (len(values) + len(window))])
+        function = ir.Function(self.printer.module, signature, f"{caller.name}_loops_{len(self.printer.callees)}")
+        function.linkage = "internal"
+        function.attributes.add("noinline")
+        self.printer.callees.append(function)
+        inner = _Frame(self.printer, function, self.slot_of)
+        extra = list(function.args[len(_STEP_SIGNATURE.args):])
+        if window:
+            inner.window = (extra[len(values)], extra[len(values) + 1])
+        emit(inner, extra[:len(values)])
+        inner.builder.ret(inner.builder.neg(inner.builder.load(inner.failure)) if "failure" in inner._fields
+                          else ir.Constant(I32, 0))
+        status = b.call(function, [*caller.args[:len(_STEP_SIGNATURE.args)], *values, *window])
+        self.fail_unless(b.icmp_signed("<=", status, ir.Constant(I32, 0)))
+        if "failure" in inner._fields:
+            self.record_failure(b.icmp_signed("<", status, ir.Constant(I32, 0)))
+
     def fail_unless(self, condition: ir.Value) -> None:
         """Leave the step function with status 1 (every thread fails alike) unless ``condition`` holds."""
         b = self.builder
@@ -335,6 +363,9 @@ class LLVMPrinter:
         self.blas_used: set[str] = set()
         self.host_written = {b for step in program.steps if isinstance(step, HostCall) for b in step.outputs}
         self._step_functions: dict[tuple, ir.Function] = {}
+        # Functions the step functions call, each compiled once in whichever part holds it: outlined
+        # loops (``_Frame.outlined``) and the library glue of ``gemm``.
+        self.callees: list[ir.Function] = []
         self._tables = itertools.count()
         for k, (kind, steps) in enumerate(segments(program)):
             if kind == "native":
@@ -342,9 +373,10 @@ class LLVMPrinter:
 
     @property
     def step_function_names(self) -> list[str]:
-        """The step functions, which the entry functions reach only through their step tables
-        (``split.split_module`` may spread them over parts compiled apart)."""
-        return [function.name for function in self._step_functions.values()]
+        """The step functions, which the entry functions reach only through their step tables, and
+        the functions they call (``callees``): ``split.split_module`` may spread them over parts
+        compiled apart."""
+        return [function.name for function in [*self._step_functions.values(), *self.callees]]
 
     def _segment(self, name: str, steps: list) -> str:
         """The entry function: a loop over a table of the steps, each a function of its own, with a
@@ -514,8 +546,8 @@ class LLVMPrinter:
         function = ir.Function(self.module, _STEP_SIGNATURE, name)
         function.linkage = "internal"
         function.attributes.add("noinline")
-        if isinstance(step, CollectiveCall) or (isinstance(step, GemmCall) and step.epilogue is None):
-            function.attributes.add("optnone")  # glue around one library call: optimizing it buys nothing
+        if isinstance(step, _GLUE_STEPS):
+            function.attributes.add("optnone")  # glue: optimizing it buys nothing
         frame = _Frame(self, function, slot_of)
         _EMITTERS[type(step)](self, frame, step)
         b = frame.builder
@@ -924,6 +956,7 @@ def _accumulator_dtype(combine: str, dtype: str) -> str:
 
 _SEGMENT_SIGNATURE = ir.FunctionType(I32, [I8P, I64, I64, I64.as_pointer()])
 _STEP_SIGNATURE = ir.FunctionType(I32, [I8P, I64, I64, I64.as_pointer(), I64.as_pointer()])
+_GLUE_STEPS = (CollectiveCall, GemmCall)  # library calls, their loops outlined: the step functions are glue
 _EMITTERS = {
     ElementwiseKernel: LLVMPrinter._elementwise, ReduceKernel: LLVMPrinter._reduce,
     GemmCall: lambda printer, frame, step: gemm.emit_gemm(frame, step),

@@ -24,46 +24,75 @@ the same reason.  The split depends only on the module and ``parts``.
 
 from __future__ import annotations
 
+import functools
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from llvmlite import ir
 
 _REFERENCE = re.compile(r'@"(?:[^"\\]|\\.)*"')  # llvmlite quotes every global's name
 _LOCAL = ("internal", "private")
 MIN_PART_INSTRUCTIONS = 400  # about 30 ms of LLVM work at O3; a compiling child costs a few ms
+# LLVM's work per instruction of a function it does not optimize (fast instruction selection, no
+# passes) against one it does: the MLP step's GEMM glue took 1-2 ms for 180 instructions, its
+# epilogue loops about 10 ms for 150.
+UNOPTIMIZED_SHARE = 0.1
 
 
-def split_module(module: ir.Module, spread: Sequence[str], parts: int) -> list[str]:
-    """The texts of at most ``parts`` modules that together define what ``module`` does.
+def split_module(module: ir.Module, spread: Sequence[str], parts: int) -> list[Callable[[], str]]:
+    """At most ``parts`` printers, each returning the text of one module; together the modules
+    define what ``module`` does.
 
     ``spread`` names the functions that may go to any part (defined functions
     whose only users are tables and calls); the others stay in part 0.  Each
     part gets at least ``MIN_PART_INSTRUCTIONS`` of spread code; with one part
-    the result is ``[str(module)]``.  The linkage of spread functions and
-    mutable globals in ``module`` is made external: the module is the
-    split's to change.
+    the printer returns ``str(module)``.  The linkage of spread functions and
+    mutable globals in ``module`` is made external here: the module is the
+    split's to change.  Which part holds what is decided here; the text is
+    printed when a printer is called, so a compiling child prints its own
+    part (llvmlite prints in Python: about a tenth of a cold compile).
     """
     defined = [name for name in spread if not _is_declaration(module.globals[name])]
     sizes = {name: _instructions(module.globals[name]) for name in defined}
     parts = min(parts, sum(sizes.values()) // MIN_PART_INSTRUCTIONS)
     if parts <= 1:
-        return [str(module)]
+        return [lambda: str(module)]
     for value in module.globals.values():
         if (value.name in sizes or _is_mutable(value)) and value.linkage in _LOCAL:
             value.linkage = ""
-    texts = {name: _text(value) for name, value in module.globals.items()}
-    by_reference = {value.get_reference(): name for name, value in module.globals.items()}
-    uses = {name: {by_reference[r] for r in _REFERENCE.findall(text) if r in by_reference} - {name}
-            for name, text in texts.items()}
     owner = _assign(sizes, _instructions_besides(module, sizes), parts)
-    trailer = _metadata_lines(module)
-    return [_part(module, k, owner, texts, uses, trailer) for k in range(parts)]
+    texts = _Texts(module)
+    return [functools.partial(_part, module, k, owner, texts) for k in range(parts)]
+
+
+class _Texts:
+    """Each global's text and the globals it names, printed when a part first needs them."""
+
+    def __init__(self, module: ir.Module):
+        self.module = module
+        self._by_reference = {value.get_reference(): name for name, value in module.globals.items()}
+        self._texts: dict[str, str] = {}
+        self._uses: dict[str, set[str]] = {}
+
+    def text(self, name: str) -> str:
+        if name not in self._texts:
+            self._texts[name] = _text(self.module.globals[name])
+        return self._texts[name]
+
+    def uses(self, name: str) -> set[str]:
+        if name not in self._uses:
+            references = _REFERENCE.findall(self.text(name))
+            self._uses[name] = {self._by_reference[r] for r in references if r in self._by_reference} - {name}
+        return self._uses[name]
 
 
 def _instructions(value: ir.GlobalValue) -> int:
-    """How many instructions ``value`` defines (0 for a global variable or a declaration)."""
-    return sum(len(block.instructions) for block in value.blocks) if isinstance(value, ir.Function) else 0
+    """How many instructions ``value`` defines (0 for a global variable or a declaration), as a
+    measure of the work of compiling it: an ``optnone`` function's count by ``UNOPTIMIZED_SHARE``."""
+    if not isinstance(value, ir.Function):
+        return 0
+    count = sum(len(block.instructions) for block in value.blocks)
+    return int(count * UNOPTIMIZED_SHARE) if "optnone" in value.attributes else count
 
 
 def _instructions_besides(module: ir.Module, spread: dict[str, int]) -> int:
@@ -90,29 +119,28 @@ def _assign(sizes: dict[str, int], fixed: int, parts: int) -> dict[str, int]:
     return owner
 
 
-def _part(module: ir.Module, k: int, owner: dict[str, int], texts: dict[str, str],
-          uses: dict[str, set[str]], trailer: list[str]) -> str:
+def _part(module: ir.Module, k: int, owner: dict[str, int], texts: _Texts) -> str:
     """Part ``k``'s text: its definitions in ``module``'s order, declarations for the rest it names."""
     if k == 0:
         defined = [name for name in module.globals if owner.get(name, 0) == 0]
     else:
-        defined = _reached([name for name, part in owner.items() if part == k], owner, uses, module)
-    declared = {used for name in defined for used in uses[name]} - set(defined)
+        defined = _reached([name for name, part in owner.items() if part == k], owner, texts, module)
+    declared = {used for name in defined for used in texts.uses(name)} - set(defined)
     header = ir.Module(name=f"{module.name}.part{k}", context=module.context)
     for name in module.globals:
         if name in declared:
             _declare(header, module.globals[name])
-    body = [texts[name] if k == 0 or _keeps_text(module.globals[name], owner) else _private(module.globals[name])
+    body = [texts.text(name) if k == 0 or _keeps_text(module.globals[name], owner) else _private(module.globals[name])
             for name in module.globals if name in defined]
-    return "\n".join([str(header), *body, *trailer])
+    return "\n".join([str(header), *body, *_metadata_lines(module)])
 
 
-def _reached(roots: list[str], owner: dict[str, int], uses: dict[str, set[str]], module: ir.Module) -> set[str]:
+def _reached(roots: list[str], owner: dict[str, int], texts: _Texts, module: ir.Module) -> set[str]:
     """``roots`` and what they use, transitively, that a secondary part defines itself: helper
     functions and constants (copied), not other parts' functions or mutable globals (declared)."""
     reached, stack = set(roots), list(roots)
     while stack:
-        for used in uses[stack.pop()]:
+        for used in texts.uses(stack.pop()):
             value = module.globals[used]
             if used in reached or used in owner or _is_mutable(value) or _is_declaration(value):
                 continue

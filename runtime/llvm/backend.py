@@ -28,9 +28,11 @@ from theanine.codegen.program.fallible import inputs_to_copy
 from theanine.codegen.program.kernel_fusion import absorb_consumers
 from theanine.codegen.program.kernel_ir import (
     Access,
+    GemmCall,
     HostCall,
     Program,
     dense_buffers,
+    flat_steps,
     segments,
     shape_buffers,
     shape_function,
@@ -48,7 +50,7 @@ from theanine.runtime.backends import Compiled
 from theanine.runtime.cpython import layout
 from theanine.runtime.cpython.fast_call import bind_fast_call
 from theanine.runtime.failures import allocation_failure, raise_step_failure
-from theanine.runtime.llvm.cache import load_native, program_fingerprint
+from theanine.runtime.llvm.cache import load_native, program_fingerprint, small_gemm_kernel
 from theanine.runtime.llvm.jit import NativeModule, compile_processes
 from theanine.runtime.memory import MemoryPlan
 from theanine.runtime.threads import thread_count, worker_pool
@@ -76,7 +78,9 @@ def compile_llvm(inputs: Sequence[Variable], outputs: Sequence[Variable]) -> Com
             raise RuntimeError(f"the printer named its entry points {printer.entry_names}, expected {entry_names}")
         return split_module(printer.module, printer.step_function_names, compile_processes())
 
-    native = load_native(program_fingerprint(program), print_program)
+    float32_products = any(isinstance(step, GemmCall) and step.dtype == "float32" for step in flat_steps(program.steps))
+    native = load_native(program_fingerprint(program), print_program,  # the kernel their glue binds, built meanwhile
+                         meanwhile=small_gemm_kernel if float32_products else None)
     runner = ProgramRunner(program, native, entry_names, thread_count(config.num_threads))
     fallbacks = [step.node for step in program.steps if isinstance(step, HostCall)]
 

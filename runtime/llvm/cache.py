@@ -303,11 +303,13 @@ def source_stamp(source: str) -> bytes:
     return hashlib.sha256(source.encode()).digest()
 
 
-def load_native(source: str, print_ir: Callable[[str], str | list[str]], optimize: bool = True) -> jit.NativeModule:
+def load_native(source: str, print_ir: Callable[[str], str | list[jit.Part]], optimize: bool = True,
+                meanwhile: Callable[[], object] | None = None) -> jit.NativeModule:
     """The loaded object code of the module ``print_ir(source)`` prints, through the disk cache.
 
     ``print_ir`` may print the module as several parts (``codegen.llvm.split``):
-    they compile side by side and are stored as one entry (``jit.join_objects``).
+    they compile side by side and are stored as one entry (``jit.join_objects``);
+    ``meanwhile()`` runs here while they compile (``jit.compile_to_objects``).
     The code is stamped with ``source_stamp(source)`` and checked on load:
     an entry that decodes but holds other code (another program's object,
     bytes that are no object) is reported, replaced and compiled afresh
@@ -318,13 +320,12 @@ def load_native(source: str, print_ir: Callable[[str], str | list[str]], optimiz
 
     def compile_stamped(text: str) -> bytes:
         printed = print_ir(text)
-        texts = [printed] if isinstance(printed, str) else list(printed)
-        texts[0] = jit.stamped(texts[0], stamp)
+        parts = [printed] if isinstance(printed, str) else list(printed)
+        first = parts[0]
+        parts[0] = lambda: jit.stamped(jit.part_text(first), stamp)
         if not optimize:
-            return jit.join_objects([jit.emit_without_passes(t) for t in texts])
-        kernel = BLAS_GLOBALS["small_float32"]
-        meanwhile = _small_gemm if any(kernel in t for t in texts) else None  # built while the parts compile
-        return jit.join_objects(jit.compile_to_objects(texts, meanwhile))
+            return jit.join_objects([jit.emit_without_passes(jit.part_text(part)) for part in parts])
+        return jit.join_objects(jit.compile_to_objects(parts, meanwhile))
 
     payload = cached_compile_to_object(source, compile_stamped)
     try:
@@ -342,12 +343,12 @@ def _with_kernels(module: jit.NativeModule) -> jit.NativeModule:
     """``module`` with the shared kernels it calls through a global bound (the register-blocked GEMM)."""
     name = BLAS_GLOBALS["small_float32"]
     if module.has_global(name):
-        module.set_global(name, _small_gemm()[1])
+        module.set_global(name, small_gemm_kernel()[1])
     return module
 
 
 @functools.cache
-def _small_gemm() -> tuple[jit.NativeModule, int]:
+def small_gemm_kernel() -> tuple[jit.NativeModule, int]:
     """The register-blocked float32 GEMM for this host's vector width, compiled once per process (and
     kept in the disk cache like a program; its IR needs no optimization passes, so emitting it takes
     about 20 ms): its module, kept alive, and the kernel's address."""

@@ -84,22 +84,31 @@ def compile_to_object(llvm_ir: str) -> bytes:
     return compile_to_objects([llvm_ir])[0]
 
 
-def compile_to_objects(texts: list[str], meanwhile: Callable[[], object] | None = None) -> list[bytes]:
-    """``compile_to_object`` of each module text (the parts of one split module), in children.
+Part = str | Callable[[], str]
+"""A module's text, or a function printing it (called where the part compiles: in a child)."""
+
+
+def part_text(part: Part) -> str:
+    return part() if callable(part) else part
+
+
+def compile_to_objects(parts: list[Part], meanwhile: Callable[[], object] | None = None) -> list[bytes]:
+    """``compile_to_object`` of each part's text (the parts of one split module), in children.
 
     LLVM compiles one module on one core, so the parts go to as many
     children at once as there are idle cores (``idle_cores``); on a machine
     whose cores are all busy one child compiles them in turn, which costs
-    about what the whole module would.  Meanwhile this process loads the
-    BLAS addresses that loading the objects will need, and runs ``meanwhile``.
+    about what the whole module would.  A part given as a printer is printed
+    by its child.  Meanwhile this process loads the BLAS addresses that
+    loading the objects will need, and runs ``meanwhile``.
     """
     if not hasattr(os, "fork"):
-        objects = [_optimize_and_emit(text) for text in texts]
+        objects = [_optimize_and_emit(part_text(part)) for part in parts]
         if meanwhile is not None:
             meanwhile()
         return objects
-    children = max(1, min(len(texts), idle_cores()))
-    groups = [texts[k::children] for k in range(children)]
+    children = max(1, min(len(parts), idle_cores()))
+    groups = [parts[k::children] for k in range(children)]
 
     def prepare() -> None:
         blas_addresses()
@@ -108,11 +117,11 @@ def compile_to_objects(texts: list[str], meanwhile: Callable[[], object] | None 
 
     answers = forked.in_children(_emit_all, groups, children, meanwhile=prepare)
     objects = [split_objects(answer) for answer in answers]
-    return [objects[k % children][k // children] for k in range(len(texts))]
+    return [objects[k % children][k // children] for k in range(len(parts))]
 
 
-def _emit_all(texts: list[str]) -> bytes:
-    return join_objects([_optimize_and_emit(text) for text in texts])
+def _emit_all(parts: list[Part]) -> bytes:
+    return join_objects([_optimize_and_emit(part_text(part)) for part in parts])
 
 
 def compile_processes() -> int:

@@ -129,7 +129,7 @@ def _printed_parts(parts: int, small: bool = False) -> tuple[LLVMPrinter, list[s
     program = lower(function.fgraph_inputs, function.optimized_outputs, scalar.supports, shape_arithmetic=True)
     printer = LLVMPrinter(program)
     names = printer.step_function_names
-    return printer, split.split_module(printer.module, names, parts)
+    return printer, [print_part() for print_part in split.split_module(printer.module, names, parts)]
 
 
 def _definitions(text: str) -> set[str]:
