@@ -271,31 +271,24 @@ class _Frame:
 
     def outlined(self, values: list[ir.Value], emit) -> None:
         """``emit(frame, arguments)`` into an internal function of its own, called here with ``values``
-        (i64s: ``arguments`` stands for them there) and the current ``window``.
+        (i64s: ``arguments`` stands for them there).
 
         Loops go in such functions so that a step whose own code is only glue around them (tiles,
-        blocks of rows, library calls) is compiled without IR passes (``_GLUE_STEPS``): LLVM's O3
-        pipeline cost the MLP step's GEMM glue about as much as its epilogue loops.  A failure
-        inside counts as this frame's: status 1 leaves now, a recorded one is recorded here."""
-        b = self.builder
-        window = list(self.window) if self.window is not None else []
-        caller = b.function
-        signature = ir.FunctionType(I32, [*_STEP_SIGNATURE.args, *[I64] * (len(values) + len(window))])
+        library calls: ``_GLUE_STEPS``) is compiled without IR passes: LLVM's O3 pipeline cost the
+        MLP step's GEMM glue more than its epilogue loops.  The code must not fail (a GEMM epilogue
+        cannot: ``epilogues`` takes no kernel that may), since no status comes back."""
+        caller = self.builder.function
+        signature = ir.FunctionType(ir.VoidType(), [*_STEP_SIGNATURE.args, *[I64] * len(values)])
         function = ir.Function(self.printer.module, signature, f"{caller.name}_loops_{len(self.printer.callees)}")
         function.linkage = "internal"
         function.attributes.add("noinline")
         self.printer.callees.append(function)
         inner = _Frame(self.printer, function, self.slot_of)
-        extra = list(function.args[len(_STEP_SIGNATURE.args):])
-        if window:
-            inner.window = (extra[len(values)], extra[len(values) + 1])
-        emit(inner, extra[:len(values)])
-        inner.builder.ret(inner.builder.neg(inner.builder.load(inner.failure)) if "failure" in inner._fields
-                          else ir.Constant(I32, 0))
-        status = b.call(function, [*caller.args[:len(_STEP_SIGNATURE.args)], *values, *window])
-        self.fail_unless(b.icmp_signed("<=", status, ir.Constant(I32, 0)))
+        emit(inner, list(function.args[len(_STEP_SIGNATURE.args):]))
         if "failure" in inner._fields:
-            self.record_failure(b.icmp_signed("<", status, ir.Constant(I32, 0)))
+            raise RuntimeError(f"{function.name}: outlined code recorded a failure that its caller would not see")
+        inner.builder.ret_void()
+        self.builder.call(function, [*caller.args[:len(_STEP_SIGNATURE.args)], *values])
 
     def fail_unless(self, condition: ir.Value) -> None:
         """Leave the step function with status 1 (every thread fails alike) unless ``condition`` holds."""

@@ -1,14 +1,19 @@
 """GEMM epilogues (codegen/program/epilogues.py): the bias add and activation after a Dense or Conv
 run inside the product's step, on each block of it; values equal NumPy's, and explain() names them."""
 
+import re
+
+import llvmlite.binding as llvm
 import numpy as np
 import pytest
 
 import theanine as th
 from theanine.codegen.llvm import scalar as llvm_scalar
+from theanine.codegen.llvm.printer import LLVMPrinter
 from theanine.codegen.program.epilogues import absorb_epilogues
 from theanine.codegen.program.kernel_ir import ElementwiseKernel, GemmCall
 from theanine.codegen.program.lowering import lower
+from theanine.runtime.llvm import jit
 
 RNG = np.random.default_rng(31)
 TOL = {"float32": 2e-5, "float64": 1e-12}
@@ -46,6 +51,26 @@ def test_dense_bias_and_relu_run_in_the_products_step(rows, inputs, units, dtype
     got_pre, got_relu = f(xv)
     np.testing.assert_allclose(got_pre, expected, rtol=TOL[dtype], atol=TOL[dtype])
     np.testing.assert_allclose(got_relu, _relu(expected), rtol=TOL[dtype], atol=TOL[dtype])
+
+
+def test_the_epilogue_loops_are_optimized_apart_from_the_unoptimized_glue_that_calls_them():
+    """The step function (tiles, the library call) is optnone; the epilogue's loops, in a function
+    of their own, get the O3 pipeline and are vectorized."""
+    x = th.tensor("x", "float32", (None, 64))
+    w, b = th.shared(RNG.standard_normal((64, 48)).astype("float32")), th.shared(np.ones(48, "float32"))
+    f = th.function([x], th.relu(x @ w + b), backend="llvm")
+    printer = LLVMPrinter(_program(f))
+    (step,) = [fn for fn in printer.module.functions if fn.name.startswith("segment_0_step")
+               and "_loops_" not in fn.name]
+    (loops,) = [fn for fn in printer.module.functions if "_loops_" in fn.name]
+    assert "optnone" in step.attributes and "optnone" not in loops.attributes
+    assert f'@"{loops.name}"' in str(step)
+    assert loops.name in printer.step_function_names  # split.split_module may put it in any part
+    optimized = llvm.parse_assembly(str(printer.module))
+    jit._optimize(optimized)
+    assert re.search(r"fadd <\d+ x float>", str(optimized.get_function(loops.name)))
+    xv = RNG.standard_normal((333, 64)).astype("float32")
+    np.testing.assert_allclose(f(xv), _relu(xv @ w.get_value() + 1.0), rtol=2e-5, atol=2e-5)
 
 
 def test_gemm_epilogues_off_keeps_separate_passes():

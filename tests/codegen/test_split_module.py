@@ -10,6 +10,7 @@ from pathlib import Path
 import llvmlite.binding as llvm
 import numpy as np
 import pytest
+from llvmlite import ir
 
 import theanine as th
 from theanine.codegen.llvm import scalar, split
@@ -191,3 +192,27 @@ def test_a_failure_in_one_part_is_reported_and_every_child_is_reaped():
     while _children() - before and time.monotonic() < deadline:
         time.sleep(0.01)
     assert not _children() - before
+
+
+def test_parts_are_balanced_by_the_instructions_llvm_optimizes(monkeypatch):
+    """An optnone function (glue around a library call) counts at ``UNOPTIMIZED_SHARE`` of its
+    instructions: of two large unoptimized functions and an optimized one a third their size, the
+    optimized one is the most work, and goes to a part of its own."""
+    monkeypatch.setattr(split, "MIN_PART_INSTRUCTIONS", 1)
+    module = ir.Module(name="balance")
+    signature = ir.FunctionType(ir.IntType(64), [ir.IntType(64)])
+    sizes = {"glue_a": 300, "glue_b": 300, "loops": 100}
+    for name, size in sizes.items():
+        function = ir.Function(module, signature, name)
+        function.attributes.add("noinline")
+        if name.startswith("glue"):
+            function.attributes.add("optnone")
+        builder = ir.IRBuilder(function.append_basic_block("entry"))
+        value = function.args[0]
+        for _ in range(size - 1):
+            value = builder.add(value, ir.Constant(ir.IntType(64), 1))
+        builder.ret(value)
+    texts = [print_part() for print_part in split.split_module(module, list(sizes), 2)]
+    holders = {name: [k for k, text in enumerate(texts) if re.search(rf'^define [^@]*@"{name}"', text, re.M)]
+               for name in sizes}
+    assert holders == {"glue_a": [1], "glue_b": [1], "loops": [0]}
