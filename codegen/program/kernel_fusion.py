@@ -147,9 +147,8 @@ def _absorb_next(steps: list, buffers: list, k: int, outputs: set, sized: set, f
     else:
         return False
     aligned = _reads_through_the_views(producer, step)
-    if not aligned and not (_consumer_fits(producer, step) and not (producer.out_views and any(
-            tuple(buffers[o].shape) != tuple(step.shape) for o in step.outputs))):
-        return False  # a dense output is written in loop order, which a view of another shape is not
+    if not aligned and not _consumer_fits(producer, step, buffers):
+        return False
     for between in steps[k + 1:j]:
         if isinstance(between, (HostCall, LoopStep)):
             return False
@@ -170,17 +169,20 @@ def _absorb_next(steps: list, buffers: list, k: int, outputs: set, sized: set, f
     return True
 
 
-def _consumer_fits(producer: ElementwiseKernel, step) -> bool:
+def _consumer_fits(producer: ElementwiseKernel, step, buffers: list) -> bool:
     """An elementwise kernel over the producer's shape that reads the producer's outputs at the
     loop element only, gathers nothing, cannot fail while writing and leaves the producer's inputs
-    alone."""
+    alone.  Under a producer that writes through views (then the consumer runs once per view),
+    its reads are plain and its outputs have its loop's shape: a dense output is written in loop
+    order, which a view of another shape is not."""
     if not isinstance(step, ElementwiseKernel) or tuple(step.shape) != _covered_shape(producer) or step.out_views:
         return False
     if uses(step.exprs, (Load,)) or fails_while_writing(step):
         return False
     if any(a.buffer in producer.outputs and not _at_the_element(a, step.shape) for a in step.inputs):
         return False
-    if producer.out_views and not all(a.plain for a in step.inputs):
+    if producer.out_views and (not all(a.plain for a in step.inputs)
+                               or any(tuple(buffers[o].shape) != tuple(step.shape) for o in step.outputs)):
         return False
     direct = {a.buffer for a in step.inputs} | set(step.reuses)
     if not direct & set(producer.outputs) or ({a.buffer for a in step_inputs(step)} - direct) & set(producer.outputs):

@@ -115,6 +115,7 @@ class Lowerer:
         self.is_nested = False  # lowering a loop's or a branch's body (see ``nested``)
         self.computed: dict[tuple, tuple[int, ElementwiseKernel]] = {}
         self.sums: dict[tuple[int, tuple[int, ...]], Access] = {}
+        self.made: list[Variable] = []  # views a rule lowered for itself: alive, since ``refs`` holds ids
 
     def nested(self, nodes: Sequence[Apply], outputs: Sequence[Variable]) -> Lowerer:
         """A lowerer for an inner graph (a loop's step, ``nodes`` in execution order): it shares this

@@ -31,6 +31,7 @@ from theanine.codegen.program.kernel_ir import (
     flat_steps,
 )
 from theanine.codegen.program.lowering import lower
+from theanine.graph.ops.conv import Conv
 
 RNG = np.random.default_rng(17)
 
@@ -95,6 +96,53 @@ def test_kernel_gradient_reads_the_output_gradient_in_place():
     reference = th.function([x, k], th.grad((y * y).sum(), [k, x]), backend="numpy")(xv, kv)
     for got, expected in zip(f(xv, kv), reference, strict=True):
         np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
+
+
+# spatial sizes, kernel sizes, strides, dilation, channels, filters
+CHANNELS_FIRST = [
+    ((9,), (3,), (1,), (1,), 4, 5),
+    ((7, 6), (3, 2), (2, 1), (1, 1), 3, 4),
+    ((8, 8), (5, 5), (1, 1), (1, 2), 2, 3),
+    ((5, 4, 6), (2, 3, 2), (1, 1, 2), (1, 1, 1), 3, 2),
+]
+
+
+@pytest.mark.parametrize("spatial, taps, strides, dilation, channels, filters", CHANNELS_FIRST)
+def test_channels_first_gradients_take_the_gemm_forms(spatial, taps, strides, dilation, channels, filters):
+    """The gradient's transposes merge with those around a channels_first convolution; the kernel
+    gradient still takes its form (one GEMM reading the forward's patch matrix, not a second patch
+    matrix of the transposed input gathered across the batch), and the input gradient its loop over
+    chunks of the batch (reading a copy of the transposed output gradient)."""
+    x = th.tensor("x", "float32", (None, channels, *spatial))
+    k = th.tensor("k", "float32", (*taps, channels, filters))
+    y = th.conv(x, k, strides=strides, dilation=dilation, padding="same", data_format="channels_first")
+    f = th.function([x, k], th.grad((y * y).sum(), [k, x]))
+    steps = _program(f).steps
+    patches = [s for s in flat_steps(steps) if isinstance(s, ElementwiseKernel)
+               and isinstance(s.node.op, Conv) and len(s.shape) == 2 * len(spatial) + 2]
+    assert len(patches) == 1
+    assert any(isinstance(s, LoopStep) for s in steps)
+    xv = RNG.standard_normal((3, channels, *spatial)).astype("float32")
+    kv = RNG.standard_normal((*taps, channels, filters)).astype("float32")
+    reference = th.function([x, k], th.grad((y * y).sum(), [k, x]), backend="numpy")(xv, kv)
+    for got, expected in zip(f(xv, kv), reference, strict=True):
+        np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-3)
+
+
+@pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
+def test_a_grouped_kernel_gradient_takes_the_gemm_form_in_either_layout(data_format):
+    """A grouped convolution's three products (forward, kernel and input gradients) are GEMMs in
+    either layout: the transposes of channels_first merge with the kernel gradient's own."""
+    shape = (8, 7, 6) if data_format == "channels_last" else (6, 8, 7)
+    x = th.tensor("x", "float32", (None, *shape))
+    k = th.tensor("k", "float32", (3, 3, 2, 6))
+    y = th.conv(x, k, padding="same", groups=3, data_format=data_format)
+    f = th.function([x, k], th.grad((y * y).sum(), [k, x]))
+    assert sum(isinstance(s, GemmCall) for s in flat_steps(_program(f).steps)) == 3
+    xv, kv = RNG.standard_normal((2, *shape)).astype("float32"), RNG.standard_normal((3, 3, 2, 6)).astype("float32")
+    reference = th.function([x, k], th.grad((y * y).sum(), [k, x]), backend="numpy")(xv, kv)
+    for got, expected in zip(f(xv, kv), reference, strict=True):
+        np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-3)
 
 
 @pytest.mark.parametrize("threads", [1, 2])

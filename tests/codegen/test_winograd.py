@@ -112,6 +112,28 @@ def test_bias_and_relu_run_in_the_output_transform(dtype):
     np.testing.assert_allclose(f(xv, kv, bv), expected, rtol=0, atol=1e-4 if dtype == "float32" else 1e-11)
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_channels_first_convolutions_take_the_form_through_their_transposes(dtype):
+    """``data_format="channels_first"`` reaches the same lowering (the op works channels-last between
+    two transposes): the forward, input and kernel gradients are Winograd's, with the layout's values."""
+    x = th.tensor("x", dtype, (None, 16, 8, 6))
+    k = th.tensor("k", dtype, (3, 3, 16, 24))
+    y = th.conv(x, k, padding="same", data_format="channels_first")
+    f = th.function([x, k], [y, *th.grad((y**2).sum(), [x, k])])
+    steps = _program(f).steps
+    assert _batched_gemms_of(steps, Conv) == 2 and _batched_gemms_of(steps, ConvTranspose) == 1
+    xv, kv = RNG.standard_normal((3, 16, 8, 6)).astype(dtype), RNG.standard_normal((3, 3, 16, 24)).astype(dtype)
+    out, dx, dk = f(xv, kv)
+    last = np.moveaxis(xv, 1, -1).astype("float64")
+    expected = ref.conv(last, kv.astype("float64"), (1, 1), ref.same_pads((8, 6), (3, 3), (1, 1), (1, 1)), (1, 1))
+    scale = np.abs(expected).max()
+    tolerance = 2e-5 if dtype == "float32" else 1e-12
+    np.testing.assert_allclose(out, np.moveaxis(expected, -1, 1), rtol=0, atol=tolerance * scale)
+    _, dx_numpy, dk_numpy = th.function([x, k], [y, *th.grad((y**2).sum(), [x, k])], backend="numpy")(xv, kv)
+    np.testing.assert_allclose(dx, dx_numpy, rtol=0, atol=tolerance * scale * 10)
+    np.testing.assert_allclose(dk, dk_numpy, rtol=tolerance * 10, atol=tolerance * scale * 10)
+
+
 # spatial sizes, kernel sizes, channels, strides, dilation, padding: outside the form
 OUTSIDE = [
     ((8, 8), (3, 3), 16, (2, 2), (1, 1), "same"),  # strides

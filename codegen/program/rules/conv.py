@@ -82,9 +82,10 @@ def _lower_conv(lowerer: Lowerer, node: Apply) -> bool:
     if not lowerer.supports("gemm", (x.dtype, x.dtype), x.dtype):
         return False
     if op.groups != 1:
-        sources = _grouped_kernel_gradient_sources(node)
-        if sources is not None:
-            return _lower_grouped_kernel_gradient(lowerer, node, *sources)
+        x_source = _grouped_kernel_gradient_source(node)
+        if x_source is not None:
+            g = _before(lowerer, kernel, (*range(1, rank + 1), 0, rank + 1))
+            return _lower_grouped_kernel_gradient(lowerer, node, x_source, g)
         return _lower_grouped(lowerer, node)
     if _is_kernel_gradient(node):
         return _lower_kernel_gradient(lowerer, node)
@@ -156,14 +157,32 @@ def _as_matrix(lowerer: Lowerer, node: Apply, var, rows, columns, checks=()) -> 
 
 def _is_kernel_gradient(node: Apply) -> bool:
     """The kernel gradient's form (graph/ops/conv.kernel_gradient, one group): a Conv of ``x`` with
-    its batch and channel axes swapped by the output gradient laid out ``(*O, N, F)``."""
-    x, kernel, _ = node.inputs
-    rank = node.op.rank
-    swapped = (rank + 1, *range(1, rank + 1), 0)
-    laid_out = (*range(1, rank + 1), 0, rank + 1)
-    return (isinstance(getattr(x.owner, "op", None), DimShuffle) and tuple(x.owner.op.pattern) == swapped
-            and isinstance(getattr(kernel.owner, "op", None), DimShuffle)
-            and tuple(kernel.owner.op.pattern) == laid_out)
+    its batch and channel axes swapped by the output gradient laid out ``(*O, N, F)``.  Both are
+    transposes, which the graph's rewrites may have merged with transposes before them (those of
+    a ``channels_first`` convolution): any transposes take the form (``_before``)."""
+    return all(_is_transpose(v) for v in node.inputs[:2])
+
+
+def _is_transpose(var) -> bool:
+    """Whether ``var`` is a DimShuffle that only reorders axes."""
+    shuffle = var.owner
+    return (isinstance(getattr(shuffle, "op", None), DimShuffle) and "x" not in shuffle.op.pattern
+            and len(shuffle.op.pattern) == shuffle.inputs[0].ndim)
+
+
+def _before(lowerer: Lowerer, var, pattern: tuple[int, ...]):
+    """The variable that the transpose ``pattern`` made ``var`` of (``var`` is a transpose): the
+    transpose's input, or, where ``pattern`` is not the whole transpose, a view of that input
+    which ``pattern`` completes, lowered here."""
+    shuffle = var.owner
+    source = shuffle.inputs[0]
+    earlier = tuple(shuffle.op.pattern[pattern.index(axis)] for axis in range(len(pattern)))
+    if earlier == tuple(range(len(pattern))):
+        return source
+    view = DimShuffle(earlier)(source)
+    lowerer.lower_node(view.owner)
+    lowerer.made.append(view)
+    return view
 
 
 def _lower_kernel_gradient(lowerer: Lowerer, node: Apply) -> bool:
@@ -173,8 +192,8 @@ def _lower_kernel_gradient(lowerer: Lowerer, node: Apply) -> bool:
     Read as a plain Conv, the patches would gather ``x`` across the batch axis, element by element."""
     op = node.op
     rank = op.rank
-    x = node.inputs[0].owner.inputs[0]
-    g = node.inputs[1].owner.inputs[0]
+    x = _before(lowerer, node.inputs[0], (rank + 1, *range(1, rank + 1), 0))
+    g = _before(lowerer, node.inputs[1], (*range(1, rank + 1), 0, rank + 1))
     (out,) = node.outputs
     spatial, windows, taps = x.type.shape[1:-1], g.type.shape[1:-1], out.type.shape[1:-1]
     if not all(isinstance(n, int) and n > 0 for n in (*spatial, *windows, *taps)):
@@ -265,10 +284,11 @@ def _bias_gradient(lowerer: Lowerer, node: Apply, g, g_items: Access | None, siz
     lowerer.remember_sum(g, axes, Access(total, (0,)))
 
 
-def _grouped_kernel_gradient_sources(node: Apply) -> tuple | None:
-    """``(x, g)`` when ``node`` is a grouped convolution's kernel gradient (graph/ops/conv.kernel_gradient):
+def _grouped_kernel_gradient_source(node: Apply):
+    """``x`` when ``node`` is a grouped convolution's kernel gradient (graph/ops/conv.kernel_gradient):
     ``x`` reshaped to ``(N, *S, G, C/G)``, its channel and batch axes swapped and folded into
-    ``(C/G, *S, G * N)``, convolved with ``g`` laid out ``(*O, N, F)``."""
+    ``(C/G, *S, G * N)``, convolved with ``g`` laid out ``(*O, N, F)`` by a transpose (which may
+    have merged with those of a ``channels_first`` convolution: ``_before``)."""
     x_side, kernel = node.inputs[:2]
     rank = node.op.rank
     folded = x_side.owner
@@ -281,10 +301,7 @@ def _grouped_kernel_gradient_sources(node: Apply) -> tuple | None:
     split = swap.inputs[0].owner
     if split is None or not isinstance(split.op, Reshape) or split.inputs[0].ndim != rank + 2:
         return None
-    if not isinstance(getattr(kernel.owner, "op", None), DimShuffle) or \
-            tuple(kernel.owner.op.pattern) != (*range(1, rank + 1), 0, rank + 1):
-        return None
-    return split.inputs[0], kernel.owner.inputs[0]
+    return split.inputs[0] if _is_transpose(kernel) else None
 
 
 def _lower_grouped_kernel_gradient(lowerer: Lowerer, node: Apply, x, g) -> bool:
@@ -502,17 +519,21 @@ def _tiled_transpose(lowerer: Lowerer, node: Apply, matrix: int, sizes, kernel_t
     """ConvTranspose (one group) as a loop over chunks of the batch whose patch rows fit
     ``TILE_BYTES``: each iteration multiplies the chunk's rows of ``y`` into one tile and gathers the
     tile into the chunk's output items (col2im) while it is still in cache, instead of writing every
-    patch row to memory and reading it back.  False (the plain form) unless ``y`` is a whole buffer,
-    whose chunks are row slices of it, and shapes may read the loop's counter."""
+    patch row to memory and reading it back.  The chunks are row slices of ``y``'s buffer: a view
+    (the transposed output gradient of a ``channels_first`` convolution) is copied first, as the
+    plain form's GEMM would copy it.  False (the plain form) unless shapes may read the loop's
+    counter."""
     y, _, _, _ = node.inputs
     (out,) = node.outputs
     depth, filters, channels = sizes
-    access = lowerer.ref(y)
     windows = math.prod(y.type.shape[1:-1])
     itemsize = np.dtype(y.dtype).itemsize
-    if not lowerer.shape_arithmetic or not access.plain or access.axes != tuple(range(y.ndim)) or \
-            not isinstance(depth, int) or windows * depth * itemsize > TILE_BYTES:
+    if not lowerer.shape_arithmetic or not isinstance(depth, int) or windows * depth * itemsize > TILE_BYTES:
         return False
+    access = lowerer.ref(y)
+    if not access.plain or access.axes != tuple(range(y.ndim)):
+        lowerer.copy(y)
+        access = lowerer.ref(y)
     chunk = TILE_BYTES // (windows * depth * itemsize)
     batch = lowerer.shape(y)[0]
     counter = lowerer.new_buffer("int64", (), "temp", 0)
