@@ -39,6 +39,7 @@ from theanine.codegen.program.kernel_ir import (
     ElementwiseKernel,
     HostCall,
     Program,
+    ReduceKernel,
     ShapeExpr,
     ValueOf,
     check_allocated,
@@ -113,7 +114,7 @@ class Lowerer:
         self.shapes: dict[int, tuple[ShapeExpr, ...]] = {}
         self.deferred: dict[int, tuple[Variable, ElementwiseKernel]] = {}
         self.is_nested = False  # lowering a loop's or a branch's body (see ``nested``)
-        self.computed: dict[tuple, tuple[int, ElementwiseKernel]] = {}
+        self.computed: dict[tuple, tuple[int, ElementwiseKernel | ReduceKernel]] = {}
         self.sums: dict[tuple[int, tuple[int, ...]], Access] = {}
         self.made: list[Variable] = []  # views a rule lowered for itself: alive, since ``refs`` holds ids
 
@@ -213,21 +214,23 @@ class Lowerer:
         self.deferred[id(var)] = (var, kernel)
         self.shapes[id(var)] = kernel.shape
 
-    def computed_once(self, kernel: ElementwiseKernel) -> tuple[int, ...]:
-        """The buffers holding ``kernel``'s outputs: an earlier kernel's when an identical kernel (same
-        accesses, expressions and shape) wrote them and no step since wrote its inputs or those buffers,
-        else a new step's.  Rules call it for large pure intermediates two nodes compute alike (a
-        convolution's patch matrix, read again by its kernel gradient)."""
-        key = (kernel.inputs, kernel.exprs, tuple(kernel.shape), kernel.checks)
+    def computed_once(self, kernel: ElementwiseKernel | ReduceKernel) -> tuple[int, ...]:
+        """The buffers holding ``kernel``'s outputs: an earlier kernel's when an identical kernel (the
+        same fields but where it writes) wrote them and no step since wrote its inputs or those
+        buffers, else a new step's.  Rules call it for pure intermediates two nodes compute alike (a
+        convolution's patch matrix, read again by its kernel gradient; a softmax crossentropy's row
+        maxima and sums, read again by its gradient)."""
+        key = (type(kernel), *(getattr(kernel, f.name) for f in dataclasses.fields(kernel)
+                               if f.compare and f.name not in _WHERE_WRITTEN))
         if key in self.computed:
             position, earlier = self.computed[key]  # a rule that declined may have removed it since
-            touched = {a.buffer for a in kernel.inputs} | set(earlier.outputs)
+            touched = {a.buffer for a in kernel.inputs} | set(_written_by(earlier))
             if position < len(self.steps) and self.steps[position] is earlier and not any(
                     touched & set(step_writes(s)) for s in self.steps[position + 1:]):
-                return earlier.outputs
+                return _written_by(earlier)
         self.steps.append(kernel)
         self.computed[key] = (len(self.steps) - 1, kernel)
-        return kernel.outputs
+        return _written_by(kernel)
 
     def remember_sum(self, var: Variable, axes: tuple[int, ...], access: Access) -> None:
         """Note that a step already wrote ``var``'s sum over ``axes`` where ``access`` reads it (a
@@ -289,6 +292,13 @@ class Lowerer:
         del self.steps[saved[0]:]
         self.deferred, self.refs, self.shapes = saved[1], saved[2], saved[3]
         self.host_call(node)
+
+
+_WHERE_WRITTEN = ("outputs", "output", "reuses", "out_views")  # fields of a kernel that say where, not what
+
+
+def _written_by(kernel: ElementwiseKernel | ReduceKernel) -> tuple[int, ...]:
+    return kernel.outputs if isinstance(kernel, ElementwiseKernel) else (kernel.output,)
 
 
 def lower(inputs: Sequence[Variable], outputs: Sequence[Variable], supports: Supports,

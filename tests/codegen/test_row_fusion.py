@@ -8,7 +8,7 @@ import pytest
 import theanine as th
 from theanine.codegen.llvm import scalar
 from theanine.codegen.llvm.printer import ROW_BLOCK_ELEMENTS
-from theanine.codegen.program.kernel_ir import FusedRows, step_inputs, step_writes
+from theanine.codegen.program.kernel_ir import FusedRows, ReduceKernel, step_inputs, step_writes
 from theanine.codegen.program.lowering import lower
 from theanine.codegen.program.row_fusion import fuse_rows
 
@@ -54,6 +54,32 @@ def test_row_chains_equal_numpy(shape, threads, dtype):
     centered_value = wide - wide.mean(axis=1, keepdims=True)
     expected = centered_value / np.sqrt((centered_value**2).mean(axis=1, keepdims=True) + 1e-5)
     np.testing.assert_allclose(norm, expected, rtol=TOL[dtype] * 10, atol=TOL[dtype] * 10)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("sparse", [True, False])
+def test_a_crossentropy_gradient_reads_its_forwards_row_maxima_and_sums(sparse, dtype):
+    """The forward's row max, sum of exponentials and its log are computed once: the gradient is one
+    elementwise kernel reading them (no second pass of exponentials over the logits)."""
+    x = th.matrix("x", dtype=dtype)
+    target = th.vector("t", dtype="int64") if sparse else th.matrix("t", dtype=dtype)
+    if sparse:
+        loss = th.sparse_categorical_crossentropy(target, x, from_logits=True).mean()
+    else:
+        loss = th.categorical_crossentropy(target, x, from_logits=True).mean()
+    f = th.function([x, target], [loss, th.grad(loss, x)], backend="llvm")
+    program = lower(f.fgraph_inputs, f.optimized_outputs, scalar.supports, shape_arithmetic=True)
+    exps = [s for s in program.steps if isinstance(s, ReduceKernel) and "exp" in repr(s.expr)]
+    assert len(exps) == 1
+    logits = R.standard_normal((37, 11)).astype(dtype)
+    labels = R.integers(0, 11, 37)
+    dense = np.eye(11, dtype=dtype)[labels] * 0.7 + 0.3 / 11
+    got_loss, got_grad = f(logits, labels if sparse else dense)
+    p = _softmax(logits.astype(np.float64))
+    weights = np.eye(11)[labels] if sparse else dense.astype(np.float64)
+    np.testing.assert_allclose(got_loss, -(weights * np.log(p)).sum(axis=1).mean(), rtol=TOL[dtype] * 10)
+    expected = (p * weights.sum(axis=1, keepdims=True) - weights) / 37
+    np.testing.assert_allclose(got_grad, expected, rtol=TOL[dtype] * 10, atol=TOL[dtype])
 
 
 def test_softmax_over_the_last_axis_of_a_3d_tensor():

@@ -33,7 +33,8 @@ from theanine.graph.ops.nnet_fused import CrossentropySoftmax, CrossentropySoftm
 
 
 class RowSoftmax:
-    """The row max and the sum of ``exp(x - max)`` along ``node.op.axis``, as two reduction steps.
+    """The row max and the sum of ``exp(x - max)`` along ``node.op.axis``, as two reduction steps
+    (computed once per program: a crossentropy's gradient reads its forward's).
 
     ``inputs`` are the accesses the later kernels read, x's first (loop
     axes are x's); the row max is appended to them, and ``shifted`` is
@@ -50,12 +51,12 @@ class RowSoftmax:
         self.along = tuple(None if a == axis else a - (a > axis) for a in range(x.ndim))
         self.inputs = list(inputs)
         row_max = lowerer.new_buffer(x.dtype, self.reduced, "temp", x.ndim - 1)
-        lowerer.steps.append(ReduceKernel((self.inputs[0],), Arg(0, x.dtype), row_max, (axis,), "max", x.dtype,
-                                          shape, tuple(checks), node))
+        (row_max,) = lowerer.computed_once(ReduceKernel((self.inputs[0],), Arg(0, x.dtype), row_max, (axis,), "max",
+                                                        x.dtype, shape, tuple(checks), node))
         self._max = self.read(row_max)
-        self.total = lowerer.new_buffer(self.dtype, self.reduced, "temp", x.ndim - 1)
-        lowerer.steps.append(ReduceKernel(tuple(self.inputs), call("exp", self.dtype, self.shifted), self.total,
-                                          (axis,), "add", self.dtype, shape, (), node))
+        total = lowerer.new_buffer(self.dtype, self.reduced, "temp", x.ndim - 1)
+        (self.total,) = lowerer.computed_once(ReduceKernel(tuple(self.inputs), call("exp", self.dtype, self.shifted),
+                                                           total, (axis,), "add", self.dtype, shape, (), node))
 
     def read(self, buffer: int) -> Arg:
         self.inputs.append(Access(buffer, self.along))
@@ -173,8 +174,9 @@ class _Rows(RowSoftmax):
         super().__init__(lowerer, node, x, [lowerer.ref(x), target_access], checks)
         rows = tuple(range(x.ndim - 1))
         log_total = lowerer.new_buffer(self.dtype, self.reduced, "temp", x.ndim - 1)
-        lowerer.steps.append(ElementwiseKernel((Access(self.total, rows),), (log_total,),
-                                               (call("log", self.dtype, Arg(0, self.dtype)),), self.reduced, (), node))
+        (log_total,) = lowerer.computed_once(ElementwiseKernel((Access(self.total, rows),), (log_total,),
+                                                               (call("log", self.dtype, Arg(0, self.dtype)),),
+                                                               self.reduced, (), node))
         self._log_total = self.read(log_total)
 
     @property
