@@ -188,7 +188,13 @@ class _Frame:
         return ir.Constant(I64, int(expr))
 
     def stride(self, buffer: int, axis: int) -> ir.Value:
-        """Stride of ``axis`` in elements (NumPy keeps bytes)."""
+        """Stride of ``axis`` in elements (NumPy keeps bytes).  A buffer known to be C-contiguous
+        (``LLVMPrinter.contiguous``) has the product of the later axes' sizes: LLVM then sees its
+        last axis step by 1, and vectorizes its loops without a version for other strides."""
+        if self.printer.contiguous(buffer):
+            rank = len(self.printer.program.buffers[buffer].shape)
+            later = [self.dim(DimOf(buffer, k)) for k in range(axis + 1, rank)]
+            return self._field(("stride", buffer, axis), lambda b: _product(b, later))
         strides = self._array_field(buffer, buffer_table.STRIDES, I64.as_pointer())
         itemsize = _ITEMSIZE[self.printer.program.buffers[buffer].dtype]
 
@@ -673,12 +679,18 @@ class LLVMPrinter:
                 written[Access(o, tuple(range(len(kernel.shape))))] = place
         return written
 
+    def contiguous(self, index: int) -> bool:
+        """Whether buffer ``index`` is C-contiguous: the runner allocates it (a temporary no host call
+        writes), or passes it so (``Buffer.contiguous``)."""
+        buffer = self.program.buffers[index]
+        return buffer.contiguous or (buffer.role == "temp" and index not in self.host_written)
+
     def _dense(self, access: Access, shape: tuple) -> bool:
-        """Whether ``access`` reads, in C order, a whole buffer of ``shape`` that is C-contiguous (the
-        runner allocated it, or passes it so): then the kernel needs no strided variant for it."""
+        """Whether ``access`` reads, in C order, a whole C-contiguous buffer of ``shape``: then the
+        kernel needs no strided variant for it."""
         buffer = self.program.buffers[access.buffer]
-        contiguous = buffer.contiguous or (buffer.role == "temp" and access.buffer not in self.host_written)
-        return access.plain and access.axes == tuple(range(len(shape))) and buffer.shape == tuple(shape) and contiguous
+        return (access.plain and access.axes == tuple(range(len(shape))) and buffer.shape == tuple(shape)
+                and self.contiguous(access.buffer))
 
     def expr(self, frame: _Frame, expr: Expr, arg, cache: dict, indices, inputs=None,
              guards: list | None = None) -> ir.Value:

@@ -98,3 +98,26 @@ def test_gathered_loads_carry_alias_scopes_and_keep_numpy_values(dtype):
     f = th.function([x, rows], gathered, backend="llvm")
     xv, rv = R.standard_normal((7, 5)).astype(dtype), np.array([6, 0, 3, 3, -1])
     np.testing.assert_allclose(f(xv, rv), xv[rv] * 2.0 + 1.0, rtol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_temporaries_walk_with_strides_known_from_their_sizes(dtype):
+    """A kernel reading only buffers the runner allocates (C-contiguous) computes their strides from
+    their sizes instead of loading them (no byte-to-element division), so LLVM sees unit steps;
+    an input's strides are loaded, since a caller may pass any view."""
+    x, w = th.matrix("x", dtype=dtype), th.matrix("w", dtype=dtype)
+    product = x @ w
+    f = th.function([x, w], [product.sum(axis=0), product.max(axis=1), x.sum(axis=0)], backend="llvm")
+    program = lower(f.fgraph_inputs, f.optimized_outputs, scalar.supports, shape_arithmetic=True)
+    printer = LLVMPrinter(program)
+    steps = {fn.name: str(fn) for fn in printer.module.functions if "_step_" in fn.name}
+    # the three kernels over the product compute its strides; the GEMM and x's sum load their inputs'
+    assert sorted("sdiv exact" in text for text in steps.values()) == [False, False, False, True, True]
+    xv, wv = R.standard_normal((37, 5)).astype(dtype), R.standard_normal((5, 19)).astype(dtype)
+    got = f(xv[:, ::1], wv)
+    expected = xv.astype(np.float64) @ wv
+    tol = 1e-5 if dtype == "float32" else 1e-12
+    np.testing.assert_allclose(got[0], expected.sum(axis=0), rtol=tol, atol=tol)
+    np.testing.assert_allclose(got[1], expected.max(axis=1), rtol=tol, atol=tol)
+    strided = R.standard_normal((37, 10)).astype(dtype)[:, ::2]  # a view: the input kernels read its strides
+    np.testing.assert_allclose(f(strided, wv)[2], strided.sum(axis=0), rtol=tol, atol=tol)
