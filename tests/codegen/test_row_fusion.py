@@ -60,7 +60,8 @@ def test_row_chains_equal_numpy(shape, threads, dtype):
 @pytest.mark.parametrize("sparse", [True, False])
 def test_a_crossentropy_gradient_reads_its_forwards_row_maxima_and_sums(sparse, dtype):
     """The forward's row max, sum of exponentials and its log are computed once: the gradient is one
-    elementwise kernel reading them (no second pass of exponentials over the logits)."""
+    elementwise kernel reading them (no second pass of exponentials over the logits).  A sparse
+    loss reads each row's logit at its label, where a dense one sums over the classes."""
     x = th.matrix("x", dtype=dtype)
     target = th.vector("t", dtype="int64") if sparse else th.matrix("t", dtype=dtype)
     if sparse:
@@ -71,12 +72,16 @@ def test_a_crossentropy_gradient_reads_its_forwards_row_maxima_and_sums(sparse, 
     program = lower(f.fgraph_inputs, f.optimized_outputs, scalar.supports, shape_arithmetic=True)
     exps = [s for s in program.steps if isinstance(s, ReduceKernel) and "exp" in repr(s.expr)]
     assert len(exps) == 1
+    over_classes = [s for s in program.steps if isinstance(s, ReduceKernel) and s.axes == (1,)]
+    assert len(over_classes) == (2 if sparse else 4)  # sparse: the loss reads the logit at the label
     logits = R.standard_normal((37, 11)).astype(dtype)
     labels = R.integers(0, 11, 37)
-    dense = np.eye(11, dtype=dtype)[labels] * 0.7 + 0.3 / 11
+    if sparse:
+        labels[[3, 8]] = [11, -1]  # outside the classes: no weight, a zero loss and gradient
+    dense = np.eye(11, dtype=dtype)[labels % 11] * 0.7 + 0.3 / 11
     got_loss, got_grad = f(logits, labels if sparse else dense)
     p = _softmax(logits.astype(np.float64))
-    weights = np.eye(11)[labels] if sparse else dense.astype(np.float64)
+    weights = (np.arange(11) == labels[:, None]).astype(np.float64) if sparse else dense.astype(np.float64)
     np.testing.assert_allclose(got_loss, -(weights * np.log(p)).sum(axis=1).mean(), rtol=TOL[dtype] * 10)
     expected = (p * weights.sum(axis=1, keepdims=True) - weights) / 37
     np.testing.assert_allclose(got_grad, expected, rtol=TOL[dtype] * 10, atol=TOL[dtype])

@@ -23,6 +23,7 @@ from theanine.codegen.program.kernel_ir import (
     Expr,
     Index,
     Lit,
+    Load,
     ReduceKernel,
     Size,
 )
@@ -51,9 +52,9 @@ class RowSoftmax:
         self.along = tuple(None if a == axis else a - (a > axis) for a in range(x.ndim))
         self.inputs = list(inputs)
         row_max = lowerer.new_buffer(x.dtype, self.reduced, "temp", x.ndim - 1)
-        (row_max,) = lowerer.computed_once(ReduceKernel((self.inputs[0],), Arg(0, x.dtype), row_max, (axis,), "max",
-                                                        x.dtype, shape, tuple(checks), node))
-        self._max = self.read(row_max)
+        (self.row_max,) = lowerer.computed_once(ReduceKernel((self.inputs[0],), Arg(0, x.dtype), row_max, (axis,),
+                                                             "max", x.dtype, shape, tuple(checks), node))
+        self._max = self.read(self.row_max)
         total = lowerer.new_buffer(self.dtype, self.reduced, "temp", x.ndim - 1)
         (self.total,) = lowerer.computed_once(ReduceKernel(tuple(self.inputs), call("exp", self.dtype, self.shifted),
                                                            total, (axis,), "add", self.dtype, shape, (), node))
@@ -174,10 +175,10 @@ class _Rows(RowSoftmax):
         super().__init__(lowerer, node, x, [lowerer.ref(x), target_access], checks)
         rows = tuple(range(x.ndim - 1))
         log_total = lowerer.new_buffer(self.dtype, self.reduced, "temp", x.ndim - 1)
-        (log_total,) = lowerer.computed_once(ElementwiseKernel((Access(self.total, rows),), (log_total,),
-                                                               (call("log", self.dtype, Arg(0, self.dtype)),),
-                                                               self.reduced, (), node))
-        self._log_total = self.read(log_total)
+        (self.log_total,) = lowerer.computed_once(ElementwiseKernel((Access(self.total, rows),), (log_total,),
+                                                                    (call("log", self.dtype, Arg(0, self.dtype)),),
+                                                                    self.reduced, (), node))
+        self._log_total = self.read(self.log_total)
 
     @property
     def log_prob(self) -> Expr:
@@ -195,6 +196,8 @@ class _Rows(RowSoftmax):
 def _lower_crossentropy(lowerer: Lowerer, node: Apply) -> bool:
     (x, target), (out,) = node.inputs, node.outputs
     rows = _Rows(lowerer, node, x, target)
+    if rows.sparse:
+        return _picked_loss(lowerer, node, x, target, rows)
     dtype = rows.dtype
     weight = rows.weight
     zero = Lit(0.0, dtype)
@@ -207,6 +210,28 @@ def _lower_crossentropy(lowerer: Lowerer, node: Apply) -> bool:
     loss = cast(call("negative", dtype, Arg(0, dtype)), out.dtype)
     lowerer.steps.append(ElementwiseKernel((Access(total, tuple(range(x.ndim - 1))),), (index,), (loss,),
                                            rows.reduced, (), node))
+    return True
+
+
+def _picked_loss(lowerer: Lowerer, node: Apply, x, labels, rows: _Rows) -> bool:
+    """A sparse crossentropy's loss, one row at a time: ``-(x[label] - max - log_total)``, the logit
+    read at the label (-0 for a label outside the classes, whose row has no weight), instead of a
+    pass over every class."""
+    (out,) = node.outputs
+    dtype, axis = rows.dtype, rows.axis
+    kept = tuple(range(x.ndim - 1))
+    label = cast(Arg(1, labels.dtype), "int64")
+    inside = call("logical_and", "bool", call("greater_equal", "bool", label, Lit(0, "int64")),
+                  call("less", "bool", label, Size(rows.shape[axis])))
+    column = call("where", "int64", inside, label, Lit(0, "int64"))  # a read inside x at every row
+    coords = tuple(column if a == axis else Index(a - (a > axis)) for a in range(x.ndim))
+    picked = cast(Load(0, coords, tuple(rows.shape), (False,) * x.ndim, x.dtype), dtype)
+    log_prob = call("subtract", dtype, call("subtract", dtype, picked, cast(Arg(2, x.dtype), dtype)), Arg(3, dtype))
+    loss = call("negative", dtype, log_prob)  # in the forward's order: a zero loss is -0, as NumPy's
+    index = lowerer.bind_new(out, rows.reduced)
+    inputs = (lowerer.ref(x), lowerer.ref(labels), Access(rows.row_max, kept), Access(rows.log_total, kept))
+    loss = call("where", dtype, inside, loss, Lit(-0.0, dtype))  # the negated sum of no terms
+    lowerer.steps.append(ElementwiseKernel(inputs, (index,), (cast(loss, out.dtype),), rows.reduced, (), node))
     return True
 
 
