@@ -29,6 +29,7 @@ from theanine.codegen.program.kernel_ir import (
     Program,
     ReduceKernel,
     flat_steps,
+    uses,
 )
 from theanine.codegen.program.lowering import lower
 from theanine.graph.ops.conv import Conv
@@ -295,6 +296,25 @@ def test_relu_gradient_runs_in_the_window_pool_gradients_loop(shape, pool):
     reference = th.function([x, scale], th.grad(loss, [x, scale]), backend="numpy")
     for got, expected in zip(f(values, s), reference(values, s), strict=True):
         np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("shape, pool", COVERING_POOLS)
+def test_channels_first_max_pooling_reads_its_input_through_strided_views(shape, pool):
+    """The channels-last view of a channels_first input is a transpose of its buffer; the taps of
+    windows covering it are strided views of that buffer all the same (no gathers), for the forward
+    pooling and its gradient."""
+    layout = (0, len(shape) - 1, *range(1, len(shape) - 1))
+    x = th.tensor("x", "float32", (None, *(shape[a] for a in layout[1:])))
+    y = th.max_pool(x, pool, data_format="channels_first")
+    f = th.function([x], th.grad((y * y).sum(), x))
+    pooling = [s for s in flat_steps(absorb_consumers(_program(f)).steps) if "Pool" in type(s.node.op).__name__]
+    assert pooling and all(not uses(s.exprs, (Load,)) for s in pooling)
+    reads_of_x = [a for s in pooling for a in s.inputs if a.buffer == 0]
+    assert len(reads_of_x) >= np.prod(pool) and all(a.steps == (1, *pool, 1) for a in reads_of_x)
+    values = RNG.standard_normal(shape).astype("float32").transpose(layout).copy()
+    values.reshape(-1)[::7] = 0.0  # windows of equal zeros tie
+    expected = th.function([x], th.grad((y * y).sum(), x), backend="numpy")(values)
+    np.testing.assert_allclose(f(values), expected, rtol=1e-6, atol=1e-6)
 
 
 def test_a_reshaping_consumer_stays_out_of_the_window_pool_gradients_loop():

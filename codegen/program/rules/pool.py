@@ -96,13 +96,22 @@ class Window:
         gather, clamp or padding test per element, and a kernel after this one may read its output
         through the same views (``program/kernel_fusion``).  None otherwise."""
         access = lowerer.plain_ref(self.x)
-        identity = tuple(range(self.x.ndim))
         pool = tuple(self.op.pool_size)
         if tuple(self.op.strides) != pool or set(self.op.dilation) != {1} or not self.covers_input(windows) or \
-                not access.plain or access.axes != identity:
+                not access.plain or None in access.axes:
             return None
-        self.tap_views = tuple(Access(access.buffer, identity, (0, *tap, 0), (1, *pool, 1)) for tap in self.taps)
+        self.tap_views = tuple(Access(access.buffer, access.axes, _by_buffer_axis(access.axes, (0, *tap, 0)),
+                                      (1, *pool, 1)) for tap in self.taps)
         return self.tap_views
+
+
+def _by_buffer_axis(axes: tuple[int, ...], starts: tuple[int, ...]) -> tuple[int, ...]:
+    """``starts`` of the loop axes as an Access's starts, which name the axes of its buffer: ``x``
+    may be a transpose of its buffer (the channels-last view of a ``channels_first`` input)."""
+    by_axis = [0] * len(axes)
+    for loop_axis, buffer_axis in enumerate(axes):
+        by_axis[buffer_axis] = starts[loop_axis]
+    return tuple(by_axis)
 
 
 @lowering(MaxPool)
