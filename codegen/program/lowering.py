@@ -28,6 +28,8 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Collection, Sequence
 
+from theanine.codegen.program import shape_exprs as S
+from theanine.codegen.program.dead_kernels import drop_unread_kernels
 from theanine.codegen.program.forwarding import forward_stores, pinned_buffers
 from theanine.codegen.program.inlining import inline_kernels
 from theanine.codegen.program.kernel_ir import (
@@ -45,12 +47,14 @@ from theanine.codegen.program.kernel_ir import (
     check_allocated,
     flat_steps,
     is_simple_shape,
+    named_buffers,
     shape_buffers,
     step_outputs,
     step_writes,
 )
 from theanine.codegen.program.loop_operands import hoist_transposed_operands
 from theanine.graph.basic import Apply, Constant, Variable
+from theanine.graph.ops.elemwise import Elemwise
 from theanine.graph.ops.reduce import Reduce
 from theanine.graph.ops.shape import shape_source, static_int
 from theanine.graph.rewriting.inplace import execution_order
@@ -177,6 +181,14 @@ class Lowerer:
             return self.shape(source[0])[source[1]]
         if var.ndim != 0 or not var.dtype.startswith(("int", "uint")):
             raise Decline(f"{var.label()} of type {var.type} is not an integer scalar")
+        owner = var.owner
+        if self.shape_arithmetic and owner is not None and isinstance(owner.op, Elemwise) \
+                and owner.op.scalar_op.name in _SHAPE_ARITHMETIC and all(a.ndim == 0 for a in owner.inputs):
+            # arithmetic on sizes and constants only: a value read from a buffer could be overwritten
+            # in place before the shape is evaluated (the arithmetic's own step writes a fresh one)
+            size = _SHAPE_ARITHMETIC[owner.op.scalar_op.name](*(self.scalar_shape(a) for a in owner.inputs))
+            if not named_buffers([size], (ValueOf,)):
+                return size
         return ValueOf(self.plain_ref(var).buffer)
 
     def bind_new(self, var: Variable, shape: Sequence[ShapeExpr] | None, role: str = "temp") -> int:
@@ -294,6 +306,9 @@ class Lowerer:
         self.host_call(node)
 
 
+_SHAPE_ARITHMETIC = {"add": S.add, "subtract": S.sub, "multiply": S.mul, "floor_divide": S.floordiv,
+                     "maximum": S.maximum, "minimum": S.minimum}
+"""Integer scalar ops that ``Lowerer.scalar_shape`` reads as shape arithmetic, not as a value computed by a step."""
 _WHERE_WRITTEN = ("outputs", "output", "reuses", "out_views")  # fields of a kernel that say where, not what
 
 
@@ -326,6 +341,7 @@ def lower(inputs: Sequence[Variable], outputs: Sequence[Variable], supports: Sup
     program = Program(lowerer.buffers, lowerer.steps, input_buffers, result, lowerer.constants, refs)
     pinned = pinned_buffers(program)
     program = hoist_transposed_operands(inline_kernels(forward_stores(program, pinned), pinned))
+    program = drop_unread_kernels(program)
     check_allocated(program)
     return program
 

@@ -218,3 +218,46 @@ def test_a_step_kind_the_printer_lacks_becomes_a_host_call():
     x = th.vector("x")
     f = th.function([x], th.distributed.allreduce(x * 2, op="mean"), backend="cuda-emulated")
     np.testing.assert_array_equal(f(np.arange(3, dtype="float32")), [0, 2, 4])
+
+
+def _step_ops(inputs, outputs) -> list[str]:
+    f = th.function(inputs, outputs, backend="numpy")
+    program = lower(f.fgraph_inputs, f.optimized_outputs, llvm_scalar.supports, shape_arithmetic=True)
+    return [type(s.node.op).__name__ for s in program.steps]
+
+
+def test_shape_vectors_a_reshape_reads_as_sizes_are_not_computed_by_steps():
+    """A reshape to ``(x.shape[0] * 4, -1)`` reads its shape vector's entries as size arithmetic: no
+    step computes the size, the product or the vector (program/dead_kernels.py drops the kernels
+    the shape vector's nodes lowered to), and the values are NumPy's."""
+    x = th.tensor("x", "float64", (None, 4, 3))
+    flat = th.reshape(x.dimshuffle(0, 2, 1), (x.shape[0] * 4, -1)) * 2.0
+    ops = _step_ops([x], [flat])
+    assert not {"ShapeI", "Join", "MakeVector"} & set(ops) and "Elemwise" in ops
+    f = th.function([x], flat, backend="llvm")
+    for batch in (5, 1):
+        value = np.arange(batch * 12, dtype="float64").reshape(batch, 4, 3)
+        np.testing.assert_array_equal(f(value), value.transpose(0, 2, 1).reshape(batch * 4, -1) * 2.0)
+
+
+def test_a_size_read_from_data_before_an_in_place_update_keeps_its_value():
+    """A size computed from a value that an in-place op overwrites later (the pieces of a split)
+    stays a value computed by its own step: its buffer is not read after the update."""
+    x = matrix("x")
+    pieces = th.split(x, [1, 3], axis=1)
+    f = th.function([x], [p * 1.0 for p in pieces], backend="llvm")
+    for got, expected in zip(f(X), np.split(X, [1, 3], axis=1), strict=True):
+        np.testing.assert_array_equal(got, expected)
+
+
+def test_an_average_pools_training_program_has_no_shape_steps():
+    """Average pooling with padding reshapes by its batch size times its channels: those sizes are
+    arithmetic on the input's dimensions, so no step computes them."""
+    x = th.tensor("x", "float32", (None, 9, 9, 4))
+    y = th.average_pool(x, 3, 2, padding="same")
+    ops = _step_ops([x], th.grad((y * y).sum(), x))
+    assert not {"ShapeI", "Join"} & set(ops) and not any(op == "Elemwise" for op in ops)
+    f = th.function([x], th.grad((y * y).sum(), x), backend="llvm")
+    reference = th.function([x], th.grad((y * y).sum(), x), backend="numpy")
+    value = np.random.default_rng(5).standard_normal((3, 9, 9, 4)).astype("float32")
+    np.testing.assert_allclose(f(value), reference(value), rtol=1e-5, atol=1e-5)
