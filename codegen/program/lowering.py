@@ -236,13 +236,13 @@ class Lowerer:
                                if f.compare and f.name not in _WHERE_WRITTEN))
         if key in self.computed:
             position, earlier = self.computed[key]  # a rule that declined may have removed it since
-            touched = {a.buffer for a in kernel.inputs} | set(_written_by(earlier))
+            touched = {a.buffer for a in kernel.inputs} | set(step_writes(earlier))
             if position < len(self.steps) and self.steps[position] is earlier and not any(
                     touched & set(step_writes(s)) for s in self.steps[position + 1:]):
-                return _written_by(earlier)
+                return step_writes(earlier)
         self.steps.append(kernel)
         self.computed[key] = (len(self.steps) - 1, kernel)
-        return _written_by(kernel)
+        return step_writes(kernel)
 
     def remember_sum(self, var: Variable, axes: tuple[int, ...], access: Access) -> None:
         """Note that a step already wrote ``var``'s sum over ``axes`` where ``access`` reads it (a
@@ -310,10 +310,6 @@ _SHAPE_ARITHMETIC = {"add": S.add, "subtract": S.sub, "multiply": S.mul, "floor_
                      "maximum": S.maximum, "minimum": S.minimum}
 """Integer scalar ops that ``Lowerer.scalar_shape`` reads as shape arithmetic, not as a value computed by a step."""
 _WHERE_WRITTEN = ("outputs", "output", "reuses", "out_views")  # fields of a kernel that say where, not what
-
-
-def _written_by(kernel: ElementwiseKernel | ReduceKernel) -> tuple[int, ...]:
-    return kernel.outputs if isinstance(kernel, ElementwiseKernel) else (kernel.output,)
 
 
 def lower(inputs: Sequence[Variable], outputs: Sequence[Variable], supports: Supports,

@@ -11,6 +11,7 @@ from theanine.codegen.llvm.printer import ROW_BLOCK_ELEMENTS
 from theanine.codegen.program.kernel_ir import FusedRows, ReduceKernel, step_inputs, step_writes
 from theanine.codegen.program.lowering import lower
 from theanine.codegen.program.row_fusion import fuse_rows
+from theanine.graph.ops.nnet_fused import CrossentropySoftmax
 
 R = np.random.default_rng(11)
 TOL = {"float32": 2e-6, "float64": 1e-13}
@@ -85,6 +86,28 @@ def test_a_crossentropy_gradient_reads_its_forwards_row_maxima_and_sums(sparse, 
     np.testing.assert_allclose(got_loss, -(weights * np.log(p)).sum(axis=1).mean(), rtol=TOL[dtype] * 10)
     expected = (p * weights.sum(axis=1, keepdims=True) - weights) / 37
     np.testing.assert_allclose(got_grad, expected, rtol=TOL[dtype] * 10, atol=TOL[dtype])
+
+
+@pytest.mark.parametrize("dtype", ["float16", "float32", "float64"])
+@pytest.mark.parametrize("axis", [0, 1, 2])
+def test_a_sparse_crossentropy_over_any_axis_reads_the_logit_at_each_label(axis, dtype):
+    """The gathered loss and its gradient over every axis of 3-d logits, labels outside the classes
+    included (negative and past the last): the numpy backend's values, signs of zeros too."""
+    shape = (4, 5, 6)
+    x = th.tensor3("x", dtype=dtype)
+    labels = th.tensor("y", "int64", (None, None))
+    loss = CrossentropySoftmax(axis, True)(x, labels)
+    outputs = [loss, th.grad(loss.sum(), x)]
+    f = th.function([x, labels], outputs, backend="llvm")
+    reference = th.function([x, labels], outputs, backend="numpy")
+    logits = R.standard_normal(shape).astype(dtype)
+    picks = R.integers(-1, shape[axis] + 1, [n for a, n in enumerate(shape) if a != axis])
+    tol = 2e-3 if dtype == "float16" else TOL[dtype] * 10
+    for got, expected in zip(f(logits, picks), reference(logits, picks), strict=True):
+        np.testing.assert_allclose(got, expected, rtol=tol, atol=tol)
+    got_loss, expected_loss = f(logits, picks)[0], reference(logits, picks)[0]
+    zeros = (got_loss == 0) & (expected_loss == 0)
+    np.testing.assert_array_equal(np.signbit(got_loss[zeros]), np.signbit(expected_loss[zeros]))
 
 
 def test_softmax_over_the_last_axis_of_a_3d_tensor():

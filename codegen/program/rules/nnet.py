@@ -187,9 +187,19 @@ class _Rows(RowSoftmax):
     @property
     def weight(self) -> Expr:
         if self.sparse:
-            hit = call("equal", "bool", cast(Arg(1, self.target_dtype), "int64"), Index(self.axis))
-            return cast(hit, self.dtype)
+            return cast(call("equal", "bool", self.label, Index(self.axis)), self.dtype)
         return cast(Arg(1, self.target_dtype), self.dtype)
+
+    @property
+    def label(self) -> Expr:
+        """A sparse target's label at the loop position (kernel input 1)."""
+        return cast(Arg(1, self.target_dtype), "int64")
+
+    @property
+    def label_inside(self) -> Expr:
+        """Whether the label names a class (a row whose label does not has no weight)."""
+        return call("logical_and", "bool", call("greater_equal", "bool", self.label, Lit(0, "int64")),
+                    call("less", "bool", self.label, Size(self.shape[self.axis])))
 
 
 @lowering(CrossentropySoftmax)
@@ -220,17 +230,14 @@ def _picked_loss(lowerer: Lowerer, node: Apply, x, labels, rows: _Rows) -> bool:
     (out,) = node.outputs
     dtype, axis = rows.dtype, rows.axis
     kept = tuple(range(x.ndim - 1))
-    label = cast(Arg(1, labels.dtype), "int64")
-    inside = call("logical_and", "bool", call("greater_equal", "bool", label, Lit(0, "int64")),
-                  call("less", "bool", label, Size(rows.shape[axis])))
-    column = call("where", "int64", inside, label, Lit(0, "int64"))  # a read inside x at every row
+    inputs = (lowerer.ref(x), lowerer.ref(labels), Access(rows.row_max, kept), Access(rows.log_total, kept))
+    column = call("where", "int64", rows.label_inside, rows.label, Lit(0, "int64"))  # a read inside x at every row
     coords = tuple(column if a == axis else Index(a - (a > axis)) for a in range(x.ndim))
     picked = cast(Load(0, coords, tuple(rows.shape), (False,) * x.ndim, x.dtype), dtype)
     log_prob = call("subtract", dtype, call("subtract", dtype, picked, cast(Arg(2, x.dtype), dtype)), Arg(3, dtype))
-    loss = call("negative", dtype, log_prob)  # in the forward's order: a zero loss is -0, as NumPy's
+    # in the forward's order, so a zero loss is -0 as NumPy's; -0 also where no class has weight
+    loss = call("where", dtype, rows.label_inside, call("negative", dtype, log_prob), Lit(-0.0, dtype))
     index = lowerer.bind_new(out, rows.reduced)
-    inputs = (lowerer.ref(x), lowerer.ref(labels), Access(rows.row_max, kept), Access(rows.log_total, kept))
-    loss = call("where", dtype, inside, loss, Lit(-0.0, dtype))  # the negated sum of no terms
     lowerer.steps.append(ElementwiseKernel(inputs, (index,), (cast(loss, out.dtype),), rows.reduced, (), node))
     return True
 
@@ -243,10 +250,7 @@ def _lower_crossentropy_dx(lowerer: Lowerer, node: Apply) -> bool:
     dtype = rows.dtype
     inputs = list(rows.inputs)
     if rows.sparse:
-        label = cast(Arg(1, rows.target_dtype), "int64")
-        inside = call("logical_and", "bool", call("greater_equal", "bool", label, Lit(0, "int64")),
-                       call("less", "bool", label, Size(rows.shape[rows.axis])))
-        weight_sum = cast(inside, dtype)
+        weight_sum = cast(rows.label_inside, dtype)
     else:
         total = lowerer.new_buffer(dtype, rows.reduced, "temp", x.ndim - 1)
         lowerer.steps.append(ReduceKernel(tuple(inputs), rows.weight, total, (rows.axis,), "add", dtype, rows.shape,
